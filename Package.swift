@@ -1,0 +1,100 @@
+// swift-tools-version: 6.2
+// The audit-trail pipeline: the storage core (LogFormat), the collector daemon and the auditq query tool.
+// Layout (fixed at the top): Sources/LogFormat, Sources/Collector, Sources/auditq, Tests, Benchmarks.
+import PackageDescription
+
+let package = Package(
+    name: "audit-trail",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "LogFormat", targets: ["LogFormat"]),
+        .executable(name: "collector", targets: ["collector"]),
+        .executable(name: "auditq", targets: ["auditq"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // C libraries. zlib's init functions are macros, so CZlib carries a header of inline wrappers.
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/LogFormat/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLZ4",
+            path: "Sources/LogFormat/CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        // Everything about data at rest; knows nothing of the network.
+        .target(
+            name: "LogFormat",
+            dependencies: [
+                "CZlib", "CLZ4",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/LogFormat",
+            exclude: ["CZlib", "CLZ4"]
+        ),
+        // The collector daemon: logic in CollectorCore, the executable is a thin shell.
+        .target(
+            name: "CollectorCore",
+            dependencies: [
+                "LogFormat",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Collector/CollectorCore"
+        ),
+        .executableTarget(
+            name: "collector",
+            dependencies: [
+                "CollectorCore", "LogFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Collector/Daemon"
+        ),
+        // The query tool: logic in AuditQuery, the executable is a thin shell.
+        .target(
+            name: "AuditQuery",
+            dependencies: ["LogFormat"],
+            path: "Sources/auditq/AuditQuery"
+        ),
+        .executableTarget(
+            name: "auditq",
+            dependencies: [
+                "AuditQuery", "LogFormat",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/auditq/CLI"
+        ),
+        // A writer process for the SIGKILL crash-recovery test.
+        .executableTarget(
+            name: "SegmentCrashWriter",
+            dependencies: ["LogFormat"],
+            path: "Tests/SegmentCrashWriter"
+        ),
+        .testTarget(
+            name: "LogFormatTests",
+            dependencies: [
+                "LogFormat", "SegmentCrashWriter",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            path: "Tests/LogFormatTests"
+        ),
+    ]
+)
+
+// The same settings for every target of ours: Swift 6 mode, warnings are errors.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .swiftLanguageMode(.v6),
+        .treatAllWarnings(as: .error),
+    ]
+}

@@ -1,0 +1,367 @@
+// The canonical binary record encoding, version 1 (LogFormat.docc/SegmentFormat.md, "Records").
+//
+// Deterministic: one `AuditEvent` value has exactly one encoding, so the Merkle leaves computed over these
+// bytes are stable across recompression and across readers. Fixed-width fields come first, so a reader can
+// take the kind and times from fixed offsets without decoding the rest.
+
+public enum RecordCodec {
+    /// Presence bits of the record header. Written to disk: never renumber.
+    enum Presence {
+        static let parent: UInt16 = 1 << 0
+        static let user: UInt16 = 1 << 1
+        static let workload: UInt16 = 1 << 2
+        static let http: UInt16 = 1 << 3
+        static let body: UInt16 = 1 << 4
+        static let known: UInt16 = 0x1f
+    }
+
+    /// Attribute value tags. Written to disk: never renumber.
+    enum ValueTag {
+        static let empty: UInt8 = 0
+        static let string: UInt8 = 1
+        static let boolFalse: UInt8 = 2
+        static let boolTrue: UInt8 = 3
+        static let int: UInt8 = 4
+        static let double: UInt8 = 5
+        static let bytes: UInt8 = 6
+        static let array: UInt8 = 7
+        static let keyValueList: UInt8 = 8
+    }
+
+    /// Byte offsets of the fixed header fields.
+    public enum Offsets {
+        public static let version = 0
+        public static let kind = 1
+        public static let startTime = 8
+        public static let endTime = 16
+        public static let traceID = 32
+        /// Size of the fixed part before the optional parent span id.
+        public static let fixedHeader = 56
+    }
+
+    // MARK: Encoding
+
+    /// Appends the canonical encoding of `event` to `w`.
+    public static func encode(_ event: AuditEvent, into w: inout BinaryWriter) {
+        var presence: UInt16 = 0
+        if event.parentSpanID != nil { presence |= Presence.parent }
+        if event.user != nil { presence |= Presence.user }
+        if event.workload != nil { presence |= Presence.workload }
+        if event.http != nil { presence |= Presence.http }
+        if event.body != nil { presence |= Presence.body }
+
+        w.u8(FormatConstants.recordVersion)
+        w.u8(event.kind.rawValue)
+        w.u8(event.spanKind.rawValue)
+        w.u8(event.source.rawValue)
+        w.u8(event.statusCode.rawValue)
+        w.u8(event.severityNumber)
+        w.u16(presence)
+        w.u64(event.startTimeUnixNano)
+        w.u64(event.endTimeUnixNano)
+        w.u64(event.observedTimeUnixNano)
+        w.u64BigEndian(event.traceID.high)
+        w.u64BigEndian(event.traceID.low)
+        w.u64BigEndian(event.spanID.value)
+        if let parent = event.parentSpanID { w.u64BigEndian(parent.value) }
+        w.uvarint(UInt64(event.flags))
+        w.string(event.name)
+        w.string(event.service)
+        w.string(event.traceState)
+        w.string(event.statusMessage)
+        w.string(event.severityText)
+        w.string(event.eventName)
+        if let user = event.user {
+            w.string(user.subject)
+            w.optionalString(user.email)
+            w.uvarint(user.groups.count)
+            for g in user.groups { w.string(g) }
+            w.optionalString(user.issuer)
+            w.u8(user.origin.rawValue)
+            if let fp = user.tokenFingerprint {
+                w.uvarint(fp.count + 1)
+                w.raw(fp)
+            } else {
+                w.u8(0)
+            }
+        }
+        if let workload = event.workload { w.string(workload) }
+        if let http = event.http {
+            w.optionalString(http.method)
+            w.optionalString(http.target)
+            w.optionalString(http.route)
+            w.uvarint(UInt64(http.statusCode))
+            w.optionalString(http.clientAddress)
+        }
+        if let body = event.body { encodeValue(body, into: &w) }
+        encodeAttributes(event.attributes, into: &w)
+        w.uvarint(UInt64(event.droppedAttributesCount))
+        w.uvarint(event.events.count)
+        for e in event.events {
+            w.u64(e.timeUnixNano)
+            w.string(e.name)
+            encodeAttributes(e.attributes, into: &w)
+            w.uvarint(UInt64(e.droppedAttributesCount))
+        }
+        w.uvarint(UInt64(event.droppedEventsCount))
+        w.uvarint(event.links.count)
+        for l in event.links {
+            w.u64BigEndian(l.traceID.high)
+            w.u64BigEndian(l.traceID.low)
+            w.u64BigEndian(l.spanID.value)
+            w.string(l.traceState)
+            encodeAttributes(l.attributes, into: &w)
+            w.uvarint(UInt64(l.droppedAttributesCount))
+            w.uvarint(UInt64(l.flags))
+        }
+        w.uvarint(UInt64(event.droppedLinksCount))
+        encodeAttributes(event.resourceAttributes, into: &w)
+        w.uvarint(UInt64(event.resourceDroppedAttributesCount))
+        w.string(event.resourceSchemaURL)
+        w.string(event.scope.name)
+        w.string(event.scope.version)
+        encodeAttributes(event.scope.attributes, into: &w)
+        w.uvarint(UInt64(event.scope.droppedAttributesCount))
+        w.string(event.scopeSchemaURL)
+    }
+
+    /// The canonical bytes of `event`.
+    public static func encode(_ event: AuditEvent) -> [UInt8] {
+        var w = BinaryWriter(capacity: 512)
+        encode(event, into: &w)
+        return w.bytes
+    }
+
+    static func encodeAttributes(_ attributes: [Attribute], into w: inout BinaryWriter) {
+        w.uvarint(attributes.count)
+        for a in attributes {
+            w.string(a.key)
+            encodeValue(a.value, into: &w)
+        }
+    }
+
+    static func encodeValue(_ value: AttributeValue, into w: inout BinaryWriter) {
+        switch value {
+        case .empty: w.u8(ValueTag.empty)
+        case .string(let s):
+            w.u8(ValueTag.string)
+            w.string(s)
+        case .bool(let b): w.u8(b ? ValueTag.boolTrue : ValueTag.boolFalse)
+        case .int(let i):
+            w.u8(ValueTag.int)
+            w.svarint(i)
+        case .double(let d):
+            w.u8(ValueTag.double)
+            w.u64(d.bitPattern)
+        case .bytes(let b):
+            w.u8(ValueTag.bytes)
+            w.lengthPrefixed(b)
+        case .array(let values):
+            w.u8(ValueTag.array)
+            w.uvarint(values.count)
+            for v in values { encodeValue(v, into: &w) }
+        case .keyValueList(let list):
+            w.u8(ValueTag.keyValueList)
+            encodeAttributes(list, into: &w)
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Nesting deeper than this (arrays and key-value lists inside each other) is treated as damage.
+    public static let maxValueDepth = 64
+
+    /// Decodes one record that occupies all of `bytes`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(LogFormatError) -> AuditEvent {
+        var r = BinaryReader(bytes)
+        let event = try decode(from: &r)
+        guard r.isAtEnd else {
+            throw LogFormatError(.malformed, "\(r.remaining) unexpected bytes after the record", offset: r.offset)
+        }
+        return event
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(LogFormatError) -> AuditEvent {
+        do {
+            return try bytes.withUnsafeBytes { buffer in try decode(buffer) }
+        } catch let e as LogFormatError {
+            throw e
+        } catch {
+            throw LogFormatError(.malformed, "\(error)")
+        }
+    }
+
+    static func decode(from r: inout BinaryReader) throws(LogFormatError) -> AuditEvent {
+        let version = try r.u8()
+        guard version == FormatConstants.recordVersion else {
+            throw LogFormatError(
+                version > FormatConstants.recordVersion ? .unsupportedVersion : .malformed,
+                "record version \(version); this reader knows version \(FormatConstants.recordVersion)",
+                offset: r.offset - 1)
+        }
+        let kindByte = try r.u8()
+        guard let kind = EventKind(rawValue: kindByte) else {
+            throw LogFormatError(.malformed, "unknown event kind \(kindByte)", offset: r.offset - 1)
+        }
+        let spanKindByte = try r.u8()
+        guard let spanKind = SpanKind(rawValue: spanKindByte) else {
+            throw LogFormatError(.malformed, "unknown span kind \(spanKindByte)", offset: r.offset - 1)
+        }
+        let sourceByte = try r.u8()
+        guard let source = EventSource(rawValue: sourceByte) else {
+            throw LogFormatError(.malformed, "unknown source \(sourceByte)", offset: r.offset - 1)
+        }
+        let statusByte = try r.u8()
+        guard let statusCode = StatusCode(rawValue: statusByte) else {
+            throw LogFormatError(.malformed, "unknown status code \(statusByte)", offset: r.offset - 1)
+        }
+        let severity = try r.u8()
+        let presence = try r.u16()
+        guard presence & ~Presence.known == 0 else {
+            throw LogFormatError(.malformed, "unknown presence bits \(presence)", offset: r.offset - 2)
+        }
+        let start = try r.u64()
+        let end = try r.u64()
+        let observed = try r.u64()
+        let traceID = TraceID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
+        let spanID = SpanID(value: try r.u64BigEndian())
+        let parent = presence & Presence.parent != 0 ? SpanID(value: try r.u64BigEndian()) : nil
+        let flags = try r.uvarint(max: Int(UInt32.max), "flags")
+        var event = AuditEvent(
+            kind: kind, startTimeUnixNano: start, endTimeUnixNano: end, observedTimeUnixNano: observed,
+            traceID: traceID, spanID: spanID, parentSpanID: parent, flags: UInt32(flags), spanKind: spanKind,
+            source: source, statusCode: statusCode, severityNumber: severity)
+        event.name = try r.string()
+        event.service = try r.string()
+        event.traceState = try r.string()
+        event.statusMessage = try r.string()
+        event.severityText = try r.string()
+        event.eventName = try r.string()
+        if presence & Presence.user != 0 {
+            let subject = try r.string()
+            let email = try r.optionalString()
+            let groupCount = try r.uvarint(max: r.remaining, "group count")
+            var groups = [String]()
+            groups.reserveCapacity(groupCount)
+            for _ in 0..<groupCount { groups.append(try r.string()) }
+            let issuer = try r.optionalString()
+            let originByte = try r.u8()
+            guard let origin = IdentityOrigin(rawValue: originByte) else {
+                throw LogFormatError(.malformed, "unknown identity origin \(originByte)", offset: r.offset - 1)
+            }
+            let fpLength = try r.uvarint(max: r.remaining + 1, "fingerprint length")
+            let fingerprint = fpLength == 0 ? nil : try r.bytes(fpLength - 1)
+            event.user = UserIdentity(
+                subject: subject, email: email, groups: groups, issuer: issuer, origin: origin,
+                tokenFingerprint: fingerprint)
+        }
+        if presence & Presence.workload != 0 { event.workload = try r.string() }
+        if presence & Presence.http != 0 {
+            let method = try r.optionalString()
+            let target = try r.optionalString()
+            let route = try r.optionalString()
+            let status = try r.uvarint(max: Int(UInt16.max), "HTTP status")
+            let client = try r.optionalString()
+            event.http = HTTPFacts(
+                method: method, target: target, route: route, statusCode: UInt16(status), clientAddress: client)
+        }
+        if presence & Presence.body != 0 { event.body = try decodeValue(from: &r, depth: 0) }
+        event.attributes = try decodeAttributes(from: &r, depth: 0)
+        event.droppedAttributesCount = try count32(&r)
+        let eventCount = try r.uvarint(max: r.remaining, "span event count")
+        event.events.reserveCapacity(eventCount)
+        for _ in 0..<eventCount {
+            let time = try r.u64()
+            let name = try r.string()
+            let attributes = try decodeAttributes(from: &r, depth: 0)
+            let dropped = try count32(&r)
+            event.events.append(
+                SpanEvent(timeUnixNano: time, name: name, attributes: attributes, droppedAttributesCount: dropped))
+        }
+        event.droppedEventsCount = try count32(&r)
+        let linkCount = try r.uvarint(max: r.remaining, "link count")
+        event.links.reserveCapacity(linkCount)
+        for _ in 0..<linkCount {
+            let linkTrace = TraceID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
+            let linkSpan = SpanID(value: try r.u64BigEndian())
+            let state = try r.string()
+            let attributes = try decodeAttributes(from: &r, depth: 0)
+            let dropped = try count32(&r)
+            let linkFlags = try count32(&r)
+            event.links.append(
+                SpanLink(
+                    traceID: linkTrace, spanID: linkSpan, traceState: state, attributes: attributes,
+                    droppedAttributesCount: dropped, flags: linkFlags))
+        }
+        event.droppedLinksCount = try count32(&r)
+        event.resourceAttributes = try decodeAttributes(from: &r, depth: 0)
+        event.resourceDroppedAttributesCount = try count32(&r)
+        event.resourceSchemaURL = try r.string()
+        let scopeName = try r.string()
+        let scopeVersion = try r.string()
+        let scopeAttributes = try decodeAttributes(from: &r, depth: 0)
+        let scopeDropped = try count32(&r)
+        event.scope = InstrumentationScope(
+            name: scopeName, version: scopeVersion, attributes: scopeAttributes, droppedAttributesCount: scopeDropped)
+        event.scopeSchemaURL = try r.string()
+        return event
+    }
+
+    private static func count32(_ r: inout BinaryReader) throws(LogFormatError) -> UInt32 {
+        UInt32(try r.uvarint(max: Int(UInt32.max), "a 32-bit count"))
+    }
+
+    static func decodeAttributes(from r: inout BinaryReader, depth: Int) throws(LogFormatError) -> [Attribute] {
+        // Each attribute takes at least 2 bytes (empty key, tag), which bounds the allocation.
+        let count = try r.uvarint(max: r.remaining / 2, "attribute count")
+        var out = [Attribute]()
+        out.reserveCapacity(count)
+        for _ in 0..<count {
+            let key = try r.string()
+            out.append(Attribute(key, try decodeValue(from: &r, depth: depth)))
+        }
+        return out
+    }
+
+    static func decodeValue(from r: inout BinaryReader, depth: Int) throws(LogFormatError) -> AttributeValue {
+        guard depth < maxValueDepth else {
+            throw LogFormatError(.malformed, "values nested deeper than \(maxValueDepth)", offset: r.offset)
+        }
+        let tag = try r.u8()
+        switch tag {
+        case ValueTag.empty: return .empty
+        case ValueTag.string: return .string(try r.string())
+        case ValueTag.boolFalse: return .bool(false)
+        case ValueTag.boolTrue: return .bool(true)
+        case ValueTag.int: return .int(try r.svarint())
+        case ValueTag.double: return .double(Double(bitPattern: try r.u64()))
+        case ValueTag.bytes: return .bytes(Array(try r.lengthPrefixedSlice()))
+        case ValueTag.array:
+            let count = try r.uvarint(max: r.remaining, "array length")
+            var values = [AttributeValue]()
+            values.reserveCapacity(count)
+            for _ in 0..<count { values.append(try decodeValue(from: &r, depth: depth + 1)) }
+            return .array(values)
+        case ValueTag.keyValueList:
+            return .keyValueList(try decodeAttributes(from: &r, depth: depth + 1))
+        default:
+            throw LogFormatError(.malformed, "unknown attribute value tag \(tag)", offset: r.offset - 1)
+        }
+    }
+
+    // MARK: Peeking
+
+    /// The start time of an encoded record, read from its fixed header without decoding the rest.
+    @inlinable public static func peekStartTime(_ record: UnsafeRawBufferPointer) -> UInt64? {
+        guard record.count >= Offsets.fixedHeader else { return nil }
+        return UInt64(littleEndian: record.loadUnaligned(fromByteOffset: Offsets.startTime, as: UInt64.self))
+    }
+
+    /// The trace id of an encoded record, from its fixed header.
+    @inlinable public static func peekTraceID(_ record: UnsafeRawBufferPointer) -> TraceID? {
+        guard record.count >= Offsets.fixedHeader else { return nil }
+        return TraceID(
+            high: UInt64(bigEndian: record.loadUnaligned(fromByteOffset: Offsets.traceID, as: UInt64.self)),
+            low: UInt64(bigEndian: record.loadUnaligned(fromByteOffset: Offsets.traceID + 8, as: UInt64.self)))
+    }
+}

@@ -1,0 +1,109 @@
+// Every number that LogFormat writes to disk, in one place. The format spec these implement is
+// LogFormat.docc/SegmentFormat.md: change both together. Raw values written to disk are never renumbered.
+
+public enum FormatConstants {
+    // MARK: Records
+    /// Version of the canonical record encoding (byte 0 of every record).
+    public static let recordVersion: UInt8 = 1
+    /// Largest canonical record accepted by the writer and reader (16 MiB).
+    public static let maxRecordBytes = 16 << 20
+
+    // MARK: Segment file header
+    /// "AQSEGMNT": first 8 bytes of every segment file.
+    public static let segmentMagic: [UInt8] = Array("AQSEGMNT".utf8)
+    /// Segment format version written by this code; a reader refuses higher versions.
+    public static let segmentVersion: UInt16 = 1
+    public static let fileHeaderSize = 64
+
+    // MARK: Blocks
+    /// "AQBK" read as a little-endian u32, at the start of every block header.
+    public static let blockMagic: UInt32 = 0x4B42_5141
+    public static let blockHeaderSize = 48
+    /// Largest stored or raw block payload a reader accepts (64 MiB).
+    public static let maxBlockPayload = 64 << 20
+
+    /// Block types. Never renumber.
+    public enum BlockType: UInt8, Sendable {
+        case data = 1
+        case index = 2
+    }
+
+    // MARK: Footer
+    /// "AQSEALED": last 8 bytes of a sealed segment.
+    public static let footerMagic: [UInt8] = Array("AQSEALED".utf8)
+    public static let footerVersion: UInt16 = 1
+    /// The seal: the tier-independent part of the footer that the signature covers (identity, counts,
+    /// time range, Merkle root, chain link). Recompression rewrites blocks but never these bytes.
+    public static let footerSignedSize = 144
+    public static let signatureSize = 64
+    /// Physical layout fields after the signature: index offset u64, index length u64, block count u32,
+    /// reserved u32.
+    public static let footerPhysicalSize = 24
+    /// Whole footer: seal, signature, physical fields, crc32, reserved u32, magic.
+    public static let footerSize = footerSignedSize + signatureSize + footerPhysicalSize + 4 + 4 + 8
+    /// Footer flag: a signature is present.
+    public static let footerFlagSigned: UInt16 = 1
+
+    // MARK: Index
+    /// Index section format version (first u16 of the index payload).
+    public static let indexVersion: UInt16 = 1
+    /// Size of one term-table entry: key offset, key length, postings offset, postings count (4 × u32).
+    public static let termEntrySize = 16
+    /// Size of one block-table entry in the index.
+    public static let blockEntrySize = 40
+
+    // MARK: Catalog
+    /// "AQCATLOG": first 8 bytes of the catalog file.
+    public static let catalogMagic: [UInt8] = Array("AQCATLOG".utf8)
+    public static let catalogVersion: UInt16 = 1
+
+    // MARK: Merkle tree (RFC 6962 / 9162)
+    public static let merkleLeafPrefix: UInt8 = 0x00
+    public static let merkleNodePrefix: UInt8 = 0x01
+}
+
+/// Compression codec of a block. Written to disk: never renumber.
+public enum CompressionCodec: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case none = 0
+    /// LZ4 block format: the hot tier.
+    case lz4 = 1
+    /// zlib (RFC 1950) stream: the archive tier.
+    case zlib = 2
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .lz4: "lz4"
+        case .zlib: "zlib"
+        }
+    }
+}
+
+/// Which tier a sealed segment lives in. Written to the catalog: never renumber.
+public enum StorageTier: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case hot = 1
+    case archive = 2
+
+    public var description: String { self == .hot ? "hot" : "archive" }
+}
+
+/// The indexed fields. Written to the index: never renumber.
+public enum IndexField: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// User subject and, where known, email (both map to the same records).
+    case user = 1
+    case group = 2
+    case service = 3
+    case workload = 4
+    /// 16-byte trace ids.
+    case traceID = 5
+
+    public var description: String {
+        switch self {
+        case .user: "user"
+        case .group: "group"
+        case .service: "service"
+        case .workload: "workload"
+        case .traceID: "trace"
+        }
+    }
+}

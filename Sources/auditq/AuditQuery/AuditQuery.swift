@@ -1,0 +1,2 @@
+// Query engine for auditq: filled in by the auditq issue.
+import LogFormat
