@@ -210,3 +210,15 @@ public struct BinaryReader {
         return String(decoding: try rawSlice(Int(n - 1)), as: UTF8.self)
     }
 }
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` that keeps the typed `LogFormatError` (the standard one erases it).
+    @inlinable public func withBytes<R>(
+        _ body: (UnsafeRawBufferPointer) throws(LogFormatError) -> R
+    ) throws(LogFormatError) -> R {
+        let result: Result<R, LogFormatError> = withUnsafeBytes { buffer in
+            Result { () throws(LogFormatError) -> R in try body(buffer) }
+        }
+        return try result.get()
+    }
+}

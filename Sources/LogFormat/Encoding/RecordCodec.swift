@@ -182,13 +182,7 @@ public enum RecordCodec {
     }
 
     public static func decode(_ bytes: [UInt8]) throws(LogFormatError) -> AuditEvent {
-        do {
-            return try bytes.withUnsafeBytes { buffer in try decode(buffer) }
-        } catch let e as LogFormatError {
-            throw e
-        } catch {
-            throw LogFormatError(.malformed, "\(error)")
-        }
+        try bytes.withBytes { (buffer) throws(LogFormatError) in try decode(buffer) }
     }
 
     static func decode(from r: inout BinaryReader) throws(LogFormatError) -> AuditEvent {

@@ -1,0 +1,199 @@
+// Thin POSIX wrappers: every failure becomes a LogFormatError naming the file and the errno text.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public enum FileIO {
+    static func errnoMessage(_ code: Int32 = errno) -> String {
+        String(cString: strerror(code)) + " (errno \(code))"
+    }
+
+    public static func ioError(_ what: String, path: String, code: Int32 = errno) -> LogFormatError {
+        LogFormatError(.io, "\(what) failed: \(errnoMessage(code))", path: path)
+    }
+
+    /// True when the last failure was "no space left on device" or a quota error.
+    public static func isOutOfSpace(_ error: LogFormatError) -> Bool {
+        error.message.contains("(errno \(ENOSPC))") || error.message.contains("(errno \(EDQUOT))")
+    }
+
+    public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws(LogFormatError) -> Int32 {
+        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw ioError("open", path: path) }
+        return fd
+    }
+
+    /// Writes all of `bytes` at `offset`, retrying short writes and EINTR.
+    public static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(LogFormatError) {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("write of \(bytes.count) bytes at offset \(offset)", path: path)
+            }
+            done += n
+        }
+    }
+
+    public static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(LogFormatError) {
+        try bytes.withBytes { (b) throws(LogFormatError) in try pwriteAll(fd, b, at: offset, path: path) }
+    }
+
+    /// Reads exactly `count` bytes at `offset` (fewer only at end of file).
+    public static func pread(_ fd: Int32, count: Int, at offset: Int, path: String) throws(LogFormatError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read at offset \(offset + done)", path: path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        out.removeLast(count - done)
+        return out
+    }
+
+    public static func fsync(_ fd: Int32, path: String) throws(LogFormatError) {
+        guard Glibc.fsync(fd) == 0 else { throw ioError("fsync", path: path) }
+    }
+
+    public static func ftruncate(_ fd: Int32, to size: Int, path: String) throws(LogFormatError) {
+        guard Glibc.ftruncate(fd, off_t(size)) == 0 else { throw ioError("truncate to \(size) bytes", path: path) }
+    }
+
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    public static func fileSize(_ fd: Int32, path: String) throws(LogFormatError) -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ioError("fstat", path: path) }
+        return Int(st.st_size)
+    }
+
+    public static func fileSize(path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Renames atomically and fsyncs the directory so the rename itself is durable.
+    public static func renameDurably(_ from: String, _ to: String, directory: String) throws(LogFormatError) {
+        guard Glibc.rename(from, to) == 0 else { throw ioError("rename to \(to)", path: from) }
+        try fsyncDirectory(directory)
+    }
+
+    public static func fsyncDirectory(_ path: String) throws(LogFormatError) {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open directory", path: path) }
+        defer { Glibc.close(fd) }
+        guard Glibc.fsync(fd) == 0 else { throw ioError("fsync directory", path: path) }
+    }
+
+    /// Creates `path` and missing parents with mode 0700.
+    public static func makeDirectories(_ path: String) throws(LogFormatError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o700) != 0 && errno != EEXIST {
+                throw ioError("mkdir", path: current)
+            }
+        }
+    }
+
+    /// Names in a directory (not recursive), sorted.
+    public static func listDirectory(_ path: String) throws(LogFormatError) -> [String] {
+        guard let dir = opendir(path) else { throw ioError("open directory", path: path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func remove(_ path: String) throws(LogFormatError) {
+        guard unlink(path) == 0 else { throw ioError("remove", path: path) }
+    }
+
+    /// Writes a whole file atomically: temporary file, fsync, rename, fsync of the directory.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogFormatError) {
+        let tmp = path + ".tmp"
+        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        do {
+            try pwriteAll(fd, bytes, at: 0, path: tmp)
+            try fsync(fd, path: tmp)
+        } catch {
+            close(fd)
+            _ = unlink(tmp)
+            throw error
+        }
+        close(fd)
+        try renameDurably(tmp, path, directory: directory)
+    }
+
+    public static func readFile(_ path: String) throws(LogFormatError) -> [UInt8] {
+        let fd = try open(path, flags: O_RDONLY)
+        defer { close(fd) }
+        let size = try fileSize(fd, path: path)
+        return try pread(fd, count: size, at: 0, path: path)
+    }
+
+    /// Current wall-clock time in Unix nanoseconds.
+    public static func nowUnixNano() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Monotonic nanoseconds, for ages and intervals.
+    public static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// A read-only memory map of a whole file. Immutable after init and unmapped on deinit, hence Sendable.
+public final class MappedFile: Sendable {
+    public let path: String
+    // Safe to share: the mapping is PROT_READ and lives until deinit.
+    nonisolated(unsafe) private let base: UnsafeMutableRawPointer?
+    public let count: Int
+
+    public init(path: String) throws(LogFormatError) {
+        self.path = path
+        let fd = try FileIO.open(path, flags: O_RDONLY)
+        defer { FileIO.close(fd) }
+        let size = try FileIO.fileSize(fd, path: path)
+        count = size
+        if size == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else { throw FileIO.ioError("mmap of \(size) bytes", path: path) }
+        base = p
+    }
+
+    deinit {
+        if let base { munmap(base, count) }
+    }
+
+    /// The mapped bytes. Valid only while this object is alive: hold it, or use `withBytes`.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Calls `body` with the mapped bytes, keeping the mapping alive for the call.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws(LogFormatError) -> R) throws(LogFormatError) -> R {
+        try withExtendedLifetime(self) { () throws(LogFormatError) -> R in try body(bytes) }
+    }
+}

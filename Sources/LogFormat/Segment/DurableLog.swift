@@ -1,0 +1,240 @@
+// Group commit over a SegmentWriter: many callers append concurrently; one writer queue takes everything
+// pending, writes it as blocks, fsyncs once under the policy, and then tells every caller its batch is
+// durable. Acknowledged means durable (DESIGN.md, "Collector").
+import Dispatch
+import Logging
+import Synchronization
+
+/// When appended data is made durable, and so when a caller is told its batch is durable.
+public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// Reply after an fsync that covers the batch; concurrent batches share one fsync.
+    case always
+    /// Reply once the batch is written to the file (it survives a process crash); fsync at least every
+    /// `milliseconds`, so a power loss costs at most that window.
+    case interval(milliseconds: Int)
+    /// Reply once written; fsync only when a segment is sealed.
+    case never
+
+    public var description: String {
+        switch self {
+        case .always: "always"
+        case .interval(let ms): "interval(\(ms)ms)"
+        case .never: "never"
+        }
+    }
+}
+
+public final class DurableLog: Sendable {
+    public struct Options: Sendable {
+        public var writer = WriterOptions()
+        public var fsync: FsyncPolicy = .interval(milliseconds: 50)
+        /// Events waiting for the writer beyond which `append` refuses with `.limitExceeded` (backpressure).
+        public var maxPendingEvents = 200_000
+        public init() {}
+    }
+
+    /// Counters for metrics and tests.
+    public struct Statistics: Sendable {
+        public var pendingEvents = 0
+        public var appendedEvents: UInt64 = 0
+        public var commits: UInt64 = 0
+        public var fsyncs: UInt64 = 0
+        public var lastFsyncNanos: UInt64 = 0
+        public var segmentsSealed: UInt64 = 0
+        public var bytesWritten: UInt64 = 0
+        public var refusedEvents: UInt64 = 0
+    }
+
+    private struct Pending {
+        var events: [AuditEvent]
+        var continuation: CheckedContinuation<AppendReceipt, any Error>
+    }
+
+    private struct State {
+        var pending: [Pending] = []
+        var drainScheduled = false
+        var closed = false
+        var stats = Statistics()
+    }
+
+    public let options: Options
+    public let nodeID: NodeID
+    public let recoveries: [RecoveryReport]
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "audit.segment-writer")
+    // Touched only on `queue`, which serialises every use; that is the invariant that makes this safe.
+    nonisolated(unsafe) private let writer: SegmentWriter
+    nonisolated(unsafe) private var timer: DispatchSourceTimer?
+    private let logger: Logger
+
+    public init(directory: DataDirectory, options: Options = Options(), logger: Logger) throws(LogFormatError) {
+        self.options = options
+        self.logger = logger
+        writer = try SegmentWriter(directory: directory, options: options.writer, logger: logger)
+        nodeID = writer.nodeID
+        recoveries = writer.recoveries
+        let tickMillis: Int
+        switch options.fsync {
+        case .interval(let ms): tickMillis = max(1, ms)
+        default: tickMillis = 1_000
+        }
+        let t = DispatchSource.makeTimerSource(queue: queue)
+        t.schedule(deadline: .now() + .milliseconds(tickMillis), repeating: .milliseconds(tickMillis))
+        t.setEventHandler { [weak self] in self?.tick() }
+        t.resume()
+        timer = t
+    }
+
+    public var statistics: Statistics { state.withLock { $0.stats } }
+
+    /// Appends `events` and returns once they are durable under the fsync policy. Throws `.limitExceeded`
+    /// at once when too much is pending (the caller should answer "retry later"), `.invalidState` after
+    /// `close()`, or the write error that prevented durability.
+    public func append(_ events: [AuditEvent]) async throws -> AppendReceipt {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AppendReceipt, any Error>) in
+            let outcome: LogFormatError? = state.withLock { s in
+                if s.closed { return LogFormatError(.invalidState, "the log is closed") }
+                if s.stats.pendingEvents + events.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
+                    s.stats.refusedEvents += UInt64(events.count)
+                    return LogFormatError(
+                        .limitExceeded, "ingest queue full: \(s.stats.pendingEvents) events waiting for the disk")
+                }
+                s.pending.append(Pending(events: events, continuation: continuation))
+                s.stats.pendingEvents += events.count
+                return nil
+            }
+            if let outcome {
+                continuation.resume(throwing: outcome)
+                return
+            }
+            scheduleDrain()
+        }
+    }
+
+    private func scheduleDrain() {
+        let schedule = state.withLock { s in
+            if s.drainScheduled { return false }
+            s.drainScheduled = true
+            return true
+        }
+        if schedule { queue.async { self.drain() } }
+    }
+
+    /// Runs on `queue`: takes everything pending, writes it, syncs per policy, resumes the callers.
+    private func drain() {
+        while true {
+            let batch: [Pending] = state.withLock { s in
+                let b = s.pending
+                s.pending.removeAll()
+                if b.isEmpty { s.drainScheduled = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            var receipts: [Result<AppendReceipt, LogFormatError>] = []
+            receipts.reserveCapacity(batch.count)
+            for item in batch {
+                do throws(LogFormatError) {
+                    receipts.append(.success(try writer.append(item.events)))
+                } catch {
+                    receipts.append(.failure(error))
+                }
+            }
+            var commitError: LogFormatError?
+            var fsyncNanos: UInt64 = 0
+            do throws(LogFormatError) {
+                try writer.flush()
+                if options.fsync == .always {
+                    let t0 = FileIO.monotonicNanos()
+                    try writer.sync()
+                    fsyncNanos = FileIO.monotonicNanos() - t0
+                }
+            } catch {
+                commitError = error
+            }
+            let count = batch.reduce(0) { $0 + $1.events.count }
+            let written = writer.bytesWritten
+            state.withLock { s in
+                s.stats.pendingEvents -= count
+                s.stats.commits += 1
+                if fsyncNanos > 0 {
+                    s.stats.fsyncs += 1
+                    s.stats.lastFsyncNanos = fsyncNanos
+                }
+                s.stats.bytesWritten = written
+                if commitError == nil {
+                    s.stats.appendedEvents += UInt64(receipts.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) })
+                }
+            }
+            for (item, receipt) in zip(batch, receipts) {
+                switch (receipt, commitError) {
+                case (.success(let r), nil): item.continuation.resume(returning: r)
+                case (.success, let e?): item.continuation.resume(throwing: e)
+                case (.failure(let e), _): item.continuation.resume(throwing: e)
+                }
+            }
+            if commitError == nil { rollIfNeeded() }
+        }
+    }
+
+    private func rollIfNeeded() {
+        do throws(LogFormatError) {
+            if try writer.rollIfNeeded() != nil {
+                state.withLock { $0.stats.segmentsSealed += 1 }
+            }
+        } catch {
+            logger.error("sealing a full segment failed; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Periodic work on `queue`: the interval fsync and the age-based roll.
+    private func tick() {
+        if case .interval = options.fsync, writer.needsSync {
+            let t0 = FileIO.monotonicNanos()
+            do throws(LogFormatError) {
+                try writer.sync()
+                let dt = FileIO.monotonicNanos() - t0
+                state.withLock {
+                    $0.stats.fsyncs += 1
+                    $0.stats.lastFsyncNanos = dt
+                }
+            } catch {
+                logger.error("interval fsync failed", metadata: ["error": "\(error)"])
+            }
+        }
+        if !writer.hasBufferedRecords { rollIfNeeded() }
+    }
+
+    /// Seals the active segment now (waits for pending appends first).
+    public func sealNow() async throws -> CatalogEntry? {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<CatalogEntry?, any Error>) in
+            queue.async {
+                self.drain()
+                do throws(LogFormatError) {
+                    let entry = try self.writer.seal()
+                    if entry != nil { self.state.withLock { $0.stats.segmentsSealed += 1 } }
+                    c.resume(returning: entry)
+                } catch {
+                    c.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Stops accepting, writes everything pending, seals the active segment and fsyncs.
+    public func close() async throws {
+        state.withLock { $0.closed = true }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            queue.async {
+                self.timer?.cancel()
+                self.timer = nil
+                self.drain()
+                do throws(LogFormatError) {
+                    try self.writer.close()
+                    c.resume()
+                } catch {
+                    c.resume(throwing: error)
+                }
+            }
+        }
+    }
+}

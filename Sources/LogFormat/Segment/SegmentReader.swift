@@ -1,0 +1,248 @@
+// Reading segments: sealed ones through their footer and index, open (active) ones by scanning blocks.
+
+/// A record read back from a segment, with where it lives.
+public struct StoredRecord: Sendable {
+    public var event: AuditEvent
+    public var location: RecordLocation
+}
+
+/// Where a record lives: enough to fetch it again or to prove its inclusion.
+public struct RecordLocation: Sendable, Hashable, Comparable {
+    public var nodeID: NodeID
+    public var segmentSequence: UInt64
+    public var ordinal: UInt32
+
+    public static func < (a: RecordLocation, b: RecordLocation) -> Bool {
+        (a.nodeID, a.segmentSequence, a.ordinal) < (b.nodeID, b.segmentSequence, b.ordinal)
+    }
+}
+
+/// An opened segment file, sealed or still being written. Immutable once opened: a reader of an active
+/// segment sees the blocks that were complete when it was opened.
+public final class SegmentReader: Sendable {
+    public let path: String
+    public let file: MappedFile
+    public let header: SegmentFileHeader
+    /// The footer of a sealed segment; nil for an open one.
+    public let footer: SegmentFooter?
+    /// The index of a sealed segment; nil for an open one.
+    public let index: SegmentIndexView?
+    public let blocks: [BlockLocation]
+    public let recordCount: UInt32
+    /// For an open segment: why the scan stopped before the end (a block still being written, or damage).
+    public let tailProblem: LogFormatError?
+
+    /// Opens a segment. A sealed file must have a valid footer and index; an unsealed one (`sealed: false`)
+    /// is scanned up to its last complete block.
+    public init(path: String, sealed: Bool) throws(LogFormatError) {
+        self.path = path
+        file = try MappedFile(path: path)
+        let bytes = file.bytes
+        do throws(LogFormatError) {
+            header = try SegmentFileHeader.parse(bytes)
+        } catch {
+            throw error.at(path: path)
+        }
+        if sealed {
+            let footer: SegmentFooter
+            do throws(LogFormatError) { footer = try SegmentFooter.parse(fileBytes: bytes) } catch { throw error.at(path: path) }
+            guard footer.seal.nodeID == header.nodeID, footer.seal.sequence == header.sequence else {
+                throw LogFormatError(
+                    .integrity,
+                    "footer names segment \(footer.seal.nodeID)/\(footer.seal.sequence) but the header names \(header.nodeID)/\(header.sequence)",
+                    path: path, offset: bytes.count - FormatConstants.footerSize)
+            }
+            let indexStart = Int(footer.indexOffset)
+            let indexHeader: BlockHeader
+            do throws(LogFormatError) {
+                indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[indexStart...]))
+            } catch {
+                throw error.at(path: path, base: indexStart)
+            }
+            guard indexHeader.type == .index, indexHeader.codec == .none,
+                indexHeader.totalSize == Int(footer.indexLength)
+            else {
+                throw LogFormatError(
+                    .malformed, "the block at the footer's index offset is not an uncompressed index block of the stated length",
+                    path: path, offset: indexStart)
+            }
+            let payload = UnsafeRawBufferPointer(
+                rebasing: bytes[indexStart + FormatConstants.blockHeaderSize..<indexStart + indexHeader.totalSize])
+            guard Checksum.crc32(payload) == indexHeader.payloadCRC else {
+                throw LogFormatError(
+                    .checksumMismatch, "index checksum does not match", path: path,
+                    offset: indexStart + FormatConstants.blockHeaderSize)
+            }
+            let view: SegmentIndexView
+            do throws(LogFormatError) { view = try SegmentIndexView(payload: payload, owner: file) } catch {
+                throw error.at(path: path, base: indexStart + FormatConstants.blockHeaderSize)
+            }
+            guard view.blocks.count == Int(footer.blockCount),
+                view.blocks.reduce(0, { $0 + UInt64($1.recordCount) }) == footer.seal.recordCount
+            else {
+                throw LogFormatError(
+                    .malformed, "the index's block table does not account for the footer's \(footer.blockCount) blocks and \(footer.seal.recordCount) records",
+                    path: path, offset: indexStart)
+            }
+            for b in view.blocks where b.offset < UInt64(FormatConstants.fileHeaderSize) || b.offset >= footer.indexOffset {
+                throw LogFormatError(.malformed, "the index places a block at \(b.offset), outside the data area", path: path)
+            }
+            self.footer = footer
+            self.index = view
+            self.blocks = view.blocks
+            self.recordCount = UInt32(footer.seal.recordCount)
+            self.tailProblem = nil
+        } else {
+            let scan = SegmentScanner.scan(bytes, decode: false)
+            footer = nil
+            index = nil
+            blocks = scan.blocks
+            recordCount = scan.recordCount
+            tailProblem = scan.stop?.at(path: path)
+        }
+    }
+
+    public var isSealed: Bool { footer != nil }
+    public var nodeID: NodeID { header.nodeID }
+    public var sequence: UInt64 { header.sequence }
+
+    /// The decompressed payload of block `i`, after checking its header and checksum.
+    public func blockPayload(_ i: Int) throws(LogFormatError) -> [UInt8] {
+        let location = blocks[i]
+        let start = Int(location.offset)
+        let bytes = file.bytes
+        guard start + FormatConstants.blockHeaderSize <= bytes.count else {
+            throw LogFormatError(.truncated, "block \(i) starts past the end of the file", path: path, offset: start)
+        }
+        let header: BlockHeader
+        do throws(LogFormatError) { header = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[start...])) } catch {
+            throw error.at(path: path, base: start)
+        }
+        guard header.type == .data, header.firstOrdinal == location.firstOrdinal,
+            header.recordCount == location.recordCount, start + header.totalSize <= bytes.count
+        else {
+            throw LogFormatError(
+                .malformed, "block \(i) does not match the block table (ordinal, count or length)", path: path,
+                offset: start)
+        }
+        let stored = UnsafeRawBufferPointer(
+            rebasing: bytes[start + FormatConstants.blockHeaderSize..<start + header.totalSize])
+        guard Checksum.crc32(stored) == header.payloadCRC else {
+            throw LogFormatError(
+                .checksumMismatch, "block \(i) payload checksum does not match", path: path,
+                offset: start + FormatConstants.blockHeaderSize)
+        }
+        var out: [UInt8] = []
+        do throws(LogFormatError) {
+            try BlockCompression.decompress(stored, codec: header.codec, rawLength: Int(header.rawLength), into: &out)
+        } catch {
+            throw error.at(path: path, base: start + FormatConstants.blockHeaderSize)
+        }
+        return out
+    }
+
+    /// Calls `body` with each record's ordinal and canonical bytes in block `i`.
+    public func forEachRecord(
+        inBlock i: Int, payload: [UInt8]? = nil,
+        _ body: (UInt32, UnsafeRawBufferPointer) throws(LogFormatError) -> Void
+    ) throws(LogFormatError) {
+        let raw: [UInt8]
+        if let payload { raw = payload } else { raw = try blockPayload(i) }
+        let location = blocks[i]
+        let path = self.path
+        try raw.withBytes { (b) throws(LogFormatError) in
+            var it = BlockRecordIterator(payload: b, recordCount: Int(location.recordCount))
+            var ordinal = location.firstOrdinal
+            while let record = it.next() {
+                try body(ordinal, record)
+                ordinal += 1
+            }
+            do throws(LogFormatError) { try it.finish() } catch { throw error.at(path: path, base: Int(location.offset)) }
+        }
+    }
+
+    /// Decodes the records at `ordinals` (ascending), optionally keeping only starts within `timeRange`.
+    public func records(
+        at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil
+    ) throws(LogFormatError) -> [StoredRecord] {
+        var out: [StoredRecord] = []
+        out.reserveCapacity(ordinals.count)
+        var k = 0
+        while k < ordinals.count {
+            guard let b = blockIndex(forOrdinal: ordinals[k]) else {
+                throw LogFormatError(.malformed, "the index names record \(ordinals[k]), which no block holds", path: path)
+            }
+            let location = blocks[b]
+            let end = location.firstOrdinal + location.recordCount
+            var wanted: [UInt32] = []
+            while k < ordinals.count && ordinals[k] < end {
+                wanted.append(ordinals[k])
+                k += 1
+            }
+            if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
+                continue
+            }
+            let payload = try cachedPayload(b, cache: cache)
+            var w = 0
+            try forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
+                guard w < wanted.count, ordinal == wanted[w] else { return }
+                w += 1
+                if let timeRange, let start = RecordCodec.peekStartTime(record), !timeRange.contains(start) { return }
+                let event: AuditEvent
+                do throws(LogFormatError) { event = try RecordCodec.decode(record) } catch {
+                    throw LogFormatError(
+                        error.code, "record \(ordinal) in block \(b): \(error.message)", path: path,
+                        offset: Int(location.offset))
+                }
+                out.append(
+                    StoredRecord(
+                        event: event,
+                        location: RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal)))
+            }
+        }
+        return out
+    }
+
+    /// Every record whose start lies in `timeRange` (all when nil) and for which `filter` holds.
+    public func scan(
+        timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil, filter: (AuditEvent) -> Bool = { _ in true }
+    ) throws(LogFormatError) -> [StoredRecord] {
+        var out: [StoredRecord] = []
+        for (b, location) in blocks.enumerated() {
+            if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
+                continue
+            }
+            let payload = try cachedPayload(b, cache: cache)
+            try forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
+                if let timeRange, let start = RecordCodec.peekStartTime(record), !timeRange.contains(start) { return }
+                let event: AuditEvent
+                do throws(LogFormatError) { event = try RecordCodec.decode(record) } catch {
+                    throw LogFormatError(
+                        error.code, "record \(ordinal) in block \(b): \(error.message)", path: path,
+                        offset: Int(location.offset))
+                }
+                if filter(event) {
+                    out.append(
+                        StoredRecord(
+                            event: event,
+                            location: RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal)))
+                }
+            }
+        }
+        return out
+    }
+
+    public func blockIndex(forOrdinal ordinal: UInt32) -> Int? {
+        if let index { return index.blockIndex(forOrdinal: ordinal) }
+        return blocks.firstIndex { ordinal >= $0.firstOrdinal && ordinal < $0.firstOrdinal + $0.recordCount }
+    }
+
+    private func cachedPayload(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [UInt8] {
+        guard let cache, isSealed else { return try blockPayload(b) }
+        let key = BlockCache.Key(nodeID: header.nodeID, sequence: header.sequence, block: b)
+        if let hit = cache.get(key) { return hit }
+        let payload = try blockPayload(b)
+        cache.put(key, payload)
+        return payload
+    }
+}

@@ -1,0 +1,403 @@
+// The segment writer: appends records into blocks of the active segment, rolls by size and age, seals with
+// the index, Merkle root, chain link and optional signature, and recovers unsealed segments on open.
+// Not thread-safe: one owner drives it (DurableLog puts it on its own serial queue).
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct WriterOptions: Sendable {
+    /// Codec of data blocks: LZ4 for the hot tier.
+    public var codec: CompressionCodec = .lz4
+    /// A block is written once its raw payload reaches this size (a flush may write a smaller one).
+    public var targetBlockBytes: Int = 64 << 10
+    /// Roll (seal and start a new segment) once the file reaches this many bytes.
+    public var maxSegmentBytes: Int = 256 << 20
+    /// Roll once the active segment is this old (monotonic nanoseconds).
+    public var maxSegmentAgeNanos: UInt64 = 3_600 * 1_000_000_000
+    /// Signs every seal when set.
+    public var signer: SealSigner?
+
+    public init() {}
+}
+
+/// What recovery found in an unsealed segment left by a crash, and what it did.
+public struct RecoveryReport: Sendable, CustomStringConvertible {
+    public enum Action: String, Sendable {
+        /// Valid blocks were kept (after truncating any torn tail) and the segment was sealed.
+        case sealed
+        /// The file held no complete block and was removed.
+        case removedEmpty
+        /// The file header itself was unreadable: the file was renamed to `.damaged` and left for inspection.
+        case quarantined
+    }
+    public var path: String
+    public var action: Action
+    public var recordsRecovered: UInt32
+    public var blocksRecovered: Int
+    public var bytesTruncated: Int
+    /// Why the scan stopped before the end of the file, when it did.
+    public var tailProblem: String?
+
+    public var description: String {
+        "\(path): \(action.rawValue), \(recordsRecovered) records in \(blocksRecovered) blocks kept, "
+            + "\(bytesTruncated) bytes truncated" + (tailProblem.map { " (\($0))" } ?? "")
+    }
+}
+
+/// Where an appended batch landed.
+public struct AppendReceipt: Sendable, Hashable {
+    public var segmentSequence: UInt64
+    public var firstOrdinal: UInt32
+    public var count: Int
+}
+
+public final class SegmentWriter {
+    public let directory: DataDirectory
+    public let nodeID: NodeID
+    public let options: WriterOptions
+    private let logger: Logger
+
+    public private(set) var recoveries: [RecoveryReport] = []
+    public private(set) var catalog: Catalog
+    private var active: ActiveSegment?
+    private var nextSequence: UInt64
+    private var chainHead: (sequence: UInt64, root: Digest32)
+
+    private var staging: [UInt8] = []
+    private var stagingRanges: [(Range<Int>, UInt64)] = []
+    private var blockOut = BinaryWriter(capacity: 160 << 10)
+    /// A block whose write failed; it is retried before anything else is accepted.
+    private var unwrittenBlock = false
+
+    // Counters for metrics.
+    public private(set) var recordsAppended: UInt64 = 0
+    public private(set) var bytesWritten: UInt64 = 0
+    public private(set) var blocksWritten: UInt64 = 0
+    public private(set) var segmentsSealed: UInt64 = 0
+
+    struct ActiveSegment {
+        let path: String
+        let fd: Int32
+        let header: SegmentFileHeader
+        let openedMonotonic: UInt64
+        var fileOffset: Int
+        var recordCount: UInt32 = 0
+        var minTime = UInt64.max
+        var maxTime = UInt64.min
+        var leafHashes: [Digest32] = []
+        var index = IndexBuilder()
+        var block: BlockBuilder
+        var dirty = false
+    }
+
+    /// Opens (creating if needed) a data directory for writing: recovers and seals any unsealed segment a
+    /// crash left behind, and repairs the catalog if it disagrees with the files.
+    public init(directory: DataDirectory, options: WriterOptions = WriterOptions(), logger: Logger) throws(LogFormatError) {
+        self.directory = directory
+        self.options = options
+        self.logger = logger
+        try directory.create()
+        nodeID = try directory.loadOrCreateNodeID()
+        catalog = try directory.currentCatalog(repair: true)
+        let files = try directory.listSegmentFiles()
+        let sequences = files.sealed.compactMap(DataDirectory.sequence(ofFileName:))
+            + files.open.compactMap(DataDirectory.sequence(ofFileName:))
+            + catalog.entries.map(\.sequence)
+        nextSequence = (sequences.max() ?? 0) + 1
+        let node = nodeID
+        let own = catalog.entries.filter { $0.nodeID == node }.max { $0.sequence < $1.sequence }
+        chainHead = own.map { ($0.sequence, $0.seal.merkleRoot) } ?? (0, .zero)
+        for name in files.open {
+            try recover(path: directory.segmentsPath + "/" + name)
+        }
+    }
+
+    deinit {
+        if let active { FileIO.close(active.fd) }
+    }
+
+    /// Records appended to the active segment, written or not.
+    public var activeRecordCount: UInt32 { active?.recordCount ?? 0 }
+    public var activeSequence: UInt64? { active?.header.sequence }
+    public var activeFileBytes: Int { active?.fileOffset ?? 0 }
+    /// True when records were written since the last `sync()`.
+    public var needsSync: Bool { active?.dirty ?? false }
+    /// True when records are buffered in a block not yet written.
+    public var hasBufferedRecords: Bool { !(active?.block.isEmpty ?? true) }
+
+    // MARK: Appending
+
+    /// Appends `events` to the active segment (creating it if needed). All events are encoded and checked
+    /// first, so a batch is taken whole or not at all. Full blocks are written as they fill; call `flush()`
+    /// to write the rest and `sync()` to make it durable.
+    @discardableResult
+    public func append(_ events: some Collection<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
+        if unwrittenBlock { try flush() }
+        staging.removeAll(keepingCapacity: true)
+        stagingRanges.removeAll(keepingCapacity: true)
+        var w = BinaryWriter(capacity: 0)
+        swap(&w.bytes, &staging)
+        for event in events {
+            let start = w.count
+            RecordCodec.encode(event, into: &w)
+            guard w.count - start <= FormatConstants.maxRecordBytes else {
+                swap(&w.bytes, &staging)
+                throw LogFormatError(
+                    .limitExceeded,
+                    "an event encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit")
+            }
+            stagingRanges.append((start..<w.count, event.startTimeUnixNano))
+        }
+        swap(&w.bytes, &staging)
+        if active == nil { try openNewSegment() }
+        let first = active!.recordCount
+        var i = 0
+        for event in events {
+            let (range, time) = stagingRanges[i]
+            i += 1
+            let ordinal = active!.recordCount
+            staging.withUnsafeBytes { all in
+                let record = UnsafeRawBufferPointer(rebasing: all[range])
+                active!.leafHashes.append(MerkleTree.leafHash(record))
+                active!.block.add(record: record, startTime: time)
+            }
+            active!.index.add(event, ordinal: ordinal)
+            active!.recordCount += 1
+            active!.minTime = min(active!.minTime, time)
+            active!.maxTime = max(active!.maxTime, time)
+            if active!.block.rawSize >= options.targetBlockBytes { try writeBlock() }
+        }
+        recordsAppended += UInt64(events.count)
+        return AppendReceipt(segmentSequence: active!.header.sequence, firstOrdinal: first, count: events.count)
+    }
+
+    /// Writes any buffered records as a (possibly small) block.
+    public func flush() throws(LogFormatError) {
+        guard let active, !active.block.isEmpty else {
+            unwrittenBlock = false
+            return
+        }
+        try writeBlock()
+    }
+
+    /// fsyncs the active segment if anything was written since the last sync.
+    public func sync() throws(LogFormatError) {
+        guard let a = active, a.dirty else { return }
+        try FileIO.fsync(a.fd, path: a.path)
+        active!.dirty = false
+    }
+
+    /// Seals the active segment when it has reached its size or age limit.
+    @discardableResult
+    public func rollIfNeeded(nowMonotonic: UInt64 = FileIO.monotonicNanos()) throws(LogFormatError) -> CatalogEntry? {
+        guard let a = active else { return nil }
+        let tooBig = a.fileOffset >= options.maxSegmentBytes
+        let tooOld = nowMonotonic &- a.openedMonotonic >= options.maxSegmentAgeNanos
+        guard tooBig || tooOld else { return nil }
+        return try seal()
+    }
+
+    private func writeBlock() throws(LogFormatError) {
+        blockOut.bytes.removeAll(keepingCapacity: true)
+        let first = active!.recordCount - active!.block.recordCount
+        var block = active!.block
+        let header = try block.finish(firstOrdinal: first, into: &blockOut)
+        let offset = active!.fileOffset
+        do {
+            try FileIO.pwriteAll(active!.fd, blockOut.bytes, at: offset, path: active!.path)
+        } catch {
+            // Keep the records buffered (the builder copy still holds them) and cut any partial bytes.
+            unwrittenBlock = true
+            _ = Glibc.ftruncate(active!.fd, off_t(offset))
+            throw error
+        }
+        active!.block = block
+        unwrittenBlock = false
+        active!.index.addBlock(BlockLocation(header, offset: UInt64(offset)))
+        active!.fileOffset += blockOut.count
+        active!.dirty = true
+        bytesWritten += UInt64(blockOut.count)
+        blocksWritten += 1
+    }
+
+    private func openNewSegment() throws(LogFormatError) {
+        let sequence = nextSequence
+        nextSequence += 1
+        let path = directory.segmentsPath + "/" + DataDirectory.fileName(sequence: sequence, sealed: false)
+        let header = SegmentFileHeader(nodeID: nodeID, sequence: sequence, createdUnixNano: FileIO.nowUnixNano())
+        let fd = try FileIO.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
+        do {
+            try FileIO.pwriteAll(fd, header.encoded(), at: 0, path: path)
+            try FileIO.fsync(fd, path: path)
+            try FileIO.fsyncDirectory(directory.segmentsPath)
+        } catch {
+            FileIO.close(fd)
+            _ = unlink(path)
+            throw error
+        }
+        active = ActiveSegment(
+            path: path, fd: fd, header: header, openedMonotonic: FileIO.monotonicNanos(),
+            fileOffset: FormatConstants.fileHeaderSize, block: BlockBuilder(codec: options.codec))
+        logger.debug("opened segment", metadata: ["path": "\(path)"])
+    }
+
+    // MARK: Sealing
+
+    /// Writes buffered records, the index, the footer; fsyncs; renames the file to `.seg`; updates the
+    /// catalog. Returns nil (and removes the file) when the active segment holds no records.
+    @discardableResult
+    public func seal() throws(LogFormatError) -> CatalogEntry? {
+        guard active != nil else { return nil }
+        try flush()
+        let a = active!
+        if a.recordCount == 0 {
+            FileIO.close(a.fd)
+            try FileIO.remove(a.path)
+            active = nil
+            return nil
+        }
+        let indexPayload = a.index.serialize()
+        var w = BinaryWriter(capacity: indexPayload.count + FormatConstants.blockHeaderSize + FormatConstants.footerSize)
+        let indexHeader = BlockHeader(
+            type: .index, codec: .none, storedLength: UInt32(indexPayload.count), rawLength: UInt32(indexPayload.count),
+            recordCount: a.recordCount, firstOrdinal: 0, minTime: a.minTime, maxTime: a.maxTime,
+            payloadCRC: Checksum.crc32(indexPayload))
+        indexHeader.write(into: &w)
+        w.raw(indexPayload)
+        var seal = SegmentSeal(
+            nodeID: nodeID, sequence: a.header.sequence, recordCount: UInt64(a.recordCount), minTime: a.minTime,
+            maxTime: a.maxTime, merkleRoot: MerkleTree.root(leafHashes: a.leafHashes),
+            previousSequence: chainHead.sequence, previousRoot: chainHead.root, sealedAtUnixNano: FileIO.nowUnixNano())
+        var signature: [UInt8]? = nil
+        if let signer = options.signer {
+            seal.flags |= FormatConstants.footerFlagSigned
+            seal.signingKeyID = signer.publicKey.keyID
+            do {
+                signature = try signer.sign(seal.encoded())
+            } catch {
+                throw LogFormatError(.badKey, "signing the seal of segment \(seal.sequence) failed", cause: error)
+            }
+        }
+        let footer = SegmentFooter(
+            seal: seal, signature: signature, indexOffset: UInt64(a.fileOffset), indexLength: UInt64(w.count),
+            blockCount: UInt32(a.index.blocks.count))
+        w.raw(footer.encoded())
+        try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path)
+        try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
+        try FileIO.fsync(a.fd, path: a.path)
+        FileIO.close(a.fd)
+        active = nil
+        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
+        try FileIO.renameDurably(a.path, directory.segmentsPath + "/" + name, directory: directory.segmentsPath)
+        let entry = CatalogEntry(
+            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: footer.blockCount,
+            fileSize: UInt64(a.fileOffset + w.count))
+        catalog.upsert(entry)
+        try directory.saveCatalog(catalog)
+        chainHead = (seal.sequence, seal.merkleRoot)
+        bytesWritten += UInt64(w.count)
+        segmentsSealed += 1
+        logger.info(
+            "sealed segment",
+            metadata: ["segment": "\(name)", "records": "\(a.recordCount)", "bytes": "\(entry.fileSize)"])
+        return entry
+    }
+
+    /// Seals the active segment and releases the writer's file.
+    public func close() throws(LogFormatError) {
+        try seal()
+    }
+
+    // MARK: Recovery
+
+    private func recover(path: String) throws(LogFormatError) {
+        let fd = try FileIO.open(path, flags: O_RDWR)
+        let size = try FileIO.fileSize(fd, path: path)
+        let bytes = try FileIO.pread(fd, count: size, at: 0, path: path)
+        let header: SegmentFileHeader
+        do {
+            header = try bytes.withBytes { (b) throws(LogFormatError) in try SegmentFileHeader.parse(b) }
+        } catch {
+            FileIO.close(fd)
+            // The header is fsynced before any block is written, so a short file never held acknowledged data.
+            if error.code == .truncated {
+                try FileIO.remove(path)
+                let report = RecoveryReport(
+                    path: path, action: .removedEmpty, recordsRecovered: 0, blocksRecovered: 0, bytesTruncated: size,
+                    tailProblem: error.message)
+                recoveries.append(report)
+                logger.warning("recovery removed a segment with no complete header", metadata: ["report": "\(report)"])
+                return
+            }
+            try FileIO.renameDurably(path, path + ".damaged", directory: directory.segmentsPath)
+            let report = RecoveryReport(
+                path: path, action: .quarantined, recordsRecovered: 0, blocksRecovered: 0, bytesTruncated: 0,
+                tailProblem: error.description)
+            recoveries.append(report)
+            logger.error("recovery quarantined a segment with a damaged header", metadata: ["report": "\(report)"])
+            return
+        }
+        var segment = ActiveSegment(
+            path: path, fd: fd, header: header, openedMonotonic: FileIO.monotonicNanos(),
+            fileOffset: FormatConstants.fileHeaderSize, block: BlockBuilder(codec: options.codec))
+        var decodeError: LogFormatError?
+        let scan = bytes.withUnsafeBytes { b in
+            SegmentScanner.scan(
+                b, decode: true,
+                visit: { (blockHeader, ordinal, record) throws(LogFormatError) in
+                    let event = try RecordCodec.decode(record)
+                    segment.leafHashes.append(MerkleTree.leafHash(record))
+                    segment.index.add(event, ordinal: UInt32(ordinal))
+                    segment.minTime = min(segment.minTime, event.startTimeUnixNano)
+                    segment.maxTime = max(segment.maxTime, event.startTimeUnixNano)
+                    _ = blockHeader
+                })
+        }
+        decodeError = scan.stop
+        // Records of a block that failed mid-way were visited before the failure; keep only whole blocks.
+        segment.leafHashes.removeLast(segment.leafHashes.count - Int(scan.recordCount))
+        segment.index = IndexBuilder()
+        segment.minTime = .max
+        segment.maxTime = .min
+        if scan.recordCount > 0 {
+            // Re-derive the index and times from the kept blocks only.
+            _ = bytes.withUnsafeBytes { b in
+                SegmentScanner.scan(
+                    b, end: scan.validEnd, decode: true,
+                    visit: { (_, ordinal, record) throws(LogFormatError) in
+                        let event = try RecordCodec.decode(record)
+                        segment.index.add(event, ordinal: UInt32(ordinal))
+                        segment.minTime = min(segment.minTime, event.startTimeUnixNano)
+                        segment.maxTime = max(segment.maxTime, event.startTimeUnixNano)
+                    })
+            }
+            for b in scan.blocks { segment.index.addBlock(b) }
+        }
+        segment.recordCount = scan.recordCount
+        segment.fileOffset = scan.validEnd
+        let truncated = size - scan.validEnd
+        if truncated > 0 {
+            try FileIO.ftruncate(fd, to: scan.validEnd, path: path)
+            try FileIO.fsync(fd, path: path)
+        }
+        var report = RecoveryReport(
+            path: path, action: .sealed, recordsRecovered: scan.recordCount, blocksRecovered: scan.blocks.count,
+            bytesTruncated: truncated,
+            tailProblem: scan.reachedIndex ? "an interrupted seal" : decodeError?.description)
+        if scan.recordCount == 0 {
+            FileIO.close(fd)
+            try FileIO.remove(path)
+            report.action = .removedEmpty
+        } else {
+            // Seal it with the same sequence number; the chain continues from the last sealed segment.
+            let saved = active
+            active = segment
+            try seal()
+            active = saved
+        }
+        recoveries.append(report)
+        logger.warning("recovered an unsealed segment", metadata: ["report": "\(report)"])
+    }
+}

@@ -1,0 +1,202 @@
+// The store: plans a query over the catalogs of one or more data directories, answers term + time-range
+// queries from the segment indexes, trace-id look-ups across segments, and reads the active (unsealed)
+// segments by scanning, so a query sees what a running collector has acknowledged.
+import Synchronization
+
+/// A conjunction of index terms over a time range of record start times.
+public struct EventQuery: Sendable, Hashable {
+    public var terms: [Term]
+    public var timeRange: ClosedRange<UInt64>?
+    /// Stop after this many records (in the order the store reads them: oldest segments first).
+    public var limit: Int?
+
+    public struct Term: Sendable, Hashable {
+        public var field: IndexField
+        public var value: IndexTerm
+        public init(_ field: IndexField, _ value: IndexTerm) {
+            self.field = field
+            self.value = value
+        }
+        public static func user(_ s: String) -> Term { Term(.user, .string(s)) }
+        public static func group(_ s: String) -> Term { Term(.group, .string(s)) }
+        public static func service(_ s: String) -> Term { Term(.service, .string(s)) }
+        public static func workload(_ s: String) -> Term { Term(.workload, .string(s)) }
+        public static func trace(_ t: TraceID) -> Term { Term(.traceID, .trace(t)) }
+    }
+
+    public init(terms: [Term] = [], timeRange: ClosedRange<UInt64>? = nil, limit: Int? = nil) {
+        self.terms = terms
+        self.timeRange = timeRange
+        self.limit = limit
+    }
+
+    /// Whether an event satisfies the query (used for unsealed segments and for checking the index).
+    public func matches(_ event: AuditEvent) -> Bool {
+        if let timeRange, !timeRange.contains(event.startTimeUnixNano) { return false }
+        return terms.allSatisfy { IndexTerms.matches(event, $0.field, $0.value) }
+    }
+}
+
+public final class AuditStore: Sendable {
+    public let directories: [DataDirectory]
+    public let cache: BlockCache
+
+    private struct Snapshot {
+        var sealed: [(directory: DataDirectory, entry: CatalogEntry)] = []
+    }
+
+    private let snapshot = Mutex(Snapshot())
+    private let readers = Mutex([String: SegmentReader]())
+
+    /// Opens the store over `directories`; reads their catalogs (rebuilding in memory any that is missing or
+    /// stale, without writing to a directory a collector may own).
+    public init(directories: [DataDirectory], cacheBytes: Int = 256 << 20) throws(LogFormatError) {
+        self.directories = directories
+        cache = BlockCache(capacityBytes: cacheBytes)
+        try refresh()
+    }
+
+    /// Re-reads the catalogs, so segments sealed since are seen.
+    public func refresh() throws(LogFormatError) {
+        var s = Snapshot()
+        for d in directories {
+            for entry in try d.currentCatalog(repair: false).entries { s.sealed.append((d, entry)) }
+        }
+        let fresh = s
+        snapshot.withLock { $0 = fresh }
+        let live = Set(fresh.sealed.map { $0.directory.path(relative: $0.entry.relativePath) })
+        readers.withLock { r in r = r.filter { live.contains($0.key) } }
+    }
+
+    /// Every sealed segment the store knows, with its directory.
+    public var sealedSegments: [(directory: DataDirectory, entry: CatalogEntry)] { snapshot.withLock { $0.sealed } }
+
+    /// The reader of a sealed segment (opened once, then kept).
+    public func reader(_ directory: DataDirectory, _ entry: CatalogEntry) throws(LogFormatError) -> SegmentReader {
+        let path = directory.path(relative: entry.relativePath)
+        if let r = readers.withLock({ $0[path] }) { return r }
+        let r = try SegmentReader(path: path, sealed: true)
+        readers.withLock { $0[path] = r }
+        return r
+    }
+
+    /// Readers of the unsealed segments, opened afresh on every call (they grow).
+    public func openSegmentReaders() throws(LogFormatError) -> [SegmentReader] {
+        var out: [SegmentReader] = []
+        for d in directories {
+            for name in try d.listSegmentFiles().open {
+                do {
+                    out.append(try SegmentReader(path: d.segmentsPath + "/" + name, sealed: false))
+                } catch where error.code == .io && !FileIO.exists(d.segmentsPath + "/" + name) {
+                    continue  // sealed (renamed) between listing and opening: the catalog has it after refresh()
+                } catch where error.code == .truncated {
+                    continue  // created, header not yet written
+                }
+            }
+        }
+        return out
+    }
+
+    /// Records matching `query`, ordered by start time (ties by location).
+    public func search(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError) -> [StoredRecord] {
+        var out: [StoredRecord] = []
+        for (directory, entry) in sealedSegments where query.timeRange.map(entry.overlaps) ?? true {
+            let reader = try self.reader(directory, entry)
+            if query.terms.isEmpty {
+                out += try reader.scan(timeRange: query.timeRange, cache: cache)
+            } else {
+                let ordinals = try postings(reader, query.terms)
+                if !ordinals.isEmpty {
+                    out += try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache)
+                }
+            }
+            if let limit = query.limit, out.count >= limit { break }
+        }
+        if includeOpenSegments, query.limit.map({ out.count < $0 }) ?? true {
+            for reader in try openSegmentReaders() {
+                out += try reader.scan(timeRange: query.timeRange, filter: query.matches)
+            }
+        }
+        out.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+        if let limit = query.limit, out.count > limit { out.removeLast(out.count - limit) }
+        return out
+    }
+
+    /// Intersection of the posting lists of `terms` in one segment, smallest list first.
+    public func postings(_ reader: SegmentReader, _ terms: [EventQuery.Term]) throws(LogFormatError) -> [UInt32] {
+        guard let index = reader.index else { return [] }
+        var lists: [[UInt32]] = []
+        for t in terms {
+            let p: [UInt32]
+            do { p = try index.postings(t.field, t.value) } catch { throw error.at(path: reader.path) }
+            if p.isEmpty { return [] }
+            lists.append(p)
+        }
+        lists.sort { $0.count < $1.count }
+        var result = lists[0]
+        for l in lists.dropFirst() {
+            result = intersectSorted(result, l)
+            if result.isEmpty { break }
+        }
+        return result
+    }
+
+    /// Every record of each trace in `ids`, across all segments whose time range overlaps `near` (all
+    /// segments when nil). One pass over the segments serves all ids.
+    public func traces(
+        _ ids: [TraceID], near: ClosedRange<UInt64>? = nil, includeOpenSegments: Bool = true
+    ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
+        var out: [TraceID: [StoredRecord]] = [:]
+        guard !ids.isEmpty else { return out }
+        let unique = Array(Set(ids))
+        for (directory, entry) in sealedSegments where near.map(entry.overlaps) ?? true {
+            let reader = try self.reader(directory, entry)
+            guard let index = reader.index else { continue }
+            var ordinals: [UInt32] = []
+            for id in unique {
+                do { ordinals += try index.postings(.traceID, .trace(id)) } catch { throw error.at(path: reader.path) }
+            }
+            guard !ordinals.isEmpty else { continue }
+            ordinals.sort()
+            for record in try reader.records(at: ordinals, cache: cache) {
+                out[record.event.traceID, default: []].append(record)
+            }
+        }
+        if includeOpenSegments {
+            let wanted = Set(unique)
+            for reader in try openSegmentReaders() {
+                for record in try reader.scan(filter: { wanted.contains($0.traceID) }) {
+                    out[record.event.traceID, default: []].append(record)
+                }
+            }
+        }
+        for (k, v) in out {
+            out[k] = v.sorted { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+        }
+        return out
+    }
+
+    /// Every record of one trace.
+    public func trace(_ id: TraceID, near: ClosedRange<UInt64>? = nil) throws(LogFormatError) -> [StoredRecord] {
+        try traces([id], near: near)[id] ?? []
+    }
+
+    /// The user-to-traces join: each event carrying `user` in `timeRange`, with every record of the trace it
+    /// belongs to (downstream hops need not carry the user). Traces are looked up in segments overlapping the
+    /// user's events widened by `traceSlackNanos` on each side.
+    public func userTraces(
+        user: String, timeRange: ClosedRange<UInt64>, traceSlackNanos: UInt64 = 3_600 * 1_000_000_000
+    ) throws(LogFormatError) -> [(event: StoredRecord, trace: [StoredRecord])] {
+        let events = try search(EventQuery(terms: [.user(user)], timeRange: timeRange))
+        guard let first = events.first, let last = events.last else { return [] }
+        let window = first.event.startTimeUnixNano.subtractingClamped(traceSlackNanos)...last.event.startTimeUnixNano.addingClamped(traceSlackNanos)
+        let ids = events.map(\.event.traceID).filter { !$0.isZero }
+        let traces = try self.traces(ids, near: window)
+        return events.map { ($0, $0.event.traceID.isZero ? [$0] : traces[$0.event.traceID] ?? [$0]) }
+    }
+}
+
+extension UInt64 {
+    func subtractingClamped(_ v: UInt64) -> UInt64 { self > v ? self - v : 0 }
+    func addingClamped(_ v: UInt64) -> UInt64 { let (r, o) = addingReportingOverflow(v); return o ? .max : r }
+}

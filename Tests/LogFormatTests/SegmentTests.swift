@@ -1,0 +1,280 @@
+import Foundation
+import PropertyBased
+import Testing
+@testable import LogFormat
+
+@Suite struct SegmentWriteReadTests {
+    func writeEvents(_ events: [AuditEvent], to dir: DataDirectory, options: WriterOptions = WriterOptions(), seal: Bool = true)
+        throws -> SegmentWriter
+    {
+        let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
+        var i = 0
+        while i < events.count {
+            let n = min(37, events.count - i)
+            try writer.append(events[i..<i + n])
+            i += n
+        }
+        try writer.flush()
+        if seal { try writer.seal() }
+        return writer
+    }
+
+    @Test(arguments: CompressionCodec.allCases)
+    func sealedSegmentReadsBackEveryRecordInOrder(codec: CompressionCodec) throws {
+        let tmp = TempDir()
+        let events = (0..<500).map { RandomEvents.make(seed: UInt64($0)) }
+        var options = WriterOptions()
+        options.codec = codec
+        options.targetBlockBytes = 16 << 10
+        let writer = try writeEvents(events, to: tmp.dataDirectory, options: options)
+        #expect(writer.catalog.entries.count == 1)
+        let entry = try #require(writer.catalog.entries.first)
+        let reader = try SegmentReader(path: tmp.dataDirectory.path(relative: entry.relativePath), sealed: true)
+        #expect(reader.blocks.count > 1)
+        let back = try reader.scan()
+        #expect(back.count == events.count)
+        #expect(back.map(\.event) == events)
+        #expect(back.map(\.location.ordinal) == Array(0..<UInt32(events.count)))
+        #expect(entry.seal.recordCount == 500)
+        #expect(entry.seal.minTime == events.map(\.startTimeUnixNano).min())
+        #expect(entry.seal.maxTime == events.map(\.startTimeUnixNano).max())
+    }
+
+    @Test func rollsBySizeAndChainsSealedSegments() throws {
+        let tmp = TempDir()
+        var options = WriterOptions()
+        options.targetBlockBytes = 4 << 10
+        options.maxSegmentBytes = 8 << 10
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        for i in 0..<60 {
+            try writer.append((0..<20).map { RandomEvents.small(seed: UInt64(i * 20 + $0)) })
+            try writer.flush()
+            try writer.rollIfNeeded()
+        }
+        try writer.seal()
+        let entries = writer.catalog.entries
+        #expect(entries.count > 3)
+        #expect(entries.reduce(0) { $0 + $1.seal.recordCount } == 1_200)
+        #expect(entries.first?.seal.previousSequence == 0)
+        #expect(entries.first?.seal.previousRoot == .zero)
+        for (prev, next) in zip(entries, entries.dropFirst()) {
+            #expect(next.seal.previousSequence == prev.seal.sequence)
+            #expect(next.seal.previousRoot == prev.seal.merkleRoot)
+        }
+        // The catalog on disk matches the writer's and a rebuild from the files.
+        #expect(try tmp.dataDirectory.loadCatalog() == writer.catalog)
+        #expect(try tmp.dataDirectory.rebuildCatalog().catalog == writer.catalog)
+    }
+
+    @Test func rollsByAge() throws {
+        let tmp = TempDir()
+        var options = WriterOptions()
+        options.maxSegmentAgeNanos = 1
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        try writer.append([RandomEvents.small(seed: 1)])
+        try writer.flush()
+        let sealed = try writer.rollIfNeeded(nowMonotonic: FileIO.monotonicNanos() + 10)
+        #expect(sealed?.seal.recordCount == 1)
+        #expect(writer.activeSequence == nil)
+    }
+
+    @Test func merkleRootInFooterCoversTheCanonicalRecords() throws {
+        let tmp = TempDir()
+        let events = (0..<100).map { RandomEvents.small(seed: UInt64($0)) }
+        let writer = try writeEvents(events, to: tmp.dataDirectory)
+        let leaves = events.map { e in RecordCodec.encode(e).withUnsafeBytes { MerkleTree.leafHash($0) } }
+        #expect(writer.catalog.entries[0].seal.merkleRoot == MerkleTree.root(leafHashes: leaves))
+    }
+
+    @Test func emptySegmentIsNotSealed() throws {
+        let tmp = TempDir()
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        try writer.append([AuditEvent]())
+        #expect(try writer.seal() == nil)
+        #expect(try tmp.dataDirectory.listSegmentFiles().sealed.isEmpty)
+        #expect(try tmp.dataDirectory.listSegmentFiles().open.isEmpty)
+    }
+
+    @Test func oversizedRecordRejectsTheWholeBatch() throws {
+        let tmp = TempDir()
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        let huge = AuditEvent(kind: .log, startTimeUnixNano: 1, body: .bytes([UInt8](repeating: 1, count: FormatConstants.maxRecordBytes + 1)))
+        #expect { try writer.append([RandomEvents.small(seed: 1), huge]) } throws: {
+            ($0 as? LogFormatError)?.code == .limitExceeded
+        }
+        #expect(writer.activeRecordCount == 0)
+    }
+
+    @Test func unsealedSegmentIsReadableWhileWritten() throws {
+        let tmp = TempDir()
+        let events = (0..<300).map { RandomEvents.small(seed: UInt64($0)) }
+        let writer = try writeEvents(events, to: tmp.dataDirectory, seal: false)
+        let name = try #require(try tmp.dataDirectory.listSegmentFiles().open.first)
+        let reader = try SegmentReader(path: tmp.dataDirectory.segmentsPath + "/" + name, sealed: false)
+        #expect(try reader.scan().map(\.event) == events)
+        #expect(reader.tailProblem == nil)
+        _ = writer
+    }
+
+    @Test func writerCountersAddUp() throws {
+        let tmp = TempDir()
+        let writer = try writeEvents((0..<50).map { RandomEvents.small(seed: UInt64($0)) }, to: tmp.dataDirectory)
+        #expect(writer.recordsAppended == 50)
+        #expect(writer.segmentsSealed == 1)
+        #expect(writer.bytesWritten + UInt64(FormatConstants.fileHeaderSize) == writer.catalog.entries[0].fileSize)
+    }
+}
+
+@Suite struct RecoveryTests {
+    @Test func tornTailIsTruncatedAndTheSegmentSealed() throws {
+        let tmp = TempDir()
+        let events = (0..<200).map { RandomEvents.small(seed: UInt64($0)) }
+        var openPath = ""
+        do {
+            var options = WriterOptions()
+            options.targetBlockBytes = 2 << 10
+            let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+            try writer.append(events)
+            try writer.flush()
+            openPath = tmp.dataDirectory.segmentsPath + "/" + (try tmp.dataDirectory.listSegmentFiles().open[0])
+        }  // writer dropped without sealing: as after a crash
+        let good = Damage.size(openPath)
+        // A torn block: a valid-looking header prefix and half a payload.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: openPath))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0x41, 0x51, 0x42, 0x4B, 1, 1, 0, 0] + [UInt8](repeating: 7, count: 100)))
+        try handle.close()
+
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        let report = try #require(writer.recoveries.first)
+        #expect(report.action == .sealed)
+        #expect(report.recordsRecovered == 200)
+        #expect(report.bytesTruncated == 108)
+        #expect(Damage.size(openPath) == -1)
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(try store.search(EventQuery()).map(\.event).sorted { $0.spanID < $1.spanID } == events.sorted { $0.spanID < $1.spanID })
+        #expect(good > FormatConstants.fileHeaderSize)
+    }
+
+    @Test func interruptedSealIsRedone() throws {
+        let tmp = TempDir()
+        let events = (0..<50).map { RandomEvents.small(seed: UInt64($0)) }
+        do {
+            let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+            try writer.append(events)
+            try writer.seal()
+        }
+        // Turn the sealed file back into an open one cut in the middle of its index: a crash during seal.
+        let sealed = tmp.dataDirectory.segmentsPath + "/" + (try tmp.dataDirectory.listSegmentFiles().sealed[0])
+        let footer = try MappedFile(path: sealed).withBytes { (b) throws(LogFormatError) in try SegmentFooter.parse(fileBytes: b) }
+        try Damage.cut(sealed, to: Int(footer.indexOffset) + 60)
+        let open = sealed.replacingOccurrences(of: ".seg", with: ".open")
+        try FileManager.default.moveItem(atPath: sealed, toPath: open)
+        try FileManager.default.removeItem(atPath: tmp.dataDirectory.catalogPath)
+
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        #expect(writer.recoveries.first?.recordsRecovered == 50)
+        #expect(writer.recoveries.first?.tailProblem == "an interrupted seal")
+        #expect(writer.catalog.entries.first?.seal.merkleRoot == footer.seal.merkleRoot)
+    }
+
+    @Test func segmentWithOnlyAPartialHeaderIsRemoved() throws {
+        let tmp = TempDir()
+        try tmp.dataDirectory.create()
+        let path = tmp.dataDirectory.segmentsPath + "/" + DataDirectory.fileName(sequence: 1, sealed: false)
+        try Data(FormatConstants.segmentMagic + [1, 0]).write(to: URL(fileURLWithPath: path))
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        #expect(writer.recoveries.first?.action == .removedEmpty)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func segmentWithDamagedHeaderIsQuarantinedNotDeleted() throws {
+        let tmp = TempDir()
+        do {
+            let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+            try writer.append([RandomEvents.small(seed: 1)])
+            try writer.flush()
+        }
+        let open = tmp.dataDirectory.segmentsPath + "/" + (try tmp.dataDirectory.listSegmentFiles().open[0])
+        try Damage.flip(open, at: 30)
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        #expect(writer.recoveries.first?.action == .quarantined)
+        #expect(FileManager.default.fileExists(atPath: open + ".damaged"))
+    }
+
+    @Test func sequencesContinueAfterRecovery() throws {
+        let tmp = TempDir()
+        do {
+            let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+            try writer.append([RandomEvents.small(seed: 1)])
+            try writer.seal()
+            try writer.append([RandomEvents.small(seed: 2)])
+            try writer.flush()
+        }
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        try writer.append([RandomEvents.small(seed: 3)])
+        try writer.seal()
+        let seqs = writer.catalog.entries.map(\.sequence)
+        #expect(seqs == [1, 2, 3])
+        let e = writer.catalog.entries
+        #expect(e[1].seal.previousRoot == e[0].seal.merkleRoot)
+        #expect(e[2].seal.previousRoot == e[1].seal.merkleRoot)
+    }
+}
+
+@Suite struct DurableLogTests {
+    @Test(arguments: [FsyncPolicy.always, .interval(milliseconds: 5), .never])
+    func concurrentAppendsAreAllDurableAndShareCommits(policy: FsyncPolicy) async throws {
+        let tmp = TempDir()
+        var options = DurableLog.Options()
+        options.fsync = policy
+        let log = try DurableLog(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        let receipts = try await withThrowingTaskGroup(of: AppendReceipt.self) { group in
+            for i in 0..<200 {
+                group.addTask { try await log.append((0..<5).map { RandomEvents.small(seed: UInt64(i * 5 + $0)) }) }
+            }
+            return try await group.reduce(into: [AppendReceipt]()) { $0.append($1) }
+        }
+        #expect(receipts.count == 200)
+        #expect(Set(receipts.map { $0.firstOrdinal }).count == 200)
+        let stats = log.statistics
+        #expect(stats.appendedEvents == 1_000)
+        #expect(stats.commits < 200)  // group commit: callers shared writes
+        if policy == .always { #expect(stats.fsyncs == stats.commits) }
+        // Everything acknowledged is readable before the seal, from the open segment.
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(try store.search(EventQuery()).count == 1_000)
+        try await log.close()
+        let store2 = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(try store2.search(EventQuery(), includeOpenSegments: false).count == 1_000)
+    }
+
+    @Test func fullQueueRefusesInsteadOfBuffering() async throws {
+        let tmp = TempDir()
+        var options = DurableLog.Options()
+        options.maxPendingEvents = 10
+        options.fsync = .always
+        let log = try DurableLog(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<100 {
+                group.addTask { (try? await log.append((0..<8).map { RandomEvents.small(seed: UInt64(i * 8 + $0)) })) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        let accepted = outcomes.filter { $0 }.count
+        #expect(accepted >= 1)
+        #expect(log.statistics.refusedEvents == UInt64((100 - accepted) * 8))
+        try await log.close()
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(try store.search(EventQuery()).count == accepted * 8)
+    }
+
+    @Test func appendAfterCloseIsRefused() async throws {
+        let tmp = TempDir()
+        let log = try DurableLog(directory: tmp.dataDirectory, logger: quietLogger)
+        try await log.close()
+        await #expect { try await log.append([RandomEvents.small(seed: 1)]) } throws: {
+            ($0 as? LogFormatError)?.code == .invalidState
+        }
+    }
+}

@@ -1,0 +1,168 @@
+// Helpers shared by the LogFormat tests: temporary directories, random events, and byte damage.
+import Foundation
+import Logging
+@testable import LogFormat
+
+/// A fresh directory under the system temp dir, removed when the value is released.
+final class TempDir: @unchecked Sendable {
+    // @unchecked: `path` is immutable after init.
+    let path: String
+
+    init(_ label: String = "logformat") {
+        var template = Array((NSTemporaryDirectory() + "/\(label)-XXXXXX").utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = String(cString: p!)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    var dataDirectory: DataDirectory { DataDirectory(path + "/data") }
+}
+
+let quietLogger: Logger = {
+    var l = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    l.logLevel = .critical
+    return l
+}()
+
+/// SplitMix64: small, fast and deterministic, for building test inputs from a seed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Builds events covering every field and value type from a seed: empty, huge and non-ASCII values included.
+enum RandomEvents {
+    static let samples = ["", "a", "ümlaut", "日本語テキスト", "emoji 🔐🧾", "quote\"back\\slash", "nul\u{0}byte", "tab\tnew\nline"]
+
+    static func string(_ g: inout SplitMix) -> String {
+        switch g.next() % 10 {
+        case 0: return ""
+        case 1: return String(repeating: "x", count: Int(g.next() % 70_000))  // huge
+        case 2, 3: return samples[Int(g.next() % UInt64(samples.count))]
+        default:
+            let n = Int(g.next() % 24)
+            return String((0..<n).map { _ in Character(UnicodeScalar(UInt8(97 + g.next() % 26))) })
+        }
+    }
+
+    static func value(_ g: inout SplitMix, depth: Int = 0) -> AttributeValue {
+        switch g.next() % (depth > 3 ? 6 : 8) {
+        case 0: return .empty
+        case 1: return .string(string(&g))
+        case 2: return .bool(g.next() % 2 == 0)
+        case 3: return .int(Int64(bitPattern: g.next()))
+        case 4:
+            let d = Double(bitPattern: g.next())
+            return .double(d.isNaN ? 0.5 : d)
+        case 5: return .bytes((0..<Int(g.next() % 40)).map { _ in UInt8(truncatingIfNeeded: g.next()) })
+        case 6: return .array((0..<Int(g.next() % 4)).map { _ in value(&g, depth: depth + 1) })
+        default: return .keyValueList(attributes(&g, max: 3, depth: depth + 1))
+        }
+    }
+
+    static func attributes(_ g: inout SplitMix, max: UInt64 = 6, depth: Int = 0) -> [Attribute] {
+        (0..<Int(g.next() % (max + 1))).map { _ in Attribute(string(&g), value(&g, depth: depth)) }
+    }
+
+    static func traceID(_ g: inout SplitMix) -> TraceID { TraceID(high: g.next(), low: g.next()) }
+
+    static func make(seed: UInt64) -> AuditEvent {
+        var g = SplitMix(seed)
+        let start = g.next() % 4_000_000_000_000_000_000
+        var e = AuditEvent(
+            kind: EventKind.allCases[Int(g.next() % 3)], startTimeUnixNano: start,
+            endTimeUnixNano: g.next() % 5 == 0 ? start &- 5 : start &+ g.next() % 10_000_000_000,
+            observedTimeUnixNano: g.next() % 2 == 0 ? 0 : g.next(), traceID: traceID(&g),
+            spanID: SpanID(value: g.next()), parentSpanID: g.next() % 3 == 0 ? nil : SpanID(value: g.next()),
+            traceState: g.next() % 4 == 0 ? "vendor=abc,other=1" : "", flags: UInt32(truncatingIfNeeded: g.next()),
+            spanKind: SpanKind.allCases[Int(g.next() % 6)], name: string(&g), service: "svc-\(g.next() % 7)",
+            source: EventSource.allCases[Int(g.next() % 4)], statusCode: StatusCode.allCases[Int(g.next() % 3)],
+            statusMessage: string(&g), severityNumber: UInt8(g.next() % 25), severityText: string(&g),
+            eventName: string(&g))
+        if g.next() % 2 == 0 {
+            e.user = UserIdentity(
+                subject: "user-\(g.next() % 50)", email: g.next() % 2 == 0 ? "u\(g.next() % 50)@example.com" : nil,
+                groups: (0..<Int(g.next() % 3)).map { "group-\($0)" }, issuer: g.next() % 2 == 0 ? "https://idp" : nil,
+                origin: IdentityOrigin.allCases[Int(g.next() % 6)],
+                tokenFingerprint: g.next() % 2 == 0 ? (0..<32).map { _ in UInt8(truncatingIfNeeded: g.next()) } : nil)
+        }
+        if g.next() % 2 == 0 { e.workload = "spiffe://cluster.local/ns/n\(g.next() % 3)/sa/s\(g.next() % 3)" }
+        if g.next() % 2 == 0 {
+            e.http = HTTPFacts(
+                method: g.next() % 5 == 0 ? nil : "GET", target: "/p/\(g.next() % 100)?q=\(string(&g))",
+                route: g.next() % 2 == 0 ? "/p/{id}" : nil, statusCode: UInt16(g.next() % 600),
+                clientAddress: g.next() % 2 == 0 ? "10.1.2.3" : nil)
+        }
+        if g.next() % 3 == 0 { e.body = value(&g) }
+        e.attributes = attributes(&g, max: 10)
+        e.droppedAttributesCount = UInt32(g.next() % 3)
+        e.events = (0..<Int(g.next() % 3)).map { _ in
+            SpanEvent(timeUnixNano: g.next(), name: string(&g), attributes: attributes(&g), droppedAttributesCount: UInt32(g.next() % 2))
+        }
+        e.droppedEventsCount = UInt32(g.next() % 2)
+        e.links = (0..<Int(g.next() % 3)).map { _ in
+            SpanLink(
+                traceID: traceID(&g), spanID: SpanID(value: g.next()), traceState: string(&g), attributes: attributes(&g),
+                droppedAttributesCount: UInt32(g.next() % 2), flags: UInt32(g.next() % 0x400))
+        }
+        e.droppedLinksCount = UInt32(g.next() % 2)
+        e.resourceAttributes = [Attribute("service.name", .string(e.service))] + attributes(&g)
+        e.resourceDroppedAttributesCount = UInt32(g.next() % 2)
+        e.resourceSchemaURL = g.next() % 2 == 0 ? "https://opentelemetry.io/schemas/1.44.0" : ""
+        e.scope = InstrumentationScope(name: string(&g), version: "1.2.3", attributes: attributes(&g), droppedAttributesCount: UInt32(g.next() % 2))
+        e.scopeSchemaURL = g.next() % 3 == 0 ? "s" : ""
+        return e
+    }
+
+    /// Small events for store tests: few users, services and traces so that queries have many hits.
+    static func small(seed: UInt64, timeBase: UInt64 = 1_700_000_000_000_000_000) -> AuditEvent {
+        var g = SplitMix(seed)
+        var e = AuditEvent(
+            kind: g.next() % 4 == 0 ? .access : .span, startTimeUnixNano: timeBase + g.next() % 86_400_000_000_000,
+            traceID: TraceID(high: 1, low: g.next() % 200 + 1), spanID: SpanID(value: g.next()),
+            name: "op-\(g.next() % 5)", service: "svc-\(g.next() % 6)")
+        if g.next() % 3 == 0 {
+            e.user = UserIdentity(
+                subject: "user-\(g.next() % 12)", email: g.next() % 2 == 0 ? "user-\(g.next() % 12)@example.com" : nil,
+                groups: g.next() % 2 == 0 ? ["admins"] : ["staff", "readers"])
+        }
+        if g.next() % 2 == 0 { e.workload = "spiffe://td/ns/a/sa/sa\(g.next() % 3)" }
+        e.attributes = [Attribute("k", .int(Int64(g.next() % 1000)))]
+        return e
+    }
+}
+
+/// Byte damage for hostile-file tests.
+enum Damage {
+    static func flip(_ path: String, at offset: Int, mask: UInt8 = 0x01) throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[offset] ^= mask
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func cut(_ path: String, to length: Int) throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(length).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func zero(_ path: String, range: Range<Int>) throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        for i in range where i < bytes.count { bytes[i] = 0 }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func size(_ path: String) -> Int { FileIO.fileSize(path: path) ?? -1 }
+}
+
+extension AuditEvent {
+    /// Equality that compares doubles by bit pattern (NaN-safe) via the canonical encoding.
+    func isIdentical(to other: AuditEvent) -> Bool { RecordCodec.encode(self) == RecordCodec.encode(other) && self == other }
+}
