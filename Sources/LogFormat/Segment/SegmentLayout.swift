@@ -225,6 +225,9 @@ public struct SegmentFooter: Sendable, Hashable {
                 "footer checksum: stored \(BlockHeader.hex32(stored)), computed \(BlockHeader.hex32(computed))",
                 offset: start + crcOffset)
         }
+        guard footer.loadUnaligned(fromByteOffset: crcOffset + 4, as: UInt32.self) == 0 else {
+            throw LogFormatError(.malformed, "footer's reserved word after the checksum is not zero", offset: start + crcOffset + 4)
+        }
         let seal: SegmentSeal
         do { seal = try SegmentSeal.parse(footer) } catch { throw error.at(path: nil, base: start) }
         var r = BinaryReader(footer, offset: FormatConstants.footerSignedSize)

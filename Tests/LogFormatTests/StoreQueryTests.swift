@@ -1,0 +1,107 @@
+import Foundation
+import PropertyBased
+import Testing
+@testable import LogFormat
+
+/// The store's index answers must be identical to a brute-force scan of every record.
+@Suite struct StoreQueryTests {
+    /// Writes `count` small events into several sealed segments plus an unsealed tail; returns them.
+    func populate(_ dir: DataDirectory, count: Int, seed: UInt64) throws -> [AuditEvent] {
+        var options = WriterOptions()
+        options.targetBlockBytes = 2 << 10
+        options.maxSegmentBytes = 12 << 10
+        let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
+        let events = (0..<count).map { RandomEvents.small(seed: seed &* 1_000_003 &+ UInt64($0)) }
+        for chunk in stride(from: 0, to: count, by: 25) {
+            try writer.append(events[chunk..<min(count, chunk + 25)])
+            try writer.flush()
+            try writer.rollIfNeeded()
+        }
+        _ = writer  // left unsealed on purpose: the store must read the open segment too
+        return events
+    }
+
+    static let terms: [EventQuery.Term] = [
+        .user("user-3"), .user("user-7@example.com"), .group("admins"), .group("readers"), .service("svc-2"),
+        .service("svc-5"), .workload("spiffe://td/ns/a/sa/sa1"), .user("nobody"), .trace(TraceID(high: 1, low: 17)),
+    ]
+
+    @Test func termAndTimeQueriesEqualBruteForce() async throws {
+        let tmp = TempDir()
+        let events = try populate(tmp.dataDirectory, count: 1_500, seed: 5)
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(store.sealedSegments.count > 3)
+        let base: UInt64 = 1_700_000_000_000_000_000
+        let day: UInt64 = 86_400_000_000_000
+        await propertyCheck(
+            count: 60,
+            input: Gen.int(in: 0...(Self.terms.count - 1)), Gen.int(in: -1...(Self.terms.count - 1)),
+            Gen.uint64(in: 0...day), Gen.uint64(in: 0...day), Gen.bool
+        ) { a, b, t1, t2, timed in
+            var terms = [Self.terms[a]]
+            if b >= 0 && b != a { terms.append(Self.terms[b]) }
+            let range: ClosedRange<UInt64>? = timed ? (base + min(t1, t2))...(base + max(t1, t2)) : nil
+            let query = EventQuery(terms: terms, timeRange: range)
+            let expected = events.filter(query.matches).map(\.spanID).sorted()
+            let got = (try? store.search(query))?.map(\.event.spanID).sorted()
+            #expect(got == expected, "query \(terms) \(String(describing: range))")
+        }
+    }
+
+    @Test func traceLookupsAcrossSegmentsEqualBruteForce() throws {
+        let tmp = TempDir()
+        let events = try populate(tmp.dataDirectory, count: 1_200, seed: 9)
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        for low in UInt64(1)...40 {
+            let id = TraceID(high: 1, low: low)
+            let expected = events.filter { $0.traceID == id }.map(\.spanID).sorted()
+            #expect(try store.trace(id).map(\.event.spanID).sorted() == expected)
+        }
+        let ids = (UInt64(1)...200).map { TraceID(high: 1, low: $0) }
+        let all = try store.traces(ids)
+        #expect(all.values.reduce(0) { $0 + $1.count } == events.count)
+    }
+
+    @Test func userToTracesJoinReturnsWholeTraces() throws {
+        let tmp = TempDir()
+        let events = try populate(tmp.dataDirectory, count: 800, seed: 11)
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        let range: ClosedRange<UInt64> = 0...UInt64.max
+        let joined = try store.userTraces(user: "user-4", timeRange: range)
+        let mine = events.filter { IndexTerms.matches($0, .user, .string("user-4")) }
+        #expect(joined.count == mine.count)
+        for (event, trace) in joined {
+            let expected = events.filter { $0.traceID == event.event.traceID }.count
+            #expect(trace.count == expected)
+        }
+    }
+
+    @Test func severalDataDirectoriesAreQueriedTogether() throws {
+        let a = TempDir()
+        let b = TempDir()
+        let ea = try populate(a.dataDirectory, count: 300, seed: 1)
+        let eb = try populate(b.dataDirectory, count: 300, seed: 2)
+        let store = try AuditStore(directories: [a.dataDirectory, b.dataDirectory])
+        let q = EventQuery(terms: [.service("svc-1")])
+        #expect(try store.search(q).count == (ea + eb).filter(q.matches).count)
+        #expect(try a.dataDirectory.readNodeID() != b.dataDirectory.readNodeID())
+    }
+
+    @Test func limitStopsEarly() throws {
+        let tmp = TempDir()
+        _ = try populate(tmp.dataDirectory, count: 500, seed: 3)
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(try store.search(EventQuery(terms: [.service("svc-1")], limit: 5)).count == 5)
+    }
+
+    @Test func warmQueriesHitTheBlockCache() throws {
+        let tmp = TempDir()
+        _ = try populate(tmp.dataDirectory, count: 500, seed: 4)
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        let q = EventQuery(terms: [.user("user-2")])
+        let first = try store.search(q)
+        let hitsBefore = store.cache.statistics.hits
+        #expect(try store.search(q).map(\.location) == first.map(\.location))
+        #expect(store.cache.statistics.hits > hitsBefore)
+    }
+}
