@@ -1,0 +1,382 @@
+// Verification of segments and data directories: checksums, record decoding, Merkle roots, the index
+// (rebuilt from the records and compared byte for byte), seals and signatures, per-collector chain continuity,
+// and the catalog against the files. Every problem names the file and, where it applies, the block, record
+// or offset, with what was expected and what was found (CloudTrail's validate-logs is the model).
+
+/// One thing wrong with the store.
+public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// The file cannot be parsed as a segment (bad magic, truncated, unsupported version, bad footer).
+        case invalidFormat = "invalid format"
+        /// A block's header or payload checksum does not match, or it does not decompress.
+        case blockDamaged = "block damaged"
+        /// A record inside an intact block does not decode.
+        case recordDamaged = "record damaged"
+        /// The Merkle root recomputed over the records differs from the one in the seal.
+        case rootMismatch = "hash does not match"
+        /// The index differs from the one rebuilt from the records.
+        case indexMismatch = "index does not match records"
+        /// Counts or time ranges in the seal or block table disagree with the records.
+        case metadataMismatch = "metadata does not match records"
+        case signatureMissing = "signature missing"
+        case signatureInvalid = "signature verification failed"
+        case publicKeyNotFound = "public key not found"
+        /// The seal's link to the previous segment does not match that segment.
+        case chainBroken = "chain broken"
+        /// A segment the chain or the catalog names is not there.
+        case missingSegment = "not found"
+        /// A segment file the catalog does not list, or one in a place it does not belong.
+        case unexpectedSegment = "unexpected file"
+        /// The catalog's record of a segment differs from the segment's own seal.
+        case catalogMismatch = "catalog does not match"
+        /// The tail of an unsealed segment is torn or damaged (expected after a crash, until recovery).
+        case openSegmentTail = "unsealed segment tail"
+    }
+
+    public var kind: Kind
+    public var file: String
+    public var block: Int?
+    public var record: UInt32?
+    public var offset: Int?
+    public var expected: String?
+    public var found: String?
+    public var detail: String
+
+    public init(
+        _ kind: Kind, file: String, block: Int? = nil, record: UInt32? = nil, offset: Int? = nil,
+        expected: String? = nil, found: String? = nil, detail: String
+    ) {
+        self.kind = kind
+        self.file = file
+        self.block = block
+        self.record = record
+        self.offset = offset
+        self.expected = expected
+        self.found = found
+        self.detail = detail
+    }
+
+    public var description: String {
+        var where_ = file
+        if let block { where_ += " block \(block)" }
+        if let record { where_ += " record \(record)" }
+        if let offset { where_ += " at offset \(offset)" }
+        var s = "\(where_): \(kind.rawValue): \(detail)"
+        if let expected { s += "; expected \(expected)" }
+        if let found { s += ", found \(found)" }
+        return s
+    }
+}
+
+/// The outcome of verifying one segment file.
+public struct SegmentVerification: Sendable {
+    public var path: String
+    public var seal: SegmentSeal?
+    public var problems: [IntegrityProblem]
+    public var recordsChecked: Int
+    public var bytesChecked: Int
+    public var signatureChecked: Bool
+
+    public var isValid: Bool { problems.isEmpty }
+}
+
+/// The outcome of verifying one or more data directories.
+public struct StoreVerification: Sendable {
+    public var segments: [SegmentVerification]
+    /// Problems that belong to no single segment's content: chain, catalog, missing and unexpected files.
+    public var storeProblems: [IntegrityProblem]
+
+    public var problems: [IntegrityProblem] { segments.flatMap(\.problems) + storeProblems }
+    public var isValid: Bool { problems.isEmpty }
+    public var validSegmentCount: Int { segments.filter(\.isValid).count }
+    public var bytesChecked: Int { segments.reduce(0) { $0 + $1.bytesChecked } }
+
+    /// The closing line, e.g. "22/23 segments valid, 1 store problem".
+    public var summary: String {
+        let sig = segments.filter(\.signatureChecked).count
+        return "\(validSegmentCount)/\(segments.count) segments valid, \(segments.reduce(0) { $0 + $1.recordsChecked }) records checked, "
+            + "\(sig) signatures checked, \(storeProblems.count) store problem\(storeProblems.count == 1 ? "" : "s")"
+    }
+}
+
+public struct VerifyOptions: Sendable {
+    /// Public keys that may have signed seals, matched by key id.
+    public var publicKeys: [SealVerifierKey] = []
+    /// Report unsigned seals as problems.
+    public var requireSignatures = false
+    /// Rebuild each index from the records and compare (catches an index edited to hide records).
+    public var checkIndex = true
+
+    public init(publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false, checkIndex: Bool = true) {
+        self.publicKeys = publicKeys
+        self.requireSignatures = requireSignatures
+        self.checkIndex = checkIndex
+    }
+}
+
+public enum Verifier {
+    /// Verifies one sealed segment file completely, continuing past damaged blocks to report them all.
+    public static func verifySegment(path: String, options: VerifyOptions = VerifyOptions()) -> SegmentVerification {
+        var result = SegmentVerification(
+            path: path, seal: nil, problems: [], recordsChecked: 0, bytesChecked: 0, signatureChecked: false)
+        let reader: SegmentReader
+        do throws(LogFormatError) {
+            reader = try SegmentReader(path: path, sealed: true)
+        } catch {
+            result.problems.append(
+                IntegrityProblem(.invalidFormat, file: path, offset: error.offset, detail: error.message))
+            result.bytesChecked = FileIO.fileSize(path: path) ?? 0
+            return result
+        }
+        result.bytesChecked = reader.file.count
+        guard let footer = reader.footer, let storedIndex = reader.index else { return result }
+        let seal = footer.seal
+        result.seal = seal
+
+        var leaves: [Digest32] = []
+        leaves.reserveCapacity(Int(reader.recordCount))
+        var index = IndexBuilder()
+        var minTime = UInt64.max
+        var maxTime = UInt64.min
+        var intact = true
+        for (b, location) in reader.blocks.enumerated() {
+            let payload: [UInt8]
+            do throws(LogFormatError) {
+                payload = try reader.blockPayload(b)
+            } catch {
+                intact = false
+                result.problems.append(
+                    IntegrityProblem(.blockDamaged, file: path, block: b, offset: error.offset, detail: error.message))
+                continue
+            }
+            var blockMin = UInt64.max
+            var blockMax = UInt64.min
+            do throws(LogFormatError) {
+                try reader.forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
+                    leaves.append(MerkleTree.leafHash(record))
+                    do throws(LogFormatError) {
+                        let event = try RecordCodec.decode(record)
+                        index.add(event, ordinal: ordinal)
+                        blockMin = min(blockMin, event.startTimeUnixNano)
+                        blockMax = max(blockMax, event.startTimeUnixNano)
+                    } catch {
+                        intact = false
+                        result.problems.append(
+                            IntegrityProblem(
+                                .recordDamaged, file: path, block: b, record: ordinal, offset: Int(location.offset),
+                                detail: error.message))
+                    }
+                    result.recordsChecked += 1
+                }
+            } catch {
+                intact = false
+                result.problems.append(
+                    IntegrityProblem(.recordDamaged, file: path, block: b, offset: error.offset, detail: error.message))
+                continue
+            }
+            index.addBlock(location)
+            if blockMin != location.minTime || blockMax != location.maxTime {
+                result.problems.append(
+                    IntegrityProblem(
+                        .metadataMismatch, file: path, block: b, expected: "\(blockMin)…\(blockMax)",
+                        found: "\(location.minTime)…\(location.maxTime)", detail: "block time range"))
+            }
+            minTime = min(minTime, blockMin)
+            maxTime = max(maxTime, blockMax)
+        }
+
+        if intact {
+            if UInt64(leaves.count) != seal.recordCount {
+                result.problems.append(
+                    IntegrityProblem(
+                        .metadataMismatch, file: path, expected: "\(seal.recordCount)", found: "\(leaves.count)",
+                        detail: "record count in the seal"))
+            }
+            let root = MerkleTree.root(leafHashes: leaves)
+            if root != seal.merkleRoot {
+                result.problems.append(
+                    IntegrityProblem(
+                        .rootMismatch, file: path, expected: seal.merkleRoot.hex, found: root.hex,
+                        detail: "Merkle root over the records"))
+            }
+            if !leaves.isEmpty && (minTime != seal.minTime || maxTime != seal.maxTime) {
+                result.problems.append(
+                    IntegrityProblem(
+                        .metadataMismatch, file: path, expected: "\(minTime)…\(maxTime)",
+                        found: "\(seal.minTime)…\(seal.maxTime)", detail: "time range in the seal"))
+            }
+            if options.checkIndex {
+                let rebuilt = index.serialize()
+                let indexStart = Int(footer.indexOffset) + FormatConstants.blockHeaderSize
+                let stored = UnsafeRawBufferPointer(
+                    rebasing: reader.file.bytes[indexStart..<Int(footer.indexOffset + footer.indexLength)])
+                if !stored.elementsEqual(rebuilt) {
+                    let firstDiff = zip(stored, rebuilt).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                        ?? min(stored.count, rebuilt.count)
+                    result.problems.append(
+                        IntegrityProblem(
+                            .indexMismatch, file: path, offset: indexStart + firstDiff,
+                            detail: "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields)"))
+                }
+            }
+        }
+
+        // Seal signature.
+        if seal.isSigned {
+            if let key = options.publicKeys.first(where: { $0.keyID == seal.signingKeyID }) {
+                result.signatureChecked = true
+                if !key.isValidSignature(footer.signature, for: seal.encoded()) {
+                    result.problems.append(
+                        IntegrityProblem(
+                            .signatureInvalid, file: path, offset: reader.file.count - FormatConstants.footerSize,
+                            detail: "Ed25519 signature over the seal does not verify with key \(hexKeyID(seal.signingKeyID))"))
+                }
+            } else if options.requireSignatures || !options.publicKeys.isEmpty {
+                result.problems.append(
+                    IntegrityProblem(
+                        .publicKeyNotFound, file: path,
+                        detail: "seal signed by key \(hexKeyID(seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given"))
+            }
+        } else if options.requireSignatures {
+            result.problems.append(IntegrityProblem(.signatureMissing, file: path, detail: "the seal is not signed"))
+        }
+        return result
+    }
+
+    static func hexKeyID(_ id: UInt64) -> String {
+        let s = String(id, radix: 16)
+        return String(repeating: "0", count: max(0, 16 - s.count)) + s
+    }
+
+    /// Verifies every segment of `directory`, the chain of each node, the catalog against the files, and the
+    /// unsealed segments' readable prefix.
+    public static func verifyDirectory(_ directory: DataDirectory, options: VerifyOptions = VerifyOptions()) -> StoreVerification {
+        var outcome = StoreVerification(segments: [], storeProblems: [])
+        let files: (sealed: [String], open: [String])
+        let archive: [String]
+        do throws(LogFormatError) {
+            files = try directory.listSegmentFiles()
+            archive = try directory.listArchiveFiles()
+        } catch {
+            outcome.storeProblems.append(IntegrityProblem(.missingSegment, file: directory.root, detail: error.description))
+            return outcome
+        }
+        let relatives = files.sealed.map { "segments/" + $0 } + archive.map { "archive/" + $0 }
+        for relative in relatives {
+            outcome.segments.append(verifySegment(path: directory.path(relative: relative), options: options))
+        }
+
+        // File names must match the sequence in the seal (a swapped or renamed segment shows here).
+        for (relative, v) in zip(relatives, outcome.segments) {
+            guard let seal = v.seal else { continue }
+            let name = String(relative.split(separator: "/").last ?? "")
+            if DataDirectory.sequence(ofFileName: name) != seal.sequence {
+                outcome.storeProblems.append(
+                    IntegrityProblem(
+                        .unexpectedSegment, file: v.path, expected: DataDirectory.fileName(sequence: seal.sequence, sealed: true),
+                        found: name, detail: "moved from its original location: the file name does not match the sequence in its seal"))
+            }
+        }
+
+        // Catalog against files.
+        do throws(LogFormatError) {
+            let catalog = try directory.loadCatalog()
+            let byPath = Dictionary(outcome.segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            for entry in catalog.entries {
+                let path = directory.path(relative: entry.relativePath)
+                guard let v = byPath[path] else {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(.missingSegment, file: path, detail: "listed in the catalog but not on disk"))
+                    continue
+                }
+                if let seal = v.seal, seal != entry.seal {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(
+                            .catalogMismatch, file: path, expected: "root \(seal.merkleRoot.hex)",
+                            found: "root \(entry.seal.merkleRoot.hex)", detail: "the catalog's seal differs from the file's"))
+                }
+            }
+            let listed = Set(catalog.entries.map { directory.path(relative: $0.relativePath) })
+            for v in outcome.segments where !listed.contains(v.path) {
+                outcome.storeProblems.append(
+                    IntegrityProblem(.unexpectedSegment, file: v.path, detail: "a sealed segment the catalog does not list"))
+            }
+        } catch {
+            outcome.storeProblems.append(
+                IntegrityProblem(.catalogMismatch, file: directory.catalogPath, offset: error.offset, detail: error.message))
+        }
+
+        outcome.storeProblems += chainProblems(outcome.segments.compactMap { v in v.seal.map { (v.path, $0) } })
+
+        // Unsealed segments: report a damaged tail; it is expected after a crash until the collector recovers.
+        for name in files.open {
+            let path = directory.segmentsPath + "/" + name
+            do throws(LogFormatError) {
+                let reader = try SegmentReader(path: path, sealed: false)
+                if let tail = reader.tailProblem {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(.openSegmentTail, file: path, offset: tail.offset, detail: tail.message))
+                }
+            } catch {
+                outcome.storeProblems.append(
+                    IntegrityProblem(.openSegmentTail, file: path, offset: error.offset, detail: error.message))
+            }
+        }
+        return outcome
+    }
+
+    /// Chain continuity per node: each seal's previous link must name the segment before it, whose root must
+    /// match; a gap is a missing segment, not silence.
+    public static func chainProblems(_ seals: [(path: String, seal: SegmentSeal)]) -> [IntegrityProblem] {
+        var problems: [IntegrityProblem] = []
+        let byNode = Dictionary(grouping: seals, by: { $0.seal.nodeID })
+        for (_, chain) in byNode.sorted(by: { $0.key < $1.key }) {
+            let sorted = chain.sorted { $0.seal.sequence < $1.seal.sequence }
+            let bySequence = Dictionary(sorted.map { ($0.seal.sequence, $0) }, uniquingKeysWith: { a, _ in a })
+            for (i, link) in sorted.enumerated() {
+                let seal = link.seal
+                if i > 0 && sorted[i - 1].seal.sequence == seal.sequence {
+                    problems.append(
+                        IntegrityProblem(
+                            .unexpectedSegment, file: link.path, detail: "a second segment with sequence \(seal.sequence) of node \(seal.nodeID)"))
+                    continue
+                }
+                if seal.previousSequence == 0 {
+                    if seal.previousRoot != .zero {
+                        problems.append(
+                            IntegrityProblem(
+                                .chainBroken, file: link.path, expected: Digest32.zero.hex, found: seal.previousRoot.hex,
+                                detail: "the first segment of a chain must have a zero previous root"))
+                    }
+                    if i > 0 {
+                        problems.append(
+                            IntegrityProblem(
+                                .chainBroken, file: link.path, expected: "previous segment \(sorted[i - 1].seal.sequence)",
+                                found: "none", detail: "the segment claims to start the chain but follows another"))
+                    }
+                    continue
+                }
+                guard let previous = bySequence[seal.previousSequence] else {
+                    problems.append(
+                        IntegrityProblem(
+                            .missingSegment, file: link.path, expected: "segment \(seal.previousSequence) of node \(seal.nodeID)",
+                            found: "nothing", detail: "the previous segment in the chain is missing"))
+                    continue
+                }
+                if previous.seal.merkleRoot != seal.previousRoot {
+                    problems.append(
+                        IntegrityProblem(
+                            .chainBroken, file: link.path, expected: previous.seal.merkleRoot.hex, found: seal.previousRoot.hex,
+                            detail: "previous root does not match segment \(seal.previousSequence)"))
+                }
+                if i > 0 && sorted[i - 1].seal.sequence != seal.previousSequence {
+                    problems.append(
+                        IntegrityProblem(
+                            .chainBroken, file: link.path, expected: "previous segment \(sorted[i - 1].seal.sequence)",
+                            found: "previous segment \(seal.previousSequence)", detail: "the chain skips or forks"))
+                }
+            }
+        }
+        return problems
+    }
+}
