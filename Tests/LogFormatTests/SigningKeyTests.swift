@@ -21,7 +21,7 @@ import Darwin
 // MARK: - Helpers
 
 /// A fresh directory under the system temporary directory, removed by `remove()`.
-struct TempDir {
+struct KeyDir {
     let path: String
 
     init() throws {
@@ -71,7 +71,7 @@ struct TempDir {
 
 struct TempDirError: Error {}
 
-/// `write(2)`, named so that `TempDir.write` does not shadow it.
+/// `write(2)`, named so that `KeyDir.write` does not shadow it.
 private func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer) -> Int { write(fd, buf.baseAddress, buf.count) }
 
 func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
@@ -192,7 +192,7 @@ enum RFC8032 {
 
 @Suite struct KeyFileTests {
     @Test func privateKeyFileWithMode0600Loads() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key", base64(RFC8032.secret1) + "\n", mode: 0o600)
         let signer = try SealSigner.load(from: path)
@@ -203,7 +203,7 @@ enum RFC8032 {
 
     @Test(arguments: [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666, 0o777] as [mode_t])
     func privateKeyFileOpenToOthersIsRefused(_ mode: mode_t) throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key", base64(RFC8032.secret1) + "\n", mode: mode)
         let error = try #require(throws: LogFormatError.self) { try SealSigner.load(from: path) }
@@ -215,7 +215,7 @@ enum RFC8032 {
     }
 
     @Test func publicKeyFileNeedsNoPrivacy() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key.pub", base64(RFC8032.public1) + "\n", mode: 0o644)
         let key = try SealVerifierKey.load(from: path)
@@ -226,7 +226,7 @@ enum RFC8032 {
         "  \(base64(RFC8032.secret1))", "\(base64(RFC8032.secret1))\n", "\n\t \(base64(RFC8032.secret1)) \r\n\n",
     ])
     func surroundingWhitespaceIsTolerated(_ contents: String) throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key", contents, mode: 0o600)
         #expect(try SealSigner.load(from: path).publicKey.rawRepresentation == RFC8032.public1)
@@ -256,7 +256,7 @@ enum RFC8032 {
     ]
 
     @Test(arguments: badContents) func malformedPrivateKeyFileIsRefused(_ bad: BadContents) throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key", bad.contents, mode: 0o600)
         let error = try #require(throws: LogFormatError.self) { try SealSigner.load(from: path) }
@@ -266,7 +266,7 @@ enum RFC8032 {
     }
 
     @Test(arguments: badContents) func malformedPublicKeyFileIsRefused(_ bad: BadContents) throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key.pub", bad.contents, mode: 0o644)
         let error = try #require(throws: LogFormatError.self) { try SealVerifierKey.load(from: path) }
@@ -275,7 +275,7 @@ enum RFC8032 {
     }
 
     @Test func oversizedFileIsRefused() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = try dir.write("seal.key", String(repeating: "A", count: 5000), mode: 0o600)
         let error = try #require(throws: LogFormatError.self) { try SealSigner.load(from: path) }
@@ -284,7 +284,7 @@ enum RFC8032 {
     }
 
     @Test func missingFileIsAnIOError() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let path = dir.file("absent.key")
         let e1 = try #require(throws: LogFormatError.self) { try SealSigner.load(from: path) }
@@ -295,7 +295,7 @@ enum RFC8032 {
     }
 
     @Test func directoryIsNotAKeyFile() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         #expect(mkdir(dir.file("sub"), 0o700) == 0)
         let error = try #require(throws: LogFormatError.self) { try SealSigner.load(from: dir.file("sub")) }
@@ -304,7 +304,7 @@ enum RFC8032 {
     }
 
     @Test func writeCreatesPrivateAndPublicFiles() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let signer = SealSigner.generate()
         let path = dir.file("seal.key")
@@ -320,7 +320,7 @@ enum RFC8032 {
     }
 
     @Test func writeNeverOverwritesAPrivateKey() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let first = SealSigner.generate()
         let path = dir.file("seal.key")
@@ -333,7 +333,7 @@ enum RFC8032 {
     }
 
     @Test func writeIntoAMissingDirectoryFails() throws {
-        let dir = try TempDir()
+        let dir = try KeyDir()
         defer { dir.remove() }
         let error = try #require(throws: LogFormatError.self) {
             try SealSigner.generate().write(to: dir.file("no/such/dir/seal.key"))

@@ -137,9 +137,9 @@ public struct SegmentSeal: Sendable, Hashable {
         w.u64(recordCount)
         w.u64(minTime)
         w.u64(maxTime)
-        merkleRoot.write(into: &w)
+        w.digest(merkleRoot)
         w.u64(previousSequence)
-        previousRoot.write(into: &w)
+        w.digest(previousRoot)
         w.u64(sealedAtUnixNano)
         w.u64(signingKeyID)
         assert(w.count == FormatConstants.footerSignedSize)
@@ -161,8 +161,8 @@ public struct SegmentSeal: Sendable, Hashable {
         _ = try r.u32()
         var seal = SegmentSeal(
             nodeID: NodeID(high: try r.u64BigEndian(), low: try r.u64BigEndian()), sequence: try r.u64(),
-            recordCount: try r.u64(), minTime: try r.u64(), maxTime: try r.u64(), merkleRoot: try Digest32(from: &r),
-            previousSequence: try r.u64(), previousRoot: try Digest32(from: &r), sealedAtUnixNano: try r.u64(),
+            recordCount: try r.u64(), minTime: try r.u64(), maxTime: try r.u64(), merkleRoot: try r.digest(),
+            previousSequence: try r.u64(), previousRoot: try r.digest(), sealedAtUnixNano: try r.u64(),
             signingKeyID: try r.u64())
         seal.version = version
         seal.flags = flags

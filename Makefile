@@ -1,0 +1,48 @@
+# The two commands of the README, plus benchmarks. Every target installs what a fresh Debian machine lacks.
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DATA ?= ./data
+APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
+
+.PHONY: deps build release run test bench bench-smoke clean
+
+# System libraries the package links (zlib, LZ4) and pkg-config to find them.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+# The main job: a collector data dir fed with realistic synthetic edge + mesh traffic, then queried by auditq.
+run: release
+	@rm -rf $(DATA)
+	.build/release/collector ingest-synthetic --data $(DATA) --requests 200000 --days 2
+	.build/release/auditq stats --data $(DATA)
+	@user=$$(.build/release/collector ingest-synthetic --print-heavy-user); \
+	day=$$(.build/release/collector ingest-synthetic --print-first-day --days 2); \
+	echo; echo "== what did $$user do on $$day? (first 15 events)"; \
+	.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 15; \
+	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 1 | awk 'NR==2 {print $$NF}'); \
+	echo; echo "== the whole trace of that user's first request"; \
+	.build/release/auditq trace --data $(DATA) $$trace; \
+	echo; echo "== verify the store"; \
+	.build/release/auditq verify --data $(DATA)
+
+# Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite.
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+# Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
+bench: deps
+	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build Benchmarks/.build $(DATA)
