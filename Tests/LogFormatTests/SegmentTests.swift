@@ -278,3 +278,56 @@ import Testing
         }
     }
 }
+
+@Suite struct WriterLimitTests {
+    @Test func tooDeeplyNestedEventIsRefusedAtWriteNotAtRead() throws {
+        let tmp = TempDir()
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        var value = AttributeValue.int(1)
+        for _ in 0..<RecordCodec.maxValueDepth { value = .keyValueList([Attribute("k", value)]) }
+        let deep = AuditEvent(kind: .span, startTimeUnixNano: 1, attributes: [Attribute("deep", value)])
+        #expect(RecordCodec.valueDepth(of: deep) == RecordCodec.maxValueDepth + 1)
+        #expect { try writer.append([deep]) } throws: { ($0 as? LogFormatError)?.code == .limitExceeded }
+        var ok = AttributeValue.int(1)
+        for _ in 0..<(RecordCodec.maxValueDepth - 1) { ok = .array([ok]) }
+        let fine = AuditEvent(kind: .span, startTimeUnixNano: 1, attributes: [Attribute("ok", ok)])
+        try writer.append([fine])
+        let entry = try #require(try writer.seal())
+        let back = try SegmentReader(path: tmp.dataDirectory.path(relative: entry.relativePath), sealed: true).scan()
+        #expect(back.map(\.event) == [fine])
+    }
+
+    @Test func recoveryKeepsTheBytesItCutAndQuarantinesForeignSegments() throws {
+        let tmp = TempDir()
+        do {
+            let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+            try writer.append((0..<10).map { RandomEvents.small(seed: UInt64($0)) })
+            try writer.flush()
+        }
+        let open = tmp.dataDirectory.segmentsPath + "/" + (try tmp.dataDirectory.listSegmentFiles().open[0])
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: open))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([9, 9, 9]))
+        try handle.close()
+        let size = Damage.size(open)
+        _ = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        #expect(Damage.size(open + ".tail-\(size - 3)") == 3)
+
+        // An unsealed segment of another node in this directory is left alone, renamed, never sealed as ours.
+        let other = TempDir()
+        do {
+            let writer = try SegmentWriter(directory: other.dataDirectory, logger: quietLogger)
+            try writer.append([RandomEvents.small(seed: 1)])
+            try writer.flush()
+        }
+        let foreign = other.dataDirectory.segmentsPath + "/" + (try other.dataDirectory.listSegmentFiles().open[0])
+        let moved = tmp.dataDirectory.segmentsPath + "/" + DataDirectory.fileName(sequence: 9, sealed: false)
+        try FileManager.default.copyItem(atPath: foreign, toPath: moved)
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        #expect(writer.recoveries.first?.action == .quarantined)
+        #expect(FileManager.default.fileExists(atPath: moved + ".damaged"))
+        // Its sequence number is not reused.
+        try writer.append([RandomEvents.small(seed: 2)])
+        #expect(writer.activeSequence == 10)
+    }
+}

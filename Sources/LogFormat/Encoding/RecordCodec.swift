@@ -166,6 +166,24 @@ public enum RecordCodec {
         }
     }
 
+    /// Deepest nesting of arrays and key-value lists in any value of `event` (a plain value is depth 1).
+    /// The writer refuses events deeper than `maxValueDepth`, which the reader would refuse to decode.
+    public static func valueDepth(of event: AuditEvent) -> Int {
+        func depth(_ v: AttributeValue) -> Int {
+            switch v {
+            case .array(let values): return 1 + (values.map(depth).max() ?? 0)
+            case .keyValueList(let list): return 1 + (list.map { depth($0.value) }.max() ?? 0)
+            default: return 1
+            }
+        }
+        func depth(_ attributes: [Attribute]) -> Int { attributes.map { depth($0.value) }.max() ?? 0 }
+        var d = max(depth(event.attributes), depth(event.resourceAttributes), depth(event.scope.attributes))
+        if let body = event.body { d = max(d, depth(body)) }
+        for e in event.events { d = max(d, depth(e.attributes)) }
+        for l in event.links { d = max(d, depth(l.attributes)) }
+        return d
+    }
+
     // MARK: Decoding
 
     /// Nesting deeper than this (arrays and key-value lists inside each other) is treated as damage.

@@ -76,6 +76,8 @@ public struct SegmentVerification: Sendable {
     public var recordsChecked: Int
     public var bytesChecked: Int
     public var signatureChecked: Bool
+    /// Blocks according to the footer (for comparison with the catalog).
+    public var blockCount: UInt32 = 0
 
     public var isValid: Bool { problems.isEmpty }
 }
@@ -132,6 +134,25 @@ public enum Verifier {
         guard let footer = reader.footer, let storedIndex = reader.index else { return result }
         let seal = footer.seal
         result.seal = seal
+        result.blockCount = footer.blockCount
+
+        // Data blocks must tile the area between the file header and the index, with nothing hidden between.
+        var expectedOffset = UInt64(FormatConstants.fileHeaderSize)
+        for (b, location) in reader.blocks.enumerated() {
+            if location.offset != expectedOffset {
+                result.problems.append(
+                    IntegrityProblem(
+                        .metadataMismatch, file: path, block: b, offset: Int(location.offset), expected: "offset \(expectedOffset)",
+                        found: "offset \(location.offset)", detail: "data blocks do not follow each other without gaps"))
+            }
+            expectedOffset = location.offset + UInt64(FormatConstants.blockHeaderSize) + UInt64(location.storedLength)
+        }
+        if expectedOffset != footer.indexOffset {
+            result.problems.append(
+                IntegrityProblem(
+                    .metadataMismatch, file: path, offset: Int(expectedOffset), expected: "index at \(expectedOffset)",
+                    found: "index at \(footer.indexOffset)", detail: "bytes between the last data block and the index"))
+        }
 
         var leaves: [Digest32] = []
         leaves.reserveCapacity(Int(reader.recordCount))
@@ -288,6 +309,19 @@ public enum Verifier {
                     outcome.storeProblems.append(
                         IntegrityProblem(.missingSegment, file: path, detail: "listed in the catalog but not on disk"))
                     continue
+                }
+                if v.seal != nil && (UInt64(v.bytesChecked) != entry.fileSize || v.blockCount != entry.blockCount) {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(
+                            .catalogMismatch, file: path, expected: "\(v.bytesChecked) bytes in \(v.blockCount) blocks",
+                            found: "\(entry.fileSize) bytes in \(entry.blockCount) blocks", detail: "the catalog's size of the segment differs from the file"))
+                }
+                let expectedTier: StorageTier = entry.relativePath.hasPrefix("archive/") ? .archive : .hot
+                if entry.tier != expectedTier {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(
+                            .catalogMismatch, file: path, expected: "\(expectedTier)", found: "\(entry.tier)",
+                            detail: "the catalog's tier does not match the file's directory"))
                 }
                 if let seal = v.seal, seal != entry.seal {
                     outcome.storeProblems.append(

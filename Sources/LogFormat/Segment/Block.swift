@@ -12,9 +12,10 @@ public struct BlockHeader: Sendable, Hashable {
     public var storedLength: UInt32
     public var rawLength: UInt32
     public var recordCount: UInt32
-    /// Position of the block's first record among all records of the segment.
+    /// Position of the block's first record among all records of the segment (0 for the index block, whose
+    /// `recordCount` is the segment's).
     public var firstOrdinal: UInt32
-    /// Smallest and largest record start time in the block (Unix ns); 0 / 0 for an index block.
+    /// Smallest and largest record start time in the block (Unix ns); for the index block, the segment's.
     public var minTime: UInt64
     public var maxTime: UInt64
     /// CRC-32 of the stored (compressed) payload.
@@ -70,7 +71,7 @@ public struct BlockHeader: Sendable, Hashable {
         guard let codec = CompressionCodec(rawValue: codecByte) else {
             throw LogFormatError(.malformed, "unknown compression codec \(codecByte)", offset: 5)
         }
-        _ = try r.u16()
+        guard try r.u16() == 0 else { throw LogFormatError(.malformed, "block header reserved field is not zero", offset: 6) }
         let stored = try r.u32()
         let raw = try r.u32()
         guard stored <= FormatConstants.maxBlockPayload, raw <= FormatConstants.maxBlockPayload else {

@@ -78,13 +78,17 @@ public struct SegmentFileHeader: Sendable, Hashable {
                 "file header checksum: stored \(BlockHeader.hex32(stored)), computed \(BlockHeader.hex32(computed))",
                 offset: size - 4)
         }
-        _ = try r.u16()
+        guard try r.u16() == 0 else { throw LogFormatError(.malformed, "file header flags are not zero", offset: 10) }
         let headerSize = try r.u32()
         guard headerSize == UInt32(size) else {
             throw LogFormatError(.malformed, "file header size \(headerSize), expected \(size)", offset: 12)
         }
         let node = NodeID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
-        return SegmentFileHeader(version: version, nodeID: node, sequence: try r.u64(), createdUnixNano: try r.u64())
+        let header = SegmentFileHeader(version: version, nodeID: node, sequence: try r.u64(), createdUnixNano: try r.u64())
+        guard try r.bytes(12).allSatisfy({ $0 == 0 }) else {
+            throw LogFormatError(.malformed, "file header reserved bytes are not zero", offset: 48)
+        }
+        return header
     }
 }
 
@@ -158,7 +162,9 @@ public struct SegmentSeal: Sendable, Hashable {
                 "footer version \(version); this reader knows versions 1…\(FormatConstants.footerVersion)", offset: 0)
         }
         let flags = try r.u16()
-        _ = try r.u32()
+        guard try r.u32() == 0 else {
+            throw LogFormatError(.malformed, "the seal's reserved word is not zero", offset: 4)
+        }
         var seal = SegmentSeal(
             nodeID: NodeID(high: try r.u64BigEndian(), low: try r.u64BigEndian()), sequence: try r.u64(),
             recordCount: try r.u64(), minTime: try r.u64(), maxTime: try r.u64(), merkleRoot: try r.digest(),

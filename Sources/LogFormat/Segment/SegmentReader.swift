@@ -119,10 +119,12 @@ public final class SegmentReader: Sendable {
             throw error.at(path: path, base: start)
         }
         guard header.type == .data, header.firstOrdinal == location.firstOrdinal,
-            header.recordCount == location.recordCount, start + header.totalSize <= bytes.count
+            header.recordCount == location.recordCount, header.storedLength == location.storedLength,
+            header.rawLength == location.rawLength, header.minTime == location.minTime,
+            header.maxTime == location.maxTime, start + header.totalSize <= bytes.count
         else {
             throw LogFormatError(
-                .malformed, "block \(i) does not match the block table (ordinal, count or length)", path: path,
+                .malformed, "block \(i) does not match the block table (ordinal, count, lengths or times)", path: path,
                 offset: start)
         }
         let stored = UnsafeRawBufferPointer(

@@ -14,6 +14,9 @@ public struct WriterOptions: Sendable {
     public var targetBlockBytes: Int = 64 << 10
     /// Roll (seal and start a new segment) once the file reaches this many bytes.
     public var maxSegmentBytes: Int = 256 << 20
+    /// Roll once the active segment holds this many records (bounds the writer's memory for leaf hashes and
+    /// the index: about 32 bytes per record plus the terms).
+    public var maxSegmentRecords: Int = 4_000_000
     /// Roll once the active segment is this old (monotonic nanoseconds).
     public var maxSegmentAgeNanos: UInt64 = 3_600 * 1_000_000_000
     /// Signs every seal when set.
@@ -96,14 +99,17 @@ public final class SegmentWriter {
     /// crash left behind, and repairs the catalog if it disagrees with the files.
     public init(directory: DataDirectory, options: WriterOptions = WriterOptions(), logger: Logger) throws(LogFormatError) {
         self.directory = directory
+        var options = options
+        // A block's raw payload must stay within what readers accept (64 MiB), with room for one large record.
+        options.targetBlockBytes = min(max(options.targetBlockBytes, 1), FormatConstants.maxBlockPayload / 2)
         self.options = options
         self.logger = logger
         try directory.create()
         nodeID = try directory.loadOrCreateNodeID()
         catalog = try directory.currentCatalog(repair: true)
         let files = try directory.listSegmentFiles()
-        let sequences = files.sealed.compactMap(DataDirectory.sequence(ofFileName:))
-            + files.open.compactMap(DataDirectory.sequence(ofFileName:))
+        // Every file with a sequence prefix counts, quarantined ones included, so no number is reused.
+        let sequences = try FileIO.listDirectory(directory.segmentsPath).compactMap(DataDirectory.sequence(ofFileName:))
             + catalog.entries.map(\.sequence)
         nextSequence = (sequences.max() ?? 0) + 1
         let node = nodeID
@@ -148,10 +154,18 @@ public final class SegmentWriter {
                     .limitExceeded,
                     "an event encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit")
             }
+            guard RecordCodec.valueDepth(of: event) <= RecordCodec.maxValueDepth else {
+                swap(&w.bytes, &staging)
+                throw LogFormatError(
+                    .limitExceeded, "an event nests attribute values deeper than \(RecordCodec.maxValueDepth) levels")
+            }
             stagingRanges.append((start..<w.count, event.startTimeUnixNano))
         }
         swap(&w.bytes, &staging)
         if active == nil { try openNewSegment() }
+        guard UInt64(active!.recordCount) + UInt64(events.count) <= UInt64(UInt32.max) else {
+            throw LogFormatError(.limitExceeded, "a segment holds at most \(UInt32.max) records; seal it first")
+        }
         let first = active!.recordCount
         var i = 0
         for event in events {
@@ -193,7 +207,7 @@ public final class SegmentWriter {
     @discardableResult
     public func rollIfNeeded(nowMonotonic: UInt64 = FileIO.monotonicNanos()) throws(LogFormatError) -> CatalogEntry? {
         guard let a = active else { return nil }
-        let tooBig = a.fileOffset >= options.maxSegmentBytes
+        let tooBig = a.fileOffset >= options.maxSegmentBytes || Int(a.recordCount) >= options.maxSegmentRecords
         let tooOld = nowMonotonic &- a.openedMonotonic >= options.maxSegmentAgeNanos
         guard tooBig || tooOld else { return nil }
         return try seal()
@@ -312,6 +326,22 @@ public final class SegmentWriter {
 
     // MARK: Recovery
 
+    /// Renames an unsealed segment that recovery must not touch to `<name>.damaged` and reports it.
+    private func quarantine(_ path: String, size: Int, reason: String) throws(LogFormatError) {
+        var target = path + ".damaged"
+        var n = 1
+        while FileIO.exists(target) {
+            n += 1
+            target = path + ".damaged-\(n)"
+        }
+        try FileIO.renameDurably(path, target, directory: directory.segmentsPath)
+        let report = RecoveryReport(
+            path: path, action: .quarantined, recordsRecovered: 0, blocksRecovered: 0, bytesTruncated: 0,
+            tailProblem: reason)
+        recoveries.append(report)
+        logger.error("recovery quarantined a segment", metadata: ["report": "\(report)", "moved to": "\(target)"])
+    }
+
     private func recover(path: String) throws(LogFormatError) {
         let fd = try FileIO.open(path, flags: O_RDWR)
         let size = try FileIO.fileSize(fd, path: path)
@@ -331,12 +361,12 @@ public final class SegmentWriter {
                 logger.warning("recovery removed a segment with no complete header", metadata: ["report": "\(report)"])
                 return
             }
-            try FileIO.renameDurably(path, path + ".damaged", directory: directory.segmentsPath)
-            let report = RecoveryReport(
-                path: path, action: .quarantined, recordsRecovered: 0, blocksRecovered: 0, bytesTruncated: 0,
-                tailProblem: error.description)
-            recoveries.append(report)
-            logger.error("recovery quarantined a segment with a damaged header", metadata: ["report": "\(report)"])
+            try quarantine(path, size: size, reason: error.description)
+            return
+        }
+        guard header.nodeID == nodeID else {
+            FileIO.close(fd)
+            try quarantine(path, size: size, reason: "written by node \(header.nodeID), this directory belongs to \(nodeID)")
             return
         }
         var segment = ActiveSegment(
@@ -375,9 +405,21 @@ public final class SegmentWriter {
             }
             for b in scan.blocks { segment.index.addBlock(b) }
         }
+        if let stop = scan.stop, stop.code == .unsupportedVersion {
+            // Written by a newer version of this software: keep it whole for that version to recover.
+            FileIO.close(fd)
+            try quarantine(path, size: size, reason: stop.description)
+            return
+        }
         segment.recordCount = scan.recordCount
         segment.fileOffset = scan.validEnd
         let truncated = size - scan.validEnd
+        if truncated > 0 && !scan.reachedIndex {
+            // Keep the bytes we cut, beside the segment: normally a torn block, but if the damage is in the middle
+            // of the file, valid blocks follow it, and nothing is thrown away unseen.
+            let tailPath = path + ".tail-\(scan.validEnd)"
+            try FileIO.writeAtomically(Array(bytes[scan.validEnd...]), to: tailPath, directory: directory.segmentsPath)
+        }
         if truncated > 0 {
             try FileIO.ftruncate(fd, to: scan.validEnd, path: path)
             try FileIO.fsync(fd, path: path)
