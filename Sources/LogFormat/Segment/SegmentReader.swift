@@ -190,16 +190,7 @@ public final class SegmentReader: Sendable {
                 guard w < wanted.count, ordinal == wanted[w] else { return }
                 w += 1
                 if let timeRange, let start = RecordCodec.peekStartTime(record), !timeRange.contains(start) { return }
-                let event: AuditEvent
-                do throws(LogFormatError) { event = try RecordCodec.decode(record) } catch {
-                    throw LogFormatError(
-                        error.code, "record \(ordinal) in block \(b): \(error.message)", path: path,
-                        offset: Int(location.offset))
-                }
-                out.append(
-                    StoredRecord(
-                        event: event,
-                        location: RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal)))
+                out.append(try decodeRecord(record, ordinal: ordinal, block: b))
             }
         }
         return out
@@ -217,21 +208,23 @@ public final class SegmentReader: Sendable {
             let payload = try cachedPayload(b, cache: cache)
             try forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
                 if let timeRange, let start = RecordCodec.peekStartTime(record), !timeRange.contains(start) { return }
-                let event: AuditEvent
-                do throws(LogFormatError) { event = try RecordCodec.decode(record) } catch {
-                    throw LogFormatError(
-                        error.code, "record \(ordinal) in block \(b): \(error.message)", path: path,
-                        offset: Int(location.offset))
-                }
-                if filter(event) {
-                    out.append(
-                        StoredRecord(
-                            event: event,
-                            location: RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal)))
-                }
+                let stored = try decodeRecord(record, ordinal: ordinal, block: b)
+                if filter(stored.event) { out.append(stored) }
             }
         }
         return out
+    }
+
+    /// Decodes one record of block `b`, naming the file, block and record if it is damaged.
+    private func decodeRecord(_ record: UnsafeRawBufferPointer, ordinal: UInt32, block b: Int) throws(LogFormatError) -> StoredRecord {
+        do throws(LogFormatError) {
+            return StoredRecord(
+                event: try RecordCodec.decode(record),
+                location: RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal))
+        } catch {
+            throw LogFormatError(
+                error.code, "record \(ordinal) in block \(b): \(error.message)", path: path, offset: Int(blocks[b].offset))
+        }
     }
 
     public func blockIndex(forOrdinal ordinal: UInt32) -> Int? {
