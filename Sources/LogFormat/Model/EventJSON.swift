@@ -1,0 +1,589 @@
+// A stable JSON rendering of `AuditEvent`: auditq's `--format json` schema and the NDJSON line format.
+//
+// Written by hand (no Foundation, no JSONEncoder) so that the output is byte-for-byte stable: one event
+// has exactly one rendering, fields always come in the order documented below, and nothing depends on a
+// platform's dictionary order or number formatting.
+
+/// Renders an `AuditEvent` as one compact JSON object (no whitespace, no trailing newline).
+///
+/// ## Schema
+///
+/// Fields appear in this order. As in OTLP JSON, a member whose value is empty or the default is
+/// omitted (never written as `null`); the members marked "always" are written for every event.
+///
+/// | key | type | notes |
+/// |---|---|---|
+/// | `kind` | string | always: `span`, `access` or `log` |
+/// | `start_time_unix_nano` | string | always; decimal. Times are strings, as in OTLP JSON, because they exceed 2^53 |
+/// | `end_time_unix_nano` | string | always; decimal, kept as sent even when before the start |
+/// | `observed_time_unix_nano` | string | logs only (or when non-zero); decimal |
+/// | `duration_ns` | integer | always; end − start, may be negative; a decimal string if its magnitude exceeds 2^53 |
+/// | `trace_id` | string | always; 32 lowercase hex, all zeros when the event has none |
+/// | `span_id` | string | always; 16 lowercase hex, all zeros when the event has none |
+/// | `parent_span_id` | string | 16 lowercase hex; omitted for roots |
+/// | `trace_state` | string | W3C `tracestate`; omitted when empty |
+/// | `flags` | integer | always; OTLP flags: W3C trace flags in the low 8 bits, 0x100/0x200 is-remote bits |
+/// | `span_kind` | string | always: `unspecified`, `internal`, `server`, `client`, `producer`, `consumer` |
+/// | `name` | string | always |
+/// | `service` | string | always; `service.name` of the reporting process |
+/// | `source` | string | always: `unknown`, `edge`, `sidecar`, `app` |
+/// | `user` | object | omitted when unknown; see below |
+/// | `workload` | string | workload identity (e.g. a SPIFFE id); omitted when unknown |
+/// | `http` | object | omitted when the event has no HTTP facts; see below |
+/// | `status` | object | `{"code": "unset" \| "ok" \| "error", "message"?: string}`; omitted when unset without a message |
+/// | `severity_number` | integer | logs only (or when set): OTLP severity 0–24 |
+/// | `severity_text` | string | logs only (or when set), may be `""` |
+/// | `body` | value | logs only, omitted when absent; an attribute value (below) |
+/// | `event_name` | string | logs only (or when set), may be `""` |
+/// | `attributes` | object | always; key → value, in the order received |
+/// | `dropped_attributes_count` | integer | omitted when 0 |
+/// | `events` | array | `{"time_unix_nano": string, "name", "attributes", "dropped_attributes_count"?}`; omitted when empty |
+/// | `dropped_events_count` | integer | omitted when 0 |
+/// | `links` | array | `{"trace_id", "span_id", "trace_state"?, "flags", "attributes", "dropped_attributes_count"?}`; omitted when empty |
+/// | `dropped_links_count` | integer | omitted when 0 |
+/// | `resource` | object | `{"attributes": object, "schema_url"?, "dropped_attributes_count"?}`; omitted when all empty |
+/// | `scope` | object | `{"name", "version"?, "attributes"?, "dropped_attributes_count"?, "schema_url"?}`; omitted when all empty |
+///
+/// Inside `events` and `links`, `attributes` is always written (`{}` when empty).
+///
+/// `user` is `{"subject": string, "email"?: string, "groups": [string], "issuer"?: string, "origin": string,
+/// "token_fingerprint"?: string}` where `origin` is `unknown`, `attribute`, `edge`, `verified_token`,
+/// `decoded_token` or `certificate` and `token_fingerprint` is the token's SHA-256 in lowercase hex.
+///
+/// `http` is `{"method"?: string, "target"?: string, "route"?: string, "status_code": integer,
+/// "client_address"?: string}`; `status_code` is 0 when unknown.
+///
+/// ## Attribute values
+///
+/// Attribute objects (`attributes`, `resource.attributes`, key-value lists) map each key to its value
+/// rendered as native JSON:
+///
+/// - string → string; bool → `true`/`false`; empty (no value set) → `null`;
+/// - int → integer, or a decimal string when its magnitude exceeds 2^53 (beyond which JSON numbers are
+///   not exact in most parsers);
+/// - double → number in its shortest round-trip form (`1.0`, `0.1`, `1e-05`); NaN and the infinities,
+///   which JSON cannot express, as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`;
+/// - bytes → standard base64 string with padding;
+/// - array → array; key-value list → object (nested by the same rules).
+///
+/// A key the sender repeated is written again, in order (RFC 8259 allows repeated names; most parsers
+/// keep the last one).
+///
+/// ## Strings
+///
+/// `"` and `\` are escaped, control characters below U+0020 become `\b \f \n \r \t` or `\u00XX`, and
+/// U+2028/U+2029 become `\u2028`/`\u2029` so a line is also valid JavaScript. Everything else, including
+/// non-ASCII text, is passed through as UTF-8.
+public enum EventJSON {
+    /// One compact JSON object for `event`.
+    public static func render(_ event: AuditEvent) -> String {
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(1024)
+        render(event, into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// Appends the JSON object for `event` to `buffer` (no newline), for writers that batch many lines.
+    public static func render(_ event: AuditEvent, into buffer: inout [UInt8]) {
+        var w = JSONWriter(buffer: buffer)
+        buffer = []  // hand the storage to the writer so appends do not copy it
+        w.event(event)
+        buffer = w.buffer
+    }
+
+    /// Newline-delimited JSON: one rendered event per line, each line ending in `\n`.
+    public static func ndjson(_ events: some Sequence<AuditEvent>) -> String {
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(events.underestimatedCount * 900)
+        for event in events {
+            render(event, into: &buffer)
+            buffer.append(UInt8(ascii: "\n"))
+        }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// Appends JSON tokens to a byte buffer.
+struct JSONWriter {
+    var buffer: [UInt8]
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let base64Alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    /// 2^53: the largest magnitude up to which every integer is exact as an IEEE double.
+    private static let exactIntegerLimit: UInt64 = 1 << 53
+
+    // MARK: Events
+
+    mutating func event(_ e: AuditEvent) {
+        let isLog = e.kind == .log
+        raw("{\"kind\":\"")
+        raw(Self.name(e.kind))
+        raw("\",\"start_time_unix_nano\":")
+        quotedDecimal(e.startTimeUnixNano)
+        raw(",\"end_time_unix_nano\":")
+        quotedDecimal(e.endTimeUnixNano)
+        if isLog || e.observedTimeUnixNano != 0 {
+            raw(",\"observed_time_unix_nano\":")
+            quotedDecimal(e.observedTimeUnixNano)
+        }
+        raw(",\"duration_ns\":")
+        integer(e.durationNanos)
+        raw(",\"trace_id\":")
+        traceID(e.traceID)
+        raw(",\"span_id\":")
+        spanID(e.spanID)
+        if let parent = e.parentSpanID {
+            raw(",\"parent_span_id\":")
+            spanID(parent)
+        }
+        if !e.traceState.isEmpty {
+            raw(",\"trace_state\":")
+            string(e.traceState)
+        }
+        raw(",\"flags\":")
+        decimal(UInt64(e.flags))
+        raw(",\"span_kind\":\"")
+        raw(Self.name(e.spanKind))
+        raw("\",\"name\":")
+        string(e.name)
+        raw(",\"service\":")
+        string(e.service)
+        raw(",\"source\":\"")
+        raw(Self.name(e.source))
+        raw("\"")
+        if let user = e.user {
+            raw(",\"user\":")
+            self.user(user)
+        }
+        if let workload = e.workload {
+            raw(",\"workload\":")
+            string(workload)
+        }
+        if let http = e.http {
+            raw(",\"http\":")
+            self.http(http)
+        }
+        if e.statusCode != .unset || !e.statusMessage.isEmpty {
+            raw(",\"status\":{\"code\":\"")
+            raw(Self.name(e.statusCode))
+            raw("\"")
+            if !e.statusMessage.isEmpty {
+                raw(",\"message\":")
+                string(e.statusMessage)
+            }
+            raw("}")
+        }
+        if isLog || e.severityNumber != 0 || !e.severityText.isEmpty || e.body != nil || !e.eventName.isEmpty {
+            raw(",\"severity_number\":")
+            decimal(UInt64(e.severityNumber))
+            raw(",\"severity_text\":")
+            string(e.severityText)
+            if let body = e.body {
+                raw(",\"body\":")
+                value(body)
+            }
+            raw(",\"event_name\":")
+            string(e.eventName)
+        }
+        raw(",\"attributes\":")
+        attributes(e.attributes)
+        droppedCount(e.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
+        if !e.events.isEmpty {
+            raw(",\"events\":[")
+            for (i, spanEvent) in e.events.enumerated() {
+                if i > 0 { byte(UInt8(ascii: ",")) }
+                self.spanEvent(spanEvent)
+            }
+            raw("]")
+        }
+        droppedCount(e.droppedEventsCount, key: ",\"dropped_events_count\":")
+        if !e.links.isEmpty {
+            raw(",\"links\":[")
+            for (i, link) in e.links.enumerated() {
+                if i > 0 { byte(UInt8(ascii: ",")) }
+                self.link(link)
+            }
+            raw("]")
+        }
+        droppedCount(e.droppedLinksCount, key: ",\"dropped_links_count\":")
+        if !e.resourceAttributes.isEmpty || !e.resourceSchemaURL.isEmpty || e.resourceDroppedAttributesCount != 0 {
+            raw(",\"resource\":{\"attributes\":")
+            attributes(e.resourceAttributes)
+            if !e.resourceSchemaURL.isEmpty {
+                raw(",\"schema_url\":")
+                string(e.resourceSchemaURL)
+            }
+            droppedCount(e.resourceDroppedAttributesCount, key: ",\"dropped_attributes_count\":")
+            byte(UInt8(ascii: "}"))
+        }
+        let scope = e.scope
+        if !scope.name.isEmpty || !scope.version.isEmpty || !scope.attributes.isEmpty
+            || scope.droppedAttributesCount != 0
+            || !e.scopeSchemaURL.isEmpty
+        {
+            raw(",\"scope\":{\"name\":")
+            string(scope.name)
+            if !scope.version.isEmpty {
+                raw(",\"version\":")
+                string(scope.version)
+            }
+            if !scope.attributes.isEmpty {
+                raw(",\"attributes\":")
+                attributes(scope.attributes)
+            }
+            droppedCount(scope.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
+            if !e.scopeSchemaURL.isEmpty {
+                raw(",\"schema_url\":")
+                string(e.scopeSchemaURL)
+            }
+            byte(UInt8(ascii: "}"))
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func user(_ u: UserIdentity) {
+        raw("{\"subject\":")
+        string(u.subject)
+        if let email = u.email {
+            raw(",\"email\":")
+            string(email)
+        }
+        raw(",\"groups\":[")
+        for (i, group) in u.groups.enumerated() {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            string(group)
+        }
+        raw("]")
+        if let issuer = u.issuer {
+            raw(",\"issuer\":")
+            string(issuer)
+        }
+        raw(",\"origin\":\"")
+        raw(Self.name(u.origin))
+        raw("\"")
+        if let fingerprint = u.tokenFingerprint {
+            raw(",\"token_fingerprint\":\"")
+            for b in fingerprint {
+                byte(Self.hexDigits[Int(b >> 4)])
+                byte(Self.hexDigits[Int(b & 0x0f)])
+            }
+            raw("\"")
+        }
+        raw("}")
+    }
+
+    private mutating func http(_ h: HTTPFacts) {
+        byte(UInt8(ascii: "{"))
+        if let method = h.method {
+            raw("\"method\":")
+            string(method)
+            byte(UInt8(ascii: ","))
+        }
+        if let target = h.target {
+            raw("\"target\":")
+            string(target)
+            byte(UInt8(ascii: ","))
+        }
+        if let route = h.route {
+            raw("\"route\":")
+            string(route)
+            byte(UInt8(ascii: ","))
+        }
+        raw("\"status_code\":")
+        decimal(UInt64(h.statusCode))
+        if let client = h.clientAddress {
+            raw(",\"client_address\":")
+            string(client)
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func spanEvent(_ e: SpanEvent) {
+        raw("{\"time_unix_nano\":")
+        quotedDecimal(e.timeUnixNano)
+        raw(",\"name\":")
+        string(e.name)
+        raw(",\"attributes\":")
+        attributes(e.attributes)
+        droppedCount(e.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func link(_ l: SpanLink) {
+        raw("{\"trace_id\":")
+        traceID(l.traceID)
+        raw(",\"span_id\":")
+        spanID(l.spanID)
+        if !l.traceState.isEmpty {
+            raw(",\"trace_state\":")
+            string(l.traceState)
+        }
+        raw(",\"flags\":")
+        decimal(UInt64(l.flags))
+        raw(",\"attributes\":")
+        attributes(l.attributes)
+        droppedCount(l.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func droppedCount(_ count: UInt32, key: StaticString) {
+        guard count != 0 else { return }
+        raw(key)
+        decimal(UInt64(count))
+    }
+
+    // MARK: Values
+
+    mutating func attributes(_ list: [Attribute]) {
+        byte(UInt8(ascii: "{"))
+        for (i, attribute) in list.enumerated() {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            string(attribute.key)
+            byte(UInt8(ascii: ":"))
+            value(attribute.value)
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    mutating func value(_ v: AttributeValue) {
+        switch v {
+        case .empty:
+            raw("null")
+        case .string(let s):
+            string(s)
+        case .bool(let b):
+            raw(b ? "true" : "false")
+        case .int(let i):
+            integer(i)
+        case .double(let d):
+            double(d)
+        case .bytes(let bytes):
+            base64(bytes)
+        case .array(let items):
+            byte(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { byte(UInt8(ascii: ",")) }
+                value(item)
+            }
+            byte(UInt8(ascii: "]"))
+        case .keyValueList(let list):
+            attributes(list)
+        }
+    }
+
+    /// An integer as a JSON number when exact in a double, else as a quoted decimal.
+    mutating func integer(_ i: Int64) {
+        if i.magnitude <= Self.exactIntegerLimit {
+            if i < 0 { byte(UInt8(ascii: "-")) }
+            decimal(i.magnitude)
+        } else {
+            byte(UInt8(ascii: "\""))
+            if i < 0 { byte(UInt8(ascii: "-")) }
+            decimal(i.magnitude)
+            byte(UInt8(ascii: "\""))
+        }
+    }
+
+    mutating func double(_ d: Double) {
+        if d.isNaN {
+            raw("\"NaN\"")
+        } else if d.isInfinite {
+            raw(d < 0 ? "\"-Infinity\"" : "\"Infinity\"")
+        } else {
+            // Swift's description is the shortest representation that round-trips ("1.0", "1e-05", "5e+20"),
+            // and every finite form it produces is a valid JSON number.
+            raw(d.description)
+        }
+    }
+
+    mutating func base64(_ bytes: [UInt8]) {
+        byte(UInt8(ascii: "\""))
+        let alphabet = Self.base64Alphabet
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            byte(alphabet[Int(n >> 18 & 0x3f)])
+            byte(alphabet[Int(n >> 12 & 0x3f)])
+            byte(alphabet[Int(n >> 6 & 0x3f)])
+            byte(alphabet[Int(n & 0x3f)])
+            i += 3
+        }
+        switch bytes.count - i {
+        case 1:
+            let n = UInt32(bytes[i]) << 16
+            byte(alphabet[Int(n >> 18 & 0x3f)])
+            byte(alphabet[Int(n >> 12 & 0x3f)])
+            raw("==")
+        case 2:
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            byte(alphabet[Int(n >> 18 & 0x3f)])
+            byte(alphabet[Int(n >> 12 & 0x3f)])
+            byte(alphabet[Int(n >> 6 & 0x3f)])
+            byte(UInt8(ascii: "="))
+        default:
+            break
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    // MARK: Strings
+
+    /// A quoted, escaped JSON string.
+    mutating func string(_ s: String) {
+        byte(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in escaped(utf8) }
+        byte(UInt8(ascii: "\""))
+    }
+
+    private mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        var i = 0
+        let count = utf8.count
+        while i < count {
+            let b = utf8[i]
+            let escape: StaticString?
+            var skip = 1
+            switch b {
+            case UInt8(ascii: "\""): escape = "\\\""
+            case UInt8(ascii: "\\"): escape = "\\\\"
+            case 0x08: escape = "\\b"
+            case 0x09: escape = "\\t"
+            case 0x0a: escape = "\\n"
+            case 0x0c: escape = "\\f"
+            case 0x0d: escape = "\\r"
+            case 0x00..<0x20: escape = ""  // \u00XX, written below
+            case 0xe2 where i + 2 < count && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xa8 || utf8[i + 2] == 0xa9):
+                escape = utf8[i + 2] == 0xa8 ? "\\u2028" : "\\u2029"
+                skip = 3
+            default: escape = nil
+            }
+            if let escape {
+                if runStart < i { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+                if escape.utf8CodeUnitCount == 0 {
+                    raw("\\u00")
+                    byte(Self.hexDigits[Int(b >> 4)])
+                    byte(Self.hexDigits[Int(b & 0x0f)])
+                } else {
+                    raw(escape)
+                }
+                i += skip
+                runStart = i
+            } else {
+                i += 1
+            }
+        }
+        if runStart < count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count])) }
+    }
+
+    // MARK: Primitives
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) { buffer.append(b) }
+
+    @inline(__always)
+    mutating func raw(_ s: StaticString) {
+        buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    mutating func raw(_ s: String) {
+        var s = s
+        s.withUTF8 { buffer.append(contentsOf: $0) }
+    }
+
+    mutating func decimal(_ value: UInt64) {
+        if value < 10 {
+            byte(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
+        withUnsafeMutableBytes(of: &scratch) { digits in
+            var v = value
+            var start = digits.count
+            while v > 0 {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]))
+        }
+    }
+
+    mutating func quotedDecimal(_ value: UInt64) {
+        byte(UInt8(ascii: "\""))
+        decimal(value)
+        byte(UInt8(ascii: "\""))
+    }
+
+    mutating func traceID(_ id: TraceID) {
+        byte(UInt8(ascii: "\""))
+        hex64(id.high)
+        hex64(id.low)
+        byte(UInt8(ascii: "\""))
+    }
+
+    mutating func spanID(_ id: SpanID) {
+        byte(UInt8(ascii: "\""))
+        hex64(id.value)
+        byte(UInt8(ascii: "\""))
+    }
+
+    private mutating func hex64(_ v: UInt64) {
+        var shift: UInt64 = 60
+        while true {
+            byte(Self.hexDigits[Int(truncatingIfNeeded: (v >> shift) & 0x0f)])
+            if shift == 0 { break }
+            shift -= 4
+        }
+    }
+
+    // MARK: Enum names (part of the schema: never rename)
+
+    static func name(_ kind: EventKind) -> StaticString {
+        switch kind {
+        case .span: "span"
+        case .access: "access"
+        case .log: "log"
+        }
+    }
+
+    static func name(_ kind: SpanKind) -> StaticString {
+        switch kind {
+        case .unspecified: "unspecified"
+        case .internal: "internal"
+        case .server: "server"
+        case .client: "client"
+        case .producer: "producer"
+        case .consumer: "consumer"
+        }
+    }
+
+    static func name(_ source: EventSource) -> StaticString {
+        switch source {
+        case .unknown: "unknown"
+        case .edge: "edge"
+        case .sidecar: "sidecar"
+        case .app: "app"
+        }
+    }
+
+    static func name(_ code: StatusCode) -> StaticString {
+        switch code {
+        case .unset: "unset"
+        case .ok: "ok"
+        case .error: "error"
+        }
+    }
+
+    static func name(_ origin: IdentityOrigin) -> StaticString {
+        switch origin {
+        case .unknown: "unknown"
+        case .attribute: "attribute"
+        case .edge: "edge"
+        case .verifiedToken: "verified_token"
+        case .decodedToken: "decoded_token"
+        case .certificate: "certificate"
+        }
+    }
+}
