@@ -25,17 +25,11 @@ let quietLogger: Logger = {
     return l
 }()
 
-/// SplitMix64: small, fast and deterministic, for building test inputs from a seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The library's SplitMix64, with a shorter initialiser for building test inputs from a seed.
+typealias SplitMix = SplitMix64
+
+extension SplitMix64 {
+    init(_ seed: UInt64) { self.init(seed: seed) }
 }
 
 /// Builds events covering every field and value type from a seed: empty, huge and non-ASCII values included.
