@@ -261,8 +261,12 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// The ascending record ordinals indexed under `term`; empty when absent.
     public func postings(_ field: IndexField, _ term: IndexTerm) throws(LogFormatError) -> [UInt32] {
+        try postings(field, key: term.keyBytes)
+    }
+
+    /// The postings of the term whose stored key bytes are `key` (saves re-encoding a term looked up often).
+    public func postings(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [UInt32] {
         guard let s = fields[field], s.termCount > 0 else { return [] }
-        let key = term.keyBytes
         return try key.withBytes { (k) throws(LogFormatError) -> [UInt32] in
             var lo = 0
             var hi = s.termCount - 1

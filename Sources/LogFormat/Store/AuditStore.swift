@@ -41,12 +41,28 @@ public final class AuditStore: Sendable {
     public let directories: [DataDirectory]
     public let cache: BlockCache
 
-    private struct Snapshot {
-        var sealed: [(directory: DataDirectory, entry: CatalogEntry)] = []
+    /// A sealed segment known to the store, with its reader opened on first use and then kept (warm).
+    final class SegmentHandle: Sendable {
+        let directory: DataDirectory
+        let entry: CatalogEntry
+        let path: String
+        private let opened = Mutex<SegmentReader?>(nil)
+
+        init(directory: DataDirectory, entry: CatalogEntry) {
+            self.directory = directory
+            self.entry = entry
+            path = directory.path(relative: entry.relativePath)
+        }
+
+        func reader() throws(LogFormatError) -> SegmentReader {
+            if let r = opened.withLock({ $0 }) { return r }
+            let r = try SegmentReader(path: path, sealed: true)
+            opened.withLock { $0 = r }
+            return r
+        }
     }
 
-    private let snapshot = Mutex(Snapshot())
-    private let readers = Mutex([String: SegmentReader]())
+    private let snapshot = Mutex([SegmentHandle]())
 
     /// Opens the store over `directories`; reads their catalogs (rebuilding in memory any that is missing or
     /// stale, without writing to a directory a collector may own).
@@ -56,28 +72,32 @@ public final class AuditStore: Sendable {
         try refresh()
     }
 
-    /// Re-reads the catalogs, so segments sealed since are seen.
+    /// Re-reads the catalogs, so segments sealed since are seen. Readers of segments still listed are kept.
     public func refresh() throws(LogFormatError) {
-        var s = Snapshot()
+        let old = Dictionary(snapshot.withLock { $0 }.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        var handles: [SegmentHandle] = []
         for d in directories {
-            for entry in try d.currentCatalog(repair: false).entries { s.sealed.append((d, entry)) }
+            for entry in try d.currentCatalog(repair: false).entries {
+                let path = d.path(relative: entry.relativePath)
+                if let h = old[path], h.entry == entry { handles.append(h) } else {
+                    handles.append(SegmentHandle(directory: d, entry: entry))
+                }
+            }
         }
-        let fresh = s
+        let fresh = handles
         snapshot.withLock { $0 = fresh }
-        let live = Set(fresh.sealed.map { $0.directory.path(relative: $0.entry.relativePath) })
-        readers.withLock { r in r = r.filter { live.contains($0.key) } }
     }
 
+    var handles: [SegmentHandle] { snapshot.withLock { $0 } }
+
     /// Every sealed segment the store knows, with its directory.
-    public var sealedSegments: [(directory: DataDirectory, entry: CatalogEntry)] { snapshot.withLock { $0.sealed } }
+    public var sealedSegments: [(directory: DataDirectory, entry: CatalogEntry)] { handles.map { ($0.directory, $0.entry) } }
 
     /// The reader of a sealed segment (opened once, then kept).
     public func reader(_ directory: DataDirectory, _ entry: CatalogEntry) throws(LogFormatError) -> SegmentReader {
         let path = directory.path(relative: entry.relativePath)
-        if let r = readers.withLock({ $0[path] }) { return r }
-        let r = try SegmentReader(path: path, sealed: true)
-        readers.withLock { $0[path] = r }
-        return r
+        if let h = handles.first(where: { $0.path == path }) { return try h.reader() }
+        return try SegmentReader(path: path, sealed: true)
     }
 
     /// Readers of the unsealed segments, opened afresh on every call (they grow).
@@ -100,8 +120,8 @@ public final class AuditStore: Sendable {
     /// Records matching `query`, ordered by start time (ties by location).
     public func search(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError) -> [StoredRecord] {
         var out: [StoredRecord] = []
-        for (directory, entry) in sealedSegments where query.timeRange.map(entry.overlaps) ?? true {
-            let reader = try self.reader(directory, entry)
+        for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
+            let reader = try handle.reader()
             if query.terms.isEmpty {
                 out += try reader.scan(timeRange: query.timeRange, cache: cache)
             } else {
@@ -149,12 +169,13 @@ public final class AuditStore: Sendable {
         var out: [TraceID: [StoredRecord]] = [:]
         guard !ids.isEmpty else { return out }
         let unique = Array(Set(ids))
-        for (directory, entry) in sealedSegments where near.map(entry.overlaps) ?? true {
-            let reader = try self.reader(directory, entry)
+        let keys = unique.map(\.bytes)
+        for handle in handles where near.map(handle.entry.overlaps) ?? true {
+            let reader = try handle.reader()
             guard let index = reader.index else { continue }
             var ordinals: [UInt32] = []
-            for id in unique {
-                do { ordinals += try index.postings(.traceID, .trace(id)) } catch { throw error.at(path: reader.path) }
+            for key in keys {
+                do { ordinals += try index.postings(.traceID, key: key) } catch { throw error.at(path: reader.path) }
             }
             guard !ordinals.isEmpty else { continue }
             ordinals.sort()
