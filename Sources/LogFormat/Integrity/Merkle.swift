@@ -1,7 +1,7 @@
 // Merkle trees in the style of RFC 6962 section 2.1 / RFC 9162 section 2.1: leaf hash SHA-256(0x00 ‖ data),
 // node hash SHA-256(0x01 ‖ left ‖ right), a tree of n > 1 leaves split at the largest power of two below n,
 // and the empty tree hashing to SHA-256 of no bytes. The prefixes live in FormatConstants; the rules are
-// summarised in PROTOCOLS.md, "Merkle trees".
+// summarised in ../shared/PROTOCOLS.md, "Merkle trees".
 
 import Crypto
 

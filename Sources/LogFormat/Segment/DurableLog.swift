@@ -1,6 +1,6 @@
 // Group commit over a SegmentWriter: many callers append concurrently; one writer queue takes everything
 // pending, writes it as blocks, fsyncs once under the policy, and then tells every caller its batch is
-// durable. Acknowledged means durable (DESIGN.md, "Collector").
+// durable. Acknowledged means durable (../shared/DESIGN.md, "Collector").
 import Dispatch
 import Logging
 import Synchronization
