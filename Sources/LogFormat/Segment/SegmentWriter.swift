@@ -88,8 +88,9 @@ public final class SegmentWriter {
         var recordCount: UInt32 = 0
         var minTime = UInt64.max
         var maxTime = UInt64.min
-        /// Leaf hashes and index terms of the records in written blocks, in file order.
-        var leafHashes: [Digest32] = []
+        /// Merkle state and index terms of the records in written blocks, in file order. The accumulator keeps
+        /// O(log n) subtree roots, not every leaf hash: proofs are computed later from the sealed records.
+        var merkle = MerkleAccumulator()
         var index = IndexBuilder()
         /// Records waiting in a block, one builder per stream (see `Stream`).
         var streams: [PendingStream]
@@ -257,7 +258,7 @@ public final class SegmentWriter {
         // The block is on disk: its records take the next ordinals, in file order.
         let pending = active!.streams[stream]
         active!.streams[stream] = PendingStream(block: block)
-        active!.leafHashes += pending.leafHashes
+        for leaf in pending.leafHashes { active!.merkle.append(leaf) }
         for (k, event) in pending.events.enumerated() { active!.index.add(event, ordinal: first + UInt32(k)) }
         active!.recordCount += header.recordCount
         unwrittenBlock = false
@@ -314,7 +315,7 @@ public final class SegmentWriter {
         w.raw(indexPayload)
         var seal = SegmentSeal(
             nodeID: nodeID, sequence: a.header.sequence, recordCount: UInt64(a.recordCount), minTime: a.minTime,
-            maxTime: a.maxTime, merkleRoot: MerkleTree.root(leafHashes: a.leafHashes),
+            maxTime: a.maxTime, merkleRoot: a.merkle.root,
             previousSequence: chainHead.sequence, previousRoot: chainHead.root, sealedAtUnixNano: FileIO.nowUnixNano())
         var signature: [UInt8]? = nil
         if let signer = options.signer {
@@ -404,32 +405,19 @@ public final class SegmentWriter {
         var segment = ActiveSegment(
             path: path, fd: fd, header: header, openedMonotonic: FileIO.monotonicNanos(),
             fileOffset: FormatConstants.fileHeaderSize, streams: emptyStreams())
-        var decodeError: LogFormatError?
+        // Pass 1: find the longest prefix of whole, checksummed blocks whose records all decode.
         let scan = bytes.withUnsafeBytes { b in
             SegmentScanner.scan(
-                b, decode: true,
-                visit: { (blockHeader, ordinal, record) throws(LogFormatError) in
-                    let event = try RecordCodec.decode(record)
-                    segment.leafHashes.append(MerkleTree.leafHash(record))
-                    segment.index.add(event, ordinal: UInt32(ordinal))
-                    segment.minTime = min(segment.minTime, event.startTimeUnixNano)
-                    segment.maxTime = max(segment.maxTime, event.startTimeUnixNano)
-                    _ = blockHeader
-                })
+                b, decode: true, visit: { (_, _, record) throws(LogFormatError) in _ = try RecordCodec.decode(record) })
         }
-        decodeError = scan.stop
-        // Records of a block that failed mid-way were visited before the failure; keep only whole blocks.
-        segment.leafHashes.removeLast(segment.leafHashes.count - Int(scan.recordCount))
-        segment.index = IndexBuilder()
-        segment.minTime = .max
-        segment.maxTime = .min
+        // Pass 2: rebuild the Merkle state, index and times from those blocks only.
         if scan.recordCount > 0 {
-            // Re-derive the index and times from the kept blocks only.
             _ = bytes.withUnsafeBytes { b in
                 SegmentScanner.scan(
                     b, end: scan.validEnd, decode: true,
                     visit: { (_, ordinal, record) throws(LogFormatError) in
                         let event = try RecordCodec.decode(record)
+                        segment.merkle.append(MerkleTree.leafHash(record))
                         segment.index.add(event, ordinal: UInt32(ordinal))
                         segment.minTime = min(segment.minTime, event.startTimeUnixNano)
                         segment.maxTime = max(segment.maxTime, event.startTimeUnixNano)
@@ -459,7 +447,7 @@ public final class SegmentWriter {
         var report = RecoveryReport(
             path: path, action: .sealed, recordsRecovered: scan.recordCount, blocksRecovered: scan.blocks.count,
             bytesTruncated: truncated,
-            tailProblem: scan.reachedIndex ? "an interrupted seal" : decodeError?.description)
+            tailProblem: scan.reachedIndex ? "an interrupted seal" : scan.stop?.description)
         if scan.recordCount == 0 {
             FileIO.close(fd)
             try FileIO.remove(path)
