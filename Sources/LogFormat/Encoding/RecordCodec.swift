@@ -41,8 +41,11 @@ public enum RecordCodec {
 
     // MARK: Encoding
 
-    /// Appends the canonical encoding of `event` to `w`.
-    public static func encode(_ event: AuditEvent, into w: inout BinaryWriter) {
+    /// Appends the canonical encoding of `event` to `w`. Returns the deepest nesting of attribute values met
+    /// (as `valueDepth(of:)`), so a writer can refuse what a reader would not decode without a second walk.
+    @discardableResult
+    public static func encode(_ event: AuditEvent, into w: inout BinaryWriter) -> Int {
+        var depth = 0
         var presence: UInt16 = 0
         if event.parentSpanID != nil { presence |= Presence.parent }
         if event.user != nil { presence |= Presence.user }
@@ -93,14 +96,14 @@ public enum RecordCodec {
             w.uvarint(UInt64(http.statusCode))
             w.optionalString(http.clientAddress)
         }
-        if let body = event.body { encodeValue(body, into: &w) }
-        encodeAttributes(event.attributes, into: &w)
+        if let body = event.body { depth = max(depth, encodeValue(body, into: &w)) }
+        depth = max(depth, encodeAttributes(event.attributes, into: &w))
         w.uvarint(UInt64(event.droppedAttributesCount))
         w.uvarint(event.events.count)
         for e in event.events {
             w.u64(e.timeUnixNano)
             w.string(e.name)
-            encodeAttributes(e.attributes, into: &w)
+            depth = max(depth, encodeAttributes(e.attributes, into: &w))
             w.uvarint(UInt64(e.droppedAttributesCount))
         }
         w.uvarint(UInt64(event.droppedEventsCount))
@@ -110,19 +113,20 @@ public enum RecordCodec {
             w.u64BigEndian(l.traceID.low)
             w.u64BigEndian(l.spanID.value)
             w.string(l.traceState)
-            encodeAttributes(l.attributes, into: &w)
+            depth = max(depth, encodeAttributes(l.attributes, into: &w))
             w.uvarint(UInt64(l.droppedAttributesCount))
             w.uvarint(UInt64(l.flags))
         }
         w.uvarint(UInt64(event.droppedLinksCount))
-        encodeAttributes(event.resourceAttributes, into: &w)
+        depth = max(depth, encodeAttributes(event.resourceAttributes, into: &w))
         w.uvarint(UInt64(event.resourceDroppedAttributesCount))
         w.string(event.resourceSchemaURL)
         w.string(event.scope.name)
         w.string(event.scope.version)
-        encodeAttributes(event.scope.attributes, into: &w)
+        depth = max(depth, encodeAttributes(event.scope.attributes, into: &w))
         w.uvarint(UInt64(event.scope.droppedAttributesCount))
         w.string(event.scopeSchemaURL)
+        return depth
     }
 
     /// The canonical bytes of `event`.
@@ -132,15 +136,21 @@ public enum RecordCodec {
         return w.bytes
     }
 
-    static func encodeAttributes(_ attributes: [Attribute], into w: inout BinaryWriter) {
+    /// Returns the deepest value nesting among the attributes (0 for none).
+    @discardableResult
+    static func encodeAttributes(_ attributes: [Attribute], into w: inout BinaryWriter) -> Int {
         w.uvarint(attributes.count)
+        var depth = 0
         for a in attributes {
             w.string(a.key)
-            encodeValue(a.value, into: &w)
+            depth = max(depth, encodeValue(a.value, into: &w))
         }
+        return depth
     }
 
-    static func encodeValue(_ value: AttributeValue, into w: inout BinaryWriter) {
+    /// Returns the value's nesting depth (1 for a plain value).
+    @discardableResult
+    static func encodeValue(_ value: AttributeValue, into w: inout BinaryWriter) -> Int {
         switch value {
         case .empty: w.u8(ValueTag.empty)
         case .string(let s):
@@ -159,11 +169,14 @@ public enum RecordCodec {
         case .array(let values):
             w.u8(ValueTag.array)
             w.uvarint(values.count)
-            for v in values { encodeValue(v, into: &w) }
+            var depth = 0
+            for v in values { depth = max(depth, encodeValue(v, into: &w)) }
+            return depth + 1
         case .keyValueList(let list):
             w.u8(ValueTag.keyValueList)
-            encodeAttributes(list, into: &w)
+            return encodeAttributes(list, into: &w) + 1
         }
+        return 1
     }
 
     /// Deepest nesting of arrays and key-value lists in any value of `event` (a plain value is depth 1).

@@ -21,19 +21,40 @@ public enum IndexTerm: Sendable, Hashable {
     }
 }
 
-/// Which terms an event is indexed under. The index builder and the brute-force matcher both use this, so an
-/// index look-up and a scan can never disagree about what matches.
-public enum IndexTerms {
+/// The indexed parts of one event, small enough to keep per record until its block is written.
+public struct RecordTerms: Sendable {
+    public var user: UserIdentity?
+    public var service: String
+    public var workload: String?
+    public var traceID: TraceID
+
+    public init(_ event: borrowing AuditEvent) {
+        user = event.user
+        service = event.service
+        workload = event.workload
+        traceID = event.traceID
+    }
+
+    /// Every (field, term) this record is indexed under.
     @inlinable
-    public static func forEach(_ event: AuditEvent, _ body: (IndexField, IndexTerm) -> Void) {
-        if let user = event.user {
+    public func forEach(_ body: (IndexField, IndexTerm) -> Void) {
+        if let user {
             body(.user, .string(user.subject))
             if let email = user.email, email != user.subject { body(.user, .string(email)) }
             for g in user.groups { body(.group, .string(g)) }
         }
-        if !event.service.isEmpty { body(.service, .string(event.service)) }
-        if let workload = event.workload, !workload.isEmpty { body(.workload, .string(workload)) }
-        if !event.traceID.isZero { body(.traceID, .trace(event.traceID)) }
+        if !service.isEmpty { body(.service, .string(service)) }
+        if let workload, !workload.isEmpty { body(.workload, .string(workload)) }
+        if !traceID.isZero { body(.traceID, .trace(traceID)) }
+    }
+}
+
+/// Which terms an event is indexed under. The index builder and the brute-force matcher both use
+/// `RecordTerms`, so an index look-up and a scan can never disagree about what matches.
+public enum IndexTerms {
+    @inlinable
+    public static func forEach(_ event: AuditEvent, _ body: (IndexField, IndexTerm) -> Void) {
+        RecordTerms(event).forEach(body)
     }
 
     /// Whether `event` is indexed under `term` in `field`.
@@ -79,19 +100,24 @@ public struct BlockLocation: Sendable, Hashable {
 
 /// Accumulates terms while a segment is written and serialises the index at seal time.
 public struct IndexBuilder: Sendable {
-    private var strings: [IndexField: [String: [UInt32]]] = [:]
+    /// String-keyed fields, at `field.rawValue - 1` (user, group, service, workload).
+    private var strings: [[String: [UInt32]]] = Array(repeating: [:], count: 4)
     private var traces: [TraceID: [UInt32]] = [:]
     public private(set) var blocks: [BlockLocation] = []
 
     public init() {}
 
     public mutating func add(_ event: AuditEvent, ordinal: UInt32) {
-        IndexTerms.forEach(event) { field, term in
+        add(RecordTerms(event), ordinal: ordinal)
+    }
+
+    public mutating func add(_ terms: RecordTerms, ordinal: UInt32) {
+        terms.forEach { field, term in
             switch term {
             case .trace(let id):
                 traces[id, default: []].appendIfNew(ordinal)
             case .string(let s):
-                strings[field, default: [:]][s, default: []].appendIfNew(ordinal)
+                strings[Int(field.rawValue) - 1][s, default: []].appendIfNew(ordinal)
             }
         }
     }
@@ -99,7 +125,7 @@ public struct IndexBuilder: Sendable {
     public mutating func addBlock(_ location: BlockLocation) { blocks.append(location) }
 
     /// Number of distinct terms so far (for memory accounting).
-    public var termCount: Int { strings.values.reduce(traces.count) { $0 + $1.count } }
+    public var termCount: Int { strings.reduce(traces.count) { $0 + $1.count } }
 
     /// The index payload, deterministic for a given sequence of `add` and `addBlock` calls.
     public func serialize() -> [UInt8] {
@@ -109,7 +135,7 @@ public struct IndexBuilder: Sendable {
                 guard !traces.isEmpty else { continue }
                 let sorted = traces.sorted { $0.key < $1.key }.map { ($0.key.bytes, $0.value) }
                 fields.append((field, sorted))
-            } else if let terms = strings[field], !terms.isEmpty {
+            } else if case let terms = strings[Int(field.rawValue) - 1], !terms.isEmpty {
                 let sorted = terms.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
                 fields.append((field, sorted))
             }

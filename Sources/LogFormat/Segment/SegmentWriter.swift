@@ -104,7 +104,7 @@ public final class SegmentWriter {
     struct PendingStream {
         var block: BlockBuilder
         var leafHashes: [Digest32] = []
-        var events: [AuditEvent] = []
+        var terms: [RecordTerms] = []
     }
 
     /// Records are kept in two streams of blocks: events that carry a user identity or come from the edge,
@@ -115,7 +115,7 @@ public final class SegmentWriter {
         static let other = 1
         static let count = 2
 
-        static func of(_ event: AuditEvent) -> Int { event.user != nil || event.kind == .access ? identity : other }
+        static func of(_ event: borrowing AuditEvent) -> Int { event.user != nil || event.kind == .access ? identity : other }
     }
 
     private func emptyStreams() -> [PendingStream] {
@@ -167,43 +167,53 @@ public final class SegmentWriter {
     /// to write the rest and `sync()` to make it durable.
     @discardableResult
     public func append(_ events: some Collection<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
+        // Walk contiguous storage so each event is borrowed, not copied (an AuditEvent holds ~20 references).
+        let contiguous: Result<AppendReceipt, LogFormatError>? = events.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(LogFormatError) in try append(buffer: buffer) }
+        }
+        if let contiguous { return try contiguous.get() }
+        let copy = Array(events)
+        return try copy.withUnsafeBufferPointer { buffer in
+            Result { () throws(LogFormatError) in try append(buffer: buffer) }
+        }.get()
+    }
+
+    private func append(buffer events: UnsafeBufferPointer<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
         if unwrittenBlock { try flush() }
         staging.removeAll(keepingCapacity: true)
         stagingRanges.removeAll(keepingCapacity: true)
         var w = BinaryWriter(capacity: 0)
         swap(&w.bytes, &staging)
-        for event in events {
+        for i in events.indices {
             let start = w.count
-            RecordCodec.encode(event, into: &w)
+            let depth = RecordCodec.encode(events[i], into: &w)
             guard w.count - start <= FormatConstants.maxRecordBytes else {
                 swap(&w.bytes, &staging)
                 throw LogFormatError(
                     .limitExceeded,
                     "an event encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit")
             }
-            guard RecordCodec.valueDepth(of: event) <= RecordCodec.maxValueDepth else {
+            guard depth <= RecordCodec.maxValueDepth else {
                 swap(&w.bytes, &staging)
                 throw LogFormatError(
                     .limitExceeded, "an event nests attribute values deeper than \(RecordCodec.maxValueDepth) levels")
             }
-            stagingRanges.append((start..<w.count, event.startTimeUnixNano))
+            stagingRanges.append((start..<w.count, events[i].startTimeUnixNano))
         }
         swap(&w.bytes, &staging)
         if active == nil { try openNewSegment() }
         guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(events.count) <= UInt64(UInt32.max) else {
             throw LogFormatError(.limitExceeded, "a segment holds at most \(UInt32.max) records; seal it first")
         }
-        var i = 0
-        for event in events {
+        for i in events.indices {
             let (range, time) = stagingRanges[i]
-            i += 1
-            let stream = Stream.of(event)
+            let stream = Stream.of(events[i])
             staging.withUnsafeBytes { all in
                 let record = UnsafeRawBufferPointer(rebasing: all[range])
                 active!.streams[stream].leafHashes.append(MerkleTree.leafHash(record))
                 active!.streams[stream].block.add(record: record, startTime: time)
             }
-            active!.streams[stream].events.append(event)
+            active!.streams[stream].terms.append(RecordTerms(events[i]))
             active!.minTime = min(active!.minTime, time)
             active!.maxTime = max(active!.maxTime, time)
             if active!.streams[stream].block.rawSize >= options.targetBlockBytes { try writeBlock(stream: stream) }
@@ -259,7 +269,7 @@ public final class SegmentWriter {
         let pending = active!.streams[stream]
         active!.streams[stream] = PendingStream(block: block)
         for leaf in pending.leafHashes { active!.merkle.append(leaf) }
-        for (k, event) in pending.events.enumerated() { active!.index.add(event, ordinal: first + UInt32(k)) }
+        for (k, terms) in pending.terms.enumerated() { active!.index.add(terms, ordinal: first + UInt32(k)) }
         active!.recordCount += header.recordCount
         unwrittenBlock = false
         active!.index.addBlock(BlockLocation(header, offset: UInt64(offset)))
