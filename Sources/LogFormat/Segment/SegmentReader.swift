@@ -168,7 +168,16 @@ public final class SegmentReader: Sendable {
         at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil
     ) throws(LogFormatError) -> [StoredRecord] {
         var out: [StoredRecord] = []
-        out.reserveCapacity(ordinals.count)
+        try records(at: ordinals, timeRange: timeRange, cache: cache, into: &out)
+        return out
+    }
+
+    /// As `records(at:timeRange:cache:)`, appending to `out` (saves copying results from many segments).
+    public func records(
+        at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil,
+        into out: inout [StoredRecord]
+    ) throws(LogFormatError) {
+        out.reserveCapacity(out.count + ordinals.count)
         var k = 0
         while k < ordinals.count {
             guard let b = blockIndex(forOrdinal: ordinals[k]) else {
@@ -193,7 +202,6 @@ public final class SegmentReader: Sendable {
                 out.append(try decodeRecord(record, ordinal: ordinal, block: b))
             }
         }
-        return out
     }
 
     /// Every record whose start lies in `timeRange` (all when nil) and for which `filter` holds.

@@ -127,7 +127,7 @@ public final class AuditStore: Sendable {
             } else {
                 let ordinals = try postings(reader, query.terms)
                 if !ordinals.isEmpty {
-                    out += try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache)
+                    try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
                 }
             }
             if let limit = query.limit, out.count >= limit { break }
