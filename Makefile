@@ -29,7 +29,7 @@ run: release
 	day=$$(.build/release/collector ingest-synthetic --print-first-day --days 2); \
 	echo; echo "== what did $$user do on $$day? (first 15 events)"; \
 	.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 15; \
-	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 1 | awk 'NR==2 {print $$NF}'); \
+	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 1 2>/dev/null | awk 'NR==2 {print $$NF}'); \
 	echo; echo "== the whole trace of that user's first request"; \
 	.build/release/auditq trace --data $(DATA) $$trace; \
 	echo; echo "== verify the store"; \
