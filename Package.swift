@@ -88,6 +88,11 @@ let package = Package(
             ],
             path: "Tests/LogFormatTests"
         ),
+        .testTarget(
+            name: "AuditQueryTests",
+            dependencies: ["AuditQuery", "LogFormat", "auditq", "collector"],
+            path: "Tests/AuditQueryTests"
+        ),
     ]
 )
 
