@@ -30,6 +30,7 @@ struct Collector: ParsableCommand {
         @Option(help: "fsync policy per batch: always, interval or never.") var fsync = "interval"
         @Option(help: "Seal a segment after this many events.") var segmentEvents = 1_000_000
         @Flag(help: "Print the heaviest user's subject and exit.") var printHeavyUser = false
+        @Flag(help: "Print a light user's subject (Zipf rank users/2) and exit.") var printLightUser = false
         @Flag(help: "Print the first day of the traffic (YYYY-MM-DD) and exit.") var printFirstDay = false
 
         func validate() throws {
@@ -69,6 +70,10 @@ struct Collector: ParsableCommand {
             let c = generatorConfiguration
             if printHeavyUser {
                 print(TrafficGenerator.heavyUser(for: c))
+                return
+            }
+            if printLightUser {
+                print(TrafficGenerator.lightUser(for: c))
                 return
             }
             if printFirstDay {
