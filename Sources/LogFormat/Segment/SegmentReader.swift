@@ -66,13 +66,7 @@ public final class SegmentReader: Sendable {
                     .malformed, "the block at the footer's index offset is not an uncompressed index block of the stated length",
                     path: path, offset: indexStart)
             }
-            let payload = UnsafeRawBufferPointer(
-                rebasing: bytes[indexStart + FormatConstants.blockHeaderSize..<indexStart + indexHeader.totalSize])
-            guard Checksum.crc32(payload) == indexHeader.payloadCRC else {
-                throw LogFormatError(
-                    .checksumMismatch, "index checksum does not match", path: path,
-                    offset: indexStart + FormatConstants.blockHeaderSize)
-            }
+            let payload = try Self.checkedPayload(bytes, blockAt: indexStart, indexHeader, what: "index", path: path)
             let view: SegmentIndexView
             do throws(LogFormatError) { view = try SegmentIndexView(payload: payload, owner: file) } catch {
                 throw error.at(path: path, base: indexStart + FormatConstants.blockHeaderSize)
@@ -102,6 +96,20 @@ public final class SegmentReader: Sendable {
         }
     }
 
+    /// The stored payload of the block whose header is at `start`, after checking its CRC.
+    private static func checkedPayload(
+        _ bytes: UnsafeRawBufferPointer, blockAt start: Int, _ header: BlockHeader, what: String, path: String
+    ) throws(LogFormatError) -> UnsafeRawBufferPointer {
+        let payload = UnsafeRawBufferPointer(
+            rebasing: bytes[start + FormatConstants.blockHeaderSize..<start + header.totalSize])
+        guard Checksum.crc32(payload) == header.payloadCRC else {
+            throw LogFormatError(
+                .checksumMismatch, "\(what) checksum does not match", path: path,
+                offset: start + FormatConstants.blockHeaderSize)
+        }
+        return payload
+    }
+
     public var isSealed: Bool { footer != nil }
     public var nodeID: NodeID { header.nodeID }
     public var sequence: UInt64 { header.sequence }
@@ -127,13 +135,7 @@ public final class SegmentReader: Sendable {
                 .malformed, "block \(i) does not match the block table (ordinal, count, lengths or times)", path: path,
                 offset: start)
         }
-        let stored = UnsafeRawBufferPointer(
-            rebasing: bytes[start + FormatConstants.blockHeaderSize..<start + header.totalSize])
-        guard Checksum.crc32(stored) == header.payloadCRC else {
-            throw LogFormatError(
-                .checksumMismatch, "block \(i) payload checksum does not match", path: path,
-                offset: start + FormatConstants.blockHeaderSize)
-        }
+        let stored = try Self.checkedPayload(bytes, blockAt: start, header, what: "block \(i) payload", path: path)
         var out: [UInt8] = []
         do throws(LogFormatError) {
             try BlockCompression.decompress(stored, codec: header.codec, rawLength: Int(header.rawLength), into: &out)
