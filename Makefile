@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 
-.PHONY: deps build release run test bench bench-smoke clean
+.PHONY: deps build release run test bench proto clean
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -43,6 +43,12 @@ test: deps
 # Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
 bench: deps
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+# Regenerates the committed OTLP code from Sources/Collector/OTLPProto/protos (needs protoc; never run by CI).
+proto: deps
+	@command -v protoc >/dev/null || $(SUDO) apt-get install -y -qq protobuf-compiler
+	swift build -c release --product protoc-gen-swift --scratch-path .build-protoc
+	PROTOC_GEN_SWIFT=$(CURDIR)/.build-protoc/release/protoc-gen-swift Sources/Collector/OTLPProto/regenerate.sh
 
 clean:
 	rm -rf .build Benchmarks/.build $(DATA)

@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // C libraries. zlib's init functions are macros, so CZlib carries a header of inline wrappers.
@@ -42,12 +43,20 @@ let package = Package(
             path: "Sources/LogFormat",
             exclude: ["CZlib", "CLZ4"]
         ),
+        // OTLP messages generated from protos/ by regenerate.sh (committed; CI never runs protoc).
+        .target(
+            name: "OTLPProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/Collector/OTLPProto",
+            exclude: ["protos", "regenerate.sh"]
+        ),
         // The collector daemon: logic in CollectorCore, the executable is a thin shell.
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat",
+                "LogFormat", "OTLPProto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Collector/CollectorCore"
         ),
@@ -87,6 +96,14 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/LogFormatTests"
+        ),
+        .testTarget(
+            name: "CollectorCoreTests",
+            dependencies: [
+                "CollectorCore", "LogFormat", "OTLPProto",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            path: "Tests/CollectorCoreTests"
         ),
         .testTarget(
             name: "AuditQueryTests",

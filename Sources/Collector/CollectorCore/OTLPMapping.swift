@@ -1,0 +1,375 @@
+// OTLP <-> AuditEvent. Import validates each span and log record (one bad item is rejected with a reason,
+import Foundation
+// the rest of the request is kept), keeps every attribute, event and link exactly as sent, and derives the
+// first-class audit fields (service, source, user, workload, HTTP facts) from well-known attributes. Export
+// gives back what was received: `export(import(request)) == request` for valid requests, up to grouping.
+import LogFormat
+import OTLPProto
+
+public typealias OTLPTraceRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
+public typealias OTLPLogsRequest = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest
+public typealias OTLPSpan = Opentelemetry_Proto_Trace_V1_Span
+public typealias OTLPAnyValue = Opentelemetry_Proto_Common_V1_AnyValue
+public typealias OTLPKeyValue = Opentelemetry_Proto_Common_V1_KeyValue
+
+/// Which attribute keys name the user, in order of preference (the collector's configuration sets these).
+public struct IdentityKeys: Sendable, Hashable {
+    public var subject: [String] = ["user.id", "enduser.id", "user.email", "user.name"]
+    public var email: [String] = ["user.email"]
+    public var groups: [String] = ["user.roles", "enduser.role"]
+    public init() {}
+}
+
+/// An item of a request that was not stored, and why.
+public struct RejectedItem: Sendable, Hashable, CustomStringConvertible {
+    /// Position in the request: resource index, scope index, item index.
+    public var resource: Int
+    public var scope: Int
+    public var item: Int
+    public var reason: String
+
+    public var description: String { "resource \(resource) scope \(scope) item \(item): \(reason)" }
+}
+
+public enum OTLPMapping {
+    public struct Imported: Sendable {
+        public var events: [AuditEvent] = []
+        public var rejected: [RejectedItem] = []
+    }
+
+    // MARK: Import
+
+    public static func events(from request: OTLPTraceRequest, identity: IdentityKeys = IdentityKeys()) -> Imported {
+        var out = Imported()
+        for (r, resourceSpans) in request.resourceSpans.enumerated() {
+            let resourceAttributes = resourceSpans.resource.attributes.map(attribute)
+            let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
+            for (s, scopeSpans) in resourceSpans.scopeSpans.enumerated() {
+                let scope = InstrumentationScope(
+                    name: scopeSpans.scope.name, version: scopeSpans.scope.version,
+                    attributes: scopeSpans.scope.attributes.map(attribute),
+                    droppedAttributesCount: scopeSpans.scope.droppedAttributesCount)
+                for (i, span) in scopeSpans.spans.enumerated() {
+                    do {
+                        var e = try event(from: span)
+                        e.service = service
+                        e.resourceAttributes = resourceAttributes
+                        e.resourceDroppedAttributesCount = resourceSpans.resource.droppedAttributesCount
+                        e.resourceSchemaURL = resourceSpans.schemaURL
+                        e.scope = scope
+                        e.scopeSchemaURL = scopeSpans.schemaURL
+                        deriveAuditFields(&e, identity: identity)
+                        out.events.append(e)
+                    } catch {
+                        out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    public static func events(from request: OTLPLogsRequest, identity: IdentityKeys = IdentityKeys()) -> Imported {
+        var out = Imported()
+        for (r, resourceLogs) in request.resourceLogs.enumerated() {
+            let resourceAttributes = resourceLogs.resource.attributes.map(attribute)
+            let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
+            for (s, scopeLogs) in resourceLogs.scopeLogs.enumerated() {
+                let scope = InstrumentationScope(
+                    name: scopeLogs.scope.name, version: scopeLogs.scope.version,
+                    attributes: scopeLogs.scope.attributes.map(attribute),
+                    droppedAttributesCount: scopeLogs.scope.droppedAttributesCount)
+                for (i, log) in scopeLogs.logRecords.enumerated() {
+                    do {
+                        var e = try event(from: log)
+                        e.service = service
+                        e.resourceAttributes = resourceAttributes
+                        e.resourceDroppedAttributesCount = resourceLogs.resource.droppedAttributesCount
+                        e.resourceSchemaURL = resourceLogs.schemaURL
+                        e.scope = scope
+                        e.scopeSchemaURL = scopeLogs.schemaURL
+                        deriveAuditFields(&e, identity: identity)
+                        out.events.append(e)
+                    } catch {
+                        out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    struct Invalid: Error {
+        var reason: String
+    }
+
+    static func traceID(_ bytes: [UInt8], _ what: String, required: Bool) throws(Invalid) -> TraceID {
+        if bytes.isEmpty && !required { return .zero }
+        guard bytes.count == 16, let id = TraceID(bytes: bytes) else {
+            throw Invalid(reason: "\(what) must be 16 bytes, got \(bytes.count)")
+        }
+        guard !id.isZero || !required else { throw Invalid(reason: "\(what) is all zeros") }
+        return id
+    }
+
+    static func spanID(_ bytes: [UInt8], _ what: String, required: Bool) throws(Invalid) -> SpanID {
+        if bytes.isEmpty && !required { return .zero }
+        guard bytes.count == 8, let id = SpanID(bytes: bytes) else {
+            throw Invalid(reason: "\(what) must be 8 bytes, got \(bytes.count)")
+        }
+        guard !id.isZero || !required else { throw Invalid(reason: "\(what) is all zeros") }
+        return id
+    }
+
+    static func event(from span: OTLPSpan) throws(Invalid) -> AuditEvent {
+        let trace = try traceID(Array(span.traceID), "trace_id", required: true)
+        let spanID = try spanID(Array(span.spanID), "span_id", required: true)
+        var parent: SpanID? = nil
+        if !span.parentSpanID.isEmpty {
+            let p = try self.spanID(Array(span.parentSpanID), "parent_span_id", required: true)
+            parent = p
+        }
+        guard let kind = SpanKind(rawValue: UInt8(clamping: span.kind.rawValue)), span.kind.rawValue >= 0,
+            span.kind.rawValue <= 5
+        else {
+            throw Invalid(reason: "unknown span kind \(span.kind.rawValue)")
+        }
+        guard let status = StatusCode(rawValue: UInt8(clamping: span.status.code.rawValue)), span.status.code.rawValue >= 0,
+            span.status.code.rawValue <= 2
+        else {
+            throw Invalid(reason: "unknown status code \(span.status.code.rawValue)")
+        }
+        var links: [SpanLink] = []
+        for link in span.links {
+            links.append(
+                SpanLink(
+                    traceID: try traceID(Array(link.traceID), "link trace_id", required: true),
+                    spanID: try self.spanID(Array(link.spanID), "link span_id", required: true),
+                    traceState: link.traceState, attributes: link.attributes.map(attribute),
+                    droppedAttributesCount: link.droppedAttributesCount, flags: link.flags))
+        }
+        return AuditEvent(
+            kind: .span, startTimeUnixNano: span.startTimeUnixNano, endTimeUnixNano: span.endTimeUnixNano,
+            traceID: trace, spanID: spanID, parentSpanID: parent, traceState: span.traceState, flags: span.flags,
+            spanKind: kind, name: span.name, statusCode: status, statusMessage: span.status.message,
+            attributes: span.attributes.map(attribute), droppedAttributesCount: span.droppedAttributesCount,
+            events: span.events.map {
+                SpanEvent(
+                    timeUnixNano: $0.timeUnixNano, name: $0.name, attributes: $0.attributes.map(attribute),
+                    droppedAttributesCount: $0.droppedAttributesCount)
+            },
+            droppedEventsCount: span.droppedEventsCount, links: links, droppedLinksCount: span.droppedLinksCount)
+    }
+
+    static func event(from log: Opentelemetry_Proto_Logs_V1_LogRecord) throws(Invalid) -> AuditEvent {
+        let severity = log.severityNumber.rawValue
+        guard (0...24).contains(severity) else { throw Invalid(reason: "severity_number \(severity) is outside 0-24") }
+        // On log records the ids are optional; when present they must have the right length.
+        let trace = try traceID(Array(log.traceID), "trace_id", required: false)
+        let span = try spanID(Array(log.spanID), "span_id", required: false)
+        return AuditEvent(
+            kind: .log, startTimeUnixNano: log.timeUnixNano, observedTimeUnixNano: log.observedTimeUnixNano,
+            traceID: trace, spanID: span, flags: log.flags, severityNumber: UInt8(severity),
+            severityText: log.severityText, body: log.hasBody ? value(log.body) : nil, eventName: log.eventName,
+            attributes: log.attributes.map(attribute), droppedAttributesCount: log.droppedAttributesCount)
+    }
+
+    static func attribute(_ kv: OTLPKeyValue) -> Attribute {
+        Attribute(kv.key, kv.hasValue ? value(kv.value) : .empty)
+    }
+
+    static func value(_ v: OTLPAnyValue) -> AttributeValue {
+        switch v.value {
+        case .none: return .empty
+        case .stringValue(let s): return .string(s)
+        case .boolValue(let b): return .bool(b)
+        case .intValue(let i): return .int(i)
+        case .doubleValue(let d): return .double(d)
+        case .bytesValue(let b): return .bytes(Array(b))
+        case .arrayValue(let a): return .array(a.values.map(value))
+        case .kvlistValue(let l): return .keyValueList(l.values.map(attribute))
+        }
+    }
+
+    // MARK: Audit fields
+
+    /// Fills service-independent audit fields from well-known attributes; the attributes themselves stay.
+    public static func deriveAuditFields(_ e: inout AuditEvent, identity: IdentityKeys) {
+        let attrs = e.attributes
+        func string(_ keys: [String]) -> String? {
+            for k in keys {
+                if let s = attrs.value(forKey: k)?.stringValue, !s.isEmpty { return s }
+            }
+            return nil
+        }
+        if let subject = string(identity.subject) {
+            var groups: [String] = []
+            for k in identity.groups {
+                switch attrs.value(forKey: k) {
+                case .string(let s)?: groups += s.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+                case .array(let values)?: groups += values.compactMap(\.stringValue)
+                default: break
+                }
+            }
+            e.user = UserIdentity(subject: subject, email: string(identity.email), groups: groups, origin: .attribute)
+        }
+        let method = string(["http.request.method", "http.method"])
+        let path = string(["url.path"]).map { p in string(["url.query"]).map { p + "?" + $0 } ?? p }
+        let target = path ?? string(["http.target", "url.full", "http.url"])
+        let status: UInt16 = {
+            for k in ["http.response.status_code", "http.status_code"] {
+                switch attrs.value(forKey: k) {
+                case .int(let i)?: return UInt16(clamping: i)
+                case .string(let s)?: if let v = UInt16(s) { return v }
+                default: continue
+                }
+            }
+            return 0
+        }()
+        let client = string(["client.address", "net.sock.peer.addr", "http.client_ip", "net.peer.ip"])
+        if method != nil || target != nil || status != 0 {
+            e.http = HTTPFacts(method: method, target: target, route: string(["http.route"]), statusCode: status, clientAddress: client)
+        }
+        if e.workload == nil {
+            e.workload = (attrs + e.resourceAttributes).lazy.compactMap { $0.value.stringValue }
+                .first { $0.hasPrefix("spiffe://") }
+        }
+        e.source = classifySource(e)
+    }
+
+    /// Sidecar when the reporting process is a mesh proxy (Envoy, Istio, Linkerd), app otherwise.
+    static func classifySource(_ e: AuditEvent) -> EventSource {
+        let markers = ["envoy", "istio", "linkerd"]
+        let scope = e.scope.name.lowercased()
+        if markers.contains(where: scope.contains) { return .sidecar }
+        for a in e.resourceAttributes where markers.contains(where: a.key.lowercased().hasPrefix) { return .sidecar }
+        if e.attributes.contains(where: { $0.key == "guid:x-request-id" || $0.key == "upstream_cluster" }) { return .sidecar }
+        return .app
+    }
+
+    // MARK: Export
+
+    /// An OTLP trace request carrying `events` (spans only), grouped by resource and scope as received.
+    public static func traceRequest(from events: [AuditEvent]) -> OTLPTraceRequest {
+        var request = OTLPTraceRequest()
+        var resourceIndex: [ResourceKey: Int] = [:]
+        var scopeIndex: [ScopeKey: Int] = [:]
+        for e in events where e.kind == .span {
+            let rk = ResourceKey(attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schema: e.resourceSchemaURL)
+            let r: Int
+            if let existing = resourceIndex[rk] { r = existing } else {
+                var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+                rs.resource.attributes = e.resourceAttributes.map(keyValue)
+                rs.resource.droppedAttributesCount = e.resourceDroppedAttributesCount
+                rs.schemaURL = e.resourceSchemaURL
+                request.resourceSpans.append(rs)
+                r = request.resourceSpans.count - 1
+                resourceIndex[rk] = r
+            }
+            let sk = ScopeKey(resource: r, scope: e.scope, schema: e.scopeSchemaURL)
+            let s: Int
+            if let existing = scopeIndex[sk] { s = existing } else {
+                var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+                ss.scope.name = e.scope.name
+                ss.scope.version = e.scope.version
+                ss.scope.attributes = e.scope.attributes.map(keyValue)
+                ss.scope.droppedAttributesCount = e.scope.droppedAttributesCount
+                ss.schemaURL = e.scopeSchemaURL
+                request.resourceSpans[r].scopeSpans.append(ss)
+                s = request.resourceSpans[r].scopeSpans.count - 1
+                scopeIndex[sk] = s
+            }
+            request.resourceSpans[r].scopeSpans[s].spans.append(span(from: e))
+        }
+        return request
+    }
+
+    struct ResourceKey: Hashable {
+        var attributes: [Attribute]
+        var dropped: UInt32
+        var schema: String
+    }
+
+    struct ScopeKey: Hashable {
+        var resource: Int
+        var scope: InstrumentationScope
+        var schema: String
+    }
+
+    public static func span(from e: AuditEvent) -> OTLPSpan {
+        var s = OTLPSpan()
+        s.traceID = Data(e.traceID.bytes)
+        s.spanID = Data(e.spanID.bytes)
+        if let parent = e.parentSpanID { s.parentSpanID = Data(parent.bytes) }
+        s.traceState = e.traceState
+        s.flags = e.flags
+        s.name = e.name
+        s.kind = OTLPSpan.SpanKind(rawValue: Int(e.spanKind.rawValue)) ?? .unspecified
+        s.startTimeUnixNano = e.startTimeUnixNano
+        s.endTimeUnixNano = e.endTimeUnixNano
+        s.attributes = e.attributes.map(keyValue)
+        s.droppedAttributesCount = e.droppedAttributesCount
+        s.events = e.events.map { ev in
+            var o = OTLPSpan.Event()
+            o.timeUnixNano = ev.timeUnixNano
+            o.name = ev.name
+            o.attributes = ev.attributes.map(keyValue)
+            o.droppedAttributesCount = ev.droppedAttributesCount
+            return o
+        }
+        s.droppedEventsCount = e.droppedEventsCount
+        s.links = e.links.map { l in
+            var o = OTLPSpan.Link()
+            o.traceID = Data(l.traceID.bytes)
+            o.spanID = Data(l.spanID.bytes)
+            o.traceState = l.traceState
+            o.attributes = l.attributes.map(keyValue)
+            o.droppedAttributesCount = l.droppedAttributesCount
+            o.flags = l.flags
+            return o
+        }
+        s.droppedLinksCount = e.droppedLinksCount
+        if e.statusCode != .unset || !e.statusMessage.isEmpty {
+            s.status.code = Opentelemetry_Proto_Trace_V1_Status.StatusCode(rawValue: Int(e.statusCode.rawValue)) ?? .unset
+            s.status.message = e.statusMessage
+        }
+        return s
+    }
+
+    static func keyValue(_ a: Attribute) -> OTLPKeyValue {
+        var kv = OTLPKeyValue()
+        kv.key = a.key
+        if a.value != .empty { kv.value = anyValue(a.value) }
+        return kv
+    }
+
+    static func anyValue(_ v: AttributeValue) -> OTLPAnyValue {
+        var o = OTLPAnyValue()
+        switch v {
+        case .empty: break
+        case .string(let s): o.stringValue = s
+        case .bool(let b): o.boolValue = b
+        case .int(let i): o.intValue = i
+        case .double(let d): o.doubleValue = d
+        case .bytes(let b): o.bytesValue = Data(b)
+        case .array(let values):
+            var a = Opentelemetry_Proto_Common_V1_ArrayValue()
+            a.values = values.map(anyValue)
+            o.arrayValue = a
+        case .keyValueList(let list):
+            var l = Opentelemetry_Proto_Common_V1_KeyValueList()
+            l.values = list.map(keyValue)
+            o.kvlistValue = l
+        }
+        return o
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}
