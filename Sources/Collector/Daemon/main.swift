@@ -43,18 +43,7 @@ struct Collector: ParsableCommand {
             if let start, Self.day(start) == nil { throw ValidationError("--start is a day like 2026-11-02") }
         }
 
-        static func day(_ s: String) -> UInt64? {
-            let p = s.split(separator: "-")
-            guard p.count == 3, let y = Int(p[0]), let m = Int(p[1]), let d = Int(p[2]), y >= 1970, (1...12).contains(m),
-                (1...31).contains(d)
-            else { return nil }
-            let yy = m <= 2 ? y - 1 : y
-            let era = yy / 400
-            let yoe = yy - era * 400
-            let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-            let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-            return UInt64(days) * 86_400_000_000_000
-        }
+        static func day(_ s: String) -> UInt64? { UnixTime.parseDay(Substring(s)) }
 
         var generatorConfiguration: TrafficGenerator.Configuration {
             var c = TrafficGenerator.Configuration()
@@ -77,11 +66,7 @@ struct Collector: ParsableCommand {
                 return
             }
             if printFirstDay {
-                let days = c.startUnixNano / 86_400_000_000_000
-                let date = Date(timeIntervalSince1970: TimeInterval(days * 86_400))
-                let f = ISO8601DateFormatter()
-                f.formatOptions = [.withFullDate]
-                print(f.string(from: date))
+                print(UnixTime.formatDay(c.startUnixNano))
                 return
             }
             var options = WriterOptions()

@@ -1,0 +1,200 @@
+// Access events from the edge (nginx `escape=json` log lines) and the mesh (Istio/Envoy JSON access logs)
+// become AuditEvents of kind `access`. The field maps are documented in the README ("Access events"). Every
+// field of the line is kept as an attribute; strings with invalid UTF-8 (nginx passes bytes >= 0x80 raw)
+// are kept as bytes, and repaired text is used only for the first-class fields.
+import LogFormat
+
+public struct AccessEventOptions: Sendable, Hashable {
+    /// Fields an edge sets after it verified the caller, in order of preference.
+    public var userFields = ["remote_user", "upstream_http_x_user_id", "http_x_user_id", "http_x_user", "user_id"]
+    public var emailFields = ["upstream_http_x_user_email", "http_x_user_email", "user_email"]
+    public var groupFields = ["upstream_http_x_user_groups", "http_x_user_groups", "user_groups"]
+    /// Service name of nginx lines without a `service` field.
+    public var edgeService = "edge-nginx"
+    /// Service name of Istio lines without a `service` field.
+    public var meshService = "istio-proxy"
+    public init() {}
+}
+
+public enum AccessEventMapping {
+    public struct LineError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// 1-based line number within the request body.
+        public var line: Int
+        public var reason: String
+        public var description: String { "line \(line): \(reason)" }
+    }
+
+    /// Parses an NDJSON body: each non-empty line is one event. Bad lines are reported, good ones kept.
+    public static func events(
+        fromNDJSON body: [UInt8], options: AccessEventOptions = AccessEventOptions(), maxLineBytes: Int = 1 << 20
+    ) -> (events: [AuditEvent], errors: [LineError]) {
+        var events: [AuditEvent] = []
+        var errors: [LineError] = []
+        var lineNumber = 0
+        for raw in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            lineNumber += 1
+            var line = Array(raw)
+            if line.last == 0x0D { line.removeLast() }
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            guard line.count <= maxLineBytes else {
+                errors.append(LineError(line: lineNumber, reason: "line of \(line.count) bytes exceeds the \(maxLineBytes)-byte limit"))
+                continue
+            }
+            do {
+                events.append(try event(fromLine: line, options: options))
+            } catch let reason {
+                errors.append(LineError(line: lineNumber, reason: reason.message))
+            }
+        }
+        return (events, errors)
+    }
+
+    public struct Refusal: Error, Sendable, Hashable {
+        public var message: String
+    }
+
+    /// One access-log line (a JSON object) as an event.
+    public static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal) -> AuditEvent {
+        let value: JSONValue
+        do { value = try ByteJSONParser.parse(line) } catch { throw Refusal(message: "not JSON: \(error)") }
+        guard case .object(let members) = value else { throw Refusal(message: "a line must be a JSON object") }
+        return try event(fromObject: members, options: options)
+    }
+
+    static func event(fromObject members: [(String, JSONValue)], options: AccessEventOptions) throws(Refusal) -> AuditEvent {
+        var fields: [String: JSONValue] = [:]
+        for (k, v) in members where fields[k] == nil { fields[k] = v }
+        /// The text of a field; nil when absent, empty, "-" (nginx and Envoy's "no value"), or not a scalar.
+        func text(_ key: String) -> String? {
+            switch fields[key] {
+            case .string(let b)?:
+                let s = String(decoding: b, as: UTF8.self)
+                return s.isEmpty || s == "-" ? nil : s
+            case .number(let n)?: return n
+            case .bool(let b)?: return b ? "true" : "false"
+            default: return nil
+            }
+        }
+        func first(_ keys: [String]) -> String? { keys.lazy.compactMap(text).first }
+
+        let istio = fields["start_time"] != nil && (fields["response_code"] != nil || fields["upstream_cluster"] != nil)
+        // Time.
+        let start: UInt64
+        if let msec = text("msec"), let ns = decimalNanos(msec, unit: 1_000_000_000) {
+            start = ns
+        } else if let iso = text("time_iso8601") ?? text("start_time") ?? text("timestamp"), let ns = UnixTime.parseInstant(iso) {
+            start = ns
+        } else {
+            throw Refusal(message: "no readable time: give msec, time_iso8601 or start_time (ISO 8601 with an offset)")
+        }
+        var duration: UInt64 = 0
+        if let seconds = text("request_time"), let ns = decimalNanos(seconds, unit: 1_000_000_000) {
+            duration = ns
+        } else if let ms = text("duration"), let ns = decimalNanos(ms, unit: 1_000_000) {
+            duration = ns
+        }
+
+        // Trace: what the edge forwarded, else what the client sent, else a trace-id field, else request_id.
+        let requestID = text("request_id") ?? text("x_request_id")
+        let forwarded = text("traceparent").flatMap(TraceParent.init)
+        let incoming = text("http_traceparent").flatMap(TraceParent.init)
+        var traceID = TraceID.zero
+        var spanID = SpanID.zero
+        var parent: SpanID? = nil
+        var flags: UInt32 = 0
+        if let forwarded {
+            traceID = forwarded.traceID
+            spanID = forwarded.parentID
+            flags = UInt32(forwarded.flags)
+            if let incoming, incoming.traceID == forwarded.traceID, incoming.parentID != forwarded.parentID {
+                parent = incoming.parentID
+            }
+        } else if let incoming {
+            traceID = incoming.traceID
+            parent = incoming.parentID
+            flags = UInt32(incoming.flags)
+        } else if let t = text("trace_id").flatMap({ TraceID(hex: $0) }), !t.isZero, text("trace_id")?.count == 32 {
+            traceID = t
+        } else if let r = requestID, r.utf8.count == 32, let t = TraceID(hex: r), !t.isZero {
+            traceID = t
+        }
+        if spanID.isZero {
+            // A deterministic id, so a retried line yields the same event (and deduplicates).
+            spanID = SpanID(value: fnv1a(requestID.map { Array($0.utf8) } ?? Array(members.map(\.0).joined().utf8) + [UInt8(start & 0xff)]) | 1)
+        }
+
+        var event = AuditEvent(
+            kind: .access, startTimeUnixNano: start, endTimeUnixNano: start &+ duration, traceID: traceID,
+            spanID: spanID, parentSpanID: parent, flags: flags, spanKind: .server)
+        event.source = istio ? .sidecar : .edge
+        event.service = text("service") ?? (istio ? options.meshService : options.edgeService)
+        if let subject = first(options.userFields) {
+            var groups: [String] = []
+            if let g = first(options.groupFields) {
+                groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            }
+            event.user = UserIdentity(subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
+        }
+        let method = text("request_method") ?? text("method")
+        let target = text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
+        let status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
+        let client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
+        event.http = HTTPFacts(method: method, target: target, statusCode: status, clientAddress: client)
+        event.name = [method, target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }].compactMap { $0 }
+            .joined(separator: " ")
+        if event.name.isEmpty { event.name = "access" }
+        if status >= 500 { event.statusCode = .error }
+        event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
+            .lazy.compactMap(text).first { $0.contains("spiffe://") }
+            .map { s in s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s }
+        event.attributes = members.map { Attribute($0.0, attributeValue($0.1)) }
+        return event
+    }
+
+    /// A JSON value as an attribute value: strings that are not valid UTF-8 are kept as bytes.
+    static func attributeValue(_ v: JSONValue) -> AttributeValue {
+        switch v {
+        case .string(let b):
+            if let s = String(validating: b, as: UTF8.self) { return .string(s) }
+            return .bytes(b)
+        case .number(let n):
+            if let i = Int64(n) { return .int(i) }
+            if let d = Double(n) { return .double(d) }
+            return .string(n)
+        case .bool(let b): return .bool(b)
+        case .null: return .empty
+        case .array(let values): return .array(values.map(attributeValue))
+        case .object(let members): return .keyValueList(members.map { Attribute($0.0, attributeValue($0.1)) })
+        }
+    }
+
+    /// "1700000000.123" in `unit`-nanosecond units (seconds: 1e9, milliseconds: 1e6) without floating point.
+    static func decimalNanos(_ s: String, unit: UInt64) -> UInt64? {
+        let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = UInt64(parts[0]), parts[0].allSatisfy(\.isNumber) else { return nil }
+        var nanos = whole.multipliedReportingOverflow(by: unit)
+        guard !nanos.overflow else { return nil }
+        if parts.count == 2 {
+            let digits = parts[1]
+            guard !digits.isEmpty, digits.allSatisfy(\.isNumber) else { return nil }
+            var fraction: UInt64 = 0
+            var scale = unit
+            for c in digits.prefix(18) {
+                scale /= 10
+                fraction += UInt64(c.wholeNumberValue!) * scale
+                if scale == 0 { break }
+            }
+            nanos.partialValue += fraction
+        }
+        return nanos.partialValue
+    }
+
+    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        return h
+    }
+}

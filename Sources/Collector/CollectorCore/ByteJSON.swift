@@ -1,0 +1,220 @@
+// A small JSON parser over raw bytes, for access-log lines. nginx's `escape=json` escapes quotes, backslashes
+// and control bytes but passes bytes >= 0x80 through unchanged, so a line may be invalid UTF-8: Foundation's
+// parser would refuse the whole line. This one keeps each string's bytes and lets the caller decide.
+
+public indirect enum JSONValue: Sendable, Hashable {
+    /// The unescaped bytes of a string (not necessarily valid UTF-8).
+    case string([UInt8])
+    /// A number as written (kept textual so 64-bit integers and decimals are not rounded).
+    case number(String)
+    case bool(Bool)
+    case null
+    case array([JSONValue])
+    /// Members in the order written (duplicates kept).
+    case object([(String, JSONValue)])
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)): return x == y
+        case (.number(let x), .number(let y)): return x == y
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.null, .null): return true
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    public func hash(into h: inout Hasher) {
+        switch self {
+        case .string(let s): h.combine(0); h.combine(s)
+        case .number(let n): h.combine(1); h.combine(n)
+        case .bool(let b): h.combine(2); h.combine(b)
+        case .null: h.combine(3)
+        case .array(let a): h.combine(4); h.combine(a)
+        case .object(let o):
+            h.combine(5)
+            for (k, v) in o {
+                h.combine(k)
+                h.combine(v)
+            }
+        }
+    }
+}
+
+public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var offset: Int
+    public var message: String
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+public struct ByteJSONParser {
+    /// Nesting deeper than this is refused (hostile input must not exhaust the stack).
+    public static let maxDepth = 64
+
+    private let bytes: [UInt8]
+    private var i = 0
+
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        var p = ByteJSONParser(bytes: bytes)
+        p.skipSpace()
+        let v = try p.value(depth: 0)
+        p.skipSpace()
+        guard p.i == bytes.count else { throw JSONSyntaxError(offset: p.i, message: "unexpected bytes after the JSON value") }
+        return v
+    }
+
+    private init(bytes: [UInt8]) { self.bytes = bytes }
+
+    private mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
+    }
+
+    private func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: message) }
+
+    private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard depth < Self.maxDepth else { throw fail("JSON nested deeper than \(Self.maxDepth) levels") }
+        guard i < bytes.count else { throw fail("the JSON ends early") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return try object(depth: depth)
+        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        }
+    }
+
+    private mutating func literal(_ word: String) throws(JSONSyntaxError) {
+        let w = Array(word.utf8)
+        guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else { throw fail("expected \(word)") }
+        i += w.count
+    }
+
+    private mutating func number() throws(JSONSyntaxError) -> String {
+        let start = i
+        if bytes[i] == UInt8(ascii: "-") { i += 1 }
+        var digits = 0
+        while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
+            i += 1
+            digits += 1
+        }
+        guard digits > 0 else { throw fail("a number needs digits") }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            var frac = 0
+            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
+                i += 1
+                frac += 1
+            }
+            guard frac > 0 else { throw fail("a decimal point needs digits after it") }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            var exp = 0
+            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
+                i += 1
+                exp += 1
+            }
+            guard exp > 0 else { throw fail("an exponent needs digits") }
+        }
+        return String(decoding: bytes[start..<i], as: UTF8.self)
+    }
+
+    private mutating func string() throws(JSONSyntaxError) -> [UInt8] {
+        i += 1  // opening quote
+        var out: [UInt8] = []
+        while true {
+            guard i < bytes.count else { throw fail("a string is not closed") }
+            let c = bytes[i]
+            i += 1
+            switch c {
+            case UInt8(ascii: "\""): return out
+            case UInt8(ascii: "\\"):
+                guard i < bytes.count else { throw fail("an escape is cut off") }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800...0xDBFF).contains(scalar), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"),
+                        bytes[i + 1] == UInt8(ascii: "u")
+                    {
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("a surrogate pair is broken") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    // A lone surrogate cannot be UTF-8: keep the replacement character.
+                    let s = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                    out.append(contentsOf: Array(String(Character(s)).utf8))
+                default: throw fail("unknown escape \\\(Character(Unicode.Scalar(e)))")
+                }
+            case 0x00..<0x20: throw fail("a raw control byte inside a string")
+            default: out.append(c)
+            }
+        }
+    }
+
+    private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+        guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16) else {
+            throw fail("\\u needs four hex digits")
+        }
+        i += 4
+        return v
+    }
+
+    private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        i += 1
+        var out: [JSONValue] = []
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            return .array(out)
+        }
+        while true {
+            skipSpace()
+            out.append(try value(depth: depth + 1))
+            skipSpace()
+            guard i < bytes.count else { throw fail("an array is not closed") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(out) }
+            throw fail("expected , or ] in an array")
+        }
+    }
+
+    private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        i += 1
+        var out: [(String, JSONValue)] = []
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            return .object(out)
+        }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let key = String(decoding: try string(), as: UTF8.self)
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected : after a member name") }
+            i += 1
+            skipSpace()
+            out.append((key, try value(depth: depth + 1)))
+            skipSpace()
+            guard i < bytes.count else { throw fail("an object is not closed") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
+            throw fail("expected , or } in an object")
+        }
+    }
+}

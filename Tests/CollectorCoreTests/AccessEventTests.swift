@@ -1,0 +1,159 @@
+import Foundation
+import LogFormat
+import Testing
+@testable import CollectorCore
+
+@Suite struct TraceParentTests {
+    static let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    @Test func parsesTheSpecExample() throws {
+        let tp = try #require(TraceParent(Self.valid))
+        #expect(tp.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(tp.parentID.hex == "00f067aa0ba902b7")
+        #expect(tp.sampled)
+        #expect(tp.header == Self.valid)
+    }
+
+    @Test(arguments: [
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  // uppercase
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // version ff
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  // zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  // zero parent id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  // version 00 with more
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // short trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",  // short flags
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",  // wrong separators
+        "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // bad version hex
+        "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",  // higher version, no dash after flags
+        "",
+    ])
+    func invalidHeadersAreRefused(header: String) {
+        #expect(TraceParent(header) == nil)
+    }
+
+    @Test func higherVersionsParseTheirFirstFields() throws {
+        let tp = try #require(TraceParent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02-what-the-future-holds"))
+        #expect(tp.version == 0xcc)
+        #expect(!tp.sampled)
+        #expect(tp.flags == 2)
+    }
+}
+
+@Suite struct ByteJSONTests {
+    @Test func keepsRawHighBytesAndUnescapes() throws {
+        let line: [UInt8] = Array(#"{"a":"x\"y\\z\n","b":""#.utf8) + [0xC3, 0x28, 0xFF] + Array(#"","c":"\u00e9\ud83d\ude00"}"#.utf8)
+        guard case .object(let m) = try ByteJSONParser.parse(line) else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(m[0].1 == .string(Array("x\"y\\z\n".utf8)))
+        #expect(m[1].1 == .string([0xC3, 0x28, 0xFF]))
+        #expect(m[2].1 == .string(Array("é😀".utf8)))
+    }
+
+    @Test(arguments: [
+        (#"{"a":"#, "the JSON ends early"), (#"{"a":"x"#, "a string is not closed"), (#"{"a":1,}"#, "expected a member name"),
+        (#"{"a" 1}"#, "expected : after a member name"), (#"{"a":01x}"#, "expected , or } in an object"),
+        (#"{"a":"\q"}"#, "unknown escape"), (#"{"a":tru}"#, "expected true"), (#"{"a":1} x"#, "unexpected bytes after"),
+        (#"{"a":"\u12"}"#, "four hex digits"), (#"{"a":-}"#, "a number needs digits"), (#"[1,2"#, "an array is not closed"),
+    ])
+    func malformedJSONIsNamed(text: String, expected: String) {
+        #expect { try ByteJSONParser.parse(Array(text.utf8)) } throws: {
+            ($0 as? JSONSyntaxError)?.message.contains(expected) == true
+        }
+    }
+
+    @Test func rawControlBytesAndDeepNestingAreRefused() {
+        #expect(throws: JSONSyntaxError.self) { try ByteJSONParser.parse(Array("{\"a\":\"x\u{01}\"}".utf8)) }
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect { try ByteJSONParser.parse(Array(deep.utf8)) } throws: {
+            ($0 as? JSONSyntaxError)?.message.contains("nested deeper") == true
+        }
+    }
+}
+
+@Suite struct AccessEventMappingTests {
+    static let nginxLine = #"{"time_iso8601":"2026-11-02T10:00:00+00:00","msec":"1793613600.125","request_id":"4bf92f3577b34da6a3ce929d0e0e4736","remote_addr":"203.0.113.9","remote_user":"-","upstream_http_x_user_id":"alice","upstream_http_x_user_email":"alice@example.com","upstream_http_x_user_groups":"auditors, admins","request_method":"GET","request_uri":"/api/v1/orders?page=2","status":"200","body_bytes_sent":"512","request_time":"0.012","upstream_response_time":"0.010, 0.001 : 0.000","http_traceparent":"-","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","ssl_client_s_dn":"-"}"#
+
+    static let istioLine = #"{"start_time":"2026-11-02T10:00:00.130Z","method":"GET","path":"/v1/items/SKU-1?x=1","protocol":"HTTP/1.1","response_code":"503","response_flags":"UF","response_code_details":"upstream_reset_before_response_started","bytes_received":"0","bytes_sent":"91","duration":"4","upstream_service_time":"-","x_forwarded_for":"203.0.113.9","user_agent":"curl/8.5","request_id":"b1c3c9f4-7a8e-4d5c-9f7e-1f2a3b4c5d6e","authority":"catalog.catalog:8080","upstream_host":"10.1.2.3:8080","upstream_cluster":"outbound|8080||catalog.catalog.svc.cluster.local","downstream_remote_address":"10.1.0.7:52344","route_name":"default","downstream_peer_uri_san":"spiffe://cluster.local/ns/shop/sa/orders"}"#
+
+    @Test func nginxLineBecomesAnEdgeAccessEvent() throws {
+        let e = try AccessEventMapping.event(fromLine: Array(Self.nginxLine.utf8))
+        #expect(e.kind == .access)
+        #expect(e.source == .edge)
+        #expect(e.service == "edge-nginx")
+        #expect(e.startTimeUnixNano == 1_793_613_600_125_000_000)
+        #expect(e.durationNanos == 12_000_000)
+        #expect(e.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(e.spanID.hex == "00f067aa0ba902b7")
+        #expect(e.parentSpanID == nil)
+        #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .edge))
+        #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 200, clientAddress: "203.0.113.9"))
+        #expect(e.name == "GET /api/v1/orders")
+        #expect(e.attributes.count == 17)
+        #expect(e.attributes.value(forKey: "upstream_response_time") == .string("0.010, 0.001 : 0.000"))
+    }
+
+    @Test func istioLineBecomesASidecarAccessEvent() throws {
+        let e = try AccessEventMapping.event(fromLine: Array(Self.istioLine.utf8))
+        #expect(e.source == .sidecar)
+        #expect(e.service == "istio-proxy")
+        #expect(e.startTimeUnixNano == 1_793_613_600_130_000_000)
+        #expect(e.durationNanos == 4_000_000)
+        #expect(e.traceID.isZero)  // the default Istio format carries no trace id; request_id is the join key
+        #expect(e.http?.statusCode == 503)
+        #expect(e.statusCode == .error)
+        #expect(e.workload == "spiffe://cluster.local/ns/shop/sa/orders")
+        #expect(e.user == nil)
+        #expect(e.attributes.value(forKey: "upstream_service_time") == .string("-"))
+    }
+
+    @Test func invalidUTF8IsStoredSafelyNotRefused() throws {
+        var line = Array(#"{"msec":"1793613600.000","request_uri":"/caf"#.utf8)
+        line += [0xE9]  // Latin-1 é, as a raw byte
+        line += Array(#"","remote_user":"b"#.utf8) + [0xF6] + Array(#"b","status":"200"}"#.utf8)
+        let e = try AccessEventMapping.event(fromLine: line)
+        #expect(e.attributes.value(forKey: "request_uri") == .bytes(Array("/caf".utf8) + [0xE9]))
+        #expect(e.http?.target == "/caf\u{FFFD}")
+        #expect(e.user?.subject == "b\u{FFFD}b")
+        // And it survives the canonical encoding exactly.
+        #expect(try RecordCodec.decode(RecordCodec.encode(e)) == e)
+    }
+
+    @Test func aRetriedLineGivesTheSameIds() throws {
+        let line = Array(#"{"msec":"1793613600.5","request_id":"not-hex-at-all","status":"204"}"#.utf8)
+        let a = try AccessEventMapping.event(fromLine: line)
+        let b = try AccessEventMapping.event(fromLine: line)
+        #expect(a == b)
+        #expect(!a.spanID.isZero)
+        #expect(a.traceID.isZero)
+    }
+
+    @Test func badLinesAreNamedAndGoodLinesKept() {
+        let body = Array((Self.nginxLine + "\n" + "not json\n" + "\n" + #"["an","array"]"# + "\r\n" + #"{"status":"200"}"# + "\n"
+            + Self.istioLine + "\n").utf8)
+        let (events, errors) = AccessEventMapping.events(fromNDJSON: body)
+        #expect(events.count == 2)
+        #expect(errors.map(\.line) == [2, 4, 5])
+        #expect(errors[0].reason.hasPrefix("not JSON:"))
+        #expect(errors[1].reason == "a line must be a JSON object")
+        #expect(errors[2].reason.hasPrefix("no readable time"))
+    }
+
+    @Test func oversizedLinesAreRefused() {
+        let body = Array((#"{"msec":"1","pad":""# + String(repeating: "x", count: 2_000) + "\"}\n").utf8)
+        let (events, errors) = AccessEventMapping.events(fromNDJSON: body, maxLineBytes: 1_000)
+        #expect(events.isEmpty)
+        #expect(errors.first?.reason.contains("exceeds the 1000-byte limit") == true)
+    }
+
+    @Test(arguments: [("0.012", UInt64(1_000_000_000), UInt64(12_000_000)), ("4", 1_000_000, 4_000_000), ("1793613600.125", 1_000_000_000, 1_793_613_600_125_000_000), ("1.5", 1_000_000, 1_500_000)])
+    func decimalTimesAreExact(text: String, unit: UInt64, expected: UInt64) {
+        #expect(AccessEventMapping.decimalNanos(text, unit: unit) == expected)
+    }
+
+    @Test(arguments: ["", "-1", "1.", "1.x", "abc", "99999999999999999999"])
+    func badDecimalTimesAreNil(text: String) {
+        #expect(AccessEventMapping.decimalNanos(text, unit: 1_000_000_000) == nil)
+    }
+}
