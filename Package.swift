@@ -100,8 +100,9 @@ let package = Package(
         .testTarget(
             name: "CollectorCoreTests",
             dependencies: [
-                "CollectorCore", "LogFormat", "OTLPProto",
+                "CollectorCore", "LogFormat", "OTLPProto", "CZlib",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/CollectorCoreTests"
         ),

@@ -223,7 +223,7 @@ public enum OTLPJSON {
         let text = try string(v, keys, p)
         if text.isEmpty { return Data() }
         if (text.utf8.count == 32 || text.utf8.count == 16), let bytes = HexCoding.decode(text) { return Data(bytes) }
-        if let data = Data(base64Encoded: text), data.count == 16 || data.count == 8 { return data }
+        if let data = Data(base64Encoded: text) { return data }
         return Data(text.utf8)
     }
 
