@@ -251,6 +251,14 @@ public final class IngestService: Sendable {
 
     // MARK: Answers
 
+    /// The 413 answer for a body the HTTP layer refused to read past the limit.
+    public func bodyTooLarge(route: String, contentType: String?) -> IngestResponse {
+        tooLarge(route, (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json)
+    }
+
+    /// False once the log is closed or while its queue is full: what /readyz reports.
+    public var isAccepting: Bool { log.isAccepting }
+
     private let json = ["Content-Type": "application/json"]
 
     private func plain(_ status: Int, _ message: String, extra: [String: String] = [:]) -> IngestResponse {

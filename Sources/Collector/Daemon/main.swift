@@ -1,16 +1,94 @@
 // collector: the audit-trail collector daemon. Its receivers arrive with the collector issues; today it can
 // seed a data directory with realistic synthetic traffic through the same writer.
 import ArgumentParser
+import CollectorCore
 import Foundation
 import LogFormat
 import Logging
+import ServiceLifecycle
 
 @main
-struct Collector: ParsableCommand {
+struct Collector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collector",
         abstract: "The audit-trail collector.",
-        subcommands: [IngestSynthetic.self])
+        subcommands: [Serve.self, IngestSynthetic.self],
+        defaultSubcommand: Serve.self)
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Receive OTLP/HTTP spans and logs and NDJSON access events; store them durably.",
+            discussion: """
+                Endpoints: POST /v1/traces and /v1/logs (application/x-protobuf or application/json, gzip allowed), \
+                POST /v1/access (application/x-ndjson), GET /healthz, GET /readyz. A request is answered only once \
+                its events are durable under the fsync policy; when the disk cannot keep up the answer is 503 with \
+                Retry-After. SIGTERM or SIGINT: stop accepting, finish requests, write, seal.
+                """)
+
+        @Option(help: "Data directory.") var data = "./data"
+        @Option(name: .customLong("otlp-http"), help: "Address of the OTLP/HTTP and access-event listener (port 0: any free port).")
+        var otlpHTTP = "127.0.0.1:4318"
+        @Flag(help: "Allow a plain-text listener on a non-loopback address.") var allowPlaintextRemote = false
+        @Option(help: "fsync policy: always, interval or never.") var fsync = "interval"
+        @Option(help: "Interval of the interval fsync policy, milliseconds.") var fsyncIntervalMs = 50
+        @Option(help: "Largest request body after decompression, bytes.") var maxBodyBytes = 64 << 20
+        @Option(help: "Events waiting for the disk beyond which requests get 503.") var maxPendingEvents = 200_000
+        @Option(help: "Seal a segment at this size, bytes.") var segmentBytes = 256 << 20
+        @Option(help: "Seal a segment at this age, seconds.") var segmentAgeSeconds = 3_600
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+        func validate() throws {
+            guard ["always", "interval", "never"].contains(fsync) else { throw ValidationError("--fsync is always, interval or never") }
+            guard fsyncIntervalMs > 0, maxBodyBytes > 0, maxPendingEvents > 0, segmentBytes > 0, segmentAgeSeconds > 0 else {
+                throw ValidationError("sizes, intervals and limits must be positive")
+            }
+            guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+            let (host, _) = try address()
+            if !allowPlaintextRemote && !["127.0.0.1", "localhost", "::1"].contains(host) && !host.hasPrefix("127.") {
+                throw ValidationError("\(host) is not a loopback address: plain text leaves this machine only with --allow-plaintext-remote")
+            }
+        }
+
+        func address() throws -> (String, Int) {
+            guard let colon = otlpHTTP.lastIndex(of: ":"), let port = Int(otlpHTTP[otlpHTTP.index(after: colon)...]),
+                (0...65_535).contains(port)
+            else { throw ValidationError("--otlp-http is HOST:PORT, got \(otlpHTTP)") }
+            var host = String(otlpHTTP[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return (host, port)
+        }
+
+        func run() async throws {
+            let level = Logger.Level(rawValue: logLevel) ?? .info
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+            let logger = Logger(label: "collector")
+            var options = DurableLog.Options()
+            options.fsync = fsync == "always" ? .always : fsync == "never" ? .never : .interval(milliseconds: fsyncIntervalMs)
+            options.maxPendingEvents = maxPendingEvents
+            options.writer.maxSegmentBytes = segmentBytes
+            options.writer.maxSegmentAgeNanos = UInt64(segmentAgeSeconds) * 1_000_000_000
+            let log = try DurableLog(directory: DataDirectory(data), options: options, logger: logger)
+            for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }
+            var limits = IngestLimits()
+            limits.maxBodyBytes = maxBodyBytes
+            let ingest = IngestService(log: log, limits: limits, logger: logger)
+            let (host, port) = try address()
+            let app = CollectorServer.application(ingest: ingest, host: host, port: port, logger: logger) { bound in
+                // Tests and scripts read this line to learn the port.
+                FileHandle.standardOutput.write(Data("listening on http://\(host):\(bound) node \(log.nodeID)\n".utf8))
+            }
+            // Shut down in reverse order: the server stops first, then the log drains and seals.
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: DurableLogService(log: log, logger: logger)), .init(service: app)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        }
+    }
 
     struct IngestSynthetic: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -87,6 +87,11 @@ public final class DurableLog: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.stats } }
 
+    /// True while the log takes appends: not closed, and its queue below the limit.
+    public var isAccepting: Bool {
+        state.withLock { !$0.closed && $0.stats.pendingEvents < options.maxPendingEvents }
+    }
+
     /// Appends `events` and returns once they are durable under the fsync policy. Throws `.limitExceeded`
     /// at once when too much is pending (the caller should answer "retry later"), `.invalidState` after
     /// `close()`, or the write error that prevented durability.

@@ -1,0 +1,74 @@
+// The HTTP binding of the receivers (OTLP/HTTP on 4318 and NDJSON access events), health endpoints, and the
+// services that run under swift-service-lifecycle: on SIGTERM/SIGINT the server stops accepting and finishes
+// its requests first, then the log writes what is pending and seals.
+import HTTPTypes
+import Hummingbird
+import LogFormat
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+public enum CollectorServer {
+    /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it).
+    public static func application(
+        ingest: IngestService, host: String, port: Int, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        let wireLimit = ingest.limits.maxBodyBytes
+        for route in ["/v1/traces", "/v1/logs", "/v1/access"] {
+            router.post(RouterPath(route)) { request, _ -> Response in
+                let contentType = request.headers[.contentType]
+                let answer: IngestResponse
+                do {
+                    let buffer = try await request.body.collect(upTo: wireLimit)
+                    answer = await ingest.handle(
+                        method: "POST", path: route, contentType: contentType,
+                        contentEncoding: request.headers[.contentEncoding], body: Array(buffer.readableBytesView))
+                } catch let error as HTTPError where error.status == .contentTooLarge {
+                    answer = ingest.bodyTooLarge(route: route, contentType: contentType)
+                }
+                return response(answer)
+            }
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            ingest.isAccepting
+                ? response(IngestResponse(status: 200, headers: [:], body: Array("ready\n".utf8)))
+                : response(IngestResponse(status: 503, headers: ["Retry-After": "1"], body: Array("not accepting\n".utf8)))
+        }
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    static func response(_ r: IngestResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in r.headers {
+            if let n = HTTPField.Name(name) { fields[n] = value }
+        }
+        return Response(
+            status: HTTPResponse.Status(code: r.status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
+    }
+}
+
+/// Runs until graceful shutdown, then writes everything pending and seals the active segment.
+public struct DurableLogService: Service {
+    public let log: DurableLog
+    let logger: Logger
+
+    public init(log: DurableLog, logger: Logger) {
+        self.log = log
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("draining and sealing")
+        try await log.close()
+        logger.info("sealed; stopped")
+    }
+}

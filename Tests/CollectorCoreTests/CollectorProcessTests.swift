@@ -1,0 +1,140 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import LogFormat
+import OTLPProto
+import Testing
+@testable import CollectorCore
+
+/// The real `collector serve` process over loopback HTTP: answers, graceful SIGTERM, and SIGKILL recovery.
+@Suite(.serialized) struct CollectorProcessTests {
+    static let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("collector")
+
+    final class Running: @unchecked Sendable {
+        // @unchecked: set once in init, then read.
+        let process = Process()
+        var port = 0
+        let base: String
+
+        init(data: String, extra: [String] = []) throws {
+            process.executableURL = CollectorProcessTests.binary
+            process.arguments = ["serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--log-level", "warning"] + extra
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var text = ""
+            let deadline = Date().addingTimeInterval(30)
+            while !text.contains("\n"), Date() < deadline {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            guard let range = text.range(of: "127.0.0.1:"), let p = Int(text[range.upperBound...].prefix { $0.isNumber }) else {
+                process.terminate()
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
+            }
+            port = p
+            base = "http://127.0.0.1:\(p)"
+        }
+
+        func post(_ path: String, _ body: [UInt8], type: String) async throws -> (Int, Data) {
+            var request = URLRequest(url: URL(string: base + path)!)
+            request.httpMethod = "POST"
+            request.setValue(type, forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body)
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        }
+
+        func get(_ path: String) async throws -> Int {
+            let (_, response) = try await URLSession.shared.data(from: URL(string: base + path)!)
+            return (response as? HTTPURLResponse)?.statusCode ?? 0
+        }
+
+        func stop(signal: Int32) {
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+        }
+    }
+
+    static func tempDir() -> String { NSTemporaryDirectory() + "/collector-\(UInt64.random(in: 0...UInt64.max))" }
+
+    static func spans(seed: UInt64, _ n: Int) -> [AuditEvent] {
+        var g = TrafficGenerator(seed: seed)
+        return Array(g.nextEvents(n * 2).filter { $0.kind == .span }.prefix(n))
+    }
+
+    @Test func servesStoresAndSealsOnSIGTERM() async throws {
+        let data = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let c = try Running(data: data, extra: ["--fsync", "always"])
+        #expect(try await c.get("/healthz") == 200)
+        #expect(try await c.get("/readyz") == 200)
+        let spans = Self.spans(seed: 5, 120)
+        let (status, body) = try await c.post("/v1/traces", try OTLPMapping.traceRequest(from: spans).serializedBytes(), type: "application/x-protobuf")
+        #expect(status == 200)
+        #expect(body.isEmpty)
+        let line = #"{"msec":"1793613600.125","request_uri":"/x","status":"200","upstream_http_x_user_id":"alice"}"#
+        let (accessStatus, report) = try await c.post("/v1/access", Array(line.utf8), type: "application/x-ndjson")
+        #expect(accessStatus == 200)
+        #expect(String(decoding: report, as: UTF8.self).contains(#""accepted":1"#))
+        let (bad, _) = try await c.post("/v1/traces", [1, 2, 3], type: "text/xml")
+        #expect(bad == 415)
+
+        c.stop(signal: SIGTERM)
+        #expect(c.process.terminationStatus == 0)
+        let dir = DataDirectory(data)
+        #expect(try dir.listSegmentFiles().open.isEmpty)  // sealed on the way out
+        #expect(Verifier.verifyDirectory(dir).isValid)
+        let stored = try AuditStore(directories: [dir]).search(EventQuery())
+        #expect(stored.count == 121)
+        #expect(try AuditStore(directories: [dir]).search(EventQuery(terms: [.user("alice")])).count == 1)
+    }
+
+    @Test func acknowledgedSpansSurviveSIGKILLAndRecoveryAddsNoDuplicates() async throws {
+        let data = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var acknowledged: [TraceID: Int] = [:]
+        for round in 0..<3 {
+            let c = try Running(data: data, extra: ["--fsync", "interval", "--fsync-interval-ms", "5"])
+            let sent = await withTaskGroup(of: [TraceID: Int].self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        var mine: [TraceID: Int] = [:]
+                        for i in 0..<400 {
+                            let spans = Self.spans(seed: UInt64(round * 100_000 + worker * 1_000 + i), 8)
+                            guard let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).serializedBytes(),
+                                let (status, _) = try? await c.post("/v1/traces", body, type: "application/x-protobuf")
+                            else { break }  // the process was killed
+                            if status == 200 { for s in spans { mine[s.traceID, default: 0] += 1 } }
+                        }
+                        return mine
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(nanoseconds: UInt64(300 + round * 150) * 1_000_000)
+                    c.stop(signal: SIGKILL)
+                    return [:]
+                }
+                return await group.reduce(into: [TraceID: Int]()) { all, part in all.merge(part, uniquingKeysWith: +) }
+            }
+            acknowledged.merge(sent, uniquingKeysWith: +)
+        }
+        #expect(acknowledged.values.reduce(0, +) > 100, "too little traffic was acknowledged to test anything")
+        // Restart once more: recovery seals what the last kill left; then stop cleanly.
+        let last = try Running(data: data)
+        last.stop(signal: SIGTERM)
+        let store = try AuditStore(directories: [DataDirectory(data)])
+        var stored: [TraceID: Int] = [:]
+        for r in try store.search(EventQuery()) { stored[r.event.traceID, default: 0] += 1 }
+        let lost = acknowledged.filter { (stored[$0.key] ?? 0) < $0.value }
+        #expect(lost.isEmpty, "\(lost.count) acknowledged traces are missing spans")
+        // Each request was sent once, so a trace holds no more spans than were sent for it.
+        let extra = stored.filter { $0.value > (acknowledged[$0.key] ?? 0) + 8 }
+        #expect(extra.isEmpty)
+        #expect(Verifier.verifyDirectory(DataDirectory(data)).isValid)
+    }
+}
