@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 
-.PHONY: deps build release run test bench proto clean
+.PHONY: deps clients build release run test bench proto clean
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -13,6 +13,14 @@ deps:
 		echo "installing: $$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# Real protocol clients for the tests: the OpenTelemetry Python SDK and its OTLP exporters from PyPI. The JSON
+# exporter pins an older common package than the protobuf one, so each gets a virtualenv of its own.
+OTEL_SDK := opentelemetry-sdk==1.45.2
+clients:
+	@python3 -m venv --help >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv)
+	@[ -x .venv-otel/bin/python ] || (python3 -m venv .venv-otel && .venv-otel/bin/pip install -q $(OTEL_SDK) opentelemetry-exporter-otlp-proto-http==1.45.2)
+	@[ -x .venv-otel-json/bin/python ] || (python3 -m venv .venv-otel-json && .venv-otel-json/bin/pip install -q $(OTEL_SDK) opentelemetry-exporter-otlp-json-http==0.66b1)
 
 build: deps
 	swift build
@@ -36,7 +44,7 @@ run: release
 	.build/release/auditq verify --data $(DATA)
 
 # Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite.
-test: deps
+test: deps clients
 	swift build --build-tests
 	swift test --skip-build
 
