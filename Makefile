@@ -28,20 +28,28 @@ build: deps
 release: deps
 	swift build -c release
 
-# The main job: a collector data dir fed with realistic synthetic edge + mesh traffic, then queried by auditq.
+# The main job: a collector on a local data dir, fed with realistic edge + mesh traffic over OTLP/HTTP and
+# NDJSON by the project's load generator, queried by auditq; then the collector stays in the foreground until
+# Ctrl-C (which makes it finish, write and seal).
+PORT ?= 4318
 run: release
 	@rm -rf $(DATA)
-	.build/release/collector ingest-synthetic --data $(DATA) --requests 200000 --days 2
-	.build/release/auditq stats --data $(DATA)
-	@user=$$(.build/release/collector ingest-synthetic --print-heavy-user); \
-	day=$$(.build/release/collector ingest-synthetic --print-first-day --days 2); \
-	echo; echo "== what did $$user do on $$day? (first 15 events)"; \
-	.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 15; \
-	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date $$day --limit 1 2>/dev/null | awk 'NR==2 {print $$NF}'); \
+	@.build/release/collector serve --data $(DATA) --otlp-http 127.0.0.1:$(PORT) --segment-bytes 33554432 --log-level warning & \
+	pid=$$!; trap 'kill -INT $$pid 2>/dev/null; wait $$pid' INT TERM; \
+	until (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done; \
+	echo "== sending 100,000 synthetic requests (an nginx access event and 3-12 spans each) to the collector"; \
+	.build/release/collector loadgen --to http://127.0.0.1:$(PORT) --requests 100000 --connections 4 || exit 1; \
+	.build/release/auditq stats --data $(DATA); \
+	user=$$(.build/release/collector ingest-synthetic --print-heavy-user); \
+	echo; echo "== what did $$user do today? (first 15 events)"; \
+	.build/release/auditq search --data $(DATA) --user $$user --date today --limit 15; \
+	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date today --limit 1 2>/dev/null | awk 'NR==2 {print $$NF}'); \
 	echo; echo "== the whole trace of that user's first request"; \
 	.build/release/auditq trace --data $(DATA) $$trace; \
 	echo; echo "== verify the store"; \
-	.build/release/auditq verify --data $(DATA)
+	.build/release/auditq verify --data $(DATA); \
+	echo; echo "The collector is still running on 127.0.0.1:$(PORT) with data in $(DATA); Ctrl-C stops it (it seals first)."; \
+	wait $$pid
 
 # Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite.
 test: deps clients

@@ -157,3 +157,31 @@ import Testing
         #expect(AccessEventMapping.decimalNanos(text, unit: 1_000_000_000) == nil)
     }
 }
+
+@Suite struct NginxLineRenderingTests {
+    @Test func renderedLinesMapBackToTheSameAccessEvent() throws {
+        var g = TrafficGenerator(seed: 21)
+        let edge = g.nextEvents(400).filter { $0.kind == .access }
+        #expect(edge.count > 20)
+        for e in edge {
+            let back = try AccessEventMapping.event(fromLine: Array(AccessEventMapping.nginxLine(for: e).utf8))
+            #expect(back.traceID == e.traceID)
+            #expect(back.spanID == e.spanID)
+            #expect(back.user?.subject == e.user?.subject)
+            #expect(back.user?.email == e.user?.email)
+            #expect(back.user?.groups == e.user?.groups)
+            #expect(back.http?.method == e.http?.method)
+            #expect(back.http?.target == e.http?.target)
+            #expect(back.http?.statusCode == e.http?.statusCode)
+            #expect(back.startTimeUnixNano == e.startTimeUnixNano / 1_000_000 * 1_000_000)  // nginx's msec: milliseconds
+            #expect(back.durationNanos == e.durationNanos / 1_000_000 * 1_000_000)
+        }
+    }
+
+    @Test func escapingSurvivesTheParser() throws {
+        var e = AuditEvent(kind: .access, startTimeUnixNano: 1_700_000_000_123_000_000)
+        e.http = HTTPFacts(method: "GET", target: "/q?x=\"a\\b\"\n\u{01}é", statusCode: 200)
+        let back = try AccessEventMapping.event(fromLine: Array(AccessEventMapping.nginxLine(for: e).utf8))
+        #expect(back.http?.target == e.http?.target)
+    }
+}

@@ -137,4 +137,26 @@ import Testing
         #expect(extra.isEmpty)
         #expect(Verifier.verifyDirectory(DataDirectory(data)).isValid)
     }
+
+    @Test func loadGeneratorTrafficIsAllAcknowledgedAndStored() async throws {
+        let data = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let c = try Running(data: data)
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["loadgen", "--to", c.base, "--requests", "300", "--requests-per-post", "25", "--connections", "3"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(report.contains("300 access"))
+        #expect(report.contains("0 failed"))
+        let sent = try #require(Int(report.prefix { $0.isNumber }))
+        c.stop(signal: SIGTERM)
+        let store = try AuditStore(directories: [DataDirectory(data)])
+        #expect(try store.search(EventQuery()).count == sent)
+        #expect(try store.search(EventQuery(terms: [.service("edge-nginx")])).count == 300)
+    }
 }

@@ -12,7 +12,7 @@ struct Collector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collector",
         abstract: "The audit-trail collector.",
-        subcommands: [Serve.self, IngestSynthetic.self],
+        subcommands: [Serve.self, LoadGen.self, IngestSynthetic.self],
         defaultSubcommand: Serve.self)
 
     struct Serve: AsyncParsableCommand {
@@ -87,6 +87,50 @@ struct Collector: AsyncParsableCommand {
                     services: [.init(service: DurableLogService(log: log, logger: logger)), .init(service: app)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+        }
+    }
+
+    struct LoadGen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "loadgen",
+            abstract: "Send realistic synthetic edge + mesh traffic to a collector and report throughput and latency.",
+            discussion: """
+                Spans go over OTLP/HTTP protobuf to /v1/traces, edge access events as nginx NDJSON lines to /v1/access. \
+                Each synthetic request is one access event plus 3-12 spans; refusals (503) are retried after Retry-After.
+                """)
+
+        @Option(help: "Collector base URL.") var to = "http://127.0.0.1:4318"
+        @Option(help: "Synthetic requests to send.") var requests = 10_000
+        @Option(help: "Synthetic requests per HTTP post.") var requestsPerPost = 50
+        @Option(help: "Concurrent connections.") var connections = 4
+        @Option(help: "Events per second; 0 sends as fast as acknowledged.") var rate = 0
+        @Option(help: "Days the traffic spans.") var days = 1
+        @Option(help: "First day, YYYY-MM-DD (UTC). Default: today.") var start: String?
+        @Option(help: "Random seed.") var seed: UInt64 = 1
+        @Option(help: "Distinct users.") var users = 50_000
+
+        func validate() throws {
+            guard requests > 0, requestsPerPost > 0, connections > 0, rate >= 0, days > 0, users > 0 else {
+                throw ValidationError("counts must be positive (rate may be 0)")
+            }
+            if let start, UnixTime.parseDay(Substring(start)) == nil { throw ValidationError("--start is a day like 2026-11-02") }
+            guard URL(string: to)?.scheme?.hasPrefix("http") == true else { throw ValidationError("--to is an http(s) URL") }
+        }
+
+        func run() async throws {
+            var config = LoadGeneratorConfig(baseURL: to.hasSuffix("/") ? String(to.dropLast()) : to, requests: requests)
+            config.requestsPerPost = requestsPerPost
+            config.connections = connections
+            config.eventsPerSecond = rate
+            config.traffic.seed = seed
+            config.traffic.userCount = users
+            config.traffic.days = days
+            config.traffic.requestsPerDay = max(1, requests / days)
+            let today = FileIO.nowUnixNano() / UnixTime.nanosPerDay * UnixTime.nanosPerDay
+            config.traffic.startUnixNano = start.flatMap { UnixTime.parseDay(Substring($0)) } ?? today
+            let report = await LoadGenerator.run(config)
+            print(report)
+            if report.failed > 0 { throw ExitCode(1) }
         }
     }
 
