@@ -119,3 +119,23 @@ import Testing
         #expect(throws: (any Error).self) { try OTLPTraceRequest(serializedBytes: wire.prefix(wire.count - cut)) }
     }
 }
+
+@Suite struct LoadGeneratorTests {
+    @Test func spansCarryTheirHTTPFactsAsSemanticAttributesOnTheWire() throws {
+        var g = TrafficGenerator(seed: 4)
+        let spans = g.nextEvents(300).filter { $0.kind == .span && $0.http != nil }
+        #expect(!spans.isEmpty)
+        let imported = OTLPMapping.events(from: OTLPMapping.traceRequest(from: spans.map(LoadGenerator.withSemanticAttributes)))
+        #expect(imported.events.count == spans.count)
+        let byID = Dictionary(uniqueKeysWithValues: imported.events.map { ($0.spanID, $0) })
+        for sent in spans {
+            let got = try #require(byID[sent.spanID])  // export groups by resource, so match by id
+            #expect(got.http?.method == sent.http?.method)
+            #expect(got.http?.target == sent.http?.target)
+            #expect(got.http?.statusCode == sent.http?.statusCode)
+        }
+        // Events that already carry such attributes are sent unchanged.
+        let once = spans.map(LoadGenerator.withSemanticAttributes)
+        #expect(once.map(LoadGenerator.withSemanticAttributes) == once)
+    }
+}

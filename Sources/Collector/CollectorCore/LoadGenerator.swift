@@ -85,7 +85,7 @@ public enum LoadGenerator {
                     let workerStart = Date()
                     var sentEvents = 0
                     while let batch = await source.next() {
-                        let spans = batch.filter { $0.kind == .span }
+                        let spans = batch.filter { $0.kind == .span }.map(withSemanticAttributes)
                         let access = batch.filter { $0.kind == .access }
                         if !spans.isEmpty, let body: Data = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
                             await post(session, config.baseURL + "/v1/traces", body, "application/x-protobuf", &mine)
@@ -117,6 +117,26 @@ public enum LoadGenerator {
         report.seconds = Date().timeIntervalSince(start)
         report.latencies.sort()
         return report
+    }
+
+    /// The generator stores HTTP facts as first-class fields only (as the collector does after deriving them);
+    /// an instrumented service sends them as semantic-convention attributes, so that is what goes on the wire.
+    static func withSemanticAttributes(_ event: AuditEvent) -> AuditEvent {
+        guard let http = event.http else { return event }
+        let known: Set<String> = ["http.request.method", "http.method", "url.path", "http.target", "url.full", "http.url",
+                                  "http.response.status_code", "http.status_code"]
+        guard !event.attributes.contains(where: { known.contains($0.key) }) else { return event }
+        var e = event
+        if let method = http.method { e.attributes.append(Attribute("http.request.method", .string(method))) }
+        if let target = http.target {
+            let parts = target.split(separator: "?", maxSplits: 1)
+            e.attributes.append(Attribute("url.path", .string(String(parts.first ?? ""))))
+            if parts.count == 2 { e.attributes.append(Attribute("url.query", .string(String(parts[1])))) }
+        }
+        if let route = http.route { e.attributes.append(Attribute("http.route", .string(route))) }
+        if http.statusCode != 0 { e.attributes.append(Attribute("http.response.status_code", .int(Int64(http.statusCode)))) }
+        if let client = http.clientAddress { e.attributes.append(Attribute("client.address", .string(client))) }
+        return e
     }
 
     /// Posts until acknowledged: a 503 waits Retry-After and tries again; anything else counts as failed.
