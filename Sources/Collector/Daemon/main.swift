@@ -25,41 +25,73 @@ struct Collector: AsyncParsableCommand {
                 Retry-After. SIGTERM or SIGINT: stop accepting, finish requests, write, seal.
                 """)
 
-        @Option(help: "Data directory.") var data = "./data"
-        @Option(name: .customLong("otlp-http"), help: "Address of the OTLP/HTTP and access-event listener (port 0: any free port).")
-        var otlpHTTP = "127.0.0.1:4318"
+        @Option(help: "A YAML configuration file (flags and AUDIT_COLLECTOR_* environment variables override it).")
+        var config: String?
+        @Option(help: "Check this configuration file, print every problem, and exit (0 valid, 2 invalid).")
+        var checkConfig: String?
+        @Option(help: "Data directory (default ./data).") var data: String?
+        @Option(name: .customLong("otlp-http"), help: "Address of the OTLP/HTTP and access-event listener (default 127.0.0.1:4318; port 0: any free port).")
+        var otlpHTTP: String?
         @Flag(help: "Allow a plain-text listener on a non-loopback address.") var allowPlaintextRemote = false
-        @Option(help: "fsync policy: always, interval or never.") var fsync = "interval"
-        @Option(help: "Interval of the interval fsync policy, milliseconds.") var fsyncIntervalMs = 50
-        @Option(help: "Largest request body after decompression, bytes.") var maxBodyBytes = 64 << 20
-        @Option(help: "Events waiting for the disk beyond which requests get 503.") var maxPendingEvents = 200_000
-        @Option(help: "Seal a segment at this size, bytes.") var segmentBytes = 256 << 20
-        @Option(help: "Seal a segment at this age, seconds.") var segmentAgeSeconds = 3_600
-        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+        @Option(help: "fsync policy: always, interval or never (default interval).") var fsync: String?
+        @Option(help: "Interval of the interval fsync policy, milliseconds (default 50).") var fsyncIntervalMs: Int?
+        @Option(help: "Largest request body after decompression, bytes (default 64 MiB).") var maxBodyBytes: Int?
+        @Option(help: "Events waiting for the disk beyond which requests get 503 (default 200000).") var maxPendingEvents: Int?
+        @Option(help: "Seal a segment at this size, bytes (default 256 MiB).") var segmentBytes: Int?
+        @Option(help: "Seal a segment at this age, seconds (default 3600).") var segmentAgeSeconds: Int?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel: String?
 
-        func validate() throws {
-            guard ["always", "interval", "never"].contains(fsync) else { throw ValidationError("--fsync is always, interval or never") }
-            guard fsyncIntervalMs > 0, maxBodyBytes > 0, maxPendingEvents > 0, segmentBytes > 0, segmentAgeSeconds > 0 else {
-                throw ValidationError("sizes, intervals and limits must be positive")
+        /// Defaults, then the file, then the environment, then flags.
+        func resolved() throws -> CollectorConfig {
+            var c = CollectorConfig()
+            if let config {
+                let text: String
+                do { text = try String(contentsOfFile: config, encoding: .utf8) } catch {
+                    throw ValidationError("cannot read \(config): \(error.localizedDescription)")
+                }
+                do { c = try CollectorConfig.parse(yaml: text, over: c, source: config, checkValues: false) } catch {
+                    throw ValidationError(error.description)
+                }
             }
-            guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-            let (host, _) = try address()
-            if !allowPlaintextRemote && !["127.0.0.1", "localhost", "::1"].contains(host) && !host.hasPrefix("127.") {
-                throw ValidationError("\(host) is not a loopback address: plain text leaves this machine only with --allow-plaintext-remote")
+            do { c = try c.applying(environment: ProcessInfo.processInfo.environment) } catch {
+                throw ValidationError(error.description)
             }
+            if let data { c.data = data }
+            if let otlpHTTP { c.otlpHTTPAddress = otlpHTTP }
+            if allowPlaintextRemote { c.allowPlaintextRemote = true }
+            if let fsync { c.fsync = fsync }
+            if let fsyncIntervalMs { c.fsyncIntervalMs = fsyncIntervalMs }
+            if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
+            if let maxPendingEvents { c.maxPendingEvents = maxPendingEvents }
+            if let segmentBytes { c.segmentBytes = segmentBytes }
+            if let segmentAgeSeconds { c.segmentAgeSeconds = segmentAgeSeconds }
+            if let logLevel { c.logLevel = logLevel }
+            let problems = c.problems()
+            guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }
+            return c
         }
 
-        func address() throws -> (String, Int) {
-            guard let colon = otlpHTTP.lastIndex(of: ":"), let port = Int(otlpHTTP[otlpHTTP.index(after: colon)...]),
-                (0...65_535).contains(port)
-            else { throw ValidationError("--otlp-http is HOST:PORT, got \(otlpHTTP)") }
-            var host = String(otlpHTTP[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            return (host, port)
+        func validate() throws {
+            if checkConfig == nil { _ = try resolved() }
         }
 
         func run() async throws {
-            let level = Logger.Level(rawValue: logLevel) ?? .info
+            if let checkConfig {
+                do {
+                    let text = try String(contentsOfFile: checkConfig, encoding: .utf8)
+                    _ = try CollectorConfig.parse(yaml: text, source: checkConfig)
+                    print("\(checkConfig): valid")
+                    return
+                } catch let problem as CollectorConfig.Problem {
+                    FileHandle.standardError.write(Data((problem.description + "\n").utf8))
+                    throw ExitCode(2)
+                } catch {
+                    FileHandle.standardError.write(Data("cannot read \(checkConfig): \(error.localizedDescription)\n".utf8))
+                    throw ExitCode(2)
+                }
+            }
+            let c = try resolved()
+            let level = Logger.Level(rawValue: c.logLevel) ?? .info
             LoggingSystem.bootstrap { label in
                 var h = StreamLogHandler.standardError(label: label)
                 h.logLevel = level
@@ -67,16 +99,20 @@ struct Collector: AsyncParsableCommand {
             }
             let logger = Logger(label: "collector")
             var options = DurableLog.Options()
-            options.fsync = fsync == "always" ? .always : fsync == "never" ? .never : .interval(milliseconds: fsyncIntervalMs)
-            options.maxPendingEvents = maxPendingEvents
-            options.writer.maxSegmentBytes = segmentBytes
-            options.writer.maxSegmentAgeNanos = UInt64(segmentAgeSeconds) * 1_000_000_000
-            let log = try DurableLog(directory: DataDirectory(data), options: options, logger: logger)
+            options.fsync = c.fsync == "always" ? .always : c.fsync == "never" ? .never : .interval(milliseconds: c.fsyncIntervalMs)
+            options.maxPendingEvents = c.maxPendingEvents
+            options.writer.maxSegmentBytes = c.segmentBytes
+            options.writer.maxSegmentAgeNanos = UInt64(c.segmentAgeSeconds) * 1_000_000_000
+            let log = try DurableLog(directory: DataDirectory(c.data), options: options, logger: logger)
             for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }
             var limits = IngestLimits()
-            limits.maxBodyBytes = maxBodyBytes
-            let ingest = IngestService(log: log, limits: limits, logger: logger)
-            let (host, port) = try address()
+            limits.maxBodyBytes = c.maxBodyBytes
+            limits.maxAttributesPerRecord = c.maxAttributesPerRecord
+            limits.maxStringBytes = c.maxStringBytes
+            var identity = IdentityKeys()
+            identity.subject = c.userAttributes
+            let ingest = IngestService(log: log, limits: limits, identity: identity, logger: logger)
+            let (host, port) = try c.address()
             let app = CollectorServer.application(ingest: ingest, host: host, port: port, logger: logger) { bound in
                 // Tests and scripts read this line to learn the port.
                 FileHandle.standardOutput.write(Data("listening on http://\(host):\(bound) node \(log.nodeID)\n".utf8))

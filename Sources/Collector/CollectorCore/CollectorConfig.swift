@@ -1,0 +1,153 @@
+// The collector's configuration: a YAML file, then environment variables, then flags (flags win). Unknown keys
+// are errors (a misspelt limit must not silently fall back to its default). The README lists every key.
+import Foundation
+import Yams
+
+public struct CollectorConfig: Sendable, Equatable {
+    public var data = "./data"
+    public var otlpHTTPAddress = "127.0.0.1:4318"
+    public var allowPlaintextRemote = false
+    public var fsync = "interval"
+    public var fsyncIntervalMs = 50
+    public var segmentBytes = 256 << 20
+    public var segmentAgeSeconds = 3_600
+    public var maxBodyBytes = 64 << 20
+    public var maxPendingEvents = 200_000
+    public var maxAttributesPerRecord = 1_024
+    public var maxStringBytes = 256 << 10
+    public var userAttributes = IdentityKeys().subject
+    public var logLevel = "info"
+
+    public init() {}
+
+    public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
+        public var messages: [String]
+        public var description: String { messages.joined(separator: "\n") }
+    }
+
+    /// Every key of the file, with its dotted path.
+    static let keys: [String] = [
+        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote", "storage.fsync",
+        "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
+        "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
+        "identity.user_attributes", "log_level",
+    ]
+
+    /// Reads a YAML document over `base` (the defaults). Every problem is reported, not just the first.
+    /// With `checkValues` false only unknown keys and wrong types are problems, so later layers (environment,
+    /// flags) can still fix a value before the merged result is checked.
+    public static func parse(
+        yaml text: String, over base: CollectorConfig = CollectorConfig(), source: String = "config", checkValues: Bool = true
+    ) throws(Problem) -> CollectorConfig {
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch { throw Problem(messages: ["\(source): not valid YAML: \(error)"]) }
+        guard let root else { return base }
+        guard let map = root as? [String: Any] else { throw Problem(messages: ["\(source): the top level must be a mapping"]) }
+        var flat: [String: Any] = [:]
+        var problems: [String] = []
+        func walk(_ m: [String: Any], _ prefix: String) {
+            for (k, v) in m {
+                let path = prefix.isEmpty ? k : prefix + "." + k
+                if let sub = v as? [String: Any], !keys.contains(path) {
+                    if keys.contains(where: { $0.hasPrefix(path + ".") }) { walk(sub, path) } else {
+                        problems.append("\(source): unknown key \(path)")
+                    }
+                } else if keys.contains(path) {
+                    flat[path] = v
+                } else {
+                    problems.append("\(source): unknown key \(path)")
+                }
+            }
+        }
+        walk(map, "")
+        var c = base
+        func string(_ k: String, _ set: (String) -> Void) {
+            guard let v = flat[k] else { return }
+            if let s = v as? String { set(s) } else { problems.append("\(source): \(k) must be a string") }
+        }
+        func int(_ k: String, _ set: (Int) -> Void) {
+            guard let v = flat[k] else { return }
+            if let i = v as? Int { set(i) } else { problems.append("\(source): \(k) must be an integer") }
+        }
+        func bool(_ k: String, _ set: (Bool) -> Void) {
+            guard let v = flat[k] else { return }
+            if let b = v as? Bool { set(b) } else { problems.append("\(source): \(k) must be true or false") }
+        }
+        string("data") { c.data = $0 }
+        string("receivers.otlp_http.address") { c.otlpHTTPAddress = $0 }
+        bool("receivers.otlp_http.allow_plaintext_remote") { c.allowPlaintextRemote = $0 }
+        string("storage.fsync") { c.fsync = $0 }
+        int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
+        int("storage.segment_bytes") { c.segmentBytes = $0 }
+        int("storage.segment_age_seconds") { c.segmentAgeSeconds = $0 }
+        int("limits.max_body_bytes") { c.maxBodyBytes = $0 }
+        int("limits.max_pending_events") { c.maxPendingEvents = $0 }
+        int("limits.max_attributes_per_record") { c.maxAttributesPerRecord = $0 }
+        int("limits.max_string_bytes") { c.maxStringBytes = $0 }
+        if let v = flat["identity.user_attributes"] {
+            if let list = v as? [Any], list.allSatisfy({ $0 is String }) { c.userAttributes = list.compactMap { $0 as? String } } else {
+                problems.append("\(source): identity.user_attributes must be a list of strings")
+            }
+        }
+        string("log_level") { c.logLevel = $0 }
+        if checkValues { problems += c.problems().map { "\(source): \($0)" } }
+        guard problems.isEmpty else { throw Problem(messages: problems.sorted()) }
+        return c
+    }
+
+    /// Environment variables AUDIT_COLLECTOR_<KEY> (e.g. AUDIT_COLLECTOR_DATA, AUDIT_COLLECTOR_FSYNC). Only
+    /// unparsable numbers are problems here; the merged values are checked with `problems()`.
+    public func applying(environment env: [String: String]) throws(Problem) -> CollectorConfig {
+        var c = self
+        var problems: [String] = []
+        func int(_ name: String, _ set: (Int) -> Void) {
+            guard let v = env[name] else { return }
+            if let i = Int(v) { set(i) } else { problems.append("\(name) must be an integer, got \(v.debugDescription)") }
+        }
+        if let v = env["AUDIT_COLLECTOR_DATA"] { c.data = v }
+        if env["AUDIT_COLLECTOR_ALLOW_PLAINTEXT_REMOTE"] == "true" { c.allowPlaintextRemote = true }
+        if let v = env["AUDIT_COLLECTOR_OTLP_HTTP"] { c.otlpHTTPAddress = v }
+        if let v = env["AUDIT_COLLECTOR_FSYNC"] { c.fsync = v }
+        if let v = env["AUDIT_COLLECTOR_LOG_LEVEL"] { c.logLevel = v }
+        int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
+        int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
+        int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
+        guard problems.isEmpty else { throw Problem(messages: problems) }
+        return c
+    }
+
+    /// What is wrong with the values themselves.
+    public func problems() -> [String] {
+        var p: [String] = []
+        if !["always", "interval", "never"].contains(fsync) { p.append("fsync must be always, interval or never, not \(fsync.debugDescription)") }
+        for (name, v) in [
+            ("fsync_interval_ms", fsyncIntervalMs), ("segment_bytes", segmentBytes), ("segment_age_seconds", segmentAgeSeconds),
+            ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
+            ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
+        ] where v <= 0 {
+            p.append("\(name) must be positive, not \(v)")
+        }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            p.append("log_level \(logLevel.debugDescription) is not a log level")
+        }
+        if (try? address()) == nil { p.append("otlp_http address must be HOST:PORT, not \(otlpHTTPAddress.debugDescription)") }
+        if let (host, _) = try? address(), !allowPlaintextRemote, !Self.isLoopback(host) {
+            p.append("\(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote")
+        }
+        return p
+    }
+
+    public func address() throws(Problem) -> (host: String, port: Int) {
+        guard let colon = otlpHTTPAddress.lastIndex(of: ":"),
+            let port = Int(otlpHTTPAddress[otlpHTTPAddress.index(after: colon)...]), (0...65_535).contains(port)
+        else { throw Problem(messages: ["bad address \(otlpHTTPAddress)"]) }
+        var host = String(otlpHTTPAddress[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw Problem(messages: ["bad address \(otlpHTTPAddress)"]) }
+        return (host, port)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+@testable import CollectorCore
+
+@Suite struct CollectorConfigTests {
+    static let full = """
+        data: /var/lib/audit
+        receivers:
+          otlp_http:
+            address: 127.0.0.1:14318
+            allow_plaintext_remote: false
+        storage:
+          fsync: always
+          fsync_interval_ms: 20
+          segment_bytes: 1048576
+          segment_age_seconds: 60
+        limits:
+          max_body_bytes: 2048
+          max_pending_events: 10
+          max_attributes_per_record: 64
+          max_string_bytes: 512
+        identity:
+          user_attributes: [enduser.id, user.id]
+        log_level: debug
+        """
+
+    @Test func everyKeyIsRead() throws {
+        let c = try CollectorConfig.parse(yaml: Self.full)
+        #expect(c.data == "/var/lib/audit")
+        #expect(c.otlpHTTPAddress == "127.0.0.1:14318")
+        #expect(c.fsync == "always")
+        #expect(c.fsyncIntervalMs == 20)
+        #expect(c.segmentBytes == 1_048_576)
+        #expect(c.segmentAgeSeconds == 60)
+        #expect(c.maxBodyBytes == 2048)
+        #expect(c.maxPendingEvents == 10)
+        #expect(c.maxAttributesPerRecord == 64)
+        #expect(c.maxStringBytes == 512)
+        #expect(c.userAttributes == ["enduser.id", "user.id"])
+        #expect(c.logLevel == "debug")
+    }
+
+    @Test func emptyFileKeepsTheDefaults() throws {
+        #expect(try CollectorConfig.parse(yaml: "") == CollectorConfig())
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let bad = """
+            data: 5
+            storag:
+              fsync: always
+            storage:
+              fsync: sometimes
+              segment_bytes: -1
+            limits:
+              max_body_byte: 10
+            receivers:
+              otlp_http:
+                address: 0.0.0.0:4318
+            """
+        #expect { try CollectorConfig.parse(yaml: bad, source: "c.yaml") } throws: { error in
+            guard let p = error as? CollectorConfig.Problem else { return false }
+            let text = p.description
+            return text.contains("c.yaml: data must be a string") && text.contains("unknown key storag")
+                && text.contains("unknown key limits.max_body_byte") && text.contains("fsync must be always, interval or never")
+                && text.contains("segment_bytes must be positive") && text.contains("0.0.0.0 is not a loopback address")
+        }
+    }
+
+    @Test func notYAMLIsNamed() {
+        #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "data: [unclosed") }
+        #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "- a\n- b") }
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        let c = try CollectorConfig.parse(yaml: Self.full).applying(environment: [
+            "AUDIT_COLLECTOR_DATA": "/tmp/x", "AUDIT_COLLECTOR_FSYNC": "never", "AUDIT_COLLECTOR_MAX_PENDING_EVENTS": "99",
+        ])
+        #expect(c.data == "/tmp/x")
+        #expect(c.fsync == "never")
+        #expect(c.maxPendingEvents == 99)
+        #expect(throws: CollectorConfig.Problem.self) {
+            try CollectorConfig().applying(environment: ["AUDIT_COLLECTOR_MAX_BODY_BYTES": "lots"])
+        }
+        // A bad value from the environment shows when the merged configuration is checked.
+        #expect(try CollectorConfig().applying(environment: ["AUDIT_COLLECTOR_FSYNC": "often"]).problems().count == 1)
+    }
+
+    @Test func checkConfigExitsZeroOrTwo() throws {
+        let dir = NSTemporaryDirectory() + "/cfg-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.full.write(toFile: dir + "/good.yaml", atomically: true, encoding: .utf8)
+        try "storage:\n  fsync: often\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        func run(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = CollectorProcessTests.binary
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let good = try run(["--check-config", dir + "/good.yaml"])
+        #expect(good.0 == 0)
+        #expect(good.1.contains("valid"))
+        let bad = try run(["--check-config", dir + "/bad.yaml"])
+        #expect(bad.0 == 2)
+        #expect(bad.1.contains("fsync must be always, interval or never, not \"often\""))
+        let flagWins = try run(["serve", "--config", dir + "/bad.yaml", "--fsync", "always", "--otlp-http", "10.0.0.1:1"])
+        #expect(flagWins.0 == 64)  // the fsync flag fixes the file, the address is refused
+        #expect(flagWins.1.contains("10.0.0.1 is not a loopback address"))
+        #expect(!flagWins.1.contains("often"))
+    }
+}
+
+@Suite struct ExampleConfigTests {
+    @Test func theShippedExampleIsValidAndEqualsTheDefaults() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("examples/collector.yaml"), encoding: .utf8)
+        #expect(try CollectorConfig.parse(yaml: text, source: "examples/collector.yaml") == CollectorConfig())
+    }
+}
