@@ -24,8 +24,11 @@ import CZlib
 
         deinit { try? FileManager.default.removeItem(atPath: dir) }
 
+        /// Every stored copy (the tests here count what was written, duplicates included).
         func stored() throws -> [AuditEvent] {
-            try AuditStore(directories: [DataDirectory(dir)]).search(EventQuery()).map(\.event)
+            var all = EventQuery()
+            all.includeDuplicates = true
+            return try AuditStore(directories: [DataDirectory(dir)]).search(all).map(\.event)
         }
     }
 
@@ -200,5 +203,16 @@ import CZlib
         let r = await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: [])
         #expect(r.status == 200)
         #expect(r.body.isEmpty)
+    }
+
+    @Test func aRetriedExportIsStoredTwiceAndQueriedOnce() async throws {
+        let f = try Fixture()
+        let body: [UInt8] = try OTLPMapping.traceRequest(from: Self.spans(15)).serializedBytes()
+        for _ in 0..<2 {
+            let r = await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body)
+            #expect(r.status == 200)
+        }
+        #expect(try f.stored().count == 30)
+        #expect(try AuditStore(directories: [DataDirectory(f.dir)]).search(EventQuery()).count == 15)
     }
 }

@@ -105,3 +105,30 @@ import Testing
         #expect(store.cache.statistics.hits > hitsBefore)
     }
 }
+
+@Suite struct DeduplicationTests {
+    @Test func retriedBatchesAreStoredTwiceAndShownOnce() throws {
+        let tmp = TempDir()
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        let batch = (0..<40).map { RandomEvents.small(seed: UInt64($0)) }
+        try writer.append(batch)
+        try writer.seal()
+        try writer.append(batch)  // the client retried: same events again, in a later segment
+        try writer.flush()
+        // Two events that differ only in an attribute are not duplicates.
+        var twin = batch[0]
+        twin.attributes.append(Attribute("retry", .bool(true)))
+        try writer.append([twin])
+        try writer.flush()
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        let shown = try store.search(EventQuery())
+        #expect(shown.count == 41)
+        var all = EventQuery()
+        all.includeDuplicates = true
+        #expect(try store.search(all).count == 81)
+        // The first stored copy is the one kept.
+        #expect(shown.allSatisfy { $0.location.segmentSequence == 1 || $0.event == twin })
+        let trace = batch[0].traceID
+        #expect(try store.trace(trace).count == batch.filter { $0.traceID == trace }.count + 1)
+    }
+}

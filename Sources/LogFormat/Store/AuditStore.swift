@@ -9,6 +9,9 @@ public struct EventQuery: Sendable, Hashable {
     public var timeRange: ClosedRange<UInt64>?
     /// Stop after this many records (in the order the store reads them: oldest segments first).
     public var limit: Int?
+    /// Keep exact duplicates (the same event stored twice, as client retries produce). Off by default: a
+    /// query shows each event once; verification and evidence always see every stored copy.
+    public var includeDuplicates = false
 
     public struct Term: Sendable, Hashable {
         public var field: IndexField
@@ -138,7 +141,26 @@ public final class AuditStore: Sendable {
             }
         }
         out.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+        if !query.includeDuplicates { out = Self.droppingDuplicates(out) }
         if let limit = query.limit, out.count > limit { out.removeLast(out.count - limit) }
+        return out
+    }
+
+    /// Drops records equal to an earlier one (by value: every field), keeping the first stored copy. Client
+    /// retries (OTLP is at-least-once) store the same event twice; storage keeps both, because the Merkle tree
+    /// commits to what was received, and queries show it once. `records` must be sorted by start time, which
+    /// makes duplicates neighbours within a run of equal start times.
+    public static func droppingDuplicates(_ records: [StoredRecord]) -> [StoredRecord] {
+        var out: [StoredRecord] = []
+        out.reserveCapacity(records.count)
+        var runStart = 0
+        for r in records {
+            if let last = out.last, last.event.startTimeUnixNano != r.event.startTimeUnixNano { runStart = out.count }
+            let duplicate = out[runStart...].contains {
+                $0.event.spanID == r.event.spanID && $0.event.traceID == r.event.traceID && $0.event == r.event
+            }
+            if !duplicate { out.append(r) }
+        }
         return out
     }
 
@@ -192,7 +214,8 @@ public final class AuditStore: Sendable {
             }
         }
         for (k, v) in out {
-            out[k] = v.sorted { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+            out[k] = Self.droppingDuplicates(
+                v.sorted { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) })
         }
         return out
     }
