@@ -41,62 +41,53 @@ public enum OTLPMapping {
 
     public static func events(from request: OTLPTraceRequest, identity: IdentityKeys = IdentityKeys()) -> Imported {
         var out = Imported()
-        for (r, resourceSpans) in request.resourceSpans.enumerated() {
-            let resourceAttributes = resourceSpans.resource.attributes.map(attribute)
-            let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
-            for (s, scopeSpans) in resourceSpans.scopeSpans.enumerated() {
-                let scope = InstrumentationScope(
-                    name: scopeSpans.scope.name, version: scopeSpans.scope.version,
-                    attributes: scopeSpans.scope.attributes.map(attribute),
-                    droppedAttributesCount: scopeSpans.scope.droppedAttributesCount)
-                for (i, span) in scopeSpans.spans.enumerated() {
-                    do {
-                        var e = try event(from: span)
-                        e.service = service
-                        e.resourceAttributes = resourceAttributes
-                        e.resourceDroppedAttributesCount = resourceSpans.resource.droppedAttributesCount
-                        e.resourceSchemaURL = resourceSpans.schemaURL
-                        e.scope = scope
-                        e.scopeSchemaURL = scopeSpans.schemaURL
-                        deriveAuditFields(&e, identity: identity)
-                        out.events.append(e)
-                    } catch {
-                        out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
-                    }
-                }
-            }
+        for (r, rs) in request.resourceSpans.enumerated() {
+            importResource(
+                rs.resource, schemaURL: rs.schemaURL, index: r, scopes: rs.scopeSpans.map { ($0.scope, $0.schemaURL, $0.spans) },
+                identity: identity, into: &out, convert: { (span) throws(Invalid) in try event(from: span) })
         }
         return out
     }
 
     public static func events(from request: OTLPLogsRequest, identity: IdentityKeys = IdentityKeys()) -> Imported {
         var out = Imported()
-        for (r, resourceLogs) in request.resourceLogs.enumerated() {
-            let resourceAttributes = resourceLogs.resource.attributes.map(attribute)
-            let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
-            for (s, scopeLogs) in resourceLogs.scopeLogs.enumerated() {
-                let scope = InstrumentationScope(
-                    name: scopeLogs.scope.name, version: scopeLogs.scope.version,
-                    attributes: scopeLogs.scope.attributes.map(attribute),
-                    droppedAttributesCount: scopeLogs.scope.droppedAttributesCount)
-                for (i, log) in scopeLogs.logRecords.enumerated() {
-                    do {
-                        var e = try event(from: log)
-                        e.service = service
-                        e.resourceAttributes = resourceAttributes
-                        e.resourceDroppedAttributesCount = resourceLogs.resource.droppedAttributesCount
-                        e.resourceSchemaURL = resourceLogs.schemaURL
-                        e.scope = scope
-                        e.scopeSchemaURL = scopeLogs.schemaURL
-                        deriveAuditFields(&e, identity: identity)
-                        out.events.append(e)
-                    } catch {
-                        out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
-                    }
+        for (r, rl) in request.resourceLogs.enumerated() {
+            importResource(
+                rl.resource, schemaURL: rl.schemaURL, index: r, scopes: rl.scopeLogs.map { ($0.scope, $0.schemaURL, $0.logRecords) },
+                identity: identity, into: &out, convert: { (log) throws(Invalid) in try event(from: log) })
+        }
+        return out
+    }
+
+    /// The items of one resource: each converted and stamped with its resource, scope and derived audit fields,
+    /// or rejected with its position and reason.
+    private static func importResource<Item>(
+        _ resource: Opentelemetry_Proto_Resource_V1_Resource, schemaURL: String, index r: Int,
+        scopes: [(Opentelemetry_Proto_Common_V1_InstrumentationScope, String, [Item])], identity: IdentityKeys,
+        into out: inout Imported, convert: (Item) throws(Invalid) -> AuditEvent
+    ) {
+        let resourceAttributes = resource.attributes.map(attribute)
+        let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
+        for (s, (otlpScope, scopeSchemaURL, items)) in scopes.enumerated() {
+            let scope = InstrumentationScope(
+                name: otlpScope.name, version: otlpScope.version, attributes: otlpScope.attributes.map(attribute),
+                droppedAttributesCount: otlpScope.droppedAttributesCount)
+            for (i, item) in items.enumerated() {
+                do throws(Invalid) {
+                    var e = try convert(item)
+                    e.service = service
+                    e.resourceAttributes = resourceAttributes
+                    e.resourceDroppedAttributesCount = resource.droppedAttributesCount
+                    e.resourceSchemaURL = schemaURL
+                    e.scope = scope
+                    e.scopeSchemaURL = scopeSchemaURL
+                    deriveAuditFields(&e, identity: identity)
+                    out.events.append(e)
+                } catch {
+                    out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
                 }
             }
         }
-        return out
     }
 
     struct Invalid: Error {
