@@ -53,11 +53,20 @@ let package = Package(
             path: "Sources/Collector/OTLPProto",
             exclude: ["protos", "regenerate.sh"]
         ),
+        // OTLP <-> AuditEvent mapping, shared by the collector (import) and auditq (export).
+        .target(
+            name: "OTLPBridge",
+            dependencies: [
+                "LogFormat", "OTLPProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Collector/OTLPBridge"
+        ),
         // The collector daemon: logic in CollectorCore, the executable is a thin shell.
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat", "OTLPProto",
+                "LogFormat", "OTLPProto", "OTLPBridge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -69,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "collector",
             dependencies: [
-                "CollectorCore", "LogFormat",
+                "CollectorCore", "LogFormat", "OTLPBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "CollectorCoreTests",
             dependencies: [
-                "CollectorCore", "LogFormat", "OTLPProto", "CZlib", "collector",
+                "CollectorCore", "LogFormat", "OTLPProto", "OTLPBridge", "CZlib", "collector",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
             ],

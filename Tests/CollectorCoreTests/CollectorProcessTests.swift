@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import LogFormat
+import OTLPBridge
 import OTLPProto
 import Testing
 @testable import CollectorCore

@@ -1,6 +1,7 @@
 import Foundation
 import LogFormat
 import Logging
+import OTLPBridge
 import OTLPProto
 import Testing
 import CZlib

@@ -1,5 +1,6 @@
 import Foundation
 import LogFormat
+@testable import OTLPBridge
 import OTLPProto
 import Testing
 @testable import CollectorCore

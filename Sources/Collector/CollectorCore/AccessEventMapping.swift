@@ -3,6 +3,7 @@
 // field of the line is kept as an attribute; strings with invalid UTF-8 (nginx passes bytes >= 0x80 raw)
 // are kept as bytes, and repaired text is used only for the first-class fields.
 import LogFormat
+import OTLPBridge
 
 public struct AccessEventOptions: Sendable, Hashable {
     /// Fields an edge sets after it verified the caller, in order of preference.

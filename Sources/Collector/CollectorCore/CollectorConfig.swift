@@ -1,6 +1,7 @@
 // The collector's configuration: a YAML file, then environment variables, then flags (flags win). Unknown keys
 // are errors (a misspelt limit must not silently fall back to its default). The README lists every key.
 import Foundation
+import OTLPBridge
 import Yams
 
 public struct CollectorConfig: Sendable, Equatable {

@@ -4,6 +4,7 @@
 import Foundation
 import LogFormat
 import Logging
+import OTLPBridge
 import OTLPProto
 import SwiftProtobuf
 

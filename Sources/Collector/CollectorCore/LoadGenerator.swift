@@ -7,6 +7,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import LogFormat
+import OTLPBridge
 
 public struct LoadGeneratorConfig: Sendable {
     public var baseURL: String

@@ -3,6 +3,7 @@
 // accepted), keys are lowerCamelCase (snake_case accepted), unknown fields are ignored.
 import Foundation
 import LogFormat
+import OTLPBridge
 import OTLPProto
 
 public enum OTLPJSON {

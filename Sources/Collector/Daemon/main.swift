@@ -5,6 +5,7 @@ import CollectorCore
 import Foundation
 import LogFormat
 import Logging
+import OTLPBridge
 import ServiceLifecycle
 
 @main

@@ -28,6 +28,13 @@ public struct RejectedItem: Sendable, Hashable, CustomStringConvertible {
     public var item: Int
     public var reason: String
 
+    package init(resource: Int, scope: Int, item: Int, reason: String) {
+        self.resource = resource
+        self.scope = scope
+        self.item = item
+        self.reason = reason
+    }
+
     public var description: String { "resource \(resource) scope \(scope) item \(item): \(reason)" }
 }
 
@@ -357,7 +364,7 @@ public enum OTLPMapping {
 }
 
 extension String {
-    var trimmingSpaces: String {
+    package var trimmingSpaces: String {
         var s = Substring(self)
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
