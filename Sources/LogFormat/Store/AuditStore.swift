@@ -12,6 +12,9 @@ public struct EventQuery: Sendable, Hashable {
     /// Keep exact duplicates (the same event stored twice, as client retries produce). Off by default: a
     /// query shows each event once; verification and evidence always see every stored copy.
     public var includeDuplicates = false
+    /// Conditions on fields the index does not cover (status, HTTP method, path, duration), checked on the
+    /// decoded records; `limit` counts only records that pass.
+    public var filter = EventFilter()
 
     public struct Term: Sendable, Hashable {
         public var field: IndexField
@@ -27,16 +30,68 @@ public struct EventQuery: Sendable, Hashable {
         public static func trace(_ t: TraceID) -> Term { Term(.traceID, .trace(t)) }
     }
 
-    public init(terms: [Term] = [], timeRange: ClosedRange<UInt64>? = nil, limit: Int? = nil) {
+    public init(terms: [Term] = [], timeRange: ClosedRange<UInt64>? = nil, limit: Int? = nil, filter: EventFilter = EventFilter()) {
         self.terms = terms
         self.timeRange = timeRange
         self.limit = limit
+        self.filter = filter
     }
 
     /// Whether an event satisfies the query (used for unsealed segments and for checking the index).
     public func matches(_ event: AuditEvent) -> Bool {
         if let timeRange, !timeRange.contains(event.startTimeUnixNano) { return false }
-        return terms.allSatisfy { IndexTerms.matches(event, $0.field, $0.value) }
+        return filter.matches(event) && terms.allSatisfy { IndexTerms.matches(event, $0.field, $0.value) }
+    }
+}
+
+/// Conditions on decoded events that the index cannot answer. Every condition that is set must hold.
+public struct EventFilter: Sendable, Hashable {
+    public enum Status: Sendable, Hashable {
+        /// OTLP status error, or an HTTP status of 500 or more.
+        case error
+        /// Neither an OTLP error nor an HTTP status of 400 or more.
+        case ok
+        /// An exact HTTP status code.
+        case http(UInt16)
+        /// An HTTP status class: 4 for 4xx, 5 for 5xx.
+        case httpClass(UInt16)
+    }
+
+    public var status: Status?
+    /// HTTP method, compared case-insensitively.
+    public var method: String?
+    /// Prefix of the HTTP target (path and query) or route.
+    public var pathPrefix: String?
+    /// Events lasting at least this long.
+    public var minDurationNanos: Int64?
+
+    public init(status: Status? = nil, method: String? = nil, pathPrefix: String? = nil, minDurationNanos: Int64? = nil) {
+        self.status = status
+        self.method = method
+        self.pathPrefix = pathPrefix
+        self.minDurationNanos = minDurationNanos
+    }
+
+    public var isEmpty: Bool { status == nil && method == nil && pathPrefix == nil && minDurationNanos == nil }
+
+    public func matches(_ e: AuditEvent) -> Bool {
+        if let status {
+            let code = e.http?.statusCode ?? 0
+            switch status {
+            case .error: if !(e.statusCode == .error || code >= 500) { return false }
+            case .ok: if e.statusCode == .error || code >= 400 { return false }
+            case .http(let c): if code != c { return false }
+            case .httpClass(let k): if code / 100 != k { return false }
+            }
+        }
+        if let method, e.http?.method?.uppercased() != method.uppercased() { return false }
+        if let pathPrefix {
+            let target = e.http?.target ?? ""
+            let route = e.http?.route ?? ""
+            if !(target.hasPrefix(pathPrefix) || route.hasPrefix(pathPrefix)) { return false }
+        }
+        if let minDurationNanos, e.durationNanos < minDurationNanos { return false }
+        return true
     }
 }
 
@@ -123,14 +178,24 @@ public final class AuditStore: Sendable {
     /// Records matching `query`, ordered by start time (ties by location).
     public func search(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError) -> [StoredRecord] {
         var out: [StoredRecord] = []
+        let filter = query.filter
         for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
             let reader = try handle.reader()
+            let before = out.count
             if query.terms.isEmpty {
-                out += try reader.scan(timeRange: query.timeRange, cache: cache)
+                out += try reader.scan(timeRange: query.timeRange, cache: cache, filter: filter.matches)
             } else {
                 let ordinals = try postings(reader, query.terms)
                 if !ordinals.isEmpty {
                     try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
+                }
+                if !filter.isEmpty {
+                    var kept = before
+                    for i in before..<out.count where filter.matches(out[i].event) {
+                        out.swapAt(kept, i)
+                        kept += 1
+                    }
+                    out.removeLast(out.count - kept)
                 }
             }
             if let limit = query.limit, out.count >= limit { break }
@@ -184,15 +249,63 @@ public final class AuditStore: Sendable {
     }
 
     /// Every record of each trace in `ids`, across all segments whose time range overlaps `near` (all
-    /// segments when nil). One pass over the segments serves all ids.
+    /// segments when nil). One pass over the segments serves all ids. `includeDuplicates` keeps every stored
+    /// copy of an event (as retries produce); by default each event appears once.
     public func traces(
-        _ ids: [TraceID], near: ClosedRange<UInt64>? = nil, includeOpenSegments: Bool = true
+        _ ids: [TraceID], near: ClosedRange<UInt64>? = nil, includeOpenSegments: Bool = true, includeDuplicates: Bool = false
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
-        var out: [TraceID: [StoredRecord]] = [:]
-        guard !ids.isEmpty else { return out }
+        guard !ids.isEmpty else { return [:] }
         let unique = Array(Set(ids))
         let keys = unique.map(\.bytes)
-        for handle in handles where near.map(handle.entry.overlaps) ?? true {
+        return try collectTraces(Set(unique), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates) {
+            handle in near.map(handle.entry.overlaps) ?? true ? keys : []
+        }
+    }
+
+    /// Every record of the traces started by `requests`, each trace looked up only in the segments whose time
+    /// range comes within `slackNanos` of its request's start (a trace's hops start near its request), so a
+    /// segment is asked only for the traces that can be in it.
+    public func traces(
+        around requests: [(id: TraceID, time: UInt64)], slackNanos: UInt64, includeOpenSegments: Bool = true,
+        includeDuplicates: Bool = false
+    ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
+        let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
+        guard !sorted.isEmpty else { return [:] }
+        let times = sorted.map(\.time)
+        return try collectTraces(
+            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
+        ) { handle in
+            let seal = handle.entry.seal
+            guard seal.recordCount > 0 else { return [] }
+            let lo = seal.minTime.subtractingClamped(slackNanos)
+            let hi = seal.maxTime.addingClamped(slackNanos)
+            // First request at or after `lo`.
+            var a = 0
+            var b = times.count
+            while a < b {
+                let m = (a + b) / 2
+                if times[m] < lo { a = m + 1 } else { b = m }
+            }
+            var seen = Set<TraceID>()
+            var keys: [[UInt8]] = []
+            var i = a
+            while i < sorted.count && sorted[i].time <= hi {
+                if seen.insert(sorted[i].id).inserted { keys.append(sorted[i].id.bytes) }
+                i += 1
+            }
+            return keys
+        }
+    }
+
+    private func collectTraces(
+        _ wanted: Set<TraceID>, includeOpenSegments: Bool, includeDuplicates: Bool,
+        keysFor: (SegmentHandle) -> [[UInt8]]
+    ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
+        var out: [TraceID: [StoredRecord]] = [:]
+        var found: [StoredRecord] = []
+        for handle in handles {
+            let keys = keysFor(handle)
+            guard !keys.isEmpty else { continue }
             let reader = try handle.reader()
             guard let index = reader.index else { continue }
             var ordinals: [UInt32] = []
@@ -201,12 +314,11 @@ public final class AuditStore: Sendable {
             }
             guard !ordinals.isEmpty else { continue }
             ordinals.sort()
-            for record in try reader.records(at: ordinals, cache: cache) {
-                out[record.event.traceID, default: []].append(record)
-            }
+            found.removeAll(keepingCapacity: true)
+            try reader.records(at: ordinals, cache: cache, into: &found)
+            for record in found { out[record.event.traceID, default: []].append(record) }
         }
         if includeOpenSegments {
-            let wanted = Set(unique)
             for reader in try openSegmentReaders() {
                 for record in try reader.scan(filter: { wanted.contains($0.traceID) }) {
                     out[record.event.traceID, default: []].append(record)
@@ -214,29 +326,80 @@ public final class AuditStore: Sendable {
             }
         }
         for (k, v) in out {
-            out[k] = Self.droppingDuplicates(
-                v.sorted { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) })
+            let sorted = v.sorted { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+            out[k] = includeDuplicates ? sorted : Self.droppingDuplicates(sorted)
         }
         return out
     }
 
     /// Every record of one trace.
-    public func trace(_ id: TraceID, near: ClosedRange<UInt64>? = nil) throws(LogFormatError) -> [StoredRecord] {
-        try traces([id], near: near)[id] ?? []
+    public func trace(
+        _ id: TraceID, near: ClosedRange<UInt64>? = nil, includeDuplicates: Bool = false
+    ) throws(LogFormatError) -> [StoredRecord] {
+        try traces([id], near: near, includeDuplicates: includeDuplicates)[id] ?? []
     }
 
     /// The user-to-traces join: each event carrying `user` in `timeRange`, with every record of the trace it
-    /// belongs to (downstream hops need not carry the user). Traces are looked up in segments overlapping the
-    /// user's events widened by `traceSlackNanos` on each side.
+    /// belongs to (downstream hops need not carry the user). Each trace is looked up in the segments within
+    /// `traceSlackNanos` of its event.
     public func userTraces(
         user: String, timeRange: ClosedRange<UInt64>, traceSlackNanos: UInt64 = 3_600 * 1_000_000_000
     ) throws(LogFormatError) -> [(event: StoredRecord, trace: [StoredRecord])] {
         let events = try search(EventQuery(terms: [.user(user)], timeRange: timeRange))
-        guard let first = events.first, let last = events.last else { return [] }
-        let window = first.event.startTimeUnixNano.subtractingClamped(traceSlackNanos)...last.event.startTimeUnixNano.addingClamped(traceSlackNanos)
-        let ids = events.map(\.event.traceID).filter { !$0.isZero }
-        let traces = try self.traces(ids, near: window)
+        let traces = try self.traces(
+            around: events.map { ($0.event.traceID, $0.event.startTimeUnixNano) }, slackNanos: traceSlackNanos)
         return events.map { ($0, $0.event.traceID.isZero ? [$0] : traces[$0.event.traceID] ?? [$0]) }
+    }
+
+    /// What a user did: one entry per request the user made (per trace the user's events belong to; an event
+    /// without a trace id is a request of its own), with every record of that trace, oldest request first.
+    public func activity(
+        user: String, timeRange: ClosedRange<UInt64>, filter: EventFilter = EventFilter(), limit: Int? = nil,
+        traceSlackNanos: UInt64 = 3_600 * 1_000_000_000
+    ) throws(LogFormatError) -> [UserRequest] {
+        let events = try search(EventQuery(terms: [.user(user)], timeRange: timeRange))
+        var order: [TraceID] = []
+        var byTrace: [TraceID: [StoredRecord]] = [:]
+        var requests: [UserRequest] = []
+        for e in events {
+            let id = e.event.traceID
+            if id.isZero {
+                requests.append(UserRequest(request: e, userEvents: [e], trace: [e]))
+                continue
+            }
+            if byTrace[id] == nil { order.append(id) }
+            byTrace[id, default: []].append(e)
+        }
+        let traces = try self.traces(
+            around: order.map { ($0, byTrace[$0]![0].event.startTimeUnixNano) }, slackNanos: traceSlackNanos)
+        for id in order {
+            let mine = byTrace[id]!
+            // The request is the edge's record of it when there is one, else the user's earliest event.
+            let request = mine.first { $0.event.source == .edge || $0.event.kind == .access } ?? mine[0]
+            requests.append(UserRequest(request: request, userEvents: mine, trace: traces[id] ?? mine))
+        }
+        requests.sort {
+            ($0.request.event.startTimeUnixNano, $0.request.location) < ($1.request.event.startTimeUnixNano, $1.request.location)
+        }
+        if !filter.isEmpty { requests = requests.filter { filter.matches($0.request.event) } }
+        if let limit, requests.count > limit { requests.removeLast(requests.count - limit) }
+        return requests
+    }
+}
+
+/// One request a user made, with the whole trace it started.
+public struct UserRequest: Sendable {
+    /// The record of the request: the edge's access event when there is one, else the user's first event.
+    public var request: StoredRecord
+    /// Every event of the trace that carries the user.
+    public var userEvents: [StoredRecord]
+    /// Every record of the trace, the request included, by start time.
+    public var trace: [StoredRecord]
+
+    public init(request: StoredRecord, userEvents: [StoredRecord], trace: [StoredRecord]) {
+        self.request = request
+        self.userEvents = userEvents
+        self.trace = trace
     }
 }
 
