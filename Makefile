@@ -41,8 +41,8 @@ run: release
 	.build/release/collector loadgen --to http://127.0.0.1:$(PORT) --requests 100000 --connections 4 || exit 1; \
 	.build/release/auditq stats --data $(DATA); \
 	user=$$(.build/release/collector ingest-synthetic --print-heavy-user); \
-	echo; echo "== what did $$user do today? (first 15 events)"; \
-	.build/release/auditq search --data $(DATA) --user $$user --date today --limit 15; \
+	echo; echo "== what did $$user do today? (first 15 requests, each with the whole trace it started)"; \
+	.build/release/auditq activity --data $(DATA) --user $$user --date today --limit 15; \
 	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date today --limit 1 2>/dev/null | awk 'NR==2 {print $$NF}'); \
 	echo; echo "== the whole trace of that user's first request"; \
 	.build/release/auditq trace --data $(DATA) $$trace; \

@@ -88,7 +88,9 @@ let package = Package(
         // The query tool: logic in AuditQuery, the executable is a thin shell.
         .target(
             name: "AuditQuery",
-            dependencies: ["LogFormat"],
+            dependencies: [
+                "LogFormat", "OTLPBridge", "OTLPProto",
+            ],
             path: "Sources/auditq/AuditQuery"
         ),
         .executableTarget(
@@ -124,7 +126,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditQueryTests",
-            dependencies: ["AuditQuery", "LogFormat", "auditq", "collector"],
+            dependencies: ["AuditQuery", "LogFormat", "CollectorCore", "OTLPBridge", "auditq", "collector"],
             path: "Tests/AuditQueryTests"
         ),
     ]

@@ -1,8 +1,13 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
+@testable import AuditQuery
 @testable import LogFormat
 
-/// Runs the real executables: collector seeds a data directory, auditq queries and verifies it.
+/// Runs the real executables: collector seeds a data directory, auditq queries and verifies it. Expected
+/// answers come from a brute-force pass over every stored record, never from the code under test.
 @Suite(.serialized) struct CLITests {
     static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
 
@@ -12,10 +17,11 @@ import Testing
         var stderr: String
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws -> Run {
+    static func run(_ tool: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Run {
         let p = Process()
         p.executableURL = binaries.appendingPathComponent(tool)
         p.arguments = arguments
+        if let environment { p.environment = environment }
         let out = Pipe()
         let err = Pipe()
         p.standardOutput = out
@@ -41,6 +47,24 @@ import Testing
         return (dir, user, segments)
     }
 
+    static func firstDay() throws -> String {
+        try run("collector", ["ingest-synthetic", "--print-first-day"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func dayRange(_ day: String) throws -> ClosedRange<UInt64> {
+        let start = try #require(UnixTime.parseDay(Substring(day)))
+        return start...(start + UnixTime.nanosPerDay - 1)
+    }
+
+    /// Every stored record, each event once: the brute-force reference.
+    static func everything(_ dir: String) throws -> [StoredRecord] {
+        try AuditStore(directories: [DataDirectory(dir)]).search(EventQuery())
+    }
+
+    static func jsonLines(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
     @Test func searchTraceStatsAndVerify() throws {
         let (dir, user, segments) = try Self.seeded()
         #expect(segments >= 3)
@@ -48,7 +72,13 @@ import Testing
 
         let stats = try Self.run("auditq", ["stats", "--data", dir])
         #expect(stats.status == 0)
-        #expect(stats.stdout.contains("sealed segments: \(segments)\n"))
+        let hot = try #require(stats.stdout.split(separator: "\n").first { $0.hasPrefix("hot ") })
+        #expect(hot.split(separator: " ", omittingEmptySubsequences: true)[1] == "\(segments)")
+        let statsJSON = try #require(try JSONSerialization.jsonObject(with: Data(try Self.run("auditq", ["stats", "--data", dir, "--format", "json"]).stdout.utf8)) as? [String: Any])
+        let total = try #require(statsJSON["total"] as? [String: Any])
+        let sealedEvents = try DataDirectory(dir).rebuildCatalog().catalog.entries.reduce(0) { $0 + Int($1.seal.recordCount) }
+        #expect(total["events"] as? Int == sealedEvents)
+        #expect((total["compression_ratio"] as? Double ?? 0) > 1)
 
         let search = try Self.run("auditq", ["search", "--data", dir, "--user", user, "--limit", "3"])
         #expect(search.status == 0)
@@ -59,9 +89,14 @@ import Testing
         let traceID = String(try #require(lines.dropFirst().first?.split(separator: " ").last))
         let trace = try Self.run("auditq", ["trace", "--data", dir, traceID])
         #expect(trace.status == 0)
-        #expect(trace.stdout.hasPrefix("edge-nginx [edge]"))
+        let treeLines = trace.stdout.split(separator: "\n")
+        #expect(treeLines[0].hasPrefix("SPAN"))
+        #expect(treeLines[1].hasPrefix("edge-nginx [edge]"))
         #expect(trace.stdout.contains("[sidecar]"))
-        #expect(!trace.stdout.contains("orphan"))
+        let expectedCount = try Self.everything(dir).filter { $0.event.traceID.hex == traceID }.count
+        #expect(treeLines.count == expectedCount + 2)  // header, one line per record, summary
+        #expect(trace.stdout.contains("\(expectedCount) records"))
+        #expect(trace.stdout.contains("0 orphans, 0 duplicate copies"))
 
         let verify = try Self.run("auditq", ["verify", "--data", dir])
         #expect(verify.status == 0)
@@ -76,23 +111,201 @@ import Testing
         #expect(tampered.status == 3)
         #expect(tampered.stdout.contains(segment))
         #expect(tampered.stdout.contains("\(segments - 1)/\(segments) segments valid"))
+        // A query that reads the damaged block stops with exit 4 and names the file.
+        let damaged = try Self.run("auditq", ["search", "--data", dir])
+        #expect(damaged.status == 4)
+        #expect(damaged.stderr.contains("damaged data in \(segment)"))
     }
 
-    @Test func noMatchesIsNotAnErrorAndBadInputIsAUsageError() throws {
+    @Test func activityGivesEachRequestWithItsWholeTrace() throws {
+        let (dir, user, _) = try Self.seeded()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = try Self.firstDay()
+        let run = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--format", "json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("time range: \(day)T00:00:00.000000000Z"))
+        let lines = try Self.jsonLines(run.stdout)
+
+        // Brute force: the user's events that day, grouped by trace, and every record of those traces.
+        let range = try Self.dayRange(day)
+        let all = try Self.everything(dir)
+        let mine = all.filter { r in
+            range.contains(r.event.startTimeUnixNano) && (r.event.user?.subject == user || r.event.user?.email == user)
+        }
+        let traces = Set(mine.map(\.event.traceID))
+        #expect(lines.count == traces.count)
+        #expect(lines.count > 10)
+        var hopsDownstream = 0
+        for line in lines {
+            let id = try #require(line["trace_id"] as? String)
+            let trace = try #require(line["trace"] as? [[String: Any]])
+            let expected = all.filter { $0.event.traceID.hex == id }
+            #expect(trace.count == expected.count, "trace \(id)")
+            let events = trace.compactMap { $0["event"] as? [String: Any] }
+            hopsDownstream += events.filter { $0["user"] == nil }.count
+            #expect(Set(events.compactMap { $0["span_id"] as? String }) == Set(expected.map(\.event.spanID.hex)))
+        }
+        #expect(hopsDownstream > 0)  // hops that do not carry the user were found by trace id
+
+        let table = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day])
+        #expect(table.stdout.split(separator: "\n").count == traces.count + 1)
+        let csv = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--format", "csv"])
+        let expectedRows = lines.reduce(0) { $0 + (($1["trace"] as? [Any])?.count ?? 0) }
+        #expect(csv.stdout.split(separator: "\r\n").count == expectedRows + 1)
+        let failedOnly = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--status", "error", "--format", "json"])
+        let failedExpected = Set(mine.filter { $0.event.source == .edge && ($0.event.statusCode == .error || ($0.event.http?.statusCode ?? 0) >= 500) }.map(\.event.traceID))
+        #expect(try Self.jsonLines(failedOnly.stdout).count == failedExpected.count)
+    }
+
+    @Test(arguments: [
+        (["--service", "edge-nginx", "--method", "GET"], "GET edge"),
+        (["--status", "error"], "errors"),
+        (["--status", "4xx"], "4xx"),
+        (["--path-prefix", "/api/"], "path"),
+        (["--min-duration", "200ms"], "slow"),
+    ])
+    func searchFiltersMatchBruteForce(extra: [String], label: String) throws {
+        let (dir, _, _) = try Self.seeded()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = try Self.firstDay()
+        let run = try Self.run("auditq", ["search", "--data", dir, "--date", day, "--format", "json"] + extra)
+        #expect(run.status == 0, "\(run.stderr)")
+        let got = try run.stdout.isEmpty ? [] : Self.jsonLines(run.stdout)
+        let range = try Self.dayRange(day)
+        let expected = try Self.everything(dir).filter { r in
+            let e = r.event
+            guard range.contains(e.startTimeUnixNano) else { return false }
+            var i = 0
+            while i < extra.count {
+                let v = extra[i + 1]
+                switch extra[i] {
+                case "--service": if e.service != v { return false }
+                case "--method": if e.http?.method != v { return false }
+                case "--status" where v == "error": if !(e.statusCode == .error || (e.http?.statusCode ?? 0) >= 500) { return false }
+                case "--status": if (e.http?.statusCode ?? 0) / 100 != 4 { return false }
+                case "--path-prefix": if !((e.http?.target ?? "").hasPrefix(v) || (e.http?.route ?? "").hasPrefix(v)) { return false }
+                case "--min-duration": if e.durationNanos < 200_000_000 { return false }
+                default: Issue.record("unknown option \(extra[i])")
+                }
+                i += 2
+            }
+            return true
+        }
+        #expect(got.count == expected.count, "\(label)")
+        #expect(expected.count > 0, "\(label): the data set should have such events")
+        let gotIDs = got.compactMap { ($0["event"] as? [String: Any])?["span_id"] as? String }
+        #expect(Set(gotIDs) == Set(expected.map(\.event.spanID.hex)), "\(label)")
+    }
+
+    @Test func usageErrorsNoMatchesAndTimeZones() throws {
         let (dir, _, _) = try Self.seeded()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let none = try Self.run("auditq", ["search", "--data", dir, "--user", "nobody-at-all"])
         #expect(none.status == 0)
         #expect(none.stdout.isEmpty)
         #expect(none.stderr.contains("no matching events"))
+        let noActivity = try Self.run("auditq", ["activity", "--data", dir, "--user", "nobody-at-all", "--date", "yesterday"])
+        #expect(noActivity.status == 0)
+        #expect(noActivity.stderr.contains("no requests by nobody-at-all"))
 
-        let badTrace = try Self.run("auditq", ["trace", "--data", dir, "xyz"])
-        #expect(badTrace.status == 64)
-        #expect(badTrace.stderr.contains("32 hex digits"))
-        let badDate = try Self.run("auditq", ["search", "--data", dir, "--date", "2026-02-30"])
-        #expect(badDate.status == 64)
-        #expect(badDate.stderr.contains("cannot read time"))
-        let missing = try Self.run("auditq", ["stats", "--data", dir + "/nope"])
-        #expect(missing.status == 64)
+        for (args, message) in [
+            (["trace", "--data", dir, "xyz"], "32 hex digits"),
+            (["search", "--data", dir, "--date", "2026-02-30"], "cannot read time"),
+            (["search", "--data", dir, "--format", "xml"], "--format is one of"),
+            (["search", "--data", dir, "--date", "today", "--tz", "Mars/Olympus"], "unknown time zone"),
+            (["search", "--data", dir, "--date", "today", "--from", "2026-01-01"], "either --date or --from/--to"),
+            (["search", "--data", dir, "--min-duration", "soon"], "--min-duration"),
+            (["search", "--data", dir, "--status", "teapot"], "--status"),
+            (["search", "--data", dir, "--no-such-option"], "Unknown option"),
+            (["stats", "--data", dir + "/nope"], "no data directory"),
+        ] {
+            let r = try Self.run("auditq", args)
+            #expect(r.status == 2, "\(args)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+
+        // Day boundaries in a zone; the resolved range is printed.
+        let day = try Self.firstDay()
+        let zoned = try Self.run("auditq", ["search", "--data", dir, "--date", day, "--tz", "+02:00", "--limit", "1"])
+        #expect(zoned.stderr.contains("time range: \(day)T00:00:00.000000000+02:00 … "))
+        #expect(zoned.stderr.contains("day boundaries in +02:00"))
+        let berlin = try Self.run("auditq", ["search", "--data", dir, "--from", day, "--to", day, "--tz", "Europe/Berlin", "--limit", "1"])
+        #expect(berlin.status == 0)
+        #expect(berlin.stderr.contains("T00:00:00.000000000+01:00") || berlin.stderr.contains("T00:00:00.000000000+02:00"))
+        // AUDITQ_DATA names the data directory when --data is absent.
+        var env = ProcessInfo.processInfo.environment
+        env["AUDITQ_DATA"] = dir
+        let viaEnv = try Self.run("auditq", ["stats"], environment: env)
+        #expect(viaEnv.status == 0)
+        #expect(viaEnv.stdout.contains("hot "))
+    }
+
+    /// A running `collector serve` on a free port.
+    final class Collector: @unchecked Sendable {
+        // @unchecked: set once in init, then read.
+        let process = Process()
+        let base: String
+
+        init(data: String) throws {
+            process.executableURL = CLITests.binaries.appendingPathComponent("collector")
+            process.arguments = ["serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--log-level", "warning"]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var text = ""
+            let deadline = Date().addingTimeInterval(30)
+            while !text.contains("\n"), Date() < deadline {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            guard let r = text.range(of: "127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+                process.terminate()
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
+            }
+            base = "http://127.0.0.1:\(port)"
+        }
+
+        func post(_ path: String, _ body: Data, type: String) async throws -> (Int, Data) {
+            var request = URLRequest(url: URL(string: base + path)!)
+            request.httpMethod = "POST"
+            request.setValue(type, forHTTPHeaderField: "Content-Type")
+            request.httpBody = body
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        }
+
+        func stop() {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+    }
+
+    /// `--format otlp` output goes into a second, real collector over OTLP/HTTP JSON; what that collector stores
+    /// must export to exactly the same OTLP spans as the originals.
+    @Test func otlpOutputRoundTripsThroughACollector() async throws {
+        let (dir, _, _) = try Self.seeded()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = try Self.firstDay()
+        let exported = try Self.run("auditq", ["search", "--data", dir, "--date", day, "--service", "orders", "--format", "otlp"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let range = try Self.dayRange(day)
+        let originals = try Self.everything(dir).filter {
+            $0.event.service == "orders" && $0.event.kind == .span && range.contains($0.event.startTimeUnixNano)
+        }.map(\.event)
+        #expect(originals.count > 10)
+
+        let second = dir + "-second"
+        defer { try? FileManager.default.removeItem(atPath: second) }
+        let collector = try Collector(data: second)
+        let (status, body) = try await collector.post("/v1/traces", Data(exported.stdout.utf8), type: "application/json")
+        collector.stop()
+        #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
+        let stored = try Self.everything(second).map(\.event)
+        #expect(stored.count == originals.count)
+        // Each event as its own one-span OTLP request: ids, times, attributes, events, links, status, resource, scope.
+        func otlp(_ events: [AuditEvent]) -> [String] { events.map { OTLPExport.json([$0]) }.sorted() }
+        #expect(otlp(stored) == otlp(originals))
     }
 }

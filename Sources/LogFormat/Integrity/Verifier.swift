@@ -264,14 +264,18 @@ public enum Verifier {
         return result
     }
 
-    static func hexKeyID(_ id: UInt64) -> String {
+    /// A key id as 16 hex digits.
+    public static func hexKeyID(_ id: UInt64) -> String {
         let s = String(id, radix: 16)
         return String(repeating: "0", count: max(0, 16 - s.count)) + s
     }
 
     /// Verifies every segment of `directory`, the chain of each node, the catalog against the files, and the
     /// unsealed segments' readable prefix.
-    public static func verifyDirectory(_ directory: DataDirectory, options: VerifyOptions = VerifyOptions()) -> StoreVerification {
+    /// `progress`, when given, is called after each segment with (segments done, segments in all, bytes done).
+    public static func verifyDirectory(
+        _ directory: DataDirectory, options: VerifyOptions = VerifyOptions(), progress: ((Int, Int, Int) -> Void)? = nil
+    ) -> StoreVerification {
         var outcome = StoreVerification(segments: [], storeProblems: [])
         let files: (sealed: [String], open: [String])
         let archive: [String]
@@ -285,6 +289,7 @@ public enum Verifier {
         let relatives = files.sealed.map { "segments/" + $0 } + archive.map { "archive/" + $0 }
         for relative in relatives {
             outcome.segments.append(verifySegment(path: directory.path(relative: relative), options: options))
+            progress?(outcome.segments.count, relatives.count, outcome.bytesChecked)
         }
 
         // File names must match the sequence in the seal (a swapped or renamed segment shows here).

@@ -1,11 +1,38 @@
 // auditq: query the audit trail. A thin shell over LogFormat's store and AuditQuery's rendering.
+//
+// Exit status: 0 success (no matches included: a message goes to stderr), 1 an operational failure (a file
+// cannot be read or written), 2 a usage error, 3 verification found problems, 4 damaged data met while
+// answering a query (the message names the file).
 import ArgumentParser
 import AuditQuery
 import Foundation
 import LogFormat
 
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let problemsFound: Int32 = 3
+    static let damagedData: Int32 = 4
+}
+
+func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+let stderrIsTerminal = isatty(2) == 1
+let stdoutIsTerminal = isatty(1) == 1
+
+/// Progress on stderr, only when it is a terminal.
+func progress(_ s: String) {
+    guard stderrIsTerminal else { return }
+    FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+}
+
+func progressDone() {
+    guard stderrIsTerminal else { return }
+    FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+}
+
 struct DataOptions: ParsableArguments {
-    @Option(name: .customLong("data"), help: "A collector data directory (repeatable). Default: $AUDITQ_DATA or ./data.")
+    @Option(name: .customLong("data"), help: "A collector data directory (repeatable). Default: $AUDITQ_DATA (colon-separated) or ./data.")
     var directories: [String] = []
 
     var resolved: [DataDirectory] {
@@ -23,17 +50,94 @@ struct DataOptions: ParsableArguments {
 }
 
 struct TimeOptions: ParsableArguments {
-    @Option(help: "A day (2026-11-02, today, yesterday), UTC.") var date: String?
-    @Option(help: "Start: a day, an instant with offset (2026-11-02T10:00:00Z), Unix ns, or Nd.") var from: String?
+    @Option(help: "A day (2026-11-02, today, yesterday), a week (this-week, last-week), or 7d / 12h up to now.")
+    var date: String?
+    @Option(help: "Start: a day, an instant with offset (2026-11-02T10:00:00Z, …+01:00), Unix ns, or a relative word.")
+    var from: String?
     @Option(help: "End (inclusive; a day includes the whole day).") var to: String?
+    @Option(help: "Time zone for day boundaries and printed times: UTC (default), +02:00, or a name like Europe/Berlin.")
+    var tz: String = "UTC"
 
-    func range() throws -> ClosedRange<UInt64>? {
-        do {
-            return try TimeExpression.range(date: date, from: from, to: to, now: FileIO.nowUnixNano())
-        } catch let e as TimeExpression.ParseError {
-            throw ValidationError(e.description)
-        }
+    func zone() throws -> TimeZoneSpec {
+        do { return try TimeZoneSpec(parsing: tz) } catch { throw ValidationError(error.description) }
     }
+
+    /// The resolved range (printed on stderr), or `fallback` when no time option is given.
+    func range(fallback: String? = nil) throws -> ClosedRange<UInt64>? {
+        let zone = try zone()
+        let r: ClosedRange<UInt64>?
+        do {
+            r = try TimeExpression.range(
+                date: date ?? (from == nil && to == nil ? fallback : nil), from: from, to: to, now: FileIO.nowUnixNano(), zone: zone)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if let r { note(TimeExpression.describe(r, zone: zone)) }
+        return r
+    }
+}
+
+struct FormatOptions: ParsableArguments {
+    @Option(help: "Output: table (default), json (NDJSON), csv, or otlp (OTLP/JSON of the spans).")
+    var format: String = "table"
+
+    func resolved(allowed: [OutputFormat] = OutputFormat.allCases) throws -> OutputFormat {
+        guard let f = OutputFormat(rawValue: format), allowed.contains(f) else {
+            throw ValidationError("--format is one of \(allowed.map(\.rawValue).joined(separator: ", "))")
+        }
+        return f
+    }
+
+    var palette: Palette {
+        Palette(enabled: stdoutIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+    }
+}
+
+struct FilterOptions: ParsableArguments {
+    @Option(help: "error (OTLP error or HTTP 5xx), ok, an HTTP status (404) or class (4xx).") var status: String?
+    @Option(help: "HTTP method.") var method: String?
+    @Option(name: .customLong("path-prefix"), help: "Prefix of the HTTP target or route.") var pathPrefix: String?
+    @Option(name: .customLong("min-duration"), help: "At least this long: 250ms, 1.5s, 2m.") var minDuration: String?
+
+    func filter() throws -> EventFilter {
+        var f = EventFilter(method: method, pathPrefix: pathPrefix)
+        if let status {
+            switch status.lowercased() {
+            case "error": f.status = .error
+            case "ok": f.status = .ok
+            case let s where s.count == 3 && s.hasSuffix("xx"):
+                guard let k = UInt16(s.prefix(1)), (1...5).contains(k) else { throw ValidationError("--status \(status): use error, ok, 404 or 5xx") }
+                f.status = .httpClass(k)
+            case let s:
+                guard let c = UInt16(s), (100...599).contains(c) else { throw ValidationError("--status \(status): use error, ok, 404 or 5xx") }
+                f.status = .http(c)
+            }
+        }
+        if let minDuration {
+            guard let ns = DurationExpression.parse(minDuration) else {
+                throw ValidationError("--min-duration \(minDuration): use 250ms, 1.5s, 2m, 100us")
+            }
+            f.minDurationNanos = ns
+        }
+        return f
+    }
+}
+
+func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, palette: Palette) {
+    switch format {
+    case .table: print(Rendering.table(records, zone: zone, palette: palette))
+    case .json: print(records.map { RecordJSON.line($0) }.joined(separator: "\n"))
+    case .csv: FileHandle.standardOutput.write(Data(CSVOutput.table(records).utf8))
+    case .otlp: emitOTLP(records.map(\.event))
+    }
+}
+
+func emitOTLP(_ events: [AuditEvent]) {
+    let spans = events.filter { $0.kind == .span }
+    if spans.count < events.count {
+        note("otlp: \(events.count - spans.count) access or log events are not spans and are left out")
+    }
+    print(OTLPExport.json(spans))
 }
 
 @main
@@ -41,22 +145,104 @@ struct AuditQ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auditq",
         abstract: "Query the audit trail: who did what, and where each request went.",
-        subcommands: [Search.self, Trace.self, Stats.self, Verify.self])
+        discussion: """
+            Exit status: 0 success (also when nothing matches), 1 a file could not be read or written, 2 a usage \
+            error, 3 verification found problems, 4 damaged data met while answering (the file is named).
+            """,
+        version: AuditQVersion.current,
+        subcommands: [Activity.self, Search.self, Trace.self, Stats.self, Verify.self])
 
-    struct Search: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Events matching all the given terms and the time range.")
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as LogFormatError {
+            let damaged: Set<LogFormatError.Code> = [.truncated, .badMagic, .unsupportedVersion, .checksumMismatch, .malformed, .compression, .integrity]
+            if damaged.contains(error.code) {
+                note("auditq: damaged data in \(error.path ?? "the store"): \(error)")
+                Foundation.exit(ExitStatus.damagedData)
+            }
+            note("auditq: \(error)")
+            Foundation.exit(ExitStatus.failure)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                note(fullMessage(for: error))
+                Foundation.exit(ExitStatus.usage)
+            }
+            exit(withError: error)
+        }
+    }
+
+    struct Activity: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What a user did: one entry per request, each with the whole trace it started.",
+            discussion: "Without a time option, today (in --tz). Downstream hops need not carry the user: they are found by trace id.")
         @OptionGroup var data: DataOptions
         @OptionGroup var time: TimeOptions
+        @OptionGroup var output: FormatOptions
+        @OptionGroup var filters: FilterOptions
+        @Option(help: "User subject or email.") var user: String
+        @Option(help: "At most this many requests.") var limit: Int?
+        @Flag(help: "Table output: print each request's trace as a tree under it.") var tree = false
+
+        func validate() throws {
+            _ = try output.resolved()
+            _ = try filters.filter()
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        }
+
+        func run() throws {
+            let store = try data.openStore()
+            let zone = try time.zone()
+            guard let range = try time.range(fallback: "today") else { return }
+            let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+            guard !requests.isEmpty else {
+                note("no requests by \(user) in that range")
+                return
+            }
+            let hops = requests.reduce(0) { $0 + $1.trace.count }
+            note("\(requests.count) requests by \(user), \(hops) records in their traces")
+            switch try output.resolved() {
+            case .table:
+                if tree {
+                    for q in requests {
+                        print(Rendering.activityTable([q], zone: zone, palette: output.palette))
+                        print(Rendering.traceTree(q.trace, zone: zone, palette: output.palette) + "\n")
+                    }
+                } else {
+                    print(Rendering.activityTable(requests, zone: zone, palette: output.palette))
+                }
+            case .json: print(requests.map(RecordJSON.activityLine).joined(separator: "\n"))
+            case .csv:
+                var out = (CSVOutput.columns + ["request"]).joined(separator: ",") + "\r\n"
+                for (n, q) in requests.enumerated() {
+                    for r in q.trace { out += CSVOutput.row(r, extra: [String(n + 1)]) + "\r\n" }
+                }
+                FileHandle.standardOutput.write(Data(out.utf8))
+            case .otlp: emitOTLP(requests.flatMap { $0.trace.map(\.event) })
+            }
+        }
+    }
+
+    struct Search: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Events matching all the given conditions and the time range.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var time: TimeOptions
+        @OptionGroup var output: FormatOptions
+        @OptionGroup var filters: FilterOptions
         @Option(help: "User subject or email.") var user: String?
         @Option(help: "Group or role.") var group: String?
         @Option(help: "Service name.") var service: String?
         @Option(help: "Workload identity (SPIFFE id).") var workload: String?
         @Option(help: "Trace id (32 hex digits).") var trace: String?
         @Option(help: "At most this many events.") var limit: Int?
-        @Flag(help: "Also print each event's whole trace as a tree.") var traces = false
+        @Flag(help: "Table output: also print each event's whole trace as a tree.") var traces = false
 
         func validate() throws {
-            if let trace, TraceID(hex: trace) == nil { throw ValidationError("--trace needs 32 hex digits") }
+            if let trace, trace.count != 32 || TraceID(hex: trace) == nil { throw ValidationError("--trace needs 32 hex digits") }
+            _ = try output.resolved()
+            _ = try filters.filter()
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         }
 
         func run() throws {
@@ -67,70 +253,85 @@ struct AuditQ: ParsableCommand {
             if let service { terms.append(.service(service)) }
             if let workload { terms.append(.workload(workload)) }
             if let trace, let id = TraceID(hex: trace) { terms.append(.trace(id)) }
+            let zone = try time.zone()
             let range = try time.range()
-            if let range {
-                FileHandle.standardError.write(
-                    Data("searching \(TimeExpression.format(range.lowerBound)) … \(TimeExpression.format(range.upperBound))\n".utf8))
-            }
-            let records = try store.search(EventQuery(terms: terms, timeRange: range, limit: limit))
+            let records = try store.search(EventQuery(terms: terms, timeRange: range, limit: limit, filter: try filters.filter()))
             guard !records.isEmpty else {
-                FileHandle.standardError.write(Data("no matching events\n".utf8))
+                note("no matching events")
                 return
             }
-            print(Rendering.table(records))
-            if traces {
+            emit(records, format: try output.resolved(), zone: zone, palette: output.palette)
+            if traces, try output.resolved() == .table {
                 let ids = Array(Set(records.map(\.event.traceID).filter { !$0.isZero }))
                 let found = try store.traces(ids)
                 for id in ids.sorted() {
                     print("\ntrace \(id.hex)")
-                    print(Rendering.traceTree(found[id] ?? []))
+                    print(Rendering.traceTree(found[id] ?? [], zone: zone, palette: output.palette))
                 }
             }
         }
     }
 
     struct Trace: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One trace as a tree across every hop.")
+        static let configuration = CommandConfiguration(
+            abstract: "One trace as a tree across every hop, with timings and a waterfall.",
+            discussion: "Every stored copy is shown: retries as copies, orphans and clock skew as notes; times are as stored.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var output: FormatOptions
+        @Option(help: "Time zone for printed times (UTC by default).") var tz: String = "UTC"
         @Argument(help: "Trace id (32 hex digits).") var id: String
 
         func validate() throws {
             if TraceID(hex: id) == nil || id.count != 32 { throw ValidationError("a trace id is 32 hex digits") }
+            _ = try output.resolved()
         }
 
         func run() throws {
-            let records = try data.openStore().trace(TraceID(hex: id)!)
+            let zone: TimeZoneSpec
+            do { zone = try TimeZoneSpec(parsing: tz) } catch { throw ValidationError(error.description) }
+            let records = try data.openStore().trace(TraceID(hex: id)!, includeDuplicates: true)
             guard !records.isEmpty else {
-                FileHandle.standardError.write(Data("no events for trace \(id)\n".utf8))
+                note("no events for trace \(id)")
                 return
             }
-            print(Rendering.traceTree(records))
+            switch try output.resolved() {
+            case .table: print(Rendering.traceTree(records, zone: zone, palette: output.palette))
+            case .json:
+                let analysis = TraceAnalysis(records)
+                for node in analysis.ordered {
+                    var extra: [(String, String)] = [("depth", String(node.depth)), ("orphan", String(node.orphan))]
+                    if let d = node.duplicateOf { extra.append(("duplicate_of", RecordJSON.location(d))) }
+                    if let s = node.startsBeforeParent { extra.append(("starts_before_parent_ns", String(s))) }
+                    if let s = node.endsAfterParent { extra.append(("ends_after_parent_ns", String(s))) }
+                    print(RecordJSON.line(node.record, extra: extra))
+                }
+            case .csv: FileHandle.standardOutput.write(Data(CSVOutput.table(TraceAnalysis(records).ordered.map(\.record)).utf8))
+            case .otlp: emitOTLP(AuditStore.droppingDuplicates(records).map(\.event))
+            }
         }
     }
 
     struct Stats: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Segments, events, bytes and time coverage.")
+        static let configuration = CommandConfiguration(abstract: "Segments per tier, events, bytes, compression and time coverage.")
         @OptionGroup var data: DataOptions
+        @Option(help: "table (default) or json.") var format: String = "table"
+        @Option(help: "Time zone for printed times.") var tz: String = "UTC"
+
+        func validate() throws {
+            guard format == "table" || format == "json" else { throw ValidationError("--format is table or json") }
+        }
 
         func run() throws {
-            let store = try data.openStore()
-            let sealed = store.sealedSegments
-            let events = sealed.reduce(0) { $0 + $1.entry.seal.recordCount }
-            let bytes = sealed.reduce(0) { $0 + $1.entry.fileSize }
-            let open = try store.openSegmentReaders()
-            print("sealed segments: \(sealed.count)")
-            print("events in sealed segments: \(events)")
-            print("bytes on disk: \(bytes)" + (events > 0 ? " (\(String(format: "%.1f", Double(bytes) / Double(events))) bytes/event)" : ""))
-            if let lo = sealed.map(\.entry.seal.minTime).min(), let hi = sealed.map(\.entry.seal.maxTime).max() {
-                print("time coverage: \(TimeExpression.format(lo)) … \(TimeExpression.format(hi))")
-            }
-            print("unsealed segments: \(open.count) with \(open.reduce(0) { $0 + Int($1.recordCount) }) readable events")
+            let zone: TimeZoneSpec
+            do { zone = try TimeZoneSpec(parsing: tz) } catch { throw ValidationError(error.description) }
+            let stats = try StoreStats.collect(try data.openStore())
+            print(format == "json" ? stats.json() : stats.table(zone: zone))
         }
     }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check checksums, Merkle roots, indexes, signatures, chains and the catalog.",
+            abstract: "Check data directories: checksums, Merkle roots, indexes, signatures, chains, catalog.",
             discussion: "Exit status: 0 when everything verifies, 3 when any problem is found.")
         @OptionGroup var data: DataOptions
         @Option(name: .customLong("public-key"), help: "A file with a base64 Ed25519 public key (repeatable).")
@@ -141,13 +342,19 @@ struct AuditQ: ParsableCommand {
             let keys = try publicKeys.map { try SealVerifierKey.load(from: $0) }
             var failed = false
             for d in data.resolved {
+                let started = FileIO.monotonicNanos()
                 let outcome = Verifier.verifyDirectory(
-                    d, options: VerifyOptions(publicKeys: keys, requireSignatures: requireSignatures))
+                    d, options: VerifyOptions(publicKeys: keys, requireSignatures: requireSignatures)
+                ) { done, all, bytes in
+                    let seconds = Double(FileIO.monotonicNanos() - started) / 1e9
+                    progress("\(d.root): \(done)/\(all) segments, \(bytes >> 20) MiB, \(Int(Double(bytes >> 20) / max(seconds, 0.001))) MiB/s")
+                }
+                progressDone()
                 for p in outcome.problems { print(p) }
                 print("\(d.root): \(outcome.summary)")
                 failed = failed || !outcome.isValid
             }
-            if failed { throw ExitCode(3) }
+            if failed { throw ExitCode(ExitStatus.problemsFound) }
         }
     }
 }

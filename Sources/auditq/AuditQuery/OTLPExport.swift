@@ -1,0 +1,193 @@
+// `--format otlp`: the spans found, as one OTLP/JSON ExportTraceServiceRequest that any OpenTelemetry backend
+// (or our collector's /v1/traces) can ingest again. The message comes from OTLPBridge's mapping, so ids, times,
+// attributes, events, links, resource and scope are the ones received; the JSON follows the OTLP rules, not
+// plain proto3 JSON: hex trace and span ids, integer enums, 64-bit integers as decimal strings, camelCase keys.
+// Access events and log records are not spans and are left out (the caller says how many).
+import Foundation
+import LogFormat
+import OTLPBridge
+import OTLPProto
+
+public enum OTLPExport {
+    /// One line of OTLP/JSON for the span events among `events`.
+    public static func json(_ events: [AuditEvent]) -> String {
+        var w = OTLPJSONWriter()
+        w.request(OTLPMapping.traceRequest(from: events))
+        return w.out
+    }
+}
+
+struct OTLPJSONWriter {
+    var out = ""
+
+    mutating func raw(_ s: String) { out += s }
+    mutating func key(_ k: String) { out += "\"" + k + "\":" }
+    mutating func string(_ s: String) { out += JSONText.quote(s) }
+    mutating func hex(_ d: Data) { out += "\"" + HexCoding.encode(d) + "\"" }
+    mutating func decimalString(_ v: UInt64) { out += "\"\(v)\"" }
+
+    mutating func list<T>(_ items: [T], _ body: (inout OTLPJSONWriter, T) -> Void) {
+        out += "["
+        for (i, item) in items.enumerated() {
+            if i > 0 { out += "," }
+            body(&self, item)
+        }
+        out += "]"
+    }
+
+    mutating func request(_ r: Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest) {
+        raw("{")
+        key("resourceSpans")
+        list(r.resourceSpans) { w, rs in
+            w.raw("{")
+            w.key("resource")
+            w.raw("{")
+            w.key("attributes")
+            w.attributes(rs.resource.attributes)
+            if rs.resource.droppedAttributesCount != 0 { w.raw(",\"droppedAttributesCount\":\(rs.resource.droppedAttributesCount)") }
+            w.raw("},")
+            w.key("scopeSpans")
+            w.list(rs.scopeSpans) { w, ss in
+                w.raw("{")
+                w.key("scope")
+                w.raw("{")
+                w.key("name")
+                w.string(ss.scope.name)
+                if !ss.scope.version.isEmpty {
+                    w.raw(",")
+                    w.key("version")
+                    w.string(ss.scope.version)
+                }
+                if !ss.scope.attributes.isEmpty {
+                    w.raw(",")
+                    w.key("attributes")
+                    w.attributes(ss.scope.attributes)
+                }
+                if ss.scope.droppedAttributesCount != 0 { w.raw(",\"droppedAttributesCount\":\(ss.scope.droppedAttributesCount)") }
+                w.raw("},")
+                w.key("spans")
+                w.list(ss.spans) { w, s in w.span(s) }
+                if !ss.schemaURL.isEmpty {
+                    w.raw(",")
+                    w.key("schemaUrl")
+                    w.string(ss.schemaURL)
+                }
+                w.raw("}")
+            }
+            if !rs.schemaURL.isEmpty {
+                w.raw(",")
+                w.key("schemaUrl")
+                w.string(rs.schemaURL)
+            }
+            w.raw("}")
+        }
+        raw("}")
+    }
+
+    mutating func span(_ s: Opentelemetry_Proto_Trace_V1_Span) {
+        raw("{\"traceId\":")
+        hex(s.traceID)
+        raw(",\"spanId\":")
+        hex(s.spanID)
+        if !s.parentSpanID.isEmpty {
+            raw(",\"parentSpanId\":")
+            hex(s.parentSpanID)
+        }
+        if !s.traceState.isEmpty {
+            raw(",\"traceState\":")
+            string(s.traceState)
+        }
+        raw(",\"flags\":\(s.flags),\"name\":")
+        string(s.name)
+        raw(",\"kind\":\(s.kind.rawValue),\"startTimeUnixNano\":")
+        decimalString(s.startTimeUnixNano)
+        raw(",\"endTimeUnixNano\":")
+        decimalString(s.endTimeUnixNano)
+        raw(",\"attributes\":")
+        attributes(s.attributes)
+        if s.droppedAttributesCount != 0 { raw(",\"droppedAttributesCount\":\(s.droppedAttributesCount)") }
+        if !s.events.isEmpty {
+            raw(",\"events\":")
+            list(s.events) { w, e in
+                w.raw("{\"timeUnixNano\":")
+                w.decimalString(e.timeUnixNano)
+                w.raw(",\"name\":")
+                w.string(e.name)
+                w.raw(",\"attributes\":")
+                w.attributes(e.attributes)
+                if e.droppedAttributesCount != 0 { w.raw(",\"droppedAttributesCount\":\(e.droppedAttributesCount)") }
+                w.raw("}")
+            }
+        }
+        if s.droppedEventsCount != 0 { raw(",\"droppedEventsCount\":\(s.droppedEventsCount)") }
+        if !s.links.isEmpty {
+            raw(",\"links\":")
+            list(s.links) { w, l in
+                w.raw("{\"traceId\":")
+                w.hex(l.traceID)
+                w.raw(",\"spanId\":")
+                w.hex(l.spanID)
+                if !l.traceState.isEmpty {
+                    w.raw(",\"traceState\":")
+                    w.string(l.traceState)
+                }
+                w.raw(",\"attributes\":")
+                w.attributes(l.attributes)
+                if l.droppedAttributesCount != 0 { w.raw(",\"droppedAttributesCount\":\(l.droppedAttributesCount)") }
+                w.raw(",\"flags\":\(l.flags)}")
+            }
+        }
+        if s.droppedLinksCount != 0 { raw(",\"droppedLinksCount\":\(s.droppedLinksCount)") }
+        if s.hasStatus {
+            raw(",\"status\":{")
+            if !s.status.message.isEmpty {
+                key("message")
+                string(s.status.message)
+                raw(",")
+            }
+            raw("\"code\":\(s.status.code.rawValue)}")
+        }
+        raw("}")
+    }
+
+    mutating func attributes(_ kvs: [Opentelemetry_Proto_Common_V1_KeyValue]) {
+        list(kvs) { w, kv in
+            w.raw("{\"key\":")
+            w.string(kv.key)
+            if kv.hasValue {
+                w.raw(",\"value\":")
+                w.value(kv.value)
+            }
+            w.raw("}")
+        }
+    }
+
+    mutating func value(_ v: Opentelemetry_Proto_Common_V1_AnyValue) {
+        switch v.value {
+        case nil: raw("{}")
+        case .stringValue(let s):
+            raw("{\"stringValue\":")
+            string(s)
+            raw("}")
+        case .boolValue(let b): raw("{\"boolValue\":\(b)}")
+        case .intValue(let i): raw("{\"intValue\":\"\(i)\"}")
+        case .doubleValue(let d):
+            if d.isNaN {
+                raw("{\"doubleValue\":\"NaN\"}")
+            } else if d.isInfinite {
+                raw("{\"doubleValue\":\"\(d < 0 ? "-Infinity" : "Infinity")\"}")
+            } else {
+                raw("{\"doubleValue\":\(d)}")
+            }
+        case .bytesValue(let b): raw("{\"bytesValue\":\"\(b.base64EncodedString())\"}")
+        case .arrayValue(let a):
+            raw("{\"arrayValue\":{\"values\":")
+            list(a.values) { w, item in w.value(item) }
+            raw("}}")
+        case .kvlistValue(let l):
+            raw("{\"kvlistValue\":{\"values\":")
+            attributes(l.values)
+            raw("}}")
+        }
+    }
+}

@@ -1,0 +1,122 @@
+// `auditq stats`: what the store holds, per tier and in all: segments, events, bytes on disk, the bytes the
+// records take uncompressed (so the compression ratio), and the time the events cover.
+import LogFormat
+
+public struct StoreStats: Sendable {
+    public struct Tier: Sendable {
+        public var name: String
+        public var segments = 0
+        public var events: UInt64 = 0
+        /// File sizes, headers, index and footer included.
+        public var bytesOnDisk: UInt64 = 0
+        /// Canonical record bytes (uncompressed) and their stored (compressed) block payloads.
+        public var rawBytes: UInt64 = 0
+        public var storedBytes: UInt64 = 0
+        public var minTime: UInt64?
+        public var maxTime: UInt64?
+
+        mutating func add(events: UInt64, file: UInt64, blocks: [BlockLocation], min: UInt64?, max: UInt64?) {
+            segments += 1
+            self.events += events
+            bytesOnDisk += file
+            for b in blocks {
+                rawBytes += UInt64(b.rawLength)
+                storedBytes += UInt64(b.storedLength)
+            }
+            if let min, events > 0 { minTime = Swift.min(minTime ?? .max, min) }
+            if let max, events > 0 { maxTime = Swift.max(maxTime ?? 0, max) }
+        }
+
+        public var compressionRatio: Double? { storedBytes > 0 ? Double(rawBytes) / Double(storedBytes) : nil }
+        public var bytesPerEvent: Double? { events > 0 ? Double(bytesOnDisk) / Double(events) : nil }
+    }
+
+    /// hot, archive, unsealed (active segments), and the total.
+    public var tiers: [Tier]
+    public var directories: Int
+
+    public var total: Tier {
+        var t = Tier(name: "total")
+        for x in tiers {
+            t.segments += x.segments
+            t.events += x.events
+            t.bytesOnDisk += x.bytesOnDisk
+            t.rawBytes += x.rawBytes
+            t.storedBytes += x.storedBytes
+            if let m = x.minTime { t.minTime = min(t.minTime ?? .max, m) }
+            if let m = x.maxTime { t.maxTime = max(t.maxTime ?? 0, m) }
+        }
+        return t
+    }
+
+    public static func collect(_ store: AuditStore) throws(LogFormatError) -> StoreStats {
+        var hot = Tier(name: "hot")
+        var archive = Tier(name: "archive")
+        var open = Tier(name: "unsealed")
+        for (directory, entry) in store.sealedSegments {
+            let reader = try store.reader(directory, entry)
+            let seal = entry.seal
+            if entry.tier == .archive {
+                archive.add(events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime, max: seal.maxTime)
+            } else {
+                hot.add(events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime, max: seal.maxTime)
+            }
+        }
+        for reader in try store.openSegmentReaders() {
+            open.add(
+                events: UInt64(reader.recordCount), file: UInt64(reader.file.count), blocks: reader.blocks,
+                min: reader.blocks.map(\.minTime).min(), max: reader.blocks.map(\.maxTime).max())
+        }
+        return StoreStats(tiers: [hot, archive, open], directories: store.directories.count)
+    }
+
+    public func table(zone: TimeZoneSpec) -> String {
+        var rows = [["TIER", "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]]
+        for t in tiers + [total] {
+            rows.append([
+                t.name, String(t.segments), String(t.events), String(t.bytesOnDisk), t.bytesPerEvent.map { fixed($0, 1) } ?? "-",
+                String(t.rawBytes), t.compressionRatio.map { fixed($0, 2) + "x" } ?? "-",
+                t.minTime.map { TimeExpression.format($0, zone: zone) } ?? "-", t.maxTime.map { TimeExpression.format($0, zone: zone) } ?? "-",
+            ])
+        }
+        return Rendering.align(rows)
+    }
+
+    /// One JSON object: {"directories", "tiers": [{"tier", "segments", "events", "bytes_on_disk", "raw_bytes",
+    /// "stored_block_bytes", "compression_ratio", "min_time_unix_nano", "max_time_unix_nano"}], "total": {…}}.
+    public func json() -> String {
+        func tier(_ t: Tier) -> String {
+            "{\"tier\":\"\(t.name)\",\"segments\":\(t.segments),\"events\":\(t.events),\"bytes_on_disk\":\(t.bytesOnDisk),"
+                + "\"raw_bytes\":\(t.rawBytes),\"stored_block_bytes\":\(t.storedBytes),"
+                + "\"compression_ratio\":\(t.compressionRatio.map { fixed($0, 3) } ?? "null"),"
+                + "\"min_time_unix_nano\":\(t.minTime.map { "\"\($0)\"" } ?? "null"),"
+                + "\"max_time_unix_nano\":\(t.maxTime.map { "\"\($0)\"" } ?? "null")}"
+        }
+        return "{\"directories\":\(directories),\"tiers\":[" + tiers.map(tier).joined(separator: ",") + "],\"total\":" + tier(total) + "}"
+    }
+}
+
+/// `v` with `digits` decimals, without Foundation's locale-dependent formatting.
+func fixed(_ v: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let n = Int((v * scale).rounded())
+    let whole = n / Int(scale)
+    let frac = String(abs(n % Int(scale)))
+    return digits == 0 ? String(whole) : "\(whole)." + String(repeating: "0", count: digits - frac.count) + frac
+}
+
+/// Durations an auditor types: `250ms`, `1.5s`, `2m`, `100us`, `800ns`, `1h`.
+public enum DurationExpression {
+    public static func parse(_ text: String) -> Int64? {
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let v = Double(number), v >= 0 else {
+                return nil
+            }
+            return Int64(v * scale)
+        }
+        return nil
+    }
+}
