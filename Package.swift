@@ -90,6 +90,7 @@ let package = Package(
             name: "AuditQuery",
             dependencies: [
                 "LogFormat", "OTLPBridge", "OTLPProto",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/auditq/AuditQuery"
         ),

@@ -218,6 +218,7 @@ import Testing
             (["search", "--data", dir, "--status", "teapot"], "--status"),
             (["search", "--data", dir, "--no-such-option"], "Unknown option"),
             (["stats", "--data", dir + "/nope"], "no data directory"),
+            (["evidence", "--data", dir, "--user", "u", "--out", dir + "-b"], "give --date or --from/--to"),
         ] {
             let r = try Self.run("auditq", args)
             #expect(r.status == 2, "\(args)")
@@ -238,6 +239,43 @@ import Testing
         let viaEnv = try Self.run("auditq", ["stats"], environment: env)
         #expect(viaEnv.status == 0)
         #expect(viaEnv.stdout.contains("hot "))
+    }
+
+    @Test func evidenceBundleFromTheCommandLineVerifiesOfflineAndTamperingFails() throws {
+        let (dir, user, _) = try Self.seeded()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = try Self.firstDay()
+        let out = dir + "-bundle"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let made = try Self.run("auditq", ["evidence", "--data", dir, "--user", user, "--from", day, "--to", day, "--out", out])
+        #expect(made.status == 0, "\(made.stderr)")
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: out))
+        #expect(files == Set(EvidenceBundle.fileNames + [EvidenceBundle.manifestName]))
+        let query = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/query.json"))) as? [String: Any])
+        #expect(query["user"] as? String == user)
+        #expect(query["tool_version"] as? String == AuditQVersion.current)
+        #expect((query["command_line"] as? [String])?.contains("evidence") == true)
+
+        // The bundle's requests are exactly the user's traces that day (all segments are sealed here).
+        let range = try Self.dayRange(day)
+        let all = try Self.everything(dir)
+        let traces = Set(all.filter { range.contains($0.event.startTimeUnixNano) && $0.event.user?.subject == user }.map(\.event.traceID))
+        #expect(query["requests"] as? Int == traces.count)
+        #expect(query["records"] as? Int == all.filter { traces.contains($0.event.traceID) }.count)
+
+        // Verified offline: the data directory is moved away first.
+        try FileManager.default.moveItem(atPath: dir, toPath: dir + "-away")
+        defer { try? FileManager.default.moveItem(atPath: dir + "-away", toPath: dir) }
+        let ok = try Self.run("auditq", ["verify", "--bundle", out])
+        #expect(ok.status == 0, "\(ok.stdout)")
+        #expect(ok.stdout.contains("0 problems"))
+
+        var report = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/report.txt")))
+        report[report.count / 2] ^= 0x01
+        try Data(report).write(to: URL(fileURLWithPath: out + "/report.txt"))
+        let bad = try Self.run("auditq", ["verify", "--bundle", out])
+        #expect(bad.status == 3)
+        #expect(bad.stdout.contains("report.txt: hash does not match"))
     }
 
     /// A running `collector serve` on a free port.

@@ -150,7 +150,7 @@ struct AuditQ: ParsableCommand {
             error, 3 verification found problems, 4 damaged data met while answering (the file is named).
             """,
         version: AuditQVersion.current,
-        subcommands: [Activity.self, Search.self, Trace.self, Stats.self, Verify.self])
+        subcommands: [Activity.self, Search.self, Trace.self, Stats.self, Evidence.self, Verify.self])
 
     static func main() {
         do {
@@ -329,17 +329,72 @@ struct AuditQ: ParsableCommand {
         }
     }
 
+    struct Evidence: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a self-contained, offline-verifiable evidence bundle of what a user did.",
+            discussion: "Check it with: auditq verify --bundle DIR. Records of segments not yet sealed have no proof and are left out (counted in query.json).")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var time: TimeOptions
+        @Option(help: "User subject or email.") var user: String
+        @Option(help: "The bundle directory to create (must not exist or be empty).") var out: String
+
+        func validate() throws {
+            if time.date == nil && time.from == nil && time.to == nil { throw ValidationError("give --date or --from/--to") }
+            if let items = try? FileManager.default.contentsOfDirectory(atPath: out), !items.isEmpty {
+                throw ValidationError("--out \(out) exists and is not empty")
+            }
+        }
+
+        func run() throws {
+            let store = try data.openStore()
+            let zone = try time.zone()
+            guard let range = try time.range() else { return }
+            progress("finding the requests of \(user)…")
+            let requests = try store.activity(user: user, timeRange: range)
+            let now = FileIO.nowUnixNano()
+            let env = ProcessInfo.processInfo.environment
+            let query = EvidenceQuery(
+                user: user, fromUnixNano: String(range.lowerBound), toUnixNano: String(range.upperBound &+ 1),
+                from: TimeExpression.format(range.lowerBound, zone: zone),
+                to: range.upperBound == .max ? "(no end)" : TimeExpression.format(range.upperBound + 1, zone: zone),
+                timeZone: zone.description, dataDirectories: data.resolved.map(\.root), commandLine: CommandLine.arguments,
+                runBy: env["USER"] ?? env["LOGNAME"] ?? "uid \(getuid())", host: ProcessInfo.processInfo.hostName,
+                runAt: TimeExpression.format(now), toolVersion: AuditQVersion.current, unsealedRecordsOmitted: 0, requests: 0, records: 0)
+            progress("proving \(requests.reduce(0) { $0 + $1.trace.count }) records…")
+            let summary = try EvidenceBundle.write(requests: requests, query: query, store: store, to: out)
+            progressDone()
+            if summary.requests == 0 { note("no requests by \(user) in that range; the bundle records that") }
+            if summary.unsealedOmitted > 0 {
+                note("\(summary.unsealedOmitted) records are in segments not yet sealed and have no proof: left out")
+            }
+            print("\(out): \(summary.requests) requests, \(summary.records) records with inclusion proofs from \(summary.segments) sealed segments")
+            print("files: \(summary.files.joined(separator: ", "))")
+        }
+    }
+
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check data directories: checksums, Merkle roots, indexes, signatures, chains, catalog.",
+            abstract: "Check data directories (checksums, Merkle roots, indexes, signatures, chains, catalog) or an evidence bundle.",
             discussion: "Exit status: 0 when everything verifies, 3 when any problem is found.")
         @OptionGroup var data: DataOptions
         @Option(name: .customLong("public-key"), help: "A file with a base64 Ed25519 public key (repeatable).")
         var publicKeys: [String] = []
         @Flag(help: "Report unsigned seals as problems.") var requireSignatures = false
+        @Option(help: "Check this evidence bundle offline instead of a data directory.") var bundle: String?
+
+        func validate() throws {
+            if bundle != nil && !data.directories.isEmpty { throw ValidationError("give --bundle or --data, not both") }
+        }
 
         func run() throws {
             let keys = try publicKeys.map { try SealVerifierKey.load(from: $0) }
+            if let bundle {
+                let outcome = BundleVerifier.verify(bundle: bundle, publicKeys: keys, requireSignatures: requireSignatures)
+                for p in outcome.problems { print(p) }
+                print("\(bundle): \(outcome.summary)")
+                if !outcome.isValid { throw ExitCode(ExitStatus.problemsFound) }
+                return
+            }
             var failed = false
             for d in data.resolved {
                 let started = FileIO.monotonicNanos()
