@@ -108,11 +108,17 @@ public struct VerifyOptions: Sendable {
     public var requireSignatures = false
     /// Rebuild each index from the records and compare (catches an index edited to hide records).
     public var checkIndex = true
+    /// Decode every record completely even when the records hash to the sealed root. Off by default: records
+    /// that hash to the seal's root are byte for byte the ones sealed, so only the fields the index and the
+    /// time ranges need are read; a segment whose root differs is always decoded record by record to name
+    /// the damage.
+    public var decodeAll = false
 
-    public init(publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false, checkIndex: Bool = true) {
+    public init(publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false, checkIndex: Bool = true, decodeAll: Bool = false) {
         self.publicKeys = publicKeys
         self.requireSignatures = requireSignatures
         self.checkIndex = checkIndex
+        self.decodeAll = decodeAll
     }
 }
 
@@ -154,57 +160,24 @@ public enum Verifier {
                     found: "index at \(footer.indexOffset)", detail: "bytes between the last data block and the index"))
         }
 
-        var leaves: [Digest32] = []
-        leaves.reserveCapacity(Int(reader.recordCount))
-        var index = IndexBuilder()
-        var minTime = UInt64.max
-        var maxTime = UInt64.min
-        var intact = true
-        for (b, location) in reader.blocks.enumerated() {
-            let payload: [UInt8]
-            do throws(LogFormatError) {
-                payload = try reader.blockPayload(b)
-            } catch {
-                intact = false
-                result.problems.append(
-                    IntegrityProblem(.blockDamaged, file: path, block: b, offset: error.offset, detail: error.message))
-                continue
-            }
-            var blockMin = UInt64.max
-            var blockMax = UInt64.min
-            do throws(LogFormatError) {
-                try reader.forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
-                    leaves.append(MerkleTree.leafHash(record))
-                    do throws(LogFormatError) {
-                        let event = try RecordCodec.decode(record)
-                        index.add(event, ordinal: ordinal)
-                        blockMin = min(blockMin, event.startTimeUnixNano)
-                        blockMax = max(blockMax, event.startTimeUnixNano)
-                    } catch {
-                        intact = false
-                        result.problems.append(
-                            IntegrityProblem(
-                                .recordDamaged, file: path, block: b, record: ordinal, offset: Int(location.offset),
-                                detail: error.message))
-                    }
-                    result.recordsChecked += 1
-                }
-            } catch {
-                intact = false
-                result.problems.append(
-                    IntegrityProblem(.recordDamaged, file: path, block: b, offset: error.offset, detail: error.message))
-                continue
-            }
-            index.addBlock(location)
-            if blockMin != location.minTime || blockMax != location.maxTime {
-                result.problems.append(
-                    IntegrityProblem(
-                        .metadataMismatch, file: path, block: b, expected: "\(blockMin)…\(blockMax)",
-                        found: "\(location.minTime)…\(location.maxTime)", detail: "block time range"))
-            }
-            minTime = min(minTime, blockMin)
-            maxTime = max(maxTime, blockMax)
+        // First pass: leaf hashes, and only the indexed fields and start time of each record. When the
+        // root matches the seal, those are the bytes that were sealed; otherwise (or with `decodeAll`) a
+        // second pass decodes every record to name each damaged one.
+        let before = result.problems.count
+        var pass = scan(reader, decode: options.decodeAll, result: &result)
+        if !options.decodeAll
+            && (!pass.intact || UInt64(pass.leaves.count) != seal.recordCount
+                || MerkleTree.root(leafHashes: pass.leaves) != seal.merkleRoot)
+        {
+            result.problems.removeLast(result.problems.count - before)
+            result.recordsChecked = 0
+            pass = scan(reader, decode: true, result: &result)
         }
+        let leaves = pass.leaves
+        let index = pass.index
+        let minTime = pass.minTime
+        let maxTime = pass.maxTime
+        let intact = pass.intact
 
         if intact {
             if UInt64(leaves.count) != seal.recordCount {
@@ -262,6 +235,120 @@ public enum Verifier {
             result.problems.append(IntegrityProblem(.signatureMissing, file: path, detail: "the seal is not signed"))
         }
         return result
+    }
+
+    struct Pass {
+        var leaves: [Digest32] = []
+        var index = IndexBuilder()
+        var minTime = UInt64.max
+        var maxTime = UInt64.min
+        var intact = true
+    }
+
+    /// One pass over the data blocks: leaf hashes, the rebuilt index, time ranges; block and record damage
+    /// is appended to `result.problems`. `decode` decodes whole records, else only the indexed fields.
+    static func scan(_ reader: SegmentReader, decode: Bool, result: inout SegmentVerification) -> Pass {
+        var pass = Pass()
+        pass.leaves.reserveCapacity(Int(reader.recordCount))
+        let path = reader.path
+        for (b, location) in reader.blocks.enumerated() {
+            let payload: [UInt8]
+            do throws(LogFormatError) {
+                payload = try reader.blockPayload(b)
+            } catch {
+                pass.intact = false
+                result.problems.append(
+                    IntegrityProblem(.blockDamaged, file: path, block: b, offset: error.offset, detail: error.message))
+                continue
+            }
+            var blockMin = UInt64.max
+            var blockMax = UInt64.min
+            var checked = 0
+            var damaged: [IntegrityProblem] = []
+            do throws(LogFormatError) {
+                try reader.forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
+                    pass.leaves.append(MerkleTree.leafHash(record))
+                    do throws(LogFormatError) {
+                        let start: UInt64
+                        if decode {
+                            let event = try RecordCodec.decode(record)
+                            pass.index.add(event, ordinal: ordinal)
+                            start = event.startTimeUnixNano
+                        } else {
+                            let (terms, t) = try indexedFields(record)
+                            pass.index.add(terms, ordinal: ordinal)
+                            start = t
+                        }
+                        blockMin = min(blockMin, start)
+                        blockMax = max(blockMax, start)
+                    } catch {
+                        pass.intact = false
+                        damaged.append(
+                            IntegrityProblem(
+                                .recordDamaged, file: path, block: b, record: ordinal, offset: Int(location.offset),
+                                detail: error.message))
+                    }
+                    checked += 1
+                }
+            } catch {
+                pass.intact = false
+                result.problems += damaged
+                result.recordsChecked += checked
+                result.problems.append(
+                    IntegrityProblem(.recordDamaged, file: path, block: b, offset: error.offset, detail: error.message))
+                continue
+            }
+            result.problems += damaged
+            result.recordsChecked += checked
+            pass.index.addBlock(location)
+            if blockMin != location.minTime || blockMax != location.maxTime {
+                result.problems.append(
+                    IntegrityProblem(
+                        .metadataMismatch, file: path, block: b, expected: "\(blockMin)…\(blockMax)",
+                        found: "\(location.minTime)…\(location.maxTime)", detail: "block time range"))
+            }
+            pass.minTime = min(pass.minTime, blockMin)
+            pass.maxTime = max(pass.maxTime, blockMax)
+        }
+        return pass
+    }
+
+    /// What the index and the time checks read from a canonical record (its terms: trace id, service, user,
+    /// workload; and its start time), taken without decoding attributes, events and links. The terms equal
+    /// those of the fully decoded record: the same strings are read the same way.
+    static func indexedFields(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> (RecordTerms, UInt64) {
+        var r = BinaryReader(record)
+        let version = try r.u8()
+        guard version == FormatConstants.recordVersion else {
+            throw LogFormatError(.malformed, "record version \(version)", offset: 0)
+        }
+        _ = try r.rawSlice(5)  // kind, span kind, source, status, severity
+        let presence = try r.u16()
+        let start = try r.u64()
+        _ = try r.rawSlice(16)  // end and observed times
+        let traceID = TraceID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
+        _ = try r.u64BigEndian()  // span id
+        if presence & 1 != 0 { _ = try r.u64BigEndian() }  // parent span id
+        _ = try r.uvarint()  // flags
+        _ = try r.lengthPrefixedSlice()  // name
+        let service = try r.string()
+        for _ in 0..<4 { _ = try r.lengthPrefixedSlice() }  // trace state, status message, severity text, event name
+        var user: UserIdentity?
+        if presence & 2 != 0 {
+            let subject = try r.string()
+            let email = try r.optionalString()
+            let groupCount = try r.uvarint(max: r.remaining, "group count")
+            var groups: [String] = []
+            groups.reserveCapacity(groupCount)
+            for _ in 0..<groupCount { groups.append(try r.string()) }
+            _ = try r.optionalString()  // issuer
+            _ = try r.u8()  // origin
+            let fingerprint = try r.uvarint(max: r.remaining + 1, "fingerprint length")
+            if fingerprint > 0 { _ = try r.rawSlice(fingerprint - 1) }
+            user = UserIdentity(subject: subject, email: email, groups: groups)
+        }
+        let workload = presence & 4 != 0 ? try r.string() : nil
+        return (RecordTerms(user: user, service: service, workload: workload, traceID: traceID), start)
     }
 
     /// A key id as 16 hex digits.
@@ -417,5 +504,14 @@ public enum Verifier {
             }
         }
         return problems
+    }
+}
+
+extension RecordTerms {
+    init(user: UserIdentity?, service: String, workload: String?, traceID: TraceID) {
+        self.user = user
+        self.service = service
+        self.workload = workload
+        self.traceID = traceID
     }
 }
