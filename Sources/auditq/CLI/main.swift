@@ -45,7 +45,9 @@ struct DataOptions: ParsableArguments {
         for d in resolved where !FileManager.default.fileExists(atPath: d.root) {
             throw ValidationError("no data directory at \(d.root)")
         }
-        return try AuditStore(directories: resolved)
+        // One query per process: blocks are rarely read twice, and a large cache only costs fresh pages.
+        let mib = Int(ProcessInfo.processInfo.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
+        return try AuditStore(directories: resolved, cacheBytes: mib << 20)
     }
 }
 
@@ -381,6 +383,7 @@ struct AuditQ: ParsableCommand {
         var publicKeys: [String] = []
         @Flag(help: "Report unsigned seals as problems.") var requireSignatures = false
         @Option(help: "Check this evidence bundle offline instead of a data directory.") var bundle: String?
+        @Flag(help: "Decode every record fully even when the records hash to their seal's root.") var decodeAll = false
 
         func validate() throws {
             if bundle != nil && !data.directories.isEmpty { throw ValidationError("give --bundle or --data, not both") }
@@ -399,7 +402,7 @@ struct AuditQ: ParsableCommand {
             for d in data.resolved {
                 let started = FileIO.monotonicNanos()
                 let outcome = Verifier.verifyDirectory(
-                    d, options: VerifyOptions(publicKeys: keys, requireSignatures: requireSignatures)
+                    d, options: VerifyOptions(publicKeys: keys, requireSignatures: requireSignatures, decodeAll: decodeAll)
                 ) { done, all, bytes in
                     let seconds = Double(FileIO.monotonicNanos() - started) / 1e9
                     progress("\(d.root): \(done)/\(all) segments, \(bytes >> 20) MiB, \(Int(Double(bytes >> 20) / max(seconds, 0.001))) MiB/s")
