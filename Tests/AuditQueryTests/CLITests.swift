@@ -338,8 +338,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: second) }
         let collector = try Collector(data: second)
         let (status, body) = try await collector.post("/v1/traces", Data(exported.stdout.utf8), type: "application/json")
-        collector.stop()
         #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
+        // While the collector still runs, what it acknowledged is readable from its active segment.
+        let live = try Self.run("auditq", ["search", "--data", second, "--format", "json"])
+        #expect(live.status == 0, "\(live.stderr)")
+        #expect(live.stdout.split(separator: "\n").count == originals.count)
+        let liveStats = try Self.run("auditq", ["stats", "--data", second, "--format", "json"])
+        #expect(liveStats.stdout.contains("\"tier\":\"unsealed\",\"segments\":1,\"events\":\(originals.count)"))
+        collector.stop()
         let stored = try Self.everything(second).map(\.event)
         #expect(stored.count == originals.count)
         // Each event as its own one-span OTLP request: ids, times, attributes, events, links, status, resource, scope.

@@ -197,7 +197,9 @@ struct AuditQ: ParsableCommand {
             let store = try data.openStore()
             let zone = try time.zone()
             guard let range = try time.range(fallback: "today") else { return }
+            progress("reading the requests of \(user) and their traces…")
             let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+            progressDone()
             guard !requests.isEmpty else {
                 note("no requests by \(user) in that range")
                 return
@@ -257,7 +259,9 @@ struct AuditQ: ParsableCommand {
             if let trace, let id = TraceID(hex: trace) { terms.append(.trace(id)) }
             let zone = try time.zone()
             let range = try time.range()
+            progress("searching…")
             let records = try store.search(EventQuery(terms: terms, timeRange: range, limit: limit, filter: try filters.filter()))
+            progressDone()
             guard !records.isEmpty else {
                 note("no matching events")
                 return
