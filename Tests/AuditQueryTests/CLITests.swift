@@ -261,7 +261,10 @@ import Testing
         let all = try Self.everything(dir)
         let traces = Set(all.filter { range.contains($0.event.startTimeUnixNano) && $0.event.user?.subject == user }.map(\.event.traceID))
         #expect(query["requests"] as? Int == traces.count)
-        #expect(query["records"] as? Int == all.filter { traces.contains($0.event.traceID) }.count)
+        var every = EventQuery()
+        every.includeDuplicates = true  // evidence keeps every stored copy
+        let stored = try AuditStore(directories: [DataDirectory(dir)]).search(every)
+        #expect(query["records"] as? Int == stored.filter { traces.contains($0.event.traceID) }.count)
 
         // Verified offline: the data directory is moved away first.
         try FileManager.default.moveItem(atPath: dir, toPath: dir + "-away")

@@ -18,11 +18,11 @@ import Testing
     static func bundle() throws -> (CraftedStore, String, SealVerifierKey) {
         let s = try CraftedStore(signed: true)
         let store = try AuditStore(directories: [s.directory])
-        let requests = try store.activity(user: "alice", timeRange: s.day)
+        let requests = try store.activity(user: "alice", timeRange: s.day, includeDuplicates: true)
         let out = s.path + "/bundle"
         let summary = try EvidenceBundle.write(requests: requests, query: query("alice", s.day), store: store, to: out)
         #expect(summary.requests == 2)
-        #expect(summary.records == 7)  // trace 1's six records and the second request; its hop is not sealed
+        #expect(summary.records == 8)  // trace 1's six records, the retry copy, the second request (its hop is not sealed)
         #expect(summary.unsealedOmitted == 1)
         #expect(summary.segments == 2)
         return (s, out, try #require(s.signer).publicKey)
@@ -53,7 +53,7 @@ import Testing
         _ = s
         let plain = BundleVerifier.verify(bundle: dir)
         #expect(plain.isValid, "\(plain.problems)")
-        #expect(plain.proofsValid == 7)
+        #expect(plain.proofsValid == 8)
         #expect(plain.filesValid == EvidenceBundle.fileNames.count)
         let signed = BundleVerifier.verify(bundle: dir, publicKeys: [key], requireSignatures: true)
         #expect(signed.isValid, "\(signed.problems)")
@@ -64,7 +64,8 @@ import Testing
         // The files hold what they claim.
         let query = try JSONDecoder().decode(EvidenceQuery.self, from: Data(try Self.read(dir, "query.json").utf8))
         #expect(query.user == "alice" && query.runBy == "tester" && query.unsealedRecordsOmitted == 1)
-        #expect(Self.lines(try Self.read(dir, "events.ndjson")).count == 7)
+        #expect(Self.lines(try Self.read(dir, "events.ndjson")).count == 8)
+        #expect(try Self.read(dir, "report.txt").contains("retry copy of"))
         #expect(Self.lines(try Self.read(dir, "activity.ndjson")).count == 2)
         #expect(try Self.read(dir, "report.txt").contains("orphan: parent \(s.missingParent.hex) not found"))
     }

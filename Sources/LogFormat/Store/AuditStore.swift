@@ -353,11 +353,14 @@ public final class AuditStore: Sendable {
 
     /// What a user did: one entry per request the user made (per trace the user's events belong to; an event
     /// without a trace id is a request of its own), with every record of that trace, oldest request first.
+    /// `includeDuplicates` keeps every stored copy of an event (evidence shows what was stored).
     public func activity(
         user: String, timeRange: ClosedRange<UInt64>, filter: EventFilter = EventFilter(), limit: Int? = nil,
-        traceSlackNanos: UInt64 = 3_600 * 1_000_000_000
+        traceSlackNanos: UInt64 = 3_600 * 1_000_000_000, includeDuplicates: Bool = false
     ) throws(LogFormatError) -> [UserRequest] {
-        let events = try search(EventQuery(terms: [.user(user)], timeRange: timeRange))
+        var query = EventQuery(terms: [.user(user)], timeRange: timeRange)
+        query.includeDuplicates = includeDuplicates
+        let events = try search(query)
         var order: [TraceID] = []
         var byTrace: [TraceID: [StoredRecord]] = [:]
         var requests: [UserRequest] = []
@@ -371,7 +374,8 @@ public final class AuditStore: Sendable {
             byTrace[id, default: []].append(e)
         }
         let traces = try self.traces(
-            around: order.map { ($0, byTrace[$0]![0].event.startTimeUnixNano) }, slackNanos: traceSlackNanos)
+            around: order.map { ($0, byTrace[$0]![0].event.startTimeUnixNano) }, slackNanos: traceSlackNanos,
+            includeDuplicates: includeDuplicates)
         for id in order {
             let mine = byTrace[id]!
             // The request is the edge's record of it when there is one, else the user's earliest event.

@@ -356,7 +356,8 @@ struct AuditQ: ParsableCommand {
             let zone = try time.zone()
             guard let range = try time.range() else { return }
             progress("finding the requests of \(user)…")
-            let requests = try store.activity(user: user, timeRange: range)
+            // Evidence shows every stored copy: a retried export stored twice appears twice, marked in the report.
+            let requests = try store.activity(user: user, timeRange: range, includeDuplicates: true)
             let now = FileIO.nowUnixNano()
             let env = ProcessInfo.processInfo.environment
             let query = EvidenceQuery(
