@@ -165,13 +165,12 @@ public enum Verifier {
         // second pass decodes every record to name each damaged one.
         let before = result.problems.count
         var pass = scan(reader, decode: options.decodeAll, result: &result)
-        if !options.decodeAll
-            && (!pass.intact || UInt64(pass.leaves.count) != seal.recordCount
-                || MerkleTree.root(leafHashes: pass.leaves) != seal.merkleRoot)
-        {
+        var root = MerkleTree.root(leafHashes: pass.leaves)
+        if !options.decodeAll && (!pass.intact || UInt64(pass.leaves.count) != seal.recordCount || root != seal.merkleRoot) {
             result.problems.removeLast(result.problems.count - before)
             result.recordsChecked = 0
             pass = scan(reader, decode: true, result: &result)
+            root = MerkleTree.root(leafHashes: pass.leaves)
         }
         let leaves = pass.leaves
         let index = pass.index
@@ -186,7 +185,6 @@ public enum Verifier {
                         .metadataMismatch, file: path, expected: "\(seal.recordCount)", found: "\(leaves.count)",
                         detail: "record count in the seal"))
             }
-            let root = MerkleTree.root(leafHashes: leaves)
             if root != seal.merkleRoot {
                 result.problems.append(
                     IntegrityProblem(
