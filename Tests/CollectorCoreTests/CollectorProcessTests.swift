@@ -83,6 +83,15 @@ import Testing
         #expect(String(decoding: report, as: UTF8.self).contains(#""accepted":1"#))
         let (bad, _) = try await c.post("/v1/traces", [1, 2, 3], type: "text/xml")
         #expect(bad == 415)
+        // Prometheus scrapes the same counts over HTTP.
+        let (metricsText, metricsResponse) = try await URLSession.shared.data(from: URL(string: c.base + "/metrics")!)
+        #expect((metricsResponse as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        let samples = MetricsTests.samples(String(decoding: metricsText, as: UTF8.self))
+        #expect(samples[#"audit_collector_accepted_items_total{receiver="otlp_http_traces"}"#] == 120)
+        #expect(samples[#"audit_collector_accepted_items_total{receiver="access_ndjson"}"#] == 1)
+        #expect(samples[#"audit_collector_requests_total{receiver="otlp_http_traces",code="415"}"#] == 1)
+        #expect(samples["audit_collector_events_written_total"] == 121)
+        #expect((samples["audit_collector_fsync_duration_seconds_count"] ?? 0) >= 1)
 
         c.stop(signal: SIGTERM)
         #expect(c.process.terminationStatus == 0)

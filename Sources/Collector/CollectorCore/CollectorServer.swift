@@ -1,4 +1,4 @@
-// The HTTP binding of the receivers (OTLP/HTTP on 4318 and NDJSON access events), health endpoints, and the
+// The HTTP binding of the receivers (OTLP/HTTP on 4318 and NDJSON access events), health and metrics endpoints, and the
 // services that run under swift-service-lifecycle: on SIGTERM/SIGINT the server stops accepting and finishes
 // its requests first, then the log writes what is pending and seals.
 import HTTPTypes
@@ -32,6 +32,11 @@ public enum CollectorServer {
             }
         }
         router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            response(IngestResponse(
+                status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
+                body: ingest.metrics.exposition(log: ingest.log)))
+        }
         router.get("/readyz") { _, _ -> Response in
             ingest.isAccepting
                 ? response(IngestResponse(status: 200, headers: [:], body: Array("ready\n".utf8)))

@@ -33,17 +33,28 @@ public final class IngestService: Sendable {
     public let limits: IngestLimits
     public let identity: IdentityKeys
     public let access: AccessEventOptions
+    public let metrics: CollectorMetrics
     private let logger: Logger
 
     public init(
         log: DurableLog, limits: IngestLimits = IngestLimits(), identity: IdentityKeys = IdentityKeys(),
-        access: AccessEventOptions = AccessEventOptions(), logger: Logger
+        access: AccessEventOptions = AccessEventOptions(), metrics: CollectorMetrics = CollectorMetrics(), logger: Logger
     ) {
         self.log = log
         self.limits = limits
         self.identity = identity
         self.access = access
+        self.metrics = metrics
         self.logger = logger
+    }
+
+    /// The `receiver` metric label of a route.
+    static func receiver(_ route: String) -> String {
+        switch route {
+        case "/v1/traces": "otlp_http_traces"
+        case "/v1/logs": "otlp_http_logs"
+        default: "access_ndjson"
+        }
     }
 
     enum Encoding { case protobuf, json }
@@ -56,6 +67,15 @@ public final class IngestService: Sendable {
         guard ["/v1/traces", "/v1/logs", "/v1/access"].contains(route) else {
             return plain(404, "no receiver at \(route): use /v1/traces, /v1/logs or /v1/access")
         }
+        let answer = await dispatch(method: method, route: route, contentType: contentType, contentEncoding: contentEncoding, body: body)
+        metrics.answered(Self.receiver(route), status: answer.status)
+        return answer
+    }
+
+    private func dispatch(
+        method: String, route: String, contentType: String?, contentEncoding: String?, body: [UInt8]
+    ) async -> IngestResponse {
+        let receiver = Self.receiver(route)
         guard method == "POST" else { return plain(405, "\(route) accepts POST only", extra: ["Allow": "POST"]) }
         let mediaType = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let encoding: Encoding
@@ -63,10 +83,12 @@ public final class IngestService: Sendable {
         case ("/v1/access", "application/x-ndjson"), ("/v1/access", "application/json"), ("/v1/access", "text/plain"):
             encoding = .json
         case ("/v1/access", _):
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
             return plain(415, "/v1/access takes application/x-ndjson, not \(mediaType.isEmpty ? "no content type" : mediaType)")
         case (_, "application/x-protobuf"): encoding = .protobuf
         case (_, "application/json"): encoding = .json
         default:
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
             return plain(415, "\(route) takes application/x-protobuf or application/json, not \(mediaType.isEmpty ? "no content type" : mediaType)")
         }
         // Decompress, capped.
@@ -77,9 +99,12 @@ public final class IngestService: Sendable {
             switch BodyInflation.inflate(body, limit: limits.maxBodyBytes) {
             case .success(let bytes): payload = bytes
             case .failure(.tooLarge): return tooLarge(route, encoding)
-            case .failure(.invalid(let why)): return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", route, encoding)
+            case .failure(.invalid(let why)):
+                metrics.rejected(receiver, reason: .malformed)
+                return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", route, encoding)
             }
         case let other:
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
             return plain(415, "content encoding \(other) is not supported: use gzip or none")
         }
         switch route {
@@ -96,15 +121,17 @@ public final class IngestService: Sendable {
         switch encoding {
         case .protobuf:
             do { request = try OTLPTraceRequest(serializedBytes: body) } catch {
+                metrics.rejected("otlp_http_traces", reason: .malformed)
                 return rpcError(400, code: 3, "malformed ExportTraceServiceRequest protobuf: \(error)", "/v1/traces", encoding)
             }
         case .json:
             do { request = try OTLPJSON.traceRequest(from: body) } catch {
+                metrics.rejected("otlp_http_traces", reason: .malformed)
                 return rpcError(400, code: 3, "malformed OTLP/JSON traces: \(error)", "/v1/traces", encoding)
             }
         }
         var imported = OTLPMapping.events(from: request, identity: identity)
-        enforceLimits(&imported)
+        enforceLimits(&imported, receiver: "otlp_http_traces")
         return await store(imported, route: "/v1/traces", encoding: encoding) { rejected, message in
             var response = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse()
             if rejected > 0 || !message.isEmpty {
@@ -120,15 +147,17 @@ public final class IngestService: Sendable {
         switch encoding {
         case .protobuf:
             do { request = try OTLPLogsRequest(serializedBytes: body) } catch {
+                metrics.rejected("otlp_http_logs", reason: .malformed)
                 return rpcError(400, code: 3, "malformed ExportLogsServiceRequest protobuf: \(error)", "/v1/logs", encoding)
             }
         case .json:
             do { request = try OTLPJSON.logsRequest(from: body) } catch {
+                metrics.rejected("otlp_http_logs", reason: .malformed)
                 return rpcError(400, code: 3, "malformed OTLP/JSON logs: \(error)", "/v1/logs", encoding)
             }
         }
         var imported = OTLPMapping.events(from: request, identity: identity)
-        enforceLimits(&imported)
+        enforceLimits(&imported, receiver: "otlp_http_logs")
         return await store(imported, route: "/v1/logs", encoding: encoding) { rejected, message in
             var response = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse()
             if rejected > 0 || !message.isEmpty {
@@ -152,8 +181,15 @@ public final class IngestService: Sendable {
             if bad.contains(n) || raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             goodLines.append(n)
         }
+        metrics.received("access_ndjson", items: events.count + errors.count)
+        metrics.rejected("access_ndjson", reason: .invalidLine, items: errors.count)
         for (i, e) in events.enumerated() {
-            if let why = violation(e) { lineErrors.append((goodLines[i], why)) } else { kept.append(e) }
+            if let broken = violation(e) {
+                metrics.rejected("access_ndjson", reason: broken.reason)
+                lineErrors.append((goodLines[i], broken.message))
+            } else {
+                kept.append(e)
+            }
         }
         lineErrors.sort { $0.line < $1.line }
         let report: ([String: Any]) -> [UInt8] = { obj in
@@ -164,7 +200,7 @@ public final class IngestService: Sendable {
             if lineErrors.isEmpty { return IngestResponse(status: 200, headers: json, body: report(["accepted": 0, "rejected": []])) }
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
-        if let failure = await append(kept) { return failure(.json, "/v1/access") }
+        if let failure = await append(kept, receiver: "access_ndjson") { return failure(.json, "/v1/access") }
         return IngestResponse(status: 200, headers: json, body: report(["accepted": kept.count, "rejected": rejected]))
     }
 
@@ -175,17 +211,29 @@ public final class IngestService: Sendable {
         response: (Int, String) -> Response
     ) async -> IngestResponse {
         let message = Self.summary(imported.rejected)
-        if !imported.events.isEmpty, let failure = await append(imported.events) { return failure(encoding, route) }
+        if !imported.events.isEmpty, let failure = await append(imported.events, receiver: Self.receiver(route)) {
+            return failure(encoding, route)
+        }
         return encode(response(imported.rejected.count, message), status: 200, encoding)
     }
 
     /// Appends and waits until durable; on failure returns how to answer.
-    private func append(_ events: [AuditEvent]) async -> ((Encoding, String) -> IngestResponse)? {
+    private func append(_ events: [AuditEvent], receiver: String) async -> ((Encoding, String) -> IngestResponse)? {
+        let started = FileIO.monotonicNanos()
         do {
             _ = try await log.append(events)
+            metrics.accepted(receiver, items: events.count, waitedNanos: FileIO.monotonicNanos() - started)
             return nil
         } catch let error as LogFormatError {
             let retry = String(limits.retryAfterSeconds)
+            let reason: RejectionReason =
+                switch error.code {
+                case .limitExceeded where error.message.contains("queue full"): .queueFull
+                case .limitExceeded: .invalidItem
+                case .io where FileIO.isOutOfSpace(error): .diskFull
+                default: .writeError
+                }
+            metrics.rejected(receiver, reason: reason, items: events.count)
             switch error.code {
             case .limitExceeded where error.message.contains("queue full"):
                 return { e, r in self.rpcError(503, code: 14, "collector busy: \(error.message); retry later", r, e, extra: ["Retry-After": retry]) }
@@ -199,18 +247,23 @@ public final class IngestService: Sendable {
                 return { e, r in self.rpcError(503, code: 14, "not stored: \(error.message)", r, e, extra: ["Retry-After": retry]) }
             }
         } catch {
+            metrics.rejected(receiver, reason: .writeError, items: events.count)
             return { e, r in self.rpcError(500, code: 13, "not stored: \(error)", r, e) }
         }
     }
 
     // MARK: Limits
 
-    func enforceLimits(_ imported: inout OTLPMapping.Imported) {
+    /// Drops the items that break a limit (naming them in `rejected`) and counts what was received and refused.
+    func enforceLimits(_ imported: inout OTLPMapping.Imported, receiver: String) {
+        metrics.received(receiver, items: imported.events.count + imported.rejected.count)
+        metrics.rejected(receiver, reason: .invalidItem, items: imported.rejected.count)
         var kept: [AuditEvent] = []
         kept.reserveCapacity(imported.events.count)
         for (i, e) in imported.events.enumerated() {
-            if let why = violation(e) {
-                imported.rejected.append(RejectedItem(resource: -1, scope: -1, item: i, reason: why))
+            if let broken = violation(e) {
+                metrics.rejected(receiver, reason: broken.reason)
+                imported.rejected.append(RejectedItem(resource: -1, scope: -1, item: i, reason: broken.message))
             } else {
                 kept.append(e)
             }
@@ -218,10 +271,15 @@ public final class IngestService: Sendable {
         imported.events = kept
     }
 
-    /// Why `e` breaks a limit, or nil.
-    func violation(_ e: AuditEvent) -> String? {
+    struct LimitViolation {
+        var reason: RejectionReason
+        var message: String
+    }
+
+    /// Which limit `e` breaks and how, or nil.
+    func violation(_ e: AuditEvent) -> LimitViolation? {
         if e.attributes.count > limits.maxAttributesPerRecord {
-            return "\(e.attributes.count) attributes, more than the limit of \(limits.maxAttributesPerRecord)"
+            return LimitViolation(reason: .attributeLimit, message: "\(e.attributes.count) attributes, more than the limit of \(limits.maxAttributesPerRecord)")
         }
         let max = limits.maxStringBytes
         func long(_ s: String) -> Bool { s.utf8.count > max }
@@ -238,7 +296,7 @@ public final class IngestService: Sendable {
         if long(e.name) || attributeSets.contains(where: { $0.contains { long($0.key) || bad($0.value) } })
             || e.body.map(bad) == true
         {
-            return "a string longer than \(max) bytes"
+            return LimitViolation(reason: .stringLimit, message: "a string longer than \(max) bytes")
         }
         return nil
     }
@@ -253,7 +311,9 @@ public final class IngestService: Sendable {
 
     /// The 413 answer for a body the HTTP layer refused to read past the limit.
     public func bodyTooLarge(route: String, contentType: String?) -> IngestResponse {
-        tooLarge(route, (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json)
+        let answer = tooLarge(route, (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json)
+        metrics.answered(Self.receiver(route), status: answer.status)
+        return answer
     }
 
     /// False once the log is closed or while its queue is full: what /readyz reports.
@@ -266,7 +326,8 @@ public final class IngestService: Sendable {
     }
 
     private func tooLarge(_ route: String, _ encoding: Encoding) -> IngestResponse {
-        rpcError(413, code: 8, "request body exceeds \(limits.maxBodyBytes) bytes after decompression", route, encoding)
+        metrics.rejected(Self.receiver(route), reason: .tooLarge)
+        return rpcError(413, code: 8, "request body exceeds \(limits.maxBodyBytes) bytes after decompression", route, encoding)
     }
 
     /// A `google.rpc.Status` body in the request's encoding (access routes answer in JSON).

@@ -20,7 +20,7 @@ struct Collector: AsyncParsableCommand {
             abstract: "Receive OTLP/HTTP spans and logs and NDJSON access events; store them durably.",
             discussion: """
                 Endpoints: POST /v1/traces and /v1/logs (application/x-protobuf or application/json, gzip allowed), \
-                POST /v1/access (application/x-ndjson), GET /healthz, GET /readyz. A request is answered only once \
+                POST /v1/access (application/x-ndjson), GET /healthz, GET /readyz, GET /metrics (Prometheus). A request is answered only once \
                 its events are durable under the fsync policy; when the disk cannot keep up the answer is 503 with \
                 Retry-After. SIGTERM or SIGINT: stop accepting, finish requests, write, seal.
                 """)
@@ -103,15 +103,17 @@ struct Collector: AsyncParsableCommand {
             options.maxPendingEvents = c.maxPendingEvents
             options.writer.maxSegmentBytes = c.segmentBytes
             options.writer.maxSegmentAgeNanos = UInt64(c.segmentAgeSeconds) * 1_000_000_000
-            let log = try DurableLog(directory: DataDirectory(c.data), options: options, logger: logger)
+            let metrics = CollectorMetrics()
+            let log = try DurableLog(directory: DataDirectory(c.data), options: options, observer: metrics, logger: logger)
             for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }
+            metrics.recovered(log.recoveries)
             var limits = IngestLimits()
             limits.maxBodyBytes = c.maxBodyBytes
             limits.maxAttributesPerRecord = c.maxAttributesPerRecord
             limits.maxStringBytes = c.maxStringBytes
             var identity = IdentityKeys()
             identity.subject = c.userAttributes
-            let ingest = IngestService(log: log, limits: limits, identity: identity, logger: logger)
+            let ingest = IngestService(log: log, limits: limits, identity: identity, metrics: metrics, logger: logger)
             let (host, port) = try c.address()
             let app = CollectorServer.application(ingest: ingest, host: host, port: port, logger: logger) { bound in
                 // Tests and scripts read this line to learn the port.

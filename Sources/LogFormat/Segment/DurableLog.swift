@@ -24,6 +24,19 @@ public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Told what the writer queue does, as it happens: the hook for metrics. Called on the writer queue, so an
+/// observer must be quick and must not call back into the log.
+public protocol DurableLogObserver: Sendable {
+    /// One group commit: `events` from `batches` appends were written (and synced under `always`).
+    func committed(events: Int, batches: Int, bytesWritten: UInt64)
+    /// An fsync took `nanos`.
+    func synced(nanos: UInt64)
+    /// A segment was sealed.
+    func sealed(_ entry: CatalogEntry)
+    /// A write, flush or sync failed; the batches it covered were refused.
+    func failed(_ error: LogFormatError)
+}
+
 public final class DurableLog: Sendable {
     public struct Options: Sendable {
         public var writer = WriterOptions()
@@ -66,10 +79,14 @@ public final class DurableLog: Sendable {
     nonisolated(unsafe) private let writer: SegmentWriter
     nonisolated(unsafe) private var timer: DispatchSourceTimer?
     private let logger: Logger
+    private let observer: (any DurableLogObserver)?
 
-    public init(directory: DataDirectory, options: Options = Options(), logger: Logger) throws(LogFormatError) {
+    public init(
+        directory: DataDirectory, options: Options = Options(), observer: (any DurableLogObserver)? = nil, logger: Logger
+    ) throws(LogFormatError) {
         self.options = options
         self.logger = logger
+        self.observer = observer
         writer = try SegmentWriter(directory: directory, options: options.writer, logger: logger)
         nodeID = writer.nodeID
         recoveries = writer.recoveries
@@ -158,6 +175,17 @@ public final class DurableLog: Sendable {
             }
             let count = batch.reduce(0) { $0 + $1.events.count }
             let written = writer.bytesWritten
+            if let observer {
+                if let commitError {
+                    observer.failed(commitError)
+                } else {
+                    let stored = receipts.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) }
+                    let before = state.withLock { $0.stats.bytesWritten }
+                    observer.committed(events: stored, batches: batch.count, bytesWritten: written &- before)
+                    if fsyncNanos > 0 { observer.synced(nanos: fsyncNanos) }
+                }
+                for case .failure(let e) in receipts { observer.failed(e) }
+            }
             state.withLock { s in
                 s.stats.pendingEvents -= count
                 s.stats.commits += 1
@@ -183,8 +211,9 @@ public final class DurableLog: Sendable {
 
     private func rollIfNeeded() {
         do throws(LogFormatError) {
-            if try writer.rollIfNeeded() != nil {
+            if let entry = try writer.rollIfNeeded() {
                 state.withLock { $0.stats.segmentsSealed += 1 }
+                observer?.sealed(entry)
             }
         } catch {
             logger.error("sealing a full segment failed; will retry", metadata: ["error": "\(error)"])
@@ -202,7 +231,9 @@ public final class DurableLog: Sendable {
                     $0.stats.fsyncs += 1
                     $0.stats.lastFsyncNanos = dt
                 }
+                observer?.synced(nanos: dt)
             } catch {
+                observer?.failed(error)
                 logger.error("interval fsync failed", metadata: ["error": "\(error)"])
             }
         }
@@ -216,7 +247,10 @@ public final class DurableLog: Sendable {
                 self.drain()
                 do throws(LogFormatError) {
                     let entry = try self.writer.seal()
-                    if entry != nil { self.state.withLock { $0.stats.segmentsSealed += 1 } }
+                    if let entry {
+                        self.state.withLock { $0.stats.segmentsSealed += 1 }
+                        self.observer?.sealed(entry)
+                    }
                     c.resume(returning: entry)
                 } catch {
                     c.resume(throwing: error)
@@ -234,6 +268,10 @@ public final class DurableLog: Sendable {
                 self.timer = nil
                 self.drain()
                 do throws(LogFormatError) {
+                    if let entry = try self.writer.seal() {
+                        self.state.withLock { $0.stats.segmentsSealed += 1 }
+                        self.observer?.sealed(entry)
+                    }
                     try self.writer.close()
                     c.resume()
                 } catch {
