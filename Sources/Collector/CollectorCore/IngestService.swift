@@ -6,6 +6,7 @@ import LogFormat
 import Logging
 import OTLPProto
 import SwiftProtobuf
+import Synchronization
 
 public struct IngestLimits: Sendable, Hashable {
     /// Largest request body after decompression (OTLP recommends 64 MiB); larger gets 413.
@@ -240,15 +241,28 @@ public final class IngestService: Sendable {
             case .limitExceeded:
                 return { e, r in self.rpcError(400, code: 3, error.message, r, e) }
             case .io:
-                logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
+                if shouldLogWriteFailure() {
+                    logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
+                }
                 let why = FileIO.isOutOfSpace(error) ? "the collector's disk is full" : "the collector cannot write"
-                return { e, r in self.rpcError(503, code: 14, "\(why); nothing from this request was stored, retry later", r, e, extra: ["Retry-After": retry]) }
+                return { e, r in self.rpcError(503, code: 14, "\(why); this request is not acknowledged, send it again later", r, e, extra: ["Retry-After": retry]) }
             default:
                 return { e, r in self.rpcError(503, code: 14, "not stored: \(error.message)", r, e, extra: ["Retry-After": retry]) }
             }
         } catch {
             metrics.rejected(receiver, reason: .writeError, items: events.count)
             return { e, r in self.rpcError(500, code: 13, "not stored: \(error)", r, e) }
+        }
+    }
+
+    /// While the disk is full every request fails the same way: log it once per 10 s, not once per request.
+    private let lastWriteFailureLog = Mutex<UInt64>(0)
+    private func shouldLogWriteFailure() -> Bool {
+        let now = FileIO.monotonicNanos()
+        return lastWriteFailureLog.withLock { last in
+            guard last == 0 || now &- last >= 10_000_000_000 else { return false }
+            last = now
+            return true
         }
     }
 

@@ -56,6 +56,8 @@ public final class DurableLog: Sendable {
         public var segmentsSealed: UInt64 = 0
         public var bytesWritten: UInt64 = 0
         public var refusedEvents: UInt64 = 0
+        /// The last write, flush or fsync failed (disk full, I/O error) and no later one has succeeded.
+        public var writeFailing = false
     }
 
     private struct Pending {
@@ -104,9 +106,11 @@ public final class DurableLog: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.stats } }
 
-    /// True while the log takes appends: not closed, and its queue below the limit.
+    /// True while the log takes appends: not closed, its queue below the limit, and its last write good.
+    /// (Appends are still tried while writes fail, and the writer queue retries on its own, so the log
+    /// notices by itself when space returns.)
     public var isAccepting: Bool {
-        state.withLock { !$0.closed && $0.stats.pendingEvents < options.maxPendingEvents }
+        state.withLock { !$0.closed && $0.stats.pendingEvents < options.maxPendingEvents && !$0.stats.writeFailing }
     }
 
     /// Appends `events` and returns once they are durable under the fsync policy. Throws `.limitExceeded`
@@ -194,6 +198,10 @@ public final class DurableLog: Sendable {
                     s.stats.lastFsyncNanos = fsyncNanos
                 }
                 s.stats.bytesWritten = written
+                s.stats.writeFailing = commitError != nil || receipts.contains { r in
+                    if case .failure(let e) = r { return e.code == .io }
+                    return false
+                }
                 if commitError == nil {
                     s.stats.appendedEvents += UInt64(receipts.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) })
                 }
@@ -220,8 +228,18 @@ public final class DurableLog: Sendable {
         }
     }
 
-    /// Periodic work on `queue`: the interval fsync and the age-based roll.
+    /// Periodic work on `queue`: retrying a failed write, the interval fsync and the age-based roll.
     private func tick() {
+        if writer.hasUnwrittenBlock || writer.hasUnpublishedSeals {
+            do throws(LogFormatError) {
+                try writer.flush()
+                try writer.publishSealed()
+                state.withLock { $0.stats.writeFailing = false }
+                logger.notice("writing again after a failed write")
+            } catch {
+                return  // still failing; the next tick tries again
+            }
+        }
         if case .interval = options.fsync, writer.needsSync {
             let t0 = FileIO.monotonicNanos()
             do throws(LogFormatError) {

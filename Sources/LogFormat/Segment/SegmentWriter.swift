@@ -160,6 +160,10 @@ public final class SegmentWriter {
     /// True when records are buffered in a block not yet written.
     public var hasBufferedRecords: Bool { (active?.bufferedCount ?? 0) > 0 }
 
+    /// True after a block write failed (disk full, I/O error): its records are still buffered, and every
+    /// append first retries writing them.
+    public var hasUnwrittenBlock: Bool { unwrittenBlock }
+
     // MARK: Appending
 
     /// Appends `events` to the active segment (creating it if needed). All events are encoded and checked
@@ -180,6 +184,7 @@ public final class SegmentWriter {
 
     private func append(buffer events: UnsafeBufferPointer<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
         if unwrittenBlock { try flush() }
+        if hasUnpublishedSeals { try? publishSealed() }
         staging.removeAll(keepingCapacity: true)
         stagingRanges.removeAll(keepingCapacity: true)
         var w = BinaryWriter(capacity: 0)
@@ -306,6 +311,7 @@ public final class SegmentWriter {
     /// catalog. Returns nil (and removes the file) when the active segment holds no records.
     @discardableResult
     public func seal() throws(LogFormatError) -> CatalogEntry? {
+        if hasUnpublishedSeals { try publishSealed() }
         guard active != nil else { return nil }
         try flush()
         let a = active!
@@ -341,25 +347,64 @@ public final class SegmentWriter {
             seal: seal, signature: signature, indexOffset: UInt64(a.fileOffset), indexLength: UInt64(w.count),
             blockCount: UInt32(a.index.blocks.count))
         w.raw(footer.encoded())
-        try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path)
-        try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
-        try FileIO.fsync(a.fd, path: a.path)
+        do {
+            try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path)
+            try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
+            try FileIO.fsync(a.fd, path: a.path)
+        } catch {
+            // Disk full or failing: cut what was written of the index and footer; the segment stays active with
+            // every block intact, and sealing is tried again later.
+            _ = Glibc.ftruncate(a.fd, off_t(a.fileOffset))
+            throw error
+        }
+        // The seal is durable: from here the segment is final and the chain moves on, whatever follows fails.
         FileIO.close(a.fd)
         active = nil
-        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
-        try FileIO.renameDurably(a.path, directory.segmentsPath + "/" + name, directory: directory.segmentsPath)
-        let entry = CatalogEntry(
-            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: footer.blockCount,
-            fileSize: UInt64(a.fileOffset + w.count))
-        catalog.upsert(entry)
-        try directory.saveCatalog(catalog)
         chainHead = (seal.sequence, seal.merkleRoot)
         bytesWritten += UInt64(w.count)
         segmentsSealed += 1
+        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
+        let entry = CatalogEntry(
+            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: footer.blockCount,
+            fileSize: UInt64(a.fileOffset + w.count))
+        unpublished.append((from: a.path, entry: entry))
         logger.info(
             "sealed segment",
             metadata: ["segment": "\(name)", "records": "\(a.recordCount)", "bytes": "\(entry.fileSize)"])
+        do {
+            try publishSealed()
+        } catch {
+            logger.warning(
+                "a sealed segment awaits its rename or catalog entry; will retry", metadata: ["error": "\(error)"])
+        }
         return entry
+    }
+
+    /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
+    /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every append
+    /// and seal. Readers see them meanwhile as unsealed files, and recovery at start-up re-seals a file left
+    /// unrenamed with the same records and the same chain link.
+    private var unpublished: [(from: String, entry: CatalogEntry)] = []
+    private var catalogNeedsSave = false
+
+    /// True while a sealed segment awaits its rename or the catalog awaits a save.
+    public var hasUnpublishedSeals: Bool { !unpublished.isEmpty || catalogNeedsSave }
+
+    /// Renames sealed segments to their final names and saves the catalog; keeps what fails for the next try.
+    public func publishSealed() throws(LogFormatError) {
+        while let next = unpublished.first {
+            let target = directory.path(relative: next.entry.relativePath)
+            if FileIO.exists(next.from) {
+                try FileIO.renameDurably(next.from, target, directory: directory.segmentsPath)
+            }
+            catalog.upsert(next.entry)
+            catalogNeedsSave = true
+            unpublished.removeFirst()
+        }
+        if catalogNeedsSave {
+            try directory.saveCatalog(catalog)
+            catalogNeedsSave = false
+        }
     }
 
     /// Seals the active segment and releases the writer's file.
