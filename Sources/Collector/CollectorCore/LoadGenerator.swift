@@ -2,11 +2,10 @@
 // to a collector as it arrives in production — spans over OTLP/HTTP protobuf, edge access events as nginx
 // NDJSON lines — over N concurrent connections, at a fixed rate or as fast as acknowledged, and reports
 // throughput and acknowledgement latency percentiles. Refusals (503) are retried after Retry-After.
+import Dispatch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LogFormat
+import Synchronization
 
 public struct LoadGeneratorConfig: Sendable {
     public var baseURL: String
@@ -44,79 +43,137 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     public var description: String {
         let events = spans + accessEvents
         return String(
-            format: "%d events (%d spans, %d access) in %d posts over %.2f s: %.0f events/s; ack latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f; %d refused and retried, %d failed",
-            events, spans, accessEvents, posts, seconds, Double(events) / max(seconds, 1e-9), percentile(0.5),
+            format: "%d events (%d spans, %d access) in %d posts over %.2f s: %.0f events/s (%.0f spans/s); ack latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f; %d refused and retried, %d failed",
+            events, spans, accessEvents, posts, seconds, Double(events) / max(seconds, 1e-9), Double(spans) / max(seconds, 1e-9), percentile(0.5),
             percentile(0.9), percentile(0.99), percentile(1.0), refusedAndRetried, failed)
     }
 }
 
 public enum LoadGenerator {
-    /// Hands out batches of synthetic requests to the workers.
-    actor Source {
-        var generator: TrafficGenerator
-        var remaining: Int
-        let perBatch: Int
+    /// One prepared HTTP post.
+    struct Post: Sendable {
+        var path: String
+        var contentType: String
+        var body: [UInt8]
+        var spans: Int
+        var accessEvents: Int
+    }
 
-        init(_ config: LoadGeneratorConfig) {
-            generator = TrafficGenerator(configuration: config.traffic)
-            remaining = config.requests
-            perBatch = config.requestsPerPost
-        }
-
-        func next() -> [AuditEvent]? {
-            guard remaining > 0 else { return nil }
-            let n = min(perBatch, remaining)
+    /// Builds every post before the clock starts, so the generator's own work (synthesising traffic, mapping it
+    /// to OTLP, serialising) does not compete with the collector for the CPU while it is measured.
+    static func prepare(_ config: LoadGeneratorConfig) -> [Post] {
+        var generator = TrafficGenerator(configuration: config.traffic)
+        var batches: [[AuditEvent]] = []
+        var remaining = config.requests
+        while remaining > 0 {
+            let n = min(config.requestsPerPost, remaining)
             remaining -= n
             var events: [AuditEvent] = []
             for _ in 0..<n { events += generator.nextRequest() }
-            return events
+            batches.append(events)
         }
+        // Serialising is the slow part and each batch is independent: spread it over the cores.
+        let allBatches = batches
+        let slots = Mutex([[Post]](repeating: [], count: allBatches.count))
+        DispatchQueue.concurrentPerform(iterations: allBatches.count) { i in
+            var posts: [Post] = []
+            let spans = allBatches[i].filter { $0.kind == .span }.map(withSemanticAttributes)
+            let access = allBatches[i].filter { $0.kind == .access }
+            if !spans.isEmpty, let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
+                posts.append(Post(path: "/v1/traces", contentType: "application/x-protobuf", body: body, spans: spans.count, accessEvents: 0))
+            }
+            if !access.isEmpty {
+                let body = Array(access.map { AccessEventMapping.nginxLine(for: $0) + "\n" }.joined().utf8)
+                posts.append(Post(path: "/v1/access", contentType: "application/x-ndjson", body: body, spans: 0, accessEvents: access.count))
+            }
+            slots.withLock { $0[i] = posts }
+        }
+        return slots.withLock { $0.flatMap { $0 } }
     }
 
     public static func run(_ config: LoadGeneratorConfig) async -> LoadReport {
-        let source = Source(config)
-        let session = URLSession(configuration: .ephemeral)
-        let start = Date()
+        let posts = prepare(config)
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: send(posts, config)) }
+        }
+    }
+
+    /// Sends `posts` over `config.connections` keep-alive connections, one thread each (blocking sockets: the
+    /// cheapest client there is, so the machine's cores go to the collector under test).
+    static func send(_ posts: [Post], _ config: LoadGeneratorConfig) -> LoadReport {
+        let next = Atomic<Int>(0)
+        let parts = Mutex([LoadReport]())
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
         let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
-        var report = await withTaskGroup(of: LoadReport.self) { group in
-            for _ in 0..<config.connections {
-                group.addTask {
-                    var mine = LoadReport()
-                    let workerStart = Date()
-                    var sentEvents = 0
-                    while let batch = await source.next() {
-                        let spans = batch.filter { $0.kind == .span }.map(withSemanticAttributes)
-                        let access = batch.filter { $0.kind == .access }
-                        if !spans.isEmpty, let body: Data = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
-                            await post(session, config.baseURL + "/v1/traces", body, "application/x-protobuf", &mine)
-                            mine.spans += spans.count
-                        }
-                        if !access.isEmpty {
-                            let body = Data(access.map { AccessEventMapping.nginxLine(for: $0) + "\n" }.joined().utf8)
-                            await post(session, config.baseURL + "/v1/access", body, "application/x-ndjson", &mine)
-                            mine.accessEvents += access.count
-                        }
-                        sentEvents += batch.count
-                        if perWorkerRate > 0 {
-                            let due = Double(sentEvents) / perWorkerRate - Date().timeIntervalSince(workerStart)
-                            if due > 0 { try? await Task.sleep(nanoseconds: UInt64(due * 1e9)) }
-                        }
+        let target = HTTPTarget(config.baseURL)
+        for _ in 0..<config.connections {
+            group.enter()
+            Thread.detachNewThread {
+                var mine = LoadReport()
+                var connection: HTTPClientConnection?
+                var sentEvents = 0
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard i < posts.count else { break }
+                    let post = posts[i]
+                    deliver(post, to: target, over: &connection, &mine)
+                    mine.spans += post.spans
+                    mine.accessEvents += post.accessEvents
+                    sentEvents += post.spans + post.accessEvents
+                    if perWorkerRate > 0 {
+                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                        let due = Double(sentEvents) / perWorkerRate - elapsed
+                        if due > 0 { usleep(useconds_t(min(due, 10) * 1e6)) }
                     }
-                    return mine
                 }
-            }
-            return await group.reduce(into: LoadReport()) { all, part in
-                all.posts += part.posts
-                all.spans += part.spans
-                all.accessEvents += part.accessEvents
-                all.refusedAndRetried += part.refusedAndRetried
-                all.failed += part.failed
-                all.latencies += part.latencies
+                parts.withLock { $0.append(mine) }
+                group.leave()
             }
         }
-        report.seconds = Date().timeIntervalSince(start)
+        group.wait()
+        var report = parts.withLock { all in
+            all.reduce(into: LoadReport()) { total, part in
+                total.posts += part.posts
+                total.spans += part.spans
+                total.accessEvents += part.accessEvents
+                total.refusedAndRetried += part.refusedAndRetried
+                total.failed += part.failed
+                total.latencies += part.latencies
+            }
+        }
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         report.latencies.sort()
         return report
+    }
+
+    /// Posts until acknowledged: a 503 or 429 waits Retry-After and tries again; a broken connection is
+    /// reopened and the post resent; any other answer counts as failed.
+    static func deliver(_ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, _ report: inout LoadReport) {
+        for _ in 0..<100 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            do {
+                if connection == nil { connection = try HTTPClientConnection(target) }
+                let answer = try connection!.post(post.path, contentType: post.contentType, body: post.body)
+                if !connection!.isReusable { connection = nil }
+                if answer.status == 200 {
+                    report.posts += 1
+                    report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
+                    return
+                }
+                if answer.status == 503 || answer.status == 429 {
+                    report.refusedAndRetried += 1
+                    usleep(useconds_t(max(0.05, min(Double(answer.retryAfter ?? 1), 30)) * 1e6))
+                    continue
+                }
+                report.failed += 1
+                return
+            } catch {
+                connection = nil
+                usleep(50_000)
+            }
+        }
+        report.failed += 1
     }
 
     /// The generator stores HTTP facts as first-class fields only (as the collector does after deriving them);
@@ -137,34 +194,5 @@ public enum LoadGenerator {
         if http.statusCode != 0 { e.attributes.append(Attribute("http.response.status_code", .int(Int64(http.statusCode)))) }
         if let client = http.clientAddress { e.attributes.append(Attribute("client.address", .string(client))) }
         return e
-    }
-
-    /// Posts until acknowledged: a 503 waits Retry-After and tries again; anything else counts as failed.
-    static func post(_ session: URLSession, _ url: String, _ body: Data, _ type: String, _ report: inout LoadReport) async {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = "POST"
-        request.setValue(type, forHTTPHeaderField: "Content-Type")
-        request.httpBody = body
-        for _ in 0..<100 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            guard let (_, response) = try? await session.data(for: request), let http = response as? HTTPURLResponse else {
-                report.failed += 1
-                return
-            }
-            if http.statusCode == 200 {
-                report.posts += 1
-                report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
-                return
-            }
-            if http.statusCode == 503 || http.statusCode == 429 {
-                report.refusedAndRetried += 1
-                let wait = Double(http.value(forHTTPHeaderField: "Retry-After") ?? "1") ?? 1
-                try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
-                continue
-            }
-            report.failed += 1
-            return
-        }
-        report.failed += 1
     }
 }

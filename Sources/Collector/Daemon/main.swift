@@ -152,7 +152,7 @@ struct Collector: AsyncParsableCommand {
                 throw ValidationError("counts must be positive (rate may be 0)")
             }
             if let start, UnixTime.parseDay(Substring(start)) == nil { throw ValidationError("--start is a day like 2026-11-02") }
-            guard URL(string: to)?.scheme?.hasPrefix("http") == true else { throw ValidationError("--to is an http(s) URL") }
+            guard HTTPTarget(url: to) != nil else { throw ValidationError("--to is an http://host:port URL") }
         }
 
         func run() async throws {

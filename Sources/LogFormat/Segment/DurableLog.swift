@@ -61,7 +61,7 @@ public final class DurableLog: Sendable {
     }
 
     private struct Pending {
-        var events: [AuditEvent]
+        var batch: PreparedBatch
         var continuation: CheckedContinuation<AppendReceipt, any Error>
     }
 
@@ -117,16 +117,19 @@ public final class DurableLog: Sendable {
     /// at once when too much is pending (the caller should answer "retry later"), `.invalidState` after
     /// `close()`, or the write error that prevented durability.
     public func append(_ events: [AuditEvent]) async throws -> AppendReceipt {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AppendReceipt, any Error>) in
+        // Encoding, hashing and term extraction happen here, on the caller's thread, in parallel with other
+        // callers; the writer queue then only copies, compresses and writes.
+        let batch = try PreparedBatch(events)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AppendReceipt, any Error>) in
             let outcome: LogFormatError? = state.withLock { s in
                 if s.closed { return LogFormatError(.invalidState, "the log is closed") }
-                if s.stats.pendingEvents + events.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
-                    s.stats.refusedEvents += UInt64(events.count)
+                if s.stats.pendingEvents + batch.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
+                    s.stats.refusedEvents += UInt64(batch.count)
                     return LogFormatError(
                         .limitExceeded, "ingest queue full: \(s.stats.pendingEvents) events waiting for the disk")
                 }
-                s.pending.append(Pending(events: events, continuation: continuation))
-                s.stats.pendingEvents += events.count
+                s.pending.append(Pending(batch: batch, continuation: continuation))
+                s.stats.pendingEvents += batch.count
                 return nil
             }
             if let outcome {
@@ -160,7 +163,7 @@ public final class DurableLog: Sendable {
             receipts.reserveCapacity(batch.count)
             for item in batch {
                 do throws(LogFormatError) {
-                    receipts.append(.success(try writer.append(item.events)))
+                    receipts.append(.success(try writer.append(item.batch)))
                 } catch {
                     receipts.append(.failure(error))
                 }
@@ -177,7 +180,7 @@ public final class DurableLog: Sendable {
             } catch {
                 commitError = error
             }
-            let count = batch.reduce(0) { $0 + $1.events.count }
+            let count = batch.reduce(0) { $0 + $1.batch.count }
             let written = writer.bytesWritten
             if let observer {
                 if let commitError {
