@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 
-.PHONY: deps clients build release run test bench proto clean
+.PHONY: deps clients build release run test bench bench-ingest proto clean
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -55,6 +55,15 @@ run: release
 test: deps clients
 	swift build --build-tests
 	swift test --skip-build
+
+# End-to-end ingest load: a release collector (fsync interval) fed by `collector loadgen` on the same machine,
+# as fast as acknowledged and then at half that rate; prints events/s, spans/s, ack latency and peak RSS.
+# Run alone on a quiet machine. BENCH_REQUESTS synthetic requests (about 6.6 events each).
+BENCH_REQUESTS ?= 300000
+bench-ingest: deps
+	swift build -c release --product collector
+	swift build -c release --product auditq
+	scripts/bench-ingest.sh $(BENCH_REQUESTS) 8
 
 # Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
 bench: deps

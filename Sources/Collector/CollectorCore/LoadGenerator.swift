@@ -102,6 +102,7 @@ public enum LoadGenerator {
     /// cheapest client there is, so the machine's cores go to the collector under test).
     static func send(_ posts: [Post], _ config: LoadGeneratorConfig) -> LoadReport {
         let next = Atomic<Int>(0)
+        let unreachable = Atomic<Bool>(false)
         let parts = Mutex([LoadReport]())
         let group = DispatchGroup()
         let start = DispatchTime.now().uptimeNanoseconds
@@ -115,9 +116,16 @@ public enum LoadGenerator {
                 var sentEvents = 0
                 while true {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard i < posts.count else { break }
+                    guard i < posts.count, !unreachable.load(ordering: .relaxed) else { break }
                     let post = posts[i]
-                    deliver(post, to: target, over: &connection, &mine)
+                    if !deliver(post, to: target, over: &connection, &mine) {
+                        // The collector is gone: stop everyone rather than retry every remaining post; the first
+                        // worker to notice counts the posts never sent.
+                        if unreachable.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                            mine.failed += max(0, posts.count - next.load(ordering: .relaxed))
+                        }
+                        break
+                    }
                     mine.spans += post.spans
                     mine.accessEvents += post.accessEvents
                     sentEvents += post.spans + post.accessEvents
@@ -148,18 +156,21 @@ public enum LoadGenerator {
     }
 
     /// Posts until acknowledged: a 503 or 429 waits Retry-After and tries again; a broken connection is
-    /// reopened and the post resent; any other answer counts as failed.
-    static func deliver(_ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, _ report: inout LoadReport) {
+    /// reopened and the post resent; any other answer counts as failed. Returns false when the collector
+    /// cannot be reached at all (20 attempts in a row, about a second).
+    static func deliver(_ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, _ report: inout LoadReport) -> Bool {
+        var unreachableInARow = 0
         for _ in 0..<100 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             do {
                 if connection == nil { connection = try HTTPClientConnection(target) }
                 let answer = try connection!.post(post.path, contentType: post.contentType, body: post.body)
                 if !connection!.isReusable { connection = nil }
+                unreachableInARow = 0
                 if answer.status == 200 {
                     report.posts += 1
                     report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
-                    return
+                    return true
                 }
                 if answer.status == 503 || answer.status == 429 {
                     report.refusedAndRetried += 1
@@ -167,13 +178,19 @@ public enum LoadGenerator {
                     continue
                 }
                 report.failed += 1
-                return
+                return true
             } catch {
                 connection = nil
+                unreachableInARow += 1
+                if unreachableInARow >= 20 {
+                    report.failed += 1
+                    return false
+                }
                 usleep(50_000)
             }
         }
         report.failed += 1
+        return true
     }
 
     /// The generator stores HTTP facts as first-class fields only (as the collector does after deriving them);
