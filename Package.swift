@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries. zlib's init functions are macros, so CZlib carries a header of inline wrappers.
@@ -55,11 +58,26 @@ let package = Package(
             path: "Sources/Collector/OTLPProto",
             exclude: ["protos", "regenerate.sh"]
         ),
+        // gRPC stubs of the OTLP TraceService and LogsService, generated from OTLPProto's protos by
+        // regenerate.sh (committed; CI never runs protoc).
+        .target(
+            name: "OTLPGRPC",
+            dependencies: [
+                "OTLPProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            path: "Sources/Collector/OTLPGRPC",
+            exclude: ["regenerate.sh"]
+        ),
         // The collector daemon: logic in CollectorCore, the executable is a thin shell.
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat", "OTLPProto",
+                "LogFormat", "OTLPProto", "OTLPGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -16,27 +16,44 @@ import Testing
         // @unchecked: set once in init, then read.
         let process = Process()
         var port = 0
+        var grpcPort = 0
+        var zipkinPort = 0
         let base: String
 
         init(data: String, extra: [String] = []) throws {
             process.executableURL = CollectorProcessTests.binary
-            process.arguments = ["serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--log-level", "warning"] + extra
+            process.arguments = [
+                "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0", "--zipkin", "127.0.0.1:0",
+                "--log-level", "warning",
+            ] + extra
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
             try process.run()
+            // Both listeners print their bound port on a line of their own, in either order.
             var text = ""
+            func port(_ scheme: String) -> Int? {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                    if let r = line.range(of: scheme + "://127.0.0.1:") { return Int(line[r.upperBound...].prefix { $0.isNumber }) }
+                }
+                return nil
+            }
+            func wanted(_ flag: String) -> Bool { !zip(extra, extra.dropFirst()).contains { $0 == flag && $1 == "off" } }
             let deadline = Date().addingTimeInterval(30)
-            while !text.contains("\n"), Date() < deadline {
+            while port("http") == nil || (wanted("--otlp-grpc") && port("grpc") == nil)
+                || (wanted("--zipkin") && port("zipkin") == nil), Date() < deadline
+            {
                 let chunk = out.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
             }
-            guard let range = text.range(of: "127.0.0.1:"), let p = Int(text[range.upperBound...].prefix { $0.isNumber }) else {
+            guard let p = port("http") else {
                 process.terminate()
                 throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
             }
-            port = p
+            self.port = p
+            grpcPort = port("grpc") ?? 0
+            zipkinPort = port("zipkin") ?? 0
             base = "http://127.0.0.1:\(p)"
         }
 

@@ -1,4 +1,6 @@
 import Foundation
+import GRPCCore
+import GRPCProtobuf
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -116,6 +118,14 @@ import Testing
         #expect(try await c.get("/healthz") == 200)
         #expect(try await c.get("/readyz") == 503)
         for _ in 0..<3 { #expect(try await Self.post(c.base, spans: nextSpans(200)).status == 503) }
+        // gRPC says the same: UNAVAILABLE with a RetryInfo detail.
+        let grpcSpans = nextSpans(200)
+        try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
+            let error = await #expect(throws: RPCError.self) { try await traces.export(OTLPMapping.traceRequest(from: grpcSpans)) }
+            #expect(error?.code == .unavailable)
+            #expect(error?.message.contains("disk is full") == true)
+            #expect((try? error?.unpackGoogleRPCStatus())??.details.contains { $0.retryInfo != nil } == true)
+        }
         #expect(c.process.isRunning)
         let metrics = String(decoding: try await URLSession.shared.data(from: URL(string: c.base + "/metrics")!).0, as: UTF8.self)
         let samples = MetricsTests.samples(metrics)

@@ -36,7 +36,7 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     private let factory: PrometheusMetricsFactory
 
     /// The receivers, as the `receiver` label names them.
-    public static let receivers = ["otlp_http_traces", "otlp_http_logs", "access_ndjson"]
+    public static let receivers = ["otlp_http_traces", "otlp_http_logs", "access_ndjson", "otlp_grpc_traces", "otlp_grpc_logs", "zipkin_json"]
 
     private struct PerReceiver: Sendable {
         let received: CoreMetrics.Counter
@@ -130,6 +130,11 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         guard items > 0 else { return }
         counter("audit_collector_rejected_items_total", [("receiver", receiver), ("reason", reason.rawValue)])
             .increment(by: Int64(items))
+    }
+
+    /// An RPC answered with gRPC status `code` (`ok`, `unavailable`, …).
+    public func answeredGRPC(_ receiver: String, code: String) {
+        counter("audit_collector_rpcs_total", [("receiver", receiver), ("code", code)]).increment()
     }
 
     /// A request answered with HTTP `status`.

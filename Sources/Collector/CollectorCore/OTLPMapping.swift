@@ -207,7 +207,7 @@ public enum OTLPMapping {
             add(.method, ["http.request.method", "http.method"])
             add(.urlPath, ["url.path"])
             add(.urlQuery, ["url.query"])
-            add(.target, ["http.target", "url.full", "http.url"])
+            add(.target, ["http.target", "url.full", "http.url", "http.path"])
             add(.status, ["http.response.status_code", "http.status_code"])
             add(.route, ["http.route"])
             add(.client, ["client.address", "net.sock.peer.addr", "http.client_ip", "net.peer.ip"])

@@ -19,7 +19,7 @@ struct Collector: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Receive OTLP/HTTP spans and logs and NDJSON access events; store them durably.",
             discussion: """
-                Endpoints: POST /v1/traces and /v1/logs (application/x-protobuf or application/json, gzip allowed), \
+                Endpoints: OTLP/gRPC TraceService and LogsService Export (--otlp-grpc); POST /v1/traces and /v1/logs (application/x-protobuf or application/json, gzip allowed), \
                 POST /v1/access (application/x-ndjson), GET /healthz, GET /readyz, GET /metrics (Prometheus). A request is answered only once \
                 its events are durable under the fsync policy; when the disk cannot keep up the answer is 503 with \
                 Retry-After. SIGTERM or SIGINT: stop accepting, finish requests, write, seal.
@@ -32,6 +32,10 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Data directory (default ./data).") var data: String?
         @Option(name: .customLong("otlp-http"), help: "Address of the OTLP/HTTP and access-event listener (default 127.0.0.1:4318; port 0: any free port).")
         var otlpHTTP: String?
+        @Option(name: .customLong("otlp-grpc"), help: "Address of the OTLP/gRPC listener (default 127.0.0.1:4317; port 0: any free port; off: none).")
+        var otlpGRPC: String?
+        @Option(help: "Address of the Zipkin v2 JSON listener, POST /api/v2/spans (default 127.0.0.1:9411; off: none).")
+        var zipkin: String?
         @Flag(help: "Allow a plain-text listener on a non-loopback address.") var allowPlaintextRemote = false
         @Option(help: "fsync policy: always, interval or never (default interval).") var fsync: String?
         @Option(help: "Interval of the interval fsync policy, milliseconds (default 50).") var fsyncIntervalMs: Int?
@@ -58,6 +62,8 @@ struct Collector: AsyncParsableCommand {
             }
             if let data { c.data = data }
             if let otlpHTTP { c.otlpHTTPAddress = otlpHTTP }
+            if let otlpGRPC { c.otlpGRPCAddress = otlpGRPC }
+            if let zipkin { c.zipkinAddress = zipkin }
             if allowPlaintextRemote { c.allowPlaintextRemote = true }
             if let fsync { c.fsync = fsync }
             if let fsyncIntervalMs { c.fsyncIntervalMs = fsyncIntervalMs }
@@ -119,11 +125,26 @@ struct Collector: AsyncParsableCommand {
                 // Tests and scripts read this line to learn the port.
                 FileHandle.standardOutput.write(Data("listening on http://\(host):\(bound) node \(log.nodeID)\n".utf8))
             }
-            // Shut down in reverse order: the server stops first, then the log drains and seals.
+            // Shut down in reverse order: the receivers stop first, then the log drains and seals.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: DurableLogService(log: log, logger: logger)), .init(service: app),
+            ]
+            if let (grpcHost, grpcPort) = try c.grpcAddress() {
+                let server = GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort)
+                services.append(.init(service: GRPCServerService(server: server) { bound in
+                    FileHandle.standardOutput.write(Data("listening on grpc://\(grpcHost):\(bound)\n".utf8))
+                }))
+            }
+            if let (zipkinHost, zipkinPort) = try c.zipkinListenAddress() {
+                let zipkinApp = CollectorServer.application(
+                    ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, logger: logger
+                ) { bound in
+                    FileHandle.standardOutput.write(Data("listening on zipkin://\(zipkinHost):\(bound)\n".utf8))
+                }
+                services.append(.init(service: zipkinApp))
+            }
             let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: DurableLogService(log: log, logger: logger)), .init(service: app)],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }
