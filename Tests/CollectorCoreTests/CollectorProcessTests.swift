@@ -18,12 +18,15 @@ import Testing
         var port = 0
         var grpcPort = 0
         var zipkinPort = 0
+        var syslogUDPPort = 0
+        var syslogTCPPort = 0
         let base: String
 
         init(data: String, extra: [String] = []) throws {
             process.executableURL = CollectorProcessTests.binary
             process.arguments = [
                 "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0", "--zipkin", "127.0.0.1:0",
+                "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
                 "--log-level", "warning",
             ] + extra
             let out = Pipe()
@@ -40,9 +43,8 @@ import Testing
             }
             func wanted(_ flag: String) -> Bool { !zip(extra, extra.dropFirst()).contains { $0 == flag && $1 == "off" } }
             let deadline = Date().addingTimeInterval(30)
-            while port("http") == nil || (wanted("--otlp-grpc") && port("grpc") == nil)
-                || (wanted("--zipkin") && port("zipkin") == nil), Date() < deadline
-            {
+            let listeners = [("--otlp-grpc", "grpc"), ("--zipkin", "zipkin"), ("--syslog-udp", "syslog-udp"), ("--syslog-tcp", "syslog-tcp")]
+            while port("http") == nil || listeners.contains(where: { wanted($0.0) && port($0.1) == nil }), Date() < deadline {
                 let chunk = out.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
@@ -54,6 +56,8 @@ import Testing
             self.port = p
             grpcPort = port("grpc") ?? 0
             zipkinPort = port("zipkin") ?? 0
+            syslogUDPPort = port("syslog-udp") ?? 0
+            syslogTCPPort = port("syslog-tcp") ?? 0
             base = "http://127.0.0.1:\(p)"
         }
 
@@ -64,6 +68,12 @@ import Testing
             request.httpBody = Data(body)
             let (data, response) = try await URLSession.shared.data(for: request)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        }
+
+        /// The collector's Prometheus samples, by series.
+        func metrics() async throws -> [String: Double] {
+            let (text, _) = try await URLSession.shared.data(from: URL(string: base + "/metrics")!)
+            return MetricsTests.samples(String(decoding: text, as: UTF8.self))
         }
 
         func get(_ path: String) async throws -> Int {

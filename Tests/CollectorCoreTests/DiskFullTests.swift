@@ -127,8 +127,7 @@ import Testing
             #expect((try? error?.unpackGoogleRPCStatus())??.details.contains { $0.retryInfo != nil } == true)
         }
         #expect(c.process.isRunning)
-        let metrics = String(decoding: try await URLSession.shared.data(from: URL(string: c.base + "/metrics")!).0, as: UTF8.self)
-        let samples = MetricsTests.samples(metrics)
+        let samples = try await c.metrics()
         #expect((samples[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="disk_full"}"#] ?? 0) >= 800)
         #expect((samples["audit_collector_write_errors_total"] ?? 0) >= 1)
 

@@ -72,7 +72,7 @@ import Testing
         let sentIDs = Set(spans.dropFirst(41).map(\.spanID) + spans.prefix(40).map(\.spanID))
         #expect(Set(stored.filter { $0.event.kind == .span }.map(\.event.spanID)) == sentIDs)
         #expect(stored.contains { $0.event.kind == .log && $0.event.body == .string("user alice exported the report") })
-        let metrics = MetricsTests.samples(String(decoding: try await URLSession.shared.data(from: URL(string: c.base + "/metrics")!).0, as: UTF8.self))
+        let metrics = try await c.metrics()
         #expect(metrics[#"audit_collector_accepted_items_total{receiver="otlp_grpc_traces"}"#] == 79)
         #expect(metrics[#"audit_collector_rejected_items_total{receiver="otlp_grpc_traces",reason="invalid_item"}"#] == 1)
         #expect(metrics[#"audit_collector_rpcs_total{receiver="otlp_grpc_traces",code="ok"}"#] == 2)

@@ -10,6 +10,10 @@ public struct CollectorConfig: Sendable, Equatable {
     public var otlpGRPCAddress = "127.0.0.1:4317"
     /// Zipkin v2 JSON listener (POST /api/v2/spans); "off" disables it.
     public var zipkinAddress = "127.0.0.1:9411"
+    /// Syslog listeners for nginx access lines (UDP: RFC 3164 as nginx sends it; TCP: RFC 6587 framing of
+    /// RFC 5424 or 3164 messages); "off" disables either.
+    public var syslogUDPAddress = "127.0.0.1:5514"
+    public var syslogTCPAddress = "127.0.0.1:5514"
     public var allowPlaintextRemote = false
     public var fsync = "interval"
     public var fsyncIntervalMs = 50
@@ -31,7 +35,8 @@ public struct CollectorConfig: Sendable, Equatable {
 
     /// Every key of the file, with its dotted path.
     static let keys: [String] = [
-        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote", "receivers.otlp_grpc.address", "receivers.zipkin.address", "storage.fsync",
+        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote", "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
+        "receivers.syslog.tcp_address", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "log_level",
@@ -82,6 +87,8 @@ public struct CollectorConfig: Sendable, Equatable {
         bool("receivers.otlp_http.allow_plaintext_remote") { c.allowPlaintextRemote = $0 }
         string("receivers.otlp_grpc.address") { c.otlpGRPCAddress = $0 }
         string("receivers.zipkin.address") { c.zipkinAddress = $0 }
+        string("receivers.syslog.udp_address") { c.syslogUDPAddress = $0 }
+        string("receivers.syslog.tcp_address") { c.syslogTCPAddress = $0 }
         string("storage.fsync") { c.fsync = $0 }
         int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
         int("storage.segment_bytes") { c.segmentBytes = $0 }
@@ -115,6 +122,8 @@ public struct CollectorConfig: Sendable, Equatable {
         if let v = env["AUDIT_COLLECTOR_OTLP_HTTP"] { c.otlpHTTPAddress = v }
         if let v = env["AUDIT_COLLECTOR_OTLP_GRPC"] { c.otlpGRPCAddress = v }
         if let v = env["AUDIT_COLLECTOR_ZIPKIN"] { c.zipkinAddress = v }
+        if let v = env["AUDIT_COLLECTOR_SYSLOG_UDP"] { c.syslogUDPAddress = v }
+        if let v = env["AUDIT_COLLECTOR_SYSLOG_TCP"] { c.syslogTCPAddress = v }
         if let v = env["AUDIT_COLLECTOR_FSYNC"] { c.fsync = v }
         if let v = env["AUDIT_COLLECTOR_LOG_LEVEL"] { c.logLevel = v }
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
@@ -138,7 +147,10 @@ public struct CollectorConfig: Sendable, Equatable {
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             p.append("log_level \(logLevel.debugDescription) is not a log level")
         }
-        for (name, text, required) in [("otlp_http", otlpHTTPAddress, true), ("otlp_grpc", otlpGRPCAddress, false), ("zipkin", zipkinAddress, false)] {
+        for (name, text, required) in [
+            ("otlp_http", otlpHTTPAddress, true), ("otlp_grpc", otlpGRPCAddress, false), ("zipkin", zipkinAddress, false),
+            ("syslog udp", syslogUDPAddress, false), ("syslog tcp", syslogTCPAddress, false),
+        ] {
             if !required && text == "off" { continue }
             guard let (host, _) = try? Self.parseAddress(text) else {
                 p.append("\(name) address must be HOST:PORT\(required ? "" : " or off"), not \(text.debugDescription)")
@@ -162,6 +174,14 @@ public struct CollectorConfig: Sendable, Equatable {
     /// The Zipkin listener's host and port, or nil when it is off.
     public func zipkinListenAddress() throws(Problem) -> (host: String, port: Int)? {
         zipkinAddress == "off" ? nil : try Self.parseAddress(zipkinAddress)
+    }
+
+    /// The syslog listeners' addresses, nil where off.
+    public func syslogAddresses() throws(Problem) -> (udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?) {
+        (
+            syslogUDPAddress == "off" ? nil : try Self.parseAddress(syslogUDPAddress),
+            syslogTCPAddress == "off" ? nil : try Self.parseAddress(syslogTCPAddress)
+        )
     }
 
     static func parseAddress(_ text: String) throws(Problem) -> (host: String, port: Int) {

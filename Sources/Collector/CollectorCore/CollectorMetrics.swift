@@ -36,7 +36,9 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     private let factory: PrometheusMetricsFactory
 
     /// The receivers, as the `receiver` label names them.
-    public static let receivers = ["otlp_http_traces", "otlp_http_logs", "access_ndjson", "otlp_grpc_traces", "otlp_grpc_logs", "zipkin_json"]
+    public static let receivers = [
+        "otlp_http_traces", "otlp_http_logs", "access_ndjson", "otlp_grpc_traces", "otlp_grpc_logs", "zipkin_json", "syslog_udp", "syslog_tcp",
+    ]
 
     private struct PerReceiver: Sendable {
         let received: CoreMetrics.Counter
@@ -57,6 +59,9 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     private let writeErrors: CoreMetrics.Counter
     private let recoveredRecords: CoreMetrics.Counter
     private let truncatedBytes: CoreMetrics.Counter
+    private let udpKernelDrops: CoreMetrics.Gauge
+    /// The syslog UDP port whose kernel drops are exposed (0: none).
+    public let kernelDropsPort = Atomic<Int>(0)
     /// Counters with labels only known as they happen (reason, status code), made once each.
     private let dynamic = Mutex([String: CoreMetrics.Counter]())
 
@@ -97,6 +102,7 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         writeErrors = Counter(label: "audit_collector_write_errors_total", factory: factory)
         recoveredRecords = Counter(label: "audit_collector_recovered_records_total", factory: factory)
         truncatedBytes = Counter(label: "audit_collector_recovery_truncated_bytes_total", factory: factory)
+        udpKernelDrops = Gauge(label: "audit_collector_syslog_udp_kernel_drops", factory: factory)
     }
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
@@ -173,6 +179,8 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     public func exposition(log: DurableLog) -> [UInt8] {
         queueDepth.record(log.statistics.pendingEvents)
         queueCapacity.record(log.options.maxPendingEvents)
+        let port = kernelDropsPort.load(ordering: .relaxed)
+        if port > 0, let drops = SyslogReceiver.kernelDrops(port: port) { udpKernelDrops.record(Int64(clamping: drops)) }
         return registry.emitToBuffer()
     }
 }

@@ -295,6 +295,18 @@ public final class IngestService: Sendable {
         return try await store(imported, receiver: receiver)
     }
 
+    /// Stores access events decoded by a receiver of its own (syslog): each is checked against the limits
+    /// (refused ones counted), the rest appended and durable on return. Returns how many were stored.
+    public func store(accessEvents events: [AuditEvent], receiver: String) async throws(Refusal) -> Int {
+        var kept: [AuditEvent] = []
+        kept.reserveCapacity(events.count)
+        for e in events {
+            if let broken = violation(e) { metrics.rejected(receiver, reason: broken.reason) } else { kept.append(e) }
+        }
+        if !kept.isEmpty { try await append(kept, receiver: receiver) }
+        return kept.count
+    }
+
     private func store(_ imported: OTLPMapping.Imported, receiver: String) async throws(Refusal) -> Stored {
         if !imported.events.isEmpty { try await append(imported.events, receiver: receiver) }
         return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))

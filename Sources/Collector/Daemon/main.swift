@@ -36,6 +36,10 @@ struct Collector: AsyncParsableCommand {
         var otlpGRPC: String?
         @Option(help: "Address of the Zipkin v2 JSON listener, POST /api/v2/spans (default 127.0.0.1:9411; off: none).")
         var zipkin: String?
+        @Option(name: .customLong("syslog-udp"), help: "Address of the syslog UDP listener for nginx access lines (default 127.0.0.1:5514; off: none).")
+        var syslogUDP: String?
+        @Option(name: .customLong("syslog-tcp"), help: "Address of the syslog TCP listener, RFC 6587 framing (default 127.0.0.1:5514; off: none).")
+        var syslogTCP: String?
         @Flag(help: "Allow a plain-text listener on a non-loopback address.") var allowPlaintextRemote = false
         @Option(help: "fsync policy: always, interval or never (default interval).") var fsync: String?
         @Option(help: "Interval of the interval fsync policy, milliseconds (default 50).") var fsyncIntervalMs: Int?
@@ -64,6 +68,8 @@ struct Collector: AsyncParsableCommand {
             if let otlpHTTP { c.otlpHTTPAddress = otlpHTTP }
             if let otlpGRPC { c.otlpGRPCAddress = otlpGRPC }
             if let zipkin { c.zipkinAddress = zipkin }
+            if let syslogUDP { c.syslogUDPAddress = syslogUDP }
+            if let syslogTCP { c.syslogTCPAddress = syslogTCP }
             if allowPlaintextRemote { c.allowPlaintextRemote = true }
             if let fsync { c.fsync = fsync }
             if let fsyncIntervalMs { c.fsyncIntervalMs = fsyncIntervalMs }
@@ -142,6 +148,14 @@ struct Collector: AsyncParsableCommand {
                     FileHandle.standardOutput.write(Data("listening on zipkin://\(zipkinHost):\(bound)\n".utf8))
                 }
                 services.append(.init(service: zipkinApp))
+            }
+            let syslog = try c.syslogAddresses()
+            if syslog.udp != nil || syslog.tcp != nil {
+                let receiver = SyslogReceiver(ingest: ingest, logger: logger)
+                services.append(.init(service: SyslogService(receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, logger: logger) { transport, bound in
+                    let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
+                    FileHandle.standardOutput.write(Data("listening on syslog-\(transport)://\(host):\(bound)\n".utf8))
+                }))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
