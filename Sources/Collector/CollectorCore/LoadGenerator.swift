@@ -4,7 +4,11 @@
 // throughput and acknowledgement latency percentiles. Refusals (503) are retried after Retry-After.
 import Dispatch
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
 import LogFormat
+import OTLPGRPC
 import Synchronization
 
 public struct LoadGeneratorConfig: Sendable {
@@ -17,6 +21,15 @@ public struct LoadGeneratorConfig: Sendable {
     /// Target events per second; 0 sends as fast as the collector acknowledges.
     public var eventsPerSecond = 0
     public var traffic = TrafficGenerator.Configuration()
+    /// How the traffic travels: OTLP/HTTP + NDJSON (everything), OTLP/gRPC (spans only), or syslog over UDP
+    /// (edge access lines only, nginx-framed, one per datagram; `baseURL` is then `udp://host:port` or
+    /// `http://host:port` naming the syslog port).
+    public var transport: Transport = .http
+
+    public enum Transport: String, Sendable, CaseIterable {
+        case http, grpc
+        case syslogUDP = "syslog-udp"
+    }
 
     public init(baseURL: String, requests: Int) {
         self.baseURL = baseURL
@@ -33,6 +46,15 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     public var seconds = 0.0
     /// Acknowledgement latencies of successful posts, nanoseconds, sorted.
     public var latencies: [UInt64] = []
+
+    mutating func merge(_ part: LoadReport) {
+        posts += part.posts
+        spans += part.spans
+        accessEvents += part.accessEvents
+        refusedAndRetried += part.refusedAndRetried
+        failed += part.failed
+        latencies += part.latencies
+    }
 
     public func percentile(_ p: Double) -> Double {
         guard !latencies.isEmpty else { return 0 }
@@ -93,9 +115,137 @@ public enum LoadGenerator {
 
     public static func run(_ config: LoadGeneratorConfig) async -> LoadReport {
         let posts = prepare(config)
-        return await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: send(posts, config)) }
+        switch config.transport {
+        case .http:
+            return await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: send(posts, config)) }
+            }
+        case .grpc:
+            return await sendGRPC(posts.filter { $0.path == "/v1/traces" }, config)
+        case .syslogUDP:
+            let datagrams = posts.filter { $0.path == "/v1/access" }.flatMap { post in
+                post.body.split(separator: 0x0A).map { Array("<190>Nov  2 10:00:00 loadgen nginx: ".utf8) + $0 }
+            }
+            return await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: sendDatagrams(datagrams, config)) }
+            }
         }
+    }
+
+    /// Spans over OTLP/gRPC, one client (HTTP/2 connection) per `connections`, unary Export calls carrying the
+    /// prepared protobuf bytes as they are. UNAVAILABLE is retried after the RetryInfo delay (or 1 s).
+    static func sendGRPC(_ posts: [Post], _ config: LoadGeneratorConfig) async -> LoadReport {
+        let target = HTTPTarget(config.baseURL)
+        let next = SharedIndex()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
+        var report = await withTaskGroup(of: LoadReport.self) { group in
+            for _ in 0..<config.connections {
+                group.addTask {
+                    var mine = LoadReport()
+                    do {
+                        let transport = try HTTP2ClientTransport.Posix(
+                            target: .dns(host: target.host, port: target.port), transportSecurity: .plaintext)
+                        try await withGRPCClient(transport: transport) { client in
+                            var sent = 0
+                            while true {
+                                let i = next.take()
+                                guard i < posts.count else { break }
+                                await exportOverGRPC(posts[i], client, &mine)
+                                mine.spans += posts[i].spans
+                                sent += posts[i].spans
+                                if perWorkerRate > 0 {
+                                    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                                    let due = Double(sent) / perWorkerRate - elapsed
+                                    if due > 0 { try? await Task.sleep(for: .seconds(min(due, 10))) }
+                                }
+                            }
+                        }
+                    } catch {
+                        mine.failed += 1
+                    }
+                    return mine
+                }
+            }
+            return await group.reduce(into: LoadReport()) { all, part in all.merge(part) }
+        }
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        report.latencies.sort()
+        return report
+    }
+
+    static func exportOverGRPC(_ post: Post, _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ report: inout LoadReport) async {
+        for _ in 0..<100 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            do {
+                _ = try await client.unary(
+                    request: ClientRequest(message: post.body),
+                    descriptor: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
+                    serializer: PassThroughBytes(), deserializer: PassThroughBytes(), options: .defaults
+                ) { try $0.message }
+                report.posts += 1
+                report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
+                return
+            } catch let error as RPCError where error.code == .unavailable {
+                report.refusedAndRetried += 1
+                let delay = (try? error.unpackGoogleRPCStatus())?.details.compactMap(\.retryInfo).first?.delay ?? .seconds(1)
+                try? await Task.sleep(for: delay)
+            } catch {
+                report.failed += 1
+                return
+            }
+        }
+        report.failed += 1
+    }
+
+    /// Access lines as syslog datagrams from `connections` sockets, at the rate asked or as fast as the
+    /// sockets take them. UDP has no acknowledgement: the report counts what was sent; compare with the
+    /// collector's accepted count (metrics) for the loss.
+    static func sendDatagrams(_ datagrams: [[UInt8]], _ config: LoadGeneratorConfig) -> LoadReport {
+        let target = HTTPTarget(config.baseURL.replacingOccurrences(of: "udp://", with: "http://"))
+        let next = Atomic<Int>(0)
+        let parts = Mutex([LoadReport]())
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
+        for _ in 0..<config.connections {
+            group.enter()
+            Thread.detachNewThread {
+                var mine = LoadReport()
+                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_port = in_port_t(UInt16(target.port).bigEndian)
+                addr.sin_addr.s_addr = inet_addr(target.host == "localhost" ? "127.0.0.1" : target.host)
+                var sent = 0
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard i < datagrams.count else { break }
+                    let rc = datagrams[i].withUnsafeBytes { b in
+                        withUnsafePointer(to: &addr) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                            }
+                        }
+                    }
+                    if rc < 0 { mine.failed += 1 } else { mine.accessEvents += 1 }
+                    sent += 1
+                    if perWorkerRate > 0, sent % 16 == 0 {
+                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                        let due = Double(sent) / perWorkerRate - elapsed
+                        if due > 0 { usleep(useconds_t(min(due, 10) * 1e6)) }
+                    }
+                }
+                close(fd)
+                parts.withLock { $0.append(mine) }
+                group.leave()
+            }
+        }
+        group.wait()
+        var report = parts.withLock { $0.reduce(into: LoadReport()) { $0.merge($1) } }
+        report.posts = report.accessEvents
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return report
     }
 
     /// Sends `posts` over `config.connections` keep-alive connections, one thread each (blocking sockets: the
@@ -140,16 +290,7 @@ public enum LoadGenerator {
             }
         }
         group.wait()
-        var report = parts.withLock { all in
-            all.reduce(into: LoadReport()) { total, part in
-                total.posts += part.posts
-                total.spans += part.spans
-                total.accessEvents += part.accessEvents
-                total.refusedAndRetried += part.refusedAndRetried
-                total.failed += part.failed
-                total.latencies += part.latencies
-            }
-        }
+        var report = parts.withLock { $0.reduce(into: LoadReport()) { $0.merge($1) } }
         report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         report.latencies.sort()
         return report
@@ -212,4 +353,18 @@ public enum LoadGenerator {
         if let client = http.clientAddress { e.attributes.append(Attribute("client.address", .string(client))) }
         return e
     }
+}
+
+/// Bytes in, bytes out: the load generator sends prepared protobuf as it is.
+struct PassThroughBytes: MessageSerializer, MessageDeserializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// A counter workers take indexes from.
+final class SharedIndex: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }

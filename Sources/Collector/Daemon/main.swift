@@ -172,7 +172,9 @@ struct Collector: AsyncParsableCommand {
                 Each synthetic request is one access event plus 3-12 spans; refusals (503) are retried after Retry-After.
                 """)
 
-        @Option(help: "Collector base URL.") var to = "http://127.0.0.1:4318"
+        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC or syslog UDP port.") var to = "http://127.0.0.1:4318"
+        @Option(help: "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only) or syslog-udp (nginx access lines only).")
+        var transport = "http"
         @Option(help: "Synthetic requests to send.") var requests = 10_000
         @Option(help: "Synthetic requests per HTTP post.") var requestsPerPost = 50
         @Option(help: "Concurrent connections.") var connections = 4
@@ -187,7 +189,12 @@ struct Collector: AsyncParsableCommand {
                 throw ValidationError("counts must be positive (rate may be 0)")
             }
             if let start, UnixTime.parseDay(Substring(start)) == nil { throw ValidationError("--start is a day like 2026-11-02") }
-            guard HTTPTarget(url: to) != nil else { throw ValidationError("--to is an http://host:port URL") }
+            guard HTTPTarget(url: to.replacingOccurrences(of: "udp://", with: "http://")) != nil else {
+                throw ValidationError("--to is an http://host:port URL")
+            }
+            guard LoadGeneratorConfig.Transport(rawValue: transport) != nil else {
+                throw ValidationError("--transport is http, grpc or syslog-udp")
+            }
         }
 
         func run() async throws {
@@ -195,6 +202,7 @@ struct Collector: AsyncParsableCommand {
             config.requestsPerPost = requestsPerPost
             config.connections = connections
             config.eventsPerSecond = rate
+            config.transport = LoadGeneratorConfig.Transport(rawValue: transport) ?? .http
             config.traffic.seed = seed
             config.traffic.userCount = users
             config.traffic.days = days
