@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 
-.PHONY: deps clients build release run test bench proto clean
+.PHONY: deps clients build release run test bench bench-ingest proto clean
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -19,7 +19,9 @@ deps:
 OTEL_SDK := opentelemetry-sdk==1.45.2
 clients:
 	@python3 -m venv --help >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv)
-	@[ -x .venv-otel/bin/python ] || (python3 -m venv .venv-otel && .venv-otel/bin/pip install -q $(OTEL_SDK) opentelemetry-exporter-otlp-proto-http==1.45.2)
+	@[ -x .venv-otel/bin/python ] && .venv-otel/bin/python -c "import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.zipkin.json" 2>/dev/null || \
+		(python3 -m venv .venv-otel && .venv-otel/bin/pip install -q $(OTEL_SDK) opentelemetry-exporter-otlp-proto-http==1.45.2 \
+		opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-zipkin-json==1.45.1)
 	@[ -x .venv-otel-json/bin/python ] || (python3 -m venv .venv-otel-json && .venv-otel-json/bin/pip install -q $(OTEL_SDK) opentelemetry-exporter-otlp-json-http==0.66b1)
 
 build: deps
@@ -56,6 +58,15 @@ test: deps clients
 	swift build --build-tests
 	swift test --skip-build
 
+# End-to-end ingest load: a release collector (fsync interval) fed by `collector loadgen` on the same machine,
+# as fast as acknowledged and then at half that rate; prints events/s, spans/s, ack latency and peak RSS.
+# Run alone on a quiet machine. BENCH_REQUESTS synthetic requests (about 6.6 events each).
+BENCH_REQUESTS ?= 300000
+bench-ingest: deps
+	swift build -c release --product collector
+	swift build -c release --product auditq
+	scripts/bench-ingest.sh $(BENCH_REQUESTS) 8
+
 # Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
 bench: deps
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
@@ -64,7 +75,9 @@ bench: deps
 proto: deps
 	@command -v protoc >/dev/null || $(SUDO) apt-get install -y -qq protobuf-compiler
 	swift build -c release --product protoc-gen-swift --scratch-path .build-protoc
+	swift build -c release --product protoc-gen-grpc-swift-2 --scratch-path .build-protoc
 	PROTOC_GEN_SWIFT=$(CURDIR)/.build-protoc/release/protoc-gen-swift Sources/Collector/OTLPProto/regenerate.sh
+	PROTOC_GEN_GRPC_SWIFT=$(CURDIR)/.build-protoc/release/protoc-gen-grpc-swift-2 Sources/Collector/OTLPGRPC/regenerate.sh
 
 clean:
 	rm -rf .build Benchmarks/.build $(DATA)

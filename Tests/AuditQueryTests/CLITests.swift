@@ -289,7 +289,11 @@ import Testing
 
         init(data: String) throws {
             process.executableURL = CLITests.binaries.appendingPathComponent("collector")
-            process.arguments = ["serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--log-level", "warning"]
+            // Only the OTLP/HTTP listener: the others would also print a port and take default ones.
+            process.arguments = [
+                "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "off", "--zipkin", "off",
+                "--syslog-udp", "off", "--syslog-tcp", "off", "--log-level", "warning",
+            ]
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
@@ -301,7 +305,7 @@ import Testing
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
             }
-            guard let r = text.range(of: "127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+            guard let r = text.range(of: "http://127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
                 process.terminate()
                 throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
             }

@@ -17,27 +17,48 @@ import Testing
         // @unchecked: set once in init, then read.
         let process = Process()
         var port = 0
+        var grpcPort = 0
+        var zipkinPort = 0
+        var syslogUDPPort = 0
+        var syslogTCPPort = 0
         let base: String
 
         init(data: String, extra: [String] = []) throws {
             process.executableURL = CollectorProcessTests.binary
-            process.arguments = ["serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--log-level", "warning"] + extra
+            process.arguments = [
+                "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0", "--zipkin", "127.0.0.1:0",
+                "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
+                "--log-level", "warning",
+            ] + extra
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
             try process.run()
+            // Both listeners print their bound port on a line of their own, in either order.
             var text = ""
+            func port(_ scheme: String) -> Int? {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                    if let r = line.range(of: scheme + "://127.0.0.1:") { return Int(line[r.upperBound...].prefix { $0.isNumber }) }
+                }
+                return nil
+            }
+            func wanted(_ flag: String) -> Bool { !zip(extra, extra.dropFirst()).contains { $0 == flag && $1 == "off" } }
             let deadline = Date().addingTimeInterval(30)
-            while !text.contains("\n"), Date() < deadline {
+            let listeners = [("--otlp-grpc", "grpc"), ("--zipkin", "zipkin"), ("--syslog-udp", "syslog-udp"), ("--syslog-tcp", "syslog-tcp")]
+            while port("http") == nil || listeners.contains(where: { wanted($0.0) && port($0.1) == nil }), Date() < deadline {
                 let chunk = out.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
             }
-            guard let range = text.range(of: "127.0.0.1:"), let p = Int(text[range.upperBound...].prefix { $0.isNumber }) else {
+            guard let p = port("http") else {
                 process.terminate()
                 throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
             }
-            port = p
+            self.port = p
+            grpcPort = port("grpc") ?? 0
+            zipkinPort = port("zipkin") ?? 0
+            syslogUDPPort = port("syslog-udp") ?? 0
+            syslogTCPPort = port("syslog-tcp") ?? 0
             base = "http://127.0.0.1:\(p)"
         }
 
@@ -48,6 +69,12 @@ import Testing
             request.httpBody = Data(body)
             let (data, response) = try await URLSession.shared.data(for: request)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        }
+
+        /// The collector's Prometheus samples, by series.
+        func metrics() async throws -> [String: Double] {
+            let (text, _) = try await URLSession.shared.data(from: URL(string: base + "/metrics")!)
+            return MetricsTests.samples(String(decoding: text, as: UTF8.self))
         }
 
         func get(_ path: String) async throws -> Int {
@@ -84,6 +111,15 @@ import Testing
         #expect(String(decoding: report, as: UTF8.self).contains(#""accepted":1"#))
         let (bad, _) = try await c.post("/v1/traces", [1, 2, 3], type: "text/xml")
         #expect(bad == 415)
+        // Prometheus scrapes the same counts over HTTP.
+        let (metricsText, metricsResponse) = try await URLSession.shared.data(from: URL(string: c.base + "/metrics")!)
+        #expect((metricsResponse as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        let samples = MetricsTests.samples(String(decoding: metricsText, as: UTF8.self))
+        #expect(samples[#"audit_collector_accepted_items_total{receiver="otlp_http_traces"}"#] == 120)
+        #expect(samples[#"audit_collector_accepted_items_total{receiver="access_ndjson"}"#] == 1)
+        #expect(samples[#"audit_collector_requests_total{receiver="otlp_http_traces",code="415"}"#] == 1)
+        #expect(samples["audit_collector_events_written_total"] == 121)
+        #expect((samples["audit_collector_fsync_duration_seconds_count"] ?? 0) >= 1)
 
         c.stop(signal: SIGTERM)
         #expect(c.process.terminationStatus == 0)

@@ -140,3 +140,43 @@ import Testing
         #expect(once.map(LoadGenerator.withSemanticAttributes) == once)
     }
 }
+
+@Suite struct HTTPClientTests {
+    @Test(arguments: [
+        ("http://127.0.0.1:4318", "127.0.0.1", 4318),
+        ("http://localhost:9/v1/traces", "localhost", 9),
+        ("http://[::1]:4318/", "::1", 4318),
+        ("http://collector.example", "collector.example", 80),
+    ])
+    func targetsParse(url: String, host: String, port: Int) throws {
+        let t = try #require(HTTPTarget(url: url))
+        #expect(t.host == host)
+        #expect(t.port == port)
+    }
+
+    @Test(arguments: ["https://127.0.0.1:4318", "http://:80", "http://h:0", "http://h:99999", "http://[::1", "ftp://h"])
+    func badTargetsAreRefused(url: String) {
+        #expect(HTTPTarget(url: url) == nil)
+    }
+
+    @Test func aLoadGeneratorWithNoCollectorGivesUpQuicklyAndCountsEveryPost() async throws {
+        // A port nothing listens on: bind one, learn it, close it.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        close(fd)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        var config = LoadGeneratorConfig(baseURL: "http://127.0.0.1:\(port)", requests: 40)
+        config.requestsPerPost = 10
+        config.connections = 2
+        let started = Date()
+        let report = await LoadGenerator.run(config)
+        #expect(report.posts == 0)
+        #expect(report.failed == 8)  // 4 span posts and 4 access posts, none acknowledged
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+}

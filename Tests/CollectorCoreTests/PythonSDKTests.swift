@@ -51,13 +51,14 @@ import Testing
         }
     }
 
-    @Test(arguments: [(".venv-otel", ["protobuf", "gzip"]), (".venv-otel-json", ["json"])])
+    @Test(arguments: [(".venv-otel", ["protobuf", "gzip"]), (".venv-otel-json", ["json"]), (".venv-otel", ["grpc", "gzip"])])
     func sdkSpansAndLogsArriveExactly(venv: String, args: [String]) async throws {
         let data = CollectorProcessTests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: data) }
         let collector = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always"])
         defer { collector.stop(signal: SIGTERM) }
-        let report = try Self.export(venv: venv, base: collector.base, args: args)
+        let base = args[0] == "grpc" ? "http://127.0.0.1:\(collector.grpcPort)" : collector.base
+        let report = try Self.export(venv: venv, base: base, args: args)
         #expect(report["span_results"] as? [String] == ["SUCCESS", "SUCCESS"])
         #expect(report["log_results"] as? [String] == ["SUCCESS"])
 

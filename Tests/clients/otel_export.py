@@ -1,7 +1,8 @@
 """Exports spans and log records with the real OpenTelemetry Python SDK to a collector, then prints what it
 sent as JSON, so the Swift test can compare the stored events field by field.
 
-usage: otel_export.py BASE_URL protobuf|json [gzip]
+usage: otel_export.py BASE_URL protobuf|json|grpc [gzip]
+(for grpc, BASE_URL is http://HOST:PORT of the collector's OTLP/gRPC listener)
 """
 import json
 import sys
@@ -22,6 +23,22 @@ if protocol == "protobuf":
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     kwargs = {"compression": Compression.Gzip} if gzip else {}
+elif protocol == "grpc":
+    from grpc import Compression as GRPCCompression
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GRPCSpanExporter
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GRPCLogExporter
+    grpc_kwargs = {"insecure": True, "endpoint": base.removeprefix("http://")}
+    if gzip:
+        grpc_kwargs["compression"] = GRPCCompression.Gzip
+
+    # The gRPC exporters take the collector's address, not a URL per signal.
+    def OTLPSpanExporter(endpoint, **_):
+        return GRPCSpanExporter(**grpc_kwargs)
+
+    def OTLPLogExporter(endpoint, **_):
+        return GRPCLogExporter(**grpc_kwargs)
+
+    kwargs = {}
 else:
     from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.exporter.otlp.json.http._log_exporter import OTLPLogExporter

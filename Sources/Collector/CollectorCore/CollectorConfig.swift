@@ -7,6 +7,14 @@ import Yams
 public struct CollectorConfig: Sendable, Equatable {
     public var data = "./data"
     public var otlpHTTPAddress = "127.0.0.1:4318"
+    /// OTLP/gRPC listener; "off" disables it.
+    public var otlpGRPCAddress = "127.0.0.1:4317"
+    /// Zipkin v2 JSON listener (POST /api/v2/spans); "off" disables it.
+    public var zipkinAddress = "127.0.0.1:9411"
+    /// Syslog listeners for nginx access lines (UDP: RFC 3164 as nginx sends it; TCP: RFC 6587 framing of
+    /// RFC 5424 or 3164 messages); "off" disables either.
+    public var syslogUDPAddress = "127.0.0.1:5514"
+    public var syslogTCPAddress = "127.0.0.1:5514"
     public var allowPlaintextRemote = false
     public var fsync = "interval"
     public var fsyncIntervalMs = 50
@@ -28,7 +36,8 @@ public struct CollectorConfig: Sendable, Equatable {
 
     /// Every key of the file, with its dotted path.
     static let keys: [String] = [
-        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote", "storage.fsync",
+        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote", "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
+        "receivers.syslog.tcp_address", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "log_level",
@@ -77,6 +86,10 @@ public struct CollectorConfig: Sendable, Equatable {
         string("data") { c.data = $0 }
         string("receivers.otlp_http.address") { c.otlpHTTPAddress = $0 }
         bool("receivers.otlp_http.allow_plaintext_remote") { c.allowPlaintextRemote = $0 }
+        string("receivers.otlp_grpc.address") { c.otlpGRPCAddress = $0 }
+        string("receivers.zipkin.address") { c.zipkinAddress = $0 }
+        string("receivers.syslog.udp_address") { c.syslogUDPAddress = $0 }
+        string("receivers.syslog.tcp_address") { c.syslogTCPAddress = $0 }
         string("storage.fsync") { c.fsync = $0 }
         int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
         int("storage.segment_bytes") { c.segmentBytes = $0 }
@@ -108,6 +121,10 @@ public struct CollectorConfig: Sendable, Equatable {
         if let v = env["AUDIT_COLLECTOR_DATA"] { c.data = v }
         if env["AUDIT_COLLECTOR_ALLOW_PLAINTEXT_REMOTE"] == "true" { c.allowPlaintextRemote = true }
         if let v = env["AUDIT_COLLECTOR_OTLP_HTTP"] { c.otlpHTTPAddress = v }
+        if let v = env["AUDIT_COLLECTOR_OTLP_GRPC"] { c.otlpGRPCAddress = v }
+        if let v = env["AUDIT_COLLECTOR_ZIPKIN"] { c.zipkinAddress = v }
+        if let v = env["AUDIT_COLLECTOR_SYSLOG_UDP"] { c.syslogUDPAddress = v }
+        if let v = env["AUDIT_COLLECTOR_SYSLOG_TCP"] { c.syslogTCPAddress = v }
         if let v = env["AUDIT_COLLECTOR_FSYNC"] { c.fsync = v }
         if let v = env["AUDIT_COLLECTOR_LOG_LEVEL"] { c.logLevel = v }
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
@@ -131,20 +148,50 @@ public struct CollectorConfig: Sendable, Equatable {
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             p.append("log_level \(logLevel.debugDescription) is not a log level")
         }
-        if (try? address()) == nil { p.append("otlp_http address must be HOST:PORT, not \(otlpHTTPAddress.debugDescription)") }
-        if let (host, _) = try? address(), !allowPlaintextRemote, !Self.isLoopback(host) {
-            p.append("\(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote")
+        for (name, text, required) in [
+            ("otlp_http", otlpHTTPAddress, true), ("otlp_grpc", otlpGRPCAddress, false), ("zipkin", zipkinAddress, false),
+            ("syslog udp", syslogUDPAddress, false), ("syslog tcp", syslogTCPAddress, false),
+        ] {
+            if !required && text == "off" { continue }
+            guard let (host, _) = try? Self.parseAddress(text) else {
+                p.append("\(name) address must be HOST:PORT\(required ? "" : " or off"), not \(text.debugDescription)")
+                continue
+            }
+            if !allowPlaintextRemote, !Self.isLoopback(host) {
+                p.append("\(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote")
+            }
         }
         return p
     }
 
-    public func address() throws(Problem) -> (host: String, port: Int) {
-        guard let colon = otlpHTTPAddress.lastIndex(of: ":"),
-            let port = Int(otlpHTTPAddress[otlpHTTPAddress.index(after: colon)...]), (0...65_535).contains(port)
-        else { throw Problem(messages: ["bad address \(otlpHTTPAddress)"]) }
-        var host = String(otlpHTTPAddress[..<colon])
+    /// The OTLP/HTTP listener's host and port.
+    public func address() throws(Problem) -> (host: String, port: Int) { try Self.parseAddress(otlpHTTPAddress) }
+
+    /// The OTLP/gRPC listener's host and port, or nil when it is off.
+    public func grpcAddress() throws(Problem) -> (host: String, port: Int)? {
+        otlpGRPCAddress == "off" ? nil : try Self.parseAddress(otlpGRPCAddress)
+    }
+
+    /// The Zipkin listener's host and port, or nil when it is off.
+    public func zipkinListenAddress() throws(Problem) -> (host: String, port: Int)? {
+        zipkinAddress == "off" ? nil : try Self.parseAddress(zipkinAddress)
+    }
+
+    /// The syslog listeners' addresses, nil where off.
+    public func syslogAddresses() throws(Problem) -> (udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?) {
+        (
+            syslogUDPAddress == "off" ? nil : try Self.parseAddress(syslogUDPAddress),
+            syslogTCPAddress == "off" ? nil : try Self.parseAddress(syslogTCPAddress)
+        )
+    }
+
+    static func parseAddress(_ text: String) throws(Problem) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"),
+            let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port)
+        else { throw Problem(messages: ["bad address \(text)"]) }
+        var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw Problem(messages: ["bad address \(otlpHTTPAddress)"]) }
+        guard !host.isEmpty else { throw Problem(messages: ["bad address \(text)"]) }
         return (host, port)
     }
 

@@ -1,4 +1,4 @@
-// The HTTP binding of the receivers (OTLP/HTTP on 4318 and NDJSON access events), health endpoints, and the
+// The HTTP binding of the receivers (OTLP/HTTP on 4318 and NDJSON access events), health and metrics endpoints, and the
 // services that run under swift-service-lifecycle: on SIGTERM/SIGINT the server stops accepting and finishes
 // its requests first, then the log writes what is pending and seals.
 import HTTPTypes
@@ -9,14 +9,15 @@ import NIOCore
 import ServiceLifecycle
 
 public enum CollectorServer {
-    /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it).
+    /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it): the OTLP
+    /// and access-event routes with health and metrics, or with `zipkin` the Zipkin v2 route alone (port 9411).
     public static func application(
-        ingest: IngestService, host: String, port: Int, logger: Logger,
+        ingest: IngestService, host: String, port: Int, zipkin: Bool = false, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
         let wireLimit = ingest.limits.maxBodyBytes
-        for route in ["/v1/traces", "/v1/logs", "/v1/access"] {
+        for route in zipkin ? ["/api/v2/spans"] : ["/v1/traces", "/v1/logs", "/v1/access"] {
             router.post(RouterPath(route)) { request, _ -> Response in
                 let contentType = request.headers[.contentType]
                 let answer: IngestResponse
@@ -31,7 +32,19 @@ public enum CollectorServer {
                 return response(answer)
             }
         }
+        if zipkin {
+            return Application(
+                router: router,
+                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector-zipkin"),
+                onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+                logger: logger)
+        }
         router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            response(IngestResponse(
+                status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
+                body: ingest.metrics.exposition(log: ingest.log)))
+        }
         router.get("/readyz") { _, _ -> Response in
             ingest.isAccepting
                 ? response(IngestResponse(status: 200, headers: [:], body: Array("ready\n".utf8)))

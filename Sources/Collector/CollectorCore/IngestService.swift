@@ -7,6 +7,7 @@ import Logging
 import OTLPBridge
 import OTLPProto
 import SwiftProtobuf
+import Synchronization
 
 public struct IngestLimits: Sendable, Hashable {
     /// Largest request body after decompression (OTLP recommends 64 MiB); larger gets 413.
@@ -34,17 +35,29 @@ public final class IngestService: Sendable {
     public let limits: IngestLimits
     public let identity: IdentityKeys
     public let access: AccessEventOptions
+    public let metrics: CollectorMetrics
     private let logger: Logger
 
     public init(
         log: DurableLog, limits: IngestLimits = IngestLimits(), identity: IdentityKeys = IdentityKeys(),
-        access: AccessEventOptions = AccessEventOptions(), logger: Logger
+        access: AccessEventOptions = AccessEventOptions(), metrics: CollectorMetrics = CollectorMetrics(), logger: Logger
     ) {
         self.log = log
         self.limits = limits
         self.identity = identity
         self.access = access
+        self.metrics = metrics
         self.logger = logger
+    }
+
+    /// The `receiver` metric label of a route.
+    static func receiver(_ route: String) -> String {
+        switch route {
+        case "/v1/traces": "otlp_http_traces"
+        case "/v1/logs": "otlp_http_logs"
+        case "/api/v2/spans": "zipkin_json"
+        default: "access_ndjson"
+        }
     }
 
     enum Encoding { case protobuf, json }
@@ -54,20 +67,35 @@ public final class IngestService: Sendable {
         method: String, path: String, contentType: String?, contentEncoding: String?, body: [UInt8]
     ) async -> IngestResponse {
         let route = path.split(separator: "?").first.map(String.init) ?? path
-        guard ["/v1/traces", "/v1/logs", "/v1/access"].contains(route) else {
-            return plain(404, "no receiver at \(route): use /v1/traces, /v1/logs or /v1/access")
+        guard ["/v1/traces", "/v1/logs", "/v1/access", "/api/v2/spans"].contains(route) else {
+            return plain(404, "no receiver at \(route): use /v1/traces, /v1/logs or /v1/access (or /api/v2/spans on the Zipkin port)")
         }
+        let answer = await dispatch(method: method, route: route, contentType: contentType, contentEncoding: contentEncoding, body: body)
+        metrics.answered(Self.receiver(route), status: answer.status)
+        return answer
+    }
+
+    private func dispatch(
+        method: String, route: String, contentType: String?, contentEncoding: String?, body: [UInt8]
+    ) async -> IngestResponse {
+        let receiver = Self.receiver(route)
         guard method == "POST" else { return plain(405, "\(route) accepts POST only", extra: ["Allow": "POST"]) }
         let mediaType = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let encoding: Encoding
         switch (route, mediaType) {
         case ("/v1/access", "application/x-ndjson"), ("/v1/access", "application/json"), ("/v1/access", "text/plain"):
             encoding = .json
+        case ("/api/v2/spans", "application/json"): encoding = .json
+        case ("/api/v2/spans", _):
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
+            return plain(415, "/api/v2/spans takes Zipkin v2 JSON (application/json), not \(mediaType.isEmpty ? "no content type" : mediaType)")
         case ("/v1/access", _):
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
             return plain(415, "/v1/access takes application/x-ndjson, not \(mediaType.isEmpty ? "no content type" : mediaType)")
         case (_, "application/x-protobuf"): encoding = .protobuf
         case (_, "application/json"): encoding = .json
         default:
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
             return plain(415, "\(route) takes application/x-protobuf or application/json, not \(mediaType.isEmpty ? "no content type" : mediaType)")
         }
         // Decompress, capped.
@@ -78,13 +106,17 @@ public final class IngestService: Sendable {
             switch BodyInflation.inflate(body, limit: limits.maxBodyBytes) {
             case .success(let bytes): payload = bytes
             case .failure(.tooLarge): return tooLarge(route, encoding)
-            case .failure(.invalid(let why)): return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", route, encoding)
+            case .failure(.invalid(let why)):
+                metrics.rejected(receiver, reason: .malformed)
+                return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", route, encoding)
             }
         case let other:
+            metrics.rejected(receiver, reason: .unsupportedMediaType)
             return plain(415, "content encoding \(other) is not supported: use gzip or none")
         }
         switch route {
         case "/v1/access": return await ingestAccess(payload)
+        case "/api/v2/spans": return await ingestZipkin(payload)
         case "/v1/traces": return await ingestTraces(payload, encoding)
         default: return await ingestLogs(payload, encoding)
         }
@@ -97,22 +129,20 @@ public final class IngestService: Sendable {
         switch encoding {
         case .protobuf:
             do { request = try OTLPTraceRequest(serializedBytes: body) } catch {
+                metrics.rejected("otlp_http_traces", reason: .malformed)
                 return rpcError(400, code: 3, "malformed ExportTraceServiceRequest protobuf: \(error)", "/v1/traces", encoding)
             }
         case .json:
             do { request = try OTLPJSON.traceRequest(from: body) } catch {
+                metrics.rejected("otlp_http_traces", reason: .malformed)
                 return rpcError(400, code: 3, "malformed OTLP/JSON traces: \(error)", "/v1/traces", encoding)
             }
         }
-        var imported = OTLPMapping.events(from: request, identity: identity)
-        enforceLimits(&imported)
-        return await store(imported, route: "/v1/traces", encoding: encoding) { rejected, message in
-            var response = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse()
-            if rejected > 0 || !message.isEmpty {
-                response.partialSuccess.rejectedSpans = Int64(rejected)
-                response.partialSuccess.errorMessage = message
-            }
-            return response
+        do {
+            let outcome = try await store(traces: request, receiver: "otlp_http_traces")
+            return encode(outcome.traceResponse, status: 200, encoding)
+        } catch {
+            return answer(error, "/v1/traces", encoding)
         }
     }
 
@@ -121,22 +151,20 @@ public final class IngestService: Sendable {
         switch encoding {
         case .protobuf:
             do { request = try OTLPLogsRequest(serializedBytes: body) } catch {
+                metrics.rejected("otlp_http_logs", reason: .malformed)
                 return rpcError(400, code: 3, "malformed ExportLogsServiceRequest protobuf: \(error)", "/v1/logs", encoding)
             }
         case .json:
             do { request = try OTLPJSON.logsRequest(from: body) } catch {
+                metrics.rejected("otlp_http_logs", reason: .malformed)
                 return rpcError(400, code: 3, "malformed OTLP/JSON logs: \(error)", "/v1/logs", encoding)
             }
         }
-        var imported = OTLPMapping.events(from: request, identity: identity)
-        enforceLimits(&imported)
-        return await store(imported, route: "/v1/logs", encoding: encoding) { rejected, message in
-            var response = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse()
-            if rejected > 0 || !message.isEmpty {
-                response.partialSuccess.rejectedLogRecords = Int64(rejected)
-                response.partialSuccess.errorMessage = message
-            }
-            return response
+        do {
+            let outcome = try await store(logs: request, receiver: "otlp_http_logs")
+            return encode(outcome.logsResponse, status: 200, encoding)
+        } catch {
+            return answer(error, "/v1/logs", encoding)
         }
     }
 
@@ -153,8 +181,15 @@ public final class IngestService: Sendable {
             if bad.contains(n) || raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             goodLines.append(n)
         }
+        metrics.received("access_ndjson", items: events.count + errors.count)
+        metrics.rejected("access_ndjson", reason: .invalidLine, items: errors.count)
         for (i, e) in events.enumerated() {
-            if let why = violation(e) { lineErrors.append((goodLines[i], why)) } else { kept.append(e) }
+            if let broken = violation(e) {
+                metrics.rejected("access_ndjson", reason: broken.reason)
+                lineErrors.append((goodLines[i], broken.message))
+            } else {
+                kept.append(e)
+            }
         }
         lineErrors.sort { $0.line < $1.line }
         let report: ([String: Any]) -> [UInt8] = { obj in
@@ -165,53 +200,187 @@ public final class IngestService: Sendable {
             if lineErrors.isEmpty { return IngestResponse(status: 200, headers: json, body: report(["accepted": 0, "rejected": []])) }
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
-        if let failure = await append(kept) { return failure(.json, "/v1/access") }
+        do throws(Refusal) {
+            try await append(kept, receiver: "access_ndjson")
+        } catch {
+            return answer(error, "/v1/access", .json)
+        }
         return IngestResponse(status: 200, headers: json, body: report(["accepted": kept.count, "rejected": rejected]))
     }
 
-    // MARK: Storing
-
-    private func store<Response: SwiftProtobuf.Message>(
-        _ imported: OTLPMapping.Imported, route: String, encoding: Encoding,
-        response: (Int, String) -> Response
-    ) async -> IngestResponse {
-        let message = Self.summary(imported.rejected)
-        if !imported.events.isEmpty, let failure = await append(imported.events) { return failure(encoding, route) }
-        return encode(response(imported.rejected.count, message), status: 200, encoding)
+    /// Zipkin v2 JSON: 202 once the good spans are durable; a body naming the rejected spans when there are any.
+    func ingestZipkin(_ body: [UInt8]) async -> IngestResponse {
+        let receiver = "zipkin_json"
+        var parsed: (events: [AuditEvent], rejected: [ZipkinMapping.Rejected])
+        do {
+            parsed = try ZipkinMapping.events(fromJSON: body)
+        } catch {
+            metrics.rejected(receiver, reason: .malformed)
+            return rpcError(400, code: 3, "malformed Zipkin v2 JSON: \(error)", "/api/v2/spans", .json)
+        }
+        for i in parsed.events.indices { OTLPMapping.deriveAuditFields(&parsed.events[i], identity: identity) }
+        var imported = OTLPMapping.Imported(
+            events: parsed.events,
+            rejected: parsed.rejected.map { RejectedItem(resource: -1, scope: -1, item: $0.index, reason: $0.reason) })
+        enforceLimits(&imported, receiver: receiver)
+        let rejected = imported.rejected.map { ["span": $0.item, "reason": $0.reason] as [String: Any] }
+        let report: ([String: Any]) -> [UInt8] = { obj in
+            Array((try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data())
+        }
+        if imported.events.isEmpty {
+            if rejected.isEmpty { return IngestResponse(status: 202, headers: [:], body: []) }
+            return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
+        }
+        do throws(Refusal) {
+            try await append(imported.events, receiver: receiver)
+        } catch {
+            return answer(error, "/api/v2/spans", .json)
+        }
+        if rejected.isEmpty { return IngestResponse(status: 202, headers: [:], body: []) }
+        return IngestResponse(status: 202, headers: json, body: report(["accepted": imported.events.count, "rejected": rejected]))
     }
 
-    /// Appends and waits until durable; on failure returns how to answer.
-    private func append(_ events: [AuditEvent]) async -> ((Encoding, String) -> IngestResponse)? {
+    // MARK: Storing (shared by every protocol binding)
+
+    /// Why nothing of a request was stored, in protocol-neutral terms; each binding maps it to its own answer.
+    public struct Refusal: Error, Sendable {
+        public enum Kind: Sendable {
+            /// The queue is full: retry after a while (HTTP 503 + Retry-After, gRPC UNAVAILABLE + RetryInfo).
+            case busy
+            /// The disk is full or failing: retry later, same answers as `busy`.
+            case unavailable
+            /// The data itself is unacceptable: do not retry (HTTP 400, gRPC INVALID_ARGUMENT).
+            case invalid
+            /// A bug or an unexpected failure (HTTP 500, gRPC INTERNAL).
+            case internalError
+        }
+        public var kind: Kind
+        public var message: String
+    }
+
+    /// What was stored of a request: the items rejected one by one (OTLP partial success).
+    public struct Stored: Sendable {
+        public var rejected: Int
+        public var message: String
+
+        public var traceResponse: Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse {
+            var response = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse()
+            if rejected > 0 || !message.isEmpty {
+                response.partialSuccess.rejectedSpans = Int64(rejected)
+                response.partialSuccess.errorMessage = message
+            }
+            return response
+        }
+
+        public var logsResponse: Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse {
+            var response = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse()
+            if rejected > 0 || !message.isEmpty {
+                response.partialSuccess.rejectedLogRecords = Int64(rejected)
+                response.partialSuccess.errorMessage = message
+            }
+            return response
+        }
+    }
+
+    /// Validates, limits and durably stores a decoded trace request; returns once the kept spans are durable.
+    public func store(traces request: OTLPTraceRequest, receiver: String) async throws(Refusal) -> Stored {
+        var imported = OTLPMapping.events(from: request, identity: identity)
+        enforceLimits(&imported, receiver: receiver)
+        return try await store(imported, receiver: receiver)
+    }
+
+    /// Validates, limits and durably stores a decoded logs request; returns once the kept records are durable.
+    public func store(logs request: OTLPLogsRequest, receiver: String) async throws(Refusal) -> Stored {
+        var imported = OTLPMapping.events(from: request, identity: identity)
+        enforceLimits(&imported, receiver: receiver)
+        return try await store(imported, receiver: receiver)
+    }
+
+    /// Stores access events decoded by a receiver of its own (syslog): each is checked against the limits
+    /// (refused ones counted), the rest appended and durable on return. Returns how many were stored.
+    public func store(accessEvents events: [AuditEvent], receiver: String) async throws(Refusal) -> Int {
+        var kept: [AuditEvent] = []
+        kept.reserveCapacity(events.count)
+        for e in events {
+            if let broken = violation(e) { metrics.rejected(receiver, reason: broken.reason) } else { kept.append(e) }
+        }
+        if !kept.isEmpty { try await append(kept, receiver: receiver) }
+        return kept.count
+    }
+
+    private func store(_ imported: OTLPMapping.Imported, receiver: String) async throws(Refusal) -> Stored {
+        if !imported.events.isEmpty { try await append(imported.events, receiver: receiver) }
+        return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))
+    }
+
+    /// Appends and waits until durable.
+    private func append(_ events: [AuditEvent], receiver: String) async throws(Refusal) {
+        let started = FileIO.monotonicNanos()
         do {
             _ = try await log.append(events)
-            return nil
+            metrics.accepted(receiver, items: events.count, waitedNanos: FileIO.monotonicNanos() - started)
         } catch let error as LogFormatError {
-            let retry = String(limits.retryAfterSeconds)
+            let queueFull = error.code == .limitExceeded && error.message.contains("queue full")
+            let reason: RejectionReason =
+                switch error.code {
+                case .limitExceeded: queueFull ? .queueFull : .invalidItem
+                case .io where FileIO.isOutOfSpace(error): .diskFull
+                default: .writeError
+                }
+            metrics.rejected(receiver, reason: reason, items: events.count)
             switch error.code {
-            case .limitExceeded where error.message.contains("queue full"):
-                return { e, r in self.rpcError(503, code: 14, "collector busy: \(error.message); retry later", r, e, extra: ["Retry-After": retry]) }
+            case .limitExceeded where queueFull:
+                throw Refusal(kind: .busy, message: "collector busy: \(error.message); retry later")
             case .limitExceeded:
-                return { e, r in self.rpcError(400, code: 3, error.message, r, e) }
+                throw Refusal(kind: .invalid, message: error.message)
             case .io:
-                logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
+                if shouldLogWriteFailure() {
+                    logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
+                }
                 let why = FileIO.isOutOfSpace(error) ? "the collector's disk is full" : "the collector cannot write"
-                return { e, r in self.rpcError(503, code: 14, "\(why); nothing from this request was stored, retry later", r, e, extra: ["Retry-After": retry]) }
+                throw Refusal(kind: .unavailable, message: "\(why); this request is not acknowledged, send it again later")
             default:
-                return { e, r in self.rpcError(503, code: 14, "not stored: \(error.message)", r, e, extra: ["Retry-After": retry]) }
+                throw Refusal(kind: .unavailable, message: "not stored: \(error.message)")
             }
         } catch {
-            return { e, r in self.rpcError(500, code: 13, "not stored: \(error)", r, e) }
+            metrics.rejected(receiver, reason: .writeError, items: events.count)
+            throw Refusal(kind: .internalError, message: "not stored: \(error)")
+        }
+    }
+
+    /// The HTTP answer to a refusal, in the request's encoding.
+    private func answer(_ refusal: Refusal, _ route: String, _ encoding: Encoding) -> IngestResponse {
+        switch refusal.kind {
+        case .busy, .unavailable:
+            rpcError(503, code: 14, refusal.message, route, encoding, extra: ["Retry-After": String(limits.retryAfterSeconds)])
+        case .invalid: rpcError(400, code: 3, refusal.message, route, encoding)
+        case .internalError: rpcError(500, code: 13, refusal.message, route, encoding)
+        }
+    }
+
+    /// While the disk is full every request fails the same way: log it once per 10 s, not once per request.
+    private let lastWriteFailureLog = Mutex<UInt64>(0)
+    private func shouldLogWriteFailure() -> Bool {
+        let now = FileIO.monotonicNanos()
+        return lastWriteFailureLog.withLock { last in
+            guard last == 0 || now &- last >= 10_000_000_000 else { return false }
+            last = now
+            return true
         }
     }
 
     // MARK: Limits
 
-    func enforceLimits(_ imported: inout OTLPMapping.Imported) {
+    /// Drops the items that break a limit (naming them in `rejected`) and counts what was received and refused.
+    func enforceLimits(_ imported: inout OTLPMapping.Imported, receiver: String) {
+        metrics.received(receiver, items: imported.events.count + imported.rejected.count)
+        metrics.rejected(receiver, reason: .invalidItem, items: imported.rejected.count)
         var kept: [AuditEvent] = []
         kept.reserveCapacity(imported.events.count)
         for (i, e) in imported.events.enumerated() {
-            if let why = violation(e) {
-                imported.rejected.append(RejectedItem(resource: -1, scope: -1, item: i, reason: why))
+            if let broken = violation(e) {
+                metrics.rejected(receiver, reason: broken.reason)
+                imported.rejected.append(RejectedItem(resource: -1, scope: -1, item: i, reason: broken.message))
             } else {
                 kept.append(e)
             }
@@ -219,10 +388,15 @@ public final class IngestService: Sendable {
         imported.events = kept
     }
 
-    /// Why `e` breaks a limit, or nil.
-    func violation(_ e: AuditEvent) -> String? {
+    struct LimitViolation {
+        var reason: RejectionReason
+        var message: String
+    }
+
+    /// Which limit `e` breaks and how, or nil.
+    func violation(_ e: AuditEvent) -> LimitViolation? {
         if e.attributes.count > limits.maxAttributesPerRecord {
-            return "\(e.attributes.count) attributes, more than the limit of \(limits.maxAttributesPerRecord)"
+            return LimitViolation(reason: .attributeLimit, message: "\(e.attributes.count) attributes, more than the limit of \(limits.maxAttributesPerRecord)")
         }
         let max = limits.maxStringBytes
         func long(_ s: String) -> Bool { s.utf8.count > max }
@@ -239,7 +413,7 @@ public final class IngestService: Sendable {
         if long(e.name) || attributeSets.contains(where: { $0.contains { long($0.key) || bad($0.value) } })
             || e.body.map(bad) == true
         {
-            return "a string longer than \(max) bytes"
+            return LimitViolation(reason: .stringLimit, message: "a string longer than \(max) bytes")
         }
         return nil
     }
@@ -254,7 +428,9 @@ public final class IngestService: Sendable {
 
     /// The 413 answer for a body the HTTP layer refused to read past the limit.
     public func bodyTooLarge(route: String, contentType: String?) -> IngestResponse {
-        tooLarge(route, (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json)
+        let answer = tooLarge(route, (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json)
+        metrics.answered(Self.receiver(route), status: answer.status)
+        return answer
     }
 
     /// False once the log is closed or while its queue is full: what /readyz reports.
@@ -267,7 +443,8 @@ public final class IngestService: Sendable {
     }
 
     private func tooLarge(_ route: String, _ encoding: Encoding) -> IngestResponse {
-        rpcError(413, code: 8, "request body exceeds \(limits.maxBodyBytes) bytes after decompression", route, encoding)
+        metrics.rejected(Self.receiver(route), reason: .tooLarge)
+        return rpcError(413, code: 8, "request body exceeds \(limits.maxBodyBytes) bytes after decompression", route, encoding)
     }
 
     /// A `google.rpc.Status` body in the request's encoding (access routes answer in JSON).
@@ -282,7 +459,7 @@ public final class IngestService: Sendable {
             retry.retryDelay.seconds = Int64(limits.retryAfterSeconds)
             if let any = try? Google_Protobuf_Any(message: retry) { s.details = [any] }
         }
-        var r = encode(s, status: status, route == "/v1/access" ? .json : encoding)
+        var r = encode(s, status: status, route == "/v1/access" || route == "/api/v2/spans" ? .json : encoding)
         r.headers.merge(extra) { $1 }
         return r
     }

@@ -2,12 +2,15 @@
 // to a collector as it arrives in production — spans over OTLP/HTTP protobuf, edge access events as nginx
 // NDJSON lines — over N concurrent connections, at a fixed rate or as fast as acknowledged, and reports
 // throughput and acknowledgement latency percentiles. Refusals (503) are retried after Retry-After.
+import Dispatch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
 import LogFormat
 import OTLPBridge
+import OTLPGRPC
+import Synchronization
 
 public struct LoadGeneratorConfig: Sendable {
     public var baseURL: String
@@ -19,6 +22,15 @@ public struct LoadGeneratorConfig: Sendable {
     /// Target events per second; 0 sends as fast as the collector acknowledges.
     public var eventsPerSecond = 0
     public var traffic = TrafficGenerator.Configuration()
+    /// How the traffic travels: OTLP/HTTP + NDJSON (everything), OTLP/gRPC (spans only), or syslog over UDP
+    /// (edge access lines only, nginx-framed, one per datagram; `baseURL` is then `udp://host:port` or
+    /// `http://host:port` naming the syslog port).
+    public var transport: Transport = .http
+
+    public enum Transport: String, Sendable, CaseIterable {
+        case http, grpc
+        case syslogUDP = "syslog-udp"
+    }
 
     public init(baseURL: String, requests: Int) {
         self.baseURL = baseURL
@@ -36,6 +48,15 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     /// Acknowledgement latencies of successful posts, nanoseconds, sorted.
     public var latencies: [UInt64] = []
 
+    mutating func merge(_ part: LoadReport) {
+        posts += part.posts
+        spans += part.spans
+        accessEvents += part.accessEvents
+        refusedAndRetried += part.refusedAndRetried
+        failed += part.failed
+        latencies += part.latencies
+    }
+
     public func percentile(_ p: Double) -> Double {
         guard !latencies.isEmpty else { return 0 }
         let i = min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)
@@ -45,79 +66,273 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     public var description: String {
         let events = spans + accessEvents
         return String(
-            format: "%d events (%d spans, %d access) in %d posts over %.2f s: %.0f events/s; ack latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f; %d refused and retried, %d failed",
-            events, spans, accessEvents, posts, seconds, Double(events) / max(seconds, 1e-9), percentile(0.5),
+            format: "%d events (%d spans, %d access) in %d posts over %.2f s: %.0f events/s (%.0f spans/s); ack latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f; %d refused and retried, %d failed",
+            events, spans, accessEvents, posts, seconds, Double(events) / max(seconds, 1e-9), Double(spans) / max(seconds, 1e-9), percentile(0.5),
             percentile(0.9), percentile(0.99), percentile(1.0), refusedAndRetried, failed)
     }
 }
 
 public enum LoadGenerator {
-    /// Hands out batches of synthetic requests to the workers.
-    actor Source {
-        var generator: TrafficGenerator
-        var remaining: Int
-        let perBatch: Int
+    /// One prepared HTTP post.
+    struct Post: Sendable {
+        var path: String
+        var contentType: String
+        var body: [UInt8]
+        var spans: Int
+        var accessEvents: Int
+    }
 
-        init(_ config: LoadGeneratorConfig) {
-            generator = TrafficGenerator(configuration: config.traffic)
-            remaining = config.requests
-            perBatch = config.requestsPerPost
-        }
-
-        func next() -> [AuditEvent]? {
-            guard remaining > 0 else { return nil }
-            let n = min(perBatch, remaining)
+    /// Builds every post before the clock starts, so the generator's own work (synthesising traffic, mapping it
+    /// to OTLP, serialising) does not compete with the collector for the CPU while it is measured.
+    static func prepare(_ config: LoadGeneratorConfig) -> [Post] {
+        var generator = TrafficGenerator(configuration: config.traffic)
+        var batches: [[AuditEvent]] = []
+        var remaining = config.requests
+        while remaining > 0 {
+            let n = min(config.requestsPerPost, remaining)
             remaining -= n
             var events: [AuditEvent] = []
             for _ in 0..<n { events += generator.nextRequest() }
-            return events
+            batches.append(events)
         }
+        // Serialising is the slow part and each batch is independent: spread it over the cores.
+        let allBatches = batches
+        let slots = Mutex([[Post]](repeating: [], count: allBatches.count))
+        DispatchQueue.concurrentPerform(iterations: allBatches.count) { i in
+            var posts: [Post] = []
+            let spans = allBatches[i].filter { $0.kind == .span }.map(withSemanticAttributes)
+            let access = allBatches[i].filter { $0.kind == .access }
+            if !spans.isEmpty, let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
+                posts.append(Post(path: "/v1/traces", contentType: "application/x-protobuf", body: body, spans: spans.count, accessEvents: 0))
+            }
+            if !access.isEmpty {
+                let body = Array(access.map { AccessEventMapping.nginxLine(for: $0) + "\n" }.joined().utf8)
+                posts.append(Post(path: "/v1/access", contentType: "application/x-ndjson", body: body, spans: 0, accessEvents: access.count))
+            }
+            slots.withLock { $0[i] = posts }
+        }
+        return slots.withLock { $0.flatMap { $0 } }
     }
 
     public static func run(_ config: LoadGeneratorConfig) async -> LoadReport {
-        let source = Source(config)
-        let session = URLSession(configuration: .ephemeral)
-        let start = Date()
+        let posts = prepare(config)
+        switch config.transport {
+        case .http:
+            return await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: send(posts, config)) }
+            }
+        case .grpc:
+            return await sendGRPC(posts.filter { $0.path == "/v1/traces" }, config)
+        case .syslogUDP:
+            let datagrams = posts.filter { $0.path == "/v1/access" }.flatMap { post in
+                post.body.split(separator: 0x0A).map { Array("<190>Nov  2 10:00:00 loadgen nginx: ".utf8) + $0 }
+            }
+            return await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: sendDatagrams(datagrams, config)) }
+            }
+        }
+    }
+
+    /// Spans over OTLP/gRPC, one client (HTTP/2 connection) per `connections`, unary Export calls carrying the
+    /// prepared protobuf bytes as they are. UNAVAILABLE is retried after the RetryInfo delay (or 1 s).
+    static func sendGRPC(_ posts: [Post], _ config: LoadGeneratorConfig) async -> LoadReport {
+        let target = HTTPTarget(config.baseURL)
+        let next = SharedIndex()
+        let start = DispatchTime.now().uptimeNanoseconds
         let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
         var report = await withTaskGroup(of: LoadReport.self) { group in
             for _ in 0..<config.connections {
                 group.addTask {
                     var mine = LoadReport()
-                    let workerStart = Date()
-                    var sentEvents = 0
-                    while let batch = await source.next() {
-                        let spans = batch.filter { $0.kind == .span }.map(withSemanticAttributes)
-                        let access = batch.filter { $0.kind == .access }
-                        if !spans.isEmpty, let body: Data = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
-                            await post(session, config.baseURL + "/v1/traces", body, "application/x-protobuf", &mine)
-                            mine.spans += spans.count
+                    do {
+                        let transport = try HTTP2ClientTransport.Posix(
+                            target: .dns(host: target.host, port: target.port), transportSecurity: .plaintext)
+                        try await withGRPCClient(transport: transport) { client in
+                            var sent = 0
+                            while true {
+                                let i = next.take()
+                                guard i < posts.count else { break }
+                                await exportOverGRPC(posts[i], client, &mine)
+                                mine.spans += posts[i].spans
+                                sent += posts[i].spans
+                                if perWorkerRate > 0 {
+                                    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                                    let due = Double(sent) / perWorkerRate - elapsed
+                                    if due > 0 { try? await Task.sleep(for: .seconds(min(due, 10))) }
+                                }
+                            }
                         }
-                        if !access.isEmpty {
-                            let body = Data(access.map { AccessEventMapping.nginxLine(for: $0) + "\n" }.joined().utf8)
-                            await post(session, config.baseURL + "/v1/access", body, "application/x-ndjson", &mine)
-                            mine.accessEvents += access.count
-                        }
-                        sentEvents += batch.count
-                        if perWorkerRate > 0 {
-                            let due = Double(sentEvents) / perWorkerRate - Date().timeIntervalSince(workerStart)
-                            if due > 0 { try? await Task.sleep(nanoseconds: UInt64(due * 1e9)) }
-                        }
+                    } catch {
+                        mine.failed += 1
                     }
                     return mine
                 }
             }
-            return await group.reduce(into: LoadReport()) { all, part in
-                all.posts += part.posts
-                all.spans += part.spans
-                all.accessEvents += part.accessEvents
-                all.refusedAndRetried += part.refusedAndRetried
-                all.failed += part.failed
-                all.latencies += part.latencies
-            }
+            return await group.reduce(into: LoadReport()) { all, part in all.merge(part) }
         }
-        report.seconds = Date().timeIntervalSince(start)
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         report.latencies.sort()
         return report
+    }
+
+    static func exportOverGRPC(_ post: Post, _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ report: inout LoadReport) async {
+        for _ in 0..<100 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            do {
+                _ = try await client.unary(
+                    request: ClientRequest(message: post.body),
+                    descriptor: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
+                    serializer: PassThroughBytes(), deserializer: PassThroughBytes(), options: .defaults
+                ) { try $0.message }
+                report.posts += 1
+                report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
+                return
+            } catch let error as RPCError where error.code == .unavailable {
+                report.refusedAndRetried += 1
+                let delay = (try? error.unpackGoogleRPCStatus())?.details.compactMap(\.retryInfo).first?.delay ?? .seconds(1)
+                try? await Task.sleep(for: delay)
+            } catch {
+                report.failed += 1
+                return
+            }
+        }
+        report.failed += 1
+    }
+
+    /// Access lines as syslog datagrams from `connections` sockets, at the rate asked or as fast as the
+    /// sockets take them. UDP has no acknowledgement: the report counts what was sent; compare with the
+    /// collector's accepted count (metrics) for the loss.
+    static func sendDatagrams(_ datagrams: [[UInt8]], _ config: LoadGeneratorConfig) -> LoadReport {
+        let target = HTTPTarget(config.baseURL.replacingOccurrences(of: "udp://", with: "http://"))
+        let next = Atomic<Int>(0)
+        let parts = Mutex([LoadReport]())
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
+        for _ in 0..<config.connections {
+            group.enter()
+            Thread.detachNewThread {
+                var mine = LoadReport()
+                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_port = in_port_t(UInt16(target.port).bigEndian)
+                addr.sin_addr.s_addr = inet_addr(target.host == "localhost" ? "127.0.0.1" : target.host)
+                var sent = 0
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard i < datagrams.count else { break }
+                    let rc = datagrams[i].withUnsafeBytes { b in
+                        withUnsafePointer(to: &addr) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                            }
+                        }
+                    }
+                    if rc < 0 { mine.failed += 1 } else { mine.accessEvents += 1 }
+                    sent += 1
+                    if perWorkerRate > 0, sent % 16 == 0 {
+                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                        let due = Double(sent) / perWorkerRate - elapsed
+                        if due > 0 { usleep(useconds_t(min(due, 10) * 1e6)) }
+                    }
+                }
+                close(fd)
+                parts.withLock { $0.append(mine) }
+                group.leave()
+            }
+        }
+        group.wait()
+        var report = parts.withLock { $0.reduce(into: LoadReport()) { $0.merge($1) } }
+        report.posts = report.accessEvents
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return report
+    }
+
+    /// Sends `posts` over `config.connections` keep-alive connections, one thread each (blocking sockets: the
+    /// cheapest client there is, so the machine's cores go to the collector under test).
+    static func send(_ posts: [Post], _ config: LoadGeneratorConfig) -> LoadReport {
+        let next = Atomic<Int>(0)
+        let unreachable = Atomic<Bool>(false)
+        let parts = Mutex([LoadReport]())
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
+        let target = HTTPTarget(config.baseURL)
+        for _ in 0..<config.connections {
+            group.enter()
+            Thread.detachNewThread {
+                var mine = LoadReport()
+                var connection: HTTPClientConnection?
+                var sentEvents = 0
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard i < posts.count, !unreachable.load(ordering: .relaxed) else { break }
+                    let post = posts[i]
+                    if !deliver(post, to: target, over: &connection, &mine) {
+                        // The collector is gone: stop everyone rather than retry every remaining post; the first
+                        // worker to notice counts the posts never sent.
+                        if unreachable.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                            mine.failed += max(0, posts.count - next.load(ordering: .relaxed))
+                        }
+                        break
+                    }
+                    mine.spans += post.spans
+                    mine.accessEvents += post.accessEvents
+                    sentEvents += post.spans + post.accessEvents
+                    if perWorkerRate > 0 {
+                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                        let due = Double(sentEvents) / perWorkerRate - elapsed
+                        if due > 0 { usleep(useconds_t(min(due, 10) * 1e6)) }
+                    }
+                }
+                parts.withLock { $0.append(mine) }
+                group.leave()
+            }
+        }
+        group.wait()
+        var report = parts.withLock { $0.reduce(into: LoadReport()) { $0.merge($1) } }
+        report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        report.latencies.sort()
+        return report
+    }
+
+    /// Posts until acknowledged: a 503 or 429 waits Retry-After and tries again; a broken connection is
+    /// reopened and the post resent; any other answer counts as failed. Returns false when the collector
+    /// cannot be reached at all (20 attempts in a row, about a second).
+    static func deliver(_ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, _ report: inout LoadReport) -> Bool {
+        var unreachableInARow = 0
+        for _ in 0..<100 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            do {
+                if connection == nil { connection = try HTTPClientConnection(target) }
+                let answer = try connection!.post(post.path, contentType: post.contentType, body: post.body)
+                if !connection!.isReusable { connection = nil }
+                unreachableInARow = 0
+                if answer.status == 200 {
+                    report.posts += 1
+                    report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
+                    return true
+                }
+                if answer.status == 503 || answer.status == 429 {
+                    report.refusedAndRetried += 1
+                    usleep(useconds_t(max(0.05, min(Double(answer.retryAfter ?? 1), 30)) * 1e6))
+                    continue
+                }
+                report.failed += 1
+                return true
+            } catch {
+                connection = nil
+                unreachableInARow += 1
+                if unreachableInARow >= 20 {
+                    report.failed += 1
+                    return false
+                }
+                usleep(50_000)
+            }
+        }
+        report.failed += 1
+        return true
     }
 
     /// The generator stores HTTP facts as first-class fields only (as the collector does after deriving them);
@@ -139,33 +354,18 @@ public enum LoadGenerator {
         if let client = http.clientAddress { e.attributes.append(Attribute("client.address", .string(client))) }
         return e
     }
+}
 
-    /// Posts until acknowledged: a 503 waits Retry-After and tries again; anything else counts as failed.
-    static func post(_ session: URLSession, _ url: String, _ body: Data, _ type: String, _ report: inout LoadReport) async {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = "POST"
-        request.setValue(type, forHTTPHeaderField: "Content-Type")
-        request.httpBody = body
-        for _ in 0..<100 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            guard let (_, response) = try? await session.data(for: request), let http = response as? HTTPURLResponse else {
-                report.failed += 1
-                return
-            }
-            if http.statusCode == 200 {
-                report.posts += 1
-                report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
-                return
-            }
-            if http.statusCode == 503 || http.statusCode == 429 {
-                report.refusedAndRetried += 1
-                let wait = Double(http.value(forHTTPHeaderField: "Retry-After") ?? "1") ?? 1
-                try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
-                continue
-            }
-            report.failed += 1
-            return
-        }
-        report.failed += 1
+/// Bytes in, bytes out: the load generator sends prepared protobuf as it is.
+struct PassThroughBytes: MessageSerializer, MessageDeserializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { Array($0) }
     }
+}
+
+/// A counter workers take indexes from.
+final class SharedIndex: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }

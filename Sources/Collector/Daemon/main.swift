@@ -20,8 +20,8 @@ struct Collector: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Receive OTLP/HTTP spans and logs and NDJSON access events; store them durably.",
             discussion: """
-                Endpoints: POST /v1/traces and /v1/logs (application/x-protobuf or application/json, gzip allowed), \
-                POST /v1/access (application/x-ndjson), GET /healthz, GET /readyz. A request is answered only once \
+                Endpoints: OTLP/gRPC TraceService and LogsService Export (--otlp-grpc); POST /v1/traces and /v1/logs (application/x-protobuf or application/json, gzip allowed), \
+                POST /v1/access (application/x-ndjson), GET /healthz, GET /readyz, GET /metrics (Prometheus). A request is answered only once \
                 its events are durable under the fsync policy; when the disk cannot keep up the answer is 503 with \
                 Retry-After. SIGTERM or SIGINT: stop accepting, finish requests, write, seal.
                 """)
@@ -33,6 +33,14 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Data directory (default ./data).") var data: String?
         @Option(name: .customLong("otlp-http"), help: "Address of the OTLP/HTTP and access-event listener (default 127.0.0.1:4318; port 0: any free port).")
         var otlpHTTP: String?
+        @Option(name: .customLong("otlp-grpc"), help: "Address of the OTLP/gRPC listener (default 127.0.0.1:4317; port 0: any free port; off: none).")
+        var otlpGRPC: String?
+        @Option(help: "Address of the Zipkin v2 JSON listener, POST /api/v2/spans (default 127.0.0.1:9411; off: none).")
+        var zipkin: String?
+        @Option(name: .customLong("syslog-udp"), help: "Address of the syslog UDP listener for nginx access lines (default 127.0.0.1:5514; off: none).")
+        var syslogUDP: String?
+        @Option(name: .customLong("syslog-tcp"), help: "Address of the syslog TCP listener, RFC 6587 framing (default 127.0.0.1:5514; off: none).")
+        var syslogTCP: String?
         @Flag(help: "Allow a plain-text listener on a non-loopback address.") var allowPlaintextRemote = false
         @Option(help: "fsync policy: always, interval or never (default interval).") var fsync: String?
         @Option(help: "Interval of the interval fsync policy, milliseconds (default 50).") var fsyncIntervalMs: Int?
@@ -59,6 +67,10 @@ struct Collector: AsyncParsableCommand {
             }
             if let data { c.data = data }
             if let otlpHTTP { c.otlpHTTPAddress = otlpHTTP }
+            if let otlpGRPC { c.otlpGRPCAddress = otlpGRPC }
+            if let zipkin { c.zipkinAddress = zipkin }
+            if let syslogUDP { c.syslogUDPAddress = syslogUDP }
+            if let syslogTCP { c.syslogTCPAddress = syslogTCP }
             if allowPlaintextRemote { c.allowPlaintextRemote = true }
             if let fsync { c.fsync = fsync }
             if let fsyncIntervalMs { c.fsyncIntervalMs = fsyncIntervalMs }
@@ -104,25 +116,50 @@ struct Collector: AsyncParsableCommand {
             options.maxPendingEvents = c.maxPendingEvents
             options.writer.maxSegmentBytes = c.segmentBytes
             options.writer.maxSegmentAgeNanos = UInt64(c.segmentAgeSeconds) * 1_000_000_000
-            let log = try DurableLog(directory: DataDirectory(c.data), options: options, logger: logger)
+            let metrics = CollectorMetrics()
+            let log = try DurableLog(directory: DataDirectory(c.data), options: options, observer: metrics, logger: logger)
             for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }
+            metrics.recovered(log.recoveries)
             var limits = IngestLimits()
             limits.maxBodyBytes = c.maxBodyBytes
             limits.maxAttributesPerRecord = c.maxAttributesPerRecord
             limits.maxStringBytes = c.maxStringBytes
             var identity = IdentityKeys()
             identity.subject = c.userAttributes
-            let ingest = IngestService(log: log, limits: limits, identity: identity, logger: logger)
+            let ingest = IngestService(log: log, limits: limits, identity: identity, metrics: metrics, logger: logger)
             let (host, port) = try c.address()
             let app = CollectorServer.application(ingest: ingest, host: host, port: port, logger: logger) { bound in
                 // Tests and scripts read this line to learn the port.
                 FileHandle.standardOutput.write(Data("listening on http://\(host):\(bound) node \(log.nodeID)\n".utf8))
             }
-            // Shut down in reverse order: the server stops first, then the log drains and seals.
+            // Shut down in reverse order: the receivers stop first, then the log drains and seals.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: DurableLogService(log: log, logger: logger)), .init(service: app),
+            ]
+            if let (grpcHost, grpcPort) = try c.grpcAddress() {
+                let server = GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort)
+                services.append(.init(service: GRPCServerService(server: server) { bound in
+                    FileHandle.standardOutput.write(Data("listening on grpc://\(grpcHost):\(bound)\n".utf8))
+                }))
+            }
+            if let (zipkinHost, zipkinPort) = try c.zipkinListenAddress() {
+                let zipkinApp = CollectorServer.application(
+                    ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, logger: logger
+                ) { bound in
+                    FileHandle.standardOutput.write(Data("listening on zipkin://\(zipkinHost):\(bound)\n".utf8))
+                }
+                services.append(.init(service: zipkinApp))
+            }
+            let syslog = try c.syslogAddresses()
+            if syslog.udp != nil || syslog.tcp != nil {
+                let receiver = SyslogReceiver(ingest: ingest, logger: logger)
+                services.append(.init(service: SyslogService(receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, logger: logger) { transport, bound in
+                    let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
+                    FileHandle.standardOutput.write(Data("listening on syslog-\(transport)://\(host):\(bound)\n".utf8))
+                }))
+            }
             let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: DurableLogService(log: log, logger: logger)), .init(service: app)],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }
@@ -136,7 +173,9 @@ struct Collector: AsyncParsableCommand {
                 Each synthetic request is one access event plus 3-12 spans; refusals (503) are retried after Retry-After.
                 """)
 
-        @Option(help: "Collector base URL.") var to = "http://127.0.0.1:4318"
+        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC or syslog UDP port.") var to = "http://127.0.0.1:4318"
+        @Option(help: "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only) or syslog-udp (nginx access lines only).")
+        var transport = "http"
         @Option(help: "Synthetic requests to send.") var requests = 10_000
         @Option(help: "Synthetic requests per HTTP post.") var requestsPerPost = 50
         @Option(help: "Concurrent connections.") var connections = 4
@@ -151,7 +190,12 @@ struct Collector: AsyncParsableCommand {
                 throw ValidationError("counts must be positive (rate may be 0)")
             }
             if let start, UnixTime.parseDay(Substring(start)) == nil { throw ValidationError("--start is a day like 2026-11-02") }
-            guard URL(string: to)?.scheme?.hasPrefix("http") == true else { throw ValidationError("--to is an http(s) URL") }
+            guard HTTPTarget(url: to.replacingOccurrences(of: "udp://", with: "http://")) != nil else {
+                throw ValidationError("--to is an http://host:port URL")
+            }
+            guard LoadGeneratorConfig.Transport(rawValue: transport) != nil else {
+                throw ValidationError("--transport is http, grpc or syslog-udp")
+            }
         }
 
         func run() async throws {
@@ -159,6 +203,7 @@ struct Collector: AsyncParsableCommand {
             config.requestsPerPost = requestsPerPost
             config.connections = connections
             config.eventsPerSecond = rate
+            config.transport = LoadGeneratorConfig.Transport(rawValue: transport) ?? .http
             config.traffic.seed = seed
             config.traffic.userCount = users
             config.traffic.days = days

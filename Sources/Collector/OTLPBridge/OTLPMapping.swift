@@ -42,6 +42,11 @@ public enum OTLPMapping {
     public struct Imported: Sendable {
         public var events: [AuditEvent] = []
         public var rejected: [RejectedItem] = []
+
+        public init(events: [AuditEvent] = [], rejected: [RejectedItem] = []) {
+            self.events = events
+            self.rejected = rejected
+        }
     }
 
     // MARK: Import
@@ -75,10 +80,12 @@ public enum OTLPMapping {
     ) {
         let resourceAttributes = resource.attributes.map(attribute)
         let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
+        let keys = AuditFieldKeys(identity)
         for (s, (otlpScope, scopeSchemaURL, items)) in scopes.enumerated() {
             let scope = InstrumentationScope(
                 name: otlpScope.name, version: otlpScope.version, attributes: otlpScope.attributes.map(attribute),
                 droppedAttributesCount: otlpScope.droppedAttributesCount)
+            let proxy = reportedByProxy(scope.name, resourceAttributes)
             for (i, item) in items.enumerated() {
                 do throws(Invalid) {
                     var e = try convert(item)
@@ -88,7 +95,7 @@ public enum OTLPMapping {
                     e.resourceSchemaURL = schemaURL
                     e.scope = scope
                     e.scopeSchemaURL = scopeSchemaURL
-                    deriveAuditFields(&e, identity: identity)
+                    deriveAuditFields(&e, keys: keys, reportedByProxy: proxy)
                     out.events.append(e)
                 } catch {
                     out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
@@ -101,18 +108,18 @@ public enum OTLPMapping {
         var reason: String
     }
 
-    static func traceID(_ bytes: [UInt8], _ what: String, required: Bool) throws(Invalid) -> TraceID {
+    static func traceID(_ bytes: Data, _ what: String, required: Bool) throws(Invalid) -> TraceID {
         if bytes.isEmpty && !required { return .zero }
-        guard bytes.count == 16, let id = TraceID(bytes: bytes) else {
+        guard bytes.count == 16, let id = bytes.withUnsafeBytes({ TraceID(raw: $0) }) else {
             throw Invalid(reason: "\(what) must be 16 bytes, got \(bytes.count)")
         }
         guard !id.isZero || !required else { throw Invalid(reason: "\(what) is all zeros") }
         return id
     }
 
-    static func spanID(_ bytes: [UInt8], _ what: String, required: Bool) throws(Invalid) -> SpanID {
+    static func spanID(_ bytes: Data, _ what: String, required: Bool) throws(Invalid) -> SpanID {
         if bytes.isEmpty && !required { return .zero }
-        guard bytes.count == 8, let id = SpanID(bytes: bytes) else {
+        guard bytes.count == 8, let id = bytes.withUnsafeBytes({ SpanID(raw: $0) }) else {
             throw Invalid(reason: "\(what) must be 8 bytes, got \(bytes.count)")
         }
         guard !id.isZero || !required else { throw Invalid(reason: "\(what) is all zeros") }
@@ -120,11 +127,11 @@ public enum OTLPMapping {
     }
 
     static func event(from span: OTLPSpan) throws(Invalid) -> AuditEvent {
-        let trace = try traceID(Array(span.traceID), "trace_id", required: true)
-        let spanID = try spanID(Array(span.spanID), "span_id", required: true)
+        let trace = try traceID(span.traceID, "trace_id", required: true)
+        let spanID = try spanID(span.spanID, "span_id", required: true)
         var parent: SpanID? = nil
         if !span.parentSpanID.isEmpty {
-            let p = try self.spanID(Array(span.parentSpanID), "parent_span_id", required: true)
+            let p = try self.spanID(span.parentSpanID, "parent_span_id", required: true)
             parent = p
         }
         guard let kind = SpanKind(rawValue: UInt8(clamping: span.kind.rawValue)), span.kind.rawValue >= 0,
@@ -141,8 +148,8 @@ public enum OTLPMapping {
         for link in span.links {
             links.append(
                 SpanLink(
-                    traceID: try traceID(Array(link.traceID), "link trace_id", required: true),
-                    spanID: try self.spanID(Array(link.spanID), "link span_id", required: true),
+                    traceID: try traceID(link.traceID, "link trace_id", required: true),
+                    spanID: try self.spanID(link.spanID, "link span_id", required: true),
                     traceState: link.traceState, attributes: link.attributes.map(attribute),
                     droppedAttributesCount: link.droppedAttributesCount, flags: link.flags))
         }
@@ -163,8 +170,8 @@ public enum OTLPMapping {
         let severity = log.severityNumber.rawValue
         guard (0...24).contains(severity) else { throw Invalid(reason: "severity_number \(severity) is outside 0-24") }
         // On log records the ids are optional; when present they must have the right length.
-        let trace = try traceID(Array(log.traceID), "trace_id", required: false)
-        let span = try spanID(Array(log.spanID), "span_id", required: false)
+        let trace = try traceID(log.traceID, "trace_id", required: false)
+        let span = try spanID(log.spanID, "span_id", required: false)
         return AuditEvent(
             kind: .log, startTimeUnixNano: log.timeUnixNano, observedTimeUnixNano: log.observedTimeUnixNano,
             traceID: trace, spanID: span, flags: log.flags, severityNumber: UInt8(severity),
@@ -191,58 +198,129 @@ public enum OTLPMapping {
 
     // MARK: Audit fields
 
-    /// Fills service-independent audit fields from well-known attributes; the attributes themselves stay.
-    public static func deriveAuditFields(_ e: inout AuditEvent, identity: IdentityKeys) {
-        let attrs = e.attributes
-        func string(_ keys: [String]) -> String? {
-            for k in keys {
-                if let s = attrs.value(forKey: k)?.stringValue, !s.isEmpty { return s }
-            }
-            return nil
+    /// What a well-known attribute key says about an event, and its preference among the keys saying the same.
+    struct AuditFieldKeys: Sendable {
+        enum Role: Sendable {
+            case subject, email, groups, method, urlPath, urlQuery, target, status, route, client
         }
-        if let subject = string(identity.subject) {
-            var groups: [String] = []
-            for k in identity.groups {
-                switch attrs.value(forKey: k) {
-                case .string(let s)?: groups += s.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
-                case .array(let values)?: groups += values.compactMap(\.stringValue)
-                default: break
+        /// A key can play several roles (`user.email` names the subject when nothing better does, and the email).
+        let roles: [String: [(role: Role, rank: Int)]]
+
+        init(_ identity: IdentityKeys) {
+            var r: [String: [(role: Role, rank: Int)]] = [:]
+            func add(_ role: Role, _ keys: [String]) {
+                for (i, k) in keys.enumerated() where !(r[k] ?? []).contains(where: { $0.role == role }) {
+                    r[k, default: []].append((role, i))
                 }
             }
-            e.user = UserIdentity(subject: subject, email: string(identity.email), groups: groups, origin: .attribute)
+            add(.subject, identity.subject)
+            add(.email, identity.email)
+            add(.groups, identity.groups)
+            add(.method, ["http.request.method", "http.method"])
+            add(.urlPath, ["url.path"])
+            add(.urlQuery, ["url.query"])
+            add(.target, ["http.target", "url.full", "http.url", "http.path"])
+            add(.status, ["http.response.status_code", "http.status_code"])
+            add(.route, ["http.route"])
+            add(.client, ["client.address", "net.sock.peer.addr", "http.client_ip", "net.peer.ip"])
+            roles = r
         }
-        let method = string(["http.request.method", "http.method"])
-        let path = string(["url.path"]).map { p in string(["url.query"]).map { p + "?" + $0 } ?? p }
-        let target = path ?? string(["http.target", "url.full", "http.url"])
-        let status: UInt16 = {
-            for k in ["http.response.status_code", "http.status_code"] {
-                switch attrs.value(forKey: k) {
-                case .int(let i)?: return UInt16(clamping: i)
-                case .string(let s)?: if let v = UInt16(s) { return v }
-                default: continue
-                }
-            }
-            return 0
-        }()
-        let client = string(["client.address", "net.sock.peer.addr", "http.client_ip", "net.peer.ip"])
-        if method != nil || target != nil || status != 0 {
-            e.http = HTTPFacts(method: method, target: target, route: string(["http.route"]), statusCode: status, clientAddress: client)
-        }
-        if e.workload == nil {
-            e.workload = (attrs + e.resourceAttributes).lazy.compactMap { $0.value.stringValue }
-                .first { $0.hasPrefix("spiffe://") }
-        }
-        e.source = classifySource(e)
     }
 
-    /// Sidecar when the reporting process is a mesh proxy (Envoy, Istio, Linkerd), app otherwise.
-    static func classifySource(_ e: AuditEvent) -> EventSource {
-        let markers = ["envoy", "istio", "linkerd"]
-        let scope = e.scope.name.lowercased()
-        if markers.contains(where: scope.contains) { return .sidecar }
-        for a in e.resourceAttributes where markers.contains(where: a.key.lowercased().hasPrefix) { return .sidecar }
-        if e.attributes.contains(where: { $0.key == "guid:x-request-id" || $0.key == "upstream_cluster" }) { return .sidecar }
-        return .app
+    /// Fills service-independent audit fields from well-known attributes; the attributes themselves stay.
+    public static func deriveAuditFields(_ e: inout AuditEvent, identity: IdentityKeys) {
+        deriveAuditFields(&e, keys: AuditFieldKeys(identity), reportedByProxy: reportedByProxy(e.scope.name, e.resourceAttributes))
+    }
+
+    /// One pass over the attributes: each key is looked up once in `keys` (the hot path of every span).
+    static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
+        typealias Role = AuditFieldKeys.Role
+        // The best (lowest-ranked) non-empty string per role, and the status as a number.
+        var best: [(rank: Int, value: String)?] = Array(repeating: nil, count: 10)
+        func slot(_ role: Role) -> Int {
+            switch role {
+            case .subject: 0
+            case .email: 1
+            case .groups: 2
+            case .method: 3
+            case .urlPath: 4
+            case .urlQuery: 5
+            case .target: 6
+            case .status: 7
+            case .route: 8
+            case .client: 9
+            }
+        }
+        var status: (rank: Int, code: UInt16)?
+        var groups: [(rank: Int, values: [String])] = []
+        var workload: String?
+        var proxyAttribute = false
+        for a in e.attributes {
+            if a.key == "guid:x-request-id" || a.key == "upstream_cluster" { proxyAttribute = true }
+            if workload == nil, case .string(let v) = a.value, v.utf8.starts(with: "spiffe://".utf8) { workload = v }
+            guard let roles = keys.roles[a.key] else { continue }
+            for (role, rank) in roles {
+                switch (role, a.value) {
+                case (.status, .int(let i)):
+                    if status == nil || rank < status!.rank { status = (rank, UInt16(clamping: i)) }
+                case (.status, .string(let t)):
+                    if let v = UInt16(t), status == nil || rank < status!.rank { status = (rank, v) }
+                case (.groups, .string(let t)):
+                    groups.append((rank, t.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }))
+                case (.groups, .array(let values)):
+                    groups.append((rank, values.compactMap(\.stringValue)))
+                case (_, .string(let t)) where !t.isEmpty:
+                    let i = slot(role)
+                    if best[i] == nil || rank < best[i]!.rank { best[i] = (rank, t) }
+                default:
+                    break
+                }
+            }
+        }
+        if let subject = best[slot(.subject)]?.value {
+            let allGroups = groups.count > 1 ? groups.sorted { $0.rank < $1.rank }.flatMap(\.values) : groups.first?.values ?? []
+            e.user = UserIdentity(subject: subject, email: best[slot(.email)]?.value, groups: allGroups, origin: .attribute)
+        }
+        let method = best[slot(.method)]?.value
+        let path = best[slot(.urlPath)].map { p in best[slot(.urlQuery)].map { p.value + "?" + $0.value } ?? p.value }
+        let target = path ?? best[slot(.target)]?.value
+        let code = status?.code ?? 0
+        if method != nil || target != nil || code != 0 {
+            e.http = HTTPFacts(
+                method: method, target: target, route: best[slot(.route)]?.value, statusCode: code,
+                clientAddress: best[slot(.client)]?.value)
+        }
+        if e.workload == nil {
+            e.workload = workload
+                ?? e.resourceAttributes.lazy.compactMap(\.value.stringValue).first { $0.utf8.starts(with: "spiffe://".utf8) }
+        }
+        e.source = reportedByProxy || proxyAttribute ? .sidecar : .app
+    }
+
+    /// Whether the reporting process is a mesh proxy (Envoy, Istio, Linkerd), judged from its scope name and
+    /// resource attribute keys; computed once per scope, not per span.
+    static func reportedByProxy(_ scopeName: String, _ resourceAttributes: [Attribute]) -> Bool {
+        let markers: [[UInt8]] = [Array("envoy".utf8), Array("istio".utf8), Array("linkerd".utf8)]
+        let scope = Array(scopeName.utf8)
+        if markers.contains(where: { containsIgnoringASCIICase(scope, $0) }) { return true }
+        return resourceAttributes.contains { a in
+            let key = Array(a.key.utf8.prefix(7))
+            return markers.contains { m in key.count >= m.count && containsIgnoringASCIICase(Array(key.prefix(m.count)), m) }
+        }
+    }
+
+    /// Whether `needle` (lowercase ASCII) occurs in `haystack`, comparing ASCII letters without case.
+    static func containsIgnoringASCIICase(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        outer: for start in 0...(haystack.count - needle.count) {
+            for (k, n) in needle.enumerated() {
+                var c = haystack[start + k]
+                if c >= 0x41 && c <= 0x5A { c |= 0x20 }
+                if c != n { continue outer }
+            }
+            return true
+        }
+        return false
     }
 
     // MARK: Export

@@ -14,14 +14,30 @@ public struct TraceID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     /// From exactly 16 bytes; nil otherwise.
+    @inlinable
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 16 else { return nil }
+        if let contiguous = bytes.withContiguousStorageIfAvailable({ TraceID(raw: UnsafeRawBufferPointer($0)) }),
+            let id = contiguous
+        {
+            self = id
+            return
+        }
         var h: UInt64 = 0
         var l: UInt64 = 0
         for (i, b) in bytes.enumerated() {
             if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
         }
         self.init(high: h, low: l)
+    }
+
+    /// From exactly 16 raw bytes (the hot path of every receiver: two unaligned big-endian loads).
+    @inlinable
+    public init?(raw: UnsafeRawBufferPointer) {
+        guard raw.count == 16 else { return nil }
+        self.init(
+            high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
     /// From 32 hex digits (either case), or 16 hex digits padded on the left with zeros (64-bit Zipkin ids).
@@ -63,11 +79,19 @@ public struct SpanID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public init(value: UInt64) { self.value = value }
 
+    @inlinable
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 8 else { return nil }
         var v: UInt64 = 0
         for b in bytes { v = v << 8 | UInt64(b) }
         self.value = v
+    }
+
+    /// From exactly 8 raw bytes.
+    @inlinable
+    public init?(raw: UnsafeRawBufferPointer) {
+        guard raw.count == 8 else { return nil }
+        self.init(value: UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)))
     }
 
     public init?(hex: some StringProtocol) {

@@ -24,6 +24,19 @@ public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Told what the writer queue does, as it happens: the hook for metrics. Called on the writer queue, so an
+/// observer must be quick and must not call back into the log.
+public protocol DurableLogObserver: Sendable {
+    /// One group commit: `events` from `batches` appends were written (and synced under `always`).
+    func committed(events: Int, batches: Int, bytesWritten: UInt64)
+    /// An fsync took `nanos`.
+    func synced(nanos: UInt64)
+    /// A segment was sealed.
+    func sealed(_ entry: CatalogEntry)
+    /// A write, flush or sync failed; the batches it covered were refused.
+    func failed(_ error: LogFormatError)
+}
+
 public final class DurableLog: Sendable {
     public struct Options: Sendable {
         public var writer = WriterOptions()
@@ -43,10 +56,12 @@ public final class DurableLog: Sendable {
         public var segmentsSealed: UInt64 = 0
         public var bytesWritten: UInt64 = 0
         public var refusedEvents: UInt64 = 0
+        /// The last write, flush or fsync failed (disk full, I/O error) and no later one has succeeded.
+        public var writeFailing = false
     }
 
     private struct Pending {
-        var events: [AuditEvent]
+        var batch: PreparedBatch
         var continuation: CheckedContinuation<AppendReceipt, any Error>
     }
 
@@ -66,10 +81,14 @@ public final class DurableLog: Sendable {
     nonisolated(unsafe) private let writer: SegmentWriter
     nonisolated(unsafe) private var timer: DispatchSourceTimer?
     private let logger: Logger
+    private let observer: (any DurableLogObserver)?
 
-    public init(directory: DataDirectory, options: Options = Options(), logger: Logger) throws(LogFormatError) {
+    public init(
+        directory: DataDirectory, options: Options = Options(), observer: (any DurableLogObserver)? = nil, logger: Logger
+    ) throws(LogFormatError) {
         self.options = options
         self.logger = logger
+        self.observer = observer
         writer = try SegmentWriter(directory: directory, options: options.writer, logger: logger)
         nodeID = writer.nodeID
         recoveries = writer.recoveries
@@ -87,25 +106,30 @@ public final class DurableLog: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.stats } }
 
-    /// True while the log takes appends: not closed, and its queue below the limit.
+    /// True while the log takes appends: not closed, its queue below the limit, and its last write good.
+    /// (Appends are still tried while writes fail, and the writer queue retries on its own, so the log
+    /// notices by itself when space returns.)
     public var isAccepting: Bool {
-        state.withLock { !$0.closed && $0.stats.pendingEvents < options.maxPendingEvents }
+        state.withLock { !$0.closed && $0.stats.pendingEvents < options.maxPendingEvents && !$0.stats.writeFailing }
     }
 
     /// Appends `events` and returns once they are durable under the fsync policy. Throws `.limitExceeded`
     /// at once when too much is pending (the caller should answer "retry later"), `.invalidState` after
     /// `close()`, or the write error that prevented durability.
     public func append(_ events: [AuditEvent]) async throws -> AppendReceipt {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AppendReceipt, any Error>) in
+        // Encoding, hashing and term extraction happen here, on the caller's thread, in parallel with other
+        // callers; the writer queue then only copies, compresses and writes.
+        let batch = try PreparedBatch(events)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AppendReceipt, any Error>) in
             let outcome: LogFormatError? = state.withLock { s in
                 if s.closed { return LogFormatError(.invalidState, "the log is closed") }
-                if s.stats.pendingEvents + events.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
-                    s.stats.refusedEvents += UInt64(events.count)
+                if s.stats.pendingEvents + batch.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
+                    s.stats.refusedEvents += UInt64(batch.count)
                     return LogFormatError(
                         .limitExceeded, "ingest queue full: \(s.stats.pendingEvents) events waiting for the disk")
                 }
-                s.pending.append(Pending(events: events, continuation: continuation))
-                s.stats.pendingEvents += events.count
+                s.pending.append(Pending(batch: batch, continuation: continuation))
+                s.stats.pendingEvents += batch.count
                 return nil
             }
             if let outcome {
@@ -139,7 +163,7 @@ public final class DurableLog: Sendable {
             receipts.reserveCapacity(batch.count)
             for item in batch {
                 do throws(LogFormatError) {
-                    receipts.append(.success(try writer.append(item.events)))
+                    receipts.append(.success(try writer.append(item.batch)))
                 } catch {
                     receipts.append(.failure(error))
                 }
@@ -156,8 +180,19 @@ public final class DurableLog: Sendable {
             } catch {
                 commitError = error
             }
-            let count = batch.reduce(0) { $0 + $1.events.count }
+            let count = batch.reduce(0) { $0 + $1.batch.count }
             let written = writer.bytesWritten
+            if let observer {
+                if let commitError {
+                    observer.failed(commitError)
+                } else {
+                    let stored = receipts.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) }
+                    let before = state.withLock { $0.stats.bytesWritten }
+                    observer.committed(events: stored, batches: batch.count, bytesWritten: written &- before)
+                    if fsyncNanos > 0 { observer.synced(nanos: fsyncNanos) }
+                }
+                for case .failure(let e) in receipts { observer.failed(e) }
+            }
             state.withLock { s in
                 s.stats.pendingEvents -= count
                 s.stats.commits += 1
@@ -166,6 +201,10 @@ public final class DurableLog: Sendable {
                     s.stats.lastFsyncNanos = fsyncNanos
                 }
                 s.stats.bytesWritten = written
+                s.stats.writeFailing = commitError != nil || receipts.contains { r in
+                    if case .failure(let e) = r { return e.code == .io }
+                    return false
+                }
                 if commitError == nil {
                     s.stats.appendedEvents += UInt64(receipts.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) })
                 }
@@ -183,16 +222,27 @@ public final class DurableLog: Sendable {
 
     private func rollIfNeeded() {
         do throws(LogFormatError) {
-            if try writer.rollIfNeeded() != nil {
+            if let entry = try writer.rollIfNeeded() {
                 state.withLock { $0.stats.segmentsSealed += 1 }
+                observer?.sealed(entry)
             }
         } catch {
             logger.error("sealing a full segment failed; will retry", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Periodic work on `queue`: the interval fsync and the age-based roll.
+    /// Periodic work on `queue`: retrying a failed write, the interval fsync and the age-based roll.
     private func tick() {
+        if writer.hasUnwrittenBlock || writer.hasUnpublishedSeals {
+            do throws(LogFormatError) {
+                try writer.flush()
+                try writer.publishSealed()
+                state.withLock { $0.stats.writeFailing = false }
+                logger.notice("writing again after a failed write")
+            } catch {
+                return  // still failing; the next tick tries again
+            }
+        }
         if case .interval = options.fsync, writer.needsSync {
             let t0 = FileIO.monotonicNanos()
             do throws(LogFormatError) {
@@ -202,7 +252,9 @@ public final class DurableLog: Sendable {
                     $0.stats.fsyncs += 1
                     $0.stats.lastFsyncNanos = dt
                 }
+                observer?.synced(nanos: dt)
             } catch {
+                observer?.failed(error)
                 logger.error("interval fsync failed", metadata: ["error": "\(error)"])
             }
         }
@@ -216,7 +268,10 @@ public final class DurableLog: Sendable {
                 self.drain()
                 do throws(LogFormatError) {
                     let entry = try self.writer.seal()
-                    if entry != nil { self.state.withLock { $0.stats.segmentsSealed += 1 } }
+                    if let entry {
+                        self.state.withLock { $0.stats.segmentsSealed += 1 }
+                        self.observer?.sealed(entry)
+                    }
                     c.resume(returning: entry)
                 } catch {
                     c.resume(throwing: error)
@@ -234,6 +289,10 @@ public final class DurableLog: Sendable {
                 self.timer = nil
                 self.drain()
                 do throws(LogFormatError) {
+                    if let entry = try self.writer.seal() {
+                        self.state.withLock { $0.stats.segmentsSealed += 1 }
+                        self.observer?.sealed(entry)
+                    }
                     try self.writer.close()
                     c.resume()
                 } catch {

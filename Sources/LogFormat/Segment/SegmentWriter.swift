@@ -67,8 +67,6 @@ public final class SegmentWriter {
     private var nextSequence: UInt64
     private var chainHead: (sequence: UInt64, root: Digest32)
 
-    private var staging: [UInt8] = []
-    private var stagingRanges: [(Range<Int>, UInt64)] = []
     private var blockOut = BinaryWriter(capacity: 160 << 10)
     /// A block whose write failed; it is retried before anything else is accepted.
     private var unwrittenBlock = false
@@ -160,6 +158,10 @@ public final class SegmentWriter {
     /// True when records are buffered in a block not yet written.
     public var hasBufferedRecords: Bool { (active?.bufferedCount ?? 0) > 0 }
 
+    /// True after a block write failed (disk full, I/O error): its records are still buffered, and every
+    /// append first retries writing them.
+    public var hasUnwrittenBlock: Bool { unwrittenBlock }
+
     // MARK: Appending
 
     /// Appends `events` to the active segment (creating it if needed). All events are encoded and checked
@@ -167,59 +169,34 @@ public final class SegmentWriter {
     /// to write the rest and `sync()` to make it durable.
     @discardableResult
     public func append(_ events: some Collection<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
-        // Walk contiguous storage so each event is borrowed, not copied (an AuditEvent holds ~20 references).
-        let contiguous: Result<AppendReceipt, LogFormatError>? = events.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(LogFormatError) in try append(buffer: buffer) }
-        }
-        if let contiguous { return try contiguous.get() }
-        let copy = Array(events)
-        return try copy.withUnsafeBufferPointer { buffer in
-            Result { () throws(LogFormatError) in try append(buffer: buffer) }
-        }.get()
+        try append(try PreparedBatch(events))
     }
 
-    private func append(buffer events: UnsafeBufferPointer<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
+    /// Appends a batch encoded beforehand (see `PreparedBatch`: the costly part runs on the caller's thread,
+    /// so only copying, compression and the file write remain on the writer's).
+    @discardableResult
+    public func append(_ batch: PreparedBatch) throws(LogFormatError) -> AppendReceipt {
         if unwrittenBlock { try flush() }
-        staging.removeAll(keepingCapacity: true)
-        stagingRanges.removeAll(keepingCapacity: true)
-        var w = BinaryWriter(capacity: 0)
-        swap(&w.bytes, &staging)
-        for i in events.indices {
-            let start = w.count
-            let depth = RecordCodec.encode(events[i], into: &w)
-            guard w.count - start <= FormatConstants.maxRecordBytes else {
-                swap(&w.bytes, &staging)
-                throw LogFormatError(
-                    .limitExceeded,
-                    "an event encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit")
-            }
-            guard depth <= RecordCodec.maxValueDepth else {
-                swap(&w.bytes, &staging)
-                throw LogFormatError(
-                    .limitExceeded, "an event nests attribute values deeper than \(RecordCodec.maxValueDepth) levels")
-            }
-            stagingRanges.append((start..<w.count, events[i].startTimeUnixNano))
-        }
-        swap(&w.bytes, &staging)
+        if hasUnpublishedSeals { try? publishSealed() }
         if active == nil { try openNewSegment() }
-        guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(events.count) <= UInt64(UInt32.max) else {
+        guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(batch.count) <= UInt64(UInt32.max) else {
             throw LogFormatError(.limitExceeded, "a segment holds at most \(UInt32.max) records; seal it first")
         }
-        for i in events.indices {
-            let (range, time) = stagingRanges[i]
-            let stream = Stream.of(events[i])
-            staging.withUnsafeBytes { all in
-                let record = UnsafeRawBufferPointer(rebasing: all[range])
-                active!.streams[stream].leafHashes.append(MerkleTree.leafHash(record))
+        try batch.bytes.withBytes { (all) throws(LogFormatError) in
+            for i in 0..<batch.count {
+                let time = batch.times[i]
+                let stream = Int(batch.streams[i])
+                let record = UnsafeRawBufferPointer(rebasing: all[batch.offsets[i]..<batch.offsets[i + 1]])
+                active!.streams[stream].leafHashes.append(batch.leafHashes[i])
                 active!.streams[stream].block.add(record: record, startTime: time)
+                active!.streams[stream].terms.append(batch.terms[i])
+                active!.minTime = min(active!.minTime, time)
+                active!.maxTime = max(active!.maxTime, time)
+                if active!.streams[stream].block.rawSize >= options.targetBlockBytes { try writeBlock(stream: stream) }
             }
-            active!.streams[stream].terms.append(RecordTerms(events[i]))
-            active!.minTime = min(active!.minTime, time)
-            active!.maxTime = max(active!.maxTime, time)
-            if active!.streams[stream].block.rawSize >= options.targetBlockBytes { try writeBlock(stream: stream) }
         }
-        recordsAppended += UInt64(events.count)
-        return AppendReceipt(segmentSequence: active!.header.sequence, count: events.count)
+        recordsAppended += UInt64(batch.count)
+        return AppendReceipt(segmentSequence: active!.header.sequence, count: batch.count)
     }
 
     /// Writes any buffered records as a (possibly small) block.
@@ -306,6 +283,7 @@ public final class SegmentWriter {
     /// catalog. Returns nil (and removes the file) when the active segment holds no records.
     @discardableResult
     public func seal() throws(LogFormatError) -> CatalogEntry? {
+        if hasUnpublishedSeals { try publishSealed() }
         guard active != nil else { return nil }
         try flush()
         let a = active!
@@ -341,25 +319,64 @@ public final class SegmentWriter {
             seal: seal, signature: signature, indexOffset: UInt64(a.fileOffset), indexLength: UInt64(w.count),
             blockCount: UInt32(a.index.blocks.count))
         w.raw(footer.encoded())
-        try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path)
-        try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
-        try FileIO.fsync(a.fd, path: a.path)
+        do {
+            try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path)
+            try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
+            try FileIO.fsync(a.fd, path: a.path)
+        } catch {
+            // Disk full or failing: cut what was written of the index and footer; the segment stays active with
+            // every block intact, and sealing is tried again later.
+            _ = Glibc.ftruncate(a.fd, off_t(a.fileOffset))
+            throw error
+        }
+        // The seal is durable: from here the segment is final and the chain moves on, whatever follows fails.
         FileIO.close(a.fd)
         active = nil
-        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
-        try FileIO.renameDurably(a.path, directory.segmentsPath + "/" + name, directory: directory.segmentsPath)
-        let entry = CatalogEntry(
-            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: footer.blockCount,
-            fileSize: UInt64(a.fileOffset + w.count))
-        catalog.upsert(entry)
-        try directory.saveCatalog(catalog)
         chainHead = (seal.sequence, seal.merkleRoot)
         bytesWritten += UInt64(w.count)
         segmentsSealed += 1
+        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
+        let entry = CatalogEntry(
+            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: footer.blockCount,
+            fileSize: UInt64(a.fileOffset + w.count))
+        unpublished.append((from: a.path, entry: entry))
         logger.info(
             "sealed segment",
             metadata: ["segment": "\(name)", "records": "\(a.recordCount)", "bytes": "\(entry.fileSize)"])
+        do {
+            try publishSealed()
+        } catch {
+            logger.warning(
+                "a sealed segment awaits its rename or catalog entry; will retry", metadata: ["error": "\(error)"])
+        }
         return entry
+    }
+
+    /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
+    /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every append
+    /// and seal. Readers see them meanwhile as unsealed files, and recovery at start-up re-seals a file left
+    /// unrenamed with the same records and the same chain link.
+    private var unpublished: [(from: String, entry: CatalogEntry)] = []
+    private var catalogNeedsSave = false
+
+    /// True while a sealed segment awaits its rename or the catalog awaits a save.
+    public var hasUnpublishedSeals: Bool { !unpublished.isEmpty || catalogNeedsSave }
+
+    /// Renames sealed segments to their final names and saves the catalog; keeps what fails for the next try.
+    public func publishSealed() throws(LogFormatError) {
+        while let next = unpublished.first {
+            let target = directory.path(relative: next.entry.relativePath)
+            if FileIO.exists(next.from) {
+                try FileIO.renameDurably(next.from, target, directory: directory.segmentsPath)
+            }
+            catalog.upsert(next.entry)
+            catalogNeedsSave = true
+            unpublished.removeFirst()
+        }
+        if catalogNeedsSave {
+            try directory.saveCatalog(catalog)
+            catalogNeedsSave = false
+        }
     }
 
     /// Seals the active segment and releases the writer's file.
@@ -471,5 +488,62 @@ public final class SegmentWriter {
         }
         recoveries.append(report)
         logger.warning("recovered an unsealed segment", metadata: ["report": "\(report)"])
+    }
+}
+
+/// Events encoded into canonical records, with each record's Merkle leaf hash, index terms and stream: all
+/// the per-record work that does not depend on the segment. Receivers prepare batches on their own threads
+/// so the single writer thread only copies, compresses and writes.
+public struct PreparedBatch: Sendable {
+    /// The records back to back; record `i` is `bytes[offsets[i]..<offsets[i + 1]]`.
+    public private(set) var bytes: [UInt8]
+    public private(set) var offsets: [Int]
+    public private(set) var times: [UInt64]
+    public private(set) var leafHashes: [Digest32]
+    public private(set) var terms: [RecordTerms]
+    /// `SegmentWriter.Stream` of each record.
+    public private(set) var streams: [UInt8]
+
+    public var count: Int { times.count }
+
+    /// Encodes and checks every event; throws `.limitExceeded` naming the first that the reader could not take
+    /// back (too large, nested too deep), so a batch is taken whole or not at all.
+    public init(_ events: some Collection<AuditEvent>) throws(LogFormatError) {
+        var w = BinaryWriter(capacity: events.count * 512)
+        offsets = [0]
+        offsets.reserveCapacity(events.count + 1)
+        times = []
+        times.reserveCapacity(events.count)
+        terms = []
+        terms.reserveCapacity(events.count)
+        streams = []
+        streams.reserveCapacity(events.count)
+        var index = 0
+        for event in events {
+            let start = w.count
+            let depth = RecordCodec.encode(event, into: &w)
+            guard w.count - start <= FormatConstants.maxRecordBytes else {
+                throw LogFormatError(
+                    .limitExceeded,
+                    "event \(index) of the batch encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit")
+            }
+            guard depth <= RecordCodec.maxValueDepth else {
+                throw LogFormatError(
+                    .limitExceeded, "event \(index) of the batch nests attribute values deeper than \(RecordCodec.maxValueDepth) levels")
+            }
+            offsets.append(w.count)
+            times.append(event.startTimeUnixNano)
+            terms.append(RecordTerms(event))
+            streams.append(UInt8(SegmentWriter.Stream.of(event)))
+            index += 1
+        }
+        var hashes: [Digest32] = []
+        hashes.reserveCapacity(index)
+        let ends = offsets
+        w.bytes.withUnsafeBytes { all in
+            for i in 0..<index { hashes.append(MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[ends[i]..<ends[i + 1]]))) }
+        }
+        bytes = w.bytes
+        leafHashes = hashes
     }
 }

@@ -1,0 +1,164 @@
+// OTLP/gRPC on 4317 (grpc-swift 2 over HTTP/2): TraceService/Export and LogsService/Export with the same
+// rule as HTTP — the reply is sent once the kept items are durable. Backpressure and a full disk answer
+// UNAVAILABLE with a RetryInfo detail (grpc-status-details-bin); bad data INVALID_ARGUMENT; a message over
+// the size limit RESOURCE_EXHAUSTED without RetryInfo (so clients do not retry it); rejected items come back
+// as partial success. gzip and deflate request compression are accepted.
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import LogFormat
+import OTLPBridge
+import Logging
+import OTLPGRPC
+import OTLPProto
+import ServiceLifecycle
+
+/// Request messages reach the handler as bytes, so the collector applies its own size limit (answering
+/// RESOURCE_EXHAUSTED as a proper status) and names decoding errors itself (INVALID_ARGUMENT, counted).
+struct RawRequestBytes: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// TraceService/Export and LogsService/Export over one `IngestService`.
+public struct OTLPGRPCServices: RegistrableRPCService {
+    let ingest: IngestService
+
+    public init(ingest: IngestService) { self.ingest = ingest }
+
+    public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        let ingest = self.ingest
+        router.registerHandler(
+            forMethod: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
+            deserializer: RawRequestBytes(),
+            serializer: ProtobufSerializer<Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse>()
+        ) { request, _ in
+            let bytes = try await ServerRequest(stream: request).message
+            return StreamingServerResponse(single: ServerResponse(message: try await GRPCReceiver.exportTraces(bytes, ingest: ingest)))
+        }
+        router.registerHandler(
+            forMethod: Opentelemetry_Proto_Collector_Logs_V1_LogsService.Method.Export.descriptor,
+            deserializer: RawRequestBytes(),
+            serializer: ProtobufSerializer<Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse>()
+        ) { request, _ in
+            let bytes = try await ServerRequest(stream: request).message
+            return StreamingServerResponse(single: ServerResponse(message: try await GRPCReceiver.exportLogs(bytes, ingest: ingest)))
+        }
+    }
+}
+
+public enum GRPCReceiver {
+    static func exportTraces(
+        _ bytes: [UInt8], ingest: IngestService
+    ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse {
+        let receiver = "otlp_grpc_traces"
+        try checkSize(bytes, ingest: ingest, receiver: receiver)
+        let request: OTLPTraceRequest
+        do { request = try OTLPTraceRequest(serializedBytes: bytes) } catch {
+            throw invalid("malformed ExportTraceServiceRequest protobuf: \(error)", ingest: ingest, receiver: receiver)
+        }
+        do {
+            let stored = try await ingest.store(traces: request, receiver: receiver)
+            ingest.metrics.answeredGRPC(receiver, code: "ok")
+            return stored.traceResponse
+        } catch {
+            throw status(for: error, ingest: ingest, receiver: receiver)
+        }
+    }
+
+    static func exportLogs(
+        _ bytes: [UInt8], ingest: IngestService
+    ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse {
+        let receiver = "otlp_grpc_logs"
+        try checkSize(bytes, ingest: ingest, receiver: receiver)
+        let request: OTLPLogsRequest
+        do { request = try OTLPLogsRequest(serializedBytes: bytes) } catch {
+            throw invalid("malformed ExportLogsServiceRequest protobuf: \(error)", ingest: ingest, receiver: receiver)
+        }
+        do {
+            let stored = try await ingest.store(logs: request, receiver: receiver)
+            ingest.metrics.answeredGRPC(receiver, code: "ok")
+            return stored.logsResponse
+        } catch {
+            throw status(for: error, ingest: ingest, receiver: receiver)
+        }
+    }
+
+    /// Over the limit (after decompression): RESOURCE_EXHAUSTED without RetryInfo — resending cannot help.
+    static func checkSize(_ bytes: [UInt8], ingest: IngestService, receiver: String) throws(GoogleRPCStatus) {
+        guard bytes.count > ingest.limits.maxBodyBytes else { return }
+        ingest.metrics.rejected(receiver, reason: .tooLarge)
+        ingest.metrics.answeredGRPC(receiver, code: "\(RPCError.Code.resourceExhausted)")
+        throw GoogleRPCStatus(
+            code: .resourceExhausted,
+            message: "request message of \(bytes.count) bytes exceeds the limit of \(ingest.limits.maxBodyBytes) bytes after decompression",
+            details: [])
+    }
+
+    static func invalid(_ message: String, ingest: IngestService, receiver: String) -> GoogleRPCStatus {
+        ingest.metrics.rejected(receiver, reason: .malformed)
+        ingest.metrics.answeredGRPC(receiver, code: "\(RPCError.Code.invalidArgument)")
+        return GoogleRPCStatus(code: .invalidArgument, message: message, details: [])
+    }
+
+    /// The gRPC status for a refusal: a `google.rpc.Status` with RetryInfo where a retry can succeed.
+    static func status(for refusal: IngestService.Refusal, ingest: IngestService, receiver: String) -> GoogleRPCStatus {
+        let status: GoogleRPCStatus
+        switch refusal.kind {
+        case .busy, .unavailable:
+            status = GoogleRPCStatus(
+                code: .unavailable, message: refusal.message,
+                details: [.retryInfo(delay: .seconds(ingest.limits.retryAfterSeconds))])
+        case .invalid:
+            status = GoogleRPCStatus(code: .invalidArgument, message: refusal.message, details: [])
+        case .internalError:
+            status = GoogleRPCStatus(code: .internalError, message: refusal.message, details: [])
+        }
+        ingest.metrics.answeredGRPC(receiver, code: "\(status.code)")
+        return status
+    }
+
+    /// A gRPC server for `ingest` on `host:port` (port 0: any free port), with request compression accepted
+    /// and the message size limit of the HTTP receivers.
+    public static func server(ingest: IngestService, host: String, port: Int) -> GRPCServer<HTTP2ServerTransport.Posix> {
+        let transport = HTTP2ServerTransport.Posix(
+            address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
+            transportSecurity: .plaintext,
+            config: .defaults { config in
+                config.compression.enabledAlgorithms = [.gzip, .deflate]
+                // The transport resets the stream of a message over its own limit (the client sees UNAVAILABLE
+                // and may retry), so it gets headroom: messages up to twice the limit reach the handler, which
+                // answers RESOURCE_EXHAUSTED properly; only larger ones meet the transport's reset.
+                config.rpc.maxRequestPayloadSize = max(ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
+            })
+        return GRPCServer(transport: transport, services: [OTLPGRPCServices(ingest: ingest)])
+    }
+}
+
+/// Runs a gRPC server under swift-service-lifecycle: graceful shutdown stops accepting new RPCs and lets the
+/// ones in flight finish (their data reaches the log before it drains).
+public struct GRPCServerService: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let onListening: @Sendable (Int) async -> Void
+
+    public init(server: GRPCServer<HTTP2ServerTransport.Posix>, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        self.server = server
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                try await withGracefulShutdownHandler {
+                    try await server.serve()
+                } onGracefulShutdown: {
+                    server.beginGracefulShutdown()
+                }
+            }
+            if let address = try await server.listeningAddress, let port = address.ipv4?.port ?? address.ipv6?.port {
+                await onListening(port)
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+// Syslog listeners (UDP and TCP) for nginx access lines, on SwiftNIO. UDP has no acknowledgement, so the
+// receiver batches datagrams into appends and, under overload, drops (counted) rather than buffer without
+// bound; the kernel's own drops on the socket are read from /proc/net/udp and exposed too. TCP pushes back:
+// a connection is not read further while its batch waits for the disk, and a refused batch is retried.
+import Foundation
+import LogFormat
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+public final class SyslogReceiver: Sendable {
+    public let ingest: IngestService
+    /// Events parsed from datagrams and waiting to be appended; beyond this, datagrams are dropped (counted).
+    public let maxBufferedEvents: Int
+    /// A batch is appended when it holds this many events, or after `flushInterval`.
+    public let batchEvents: Int
+    public let flushInterval: Duration
+    private let logger: Logger
+
+    private struct Buffer {
+        var events: [AuditEvent] = []
+        var closed = false
+    }
+    private let buffer = Mutex(Buffer())
+    /// Open TCP connections, closed on shutdown so their tasks end.
+    let openConnections = Mutex([ObjectIdentifier: any Channel]())
+    private let wakeFlusher: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    public init(
+        ingest: IngestService, maxBufferedEvents: Int = 100_000, batchEvents: Int = 2_000,
+        flushInterval: Duration = .milliseconds(10), logger: Logger
+    ) {
+        self.ingest = ingest
+        self.maxBufferedEvents = maxBufferedEvents
+        self.batchEvents = batchEvents
+        self.flushInterval = flushInterval
+        self.logger = logger
+        (wakes, wakeFlusher) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    static let udp = "syslog_udp"
+    static let tcp = "syslog_tcp"
+
+    // MARK: Messages
+
+    /// Parses one message into an access event, counting what was received and refused.
+    func event(_ bytes: [UInt8], peer: String?, receiver: String) -> AuditEvent? {
+        ingest.metrics.received(receiver, items: 1)
+        do {
+            let message = try Syslog.parse(bytes)
+            return try Syslog.event(from: message, peer: peer, options: ingest.access)
+        } catch {
+            ingest.metrics.rejected(receiver, reason: .invalidLine)
+            return nil
+        }
+    }
+
+    /// A datagram: parsed here (on the event loop) and buffered for the flusher, or dropped when the buffer
+    /// is full.
+    func datagram(_ bytes: [UInt8], peer: String?) {
+        guard let e = event(bytes, peer: peer, receiver: Self.udp) else { return }
+        let (kept, full) = buffer.withLock { b -> (Bool, Bool) in
+            guard !b.closed, b.events.count < maxBufferedEvents else { return (false, false) }
+            b.events.append(e)
+            return (true, b.events.count >= batchEvents)
+        }
+        if !kept { ingest.metrics.rejected(Self.udp, reason: .queueFull) }
+        if full { wakeFlusher.yield() }
+    }
+
+    /// Appends buffered datagram events in batches until `stop()`, then appends what is left.
+    func runFlusher() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [wakeFlusher, flushInterval] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: flushInterval)
+                    wakeFlusher.yield()
+                }
+            }
+            for await _ in wakes {
+                let (batch, closed) = buffer.withLock { b in
+                    let taken = b.events
+                    b.events.removeAll(keepingCapacity: true)
+                    return (taken, b.closed)
+                }
+                if !batch.isEmpty {
+                    do throws(IngestService.Refusal) {
+                        _ = try await ingest.store(accessEvents: batch, receiver: Self.udp)
+                    } catch {
+                        // UDP cannot be told to retry: the loss is counted (by reason) and logged at most now and then.
+                        logger.warning("syslog datagrams dropped", metadata: ["events": "\(batch.count)", "why": "\(error.message)"])
+                    }
+                }
+                if closed { break }
+            }
+            group.cancelAll()
+        }
+    }
+
+    func stop() {
+        buffer.withLock { $0.closed = true }
+        wakeFlusher.yield()
+    }
+
+    /// One TCP connection: frames are parsed as they arrive and appended per read; the connection is read
+    /// no further until its batch is durable (or, if refused as busy, retried after Retry-After).
+    func serve(connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, maxFrameBytes: Int) async {
+        let peer = connection.channel.remoteAddress?.ipAddress
+        let id = ObjectIdentifier(connection.channel)
+        openConnections.withLock { $0[id] = connection.channel }
+        defer { openConnections.withLock { _ = $0.removeValue(forKey: id) } }
+        var framer = SyslogFramer(maxFrameBytes: maxFrameBytes)
+        do {
+            try await connection.executeThenClose { inbound, _ in
+                for try await chunk in inbound {
+                    framer.append(chunk.readableBytesView)
+                    var events: [AuditEvent] = []
+                    while let output = framer.next() {
+                        switch output {
+                        case .frame(let bytes):
+                            if let e = event(bytes, peer: peer, receiver: Self.tcp) { events.append(e) }
+                        case .fatal(let why):
+                            ingest.metrics.received(Self.tcp, items: 1)
+                            ingest.metrics.rejected(Self.tcp, reason: .invalidLine)
+                            logger.warning("closing a syslog TCP connection", metadata: ["peer": "\(peer ?? "?")", "why": "\(why)"])
+                            return
+                        }
+                    }
+                    framer.compactIfWorthIt()
+                    if !events.isEmpty { await storeWithRetry(events) }
+                }
+            }
+        } catch {
+            logger.debug("syslog TCP connection ended", metadata: ["peer": "\(peer ?? "?")", "error": "\(error)"])
+        }
+    }
+
+    private func storeWithRetry(_ events: [AuditEvent]) async {
+        for _ in 0..<600 {
+            do throws(IngestService.Refusal) {
+                _ = try await ingest.store(accessEvents: events, receiver: Self.tcp)
+                return
+            } catch where error.kind == .busy || error.kind == .unavailable {
+                try? await Task.sleep(for: .seconds(ingest.limits.retryAfterSeconds))
+            } catch {
+                return  // invalid items: counted by the store path
+            }
+        }
+    }
+
+    // MARK: Kernel drops
+
+    /// Datagrams the kernel dropped on the UDP socket bound to `port` (the `drops` column of /proc/net/udp
+    /// and udp6), or nil when it cannot be read.
+    public static func kernelDrops(port: Int) -> UInt64? {
+        var total: UInt64?
+        for file in ["/proc/net/udp", "/proc/net/udp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count >= 13, let colon = fields[1].lastIndex(of: ":"),
+                    Int(fields[1][fields[1].index(after: colon)...], radix: 16) == port, let drops = UInt64(fields[12])
+                else { continue }
+                total = (total ?? 0) + drops
+            }
+        }
+        return total
+    }
+}
+
+/// The UDP and TCP listeners as a service: graceful shutdown closes them and appends what was buffered.
+public struct SyslogService: Service {
+    public let receiver: SyslogReceiver
+    public let udp: (host: String, port: Int)?
+    public let tcp: (host: String, port: Int)?
+    /// Called with the bound ports ("udp"/"tcp", port).
+    let onListening: @Sendable (String, Int) async -> Void
+    let logger: Logger
+
+    public init(
+        receiver: SyslogReceiver, udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?, logger: Logger,
+        onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
+    ) {
+        self.receiver = receiver
+        self.udp = udp
+        self.tcp = tcp
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Largest datagram: the whole of the largest UDP payload.
+    static let maxDatagram = 65_536
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var udpChannel: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>?
+        if let address = udp {
+            udpChannel = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(.socketOption(.so_rcvbuf), value: 8 << 20)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxDatagram))
+                .channelOption(.maxMessagesPerRead, value: 64)
+                .bind(host: address.host, port: address.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        }
+        var tcpChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>?
+        if let address = tcp {
+            tcpChannel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: address.host, port: address.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        }
+        let udpListener = udpChannel
+        let tcpListener = tcpChannel
+        if let port = udpChannel?.channel.localAddress?.port {
+            receiver.ingest.metrics.kernelDropsPort.store(port, ordering: .relaxed)
+            await onListening("udp", port)
+        }
+        if let port = tcpChannel?.channel.localAddress?.port { await onListening("tcp", port) }
+        let maxFrame = receiver.ingest.limits.maxAccessLineBytes
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                if let udpChannel = udpListener {
+                    tasks.addTask { await receiver.runFlusher() }
+                    tasks.addTask {
+                        defer { receiver.stop() }
+                        try await udpChannel.executeThenClose { inbound, _ in
+                            for try await envelope in inbound {
+                                receiver.datagram(Array(envelope.data.readableBytesView), peer: envelope.remoteAddress.ipAddress)
+                            }
+                        }
+                    }
+                }
+                if let tcpChannel = tcpListener {
+                    tasks.addTask {
+                        try await tcpChannel.executeThenClose { inbound in
+                            try await withThrowingDiscardingTaskGroup { connections in
+                                for try await connection in inbound {
+                                    connections.addTask { await receiver.serve(connection: connection, maxFrameBytes: maxFrame) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            udpListener?.channel.close(promise: nil)
+            tcpListener?.channel.close(promise: nil)
+            for channel in receiver.openConnections.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+        }
+    }
+}

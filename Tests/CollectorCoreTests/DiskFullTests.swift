@@ -1,0 +1,164 @@
+import Foundation
+import GRPCCore
+import GRPCProtobuf
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import LogFormat
+import OTLPBridge
+import OTLPProto
+import Testing
+@testable import CollectorCore
+
+/// A real collector on a real, small filesystem (a tmpfs mounted for the test) that fills up: it refuses with
+/// 503, keeps running, loses nothing it acknowledged, and resumes by itself once space returns.
+@Suite(.serialized) struct DiskFullTests {
+    /// A tmpfs of `megabytes` mounted on a new directory; unmounted on `unmount()`.
+    struct SmallFilesystem {
+        let path: String
+
+        init(megabytes: Int) throws {
+            path = NSTemporaryDirectory() + "/small-fs-\(UInt64.random(in: 0...UInt64.max))"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let (status, output) = Self.run(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", path])
+            guard status == 0 else {
+                try? FileManager.default.removeItem(atPath: path)
+                throw CocoaError(.fileWriteNoPermission, userInfo: [
+                    NSLocalizedDescriptionKey: "cannot mount a \(megabytes) MiB tmpfs for the disk-full test (run the tests as root): \(output)"
+                ])
+            }
+        }
+
+        func unmount() {
+            _ = Self.run(["umount", "-l", path])
+            try? FileManager.default.removeItem(atPath: path)
+        }
+
+        var freeBytes: Int {
+            var s = statvfs()
+            guard statvfs(path, &s) == 0 else { return 0 }
+            return Int(s.f_bavail) * Int(s.f_frsize)
+        }
+
+        @discardableResult
+        static func run(_ arguments: [String]) -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = arguments
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            do { try p.run() } catch { return (-1, "\(error)") }
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+        }
+    }
+
+    struct Answer {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+    }
+
+    static func post(_ base: String, spans: [AuditEvent]) async throws -> Answer {
+        var request = URLRequest(url: URL(string: base + "/v1/traces")!)
+        request.httpMethod = "POST"
+        request.setValue("application/x-protobuf", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try OTLPMapping.traceRequest(from: spans).serializedData()
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as? HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (k, v) in http?.allHeaderFields ?? [:] { headers[String(describing: k).lowercased()] = String(describing: v) }
+        return Answer(status: http?.statusCode ?? 0, headers: headers, body: data)
+    }
+
+    struct SpanKey: Hashable {
+        var trace: TraceID
+        var span: SpanID
+    }
+
+    @Test func refusesWhileFullKeepsEverythingAcknowledgedAndResumes() async throws {
+        let fs = try SmallFilesystem(megabytes: 8)
+        defer { fs.unmount() }
+        let data = fs.path + "/data"
+        // Small segments, so seals (index, footer, rename, catalog) also meet the full disk.
+        let c = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always", "--segment-bytes", "262144"])
+        defer { if c.process.isRunning { c.stop(signal: SIGKILL) } }
+
+        // Leave about 1.5 MiB: a filler file takes the rest of the filesystem.
+        let filler = fs.path + "/filler"
+        let fillerBytes = max(0, fs.freeBytes - (3 << 19))
+        #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: fillerBytes)))
+
+        var generator = TrafficGenerator(seed: 99)
+        func nextSpans(_ n: Int) -> [AuditEvent] { Array(generator.nextEvents(n * 3).filter { $0.kind == .span }.prefix(n)) }
+        var acknowledged: Set<SpanKey> = []
+        var refusal: Answer?
+        for _ in 0..<400 {
+            let spans = nextSpans(200)
+            let answer = try await Self.post(c.base, spans: spans)
+            if answer.status == 200 {
+                for s in spans { acknowledged.insert(SpanKey(trace: s.traceID, span: s.spanID)) }
+            } else {
+                refusal = answer
+                break
+            }
+        }
+        let refused = try #require(refusal, "the filesystem never filled up")
+        #expect(!acknowledged.isEmpty)
+        // The refusal: 503, Retry-After, and a google.rpc.Status that says why and carries RetryInfo.
+        #expect(refused.status == 503)
+        #expect(refused.headers["retry-after"] == "1")
+        let status = try Google_Rpc_Status(serializedBytes: refused.body)
+        #expect(status.code == 14)
+        #expect(status.message.contains("disk is full"), "\(status.message)")
+        #expect(status.details.first?.isA(Google_Rpc_RetryInfo.self) == true)
+
+        // Still running: alive, not ready, and refusing the same way while full.
+        #expect(try await c.get("/healthz") == 200)
+        #expect(try await c.get("/readyz") == 503)
+        for _ in 0..<3 { #expect(try await Self.post(c.base, spans: nextSpans(200)).status == 503) }
+        // gRPC says the same: UNAVAILABLE with a RetryInfo detail.
+        let grpcSpans = nextSpans(200)
+        try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
+            let error = await #expect(throws: RPCError.self) { try await traces.export(OTLPMapping.traceRequest(from: grpcSpans)) }
+            #expect(error?.code == .unavailable)
+            #expect(error?.message.contains("disk is full") == true)
+            #expect((try? error?.unpackGoogleRPCStatus())??.details.contains { $0.retryInfo != nil } == true)
+        }
+        #expect(c.process.isRunning)
+        let samples = try await c.metrics()
+        #expect((samples[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="disk_full"}"#] ?? 0) >= 800)
+        #expect((samples["audit_collector_write_errors_total"] ?? 0) >= 1)
+
+        // Space returns: the collector notices by itself (readyz) and takes traffic again.
+        try FileManager.default.removeItem(atPath: filler)
+        var ready = false
+        for _ in 0..<100 where !ready {
+            ready = try await c.get("/readyz") == 200
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(ready)
+        for _ in 0..<10 {
+            let spans = nextSpans(200)
+            let answer = try await Self.post(c.base, spans: spans)
+            #expect(answer.status == 200)
+            if answer.status == 200 { for s in spans { acknowledged.insert(SpanKey(trace: s.traceID, span: s.spanID)) } }
+        }
+
+        // Shut down cleanly; every acknowledged span is in a verified store, nothing was quarantined.
+        c.stop(signal: SIGTERM)
+        #expect(c.process.terminationStatus == 0)
+        let dir = DataDirectory(data)
+        let report = Verifier.verifyDirectory(dir)
+        #expect(report.isValid, "\(report)")
+        let files = try dir.listSegmentFiles()
+        #expect(files.open.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.segmentsPath).allSatisfy { !$0.hasSuffix(".damaged") })
+        let stored = Set(try AuditStore(directories: [dir]).search(EventQuery()).map { SpanKey(trace: $0.event.traceID, span: $0.event.spanID) })
+        let missing = acknowledged.subtracting(stored)
+        #expect(missing.isEmpty, "\(missing.count) of \(acknowledged.count) acknowledged spans are missing")
+        #expect(try dir.listSegmentFiles().sealed.count >= 2)
+    }
+}

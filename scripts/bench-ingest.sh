@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end ingest benchmark: a release collector (fsync policy interval) on a fresh data dir, fed by the
+# project's load generator on the same machine over loopback. Runs:
+#   1. OTLP/HTTP + NDJSON as fast as acknowledged -> sustained events/s and spans/s, collector peak RSS;
+#   2. the same at half the rate reached          -> acknowledgement latency percentiles;
+#   3. OTLP/gRPC spans as fast as acknowledged    -> spans/s;
+#   4. syslog over UDP at SYSLOG_RATE lines/s     -> lines accepted, dropped by the collector and by the kernel.
+# Usage: scripts/bench-ingest.sh [REQUESTS] [CONNECTIONS]   (run alone on a quiet machine; `make bench-ingest`)
+set -euo pipefail
+REQUESTS=${1:-300000}
+CONNECTIONS=${2:-8}
+SYSLOG_RATE=${SYSLOG_RATE:-100000}
+PORT=${PORT:-14318}
+GRPC_PORT=$((PORT - 1))
+SYSLOG_PORT=$((PORT + 1))
+BIN=.build/release
+DATA=$(mktemp -d /tmp/audit-bench-ingest.XXXXXX)
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$DATA" "$DATA".*' EXIT
+
+$BIN/collector serve --data "$DATA" --otlp-http 127.0.0.1:$PORT --otlp-grpc 127.0.0.1:$GRPC_PORT \
+    --syslog-udp 127.0.0.1:$SYSLOG_PORT --syslog-tcp off --zipkin off --fsync interval --log-level warning > "$DATA.out" &
+pid=$!
+until (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do kill -0 $pid 2>/dev/null || exit 1; sleep 0.1; done
+metric() { curl -s http://127.0.0.1:$PORT/metrics | awk -v k="$1" '$1 == k {print $2}'; }
+
+# Peak resident memory of the collector, sampled every 100 ms (VmHWM is read at the end too).
+peak_file=$DATA.rss; echo 0 > "$peak_file"
+( peak=0; while kill -0 $pid 2>/dev/null; do
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo $peak > "$peak_file"
+    sleep 0.1; done ) &
+sampler=$!
+
+echo "== 1. OTLP/HTTP + NDJSON, full rate: $REQUESTS synthetic requests over $CONNECTIONS connections"
+full=$($BIN/collector loadgen --to http://127.0.0.1:$PORT --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 1)
+echo "$full"
+rate=$(echo "$full" | sed -n 's/.*: \([0-9]*\) events\/s.*/\1/p')
+echo "collector peak RSS so far: $(( $(cat "$peak_file") / 1024 )) MiB"
+
+half=$(( rate / 2 ))
+echo "== 2. OTLP/HTTP + NDJSON at half that rate: $half events/s"
+$BIN/collector loadgen --to http://127.0.0.1:$PORT --requests $(( REQUESTS / 2 )) --connections "$CONNECTIONS" --rate "$half" --seed 2
+
+echo "== 3. OTLP/gRPC spans, full rate"
+$BIN/collector loadgen --to http://127.0.0.1:$GRPC_PORT --transport grpc --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 3
+
+echo "== 4. syslog over UDP at $SYSLOG_RATE lines/s (nginx-framed access lines)"
+before=$(metric 'audit_collector_accepted_items_total{receiver="syslog_udp"}')
+sent=$($BIN/collector loadgen --to udp://127.0.0.1:$SYSLOG_PORT --transport syslog-udp --requests $(( REQUESTS * 2 )) \
+    --connections 2 --rate "$SYSLOG_RATE" --seed 4)
+echo "$sent"
+sleep 2
+lines=$(echo "$sent" | sed -n 's/^\([0-9]*\) events.*/\1/p')
+after=$(metric 'audit_collector_accepted_items_total{receiver="syslog_udp"}')
+dropped=$(metric 'audit_collector_rejected_items_total{receiver="syslog_udp",reason="queue_full"}')
+kernel=$(metric 'audit_collector_syslog_udp_kernel_drops')
+accepted=$(( ${after%.*} - ${before%.*} ))
+echo "syslog: sent $lines, stored $accepted ($(awk -v a=$accepted -v s=$lines 'BEGIN {printf "%.2f", 100 * (s - a) / s}')% lost); dropped by the collector ${dropped:-0}, by the kernel ${kernel:-0}"
+
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+echo "== collector peak RSS: $(( $(cat "$peak_file") / 1024 )) MiB sampled, VmHWM $(( hwm / 1024 )) MiB"
+kill -TERM $pid; wait $pid || true
+kill $sampler 2>/dev/null || true
+echo "== stored: $($BIN/auditq stats --data "$DATA" | head -3 | tr '\n' ' ')"
