@@ -2,6 +2,7 @@
 // receiver batches datagrams into appends and, under overload, drops (counted) rather than buffer without
 // bound; the kernel's own drops on the socket are read from /proc/net/udp and exposed too. TCP pushes back:
 // a connection is not read further while its batch waits for the disk, and a refused batch is retried.
+import Dispatch
 import Foundation
 import LogFormat
 import Logging
@@ -19,8 +20,10 @@ public final class SyslogReceiver: Sendable {
     public let flushInterval: Duration
     private let logger: Logger
 
+    /// Raw datagrams wait here: the event loop only copies bytes, and parsing happens in batches on the
+    /// flusher's side, spread over the cores (one UDP socket is served by one event-loop thread).
     private struct Buffer {
-        var events: [AuditEvent] = []
+        var datagrams: [(bytes: [UInt8], peer: SocketAddress?)] = []
         var closed = false
     }
     private let buffer = Mutex(Buffer())
@@ -58,17 +61,34 @@ public final class SyslogReceiver: Sendable {
         }
     }
 
-    /// A datagram: parsed here (on the event loop) and buffered for the flusher, or dropped when the buffer
-    /// is full.
-    func datagram(_ bytes: [UInt8], peer: String?) {
-        guard let e = event(bytes, peer: peer, receiver: Self.udp) else { return }
+    /// A datagram: buffered as it is for the flusher, or dropped (counted) when the buffer is full.
+    func datagram(_ bytes: [UInt8], peer: SocketAddress?) {
         let (kept, full) = buffer.withLock { b -> (Bool, Bool) in
-            guard !b.closed, b.events.count < maxBufferedEvents else { return (false, false) }
-            b.events.append(e)
-            return (true, b.events.count >= batchEvents)
+            guard !b.closed, b.datagrams.count < maxBufferedEvents else { return (false, false) }
+            b.datagrams.append((bytes, peer))
+            return (true, b.datagrams.count >= batchEvents)
         }
-        if !kept { ingest.metrics.rejected(Self.udp, reason: .queueFull) }
+        if !kept {
+            ingest.metrics.received(Self.udp, items: 1)
+            ingest.metrics.rejected(Self.udp, reason: .queueFull)
+        }
         if full { wakeFlusher.yield() }
+    }
+
+    /// Parses a batch of datagrams on every core (order within the batch is kept).
+    func parse(_ datagrams: [(bytes: [UInt8], peer: SocketAddress?)]) -> [AuditEvent] {
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, datagrams.count / 256))
+        let chunk = (datagrams.count + workers - 1) / workers
+        let parts = Mutex([[AuditEvent]](repeating: [], count: workers))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var mine: [AuditEvent] = []
+            mine.reserveCapacity(chunk)
+            for i in (w * chunk)..<min(datagrams.count, (w + 1) * chunk) {
+                if let e = event(datagrams[i].bytes, peer: datagrams[i].peer?.ipAddress, receiver: Self.udp) { mine.append(e) }
+            }
+            parts.withLock { $0[w] = mine }
+        }
+        return parts.withLock { $0.flatMap { $0 } }
     }
 
     /// Appends buffered datagram events in batches until `stop()`, then appends what is left.
@@ -81,11 +101,12 @@ public final class SyslogReceiver: Sendable {
                 }
             }
             for await _ in wakes {
-                let (batch, closed) = buffer.withLock { b in
-                    let taken = b.events
-                    b.events.removeAll(keepingCapacity: true)
+                let (datagrams, closed) = buffer.withLock { b in
+                    let taken = b.datagrams
+                    b.datagrams.removeAll(keepingCapacity: true)
                     return (taken, b.closed)
                 }
+                let batch = datagrams.isEmpty ? [] : parse(datagrams)
                 if !batch.isEmpty {
                     do throws(IngestService.Refusal) {
                         _ = try await ingest.store(accessEvents: batch, receiver: Self.udp)
@@ -193,6 +214,8 @@ public struct SyslogService: Service {
 
     /// Largest datagram: the whole of the largest UDP payload.
     static let maxDatagram = 65_536
+    /// The UDP socket's receive buffer, for bursts (the kernel caps it at net.core.rmem_max).
+    static let receiveBufferBytes: SocketOptionValue = 16 << 20
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -200,7 +223,7 @@ public struct SyslogService: Service {
         if let address = udp {
             udpChannel = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(.socketOption(.so_rcvbuf), value: 8 << 20)
+                .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxDatagram))
                 .channelOption(.maxMessagesPerRead, value: 64)
                 .bind(host: address.host, port: address.port) { channel in
@@ -236,7 +259,7 @@ public struct SyslogService: Service {
                         defer { receiver.stop() }
                         try await udpChannel.executeThenClose { inbound, _ in
                             for try await envelope in inbound {
-                                receiver.datagram(Array(envelope.data.readableBytesView), peer: envelope.remoteAddress.ipAddress)
+                                receiver.datagram(Array(envelope.data.readableBytesView), peer: envelope.remoteAddress)
                             }
                         }
                     }
