@@ -8,6 +8,8 @@ import json
 import sys
 import time
 
+from recording import Recording
+
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -45,23 +47,6 @@ else:
     kwargs = {}
 
 
-class Recording:
-    """Wraps the exporter to record what it sent and whether the collector acknowledged it."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.results = []
-
-    def export(self, batch):
-        result = self.inner.export(batch)
-        self.results.append(result)
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis=30000):
-        return True
 
 
 resource = Resource.create({"service.name": "orders", "service.version": "1.2.3", "deployment.environment": "test"})

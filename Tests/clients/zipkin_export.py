@@ -6,6 +6,8 @@ usage: zipkin_export.py BASE_URL   (the collector's Zipkin listener, http://HOST
 import json
 import sys
 
+from recording import Recording
+
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,21 +17,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 base = sys.argv[1]
 
 
-class Recording:
-    def __init__(self, inner):
-        self.inner = inner
-        self.results = []
-
-    def export(self, batch):
-        result = self.inner.export(batch)
-        self.results.append(result)
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis=30000):
-        return True
 
 
 exporter = Recording(ZipkinExporter(endpoint=base + "/api/v2/spans"))

@@ -12,6 +12,7 @@ import Logging
 import OTLPGRPC
 import OTLPProto
 import ServiceLifecycle
+import SwiftProtobuf
 
 /// Request messages reach the handler as bytes, so the collector applies its own size limit (answering
 /// RESOURCE_EXHAUSTED as a proper status) and names decoding errors itself (INVALID_ARGUMENT, counted).
@@ -52,34 +53,33 @@ public enum GRPCReceiver {
     static func exportTraces(
         _ bytes: [UInt8], ingest: IngestService
     ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse {
-        let receiver = "otlp_grpc_traces"
-        try checkSize(bytes, ingest: ingest, receiver: receiver)
-        let request: OTLPTraceRequest
-        do { request = try OTLPTraceRequest(serializedBytes: bytes) } catch {
-            throw invalid("malformed ExportTraceServiceRequest protobuf: \(error)", ingest: ingest, receiver: receiver)
-        }
-        do {
-            let stored = try await ingest.store(traces: request, receiver: receiver)
-            ingest.metrics.answeredGRPC(receiver, code: "ok")
-            return stored.traceResponse
-        } catch {
-            throw status(for: error, ingest: ingest, receiver: receiver)
+        try await export(bytes, as: OTLPTraceRequest.self, ingest: ingest, receiver: "otlp_grpc_traces") {
+            (request) throws(IngestService.Refusal) in try await ingest.store(traces: request, receiver: "otlp_grpc_traces").traceResponse
         }
     }
 
     static func exportLogs(
         _ bytes: [UInt8], ingest: IngestService
     ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse {
-        let receiver = "otlp_grpc_logs"
+        try await export(bytes, as: OTLPLogsRequest.self, ingest: ingest, receiver: "otlp_grpc_logs") {
+            (request) throws(IngestService.Refusal) in try await ingest.store(logs: request, receiver: "otlp_grpc_logs").logsResponse
+        }
+    }
+
+    /// One Export call: size limit, decoding, the durable store, and the status for whatever went wrong.
+    static func export<Request: SwiftProtobuf.Message, Response>(
+        _ bytes: [UInt8], as _: Request.Type, ingest: IngestService, receiver: String,
+        store: (Request) async throws(IngestService.Refusal) -> Response
+    ) async throws(GoogleRPCStatus) -> Response {
         try checkSize(bytes, ingest: ingest, receiver: receiver)
-        let request: OTLPLogsRequest
-        do { request = try OTLPLogsRequest(serializedBytes: bytes) } catch {
-            throw invalid("malformed ExportLogsServiceRequest protobuf: \(error)", ingest: ingest, receiver: receiver)
+        let request: Request
+        do { request = try Request(serializedBytes: bytes) } catch {
+            throw invalid("malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver)
         }
         do {
-            let stored = try await ingest.store(logs: request, receiver: receiver)
+            let response = try await store(request)
             ingest.metrics.answeredGRPC(receiver, code: "ok")
-            return stored.logsResponse
+            return response
         } catch {
             throw status(for: error, ingest: ingest, receiver: receiver)
         }
