@@ -10,9 +10,12 @@ let package = Package(
         .library(name: "LogFormat", targets: ["LogFormat"]),
         .executable(name: "collector", targets: ["collector"]),
         .executable(name: "auditq", targets: ["auditq"]),
+        // For the benchmark package only (it depends on the root by path); not a stable API.
+        .library(name: "CollectorCore", targets: ["CollectorCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // jwt-kit 5 needs swift-crypto 4 (so 4.x resolves); the range keeps the old lower bound for readers of 3.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -20,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // C libraries. zlib's init functions are macros, so CZlib carries a header of inline wrappers.
@@ -63,6 +67,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Sources/Collector/CollectorCore"
         ),
@@ -110,6 +116,7 @@ let package = Package(
                 "CollectorCore", "LogFormat", "OTLPProto", "CZlib", "collector",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/CollectorCoreTests"
         ),
