@@ -33,16 +33,19 @@ public final class IngestService: Sendable {
     public let limits: IngestLimits
     public let identity: IdentityKeys
     public let access: AccessEventOptions
+    /// Redaction, identity and workload normalisation, applied to every event before it is queued.
+    public let normalizer: Normalizer
     private let logger: Logger
 
     public init(
         log: DurableLog, limits: IngestLimits = IngestLimits(), identity: IdentityKeys = IdentityKeys(),
-        access: AccessEventOptions = AccessEventOptions(), logger: Logger
+        access: AccessEventOptions = AccessEventOptions(), normalizer: Normalizer = Normalizer(), logger: Logger
     ) {
         self.log = log
         self.limits = limits
         self.identity = identity
         self.access = access
+        self.normalizer = normalizer
         self.logger = logger
     }
 
@@ -181,6 +184,9 @@ public final class IngestService: Sendable {
 
     /// Appends and waits until durable; on failure returns how to answer.
     private func append(_ events: [AuditEvent]) async -> ((Encoding, String) -> IngestResponse)? {
+        // The one call site of the normalisation stage: every receiver's events pass here.
+        var events = events
+        normalizer.normalize(&events)
         do {
             _ = try await log.append(events)
             return nil
