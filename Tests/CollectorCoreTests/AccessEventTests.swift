@@ -90,7 +90,13 @@ import Testing
         #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .edge))
         #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 200, clientAddress: "203.0.113.9"))
         #expect(e.name == "GET /api/v1/orders")
-        #expect(e.attributes.count == 17)
+        #expect(e.attributes.count == 17 + 2)  // every field, then the attempts derived from upstream_response_time
+        #expect(e.attributes.value(forKey: "nginx.upstream.attempts") == .int(3))
+        if case .double(let total)? = e.attributes.value(forKey: "nginx.upstream.response_time_total") {
+            #expect(abs(total - 0.011) < 1e-9)
+        } else {
+            Issue.record("no upstream total")
+        }
         #expect(e.attributes.value(forKey: "upstream_response_time") == .string("0.010, 0.001 : 0.000"))
     }
 
