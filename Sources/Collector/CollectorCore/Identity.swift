@@ -196,7 +196,20 @@ public enum WorkloadIdentity {
     /// Keys that carry the peer's identity when the caller's is not known.
     static let peerKeys = ["upstream-peer-uri-san", "destination.principal", "upstream-peer", "peer.spiffe-id", "spiffe.id"]
 
-    static func fold(_ s: String) -> String { String(decoding: s.utf8.map(ByteClass.fold), as: UTF8.self) }
+    static let foldedClientKeys = clientKeys.map { Array($0.utf8) }
+    static let foldedPeerKeys = peerKeys.map { Array($0.utf8) }
+
+    /// The position of `key` in `list` (folded patterns), comparing in place without allocating.
+    static func index(of key: String, in list: [[UInt8]]) -> Int? {
+        var key = key
+        return key.withUTF8 { k in
+            outer: for (i, pattern) in list.enumerated() where pattern.count == k.count {
+                for j in 0..<k.count where ByteClass.fold(k[j]) != pattern[j] { continue outer }
+                return i
+            }
+            return nil
+        }
+    }
 
     /// The workload identity of an event: the calling workload's SPIFFE id from the client keys, then the
     /// peer keys, then any attribute value that is a SPIFFE id, then a resource attribute.
@@ -210,11 +223,12 @@ public enum WorkloadIdentity {
         for a in e.attributes {
             if any == nil, case .string(let s) = a.value, s.hasPrefix("spiffe://") { any = spiffeID(Substring(s)) }
             guard mayHoldIdentity(a.key) else { continue }
-            let key = fold(a.key)
-            if let rank = clientKeys.firstIndex(of: key), rank < clientRank, let id = extract(a.value, xfcc: key.hasSuffix("forwarded-client-cert")) {
+            if let rank = index(of: a.key, in: foldedClientKeys), rank < clientRank,
+                let id = extract(a.value, xfcc: clientKeys[rank].hasSuffix("forwarded-client-cert"))
+            {
                 client = id
                 clientRank = rank
-            } else if let rank = peerKeys.firstIndex(of: key), rank < peerRank, let id = extract(a.value, xfcc: false) {
+            } else if let rank = index(of: a.key, in: foldedPeerKeys), rank < peerRank, let id = extract(a.value, xfcc: false) {
                 peer = id
                 peerRank = rank
             }
