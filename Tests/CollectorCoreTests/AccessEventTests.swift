@@ -153,6 +153,13 @@ import Testing
         #expect(errors.first?.reason.contains("exceeds the 1000-byte limit") == true)
     }
 
+    @Test func envoysSixteenDigitTraceIDsArePadded() throws {
+        let line = #"{"start_time":"2026-11-02T10:00:00.000Z","method":"GET","path":"/x","response_code":"200","duration":"3","trace_id":"a3ce929d0e0e4736","request_id":"-","upstream_cluster":"inbound|80||"}"#
+        let e = try AccessEventMapping.event(fromLine: Array(line.utf8))
+        #expect(e.traceID == TraceID(hex: "0000000000000000a3ce929d0e0e4736"))
+        #expect(e.source == .sidecar)
+    }
+
     @Test(arguments: [("0.012", UInt64(1_000_000_000), UInt64(12_000_000)), ("4", 1_000_000, 4_000_000), ("1793613600.125", 1_000_000_000, 1_793_613_600_125_000_000), ("1.5", 1_000_000, 1_500_000)])
     func decimalTimesAreExact(text: String, unit: UInt64, expected: UInt64) {
         #expect(AccessEventMapping.decimalNanos(text, unit: unit) == expected)

@@ -41,6 +41,9 @@ import Testing
             var e = bearer(token)
             testNormalizer(jwks: keys).normalize(&e)
             #expect(e.user?.origin == .verifiedToken)
+            var again = bearer(token)  // the second time from the cache, with the same answer
+            testNormalizer(jwks: keys).normalize(&again)
+            #expect(again == e)
             #expect(tokenRecord(e).value(forKey: "verification")?.stringValue?.hasPrefix("verified (kid e") == true)
         }
     }

@@ -4,6 +4,7 @@
 // token names one) and algorithm match; expiry is not judged here: the claims (with `exp`) are stored as sent.
 import Foundation
 import JWTKit
+import Synchronization
 
 /// Why a JWKS file could not be used. Tests compare codes.
 public struct JWKSError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -49,6 +50,8 @@ public struct JWKSKeySet: Sendable {
     let keys: [Key]
     /// Keys that were left out, and why (a key for encryption, an unsupported type, bad parameters).
     public let skipped: [String]
+    /// Outcomes by token fingerprint: a token is reused for many requests, a signature check costs 50–500 µs.
+    let cache = VerificationCache()
 
     public var keyIDs: [String] { keys.map(\.keyID) }
 
@@ -151,6 +154,13 @@ public struct JWKSKeySet: Sendable {
     /// Checks the token's signature: with the key its `kid` names, or (without a `kid`) each key that
     /// supports its algorithm. `none` never verifies.
     public func verify(_ token: CompactJWT) -> TokenVerification {
+        if let known = cache.outcome(token.fingerprint) { return known }
+        let outcome = check(token)
+        cache.remember(token.fingerprint, outcome)
+        return outcome
+    }
+
+    func check(_ token: CompactJWT) -> TokenVerification {
         guard let alg = token.algorithm, alg.lowercased() != "none" else { return .failed("alg none is never accepted") }
         let candidates: [Key]
         if let kid = token.keyID {
@@ -168,5 +178,23 @@ public struct JWKSKeySet: Sendable {
             }
         }
         return .failed(supported ? "signature does not verify" : "no key for algorithm \(alg)")
+    }
+}
+
+/// A bounded map from token fingerprint (SHA-256 of the whole token, so a changed signature is another
+/// entry) to its verification outcome. Emptied when full: simple, and a refill costs one check per token.
+final class VerificationCache: Sendable {
+    static let capacity = 16_384
+    private let map = Mutex<[[UInt8]: TokenVerification]>([:])
+
+    func outcome(_ fingerprint: [UInt8]) -> TokenVerification? {
+        map.withLock { $0[fingerprint] }
+    }
+
+    func remember(_ fingerprint: [UInt8], _ outcome: TokenVerification) {
+        map.withLock {
+            if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
+            $0[fingerprint] = outcome
+        }
     }
 }
