@@ -64,6 +64,7 @@ import Testing
             var e = bearer(token)
             testNormalizer(jwks: keys).normalize(&e)
             #expect(tokenRecord(e).value(forKey: "verification") == .string(expected))
+            #expect(tokenRecord(e).value(forKey: "alg") != nil)
             #expect(e.user?.origin == (expected.hasPrefix("verified") ? .verifiedToken : .decodedToken))
         }
     }

@@ -193,9 +193,14 @@ public struct Normalizer: Sendable {
             Attribute("use", .string(used)),
             Attribute("claims", .keyValueList(claims)),
         ]
-        if let alg = jwt.algorithm, let kid = redactor.redact(jwt.keyID ?? "", at: { "" }, &ignored) ?? jwt.keyID {
-            token.insert(Attribute("kid", .string(kid)), at: 1)
-            token.insert(Attribute("alg", .string(String(alg.prefix(32)))), at: 1)
+        // The header is sender data: bounded, and redacted like any value.
+        if let kid = jwt.keyID {
+            let bounded = String(kid.prefix(128))
+            token.insert(Attribute("kid", .string(redactor.redact(bounded, at: { "" }, &ignored) ?? bounded)), at: 1)
+        }
+        if let alg = jwt.algorithm {
+            let bounded = String(alg.prefix(32))
+            token.insert(Attribute("alg", .string(redactor.redact(bounded, at: { "" }, &ignored) ?? bounded)), at: 1)
         }
         if !problems.isEmpty { token.append(Attribute("problem", .string(problems.joined(separator: "; ")))) }
         e.attributes.append(Attribute(Self.tokenKey, .keyValueList(token)))
