@@ -69,16 +69,23 @@ public struct Normalizer: Sendable {
         func text(_ s: inout String, _ location: StaticString) {
             if let x = r.redact(s, at: { location.description }, &notes) { s = x }
         }
-        redactor.redact(&e.attributes, at: { "attributes" }, &notes)
-        if !e.resourceAttributes.isEmpty { redactor.redact(&e.resourceAttributes, at: { "resource" }, &notes) }
-        if !e.scope.attributes.isEmpty { redactor.redact(&e.scope.attributes, at: { "scope" }, &notes) }
+        // Lists are redacted in local copies and stored back only when changed: a mutable access to
+        // `e.events[i]` would copy the (shared) events array even when nothing is redacted.
+        var list = e.attributes
+        if redactor.redact(&list, at: { "attributes" }, &notes) { e.attributes = list }
+        list = e.resourceAttributes
+        if !list.isEmpty, redactor.redact(&list, at: { "resource" }, &notes) { e.resourceAttributes = list }
+        list = e.scope.attributes
+        if !list.isEmpty, redactor.redact(&list, at: { "scope" }, &notes) { e.scope.attributes = list }
         for i in e.events.indices {
             if let x = r.redact(e.events[i].name, at: { "events[\(i)].name" }, &notes) { e.events[i].name = x }
-            if !e.events[i].attributes.isEmpty { redactor.redact(&e.events[i].attributes, at: { "events[\(i)]" }, &notes) }
+            list = e.events[i].attributes
+            if !list.isEmpty, redactor.redact(&list, at: { "events[\(i)]" }, &notes) { e.events[i].attributes = list }
         }
         for i in e.links.indices {
             if let x = r.redact(e.links[i].traceState, at: { "links[\(i)].trace_state" }, &notes) { e.links[i].traceState = x }
-            if !e.links[i].attributes.isEmpty { redactor.redact(&e.links[i].attributes, at: { "links[\(i)]" }, &notes) }
+            list = e.links[i].attributes
+            if !list.isEmpty, redactor.redact(&list, at: { "links[\(i)]" }, &notes) { e.links[i].attributes = list }
         }
         text(&e.name, "name")
         text(&e.traceState, "trace_state")

@@ -303,7 +303,7 @@ enum JWTShape {
         while k < n, table[Int(p[k])] & ByteClass.base64URL != 0 { k += 1 }
         let headerEnd = k
         while k < n, p[k] == UInt8(ascii: "=") { k += 1 }  // lenient: padded segments
-        guard headerEnd - i >= 10, k < n, p[k] == UInt8(ascii: ".") else { return nil }
+        guard headerEnd - i >= 10, k < n, p[k] == UInt8(ascii: "."), objectStart(p, i) else { return nil }
         // The rest of the token: base64url segments and dots.
         var end = k
         while end < n, table[Int(p[end])] & ByteClass.base64URL != 0 || p[end] == UInt8(ascii: ".") || p[end] == UInt8(ascii: "=") {
@@ -315,12 +315,24 @@ enum JWTShape {
         while s < end, p[s] == UInt8(ascii: ".") { s += 1 }
         var e = s
         while e < end, table[Int(p[e])] & ByteClass.base64URL != 0 { e += 1 }
-        if e - s >= 4, p[s] == UInt8(ascii: "e"), ByteClass.isObjectSecond(p[s + 1]),
+        if e - s >= 4, p[s] == UInt8(ascii: "e"), ByteClass.isObjectSecond(p[s + 1]), objectStart(p, s),
             let claims = Base64URL.decode(p, s..<e), isJSONObject(claims, requiring: nil)
         {
             return end
         }
         return nil
+    }
+
+    /// Whether the 4 base64url characters at `i` decode to `{` and then a quote, a space, a line break or `}`:
+    /// what a JSON object starts with. Rejects words like `exception-handler.x` before any decoding.
+    @inline(__always) static func objectStart(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Bool {
+        guard i + 4 <= p.count else { return false }
+        let v = Base64URL.values
+        let a = v[Int(p[i])], b = v[Int(p[i + 1])], c = v[Int(p[i + 2])]
+        guard a != 0xFF, b != 0xFF, c != 0xFF, (a << 2 | b >> 4) == UInt8(ascii: "{") else { return false }
+        let second = (b & 0x0F) << 4 | c >> 2
+        return second == UInt8(ascii: "\"") || second == UInt8(ascii: " ") || second == UInt8(ascii: "\n")
+            || second == UInt8(ascii: "\r") || second == UInt8(ascii: "\t") || second == UInt8(ascii: "}")
     }
 
     static func isJSONObject(_ bytes: [UInt8], requiring key: String?) -> Bool {
