@@ -122,22 +122,37 @@ public enum WorkloadIdentity {
     /// `s` when it is a SPIFFE id: lowercase scheme, a trust domain of `[a-z0-9._-]`, a path of non-empty
     /// segments of `[A-Za-z0-9._-]` (not `.` or `..`), no query or fragment, at most 2048 bytes.
     public static func spiffeID(_ s: Substring) -> String? {
-        guard s.utf8.count <= 2048, s.hasPrefix("spiffe://") else { return nil }
-        let rest = s.dropFirst("spiffe://".count)
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let domain = rest[..<slash]
-        guard !domain.isEmpty,
-            domain.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F })
-        else { return nil }
-        if slash < rest.endIndex {
-            let path = rest[rest.index(after: slash)...]
-            for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
-                guard !segment.isEmpty, segment != ".", segment != "..",
-                    segment.utf8.allSatisfy({ ByteClass.table[Int($0)] & ByteClass.base64URL != 0 || $0 == 0x2E })
-                else { return nil }
-            }
+        isSPIFFEID(s) ? String(s) : nil
+    }
+
+    /// The same test, in place over the bytes (no allocation: it runs for every sidecar event).
+    public static func isSPIFFEID(_ s: some StringProtocol) -> Bool {
+        let u = s.utf8
+        guard u.count <= 2048, u.count > 9, s.hasPrefix("spiffe://") else { return false }
+        var i = u.index(u.startIndex, offsetBy: 9)
+        var domain = 0
+        while i < u.endIndex, u[i] != UInt8(ascii: "/") {
+            let b = u[i]
+            guard (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x2D || b == 0x5F else { return false }
+            domain += 1
+            i = u.index(after: i)
         }
-        return String(s)
+        guard domain > 0 else { return false }
+        // Each segment after a slash: non-empty, not `.` or `..`, of [A-Za-z0-9._-].
+        while i < u.endIndex {
+            i = u.index(after: i)  // past the slash
+            var length = 0
+            var dots = 0
+            while i < u.endIndex, u[i] != UInt8(ascii: "/") {
+                let b = u[i]
+                guard ByteClass.table[Int(b)] & ByteClass.base64URL != 0 || b == 0x2E else { return false }
+                length += 1
+                if b == 0x2E { dots += 1 }
+                i = u.index(after: i)
+            }
+            guard length > 0, !(dots == length && length <= 2) else { return false }
+        }
+        return true
     }
 
     /// The first SPIFFE id inside free text (a SAN list, a DN, `URI=…`), ending at a delimiter.
@@ -221,7 +236,7 @@ public enum WorkloadIdentity {
         var peerRank = Int.max
         var any: String? = nil
         for a in e.attributes {
-            if any == nil, case .string(let s) = a.value, s.hasPrefix("spiffe://") { any = spiffeID(Substring(s)) }
+            if any == nil, case .string(let s) = a.value, isSPIFFEID(s) { any = s }
             guard mayHoldIdentity(a.key) else { continue }
             if let rank = index(of: a.key, in: foldedClientKeys), rank < clientRank,
                 let id = extract(a.value, xfcc: clientKeys[rank].hasSuffix("forwarded-client-cert"))
@@ -235,7 +250,7 @@ public enum WorkloadIdentity {
         }
         if let found = client ?? peer ?? any { return found }
         for a in e.resourceAttributes {
-            if case .string(let s) = a.value, s.hasPrefix("spiffe://"), let id = spiffeID(Substring(s)) { return id }
+            if case .string(let s) = a.value, isSPIFFEID(s) { return s }
         }
         return nil
     }
@@ -271,7 +286,7 @@ public enum WorkloadIdentity {
         switch v {
         case .string(let s):
             if xfcc { return xfccClient(s) }
-            return spiffeID(Substring(s)) ?? embeddedSPIFFEID(s)
+            return isSPIFFEID(s) ? s : embeddedSPIFFEID(s)
         case .array(let values): return values.lazy.compactMap { extract($0, xfcc: xfcc) }.first
         case .keyValueList(let list): return list.lazy.compactMap { extract($0.value, xfcc: xfcc) }.first
         default: return nil

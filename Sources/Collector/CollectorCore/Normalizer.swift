@@ -52,7 +52,7 @@ public struct Normalizer: Sendable {
         if !notes.tokens.isEmpty { applyTokens(&e, notes.tokens) }
         if let workload = WorkloadIdentity.workload(of: e) {
             if e.workload != workload { e.workload = workload }
-        } else if let w = e.workload, WorkloadIdentity.spiffeID(Substring(w)) == nil {
+        } else if let w = e.workload, !WorkloadIdentity.isSPIFFEID(w) {
             // The mapping's guess is kept only when it is a well-formed SPIFFE id (a redacted one is not).
             e.workload = nil
         }
