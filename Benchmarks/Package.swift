@@ -20,6 +20,17 @@ let package = Package(
             path: "Benchmarks/LogFormatBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "NormalizerBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "LogFormat", package: "audit-trail"),
+                .product(name: "CollectorCore", package: "audit-trail"),
+            ],
+            path: "Benchmarks/NormalizerBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

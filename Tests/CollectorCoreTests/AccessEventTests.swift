@@ -90,7 +90,13 @@ import Testing
         #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .edge))
         #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 200, clientAddress: "203.0.113.9"))
         #expect(e.name == "GET /api/v1/orders")
-        #expect(e.attributes.count == 17)
+        #expect(e.attributes.count == 17 + 2)  // every field, then the attempts derived from upstream_response_time
+        #expect(e.attributes.value(forKey: "nginx.upstream.attempts") == .int(3))
+        if case .double(let total)? = e.attributes.value(forKey: "nginx.upstream.response_time_total") {
+            #expect(abs(total - 0.011) < 1e-9)
+        } else {
+            Issue.record("no upstream total")
+        }
         #expect(e.attributes.value(forKey: "upstream_response_time") == .string("0.010, 0.001 : 0.000"))
     }
 
@@ -145,6 +151,13 @@ import Testing
         let (events, errors) = AccessEventMapping.events(fromNDJSON: body, maxLineBytes: 1_000)
         #expect(events.isEmpty)
         #expect(errors.first?.reason.contains("exceeds the 1000-byte limit") == true)
+    }
+
+    @Test func envoysSixteenDigitTraceIDsArePadded() throws {
+        let line = #"{"start_time":"2026-11-02T10:00:00.000Z","method":"GET","path":"/x","response_code":"200","duration":"3","trace_id":"a3ce929d0e0e4736","request_id":"-","upstream_cluster":"inbound|80||"}"#
+        let e = try AccessEventMapping.event(fromLine: Array(line.utf8))
+        #expect(e.traceID == TraceID(hex: "0000000000000000a3ce929d0e0e4736"))
+        #expect(e.source == .sidecar)
     }
 
     @Test(arguments: [("0.012", UInt64(1_000_000_000), UInt64(12_000_000)), ("4", 1_000_000, 4_000_000), ("1793613600.125", 1_000_000_000, 1_793_613_600_125_000_000), ("1.5", 1_000_000, 1_500_000)])

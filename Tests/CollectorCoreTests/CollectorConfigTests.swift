@@ -21,6 +21,13 @@ import Testing
           max_string_bytes: 512
         identity:
           user_attributes: [enduser.id, user.id]
+          email_attributes: [enduser.email]
+          group_attributes: [enduser.groups]
+          jwks_file: /etc/audit/jwks.json
+        redaction:
+          keys: [x-tenant-key]
+          query_parameters: [session]
+          hmac_secret_file: /etc/audit/hmac
         log_level: debug
         """
 
@@ -37,7 +44,50 @@ import Testing
         #expect(c.maxAttributesPerRecord == 64)
         #expect(c.maxStringBytes == 512)
         #expect(c.userAttributes == ["enduser.id", "user.id"])
+        #expect(c.emailAttributes == ["enduser.email"])
+        #expect(c.groupAttributes == ["enduser.groups"])
+        #expect(c.jwksFile == "/etc/audit/jwks.json")
+        #expect(c.redactionKeys == ["x-tenant-key"])
+        #expect(c.redactionQueryParameters == ["session"])
+        #expect(c.hmacSecretFile == "/etc/audit/hmac")
         #expect(c.logLevel == "debug")
+        #expect(c.identityKeys.email == ["enduser.email"])
+    }
+
+    @Test func redactionAndIdentityFilesAreReadAndCheckedAtStart() async throws {
+        let dir = NSTemporaryDirectory() + "/cfgsecrets-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "0123456789abcdef-long-enough\n".write(toFile: dir + "/hmac", atomically: true, encoding: .utf8)
+        try "short\n".write(toFile: dir + "/short", atomically: true, encoding: .utf8)
+        try TokenFixtures().jwks.write(toFile: dir + "/jwks.json", atomically: true, encoding: .utf8)
+        try #"{"keys":"none"}"#.write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        var c = CollectorConfig()
+        c.hmacSecretFile = dir + "/hmac"
+        c.jwksFile = dir + "/jwks.json"
+        let o = try await c.normalizerOptions()
+        #expect(o.redaction.hmacSecret == Array("0123456789abcdef-long-enough".utf8))  // the newline is not part of it
+        #expect(o.jwks?.keyIDs == ["ed-1", "ec-1"])
+        func problem(_ change: (inout CollectorConfig) -> Void) async -> String {
+            var bad = CollectorConfig()
+            change(&bad)
+            do {
+                _ = try await bad.normalizerOptions()
+                return ""
+            } catch { return error.description }
+        }
+        #expect(await problem { $0.hmacSecretFile = dir + "/short" }.contains("at least 16 bytes"))
+        #expect(await problem { $0.hmacSecretFile = dir + "/missing" }.contains("cannot read the redaction HMAC secret file"))
+        #expect(await problem { $0.jwksFile = dir + "/bad.json" }.contains("a JWKS is a JSON object with a \"keys\" array"))
+        let env = try CollectorConfig().applying(environment: [
+            "AUDIT_COLLECTOR_REDACTION_HMAC_SECRET": "x", "AUDIT_COLLECTOR_REDACTION_HMAC_SECRET_FILE": dir + "/hmac",
+            "AUDIT_COLLECTOR_JWKS_FILE": "/j.json",
+        ])
+        #expect(env.jwksFile == "/j.json")
+        #expect(env.problems().contains { $0.contains("not both") })
+        #expect(env.problems().contains { $0.contains("at least 16 bytes") })
+        #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "redaction:\n  keys: password\n") }
+        #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "redaction:\n  hmac_secret: inline\n") }
     }
 
     @Test func emptyFileKeepsTheDefaults() throws {

@@ -179,20 +179,26 @@ import CZlib
         options.fsync = .always
         let f = try Fixture(options: options)
         let body: [UInt8] = try OTLPMapping.traceRequest(from: Self.spans(20)).serializedBytes()
-        let answers = await withTaskGroup(of: IngestResponse.self) { group in
-            for _ in 0..<40 {
+        // With the writer held, the first request's batch waits in the queue and every later one is refused.
+        let pause = f.log.pauseWriter()
+        let first = Task { await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body) }
+        while f.log.statistics.pendingEvents == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        var answers = await withTaskGroup(of: IngestResponse.self) { group in
+            for _ in 0..<10 {
                 group.addTask {
                     await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body)
                 }
             }
             return await group.reduce(into: [IngestResponse]()) { $0.append($1) }
         }
+        pause.resume()
+        answers.append(await first.value)
         let busy = answers.filter { $0.status == 503 }
-        #expect(!busy.isEmpty)
-        #expect(answers.allSatisfy { $0.status == 200 || $0.status == 503 })
-        let first = try #require(busy.first)
-        #expect(first.headers["Retry-After"] == "1")
-        let status = try Google_Rpc_Status(serializedBytes: first.body)
+        #expect(busy.count == 10)
+        #expect(answers.last?.status == 200)
+        let refused = try #require(busy.first)
+        #expect(refused.headers["Retry-After"] == "1")
+        let status = try Google_Rpc_Status(serializedBytes: refused.body)
         #expect(status.code == 14)
         #expect(status.details.first?.isA(Google_Rpc_RetryInfo.self) == true)
         // Nothing accepted is lost and nothing refused is stored.

@@ -114,7 +114,8 @@ public enum AccessEventMapping {
             traceID = incoming.traceID
             parent = incoming.parentID
             flags = UInt32(incoming.flags)
-        } else if let t = text("trace_id").flatMap({ TraceID(hex: $0) }), !t.isZero, text("trace_id")?.count == 32 {
+        } else if let raw = text("trace_id"), raw.utf8.count == 32 || raw.utf8.count == 16, let t = TraceID(hex: raw), !t.isZero {
+            // Envoy's %TRACE_ID%: 32 hex digits, or 16 under a 64-bit (Zipkin B3) tracer, padded on the left.
             traceID = t
         } else if let r = requestID, r.utf8.count == 32, let t = TraceID(hex: r), !t.isZero {
             traceID = t
@@ -149,7 +150,29 @@ public enum AccessEventMapping {
             .lazy.compactMap(text).first { $0.contains("spiffe://") }
             .map { s in s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s }
         event.attributes = members.map { Attribute($0.0, attributeValue($0.1)) }
+        // nginx lists one upstream time per attempt (", " between retries, " : " between internal redirects).
+        if let list = text("upstream_response_time"), let (attempts, seconds) = upstreamTimes(list), attempts > 1 {
+            event.attributes.append(Attribute("nginx.upstream.attempts", .int(Int64(attempts))))
+            event.attributes.append(Attribute("nginx.upstream.response_time_total", .double(seconds)))
+        }
         return event
+    }
+
+    /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt
+    /// without a time); nil when the list is not one.
+    static func upstreamTimes(_ list: String) -> (Int, Double)? {
+        var attempts = 0
+        var total = 0.0
+        for group in list.split(separator: ":", omittingEmptySubsequences: false) {
+            for entry in group.split(separator: ",", omittingEmptySubsequences: false) {
+                let t = entry.trimming(" ")
+                attempts += 1
+                if t == "-" { continue }
+                guard let v = Double(t), v >= 0 else { return nil }
+                total += v
+            }
+        }
+        return (attempts, total)
     }
 
     /// A JSON value as an attribute value: strings that are not valid UTF-8 are kept as bytes.

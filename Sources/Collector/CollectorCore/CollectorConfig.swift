@@ -25,6 +25,17 @@ public struct CollectorConfig: Sendable, Equatable {
     public var maxAttributesPerRecord = 1_024
     public var maxStringBytes = 256 << 10
     public var userAttributes = IdentityKeys().subject
+    public var emailAttributes = IdentityKeys().email
+    public var groupAttributes = IdentityKeys().groups
+    /// A JWKS file whose keys verify bearer JWTs; empty: tokens are only decoded.
+    public var jwksFile = ""
+    public var redactionKeys = RedactionPolicy.defaultKeys
+    public var redactionQueryParameters = RedactionPolicy.defaultQueryParameters
+    /// A file holding the collector's HMAC secret for redaction fingerprints (at least 16 bytes).
+    public var hmacSecretFile = ""
+    /// The HMAC secret itself, from AUDIT_COLLECTOR_REDACTION_HMAC_SECRET only (never from the file or a flag,
+    /// where it would be readable by others).
+    public var hmacSecret = ""
     public var logLevel = "info"
 
     public init() {}
@@ -40,7 +51,8 @@ public struct CollectorConfig: Sendable, Equatable {
         "receivers.syslog.tcp_address", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
-        "identity.user_attributes", "log_level",
+        "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
+        "redaction.keys", "redaction.query_parameters", "redaction.hmac_secret_file", "log_level",
     ]
 
     /// Reads a YAML document over `base` (the defaults). Every problem is reported, not just the first.
@@ -98,11 +110,19 @@ public struct CollectorConfig: Sendable, Equatable {
         int("limits.max_pending_events") { c.maxPendingEvents = $0 }
         int("limits.max_attributes_per_record") { c.maxAttributesPerRecord = $0 }
         int("limits.max_string_bytes") { c.maxStringBytes = $0 }
-        if let v = flat["identity.user_attributes"] {
-            if let list = v as? [Any], list.allSatisfy({ $0 is String }) { c.userAttributes = list.compactMap { $0 as? String } } else {
-                problems.append("\(source): identity.user_attributes must be a list of strings")
+        func list(_ k: String, _ set: ([String]) -> Void) {
+            guard let v = flat[k] else { return }
+            if let list = v as? [Any], list.allSatisfy({ $0 is String }) { set(list.compactMap { $0 as? String }) } else {
+                problems.append("\(source): \(k) must be a list of strings")
             }
         }
+        list("identity.user_attributes") { c.userAttributes = $0 }
+        list("identity.email_attributes") { c.emailAttributes = $0 }
+        list("identity.group_attributes") { c.groupAttributes = $0 }
+        string("identity.jwks_file") { c.jwksFile = $0 }
+        list("redaction.keys") { c.redactionKeys = $0 }
+        list("redaction.query_parameters") { c.redactionQueryParameters = $0 }
+        string("redaction.hmac_secret_file") { c.hmacSecretFile = $0 }
         string("log_level") { c.logLevel = $0 }
         if checkValues { problems += c.problems().map { "\(source): \($0)" } }
         guard problems.isEmpty else { throw Problem(messages: problems.sorted()) }
@@ -127,6 +147,9 @@ public struct CollectorConfig: Sendable, Equatable {
         if let v = env["AUDIT_COLLECTOR_SYSLOG_TCP"] { c.syslogTCPAddress = v }
         if let v = env["AUDIT_COLLECTOR_FSYNC"] { c.fsync = v }
         if let v = env["AUDIT_COLLECTOR_LOG_LEVEL"] { c.logLevel = v }
+        if let v = env["AUDIT_COLLECTOR_JWKS_FILE"] { c.jwksFile = v }
+        if let v = env["AUDIT_COLLECTOR_REDACTION_HMAC_SECRET_FILE"] { c.hmacSecretFile = v }
+        if let v = env["AUDIT_COLLECTOR_REDACTION_HMAC_SECRET"] { c.hmacSecret = v }
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
         int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
@@ -147,6 +170,15 @@ public struct CollectorConfig: Sendable, Equatable {
         }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             p.append("log_level \(logLevel.debugDescription) is not a log level")
+        }
+        if !hmacSecret.isEmpty && !hmacSecretFile.isEmpty {
+            p.append("give the redaction HMAC secret once: AUDIT_COLLECTOR_REDACTION_HMAC_SECRET or hmac_secret_file, not both")
+        }
+        if !hmacSecret.isEmpty && hmacSecret.utf8.count < Self.minimumSecretBytes {
+            p.append("the redaction HMAC secret must have at least \(Self.minimumSecretBytes) bytes")
+        }
+        if redactionQueryParameters.contains(where: \.isEmpty) || redactionKeys.contains(where: \.isEmpty) {
+            p.append("redaction keys and query parameters must not be empty strings")
         }
         for (name, text, required) in [
             ("otlp_http", otlpHTTPAddress, true), ("otlp_grpc", otlpGRPCAddress, false), ("zipkin", zipkinAddress, false),
@@ -193,6 +225,40 @@ public struct CollectorConfig: Sendable, Equatable {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw Problem(messages: ["bad address \(text)"]) }
         return (host, port)
+    }
+
+    static let minimumSecretBytes = 16
+
+    /// The normalisation stage's options: reads the HMAC secret file and the JWKS file. Errors name the file.
+    public func normalizerOptions() async throws(Problem) -> NormalizerOptions {
+        var o = NormalizerOptions()
+        o.redaction.keys = redactionKeys
+        o.redaction.queryParameters = redactionQueryParameters
+        if !hmacSecret.isEmpty { o.redaction.hmacSecret = Array(hmacSecret.utf8) }
+        if !hmacSecretFile.isEmpty {
+            guard let data = FileManager.default.contents(atPath: hmacSecretFile) else {
+                throw Problem(messages: ["cannot read the redaction HMAC secret file \(hmacSecretFile)"])
+            }
+            var secret = Array(data)
+            while let last = secret.last, last == 0x0A || last == 0x0D { secret.removeLast() }
+            guard secret.count >= Self.minimumSecretBytes else {
+                throw Problem(messages: ["\(hmacSecretFile): the redaction HMAC secret must have at least \(Self.minimumSecretBytes) bytes"])
+            }
+            o.redaction.hmacSecret = secret
+        }
+        if !jwksFile.isEmpty {
+            do { o.jwks = try await JWKSKeySet.load(path: jwksFile) } catch { throw Problem(messages: [error.message]) }
+        }
+        return o
+    }
+
+    /// The identity keys the mappings read.
+    public var identityKeys: IdentityKeys {
+        var k = IdentityKeys()
+        k.subject = userAttributes
+        k.email = emailAttributes
+        k.groups = groupAttributes
+        return k
     }
 
     static func isLoopback(_ host: String) -> Bool {

@@ -36,17 +36,21 @@ public final class IngestService: Sendable {
     public let identity: IdentityKeys
     public let access: AccessEventOptions
     public let metrics: CollectorMetrics
+    /// Redaction, identity and workload normalisation, applied to every event before it is queued.
+    public let normalizer: Normalizer
     private let logger: Logger
 
     public init(
         log: DurableLog, limits: IngestLimits = IngestLimits(), identity: IdentityKeys = IdentityKeys(),
-        access: AccessEventOptions = AccessEventOptions(), metrics: CollectorMetrics = CollectorMetrics(), logger: Logger
+        access: AccessEventOptions = AccessEventOptions(), metrics: CollectorMetrics = CollectorMetrics(),
+        normalizer: Normalizer = Normalizer(), logger: Logger
     ) {
         self.log = log
         self.limits = limits
         self.identity = identity
         self.access = access
         self.metrics = metrics
+        self.normalizer = normalizer
         self.logger = logger
     }
 
@@ -315,6 +319,9 @@ public final class IngestService: Sendable {
 
     /// Appends and waits until durable.
     private func append(_ events: [AuditEvent], receiver: String) async throws(Refusal) {
+        // The one call site of the normalisation stage: every receiver's events pass here.
+        var events = events
+        normalizer.normalize(&events)
         let started = FileIO.monotonicNanos()
         do {
             _ = try await log.append(events)

@@ -49,6 +49,9 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Seal a segment at this size, bytes (default 256 MiB).") var segmentBytes: Int?
         @Option(help: "Seal a segment at this age, seconds (default 3600).") var segmentAgeSeconds: Int?
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel: String?
+        @Option(help: "A JWKS file whose keys verify bearer JWTs found in events (default: decode only).") var jwksFile: String?
+        @Option(help: "A file holding the secret for keyed fingerprints of redacted values (at least 16 bytes).")
+        var redactionHmacSecretFile: String?
 
         /// Defaults, then the file, then the environment, then flags.
         func resolved() throws -> CollectorConfig {
@@ -79,6 +82,8 @@ struct Collector: AsyncParsableCommand {
             if let segmentBytes { c.segmentBytes = segmentBytes }
             if let segmentAgeSeconds { c.segmentAgeSeconds = segmentAgeSeconds }
             if let logLevel { c.logLevel = logLevel }
+            if let jwksFile { c.jwksFile = jwksFile }
+            if let redactionHmacSecretFile { c.hmacSecretFile = redactionHmacSecretFile }
             let problems = c.problems()
             guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }
             return c
@@ -124,9 +129,18 @@ struct Collector: AsyncParsableCommand {
             limits.maxBodyBytes = c.maxBodyBytes
             limits.maxAttributesPerRecord = c.maxAttributesPerRecord
             limits.maxStringBytes = c.maxStringBytes
-            var identity = IdentityKeys()
-            identity.subject = c.userAttributes
-            let ingest = IngestService(log: log, limits: limits, identity: identity, metrics: metrics, logger: logger)
+            let normalization: NormalizerOptions
+            do { normalization = try await c.normalizerOptions() } catch { throw ValidationError(error.description) }
+            if let jwks = normalization.jwks {
+                logger.info("verifying bearer JWTs", metadata: ["jwks": "\(c.jwksFile)", "keys": "\(jwks.keyIDs)"])
+                for s in jwks.skipped { logger.warning("JWKS key skipped", metadata: ["why": "\(s)"]) }
+            }
+            if normalization.redaction.hmacSecret.isEmpty {
+                logger.notice("no redaction HMAC secret: redaction markers carry no fingerprint")
+            }
+            let ingest = IngestService(
+                log: log, limits: limits, identity: c.identityKeys, metrics: metrics,
+                normalizer: Normalizer(options: normalization), logger: logger)
             let (host, port) = try c.address()
             let app = CollectorServer.application(ingest: ingest, host: host, port: port, logger: logger) { bound in
                 // Tests and scripts read this line to learn the port.

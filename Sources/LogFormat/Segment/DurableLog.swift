@@ -261,6 +261,29 @@ public final class DurableLog: Sendable {
         if !writer.hasBufferedRecords { rollIfNeeded() }
     }
 
+    /// Holds the writer queue until the returned pause is resumed: appends queue up (and, past
+    /// `maxPendingEvents`, are refused) but nothing is written. For maintenance that needs the files still
+    /// (a consistent copy of the active segment) and for tests of backpressure.
+    public func pauseWriter() -> WriterPause {
+        let pause = WriterPause()
+        queue.async { pause.semaphore.wait() }
+        return pause
+    }
+
+    public final class WriterPause: Sendable {
+        fileprivate let semaphore = DispatchSemaphore(value: 0)
+        private let resumed = Mutex(false)
+        /// Lets the writer go on; calling it again does nothing.
+        public func resume() {
+            let first = resumed.withLock { r in
+                defer { r = true }
+                return !r
+            }
+            if first { semaphore.signal() }
+        }
+        deinit { resume() }
+    }
+
     /// Seals the active segment now (waits for pending appends first).
     public func sealNow() async throws -> CatalogEntry? {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<CatalogEntry?, any Error>) in
