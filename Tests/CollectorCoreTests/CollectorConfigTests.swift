@@ -117,6 +117,34 @@ import Testing
         }
     }
 
+    @Test func everyListenerAddressIsCheckedAndOffTurnsItOff() throws {
+        let bad = """
+            receivers:
+              otlp_grpc:
+                address: "4317"
+              zipkin:
+                address: 0.0.0.0:9411
+              syslog:
+                udp_address: "127.0.0.1:99999"
+                tcp_address: "[::1]"
+            """
+        #expect { try CollectorConfig.parse(yaml: bad, source: "l.yaml") } throws: { error in
+            guard let p = error as? CollectorConfig.Problem else { return false }
+            let text = p.description
+            return text.contains("otlp_grpc address must be HOST:PORT or off, not \"4317\"")
+                && text.contains("0.0.0.0 is not a loopback address")
+                && text.contains("syslog udp address must be HOST:PORT or off") && text.contains("syslog tcp address must be HOST:PORT or off")
+        }
+        let off = try CollectorConfig.parse(yaml: "receivers: {otlp_grpc: {address: \"off\"}, zipkin: {address: \"off\"}}")
+            .applying(environment: ["AUDIT_COLLECTOR_SYSLOG_UDP": "off", "AUDIT_COLLECTOR_SYSLOG_TCP": "127.0.0.1:6514"])
+        #expect(try off.grpcAddress() == nil)
+        #expect(try off.zipkinListenAddress() == nil)
+        #expect(try off.syslogAddresses().udp == nil)
+        #expect(try off.syslogAddresses().tcp?.port == 6514)
+        // The HTTP listener cannot be turned off: it carries health and metrics.
+        #expect(CollectorConfig.parse(yamlProblems: "receivers: {otlp_http: {address: \"off\"}}").contains { $0.contains("otlp_http address must be HOST:PORT, not") })
+    }
+
     @Test func notYAMLIsNamed() {
         #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "data: [unclosed") }
         #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "- a\n- b") }
@@ -172,5 +200,17 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("examples/collector.yaml"), encoding: .utf8)
         #expect(try CollectorConfig.parse(yaml: text, source: "examples/collector.yaml") == CollectorConfig())
+    }
+}
+
+extension CollectorConfig {
+    /// The problems of a document, or none.
+    static func parse(yamlProblems text: String) -> [String] {
+        do {
+            _ = try parse(yaml: text)
+            return []
+        } catch {
+            return error.messages
+        }
     }
 }

@@ -54,6 +54,9 @@ public final class IngestService: Sendable {
         self.logger = logger
     }
 
+    /// Routes whose bodies and answers are JSON whatever the request says (access lines, Zipkin).
+    static let jsonOnlyRoutes: Set<String> = ["/v1/access", "/api/v2/spans"]
+
     /// The `receiver` metric label of a route.
     static func receiver(_ route: String) -> String {
         switch route {
@@ -222,7 +225,7 @@ public final class IngestService: Sendable {
             metrics.rejected(receiver, reason: .malformed)
             return rpcError(400, code: 3, "malformed Zipkin v2 JSON: \(error)", "/api/v2/spans", .json)
         }
-        for i in parsed.events.indices { OTLPMapping.deriveAuditFields(&parsed.events[i], identity: identity) }
+        OTLPMapping.deriveAuditFields(&parsed.events, identity: identity)
         var imported = OTLPMapping.Imported(
             events: parsed.events,
             rejected: parsed.rejected.map { RejectedItem(resource: -1, scope: -1, item: $0.index, reason: $0.reason) })
@@ -466,7 +469,7 @@ public final class IngestService: Sendable {
             retry.retryDelay.seconds = Int64(limits.retryAfterSeconds)
             if let any = try? Google_Protobuf_Any(message: retry) { s.details = [any] }
         }
-        var r = encode(s, status: status, route == "/v1/access" || route == "/api/v2/spans" ? .json : encoding)
+        var r = encode(s, status: status, Self.jsonOnlyRoutes.contains(route) ? .json : encoding)
         r.headers.merge(extra) { $1 }
         return r
     }

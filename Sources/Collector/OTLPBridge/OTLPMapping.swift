@@ -232,6 +232,15 @@ public enum OTLPMapping {
         deriveAuditFields(&e, keys: AuditFieldKeys(identity), reportedByProxy: reportedByProxy(e.scope.name, e.resourceAttributes))
     }
 
+    /// The same for a whole batch, building the key table once (receivers call this per request).
+    public static func deriveAuditFields(_ events: inout [AuditEvent], identity: IdentityKeys) {
+        let keys = AuditFieldKeys(identity)
+        for i in events.indices {
+            let proxy = reportedByProxy(events[i].scope.name, events[i].resourceAttributes)
+            deriveAuditFields(&events[i], keys: keys, reportedByProxy: proxy)
+        }
+    }
+
     /// One pass over the attributes: each key is looked up once in `keys` (the hot path of every span).
     static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
         typealias Role = AuditFieldKeys.Role
