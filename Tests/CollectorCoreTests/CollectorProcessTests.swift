@@ -38,7 +38,10 @@ import Testing
             var text = ""
             func port(_ scheme: String) -> Int? {
                 for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
-                    if let r = line.range(of: scheme + "://127.0.0.1:") { return Int(line[r.upperBound...].prefix { $0.isNumber }) }
+                    // A TLS listener's HTTP line says https.
+                    if let r = line.range(of: scheme + "://127.0.0.1:") ?? line.range(of: scheme + "s://127.0.0.1:") {
+                        return Int(line[r.upperBound...].prefix { $0.isNumber })
+                    }
                 }
                 return nil
             }

@@ -37,6 +37,16 @@ public struct CollectorConfig: Sendable, Equatable {
     /// where it would be readable by others).
     public var hmacSecret = ""
     public var logLevel = "info"
+    /// TLS on every TCP listener: certificate chain and key (PEM); both or neither.
+    public var tlsCertFile = ""
+    public var tlsKeyFile = ""
+    /// A PEM CA bundle: with it, every TCP listener requires a client certificate it signed (mTLS).
+    public var tlsClientCAFile = ""
+    /// The senders file (hashed bearer tokens and mTLS identities, with their receivers and sources); empty:
+    /// no sender authentication.
+    public var sendersFile = ""
+    /// The Ed25519 key that signs every seal (`collector keygen` makes one); empty: seals are unsigned.
+    public var signingKeyFile = ""
 
     public init() {}
 
@@ -53,6 +63,7 @@ public struct CollectorConfig: Sendable, Equatable {
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
         "redaction.keys", "redaction.query_parameters", "redaction.hmac_secret_file", "log_level",
+        "tls.cert_file", "tls.key_file", "tls.client_ca_file", "auth.senders_file", "storage.signing_key_file",
     ]
 
     /// Reads a YAML document over `base` (the defaults). Every problem is reported, not just the first.
@@ -124,6 +135,11 @@ public struct CollectorConfig: Sendable, Equatable {
         list("redaction.query_parameters") { c.redactionQueryParameters = $0 }
         string("redaction.hmac_secret_file") { c.hmacSecretFile = $0 }
         string("log_level") { c.logLevel = $0 }
+        string("tls.cert_file") { c.tlsCertFile = $0 }
+        string("tls.key_file") { c.tlsKeyFile = $0 }
+        string("tls.client_ca_file") { c.tlsClientCAFile = $0 }
+        string("auth.senders_file") { c.sendersFile = $0 }
+        string("storage.signing_key_file") { c.signingKeyFile = $0 }
         if checkValues { problems += c.problems().map { "\(source): \($0)" } }
         guard problems.isEmpty else { throw Problem(messages: problems.sorted()) }
         return c
@@ -150,6 +166,11 @@ public struct CollectorConfig: Sendable, Equatable {
         if let v = env["AUDIT_COLLECTOR_JWKS_FILE"] { c.jwksFile = v }
         if let v = env["AUDIT_COLLECTOR_REDACTION_HMAC_SECRET_FILE"] { c.hmacSecretFile = v }
         if let v = env["AUDIT_COLLECTOR_REDACTION_HMAC_SECRET"] { c.hmacSecret = v }
+        if let v = env["AUDIT_COLLECTOR_TLS_CERT_FILE"] { c.tlsCertFile = v }
+        if let v = env["AUDIT_COLLECTOR_TLS_KEY_FILE"] { c.tlsKeyFile = v }
+        if let v = env["AUDIT_COLLECTOR_TLS_CLIENT_CA_FILE"] { c.tlsClientCAFile = v }
+        if let v = env["AUDIT_COLLECTOR_SENDERS_FILE"] { c.sendersFile = v }
+        if let v = env["AUDIT_COLLECTOR_SIGNING_KEY_FILE"] { c.signingKeyFile = v }
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
         int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
@@ -180,20 +201,34 @@ public struct CollectorConfig: Sendable, Equatable {
         if redactionQueryParameters.contains(where: \.isEmpty) || redactionKeys.contains(where: \.isEmpty) {
             p.append("redaction keys and query parameters must not be empty strings")
         }
-        for (name, text, required) in [
-            ("otlp_http", otlpHTTPAddress, true), ("otlp_grpc", otlpGRPCAddress, false), ("zipkin", zipkinAddress, false),
-            ("syslog udp", syslogUDPAddress, false), ("syslog tcp", syslogTCPAddress, false),
+        if tlsCertFile.isEmpty != tlsKeyFile.isEmpty {
+            p.append("TLS needs both tls.cert_file and tls.key_file")
+        }
+        if !tlsClientCAFile.isEmpty && tlsCertFile.isEmpty {
+            p.append("tls.client_ca_file (mTLS) needs tls.cert_file and tls.key_file")
+        }
+        // (name, address, required, carried over TCP and so under TLS when it is on)
+        for (name, text, required, tcp) in [
+            ("otlp_http", otlpHTTPAddress, true, true), ("otlp_grpc", otlpGRPCAddress, false, true), ("zipkin", zipkinAddress, false, true),
+            ("syslog udp", syslogUDPAddress, false, false), ("syslog tcp", syslogTCPAddress, false, true),
         ] {
             if !required && text == "off" { continue }
             guard let (host, _) = try? Self.parseAddress(text) else {
                 p.append("\(name) address must be HOST:PORT\(required ? "" : " or off"), not \(text.debugDescription)")
                 continue
             }
-            if !allowPlaintextRemote, !Self.isLoopback(host) {
-                p.append("\(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote")
+            let encrypted = tcp && tls != nil
+            if !allowPlaintextRemote, !encrypted, !Self.isLoopback(host) {
+                p.append("\(name) on \(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote\(tcp ? " (or configure tls)" : "")")
             }
         }
         return p
+    }
+
+    /// The TLS settings, nil when TLS is off.
+    public var tls: TLSSettings? {
+        tlsCertFile.isEmpty || tlsKeyFile.isEmpty
+            ? nil : TLSSettings(certificateFile: tlsCertFile, keyFile: tlsKeyFile, clientCAFile: tlsClientCAFile)
     }
 
     /// The OTLP/HTTP listener's host and port.

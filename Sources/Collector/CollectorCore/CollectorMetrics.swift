@@ -143,6 +143,17 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         counter("audit_collector_rpcs_total", [("receiver", receiver), ("code", code)]).increment()
     }
 
+    /// A request or connection refused by sender authentication (`reason`: missing_credentials, unknown_token,
+    /// unknown_identity, bad_credentials, identity_mismatch, receiver_not_allowed, source_not_allowed).
+    public func authRefused(_ receiver: ReceiverKind, reason: String) {
+        counter("audit_collector_auth_refusals_total", [("receiver", receiver.rawValue), ("reason", reason)]).increment()
+    }
+
+    /// A TLS certificate reload on SIGHUP, `outcome` ok or failed.
+    public func certificateReload(outcome: String) {
+        counter("audit_collector_tls_reloads_total", [("outcome", outcome)]).increment()
+    }
+
     /// A request answered with HTTP `status`.
     public func answered(_ receiver: String, status: Int) {
         counter("audit_collector_requests_total", [("receiver", receiver), ("code", String(status))]).increment()

@@ -3,6 +3,8 @@
 // its requests first, then the log writes what is pending and seals.
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import LogFormat
 import Logging
 import NIOCore
@@ -11,30 +13,52 @@ import ServiceLifecycle
 public enum CollectorServer {
     /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it): the OTLP
     /// and access-event routes with health and metrics, or with `zipkin` the Zipkin v2 route alone (port 9411).
+    /// With `tls`, HTTPS (and with its CA bundle, mutual TLS: the client certificate names the sender).
     public static func application(
-        ingest: IngestService, host: String, port: Int, zipkin: Bool = false, logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
-        let router = Router()
+        ingest: IngestService, host: String, port: Int, zipkin: Bool = false, tls: ReloadableCertificates? = nil,
+        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws(TLSSetupError) -> some ApplicationProtocol {
+        let router = Router(context: IngestRequestContext.self)
         let wireLimit = ingest.limits.maxBodyBytes
+        let mutual = tls?.settings.mutual ?? false
         for route in zipkin ? ["/api/v2/spans"] : ["/v1/traces", "/v1/logs", "/v1/access"] {
-            router.post(RouterPath(route)) { request, _ -> Response in
+            let receiver = ReceiverKind.of(route: route)
+            router.post(RouterPath(route)) { request, context -> Response in
                 let contentType = request.headers[.contentType]
+                let identity = mutual ? await PeerIdentity.of(channel: context.channel) : nil
+                let sender: SenderContext
+                switch ingest.authorize(
+                    receiver, authorization: request.headers[.authorization], identity: identity, peer: context.channel.remoteAddress)
+                {
+                case .success(let s): sender = s
+                case .failure(let refusal): return response(ingest.refusedSender(refusal, route: route, contentType: contentType))
+                }
                 let answer: IngestResponse
                 do {
                     let buffer = try await request.body.collect(upTo: wireLimit)
-                    answer = await ingest.handle(
-                        method: "POST", path: route, contentType: contentType,
-                        contentEncoding: request.headers[.contentEncoding], body: Array(buffer.readableBytesView))
+                    answer = await SenderContext.$current.withValue(sender) {
+                        await ingest.handle(
+                            method: "POST", path: route, contentType: contentType,
+                            contentEncoding: request.headers[.contentEncoding], body: Array(buffer.readableBytesView))
+                    }
                 } catch let error as HTTPError where error.status == .contentTooLarge {
                     answer = ingest.bodyTooLarge(route: route, contentType: contentType)
                 }
                 return response(answer)
             }
         }
+        let server: HTTPServerBuilder
+        if let tls {
+            let config = try tls.serverConfiguration(alpn: ["http/1.1"])
+            do { server = try .tls(.http1(), tlsConfiguration: config) } catch {
+                throw TLSSetupError("the HTTPS listener on \(host):\(port): \(error)")
+            }
+        } else {
+            server = .http1()
+        }
         if zipkin {
             return Application(
-                router: router,
+                router: router, server: server,
                 configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector-zipkin"),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
                 logger: logger)
@@ -51,7 +75,7 @@ public enum CollectorServer {
                 : response(IngestResponse(status: 503, headers: ["Retry-After": "1"], body: Array("not accepting\n".utf8)))
         }
         return Application(
-            router: router,
+            router: router, server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -65,6 +89,17 @@ public enum CollectorServer {
         return Response(
             status: HTTPResponse.Status(code: r.status), headers: fields,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
+    }
+}
+
+/// Hummingbird's request context plus the connection, for the peer address and the client certificate.
+public struct IngestRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 

@@ -9,6 +9,7 @@ import GRPCProtobuf
 import LogFormat
 import OTLPBridge
 import Logging
+import NIOCore
 import OTLPGRPC
 import OTLPProto
 import ServiceLifecycle
@@ -34,22 +35,54 @@ public struct OTLPGRPCServices: RegistrableRPCService {
             forMethod: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
             deserializer: RawRequestBytes(),
             serializer: ProtobufSerializer<Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse>()
-        ) { request, _ in
+        ) { request, context in
+            let sender = try GRPCReceiver.authorize(request.metadata, context, ingest: ingest, receiver: "otlp_grpc_traces")
             let bytes = try await ServerRequest(stream: request).message
-            return StreamingServerResponse(single: ServerResponse(message: try await GRPCReceiver.exportTraces(bytes, ingest: ingest)))
+            let response = try await SenderContext.$current.withValue(sender) { try await GRPCReceiver.exportTraces(bytes, ingest: ingest) }
+            return StreamingServerResponse(single: ServerResponse(message: response))
         }
         router.registerHandler(
             forMethod: Opentelemetry_Proto_Collector_Logs_V1_LogsService.Method.Export.descriptor,
             deserializer: RawRequestBytes(),
             serializer: ProtobufSerializer<Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse>()
-        ) { request, _ in
+        ) { request, context in
+            let sender = try GRPCReceiver.authorize(request.metadata, context, ingest: ingest, receiver: "otlp_grpc_logs")
             let bytes = try await ServerRequest(stream: request).message
-            return StreamingServerResponse(single: ServerResponse(message: try await GRPCReceiver.exportLogs(bytes, ingest: ingest)))
+            let response = try await SenderContext.$current.withValue(sender) { try await GRPCReceiver.exportLogs(bytes, ingest: ingest) }
+            return StreamingServerResponse(single: ServerResponse(message: response))
         }
     }
 }
 
 public enum GRPCReceiver {
+    /// The call's sender (bearer token in the `authorization` metadata and/or the client certificate), or
+    /// UNAUTHENTICATED / PERMISSION_DENIED.
+    static func authorize(
+        _ metadata: Metadata, _ context: ServerContext, ingest: IngestService, receiver: String
+    ) throws(GoogleRPCStatus) -> SenderContext {
+        let certificate = (context.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate
+        let authorization = metadata[stringValues: "authorization"].first(where: { _ in true })
+        switch ingest.authorize(
+            .otlpGRPC, authorization: authorization, identity: certificate.map(PeerIdentity.of), peer: socketAddress(context.remotePeer))
+        {
+        case .success(let sender): return sender
+        case .failure(let refusal):
+            let code: RPCError.Code = refusal.kind == .unauthenticated ? .unauthenticated : .permissionDenied
+            ingest.metrics.answeredGRPC(receiver, code: "\(code)")
+            throw GoogleRPCStatus(code: code, message: refusal.message, details: [])
+        }
+    }
+
+    /// gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000") as an address.
+    static func socketAddress(_ peer: String) -> NIOCore.SocketAddress? {
+        var text = Substring(peer)
+        if text.hasPrefix("ipv4:") || text.hasPrefix("ipv6:") { text = text.dropFirst(5) } else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        var host = text[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return try? NIOCore.SocketAddress(ipAddress: String(host), port: port)
+    }
+
     static func exportTraces(
         _ bytes: [UInt8], ingest: IngestService
     ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse {
@@ -121,10 +154,12 @@ public enum GRPCReceiver {
 
     /// A gRPC server for `ingest` on `host:port` (port 0: any free port), with request compression accepted
     /// and the message size limit of the HTTP receivers.
-    public static func server(ingest: IngestService, host: String, port: Int) -> GRPCServer<HTTP2ServerTransport.Posix> {
+    public static func server(
+        ingest: IngestService, host: String, port: Int, tls: ReloadableCertificates? = nil
+    ) throws(TLSSetupError) -> GRPCServer<HTTP2ServerTransport.Posix> {
         let transport = HTTP2ServerTransport.Posix(
             address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
-            transportSecurity: .plaintext,
+            transportSecurity: try tls?.grpcTransportSecurity() ?? .plaintext,
             config: .defaults { config in
                 config.compression.enabledAlgorithms = [.gzip, .deflate]
                 // The transport resets the stream of a message over its own limit (the client sees UNAVAILABLE

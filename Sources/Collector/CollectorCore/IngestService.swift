@@ -4,6 +4,7 @@
 import Foundation
 import LogFormat
 import Logging
+import NIOCore
 import OTLPBridge
 import OTLPProto
 import SwiftProtobuf
@@ -38,13 +39,16 @@ public final class IngestService: Sendable {
     public let metrics: CollectorMetrics
     /// Redaction, identity and workload normalisation, applied to every event before it is queued.
     public let normalizer: Normalizer
+    /// Who may send; nil: anyone who reaches a listener (loopback-only unless configured otherwise).
+    public let senders: SenderAuthenticator?
     private let logger: Logger
 
     public init(
         log: DurableLog, limits: IngestLimits = IngestLimits(), identity: IdentityKeys = IdentityKeys(),
         access: AccessEventOptions = AccessEventOptions(), metrics: CollectorMetrics = CollectorMetrics(),
-        normalizer: Normalizer = Normalizer(), logger: Logger
+        normalizer: Normalizer = Normalizer(), senders: SenderAuthenticator? = nil, logger: Logger
     ) {
+        self.senders = senders
         self.log = log
         self.limits = limits
         self.identity = identity
@@ -325,6 +329,7 @@ public final class IngestService: Sendable {
         // The one call site of the normalisation stage: every receiver's events pass here.
         var events = events
         normalizer.normalize(&events)
+        Self.stampSender(&events, SenderContext.current)
         let started = FileIO.monotonicNanos()
         do {
             _ = try await log.append(events)
@@ -432,6 +437,59 @@ public final class IngestService: Sendable {
         guard !rejected.isEmpty else { return "" }
         let shown = rejected.prefix(5).map(\.description).joined(separator: "; ")
         return "\(rejected.count) rejected: \(shown)" + (rejected.count > 5 ? "; …" : "")
+    }
+
+    // MARK: Senders
+
+    /// The sender of a request, or the refusal (counted and logged, without the credential). Without a
+    /// senders file everyone is let in, and the client certificate's identity, if any, is still recorded.
+    public func authorize(
+        _ receiver: ReceiverKind, authorization: String?, identity: String?, peer: SocketAddress?
+    ) -> Result<SenderContext, AuthRefusal> {
+        guard let senders else { return .success(SenderContext(name: nil, identity: identity)) }
+        switch senders.authorize(receiver: receiver, authorization: authorization, identity: identity, peer: peer) {
+        case .success(let sender):
+            return .success(SenderContext(name: sender.name, identity: identity))
+        case .failure(let refusal):
+            metrics.authRefused(receiver, reason: refusal.reason)
+            logger.warning("refused a sender", metadata: [
+                "receiver": "\(receiver.rawValue)", "reason": "\(refusal.reason)", "peer": "\(peer?.ipAddress ?? "?")",
+                "sender": "\(refusal.sender ?? "-")", "identity": "\(identity ?? "-")",
+            ])
+            return .failure(refusal)
+        }
+    }
+
+    /// The HTTP answer to a refused sender: 401 with a Bearer challenge, or 403, as a `google.rpc.Status`.
+    public func refusedSender(_ refusal: AuthRefusal, route: String, contentType: String?) -> IngestResponse {
+        let encoding: Encoding = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json
+        let answer =
+            switch refusal.kind {
+            case .unauthenticated:
+                rpcError(401, code: 16, refusal.message, route, encoding, extra: ["WWW-Authenticate": "Bearer realm=\"audit-collector\""])
+            case .forbidden:
+                rpcError(403, code: 7, refusal.message, route, encoding)
+            }
+        metrics.answered(Self.receiver(route), status: answer.status)
+        return answer
+    }
+
+    /// Writes the sender onto every event, and drops sender attributes a client sent itself (they would
+    /// otherwise pass for the collector's own).
+    static func stampSender(_ events: inout [AuditEvent], _ sender: SenderContext?) {
+        var stamp: [Attribute] = []
+        if let name = sender?.name { stamp.append(Attribute(SenderContext.nameKey, .string(name))) }
+        if let identity = sender?.identity { stamp.append(Attribute(SenderContext.identityKey, .string(identity))) }
+        for i in events.indices {
+            if events[i].attributes.contains(where: { Self.isSenderKey($0.key) }) {
+                events[i].attributes.removeAll { Self.isSenderKey($0.key) }
+            }
+            if !stamp.isEmpty { events[i].attributes.append(contentsOf: stamp) }
+        }
+    }
+
+    private static func isSenderKey(_ key: String) -> Bool {
+        key.utf8.count >= 12 && key.utf8.first == UInt8(ascii: "a") && (key == SenderContext.nameKey || key == SenderContext.identityKey)
     }
 
     // MARK: Answers

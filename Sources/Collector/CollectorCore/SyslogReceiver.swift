@@ -8,6 +8,7 @@ import LogFormat
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -128,15 +129,25 @@ public final class SyslogReceiver: Sendable {
 
     /// One TCP connection: frames are parsed as they arrive and appended per read; the connection is read
     /// no further until its batch is durable (or, if refused as busy, retried after Retry-After).
-    func serve(connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, maxFrameBytes: Int) async {
+    func serve(connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, maxFrameBytes: Int, mutualTLS: Bool = false) async {
         let peer = connection.channel.remoteAddress?.ipAddress
         let id = ObjectIdentifier(connection.channel)
         openConnections.withLock { $0[id] = connection.channel }
         defer { openConnections.withLock { _ = $0.removeValue(forKey: id) } }
         var framer = SyslogFramer(maxFrameBytes: maxFrameBytes)
+        // The sender is decided once, on the first bytes (after the TLS handshake): a connection has no
+        // per-message credentials, so only its client certificate and address can name it.
+        var sender: SenderContext?
         do {
             try await connection.executeThenClose { inbound, _ in
                 for try await chunk in inbound {
+                    if sender == nil {
+                        let identity = mutualTLS ? await PeerIdentity.of(channel: connection.channel) : nil
+                        switch ingest.authorize(.syslogTCP, authorization: nil, identity: identity, peer: connection.channel.remoteAddress) {
+                        case .success(let s): sender = s
+                        case .failure: return
+                        }
+                    }
                     framer.append(chunk.readableBytesView)
                     var events: [AuditEvent] = []
                     while let output = framer.next() {
@@ -151,7 +162,7 @@ public final class SyslogReceiver: Sendable {
                         }
                     }
                     framer.compactIfWorthIt()
-                    if !events.isEmpty { await storeWithRetry(events) }
+                    if !events.isEmpty { await SenderContext.$current.withValue(sender) { await storeWithRetry(events) } }
                 }
             }
         } catch {
@@ -197,14 +208,18 @@ public struct SyslogService: Service {
     public let receiver: SyslogReceiver
     public let udp: (host: String, port: Int)?
     public let tcp: (host: String, port: Int)?
+    /// TLS for the TCP listener (syslog over TLS, RFC 5425 framing is the same octet counting).
+    public let tls: ReloadableCertificates?
     /// Called with the bound ports ("udp"/"tcp", port).
     let onListening: @Sendable (String, Int) async -> Void
     let logger: Logger
 
     public init(
-        receiver: SyslogReceiver, udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?, logger: Logger,
+        receiver: SyslogReceiver, udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?,
+        tls: ReloadableCertificates? = nil, logger: Logger,
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) {
+        self.tls = tls
         self.receiver = receiver
         self.udp = udp
         self.tcp = tcp
@@ -234,11 +249,13 @@ public struct SyslogService: Service {
         }
         var tcpChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>?
         if let address = tcp {
+            let sslContext = try tls.map { try NIOSSLContext(configuration: try $0.serverConfiguration()) }
             tcpChannel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
         }
@@ -250,6 +267,7 @@ public struct SyslogService: Service {
         }
         if let port = tcpChannel?.channel.localAddress?.port { await onListening("tcp", port) }
         let maxFrame = receiver.ingest.limits.maxAccessLineBytes
+        let mutualTLS = tls?.settings.mutual ?? false
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { tasks in
@@ -269,7 +287,7 @@ public struct SyslogService: Service {
                         try await tcpChannel.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await connection in inbound {
-                                    connections.addTask { await receiver.serve(connection: connection, maxFrameBytes: maxFrame) }
+                                    connections.addTask { await receiver.serve(connection: connection, maxFrameBytes: maxFrame, mutualTLS: mutualTLS) }
                                 }
                             }
                         }

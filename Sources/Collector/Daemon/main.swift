@@ -8,12 +8,15 @@ import Logging
 import OTLPBridge
 import ServiceLifecycle
 
+/// Keeps the SIGHUP source alive for the life of the process; set once, at start, before any other task reads it.
+nonisolated(unsafe) var reloadSignal: (any DispatchSourceSignal)?
+
 @main
 struct Collector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collector",
         abstract: "The audit-trail collector.",
-        subcommands: [Serve.self, LoadGen.self, IngestSynthetic.self],
+        subcommands: [Serve.self, LoadGen.self, IngestSynthetic.self, KeyGen.self],
         defaultSubcommand: Serve.self)
 
     struct Serve: AsyncParsableCommand {
@@ -52,6 +55,16 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "A JWKS file whose keys verify bearer JWTs found in events (default: decode only).") var jwksFile: String?
         @Option(help: "A file holding the secret for keyed fingerprints of redacted values (at least 16 bytes).")
         var redactionHmacSecretFile: String?
+        @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: TLS on every TCP listener (with --tls-key).")
+        var tlsCert: String?
+        @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (mode 0600). SIGHUP reloads both.")
+        var tlsKey: String?
+        @Option(name: .customLong("tls-client-ca"), help: "PEM CA bundle: require client certificates it signed (mTLS).")
+        var tlsClientCA: String?
+        @Option(help: "The senders file: hashed bearer tokens and mTLS identities, each with its receivers and sources.")
+        var sendersFile: String?
+        @Option(help: "Ed25519 key file (mode 0600) that signs every seal; `collector keygen` makes one.")
+        var signingKey: String?
 
         /// Defaults, then the file, then the environment, then flags.
         func resolved() throws -> CollectorConfig {
@@ -84,6 +97,11 @@ struct Collector: AsyncParsableCommand {
             if let logLevel { c.logLevel = logLevel }
             if let jwksFile { c.jwksFile = jwksFile }
             if let redactionHmacSecretFile { c.hmacSecretFile = redactionHmacSecretFile }
+            if let tlsCert { c.tlsCertFile = tlsCert }
+            if let tlsKey { c.tlsKeyFile = tlsKey }
+            if let tlsClientCA { c.tlsClientCAFile = tlsClientCA }
+            if let sendersFile { c.sendersFile = sendersFile }
+            if let signingKey { c.signingKeyFile = signingKey }
             let problems = c.problems()
             guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }
             return c
@@ -121,6 +139,20 @@ struct Collector: AsyncParsableCommand {
             options.maxPendingEvents = c.maxPendingEvents
             options.writer.maxSegmentBytes = c.segmentBytes
             options.writer.maxSegmentAgeNanos = UInt64(c.segmentAgeSeconds) * 1_000_000_000
+            if !c.signingKeyFile.isEmpty {
+                // Refuses a key that group or others can read, with the file and the chmod to run.
+                do { options.writer.signer = try SealSigner.load(from: c.signingKeyFile) } catch {
+                    throw ValidationError("the seal signing key: \(error.message)")
+                }
+            }
+            // Everything sent reaches this process's files: never let group or others read them.
+            umask(0o077)
+            let tls: ReloadableCertificates?
+            do { tls = try c.tls.map { try ReloadableCertificates(settings: $0) } } catch { throw ValidationError("TLS: \(error)") }
+            var senders: SenderAuthenticator?
+            if !c.sendersFile.isEmpty {
+                do { senders = try SenderAuthenticator.load(path: c.sendersFile) } catch { throw ValidationError(error.description) }
+            }
             let metrics = CollectorMetrics()
             let log = try DurableLog(directory: DataDirectory(c.data), options: options, observer: metrics, logger: logger)
             for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }
@@ -140,41 +172,85 @@ struct Collector: AsyncParsableCommand {
             }
             let ingest = IngestService(
                 log: log, limits: limits, identity: c.identityKeys, metrics: metrics,
-                normalizer: Normalizer(options: normalization), logger: logger)
+                normalizer: Normalizer(options: normalization), senders: senders, logger: logger)
+            if let senders { logger.info("sender authentication on", metadata: ["senders": "\(senders.senders.count)"]) }
+            let security = tls == nil ? "" : tls!.settings.mutual ? " (mtls)" : " (tls)"
+            if let tls {
+                logger.info("TLS on", metadata: ["certificate": "\(tls.leafFingerprint)", "mutual": "\(tls.settings.mutual)"])
+                Self.reloadOnSIGHUP(tls, metrics: metrics, logger: logger)
+            }
             let (host, port) = try c.address()
-            let app = CollectorServer.application(ingest: ingest, host: host, port: port, logger: logger) { bound in
+            let app = try CollectorServer.application(ingest: ingest, host: host, port: port, tls: tls, logger: logger) { bound in
                 // Tests and scripts read this line to learn the port.
-                FileHandle.standardOutput.write(Data("listening on http://\(host):\(bound) node \(log.nodeID)\n".utf8))
+                let scheme = tls == nil ? "http" : "https"
+                FileHandle.standardOutput.write(Data("listening on \(scheme)://\(host):\(bound) node \(log.nodeID)\(security)\n".utf8))
             }
             // Shut down in reverse order: the receivers stop first, then the log drains and seals.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: DurableLogService(log: log, logger: logger)), .init(service: app),
             ]
             if let (grpcHost, grpcPort) = try c.grpcAddress() {
-                let server = GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort)
+                let server = try GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort, tls: tls)
                 services.append(.init(service: GRPCServerService(server: server) { bound in
-                    FileHandle.standardOutput.write(Data("listening on grpc://\(grpcHost):\(bound)\n".utf8))
+                    FileHandle.standardOutput.write(Data("listening on grpc://\(grpcHost):\(bound)\(security)\n".utf8))
                 }))
             }
             if let (zipkinHost, zipkinPort) = try c.zipkinListenAddress() {
-                let zipkinApp = CollectorServer.application(
-                    ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, logger: logger
+                let zipkinApp = try CollectorServer.application(
+                    ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, tls: tls, logger: logger
                 ) { bound in
-                    FileHandle.standardOutput.write(Data("listening on zipkin://\(zipkinHost):\(bound)\n".utf8))
+                    FileHandle.standardOutput.write(Data("listening on zipkin://\(zipkinHost):\(bound)\(security)\n".utf8))
                 }
                 services.append(.init(service: zipkinApp))
             }
             let syslog = try c.syslogAddresses()
             if syslog.udp != nil || syslog.tcp != nil {
                 let receiver = SyslogReceiver(ingest: ingest, logger: logger)
-                services.append(.init(service: SyslogService(receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, logger: logger) { transport, bound in
+                services.append(.init(service: SyslogService(receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls, logger: logger) { transport, bound in
                     let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
-                    FileHandle.standardOutput.write(Data("listening on syslog-\(transport)://\(host):\(bound)\n".utf8))
+                    let note = transport == "udp" ? "" : security
+                    FileHandle.standardOutput.write(Data("listening on syslog-\(transport)://\(host):\(bound)\(note)\n".utf8))
                 }))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+        }
+
+        /// SIGHUP reads the certificate and key again; connections already open keep the pair they began with.
+        static func reloadOnSIGHUP(_ tls: ReloadableCertificates, metrics: CollectorMetrics, logger: Logger) {
+            signal(SIGHUP, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            source.setEventHandler {
+                do {
+                    let fingerprint = try tls.reload()
+                    metrics.certificateReload(outcome: "ok")
+                    logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(fingerprint)"])
+                } catch {
+                    metrics.certificateReload(outcome: "failed")
+                    logger.error("TLS reload failed; keeping the certificate in use", metadata: ["error": "\(error)"])
+                }
+            }
+            source.resume()
+            reloadSignal = source
+        }
+    }
+
+    /// Writes a new Ed25519 seal-signing key (mode 0600) and its public key beside it (`.pub`, for auditq).
+    struct KeyGen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "keygen", abstract: "Create the Ed25519 key that signs seals (--signing-key), and its public key.")
+        @Option(help: "Where to write the private key; the public key goes to the same path plus .pub.") var out: String
+
+        func run() throws {
+            let signer = SealSigner.generate()
+            do {
+                try signer.write(to: out)
+            } catch {
+                FileHandle.standardError.write(Data("\(error.message)\n".utf8))
+                throw ExitCode(1)
+            }
+            print("private key: \(out) (mode 0600)\npublic key:  \(out).pub (give it to auditq verify --public-key)")
         }
     }
 

@@ -1,0 +1,167 @@
+// TLS for every TCP listener (OTLP/HTTP and access NDJSON, OTLP/gRPC, Zipkin, syslog TCP), optional mTLS
+// against a CA bundle, and the reload of certificate and key on SIGHUP: new connections get the new pair,
+// connections already open keep theirs (each keeps the SSL context it was accepted with).
+import Crypto
+import Foundation
+import GRPCNIOTransportHTTP2
+import Logging
+import NIOCertificateReloading
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import X509
+
+/// The listeners' TLS settings: a certificate chain and key (PEM), and with `clientCAFile` mutual TLS — every
+/// client must present a certificate that CA bundle signed.
+public struct TLSSettings: Sendable, Equatable {
+    public var certificateFile: String
+    public var keyFile: String
+    /// PEM CA bundle for client certificates; empty: clients are not asked for one.
+    public var clientCAFile: String
+
+    public init(certificateFile: String, keyFile: String, clientCAFile: String = "") {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.clientCAFile = clientCAFile
+    }
+
+    public var mutual: Bool { !clientCAFile.isEmpty }
+}
+
+public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ message: String) { description = message }
+}
+
+/// The current certificate chain and key, read from their files at start and again on `reload()`. Handshakes
+/// ask it for the pair (NIOSSL's context callback), so a reload reaches every listener at once.
+public final class ReloadableCertificates: CertificateReloader {
+    public let settings: TLSSettings
+    private let current: NIOLockedValueBox<NIOSSLContextConfigurationOverride>
+    /// The SHA-256 of the leaf in use, hex: the log line of a reload names it.
+    private let fingerprint: NIOLockedValueBox<String>
+
+    public init(settings: TLSSettings) throws(TLSSetupError) {
+        self.settings = settings
+        let (override, print) = try Self.read(settings)
+        current = NIOLockedValueBox(override)
+        fingerprint = NIOLockedValueBox(print)
+    }
+
+    public var sslContextConfigurationOverride: NIOSSLContextConfigurationOverride { current.withLockedValue { $0 } }
+
+    public var leafFingerprint: String { fingerprint.withLockedValue { $0 } }
+
+    /// Reads the files again. On any problem the pair in use stays and the error says what is wrong.
+    @discardableResult
+    public func reload() throws(TLSSetupError) -> String {
+        let (override, print) = try Self.read(settings)
+        current.withLockedValue { $0 = override }
+        fingerprint.withLockedValue { $0 = print }
+        return print
+    }
+
+    static func read(_ settings: TLSSettings) throws(TLSSetupError) -> (NIOSSLContextConfigurationOverride, String) {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(settings.certificateFile) } catch {
+            throw TLSSetupError("\(settings.certificateFile): not a readable PEM certificate chain (\(error))")
+        }
+        guard let leaf = chain.first else { throw TLSSetupError("\(settings.certificateFile): no certificate in the file") }
+        let key: NIOSSLPrivateKey
+        do { try FilePermissions.checkNotWorldReadable(settings.keyFile, what: "the TLS private key") } catch {
+            throw TLSSetupError(error.description)
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: settings.keyFile, format: .pem)
+        } catch {
+            throw TLSSetupError("\(settings.keyFile): not a readable PEM private key (\(error))")
+        }
+        // The pair must match: a context built from it fails otherwise, before any client sees it.
+        var probe = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        probe.minimumTLSVersion = .tlsv12
+        do { _ = try NIOSSLContext(configuration: probe) } catch {
+            throw TLSSetupError("\(settings.keyFile) does not match the certificate in \(settings.certificateFile) (\(error))")
+        }
+        var override = NIOSSLContextConfigurationOverride()
+        override.certificateChain = chain.map { .certificate($0) }
+        override.privateKey = .privateKey(key)
+        let der = (try? leaf.toDERBytes()) ?? []
+        return (override, Hex.sha256(der))
+    }
+
+    /// A server configuration whose pair comes from this reloader; with mTLS, clients must present a
+    /// certificate the CA bundle signed (host names are not checked: clients have none to check).
+    public func serverConfiguration(alpn: [String] = []) throws(TLSSetupError) -> TLSConfiguration {
+        let initial = sslContextConfigurationOverride
+        guard let chain = initial.certificateChain, let key = initial.privateKey else {
+            throw TLSSetupError("no certificate and key loaded")
+        }
+        var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
+        config.minimumTLSVersion = .tlsv12
+        config.applicationProtocols = alpn
+        if settings.mutual {
+            config.trustRoots = .certificates(try Self.caBundle(settings.clientCAFile))
+            config.certificateVerification = .noHostnameVerification
+        }
+        config.setCertificateReloader(self)
+        return config
+    }
+
+    static func caBundle(_ path: String) throws(TLSSetupError) -> [NIOSSLCertificate] {
+        let roots: [NIOSSLCertificate]
+        do { roots = try NIOSSLCertificate.fromPEMFile(path) } catch {
+            throw TLSSetupError("\(path): not a readable PEM CA bundle (\(error))")
+        }
+        guard !roots.isEmpty else { throw TLSSetupError("\(path): no CA certificate in the bundle") }
+        return roots
+    }
+
+    /// The gRPC transport's security: the same pair and reloader, and with mTLS the CA bundle.
+    public func grpcTransportSecurity() throws(TLSSetupError) -> HTTP2ServerTransport.Posix.TransportSecurity {
+        let mutual = settings.mutual
+        let caFile = settings.clientCAFile
+        if mutual { _ = try Self.caBundle(caFile) }
+        do {
+            return try .tls(certificateReloader: self) { config in
+                if mutual {
+                    config.clientCertificateVerification = .noHostnameVerification
+                    config.trustRoots = .certificates([.file(path: caFile, format: .pem)])
+                }
+            }
+        } catch {
+            throw TLSSetupError("the gRPC listener's TLS: \(error)")
+        }
+    }
+}
+
+/// Who a client certificate names: its first SPIFFE URI SAN, else its first URI SAN, else its subject (RFC 4514).
+public enum PeerIdentity {
+    public static func of(_ certificate: X509.Certificate) -> String {
+        var uris: [String] = []
+        if let names = try? certificate.extensions.subjectAlternativeNames {
+            for name in names {
+                if case .uniformResourceIdentifier(let uri) = name { uris.append(uri) }
+            }
+        }
+        if let spiffe = uris.first(where: { $0.lowercased().hasPrefix("spiffe://") }) { return spiffe }
+        if let uri = uris.first { return uri }
+        return certificate.subject.description
+    }
+
+    public static func of(_ certificate: NIOSSLCertificate) -> String? {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? X509.Certificate(derEncoded: der) else { return nil }
+        return of(parsed)
+    }
+
+    /// The identity of a TLS channel's client certificate, nil without one (or without TLS).
+    public static func of(channel: any Channel) async -> String? {
+        guard let certificate = try? await channel.nioSSL_peerCertificate().get() else { return nil }
+        return of(certificate)
+    }
+}
+
+enum Hex {
+    static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}
