@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
-APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
+APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
 .PHONY: deps clients build release run test bench bench-ingest proto clean
 

@@ -1,0 +1,406 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LogFormat
+import OTLPBridge
+import OTLPGRPC
+import Testing
+@testable import CollectorCore
+
+/// A throwaway PKI made with the openssl command: a CA, two server certificates for 127.0.0.1 (the second
+/// for the reload test), a client certificate carrying a SPIFFE id, and a client certificate of another CA.
+struct TestPKI {
+    let dir: String
+    static let clientSPIFFE = "spiffe://cluster.local/ns/edge/sa/nginx"
+
+    init() throws {
+        dir = CollectorProcessTests.tempDir() + "-pki"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try ca("ca")
+        try ca("rogue-ca")
+        try leaf("server", ca: "ca", ext: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
+        try leaf("server2", ca: "ca", ext: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
+        try leaf("client", ca: "ca", ext: "subjectAltName=URI:\(Self.clientSPIFFE)\nextendedKeyUsage=clientAuth")
+        try leaf("subject-client", ca: "ca", ext: "extendedKeyUsage=clientAuth", subject: "/O=Example/CN=batch-exporter")
+        try leaf("rogue-client", ca: "rogue-ca", ext: "subjectAltName=URI:\(Self.clientSPIFFE)\nextendedKeyUsage=clientAuth")
+    }
+
+    func path(_ name: String) -> String { dir + "/" + name }
+
+    func remove() { try? FileManager.default.removeItem(atPath: dir) }
+
+    private func ca(_ name: String) throws {
+        try Self.openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path(name + ".key"),
+            "-out", path(name + ".pem"), "-days", "2", "-subj", "/CN=\(name)",
+        ])
+        chmod(path(name + ".key"), 0o600)
+    }
+
+    private func leaf(_ name: String, ca: String, ext: String, subject: String? = nil) throws {
+        try Self.openssl([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path(name + ".key"),
+            "-out", path(name + ".csr"), "-subj", subject ?? "/CN=\(name)",
+        ])
+        chmod(path(name + ".key"), 0o600)
+        try Data((ext + "\nbasicConstraints=CA:FALSE\n").utf8).write(to: URL(fileURLWithPath: path(name + ".ext")))
+        try Self.openssl([
+            "x509", "-req", "-in", path(name + ".csr"), "-CA", path(ca + ".pem"), "-CAkey", path(ca + ".key"),
+            "-CAcreateserial", "-out", path(name + ".pem"), "-days", "2", "-extfile", path(name + ".ext"),
+        ])
+    }
+
+    static func openssl(_ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "openssl \(args.first ?? ""): \(text)"])
+        }
+    }
+
+    /// SHA-256 of a PEM certificate's DER, hex (what the client script prints for the peer certificate).
+    func fingerprint(_ name: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = ["x509", "-in", path(name + ".pem"), "-noout", "-fingerprint", "-sha256"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return String(text.split(separator: "=").last ?? "").replacingOccurrences(of: ":", with: "").lowercased()
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// TLS, mTLS, sender authentication, the certificate reload and the signing key, against the real collector
+/// with real clients: the OpenTelemetry Python SDK's exporters, Python's ssl module, grpc-swift and curl.
+@Suite(.serialized) struct SecureIngestTests {
+    static let script = PythonSDKTests.root.appendingPathComponent("Tests/clients/secure_export.py").path
+
+    /// Runs the client script; returns its JSON output (the last line).
+    static func client(_ args: [String], stdin: Pipe? = nil) throws -> [String: Any] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try PythonSDKTests.python(".venv-otel"))
+        p.arguments = [script] + args
+        // requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win over a session's own CA file (a known
+        // requests behaviour), which would hide the exporter's certificate_file: the client must not inherit them.
+        p.environment = ProcessInfo.processInfo.environment.filter { !["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"].contains($0.key) }
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        guard let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "client failed (\(p.terminationStatus)): \(errors)"])
+        }
+        return json
+    }
+
+    /// `curl` over HTTPS: (status, body); status 0 when the connection or handshake failed.
+    static func curl(_ url: String, ca: String, extra: [String] = []) throws -> (Int, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-s", "--cacert", ca, "-o", "-", "-w", "\n%{http_code}", url] + extra
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    static func stored(_ data: String) throws -> [AuditEvent] {
+        try AuditStore(directories: [DataDirectory(data)]).search(EventQuery()).map(\.event)
+    }
+
+    static func attribute(_ e: AuditEvent, _ key: String) -> String? {
+        if case .string(let s)? = e.attributes.first(where: { $0.key == key })?.value { return s }
+        return nil
+    }
+
+    @Test func mutualTLSOnHTTPGRPCAndSyslogRecordsTheClientIdentity() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let data = CollectorProcessTests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let collector = try CollectorProcessTests.Running(data: data, extra: [
+            "--fsync", "always", "--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("server.key"),
+            "--tls-client-ca", pki.path("ca.pem"),
+        ])
+        defer { collector.stop(signal: SIGTERM) }
+        let ca = pki.path("ca.pem")
+        let https = "https://127.0.0.1:\(collector.port)"
+        let mine = ["--cert", pki.path("client.pem"), "--key", pki.path("client.key")]
+
+        let overHTTP = try Self.client(["spans", "http", https, ca] + mine)
+        #expect(overHTTP["results"] as? [String] == ["SUCCESS", "SUCCESS", "SUCCESS"])
+        let overGRPC = try Self.client(["spans", "grpc", "127.0.0.1:\(collector.grpcPort)", ca] + mine)
+        #expect(overGRPC["results"] as? [String] == ["SUCCESS", "SUCCESS", "SUCCESS"])
+        let bySubject = try Self.client([
+            "spans", "http", https, ca, "--cert", pki.path("subject-client.pem"), "--key", pki.path("subject-client.key"), "--count", "1",
+        ])
+        #expect(bySubject["results"] as? [String] == ["SUCCESS"])
+        _ = try Self.client([
+            "syslog", "127.0.0.1", String(collector.syslogTCPPort), ca, "--cert", pki.path("client.pem"), "--key", pki.path("client.key"),
+            "<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)",
+        ])
+
+        // Refused: no client certificate, a certificate of another CA, plain text on the TLS port.
+        let anonymous = try Self.client(["spans", "http", https, ca, "--count", "1"])
+        #expect(anonymous["results"] as? [String] == ["FAILURE"])
+        let rogue = try Self.client([
+            "spans", "http", https, ca, "--cert", pki.path("rogue-client.pem"), "--key", pki.path("rogue-client.key"), "--count", "1",
+        ])
+        #expect(rogue["results"] as? [String] == ["FAILURE"])
+        let plain = try Self.curl("http://127.0.0.1:\(collector.port)/healthz", ca: ca)
+        #expect(plain.0 == 0)
+
+        // Every accepted event names the certificate's SPIFFE id (or its subject); the refused sent nothing.
+        var events: [AuditEvent] = []
+        for _ in 0..<50 {
+            events = try Self.stored(data)
+            if events.count >= 8 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let sent = Set(((overHTTP["trace_ids"] as? [String]) ?? []) + ((overGRPC["trace_ids"] as? [String]) ?? []))
+        let spans = events.filter { sent.contains($0.traceID.hex) }
+        #expect(spans.count == 6)
+        #expect(spans.allSatisfy { Self.attribute($0, SenderContext.identityKey) == TestPKI.clientSPIFFE })
+        #expect(spans.allSatisfy { Self.attribute($0, SenderContext.nameKey) == nil })
+        let subjectSpan = try #require(events.first { $0.traceID.hex == (bySubject["trace_ids"] as? [String])?.first })
+        #expect(Self.attribute(subjectSpan, SenderContext.identityKey) == "CN=batch-exporter,O=Example")
+        let access = try #require(events.first { $0.kind == .access })
+        #expect(Self.attribute(access, SenderContext.identityKey) == TestPKI.clientSPIFFE)
+        #expect(events.count == 8)
+    }
+
+    static let meshToken = "mesh-0123456789abcdef-secret"
+    static let edgeToken = "edge-fedcba9876543210-secret"
+
+    static func sendersFile(_ dir: String, mode: mode_t = 0o600) throws -> String {
+        func hash(_ s: String) -> String { Hex.sha256(Array(s.utf8)) }
+        let path = dir + "/senders.yaml"
+        try Data("""
+            senders:
+              - name: mesh
+                token_sha256: \(hash(meshToken))
+                receivers: [otlp_http, otlp_grpc]
+              - name: edge
+                token_sha256: \(hash(edgeToken))
+                receivers: [access]
+                sources: [10.0.0.0/8]
+            """.utf8).write(to: URL(fileURLWithPath: path))
+        chmod(path, mode)
+        return path
+    }
+
+    static func post(_ url: String, token: String?, body: [UInt8] = [], type: String = "application/json") async throws -> (Int, String, String?) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(body)
+        request.setValue(type, forHTTPHeaderField: "Content-Type")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, String(decoding: data, as: UTF8.self), http.value(forHTTPHeaderField: "WWW-Authenticate"))
+    }
+
+    @Test func senderAuthenticationAnswers401And403AndNamesTheSender() async throws {
+        let data = CollectorProcessTests.tempDir()
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let senders = try Self.sendersFile(data)
+        let collector = try CollectorProcessTests.Running(data: data + "/store", extra: ["--fsync", "always", "--senders-file", senders])
+        defer { collector.stop(signal: SIGTERM) }
+
+        // A span claiming to be from another sender: the collector's own stamp must replace it.
+        var spoofed = CollectorProcessTests.spans(seed: 91, 1)
+        spoofed[0].attributes.append(Attribute(SenderContext.nameKey, .string("edge")))
+        let body = try OTLPMapping.traceRequest(from: spoofed).serializedBytes() as [UInt8]
+        let traces = collector.base + "/v1/traces"
+        let none = try await Self.post(traces, token: nil, body: body, type: "application/x-protobuf")
+        #expect(none.0 == 401 && none.2 == "Bearer realm=\"audit-collector\"")
+        let wrong = try await Self.post(traces, token: "not-a-token", body: body, type: "application/x-protobuf")
+        #expect(wrong.0 == 401)
+        #expect(try await Self.post(traces, token: Self.edgeToken, body: body, type: "application/x-protobuf").0 == 403)
+        let edgeFromLoopback = try await Self.post(collector.base + "/v1/access", token: Self.edgeToken, body: Array("{}\n".utf8), type: "application/x-ndjson")
+        #expect(edgeFromLoopback.0 == 403 && edgeFromLoopback.1.contains("may not send from 127.0.0.1"))
+        let zipkin = try await Self.post("http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8))
+        #expect(zipkin.0 == 403 && zipkin.1.contains("may not use the zipkin receiver"))
+        #expect(try await Self.post(traces, token: Self.meshToken, body: body, type: "application/x-protobuf").0 == 200)
+        // Health and metrics stay open to probes.
+        #expect(try await collector.get("/healthz") == 200)
+
+        // gRPC: the token travels in the authorization metadata.
+        try await GRPCReceiverTests.withClients(port: collector.grpcPort) { traces, _, _ in
+            let request = OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 92, 2))
+            let refused = await #expect(throws: RPCError.self) { try await traces.export(request) }
+            #expect(refused?.code == .unauthenticated)
+            let forbidden = await #expect(throws: RPCError.self) { try await traces.export(request, metadata: ["authorization": "Bearer \(Self.edgeToken)"]) }
+            #expect(forbidden?.code == .permissionDenied)
+            _ = try await traces.export(request, metadata: ["authorization": "Bearer \(Self.meshToken)"])
+        }
+
+        let stored = try Self.stored(data + "/store")
+        #expect(stored.count == 3)
+        #expect(stored.allSatisfy { Self.attribute($0, SenderContext.nameKey) == "mesh" })
+        #expect(stored.allSatisfy { $0.attributes.filter { $0.key == SenderContext.nameKey }.count == 1 })
+        let m = try await collector.metrics()
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_http\",reason=\"missing_credentials\"}"] == 1)
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_http\",reason=\"unknown_token\"}"] == 1)
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_http\",reason=\"receiver_not_allowed\"}"] == 1)
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"access\",reason=\"source_not_allowed\"}"] == 1)
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"zipkin\",reason=\"receiver_not_allowed\"}"] == 1)
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_grpc\",reason=\"missing_credentials\"}"] == 1)
+        #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_grpc\",reason=\"receiver_not_allowed\"}"] == 1)
+    }
+
+    @Test func sighupReloadsTheCertificateWhileOpenConnectionsKeepTheirs() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let data = CollectorProcessTests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let live = pki.path("live")
+        try FileManager.default.createDirectory(atPath: live, withIntermediateDirectories: true)
+        func install(_ name: String) throws {
+            for ext in ["pem", "key"] {
+                try? FileManager.default.removeItem(atPath: "\(live)/tls.\(ext)")
+                try FileManager.default.copyItem(atPath: pki.path("\(name).\(ext)"), toPath: "\(live)/tls.\(ext)")
+            }
+            chmod("\(live)/tls.key", 0o600)
+        }
+        try install("server")
+        let collector = try CollectorProcessTests.Running(data: data, extra: ["--tls-cert", "\(live)/tls.pem", "--tls-key", "\(live)/tls.key"])
+        defer { collector.stop(signal: SIGTERM) }
+        let ca = pki.path("ca.pem")
+
+        // One connection opened before the reload…
+        let stdin = Pipe()
+        let held = Process()
+        held.executableURL = URL(fileURLWithPath: try PythonSDKTests.python(".venv-otel"))
+        held.arguments = [Self.script, "keepalive", "127.0.0.1", String(collector.port), ca]
+        let out = Pipe()
+        held.standardOutput = out
+        held.standardInput = stdin
+        try held.run()
+        let first = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readLine()) as? [String: Any]
+        #expect(first?["status"] as? Int == 200)
+        #expect(first?["fingerprint"] as? String == (try pki.fingerprint("server")))
+
+        // …a broken pair is refused and the old one kept; then the new pair is taken.
+        try Data("not a key".utf8).write(to: URL(fileURLWithPath: "\(live)/tls.key"))
+        kill(collector.process.processIdentifier, SIGHUP)
+        try await waitForMetric(ca: ca, port: collector.port, name: "audit_collector_tls_reloads_total{outcome=\"failed\"}", value: 1)
+        let stillOld = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
+        #expect(stillOld["fingerprint"] as? String == (try pki.fingerprint("server")))
+        try install("server2")
+        kill(collector.process.processIdentifier, SIGHUP)
+        try await waitForMetric(ca: ca, port: collector.port, name: "audit_collector_tls_reloads_total{outcome=\"ok\"}", value: 1)
+
+        // New connections see the new certificate; the held one still works, on the old.
+        let fresh = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
+        #expect(fresh["status"] as? Int == 200)
+        #expect(fresh["fingerprint"] as? String == (try pki.fingerprint("server2")))
+        stdin.fileHandleForWriting.write(Data("go\n".utf8))
+        let second = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readLine()) as? [String: Any]
+        held.waitUntilExit()
+        #expect(second?["status"] as? Int == 200)
+        #expect(second?["fingerprint"] as? String == (try pki.fingerprint("server")))
+    }
+
+    func waitForMetric(ca: String, port: Int, name: String, value: Double) async throws {
+        for _ in 0..<100 {
+            let (status, text) = try SecureIngestTests.curl("https://127.0.0.1:\(port)/metrics", ca: ca)
+            if status == 200, MetricsTests.samples(text)[name] == value { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("metric \(name) never reached \(value)")
+    }
+
+    @Test func sealsAreSignedWithAPrivateKeyAndEveryFileIsPrivate() async throws {
+        let dir = CollectorProcessTests.tempDir()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = dir + "/seal.key"
+        let keygen = Process()
+        keygen.executableURL = CollectorProcessTests.binary
+        keygen.arguments = ["keygen", "--out", key]
+        keygen.standardOutput = FileHandle.nullDevice
+        try keygen.run()
+        keygen.waitUntilExit()
+        #expect(keygen.terminationStatus == 0)
+        var st = stat()
+        #expect(stat(key, &st) == 0 && st.st_mode & 0o777 == 0o600)
+
+        // A key others can read is refused, naming the file and the fix.
+        chmod(key, 0o644)
+        let refused = Process()
+        refused.executableURL = CollectorProcessTests.binary
+        refused.arguments = ["serve", "--data", dir + "/store", "--otlp-http", "127.0.0.1:0", "--signing-key", key]
+        let err = Pipe()
+        refused.standardError = err
+        refused.standardOutput = FileHandle.nullDevice
+        try refused.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        refused.waitUntilExit()
+        #expect(refused.terminationStatus != 0)
+        #expect(message.contains(key) && message.contains("chmod 600"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/store"))
+
+        chmod(key, 0o600)
+        let data = dir + "/store"
+        let collector = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always", "--signing-key", key])
+        let body = try OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 93, 20)).serializedBytes() as [UInt8]
+        #expect(try await collector.post("/v1/traces", body, type: "application/x-protobuf").0 == 200)
+        collector.stop(signal: SIGTERM)
+
+        let verify = Process()
+        verify.executableURL = CollectorProcessTests.binary.deletingLastPathComponent().appendingPathComponent("auditq")
+        verify.arguments = ["verify", "--data", data, "--public-key", key + ".pub", "--require-signatures"]
+        verify.standardOutput = FileHandle.nullDevice
+        try verify.run()
+        verify.waitUntilExit()
+        #expect(verify.terminationStatus == 0)
+
+        // Directories 0700, files 0600, whatever the umask of whoever started the collector.
+        let walker = FileManager.default.enumerator(atPath: data)
+        var checked = 0
+        #expect(stat(data, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        while let name = walker?.nextObject() as? String {
+            guard stat(data + "/" + name, &st) == 0 else { continue }
+            let directory = st.st_mode & S_IFMT == S_IFDIR
+            #expect(st.st_mode & 0o777 == (directory ? 0o700 : 0o600), "\(name) has mode \(String(st.st_mode & 0o777, radix: 8))")
+            checked += 1
+        }
+        #expect(checked >= 3)
+    }
+}
+
+extension FileHandle {
+    /// One line (without the newline), read byte by byte so nothing after it is consumed.
+    func readLine() -> Data {
+        var line = Data()
+        while true {
+            let byte = readData(ofLength: 1)
+            if byte.isEmpty || byte == Data([0x0A]) { return line }
+            line.append(byte)
+        }
+    }
+}
