@@ -26,6 +26,10 @@ public struct LoadGeneratorConfig: Sendable {
     /// (edge access lines only, nginx-framed, one per datagram; `baseURL` is then `udp://host:port` or
     /// `http://host:port` naming the syslog port).
     public var transport: Transport = .http
+    /// gRPC over TLS, trusting this PEM CA bundle (the collector's `--tls-cert` issuer).
+    public var grpcCAFile: String?
+    /// Sent as `Authorization: Bearer …` (gRPC metadata, HTTP header) to a collector with sender authentication.
+    public var bearerToken: String?
 
     public enum Transport: String, Sendable, CaseIterable {
         case http, grpc
@@ -140,19 +144,26 @@ public enum LoadGenerator {
         let next = SharedIndex()
         let start = DispatchTime.now().uptimeNanoseconds
         let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
+        let metadata: Metadata = config.bearerToken.map { ["authorization": "Bearer \($0)"] } ?? [:]
         var report = await withTaskGroup(of: LoadReport.self) { group in
             for _ in 0..<config.connections {
                 group.addTask {
                     var mine = LoadReport()
                     do {
+                        let security: HTTP2ClientTransport.Posix.TransportSecurity =
+                            if let ca = config.grpcCAFile {
+                                .tls { $0.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+                            } else {
+                                .plaintext
+                            }
                         let transport = try HTTP2ClientTransport.Posix(
-                            target: .dns(host: target.host, port: target.port), transportSecurity: .plaintext)
+                            target: .dns(host: target.host, port: target.port), transportSecurity: security)
                         try await withGRPCClient(transport: transport) { client in
                             var sent = 0
                             while true {
                                 let i = next.take()
                                 guard i < posts.count else { break }
-                                await exportOverGRPC(posts[i], client, &mine)
+                                await exportOverGRPC(posts[i], client, metadata, &mine)
                                 mine.spans += posts[i].spans
                                 sent += posts[i].spans
                                 if perWorkerRate > 0 {
@@ -175,12 +186,14 @@ public enum LoadGenerator {
         return report
     }
 
-    static func exportOverGRPC(_ post: Post, _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ report: inout LoadReport) async {
+    static func exportOverGRPC(
+        _ post: Post, _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ metadata: Metadata, _ report: inout LoadReport
+    ) async {
         for _ in 0..<100 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             do {
                 _ = try await client.unary(
-                    request: ClientRequest(message: post.body),
+                    request: ClientRequest(message: post.body, metadata: metadata),
                     descriptor: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
                     serializer: PassThroughBytes(), deserializer: PassThroughBytes(), options: .defaults
                 ) { try $0.message }
@@ -259,6 +272,7 @@ public enum LoadGenerator {
         let start = DispatchTime.now().uptimeNanoseconds
         let perWorkerRate = config.eventsPerSecond > 0 ? Double(config.eventsPerSecond) / Double(config.connections) : 0
         let target = HTTPTarget(config.baseURL)
+        let headers = config.bearerToken.map { [("Authorization", "Bearer \($0)")] } ?? []
         for _ in 0..<config.connections {
             group.enter()
             Thread.detachNewThread {
@@ -269,7 +283,7 @@ public enum LoadGenerator {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     guard i < posts.count, !unreachable.load(ordering: .relaxed) else { break }
                     let post = posts[i]
-                    if !deliver(post, to: target, over: &connection, &mine) {
+                    if !deliver(post, to: target, over: &connection, headers: headers, &mine) {
                         // The collector is gone: stop everyone rather than retry every remaining post; the first
                         // worker to notice counts the posts never sent.
                         if unreachable.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
@@ -300,13 +314,16 @@ public enum LoadGenerator {
     /// Posts until acknowledged: a 503 or 429 waits Retry-After and tries again; a broken connection is
     /// reopened and the post resent; any other answer counts as failed. Returns false when the collector
     /// cannot be reached at all (20 attempts in a row, about a second).
-    static func deliver(_ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, _ report: inout LoadReport) -> Bool {
+    static func deliver(
+        _ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, headers: [(String, String)] = [],
+        _ report: inout LoadReport
+    ) -> Bool {
         var unreachableInARow = 0
         for _ in 0..<100 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             do {
                 if connection == nil { connection = try HTTPClientConnection(target) }
-                let answer = try connection!.post(post.path, contentType: post.contentType, body: post.body)
+                let answer = try connection!.post(post.path, contentType: post.contentType, body: post.body, headers: headers)
                 if !connection!.isReusable { connection = nil }
                 unreachableInARow = 0
                 if answer.status == 200 {

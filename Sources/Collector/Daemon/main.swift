@@ -266,6 +266,8 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC or syslog UDP port.") var to = "http://127.0.0.1:4318"
         @Option(help: "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only) or syslog-udp (nginx access lines only).")
         var transport = "http"
+        @Option(name: .customLong("grpc-ca"), help: "With --transport grpc: use TLS, trusting this PEM CA bundle.") var grpcCA: String?
+        @Option(help: "A file holding a bearer token to send (for a collector with --senders-file).") var tokenFile: String?
         @Option(help: "Synthetic requests to send.") var requests = 10_000
         @Option(help: "Synthetic requests per HTTP post.") var requestsPerPost = 50
         @Option(help: "Concurrent connections.") var connections = 4
@@ -294,6 +296,11 @@ struct Collector: AsyncParsableCommand {
             config.connections = connections
             config.eventsPerSecond = rate
             config.transport = LoadGeneratorConfig.Transport(rawValue: transport) ?? .http
+            config.grpcCAFile = grpcCA
+            if let tokenFile {
+                guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("cannot read \(tokenFile)") }
+                config.bearerToken = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
             config.traffic.seed = seed
             config.traffic.userCount = users
             config.traffic.days = days
