@@ -171,6 +171,16 @@ struct TestPKI {
         #expect(rogue["results"] as? [String] == ["FAILURE"])
         let plain = try Self.curl("http://127.0.0.1:\(collector.port)/healthz", ca: ca)
         #expect(plain.0 == 0)
+        // Under TLS 1.3 the client may finish its side of the handshake (and write) before the server refuses
+        // it: whether the write fails or not, nothing of it may be stored (the final count says so).
+        _ = try? Self.client(["syslog", "127.0.0.1", String(collector.syslogTCPPort), ca, "<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)"])
+        // Each refused handshake is counted, per listener (the exporter retried, so at least once each).
+        let (status, text) = try Self.curl(
+            "https://127.0.0.1:\(collector.port)/metrics", ca: ca, extra: ["--cert", pki.path("client.pem"), "--key", pki.path("client.key")])
+        #expect(status == 200)
+        let failures = MetricsTests.samples(text)
+        #expect((failures["audit_collector_tls_handshake_failures_total{listener=\"http\"}"] ?? 0) >= 3)
+        #expect((failures["audit_collector_tls_handshake_failures_total{listener=\"syslog_tcp\"}"] ?? 0) >= 1)
 
         // Every accepted event names the certificate's SPIFFE id (or its subject); the refused sent nothing.
         var events: [AuditEvent] = []

@@ -149,6 +149,11 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         counter("audit_collector_auth_refusals_total", [("receiver", receiver.rawValue), ("reason", reason)]).increment()
     }
 
+    /// A TLS handshake that failed on `listener` (http, zipkin, syslog_tcp).
+    public func tlsHandshakeFailed(listener: String) {
+        counter("audit_collector_tls_handshake_failures_total", [("listener", listener)]).increment()
+    }
+
     /// A TLS certificate reload on SIGHUP, `outcome` ok or failed.
     public func certificateReload(outcome: String) {
         counter("audit_collector_tls_reloads_total", [("outcome", outcome)]).increment()

@@ -4,10 +4,10 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import LogFormat
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 
 public enum CollectorServer {
@@ -49,9 +49,15 @@ public enum CollectorServer {
         }
         let server: HTTPServerBuilder
         if let tls {
-            let config = try tls.serverConfiguration(alpn: ["http/1.1"])
-            do { server = try .tls(.http1(), tlsConfiguration: config) } catch {
+            let sslContext: NIOSSLContext
+            do { sslContext = try NIOSSLContext(configuration: try tls.serverConfiguration(alpn: ["http/1.1"])) } catch {
                 throw TLSSetupError("the HTTPS listener on \(host):\(port): \(error)")
+            }
+            let listener = zipkin ? "zipkin" : "http"
+            server = HTTPServerBuilder { responder in
+                CountingTLSChannel(
+                    base: HTTP1Channel(responder: responder, configuration: .init()), sslContext: sslContext, listener: listener,
+                    metrics: ingest.metrics)
             }
         } else {
             server = .http1()
@@ -89,6 +95,28 @@ public enum CollectorServer {
         return Response(
             status: HTTPResponse.Status(code: r.status), headers: fields,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
+    }
+}
+
+/// TLS in front of an HTTP/1.1 channel, with failed handshakes counted (Hummingbird's own TLS channel has no
+/// place for the counter).
+struct CountingTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+    let base: Base
+    let sslContext: NIOSSLContext
+    let listener: String
+    let metrics: CollectorMetrics
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try HandshakeFailureCounter.addTLS(to: channel, context: sslContext, listener: listener, metrics: metrics)
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
     }
 }
 

@@ -129,7 +129,7 @@ public final class SyslogReceiver: Sendable {
 
     /// One TCP connection: frames are parsed as they arrive and appended per read; the connection is read
     /// no further until its batch is durable (or, if refused as busy, retried after Retry-After).
-    func serve(connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, maxFrameBytes: Int, mutualTLS: Bool = false) async {
+    func serve(connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, maxFrameBytes: Int, tlsPeer: TLSPeer? = nil) async {
         let peer = connection.channel.remoteAddress?.ipAddress
         let id = ObjectIdentifier(connection.channel)
         openConnections.withLock { $0[id] = connection.channel }
@@ -142,7 +142,7 @@ public final class SyslogReceiver: Sendable {
             try await connection.executeThenClose { inbound, _ in
                 for try await chunk in inbound {
                     if sender == nil {
-                        let identity = mutualTLS ? await PeerIdentity.of(channel: connection.channel) : nil
+                        let identity = tlsPeer?.identity
                         switch ingest.authorize(.syslogTCP, authorization: nil, identity: identity, peer: connection.channel.remoteAddress) {
                         case .success(let s): sender = s
                         case .failure: return
@@ -247,15 +247,20 @@ public struct SyslogService: Service {
                     }
                 }
         }
-        var tcpChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>?
+        var tcpChannel: NIOAsyncChannel<(NIOAsyncChannel<ByteBuffer, ByteBuffer>, TLSPeer?), Never>?
         if let address = tcp {
             let sslContext = try tls.map { try NIOSSLContext(configuration: try $0.serverConfiguration()) }
+            let metrics = receiver.ingest.metrics
             tcpChannel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        var peer: TLSPeer?
+                        if let sslContext {
+                            peer = TLSPeer()
+                            try HandshakeFailureCounter.addTLS(to: channel, context: sslContext, listener: "syslog_tcp", metrics: metrics, peer: peer)
+                        }
+                        return (try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
                     }
                 }
         }
@@ -267,7 +272,6 @@ public struct SyslogService: Service {
         }
         if let port = tcpChannel?.channel.localAddress?.port { await onListening("tcp", port) }
         let maxFrame = receiver.ingest.limits.maxAccessLineBytes
-        let mutualTLS = tls?.settings.mutual ?? false
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { tasks in
@@ -286,8 +290,8 @@ public struct SyslogService: Service {
                     tasks.addTask {
                         try await tcpChannel.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
-                                for try await connection in inbound {
-                                    connections.addTask { await receiver.serve(connection: connection, maxFrameBytes: maxFrame, mutualTLS: mutualTLS) }
+                                for try await (connection, peer) in inbound {
+                                    connections.addTask { await receiver.serve(connection: connection, maxFrameBytes: maxFrame, tlsPeer: peer) }
                                 }
                             }
                         }

@@ -9,6 +9,7 @@ import NIOCertificateReloading
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import NIOTLS
 import X509
 
 /// The listeners' TLS settings: a certificate chain and key (PEM), and with `clientCAFile` mutual TLS — every
@@ -163,5 +164,53 @@ public enum PeerIdentity {
 enum Hex {
     static func sha256(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A connection's client-certificate identity, taken when its handshake completes (later the connection may
+/// already be closed, with data still to read, and its pipeline gone).
+public final class TLSPeer: Sendable {
+    private let value = NIOLockedValueBox<String?>(nil)
+    public init() {}
+    public var identity: String? { value.withLockedValue { $0 } }
+    func set(_ identity: String?) { value.withLockedValue { $0 = identity } }
+}
+
+/// Counts handshakes that fail (no client certificate, one of another CA, a client that does not trust us,
+/// plain text on a TLS port), per listener, then lets the error close the connection as before.
+final class HandshakeFailureCounter: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let listener: String
+    let metrics: CollectorMetrics
+    let peer: TLSPeer?
+
+    init(listener: String, metrics: CollectorMetrics, peer: TLSPeer?) {
+        self.listener = listener
+        self.metrics = metrics
+        self.peer = peer
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Past the handshake: later errors are the connection's, not the handshake's.
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            if let peer, let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() {
+                peer.set(PeerIdentity.of(certificate))
+            }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        metrics.tlsHandshakeFailed(listener: listener)
+        context.fireErrorCaught(error)
+    }
+
+    /// Adds TLS and the counter to a fresh connection's pipeline.
+    static func addTLS(
+        to channel: any Channel, context: NIOSSLContext, listener: String, metrics: CollectorMetrics, peer: TLSPeer? = nil
+    ) throws {
+        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+        try channel.pipeline.syncOperations.addHandler(HandshakeFailureCounter(listener: listener, metrics: metrics, peer: peer))
     }
 }
