@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients build release run test bench bench-ingest proto clean
+.PHONY: deps clients build release run test bench bench-ingest bench-tls proto clean
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -66,6 +66,12 @@ bench-ingest: deps
 	swift build -c release --product collector
 	swift build -c release --product auditq
 	scripts/bench-ingest.sh $(BENCH_REQUESTS) 8
+
+# What TLS costs: OTLP/gRPC ingest in plain text and over TLS, same traffic, release build. Run alone.
+bench-tls: deps
+	swift build -c release --product collector
+	scripts/bench-tls.sh $(BENCH_TLS_REQUESTS) 8
+BENCH_TLS_REQUESTS ?= 100000
 
 # Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
 bench: deps

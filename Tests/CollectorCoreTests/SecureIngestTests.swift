@@ -237,6 +237,7 @@ struct TestPKI {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: data) }
         let senders = try Self.sendersFile(data)
+        try FileManager.default.copyItem(atPath: senders, toPath: data + "/senders.yaml.orig")
         let collector = try CollectorProcessTests.Running(data: data + "/store", extra: ["--fsync", "always", "--senders-file", senders])
         defer { collector.stop(signal: SIGTERM) }
 
@@ -280,6 +281,18 @@ struct TestPKI {
         #expect(m["audit_collector_auth_refusals_total{receiver=\"zipkin\",reason=\"receiver_not_allowed\"}"] == 1)
         #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_grpc\",reason=\"missing_credentials\"}"] == 1)
         #expect(m["audit_collector_auth_refusals_total{receiver=\"otlp_grpc\",reason=\"receiver_not_allowed\"}"] == 1)
+
+        // SIGHUP reads the senders file again: mesh may now use Zipkin; a broken file keeps the senders in use.
+        try Data("senders: [".utf8).write(to: URL(fileURLWithPath: senders))
+        kill(collector.process.processIdentifier, SIGHUP)
+        try await waitForPlainMetric(collector, "audit_collector_senders_reloads_total{outcome=\"failed\"}", 1)
+        #expect(try await Self.post(traces, token: Self.meshToken, body: body, type: "application/x-protobuf").0 == 200)
+        let widened = try String(contentsOfFile: data + "/senders.yaml.orig", encoding: .utf8)
+            .replacingOccurrences(of: "receivers: [otlp_http, otlp_grpc]", with: "receivers: [otlp_http, otlp_grpc, zipkin]")
+        try Data(widened.utf8).write(to: URL(fileURLWithPath: senders))
+        kill(collector.process.processIdentifier, SIGHUP)
+        try await waitForPlainMetric(collector, "audit_collector_senders_reloads_total{outcome=\"ok\"}", 1)
+        #expect(try await Self.post("http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8)).0 == 202)
     }
 
     @Test func sighupReloadsTheCertificateWhileOpenConnectionsKeepTheirs() async throws {
@@ -333,6 +346,14 @@ struct TestPKI {
         held.waitUntilExit()
         #expect(second?["status"] as? Int == 200)
         #expect(second?["fingerprint"] as? String == (try pki.fingerprint("server")))
+    }
+
+    func waitForPlainMetric(_ collector: CollectorProcessTests.Running, _ name: String, _ value: Double) async throws {
+        for _ in 0..<100 {
+            if try await collector.metrics()[name] == value { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("metric \(name) never reached \(value)")
     }
 
     func waitForMetric(ca: String, port: Int, name: String, value: Double) async throws {

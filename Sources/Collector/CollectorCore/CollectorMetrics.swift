@@ -154,6 +154,11 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         counter("audit_collector_tls_handshake_failures_total", [("listener", listener)]).increment()
     }
 
+    /// A senders-file reload on SIGHUP, `outcome` ok or failed.
+    public func sendersReload(outcome: String) {
+        counter("audit_collector_senders_reloads_total", [("outcome", outcome)]).increment()
+    }
+
     /// A TLS certificate reload on SIGHUP, `outcome` ok or failed.
     public func certificateReload(outcome: String) {
         counter("audit_collector_tls_reloads_total", [("outcome", outcome)]).increment()

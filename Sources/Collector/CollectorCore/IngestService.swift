@@ -39,8 +39,10 @@ public final class IngestService: Sendable {
     public let metrics: CollectorMetrics
     /// Redaction, identity and workload normalisation, applied to every event before it is queued.
     public let normalizer: Normalizer
-    /// Who may send; nil: anyone who reaches a listener (loopback-only unless configured otherwise).
-    public let senders: SenderAuthenticator?
+    /// Who may send; nil: anyone who reaches a listener (loopback-only unless configured otherwise). SIGHUP
+    /// replaces it with the senders file's new contents.
+    public var senders: SenderAuthenticator? { sendersBox.withLock { $0 } }
+    private let sendersBox: Mutex<SenderAuthenticator?>
     private let logger: Logger
 
     public init(
@@ -48,7 +50,7 @@ public final class IngestService: Sendable {
         access: AccessEventOptions = AccessEventOptions(), metrics: CollectorMetrics = CollectorMetrics(),
         normalizer: Normalizer = Normalizer(), senders: SenderAuthenticator? = nil, logger: Logger
     ) {
-        self.senders = senders
+        self.sendersBox = Mutex(senders)
         self.log = log
         self.limits = limits
         self.identity = identity
@@ -440,6 +442,11 @@ public final class IngestService: Sendable {
     }
 
     // MARK: Senders
+
+    /// Takes a new list of senders (the senders file read again); requests already decided keep their answer.
+    public func replaceSenders(_ senders: SenderAuthenticator) {
+        sendersBox.withLock { $0 = senders }
+    }
 
     /// The sender of a request, or the refusal (counted and logged, without the credential). Without a
     /// senders file everyone is let in, and the client certificate's identity, if any, is still recorded.

@@ -177,7 +177,9 @@ struct Collector: AsyncParsableCommand {
             let security = tls == nil ? "" : tls!.settings.mutual ? " (mtls)" : " (tls)"
             if let tls {
                 logger.info("TLS on", metadata: ["certificate": "\(tls.leafFingerprint)", "mutual": "\(tls.settings.mutual)"])
-                Self.reloadOnSIGHUP(tls, metrics: metrics, logger: logger)
+            }
+            if tls != nil || senders != nil {
+                Self.reloadOnSIGHUP(tls: tls, sendersFile: senders == nil ? nil : c.sendersFile, ingest: ingest, logger: logger)
             }
             let (host, port) = try c.address()
             let app = try CollectorServer.application(ingest: ingest, host: host, port: port, tls: tls, logger: logger) { bound in
@@ -217,18 +219,32 @@ struct Collector: AsyncParsableCommand {
             try await group.run()
         }
 
-        /// SIGHUP reads the certificate and key again; connections already open keep the pair they began with.
-        static func reloadOnSIGHUP(_ tls: ReloadableCertificates, metrics: CollectorMetrics, logger: Logger) {
+        /// SIGHUP reads the certificate and key again (connections already open keep the pair they began
+        /// with) and the senders file. Whatever fails to load is logged and counted, and the old one stays.
+        static func reloadOnSIGHUP(tls: ReloadableCertificates?, sendersFile: String?, ingest: IngestService, logger: Logger) {
             signal(SIGHUP, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
             source.setEventHandler {
-                do {
-                    let fingerprint = try tls.reload()
-                    metrics.certificateReload(outcome: "ok")
-                    logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(fingerprint)"])
-                } catch {
-                    metrics.certificateReload(outcome: "failed")
-                    logger.error("TLS reload failed; keeping the certificate in use", metadata: ["error": "\(error)"])
+                if let tls {
+                    do {
+                        let fingerprint = try tls.reload()
+                        ingest.metrics.certificateReload(outcome: "ok")
+                        logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(fingerprint)"])
+                    } catch {
+                        ingest.metrics.certificateReload(outcome: "failed")
+                        logger.error("TLS reload failed; keeping the certificate in use", metadata: ["error": "\(error)"])
+                    }
+                }
+                if let sendersFile {
+                    do {
+                        let senders = try SenderAuthenticator.load(path: sendersFile)
+                        ingest.replaceSenders(senders)
+                        ingest.metrics.sendersReload(outcome: "ok")
+                        logger.notice("senders reloaded", metadata: ["senders": "\(senders.senders.count)"])
+                    } catch {
+                        ingest.metrics.sendersReload(outcome: "failed")
+                        logger.error("senders reload failed; keeping the senders in use", metadata: ["error": "\(error)"])
+                    }
                 }
             }
             source.resume()
