@@ -20,9 +20,15 @@ import Testing
 
     /// Runs the exporter script and returns what it printed.
     static func export(venv: String, base: String, args: [String]) throws -> [String: Any] {
+        try run(venv: venv, script: root.appendingPathComponent("Tests/clients/otel_export.py").path, args: [base] + args)
+    }
+
+    /// Runs a client script in a virtualenv; it must exit 0 and print a JSON object as its last line.
+    static func run(venv: String, script: String, args: [String], environment: [String: String]? = nil) throws -> [String: Any] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try python(venv))
-        p.arguments = [root.appendingPathComponent("Tests/clients/otel_export.py").path, base] + args
+        p.arguments = [script] + args
+        if let environment { p.environment = environment }
         let out = Pipe()
         let err = Pipe()
         p.standardOutput = out
@@ -31,8 +37,9 @@ import Testing
         let data = out.fileHandleForReading.readDataToEndOfFile()
         let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        guard p.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "exporter failed: \(errors)"])
+        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        guard p.terminationStatus == 0, let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "\(script) failed (\(p.terminationStatus)): \(errors)"])
         }
         return json
     }

@@ -88,27 +88,13 @@ struct TestPKI {
 @Suite(.serialized) struct SecureIngestTests {
     static let script = PythonSDKTests.root.appendingPathComponent("Tests/clients/secure_export.py").path
 
-    /// Runs the client script; returns its JSON output (the last line).
-    static func client(_ args: [String], stdin: Pipe? = nil) throws -> [String: Any] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try PythonSDKTests.python(".venv-otel"))
-        p.arguments = [script] + args
-        // requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win over a session's own CA file (a known
-        // requests behaviour), which would hide the exporter's certificate_file: the client must not inherit them.
-        p.environment = ProcessInfo.processInfo.environment.filter { !["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"].contains($0.key) }
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "client failed (\(p.terminationStatus)): \(errors)"])
-        }
-        return json
+    /// Runs the client script; returns its JSON output. requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win
+    /// over a session's own CA file (a known requests behaviour), which would hide the exporter's
+    /// certificate_file: the client must not inherit them.
+    static func client(_ args: [String]) throws -> [String: Any] {
+        try PythonSDKTests.run(
+            venv: ".venv-otel", script: script, args: args,
+            environment: ProcessInfo.processInfo.environment.filter { !["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"].contains($0.key) })
     }
 
     /// `curl` over HTTPS: (status, body); status 0 when the connection or handshake failed.
@@ -285,13 +271,13 @@ struct TestPKI {
         // SIGHUP reads the senders file again: mesh may now use Zipkin; a broken file keeps the senders in use.
         try Data("senders: [".utf8).write(to: URL(fileURLWithPath: senders))
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForPlainMetric(collector, "audit_collector_senders_reloads_total{outcome=\"failed\"}", 1)
+        try await waitForMetric("audit_collector_senders_reloads_total{outcome=\"failed\"}", 1) { try await collector.metrics() }
         #expect(try await Self.post(traces, token: Self.meshToken, body: body, type: "application/x-protobuf").0 == 200)
         let widened = try String(contentsOfFile: data + "/senders.yaml.orig", encoding: .utf8)
             .replacingOccurrences(of: "receivers: [otlp_http, otlp_grpc]", with: "receivers: [otlp_http, otlp_grpc, zipkin]")
         try Data(widened.utf8).write(to: URL(fileURLWithPath: senders))
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForPlainMetric(collector, "audit_collector_senders_reloads_total{outcome=\"ok\"}", 1)
+        try await waitForMetric("audit_collector_senders_reloads_total{outcome=\"ok\"}", 1) { try await collector.metrics() }
         #expect(try await Self.post("http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8)).0 == 202)
     }
 
@@ -330,12 +316,12 @@ struct TestPKI {
         // …a broken pair is refused and the old one kept; then the new pair is taken.
         try Data("not a key".utf8).write(to: URL(fileURLWithPath: "\(live)/tls.key"))
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForMetric(ca: ca, port: collector.port, name: "audit_collector_tls_reloads_total{outcome=\"failed\"}", value: 1)
+        try await waitForMetric("audit_collector_tls_reloads_total{outcome=\"failed\"}", 1) { try Self.metricsOverTLS(ca: ca, port: collector.port) }
         let stillOld = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
         #expect(stillOld["fingerprint"] as? String == (try pki.fingerprint("server")))
         try install("server2")
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForMetric(ca: ca, port: collector.port, name: "audit_collector_tls_reloads_total{outcome=\"ok\"}", value: 1)
+        try await waitForMetric("audit_collector_tls_reloads_total{outcome=\"ok\"}", 1) { try Self.metricsOverTLS(ca: ca, port: collector.port) }
 
         // New connections see the new certificate; the held one still works, on the old.
         let fresh = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
@@ -348,21 +334,19 @@ struct TestPKI {
         #expect(second?["fingerprint"] as? String == (try pki.fingerprint("server")))
     }
 
-    func waitForPlainMetric(_ collector: CollectorProcessTests.Running, _ name: String, _ value: Double) async throws {
+    /// Polls `samples` until the series `name` has `value` (the collector applies SIGHUP asynchronously).
+    func waitForMetric(_ name: String, _ value: Double, samples: () async throws -> [String: Double]) async throws {
         for _ in 0..<100 {
-            if try await collector.metrics()[name] == value { return }
+            if try await samples()[name] == value { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("metric \(name) never reached \(value)")
     }
 
-    func waitForMetric(ca: String, port: Int, name: String, value: Double) async throws {
-        for _ in 0..<100 {
-            let (status, text) = try SecureIngestTests.curl("https://127.0.0.1:\(port)/metrics", ca: ca)
-            if status == 200, MetricsTests.samples(text)[name] == value { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("metric \(name) never reached \(value)")
+    /// The metrics of a TLS listener, read with curl trusting `ca`.
+    static func metricsOverTLS(ca: String, port: Int) throws -> [String: Double] {
+        let (status, text) = try curl("https://127.0.0.1:\(port)/metrics", ca: ca)
+        return status == 200 ? MetricsTests.samples(text) : [:]
     }
 
     @Test func sealsAreSignedWithAPrivateKeyAndEveryFileIsPrivate() async throws {

@@ -156,8 +156,13 @@ public enum LoadGenerator {
                             } else {
                                 .plaintext
                             }
-                        let transport = try HTTP2ClientTransport.Posix(
-                            target: .dns(host: target.host, port: target.port), transportSecurity: security)
+                        // An address literal is its own target: as a DNS name it would be sent as the TLS server
+                        // name, which may not be an IP address.
+                        let resolved: any ResolvableTarget =
+                            CIDR.parse(target.host) == nil
+                            ? .dns(host: target.host, port: target.port)
+                            : target.host.contains(":") ? .ipv6(address: target.host, port: target.port) : .ipv4(address: target.host, port: target.port)
+                        let transport = try HTTP2ClientTransport.Posix(target: resolved, transportSecurity: security)
                         try await withGRPCClient(transport: transport) { client in
                             var sent = 0
                             while true {
