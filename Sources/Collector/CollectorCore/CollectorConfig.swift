@@ -1,6 +1,7 @@
 // The collector's configuration: a YAML file, then environment variables, then flags (flags win). Unknown keys
 // are errors (a misspelt limit must not silently fall back to its default). The README lists every key.
 import Foundation
+import LogFormat
 import OTLPBridge
 import Yams
 
@@ -38,6 +39,13 @@ public struct CollectorConfig: Sendable, Equatable {
     public var hmacSecret = ""
     public var logLevel = "info"
 
+    // MARK: Retention (kept apart from receivers and TLS/auth to keep merges easy)
+    /// The `retention:` section: archive and expiry ages, legal holds, and how often the collector runs the job
+    /// itself (`schedule_interval_seconds`; 0 leaves it to `auditq retention apply` from cron). The section is
+    /// parsed by `RetentionPolicy`, which auditq shares.
+    public var retention = RetentionPolicy()
+    // MARK: -
+
     public init() {}
 
     public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
@@ -53,6 +61,8 @@ public struct CollectorConfig: Sendable, Equatable {
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
         "redaction.keys", "redaction.query_parameters", "redaction.hmac_secret_file", "log_level",
+        // Retention: one key here; RetentionPolicy checks what is inside.
+        "retention",
     ]
 
     /// Reads a YAML document over `base` (the defaults). Every problem is reported, not just the first.
@@ -124,6 +134,9 @@ public struct CollectorConfig: Sendable, Equatable {
         list("redaction.query_parameters") { c.redactionQueryParameters = $0 }
         string("redaction.hmac_secret_file") { c.hmacSecretFile = $0 }
         string("log_level") { c.logLevel = $0 }
+        if flat["retention"] != nil {
+            do { c.retention = try RetentionPolicy.parse(yaml: text, source: source) } catch { problems += error.messages }
+        }
         if checkValues { problems += c.problems().map { "\(source): \($0)" } }
         guard problems.isEmpty else { throw Problem(messages: problems.sorted()) }
         return c
