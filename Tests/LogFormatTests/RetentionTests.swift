@@ -83,7 +83,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         ("retention: {legal_holds: [{user: bob}]}", "p.yaml: retention.legal_holds[0]: name is required"),
         ("retention: {legal_holds: [{name: a}]}", "p.yaml: retention.legal_holds[0] (a) covers nothing"),
         ("retention: {legal_holds: [{name: a, from: yesterday}]}", "p.yaml: retention.legal_holds[0].from must be an ISO 8601 day or instant"),
-        ("retention: {legal_holds: [{name: a, from: 2026-02-01, to: 2026-01-01}]}", "p.yaml: retention.legal_holds[0]: from (2026-02-01T00:00:00Z) is after to"),
+        ("retention: {legal_holds: [{name: a, from: 2026-02-01, to: 2026-01-01}]}", "p.yaml: retention.legal_holds[0]: from (2026-02-01T00:00:00.000000000Z) is after to (2026-01-01T23:59:59.999999999Z)"),
         ("retention: {legal_holds: [{name: a, segments: [0]}]}", "p.yaml: retention.legal_holds[0].segments must be a non-empty list of segment sequence numbers"),
         ("retention: {legal_holds: [{name: a, user: x}, {name: a, user: y}]}", "p.yaml: retention.legal_holds[1]: a second hold named \"a\""),
         ("retention: {legal_holds: [{name: a, usr: x}]}", "p.yaml: retention.legal_holds[0]: unknown key usr"),
@@ -126,7 +126,9 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         #expect(catalog.entries.map(\.seal) == entries.map(\.seal))
         #expect(try dir.listSegmentFiles().sealed.isEmpty)
         let archiveBytes = catalog.entries.reduce(0) { $0 + $1.fileSize }
-        #expect(Double(hotBytes) / Double(archiveBytes) >= 1.5, "hot \(hotBytes) archive \(archiveBytes)")
+        // Small segments (2,000 events) carry a larger share of uncompressed index than the benchmark's 100,000.
+        #expect(Double(hotBytes) / Double(archiveBytes) >= 1.3, "hot \(hotBytes) archive \(archiveBytes)")
+        #expect(catalog.entries.allSatisfy { $0.blockCount < entries.first!.blockCount }, "blocks are merged")
         for e in catalog.entries {
             let r = try SegmentReader(path: dir.path(relative: e.relativePath), sealed: true)
             #expect(r.blocks.count > 0)

@@ -148,24 +148,38 @@ public struct RetentionJob: Sendable {
         return names
     }
 
-    /// The archive size of a segment, from compressing up to four of its blocks spread over the file.
+    /// The archive size of a segment, from archiving a run of its blocks from the middle (about 2 MiB raw) the
+    /// way `SegmentArchiver` does, scaled to all its data blocks; the index keeps about its size.
     func estimateArchivedSize(_ entry: CatalogEntry) throws(LogFormatError) -> UInt64 {
         let reader = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
         let n = reader.blocks.count
         guard n > 0 else { return entry.fileSize }
-        let picks = Set((0..<min(n, 4)).map { $0 * n / min(n, 4) })
         var sampledStored = 0
         var sampledArchived = 0
+        var group: [UInt8] = []
         var out: [UInt8] = []
-        for i in picks.sorted() {
-            let raw = try reader.blockPayload(i)
-            try raw.withBytes { (b) throws(LogFormatError) in
+        let sampleRaw = 2 * SegmentArchiver.defaultTargetBlockBytes
+        var sampledRaw = 0
+        // From the middle when the second half holds a full sample, else from the start.
+        var i = reader.blocks[(n / 2)...].reduce(0) { $0 + Int($1.rawLength) } >= sampleRaw ? n / 2 : 0
+        func compressGroup() throws(LogFormatError) {
+            guard !group.isEmpty else { return }
+            try group.withBytes { (b) throws(LogFormatError) in
                 try BlockCompression.compress(b, codec: .zlib, level: policy.archiveLevel, into: &out)
             }
-            sampledStored += Int(reader.blocks[i].storedLength)
-            sampledArchived += out.count
+            sampledArchived += out.count + FormatConstants.blockHeaderSize
+            group.removeAll(keepingCapacity: true)
         }
-        let dataStored = reader.blocks.reduce(0) { $0 + Int($1.storedLength) }
+        while i < n && sampledRaw < sampleRaw {
+            let raw = try reader.blockPayload(i)
+            sampledRaw += raw.count
+            if group.count + raw.count > SegmentArchiver.defaultTargetBlockBytes { try compressGroup() }
+            group += raw
+            sampledStored += Int(reader.blocks[i].storedLength) + FormatConstants.blockHeaderSize
+            i += 1
+        }
+        try compressGroup()
+        let dataStored = reader.blocks.reduce(0) { $0 + Int($1.storedLength) + FormatConstants.blockHeaderSize }
         let scaled = Double(dataStored) * Double(sampledArchived) / Double(max(sampledStored, 1))
         return entry.fileSize - UInt64(dataStored) + UInt64(scaled.rounded())
     }
@@ -283,7 +297,7 @@ public struct RetentionJob: Sendable {
         try step(.archiveTempWritten)
         let check = Verifier.verifySegment(path: temporary)
         let copied = try? SegmentReader(path: temporary, sealed: true).footer
-        guard check.isValid, copied?.seal == footer.seal, copied?.signature == footer.signature else {
+        guard check.isValid, let copied, copied.seal == footer.seal, copied.signature == footer.signature else {
             _ = unlink(temporary)
             throw LogFormatError(
                 .integrity, "the archive copy did not verify: \(check.problems.map(\.description).joined(separator: "; "))",
@@ -292,7 +306,7 @@ public struct RetentionJob: Sendable {
         try FileIO.renameDurably(temporary, target, directory: directory.archivePath)
         try step(.archiveRenamed)
         let entry = CatalogEntry(
-            relativePath: "archive/" + name, tier: .archive, seal: footer.seal, blockCount: footer.blockCount,
+            relativePath: "archive/" + name, tier: .archive, seal: footer.seal, blockCount: copied.blockCount,
             fileSize: UInt64(bytes.count))
         try directory.updateCatalog { (c) throws(LogFormatError) in c.upsert(entry) }
         try step(.archiveCataloged)
@@ -368,52 +382,78 @@ public struct RetentionJob: Sendable {
     }
 }
 
-/// Rewrites a sealed segment for the archive tier: every data block recompressed with zlib, the block table and
-/// footer's physical fields updated; header, raw payloads, index terms, seal and signature kept byte for byte.
+/// Rewrites a sealed segment for the archive tier: adjacent data blocks merged up to `targetBlockBytes` of raw
+/// payload (zlib's 32 KiB window loses less at block starts in larger blocks) and compressed with zlib; the index
+/// keeps its terms and postings (ordinals do not change) with a new block table; the footer's physical fields are
+/// updated. The file header, every canonical record in order, the seal and the signature are kept byte for byte.
 public enum SegmentArchiver {
-    public static func archived(_ reader: SegmentReader, level: Int32 = 9) throws(LogFormatError) -> [UInt8] {
+    /// Raw bytes per archive block: 1 MiB.
+    public static let defaultTargetBlockBytes = 1 << 20
+
+    public static func archived(
+        _ reader: SegmentReader, level: Int32 = 9, targetBlockBytes: Int = defaultTargetBlockBytes
+    ) throws(LogFormatError) -> [UInt8] {
         guard let footer = reader.footer else {
             throw LogFormatError(.invalidState, "only a sealed segment can be archived", path: reader.path)
         }
+        let target = min(max(targetBlockBytes, 1), FormatConstants.maxBlockPayload / 2)
         let file = reader.file.bytes
         var out = BinaryWriter(capacity: file.count)
         out.raw(UnsafeRawBufferPointer(rebasing: file[0..<FormatConstants.fileHeaderSize]))
-        var newOffsets: [(offset: UInt64, stored: UInt32)] = []
+        var index = IndexBuilder()
+        var group: [UInt8] = []
+        var groupFirst: UInt32 = 0
+        var groupCount: UInt32 = 0
+        var groupMin = UInt64.max
+        var groupMax = UInt64.min
         var compressed: [UInt8] = []
-        for (i, location) in reader.blocks.enumerated() {
-            let raw = try reader.blockPayload(i)
-            try raw.withBytes { (b) throws(LogFormatError) in
+        func writeGroup() throws(LogFormatError) {
+            guard groupCount > 0 else { return }
+            try group.withBytes { (b) throws(LogFormatError) in
                 try BlockCompression.compress(b, codec: .zlib, level: level, into: &compressed)
             }
             let header = BlockHeader(
-                type: .data, codec: .zlib, storedLength: UInt32(compressed.count), rawLength: location.rawLength,
-                recordCount: location.recordCount, firstOrdinal: location.firstOrdinal, minTime: location.minTime,
-                maxTime: location.maxTime, payloadCRC: Checksum.crc32(compressed))
-            newOffsets.append((UInt64(out.count), header.storedLength))
+                type: .data, codec: .zlib, storedLength: UInt32(compressed.count), rawLength: UInt32(group.count),
+                recordCount: groupCount, firstOrdinal: groupFirst, minTime: groupMin, maxTime: groupMax,
+                payloadCRC: Checksum.crc32(compressed))
+            index.addBlock(BlockLocation(header, offset: UInt64(out.count)))
             header.write(into: &out)
             out.raw(compressed)
+            group.removeAll(keepingCapacity: true)
+            groupCount = 0
+            groupMin = .max
+            groupMax = .min
         }
-        // The index: the same payload with the block table's offsets and stored lengths patched.
+        for (i, location) in reader.blocks.enumerated() {
+            let raw = try reader.blockPayload(i)
+            if groupCount > 0 && group.count + raw.count > target { try writeGroup() }
+            if groupCount == 0 { groupFirst = location.firstOrdinal }
+            try reader.forEachRecord(inBlock: i, payload: raw) { (ordinal, record) throws(LogFormatError) in
+                let (terms, _) = try Verifier.indexedFields(record)
+                index.add(terms, ordinal: ordinal)
+            }
+            group += raw
+            groupCount += location.recordCount
+            groupMin = min(groupMin, location.minTime)
+            groupMax = max(groupMax, location.maxTime)
+        }
+        try writeGroup()
+        // The index block: same header fields (counts and the segment's times), the rebuilt payload.
         let indexStart = Int(footer.indexOffset)
-        let indexHeader: BlockHeader
+        var indexHeader: BlockHeader
         do throws(LogFormatError) { indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: file[indexStart...])) } catch {
             throw error.at(path: reader.path, base: indexStart)
         }
-        let payloadStart = indexStart + FormatConstants.blockHeaderSize
-        var payload = Array(UnsafeRawBufferPointer(rebasing: file[payloadStart..<payloadStart + Int(indexHeader.storedLength)]))
-        for (i, n) in newOffsets.enumerated() {
-            let at = 8 + i * FormatConstants.blockEntrySize
-            withUnsafeBytes(of: n.offset.littleEndian) { payload.replaceSubrange(at..<at + 8, with: $0) }
-            withUnsafeBytes(of: n.stored.littleEndian) { payload.replaceSubrange(at + 32..<at + 36, with: $0) }
-        }
-        var newIndexHeader = indexHeader
-        newIndexHeader.payloadCRC = Checksum.crc32(payload)
+        let payload = index.serialize()
+        indexHeader.storedLength = UInt32(payload.count)
+        indexHeader.rawLength = UInt32(payload.count)
+        indexHeader.payloadCRC = Checksum.crc32(payload)
         let newIndexOffset = UInt64(out.count)
-        newIndexHeader.write(into: &out)
+        indexHeader.write(into: &out)
         out.raw(payload)
         let newFooter = SegmentFooter(
-            seal: footer.seal, signature: footer.signature, indexOffset: newIndexOffset, indexLength: footer.indexLength,
-            blockCount: footer.blockCount)
+            seal: footer.seal, signature: footer.signature, indexOffset: newIndexOffset,
+            indexLength: UInt64(FormatConstants.blockHeaderSize + payload.count), blockCount: UInt32(index.blocks.count))
         out.raw(newFooter.encoded())
         return out.bytes
     }
