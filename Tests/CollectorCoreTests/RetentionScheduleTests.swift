@@ -42,7 +42,7 @@ import Testing
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         _ = try SyntheticLoad.write(
-            into: DataDirectory(data), configuration: .init(seed: 5, days: 1, requestsPerDay: 150), requests: 150, options: options,
+            into: DataDirectory(data), configuration: .init(seed: 5, days: 1, requestsPerDay: 150), requests: 150, options: options, batchEvents: 300,
             logger: logger)
         let before = try DataDirectory(data).loadCatalog().entries
         #expect(before.count >= 2 && before.allSatisfy { $0.tier == .hot })
