@@ -55,6 +55,8 @@ let package = Package(
                 "CZlib", "CLZ4",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                // The retention policy is YAML, read by both the collector and auditq.
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/LogFormat",
             exclude: ["CZlib", "CLZ4"]

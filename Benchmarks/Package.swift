@@ -22,6 +22,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "RetentionBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "LogFormat", package: "audit-trail"),
+            ],
+            path: "Benchmarks/RetentionBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "NormalizerBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

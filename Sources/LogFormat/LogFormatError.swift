@@ -27,6 +27,8 @@ public struct LogFormatError: Error, Sendable, CustomStringConvertible {
         public static let invalidState = Code("invalidState")
         /// An integrity check failed (Merkle root, chain, signature, inclusion proof).
         public static let integrity = Code("integrity")
+        /// A job was stopped at one of its crash points (tests that model a crash between durable steps).
+        public static let interrupted = Code("interrupted")
         /// A key file is unusable (wrong size, wrong permissions).
         public static let badKey = Code("badKey")
     }

@@ -1,6 +1,7 @@
 // The collector's configuration: a YAML file, then environment variables, then flags (flags win). Unknown keys
 // are errors (a misspelt limit must not silently fall back to its default). The README lists every key.
 import Foundation
+import LogFormat
 import OTLPBridge
 import Yams
 
@@ -48,6 +49,13 @@ public struct CollectorConfig: Sendable, Equatable {
     /// The Ed25519 key that signs every seal (`collector keygen` makes one); empty: seals are unsigned.
     public var signingKeyFile = ""
 
+    // MARK: Retention (kept apart from receivers and TLS/auth to keep merges easy)
+    /// The `retention:` section: archive and expiry ages, legal holds, and how often the collector runs the job
+    /// itself (`schedule_interval_seconds`; 0 leaves it to `auditq retention apply` from cron). The section is
+    /// parsed by `RetentionPolicy`, which auditq shares.
+    public var retention = RetentionPolicy()
+    // MARK: -
+
     public init() {}
 
     public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
@@ -64,6 +72,8 @@ public struct CollectorConfig: Sendable, Equatable {
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
         "redaction.keys", "redaction.query_parameters", "redaction.hmac_secret_file", "log_level",
         "tls.cert_file", "tls.key_file", "tls.client_ca_file", "auth.senders_file", "storage.signing_key_file",
+        // Retention: one key here; RetentionPolicy checks what is inside.
+        "retention",
     ]
 
     /// Reads a YAML document over `base` (the defaults). Every problem is reported, not just the first.
@@ -140,6 +150,9 @@ public struct CollectorConfig: Sendable, Equatable {
         string("tls.client_ca_file") { c.tlsClientCAFile = $0 }
         string("auth.senders_file") { c.sendersFile = $0 }
         string("storage.signing_key_file") { c.signingKeyFile = $0 }
+        if flat["retention"] != nil {
+            do { c.retention = try RetentionPolicy.parse(yaml: text, source: source) } catch { problems += error.messages }
+        }
         if checkValues { problems += c.problems().map { "\(source): \($0)" } }
         guard problems.isEmpty else { throw Problem(messages: problems.sorted()) }
         return c

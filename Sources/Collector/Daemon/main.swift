@@ -214,6 +214,10 @@ struct Collector: AsyncParsableCommand {
                     FileHandle.standardOutput.write(Data("listening on syslog-\(transport)://\(host):\(bound)\(note)\n".utf8))
                 }))
             }
+            if c.retention.scheduleIntervalSeconds > 0 {
+                logger.info("retention scheduled", metadata: ["every_seconds": "\(c.retention.scheduleIntervalSeconds)", "policy": "\(c.retention.summary)"])
+                services.append(.init(service: RetentionService(directory: DataDirectory(c.data), policy: c.retention, logger: logger)))
+            }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

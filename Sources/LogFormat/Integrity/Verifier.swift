@@ -31,6 +31,9 @@ public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
         case catalogMismatch = "catalog does not match"
         /// The tail of an unsealed segment is torn or damaged (expected after a crash, until recovery).
         case openSegmentTail = "unsealed segment tail"
+        /// A tombstone is damaged, misnamed, records an expiry its own age limit did not allow, or names a
+        /// segment that is still there with a different seal.
+        case tombstoneInvalid = "tombstone invalid"
     }
 
     public var kind: Kind
@@ -87,6 +90,10 @@ public struct StoreVerification: Sendable {
     public var segments: [SegmentVerification]
     /// Problems that belong to no single segment's content: chain, catalog, missing and unexpected files.
     public var storeProblems: [IntegrityProblem]
+    /// Segments expired by policy, from their tombstones: accounted for, not missing.
+    public var expired: [Tombstone] = []
+    /// States an interrupted retention job leaves and the next run finishes (not problems).
+    public var retentionPending: [String] = []
 
     public var problems: [IntegrityProblem] { segments.flatMap(\.problems) + storeProblems }
     public var isValid: Bool { problems.isEmpty }
@@ -98,6 +105,7 @@ public struct StoreVerification: Sendable {
         let sig = segments.filter(\.signatureChecked).count
         return "\(validSegmentCount)/\(segments.count) segments valid, \(segments.reduce(0) { $0 + $1.recordsChecked }) records checked, "
             + "\(sig) signatures checked, \(storeProblems.count) store problem\(storeProblems.count == 1 ? "" : "s")"
+            + (expired.isEmpty ? "" : ", \(expired.count) segment\(expired.count == 1 ? "" : "s") (\(expired.reduce(0) { $0 + $1.seal.recordCount }) records) expired by policy")
     }
 }
 
@@ -371,7 +379,15 @@ public enum Verifier {
             outcome.storeProblems.append(IntegrityProblem(.missingSegment, file: directory.root, detail: error.description))
             return outcome
         }
-        let relatives = files.sealed.map { "segments/" + $0 } + archive.map { "archive/" + $0 }
+        // A hot file beside its archive copy: an archive step was interrupted after the copy was verified and
+        // named; the copy stands and the next retention run removes the hot file.
+        let archivedNames = Set(archive)
+        let twinned = files.sealed.filter { archivedNames.contains($0) }
+        var pendingSequences = Set(twinned.compactMap(DataDirectory.sequence(ofFileName:)))
+        for name in twinned {
+            outcome.retentionPending.append("segments/\(name): already in the archive tier; the next retention run removes this hot copy")
+        }
+        let relatives = files.sealed.filter { !archivedNames.contains($0) }.map { "segments/" + $0 } + archive.map { "archive/" + $0 }
         for relative in relatives {
             outcome.segments.append(verifySegment(path: directory.path(relative: relative), options: options))
             progress?(outcome.segments.count, relatives.count, outcome.bytesChecked)
@@ -389,12 +405,78 @@ public enum Verifier {
             }
         }
 
+        // Tombstones: what expired by policy. Each must be intact, named after its segment, signed like it, and
+        // due by its own age limit; a segment still beside its tombstone is an interrupted expiry.
+        var tombstones: [(path: String, tombstone: Tombstone)] = []
+        do throws(LogFormatError) {
+            let loaded = try directory.loadTombstones()
+            tombstones = loaded.tombstones
+            for error in loaded.damaged {
+                outcome.storeProblems.append(
+                    IntegrityProblem(.tombstoneInvalid, file: error.path ?? directory.tombstonesPath, offset: error.offset, detail: error.message))
+            }
+        } catch {
+            outcome.storeProblems.append(IntegrityProblem(.tombstoneInvalid, file: directory.tombstonesPath, detail: error.description))
+        }
+        let liveSeals = Dictionary(outcome.segments.compactMap { v in v.seal.map { ($0.sequence, (v.path, $0)) } }, uniquingKeysWith: { a, _ in a })
+        var chainTombstones: [(path: String, seal: SegmentSeal)] = []
+        for (path, t) in tombstones {
+            outcome.expired.append(t)
+            let name = String(path.split(separator: "/").last ?? "")
+            if DataDirectory.sequence(ofFileName: name) != t.seal.sequence {
+                outcome.storeProblems.append(
+                    IntegrityProblem(
+                        .tombstoneInvalid, file: path, expected: "segment \(DataDirectory.sequence(ofFileName: name).map { String($0) } ?? "?")",
+                        found: "segment \(t.seal.sequence)", detail: "the tombstone's file name does not match the segment it records"))
+            }
+            if !t.expiryWasDue {
+                let ageDays = t.expiredAtUnixNano > t.seal.maxTime ? (t.expiredAtUnixNano - t.seal.maxTime) / UnixTime.nanosPerDay : 0
+                outcome.storeProblems.append(
+                    IntegrityProblem(
+                        .tombstoneInvalid, file: path, expected: "newest record at least \(t.expireAfterNanos / UnixTime.nanosPerDay) days old",
+                        found: "\(ageDays) days old at \(UnixTime.format(t.expiredAtUnixNano))",
+                        detail: "the segment was expired before its policy allowed"))
+            }
+            if t.seal.isSigned {
+                if let key = options.publicKeys.first(where: { $0.keyID == t.seal.signingKeyID }) {
+                    if !key.isValidSignature(t.signature, for: t.seal.encoded()) {
+                        outcome.storeProblems.append(
+                            IntegrityProblem(
+                                .signatureInvalid, file: path,
+                                detail: "the tombstone's seal signature does not verify with key \(hexKeyID(t.seal.signingKeyID)): forged or damaged"))
+                    }
+                } else if options.requireSignatures || !options.publicKeys.isEmpty {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(
+                            .publicKeyNotFound, file: path,
+                            detail: "tombstone's seal signed by key \(hexKeyID(t.seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given"))
+                }
+            } else if options.requireSignatures {
+                outcome.storeProblems.append(IntegrityProblem(.signatureMissing, file: path, detail: "the tombstone's seal is not signed"))
+            }
+            if let live = liveSeals[t.seal.sequence] {
+                let (segmentPath, seal) = live
+                if seal == t.seal {
+                    pendingSequences.insert(seal.sequence)
+                    outcome.retentionPending.append("\(segmentPath): expired (tombstone written); the next retention run removes it")
+                } else {
+                    outcome.storeProblems.append(
+                        IntegrityProblem(
+                            .tombstoneInvalid, file: path, expected: "root \(seal.merkleRoot.hex)", found: "root \(t.seal.merkleRoot.hex)",
+                            detail: "a tombstone for segment \(t.seal.sequence), which is still there with a different seal"))
+                }
+            } else {
+                chainTombstones.append((path, t.seal))
+            }
+        }
+
         // Catalog against files.
         do throws(LogFormatError) {
             let catalog = try directory.loadCatalog()
             let byPath = Dictionary(outcome.segments.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             for entry in catalog.entries {
                 let path = directory.path(relative: entry.relativePath)
+                if pendingSequences.contains(entry.sequence) { continue }
                 guard let v = byPath[path] else {
                     outcome.storeProblems.append(
                         IntegrityProblem(.missingSegment, file: path, detail: "listed in the catalog but not on disk"))
@@ -421,7 +503,7 @@ public enum Verifier {
                 }
             }
             let listed = Set(catalog.entries.map { directory.path(relative: $0.relativePath) })
-            for v in outcome.segments where !listed.contains(v.path) {
+            for v in outcome.segments where !listed.contains(v.path) && !(v.seal.map { pendingSequences.contains($0.sequence) } ?? false) {
                 outcome.storeProblems.append(
                     IntegrityProblem(.unexpectedSegment, file: v.path, detail: "a sealed segment the catalog does not list"))
             }
@@ -430,7 +512,7 @@ public enum Verifier {
                 IntegrityProblem(.catalogMismatch, file: directory.catalogPath, offset: error.offset, detail: error.message))
         }
 
-        outcome.storeProblems += chainProblems(outcome.segments.compactMap { v in v.seal.map { (v.path, $0) } })
+        outcome.storeProblems += chainProblems(outcome.segments.compactMap { v in v.seal.map { (v.path, $0) } } + chainTombstones)
 
         // Unsealed segments: report a damaged tail; it is expected after a crash until the collector recovers.
         for name in files.open {
@@ -484,7 +566,7 @@ public enum Verifier {
                     problems.append(
                         IntegrityProblem(
                             .missingSegment, file: link.path, expected: "segment \(seal.previousSequence) of node \(seal.nodeID)",
-                            found: "nothing", detail: "the previous segment in the chain is missing"))
+                            found: "nothing", detail: "the previous segment in the chain is missing, and no tombstone records its expiry"))
                     continue
                 }
                 if previous.seal.merkleRoot != seal.previousRoot {

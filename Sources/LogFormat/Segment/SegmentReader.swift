@@ -244,7 +244,8 @@ public final class SegmentReader: Sendable {
 
     private func cachedPayload(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [UInt8] {
         guard let cache, isSealed else { return try blockPayload(b) }
-        let key = BlockCache.Key(nodeID: header.nodeID, sequence: header.sequence, block: b)
+        let key = BlockCache.Key(
+            nodeID: header.nodeID, sequence: header.sequence, firstOrdinal: blocks[b].firstOrdinal, recordCount: blocks[b].recordCount)
         if let hit = cache.get(key) { return hit }
         let payload = try blockPayload(b)
         cache.put(key, payload)

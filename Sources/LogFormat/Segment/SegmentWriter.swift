@@ -134,12 +134,16 @@ public final class SegmentWriter {
         catalog = try directory.currentCatalog(repair: true)
         let files = try directory.listSegmentFiles()
         // Every file with a sequence prefix counts, quarantined ones included, so no number is reused.
+        // Tombstones count too: an expired segment's sequence is never reused, and when the newest segment of
+        // this node has expired (a collector stopped for longer than the retention), the chain continues from
+        // the root its tombstone keeps.
+        let tombstones = (try? directory.loadTombstones().tombstones.map(\.tombstone.seal)) ?? []
         let sequences = try FileIO.listDirectory(directory.segmentsPath).compactMap(DataDirectory.sequence(ofFileName:))
-            + catalog.entries.map(\.sequence)
+            + catalog.entries.map(\.sequence) + (try directory.listTombstoneFiles()).compactMap(DataDirectory.sequence(ofFileName:))
         nextSequence = (sequences.max() ?? 0) + 1
         let node = nodeID
-        let own = catalog.entries.filter { $0.nodeID == node }.max { $0.sequence < $1.sequence }
-        chainHead = own.map { ($0.sequence, $0.seal.merkleRoot) } ?? (0, .zero)
+        let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node }.max { $0.sequence < $1.sequence }
+        chainHead = own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)
         for name in files.open {
             try recover(path: directory.segmentsPath + "/" + name)
         }
@@ -364,17 +368,23 @@ public final class SegmentWriter {
 
     /// Renames sealed segments to their final names and saves the catalog; keeps what fails for the next try.
     public func publishSealed() throws(LogFormatError) {
+        var added: [CatalogEntry] = []
         while let next = unpublished.first {
             let target = directory.path(relative: next.entry.relativePath)
             if FileIO.exists(next.from) {
                 try FileIO.renameDurably(next.from, target, directory: directory.segmentsPath)
             }
             catalog.upsert(next.entry)
+            added.append(next.entry)
             catalogNeedsSave = true
             unpublished.removeFirst()
         }
         if catalogNeedsSave {
-            try directory.saveCatalog(catalog)
+            // A retention job may have moved or expired segments since this writer last read the catalog: start
+            // from the saved one, under the catalog lock, and add what was sealed.
+            catalog = try directory.updateCatalog { (c) throws(LogFormatError) in
+                for e in added { c.upsert(e) }
+            }
             catalogNeedsSave = false
         }
     }

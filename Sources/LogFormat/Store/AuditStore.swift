@@ -114,10 +114,22 @@ public final class AuditStore: Sendable {
 
         func reader() throws(LogFormatError) -> SegmentReader {
             if let r = opened.withLock({ $0 }) { return r }
-            let r = try SegmentReader(path: path, sealed: true)
+            let r: SegmentReader
+            do {
+                r = try SegmentReader(path: path, sealed: true)
+            } catch {
+                // A retention job moved the segment to the archive tier after the catalog was read: the archive
+                // copy has the same seal and records. (A reader opened earlier keeps its mapping of the old file.)
+                let moved = directory.archivePath + "/" + (path.split(separator: "/").last.map(String.init) ?? "")
+                guard !FileIO.exists(path), moved != path, FileIO.exists(moved) else { throw error }
+                r = try SegmentReader(path: moved, sealed: true)
+            }
             opened.withLock { $0 = r }
             return r
         }
+
+        /// True when the segment expired by policy after the catalog was read.
+        var expired: Bool { !FileIO.exists(path) && FileIO.exists(directory.tombstonePath(sequence: entry.sequence)) }
     }
 
     private let snapshot = Mutex([SegmentHandle]())
@@ -180,7 +192,8 @@ public final class AuditStore: Sendable {
         var out: [StoredRecord] = []
         let filter = query.filter
         for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
-            let reader = try handle.reader()
+            let reader: SegmentReader
+            do { reader = try handle.reader() } catch where handle.expired { continue }
             let before = out.count
             if query.terms.isEmpty {
                 out += try reader.scan(timeRange: query.timeRange, cache: cache, filter: filter.matches)
@@ -306,7 +319,8 @@ public final class AuditStore: Sendable {
         for handle in handles {
             let keys = keysFor(handle)
             guard !keys.isEmpty else { continue }
-            let reader = try handle.reader()
+            let reader: SegmentReader
+            do { reader = try handle.reader() } catch where handle.expired { continue }
             guard let index = reader.index else { continue }
             var ordinals: [UInt32] = []
             for key in keys {

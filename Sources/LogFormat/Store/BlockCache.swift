@@ -2,10 +2,13 @@
 import Synchronization
 
 public final class BlockCache: Sendable {
+    /// A block by the records it holds, not by its position: the hot and archive copies of a segment cut their
+    /// blocks differently (archiving merges them), and the same ordinal range is the same raw payload in both.
     public struct Key: Hashable, Sendable {
         public var nodeID: NodeID
         public var sequence: UInt64
-        public var block: Int
+        public var firstOrdinal: UInt32
+        public var recordCount: UInt32
     }
 
     private struct State {

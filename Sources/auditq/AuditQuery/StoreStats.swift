@@ -34,6 +34,9 @@ public struct StoreStats: Sendable {
     /// hot, archive, unsealed (active segments), and the total.
     public var tiers: [Tier]
     public var directories: Int
+    /// Segments expired by policy, from their tombstones (not part of the total: their records are gone;
+    /// bytes on disk are the tombstones').
+    public var expired = Tier(name: "expired")
 
     public var total: Tier {
         var t = Tier(name: "total")
@@ -67,12 +70,20 @@ public struct StoreStats: Sendable {
                 events: UInt64(reader.recordCount), file: UInt64(reader.file.count), blocks: reader.blocks,
                 min: reader.blocks.map(\.minTime).min(), max: reader.blocks.map(\.maxTime).max())
         }
-        return StoreStats(tiers: [hot, archive, open], directories: store.directories.count)
+        var expired = Tier(name: "expired")
+        for d in store.directories {
+            for (path, t) in try d.loadTombstones().tombstones {
+                expired.add(
+                    events: t.seal.recordCount, file: UInt64(FileIO.fileSize(path: path) ?? 0), blocks: [], min: t.seal.minTime,
+                    max: t.seal.maxTime)
+            }
+        }
+        return StoreStats(tiers: [hot, archive, open], directories: store.directories.count, expired: expired)
     }
 
     public func table(zone: TimeZoneSpec) -> String {
         var rows = [["TIER", "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]]
-        for t in tiers + [total] {
+        for t in tiers + [total] + (expired.segments > 0 ? [expired] : []) {
             rows.append([
                 t.name, String(t.segments), String(t.events), String(t.bytesOnDisk), t.bytesPerEvent.map { fixed($0, 1) } ?? "-",
                 String(t.rawBytes), t.compressionRatio.map { fixed($0, 2) + "x" } ?? "-",
@@ -92,7 +103,8 @@ public struct StoreStats: Sendable {
                 + "\"min_time_unix_nano\":\(t.minTime.map { "\"\($0)\"" } ?? "null"),"
                 + "\"max_time_unix_nano\":\(t.maxTime.map { "\"\($0)\"" } ?? "null")}"
         }
-        return "{\"directories\":\(directories),\"tiers\":[" + tiers.map(tier).joined(separator: ",") + "],\"total\":" + tier(total) + "}"
+        return "{\"directories\":\(directories),\"tiers\":[" + tiers.map(tier).joined(separator: ",") + "],\"total\":" + tier(total)
+            + ",\"expired\":" + tier(expired) + "}"
     }
 }
 

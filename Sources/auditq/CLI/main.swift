@@ -152,7 +152,7 @@ struct AuditQ: ParsableCommand {
             error, 3 verification found problems, 4 damaged data met while answering (the file is named).
             """,
         version: AuditQVersion.current,
-        subcommands: [Activity.self, Search.self, Trace.self, Stats.self, Evidence.self, Verify.self])
+        subcommands: [Activity.self, Search.self, Trace.self, Stats.self, Evidence.self, Verify.self, Retention.self])
 
     static func main() {
         do {
@@ -414,10 +414,110 @@ struct AuditQ: ParsableCommand {
                 }
                 progressDone()
                 for p in outcome.problems { print(p) }
+                for n in outcome.retentionPending { print("\(d.root)/\(n)") }
                 print("\(d.root): \(outcome.summary)")
                 failed = failed || !outcome.isValid
             }
             if failed { throw ExitCode(ExitStatus.problemsFound) }
+        }
+    }
+
+    struct Retention: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Archive and expire sealed segments by the retention policy, honouring legal holds.",
+            discussion: """
+                The policy is the retention: section of the collector's YAML file (--config) or of a file of its own                 (--policy). `plan` is a dry run; `apply` does the work, crash-safe and idempotent: run it from cron or                 a Kubernetes CronJob while the collector writes. Exit status: 0 done (or another job was running:                 nothing done, said on stderr), 1 a segment could not be handled (named; the next run retries), 2 a                 usage or policy error.
+                """,
+            subcommands: [Plan.self, Apply.self])
+
+        struct PolicyOptions: ParsableArguments {
+            @OptionGroup var data: DataOptions
+            @Option(name: [.customLong("config"), .customLong("policy")], help: "The YAML file with the retention: section.")
+            var policyFile: String
+            @Option(help: "table (default) or json.") var format: String = "table"
+            @Option(help: "Evaluate the policy as of this instant (ISO 8601 with offset, or Unix ns) instead of now.")
+            var now: String?
+            @Option(help: "Time zone for printed times.") var tz: String = "UTC"
+
+            func validate() throws {
+                guard format == "table" || format == "json" else { throw ValidationError("--format is table or json") }
+                if let now, UnixTime.parseInstant(now) == nil && UInt64(now) == nil {
+                    throw ValidationError("--now must be an ISO 8601 instant with an offset (2026-11-02T10:00:00Z) or Unix ns")
+                }
+            }
+
+            func policy() throws -> RetentionPolicy {
+                guard let data = FileManager.default.contents(atPath: policyFile) else {
+                    throw ValidationError("cannot read the policy file \(policyFile)")
+                }
+                do {
+                    return try RetentionPolicy.parse(yaml: String(decoding: data, as: UTF8.self), source: policyFile)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+
+            var instant: UInt64 { now.flatMap { UnixTime.parseInstant($0) ?? UInt64($0) } ?? FileIO.nowUnixNano() }
+
+            func directories() throws -> [DataDirectory] {
+                for d in data.resolved where !FileManager.default.fileExists(atPath: d.root) {
+                    throw ValidationError("no data directory at \(d.root)")
+                }
+                return data.resolved
+            }
+        }
+
+        struct Plan: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Dry run: which segments would be archived, expired or held, with bytes before and after.")
+            @OptionGroup var options: PolicyOptions
+
+            func run() throws {
+                let policy = try options.policy()
+                let zone: TimeZoneSpec
+                do { zone = try TimeZoneSpec(parsing: options.tz) } catch { throw ValidationError(error.description) }
+                for d in try options.directories() {
+                    let plan = try RetentionJob(directory: d, policy: policy).plan(now: options.instant)
+                    if options.format == "json" {
+                        print(RetentionOutput.json(plan.items, now: plan.now, unchanged: plan.unchanged, applied: false))
+                    } else {
+                        print("\(d.root):")
+                        print(RetentionOutput.table(plan.items, unchanged: plan.unchanged, applied: false, zone: zone))
+                    }
+                }
+            }
+        }
+
+        struct Apply: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Archive, expire (leaving tombstones) and finish interrupted work; safe to run again at any time.")
+            @OptionGroup var options: PolicyOptions
+            @Option(help: .hidden) var stepDelayMs: UInt64 = 0
+
+            func run() throws {
+                let policy = try options.policy()
+                let zone: TimeZoneSpec
+                do { zone = try TimeZoneSpec(parsing: options.tz) } catch { throw ValidationError(error.description) }
+                var failed = false
+                for d in try options.directories() {
+                    var job = RetentionJob(directory: d, policy: policy)
+                    job.stepDelayNanos = stepDelayMs * 1_000_000
+                    let report = try job.apply(now: options.instant)
+                    if report.busy {
+                        note("auditq: \(d.root): another retention job is running; nothing done")
+                        continue
+                    }
+                    let held = report.plan.items.filter { $0.action == .held }
+                    if options.format == "json" {
+                        print(RetentionOutput.json(report.done + held, now: report.plan.now, unchanged: report.plan.unchanged, problems: report.problems, applied: true))
+                    } else {
+                        print("\(d.root):")
+                        print(RetentionOutput.table(report.done + held, unchanged: report.plan.unchanged, problems: report.problems, applied: true, zone: zone))
+                    }
+                    failed = failed || !report.problems.isEmpty
+                }
+                if failed { throw ExitCode(ExitStatus.failure) }
+            }
         }
     }
 }
