@@ -38,6 +38,7 @@ release: deps
 PORT ?= 4318
 GRPC_PORT ?= 4317
 SYSLOG_PORT ?= 5514
+ZIPKIN_PORT ?= 9411
 RUN_REQUESTS ?= 20000
 BIN ?= .build/release
 run: release
@@ -46,7 +47,7 @@ run: release
 # The part of `make run` after the build (BIN=.build/debug runs it on a debug build).
 demo:
 	@rm -rf $(DATA)
-	@$(BIN)/collector serve --data $(DATA) --otlp-http 127.0.0.1:$(PORT) --otlp-grpc 127.0.0.1:$(GRPC_PORT) \
+	@$(BIN)/collector serve --data $(DATA) --otlp-http 127.0.0.1:$(PORT) --otlp-grpc 127.0.0.1:$(GRPC_PORT) --zipkin 127.0.0.1:$(ZIPKIN_PORT) \
 		--syslog-udp 127.0.0.1:$(SYSLOG_PORT) --syslog-tcp 127.0.0.1:$(SYSLOG_PORT) --segment-bytes 33554432 --log-level warning & \
 	pid=$$!; trap 'kill -INT $$pid 2>/dev/null; wait $$pid' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done; \
