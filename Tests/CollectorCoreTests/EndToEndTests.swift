@@ -450,7 +450,8 @@ struct EndToEndTests {
             for client in 0..<3 {
                 group.addTask {
                     var statuses: [Int] = []
-                    for i in 0..<40 {
+                    // At least 40 each, and on until the restarted collector has had some traffic too.
+                    for i in 0..<400 where i < 40 || phase.requests[2] < 30 {
                         let user = client == 0 ? "alice" : "bob"
                         let sentIn = phase.current
                         statuses.append((try? await stack.request("/api/orders?c=\(client)&i=\(i)", token: tokens[user])) ?? 0)
@@ -470,7 +471,7 @@ struct EndToEndTests {
             return await group.reduce(into: []) { $0 += $1 }
         }
         // The services answer whatever happens to the collector: exporting is in the background.
-        #expect(answered.count == 120)
+        #expect(answered.count >= 120)
         #expect(answered.allSatisfy { $0 == 200 })
         #expect(phase.requests.allSatisfy { $0 > 0 }, "requests before, during and after the restart: \(phase.requests)")
 
