@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients build release run test bench bench-ingest bench-tls proto clean
+.PHONY: deps clients edge build release run demo test bench bench-ingest bench-tls proto clean
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -30,31 +30,57 @@ build: deps
 release: deps
 	swift build -c release
 
-# The main job: a collector on a local data dir, fed with realistic edge + mesh traffic over OTLP/HTTP and
-# NDJSON by the project's load generator, queried by auditq; then the collector stays in the foreground until
-# Ctrl-C (which makes it finish, write and seal).
+# The main job: a collector on a local data dir, fed for about a minute with realistic edge + mesh traffic by the
+# project's load generator — the requests' spans (sidecars, services, analytics pool) over OTLP/gRPC and the
+# nginx edge's access lines over syslog UDP, at the same time, from the same seed, so they join into traces —
+# then auditq shows what one user did, with one request's whole trace, and verifies the store. The collector
+# stays in the foreground until Ctrl-C (which makes it finish, write and seal).
 PORT ?= 4318
+GRPC_PORT ?= 4317
+SYSLOG_PORT ?= 5514
+ZIPKIN_PORT ?= 9411
+RUN_REQUESTS ?= 20000
+BIN ?= .build/release
 run: release
+	@$(MAKE) --no-print-directory demo BIN=.build/release
+
+# The part of `make run` after the build (BIN=.build/debug runs it on a debug build).
+demo:
 	@rm -rf $(DATA)
-	@.build/release/collector serve --data $(DATA) --otlp-http 127.0.0.1:$(PORT) --segment-bytes 33554432 --log-level warning & \
+	@$(BIN)/collector serve --data $(DATA) --otlp-http 127.0.0.1:$(PORT) --otlp-grpc 127.0.0.1:$(GRPC_PORT) --zipkin 127.0.0.1:$(ZIPKIN_PORT) \
+		--syslog-udp 127.0.0.1:$(SYSLOG_PORT) --syslog-tcp 127.0.0.1:$(SYSLOG_PORT) --segment-bytes 33554432 --log-level warning & \
 	pid=$$!; trap 'kill -INT $$pid 2>/dev/null; wait $$pid' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done; \
-	echo "== sending 100,000 synthetic requests (an nginx access event and 3-12 spans each) to the collector"; \
-	.build/release/collector loadgen --to http://127.0.0.1:$(PORT) --requests 100000 --connections 4 || exit 1; \
-	.build/release/auditq stats --data $(DATA); \
-	user=$$(.build/release/collector ingest-synthetic --print-heavy-user); \
+	sleep 0.5; \
+	echo "== about a minute of traffic: $(RUN_REQUESTS) synthetic requests, each an nginx access line (syslog UDP) and 3-12 sidecar, service and analytics spans (OTLP/gRPC)"; \
+	$(BIN)/collector loadgen --transport grpc --to http://127.0.0.1:$(GRPC_PORT) --requests $(RUN_REQUESTS) --connections 2 --rate 2000 & spans=$$!; \
+	$(BIN)/collector loadgen --transport syslog-udp --to udp://127.0.0.1:$(SYSLOG_PORT) --requests $(RUN_REQUESTS) --rate 340 || exit 1; \
+	wait $$spans || exit 1; \
+	sleep 1; \
+	$(BIN)/auditq stats --data $(DATA); \
+	user=$$($(BIN)/collector ingest-synthetic --print-heavy-user); \
 	echo; echo "== what did $$user do today? (first 15 requests, each with the whole trace it started)"; \
-	.build/release/auditq activity --data $(DATA) --user $$user --date today --limit 15; \
-	trace=$$(.build/release/auditq search --data $(DATA) --user $$user --date today --limit 1 2>/dev/null | awk 'NR==2 {print $$NF}'); \
-	echo; echo "== the whole trace of that user's first request"; \
-	.build/release/auditq trace --data $(DATA) $$trace; \
+	$(BIN)/auditq activity --data $(DATA) --user $$user --date today --limit 15; \
+	trace=$$($(BIN)/auditq search --data $(DATA) --user $$user --date today --limit 1 2>/dev/null | awk 'NR==2 {print $$NF}'); \
+	echo; echo "== the whole trace of that user's first request: the edge's access event, every hop, the analytics call"; \
+	$(BIN)/auditq trace --data $(DATA) $$trace; \
 	echo; echo "== verify the store"; \
-	.build/release/auditq verify --data $(DATA); \
-	echo; echo "The collector is still running on 127.0.0.1:$(PORT) with data in $(DATA); Ctrl-C stops it (it seals first)."; \
+	$(BIN)/auditq verify --data $(DATA); \
+	echo; echo "The collector is still running (OTLP/HTTP 127.0.0.1:$(PORT), OTLP/gRPC $(GRPC_PORT), syslog $(SYSLOG_PORT)) with data in $(DATA); Ctrl-C stops it (it seals first)."; \
 	wait $$pid
 
-# Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite.
-test: deps clients
+# nginx for the end-to-end suite: Debian's nginx-core has auth_request. Installing it must not start a system
+# nginx on port 80 (policy-rc.d refuses service starts during the install when no policy is in place).
+edge:
+	@nginx -V 2>&1 | grep -q http_auth_request_module || { \
+		policy=/usr/sbin/policy-rc.d; added=; \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $$policy >/dev/null && $(SUDO) chmod +x $$policy && added=1; fi; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-core; status=$$?; \
+		[ -n "$$added" ] && $(SUDO) rm -f $$policy; exit $$status; }
+
+# Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite
+# (the end-to-end suite runs nginx, the example services and the built collector and auditq).
+test: deps clients edge
 	swift build --build-tests
 	swift test --skip-build
 

@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "CollectorCoreTests",
             dependencies: [
-                "CollectorCore", "LogFormat", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector",
+                "CollectorCore", "LogFormat", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -79,18 +79,24 @@ public enum AccessEventMapping {
         func first(_ keys: [String]) -> String? { keys.lazy.compactMap(text).first }
 
         let istio = fields["start_time"] != nil && (fields["response_code"] != nil || fields["upstream_cluster"] != nil)
-        // Time.
-        let start: UInt64
+        // Time. nginx's msec and time_iso8601 are when the line was written, at the end of the request, so the
+        // request started request_time earlier; Envoy's start_time is the start.
+        var start: UInt64
+        var loggedAtEnd = true
         if let msec = text("msec"), let ns = decimalNanos(msec, unit: 1_000_000_000) {
             start = ns
-        } else if let iso = text("time_iso8601") ?? text("start_time") ?? text("timestamp"), let ns = UnixTime.parseInstant(iso) {
+        } else if let iso = text("time_iso8601"), let ns = UnixTime.parseInstant(iso) {
             start = ns
+        } else if let iso = text("start_time") ?? text("timestamp"), let ns = UnixTime.parseInstant(iso) {
+            start = ns
+            loggedAtEnd = false
         } else {
             throw Refusal(message: "no readable time: give msec, time_iso8601 or start_time (ISO 8601 with an offset)")
         }
         var duration: UInt64 = 0
         if let seconds = text("request_time"), let ns = decimalNanos(seconds, unit: 1_000_000_000) {
             duration = ns
+            if loggedAtEnd { start -= min(start, ns) }
         } else if let ms = text("duration"), let ns = decimalNanos(ms, unit: 1_000_000) {
             duration = ns
         }
@@ -229,9 +235,10 @@ public enum AccessEventMapping {
     /// the load generator and the demo to send access events as nginx does.
     public static func nginxLine(for event: AuditEvent) -> String {
         var fields: [(String, String)] = []
-        let seconds = event.startTimeUnixNano / 1_000_000_000
-        let millis = event.startTimeUnixNano / 1_000_000 % 1_000
-        fields.append(("msec", "\(seconds).\(pad3(millis))"))
+        // nginx writes the line when the request ends: msec is the end, in milliseconds, as request_time is.
+        let duration = UInt64(max(0, event.durationNanos))
+        let endMillis = event.startTimeUnixNano / 1_000_000 + duration / 1_000_000
+        fields.append(("msec", "\(endMillis / 1_000).\(pad3(endMillis % 1_000))"))
         if !event.traceID.isZero {
             fields.append(("request_id", event.traceID.hex))
             fields.append(("traceparent", TraceParent(traceID: event.traceID, parentID: event.spanID, flags: UInt8(truncatingIfNeeded: event.flags | 1)).header))
@@ -250,7 +257,6 @@ public enum AccessEventMapping {
             if http.statusCode != 0 { fields.append(("status", String(http.statusCode))) }
             if let c = http.clientAddress { fields.append(("remote_addr", c)) }
         }
-        let duration = UInt64(max(0, event.durationNanos))
         fields.append(("request_time", "\(duration / 1_000_000_000).\(pad3(duration / 1_000_000 % 1_000))"))
         let taken = Set(fields.map(\.0))
         for a in event.attributes where !taken.contains(a.key) {
