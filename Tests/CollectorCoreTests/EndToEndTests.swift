@@ -208,8 +208,11 @@ struct EndToEndTests {
         }
 
         /// Kills the collector with SIGKILL and starts it again on the same data directory and ports.
-        func restartCollector() throws {
+        /// SIGKILL, then `down` seconds without a collector (so traffic meets it down, however fast it starts), then
+        /// a new one on the same data and ports.
+        func restartCollector(down: Double = 0) throws {
             collector.stop(signal: SIGKILL)
+            if down > 0 { usleep(useconds_t(down * 1_000_000)) }
             let ports = ["--otlp-http", "127.0.0.1:\(collector.port)", "--otlp-grpc", "127.0.0.1:\(collector.grpcPort)",
                          "--zipkin", "127.0.0.1:\(collector.zipkinPort)", "--syslog-udp", "127.0.0.1:\(collector.syslogUDPPort)"]
             collector = try CollectorProcessTests.Running(data: data, extra: ["--syslog-tcp", "off"] + collectorOptions + ports)
@@ -464,7 +467,7 @@ struct EndToEndTests {
             group.addTask {
                 try? await Task.sleep(nanoseconds: 1_500_000_000)
                 phase.advance()  // killed
-                do { try stack.restartCollector() } catch { Issue.record("restart failed: \(error)") }
+                do { try stack.restartCollector(down: 0.6) } catch { Issue.record("restart failed: \(error)") }
                 phase.advance()  // running again
                 return []
             }
