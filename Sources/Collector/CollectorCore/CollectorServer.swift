@@ -9,6 +9,10 @@ import NIOCore
 import ServiceLifecycle
 
 public enum CollectorServer {
+    /// Seconds a connection may stay without a complete request part before the server closes it: without it,
+    /// slow or stalled clients (slowloris) hold connections, and their buffers, forever. Exporters reconnect.
+    public static let idleTimeoutSeconds: Int64 = 10
+
     /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it): the OTLP
     /// and access-event routes with health and metrics, or with `zipkin` the Zipkin v2 route alone (port 9411).
     public static func application(
@@ -35,6 +39,7 @@ public enum CollectorServer {
         if zipkin {
             return Application(
                 router: router,
+                server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeoutSeconds))),
                 configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector-zipkin"),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
                 logger: logger)
@@ -52,6 +57,7 @@ public enum CollectorServer {
         }
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeoutSeconds))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
