@@ -7,6 +7,7 @@ import FuzzHarness
 #if FUZZING
 import Glibc
 
+// Written once in `AuditFuzz_main` before libFuzzer starts, then only read, from libFuzzer's single thread.
 nonisolated(unsafe) var selected: FuzzTarget = .otlpProto
 
 @_cdecl("LLVMFuzzerTestOneInput")
