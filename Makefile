@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients edge build release run demo test bench bench-ingest bench-tls proto clean
+.PHONY: deps clients edge build release run demo test bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -84,6 +84,23 @@ test: deps clients edge
 	swift build --build-tests
 	swift test --skip-build
 
+# Fuzzing: one libFuzzer binary (AddressSanitizer on) whose target is picked by FUZZ_TARGET, built in a scratch path
+# of its own. It links only the parsers (CollectorParsers, LogFormat, OTLP), not the server stack. `fuzz` is the
+# long campaign (FUZZ_SECONDS per target); `fuzz-smoke` the bounded run CI makes. Crashes fail the target; keep
+# each crashing input in Tests/Fuzz/regressions/<target>/ (the test suite replays them).
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_TARGETS := otlp-proto otlp-json zipkin access-ndjson syslog jwt segment
+fuzz-build: deps
+	swift build --scratch-path .build-fuzzer -c debug --product AuditFuzz \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
 # End-to-end ingest load: a release collector (fsync interval) fed by `collector loadgen` on the same machine,
 # as fast as acknowledged and then at half that rate; prints events/s, spans/s, ack latency and peak RSS.
 # Run alone on a quiet machine. BENCH_REQUESTS synthetic requests (about 6.6 events each).
@@ -112,4 +129,4 @@ proto: deps
 	PROTOC_GEN_GRPC_SWIFT=$(CURDIR)/.build-protoc/release/protoc-gen-grpc-swift-2 Sources/Collector/OTLPGRPC/regenerate.sh
 
 clean:
-	rm -rf .build Benchmarks/.build $(DATA)
+	rm -rf .build .build-fuzzer .fuzz Benchmarks/.build $(DATA)

@@ -89,11 +89,23 @@ let package = Package(
             path: "Sources/Collector/OTLPGRPC",
             exclude: ["regenerate.sh"]
         ),
+        // The collector's pure parsers and mappers of what arrives from the network (JSON, NDJSON access lines,
+        // OTLP/JSON, Zipkin, syslog, traceparent, JWTs, redaction): no I/O, no server stack, so the fuzz targets
+        // build against them alone.
+        .target(
+            name: "CollectorParsers",
+            dependencies: [
+                "LogFormat", "OTLPProto", "OTLPBridge",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/Collector/Parsers"
+        ),
         // The collector daemon: logic in CollectorCore, the executable is a thin shell.
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat", "OTLPProto", "OTLPBridge", "OTLPGRPC",
+                "LogFormat", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CollectorParsers",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -149,6 +161,24 @@ let package = Package(
             dependencies: ["LogFormat"],
             path: "Tests/SegmentCrashWriter"
         ),
+        // Fuzzing (`make fuzz`, `make fuzz-smoke`): each fuzz target's entry point, the same calls the receivers
+        // and the store make, with cheap invariants; shared by the libFuzzer binary and the regression tests.
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "CollectorParsers", "LogFormat", "OTLPProto", "OTLPBridge",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Fuzz/Harness"
+        ),
+        // The libFuzzer binary when built with `-sanitize=fuzzer -DFUZZING` (see the Makefile); a plain build
+        // is a replayer that runs files through a fuzz target and writes the seed corpus.
+        .executableTarget(
+            name: "AuditFuzz",
+            dependencies: ["FuzzHarness"],
+            path: "Tests/Fuzz/AuditFuzz"
+        ),
         .testTarget(
             name: "LogFormatTests",
             dependencies: [
@@ -160,7 +190,8 @@ let package = Package(
         .testTarget(
             name: "CollectorCoreTests",
             dependencies: [
-                "CollectorCore", "LogFormat", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq",
+                "CollectorCore", "CollectorParsers", "FuzzHarness", "LogFormat", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib",
+                "collector", "auditq",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -2,6 +2,7 @@ import Foundation
 import LogFormat
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 @Suite struct TraceParentTests {
     static let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -3,6 +3,7 @@ import Foundation
 import LogFormat
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 /// User identity from tokens (decoded, verified), its order of trust, workload identity, legacy names.
 @Suite struct IdentityTests {

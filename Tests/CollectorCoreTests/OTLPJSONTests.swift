@@ -4,6 +4,7 @@ import OTLPBridge
 import OTLPProto
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 @Suite struct OTLPJSONTests {
     static let sample = #"""

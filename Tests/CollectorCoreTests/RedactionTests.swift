@@ -3,6 +3,7 @@ import LogFormat
 import PropertyBased
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 /// What the redactor removes, where, and what it leaves alone.
 @Suite struct RedactionTests {

@@ -8,6 +8,7 @@ import Logging
 import OTLPProto
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 /// A hostile corpus goes through the receivers and the real DurableLog / SegmentWriter (and the real collector
 /// process); then every file of the data directory is read: its raw bytes, every block decompressed, every

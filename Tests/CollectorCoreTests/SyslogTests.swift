@@ -3,6 +3,7 @@ import LogFormat
 import PropertyBased
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 /// Syslog as nginx, rsyslog and syslog-ng send it: the header grammars, the TCP framings, hostile bytes, and
 /// a real collector fed over UDP and TCP sockets.

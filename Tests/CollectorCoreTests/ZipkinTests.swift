@@ -6,6 +6,7 @@ import LogFormat
 import OTLPBridge
 import Testing
 @testable import CollectorCore
+@testable import CollectorParsers
 
 /// Zipkin v2 JSON: the mapping in process, hostile bodies, and the real OpenTelemetry Python SDK's Zipkin JSON
 /// exporter against a real collector.

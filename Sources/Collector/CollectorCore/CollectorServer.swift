@@ -11,6 +11,10 @@ import NIOSSL
 import ServiceLifecycle
 
 public enum CollectorServer {
+    /// Seconds a connection may stay without a complete request part before the server closes it: without it,
+    /// slow or stalled clients (slowloris) hold connections, and their buffers, forever. Exporters reconnect.
+    public static let idleTimeoutSeconds: Int64 = 10
+
     /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it): the OTLP
     /// and access-event routes with health and metrics, or with `zipkin` the Zipkin v2 route alone (port 9411).
     /// With `tls`, HTTPS (and with its CA bundle, mutual TLS: the client certificate names the sender).
@@ -47,6 +51,8 @@ public enum CollectorServer {
                 return response(answer)
             }
         }
+        // Without an idle timeout, slow or stalled clients (slowloris) would hold connections forever.
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(idleTimeoutSeconds))
         let server: HTTPServerBuilder
         if let tls {
             let sslContext: NIOSSLContext
@@ -56,11 +62,11 @@ public enum CollectorServer {
             let listener = zipkin ? "zipkin" : "http"
             server = HTTPServerBuilder { responder in
                 CountingTLSChannel(
-                    base: HTTP1Channel(responder: responder, configuration: .init()), sslContext: sslContext, listener: listener,
+                    base: HTTP1Channel(responder: responder, configuration: http1), sslContext: sslContext, listener: listener,
                     metrics: ingest.metrics)
             }
         } else {
-            server = .http1()
+            server = .http1(configuration: http1)
         }
         if zipkin {
             return Application(

@@ -4,17 +4,18 @@ public enum UnixTime {
     public static let nanosPerSecond: UInt64 = 1_000_000_000
     public static let nanosPerDay: UInt64 = 86_400 * nanosPerSecond
 
-    /// `YYYY-MM-DD` → Unix nanoseconds of its midnight UTC.
+    /// `YYYY-MM-DD` → Unix nanoseconds of its midnight UTC; nil past what 64-bit nanoseconds hold (2554-07-21).
     public static func parseDay(_ s: Substring) -> UInt64? {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
             let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m),
             (1...daysIn(month: m, year: y)).contains(d), y >= 1970
         else { return nil }
-        return UInt64(daysFromCivil(y, m, d)) * nanosPerDay
+        let (ns, overflow) = UInt64(daysFromCivil(y, m, d)).multipliedReportingOverflow(by: nanosPerDay)
+        return overflow ? nil : ns
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM|±HHMM)`; the offset is required.
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM|±HHMM)`; the offset is required. Nil past 2554-07-21T23:34:33.709551615Z.
     public static func parseInstant(_ s: some StringProtocol) -> UInt64? {
         let s = Substring(s)
         guard let t = s.firstIndex(where: { $0 == "T" || $0 == " " }), let day = parseDay(s[..<t]) else { return nil }
@@ -42,7 +43,9 @@ public enum UnixTime {
         }
         let seconds = Int(day / nanosPerSecond) + h * 3600 + mi * 60 + sec - offsetSeconds
         guard seconds >= 0 else { return nil }
-        return UInt64(seconds) * nanosPerSecond + nanos
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: nanosPerSecond)
+        let (ns, carry) = whole.addingReportingOverflow(nanos)
+        return overflow || carry ? nil : ns
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

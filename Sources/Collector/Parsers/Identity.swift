@@ -93,7 +93,7 @@ public struct CompactJWT: Sendable {
 
     /// The user these claims describe: subject from `sub` (else `preferred_username`, `email`, `client_id`),
     /// groups from `groups` and `roles`.
-    func user(origin: IdentityOrigin) -> UserIdentity? {
+    package func user(origin: IdentityOrigin) -> UserIdentity? {
         let email = Self.text(claims, "email")
         guard
             let subject = [Self.text(claims, "sub"), Self.text(claims, "preferred_username"), email, Self.text(claims, "client_id")]
@@ -107,7 +107,7 @@ public struct CompactJWT: Sendable {
     }
 
     /// The kept claims as attributes.
-    func claimAttributes() -> [Attribute] {
+    package func claimAttributes() -> [Attribute] {
         var out: [Attribute] = []
         for key in Self.keptClaims {
             guard let v = claims.first(where: { $0.0 == key })?.1 else { continue }
@@ -228,7 +228,7 @@ public enum WorkloadIdentity {
 
     /// The workload identity of an event: the calling workload's SPIFFE id from the client keys, then the
     /// peer keys, then any attribute value that is a SPIFFE id, then a resource attribute.
-    static func workload(of e: AuditEvent) -> String? {
+    package static func workload(of e: AuditEvent) -> String? {
         // Cheap pass: only keys that can hold an identity are folded and compared.
         var client: String? = nil
         var clientRank = Int.max

@@ -468,7 +468,7 @@ struct Fingerprinter: Sendable {
 
 /// Applies a `RedactionPolicy` to the fields of an event, noting each removal and keeping each JWT it removed
 /// (in memory only) so the identity stage can read its claims.
-struct Redactor: Sendable {
+package struct Redactor: Sendable {
     static let markerPrefix: StaticString = "[redacted:"
     /// Authorization schemes kept in front of a redacted credential (`Bearer [redacted:authorization:h=…]`).
     static let schemes: Set<String> = ["bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "aws4-hmac-sha256"]
@@ -477,26 +477,28 @@ struct Redactor: Sendable {
     let classifier: KeyClassifier
     let fingerprinter: Fingerprinter
 
-    init(policy: RedactionPolicy) {
+    package init(policy: RedactionPolicy) {
         scanner = SecretScanner(queryParameters: policy.queryParameters)
         classifier = KeyClassifier(keys: policy.keys)
         fingerprinter = Fingerprinter(secret: policy.hmacSecret)
     }
 
     /// What one event's redaction did.
-    struct Notes {
+    package struct Notes {
         /// `location=kind` for each removal, in the order found.
-        var removed: [String] = []
+        package var removed: [String] = []
         /// JWTs removed, with whether they were the value of a credential header.
-        var tokens: [(token: String, fromHeader: Bool)] = []
+        package var tokens: [(token: String, fromHeader: Bool)] = []
 
-        var isEmpty: Bool { removed.isEmpty && tokens.isEmpty }
+        package var isEmpty: Bool { removed.isEmpty && tokens.isEmpty }
+
+        package init() {}
     }
 
     // MARK: Strings and bytes
 
     /// The redacted text, or nil when `s` holds no secret.
-    func redact(_ s: String, at location: () -> String, _ notes: inout Notes) -> String? {
+    package func redact(_ s: String, at location: () -> String, _ notes: inout Notes) -> String? {
         var spans: [SecretSpan] = []
         var s = s
         return s.withUTF8 { p -> String? in
@@ -506,7 +508,7 @@ struct Redactor: Sendable {
         }
     }
 
-    func redact(bytes b: [UInt8], at location: () -> String, _ notes: inout Notes) -> [UInt8]? {
+    package func redact(bytes b: [UInt8], at location: () -> String, _ notes: inout Notes) -> [UInt8]? {
         var spans: [SecretSpan] = []
         return b.withUnsafeBufferPointer { p -> [UInt8]? in
             scanner.scan(p, into: &spans)
@@ -537,7 +539,7 @@ struct Redactor: Sendable {
     // MARK: Values
 
     /// The redacted value, or nil when `v` holds no secret.
-    func redact(_ v: AttributeValue, at location: () -> String, _ notes: inout Notes) -> AttributeValue? {
+    package func redact(_ v: AttributeValue, at location: () -> String, _ notes: inout Notes) -> AttributeValue? {
         switch v {
         case .string(let s): return redact(s, at: location, &notes).map(AttributeValue.string)
         case .bytes(let b): return redact(bytes: b, at: location, &notes).map(AttributeValue.bytes)
@@ -559,7 +561,7 @@ struct Redactor: Sendable {
 
     /// Redacts a list of attributes in place; true when anything changed.
     @discardableResult
-    func redact(_ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes) -> Bool {
+    package func redact(_ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes) -> Bool {
         var changed = false
         for i in attributes.indices {
             if let kind = classifier.classify(attributes[i].key) {

@@ -1,0 +1,204 @@
+// The fuzz targets: each runs one input through the same calls a receiver (or the store) makes on bytes from the
+// network (or the disk), and checks cheap invariants. A failed invariant is a `preconditionFailure`, which
+// libFuzzer reports as a crash with the input; `run` itself must never crash on any input.
+import CollectorParsers
+import Foundation
+import LogFormat
+import OTLPBridge
+import OTLPProto
+import SwiftProtobuf
+
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// OTLP/HTTP and OTLP/gRPC protobuf bodies: ExportTraceServiceRequest and ExportLogsServiceRequest, mapped.
+    case otlpProto = "otlp-proto"
+    /// OTLP/HTTP JSON bodies (traces and logs), mapped.
+    case otlpJSON = "otlp-json"
+    /// Zipkin v2 JSON bodies.
+    case zipkin
+    /// NDJSON access-event bodies (nginx / Envoy access lines).
+    case accessNDJSON = "access-ndjson"
+    /// Syslog messages (RFC 3164 and 5424) and an RFC 6587 TCP stream cut into frames.
+    case syslog
+    /// Bearer tokens: JWT decoding, redaction of what looks like a secret, SPIFFE / XFCC identities, traceparent.
+    case jwt
+    /// The store's readers: a whole segment file, the recovery scanner, one record, the catalog.
+    case segment
+
+    /// Runs one input. Returns how many events (or records) the input yielded, for the replayer's report.
+    @discardableResult
+    public func run(_ bytes: [UInt8]) -> Int {
+        switch self {
+        case .otlpProto: return FuzzHarness.otlpProto(bytes)
+        case .otlpJSON: return FuzzHarness.otlpJSON(bytes)
+        case .zipkin: return FuzzHarness.zipkin(bytes)
+        case .accessNDJSON: return FuzzHarness.accessNDJSON(bytes)
+        case .syslog: return FuzzHarness.syslog(bytes)
+        case .jwt: return FuzzHarness.jwt(bytes)
+        case .segment: return FuzzHarness.segment(bytes)
+        }
+    }
+}
+
+public enum FuzzHarness {
+    /// Every event a parser accepted must survive the record codec: encoding the decoded record gives the
+    /// same bytes (bytes, not events: a NaN attribute is never == itself).
+    static func checkRecordRoundTrip(_ events: [AuditEvent]) {
+        for e in events {
+            let encoded = RecordCodec.encode(e)
+            let decoded: AuditEvent
+            do { decoded = try RecordCodec.decode(encoded) } catch {
+                preconditionFailure("an accepted event does not decode from its own record: \(error)")
+            }
+            precondition(RecordCodec.encode(decoded) == encoded, "an accepted event does not round-trip the record codec")
+        }
+    }
+
+    static func otlpProto(_ bytes: [UInt8]) -> Int {
+        var n = 0
+        if let request = try? OTLPTraceRequest(serializedBytes: bytes) {
+            var imported = OTLPMapping.events(from: request)
+            OTLPMapping.deriveAuditFields(&imported.events, identity: IdentityKeys())
+            checkRecordRoundTrip(imported.events)
+            // What auditq exports must be encodable again.
+            let back = OTLPMapping.traceRequest(from: imported.events)
+            precondition((try? back.serializedBytes() as [UInt8]) != nil, "an imported request does not re-encode")
+            n += imported.events.count
+        }
+        if let request = try? OTLPLogsRequest(serializedBytes: bytes) {
+            let imported = OTLPMapping.events(from: request)
+            checkRecordRoundTrip(imported.events)
+            n += imported.events.count
+        }
+        return n
+    }
+
+    static func otlpJSON(_ bytes: [UInt8]) -> Int {
+        var n = 0
+        if let request = try? OTLPJSON.traceRequest(from: bytes) {
+            let imported = OTLPMapping.events(from: request)
+            checkRecordRoundTrip(imported.events)
+            n += imported.events.count
+        }
+        if let request = try? OTLPJSON.logsRequest(from: bytes) {
+            let imported = OTLPMapping.events(from: request)
+            checkRecordRoundTrip(imported.events)
+            n += imported.events.count
+        }
+        return n
+    }
+
+    static func zipkin(_ bytes: [UInt8]) -> Int {
+        guard var parsed = try? ZipkinMapping.events(fromJSON: bytes) else { return 0 }
+        OTLPMapping.deriveAuditFields(&parsed.events, identity: IdentityKeys())
+        checkRecordRoundTrip(parsed.events)
+        return parsed.events.count
+    }
+
+    static func accessNDJSON(_ bytes: [UInt8]) -> Int {
+        let (events, _) = AccessEventMapping.events(fromNDJSON: bytes, options: AccessEventOptions(), maxLineBytes: 1 << 20)
+        checkRecordRoundTrip(events)
+        // The load generator's writer of access lines must write what the parser reads back.
+        for e in events { _ = try? AccessEventMapping.event(fromLine: Array(AccessEventMapping.nginxLine(for: e).utf8)) }
+        return events.count
+    }
+
+    static func syslog(_ bytes: [UInt8]) -> Int {
+        var n = 0
+        func one(_ message: [UInt8]) {
+            guard let parsed = try? Syslog.parse(message) else { return }
+            if let e = try? Syslog.event(from: parsed, peer: "127.0.0.1:514", options: AccessEventOptions()) {
+                checkRecordRoundTrip([e])
+                n += 1
+            }
+        }
+        // The datagram path (UDP: one message per packet).
+        one(bytes)
+        // The stream path (TCP): the same bytes cut into chunks of a size taken from the first byte.
+        let chunk = max(1, Int(bytes.first ?? 1))
+        var framer = SyslogFramer(maxFrameBytes: 64 << 10)
+        var offset = 0
+        streaming: while offset < bytes.count {
+            let end = min(bytes.count, offset + chunk)
+            framer.append(bytes[offset..<end])
+            offset = end
+            while let out = framer.next() {
+                switch out {
+                case .frame(let frame): one(frame)
+                case .fatal: break streaming
+                }
+            }
+            framer.compactIfWorthIt()
+            precondition(framer.pendingBytes <= bytes.count, "the framer holds more bytes than it was given")
+        }
+        return n
+    }
+
+    static func jwt(_ bytes: [UInt8]) -> Int {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var n = 0
+        if let token = try? CompactJWT(text) {
+            _ = token.algorithm
+            _ = token.keyID
+            _ = token.user(origin: .decodedToken)
+            _ = token.claimAttributes()
+            n += 1
+        }
+        // What the normaliser does with a header value that may hold a token.
+        let redactor = Redactor(policy: RedactionPolicy())
+        var notes = Redactor.Notes()
+        if let redacted = redactor.redact(text, at: { "http.request.header.authorization" }, &notes) {
+            precondition(!notes.isEmpty, "a value was redacted without a note of what was removed")
+            n += 1
+            // Redacting twice removes nothing more.
+            var again = Redactor.Notes()
+            precondition(redactor.redact(redacted, at: { "again" }, &again) == nil || !again.removed.isEmpty)
+        }
+        _ = redactor.redact(bytes: bytes, at: { "bytes" }, &notes)
+        if WorkloadIdentity.xfccClient(text) != nil { n += 1 }
+        if WorkloadIdentity.embeddedSPIFFEID(text) != nil { n += 1 }
+        if WorkloadIdentity.spiffeID(text[...]) != nil { n += 1 }
+        if TraceParent(text) != nil { n += 1 }
+        return n
+    }
+
+    /// The first byte picks the reader; the rest is its input.
+    static func segment(_ input: [UInt8]) -> Int {
+        guard let mode = input.first else { return 0 }
+        let bytes = Array(input.dropFirst())
+        switch mode % 4 {
+        case 0:
+            // A whole sealed segment file, as the store opens it.
+            let path = scratchFile()
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return 0 }
+            defer { unlink(path) }
+            guard let reader = try? SegmentReader(path: path, sealed: true), let records = try? reader.scan() else { return 0 }
+            return records.count
+        case 1:
+            // Recovery of an unsealed segment: walk the blocks and decode every record.
+            var n = 0
+            _ = bytes.withUnsafeBytes { raw in
+                SegmentScanner.scan(raw, decode: true) { (_, _, record) throws(LogFormatError) in
+                    _ = try RecordCodec.decode(record)
+                    n += 1
+                }
+            }
+            return n
+        case 2:
+            guard let event = try? RecordCodec.decode(bytes) else { return 0 }
+            checkRecordRoundTrip([event])
+            return 1
+        default:
+            guard let catalog = try? Catalog.decode(bytes) else { return 0 }
+            // A catalog read back must encode to what decodes to the same catalog again.
+            let again = try? Catalog.decode(catalog.encoded())
+            precondition(again?.encoded() == catalog.encoded(), "a decoded catalog does not round-trip")
+            return 1
+        }
+    }
+
+    /// A per-process scratch file on a RAM disk when there is one.
+    static func scratchFile() -> String {
+        let dir = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        return dir + "/auditfuzz-\(getpid()).seg"
+    }
+}
