@@ -208,11 +208,11 @@ struct EndToEndTests {
         }
 
         /// Kills the collector with SIGKILL and starts it again on the same data directory and ports.
-        /// SIGKILL, then `down` seconds without a collector (so traffic meets it down, however fast it starts), then
-        /// a new one on the same data and ports.
-        func restartCollector(down: Double = 0) throws {
+        /// SIGKILL, then `whileDown` (the collector stays down until it returns), then a new collector on the same
+        /// data and ports.
+        func restartCollector(whileDown: () async -> Void = {}) async throws {
             collector.stop(signal: SIGKILL)
-            if down > 0 { usleep(useconds_t(down * 1_000_000)) }
+            await whileDown()
             let ports = ["--otlp-http", "127.0.0.1:\(collector.port)", "--otlp-grpc", "127.0.0.1:\(collector.grpcPort)",
                          "--zipkin", "127.0.0.1:\(collector.zipkinPort)", "--syslog-udp", "127.0.0.1:\(collector.syslogUDPPort)"]
             collector = try CollectorProcessTests.Running(data: data, extra: ["--syslog-tcp", "off"] + collectorOptions + ports)
@@ -465,9 +465,15 @@ struct EndToEndTests {
                 }
             }
             group.addTask {
-                try? await Task.sleep(nanoseconds: 1_500_000_000)
+                // Phases are judged by traffic, not by the clock, so a slow machine still sees requests before the
+                // kill, while the collector is down, and after it is back.
+                func waitFor(_ p: Int, _ n: Int) async {
+                    let deadline = Date().addingTimeInterval(60)
+                    while phase.requests[p] < n, Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+                }
+                await waitFor(0, 15)
                 phase.advance()  // killed
-                do { try stack.restartCollector(down: 0.6) } catch { Issue.record("restart failed: \(error)") }
+                do { try await stack.restartCollector { await waitFor(1, 3) } } catch { Issue.record("restart failed: \(error)") }
                 phase.advance()  // running again
                 return []
             }

@@ -156,19 +156,27 @@ import CZlib
         limits.maxAttributesPerRecord = 5
         limits.maxStringBytes = 100
         let f = try Fixture(limits: limits)
-        var spans = Self.spans(3).map { e -> AuditEvent in
+        var spans = Self.spans(5).map { e -> AuditEvent in
             var e = e
             e.attributes = Array(e.attributes.prefix(3))
+            e.events = []
+            e.links = []
             return e
         }
         spans[1].attributes += (0..<10).map { Attribute("k\($0)", .int(Int64($0))) }
         spans[2].name = String(repeating: "n", count: 101)
+        // Span events and links count too: too many of them, or too many attributes on one.
+        spans[3].events = (0..<6).map { SpanEvent(timeUnixNano: spans[3].startTimeUnixNano, name: "e\($0)") }
+        spans[4].links = [SpanLink(
+            traceID: spans[0].traceID, spanID: spans[0].spanID, attributes: (0..<6).map { Attribute("l\($0)", .bool(true)) })]
         let r = await f.service.handle(
             method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
             body: try OTLPMapping.traceRequest(from: spans).serializedBytes())
         let response = try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse(serializedBytes: r.body)
-        #expect(response.partialSuccess.rejectedSpans == 2)
+        #expect(response.partialSuccess.rejectedSpans == 4)
         #expect(response.partialSuccess.errorMessage.contains("more than the limit of 5"))
+        #expect(response.partialSuccess.errorMessage.contains("6 events and 0 links"))
+        #expect(response.partialSuccess.errorMessage.contains("a span event or link with 6 attributes"))
         #expect(response.partialSuccess.errorMessage.contains("a string longer than 100 bytes"))
         #expect(try f.stored().count == 1)
     }

@@ -412,8 +412,18 @@ public final class IngestService: Sendable {
 
     /// Which limit `e` breaks and how, or nil.
     func violation(_ e: AuditEvent) -> LimitViolation? {
-        if e.attributes.count > limits.maxAttributesPerRecord {
-            return LimitViolation(reason: .attributeLimit, message: "\(e.attributes.count) attributes, more than the limit of \(limits.maxAttributesPerRecord)")
+        let maxAttributes = limits.maxAttributesPerRecord
+        if e.attributes.count > maxAttributes {
+            return LimitViolation(reason: .attributeLimit, message: "\(e.attributes.count) attributes, more than the limit of \(maxAttributes)")
+        }
+        // Span events and links count against the same limit: each one's attributes, and how many there are.
+        if e.events.count + e.links.count > maxAttributes {
+            return LimitViolation(
+                reason: .attributeLimit, message: "\(e.events.count) events and \(e.links.count) links, more than the limit of \(maxAttributes)")
+        }
+        if let crowded = (e.events.map(\.attributes.count) + e.links.map(\.attributes.count)).first(where: { $0 > maxAttributes }) {
+            return LimitViolation(
+                reason: .attributeLimit, message: "a span event or link with \(crowded) attributes, more than the limit of \(maxAttributes)")
         }
         let max = limits.maxStringBytes
         func long(_ s: String) -> Bool { s.utf8.count > max }
