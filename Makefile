@@ -46,9 +46,10 @@ run: release
 
 # The part of `make run` after the build (BIN=.build/debug runs it on a debug build).
 demo:
-	@rm -rf $(DATA)
-	@$(BIN)/collector serve --data $(DATA) --otlp-http 127.0.0.1:$(PORT) --otlp-grpc 127.0.0.1:$(GRPC_PORT) --zipkin 127.0.0.1:$(ZIPKIN_PORT) \
-		--syslog-udp 127.0.0.1:$(SYSLOG_PORT) --syslog-tcp 127.0.0.1:$(SYSLOG_PORT) --segment-bytes 33554432 --log-level warning & \
+	@rm -rf $(DATA) $(DATA).seal.key $(DATA).seal.key.pub
+	@$(BIN)/collector keygen --out $(DATA).seal.key >/dev/null
+	@$(BIN)/collector serve --data $(DATA) --signing-key $(DATA).seal.key --otlp-http 127.0.0.1:$(PORT) --otlp-grpc 127.0.0.1:$(GRPC_PORT) --zipkin 127.0.0.1:$(ZIPKIN_PORT) \
+		--syslog-udp 127.0.0.1:$(SYSLOG_PORT) --syslog-tcp 127.0.0.1:$(SYSLOG_PORT) --segment-bytes 4194304 --log-level warning & \
 	pid=$$!; trap 'kill -INT $$pid 2>/dev/null; wait $$pid' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; do kill -0 $$pid 2>/dev/null || exit 1; sleep 0.2; done; \
 	sleep 0.5; \
@@ -65,7 +66,7 @@ demo:
 	echo; echo "== the whole trace of that user's first request: the edge's access event, every hop, the analytics call"; \
 	$(BIN)/auditq trace --data $(DATA) $$trace; \
 	echo; echo "== verify the store"; \
-	$(BIN)/auditq verify --data $(DATA); \
+	$(BIN)/auditq verify --data $(DATA) --public-key $(DATA).seal.key.pub --require-signatures; \
 	echo; echo "The collector is still running (OTLP/HTTP 127.0.0.1:$(PORT), OTLP/gRPC $(GRPC_PORT), syslog $(SYSLOG_PORT)) with data in $(DATA); Ctrl-C stops it (it seals first)."; \
 	wait $$pid
 
