@@ -222,25 +222,35 @@ public enum Verifier {
         }
 
         // Seal signature.
-        if seal.isSigned {
-            if let key = options.publicKeys.first(where: { $0.keyID == seal.signingKeyID }) {
-                result.signatureChecked = true
-                if !key.isValidSignature(footer.signature, for: seal.encoded()) {
-                    result.problems.append(
-                        IntegrityProblem(
-                            .signatureInvalid, file: path, offset: reader.file.count - FormatConstants.footerSize,
-                            detail: "Ed25519 signature over the seal does not verify with key \(hexKeyID(seal.signingKeyID))"))
-                }
-            } else if options.requireSignatures || !options.publicKeys.isEmpty {
-                result.problems.append(
-                    IntegrityProblem(
-                        .publicKeyNotFound, file: path,
-                        detail: "seal signed by key \(hexKeyID(seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given"))
-            }
-        } else if options.requireSignatures {
-            result.problems.append(IntegrityProblem(.signatureMissing, file: path, detail: "the seal is not signed"))
-        }
+        let (checked, problems) = signatureProblems(
+            seal: seal, signature: footer.signature, options: options, file: path, offset: reader.file.count - FormatConstants.footerSize,
+            what: "the seal")
+        result.signatureChecked = checked
+        result.problems += problems
         return result
+    }
+
+    /// The problems of a seal's Ed25519 signature (a segment's, or the copy a tombstone keeps), and whether a
+    /// key was there to check it: a bad signature; a key not given (when keys are given or required); no
+    /// signature when signatures are required.
+    static func signatureProblems(
+        seal: SegmentSeal, signature: [UInt8], options: VerifyOptions, file: String, offset: Int? = nil, what: String
+    ) -> (checked: Bool, problems: [IntegrityProblem]) {
+        guard seal.isSigned else {
+            return (false, options.requireSignatures ? [IntegrityProblem(.signatureMissing, file: file, detail: "\(what) is not signed")] : [])
+        }
+        guard let key = options.publicKeys.first(where: { $0.keyID == seal.signingKeyID }) else {
+            guard options.requireSignatures || !options.publicKeys.isEmpty else { return (false, []) }
+            return (false, [IntegrityProblem(
+                .publicKeyNotFound, file: file,
+                detail: "\(what) is signed by key \(hexKeyID(seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given")])
+        }
+        guard key.isValidSignature(signature, for: seal.encoded()) else {
+            return (true, [IntegrityProblem(
+                .signatureInvalid, file: file, offset: offset,
+                detail: "the Ed25519 signature over \(what) does not verify with key \(hexKeyID(seal.signingKeyID)): forged or damaged")])
+        }
+        return (true, [])
     }
 
     struct Pass {
@@ -437,23 +447,8 @@ public enum Verifier {
                         found: "\(ageDays) days old at \(UnixTime.format(t.expiredAtUnixNano))",
                         detail: "the segment was expired before its policy allowed"))
             }
-            if t.seal.isSigned {
-                if let key = options.publicKeys.first(where: { $0.keyID == t.seal.signingKeyID }) {
-                    if !key.isValidSignature(t.signature, for: t.seal.encoded()) {
-                        outcome.storeProblems.append(
-                            IntegrityProblem(
-                                .signatureInvalid, file: path,
-                                detail: "the tombstone's seal signature does not verify with key \(hexKeyID(t.seal.signingKeyID)): forged or damaged"))
-                    }
-                } else if options.requireSignatures || !options.publicKeys.isEmpty {
-                    outcome.storeProblems.append(
-                        IntegrityProblem(
-                            .publicKeyNotFound, file: path,
-                            detail: "tombstone's seal signed by key \(hexKeyID(t.seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given"))
-                }
-            } else if options.requireSignatures {
-                outcome.storeProblems.append(IntegrityProblem(.signatureMissing, file: path, detail: "the tombstone's seal is not signed"))
-            }
+            outcome.storeProblems += signatureProblems(
+                seal: t.seal, signature: t.signature, options: options, file: path, what: "the tombstone's seal").problems
             if let live = liveSeals[t.seal.sequence] {
                 let (segmentPath, seal) = live
                 if seal == t.seal {
