@@ -124,6 +124,18 @@ struct SenderAuthTests {
         #expect(CIDR("") == nil && CIDR("10.0.0.0/") == nil && CIDR("host.example") == nil)
     }
 
+    /// gRPC's peer description becomes the address the sources are checked against; anything else is no address.
+    @Test func grpcPeerStrings() {
+        #expect(GRPCReceiver.socketAddress("ipv4:127.0.0.1:5000")?.ipAddress == "127.0.0.1")
+        #expect(GRPCReceiver.socketAddress("ipv6:[::1]:5000")?.ipAddress == "::1")
+        for hostile in [
+            "", "ipv4:", "ipv4:127.0.0.1", "ipv4:127.0.0.1:", "ipv4:127.0.0.1:99999", "ipv4:127.0.0.1:-1", "ipv4:300.1.1.1:5",
+            "ipv6:[::1]", "ipv6:[]:5", "unix:/tmp/socket", "in-process", "ipv4:127.0.0.1:5000\u{0}", String(repeating: "ipv4:", count: 10_000),
+        ] {
+            #expect(GRPCReceiver.socketAddress(hostile) == nil, "\(hostile.prefix(40))")
+        }
+    }
+
     @Test func tlsSettingsAreCheckedWithTheListeners() throws {
         var c = CollectorConfig()
         c.otlpHTTPAddress = "0.0.0.0:4318"

@@ -77,7 +77,9 @@ public enum GRPCReceiver {
     static func socketAddress(_ peer: String) -> NIOCore.SocketAddress? {
         var text = Substring(peer)
         if text.hasPrefix("ipv4:") || text.hasPrefix("ipv6:") { text = text.dropFirst(5) } else { return nil }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        // NIO traps on a port outside 0...65535, so it is checked here.
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port)
+        else { return nil }
         var host = text[..<colon]
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         return try? NIOCore.SocketAddress(ipAddress: String(host), port: port)
