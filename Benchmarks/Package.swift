@@ -16,6 +16,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "LogFormat", package: "audit-trail"),
+                .product(name: "SyntheticTraffic", package: "audit-trail"),
+                .product(name: "StoreQuery", package: "audit-trail"),
             ],
             path: "Benchmarks/LogFormatBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
@@ -26,6 +28,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "LogFormat", package: "audit-trail"),
+                .product(name: "SyntheticTraffic", package: "audit-trail"),
+                .product(name: "StoreQuery", package: "audit-trail"),
             ],
             path: "Benchmarks/RetentionBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
@@ -36,6 +40,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "LogFormat", package: "audit-trail"),
+                .product(name: "SyntheticTraffic", package: "audit-trail"),
                 .product(name: "CollectorCore", package: "audit-trail"),
             ],
             path: "Benchmarks/NormalizerBenchmarks",

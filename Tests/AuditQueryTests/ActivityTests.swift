@@ -3,6 +3,7 @@ import Logging
 import Testing
 @testable import AuditQuery
 @testable import LogFormat
+import StoreQuery
 
 /// A small store written on purpose: two requests by alice across two sealed segments and an unsealed one,
 /// with downstream hops that do not carry the user, a retry copy, an orphan and clock skew; one request by bob.

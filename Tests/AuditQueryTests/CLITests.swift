@@ -5,6 +5,7 @@ import FoundationNetworking
 import Testing
 @testable import AuditQuery
 @testable import LogFormat
+import StoreQuery
 
 /// Runs the real executables: collector seeds a data directory, auditq queries and verifies it. Expected
 /// answers come from a brute-force pass over every stored record, never from the code under test.

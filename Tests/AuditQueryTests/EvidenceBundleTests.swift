@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import AuditQuery
 @testable import LogFormat
+import StoreQuery
 
 /// Evidence bundles: written from a signed store, verified offline, and tampered with in every way we can
 /// think of; each change must be caught and the file (and line or record) named.

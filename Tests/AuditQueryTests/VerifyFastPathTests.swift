@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import LogFormat
+import StoreQuery
 
 /// `verify` reads only the indexed fields of records whose bytes hash to the sealed root; it must reach the
 /// same verdicts as decoding every record, and still name a record that does not decode when the root differs.

@@ -3,6 +3,7 @@ import LogFormat
 import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
+import SyntheticTraffic
 
 @Suite struct TraceParentTests {
     static let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -178,7 +179,7 @@ import Testing
         let edge = g.nextEvents(400).filter { $0.kind == .access }
         #expect(edge.count > 20)
         for e in edge {
-            let back = try AccessEventMapping.event(fromLine: Array(AccessEventMapping.nginxLine(for: e).utf8))
+            let back = try AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8))
             #expect(back.traceID == e.traceID)
             #expect(back.spanID == e.spanID)
             #expect(back.user?.subject == e.user?.subject)
@@ -195,7 +196,7 @@ import Testing
     @Test func escapingSurvivesTheParser() throws {
         var e = AuditEvent(kind: .access, startTimeUnixNano: 1_700_000_000_123_000_000)
         e.http = HTTPFacts(method: "GET", target: "/q?x=\"a\\b\"\n\u{01}é", statusCode: 200)
-        let back = try AccessEventMapping.event(fromLine: Array(AccessEventMapping.nginxLine(for: e).utf8))
+        let back = try AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8))
         #expect(back.http?.target == e.http?.target)
     }
 }

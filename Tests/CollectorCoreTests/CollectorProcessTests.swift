@@ -7,6 +7,8 @@ import OTLPBridge
 import OTLPProto
 import Testing
 @testable import CollectorCore
+import SyntheticTraffic
+import StoreQuery
 
 /// The real `collector serve` process over loopback HTTP: answers, graceful SIGTERM, and SIGKILL recovery.
 @Suite(.serialized) struct CollectorProcessTests {

@@ -9,6 +9,8 @@ import OTLPBridge
 import OTLPProto
 import Testing
 @testable import CollectorCore
+import SyntheticTraffic
+import StoreQuery
 
 /// A real collector on a real, small filesystem (a tmpfs mounted for the test) that fills up: it refuses with
 /// 503, keeps running, loses nothing it acknowledged, and resumes by itself once space returns.

@@ -6,6 +6,7 @@ import FoundationNetworking
 import LogFormat
 import Testing
 @testable import CollectorCore
+import StoreQuery
 
 /// Debian's nginx, if installed.
 let installedNginx: String? = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }

@@ -11,6 +11,7 @@ import OTLPGRPC
 import OTLPProto
 import Testing
 @testable import CollectorCore
+import StoreQuery
 
 /// OTLP/gRPC against a real collector process over loopback HTTP/2, with grpc-swift 2's client.
 @Suite(.serialized) struct GRPCReceiverTests {

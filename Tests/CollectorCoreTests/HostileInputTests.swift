@@ -9,6 +9,7 @@ import OTLPProto
 import SwiftProtobuf
 import Testing
 @testable import CollectorCore
+import StoreQuery
 
 /// Hostile input against the real `collector serve` process over loopback, on every receiver: slow and
 /// oversized requests, compression bombs, deep nesting, a million attributes, bytes that are not text, ids of

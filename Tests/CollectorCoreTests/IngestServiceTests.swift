@@ -6,6 +6,8 @@ import OTLPProto
 import Testing
 import CZlib
 @testable import CollectorCore
+import SyntheticTraffic
+import StoreQuery
 
 /// The receivers' logic in process: every answer an OTLP/HTTP or NDJSON client can get, and what is stored.
 @Suite struct IngestServiceTests {

@@ -5,6 +5,7 @@ import Logging
 import OTLPProto
 import Testing
 @testable import CollectorCore
+import SyntheticTraffic
 
 /// The Prometheus exposition counts exactly what the receivers and the log did.
 @Suite struct MetricsTests {

@@ -5,6 +5,7 @@ import OTLPProto
 import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
+import SyntheticTraffic
 
 @Suite struct OTLPJSONTests {
     static let sample = #"""

@@ -4,6 +4,7 @@ import LogFormat
 import OTLPProto
 import Testing
 @testable import CollectorCore
+@testable import SyntheticTraffic
 
 @Suite struct OTLPMappingTests {
     /// Realistic spans from the project's generator.

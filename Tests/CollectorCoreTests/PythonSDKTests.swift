@@ -2,6 +2,7 @@ import Foundation
 import LogFormat
 import Testing
 @testable import CollectorCore
+import StoreQuery
 
 /// The OpenTelemetry Python SDK (from PyPI, installed by `make clients`) exports to a real collector process
 /// over loopback, with the protobuf exporter (gzip) and the JSON exporter; the stored events must carry

@@ -4,6 +4,7 @@ import PropertyBased
 import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
+import SyntheticTraffic
 
 /// What the redactor removes, where, and what it leaves alone.
 @Suite struct RedactionTests {

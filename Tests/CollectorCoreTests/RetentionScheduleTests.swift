@@ -4,6 +4,8 @@ import Logging
 import OTLPBridge
 import Testing
 @testable import CollectorCore
+import SyntheticTraffic
+import StoreQuery
 
 /// The `retention:` section of the collector's file, and the collector running the retention job on its own
 /// schedule (the real `collector serve` process), off the ingest path.

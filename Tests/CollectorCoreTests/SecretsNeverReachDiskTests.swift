@@ -9,6 +9,8 @@ import OTLPProto
 import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
+import SyntheticTraffic
+import StoreQuery
 
 /// A hostile corpus goes through the receivers and the real DurableLog / SegmentWriter (and the real collector
 /// process); then every file of the data directory is read: its raw bytes, every block decompressed, every

@@ -9,6 +9,7 @@ import OTLPBridge
 import OTLPGRPC
 import Testing
 @testable import CollectorCore
+import StoreQuery
 
 /// A throwaway PKI made with the openssl command: a CA, two server certificates for 127.0.0.1 (the second
 /// for the reload test), a client certificate carrying a SPIFFE id, and a client certificate of another CA.

@@ -4,6 +4,8 @@ import PropertyBased
 import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
+import SyntheticTraffic
+import StoreQuery
 
 /// Syslog as nginx, rsyslog and syslog-ng send it: the header grammars, the TCP framings, hostile bytes, and
 /// a real collector fed over UDP and TCP sockets.

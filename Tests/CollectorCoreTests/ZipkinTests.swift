@@ -7,6 +7,7 @@ import OTLPBridge
 import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
+import StoreQuery
 
 /// Zipkin v2 JSON: the mapping in process, hostile bodies, and the real OpenTelemetry Python SDK's Zipkin JSON
 /// exporter against a real collector.

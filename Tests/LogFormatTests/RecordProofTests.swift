@@ -1,6 +1,7 @@
 import PropertyBased
 import Testing
 @testable import LogFormat
+import StoreQuery
 
 @Suite struct RecordProofTests {
     @Test func levelProofsEqualTheReferenceProofs() async {

@@ -6,6 +6,8 @@ import PropertyBased
 import Synchronization
 import Testing
 @testable import LogFormat
+import SyntheticTraffic
+import StoreQuery
 
 let day = UnixTime.nanosPerDay
 let retentionBase = TrafficGenerator.Configuration.defaultStartUnixNano

@@ -2,6 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 @testable import LogFormat
+import StoreQuery
 
 @Suite struct SegmentWriteReadTests {
     func writeEvents(_ events: [AuditEvent], to dir: DataDirectory, options: WriterOptions = WriterOptions(), seal: Bool = true)

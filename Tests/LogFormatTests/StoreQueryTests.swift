@@ -2,6 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 @testable import LogFormat
+import StoreQuery
 
 /// The store's index answers must be identical to a brute-force scan of every record.
 @Suite struct StoreQueryTests {

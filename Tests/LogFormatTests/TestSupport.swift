@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 @testable import LogFormat
+import SyntheticTraffic
 
 /// A fresh directory under the system temp dir, removed when the value is released.
 final class TempDir: @unchecked Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LogFormat
+import StoreQuery
 
 /// Tampering that keeps every checksum valid (an attacker who knows the format) must still be caught by the
 /// Merkle root, the rebuilt index, the chain or the catalog — and named precisely.

@@ -7,6 +7,8 @@ import Benchmark
 import Foundation
 import LogFormat
 import Logging
+import SyntheticTraffic
+import StoreQuery
 
 /// Benchmark state shared across iterations; written once in a setup hook before measuring starts.
 final class Fixture: @unchecked Sendable {

@@ -4,6 +4,7 @@ import Benchmark
 import CollectorCore
 import Foundation
 import LogFormat
+import SyntheticTraffic
 
 /// Pre-generated events, built once before measuring.
 final class Traffic: @unchecked Sendable {

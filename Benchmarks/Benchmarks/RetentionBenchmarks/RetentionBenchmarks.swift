@@ -8,6 +8,8 @@ import Benchmark
 import Foundation
 import LogFormat
 import Logging
+import SyntheticTraffic
+import StoreQuery
 
 final class RetentionFixture: @unchecked Sendable {
     // @unchecked: every field is assigned inside `lock` once, then only read.

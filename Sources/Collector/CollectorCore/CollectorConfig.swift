@@ -2,6 +2,7 @@
 // are errors (a misspelt limit must not silently fall back to its default). The README lists every key.
 import Foundation
 import LogFormat
+import StoreQuery
 import OTLPBridge
 import Yams
 

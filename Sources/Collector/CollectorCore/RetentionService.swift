@@ -3,6 +3,7 @@
 // never waits for it. The directory's retention lock keeps it from overlapping a cron-run auditq.
 import Dispatch
 import LogFormat
+import StoreQuery
 import Logging
 import ServiceLifecycle
 

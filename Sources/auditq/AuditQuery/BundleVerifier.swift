@@ -8,6 +8,7 @@
 import Crypto
 import Foundation
 import LogFormat
+import StoreQuery
 
 public struct BundleProblem: Sendable, Hashable, CustomStringConvertible {
     public var kind: IntegrityProblem.Kind

@@ -24,6 +24,7 @@
 import Crypto
 import Foundation
 import LogFormat
+import StoreQuery
 
 /// The query an evidence bundle answers, and who asked it when.
 public struct EvidenceQuery: Codable, Sendable, Hashable {

@@ -4,6 +4,7 @@
 // plain proto3 JSON: hex trace and span ids, integer enums, 64-bit integers as decimal strings, camelCase keys.
 // Access events and log records are not spans and are left out (the caller says how many).
 import Foundation
+import JSONText
 import LogFormat
 import OTLPBridge
 import OTLPProto
@@ -22,7 +23,7 @@ struct OTLPJSONWriter {
 
     mutating func raw(_ s: String) { out += s }
     mutating func key(_ k: String) { out += "\"" + k + "\":" }
-    mutating func string(_ s: String) { out += JSONText.quote(s) }
+    mutating func string(_ s: String) { out += JSONString.quote(s) }
     mutating func hex(_ d: Data) { out += "\"" + HexCoding.encode(d) + "\"" }
     mutating func decimalString(_ v: UInt64) { out += "\"\(v)\"" }
 

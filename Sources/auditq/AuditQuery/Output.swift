@@ -8,37 +8,12 @@
 //    "trace":[<record line>, …]}                      (every record of the trace, by start time)
 // NDJSON, `trace`: one line per record, as for `search`, plus "depth", "orphan", "duplicate_of", "skew_ns".
 // CSV: RFC 4180, a header row, the columns of `CSVOutput.columns`.
+import JSONText
 import LogFormat
+import StoreQuery
 
 public enum OutputFormat: String, Sendable, CaseIterable {
     case table, json, csv, otlp
-}
-
-/// JSON string quoting (RFC 8259), as EventJSON does it.
-public enum JSONText {
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }
 
 public enum RecordJSON {
@@ -49,7 +24,7 @@ public enum RecordJSON {
     /// `{"record":…,"event":…}` with `extra` members (already encoded values) at the end.
     public static func line(_ r: StoredRecord, extra: [(String, String)] = []) -> String {
         var s = "{\"record\":" + location(r.location) + ",\"event\":" + EventJSON.render(r.event)
-        for (k, v) in extra { s += "," + JSONText.quote(k) + ":" + v }
+        for (k, v) in extra { s += "," + JSONString.quote(k) + ":" + v }
         return s + "}"
     }
 

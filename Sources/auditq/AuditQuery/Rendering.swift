@@ -1,6 +1,7 @@
 // Plain-text rendering of query results: a table of events, a table of a user's requests, and a trace as a
 // tree with a compact waterfall. Nothing is adjusted: raw timestamps are printed as stored.
 import LogFormat
+import StoreQuery
 
 public enum Rendering {
     /// One line per event: time, kind, source, service, user, what, status, duration, trace id.

@@ -1,5 +1,7 @@
 // `auditq retention plan|apply`: the plan (or what was done) as a table or one JSON object.
+import JSONText
 import LogFormat
+import StoreQuery
 
 public enum RetentionOutput {
     public static func table(_ items: [RetentionPlan.Item], unchanged: Int, problems: [String] = [], applied: Bool, zone: TimeZoneSpec)
@@ -32,14 +34,14 @@ public enum RetentionOutput {
 
     public static func json(_ items: [RetentionPlan.Item], now: UInt64, unchanged: Int, problems: [String] = [], applied: Bool) -> String {
         func item(_ i: RetentionPlan.Item) -> String {
-            "{\"action\":\"\(i.action.rawValue)\",\"segment\":\(JSONText.quote(i.relativePath)),\"tier\":\"\(i.tier)\","
+            "{\"action\":\"\(i.action.rawValue)\",\"segment\":\(JSONString.quote(i.relativePath)),\"tier\":\"\(i.tier)\","
                 + "\"sequence\":\(i.sequence),\"records\":\(i.recordCount),\"min_time_unix_nano\":\"\(i.minTime)\","
                 + "\"max_time_unix_nano\":\"\(i.maxTime)\",\"bytes_before\":\(i.bytesBefore),\"bytes_after\":\(i.bytesAfter),"
                 + "\"bytes_after_estimated\":\(!applied && i.action == .archive),"
-                + "\"holds\":[\(i.holds.map(JSONText.quote).joined(separator: ","))],\"note\":\(JSONText.quote(i.note))}"
+                + "\"holds\":[\(i.holds.map(JSONString.quote).joined(separator: ","))],\"note\":\(JSONString.quote(i.note))}"
         }
         return "{\"applied\":\(applied),\"now_unix_nano\":\"\(now)\",\"unchanged\":\(unchanged),\"items\":["
-            + items.map(item).joined(separator: ",") + "],\"problems\":[" + problems.map(JSONText.quote).joined(separator: ",")
-            + "],\"summary\":" + JSONText.quote(summary(items, unchanged: unchanged, applied: applied)) + "}"
+            + items.map(item).joined(separator: ",") + "],\"problems\":[" + problems.map(JSONString.quote).joined(separator: ",")
+            + "],\"summary\":" + JSONString.quote(summary(items, unchanged: unchanged, applied: applied)) + "}"
     }
 }

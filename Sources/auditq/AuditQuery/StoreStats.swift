@@ -1,6 +1,7 @@
 // `auditq stats`: what the store holds, per tier and in all: segments, events, bytes on disk, the bytes the
 // records take uncompressed (so the compression ratio), and the time the events cover.
 import LogFormat
+import StoreQuery
 
 public struct StoreStats: Sendable {
     public struct Tier: Sendable {

@@ -7,6 +7,7 @@ import ArgumentParser
 import AuditQuery
 import Foundation
 import LogFormat
+import StoreQuery
 
 enum ExitStatus {
     static let failure: Int32 = 1

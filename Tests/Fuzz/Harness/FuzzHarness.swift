@@ -7,6 +7,7 @@ import LogFormat
 import OTLPBridge
 import OTLPProto
 import SwiftProtobuf
+import SyntheticTraffic
 
 public enum FuzzTarget: String, CaseIterable, Sendable {
     /// OTLP/HTTP and OTLP/gRPC protobuf bodies: ExportTraceServiceRequest and ExportLogsServiceRequest, mapped.
@@ -98,7 +99,7 @@ public enum FuzzHarness {
         let (events, _) = AccessEventMapping.events(fromNDJSON: bytes, options: AccessEventOptions(), maxLineBytes: 1 << 20)
         checkRecordRoundTrip(events)
         // The load generator's writer of access lines must write what the parser reads back.
-        for e in events { _ = try? AccessEventMapping.event(fromLine: Array(AccessEventMapping.nginxLine(for: e).utf8)) }
+        for e in events { _ = try? AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8)) }
         return events.count
     }
 

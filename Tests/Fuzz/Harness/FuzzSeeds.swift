@@ -8,6 +8,7 @@ import Logging
 import OTLPBridge
 import OTLPProto
 import SwiftProtobuf
+import SyntheticTraffic
 
 public enum FuzzSeeds {
     public static func all() throws -> [FuzzTarget: [(name: String, bytes: [UInt8])]] {
@@ -46,10 +47,10 @@ public enum FuzzSeeds {
 
         let access = requests.flatMap { $0 }.filter { $0.kind == .access }.prefix(3)
         out[.accessNDJSON] = [
-            ("generator-nginx.ndjson", Array(access.map { AccessEventMapping.nginxLine(for: $0) + "\n" }.joined().utf8)),
+            ("generator-nginx.ndjson", Array(access.map { NginxAccessLine.render($0) + "\n" }.joined().utf8)),
             ("envoy.ndjson", Array(Samples.envoyAccess.utf8)),
         ]
-        let line = access.first.map(AccessEventMapping.nginxLine(for:)) ?? "{}"
+        let line = access.first.map(NginxAccessLine.render) ?? "{}"
         let rfc3164 = "<190>Nov  2 10:00:00 edge-1 nginx: \(line)"
         let rfc5424 = "<165>1 2026-11-02T10:00:00.123Z edge-1 nginx 4711 access [x@1 y=\"z\"] \u{FEFF}\(line)"
         out[.syslog] = [

@@ -1,4 +1,5 @@
 // Small, fast, seedable random number generators for synthetic data. Not for cryptography.
+import LogFormat
 
 /// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014).
 ///

@@ -3,6 +3,8 @@
 // Written by hand (no Foundation, no JSONEncoder) so that the output is byte-for-byte stable: one event
 // has exactly one rendering, fields always come in the order documented below, and nothing depends on a
 // platform's dictionary order or number formatting.
+import JSONText
+import LogFormat
 
 /// Renders an `AuditEvent` as one compact JSON object (no whitespace, no trailing newline).
 ///
@@ -431,50 +433,7 @@ struct JSONWriter {
 
     /// A quoted, escaped JSON string.
     mutating func string(_ s: String) {
-        byte(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { utf8 in escaped(utf8) }
-        byte(UInt8(ascii: "\""))
-    }
-
-    private mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
-        var runStart = 0
-        var i = 0
-        let count = utf8.count
-        while i < count {
-            let b = utf8[i]
-            let escape: StaticString?
-            var skip = 1
-            switch b {
-            case UInt8(ascii: "\""): escape = "\\\""
-            case UInt8(ascii: "\\"): escape = "\\\\"
-            case 0x08: escape = "\\b"
-            case 0x09: escape = "\\t"
-            case 0x0a: escape = "\\n"
-            case 0x0c: escape = "\\f"
-            case 0x0d: escape = "\\r"
-            case 0x00..<0x20: escape = ""  // \u00XX, written below
-            case 0xe2 where i + 2 < count && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xa8 || utf8[i + 2] == 0xa9):
-                escape = utf8[i + 2] == 0xa8 ? "\\u2028" : "\\u2029"
-                skip = 3
-            default: escape = nil
-            }
-            if let escape {
-                if runStart < i { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
-                if escape.utf8CodeUnitCount == 0 {
-                    raw("\\u00")
-                    byte(Self.hexDigits[Int(b >> 4)])
-                    byte(Self.hexDigits[Int(b & 0x0f)])
-                } else {
-                    raw(escape)
-                }
-                i += skip
-                runStart = i
-            } else {
-                i += 1
-            }
-        }
-        if runStart < count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count])) }
+        JSONString.appendQuoted(s, to: &buffer)
     }
 
     // MARK: Primitives

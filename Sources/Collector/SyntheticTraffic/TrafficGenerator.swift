@@ -4,6 +4,7 @@
 // access event (the only event that names the user) and the spans of the trace it started, from the Istio
 // ingress gateway through each service's sidecar and app to, for some requests, the analytics SQL pool.
 // Everything is derived from a seed, so the same configuration always produces the same events.
+import LogFormat
 
 #if canImport(Glibc)
     import Glibc

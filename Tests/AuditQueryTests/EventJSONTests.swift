@@ -2,6 +2,8 @@ import Foundation
 import Testing
 
 @testable import LogFormat
+import AuditQuery
+import SyntheticTraffic
 
 /// Parses one rendered event with Foundation (allowed in tests) as an independent check of the JSON.
 private func parse(_ json: String) throws -> [String: Any] {
@@ -276,5 +278,16 @@ struct EventJSONTests {
             let object = try parse(EventJSON.render(event))
             #expect(object["trace_id"] as? String == event.traceID.hex)
         }
+    }
+
+    // MARK: Size of generated traffic
+
+    @Test func averageNDJSONSizeIsAbout800Bytes() {
+        var generator = TrafficGenerator(seed: 1)
+        let events = generator.nextEvents(5_000)
+        let bytes = EventJSON.ndjson(events).utf8.count
+        let average = Double(bytes) / Double(events.count)
+        print("average NDJSON bytes/event over 5000 events: \(average)")
+        #expect(average >= 650 && average <= 950, "average \(average) bytes/event")
     }
 }

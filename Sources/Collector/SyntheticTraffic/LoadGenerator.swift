@@ -110,7 +110,7 @@ public enum LoadGenerator {
                 posts.append(Post(path: "/v1/traces", contentType: "application/x-protobuf", body: body, spans: spans.count, accessEvents: 0))
             }
             if !access.isEmpty {
-                let body = Array(access.map { AccessEventMapping.nginxLine(for: $0) + "\n" }.joined().utf8)
+                let body = Array(access.map { NginxAccessLine.render($0) + "\n" }.joined().utf8)
                 posts.append(Post(path: "/v1/access", contentType: "application/x-ndjson", body: body, spans: 0, accessEvents: access.count))
             }
             slots.withLock { $0[i] = posts }
@@ -159,7 +159,7 @@ public enum LoadGenerator {
                         // An address literal is its own target: as a DNS name it would be sent as the TLS server
                         // name, which may not be an IP address.
                         let resolved: any ResolvableTarget =
-                            CIDR.parse(target.host) == nil
+                            !isAddressLiteral(target.host)
                             ? .dns(host: target.host, port: target.port)
                             : target.host.contains(":") ? .ipv6(address: target.host, port: target.port) : .ipv4(address: target.host, port: target.port)
                         let transport = try HTTP2ClientTransport.Posix(target: resolved, transportSecurity: security)
@@ -189,6 +189,13 @@ public enum LoadGenerator {
         report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         report.latencies.sort()
         return report
+    }
+
+    /// Whether `host` is an IPv4 or IPv6 address literal rather than a name.
+    static func isAddressLiteral(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
     }
 
     static func exportOverGRPC(

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import LogFormat
+import LogFormat
+@testable import SyntheticTraffic
 
 @Suite("TrafficGenerator")
 struct TrafficGeneratorTests {
@@ -266,16 +267,5 @@ struct TrafficGeneratorTests {
             #expect(services.count <= count && services.count >= min(count, 4), "\(count): \(services.sorted())")
             if count > 12 { #expect(services.contains("svc-13")) }
         }
-    }
-
-    // MARK: Size
-
-    @Test func averageNDJSONSizeIsAbout800Bytes() {
-        var generator = TrafficGenerator(seed: 1)
-        let events = generator.nextEvents(5_000)
-        let bytes = EventJSON.ndjson(events).utf8.count
-        let average = Double(bytes) / Double(events.count)
-        print("average NDJSON bytes/event over 5000 events: \(average)")
-        #expect(average >= 650 && average <= 950, "average \(average) bytes/event")
     }
 }

@@ -37,7 +37,7 @@ public struct Tombstone: Sendable, Hashable {
     public static let magic: [UInt8] = Array("AQTOMBST".utf8)
     public static let version: UInt16 = 1
     /// Bytes before the policy string.
-    static let fixedSize = 8 + 2 + 2 + FormatConstants.footerSignedSize + FormatConstants.signatureSize + 1 + 4 + 8 + 8 + 8
+    package static let fixedSize = 8 + 2 + 2 + FormatConstants.footerSignedSize + FormatConstants.signatureSize + 1 + 4 + 8 + 8 + 8
     static let maxPolicyBytes = 64 << 10
 
     public func encoded() -> [UInt8] {

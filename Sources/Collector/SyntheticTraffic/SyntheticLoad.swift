@@ -1,5 +1,6 @@
 // Writes generator traffic into a data directory through the real writer: the demo's data, the benchmarks'
 // data sets and the collector's `ingest-synthetic` command all come from here.
+import LogFormat
 import Logging
 
 public enum SyntheticLoad {

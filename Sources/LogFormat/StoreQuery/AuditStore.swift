@@ -1,6 +1,7 @@
 // The store: plans a query over the catalogs of one or more data directories, answers term + time-range
 // queries from the segment indexes, trace-id look-ups across segments, and reads the active (unsealed)
 // segments by scanning, so a query sees what a running collector has acknowledged.
+import LogFormat
 import Synchronization
 
 /// A conjunction of index terms over a time range of record start times.
