@@ -1,5 +1,5 @@
 // The collector's configuration: a YAML file, then environment variables, then flags (flags win). Unknown keys
-// are errors (a misspelt limit must not silently fall back to its default). The README lists every key.
+// are errors (a misspelt limit must not silently fall back to its default). docs/configuration.md lists every key.
 import Foundation
 import LogFormat
 import StoreQuery

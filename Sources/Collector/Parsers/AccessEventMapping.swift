@@ -1,5 +1,5 @@
 // Access events from the edge (nginx `escape=json` log lines) and the mesh (Istio/Envoy JSON access logs)
-// become AuditEvents of kind `access`. The field maps are documented in the README ("Access events"). Every
+// become AuditEvents of kind `access`. The field maps are documented in docs/access-events.md. Every
 // field of the line is kept as an attribute; strings with invalid UTF-8 (nginx passes bytes >= 0x80 raw)
 // are kept as bytes, and repaired text is used only for the first-class fields.
 import LogFormat

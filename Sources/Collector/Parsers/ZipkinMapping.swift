@@ -1,7 +1,7 @@
 // Zipkin v2 JSON spans (POST /api/v2/spans) -> AuditEvent. Envoy/Istio sidecars and older services report this
 // way. Every field is kept: ids (64-bit trace ids padded on the left to 128 bits), times (microseconds ->
 // nanoseconds), kind, tags (attributes), annotations (span events), both endpoints, and the debug and shared
-// flags (attributes named below, documented in the README).
+// flags (attributes named below, documented in docs/collector.md).
 import LogFormat
 
 public enum ZipkinMapping {

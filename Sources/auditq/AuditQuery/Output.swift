@@ -6,7 +6,8 @@
 // NDJSON, `activity`: one line per request
 //   {"request":<record line as above>,"trace_id":"<32 hex>","hops":<n>,"user_events":<n>,
 //    "trace":[<record line>, …]}                      (every record of the trace, by start time)
-// NDJSON, `trace`: one line per record, as for `search`, plus "depth", "orphan", "duplicate_of", "skew_ns".
+// NDJSON, `trace`: one line per record, as for `search`, plus "depth", "orphan",
+//   "duplicate_of", "starts_before_parent_ns", "ends_after_parent_ns".
 // CSV: RFC 4180, a header row, the columns of `CSVOutput.columns`.
 import JSONText
 import LogFormat

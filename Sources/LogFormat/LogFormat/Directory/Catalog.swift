@@ -1,4 +1,4 @@
-// The catalog of sealed segments (LogFormat.docc/SegmentFormat.md, "Catalog"): what a query planner needs
+// The catalog of sealed segments (docs/format/catalog.md): what a query planner needs
 // to open only the segments it must. Derived data: rebuilt from segment footers whenever it is missing,
 // damaged or disagrees with the directory.
 //

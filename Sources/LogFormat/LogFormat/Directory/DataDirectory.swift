@@ -1,4 +1,4 @@
-// The layout of one collector's data directory (LogFormat.docc/SegmentFormat.md, "Data directory"):
+// The layout of one collector's data directory (docs/format/data-directory.md):
 //
 //   DIR/node.id                 32 hex digits: this collector's node id, created once
 //   DIR/catalog.aqc             catalog of sealed segments (derived, rebuildable)

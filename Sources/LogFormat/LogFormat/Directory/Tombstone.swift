@@ -1,4 +1,4 @@
-// A tombstone (LogFormat.docc/SegmentFormat.md, "Tombstones"): what is left of a segment that expired by policy.
+// A tombstone (docs/format/tombstone.md): what is left of a segment that expired by policy.
 // It keeps the segment's seal and signature, so the per-collector chain still verifies across it and a
 // tombstone cannot be forged for a signed segment without the collector's key.
 //

@@ -1,5 +1,5 @@
 // Little-endian fixed-width integers, LEB128 unsigned varints and length-prefixed bytes: the primitives
-// every on-disk structure of LogFormat is written with (see LogFormat.docc/SegmentFormat.md, "Primitives").
+// every on-disk structure of LogFormat is written with (see docs/format/README.md, "Primitives").
 
 /// Appends primitives to a growable byte array.
 public struct BinaryWriter: Sendable {

@@ -1,4 +1,4 @@
-// The canonical binary record encoding, version 1 (LogFormat.docc/SegmentFormat.md, "Records").
+// The canonical binary record encoding, version 1 (docs/format/segment.md, "Records").
 //
 // Deterministic: one `AuditEvent` value has exactly one encoding, so the Merkle leaves computed over these
 // bytes are stable across recompression and across readers. Fixed-width fields come first, so a reader can

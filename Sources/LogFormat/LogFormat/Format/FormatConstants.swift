@@ -1,5 +1,5 @@
 // Every number that LogFormat writes to disk, in one place. The format spec these implement is
-// LogFormat.docc/SegmentFormat.md: change both together. Raw values written to disk are never renumbered.
+// docs/format/ (one document per file type): change both together. Raw values written to disk are never renumbered.
 
 public enum FormatConstants {
     // MARK: Records

@@ -1,4 +1,4 @@
-// The inverted index of a sealed segment (LogFormat.docc/SegmentFormat.md, "Index").
+// The inverted index of a sealed segment (docs/format/index.md).
 //
 // index payload := version u16 | fieldCount u16 | blockCount u32
 //                  | blockEntry[blockCount]          (40 bytes each)

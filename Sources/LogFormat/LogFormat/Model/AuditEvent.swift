@@ -3,7 +3,7 @@
 // Lossless for everything OTLP carries (ids, times, flags, trace state, attributes of every value type,
 // events, links, resource and scope, dropped counts, status) plus the first-class audit fields the design
 // names: user identity, workload identity, service, source and HTTP facts. The canonical binary form is
-// in `RecordCodec.swift`; the format spec is `LogFormat.docc/SegmentFormat.md`.
+// in `RecordCodec.swift`; the format spec is `docs/format/segment.md`.
 
 /// What produced an event. Raw values are written to disk: never renumber.
 public enum EventKind: UInt8, Sendable, Hashable, CaseIterable {

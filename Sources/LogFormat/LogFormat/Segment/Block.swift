@@ -1,4 +1,4 @@
-// Blocks: the unit of writing, compression and checksumming (LogFormat.docc/SegmentFormat.md, "Blocks").
+// Blocks: the unit of writing, compression and checksumming (docs/format/segment.md, "Blocks").
 //
 //   block := header(48 bytes) payload(storedLength bytes)
 //   header := magic u32 | type u8 | codec u8 | reserved u16 | storedLength u32 | rawLength u32

@@ -1,5 +1,5 @@
 // The fixed structures at both ends of a segment file: the file header and the footer with its seal
-// (LogFormat.docc/SegmentFormat.md, "File header" and "Footer").
+// (docs/format/segment.md, "File header" and "Footer").
 
 /// A collector's node id: 16 random bytes, written in every segment it produces.
 public struct NodeID: Sendable, Hashable, Comparable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-// The retention job (LogFormat.docc/SegmentFormat.md, "Retention"): archives sealed segments into the archive
+// The retention job (docs/format/data-directory.md, "Retention"): archives sealed segments into the archive
 // tier (zlib, same seals and roots), expires old ones behind a tombstone, and honours legal holds. `plan` is a
 // dry run; `apply` does the work in a crash-safe order, finishes whatever an interrupted run left, and may run
 // while a collector writes and queries read: it only touches sealed segments, and the catalog only under its lock.

@@ -1,4 +1,4 @@
-// The retention policy (LogFormat.docc/SegmentFormat.md, "Retention"): when sealed segments move to the archive
+// The retention policy (docs/retention.md): when sealed segments move to the archive
 // tier, when they expire, and the legal holds that stop expiry. Read from the `retention:` section of the
 // collector's YAML file, so the collector's schedule and `auditq retention` apply the same rules.
 import LogFormat
