@@ -34,11 +34,25 @@ public struct Tombstone: Sendable, Hashable {
         self.policy = policy
     }
 
-    public static let magic: [UInt8] = Array("AQTOMBST".utf8)
-    public static let version: UInt16 = 1
+    public static let magic = FormatConstants.tombstoneMagic
+    public static let version = FormatConstants.tombstoneVersion
     /// Bytes before the policy string.
     package static let fixedSize = 8 + 2 + 2 + FormatConstants.footerSignedSize + FormatConstants.signatureSize + 1 + 4 + 8 + 8 + 8
-    static let maxPolicyBytes = 64 << 10
+
+    /// The policy text as stored: at most `tombstoneMaxPolicyBytes` of UTF-8, cut between Unicode scalars so the
+    /// stored bytes decode to exactly the text kept (a cut inside a scalar would decode to U+FFFD, other bytes).
+    static func storedPolicy(_ policy: String) -> String {
+        let limit = FormatConstants.tombstoneMaxPolicyBytes
+        guard policy.utf8.count > limit else { return policy }
+        var kept = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in policy.unicodeScalars {
+            bytes += UTF8.width(scalar)
+            if bytes > limit { break }
+            kept.append(scalar)
+        }
+        return String(kept)
+    }
 
     public func encoded() -> [UInt8] {
         var w = BinaryWriter(capacity: Self.fixedSize + policy.utf8.count + 16)
@@ -52,7 +66,7 @@ public struct Tombstone: Sendable, Hashable {
         w.u64(fileSize)
         w.u64(expiredAtUnixNano)
         w.u64(expireAfterNanos)
-        w.string(String(decoding: policy.utf8.prefix(Self.maxPolicyBytes), as: UTF8.self))
+        w.string(Self.storedPolicy(policy))
         w.u32(Checksum.crc32(w.bytes))
         return w.bytes
     }

@@ -57,6 +57,13 @@ public enum FormatConstants {
     public static let catalogMagic: [UInt8] = Array("AQCATLOG".utf8)
     public static let catalogVersion: UInt16 = 1
 
+    // MARK: Tombstone (docs/format/tombstone.md)
+    /// "AQTOMBST": first 8 bytes of a tombstone file.
+    public static let tombstoneMagic: [UInt8] = Array("AQTOMBST".utf8)
+    public static let tombstoneVersion: UInt16 = 1
+    /// The policy text a tombstone keeps is cut to this many bytes, at a character boundary.
+    public static let tombstoneMaxPolicyBytes = 64 << 10
+
     // MARK: Merkle tree (RFC 6962 / 9162)
     public static let merkleLeafPrefix: UInt8 = 0x00
     public static let merkleNodePrefix: UInt8 = 0x01
