@@ -7,7 +7,8 @@ import PackageDescription
 
 let package = Package(
     name: "audit-trail",
-    platforms: [.macOS(.v15)],
+    // Linux only: the storage core and the daemon call Glibc directly (directory fsync, flock, mmap, sockets) and
+    // no Apple-platform build is tested here, so none is claimed.
     products: [
         .library(name: "LogFormat", targets: ["LogFormat"]),
         .library(name: "StoreQuery", targets: ["StoreQuery"]),
