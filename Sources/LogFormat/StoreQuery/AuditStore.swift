@@ -398,7 +398,9 @@ public final class AuditStore: Sendable {
 
     /// What a user did: one entry per request the user made (per trace the user's events belong to; an event
     /// without a trace id is a request of its own), with every record of that trace, oldest request first.
-    /// `includeDuplicates` keeps every stored copy of an event (evidence shows what was stored).
+    /// `filter` applies to each request's record and `limit` to the requests that pass; only the traces of the
+    /// requests returned are read. `includeDuplicates` keeps every stored copy of an event (evidence shows what
+    /// was stored).
     public func activity(
         user: String, timeRange: ClosedRange<UInt64>, filter: EventFilter = EventFilter(), limit: Int? = nil,
         traceSlackNanos: UInt64 = 3_600 * 1_000_000_000, includeDuplicates: Bool = false
@@ -418,20 +420,25 @@ public final class AuditStore: Sendable {
             if byTrace[id] == nil { order.append(id) }
             byTrace[id, default: []].append(e)
         }
-        let traces = try self.traces(
-            around: order.map { ($0, byTrace[$0]![0].event.startTimeUnixNano) }, slackNanos: traceSlackNanos,
-            includeDuplicates: includeDuplicates)
         for id in order {
             let mine = byTrace[id]!
-            // The request is the edge's record of it when there is one, else the user's earliest event.
+            // The request is the edge's record of it when there is one, else the user's earliest event. Its
+            // trace is filled in below, once the requests to return are known.
             let request = mine.first { $0.event.source == .edge || $0.event.kind == .access } ?? mine[0]
-            requests.append(UserRequest(request: request, userEvents: mine, trace: traces[id] ?? mine))
+            requests.append(UserRequest(request: request, userEvents: mine, trace: []))
         }
         requests.sort {
             ($0.request.event.startTimeUnixNano, $0.request.location) < ($1.request.event.startTimeUnixNano, $1.request.location)
         }
         if !filter.isEmpty { requests = requests.filter { filter.matches($0.request.event) } }
         if let limit, requests.count > limit { requests.removeLast(requests.count - limit) }
+        let wanted = requests.filter { !$0.request.event.traceID.isZero }
+        let traces = try self.traces(
+            around: wanted.map { ($0.request.event.traceID, $0.userEvents[0].event.startTimeUnixNano) },
+            slackNanos: traceSlackNanos, includeDuplicates: includeDuplicates)
+        for i in requests.indices where !requests[i].request.event.traceID.isZero {
+            requests[i].trace = traces[requests[i].request.event.traceID] ?? requests[i].userEvents
+        }
         return requests
     }
 }
