@@ -8,7 +8,7 @@ import Synchronization
 public struct EventQuery: Sendable, Hashable {
     public var terms: [Term]
     public var timeRange: ClosedRange<UInt64>?
-    /// Stop after this many records (in the order the store reads them: oldest segments first).
+    /// At most this many records: the earliest by (start time, location), after duplicates are dropped.
     public var limit: Int?
     /// Keep exact duplicates (the same event stored twice, as client retries produce). Off by default: a
     /// query shows each event once; verification and evidence always see every stored copy.
@@ -188,11 +188,26 @@ public final class AuditStore: Sendable {
         return out
     }
 
-    /// Records matching `query`, ordered by start time (ties by location).
+    /// Records matching `query`, ordered by start time (ties by location). With a limit, exactly the first
+    /// `limit` of that order (after duplicates are dropped), whatever the catalog order of nodes and directories.
     public func search(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError) -> [StoredRecord] {
         var out: [StoredRecord] = []
         let filter = query.filter
-        for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
+        // Unsealed segments have no catalog time range, so with a limit they are read first, whole: then the
+        // cut below sees them and sealed segments are only asked to beat what they hold.
+        if includeOpenSegments {
+            for reader in try openSegmentReaders() {
+                out += try reader.scan(timeRange: query.timeRange, filter: query.matches)
+            }
+        }
+        // Sealed segments by their earliest record. Once `limit` records are held, a segment whose earliest
+        // record starts after the last one held cannot contribute, and neither can any after it.
+        var cutoff: UInt64? = nil
+        if let limit = query.limit { cutoff = keepEarliest(&out, limit, query.includeDuplicates) }
+        let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
+            .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
+        for handle in sealed {
+            if let cutoff, handle.entry.seal.minTime > cutoff { break }
             let reader: SegmentReader
             do { reader = try handle.reader() } catch where handle.expired { continue }
             let before = out.count
@@ -212,17 +227,32 @@ public final class AuditStore: Sendable {
                     out.removeLast(out.count - kept)
                 }
             }
-            if let limit = query.limit, out.count >= limit { break }
-        }
-        if includeOpenSegments, query.limit.map({ out.count < $0 }) ?? true {
-            for reader in try openSegmentReaders() {
-                out += try reader.scan(timeRange: query.timeRange, filter: query.matches)
+            if let limit = query.limit, out.count > before {
+                cutoff = keepEarliest(&out, limit, query.includeDuplicates)
             }
         }
-        out.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+        Self.sortByTime(&out)
         if !query.includeDuplicates { out = Self.droppingDuplicates(out) }
         if let limit = query.limit, out.count > limit { out.removeLast(out.count - limit) }
         return out
+    }
+
+    static func sortByTime(_ records: inout [StoredRecord]) {
+        records.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+    }
+
+    /// Cuts `records` to the first `limit` by (start time, location), duplicates dropped unless kept, and returns
+    /// the start time of the last one kept once there are `limit` of them (nil while there are fewer). Safe to
+    /// apply as records arrive: a record cut here sorts after `limit` distinct ones and more records only push it
+    /// further back; a later copy of a kept event has the same start time, so it is read before the cutoff stops
+    /// the visit, and the copy with the smaller location stays.
+    private func keepEarliest(_ records: inout [StoredRecord], _ limit: Int, _ includeDuplicates: Bool) -> UInt64? {
+        guard records.count >= limit else { return nil }
+        Self.sortByTime(&records)
+        if !includeDuplicates { records = Self.droppingDuplicates(records) }
+        guard records.count >= limit else { return nil }
+        records.removeLast(records.count - limit)
+        return records[limit - 1].event.startTimeUnixNano
     }
 
     /// Drops records equal to an earlier one (by value: every field), keeping the first stored copy. Client
@@ -368,7 +398,9 @@ public final class AuditStore: Sendable {
 
     /// What a user did: one entry per request the user made (per trace the user's events belong to; an event
     /// without a trace id is a request of its own), with every record of that trace, oldest request first.
-    /// `includeDuplicates` keeps every stored copy of an event (evidence shows what was stored).
+    /// `filter` applies to each request's record and `limit` to the requests that pass; only the traces of the
+    /// requests returned are read. `includeDuplicates` keeps every stored copy of an event (evidence shows what
+    /// was stored).
     public func activity(
         user: String, timeRange: ClosedRange<UInt64>, filter: EventFilter = EventFilter(), limit: Int? = nil,
         traceSlackNanos: UInt64 = 3_600 * 1_000_000_000, includeDuplicates: Bool = false
@@ -388,20 +420,25 @@ public final class AuditStore: Sendable {
             if byTrace[id] == nil { order.append(id) }
             byTrace[id, default: []].append(e)
         }
-        let traces = try self.traces(
-            around: order.map { ($0, byTrace[$0]![0].event.startTimeUnixNano) }, slackNanos: traceSlackNanos,
-            includeDuplicates: includeDuplicates)
         for id in order {
             let mine = byTrace[id]!
-            // The request is the edge's record of it when there is one, else the user's earliest event.
+            // The request is the edge's record of it when there is one, else the user's earliest event. Its
+            // trace is filled in below, once the requests to return are known.
             let request = mine.first { $0.event.source == .edge || $0.event.kind == .access } ?? mine[0]
-            requests.append(UserRequest(request: request, userEvents: mine, trace: traces[id] ?? mine))
+            requests.append(UserRequest(request: request, userEvents: mine, trace: []))
         }
         requests.sort {
             ($0.request.event.startTimeUnixNano, $0.request.location) < ($1.request.event.startTimeUnixNano, $1.request.location)
         }
         if !filter.isEmpty { requests = requests.filter { filter.matches($0.request.event) } }
         if let limit, requests.count > limit { requests.removeLast(requests.count - limit) }
+        let wanted = requests.filter { !$0.request.event.traceID.isZero }
+        let traces = try self.traces(
+            around: wanted.map { ($0.request.event.traceID, $0.userEvents[0].event.startTimeUnixNano) },
+            slackNanos: traceSlackNanos, includeDuplicates: includeDuplicates)
+        for i in requests.indices where !requests[i].request.event.traceID.isZero {
+            requests[i].trace = traces[requests[i].request.event.traceID] ?? requests[i].userEvents
+        }
         return requests
     }
 }

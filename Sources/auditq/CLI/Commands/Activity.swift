@@ -1,0 +1,60 @@
+import ArgumentParser
+import AuditQuery
+import Foundation
+import StoreQuery
+
+extension AuditQ {
+    struct Activity: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What a user did: one entry per request, each with the whole trace it started.",
+            discussion: """
+                Without a time option, today (in --tz). Downstream hops need not carry the user: they are found by \
+                trace id.
+                """)
+        @OptionGroup var data: DataOptions
+        @OptionGroup var time: TimeOptions
+        @OptionGroup var output: FormatOptions
+        @OptionGroup var filters: FilterOptions
+        @Option(help: "User subject or email.") var user: String
+        @Option(help: "At most this many requests.") var limit: Int?
+        @Flag(help: "Table output: print each request's trace as a tree under it.") var tree = false
+
+        func validate() throws {
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        }
+
+        func run() throws {
+            let store = try data.openStore()
+            let zone = try time.zone
+            guard let range = try time.range(fallback: "today") else { return }
+            progress("reading the requests of \(user) and their traces…")
+            let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+            progressDone()
+            guard !requests.isEmpty else {
+                note("no requests by \(user) in that range")
+                return
+            }
+            let hops = requests.reduce(0) { $0 + $1.trace.count }
+            note("\(requests.count) requests by \(user), \(hops) records in their traces")
+            switch try output.resolved() {
+            case .table:
+                if tree {
+                    for q in requests {
+                        print(Rendering.activityTable([q], zone: zone, palette: output.palette))
+                        print(Rendering.traceTree(q.trace, zone: zone, palette: output.palette) + "\n")
+                    }
+                } else {
+                    print(Rendering.activityTable(requests, zone: zone, palette: output.palette))
+                }
+            case .json: print(requests.map(RecordJSON.activityLine).joined(separator: "\n"))
+            case .csv:
+                var out = (CSVOutput.columns + ["request"]).joined(separator: ",") + "\r\n"
+                for (n, q) in requests.enumerated() {
+                    for r in q.trace { out += CSVOutput.row(r, extra: [String(n + 1)]) + "\r\n" }
+                }
+                FileHandle.standardOutput.write(Data(out.utf8))
+            case .otlp: emitOTLP(requests.flatMap { $0.trace.map(\.event) })
+            }
+        }
+    }
+}

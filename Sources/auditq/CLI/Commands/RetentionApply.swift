@@ -1,0 +1,45 @@
+import ArgumentParser
+import AuditQuery
+import StoreQuery
+
+extension AuditQ.Retention {
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Archive, expire (leaving tombstones) and finish interrupted work; safe to run again at any time.")
+        @OptionGroup var options: PolicyOptions
+        /// Test hook, not an interface: waits this long between the job's steps, so the retention CLI test can
+        /// SIGKILL a real run part-way. Hidden from --help; nothing else should pass it.
+        @Option(help: .hidden) var stepDelayMs: UInt64 = 0
+
+        func run() throws {
+            let policy = try options.policy()
+            let zone = try options.zoneOptions.zone
+            var failed = false
+            for d in try options.data.existing() {
+                var job = RetentionJob(directory: d, policy: policy)
+                job.stepDelayNanos = stepDelayMs * 1_000_000
+                let report = try job.apply(now: options.instant)
+                if report.busy {
+                    note("auditq: \(d.root): another retention job is running; nothing done")
+                    continue
+                }
+                let items = report.done + report.plan.items.filter { $0.action == .held }
+                let unchanged = report.plan.unchanged
+                if options.output.json {
+                    let now = report.plan.now
+                    print(
+                        RetentionOutput.json(
+                            items, now: now, unchanged: unchanged, problems: report.problems, applied: true))
+                } else {
+                    print("\(d.root):")
+                    print(
+                        RetentionOutput.table(
+                            items, unchanged: unchanged, problems: report.problems, applied: true, zone: zone))
+                }
+                failed = failed || !report.problems.isEmpty
+            }
+            if failed { throw ExitCode(ExitStatus.failure) }
+        }
+    }
+}

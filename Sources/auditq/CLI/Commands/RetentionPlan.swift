@@ -1,0 +1,25 @@
+import ArgumentParser
+import AuditQuery
+import StoreQuery
+
+extension AuditQ.Retention {
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Dry run: which segments would be archived, expired or held, with bytes before and after.")
+        @OptionGroup var options: PolicyOptions
+
+        func run() throws {
+            let policy = try options.policy()
+            let zone = try options.zoneOptions.zone
+            for d in try options.data.existing() {
+                let plan = try RetentionJob(directory: d, policy: policy).plan(now: options.instant)
+                if options.output.json {
+                    print(RetentionOutput.json(plan.items, now: plan.now, unchanged: plan.unchanged, applied: false))
+                } else {
+                    print("\(d.root):")
+                    print(RetentionOutput.table(plan.items, unchanged: plan.unchanged, applied: false, zone: zone))
+                }
+            }
+        }
+    }
+}
