@@ -230,6 +230,7 @@ let package = Package(
             dependencies: [
                 "AuditQuery", "LogFormat", "StoreQuery", "SyntheticTraffic", "CollectorCore", "OTLPBridge", "auditq",
                 "collector",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/AuditQueryTests"
         ),
