@@ -209,6 +209,11 @@ let package = Package(
         ),
         // One test target per module, named after it.
         .testTarget(
+            name: "TestSupportTests",
+            dependencies: ["TestSupport"],
+            path: "Tests/TestSupportTests"
+        ),
+        .testTarget(
             name: "LogFormatTests",
             dependencies: [
                 "LogFormat", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter", "TestSupport",
