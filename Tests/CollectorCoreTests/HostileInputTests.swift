@@ -10,6 +10,7 @@ import SwiftProtobuf
 import Testing
 @testable import CollectorCore
 import StoreQuery
+import TestSupport
 
 /// Hostile input against the real `collector serve` process over loopback, on every receiver: slow and
 /// oversized requests, compression bombs, deep nesting, a million attributes, bytes that are not text, ids of
@@ -35,16 +36,8 @@ import StoreQuery
     }
 
     static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = CollectorProcessTests.binary.deletingLastPathComponent().appendingPathComponent(tool)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: text, as: UTF8.self))
+        let r = try ChildProcess.run(ChildProcess.product(tool), arguments)
+        return (r.status, r.stdout + r.stderr)
     }
 
     /// A raw TCP connection to a loopback port, with a receive timeout.
