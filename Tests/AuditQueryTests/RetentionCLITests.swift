@@ -111,7 +111,9 @@ import TestSupport
         var kills = 0
         for attempt in 0..<8 {
             let killAfter = 1 + Int(rng.next() % 4)
-            let arguments = ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now, "--step-delay-ms", "15"]
+            let arguments = [
+                "retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now, "--step-delay-ms", "15",
+            ]
             let child = try ChildProcess(CLI.binaries.appendingPathComponent("auditq").path, arguments)
             var changes = 0
             var last = Self.snapshot(dir)

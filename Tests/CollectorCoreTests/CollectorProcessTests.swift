@@ -178,7 +178,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: data) }
         let c = try Running(data: data)
         let loadgen = try ChildProcess.run(
-            Self.binary.path, ["loadgen", "--to", c.base, "--requests", "300", "--requests-per-post", "25", "--connections", "3"])
+            Self.binary.path,
+            ["loadgen", "--to", c.base, "--requests", "300", "--requests-per-post", "25", "--connections", "3"])
         let report = loadgen.stdout
         #expect(loadgen.status == 0, "\(loadgen.stderr)")
         #expect(report.contains("300 access"))

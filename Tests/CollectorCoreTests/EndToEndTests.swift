@@ -59,7 +59,8 @@ struct EndToEndTests {
                 let port = object["port"] as? Int
             else {
                 process.stop(signal: SIGKILL)
-                throw Failure(description: "\(arguments.first ?? executable) did not start: \(text) \(process.stderrSoFar)")
+                let errors = process.stderrSoFar
+                throw Failure(description: "\(arguments.first ?? executable) did not start: \(text) \(errors)")
             }
             self.port = port
         }
@@ -136,7 +137,10 @@ struct EndToEndTests {
                 try conf.write(toFile: dir + "/nginx/edge.conf", atomically: true, encoding: .utf8)
                 let nginx = try ChildProcess(
                     EndToEndTests.nginx!,
-                    ["-p", dir + "/nginx/", "-c", dir + "/nginx/edge.conf", "-e", dir + "/nginx/error.log", "-g", "daemon off;"])
+                    [
+                        "-p", dir + "/nginx/", "-c", dir + "/nginx/edge.conf", "-e", dir + "/nginx/error.log",
+                        "-g", "daemon off;",
+                    ])
                 self.nginx = nginx
                 edge = "http://127.0.0.1:\(edgePort)"
                 let deadline = Date().addingTimeInterval(20)

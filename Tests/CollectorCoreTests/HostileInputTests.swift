@@ -295,8 +295,9 @@ import TestSupport
             // The same for an access line; its only line refused, the request is a 400 listing it (raw bytes >= 0x80
             // alone are kept, as nginx writes them).
             let (a, report) = try await c.post("/v1/access", access, type: "application/x-ndjson")
-            #expect(a == 400, "\(String(decoding: report, as: UTF8.self))")
-            #expect(String(decoding: report, as: UTF8.self).contains(#""line":1"#), "\(String(decoding: report, as: UTF8.self))")
+            let aReport = String(decoding: report, as: UTF8.self)
+            #expect(a == 400, "\(aReport)")
+            #expect(aReport.contains(#""line":1"#), "\(aReport)")
 
             // Syslog datagrams and a TCP stream with NULs and invalid UTF-8.
             SyslogTests.udpSend([[0x3C, 0x31, 0x39, 0x30, 0x3E, 0x00, 0xFF, 0xFE, 0x00], Array("<190>Nov  2 10:00:00 h nginx: ".utf8) + [0, 0xFF, 0x7B]], port: c.syslogUDPPort)

@@ -30,8 +30,10 @@ import TestSupport
         let p = try ChildProcess.run(try python(venv), [script] + args, environment: environment)
         let errors = p.stderr
         let last = p.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        guard p.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "\(script) failed (\(p.status)): \(errors)"])
+        guard p.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
+        else {
+            let message = "\(script) failed (\(p.status)): \(errors)"
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: message])
         }
         return json
     }

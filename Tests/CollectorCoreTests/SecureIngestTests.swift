@@ -58,7 +58,8 @@ struct TestPKI {
     static func openssl(_ args: [String]) throws {
         let p = try ChildProcess.run("/usr/bin/openssl", args)
         guard p.status == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "openssl \(args.first ?? ""): \(p.stderr)"])
+            let message = "openssl \(args.first ?? ""): \(p.stderr)"
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: message])
         }
     }
 
@@ -283,8 +284,8 @@ struct TestPKI {
 
         // One connection opened before the reload…
         let held = try ChildProcess(
-            try PythonSDKTests.python(".venv-otel"), [Self.script, "keepalive", "127.0.0.1", String(collector.port), ca],
-            stdin: true)
+            try PythonSDKTests.python(".venv-otel"),
+            [Self.script, "keepalive", "127.0.0.1", String(collector.port), ca], stdin: true)
         defer { held.stop(signal: SIGKILL) }
         let (firstLine, consumed) = try held.line(after: 0)
         let first = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any]
@@ -306,7 +307,8 @@ struct TestPKI {
         #expect(fresh["status"] as? Int == 200)
         #expect(fresh["fingerprint"] as? String == (try pki.fingerprint("server2")))
         held.write("go\n")
-        let second = try JSONSerialization.jsonObject(with: Data(try held.line(after: consumed).line.utf8)) as? [String: Any]
+        let secondLine = try held.line(after: consumed).line
+        let second = try JSONSerialization.jsonObject(with: Data(secondLine.utf8)) as? [String: Any]
         #expect(try held.wait(within: 60).succeeded)
         #expect(second?["status"] as? Int == 200)
         #expect(second?["fingerprint"] as? String == (try pki.fingerprint("server")))
@@ -355,7 +357,8 @@ struct TestPKI {
         collector.stop(signal: SIGTERM)
 
         let verify = try ChildProcess.run(
-            ChildProcess.product("auditq"), ["verify", "--data", data, "--public-key", key + ".pub", "--require-signatures"])
+            ChildProcess.product("auditq"),
+            ["verify", "--data", data, "--public-key", key + ".pub", "--require-signatures"])
         #expect(verify.status == 0, "\(verify.stdout)")
 
         // Directories 0700, files 0600, whatever the umask of whoever started the collector.

@@ -129,7 +129,8 @@ import TestSupport
         let c = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always"])
         defer { if c.process.isRunning { c.stop(signal: SIGKILL) } }
         let script = PythonSDKTests.root.appendingPathComponent("Tests/clients/zipkin_export.py").path
-        let p = try ChildProcess.run(try PythonSDKTests.python(".venv-otel"), [script, "http://127.0.0.1:\(c.zipkinPort)"])
+        let python = try PythonSDKTests.python(".venv-otel")
+        let p = try ChildProcess.run(python, [script, "http://127.0.0.1:\(c.zipkinPort)"])
         let printed = p.stdoutData
         #expect(p.status == 0, "\(p.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: printed) as? [String: Any])

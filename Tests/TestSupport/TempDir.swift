@@ -30,7 +30,8 @@ public struct TempDir: Sendable {
     }
 
     public static func with<R>(
-        _ label: String = "logformat", isolation: isolated (any Actor)? = #isolation, _ body: (TempDir) async throws -> R
+        _ label: String = "logformat", isolation: isolated (any Actor)? = #isolation,
+        _ body: (TempDir) async throws -> R
     ) async rethrows -> R {
         let dir = TempDir(label)
         defer { dir.remove() }

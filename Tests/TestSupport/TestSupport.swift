@@ -19,7 +19,9 @@ extension SplitMix64 {
 
 /// Builds events covering every field and value type from a seed: empty, huge and non-ASCII values included.
 public enum RandomEvents {
-    public static let samples = ["", "a", "ümlaut", "日本語テキスト", "emoji 🔐🧾", "quote\"back\\slash", "nul\u{0}byte", "tab\tnew\nline"]
+    public static let samples = [
+        "", "a", "ümlaut", "日本語テキスト", "emoji 🔐🧾", "quote\"back\\slash", "nul\u{0}byte", "tab\tnew\nline",
+    ]
 
     public static func string(_ g: inout SplitMix) -> String {
         switch g.next() % 10 {
@@ -121,5 +123,7 @@ public enum RandomEvents {
 
 extension AuditEvent {
     /// Equality that compares doubles by bit pattern (NaN-safe) via the canonical encoding.
-    public func isIdentical(to other: AuditEvent) -> Bool { RecordCodec.encode(self) == RecordCodec.encode(other) && self == other }
+    public func isIdentical(to other: AuditEvent) -> Bool {
+        RecordCodec.encode(self) == RecordCodec.encode(other) && self == other
+    }
 }

@@ -59,7 +59,8 @@ import TestSupport
     }
 
     @Test func stopSignalsAndReportsAGracefulExit() throws {
-        let child = try ChildProcess("/bin/sh", ["-c", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"])
+        let script = "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"
+        let child = try ChildProcess("/bin/sh", ["-c", script])
         try child.waitForStdout("up", within: 30) { $0.contains("up\n") }
         let (output, graceful) = child.stop(signal: SIGTERM, within: 30)
         #expect(graceful)
