@@ -198,13 +198,46 @@ let package = Package(
         // The libFuzzer binary when built with `-sanitize=fuzzer -DFUZZING` (see the Makefile); a plain build
         // is a replayer that runs files through a fuzz target and writes the seed corpus.
         .executableTarget(name: "AuditFuzz", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/AuditFuzz"),
+        // Shared by the test targets: temporary directories with an explicit lifetime, byte damage, seeded
+        // random events, and the one child-process launcher (concurrent stdout/stderr, enforced deadlines).
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "LogFormat", "SyntheticTraffic",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        // One test target per module, named after it.
+        .testTarget(
+            name: "TestSupportTests",
+            dependencies: ["TestSupport"],
+            path: "Tests/TestSupportTests"
+        ),
         .testTarget(
             name: "LogFormatTests",
             dependencies: [
-                "LogFormat", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter",
+                "LogFormat", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/LogFormatTests"
+        ),
+        .testTarget(
+            name: "StoreQueryTests",
+            dependencies: [
+                "StoreQuery", "LogFormat", "SyntheticTraffic", "TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            path: "Tests/StoreQueryTests"
+        ),
+        // The parsers and the OTLP bridge: pure functions over bytes, no server.
+        .testTarget(
+            name: "CollectorParsersTests",
+            dependencies: [
+                "CollectorParsers", "OTLPBridge", "OTLPProto", "FuzzHarness", "LogFormat", "SyntheticTraffic",
+                "TestSupport",
+            ],
+            path: "Tests/CollectorParsersTests"
         ),
         .testTarget(
             name: "SyntheticTrafficTests",
@@ -214,8 +247,8 @@ let package = Package(
         .testTarget(
             name: "CollectorCoreTests",
             dependencies: [
-                "CollectorCore", "CollectorParsers", "FuzzHarness", "LogFormat", "StoreQuery", "SyntheticTraffic",
-                "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq",
+                "CollectorCore", "CollectorParsers", "LogFormat", "StoreQuery", "SyntheticTraffic",
+                "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -229,7 +262,7 @@ let package = Package(
             name: "AuditQueryTests",
             dependencies: [
                 "AuditQuery", "LogFormat", "StoreQuery", "SyntheticTraffic", "CollectorCore", "OTLPBridge", "auditq",
-                "collector",
+                "collector", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/AuditQueryTests"

@@ -6,6 +6,7 @@ import Testing
 @testable import AuditQuery
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 /// Runs the real executables: collector seeds a data directory, auditq queries and verifies it. Expected
 /// answers come from a brute-force pass over every stored record, never from the code under test.
@@ -19,19 +20,8 @@ import StoreQuery
     }
 
     static func run(_ tool: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-        let p = Process()
-        p.executableURL = binaries.appendingPathComponent(tool)
-        p.arguments = arguments
-        if let environment { p.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let r = try ChildProcess.run(binaries.appendingPathComponent(tool).path, arguments, environment: environment)
+        return Run(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// A data directory with 3,000 synthetic requests in several sealed segments; its path, the heaviest user,
@@ -285,29 +275,18 @@ import StoreQuery
     /// A running `collector serve` on a free port.
     final class Collector: @unchecked Sendable {
         // @unchecked: set once in init, then read.
-        let process = Process()
+        let process: ChildProcess
         let base: String
 
         init(data: String) throws {
-            process.executableURL = CLITests.binaries.appendingPathComponent("collector")
             // Only the OTLP/HTTP listener: the others would also print a port and take default ones.
-            process.arguments = [
+            process = try ChildProcess(CLITests.binaries.appendingPathComponent("collector").path, [
                 "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "off", "--zipkin", "off",
                 "--syslog-udp", "off", "--syslog-tcp", "off", "--log-level", "warning",
-            ]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var text = ""
-            let deadline = Date().addingTimeInterval(30)
-            while !text.contains("\n"), Date() < deadline {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
-            }
+            ])
+            let text = try process.waitForStdout("its address", within: 30) { $0.contains("\n") }
             guard let r = text.range(of: "http://127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
-                process.terminate()
+                process.stop(signal: SIGKILL)
                 throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
             }
             base = "http://127.0.0.1:\(port)"
@@ -323,8 +302,9 @@ import StoreQuery
         }
 
         func stop() {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            if !process.stop(signal: SIGTERM, within: 60).graceful {
+                Issue.record("the collector did not exit within 60 s of SIGTERM; killed")
+            }
         }
     }
 

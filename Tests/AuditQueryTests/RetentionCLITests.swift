@@ -1,9 +1,11 @@
 // `auditq retention plan|apply` run as real processes: the plan, the apply, idempotence, stats per tier, and a
-// real SIGKILL of `auditq retention apply` at random moments, with `auditq verify` passing after every kill.
+// real SIGKILL of `auditq retention apply` at seeded points of its progress, with `auditq verify` passing after
+// every kill.
 import Foundation
 import Testing
 @testable import AuditQuery
 @testable import LogFormat
+import TestSupport
 
 @Suite(.serialized) struct RetentionCLITests {
     typealias CLI = CLITests
@@ -83,9 +85,22 @@ import Testing
         #expect(refused.stderr.contains("retention.expire_after_days must be an integer, found the string \"soon\""))
     }
 
-    /// Kills a real `auditq retention apply` with SIGKILL at random moments until one run completes; after every
-    /// kill `auditq verify` passes and no record the policy keeps is lost.
+    /// What the data directory holds: every file with its size and inode, lock files left out (taking a lock
+    /// is not progress). A retention step writes, renames or removes a file, so each step changes this.
+    static func snapshot(_ dir: String) -> Set<String> {
+        Set((FileManager.default.subpaths(atPath: dir) ?? []).filter { !$0.hasSuffix(".lock") }.map { name in
+            var st = stat()
+            return stat(dir + "/" + name, &st) == 0 ? "\(name) \(st.st_size) \(st.st_ino)" : name
+        })
+    }
+
+    /// Kills a real `auditq retention apply` with SIGKILL, each run after it has changed the data directory a
+    /// seeded number of times (1 to 4, watched from outside), so every kill lands mid-way and the test does not
+    /// depend on how fast the machine is; after every kill `auditq verify` passes and no record the policy keeps
+    /// is lost. RETENTION_KILL_SEED replays another sequence of kill points; failures print the seed.
     @Test func sigkillDuringApply() throws {
+        let seed = ProcessInfo.processInfo.environment["RETENTION_KILL_SEED"].flatMap { UInt64($0) } ?? 20_250_316
+        var rng = SplitMix(seed)
         let dir = try Self.seeded(requests: 3_000)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let policy = try Self.writePolicy(Self.policyYAML)
@@ -94,26 +109,37 @@ import Testing
         let kept = catalog.entries.filter { $0.seal.maxTime > cutoff }
         let keptRecords = Set(try CLI.everything(dir).filter { r in kept.contains { $0.sequence == r.location.segmentSequence } }.map(\.location))
         var kills = 0
-        var rng = SystemRandomNumberGenerator()
         for attempt in 0..<8 {
-            let p = Process()
-            p.executableURL = CLI.binaries.appendingPathComponent("auditq")
-            p.arguments = ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now, "--step-delay-ms", "15"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            usleep(UInt32.random(in: 30_000...400_000, using: &rng))
-            let wasRunning = p.isRunning
-            if wasRunning { kill(p.processIdentifier, SIGKILL) }
-            p.waitUntilExit()
-            if wasRunning && p.terminationReason == .uncaughtSignal { kills += 1 }
+            let killAfter = 1 + Int(rng.next() % 4)
+            let arguments = [
+                "retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now, "--step-delay-ms", "15",
+            ]
+            let child = try ChildProcess(CLI.binaries.appendingPathComponent("auditq").path, arguments)
+            var changes = 0
+            var last = Self.snapshot(dir)
+            let deadline = Date().addingTimeInterval(60)
+            while changes < killAfter, child.isRunning, Date() < deadline {
+                usleep(1_000)
+                let now = Self.snapshot(dir)
+                if now != last {
+                    changes += 1
+                    last = now
+                }
+            }
+            #expect(changes >= killAfter || !child.isRunning, "seed \(seed), attempt \(attempt): no progress in 60 s")
+            let wasRunning = child.isRunning
+            let output = child.stop(signal: SIGKILL, within: 60).output
+            if wasRunning && output.signalled && output.status == SIGKILL { kills += 1 }
             let verify = try CLI.run("auditq", ["verify", "--data", dir])
-            #expect(verify.status == 0, "after kill \(kills) (attempt \(attempt)): \(verify.stdout)")
+            #expect(verify.status == 0, "seed \(seed), after kill \(kills) (attempt \(attempt)): \(verify.stdout)")
             let now = Set(try CLI.everything(dir).map(\.location))
-            #expect(keptRecords.isSubset(of: now), "a kept record is missing after kill \(kills)")
-            if !wasRunning && p.terminationStatus == 0 { break }
+            #expect(keptRecords.isSubset(of: now), "seed \(seed): a kept record is missing after kill \(kills)")
+            if !wasRunning {
+                #expect(output.succeeded, "seed \(seed), attempt \(attempt): \(output.stderr)")
+                break
+            }
         }
-        #expect(kills >= 2, "the job was killed mid-way at least twice")
+        #expect(kills >= 2, "seed \(seed): the job was killed mid-way at least twice")
         // A run left alone finishes whatever the killed ones left; the one after it has nothing to do.
         let finish = try CLI.run("auditq", ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now])
         #expect(finish.status == 0, "\(finish.stderr)")

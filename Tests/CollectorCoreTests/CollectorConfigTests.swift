@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CollectorCore
+import TestSupport
 
 @Suite struct CollectorConfigTests {
     static let full = """
@@ -171,16 +172,8 @@ import Testing
         try Self.full.write(toFile: dir + "/good.yaml", atomically: true, encoding: .utf8)
         try "storage:\n  fsync: often\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
         func run(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = CollectorProcessTests.binary
-            p.arguments = args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
+            let r = try ChildProcess.run(CollectorProcessTests.binary.path, args)
+            return (r.status, r.stdout + r.stderr)
         }
         let good = try run(["--check-config", dir + "/good.yaml"])
         #expect(good.0 == 0)

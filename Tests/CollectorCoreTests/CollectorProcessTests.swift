@@ -9,6 +9,7 @@ import Testing
 @testable import CollectorCore
 import SyntheticTraffic
 import StoreQuery
+import TestSupport
 
 /// The real `collector serve` process over loopback HTTP: answers, graceful SIGTERM, and SIGKILL recovery.
 @Suite(.serialized) struct CollectorProcessTests {
@@ -17,7 +18,7 @@ import StoreQuery
 
     final class Running: @unchecked Sendable {
         // @unchecked: set once in init, then read.
-        let process = Process()
+        let process: ChildProcess
         var port = 0
         var grpcPort = 0
         var zipkinPort = 0
@@ -26,16 +27,11 @@ import StoreQuery
         let base: String
 
         init(data: String, extra: [String] = []) throws {
-            process.executableURL = CollectorProcessTests.binary
-            process.arguments = [
+            process = try ChildProcess(CollectorProcessTests.binary.path, [
                 "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0", "--zipkin", "127.0.0.1:0",
                 "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
                 "--log-level", "warning",
-            ] + extra
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            ] + extra)
             // Both listeners print their bound port on a line of their own, in either order.
             var text = ""
             func port(_ scheme: String) -> Int? {
@@ -48,17 +44,12 @@ import StoreQuery
                 return nil
             }
             func wanted(_ flag: String) -> Bool { !zip(extra, extra.dropFirst()).contains { $0 == flag && $1 == "off" } }
-            let deadline = Date().addingTimeInterval(30)
             let listeners = [("--otlp-grpc", "grpc"), ("--zipkin", "zipkin"), ("--syslog-udp", "syslog-udp"), ("--syslog-tcp", "syslog-tcp")]
-            while port("http") == nil || listeners.contains(where: { wanted($0.0) && port($0.1) == nil }), Date() < deadline {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
+            try process.waitForStdout("the port of every listener", within: 30) { printed in
+                text = printed
+                return port("http") != nil && !listeners.contains(where: { wanted($0.0) && port($0.1) == nil })
             }
-            guard let p = port("http") else {
-                process.terminate()
-                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
-            }
+            guard let p = port("http") else { throw ChildProcessFailure("collector did not start: \(text)") }
             self.port = p
             grpcPort = port("grpc") ?? 0
             zipkinPort = port("zipkin") ?? 0
@@ -87,9 +78,11 @@ import StoreQuery
             return (response as? HTTPURLResponse)?.statusCode ?? 0
         }
 
+        /// Sends `signal` and waits for the exit; a collector still running after 60 s is killed and reported.
         func stop(signal: Int32) {
-            kill(process.processIdentifier, signal)
-            process.waitUntilExit()
+            if !process.stop(signal: signal, within: 60).graceful {
+                Issue.record("the collector did not exit within 60 s of signal \(signal); killed")
+            }
         }
     }
 
@@ -184,15 +177,11 @@ import StoreQuery
         let data = Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: data) }
         let c = try Running(data: data)
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = ["loadgen", "--to", c.base, "--requests", "300", "--requests-per-post", "25", "--connections", "3"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let report = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let loadgen = try ChildProcess.run(
+            Self.binary.path,
+            ["loadgen", "--to", c.base, "--requests", "300", "--requests-per-post", "25", "--connections", "3"])
+        let report = loadgen.stdout
+        #expect(loadgen.status == 0, "\(loadgen.stderr)")
         #expect(report.contains("300 access"))
         #expect(report.contains("0 failed"))
         let sent = try #require(Int(report.prefix { $0.isNumber }))

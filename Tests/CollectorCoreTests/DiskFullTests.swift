@@ -11,6 +11,7 @@ import Testing
 @testable import CollectorCore
 import SyntheticTraffic
 import StoreQuery
+import TestSupport
 
 /// A real collector on a real, small filesystem (a tmpfs mounted for the test) that fills up: it refuses with
 /// 503, keeps running, loses nothing it acknowledged, and resumes by itself once space returns.
@@ -44,16 +45,12 @@ import StoreQuery
 
         @discardableResult
         static func run(_ arguments: [String]) -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = arguments
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            do { try p.run() } catch { return (-1, "\(error)") }
-            let out = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+            do {
+                let r = try ChildProcess.run("/usr/bin/env", arguments, within: 60)
+                return (r.status, r.stdout + r.stderr)
+            } catch {
+                return (-1, "\(error)")
+            }
         }
     }
 

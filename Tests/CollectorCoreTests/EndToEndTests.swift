@@ -7,6 +7,7 @@ import LogFormat
 import Testing
 @testable import CollectorCore
 import StoreQuery
+import TestSupport
 
 /// Debian's nginx, if installed.
 let installedNginx: String? = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -46,30 +47,19 @@ struct EndToEndTests {
     /// A helper process that prints `{"port": N}` on its first line once it listens.
     final class Child: @unchecked Sendable {
         // @unchecked: set once in init, then read.
-        let process = Process()
+        let process: ChildProcess
         let port: Int
 
-        init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            let out = Pipe()
-            process.standardOutput = out
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: log)
-            try process.run()
-            var text = ""
-            while !text.contains("\n") {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
-            }
+        init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+            process = try ChildProcess(
+                executable, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+            let text = try process.waitForStdout("its port", within: 60) { $0.contains("\n") }
             guard let line = text.split(separator: "\n").first,
                 let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let port = object["port"] as? Int
             else {
-                process.terminate()
-                let errors = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                process.stop(signal: SIGKILL)
+                let errors = process.stderrSoFar
                 throw Failure(description: "\(arguments.first ?? executable) did not start: \(text) \(errors)")
             }
             self.port = port
@@ -77,10 +67,7 @@ struct EndToEndTests {
 
         /// SIGKILL: a child of the test process may inherit a signal mask that blocks SIGTERM.
         func stop() {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+            process.stop(signal: SIGKILL)
         }
     }
 
@@ -114,7 +101,7 @@ struct EndToEndTests {
         let collectorOptions: [String]
         var helpers: [Child] = []
         var services: [String: Child] = [:]
-        let nginx = Process()
+        private(set) var nginx: ChildProcess?
         private(set) var edge = ""
 
         init(collectorOptions: [String] = []) throws {
@@ -124,18 +111,18 @@ struct EndToEndTests {
             let python = try PythonSDKTests.python(".venv-otel")
             do {
                 let verifier = try Child(python, [EndToEndTests.examples.appendingPathComponent("nginx/jwt_verifier.py").path],
-                                         log: dir + "/verifier.log", environment: ["AUDIT_EDGE_JWT_KEY": EndToEndTests.jwtKey])
+                                         environment: ["AUDIT_EDGE_JWT_KEY": EndToEndTests.jwtKey])
                 helpers.append(verifier)
                 let service = EndToEndTests.examples.appendingPathComponent("otel-python/service.py").path
                 let analytics = try Child(python, [service, "--name", "analytics", "--exporter", "zipkin",
                                                    "--endpoint", "http://127.0.0.1:\(collector.zipkinPort)",
-                                                   "--database", dir + "/analytics.sqlite"], log: dir + "/analytics.log")
+                                                   "--database", dir + "/analytics.sqlite"])
                 let orders = try Child(python, [service, "--name", "orders", "--exporter", "otlp-grpc",
                                                 "--endpoint", "http://127.0.0.1:\(collector.grpcPort)",
-                                                "--downstream", "http://127.0.0.1:\(analytics.port)"], log: dir + "/orders.log")
+                                                "--downstream", "http://127.0.0.1:\(analytics.port)"])
                 let frontend = try Child(python, [service, "--name", "frontend", "--exporter", "otlp-http",
                                                   "--endpoint", collector.base,
-                                                  "--downstream", "http://127.0.0.1:\(orders.port)"], log: dir + "/frontend.log")
+                                                  "--downstream", "http://127.0.0.1:\(orders.port)"])
                 services = ["analytics": analytics, "orders": orders, "frontend": frontend]
                 helpers += [analytics, orders, frontend]
 
@@ -148,12 +135,13 @@ struct EndToEndTests {
                 }
                 guard conf.range(of: "@[A-Z_]+_PORT@", options: .regularExpression) == nil else { throw Failure(description: "a placeholder of edge.conf.template was not replaced") }
                 try conf.write(toFile: dir + "/nginx/edge.conf", atomically: true, encoding: .utf8)
-                nginx.executableURL = URL(fileURLWithPath: EndToEndTests.nginx!)
-                nginx.arguments = ["-p", dir + "/nginx/", "-c", dir + "/nginx/edge.conf", "-e", dir + "/nginx/error.log", "-g", "daemon off;"]
-                nginx.standardOutput = FileHandle.nullDevice
-                _ = FileManager.default.createFile(atPath: dir + "/nginx/stderr.log", contents: nil)
-                nginx.standardError = FileHandle(forWritingAtPath: dir + "/nginx/stderr.log")
-                try nginx.run()
+                let nginx = try ChildProcess(
+                    EndToEndTests.nginx!,
+                    [
+                        "-p", dir + "/nginx/", "-c", dir + "/nginx/edge.conf", "-e", dir + "/nginx/error.log",
+                        "-g", "daemon off;",
+                    ])
+                self.nginx = nginx
                 edge = "http://127.0.0.1:\(edgePort)"
                 let deadline = Date().addingTimeInterval(20)
                 while (try? String(contentsOfFile: dir + "/nginx/nginx.pid", encoding: .utf8)) == nil || !Self.accepts(edgePort) {
@@ -232,10 +220,7 @@ struct EndToEndTests {
         }
 
         func stop() {
-            if nginx.isRunning {
-                nginx.terminate()
-                nginx.waitUntilExit()
-            }
+            nginx?.stop(signal: SIGTERM)
             for h in helpers { h.stop() }
             if collector.process.isRunning { collector.stop(signal: SIGTERM) }
         }
@@ -243,18 +228,8 @@ struct EndToEndTests {
 
     /// Runs auditq; exit status, stdout, stderr.
     static func auditq(_ arguments: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: auditq)
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text, errors)
+        let r = try ChildProcess.run(auditq, arguments)
+        return (r.status, r.stdout, r.stderr)
     }
 
     static func ndjson(_ text: String) throws -> [[String: Any]] {

@@ -192,7 +192,15 @@ import StoreQuery
         // With the writer held, the first request's batch waits in the queue and every later one is refused.
         let pause = f.log.pauseWriter()
         let first = Task { await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body) }
-        while f.log.statistics.pendingEvents == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let queued = ContinuousClock.now + .seconds(30)
+        while f.log.statistics.pendingEvents == 0 {
+            guard ContinuousClock.now < queued else {
+                pause.resume()
+                Issue.record("the first request's batch did not reach the queue within 30 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
         var answers = await withTaskGroup(of: IngestResponse.self) { group in
             for _ in 0..<10 {
                 group.addTask {

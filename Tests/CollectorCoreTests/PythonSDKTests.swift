@@ -3,6 +3,7 @@ import LogFormat
 import Testing
 @testable import CollectorCore
 import StoreQuery
+import TestSupport
 
 /// The OpenTelemetry Python SDK (from PyPI, installed by `make clients`) exports to a real collector process
 /// over loopback, with the protobuf exporter (gzip) and the JSON exporter; the stored events must carry
@@ -26,21 +27,13 @@ import StoreQuery
 
     /// Runs a client script in a virtualenv; it must exit 0 and print a JSON object as its last line.
     static func run(venv: String, script: String, args: [String], environment: [String: String]? = nil) throws -> [String: Any] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try python(venv))
-        p.arguments = [script] + args
-        if let environment { p.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard p.terminationStatus == 0, let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "\(script) failed (\(p.terminationStatus)): \(errors)"])
+        let p = try ChildProcess.run(try python(venv), [script] + args, environment: environment)
+        let errors = p.stderr
+        let last = p.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        guard p.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
+        else {
+            let message = "\(script) failed (\(p.status)): \(errors)"
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: message])
         }
         return json
     }

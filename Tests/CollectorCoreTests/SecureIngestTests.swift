@@ -10,6 +10,7 @@ import OTLPGRPC
 import Testing
 @testable import CollectorCore
 import StoreQuery
+import TestSupport
 
 /// A throwaway PKI made with the openssl command: a CA, two server certificates for 127.0.0.1 (the second
 /// for the reload test), a client certificate carrying a SPIFFE id, and a client certificate of another CA.
@@ -55,30 +56,17 @@ struct TestPKI {
     }
 
     static func openssl(_ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "openssl \(args.first ?? ""): \(text)"])
+        let p = try ChildProcess.run("/usr/bin/openssl", args)
+        guard p.status == 0 else {
+            let message = "openssl \(args.first ?? ""): \(p.stderr)"
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: message])
         }
     }
 
     /// SHA-256 of a PEM certificate's DER, hex (what the client script prints for the peer certificate).
     func fingerprint(_ name: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = ["x509", "-in", path(name + ".pem"), "-noout", "-fingerprint", "-sha256"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try ChildProcess.run(
+            "/usr/bin/openssl", ["x509", "-in", path(name + ".pem"), "-noout", "-fingerprint", "-sha256"]).stdout
         return String(text.split(separator: "=").last ?? "").replacingOccurrences(of: ":", with: "").lowercased()
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -100,15 +88,8 @@ struct TestPKI {
 
     /// `curl` over HTTPS: (status, body); status 0 when the connection or handshake failed.
     static func curl(_ url: String, ca: String, extra: [String] = []) throws -> (Int, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "--cacert", ca, "-o", "-", "-w", "\n%{http_code}", url] + extra
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let arguments = ["-s", "--cacert", ca, "-o", "-", "-w", "\n%{http_code}", url] + extra
+        let text = try ChildProcess.run("/usr/bin/curl", arguments, within: 60).stdout
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -302,15 +283,12 @@ struct TestPKI {
         let ca = pki.path("ca.pem")
 
         // One connection opened before the reload…
-        let stdin = Pipe()
-        let held = Process()
-        held.executableURL = URL(fileURLWithPath: try PythonSDKTests.python(".venv-otel"))
-        held.arguments = [Self.script, "keepalive", "127.0.0.1", String(collector.port), ca]
-        let out = Pipe()
-        held.standardOutput = out
-        held.standardInput = stdin
-        try held.run()
-        let first = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readLine()) as? [String: Any]
+        let held = try ChildProcess(
+            try PythonSDKTests.python(".venv-otel"),
+            [Self.script, "keepalive", "127.0.0.1", String(collector.port), ca], stdin: true)
+        defer { held.stop(signal: SIGKILL) }
+        let (firstLine, consumed) = try held.line(after: 0)
+        let first = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any]
         #expect(first?["status"] as? Int == 200)
         #expect(first?["fingerprint"] as? String == (try pki.fingerprint("server")))
 
@@ -328,9 +306,10 @@ struct TestPKI {
         let fresh = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
         #expect(fresh["status"] as? Int == 200)
         #expect(fresh["fingerprint"] as? String == (try pki.fingerprint("server2")))
-        stdin.fileHandleForWriting.write(Data("go\n".utf8))
-        let second = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readLine()) as? [String: Any]
-        held.waitUntilExit()
+        held.write("go\n")
+        let secondLine = try held.line(after: consumed).line
+        let second = try JSONSerialization.jsonObject(with: Data(secondLine.utf8)) as? [String: Any]
+        #expect(try held.wait(within: 60).succeeded)
         #expect(second?["status"] as? Int == 200)
         #expect(second?["fingerprint"] as? String == (try pki.fingerprint("server")))
     }
@@ -355,28 +334,18 @@ struct TestPKI {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let key = dir + "/seal.key"
-        let keygen = Process()
-        keygen.executableURL = CollectorProcessTests.binary
-        keygen.arguments = ["keygen", "--out", key]
-        keygen.standardOutput = FileHandle.nullDevice
-        try keygen.run()
-        keygen.waitUntilExit()
-        #expect(keygen.terminationStatus == 0)
+        let keygen = try ChildProcess.run(CollectorProcessTests.binary.path, ["keygen", "--out", key])
+        #expect(keygen.status == 0, "\(keygen.stderr)")
         var st = stat()
         #expect(stat(key, &st) == 0 && st.st_mode & 0o777 == 0o600)
 
         // A key others can read is refused, naming the file and the fix.
         chmod(key, 0o644)
-        let refused = Process()
-        refused.executableURL = CollectorProcessTests.binary
-        refused.arguments = ["serve", "--data", dir + "/store", "--otlp-http", "127.0.0.1:0", "--signing-key", key]
-        let err = Pipe()
-        refused.standardError = err
-        refused.standardOutput = FileHandle.nullDevice
-        try refused.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        refused.waitUntilExit()
-        #expect(refused.terminationStatus != 0)
+        let refused = try ChildProcess.run(
+            CollectorProcessTests.binary.path,
+            ["serve", "--data", dir + "/store", "--otlp-http", "127.0.0.1:0", "--signing-key", key], within: 60)
+        let message = refused.stderr
+        #expect(refused.status != 0)
         #expect(message.contains(key) && message.contains("chmod 600"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/store"))
 
@@ -387,13 +356,10 @@ struct TestPKI {
         #expect(try await collector.post("/v1/traces", body, type: "application/x-protobuf").0 == 200)
         collector.stop(signal: SIGTERM)
 
-        let verify = Process()
-        verify.executableURL = CollectorProcessTests.binary.deletingLastPathComponent().appendingPathComponent("auditq")
-        verify.arguments = ["verify", "--data", data, "--public-key", key + ".pub", "--require-signatures"]
-        verify.standardOutput = FileHandle.nullDevice
-        try verify.run()
-        verify.waitUntilExit()
-        #expect(verify.terminationStatus == 0)
+        let verify = try ChildProcess.run(
+            ChildProcess.product("auditq"),
+            ["verify", "--data", data, "--public-key", key + ".pub", "--require-signatures"])
+        #expect(verify.status == 0, "\(verify.stdout)")
 
         // Directories 0700, files 0600, whatever the umask of whoever started the collector.
         let walker = FileManager.default.enumerator(atPath: data)
@@ -406,17 +372,5 @@ struct TestPKI {
             checked += 1
         }
         #expect(checked >= 3)
-    }
-}
-
-extension FileHandle {
-    /// One line (without the newline), read byte by byte so nothing after it is consumed.
-    func readLine() -> Data {
-        var line = Data()
-        while true {
-            let byte = readData(ofLength: 1)
-            if byte.isEmpty || byte == Data([0x0A]) { return line }
-            line.append(byte)
-        }
     }
 }

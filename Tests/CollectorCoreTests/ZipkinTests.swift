@@ -8,6 +8,7 @@ import Testing
 @testable import CollectorCore
 @testable import CollectorParsers
 import StoreQuery
+import TestSupport
 
 /// Zipkin v2 JSON: the mapping in process, hostile bodies, and the real OpenTelemetry Python SDK's Zipkin JSON
 /// exporter against a real collector.
@@ -127,16 +128,11 @@ import StoreQuery
         defer { try? FileManager.default.removeItem(atPath: data) }
         let c = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always"])
         defer { if c.process.isRunning { c.stop(signal: SIGKILL) } }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try PythonSDKTests.python(".venv-otel"))
-        p.arguments = [PythonSDKTests.root.appendingPathComponent("Tests/clients/zipkin_export.py").path, "http://127.0.0.1:\(c.zipkinPort)"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let printed = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let script = PythonSDKTests.root.appendingPathComponent("Tests/clients/zipkin_export.py").path
+        let python = try PythonSDKTests.python(".venv-otel")
+        let p = try ChildProcess.run(python, [script, "http://127.0.0.1:\(c.zipkinPort)"])
+        let printed = p.stdoutData
+        #expect(p.status == 0, "\(p.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: printed) as? [String: Any])
         #expect(report["results"] as? [String] == ["SUCCESS", "SUCCESS"])
         let sent = try #require(report["spans"] as? [[String: Any]])

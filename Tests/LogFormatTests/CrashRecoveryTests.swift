@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 /// Runs the real writer process (SegmentCrashWriter), kills it with SIGKILL at random moments many times, and
 /// checks that every batch it reported durable is readable afterwards and that nothing unreadable remains.
@@ -19,27 +20,13 @@ import StoreQuery
 
     /// Starts the writer, lets it run `millis`, kills it with SIGKILL, and returns the batches it acknowledged.
     func runAndKill(data: String, run: UInt64, policy: String, millis: Int) throws -> [Durable] {
-        let process = Process()
-        process.executableURL = Self.writerBinary
-        process.arguments = [data, String(run), policy, String(64 << 10)]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(Self.writerBinary.path, [data, String(run), policy, String(64 << 10)])
         // Wait for "ready" (recovery done) before the clock starts, so each run writes for a while.
-        let reader = out.fileHandleForReading
-        var buffer = Data()
-        let deadline = Date().addingTimeInterval(30)
-        while !String(decoding: buffer, as: UTF8.self).contains("ready"), Date() < deadline {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-        }
+        try process.waitForStdout("ready", within: 30) { $0.contains("ready") }
         usleep(UInt32(millis * 1_000))
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        buffer.append(reader.readDataToEndOfFile())
-        return String(decoding: buffer, as: UTF8.self).split(separator: "\n").compactMap { line in
+        let killed = process.stop(signal: SIGKILL, within: 30)
+        #expect(killed.graceful, "the writer did not die of SIGKILL within 30 s")
+        return killed.output.stdout.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: " ")
             guard parts.count == 4, parts[0] == "durable", let r = UInt64(parts[1]), let b = UInt64(parts[2]),
                 let c = Int(parts[3])
@@ -52,6 +39,7 @@ import StoreQuery
     func everyAcknowledgedBatchSurvivesRepeatedSIGKILL(policy: String) throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.writerBinary.path), "build SegmentCrashWriter first")
         let tmp = TempDir("crash")
+        defer { tmp.remove() }
         let data = tmp.path + "/data"
         var rng = SplitMix(policy == "always" ? 1 : 2)
         var acknowledged: [Durable] = []

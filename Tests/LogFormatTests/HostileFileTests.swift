@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LogFormat
+import TestSupport
 
 /// Damaged, truncated, zero-filled and newer-version files: each gives a clear error naming the file and
 /// offset, never a crash or a silent wrong answer.
@@ -31,6 +32,7 @@ import Testing
 
     @Test func emptyFile() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let path = tmp.path + "/empty.seg"
         #expect(FileManager.default.createFile(atPath: path, contents: Data()))
         let e = try #require(readAll(path))
@@ -40,6 +42,7 @@ import Testing
 
     @Test func notASegmentFile() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let path = tmp.path + "/other.seg"
         #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 4_096)))
         #expect(readAll(path)?.code == .badMagic)
@@ -47,6 +50,7 @@ import Testing
 
     @Test func zeroFilledFile() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         try Damage.zero(path, range: 0..<Damage.size(path))
         #expect(readAll(path)?.code == .badMagic)
@@ -54,6 +58,7 @@ import Testing
 
     @Test func newerSegmentVersionIsNamed() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         try Damage.flip(path, at: 8, mask: 0x02)  // version 1 -> 3
         let e = try #require(readAll(path))
@@ -65,6 +70,7 @@ import Testing
     @Test(arguments: [1, 100, FormatConstants.footerSize - 1, FormatConstants.footerSize + 10])
     func truncatedTail(cut: Int) throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         try Damage.cut(path, to: Damage.size(path) - cut)
         let e = try #require(readAll(path))
@@ -75,6 +81,7 @@ import Testing
 
     @Test func badFooterChecksum() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         try Damage.flip(path, at: Damage.size(path) - FormatConstants.footerSize + 40)
         let e = try #require(readAll(path))
@@ -84,6 +91,7 @@ import Testing
 
     @Test func badBlockHeaderChecksum() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         try Damage.flip(path, at: FormatConstants.fileHeaderSize + 12)  // stored length of block 0
         let e = try #require(readAll(path))
@@ -94,6 +102,7 @@ import Testing
 
     @Test func badBlockPayloadChecksum() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         try Damage.flip(path, at: FormatConstants.fileHeaderSize + FormatConstants.blockHeaderSize + 5)
         let e = try #require(readAll(path))
@@ -103,6 +112,7 @@ import Testing
 
     @Test func badIndexChecksum() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, footer) = try sealedSegment(tmp)
         try Damage.flip(path, at: Int(footer.indexOffset) + FormatConstants.blockHeaderSize + 3)
         let e = try #require(readAll(path))
@@ -113,6 +123,7 @@ import Testing
     @Test func unknownCodecInAnOtherwiseValidBlockHeader() throws {
         // Rewrite block 0's codec byte and re-seal its header checksum: the reader must name the codec.
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let h = FormatConstants.fileHeaderSize
@@ -128,6 +139,7 @@ import Testing
     @Test(arguments: CompressionCodec.allCases)
     func everySingleByteFlipIsDetected(codec: CompressionCodec) throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp, codec: codec)
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
         var rng = SplitMix(UInt64(codec.rawValue) + 77)
@@ -145,6 +157,7 @@ import Testing
 
     @Test func randomCutsAndGarbageNeverCrash() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         var rng = SplitMix(4242)
@@ -162,6 +175,7 @@ import Testing
 
     @Test func damagedCatalogIsRebuiltFromTheSegments() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try sealedSegment(tmp)
         let catalog = try tmp.dataDirectory.loadCatalog()
         try Damage.flip(tmp.dataDirectory.catalogPath, at: 20)
@@ -176,6 +190,7 @@ import Testing
     @Test(arguments: [0, 5, 19])
     func truncatedCatalog(length: Int) throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try sealedSegment(tmp)
         try Damage.cut(tmp.dataDirectory.catalogPath, to: length)
         #expect { try tmp.dataDirectory.loadCatalog() } throws: { ($0 as? LogFormatError)?.code == .truncated }

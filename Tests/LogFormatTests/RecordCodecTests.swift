@@ -1,6 +1,7 @@
 import PropertyBased
 import Testing
 @testable import LogFormat
+import TestSupport
 
 @Suite struct RecordCodecTests {
     @Test func roundTripOfGeneratedEventsIsExact() async {

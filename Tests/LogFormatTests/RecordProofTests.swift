@@ -2,6 +2,7 @@ import PropertyBased
 import Testing
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 @Suite struct RecordProofTests {
     @Test func levelProofsEqualTheReferenceProofs() async {
@@ -29,6 +30,7 @@ import StoreQuery
 
     @Test func proofsForQueryResultsVerifyAgainstTheirSeals() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let signer = SealSigner.generate()
         let store = try sealedStore(tmp, signer: signer)
         let found = try store.search(EventQuery(terms: [.service("svc-2")]))
@@ -45,6 +47,7 @@ import StoreQuery
 
     @Test func tamperedProofsAreRefusedWithAReason() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let signer = SealSigner.generate()
         let store = try sealedStore(tmp, signer: signer)
         let r = try #require(try store.search(EventQuery(terms: [.service("svc-1")])).first)
@@ -68,6 +71,7 @@ import StoreQuery
 
     @Test func recordsOfUnsealedSegmentsHaveNoProofYet() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
         try writer.append([RandomEvents.small(seed: 1)])
         try writer.flush()

@@ -3,6 +3,7 @@ import PropertyBased
 import Testing
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 @Suite struct SegmentWriteReadTests {
     func writeEvents(_ events: [AuditEvent], to dir: DataDirectory, options: WriterOptions = WriterOptions(), seal: Bool = true)
@@ -23,6 +24,7 @@ import StoreQuery
     @Test(arguments: CompressionCodec.allCases)
     func sealedSegmentReadsBackEveryRecordInOrder(codec: CompressionCodec) throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = (0..<500).map { RandomEvents.make(seed: UInt64($0)) }
         var options = WriterOptions()
         options.codec = codec
@@ -46,6 +48,7 @@ import StoreQuery
 
     @Test func rollsBySizeAndChainsSealedSegments() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         var options = WriterOptions()
         options.targetBlockBytes = 4 << 10
         options.maxSegmentBytes = 8 << 10
@@ -72,6 +75,7 @@ import StoreQuery
 
     @Test func rollsByAge() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         var options = WriterOptions()
         options.maxSegmentAgeNanos = 1
         let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
@@ -84,6 +88,7 @@ import StoreQuery
 
     @Test func merkleRootInFooterCoversTheCanonicalRecords() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = (0..<100).map { RandomEvents.small(seed: UInt64($0)) }
         let writer = try writeEvents(events, to: tmp.dataDirectory)
         // Leaves are the canonical encodings of the events, in file (ordinal) order.
@@ -96,6 +101,7 @@ import StoreQuery
 
     @Test func emptySegmentIsNotSealed() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
         try writer.append([AuditEvent]())
         #expect(try writer.seal() == nil)
@@ -105,6 +111,7 @@ import StoreQuery
 
     @Test func oversizedRecordRejectsTheWholeBatch() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
         let huge = AuditEvent(kind: .log, startTimeUnixNano: 1, body: .bytes([UInt8](repeating: 1, count: FormatConstants.maxRecordBytes + 1)))
         #expect { try writer.append([RandomEvents.small(seed: 1), huge]) } throws: {
@@ -115,6 +122,7 @@ import StoreQuery
 
     @Test func unsealedSegmentIsReadableWhileWritten() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = (0..<300).map { RandomEvents.small(seed: UInt64($0)) }
         let writer = try writeEvents(events, to: tmp.dataDirectory, seal: false)
         let name = try #require(try tmp.dataDirectory.listSegmentFiles().open.first)
@@ -127,6 +135,7 @@ import StoreQuery
 
     @Test func writerCountersAddUp() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let writer = try writeEvents((0..<50).map { RandomEvents.small(seed: UInt64($0)) }, to: tmp.dataDirectory)
         #expect(writer.recordsAppended == 50)
         #expect(writer.segmentsSealed == 1)
@@ -137,6 +146,7 @@ import StoreQuery
 @Suite struct RecoveryTests {
     @Test func tornTailIsTruncatedAndTheSegmentSealed() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = (0..<200).map { RandomEvents.small(seed: UInt64($0)) }
         var openPath = ""
         do {
@@ -167,6 +177,7 @@ import StoreQuery
 
     @Test func interruptedSealIsRedone() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = (0..<50).map { RandomEvents.small(seed: UInt64($0)) }
         do {
             let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
@@ -189,6 +200,7 @@ import StoreQuery
 
     @Test func segmentWithOnlyAPartialHeaderIsRemoved() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         try tmp.dataDirectory.create()
         let path = tmp.dataDirectory.segmentsPath + "/" + DataDirectory.fileName(sequence: 1, sealed: false)
         try Data(FormatConstants.segmentMagic + [1, 0]).write(to: URL(fileURLWithPath: path))
@@ -199,6 +211,7 @@ import StoreQuery
 
     @Test func segmentWithDamagedHeaderIsQuarantinedNotDeleted() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         do {
             let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
             try writer.append([RandomEvents.small(seed: 1)])
@@ -213,6 +226,7 @@ import StoreQuery
 
     @Test func sequencesContinueAfterRecovery() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         do {
             let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
             try writer.append([RandomEvents.small(seed: 1)])
@@ -235,6 +249,7 @@ import StoreQuery
     @Test(arguments: [FsyncPolicy.always, .interval(milliseconds: 5), .never])
     func concurrentAppendsAreAllDurableAndShareCommits(policy: FsyncPolicy) async throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         var options = DurableLog.Options()
         options.fsync = policy
         let log = try DurableLog(directory: tmp.dataDirectory, options: options, logger: quietLogger)
@@ -260,6 +275,7 @@ import StoreQuery
 
     @Test func fullQueueRefusesInsteadOfBuffering() async throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         var options = DurableLog.Options()
         options.maxPendingEvents = 10
         options.fsync = .always
@@ -280,6 +296,7 @@ import StoreQuery
 
     @Test func appendAfterCloseIsRefused() async throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let log = try DurableLog(directory: tmp.dataDirectory, logger: quietLogger)
         try await log.close()
         await #expect { try await log.append([RandomEvents.small(seed: 1)]) } throws: {
@@ -291,6 +308,7 @@ import StoreQuery
 @Suite struct WriterLimitTests {
     @Test func tooDeeplyNestedEventIsRefusedAtWriteNotAtRead() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
         var value = AttributeValue.int(1)
         for _ in 0..<RecordCodec.maxValueDepth { value = .keyValueList([Attribute("k", value)]) }
@@ -308,6 +326,7 @@ import StoreQuery
 
     @Test func recoveryKeepsTheBytesItCutAndQuarantinesForeignSegments() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         do {
             let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
             try writer.append((0..<10).map { RandomEvents.small(seed: UInt64($0)) })
@@ -324,6 +343,7 @@ import StoreQuery
 
         // An unsealed segment of another node in this directory is left alone, renamed, never sealed as ours.
         let other = TempDir()
+        defer { other.remove() }
         do {
             let writer = try SegmentWriter(directory: other.dataDirectory, logger: quietLogger)
             try writer.append([RandomEvents.small(seed: 1)])

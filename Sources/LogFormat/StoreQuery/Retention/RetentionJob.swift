@@ -63,10 +63,11 @@ public struct RetentionPlan: Sendable {
 public struct RetentionJob: Sendable {
     public let directory: DataDirectory
     public let policy: RetentionPolicy
-    /// Called at each crash point; throwing stops the job there, exactly as a crash would (tests only).
-    public var crashHook: (@Sendable (RetentionCrashPoint) throws(LogFormatError) -> Void)?
+    /// Called at each crash point; throwing stops the job there, exactly as a crash would. A test hook, so
+    /// `package`: visible to the tests and auditq of this package, not to users of the library.
+    package var crashHook: (@Sendable (RetentionCrashPoint) throws(LogFormatError) -> Void)?
     /// A pause after each durable step (tests that kill a real process use it to land between steps).
-    public var stepDelayNanos: UInt64 = 0
+    package var stepDelayNanos: UInt64 = 0
 
     public init(directory: DataDirectory, policy: RetentionPolicy) {
         self.directory = directory

@@ -8,6 +8,7 @@ import Testing
 @testable import LogFormat
 import SyntheticTraffic
 import StoreQuery
+import TestSupport
 
 let day = UnixTime.nanosPerDay
 let retentionBase = TrafficGenerator.Configuration.defaultStartUnixNano
@@ -106,6 +107,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
     /// answers the same over the archive tier, the archive is at least 1.5× smaller, and evidence proofs hold.
     @Test func archiveKeepsSealsAndAnswersAndShrinks() throws {
         let tmp = TempDir("ret-archive")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let signer = SealSigner.generate()
         let entries = try writeSegments((0..<4).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 1, requests: 300) }, to: dir, signer: signer)
@@ -159,6 +161,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
     /// the archive copy.
     @Test func queriesSurviveAMoveUnderThem() throws {
         let tmp = TempDir("ret-move")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         try writeSegments([trafficEvents(dayOffset: 0, seed: 9, requests: 100), trafficEvents(dayOffset: 1, seed: 10, requests: 100)], to: dir)
         let store = try AuditStore(directories: [dir])
@@ -175,6 +178,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
     /// copy beside its intact hot file is dropped and made again by the next run.
     @Test func damagedArchiveFile() throws {
         let tmp = TempDir("ret-damaged")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         try writeSegments([trafficEvents(dayOffset: 0, seed: 3, requests: 200)], to: dir)
         let hot = dir.path(relative: try #require(try dir.loadCatalog().entries.first).relativePath)
@@ -204,6 +208,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
     /// Expired segments leave tombstones; verify tells them from missing ones and the chain verifies across.
     @Test func expiredVersusMissing() throws {
         let tmp = TempDir("ret-expire")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let signer = SealSigner.generate()
         let entries = try writeSegments((0..<5).map { trafficEvents(dayOffset: $0 * 10, seed: UInt64($0) + 20) }, to: dir, signer: signer)
@@ -234,6 +239,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
 
     @Test func everythingExpiredThenWriterRestarts() throws {
         let tmp = TempDir("ret-all")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         try writeSegments([trafficEvents(dayOffset: 0, seed: 1), trafficEvents(dayOffset: 1, seed: 2)], to: dir)
         _ = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 5)).apply(now: retentionBase + 20 * day)
@@ -247,6 +253,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
     /// Holds by user, by time range and by segment each stop expiry of what they cover, and only that.
     @Test func legalHoldsStopExpiry() throws {
         let tmp = TempDir("ret-holds")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let batches = (0..<6).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 40, requests: 10) }
         try writeSegments(batches, to: dir)
@@ -279,6 +286,7 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
     /// Damaged and forged tombstones are reported precisely; a forged tombstone never removes a live segment.
     @Test func hostileTombstones() throws {
         let tmp = TempDir("ret-tomb")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let signer = SealSigner.generate()
         let entries = try writeSegments((0..<3).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 60) }, to: dir, signer: signer)
@@ -392,6 +400,7 @@ final class CrashAt: Sendable {
     static func run(seed: UInt64) throws {
         var g = SplitMix(seed)
         let tmp = TempDir("ret-prop")
+        defer { tmp.remove() }
         let dir = tmp.dataDirectory
         var writer: SegmentWriter? = try SegmentWriter(directory: dir, logger: quietLogger)
         var sealed: [ModelSegment] = []

@@ -1,43 +1,29 @@
-// Helpers shared by the LogFormat tests: temporary directories, random events, and byte damage.
+// Seeded test inputs shared by the test targets: random events, a quiet logger, a short SplitMix.
 import Foundation
 import Logging
-@testable import LogFormat
+import LogFormat
 import SyntheticTraffic
 
-/// A fresh directory under the system temp dir, removed when the value is released.
-final class TempDir: @unchecked Sendable {
-    // @unchecked: `path` is immutable after init.
-    let path: String
-
-    init(_ label: String = "logformat") {
-        var template = Array((NSTemporaryDirectory() + "/\(label)-XXXXXX").utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        path = String(cString: p!)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    var dataDirectory: DataDirectory { DataDirectory(path + "/data") }
-}
-
-let quietLogger: Logger = {
+public let quietLogger: Logger = {
     var l = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     l.logLevel = .critical
     return l
 }()
 
 /// The library's SplitMix64, with a shorter initialiser for building test inputs from a seed.
-typealias SplitMix = SplitMix64
+public typealias SplitMix = SplitMix64
 
 extension SplitMix64 {
-    init(_ seed: UInt64) { self.init(seed: seed) }
+    public init(_ seed: UInt64) { self.init(seed: seed) }
 }
 
 /// Builds events covering every field and value type from a seed: empty, huge and non-ASCII values included.
-enum RandomEvents {
-    static let samples = ["", "a", "ümlaut", "日本語テキスト", "emoji 🔐🧾", "quote\"back\\slash", "nul\u{0}byte", "tab\tnew\nline"]
+public enum RandomEvents {
+    public static let samples = [
+        "", "a", "ümlaut", "日本語テキスト", "emoji 🔐🧾", "quote\"back\\slash", "nul\u{0}byte", "tab\tnew\nline",
+    ]
 
-    static func string(_ g: inout SplitMix) -> String {
+    public static func string(_ g: inout SplitMix) -> String {
         switch g.next() % 10 {
         case 0: return ""
         case 1: return String(repeating: "x", count: Int(g.next() % 70_000))  // huge
@@ -48,7 +34,7 @@ enum RandomEvents {
         }
     }
 
-    static func value(_ g: inout SplitMix, depth: Int = 0) -> AttributeValue {
+    public static func value(_ g: inout SplitMix, depth: Int = 0) -> AttributeValue {
         switch g.next() % (depth > 3 ? 6 : 8) {
         case 0: return .empty
         case 1: return .string(string(&g))
@@ -63,13 +49,13 @@ enum RandomEvents {
         }
     }
 
-    static func attributes(_ g: inout SplitMix, max: UInt64 = 6, depth: Int = 0) -> [Attribute] {
+    public static func attributes(_ g: inout SplitMix, max: UInt64 = 6, depth: Int = 0) -> [Attribute] {
         (0..<Int(g.next() % (max + 1))).map { _ in Attribute(string(&g), value(&g, depth: depth)) }
     }
 
-    static func traceID(_ g: inout SplitMix) -> TraceID { TraceID(high: g.next(), low: g.next()) }
+    public static func traceID(_ g: inout SplitMix) -> TraceID { TraceID(high: g.next(), low: g.next()) }
 
-    static func make(seed: UInt64) -> AuditEvent {
+    public static func make(seed: UInt64) -> AuditEvent {
         var g = SplitMix(seed)
         let start = g.next() % 4_000_000_000_000_000_000
         var e = AuditEvent(
@@ -118,7 +104,7 @@ enum RandomEvents {
     }
 
     /// Small events for store tests: few users, services and traces so that queries have many hits.
-    static func small(seed: UInt64, timeBase: UInt64 = 1_700_000_000_000_000_000) -> AuditEvent {
+    public static func small(seed: UInt64, timeBase: UInt64 = 1_700_000_000_000_000_000) -> AuditEvent {
         var g = SplitMix(seed)
         var e = AuditEvent(
             kind: g.next() % 4 == 0 ? .access : .span, startTimeUnixNano: timeBase + g.next() % 86_400_000_000_000,
@@ -135,29 +121,9 @@ enum RandomEvents {
     }
 }
 
-/// Byte damage for hostile-file tests.
-enum Damage {
-    static func flip(_ path: String, at offset: Int, mask: UInt8 = 0x01) throws {
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[offset] ^= mask
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-    }
-
-    static func cut(_ path: String, to length: Int) throws {
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        try bytes.prefix(length).write(to: URL(fileURLWithPath: path))
-    }
-
-    static func zero(_ path: String, range: Range<Int>) throws {
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        for i in range where i < bytes.count { bytes[i] = 0 }
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-    }
-
-    static func size(_ path: String) -> Int { FileIO.fileSize(path: path) ?? -1 }
-}
-
 extension AuditEvent {
     /// Equality that compares doubles by bit pattern (NaN-safe) via the canonical encoding.
-    func isIdentical(to other: AuditEvent) -> Bool { RecordCodec.encode(self) == RecordCodec.encode(other) && self == other }
+    public func isIdentical(to other: AuditEvent) -> Bool {
+        RecordCodec.encode(self) == RecordCodec.encode(other) && self == other
+    }
 }

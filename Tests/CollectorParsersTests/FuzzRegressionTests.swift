@@ -17,10 +17,35 @@ import Testing
         return names.filter { !$0.hasPrefix(".") }.sorted().map { dir.appendingPathComponent($0) }
     }
 
+    /// What each committed regression input must come to: how many events its fuzz target accepts from it. A
+    /// crash is the regression itself; the count is the documented outcome, so a new file in
+    /// Tests/Fuzz/regressions/ needs its line here.
+    static let regressionOutcomes: [String: Int] = [
+        // Both lines refused: the first has a start time past 2554 (no readable time), the second is not JSON.
+        "access-ndjson/year-3456-overflows-unix-nanos.ndjson": 0
+    ]
+
+    /// The replay below passes vacuously when there is nothing to replay: the directory must exist, hold
+    /// inputs, and hold exactly those with a documented outcome.
+    @Test func theRegressionInputsArePresentAndEachHasADocumentedOutcome() {
+        var isDirectory: ObjCBool = false
+        let regressions = Self.root.appendingPathComponent("regressions").path
+        #expect(FileManager.default.fileExists(atPath: regressions, isDirectory: &isDirectory) && isDirectory.boolValue,
+                "\(regressions) is missing")
+        let found = FuzzTarget.allCases.flatMap { target in
+            Self.files("regressions", target).map { "\(target.rawValue)/\($0.lastPathComponent)" }
+        }
+        #expect(!found.isEmpty, "no regression inputs under \(regressions)")
+        #expect(Set(found) == Set(Self.regressionOutcomes.keys))
+    }
+
     @Test(arguments: FuzzTarget.allCases)
     func regressionInputsStayFixed(target: FuzzTarget) throws {
         for file in Self.files("regressions", target) {
-            target.run(Array(try Data(contentsOf: file)))
+            let name = "\(target.rawValue)/\(file.lastPathComponent)"
+            let accepted = target.run(Array(try Data(contentsOf: file)))
+            let expected = try #require(Self.regressionOutcomes[name], "\(name) has no documented outcome")
+            #expect(accepted == expected, "\(name): \(accepted) events accepted")
         }
     }
 

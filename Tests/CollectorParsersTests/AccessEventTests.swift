@@ -1,7 +1,6 @@
 import Foundation
 import LogFormat
 import Testing
-@testable import CollectorCore
 @testable import CollectorParsers
 import SyntheticTraffic
 

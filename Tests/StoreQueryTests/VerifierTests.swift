@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 /// Tampering that keeps every checksum valid (an attacker who knows the format) must still be caught by the
 /// Merkle root, the rebuilt index, the chain or the catalog — and named precisely.
@@ -38,6 +39,7 @@ import StoreQuery
 
     @Test func intactStoreVerifies() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try store(tmp)
         let v = Verifier.verifyDirectory(tmp.dataDirectory)
         #expect(v.problems.isEmpty, "\(v.problems)")
@@ -47,6 +49,7 @@ import StoreQuery
 
     @Test func flippedByteWithForgedChecksumsIsARootMismatch() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let entries = try store(tmp)
         let path = tmp.dataDirectory.path(relative: entries[1].relativePath)
         // Payload offset 60 is inside the first record's name ("op-N" after a 1-byte length, 56-byte header, flags, name length): it still decodes.
@@ -61,6 +64,7 @@ import StoreQuery
 
     @Test func damagedBlockIsNamedAndTheRestStillChecked() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let entries = try store(tmp)
         let path = tmp.dataDirectory.path(relative: entries[0].relativePath)
         let reader = try SegmentReader(path: path, sealed: true)
@@ -75,6 +79,7 @@ import StoreQuery
 
     @Test func indexEditedToHideRecordsIsCaught() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let entries = try store(tmp)
         let path = tmp.dataDirectory.path(relative: entries[2].relativePath)
         let reader = try SegmentReader(path: path, sealed: true)
@@ -98,6 +103,7 @@ import StoreQuery
 
     @Test func deletedMiddleSegmentBreaksTheChain() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let entries = try store(tmp)
         try FileManager.default.removeItem(atPath: tmp.dataDirectory.path(relative: entries[1].relativePath))
         let v = Verifier.verifyDirectory(tmp.dataDirectory)
@@ -111,6 +117,7 @@ import StoreQuery
 
     @Test func swappedSegmentFilesAreNamed() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let entries = try store(tmp)
         let a = tmp.dataDirectory.path(relative: entries[0].relativePath)
         let b = tmp.dataDirectory.path(relative: entries[1].relativePath)
@@ -125,6 +132,7 @@ import StoreQuery
 
     @Test func unlistedSegmentAndStaleCatalogAreReported() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let entries = try store(tmp)
         var catalog = try tmp.dataDirectory.loadCatalog()
         catalog.remove(nodeID: entries[0].nodeID, sequence: entries[0].sequence)
@@ -135,6 +143,7 @@ import StoreQuery
 
     @Test func tornOpenSegmentTailIsReported() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try store(tmp)
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
         try writer.append([RandomEvents.small(seed: 1)])
@@ -164,6 +173,7 @@ import StoreQuery
 
     @Test func signedSealsVerifyWithTheRightKey() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (signer, entries) = try signedStore(tmp)
         #expect(entries.allSatisfy { $0.seal.isSigned && $0.seal.signingKeyID == signer.publicKey.keyID })
         let v = Verifier.verifyDirectory(
@@ -174,12 +184,14 @@ import StoreQuery
 
     @Test func unknownKeyAndMissingSignatureAreNamed() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try signedStore(tmp)
         let other = SealSigner.generate().publicKey
         let v = Verifier.verifyDirectory(tmp.dataDirectory, options: VerifyOptions(publicKeys: [other]))
         #expect(v.problems.map(\.kind) == [.publicKeyNotFound, .publicKeyNotFound])
 
         let unsigned = TempDir()
+        defer { unsigned.remove() }
         let writer = try SegmentWriter(directory: unsigned.dataDirectory, logger: quietLogger)
         try writer.append([RandomEvents.small(seed: 1)])
         try writer.seal()
@@ -189,6 +201,7 @@ import StoreQuery
 
     @Test func sealEditedWithForgedChecksumFailsTheSignature() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let (signer, entries) = try signedStore(tmp)
         let path = tmp.dataDirectory.path(relative: entries[0].relativePath)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))

@@ -3,7 +3,6 @@ import LogFormat
 import OTLPBridge
 import OTLPProto
 import Testing
-@testable import CollectorCore
 @testable import CollectorParsers
 import SyntheticTraffic
 

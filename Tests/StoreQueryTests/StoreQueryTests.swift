@@ -3,6 +3,7 @@ import PropertyBased
 import Testing
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 /// The store's index answers must be identical to a brute-force scan of every record.
 @Suite struct StoreQueryTests {
@@ -29,6 +30,7 @@ import StoreQuery
 
     @Test func termAndTimeQueriesEqualBruteForce() async throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = try populate(tmp.dataDirectory, count: 1_500, seed: 5)
         let store = try AuditStore(directories: [tmp.dataDirectory])
         #expect(store.sealedSegments.count > 3)
@@ -51,6 +53,7 @@ import StoreQuery
 
     @Test func traceLookupsAcrossSegmentsEqualBruteForce() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = try populate(tmp.dataDirectory, count: 1_200, seed: 9)
         let store = try AuditStore(directories: [tmp.dataDirectory])
         for low in UInt64(1)...40 {
@@ -65,6 +68,7 @@ import StoreQuery
 
     @Test func userToTracesJoinReturnsWholeTraces() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let events = try populate(tmp.dataDirectory, count: 800, seed: 11)
         let store = try AuditStore(directories: [tmp.dataDirectory])
         let range: ClosedRange<UInt64> = 0...UInt64.max
@@ -79,7 +83,9 @@ import StoreQuery
 
     @Test func severalDataDirectoriesAreQueriedTogether() throws {
         let a = TempDir()
+        defer { a.remove() }
         let b = TempDir()
+        defer { b.remove() }
         let ea = try populate(a.dataDirectory, count: 300, seed: 1)
         let eb = try populate(b.dataDirectory, count: 300, seed: 2)
         let store = try AuditStore(directories: [a.dataDirectory, b.dataDirectory])
@@ -90,6 +96,7 @@ import StoreQuery
 
     @Test func limitStopsEarly() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try populate(tmp.dataDirectory, count: 500, seed: 3)
         let store = try AuditStore(directories: [tmp.dataDirectory])
         #expect(try store.search(EventQuery(terms: [.service("svc-1")], limit: 5)).count == 5)
@@ -97,6 +104,7 @@ import StoreQuery
 
     @Test func warmQueriesHitTheBlockCache() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         _ = try populate(tmp.dataDirectory, count: 500, seed: 4)
         let store = try AuditStore(directories: [tmp.dataDirectory])
         let q = EventQuery(terms: [.user("user-2")])
@@ -110,6 +118,7 @@ import StoreQuery
 @Suite struct DeduplicationTests {
     @Test func retriedBatchesAreStoredTwiceAndShownOnce() throws {
         let tmp = TempDir()
+        defer { tmp.remove() }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
         let batch = (0..<40).map { RandomEvents.small(seed: UInt64($0)) }
         try writer.append(batch)

@@ -3,7 +3,6 @@ import LogFormat
 @testable import OTLPBridge
 import OTLPProto
 import Testing
-@testable import CollectorCore
 @testable import SyntheticTraffic
 
 @Suite struct OTLPMappingTests {
