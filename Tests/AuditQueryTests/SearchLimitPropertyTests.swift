@@ -5,22 +5,11 @@ import PropertyBased
 import Testing
 @testable import LogFormat
 import StoreQuery
+import TestSupport
 
 @Suite struct SearchLimitPropertyTests {
     static let base: UInt64 = 1_793_613_600_000_000_000  // 2026-11-02T10:00:00Z
     static let ms: UInt64 = 1_000_000
-
-    /// A small deterministic generator, so one seed from the property check builds one whole store.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func event(_ n: UInt64, start: UInt64, user: String) -> AuditEvent {
         AuditEvent(
@@ -35,7 +24,7 @@ import StoreQuery
     /// another segment or node (retry copies), and sometimes an unsealed tail. The writers are returned so the
     /// tails stay open while the store reads them.
     static func build(root: String, seed: UInt64) throws -> ([DataDirectory], [SegmentWriter]) {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix(seed)
         var directories: [DataDirectory] = []
         var writers: [SegmentWriter] = []
         var written: [AuditEvent] = []
