@@ -49,6 +49,9 @@ public enum CollectorServer {
                         sender: sender)
                 } catch let error as HTTPError where error.status == .contentTooLarge {
                     answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType)
+                } catch is NIOTooManyBytesError {
+                    // What `collect(upTo:)` throws for a body over the limit.
+                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType)
                 }
                 return response(answer)
             }
