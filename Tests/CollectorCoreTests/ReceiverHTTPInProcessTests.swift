@@ -56,9 +56,8 @@ import Testing
         let f = try Fixture()
         try await Self.app(f).test(Self.setup(mode)) { client in
             let headers: HTTPFields = [.contentType: "application/x-protobuf", .contentEncoding: "gzip"]
-            try await client.execute(
-                uri: "/v1/traces", method: .post, headers: headers, body: ByteBuffer(bytes: [0x1F, 0x8B, 0x08, 0, 1, 2, 3])
-            ) { r in
+            let badGzip = ByteBuffer(bytes: [0x1F, 0x8B, 0x08, 0, 1, 2, 3])
+            try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: badGzip) { r in
                 #expect(r.status == .badRequest)
                 #expect(r.headers[.contentType] == "application/x-protobuf")
                 let status = try Google_Rpc_Status(serializedBytes: Array(buffer: r.body))
@@ -68,7 +67,8 @@ import Testing
             // Access lines answer in JSON whatever the request asks.
             try await client.execute(
                 uri: "/v1/access", method: .post,
-                headers: [.contentType: "application/x-ndjson", .contentEncoding: "gzip"], body: ByteBuffer(string: "nope")
+                headers: [.contentType: "application/x-ndjson", .contentEncoding: "gzip"],
+                body: ByteBuffer(string: "nope")
             ) { r in
                 #expect(r.status == .badRequest)
                 #expect(r.headers[.contentType] == "application/json")
@@ -92,8 +92,8 @@ import Testing
             for (body, encoding) in [(big, nil), (bomb, "gzip")] as [([UInt8], String?)] {
                 var headers: HTTPFields = [.contentType: "application/x-protobuf"]
                 if let encoding { headers[.contentEncoding] = encoding }
-                try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
-                    r in
+                let buffer = ByteBuffer(bytes: body)
+                try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: buffer) { r in
                     #expect(r.status == .contentTooLarge)
                     let status = try Google_Rpc_Status(serializedBytes: Array(buffer: r.body))
                     #expect(status.code == 8)
@@ -136,19 +136,17 @@ import Testing
         let pause = f.log.pauseWriter()
         try await Self.app(f).test(.router) { client in
             let headers: HTTPFields = [.contentType: "application/x-protobuf"]
+            let buffer = ByteBuffer(bytes: body)
             // The first request's batch waits in the queue while the writer is held; the next is refused.
             let first = Task {
-                try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
-                    $0.status
-                }
+                try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: buffer) { $0.status }
             }
             let deadline = ContinuousClock.now + .seconds(10)
             while f.log.statistics.pendingEvents == 0, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(1))
             }
             #expect(f.log.statistics.pendingEvents > 0)
-            try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
-                r in
+            try await client.execute(uri: "/v1/traces", method: .post, headers: headers, body: buffer) { r in
                 #expect(r.status == .serviceUnavailable)
                 #expect(r.headers[.retryAfter] == "1")
                 let status = try Google_Rpc_Status(serializedBytes: Array(buffer: r.body))

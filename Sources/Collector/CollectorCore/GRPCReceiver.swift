@@ -30,8 +30,10 @@ public struct OTLPGRPCServices: RegistrableRPCService {
     public init(ingest: IngestService) { self.ingest = ingest }
 
     public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        register(OTLPTraceRequest.self, Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor, &router)
-        register(OTLPLogsRequest.self, Opentelemetry_Proto_Collector_Logs_V1_LogsService.Method.Export.descriptor, &router)
+        typealias Traces = Opentelemetry_Proto_Collector_Trace_V1_TraceService
+        typealias Logs = Opentelemetry_Proto_Collector_Logs_V1_LogsService
+        register(OTLPTraceRequest.self, Traces.Method.Export.descriptor, &router)
+        register(OTLPLogsRequest.self, Logs.Method.Export.descriptor, &router)
     }
 
     /// One Export method: the sender decided from the call's metadata and certificate, then the shared path.
@@ -42,7 +44,8 @@ public struct OTLPGRPCServices: RegistrableRPCService {
         router.registerHandler(
             forMethod: method, deserializer: RawRequestBytes(), serializer: ProtobufSerializer<Request.Response>()
         ) { request, context in
-            let sender = try GRPCReceiver.authorize(request.metadata, context, ingest: ingest, receiver: Request.grpcReceiver)
+            let sender = try GRPCReceiver.authorize(
+                request.metadata, context, ingest: ingest, receiver: Request.grpcReceiver)
             let bytes = try await ServerRequest(stream: request).message
             let response = try await GRPCReceiver.export(bytes, as: Request.self, from: sender, ingest: ingest)
             return StreamingServerResponse(single: ServerResponse(message: response))
@@ -119,7 +122,9 @@ public enum GRPCReceiver {
     }
 
     /// The gRPC status for a refusal: a `google.rpc.Status` with RetryInfo where a retry can succeed.
-    static func status(for refusal: IngestService.Refusal, ingest: IngestService, receiver: Receiver) -> GoogleRPCStatus {
+    static func status(
+        for refusal: IngestService.Refusal, ingest: IngestService, receiver: Receiver
+    ) -> GoogleRPCStatus {
         let status: GoogleRPCStatus
         switch refusal.kind {
         case .busy, .unavailable:

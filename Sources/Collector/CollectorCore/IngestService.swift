@@ -97,7 +97,8 @@ public final class IngestService: Sendable {
         let named = mediaType.isEmpty ? "no content type" : mediaType
         let encoding: Encoding
         switch (receiver, mediaType) {
-        case (.accessNDJSON, "application/x-ndjson"), (.accessNDJSON, "application/json"), (.accessNDJSON, "text/plain"):
+        case (.accessNDJSON, "application/x-ndjson"), (.accessNDJSON, "application/json"),
+            (.accessNDJSON, "text/plain"):
             encoding = .json
         case (.zipkin, "application/json"): encoding = .json
         case (.zipkin, _):
@@ -153,7 +154,8 @@ public final class IngestService: Sendable {
         case .json:
             do { request = try Request(otlpJSON: body) } catch {
                 metrics.rejected(context.receiver.label, reason: .malformed)
-                return rpcError(400, code: 3, "malformed OTLP/JSON \(Request.signal): \(error)", context.receiver, encoding)
+                let what = "malformed OTLP/JSON \(Request.signal): \(error)"
+                return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         }
         do {
@@ -280,7 +282,9 @@ public final class IngestService: Sendable {
 
     /// Validates, limits and durably stores a decoded OTLP request (traces or logs, over HTTP or gRPC); returns
     /// once the kept items are durable.
-    public func store<Request: OTLPExport>(_ request: Request, from sender: SenderContext) async throws(Refusal) -> Stored {
+    public func store<Request: OTLPExport>(
+        _ request: Request, from sender: SenderContext
+    ) async throws(Refusal) -> Stored {
         var imported = request.imported()
         enforceLimits(&imported, receiver: sender.receiver.label)
         if !imported.events.isEmpty { try await append(imported.events, from: sender) }
@@ -348,7 +352,8 @@ public final class IngestService: Sendable {
         switch refusal.kind {
         case .busy, .unavailable:
             rpcError(
-                503, code: 14, refusal.message, receiver, encoding, extra: ["Retry-After": String(limits.retryAfterSeconds)])
+                503, code: 14, refusal.message, receiver, encoding,
+                extra: ["Retry-After": String(limits.retryAfterSeconds)])
         case .invalid: rpcError(400, code: 3, refusal.message, receiver, encoding)
         case .internalError: rpcError(500, code: 13, refusal.message, receiver, encoding)
         }
@@ -495,8 +500,8 @@ public final class IngestService: Sendable {
 
     /// The 413 answer for a body the HTTP layer refused to read past the limit.
     public func bodyTooLarge(receiver: Receiver, contentType: String?) -> IngestResponse {
-        let encoding: Encoding = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json
-        let answer = tooLarge(receiver, encoding)
+        let protobuf = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf")
+        let answer = tooLarge(receiver, protobuf ? .protobuf : .json)
         metrics.answered(receiver.label, status: answer.status)
         return answer
     }

@@ -138,8 +138,8 @@ public enum AccessEventMapping {
         // them from these same fields (`deriveAuditFields`); the record's own name and status are set here.
         event.service = text("service") ?? (istio ? options.meshService : options.edgeService)
         let fieldsRead = EdgeFields(text)
-        event.name = [fieldsRead.method, fieldsRead.target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }]
-            .compactMap { $0 }.joined(separator: " ")
+        let path = fieldsRead.target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }
+        event.name = [fieldsRead.method, path].compactMap { $0 }.joined(separator: " ")
         if event.name.isEmpty { event.name = "access" }
         if fieldsRead.status >= 500 { event.statusCode = .error }
         event.attributes = members.map { Attribute($0.0, attributeValue($0.1)) }
@@ -160,7 +160,8 @@ public enum AccessEventMapping {
 
         init(_ text: (String) -> String?) {
             method = text("request_method") ?? text("method")
-            target = text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
+            target =
+                text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
             status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
             client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
         }
@@ -198,7 +199,8 @@ public enum AccessEventMapping {
             event.user = UserIdentity(subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
         }
         let facts = EdgeFields(text)
-        event.http = HTTPFacts(method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
+        event.http = HTTPFacts(
+            method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
         event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
             .lazy.compactMap(text).first { $0.contains("spiffe://") }
             .map { s in s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s }
