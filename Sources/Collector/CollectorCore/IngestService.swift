@@ -78,7 +78,9 @@ public final class IngestService: Sendable {
                 404,
                 "no receiver at \(route): use /v1/traces, /v1/logs or /v1/access (or /api/v2/spans on the Zipkin port)")
         }
-        let context = sender ?? SenderContext(receiver: receiver)
+        // The route names the receiver; a sender decided for another one would be the binding's mistake.
+        var context = sender ?? SenderContext(receiver: receiver)
+        context.receiver = receiver
         let answer = await dispatch(
             method: method, contentType: contentType, contentEncoding: contentEncoding, body: body, context)
         metrics.answered(receiver.label, status: answer.status)

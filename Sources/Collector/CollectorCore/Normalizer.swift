@@ -65,8 +65,23 @@ public struct Normalizer: Sendable {
 
     /// The whole stage for raw events as `receiver` decoded them: their audit fields derived, then steps 1-4.
     public func normalize(_ events: inout [AuditEvent], from receiver: Receiver) {
+        // Whether a span's reporter is a mesh proxy depends on its scope and resource only, which the events
+        // of one scope share (the same arrays, so comparing them is an identity check): judged once per scope.
+        var last: (scope: String, resource: [Attribute], proxy: Bool)?
         for i in events.indices {
-            deriveAuditFields(&events[i], from: receiver)
+            if Self.usesAccessRules(receiver) {
+                AccessEventMapping.deriveAuditFields(&events[i], options: access)
+            } else {
+                let e = events[i]
+                let proxy: Bool
+                if let last, last.scope == e.scope.name, last.resource == e.resourceAttributes {
+                    proxy = last.proxy
+                } else {
+                    proxy = OTLPMapping.reportedByProxy(e.scope.name, e.resourceAttributes)
+                    last = (e.scope.name, e.resourceAttributes, proxy)
+                }
+                OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy)
+            }
             normalize(&events[i])
         }
     }
@@ -96,11 +111,19 @@ public struct Normalizer: Sendable {
 
     /// Step 0: the audit fields of a raw event, by the rules of the receiver that decoded it.
     public func deriveAuditFields(_ e: inout AuditEvent, from receiver: Receiver) {
-        switch receiver {
-        case .accessNDJSON, .syslogUDP, .syslogTCP:
+        if Self.usesAccessRules(receiver) {
             AccessEventMapping.deriveAuditFields(&e, options: access)
-        case .otlpHTTPTraces, .otlpHTTPLogs, .otlpGRPCTraces, .otlpGRPCLogs, .zipkin:
+        } else {
             OTLPMapping.deriveAuditFields(&e, keys: identityKeys)
+        }
+    }
+
+    /// Access lines (NDJSON, syslog) follow the access-log field map; spans and logs (OTLP, Zipkin) the
+    /// well-known OTLP attributes.
+    static func usesAccessRules(_ receiver: Receiver) -> Bool {
+        switch receiver {
+        case .accessNDJSON, .syslogUDP, .syslogTCP: true
+        case .otlpHTTPTraces, .otlpHTTPLogs, .otlpGRPCTraces, .otlpGRPCLogs, .zipkin: false
         }
     }
 

@@ -246,7 +246,9 @@ public enum OTLPMapping {
     }
 
     /// One pass over the attributes: each key is looked up once in `keys` (the hot path of every span).
-    static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
+    /// `reportedByProxy` is `reportedByProxy(e.scope.name, e.resourceAttributes)`, which a caller working
+    /// through a batch computes once per scope.
+    public static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
         typealias Role = AuditFieldKeys.Role
         // The best (lowest-ranked) non-empty string per role, and the status as a number.
         var best: [(rank: Int, value: String)?] = Array(repeating: nil, count: 10)
@@ -312,7 +314,7 @@ public enum OTLPMapping {
 
     /// Whether the reporting process is a mesh proxy (Envoy, Istio, Linkerd), judged from its scope name and
     /// resource attribute keys; computed once per scope, not per span.
-    static func reportedByProxy(_ scopeName: String, _ resourceAttributes: [Attribute]) -> Bool {
+    public static func reportedByProxy(_ scopeName: String, _ resourceAttributes: [Attribute]) -> Bool {
         let markers: [[UInt8]] = [Array("envoy".utf8), Array("istio".utf8), Array("linkerd".utf8)]
         let scope = Array(scopeName.utf8)
         if markers.contains(where: { containsIgnoringASCIICase(scope, $0) }) { return true }
