@@ -127,12 +127,12 @@ import StoreQuery
         limits.retryAfterSeconds = 3
         let ingest = IngestService(log: log, limits: limits, logger: MetricsTests.quiet)
         for kind in [IngestService.Refusal.Kind.busy, .unavailable] {
-            let status = GRPCReceiver.status(for: .init(kind: kind, message: "m"), ingest: ingest, receiver: "otlp_grpc_traces")
+            let status = GRPCReceiver.status(for: .init(kind: kind, message: "m"), ingest: ingest, receiver: .otlpGRPCTraces)
             #expect(status.code == .unavailable)
             #expect(status.details.compactMap(\.retryInfo).first?.delay == .seconds(3))
         }
-        #expect(GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: "x").code == .invalidArgument)
-        #expect(GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: "x").details.isEmpty)
-        #expect(GRPCReceiver.status(for: .init(kind: .internalError, message: "m"), ingest: ingest, receiver: "x").code == .internalError)
+        #expect(GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).code == .invalidArgument)
+        #expect(GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).details.isEmpty)
+        #expect(GRPCReceiver.status(for: .init(kind: .internalError, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).code == .internalError)
     }
 }

@@ -81,6 +81,7 @@ import Testing
         // The edge named the same user: the token adds email, groups, issuer and its fingerprint.
         let line = #"{"msec":"1700000000.5","request_uri":"/x","status":"200","remote_user":"alice","http_authorization":"Bearer \#(token)"}"#
         var access = try AccessEventMapping.event(fromLine: Array(line.utf8))
+        testNormalizer().deriveAuditFields(&access, from: .accessNDJSON)
         testNormalizer().normalize(&access)
         #expect(access.user?.origin == .edge)
         #expect(access.user?.email == "alice@example.com")

@@ -131,7 +131,8 @@ import StoreQuery
     @Test func randomHostileTreesWrittenThroughTheDurableLogLeakNothing() async throws {
         let dir = NSTemporaryDirectory() + "/leakprop-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let logs = CapturedLogs()
+        let logger = logs.logger()
         let log = try DurableLog(directory: DataDirectory(dir), logger: logger)
         let service = IngestService(log: log, normalizer: testNormalizer(), logger: logger)
         var secrets: [String] = []
@@ -150,6 +151,16 @@ import StoreQuery
         try await log.close()
         let (stored, leaks) = try Self.leaks(in: dir, secrets)
         #expect(stored.count == events.count)
+        #expect(leaks.isEmpty, "\(leaks.prefix(5))")
+        Self.assertNoSecretLogged(logs, secrets)
+    }
+
+    /// No secret in any message or metadata of what the services logged.
+    static func assertNoSecretLogged(_ logs: CapturedLogs, _ secrets: [String]) {
+        let entries = logs.all
+        let leaks = entries.flatMap { entry in
+            secrets.filter { !$0.isEmpty && entry.rendered.contains($0) }.map { "\(entry.message): \($0)" }
+        }
         #expect(leaks.isEmpty, "\(leaks.prefix(5))")
     }
 
@@ -189,7 +200,8 @@ import StoreQuery
         let corpus = try Self.corpus(tokens: TokenFixtures())
         let dir = NSTemporaryDirectory() + "/leak-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let logs = CapturedLogs()
+        let logger = logs.logger()
         let log = try DurableLog(directory: DataDirectory(dir), logger: logger)
         let service = IngestService(log: log, normalizer: testNormalizer(), logger: logger)
         let a = await service.handle(
@@ -202,8 +214,15 @@ import StoreQuery
         #expect([a.status, b.status, c.status] as [Int] == [200, 200, 200])
         // Check the active segment too, before sealing.
         _ = try Self.assertNoSecret(in: dir, corpus.secrets)
+        // A sender refused for a bearer token nobody holds is logged; the token must not be.
+        service.replaceSenders(SenderAuthenticator(senders: []))
+        let refused = service.authorize(
+            .otlpHTTPTraces, authorization: "Bearer \(corpus.aliceToken)", identity: nil, peer: nil)
+        #expect(throws: AuthRefusal.self) { try refused.get() }
         try await log.close()
         Self.check(try Self.assertNoSecret(in: dir, corpus.secrets), corpus)
+        #expect(logs.all.contains { $0.message == "refused a sender" })
+        Self.assertNoSecretLogged(logs, corpus.secrets + [corpus.aliceToken])
     }
 
     @Test func throughTheRealCollectorProcess() async throws {

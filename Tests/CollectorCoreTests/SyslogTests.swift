@@ -58,7 +58,8 @@ import StoreQuery
 
     @Test func theEventKeepsTheSyslogHeaderAndTheNginxFields() throws {
         let m = try Syslog.parse(Array("<190>Nov  2 10:00:00 edge-1 nginx: \(Self.line)\n".utf8))
-        let e = try Syslog.event(from: m, peer: "10.0.0.9", options: AccessEventOptions())
+        var e = try Syslog.event(from: m, peer: "10.0.0.9", options: AccessEventOptions())
+        Normalizer().deriveAuditFields(&e, from: .syslogUDP)
         #expect(e.kind == .access)
         #expect(e.user?.subject == "alice")
         #expect(e.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736")

@@ -79,7 +79,7 @@ import SyntheticTraffic
     static let istioLine = #"{"start_time":"2026-11-02T10:00:00.130Z","method":"GET","path":"/v1/items/SKU-1?x=1","protocol":"HTTP/1.1","response_code":"503","response_flags":"UF","response_code_details":"upstream_reset_before_response_started","bytes_received":"0","bytes_sent":"91","duration":"4","upstream_service_time":"-","x_forwarded_for":"203.0.113.9","user_agent":"curl/8.5","request_id":"b1c3c9f4-7a8e-4d5c-9f7e-1f2a3b4c5d6e","authority":"catalog.catalog:8080","upstream_host":"10.1.2.3:8080","upstream_cluster":"outbound|8080||catalog.catalog.svc.cluster.local","downstream_remote_address":"10.1.0.7:52344","route_name":"default","downstream_peer_uri_san":"spiffe://cluster.local/ns/shop/sa/orders"}"#
 
     @Test func nginxLineBecomesAnEdgeAccessEvent() throws {
-        let e = try AccessEventMapping.event(fromLine: Array(Self.nginxLine.utf8))
+        let e = try derivedAccessEvent(Array(Self.nginxLine.utf8))
         #expect(e.kind == .access)
         #expect(e.source == .edge)
         #expect(e.service == "edge-nginx")
@@ -102,7 +102,7 @@ import SyntheticTraffic
     }
 
     @Test func istioLineBecomesASidecarAccessEvent() throws {
-        let e = try AccessEventMapping.event(fromLine: Array(Self.istioLine.utf8))
+        let e = try derivedAccessEvent(Array(Self.istioLine.utf8))
         #expect(e.source == .sidecar)
         #expect(e.service == "istio-proxy")
         #expect(e.startTimeUnixNano == 1_793_613_600_130_000_000)
@@ -119,7 +119,7 @@ import SyntheticTraffic
         var line = Array(#"{"msec":"1793613600.000","request_uri":"/caf"#.utf8)
         line += [0xE9]  // Latin-1 é, as a raw byte
         line += Array(#"","remote_user":"b"#.utf8) + [0xF6] + Array(#"b","status":"200"}"#.utf8)
-        let e = try AccessEventMapping.event(fromLine: line)
+        let e = try derivedAccessEvent(line)
         #expect(e.attributes.value(forKey: "request_uri") == .bytes(Array("/caf".utf8) + [0xE9]))
         #expect(e.http?.target == "/caf\u{FFFD}")
         #expect(e.user?.subject == "b\u{FFFD}b")
@@ -156,7 +156,7 @@ import SyntheticTraffic
 
     @Test func envoysSixteenDigitTraceIDsArePadded() throws {
         let line = #"{"start_time":"2026-11-02T10:00:00.000Z","method":"GET","path":"/x","response_code":"200","duration":"3","trace_id":"a3ce929d0e0e4736","request_id":"-","upstream_cluster":"inbound|80||"}"#
-        let e = try AccessEventMapping.event(fromLine: Array(line.utf8))
+        let e = try derivedAccessEvent(Array(line.utf8))
         #expect(e.traceID == TraceID(hex: "0000000000000000a3ce929d0e0e4736"))
         #expect(e.source == .sidecar)
     }
@@ -178,7 +178,7 @@ import SyntheticTraffic
         let edge = g.nextEvents(400).filter { $0.kind == .access }
         #expect(edge.count > 20)
         for e in edge {
-            let back = try AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8))
+            let back = try derivedAccessEvent(Array(NginxAccessLine.render(e).utf8))
             #expect(back.traceID == e.traceID)
             #expect(back.spanID == e.spanID)
             #expect(back.user?.subject == e.user?.subject)
@@ -195,7 +195,14 @@ import SyntheticTraffic
     @Test func escapingSurvivesTheParser() throws {
         var e = AuditEvent(kind: .access, startTimeUnixNano: 1_700_000_000_123_000_000)
         e.http = HTTPFacts(method: "GET", target: "/q?x=\"a\\b\"\n\u{01}é", statusCode: 200)
-        let back = try AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8))
+        let back = try derivedAccessEvent(Array(NginxAccessLine.render(e).utf8))
         #expect(back.http?.target == e.http?.target)
     }
+}
+
+/// A line as the collector derives its audit fields: decoded (raw), then step 0 of the normalising stage.
+private func derivedAccessEvent(_ line: [UInt8]) throws -> AuditEvent {
+    var e = try AccessEventMapping.event(fromLine: line)
+    Normalizer().deriveAuditFields(&e, from: .accessNDJSON)
+    return e
 }

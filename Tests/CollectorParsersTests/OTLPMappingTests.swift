@@ -76,7 +76,11 @@ import Testing
         ss.spans = [span]
         rs.scopeSpans = [ss]
         request.resourceSpans = [rs]
-        let e = try #require(OTLPMapping.events(from: request).events.first)
+        // The audit fields are the normalising stage's: the bridge only decodes.
+        let raw = try #require(OTLPMapping.events(from: request).events.first)
+        #expect(raw.user == nil && raw.http == nil && raw.workload == nil && raw.source == .unknown)
+        var e = raw
+        Normalizer().deriveAuditFields(&e, from: .otlpHTTPTraces)
         #expect(e.service == "orders")
         #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .attribute))
         #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 403, clientAddress: "10.0.0.7"))
@@ -103,7 +107,8 @@ import Testing
         rl.scopeLogs = [sl]
         request.resourceLogs = [rl]
         let result = OTLPMapping.events(from: request)
-        let e = try #require(result.events.first)
+        var e = try #require(result.events.first)
+        Normalizer().deriveAuditFields(&e, from: .otlpHTTPLogs)
         #expect(result.rejected.map(\.reason) == ["trace_id must be 16 bytes, got 2"])
         #expect(e.kind == .log)
         #expect(e.traceID.isZero)
@@ -126,7 +131,8 @@ import Testing
         var g = TrafficGenerator(seed: 4)
         let spans = g.nextEvents(300).filter { $0.kind == .span && $0.http != nil }
         #expect(!spans.isEmpty)
-        let imported = OTLPMapping.events(from: OTLPMapping.traceRequest(from: spans.map(LoadGenerator.withSemanticAttributes)))
+        var imported = OTLPMapping.events(from: OTLPMapping.traceRequest(from: spans.map(LoadGenerator.withSemanticAttributes)))
+        for i in imported.events.indices { Normalizer().deriveAuditFields(&imported.events[i], from: .otlpGRPCTraces) }
         #expect(imported.events.count == spans.count)
         let byID = Dictionary(uniqueKeysWithValues: imported.events.map { ($0.spanID, $0) })
         for sent in spans {

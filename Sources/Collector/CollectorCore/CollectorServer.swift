@@ -25,28 +25,33 @@ public enum CollectorServer {
         let router = Router(context: IngestRequestContext.self)
         let wireLimit = ingest.limits.maxBodyBytes
         let mutual = tls?.settings.mutual ?? false
-        for route in zipkin ? ["/api/v2/spans"] : ["/v1/traces", "/v1/logs", "/v1/access"] {
-            let receiver = ReceiverKind.of(route: route)
+        let receivers: [Receiver] = zipkin ? [.zipkin] : [.otlpHTTPTraces, .otlpHTTPLogs, .accessNDJSON]
+        for receiver in receivers {
+            guard let route = receiver.route else { continue }
             router.post(RouterPath(route)) { request, context -> Response in
                 let contentType = request.headers[.contentType]
                 let identity = mutual ? await PeerIdentity.of(channel: context.channel) : nil
                 let sender: SenderContext
                 switch ingest.authorize(
-                    receiver, authorization: request.headers[.authorization], identity: identity, peer: context.channel.remoteAddress)
+                    receiver, authorization: request.headers[.authorization], identity: identity,
+                    peer: context.channel.remoteAddress)
                 {
                 case .success(let s): sender = s
-                case .failure(let refusal): return response(ingest.refusedSender(refusal, route: route, contentType: contentType))
+                case .failure(let refusal):
+                    return response(ingest.refusedSender(refusal, receiver: receiver, contentType: contentType))
                 }
                 let answer: IngestResponse
                 do {
                     let buffer = try await request.body.collect(upTo: wireLimit)
-                    answer = await SenderContext.$current.withValue(sender) {
-                        await ingest.handle(
-                            method: "POST", path: route, contentType: contentType,
-                            contentEncoding: request.headers[.contentEncoding], body: Array(buffer.readableBytesView))
-                    }
+                    answer = await ingest.handle(
+                        method: "POST", path: route, contentType: contentType,
+                        contentEncoding: request.headers[.contentEncoding], body: Array(buffer.readableBytesView),
+                        sender: sender)
                 } catch let error as HTTPError where error.status == .contentTooLarge {
-                    answer = ingest.bodyTooLarge(route: route, contentType: contentType)
+                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType)
+                } catch is NIOTooManyBytesError {
+                    // What `collect(upTo:)` throws for a body over the limit.
+                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType)
                 }
                 return response(answer)
             }

@@ -30,25 +30,24 @@ public struct OTLPGRPCServices: RegistrableRPCService {
     public init(ingest: IngestService) { self.ingest = ingest }
 
     public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        typealias Traces = Opentelemetry_Proto_Collector_Trace_V1_TraceService
+        typealias Logs = Opentelemetry_Proto_Collector_Logs_V1_LogsService
+        register(OTLPTraceRequest.self, Traces.Method.Export.descriptor, &router)
+        register(OTLPLogsRequest.self, Logs.Method.Export.descriptor, &router)
+    }
+
+    /// One Export method: the sender decided from the call's metadata and certificate, then the shared path.
+    private func register<Request: OTLPExport, Transport: ServerTransport>(
+        _: Request.Type, _ method: MethodDescriptor, _ router: inout RPCRouter<Transport>
+    ) {
         let ingest = self.ingest
         router.registerHandler(
-            forMethod: Opentelemetry_Proto_Collector_Trace_V1_TraceService.Method.Export.descriptor,
-            deserializer: RawRequestBytes(),
-            serializer: ProtobufSerializer<Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse>()
+            forMethod: method, deserializer: RawRequestBytes(), serializer: ProtobufSerializer<Request.Response>()
         ) { request, context in
-            let sender = try GRPCReceiver.authorize(request.metadata, context, ingest: ingest, receiver: "otlp_grpc_traces")
+            let sender = try GRPCReceiver.authorize(
+                request.metadata, context, ingest: ingest, receiver: Request.grpcReceiver)
             let bytes = try await ServerRequest(stream: request).message
-            let response = try await SenderContext.$current.withValue(sender) { try await GRPCReceiver.exportTraces(bytes, ingest: ingest) }
-            return StreamingServerResponse(single: ServerResponse(message: response))
-        }
-        router.registerHandler(
-            forMethod: Opentelemetry_Proto_Collector_Logs_V1_LogsService.Method.Export.descriptor,
-            deserializer: RawRequestBytes(),
-            serializer: ProtobufSerializer<Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse>()
-        ) { request, context in
-            let sender = try GRPCReceiver.authorize(request.metadata, context, ingest: ingest, receiver: "otlp_grpc_logs")
-            let bytes = try await ServerRequest(stream: request).message
-            let response = try await SenderContext.$current.withValue(sender) { try await GRPCReceiver.exportLogs(bytes, ingest: ingest) }
+            let response = try await GRPCReceiver.export(bytes, as: Request.self, from: sender, ingest: ingest)
             return StreamingServerResponse(single: ServerResponse(message: response))
         }
     }
@@ -58,17 +57,18 @@ public enum GRPCReceiver {
     /// The call's sender (bearer token in the `authorization` metadata and/or the client certificate), or
     /// UNAUTHENTICATED / PERMISSION_DENIED.
     static func authorize(
-        _ metadata: Metadata, _ context: ServerContext, ingest: IngestService, receiver: String
+        _ metadata: Metadata, _ context: ServerContext, ingest: IngestService, receiver: Receiver
     ) throws(GoogleRPCStatus) -> SenderContext {
         let certificate = (context.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate
         let authorization = metadata[stringValues: "authorization"].first(where: { _ in true })
         switch ingest.authorize(
-            .otlpGRPC, authorization: authorization, identity: certificate.map(PeerIdentity.of), peer: socketAddress(context.remotePeer))
+            receiver, authorization: authorization, identity: certificate.map(PeerIdentity.of),
+            peer: socketAddress(context.remotePeer))
         {
         case .success(let sender): return sender
         case .failure(let refusal):
             let code: RPCError.Code = refusal.kind == .unauthenticated ? .unauthenticated : .permissionDenied
-            ingest.metrics.answeredGRPC(receiver, code: "\(code)")
+            ingest.metrics.answeredGRPC(receiver.label, code: "\(code)")
             throw GoogleRPCStatus(code: code, message: refusal.message, details: [])
         }
     }
@@ -85,35 +85,19 @@ public enum GRPCReceiver {
         return try? NIOCore.SocketAddress(ipAddress: String(host), port: port)
     }
 
-    static func exportTraces(
-        _ bytes: [UInt8], ingest: IngestService
-    ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse {
-        try await export(bytes, as: OTLPTraceRequest.self, ingest: ingest, receiver: "otlp_grpc_traces") {
-            (request) throws(IngestService.Refusal) in try await ingest.store(traces: request, receiver: "otlp_grpc_traces").traceResponse
-        }
-    }
-
-    static func exportLogs(
-        _ bytes: [UInt8], ingest: IngestService
-    ) async throws(GoogleRPCStatus) -> Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse {
-        try await export(bytes, as: OTLPLogsRequest.self, ingest: ingest, receiver: "otlp_grpc_logs") {
-            (request) throws(IngestService.Refusal) in try await ingest.store(logs: request, receiver: "otlp_grpc_logs").logsResponse
-        }
-    }
-
     /// One Export call: size limit, decoding, the durable store, and the status for whatever went wrong.
-    static func export<Request: SwiftProtobuf.Message, Response>(
-        _ bytes: [UInt8], as _: Request.Type, ingest: IngestService, receiver: String,
-        store: (Request) async throws(IngestService.Refusal) -> Response
-    ) async throws(GoogleRPCStatus) -> Response {
+    static func export<Request: OTLPExport>(
+        _ bytes: [UInt8], as _: Request.Type, from sender: SenderContext, ingest: IngestService
+    ) async throws(GoogleRPCStatus) -> Request.Response {
+        let receiver = sender.receiver
         try checkSize(bytes, ingest: ingest, receiver: receiver)
         let request: Request
         do { request = try Request(serializedBytes: bytes) } catch {
             throw invalid("malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver)
         }
         do {
-            let response = try await store(request)
-            ingest.metrics.answeredGRPC(receiver, code: "ok")
+            let response = Request.response(try await ingest.store(request, from: sender))
+            ingest.metrics.answeredGRPC(receiver.label, code: "ok")
             return response
         } catch {
             throw status(for: error, ingest: ingest, receiver: receiver)
@@ -121,24 +105,26 @@ public enum GRPCReceiver {
     }
 
     /// Over the limit (after decompression): RESOURCE_EXHAUSTED without RetryInfo — resending cannot help.
-    static func checkSize(_ bytes: [UInt8], ingest: IngestService, receiver: String) throws(GoogleRPCStatus) {
+    static func checkSize(_ bytes: [UInt8], ingest: IngestService, receiver: Receiver) throws(GoogleRPCStatus) {
         guard bytes.count > ingest.limits.maxBodyBytes else { return }
-        ingest.metrics.rejected(receiver, reason: .tooLarge)
-        ingest.metrics.answeredGRPC(receiver, code: "\(RPCError.Code.resourceExhausted)")
+        ingest.metrics.rejected(receiver.label, reason: .tooLarge)
+        ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
         throw GoogleRPCStatus(
             code: .resourceExhausted,
             message: "request message of \(bytes.count) bytes exceeds the limit of \(ingest.limits.maxBodyBytes) bytes after decompression",
             details: [])
     }
 
-    static func invalid(_ message: String, ingest: IngestService, receiver: String) -> GoogleRPCStatus {
-        ingest.metrics.rejected(receiver, reason: .malformed)
-        ingest.metrics.answeredGRPC(receiver, code: "\(RPCError.Code.invalidArgument)")
+    static func invalid(_ message: String, ingest: IngestService, receiver: Receiver) -> GoogleRPCStatus {
+        ingest.metrics.rejected(receiver.label, reason: .malformed)
+        ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.invalidArgument)")
         return GoogleRPCStatus(code: .invalidArgument, message: message, details: [])
     }
 
     /// The gRPC status for a refusal: a `google.rpc.Status` with RetryInfo where a retry can succeed.
-    static func status(for refusal: IngestService.Refusal, ingest: IngestService, receiver: String) -> GoogleRPCStatus {
+    static func status(
+        for refusal: IngestService.Refusal, ingest: IngestService, receiver: Receiver
+    ) -> GoogleRPCStatus {
         let status: GoogleRPCStatus
         switch refusal.kind {
         case .busy, .unavailable:
@@ -150,7 +136,7 @@ public enum GRPCReceiver {
         case .internalError:
             status = GoogleRPCStatus(code: .internalError, message: refusal.message, details: [])
         }
-        ingest.metrics.answeredGRPC(receiver, code: "\(status.code)")
+        ingest.metrics.answeredGRPC(receiver.label, code: "\(status.code)")
         return status
     }
 

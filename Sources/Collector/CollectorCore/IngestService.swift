@@ -37,7 +37,7 @@ public final class IngestService: Sendable {
     public let identity: IdentityKeys
     public let access: AccessEventOptions
     public let metrics: CollectorMetrics
-    /// Redaction, identity and workload normalisation, applied to every event before it is queued.
+    /// Audit fields, redaction, identity and workload normalisation, applied to every event before it is queued.
     public let normalizer: Normalizer
     /// Who may send; nil: anyone who reaches a listener (loopback-only unless configured otherwise). SIGHUP
     /// replaces it with the senders file's new contents.
@@ -56,132 +56,120 @@ public final class IngestService: Sendable {
         self.identity = identity
         self.access = access
         self.metrics = metrics
+        // The normalising stage derives the audit fields with the same keys the service was given.
+        var normalizer = normalizer
+        normalizer.identity = identity
+        normalizer.access = access
         self.normalizer = normalizer
         self.logger = logger
     }
 
-    /// Routes whose bodies and answers are JSON whatever the request says (access lines, Zipkin).
-    static let jsonOnlyRoutes: Set<String> = ["/v1/access", "/api/v2/spans"]
-
-    /// The `receiver` metric label of a route.
-    static func receiver(_ route: String) -> String {
-        switch route {
-        case "/v1/traces": "otlp_http_traces"
-        case "/v1/logs": "otlp_http_logs"
-        case "/api/v2/spans": "zipkin_json"
-        default: "access_ndjson"
-        }
-    }
-
     enum Encoding { case protobuf, json }
 
-    /// Handles one request. `contentType` and `contentEncoding` are the header values as received.
+    /// Handles one request. `contentType` and `contentEncoding` are the header values as received; `sender`
+    /// is who the binding found sent it (nil: nobody in particular, over the route's receiver).
     public func handle(
-        method: String, path: String, contentType: String?, contentEncoding: String?, body: [UInt8]
+        method: String, path: String, contentType: String?, contentEncoding: String?, body: [UInt8],
+        sender: SenderContext? = nil
     ) async -> IngestResponse {
         let route = path.split(separator: "?").first.map(String.init) ?? path
-        guard ["/v1/traces", "/v1/logs", "/v1/access", "/api/v2/spans"].contains(route) else {
-            return plain(404, "no receiver at \(route): use /v1/traces, /v1/logs or /v1/access (or /api/v2/spans on the Zipkin port)")
+        guard let receiver = Receiver(route: route) else {
+            return plain(
+                404,
+                "no receiver at \(route): use /v1/traces, /v1/logs or /v1/access (or /api/v2/spans on the Zipkin port)")
         }
-        let answer = await dispatch(method: method, route: route, contentType: contentType, contentEncoding: contentEncoding, body: body)
-        metrics.answered(Self.receiver(route), status: answer.status)
+        // The route names the receiver; a sender decided for another one would be the binding's mistake.
+        var context = sender ?? SenderContext(receiver: receiver)
+        context.receiver = receiver
+        let answer = await dispatch(
+            method: method, contentType: contentType, contentEncoding: contentEncoding, body: body, context)
+        metrics.answered(receiver.label, status: answer.status)
         return answer
     }
 
     private func dispatch(
-        method: String, route: String, contentType: String?, contentEncoding: String?, body: [UInt8]
+        method: String, contentType: String?, contentEncoding: String?, body: [UInt8], _ context: SenderContext
     ) async -> IngestResponse {
-        let receiver = Self.receiver(route)
+        let receiver = context.receiver
+        let route = receiver.route ?? ""
         guard method == "POST" else { return plain(405, "\(route) accepts POST only", extra: ["Allow": "POST"]) }
-        let mediaType = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let mediaType =
+            (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            ?? ""
+        let named = mediaType.isEmpty ? "no content type" : mediaType
         let encoding: Encoding
-        switch (route, mediaType) {
-        case ("/v1/access", "application/x-ndjson"), ("/v1/access", "application/json"), ("/v1/access", "text/plain"):
+        switch (receiver, mediaType) {
+        case (.accessNDJSON, "application/x-ndjson"), (.accessNDJSON, "application/json"),
+            (.accessNDJSON, "text/plain"):
             encoding = .json
-        case ("/api/v2/spans", "application/json"): encoding = .json
-        case ("/api/v2/spans", _):
-            metrics.rejected(receiver, reason: .unsupportedMediaType)
-            return plain(415, "/api/v2/spans takes Zipkin v2 JSON (application/json), not \(mediaType.isEmpty ? "no content type" : mediaType)")
-        case ("/v1/access", _):
-            metrics.rejected(receiver, reason: .unsupportedMediaType)
-            return plain(415, "/v1/access takes application/x-ndjson, not \(mediaType.isEmpty ? "no content type" : mediaType)")
+        case (.zipkin, "application/json"): encoding = .json
+        case (.zipkin, _):
+            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            return plain(415, "/api/v2/spans takes Zipkin v2 JSON (application/json), not \(named)")
+        case (.accessNDJSON, _):
+            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            return plain(415, "/v1/access takes application/x-ndjson, not \(named)")
         case (_, "application/x-protobuf"): encoding = .protobuf
         case (_, "application/json"): encoding = .json
         default:
-            metrics.rejected(receiver, reason: .unsupportedMediaType)
-            return plain(415, "\(route) takes application/x-protobuf or application/json, not \(mediaType.isEmpty ? "no content type" : mediaType)")
+            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            return plain(415, "\(route) takes application/x-protobuf or application/json, not \(named)")
         }
         // Decompress, capped.
         var payload = body
         switch (contentEncoding ?? "identity").lowercased() {
-        case "identity", "": guard body.count <= limits.maxBodyBytes else { return tooLarge(route, encoding) }
+        case "identity", "": guard body.count <= limits.maxBodyBytes else { return tooLarge(receiver, encoding) }
         case "gzip", "deflate":
             switch BodyInflation.inflate(body, limit: limits.maxBodyBytes) {
             case .success(let bytes): payload = bytes
-            case .failure(.tooLarge): return tooLarge(route, encoding)
+            case .failure(.tooLarge): return tooLarge(receiver, encoding)
             case .failure(.invalid(let why)):
-                metrics.rejected(receiver, reason: .malformed)
-                return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", route, encoding)
+                metrics.rejected(receiver.label, reason: .malformed)
+                return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", receiver, encoding)
             }
         case let other:
-            metrics.rejected(receiver, reason: .unsupportedMediaType)
+            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
             return plain(415, "content encoding \(other) is not supported: use gzip or none")
         }
-        switch route {
-        case "/v1/access": return await ingestAccess(payload)
-        case "/api/v2/spans": return await ingestZipkin(payload)
-        case "/v1/traces": return await ingestTraces(payload, encoding)
-        default: return await ingestLogs(payload, encoding)
+        switch receiver {
+        case .accessNDJSON: return await ingestAccess(payload, context)
+        case .zipkin: return await ingestZipkin(payload, context)
+        case .otlpHTTPLogs: return await ingestOTLP(payload, encoding, as: OTLPLogsRequest.self, context)
+        default: return await ingestOTLP(payload, encoding, as: OTLPTraceRequest.self, context)
         }
     }
 
     // MARK: Routes
 
-    func ingestTraces(_ body: [UInt8], _ encoding: Encoding) async -> IngestResponse {
-        let request: OTLPTraceRequest
+    /// OTLP/HTTP traces or logs: decode in the request's encoding, then the path every OTLP binding shares.
+    func ingestOTLP<Request: OTLPExport>(
+        _ body: [UInt8], _ encoding: Encoding, as _: Request.Type, _ context: SenderContext
+    ) async -> IngestResponse {
+        let request: Request
         switch encoding {
         case .protobuf:
-            do { request = try OTLPTraceRequest(serializedBytes: body) } catch {
-                metrics.rejected("otlp_http_traces", reason: .malformed)
-                return rpcError(400, code: 3, "malformed ExportTraceServiceRequest protobuf: \(error)", "/v1/traces", encoding)
+            do { request = try Request(serializedBytes: body) } catch {
+                metrics.rejected(context.receiver.label, reason: .malformed)
+                let what = "malformed \(Request.shortName) protobuf: \(error)"
+                return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         case .json:
-            do { request = try OTLPJSON.traceRequest(from: body) } catch {
-                metrics.rejected("otlp_http_traces", reason: .malformed)
-                return rpcError(400, code: 3, "malformed OTLP/JSON traces: \(error)", "/v1/traces", encoding)
+            do { request = try Request(otlpJSON: body) } catch {
+                metrics.rejected(context.receiver.label, reason: .malformed)
+                let what = "malformed OTLP/JSON \(Request.signal): \(error)"
+                return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         }
         do {
-            let outcome = try await store(traces: request, receiver: "otlp_http_traces")
-            return encode(outcome.traceResponse, status: 200, encoding)
+            let outcome = try await store(request, from: context)
+            return encode(Request.response(outcome), status: 200, encoding)
         } catch {
-            return answer(error, "/v1/traces", encoding)
+            return answer(error, context.receiver, encoding)
         }
     }
 
-    func ingestLogs(_ body: [UInt8], _ encoding: Encoding) async -> IngestResponse {
-        let request: OTLPLogsRequest
-        switch encoding {
-        case .protobuf:
-            do { request = try OTLPLogsRequest(serializedBytes: body) } catch {
-                metrics.rejected("otlp_http_logs", reason: .malformed)
-                return rpcError(400, code: 3, "malformed ExportLogsServiceRequest protobuf: \(error)", "/v1/logs", encoding)
-            }
-        case .json:
-            do { request = try OTLPJSON.logsRequest(from: body) } catch {
-                metrics.rejected("otlp_http_logs", reason: .malformed)
-                return rpcError(400, code: 3, "malformed OTLP/JSON logs: \(error)", "/v1/logs", encoding)
-            }
-        }
-        do {
-            let outcome = try await store(logs: request, receiver: "otlp_http_logs")
-            return encode(outcome.logsResponse, status: 200, encoding)
-        } catch {
-            return answer(error, "/v1/logs", encoding)
-        }
-    }
-
-    func ingestAccess(_ body: [UInt8]) async -> IngestResponse {
+    func ingestAccess(_ body: [UInt8], _ context: SenderContext) async -> IngestResponse {
+        let receiver = context.receiver.label
         let (events, errors) = AccessEventMapping.events(fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
         var kept: [AuditEvent] = []
         var lineErrors = errors.map { (line: $0.line, reason: $0.reason) }
@@ -194,11 +182,11 @@ public final class IngestService: Sendable {
             if bad.contains(n) || raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             goodLines.append(n)
         }
-        metrics.received("access_ndjson", items: events.count + errors.count)
-        metrics.rejected("access_ndjson", reason: .invalidLine, items: errors.count)
+        metrics.received(receiver, items: events.count + errors.count)
+        metrics.rejected(receiver, reason: .invalidLine, items: errors.count)
         for (i, e) in events.enumerated() {
             if let broken = violation(e) {
-                metrics.rejected("access_ndjson", reason: broken.reason)
+                metrics.rejected(receiver, reason: broken.reason)
                 lineErrors.append((goodLines[i], broken.message))
             } else {
                 kept.append(e)
@@ -214,24 +202,23 @@ public final class IngestService: Sendable {
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
         do throws(Refusal) {
-            try await append(kept, receiver: "access_ndjson")
+            try await append(kept, from: context)
         } catch {
-            return answer(error, "/v1/access", .json)
+            return answer(error, context.receiver, .json)
         }
         return IngestResponse(status: 200, headers: json, body: report(["accepted": kept.count, "rejected": rejected]))
     }
 
     /// Zipkin v2 JSON: 202 once the good spans are durable; a body naming the rejected spans when there are any.
-    func ingestZipkin(_ body: [UInt8]) async -> IngestResponse {
-        let receiver = "zipkin_json"
-        var parsed: (events: [AuditEvent], rejected: [ZipkinMapping.Rejected])
+    func ingestZipkin(_ body: [UInt8], _ context: SenderContext) async -> IngestResponse {
+        let receiver = context.receiver.label
+        let parsed: (events: [AuditEvent], rejected: [ZipkinMapping.Rejected])
         do {
             parsed = try ZipkinMapping.events(fromJSON: body)
         } catch {
             metrics.rejected(receiver, reason: .malformed)
-            return rpcError(400, code: 3, "malformed Zipkin v2 JSON: \(error)", "/api/v2/spans", .json)
+            return rpcError(400, code: 3, "malformed Zipkin v2 JSON: \(error)", context.receiver, .json)
         }
-        OTLPMapping.deriveAuditFields(&parsed.events, identity: identity)
         var imported = OTLPMapping.Imported(
             events: parsed.events,
             rejected: parsed.rejected.map { RejectedItem(resource: -1, scope: -1, item: $0.index, reason: $0.reason) })
@@ -245,9 +232,9 @@ public final class IngestService: Sendable {
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
         do throws(Refusal) {
-            try await append(imported.events, receiver: receiver)
+            try await append(imported.events, from: context)
         } catch {
-            return answer(error, "/api/v2/spans", .json)
+            return answer(error, context.receiver, .json)
         }
         if rejected.isEmpty { return IngestResponse(status: 202, headers: [:], body: []) }
         return IngestResponse(status: 202, headers: json, body: report(["accepted": imported.events.count, "rejected": rejected]))
@@ -295,58 +282,55 @@ public final class IngestService: Sendable {
         }
     }
 
-    /// Validates, limits and durably stores a decoded trace request; returns once the kept spans are durable.
-    public func store(traces request: OTLPTraceRequest, receiver: String) async throws(Refusal) -> Stored {
-        var imported = OTLPMapping.events(from: request, identity: identity)
-        enforceLimits(&imported, receiver: receiver)
-        return try await store(imported, receiver: receiver)
-    }
-
-    /// Validates, limits and durably stores a decoded logs request; returns once the kept records are durable.
-    public func store(logs request: OTLPLogsRequest, receiver: String) async throws(Refusal) -> Stored {
-        var imported = OTLPMapping.events(from: request, identity: identity)
-        enforceLimits(&imported, receiver: receiver)
-        return try await store(imported, receiver: receiver)
+    /// Validates, limits and durably stores a decoded OTLP request (traces or logs, over HTTP or gRPC); returns
+    /// once the kept items are durable.
+    public func store<Request: OTLPExport>(
+        _ request: Request, from sender: SenderContext
+    ) async throws(Refusal) -> Stored {
+        var imported = request.imported()
+        enforceLimits(&imported, receiver: sender.receiver.label)
+        if !imported.events.isEmpty { try await append(imported.events, from: sender) }
+        return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))
     }
 
     /// Stores access events decoded by a receiver of its own (syslog): each is checked against the limits
     /// (refused ones counted), the rest appended and durable on return. Returns how many were stored.
-    public func store(accessEvents events: [AuditEvent], receiver: String) async throws(Refusal) -> Int {
+    public func store(accessEvents events: [AuditEvent], from sender: SenderContext) async throws(Refusal) -> Int {
         var kept: [AuditEvent] = []
         kept.reserveCapacity(events.count)
         for e in events {
-            if let broken = violation(e) { metrics.rejected(receiver, reason: broken.reason) } else { kept.append(e) }
+            if let broken = violation(e) {
+                metrics.rejected(sender.receiver.label, reason: broken.reason)
+            } else {
+                kept.append(e)
+            }
         }
-        if !kept.isEmpty { try await append(kept, receiver: receiver) }
+        if !kept.isEmpty { try await append(kept, from: sender) }
         return kept.count
     }
 
-    private func store(_ imported: OTLPMapping.Imported, receiver: String) async throws(Refusal) -> Stored {
-        if !imported.events.isEmpty { try await append(imported.events, receiver: receiver) }
-        return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))
-    }
-
-    /// Appends and waits until durable.
-    private func append(_ events: [AuditEvent], receiver: String) async throws(Refusal) {
-        // The one call site of the normalisation stage: every receiver's events pass here.
+    /// Normalises (the one call site of that stage: every receiver's events pass here), stamps the sender,
+    /// appends and waits until durable. The log's `busy` code is the retryable refusal; other codes as below.
+    private func append(_ events: [AuditEvent], from sender: SenderContext) async throws(Refusal) {
+        let receiver = sender.receiver.label
         var events = events
-        normalizer.normalize(&events)
-        Self.stampSender(&events, SenderContext.current)
+        normalizer.normalize(&events, from: sender.receiver)
+        Self.stampSender(&events, sender)
         let started = FileIO.monotonicNanos()
         do {
             _ = try await log.append(events)
             metrics.accepted(receiver, items: events.count, waitedNanos: FileIO.monotonicNanos() - started)
         } catch let error as LogFormatError {
-            let queueFull = error.code == .limitExceeded && error.message.contains("queue full")
             let reason: RejectionReason =
                 switch error.code {
-                case .limitExceeded: queueFull ? .queueFull : .invalidItem
+                case .busy: .queueFull
+                case .limitExceeded: .invalidItem
                 case .io where FileIO.isOutOfSpace(error): .diskFull
                 default: .writeError
                 }
             metrics.rejected(receiver, reason: reason, items: events.count)
             switch error.code {
-            case .limitExceeded where queueFull:
+            case .busy:
                 throw Refusal(kind: .busy, message: "collector busy: \(error.message); retry later")
             case .limitExceeded:
                 throw Refusal(kind: .invalid, message: error.message)
@@ -366,12 +350,14 @@ public final class IngestService: Sendable {
     }
 
     /// The HTTP answer to a refusal, in the request's encoding.
-    private func answer(_ refusal: Refusal, _ route: String, _ encoding: Encoding) -> IngestResponse {
+    private func answer(_ refusal: Refusal, _ receiver: Receiver, _ encoding: Encoding) -> IngestResponse {
         switch refusal.kind {
         case .busy, .unavailable:
-            rpcError(503, code: 14, refusal.message, route, encoding, extra: ["Retry-After": String(limits.retryAfterSeconds)])
-        case .invalid: rpcError(400, code: 3, refusal.message, route, encoding)
-        case .internalError: rpcError(500, code: 13, refusal.message, route, encoding)
+            rpcError(
+                503, code: 14, refusal.message, receiver, encoding,
+                extra: ["Retry-After": String(limits.retryAfterSeconds)])
+        case .invalid: rpcError(400, code: 3, refusal.message, receiver, encoding)
+        case .internalError: rpcError(500, code: 13, refusal.message, receiver, encoding)
         }
     }
 
@@ -461,16 +447,17 @@ public final class IngestService: Sendable {
     /// The sender of a request, or the refusal (counted and logged, without the credential). Without a
     /// senders file everyone is let in, and the client certificate's identity, if any, is still recorded.
     public func authorize(
-        _ receiver: ReceiverKind, authorization: String?, identity: String?, peer: SocketAddress?
+        _ receiver: Receiver, authorization: String?, identity: String?, peer: SocketAddress?
     ) -> Result<SenderContext, AuthRefusal> {
-        guard let senders else { return .success(SenderContext(name: nil, identity: identity)) }
-        switch senders.authorize(receiver: receiver, authorization: authorization, identity: identity, peer: peer) {
+        let anonymous = SenderContext(receiver: receiver, identity: identity, peer: peer)
+        guard let senders, let kind = receiver.senderKind else { return .success(anonymous) }
+        switch senders.authorize(receiver: kind, authorization: authorization, identity: identity, peer: peer) {
         case .success(let sender):
-            return .success(SenderContext(name: sender.name, identity: identity))
+            return .success(SenderContext(receiver: receiver, name: sender.name, identity: identity, peer: peer))
         case .failure(let refusal):
-            metrics.authRefused(receiver, reason: refusal.reason)
+            metrics.authRefused(kind, reason: refusal.reason)
             logger.warning("refused a sender", metadata: [
-                "receiver": "\(receiver.rawValue)", "reason": "\(refusal.reason)", "peer": "\(peer?.ipAddress ?? "?")",
+                "receiver": "\(kind.rawValue)", "reason": "\(refusal.reason)", "peer": "\(peer?.ipAddress ?? "?")",
                 "sender": "\(refusal.sender ?? "-")", "identity": "\(identity ?? "-")",
             ])
             return .failure(refusal)
@@ -478,25 +465,27 @@ public final class IngestService: Sendable {
     }
 
     /// The HTTP answer to a refused sender: 401 with a Bearer challenge, or 403, as a `google.rpc.Status`.
-    public func refusedSender(_ refusal: AuthRefusal, route: String, contentType: String?) -> IngestResponse {
+    public func refusedSender(_ refusal: AuthRefusal, receiver: Receiver, contentType: String?) -> IngestResponse {
         let encoding: Encoding = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json
         let answer =
             switch refusal.kind {
             case .unauthenticated:
-                rpcError(401, code: 16, refusal.message, route, encoding, extra: ["WWW-Authenticate": "Bearer realm=\"audit-collector\""])
+                rpcError(
+                    401, code: 16, refusal.message, receiver, encoding,
+                    extra: ["WWW-Authenticate": "Bearer realm=\"audit-collector\""])
             case .forbidden:
-                rpcError(403, code: 7, refusal.message, route, encoding)
+                rpcError(403, code: 7, refusal.message, receiver, encoding)
             }
-        metrics.answered(Self.receiver(route), status: answer.status)
+        metrics.answered(receiver.label, status: answer.status)
         return answer
     }
 
     /// Writes the sender onto every event, and drops sender attributes a client sent itself (they would
     /// otherwise pass for the collector's own).
-    static func stampSender(_ events: inout [AuditEvent], _ sender: SenderContext?) {
+    static func stampSender(_ events: inout [AuditEvent], _ sender: SenderContext) {
         var stamp: [Attribute] = []
-        if let name = sender?.name { stamp.append(Attribute(SenderContext.nameKey, .string(name))) }
-        if let identity = sender?.identity { stamp.append(Attribute(SenderContext.identityKey, .string(identity))) }
+        if let name = sender.name { stamp.append(Attribute(SenderContext.nameKey, .string(name))) }
+        if let identity = sender.identity { stamp.append(Attribute(SenderContext.identityKey, .string(identity))) }
         for i in events.indices {
             if events[i].attributes.contains(where: { Self.isSenderKey($0.key) }) {
                 events[i].attributes.removeAll { Self.isSenderKey($0.key) }
@@ -512,9 +501,10 @@ public final class IngestService: Sendable {
     // MARK: Answers
 
     /// The 413 answer for a body the HTTP layer refused to read past the limit.
-    public func bodyTooLarge(route: String, contentType: String?) -> IngestResponse {
-        let answer = tooLarge(route, (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json)
-        metrics.answered(Self.receiver(route), status: answer.status)
+    public func bodyTooLarge(receiver: Receiver, contentType: String?) -> IngestResponse {
+        let protobuf = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf")
+        let answer = tooLarge(receiver, protobuf ? .protobuf : .json)
+        metrics.answered(receiver.label, status: answer.status)
         return answer
     }
 
@@ -527,14 +517,16 @@ public final class IngestService: Sendable {
         IngestResponse(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"].merging(extra) { $1 }, body: Array((message + "\n").utf8))
     }
 
-    private func tooLarge(_ route: String, _ encoding: Encoding) -> IngestResponse {
-        metrics.rejected(Self.receiver(route), reason: .tooLarge)
-        return rpcError(413, code: 8, "request body exceeds \(limits.maxBodyBytes) bytes after decompression", route, encoding)
+    private func tooLarge(_ receiver: Receiver, _ encoding: Encoding) -> IngestResponse {
+        metrics.rejected(receiver.label, reason: .tooLarge)
+        let message = "request body exceeds \(limits.maxBodyBytes) bytes after decompression"
+        return rpcError(413, code: 8, message, receiver, encoding)
     }
 
     /// A `google.rpc.Status` body in the request's encoding (access routes answer in JSON).
     func rpcError(
-        _ status: Int, code: Int32, _ message: String, _ route: String, _ encoding: Encoding, extra: [String: String] = [:]
+        _ status: Int, code: Int32, _ message: String, _ receiver: Receiver, _ encoding: Encoding,
+        extra: [String: String] = [:]
     ) -> IngestResponse {
         var s = Google_Rpc_Status()
         s.code = code
@@ -544,7 +536,7 @@ public final class IngestService: Sendable {
             retry.retryDelay.seconds = Int64(limits.retryAfterSeconds)
             if let any = try? Google_Protobuf_Any(message: retry) { s.details = [any] }
         }
-        var r = encode(s, status: status, Self.jsonOnlyRoutes.contains(route) ? .json : encoding)
+        var r = encode(s, status: status, receiver.answersInJSON ? .json : encoding)
         r.headers.merge(extra) { $1 }
         return r
     }

@@ -1,6 +1,12 @@
-// The normalisation stage: every event, from every receiver, passes here after mapping and before it is queued
-// for writing (one call site, `IngestService.append`). In order:
+// The normalisation stage: every event, from every receiver, passes here after decoding and before it is queued
+// for writing (one call site, `IngestService.append`). Receivers only decode: their events arrive raw (source
+// unknown, attributes as sent). In order:
 //
+// 0. audit fields, derived once here: source, user, HTTP facts and workload, by the receiver's rules — the
+//    access-log field map (`AccessEventMapping.deriveAuditFields`, configured by `AccessEventOptions`) for
+//    access events, the well-known OTLP attributes (`OTLPMapping.deriveAuditFields`, configured by
+//    `IdentityKeys`) for spans and logs from OTLP and Zipkin. Only `normalize(_:from:)`, the ingest path,
+//    takes this step: it knows the receiver. `normalize(_:)` runs steps 1-4 on events whose fields are set;
 // 1. redaction (Redaction.swift) of every string the record stores: attributes at every level (nested lists
 //    and arrays, event, link, scope and resource attributes, keys too), names, status message, trace state,
 //    body, schema URLs, the HTTP target, the user fields; what was removed is listed in `audit.redacted`;
@@ -9,7 +15,7 @@
 //    order of trust), or enrich it when they name the same user; the claims, the verification outcome and the
 //    token's SHA-256 are kept in `audit.token`, the token never;
 // 3. workload identity: a SPIFFE id from the calling workload's mesh attributes, Envoy peer SANs or
-//    `x-forwarded-client-cert` (`URI=`), overriding what `OTLPMapping.deriveAuditFields` guessed (it takes the
+//    `x-forwarded-client-cert` (`URI=`), overriding what step 0 guessed (for OTLP it takes the
 //    first `spiffe://` value of any attribute, which in an XFCC header is the proxy's own `By=`);
 // 4. legacy semantic-convention names (`http.method`, `http.status_code`, `http.url`, `peer.service`,
 //    `db.system`, …) gain their current names beside the original, listed in `audit.semconv_mapped` so an
@@ -17,6 +23,7 @@
 //
 // Hot path: an event with nothing to redact and no legacy names costs one table-driven byte pass per string
 // and no allocation (see Benchmarks/).
+import CollectorParsers
 import LogFormat
 import OTLPBridge
 
@@ -37,16 +44,53 @@ public struct Normalizer: Sendable {
 
     let options: NormalizerOptions
     let redactor: Redactor
+    /// Which attributes name the user on spans and logs (the collector's `identity` keys).
+    public var identity: IdentityKeys {
+        didSet { identityKeys = OTLPMapping.AuditFieldKeys(identity) }
+    }
+    /// The access-log field map (user, email and group fields).
+    public var access: AccessEventOptions
+    private var identityKeys: OTLPMapping.AuditFieldKeys
 
-    public init(options: NormalizerOptions = NormalizerOptions()) {
+    public init(
+        options: NormalizerOptions = NormalizerOptions(), identity: IdentityKeys = IdentityKeys(),
+        access: AccessEventOptions = AccessEventOptions()
+    ) {
         self.options = options
         redactor = Redactor(policy: options.redaction)
+        self.identity = identity
+        self.access = access
+        identityKeys = OTLPMapping.AuditFieldKeys(identity)
+    }
+
+    /// The whole stage for raw events as `receiver` decoded them: their audit fields derived, then steps 1-4.
+    public func normalize(_ events: inout [AuditEvent], from receiver: Receiver) {
+        // Whether a span's reporter is a mesh proxy depends on its scope and resource only, which the events
+        // of one scope share (the same arrays, so comparing them is an identity check): judged once per scope.
+        var last: (scope: String, resource: [Attribute], proxy: Bool)?
+        for i in events.indices {
+            if Self.usesAccessRules(receiver) {
+                AccessEventMapping.deriveAuditFields(&events[i], options: access)
+            } else {
+                let e = events[i]
+                let proxy: Bool
+                if let last, last.scope == e.scope.name, last.resource == e.resourceAttributes {
+                    proxy = last.proxy
+                } else {
+                    proxy = OTLPMapping.reportedByProxy(e.scope.name, e.resourceAttributes)
+                    last = (e.scope.name, e.resourceAttributes, proxy)
+                }
+                OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy)
+            }
+            normalize(&events[i])
+        }
     }
 
     public func normalize(_ events: inout [AuditEvent]) {
         for i in events.indices { normalize(&events[i]) }
     }
 
+    /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
         var notes = Redactor.Notes()
         redact(&e, &notes)
@@ -60,6 +104,26 @@ public struct Normalizer: Sendable {
         mapSemanticConventions(&e)
         if !notes.removed.isEmpty {
             e.attributes.append(Attribute(Self.redactedKey, .array(notes.removed.map(AttributeValue.string))))
+        }
+    }
+
+    // MARK: Audit fields
+
+    /// Step 0: the audit fields of a raw event, by the rules of the receiver that decoded it.
+    public func deriveAuditFields(_ e: inout AuditEvent, from receiver: Receiver) {
+        if Self.usesAccessRules(receiver) {
+            AccessEventMapping.deriveAuditFields(&e, options: access)
+        } else {
+            OTLPMapping.deriveAuditFields(&e, keys: identityKeys)
+        }
+    }
+
+    /// Access lines (NDJSON, syslog) follow the access-log field map; spans and logs (OTLP, Zipkin) the
+    /// well-known OTLP attributes.
+    static func usesAccessRules(_ receiver: Receiver) -> Bool {
+        switch receiver {
+        case .accessNDJSON, .syslogUDP, .syslogTCP: true
+        case .otlpHTTPTraces, .otlpHTTPLogs, .otlpGRPCTraces, .otlpGRPCLogs, .zipkin: false
         }
     }
 

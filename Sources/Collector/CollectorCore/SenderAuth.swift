@@ -14,33 +14,29 @@ public enum ReceiverKind: String, Sendable, CaseIterable {
     case zipkin
     case access
     case syslogTCP = "syslog_tcp"
-
-    /// The receiver of an HTTP route.
-    public static func of(route: String) -> ReceiverKind {
-        switch route {
-        case "/v1/access": .access
-        case "/api/v2/spans": .zipkin
-        default: .otlpHTTP
-        }
-    }
 }
 
-/// Who sent the request being stored: set by the binding for the duration of the store call, and written
-/// onto every event as `audit.sender` (the authenticated sender's name) and `audit.sender.identity` (the
-/// client certificate's SPIFFE id or subject).
+/// Who sent the request being stored and over which receiver: decided by the binding and passed, as a value,
+/// down to the store call, which writes it onto every event as `audit.sender` (the authenticated sender's name)
+/// and `audit.sender.identity` (the client certificate's SPIFFE id or subject).
 public struct SenderContext: Sendable, Equatable {
+    public var receiver: Receiver
+    /// The authenticated sender's name; nil without a senders file.
     public var name: String?
+    /// The client certificate's identity (mTLS), if any.
     public var identity: String?
+    /// The peer's address, where the transport knows it.
+    public var peer: SocketAddress?
 
-    public init(name: String? = nil, identity: String? = nil) {
+    public init(receiver: Receiver, name: String? = nil, identity: String? = nil, peer: SocketAddress? = nil) {
+        self.receiver = receiver
         self.name = name
         self.identity = identity
+        self.peer = peer
     }
 
     public static let nameKey = "audit.sender"
     public static let identityKey = "audit.sender.identity"
-
-    @TaskLocal public static var current: SenderContext?
 }
 
 public struct Sender: Sendable, Equatable {

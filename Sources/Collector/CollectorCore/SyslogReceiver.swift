@@ -45,8 +45,8 @@ public final class SyslogReceiver: Sendable {
         (wakes, wakeFlusher) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    static let udp = "syslog_udp"
-    static let tcp = "syslog_tcp"
+    static let udp = Receiver.syslogUDP.label
+    static let tcp = Receiver.syslogTCP.label
 
     // MARK: Messages
 
@@ -110,7 +110,9 @@ public final class SyslogReceiver: Sendable {
                 let batch = datagrams.isEmpty ? [] : parse(datagrams)
                 if !batch.isEmpty {
                     do throws(IngestService.Refusal) {
-                        _ = try await ingest.store(accessEvents: batch, receiver: Self.udp)
+                        // Datagrams carry no credentials, and a batch mixes peers: each event keeps its own
+                        // in `syslog.peer`.
+                        _ = try await ingest.store(accessEvents: batch, from: SenderContext(receiver: .syslogUDP))
                     } catch {
                         // UDP cannot be told to retry: the loss is counted (by reason) and logged at most now and then.
                         logger.warning("syslog datagrams dropped", metadata: ["events": "\(batch.count)", "why": "\(error.message)"])
@@ -143,7 +145,8 @@ public final class SyslogReceiver: Sendable {
                 for try await chunk in inbound {
                     if sender == nil {
                         let identity = tlsPeer?.identity
-                        switch ingest.authorize(.syslogTCP, authorization: nil, identity: identity, peer: connection.channel.remoteAddress) {
+                        let address = connection.channel.remoteAddress
+                        switch ingest.authorize(.syslogTCP, authorization: nil, identity: identity, peer: address) {
                         case .success(let s): sender = s
                         case .failure: return
                         }
@@ -162,7 +165,7 @@ public final class SyslogReceiver: Sendable {
                         }
                     }
                     framer.compactIfWorthIt()
-                    if !events.isEmpty { await SenderContext.$current.withValue(sender) { await storeWithRetry(events) } }
+                    if !events.isEmpty, let sender { await storeWithRetry(events, from: sender) }
                 }
             }
         } catch {
@@ -170,10 +173,10 @@ public final class SyslogReceiver: Sendable {
         }
     }
 
-    private func storeWithRetry(_ events: [AuditEvent]) async {
+    private func storeWithRetry(_ events: [AuditEvent], from sender: SenderContext) async {
         for _ in 0..<600 {
             do throws(IngestService.Refusal) {
-                _ = try await ingest.store(accessEvents: events, receiver: Self.tcp)
+                _ = try await ingest.store(accessEvents: events, from: sender)
                 return
             } catch where error.kind == .busy || error.kind == .unavailable {
                 try? await Task.sleep(for: .seconds(ingest.limits.retryAfterSeconds))

@@ -1,8 +1,9 @@
 // OTLP <-> AuditEvent. Import validates each span and log record (one bad item is rejected with a reason,
+// the rest of the request is kept) and keeps every attribute, event and link exactly as sent: it decodes only.
+// The audit fields (source, user, workload, HTTP facts) are derived from well-known attributes by the rules in
+// `deriveAuditFields`, which the collector's normalising stage applies once to every event. Export gives back
+// what was received: `export(import(request)) == request` for valid requests, up to grouping.
 import Foundation
-// the rest of the request is kept), keeps every attribute, event and link exactly as sent, and derives the
-// first-class audit fields (service, source, user, workload, HTTP facts) from well-known attributes. Export
-// gives back what was received: `export(import(request)) == request` for valid requests, up to grouping.
 import LogFormat
 import OTLPProto
 
@@ -51,41 +52,39 @@ public enum OTLPMapping {
 
     // MARK: Import
 
-    public static func events(from request: OTLPTraceRequest, identity: IdentityKeys = IdentityKeys()) -> Imported {
+    public static func events(from request: OTLPTraceRequest) -> Imported {
         var out = Imported()
         for (r, rs) in request.resourceSpans.enumerated() {
             importResource(
                 rs.resource, schemaURL: rs.schemaURL, index: r, scopes: rs.scopeSpans.map { ($0.scope, $0.schemaURL, $0.spans) },
-                identity: identity, into: &out, convert: { (span) throws(Invalid) in try event(from: span) })
+                into: &out, convert: { (span) throws(Invalid) in try event(from: span) })
         }
         return out
     }
 
-    public static func events(from request: OTLPLogsRequest, identity: IdentityKeys = IdentityKeys()) -> Imported {
+    public static func events(from request: OTLPLogsRequest) -> Imported {
         var out = Imported()
         for (r, rl) in request.resourceLogs.enumerated() {
             importResource(
                 rl.resource, schemaURL: rl.schemaURL, index: r, scopes: rl.scopeLogs.map { ($0.scope, $0.schemaURL, $0.logRecords) },
-                identity: identity, into: &out, convert: { (log) throws(Invalid) in try event(from: log) })
+                into: &out, convert: { (log) throws(Invalid) in try event(from: log) })
         }
         return out
     }
 
-    /// The items of one resource: each converted and stamped with its resource, scope and derived audit fields,
-    /// or rejected with its position and reason.
+    /// The items of one resource: each converted and stamped with its resource and scope, or rejected with its
+    /// position and reason.
     private static func importResource<Item>(
         _ resource: Opentelemetry_Proto_Resource_V1_Resource, schemaURL: String, index r: Int,
-        scopes: [(Opentelemetry_Proto_Common_V1_InstrumentationScope, String, [Item])], identity: IdentityKeys,
+        scopes: [(Opentelemetry_Proto_Common_V1_InstrumentationScope, String, [Item])],
         into out: inout Imported, convert: (Item) throws(Invalid) -> AuditEvent
     ) {
         let resourceAttributes = resource.attributes.map(attribute)
         let service = resourceAttributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
-        let keys = AuditFieldKeys(identity)
         for (s, (otlpScope, scopeSchemaURL, items)) in scopes.enumerated() {
             let scope = InstrumentationScope(
                 name: otlpScope.name, version: otlpScope.version, attributes: otlpScope.attributes.map(attribute),
                 droppedAttributesCount: otlpScope.droppedAttributesCount)
-            let proxy = reportedByProxy(scope.name, resourceAttributes)
             for (i, item) in items.enumerated() {
                 do throws(Invalid) {
                     var e = try convert(item)
@@ -95,7 +94,6 @@ public enum OTLPMapping {
                     e.resourceSchemaURL = schemaURL
                     e.scope = scope
                     e.scopeSchemaURL = scopeSchemaURL
-                    deriveAuditFields(&e, keys: keys, reportedByProxy: proxy)
                     out.events.append(e)
                 } catch {
                     out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: error.reason))
@@ -199,14 +197,14 @@ public enum OTLPMapping {
     // MARK: Audit fields
 
     /// What a well-known attribute key says about an event, and its preference among the keys saying the same.
-    struct AuditFieldKeys: Sendable {
+    public struct AuditFieldKeys: Sendable {
         enum Role: Sendable {
             case subject, email, groups, method, urlPath, urlQuery, target, status, route, client
         }
         /// A key can play several roles (`user.email` names the subject when nothing better does, and the email).
         let roles: [String: [(role: Role, rank: Int)]]
 
-        init(_ identity: IdentityKeys) {
+        public init(_ identity: IdentityKeys) {
             var r: [String: [(role: Role, rank: Int)]] = [:]
             func add(_ role: Role, _ keys: [String]) {
                 for (i, k) in keys.enumerated() where !(r[k] ?? []).contains(where: { $0.role == role }) {
@@ -227,12 +225,18 @@ public enum OTLPMapping {
         }
     }
 
-    /// Fills service-independent audit fields from well-known attributes; the attributes themselves stay.
+    /// Fills service-independent audit fields from well-known attributes; the attributes themselves stay. The
+    /// rules of the OTLP and Zipkin receivers, applied by the collector's normalising stage (once per event).
     public static func deriveAuditFields(_ e: inout AuditEvent, identity: IdentityKeys) {
         deriveAuditFields(&e, keys: AuditFieldKeys(identity), reportedByProxy: reportedByProxy(e.scope.name, e.resourceAttributes))
     }
 
-    /// The same for a whole batch, building the key table once (receivers call this per request).
+    /// The same with the key table built once (the normalising stage keeps one).
+    public static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys) {
+        deriveAuditFields(&e, keys: keys, reportedByProxy: reportedByProxy(e.scope.name, e.resourceAttributes))
+    }
+
+    /// The same for a whole batch, building the key table once.
     public static func deriveAuditFields(_ events: inout [AuditEvent], identity: IdentityKeys) {
         let keys = AuditFieldKeys(identity)
         for i in events.indices {
@@ -242,7 +246,9 @@ public enum OTLPMapping {
     }
 
     /// One pass over the attributes: each key is looked up once in `keys` (the hot path of every span).
-    static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
+    /// `reportedByProxy` is `reportedByProxy(e.scope.name, e.resourceAttributes)`, which a caller working
+    /// through a batch computes once per scope.
+    public static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
         typealias Role = AuditFieldKeys.Role
         // The best (lowest-ranked) non-empty string per role, and the status as a number.
         var best: [(rank: Int, value: String)?] = Array(repeating: nil, count: 10)
@@ -308,7 +314,7 @@ public enum OTLPMapping {
 
     /// Whether the reporting process is a mesh proxy (Envoy, Istio, Linkerd), judged from its scope name and
     /// resource attribute keys; computed once per scope, not per span.
-    static func reportedByProxy(_ scopeName: String, _ resourceAttributes: [Attribute]) -> Bool {
+    public static func reportedByProxy(_ scopeName: String, _ resourceAttributes: [Attribute]) -> Bool {
         let markers: [[UInt8]] = [Array("envoy".utf8), Array("istio".utf8), Array("linkerd".utf8)]
         let scope = Array(scopeName.utf8)
         if markers.contains(where: { containsIgnoringASCIICase(scope, $0) }) { return true }

@@ -134,27 +134,14 @@ public enum AccessEventMapping {
         var event = AuditEvent(
             kind: .access, startTimeUnixNano: start, endTimeUnixNano: start &+ duration, traceID: traceID,
             spanID: spanID, parentSpanID: parent, flags: flags, spanKind: .server)
-        event.source = istio ? .sidecar : .edge
+        // The audit fields (source, user, HTTP facts, workload) are left to the normalising stage, which reads
+        // them from these same fields (`deriveAuditFields`); the record's own name and status are set here.
         event.service = text("service") ?? (istio ? options.meshService : options.edgeService)
-        if let subject = first(options.userFields) {
-            var groups: [String] = []
-            if let g = first(options.groupFields) {
-                groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
-            }
-            event.user = UserIdentity(subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
-        }
-        let method = text("request_method") ?? text("method")
-        let target = text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
-        let status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
-        let client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
-        event.http = HTTPFacts(method: method, target: target, statusCode: status, clientAddress: client)
-        event.name = [method, target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }].compactMap { $0 }
-            .joined(separator: " ")
+        let fieldsRead = EdgeFields(text)
+        let path = fieldsRead.target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }
+        event.name = [fieldsRead.method, path].compactMap { $0 }.joined(separator: " ")
         if event.name.isEmpty { event.name = "access" }
-        if status >= 500 { event.statusCode = .error }
-        event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
-            .lazy.compactMap(text).first { $0.contains("spiffe://") }
-            .map { s in s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s }
+        if fieldsRead.status >= 500 { event.statusCode = .error }
         event.attributes = members.map { Attribute($0.0, attributeValue($0.1)) }
         // nginx lists one upstream time per attempt (", " between retries, " : " between internal redirects).
         if let list = text("upstream_response_time"), let (attempts, seconds) = upstreamTimes(list), attempts > 1 {
@@ -162,6 +149,61 @@ public enum AccessEventMapping {
             event.attributes.append(Attribute("nginx.upstream.response_time_total", .double(seconds)))
         }
         return event
+    }
+
+    /// The HTTP facts of an access line, read by field name (`text` as in `event(fromObject:)`).
+    struct EdgeFields {
+        var method: String?
+        var target: String?
+        var status: UInt16
+        var client: String?
+
+        init(_ text: (String) -> String?) {
+            method = text("request_method") ?? text("method")
+            target =
+                text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
+            status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
+            client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
+        }
+    }
+
+    /// The audit fields of a raw access event, from the line's fields as its attributes keep them (the first of
+    /// a repeated key, as the decoder reads them): source (edge, or sidecar for Envoy/Istio lines), the user
+    /// the edge verified, the HTTP facts, and a SPIFFE workload from the TLS peer fields. Called by the
+    /// normalising stage only, once per event.
+    public static func deriveAuditFields(_ event: inout AuditEvent, options: AccessEventOptions) {
+        var fields: [String: AttributeValue] = [:]
+        fields.reserveCapacity(event.attributes.count)
+        for a in event.attributes where fields[a.key] == nil { fields[a.key] = a.value }
+        /// As `event(fromObject:)` reads a field: nil when absent, empty, "-", or not a scalar; bytes repaired.
+        func text(_ key: String) -> String? {
+            let s: String
+            switch fields[key] {
+            case .string(let v)?: s = v
+            case .bytes(let b)?: s = String(decoding: b, as: UTF8.self)
+            case .int(let i)?: return String(i)
+            case .double(let d)?: return String(d)
+            case .bool(let b)?: return b ? "true" : "false"
+            default: return nil
+            }
+            return s.isEmpty || s == "-" ? nil : s
+        }
+        func first(_ keys: [String]) -> String? { keys.lazy.compactMap(text).first }
+        let istio = fields["start_time"] != nil && (fields["response_code"] != nil || fields["upstream_cluster"] != nil)
+        event.source = istio ? .sidecar : .edge
+        if let subject = first(options.userFields) {
+            var groups: [String] = []
+            if let g = first(options.groupFields) {
+                groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            }
+            event.user = UserIdentity(subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
+        }
+        let facts = EdgeFields(text)
+        event.http = HTTPFacts(
+            method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
+        event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
+            .lazy.compactMap(text).first { $0.contains("spiffe://") }
+            .map { s in s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s }
     }
 
     /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt

@@ -23,6 +23,9 @@ public struct LogFormatError: Error, Sendable, CustomStringConvertible {
         public static let io = Code("io")
         /// A value is outside what the format can hold (record too large, too many records).
         public static let limitExceeded = Code("limitExceeded")
+        /// The log cannot take more now (its queue of appends waiting for the disk is full); nothing was
+        /// taken, and the same call can succeed later. Callers answer "retry later" (backpressure).
+        public static let busy = Code("busy")
         /// An operation is not valid in the current state (appending to a sealed segment, a closed writer).
         public static let invalidState = Code("invalidState")
         /// An integrity check failed (Merkle root, chain, signature, inclusion proof).

@@ -41,7 +41,7 @@ public final class DurableLog: Sendable {
     public struct Options: Sendable {
         public var writer = WriterOptions()
         public var fsync: FsyncPolicy = .interval(milliseconds: 50)
-        /// Events waiting for the writer beyond which `append` refuses with `.limitExceeded` (backpressure).
+        /// Events waiting for the writer beyond which `append` refuses with `.busy` (backpressure).
         public var maxPendingEvents = 200_000
         public init() {}
     }
@@ -77,9 +77,14 @@ public final class DurableLog: Sendable {
     public let recoveries: [RecoveryReport]
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "audit.segment-writer")
-    // Touched only on `queue`, which serialises every use; that is the invariant that makes this safe.
-    nonisolated(unsafe) private let writer: SegmentWriter
-    nonisolated(unsafe) private var timer: DispatchSourceTimer?
+    // Touched only on `queue`, which serialises every use; `QueueBound` checks that on every access.
+    private let writerOnQueue: QueueBound<SegmentWriter>
+    private let timerOnQueue: QueueBound<DispatchSourceTimer?>
+    private var writer: SegmentWriter { writerOnQueue.value }
+    private var timer: DispatchSourceTimer? {
+        get { timerOnQueue.value }
+        set { timerOnQueue.value = newValue }
+    }
     private let logger: Logger
     private let observer: (any DurableLogObserver)?
 
@@ -89,9 +94,10 @@ public final class DurableLog: Sendable {
         self.options = options
         self.logger = logger
         self.observer = observer
-        writer = try SegmentWriter(directory: directory, options: options.writer, logger: logger)
+        let writer = try SegmentWriter(directory: directory, options: options.writer, logger: logger)
         nodeID = writer.nodeID
         recoveries = writer.recoveries
+        writerOnQueue = QueueBound(writer, queue: queue)
         let tickMillis: Int
         switch options.fsync {
         case .interval(let ms): tickMillis = max(1, ms)
@@ -99,9 +105,9 @@ public final class DurableLog: Sendable {
         }
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + .milliseconds(tickMillis), repeating: .milliseconds(tickMillis))
+        timerOnQueue = QueueBound(t, queue: queue)
         t.setEventHandler { [weak self] in self?.tick() }
         t.resume()
-        timer = t
     }
 
     public var statistics: Statistics { state.withLock { $0.stats } }
@@ -113,7 +119,7 @@ public final class DurableLog: Sendable {
         state.withLock { !$0.closed && $0.stats.pendingEvents < options.maxPendingEvents && !$0.stats.writeFailing }
     }
 
-    /// Appends `events` and returns once they are durable under the fsync policy. Throws `.limitExceeded`
+    /// Appends `events` and returns once they are durable under the fsync policy. Throws `.busy`
     /// at once when too much is pending (the caller should answer "retry later"), `.invalidState` after
     /// `close()`, or the write error that prevented durability.
     public func append(_ events: [AuditEvent]) async throws -> AppendReceipt {
@@ -126,7 +132,7 @@ public final class DurableLog: Sendable {
                 if s.stats.pendingEvents + batch.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
                     s.stats.refusedEvents += UInt64(batch.count)
                     return LogFormatError(
-                        .limitExceeded, "ingest queue full: \(s.stats.pendingEvents) events waiting for the disk")
+                        .busy, "ingest queue full: \(s.stats.pendingEvents) events waiting for the disk")
                 }
                 s.pending.append(Pending(batch: batch, continuation: continuation))
                 s.stats.pendingEvents += batch.count
@@ -264,17 +270,17 @@ public final class DurableLog: Sendable {
     /// Holds the writer queue until the returned pause is resumed: appends queue up (and, past
     /// `maxPendingEvents`, are refused) but nothing is written. For maintenance that needs the files still
     /// (a consistent copy of the active segment) and for tests of backpressure.
-    public func pauseWriter() -> WriterPause {
+    package func pauseWriter() -> WriterPause {
         let pause = WriterPause()
         queue.async { pause.semaphore.wait() }
         return pause
     }
 
-    public final class WriterPause: Sendable {
+    package final class WriterPause: Sendable {
         fileprivate let semaphore = DispatchSemaphore(value: 0)
         private let resumed = Mutex(false)
         /// Lets the writer go on; calling it again does nothing.
-        public func resume() {
+        package func resume() {
             let first = resumed.withLock { r in
                 defer { r = true }
                 return !r
@@ -322,6 +328,30 @@ public final class DurableLog: Sendable {
                     c.resume(throwing: error)
                 }
             }
+        }
+    }
+}
+
+/// A value that lives on one dispatch queue, as swift-nio's `NIOLoopBound` lives on one event loop: it is
+/// handed over at init (before anything else can see it) and afterwards every read and write checks, at run
+/// time, that it runs on `queue`. That check is the invariant that makes `@unchecked Sendable` safe here.
+final class QueueBound<Value>: @unchecked Sendable {
+    private let queue: DispatchQueue
+    private var stored: Value
+
+    init(_ value: Value, queue: DispatchQueue) {
+        self.queue = queue
+        self.stored = value
+    }
+
+    var value: Value {
+        get {
+            dispatchPrecondition(condition: .onQueue(queue))
+            return stored
+        }
+        set {
+            dispatchPrecondition(condition: .onQueue(queue))
+            stored = newValue
         }
     }
 }

@@ -1,0 +1,89 @@
+import LogFormat
+import Logging
+import NIOCore
+import NIOEmbedded
+import Testing
+@testable import CollectorCore
+
+/// One syslog TCP connection served by the real handler over NIO's `NIOAsyncTestingChannel`: the framing
+/// edge cases a socket cannot produce on demand (a frame split at every byte boundary, frames of both
+/// framings in one read, a length that cannot be honoured) with the exact outcome of each.
+@Suite struct SyslogConnectionInProcessTests {
+    typealias Fixture = IngestServiceTests.Fixture
+
+    /// Feeds `chunks` to a connection, one read each, waits (10 s at most) until `events` are stored and, with
+    /// `closes`, until the handler closed the connection itself (a fatal frame); then ends the connection.
+    static func serve(
+        _ chunks: [[UInt8]], maxFrameBytes: Int = 4_096, until events: Int, closes: Bool, _ f: Fixture
+    ) async throws -> (closedByHandler: Bool, stored: [AuditEvent]) {
+        let channel = NIOAsyncTestingChannel()
+        let connection = try await channel.testingEventLoop.executeInContext {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+        try await channel.connect(to: SocketAddress(ipAddress: "10.0.0.9", port: 40_000)).get()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let receiver = SyslogReceiver(ingest: f.service, logger: logger)
+        let serving = Task { await receiver.serve(connection: connection, maxFrameBytes: maxFrameBytes) }
+        for chunk in chunks where channel.isActive {
+            // The handler may close the connection between two reads (that is what some tests are about).
+            _ = try? await channel.writeInbound(ByteBuffer(bytes: chunk))
+        }
+        // Let the handler read what was written before the connection ends.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try f.stored().count >= events, !closes || !channel.isActive { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let closedByHandler = !channel.isActive
+        if channel.isActive { try await channel.close().get() }
+        await serving.value
+        return (closedByHandler, try f.stored())
+    }
+
+    static let message = Array("<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)".utf8)
+
+    @Test func anOctetCountedFrameSplitAtEveryByteIsOneEvent() async throws {
+        let f = try Fixture()
+        let frame = Array("\(Self.message.count) ".utf8) + Self.message
+        let (closed, stored) = try await Self.serve(frame.map { [$0] }, until: 1, closes: false, f)
+        #expect(!closed)
+        #expect(stored.count == 1)
+        #expect(stored.first?.user?.subject == "alice")
+        #expect(stored.first?.attributes.value(forKey: "syslog.peer") == .string("10.0.0.9"))
+        try await f.log.close()
+    }
+
+    @Test func bothFramingsInOneReadAreTwoEvents() async throws {
+        let f = try Fixture()
+        let counted = Array("\(Self.message.count) ".utf8) + Self.message
+        let (closed, stored) = try await Self.serve([counted + Self.message + [0x0A]], until: 2, closes: false, f)
+        #expect(!closed)
+        #expect(stored.count == 2)
+        try await f.log.close()
+    }
+
+    @Test(arguments: [
+        ("99999 <190>", "a length over the limit"),
+        ("12x<190>", "a length not followed by a space"),
+    ])
+    func aLengthThatCannotBeHonouredClosesTheConnection(frame: String, why: String) async throws {
+        let f = try Fixture()
+        let good = Array("\(Self.message.count) ".utf8) + Self.message
+        // Frames in the same read as the fatal one are not stored (the read is abandoned), so the good one
+        // comes in a read of its own.
+        let chunks = [good, Array(frame.utf8), Array("more bytes\n".utf8)]
+        let (closed, stored) = try await Self.serve(chunks, until: 1, closes: true, f)
+        #expect(closed, "\(why)")
+        #expect(stored.count == 1, "\(why): the frame before it is kept")
+        try await f.log.close()
+    }
+
+    @Test func aLineWithoutNewlineOverTheLimitClosesTheConnection() async throws {
+        let f = try Fixture()
+        let line = [UInt8](repeating: UInt8(ascii: "<"), count: 200)
+        let (closed, stored) = try await Self.serve([line], maxFrameBytes: 100, until: 0, closes: true, f)
+        #expect(closed)
+        #expect(stored.isEmpty)
+        try await f.log.close()
+    }
+}
