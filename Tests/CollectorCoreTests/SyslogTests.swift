@@ -6,6 +6,7 @@ import Testing
 @testable import CollectorParsers
 import SyntheticTraffic
 import StoreQuery
+import TestSupport
 
 /// Syslog as nginx, rsyslog and syslog-ng send it: the header grammars, the TCP framings, hostile bytes, and
 /// a real collector fed over UDP and TCP sockets.
@@ -93,7 +94,7 @@ import StoreQuery
         }
         let whole = stream
         await propertyCheck(count: 200, input: Gen.uint64(in: 0...UInt64.max)) { seed in
-            var rng = SeededRandom(seed)
+            var rng = SplitMix(seed)
             var f = SyslogFramer(maxFrameBytes: 1 << 16)
             var got: [String] = []
             var i = 0
@@ -208,18 +209,5 @@ import StoreQuery
         #expect(metrics["audit_collector_syslog_udp_kernel_drops"] == 0)
         c.stop(signal: SIGTERM)
         #expect(c.process.terminationStatus == 0)
-    }
-}
-
-/// A small deterministic generator for the chunking property (SplitMix64).
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -203,6 +203,6 @@ import SyntheticTraffic
 /// A line as the collector derives its audit fields: decoded (raw), then step 0 of the normalising stage.
 private func derivedAccessEvent(_ line: [UInt8]) throws -> AuditEvent {
     var e = try AccessEventMapping.event(fromLine: line)
-    Normalizer().deriveAuditFields(&e, from: .accessNDJSON)
+    AccessEventMapping.deriveAuditFields(&e, options: AccessEventOptions())
     return e
 }

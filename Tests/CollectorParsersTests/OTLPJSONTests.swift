@@ -37,7 +37,7 @@ import SyntheticTraffic
         let imported = OTLPMapping.events(from: request)
         #expect(imported.rejected.isEmpty)
         var e = try #require(imported.events.first)
-        Normalizer().deriveAuditFields(&e, from: .otlpHTTPTraces)
+        OTLPMapping.deriveAuditFields(&e, identity: IdentityKeys())
         #expect(e.service == "orders")
         #expect(e.http?.statusCode == 200)
         #expect(e.attributes.map(\.key) == ["http.status_code", "ratio", "ok", "raw", "list", "map", "empty"])

@@ -80,7 +80,7 @@ import Testing
         let raw = try #require(OTLPMapping.events(from: request).events.first)
         #expect(raw.user == nil && raw.http == nil && raw.workload == nil && raw.source == .unknown)
         var e = raw
-        Normalizer().deriveAuditFields(&e, from: .otlpHTTPTraces)
+        OTLPMapping.deriveAuditFields(&e, identity: IdentityKeys())
         #expect(e.service == "orders")
         #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .attribute))
         #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 403, clientAddress: "10.0.0.7"))
@@ -108,7 +108,7 @@ import Testing
         request.resourceLogs = [rl]
         let result = OTLPMapping.events(from: request)
         var e = try #require(result.events.first)
-        Normalizer().deriveAuditFields(&e, from: .otlpHTTPLogs)
+        OTLPMapping.deriveAuditFields(&e, identity: IdentityKeys())
         #expect(result.rejected.map(\.reason) == ["trace_id must be 16 bytes, got 2"])
         #expect(e.kind == .log)
         #expect(e.traceID.isZero)
@@ -132,7 +132,7 @@ import Testing
         let spans = g.nextEvents(300).filter { $0.kind == .span && $0.http != nil }
         #expect(!spans.isEmpty)
         var imported = OTLPMapping.events(from: OTLPMapping.traceRequest(from: spans.map(LoadGenerator.withSemanticAttributes)))
-        for i in imported.events.indices { Normalizer().deriveAuditFields(&imported.events[i], from: .otlpGRPCTraces) }
+        for i in imported.events.indices { OTLPMapping.deriveAuditFields(&imported.events[i], identity: IdentityKeys()) }
         #expect(imported.events.count == spans.count)
         let byID = Dictionary(uniqueKeysWithValues: imported.events.map { ($0.spanID, $0) })
         for sent in spans {
