@@ -1,0 +1,227 @@
+// Strings with machine ids inside them, stored shorter (docs/design/logformat-v2.md, "Columns"): request ids,
+// trace ids in URLs, UUIDs and client addresses are random, so no compressor shrinks their hex or decimal text;
+// stored as the bytes they spell they take half or less. Everything else stays text, and decoding gives back
+// exactly the string that was encoded, byte for byte, for every string: canonical record bytes are rebuilt from
+// these columns and must hash to the sealed Merkle root.
+//
+// tokenized = piece+
+// piece     = uvarint header  body            ; header = length << 4 | kind << 1 | more (1: another piece follows)
+// body      = <length bytes>                  ; kind 0 text (UTF-8 as written), 1 lowercase hex, 2 uppercase hex
+//           | <16 bytes>                      ; kind 3 lowercase UUID, 4 uppercase UUID (length 0)
+//           | <4 bytes>                       ; kind 5 IPv4 dotted quad (length 0)
+// The hex kinds hold length bytes that are written as 2 × length hex digits. Kinds 6 and 7 are reserved.
+
+package enum TokenizedString {
+    /// Piece kinds: stored in columns, never renumber.
+    enum Kind: UInt8 {
+        case text = 0
+        case hexLower = 1
+        case hexUpper = 2
+        case uuidLower = 3
+        case uuidUpper = 4
+        case ipv4 = 5
+    }
+
+    /// Shortest run of hex digits stored as bytes: shorter runs are mostly words ("cafe", "added") or numbers.
+    static let minimumHexDigits = 16
+
+    /// Appends the tokenized form of `s`.
+    package static func encode(_ s: String, into w: inout BinaryWriter) {
+        var s = s
+        s.withUTF8 { encode(utf8: $0, into: &w) }
+    }
+
+    package static func encode(utf8 u: UnsafeBufferPointer<UInt8>, into w: inout BinaryWriter) {
+        var pieces: [(kind: Kind, start: Int, end: Int)] = []
+        var textStart = 0
+        var i = 0
+        while i < u.count {
+            // Tokens start only where a word starts, so a token is never cut out of a longer run of its alphabet.
+            if i > 0 && isWordByte(u[i - 1]) {
+                i += 1
+                continue
+            }
+            if let (kind, end) = token(u, at: i) {
+                if textStart < i { pieces.append((.text, textStart, i)) }
+                pieces.append((kind, i, end))
+                i = end
+                textStart = end
+            } else {
+                i += 1
+            }
+        }
+        if textStart < u.count || pieces.isEmpty { pieces.append((.text, textStart, u.count)) }
+        for (n, p) in pieces.enumerated() {
+            let more: UInt64 = n + 1 < pieces.count ? 1 : 0
+            let kind = UInt64(p.kind.rawValue) << 1
+            switch p.kind {
+            case .text:
+                w.uvarint(UInt64(p.end - p.start) << 4 | kind | more)
+                w.raw(UnsafeBufferPointer(rebasing: u[p.start..<p.end]))
+            case .hexLower, .hexUpper:
+                w.uvarint(UInt64((p.end - p.start) / 2) << 4 | kind | more)
+                var j = p.start
+                while j < p.end {
+                    w.u8(hexValue(u[j])! << 4 | hexValue(u[j + 1])!)
+                    j += 2
+                }
+            case .uuidLower, .uuidUpper:
+                w.uvarint(kind | more)
+                var j = p.start
+                while j < p.end {
+                    if u[j] == UInt8(ascii: "-") { j += 1 }
+                    w.u8(hexValue(u[j])! << 4 | hexValue(u[j + 1])!)
+                    j += 2
+                }
+            case .ipv4:
+                w.uvarint(kind | more)
+                var value = 0
+                for j in p.start..<p.end {
+                    if u[j] == UInt8(ascii: ".") {
+                        w.u8(UInt8(value))
+                        value = 0
+                    } else {
+                        value = value * 10 + Int(u[j] - UInt8(ascii: "0"))
+                    }
+                }
+                w.u8(UInt8(value))
+            }
+        }
+    }
+
+    /// Reads one tokenized string. Damage is an error, never a trap: lengths are checked against what is left.
+    package static func decode(_ r: inout BinaryReader) throws(LogFormatError) -> String {
+        var out: [UInt8] = []
+        var more = true
+        while more {
+            let header = try r.uvarint()
+            more = header & 1 == 1
+            let length = header >> 4
+            guard let kind = Kind(rawValue: UInt8(header >> 1 & 7)) else {
+                throw LogFormatError(.malformed, "tokenized string: unknown piece kind \(header >> 1 & 7)")
+            }
+            guard length <= UInt64(r.remaining) else {
+                throw LogFormatError(.truncated, "tokenized string: a piece of \(length) bytes runs past the column")
+            }
+            switch kind {
+            case .text:
+                out.append(contentsOf: try r.rawSlice(Int(length)))
+            case .hexLower, .hexUpper:
+                let digits = kind == .hexLower ? lowerDigits : upperDigits
+                for b in try r.rawSlice(Int(length)) {
+                    out.append(digits[Int(b >> 4)])
+                    out.append(digits[Int(b & 15)])
+                }
+            case .uuidLower, .uuidUpper:
+                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: a UUID has a length") }
+                let digits = kind == .uuidLower ? lowerDigits : upperDigits
+                for (n, b) in try r.rawSlice(16).enumerated() {
+                    if n == 4 || n == 6 || n == 8 || n == 10 { out.append(UInt8(ascii: "-")) }
+                    out.append(digits[Int(b >> 4)])
+                    out.append(digits[Int(b & 15)])
+                }
+            case .ipv4:
+                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: an address has a length") }
+                for (n, b) in try r.rawSlice(4).enumerated() {
+                    if n > 0 { out.append(UInt8(ascii: ".")) }
+                    appendDecimal(b, to: &out)
+                }
+            }
+        }
+        guard let s = String(validating: out, as: UTF8.self) else {
+            throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
+        }
+        return s
+    }
+
+    // MARK: Recognising tokens
+
+    /// The token starting at `i`, if any, and where it ends.
+    static func token(_ u: UnsafeBufferPointer<UInt8>, at i: Int) -> (Kind, Int)? {
+        if let kind = uuid(u, at: i) { return (kind, i + 36) }
+        if let (kind, end) = hexRun(u, at: i) { return (kind, end) }
+        if let end = ipv4(u, at: i) { return (.ipv4, end) }
+        return nil
+    }
+
+    /// 8-4-4-4-12 hex digits of one case, not followed by another word byte.
+    static func uuid(_ u: UnsafeBufferPointer<UInt8>, at i: Int) -> Kind? {
+        guard i + 36 <= u.count, i + 36 == u.count || !isWordByte(u[i + 36]) else { return nil }
+        var lower = false
+        var upper = false
+        for j in 0..<36 {
+            let b = u[i + j]
+            if j == 8 || j == 13 || j == 18 || j == 23 {
+                guard b == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            guard hexValue(b) != nil else { return nil }
+            if b >= UInt8(ascii: "a") { lower = true } else if b >= UInt8(ascii: "A") { upper = true }
+        }
+        if lower && upper { return nil }
+        return upper ? .uuidUpper : .uuidLower
+    }
+
+    /// A whole word of hex digits of one case, of even length and at least `minimumHexDigits`.
+    static func hexRun(_ u: UnsafeBufferPointer<UInt8>, at i: Int) -> (Kind, Int)? {
+        var j = i
+        var lower = false
+        var upper = false
+        while j < u.count, hexValue(u[j]) != nil {
+            if u[j] >= UInt8(ascii: "a") { lower = true } else if u[j] >= UInt8(ascii: "A") { upper = true }
+            j += 1
+        }
+        let n = j - i
+        guard n >= minimumHexDigits, n % 2 == 0, !(lower && upper), j == u.count || !isWordByte(u[j]) else {
+            return nil
+        }
+        return (upper ? .hexUpper : .hexLower, j)
+    }
+
+    /// Four decimal numbers 0…255 without leading zeros, joined by dots, not followed by a digit or a dot and digit.
+    static func ipv4(_ u: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        var j = i
+        for part in 0..<4 {
+            if part > 0 {
+                guard j < u.count, u[j] == UInt8(ascii: ".") else { return nil }
+                j += 1
+            }
+            let start = j
+            var value = 0
+            while j < u.count, j - start < 3, u[j] >= UInt8(ascii: "0"), u[j] <= UInt8(ascii: "9") {
+                value = value * 10 + Int(u[j] - UInt8(ascii: "0"))
+                j += 1
+            }
+            let digits = j - start
+            guard digits > 0, value <= 255, digits == 1 || u[start] != UInt8(ascii: "0") else { return nil }
+        }
+        guard j == u.count || !isWordByte(u[j]) else { return nil }
+        return j
+    }
+
+    // MARK: Bytes
+
+    /// Letters, digits and `_`: what a token must not be glued to.
+    @inline(__always) static func isWordByte(_ b: UInt8) -> Bool {
+        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "z"))
+            || b == UInt8(ascii: "_")
+    }
+
+    @inline(__always) static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    static let lowerDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    static let upperDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    static func appendDecimal(_ v: UInt8, to out: inout [UInt8]) {
+        if v >= 100 { out.append(UInt8(ascii: "0") + v / 100) }
+        if v >= 10 { out.append(UInt8(ascii: "0") + v / 10 % 10) }
+        out.append(UInt8(ascii: "0") + v % 10)
+    }
+}

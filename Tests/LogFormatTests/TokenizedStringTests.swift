@@ -1,0 +1,95 @@
+import PropertyBased
+import SyntheticTraffic
+import Testing
+
+@testable import LogFormat
+
+private func encoded(_ s: String) -> [UInt8] {
+    var w = BinaryWriter()
+    TokenizedString.encode(s, into: &w)
+    return w.bytes
+}
+
+private func decoded(_ bytes: [UInt8]) throws(LogFormatError) -> String {
+    try bytes.withBytes { (b) throws(LogFormatError) -> String in
+        var r = BinaryReader(b)
+        let s = try TokenizedString.decode(&r)
+        guard r.remaining == 0 else { throw LogFormatError(.malformed, "\(r.remaining) bytes left") }
+        return s
+    }
+}
+
+/// Strings made of the pieces tokens are built from, glued in every way: hex of both cases, dashes, dots,
+/// digits, letters, underscores, spaces and non-ASCII text.
+private func stressString(_ g: inout SplitMix64) -> String {
+    let parts = [
+        "4bf92f3577b34da6a3ce929d0e0e4736", "4BF92F3577B34DA6", "00f067aa0ba902b7", "f067aa0ba902b7",
+        "123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000", "123e4567-E89B-12d3-a456-4266",
+        "10.0.0.1", "192.168.001.1", "256.1.1.1", "1.2.3", "0.0.0.0", "255.255.255.255", ".", "-", "_", "/", " ",
+        "a", "Z", "7", "ümlaut", "日本", "🔐", "?id=", "&x-request-id=", "0", "00", "abcdefABCDEF0123",
+    ]
+    let n = Int(g.next() % 9)
+    return (0..<n).map { _ in parts[Int(g.next() % UInt64(parts.count))] }.joined()
+}
+
+@Suite struct TokenizedStringTests {
+    @Test(arguments: [
+        "", "plain text", "GET /api/v1/orders/4bf92f3577b34da6a3ce929d0e0e4736?page=2",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "123e4567-e89b-12d3-a456-426614174000",
+        "ID 123E4567-E89B-12D3-A456-426614174000.", "client 203.0.113.9:443", "10.0.0.1", "010.0.0.1",
+        "1.2.3.4.5", "1.2.3.4a", "x4bf92f3577b34da6a3ce929d0e0e4736", "4bf92f3577b34da6a3ce929d0e0e473",
+        "4Bf92f3577b34da6a3ce929d0e0e4736", "deadbeefdeadbeef_", "ümlaut 🔐 4bf92f3577b34da6a3ce929d0e0e4736",
+    ])
+    func roundTrips(_ s: String) throws {
+        #expect(try decoded(encoded(s)) == s)
+    }
+
+    /// Ids become bytes: a trace id in a URL costs 16 bytes and a header, not 32 digits. (A header is one byte for
+    /// pieces of fewer than 8 bytes, two up to 1023.)
+    @Test func idsAreStoredAsBytes() {
+        #expect(encoded("4bf92f3577b34da6a3ce929d0e0e4736").count == 2 + 16)
+        #expect(encoded("123e4567-e89b-12d3-a456-426614174000").count == 1 + 16)
+        #expect(encoded("203.0.113.9").count == 1 + 4)
+        #expect(encoded("/t/4bf92f3577b34da6a3ce929d0e0e4736").count == (1 + 3) + (2 + 16))
+        // Not ids: mixed case, odd length, glued to a word, a leading zero.
+        #expect(encoded("4Bf92f3577b34da6a3ce929d0e0e4736").count == 2 + 32)
+        #expect(encoded("4bf92f3577b34da6a3ce929d0e0e473").count == 2 + 31)
+        #expect(encoded("x4bf92f3577b34da6a3ce929d0e0e4736").count == 2 + 33)
+        #expect(encoded("010.0.0.1").count == 2 + 9)
+    }
+
+    @Test func roundTripsOnStressStrings() async {
+        await propertyCheck(count: 2_000, input: Gen.uint64()) { seed in
+            var g = SplitMix64(seed: seed)
+            let s = stressString(&g)
+            #expect((try? decoded(encoded(s))) == s, "seed \(seed): \(s.debugDescription)")
+        }
+    }
+
+    /// Damaged bytes give an error or some string, never a trap or a read past the end.
+    @Test func hostileBytesNeverTrap() async {
+        await propertyCheck(count: 2_000, input: Gen.uint64(), Gen.int(in: 0...40)) { seed, count in
+            var g = SplitMix64(seed: seed)
+            let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+            _ = try? decoded(bytes)
+        }
+    }
+
+    @Test(arguments: [
+        ([UInt8](), LogFormatError.Code.truncated),  // no header
+        ([0x0E], .malformed),  // kind 7 is reserved
+        ([0x50], .truncated),  // text of 5 bytes, none there
+        ([0x06, 1, 2, 3], .truncated),  // a UUID of 3 bytes
+        ([0x16, 0], .malformed),  // a UUID with a length
+        ([0x01], .truncated),  // "another piece follows", and none does
+        ([0x20, 0xff, 0xfe], .malformed),  // text that is not UTF-8
+    ])
+    func damageIsNamed(_ bytes: [UInt8], _ code: LogFormatError.Code) {
+        #expect(throws: LogFormatError.self) { try decoded(bytes) }
+        do {
+            _ = try decoded(bytes)
+        } catch {
+            #expect(error.code == code, "\(bytes): \(error)")
+        }
+    }
+}
