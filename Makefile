@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients edge build release run demo test bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge build release run demo test lint format bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -84,6 +84,16 @@ edge:
 test: deps clients edge
 	swift build --build-tests
 	swift test --skip-build
+
+# Formatting: swift-format (it ships with the toolchain) with the committed .swift-format (4 spaces, 120 columns).
+# Generated protobuf code is left as protoc writes it. `lint` fails on any finding; CI runs it before the tests.
+FORMAT_PATHS := Package.swift Benchmarks/Package.swift $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
+lint:
+	@echo "swift format lint: $(words $(FORMAT_PATHS)) files"
+	@swift format lint --strict --parallel $(FORMAT_PATHS)
+
+format:
+	@swift format format --in-place --parallel $(FORMAT_PATHS)
 
 # Fuzzing: one libFuzzer binary (AddressSanitizer on) whose target is picked by FUZZ_TARGET, built in a scratch path
 # of its own. It links only the parsers (CollectorParsers, LogFormat, OTLP), not the server stack. `fuzz` is the

@@ -43,8 +43,10 @@ let package = Package(
         // MARK: Storage layer (Sources/LogFormat)
 
         // C libraries. zlib's init functions are macros, so CZlib carries a header of inline wrappers.
-        .systemLibrary(name: "CZlib", path: "Sources/LogFormat/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CLZ4", path: "Sources/LogFormat/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/LogFormat/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CLZ4", path: "Sources/LogFormat/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // Data at rest and nothing else: model, canonical records, codecs, blocks, segments, index, integrity,
         // data-directory layout, catalog and tombstone files. No network, no YAML, no demo traffic.
         .target(
@@ -274,8 +276,9 @@ let package = Package(
 
 // The same settings for every target of ours: Swift 6 mode, warnings are errors.
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
-        .swiftLanguageMode(.v6),
-        .treatAllWarnings(as: .error),
-    ]
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .swiftLanguageMode(.v6),
+            .treatAllWarnings(as: .error),
+        ]
 }

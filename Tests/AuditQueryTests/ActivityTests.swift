@@ -1,9 +1,10 @@
 import Foundation
 import Logging
+import StoreQuery
 import Testing
+
 @testable import AuditQuery
 @testable import LogFormat
-import StoreQuery
 
 /// A small store written on purpose: two requests by alice across two sealed segments and an unsealed one,
 /// with downstream hops that do not carry the user, a retry copy, an orphan and clock skew; one request by bob.
@@ -27,40 +28,59 @@ final class CraftedStore: @unchecked Sendable {
     }()
 
     func span(
-        _ trace: TraceID, _ id: UInt64, parent: UInt64?, service: String, source: EventSource, start: UInt64, durationMs: UInt64,
+        _ trace: TraceID, _ id: UInt64, parent: UInt64?, service: String, source: EventSource, start: UInt64,
+        durationMs: UInt64,
         user: String? = nil, http: HTTPFacts? = nil, status: StatusCode = .unset, kind: EventKind = .span
     ) -> AuditEvent {
         AuditEvent(
-            kind: kind, startTimeUnixNano: start, endTimeUnixNano: start + durationMs * ms, traceID: trace, spanID: SpanID(value: id),
-            parentSpanID: parent.map { SpanID(value: $0) }, flags: 1, spanKind: .server, name: "\(service) op", service: service,
-            source: source, user: user.map { UserIdentity(subject: $0, email: "\($0)@example.com", groups: ["staff"], origin: .edge) },
+            kind: kind, startTimeUnixNano: start, endTimeUnixNano: start + durationMs * ms, traceID: trace,
+            spanID: SpanID(value: id),
+            parentSpanID: parent.map { SpanID(value: $0) }, flags: 1, spanKind: .server, name: "\(service) op",
+            service: service,
+            source: source,
+            user: user.map { UserIdentity(subject: $0, email: "\($0)@example.com", groups: ["staff"], origin: .edge) },
             http: http, statusCode: status, attributes: [Attribute("k", .string("v\(id)"))],
             resourceAttributes: [Attribute("service.name", .string(service))])
     }
 
     var edge1: AuditEvent {
-        span(trace1, 1, parent: nil, service: "edge-nginx", source: .edge, start: t0, durationMs: 100, user: "alice",
-             http: HTTPFacts(method: "GET", target: "/orders/7", statusCode: 200), kind: .access)
+        span(
+            trace1, 1, parent: nil, service: "edge-nginx", source: .edge, start: t0, durationMs: 100, user: "alice",
+            http: HTTPFacts(method: "GET", target: "/orders/7", statusCode: 200), kind: .access)
     }
-    var sidecar1: AuditEvent { span(trace1, 2, parent: 1, service: "orders-sidecar", source: .sidecar, start: t0 + 1 * ms, durationMs: 90) }
-    var app1: AuditEvent { span(trace1, 3, parent: 2, service: "orders", source: .app, start: t0 + 2 * ms, durationMs: 80) }
+    var sidecar1: AuditEvent {
+        span(trace1, 2, parent: 1, service: "orders-sidecar", source: .sidecar, start: t0 + 1 * ms, durationMs: 90)
+    }
+    var app1: AuditEvent {
+        span(trace1, 3, parent: 2, service: "orders", source: .app, start: t0 + 2 * ms, durationMs: 80)
+    }
     /// Ends 120 ms after its parent (app1) ends.
-    var analytics1: AuditEvent { span(trace1, 4, parent: 3, service: "synapse", source: .app, start: t0 + 10 * ms, durationMs: 192) }
+    var analytics1: AuditEvent {
+        span(trace1, 4, parent: 3, service: "synapse", source: .app, start: t0 + 10 * ms, durationMs: 192)
+    }
     /// Starts 1 ms before its parent (app1) starts.
-    var early1: AuditEvent { span(trace1, 5, parent: 3, service: "cache", source: .app, start: t0 + 1 * ms, durationMs: 2) }
+    var early1: AuditEvent {
+        span(trace1, 5, parent: 3, service: "cache", source: .app, start: t0 + 1 * ms, durationMs: 2)
+    }
     var orphan1: AuditEvent {
         var e = span(trace1, 6, parent: nil, service: "audit-log", source: .app, start: t0 + 50 * ms, durationMs: 1)
         e.parentSpanID = missingParent
         return e
     }
     var edge2: AuditEvent {
-        span(trace2, 11, parent: nil, service: "edge-nginx", source: .edge, start: t0 + 3_600_000 * ms, durationMs: 30, user: "alice",
-             http: HTTPFacts(method: "POST", target: "/reports", statusCode: 503), status: .error, kind: .access)
+        span(
+            trace2, 11, parent: nil, service: "edge-nginx", source: .edge, start: t0 + 3_600_000 * ms, durationMs: 30,
+            user: "alice",
+            http: HTTPFacts(method: "POST", target: "/reports", statusCode: 503), status: .error, kind: .access)
     }
-    var app2: AuditEvent { span(trace2, 12, parent: 11, service: "reports", source: .app, start: t0 + 3_600_001 * ms, durationMs: 20) }
+    var app2: AuditEvent {
+        span(trace2, 12, parent: 11, service: "reports", source: .app, start: t0 + 3_600_001 * ms, durationMs: 20)
+    }
     var edge3: AuditEvent {
-        span(trace3, 21, parent: nil, service: "edge-nginx", source: .edge, start: t0 + 5 * ms, durationMs: 10, user: "bob",
-             http: HTTPFacts(method: "GET", target: "/orders/9", statusCode: 200), kind: .access)
+        span(
+            trace3, 21, parent: nil, service: "edge-nginx", source: .edge, start: t0 + 5 * ms, durationMs: 10,
+            user: "bob",
+            http: HTTPFacts(method: "GET", target: "/orders/9", statusCode: 200), kind: .access)
     }
 
     init(signed: Bool = false) throws {
@@ -101,7 +121,9 @@ final class CraftedStore: @unchecked Sendable {
         #expect(second.request.event == s.edge2)
         #expect(second.trace.map(\.event.spanID.value) == [11, 12])
         // Bob's request is not alice's; alice by email finds the same requests.
-        #expect(try store.activity(user: "alice@example.com", timeRange: s.day).map(\.request.location) == requests.map(\.request.location))
+        #expect(
+            try store.activity(user: "alice@example.com", timeRange: s.day).map(\.request.location)
+                == requests.map(\.request.location))
         #expect(try store.activity(user: "bob", timeRange: s.day).map(\.request.event.traceID) == [s.trace3])
         // Filters apply to the request: only the failed one.
         let failed = try store.activity(user: "alice", timeRange: s.day, filter: EventFilter(status: .error))
@@ -138,7 +160,10 @@ final class CraftedStore: @unchecked Sendable {
         #expect(text.contains("clock skew: ends 120.0ms after its parent"))
         // Raw times are printed as stored.
         #expect(text.contains(TimeExpression.format(s.early1.startTimeUnixNano)))
-        #expect(text.hasSuffix("7 records, 6 services, 202.0ms from first start to last end; 1 orphans, 1 duplicate copies, 2 with clock skew"))
+        #expect(
+            text.hasSuffix(
+                "7 records, 6 services, 202.0ms from first start to last end; 1 orphans, 1 duplicate copies, 2 with clock skew"
+            ))
     }
 
     @Test func searchFiltersOnStatusMethodPathAndDuration() throws {
@@ -172,10 +197,14 @@ final class CraftedStore: @unchecked Sendable {
         let csv = CSVOutput.table(records).split(separator: "\r\n").map(String.init)
         #expect(csv.count == 3)
         #expect(csv[0] == CSVOutput.columns.joined(separator: ","))
-        #expect(csv[1].hasPrefix("2026-11-02T10:00:00.000000000Z,1793613600000000000,100000000,access,edge,edge-nginx,alice,GET,/orders/7,200,unset,"))
+        #expect(
+            csv[1].hasPrefix(
+                "2026-11-02T10:00:00.000000000Z,1793613600000000000,100000000,access,edge,edge-nginx,alice,GET,/orders/7,200,unset,"
+            ))
         #expect(CSVOutput.field("a,\"b\"") == "\"a,\"\"b\"\"\"")
         let activity = try store.activity(user: "alice", timeRange: s.day)
-        let a = try #require(try JSONSerialization.jsonObject(with: Data(RecordJSON.activityLine(activity[0]).utf8)) as? [String: Any])
+        let a = try #require(
+            try JSONSerialization.jsonObject(with: Data(RecordJSON.activityLine(activity[0]).utf8)) as? [String: Any])
         #expect(a["trace_id"] as? String == s.trace1.hex)
         #expect((a["trace"] as? [Any])?.count == 6)
         #expect(a["hops"] as? Int == 6)
@@ -193,7 +222,9 @@ final class CraftedStore: @unchecked Sendable {
         #expect(stats.total.minTime == s.t0)
         #expect(stats.total.maxTime == s.app2.startTimeUnixNano)
         let onDisk = try FileManager.default.contentsOfDirectory(atPath: s.directory.segmentsPath).reduce(UInt64(0)) {
-            $0 + ((try FileManager.default.attributesOfItem(atPath: s.directory.segmentsPath + "/" + $1)[.size] as? UInt64) ?? 0)
+            $0
+                + ((try FileManager.default.attributesOfItem(atPath: s.directory.segmentsPath + "/" + $1)[.size]
+                    as? UInt64) ?? 0)
         }
         #expect(stats.total.bytesOnDisk == onDisk)
         #expect((stats.total.compressionRatio ?? 0) > 0)

@@ -1,12 +1,14 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-import Testing
-@testable import AuditQuery
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import AuditQuery
+@testable import LogFormat
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Runs the real executables: collector seeds a data directory, auditq queries and verifies it. Expected
 /// answers come from a brute-force pass over every stored record, never from the code under test.
@@ -28,7 +30,8 @@ import TestSupport
     /// and the number of sealed segments the collector reported.
     static func seeded() throws -> (String, String, Int) {
         let dir = NSTemporaryDirectory() + "/auditq-cli-\(UInt64.random(in: 0...UInt64.max))"
-        let seed = try run("collector", ["ingest-synthetic", "--data", dir, "--requests", "3000", "--segment-events", "5000"])
+        let seed = try run(
+            "collector", ["ingest-synthetic", "--data", dir, "--requests", "3000", "--segment-events", "5000"])
         #expect(seed.status == 0, "\(seed.stderr)")
         #expect(seed.stdout.contains("sealed segments"))
         let user = try run("collector", ["ingest-synthetic", "--print-heavy-user"]).stdout
@@ -39,7 +42,8 @@ import TestSupport
     }
 
     static func firstDay() throws -> String {
-        try run("collector", ["ingest-synthetic", "--print-first-day"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try run("collector", ["ingest-synthetic", "--print-first-day"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     static func dayRange(_ day: String) throws -> ClosedRange<UInt64> {
@@ -53,7 +57,9 @@ import TestSupport
     }
 
     static func jsonLines(_ text: String) throws -> [[String: Any]] {
-        try text.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        try text.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
     }
 
     @Test func searchTraceStatsAndVerify() throws {
@@ -65,9 +71,14 @@ import TestSupport
         #expect(stats.status == 0)
         let hot = try #require(stats.stdout.split(separator: "\n").first { $0.hasPrefix("hot ") })
         #expect(hot.split(separator: " ", omittingEmptySubsequences: true)[1] == "\(segments)")
-        let statsJSON = try #require(try JSONSerialization.jsonObject(with: Data(try Self.run("auditq", ["stats", "--data", dir, "--format", "json"]).stdout.utf8)) as? [String: Any])
+        let statsJSON = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(try Self.run("auditq", ["stats", "--data", dir, "--format", "json"]).stdout.utf8))
+                as? [String: Any])
         let total = try #require(statsJSON["total"] as? [String: Any])
-        let sealedEvents = try DataDirectory(dir).rebuildCatalog().catalog.entries.reduce(0) { $0 + Int($1.seal.recordCount) }
+        let sealedEvents = try DataDirectory(dir).rebuildCatalog().catalog.entries.reduce(0) {
+            $0 + Int($1.seal.recordCount)
+        }
         #expect(total["events"] as? Int == sealedEvents)
         #expect((total["compression_ratio"] as? Double ?? 0) > 1)
 
@@ -112,7 +123,8 @@ import TestSupport
         let (dir, user, _) = try Self.seeded()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let day = try Self.firstDay()
-        let run = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--format", "json"])
+        let run = try Self.run(
+            "auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--format", "json"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("time range: \(day)T00:00:00.000000000Z"))
         let lines = try Self.jsonLines(run.stdout)
@@ -143,8 +155,13 @@ import TestSupport
         let csv = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--format", "csv"])
         let expectedRows = lines.reduce(0) { $0 + (($1["trace"] as? [Any])?.count ?? 0) }
         #expect(csv.stdout.split(separator: "\r\n").count == expectedRows + 1)
-        let failedOnly = try Self.run("auditq", ["activity", "--data", dir, "--user", user, "--date", day, "--status", "error", "--format", "json"])
-        let failedExpected = Set(mine.filter { $0.event.source == .edge && ($0.event.statusCode == .error || ($0.event.http?.statusCode ?? 0) >= 500) }.map(\.event.traceID))
+        let failedOnly = try Self.run(
+            "auditq",
+            ["activity", "--data", dir, "--user", user, "--date", day, "--status", "error", "--format", "json"])
+        let failedExpected = Set(
+            mine.filter {
+                $0.event.source == .edge && ($0.event.statusCode == .error || ($0.event.http?.statusCode ?? 0) >= 500)
+            }.map(\.event.traceID))
         #expect(try Self.jsonLines(failedOnly.stdout).count == failedExpected.count)
     }
 
@@ -172,9 +189,11 @@ import TestSupport
                 switch extra[i] {
                 case "--service": if e.service != v { return false }
                 case "--method": if e.http?.method != v { return false }
-                case "--status" where v == "error": if !(e.statusCode == .error || (e.http?.statusCode ?? 0) >= 500) { return false }
+                case "--status" where v == "error":
+                    if !(e.statusCode == .error || (e.http?.statusCode ?? 0) >= 500) { return false }
                 case "--status": if (e.http?.statusCode ?? 0) / 100 != 4 { return false }
-                case "--path-prefix": if !((e.http?.target ?? "").hasPrefix(v) || (e.http?.route ?? "").hasPrefix(v)) { return false }
+                case "--path-prefix":
+                    if !((e.http?.target ?? "").hasPrefix(v) || (e.http?.route ?? "").hasPrefix(v)) { return false }
                 case "--min-duration": if e.durationNanos < 200_000_000 { return false }
                 default: Issue.record("unknown option \(extra[i])")
                 }
@@ -195,7 +214,8 @@ import TestSupport
         #expect(none.status == 0)
         #expect(none.stdout.isEmpty)
         #expect(none.stderr.contains("no matching events"))
-        let noActivity = try Self.run("auditq", ["activity", "--data", dir, "--user", "nobody-at-all", "--date", "yesterday"])
+        let noActivity = try Self.run(
+            "auditq", ["activity", "--data", dir, "--user", "nobody-at-all", "--date", "yesterday"])
         #expect(noActivity.status == 0)
         #expect(noActivity.stderr.contains("no requests by nobody-at-all"))
 
@@ -221,9 +241,11 @@ import TestSupport
         let zoned = try Self.run("auditq", ["search", "--data", dir, "--date", day, "--tz", "+02:00", "--limit", "1"])
         #expect(zoned.stderr.contains("time range: \(day)T00:00:00.000000000+02:00 … "))
         #expect(zoned.stderr.contains("day boundaries in +02:00"))
-        let berlin = try Self.run("auditq", ["search", "--data", dir, "--from", day, "--to", day, "--tz", "Europe/Berlin", "--limit", "1"])
+        let berlin = try Self.run(
+            "auditq", ["search", "--data", dir, "--from", day, "--to", day, "--tz", "Europe/Berlin", "--limit", "1"])
         #expect(berlin.status == 0)
-        #expect(berlin.stderr.contains("T00:00:00.000000000+01:00") || berlin.stderr.contains("T00:00:00.000000000+02:00"))
+        #expect(
+            berlin.stderr.contains("T00:00:00.000000000+01:00") || berlin.stderr.contains("T00:00:00.000000000+02:00"))
         // AUDITQ_DATA names the data directory when --data is absent.
         var env = ProcessInfo.processInfo.environment
         env["AUDITQ_DATA"] = dir
@@ -238,11 +260,14 @@ import TestSupport
         let day = try Self.firstDay()
         let out = dir + "-bundle"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let made = try Self.run("auditq", ["evidence", "--data", dir, "--user", user, "--from", day, "--to", day, "--out", out])
+        let made = try Self.run(
+            "auditq", ["evidence", "--data", dir, "--user", user, "--from", day, "--to", day, "--out", out])
         #expect(made.status == 0, "\(made.stderr)")
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: out))
         #expect(files == Set(EvidenceBundle.fileNames + [EvidenceBundle.manifestName]))
-        let query = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/query.json"))) as? [String: Any])
+        let query = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/query.json")))
+                as? [String: Any])
         #expect(query["user"] as? String == user)
         #expect(query["tool_version"] as? String == AuditQVersion.current)
         #expect((query["command_line"] as? [String])?.contains("evidence") == true)
@@ -250,7 +275,9 @@ import TestSupport
         // The bundle's requests are exactly the user's traces that day (all segments are sealed here).
         let range = try Self.dayRange(day)
         let all = try Self.everything(dir)
-        let traces = Set(all.filter { range.contains($0.event.startTimeUnixNano) && $0.event.user?.subject == user }.map(\.event.traceID))
+        let traces = Set(
+            all.filter { range.contains($0.event.startTimeUnixNano) && $0.event.user?.subject == user }.map(
+                \.event.traceID))
         #expect(query["requests"] as? Int == traces.count)
         var every = EventQuery()
         every.includeDuplicates = true  // evidence keeps every stored copy
@@ -280,14 +307,19 @@ import TestSupport
 
         init(data: String) throws {
             // Only the OTLP/HTTP listener: the others would also print a port and take default ones.
-            process = try ChildProcess(CLITests.binaries.appendingPathComponent("collector").path, [
-                "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "off", "--zipkin", "off",
-                "--syslog-udp", "off", "--syslog-tcp", "off", "--log-level", "warning",
-            ])
+            process = try ChildProcess(
+                CLITests.binaries.appendingPathComponent("collector").path,
+                [
+                    "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "off", "--zipkin", "off",
+                    "--syslog-udp", "off", "--syslog-tcp", "off", "--log-level", "warning",
+                ])
             let text = try process.waitForStdout("its address", within: 30) { $0.contains("\n") }
-            guard let r = text.range(of: "http://127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+            guard let r = text.range(of: "http://127.0.0.1:"),
+                let port = Int(text[r.upperBound...].prefix { $0.isNumber })
+            else {
                 process.stop(signal: SIGKILL)
-                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
+                throw CocoaError(
+                    .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "collector did not start: \(text)"])
             }
             base = "http://127.0.0.1:\(port)"
         }
@@ -314,7 +346,8 @@ import TestSupport
         let (dir, _, _) = try Self.seeded()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let day = try Self.firstDay()
-        let exported = try Self.run("auditq", ["search", "--data", dir, "--date", day, "--service", "orders", "--format", "otlp"])
+        let exported = try Self.run(
+            "auditq", ["search", "--data", dir, "--date", day, "--service", "orders", "--format", "otlp"])
         #expect(exported.status == 0, "\(exported.stderr)")
         let range = try Self.dayRange(day)
         let originals = try Self.everything(dir).filter {
@@ -325,7 +358,8 @@ import TestSupport
         let second = dir + "-second"
         defer { try? FileManager.default.removeItem(atPath: second) }
         let collector = try Collector(data: second)
-        let (status, body) = try await collector.post("/v1/traces", Data(exported.stdout.utf8), type: "application/json")
+        let (status, body) = try await collector.post(
+            "/v1/traces", Data(exported.stdout.utf8), type: "application/json")
         #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
         // While the collector still runs, what it acknowledged is readable from its active segment.
         let live = try Self.run("auditq", ["search", "--data", second, "--format", "json"])

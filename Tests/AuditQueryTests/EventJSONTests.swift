@@ -1,9 +1,9 @@
+import AuditQuery
 import Foundation
+import SyntheticTraffic
 import Testing
 
 @testable import LogFormat
-import AuditQuery
-import SyntheticTraffic
 
 /// Parses one rendered event with Foundation (allowed in tests) as an independent check of the JSON.
 private func parse(_ json: String) throws -> [String: Any] {

@@ -1,8 +1,9 @@
 import Foundation
+import StoreQuery
 import Testing
+
 @testable import AuditQuery
 @testable import LogFormat
-import StoreQuery
 
 /// Evidence bundles: written from a signed store, verified offline, and tampered with in every way we can
 /// think of; each change must be caught and the file (and line or record) named.
@@ -10,9 +11,12 @@ import StoreQuery
     static func query(_ user: String, _ range: ClosedRange<UInt64>) -> EvidenceQuery {
         EvidenceQuery(
             user: user, fromUnixNano: String(range.lowerBound), toUnixNano: String(range.upperBound + 1),
-            from: TimeExpression.format(range.lowerBound), to: TimeExpression.format(range.upperBound + 1), timeZone: "UTC",
-            dataDirectories: ["/data"], commandLine: ["auditq", "evidence", "--user", user], runBy: "tester", host: "test-host",
-            runAt: "2026-11-27T12:00:00.000000000Z", toolVersion: AuditQVersion.current, unsealedRecordsOmitted: 0, requests: 0, records: 0)
+            from: TimeExpression.format(range.lowerBound), to: TimeExpression.format(range.upperBound + 1),
+            timeZone: "UTC",
+            dataDirectories: ["/data"], commandLine: ["auditq", "evidence", "--user", user], runBy: "tester",
+            host: "test-host",
+            runAt: "2026-11-27T12:00:00.000000000Z", toolVersion: AuditQVersion.current, unsealedRecordsOmitted: 0,
+            requests: 0, records: 0)
     }
 
     /// A bundle of alice's day from the crafted, signed store, in a fresh directory; the store stays alive.
@@ -23,7 +27,8 @@ import StoreQuery
         let out = s.path + "/bundle"
         let summary = try EvidenceBundle.write(requests: requests, query: query("alice", s.day), store: store, to: out)
         #expect(summary.requests == 2)
-        #expect(summary.records == 8)  // trace 1's six records, the retry copy, the second request (its hop is not sealed)
+        // Trace 1's six records, the retry copy, the second request (its hop is not sealed).
+        #expect(summary.records == 8)
         #expect(summary.unsealedOmitted == 1)
         #expect(summary.segments == 2)
         return (s, out, try #require(s.signer).publicKey)
@@ -40,11 +45,15 @@ import StoreQuery
     /// What a careful forger does after editing a file: brings the manifest in line with it.
     static func refreshManifest(_ dir: String) throws {
         var entries: [String] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where name != EvidenceBundle.manifestName {
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        where name != EvidenceBundle.manifestName {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
-            entries.append("{\"bytes\":\(bytes.count),\"path\":\"\(name)\",\"sha256\":\"\(EvidenceBundle.sha256Hex(bytes))\"}")
+            entries.append(
+                "{\"bytes\":\(bytes.count),\"path\":\"\(name)\",\"sha256\":\"\(EvidenceBundle.sha256Hex(bytes))\"}")
         }
-        try write(dir, EvidenceBundle.manifestName, "{\"files\":[\(entries.joined(separator: ","))],\"format\":\"auditq-evidence\",\"version\":1}\n")
+        try write(
+            dir, EvidenceBundle.manifestName,
+            "{\"files\":[\(entries.joined(separator: ","))],\"format\":\"auditq-evidence\",\"version\":1}\n")
     }
 
     static func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
@@ -72,9 +81,12 @@ import StoreQuery
     }
 
     enum Tamper: String, CaseIterable, Sendable {
-        case flipByteInEvents, flipByteInProofRecord, dropProofAndFixManifest, dropEventAndFixManifest, reorderEventsAndFixManifest,
-            swapTwoRecordsAndFixManifest, truncateReport, truncateReportAndFixManifest, editManifestHash, manifestNotJSON,
-            deleteCSV, addFile, editSealRoot, forgeSignature, editQueryUser, dropRequestAndFixManifest, editEventAndProof
+        case flipByteInEvents, flipByteInProofRecord, dropProofAndFixManifest, dropEventAndFixManifest,
+            reorderEventsAndFixManifest,
+            swapTwoRecordsAndFixManifest, truncateReport, truncateReportAndFixManifest, editManifestHash,
+            manifestNotJSON,
+            deleteCSV, addFile, editSealRoot, forgeSignature, editQueryUser, dropRequestAndFixManifest,
+            editEventAndProof
     }
 
     @Test(arguments: Tamper.allCases)
@@ -122,8 +134,10 @@ import StoreQuery
             var a = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
             var b = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
             for k in ["canonical", "leaf_hash"] { (a[k], b[k]) = (b[k], a[k]) }
-            lines[0] = String(decoding: try JSONSerialization.data(withJSONObject: a, options: [.sortedKeys]), as: UTF8.self)
-            lines[1] = String(decoding: try JSONSerialization.data(withJSONObject: b, options: [.sortedKeys]), as: UTF8.self)
+            lines[0] = String(
+                decoding: try JSONSerialization.data(withJSONObject: a, options: [.sortedKeys]), as: UTF8.self)
+            lines[1] = String(
+                decoding: try JSONSerialization.data(withJSONObject: b, options: [.sortedKeys]), as: UTF8.self)
             try Self.write(dir, "proofs.ndjson", lines.joined(separator: "\n") + "\n")
             try Self.refreshManifest(dir)
             expectFiles = ["proofs.ndjson"]
@@ -134,8 +148,11 @@ import StoreQuery
             expectFiles = ["report.txt"]
         case .editManifestHash:
             let text = try Self.read(dir, EvidenceBundle.manifestName)
-            let seals = EvidenceBundle.sha256Hex([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/seals.ndjson"))))
-            try Self.write(dir, EvidenceBundle.manifestName, text.replacingOccurrences(of: seals, with: String(repeating: "0", count: 64)))
+            let seals = EvidenceBundle.sha256Hex(
+                [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/seals.ndjson"))))
+            try Self.write(
+                dir, EvidenceBundle.manifestName,
+                text.replacingOccurrences(of: seals, with: String(repeating: "0", count: 64)))
             expectFiles = ["seals.ndjson"]
         case .manifestNotJSON:
             let text = try Self.read(dir, EvidenceBundle.manifestName)
@@ -153,11 +170,13 @@ import StoreQuery
             var lines = Self.lines(try Self.read(dir, "seals.ndjson"))
             var o = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
             var seal = [UInt8](try #require(Data(base64Encoded: o["seal"] as! String)))
-            seal[56] ^= 0xFF  // first byte of the Merkle root (after version, flags, reserved, node, sequence, count, times)
+            // The first byte of the Merkle root (after version, flags, reserved, node, sequence, count, times).
+            seal[56] ^= 0xFF
             let parsed = try seal.withBytes { (b) throws(LogFormatError) in try SegmentSeal.parse(b) }
             o["seal"] = Data(seal).base64EncodedString()
             o["merkle_root"] = parsed.merkleRoot.hex
-            lines[0] = String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+            lines[0] = String(
+                decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
             try Self.write(dir, "seals.ndjson", lines.joined(separator: "\n") + "\n")
             try Self.refreshManifest(dir)
             expectFiles = ["seals.ndjson", "proofs.ndjson"]
@@ -167,12 +186,16 @@ import StoreQuery
             var sig = [UInt8](try #require(Data(base64Encoded: o["signature"] as! String)))
             sig[5] ^= 1
             o["signature"] = Data(sig).base64EncodedString()
-            lines[1] = String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+            lines[1] = String(
+                decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
             try Self.write(dir, "seals.ndjson", lines.joined(separator: "\n") + "\n")
             try Self.refreshManifest(dir)
             expectFiles = ["seals.ndjson"]
         case .editQueryUser:
-            try Self.write(dir, "query.json", try Self.read(dir, "query.json").replacingOccurrences(of: "\"user\":\"alice\"", with: "\"user\":\"bob\""))
+            try Self.write(
+                dir, "query.json",
+                try Self.read(dir, "query.json").replacingOccurrences(
+                    of: "\"user\":\"alice\"", with: "\"user\":\"bob\""))
             try Self.refreshManifest(dir)
             expectFiles = ["activity.ndjson", "report.txt"]
         case .dropRequestAndFixManifest:
@@ -189,7 +212,8 @@ import StoreQuery
             record[record.count / 2] ^= 0x20
             o["canonical"] = Data(record).base64EncodedString()
             o["leaf_hash"] = MerkleTree.leafHash(record).hex
-            lines[0] = String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+            lines[0] = String(
+                decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
             try Self.write(dir, "proofs.ndjson", lines.joined(separator: "\n") + "\n")
             try Self.refreshManifest(dir)
             expectFiles = ["proofs.ndjson"]
@@ -206,9 +230,16 @@ import StoreQuery
         case .forgeSignature:
             #expect(outcome.problems.contains { $0.kind == .signatureInvalid && $0.line == 2 })
         case .dropProofAndFixManifest:
-            #expect(outcome.problems.contains { $0.file == "activity.ndjson" && $0.kind == .missingSegment && $0.record != nil })
+            #expect(
+                outcome.problems.contains {
+                    $0.file == "activity.ndjson" && $0.kind == .missingSegment && $0.record != nil
+                })
         case .editManifestHash:
-            #expect(outcome.problems.contains { $0.file == "seals.ndjson" && $0.kind == .rootMismatch && $0.expected?.contains(String(repeating: "0", count: 64)) == true })
+            #expect(
+                outcome.problems.contains {
+                    $0.file == "seals.ndjson" && $0.kind == .rootMismatch
+                        && $0.expected?.contains(String(repeating: "0", count: 64)) == true
+                })
         default: break
         }
     }

@@ -7,6 +7,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import LogFormat
 
 /// A data set written the same way every time: a fixed node id and fixed events in two sealed segments, so every
@@ -38,18 +39,21 @@ struct GoldenStore {
     }
 
     static let first: [AuditEvent] = [
-        span(trace1, 1, parent: nil, service: "edge-nginx", source: .edge, startMs: 0, durationMs: 100, user: "alice",
-             http: HTTPFacts(method: "GET", target: "/orders/7", statusCode: 200), kind: .access),
+        span(
+            trace1, 1, parent: nil, service: "edge-nginx", source: .edge, startMs: 0, durationMs: 100, user: "alice",
+            http: HTTPFacts(method: "GET", target: "/orders/7", statusCode: 200), kind: .access),
         span(trace1, 2, parent: 1, service: "orders-sidecar", source: .sidecar, startMs: 1, durationMs: 90),
         span(trace1, 3, parent: 2, service: "orders", source: .app, startMs: 2, durationMs: 80),
-        span(trace3, 21, parent: nil, service: "edge-nginx", source: .edge, startMs: 5, durationMs: 10, user: "bob",
-             http: HTTPFacts(method: "GET", target: "/orders/9", statusCode: 404), kind: .access),
+        span(
+            trace3, 21, parent: nil, service: "edge-nginx", source: .edge, startMs: 5, durationMs: 10, user: "bob",
+            http: HTTPFacts(method: "GET", target: "/orders/9", statusCode: 404), kind: .access),
     ]
     static let second: [AuditEvent] = [
         span(trace1, 4, parent: 3, service: "cache", source: .app, startMs: 10, durationMs: 2),
-        span(trace2, 11, parent: nil, service: "edge-nginx", source: .edge, startMs: 3_600_000, durationMs: 30,
-             user: "alice", http: HTTPFacts(method: "POST", target: "/reports", statusCode: 503), status: .error,
-             kind: .access),
+        span(
+            trace2, 11, parent: nil, service: "edge-nginx", source: .edge, startMs: 3_600_000, durationMs: 30,
+            user: "alice", http: HTTPFacts(method: "POST", target: "/reports", statusCode: 503), status: .error,
+            kind: .access),
         span(trace2, 12, parent: 11, service: "reports", source: .app, startMs: 3_600_001, durationMs: 20),
     ]
 

@@ -2,10 +2,11 @@
 // real SIGKILL of `auditq retention apply` at seeded points of its progress, with `auditq verify` passing after
 // every kill.
 import Foundation
+import TestSupport
 import Testing
+
 @testable import AuditQuery
 @testable import LogFormat
-import TestSupport
 
 @Suite(.serialized) struct RetentionCLITests {
     typealias CLI = CLITests
@@ -13,7 +14,9 @@ import TestSupport
     /// Seven days of synthetic traffic from 2025-03-03 in segments of 1,500 events.
     static func seeded(requests: Int = 2_000) throws -> String {
         let dir = NSTemporaryDirectory() + "/auditq-ret-\(UInt64.random(in: 0...UInt64.max))"
-        let seed = try CLI.run("collector", ["ingest-synthetic", "--data", dir, "--requests", "\(requests)", "--days", "7", "--segment-events", "1500"])
+        let seed = try CLI.run(
+            "collector",
+            ["ingest-synthetic", "--data", dir, "--requests", "\(requests)", "--days", "7", "--segment-events", "1500"])
         #expect(seed.status == 0, "\(seed.stderr)")
         return dir
     }
@@ -49,7 +52,8 @@ import TestSupport
         let expiring = catalog.entries.filter { $0.seal.maxTime <= cutoff }
         #expect(!expiring.isEmpty && expiring.count < catalog.entries.count)
 
-        let plan = try CLI.run("auditq", ["retention", "plan", "--data", dir, "--config", policy, "--now", Self.now, "--format", "json"])
+        let plan = try CLI.run(
+            "auditq", ["retention", "plan", "--data", dir, "--config", policy, "--now", Self.now, "--format", "json"])
         #expect(plan.status == 0, "\(plan.stderr)")
         let planned = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
         let items = try #require(planned["items"] as? [[String: Any]])
@@ -60,12 +64,16 @@ import TestSupport
         let keptEvents = catalog.entries.filter { $0.seal.maxTime > cutoff }.reduce(0) { $0 + Int($1.seal.recordCount) }
         let apply = try CLI.run("auditq", ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now])
         #expect(apply.status == 0, "\(apply.stderr)")
-        #expect(apply.stdout.contains("\(catalog.entries.count - expiring.count) archived, \(expiring.count) expired, 0 held"))
+        #expect(
+            apply.stdout.contains(
+                "\(catalog.entries.count - expiring.count) archived, \(expiring.count) expired, 0 held"))
         #expect(try Self.events(dir) == keptEvents)
 
         let stats = try CLI.run("auditq", ["stats", "--data", dir]).stdout
         let archiveRow = try #require(stats.split(separator: "\n").first { $0.hasPrefix("archive ") })
-        #expect(archiveRow.split(separator: " ", omittingEmptySubsequences: true)[1] == "\(catalog.entries.count - expiring.count)")
+        #expect(
+            archiveRow.split(separator: " ", omittingEmptySubsequences: true)[1]
+                == "\(catalog.entries.count - expiring.count)")
         let expiredRow = try #require(stats.split(separator: "\n").first { $0.hasPrefix("expired ") })
         #expect(expiredRow.split(separator: " ", omittingEmptySubsequences: true)[1] == "\(expiring.count)")
 
@@ -88,10 +96,11 @@ import TestSupport
     /// What the data directory holds: every file with its size and inode, lock files left out (taking a lock
     /// is not progress). A retention step writes, renames or removes a file, so each step changes this.
     static func snapshot(_ dir: String) -> Set<String> {
-        Set((FileManager.default.subpaths(atPath: dir) ?? []).filter { !$0.hasSuffix(".lock") }.map { name in
-            var st = stat()
-            return stat(dir + "/" + name, &st) == 0 ? "\(name) \(st.st_size) \(st.st_ino)" : name
-        })
+        Set(
+            (FileManager.default.subpaths(atPath: dir) ?? []).filter { !$0.hasSuffix(".lock") }.map { name in
+                var st = stat()
+                return stat(dir + "/" + name, &st) == 0 ? "\(name) \(st.st_size) \(st.st_ino)" : name
+            })
     }
 
     /// Kills a real `auditq retention apply` with SIGKILL, each run after it has changed the data directory a
@@ -107,7 +116,9 @@ import TestSupport
         let catalog = try DataDirectory(dir).loadCatalog()
         let cutoff = try #require(UnixTime.parseInstant(Self.now)) - 10 * UnixTime.nanosPerDay
         let kept = catalog.entries.filter { $0.seal.maxTime > cutoff }
-        let keptRecords = Set(try CLI.everything(dir).filter { r in kept.contains { $0.sequence == r.location.segmentSequence } }.map(\.location))
+        let keptRecords = Set(
+            try CLI.everything(dir).filter { r in kept.contains { $0.sequence == r.location.segmentSequence } }.map(
+                \.location))
         var kills = 0
         for attempt in 0..<8 {
             let killAfter = 1 + Int(rng.next() % 4)
@@ -141,7 +152,8 @@ import TestSupport
         }
         #expect(kills >= 2, "seed \(seed): the job was killed mid-way at least twice")
         // A run left alone finishes whatever the killed ones left; the one after it has nothing to do.
-        let finish = try CLI.run("auditq", ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now])
+        let finish = try CLI.run(
+            "auditq", ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now])
         #expect(finish.status == 0, "\(finish.stderr)")
         let again = try CLI.run("auditq", ["retention", "apply", "--data", dir, "--policy", policy, "--now", Self.now])
         #expect(again.stdout.contains("0 archived, 0 expired, 0 held, 0 finished"), "\(again.stdout)")

@@ -2,10 +2,11 @@
 // (start time, location) after duplicates are dropped, whatever the catalog order of nodes and segments.
 import Foundation
 import PropertyBased
-import Testing
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 @Suite struct SearchLimitPropertyTests {
     static let base: UInt64 = 1_793_613_600_000_000_000  // 2026-11-02T10:00:00Z

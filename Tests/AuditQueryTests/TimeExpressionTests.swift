@@ -1,4 +1,5 @@
 import Testing
+
 @testable import AuditQuery
 
 @Suite struct TimeExpressionTests {
@@ -21,7 +22,8 @@ import Testing
         #expect(try TimeExpression.interval("2026-11-02T11:30:00+01:30", now: 0).start == 1_793_613_600_000_000_000)
         #expect(try TimeExpression.interval("2026-11-02T08:00:00-02:00", now: 0).start == 1_793_613_600_000_000_000)
         #expect(try TimeExpression.interval("2026-11-02T10:00:00.5Z", now: 0).start == 1_793_613_600_500_000_000)
-        #expect(try TimeExpression.interval("2026-11-02T10:00:00.123456789Z", now: 0).start == 1_793_613_600_123_456_789)
+        #expect(
+            try TimeExpression.interval("2026-11-02T10:00:00.123456789Z", now: 0).start == 1_793_613_600_123_456_789)
     }
 
     @Test func relativeWords() throws {
@@ -31,8 +33,10 @@ import Testing
         #expect(try TimeExpression.interval("7d", now: Self.now) == (Self.now - 7 * Self.day, Self.now + 1))
     }
 
-    @Test(arguments: ["2026-13-01", "2026-02-30", "2025-02-29", "26-11-02", "2026-11-02T10:00:00", "2026-11-02T25:00:00Z",
-                      "yesterday-ish", "0d", "", "2026-11-02T10:00:00+24:00"])
+    @Test(arguments: [
+        "2026-13-01", "2026-02-30", "2025-02-29", "26-11-02", "2026-11-02T10:00:00", "2026-11-02T25:00:00Z",
+        "yesterday-ish", "0d", "", "2026-11-02T10:00:00+24:00",
+    ])
     func nonsenseIsRefusedWithAHint(text: String) {
         #expect(throws: TimeExpression.ParseError.self) { try TimeExpression.interval(text, now: Self.now) }
     }
@@ -61,9 +65,12 @@ import Testing
         #expect(s == 1_793_577_600_000_000_000 - 7_200_000_000_000)
         #expect(e - s == Self.day)
         let minus0530 = try TimeZoneSpec(parsing: "-0530")
-        #expect(try TimeExpression.interval("2026-11-02", now: 0, zone: minus0530).start == 1_793_577_600_000_000_000 + 19_800_000_000_000)
+        #expect(
+            try TimeExpression.interval("2026-11-02", now: 0, zone: minus0530).start == 1_793_577_600_000_000_000
+                + 19_800_000_000_000)
         // Instants keep their own offset whatever the zone.
-        #expect(try TimeExpression.interval("2026-11-02T10:00:00Z", now: 0, zone: plus2).start == 1_793_613_600_000_000_000)
+        #expect(
+            try TimeExpression.interval("2026-11-02T10:00:00Z", now: 0, zone: plus2).start == 1_793_613_600_000_000_000)
         // now = 2026-11-27T13:54Z is 2026-11-28T00:54 in +11:00: "today" is the 28th there.
         let plus11 = try TimeZoneSpec(parsing: "+11:00")
         let today = try TimeExpression.interval("today", now: Self.now, zone: plus11)
@@ -73,8 +80,12 @@ import Testing
     @Test func namedZonesUseTheirRulesOnEachDay() throws {
         let berlin = try TimeZoneSpec(parsing: "Europe/Berlin")
         // Winter (UTC+1) and summer (UTC+2) midnights.
-        #expect(try TimeExpression.interval("2026-01-15", now: 0, zone: berlin).start == 1_768_435_200_000_000_000 - 3_600_000_000_000)
-        #expect(try TimeExpression.interval("2026-07-15", now: 0, zone: berlin).start == 1_784_073_600_000_000_000 - 7_200_000_000_000)
+        #expect(
+            try TimeExpression.interval("2026-01-15", now: 0, zone: berlin).start == 1_768_435_200_000_000_000
+                - 3_600_000_000_000)
+        #expect(
+            try TimeExpression.interval("2026-07-15", now: 0, zone: berlin).start == 1_784_073_600_000_000_000
+                - 7_200_000_000_000)
         // The day daylight saving starts is 23 hours long.
         let (s, e) = try TimeExpression.interval("2026-03-29", now: 0, zone: berlin)
         #expect(e - s == 23 * 3_600_000_000_000)
@@ -91,6 +102,8 @@ import Testing
         #expect(try TimeExpression.interval("12h", now: Self.now) == (Self.now - 12 * 3_600_000_000_000, Self.now + 1))
         let r = try #require(try TimeExpression.range(date: nil, from: "this-week", to: "today", now: Self.now))
         #expect(r.lowerBound == monday)
-        #expect(throws: TimeExpression.ParseError.self) { try TimeExpression.range(date: "today", from: "7d", to: nil, now: Self.now) }
+        #expect(throws: TimeExpression.ParseError.self) {
+            try TimeExpression.range(date: "today", from: "7d", to: nil, now: Self.now)
+        }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
-import Testing
-@testable import LogFormat
 import StoreQuery
+import Testing
+
+@testable import LogFormat
 
 /// `verify` reads only the indexed fields of records whose bytes hash to the sealed root; it must reach the
 /// same verdicts as decoding every record, and still name a record that does not decode when the root differs.
@@ -13,7 +14,9 @@ import StoreQuery
         options.codec = .none
         let writer = try SegmentWriter(directory: dir, options: options, logger: CraftedStore.logger)
         let s = try CraftedStore()  // borrows its events
-        _ = try writer.append([s.edge1, s.sidecar1, s.app1, s.analytics1, s.early1, s.orphan1, s.edge2, s.app2, s.edge3])
+        _ = try writer.append([
+            s.edge1, s.sidecar1, s.app1, s.analytics1, s.early1, s.orphan1, s.edge2, s.app2, s.edge3,
+        ])
         _ = try writer.seal()
         return dir
     }
@@ -22,7 +25,8 @@ import StoreQuery
         let s = try CraftedStore(signed: true)
         _ = try s.writer.seal()
         let fast = Verifier.verifyDirectory(s.directory, options: VerifyOptions(publicKeys: [s.signer!.publicKey]))
-        let full = Verifier.verifyDirectory(s.directory, options: VerifyOptions(publicKeys: [s.signer!.publicKey], decodeAll: true))
+        let full = Verifier.verifyDirectory(
+            s.directory, options: VerifyOptions(publicKeys: [s.signer!.publicKey], decodeAll: true))
         #expect(fast.problems.isEmpty, "\(fast.problems)")
         #expect(full.problems.isEmpty, "\(full.problems)")
         #expect(fast.segments.map(\.recordsChecked) == full.segments.map(\.recordsChecked))
@@ -36,8 +40,8 @@ import StoreQuery
                     let (terms, start) = try Verifier.indexedFields(record)
                     var a: [String] = []
                     var e: [String] = []
-                    terms.forEach { f, t in a.append("\(f)=\(t)") }
-                    RecordTerms(event).forEach { f, t in e.append("\(f)=\(t)") }
+                    terms.forEachTerm { f, t in a.append("\(f)=\(t)") }
+                    RecordTerms(event).forEachTerm { f, t in e.append("\(f)=\(t)") }
                     #expect(a == e)
                     #expect(start == event.startTimeUnixNano)
                 }
@@ -62,11 +66,14 @@ import StoreQuery
         // Find the first record in the stored (uncompressed) payload and make its last byte a string length
         // that runs past the record's end: the record no longer decodes, its indexed fields still do.
         let payloadEnd = payloadStart + Int(reader.blocks[0].storedLength)
-        let at = try #require((payloadStart..<payloadEnd - first.count).first { bytes[$0..<$0 + first.count].elementsEqual(first) })
+        let at = try #require(
+            (payloadStart..<payloadEnd - first.count).first { bytes[$0..<$0 + first.count].elementsEqual(first) })
         let last = at + first.count - 1
         #expect(bytes[last] == 0)
         bytes[last] = 0x05
-        let header = try bytes.withBytes { (b) throws(LogFormatError) in try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[blockStart...])) }
+        let header = try bytes.withBytes { (b) throws(LogFormatError) in
+            try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[blockStart...]))
+        }
         var h = header
         h.payloadCRC = Checksum.crc32(bytes[payloadStart..<payloadEnd])
         var w = BinaryWriter()

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import CollectorCore
 import TestSupport
+import Testing
+
+@testable import CollectorCore
 
 @Suite struct CollectorConfigTests {
     static let full = """
@@ -78,8 +79,11 @@ import TestSupport
             } catch { return error.description }
         }
         #expect(await problem { $0.hmacSecretFile = dir + "/short" }.contains("at least 16 bytes"))
-        #expect(await problem { $0.hmacSecretFile = dir + "/missing" }.contains("cannot read the redaction HMAC secret file"))
-        #expect(await problem { $0.jwksFile = dir + "/bad.json" }.contains("a JWKS is a JSON object with a \"keys\" array"))
+        #expect(
+            await problem { $0.hmacSecretFile = dir + "/missing" }.contains(
+                "cannot read the redaction HMAC secret file"))
+        #expect(
+            await problem { $0.jwksFile = dir + "/bad.json" }.contains("a JWKS is a JSON object with a \"keys\" array"))
         let env = try CollectorConfig().applying(environment: [
             "AUDIT_COLLECTOR_REDACTION_HMAC_SECRET": "x", "AUDIT_COLLECTOR_REDACTION_HMAC_SECRET_FILE": dir + "/hmac",
             "AUDIT_COLLECTOR_JWKS_FILE": "/j.json",
@@ -87,8 +91,12 @@ import TestSupport
         #expect(env.jwksFile == "/j.json")
         #expect(env.problems().contains { $0.contains("not both") })
         #expect(env.problems().contains { $0.contains("at least 16 bytes") })
-        #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "redaction:\n  keys: password\n") }
-        #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "redaction:\n  hmac_secret: inline\n") }
+        #expect(throws: CollectorConfig.Problem.self) {
+            try CollectorConfig.parse(yaml: "redaction:\n  keys: password\n")
+        }
+        #expect(throws: CollectorConfig.Problem.self) {
+            try CollectorConfig.parse(yaml: "redaction:\n  hmac_secret: inline\n")
+        }
     }
 
     @Test func emptyFileKeepsTheDefaults() throws {
@@ -113,7 +121,8 @@ import TestSupport
             guard let p = error as? CollectorConfig.Problem else { return false }
             let text = p.description
             return text.contains("c.yaml: data must be a string") && text.contains("unknown key storag")
-                && text.contains("unknown key limits.max_body_byte") && text.contains("fsync must be always, interval or never")
+                && text.contains("unknown key limits.max_body_byte")
+                && text.contains("fsync must be always, interval or never")
                 && text.contains("segment_bytes must be positive") && text.contains("0.0.0.0 is not a loopback address")
         }
     }
@@ -134,16 +143,22 @@ import TestSupport
             let text = p.description
             return text.contains("otlp_grpc address must be HOST:PORT or off, not \"4317\"")
                 && text.contains("0.0.0.0 is not a loopback address")
-                && text.contains("syslog udp address must be HOST:PORT or off") && text.contains("syslog tcp address must be HOST:PORT or off")
+                && text.contains("syslog udp address must be HOST:PORT or off")
+                && text.contains("syslog tcp address must be HOST:PORT or off")
         }
-        let off = try CollectorConfig.parse(yaml: "receivers: {otlp_grpc: {address: \"off\"}, zipkin: {address: \"off\"}}")
-            .applying(environment: ["AUDIT_COLLECTOR_SYSLOG_UDP": "off", "AUDIT_COLLECTOR_SYSLOG_TCP": "127.0.0.1:6514"])
+        let off = try CollectorConfig.parse(
+            yaml: "receivers: {otlp_grpc: {address: \"off\"}, zipkin: {address: \"off\"}}"
+        )
+        .applying(environment: ["AUDIT_COLLECTOR_SYSLOG_UDP": "off", "AUDIT_COLLECTOR_SYSLOG_TCP": "127.0.0.1:6514"])
         #expect(try off.grpcAddress() == nil)
         #expect(try off.zipkinListenAddress() == nil)
         #expect(try off.syslogAddresses().udp == nil)
         #expect(try off.syslogAddresses().tcp?.port == 6514)
         // The HTTP listener cannot be turned off: it carries health and metrics.
-        #expect(CollectorConfig.parse(yamlProblems: "receivers: {otlp_http: {address: \"off\"}}").contains { $0.contains("otlp_http address must be HOST:PORT, not") })
+        #expect(
+            CollectorConfig.parse(yamlProblems: "receivers: {otlp_http: {address: \"off\"}}").contains {
+                $0.contains("otlp_http address must be HOST:PORT, not")
+            })
     }
 
     @Test func notYAMLIsNamed() {
@@ -153,7 +168,8 @@ import TestSupport
 
     @Test func environmentOverridesTheFile() throws {
         let c = try CollectorConfig.parse(yaml: Self.full).applying(environment: [
-            "AUDIT_COLLECTOR_DATA": "/tmp/x", "AUDIT_COLLECTOR_FSYNC": "never", "AUDIT_COLLECTOR_MAX_PENDING_EVENTS": "99",
+            "AUDIT_COLLECTOR_DATA": "/tmp/x", "AUDIT_COLLECTOR_FSYNC": "never",
+            "AUDIT_COLLECTOR_MAX_PENDING_EVENTS": "99",
         ])
         #expect(c.data == "/tmp/x")
         #expect(c.fsync == "never")
@@ -181,7 +197,9 @@ import TestSupport
         let bad = try run(["--check-config", dir + "/bad.yaml"])
         #expect(bad.0 == 2)
         #expect(bad.1.contains("fsync must be always, interval or never, not \"often\""))
-        let flagWins = try run(["serve", "--config", dir + "/bad.yaml", "--fsync", "always", "--otlp-http", "10.0.0.1:1"])
+        let flagWins = try run([
+            "serve", "--config", dir + "/bad.yaml", "--fsync", "always", "--otlp-http", "10.0.0.1:1",
+        ])
         #expect(flagWins.0 == 64)  // the fsync flag fixes the file, the address is refused
         #expect(flagWins.1.contains("10.0.0.1 is not a loopback address"))
         #expect(!flagWins.1.contains("often"))
@@ -190,7 +208,8 @@ import TestSupport
 
 @Suite struct ExampleConfigTests {
     @Test func theShippedExampleIsValidAndEqualsTheDefaults() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("examples/collector.yaml"), encoding: .utf8)
         #expect(try CollectorConfig.parse(yaml: text, source: "examples/collector.yaml") == CollectorConfig())
     }

@@ -1,15 +1,17 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LogFormat
 import OTLPBridge
 import OTLPProto
-import Testing
-@testable import CollectorCore
-import SyntheticTraffic
 import StoreQuery
+import SyntheticTraffic
 import TestSupport
+import Testing
+
+@testable import CollectorCore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The real `collector serve` process over loopback HTTP: answers, graceful SIGTERM, and SIGKILL recovery.
 @Suite(.serialized) struct CollectorProcessTests {
@@ -27,11 +29,14 @@ import TestSupport
         let base: String
 
         init(data: String, extra: [String] = []) throws {
-            process = try ChildProcess(CollectorProcessTests.binary.path, [
-                "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0", "--zipkin", "127.0.0.1:0",
-                "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
-                "--log-level", "warning",
-            ] + extra)
+            process = try ChildProcess(
+                CollectorProcessTests.binary.path,
+                [
+                    "serve", "--data", data, "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0", "--zipkin",
+                    "127.0.0.1:0",
+                    "--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
+                    "--log-level", "warning",
+                ] + extra)
             // Both listeners print their bound port on a line of their own, in either order.
             var text = ""
             func port(_ scheme: String) -> Int? {
@@ -43,8 +48,13 @@ import TestSupport
                 }
                 return nil
             }
-            func wanted(_ flag: String) -> Bool { !zip(extra, extra.dropFirst()).contains { $0 == flag && $1 == "off" } }
-            let listeners = [("--otlp-grpc", "grpc"), ("--zipkin", "zipkin"), ("--syslog-udp", "syslog-udp"), ("--syslog-tcp", "syslog-tcp")]
+            func wanted(_ flag: String) -> Bool {
+                !zip(extra, extra.dropFirst()).contains { $0 == flag && $1 == "off" }
+            }
+            let listeners = [
+                ("--otlp-grpc", "grpc"), ("--zipkin", "zipkin"), ("--syslog-udp", "syslog-udp"),
+                ("--syslog-tcp", "syslog-tcp"),
+            ]
             try process.waitForStdout("the port of every listener", within: 30) { printed in
                 text = printed
                 return port("http") != nil && !listeners.contains(where: { wanted($0.0) && port($0.1) == nil })
@@ -100,7 +110,8 @@ import TestSupport
         #expect(try await c.get("/healthz") == 200)
         #expect(try await c.get("/readyz") == 200)
         let spans = Self.spans(seed: 5, 120)
-        let (status, body) = try await c.post("/v1/traces", try OTLPMapping.traceRequest(from: spans).serializedBytes(), type: "application/x-protobuf")
+        let (status, body) = try await c.post(
+            "/v1/traces", try OTLPMapping.traceRequest(from: spans).serializedBytes(), type: "application/x-protobuf")
         #expect(status == 200)
         #expect(body.isEmpty)
         let line = #"{"msec":"1793613600.125","request_uri":"/x","status":"200","upstream_http_x_user_id":"alice"}"#
@@ -111,7 +122,9 @@ import TestSupport
         #expect(bad == 415)
         // Prometheus scrapes the same counts over HTTP.
         let (metricsText, metricsResponse) = try await URLSession.shared.data(from: URL(string: c.base + "/metrics")!)
-        #expect((metricsResponse as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        #expect(
+            (metricsResponse as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix(
+                "text/plain; version=0.0.4") == true)
         let samples = MetricsTests.samples(String(decoding: metricsText, as: UTF8.self))
         #expect(samples[#"audit_collector_accepted_items_total{receiver="otlp_http_traces"}"#] == 120)
         #expect(samples[#"audit_collector_accepted_items_total{receiver="access_ndjson"}"#] == 1)

@@ -1,17 +1,19 @@
 import Foundation
 import GRPCCore
 import GRPCProtobuf
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LogFormat
 import OTLPBridge
 import OTLPProto
-import Testing
-@testable import CollectorCore
-import SyntheticTraffic
 import StoreQuery
+import SyntheticTraffic
 import TestSupport
+import Testing
+
+@testable import CollectorCore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A real collector on a real, small filesystem (a tmpfs mounted for the test) that fills up: it refuses with
 /// 503, keeps running, loses nothing it acknowledged, and resumes by itself once space returns.
@@ -23,12 +25,17 @@ import TestSupport
         init(megabytes: Int) throws {
             path = NSTemporaryDirectory() + "/small-fs-\(UInt64.random(in: 0...UInt64.max))"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            let (status, output) = Self.run(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", path])
+            let (status, output) = Self.run([
+                "mount", "-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", path,
+            ])
             guard status == 0 else {
                 try? FileManager.default.removeItem(atPath: path)
-                throw CocoaError(.fileWriteNoPermission, userInfo: [
-                    NSLocalizedDescriptionKey: "cannot mount a \(megabytes) MiB tmpfs for the disk-full test (run the tests as root): \(output)"
-                ])
+                throw CocoaError(
+                    .fileWriteNoPermission,
+                    userInfo: [
+                        NSLocalizedDescriptionKey:
+                            "cannot mount a \(megabytes) MiB tmpfs for the disk-full test (run the tests as root): \(output)"
+                    ])
             }
         }
 
@@ -68,7 +75,9 @@ import TestSupport
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as? HTTPURLResponse
         var headers: [String: String] = [:]
-        for (k, v) in http?.allHeaderFields ?? [:] { headers[String(describing: k).lowercased()] = String(describing: v) }
+        for (k, v) in http?.allHeaderFields ?? [:] {
+            headers[String(describing: k).lowercased()] = String(describing: v)
+        }
         return Answer(status: http?.statusCode ?? 0, headers: headers, body: data)
     }
 
@@ -82,7 +91,8 @@ import TestSupport
         defer { fs.unmount() }
         let data = fs.path + "/data"
         // Small segments, so seals (index, footer, rename, catalog) also meet the full disk.
-        let c = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always", "--segment-bytes", "262144"])
+        let c = try CollectorProcessTests.Running(
+            data: data, extra: ["--fsync", "always", "--segment-bytes", "262144"])
         defer { if c.process.isRunning { c.stop(signal: SIGKILL) } }
 
         // Leave about 1.5 MiB: a filler file takes the rest of the filesystem.
@@ -91,7 +101,9 @@ import TestSupport
         #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: fillerBytes)))
 
         var generator = TrafficGenerator(seed: 99)
-        func nextSpans(_ n: Int) -> [AuditEvent] { Array(generator.nextEvents(n * 3).filter { $0.kind == .span }.prefix(n)) }
+        func nextSpans(_ n: Int) -> [AuditEvent] {
+            Array(generator.nextEvents(n * 3).filter { $0.kind == .span }.prefix(n))
+        }
         var acknowledged: Set<SpanKey> = []
         var refusal: Answer?
         for _ in 0..<400 {
@@ -121,14 +133,18 @@ import TestSupport
         // gRPC says the same: UNAVAILABLE with a RetryInfo detail.
         let grpcSpans = nextSpans(200)
         try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
-            let error = await #expect(throws: RPCError.self) { try await traces.export(OTLPMapping.traceRequest(from: grpcSpans)) }
+            let error = await #expect(throws: RPCError.self) {
+                try await traces.export(OTLPMapping.traceRequest(from: grpcSpans))
+            }
             #expect(error?.code == .unavailable)
             #expect(error?.message.contains("disk is full") == true)
             #expect((try? error?.unpackGoogleRPCStatus())??.details.contains { $0.retryInfo != nil } == true)
         }
         #expect(c.process.isRunning)
         let samples = try await c.metrics()
-        #expect((samples[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="disk_full"}"#] ?? 0) >= 800)
+        #expect(
+            (samples[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="disk_full"}"#] ?? 0)
+                >= 800)
         #expect((samples["audit_collector_write_errors_total"] ?? 0) >= 1)
 
         // Space returns: the collector notices by itself (readyz) and takes traffic again.
@@ -143,7 +159,9 @@ import TestSupport
             let spans = nextSpans(200)
             let answer = try await Self.post(c.base, spans: spans)
             #expect(answer.status == 200)
-            if answer.status == 200 { for s in spans { acknowledged.insert(SpanKey(trace: s.traceID, span: s.spanID)) } }
+            if answer.status == 200 {
+                for s in spans { acknowledged.insert(SpanKey(trace: s.traceID, span: s.spanID)) }
+            }
         }
 
         // Shut down cleanly; every acknowledged span is in a verified store, nothing was quarantined.
@@ -154,8 +172,14 @@ import TestSupport
         #expect(report.isValid, "\(report)")
         let files = try dir.listSegmentFiles()
         #expect(files.open.isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.segmentsPath).allSatisfy { !$0.hasSuffix(".damaged") })
-        let stored = Set(try AuditStore(directories: [dir]).search(EventQuery()).map { SpanKey(trace: $0.event.traceID, span: $0.event.spanID) })
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir.segmentsPath).allSatisfy {
+                !$0.hasSuffix(".damaged")
+            })
+        let stored = Set(
+            try AuditStore(directories: [dir]).search(EventQuery()).map {
+                SpanKey(trace: $0.event.traceID, span: $0.event.spanID)
+            })
         let missing = acknowledged.subtracting(stored)
         #expect(missing.isEmpty, "\(missing.count) of \(acknowledged.count) acknowledged spans are missing")
         #expect(try dir.listSegmentFiles().sealed.count >= 2)

@@ -1,23 +1,29 @@
 import Crypto
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LogFormat
-import Testing
-@testable import CollectorCore
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import CollectorCore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Debian's nginx, if installed.
-let installedNginx: String? = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+let installedNginx: String? = ["/usr/sbin/nginx", "/usr/bin/nginx"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
 
 /// The whole pipeline with software nobody here wrote: Debian's nginx as the edge (bearer JWT checked with
 /// `auth_request`, user headers and `traceparent` set, JSON access lines over syslog UDP), three services
 /// instrumented with the OpenTelemetry Python SDK exporting over OTLP/HTTP, OTLP/gRPC and Zipkin (the last
 /// one queries an analytics SQL pool), the real `collector`, then the real `auditq`. Every configuration and
 /// program comes from `examples/` as a user would take it.
-@Suite(.serialized, .enabled(if: installedNginx != nil, "nginx is not installed (`make test` installs Debian's nginx-core)"))
+@Suite(
+    .serialized,
+    .enabled(if: installedNginx != nil, "nginx is not installed (`make test` installs Debian's nginx-core)"))
 struct EndToEndTests {
     static let examples = PythonSDKTests.root.appendingPathComponent("examples")
     static let auditq = CollectorProcessTests.binary.deletingLastPathComponent().appendingPathComponent("auditq").path
@@ -25,7 +31,9 @@ struct EndToEndTests {
     static let jwtKey = "e2e-edge-key-\(UInt64.random(in: 0...UInt64.max))"
 
     /// An HS256 JWT (RFC 7519) signed with `key`.
-    static func token(_ subject: String, groups: [String] = [], key: String = jwtKey, expires: TimeInterval = 3600) -> String {
+    static func token(_ subject: String, groups: [String] = [], key: String = jwtKey, expires: TimeInterval = 3600)
+        -> String
+    {
         func b64url(_ d: Data) -> String {
             d.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
@@ -36,7 +44,8 @@ struct EndToEndTests {
         ]
         let header = b64url(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let payload = b64url(try! JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys]))
-        let mac = HMAC<SHA256>.authenticationCode(for: Data((header + "." + payload).utf8), using: SymmetricKey(data: Data(key.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data((header + "." + payload).utf8), using: SymmetricKey(data: Data(key.utf8)))
         return header + "." + payload + "." + b64url(Data(mac))
     }
 
@@ -107,33 +116,53 @@ struct EndToEndTests {
         init(collectorOptions: [String] = []) throws {
             try FileManager.default.createDirectory(atPath: dir + "/nginx/tmp", withIntermediateDirectories: true)
             self.collectorOptions = collectorOptions
-            collector = try CollectorProcessTests.Running(data: dir + "/data", extra: ["--syslog-tcp", "off"] + collectorOptions)
+            collector = try CollectorProcessTests.Running(
+                data: dir + "/data", extra: ["--syslog-tcp", "off"] + collectorOptions)
             let python = try PythonSDKTests.python(".venv-otel")
             do {
-                let verifier = try Child(python, [EndToEndTests.examples.appendingPathComponent("nginx/jwt_verifier.py").path],
-                                         environment: ["AUDIT_EDGE_JWT_KEY": EndToEndTests.jwtKey])
+                let verifier = try Child(
+                    python, [EndToEndTests.examples.appendingPathComponent("nginx/jwt_verifier.py").path],
+                    environment: ["AUDIT_EDGE_JWT_KEY": EndToEndTests.jwtKey])
                 helpers.append(verifier)
                 let service = EndToEndTests.examples.appendingPathComponent("otel-python/service.py").path
-                let analytics = try Child(python, [service, "--name", "analytics", "--exporter", "zipkin",
-                                                   "--endpoint", "http://127.0.0.1:\(collector.zipkinPort)",
-                                                   "--database", dir + "/analytics.sqlite"])
-                let orders = try Child(python, [service, "--name", "orders", "--exporter", "otlp-grpc",
-                                                "--endpoint", "http://127.0.0.1:\(collector.grpcPort)",
-                                                "--downstream", "http://127.0.0.1:\(analytics.port)"])
-                let frontend = try Child(python, [service, "--name", "frontend", "--exporter", "otlp-http",
-                                                  "--endpoint", collector.base,
-                                                  "--downstream", "http://127.0.0.1:\(orders.port)"])
+                let analytics = try Child(
+                    python,
+                    [
+                        service, "--name", "analytics", "--exporter", "zipkin",
+                        "--endpoint", "http://127.0.0.1:\(collector.zipkinPort)",
+                        "--database", dir + "/analytics.sqlite",
+                    ])
+                let orders = try Child(
+                    python,
+                    [
+                        service, "--name", "orders", "--exporter", "otlp-grpc",
+                        "--endpoint", "http://127.0.0.1:\(collector.grpcPort)",
+                        "--downstream", "http://127.0.0.1:\(analytics.port)",
+                    ])
+                let frontend = try Child(
+                    python,
+                    [
+                        service, "--name", "frontend", "--exporter", "otlp-http",
+                        "--endpoint", collector.base,
+                        "--downstream", "http://127.0.0.1:\(orders.port)",
+                    ])
                 services = ["analytics": analytics, "orders": orders, "frontend": frontend]
                 helpers += [analytics, orders, frontend]
 
                 // The example configuration, with this run's addresses in place of its placeholders.
                 let edgePort = try EndToEndTests.freePort()
-                var conf = try String(contentsOf: EndToEndTests.examples.appendingPathComponent("nginx/edge.conf.template"), encoding: .utf8)
-                for (k, v) in [("@EDGE_PORT@", edgePort), ("@VERIFIER_PORT@", verifier.port), ("@UPSTREAM_PORT@", frontend.port),
-                               ("@SYSLOG_PORT@", collector.syslogUDPPort)] {
+                var conf = try String(
+                    contentsOf: EndToEndTests.examples.appendingPathComponent("nginx/edge.conf.template"),
+                    encoding: .utf8)
+                for (k, v) in [
+                    ("@EDGE_PORT@", edgePort), ("@VERIFIER_PORT@", verifier.port), ("@UPSTREAM_PORT@", frontend.port),
+                    ("@SYSLOG_PORT@", collector.syslogUDPPort),
+                ] {
                     conf = conf.replacingOccurrences(of: k, with: String(v))
                 }
-                guard conf.range(of: "@[A-Z_]+_PORT@", options: .regularExpression) == nil else { throw Failure(description: "a placeholder of edge.conf.template was not replaced") }
+                guard conf.range(of: "@[A-Z_]+_PORT@", options: .regularExpression) == nil else {
+                    throw Failure(description: "a placeholder of edge.conf.template was not replaced")
+                }
                 try conf.write(toFile: dir + "/nginx/edge.conf", atomically: true, encoding: .utf8)
                 let nginx = try ChildProcess(
                     EndToEndTests.nginx!,
@@ -144,7 +173,9 @@ struct EndToEndTests {
                 self.nginx = nginx
                 edge = "http://127.0.0.1:\(edgePort)"
                 let deadline = Date().addingTimeInterval(20)
-                while (try? String(contentsOfFile: dir + "/nginx/nginx.pid", encoding: .utf8)) == nil || !Self.accepts(edgePort) {
+                while (try? String(contentsOfFile: dir + "/nginx/nginx.pid", encoding: .utf8)) == nil
+                    || !Self.accepts(edgePort)
+                {
                     guard nginx.isRunning, Date() < deadline else {
                         let log = (try? String(contentsOfFile: dir + "/nginx/error.log", encoding: .utf8)) ?? ""
                         throw Failure(description: "nginx did not start: \(log)")
@@ -165,7 +196,9 @@ struct EndToEndTests {
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             address.sin_port = UInt16(port).bigEndian
             return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
             }
         }
 
@@ -188,7 +221,8 @@ struct EndToEndTests {
                 flush.httpMethod = "POST"
                 flush.timeoutInterval = 60
                 _ = try await URLSession.shared.data(for: flush)
-                let (body, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(service.port)/_acked")!)
+                let (body, _) = try await URLSession.shared.data(
+                    from: URL(string: "http://127.0.0.1:\(service.port)/_acked")!)
                 let object = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
                 acked[name] = Set(try #require(object["acked"] as? [[String]]))
                 failed += object["failed"] as? Int ?? 0
@@ -202,9 +236,12 @@ struct EndToEndTests {
         func restartCollector(whileDown: () async -> Void = {}) async throws {
             collector.stop(signal: SIGKILL)
             await whileDown()
-            let ports = ["--otlp-http", "127.0.0.1:\(collector.port)", "--otlp-grpc", "127.0.0.1:\(collector.grpcPort)",
-                         "--zipkin", "127.0.0.1:\(collector.zipkinPort)", "--syslog-udp", "127.0.0.1:\(collector.syslogUDPPort)"]
-            collector = try CollectorProcessTests.Running(data: data, extra: ["--syslog-tcp", "off"] + collectorOptions + ports)
+            let ports = [
+                "--otlp-http", "127.0.0.1:\(collector.port)", "--otlp-grpc", "127.0.0.1:\(collector.grpcPort)",
+                "--zipkin", "127.0.0.1:\(collector.zipkinPort)", "--syslog-udp", "127.0.0.1:\(collector.syslogUDPPort)",
+            ]
+            collector = try CollectorProcessTests.Running(
+                data: data, extra: ["--syslog-tcp", "off"] + collectorOptions + ports)
         }
 
         /// Waits until the store holds `count` edge access events (syslog over UDP is not acknowledged).
@@ -212,7 +249,9 @@ struct EndToEndTests {
             let deadline = Date().addingTimeInterval(20)
             var seen = 0
             repeat {
-                seen = try AuditStore(directories: [DataDirectory(data)]).search(EventQuery(terms: [.service("edge-nginx")])).count
+                seen = try AuditStore(directories: [DataDirectory(data)]).search(
+                    EventQuery(terms: [.service("edge-nginx")])
+                ).count
                 if seen >= count { return }
                 usleep(100_000)
             } while Date() < deadline
@@ -256,20 +295,27 @@ struct EndToEndTests {
             stack.stop()
             try? FileManager.default.removeItem(atPath: stack.dir)
         }
-        let tokens = ["alice": Self.token("alice", groups: ["admins"]), "bob": Self.token("bob"), "carol": Self.token("carol")]
+        let tokens = [
+            "alice": Self.token("alice", groups: ["admins"]), "bob": Self.token("bob"), "carol": Self.token("carol"),
+        ]
         let clientTrace = Self.randomHex(32)
         let clientParent = Self.randomHex(16)
         let plan: [Sent] = [
             Sent(user: "alice", target: "/api/orders?r=a1", status: 200, traceparent: nil),
-            Sent(user: "alice", target: "/api/orders?r=a2", status: 200, traceparent: "00-\(clientTrace)-\(clientParent)-01"),
+            Sent(
+                user: "alice", target: "/api/orders?r=a2", status: 200,
+                traceparent: "00-\(clientTrace)-\(clientParent)-01"),
             Sent(user: "alice", target: "/admin/report?r=a3", status: 200, traceparent: nil),
             Sent(user: "alice", target: "/api/fail?r=a4", status: 500, traceparent: nil),
             Sent(user: "bob", target: "/api/orders?r=b1", status: 200, traceparent: nil),
             Sent(user: "bob", target: "/admin/report?r=b2", status: 403, traceparent: nil),
-            Sent(user: "bob", target: "/api/fail?r=b3", status: 500, traceparent: "00-\(Self.randomHex(32))-\(Self.randomHex(16))-01"),
+            Sent(
+                user: "bob", target: "/api/fail?r=b3", status: 500,
+                traceparent: "00-\(Self.randomHex(32))-\(Self.randomHex(16))-01"),
             Sent(user: "carol", target: "/api/orders?r=c1", status: 200, traceparent: nil),
             Sent(user: nil, target: "/api/orders?r=x1", status: 401, traceparent: nil),  // no token
-            Sent(user: nil, target: "/api/orders?r=x2", status: 401, traceparent: nil),  // a token signed with another key
+            // A token signed with another key.
+            Sent(user: nil, target: "/api/orders?r=x2", status: 401, traceparent: nil),
             Sent(user: nil, target: "/api/orders?r=x3", status: 401, traceparent: nil),  // an expired token
         ]
         for sent in plan {
@@ -287,12 +333,16 @@ struct EndToEndTests {
         let (acked, failed) = try await stack.flushAndAcknowledged()
         #expect(failed == 0)
         for service in ["frontend", "orders", "analytics"] {
-            #expect(acked[service]?.count == 2 * passed, "\(service): a server and a client span per request that passed the edge")
+            #expect(
+                acked[service]?.count == 2 * passed,
+                "\(service): a server and a client span per request that passed the edge")
         }
         try stack.waitForEdgeEvents(plan.count)
 
         for user in ["alice", "bob", "carol"] {
-            let (status, out, errors) = try Self.auditq(["activity", "--data", stack.data, "--user", user, "--date", "today", "--format", "json"])
+            let (status, out, errors) = try Self.auditq([
+                "activity", "--data", stack.data, "--user", user, "--date", "today", "--format", "json",
+            ])
             #expect(status == 0, "\(errors)")
             let lines = try Self.ndjson(out)
             let mine = plan.filter { $0.user == user }
@@ -311,7 +361,9 @@ struct EndToEndTests {
         }
 
         // Refused at the edge without a valid token: logged with no user, and nothing went downstream.
-        let (status401, denied, _) = try Self.auditq(["search", "--data", stack.data, "--status", "401", "--date", "today", "--format", "json"])
+        let (status401, denied, _) = try Self.auditq([
+            "search", "--data", stack.data, "--status", "401", "--date", "today", "--format", "json",
+        ])
         #expect(status401 == 0)
         let refused = try Self.ndjson(denied).compactMap { $0["event"] as? [String: Any] }
         #expect(refused.count == 3)
@@ -326,7 +378,9 @@ struct EndToEndTests {
         stack.collector.stop(signal: SIGTERM)
         #expect(stack.collector.process.terminationStatus == 0)
         let bundle = stack.dir + "/evidence"
-        let (evidence, summary, evidenceErrors) = try Self.auditq(["evidence", "--data", stack.data, "--user", "alice", "--date", "today", "--out", bundle])
+        let (evidence, summary, evidenceErrors) = try Self.auditq([
+            "evidence", "--data", stack.data, "--user", "alice", "--date", "today", "--out", bundle,
+        ])
         #expect(evidence == 0, "\(summary) \(evidenceErrors)")
         #expect((summary + evidenceErrors).contains("4 requests"), "\(summary) \(evidenceErrors)")
         let (bundleStatus, bundleReport, _) = try Self.auditq(["verify", "--bundle", bundle])
@@ -335,7 +389,9 @@ struct EndToEndTests {
         let (verifyStatus, verifyReport, _) = try Self.auditq(["verify", "--data", stack.data])
         #expect(verifyStatus == 0, "\(verifyReport)")
 
-        let segments = try FileManager.default.contentsOfDirectory(atPath: stack.data + "/segments").filter { $0.hasSuffix(".seg") }.sorted()
+        let segments = try FileManager.default.contentsOfDirectory(atPath: stack.data + "/segments").filter {
+            $0.hasSuffix(".seg")
+        }.sorted()
         let segment = try #require(segments.first)
         let path = stack.data + "/segments/" + segment
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
@@ -372,18 +428,26 @@ struct EndToEndTests {
             #expect(records.count == 1, "a request refused at the edge has no downstream trace")
             return
         }
-        #expect(records.count == 7, "edge + server and client span of three services: \(records.map { $0["name"] ?? "?" })")
+        #expect(
+            records.count == 7, "edge + server and client span of three services: \(records.map { $0["name"] ?? "?" })")
         func span(_ service: String, _ kind: String) throws -> [String: Any] {
-            let found = records.filter { $0["service"] as? String == service && $0["span_kind"] as? String == kind && $0["kind"] as? String == "span" }
+            let found = records.filter {
+                $0["service"] as? String == service && $0["span_kind"] as? String == kind
+                    && $0["kind"] as? String == "span"
+            }
             #expect(found.count == 1, "\(service) \(kind)")
             return try #require(found.first, "no \(kind) span of \(service) in \(traceID)")
         }
-        let chain = try [request, span("frontend", "server"), span("frontend", "client"), span("orders", "server"),
-                         span("orders", "client"), span("analytics", "server"), span("analytics", "client")]
+        let chain = try [
+            request, span("frontend", "server"), span("frontend", "client"), span("orders", "server"),
+            span("orders", "client"), span("analytics", "server"), span("analytics", "client"),
+        ]
         for (parent, child) in zip(chain, chain.dropFirst()) {
             #expect(child["trace_id"] as? String == traceID)
-            #expect(child["parent_span_id"] as? String == parent["span_id"] as? String,
-                    "\(child["service"] ?? "?") \(child["span_kind"] ?? "?") hangs under \(parent["service"] ?? "?") \(parent["span_kind"] ?? "?")")
+            #expect(
+                child["parent_span_id"] as? String == parent["span_id"] as? String,
+                "\(child["service"] ?? "?") \(child["span_kind"] ?? "?") hangs under \(parent["service"] ?? "?") \(parent["span_kind"] ?? "?")"
+            )
         }
         // The edge's request encloses the first service's span (nginx's times have millisecond resolution).
         func nanos(_ e: [String: Any], _ key: String) -> Int64 { Int64(e[key] as? String ?? "") ?? -1 }
@@ -391,7 +455,9 @@ struct EndToEndTests {
         #expect(nanos(request, "start_time_unix_nano") <= nanos(chain[1], "start_time_unix_nano") + slack)
         #expect(nanos(request, "end_time_unix_nano") + slack >= nanos(chain[1], "end_time_unix_nano"))
         for server in [chain[1], chain[3], chain[5]] {
-            #expect((server["user"] as? [String: Any])?["subject"] as? String == user, "the edge's user reached \(server["service"] ?? "?")")
+            #expect(
+                (server["user"] as? [String: Any])?["subject"] as? String == user,
+                "the edge's user reached \(server["service"] ?? "?")")
         }
         let database = chain[6]
         let dbAttributes = try #require(database["attributes"] as? [String: Any])
@@ -433,7 +499,8 @@ struct EndToEndTests {
                     for i in 0..<400 where i < 40 || phase.requests[2] < 30 {
                         let user = client == 0 ? "alice" : "bob"
                         let sentIn = phase.current
-                        statuses.append((try? await stack.request("/api/orders?c=\(client)&i=\(i)", token: tokens[user])) ?? 0)
+                        statuses.append(
+                            (try? await stack.request("/api/orders?c=\(client)&i=\(i)", token: tokens[user])) ?? 0)
                         phase.count(sentIn)
                         try? await Task.sleep(nanoseconds: 40_000_000)
                     }
@@ -449,7 +516,9 @@ struct EndToEndTests {
                 }
                 await waitFor(0, 15)
                 phase.advance()  // killed
-                do { try await stack.restartCollector { await waitFor(1, 3) } } catch { Issue.record("restart failed: \(error)") }
+                do { try await stack.restartCollector { await waitFor(1, 3) } } catch {
+                    Issue.record("restart failed: \(error)")
+                }
                 phase.advance()  // running again
                 return []
             }
@@ -458,13 +527,17 @@ struct EndToEndTests {
         // The services answer whatever happens to the collector: exporting is in the background.
         #expect(answered.count >= 120)
         #expect(answered.allSatisfy { $0 == 200 })
-        #expect(phase.requests.allSatisfy { $0 > 0 }, "requests before, during and after the restart: \(phase.requests)")
+        #expect(
+            phase.requests.allSatisfy { $0 > 0 }, "requests before, during and after the restart: \(phase.requests)")
 
         let (acked, _) = try await stack.flushAndAcknowledged()
         let all = acked.values.reduce(into: Set<[String]>()) { $0.formUnion($1) }
         #expect(all.count > 100, "too little was acknowledged to test anything: \(all.count)")
         stack.collector.stop(signal: SIGTERM)
-        let stored = Set(try AuditStore(directories: [DataDirectory(stack.data)]).search(EventQuery()).map { [$0.event.traceID.hex, $0.event.spanID.hex] })
+        let stored = Set(
+            try AuditStore(directories: [DataDirectory(stack.data)]).search(EventQuery()).map {
+                [$0.event.traceID.hex, $0.event.spanID.hex]
+            })
         let lost = all.subtracting(stored)
         #expect(lost.isEmpty, "\(lost.count) of \(all.count) acknowledged spans are missing, e.g. \(lost.prefix(3))")
         let (verifyStatus, verifyReport, _) = try Self.auditq(["verify", "--data", stack.data])

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCProtobuf
@@ -9,9 +6,14 @@ import LogFormat
 import OTLPBridge
 import OTLPGRPC
 import OTLPProto
-import Testing
-@testable import CollectorCore
 import StoreQuery
+import Testing
+
+@testable import CollectorCore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// OTLP/gRPC against a real collector process over loopback HTTP/2, with grpc-swift 2's client.
 @Suite(.serialized) struct GRPCReceiverTests {
@@ -76,7 +78,8 @@ import StoreQuery
         #expect(stored.contains { $0.event.kind == .log && $0.event.body == .string("user alice exported the report") })
         let metrics = try await c.metrics()
         #expect(metrics[#"audit_collector_accepted_items_total{receiver="otlp_grpc_traces"}"#] == 79)
-        #expect(metrics[#"audit_collector_rejected_items_total{receiver="otlp_grpc_traces",reason="invalid_item"}"#] == 1)
+        #expect(
+            metrics[#"audit_collector_rejected_items_total{receiver="otlp_grpc_traces",reason="invalid_item"}"#] == 1)
         #expect(metrics[#"audit_collector_rpcs_total{receiver="otlp_grpc_traces",code="ok"}"#] == 2)
         c.stop(signal: SIGTERM)
         #expect(c.process.terminationStatus == 0)
@@ -102,7 +105,9 @@ import StoreQuery
             // Over the size limit (before or after decompression): RESOURCE_EXHAUSTED, nothing to retry.
             // (Between the limit and the transport's headroom of twice the limit, where the handler answers.)
             var spans = CollectorProcessTests.spans(seed: 22, 400)
-            while (try OTLPMapping.traceRequest(from: spans).serializedBytes() as [UInt8]).count > 110_000 { spans.removeLast(10) }
+            while (try OTLPMapping.traceRequest(from: spans).serializedBytes() as [UInt8]).count > 110_000 {
+                spans.removeLast(10)
+            }
             let big = OTLPMapping.traceRequest(from: spans)
             #expect((try big.serializedBytes() as [UInt8]).count > 65536)
             for options in [CallOptions.defaults, Self.gzip] {
@@ -127,12 +132,19 @@ import StoreQuery
         limits.retryAfterSeconds = 3
         let ingest = IngestService(log: log, limits: limits, logger: MetricsTests.quiet)
         for kind in [IngestService.Refusal.Kind.busy, .unavailable] {
-            let status = GRPCReceiver.status(for: .init(kind: kind, message: "m"), ingest: ingest, receiver: .otlpGRPCTraces)
+            let status = GRPCReceiver.status(
+                for: .init(kind: kind, message: "m"), ingest: ingest, receiver: .otlpGRPCTraces)
             #expect(status.code == .unavailable)
             #expect(status.details.compactMap(\.retryInfo).first?.delay == .seconds(3))
         }
-        #expect(GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).code == .invalidArgument)
-        #expect(GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).details.isEmpty)
-        #expect(GRPCReceiver.status(for: .init(kind: .internalError, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).code == .internalError)
+        #expect(
+            GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs).code
+                == .invalidArgument)
+        #expect(
+            GRPCReceiver.status(for: .init(kind: .invalid, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs)
+                .details.isEmpty)
+        #expect(
+            GRPCReceiver.status(for: .init(kind: .internalError, message: "m"), ingest: ingest, receiver: .otlpGRPCLogs)
+                .code == .internalError)
     }
 }

@@ -1,16 +1,18 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRPCCore
 import LogFormat
 import OTLPBridge
 import OTLPProto
-import SwiftProtobuf
-import Testing
-@testable import CollectorCore
 import StoreQuery
+import SwiftProtobuf
 import TestSupport
+import Testing
+
+@testable import CollectorCore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Hostile input against the real `collector serve` process over loopback, on every receiver: slow and
 /// oversized requests, compression bombs, deep nesting, a million attributes, bytes that are not text, ids of
@@ -51,7 +53,9 @@ import TestSupport
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
             let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             guard rc == 0 else {
                 close(fd)
@@ -127,13 +131,15 @@ import TestSupport
             // Others are served meanwhile, on every protocol.
             #expect(try await c.get("/healthz") == 200)
             let (status, _) = try await c.post(
-                "/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: Self.spans(seed: 31, 20))), type: "application/x-protobuf")
+                "/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: Self.spans(seed: 31, 20))),
+                type: "application/x-protobuf")
             #expect(status == 200)
             try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
                 let ok = try await traces.export(OTLPMapping.traceRequest(from: Self.spans(seed: 32, 5)))
                 #expect(!ok.hasPartialSuccess)
             }
-            let (zipkin, _) = try await ZipkinTests.post("http://127.0.0.1:\(c.zipkinPort)", Array(ZipkinTests.envoySpan.utf8))
+            let (zipkin, _) = try await ZipkinTests.post(
+                "http://127.0.0.1:\(c.zipkinPort)", Array(ZipkinTests.envoySpan.utf8))
             #expect(zipkin == 202)
             // The stalled HTTP connections are closed by the server once idle for longer than its timeout, with
             // no response (no request was ever complete).
@@ -177,7 +183,8 @@ import TestSupport
         let events = try await Self.withCollector(extra: ["--max-body-bytes", "1048576"]) { c in
             for (base, path, type) in [
                 (c.base, "/v1/traces", "application/x-protobuf"), (c.base, "/v1/logs", "application/json"),
-                (c.base, "/v1/access", "application/x-ndjson"), ("http://127.0.0.1:\(c.zipkinPort)", "/api/v2/spans", "application/json"),
+                (c.base, "/v1/access", "application/x-ndjson"),
+                ("http://127.0.0.1:\(c.zipkinPort)", "/api/v2/spans", "application/json"),
             ] {
                 var request = URLRequest(url: URL(string: base + path)!)
                 request.httpMethod = "POST"
@@ -198,7 +205,9 @@ import TestSupport
                     try await traces.export(OTLPMapping.traceRequest(from: spans), options: GRPCReceiverTests.gzip)
                 }
                 #expect(error?.code == .resourceExhausted || error?.code == .unavailable)
-                withKnownIssue("a gRPC message past the transport's size cap is answered UNAVAILABLE, not RESOURCE_EXHAUSTED") {
+                withKnownIssue(
+                    "a gRPC message past the transport's size cap is answered UNAVAILABLE, not RESOURCE_EXHAUSTED"
+                ) {
                     #expect(error?.code == .resourceExhausted)
                 }
                 // The same connection still works.
@@ -207,7 +216,8 @@ import TestSupport
             }
             // And then real data is still taken.
             let (status, _) = try await c.post(
-                "/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: Self.spans(seed: 34, 3))), type: "application/x-protobuf")
+                "/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: Self.spans(seed: 34, 3))),
+                type: "application/x-protobuf")
             #expect(status == 200)
         }
         #expect(events.count == 3 + 2)
@@ -218,15 +228,18 @@ import TestSupport
     /// JSON nested 100,000 deep on every JSON route: a 400 that names the depth, no stack overflow.
     @Test func deeplyNestedJSONIs400OnEveryJSONRoute() async throws {
         let depth = 100_000
-        let otlp = #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","attributes":[{"key":"deep","value":"#
-            + String(repeating: #"{"arrayValue":{"values":["#, count: depth) + String(repeating: "]}}", count: depth) + "}]}]}]}]}"
+        let otlp =
+            #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","attributes":[{"key":"deep","value":"#
+            + String(repeating: #"{"arrayValue":{"values":["#, count: depth) + String(repeating: "]}}", count: depth)
+            + "}]}]}]}]}"
         let arrays = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
         let objects = String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth)
         let events = try await Self.withCollector { c in
             let zipkin = "http://127.0.0.1:\(c.zipkinPort)"
             for (base, path, type, body) in [
                 (c.base, "/v1/traces", "application/json", otlp), (c.base, "/v1/logs", "application/json", arrays),
-                (c.base, "/v1/access", "application/x-ndjson", objects), (zipkin, "/api/v2/spans", "application/json", arrays),
+                (c.base, "/v1/access", "application/x-ndjson", objects),
+                (zipkin, "/api/v2/spans", "application/json", arrays),
             ] {
                 var request = URLRequest(url: URL(string: base + path)!)
                 request.httpMethod = "POST"
@@ -235,7 +248,9 @@ import TestSupport
                 let (data, response) = try await URLSession.shared.data(for: request)
                 let text = String(decoding: data, as: UTF8.self)
                 #expect((response as? HTTPURLResponse)?.statusCode == 400, "\(path): \(text.prefix(200))")
-                #expect(text.contains("deep") || text.contains("depth") || text.contains("nest"), "\(path): \(text.prefix(200))")
+                #expect(
+                    text.contains("deep") || text.contains("depth") || text.contains("nest"),
+                    "\(path): \(text.prefix(200))")
             }
         }
         #expect(events.isEmpty)
@@ -248,11 +263,14 @@ import TestSupport
         spans[1].attributes = (0..<1_000_000).map { Attribute("k\($0 % 1000)", .int(Int64($0))) }
         let request = OTLPMapping.traceRequest(from: spans)
         let events = try await Self.withCollector { c in
-            let (status, body) = try await c.post("/v1/traces", try Self.protobuf(request), type: "application/x-protobuf")
+            let (status, body) = try await c.post(
+                "/v1/traces", try Self.protobuf(request), type: "application/x-protobuf")
             #expect(status == 200)
             let response = try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse(serializedBytes: body)
             #expect(response.partialSuccess.rejectedSpans == 1)
-            #expect(response.partialSuccess.errorMessage.contains("1000000 attributes"), "\(response.partialSuccess.errorMessage)")
+            #expect(
+                response.partialSuccess.errorMessage.contains("1000000 attributes"),
+                "\(response.partialSuccess.errorMessage)")
         }
         #expect(events.count == 2)
         #expect(!events.contains { $0.attributes.count > 1_024 })
@@ -283,14 +301,20 @@ import TestSupport
             #expect(status == 400)
 
             // JSON bodies with raw invalid UTF-8 and NUL bytes, and \u0000 escapes.
-            let zipkin = Array(#"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","name":"nul\u0000name","localEndpoint":{"serviceName":"svc-"#.utf8)
+            let zipkin =
+                Array(
+                    #"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","name":"nul\u0000name","localEndpoint":{"serviceName":"svc-"#
+                        .utf8)
                 + [0xFF, 0x00, 0xC3] + Array(#""},"timestamp":1793613600123456,"duration":1}]"#.utf8)
             // A raw NUL inside a JSON string is not JSON (RFC 8259 wants control bytes escaped): the body is bad
             // input, a 400 naming the fault (the \u0000 escape in the name alone would be fine).
             let (z, zReport) = try await ZipkinTests.post("http://127.0.0.1:\(c.zipkinPort)", zipkin)
             #expect(z == 400, "\(zReport)")
             #expect(zReport.contains("control byte"), "\(zReport)")
-            let access = Array(#"{"msec":"1793613600.125","request_uri":"/nul\u0000","status":"200","remote_user":"nul-user","x":""#.utf8)
+            let access =
+                Array(
+                    #"{"msec":"1793613600.125","request_uri":"/nul\u0000","status":"200","remote_user":"nul-user","x":""#
+                        .utf8)
                 + [0x00, 0xFF, 0xFE] + Array("\"}\n".utf8)
             // The same for an access line; its only line refused, the request is a 400 listing it (raw bytes >= 0x80
             // alone are kept, as nginx writes them).
@@ -300,8 +324,16 @@ import TestSupport
             #expect(aReport.contains(#""line":1"#), "\(aReport)")
 
             // Syslog datagrams and a TCP stream with NULs and invalid UTF-8.
-            SyslogTests.udpSend([[0x3C, 0x31, 0x39, 0x30, 0x3E, 0x00, 0xFF, 0xFE, 0x00], Array("<190>Nov  2 10:00:00 h nginx: ".utf8) + [0, 0xFF, 0x7B]], port: c.syslogUDPPort)
-            try SyslogTests.tcpSend([[0x00, 0x00, 0xFF, 0x0A], Array("<190>Nov  2 10:00:00 h nginx: \(SyslogTests.accessLine(1, user: "after-nul"))\n".utf8)], port: c.syslogTCPPort)
+            SyslogTests.udpSend(
+                [
+                    [0x3C, 0x31, 0x39, 0x30, 0x3E, 0x00, 0xFF, 0xFE, 0x00],
+                    Array("<190>Nov  2 10:00:00 h nginx: ".utf8) + [0, 0xFF, 0x7B],
+                ], port: c.syslogUDPPort)
+            try SyslogTests.tcpSend(
+                [
+                    [0x00, 0x00, 0xFF, 0x0A],
+                    Array("<190>Nov  2 10:00:00 h nginx: \(SyslogTests.accessLine(1, user: "after-nul"))\n".utf8),
+                ], port: c.syslogTCPPort)
             try await Task.sleep(for: .milliseconds(500))
         }
         // Whatever was stored reads back: every event decodes (the search above) and the store verified. The
@@ -318,20 +350,25 @@ import TestSupport
             var request = OTLPMapping.traceRequest(from: Self.spans(seed: 36, 4))
             request.resourceSpans[0].scopeSpans[0].spans[0].traceID = Data(repeating: 7, count: 15)
             request.resourceSpans[0].scopeSpans[0].spans[1].spanID = Data(repeating: 7, count: 9)
-            let (status, body) = try await c.post("/v1/traces", try Self.protobuf(request), type: "application/x-protobuf")
+            let (status, body) = try await c.post(
+                "/v1/traces", try Self.protobuf(request), type: "application/x-protobuf")
             #expect(status == 200)
-            #expect(try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse(serializedBytes: body).partialSuccess.rejectedSpans == 2)
+            #expect(
+                try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse(serializedBytes: body)
+                    .partialSuccess.rejectedSpans == 2)
             try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
                 let answer = try await traces.export(request)
                 #expect(answer.partialSuccess.rejectedSpans == 2)
             }
             // OTLP/JSON: the same, answered in JSON.
-            let json = #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8e","spanId":"eee19b7ec3c1b174","name":"x"}]}]}]}"#
+            let json =
+                #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8e","spanId":"eee19b7ec3c1b174","name":"x"}]}]}]}"#
             let (j, text) = try await c.post("/v1/traces", Array(json.utf8), type: "application/json")
             #expect(j == 200)
             #expect(String(decoding: text, as: UTF8.self).contains("trace_id must be 16 bytes, got 3"))
             // Zipkin: a 10-hex-digit trace id rejects that span alone.
-            let zipkin = #"[{"traceId":"463ac35c9f","id":"0020000000000001","name":"a","timestamp":1793613600123456,"duration":1},"#
+            let zipkin =
+                #"[{"traceId":"463ac35c9f","id":"0020000000000001","name":"a","timestamp":1793613600123456,"duration":1},"#
                 + #"{"traceId":"463ac35c9f6413ad","id":"0020000000000002","name":"b","timestamp":1793613600123456,"duration":1}]"#
             let (z, report) = try await ZipkinTests.post("http://127.0.0.1:\(c.zipkinPort)", Array(zipkin.utf8))
             #expect(z == 202)
@@ -352,11 +389,13 @@ import TestSupport
         spans[2].startTimeUnixNano = 18_000_000_000_000_000_000  // the year 2540
         spans[2].endTimeUnixNano = 18_000_000_000_000_000_001
         let events = try await Self.withCollector { c in
-            let (status, body) = try await c.post("/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: spans)), type: "application/x-protobuf")
+            let (status, body) = try await c.post(
+                "/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: spans)), type: "application/x-protobuf")
             #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
             // Zipkin's microseconds: 0, the last representable nanosecond's microsecond, and one whose end
             // overflows 64-bit nanoseconds (rejected alone, named).
-            let zipkin = #"[{"traceId":"463ac35c9f6413ad","id":"0020000000000003","name":"zero","timestamp":0,"duration":0},"#
+            let zipkin =
+                #"[{"traceId":"463ac35c9f6413ad","id":"0020000000000003","name":"zero","timestamp":0,"duration":0},"#
                 + #"{"traceId":"463ac35c9f6413ad","id":"0020000000000004","name":"far","timestamp":18446744073709551,"duration":0},"#
                 + #"{"traceId":"463ac35c9f6413ad","id":"0020000000000005","name":"over","timestamp":18446744073709551,"duration":1}]"#
             let (z, report) = try await ZipkinTests.post("http://127.0.0.1:\(c.zipkinPort)", Array(zipkin.utf8))

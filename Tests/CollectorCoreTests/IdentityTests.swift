@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import LogFormat
 import Testing
+
 @testable import CollectorCore
 @testable import CollectorParsers
 
@@ -29,7 +30,10 @@ import Testing
         #expect(record.value(forKey: "sha256") == .string(HexCoding.encode(SHA256.hash(data: Array(token.utf8)))))
         #expect(record.value(forKey: "use") == .string("names user"))
         #expect(record.value(forKey: "kid") == .string("ed-1"))
-        guard case .keyValueList(let claims)? = record.value(forKey: "claims") else { Issue.record("no claims"); return }
+        guard case .keyValueList(let claims)? = record.value(forKey: "claims") else {
+            Issue.record("no claims")
+            return
+        }
         #expect(claims.value(forKey: "sub") == .string("alice"))
         #expect(claims.value(forKey: "exp") == .int(4_102_444_800))
         #expect(!allStrings(e).contains { $0.contains(token.split(separator: ".")[2]) })
@@ -57,8 +61,14 @@ import Testing
         let cases: [(String, String)] = [
             (forged, "not verified: signature does not verify"),
             (try tokens.edToken(TokenFixtures.aliceClaims, kid: "nope"), "not verified: no key with kid nope"),
-            (TokenFixtures.unsigned(TokenFixtures.aliceClaims, header: #"{"alg":"none"}"#), "not verified: alg none is never accepted"),
-            (TokenFixtures.unsigned(TokenFixtures.aliceClaims, header: #"{"alg":"HS256","kid":"ed-1"}"#), "not verified: no key for algorithm HS256"),
+            (
+                TokenFixtures.unsigned(TokenFixtures.aliceClaims, header: #"{"alg":"none"}"#),
+                "not verified: alg none is never accepted"
+            ),
+            (
+                TokenFixtures.unsigned(TokenFixtures.aliceClaims, header: #"{"alg":"HS256","kid":"ed-1"}"#),
+                "not verified: no key for algorithm HS256"
+            ),
             (try tokens.edToken(TokenFixtures.aliceClaims, kid: nil), "verified (kid ed-1, EdDSA)"),
         ]
         for (token, expected) in cases {
@@ -79,7 +89,8 @@ import Testing
         #expect(other.user == UserIdentity(subject: "bob", origin: .attribute))
         #expect(tokenRecord(other).value(forKey: "use") == .string("ignored: names alice, the event names bob"))
         // The edge named the same user: the token adds email, groups, issuer and its fingerprint.
-        let line = #"{"msec":"1700000000.5","request_uri":"/x","status":"200","remote_user":"alice","http_authorization":"Bearer \#(token)"}"#
+        let line =
+            #"{"msec":"1700000000.5","request_uri":"/x","status":"200","remote_user":"alice","http_authorization":"Bearer \#(token)"}"#
         var access = try AccessEventMapping.event(fromLine: Array(line.utf8))
         testNormalizer().deriveAuditFields(&access, from: .accessNDJSON)
         testNormalizer().normalize(&access)
@@ -106,7 +117,9 @@ import Testing
     @Test func hostileTokensAreRedactedAsOpaqueSecretsWithoutACrash() {
         let huge = "eyJhbGciOiJIUzI1NiJ9." + String(repeating: "eyJh", count: 10_000) + ".c2ln"
         let truncated = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9"
-        let deep = TokenFixtures.b64url(#"{"alg":"x"}"#) + "." + TokenFixtures.b64url(String(repeating: "[", count: 5000)) + ".c2ln"
+        let deep =
+            TokenFixtures.b64url(#"{"alg":"x"}"#) + "." + TokenFixtures.b64url(String(repeating: "[", count: 5000))
+            + ".c2ln"
         for token in [huge, truncated, deep, truncated + ".", "Bearer " + truncated] {
             var e = bearer(token, [Attribute("note", .string("seen " + token))])
             testNormalizer().normalize(&e)
@@ -141,18 +154,22 @@ import Testing
         keys.append("junk")
         let set = try await JWKSKeySet.parse(Array(try JSONSerialization.data(withJSONObject: ["keys": keys])))
         #expect(set.keyIDs == ["ed-1", "ec-1"])
-        #expect(set.skipped == [
-            "key 2 (kid enc-1): use enc, not sig", "key 3 (kid priv): a private key; a JWKS for verification holds public keys only",
-            "key 4: not a JSON object",
-        ])
+        #expect(
+            set.skipped == [
+                "key 2 (kid enc-1): use enc, not sig",
+                "key 3 (kid priv): a private key; a JWKS for verification holds public keys only",
+                "key 4: not a JSON object",
+            ])
     }
 
     // MARK: Workload identity
 
     @Test(arguments: [
-        ("spiffe://cluster.local/ns/shop/sa/api", true), ("spiffe://example.org", true), ("spiffe://td/a/b.c_d-e", true),
+        ("spiffe://cluster.local/ns/shop/sa/api", true), ("spiffe://example.org", true),
+        ("spiffe://td/a/b.c_d-e", true),
         ("SPIFFE://cluster.local/ns/a", false), ("spiffe://Cluster.local/ns/a", false), ("spiffe:///ns/a", false),
-        ("spiffe://td/ns//a", false), ("spiffe://td/ns/../a", false), ("spiffe://td/ns/a?x=1", false), ("spiffe://td/ns/a/", false),
+        ("spiffe://td/ns//a", false), ("spiffe://td/ns/../a", false), ("spiffe://td/ns/a?x=1", false),
+        ("spiffe://td/ns/a/", false),
         ("spiffe://td:8080/a", false), ("https://td/a", false),
     ])
     func spiffeIDsAreValidated(id: String, valid: Bool) {
@@ -160,24 +177,30 @@ import Testing
     }
 
     @Test func theCallersWorkloadComesFromXFCCPeerSANsAndMeshAttributes() {
-        let xfcc = #"By=spiffe://cluster.local/ns/shop/sa/api;Hash=abc;Subject="CN=x,O=y";URI=spiffe://cluster.local/ns/web/sa/frontend,By=spiffe://cluster.local/ns/shop/sa/api;URI=spiffe://cluster.local/ns/edge/sa/gateway"#
+        let xfcc =
+            #"By=spiffe://cluster.local/ns/shop/sa/api;Hash=abc;Subject="CN=x,O=y";URI=spiffe://cluster.local/ns/web/sa/frontend,By=spiffe://cluster.local/ns/shop/sa/api;URI=spiffe://cluster.local/ns/edge/sa/gateway"#
         var a = span([Attribute("http.request.header.x-forwarded-client-cert", .string(xfcc))])
         a.workload = "spiffe://cluster.local/ns/shop/sa/api"  // what the mapping guessed (the proxy's own By=)
         testNormalizer().normalize(&a)
         #expect(a.workload == "spiffe://cluster.local/ns/edge/sa/gateway")
 
         var b = span([
-            Attribute("upstream_peer", .keyValueList([Attribute("uri_san", .string("spiffe://cluster.local/ns/db/sa/sql"))])),
+            Attribute(
+                "upstream_peer", .keyValueList([Attribute("uri_san", .string("spiffe://cluster.local/ns/db/sa/sql"))])),
             Attribute("downstream_peer_uri_san", .string("spiffe://cluster.local/ns/web/sa/frontend")),
         ])
         testNormalizer().normalize(&b)
         #expect(b.workload == "spiffe://cluster.local/ns/web/sa/frontend")
 
-        var c = span([Attribute("upstream_peer", .keyValueList([Attribute("uri_san", .string("spiffe://cluster.local/ns/db/sa/sql"))]))])
+        var c = span([
+            Attribute(
+                "upstream_peer", .keyValueList([Attribute("uri_san", .string("spiffe://cluster.local/ns/db/sa/sql"))]))
+        ])
         testNormalizer().normalize(&c)
         #expect(c.workload == "spiffe://cluster.local/ns/db/sa/sql")
 
-        let line = #"{"msec":"1700000000.5","request_uri":"/x","status":"200","ssl_client_s_dn":"CN=gw,O=edge","ssl_client_san":"DNS:gw.local, URI:spiffe://edge.example/ns/edge/sa/gw"}"#
+        let line =
+            #"{"msec":"1700000000.5","request_uri":"/x","status":"200","ssl_client_s_dn":"CN=gw,O=edge","ssl_client_san":"DNS:gw.local, URI:spiffe://edge.example/ns/edge/sa/gw"}"#
         var d = try! AccessEventMapping.event(fromLine: Array(line.utf8))
         testNormalizer().normalize(&d)
         #expect(d.workload == "spiffe://edge.example/ns/edge/sa/gw")
@@ -195,7 +218,8 @@ import Testing
             Attribute("http.method", .string("GET")), Attribute("http.status_code", .string("503")),
             Attribute("http.target", .string("/items?page=2")), Attribute("peer.service", .string("analytics")),
             Attribute("db.system", .string("mssql")), Attribute("http.url", .string("https://x/y")),
-            Attribute("url.full", .string("https://already/there")), Attribute("enduser.role", .string("admin, auditor")),
+            Attribute("url.full", .string("https://already/there")),
+            Attribute("enduser.role", .string("admin, auditor")),
         ])
         testNormalizer().normalize(&e)
         #expect(e.attributes.value(forKey: "http.method") == .string("GET"))
@@ -207,10 +231,15 @@ import Testing
         #expect(e.attributes.value(forKey: "db.system.name") == .string("microsoft.sql_server"))
         #expect(e.attributes.value(forKey: "url.full") == .string("https://already/there"))  // the current one wins
         #expect(e.attributes.value(forKey: "user.roles") == .array([.string("admin"), .string("auditor")]))
-        #expect(e.attributes.value(forKey: Normalizer.semconvKey) == .array([
-            "http.method>http.request.method", "http.status_code>http.response.status_code", "http.target>url.path",
-            "http.target>url.query", "peer.service>service.peer.name", "db.system>db.system.name", "enduser.role>user.roles",
-        ].map(AttributeValue.string)))
+        #expect(
+            e.attributes.value(forKey: Normalizer.semconvKey)
+                == .array(
+                    [
+                        "http.method>http.request.method", "http.status_code>http.response.status_code",
+                        "http.target>url.path",
+                        "http.target>url.query", "peer.service>service.peer.name", "db.system>db.system.name",
+                        "enduser.role>user.roles",
+                    ].map(AttributeValue.string)))
         var current = span([Attribute("http.request.method", .string("GET"))])
         let before = current
         testNormalizer().normalize(&current)

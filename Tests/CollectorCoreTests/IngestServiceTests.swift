@@ -1,13 +1,14 @@
+import CZlib
 import Foundation
 import LogFormat
 import Logging
 import OTLPBridge
 import OTLPProto
-import Testing
-import CZlib
-@testable import CollectorCore
-import SyntheticTraffic
 import StoreQuery
+import SyntheticTraffic
+import Testing
+
+@testable import CollectorCore
 
 /// The receivers' logic in process: every answer an OTLP/HTTP or NDJSON client can get, and what is stored.
 @Suite struct IngestServiceTests {
@@ -90,11 +91,16 @@ import StoreQuery
 
     @Test func logsAndAccessLinesAreStored() async throws {
         let f = try Fixture()
-        let logs = #"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","body":{"stringValue":"hi"}}]}]}]}"#
-        let a = await f.service.handle(method: "POST", path: "/v1/logs", contentType: "application/json", contentEncoding: nil, body: Array(logs.utf8))
+        let logs =
+            #"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","body":{"stringValue":"hi"}}]}]}]}"#
+        let a = await f.service.handle(
+            method: "POST", path: "/v1/logs", contentType: "application/json", contentEncoding: nil,
+            body: Array(logs.utf8))
         #expect(a.status == 200)
         let lines = #"{"msec":"1700000000.5","request_uri":"/x","status":"200","remote_user":"alice"}"# + "\nnot json\n"
-        let b = await f.service.handle(method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil, body: Array(lines.utf8))
+        let b = await f.service.handle(
+            method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil,
+            body: Array(lines.utf8))
         #expect(b.status == 200)
         let report = try JSONSerialization.jsonObject(with: Data(b.body)) as? [String: Any]
         #expect(report?["accepted"] as? Int == 1)
@@ -106,29 +112,38 @@ import StoreQuery
     @Test func wrongRoutesMethodsTypesAndEncodingsAreNamed() async throws {
         let f = try Fixture()
         let s = f.service
-        #expect(await s.handle(method: "POST", path: "/v1/metrics", contentType: "application/x-protobuf", contentEncoding: nil, body: []).status == 404)
+        #expect(
+            await s.handle(
+                method: "POST", path: "/v1/metrics", contentType: "application/x-protobuf", contentEncoding: nil,
+                body: []
+            ).status == 404)
         let get = await s.handle(method: "GET", path: "/v1/traces", contentType: nil, contentEncoding: nil, body: [])
         #expect(get.status == 405)
         #expect(get.headers["Allow"] == "POST")
-        let xml = await s.handle(method: "POST", path: "/v1/traces", contentType: "application/xml", contentEncoding: nil, body: [])
+        let xml = await s.handle(
+            method: "POST", path: "/v1/traces", contentType: "application/xml", contentEncoding: nil, body: [])
         #expect(xml.status == 415)
         #expect(String(decoding: xml.body, as: UTF8.self).contains("application/xml"))
-        let br = await s.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: "br", body: [])
+        let br = await s.handle(
+            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: "br", body: [])
         #expect(br.status == 415)
-        let ndjsonType = await s.handle(method: "POST", path: "/v1/access", contentType: "application/x-protobuf", contentEncoding: nil, body: [])
+        let ndjsonType = await s.handle(
+            method: "POST", path: "/v1/access", contentType: "application/x-protobuf", contentEncoding: nil, body: [])
         #expect(ndjsonType.status == 415)
     }
 
     @Test func malformedBodiesGetA400StatusNamingTheProblem() async throws {
         let f = try Fixture()
         let garbage = await f.service.handle(
-            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: [0x0A, 0xFF, 0xFF, 0xFF])
+            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
+            body: [0x0A, 0xFF, 0xFF, 0xFF])
         #expect(garbage.status == 400)
         let status = try Google_Rpc_Status(serializedBytes: garbage.body)
         #expect(status.code == 3)
         #expect(status.message.hasPrefix("malformed ExportTraceServiceRequest protobuf"))
         let badJSON = await f.service.handle(
-            method: "POST", path: "/v1/logs", contentType: "application/json", contentEncoding: nil, body: Array(#"{"resourceLogs":5}"#.utf8))
+            method: "POST", path: "/v1/logs", contentType: "application/json", contentEncoding: nil,
+            body: Array(#"{"resourceLogs":5}"#.utf8))
         #expect(badJSON.status == 400)
         #expect(String(decoding: badJSON.body, as: UTF8.self).contains("resourceLogs: expected an array"))
         let cut = Array(Self.gzip(Array(repeating: 65, count: 10_000)).dropLast(20))
@@ -145,10 +160,13 @@ import StoreQuery
         let f = try Fixture(limits: limits)
         let bomb = Self.gzip([UInt8](repeating: 0, count: 64 << 20))  // 64 MiB of zeros in ~64 KB
         #expect(bomb.count < 100_000)
-        let r = await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: "gzip", body: bomb)
+        let r = await f.service.handle(
+            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: "gzip",
+            body: bomb)
         #expect(r.status == 413)
         let big = await f.service.handle(
-            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: [UInt8](repeating: 0, count: (1 << 20) + 1))
+            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
+            body: [UInt8](repeating: 0, count: (1 << 20) + 1))
         #expect(big.status == 413)
         #expect(try Google_Rpc_Status(serializedBytes: big.body).code == 8)
     }
@@ -169,8 +187,11 @@ import StoreQuery
         spans[2].name = String(repeating: "n", count: 101)
         // Span events and links count too: too many of them, or too many attributes on one.
         spans[3].events = (0..<6).map { SpanEvent(timeUnixNano: spans[3].startTimeUnixNano, name: "e\($0)") }
-        spans[4].links = [SpanLink(
-            traceID: spans[0].traceID, spanID: spans[0].spanID, attributes: (0..<6).map { Attribute("l\($0)", .bool(true)) })]
+        spans[4].links = [
+            SpanLink(
+                traceID: spans[0].traceID, spanID: spans[0].spanID,
+                attributes: (0..<6).map { Attribute("l\($0)", .bool(true)) })
+        ]
         let r = await f.service.handle(
             method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
             body: try OTLPMapping.traceRequest(from: spans).serializedBytes())
@@ -191,7 +212,11 @@ import StoreQuery
         let body: [UInt8] = try OTLPMapping.traceRequest(from: Self.spans(20)).serializedBytes()
         // With the writer held, the first request's batch waits in the queue and every later one is refused.
         let pause = f.log.pauseWriter()
-        let first = Task { await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body) }
+        let first = Task {
+            await f.service.handle(
+                method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
+                body: body)
+        }
         let queued = ContinuousClock.now + .seconds(30)
         while f.log.statistics.pendingEvents == 0 {
             guard ContinuousClock.now < queued else {
@@ -204,7 +229,9 @@ import StoreQuery
         var answers = await withTaskGroup(of: IngestResponse.self) { group in
             for _ in 0..<10 {
                 group.addTask {
-                    await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body)
+                    await f.service.handle(
+                        method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
+                        body: body)
                 }
             }
             return await group.reduce(into: [IngestResponse]()) { $0.append($1) }
@@ -225,7 +252,8 @@ import StoreQuery
 
     @Test func emptyRequestIsASuccess() async throws {
         let f = try Fixture()
-        let r = await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: [])
+        let r = await f.service.handle(
+            method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: [])
         #expect(r.status == 200)
         #expect(r.body.isEmpty)
     }
@@ -234,7 +262,9 @@ import StoreQuery
         let f = try Fixture()
         let body: [UInt8] = try OTLPMapping.traceRequest(from: Self.spans(15)).serializedBytes()
         for _ in 0..<2 {
-            let r = await f.service.handle(method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil, body: body)
+            let r = await f.service.handle(
+                method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
+                body: body)
             #expect(r.status == 200)
         }
         #expect(try f.stored().count == 30)

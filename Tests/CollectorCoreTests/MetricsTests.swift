@@ -1,11 +1,12 @@
 import Foundation
 import LogFormat
-import OTLPBridge
 import Logging
+import OTLPBridge
 import OTLPProto
-import Testing
-@testable import CollectorCore
 import SyntheticTraffic
+import Testing
+
+@testable import CollectorCore
 
 /// The Prometheus exposition counts exactly what the receivers and the log did.
 @Suite struct MetricsTests {
@@ -19,7 +20,9 @@ import SyntheticTraffic
     static func samples(_ text: String) -> [String: Double] {
         var out: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else { continue }
+            guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else {
+                continue
+            }
             out[String(line[..<space]), default: 0] += v
         }
         return out
@@ -43,7 +46,10 @@ import SyntheticTraffic
         }
 
         // 30 good spans; then 10 spans of which one has a bad span id and one too many attributes.
-        #expect(await post("/v1/traces", "application/x-protobuf", try OTLPMapping.traceRequest(from: Self.spans(30)).serializedBytes()) == 200)
+        #expect(
+            await post(
+                "/v1/traces", "application/x-protobuf",
+                try OTLPMapping.traceRequest(from: Self.spans(30)).serializedBytes()) == 200)
         var mixed = Self.spans(10, seed: 6)
         mixed[3].attributes = (0..<41).map { Attribute("k\($0)", .int(Int64($0))) }
         var request = OTLPMapping.traceRequest(from: mixed)
@@ -52,7 +58,8 @@ import SyntheticTraffic
         // A body that is not protobuf, a wrong content type, and NDJSON with one good and one bad line.
         #expect(await post("/v1/traces", "application/x-protobuf", [0xFF, 0xFF, 0xFF]) == 400)
         #expect(await post("/v1/logs", "text/csv", [0x61]) == 415)
-        let good = #"{"time_iso8601":"2026-11-02T10:00:00+00:00","request_method":"GET","uri":"/a","status":"200","remote_user":"alice"}"#
+        let good =
+            #"{"time_iso8601":"2026-11-02T10:00:00+00:00","request_method":"GET","uri":"/a","status":"200","remote_user":"alice"}"#
         #expect(await post("/v1/access", "application/x-ndjson", Array((good + "\n{not json\n").utf8)) == 200)
         _ = try await log.sealNow()
 
@@ -63,7 +70,8 @@ import SyntheticTraffic
         #expect(s[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="invalid_item"}"#] == 1)
         #expect(s[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="attribute_limit"}"#] == 1)
         #expect(s[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="malformed"}"#] == 1)
-        #expect(s[#"audit_collector_rejected_items_total{receiver="otlp_http_logs",reason="unsupported_media_type"}"#] == 1)
+        #expect(
+            s[#"audit_collector_rejected_items_total{receiver="otlp_http_logs",reason="unsupported_media_type"}"#] == 1)
         #expect(s[#"audit_collector_received_items_total{receiver="access_ndjson"}"#] == 2)
         #expect(s[#"audit_collector_accepted_items_total{receiver="access_ndjson"}"#] == 1)
         #expect(s[#"audit_collector_rejected_items_total{receiver="access_ndjson",reason="invalid_line"}"#] == 1)
@@ -74,7 +82,9 @@ import SyntheticTraffic
         #expect(s["audit_collector_events_written_total"] == 39)
         #expect(s["audit_collector_segments_sealed_total"] == 1)
         let sealedBytes = try #require(s["audit_collector_sealed_segment_bytes_total"])
-        let segmentFiles = try FileManager.default.contentsOfDirectory(atPath: dir + "/segments").filter { $0.hasSuffix(".seg") }
+        let segmentFiles = try FileManager.default.contentsOfDirectory(atPath: dir + "/segments").filter {
+            $0.hasSuffix(".seg")
+        }
         let onDisk = try segmentFiles.reduce(0.0) {
             $0 + Double((try FileManager.default.attributesOfItem(atPath: dir + "/segments/" + $1)[.size] as? Int) ?? 0)
         }

@@ -1,9 +1,10 @@
 import Foundation
 import LogFormat
-import Testing
-@testable import CollectorCore
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import CollectorCore
 
 /// The OpenTelemetry Python SDK (from PyPI, installed by `make clients`) exports to a real collector process
 /// over loopback, with the protobuf exporter (gzip) and the JSON exporter; the stored events must carry
@@ -15,18 +16,23 @@ import TestSupport
     static func python(_ venv: String) throws -> String {
         let path = root.appendingPathComponent("\(venv)/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(path) is missing: run `make clients` (make test does)"])
+            throw CocoaError(
+                .fileNoSuchFile,
+                userInfo: [NSLocalizedDescriptionKey: "\(path) is missing: run `make clients` (make test does)"])
         }
         return path
     }
 
     /// Runs the exporter script and returns what it printed.
     static func export(venv: String, base: String, args: [String]) throws -> [String: Any] {
-        try run(venv: venv, script: root.appendingPathComponent("Tests/clients/otel_export.py").path, args: [base] + args)
+        try run(
+            venv: venv, script: root.appendingPathComponent("Tests/clients/otel_export.py").path, args: [base] + args)
     }
 
     /// Runs a client script in a virtualenv; it must exit 0 and print a JSON object as its last line.
-    static func run(venv: String, script: String, args: [String], environment: [String: String]? = nil) throws -> [String: Any] {
+    static func run(venv: String, script: String, args: [String], environment: [String: String]? = nil) throws
+        -> [String: Any]
+    {
         let p = try ChildProcess.run(try python(venv), [script] + args, environment: environment)
         let errors = p.stderr
         let last = p.stdout.split(separator: "\n").last.map(String.init) ?? ""
@@ -52,7 +58,9 @@ import TestSupport
         }
     }
 
-    @Test(arguments: [(".venv-otel", ["protobuf", "gzip"]), (".venv-otel-json", ["json"]), (".venv-otel", ["grpc", "gzip"])])
+    @Test(arguments: [
+        (".venv-otel", ["protobuf", "gzip"]), (".venv-otel-json", ["json"]), (".venv-otel", ["grpc", "gzip"]),
+    ])
     func sdkSpansAndLogsArriveExactly(venv: String, args: [String]) async throws {
         let data = CollectorProcessTests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: data) }
@@ -68,7 +76,9 @@ import TestSupport
         let spans = try #require(report["spans"] as? [[String: Any]])
         #expect(stored.filter { $0.kind == .span }.count == spans.count)
         for sent in spans {
-            let e = try #require(stored.first { $0.spanID.hex == sent["span_id"] as? String }, "span \(sent["span_id"] ?? "?") not stored")
+            let e = try #require(
+                stored.first { $0.spanID.hex == sent["span_id"] as? String },
+                "span \(sent["span_id"] ?? "?") not stored")
             #expect(e.traceID.hex == sent["trace_id"] as? String)
             #expect(e.parentSpanID?.hex == sent["parent_span_id"] as? String)
             #expect(e.name == sent["name"] as? String)

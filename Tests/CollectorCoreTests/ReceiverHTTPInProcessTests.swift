@@ -8,6 +8,7 @@ import NIOCore
 import OTLPBridge
 import OTLPProto
 import Testing
+
 @testable import CollectorCore
 
 /// The HTTP receivers' edge cases, answered by the real router and handlers. Where a case is about the wire

@@ -2,10 +2,11 @@ import Foundation
 import LogFormat
 import Logging
 import OTLPBridge
-import Testing
-@testable import CollectorCore
-import SyntheticTraffic
 import StoreQuery
+import SyntheticTraffic
+import Testing
+
+@testable import CollectorCore
 
 /// The `retention:` section of the collector's file, and the collector running the retention job on its own
 /// schedule (the real `collector serve` process), off the ingest path.
@@ -27,7 +28,8 @@ import StoreQuery
         #expect(c.retention.legalHolds.first?.user == "alice")
         #expect(try CollectorConfig.parse(yaml: "data: x\n").retention == RetentionPolicy())
         do {
-            _ = try CollectorConfig.parse(yaml: "retention:\n  expire_after: 3\n  legal_holds: [{name: a}]\n", source: "c.yaml")
+            _ = try CollectorConfig.parse(
+                yaml: "retention:\n  expire_after: 3\n  legal_holds: [{name: a}]\n", source: "c.yaml")
             Issue.record("a bad retention section was accepted")
         } catch {
             #expect(error.messages.contains("c.yaml: unknown key retention.expire_after"))
@@ -44,17 +46,20 @@ import StoreQuery
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         _ = try SyntheticLoad.write(
-            into: DataDirectory(data), configuration: .init(seed: 5, days: 1, requestsPerDay: 150), requests: 150, options: options, batchEvents: 300,
+            into: DataDirectory(data), configuration: .init(seed: 5, days: 1, requestsPerDay: 150), requests: 150,
+            options: options, batchEvents: 300,
             logger: logger)
         let before = try DataDirectory(data).loadCatalog().entries
         #expect(before.count >= 2 && before.allSatisfy { $0.tier == .hot })
         let config = data + ".yaml"
-        try "retention:\n  archive_after_days: 1\n  schedule_interval_seconds: 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "retention:\n  archive_after_days: 1\n  schedule_interval_seconds: 1\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: config) }
 
         let collector = try CollectorProcessTests.Running(data: data, extra: ["--config", config])
         // Ingest keeps being answered while the job runs.
-        let request: [UInt8] = try OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 7, 20)).serializedBytes()
+        let request: [UInt8] = try OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 7, 20))
+            .serializedBytes()
         let (status, _) = try await collector.post("/v1/traces", request, type: "application/x-protobuf")
         #expect(status == 200)
         let deadline = Date().addingTimeInterval(30)

@@ -1,16 +1,18 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import LogFormat
-import OTLPBridge
 import Logging
+import OTLPBridge
 import OTLPProto
+import StoreQuery
+import SyntheticTraffic
 import Testing
+
 @testable import CollectorCore
 @testable import CollectorParsers
-import SyntheticTraffic
-import StoreQuery
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A hostile corpus goes through the receivers and the real DurableLog / SegmentWriter (and the real collector
 /// process); then every file of the data directory is read: its raw bytes, every block decompressed, every
@@ -44,15 +46,29 @@ import StoreQuery
             Attribute("http.request.header.proxy-authorization", .string("Basic " + secret("cHJveHk6cGFzc3dvcmQ="))),
             Attribute("url.full", .string("https://api.example.com/cb?code=" + secret("AuthCode0001") + "&state=ok")),
             Attribute("http.target", .string("/login?password=" + secret("Hunter2Hunter2"))),
-            Attribute("nested", .keyValueList([Attribute("list", .array([.string("x"), .keyValueList([Attribute("t", .string("jwt " + bob))])]))])),
+            Attribute(
+                "nested",
+                .keyValueList([
+                    Attribute("list", .array([.string("x"), .keyValueList([Attribute("t", .string("jwt " + bob))])]))
+                ])),
             Attribute("db.password", .string(secret("DbPassw0rd!"))),
             Attribute("raw", .bytes(Array("token=\(secret("RawBytesToken9"))\u{FF}".utf8) + [0xFE])),
         ])
         e.name = "POST /reset/" + bob
         e.statusMessage = #"refresh failed: {"refresh_token":"\#(secret("RefreshTok555"))"}"#
-        e.events = [SpanEvent(timeUnixNano: 1, name: "exception", attributes: [Attribute("exception.message", .string("bad token " + bob))])]
-        e.links = [SpanLink(traceID: TraceID(high: 7, low: 7), spanID: SpanID(value: 7), attributes: [Attribute("auth", .string("Bearer " + secret("LinkBearer888")))])]
-        e.resourceAttributes = [Attribute("service.name", .string("api")), Attribute("deploy.api_key", .string(secret("ResourceKey321")))]
+        e.events = [
+            SpanEvent(
+                timeUnixNano: 1, name: "exception",
+                attributes: [Attribute("exception.message", .string("bad token " + bob))])
+        ]
+        e.links = [
+            SpanLink(
+                traceID: TraceID(high: 7, low: 7), spanID: SpanID(value: 7),
+                attributes: [Attribute("auth", .string("Bearer " + secret("LinkBearer888")))])
+        ]
+        e.resourceAttributes = [
+            Attribute("service.name", .string("api")), Attribute("deploy.api_key", .string(secret("ResourceKey321"))),
+        ]
         let traces = OTLPMapping.traceRequest(from: [e])
 
         let logsJSON = """
@@ -77,7 +93,9 @@ import StoreQuery
 
     /// Whether `n` occurs in `h` (memchr for the first byte, then memcmp: fast enough for thousands of needles).
     static func contains(_ h: UnsafeRawBufferPointer, _ n: UnsafeRawBufferPointer) -> Bool {
-        guard n.count > 0, h.count >= n.count, let base = h.baseAddress, let needle = n.baseAddress else { return false }
+        guard n.count > 0, h.count >= n.count, let base = h.baseAddress, let needle = n.baseAddress else {
+            return false
+        }
         var start = base
         let end = base + (h.count - n.count + 1)
         while start < end {
@@ -208,9 +226,11 @@ import StoreQuery
             method: "POST", path: "/v1/traces", contentType: "application/x-protobuf", contentEncoding: nil,
             body: try corpus.traces.serializedBytes())
         let b = await service.handle(
-            method: "POST", path: "/v1/logs", contentType: "application/json", contentEncoding: nil, body: Array(corpus.logsJSON.utf8))
+            method: "POST", path: "/v1/logs", contentType: "application/json", contentEncoding: nil,
+            body: Array(corpus.logsJSON.utf8))
         let c = await service.handle(
-            method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil, body: Array(corpus.accessLines.utf8))
+            method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil,
+            body: Array(corpus.accessLines.utf8))
         #expect([a.status, b.status, c.status] as [Int] == [200, 200, 200])
         // Check the active segment too, before sealing.
         _ = try Self.assertNoSecret(in: dir, corpus.secrets)
@@ -238,8 +258,14 @@ import StoreQuery
         try tokens.jwks.write(toFile: config + "/jwks.json", atomically: true, encoding: .utf8)
         try "a-collector-secret-of-some-length\n".write(toFile: config + "/hmac", atomically: true, encoding: .utf8)
         let c = try CollectorProcessTests.Running(
-            data: dir, extra: ["--fsync", "always", "--jwks-file", config + "/jwks.json", "--redaction-hmac-secret-file", config + "/hmac"])
-        #expect(try await c.post("/v1/traces", try corpus.traces.serializedBytes(), type: "application/x-protobuf").0 == 200)
+            data: dir,
+            extra: [
+                "--fsync", "always", "--jwks-file", config + "/jwks.json", "--redaction-hmac-secret-file",
+                config + "/hmac",
+            ])
+        #expect(
+            try await c.post("/v1/traces", try corpus.traces.serializedBytes(), type: "application/x-protobuf").0 == 200
+        )
         #expect(try await c.post("/v1/logs", Array(corpus.logsJSON.utf8), type: "application/json").0 == 200)
         #expect(try await c.post("/v1/access", Array(corpus.accessLines.utf8), type: "application/x-ndjson").0 == 200)
         c.stop(signal: SIGTERM)
@@ -252,6 +278,8 @@ import StoreQuery
         let marker = span.attributes.value(forKey: "db.password")?.stringValue ?? ""
         var expected = NormalizerOptions()
         expected.redaction.hmacSecret = Array("a-collector-secret-of-some-length".utf8)
-        #expect(marker == Fingerprinter(secret: expected.redaction.hmacSecret).marker(.key, secret: Array("DbPassw0rd!".utf8)))
+        #expect(
+            marker
+                == Fingerprinter(secret: expected.redaction.hmacSecret).marker(.key, secret: Array("DbPassw0rd!".utf8)))
     }
 }

@@ -1,16 +1,18 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import LogFormat
 import OTLPBridge
 import OTLPGRPC
-import Testing
-@testable import CollectorCore
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import CollectorCore
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A throwaway PKI made with the openssl command: a CA, two server certificates for 127.0.0.1 (the second
 /// for the reload test), a client certificate carrying a SPIFFE id, and a client certificate of another CA.
@@ -26,8 +28,10 @@ struct TestPKI {
         try leaf("server", ca: "ca", ext: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
         try leaf("server2", ca: "ca", ext: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
         try leaf("client", ca: "ca", ext: "subjectAltName=URI:\(Self.clientSPIFFE)\nextendedKeyUsage=clientAuth")
-        try leaf("subject-client", ca: "ca", ext: "extendedKeyUsage=clientAuth", subject: "/O=Example/CN=batch-exporter")
-        try leaf("rogue-client", ca: "rogue-ca", ext: "subjectAltName=URI:\(Self.clientSPIFFE)\nextendedKeyUsage=clientAuth")
+        try leaf(
+            "subject-client", ca: "ca", ext: "extendedKeyUsage=clientAuth", subject: "/O=Example/CN=batch-exporter")
+        try leaf(
+            "rogue-client", ca: "rogue-ca", ext: "subjectAltName=URI:\(Self.clientSPIFFE)\nextendedKeyUsage=clientAuth")
     }
 
     func path(_ name: String) -> String { dir + "/" + name }
@@ -36,7 +40,8 @@ struct TestPKI {
 
     private func ca(_ name: String) throws {
         try Self.openssl([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path(name + ".key"),
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            path(name + ".key"),
             "-out", path(name + ".pem"), "-days", "2", "-subj", "/CN=\(name)",
         ])
         chmod(path(name + ".key"), 0o600)
@@ -66,7 +71,8 @@ struct TestPKI {
     /// SHA-256 of a PEM certificate's DER, hex (what the client script prints for the peer certificate).
     func fingerprint(_ name: String) throws -> String {
         let text = try ChildProcess.run(
-            "/usr/bin/openssl", ["x509", "-in", path(name + ".pem"), "-noout", "-fingerprint", "-sha256"]).stdout
+            "/usr/bin/openssl", ["x509", "-in", path(name + ".pem"), "-noout", "-fingerprint", "-sha256"]
+        ).stdout
         return String(text.split(separator: "=").last ?? "").replacingOccurrences(of: ":", with: "").lowercased()
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -83,7 +89,9 @@ struct TestPKI {
     static func client(_ args: [String]) throws -> [String: Any] {
         try PythonSDKTests.run(
             venv: ".venv-otel", script: script, args: args,
-            environment: ProcessInfo.processInfo.environment.filter { !["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"].contains($0.key) })
+            environment: ProcessInfo.processInfo.environment.filter {
+                !["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"].contains($0.key)
+            })
     }
 
     /// `curl` over HTTPS: (status, body); status 0 when the connection or handshake failed.
@@ -108,10 +116,12 @@ struct TestPKI {
         defer { pki.remove() }
         let data = CollectorProcessTests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let collector = try CollectorProcessTests.Running(data: data, extra: [
-            "--fsync", "always", "--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("server.key"),
-            "--tls-client-ca", pki.path("ca.pem"),
-        ])
+        let collector = try CollectorProcessTests.Running(
+            data: data,
+            extra: [
+                "--fsync", "always", "--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("server.key"),
+                "--tls-client-ca", pki.path("ca.pem"),
+            ])
         defer { collector.stop(signal: SIGTERM) }
         let ca = pki.path("ca.pem")
         let https = "https://127.0.0.1:\(collector.port)"
@@ -122,11 +132,13 @@ struct TestPKI {
         let overGRPC = try Self.client(["spans", "grpc", "127.0.0.1:\(collector.grpcPort)", ca] + mine)
         #expect(overGRPC["results"] as? [String] == ["SUCCESS", "SUCCESS", "SUCCESS"])
         let bySubject = try Self.client([
-            "spans", "http", https, ca, "--cert", pki.path("subject-client.pem"), "--key", pki.path("subject-client.key"), "--count", "1",
+            "spans", "http", https, ca, "--cert", pki.path("subject-client.pem"), "--key",
+            pki.path("subject-client.key"), "--count", "1",
         ])
         #expect(bySubject["results"] as? [String] == ["SUCCESS"])
         _ = try Self.client([
-            "syslog", "127.0.0.1", String(collector.syslogTCPPort), ca, "--cert", pki.path("client.pem"), "--key", pki.path("client.key"),
+            "syslog", "127.0.0.1", String(collector.syslogTCPPort), ca, "--cert", pki.path("client.pem"), "--key",
+            pki.path("client.key"),
             "<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)",
         ])
 
@@ -134,17 +146,22 @@ struct TestPKI {
         let anonymous = try Self.client(["spans", "http", https, ca, "--count", "1"])
         #expect(anonymous["results"] as? [String] == ["FAILURE"])
         let rogue = try Self.client([
-            "spans", "http", https, ca, "--cert", pki.path("rogue-client.pem"), "--key", pki.path("rogue-client.key"), "--count", "1",
+            "spans", "http", https, ca, "--cert", pki.path("rogue-client.pem"), "--key", pki.path("rogue-client.key"),
+            "--count", "1",
         ])
         #expect(rogue["results"] as? [String] == ["FAILURE"])
         let plain = try Self.curl("http://127.0.0.1:\(collector.port)/healthz", ca: ca)
         #expect(plain.0 == 0)
         // Under TLS 1.3 the client may finish its side of the handshake (and write) before the server refuses
         // it: whether the write fails or not, nothing of it may be stored (the final count says so).
-        _ = try? Self.client(["syslog", "127.0.0.1", String(collector.syslogTCPPort), ca, "<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)"])
+        _ = try? Self.client([
+            "syslog", "127.0.0.1", String(collector.syslogTCPPort), ca,
+            "<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)",
+        ])
         // Each refused handshake is counted, per listener (the exporter retried, so at least once each).
         let (status, text) = try Self.curl(
-            "https://127.0.0.1:\(collector.port)/metrics", ca: ca, extra: ["--cert", pki.path("client.pem"), "--key", pki.path("client.key")])
+            "https://127.0.0.1:\(collector.port)/metrics", ca: ca,
+            extra: ["--cert", pki.path("client.pem"), "--key", pki.path("client.key")])
         #expect(status == 200)
         let failures = MetricsTests.samples(text)
         #expect((failures["audit_collector_tls_handshake_failures_total{listener=\"http\"}"] ?? 0) >= 3)
@@ -175,7 +192,8 @@ struct TestPKI {
     static func sendersFile(_ dir: String, mode: mode_t = 0o600) throws -> String {
         func hash(_ s: String) -> String { Hex.sha256(Array(s.utf8)) }
         let path = dir + "/senders.yaml"
-        try Data("""
+        try Data(
+            """
             senders:
               - name: mesh
                 token_sha256: \(hash(meshToken))
@@ -184,12 +202,15 @@ struct TestPKI {
                 token_sha256: \(hash(edgeToken))
                 receivers: [access]
                 sources: [10.0.0.0/8]
-            """.utf8).write(to: URL(fileURLWithPath: path))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
         chmod(path, mode)
         return path
     }
 
-    static func post(_ url: String, token: String?, body: [UInt8] = [], type: String = "application/json") async throws -> (Int, String, String?) {
+    static func post(_ url: String, token: String?, body: [UInt8] = [], type: String = "application/json") async throws
+        -> (Int, String, String?)
+    {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = "POST"
         request.httpBody = Data(body)
@@ -197,7 +218,9 @@ struct TestPKI {
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
-        return (http.statusCode, String(decoding: data, as: UTF8.self), http.value(forHTTPHeaderField: "WWW-Authenticate"))
+        return (
+            http.statusCode, String(decoding: data, as: UTF8.self), http.value(forHTTPHeaderField: "WWW-Authenticate")
+        )
     }
 
     @Test func senderAuthenticationAnswers401And403AndNamesTheSender() async throws {
@@ -206,7 +229,8 @@ struct TestPKI {
         defer { try? FileManager.default.removeItem(atPath: data) }
         let senders = try Self.sendersFile(data)
         try FileManager.default.copyItem(atPath: senders, toPath: data + "/senders.yaml.orig")
-        let collector = try CollectorProcessTests.Running(data: data + "/store", extra: ["--fsync", "always", "--senders-file", senders])
+        let collector = try CollectorProcessTests.Running(
+            data: data + "/store", extra: ["--fsync", "always", "--senders-file", senders])
         defer { collector.stop(signal: SIGTERM) }
 
         // A span claiming to be from another sender: the collector's own stamp must replace it.
@@ -219,9 +243,12 @@ struct TestPKI {
         let wrong = try await Self.post(traces, token: "not-a-token", body: body, type: "application/x-protobuf")
         #expect(wrong.0 == 401)
         #expect(try await Self.post(traces, token: Self.edgeToken, body: body, type: "application/x-protobuf").0 == 403)
-        let edgeFromLoopback = try await Self.post(collector.base + "/v1/access", token: Self.edgeToken, body: Array("{}\n".utf8), type: "application/x-ndjson")
+        let edgeFromLoopback = try await Self.post(
+            collector.base + "/v1/access", token: Self.edgeToken, body: Array("{}\n".utf8), type: "application/x-ndjson"
+        )
         #expect(edgeFromLoopback.0 == 403 && edgeFromLoopback.1.contains("may not send from 127.0.0.1"))
-        let zipkin = try await Self.post("http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8))
+        let zipkin = try await Self.post(
+            "http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8))
         #expect(zipkin.0 == 403 && zipkin.1.contains("may not use the zipkin receiver"))
         #expect(try await Self.post(traces, token: Self.meshToken, body: body, type: "application/x-protobuf").0 == 200)
         // Health and metrics stay open to probes.
@@ -232,7 +259,9 @@ struct TestPKI {
             let request = OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 92, 2))
             let refused = await #expect(throws: RPCError.self) { try await traces.export(request) }
             #expect(refused?.code == .unauthenticated)
-            let forbidden = await #expect(throws: RPCError.self) { try await traces.export(request, metadata: ["authorization": "Bearer \(Self.edgeToken)"]) }
+            let forbidden = await #expect(throws: RPCError.self) {
+                try await traces.export(request, metadata: ["authorization": "Bearer \(Self.edgeToken)"])
+            }
             #expect(forbidden?.code == .permissionDenied)
             _ = try await traces.export(request, metadata: ["authorization": "Bearer \(Self.meshToken)"])
         }
@@ -253,14 +282,22 @@ struct TestPKI {
         // SIGHUP reads the senders file again: mesh may now use Zipkin; a broken file keeps the senders in use.
         try Data("senders: [".utf8).write(to: URL(fileURLWithPath: senders))
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForMetric("audit_collector_senders_reloads_total{outcome=\"failed\"}", 1) { try await collector.metrics() }
+        try await waitForMetric("audit_collector_senders_reloads_total{outcome=\"failed\"}", 1) {
+            try await collector.metrics()
+        }
         #expect(try await Self.post(traces, token: Self.meshToken, body: body, type: "application/x-protobuf").0 == 200)
         let widened = try String(contentsOfFile: data + "/senders.yaml.orig", encoding: .utf8)
-            .replacingOccurrences(of: "receivers: [otlp_http, otlp_grpc]", with: "receivers: [otlp_http, otlp_grpc, zipkin]")
+            .replacingOccurrences(
+                of: "receivers: [otlp_http, otlp_grpc]", with: "receivers: [otlp_http, otlp_grpc, zipkin]")
         try Data(widened.utf8).write(to: URL(fileURLWithPath: senders))
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForMetric("audit_collector_senders_reloads_total{outcome=\"ok\"}", 1) { try await collector.metrics() }
-        #expect(try await Self.post("http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8)).0 == 202)
+        try await waitForMetric("audit_collector_senders_reloads_total{outcome=\"ok\"}", 1) {
+            try await collector.metrics()
+        }
+        #expect(
+            try await Self.post(
+                "http://127.0.0.1:\(collector.zipkinPort)/api/v2/spans", token: Self.meshToken, body: Array("[]".utf8)
+            ).0 == 202)
     }
 
     @Test func sighupReloadsTheCertificateWhileOpenConnectionsKeepTheirs() async throws {
@@ -278,7 +315,8 @@ struct TestPKI {
             chmod("\(live)/tls.key", 0o600)
         }
         try install("server")
-        let collector = try CollectorProcessTests.Running(data: data, extra: ["--tls-cert", "\(live)/tls.pem", "--tls-key", "\(live)/tls.key"])
+        let collector = try CollectorProcessTests.Running(
+            data: data, extra: ["--tls-cert", "\(live)/tls.pem", "--tls-key", "\(live)/tls.key"])
         defer { collector.stop(signal: SIGTERM) }
         let ca = pki.path("ca.pem")
 
@@ -295,12 +333,16 @@ struct TestPKI {
         // …a broken pair is refused and the old one kept; then the new pair is taken.
         try Data("not a key".utf8).write(to: URL(fileURLWithPath: "\(live)/tls.key"))
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForMetric("audit_collector_tls_reloads_total{outcome=\"failed\"}", 1) { try Self.metricsOverTLS(ca: ca, port: collector.port) }
+        try await waitForMetric("audit_collector_tls_reloads_total{outcome=\"failed\"}", 1) {
+            try Self.metricsOverTLS(ca: ca, port: collector.port)
+        }
         let stillOld = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
         #expect(stillOld["fingerprint"] as? String == (try pki.fingerprint("server")))
         try install("server2")
         kill(collector.process.processIdentifier, SIGHUP)
-        try await waitForMetric("audit_collector_tls_reloads_total{outcome=\"ok\"}", 1) { try Self.metricsOverTLS(ca: ca, port: collector.port) }
+        try await waitForMetric("audit_collector_tls_reloads_total{outcome=\"ok\"}", 1) {
+            try Self.metricsOverTLS(ca: ca, port: collector.port)
+        }
 
         // New connections see the new certificate; the held one still works, on the old.
         let fresh = try Self.client(["keepalive", "127.0.0.1", String(collector.port), ca])
@@ -351,8 +393,10 @@ struct TestPKI {
 
         chmod(key, 0o600)
         let data = dir + "/store"
-        let collector = try CollectorProcessTests.Running(data: data, extra: ["--fsync", "always", "--signing-key", key])
-        let body = try OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 93, 20)).serializedBytes() as [UInt8]
+        let collector = try CollectorProcessTests.Running(
+            data: data, extra: ["--fsync", "always", "--signing-key", key])
+        let body =
+            try OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: 93, 20)).serializedBytes() as [UInt8]
         #expect(try await collector.post("/v1/traces", body, type: "application/x-protobuf").0 == 200)
         collector.stop(signal: SIGTERM)
 
@@ -368,7 +412,9 @@ struct TestPKI {
         while let name = walker?.nextObject() as? String {
             guard stat(data + "/" + name, &st) == 0 else { continue }
             let directory = st.st_mode & S_IFMT == S_IFDIR
-            #expect(st.st_mode & 0o777 == (directory ? 0o700 : 0o600), "\(name) has mode \(String(st.st_mode & 0o777, radix: 8))")
+            #expect(
+                st.st_mode & 0o777 == (directory ? 0o700 : 0o600),
+                "\(name) has mode \(String(st.st_mode & 0o777, radix: 8))")
             checked += 1
         }
         #expect(checked >= 3)

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PropertyBased
 import Testing
+
 @testable import CollectorCore
 
 /// The senders file and the authorisation decision, without a server.
@@ -27,7 +28,9 @@ struct SenderAuthTests {
 
     @Test func everyDecision() throws {
         let auth = try SenderAuthenticator.parse(yaml: Self.file, source: "senders.yaml")
-        func decide(_ r: ReceiverKind, _ header: String?, _ id: String? = nil, _ peer: SocketAddress? = Self.peer) -> String {
+        func decide(_ r: ReceiverKind, _ header: String?, _ id: String? = nil, _ peer: SocketAddress? = Self.peer)
+            -> String
+        {
             switch auth.authorize(receiver: r, authorization: header, identity: id, peer: peer) {
             case .success(let s): return "ok:" + s.name
             case .failure(let f): return (f.kind == .unauthenticated ? "401:" : "403:") + f.reason
@@ -42,20 +45,33 @@ struct SenderAuthTests {
         #expect(decide(.otlpHTTP, "Bearer a b") == "401:bad_credentials")
         #expect(decide(.otlpHTTP, nil) == "401:missing_credentials")
         #expect(decide(.syslogTCP, nil, "spiffe://cluster.local/ns/edge/sa/nginx") == "403:source_not_allowed")
-        #expect(decide(.syslogTCP, nil, "spiffe://cluster.local/ns/edge/sa/nginx", try SocketAddress(ipAddress: "10.1.2.3", port: 1)) == "ok:edge")
-        #expect(decide(.access, nil, "spiffe://cluster.local/ns/edge/sa/nginx", try SocketAddress(ipAddress: "::1", port: 1)) == "ok:edge")
-        #expect(decide(.access, nil, "spiffe://cluster.local/ns/edge/sa/nginx", try SocketAddress(ipAddress: "::ffff:10.1.9.9", port: 1)) == "ok:edge")
+        #expect(
+            decide(
+                .syslogTCP, nil, "spiffe://cluster.local/ns/edge/sa/nginx",
+                try SocketAddress(ipAddress: "10.1.2.3", port: 1)) == "ok:edge")
+        #expect(
+            decide(
+                .access, nil, "spiffe://cluster.local/ns/edge/sa/nginx", try SocketAddress(ipAddress: "::1", port: 1))
+                == "ok:edge")
+        #expect(
+            decide(
+                .access, nil, "spiffe://cluster.local/ns/edge/sa/nginx",
+                try SocketAddress(ipAddress: "::ffff:10.1.9.9", port: 1)) == "ok:edge")
         #expect(decide(.access, nil, "spiffe://cluster.local/ns/other/sa/x") == "401:unknown_identity")
         // A token bound to certificates is refused on a connection without the right one.
         #expect(decide(.otlpGRPC, "Bearer bound-token-0123456789") == "403:identity_mismatch")
-        #expect(decide(.otlpGRPC, "Bearer bound-token-0123456789", "spiffe://cluster.local/ns/batch/sa/exporter") == "ok:bound")
+        #expect(
+            decide(.otlpGRPC, "Bearer bound-token-0123456789", "spiffe://cluster.local/ns/batch/sa/exporter")
+                == "ok:bound")
     }
 
     @Test func refusalsNeverRepeatTheCredential() throws {
         let auth = try SenderAuthenticator.parse(yaml: Self.file, source: "senders.yaml")
         for header in ["Bearer guessed-secret-value", "Basic guessed-secret-value", "Bearer mesh-token-0123456789"] {
             for r in ReceiverKind.allCases {
-                if case .failure(let f) = auth.authorize(receiver: r, authorization: header, identity: nil, peer: Self.peer) {
+                if case .failure(let f) = auth.authorize(
+                    receiver: r, authorization: header, identity: nil, peer: Self.peer)
+                {
                     #expect(!f.message.contains("guessed-secret-value") && !f.message.contains("mesh-token"))
                 }
             }
@@ -81,10 +97,13 @@ struct SenderAuthTests {
             return text.contains("s.yaml: senders[0]: token_sha256 must be 64 hex digits")
                 && text.contains("unknown receiver carrier_pigeon") && text.contains("source 300.1.1.1/8 is not")
                 && text.contains("source 10.0.0.0/33 is not") && text.contains("senders[0]: unknown key colour")
-                && text.contains("senders[1]: the name a is used twice") && text.contains("senders[1]: a needs token_sha256 or identities")
+                && text.contains("senders[1]: the name a is used twice")
+                && text.contains("senders[1]: a needs token_sha256 or identities")
                 && text.contains("senders[2]: needs a name")
         }
-        #expect(throws: SenderAuthenticator.FileProblem.self) { try SenderAuthenticator.parse(yaml: "senders: 3", source: "s") }
+        #expect(throws: SenderAuthenticator.FileProblem.self) {
+            try SenderAuthenticator.parse(yaml: "senders: 3", source: "s")
+        }
         #expect(throws: SenderAuthenticator.FileProblem.self) { try SenderAuthenticator.parse(yaml: "[", source: "s") }
         let dup = """
             senders:
@@ -115,7 +134,8 @@ struct SenderAuthTests {
             let net = CIDR("\(text)/\(prefix)")!
             #expect(net.contains(try! SocketAddress(ipAddress: text, port: 1)))
             let flipped = address ^ (UInt32(1) << UInt32(32 - prefix))
-            let other = (0..<4).map { String(UInt8(truncatingIfNeeded: flipped >> (24 - 8 * UInt32($0)))) }.joined(separator: ".")
+            let other = (0..<4).map { String(UInt8(truncatingIfNeeded: flipped >> (24 - 8 * UInt32($0)))) }.joined(
+                separator: ".")
             #expect(!net.contains(try! SocketAddress(ipAddress: other, port: 1)))
         }
         #expect(CIDR("10.0.0.0/0")!.contains(try! SocketAddress(ipAddress: "192.168.1.1", port: 1)))
@@ -129,8 +149,10 @@ struct SenderAuthTests {
         #expect(GRPCReceiver.socketAddress("ipv4:127.0.0.1:5000")?.ipAddress == "127.0.0.1")
         #expect(GRPCReceiver.socketAddress("ipv6:[::1]:5000")?.ipAddress == "::1")
         for hostile in [
-            "", "ipv4:", "ipv4:127.0.0.1", "ipv4:127.0.0.1:", "ipv4:127.0.0.1:99999", "ipv4:127.0.0.1:-1", "ipv4:300.1.1.1:5",
-            "ipv6:[::1]", "ipv6:[]:5", "unix:/tmp/socket", "in-process", "ipv4:127.0.0.1:5000\u{0}", String(repeating: "ipv4:", count: 10_000),
+            "", "ipv4:", "ipv4:127.0.0.1", "ipv4:127.0.0.1:", "ipv4:127.0.0.1:99999", "ipv4:127.0.0.1:-1",
+            "ipv4:300.1.1.1:5",
+            "ipv6:[::1]", "ipv6:[]:5", "unix:/tmp/socket", "in-process", "ipv4:127.0.0.1:5000\u{0}",
+            String(repeating: "ipv4:", count: 10_000),
         ] {
             #expect(GRPCReceiver.socketAddress(hostile) == nil, "\(hostile.prefix(40))")
         }
@@ -144,7 +166,10 @@ struct SenderAuthTests {
         #expect(c.problems().contains("TLS needs both tls.cert_file and tls.key_file"))
         c.tlsKeyFile = "/etc/c.key"
         // TLS covers the TCP listeners; UDP syslog stays plain text and so stays on loopback.
-        #expect(c.problems() == ["syslog udp on 0.0.0.0 is not a loopback address: plain text leaves this machine only with allow_plaintext_remote"])
+        #expect(
+            c.problems() == [
+                "syslog udp on 0.0.0.0 is not a loopback address: plain text leaves this machine only with allow_plaintext_remote"
+            ])
         let yaml = """
             tls: {cert_file: /a.pem, key_file: /a.key, client_ca_file: /ca.pem}
             auth: {senders_file: /s.yaml}

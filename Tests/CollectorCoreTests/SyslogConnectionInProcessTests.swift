@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
+
 @testable import CollectorCore
 
 /// One syslog TCP connection served by the real handler over NIO's `NIOAsyncTestingChannel`: the framing

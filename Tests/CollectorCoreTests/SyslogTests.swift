@@ -1,17 +1,19 @@
 import Foundation
 import LogFormat
 import PropertyBased
+import StoreQuery
+import SyntheticTraffic
+import TestSupport
 import Testing
+
 @testable import CollectorCore
 @testable import CollectorParsers
-import SyntheticTraffic
-import StoreQuery
-import TestSupport
 
 /// Syslog as nginx, rsyslog and syslog-ng send it: the header grammars, the TCP framings, hostile bytes, and
 /// a real collector fed over UDP and TCP sockets.
 @Suite(.serialized) struct SyslogTests {
-    static let line = #"{"time_iso8601":"2026-11-02T10:00:00+00:00","request_method":"GET","request_uri":"/api/orders?page=2","status":"200","remote_user":"alice","request_id":"7f3a","http_traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#
+    static let line =
+        #"{"time_iso8601":"2026-11-02T10:00:00+00:00","request_method":"GET","request_uri":"/api/orders?page=2","status":"200","remote_user":"alice","request_id":"7f3a","http_traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#
 
     @Test func nginxRFC3164WithHostname() throws {
         let m = try Syslog.parse(Array("<190>Nov  2 10:00:00 edge-1 nginx: \(Self.line)".utf8))
@@ -33,7 +35,8 @@ import TestSupport
     }
 
     @Test func rfc5424WithStructuredDataAndBOM() throws {
-        let text = "<165>1 2026-11-02T10:00:00.123Z edge-1 nginx 4711 access [exampleSDID@32473 iut=\"3\" note=\"a \\] b\"][x@1 y=\"z\"] \u{FEFF}\(Self.line)"
+        let text =
+            "<165>1 2026-11-02T10:00:00.123Z edge-1 nginx 4711 access [exampleSDID@32473 iut=\"3\" note=\"a \\] b\"][x@1 y=\"z\"] \u{FEFF}\(Self.line)"
         let m = try Syslog.parse(Array(text.utf8))
         #expect(m.format == .rfc5424)
         #expect(m.timestamp == "2026-11-02T10:00:00.123Z")
@@ -54,7 +57,9 @@ import TestSupport
     ])
     func badHeadersAreNamed(name: String, text: String, reason: String) {
         #expect(throws: SyslogError.self) { try Syslog.parse(Array(text.utf8)) }
-        do { _ = try Syslog.parse(Array(text.utf8)) } catch { #expect(error.message.contains(reason), "\(name): \(error)") }
+        do { _ = try Syslog.parse(Array(text.utf8)) } catch {
+            #expect(error.message.contains(reason), "\(name): \(error)")
+        }
     }
 
     @Test func theEventKeepsTheSyslogHeaderAndTheNginxFields() throws {
@@ -70,7 +75,9 @@ import TestSupport
         #expect(e.attributes.value(forKey: "syslog.facility") == .int(23))
         #expect(e.attributes.value(forKey: "syslog.peer") == .string("10.0.0.9"))
         let plain = try Syslog.parse(Array("<190>Nov  2 10:00:00 edge-1 nginx: GET /x 200".utf8))
-        #expect(throws: AccessEventMapping.Refusal.self) { try Syslog.event(from: plain, peer: nil, options: AccessEventOptions()) }
+        #expect(throws: AccessEventMapping.Refusal.self) {
+            try Syslog.event(from: plain, peer: nil, options: AccessEventOptions())
+        }
     }
 
     // MARK: Framing
@@ -87,7 +94,9 @@ import TestSupport
     }
 
     @Test func framesSurviveAnyChunking() async {
-        let frames = (0..<40).map { i in "<190>Nov  2 10:00:00 edge nginx: {\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i * 7))\"}" }
+        let frames = (0..<40).map { i in
+            "<190>Nov  2 10:00:00 edge nginx: {\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i * 7))\"}"
+        }
         var stream: [UInt8] = []
         for (i, frame) in frames.enumerated() {
             stream += i % 2 == 0 ? Array("\(frame.utf8.count) \(frame)".utf8) : Array("\(frame)\n".utf8)
@@ -135,7 +144,9 @@ import TestSupport
         for d in datagrams {
             _ = d.withUnsafeBytes { b in
                 withUnsafePointer(to: &addr) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
             }
         }
@@ -148,7 +159,11 @@ import TestSupport
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard rc == 0 else { throw CocoaError(.fileReadUnknown) }
         for c in chunks {
             _ = c.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -169,8 +184,11 @@ import TestSupport
 
         // UDP exactly as nginx frames it (local7.info, "Mmm dd hh:mm:ss host nginx: "), one line per datagram,
         // plus one datagram of 60 KiB (accepted whole) and one that is not syslog at all.
-        var datagrams = (0..<200).map { Array("<190>Nov  2 10:00:00 edge-1 nginx: \(Self.accessLine($0, user: "udp-user"))".utf8) }
-        datagrams.append(Array("<190>Nov  2 10:00:00 edge-1 nginx: \(Self.accessLine(999, user: "big-user", padding: 60_000))".utf8))
+        var datagrams = (0..<200).map {
+            Array("<190>Nov  2 10:00:00 edge-1 nginx: \(Self.accessLine($0, user: "udp-user"))".utf8)
+        }
+        datagrams.append(
+            Array("<190>Nov  2 10:00:00 edge-1 nginx: \(Self.accessLine(999, user: "big-user", padding: 60_000))".utf8))
         datagrams.append(Array("garbage without a header".utf8))
         #expect(datagrams[200].count > 60_000)
         Self.udpSend(datagrams, port: c.syslogUDPPort)

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LogFormat
+
 @testable import CollectorCore
 
 /// Real signed JWTs and the JWKS that verifies them, made with swift-crypto (independently of jwt-kit, which
@@ -46,12 +47,16 @@ struct TokenFixtures {
         b64url(header) + "." + b64url(claims) + "." + b64url((0..<64).map { _ in UInt8.random(in: 0...255) })
     }
 
-    static let aliceClaims = #"{"sub":"alice","email":"alice@example.com","groups":["auditors","admins"],"iss":"https://idp.example.com","aud":"api","exp":4102444800}"#
+    static let aliceClaims =
+        #"{"sub":"alice","email":"alice@example.com","groups":["auditors","admins"],"iss":"https://idp.example.com","aud":"api","exp":4102444800}"#
 }
 
 /// Every string an event holds, flattened (for leak checks).
 func allStrings(_ e: AuditEvent) -> [String] {
-    var out: [String] = [e.name, e.traceState, e.service, e.statusMessage, e.severityText, e.eventName, e.resourceSchemaURL, e.scopeSchemaURL, e.scope.name, e.scope.version]
+    var out: [String] = [
+        e.name, e.traceState, e.service, e.statusMessage, e.severityText, e.eventName, e.resourceSchemaURL,
+        e.scopeSchemaURL, e.scope.name, e.scope.version,
+    ]
     func value(_ v: AttributeValue) {
         switch v {
         case .string(let s): out.append(s)
@@ -98,7 +103,8 @@ func tokenRecord(_ e: AuditEvent) -> [Attribute] {
 func span(_ attributes: [Attribute] = []) -> AuditEvent {
     AuditEvent(
         kind: .span, startTimeUnixNano: 1_700_000_000_000_000_000, endTimeUnixNano: 1_700_000_000_100_000_000,
-        traceID: TraceID(high: 1, low: 2), spanID: SpanID(value: 3), name: "GET /items", service: "api", attributes: attributes)
+        traceID: TraceID(high: 1, low: 2), spanID: SpanID(value: 3), name: "GET /items", service: "api",
+        attributes: attributes)
 }
 
 let testHMACSecret = Array("collector-test-secret-0123456789".utf8)

@@ -1,14 +1,16 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LogFormat
 import OTLPBridge
-import Testing
-@testable import CollectorCore
-@testable import CollectorParsers
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import CollectorCore
+@testable import CollectorParsers
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Zipkin v2 JSON: the mapping in process, hostile bodies, and the real OpenTelemetry Python SDK's Zipkin JSON
 /// exporter against a real collector.
@@ -70,8 +72,14 @@ import TestSupport
         (#"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":18446744073709552}]"#, "out of range"),
         (#"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1,"kind":"SIDEWAYS"}]"#, "kind"),
         (#"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1,"tags":{"a":{"b":1}}}]"#, "tag a"),
-        (#"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1,"localEndpoint":{"port":70000}}]"#, "65535"),
-        (#"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1,"annotations":[{"value":"x"}]}]"#, "annotation"),
+        (
+            #"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1,"localEndpoint":{"port":70000}}]"#,
+            "65535"
+        ),
+        (
+            #"[{"traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1,"annotations":[{"value":"x"}]}]"#,
+            "annotation"
+        ),
         (#"[7]"#, "JSON object"),
     ])
     func badSpansAreNamed(body: String, reason: String) {

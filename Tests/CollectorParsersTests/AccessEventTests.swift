@@ -1,8 +1,9 @@
 import Foundation
 import LogFormat
-import Testing
-@testable import CollectorParsers
 import SyntheticTraffic
+import Testing
+
+@testable import CollectorParsers
 
 @Suite struct TraceParentTests {
     static let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -33,7 +34,8 @@ import SyntheticTraffic
     }
 
     @Test func higherVersionsParseTheirFirstFields() throws {
-        let tp = try #require(TraceParent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02-what-the-future-holds"))
+        let tp = try #require(
+            TraceParent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02-what-the-future-holds"))
         #expect(tp.version == 0xcc)
         #expect(!tp.sampled)
         #expect(tp.flags == 2)
@@ -42,7 +44,8 @@ import SyntheticTraffic
 
 @Suite struct ByteJSONTests {
     @Test func keepsRawHighBytesAndUnescapes() throws {
-        let line: [UInt8] = Array(#"{"a":"x\"y\\z\n","b":""#.utf8) + [0xC3, 0x28, 0xFF] + Array(#"","c":"\u00e9\ud83d\ude00"}"#.utf8)
+        let line: [UInt8] =
+            Array(#"{"a":"x\"y\\z\n","b":""#.utf8) + [0xC3, 0x28, 0xFF] + Array(#"","c":"\u00e9\ud83d\ude00"}"#.utf8)
         guard case .object(let m) = try ByteJSONParser.parse(line) else {
             Issue.record("not an object")
             return
@@ -53,10 +56,12 @@ import SyntheticTraffic
     }
 
     @Test(arguments: [
-        (#"{"a":"#, "the JSON ends early"), (#"{"a":"x"#, "a string is not closed"), (#"{"a":1,}"#, "expected a member name"),
+        (#"{"a":"#, "the JSON ends early"), (#"{"a":"x"#, "a string is not closed"),
+        (#"{"a":1,}"#, "expected a member name"),
         (#"{"a" 1}"#, "expected : after a member name"), (#"{"a":01x}"#, "expected , or } in an object"),
         (#"{"a":"\q"}"#, "unknown escape"), (#"{"a":tru}"#, "expected true"), (#"{"a":1} x"#, "unexpected bytes after"),
-        (#"{"a":"\u12"}"#, "four hex digits"), (#"{"a":-}"#, "a number needs digits"), (#"[1,2"#, "an array is not closed"),
+        (#"{"a":"\u12"}"#, "four hex digits"), (#"{"a":-}"#, "a number needs digits"),
+        (#"[1,2"#, "an array is not closed"),
     ])
     func malformedJSONIsNamed(text: String, expected: String) {
         #expect { try ByteJSONParser.parse(Array(text.utf8)) } throws: {
@@ -74,22 +79,31 @@ import SyntheticTraffic
 }
 
 @Suite struct AccessEventMappingTests {
-    static let nginxLine = #"{"time_iso8601":"2026-11-02T10:00:00+00:00","msec":"1793613600.125","request_id":"4bf92f3577b34da6a3ce929d0e0e4736","remote_addr":"203.0.113.9","remote_user":"-","upstream_http_x_user_id":"alice","upstream_http_x_user_email":"alice@example.com","upstream_http_x_user_groups":"auditors, admins","request_method":"GET","request_uri":"/api/v1/orders?page=2","status":"200","body_bytes_sent":"512","request_time":"0.012","upstream_response_time":"0.010, 0.001 : 0.000","http_traceparent":"-","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","ssl_client_s_dn":"-"}"#
+    static let nginxLine =
+        #"{"time_iso8601":"2026-11-02T10:00:00+00:00","msec":"1793613600.125","request_id":"4bf92f3577b34da6a3ce929d0e0e4736","remote_addr":"203.0.113.9","remote_user":"-","upstream_http_x_user_id":"alice","upstream_http_x_user_email":"alice@example.com","upstream_http_x_user_groups":"auditors, admins","request_method":"GET","request_uri":"/api/v1/orders?page=2","status":"200","body_bytes_sent":"512","request_time":"0.012","upstream_response_time":"0.010, 0.001 : 0.000","http_traceparent":"-","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","ssl_client_s_dn":"-"}"#
 
-    static let istioLine = #"{"start_time":"2026-11-02T10:00:00.130Z","method":"GET","path":"/v1/items/SKU-1?x=1","protocol":"HTTP/1.1","response_code":"503","response_flags":"UF","response_code_details":"upstream_reset_before_response_started","bytes_received":"0","bytes_sent":"91","duration":"4","upstream_service_time":"-","x_forwarded_for":"203.0.113.9","user_agent":"curl/8.5","request_id":"b1c3c9f4-7a8e-4d5c-9f7e-1f2a3b4c5d6e","authority":"catalog.catalog:8080","upstream_host":"10.1.2.3:8080","upstream_cluster":"outbound|8080||catalog.catalog.svc.cluster.local","downstream_remote_address":"10.1.0.7:52344","route_name":"default","downstream_peer_uri_san":"spiffe://cluster.local/ns/shop/sa/orders"}"#
+    static let istioLine =
+        #"{"start_time":"2026-11-02T10:00:00.130Z","method":"GET","path":"/v1/items/SKU-1?x=1","protocol":"HTTP/1.1","response_code":"503","response_flags":"UF","response_code_details":"upstream_reset_before_response_started","bytes_received":"0","bytes_sent":"91","duration":"4","upstream_service_time":"-","x_forwarded_for":"203.0.113.9","user_agent":"curl/8.5","request_id":"b1c3c9f4-7a8e-4d5c-9f7e-1f2a3b4c5d6e","authority":"catalog.catalog:8080","upstream_host":"10.1.2.3:8080","upstream_cluster":"outbound|8080||catalog.catalog.svc.cluster.local","downstream_remote_address":"10.1.0.7:52344","route_name":"default","downstream_peer_uri_san":"spiffe://cluster.local/ns/shop/sa/orders"}"#
 
     @Test func nginxLineBecomesAnEdgeAccessEvent() throws {
         let e = try derivedAccessEvent(Array(Self.nginxLine.utf8))
         #expect(e.kind == .access)
         #expect(e.source == .edge)
         #expect(e.service == "edge-nginx")
-        #expect(e.startTimeUnixNano == 1_793_613_600_113_000_000)  // msec is when nginx logged, request_time (12 ms) after the start
+        // msec is when nginx logged, request_time (12 ms) after the start.
+        #expect(e.startTimeUnixNano == 1_793_613_600_113_000_000)
         #expect(e.durationNanos == 12_000_000)
         #expect(e.traceID.hex == "4bf92f3577b34da6a3ce929d0e0e4736")
         #expect(e.spanID.hex == "00f067aa0ba902b7")
         #expect(e.parentSpanID == nil)
-        #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .edge))
-        #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 200, clientAddress: "203.0.113.9"))
+        #expect(
+            e.user
+                == UserIdentity(
+                    subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .edge))
+        #expect(
+            e.http
+                == HTTPFacts(
+                    method: "GET", target: "/api/v1/orders?page=2", statusCode: 200, clientAddress: "203.0.113.9"))
         #expect(e.name == "GET /api/v1/orders")
         #expect(e.attributes.count == 17 + 2)  // every field, then the attempts derived from upstream_response_time
         #expect(e.attributes.value(forKey: "nginx.upstream.attempts") == .int(3))
@@ -137,8 +151,9 @@ import SyntheticTraffic
     }
 
     @Test func badLinesAreNamedAndGoodLinesKept() {
-        let body = Array((Self.nginxLine + "\n" + "not json\n" + "\n" + #"["an","array"]"# + "\r\n" + #"{"status":"200"}"# + "\n"
-            + Self.istioLine + "\n").utf8)
+        let body = Array(
+            (Self.nginxLine + "\n" + "not json\n" + "\n" + #"["an","array"]"# + "\r\n" + #"{"status":"200"}"# + "\n"
+                + Self.istioLine + "\n").utf8)
         let (events, errors) = AccessEventMapping.events(fromNDJSON: body)
         #expect(events.count == 2)
         #expect(errors.map(\.line) == [2, 4, 5])
@@ -155,13 +170,17 @@ import SyntheticTraffic
     }
 
     @Test func envoysSixteenDigitTraceIDsArePadded() throws {
-        let line = #"{"start_time":"2026-11-02T10:00:00.000Z","method":"GET","path":"/x","response_code":"200","duration":"3","trace_id":"a3ce929d0e0e4736","request_id":"-","upstream_cluster":"inbound|80||"}"#
+        let line =
+            #"{"start_time":"2026-11-02T10:00:00.000Z","method":"GET","path":"/x","response_code":"200","duration":"3","trace_id":"a3ce929d0e0e4736","request_id":"-","upstream_cluster":"inbound|80||"}"#
         let e = try derivedAccessEvent(Array(line.utf8))
         #expect(e.traceID == TraceID(hex: "0000000000000000a3ce929d0e0e4736"))
         #expect(e.source == .sidecar)
     }
 
-    @Test(arguments: [("0.012", UInt64(1_000_000_000), UInt64(12_000_000)), ("4", 1_000_000, 4_000_000), ("1793613600.125", 1_000_000_000, 1_793_613_600_125_000_000), ("1.5", 1_000_000, 1_500_000)])
+    @Test(arguments: [
+        ("0.012", UInt64(1_000_000_000), UInt64(12_000_000)), ("4", 1_000_000, 4_000_000),
+        ("1793613600.125", 1_000_000_000, 1_793_613_600_125_000_000), ("1.5", 1_000_000, 1_500_000),
+    ])
     func decimalTimesAreExact(text: String, unit: UInt64, expected: UInt64) {
         #expect(AccessEventMapping.decimalNanos(text, unit: unit) == expected)
     }
@@ -187,7 +206,8 @@ import SyntheticTraffic
             #expect(back.http?.method == e.http?.method)
             #expect(back.http?.target == e.http?.target)
             #expect(back.http?.statusCode == e.http?.statusCode)
-            #expect(back.startTimeUnixNano == e.startTimeUnixNano / 1_000_000 * 1_000_000)  // nginx's msec: milliseconds
+            // nginx's msec: milliseconds.
+            #expect(back.startTimeUnixNano == e.startTimeUnixNano / 1_000_000 * 1_000_000)
             #expect(back.durationNanos == e.durationNanos / 1_000_000 * 1_000_000)
         }
     }

@@ -30,8 +30,9 @@ import Testing
     @Test func theRegressionInputsArePresentAndEachHasADocumentedOutcome() {
         var isDirectory: ObjCBool = false
         let regressions = Self.root.appendingPathComponent("regressions").path
-        #expect(FileManager.default.fileExists(atPath: regressions, isDirectory: &isDirectory) && isDirectory.boolValue,
-                "\(regressions) is missing")
+        #expect(
+            FileManager.default.fileExists(atPath: regressions, isDirectory: &isDirectory) && isDirectory.boolValue,
+            "\(regressions) is missing")
         let found = FuzzTarget.allCases.flatMap { target in
             Self.files("regressions", target).map { "\(target.rawValue)/\($0.lastPathComponent)" }
         }
@@ -52,7 +53,8 @@ import Testing
     /// access-ndjson, found in the first campaign: `"start_time":"3456-11-02T10:00:00.123Z"` trapped on an
     /// overflow of 64-bit nanoseconds. Now the line is refused with a reason, and the others are kept.
     @Test func anAccessLineFromTheYear3456IsRefusedNotACrash() {
-        let body = Array(#"""
+        let body = Array(
+            #"""
             {"start_time":"3456-11-02T10:00:00.123Z","method":"GET","path":"/x","response_code":200}
             {"start_time":"2026-11-02T10:00:00.123Z","method":"GET","path":"/y","response_code":200}
             """#.utf8)

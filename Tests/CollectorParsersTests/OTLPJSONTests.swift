@@ -2,26 +2,27 @@ import Foundation
 import LogFormat
 import OTLPBridge
 import OTLPProto
-import Testing
-@testable import CollectorParsers
 import SyntheticTraffic
+import Testing
+
+@testable import CollectorParsers
 
 @Suite struct OTLPJSONTests {
     static let sample = #"""
-    {"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orders"}}]},
-      "scopeSpans":[{"scope":{"name":"my.lib","version":"1.0.0"},"spans":[
-        {"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174","parentSpanId":"EEE19B7EC3C1B173",
-         "name":"GET /orders","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
-         "flags":257,"unknownField":{"ignored":true},
-         "attributes":[{"key":"http.status_code","value":{"intValue":"200"}},{"key":"ratio","value":{"doubleValue":0.5}},
-                       {"key":"ok","value":{"boolValue":true}},{"key":"raw","value":{"bytesValue":"AQID"}},
-                       {"key":"list","value":{"arrayValue":{"values":[{"intValue":1},{"stringValue":"x"}]}}},
-                       {"key":"map","value":{"kvlistValue":{"values":[{"key":"k","value":{"doubleValue":"NaN"}}]}}},
-                       {"key":"empty","value":{}}],
-         "events":[{"timeUnixNano":"1544712660500000000","name":"exception","attributes":[]}],
-         "links":[{"trace_id":"5b8efff798038103d269b633813fc60d","span_id":"eee19b7ec3c1b175","flags":1}],
-         "status":{"code":2,"message":"boom"}}]}]}]}
-    """#
+        {"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orders"}}]},
+          "scopeSpans":[{"scope":{"name":"my.lib","version":"1.0.0"},"spans":[
+            {"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174","parentSpanId":"EEE19B7EC3C1B173",
+             "name":"GET /orders","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
+             "flags":257,"unknownField":{"ignored":true},
+             "attributes":[{"key":"http.status_code","value":{"intValue":"200"}},{"key":"ratio","value":{"doubleValue":0.5}},
+                           {"key":"ok","value":{"boolValue":true}},{"key":"raw","value":{"bytesValue":"AQID"}},
+                           {"key":"list","value":{"arrayValue":{"values":[{"intValue":1},{"stringValue":"x"}]}}},
+                           {"key":"map","value":{"kvlistValue":{"values":[{"key":"k","value":{"doubleValue":"NaN"}}]}}},
+                           {"key":"empty","value":{}}],
+             "events":[{"timeUnixNano":"1544712660500000000","name":"exception","attributes":[]}],
+             "links":[{"trace_id":"5b8efff798038103d269b633813fc60d","span_id":"eee19b7ec3c1b175","flags":1}],
+             "status":{"code":2,"message":"boom"}}]}]}]}
+        """#
 
     @Test func decodesTheOTLPJSONRules() throws {
         let request = try OTLPJSON.traceRequest(from: Array(Self.sample.utf8))
@@ -44,14 +45,18 @@ import SyntheticTraffic
         #expect(e.attributes[3].value == .bytes([1, 2, 3]))
         #expect(e.attributes[4].value == .array([.int(1), .string("x")]))
         #expect(e.attributes[6].value == .empty)
-        if case .keyValueList(let m) = e.attributes[5].value, case .double(let d) = m[0].value { #expect(d.isNaN) } else {
+        if case .keyValueList(let m) = e.attributes[5].value, case .double(let d) = m[0].value {
+            #expect(d.isNaN)
+        } else {
             Issue.record("map attribute lost its NaN")
         }
     }
 
     @Test func snakeCaseKeysDecodeTheSame() throws {
         let snake = Self.sample.replacingOccurrences(of: "resourceSpans", with: "resource_spans")
-            .replacingOccurrences(of: "scopeSpans", with: "scope_spans").replacingOccurrences(of: "traceId", with: "trace_id")
+            .replacingOccurrences(of: "scopeSpans", with: "scope_spans").replacingOccurrences(
+                of: "traceId", with: "trace_id"
+            )
             .replacingOccurrences(of: "startTimeUnixNano", with: "start_time_unix_nano")
         // Compared as bytes: the sample holds a NaN, which is never == itself.
         let a: Data = try OTLPJSON.traceRequest(from: Array(snake.utf8)).serializedBytes()
@@ -70,12 +75,22 @@ import SyntheticTraffic
 
     @Test(arguments: [
         (#"{"resourceSpans":{}}"#, "resourceSpans: expected an array"),
-        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"-5"}]}]}]}"#,
-         "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: \"-5\" is not an unsigned integer"),
-        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"a","value":{"intValue":"1.5"}}]}]}]}]}"#,
-         "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.intValue: \"1.5\" is not a 64-bit integer"),
-        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":5}]}]}]}"#, "resourceSpans[0].scopeSpans[0].spans[0].name: expected a string"),
-        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":"4294967296"}]}]}]}"#, "is not an unsigned integer up to 4294967295"),
+        (
+            #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"-5"}]}]}]}"#,
+            "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: \"-5\" is not an unsigned integer"
+        ),
+        (
+            #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"a","value":{"intValue":"1.5"}}]}]}]}]}"#,
+            "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.intValue: \"1.5\" is not a 64-bit integer"
+        ),
+        (
+            #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":5}]}]}]}"#,
+            "resourceSpans[0].scopeSpans[0].spans[0].name: expected a string"
+        ),
+        (
+            #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"flags":"4294967296"}]}]}]}"#,
+            "is not an unsigned integer up to 4294967295"
+        ),
         (#"{"resourceSpans":["#, "malformed JSON"),
         (#"[1]"#, "expected an object"),
     ])
@@ -92,7 +107,8 @@ import SyntheticTraffic
     }
 
     @Test func logsDecode() throws {
-        let json = #"{"resource_logs":[{"scope_logs":[{"log_records":[{"time_unix_nano":"1700000000000000000","severity_number":9,"severity_text":"INFO","body":{"stringValue":"hello"},"trace_id":"5b8efff798038103d269b633813fc60c","event_name":"login"}]}]}]}"#
+        let json =
+            #"{"resource_logs":[{"scope_logs":[{"log_records":[{"time_unix_nano":"1700000000000000000","severity_number":9,"severity_text":"INFO","body":{"stringValue":"hello"},"trace_id":"5b8efff798038103d269b633813fc60c","event_name":"login"}]}]}]}"#
         let request = try OTLPJSON.logsRequest(from: Array(json.utf8))
         let e = try #require(OTLPMapping.events(from: request).events.first)
         #expect(e.severityNumber == 9)

@@ -1,8 +1,9 @@
 import Foundation
 import LogFormat
-@testable import OTLPBridge
 import OTLPProto
 import Testing
+
+@testable import OTLPBridge
 @testable import SyntheticTraffic
 
 @Suite struct OTLPMappingTests {
@@ -50,10 +51,11 @@ import Testing
         let result = OTLPMapping.events(from: request)
         let total = request.resourceSpans.reduce(0) { $0 + $1.scopeSpans.reduce(0) { $0 + $1.spans.count } }
         #expect(result.events.count == total - 4)
-        #expect(result.rejected.map(\.reason) == [
-            "trace_id must be 16 bytes, got 15", "span_id is all zeros", "parent_span_id must be 8 bytes, got 3",
-            "unknown span kind 9",
-        ])
+        #expect(
+            result.rejected.map(\.reason) == [
+                "trace_id must be 16 bytes, got 15", "span_id is all zeros", "parent_span_id must be 8 bytes, got 3",
+                "unknown span kind 9",
+            ])
         #expect(result.rejected.first?.description.hasPrefix("resource 0 scope 0 item") == true)
     }
 
@@ -67,7 +69,8 @@ import Testing
             kv("enduser.id", .string("alice")), kv("user.email", .string("alice@example.com")),
             kv("user.roles", .array([.string("auditors"), .string("admins")])), kv("http.method", .string("GET")),
             kv("http.target", .string("/api/v1/orders?page=2")), kv("http.status_code", .int(403)),
-            kv("net.peer.ip", .string("10.0.0.7")), kv("peer.identity", .string("spiffe://cluster.local/ns/shop/sa/orders")),
+            kv("net.peer.ip", .string("10.0.0.7")),
+            kv("peer.identity", .string("spiffe://cluster.local/ns/shop/sa/orders")),
         ]
         var request = OTLPTraceRequest()
         var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
@@ -82,8 +85,14 @@ import Testing
         var e = raw
         OTLPMapping.deriveAuditFields(&e, identity: IdentityKeys())
         #expect(e.service == "orders")
-        #expect(e.user == UserIdentity(subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .attribute))
-        #expect(e.http == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 403, clientAddress: "10.0.0.7"))
+        #expect(
+            e.user
+                == UserIdentity(
+                    subject: "alice", email: "alice@example.com", groups: ["auditors", "admins"], origin: .attribute))
+        #expect(
+            e.http
+                == HTTPFacts(method: "GET", target: "/api/v1/orders?page=2", statusCode: 403, clientAddress: "10.0.0.7")
+        )
         #expect(e.workload == "spiffe://cluster.local/ns/shop/sa/orders")
         #expect(e.source == .sidecar)
         #expect(e.attributes.count == 8)  // nothing removed
@@ -131,8 +140,11 @@ import Testing
         var g = TrafficGenerator(seed: 4)
         let spans = g.nextEvents(300).filter { $0.kind == .span && $0.http != nil }
         #expect(!spans.isEmpty)
-        var imported = OTLPMapping.events(from: OTLPMapping.traceRequest(from: spans.map(LoadGenerator.withSemanticAttributes)))
-        for i in imported.events.indices { OTLPMapping.deriveAuditFields(&imported.events[i], identity: IdentityKeys()) }
+        var imported = OTLPMapping.events(
+            from: OTLPMapping.traceRequest(from: spans.map(LoadGenerator.withSemanticAttributes)))
+        for i in imported.events.indices {
+            OTLPMapping.deriveAuditFields(&imported.events[i], identity: IdentityKeys())
+        }
         #expect(imported.events.count == spans.count)
         let byID = Dictionary(uniqueKeysWithValues: imported.events.map { ($0.spanID, $0) })
         for sent in spans {
@@ -172,8 +184,12 @@ import Testing
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         close(fd)
         let port = Int(UInt16(bigEndian: addr.sin_port))
         var config = LoadGeneratorConfig(baseURL: "http://127.0.0.1:\(port)", requests: 40)

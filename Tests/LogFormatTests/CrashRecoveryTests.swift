@@ -1,8 +1,9 @@
 import Foundation
-import Testing
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 /// Runs the real writer process (SegmentCrashWriter), kills it with SIGKILL at random moments many times, and
 /// checks that every batch it reported durable is readable afterwards and that nothing unreadable remains.

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import LogFormat
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 /// Damaged, truncated, zero-filled and newer-version files: each gives a clear error naming the file and
 /// offset, never a crash or a silent wrong answer.
@@ -15,7 +16,9 @@ import TestSupport
         try writer.append((0..<120).map { RandomEvents.small(seed: UInt64($0)) })
         let entry = try #require(try writer.seal())
         let path = tmp.dataDirectory.path(relative: entry.relativePath)
-        let footer = try MappedFile(path: path).withBytes { (b) throws(LogFormatError) in try SegmentFooter.parse(fileBytes: b) }
+        let footer = try MappedFile(path: path).withBytes { (b) throws(LogFormatError) in
+            try SegmentFooter.parse(fileBytes: b)
+        }
         return (path, footer)
     }
 

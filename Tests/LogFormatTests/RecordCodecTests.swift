@@ -1,7 +1,8 @@
 import PropertyBased
-import Testing
-@testable import LogFormat
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 @Suite struct RecordCodecTests {
     @Test func roundTripOfGeneratedEventsIsExact() async {
@@ -75,7 +76,8 @@ import TestSupport
     @Test func deepNestingIsRefused() {
         var value = AttributeValue.string("leaf")
         for _ in 0..<(RecordCodec.maxValueDepth + 2) { value = .array([value]) }
-        let bytes = RecordCodec.encode(AuditEvent(kind: .span, startTimeUnixNano: 1, attributes: [Attribute("deep", value)]))
+        let bytes = RecordCodec.encode(
+            AuditEvent(kind: .span, startTimeUnixNano: 1, attributes: [Attribute("deep", value)]))
         #expect { try RecordCodec.decode(bytes) } throws: { ($0 as? LogFormatError)?.code == .malformed }
     }
 

@@ -1,17 +1,22 @@
 import PropertyBased
-import Testing
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 @Suite struct RecordProofTests {
     @Test func levelProofsEqualTheReferenceProofs() async {
         await propertyCheck(count: 80, input: Gen.int(in: 1...300)) { n in
-            let leaves = (0..<n).map { MerkleTree.leafHash([UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)]) }
+            let leaves = (0..<n).map {
+                MerkleTree.leafHash([UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)])
+            }
             let levels = MerkleLevels(leaves: leaves)
             #expect(levels.hash(0, n) == MerkleTree.root(leafHashes: leaves))
             for m in Set([0, n - 1, n / 2, n / 3]) {
-                #expect(levels.inclusionProof(leafIndex: m) == (try? MerkleTree.inclusionProof(leafIndex: m, leafHashes: leaves)))
+                #expect(
+                    levels.inclusionProof(leafIndex: m)
+                        == (try? MerkleTree.inclusionProof(leafIndex: m, leafHashes: leaves)))
             }
         }
     }

@@ -1,12 +1,15 @@
 import Foundation
 import PropertyBased
-import Testing
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 @Suite struct SegmentWriteReadTests {
-    func writeEvents(_ events: [AuditEvent], to dir: DataDirectory, options: WriterOptions = WriterOptions(), seal: Bool = true)
+    func writeEvents(
+        _ events: [AuditEvent], to dir: DataDirectory, options: WriterOptions = WriterOptions(), seal: Bool = true
+    )
         throws -> SegmentWriter
     {
         let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
@@ -113,7 +116,9 @@ import TestSupport
         let tmp = TempDir()
         defer { tmp.remove() }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
-        let huge = AuditEvent(kind: .log, startTimeUnixNano: 1, body: .bytes([UInt8](repeating: 1, count: FormatConstants.maxRecordBytes + 1)))
+        let huge = AuditEvent(
+            kind: .log, startTimeUnixNano: 1,
+            body: .bytes([UInt8](repeating: 1, count: FormatConstants.maxRecordBytes + 1)))
         #expect { try writer.append([RandomEvents.small(seed: 1), huge]) } throws: {
             ($0 as? LogFormatError)?.code == .limitExceeded
         }
@@ -171,7 +176,9 @@ import TestSupport
         #expect(report.bytesTruncated == 108)
         #expect(Damage.size(openPath) == -1)
         let store = try AuditStore(directories: [tmp.dataDirectory])
-        #expect(try store.search(EventQuery()).map(\.event).sorted { $0.spanID < $1.spanID } == events.sorted { $0.spanID < $1.spanID })
+        #expect(
+            try store.search(EventQuery()).map(\.event).sorted { $0.spanID < $1.spanID }
+                == events.sorted { $0.spanID < $1.spanID })
         #expect(good > FormatConstants.fileHeaderSize)
     }
 
@@ -186,7 +193,9 @@ import TestSupport
         }
         // Turn the sealed file back into an open one cut in the middle of its index: a crash during seal.
         let sealed = tmp.dataDirectory.segmentsPath + "/" + (try tmp.dataDirectory.listSegmentFiles().sealed[0])
-        let footer = try MappedFile(path: sealed).withBytes { (b) throws(LogFormatError) in try SegmentFooter.parse(fileBytes: b) }
+        let footer = try MappedFile(path: sealed).withBytes { (b) throws(LogFormatError) in
+            try SegmentFooter.parse(fileBytes: b)
+        }
         try Damage.cut(sealed, to: Int(footer.indexOffset) + 60)
         let open = sealed.replacingOccurrences(of: ".seg", with: ".open")
         try FileManager.default.moveItem(atPath: sealed, toPath: open)
@@ -282,7 +291,9 @@ import TestSupport
         let log = try DurableLog(directory: tmp.dataDirectory, options: options, logger: quietLogger)
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<100 {
-                group.addTask { (try? await log.append((0..<8).map { RandomEvents.small(seed: UInt64(i * 8 + $0)) })) != nil }
+                group.addTask {
+                    (try? await log.append((0..<8).map { RandomEvents.small(seed: UInt64(i * 8 + $0)) })) != nil
+                }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
         }

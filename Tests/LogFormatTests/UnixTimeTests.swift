@@ -1,5 +1,5 @@
-import Testing
 import LogFormat
+import Testing
 
 /// ISO 8601 parsing at the end of 64-bit Unix nanoseconds (2554-07-21T23:34:33.709551615Z). Found by the
 /// access-ndjson fuzz target: a `start_time` in the year 3456 overflowed `days * nanosPerDay` and trapped.

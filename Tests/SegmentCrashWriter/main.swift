@@ -8,7 +8,8 @@ import Logging
 
 let args = CommandLine.arguments
 guard args.count >= 4, let run = UInt64(args[2]) else {
-    FileHandle.standardError.write(Data("usage: SegmentCrashWriter DATA_DIR RUN_ID always|interval|never [MAX_SEGMENT_BYTES]\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: SegmentCrashWriter DATA_DIR RUN_ID always|interval|never [MAX_SEGMENT_BYTES]\n".utf8))
     exit(2)
 }
 var options = DurableLog.Options()

@@ -3,12 +3,13 @@
 // tombstones). Expected answers come from a model of what was written, never from the code under test.
 import Foundation
 import PropertyBased
-import Synchronization
-import Testing
-@testable import LogFormat
-import SyntheticTraffic
 import StoreQuery
+import Synchronization
+import SyntheticTraffic
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 let day = UnixTime.nanosPerDay
 let retentionBase = TrafficGenerator.Configuration.defaultStartUnixNano
@@ -16,13 +17,16 @@ let retentionBase = TrafficGenerator.Configuration.defaultStartUnixNano
 /// Synthetic requests on `dayOffset` days after the base, from `seed`.
 func trafficEvents(dayOffset: Int, seed: UInt64, requests: Int = 15) -> [AuditEvent] {
     var g = TrafficGenerator(
-        configuration: .init(seed: seed, startUnixNano: retentionBase + UInt64(dayOffset) * day, days: 1, requestsPerDay: max(requests, 1)))
+        configuration: .init(
+            seed: seed, startUnixNano: retentionBase + UInt64(dayOffset) * day, days: 1,
+            requestsPerDay: max(requests, 1)))
     return (0..<requests).flatMap { _ in g.nextRequest() }
 }
 
 /// Writes one sealed segment per batch; returns the catalog entries.
 @discardableResult
-func writeSegments(_ batches: [[AuditEvent]], to dir: DataDirectory, signer: SealSigner? = nil) throws -> [CatalogEntry] {
+func writeSegments(_ batches: [[AuditEvent]], to dir: DataDirectory, signer: SealSigner? = nil) throws -> [CatalogEntry]
+{
     var options = WriterOptions()
     options.signer = signer
     let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
@@ -76,19 +80,40 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
 
     /// Each bad policy is refused with a message naming the key and what is wrong.
     @Test(arguments: [
-        ("retention: {expire_after_days: -3}", "p.yaml: retention.expire_after_days must be between 1 and 1000000, found -3"),
-        ("retention: {expire_after_days: ten}", "p.yaml: retention.expire_after_days must be an integer, found the string \"ten\""),
+        (
+            "retention: {expire_after_days: -3}",
+            "p.yaml: retention.expire_after_days must be between 1 and 1000000, found -3"
+        ),
+        (
+            "retention: {expire_after_days: ten}",
+            "p.yaml: retention.expire_after_days must be an integer, found the string \"ten\""
+        ),
         ("retention: {expire_after_day: 10}", "p.yaml: unknown key retention.expire_after_day"),
-        ("retention: {archive_after_days: 30, expire_after_days: 10}", "p.yaml: retention.expire_after_days (10) must be greater than archive_after_days (30)"),
+        (
+            "retention: {archive_after_days: 30, expire_after_days: 10}",
+            "p.yaml: retention.expire_after_days (10) must be greater than archive_after_days (30)"
+        ),
         ("retention: {archive_level: 12}", "p.yaml: retention.archive_level must be between 1 and 9, found 12"),
         ("retention: [1, 2]", "p.yaml: retention must be a mapping"),
         ("retention: {legal_holds: {name: x}}", "p.yaml: retention.legal_holds must be a list, found a mapping"),
         ("retention: {legal_holds: [{user: bob}]}", "p.yaml: retention.legal_holds[0]: name is required"),
         ("retention: {legal_holds: [{name: a}]}", "p.yaml: retention.legal_holds[0] (a) covers nothing"),
-        ("retention: {legal_holds: [{name: a, from: yesterday}]}", "p.yaml: retention.legal_holds[0].from must be an ISO 8601 day or instant"),
-        ("retention: {legal_holds: [{name: a, from: 2026-02-01, to: 2026-01-01}]}", "p.yaml: retention.legal_holds[0]: from (2026-02-01T00:00:00.000000000Z) is after to (2026-01-01T23:59:59.999999999Z)"),
-        ("retention: {legal_holds: [{name: a, segments: [0]}]}", "p.yaml: retention.legal_holds[0].segments must be a non-empty list of segment sequence numbers"),
-        ("retention: {legal_holds: [{name: a, user: x}, {name: a, user: y}]}", "p.yaml: retention.legal_holds[1]: a second hold named \"a\""),
+        (
+            "retention: {legal_holds: [{name: a, from: yesterday}]}",
+            "p.yaml: retention.legal_holds[0].from must be an ISO 8601 day or instant"
+        ),
+        (
+            "retention: {legal_holds: [{name: a, from: 2026-02-01, to: 2026-01-01}]}",
+            "p.yaml: retention.legal_holds[0]: from (2026-02-01T00:00:00.000000000Z) is after to (2026-01-01T23:59:59.999999999Z)"
+        ),
+        (
+            "retention: {legal_holds: [{name: a, segments: [0]}]}",
+            "p.yaml: retention.legal_holds[0].segments must be a non-empty list of segment sequence numbers"
+        ),
+        (
+            "retention: {legal_holds: [{name: a, user: x}, {name: a, user: y}]}",
+            "p.yaml: retention.legal_holds[1]: a second hold named \"a\""
+        ),
         ("retention: {legal_holds: [{name: a, usr: x}]}", "p.yaml: retention.legal_holds[0]: unknown key usr"),
         ("retention: {expire_after_days: [", "p.yaml: not valid YAML"),
     ])
@@ -110,7 +135,8 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let signer = SealSigner.generate()
-        let entries = try writeSegments((0..<4).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 1, requests: 300) }, to: dir, signer: signer)
+        let entries = try writeSegments(
+            (0..<4).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 1, requests: 300) }, to: dir, signer: signer)
         let before = try storeRecords(dir)
         let hotBytes = entries.reduce(0) { $0 + $1.fileSize }
         let user = try #require(before.compactMap(\.event.user?.subject).first)
@@ -137,7 +163,8 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
             let r = try SegmentReader(path: dir.path(relative: e.relativePath), sealed: true)
             #expect(r.blocks.count > 0)
             for i in r.blocks.indices {
-                let h = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: r.file.bytes[Int(r.blocks[i].offset)...]))
+                let h = try BlockHeader.parse(
+                    UnsafeRawBufferPointer(rebasing: r.file.bytes[Int(r.blocks[i].offset)...]))
                 #expect(h.codec == .zlib)
             }
         }
@@ -146,7 +173,9 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         let after = try storeRecords(dir)
         #expect(after.map(\.event) == before.map(\.event))
         #expect(after.map(\.location) == before.map(\.location))
-        #expect(try AuditStore(directories: [dir]).search(EventQuery(terms: [.user(user)])).map(\.event) == byUser.map(\.event))
+        #expect(
+            try AuditStore(directories: [dir]).search(EventQuery(terms: [.user(user)])).map(\.event)
+                == byUser.map(\.event))
         // Inclusion proofs from the archive tier check against the same seals.
         let store = try AuditStore(directories: [dir])
         let proofs = try store.proofs(for: Array(after.prefix(20).map(\.location)))
@@ -163,11 +192,16 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         let tmp = TempDir("ret-move")
         defer { tmp.remove() }
         let dir = tmp.dataDirectory
-        try writeSegments([trafficEvents(dayOffset: 0, seed: 9, requests: 100), trafficEvents(dayOffset: 1, seed: 10, requests: 100)], to: dir)
+        try writeSegments(
+            [
+                trafficEvents(dayOffset: 0, seed: 9, requests: 100),
+                trafficEvents(dayOffset: 1, seed: 10, requests: 100),
+            ], to: dir)
         let store = try AuditStore(directories: [dir])
         let expected = try store.search(EventQuery()).map(\.event)
         let opened = try store.reader(dir, try #require(store.sealedSegments.first).entry)
-        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(now: retentionBase + 10 * day)
+        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(
+            now: retentionBase + 10 * day)
         #expect(try opened.scan().count == Int(opened.recordCount))
         #expect(try store.search(EventQuery()).map(\.event) == expected)
         try store.refresh()
@@ -183,7 +217,8 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         try writeSegments([trafficEvents(dayOffset: 0, seed: 3, requests: 200)], to: dir)
         let hot = dir.path(relative: try #require(try dir.loadCatalog().entries.first).relativePath)
         let hotCopy = try FileIO.readFile(hot)
-        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(now: retentionBase + 10 * day)
+        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(
+            now: retentionBase + 10 * day)
         let archived = dir.archivePath + "/" + URL(fileURLWithPath: hot).lastPathComponent
         var bytes = try FileIO.readFile(archived)
         bytes[64 + 48 + 10] ^= 0x40  // inside the first block's payload
@@ -194,10 +229,12 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
 
         // An interrupted run's state: the hot file back beside a damaged archive copy.
         try Data(hotCopy).write(to: URL(fileURLWithPath: hot))
-        let report = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(now: retentionBase + 10 * day)
+        let report = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(
+            now: retentionBase + 10 * day)
         #expect(report.problems.count == 1 && report.problems[0].contains("did not verify"), "\(report.problems)")
         #expect(!FileIO.exists(archived) && FileIO.exists(hot), "the bad copy goes, the good original stays")
-        let redo = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(now: retentionBase + 10 * day)
+        let redo = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1)).apply(
+            now: retentionBase + 10 * day)
         #expect(redo.problems.isEmpty && redo.done.map(\.action) == [.archive])
         #expect(problemsOf(dir).isEmpty)
         #expect(try storeRecords(dir).count == 0 + Int(try dir.loadCatalog().entries[0].seal.recordCount))
@@ -211,7 +248,8 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let signer = SealSigner.generate()
-        let entries = try writeSegments((0..<5).map { trafficEvents(dayOffset: $0 * 10, seed: UInt64($0) + 20) }, to: dir, signer: signer)
+        let entries = try writeSegments(
+            (0..<5).map { trafficEvents(dayOffset: $0 * 10, seed: UInt64($0) + 20) }, to: dir, signer: signer)
         let policy = RetentionPolicy(archiveAfterDays: 5, expireAfterDays: 25)
         // At day 45: segments of days 0, 10, 20 expire (newest record ≥ 25 days old); 30 and 40 archive.
         let report = try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 45 * day + 1)
@@ -222,13 +260,20 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         let outcome = Verifier.verifyDirectory(dir, options: keyed)
         #expect(outcome.problems.isEmpty, "\(outcome.problems)")
         #expect(outcome.expired.map(\.seal) == Array(entries.prefix(2).map(\.seal)))
-        #expect(outcome.summary.contains("2 segments (\(entries[0].seal.recordCount + entries[1].seal.recordCount) records) expired by policy"))
+        #expect(
+            outcome.summary.contains(
+                "2 segments (\(entries[0].seal.recordCount + entries[1].seal.recordCount) records) expired by policy"))
         #expect(try Set(storeRecords(dir).map(\.location.segmentSequence)) == [3, 4, 5])
 
         // A segment removed without a tombstone is missing, not expired.
-        try FileIO.remove(dir.path(relative: try #require(try dir.loadCatalog().entries.first { $0.sequence == 3 }).relativePath))
+        try FileIO.remove(
+            dir.path(relative: try #require(try dir.loadCatalog().entries.first { $0.sequence == 3 }).relativePath))
         let missing = problemsOf(dir, keyed)
-        #expect(missing.contains { $0.kind == .missingSegment && $0.file.hasSuffix("0000000000000004.seg") && $0.detail.contains("previous segment") })
+        #expect(
+            missing.contains {
+                $0.kind == .missingSegment && $0.file.hasSuffix("0000000000000004.seg")
+                    && $0.detail.contains("previous segment")
+            })
         #expect(missing.contains { $0.kind == .missingSegment && $0.detail.contains("listed in the catalog") })
         #expect(!missing.contains { $0.file.contains("tombstones") })
 
@@ -242,7 +287,8 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         defer { tmp.remove() }
         let dir = tmp.dataDirectory
         try writeSegments([trafficEvents(dayOffset: 0, seed: 1), trafficEvents(dayOffset: 1, seed: 2)], to: dir)
-        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 5)).apply(now: retentionBase + 20 * day)
+        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 5)).apply(
+            now: retentionBase + 20 * day)
         #expect(try dir.loadCatalog().entries.isEmpty)
         let e = try writeSegments([trafficEvents(dayOffset: 21, seed: 3)], to: dir)
         #expect(e.first?.sequence == 3)
@@ -260,19 +306,25 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         // A user who appears in exactly one segment, not the one held by number (sequence 6), picked by name so
         // every run picks the same (a dictionary's order changes from process to process).
         var appearances: [String: Set<Int>] = [:]
-        for (i, b) in batches.enumerated() { for e in b { if let s = e.user?.subject { appearances[s, default: []].insert(i) } } }
-        let (user, segs) = try #require(appearances.filter { $0.value.count == 1 && !$0.value.contains(5) }.min { $0.key < $1.key })
+        for (i, b) in batches.enumerated() {
+            for e in b { if let s = e.user?.subject { appearances[s, default: []].insert(i) } }
+        }
+        let (user, segs) = try #require(
+            appearances.filter { $0.value.count == 1 && !$0.value.contains(5) }.min { $0.key < $1.key })
         let userSegment = UInt64(segs.first! + 1)
         let rangeDay = UInt64(userSegment == 3 ? 4 : 3)  // segment of day 2 or 3 (sequence 3 or 4)
         let policy = RetentionPolicy(
             expireAfterDays: 10,
             legalHolds: [
                 .init(name: "case-user", user: user),
-                .init(name: "case-range", from: retentionBase + (rangeDay - 1) * day + day / 2, to: retentionBase + (rangeDay - 1) * day + day / 2 + 1_000),
+                .init(
+                    name: "case-range", from: retentionBase + (rangeDay - 1) * day + day / 2,
+                    to: retentionBase + (rangeDay - 1) * day + day / 2 + 1_000),
                 .init(name: "case-seg", segments: [6]),
             ])
         let plan = try RetentionJob(directory: dir, policy: policy).plan(now: retentionBase + 30 * day)
-        let held = Dictionary(uniqueKeysWithValues: plan.items.filter { $0.action == .held }.map { ($0.sequence, $0.holds) })
+        let held = Dictionary(
+            uniqueKeysWithValues: plan.items.filter { $0.action == .held }.map { ($0.sequence, $0.holds) })
         #expect(held[userSegment] == ["case-user"] || held[userSegment]?.contains("case-user") == true)
         #expect(held[rangeDay]?.contains("case-range") == true)
         #expect(held[6] == ["case-seg"])
@@ -289,9 +341,11 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         defer { tmp.remove() }
         let dir = tmp.dataDirectory
         let signer = SealSigner.generate()
-        let entries = try writeSegments((0..<3).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 60) }, to: dir, signer: signer)
+        let entries = try writeSegments(
+            (0..<3).map { trafficEvents(dayOffset: $0, seed: UInt64($0) + 60) }, to: dir, signer: signer)
         let keyed = VerifyOptions(publicKeys: [signer.publicKey])
-        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 10)).apply(now: retentionBase + 11 * day)
+        _ = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 10)).apply(
+            now: retentionBase + 11 * day)
         // Only segment 1 (day 0) was 10 days old.
         let path1 = dir.tombstonePath(sequence: 1)
         let good = try FileIO.readFile(path1)
@@ -302,8 +356,11 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         damaged[40] ^= 0x01
         try Data(damaged).write(to: URL(fileURLWithPath: path1))
         var p = problemsOf(dir, keyed)
-        #expect(p.contains { $0.kind == .tombstoneInvalid && $0.file == path1 && $0.detail.contains("checksum") }, "\(p)")
-        #expect(p.contains { $0.kind == .missingSegment && $0.detail.contains("previous segment") }, "without it, segment 1 is missing")
+        #expect(
+            p.contains { $0.kind == .tombstoneInvalid && $0.file == path1 && $0.detail.contains("checksum") }, "\(p)")
+        #expect(
+            p.contains { $0.kind == .missingSegment && $0.detail.contains("previous segment") },
+            "without it, segment 1 is missing")
 
         // Forgery 1: a tombstone that claims an earlier expiry than its policy allowed.
         var early = try Tombstone.decode(good)
@@ -319,8 +376,11 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         try Data(try Tombstone.decode(good).encoded()).write(to: URL(fileURLWithPath: path1))
         try Data(fake.encoded()).write(to: URL(fileURLWithPath: dir.tombstonePath(sequence: 2)))
         p = problemsOf(dir, keyed)
-        #expect(p.contains { $0.kind == .tombstoneInvalid && $0.detail.contains("still there with a different seal") }, "\(p)")
-        let report = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 1000)).apply(now: retentionBase + 11 * day)
+        #expect(
+            p.contains { $0.kind == .tombstoneInvalid && $0.detail.contains("still there with a different seal") },
+            "\(p)")
+        let report = try RetentionJob(directory: dir, policy: RetentionPolicy(expireAfterDays: 1000)).apply(
+            now: retentionBase + 11 * day)
         #expect(report.problems.contains { $0.contains("not the segment's") }, "\(report.problems)")
         #expect(FileIO.exists(dir.path(relative: entries[1].relativePath)))
         try FileIO.remove(dir.tombstonePath(sequence: 2))
@@ -336,8 +396,10 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         #expect(p.contains { $0.kind == .signatureInvalid && $0.file == dir.tombstonePath(sequence: 2) }, "\(p)")
 
         // Not a tombstone at all, and a newer version.
-        try Data("not a tombstone at all, just some text that is long enough to be read".utf8).write(to: URL(fileURLWithPath: path1))
-        #expect(problemsOf(dir, keyed).contains { $0.kind == .tombstoneInvalid && $0.detail.contains("magic AQTOMBST") })
+        try Data("not a tombstone at all, just some text that is long enough to be read".utf8).write(
+            to: URL(fileURLWithPath: path1))
+        #expect(
+            problemsOf(dir, keyed).contains { $0.kind == .tombstoneInvalid && $0.detail.contains("magic AQTOMBST") })
         var newer = good
         newer[8] = 2
         #expect(throws: LogFormatError.self) { try Tombstone.decode(newer) }
@@ -427,7 +489,9 @@ final class CrashAt: Sendable {
                     "seed \(seed): segment \(s.sequence) lost records after \(steps)")
                 if afterCompleteApply {
                     let due = s.maxTime + 30 * day <= now
-                    #expect(!(due && !held(s)), "seed \(seed): segment \(s.sequence) kept past expiry without a hold after \(steps)")
+                    #expect(
+                        !(due && !held(s)),
+                        "seed \(seed): segment \(s.sequence) kept past expiry without a hold after \(steps)")
                 }
             }
             if let seq = writer?.activeSequence {

@@ -1,9 +1,10 @@
 import Foundation
 import PropertyBased
-import Testing
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 /// The store's index answers must be identical to a brute-force scan of every record.
 @Suite struct StoreQueryTests {

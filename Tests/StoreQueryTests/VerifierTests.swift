@@ -1,8 +1,9 @@
 import Foundation
-import Testing
-@testable import LogFormat
 import StoreQuery
 import TestSupport
+import Testing
+
+@testable import LogFormat
 
 /// Tampering that keeps every checksum valid (an attacker who knows the format) must still be caught by the
 /// Merkle root, the rebuilt index, the chain or the catalog — and named precisely.
@@ -26,7 +27,9 @@ import TestSupport
         let reader = try SegmentReader(path: path, sealed: true)
         let start = Int(reader.blocks[block].offset)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        let header = try bytes.withBytes { (b) throws(LogFormatError) in try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[start...])) }
+        let header = try bytes.withBytes { (b) throws(LogFormatError) in
+            try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[start...]))
+        }
         let p = start + FormatConstants.blockHeaderSize
         bytes[p + payloadOffset] ^= 0x01
         var h = header
@@ -87,7 +90,9 @@ import TestSupport
         // Change one byte of the postings area and re-forge the index block's checksums.
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let start = Int(footer.indexOffset)
-        let header = try bytes.withBytes { (b) throws(LogFormatError) in try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[start...])) }
+        let header = try bytes.withBytes { (b) throws(LogFormatError) in
+            try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[start...]))
+        }
         let last = start + header.totalSize - 1
         bytes[last] ^= 0x01
         var h = header
@@ -109,7 +114,8 @@ import TestSupport
         let v = Verifier.verifyDirectory(tmp.dataDirectory)
         let kinds = v.storeProblems.map(\.kind)
         #expect(kinds.contains(.missingSegment))
-        let chain = try #require(v.storeProblems.first { $0.kind == .missingSegment && $0.file.hasSuffix(entries[2].relativePath) })
+        let chain = try #require(
+            v.storeProblems.first { $0.kind == .missingSegment && $0.file.hasSuffix(entries[2].relativePath) })
         #expect(chain.expected?.contains("segment 2") == true)
         // The catalog still lists it: also reported as not found.
         #expect(v.storeProblems.contains { $0.kind == .missingSegment && $0.detail.contains("catalog") })
@@ -138,7 +144,8 @@ import TestSupport
         catalog.remove(nodeID: entries[0].nodeID, sequence: entries[0].sequence)
         try tmp.dataDirectory.saveCatalog(catalog)
         let v = Verifier.verifyDirectory(tmp.dataDirectory)
-        #expect(v.storeProblems.contains { $0.kind == .unexpectedSegment && $0.file.hasSuffix(entries[0].relativePath) })
+        #expect(
+            v.storeProblems.contains { $0.kind == .unexpectedSegment && $0.file.hasSuffix(entries[0].relativePath) })
     }
 
     @Test func tornOpenSegmentTailIsReported() throws {
@@ -207,7 +214,9 @@ import TestSupport
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let footerStart = bytes.count - FormatConstants.footerSize
         bytes[footerStart + 128] ^= 0x01  // sealedAtUnixNano: not checked against the records, only by the signature
-        let crcOffset = footerStart + FormatConstants.footerSignedSize + FormatConstants.signatureSize + FormatConstants.footerPhysicalSize
+        let crcOffset =
+            footerStart + FormatConstants.footerSignedSize + FormatConstants.signatureSize
+            + FormatConstants.footerPhysicalSize
         let crc = Checksum.crc32(bytes[footerStart..<crcOffset])
         withUnsafeBytes(of: crc.littleEndian) { for (i, b) in $0.enumerated() { bytes[crcOffset + i] = b } }
         try Data(bytes).write(to: URL(fileURLWithPath: path))

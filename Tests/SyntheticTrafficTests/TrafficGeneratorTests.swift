@@ -1,6 +1,6 @@
+import LogFormat
 import Testing
 
-import LogFormat
 @testable import SyntheticTraffic
 
 @Suite("TrafficGenerator")

@@ -1,7 +1,7 @@
 // Seeded test inputs shared by the test targets: random events, a quiet logger, a short SplitMix.
 import Foundation
-import Logging
 import LogFormat
+import Logging
 import SyntheticTraffic
 
 public let quietLogger: Logger = {
@@ -86,19 +86,24 @@ public enum RandomEvents {
         e.attributes = attributes(&g, max: 10)
         e.droppedAttributesCount = UInt32(g.next() % 3)
         e.events = (0..<Int(g.next() % 3)).map { _ in
-            SpanEvent(timeUnixNano: g.next(), name: string(&g), attributes: attributes(&g), droppedAttributesCount: UInt32(g.next() % 2))
+            SpanEvent(
+                timeUnixNano: g.next(), name: string(&g), attributes: attributes(&g),
+                droppedAttributesCount: UInt32(g.next() % 2))
         }
         e.droppedEventsCount = UInt32(g.next() % 2)
         e.links = (0..<Int(g.next() % 3)).map { _ in
             SpanLink(
-                traceID: traceID(&g), spanID: SpanID(value: g.next()), traceState: string(&g), attributes: attributes(&g),
+                traceID: traceID(&g), spanID: SpanID(value: g.next()), traceState: string(&g),
+                attributes: attributes(&g),
                 droppedAttributesCount: UInt32(g.next() % 2), flags: UInt32(g.next() % 0x400))
         }
         e.droppedLinksCount = UInt32(g.next() % 2)
         e.resourceAttributes = [Attribute("service.name", .string(e.service))] + attributes(&g)
         e.resourceDroppedAttributesCount = UInt32(g.next() % 2)
         e.resourceSchemaURL = g.next() % 2 == 0 ? "https://opentelemetry.io/schemas/1.44.0" : ""
-        e.scope = InstrumentationScope(name: string(&g), version: "1.2.3", attributes: attributes(&g), droppedAttributesCount: UInt32(g.next() % 2))
+        e.scope = InstrumentationScope(
+            name: string(&g), version: "1.2.3", attributes: attributes(&g), droppedAttributesCount: UInt32(g.next() % 2)
+        )
         e.scopeSchemaURL = g.next() % 3 == 0 ? "s" : ""
         return e
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The launcher every process test uses: it must never hang on a chatty child, and its deadlines must fire
 /// even when the child prints nothing.

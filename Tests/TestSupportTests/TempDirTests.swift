@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The temporary directory lives exactly as long as the test says.
 @Suite struct TempDirTests {

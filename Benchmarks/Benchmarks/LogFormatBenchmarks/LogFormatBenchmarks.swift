@@ -7,8 +7,8 @@ import Benchmark
 import Foundation
 import LogFormat
 import Logging
-import SyntheticTraffic
 import StoreQuery
+import SyntheticTraffic
 
 /// Benchmark state shared across iterations; written once in a setup hook before measuring starts.
 final class Fixture: @unchecked Sendable {
@@ -55,12 +55,17 @@ final class Fixture: @unchecked Sendable {
                 try? FileManager.default.removeItem(atPath: Self.dataPath)
                 var options = WriterOptions()
                 options.maxSegmentRecords = Self.segmentRecords
-                FileHandle.standardError.write(Data("building the \(Self.events)-event data set in \(Self.dataPath)…\n".utf8))
+                FileHandle.standardError.write(
+                    Data("building the \(Self.events)-event data set in \(Self.dataPath)…\n".utf8))
                 let s = try SyntheticLoad.write(
-                    into: dir, configuration: c, requests: c.requestsPerDay * c.days, options: options, logger: Self.logger)
+                    into: dir, configuration: c, requests: c.requestsPerDay * c.days, options: options,
+                    logger: Self.logger)
                 let perEvent = Double(s.bytesWritten) / Double(s.events)
-                let summary = "\(s.events) events, \(s.segmentsSealed) segments, \(s.bytesWritten) bytes, "
-                    + String(format: "%.1f bytes/event, written at %.0f events/s\n", perEvent, Double(s.events) / (Double(s.writeNanos) / 1e9))
+                let summary =
+                    "\(s.events) events, \(s.segmentsSealed) segments, \(s.bytesWritten) bytes, "
+                    + String(
+                        format: "%.1f bytes/event, written at %.0f events/s\n", perEvent,
+                        Double(s.events) / (Double(s.writeNanos) / 1e9))
                 FileHandle.standardError.write(Data(summary.utf8))
                 FileManager.default.createFile(atPath: marker, contents: Data(summary.utf8))
             }
@@ -92,7 +97,8 @@ final class Fixture: @unchecked Sendable {
         if let ids = lock.withLock({ _traceIDs.isEmpty ? nil : _traceIDs }) { return ids }
         let s = try store()
         let hour = day.lowerBound + 12 * 3_600_000_000_000
-        let events = try s.search(EventQuery(terms: [.service("edge-nginx")], timeRange: hour...(hour + 60_000_000_000), limit: 500))
+        let events = try s.search(
+            EventQuery(terms: [.service("edge-nginx")], timeRange: hour...(hour + 60_000_000_000), limit: 500))
         let ids = events.map(\.event.traceID)
         lock.withLock { _traceIDs = ids }
         return ids
@@ -117,7 +123,8 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "write: encode+hash+index+compress+write 100k events (no fsync)",
-        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident], maxIterations: 30)
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident], maxIterations: 30)
     ) { benchmark in
         let batch = fixture.writeBatch
         let path = scratchDirectory()
@@ -157,7 +164,10 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Records
 
-    Benchmark("codec: encode one realistic record", configuration: .init(metrics: [.wallClock, .mallocCountTotal], scalingFactor: .kilo)) {
+    Benchmark(
+        "codec: encode one realistic record",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal], scalingFactor: .kilo)
+    ) {
         benchmark in
         let events = Array(fixture.writeBatch.prefix(1_000))
         var w = BinaryWriter(capacity: 4_096)
@@ -170,7 +180,10 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(w.count)
     }
 
-    Benchmark("codec: decode one realistic record", configuration: .init(metrics: [.wallClock, .mallocCountTotal], scalingFactor: .kilo)) {
+    Benchmark(
+        "codec: decode one realistic record",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal], scalingFactor: .kilo)
+    ) {
         benchmark in
         let records = fixture.writeBatch.prefix(1_000).map { RecordCodec.encode($0) }
         for _ in benchmark.scaledIterations {
@@ -213,7 +226,10 @@ let benchmarks: @Sendable () -> Void = {
         _ = try fixture.sampleTraceIDs()
     }
 
-    Benchmark("query: user-to-traces join, heavy user, one day", configuration: .init(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident], maxIterations: 100)) {
+    Benchmark(
+        "query: user-to-traces join, heavy user, one day",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident], maxIterations: 100)
+    ) {
         benchmark in
         let store = try fixture.store()
         let user = TrafficGenerator.heavyUser(for: fixture.configuration)
@@ -235,7 +251,10 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Verification
 
-    Benchmark("verify: one sealed 100k-event segment", configuration: .init(metrics: [.wallClock, .throughput], maxIterations: 20)) {
+    Benchmark(
+        "verify: one sealed 100k-event segment",
+        configuration: .init(metrics: [.wallClock, .throughput], maxIterations: 20)
+    ) {
         benchmark in
         let store = try fixture.store()
         let (dir, entry) = store.sealedSegments[store.sealedSegments.count / 2]

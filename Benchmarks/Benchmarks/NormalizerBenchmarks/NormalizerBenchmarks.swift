@@ -51,9 +51,10 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "normalize: 100k synthetic events, nothing to redact",
-        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxIterations: 30,
-                             // Measured 2026-11-27: 219k per 100k events (2.2 per event, not yet 0: see BENCHMARKS.md).
-                             thresholds: [.mallocCountTotal: .init(absolute: [.p90: 230_000])])
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal], maxIterations: 30,
+            // Measured 2026-11-27: 219k per 100k events (2.2 per event, not yet 0: see BENCHMARKS.md).
+            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 230_000])])
     ) { benchmark in
         let events = Traffic.shared.clean
         benchmark.startMeasurement()

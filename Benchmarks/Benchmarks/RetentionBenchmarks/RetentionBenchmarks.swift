@@ -8,8 +8,8 @@ import Benchmark
 import Foundation
 import LogFormat
 import Logging
-import SyntheticTraffic
 import StoreQuery
+import SyntheticTraffic
 
 final class RetentionFixture: @unchecked Sendable {
     // @unchecked: every field is assigned inside `lock` once, then only read.
@@ -19,7 +19,9 @@ final class RetentionFixture: @unchecked Sendable {
 
     static let events = Int(ProcessInfo.processInfo.environment["AUDIT_BENCH_RETENTION_EVENTS"] ?? "") ?? 1_000_000
     static let days = 7
-    static var root: String { ProcessInfo.processInfo.environment["AUDIT_BENCH_RETENTION_DATA"] ?? "/tmp/audit-trail-retention-\(events)" }
+    static var root: String {
+        ProcessInfo.processInfo.environment["AUDIT_BENCH_RETENTION_DATA"] ?? "/tmp/audit-trail-retention-\(events)"
+    }
     static var hot: DataDirectory { DataDirectory(root + "/hot") }
     static var archive: DataDirectory { DataDirectory(root + "/archive") }
 
@@ -32,7 +34,8 @@ final class RetentionFixture: @unchecked Sendable {
     let configuration: TrafficGenerator.Configuration = {
         var c = TrafficGenerator.Configuration()
         c.days = RetentionFixture.days
-        c.requestsPerDay = Int(Double(RetentionFixture.events) / TrafficGenerator.meanEventsPerRequest / Double(RetentionFixture.days))
+        c.requestsPerDay = Int(
+            Double(RetentionFixture.events) / TrafficGenerator.meanEventsPerRequest / Double(RetentionFixture.days))
         return c
     }()
 
@@ -53,10 +56,12 @@ final class RetentionFixture: @unchecked Sendable {
                 options.maxSegmentRecords = 100_000
                 for d in [Self.hot, Self.archive] {
                     _ = try SyntheticLoad.write(
-                        into: d, configuration: c, requests: c.requestsPerDay * c.days, options: options, logger: Self.logger)
+                        into: d, configuration: c, requests: c.requestsPerDay * c.days, options: options,
+                        logger: Self.logger)
                 }
                 // Archive every segment of the second copy with the retention job (zlib level 9).
-                let report = try RetentionJob(directory: Self.archive, policy: RetentionPolicy(archiveAfterDays: 0)).apply()
+                let report = try RetentionJob(directory: Self.archive, policy: RetentionPolicy(archiveAfterDays: 0))
+                    .apply()
                 precondition(report.problems.isEmpty, "\(report.problems)")
                 FileManager.default.createFile(atPath: marker, contents: Data())
             }
@@ -65,10 +70,14 @@ final class RetentionFixture: @unchecked Sendable {
             FileHandle.standardError.write(
                 Data(
                     String(
-                        format: "hot tier %d bytes, archive tier %d bytes: the archive is %.2fx smaller (%d events)\n", hotBytes,
+                        format: "hot tier %d bytes, archive tier %d bytes: the archive is %.2fx smaller (%d events)\n",
+                        hotBytes,
                         archiveBytes, Double(hotBytes) / Double(archiveBytes), Self.events
                     ).utf8))
-            let s = (try AuditStore(directories: [Self.hot], cacheBytes: 512 << 20), try AuditStore(directories: [Self.archive], cacheBytes: 512 << 20))
+            let s = (
+                try AuditStore(directories: [Self.hot], cacheBytes: 512 << 20),
+                try AuditStore(directories: [Self.archive], cacheBytes: 512 << 20)
+            )
             _stores = s
             return s
         }
@@ -111,7 +120,8 @@ let benchmarks: @Sendable () -> Void = {
         defer { try? FileManager.default.removeItem(atPath: scratch.root) }
         try scratch.create()
         try FileManager.default.copyItem(atPath: dir.nodeIDPath, toPath: scratch.nodeIDPath)
-        try FileManager.default.copyItem(atPath: dir.path(relative: entry.relativePath), toPath: scratch.path(relative: entry.relativePath))
+        try FileManager.default.copyItem(
+            atPath: dir.path(relative: entry.relativePath), toPath: scratch.path(relative: entry.relativePath))
         let job = RetentionJob(directory: scratch, policy: RetentionPolicy(archiveAfterDays: 0))
         benchmark.startMeasurement()
         let report = try job.apply()
@@ -128,7 +138,8 @@ let benchmarks: @Sendable () -> Void = {
 
         Benchmark("query \(tier): light user, one day") { benchmark in
             let s = try store()
-            let q = EventQuery(terms: [.user(TrafficGenerator.lightUser(for: fixture.configuration))], timeRange: fixture.day)
+            let q = EventQuery(
+                terms: [.user(TrafficGenerator.lightUser(for: fixture.configuration))], timeRange: fixture.day)
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { blackHole(try s.search(q, includeOpenSegments: false)) }
         } setup: {
@@ -137,7 +148,8 @@ let benchmarks: @Sendable () -> Void = {
 
         Benchmark("query \(tier): heavy user, one day") { benchmark in
             let s = try store()
-            let q = EventQuery(terms: [.user(TrafficGenerator.heavyUser(for: fixture.configuration))], timeRange: fixture.day)
+            let q = EventQuery(
+                terms: [.user(TrafficGenerator.heavyUser(for: fixture.configuration))], timeRange: fixture.day)
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { blackHole(try s.search(q, includeOpenSegments: false)) }
         } setup: {

@@ -2,8 +2,8 @@
 // are errors (a misspelt limit must not silently fall back to its default). docs/configuration.md lists every key.
 import Foundation
 import LogFormat
-import StoreQuery
 import OTLPBridge
+import StoreQuery
 import Yams
 
 public struct CollectorConfig: Sendable, Equatable {
@@ -66,7 +66,8 @@ public struct CollectorConfig: Sendable, Equatable {
 
     /// Every key of the file, with its dotted path.
     static let keys: [String] = [
-        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote", "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
+        "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote",
+        "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
         "receivers.syslog.tcp_address", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
@@ -81,19 +82,26 @@ public struct CollectorConfig: Sendable, Equatable {
     /// With `checkValues` false only unknown keys and wrong types are problems, so later layers (environment,
     /// flags) can still fix a value before the merged result is checked.
     public static func parse(
-        yaml text: String, over base: CollectorConfig = CollectorConfig(), source: String = "config", checkValues: Bool = true
+        yaml text: String, over base: CollectorConfig = CollectorConfig(), source: String = "config",
+        checkValues: Bool = true
     ) throws(Problem) -> CollectorConfig {
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch { throw Problem(messages: ["\(source): not valid YAML: \(error)"]) }
+        do { root = try Yams.load(yaml: text) } catch {
+            throw Problem(messages: ["\(source): not valid YAML: \(error)"])
+        }
         guard let root else { return base }
-        guard let map = root as? [String: Any] else { throw Problem(messages: ["\(source): the top level must be a mapping"]) }
+        guard let map = root as? [String: Any] else {
+            throw Problem(messages: ["\(source): the top level must be a mapping"])
+        }
         var flat: [String: Any] = [:]
         var problems: [String] = []
         func walk(_ m: [String: Any], _ prefix: String) {
             for (k, v) in m {
                 let path = prefix.isEmpty ? k : prefix + "." + k
                 if let sub = v as? [String: Any], !keys.contains(path) {
-                    if keys.contains(where: { $0.hasPrefix(path + ".") }) { walk(sub, path) } else {
+                    if keys.contains(where: { $0.hasPrefix(path + ".") }) {
+                        walk(sub, path)
+                    } else {
                         problems.append("\(source): unknown key \(path)")
                     }
                 } else if keys.contains(path) {
@@ -134,7 +142,9 @@ public struct CollectorConfig: Sendable, Equatable {
         int("limits.max_string_bytes") { c.maxStringBytes = $0 }
         func list(_ k: String, _ set: ([String]) -> Void) {
             guard let v = flat[k] else { return }
-            if let list = v as? [Any], list.allSatisfy({ $0 is String }) { set(list.compactMap { $0 as? String }) } else {
+            if let list = v as? [Any], list.allSatisfy({ $0 is String }) {
+                set(list.compactMap { $0 as? String })
+            } else {
                 problems.append("\(source): \(k) must be a list of strings")
             }
         }
@@ -152,7 +162,9 @@ public struct CollectorConfig: Sendable, Equatable {
         string("auth.senders_file") { c.sendersFile = $0 }
         string("storage.signing_key_file") { c.signingKeyFile = $0 }
         if flat["retention"] != nil {
-            do { c.retention = try RetentionPolicy.parse(yaml: text, source: source) } catch { problems += error.messages }
+            do { c.retention = try RetentionPolicy.parse(yaml: text, source: source) } catch {
+                problems += error.messages
+            }
         }
         if checkValues { problems += c.problems().map { "\(source): \($0)" } }
         guard problems.isEmpty else { throw Problem(messages: problems.sorted()) }
@@ -166,7 +178,11 @@ public struct CollectorConfig: Sendable, Equatable {
         var problems: [String] = []
         func int(_ name: String, _ set: (Int) -> Void) {
             guard let v = env[name] else { return }
-            if let i = Int(v) { set(i) } else { problems.append("\(name) must be an integer, got \(v.debugDescription)") }
+            if let i = Int(v) {
+                set(i)
+            } else {
+                problems.append("\(name) must be an integer, got \(v.debugDescription)")
+            }
         }
         if let v = env["AUDIT_COLLECTOR_DATA"] { c.data = v }
         if env["AUDIT_COLLECTOR_ALLOW_PLAINTEXT_REMOTE"] == "true" { c.allowPlaintextRemote = true }
@@ -195,9 +211,12 @@ public struct CollectorConfig: Sendable, Equatable {
     /// What is wrong with the values themselves.
     public func problems() -> [String] {
         var p: [String] = []
-        if !["always", "interval", "never"].contains(fsync) { p.append("fsync must be always, interval or never, not \(fsync.debugDescription)") }
+        if !["always", "interval", "never"].contains(fsync) {
+            p.append("fsync must be always, interval or never, not \(fsync.debugDescription)")
+        }
         for (name, v) in [
-            ("fsync_interval_ms", fsyncIntervalMs), ("segment_bytes", segmentBytes), ("segment_age_seconds", segmentAgeSeconds),
+            ("fsync_interval_ms", fsyncIntervalMs), ("segment_bytes", segmentBytes),
+            ("segment_age_seconds", segmentAgeSeconds),
             ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
             ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
         ] where v <= 0 {
@@ -207,7 +226,9 @@ public struct CollectorConfig: Sendable, Equatable {
             p.append("log_level \(logLevel.debugDescription) is not a log level")
         }
         if !hmacSecret.isEmpty && !hmacSecretFile.isEmpty {
-            p.append("give the redaction HMAC secret once: AUDIT_COLLECTOR_REDACTION_HMAC_SECRET or hmac_secret_file, not both")
+            p.append(
+                "give the redaction HMAC secret once: AUDIT_COLLECTOR_REDACTION_HMAC_SECRET or hmac_secret_file, not both"
+            )
         }
         if !hmacSecret.isEmpty && hmacSecret.utf8.count < Self.minimumSecretBytes {
             p.append("the redaction HMAC secret must have at least \(Self.minimumSecretBytes) bytes")
@@ -223,7 +244,8 @@ public struct CollectorConfig: Sendable, Equatable {
         }
         // (name, address, required, carried over TCP and so under TLS when it is on)
         for (name, text, required, tcp) in [
-            ("otlp_http", otlpHTTPAddress, true, true), ("otlp_grpc", otlpGRPCAddress, false, true), ("zipkin", zipkinAddress, false, true),
+            ("otlp_http", otlpHTTPAddress, true, true), ("otlp_grpc", otlpGRPCAddress, false, true),
+            ("zipkin", zipkinAddress, false, true),
             ("syslog udp", syslogUDPAddress, false, false), ("syslog tcp", syslogTCPAddress, false, true),
         ] {
             if !required && text == "off" { continue }
@@ -233,7 +255,9 @@ public struct CollectorConfig: Sendable, Equatable {
             }
             let encrypted = tcp && tls != nil
             if !allowPlaintextRemote, !encrypted, !Self.isLoopback(host) {
-                p.append("\(name) on \(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote\(tcp ? " (or configure tls)" : "")")
+                p.append(
+                    "\(name) on \(host) is not a loopback address: plain text leaves this machine only with allow_plaintext_remote\(tcp ? " (or configure tls)" : "")"
+                )
             }
         }
         return p
@@ -259,7 +283,8 @@ public struct CollectorConfig: Sendable, Equatable {
     }
 
     /// The syslog listeners' addresses, nil where off.
-    public func syslogAddresses() throws(Problem) -> (udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?) {
+    public func syslogAddresses() throws(Problem) -> (udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?)
+    {
         (
             syslogUDPAddress == "off" ? nil : try Self.parseAddress(syslogUDPAddress),
             syslogTCPAddress == "off" ? nil : try Self.parseAddress(syslogTCPAddress)
@@ -291,7 +316,9 @@ public struct CollectorConfig: Sendable, Equatable {
             var secret = Array(data)
             while let last = secret.last, last == 0x0A || last == 0x0D { secret.removeLast() }
             guard secret.count >= Self.minimumSecretBytes else {
-                throw Problem(messages: ["\(hmacSecretFile): the redaction HMAC secret must have at least \(Self.minimumSecretBytes) bytes"])
+                throw Problem(messages: [
+                    "\(hmacSecretFile): the redaction HMAC secret must have at least \(Self.minimumSecretBytes) bytes"
+                ])
             }
             o.redaction.hmacSecret = secret
         }

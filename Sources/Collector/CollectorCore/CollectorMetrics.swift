@@ -37,7 +37,8 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
 
     /// The receivers, as the `receiver` label names them.
     public static let receivers = [
-        "otlp_http_traces", "otlp_http_logs", "access_ndjson", "otlp_grpc_traces", "otlp_grpc_logs", "zipkin_json", "syslog_udp", "syslog_tcp",
+        "otlp_http_traces", "otlp_http_logs", "access_ndjson", "otlp_grpc_traces", "otlp_grpc_logs", "zipkin_json",
+        "syslog_udp", "syslog_tcp",
     ]
 
     private struct PerReceiver: Sendable {
@@ -86,13 +87,15 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
             per[r] = PerReceiver(
                 received: Counter(label: "audit_collector_received_items_total", dimensions: d, factory: factory),
                 accepted: Counter(label: "audit_collector_accepted_items_total", dimensions: d, factory: factory),
-                requestItems: Recorder(label: "audit_collector_request_items", dimensions: d, aggregate: true, factory: factory),
+                requestItems: Recorder(
+                    label: "audit_collector_request_items", dimensions: d, aggregate: true, factory: factory),
                 ackLatency: Timer(label: "audit_collector_ack_latency_seconds", dimensions: d, factory: factory))
         }
         perReceiver = per
         queueDepth = Gauge(label: "audit_collector_queue_events", factory: factory)
         queueCapacity = Gauge(label: "audit_collector_queue_capacity_events", factory: factory)
-        commitEvents = Recorder(label: "audit_collector_commit_events", dimensions: [], aggregate: true, factory: factory)
+        commitEvents = Recorder(
+            label: "audit_collector_commit_events", dimensions: [], aggregate: true, factory: factory)
         commits = Counter(label: "audit_collector_commits_total", factory: factory)
         eventsWritten = Counter(label: "audit_collector_events_written_total", factory: factory)
         fsyncLatency = Timer(label: "audit_collector_fsync_duration_seconds", factory: factory)
@@ -146,7 +149,8 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     /// A request or connection refused by sender authentication (`reason`: missing_credentials, unknown_token,
     /// unknown_identity, bad_credentials, identity_mismatch, receiver_not_allowed, source_not_allowed).
     public func authRefused(_ receiver: ReceiverKind, reason: String) {
-        counter("audit_collector_auth_refusals_total", [("receiver", receiver.rawValue), ("reason", reason)]).increment()
+        counter("audit_collector_auth_refusals_total", [("receiver", receiver.rawValue), ("reason", reason)])
+            .increment()
     }
 
     /// A TLS handshake that failed on `listener` (http, zipkin, syslog_tcp).
@@ -201,7 +205,9 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         queueDepth.record(log.statistics.pendingEvents)
         queueCapacity.record(log.options.maxPendingEvents)
         let port = kernelDropsPort.load(ordering: .relaxed)
-        if port > 0, let drops = SyslogReceiver.kernelDrops(port: port) { udpKernelDrops.record(Int64(clamping: drops)) }
+        if port > 0, let drops = SyslogReceiver.kernelDrops(port: port) {
+            udpKernelDrops.record(Int64(clamping: drops))
+        }
         return registry.emitToBuffer()
     }
 }

@@ -61,13 +61,15 @@ public enum CollectorServer {
         let server: HTTPServerBuilder
         if let tls {
             let sslContext: NIOSSLContext
-            do { sslContext = try NIOSSLContext(configuration: try tls.serverConfiguration(alpn: ["http/1.1"])) } catch {
+            do { sslContext = try NIOSSLContext(configuration: try tls.serverConfiguration(alpn: ["http/1.1"])) } catch
+            {
                 throw TLSSetupError("the HTTPS listener on \(host):\(port): \(error)")
             }
             let listener = zipkin ? "zipkin" : "http"
             server = HTTPServerBuilder { responder in
                 CountingTLSChannel(
-                    base: HTTP1Channel(responder: responder, configuration: http1), sslContext: sslContext, listener: listener,
+                    base: HTTP1Channel(responder: responder, configuration: http1), sslContext: sslContext,
+                    listener: listener,
                     metrics: ingest.metrics)
             }
         } else {
@@ -76,24 +78,28 @@ public enum CollectorServer {
         if zipkin {
             return Application(
                 router: router, server: server,
-                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector-zipkin"),
+                configuration: ApplicationConfiguration(
+                    address: .hostname(host, port: port), serverName: "audit-collector-zipkin"),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
                 logger: logger)
         }
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/metrics") { _, _ -> Response in
-            response(IngestResponse(
-                status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
-                body: ingest.metrics.exposition(log: ingest.log)))
+            response(
+                IngestResponse(
+                    status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
+                    body: ingest.metrics.exposition(log: ingest.log)))
         }
         router.get("/readyz") { _, _ -> Response in
             ingest.isAccepting
                 ? response(IngestResponse(status: 200, headers: [:], body: Array("ready\n".utf8)))
-                : response(IngestResponse(status: 503, headers: ["Retry-After": "1"], body: Array("not accepting\n".utf8)))
+                : response(
+                    IngestResponse(status: 503, headers: ["Retry-After": "1"], body: Array("not accepting\n".utf8)))
         }
         return Application(
             router: router, server: server,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "audit-collector"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: "audit-collector"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

@@ -7,9 +7,9 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCProtobuf
 import LogFormat
-import OTLPBridge
 import Logging
 import NIOCore
+import OTLPBridge
 import OTLPGRPC
 import OTLPProto
 import ServiceLifecycle
@@ -78,7 +78,8 @@ public enum GRPCReceiver {
         var text = Substring(peer)
         if text.hasPrefix("ipv4:") || text.hasPrefix("ipv6:") { text = text.dropFirst(5) } else { return nil }
         // NIO traps on a port outside 0...65535, so it is checked here.
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port)
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
         else { return nil }
         var host = text[..<colon]
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
@@ -93,7 +94,8 @@ public enum GRPCReceiver {
         try checkSize(bytes, ingest: ingest, receiver: receiver)
         let request: Request
         do { request = try Request(serializedBytes: bytes) } catch {
-            throw invalid("malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver)
+            throw invalid(
+                "malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver)
         }
         do {
             let response = Request.response(try await ingest.store(request, from: sender))
@@ -111,7 +113,8 @@ public enum GRPCReceiver {
         ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
         throw GoogleRPCStatus(
             code: .resourceExhausted,
-            message: "request message of \(bytes.count) bytes exceeds the limit of \(ingest.limits.maxBodyBytes) bytes after decompression",
+            message:
+                "request message of \(bytes.count) bytes exceeds the limit of \(ingest.limits.maxBodyBytes) bytes after decompression",
             details: [])
     }
 
@@ -153,7 +156,8 @@ public enum GRPCReceiver {
                 // The transport resets the stream of a message over its own limit (the client sees UNAVAILABLE
                 // and may retry), so it gets headroom: messages up to twice the limit reach the handler, which
                 // answers RESOURCE_EXHAUSTED properly; only larger ones meet the transport's reset.
-                config.rpc.maxRequestPayloadSize = max(ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
+                config.rpc.maxRequestPayloadSize = max(
+                    ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
             })
         return GRPCServer(transport: transport, services: [OTLPGRPCServices(ingest: ingest)])
     }
@@ -165,7 +169,9 @@ public struct GRPCServerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let onListening: @Sendable (Int) async -> Void
 
-    public init(server: GRPCServer<HTTP2ServerTransport.Posix>, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) {
+    public init(
+        server: GRPCServer<HTTP2ServerTransport.Posix>, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
         self.server = server
         self.onListening = onListening
     }

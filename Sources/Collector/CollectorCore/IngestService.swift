@@ -170,7 +170,8 @@ public final class IngestService: Sendable {
 
     func ingestAccess(_ body: [UInt8], _ context: SenderContext) async -> IngestResponse {
         let receiver = context.receiver.label
-        let (events, errors) = AccessEventMapping.events(fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
+        let (events, errors) = AccessEventMapping.events(
+            fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
         var kept: [AuditEvent] = []
         var lineErrors = errors.map { (line: $0.line, reason: $0.reason) }
         // Line numbers of the good events, to name any that break a limit.
@@ -198,7 +199,9 @@ public final class IngestService: Sendable {
         }
         let rejected = lineErrors.map { ["line": $0.line, "reason": $0.reason] as [String: Any] }
         if kept.isEmpty {
-            if lineErrors.isEmpty { return IngestResponse(status: 200, headers: json, body: report(["accepted": 0, "rejected": []])) }
+            if lineErrors.isEmpty {
+                return IngestResponse(status: 200, headers: json, body: report(["accepted": 0, "rejected": []]))
+            }
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
         do throws(Refusal) {
@@ -237,7 +240,8 @@ public final class IngestService: Sendable {
             return answer(error, context.receiver, .json)
         }
         if rejected.isEmpty { return IngestResponse(status: 202, headers: [:], body: []) }
-        return IngestResponse(status: 202, headers: json, body: report(["accepted": imported.events.count, "rejected": rejected]))
+        return IngestResponse(
+            status: 202, headers: json, body: report(["accepted": imported.events.count, "rejected": rejected]))
     }
 
     // MARK: Storing (shared by every protocol binding)
@@ -339,7 +343,8 @@ public final class IngestService: Sendable {
                     logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
                 }
                 let why = FileIO.isOutOfSpace(error) ? "the collector's disk is full" : "the collector cannot write"
-                throw Refusal(kind: .unavailable, message: "\(why); this request is not acknowledged, send it again later")
+                throw Refusal(
+                    kind: .unavailable, message: "\(why); this request is not acknowledged, send it again later")
             default:
                 throw Refusal(kind: .unavailable, message: "not stored: \(error.message)")
             }
@@ -400,16 +405,22 @@ public final class IngestService: Sendable {
     func violation(_ e: AuditEvent) -> LimitViolation? {
         let maxAttributes = limits.maxAttributesPerRecord
         if e.attributes.count > maxAttributes {
-            return LimitViolation(reason: .attributeLimit, message: "\(e.attributes.count) attributes, more than the limit of \(maxAttributes)")
+            return LimitViolation(
+                reason: .attributeLimit,
+                message: "\(e.attributes.count) attributes, more than the limit of \(maxAttributes)")
         }
         // Span events and links count against the same limit: each one's attributes, and how many there are.
         if e.events.count + e.links.count > maxAttributes {
             return LimitViolation(
-                reason: .attributeLimit, message: "\(e.events.count) events and \(e.links.count) links, more than the limit of \(maxAttributes)")
+                reason: .attributeLimit,
+                message: "\(e.events.count) events and \(e.links.count) links, more than the limit of \(maxAttributes)")
         }
-        if let crowded = (e.events.map(\.attributes.count) + e.links.map(\.attributes.count)).first(where: { $0 > maxAttributes }) {
+        if let crowded = (e.events.map(\.attributes.count) + e.links.map(\.attributes.count)).first(where: {
+            $0 > maxAttributes
+        }) {
             return LimitViolation(
-                reason: .attributeLimit, message: "a span event or link with \(crowded) attributes, more than the limit of \(maxAttributes)")
+                reason: .attributeLimit,
+                message: "a span event or link with \(crowded) attributes, more than the limit of \(maxAttributes)")
         }
         let max = limits.maxStringBytes
         func long(_ s: String) -> Bool { s.utf8.count > max }
@@ -456,17 +467,20 @@ public final class IngestService: Sendable {
             return .success(SenderContext(receiver: receiver, name: sender.name, identity: identity, peer: peer))
         case .failure(let refusal):
             metrics.authRefused(kind, reason: refusal.reason)
-            logger.warning("refused a sender", metadata: [
-                "receiver": "\(kind.rawValue)", "reason": "\(refusal.reason)", "peer": "\(peer?.ipAddress ?? "?")",
-                "sender": "\(refusal.sender ?? "-")", "identity": "\(identity ?? "-")",
-            ])
+            logger.warning(
+                "refused a sender",
+                metadata: [
+                    "receiver": "\(kind.rawValue)", "reason": "\(refusal.reason)", "peer": "\(peer?.ipAddress ?? "?")",
+                    "sender": "\(refusal.sender ?? "-")", "identity": "\(identity ?? "-")",
+                ])
             return .failure(refusal)
         }
     }
 
     /// The HTTP answer to a refused sender: 401 with a Bearer challenge, or 403, as a `google.rpc.Status`.
     public func refusedSender(_ refusal: AuthRefusal, receiver: Receiver, contentType: String?) -> IngestResponse {
-        let encoding: Encoding = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json
+        let encoding: Encoding =
+            (contentType ?? "").lowercased().hasPrefix("application/x-protobuf") ? .protobuf : .json
         let answer =
             switch refusal.kind {
             case .unauthenticated:
@@ -495,7 +509,8 @@ public final class IngestService: Sendable {
     }
 
     private static func isSenderKey(_ key: String) -> Bool {
-        key.utf8.count >= 12 && key.utf8.first == UInt8(ascii: "a") && (key == SenderContext.nameKey || key == SenderContext.identityKey)
+        key.utf8.count >= 12 && key.utf8.first == UInt8(ascii: "a")
+            && (key == SenderContext.nameKey || key == SenderContext.identityKey)
     }
 
     // MARK: Answers
@@ -514,7 +529,9 @@ public final class IngestService: Sendable {
     private let json = ["Content-Type": "application/json"]
 
     private func plain(_ status: Int, _ message: String, extra: [String: String] = [:]) -> IngestResponse {
-        IngestResponse(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"].merging(extra) { $1 }, body: Array((message + "\n").utf8))
+        IngestResponse(
+            status: status, headers: ["Content-Type": "text/plain; charset=utf-8"].merging(extra) { $1 },
+            body: Array((message + "\n").utf8))
     }
 
     private func tooLarge(_ receiver: Receiver, _ encoding: Encoding) -> IngestResponse {

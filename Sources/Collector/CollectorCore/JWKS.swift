@@ -67,7 +67,8 @@ public struct JWKSKeySet: Sendable {
 
     public static func parse(_ bytes: [UInt8], source: String = "JWKS") async throws(JWKSError) -> JWKSKeySet {
         guard bytes.count <= 1 << 20 else {
-            throw JWKSError(code: .notAJWKS, message: "\(source): \(bytes.count) bytes is too large for a JWKS (1 MiB at most)")
+            throw JWKSError(
+                code: .notAJWKS, message: "\(source): \(bytes.count) bytes is too large for a JWKS (1 MiB at most)")
         }
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: Data(bytes)) } catch {
@@ -141,7 +142,8 @@ public struct JWKSKeySet: Sendable {
         guard !keys.isEmpty else {
             throw JWKSError(
                 code: .noUsableKey,
-                message: "\(source): no key can verify signatures" + (skipped.isEmpty ? "" : " (" + skipped.joined(separator: "; ") + ")"))
+                message: "\(source): no key can verify signatures"
+                    + (skipped.isEmpty ? "" : " (" + skipped.joined(separator: "; ") + ")"))
         }
         return JWKSKeySet(keys: keys, skipped: skipped)
     }
@@ -161,7 +163,9 @@ public struct JWKSKeySet: Sendable {
     }
 
     func check(_ token: CompactJWT) -> TokenVerification {
-        guard let alg = token.algorithm, alg.lowercased() != "none" else { return .failed("alg none is never accepted") }
+        guard let alg = token.algorithm, alg.lowercased() != "none" else {
+            return .failed("alg none is never accepted")
+        }
         let candidates: [Key]
         if let kid = token.keyID {
             candidates = keys.filter { $0.named && $0.keyID == kid }

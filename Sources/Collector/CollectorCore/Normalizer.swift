@@ -148,7 +148,9 @@ public struct Normalizer: Sendable {
             if !list.isEmpty, redactor.redact(&list, at: { "events[\(i)]" }, &notes) { e.events[i].attributes = list }
         }
         for i in e.links.indices {
-            if let x = r.redact(e.links[i].traceState, at: { "links[\(i)].trace_state" }, &notes) { e.links[i].traceState = x }
+            if let x = r.redact(e.links[i].traceState, at: { "links[\(i)].trace_state" }, &notes) {
+                e.links[i].traceState = x
+            }
             list = e.links[i].attributes
             if !list.isEmpty, redactor.redact(&list, at: { "links[\(i)]" }, &notes) { e.links[i].attributes = list }
         }
@@ -226,7 +228,9 @@ public struct Normalizer: Sendable {
         }
         guard let (jwt, verification) = best else {
             // Only unreadable tokens: they were redacted as opaque secrets; say why they named nobody.
-            e.attributes.append(Attribute(Self.tokenKey, .keyValueList([Attribute("problem", .string(problems.joined(separator: "; ")))])))
+            e.attributes.append(
+                Attribute(
+                    Self.tokenKey, .keyValueList([Attribute("problem", .string(problems.joined(separator: "; ")))])))
             return
         }
         let verified: Bool
@@ -340,7 +344,8 @@ public struct Normalizer: Sendable {
                 additions.append(Attribute(current, value))
             case "enduser.role":
                 if case .string(let s) = a.value {
-                    additions.append(Attribute(current, .array(s.split(separator: ",").map { .string(String($0).trimmingSpaces) })))
+                    additions.append(
+                        Attribute(current, .array(s.split(separator: ",").map { .string(String($0).trimmingSpaces) })))
                 } else {
                     additions.append(Attribute(current, a.value))
                 }

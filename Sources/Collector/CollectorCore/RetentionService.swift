@@ -3,9 +3,9 @@
 // never waits for it. The directory's retention lock keeps it from overlapping a cron-run auditq.
 import Dispatch
 import LogFormat
-import StoreQuery
 import Logging
 import ServiceLifecycle
+import StoreQuery
 
 public struct RetentionService: Service {
     public let job: RetentionJob

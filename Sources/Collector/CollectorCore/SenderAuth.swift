@@ -105,7 +105,9 @@ public struct SenderAuthenticator: Sendable {
 
     public static func parse(yaml text: String, source: String) throws(FileProblem) -> SenderAuthenticator {
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch { throw FileProblem(description: "\(source): not valid YAML: \(error)") }
+        do { root = try Yams.load(yaml: text) } catch {
+            throw FileProblem(description: "\(source): not valid YAML: \(error)")
+        }
         guard let map = root as? [String: Any], let list = map["senders"] as? [Any] else {
             throw FileProblem(description: "\(source): expected a top-level `senders:` list")
         }
@@ -120,15 +122,23 @@ public struct SenderAuthenticator: Sendable {
         let known: Set<String> = ["name", "token_sha256", "identities", "receivers", "sources"]
         for (n, item) in list.enumerated() {
             let at = "\(source): senders[\(n)]"
-            guard let entry = item as? [String: Any] else { problems.append("\(at) must be a mapping"); continue }
+            guard let entry = item as? [String: Any] else {
+                problems.append("\(at) must be a mapping")
+                continue
+            }
             for key in entry.keys where !known.contains(key) { problems.append("\(at): unknown key \(key)") }
-            guard let name = entry["name"] as? String, !name.isEmpty else { problems.append("\(at): needs a name"); continue }
+            guard let name = entry["name"] as? String, !name.isEmpty else {
+                problems.append("\(at): needs a name")
+                continue
+            }
             if !names.insert(name).inserted { problems.append("\(at): the name \(name) is used twice") }
             var sender = Sender(name: name, tokenHash: nil, identities: [], receivers: [], sources: [])
             if let hex = entry["token_sha256"] {
                 if let hex = hex as? String, let hash = Self.bytes(hex: hex), hash.count == 32 {
                     sender.tokenHash = hash
-                    if !tokens.insert(hash).inserted { problems.append("\(at): the same token is given to two senders") }
+                    if !tokens.insert(hash).inserted {
+                        problems.append("\(at): the same token is given to two senders")
+                    }
                 } else {
                     problems.append("\(at): token_sha256 must be 64 hex digits (the SHA-256 of the token)")
                 }
@@ -148,17 +158,25 @@ public struct SenderAuthenticator: Sendable {
             }
             if let list = entry["receivers"] as? [Any], !list.isEmpty {
                 for r in list {
-                    if let r = r as? String, let kind = ReceiverKind(rawValue: r) { sender.receivers.insert(kind) } else {
-                        problems.append("\(at): unknown receiver \(r); use \(ReceiverKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    if let r = r as? String, let kind = ReceiverKind(rawValue: r) {
+                        sender.receivers.insert(kind)
+                    } else {
+                        problems.append(
+                            "\(at): unknown receiver \(r); use \(ReceiverKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
                     }
                 }
             } else {
-                problems.append("\(at): receivers must list what \(name) may use (\(ReceiverKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                problems.append(
+                    "\(at): receivers must list what \(name) may use (\(ReceiverKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             if let list = entry["sources"] {
                 if let list = list as? [Any] {
                     for s in list {
-                        if let s = s as? String, let cidr = CIDR(s) { sender.sources.append(cidr) } else {
+                        if let s = s as? String, let cidr = CIDR(s) {
+                            sender.sources.append(cidr)
+                        } else {
                             problems.append("\(at): source \(s) is not an address or CIDR network")
                         }
                     }
@@ -203,44 +221,56 @@ public struct SenderAuthenticator: Sendable {
         let index: Int
         if let authorization {
             guard let token = Self.bearerToken(authorization) else {
-                return .failure(AuthRefusal(
-                    kind: .unauthenticated, reason: "bad_credentials",
-                    message: "the Authorization header must be `Bearer <token>`", sender: nil))
+                return .failure(
+                    AuthRefusal(
+                        kind: .unauthenticated, reason: "bad_credentials",
+                        message: "the Authorization header must be `Bearer <token>`", sender: nil))
             }
             guard let i = byToken[Array(SHA256.hash(data: Array(token.utf8)))] else {
-                return .failure(AuthRefusal(kind: .unauthenticated, reason: "unknown_token", message: "the bearer token is not valid", sender: nil))
+                return .failure(
+                    AuthRefusal(
+                        kind: .unauthenticated, reason: "unknown_token", message: "the bearer token is not valid",
+                        sender: nil))
             }
             index = i
             let s = senders[i]
             if !s.identities.isEmpty, !s.identities.contains(identity ?? "") {
-                return .failure(AuthRefusal(
-                    kind: .forbidden, reason: "identity_mismatch",
-                    message: "sender \(s.name)'s token is bound to client certificates; this connection's is \(identity.map { "\($0)" } ?? "absent")",
-                    sender: s.name))
+                return .failure(
+                    AuthRefusal(
+                        kind: .forbidden, reason: "identity_mismatch",
+                        message:
+                            "sender \(s.name)'s token is bound to client certificates; this connection's is \(identity.map { "\($0)" } ?? "absent")",
+                        sender: s.name))
             }
         } else if let identity {
             guard let i = byIdentity[identity] else {
-                return .failure(AuthRefusal(
-                    kind: .unauthenticated, reason: "unknown_identity",
-                    message: "client certificate identity \(identity) is not a known sender", sender: nil))
+                return .failure(
+                    AuthRefusal(
+                        kind: .unauthenticated, reason: "unknown_identity",
+                        message: "client certificate identity \(identity) is not a known sender", sender: nil))
             }
             index = i
         } else {
-            return .failure(AuthRefusal(
-                kind: .unauthenticated, reason: "missing_credentials",
-                message: "credentials required: a bearer token or a client certificate", sender: nil))
+            return .failure(
+                AuthRefusal(
+                    kind: .unauthenticated, reason: "missing_credentials",
+                    message: "credentials required: a bearer token or a client certificate", sender: nil))
         }
         let sender = senders[index]
         guard sender.receivers.contains(receiver) else {
-            return .failure(AuthRefusal(
-                kind: .forbidden, reason: "receiver_not_allowed",
-                message: "sender \(sender.name) may not use the \(receiver.rawValue) receiver", sender: sender.name))
+            return .failure(
+                AuthRefusal(
+                    kind: .forbidden, reason: "receiver_not_allowed",
+                    message: "sender \(sender.name) may not use the \(receiver.rawValue) receiver", sender: sender.name)
+            )
         }
         if !sender.sources.isEmpty {
             guard let peer, sender.sources.contains(where: { $0.contains(peer) }) else {
-                return .failure(AuthRefusal(
-                    kind: .forbidden, reason: "source_not_allowed",
-                    message: "sender \(sender.name) may not send from \(peer?.ipAddress ?? "this address")", sender: sender.name))
+                return .failure(
+                    AuthRefusal(
+                        kind: .forbidden, reason: "source_not_allowed",
+                        message: "sender \(sender.name) may not send from \(peer?.ipAddress ?? "this address")",
+                        sender: sender.name))
             }
         }
         return .success(sender)
@@ -288,7 +318,9 @@ public struct CIDR: Sendable, Equatable {
     /// Whether `peer` lies in this network; an IPv4-mapped IPv6 peer (::ffff:a.b.c.d) matches IPv4 networks.
     public func contains(_ peer: SocketAddress) -> Bool {
         guard let ip = peer.ipAddress, var address = CIDR.parse(ip) else { return false }
-        if network.count == 4 && address.count == 16 && address[0..<10].allSatisfy({ $0 == 0 }) && address[10] == 0xFF && address[11] == 0xFF {
+        if network.count == 4 && address.count == 16 && address[0..<10].allSatisfy({ $0 == 0 }) && address[10] == 0xFF
+            && address[11] == 0xFF
+        {
             address = Array(address[12...])
         }
         guard address.count == network.count else { return false }
@@ -315,10 +347,15 @@ public enum FilePermissions {
         guard stat(path, &st) == 0 else {
             throw Problem(description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
         }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw Problem(description: "\(what) \(path) is not a regular file") }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw Problem(description: "\(what) \(path) is not a regular file")
+        }
         let mode = st.st_mode & 0o777
         if mode & 0o077 != 0 {
-            throw Problem(description: "\(what) \(path) has mode \(String(mode, radix: 8)): group or others may read it; refusing to start (chmod 600 \(path))")
+            throw Problem(
+                description:
+                    "\(what) \(path) has mode \(String(mode, radix: 8)): group or others may read it; refusing to start (chmod 600 \(path))"
+            )
         }
     }
 }

@@ -85,7 +85,9 @@ public final class SyslogReceiver: Sendable {
             var mine: [AuditEvent] = []
             mine.reserveCapacity(chunk)
             for i in (w * chunk)..<min(datagrams.count, (w + 1) * chunk) {
-                if let e = event(datagrams[i].bytes, peer: datagrams[i].peer?.ipAddress, receiver: Self.udp) { mine.append(e) }
+                if let e = event(datagrams[i].bytes, peer: datagrams[i].peer?.ipAddress, receiver: Self.udp) {
+                    mine.append(e)
+                }
             }
             parts.withLock { $0[w] = mine }
         }
@@ -115,7 +117,9 @@ public final class SyslogReceiver: Sendable {
                         _ = try await ingest.store(accessEvents: batch, from: SenderContext(receiver: .syslogUDP))
                     } catch {
                         // UDP cannot be told to retry: the loss is counted (by reason) and logged at most now and then.
-                        logger.warning("syslog datagrams dropped", metadata: ["events": "\(batch.count)", "why": "\(error.message)"])
+                        logger.warning(
+                            "syslog datagrams dropped",
+                            metadata: ["events": "\(batch.count)", "why": "\(error.message)"])
                     }
                 }
                 if closed { break }
@@ -160,7 +164,9 @@ public final class SyslogReceiver: Sendable {
                         case .fatal(let why):
                             ingest.metrics.received(Self.tcp, items: 1)
                             ingest.metrics.rejected(Self.tcp, reason: .invalidLine)
-                            logger.warning("closing a syslog TCP connection", metadata: ["peer": "\(peer ?? "?")", "why": "\(why)"])
+                            logger.warning(
+                                "closing a syslog TCP connection",
+                                metadata: ["peer": "\(peer ?? "?")", "why": "\(why)"])
                             return
                         }
                     }
@@ -178,7 +184,7 @@ public final class SyslogReceiver: Sendable {
             do throws(IngestService.Refusal) {
                 _ = try await ingest.store(accessEvents: events, from: sender)
                 return
-            } catch where error.kind == .busy || error.kind == .unavailable {
+            } catch  where error.kind == .busy || error.kind == .unavailable {
                 try? await Task.sleep(for: .seconds(ingest.limits.retryAfterSeconds))
             } catch {
                 return  // invalid items: counted by the store path
@@ -246,7 +252,8 @@ public struct SyslogService: Service {
                 .channelOption(.maxMessagesPerRead, value: 64)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
+                            wrappingChannelSynchronously: channel)
                     }
                 }
         }
@@ -261,9 +268,12 @@ public struct SyslogService: Service {
                         var peer: TLSPeer?
                         if let sslContext {
                             peer = TLSPeer()
-                            try HandshakeFailureCounter.addTLS(to: channel, context: sslContext, listener: "syslog_tcp", metrics: metrics, peer: peer)
+                            try HandshakeFailureCounter.addTLS(
+                                to: channel, context: sslContext, listener: "syslog_tcp", metrics: metrics, peer: peer)
                         }
-                        return (try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
+                        return (
+                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), peer
+                        )
                     }
                 }
         }
@@ -294,7 +304,10 @@ public struct SyslogService: Service {
                         try await tcpChannel.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await (connection, peer) in inbound {
-                                    connections.addTask { await receiver.serve(connection: connection, maxFrameBytes: maxFrame, tlsPeer: peer) }
+                                    connections.addTask {
+                                        await receiver.serve(
+                                            connection: connection, maxFrameBytes: maxFrame, tlsPeer: peer)
+                                    }
                                 }
                             }
                         }

@@ -67,7 +67,9 @@ public final class ReloadableCertificates: CertificateReloader {
         do { chain = try NIOSSLCertificate.fromPEMFile(settings.certificateFile) } catch {
             throw TLSSetupError("\(settings.certificateFile): not a readable PEM certificate chain (\(error))")
         }
-        guard let leaf = chain.first else { throw TLSSetupError("\(settings.certificateFile): no certificate in the file") }
+        guard let leaf = chain.first else {
+            throw TLSSetupError("\(settings.certificateFile): no certificate in the file")
+        }
         let key: NIOSSLPrivateKey
         do { try FilePermissions.checkNotWorldReadable(settings.keyFile, what: "the TLS private key") } catch {
             throw TLSSetupError(error.description)
@@ -78,10 +80,12 @@ public final class ReloadableCertificates: CertificateReloader {
             throw TLSSetupError("\(settings.keyFile): not a readable PEM private key (\(error))")
         }
         // The pair must match: a context built from it fails otherwise, before any client sees it.
-        var probe = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var probe = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         probe.minimumTLSVersion = .tlsv12
         do { _ = try NIOSSLContext(configuration: probe) } catch {
-            throw TLSSetupError("\(settings.keyFile) does not match the certificate in \(settings.certificateFile) (\(error))")
+            throw TLSSetupError(
+                "\(settings.keyFile) does not match the certificate in \(settings.certificateFile) (\(error))")
         }
         var override = NIOSSLContextConfigurationOverride()
         override.certificateChain = chain.map { .certificate($0) }
@@ -150,7 +154,9 @@ public enum PeerIdentity {
     }
 
     public static func of(_ certificate: NIOSSLCertificate) -> String? {
-        guard let der = try? certificate.toDERBytes(), let parsed = try? X509.Certificate(derEncoded: der) else { return nil }
+        guard let der = try? certificate.toDERBytes(), let parsed = try? X509.Certificate(derEncoded: der) else {
+            return nil
+        }
         return of(parsed)
     }
 
@@ -208,9 +214,11 @@ final class HandshakeFailureCounter: ChannelInboundHandler, RemovableChannelHand
 
     /// Adds TLS and the counter to a fresh connection's pipeline.
     static func addTLS(
-        to channel: any Channel, context: NIOSSLContext, listener: String, metrics: CollectorMetrics, peer: TLSPeer? = nil
+        to channel: any Channel, context: NIOSSLContext, listener: String, metrics: CollectorMetrics,
+        peer: TLSPeer? = nil
     ) throws {
         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-        try channel.pipeline.syncOperations.addHandler(HandshakeFailureCounter(listener: listener, metrics: metrics, peer: peer))
+        try channel.pipeline.syncOperations.addHandler(
+            HandshakeFailureCounter(listener: listener, metrics: metrics, peer: peer))
     }
 }

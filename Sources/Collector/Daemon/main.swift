@@ -36,34 +36,48 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Check this configuration file, print every problem, and exit (0 valid, 2 invalid).")
         var checkConfig: String?
         @Option(help: "Data directory (default ./data).") var data: String?
-        @Option(name: .customLong("otlp-http"), help: "Address of the OTLP/HTTP and access-event listener (default 127.0.0.1:4318; port 0: any free port).")
+        @Option(
+            name: .customLong("otlp-http"),
+            help: "Address of the OTLP/HTTP and access-event listener (default 127.0.0.1:4318; port 0: any free port).")
         var otlpHTTP: String?
-        @Option(name: .customLong("otlp-grpc"), help: "Address of the OTLP/gRPC listener (default 127.0.0.1:4317; port 0: any free port; off: none).")
+        @Option(
+            name: .customLong("otlp-grpc"),
+            help: "Address of the OTLP/gRPC listener (default 127.0.0.1:4317; port 0: any free port; off: none).")
         var otlpGRPC: String?
         @Option(help: "Address of the Zipkin v2 JSON listener, POST /api/v2/spans (default 127.0.0.1:9411; off: none).")
         var zipkin: String?
-        @Option(name: .customLong("syslog-udp"), help: "Address of the syslog UDP listener for nginx access lines (default 127.0.0.1:5514; off: none).")
+        @Option(
+            name: .customLong("syslog-udp"),
+            help: "Address of the syslog UDP listener for nginx access lines (default 127.0.0.1:5514; off: none).")
         var syslogUDP: String?
-        @Option(name: .customLong("syslog-tcp"), help: "Address of the syslog TCP listener, RFC 6587 framing (default 127.0.0.1:5514; off: none).")
+        @Option(
+            name: .customLong("syslog-tcp"),
+            help: "Address of the syslog TCP listener, RFC 6587 framing (default 127.0.0.1:5514; off: none).")
         var syslogTCP: String?
         @Flag(help: "Allow a plain-text listener on a non-loopback address.") var allowPlaintextRemote = false
         @Option(help: "fsync policy: always, interval or never (default interval).") var fsync: String?
         @Option(help: "Interval of the interval fsync policy, milliseconds (default 50).") var fsyncIntervalMs: Int?
         @Option(help: "Largest request body after decompression, bytes (default 64 MiB).") var maxBodyBytes: Int?
-        @Option(help: "Events waiting for the disk beyond which requests get 503 (default 200000).") var maxPendingEvents: Int?
+        @Option(help: "Events waiting for the disk beyond which requests get 503 (default 200000).")
+        var maxPendingEvents: Int?
         @Option(help: "Seal a segment at this size, bytes (default 256 MiB).") var segmentBytes: Int?
         @Option(help: "Seal a segment at this age, seconds (default 3600).") var segmentAgeSeconds: Int?
-        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel: String?
-        @Option(help: "A JWKS file whose keys verify bearer JWTs found in events (default: decode only).") var jwksFile: String?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel:
+            String?
+        @Option(help: "A JWKS file whose keys verify bearer JWTs found in events (default: decode only).") var jwksFile:
+            String?
         @Option(help: "A file holding the secret for keyed fingerprints of redacted values (at least 16 bytes).")
         var redactionHmacSecretFile: String?
-        @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: TLS on every TCP listener (with --tls-key).")
+        @Option(
+            name: .customLong("tls-cert"), help: "PEM certificate chain: TLS on every TCP listener (with --tls-key).")
         var tlsCert: String?
         @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (mode 0600). SIGHUP reloads both.")
         var tlsKey: String?
-        @Option(name: .customLong("tls-client-ca"), help: "PEM CA bundle: require client certificates it signed (mTLS).")
+        @Option(
+            name: .customLong("tls-client-ca"), help: "PEM CA bundle: require client certificates it signed (mTLS).")
         var tlsClientCA: String?
-        @Option(help: "The senders file: hashed bearer tokens and mTLS identities, each with its receivers and sources.")
+        @Option(
+            help: "The senders file: hashed bearer tokens and mTLS identities, each with its receivers and sources.")
         var sendersFile: String?
         @Option(help: "Ed25519 key file (mode 0600) that signs every seal; `collector keygen` makes one.")
         var signingKey: String?
@@ -124,7 +138,8 @@ struct Collector: AsyncParsableCommand {
                     FileHandle.standardError.write(Data((problem.description + "\n").utf8))
                     throw ExitCode(2)
                 } catch {
-                    FileHandle.standardError.write(Data("cannot read \(checkConfig): \(error.localizedDescription)\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("cannot read \(checkConfig): \(error.localizedDescription)\n".utf8))
                     throw ExitCode(2)
                 }
             }
@@ -137,7 +152,8 @@ struct Collector: AsyncParsableCommand {
             }
             let logger = Logger(label: "collector")
             var options = DurableLog.Options()
-            options.fsync = c.fsync == "always" ? .always : c.fsync == "never" ? .never : .interval(milliseconds: c.fsyncIntervalMs)
+            options.fsync =
+                c.fsync == "always" ? .always : c.fsync == "never" ? .never : .interval(milliseconds: c.fsyncIntervalMs)
             options.maxPendingEvents = c.maxPendingEvents
             options.writer.maxSegmentBytes = c.segmentBytes
             options.writer.maxSegmentAgeNanos = UInt64(c.segmentAgeSeconds) * 1_000_000_000
@@ -150,13 +166,18 @@ struct Collector: AsyncParsableCommand {
             // Everything sent reaches this process's files: never let group or others read them.
             umask(0o077)
             let tls: ReloadableCertificates?
-            do { tls = try c.tls.map { try ReloadableCertificates(settings: $0) } } catch { throw ValidationError("TLS: \(error)") }
+            do { tls = try c.tls.map { try ReloadableCertificates(settings: $0) } } catch {
+                throw ValidationError("TLS: \(error)")
+            }
             var senders: SenderAuthenticator?
             if !c.sendersFile.isEmpty {
-                do { senders = try SenderAuthenticator.load(path: c.sendersFile) } catch { throw ValidationError(error.description) }
+                do { senders = try SenderAuthenticator.load(path: c.sendersFile) } catch {
+                    throw ValidationError(error.description)
+                }
             }
             let metrics = CollectorMetrics()
-            let log = try DurableLog(directory: DataDirectory(c.data), options: options, observer: metrics, logger: logger)
+            let log = try DurableLog(
+                directory: DataDirectory(c.data), options: options, observer: metrics, logger: logger)
             for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }
             metrics.recovered(log.recoveries)
             var limits = IngestLimits()
@@ -175,19 +196,25 @@ struct Collector: AsyncParsableCommand {
             let ingest = IngestService(
                 log: log, limits: limits, identity: c.identityKeys, metrics: metrics,
                 normalizer: Normalizer(options: normalization), senders: senders, logger: logger)
-            if let senders { logger.info("sender authentication on", metadata: ["senders": "\(senders.senders.count)"]) }
+            if let senders {
+                logger.info("sender authentication on", metadata: ["senders": "\(senders.senders.count)"])
+            }
             let security = tls == nil ? "" : tls!.settings.mutual ? " (mtls)" : " (tls)"
             if let tls {
-                logger.info("TLS on", metadata: ["certificate": "\(tls.leafFingerprint)", "mutual": "\(tls.settings.mutual)"])
+                logger.info(
+                    "TLS on", metadata: ["certificate": "\(tls.leafFingerprint)", "mutual": "\(tls.settings.mutual)"])
             }
             if tls != nil || senders != nil {
-                Self.reloadOnSIGHUP(tls: tls, sendersFile: senders == nil ? nil : c.sendersFile, ingest: ingest, logger: logger)
+                Self.reloadOnSIGHUP(
+                    tls: tls, sendersFile: senders == nil ? nil : c.sendersFile, ingest: ingest, logger: logger)
             }
             let (host, port) = try c.address()
-            let app = try CollectorServer.application(ingest: ingest, host: host, port: port, tls: tls, logger: logger) { bound in
+            let app = try CollectorServer.application(ingest: ingest, host: host, port: port, tls: tls, logger: logger)
+            { bound in
                 // Tests and scripts read this line to learn the port.
                 let scheme = tls == nil ? "http" : "https"
-                FileHandle.standardOutput.write(Data("listening on \(scheme)://\(host):\(bound) node \(log.nodeID)\(security)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("listening on \(scheme)://\(host):\(bound) node \(log.nodeID)\(security)\n".utf8))
             }
             // Shut down in reverse order: the receivers stop first, then the log drains and seals.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -195,30 +222,46 @@ struct Collector: AsyncParsableCommand {
             ]
             if let (grpcHost, grpcPort) = try c.grpcAddress() {
                 let server = try GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort, tls: tls)
-                services.append(.init(service: GRPCServerService(server: server) { bound in
-                    FileHandle.standardOutput.write(Data("listening on grpc://\(grpcHost):\(bound)\(security)\n".utf8))
-                }))
+                services.append(
+                    .init(
+                        service: GRPCServerService(server: server) { bound in
+                            FileHandle.standardOutput.write(
+                                Data("listening on grpc://\(grpcHost):\(bound)\(security)\n".utf8))
+                        }))
             }
             if let (zipkinHost, zipkinPort) = try c.zipkinListenAddress() {
                 let zipkinApp = try CollectorServer.application(
                     ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, tls: tls, logger: logger
                 ) { bound in
-                    FileHandle.standardOutput.write(Data("listening on zipkin://\(zipkinHost):\(bound)\(security)\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data("listening on zipkin://\(zipkinHost):\(bound)\(security)\n".utf8))
                 }
                 services.append(.init(service: zipkinApp))
             }
             let syslog = try c.syslogAddresses()
             if syslog.udp != nil || syslog.tcp != nil {
                 let receiver = SyslogReceiver(ingest: ingest, logger: logger)
-                services.append(.init(service: SyslogService(receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls, logger: logger) { transport, bound in
-                    let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
-                    let note = transport == "udp" ? "" : security
-                    FileHandle.standardOutput.write(Data("listening on syslog-\(transport)://\(host):\(bound)\(note)\n".utf8))
-                }))
+                services.append(
+                    .init(
+                        service: SyslogService(
+                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls, logger: logger
+                        ) { transport, bound in
+                            let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
+                            let note = transport == "udp" ? "" : security
+                            FileHandle.standardOutput.write(
+                                Data("listening on syslog-\(transport)://\(host):\(bound)\(note)\n".utf8))
+                        }))
             }
             if c.retention.scheduleIntervalSeconds > 0 {
-                logger.info("retention scheduled", metadata: ["every_seconds": "\(c.retention.scheduleIntervalSeconds)", "policy": "\(c.retention.summary)"])
-                services.append(.init(service: RetentionService(directory: DataDirectory(c.data), policy: c.retention, logger: logger)))
+                logger.info(
+                    "retention scheduled",
+                    metadata: [
+                        "every_seconds": "\(c.retention.scheduleIntervalSeconds)", "policy": "\(c.retention.summary)",
+                    ])
+                services.append(
+                    .init(
+                        service: RetentionService(directory: DataDirectory(c.data), policy: c.retention, logger: logger)
+                    ))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -227,7 +270,9 @@ struct Collector: AsyncParsableCommand {
 
         /// SIGHUP reads the certificate and key again (connections already open keep the pair they began
         /// with) and the senders file. Whatever fails to load is logged and counted, and the old one stays.
-        static func reloadOnSIGHUP(tls: ReloadableCertificates?, sendersFile: String?, ingest: IngestService, logger: Logger) {
+        static func reloadOnSIGHUP(
+            tls: ReloadableCertificates?, sendersFile: String?, ingest: IngestService, logger: Logger
+        ) {
             signal(SIGHUP, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
             source.setEventHandler {
@@ -238,7 +283,8 @@ struct Collector: AsyncParsableCommand {
                         logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(fingerprint)"])
                     } catch {
                         ingest.metrics.certificateReload(outcome: "failed")
-                        logger.error("TLS reload failed; keeping the certificate in use", metadata: ["error": "\(error)"])
+                        logger.error(
+                            "TLS reload failed; keeping the certificate in use", metadata: ["error": "\(error)"])
                     }
                 }
                 if let sendersFile {
@@ -249,7 +295,8 @@ struct Collector: AsyncParsableCommand {
                         logger.notice("senders reloaded", metadata: ["senders": "\(senders.senders.count)"])
                     } catch {
                         ingest.metrics.sendersReload(outcome: "failed")
-                        logger.error("senders reload failed; keeping the senders in use", metadata: ["error": "\(error)"])
+                        logger.error(
+                            "senders reload failed; keeping the senders in use", metadata: ["error": "\(error)"])
                     }
                 }
             }
@@ -261,7 +308,8 @@ struct Collector: AsyncParsableCommand {
     /// Writes a new Ed25519 seal-signing key (mode 0600) and its public key beside it (`.pub`, for auditq).
     struct KeyGen: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "keygen", abstract: "Create the Ed25519 key that signs seals (--signing-key), and its public key.")
+            commandName: "keygen",
+            abstract: "Create the Ed25519 key that signs seals (--signing-key), and its public key.")
         @Option(help: "Where to write the private key; the public key goes to the same path plus .pub.") var out: String
 
         func run() throws {
@@ -285,11 +333,17 @@ struct Collector: AsyncParsableCommand {
                 Each synthetic request is one access event plus 3-12 spans; refusals (503) are retried after Retry-After.
                 """)
 
-        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC or syslog UDP port.") var to = "http://127.0.0.1:4318"
-        @Option(help: "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only) or syslog-udp (nginx access lines only).")
+        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC or syslog UDP port.") var to =
+            "http://127.0.0.1:4318"
+        @Option(
+            help:
+                "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only) or syslog-udp (nginx access lines only)."
+        )
         var transport = "http"
-        @Option(name: .customLong("grpc-ca"), help: "With --transport grpc: use TLS, trusting this PEM CA bundle.") var grpcCA: String?
-        @Option(help: "A file holding a bearer token to send (for a collector with --senders-file).") var tokenFile: String?
+        @Option(name: .customLong("grpc-ca"), help: "With --transport grpc: use TLS, trusting this PEM CA bundle.")
+        var grpcCA: String?
+        @Option(help: "A file holding a bearer token to send (for a collector with --senders-file).") var tokenFile:
+            String?
         @Option(help: "Synthetic requests to send.") var requests = 10_000
         @Option(help: "Synthetic requests per HTTP post.") var requestsPerPost = 50
         @Option(help: "Concurrent connections.") var connections = 4
@@ -303,7 +357,9 @@ struct Collector: AsyncParsableCommand {
             guard requests > 0, requestsPerPost > 0, connections > 0, rate >= 0, days > 0, users > 0 else {
                 throw ValidationError("counts must be positive (rate may be 0)")
             }
-            if let start, UnixTime.parseDay(Substring(start)) == nil { throw ValidationError("--start is a day like 2026-11-02") }
+            if let start, UnixTime.parseDay(Substring(start)) == nil {
+                throw ValidationError("--start is a day like 2026-11-02")
+            }
             guard HTTPTarget(url: to.replacingOccurrences(of: "udp://", with: "http://")) != nil else {
                 throw ValidationError("--to is an http://host:port URL")
             }
@@ -313,15 +369,19 @@ struct Collector: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var config = LoadGeneratorConfig(baseURL: to.hasSuffix("/") ? String(to.dropLast()) : to, requests: requests)
+            var config = LoadGeneratorConfig(
+                baseURL: to.hasSuffix("/") ? String(to.dropLast()) : to, requests: requests)
             config.requestsPerPost = requestsPerPost
             config.connections = connections
             config.eventsPerSecond = rate
             config.transport = LoadGeneratorConfig.Transport(rawValue: transport) ?? .http
             config.grpcCAFile = grpcCA
             if let tokenFile {
-                guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("cannot read \(tokenFile)") }
-                config.bearerToken = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                    throw ValidationError("cannot read \(tokenFile)")
+                }
+                config.bearerToken = String(decoding: data, as: UTF8.self).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
             }
             config.traffic.seed = seed
             config.traffic.userCount = users
@@ -394,7 +454,8 @@ struct Collector: AsyncParsableCommand {
             }
             var options = WriterOptions()
             options.maxSegmentRecords = segmentEvents
-            let policy: FsyncPolicy = fsync == "always" ? .always : fsync == "never" ? .never : .interval(milliseconds: 50)
+            let policy: FsyncPolicy =
+                fsync == "always" ? .always : fsync == "never" ? .never : .interval(milliseconds: 50)
             var logger = Logger(label: "collector")
             logger.logLevel = .warning
             let summary = try SyntheticLoad.write(
@@ -404,7 +465,8 @@ struct Collector: AsyncParsableCommand {
             print(
                 "wrote \(summary.events) events (\(summary.requests) requests) into \(summary.segmentsSealed) sealed segments, "
                     + "\(summary.bytesWritten) bytes (\(String(format: "%.1f", Double(summary.bytesWritten) / Double(max(1, summary.events)))) bytes/event) "
-                    + "in \(String(format: "%.2f", seconds)) s of writing (\(Int(Double(summary.events) / max(seconds, 1e-9))) events/s)")
+                    + "in \(String(format: "%.2f", seconds)) s of writing (\(Int(Double(summary.events) / max(seconds, 1e-9))) events/s)"
+            )
         }
     }
 }

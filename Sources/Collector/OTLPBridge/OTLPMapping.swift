@@ -56,7 +56,8 @@ public enum OTLPMapping {
         var out = Imported()
         for (r, rs) in request.resourceSpans.enumerated() {
             importResource(
-                rs.resource, schemaURL: rs.schemaURL, index: r, scopes: rs.scopeSpans.map { ($0.scope, $0.schemaURL, $0.spans) },
+                rs.resource, schemaURL: rs.schemaURL, index: r,
+                scopes: rs.scopeSpans.map { ($0.scope, $0.schemaURL, $0.spans) },
                 into: &out, convert: { (span) throws(Invalid) in try event(from: span) })
         }
         return out
@@ -66,7 +67,8 @@ public enum OTLPMapping {
         var out = Imported()
         for (r, rl) in request.resourceLogs.enumerated() {
             importResource(
-                rl.resource, schemaURL: rl.schemaURL, index: r, scopes: rl.scopeLogs.map { ($0.scope, $0.schemaURL, $0.logRecords) },
+                rl.resource, schemaURL: rl.schemaURL, index: r,
+                scopes: rl.scopeLogs.map { ($0.scope, $0.schemaURL, $0.logRecords) },
                 into: &out, convert: { (log) throws(Invalid) in try event(from: log) })
         }
         return out
@@ -137,7 +139,8 @@ public enum OTLPMapping {
         else {
             throw Invalid(reason: "unknown span kind \(span.kind.rawValue)")
         }
-        guard let status = StatusCode(rawValue: UInt8(clamping: span.status.code.rawValue)), span.status.code.rawValue >= 0,
+        guard let status = StatusCode(rawValue: UInt8(clamping: span.status.code.rawValue)),
+            span.status.code.rawValue >= 0,
             span.status.code.rawValue <= 2
         else {
             throw Invalid(reason: "unknown status code \(span.status.code.rawValue)")
@@ -228,7 +231,8 @@ public enum OTLPMapping {
     /// Fills service-independent audit fields from well-known attributes; the attributes themselves stay. The
     /// rules of the OTLP and Zipkin receivers, applied by the collector's normalising stage (once per event).
     public static func deriveAuditFields(_ e: inout AuditEvent, identity: IdentityKeys) {
-        deriveAuditFields(&e, keys: AuditFieldKeys(identity), reportedByProxy: reportedByProxy(e.scope.name, e.resourceAttributes))
+        deriveAuditFields(
+            &e, keys: AuditFieldKeys(identity), reportedByProxy: reportedByProxy(e.scope.name, e.resourceAttributes))
     }
 
     /// The same with the key table built once (the normalising stage keeps one).
@@ -281,7 +285,8 @@ public enum OTLPMapping {
                 case (.status, .string(let t)):
                     if let v = UInt16(t), status == nil || rank < status!.rank { status = (rank, v) }
                 case (.groups, .string(let t)):
-                    groups.append((rank, t.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }))
+                    groups.append(
+                        (rank, t.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }))
                 case (.groups, .array(let values)):
                     groups.append((rank, values.compactMap(\.stringValue)))
                 case (_, .string(let t)) where !t.isEmpty:
@@ -293,8 +298,10 @@ public enum OTLPMapping {
             }
         }
         if let subject = best[slot(.subject)]?.value {
-            let allGroups = groups.count > 1 ? groups.sorted { $0.rank < $1.rank }.flatMap(\.values) : groups.first?.values ?? []
-            e.user = UserIdentity(subject: subject, email: best[slot(.email)]?.value, groups: allGroups, origin: .attribute)
+            let allGroups =
+                groups.count > 1 ? groups.sorted { $0.rank < $1.rank }.flatMap(\.values) : groups.first?.values ?? []
+            e.user = UserIdentity(
+                subject: subject, email: best[slot(.email)]?.value, groups: allGroups, origin: .attribute)
         }
         let method = best[slot(.method)]?.value
         let path = best[slot(.urlPath)].map { p in best[slot(.urlQuery)].map { p.value + "?" + $0.value } ?? p.value }
@@ -306,8 +313,11 @@ public enum OTLPMapping {
                 clientAddress: best[slot(.client)]?.value)
         }
         if e.workload == nil {
-            e.workload = workload
-                ?? e.resourceAttributes.lazy.compactMap(\.value.stringValue).first { $0.utf8.starts(with: "spiffe://".utf8) }
+            e.workload =
+                workload
+                ?? e.resourceAttributes.lazy.compactMap(\.value.stringValue).first {
+                    $0.utf8.starts(with: "spiffe://".utf8)
+                }
         }
         e.source = reportedByProxy || proxyAttribute ? .sidecar : .app
     }
@@ -320,7 +330,9 @@ public enum OTLPMapping {
         if markers.contains(where: { containsIgnoringASCIICase(scope, $0) }) { return true }
         return resourceAttributes.contains { a in
             let key = Array(a.key.utf8.prefix(7))
-            return markers.contains { m in key.count >= m.count && containsIgnoringASCIICase(Array(key.prefix(m.count)), m) }
+            return markers.contains { m in
+                key.count >= m.count && containsIgnoringASCIICase(Array(key.prefix(m.count)), m)
+            }
         }
     }
 
@@ -346,9 +358,13 @@ public enum OTLPMapping {
         var resourceIndex: [ResourceKey: Int] = [:]
         var scopeIndex: [ScopeKey: Int] = [:]
         for e in events where e.kind == .span {
-            let rk = ResourceKey(attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schema: e.resourceSchemaURL)
+            let rk = ResourceKey(
+                attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schema: e.resourceSchemaURL
+            )
             let r: Int
-            if let existing = resourceIndex[rk] { r = existing } else {
+            if let existing = resourceIndex[rk] {
+                r = existing
+            } else {
                 var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
                 rs.resource.attributes = e.resourceAttributes.map(keyValue)
                 rs.resource.droppedAttributesCount = e.resourceDroppedAttributesCount
@@ -359,7 +375,9 @@ public enum OTLPMapping {
             }
             let sk = ScopeKey(resource: r, scope: e.scope, schema: e.scopeSchemaURL)
             let s: Int
-            if let existing = scopeIndex[sk] { s = existing } else {
+            if let existing = scopeIndex[sk] {
+                s = existing
+            } else {
                 var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
                 ss.scope.name = e.scope.name
                 ss.scope.version = e.scope.version
@@ -421,7 +439,8 @@ public enum OTLPMapping {
         }
         s.droppedLinksCount = e.droppedLinksCount
         if e.statusCode != .unset || !e.statusMessage.isEmpty {
-            s.status.code = Opentelemetry_Proto_Trace_V1_Status.StatusCode(rawValue: Int(e.statusCode.rawValue)) ?? .unset
+            s.status.code =
+                Opentelemetry_Proto_Trace_V1_Status.StatusCode(rawValue: Int(e.statusCode.rawValue)) ?? .unset
             s.status.message = e.statusMessage
         }
         return s

@@ -38,7 +38,9 @@ public enum AccessEventMapping {
             if line.last == 0x0D { line.removeLast() }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             guard line.count <= maxLineBytes else {
-                errors.append(LineError(line: lineNumber, reason: "line of \(line.count) bytes exceeds the \(maxLineBytes)-byte limit"))
+                errors.append(
+                    LineError(
+                        line: lineNumber, reason: "line of \(line.count) bytes exceeds the \(maxLineBytes)-byte limit"))
                 continue
             }
             do {
@@ -55,14 +57,18 @@ public enum AccessEventMapping {
     }
 
     /// One access-log line (a JSON object) as an event.
-    public static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal) -> AuditEvent {
+    public static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal)
+        -> AuditEvent
+    {
         let value: JSONValue
         do { value = try ByteJSONParser.parse(line) } catch { throw Refusal(message: "not JSON: \(error)") }
         guard case .object(let members) = value else { throw Refusal(message: "a line must be a JSON object") }
         return try event(fromObject: members, options: options)
     }
 
-    static func event(fromObject members: [(String, JSONValue)], options: AccessEventOptions) throws(Refusal) -> AuditEvent {
+    static func event(fromObject members: [(String, JSONValue)], options: AccessEventOptions) throws(Refusal)
+        -> AuditEvent
+    {
         var fields: [String: JSONValue] = [:]
         for (k, v) in members where fields[k] == nil { fields[k] = v }
         /// The text of a field; nil when absent, empty, "-" (nginx and Envoy's "no value"), or not a scalar.
@@ -120,7 +126,9 @@ public enum AccessEventMapping {
             traceID = incoming.traceID
             parent = incoming.parentID
             flags = UInt32(incoming.flags)
-        } else if let raw = text("trace_id"), raw.utf8.count == 32 || raw.utf8.count == 16, let t = TraceID(hex: raw), !t.isZero {
+        } else if let raw = text("trace_id"), raw.utf8.count == 32 || raw.utf8.count == 16, let t = TraceID(hex: raw),
+            !t.isZero
+        {
             // Envoy's %TRACE_ID%: 32 hex digits, or 16 under a 64-bit (Zipkin B3) tracer, padded on the left.
             traceID = t
         } else if let r = requestID, r.utf8.count == 32, let t = TraceID(hex: r), !t.isZero {
@@ -128,7 +136,10 @@ public enum AccessEventMapping {
         }
         if spanID.isZero {
             // A deterministic id, so a retried line yields the same event (and deduplicates).
-            spanID = SpanID(value: fnv1a(requestID.map { Array($0.utf8) } ?? Array(members.map(\.0).joined().utf8) + [UInt8(start & 0xff)]) | 1)
+            spanID = SpanID(
+                value: fnv1a(
+                    requestID.map { Array($0.utf8) } ?? Array(members.map(\.0).joined().utf8) + [UInt8(start & 0xff)])
+                    | 1)
         }
 
         var event = AuditEvent(
@@ -196,14 +207,17 @@ public enum AccessEventMapping {
             if let g = first(options.groupFields) {
                 groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
             }
-            event.user = UserIdentity(subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
+            event.user = UserIdentity(
+                subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
         }
         let facts = EdgeFields(text)
         event.http = HTTPFacts(
             method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
         event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
             .lazy.compactMap(text).first { $0.contains("spiffe://") }
-            .map { s in s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s }
+            .map { s in
+                s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s
+            }
     }
 
     /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt

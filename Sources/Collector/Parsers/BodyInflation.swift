@@ -32,12 +32,15 @@ public enum BodyInflation {
                 }
                 if status != Z_OK && status != Z_STREAM_END && !(status == Z_BUF_ERROR && produced > 0) {
                     let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
-                    return .invalid(status == Z_BUF_ERROR ? "the compressed body ends early" : "damaged compressed body: \(message)")
+                    return .invalid(
+                        status == Z_BUF_ERROR ? "the compressed body ends early" : "damaged compressed body: \(message)"
+                    )
                 }
                 if out.count + produced > limit { return .tooLarge(limit: limit) }
                 out.append(contentsOf: chunk[0..<produced])
                 if status == Z_STREAM_END {
-                    return stream.avail_in == 0 ? nil : .invalid("\(stream.avail_in) bytes after the end of the compressed stream")
+                    return stream.avail_in == 0
+                        ? nil : .invalid("\(stream.avail_in) bytes after the end of the compressed stream")
                 }
                 if produced == 0 && stream.avail_in == 0 { return .invalid("the compressed body ends early") }
             }

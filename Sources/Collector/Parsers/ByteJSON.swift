@@ -28,11 +28,19 @@ public indirect enum JSONValue: Sendable, Hashable {
 
     public func hash(into h: inout Hasher) {
         switch self {
-        case .string(let s): h.combine(0); h.combine(s)
-        case .number(let n): h.combine(1); h.combine(n)
-        case .bool(let b): h.combine(2); h.combine(b)
+        case .string(let s):
+            h.combine(0)
+            h.combine(s)
+        case .number(let n):
+            h.combine(1)
+            h.combine(n)
+        case .bool(let b):
+            h.combine(2)
+            h.combine(b)
         case .null: h.combine(3)
-        case .array(let a): h.combine(4); h.combine(a)
+        case .array(let a):
+            h.combine(4)
+            h.combine(a)
         case .object(let o):
             h.combine(5)
             for (k, v) in o {
@@ -61,7 +69,9 @@ public struct ByteJSONParser {
         p.skipSpace()
         let v = try p.value(depth: 0)
         p.skipSpace()
-        guard p.i == bytes.count else { throw JSONSyntaxError(offset: p.i, message: "unexpected bytes after the JSON value") }
+        guard p.i == bytes.count else {
+            throw JSONSyntaxError(offset: p.i, message: "unexpected bytes after the JSON value")
+        }
         return v
     }
 
@@ -80,9 +90,15 @@ public struct ByteJSONParser {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
         default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
         }
@@ -187,8 +203,14 @@ public struct ByteJSONParser {
             out.append(try value(depth: depth + 1))
             skipSpace()
             guard i < bytes.count else { throw fail("an array is not closed") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(out) }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if bytes[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(out)
+            }
             throw fail("expected , or ] in an array")
         }
     }
@@ -212,8 +234,14 @@ public struct ByteJSONParser {
             out.append((key, try value(depth: depth + 1)))
             skipSpace()
             guard i < bytes.count else { throw fail("an object is not closed") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(out)
+            }
             throw fail("expected , or } in an object")
         }
     }

@@ -39,7 +39,8 @@ public struct CompactJWT: Sendable {
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         if parts.count == 5 { throw Problem(code: .encrypted, message: "a JWE (5 parts): its claims are encrypted") }
         guard parts.count == 3 else {
-            throw Problem(code: .notThreeParts, message: "a JWS has 3 dot-separated parts, this token has \(parts.count)")
+            throw Problem(
+                code: .notThreeParts, message: "a JWS has 3 dot-separated parts, this token has \(parts.count)")
         }
         func decode(_ part: ArraySlice<UInt8>, _ what: String) throws(Problem) -> [UInt8] {
             let array = Array(part)
@@ -57,7 +58,9 @@ public struct CompactJWT: Sendable {
         header = try object(try decode(parts[0], "header"), "header")
         claims = try object(try decode(parts[1], "payload"), "payload")
         signature = try decode(parts[2], "signature")
-        guard let alg = Self.text(header, "alg") else { throw Problem(code: .badHeader, message: "the header names no alg") }
+        guard let alg = Self.text(header, "alg") else {
+            throw Problem(code: .badHeader, message: "the header names no alg")
+        }
         guard !signature.isEmpty || alg.lowercased() == "none" else {
             throw Problem(code: .badSignature, message: "the signature is empty")
         }
@@ -78,7 +81,9 @@ public struct CompactJWT: Sendable {
     static func list(_ members: [(String, JSONValue)], _ key: String) -> [String] {
         switch members.first(where: { $0.0 == key })?.1 {
         case .array(let values)?:
-            return values.compactMap { if case .string(let b) = $0 { return String(validating: b, as: UTF8.self) } else { return nil } }
+            return values.compactMap {
+                if case .string(let b) = $0 { return String(validating: b, as: UTF8.self) } else { return nil }
+            }
         case .string(let b)?:
             return String(decoding: b, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         default: return []
@@ -96,8 +101,11 @@ public struct CompactJWT: Sendable {
     package func user(origin: IdentityOrigin) -> UserIdentity? {
         let email = Self.text(claims, "email")
         guard
-            let subject = [Self.text(claims, "sub"), Self.text(claims, "preferred_username"), email, Self.text(claims, "client_id")]
-                .lazy.compactMap({ $0 }).first(where: { !$0.isEmpty })
+            let subject = [
+                Self.text(claims, "sub"), Self.text(claims, "preferred_username"), email,
+                Self.text(claims, "client_id"),
+            ]
+            .lazy.compactMap({ $0 }).first(where: { !$0.isEmpty })
         else { return nil }
         var groups = Self.list(claims, "groups")
         for r in Self.list(claims, "roles") where !groups.contains(r) { groups.append(r) }
@@ -133,7 +141,9 @@ public enum WorkloadIdentity {
         var domain = 0
         while i < u.endIndex, u[i] != UInt8(ascii: "/") {
             let b = u[i]
-            guard (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x2D || b == 0x5F else { return false }
+            guard (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x2D || b == 0x5F else {
+                return false
+            }
             domain += 1
             i = u.index(after: i)
         }
@@ -174,7 +184,9 @@ public enum WorkloadIdentity {
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 guard kv.count == 2, kv[0].trimming(" ").lowercased() == "uri" else { continue }
                 var value = kv[1].trimming(" ")
-                if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+                if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 {
+                    value = String(value.dropFirst().dropLast())
+                }
                 if let id = spiffeID(Substring(value)) { return id }
             }
         }
@@ -189,7 +201,9 @@ public enum WorkloadIdentity {
         let whole = Substring(s)
         while i < s.endIndex {
             let c = s[i]
-            if c == "\"" { quoted.toggle() } else if c == "\\" && quoted {
+            if c == "\"" {
+                quoted.toggle()
+            } else if c == "\\" && quoted {
                 i = s.index(after: i)
                 if i == s.endIndex { break }
             } else if c == separator && !quoted {
@@ -204,12 +218,16 @@ public enum WorkloadIdentity {
 
     /// Keys that carry the calling workload's identity, most specific first (folded: lowercase, `_` as `-`).
     static let clientKeys = [
-        "downstream-peer-uri-san", "source.principal", "x-forwarded-client-cert", "http.request.header.x-forwarded-client-cert",
-        "http-x-forwarded-client-cert", "ssl-client-san", "ssl-client-s-dn", "downstream-peer", "source.workload.spiffe-id",
+        "downstream-peer-uri-san", "source.principal", "x-forwarded-client-cert",
+        "http.request.header.x-forwarded-client-cert",
+        "http-x-forwarded-client-cert", "ssl-client-san", "ssl-client-s-dn", "downstream-peer",
+        "source.workload.spiffe-id",
         "client.spiffe-id",
     ]
     /// Keys that carry the peer's identity when the caller's is not known.
-    static let peerKeys = ["upstream-peer-uri-san", "destination.principal", "upstream-peer", "peer.spiffe-id", "spiffe.id"]
+    static let peerKeys = [
+        "upstream-peer-uri-san", "destination.principal", "upstream-peer", "peer.spiffe-id", "spiffe.id",
+    ]
 
     static let foldedClientKeys = clientKeys.map { Array($0.utf8) }
     static let foldedPeerKeys = peerKeys.map { Array($0.utf8) }
@@ -243,7 +261,9 @@ public enum WorkloadIdentity {
             {
                 client = id
                 clientRank = rank
-            } else if let rank = index(of: a.key, in: foldedPeerKeys), rank < peerRank, let id = extract(a.value, xfcc: false) {
+            } else if let rank = index(of: a.key, in: foldedPeerKeys), rank < peerRank,
+                let id = extract(a.value, xfcc: false)
+            {
                 peer = id
                 peerRank = rank
             }
@@ -263,7 +283,9 @@ public enum WorkloadIdentity {
             for j in 0..<(k.count - 3) {
                 switch ByteClass.lower(k[j]) {
                 case UInt8(ascii: "p"), UInt8(ascii: "c"), UInt8(ascii: "s"):
-                    let a = ByteClass.lower(k[j + 1]), b = ByteClass.lower(k[j + 2]), c = ByteClass.lower(k[j + 3])
+                    let a = ByteClass.lower(k[j + 1])
+                    let b = ByteClass.lower(k[j + 2])
+                    let c = ByteClass.lower(k[j + 3])
                     // "peer", "prin(cipal)", "clie(nt)", "cert", "spif(fe)"
                     if (a == UInt8(ascii: "e") && b == UInt8(ascii: "e") && c == UInt8(ascii: "r"))
                         || (a == UInt8(ascii: "r") && b == UInt8(ascii: "i") && c == UInt8(ascii: "n"))

@@ -99,8 +99,9 @@ public enum OTLPJSON {
         s.droppedLinksCount = try count(v, ["droppedLinksCount", "dropped_links_count"], p)
         if let status = member(v, ["status"]) {
             s.status.message = try string(status, ["message"], p + ".status")
-            s.status.code = Opentelemetry_Proto_Trace_V1_Status.StatusCode(
-                rawValue: Int(try enumValue(status, ["code"], p + ".status", names: statusNames))) ?? .unset
+            s.status.code =
+                Opentelemetry_Proto_Trace_V1_Status.StatusCode(
+                    rawValue: Int(try enumValue(status, ["code"], p + ".status", names: statusNames))) ?? .unset
         }
         return s
     }
@@ -109,8 +110,9 @@ public enum OTLPJSON {
         var l = Opentelemetry_Proto_Logs_V1_LogRecord()
         l.timeUnixNano = try integer(v, ["timeUnixNano", "time_unix_nano"], p)
         l.observedTimeUnixNano = try integer(v, ["observedTimeUnixNano", "observed_time_unix_nano"], p)
-        l.severityNumber = Opentelemetry_Proto_Logs_V1_SeverityNumber(
-            rawValue: Int(try enumValue(v, ["severityNumber", "severity_number"], p, names: [:]))) ?? .unspecified
+        l.severityNumber =
+            Opentelemetry_Proto_Logs_V1_SeverityNumber(
+                rawValue: Int(try enumValue(v, ["severityNumber", "severity_number"], p, names: [:]))) ?? .unspecified
         l.severityText = try string(v, ["severityText", "severity_text"], p)
         if let body = member(v, ["body"]) { l.body = try anyValue(body, p + ".body") }
         l.attributes = try attributes(v, p)
@@ -129,7 +131,9 @@ public enum OTLPJSON {
         return r
     }
 
-    static func scope(_ v: JSONValue, _ p: String) throws(DecodeError) -> Opentelemetry_Proto_Common_V1_InstrumentationScope {
+    static func scope(_ v: JSONValue, _ p: String) throws(DecodeError)
+        -> Opentelemetry_Proto_Common_V1_InstrumentationScope
+    {
         var s = Opentelemetry_Proto_Common_V1_InstrumentationScope()
         s.name = try string(v, ["name"], p)
         s.version = try string(v, ["version"], p)
@@ -156,15 +160,21 @@ public enum OTLPJSON {
 
     static func anyValue(_ v: JSONValue, _ p: String, depth: Int = 0) throws(DecodeError) -> OTLPAnyValue {
         guard depth < 64 else { throw DecodeError(path: p, message: "values nested deeper than 64 levels") }
-        guard case .object(let members) = v else { throw DecodeError(path: p, message: "an AnyValue must be an object") }
+        guard case .object(let members) = v else {
+            throw DecodeError(path: p, message: "an AnyValue must be an object")
+        }
         var o = OTLPAnyValue()
         for (key, value) in members {
             switch key {
             case "stringValue", "string_value":
-                guard case .string(let b) = value else { throw DecodeError(path: p, message: "stringValue must be a string") }
+                guard case .string(let b) = value else {
+                    throw DecodeError(path: p, message: "stringValue must be a string")
+                }
                 o.stringValue = String(decoding: b, as: UTF8.self)
             case "boolValue", "bool_value":
-                guard case .bool(let b) = value else { throw DecodeError(path: p, message: "boolValue must be true or false") }
+                guard case .bool(let b) = value else {
+                    throw DecodeError(path: p, message: "boolValue must be true or false")
+                }
                 o.boolValue = b
             case "intValue", "int_value":
                 o.intValue = try signed(value, p + ".intValue")
@@ -194,7 +204,9 @@ public enum OTLPJSON {
     // MARK: Scalars
 
     static func parse(_ body: [UInt8]) throws(DecodeError) -> JSONValue {
-        do { return try ByteJSONParser.parse(body) } catch { throw DecodeError(path: "", message: "malformed JSON: \(error)") }
+        do { return try ByteJSONParser.parse(body) } catch {
+            throw DecodeError(path: "", message: "malformed JSON: \(error)")
+        }
     }
 
     static func member(_ v: JSONValue, _ keys: [String]) -> JSONValue? {
@@ -209,7 +221,9 @@ public enum OTLPJSON {
     static func array(_ v: JSONValue, _ keys: [String], _ p: String) throws(DecodeError) -> [JSONValue] {
         guard case .object = v else { throw DecodeError(path: p, message: "expected an object") }
         guard let m = member(v, keys) else { return [] }
-        guard case .array(let items) = m else { throw DecodeError(path: join(p, keys[0]), message: "expected an array") }
+        guard case .array(let items) = m else {
+            throw DecodeError(path: join(p, keys[0]), message: "expected an array")
+        }
         return items
     }
 
@@ -223,12 +237,13 @@ public enum OTLPJSON {
     static func id(_ v: JSONValue, _ keys: [String], _ p: String) throws(DecodeError) -> Data {
         let text = try string(v, keys, p)
         if text.isEmpty { return Data() }
-        if (text.utf8.count == 32 || text.utf8.count == 16), let bytes = HexCoding.decode(text) { return Data(bytes) }
+        if text.utf8.count == 32 || text.utf8.count == 16, let bytes = HexCoding.decode(text) { return Data(bytes) }
         if let data = Data(base64Encoded: text) { return data }
         return Data(text.utf8)
     }
 
-    static func integer(_ v: JSONValue, _ keys: [String], _ p: String, max: UInt64 = .max) throws(DecodeError) -> UInt64 {
+    static func integer(_ v: JSONValue, _ keys: [String], _ p: String, max: UInt64 = .max) throws(DecodeError) -> UInt64
+    {
         guard let m = member(v, keys) else { return 0 }
         let text: String
         switch m {
@@ -237,7 +252,8 @@ public enum OTLPJSON {
         default: throw DecodeError(path: join(p, keys[0]), message: "expected an integer (number or decimal string)")
         }
         guard let value = UInt64(text), value <= max else {
-            throw DecodeError(path: join(p, keys[0]), message: "\(text.debugDescription) is not an unsigned integer up to \(max)")
+            throw DecodeError(
+                path: join(p, keys[0]), message: "\(text.debugDescription) is not an unsigned integer up to \(max)")
         }
         return value
     }
@@ -253,7 +269,9 @@ public enum OTLPJSON {
         case .string(let b): text = String(decoding: b, as: UTF8.self)
         default: throw DecodeError(path: p, message: "expected an integer (number or decimal string)")
         }
-        guard let value = Int64(text) else { throw DecodeError(path: p, message: "\(text.debugDescription) is not a 64-bit integer") }
+        guard let value = Int64(text) else {
+            throw DecodeError(path: p, message: "\(text.debugDescription) is not a 64-bit integer")
+        }
         return value
     }
 
@@ -281,7 +299,9 @@ public enum OTLPJSON {
 
     /// OTLP/JSON enums are integers; names are accepted too. Unknown values pass through for the mapping to
     /// reject with a reason.
-    static func enumValue(_ v: JSONValue, _ keys: [String], _ p: String, names: [String: Int64]) throws(DecodeError) -> Int64 {
+    static func enumValue(_ v: JSONValue, _ keys: [String], _ p: String, names: [String: Int64]) throws(DecodeError)
+        -> Int64
+    {
         guard let m = member(v, keys) else { return 0 }
         switch m {
         case .number(let n):

@@ -163,7 +163,8 @@ struct SecretScanner: Sendable {
                 if atBoundary, let credential = schemeCredential(p, at: i) {
                     if !isMarker(p, at: credential.lowerBound) {
                         // A JWT after Bearer is named as a JWT (so identity can use it).
-                        let kind: SecretKind = JWTShape.end(p, from: credential.lowerBound) == credential.upperBound ? .jwt : .credential
+                        let kind: SecretKind =
+                            JWTShape.end(p, from: credential.lowerBound) == credential.upperBound ? .jwt : .credential
                         out.append(SecretSpan(range: credential, kind: kind))
                     }
                     i = credential.upperBound
@@ -177,7 +178,8 @@ struct SecretScanner: Sendable {
 
     /// A parameter's value is named as a JWT when it is one (an `id_token`), so identity can read it.
     private func kind(_ p: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ name: Int) -> SecretKind {
-        if value.count > 12, p[value.lowerBound] == UInt8(ascii: "e"), ByteClass.isObjectSecond(p[value.lowerBound + 1]),
+        if value.count > 12, p[value.lowerBound] == UInt8(ascii: "e"),
+            ByteClass.isObjectSecond(p[value.lowerBound + 1]),
             JWTShape.end(p, from: value.lowerBound) == value.upperBound
         {
             return .jwt
@@ -257,11 +259,15 @@ struct SecretScanner: Sendable {
         let credential = UnsafeBufferPointer(rebasing: p[start..<k])
         if basic {
             // Basic credentials are base64 of `user:password`: prose ("basic income") is not.
-            guard let decoded = Base64URL.decode(credential, 0..<credential.count), decoded.contains(UInt8(ascii: ":")) else { return nil }
+            guard let decoded = Base64URL.decode(credential, 0..<credential.count), decoded.contains(UInt8(ascii: ":"))
+            else { return nil }
         } else {
             // Opaque bearer tokens have digits, capitals or punctuation; a lowercase word ("bearer tokens") does not.
-            guard credential.contains(where: { !($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) }) else { return nil }
-            if k - start == 6 && Self.equalFolded(p, start, "bearer") { return nil }  // `Bearer Bearer x`: go on to the second
+            guard credential.contains(where: { !($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) }) else {
+                return nil
+            }
+            // `Bearer Bearer x`: go on to the second.
+            if k - start == 6 && Self.equalFolded(p, start, "bearer") { return nil }
         }
         return start..<k
     }
@@ -306,7 +312,9 @@ enum JWTShape {
         guard headerEnd - i >= 10, k < n, p[k] == UInt8(ascii: "."), objectStart(p, i) else { return nil }
         // The rest of the token: base64url segments and dots.
         var end = k
-        while end < n, table[Int(p[end])] & ByteClass.base64URL != 0 || p[end] == UInt8(ascii: ".") || p[end] == UInt8(ascii: "=") {
+        while end < n,
+            table[Int(p[end])] & ByteClass.base64URL != 0 || p[end] == UInt8(ascii: ".") || p[end] == UInt8(ascii: "=")
+        {
             end += 1
         }
         // Not just a dotted name such as `external-service.ns.svc`: the header or the claims must be JSON.
@@ -328,7 +336,9 @@ enum JWTShape {
     @inline(__always) static func objectStart(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Bool {
         guard i + 4 <= p.count else { return false }
         let v = Base64URL.values
-        let a = v[Int(p[i])], b = v[Int(p[i + 1])], c = v[Int(p[i + 2])]
+        let a = v[Int(p[i])]
+        let b = v[Int(p[i + 1])]
+        let c = v[Int(p[i + 2])]
         guard a != 0xFF, b != 0xFF, c != 0xFF, (a << 2 | b >> 4) == UInt8(ascii: "{") else { return false }
         let second = (b & 0x0F) << 4 | c >> 2
         return second == UInt8(ascii: "\"") || second == UInt8(ascii: " ") || second == UInt8(ascii: "\n")
@@ -346,7 +356,9 @@ enum JWTShape {
 enum Base64URL {
     static let values: [UInt8] = {
         var t = [UInt8](repeating: 0xFF, count: 256)
-        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8.enumerated() { t[Int(c)] = UInt8(i) }
+        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8.enumerated() {
+            t[Int(c)] = UInt8(i)
+        }
         t[Int(UInt8(ascii: "+"))] = 62
         t[Int(UInt8(ascii: "/"))] = 63
         return t
@@ -471,7 +483,9 @@ struct Fingerprinter: Sendable {
 package struct Redactor: Sendable {
     static let markerPrefix: StaticString = "[redacted:"
     /// Authorization schemes kept in front of a redacted credential (`Bearer [redacted:authorization:h=…]`).
-    static let schemes: Set<String> = ["bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "aws4-hmac-sha256"]
+    static let schemes: Set<String> = [
+        "bearer", "basic", "digest", "negotiate", "ntlm", "dpop", "token", "aws4-hmac-sha256",
+    ]
 
     let scanner: SecretScanner
     let classifier: KeyClassifier
@@ -587,7 +601,9 @@ package struct Redactor: Sendable {
     }
 
     /// The whole of `v` replaced by markers, keeping the shape of arrays and lists and an authorization scheme.
-    func redactWhole(_ v: AttributeValue, _ kind: SecretKind, at location: () -> String, _ notes: inout Notes) -> AttributeValue {
+    func redactWhole(_ v: AttributeValue, _ kind: SecretKind, at location: () -> String, _ notes: inout Notes)
+        -> AttributeValue
+    {
         switch v {
         case .empty: return .empty
         case .string(let s) where Self.isMarker(s):
@@ -616,7 +632,8 @@ package struct Redactor: Sendable {
             notes.removed.append(location() + "=" + kind.label)
             return .string(fingerprinter.marker(kind, secret: Array(Self.scalarText(v).utf8)))
         case .array(let values):
-            return .array(values.enumerated().map { i, e in redactWhole(e, kind, at: { location() + "[\(i)]" }, &notes) })
+            return .array(
+                values.enumerated().map { i, e in redactWhole(e, kind, at: { location() + "[\(i)]" }, &notes) })
         case .keyValueList(let list):
             return .keyValueList(
                 list.map { a in

@@ -31,7 +31,9 @@ public enum Syslog {
     public static func parse(_ bytes: [UInt8]) throws(SyslogError) -> SyslogMessage {
         var i = 0
         // <PRI>: 1-3 digits, at most 191.
-        guard bytes.first == UInt8(ascii: "<") else { throw SyslogError(message: "no <PRI> at the start of the message") }
+        guard bytes.first == UInt8(ascii: "<") else {
+            throw SyslogError(message: "no <PRI> at the start of the message")
+        }
         i = 1
         var pri = 0
         var digits = 0
@@ -96,7 +98,9 @@ public enum Syslog {
         func field(_ name: String) throws(SyslogError) -> String? {
             var e = i
             while e < b.count, b[e] != 0x20 { e += 1 }
-            guard e > i, e < b.count || name == "MSGID" else { throw SyslogError(message: "RFC 5424 header ends before \(name)") }
+            guard e > i, e < b.count || name == "MSGID" else {
+                throw SyslogError(message: "RFC 5424 header ends before \(name)")
+            }
             let value = String(decoding: b[i..<e], as: UTF8.self)
             i = min(b.count, e + 1)
             return value == "-" ? nil : value
@@ -117,7 +121,13 @@ public enum Syslog {
             while i < b.count {
                 let c = b[i]
                 if inElement {
-                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "]") { inElement = false }
+                    if escaped {
+                        escaped = false
+                    } else if c == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if c == UInt8(ascii: "]") {
+                        inElement = false
+                    }
                 } else if c == UInt8(ascii: "[") {
                     inElement = true
                 } else {
@@ -146,7 +156,8 @@ public enum Syslog {
         while let last = body.last, last == 0x0A || last == 0x0D || last == 0x00 { body.removeLast() }
         while let first = body.first, first == 0x20 { body.removeFirst() }
         guard body.first == UInt8(ascii: "{") else {
-            throw AccessEventMapping.Refusal(message: "the syslog message is not a JSON access-log line (log_format … escape=json)")
+            throw AccessEventMapping.Refusal(
+                message: "the syslog message is not a JSON access-log line (log_format … escape=json)")
         }
         var e = try AccessEventMapping.event(fromLine: Array(body), options: options)
         e.attributes.append(Attribute("syslog.format", .string(message.format.rawValue)))
@@ -186,7 +197,10 @@ public struct SyslogFramer: Sendable {
 
     /// The next complete frame, nil if more bytes are needed.
     public mutating func next() -> Output? {
-        guard start < buffer.count else { compact(); return nil }
+        guard start < buffer.count else {
+            compact()
+            return nil
+        }
         let first = buffer[start]
         if first >= 0x31 && first <= 0x39 {  // octet counting: a length without leading zero
             var i = start
@@ -204,7 +218,9 @@ public struct SyslogFramer: Sendable {
             return .frame(frame)
         }
         guard let lf = buffer[start...].firstIndex(of: 0x0A) else {
-            if pendingBytes > maxFrameBytes { return .fatal("line exceeds the \(maxFrameBytes)-byte limit without a newline") }
+            if pendingBytes > maxFrameBytes {
+                return .fatal("line exceeds the \(maxFrameBytes)-byte limit without a newline")
+            }
             return nil
         }
         var frame = Array(buffer[start..<lf])

@@ -21,7 +21,8 @@ public struct TraceParent: Sendable, Hashable {
             guard b[r].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
             return HexCoding.decode(b[r])
         }
-        guard let v = lowerHex(0..<2), let t = lowerHex(3..<35), let p = lowerHex(36..<52), let f = lowerHex(53..<55) else {
+        guard let v = lowerHex(0..<2), let t = lowerHex(3..<35), let p = lowerHex(36..<52), let f = lowerHex(53..<55)
+        else {
             return nil
         }
         version = v[0]
@@ -31,7 +32,9 @@ public struct TraceParent: Sendable, Hashable {
         } else if b.count > 55 {
             guard b[55] == UInt8(ascii: "-") else { return nil }
         }
-        guard let trace = TraceID(bytes: t), !trace.isZero, let parent = SpanID(bytes: p), !parent.isZero else { return nil }
+        guard let trace = TraceID(bytes: t), !trace.isZero, let parent = SpanID(bytes: p), !parent.isZero else {
+            return nil
+        }
         traceID = trace
         parentID = parent
         flags = f[0]

@@ -35,7 +35,9 @@ public enum ZipkinMapping {
 
     /// Parses a body (a JSON array of spans). A body that is not a JSON array throws; a bad span is rejected
     /// with its index and reason while the others are kept.
-    public static func events(fromJSON body: [UInt8]) throws(JSONSyntaxError) -> (events: [AuditEvent], rejected: [Rejected]) {
+    public static func events(fromJSON body: [UInt8]) throws(JSONSyntaxError) -> (
+        events: [AuditEvent], rejected: [Rejected]
+    ) {
         guard case .array(let items) = try ByteJSONParser.parse(body) else {
             throw JSONSyntaxError(offset: 0, message: "a Zipkin v2 body is a JSON array of spans")
         }
@@ -65,7 +67,9 @@ public enum ZipkinMapping {
         switch v {
         case nil, .null?: return nil
         case .number(let n)?:
-            guard let value = UInt64(n) else { throw Invalid(reason: "\(what) must be a non-negative integer, got \(n)") }
+            guard let value = UInt64(n) else {
+                throw Invalid(reason: "\(what) must be a non-negative integer, got \(n)")
+            }
             return value
         default: throw Invalid(reason: "\(what) must be a number")
         }
@@ -86,7 +90,9 @@ public enum ZipkinMapping {
         guard !spanID.isZero else { throw Invalid(reason: "id is all zeros") }
         var parent: SpanID?
         if let p = text(fields["parentId"]) {
-            guard let id = SpanID(hex: p), !id.isZero else { throw Invalid(reason: "parentId must be 16 hex digits, not all zeros") }
+            guard let id = SpanID(hex: p), !id.isZero else {
+                throw Invalid(reason: "parentId must be 16 hex digits, not all zeros")
+            }
             parent = id
         }
         guard let micros = try number(fields["timestamp"], "timestamp") else {
@@ -140,7 +146,9 @@ public enum ZipkinMapping {
         if let remote = try endpoint(fields["remoteEndpoint"], "remoteEndpoint") {
             if let name = remote.service {
                 attributes.append(Attribute(Keys.remoteService, .string(name)))
-                if !attributes.contains(where: { $0.key == "peer.service" }) { attributes.append(Attribute("peer.service", .string(name))) }
+                if !attributes.contains(where: { $0.key == "peer.service" }) {
+                    attributes.append(Attribute("peer.service", .string(name)))
+                }
             }
             if let ip = remote.ipv4 { attributes.append(Attribute(Keys.remoteIPv4, .string(ip))) }
             if let ip = remote.ipv6 { attributes.append(Attribute(Keys.remoteIPv6, .string(ip))) }

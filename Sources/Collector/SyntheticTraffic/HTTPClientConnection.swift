@@ -3,7 +3,7 @@
 // a small machine measures the collector rather than the client. Plain HTTP only; answers with a
 // Content-Length or chunked bodies.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where to send: `http://host:port` (the host a name or an IPv4/IPv6 literal).
@@ -70,7 +70,8 @@ public final class HTTPClientConnection {
         var lastError: Int32 = 0
         var opened: Int32 = -1
         while let a = candidate, opened < 0 {
-            let s = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
+            let s = socket(
+                a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
             if s >= 0 {
                 if connect(s, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 {
                     opened = s
@@ -84,7 +85,8 @@ public final class HTTPClientConnection {
             candidate = a.pointee.ai_next
         }
         guard opened >= 0 else {
-            throw HTTPClientError(description: "cannot connect to \(target.host):\(target.port): \(String(cString: strerror(lastError)))")
+            throw HTTPClientError(
+                description: "cannot connect to \(target.host):\(target.port): \(String(cString: strerror(lastError)))")
         }
         var one: Int32 = 1
         setsockopt(opened, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -95,8 +97,11 @@ public final class HTTPClientConnection {
     deinit { close(fd) }
 
     /// Sends one POST and reads its answer.
-    public func post(_ path: String, contentType: String, body: [UInt8], headers: [(String, String)] = []) throws(HTTPClientError) -> Answer {
-        var head = "POST \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+    public func post(_ path: String, contentType: String, body: [UInt8], headers: [(String, String)] = [])
+        throws(HTTPClientError) -> Answer
+    {
+        var head =
+            "POST \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         try writeAll(Array(head.utf8))
@@ -121,7 +126,9 @@ public final class HTTPClientConnection {
         let n = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
         if n < 0, errno == EINTR { return }
         guard n > 0 else {
-            throw HTTPClientError(description: n == 0 ? "connection closed by the server" : "recv failed: \(String(cString: strerror(errno)))")
+            throw HTTPClientError(
+                description: n == 0
+                    ? "connection closed by the server" : "recv failed: \(String(cString: strerror(errno)))")
         }
         input.append(contentsOf: readBuffer[0..<n])
     }
@@ -134,7 +141,9 @@ public final class HTTPClientConnection {
                 if input[i] == 13 && input[i + 1] == 10 { return i + 2 }
                 i += 1
             }
-            guard input.count - from < 64 << 10 else { throw HTTPClientError(description: "answer line longer than 64 KiB") }
+            guard input.count - from < 64 << 10 else {
+                throw HTTPClientError(description: "answer line longer than 64 KiB")
+            }
             try fill()
         }
     }
@@ -154,7 +163,10 @@ public final class HTTPClientConnection {
         var at = statusEnd
         while true {
             let end = try line(from: at)
-            if end - at == 2 { at = end; break }
+            if end - at == 2 {
+                at = end
+                break
+            }
             let header = String(decoding: input[at..<end - 2], as: UTF8.self)
             at = end
             guard let colon = header.firstIndex(of: ":") else { continue }
@@ -172,7 +184,8 @@ public final class HTTPClientConnection {
         if chunked {
             while true {
                 let sizeEnd = try line(from: at)
-                let sizeText = String(decoding: input[at..<sizeEnd - 2], as: UTF8.self).split(separator: ";").first ?? ""
+                let sizeText =
+                    String(decoding: input[at..<sizeEnd - 2], as: UTF8.self).split(separator: ";").first ?? ""
                 guard let size = Int(sizeText.trimmingPrefix(" "), radix: 16) else {
                     throw HTTPClientError(description: "bad chunk size \(sizeText.prefix(20))")
                 }

@@ -70,8 +70,10 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     public var description: String {
         let events = spans + accessEvents
         return String(
-            format: "%d events (%d spans, %d access) in %d posts over %.2f s: %.0f events/s (%.0f spans/s); ack latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f; %d refused and retried, %d failed",
-            events, spans, accessEvents, posts, seconds, Double(events) / max(seconds, 1e-9), Double(spans) / max(seconds, 1e-9), percentile(0.5),
+            format:
+                "%d events (%d spans, %d access) in %d posts over %.2f s: %.0f events/s (%.0f spans/s); ack latency ms p50 %.1f p90 %.1f p99 %.1f max %.1f; %d refused and retried, %d failed",
+            events, spans, accessEvents, posts, seconds, Double(events) / max(seconds, 1e-9),
+            Double(spans) / max(seconds, 1e-9), percentile(0.5),
             percentile(0.9), percentile(0.99), percentile(1.0), refusedAndRetried, failed)
     }
 }
@@ -107,11 +109,17 @@ public enum LoadGenerator {
             let spans = allBatches[i].filter { $0.kind == .span }.map(withSemanticAttributes)
             let access = allBatches[i].filter { $0.kind == .access }
             if !spans.isEmpty, let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
-                posts.append(Post(path: "/v1/traces", contentType: "application/x-protobuf", body: body, spans: spans.count, accessEvents: 0))
+                posts.append(
+                    Post(
+                        path: "/v1/traces", contentType: "application/x-protobuf", body: body, spans: spans.count,
+                        accessEvents: 0))
             }
             if !access.isEmpty {
                 let body = Array(access.map { NginxAccessLine.render($0) + "\n" }.joined().utf8)
-                posts.append(Post(path: "/v1/access", contentType: "application/x-ndjson", body: body, spans: 0, accessEvents: access.count))
+                posts.append(
+                    Post(
+                        path: "/v1/access", contentType: "application/x-ndjson", body: body, spans: 0,
+                        accessEvents: access.count))
             }
             slots.withLock { $0[i] = posts }
         }
@@ -161,7 +169,9 @@ public enum LoadGenerator {
                         let resolved: any ResolvableTarget =
                             !isAddressLiteral(target.host)
                             ? .dns(host: target.host, port: target.port)
-                            : target.host.contains(":") ? .ipv6(address: target.host, port: target.port) : .ipv4(address: target.host, port: target.port)
+                            : target.host.contains(":")
+                                ? .ipv6(address: target.host, port: target.port)
+                                : .ipv4(address: target.host, port: target.port)
                         let transport = try HTTP2ClientTransport.Posix(target: resolved, transportSecurity: security)
                         try await withGRPCClient(transport: transport) { client in
                             var sent = 0
@@ -214,7 +224,8 @@ public enum LoadGenerator {
                 return
             } catch let error as RPCError where error.code == .unavailable {
                 report.refusedAndRetried += 1
-                let delay = (try? error.unpackGoogleRPCStatus())?.details.compactMap(\.retryInfo).first?.delay ?? .seconds(1)
+                let delay =
+                    (try? error.unpackGoogleRPCStatus())?.details.compactMap(\.retryInfo).first?.delay ?? .seconds(1)
                 try? await Task.sleep(for: delay)
             } catch {
                 report.failed += 1
@@ -327,7 +338,8 @@ public enum LoadGenerator {
     /// reopened and the post resent; any other answer counts as failed. Returns false when the collector
     /// cannot be reached at all (20 attempts in a row, about a second).
     static func deliver(
-        _ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?, headers: [(String, String)] = [],
+        _ post: Post, to target: HTTPTarget, over connection: inout HTTPClientConnection?,
+        headers: [(String, String)] = [],
         _ report: inout LoadReport
     ) -> Bool {
         var unreachableInARow = 0
@@ -335,7 +347,8 @@ public enum LoadGenerator {
             let t0 = DispatchTime.now().uptimeNanoseconds
             do {
                 if connection == nil { connection = try HTTPClientConnection(target) }
-                let answer = try connection!.post(post.path, contentType: post.contentType, body: post.body, headers: headers)
+                let answer = try connection!.post(
+                    post.path, contentType: post.contentType, body: post.body, headers: headers)
                 if !connection!.isReusable { connection = nil }
                 unreachableInARow = 0
                 if answer.status == 200 {
@@ -368,8 +381,10 @@ public enum LoadGenerator {
     /// an instrumented service sends them as semantic-convention attributes, so that is what goes on the wire.
     static func withSemanticAttributes(_ event: AuditEvent) -> AuditEvent {
         guard let http = event.http else { return event }
-        let known: Set<String> = ["http.request.method", "http.method", "url.path", "http.target", "url.full", "http.url",
-                                  "http.response.status_code", "http.status_code"]
+        let known: Set<String> = [
+            "http.request.method", "http.method", "url.path", "http.target", "url.full", "http.url",
+            "http.response.status_code", "http.status_code",
+        ]
         guard !event.attributes.contains(where: { known.contains($0.key) }) else { return event }
         var e = event
         if let method = http.method { e.attributes.append(Attribute("http.request.method", .string(method))) }
@@ -379,7 +394,9 @@ public enum LoadGenerator {
             if parts.count == 2 { e.attributes.append(Attribute("url.query", .string(String(parts[1])))) }
         }
         if let route = http.route { e.attributes.append(Attribute("http.route", .string(route))) }
-        if http.statusCode != 0 { e.attributes.append(Attribute("http.response.status_code", .int(Int64(http.statusCode)))) }
+        if http.statusCode != 0 {
+            e.attributes.append(Attribute("http.response.status_code", .int(Int64(http.statusCode))))
+        }
         if let client = http.clientAddress { e.attributes.append(Attribute("client.address", .string(client))) }
         return e
     }

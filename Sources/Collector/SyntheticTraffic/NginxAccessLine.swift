@@ -16,7 +16,14 @@ public enum NginxAccessLine {
         fields.append(("msec", "\(endMillis / 1_000).\(pad3(endMillis % 1_000))"))
         if !event.traceID.isZero {
             fields.append(("request_id", event.traceID.hex))
-            fields.append(("traceparent", TraceParent(traceID: event.traceID, parentID: event.spanID, flags: UInt8(truncatingIfNeeded: event.flags | 1)).header))
+            fields.append(
+                (
+                    "traceparent",
+                    TraceParent(
+                        traceID: event.traceID, parentID: event.spanID,
+                        flags: UInt8(truncatingIfNeeded: event.flags | 1)
+                    ).header
+                ))
         }
         if let parent = event.parentSpanID, !event.traceID.isZero {
             fields.append(("http_traceparent", TraceParent(traceID: event.traceID, parentID: parent).header))
@@ -24,7 +31,9 @@ public enum NginxAccessLine {
         if let user = event.user {
             fields.append(("upstream_http_x_user_id", user.subject))
             if let email = user.email { fields.append(("upstream_http_x_user_email", email)) }
-            if !user.groups.isEmpty { fields.append(("upstream_http_x_user_groups", user.groups.joined(separator: ","))) }
+            if !user.groups.isEmpty {
+                fields.append(("upstream_http_x_user_groups", user.groups.joined(separator: ",")))
+            }
         }
         if let http = event.http {
             if let m = http.method { fields.append(("request_method", m)) }

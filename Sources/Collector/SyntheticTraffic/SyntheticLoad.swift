@@ -58,7 +58,8 @@ public enum SyntheticLoad {
         let t0 = FileIO.monotonicNanos()
         if try writer.seal() != nil { summary.segmentsSealed += 1 }
         summary.writeNanos += FileIO.monotonicNanos() - t0
-        summary.bytesWritten = writer.bytesWritten + UInt64(FormatConstants.fileHeaderSize) * UInt64(summary.segmentsSealed)
+        summary.bytesWritten =
+            writer.bytesWritten + UInt64(FormatConstants.fileHeaderSize) * UInt64(summary.segmentsSealed)
         return summary
     }
 }

@@ -54,7 +54,8 @@ public enum JSONString {
                         hexDigits[Int(b >> 4)], hexDigits[Int(b & 0x0f)],
                     ])
                 } else {
-                    buffer.append(contentsOf: UnsafeBufferPointer(start: escape.utf8Start, count: escape.utf8CodeUnitCount))
+                    buffer.append(
+                        contentsOf: UnsafeBufferPointer(start: escape.utf8Start, count: escape.utf8CodeUnitCount))
                 }
                 i += skip
                 runStart = i

@@ -67,8 +67,11 @@ public struct LogFormatError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         var s = "\(code): \(message)"
-        if let path { s += " [file \(path)" + (offset.map { " at offset \($0)" } ?? "") + "]" }
-        else if let offset { s += " [at offset \(offset)]" }
+        if let path {
+            s += " [file \(path)" + (offset.map { " at offset \($0)" } ?? "") + "]"
+        } else if let offset {
+            s += " [at offset \(offset)]"
+        }
         if let cause { s += " (cause: \(cause))" }
         return s
     }

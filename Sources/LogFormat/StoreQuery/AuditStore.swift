@@ -31,7 +31,10 @@ public struct EventQuery: Sendable, Hashable {
         public static func trace(_ t: TraceID) -> Term { Term(.traceID, .trace(t)) }
     }
 
-    public init(terms: [Term] = [], timeRange: ClosedRange<UInt64>? = nil, limit: Int? = nil, filter: EventFilter = EventFilter()) {
+    public init(
+        terms: [Term] = [], timeRange: ClosedRange<UInt64>? = nil, limit: Int? = nil,
+        filter: EventFilter = EventFilter()
+    ) {
         self.terms = terms
         self.timeRange = timeRange
         self.limit = limit
@@ -66,7 +69,8 @@ public struct EventFilter: Sendable, Hashable {
     /// Events lasting at least this long.
     public var minDurationNanos: Int64?
 
-    public init(status: Status? = nil, method: String? = nil, pathPrefix: String? = nil, minDurationNanos: Int64? = nil) {
+    public init(status: Status? = nil, method: String? = nil, pathPrefix: String? = nil, minDurationNanos: Int64? = nil)
+    {
         self.status = status
         self.method = method
         self.pathPrefix = pathPrefix
@@ -150,7 +154,9 @@ public final class AuditStore: Sendable {
         for d in directories {
             for entry in try d.currentCatalog(repair: false).entries {
                 let path = d.path(relative: entry.relativePath)
-                if let h = old[path], h.entry == entry { handles.append(h) } else {
+                if let h = old[path], h.entry == entry {
+                    handles.append(h)
+                } else {
                     handles.append(SegmentHandle(directory: d, entry: entry))
                 }
             }
@@ -162,7 +168,9 @@ public final class AuditStore: Sendable {
     var handles: [SegmentHandle] { snapshot.withLock { $0 } }
 
     /// Every sealed segment the store knows, with its directory.
-    public var sealedSegments: [(directory: DataDirectory, entry: CatalogEntry)] { handles.map { ($0.directory, $0.entry) } }
+    public var sealedSegments: [(directory: DataDirectory, entry: CatalogEntry)] {
+        handles.map { ($0.directory, $0.entry) }
+    }
 
     /// The reader of a sealed segment (opened once, then kept).
     public func reader(_ directory: DataDirectory, _ entry: CatalogEntry) throws(LogFormatError) -> SegmentReader {
@@ -178,9 +186,9 @@ public final class AuditStore: Sendable {
             for name in try d.listSegmentFiles().open {
                 do {
                     out.append(try SegmentReader(path: d.segmentsPath + "/" + name, sealed: false))
-                } catch where error.code == .io && !FileIO.exists(d.segmentsPath + "/" + name) {
+                } catch  where error.code == .io && !FileIO.exists(d.segmentsPath + "/" + name) {
                     continue  // sealed (renamed) between listing and opening: the catalog has it after refresh()
-                } catch where error.code == .truncated {
+                } catch  where error.code == .truncated {
                     continue  // created, header not yet written
                 }
             }
@@ -209,7 +217,7 @@ public final class AuditStore: Sendable {
         for handle in sealed {
             if let cutoff, handle.entry.seal.minTime > cutoff { break }
             let reader: SegmentReader
-            do { reader = try handle.reader() } catch where handle.expired { continue }
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
             let before = out.count
             if query.terms.isEmpty {
                 out += try reader.scan(timeRange: query.timeRange, cache: cache, filter: filter.matches)
@@ -296,12 +304,15 @@ public final class AuditStore: Sendable {
     /// segments when nil). One pass over the segments serves all ids. `includeDuplicates` keeps every stored
     /// copy of an event (as retries produce); by default each event appears once.
     public func traces(
-        _ ids: [TraceID], near: ClosedRange<UInt64>? = nil, includeOpenSegments: Bool = true, includeDuplicates: Bool = false
+        _ ids: [TraceID], near: ClosedRange<UInt64>? = nil, includeOpenSegments: Bool = true,
+        includeDuplicates: Bool = false
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
         guard !ids.isEmpty else { return [:] }
         let unique = Array(Set(ids))
         let keys = unique.map(\.bytes)
-        return try collectTraces(Set(unique), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates) {
+        return try collectTraces(
+            Set(unique), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
+        ) {
             handle in near.map(handle.entry.overlaps) ?? true ? keys : []
         }
     }
@@ -351,7 +362,7 @@ public final class AuditStore: Sendable {
             let keys = keysFor(handle)
             guard !keys.isEmpty else { continue }
             let reader: SegmentReader
-            do { reader = try handle.reader() } catch where handle.expired { continue }
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
             guard let index = reader.index else { continue }
             var ordinals: [UInt32] = []
             for key in keys {
@@ -371,7 +382,9 @@ public final class AuditStore: Sendable {
             }
         }
         for (k, v) in out {
-            let sorted = v.sorted { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+            let sorted = v.sorted {
+                ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location)
+            }
             out[k] = includeDuplicates ? sorted : Self.droppingDuplicates(sorted)
         }
         return out
@@ -428,7 +441,9 @@ public final class AuditStore: Sendable {
             requests.append(UserRequest(request: request, userEvents: mine, trace: []))
         }
         requests.sort {
-            ($0.request.event.startTimeUnixNano, $0.request.location) < ($1.request.event.startTimeUnixNano, $1.request.location)
+            ($0.request.event.startTimeUnixNano, $0.request.location) < (
+                $1.request.event.startTimeUnixNano, $1.request.location
+            )
         }
         if !filter.isEmpty { requests = requests.filter { filter.matches($0.request.event) } }
         if let limit, requests.count > limit { requests.removeLast(requests.count - limit) }
@@ -461,5 +476,8 @@ public struct UserRequest: Sendable {
 
 extension UInt64 {
     func subtractingClamped(_ v: UInt64) -> UInt64 { self > v ? self - v : 0 }
-    func addingClamped(_ v: UInt64) -> UInt64 { let (r, o) = addingReportingOverflow(v); return o ? .max : r }
+    func addingClamped(_ v: UInt64) -> UInt64 {
+        let (r, o) = addingReportingOverflow(v)
+        return o ? .max : r
+    }
 }

@@ -5,7 +5,8 @@ extension AuditStore {
     /// Inclusion proofs for records found by a query, grouped so each segment is hashed once. Records of
     /// unsealed segments have no proof yet (their segment is not sealed) and are skipped.
     public func proofs(for locations: [RecordLocation]) throws(LogFormatError) -> [RecordProof] {
-        let wanted = Dictionary(grouping: locations, by: { SegmentKey(nodeID: $0.nodeID, sequence: $0.segmentSequence) })
+        let wanted = Dictionary(
+            grouping: locations, by: { SegmentKey(nodeID: $0.nodeID, sequence: $0.segmentSequence) })
         var out: [RecordProof] = []
         for handle in handles {
             let key = SegmentKey(nodeID: handle.entry.nodeID, sequence: handle.entry.sequence)

@@ -51,13 +51,19 @@ public struct BundleVerification: Sendable {
 }
 
 public enum BundleVerifier {
-    public static func verify(bundle dir: String, publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false) -> BundleVerification {
+    public static func verify(bundle dir: String, publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false)
+        -> BundleVerification
+    {
         var v = BundleVerification()
         func problem(
-            _ kind: IntegrityProblem.Kind, _ file: String, line: Int? = nil, record: String? = nil, expected: String? = nil,
+            _ kind: IntegrityProblem.Kind, _ file: String, line: Int? = nil, record: String? = nil,
+            expected: String? = nil,
             found: String? = nil, _ detail: String
         ) {
-            v.problems.append(BundleProblem(kind: kind, file: file, line: line, record: record, expected: expected, found: found, detail: detail))
+            v.problems.append(
+                BundleProblem(
+                    kind: kind, file: file, line: line, record: record, expected: expected, found: found, detail: detail
+                ))
         }
         func read(_ name: String) -> [UInt8]? {
             FileManager.default.contents(atPath: dir + "/" + name).map { [UInt8]($0) }
@@ -75,14 +81,19 @@ public enum BundleVerifier {
                 let m = try JSONDecoder().decode(EvidenceBundle.Manifest.self, from: Data(bytes))
                 if m.format != EvidenceBundle.formatName || m.version != EvidenceBundle.formatVersion {
                     problem(
-                        .invalidFormat, manifestName, expected: "\(EvidenceBundle.formatName) version \(EvidenceBundle.formatVersion)",
+                        .invalidFormat, manifestName,
+                        expected: "\(EvidenceBundle.formatName) version \(EvidenceBundle.formatVersion)",
                         found: "\(m.format) version \(m.version)", "not a bundle this auditq knows")
                 }
                 var listed = Set<String>()
                 for entry in m.files {
                     v.filesChecked += 1
-                    guard !entry.path.contains("/"), entry.path != "..", entry.path != manifestName, listed.insert(entry.path).inserted else {
-                        problem(.invalidFormat, manifestName, found: entry.path, "a file name the manifest may not list (a path, itself, or twice)")
+                    guard !entry.path.contains("/"), entry.path != "..", entry.path != manifestName,
+                        listed.insert(entry.path).inserted
+                    else {
+                        problem(
+                            .invalidFormat, manifestName, found: entry.path,
+                            "a file name the manifest may not list (a path, itself, or twice)")
                         continue
                     }
                     guard let data = read(entry.path) else {
@@ -100,7 +111,9 @@ public enum BundleVerifier {
                     }
                 }
                 for name in EvidenceBundle.fileNames where !listed.contains(name) {
-                    problem(.missingSegment, manifestName, expected: name, found: "nothing", "a file every bundle has is not listed")
+                    problem(
+                        .missingSegment, manifestName, expected: name, found: "nothing",
+                        "a file every bundle has is not listed")
                     if contents[name] == nil, let data = read(name) { contents[name] = data }
                 }
                 let present = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
@@ -129,20 +142,25 @@ public enum BundleVerifier {
             guard let raw = Data(base64Encoded: decoded.seal), raw.count == FormatConstants.footerSignedSize,
                 let seal = try? [UInt8](raw).withBytes({ (b) throws(LogFormatError) in try SegmentSeal.parse(b) })
             else {
-                problem(.invalidFormat, "seals.ndjson", line: n, record: name, "the seal is not 144 bytes of a valid seal")
+                problem(
+                    .invalidFormat, "seals.ndjson", line: n, record: name, "the seal is not 144 bytes of a valid seal")
                 continue
             }
-            if seal.nodeID.hex != decoded.node || seal.sequence != decoded.segment || seal.merkleRoot.hex != decoded.merkleRoot
+            if seal.nodeID.hex != decoded.node || seal.sequence != decoded.segment
+                || seal.merkleRoot.hex != decoded.merkleRoot
                 || seal.recordCount != decoded.recordCount || seal.previousRoot.hex != decoded.previousRoot
                 || seal.previousSequence != decoded.previousSegment
             {
                 problem(
                     .metadataMismatch, "seals.ndjson", line: n, record: name,
-                    expected: "segment \(seal.nodeID.hex)/\(seal.sequence) root \(seal.merkleRoot.hex) of \(seal.recordCount) records",
+                    expected:
+                        "segment \(seal.nodeID.hex)/\(seal.sequence) root \(seal.merkleRoot.hex) of \(seal.recordCount) records",
                     found: "segment \(name) root \(decoded.merkleRoot) of \(decoded.recordCount) records",
                     "the fields written out differ from the signed seal bytes")
             }
-            if seals[name] != nil { problem(.unexpectedSegment, "seals.ndjson", line: n, record: name, "a second seal for the segment") }
+            if seals[name] != nil {
+                problem(.unexpectedSegment, "seals.ndjson", line: n, record: name, "a second seal for the segment")
+            }
             seals[name] = seal
             if seal.isSigned {
                 if let key = publicKeys.first(where: { $0.keyID == seal.signingKeyID }) {
@@ -151,10 +169,14 @@ public enum BundleVerifier {
                     if key.isValidSignature(signature, for: seal.encoded()) {
                         v.signaturesValid += 1
                     } else {
-                        problem(.signatureInvalid, "seals.ndjson", line: n, record: name, "the Ed25519 signature over the seal does not verify with key \(key.keyIDHex)")
+                        problem(
+                            .signatureInvalid, "seals.ndjson", line: n, record: name,
+                            "the Ed25519 signature over the seal does not verify with key \(key.keyIDHex)")
                     }
                 } else if requireSignatures || !publicKeys.isEmpty {
-                    problem(.publicKeyNotFound, "seals.ndjson", line: n, record: name, "signed by key \(Verifier.hexKeyID(seal.signingKeyID)), not among the keys given")
+                    problem(
+                        .publicKeyNotFound, "seals.ndjson", line: n, record: name,
+                        "signed by key \(Verifier.hexKeyID(seal.signingKeyID)), not among the keys given")
                 }
             } else if requireSignatures {
                 problem(.signatureMissing, "seals.ndjson", line: n, record: name, "the seal is not signed")
@@ -162,9 +184,12 @@ public enum BundleVerifier {
         }
         // Chain links between seals of one node that are both in the bundle.
         for (name, seal) in seals where seal.previousSequence != 0 {
-            if let previous = seals["\(seal.nodeID.hex)/\(seal.previousSequence)"], previous.merkleRoot != seal.previousRoot {
+            if let previous = seals["\(seal.nodeID.hex)/\(seal.previousSequence)"],
+                previous.merkleRoot != seal.previousRoot
+            {
                 problem(
-                    .chainBroken, "seals.ndjson", record: name, expected: previous.merkleRoot.hex, found: seal.previousRoot.hex,
+                    .chainBroken, "seals.ndjson", record: name, expected: previous.merkleRoot.hex,
+                    found: seal.previousRoot.hex,
                     "the previous-root link does not match the previous segment's seal")
             }
         }
@@ -178,35 +203,41 @@ public enum BundleVerifier {
                 continue
             }
             v.proofsChecked += 1
-            let where_ = p.record.description
+            let named = p.record.description
             guard let seal = seals["\(p.record.node)/\(p.record.segment)"] else {
-                problem(.missingSegment, "proofs.ndjson", line: n, record: where_, "no seal for the record's segment in seals.ndjson")
+                problem(
+                    .missingSegment, "proofs.ndjson", line: n, record: named,
+                    "no seal for the record's segment in seals.ndjson")
                 continue
             }
             guard let canonical = Data(base64Encoded: p.canonical).map({ [UInt8]($0) }) else {
-                problem(.invalidFormat, "proofs.ndjson", line: n, record: where_, "the canonical record is not base64")
+                problem(.invalidFormat, "proofs.ndjson", line: n, record: named, "the canonical record is not base64")
                 continue
             }
             let leaf = MerkleTree.leafHash(canonical)
             let path = p.auditPath.compactMap { Digest32(hex: $0) }
             var ok = true
             if leaf.hex != p.leafHash {
-                problem(.rootMismatch, "proofs.ndjson", line: n, record: where_, expected: leaf.hex, found: p.leafHash, "the leaf hash of the record bytes")
+                problem(
+                    .rootMismatch, "proofs.ndjson", line: n, record: named, expected: leaf.hex, found: p.leafHash,
+                    "the leaf hash of the record bytes")
                 ok = false
             }
             if p.leafIndex != UInt64(p.record.ordinal) || p.treeSize != seal.recordCount {
                 problem(
-                    .metadataMismatch, "proofs.ndjson", line: n, record: where_,
-                    expected: "leaf \(p.record.ordinal) of \(seal.recordCount)", found: "leaf \(p.leafIndex) of \(p.treeSize)",
+                    .metadataMismatch, "proofs.ndjson", line: n, record: named,
+                    expected: "leaf \(p.record.ordinal) of \(seal.recordCount)",
+                    found: "leaf \(p.leafIndex) of \(p.treeSize)",
                     "the proof's position does not match the record and its seal")
                 ok = false
             }
             if path.count != p.auditPath.count || p.leafIndex >= seal.recordCount
                 || !MerkleTree.verifyInclusion(
-                    leafHash: leaf, leafIndex: Int(p.leafIndex), treeSize: Int(seal.recordCount), proof: path, root: seal.merkleRoot)
+                    leafHash: leaf, leafIndex: Int(p.leafIndex), treeSize: Int(seal.recordCount), proof: path,
+                    root: seal.merkleRoot)
             {
                 problem(
-                    .rootMismatch, "proofs.ndjson", line: n, record: where_, expected: "root \(seal.merkleRoot.hex)",
+                    .rootMismatch, "proofs.ndjson", line: n, record: named, expected: "root \(seal.merkleRoot.hex)",
                     found: "a path that does not lead there", "the record is not proven to be in its sealed segment")
                 ok = false
             }
@@ -214,11 +245,14 @@ public enum BundleVerifier {
             do throws(LogFormatError) {
                 let event = try RecordCodec.decode(canonical)
                 if proven.updateValue(event, forKey: p.record) != nil {
-                    problem(.unexpectedSegment, "proofs.ndjson", line: n, record: where_, "a second proof for the record")
+                    problem(
+                        .unexpectedSegment, "proofs.ndjson", line: n, record: named, "a second proof for the record")
                 }
                 v.proofsValid += 1
             } catch {
-                problem(.recordDamaged, "proofs.ndjson", line: n, record: where_, "the proven bytes do not decode: \(error.message)")
+                problem(
+                    .recordDamaged, "proofs.ndjson", line: n, record: named,
+                    "the proven bytes do not decode: \(error.message)")
             }
         }
 
@@ -240,30 +274,40 @@ public enum BundleVerifier {
             }
             requests.append(r)
             guard let head = proven[r.request] else {
-                problem(.missingSegment, "activity.ndjson", line: n, record: r.request.description, "the request's record has no valid proof")
+                problem(
+                    .missingSegment, "activity.ndjson", line: n, record: r.request.description,
+                    "the request's record has no valid proof")
                 continue
             }
             if let user = query?.user, head.user?.subject != user, head.user?.email != user {
                 problem(
-                    .metadataMismatch, "activity.ndjson", line: n, record: r.request.description, expected: "user \(user)",
+                    .metadataMismatch, "activity.ndjson", line: n, record: r.request.description,
+                    expected: "user \(user)",
                     found: "user \(head.user?.subject ?? "none")", "the request's proven event is not the user's")
             }
             if !r.records.contains(r.request) {
-                problem(.metadataMismatch, "activity.ndjson", line: n, record: r.request.description, "the request is not among its trace's records")
+                problem(
+                    .metadataMismatch, "activity.ndjson", line: n, record: r.request.description,
+                    "the request is not among its trace's records")
             }
             for l in r.records where proven[l] == nil {
-                problem(.missingSegment, "activity.ndjson", line: n, record: l.description, "a record of the trace has no valid proof")
+                problem(
+                    .missingSegment, "activity.ndjson", line: n, record: l.description,
+                    "a record of the trace has no valid proof")
             }
             for l in r.records {
                 if let e = proven[l], !head.traceID.isZero, e.traceID != head.traceID {
                     problem(
-                        .metadataMismatch, "activity.ndjson", line: n, record: l.description, expected: "trace \(head.traceID.hex)",
+                        .metadataMismatch, "activity.ndjson", line: n, record: l.description,
+                        expected: "trace \(head.traceID.hex)",
                         found: "trace \(e.traceID.hex)", "a record of another trace")
                 }
             }
             let key = (head.startTimeUnixNano, r.request)
             if let p = previous, (p.0, p.1) > key {
-                problem(.metadataMismatch, "activity.ndjson", line: n, record: r.request.description, "requests are out of time order")
+                problem(
+                    .metadataMismatch, "activity.ndjson", line: n, record: r.request.description,
+                    "requests are out of time order")
             }
             previous = key
         }
@@ -308,11 +352,13 @@ public enum BundleVerifier {
             let got = i < b.count ? String(b[i].prefix(120)) : "end of file"
             v.problems.append(
                 BundleProblem(
-                    kind: .rootMismatch, file: name, line: i + 1, expected: exp.debugDescription, found: got.debugDescription,
+                    kind: .rootMismatch, file: name, line: i + 1, expected: exp.debugDescription,
+                    found: got.debugDescription,
                     detail: "differs from what the proven records give"))
             reported += 1
             if reported == 5 {
-                v.problems.append(BundleProblem(kind: .rootMismatch, file: name, detail: "further differing lines not listed"))
+                v.problems.append(
+                    BundleProblem(kind: .rootMismatch, file: name, detail: "further differing lines not listed"))
                 break
             }
         }

@@ -46,7 +46,8 @@ public struct EvidenceQuery: Codable, Sendable, Hashable {
 
     public init(
         user: String, fromUnixNano: String, toUnixNano: String, from: String, to: String, timeZone: String,
-        dataDirectories: [String], commandLine: [String], runBy: String, host: String, runAt: String, toolVersion: String,
+        dataDirectories: [String], commandLine: [String], runBy: String, host: String, runAt: String,
+        toolVersion: String,
         unsealedRecordsOmitted: Int, requests: Int, records: Int
     ) {
         self.user = user
@@ -204,7 +205,9 @@ public enum EvidenceBundle {
         requests all: [UserRequest], query: EvidenceQuery, store: AuditStore, to out: String
     ) throws -> Summary {
         let sealed = Set(store.sealedSegments.map { SegmentKey(node: $0.entry.nodeID, sequence: $0.entry.sequence) })
-        func isSealed(_ l: RecordLocation) -> Bool { sealed.contains(SegmentKey(node: l.nodeID, sequence: l.segmentSequence)) }
+        func isSealed(_ l: RecordLocation) -> Bool {
+            sealed.contains(SegmentKey(node: l.nodeID, sequence: l.segmentSequence))
+        }
         var omitted = 0
         var requests: [BundleRequest] = []
         var events: [BundleLocation: AuditEvent] = [:]
@@ -225,7 +228,9 @@ public enum EvidenceBundle {
                 records.append(l)
             }
             requests.append(
-                BundleRequest(request: BundleLocation(q.request.location), traceID: q.request.event.traceID.hex, records: records))
+                BundleRequest(
+                    request: BundleLocation(q.request.location), traceID: q.request.event.traceID.hex, records: records)
+            )
         }
         let proofs = try store.proofs(for: locations)
         var query = query
@@ -239,12 +244,15 @@ public enum EvidenceBundle {
         var proofLines = ""
         var seals: [SegmentKey: BundleSeal] = [:]
         for p in proofs.sorted(by: { $0.location < $1.location }) {
-            proofLines += jsonLine(
-                BundleProof(
-                    record: BundleLocation(p.location), leafIndex: UInt64(p.location.ordinal), treeSize: p.seal.recordCount,
-                    canonical: Data(p.record).base64EncodedString(), leafHash: MerkleTree.leafHash(p.record).hex,
-                    auditPath: p.path.map(\.hex))) + "\n"
-            seals[SegmentKey(node: p.seal.nodeID, sequence: p.seal.sequence)] = BundleSeal(p.seal, signature: p.signature)
+            proofLines +=
+                jsonLine(
+                    BundleProof(
+                        record: BundleLocation(p.location), leafIndex: UInt64(p.location.ordinal),
+                        treeSize: p.seal.recordCount,
+                        canonical: Data(p.record).base64EncodedString(), leafHash: MerkleTree.leafHash(p.record).hex,
+                        auditPath: p.path.map(\.hex))) + "\n"
+            seals[SegmentKey(node: p.seal.nodeID, sequence: p.seal.sequence)] = BundleSeal(
+                p.seal, signature: p.signature)
         }
         files["proofs.ndjson"] = proofLines
         files["seals.ndjson"] = seals.sorted { ($0.key.node, $0.key.sequence) < ($1.key.node, $1.key.sequence) }
@@ -315,7 +323,11 @@ public enum EvidenceBundle {
                 csv += CSVOutput.row(record) + "\r\n"
             }
             let head = events[q.request]
-            report += "\nrequest \(n + 1): " + (head.map { "\(TimeExpression.format($0.startTimeUnixNano)) \(Rendering.what($0)) \(Rendering.status($0))" } ?? "?")
+            report +=
+                "\nrequest \(n + 1): "
+                + (head.map {
+                    "\(TimeExpression.format($0.startTimeUnixNano)) \(Rendering.what($0)) \(Rendering.status($0))"
+                } ?? "?")
                 + " trace \(q.traceID) (\(q.records.count) records)\n"
             report += Rendering.traceTree(stored) + "\n"
         }

@@ -45,7 +45,9 @@ struct OTLPJSONWriter {
             w.raw("{")
             w.key("attributes")
             w.attributes(rs.resource.attributes)
-            if rs.resource.droppedAttributesCount != 0 { w.raw(",\"droppedAttributesCount\":\(rs.resource.droppedAttributesCount)") }
+            if rs.resource.droppedAttributesCount != 0 {
+                w.raw(",\"droppedAttributesCount\":\(rs.resource.droppedAttributesCount)")
+            }
             w.raw("},")
             w.key("scopeSpans")
             w.list(rs.scopeSpans) { w, ss in
@@ -64,7 +66,9 @@ struct OTLPJSONWriter {
                     w.key("attributes")
                     w.attributes(ss.scope.attributes)
                 }
-                if ss.scope.droppedAttributesCount != 0 { w.raw(",\"droppedAttributesCount\":\(ss.scope.droppedAttributesCount)") }
+                if ss.scope.droppedAttributesCount != 0 {
+                    w.raw(",\"droppedAttributesCount\":\(ss.scope.droppedAttributesCount)")
+                }
                 w.raw("},")
                 w.key("spans")
                 w.list(ss.spans) { w, s in w.span(s) }

@@ -51,13 +51,16 @@ public enum CSVOutput {
     public static func row(_ r: StoredRecord, extra: [String] = []) -> String {
         let e = r.event
         let l = r.location
-        let cells = [
-            TimeExpression.format(e.startTimeUnixNano), String(e.startTimeUnixNano), String(e.durationNanos), "\(e.kind)",
-            "\(e.source)", e.service, e.user?.subject ?? "", e.http?.method ?? "", e.http?.target ?? e.http?.route ?? "",
-            e.http.map { $0.statusCode == 0 ? "" : String($0.statusCode) } ?? "", "\(e.statusCode)", e.name,
-            e.traceID.isZero ? "" : e.traceID.hex, e.spanID.isZero ? "" : e.spanID.hex, e.parentSpanID?.hex ?? "",
-            e.workload ?? "", "\(l.nodeID.hex)/\(l.segmentSequence)/\(l.ordinal)",
-        ] + extra
+        let cells =
+            [
+                TimeExpression.format(e.startTimeUnixNano), String(e.startTimeUnixNano), String(e.durationNanos),
+                "\(e.kind)",
+                "\(e.source)", e.service, e.user?.subject ?? "", e.http?.method ?? "",
+                e.http?.target ?? e.http?.route ?? "",
+                e.http.map { $0.statusCode == 0 ? "" : String($0.statusCode) } ?? "", "\(e.statusCode)", e.name,
+                e.traceID.isZero ? "" : e.traceID.hex, e.spanID.isZero ? "" : e.spanID.hex, e.parentSpanID?.hex ?? "",
+                e.workload ?? "", "\(l.nodeID.hex)/\(l.segmentSequence)/\(l.ordinal)",
+            ] + extra
         return cells.map(field).joined(separator: ",")
     }
 

@@ -13,14 +13,17 @@ public enum Rendering {
             if isError(e) { failed.insert(rows.count) }
             rows.append([
                 TimeExpression.format(e.startTimeUnixNano, zone: zone), "\(e.kind)", "\(e.source)", e.service,
-                e.user?.subject ?? "-", what(e), status(e), duration(e.durationNanos), e.traceID.isZero ? "-" : e.traceID.hex,
+                e.user?.subject ?? "-", what(e), status(e), duration(e.durationNanos),
+                e.traceID.isZero ? "-" : e.traceID.hex,
             ])
         }
         return align(rows, highlight: failed, palette: palette)
     }
 
     /// One line per request a user made: its time, what it was, outcome, duration, and the trace it started.
-    public static func activityTable(_ requests: [UserRequest], zone: TimeZoneSpec = .utc, palette: Palette = .off) -> String {
+    public static func activityTable(_ requests: [UserRequest], zone: TimeZoneSpec = .utc, palette: Palette = .off)
+        -> String
+    {
         var rows = [["TIME", "WHAT", "STATUS", "DURATION", "HOPS", "ERRORS", "SERVICES", "TRACE"]]
         var failed: Set<Int> = []
         for q in requests {
@@ -29,7 +32,8 @@ public enum Rendering {
             if errors > 0 { failed.insert(rows.count) }
             var services: [String] = []
             for r in q.trace where !services.contains(r.event.service) { services.append(r.event.service) }
-            let shown = services.prefix(4).joined(separator: ",") + (services.count > 4 ? ",+\(services.count - 4)" : "")
+            let shown =
+                services.prefix(4).joined(separator: ",") + (services.count > 4 ? ",+\(services.count - 4)" : "")
             rows.append([
                 TimeExpression.format(e.startTimeUnixNano, zone: zone), what(e), status(e), duration(e.durationNanos),
                 String(q.trace.count), String(errors), shown, e.traceID.isZero ? "-" : e.traceID.hex,
@@ -57,9 +61,15 @@ public enum Rendering {
     public static func duration(_ ns: Int64) -> String {
         let a = ns.magnitude
         let s: String
-        if a < 1_000 { s = "\(a)ns" } else if a < 1_000_000 { s = "\(a / 1_000)µs" } else if a < 1_000_000_000 {
+        if a < 1_000 {
+            s = "\(a)ns"
+        } else if a < 1_000_000 {
+            s = "\(a / 1_000)µs"
+        } else if a < 1_000_000_000 {
             s = "\(a / 1_000_000).\(a / 100_000 % 10)ms"
-        } else { s = "\(a / 1_000_000_000).\(a / 100_000_000 % 10)s" }
+        } else {
+            s = "\(a / 1_000_000_000).\(a / 100_000_000 % 10)s"
+        }
         return ns < 0 ? "-" + s : s
     }
 
@@ -77,7 +87,9 @@ public enum Rendering {
     }
 
     /// The records of one trace as a tree with a waterfall (see `TraceAnalysis`).
-    public static func traceTree(_ records: [StoredRecord], zone: TimeZoneSpec = .utc, palette: Palette = .off, width: Int = 24) -> String {
+    public static func traceTree(
+        _ records: [StoredRecord], zone: TimeZoneSpec = .utc, palette: Palette = .off, width: Int = 24
+    ) -> String {
         let analysis = TraceAnalysis(records)
         var rows = [["SPAN", "STATUS", "DURATION", "START", "WATERFALL", "SPAN ID", "NOTES"]]
         var marked: Set<Int> = []
@@ -120,10 +132,15 @@ public struct TraceAnalysis: Sendable {
             if orphan, let p = record.event.parentSpanID { out.append("orphan: parent \(p.hex) not found") }
             if let d = duplicateOf {
                 out.append(
-                    (conflicting ? "conflicting copy" : "retry copy") + " of \(d.nodeID.hex.prefix(8))/\(d.segmentSequence)/\(d.ordinal)")
+                    (conflicting ? "conflicting copy" : "retry copy")
+                        + " of \(d.nodeID.hex.prefix(8))/\(d.segmentSequence)/\(d.ordinal)")
             }
-            if let s = startsBeforeParent { out.append("clock skew: starts \(Rendering.duration(Int64(s))) before its parent") }
-            if let s = endsAfterParent { out.append("clock skew: ends \(Rendering.duration(Int64(s))) after its parent") }
+            if let s = startsBeforeParent {
+                out.append("clock skew: starts \(Rendering.duration(Int64(s))) before its parent")
+            }
+            if let s = endsAfterParent {
+                out.append("clock skew: ends \(Rendering.duration(Int64(s))) after its parent")
+            }
             if record.event.durationNanos < 0 { out.append("ends before it starts") }
             return out
         }
@@ -170,17 +187,21 @@ public struct TraceAnalysis: Sendable {
             guard visited.insert(r.location).inserted else { return }
             let e = r.event
             var node = Node(
-                record: r, depth: depth, orphan: parent == nil && e.parentSpanID != nil && primary[e.parentSpanID!] == nil,
+                record: r, depth: depth,
+                orphan: parent == nil && e.parentSpanID != nil && primary[e.parentSpanID!] == nil,
                 duplicateOf: nil, conflicting: false)
             if let p = parent {
-                if e.startTimeUnixNano < p.startTimeUnixNano { node.startsBeforeParent = p.startTimeUnixNano - e.startTimeUnixNano }
+                if e.startTimeUnixNano < p.startTimeUnixNano {
+                    node.startsBeforeParent = p.startTimeUnixNano - e.startTimeUnixNano
+                }
                 if e.endTimeUnixNano > p.endTimeUnixNano, p.endTimeUnixNano >= p.startTimeUnixNano {
                     node.endsAfterParent = e.endTimeUnixNano - p.endTimeUnixNano
                 }
             }
             out.append(node)
             for c in copies[e.spanID] ?? [] where visited.insert(c.location).inserted {
-                var copy = Node(record: c, depth: depth, orphan: node.orphan, duplicateOf: r.location, conflicting: c.event != e)
+                var copy = Node(
+                    record: c, depth: depth, orphan: node.orphan, duplicateOf: r.location, conflicting: c.event != e)
                 copy.startsBeforeParent = node.startsBeforeParent
                 copy.endsAfterParent = node.endsAfterParent
                 out.append(copy)

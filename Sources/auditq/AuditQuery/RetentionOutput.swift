@@ -4,7 +4,9 @@ import LogFormat
 import StoreQuery
 
 public enum RetentionOutput {
-    public static func table(_ items: [RetentionPlan.Item], unchanged: Int, problems: [String] = [], applied: Bool, zone: TimeZoneSpec)
+    public static func table(
+        _ items: [RetentionPlan.Item], unchanged: Int, problems: [String] = [], applied: Bool, zone: TimeZoneSpec
+    )
         -> String
     {
         var rows = [["ACTION", "SEGMENT", "TIER", "RECORDS", "FROM", "TO", "BYTES BEFORE", "BYTES AFTER", "NOTE"]]
@@ -28,11 +30,14 @@ public enum RetentionOutput {
         let before = moving.reduce(0) { $0 + $1.bytesBefore }
         let after = moving.reduce(0) { $0 + $1.bytesAfter }
         let verb = applied ? ["archived", "expired", "finished"] : ["to archive", "to expire", "to finish"]
-        return "\(n(.archive)) \(verb[0]), \(n(.expire)) \(verb[1]), \(n(.held)) held, \(n(.finish)) \(verb[2]), \(unchanged) unchanged; "
+        return
+            "\(n(.archive)) \(verb[0]), \(n(.expire)) \(verb[1]), \(n(.held)) held, \(n(.finish)) \(verb[2]), \(unchanged) unchanged; "
             + "bytes \(before) before, \(applied ? "" : "about ")\(after) after"
     }
 
-    public static func json(_ items: [RetentionPlan.Item], now: UInt64, unchanged: Int, problems: [String] = [], applied: Bool) -> String {
+    public static func json(
+        _ items: [RetentionPlan.Item], now: UInt64, unchanged: Int, problems: [String] = [], applied: Bool
+    ) -> String {
         func item(_ i: RetentionPlan.Item) -> String {
             "{\"action\":\"\(i.action.rawValue)\",\"segment\":\(JSONString.quote(i.relativePath)),\"tier\":\"\(i.tier)\","
                 + "\"sequence\":\(i.sequence),\"records\":\(i.recordCount),\"min_time_unix_nano\":\"\(i.minTime)\","
@@ -41,7 +46,8 @@ public enum RetentionOutput {
                 + "\"holds\":[\(i.holds.map(JSONString.quote).joined(separator: ","))],\"note\":\(JSONString.quote(i.note))}"
         }
         return "{\"applied\":\(applied),\"now_unix_nano\":\"\(now)\",\"unchanged\":\(unchanged),\"items\":["
-            + items.map(item).joined(separator: ",") + "],\"problems\":[" + problems.map(JSONString.quote).joined(separator: ",")
+            + items.map(item).joined(separator: ",") + "],\"problems\":["
+            + problems.map(JSONString.quote).joined(separator: ",")
             + "],\"summary\":" + JSONString.quote(summary(items, unchanged: unchanged, applied: applied)) + "}"
     }
 }

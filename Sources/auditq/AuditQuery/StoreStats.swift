@@ -61,9 +61,13 @@ public struct StoreStats: Sendable {
             let reader = try store.reader(directory, entry)
             let seal = entry.seal
             if entry.tier == .archive {
-                archive.add(events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime, max: seal.maxTime)
+                archive.add(
+                    events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime,
+                    max: seal.maxTime)
             } else {
-                hot.add(events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime, max: seal.maxTime)
+                hot.add(
+                    events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime,
+                    max: seal.maxTime)
             }
         }
         for reader in try store.openSegmentReaders() {
@@ -75,7 +79,8 @@ public struct StoreStats: Sendable {
         for d in store.directories {
             for (path, t) in try d.loadTombstones().tombstones {
                 expired.add(
-                    events: t.seal.recordCount, file: UInt64(FileIO.fileSize(path: path) ?? 0), blocks: [], min: t.seal.minTime,
+                    events: t.seal.recordCount, file: UInt64(FileIO.fileSize(path: path) ?? 0), blocks: [],
+                    min: t.seal.minTime,
                     max: t.seal.maxTime)
             }
         }
@@ -83,12 +88,16 @@ public struct StoreStats: Sendable {
     }
 
     public func table(zone: TimeZoneSpec) -> String {
-        var rows = [["TIER", "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]]
+        var rows = [
+            ["TIER", "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]
+        ]
         for t in tiers + [total] + (expired.segments > 0 ? [expired] : []) {
             rows.append([
-                t.name, String(t.segments), String(t.events), String(t.bytesOnDisk), t.bytesPerEvent.map { fixed($0, 1) } ?? "-",
+                t.name, String(t.segments), String(t.events), String(t.bytesOnDisk),
+                t.bytesPerEvent.map { fixed($0, 1) } ?? "-",
                 String(t.rawBytes), t.compressionRatio.map { fixed($0, 2) + "x" } ?? "-",
-                t.minTime.map { TimeExpression.format($0, zone: zone) } ?? "-", t.maxTime.map { TimeExpression.format($0, zone: zone) } ?? "-",
+                t.minTime.map { TimeExpression.format($0, zone: zone) } ?? "-",
+                t.maxTime.map { TimeExpression.format($0, zone: zone) } ?? "-",
             ])
         }
         return Rendering.align(rows)
@@ -104,7 +113,8 @@ public struct StoreStats: Sendable {
                 + "\"min_time_unix_nano\":\(t.minTime.map { "\"\($0)\"" } ?? "null"),"
                 + "\"max_time_unix_nano\":\(t.maxTime.map { "\"\($0)\"" } ?? "null")}"
         }
-        return "{\"directories\":\(directories),\"tiers\":[" + tiers.map(tier).joined(separator: ",") + "],\"total\":" + tier(total)
+        return "{\"directories\":\(directories),\"tiers\":[" + tiers.map(tier).joined(separator: ",") + "],\"total\":"
+            + tier(total)
             + ",\"expired\":" + tier(expired) + "}"
     }
 }
@@ -122,10 +132,14 @@ func fixed(_ v: Double, _ digits: Int) -> String {
 /// Durations an auditor types: `250ms`, `1.5s`, `2m`, `100us`, `800ns`, `1h`.
 public enum DurationExpression {
     public static func parse(_ text: String) -> Int64? {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        let units: [(String, Double)] = [
+            ("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
+        ]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let v = Double(number), v >= 0 else {
+            guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                let v = Double(number), v >= 0
+            else {
                 return nil
             }
             return Int64(v * scale)

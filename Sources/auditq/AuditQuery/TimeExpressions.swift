@@ -23,16 +23,20 @@ public struct TimeZoneSpec: Sendable, Hashable, CustomStringConvertible {
         }
         if let first = text.first, first == "+" || first == "-" {
             let digits = text.dropFirst().filter { $0 != ":" }
-            guard digits.count == 4, digits.allSatisfy(\.isASCII), let h = Int(digits.prefix(2)), let m = Int(digits.suffix(2)),
+            guard digits.count == 4, digits.allSatisfy(\.isASCII), let h = Int(digits.prefix(2)),
+                let m = Int(digits.suffix(2)),
                 h < 24, m < 60
             else {
-                throw TimeExpression.ParseError(description: "cannot read time zone \(text.debugDescription): use UTC, +02:00 or a name like Europe/Berlin")
+                throw TimeExpression.ParseError(
+                    description:
+                        "cannot read time zone \(text.debugDescription): use UTC, +02:00 or a name like Europe/Berlin")
             }
             storage = .fixed((h * 3600 + m * 60) * (first == "+" ? 1 : -1))
             return
         }
         guard TimeZone(identifier: text) != nil else {
-            throw TimeExpression.ParseError(description: "unknown time zone \(text.debugDescription): use UTC, +02:00 or a name like Europe/Berlin")
+            throw TimeExpression.ParseError(
+                description: "unknown time zone \(text.debugDescription): use UTC, +02:00 or a name like Europe/Berlin")
         }
         storage = .named(text)
     }
@@ -86,7 +90,9 @@ public enum TimeExpression {
         date: String?, from: String?, to: String?, now: UInt64, zone: TimeZoneSpec = .utc
     ) throws(ParseError) -> ClosedRange<UInt64>? {
         if let date {
-            guard from == nil, to == nil else { throw ParseError(description: "give either --date or --from/--to, not both") }
+            guard from == nil, to == nil else {
+                throw ParseError(description: "give either --date or --from/--to, not both")
+            }
             let (start, end) = try interval(date, now: now, zone: zone)
             return start...(end - 1)
         }
@@ -100,9 +106,13 @@ public enum TimeExpression {
     /// The half-open interval an expression denotes: a day for a date or day word, a week for `this-week` and
     /// `last-week` (Monday to Monday), one nanosecond for an instant, the last N days or hours up to now for
     /// `Nd` and `Nh`.
-    public static func interval(_ text: String, now: UInt64, zone: TimeZoneSpec = .utc) throws(ParseError) -> (start: UInt64, end: UInt64) {
+    public static func interval(_ text: String, now: UInt64, zone: TimeZoneSpec = .utc) throws(ParseError) -> (
+        start: UInt64, end: UInt64
+    ) {
         let today = zone.localDay(of: now)
-        func days(_ a: Int, _ b: Int) -> (UInt64, UInt64) { (zone.midnight(ofLocalDay: a), zone.midnight(ofLocalDay: b)) }
+        func days(_ a: Int, _ b: Int) -> (UInt64, UInt64) {
+            (zone.midnight(ofLocalDay: a), zone.midnight(ofLocalDay: b))
+        }
         // 1970-01-01 was a Thursday: (day + 3) mod 7 is 0 on Mondays.
         let monday = today - ((today % 7 + 3 + 7) % 7)
         switch text {
@@ -126,7 +136,9 @@ public enum TimeExpression {
         }
         if let instant = UnixTime.parseInstant(text) { return (instant, instant + 1) }
         throw ParseError(
-            description: "cannot read time \(text.debugDescription): use 2026-11-02, 2026-11-02T10:00:00Z, an offset like +01:00, Unix nanoseconds, today, yesterday, this-week, last-week, 7d or 12h")
+            description:
+                "cannot read time \(text.debugDescription): use 2026-11-02, 2026-11-02T10:00:00Z, an offset like +01:00, Unix nanoseconds, today, yesterday, this-week, last-week, 7d or 12h"
+        )
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` for Unix nanoseconds.
@@ -136,7 +148,8 @@ public enum TimeExpression {
     public static func format(_ ns: UInt64, zone: TimeZoneSpec) -> String {
         let offset = zone.offsetSeconds(at: ns)
         if offset == 0 { return UnixTime.format(ns) }
-        let shifted = offset >= 0 ? ns + UInt64(offset) * nanosPerSecond : ns.subtractingClamped(UInt64(-offset) * nanosPerSecond)
+        let shifted =
+            offset >= 0 ? ns + UInt64(offset) * nanosPerSecond : ns.subtractingClamped(UInt64(-offset) * nanosPerSecond)
         return String(UnixTime.format(shifted).dropLast()) + offsetText(offset)
     }
 

@@ -50,7 +50,8 @@ public enum FuzzHarness {
             do { decoded = try RecordCodec.decode(encoded) } catch {
                 preconditionFailure("an accepted event does not decode from its own record: \(error)")
             }
-            precondition(RecordCodec.encode(decoded) == encoded, "an accepted event does not round-trip the record codec")
+            precondition(
+                RecordCodec.encode(decoded) == encoded, "an accepted event does not round-trip the record codec")
         }
     }
 
@@ -96,7 +97,8 @@ public enum FuzzHarness {
     }
 
     static func accessNDJSON(_ bytes: [UInt8]) -> Int {
-        let (events, _) = AccessEventMapping.events(fromNDJSON: bytes, options: AccessEventOptions(), maxLineBytes: 1 << 20)
+        let (events, _) = AccessEventMapping.events(
+            fromNDJSON: bytes, options: AccessEventOptions(), maxLineBytes: 1 << 20)
         checkRecordRoundTrip(events)
         // The load generator's writer of access lines must write what the parser reads back.
         for e in events { _ = try? AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8)) }
@@ -172,7 +174,9 @@ public enum FuzzHarness {
             let path = scratchFile()
             guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return 0 }
             defer { unlink(path) }
-            guard let reader = try? SegmentReader(path: path, sealed: true), let records = try? reader.scan() else { return 0 }
+            guard let reader = try? SegmentReader(path: path, sealed: true), let records = try? reader.scan() else {
+                return 0
+            }
             return records.count
         case 1:
             // Recovery of an unsealed segment: walk the blocks and decode every record.

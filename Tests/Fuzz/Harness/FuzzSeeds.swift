@@ -78,7 +78,8 @@ public enum FuzzSeeds {
             options.targetBlockBytes = 2 << 10
             options.codec = codec
             let writer = try SegmentWriter(
-                directory: directory, options: options, logger: Logger(label: "seeds", factory: { _ in SwiftLogNoOpLogHandler() }))
+                directory: directory, options: options,
+                logger: Logger(label: "seeds", factory: { _ in SwiftLogNoOpLogHandler() }))
             try writer.append(events)
             guard let entry = try writer.seal() else { continue }
             let file = Array(try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: entry.relativePath))))
@@ -133,9 +134,11 @@ public enum FuzzSeeds {
             {"time_iso8601":"2026-11-02T10:00:01+00:00","remote_addr":"198.51.100.4","remote_user":"dave","request":"POST /login HTTP/2.0","status":"401","body_bytes_sent":"0","request_time":"0.004","http_user_agent":"Mozilla/5.0","http_authorization":"Basic ZGF2ZTpodW50ZXIy"}
             """#
         /// `{"alg":"RS256","kid":"k1","typ":"JWT"}.{"sub":"alice","email":"alice@example.com","groups":["ops"],"iss":"https://idp.example","exp":4102444800}.sig`
-        static let jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0"
+        static let jwt =
+            "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0"
             + ".eyJzdWIiOiJhbGljZSIsImVtYWlsIjoiYWxpY2VAZXhhbXBsZS5jb20iLCJncm91cHMiOlsib3BzIl0sImlzcyI6Imh0dHBzOi8vaWRwLmV4YW1wbGUiLCJleHAiOjQxMDI0NDQ4MDB9"
             + ".c2lnbmF0dXJl"
-        static let xfcc = #"By=spiffe://cluster.local/ns/default/sa/orders;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject="/C=US/O=Lyft";URI=spiffe://cluster.local/ns/default/sa/frontend"#
+        static let xfcc =
+            #"By=spiffe://cluster.local/ns/default/sa/orders;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject="/C=US/O=Lyft";URI=spiffe://cluster.local/ns/default/sa/frontend"#
     }
 }

@@ -203,7 +203,8 @@ package enum TokenizedString {
 
     /// Letters, digits and `_`: what a token must not be glued to.
     @inline(__always) static func isWordByte(_ b: UInt8) -> Bool {
-        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "z"))
+        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+            || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "z"))
             || b == UInt8(ascii: "_")
     }
 

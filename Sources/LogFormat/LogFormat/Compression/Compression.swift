@@ -109,7 +109,8 @@ public enum BlockCompression {
             initialized = produced
         }
         guard status == Z_STREAM_END, produced == rawLength else {
-            let why = status == Z_DATA_ERROR ? "damaged zlib data" : "zlib data ended early or expands to \(produced)+ bytes"
+            let why =
+                status == Z_DATA_ERROR ? "damaged zlib data" : "zlib data ended early or expands to \(produced)+ bytes"
             output.removeAll()
             throw LogFormatError(.compression, "\(why); header says \(rawLength) bytes (status \(status))")
         }

@@ -92,7 +92,8 @@ public struct Catalog: Sendable, Hashable {
         do {
             return try bytes.withBytes { (b) throws(LogFormatError) -> Catalog in
                 guard b.count >= 20 else {
-                    throw LogFormatError(.truncated, "catalog of \(b.count) bytes is shorter than its header", offset: 0)
+                    throw LogFormatError(
+                        .truncated, "catalog of \(b.count) bytes is shorter than its header", offset: 0)
                 }
                 guard b.prefix(8).elementsEqual(FormatConstants.catalogMagic) else {
                     throw LogFormatError(.badMagic, "not a catalog: the magic AQCATLOG is missing", offset: 0)
@@ -106,7 +107,8 @@ public struct Catalog: Sendable, Hashable {
                 }
                 guard stored == computed else {
                     throw LogFormatError(
-                        .checksumMismatch, "catalog checksum: stored \(BlockHeader.hex32(stored)), computed \(BlockHeader.hex32(computed))",
+                        .checksumMismatch,
+                        "catalog checksum: stored \(BlockHeader.hex32(stored)), computed \(BlockHeader.hex32(computed))",
                         offset: b.count - 4)
                 }
                 _ = try r.u16()
@@ -114,7 +116,8 @@ public struct Catalog: Sendable, Hashable {
                 var entries: [CatalogEntry] = []
                 for _ in 0..<n { entries.append(try CatalogEntry.read(from: &r)) }
                 guard r.isAtEnd else {
-                    throw LogFormatError(.malformed, "\(r.remaining) bytes after the last catalog entry", offset: r.offset)
+                    throw LogFormatError(
+                        .malformed, "\(r.remaining) bytes after the last catalog entry", offset: r.offset)
                 }
                 return Catalog(entries: entries)
             }

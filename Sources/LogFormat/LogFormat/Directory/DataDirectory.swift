@@ -42,12 +42,16 @@ public struct DataDirectory: Sendable, Hashable {
     }
 
     /// Every readable tombstone with its path, and the errors of those that are not.
-    public func loadTombstones() throws(LogFormatError) -> (tombstones: [(path: String, tombstone: Tombstone)], damaged: [LogFormatError]) {
+    public func loadTombstones() throws(LogFormatError) -> (
+        tombstones: [(path: String, tombstone: Tombstone)], damaged: [LogFormatError]
+    ) {
         var out: [(path: String, tombstone: Tombstone)] = []
         var damaged: [LogFormatError] = []
         for name in try listTombstoneFiles() {
             let path = tombstonesPath + "/" + name
-            do { out.append((path: path, tombstone: try Tombstone.decode(try FileIO.readFile(path), path: path))) } catch {
+            do {
+                out.append((path: path, tombstone: try Tombstone.decode(try FileIO.readFile(path), path: path)))
+            } catch {
                 damaged.append(error)
             }
         }
@@ -79,7 +83,9 @@ public struct DataDirectory: Sendable, Hashable {
     /// moving segments never overwrite each other's entries. Starts from the saved catalog, or from one rebuilt
     /// from the files when it is missing, damaged or stale.
     @discardableResult
-    public func updateCatalog(_ change: (inout Catalog) throws(LogFormatError) -> Void) throws(LogFormatError) -> Catalog {
+    public func updateCatalog(_ change: (inout Catalog) throws(LogFormatError) -> Void) throws(LogFormatError)
+        -> Catalog
+    {
         try Self.withLock(catalogLockPath) { () throws(LogFormatError) -> Catalog in
             var catalog = try currentCatalog(repair: false)
             try change(&catalog)
@@ -125,7 +131,8 @@ public struct DataDirectory: Sendable, Hashable {
         let text = String(decoding: try FileIO.readFile(nodeIDPath), as: UTF8.self)
             .trimmingCharacters(in: [" ", "\n", "\t", "\r"])
         guard let id = NodeID(hex: text) else {
-            throw LogFormatError(.malformed, "node id must be 32 hex digits, found \(text.debugDescription)", path: nodeIDPath)
+            throw LogFormatError(
+                .malformed, "node id must be 32 hex digits, found \(text.debugDescription)", path: nodeIDPath)
         }
         return id
     }
@@ -162,7 +169,8 @@ public struct DataDirectory: Sendable, Hashable {
         var entries: [CatalogEntry] = []
         var skipped: [LogFormatError] = []
         let tombstones = Dictionary(
-            try loadTombstones().tombstones.map { ($0.tombstone.seal.sequence, $0.tombstone.seal) }, uniquingKeysWith: { a, _ in a })
+            try loadTombstones().tombstones.map { ($0.tombstone.seal.sequence, $0.tombstone.seal) },
+            uniquingKeysWith: { a, _ in a })
         for relative in try liveRelativePaths(excludingTombstoned: false) {
             let tier: StorageTier = relative.hasPrefix("archive/") ? .archive : .hot
             do {

@@ -37,7 +37,8 @@ public struct Tombstone: Sendable, Hashable {
     public static let magic = FormatConstants.tombstoneMagic
     public static let version = FormatConstants.tombstoneVersion
     /// Bytes before the policy string.
-    package static let fixedSize = 8 + 2 + 2 + FormatConstants.footerSignedSize + FormatConstants.signatureSize + 1 + 4 + 8 + 8 + 8
+    package static let fixedSize =
+        8 + 2 + 2 + FormatConstants.footerSignedSize + FormatConstants.signatureSize + 1 + 4 + 8 + 8 + 8
 
     /// The policy text as stored: at most `tombstoneMaxPolicyBytes` of UTF-8, cut between Unicode scalars so the
     /// stored bytes decode to exactly the text kept (a cut inside a scalar would decode to U+FFFD, other bytes).
@@ -78,7 +79,8 @@ public struct Tombstone: Sendable, Hashable {
                     if b.count >= 8 && !b.prefix(8).elementsEqual(magic) {
                         throw LogFormatError(.badMagic, "not a tombstone: the magic AQTOMBST is missing", offset: 0)
                     }
-                    throw LogFormatError(.truncated, "tombstone of \(b.count) bytes is shorter than its fixed part", offset: 0)
+                    throw LogFormatError(
+                        .truncated, "tombstone of \(b.count) bytes is shorter than its fixed part", offset: 0)
                 }
                 guard b.prefix(8).elementsEqual(magic) else {
                     throw LogFormatError(.badMagic, "not a tombstone: the magic AQTOMBST is missing", offset: 0)
@@ -87,7 +89,8 @@ public struct Tombstone: Sendable, Hashable {
                 let version = try r.u16()
                 guard version >= 1, version <= Self.version else {
                     throw LogFormatError(
-                        .unsupportedVersion, "tombstone version \(version); this reader knows versions 1…\(Self.version)", offset: 8)
+                        .unsupportedVersion,
+                        "tombstone version \(version); this reader knows versions 1…\(Self.version)", offset: 8)
                 }
                 let stored = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: b.count - 4, as: UInt32.self))
                 let computed = Checksum.crc32(UnsafeRawBufferPointer(rebasing: b[0..<b.count - 4]))
@@ -97,10 +100,14 @@ public struct Tombstone: Sendable, Hashable {
                         "tombstone checksum: stored \(BlockHeader.hex32(stored)), computed \(BlockHeader.hex32(computed))",
                         offset: b.count - 4)
                 }
-                guard try r.u16() == 0 else { throw LogFormatError(.malformed, "tombstone reserved bytes are not zero", offset: 10) }
+                guard try r.u16() == 0 else {
+                    throw LogFormatError(.malformed, "tombstone reserved bytes are not zero", offset: 10)
+                }
                 let sealStart = r.offset
                 let seal: SegmentSeal
-                do throws(LogFormatError) { seal = try SegmentSeal.parse(try r.rawSlice(FormatConstants.footerSignedSize)) } catch {
+                do throws(LogFormatError) {
+                    seal = try SegmentSeal.parse(try r.rawSlice(FormatConstants.footerSignedSize))
+                } catch {
                     throw error.at(path: nil, base: sealStart)
                 }
                 let signature = try r.bytes(FormatConstants.signatureSize)
@@ -112,7 +119,8 @@ public struct Tombstone: Sendable, Hashable {
                     seal: seal, signature: signature, tier: tier, blockCount: try r.u32(), fileSize: try r.u64(),
                     expiredAtUnixNano: try r.u64(), expireAfterNanos: try r.u64(), policy: try r.string())
                 guard r.isAtEnd else {
-                    throw LogFormatError(.malformed, "\(r.remaining) bytes after the tombstone's last field", offset: r.offset)
+                    throw LogFormatError(
+                        .malformed, "\(r.remaining) bytes after the tombstone's last field", offset: r.offset)
                 }
                 return t
             }
@@ -124,6 +132,7 @@ public struct Tombstone: Sendable, Hashable {
     /// Whether the expiry this tombstone records was allowed by its own age limit: the segment's newest record
     /// was at least `expireAfterNanos` old when it expired.
     public var expiryWasDue: Bool {
-        expireAfterNanos > 0 && seal.maxTime <= expiredAtUnixNano && expiredAtUnixNano - seal.maxTime >= expireAfterNanos
+        expireAfterNanos > 0 && seal.maxTime <= expiredAtUnixNano
+            && expiredAtUnixNano - seal.maxTime >= expireAfterNanos
     }
 }

@@ -1,8 +1,8 @@
 // Thin POSIX wrappers: every failure becomes a LogFormatError naming the file and the errno text.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public enum FileIO {
@@ -26,7 +26,9 @@ public enum FileIO {
     }
 
     /// Writes all of `bytes` at `offset`, retrying short writes and EINTR.
-    public static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(LogFormatError) {
+    public static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String)
+        throws(LogFormatError)
+    {
         var done = 0
         while done < bytes.count {
             let n = Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -47,7 +49,9 @@ public enum FileIO {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = out.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            let n = out.withUnsafeMutableBytes {
+                Glibc.pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ioError("read at offset \(offset + done)", path: path)

@@ -37,7 +37,7 @@ public struct RecordTerms: Sendable {
 
     /// Every (field, term) this record is indexed under.
     @inlinable
-    public func forEach(_ body: (IndexField, IndexTerm) -> Void) {
+    public func forEachTerm(_ body: (IndexField, IndexTerm) -> Void) {
         if let user {
             body(.user, .string(user.subject))
             if let email = user.email, email != user.subject { body(.user, .string(email)) }
@@ -54,7 +54,7 @@ public struct RecordTerms: Sendable {
 public enum IndexTerms {
     @inlinable
     public static func forEach(_ event: AuditEvent, _ body: (IndexField, IndexTerm) -> Void) {
-        RecordTerms(event).forEach(body)
+        RecordTerms(event).forEachTerm(body)
     }
 
     /// Whether `event` is indexed under `term` in `field`.
@@ -112,7 +112,7 @@ public struct IndexBuilder: Sendable {
     }
 
     public mutating func add(_ terms: RecordTerms, ordinal: UInt32) {
-        terms.forEach { field, term in
+        terms.forEachTerm { field, term in
             switch term {
             case .trace(let id):
                 traces[id, default: []].appendIfNew(ordinal)
@@ -136,7 +136,9 @@ public struct IndexBuilder: Sendable {
                 let sorted = traces.sorted { $0.key < $1.key }.map { ($0.key.bytes, $0.value) }
                 fields.append((field, sorted))
             } else if case let terms = strings[Int(field.rawValue) - 1], !terms.isEmpty {
-                let sorted = terms.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+                let sorted = terms.map { (Array($0.key.utf8), $0.value) }.sorted {
+                    $0.0.lexicographicallyPrecedes($1.0)
+                }
                 fields.append((field, sorted))
             }
         }
@@ -268,7 +270,9 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     private func entry(_ s: FieldSection, _ i: Int) -> (keyOffset: Int, keyLength: Int, postings: Int, count: Int) {
         let base = s.termTable + i * FormatConstants.termEntrySize
-        func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: base + o, as: UInt32.self))) }
+        func u32(_ o: Int) -> Int {
+            Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: base + o, as: UInt32.self)))
+        }
         return (u32(0), u32(4), u32(8), u32(12))
     }
 
@@ -321,7 +325,8 @@ public struct SegmentIndexView: @unchecked Sendable {
             let d = try r.uvarint()
             value = i == 0 ? d : value + d
             guard value <= UInt64(UInt32.max), i == 0 || d > 0 else {
-                throw LogFormatError(.malformed, "a posting list is not strictly ascending", offset: s.postings + e.postings)
+                throw LogFormatError(
+                    .malformed, "a posting list is not strictly ascending", offset: s.postings + e.postings)
             }
             out.append(UInt32(value))
         }
@@ -337,9 +342,11 @@ public struct SegmentIndexView: @unchecked Sendable {
             let e = entry(s, i)
             let start = s.keys + e.keyOffset
             guard start + e.keyLength <= s.postings else {
-                throw LogFormatError(.malformed, "term \(i) of \(field) lies outside the key section", offset: s.termTable)
+                throw LogFormatError(
+                    .malformed, "term \(i) of \(field) lies outside the key section", offset: s.termTable)
             }
-            out.append((Array(UnsafeRawBufferPointer(rebasing: bytes[start..<start + e.keyLength])), try decodePostings(s, e)))
+            out.append(
+                (Array(UnsafeRawBufferPointer(rebasing: bytes[start..<start + e.keyLength])), try decodePostings(s, e)))
         }
         return out
     }
@@ -351,7 +358,13 @@ public struct SegmentIndexView: @unchecked Sendable {
         while lo <= hi {
             let mid = (lo + hi) / 2
             let b = blocks[mid]
-            if ordinal < b.firstOrdinal { hi = mid - 1 } else if ordinal >= b.firstOrdinal + b.recordCount { lo = mid + 1 } else { return mid }
+            if ordinal < b.firstOrdinal {
+                hi = mid - 1
+            } else if ordinal >= b.firstOrdinal + b.recordCount {
+                lo = mid + 1
+            } else {
+                return mid
+            }
         }
         return nil
     }

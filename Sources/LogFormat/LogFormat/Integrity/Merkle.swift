@@ -85,7 +85,8 @@ public struct Digest32: Sendable, Hashable, CustomStringConvertible {
         withUnsafeBytes { raw in
             String(unsafeUninitializedCapacity: 2 * Digest32.byteCount) { out in
                 for (i, b) in raw.enumerated() {
-                    let hi = b >> 4, lo = b & 0x0f
+                    let hi = b >> 4
+                    let lo = b & 0x0f
                     out[2 * i] = hi < 10 ? hi &+ UInt8(ascii: "0") : hi &+ (UInt8(ascii: "a") &- 10)
                     out[2 * i + 1] = lo < 10 ? lo &+ UInt8(ascii: "0") : lo &+ (UInt8(ascii: "a") &- 10)
                 }

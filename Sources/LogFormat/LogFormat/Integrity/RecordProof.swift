@@ -24,7 +24,8 @@ public struct RecordProof: Sendable, Hashable {
         var out: [String] = []
         if location.nodeID != seal.nodeID || location.segmentSequence != seal.sequence {
             out.append(
-                "the proof is for segment \(location.nodeID)/\(location.segmentSequence) but carries the seal of \(seal.nodeID)/\(seal.sequence)")
+                "the proof is for segment \(location.nodeID)/\(location.segmentSequence) but carries the seal of \(seal.nodeID)/\(seal.sequence)"
+            )
         }
         let leaf = MerkleTree.leafHash(record)
         if UInt64(location.ordinal) >= seal.recordCount
@@ -33,7 +34,8 @@ public struct RecordProof: Sendable, Hashable {
                 root: seal.merkleRoot)
         {
             out.append(
-                "record \(location.ordinal) does not hash to the seal's Merkle root \(seal.merkleRoot.hex) along its audit path")
+                "record \(location.ordinal) does not hash to the seal's Merkle root \(seal.merkleRoot.hex) along its audit path"
+            )
         }
         if let key {
             if !seal.isSigned {
@@ -75,7 +77,8 @@ extension SegmentReader {
         var out: [RecordProof] = []
         for ordinal in ordinals {
             guard Int(ordinal) < records.count else {
-                throw LogFormatError(.invalidState, "record \(ordinal) is past the \(records.count) records of the segment", path: path)
+                throw LogFormatError(
+                    .invalidState, "record \(ordinal) is past the \(records.count) records of the segment", path: path)
             }
             out.append(
                 RecordProof(

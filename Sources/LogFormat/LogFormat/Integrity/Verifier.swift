@@ -61,11 +61,11 @@ public struct IntegrityProblem: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        var where_ = file
-        if let block { where_ += " block \(block)" }
-        if let record { where_ += " record \(record)" }
-        if let offset { where_ += " at offset \(offset)" }
-        var s = "\(where_): \(kind.rawValue): \(detail)"
+        var place = file
+        if let block { place += " block \(block)" }
+        if let record { place += " record \(record)" }
+        if let offset { place += " at offset \(offset)" }
+        var s = "\(place): \(kind.rawValue): \(detail)"
         if let expected { s += "; expected \(expected)" }
         if let found { s += ", found \(found)" }
         return s
@@ -99,7 +99,10 @@ public struct VerifyOptions: Sendable {
     /// the damage.
     public var decodeAll = false
 
-    public init(publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false, checkIndex: Bool = true, decodeAll: Bool = false) {
+    public init(
+        publicKeys: [SealVerifierKey] = [], requireSignatures: Bool = false, checkIndex: Bool = true,
+        decodeAll: Bool = false
+    ) {
         self.publicKeys = publicKeys
         self.requireSignatures = requireSignatures
         self.checkIndex = checkIndex
@@ -133,8 +136,10 @@ public enum Verifier {
             if location.offset != expectedOffset {
                 result.problems.append(
                     IntegrityProblem(
-                        .metadataMismatch, file: path, block: b, offset: Int(location.offset), expected: "offset \(expectedOffset)",
-                        found: "offset \(location.offset)", detail: "data blocks do not follow each other without gaps"))
+                        .metadataMismatch, file: path, block: b, offset: Int(location.offset),
+                        expected: "offset \(expectedOffset)",
+                        found: "offset \(location.offset)", detail: "data blocks do not follow each other without gaps")
+                )
             }
             expectedOffset = location.offset + UInt64(FormatConstants.blockHeaderSize) + UInt64(location.storedLength)
         }
@@ -151,7 +156,9 @@ public enum Verifier {
         let before = result.problems.count
         var pass = scan(reader, decode: options.decodeAll, result: &result)
         var root = MerkleTree.root(leafHashes: pass.leaves)
-        if !options.decodeAll && (!pass.intact || UInt64(pass.leaves.count) != seal.recordCount || root != seal.merkleRoot) {
+        if !options.decodeAll
+            && (!pass.intact || UInt64(pass.leaves.count) != seal.recordCount || root != seal.merkleRoot)
+        {
             result.problems.removeLast(result.problems.count - before)
             result.recordsChecked = 0
             pass = scan(reader, decode: true, result: &result)
@@ -188,19 +195,23 @@ public enum Verifier {
                 let stored = UnsafeRawBufferPointer(
                     rebasing: reader.file.bytes[indexStart..<Int(footer.indexOffset + footer.indexLength)])
                 if !stored.elementsEqual(rebuilt) {
-                    let firstDiff = zip(stored, rebuilt).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                    let firstDiff =
+                        zip(stored, rebuilt).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                         ?? min(stored.count, rebuilt.count)
                     result.problems.append(
                         IntegrityProblem(
                             .indexMismatch, file: path, offset: indexStart + firstDiff,
-                            detail: "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields)"))
+                            detail:
+                                "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields)"
+                        ))
                 }
             }
         }
 
         // Seal signature.
         let (checked, problems) = signatureProblems(
-            seal: seal, signature: footer.signature, options: options, file: path, offset: reader.file.count - FormatConstants.footerSize,
+            seal: seal, signature: footer.signature, options: options, file: path,
+            offset: reader.file.count - FormatConstants.footerSize,
             what: "the seal")
         result.signatureChecked = checked
         result.problems += problems
@@ -214,18 +225,36 @@ public enum Verifier {
         seal: SegmentSeal, signature: [UInt8], options: VerifyOptions, file: String, offset: Int? = nil, what: String
     ) -> (checked: Bool, problems: [IntegrityProblem]) {
         guard seal.isSigned else {
-            return (false, options.requireSignatures ? [IntegrityProblem(.signatureMissing, file: file, detail: "\(what) is not signed")] : [])
+            return (
+                false,
+                options.requireSignatures
+                    ? [IntegrityProblem(.signatureMissing, file: file, detail: "\(what) is not signed")] : []
+            )
         }
         guard let key = options.publicKeys.first(where: { $0.keyID == seal.signingKeyID }) else {
             guard options.requireSignatures || !options.publicKeys.isEmpty else { return (false, []) }
-            return (false, [IntegrityProblem(
-                .publicKeyNotFound, file: file,
-                detail: "\(what) is signed by key \(hexKeyID(seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given")])
+            return (
+                false,
+                [
+                    IntegrityProblem(
+                        .publicKeyNotFound, file: file,
+                        detail:
+                            "\(what) is signed by key \(hexKeyID(seal.signingKeyID)), which is not among the \(options.publicKeys.count) keys given"
+                    )
+                ]
+            )
         }
         guard key.isValidSignature(signature, for: seal.encoded()) else {
-            return (true, [IntegrityProblem(
-                .signatureInvalid, file: file, offset: offset,
-                detail: "the Ed25519 signature over \(what) does not verify with key \(hexKeyID(seal.signingKeyID)): forged or damaged")])
+            return (
+                true,
+                [
+                    IntegrityProblem(
+                        .signatureInvalid, file: file, offset: offset,
+                        detail:
+                            "the Ed25519 signature over \(what) does not verify with key \(hexKeyID(seal.signingKeyID)): forged or damaged"
+                    )
+                ]
+            )
         }
         return (true, [])
     }
@@ -309,7 +338,8 @@ public enum Verifier {
     /// What the index and the time checks read from a canonical record (its terms: trace id, service, user,
     /// workload; and its start time), taken without decoding attributes, events and links. The terms equal
     /// those of the fully decoded record: the same strings are read the same way.
-    package static func indexedFields(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> (RecordTerms, UInt64) {
+    package static func indexedFields(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> (RecordTerms, UInt64)
+    {
         var r = BinaryReader(record)
         let version = try r.u8()
         guard version == FormatConstants.recordVersion else {
@@ -363,20 +393,23 @@ public enum Verifier {
                 if i > 0 && sorted[i - 1].seal.sequence == seal.sequence {
                     problems.append(
                         IntegrityProblem(
-                            .unexpectedSegment, file: link.path, detail: "a second segment with sequence \(seal.sequence) of node \(seal.nodeID)"))
+                            .unexpectedSegment, file: link.path,
+                            detail: "a second segment with sequence \(seal.sequence) of node \(seal.nodeID)"))
                     continue
                 }
                 if seal.previousSequence == 0 {
                     if seal.previousRoot != .zero {
                         problems.append(
                             IntegrityProblem(
-                                .chainBroken, file: link.path, expected: Digest32.zero.hex, found: seal.previousRoot.hex,
+                                .chainBroken, file: link.path, expected: Digest32.zero.hex,
+                                found: seal.previousRoot.hex,
                                 detail: "the first segment of a chain must have a zero previous root"))
                     }
                     if i > 0 {
                         problems.append(
                             IntegrityProblem(
-                                .chainBroken, file: link.path, expected: "previous segment \(sorted[i - 1].seal.sequence)",
+                                .chainBroken, file: link.path,
+                                expected: "previous segment \(sorted[i - 1].seal.sequence)",
                                 found: "none", detail: "the segment claims to start the chain but follows another"))
                     }
                     continue
@@ -384,14 +417,18 @@ public enum Verifier {
                 guard let previous = bySequence[seal.previousSequence] else {
                     problems.append(
                         IntegrityProblem(
-                            .missingSegment, file: link.path, expected: "segment \(seal.previousSequence) of node \(seal.nodeID)",
-                            found: "nothing", detail: "the previous segment in the chain is missing, and no tombstone records its expiry"))
+                            .missingSegment, file: link.path,
+                            expected: "segment \(seal.previousSequence) of node \(seal.nodeID)",
+                            found: "nothing",
+                            detail: "the previous segment in the chain is missing, and no tombstone records its expiry")
+                    )
                     continue
                 }
                 if previous.seal.merkleRoot != seal.previousRoot {
                     problems.append(
                         IntegrityProblem(
-                            .chainBroken, file: link.path, expected: previous.seal.merkleRoot.hex, found: seal.previousRoot.hex,
+                            .chainBroken, file: link.path, expected: previous.seal.merkleRoot.hex,
+                            found: seal.previousRoot.hex,
                             detail: "previous root does not match segment \(seal.previousSequence)"))
                 }
                 if i > 0 && sorted[i - 1].seal.sequence != seal.previousSequence {

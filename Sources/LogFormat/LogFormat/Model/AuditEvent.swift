@@ -105,7 +105,9 @@ public struct InstrumentationScope: Sendable, Hashable {
     public var attributes: [Attribute]
     public var droppedAttributesCount: UInt32
 
-    public init(name: String = "", version: String = "", attributes: [Attribute] = [], droppedAttributesCount: UInt32 = 0) {
+    public init(
+        name: String = "", version: String = "", attributes: [Attribute] = [], droppedAttributesCount: UInt32 = 0
+    ) {
         self.name = name
         self.version = version
         self.attributes = attributes

@@ -25,7 +25,9 @@ public enum UnixTime {
             rest = rest.dropLast()
         } else if let sign = rest.lastIndex(where: { $0 == "+" || $0 == "-" }) {
             let text = rest[rest.index(after: sign)...].filter { $0 != ":" }
-            guard text.count == 4, let h = Int(text.prefix(2)), let m = Int(text.suffix(2)), h < 24, m < 60 else { return nil }
+            guard text.count == 4, let h = Int(text.prefix(2)), let m = Int(text.suffix(2)), h < 24, m < 60 else {
+                return nil
+            }
             offsetSeconds = (h * 3600 + m * 60) * (rest[sign] == "+" ? 1 : -1)
             rest = rest[..<sign]
         } else {
@@ -71,7 +73,8 @@ public enum UnixTime {
         let days = Int(ns / nanosPerDay)
         let secOfDay = Int(ns % nanosPerDay / nanosPerSecond)
         let (y, m, d) = civil(days)
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(Int(ns % nanosPerSecond), 9))Z"
+        return
+            "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(Int(ns % nanosPerSecond), 9))Z"
     }
 
     /// `YYYY-MM-DD` of the UTC day containing `ns`.

@@ -57,7 +57,8 @@ public struct BlockHeader: Sendable, Hashable {
         }
         let storedCRC = UInt32(
             littleEndian: bytes.loadUnaligned(fromByteOffset: FormatConstants.blockHeaderSize - 4, as: UInt32.self))
-        let computedCRC = Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[0..<FormatConstants.blockHeaderSize - 4]))
+        let computedCRC = Checksum.crc32(
+            UnsafeRawBufferPointer(rebasing: bytes[0..<FormatConstants.blockHeaderSize - 4]))
         guard storedCRC == computedCRC else {
             throw LogFormatError(
                 .checksumMismatch,
@@ -71,7 +72,9 @@ public struct BlockHeader: Sendable, Hashable {
         guard let codec = CompressionCodec(rawValue: codecByte) else {
             throw LogFormatError(.malformed, "unknown compression codec \(codecByte)", offset: 5)
         }
-        guard try r.u16() == 0 else { throw LogFormatError(.malformed, "block header reserved field is not zero", offset: 6) }
+        guard try r.u16() == 0 else {
+            throw LogFormatError(.malformed, "block header reserved field is not zero", offset: 6)
+        }
         let stored = try r.u32()
         let raw = try r.u32()
         guard stored <= FormatConstants.maxBlockPayload, raw <= FormatConstants.maxBlockPayload else {
@@ -119,7 +122,9 @@ public struct BlockBuilder: Sendable {
     }
 
     /// Compresses the records added so far into a framed block, appends it to `out` and resets the builder.
-    public mutating func finish(firstOrdinal: UInt32, into out: inout BinaryWriter) throws(LogFormatError) -> BlockHeader {
+    public mutating func finish(firstOrdinal: UInt32, into out: inout BinaryWriter) throws(LogFormatError)
+        -> BlockHeader
+    {
         let codec = self.codec
         let level = self.zlibLevel
         var compressed = self.compressed
@@ -173,7 +178,8 @@ public struct BlockRecordIterator: IteratorProtocol {
     public func finish() throws(LogFormatError) {
         if let error { throw error }
         guard reader.isAtEnd else {
-            throw LogFormatError(.malformed, "\(reader.remaining) bytes after the last record of the block",
+            throw LogFormatError(
+                .malformed, "\(reader.remaining) bytes after the last record of the block",
                 offset: reader.offset)
         }
     }

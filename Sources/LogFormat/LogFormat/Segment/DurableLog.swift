@@ -89,7 +89,8 @@ public final class DurableLog: Sendable {
     private let observer: (any DurableLogObserver)?
 
     public init(
-        directory: DataDirectory, options: Options = Options(), observer: (any DurableLogObserver)? = nil, logger: Logger
+        directory: DataDirectory, options: Options = Options(), observer: (any DurableLogObserver)? = nil,
+        logger: Logger
     ) throws(LogFormatError) {
         self.options = options
         self.logger = logger
@@ -126,7 +127,8 @@ public final class DurableLog: Sendable {
         // Encoding, hashing and term extraction happen here, on the caller's thread, in parallel with other
         // callers; the writer queue then only copies, compresses and writes.
         let batch = try PreparedBatch(events)
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<AppendReceipt, any Error>) in
+        return try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<AppendReceipt, any Error>) in
             let outcome: LogFormatError? = state.withLock { s in
                 if s.closed { return LogFormatError(.invalidState, "the log is closed") }
                 if s.stats.pendingEvents + batch.count > options.maxPendingEvents && s.stats.pendingEvents > 0 {
@@ -207,10 +209,12 @@ public final class DurableLog: Sendable {
                     s.stats.lastFsyncNanos = fsyncNanos
                 }
                 s.stats.bytesWritten = written
-                s.stats.writeFailing = commitError != nil || receipts.contains { r in
-                    if case .failure(let e) = r { return e.code == .io }
-                    return false
-                }
+                s.stats.writeFailing =
+                    commitError != nil
+                    || receipts.contains { r in
+                        if case .failure(let e) = r { return e.code == .io }
+                        return false
+                    }
                 if commitError == nil {
                     s.stats.appendedEvents += UInt64(receipts.reduce(0) { $0 + ((try? $1.get())?.count ?? 0) })
                 }

@@ -60,7 +60,9 @@ public enum SegmentArchiver {
         // The index block: same header fields (counts and the segment's times), the rebuilt payload.
         let indexStart = Int(footer.indexOffset)
         var indexHeader: BlockHeader
-        do throws(LogFormatError) { indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: file[indexStart...])) } catch {
+        do throws(LogFormatError) {
+            indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: file[indexStart...]))
+        } catch {
             throw error.at(path: reader.path, base: indexStart)
         }
         let payload = index.serialize()
@@ -72,7 +74,8 @@ public enum SegmentArchiver {
         out.raw(payload)
         let newFooter = SegmentFooter(
             seal: footer.seal, signature: footer.signature, indexOffset: newIndexOffset,
-            indexLength: UInt64(FormatConstants.blockHeaderSize + payload.count), blockCount: UInt32(index.blocks.count))
+            indexLength: UInt64(FormatConstants.blockHeaderSize + payload.count), blockCount: UInt32(index.blocks.count)
+        )
         out.raw(newFooter.encoded())
         return out.bytes
     }

@@ -29,7 +29,9 @@ public struct SegmentFileHeader: Sendable, Hashable {
     public var sequence: UInt64
     public var createdUnixNano: UInt64
 
-    public init(version: UInt16 = FormatConstants.segmentVersion, nodeID: NodeID, sequence: UInt64, createdUnixNano: UInt64) {
+    public init(
+        version: UInt16 = FormatConstants.segmentVersion, nodeID: NodeID, sequence: UInt64, createdUnixNano: UInt64
+    ) {
         self.version = version
         self.nodeID = nodeID
         self.sequence = sequence
@@ -84,7 +86,8 @@ public struct SegmentFileHeader: Sendable, Hashable {
             throw LogFormatError(.malformed, "file header size \(headerSize), expected \(size)", offset: 12)
         }
         let node = NodeID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
-        let header = SegmentFileHeader(version: version, nodeID: node, sequence: try r.u64(), createdUnixNano: try r.u64())
+        let header = SegmentFileHeader(
+            version: version, nodeID: node, sequence: try r.u64(), createdUnixNano: try r.u64())
         guard try r.bytes(12).allSatisfy({ $0 == 0 }) else {
             throw LogFormatError(.malformed, "file header reserved bytes are not zero", offset: 48)
         }
@@ -220,9 +223,11 @@ public struct SegmentFooter: Sendable, Hashable {
         let footer = UnsafeRawBufferPointer(rebasing: bytes[start...])
         guard footer.suffix(8).elementsEqual(FormatConstants.footerMagic) else {
             throw LogFormatError(
-                .badMagic, "no footer: the file does not end with AQSEALED (unsealed or truncated)", offset: bytes.count - 8)
+                .badMagic, "no footer: the file does not end with AQSEALED (unsealed or truncated)",
+                offset: bytes.count - 8)
         }
-        let crcOffset = FormatConstants.footerSignedSize + FormatConstants.signatureSize + FormatConstants.footerPhysicalSize
+        let crcOffset =
+            FormatConstants.footerSignedSize + FormatConstants.signatureSize + FormatConstants.footerPhysicalSize
         let stored = UInt32(littleEndian: footer.loadUnaligned(fromByteOffset: crcOffset, as: UInt32.self))
         let computed = Checksum.crc32(UnsafeRawBufferPointer(rebasing: footer[0..<crcOffset]))
         guard stored == computed else {
@@ -232,7 +237,8 @@ public struct SegmentFooter: Sendable, Hashable {
                 offset: start + crcOffset)
         }
         guard footer.loadUnaligned(fromByteOffset: crcOffset + 4, as: UInt32.self) == 0 else {
-            throw LogFormatError(.malformed, "footer's reserved word after the checksum is not zero", offset: start + crcOffset + 4)
+            throw LogFormatError(
+                .malformed, "footer's reserved word after the checksum is not zero", offset: start + crcOffset + 4)
         }
         let seal: SegmentSeal
         do { seal = try SegmentSeal.parse(footer) } catch { throw error.at(path: nil, base: start) }
@@ -241,7 +247,8 @@ public struct SegmentFooter: Sendable, Hashable {
         let indexOffset = try r.u64()
         let indexLength = try r.u64()
         let blockCount = try r.u32()
-        guard indexOffset >= UInt64(FormatConstants.fileHeaderSize), indexLength >= UInt64(FormatConstants.blockHeaderSize),
+        guard indexOffset >= UInt64(FormatConstants.fileHeaderSize),
+            indexLength >= UInt64(FormatConstants.blockHeaderSize),
             indexOffset + indexLength == UInt64(start)
         else {
             throw LogFormatError(
@@ -250,6 +257,7 @@ public struct SegmentFooter: Sendable, Hashable {
                 offset: start + FormatConstants.footerSignedSize + FormatConstants.signatureSize)
         }
         return SegmentFooter(
-            seal: seal, signature: signature, indexOffset: indexOffset, indexLength: indexLength, blockCount: blockCount)
+            seal: seal, signature: signature, indexOffset: indexOffset, indexLength: indexLength, blockCount: blockCount
+        )
     }
 }

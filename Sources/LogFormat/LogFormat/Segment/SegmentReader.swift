@@ -45,7 +45,9 @@ public final class SegmentReader: Sendable {
         }
         if sealed {
             let footer: SegmentFooter
-            do throws(LogFormatError) { footer = try SegmentFooter.parse(fileBytes: bytes) } catch { throw error.at(path: path) }
+            do throws(LogFormatError) { footer = try SegmentFooter.parse(fileBytes: bytes) } catch {
+                throw error.at(path: path)
+            }
             guard footer.seal.nodeID == header.nodeID, footer.seal.sequence == header.sequence else {
                 throw LogFormatError(
                     .integrity,
@@ -63,7 +65,8 @@ public final class SegmentReader: Sendable {
                 indexHeader.totalSize == Int(footer.indexLength)
             else {
                 throw LogFormatError(
-                    .malformed, "the block at the footer's index offset is not an uncompressed index block of the stated length",
+                    .malformed,
+                    "the block at the footer's index offset is not an uncompressed index block of the stated length",
                     path: path, offset: indexStart)
             }
             let payload = try Self.checkedPayload(bytes, blockAt: indexStart, indexHeader, what: "index", path: path)
@@ -75,11 +78,14 @@ public final class SegmentReader: Sendable {
                 view.blocks.reduce(0, { $0 + UInt64($1.recordCount) }) == footer.seal.recordCount
             else {
                 throw LogFormatError(
-                    .malformed, "the index's block table does not account for the footer's \(footer.blockCount) blocks and \(footer.seal.recordCount) records",
+                    .malformed,
+                    "the index's block table does not account for the footer's \(footer.blockCount) blocks and \(footer.seal.recordCount) records",
                     path: path, offset: indexStart)
             }
-            for b in view.blocks where b.offset < UInt64(FormatConstants.fileHeaderSize) || b.offset >= footer.indexOffset {
-                throw LogFormatError(.malformed, "the index places a block at \(b.offset), outside the data area", path: path)
+            for b in view.blocks
+            where b.offset < UInt64(FormatConstants.fileHeaderSize) || b.offset >= footer.indexOffset {
+                throw LogFormatError(
+                    .malformed, "the index places a block at \(b.offset), outside the data area", path: path)
             }
             self.footer = footer
             self.index = view
@@ -123,7 +129,9 @@ public final class SegmentReader: Sendable {
             throw LogFormatError(.truncated, "block \(i) starts past the end of the file", path: path, offset: start)
         }
         let header: BlockHeader
-        do throws(LogFormatError) { header = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[start...])) } catch {
+        do throws(LogFormatError) {
+            header = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        } catch {
             throw error.at(path: path, base: start)
         }
         guard header.type == .data, header.firstOrdinal == location.firstOrdinal,
@@ -161,7 +169,9 @@ public final class SegmentReader: Sendable {
                 try body(ordinal, record)
                 ordinal += 1
             }
-            do throws(LogFormatError) { try it.finish() } catch { throw error.at(path: path, base: Int(location.offset)) }
+            do throws(LogFormatError) { try it.finish() } catch {
+                throw error.at(path: path, base: Int(location.offset))
+            }
         }
     }
 
@@ -183,7 +193,8 @@ public final class SegmentReader: Sendable {
         var k = 0
         while k < ordinals.count {
             guard let b = blockIndex(forOrdinal: ordinals[k]) else {
-                throw LogFormatError(.malformed, "the index names record \(ordinals[k]), which no block holds", path: path)
+                throw LogFormatError(
+                    .malformed, "the index names record \(ordinals[k]), which no block holds", path: path)
             }
             let location = blocks[b]
             let end = location.firstOrdinal + location.recordCount
@@ -226,14 +237,17 @@ public final class SegmentReader: Sendable {
     }
 
     /// Decodes one record of block `b`, naming the file, block and record if it is damaged.
-    private func decodeRecord(_ record: UnsafeRawBufferPointer, ordinal: UInt32, block b: Int) throws(LogFormatError) -> StoredRecord {
+    private func decodeRecord(_ record: UnsafeRawBufferPointer, ordinal: UInt32, block b: Int) throws(LogFormatError)
+        -> StoredRecord
+    {
         do throws(LogFormatError) {
             return StoredRecord(
                 event: try RecordCodec.decode(record),
                 location: RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal))
         } catch {
             throw LogFormatError(
-                error.code, "record \(ordinal) in block \(b): \(error.message)", path: path, offset: Int(blocks[b].offset))
+                error.code, "record \(ordinal) in block \(b): \(error.message)", path: path,
+                offset: Int(blocks[b].offset))
         }
     }
 
@@ -245,7 +259,8 @@ public final class SegmentReader: Sendable {
     private func cachedPayload(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [UInt8] {
         guard let cache, isSealed else { return try blockPayload(b) }
         let key = BlockCache.Key(
-            nodeID: header.nodeID, sequence: header.sequence, firstOrdinal: blocks[b].firstOrdinal, recordCount: blocks[b].recordCount)
+            nodeID: header.nodeID, sequence: header.sequence, firstOrdinal: blocks[b].firstOrdinal,
+            recordCount: blocks[b].recordCount)
         if let hit = cache.get(key) { return hit }
         let payload = try blockPayload(b)
         cache.put(key, payload)

@@ -18,7 +18,9 @@ public enum SegmentScanner {
     /// ordinal. Stops at the first damaged, torn or non-data block, reporting where and why.
     public static func scan(
         _ bytes: UnsafeRawBufferPointer, end: Int? = nil, decode: Bool,
-        visit: (BlockHeader, Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Void = { _, _, _ throws(LogFormatError) in },
+        visit: (BlockHeader, Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Void = {
+            _, _, _ throws(LogFormatError) in
+        },
         visitBlock: (BlockHeader, Int) -> Void = { _, _ in }
     ) -> ScanResult {
         let limit = end ?? bytes.count
@@ -36,7 +38,8 @@ public enum SegmentScanner {
                 guard header.totalSize <= remaining.count else {
                     throw LogFormatError(
                         .truncated,
-                        "block of \(header.totalSize) bytes is cut off: only \(remaining.count) bytes remain", offset: 0)
+                        "block of \(header.totalSize) bytes is cut off: only \(remaining.count) bytes remain", offset: 0
+                    )
                 }
                 guard header.firstOrdinal == result.recordCount else {
                     throw LogFormatError(

@@ -4,7 +4,7 @@
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct WriterOptions: Sendable {
@@ -113,7 +113,9 @@ public final class SegmentWriter {
         static let other = 1
         static let count = 2
 
-        static func of(_ event: borrowing AuditEvent) -> Int { event.user != nil || event.kind == .access ? identity : other }
+        static func of(_ event: borrowing AuditEvent) -> Int {
+            event.user != nil || event.kind == .access ? identity : other
+        }
     }
 
     private func emptyStreams() -> [PendingStream] {
@@ -122,7 +124,9 @@ public final class SegmentWriter {
 
     /// Opens (creating if needed) a data directory for writing: recovers and seals any unsealed segment a
     /// crash left behind, and repairs the catalog if it disagrees with the files.
-    public init(directory: DataDirectory, options: WriterOptions = WriterOptions(), logger: Logger) throws(LogFormatError) {
+    public init(directory: DataDirectory, options: WriterOptions = WriterOptions(), logger: Logger)
+        throws(LogFormatError)
+    {
         self.directory = directory
         var options = options
         // A block's raw payload must stay within what readers accept (64 MiB), with room for one large record.
@@ -138,11 +142,15 @@ public final class SegmentWriter {
         // this node has expired (a collector stopped for longer than the retention), the chain continues from
         // the root its tombstone keeps.
         let tombstones = (try? directory.loadTombstones().tombstones.map(\.tombstone.seal)) ?? []
-        let sequences = try FileIO.listDirectory(directory.segmentsPath).compactMap(DataDirectory.sequence(ofFileName:))
-            + catalog.entries.map(\.sequence) + (try directory.listTombstoneFiles()).compactMap(DataDirectory.sequence(ofFileName:))
+        let sequences =
+            try FileIO.listDirectory(directory.segmentsPath).compactMap(DataDirectory.sequence(ofFileName:))
+            + catalog.entries.map(\.sequence)
+            + (try directory.listTombstoneFiles()).compactMap(DataDirectory.sequence(ofFileName:))
         nextSequence = (sequences.max() ?? 0) + 1
         let node = nodeID
-        let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node }.max { $0.sequence < $1.sequence }
+        let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node }.max {
+            $0.sequence < $1.sequence
+        }
         chainHead = own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)
         for name in files.open {
             try recover(path: directory.segmentsPath + "/" + name)
@@ -183,7 +191,8 @@ public final class SegmentWriter {
         if unwrittenBlock { try flush() }
         if hasUnpublishedSeals { try? publishSealed() }
         if active == nil { try openNewSegment() }
-        guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(batch.count) <= UInt64(UInt32.max) else {
+        guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(batch.count) <= UInt64(UInt32.max)
+        else {
             throw LogFormatError(.limitExceeded, "a segment holds at most \(UInt32.max) records; seal it first")
         }
         try batch.bytes.withBytes { (all) throws(LogFormatError) in
@@ -298,7 +307,8 @@ public final class SegmentWriter {
             return nil
         }
         let indexPayload = a.index.serialize()
-        var w = BinaryWriter(capacity: indexPayload.count + FormatConstants.blockHeaderSize + FormatConstants.footerSize)
+        var w = BinaryWriter(
+            capacity: indexPayload.count + FormatConstants.blockHeaderSize + FormatConstants.footerSize)
         let indexHeader = BlockHeader(
             type: .index, codec: .none, storedLength: UInt32(indexPayload.count), rawLength: UInt32(indexPayload.count),
             recordCount: a.recordCount, firstOrdinal: 0, minTime: a.minTime, maxTime: a.maxTime,
@@ -436,7 +446,8 @@ public final class SegmentWriter {
         }
         guard header.nodeID == nodeID else {
             FileIO.close(fd)
-            try quarantine(path, size: size, reason: "written by node \(header.nodeID), this directory belongs to \(nodeID)")
+            try quarantine(
+                path, size: size, reason: "written by node \(header.nodeID), this directory belongs to \(nodeID)")
             return
         }
         var segment = ActiveSegment(
@@ -535,11 +546,14 @@ public struct PreparedBatch: Sendable {
             guard w.count - start <= FormatConstants.maxRecordBytes else {
                 throw LogFormatError(
                     .limitExceeded,
-                    "event \(index) of the batch encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit")
+                    "event \(index) of the batch encodes to \(w.count - start) bytes, more than the \(FormatConstants.maxRecordBytes)-byte record limit"
+                )
             }
             guard depth <= RecordCodec.maxValueDepth else {
                 throw LogFormatError(
-                    .limitExceeded, "event \(index) of the batch nests attribute values deeper than \(RecordCodec.maxValueDepth) levels")
+                    .limitExceeded,
+                    "event \(index) of the batch nests attribute values deeper than \(RecordCodec.maxValueDepth) levels"
+                )
             }
             offsets.append(w.count)
             times.append(event.startTimeUnixNano)
@@ -551,7 +565,9 @@ public struct PreparedBatch: Sendable {
         hashes.reserveCapacity(index)
         let ends = offsets
         w.bytes.withUnsafeBytes { all in
-            for i in 0..<index { hashes.append(MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[ends[i]..<ends[i + 1]]))) }
+            for i in 0..<index {
+                hashes.append(MerkleTree.leafHash(UnsafeRawBufferPointer(rebasing: all[ends[i]..<ends[i + 1]])))
+            }
         }
         bytes = w.bytes
         leafHashes = hashes

@@ -1,9 +1,9 @@
+import Glibc
 // The retention job (docs/format/data-directory.md, "Retention"): archives sealed segments into the archive
 // tier (zlib, same seals and roots), expires old ones behind a tombstone, and honours legal holds. `plan` is a
 // dry run; `apply` does the work in a crash-safe order, finishes whatever an interrupted run left, and may run
 // while a collector writes and queries read: it only touches sealed segments, and the catalog only under its lock.
 import LogFormat
-import Glibc
 import Logging
 
 /// The points between the durable steps of `apply`, where a test can stop the job as a crash would.
@@ -79,7 +79,8 @@ public struct RetentionJob: Sendable {
     // MARK: Plan
 
     /// What `apply` would do at `now`, without changing anything.
-    public func plan(now: UInt64 = FileIO.nowUnixNano(), estimate: Bool = true) throws(LogFormatError) -> RetentionPlan {
+    public func plan(now: UInt64 = FileIO.nowUnixNano(), estimate: Bool = true) throws(LogFormatError) -> RetentionPlan
+    {
         var items = try pending()
         let catalog = try directory.currentCatalog(repair: false)
         let finishing = Set(items.map(\.sequence))
@@ -88,14 +89,17 @@ public struct RetentionJob: Sendable {
             let seal = entry.seal
             let age = now > seal.maxTime ? now - seal.maxTime : 0
             let expire = policy.expireAfterDays.map { age >= UInt64($0) * Self.dayNanos } ?? false
-            let archive = entry.tier == .hot && (policy.archiveAfterDays.map { age >= UInt64($0) * Self.dayNanos } ?? false)
+            let archive =
+                entry.tier == .hot && (policy.archiveAfterDays.map { age >= UInt64($0) * Self.dayNanos } ?? false)
             guard expire || archive else {
                 unchanged += 1
                 continue
             }
             var item = RetentionPlan.Item(
-                action: .archive, relativePath: entry.relativePath, nodeID: seal.nodeID, sequence: seal.sequence, tier: entry.tier,
-                recordCount: seal.recordCount, minTime: seal.minTime, maxTime: seal.maxTime, bytesBefore: entry.fileSize,
+                action: .archive, relativePath: entry.relativePath, nodeID: seal.nodeID, sequence: seal.sequence,
+                tier: entry.tier,
+                recordCount: seal.recordCount, minTime: seal.minTime, maxTime: seal.maxTime,
+                bytesBefore: entry.fileSize,
                 bytesAfter: entry.fileSize, holds: [], note: "")
             if expire {
                 item.holds = try holds(covering: entry)
@@ -133,7 +137,9 @@ public struct RetentionJob: Sendable {
             }
             if let range = hold.timeRange, !entry.overlaps(range) { continue }
             if let user = hold.user {
-                if reader == nil { reader = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true) }
+                if reader == nil {
+                    reader = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
+                }
                 guard let index = reader?.index else { continue }
                 let postings: [UInt32]
                 do { postings = try index.postings(.user, .string(user)) } catch { throw error.at(path: reader?.path) }
@@ -202,14 +208,17 @@ public struct RetentionJob: Sendable {
                     note: "archived copy in place; remove the hot file"))
         }
         for (_, t) in tombstones {
-            for relative in ["segments/", "archive/"].map({ $0 + DataDirectory.fileName(sequence: t.seal.sequence, sealed: true) })
+            for relative in ["segments/", "archive/"].map({
+                $0 + DataDirectory.fileName(sequence: t.seal.sequence, sealed: true)
+            })
             where FileIO.exists(directory.path(relative: relative)) {
                 items.append(
                     RetentionPlan.Item(
                         action: .finish, relativePath: relative, nodeID: t.seal.nodeID, sequence: t.seal.sequence,
                         tier: relative.hasPrefix("archive/") ? .archive : .hot, recordCount: t.seal.recordCount,
                         minTime: t.seal.minTime, maxTime: t.seal.maxTime,
-                        bytesBefore: UInt64(FileIO.fileSize(path: directory.path(relative: relative)) ?? 0), bytesAfter: 0, holds: [],
+                        bytesBefore: UInt64(FileIO.fileSize(path: directory.path(relative: relative)) ?? 0),
+                        bytesAfter: 0, holds: [],
                         note: "expired (tombstone written); remove the file"))
             }
         }
@@ -237,7 +246,8 @@ public struct RetentionJob: Sendable {
         defer { FileIO.close(lock) }
         try directory.create()
         // Temporary archive copies of an interrupted run are incomplete or unverified: start them again.
-        for name in try FileIO.listDirectory(directory.archivePath) where name.hasSuffix(DataDirectory.sealedSuffix + ".tmp") {
+        for name in try FileIO.listDirectory(directory.archivePath)
+        where name.hasSuffix(DataDirectory.sealedSuffix + ".tmp") {
             try FileIO.remove(directory.archivePath + "/" + name)
         }
         let plan = try self.plan(now: now, estimate: false)
@@ -253,12 +263,16 @@ public struct RetentionJob: Sendable {
                 }
                 report.done.append(done)
                 logger?.info(
-                    "retention", metadata: ["action": "\(item.action)", "segment": "\(item.relativePath)", "bytes": "\(done.bytesAfter)"])
-            } catch where error.code == Self.crashCode {
+                    "retention",
+                    metadata: [
+                        "action": "\(item.action)", "segment": "\(item.relativePath)", "bytes": "\(done.bytesAfter)",
+                    ])
+            } catch  where error.code == Self.crashCode {
                 throw error
             } catch {
                 report.problems.append("\(item.relativePath): \(item.action) failed: \(error)")
-                logger?.error("retention step failed", metadata: ["segment": "\(item.relativePath)", "error": "\(error)"])
+                logger?.error(
+                    "retention step failed", metadata: ["segment": "\(item.relativePath)", "error": "\(error)"])
             }
         }
         return report
@@ -302,7 +316,8 @@ public struct RetentionJob: Sendable {
         guard check.isValid, let copied, copied.seal == footer.seal, copied.signature == footer.signature else {
             _ = unlink(temporary)
             throw LogFormatError(
-                .integrity, "the archive copy did not verify: \(check.problems.map(\.description).joined(separator: "; "))",
+                .integrity,
+                "the archive copy did not verify: \(check.problems.map(\.description).joined(separator: "; "))",
                 path: temporary)
         }
         try FileIO.renameDurably(temporary, target, directory: directory.archivePath)
@@ -330,14 +345,16 @@ public struct RetentionJob: Sendable {
             policy: policy.summary)
         let encoded = tombstone.encoded()
         try FileIO.makeDirectories(directory.tombstonesPath)
-        try FileIO.writeAtomically(encoded, to: directory.tombstonePath(sequence: footer.seal.sequence), directory: directory.tombstonesPath)
+        try FileIO.writeAtomically(
+            encoded, to: directory.tombstonePath(sequence: footer.seal.sequence), directory: directory.tombstonesPath)
         try step(.tombstoneWritten)
         let node = footer.seal.nodeID
         let seq = footer.seal.sequence
         try directory.updateCatalog { (c) throws(LogFormatError) in c.remove(nodeID: node, sequence: seq) }
         try step(.expiryCataloged)
         try FileIO.remove(path)
-        try FileIO.fsyncDirectory(path.hasPrefix(directory.archivePath) ? directory.archivePath : directory.segmentsPath)
+        try FileIO.fsyncDirectory(
+            path.hasPrefix(directory.archivePath) ? directory.archivePath : directory.segmentsPath)
         return UInt64(encoded.count)
     }
 
@@ -352,14 +369,16 @@ public struct RetentionJob: Sendable {
             let tombstone = try Tombstone.decode(try FileIO.readFile(tombstonePath), path: tombstonePath)
             guard tombstone.seal == footer.seal else {
                 throw LogFormatError(
-                    .integrity, "the tombstone's seal (root \(tombstone.seal.merkleRoot.hex)) is not the segment's (root \(footer.seal.merkleRoot.hex)); both left as they are",
+                    .integrity,
+                    "the tombstone's seal (root \(tombstone.seal.merkleRoot.hex)) is not the segment's (root \(footer.seal.merkleRoot.hex)); both left as they are",
                     path: tombstonePath)
             }
             let node = footer.seal.nodeID
             let seq = footer.seal.sequence
             try directory.updateCatalog { (c) throws(LogFormatError) in c.remove(nodeID: node, sequence: seq) }
             try FileIO.remove(path)
-            try FileIO.fsyncDirectory(path.hasPrefix(directory.archivePath) ? directory.archivePath : directory.segmentsPath)
+            try FileIO.fsyncDirectory(
+                path.hasPrefix(directory.archivePath) ? directory.archivePath : directory.segmentsPath)
             return
         }
         let name = String(item.relativePath.split(separator: "/").last ?? "")
@@ -372,7 +391,8 @@ public struct RetentionJob: Sendable {
                 try FileIO.fsyncDirectory(directory.archivePath)
             }
             throw LogFormatError(
-                .integrity, "the archive copy did not verify, removed: \(check.problems.map(\.description).joined(separator: "; "))",
+                .integrity,
+                "the archive copy did not verify, removed: \(check.problems.map(\.description).joined(separator: "; "))",
                 path: archived)
         }
         let entry = CatalogEntry(

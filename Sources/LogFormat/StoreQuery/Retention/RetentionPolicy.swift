@@ -16,7 +16,8 @@ public struct RetentionPolicy: Sendable, Hashable {
     public var legalHolds: [LegalHold] = []
 
     public init(
-        archiveAfterDays: Int? = nil, expireAfterDays: Int? = nil, archiveLevel: Int32 = 9, scheduleIntervalSeconds: Int = 0,
+        archiveAfterDays: Int? = nil, expireAfterDays: Int? = nil, archiveLevel: Int32 = 9,
+        scheduleIntervalSeconds: Int = 0,
         legalHolds: [LegalHold] = []
     ) {
         self.archiveAfterDays = archiveAfterDays
@@ -44,7 +45,8 @@ public struct RetentionPolicy: Sendable, Hashable {
         /// Segment sequences.
         public var segments: [UInt64] = []
 
-        public init(name: String, user: String? = nil, from: UInt64? = nil, to: UInt64? = nil, segments: [UInt64] = []) {
+        public init(name: String, user: String? = nil, from: UInt64? = nil, to: UInt64? = nil, segments: [UInt64] = [])
+        {
             self.name = name
             self.user = user
             self.from = from
@@ -76,9 +78,13 @@ public struct RetentionPolicy: Sendable, Hashable {
         let root: Any?
         // Timestamps and nulls stay strings: the hold dates are parsed here, with precise errors.
         let resolver = Resolver.default.removing(.timestamp).removing(.null)
-        do { root = try Yams.load(yaml: text, resolver) } catch { throw Problem(messages: ["\(source): not valid YAML: \(error)"]) }
+        do { root = try Yams.load(yaml: text, resolver) } catch {
+            throw Problem(messages: ["\(source): not valid YAML: \(error)"])
+        }
         guard let root else { return RetentionPolicy() }
-        guard let map = root as? [String: Any] else { throw Problem(messages: ["\(source): the top level must be a mapping"]) }
+        guard let map = root as? [String: Any] else {
+            throw Problem(messages: ["\(source): the top level must be a mapping"])
+        }
         guard let section = map["retention"] else { return RetentionPolicy() }
         return try parse(section: section, source: source)
     }
@@ -109,7 +115,8 @@ public struct RetentionPolicy: Sendable, Hashable {
         p.scheduleIntervalSeconds = positiveInt("schedule_interval_seconds", min: 0, max: 31_622_400) ?? 0
         if let a = p.archiveAfterDays, let e = p.expireAfterDays, e <= a {
             problems.append(
-                "\(source): retention.expire_after_days (\(e)) must be greater than archive_after_days (\(a)): segments would expire before they are archived; leave archive_after_days out to never archive")
+                "\(source): retention.expire_after_days (\(e)) must be greater than archive_after_days (\(a)): segments would expire before they are archived; leave archive_after_days out to never archive"
+            )
         }
         if let holds = m["legal_holds"] {
             if let list = holds as? [Any] {
@@ -125,10 +132,14 @@ public struct RetentionPolicy: Sendable, Hashable {
                         problems.append("\(at): name is required (a non-empty string, e.g. the case number)")
                         continue
                     }
-                    if !names.insert(name).inserted { problems.append("\(at): a second hold named \(name.debugDescription)") }
+                    if !names.insert(name).inserted {
+                        problems.append("\(at): a second hold named \(name.debugDescription)")
+                    }
                     var hold = LegalHold(name: name)
                     if let u = h["user"] {
-                        if let s = u as? String, !s.isEmpty { hold.user = s } else {
+                        if let s = u as? String, !s.isEmpty {
+                            hold.user = s
+                        } else {
                             problems.append("\(at).user must be a non-empty string, found \(describe(u))")
                         }
                     }
@@ -136,8 +147,12 @@ public struct RetentionPolicy: Sendable, Hashable {
                         guard let v = h[key] else { return nil }
                         let text = v as? String ?? ""
                         if let t = UnixTime.parseInstant(text) { return t }
-                        if let t = UnixTime.parseDay(Substring(text)) { return key == "to" ? t + UnixTime.nanosPerDay - 1 : t }
-                        problems.append("\(at).\(key) must be an ISO 8601 day or instant (e.g. 2026-01-31 or 2026-01-31T12:00:00Z), found \(describe(v))")
+                        if let t = UnixTime.parseDay(Substring(text)) {
+                            return key == "to" ? t + UnixTime.nanosPerDay - 1 : t
+                        }
+                        problems.append(
+                            "\(at).\(key) must be an ISO 8601 day or instant (e.g. 2026-01-31 or 2026-01-31T12:00:00Z), found \(describe(v))"
+                        )
                         return nil
                     }
                     hold.from = instant("from")
@@ -149,10 +164,13 @@ public struct RetentionPolicy: Sendable, Hashable {
                         if let l = s as? [Any], !l.isEmpty, l.allSatisfy({ ($0 as? Int).map { $0 > 0 } ?? false }) {
                             hold.segments = l.compactMap { ($0 as? Int).map { UInt64($0) } }
                         } else {
-                            problems.append("\(at).segments must be a non-empty list of segment sequence numbers (positive integers), found \(describe(s))")
+                            problems.append(
+                                "\(at).segments must be a non-empty list of segment sequence numbers (positive integers), found \(describe(s))"
+                            )
                         }
                     }
-                    if hold.user == nil && hold.from == nil && hold.to == nil && hold.segments.isEmpty && h["user"] == nil
+                    if hold.user == nil && hold.from == nil && hold.to == nil && hold.segments.isEmpty
+                        && h["user"] == nil
                         && h["from"] == nil && h["to"] == nil && h["segments"] == nil
                     {
                         problems.append("\(at) (\(name)) covers nothing: give a user, a from/to time range or segments")

@@ -20,9 +20,12 @@ public struct StoreVerification: Sendable {
     /// The closing line, e.g. "22/23 segments valid, 1 store problem".
     public var summary: String {
         let sig = segments.filter(\.signatureChecked).count
-        return "\(validSegmentCount)/\(segments.count) segments valid, \(segments.reduce(0) { $0 + $1.recordsChecked }) records checked, "
+        return
+            "\(validSegmentCount)/\(segments.count) segments valid, \(segments.reduce(0) { $0 + $1.recordsChecked }) records checked, "
             + "\(sig) signatures checked, \(storeProblems.count) store problem\(storeProblems.count == 1 ? "" : "s")"
-            + (expired.isEmpty ? "" : ", \(expired.count) segment\(expired.count == 1 ? "" : "s") (\(expired.reduce(0) { $0 + $1.seal.recordCount }) records) expired by policy")
+            + (expired.isEmpty
+                ? ""
+                : ", \(expired.count) segment\(expired.count == 1 ? "" : "s") (\(expired.reduce(0) { $0 + $1.seal.recordCount }) records) expired by policy")
     }
 }
 
@@ -40,7 +43,8 @@ extension Verifier {
             files = try directory.listSegmentFiles()
             archive = try directory.listArchiveFiles()
         } catch {
-            outcome.storeProblems.append(IntegrityProblem(.missingSegment, file: directory.root, detail: error.description))
+            outcome.storeProblems.append(
+                IntegrityProblem(.missingSegment, file: directory.root, detail: error.description))
             return outcome
         }
         // A hot file beside its archive copy: an archive step was interrupted after the copy was verified and
@@ -49,9 +53,12 @@ extension Verifier {
         let twinned = files.sealed.filter { archivedNames.contains($0) }
         var pendingSequences = Set(twinned.compactMap(DataDirectory.sequence(ofFileName:)))
         for name in twinned {
-            outcome.retentionPending.append("segments/\(name): already in the archive tier; the next retention run removes this hot copy")
+            outcome.retentionPending.append(
+                "segments/\(name): already in the archive tier; the next retention run removes this hot copy")
         }
-        let relatives = files.sealed.filter { !archivedNames.contains($0) }.map { "segments/" + $0 } + archive.map { "archive/" + $0 }
+        let relatives =
+            files.sealed.filter { !archivedNames.contains($0) }.map { "segments/" + $0 }
+            + archive.map { "archive/" + $0 }
         for relative in relatives {
             outcome.segments.append(verifySegment(path: directory.path(relative: relative), options: options))
             progress?(outcome.segments.count, relatives.count, outcome.bytesChecked)
@@ -64,8 +71,11 @@ extension Verifier {
             if DataDirectory.sequence(ofFileName: name) != seal.sequence {
                 outcome.storeProblems.append(
                     IntegrityProblem(
-                        .unexpectedSegment, file: v.path, expected: DataDirectory.fileName(sequence: seal.sequence, sealed: true),
-                        found: name, detail: "moved from its original location: the file name does not match the sequence in its seal"))
+                        .unexpectedSegment, file: v.path,
+                        expected: DataDirectory.fileName(sequence: seal.sequence, sealed: true),
+                        found: name,
+                        detail:
+                            "moved from its original location: the file name does not match the sequence in its seal"))
             }
         }
 
@@ -77,12 +87,17 @@ extension Verifier {
             tombstones = loaded.tombstones
             for error in loaded.damaged {
                 outcome.storeProblems.append(
-                    IntegrityProblem(.tombstoneInvalid, file: error.path ?? directory.tombstonesPath, offset: error.offset, detail: error.message))
+                    IntegrityProblem(
+                        .tombstoneInvalid, file: error.path ?? directory.tombstonesPath, offset: error.offset,
+                        detail: error.message))
             }
         } catch {
-            outcome.storeProblems.append(IntegrityProblem(.tombstoneInvalid, file: directory.tombstonesPath, detail: error.description))
+            outcome.storeProblems.append(
+                IntegrityProblem(.tombstoneInvalid, file: directory.tombstonesPath, detail: error.description))
         }
-        let liveSeals = Dictionary(outcome.segments.compactMap { v in v.seal.map { ($0.sequence, (v.path, $0)) } }, uniquingKeysWith: { a, _ in a })
+        let liveSeals = Dictionary(
+            outcome.segments.compactMap { v in v.seal.map { ($0.sequence, (v.path, $0)) } },
+            uniquingKeysWith: { a, _ in a })
         var chainTombstones: [(path: String, seal: SegmentSeal)] = []
         for (path, t) in tombstones {
             outcome.expired.append(t)
@@ -90,29 +105,40 @@ extension Verifier {
             if DataDirectory.sequence(ofFileName: name) != t.seal.sequence {
                 outcome.storeProblems.append(
                     IntegrityProblem(
-                        .tombstoneInvalid, file: path, expected: "segment \(DataDirectory.sequence(ofFileName: name).map { String($0) } ?? "?")",
-                        found: "segment \(t.seal.sequence)", detail: "the tombstone's file name does not match the segment it records"))
+                        .tombstoneInvalid, file: path,
+                        expected: "segment \(DataDirectory.sequence(ofFileName: name).map { String($0) } ?? "?")",
+                        found: "segment \(t.seal.sequence)",
+                        detail: "the tombstone's file name does not match the segment it records"))
             }
             if !t.expiryWasDue {
-                let ageDays = t.expiredAtUnixNano > t.seal.maxTime ? (t.expiredAtUnixNano - t.seal.maxTime) / UnixTime.nanosPerDay : 0
+                let ageDays =
+                    t.expiredAtUnixNano > t.seal.maxTime
+                    ? (t.expiredAtUnixNano - t.seal.maxTime) / UnixTime.nanosPerDay : 0
                 outcome.storeProblems.append(
                     IntegrityProblem(
-                        .tombstoneInvalid, file: path, expected: "newest record at least \(t.expireAfterNanos / UnixTime.nanosPerDay) days old",
+                        .tombstoneInvalid, file: path,
+                        expected: "newest record at least \(t.expireAfterNanos / UnixTime.nanosPerDay) days old",
                         found: "\(ageDays) days old at \(UnixTime.format(t.expiredAtUnixNano))",
                         detail: "the segment was expired before its policy allowed"))
             }
-            outcome.storeProblems += signatureProblems(
-                seal: t.seal, signature: t.signature, options: options, file: path, what: "the tombstone's seal").problems
+            outcome.storeProblems +=
+                signatureProblems(
+                    seal: t.seal, signature: t.signature, options: options, file: path, what: "the tombstone's seal"
+                ).problems
             if let live = liveSeals[t.seal.sequence] {
                 let (segmentPath, seal) = live
                 if seal == t.seal {
                     pendingSequences.insert(seal.sequence)
-                    outcome.retentionPending.append("\(segmentPath): expired (tombstone written); the next retention run removes it")
+                    outcome.retentionPending.append(
+                        "\(segmentPath): expired (tombstone written); the next retention run removes it")
                 } else {
                     outcome.storeProblems.append(
                         IntegrityProblem(
-                            .tombstoneInvalid, file: path, expected: "root \(seal.merkleRoot.hex)", found: "root \(t.seal.merkleRoot.hex)",
-                            detail: "a tombstone for segment \(t.seal.sequence), which is still there with a different seal"))
+                            .tombstoneInvalid, file: path, expected: "root \(seal.merkleRoot.hex)",
+                            found: "root \(t.seal.merkleRoot.hex)",
+                            detail:
+                                "a tombstone for segment \(t.seal.sequence), which is still there with a different seal"
+                        ))
                 }
             } else {
                 chainTombstones.append((path, t.seal))
@@ -135,7 +161,8 @@ extension Verifier {
                     outcome.storeProblems.append(
                         IntegrityProblem(
                             .catalogMismatch, file: path, expected: "\(v.bytesChecked) bytes in \(v.blockCount) blocks",
-                            found: "\(entry.fileSize) bytes in \(entry.blockCount) blocks", detail: "the catalog's size of the segment differs from the file"))
+                            found: "\(entry.fileSize) bytes in \(entry.blockCount) blocks",
+                            detail: "the catalog's size of the segment differs from the file"))
                 }
                 let expectedTier: StorageTier = entry.relativePath.hasPrefix("archive/") ? .archive : .hot
                 if entry.tier != expectedTier {
@@ -148,20 +175,25 @@ extension Verifier {
                     outcome.storeProblems.append(
                         IntegrityProblem(
                             .catalogMismatch, file: path, expected: "root \(seal.merkleRoot.hex)",
-                            found: "root \(entry.seal.merkleRoot.hex)", detail: "the catalog's seal differs from the file's"))
+                            found: "root \(entry.seal.merkleRoot.hex)",
+                            detail: "the catalog's seal differs from the file's"))
                 }
             }
             let listed = Set(catalog.entries.map { directory.path(relative: $0.relativePath) })
-            for v in outcome.segments where !listed.contains(v.path) && !(v.seal.map { pendingSequences.contains($0.sequence) } ?? false) {
+            for v in outcome.segments
+            where !listed.contains(v.path) && !(v.seal.map { pendingSequences.contains($0.sequence) } ?? false) {
                 outcome.storeProblems.append(
-                    IntegrityProblem(.unexpectedSegment, file: v.path, detail: "a sealed segment the catalog does not list"))
+                    IntegrityProblem(
+                        .unexpectedSegment, file: v.path, detail: "a sealed segment the catalog does not list"))
             }
         } catch {
             outcome.storeProblems.append(
-                IntegrityProblem(.catalogMismatch, file: directory.catalogPath, offset: error.offset, detail: error.message))
+                IntegrityProblem(
+                    .catalogMismatch, file: directory.catalogPath, offset: error.offset, detail: error.message))
         }
 
-        outcome.storeProblems += chainProblems(outcome.segments.compactMap { v in v.seal.map { (v.path, $0) } } + chainTombstones)
+        outcome.storeProblems += chainProblems(
+            outcome.segments.compactMap { v in v.seal.map { (v.path, $0) } } + chainTombstones)
 
         // Unsealed segments: report a damaged tail; it is expected after a crash until the collector recovers.
         for name in files.open {
