@@ -154,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "collector",
             dependencies: [
-                "CollectorCore", "LogFormat", "StoreQuery", "OTLPBridge", "SyntheticTraffic",
+                "CollectorCore", "LogFormat", "OTLPBridge", "SyntheticTraffic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

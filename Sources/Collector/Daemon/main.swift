@@ -7,7 +7,6 @@ import LogFormat
 import Logging
 import OTLPBridge
 import ServiceLifecycle
-import StoreQuery
 import SyntheticTraffic
 
 /// Keeps the SIGHUP source alive for the life of the process; set once, at start, before any other task reads it.
