@@ -118,6 +118,7 @@ struct GoldenStore {
     static let helpCases: [(String, [String])] = [
         ("help-auditq", ["--help"]),
         ("help-activity", ["activity", "--help"]),
+        ("help-access", ["access", "--help"]),
         ("help-search", ["search", "--help"]),
         ("help-trace", ["trace", "--help"]),
         ("help-stats", ["stats", "--help"]),
@@ -149,6 +150,10 @@ struct GoldenStore {
         ("activity-csv", ["activity"] + day + ["--user", "alice", "--format", "csv"]),
         ("activity-otlp", ["activity"] + day + ["--user", "alice", "--format", "otlp"]),
         ("activity-status", ["activity"] + day + ["--user", "alice", "--status", "5xx", "--limit", "1"]),
+        ("access-table", ["access"] + day + ["--path-prefix", "/orders"]),
+        ("access-json", ["access"] + day + ["--path-prefix", "/orders", "--format", "json"]),
+        ("access-csv", ["access"] + day + ["--service", "reports", "--format", "csv"]),
+        ("access-none", ["access"] + day + ["--service", "no-such-service"]),
         ("trace-table", ["trace", "--data", "<root>/data", trace1]),
         ("trace-json", ["trace", "--data", "<root>/data", trace1, "--format", "json"]),
         ("trace-csv", ["trace", "--data", "<root>/data", trace1, "--format", "csv"]),
