@@ -35,7 +35,7 @@ struct AuditQ: ParsableCommand {
         discussion: ExitStatus.table,
         version: AuditQVersion.current,
         subcommands: [
-            Activity.self, Access.self, Search.self, Trace.self, Stats.self, Evidence.self, Verify.self,
+            Activity.self, Access.self, Search.self, Count.self, Trace.self, Stats.self, Evidence.self, Verify.self,
             Retention.self,
         ])
 
