@@ -45,14 +45,60 @@ public struct CountGroup: Sendable, Hashable {
 }
 
 extension AuditStore {
-    /// How many events `query` matches (each event once), grouped by `keys`; largest group first, then by values.
-    /// `query.limit` is ignored.
+    /// How many events `query` matches, grouped by `keys`; largest group first, then by values. `query.limit` is
+    /// ignored. Each event counts once unless `query.includeDuplicates` (stored retry copies are recognised, as
+    /// search drops them, by trace id, span id, start time and a hash of the whole event). Records are visited,
+    /// not kept: sealed segments through their posting lists when the query has terms, else by a scan with the
+    /// conditions as a filter; unsealed segments by a scan.
     public func count(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [CountGroup] {
-        var q = query
-        q.limit = nil
         var groups: [[String]: Int] = [:]
-        for r in try search(q) { groups[keys.map { $0.value(r.event) }, default: 0] += 1 }
+        var seen = Set<EventFingerprint>()
+        func add(_ e: AuditEvent) {
+            if !query.includeDuplicates, !seen.insert(EventFingerprint(e)).inserted { return }
+            groups[keys.map { $0.value(e) }, default: 0] += 1
+        }
+        for reader in try openSegmentReaders() {
+            _ = try reader.scan(timeRange: query.timeRange) { e in
+                if query.matches(e) { add(e) }
+                return false
+            }
+        }
+        let filter = query.filter
+        for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
+            let reader: SegmentReader
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
+            if query.terms.isEmpty {
+                _ = try reader.scan(timeRange: query.timeRange, cache: cache) { e in
+                    if filter.matches(e) { add(e) }
+                    return false
+                }
+            } else {
+                let ordinals = try postings(reader, query.terms)
+                guard !ordinals.isEmpty else { continue }
+                for r in try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache)
+                where filter.matches(r.event) {
+                    add(r.event)
+                }
+            }
+        }
         return groups.map { CountGroup(values: $0.key, count: $0.value) }
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.values.lexicographicallyPrecedes($1.values) }
+    }
+}
+
+/// What tells stored copies of one event apart from other events without keeping the events: ids, start time and
+/// a hash of every field (equal events hash equally; distinct events with the same ids and start time collide with
+/// probability 2^-64).
+struct EventFingerprint: Hashable {
+    var traceID: TraceID
+    var spanID: SpanID
+    var start: UInt64
+    var hash: Int
+
+    init(_ e: AuditEvent) {
+        traceID = e.traceID
+        spanID = e.spanID
+        start = e.startTimeUnixNano
+        hash = e.hashValue
     }
 }
