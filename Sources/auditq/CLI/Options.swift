@@ -143,3 +143,28 @@ struct FilterOptions: ParsableArguments {
         return f
     }
 }
+
+/// Index terms: who, which group, which service or workload, which trace. Each set one must hold.
+struct TermOptions: ParsableArguments {
+    @Option(help: "User subject or email.") var user: String?
+    @Option(help: "Group or role.") var group: String?
+    @Option(help: "Service name.") var service: String?
+    @Option(help: "Workload identity (SPIFFE id).") var workload: String?
+    @Option(help: "Trace id (32 hex digits).") var trace: String?
+
+    func validate() throws {
+        if let trace, trace.count != 32 || TraceID(hex: trace) == nil {
+            throw ValidationError("--trace needs 32 hex digits")
+        }
+    }
+
+    var terms: [EventQuery.Term] {
+        var terms: [EventQuery.Term] = []
+        if let user { terms.append(.user(user)) }
+        if let group { terms.append(.group(group)) }
+        if let service { terms.append(.service(service)) }
+        if let workload { terms.append(.workload(workload)) }
+        if let trace, let id = TraceID(hex: trace) { terms.append(.trace(id)) }
+        return terms
+    }
+}

@@ -34,7 +34,10 @@ struct AuditQ: ParsableCommand {
         abstract: "Query the audit trail: who did what, and where each request went.",
         discussion: ExitStatus.table,
         version: AuditQVersion.current,
-        subcommands: [Activity.self, Search.self, Trace.self, Stats.self, Evidence.self, Verify.self, Retention.self])
+        subcommands: [
+            Activity.self, Access.self, Search.self, Count.self, Trace.self, Stats.self, Evidence.self, Verify.self,
+            Retention.self,
+        ])
 
     static func main() {
         do {
