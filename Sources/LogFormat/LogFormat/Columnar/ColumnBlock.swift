@@ -1,0 +1,341 @@
+// A column block (docs/design/logformat-v2.md, "Column block"): the records of a run of whole traces stored one
+// column per kind of field, each column compressed on its own, so a query decompresses only what it reads. The
+// encoding is lossless for everything an `AuditEvent` holds: decoding gives back events whose canonical record
+// bytes (RecordCodec) are the bytes that were hashed into the segment's Merkle root.
+//
+// column-block = u16 columnCount  u16 reserved(0)  column-entry{columnCount}  column-bytes*
+// column-entry = u8 column  u8 codec  u16 reserved(0)  u32 storedLength  u32 rawLength  u32 crc32(stored)
+//
+// Rows share a *shape*: every low-cardinality field of an event (kind, span kind, source, status, severity,
+// presence of optional parts, flags, name, service, trace state, status message, severity text, event name,
+// resource and scope, the attribute keys with their value types, HTTP method, route and status, identity
+// origin and issuer, workload, counts of events and links, dropped counts). A row stores its shape's index and
+// then only what varies: ids, times, attribute values, identity and HTTP strings. Strings are ids into the
+// block's dictionary, whose entries are tokenized (ids inside strings stored as bytes).
+
+/// What a column holds. Written to disk: never renumber.
+package enum ColumnID: UInt8, Sendable, CaseIterable {
+    /// The block's strings, tokenized, in order of first use: `uvarint count, tokenized{count}`.
+    case dictionary = 1
+    /// Distinct resources with their scopes: `uvarint count, resource{count}`.
+    case resources = 2
+    /// Distinct shapes: `uvarint count, shape{count}`.
+    case shapes = 3
+    /// Per row: `uvarint shape`.
+    case rowShapes = 4
+    /// Runs of rows with one trace id: `uvarint runs, (uvarint length, <16b trace id>){runs}`.
+    case traceRuns = 5
+    /// Per row: `<8b span id>`, big-endian.
+    case spanIDs = 6
+    /// Per row with a parent: `uvarint k`: k ≥ 1 the k-th row of its trace run; 0 then `<8b span id>`.
+    case parents = 7
+    /// `u64` the block's first start, then per row: start (a run's first row: `svarint` from the block's first
+    /// start; else `svarint` from the run's first row), `svarint` end − start, and where the shape says, `svarint`
+    /// observed − start. Differences wrap modulo 2^64, so any times round-trip.
+    case times = 8
+    /// Per row with a user: subject, e-mail (where the shape says), groups (count in the shape) as string ids,
+    /// then the token fingerprint (where the shape says) as `uvarint n, <n bytes>`.
+    case identities = 9
+    /// Per row with HTTP facts: target and client address (where the shape says) as string ids.
+    case http = 10
+    /// Per row, per attribute of its shape in order, the value's variable part (see `encodeValueBody`).
+    case values = 11
+    /// Per row: body (where present), events and links, in full.
+    case extras = 12
+}
+
+package enum ColumnBlock {
+    // MARK: Encoding
+
+    /// The payload of a column block holding `events` in this order, each column compressed with `codec`.
+    package static func encode(_ events: [AuditEvent], codec: CompressionCodec, level: Int32 = 6)
+        throws(LogFormatError) -> [UInt8]
+    {
+        var e = Encoder()
+        for event in events { e.add(event) }
+        return try e.finish(codec: codec, level: level)
+    }
+
+    /// The block's strings, each stored once (tokenized) and named by its index.
+    struct StringTable {
+        var ids: [String: UInt64] = [:]
+        var bytes = BinaryWriter(capacity: 4096)
+
+        mutating func id(_ s: String) -> UInt64 {
+            if let id = ids[s] { return id }
+            let id = UInt64(ids.count)
+            ids[s] = id
+            TokenizedString.encode(s, into: &bytes)
+            return id
+        }
+    }
+
+    struct Encoder {
+        var table = StringTable()
+        var resourceIndex: [[UInt8]: UInt64] = [:]
+        var resources = BinaryWriter(capacity: 1024)
+        var shapeIndex: [[UInt8]: UInt64] = [:]
+        var shapes = BinaryWriter(capacity: 4096)
+        var rowShapes = BinaryWriter(capacity: 4096)
+        var runs: [(length: Int, traceID: TraceID)] = []
+        var spanIDs = BinaryWriter(capacity: 8192)
+        var parents = BinaryWriter(capacity: 4096)
+        var times = BinaryWriter(capacity: 8192)
+        var identities = BinaryWriter(capacity: 1024)
+        var http = BinaryWriter(capacity: 2048)
+        var values = BinaryWriter(capacity: 8192)
+        var extras = BinaryWriter(capacity: 1024)
+        var blockStart: UInt64?
+        var runStart: UInt64 = 0
+        /// Span id → 1-based row within the current trace run.
+        var runRows: [SpanID: Int] = [:]
+
+        mutating func string(_ s: String) -> UInt64 { table.id(s) }
+
+        mutating func optionalString(_ s: String?, into w: inout BinaryWriter) {
+            if let s { w.uvarint(string(s) + 1) } else { w.uvarint(0) }
+        }
+
+        mutating func add(_ event: AuditEvent) {
+            // Trace runs: a row joins the current run when it has the same trace id.
+            if let last = runs.last, last.traceID == event.traceID {
+                runs[runs.count - 1].length += 1
+                let start = event.startTimeUnixNano
+                times.svarint(Int64(bitPattern: start &- runStart))
+            } else {
+                runs.append((1, event.traceID))
+                runRows.removeAll(keepingCapacity: true)
+                let first = blockStart ?? event.startTimeUnixNano
+                blockStart = first
+                runStart = event.startTimeUnixNano
+                // Sealed order puts runs in time order within a user; across users a run may start earlier than
+                // the block's first, so this is a zig-zag delta too.
+                times.svarint(Int64(bitPattern: runStart &- first))
+            }
+            let row = runs[runs.count - 1].length
+            if runRows[event.spanID] == nil { runRows[event.spanID] = row }
+            times.svarint(Int64(bitPattern: event.endTimeUnixNano &- event.startTimeUnixNano))
+            if event.observedTimeUnixNano != 0 {
+                times.svarint(Int64(bitPattern: event.observedTimeUnixNano &- event.startTimeUnixNano))
+            }
+            spanIDs.u64BigEndian(event.spanID.value)
+            if let parent = event.parentSpanID {
+                // Only rows already seen can be named (the decoder rebuilds in order).
+                if let k = runRows[parent], k < row {
+                    parents.uvarint(UInt64(k))
+                } else {
+                    parents.uvarint(0)
+                    parents.u64BigEndian(parent.value)
+                }
+            }
+            rowShapes.uvarint(shape(of: event))
+            if let user = event.user {
+                identities.uvarint(string(user.subject))
+                if let email = user.email { identities.uvarint(string(email)) }
+                for g in user.groups { identities.uvarint(string(g)) }
+                if let f = user.tokenFingerprint {
+                    identities.uvarint(f.count)
+                    identities.raw(f)
+                }
+            }
+            if let h = event.http {
+                if let t = h.target { http.uvarint(string(t)) }
+                if let c = h.clientAddress { http.uvarint(string(c)) }
+            }
+            for a in event.attributes { Self.encodeValueBody(a.value, &table, into: &values) }
+            if let body = event.body { Self.encodeFullValue(body, &table, into: &extras) }
+            for ev in event.events {
+                extras.svarint(Int64(bitPattern: ev.timeUnixNano &- event.startTimeUnixNano))
+                extras.uvarint(string(ev.name))
+                Self.encodeFullAttributes(ev.attributes, &table, into: &extras)
+                extras.uvarint(UInt64(ev.droppedAttributesCount))
+            }
+            for l in event.links {
+                extras.u64BigEndian(l.traceID.high)
+                extras.u64BigEndian(l.traceID.low)
+                extras.u64BigEndian(l.spanID.value)
+                extras.uvarint(string(l.traceState))
+                Self.encodeFullAttributes(l.attributes, &table, into: &extras)
+                extras.uvarint(UInt64(l.droppedAttributesCount))
+                extras.uvarint(UInt64(l.flags))
+            }
+        }
+
+        /// The index of `event`'s shape, added to the table when new.
+        mutating func shape(of event: AuditEvent) -> UInt64 {
+            var w = BinaryWriter(capacity: 128)
+            w.u8(event.kind.rawValue)
+            w.u8(event.spanKind.rawValue)
+            w.u8(event.source.rawValue)
+            w.u8(event.statusCode.rawValue)
+            w.u8(event.severityNumber)
+            var parts: UInt8 = 0
+            if event.parentSpanID != nil { parts |= Parts.parent }
+            if event.user != nil { parts |= Parts.user }
+            if event.workload != nil { parts |= Parts.workload }
+            if event.http != nil { parts |= Parts.http }
+            if event.body != nil { parts |= Parts.body }
+            if event.observedTimeUnixNano != 0 { parts |= Parts.observed }
+            w.u8(parts)
+            w.uvarint(UInt64(event.flags))
+            w.uvarint(string(event.name))
+            w.uvarint(string(event.service))
+            w.uvarint(string(event.traceState))
+            w.uvarint(string(event.statusMessage))
+            w.uvarint(string(event.severityText))
+            w.uvarint(string(event.eventName))
+            w.uvarint(resource(of: event))
+            w.uvarint(event.attributes.count)
+            for a in event.attributes {
+                w.uvarint(string(a.key))
+                w.u8(valueTag(a.value))
+            }
+            w.uvarint(UInt64(event.droppedAttributesCount))
+            w.uvarint(event.events.count)
+            w.uvarint(UInt64(event.droppedEventsCount))
+            w.uvarint(event.links.count)
+            w.uvarint(UInt64(event.droppedLinksCount))
+            if let user = event.user {
+                w.u8(user.origin.rawValue)
+                optionalString(user.issuer, into: &w)
+                w.u8(user.email == nil ? 0 : 1)
+                w.uvarint(user.groups.count)
+                w.u8(user.tokenFingerprint == nil ? 0 : 1)
+            }
+            if let workload = event.workload { w.uvarint(string(workload)) }
+            if let h = event.http {
+                optionalString(h.method, into: &w)
+                optionalString(h.route, into: &w)
+                w.uvarint(UInt64(h.statusCode))
+                w.u8((h.target == nil ? 0 : 1) | (h.clientAddress == nil ? 0 : 2))
+            }
+            if let i = shapeIndex[w.bytes] { return i }
+            let i = UInt64(shapeIndex.count)
+            shapeIndex[w.bytes] = i
+            shapes.raw(w.bytes)
+            return i
+        }
+
+        mutating func resource(of event: AuditEvent) -> UInt64 {
+            var w = BinaryWriter(capacity: 256)
+            Self.encodeFullAttributes(event.resourceAttributes, &table, into: &w)
+            w.uvarint(UInt64(event.resourceDroppedAttributesCount))
+            w.uvarint(string(event.resourceSchemaURL))
+            w.uvarint(string(event.scope.name))
+            w.uvarint(string(event.scope.version))
+            Self.encodeFullAttributes(event.scope.attributes, &table, into: &w)
+            w.uvarint(UInt64(event.scope.droppedAttributesCount))
+            w.uvarint(string(event.scopeSchemaURL))
+            if let i = resourceIndex[w.bytes] { return i }
+            let i = UInt64(resourceIndex.count)
+            resourceIndex[w.bytes] = i
+            resources.raw(w.bytes)
+            return i
+        }
+
+        /// A value's variable part, its tag being in the shape: strings as ids, numbers, bytes; nested values
+        /// in full. Empty and booleans have none.
+        static func encodeValueBody(_ v: AttributeValue, _ t: inout StringTable, into w: inout BinaryWriter) {
+            switch v {
+            case .empty, .bool: break
+            case .string(let s): w.uvarint(t.id(s))
+            case .int(let i): w.svarint(i)
+            case .double(let d): w.u64(d.bitPattern)
+            case .bytes(let b):
+                w.uvarint(b.count)
+                w.raw(b)
+            case .array(let items):
+                w.uvarint(items.count)
+                for item in items { encodeFullValue(item, &t, into: &w) }
+            case .keyValueList(let list): encodeFullAttributes(list, &t, into: &w)
+            }
+        }
+
+        static func encodeFullValue(_ v: AttributeValue, _ t: inout StringTable, into w: inout BinaryWriter) {
+            w.u8(valueTag(v))
+            encodeValueBody(v, &t, into: &w)
+        }
+
+        static func encodeFullAttributes(_ list: [Attribute], _ t: inout StringTable, into w: inout BinaryWriter) {
+            w.uvarint(list.count)
+            for a in list {
+                w.uvarint(t.id(a.key))
+                encodeFullValue(a.value, &t, into: &w)
+            }
+        }
+
+        mutating func finish(codec: CompressionCodec, level: Int32) throws(LogFormatError) -> [UInt8] {
+            var traceRuns = BinaryWriter(capacity: 16 + runs.count * 18)
+            traceRuns.uvarint(runs.count)
+            for r in runs {
+                traceRuns.uvarint(r.length)
+                traceRuns.u64BigEndian(r.traceID.high)
+                traceRuns.u64BigEndian(r.traceID.low)
+            }
+            var dictionaryColumn = BinaryWriter(capacity: table.bytes.bytes.count + 8)
+            dictionaryColumn.uvarint(table.ids.count)
+            dictionaryColumn.raw(table.bytes.bytes)
+            var resourcesColumn = BinaryWriter(capacity: resources.bytes.count + 8)
+            resourcesColumn.uvarint(resourceIndex.count)
+            resourcesColumn.raw(resources.bytes)
+            var shapesColumn = BinaryWriter(capacity: shapes.bytes.count + 8)
+            shapesColumn.uvarint(shapeIndex.count)
+            shapesColumn.raw(shapes.bytes)
+            // The block's first start, before the times.
+            var timesColumn = BinaryWriter(capacity: times.bytes.count + 10)
+            timesColumn.u64(blockStart ?? 0)
+            timesColumn.raw(times.bytes)
+            let columns: [(ColumnID, [UInt8])] = [
+                (.dictionary, dictionaryColumn.bytes), (.resources, resourcesColumn.bytes),
+                (.shapes, shapesColumn.bytes), (.rowShapes, rowShapes.bytes), (.traceRuns, traceRuns.bytes),
+                (.spanIDs, spanIDs.bytes), (.parents, parents.bytes), (.times, timesColumn.bytes),
+                (.identities, identities.bytes), (.http, http.bytes), (.values, values.bytes),
+                (.extras, extras.bytes),
+            ]
+            var out = BinaryWriter(capacity: 4 + columns.count * 16)
+            out.u16(UInt16(columns.count))
+            out.u16(0)
+            var stored: [[UInt8]] = []
+            var scratch: [UInt8] = []
+            for (id, raw) in columns {
+                let use: CompressionCodec = raw.isEmpty ? .none : codec
+                try raw.withBytes { (b) throws(LogFormatError) in
+                    try BlockCompression.compress(b, codec: use, level: level, into: &scratch)
+                }
+                out.u8(id.rawValue)
+                out.u8(use.rawValue)
+                out.u16(0)
+                out.u32(UInt32(scratch.count))
+                out.u32(UInt32(raw.count))
+                out.u32(Checksum.crc32(scratch))
+                stored.append(scratch)
+            }
+            for s in stored { out.raw(s) }
+            return out.bytes
+        }
+    }
+
+    /// Optional parts of a row, in its shape. Written to disk: never renumber.
+    enum Parts {
+        static let parent: UInt8 = 1 << 0
+        static let user: UInt8 = 1 << 1
+        static let workload: UInt8 = 1 << 2
+        static let http: UInt8 = 1 << 3
+        static let body: UInt8 = 1 << 4
+        static let observed: UInt8 = 1 << 5
+        static let known: UInt8 = 0x3f
+    }
+
+    static func valueTag(_ v: AttributeValue) -> UInt8 {
+        switch v {
+        case .empty: RecordCodec.ValueTag.empty
+        case .string: RecordCodec.ValueTag.string
+        case .bool(let b): b ? RecordCodec.ValueTag.boolTrue : RecordCodec.ValueTag.boolFalse
+        case .int: RecordCodec.ValueTag.int
+        case .double: RecordCodec.ValueTag.double
+        case .bytes: RecordCodec.ValueTag.bytes
+        case .array: RecordCodec.ValueTag.array
+        case .keyValueList: RecordCodec.ValueTag.keyValueList
+        }
+    }
+}

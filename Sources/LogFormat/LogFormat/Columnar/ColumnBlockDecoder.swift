@@ -1,0 +1,468 @@
+// Reading a column block back into events. Every length, count and reference is checked against what the
+// block holds before it is used: a damaged or hostile block is an error naming the column, never a trap.
+
+extension ColumnBlock {
+    /// The events of a column block, in row order.
+    package static func decode(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [AuditEvent] {
+        let c = try columns(payload)
+        var d = try Decoder(c)
+        return try d.events()
+    }
+
+    /// The block's columns, each checked against its CRC and decompressed.
+    static func columns(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [ColumnID: [UInt8]] {
+        var r = BinaryReader(payload)
+        let count = Int(try r.u16())
+        guard try r.u16() == 0 else { throw LogFormatError(.malformed, "column block: reserved bytes are not zero") }
+        var entries: [(id: ColumnID, codec: CompressionCodec, stored: Int, raw: Int, crc: UInt32)] = []
+        for _ in 0..<count {
+            let rawID = try r.u8()
+            guard let id = ColumnID(rawValue: rawID) else {
+                throw LogFormatError(.unsupportedVersion, "column block: unknown column \(rawID)")
+            }
+            let rawCodec = try r.u8()
+            guard let codec = CompressionCodec(rawValue: rawCodec) else {
+                throw LogFormatError(.malformed, "column block: unknown codec \(rawCodec) of column \(rawID)")
+            }
+            guard try r.u16() == 0 else {
+                throw LogFormatError(.malformed, "column block: reserved bytes of column \(rawID) are not zero")
+            }
+            let stored = Int(try r.u32())
+            let raw = Int(try r.u32())
+            guard raw <= FormatConstants.maxBlockPayload else {
+                throw LogFormatError(.limitExceeded, "column block: column \(rawID) claims \(raw) bytes")
+            }
+            entries.append((id, codec, stored, raw, try r.u32()))
+        }
+        var out: [ColumnID: [UInt8]] = [:]
+        for e in entries {
+            guard e.stored <= r.remaining else {
+                throw LogFormatError(.truncated, "column block: column \(e.id) runs past the block")
+            }
+            let bytes = try r.rawSlice(e.stored)
+            guard Checksum.crc32(bytes) == e.crc else {
+                throw LogFormatError(.checksumMismatch, "column block: column \(e.id) fails its CRC")
+            }
+            guard out[e.id] == nil else { throw LogFormatError(.malformed, "column block: column \(e.id) twice") }
+            var raw: [UInt8] = []
+            try BlockCompression.decompress(bytes, codec: e.codec, rawLength: e.raw, into: &raw)
+            out[e.id] = raw
+        }
+        guard r.remaining == 0 else {
+            throw LogFormatError(.malformed, "column block: \(r.remaining) bytes after the last column")
+        }
+        for id in ColumnID.allCases where out[id] == nil {
+            throw LogFormatError(.malformed, "column block: column \(id) is missing")
+        }
+        return out
+    }
+
+    struct Resource {
+        var attributes: [Attribute]
+        var dropped: UInt32
+        var schemaURL: String
+        var scope: InstrumentationScope
+        var scopeSchemaURL: String
+    }
+
+    struct Shape {
+        var kind: EventKind
+        var spanKind: SpanKind
+        var source: EventSource
+        var status: StatusCode
+        var severity: UInt8
+        var parts: UInt8
+        var flags: UInt32
+        var name: String
+        var service: String
+        var traceState: String
+        var statusMessage: String
+        var severityText: String
+        var eventName: String
+        var resource: Int
+        var attributes: [(key: String, tag: UInt8)]
+        var droppedAttributes: UInt32
+        var eventCount: Int
+        var droppedEvents: UInt32
+        var linkCount: Int
+        var droppedLinks: UInt32
+        var origin = IdentityOrigin.unknown
+        var issuer: String?
+        var hasEmail = false
+        var groupCount = 0
+        var hasFingerprint = false
+        var workload: String?
+        var method: String?
+        var route: String?
+        var httpStatus: UInt16 = 0
+        var httpParts: UInt8 = 0
+    }
+
+    /// Reads the columns into events. Each column is read front to back by its own reader.
+    struct Decoder {
+        let c: [ColumnID: [UInt8]]
+        var strings: [String] = []
+        var resources: [Resource] = []
+        var shapes: [Shape] = []
+
+        init(_ columns: [ColumnID: [UInt8]]) throws(LogFormatError) {
+            c = columns
+        }
+
+        func column(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
+
+        mutating func events() throws(LogFormatError) -> [AuditEvent] {
+            strings = try column(.dictionary).withBytes { (b) throws(LogFormatError) -> [String] in
+                var r = BinaryReader(b)
+                let n = try r.uvarint(max: b.count, "a string count")
+                var out: [String] = []
+                out.reserveCapacity(n)
+                for _ in 0..<n { out.append(try TokenizedString.decode(&r)) }
+                try Self.end(r, .dictionary)
+                return out
+            }
+            let dictionary = strings
+            resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
+                var r = BinaryReader(b)
+                let n = try r.uvarint(max: b.count, "a resource count")
+                var out: [Resource] = []
+                for _ in 0..<n {
+                    let attributes = try Self.fullAttributes(&r, dictionary, depth: 0)
+                    let dropped = try Self.count32(&r)
+                    let schemaURL = try Self.string(&r, dictionary)
+                    let name = try Self.string(&r, dictionary)
+                    let version = try Self.string(&r, dictionary)
+                    let scopeAttributes = try Self.fullAttributes(&r, dictionary, depth: 0)
+                    let scopeDropped = try Self.count32(&r)
+                    let scopeSchemaURL = try Self.string(&r, dictionary)
+                    out.append(
+                        Resource(
+                            attributes: attributes, dropped: dropped, schemaURL: schemaURL,
+                            scope: InstrumentationScope(
+                                name: name, version: version, attributes: scopeAttributes,
+                                droppedAttributesCount: scopeDropped),
+                            scopeSchemaURL: scopeSchemaURL))
+                }
+                try Self.end(r, .resources)
+                return out
+            }
+            let resourceCount = resources.count
+            shapes = try column(.shapes).withBytes { (b) throws(LogFormatError) -> [Shape] in
+                var r = BinaryReader(b)
+                let n = try r.uvarint(max: b.count, "a shape count")
+                var out: [Shape] = []
+                for _ in 0..<n { out.append(try Self.shape(&r, dictionary, resources: resourceCount)) }
+                try Self.end(r, .shapes)
+                return out
+            }
+            return try rows()
+        }
+
+        static func shape(_ r: inout BinaryReader, _ d: [String], resources: Int) throws(LogFormatError) -> Shape {
+            func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
+            where T.RawValue == UInt8 {
+                let v = try r.u8()
+                guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
+                return x
+            }
+            let kind = try code(EventKind.self, "kind")
+            let spanKind = try code(SpanKind.self, "span kind")
+            let source = try code(EventSource.self, "source")
+            let status = try code(StatusCode.self, "status")
+            let severity = try r.u8()
+            let parts = try r.u8()
+            guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
+            let flags = try count32(&r)
+            let name = try string(&r, d)
+            let service = try string(&r, d)
+            let traceState = try string(&r, d)
+            let statusMessage = try string(&r, d)
+            let severityText = try string(&r, d)
+            let eventName = try string(&r, d)
+            let resource = try index(&r, count: resources, "a resource")
+            let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
+            var attributes: [(key: String, tag: UInt8)] = []
+            attributes.reserveCapacity(attributeCount)
+            for _ in 0..<attributeCount {
+                let key = try string(&r, d)
+                let tag = try r.u8()
+                guard tag <= RecordCodec.ValueTag.keyValueList else {
+                    throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
+                }
+                attributes.append((key, tag))
+            }
+            var s = Shape(
+                kind: kind, spanKind: spanKind, source: source, status: status, severity: severity, parts: parts,
+                flags: flags, name: name, service: service, traceState: traceState, statusMessage: statusMessage,
+                severityText: severityText, eventName: eventName, resource: resource, attributes: attributes,
+                droppedAttributes: try count32(&r), eventCount: try r.uvarint(max: Int(UInt32.max), "an event count"),
+                droppedEvents: try count32(&r), linkCount: try r.uvarint(max: Int(UInt32.max), "a link count"),
+                droppedLinks: try count32(&r))
+            if parts & Parts.user != 0 {
+                s.origin = try code(IdentityOrigin.self, "identity origin")
+                s.issuer = try optionalString(&r, d)
+                s.hasEmail = try r.u8() != 0
+                s.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
+                s.hasFingerprint = try r.u8() != 0
+            }
+            if parts & Parts.workload != 0 { s.workload = try string(&r, d) }
+            if parts & Parts.http != 0 {
+                s.method = try optionalString(&r, d)
+                s.route = try optionalString(&r, d)
+                s.httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "an HTTP status"))
+                s.httpParts = try r.u8()
+                guard s.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
+            }
+            return s
+        }
+
+        func rows() throws(LogFormatError) -> [AuditEvent] {
+            let rowShapes = column(.rowShapes)
+            let traceRuns = column(.traceRuns)
+            let spanIDs = column(.spanIDs)
+            let parents = column(.parents)
+            let times = column(.times)
+            let identities = column(.identities)
+            let http = column(.http)
+            let values = column(.values)
+            let extras = column(.extras)
+            let d = strings
+            return try rowShapes.withBytes { (bs) throws(LogFormatError) -> [AuditEvent] in
+                try traceRuns.withBytes { (bt) throws(LogFormatError) -> [AuditEvent] in
+                    try spanIDs.withBytes { (bi) throws(LogFormatError) -> [AuditEvent] in
+                        try parents.withBytes { (bp) throws(LogFormatError) -> [AuditEvent] in
+                            try times.withBytes { (bm) throws(LogFormatError) -> [AuditEvent] in
+                                try identities.withBytes { (bu) throws(LogFormatError) -> [AuditEvent] in
+                                    try http.withBytes { (bh) throws(LogFormatError) -> [AuditEvent] in
+                                        try values.withBytes { (bv) throws(LogFormatError) -> [AuditEvent] in
+                                            try extras.withBytes { (bx) throws(LogFormatError) -> [AuditEvent] in
+                                                var readers = Readers(
+                                                    shape: BinaryReader(bs), runs: BinaryReader(bt),
+                                                    span: BinaryReader(bi), parent: BinaryReader(bp),
+                                                    time: BinaryReader(bm), user: BinaryReader(bu),
+                                                    http: BinaryReader(bh), value: BinaryReader(bv),
+                                                    extra: BinaryReader(bx))
+                                                return try build(&readers, d)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        struct Readers {
+            var shape, runs, span, parent, time, user, http, value, extra: BinaryReader
+        }
+
+        func build(_ r: inout Readers, _ d: [String]) throws(LogFormatError) -> [AuditEvent] {
+            let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
+            let blockStart = try r.time.u64()
+            var out: [AuditEvent] = []
+            for _ in 0..<runCount {
+                let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
+                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
+                let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
+                let runFirst = out.count
+                var runStart: UInt64 = 0
+                for row in 0..<length {
+                    let shapeIndex = try Self.index(&r.shape, count: shapes.count, "a shape")
+                    let s = shapes[shapeIndex]
+                    let delta = UInt64(bitPattern: try r.time.svarint())
+                    let start: UInt64
+                    if row == 0 {
+                        start = blockStart &+ delta
+                        runStart = start
+                    } else {
+                        start = runStart &+ delta
+                    }
+                    let end = start &+ UInt64(bitPattern: try r.time.svarint())
+                    let observed =
+                        s.parts & Parts.observed != 0 ? start &+ UInt64(bitPattern: try r.time.svarint()) : 0
+                    if s.parts & Parts.observed != 0 && observed == 0 {
+                        throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
+                    }
+                    let spanID = SpanID(value: try r.span.u64BigEndian())
+                    var parent: SpanID?
+                    if s.parts & Parts.parent != 0 {
+                        let k = try r.parent.uvarint(max: row, "a parent row")
+                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : out[runFirst + k - 1].spanID
+                    }
+                    var e = AuditEvent(
+                        kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
+                        observedTimeUnixNano: observed, traceID: traceID, spanID: spanID, parentSpanID: parent,
+                        traceState: s.traceState, flags: s.flags, spanKind: s.spanKind, name: s.name,
+                        service: s.service)
+                    e.source = s.source
+                    e.statusCode = s.status
+                    e.statusMessage = s.statusMessage
+                    e.severityNumber = s.severity
+                    e.severityText = s.severityText
+                    e.eventName = s.eventName
+                    if s.parts & Parts.user != 0 {
+                        let subject = try Self.string(&r.user, d)
+                        let email = s.hasEmail ? try Self.string(&r.user, d) : nil
+                        var groups: [String] = []
+                        for _ in 0..<s.groupCount { groups.append(try Self.string(&r.user, d)) }
+                        var fingerprint: [UInt8]?
+                        if s.hasFingerprint {
+                            let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                            fingerprint = try r.user.bytes(n)
+                        }
+                        e.user = UserIdentity(
+                            subject: subject, email: email, groups: groups, issuer: s.issuer, origin: s.origin,
+                            tokenFingerprint: fingerprint)
+                    }
+                    e.workload = s.workload
+                    if s.parts & Parts.http != 0 {
+                        let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
+                        let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
+                        e.http = HTTPFacts(
+                            method: s.method, target: target, route: s.route, statusCode: s.httpStatus,
+                            clientAddress: client)
+                    }
+                    var attributes: [Attribute] = []
+                    attributes.reserveCapacity(s.attributes.count)
+                    for a in s.attributes {
+                        attributes.append(Attribute(a.key, try Self.valueBody(a.tag, &r.value, d, depth: 0)))
+                    }
+                    e.attributes = attributes
+                    e.droppedAttributesCount = s.droppedAttributes
+                    if s.parts & Parts.body != 0 { e.body = try Self.fullValue(&r.extra, d, depth: 0) }
+                    var events: [SpanEvent] = []
+                    for _ in 0..<s.eventCount {
+                        let time = start &+ UInt64(bitPattern: try r.extra.svarint())
+                        let name = try Self.string(&r.extra, d)
+                        let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
+                        events.append(
+                            SpanEvent(
+                                timeUnixNano: time, name: name, attributes: attributes,
+                                droppedAttributesCount: try Self.count32(&r.extra)))
+                    }
+                    e.events = events
+                    e.droppedEventsCount = s.droppedEvents
+                    var links: [SpanLink] = []
+                    for _ in 0..<s.linkCount {
+                        let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
+                        let span = SpanID(value: try r.extra.u64BigEndian())
+                        let state = try Self.string(&r.extra, d)
+                        let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
+                        let dropped = try Self.count32(&r.extra)
+                        links.append(
+                            SpanLink(
+                                traceID: trace, spanID: span, traceState: state, attributes: attributes,
+                                droppedAttributesCount: dropped, flags: try Self.count32(&r.extra)))
+                    }
+                    e.links = links
+                    e.droppedLinksCount = s.droppedLinks
+                    let resource = resources[s.resource]
+                    e.resourceAttributes = resource.attributes
+                    e.resourceDroppedAttributesCount = resource.dropped
+                    e.resourceSchemaURL = resource.schemaURL
+                    e.scope = resource.scope
+                    e.scopeSchemaURL = resource.scopeSchemaURL
+                    out.append(e)
+                }
+            }
+            try Self.end(r.shape, .rowShapes)
+            try Self.end(r.runs, .traceRuns)
+            try Self.end(r.span, .spanIDs)
+            try Self.end(r.parent, .parents)
+            try Self.end(r.time, .times)
+            try Self.end(r.user, .identities)
+            try Self.end(r.http, .http)
+            try Self.end(r.value, .values)
+            try Self.end(r.extra, .extras)
+            return out
+        }
+
+        // MARK: Primitives
+
+        /// An index into a table of `count` entries.
+        static func index(_ r: inout BinaryReader, count: Int, _ what: StaticString) throws(LogFormatError) -> Int {
+            let v = try r.uvarint()
+            guard v < UInt64(count) else {
+                throw LogFormatError(.malformed, "column block: \(what) \(v) of a table of \(count)")
+            }
+            return Int(v)
+        }
+
+        static func end(_ r: BinaryReader, _ id: ColumnID) throws(LogFormatError) {
+            guard r.remaining == 0 else {
+                throw LogFormatError(.malformed, "column block: \(r.remaining) bytes left over in column \(id)")
+            }
+        }
+
+        static func string(_ r: inout BinaryReader, _ d: [String]) throws(LogFormatError) -> String {
+            let i = try r.uvarint()
+            guard i < UInt64(d.count) else {
+                throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(d.count)")
+            }
+            return d[Int(i)]
+        }
+
+        static func optionalString(_ r: inout BinaryReader, _ d: [String]) throws(LogFormatError) -> String? {
+            let i = try r.uvarint()
+            guard i > 0 else { return nil }
+            guard i - 1 < UInt64(d.count) else {
+                throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(d.count)")
+            }
+            return d[Int(i - 1)]
+        }
+
+        static func count32(_ r: inout BinaryReader) throws(LogFormatError) -> UInt32 {
+            UInt32(try r.uvarint(max: Int(UInt32.max), "a count"))
+        }
+
+        static func valueBody(_ tag: UInt8, _ r: inout BinaryReader, _ d: [String], depth: Int)
+            throws(LogFormatError) -> AttributeValue
+        {
+            guard depth < RecordCodec.maxValueDepth else {
+                throw LogFormatError(.malformed, "column block: values nested \(depth) deep")
+            }
+            switch tag {
+            case RecordCodec.ValueTag.empty: return .empty
+            case RecordCodec.ValueTag.string: return .string(try string(&r, d))
+            case RecordCodec.ValueTag.boolFalse: return .bool(false)
+            case RecordCodec.ValueTag.boolTrue: return .bool(true)
+            case RecordCodec.ValueTag.int: return .int(try r.svarint())
+            case RecordCodec.ValueTag.double: return .double(Double(bitPattern: try r.u64()))
+            case RecordCodec.ValueTag.bytes:
+                let n = try r.uvarint(max: r.remaining, "a bytes length")
+                return .bytes(try r.bytes(n))
+            case RecordCodec.ValueTag.array:
+                let n = try r.uvarint(max: r.remaining, "an array length")
+                var items: [AttributeValue] = []
+                items.reserveCapacity(n)
+                for _ in 0..<n { items.append(try fullValue(&r, d, depth: depth + 1)) }
+                return .array(items)
+            case RecordCodec.ValueTag.keyValueList:
+                return .keyValueList(try fullAttributes(&r, d, depth: depth + 1))
+            default:
+                throw LogFormatError(.malformed, "column block: unknown value tag \(tag)")
+            }
+        }
+
+        static func fullValue(_ r: inout BinaryReader, _ d: [String], depth: Int) throws(LogFormatError)
+            -> AttributeValue
+        {
+            try valueBody(try r.u8(), &r, d, depth: depth)
+        }
+
+        static func fullAttributes(_ r: inout BinaryReader, _ d: [String], depth: Int) throws(LogFormatError)
+            -> [Attribute]
+        {
+            let n = try r.uvarint(max: r.remaining, "an attribute count")
+            var out: [Attribute] = []
+            out.reserveCapacity(n)
+            for _ in 0..<n {
+                let key = try string(&r, d)
+                out.append(Attribute(key, try fullValue(&r, d, depth: depth)))
+            }
+            return out
+        }
+    }
+}

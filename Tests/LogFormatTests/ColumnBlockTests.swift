@@ -1,0 +1,115 @@
+import PropertyBased
+import SyntheticTraffic
+import TestSupport
+import Testing
+
+@testable import LogFormat
+
+private func canonical(_ events: [AuditEvent]) -> [[UInt8]] { events.map(RecordCodec.encode) }
+
+private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) throws -> [AuditEvent] {
+    let block = try ColumnBlock.encode(events, codec: codec)
+    return try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+}
+
+/// Events of a few traces in sealed order: each trace's records together, parents inside the trace.
+private func tracesOf(_ events: [AuditEvent]) -> [AuditEvent] {
+    let order = SealOrder.permutation(events.map { SealOrderFields($0) })
+    return order.map { events[$0] }
+}
+
+@Suite struct ColumnBlockTests {
+    /// Every field of every kind of event comes back with the same canonical bytes: hostile values included
+    /// (huge and non-ASCII strings, NaN payloads, nested values, end before start, repeated keys).
+    @Test func randomEventsRoundTripToTheSameCanonicalBytes() async {
+        await propertyCheck(count: 50, input: Gen.uint64(), Gen.int(in: 0...24)) { seed, count in
+            let events = (0..<UInt64(count)).map { RandomEvents.make(seed: seed &+ $0) }
+            for codec in [CompressionCodec.lz4, .zlib, .none] {
+                let back = try? roundTrip(events, codec: codec)
+                #expect(back.map(canonical) == canonical(events), "seed \(seed), \(count) events, \(codec)")
+            }
+        }
+    }
+
+    /// Realistic traffic in sealed order: same canonical bytes, and parents found inside their trace.
+    @Test func generatedTrafficRoundTrips() throws {
+        var g = TrafficGenerator(seed: 11)
+        let events = tracesOf(g.nextEvents(3_000))
+        let back = try roundTrip(events)
+        #expect(canonical(back) == canonical(events))
+    }
+
+    /// The point of the layout: realistic traffic takes far fewer bytes than the same records as rows.
+    @Test func columnsAreSmallerThanRows() throws {
+        var g = TrafficGenerator(seed: 5)
+        let events = tracesOf(g.nextEvents(5_000))
+        let columns = try ColumnBlock.encode(events, codec: .lz4)
+        var rows: [UInt8] = []
+        let raw = canonical(events).flatMap { $0 }
+        try raw.withBytes { (b) throws(LogFormatError) in try BlockCompression.compress(b, codec: .lz4, into: &rows) }
+        let perEvent = Double(columns.count) / Double(events.count)
+        print("column block: \(perEvent) bytes/event; rows with LZ4: \(Double(rows.count) / Double(events.count))")
+        #expect(columns.count * 2 < rows.count, "columns \(columns.count) B, rows \(rows.count) B")
+    }
+
+    @Test func anEmptyBlockRoundTrips() throws {
+        #expect(try roundTrip([]).isEmpty)
+    }
+
+    /// A parent that is in the trace but later in it (a child that started first), and one outside the block.
+    @Test func parentsOutsideTheRunOrLaterInItAreKept() throws {
+        let t = TraceID(high: 9, low: 9)
+        var child = AuditEvent(kind: .span, startTimeUnixNano: 100, traceID: t, spanID: SpanID(value: 2))
+        child.parentSpanID = SpanID(value: 1)
+        let parent = AuditEvent(kind: .span, startTimeUnixNano: 150, traceID: t, spanID: SpanID(value: 1))
+        var orphan = AuditEvent(kind: .span, startTimeUnixNano: 160, traceID: t, spanID: SpanID(value: 3))
+        orphan.parentSpanID = SpanID(value: 77)
+        var own = AuditEvent(kind: .span, startTimeUnixNano: 170, traceID: t, spanID: SpanID(value: 4))
+        own.parentSpanID = SpanID(value: 4)
+        let events = [child, parent, orphan, own]
+        #expect(canonical(try roundTrip(events)) == canonical(events))
+    }
+
+    /// Damage is an error, never a trap: every cut and a flip at every byte of a small block.
+    @Test func damagedBlocksAreErrorsNotTraps() throws {
+        var g = TrafficGenerator(seed: 3)
+        let events = tracesOf(g.nextEvents(60))
+        let block = try ColumnBlock.encode(events, codec: .lz4)
+        for n in 0..<block.count {
+            let cut = Array(block[0..<n])
+            #expect(throws: LogFormatError.self) {
+                try cut.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+            }
+            var flipped = block
+            flipped[n] ^= 0x5A
+            // A flip in a column's bytes fails its CRC; in the directory it is caught as it is read.
+            #expect(throws: LogFormatError.self) {
+                try flipped.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+            }
+        }
+    }
+
+    /// Columns that pass their CRCs but lie (a hostile writer): decoding fails cleanly or yields events,
+    /// never traps. The columns are re-encoded with good CRCs after random bytes are changed.
+    @Test func hostileColumnsWithGoodChecksums() async throws {
+        var g = TrafficGenerator(seed: 8)
+        let events = tracesOf(g.nextEvents(40))
+        let block = try ColumnBlock.encode(events, codec: .none)
+        let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        await propertyCheck(count: 400, input: Gen.uint64()) { seed in
+            var rng = SplitMix(seed)
+            var c = columns
+            let id = ColumnID.allCases[Int(rng.next() % UInt64(ColumnID.allCases.count))]
+            var bytes = c[id] ?? []
+            if !bytes.isEmpty {
+                for _ in 0..<(1 + rng.next() % 3) {
+                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                }
+            }
+            if rng.next() % 4 == 0, !bytes.isEmpty { bytes.removeLast(Int(rng.next() % UInt64(bytes.count))) }
+            c[id] = bytes
+            var d = try? ColumnBlock.Decoder(c)
+            _ = try? d?.events()
+        }
+    }
+}
