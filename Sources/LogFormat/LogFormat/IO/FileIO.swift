@@ -5,6 +5,15 @@
     import Darwin
 #endif
 
+/// A test seam for failing file writes: consulted before each write of segment data, it may let the write
+/// go only part of the way and then fail it with an errno, as a full disk or a failing device would. Not for
+/// production: set through `WriterOptions.writeFaults`, package-level only.
+package protocol WriteFaults: Sendable {
+    /// nil lets the write of `count` bytes at `offset` of `path` happen; otherwise the first `allowed` bytes
+    /// (clamped to `count`) are written for real and the write then fails with `errno`.
+    func fault(path: String, offset: Int, count: Int) -> (allowed: Int, errno: Int32)?
+}
+
 public enum FileIO {
     static func errnoMessage(_ code: Int32 = errno) -> String {
         String(cString: strerror(code)) + " (errno \(code))"
@@ -42,6 +51,22 @@ public enum FileIO {
 
     public static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(LogFormatError) {
         try bytes.withBytes { (b) throws(LogFormatError) in try pwriteAll(fd, b, at: offset, path: path) }
+    }
+
+    /// `pwriteAll`, first asking `faults` (tests only) whether this write is to fail, and how far it gets.
+    package static func pwriteAll(
+        _ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String, faults: (any WriteFaults)?
+    ) throws(LogFormatError) {
+        guard let faults, let fault = faults.fault(path: path, offset: offset, count: bytes.count) else {
+            return try pwriteAll(fd, bytes, at: offset, path: path)
+        }
+        let allowed = max(0, min(fault.allowed, bytes.count))
+        if allowed > 0 {
+            try bytes.withBytes { (b) throws(LogFormatError) in
+                try pwriteAll(fd, UnsafeRawBufferPointer(rebasing: b[0..<allowed]), at: offset, path: path)
+            }
+        }
+        throw ioError("write of \(bytes.count) bytes at offset \(offset)", path: path, code: fault.errno)
     }
 
     /// Reads exactly `count` bytes at `offset` (fewer only at end of file).
