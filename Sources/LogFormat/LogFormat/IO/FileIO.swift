@@ -192,18 +192,44 @@ public enum FileIO {
     }
 }
 
-/// A read-only memory map of a whole file. Immutable after init and unmapped on deinit, hence Sendable.
+/// The bytes of a whole file, read-only: a memory map, or a copy read with `pread` (`snapshot: true`).
+/// Immutable after init and released on deinit, hence Sendable.
+///
+/// Map only files that nobody truncates (sealed segments): a mapped file cut shorter raises SIGBUS in the
+/// reader. A file another process may cut (an `.open` segment the collector rolls back or recovers) is read
+/// as a snapshot instead: the bytes there when it was read, however the file changes afterwards.
 public final class MappedFile: Sendable {
     public let path: String
-    // Safe to share: the mapping is PROT_READ and lives until deinit.
+    // Safe to share: the bytes are never written after init and live until deinit.
     nonisolated(unsafe) private let base: UnsafeMutableRawPointer?
     public let count: Int
+    /// True when the bytes are a copy (read with `pread`), not a mapping.
+    public let isSnapshot: Bool
 
-    public init(path: String) throws(LogFormatError) {
+    public init(path: String, snapshot: Bool = false) throws(LogFormatError) {
         self.path = path
+        isSnapshot = snapshot
         let fd = try FileIO.open(path, flags: O_RDONLY)
         defer { FileIO.close(fd) }
         let size = try FileIO.fileSize(fd, path: path)
+        if snapshot {
+            // The file may shrink or grow while it is read: keep what a single pass of reads returned.
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
+            var done = 0
+            while done < size {
+                let n = Glibc.pread(fd, buffer + done, size - done, off_t(done))
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 {
+                    buffer.deallocate()
+                    throw FileIO.ioError("read at offset \(done)", path: path)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            base = buffer
+            count = done
+            return
+        }
         count = size
         if size == 0 {
             base = nil
@@ -215,7 +241,11 @@ public final class MappedFile: Sendable {
     }
 
     deinit {
-        if let base { munmap(base, count) }
+        if isSnapshot {
+            base?.deallocate()
+        } else if let base {
+            munmap(base, count)
+        }
     }
 
     /// The mapped bytes. Valid only while this object is alive: hold it, or use `withBytes`.
