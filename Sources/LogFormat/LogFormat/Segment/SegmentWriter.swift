@@ -346,9 +346,10 @@ public final class SegmentWriter {
             try FileIO.pwriteAll(
                 active!.fd, blockOut.bytes, at: offset, path: active!.path, faults: options.writeFaults)
         } catch {
-            // The caller rolls the batch back (cutting these partial bytes with it).
+            // Cut any partial bytes now; the caller rolls the batch back (cutting its earlier blocks). A cut
+            // that fails is retried before the next write, so no stale bytes follow the blocks written next.
             lastWriteFailed = true
-            _ = Glibc.ftruncate(active!.fd, off_t(offset))
+            if Glibc.ftruncate(active!.fd, off_t(offset)) != 0 { pendingTruncation = offset }
             throw error
         }
         // The block is on disk: its records take the next ordinals, in file order.
