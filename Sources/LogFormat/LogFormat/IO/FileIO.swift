@@ -5,6 +5,15 @@
     import Darwin
 #endif
 
+/// A test seam for failing file writes: consulted before each write of segment data, it may let the write
+/// go only part of the way and then fail it with an errno, as a full disk or a failing device would. Not for
+/// production: set through `WriterOptions.writeFaults`, package-level only.
+package protocol WriteFaults: Sendable {
+    /// nil lets the write of `count` bytes at `offset` of `path` happen; otherwise the first `allowed` bytes
+    /// (clamped to `count`) are written for real and the write then fails with `errno`.
+    func fault(path: String, offset: Int, count: Int) -> (allowed: Int, errno: Int32)?
+}
+
 public enum FileIO {
     static func errnoMessage(_ code: Int32 = errno) -> String {
         String(cString: strerror(code)) + " (errno \(code))"
@@ -42,6 +51,22 @@ public enum FileIO {
 
     public static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(LogFormatError) {
         try bytes.withBytes { (b) throws(LogFormatError) in try pwriteAll(fd, b, at: offset, path: path) }
+    }
+
+    /// `pwriteAll`, first asking `faults` (tests only) whether this write is to fail, and how far it gets.
+    package static func pwriteAll(
+        _ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String, faults: (any WriteFaults)?
+    ) throws(LogFormatError) {
+        guard let faults, let fault = faults.fault(path: path, offset: offset, count: bytes.count) else {
+            return try pwriteAll(fd, bytes, at: offset, path: path)
+        }
+        let allowed = max(0, min(fault.allowed, bytes.count))
+        if allowed > 0 {
+            try bytes.withBytes { (b) throws(LogFormatError) in
+                try pwriteAll(fd, UnsafeRawBufferPointer(rebasing: b[0..<allowed]), at: offset, path: path)
+            }
+        }
+        throw ioError("write of \(bytes.count) bytes at offset \(offset)", path: path, code: fault.errno)
     }
 
     /// Reads exactly `count` bytes at `offset` (fewer only at end of file).
@@ -167,18 +192,44 @@ public enum FileIO {
     }
 }
 
-/// A read-only memory map of a whole file. Immutable after init and unmapped on deinit, hence Sendable.
+/// The bytes of a whole file, read-only: a memory map, or a copy read with `pread` (`snapshot: true`).
+/// Immutable after init and released on deinit, hence Sendable.
+///
+/// Map only files that nobody truncates (sealed segments): a mapped file cut shorter raises SIGBUS in the
+/// reader. A file another process may cut (an `.open` segment the collector rolls back or recovers) is read
+/// as a snapshot instead: the bytes there when it was read, however the file changes afterwards.
 public final class MappedFile: Sendable {
     public let path: String
-    // Safe to share: the mapping is PROT_READ and lives until deinit.
+    // Safe to share: the bytes are never written after init and live until deinit.
     nonisolated(unsafe) private let base: UnsafeMutableRawPointer?
     public let count: Int
+    /// True when the bytes are a copy (read with `pread`), not a mapping.
+    public let isSnapshot: Bool
 
-    public init(path: String) throws(LogFormatError) {
+    public init(path: String, snapshot: Bool = false) throws(LogFormatError) {
         self.path = path
+        isSnapshot = snapshot
         let fd = try FileIO.open(path, flags: O_RDONLY)
         defer { FileIO.close(fd) }
         let size = try FileIO.fileSize(fd, path: path)
+        if snapshot {
+            // The file may shrink or grow while it is read: keep what a single pass of reads returned.
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
+            var done = 0
+            while done < size {
+                let n = Glibc.pread(fd, buffer + done, size - done, off_t(done))
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 {
+                    buffer.deallocate()
+                    throw FileIO.ioError("read at offset \(done)", path: path)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            base = buffer
+            count = done
+            return
+        }
         count = size
         if size == 0 {
             base = nil
@@ -190,7 +241,11 @@ public final class MappedFile: Sendable {
     }
 
     deinit {
-        if let base { munmap(base, count) }
+        if isSnapshot {
+            base?.deallocate()
+        } else if let base {
+            munmap(base, count)
+        }
     }
 
     /// The mapped bytes. Valid only while this object is alive: hold it, or use `withBytes`.

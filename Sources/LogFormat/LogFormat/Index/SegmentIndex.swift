@@ -124,6 +124,20 @@ public struct IndexBuilder: Sendable {
 
     public mutating func addBlock(_ location: BlockLocation) { blocks.append(location) }
 
+    /// Forgets every block after the first `blockCount` and every ordinal from `recordCount` on: undoes the
+    /// blocks of a batch whose write failed. Ordinals are added in ascending order, so they sit at the ends.
+    package mutating func truncate(blocks blockCount: Int, records recordCount: UInt32) {
+        blocks.removeLast(max(0, blocks.count - blockCount))
+        func cut<Key>(_ postings: inout [Key: [UInt32]]) {
+            for key in Array(postings.keys) where postings[key]!.last! >= recordCount {
+                postings[key]!.removeAll { $0 >= recordCount }
+                if postings[key]!.isEmpty { postings[key] = nil }
+            }
+        }
+        cut(&traces)
+        for i in strings.indices { cut(&strings[i]) }
+    }
+
     /// Number of distinct terms so far (for memory accounting).
     public var termCount: Int { strings.reduce(traces.count) { $0 + $1.count } }
 

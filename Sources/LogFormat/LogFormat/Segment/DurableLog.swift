@@ -167,6 +167,9 @@ public final class DurableLog: Sendable {
                 return b
             }
             if batch.isEmpty { return }
+            // Refused means not stored: when the group's flush or fsync fails, every batch of the group is
+            // refused, so the writer goes back to this mark (a failing append already rolled back its own batch).
+            let groupStart = writer.mark()
             var receipts: [Result<AppendReceipt, LogFormatError>] = []
             receipts.reserveCapacity(batch.count)
             for item in batch {
@@ -187,6 +190,7 @@ public final class DurableLog: Sendable {
                 }
             } catch {
                 commitError = error
+                writer.rollBack(to: groupStart)
             }
             let count = batch.reduce(0) { $0 + $1.batch.count }
             let written = writer.bytesWritten
@@ -241,11 +245,12 @@ public final class DurableLog: Sendable {
         }
     }
 
-    /// Periodic work on `queue`: retrying a failed write, the interval fsync and the age-based roll.
+    /// Periodic work on `queue`: noticing that writes work again after a failure (refused batches were
+    /// rolled back, so there is nothing of theirs to retry), the interval fsync and the age-based roll.
     private func tick() {
         if writer.hasUnwrittenBlock || writer.hasUnpublishedSeals {
             do throws(LogFormatError) {
-                try writer.flush()
+                try writer.probeSpace()
                 try writer.publishSealed()
                 state.withLock { $0.stats.writeFailing = false }
                 logger.notice("writing again after a failed write")

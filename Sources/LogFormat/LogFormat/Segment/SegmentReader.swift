@@ -18,7 +18,9 @@ public struct RecordLocation: Sendable, Hashable, Comparable {
 }
 
 /// An opened segment file, sealed or still being written. Immutable once opened: a reader of an active
-/// segment sees the blocks that were complete when it was opened.
+/// segment sees the blocks that were complete when it was opened. A sealed segment is memory-mapped (it never
+/// changes); an open one is read into memory when opened, because the collector may cut it (recovering a
+/// torn tail, rolling back a refused batch) and a cut mapping would raise SIGBUS here.
 public final class SegmentReader: Sendable {
     public let path: String
     public let file: MappedFile
@@ -36,7 +38,7 @@ public final class SegmentReader: Sendable {
     /// is scanned up to its last complete block.
     public init(path: String, sealed: Bool) throws(LogFormatError) {
         self.path = path
-        file = try MappedFile(path: path)
+        file = try MappedFile(path: path, snapshot: !sealed)
         let bytes = file.bytes
         do throws(LogFormatError) {
             header = try SegmentFileHeader.parse(bytes)

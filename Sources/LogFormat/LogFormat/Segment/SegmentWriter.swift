@@ -21,6 +21,8 @@ public struct WriterOptions: Sendable {
     public var maxSegmentAgeNanos: UInt64 = 3_600 * 1_000_000_000
     /// Signs every seal when set.
     public var signer: SealSigner?
+    /// Tests only: fails chosen writes of segment data (see `WriteFaults`).
+    package var writeFaults: (any WriteFaults)?
 
     public init() {}
 }
@@ -68,8 +70,10 @@ public final class SegmentWriter {
     private var chainHead: (sequence: UInt64, root: Digest32)
 
     private var blockOut = BinaryWriter(capacity: 160 << 10)
-    /// A block whose write failed; it is retried before anything else is accepted.
-    private var unwrittenBlock = false
+    /// The last write of a batch failed and was rolled back; cleared by the next successful block write.
+    private var lastWriteFailed = false
+    /// Where a rollback's truncation failed: the file must be cut there before anything else is written.
+    private var pendingTruncation: Int?
 
     // Counters for metrics.
     public private(set) var recordsAppended: UInt64 = 0
@@ -170,15 +174,73 @@ public final class SegmentWriter {
     /// True when records are buffered in a block not yet written.
     public var hasBufferedRecords: Bool { (active?.bufferedCount ?? 0) > 0 }
 
-    /// True after a block write failed (disk full, I/O error): its records are still buffered, and every
-    /// append first retries writing them.
-    public var hasUnwrittenBlock: Bool { unwrittenBlock }
+    /// True after a block write failed (disk full, I/O error) until one succeeds. The batch it belonged to was
+    /// rolled back whole (see `append`); nothing of it is buffered or retried.
+    public var hasUnwrittenBlock: Bool { lastWriteFailed }
+
+    /// The writer's state at a batch boundary, to return to when a later write fails (see `rollBack(to:)`).
+    package struct Mark {
+        fileprivate var sequence: UInt64?
+        fileprivate var fileOffset = 0
+        fileprivate var recordCount: UInt32 = 0
+        fileprivate var blockCount = 0
+        fileprivate var minTime = UInt64.max
+        fileprivate var maxTime = UInt64.min
+        fileprivate var merkle = MerkleAccumulator()
+        fileprivate var streams: [PendingStream] = []
+        fileprivate var recordsAppended: UInt64 = 0
+    }
+
+    /// Marks the current state: buffered records and everything written so far.
+    package func mark() -> Mark {
+        guard let a = active else { return Mark(sequence: nil, recordsAppended: recordsAppended) }
+        return Mark(
+            sequence: a.header.sequence, fileOffset: a.fileOffset, recordCount: a.recordCount,
+            blockCount: a.index.blocks.count, minTime: a.minTime, maxTime: a.maxTime, merkle: a.merkle,
+            streams: a.streams, recordsAppended: recordsAppended)
+    }
+
+    /// Undoes everything appended since `mark`: blocks written since are cut off the file again and their
+    /// records forgotten (Merkle state, index, counts), and the buffers hold what they held at the mark. So a
+    /// refused batch is never stored, neither now nor by a later flush. A mark of an earlier (sealed) segment,
+    /// or of no segment, leaves the active segment empty. Does nothing to a sealed segment.
+    package func rollBack(to mark: Mark) {
+        guard var a = active else { return }
+        recordsAppended = mark.recordsAppended
+        guard mark.sequence == a.header.sequence else {
+            // The segment was opened after the mark: it holds only what came after.
+            rollBack(
+                to: Mark(
+                    sequence: a.header.sequence, fileOffset: FormatConstants.fileHeaderSize,
+                    streams: emptyStreams(), recordsAppended: mark.recordsAppended))
+            return
+        }
+        if a.fileOffset != mark.fileOffset || pendingTruncation != nil {
+            if Glibc.ftruncate(a.fd, off_t(mark.fileOffset)) == 0 {
+                pendingTruncation = nil
+            } else {
+                pendingTruncation = mark.fileOffset
+                logger.error(
+                    "cutting a refused batch off the segment failed; retried before the next write",
+                    metadata: ["path": "\(a.path)", "error": "\(FileIO.errnoMessage())"])
+            }
+        }
+        a.fileOffset = mark.fileOffset
+        a.recordCount = mark.recordCount
+        a.index.truncate(blocks: mark.blockCount, records: mark.recordCount)
+        a.minTime = mark.minTime
+        a.maxTime = mark.maxTime
+        a.merkle = mark.merkle
+        a.streams = mark.streams
+        active = a
+    }
 
     // MARK: Appending
 
     /// Appends `events` to the active segment (creating it if needed). All events are encoded and checked
-    /// first, so a batch is taken whole or not at all. Full blocks are written as they fill; call `flush()`
-    /// to write the rest and `sync()` to make it durable.
+    /// first, and a block write that fails rolls the batch back (`rollBack(to:)`), so a batch is taken whole
+    /// or not at all. Full blocks are written as they fill; call `flush()` to write the rest and `sync()` to
+    /// make it durable. Records of earlier batches still buffered stay buffered when a batch fails.
     @discardableResult
     public func append(_ events: some Collection<AuditEvent>) throws(LogFormatError) -> AppendReceipt {
         try append(try PreparedBatch(events))
@@ -188,13 +250,24 @@ public final class SegmentWriter {
     /// so only copying, compression and the file write remain on the writer's).
     @discardableResult
     public func append(_ batch: PreparedBatch) throws(LogFormatError) -> AppendReceipt {
-        if unwrittenBlock { try flush() }
         if hasUnpublishedSeals { try? publishSealed() }
         if active == nil { try openNewSegment() }
         guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(batch.count) <= UInt64(UInt32.max)
         else {
             throw LogFormatError(.limitExceeded, "a segment holds at most \(UInt32.max) records; seal it first")
         }
+        let start = mark()
+        do throws(LogFormatError) {
+            try add(batch)
+        } catch {
+            rollBack(to: start)
+            throw error
+        }
+        recordsAppended += UInt64(batch.count)
+        return AppendReceipt(segmentSequence: active!.header.sequence, count: batch.count)
+    }
+
+    private func add(_ batch: PreparedBatch) throws(LogFormatError) {
         try batch.bytes.withBytes { (all) throws(LogFormatError) in
             for i in 0..<batch.count {
                 let time = batch.times[i]
@@ -208,20 +281,38 @@ public final class SegmentWriter {
                 if active!.streams[stream].block.rawSize >= options.targetBlockBytes { try writeBlock(stream: stream) }
             }
         }
-        recordsAppended += UInt64(batch.count)
-        return AppendReceipt(segmentSequence: active!.header.sequence, count: batch.count)
     }
 
-    /// Writes any buffered records as a (possibly small) block.
+    /// Writes any buffered records as (possibly small) blocks. When a write fails, the blocks this flush
+    /// wrote are cut off again and the records stay buffered; a caller that refuses their batches on that
+    /// error must also `rollBack` to a mark taken before them.
     public func flush() throws(LogFormatError) {
-        guard active != nil else {
-            unwrittenBlock = false
-            return
+        guard active != nil else { return }
+        let start = mark()
+        do throws(LogFormatError) {
+            for stream in 0..<Stream.count where !active!.streams[stream].block.isEmpty {
+                try writeBlock(stream: stream)
+            }
+        } catch {
+            rollBack(to: start)
+            throw error
         }
-        for stream in 0..<Stream.count where !active!.streams[stream].block.isEmpty {
-            try writeBlock(stream: stream)
+    }
+
+    /// Tells whether the disk has room for a block again after a failed write, without touching the segment:
+    /// writes a block's worth of zeros to a scratch file beside it and removes it. Clears `hasUnwrittenBlock`
+    /// when that succeeds.
+    package func probeSpace() throws(LogFormatError) {
+        guard lastWriteFailed else { return }
+        let path = directory.segmentsPath + "/.space-probe"
+        let fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        defer {
+            FileIO.close(fd)
+            _ = unlink(path)
         }
-        unwrittenBlock = false
+        try FileIO.pwriteAll(
+            fd, [UInt8](repeating: 0, count: options.targetBlockBytes), at: 0, path: path, faults: options.writeFaults)
+        lastWriteFailed = false
     }
 
     /// fsyncs the active segment if anything was written since the last sync.
@@ -248,11 +339,17 @@ public final class SegmentWriter {
         let header = try block.finish(firstOrdinal: first, into: &blockOut)
         let offset = active!.fileOffset
         do {
-            try FileIO.pwriteAll(active!.fd, blockOut.bytes, at: offset, path: active!.path)
+            if let cut = pendingTruncation {
+                try FileIO.ftruncate(active!.fd, to: cut, path: active!.path)
+                pendingTruncation = nil
+            }
+            try FileIO.pwriteAll(
+                active!.fd, blockOut.bytes, at: offset, path: active!.path, faults: options.writeFaults)
         } catch {
-            // Keep the records buffered (the builder copy still holds them) and cut any partial bytes.
-            unwrittenBlock = true
-            _ = Glibc.ftruncate(active!.fd, off_t(offset))
+            // Cut any partial bytes now; the caller rolls the batch back (cutting its earlier blocks). A cut
+            // that fails is retried before the next write, so no stale bytes follow the blocks written next.
+            lastWriteFailed = true
+            if Glibc.ftruncate(active!.fd, off_t(offset)) != 0 { pendingTruncation = offset }
             throw error
         }
         // The block is on disk: its records take the next ordinals, in file order.
@@ -261,7 +358,7 @@ public final class SegmentWriter {
         for leaf in pending.leafHashes { active!.merkle.append(leaf) }
         for (k, terms) in pending.terms.enumerated() { active!.index.add(terms, ordinal: first + UInt32(k)) }
         active!.recordCount += header.recordCount
-        unwrittenBlock = false
+        lastWriteFailed = false
         active!.index.addBlock(BlockLocation(header, offset: UInt64(offset)))
         active!.fileOffset += blockOut.count
         active!.dirty = true
@@ -276,7 +373,7 @@ public final class SegmentWriter {
         let header = SegmentFileHeader(nodeID: nodeID, sequence: sequence, createdUnixNano: FileIO.nowUnixNano())
         let fd = try FileIO.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
         do {
-            try FileIO.pwriteAll(fd, header.encoded(), at: 0, path: path)
+            try FileIO.pwriteAll(fd, header.encoded(), at: 0, path: path, faults: options.writeFaults)
             try FileIO.fsync(fd, path: path)
             try FileIO.fsyncDirectory(directory.segmentsPath)
         } catch {
@@ -334,7 +431,7 @@ public final class SegmentWriter {
             blockCount: UInt32(a.index.blocks.count))
         w.raw(footer.encoded())
         do {
-            try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path)
+            try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path, faults: options.writeFaults)
             try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
             try FileIO.fsync(a.fd, path: a.path)
         } catch {
