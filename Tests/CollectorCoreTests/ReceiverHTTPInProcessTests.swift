@@ -21,7 +21,10 @@ import Testing
 
     static func app(_ f: Fixture) throws -> some ApplicationProtocol {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        return try CollectorServer.application(ingest: f.service, host: "127.0.0.1", port: 0, logger: logger)
+        // The live client connects before the test body runs; on a loaded machine that can be more than the
+        // service's 10 s idle timeout before the first request, so these tests give the connection longer.
+        return try CollectorServer.application(
+            ingest: f.service, host: "127.0.0.1", port: 0, idleTimeout: .seconds(300), logger: logger)
     }
 
     static func text(_ r: TestResponse) -> String { String(buffer: r.body) }

@@ -18,9 +18,11 @@ public enum CollectorServer {
     /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it): the OTLP
     /// and access-event routes with health and metrics, or with `zipkin` the Zipkin v2 route alone (port 9411).
     /// With `tls`, HTTPS (and with its CA bundle, mutual TLS: the client certificate names the sender).
+    /// `idleTimeout` is `idleTimeoutSeconds` in service; tests on a loaded machine may give more.
     public static func application(
         ingest: IngestService, host: String, port: Int, zipkin: Bool = false, tls: ReloadableCertificates? = nil,
-        logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        idleTimeout: TimeAmount = .seconds(idleTimeoutSeconds), logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(TLSSetupError) -> some ApplicationProtocol {
         let router = Router(context: IngestRequestContext.self)
         let wireLimit = ingest.limits.maxBodyBytes
@@ -57,7 +59,7 @@ public enum CollectorServer {
             }
         }
         // Without an idle timeout, slow or stalled clients (slowloris) would hold connections forever.
-        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(idleTimeoutSeconds))
+        let http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
         let server: HTTPServerBuilder
         if let tls {
             let sslContext: NIOSSLContext
