@@ -64,6 +64,8 @@ with tracer.start_as_current_span("GET /api/v1/orders", kind=SpanKind.SERVER, at
     parent.add_event("cache.miss", {"key": "orders:page:2", "attempt": 1})
     with tracer.start_as_current_span("SELECT analytics", kind=SpanKind.CLIENT, attributes={
         "db.system.name": "microsoft.sql_server", "db.namespace": "sales", "server.address": "pool.sql.example.net",
+        # A client forging the collector's own annotations: kept, but under sender.audit.*.
+        "audit.redacted": ["nothing"], "audit.sender": "forged-sender", "audit.token.claims.sub": "mallory",
     }, links=[Link(parent.get_span_context(), {"link.reason": "same request"})]) as child:
         child.set_status(Status(StatusCode.ERROR, "timeout after 30s"))
         finished.append(child)

@@ -494,23 +494,14 @@ public final class IngestService: Sendable {
         return answer
     }
 
-    /// Writes the sender onto every event, and drops sender attributes a client sent itself (they would
-    /// otherwise pass for the collector's own).
+    /// Writes the sender onto every event. Whatever a client sent under `audit.` the normaliser has already
+    /// moved under `sender.audit.`, so these keys are the collector's alone.
     static func stampSender(_ events: inout [AuditEvent], _ sender: SenderContext) {
         var stamp: [Attribute] = []
         if let name = sender.name { stamp.append(Attribute(SenderContext.nameKey, .string(name))) }
         if let identity = sender.identity { stamp.append(Attribute(SenderContext.identityKey, .string(identity))) }
-        for i in events.indices {
-            if events[i].attributes.contains(where: { Self.isSenderKey($0.key) }) {
-                events[i].attributes.removeAll { Self.isSenderKey($0.key) }
-            }
-            if !stamp.isEmpty { events[i].attributes.append(contentsOf: stamp) }
-        }
-    }
-
-    private static func isSenderKey(_ key: String) -> Bool {
-        key.utf8.count >= 12 && key.utf8.first == UInt8(ascii: "a")
-            && (key == SenderContext.nameKey || key == SenderContext.identityKey)
+        guard !stamp.isEmpty else { return }
+        for i in events.indices { events[i].attributes.append(contentsOf: stamp) }
     }
 
     // MARK: Answers

@@ -41,6 +41,11 @@ public struct Normalizer: Sendable {
     public static let redactedKey = "audit.redacted"
     public static let tokenKey = "audit.token"
     public static let semconvKey = "audit.semconv_mapped"
+    /// The collector's own annotations are the attributes under `audit.`. A sender's attributes there are kept,
+    /// renamed under `sender.audit.`, so that nothing a client sends can pass for what the collector noted
+    /// (redaction, the token's claims, the authenticated sender).
+    public static let reservedPrefix = "audit."
+    public static let movedPrefix = "sender."
 
     let options: NormalizerOptions
     let redactor: Redactor
@@ -92,6 +97,8 @@ public struct Normalizer: Sendable {
 
     /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
+        Self.moveReservedKeys(&e.attributes)
+        Self.moveReservedKeys(&e.resourceAttributes)
         var notes = Redactor.Notes()
         redact(&e, &notes)
         if !notes.tokens.isEmpty { applyTokens(&e, notes.tokens) }
@@ -105,6 +112,18 @@ public struct Normalizer: Sendable {
         if !notes.removed.isEmpty {
             e.attributes.append(Attribute(Self.redactedKey, .array(notes.removed.map(AttributeValue.string))))
         }
+    }
+
+    /// Renames a sender's `audit.*` keys (and a bare `audit`) to `sender.audit.*`, in place; order is kept.
+    static func moveReservedKeys(_ list: inout [Attribute]) {
+        guard list.contains(where: { isReserved($0.key) }) else { return }
+        for i in list.indices where isReserved(list[i].key) { list[i].key = movedPrefix + list[i].key }
+    }
+
+    static func isReserved(_ key: String) -> Bool {
+        let u = key.utf8
+        guard u.count >= 5, u.first == UInt8(ascii: "a") else { return false }
+        return key == "audit" || key.hasPrefix(reservedPrefix)
     }
 
     // MARK: Audit fields
