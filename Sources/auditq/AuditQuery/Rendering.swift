@@ -111,9 +111,9 @@ public enum Rendering {
 
 /// The shape of one trace: parent/child links by span id, and what does not fit — orphans (the parent span
 /// is not in the store), duplicate copies of a span (retries store events twice; a copy with different
-/// content is called out), and clock skew (a child starting before or ending after its parent by more than
-/// the two records' times can tell apart: see `timePrecisionNanos`). Nothing is corrected; the notes say
-/// what was found.
+/// content is called out), and clock skew (a child starting before or ending after its parent by at least
+/// the combined precision of the two records' times: see `timePrecisionNanos`). Nothing is corrected; the
+/// notes say what was found.
 public struct TraceAnalysis: Sendable {
     public struct Node: Sendable {
         public var record: StoredRecord
