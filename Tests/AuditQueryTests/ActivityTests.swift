@@ -166,6 +166,62 @@ final class CraftedStore: @unchecked Sendable {
             ))
     }
 
+    /// Skew is judged with the precision of the source: an access event's times are known to 1 ms (nginx logs
+    /// milliseconds), a span's to the nanosecond.
+    @Test func clockSkewAllowsForTheMillisecondPrecisionOfAccessEvents() throws {
+        let s = try CraftedStore()
+        let us: UInt64 = 1_000
+        func record(_ e: AuditEvent, _ ordinal: UInt32) -> StoredRecord {
+            StoredRecord(
+                event: e,
+                location: RecordLocation(nodeID: NodeID(high: 1, low: 1), segmentSequence: 1, ordinal: ordinal))
+        }
+        func analysis(edge: EventKind = .access, childStart: UInt64, childEnd: UInt64) -> TraceAnalysis.Node? {
+            var parent = s.span(
+                s.trace1, 1, parent: nil, service: "edge-nginx", source: .edge, start: s.t0 + 10 * s.ms, durationMs: 50,
+                kind: edge)
+            parent.endTimeUnixNano = s.t0 + 60 * s.ms
+            var child = s.span(
+                s.trace1, 2, parent: 1, service: "orders-sidecar", source: .sidecar, start: childStart, durationMs: 0)
+            child.endTimeUnixNano = childEnd
+            return TraceAnalysis([record(parent, 0), record(child, 1)]).ordered.first {
+                $0.record.event.spanID.value == 2
+            }
+        }
+        let start = s.t0 + 10 * s.ms
+        let end = s.t0 + 60 * s.ms
+        // 0.7 ms outside an access event on either side: within its precision, not skew.
+        let within = try #require(analysis(childStart: start - 700 * us, childEnd: end + 700 * us))
+        #expect(within.startsBeforeParent == nil)
+        #expect(within.endsAfterParent == nil)
+        #expect(within.notes.isEmpty)
+        // 1.5 ms outside: skew, reported as the raw difference.
+        let beyond = try #require(analysis(childStart: start - 1_500 * us, childEnd: end + 1_500 * us))
+        #expect(beyond.startsBeforeParent == 1_500 * us)
+        #expect(beyond.endsAfterParent == 1_500 * us)
+        #expect(beyond.notes.contains("clock skew: starts 1.5ms before its parent"))
+        #expect(beyond.notes.contains("clock skew: ends 1.5ms after its parent"))
+        // Span to span, exact times: 1 µs outside is skew.
+        let spans = try #require(analysis(edge: .span, childStart: start - 1 * us, childEnd: end + 1 * us))
+        #expect(spans.startsBeforeParent == 1 * us)
+        #expect(spans.endsAfterParent == 1 * us)
+        // Inside the parent is never skew.
+        let inside = try #require(analysis(edge: .span, childStart: start, childEnd: end))
+        #expect(inside.startsBeforeParent == nil && inside.endsAfterParent == nil)
+        // The summary counts only flagged records.
+        let trace = TraceAnalysis([
+            record(
+                s.span(
+                    s.trace1, 1, parent: nil, service: "edge-nginx", source: .edge, start: start, durationMs: 50,
+                    kind: .access), 0),
+            record(
+                s.span(
+                    s.trace1, 2, parent: 1, service: "sidecar", source: .sidecar, start: start - 700 * us,
+                    durationMs: 50), 1),
+        ])
+        #expect(trace.skewCount == 0)
+    }
+
     @Test func searchFiltersOnStatusMethodPathAndDuration() throws {
         let s = try CraftedStore()
         let store = try AuditStore(directories: [s.directory])

@@ -111,8 +111,9 @@ public enum Rendering {
 
 /// The shape of one trace: parent/child links by span id, and what does not fit — orphans (the parent span
 /// is not in the store), duplicate copies of a span (retries store events twice; a copy with different
-/// content is called out), and clock skew (a child starting before or ending after its parent). Nothing is
-/// corrected; the notes say what was found.
+/// content is called out), and clock skew (a child starting before or ending after its parent by at least
+/// the combined precision of the two records' times: see `timePrecisionNanos`). Nothing is corrected; the
+/// notes say what was found.
 public struct TraceAnalysis: Sendable {
     public struct Node: Sendable {
         public var record: StoredRecord
@@ -123,8 +124,10 @@ public struct TraceAnalysis: Sendable {
         public var duplicateOf: RecordLocation?
         /// Whether a duplicate differs from the first copy in any field.
         public var conflicting: Bool
-        /// How far the child starts before its parent (negative) or ends after it (positive), in ns.
+        /// How far the child starts before its parent, in ns: the raw difference of the stored times, set only
+        /// when it is clock skew (at least the combined precision of child and parent), nil otherwise.
         public var startsBeforeParent: UInt64?
+        /// How far the child ends after its parent, in ns; like `startsBeforeParent`, set only when flagged.
         public var endsAfterParent: UInt64?
 
         public var notes: [String] {
@@ -191,10 +194,14 @@ public struct TraceAnalysis: Sendable {
                 orphan: parent == nil && e.parentSpanID != nil && primary[e.parentSpanID!] == nil,
                 duplicateOf: nil, conflicting: false)
             if let p = parent {
-                if e.startTimeUnixNano < p.startTimeUnixNano {
+                // A difference smaller than what the two records' clocks can resolve is not skew.
+                let tolerance = Self.timePrecisionNanos(e) + Self.timePrecisionNanos(p)
+                if e.startTimeUnixNano < p.startTimeUnixNano, p.startTimeUnixNano - e.startTimeUnixNano >= tolerance {
                     node.startsBeforeParent = p.startTimeUnixNano - e.startTimeUnixNano
                 }
-                if e.endTimeUnixNano > p.endTimeUnixNano, p.endTimeUnixNano >= p.startTimeUnixNano {
+                if e.endTimeUnixNano > p.endTimeUnixNano, p.endTimeUnixNano >= p.startTimeUnixNano,
+                    e.endTimeUnixNano - p.endTimeUnixNano >= tolerance
+                {
                     node.endsAfterParent = e.endTimeUnixNano - p.endTimeUnixNano
                 }
             }
@@ -212,6 +219,16 @@ public struct TraceAnalysis: Sendable {
         // Anything left (a parent cycle) is shown at the top level rather than dropped.
         for r in sorted where !visited.contains(r.location) { visit(r, depth: 0, parent: nil) }
         ordered = out
+    }
+
+    /// How finely a record's start and end times are known, in ns. Access events come from nginx (`msec` and
+    /// `request_time`) or Envoy (`START_TIME` and `DURATION`), which log milliseconds, so their times are only
+    /// known to ±1 ms; spans and log records carry the nanoseconds their SDK measured and count as exact.
+    public static func timePrecisionNanos(_ e: AuditEvent) -> UInt64 {
+        switch e.kind {
+        case .access: 1_000_000
+        case .span, .log: 0
+        }
     }
 
     public var orphanCount: Int { ordered.filter(\.orphan).count }

@@ -10,6 +10,11 @@ extension AuditQ {
             abstract: "One trace as a tree across every hop, with timings and a waterfall.",
             discussion: """
                 Every stored copy is shown: retries as copies, orphans and clock skew as notes; times are as stored.
+
+                A child is clock skew only when it starts before or ends after its parent by at least the two \
+                records' time precision: 1 ms for an access event (nginx and Envoy log milliseconds), exact for \
+                spans and log records. In --format json, starts_before_parent_ns and ends_after_parent_ns give \
+                the raw difference and appear only on a flagged record.
                 """)
         @OptionGroup var data: DataOptions
         @OptionGroup var output: FormatOptions
@@ -34,6 +39,8 @@ extension AuditQ {
                 for node in analysis.ordered {
                     var extra: [(String, String)] = [("depth", String(node.depth)), ("orphan", String(node.orphan))]
                     if let d = node.duplicateOf { extra.append(("duplicate_of", RecordJSON.location(d))) }
+                    // Only when flagged as clock skew (beyond both records' time precision), as the raw
+                    // difference of the stored times in ns; a child within that precision has neither field.
                     if let s = node.startsBeforeParent { extra.append(("starts_before_parent_ns", String(s))) }
                     if let s = node.endsAfterParent { extra.append(("ends_after_parent_ns", String(s))) }
                     print(RecordJSON.line(node.record, extra: extra))
