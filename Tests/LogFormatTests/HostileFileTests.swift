@@ -63,7 +63,7 @@ import Testing
         let tmp = TempDir()
         defer { tmp.remove() }
         let (path, _) = try sealedSegment(tmp)
-        try Damage.flip(path, at: 8, mask: 0x02)  // version 1 -> 3
+        try Damage.flip(path, at: 8, mask: 0x01)  // version 2 -> 3
         let e = try #require(readAll(path))
         #expect(e.code == .unsupportedVersion)
         #expect(e.message.contains("version 3"))

@@ -25,12 +25,43 @@ import Testing
     }
 
     @Test(arguments: CompressionCodec.allCases)
-    func sealedSegmentReadsBackEveryRecordInOrder(codec: CompressionCodec) throws {
+    func sealedSegmentReadsBackEveryRecordInTheSealOrder(codec: CompressionCodec) throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        // Many records to a trace, so traces and users group, and more records than one column block holds.
+        let events = (0..<9000).map { i in
+            var e = RandomEvents.small(seed: UInt64(i))
+            e.traceID = TraceID(high: 7, low: UInt64(i / 6))
+            return e
+        }
+        var options = WriterOptions()
+        options.codec = codec
+        let writer = try writeEvents(events, to: tmp.dataDirectory, options: options)
+        let entry = try #require(writer.catalog.entries.first)
+        #expect(writer.catalog.entries.count == 1)
+        let reader = try SegmentReader(path: tmp.dataDirectory.path(relative: entry.relativePath), sealed: true)
+        #expect(reader.header.version == FormatConstants.segmentVersionColumns)
+        #expect(reader.blocks.count > 1)
+        #expect((0..<reader.blocks.count).allSatisfy { reader.isColumnBlock($0) })
+        let back = try reader.scan()
+        let order = SealOrder.permutation(events.map { SealOrderFields($0) })
+        #expect(back.map(\.event) == order.map { events[$0] })
+        #expect(back.map(\.location.ordinal) == Array(0..<UInt32(events.count)))
+        #expect(entry.seal.recordCount == UInt64(events.count))
+        let leaves = order.map { MerkleTree.leafHash(RecordCodec.encode(events[$0])) }
+        #expect(entry.seal.merkleRoot == MerkleTree.root(leafHashes: leaves))
+        // The write-ahead log is gone once the sealed file is in the catalog.
+        #expect(try tmp.dataDirectory.listSegmentFiles().open.isEmpty)
+    }
+
+    @Test(arguments: CompressionCodec.allCases)
+    func rowsSealedInPlaceReadBackEveryRecordInOrder(codec: CompressionCodec) throws {
         let tmp = TempDir()
         defer { tmp.remove() }
         let events = (0..<500).map { RandomEvents.make(seed: UInt64($0)) }
         var options = WriterOptions()
         options.codec = codec
+        options.sealLayout = .rows
         options.targetBlockBytes = 16 << 10
         let writer = try writeEvents(events, to: tmp.dataDirectory, options: options)
         #expect(writer.catalog.entries.count == 1)
@@ -141,10 +172,18 @@ import Testing
     @Test func writerCountersAddUp() throws {
         let tmp = TempDir()
         defer { tmp.remove() }
-        let writer = try writeEvents((0..<50).map { RandomEvents.small(seed: UInt64($0)) }, to: tmp.dataDirectory)
+        let events = (0..<50).map { RandomEvents.small(seed: UInt64($0)) }
+        var rows = WriterOptions()
+        rows.sealLayout = .rows
+        let writer = try writeEvents(events, to: tmp.dataDirectory, options: rows)
         #expect(writer.recordsAppended == 50)
         #expect(writer.segmentsSealed == 1)
         #expect(writer.bytesWritten + UInt64(FormatConstants.fileHeaderSize) == writer.catalog.entries[0].fileSize)
+        // Laid out: the log's blocks, then the whole sealed file (the log's header is not counted).
+        let other = TempDir()
+        defer { other.remove() }
+        let laidOut = try writeEvents(events, to: other.dataDirectory)
+        #expect(laidOut.bytesWritten > laidOut.catalog.entries[0].fileSize)
     }
 }
 
@@ -186,8 +225,11 @@ import Testing
         let tmp = TempDir()
         defer { tmp.remove() }
         let events = (0..<50).map { RandomEvents.small(seed: UInt64($0)) }
+        // Sealing in place (version 1) leaves a half-written index in the file; laid-out sealing never does.
+        var rows = WriterOptions()
+        rows.sealLayout = .rows
         do {
-            let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+            let writer = try SegmentWriter(directory: tmp.dataDirectory, options: rows, logger: quietLogger)
             try writer.append(events)
             try writer.seal()
         }
@@ -201,7 +243,7 @@ import Testing
         try FileManager.default.moveItem(atPath: sealed, toPath: open)
         try FileManager.default.removeItem(atPath: tmp.dataDirectory.catalogPath)
 
-        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: rows, logger: quietLogger)
         #expect(writer.recoveries.first?.recordsRecovered == 50)
         #expect(writer.recoveries.first?.tailProblem == "an interrupted seal")
         #expect(writer.catalog.entries.first?.seal.merkleRoot == footer.seal.merkleRoot)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PropertyBased
 import StoreQuery
 import TestSupport
@@ -141,5 +142,26 @@ import Testing
         #expect(shown.allSatisfy { $0.location.segmentSequence == 1 || $0.event == twin })
         let trace = batch[0].traceID
         #expect(try store.trace(trace).count == batch.filter { $0.traceID == trace }.count + 1)
+    }
+}
+
+@Suite struct LaidOutSegmentReadingTests {
+    @Test func aLogBesideItsCataloguedSealedFileIsNotReadTwice() throws {
+        try TempDir.with { tmp in
+            let dir = tmp.dataDirectory
+            let events = (0..<120).map { RandomEvents.small(seed: UInt64($0)) }
+            let writer = try SegmentWriter(directory: dir, logger: Logger(label: "test"))
+            try writer.append(events)
+            try writer.flush()
+            try writer.sync()
+            let log = dir.segmentsPath + "/" + (try #require(try dir.listSegmentFiles().open.first))
+            let copy = log + ".copy"
+            try FileManager.default.copyItem(atPath: log, toPath: copy)
+            try writer.seal()
+            // As between the sealed file entering the catalog and the log's removal.
+            try FileManager.default.moveItem(atPath: copy, toPath: log)
+            let found = try AuditStore(directories: [dir]).search(EventQuery())
+            #expect(found.map(\.event.spanID).sorted() == events.map(\.spanID).sorted())
+        }
     }
 }

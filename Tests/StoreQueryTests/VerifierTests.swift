@@ -9,10 +9,12 @@ import Testing
 /// Merkle root, the rebuilt index, the chain or the catalog — and named precisely.
 @Suite struct VerifierTests {
     /// Three sealed segments, uncompressed blocks (so a test can edit a record in place), and the directory.
-    func store(_ tmp: TempDir, signer: SealSigner? = nil) throws -> [CatalogEntry] {
+    func store(_ tmp: TempDir, signer: SealSigner? = nil, layout: SealLayout = .columns) throws -> [CatalogEntry] {
         var options = WriterOptions()
+        options.sealLayout = layout
         options.codec = .none
         options.targetBlockBytes = 4 << 10
+        options.columnBlockRows = 16
         options.signer = signer
         let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
         for s in 0..<3 {
@@ -53,7 +55,9 @@ import Testing
     @Test func flippedByteWithForgedChecksumsIsARootMismatch() throws {
         let tmp = TempDir()
         defer { tmp.remove() }
-        let entries = try store(tmp)
+        // Rows: a forged edit of a column block also needs its column's checksum forged (covered by the column
+        // block's damage tests); here the edit must decode, to reach the root.
+        let entries = try store(tmp, layout: .rows)
         let path = tmp.dataDirectory.path(relative: entries[1].relativePath)
         // Payload offset 60 is inside the first record's name ("op-N" after a 1-byte length, 56-byte header, flags, name length): it still decodes.
         try forgeBlockEdit(path, block: 0, payloadOffset: 60)

@@ -182,8 +182,15 @@ public final class AuditStore: Sendable {
     /// Readers of the unsealed segments, opened afresh on every call (they grow).
     public func openSegmentReaders() throws(LogFormatError) -> [SegmentReader] {
         var out: [SegmentReader] = []
+        let sealed = Set(handles.map(\.path))
         for d in directories {
             for name in try d.listSegmentFiles().open {
+                // A write-ahead log whose sealed file the catalog already names (laid out, log not yet removed)
+                // is read from the sealed file; reading both would show its records twice.
+                if let sequence = DataDirectory.sequence(ofFileName: name) {
+                    let sealedPath = d.segmentsPath + "/" + DataDirectory.fileName(sequence: sequence, sealed: true)
+                    if sealed.contains(sealedPath) { continue }
+                }
                 do {
                     out.append(try SegmentReader(path: d.segmentsPath + "/" + name, sealed: false))
                 } catch  where error.code == .io && !FileIO.exists(d.segmentsPath + "/" + name) {

@@ -11,8 +11,23 @@ public final class BlockCache: Sendable {
         public var recordCount: UInt32
     }
 
+    /// A block as rows (its decompressed payload) or as decoded events (a column block, which has no row
+    /// payload to keep).
+    private enum Entry {
+        case rows([UInt8])
+        case events([AuditEvent])
+
+        /// Bytes held, estimated for events from what a decoded span with SDK resources takes.
+        var size: Int {
+            switch self {
+            case .rows(let p): p.count
+            case .events(let e): e.count * 1024
+            }
+        }
+    }
+
     private struct State {
-        var entries: [Key: (payload: [UInt8], tick: UInt64)] = [:]
+        var entries: [Key: (entry: Entry, tick: UInt64)] = [:]
         var bytes = 0
         var tick: UInt64 = 0
         var hits: UInt64 = 0
@@ -28,6 +43,20 @@ public final class BlockCache: Sendable {
     }
 
     public func get(_ key: Key) -> [UInt8]? {
+        guard case .rows(let p) = lookUp(key) else { return nil }
+        return p
+    }
+
+    public func put(_ key: Key, _ payload: [UInt8]) { store(key, .rows(payload)) }
+
+    public func getEvents(_ key: Key) -> [AuditEvent]? {
+        guard case .events(let e) = lookUp(key) else { return nil }
+        return e
+    }
+
+    public func putEvents(_ key: Key, _ events: [AuditEvent]) { store(key, .events(events)) }
+
+    private func lookUp(_ key: Key) -> Entry? {
         state.withLock { s in
             s.tick += 1
             guard var e = s.entries[key] else {
@@ -37,30 +66,31 @@ public final class BlockCache: Sendable {
             s.hits += 1
             e.tick = s.tick
             s.entries[key] = e
-            return e.payload
+            return e.entry
         }
     }
 
-    public func put(_ key: Key, _ payload: [UInt8]) {
-        guard capacityBytes > 0, payload.count <= capacityBytes / 4 else { return }
+    private func store(_ key: Key, _ entry: Entry) {
+        let size = entry.size
+        guard capacityBytes > 0, size <= capacityBytes / 4 else { return }
         state.withLock { s in
             s.tick += 1
-            if let old = s.entries[key] { s.bytes -= old.payload.count }
-            s.entries[key] = (payload, s.tick)
-            s.bytes += payload.count
+            if let old = s.entries[key] { s.bytes -= old.entry.size }
+            s.entries[key] = (entry, s.tick)
+            s.bytes += size
             if s.bytes > capacityBytes {
                 // Evict the least recently used half of the bound in one pass (amortised O(1) per insert).
                 let victims = s.entries.sorted { $0.value.tick < $1.value.tick }
                 for (k, v) in victims {
                     guard s.bytes > capacityBytes / 2 else { break }
                     s.entries[k] = nil
-                    s.bytes -= v.payload.count
+                    s.bytes -= v.entry.size
                 }
             }
         }
     }
 
-    /// Decompressed bytes held, hits and misses so far.
+    /// Bytes held (decoded events estimated), hits and misses so far.
     public var statistics: (bytes: Int, hits: UInt64, misses: UInt64) {
         state.withLock { ($0.bytes, $0.hits, $0.misses) }
     }

@@ -11,8 +11,13 @@ public enum FormatConstants {
     // MARK: Segment file header
     /// "AQSEGMNT": first 8 bytes of every segment file.
     public static let segmentMagic: [UInt8] = Array("AQSEGMNT".utf8)
-    /// Segment format version written by this code; a reader refuses higher versions.
-    public static let segmentVersion: UInt16 = 1
+    /// The highest segment format version this code reads; a reader refuses higher versions.
+    public static let segmentVersion: UInt16 = 2
+    /// Version 1: blocks of row records. Every open segment (the write-ahead log) has this layout, and so do
+    /// segments sealed before version 2 or sealed with `SealLayout.rows`.
+    public static let segmentVersionRows: UInt16 = 1
+    /// Version 2: a sealed segment laid out anew by user and trace, in column blocks (docs/format/segment.md).
+    public static let segmentVersionColumns: UInt16 = 2
     public static let fileHeaderSize = 64
 
     // MARK: Blocks
@@ -26,6 +31,8 @@ public enum FormatConstants {
     public enum BlockType: UInt8, Sendable {
         case data = 1
         case index = 2
+        /// A run of records as columns (version 2 segments; docs/format/columns.md).
+        case column = 3
     }
 
     // MARK: Footer

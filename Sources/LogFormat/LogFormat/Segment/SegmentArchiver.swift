@@ -1,63 +1,37 @@
-// The archive tier's copy of a sealed segment: the same records, seal and signature, recompressed with zlib in
-// larger blocks. Roots cover canonical record bytes, so every root and signature stays valid.
+// The archive tier's copy of a sealed segment: the same records in the same order, as column blocks compressed
+// with zlib (docs/format/segment.md, "Archive tier"). Roots cover canonical record bytes, so every root and
+// signature stays valid; a version 1 segment becomes version 2 on the way, in its own record order.
 
-/// Rewrites a sealed segment for the archive tier: adjacent data blocks merged up to `targetBlockBytes` of raw
-/// payload (zlib's 32 KiB window loses less at block starts in larger blocks) and compressed with zlib; the index
-/// keeps its terms and postings (ordinals do not change) with a new block table; the footer's physical fields are
-/// updated. The file header, every canonical record in order, the seal and the signature are kept byte for byte.
+/// Rewrites a sealed segment (version 1 or 2) for the archive tier: its records, in ordinal order, laid out as
+/// column blocks of about `blockRows` rows with zlib per column; the index rebuilt over the same ordinals with
+/// the new block table; the footer's physical fields updated. The seal and the signature are kept byte for byte,
+/// after checking that the records still give the seal's root.
 public enum SegmentArchiver {
-    /// Raw bytes per archive block: 1 MiB.
-    public static let defaultTargetBlockBytes = 1 << 20
+    /// Rows per archive block: more than the hot tier's, since zlib gains from longer columns and archived
+    /// segments are read rarely.
+    public static let defaultBlockRows = 16384
 
     public static func archived(
-        _ reader: SegmentReader, level: Int32 = 9, targetBlockBytes: Int = defaultTargetBlockBytes
+        _ reader: SegmentReader, level: Int32 = 9, blockRows: Int = defaultBlockRows
     ) throws(LogFormatError) -> [UInt8] {
         guard let footer = reader.footer else {
             throw LogFormatError(.invalidState, "only a sealed segment can be archived", path: reader.path)
         }
-        let target = min(max(targetBlockBytes, 1), FormatConstants.maxBlockPayload / 2)
-        let file = reader.file.bytes
-        var out = BinaryWriter(capacity: file.count)
-        out.raw(UnsafeRawBufferPointer(rebasing: file[0..<FormatConstants.fileHeaderSize]))
-        var index = IndexBuilder()
-        var group: [UInt8] = []
-        var groupFirst: UInt32 = 0
-        var groupCount: UInt32 = 0
-        var groupMin = UInt64.max
-        var groupMax = UInt64.min
-        var compressed: [UInt8] = []
-        func writeGroup() throws(LogFormatError) {
-            guard groupCount > 0 else { return }
-            try group.withBytes { (b) throws(LogFormatError) in
-                try BlockCompression.compress(b, codec: .zlib, level: level, into: &compressed)
-            }
-            let header = BlockHeader(
-                type: .data, codec: .zlib, storedLength: UInt32(compressed.count), rawLength: UInt32(group.count),
-                recordCount: groupCount, firstOrdinal: groupFirst, minTime: groupMin, maxTime: groupMax,
-                payloadCRC: Checksum.crc32(compressed))
-            index.addBlock(BlockLocation(header, offset: UInt64(out.count)))
-            header.write(into: &out)
-            out.raw(compressed)
-            group.removeAll(keepingCapacity: true)
-            groupCount = 0
-            groupMin = .max
-            groupMax = .min
+        let records = try canonicalRecords(reader, blocks: 0..<reader.blocks.count)
+        let header = SegmentFileHeader(
+            version: FormatConstants.segmentVersionColumns, nodeID: reader.header.nodeID,
+            sequence: reader.header.sequence, createdUnixNano: reader.header.createdUnixNano)
+        var body = ColumnSealer.LaidOut(header: header)
+        try body.add(
+            records: records, order: Array(0..<records.count), codec: .zlib, level: level, blockRows: max(1, blockRows))
+        guard UInt64(body.recordCount) == footer.seal.recordCount, body.merkle.root == footer.seal.merkleRoot else {
+            throw LogFormatError(
+                .integrity,
+                "the segment's records give root \(body.merkle.root) over \(body.recordCount) records, its seal says \(footer.seal.merkleRoot) over \(footer.seal.recordCount): not archived",
+                path: reader.path)
         }
-        for (i, location) in reader.blocks.enumerated() {
-            let raw = try reader.blockPayload(i)
-            if groupCount > 0 && group.count + raw.count > target { try writeGroup() }
-            if groupCount == 0 { groupFirst = location.firstOrdinal }
-            try reader.forEachRecord(inBlock: i, payload: raw) { (ordinal, record) throws(LogFormatError) in
-                let (terms, _) = try Verifier.indexedFields(record)
-                index.add(terms, ordinal: ordinal)
-            }
-            group += raw
-            groupCount += location.recordCount
-            groupMin = min(groupMin, location.minTime)
-            groupMax = max(groupMax, location.maxTime)
-        }
-        try writeGroup()
         // The index block: same header fields (counts and the segment's times), the rebuilt payload.
+        let file = reader.file.bytes
         let indexStart = Int(footer.indexOffset)
         var indexHeader: BlockHeader
         do throws(LogFormatError) {
@@ -65,18 +39,40 @@ public enum SegmentArchiver {
         } catch {
             throw error.at(path: reader.path, base: indexStart)
         }
-        let payload = index.serialize()
+        let payload = body.index.serialize()
         indexHeader.storedLength = UInt32(payload.count)
         indexHeader.rawLength = UInt32(payload.count)
         indexHeader.payloadCRC = Checksum.crc32(payload)
-        let newIndexOffset = UInt64(out.count)
-        indexHeader.write(into: &out)
-        out.raw(payload)
+        let newIndexOffset = UInt64(body.out.count)
+        indexHeader.write(into: &body.out)
+        body.out.raw(payload)
         let newFooter = SegmentFooter(
             seal: footer.seal, signature: footer.signature, indexOffset: newIndexOffset,
-            indexLength: UInt64(FormatConstants.blockHeaderSize + payload.count), blockCount: UInt32(index.blocks.count)
-        )
-        out.raw(newFooter.encoded())
-        return out.bytes
+            indexLength: UInt64(FormatConstants.blockHeaderSize + payload.count),
+            blockCount: UInt32(body.index.blocks.count))
+        body.out.raw(newFooter.encoded())
+        return body.out.bytes
+    }
+
+    /// Bytes the data blocks `blocks` of `reader` take once archived: a sample for estimating an archive run.
+    public static func archivedDataBytes(
+        _ reader: SegmentReader, blocks: Range<Int>, level: Int32 = 9, blockRows: Int = defaultBlockRows
+    ) throws(LogFormatError) -> (records: Int, bytes: Int) {
+        let records = try canonicalRecords(reader, blocks: blocks)
+        var body = ColumnSealer.LaidOut(header: reader.header)
+        try body.add(
+            records: records, order: Array(0..<records.count), codec: .zlib, level: level, blockRows: max(1, blockRows))
+        return (records.count, body.out.count - FormatConstants.fileHeaderSize)
+    }
+
+    static func canonicalRecords(_ reader: SegmentReader, blocks: Range<Int>) throws(LogFormatError) -> WALRecords {
+        var records = WALRecords()
+        for b in blocks {
+            try reader.forEachRecord(inBlock: b) { (_, record) throws(LogFormatError) in
+                records.bytes.append(contentsOf: record)
+                records.starts.append(records.bytes.count)
+            }
+        }
+        return records
     }
 }

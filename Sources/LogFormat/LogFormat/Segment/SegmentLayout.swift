@@ -30,7 +30,7 @@ public struct SegmentFileHeader: Sendable, Hashable {
     public var createdUnixNano: UInt64
 
     public init(
-        version: UInt16 = FormatConstants.segmentVersion, nodeID: NodeID, sequence: UInt64, createdUnixNano: UInt64
+        version: UInt16 = FormatConstants.segmentVersionRows, nodeID: NodeID, sequence: UInt64, createdUnixNano: UInt64
     ) {
         self.version = version
         self.nodeID = nodeID

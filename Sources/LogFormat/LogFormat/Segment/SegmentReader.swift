@@ -122,8 +122,8 @@ public final class SegmentReader: Sendable {
     public var nodeID: NodeID { header.nodeID }
     public var sequence: UInt64 { header.sequence }
 
-    /// The decompressed payload of block `i`, after checking its header and checksum.
-    public func blockPayload(_ i: Int) throws(LogFormatError) -> [UInt8] {
+    /// Block `i`'s header and stored payload, after checking both against the block table and the checksum.
+    private func checkedBlock(_ i: Int) throws(LogFormatError) -> (BlockHeader, UnsafeRawBufferPointer) {
         let location = blocks[i]
         let start = Int(location.offset)
         let bytes = file.bytes
@@ -136,21 +136,85 @@ public final class SegmentReader: Sendable {
         } catch {
             throw error.at(path: path, base: start)
         }
-        guard header.type == .data, header.firstOrdinal == location.firstOrdinal,
+        let typeAllowed =
+            header.type == .data
+            || (header.type == .column && self.header.version >= FormatConstants.segmentVersionColumns
+                && header.codec == .none)
+        guard typeAllowed, header.firstOrdinal == location.firstOrdinal,
             header.recordCount == location.recordCount, header.storedLength == location.storedLength,
             header.rawLength == location.rawLength, header.minTime == location.minTime,
             header.maxTime == location.maxTime, start + header.totalSize <= bytes.count
         else {
             throw LogFormatError(
-                .malformed, "block \(i) does not match the block table (ordinal, count, lengths or times)", path: path,
-                offset: start)
+                .malformed, "block \(i) does not match the block table (type, ordinal, count, lengths or times)",
+                path: path, offset: start)
         }
         let stored = try Self.checkedPayload(bytes, blockAt: start, header, what: "block \(i) payload", path: path)
+        return (header, stored)
+    }
+
+    /// Whether block `i` holds columns (else rows), from its header; nil when the header is unreadable.
+    public func isColumnBlock(_ i: Int) -> Bool {
+        guard header.version >= FormatConstants.segmentVersionColumns else { return false }
+        let start = Int(blocks[i].offset)
+        let bytes = file.bytes
+        guard start + FormatConstants.blockHeaderSize <= bytes.count else { return false }
+        return bytes[start + 4] == FormatConstants.BlockType.column.rawValue
+    }
+
+    /// The events of block `i`, in ordinal order.
+    public func blockEvents(_ i: Int) throws(LogFormatError) -> [AuditEvent] {
+        let (header, stored) = try checkedBlock(i)
+        return try blockEvents(i, header, stored)
+    }
+
+    private func blockEvents(_ i: Int, _ header: BlockHeader, _ stored: UnsafeRawBufferPointer) throws(LogFormatError)
+        -> [AuditEvent]
+    {
+        guard header.type == .column else {
+            var out: [AuditEvent] = []
+            try forEachRecord(inBlock: i) { (_, record) throws(LogFormatError) in
+                out.append(try RecordCodec.decode(record))
+            }
+            return out
+        }
+        let events: [AuditEvent]
+        do throws(LogFormatError) {
+            events = try ColumnBlock.decode(stored)
+        } catch {
+            throw LogFormatError(
+                error.code, "column block \(i): \(error.message)", path: path,
+                offset: Int(blocks[i].offset) + FormatConstants.blockHeaderSize)
+        }
+        guard events.count == Int(header.recordCount) else {
+            throw LogFormatError(
+                .malformed, "column block \(i) holds \(events.count) records, its header says \(header.recordCount)",
+                path: path, offset: Int(blocks[i].offset))
+        }
+        return events
+    }
+
+    /// The payload of block `i` as rows (`(uvarint length | canonical record)*`), after checking its header and
+    /// checksum: a row block decompressed, a column block rebuilt into the canonical bytes its records were
+    /// sealed with.
+    public func blockPayload(_ i: Int) throws(LogFormatError) -> [UInt8] {
+        let (header, stored) = try checkedBlock(i)
+        if header.type == .column {
+            var w = BinaryWriter(capacity: Int(header.recordCount) * 512)
+            var record = BinaryWriter(capacity: 4096)
+            for event in try blockEvents(i, header, stored) {
+                record.bytes.removeAll(keepingCapacity: true)
+                _ = RecordCodec.encode(event, into: &record)
+                w.uvarint(record.count)
+                w.raw(record.bytes)
+            }
+            return w.bytes
+        }
         var out: [UInt8] = []
         do throws(LogFormatError) {
             try BlockCompression.decompress(stored, codec: header.codec, rawLength: Int(header.rawLength), into: &out)
         } catch {
-            throw error.at(path: path, base: start + FormatConstants.blockHeaderSize)
+            throw error.at(path: path, base: Int(blocks[i].offset) + FormatConstants.blockHeaderSize)
         }
         return out
     }
@@ -208,6 +272,15 @@ public final class SegmentReader: Sendable {
             if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
                 continue
             }
+            if isColumnBlock(b) {
+                let events = try cachedEvents(b, cache: cache)
+                for ordinal in wanted {
+                    let event = events[Int(ordinal - location.firstOrdinal)]
+                    if let timeRange, !timeRange.contains(event.startTimeUnixNano) { continue }
+                    out.append(StoredRecord(event: event, location: self.location(ordinal)))
+                }
+                continue
+            }
             let payload = try cachedPayload(b, cache: cache)
             var w = 0
             try forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
@@ -226,6 +299,15 @@ public final class SegmentReader: Sendable {
         var out: [StoredRecord] = []
         for (b, location) in blocks.enumerated() {
             if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
+                continue
+            }
+            if isColumnBlock(b) {
+                for (row, event) in try cachedEvents(b, cache: cache).enumerated() {
+                    if let timeRange, !timeRange.contains(event.startTimeUnixNano) { continue }
+                    if filter(event) {
+                        out.append(StoredRecord(event: event, location: self.location(location.firstOrdinal + UInt32(row))))
+                    }
+                }
                 continue
             }
             let payload = try cachedPayload(b, cache: cache)
@@ -256,6 +338,26 @@ public final class SegmentReader: Sendable {
     public func blockIndex(forOrdinal ordinal: UInt32) -> Int? {
         if let index { return index.blockIndex(forOrdinal: ordinal) }
         return blocks.firstIndex { ordinal >= $0.firstOrdinal && ordinal < $0.firstOrdinal + $0.recordCount }
+    }
+
+    private func location(_ ordinal: UInt32) -> RecordLocation {
+        RecordLocation(nodeID: header.nodeID, segmentSequence: header.sequence, ordinal: ordinal)
+    }
+
+    private func cacheKey(_ b: Int) -> BlockCache.Key {
+        BlockCache.Key(
+            nodeID: header.nodeID, sequence: header.sequence, firstOrdinal: blocks[b].firstOrdinal,
+            recordCount: blocks[b].recordCount)
+    }
+
+    /// The decoded events of block `b`, through `cache` for a sealed segment.
+    private func cachedEvents(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [AuditEvent] {
+        guard let cache, isSealed else { return try blockEvents(b) }
+        let key = cacheKey(b)
+        if let hit = cache.getEvents(key) { return hit }
+        let events = try blockEvents(b)
+        cache.putEvents(key, events)
+        return events
     }
 
     private func cachedPayload(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [UInt8] {

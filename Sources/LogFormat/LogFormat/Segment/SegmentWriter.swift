@@ -19,12 +19,29 @@ public struct WriterOptions: Sendable {
     public var maxSegmentRecords: Int = 4_000_000
     /// Roll once the active segment is this old (monotonic nanoseconds).
     public var maxSegmentAgeNanos: UInt64 = 3_600 * 1_000_000_000
+    /// Roll once the active segment's records take this many bytes uncompressed. Sealing lays a segment out
+    /// in memory (about this much plus one block of events), so this bounds the memory sealing needs.
+    public var maxSegmentRawBytes: Int = 128 << 20
+    /// How sealing writes the sealed file: laid out anew as columns (version 2, the default), or the blocks of
+    /// rows kept in place (version 1, for tools and tests that need version 1 files).
+    public var sealLayout: SealLayout = .columns
+    /// Rows per column block when laying out (a trace is kept whole up to four times this): big enough for
+    /// the columns and dictionaries to pay, small enough that a light user's query decodes little else.
+    public var columnBlockRows: Int = 4096
     /// Signs every seal when set.
     public var signer: SealSigner?
     /// Tests only: fails chosen writes of segment data (see `WriteFaults`).
     package var writeFaults: (any WriteFaults)?
 
     public init() {}
+}
+
+/// How a segment is laid out when it is sealed (docs/format/segment.md).
+public enum SealLayout: Sendable {
+    /// Version 1: the write-ahead log's blocks of rows, in arrival order, sealed in place.
+    case rows
+    /// Version 2: records ordered by user and trace, in column blocks, written to a new file.
+    case columns
 }
 
 /// What recovery found in an unsealed segment left by a crash, and what it did.
@@ -36,6 +53,9 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
         case removedEmpty
         /// The file header itself was unreadable: the file was renamed to `.damaged` and left for inspection.
         case quarantined
+        /// The segment had been laid out and sealed before the crash, which came before its write-ahead log was
+        /// removed: the sealed file holds exactly the log's records, and the log was removed.
+        case logRemoved
     }
     public var path: String
     public var action: Action
@@ -88,6 +108,8 @@ public final class SegmentWriter {
         let openedMonotonic: UInt64
         var fileOffset: Int
         var recordCount: UInt32 = 0
+        /// Uncompressed bytes of the records in written blocks.
+        var rawBytes = 0
         var minTime = UInt64.max
         var maxTime = UInt64.min
         /// Merkle state and index terms of the records in written blocks, in file order. The accumulator keeps
@@ -156,8 +178,19 @@ public final class SegmentWriter {
             $0.sequence < $1.sequence
         }
         chainHead = own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)
+        // A lay-out cut short by a crash: its write-ahead log is still there and is sealed again below.
+        for name in try FileIO.listDirectory(directory.segmentsPath) where name.hasSuffix(Self.layOutSuffix) {
+            try FileIO.remove(directory.segmentsPath + "/" + name)
+        }
         for name in files.open {
-            try recover(path: directory.segmentsPath + "/" + name)
+            let path = directory.segmentsPath + "/" + name
+            if let sequence = DataDirectory.sequence(ofFileName: name),
+                FileIO.exists(directory.segmentsPath + "/" + DataDirectory.fileName(sequence: sequence, sealed: true))
+            {
+                try reconcileLaidOut(log: path, sequence: sequence)
+                if !FileIO.exists(path) { continue }
+            }
+            try recover(path: path)
         }
     }
 
@@ -183,6 +216,7 @@ public final class SegmentWriter {
         fileprivate var sequence: UInt64?
         fileprivate var fileOffset = 0
         fileprivate var recordCount: UInt32 = 0
+        fileprivate var rawBytes = 0
         fileprivate var blockCount = 0
         fileprivate var minTime = UInt64.max
         fileprivate var maxTime = UInt64.min
@@ -195,7 +229,7 @@ public final class SegmentWriter {
     package func mark() -> Mark {
         guard let a = active else { return Mark(sequence: nil, recordsAppended: recordsAppended) }
         return Mark(
-            sequence: a.header.sequence, fileOffset: a.fileOffset, recordCount: a.recordCount,
+            sequence: a.header.sequence, fileOffset: a.fileOffset, recordCount: a.recordCount, rawBytes: a.rawBytes,
             blockCount: a.index.blocks.count, minTime: a.minTime, maxTime: a.maxTime, merkle: a.merkle,
             streams: a.streams, recordsAppended: recordsAppended)
     }
@@ -227,6 +261,7 @@ public final class SegmentWriter {
         }
         a.fileOffset = mark.fileOffset
         a.recordCount = mark.recordCount
+        a.rawBytes = mark.rawBytes
         a.index.truncate(blocks: mark.blockCount, records: mark.recordCount)
         a.minTime = mark.minTime
         a.maxTime = mark.maxTime
@@ -326,7 +361,9 @@ public final class SegmentWriter {
     @discardableResult
     public func rollIfNeeded(nowMonotonic: UInt64 = FileIO.monotonicNanos()) throws(LogFormatError) -> CatalogEntry? {
         guard let a = active else { return nil }
-        let tooBig = a.fileOffset >= options.maxSegmentBytes || Int(a.recordCount) >= options.maxSegmentRecords
+        let tooBig =
+            a.fileOffset >= options.maxSegmentBytes || Int(a.recordCount) >= options.maxSegmentRecords
+            || a.rawBytes >= options.maxSegmentRawBytes
         let tooOld = nowMonotonic &- a.openedMonotonic >= options.maxSegmentAgeNanos
         guard tooBig || tooOld else { return nil }
         return try seal()
@@ -358,6 +395,7 @@ public final class SegmentWriter {
         for leaf in pending.leafHashes { active!.merkle.append(leaf) }
         for (k, terms) in pending.terms.enumerated() { active!.index.add(terms, ordinal: first + UInt32(k)) }
         active!.recordCount += header.recordCount
+        active!.rawBytes += Int(header.rawLength)
         lastWriteFailed = false
         active!.index.addBlock(BlockLocation(header, offset: UInt64(offset)))
         active!.fileOffset += blockOut.count
@@ -389,8 +427,9 @@ public final class SegmentWriter {
 
     // MARK: Sealing
 
-    /// Writes buffered records, the index, the footer; fsyncs; renames the file to `.seg`; updates the
-    /// catalog. Returns nil (and removes the file) when the active segment holds no records.
+    /// Seals the active segment (see `SealLayout`) and updates the catalog. Returns nil (and removes the file)
+    /// when the active segment holds no records. When sealing fails (a full disk), the segment stays active with
+    /// every block intact, and sealing is tried again later.
     @discardableResult
     public func seal() throws(LogFormatError) -> CatalogEntry? {
         if hasUnpublishedSeals { try publishSealed() }
@@ -403,54 +442,24 @@ public final class SegmentWriter {
             active = nil
             return nil
         }
-        let indexPayload = a.index.serialize()
-        var w = BinaryWriter(
-            capacity: indexPayload.count + FormatConstants.blockHeaderSize + FormatConstants.footerSize)
-        let indexHeader = BlockHeader(
-            type: .index, codec: .none, storedLength: UInt32(indexPayload.count), rawLength: UInt32(indexPayload.count),
-            recordCount: a.recordCount, firstOrdinal: 0, minTime: a.minTime, maxTime: a.maxTime,
-            payloadCRC: Checksum.crc32(indexPayload))
-        indexHeader.write(into: &w)
-        w.raw(indexPayload)
-        var seal = SegmentSeal(
-            nodeID: nodeID, sequence: a.header.sequence, recordCount: UInt64(a.recordCount), minTime: a.minTime,
-            maxTime: a.maxTime, merkleRoot: a.merkle.root,
-            previousSequence: chainHead.sequence, previousRoot: chainHead.root, sealedAtUnixNano: FileIO.nowUnixNano())
-        var signature: [UInt8]? = nil
-        if let signer = options.signer {
-            seal.flags |= FormatConstants.footerFlagSigned
-            seal.signingKeyID = signer.publicKey.keyID
-            do {
-                signature = try signer.sign(seal.encoded())
-            } catch {
-                throw LogFormatError(.badKey, "signing the seal of segment \(seal.sequence) failed", cause: error)
-            }
-        }
-        let footer = SegmentFooter(
-            seal: seal, signature: signature, indexOffset: UInt64(a.fileOffset), indexLength: UInt64(w.count),
-            blockCount: UInt32(a.index.blocks.count))
-        w.raw(footer.encoded())
-        do {
-            try FileIO.pwriteAll(a.fd, w.bytes, at: a.fileOffset, path: a.path, faults: options.writeFaults)
-            try FileIO.ftruncate(a.fd, to: a.fileOffset + w.count, path: a.path)
-            try FileIO.fsync(a.fd, path: a.path)
-        } catch {
-            // Disk full or failing: cut what was written of the index and footer; the segment stays active with
-            // every block intact, and sealing is tried again later.
-            _ = Glibc.ftruncate(a.fd, off_t(a.fileOffset))
-            throw error
+        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
+        let sealed: (seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, log: String?)
+        switch options.sealLayout {
+        case .rows:
+            sealed = try sealInPlace(a)
+        case .columns:
+            sealed = try layOut(a, to: directory.segmentsPath + "/" + name)
         }
         // The seal is durable: from here the segment is final and the chain moves on, whatever follows fails.
         FileIO.close(a.fd)
         active = nil
-        chainHead = (seal.sequence, seal.merkleRoot)
-        bytesWritten += UInt64(w.count)
+        chainHead = (sealed.seal.sequence, sealed.seal.merkleRoot)
         segmentsSealed += 1
-        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
         let entry = CatalogEntry(
-            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: footer.blockCount,
-            fileSize: UInt64(a.fileOffset + w.count))
-        unpublished.append((from: a.path, entry: entry))
+            relativePath: "segments/" + name, tier: .hot, seal: sealed.seal, blockCount: sealed.blockCount,
+            fileSize: sealed.fileSize)
+        unpublished.append((from: sealed.log == nil ? a.path : directory.path(relative: entry.relativePath), entry: entry))
+        if let log = sealed.log { logsToRemove.append(log) }
         logger.info(
             "sealed segment",
             metadata: ["segment": "\(name)", "records": "\(a.recordCount)", "bytes": "\(entry.fileSize)"])
@@ -463,22 +472,66 @@ public final class SegmentWriter {
         return entry
     }
 
+    /// Version 1: writes the index and footer after the blocks and fsyncs; the caller renames the file.
+    private func sealInPlace(_ a: ActiveSegment) throws(LogFormatError) -> (
+        seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, log: String?
+    ) {
+        let trailer = try SealTrailer.build(
+            index: a.index, nodeID: nodeID, sequence: a.header.sequence, recordCount: a.recordCount,
+            minTime: a.minTime, maxTime: a.maxTime, root: a.merkle.root, previous: chainHead, signer: options.signer,
+            indexOffset: a.fileOffset)
+        do {
+            try FileIO.pwriteAll(a.fd, trailer.bytes, at: a.fileOffset, path: a.path, faults: options.writeFaults)
+            try FileIO.ftruncate(a.fd, to: a.fileOffset + trailer.bytes.count, path: a.path)
+            try FileIO.fsync(a.fd, path: a.path)
+        } catch {
+            // Disk full or failing: cut what was written of the index and footer.
+            _ = Glibc.ftruncate(a.fd, off_t(a.fileOffset))
+            throw error
+        }
+        bytesWritten += UInt64(trailer.bytes.count)
+        return (trailer.seal, trailer.footer.blockCount, UInt64(a.fileOffset + trailer.bytes.count), nil)
+    }
+
+    /// Version 2: lays the write-ahead log out anew at `target` (see `ColumnSealer`); the log is removed once
+    /// the catalog names the sealed file.
+    private func layOut(_ a: ActiveSegment, to target: String) throws(LogFormatError) -> (
+        seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, log: String?
+    ) {
+        // The lay-out reads the log from the file: make what it reads the durable truth first.
+        try FileIO.fsync(a.fd, path: a.path)
+        active!.dirty = false
+        let result = try ColumnSealer.seal(
+            walPath: a.path, targetPath: target, directory: directory.segmentsPath, codec: options.codec,
+            blockRows: max(1, options.columnBlockRows), previous: chainHead, signer: options.signer, faults: options.writeFaults)
+        if result.rowBlocks > 0 {
+            logger.error(
+                "column blocks did not give back the exact records; kept those blocks as rows",
+                metadata: ["segment": "\(target)", "row blocks": "\(result.rowBlocks)"])
+        }
+        bytesWritten += result.fileSize
+        return (result.seal, result.blockCount, result.fileSize, a.path)
+    }
+
     /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
     /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every append
     /// and seal. Readers see them meanwhile as unsealed files, and recovery at start-up re-seals a file left
     /// unrenamed with the same records and the same chain link.
     private var unpublished: [(from: String, entry: CatalogEntry)] = []
     private var catalogNeedsSave = false
+    /// Write-ahead logs of segments laid out and sealed, removed once the catalog names the sealed files. Until
+    /// then readers skip a log whose sealed file exists, and recovery removes it after comparing the two.
+    private var logsToRemove: [String] = []
 
-    /// True while a sealed segment awaits its rename or the catalog awaits a save.
-    public var hasUnpublishedSeals: Bool { !unpublished.isEmpty || catalogNeedsSave }
+    /// True while a sealed segment awaits its rename, the catalog a save, or a sealed log its removal.
+    public var hasUnpublishedSeals: Bool { !unpublished.isEmpty || catalogNeedsSave || !logsToRemove.isEmpty }
 
     /// Renames sealed segments to their final names and saves the catalog; keeps what fails for the next try.
     public func publishSealed() throws(LogFormatError) {
         var added: [CatalogEntry] = []
         while let next = unpublished.first {
             let target = directory.path(relative: next.entry.relativePath)
-            if FileIO.exists(next.from) {
+            if next.from != target && FileIO.exists(next.from) {
                 try FileIO.renameDurably(next.from, target, directory: directory.segmentsPath)
             }
             catalog.upsert(next.entry)
@@ -493,6 +546,11 @@ public final class SegmentWriter {
                 for e in added { c.upsert(e) }
             }
             catalogNeedsSave = false
+        }
+        if !logsToRemove.isEmpty {
+            for log in logsToRemove where FileIO.exists(log) { try FileIO.remove(log) }
+            logsToRemove.removeAll()
+            try FileIO.fsyncDirectory(directory.segmentsPath)
         }
     }
 
@@ -517,6 +575,63 @@ public final class SegmentWriter {
             tailProblem: reason)
         recoveries.append(report)
         logger.error("recovery quarantined a segment", metadata: ["report": "\(report)", "moved to": "\(target)"])
+    }
+
+    /// Suffix of a sealed file being laid out (`ColumnSealer` writes `<seq>.seg.tmp`).
+    static let layOutSuffix = DataDirectory.sealedSuffix + ".tmp"
+
+    /// A write-ahead log beside its sealed file: the crash came after the lay-out's rename and before the log's
+    /// removal. When the sealed file holds exactly the log's records in the seal order (count and root), the log
+    /// is removed; otherwise the sealed file is quarantined and the log is recovered and sealed again.
+    private func reconcileLaidOut(log path: String, sequence: UInt64) throws(LogFormatError) {
+        let sealedPath = directory.segmentsPath + "/" + DataDirectory.fileName(sequence: sequence, sealed: true)
+        var mismatch: String
+        do throws(LogFormatError) {
+            let reader = try SegmentReader(path: sealedPath, sealed: true)
+            let seal = reader.footer!.seal
+            let (_, records) = try WALRecords.read(path: path)
+            let root = try ColumnSealer.root(of: records, order: try ColumnSealer.order(of: records))
+            // Every block is read back, not just the footer: the log is removed only if the file holds it all.
+            var stored = MerkleAccumulator()
+            for b in 0..<reader.blocks.count {
+                try reader.forEachRecord(inBlock: b) { (_, record) throws(LogFormatError) in
+                    stored.append(MerkleTree.leafHash(record))
+                }
+            }
+            if seal.recordCount == UInt64(records.count) && seal.merkleRoot == root && stored.root == root {
+                try FileIO.remove(path)
+                try FileIO.fsyncDirectory(directory.segmentsPath)
+                let report = RecoveryReport(
+                    path: path, action: .logRemoved, recordsRecovered: UInt32(records.count),
+                    blocksRecovered: Int(reader.blocks.count), bytesTruncated: 0, tailProblem: nil)
+                recoveries.append(report)
+                logger.warning("recovery found a segment sealed before the crash", metadata: ["report": "\(report)"])
+                return
+            }
+            mismatch =
+                "the sealed file holds \(seal.recordCount) records with root \(seal.merkleRoot), the log \(records.count) with root \(root)"
+        } catch {
+            mismatch = error.description
+        }
+        var target = sealedPath + ".damaged"
+        var n = 1
+        while FileIO.exists(target) {
+            n += 1
+            target = sealedPath + ".damaged-\(n)"
+        }
+        try FileIO.renameDurably(sealedPath, target, directory: directory.segmentsPath)
+        logger.error(
+            "recovery quarantined a sealed segment that does not match its write-ahead log; sealing again",
+            metadata: ["segment": "\(sealedPath)", "moved to": "\(target)", "why": "\(mismatch)"])
+        // The chain continues from the segment before this one, as it did when this one was first sealed.
+        let node = nodeID
+        catalog = try directory.updateCatalog { (c) throws(LogFormatError) in c.remove(nodeID: node, sequence: sequence) }
+        if chainHead.sequence >= sequence {
+            let tombstones = (try? directory.loadTombstones().tombstones.map(\.tombstone.seal)) ?? []
+            let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node && $0.sequence < sequence }
+                .max { $0.sequence < $1.sequence }
+            chainHead = own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)
+        }
     }
 
     private func recover(path: String) throws(LogFormatError) {

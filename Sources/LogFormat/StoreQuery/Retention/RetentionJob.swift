@@ -156,39 +156,26 @@ public struct RetentionJob: Sendable {
         return names
     }
 
-    /// The archive size of a segment, from archiving a run of its blocks from the middle (about 2 MiB raw) the
-    /// way `SegmentArchiver` does, scaled to all its data blocks; the index keeps about its size.
+    /// The archive size of a segment, from archiving a run of its blocks from the middle (about one archive
+    /// block's worth of records, or all when the segment is small) the way `SegmentArchiver` does, scaled by
+    /// records to the whole segment; the index keeps about its size.
     func estimateArchivedSize(_ entry: CatalogEntry) throws(LogFormatError) -> UInt64 {
         let reader = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
         let n = reader.blocks.count
-        guard n > 0 else { return entry.fileSize }
-        var sampledStored = 0
-        var sampledArchived = 0
-        var group: [UInt8] = []
-        var out: [UInt8] = []
-        let sampleRaw = 2 * SegmentArchiver.defaultTargetBlockBytes
-        var sampledRaw = 0
+        guard n > 0, reader.recordCount > 0 else { return entry.fileSize }
+        let sampleRecords = SegmentArchiver.defaultBlockRows
         // From the middle when the second half holds a full sample, else from the start.
-        var i = reader.blocks[(n / 2)...].reduce(0) { $0 + Int($1.rawLength) } >= sampleRaw ? n / 2 : 0
-        func compressGroup() throws(LogFormatError) {
-            guard !group.isEmpty else { return }
-            try group.withBytes { (b) throws(LogFormatError) in
-                try BlockCompression.compress(b, codec: .zlib, level: policy.archiveLevel, into: &out)
-            }
-            sampledArchived += out.count + FormatConstants.blockHeaderSize
-            group.removeAll(keepingCapacity: true)
+        var first = reader.blocks[(n / 2)...].reduce(0) { $0 + Int($1.recordCount) } >= sampleRecords ? n / 2 : 0
+        var end = first
+        var taken = 0
+        while end < n && taken < sampleRecords {
+            taken += Int(reader.blocks[end].recordCount)
+            end += 1
         }
-        while i < n && sampledRaw < sampleRaw {
-            let raw = try reader.blockPayload(i)
-            sampledRaw += raw.count
-            if group.count + raw.count > SegmentArchiver.defaultTargetBlockBytes { try compressGroup() }
-            group += raw
-            sampledStored += Int(reader.blocks[i].storedLength) + FormatConstants.blockHeaderSize
-            i += 1
-        }
-        try compressGroup()
+        if taken == 0 { first = 0 }
+        let sample = try SegmentArchiver.archivedDataBytes(reader, blocks: first..<end, level: policy.archiveLevel)
         let dataStored = reader.blocks.reduce(0) { $0 + Int($1.storedLength) + FormatConstants.blockHeaderSize }
-        let scaled = Double(dataStored) * Double(sampledArchived) / Double(max(sampledStored, 1))
+        let scaled = Double(sample.bytes) * Double(reader.recordCount) / Double(max(sample.records, 1))
         return entry.fileSize - UInt64(dataStored) + UInt64(scaled.rounded())
     }
 

@@ -1,0 +1,248 @@
+// Sealing by lay-out (docs/format/segment.md, "Version 2"): the open segment is a write-ahead log in arrival
+// order; sealing reads it back, orders its records by user and trace (`SealOrder`), writes them as column blocks
+// into `<seq>.seg.tmp`, seals that, and renames it into place. The write-ahead log is removed only after the
+// rename is durable, so a crash at any point is recovered by sealing again from it: the same records in the
+// same order give the same root.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a lay-out produced: the sealed file's catalog facts.
+struct ColumnSealResult {
+    var seal: SegmentSeal
+    var blockCount: UInt32
+    var fileSize: UInt64
+    /// Blocks kept as rows because their columns did not give back the exact canonical bytes (never expected;
+    /// a safety net that keeps the data whole if the column codec ever meets a value it cannot carry).
+    var rowBlocks: Int
+}
+
+/// The records of a write-ahead log, canonical bytes back to back, in arrival order.
+struct WALRecords {
+    var bytes: [UInt8] = []
+    /// Record `i` is `bytes[starts[i]..<starts[i + 1]]`.
+    var starts: [Int] = [0]
+    var count: Int { starts.count - 1 }
+
+    func withRecord<R, E: Error>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let range = starts[i]..<starts[i + 1]
+        let result: Result<R, E> = bytes.withUnsafeBytes { b in
+            Result { () throws(E) -> R in try body(UnsafeRawBufferPointer(rebasing: b[range])) }
+        }
+        return try result.get()
+    }
+
+    /// Reads the valid blocks of a write-ahead log (the file must already be cut to its last valid block).
+    static func read(path: String) throws(LogFormatError) -> (header: SegmentFileHeader, records: WALRecords) {
+        let file = try FileIO.readFile(path)
+        var out = WALRecords()
+        let header = try file.withBytes { (b) throws(LogFormatError) in
+            let header = try SegmentFileHeader.parse(b)
+            let scan = SegmentScanner.scan(
+                b, decode: true,
+                visit: { (_, _, record) throws(LogFormatError) in
+                    out.bytes.append(contentsOf: record)
+                    out.starts.append(out.bytes.count)
+                })
+            if let stop = scan.stop {
+                throw LogFormatError(stop.code, "write-ahead log: \(stop.message)", path: path, offset: stop.offset)
+            }
+            return header
+        }
+        return (header, out)
+    }
+}
+
+enum ColumnSealer {
+    /// A block is cut at this many canonical bytes even inside a trace, so it stays well inside what readers
+    /// accept. (Rows per block are the writer's `columnBlockRows`; a trace is cut only past four times that.)
+    static let maxBlockRawBytes = 8 << 20
+
+    /// The sealed order of `records` and the Merkle root over it, without writing anything: what sealing
+    /// would produce, for recovery to compare a sealed file against its write-ahead log.
+    static func order(of records: WALRecords) throws(LogFormatError) -> [Int] {
+        var fields: [SealOrderFields] = []
+        fields.reserveCapacity(records.count)
+        for i in 0..<records.count {
+            fields.append(try records.withRecord(i) { (r) throws(LogFormatError) in try SealOrderFields.peek(r) })
+        }
+        return SealOrder.permutation(fields)
+    }
+
+    static func root(of records: WALRecords, order: [Int]) throws(LogFormatError) -> Digest32 {
+        var merkle = MerkleAccumulator()
+        for i in order {
+            merkle.append(records.withRecord(i) { MerkleTree.leafHash($0) })
+        }
+        return merkle.root
+    }
+
+    /// Lays out the write-ahead log at `walPath` as a sealed version 2 segment at `targetPath`, through
+    /// `targetPath + ".tmp"`. Leaves the write-ahead log alone: the caller removes it once this returns.
+    static func seal(
+        walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
+        previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?
+    ) throws(LogFormatError) -> ColumnSealResult {
+        let (walHeader, records) = try WALRecords.read(path: walPath)
+        guard records.count > 0 else {
+            throw LogFormatError(.malformed, "write-ahead log holds no records to seal", path: walPath)
+        }
+        let order = try order(of: records)
+        let tmpPath = targetPath + ".tmp"
+        _ = unlink(tmpPath)
+        let fd = try FileIO.open(tmpPath, flags: O_RDWR | O_CREAT | O_TRUNC)
+        do {
+            let result = try write(
+                records: records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
+                blockRows: blockRows, previous: previous, signer: signer, faults: faults)
+            try FileIO.fsync(fd, path: tmpPath)
+            FileIO.close(fd)
+            try FileIO.renameDurably(tmpPath, targetPath, directory: directory)
+            return result
+        } catch {
+            FileIO.close(fd)
+            _ = unlink(tmpPath)
+            throw error
+        }
+    }
+
+    private static func write(
+        records: WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
+        codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
+        faults: (any WriteFaults)?
+    ) throws(LogFormatError) -> ColumnSealResult {
+        let header = SegmentFileHeader(
+            version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
+            createdUnixNano: walHeader.createdUnixNano)
+        var body = LaidOut(header: header)
+        try body.add(records: records, order: order, codec: codec, level: 6, blockRows: blockRows)
+        let trailer = try SealTrailer.build(
+            index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(order.count),
+            minTime: body.minTime, maxTime: body.maxTime, root: body.merkle.root, previous: previous, signer: signer,
+            indexOffset: body.out.count)
+        body.out.raw(trailer.bytes)
+        try FileIO.pwriteAll(fd, body.out.bytes, at: 0, path: path, faults: faults)
+        return ColumnSealResult(
+            seal: trailer.seal, blockCount: UInt32(body.index.blocks.count), fileSize: UInt64(body.out.count),
+            rowBlocks: body.rowBlocks)
+    }
+
+    /// A version 2 file being built: the header, then column blocks, with the index, Merkle state and times of
+    /// what was added. The sealed file is a few bytes per record, so it is built in memory and written once.
+    struct LaidOut {
+        var out = BinaryWriter(capacity: 1 << 20)
+        var merkle = MerkleAccumulator()
+        var index = IndexBuilder()
+        var minTime = UInt64.max
+        var maxTime = UInt64.min
+        var rowBlocks = 0
+        var recordCount = 0
+
+        init(header: SegmentFileHeader) {
+            out.raw(header.encoded())
+        }
+
+        /// Adds `records` in `order` as blocks of about `blockRows` rows, cut at trace boundaries.
+        mutating func add(
+            records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
+        ) throws(LogFormatError) {
+            var k = 0
+            while k < order.count {
+                let end = blockEnd(records: records, order: order, from: k, rows: blockRows)
+                try addBlock(records: records, order: order[k..<end], codec: codec, level: level)
+                k = end
+            }
+        }
+
+        private mutating func addBlock(
+            records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32
+        ) throws(LogFormatError) {
+            let first = UInt32(recordCount)
+            var events: [AuditEvent] = []
+            events.reserveCapacity(order.count)
+            var blockMin = UInt64.max
+            var blockMax = UInt64.min
+            for i in order {
+                let event = try records.withRecord(i) { (r) throws(LogFormatError) in
+                    merkle.append(MerkleTree.leafHash(r))
+                    return try RecordCodec.decode(r)
+                }
+                index.add(event, ordinal: UInt32(recordCount))
+                recordCount += 1
+                blockMin = min(blockMin, event.startTimeUnixNano)
+                blockMax = max(blockMax, event.startTimeUnixNano)
+                events.append(event)
+            }
+            let offset = out.count
+            let blockHeader: BlockHeader
+            if let payload = try exactColumns(events, records: records, order: order, codec: codec, level: level) {
+                blockHeader = BlockHeader(
+                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(payload.count),
+                    recordCount: UInt32(order.count), firstOrdinal: first, minTime: blockMin, maxTime: blockMax,
+                    payloadCRC: Checksum.crc32(payload))
+                blockHeader.write(into: &out)
+                out.raw(payload)
+            } else {
+                rowBlocks += 1
+                var rows = BlockBuilder(codec: codec, zlibLevel: level)
+                for (row, i) in order.enumerated() {
+                    records.withRecord(i) { rows.add(record: $0, startTime: events[row].startTimeUnixNano) }
+                }
+                blockHeader = try rows.finish(firstOrdinal: first, into: &out)
+            }
+            index.addBlock(BlockLocation(blockHeader, offset: UInt64(offset)))
+            minTime = min(minTime, blockMin)
+            maxTime = max(maxTime, blockMax)
+        }
+    }
+
+    /// Where the block starting at sealed position `start` ends: after `target` rows at the next trace boundary,
+    /// or at the hard bounds (four times `target` rows, `maxBlockRawBytes`).
+    static func blockEnd(records: WALRecords, order: [Int], from start: Int, rows target: Int) -> Int {
+        var j = start
+        var raw = 0
+        var lastTrace: TraceID? = nil
+        while j < order.count {
+            let i = order[j]
+            let size = records.starts[i + 1] - records.starts[i]
+            let trace = records.withRecord(i) { SealOrderFields.peekTraceID($0) }
+            let rows = j - start
+            if rows > 0 {
+                if rows >= 4 * target || raw + size > maxBlockRawBytes { break }
+                if rows >= target && (trace != lastTrace || trace == nil || trace!.isZero) { break }
+            }
+            raw += size
+            lastTrace = trace
+            j += 1
+        }
+        return j
+    }
+
+    /// The column payload of `events`, if decoding it gives back exactly the canonical bytes of the records it
+    /// came from; nil otherwise (the caller keeps that block as rows).
+    static func exactColumns(
+        _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32
+    ) throws(LogFormatError) -> [UInt8]? {
+        let payload: [UInt8]
+        do {
+            payload = try ColumnBlock.encode(events, codec: codec, level: level)
+        } catch {
+            return nil
+        }
+        let decoded: [AuditEvent]
+        do {
+            decoded = try payload.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+        } catch {
+            return nil
+        }
+        guard decoded.count == events.count else { return nil }
+        var w = BinaryWriter(capacity: 4096)
+        for (row, i) in order.enumerated() {
+            w.bytes.removeAll(keepingCapacity: true)
+            _ = RecordCodec.encode(decoded[row], into: &w)
+            let same = records.withRecord(i) { r in w.bytes.withUnsafeBytes { $0.elementsEqual(r) } }
+            if !same { return nil }
+        }
+        return payload
+    }
+}
