@@ -12,6 +12,8 @@ import Testing
         let dir = DataDirectory(path + "/data")
         var options = WriterOptions()
         options.codec = .none
+        // Rows, so a record's canonical bytes lie in the file as they are and can be edited in place.
+        options.sealLayout = .rows
         let writer = try SegmentWriter(directory: dir, options: options, logger: CraftedStore.logger)
         let s = try CraftedStore()  // borrows its events
         _ = try writer.append([

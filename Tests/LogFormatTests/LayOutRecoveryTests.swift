@@ -1,8 +1,8 @@
 // Sealing by lay-out, cut short at each step (docs/format/segment.md, "Sealing and recovery"): the write-ahead log
 // left alone, a half-written `.seg.tmp`, and the log beside a sealed file that does or does not hold it.
 import Foundation
-import TestSupport
 import LogFormat
+import TestSupport
 import Testing
 
 @testable import LogFormat

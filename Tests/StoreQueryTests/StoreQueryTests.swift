@@ -9,20 +9,42 @@ import Testing
 
 /// The store's index answers must be identical to a brute-force scan of every record.
 @Suite struct StoreQueryTests {
-    /// Writes `count` small events into several sealed segments plus an unsealed tail; returns them.
+    /// Writes `count` small events into several sealed segments plus an unsealed tail; returns them. The first
+    /// half is sealed as version 1 (rows, in place), the rest laid out as version 2 in column blocks of a few
+    /// rows (so traces are cut across blocks): every store answer runs over a mixed directory.
     func populate(_ dir: DataDirectory, count: Int, seed: UInt64) throws -> [AuditEvent] {
         var options = WriterOptions()
         options.targetBlockBytes = 2 << 10
         options.maxSegmentBytes = 12 << 10
-        let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
+        options.columnBlockRows = 7
+        var rows = options
+        rows.sealLayout = .rows
         let events = (0..<count).map { RandomEvents.small(seed: seed &* 1_000_003 &+ UInt64($0)) }
-        for chunk in stride(from: 0, to: count, by: 25) {
+        let half = count / 50 * 25
+        do {
+            let v1 = try SegmentWriter(directory: dir, options: rows, logger: quietLogger)
+            for chunk in stride(from: 0, to: half, by: 25) {
+                try v1.append(events[chunk..<min(half, chunk + 25)])
+                try v1.flush()
+                try v1.rollIfNeeded()
+            }
+            try v1.close()
+        }
+        let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
+        for chunk in stride(from: half, to: count, by: 25) {
             try writer.append(events[chunk..<min(count, chunk + 25)])
             try writer.flush()
             try writer.rollIfNeeded()
         }
         _ = writer  // left unsealed on purpose: the store must read the open segment too
         return events
+    }
+
+    func sealedVersions(_ dir: DataDirectory) throws -> Set<UInt16> {
+        Set(
+            try dir.listSegmentFiles().sealed.map {
+                try SegmentReader(path: dir.segmentsPath + "/" + $0, sealed: true).header.version
+            })
     }
 
     static let terms: [EventQuery.Term] = [
@@ -36,6 +58,7 @@ import Testing
         let events = try populate(tmp.dataDirectory, count: 1_500, seed: 5)
         let store = try AuditStore(directories: [tmp.dataDirectory])
         #expect(store.sealedSegments.count > 3)
+        #expect(try sealedVersions(tmp.dataDirectory) == [1, 2])
         let base: UInt64 = 1_700_000_000_000_000_000
         let day: UInt64 = 86_400_000_000_000
         await propertyCheck(
@@ -58,6 +81,7 @@ import Testing
         defer { tmp.remove() }
         let events = try populate(tmp.dataDirectory, count: 1_200, seed: 9)
         let store = try AuditStore(directories: [tmp.dataDirectory])
+        #expect(try sealedVersions(tmp.dataDirectory) == [1, 2])
         for low in UInt64(1)...40 {
             let id = TraceID(high: 1, low: low)
             let expected = events.filter { $0.traceID == id }.map(\.spanID).sorted()

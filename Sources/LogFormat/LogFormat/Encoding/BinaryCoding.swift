@@ -46,6 +46,17 @@ public struct BinaryWriter: Sendable {
 
     @inlinable public mutating func uvarint(_ value: Int) { uvarint(UInt64(value)) }
 
+    /// Bytes `uvarint(value)` writes.
+    @inlinable public static func uvarintSize(_ value: UInt64) -> Int {
+        var n = 1
+        var v = value
+        while v >= 0x80 {
+            v >>= 7
+            n += 1
+        }
+        return n
+    }
+
     /// Zig-zag signed varint.
     @inlinable public mutating func svarint(_ value: Int64) {
         uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))

@@ -176,8 +176,15 @@ enum ColumnSealer {
             let offset = out.count
             let blockHeader: BlockHeader
             if let payload = try exactColumns(events, records: records, order: order, codec: codec, level: level) {
+                // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds), so compression
+                // ratios and decompression limits mean the same for both block types.
+                var rowsLength = 0
+                for i in order {
+                    let n = records.starts[i + 1] - records.starts[i]
+                    rowsLength += BinaryWriter.uvarintSize(UInt64(n)) + n
+                }
                 blockHeader = BlockHeader(
-                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(payload.count),
+                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(rowsLength),
                     recordCount: UInt32(order.count), firstOrdinal: first, minTime: blockMin, maxTime: blockMax,
                     payloadCRC: Checksum.crc32(payload))
                 blockHeader.write(into: &out)

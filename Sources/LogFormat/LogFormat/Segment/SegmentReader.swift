@@ -200,13 +200,19 @@ public final class SegmentReader: Sendable {
     public func blockPayload(_ i: Int) throws(LogFormatError) -> [UInt8] {
         let (header, stored) = try checkedBlock(i)
         if header.type == .column {
-            var w = BinaryWriter(capacity: Int(header.recordCount) * 512)
+            var w = BinaryWriter(capacity: Int(header.rawLength))
             var record = BinaryWriter(capacity: 4096)
             for event in try blockEvents(i, header, stored) {
                 record.bytes.removeAll(keepingCapacity: true)
                 _ = RecordCodec.encode(event, into: &record)
                 w.uvarint(record.count)
                 w.raw(record.bytes)
+            }
+            guard w.count == Int(header.rawLength) else {
+                throw LogFormatError(
+                    .malformed,
+                    "column block \(i) rebuilds \(w.count) bytes of records, its header says \(header.rawLength)",
+                    path: path, offset: Int(blocks[i].offset))
             }
             return w.bytes
         }
@@ -305,7 +311,8 @@ public final class SegmentReader: Sendable {
                 for (row, event) in try cachedEvents(b, cache: cache).enumerated() {
                     if let timeRange, !timeRange.contains(event.startTimeUnixNano) { continue }
                     if filter(event) {
-                        out.append(StoredRecord(event: event, location: self.location(location.firstOrdinal + UInt32(row))))
+                        out.append(
+                            StoredRecord(event: event, location: self.location(location.firstOrdinal + UInt32(row))))
                     }
                 }
                 continue

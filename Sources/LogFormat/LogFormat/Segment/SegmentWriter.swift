@@ -458,7 +458,8 @@ public final class SegmentWriter {
         let entry = CatalogEntry(
             relativePath: "segments/" + name, tier: .hot, seal: sealed.seal, blockCount: sealed.blockCount,
             fileSize: sealed.fileSize)
-        unpublished.append((from: sealed.log == nil ? a.path : directory.path(relative: entry.relativePath), entry: entry))
+        unpublished.append(
+            (from: sealed.log == nil ? a.path : directory.path(relative: entry.relativePath), entry: entry))
         if let log = sealed.log { logsToRemove.append(log) }
         logger.info(
             "sealed segment",
@@ -503,7 +504,8 @@ public final class SegmentWriter {
         active!.dirty = false
         let result = try ColumnSealer.seal(
             walPath: a.path, targetPath: target, directory: directory.segmentsPath, codec: options.codec,
-            blockRows: max(1, options.columnBlockRows), previous: chainHead, signer: options.signer, faults: options.writeFaults)
+            blockRows: max(1, options.columnBlockRows), previous: chainHead, signer: options.signer,
+            faults: options.writeFaults)
         if result.rowBlocks > 0 {
             logger.error(
                 "column blocks did not give back the exact records; kept those blocks as rows",
@@ -625,7 +627,8 @@ public final class SegmentWriter {
             metadata: ["segment": "\(sealedPath)", "moved to": "\(target)", "why": "\(mismatch)"])
         // The chain continues from the segment before this one, as it did when this one was first sealed.
         let node = nodeID
-        catalog = try directory.updateCatalog { (c) throws(LogFormatError) in c.remove(nodeID: node, sequence: sequence) }
+        catalog = try directory.updateCatalog { (c) throws(LogFormatError) in c.remove(nodeID: node, sequence: sequence)
+        }
         if chainHead.sequence >= sequence {
             let tombstones = (try? directory.loadTombstones().tombstones.map(\.tombstone.seal)) ?? []
             let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node && $0.sequence < sequence }
