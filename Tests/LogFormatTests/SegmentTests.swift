@@ -324,6 +324,45 @@ import Testing
         #expect(try store2.search(EventQuery(), includeOpenSegments: false).count == 1_000)
     }
 
+    /// Full segments are retired by the writer queue and laid out on the sealer's queue while appends go on:
+    /// every acknowledged event ends up sealed exactly once, in a chain of segments, whatever the interleaving.
+    @Test func segmentsAreLaidOutInTheBackgroundWhileAppendsGoOn() async throws {
+        try await TempDir.with { tmp in
+            var options = DurableLog.Options()
+            options.fsync = .interval(milliseconds: 2)
+            options.writer.maxSegmentRecords = 300
+            let log = try DurableLog(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+            let events = (0..<6_000).map { RandomEvents.small(seed: UInt64($0)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for k in 0..<4 {
+                    group.addTask {
+                        for chunk in stride(from: k * 1_500, to: (k + 1) * 1_500, by: 50) {
+                            _ = try await log.append(Array(events[chunk..<chunk + 50]))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await log.close()
+            let stats = log.statistics
+            #expect(stats.segmentsSealed >= 15)
+            let dir = tmp.dataDirectory
+            #expect(try dir.listSegmentFiles().open.isEmpty)
+            let catalog = try dir.loadCatalog()
+            #expect(UInt64(catalog.entries.count) == stats.segmentsSealed)
+            // The chain: each seal names the one before it.
+            for (a, b) in zip(catalog.entries, catalog.entries.dropFirst()) {
+                #expect(b.seal.previousSequence == a.seal.sequence)
+                #expect(b.seal.previousRoot == a.seal.merkleRoot)
+            }
+            var q = EventQuery()
+            q.includeDuplicates = true
+            let stored = try AuditStore(directories: [dir]).search(q, includeOpenSegments: false)
+            #expect(stored.map(\.event.spanID).sorted() == events.map(\.spanID).sorted())
+            #expect(Verifier.verifyDirectory(dir).problems.isEmpty)
+        }
+    }
+
     @Test func fullQueueRefusesInsteadOfBuffering() async throws {
         let tmp = TempDir()
         defer { tmp.remove() }

@@ -24,8 +24,9 @@ public enum FsyncPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Told what the writer queue does, as it happens: the hook for metrics. Called on the writer queue, so an
-/// observer must be quick and must not call back into the log.
+/// Told what the writer queue does, as it happens: the hook for metrics. Called on the writer queue (`sealed`
+/// also on the sealer's queue), so an observer must be quick, safe to call from two threads, and must not call
+/// back into the log.
 public protocol DurableLogObserver: Sendable {
     /// One group commit: `events` from `batches` appends were written (and synced under `always`).
     func committed(events: Int, batches: Int, bytesWritten: UInt64)
@@ -68,6 +69,7 @@ public final class DurableLog: Sendable {
     private struct State {
         var pending: [Pending] = []
         var drainScheduled = false
+        var layOutScheduled = false
         var closed = false
         var stats = Statistics()
     }
@@ -81,6 +83,9 @@ public final class DurableLog: Sendable {
     private let writerOnQueue: QueueBound<SegmentWriter>
     private let timerOnQueue: QueueBound<DispatchSourceTimer?>
     private var writer: SegmentWriter { writerOnQueue.value }
+    /// Lays out retired logs on a queue of its own, so appends go on while a segment is sealed.
+    private let sealQueue = DispatchQueue(label: "audit.segment-sealer")
+    private let sealer: Sealer
     private var timer: DispatchSourceTimer? {
         get { timerOnQueue.value }
         set { timerOnQueue.value = newValue }
@@ -99,6 +104,7 @@ public final class DurableLog: Sendable {
         nodeID = writer.nodeID
         recoveries = writer.recoveries
         writerOnQueue = QueueBound(writer, queue: queue)
+        sealer = Sealer(writer)
         let tickMillis: Int
         switch options.fsync {
         case .interval(let ms): tickMillis = max(1, ms)
@@ -236,28 +242,59 @@ public final class DurableLog: Sendable {
 
     private func rollIfNeeded() {
         do throws(LogFormatError) {
-            if let entry = try writer.rollIfNeeded() {
-                state.withLock { $0.stats.segmentsSealed += 1 }
-                observer?.sealed(entry)
-            }
+            if let entry = try writer.rollIfNeeded(layOut: false) { reportSealed([entry]) }
         } catch {
             logger.error("sealing a full segment failed; will retry", metadata: ["error": "\(error)"])
+        }
+        if writer.hasRetiredLogs { scheduleLayOut() }
+    }
+
+    private func reportSealed(_ entries: [CatalogEntry]) {
+        guard !entries.isEmpty else { return }
+        state.withLock { $0.stats.segmentsSealed += UInt64(entries.count) }
+        for e in entries { observer?.sealed(e) }
+    }
+
+    /// Lays out the retired logs (and publishes what awaits publishing) on `sealQueue`, once at a time.
+    private func scheduleLayOut() {
+        let start = state.withLock { s in
+            defer { s.layOutScheduled = true }
+            return !s.layOutScheduled
+        }
+        guard start else { return }
+        sealQueue.async {
+            while true {
+                do throws(LogFormatError) {
+                    self.reportSealed(try self.sealer.layOutRetired())
+                } catch {
+                    self.logger.error(
+                        "laying out a sealed segment failed; will retry", metadata: ["error": "\(error)"])
+                }
+                // A log retired while this ran is laid out now; after a failure the next tick tries again.
+                let again = self.state.withLock { s in
+                    let more = self.sealer.hasRetiredLogs && !s.closed
+                    if !more { s.layOutScheduled = false }
+                    return more
+                }
+                if !again { return }
+            }
         }
     }
 
     /// Periodic work on `queue`: noticing that writes work again after a failure (refused batches were
     /// rolled back, so there is nothing of theirs to retry), the interval fsync and the age-based roll.
     private func tick() {
-        if writer.hasUnwrittenBlock || writer.hasUnpublishedSeals {
+        if writer.hasUnwrittenBlock {
             do throws(LogFormatError) {
                 try writer.probeSpace()
-                try writer.publishSealed()
                 state.withLock { $0.stats.writeFailing = false }
                 logger.notice("writing again after a failed write")
             } catch {
                 return  // still failing; the next tick tries again
             }
         }
+        // Publishing waits for a lay-out in progress: it runs on the sealer's queue, not here.
+        if sealer.hasRetiredLogs || sealer.hasUnpublishedSeals { scheduleLayOut() }
         if case .interval = options.fsync, writer.needsSync {
             let t0 = FileIO.monotonicNanos()
             do throws(LogFormatError) {
@@ -305,12 +342,9 @@ public final class DurableLog: Sendable {
             queue.async {
                 self.drain()
                 do throws(LogFormatError) {
-                    let entry = try self.writer.seal()
-                    if let entry {
-                        self.state.withLock { $0.stats.segmentsSealed += 1 }
-                        self.observer?.sealed(entry)
-                    }
-                    c.resume(returning: entry)
+                    let entries = try self.sealAll()
+                    self.reportSealed(entries)
+                    c.resume(returning: entries.last)
                 } catch {
                     c.resume(throwing: error)
                 }
@@ -327,10 +361,7 @@ public final class DurableLog: Sendable {
                 self.timer = nil
                 self.drain()
                 do throws(LogFormatError) {
-                    if let entry = try self.writer.seal() {
-                        self.state.withLock { $0.stats.segmentsSealed += 1 }
-                        self.observer?.sealed(entry)
-                    }
+                    self.reportSealed(try self.sealAll())
                     try self.writer.close()
                     c.resume()
                 } catch {
@@ -338,6 +369,30 @@ public final class DurableLog: Sendable {
                 }
             }
         }
+    }
+}
+
+extension DurableLog {
+    /// Runs on `queue`: seals the active segment and every retired log now (waiting for a lay-out in progress).
+    fileprivate func sealAll() throws(LogFormatError) -> [CatalogEntry] {
+        switch writer.options.sealLayout {
+        case .columns:
+            try writer.retire()
+            return try sealer.layOutRetired()
+        case .rows:
+            return try writer.seal().map { [$0] } ?? []
+        }
+    }
+
+    /// The part of the writer that laying out uses, for `sealQueue`: `layOutRetired()` touches only the
+    /// writer's sealing state, which is behind its own locks (see `SegmentWriter.SealState`), never the active
+    /// segment or the buffers that `queue` owns.
+    fileprivate final class Sealer: @unchecked Sendable {
+        private let writer: SegmentWriter
+        init(_ writer: SegmentWriter) { self.writer = writer }
+        func layOutRetired() throws(LogFormatError) -> [CatalogEntry] { try writer.layOutRetired() }
+        var hasRetiredLogs: Bool { writer.hasRetiredLogs }
+        var hasUnpublishedSeals: Bool { writer.hasUnpublishedSeals }
     }
 }
 

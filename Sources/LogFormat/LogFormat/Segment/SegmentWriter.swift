@@ -2,6 +2,7 @@
 // the index, Merkle root, chain link and optional signature, and recovers unsealed segments on open.
 // Not thread-safe: one owner drives it (DurableLog puts it on its own serial queue).
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -84,10 +85,39 @@ public final class SegmentWriter {
     private let logger: Logger
 
     public private(set) var recoveries: [RecoveryReport] = []
-    public private(set) var catalog: Catalog
     private var active: ActiveSegment?
     private var nextSequence: UInt64
-    private var chainHead: (sequence: UInt64, root: Digest32)
+
+    /// What sealing owns: the chain, the catalog, and the logs retired from appending that await their lay-out.
+    /// Laying out may run on another thread than appending (`layOutRetired()`, see DurableLog), so this state
+    /// is behind a lock; the appending side touches only `active` and the buffers.
+    private struct SealState {
+        var catalog: Catalog
+        var chainHead: (sequence: UInt64, root: Digest32)
+        /// Write-ahead logs closed for appending, oldest first, to be laid out and sealed in this order.
+        var retired: [(path: String, sequence: UInt64, records: UInt32)] = []
+        /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
+        /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every
+        /// append and seal. Readers see them meanwhile as unsealed files, and recovery at start-up re-seals a
+        /// file left unrenamed with the same records and the same chain link.
+        var unpublished: [(from: String, entry: CatalogEntry)] = []
+        var catalogNeedsSave = false
+        /// Write-ahead logs of segments laid out and sealed, removed once the catalog names the sealed files.
+        /// Until then readers skip a log whose sealed file exists, and recovery removes it after comparing.
+        var logsToRemove: [String] = []
+        var segmentsSealed: UInt64 = 0
+        var bytesLaidOut: UInt64 = 0
+    }
+    private let sealing: Mutex<SealState>
+    /// Held for a whole lay-out and publication, so retired logs are sealed one at a time and in order.
+    private let sealTurn = Mutex(())
+
+    /// The catalog as this writer last saved or read it.
+    public var catalog: Catalog { sealing.withLock { $0.catalog } }
+    private var chainHead: (sequence: UInt64, root: Digest32) {
+        get { sealing.withLock { $0.chainHead } }
+        set { sealing.withLock { $0.chainHead = newValue } }
+    }
 
     private var blockOut = BinaryWriter(capacity: 160 << 10)
     /// The last write of a batch failed and was rolled back; cleared by the next successful block write.
@@ -97,9 +127,11 @@ public final class SegmentWriter {
 
     // Counters for metrics.
     public private(set) var recordsAppended: UInt64 = 0
-    public private(set) var bytesWritten: UInt64 = 0
+    /// Bytes written: the logs' blocks and seals, and the sealed files laid out.
+    public var bytesWritten: UInt64 { logBytesWritten + sealing.withLock { $0.bytesLaidOut } }
+    private var logBytesWritten: UInt64 = 0
     public private(set) var blocksWritten: UInt64 = 0
-    public private(set) var segmentsSealed: UInt64 = 0
+    public var segmentsSealed: UInt64 { sealing.withLock { $0.segmentsSealed } }
 
     struct ActiveSegment {
         let path: String
@@ -161,7 +193,7 @@ public final class SegmentWriter {
         self.logger = logger
         try directory.create()
         nodeID = try directory.loadOrCreateNodeID()
-        catalog = try directory.currentCatalog(repair: true)
+        let catalog = try directory.currentCatalog(repair: true)
         let files = try directory.listSegmentFiles()
         // Every file with a sequence prefix counts, quarantined ones included, so no number is reused.
         // Tombstones count too: an expired segment's sequence is never reused, and when the newest segment of
@@ -177,12 +209,13 @@ public final class SegmentWriter {
         let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node }.max {
             $0.sequence < $1.sequence
         }
-        chainHead = own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)
+        sealing = Mutex(SealState(catalog: catalog, chainHead: own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)))
         // A lay-out cut short by a crash: its write-ahead log is still there and is sealed again below.
         for name in try FileIO.listDirectory(directory.segmentsPath) where name.hasSuffix(Self.layOutSuffix) {
             try FileIO.remove(directory.segmentsPath + "/" + name)
         }
-        for name in files.open {
+        // In sequence order (names are zero-padded): each is chained to the one before.
+        for name in files.open.sorted() {
             let path = directory.segmentsPath + "/" + name
             if let sequence = DataDirectory.sequence(ofFileName: name),
                 FileIO.exists(directory.segmentsPath + "/" + DataDirectory.fileName(sequence: sequence, sealed: true))
@@ -357,15 +390,22 @@ public final class SegmentWriter {
         active!.dirty = false
     }
 
-    /// Seals the active segment when it has reached its size or age limit.
+    /// Seals the active segment when it has reached its size or age limit. With `layOut: false` and the
+    /// `.columns` layout, only retires it (see `retire()`), leaving the lay-out to `layOutRetired()`.
     @discardableResult
-    public func rollIfNeeded(nowMonotonic: UInt64 = FileIO.monotonicNanos()) throws(LogFormatError) -> CatalogEntry? {
+    public func rollIfNeeded(nowMonotonic: UInt64 = FileIO.monotonicNanos(), layOut: Bool = true)
+        throws(LogFormatError) -> CatalogEntry?
+    {
         guard let a = active else { return nil }
         let tooBig =
             a.fileOffset >= options.maxSegmentBytes || Int(a.recordCount) >= options.maxSegmentRecords
             || a.rawBytes >= options.maxSegmentRawBytes
         let tooOld = nowMonotonic &- a.openedMonotonic >= options.maxSegmentAgeNanos
         guard tooBig || tooOld else { return nil }
+        if !layOut && options.sealLayout == .columns {
+            try retire()
+            return nil
+        }
         return try seal()
     }
 
@@ -400,7 +440,7 @@ public final class SegmentWriter {
         active!.index.addBlock(BlockLocation(header, offset: UInt64(offset)))
         active!.fileOffset += blockOut.count
         active!.dirty = true
-        bytesWritten += UInt64(blockOut.count)
+        logBytesWritten += UInt64(blockOut.count)
         blocksWritten += 1
     }
 
@@ -427,45 +467,111 @@ public final class SegmentWriter {
 
     // MARK: Sealing
 
-    /// Seals the active segment (see `SealLayout`) and updates the catalog. Returns nil (and removes the file)
-    /// when the active segment holds no records. When sealing fails (a full disk), the segment stays active with
-    /// every block intact, and sealing is tried again later.
+    /// Seals the active segment (see `SealLayout`) and updates the catalog; with `.columns`, lays out every
+    /// retired log first, then this one. Returns the entry of the segment sealed last; nil (and the file is
+    /// removed) when the active segment holds no records and no log was retired. When sealing fails (a full
+    /// disk), the log stays as it is, every block intact, and sealing is tried again later.
     @discardableResult
     public func seal() throws(LogFormatError) -> CatalogEntry? {
-        if hasUnpublishedSeals { try publishSealed() }
-        guard active != nil else { return nil }
+        switch options.sealLayout {
+        case .columns:
+            try retire()
+            return try layOutRetired().last
+        case .rows:
+            try sealTurn.withLock { (_) throws(LogFormatError) in
+                if hasUnpublishedSeals { try publishLocked() }
+            }
+            guard active != nil else { return nil }
+            try flush()
+            let a = active!
+            if a.recordCount == 0 {
+                FileIO.close(a.fd)
+                try FileIO.remove(a.path)
+                active = nil
+                return nil
+            }
+            let sealed = try sealInPlace(a)
+            // The seal is durable: from here the segment is final and the chain moves on, whatever follows fails.
+            FileIO.close(a.fd)
+            active = nil
+            return sealTurn.withLock { _ in
+                published(sealed.seal, blockCount: sealed.blockCount, fileSize: sealed.fileSize, from: a.path, log: nil)
+            }
+        }
+    }
+
+    /// Closes the active segment for appending: its buffered records are written and fsynced, and the log joins
+    /// the logs to lay out (`layOutRetired()`). The next append opens a new segment. An empty one is removed.
+    package func retire() throws(LogFormatError) {
+        guard active != nil else { return }
         try flush()
         let a = active!
         if a.recordCount == 0 {
             FileIO.close(a.fd)
             try FileIO.remove(a.path)
             active = nil
-            return nil
+            return
         }
-        let name = DataDirectory.fileName(sequence: a.header.sequence, sealed: true)
-        let sealed: (seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, log: String?)
-        switch options.sealLayout {
-        case .rows:
-            sealed = try sealInPlace(a)
-        case .columns:
-            sealed = try layOut(a, to: directory.segmentsPath + "/" + name)
-        }
-        // The seal is durable: from here the segment is final and the chain moves on, whatever follows fails.
+        // The lay-out reads the log from the file: make what it reads the durable truth first.
+        try FileIO.fsync(a.fd, path: a.path)
         FileIO.close(a.fd)
         active = nil
-        chainHead = (sealed.seal.sequence, sealed.seal.merkleRoot)
-        segmentsSealed += 1
+        sealing.withLock { $0.retired.append((a.path, a.header.sequence, a.recordCount)) }
+    }
+
+    /// True while retired logs await their lay-out.
+    public var hasRetiredLogs: Bool { sealing.withLock { !$0.retired.isEmpty } }
+
+    /// Lays out and seals every retired log, oldest first, and publishes them. Safe to call from another thread
+    /// than the one appending (DurableLog runs it on a queue of its own, so appends go on meanwhile); calls are
+    /// serialised. A failure leaves that log and the ones after it retired, for a later call.
+    @discardableResult
+    public func layOutRetired() throws(LogFormatError) -> [CatalogEntry] {
+        try sealTurn.withLock { (_) throws(LogFormatError) -> [CatalogEntry] in
+            if hasUnpublishedSeals { try publishLocked() }
+            var out: [CatalogEntry] = []
+            while let next = sealing.withLock({ $0.retired.first }) {
+                let name = DataDirectory.fileName(sequence: next.sequence, sealed: true)
+                let result = try ColumnSealer.seal(
+                    walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
+                    directory: directory.segmentsPath, codec: options.codec, blockRows: max(1, options.columnBlockRows),
+                    previous: chainHead, signer: options.signer, faults: options.writeFaults)
+                if result.rowBlocks > 0 {
+                    logger.error(
+                        "column blocks did not give back the exact records; kept those blocks as rows",
+                        metadata: ["segment": "\(name)", "row blocks": "\(result.rowBlocks)"])
+                }
+                sealing.withLock {
+                    $0.retired.removeFirst()
+                    $0.bytesLaidOut += result.fileSize
+                }
+                out.append(
+                    published(
+                        result.seal, blockCount: result.blockCount, fileSize: result.fileSize,
+                        from: directory.segmentsPath + "/" + name, log: next.path))
+            }
+            return out
+        }
+    }
+
+    /// Records a durable seal (the chain moves on) and publishes it. Called with `sealTurn` held.
+    private func published(
+        _ seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, from path: String, log: String?
+    ) -> CatalogEntry {
+        let name = DataDirectory.fileName(sequence: seal.sequence, sealed: true)
         let entry = CatalogEntry(
-            relativePath: "segments/" + name, tier: .hot, seal: sealed.seal, blockCount: sealed.blockCount,
-            fileSize: sealed.fileSize)
-        unpublished.append(
-            (from: sealed.log == nil ? a.path : directory.path(relative: entry.relativePath), entry: entry))
-        if let log = sealed.log { logsToRemove.append(log) }
+            relativePath: "segments/" + name, tier: .hot, seal: seal, blockCount: blockCount, fileSize: fileSize)
+        sealing.withLock {
+            $0.chainHead = (seal.sequence, seal.merkleRoot)
+            $0.segmentsSealed += 1
+            $0.unpublished.append((from: path, entry: entry))
+            if let log { $0.logsToRemove.append(log) }
+        }
         logger.info(
             "sealed segment",
-            metadata: ["segment": "\(name)", "records": "\(a.recordCount)", "bytes": "\(entry.fileSize)"])
+            metadata: ["segment": "\(name)", "records": "\(seal.recordCount)", "bytes": "\(entry.fileSize)"])
         do {
-            try publishSealed()
+            try publishLocked()
         } catch {
             logger.warning(
                 "a sealed segment awaits its rename or catalog entry; will retry", metadata: ["error": "\(error)"])
@@ -490,68 +596,51 @@ public final class SegmentWriter {
             _ = Glibc.ftruncate(a.fd, off_t(a.fileOffset))
             throw error
         }
-        bytesWritten += UInt64(trailer.bytes.count)
+        logBytesWritten += UInt64(trailer.bytes.count)
         return (trailer.seal, trailer.footer.blockCount, UInt64(a.fileOffset + trailer.bytes.count), nil)
     }
 
-    /// Version 2: lays the write-ahead log out anew at `target` (see `ColumnSealer`); the log is removed once
-    /// the catalog names the sealed file.
-    private func layOut(_ a: ActiveSegment, to target: String) throws(LogFormatError) -> (
-        seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, log: String?
-    ) {
-        // The lay-out reads the log from the file: make what it reads the durable truth first.
-        try FileIO.fsync(a.fd, path: a.path)
-        active!.dirty = false
-        let result = try ColumnSealer.seal(
-            walPath: a.path, targetPath: target, directory: directory.segmentsPath, codec: options.codec,
-            blockRows: max(1, options.columnBlockRows), previous: chainHead, signer: options.signer,
-            faults: options.writeFaults)
-        if result.rowBlocks > 0 {
-            logger.error(
-                "column blocks did not give back the exact records; kept those blocks as rows",
-                metadata: ["segment": "\(target)", "row blocks": "\(result.rowBlocks)"])
-        }
-        bytesWritten += result.fileSize
-        return (result.seal, result.blockCount, result.fileSize, a.path)
+    /// True while a sealed segment awaits its rename, the catalog a save, or a sealed log its removal.
+    public var hasUnpublishedSeals: Bool {
+        sealing.withLock { !$0.unpublished.isEmpty || $0.catalogNeedsSave || !$0.logsToRemove.isEmpty }
     }
 
-    /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
-    /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every append
-    /// and seal. Readers see them meanwhile as unsealed files, and recovery at start-up re-seals a file left
-    /// unrenamed with the same records and the same chain link.
-    private var unpublished: [(from: String, entry: CatalogEntry)] = []
-    private var catalogNeedsSave = false
-    /// Write-ahead logs of segments laid out and sealed, removed once the catalog names the sealed files. Until
-    /// then readers skip a log whose sealed file exists, and recovery removes it after comparing the two.
-    private var logsToRemove: [String] = []
-
-    /// True while a sealed segment awaits its rename, the catalog a save, or a sealed log its removal.
-    public var hasUnpublishedSeals: Bool { !unpublished.isEmpty || catalogNeedsSave || !logsToRemove.isEmpty }
-
-    /// Renames sealed segments to their final names and saves the catalog; keeps what fails for the next try.
+    /// Renames sealed segments to their final names, saves the catalog and removes the logs of laid-out
+    /// segments; keeps what fails for the next try.
     public func publishSealed() throws(LogFormatError) {
+        try sealTurn.withLock { (_) throws(LogFormatError) in try publishLocked() }
+    }
+
+    /// `publishSealed` with `sealTurn` held.
+    private func publishLocked() throws(LogFormatError) {
         var added: [CatalogEntry] = []
-        while let next = unpublished.first {
+        while let next = sealing.withLock({ $0.unpublished.first }) {
             let target = directory.path(relative: next.entry.relativePath)
             if next.from != target && FileIO.exists(next.from) {
                 try FileIO.renameDurably(next.from, target, directory: directory.segmentsPath)
             }
-            catalog.upsert(next.entry)
             added.append(next.entry)
-            catalogNeedsSave = true
-            unpublished.removeFirst()
+            sealing.withLock {
+                $0.catalog.upsert(next.entry)
+                $0.catalogNeedsSave = true
+                $0.unpublished.removeFirst()
+            }
         }
-        if catalogNeedsSave {
+        if sealing.withLock({ $0.catalogNeedsSave }) {
             // A retention job may have moved or expired segments since this writer last read the catalog: start
             // from the saved one, under the catalog lock, and add what was sealed.
-            catalog = try directory.updateCatalog { (c) throws(LogFormatError) in
+            let saved = try directory.updateCatalog { (c) throws(LogFormatError) in
                 for e in added { c.upsert(e) }
             }
-            catalogNeedsSave = false
+            sealing.withLock {
+                $0.catalog = saved
+                $0.catalogNeedsSave = false
+            }
         }
-        if !logsToRemove.isEmpty {
-            for log in logsToRemove where FileIO.exists(log) { try FileIO.remove(log) }
-            logsToRemove.removeAll()
+        let logs = sealing.withLock { $0.logsToRemove }
+        if !logs.isEmpty {
+            for log in logs where FileIO.exists(log) { try FileIO.remove(log) }
+            sealing.withLock { $0.logsToRemove.removeAll() }
             try FileIO.fsyncDirectory(directory.segmentsPath)
         }
     }
@@ -627,11 +716,13 @@ public final class SegmentWriter {
             metadata: ["segment": "\(sealedPath)", "moved to": "\(target)", "why": "\(mismatch)"])
         // The chain continues from the segment before this one, as it did when this one was first sealed.
         let node = nodeID
-        catalog = try directory.updateCatalog { (c) throws(LogFormatError) in c.remove(nodeID: node, sequence: sequence)
+        let saved = try directory.updateCatalog { (c) throws(LogFormatError) in
+            c.remove(nodeID: node, sequence: sequence)
         }
+        sealing.withLock { $0.catalog = saved }
         if chainHead.sequence >= sequence {
             let tombstones = (try? directory.loadTombstones().tombstones.map(\.tombstone.seal)) ?? []
-            let own = (catalog.entries.map(\.seal) + tombstones).filter { $0.nodeID == node && $0.sequence < sequence }
+            let own = (saved.entries.map(\.seal) + tombstones).filter { $0.nodeID == node && $0.sequence < sequence }
                 .max { $0.sequence < $1.sequence }
             chainHead = own.map { ($0.sequence, $0.merkleRoot) } ?? (0, .zero)
         }
