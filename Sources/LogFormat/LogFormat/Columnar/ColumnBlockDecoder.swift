@@ -9,6 +9,16 @@ extension ColumnBlock {
         return try d.events()
     }
 
+    /// The events at `rows` (ascending row numbers within the block) of a column block. Every row is still read
+    /// and checked, but only these are built into events: a query that needs a few rows of a block does not pay
+    /// for allocating and releasing the rest.
+    package static func decode(_ payload: UnsafeRawBufferPointer, rows: [Int]) throws(LogFormatError) -> [AuditEvent] {
+        let c = try columns(payload)
+        var d = try Decoder(c)
+        d.wanted = rows
+        return try d.events()
+    }
+
     /// The block's columns, each checked against its CRC and decompressed.
     static func columns(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [ColumnID: [UInt8]] {
         var r = BinaryReader(payload)
@@ -104,6 +114,8 @@ extension ColumnBlock {
         var strings: [String] = []
         var resources: [Resource] = []
         var shapes: [Shape] = []
+        /// Rows to build, ascending; nil builds every row.
+        var wanted: [Int]?
 
         init(_ columns: [ColumnID: [UInt8]]) throws(LogFormatError) {
             c = columns
@@ -262,13 +274,19 @@ extension ColumnBlock {
             let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
             let blockStart = try r.time.u64()
             var out: [AuditEvent] = []
+            if let wanted { out.reserveCapacity(wanted.count) }
+            var blockRow = 0
+            var nextWanted = 0
+            // Span ids of the current run's rows, for parents named by position.
+            var runSpans: [SpanID] = []
             for _ in 0..<runCount {
                 let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
                 guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
                 let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
-                let runFirst = out.count
+                runSpans.removeAll(keepingCapacity: true)
                 var runStart: UInt64 = 0
                 for row in 0..<length {
+                    defer { blockRow += 1 }
                     let shapeIndex = try Self.index(&r.shape, count: shapes.count, "a shape")
                     let s = shapes[shapeIndex]
                     let delta = UInt64(bitPattern: try r.time.svarint())
@@ -286,10 +304,19 @@ extension ColumnBlock {
                         throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
                     }
                     let spanID = SpanID(value: try r.span.u64BigEndian())
+                    runSpans.append(spanID)
                     var parent: SpanID?
                     if s.parts & Parts.parent != 0 {
                         let k = try r.parent.uvarint(max: row, "a parent row")
-                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : out[runFirst + k - 1].spanID
+                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
+                    }
+                    if let wanted {
+                        if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
+                            nextWanted += 1
+                        } else {
+                            try Self.skipRest(s, &r, d, start: start)
+                            continue
+                        }
                     }
                     var e = AuditEvent(
                         kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
@@ -367,6 +394,10 @@ extension ColumnBlock {
                     out.append(e)
                 }
             }
+            if let wanted, nextWanted < wanted.count {
+                throw LogFormatError(
+                    .malformed, "column block: row \(wanted[nextWanted]) asked of a block of \(blockRow)")
+            }
             try Self.end(r.shape, .rowShapes)
             try Self.end(r.runs, .traceRuns)
             try Self.end(r.span, .spanIDs)
@@ -377,6 +408,38 @@ extension ColumnBlock {
             try Self.end(r.value, .values)
             try Self.end(r.extra, .extras)
             return out
+        }
+
+        /// Reads a row's identity, HTTP, value and extra parts without building them (a row not asked for).
+        static func skipRest(_ s: Shape, _ r: inout Readers, _ d: [String], start: UInt64) throws(LogFormatError) {
+            if s.parts & Parts.user != 0 {
+                _ = try string(&r.user, d)
+                if s.hasEmail { _ = try string(&r.user, d) }
+                for _ in 0..<s.groupCount { _ = try string(&r.user, d) }
+                if s.hasFingerprint {
+                    let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                    _ = try r.user.rawSlice(n)
+                }
+            }
+            if s.parts & Parts.http != 0 {
+                if s.httpParts & 1 != 0 { _ = try string(&r.http, d) }
+                if s.httpParts & 2 != 0 { _ = try string(&r.http, d) }
+            }
+            for a in s.attributes { _ = try valueBody(a.tag, &r.value, d, depth: 0) }
+            if s.parts & Parts.body != 0 { _ = try fullValue(&r.extra, d, depth: 0) }
+            for _ in 0..<s.eventCount {
+                _ = try r.extra.svarint()
+                _ = try string(&r.extra, d)
+                _ = try fullAttributes(&r.extra, d, depth: 0)
+                _ = try count32(&r.extra)
+            }
+            for _ in 0..<s.linkCount {
+                _ = try r.extra.rawSlice(24)
+                _ = try string(&r.extra, d)
+                _ = try fullAttributes(&r.extra, d, depth: 0)
+                _ = try count32(&r.extra)
+                _ = try count32(&r.extra)
+            }
         }
 
         // MARK: Primitives

@@ -162,6 +162,22 @@ public final class SegmentReader: Sendable {
         return bytes[start + 4] == FormatConstants.BlockType.column.rawValue
     }
 
+    /// The events at `rows` (ascending, within the block) of block `i`.
+    public func blockEvents(_ i: Int, rows: [Int]) throws(LogFormatError) -> [AuditEvent] {
+        let (header, stored) = try checkedBlock(i)
+        guard header.type == .column else {
+            let all = try blockEvents(i, header, stored)
+            return rows.map { all[$0] }
+        }
+        do throws(LogFormatError) {
+            return try ColumnBlock.decode(stored, rows: rows)
+        } catch {
+            throw LogFormatError(
+                error.code, "column block \(i): \(error.message)", path: path,
+                offset: Int(blocks[i].offset) + FormatConstants.blockHeaderSize)
+        }
+    }
+
     /// The events of block `i`, in ordinal order.
     public func blockEvents(_ i: Int) throws(LogFormatError) -> [AuditEvent] {
         let (header, stored) = try checkedBlock(i)
@@ -279,9 +295,18 @@ public final class SegmentReader: Sendable {
                 continue
             }
             if isColumnBlock(b) {
-                let events = try cachedEvents(b, cache: cache)
-                for ordinal in wanted {
-                    let event = events[Int(ordinal - location.firstOrdinal)]
+                let rows = wanted.map { Int($0 - location.firstOrdinal) }
+                let events: [AuditEvent]
+                if let hit = cache.flatMap({ isSealed ? $0.getEvents(cacheKey(b)) : nil }) {
+                    events = rows.map { hit[$0] }
+                } else if rows.count * 4 >= Int(location.recordCount) {
+                    let all = try cachedEvents(b, cache: cache)
+                    events = rows.map { all[$0] }
+                } else {
+                    // A few rows of the block: build only those (not cached: a later query may want others).
+                    events = try blockEvents(b, rows: rows)
+                }
+                for (ordinal, event) in zip(wanted, events) {
                     if let timeRange, !timeRange.contains(event.startTimeUnixNano) { continue }
                     out.append(StoredRecord(event: event, location: self.location(ordinal)))
                 }
