@@ -24,7 +24,8 @@ struct RotatingKeys {
     }
 
     func token(_ kid: String, _ claims: String) throws -> String {
-        let input = TokenFixtures.b64url(#"{"alg":"EdDSA","typ":"JWT","kid":"\#(kid)"}"#) + "."
+        let input =
+            TokenFixtures.b64url(#"{"alg":"EdDSA","typ":"JWT","kid":"\#(kid)"}"#) + "."
             + TokenFixtures.b64url(claims)
         return input + "." + TokenFixtures.b64url(try keys[kid]!.signature(for: Array(input.utf8)))
     }
@@ -47,23 +48,26 @@ struct RotatingKeys {
 
     func judged(_ claims: String, policy: TokenPolicy = TokenPolicy()) async throws -> AuditEvent {
         let set = try await JWKSKeySet.parse(Array(keys.jwks(["k1"]).utf8))
-        var e = span([Attribute("http.request.header.authorization", .string("Bearer " + (try keys.token("k1", claims))))])
+        var e = span([
+            Attribute("http.request.header.authorization", .string("Bearer " + (try keys.token("k1", claims))))
+        ])
         testNormalizer(jwks: set, policy: policy).normalize(&e)
         return e
     }
 
     static var now: Int { Int(Date().timeIntervalSince1970) }
 
-    @Test(arguments: [
-        // (exp, nbf relative to now; leeway; expected origin)
-        (-3_600, nil, 60, IdentityOrigin.expiredToken),
-        (-30, nil, 60, .verifiedToken),  // within the leeway
-        (-30, nil, 0, .expiredToken),
-        (3_600, nil, 60, .verifiedToken),
-        (3_600, 600, 60, .notYetValidToken),
-        (3_600, 30, 60, .verifiedToken),  // within the leeway
-        (3_600, -60, 0, .verifiedToken),
-    ] as [(Int, Int?, Int, IdentityOrigin)])
+    @Test(
+        arguments: [
+            // (exp, nbf relative to now; leeway; expected origin)
+            (-3_600, nil, 60, IdentityOrigin.expiredToken),
+            (-30, nil, 60, .verifiedToken),  // within the leeway
+            (-30, nil, 0, .expiredToken),
+            (3_600, nil, 60, .verifiedToken),
+            (3_600, 600, 60, .notYetValidToken),
+            (3_600, 30, 60, .verifiedToken),  // within the leeway
+            (3_600, -60, 0, .verifiedToken),
+        ] as [(Int, Int?, Int, IdentityOrigin)])
     func timeClaimsAreJudgedWithTheLeeway(exp: Int, nbf: Int?, leeway: Int, origin: IdentityOrigin) async throws {
         let claims = RotatingKeys.claims(exp: Self.now + exp, nbf: nbf.map { Self.now + $0 })
         let e = try await judged(claims, policy: TokenPolicy(leewaySeconds: leeway))
@@ -77,13 +81,14 @@ struct RotatingKeys {
         }
     }
 
-    @Test(arguments: [
-        (#""api""#, ["api"], IdentityOrigin.verifiedToken),
-        (#"["web","api"]"#, ["api"], .verifiedToken),
-        (#""web""#, ["api", "admin"], .wrongAudienceToken),
-        (#"[]"#, ["api"], .wrongAudienceToken),
-        (#""web""#, [], .verifiedToken),  // no audience configured: not judged
-    ] as [(String, [String], IdentityOrigin)])
+    @Test(
+        arguments: [
+            (#""api""#, ["api"], IdentityOrigin.verifiedToken),
+            (#"["web","api"]"#, ["api"], .verifiedToken),
+            (#""web""#, ["api", "admin"], .wrongAudienceToken),
+            (#"[]"#, ["api"], .wrongAudienceToken),
+            (#""web""#, [], .verifiedToken),  // no audience configured: not judged
+        ] as [(String, [String], IdentityOrigin)])
     func theAudienceMustBeAConfiguredOne(aud: String, audiences: [String], origin: IdentityOrigin) async throws {
         let claims = RotatingKeys.claims(aud: aud, exp: Self.now + 600)
         let e = try await judged(claims, policy: TokenPolicy(audiences: audiences))
@@ -135,7 +140,8 @@ struct RotatingKeys {
         init(_ jwks: String) throws {
             dir = TempDir("jwks")
             process = try ChildProcess(
-                "/usr/bin/python3", [PythonSDKTests.root.appendingPathComponent("Tests/clients/jwks_server.py").path, dir.path])
+                "/usr/bin/python3",
+                [PythonSDKTests.root.appendingPathComponent("Tests/clients/jwks_server.py").path, dir.path])
             let port = try process.waitForStdout("its port") { $0.contains("\n") }
                 .split(separator: "\n")[0]
             url = "http://127.0.0.1:\(port)/jwks.json"

@@ -18,6 +18,10 @@ public struct CollectorConfig: Sendable, Equatable {
     /// RFC 5424 or 3164 messages); "off" disables either.
     public var syslogUDPAddress = "127.0.0.1:5514"
     public var syslogTCPAddress = "127.0.0.1:5514"
+    /// A syslog TCP connection that sends nothing for this long (while the collector waits to read) is closed.
+    public var syslogTCPIdleTimeoutSeconds = 300
+    /// A gRPC connection without an RPC for this long is closed (GOAWAY); clients reconnect when they next send.
+    public var grpcIdleTimeoutSeconds = 300
     public var allowPlaintextRemote = false
     public var fsync = "interval"
     public var fsyncIntervalMs = 50
@@ -79,7 +83,8 @@ public struct CollectorConfig: Sendable, Equatable {
     static let keys: [String] = [
         "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote",
         "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
-        "receivers.syslog.tcp_address", "storage.fsync",
+        "receivers.syslog.tcp_address", "receivers.syslog.tcp_idle_timeout_seconds",
+        "receivers.otlp_grpc.idle_timeout_seconds", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
@@ -145,6 +150,8 @@ public struct CollectorConfig: Sendable, Equatable {
         string("receivers.zipkin.address") { c.zipkinAddress = $0 }
         string("receivers.syslog.udp_address") { c.syslogUDPAddress = $0 }
         string("receivers.syslog.tcp_address") { c.syslogTCPAddress = $0 }
+        int("receivers.syslog.tcp_idle_timeout_seconds") { c.syslogTCPIdleTimeoutSeconds = $0 }
+        int("receivers.otlp_grpc.idle_timeout_seconds") { c.grpcIdleTimeoutSeconds = $0 }
         string("storage.fsync") { c.fsync = $0 }
         int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
         int("storage.segment_bytes") { c.segmentBytes = $0 }
@@ -238,6 +245,7 @@ public struct CollectorConfig: Sendable, Equatable {
             ("segment_age_seconds", segmentAgeSeconds),
             ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
             ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
+            ("tcp_idle_timeout_seconds", syslogTCPIdleTimeoutSeconds), ("idle_timeout_seconds", grpcIdleTimeoutSeconds),
         ] where v <= 0 {
             p.append("\(name) must be positive, not \(v)")
         }

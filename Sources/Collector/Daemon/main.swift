@@ -230,7 +230,9 @@ struct Collector: AsyncParsableCommand {
                 .init(service: DurableLogService(log: log, logger: logger)), .init(service: app),
             ]
             if let (grpcHost, grpcPort) = try c.grpcAddress() {
-                let server = try GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort, tls: tls)
+                let server = try GRPCReceiver.server(
+                    ingest: ingest, host: grpcHost, port: grpcPort, tls: tls,
+                    idleTimeout: .seconds(c.grpcIdleTimeoutSeconds))
                 services.append(
                     .init(
                         service: GRPCServerService(server: server) { bound in
@@ -253,7 +255,8 @@ struct Collector: AsyncParsableCommand {
                 services.append(
                     .init(
                         service: SyslogService(
-                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls, logger: logger
+                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls,
+                            idleTimeout: .seconds(Int64(c.syslogTCPIdleTimeoutSeconds)), logger: logger
                         ) { transport, bound in
                             let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
                             let note = transport == "udp" ? "" : security
