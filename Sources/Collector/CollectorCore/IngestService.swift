@@ -346,7 +346,10 @@ public final class IngestService: Sendable {
                 throw Refusal(kind: .invalid, message: error.message)
             case .io:
                 if shouldLogWriteFailure() {
-                    logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
+                    logger.error(
+                        FileIO.isOutOfSpace(error)
+                            ? "the disk is full; refusing writes until space returns"
+                            : "write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
                 }
                 let why = FileIO.isOutOfSpace(error) ? "the collector's disk is full" : "the collector cannot write"
                 throw Refusal(
