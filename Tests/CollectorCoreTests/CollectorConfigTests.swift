@@ -69,7 +69,7 @@ import Testing
         c.jwksFile = dir + "/jwks.json"
         let o = try await c.normalizerOptions()
         #expect(o.redaction.hmacSecret == Array("0123456789abcdef-long-enough".utf8))  // the newline is not part of it
-        #expect(o.jwks?.keyIDs == ["ed-1", "ec-1"])
+        #expect(o.jwks?.keys.keyIDs == ["ed-1", "ec-1"])
         func problem(_ change: (inout CollectorConfig) -> Void) async -> String {
             var bad = CollectorConfig()
             change(&bad)

@@ -105,6 +105,8 @@ import Testing
             Array(generator.nextEvents(n * 3).filter { $0.kind == .span }.prefix(n))
         }
         var acknowledged: Set<SpanKey> = []
+        // Spans of refused requests: a refusal means not stored, so none of them may turn up later.
+        var refusedSpans: Set<SpanKey> = []
         var refusal: Answer?
         for _ in 0..<400 {
             let spans = nextSpans(200)
@@ -112,6 +114,7 @@ import Testing
             if answer.status == 200 {
                 for s in spans { acknowledged.insert(SpanKey(trace: s.traceID, span: s.spanID)) }
             } else {
+                for s in spans { refusedSpans.insert(SpanKey(trace: s.traceID, span: s.spanID)) }
                 refusal = answer
                 break
             }
@@ -129,9 +132,14 @@ import Testing
         // Still running: alive, not ready, and refusing the same way while full.
         #expect(try await c.get("/healthz") == 200)
         #expect(try await c.get("/readyz") == 503)
-        for _ in 0..<3 { #expect(try await Self.post(c.base, spans: nextSpans(200)).status == 503) }
+        for _ in 0..<3 {
+            let spans = nextSpans(200)
+            #expect(try await Self.post(c.base, spans: spans).status == 503)
+            for s in spans { refusedSpans.insert(SpanKey(trace: s.traceID, span: s.spanID)) }
+        }
         // gRPC says the same: UNAVAILABLE with a RetryInfo detail.
         let grpcSpans = nextSpans(200)
+        for s in grpcSpans { refusedSpans.insert(SpanKey(trace: s.traceID, span: s.spanID)) }
         try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
             let error = await #expect(throws: RPCError.self) {
                 try await traces.export(OTLPMapping.traceRequest(from: grpcSpans))
@@ -146,6 +154,8 @@ import Testing
             (samples[#"audit_collector_rejected_items_total{receiver="otlp_http_traces",reason="disk_full"}"#] ?? 0)
                 >= 800)
         #expect((samples["audit_collector_write_errors_total"] ?? 0) >= 1)
+        // The operator is told in words too: the collector's log names the full disk.
+        #expect(c.process.stderrSoFar.contains("disk is full"), "\(c.process.stderrSoFar.suffix(2_000))")
 
         // Space returns: the collector notices by itself (readyz) and takes traffic again.
         try FileManager.default.removeItem(atPath: filler)
@@ -182,6 +192,9 @@ import Testing
             })
         let missing = acknowledged.subtracting(stored)
         #expect(missing.isEmpty, "\(missing.count) of \(acknowledged.count) acknowledged spans are missing")
+        #expect(!refusedSpans.isEmpty)
+        let storedAfterRefusal = refusedSpans.intersection(stored)
+        #expect(storedAfterRefusal.isEmpty, "\(storedAfterRefusal.count) spans of refused requests were stored")
         #expect(try dir.listSegmentFiles().sealed.count >= 2)
     }
 }

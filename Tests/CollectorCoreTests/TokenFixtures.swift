@@ -109,9 +109,10 @@ func span(_ attributes: [Attribute] = []) -> AuditEvent {
 
 let testHMACSecret = Array("collector-test-secret-0123456789".utf8)
 
-func testNormalizer(hmac: Bool = true, jwks: JWKSKeySet? = nil) -> Normalizer {
+func testNormalizer(hmac: Bool = true, jwks: JWKSKeySet? = nil, policy: TokenPolicy = TokenPolicy()) -> Normalizer {
     var o = NormalizerOptions()
     if hmac { o.redaction.hmacSecret = testHMACSecret }
-    o.jwks = jwks
+    o.jwks = jwks.map { JWKSSource(keys: $0) }
+    o.tokenPolicy = policy
     return Normalizer(options: o)
 }

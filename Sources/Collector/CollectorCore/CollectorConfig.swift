@@ -2,6 +2,7 @@
 // are errors (a misspelt limit must not silently fall back to its default). docs/configuration.md lists every key.
 import Foundation
 import LogFormat
+import Logging
 import OTLPBridge
 import StoreQuery
 import Yams
@@ -17,6 +18,10 @@ public struct CollectorConfig: Sendable, Equatable {
     /// RFC 5424 or 3164 messages); "off" disables either.
     public var syslogUDPAddress = "127.0.0.1:5514"
     public var syslogTCPAddress = "127.0.0.1:5514"
+    /// A syslog TCP connection that sends nothing for this long (while the collector waits to read) is closed.
+    public var syslogTCPIdleTimeoutSeconds = 300
+    /// A gRPC connection without an RPC for this long is closed (GOAWAY); clients reconnect when they next send.
+    public var grpcIdleTimeoutSeconds = 300
     public var allowPlaintextRemote = false
     public var fsync = "interval"
     public var fsyncIntervalMs = 50
@@ -31,6 +36,16 @@ public struct CollectorConfig: Sendable, Equatable {
     public var groupAttributes = IdentityKeys().groups
     /// A JWKS file whose keys verify bearer JWTs; empty: tokens are only decoded.
     public var jwksFile = ""
+    /// An http(s) URL serving the JWKS (an identity provider's `jwks_uri`); exclusive with `jwksFile`.
+    public var jwksURL = ""
+    /// How often the JWKS (file or URL) is read again; 0: only at start and for unknown `kid`s.
+    public var jwksRefreshSeconds = 3_600
+    /// Least time between two reads of the JWKS asked for by tokens naming a `kid` it lacks.
+    public var jwksUnknownKidMinSeconds = 30
+    /// Clock difference tolerated when judging a verified token's `exp` and `nbf`.
+    public var tokenLeewaySeconds = 60
+    /// A verified token's `aud` must name one of these; empty: the audience is not judged.
+    public var tokenAudiences: [String] = []
     public var redactionKeys = RedactionPolicy.defaultKeys
     public var redactionQueryParameters = RedactionPolicy.defaultQueryParameters
     /// A file holding the collector's HMAC secret for redaction fingerprints (at least 16 bytes).
@@ -68,10 +83,13 @@ public struct CollectorConfig: Sendable, Equatable {
     static let keys: [String] = [
         "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote",
         "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
-        "receivers.syslog.tcp_address", "storage.fsync",
+        "receivers.syslog.tcp_address", "receivers.syslog.tcp_idle_timeout_seconds",
+        "receivers.otlp_grpc.idle_timeout_seconds", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
+        "identity.jwks_url", "identity.jwks_refresh_seconds", "identity.jwks_unknown_kid_min_seconds",
+        "identity.token_leeway_seconds", "identity.token_audiences",
         "redaction.keys", "redaction.query_parameters", "redaction.hmac_secret_file", "log_level",
         "tls.cert_file", "tls.key_file", "tls.client_ca_file", "auth.senders_file", "storage.signing_key_file",
         // Retention: one key here; RetentionPolicy checks what is inside.
@@ -132,6 +150,8 @@ public struct CollectorConfig: Sendable, Equatable {
         string("receivers.zipkin.address") { c.zipkinAddress = $0 }
         string("receivers.syslog.udp_address") { c.syslogUDPAddress = $0 }
         string("receivers.syslog.tcp_address") { c.syslogTCPAddress = $0 }
+        int("receivers.syslog.tcp_idle_timeout_seconds") { c.syslogTCPIdleTimeoutSeconds = $0 }
+        int("receivers.otlp_grpc.idle_timeout_seconds") { c.grpcIdleTimeoutSeconds = $0 }
         string("storage.fsync") { c.fsync = $0 }
         int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
         int("storage.segment_bytes") { c.segmentBytes = $0 }
@@ -152,6 +172,11 @@ public struct CollectorConfig: Sendable, Equatable {
         list("identity.email_attributes") { c.emailAttributes = $0 }
         list("identity.group_attributes") { c.groupAttributes = $0 }
         string("identity.jwks_file") { c.jwksFile = $0 }
+        string("identity.jwks_url") { c.jwksURL = $0 }
+        int("identity.jwks_refresh_seconds") { c.jwksRefreshSeconds = $0 }
+        int("identity.jwks_unknown_kid_min_seconds") { c.jwksUnknownKidMinSeconds = $0 }
+        int("identity.token_leeway_seconds") { c.tokenLeewaySeconds = $0 }
+        list("identity.token_audiences") { c.tokenAudiences = $0 }
         list("redaction.keys") { c.redactionKeys = $0 }
         list("redaction.query_parameters") { c.redactionQueryParameters = $0 }
         string("redaction.hmac_secret_file") { c.hmacSecretFile = $0 }
@@ -194,6 +219,7 @@ public struct CollectorConfig: Sendable, Equatable {
         if let v = env["AUDIT_COLLECTOR_FSYNC"] { c.fsync = v }
         if let v = env["AUDIT_COLLECTOR_LOG_LEVEL"] { c.logLevel = v }
         if let v = env["AUDIT_COLLECTOR_JWKS_FILE"] { c.jwksFile = v }
+        if let v = env["AUDIT_COLLECTOR_JWKS_URL"] { c.jwksURL = v }
         if let v = env["AUDIT_COLLECTOR_REDACTION_HMAC_SECRET_FILE"] { c.hmacSecretFile = v }
         if let v = env["AUDIT_COLLECTOR_REDACTION_HMAC_SECRET"] { c.hmacSecret = v }
         if let v = env["AUDIT_COLLECTOR_TLS_CERT_FILE"] { c.tlsCertFile = v }
@@ -219,8 +245,21 @@ public struct CollectorConfig: Sendable, Equatable {
             ("segment_age_seconds", segmentAgeSeconds),
             ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
             ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
+            ("tcp_idle_timeout_seconds", syslogTCPIdleTimeoutSeconds), ("idle_timeout_seconds", grpcIdleTimeoutSeconds),
         ] where v <= 0 {
             p.append("\(name) must be positive, not \(v)")
+        }
+        for (name, v) in [
+            ("jwks_refresh_seconds", jwksRefreshSeconds), ("jwks_unknown_kid_min_seconds", jwksUnknownKidMinSeconds),
+            ("token_leeway_seconds", tokenLeewaySeconds),
+        ] where v < 0 {
+            p.append("\(name) must not be negative, not \(v)")
+        }
+        if !jwksFile.isEmpty && !jwksURL.isEmpty {
+            p.append("give the JWKS once: identity.jwks_file or identity.jwks_url, not both")
+        }
+        if !jwksURL.isEmpty && !(jwksURL.hasPrefix("https://") || jwksURL.hasPrefix("http://")) {
+            p.append("identity.jwks_url must be an http or https URL, not \(jwksURL.debugDescription)")
         }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             p.append("log_level \(logLevel.debugDescription) is not a log level")
@@ -303,8 +342,11 @@ public struct CollectorConfig: Sendable, Equatable {
 
     static let minimumSecretBytes = 16
 
-    /// The normalisation stage's options: reads the HMAC secret file and the JWKS file. Errors name the file.
-    public func normalizerOptions() async throws(Problem) -> NormalizerOptions {
+    /// The normalisation stage's options: reads the HMAC secret file and the JWKS (file or URL). Errors name
+    /// the file or URL.
+    public func normalizerOptions(logger: Logger = Logger(label: "audit.collector")) async throws(Problem)
+        -> NormalizerOptions
+    {
         var o = NormalizerOptions()
         o.redaction.keys = redactionKeys
         o.redaction.queryParameters = redactionQueryParameters
@@ -322,9 +364,16 @@ public struct CollectorConfig: Sendable, Equatable {
             }
             o.redaction.hmacSecret = secret
         }
-        if !jwksFile.isEmpty {
-            do { o.jwks = try await JWKSKeySet.load(path: jwksFile) } catch { throw Problem(messages: [error.message]) }
+        let location: JWKSSource.Location? =
+            !jwksFile.isEmpty ? .file(jwksFile) : !jwksURL.isEmpty ? .url(jwksURL) : nil
+        if let location {
+            do {
+                o.jwks = try await JWKSSource.load(
+                    location, refreshInterval: .seconds(jwksRefreshSeconds),
+                    unknownKeyInterval: .seconds(jwksUnknownKidMinSeconds), logger: logger)
+            } catch { throw Problem(messages: [error.message]) }
         }
+        o.tokenPolicy = TokenPolicy(leewaySeconds: tokenLeewaySeconds, audiences: tokenAudiences)
         return o
     }
 

@@ -7,6 +7,8 @@ import HummingbirdCore
 import LogFormat
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
 import NIOSSL
 import ServiceLifecycle
 
@@ -59,7 +61,10 @@ public enum CollectorServer {
             }
         }
         // Without an idle timeout, slow or stalled clients (slowloris) would hold connections forever.
-        let http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
+        // Request heads over the decoder's limits (80 KiB) get 431, which says what is wrong, not a bare 400.
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [HeaderOverflowAnswer()], idleTimeout: idleTimeout,
+            httpDecoderConfiguration: .init())
         let server: HTTPServerBuilder
         if let tls {
             let sslContext: NIOSSLContext
@@ -165,5 +170,30 @@ public struct DurableLogService: Service {
         logger.info("draining and sealing")
         try await log.close()
         logger.info("sealed; stopped")
+    }
+}
+
+/// Answers 431 (Request Header Fields Too Large, RFC 6585) and closes when the HTTP decoder meets a request head
+/// over its limits; other parse errors go on to Hummingbird, which answers 400.
+final class HeaderOverflowAnswer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundOut = HTTPResponsePart
+    private var answered = false
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parse = error as? HTTPParserError, parse == .headerOverflow else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !answered else { return }
+        answered = true
+        let head = HTTPResponse(
+            status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"),
+            headerFields: [.connection: "close", .contentLength: "0"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 }

@@ -144,15 +144,29 @@ public enum GRPCReceiver {
     }
 
     /// A gRPC server for `ingest` on `host:port` (port 0: any free port), with request compression accepted
-    /// and the message size limit of the HTTP receivers.
+    /// and the message size limit of the HTTP receivers. A connection without an RPC for `idleTimeout` is
+    /// closed (GOAWAY; one that sends nothing for twice as long is cut): clients reconnect when they next
+    /// export, and stalled or abandoned ones free their socket.
     public static func server(
-        ingest: IngestService, host: String, port: Int, tls: ReloadableCertificates? = nil
+        ingest: IngestService, host: String, port: Int, tls: ReloadableCertificates? = nil,
+        idleTimeout: Duration = .seconds(300)
     ) throws(TLSSetupError) -> GRPCServer<HTTP2ServerTransport.Posix> {
         let transport = HTTP2ServerTransport.Posix(
             address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
             transportSecurity: try tls?.grpcTransportSecurity() ?? .plaintext,
             config: .defaults { config in
                 config.compression.enabledAlgorithms = [.gzip, .deflate]
+                config.connection.maxIdleTime = idleTimeout
+                // The idle GOAWAY closes only once the client acknowledges a PING, which a stalled or vanished
+                // client never does (nor does the transport's keepalive cut it): a connection that sends not
+                // a byte for twice the idle time is closed outright.
+                let silence = TimeAmount(idleTimeout * 2)
+                config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            IdleReadCloser(timeout: silence), position: .first)
+                    }
+                }
                 // The transport resets the stream of a message over its own limit (the client sees UNAVAILABLE
                 // and may retry), so it gets headroom: messages up to twice the limit reach the handler, which
                 // answers RESOURCE_EXHAUSTED properly; only larger ones meet the transport's reset.

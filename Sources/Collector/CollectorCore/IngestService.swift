@@ -315,10 +315,16 @@ public final class IngestService: Sendable {
 
     /// Normalises (the one call site of that stage: every receiver's events pass here), stamps the sender,
     /// appends and waits until durable. The log's `busy` code is the retryable refusal; other codes as below.
-    private func append(_ events: [AuditEvent], from sender: SenderContext) async throws(Refusal) {
+    private func append(_ original: [AuditEvent], from sender: SenderContext) async throws(Refusal) {
         let receiver = sender.receiver.label
-        var events = events
+        var events = original
         normalizer.normalize(&events, from: sender.receiver)
+        if let jwks = normalizer.options.jwks, jwks.wantsUnknownKeys, await jwks.fetchForUnknownKeys() {
+            // A token named a key the JWKS has only now (a rotation): judge this request's tokens again with it,
+            // from the events as received.
+            events = original
+            normalizer.normalize(&events, from: sender.receiver)
+        }
         Self.stampSender(&events, sender)
         let started = FileIO.monotonicNanos()
         do {
@@ -340,7 +346,10 @@ public final class IngestService: Sendable {
                 throw Refusal(kind: .invalid, message: error.message)
             case .io:
                 if shouldLogWriteFailure() {
-                    logger.error("write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
+                    logger.error(
+                        FileIO.isOutOfSpace(error)
+                            ? "the disk is full; refusing writes until space returns"
+                            : "write failed; refusing until the disk recovers", metadata: ["error": "\(error)"])
                 }
                 let why = FileIO.isOutOfSpace(error) ? "the collector's disk is full" : "the collector cannot write"
                 throw Refusal(

@@ -1,7 +1,8 @@
-// The verification keys of bearer JWTs: a JWKS file (RFC 7517), loaded once at start through jwt-kit, which
-// turns each JSON Web Key into a signature algorithm (RS*, PS*, ES*, EdDSA). Verification then runs
-// synchronously on the ingest path. A verified token's signature was checked with a key whose `kid` (when the
-// token names one) and algorithm match; expiry is not judged here: the claims (with `exp`) are stored as sent.
+// The verification keys of bearer JWTs: one JWKS (RFC 7517) as read, through jwt-kit, which turns each JSON Web
+// Key into a signature algorithm (RS*, PS*, ES*, EdDSA). Verification then runs synchronously on the ingest
+// path. A verified token's signature was checked with a key whose `kid` (when the token names one) and
+// algorithm match. Reading the set again (rotation) is `JWKSSource`'s; judging `exp`, `nbf` and `aud` is
+// `TokenPolicy`'s.
 import Foundation
 import JWTKit
 import Synchronization
@@ -54,6 +55,9 @@ public struct JWKSKeySet: Sendable {
     let cache = VerificationCache()
 
     public var keyIDs: [String] { keys.map(\.keyID) }
+
+    /// Whether a key of the set is named `kid` by the JWKS.
+    public func hasNamedKey(_ kid: String) -> Bool { keys.contains { $0.named && $0.keyID == kid } }
 
     /// Reads and checks a JWKS file; a key that cannot verify is skipped with its reason, a file without any
     /// usable key is an error.

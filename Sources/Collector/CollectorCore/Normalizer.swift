@@ -24,13 +24,16 @@
 // Hot path: an event with nothing to redact and no legacy names costs one table-driven byte pass per string
 // and no allocation (see Benchmarks/).
 import CollectorParsers
+import Foundation
 import LogFormat
 import OTLPBridge
 
 public struct NormalizerOptions: Sendable {
     public var redaction = RedactionPolicy()
     /// Verification keys for bearer JWTs; nil: tokens are only decoded.
-    public var jwks: JWKSKeySet? = nil
+    public var jwks: JWKSSource? = nil
+    /// How the claims of a token whose signature verified are judged (`exp`, `nbf`, `aud`).
+    public var tokenPolicy = TokenPolicy()
     /// At most this many JWTs of one event are decoded (a hostile event may carry thousands).
     public var maxTokensPerEvent = 4
     public init() {}
@@ -229,8 +232,11 @@ public struct Normalizer: Sendable {
     func applyTokens(_ e: inout AuditEvent, _ found: [(token: String, fromHeader: Bool)]) {
         let ordered = found.filter(\.fromHeader) + found.filter { !$0.fromHeader }
         var seen = Set<String>()
-        var best: (jwt: CompactJWT, verification: TokenVerification)? = nil
+        // The best token: verified with claims that hold, else verified, else the first decoded.
+        var best: (jwt: CompactJWT, verification: TokenVerification, validity: TokenValidity?)? = nil
         var problems: [String] = []
+        // Judged against the collector's clock when the event arrives, not the event's own (sender-set) time.
+        let now = Date().timeIntervalSince1970
         for (token, _) in ordered where seen.insert(token).inserted {
             if seen.count > options.maxTokensPerEvent { break }
             let jwt: CompactJWT
@@ -240,26 +246,26 @@ public struct Normalizer: Sendable {
             }
             let verification = options.jwks.map { $0.verify(jwt) } ?? .notConfigured
             if case .verified = verification {
-                best = (jwt, verification)
-                break
+                let validity = options.tokenPolicy.judge(jwt, now: now)
+                if validity == .valid || best?.validity == nil { best = (jwt, verification, validity) }
+                if validity == .valid { break }
+                continue
             }
-            if best == nil { best = (jwt, verification) }
+            if best == nil { best = (jwt, verification, nil) }
         }
-        guard let (jwt, verification) = best else {
+        guard let (jwt, verification, validity) = best else {
             // Only unreadable tokens: they were redacted as opaque secrets; say why they named nobody.
             e.attributes.append(
                 Attribute(
                     Self.tokenKey, .keyValueList([Attribute("problem", .string(problems.joined(separator: "; ")))])))
             return
         }
-        let verified: Bool
-        if case .verified = verification { verified = true } else { verified = false }
         var claims = jwt.claimAttributes()
         // Claims are sender data too: a claim that holds a secret is redacted like any attribute.
         var ignored = Redactor.Notes()
         redactor.redact(&claims, at: { "audit.token.claims" }, &ignored)
         var used = "ignored"
-        if let tokenUser = jwt.user(origin: verified ? .verifiedToken : .decodedToken) {
+        if let tokenUser = jwt.user(origin: validity?.identityOrigin ?? .decodedToken) {
             var tokenUser = tokenUser
             var scratch = Redactor.Notes()
             if let s = redactor.redact(tokenUser.subject, at: { "" }, &scratch) { tokenUser.subject = s }
@@ -296,6 +302,11 @@ public struct Normalizer: Sendable {
         if let alg = jwt.algorithm {
             let bounded = String(alg.prefix(32))
             token.insert(Attribute("alg", .string(redactor.redact(bounded, at: { "" }, &ignored) ?? bounded)), at: 1)
+        }
+        if let validity {
+            // Right after `verification`: why a verified token's origin is not `verifiedToken`.
+            let at = token.firstIndex { $0.key == "verification" }.map { $0 + 1 } ?? token.endIndex
+            token.insert(Attribute("validity", .string(validity.description)), at: at)
         }
         if !problems.isEmpty { token.append(Attribute("problem", .string(problems.joined(separator: "; ")))) }
         e.attributes.append(Attribute(Self.tokenKey, .keyValueList(token)))

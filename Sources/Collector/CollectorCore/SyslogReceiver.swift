@@ -167,6 +167,8 @@ public final class SyslogReceiver: Sendable {
                             logger.warning(
                                 "closing a syslog TCP connection",
                                 metadata: ["peer": "\(peer ?? "?")", "why": "\(why)"])
+                            // The good frames before the bad one, from the same read, are kept.
+                            if !events.isEmpty, let sender { await storeWithRetry(events, from: sender) }
                             return
                         }
                     }
@@ -219,16 +221,19 @@ public struct SyslogService: Service {
     public let tcp: (host: String, port: Int)?
     /// TLS for the TCP listener (syslog over TLS, RFC 5425 framing is the same octet counting).
     public let tls: ReloadableCertificates?
+    /// A TCP connection the collector waits on for this long without a byte is closed.
+    public let idleTimeout: TimeAmount
     /// Called with the bound ports ("udp"/"tcp", port).
     let onListening: @Sendable (String, Int) async -> Void
     let logger: Logger
 
     public init(
         receiver: SyslogReceiver, udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?,
-        tls: ReloadableCertificates? = nil, logger: Logger,
+        tls: ReloadableCertificates? = nil, idleTimeout: TimeAmount = .seconds(300), logger: Logger,
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) {
         self.tls = tls
+        self.idleTimeout = idleTimeout
         self.receiver = receiver
         self.udp = udp
         self.tcp = tcp
@@ -261,6 +266,7 @@ public struct SyslogService: Service {
         if let address = tcp {
             let sslContext = try tls.map { try NIOSSLContext(configuration: try $0.serverConfiguration()) }
             let metrics = receiver.ingest.metrics
+            let idleTimeout = self.idleTimeout
             tcpChannel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: address.host, port: address.port) { channel in
@@ -271,6 +277,7 @@ public struct SyslogService: Service {
                             try HandshakeFailureCounter.addTLS(
                                 to: channel, context: sslContext, listener: "syslog_tcp", metrics: metrics, peer: peer)
                         }
+                        try channel.pipeline.syncOperations.addHandler(IdleReadCloser(timeout: idleTimeout))
                         return (
                             try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel), peer
                         )

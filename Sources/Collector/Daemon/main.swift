@@ -68,6 +68,9 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "A file holding the secret for keyed fingerprints of redacted values (at least 16 bytes).")
         var redactionHmacSecretFile: String?
         @Option(
+            help: "An http(s) URL serving the JWKS (instead of --jwks-file), read again hourly and on unknown kids.")
+        var jwksUrl: String?
+        @Option(
             name: .customLong("tls-cert"), help: "PEM certificate chain: TLS on every TCP listener (with --tls-key).")
         var tlsCert: String?
         @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (mode 0600). SIGHUP reloads both.")
@@ -111,6 +114,7 @@ struct Collector: AsyncParsableCommand {
             if let segmentAgeSeconds { c.segmentAgeSeconds = segmentAgeSeconds }
             if let logLevel { c.logLevel = logLevel }
             if let jwksFile { c.jwksFile = jwksFile }
+            if let jwksUrl { c.jwksURL = jwksUrl }
             if let redactionHmacSecretFile { c.hmacSecretFile = redactionHmacSecretFile }
             if let tlsCert { c.tlsCertFile = tlsCert }
             if let tlsKey { c.tlsKeyFile = tlsKey }
@@ -184,10 +188,16 @@ struct Collector: AsyncParsableCommand {
             limits.maxAttributesPerRecord = c.maxAttributesPerRecord
             limits.maxStringBytes = c.maxStringBytes
             let normalization: NormalizerOptions
-            do { normalization = try await c.normalizerOptions() } catch { throw ValidationError(error.description) }
+            do { normalization = try await c.normalizerOptions(logger: logger) } catch {
+                throw ValidationError(error.description)
+            }
             if let jwks = normalization.jwks {
-                logger.info("verifying bearer JWTs", metadata: ["jwks": "\(c.jwksFile)", "keys": "\(jwks.keyIDs)"])
-                for s in jwks.skipped { logger.warning("JWKS key skipped", metadata: ["why": "\(s)"]) }
+                logger.info(
+                    "verifying bearer JWTs",
+                    metadata: [
+                        "jwks": "\(jwks.location.map(String.init(describing:)) ?? "")", "keys": "\(jwks.keys.keyIDs)",
+                    ])
+                for s in jwks.keys.skipped { logger.warning("JWKS key skipped", metadata: ["why": "\(s)"]) }
             }
             if normalization.redaction.hmacSecret.isEmpty {
                 logger.notice("no redaction HMAC secret: redaction markers carry no fingerprint")
@@ -220,7 +230,9 @@ struct Collector: AsyncParsableCommand {
                 .init(service: DurableLogService(log: log, logger: logger)), .init(service: app),
             ]
             if let (grpcHost, grpcPort) = try c.grpcAddress() {
-                let server = try GRPCReceiver.server(ingest: ingest, host: grpcHost, port: grpcPort, tls: tls)
+                let server = try GRPCReceiver.server(
+                    ingest: ingest, host: grpcHost, port: grpcPort, tls: tls,
+                    idleTimeout: .seconds(c.grpcIdleTimeoutSeconds))
                 services.append(
                     .init(
                         service: GRPCServerService(server: server) { bound in
@@ -243,13 +255,17 @@ struct Collector: AsyncParsableCommand {
                 services.append(
                     .init(
                         service: SyslogService(
-                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls, logger: logger
+                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls,
+                            idleTimeout: .seconds(Int64(c.syslogTCPIdleTimeoutSeconds)), logger: logger
                         ) { transport, bound in
                             let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
                             let note = transport == "udp" ? "" : security
                             FileHandle.standardOutput.write(
                                 Data("listening on syslog-\(transport)://\(host):\(bound)\(note)\n".utf8))
                         }))
+            }
+            if let jwks = normalization.jwks {
+                services.append(.init(service: JWKSRefreshService(source: jwks)))
             }
             if c.retention.scheduleIntervalSeconds > 0 {
                 logger.info(

@@ -50,7 +50,7 @@ import LogFormat
 ///
 /// `user` is `{"subject": string, "email"?: string, "groups": [string], "issuer"?: string, "origin": string,
 /// "token_fingerprint"?: string}` where `origin` is `unknown`, `attribute`, `edge`, `verified_token`,
-/// `decoded_token` or `certificate` and `token_fingerprint` is the token's SHA-256 in lowercase hex.
+/// `decoded_token`, `certificate`, `expired_token`, `not_yet_valid_token` or `wrong_audience_token` and `token_fingerprint` is the token's SHA-256 in lowercase hex.
 ///
 /// `http` is `{"method"?: string, "target"?: string, "route"?: string, "status_code": integer,
 /// "client_address"?: string}`; `status_code` is 0 when unknown.
@@ -543,6 +543,9 @@ struct JSONWriter {
         case .verifiedToken: "verified_token"
         case .decodedToken: "decoded_token"
         case .certificate: "certificate"
+        case .expiredToken: "expired_token"
+        case .notYetValidToken: "not_yet_valid_token"
+        case .wrongAudienceToken: "wrong_audience_token"
         }
     }
 }

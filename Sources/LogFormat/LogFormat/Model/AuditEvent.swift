@@ -50,6 +50,14 @@ public enum IdentityOrigin: UInt8, Sendable, Hashable, CaseIterable {
     case decodedToken = 4
     /// A client certificate (subject or SPIFFE URI SAN).
     case certificate = 5
+    /// The claims of a bearer JWT whose signature verified but whose `exp` had passed (beyond the leeway) when
+    /// the collector received it.
+    case expiredToken = 6
+    /// The claims of a bearer JWT whose signature verified but whose `nbf` was still ahead (beyond the leeway).
+    case notYetValidToken = 7
+    /// The claims of a bearer JWT whose signature verified but whose `aud` names none of the configured
+    /// audiences.
+    case wrongAudienceToken = 8
 }
 
 /// The person (or client) on whose behalf a request was made.
