@@ -59,7 +59,8 @@ import Testing
                 sourceLocation: sourceLocation)
             return nil
         case (_?, .failure(let error)):
-            Issue.record("swift-protobuf accepts, the wire decoder refuses: \(error) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "swift-protobuf accepts, the wire decoder refuses: \(error) \(what())", sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -183,21 +184,34 @@ import Testing
 
     static let bad: [Bad] = [
         Bad(name: "truncated varint", bytes: request(.traces, item: goodSpan + [0x30, 0x80]), code: .malformed),
-        Bad(name: "varint of 11 bytes", bytes: request(.traces, item: goodSpan + [0x30] + [UInt8](repeating: 0x80, count: 10) + [0]), code: .malformed),
+        Bad(
+            name: "varint of 11 bytes",
+            bytes: request(.traces, item: goodSpan + [0x30] + [UInt8](repeating: 0x80, count: 10) + [0]),
+            code: .malformed),
         Bad(name: "length past the end", bytes: [0x0A, 0x05, 0x12, 0x00], code: .truncated),
         Bad(name: "length of 2 GiB", bytes: [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x07], code: .malformed),
         Bad(name: "wire type 6", bytes: request(.traces, item: goodSpan + [0x0E]), code: .malformed),
         Bad(name: "wire type 7", bytes: [0x0F], code: .malformed),
         Bad(name: "field number 0", bytes: request(.traces, item: goodSpan + [0x00, 0x01]), code: .malformed),
         Bad(name: "end group never started", bytes: request(.traces, item: goodSpan + [0x1C]), code: .malformed),
-        Bad(name: "group never closed", bytes: request(.traces, item: goodSpan + [0xA3, 0x01, 0x08, 0x01]), code: .truncated),
-        Bad(name: "group closed by another number", bytes: request(.traces, item: goodSpan + [0xA3, 0x01, 0xAC, 0x01]), code: .malformed),
+        Bad(
+            name: "group never closed", bytes: request(.traces, item: goodSpan + [0xA3, 0x01, 0x08, 0x01]),
+            code: .truncated),
+        Bad(
+            name: "group closed by another number", bytes: request(.traces, item: goodSpan + [0xA3, 0x01, 0xAC, 0x01]),
+            code: .malformed),
         Bad(name: "fixed64 cut short", bytes: request(.traces, item: goodSpan + [0x39, 1, 2, 3]), code: .truncated),
         Bad(name: "fixed32 cut short", bytes: request(.traces, item: goodSpan + [0x85, 0x01, 1]), code: .truncated),
         Bad(name: "tag of 6 bytes", bytes: [0x88, 0x80, 0x80, 0x80, 0x80, 0x00], code: .malformed),
-        Bad(name: "span name not UTF-8", bytes: request(.traces, item: goodSpan + W.field(5, [0xFF, 0xFE])), code: .invalidUTF8),
-        Bad(name: "attribute key not UTF-8", bytes: request(.traces, item: goodSpan + W.field(9, W.field(1, [0xC0, 0x80]))), code: .invalidUTF8),
-        Bad(name: "a lone surrogate in a log body", bytes: request(.logs, item: W.field(5, W.field(1, [0xED, 0xA0, 0x80]))), code: .invalidUTF8),
+        Bad(
+            name: "span name not UTF-8", bytes: request(.traces, item: goodSpan + W.field(5, [0xFF, 0xFE])),
+            code: .invalidUTF8),
+        Bad(
+            name: "attribute key not UTF-8",
+            bytes: request(.traces, item: goodSpan + W.field(9, W.field(1, [0xC0, 0x80]))), code: .invalidUTF8),
+        Bad(
+            name: "a lone surrogate in a log body",
+            bytes: request(.logs, item: W.field(5, W.field(1, [0xED, 0xA0, 0x80]))), code: .invalidUTF8),
     ]
 
     @Test(arguments: bad)
@@ -214,7 +228,8 @@ import Testing
         func nested(_ depth: Int) -> [UInt8] {
             var value = W.field(1, Array("leaf".utf8))
             for _ in 0..<depth { value = W.field(5, W.field(1, value)) }
-            return Self.request(.traces, item: Self.goodSpan + W.field(9, W.field(1, Array("k".utf8)) + W.field(2, value)))
+            return Self.request(
+                .traces, item: Self.goodSpan + W.field(9, W.field(1, Array("k".utf8)) + W.field(2, value)))
         }
         var deepestAccepted: Int?
         for depth in 40...60 {
@@ -340,7 +355,10 @@ struct RandomWire {
     }
 
     indirect enum Kind {
-        case string, key, id(Int), varint, fixed32, fixed64, message(Message)
+        case string, key
+        case id(Int)
+        case varint, fixed32, fixed64
+        case message(Message)
     }
 
     struct Field {
@@ -553,7 +571,9 @@ struct RandomWire {
             return [UInt8](repeating: 0x61, count: 20_000 + below(50_000))
         case 3..<20: return []
         default:
-            let words = ["GET", "/api/v1/orders", "ünïcødé ✓", "spiffe://cluster.local/ns/a/sa/b", "orders", "𝄞", "a,b"]
+            let words = [
+                "GET", "/api/v1/orders", "ünïcødé ✓", "spiffe://cluster.local/ns/a/sa/b", "orders", "𝄞", "a,b",
+            ]
             return Array(words[below(words.count)].utf8)
         }
     }

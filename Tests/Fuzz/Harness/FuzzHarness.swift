@@ -95,7 +95,8 @@ public enum FuzzHarness {
                     RecordCodec.encode(a) == RecordCodec.encode(b), "\(signal): the decoders give different events")
             }
         case (.success, nil): preconditionFailure("\(signal): swift-protobuf refuses what the wire decoder accepts")
-        case (.failure(let e), _?): preconditionFailure("\(signal): the wire decoder refuses what swift-protobuf accepts: \(e)")
+        case (.failure(let e), _?):
+            preconditionFailure("\(signal): the wire decoder refuses what swift-protobuf accepts: \(e)")
         }
     }
 
