@@ -243,7 +243,8 @@ struct Collector: AsyncParsableCommand {
                 services.append(
                     .init(
                         service: SyslogService(
-                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls, logger: logger
+                            receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls,
+                            udpReceiveBufferBytes: c.syslogUDPReceiveBufferBytes, logger: logger
                         ) { transport, bound in
                             let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
                             let note = transport == "udp" ? "" : security
