@@ -24,10 +24,14 @@ import Testing
             #expect(a.message == b.message, "\(what())", sourceLocation: sourceLocation)
             return a.message == b.message ? false : nil
         case (.success, .failure(let b)):
-            Issue.record("the scanner refuses what the reference accepts: \(b.message) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "the scanner refuses what the reference accepts: \(b.message) \(what())", sourceLocation: sourceLocation
+            )
             return nil
         case (.failure(let a), .success):
-            Issue.record("the scanner accepts what the reference refuses (\(a.message)) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "the scanner accepts what the reference refuses (\(a.message)) \(what())",
+                sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -112,7 +116,8 @@ import Testing
 
     /// Bytes that are not UTF-8 stay bytes in the attributes, and the first-class fields get repaired text.
     @Test func nonUTF8BytesStayBytes() throws {
-        let line: [UInt8] = Array(#"{"msec":"1740960009.820","request_uri":"/caf"#.utf8) + [0xE9] + Array(#"","x":""#.utf8)
+        let line: [UInt8] =
+            Array(#"{"msec":"1740960009.820","request_uri":"/caf"#.utf8) + [0xE9] + Array(#"","x":""#.utf8)
             + [0xFF, 0xFE] + Array(#""}"#.utf8)
         #expect(Self.expectSame(line) == true)
         let e = try AccessEventMapping.event(fromLine: line)
@@ -138,9 +143,10 @@ struct RandomLine {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 
-    static let keys = AccessEventMapping.Field.allCases.map(\.name) + [
-        "remote_user", "upstream_http_x_user_id", "ssl_client_s_dn", "bytes_sent", "user_agent", "x", "",
-    ]
+    static let keys =
+        AccessEventMapping.Field.allCases.map(\.name) + [
+            "remote_user", "upstream_http_x_user_id", "ssl_client_s_dn", "bytes_sent", "user_agent", "x", "",
+        ]
 
     mutating func line() -> [UInt8] {
         var out: [UInt8] = Array("{".utf8)
@@ -168,7 +174,11 @@ struct RandomLine {
         case 0, 1: return string()
         case 2:
             features.insert("number")
-            return Array(pick(["0", "-0", "200", "0.0050", "1740960009.820", "1e3", "-1.5E-7", "12345678901234567890", "01", "1.", "-"]).utf8)
+            return Array(
+                pick([
+                    "0", "-0", "200", "0.0050", "1740960009.820", "1e3", "-1.5E-7", "12345678901234567890", "01", "1.",
+                    "-",
+                ]).utf8)
         case 3:
             features.insert("bool")
             return Array(pick(["true", "false", "tru"]).utf8)
@@ -177,7 +187,9 @@ struct RandomLine {
             return Array("null".utf8)
         case 5:
             features.insert("nested")
-            return Array("[".utf8) + (0..<below(3)).map { _ in value(depth: depth + 1) }.joined(separator: Array(",".utf8)) + Array("]".utf8)
+            return Array("[".utf8)
+                + (0..<below(3)).map { _ in value(depth: depth + 1) }.joined(separator: Array(",".utf8))
+                + Array("]".utf8)
         default:
             features.insert("nested")
             return Array("{\"k\":".utf8) + value(depth: depth + 1) + Array("}".utf8)
@@ -207,8 +219,14 @@ struct RandomLine {
                 features.insert("dash")
                 s += Array("-".utf8)
             case 6: s += pick([[0x09], [0x01]])
-            case 7: s += Array(pick(["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "9ace999dbf3cc12e9930c01b8d42f006"]).utf8)
-            case 8: s += Array(pick(["2026-11-02T10:00:01+00:00", "1740960009.820", "0.004, 0.010 : 0.002", "spiffe://a/b"]).utf8)
+            case 7:
+                s += Array(
+                    pick([
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "9ace999dbf3cc12e9930c01b8d42f006",
+                    ]).utf8)
+            case 8:
+                s += Array(
+                    pick(["2026-11-02T10:00:01+00:00", "1740960009.820", "0.004, 0.010 : 0.002", "spiffe://a/b"]).utf8)
             default: s += Array(pick(["GET", "/api/v1/orders?page=2", "café", "503", "alice"]).utf8)
             }
         }
@@ -222,16 +240,22 @@ struct RandomLine {
 /// dictionary, each look-up a new String.
 enum Reference {
     /// One access-log line (a JSON object) as an event.
-    static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(AccessEventMapping.Refusal)
+    static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions())
+        throws(AccessEventMapping.Refusal)
         -> AuditEvent
     {
         let value: JSONValue
-        do { value = try ByteJSONParser.parse(line) } catch { throw AccessEventMapping.Refusal(message: "not JSON: \(error)") }
-        guard case .object(let members) = value else { throw AccessEventMapping.Refusal(message: "a line must be a JSON object") }
+        do { value = try ByteJSONParser.parse(line) } catch {
+            throw AccessEventMapping.Refusal(message: "not JSON: \(error)")
+        }
+        guard case .object(let members) = value else {
+            throw AccessEventMapping.Refusal(message: "a line must be a JSON object")
+        }
         return try event(fromObject: members, options: options)
     }
 
-    static func event(fromObject members: [(String, JSONValue)], options: AccessEventOptions) throws(AccessEventMapping.Refusal)
+    static func event(fromObject members: [(String, JSONValue)], options: AccessEventOptions) throws(AccessEventMapping
+        .Refusal)
         -> AuditEvent
     {
         var fields: [String: JSONValue] = [:]
@@ -262,7 +286,8 @@ enum Reference {
             start = ns
             loggedAtEnd = false
         } else {
-            throw AccessEventMapping.Refusal(message: "no readable time: give msec, time_iso8601 or start_time (ISO 8601 with an offset)")
+            throw AccessEventMapping.Refusal(
+                message: "no readable time: give msec, time_iso8601 or start_time (ISO 8601 with an offset)")
         }
         var duration: UInt64 = 0
         if let seconds = text("request_time"), let ns = AccessEventMapping.decimalNanos(seconds, unit: 1_000_000_000) {
@@ -320,18 +345,20 @@ enum Reference {
         if fieldsRead.status >= 500 { event.statusCode = .error }
         event.attributes = members.map { Attribute($0.0, AccessEventMapping.attributeValue($0.1)) }
         // nginx lists one upstream time per attempt (", " between retries, " : " between internal redirects).
-        if let list = text("upstream_response_time"), let (attempts, seconds) = AccessEventMapping.upstreamTimes(list), attempts > 1 {
+        if let list = text("upstream_response_time"), let (attempts, seconds) = AccessEventMapping.upstreamTimes(list),
+            attempts > 1
+        {
             event.attributes.append(Attribute("nginx.upstream.attempts", .int(Int64(attempts))))
             event.attributes.append(Attribute("nginx.upstream.response_time_total", .double(seconds)))
         }
         return event
     }
 
-
     static func edgeFields(_ text: (String) -> String?) -> AccessEventMapping.EdgeFields {
         var f = AccessEventMapping.EdgeFields { _ in nil }
         f.method = text("request_method") ?? text("method")
-        f.target = text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
+        f.target =
+            text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
         f.status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
         f.client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
         return f

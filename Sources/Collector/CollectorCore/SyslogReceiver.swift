@@ -258,11 +258,13 @@ public struct SyslogService: Service {
             udpChannel = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(
-                    .socketOption(.so_rcvbuf), value: SocketOptionValue(clamping: udpReceiveBufferBytes))
+                    .socketOption(.so_rcvbuf), value: SocketOptionValue(clamping: udpReceiveBufferBytes)
+                )
                 .channelOption(.datagramVectorReadMessageCount, value: Self.datagramsPerRead)
                 .channelOption(
                     .recvAllocator,
-                    value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxDatagram * Self.datagramsPerRead))
+                    value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxDatagram * Self.datagramsPerRead)
+                )
                 .channelOption(.maxMessagesPerRead, value: 4)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
