@@ -239,7 +239,7 @@ let package = Package(
             name: "CollectorParsersTests",
             dependencies: [
                 "CollectorParsers", "OTLPBridge", "OTLPProto", "FuzzHarness", "LogFormat", "SyntheticTraffic",
-                "TestSupport",
+                "TestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/CollectorParsersTests"
         ),

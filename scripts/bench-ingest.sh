@@ -13,7 +13,7 @@ SYSLOG_RATE=${SYSLOG_RATE:-100000}
 PORT=${PORT:-14318}
 GRPC_PORT=$((PORT - 1))
 SYSLOG_PORT=$((PORT + 1))
-BIN=.build/release
+BIN=${BIN:-.build/release}
 DATA=$(mktemp -d /tmp/audit-bench-ingest.XXXXXX)
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$DATA" "$DATA".*' EXIT
 
@@ -22,6 +22,23 @@ $BIN/collector serve --data "$DATA" --otlp-http 127.0.0.1:$PORT --otlp-grpc 127.
 pid=$!
 until (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do kill -0 $pid 2>/dev/null || exit 1; sleep 0.1; done
 metric() { curl -s http://127.0.0.1:$PORT/metrics | awk -v k="$1" '$1 == k {print $2}'; }
+# CPU of the collector (user + system, /proc/<pid>/stat) and of the load generator (/usr/bin/time) per phase, as
+# the targets are per event of collector CPU with the load generator on the same two cores.
+TICKS=$(getconf CLK_TCK)
+collector_cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
+cpu_before=0
+phase_start() { cpu_before=$(collector_cpu); }
+# phase_end EVENTS: prints the collector's CPU per event and the load generator's CPU (from $DATA.time).
+phase_end() {
+    local ticks=$(( $(collector_cpu) - cpu_before ))
+    local gen=$(awk '{print $1 + $2}' "$DATA.time")
+    awk -v t=$ticks -v hz=$TICKS -v n="$1" -v g="$gen" 'BEGIN {
+        printf "collector CPU %.1f s = %.2f us/event over %d events; load generator CPU %.1f s\n", t/hz, 1e6*t/hz/n, n, g }'
+    # Memory per phase, to tell which one raises the peak.
+    awk '/VmRSS|VmHWM/ {printf "%s %d MiB  ", $1, $2 / 1024} END {print ""}' /proc/$pid/status
+}
+loadgen() { /usr/bin/time -f "%U %S" -o "$DATA.time" $BIN/collector loadgen "$@"; }
+events_of() { echo "$1" | sed -n 's/^\([0-9]*\) events.*/\1/p'; }
 
 # Peak resident memory of the collector, sampled every 100 ms (VmHWM is read at the end too).
 peak_file=$DATA.rss; echo 0 > "$peak_file"
@@ -32,24 +49,34 @@ peak_file=$DATA.rss; echo 0 > "$peak_file"
 sampler=$!
 
 echo "== 1. OTLP/HTTP + NDJSON, full rate: $REQUESTS synthetic requests over $CONNECTIONS connections"
-full=$($BIN/collector loadgen --to http://127.0.0.1:$PORT --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 1)
+phase_start
+full=$(loadgen --to http://127.0.0.1:$PORT --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 1)
 echo "$full"
+phase_end "$(events_of "$full")"
 rate=$(echo "$full" | sed -n 's/.*: \([0-9]*\) events\/s.*/\1/p')
 echo "collector peak RSS so far: $(( $(cat "$peak_file") / 1024 )) MiB"
 
 half=$(( rate / 2 ))
 echo "== 2. OTLP/HTTP + NDJSON at half that rate: $half events/s"
-$BIN/collector loadgen --to http://127.0.0.1:$PORT --requests $(( REQUESTS / 2 )) --connections "$CONNECTIONS" --rate "$half" --seed 2
+phase_start
+halfout=$(loadgen --to http://127.0.0.1:$PORT --requests $(( REQUESTS / 2 )) --connections "$CONNECTIONS" --rate "$half" --seed 2)
+echo "$halfout"
+phase_end "$(events_of "$halfout")"
 
 echo "== 3. OTLP/gRPC spans, full rate"
-$BIN/collector loadgen --to http://127.0.0.1:$GRPC_PORT --transport grpc --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 3
+phase_start
+grpc=$(loadgen --to http://127.0.0.1:$GRPC_PORT --transport grpc --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 3)
+echo "$grpc"
+phase_end "$(events_of "$grpc")"
 
 echo "== 4. syslog over UDP at $SYSLOG_RATE lines/s (nginx-framed access lines)"
 before=$(metric 'audit_collector_accepted_items_total{receiver="syslog_udp"}')
-sent=$($BIN/collector loadgen --to udp://127.0.0.1:$SYSLOG_PORT --transport syslog-udp --requests $(( REQUESTS * 2 )) \
+phase_start
+sent=$(loadgen --to udp://127.0.0.1:$SYSLOG_PORT --transport syslog-udp --requests $(( REQUESTS * 2 )) \
     --connections 2 --rate "$SYSLOG_RATE" --seed 4)
 echo "$sent"
 sleep 2
+phase_end "$(events_of "$sent")"
 lines=$(echo "$sent" | sed -n 's/^\([0-9]*\) events.*/\1/p')
 after=$(metric 'audit_collector_accepted_items_total{receiver="syslog_udp"}')
 dropped=$(metric 'audit_collector_rejected_items_total{receiver="syslog_udp",reason="queue_full"}')

@@ -11,6 +11,8 @@ import Testing
           otlp_http:
             address: 127.0.0.1:14318
             allow_plaintext_remote: false
+          syslog:
+            udp_receive_buffer_bytes: 8388608
         storage:
           fsync: always
           fsync_interval_ms: 20
@@ -37,6 +39,7 @@ import Testing
         let c = try CollectorConfig.parse(yaml: Self.full)
         #expect(c.data == "/var/lib/audit")
         #expect(c.otlpHTTPAddress == "127.0.0.1:14318")
+        #expect(c.syslogUDPReceiveBufferBytes == 8 << 20)
         #expect(c.fsync == "always")
         #expect(c.fsyncIntervalMs == 20)
         #expect(c.segmentBytes == 1_048_576)
@@ -169,8 +172,9 @@ import Testing
     @Test func environmentOverridesTheFile() throws {
         let c = try CollectorConfig.parse(yaml: Self.full).applying(environment: [
             "AUDIT_COLLECTOR_DATA": "/tmp/x", "AUDIT_COLLECTOR_FSYNC": "never",
-            "AUDIT_COLLECTOR_MAX_PENDING_EVENTS": "99",
+            "AUDIT_COLLECTOR_MAX_PENDING_EVENTS": "99", "AUDIT_COLLECTOR_SYSLOG_UDP_RECEIVE_BUFFER_BYTES": "1048576",
         ])
+        #expect(c.syslogUDPReceiveBufferBytes == 1 << 20)
         #expect(c.data == "/tmp/x")
         #expect(c.fsync == "never")
         #expect(c.maxPendingEvents == 99)

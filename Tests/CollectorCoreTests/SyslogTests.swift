@@ -225,6 +225,13 @@ import Testing
         #expect(metrics[#"audit_collector_accepted_items_total{receiver="syslog_tcp"}"#] == 50)
         #expect(metrics[#"audit_collector_rejected_items_total{receiver="syslog_tcp",reason="invalid_line"}"#] == 1)
         #expect(metrics["audit_collector_syslog_udp_kernel_drops"] == 0)
+        // The receive buffer asked for by default (32 MiB), as Linux grants it: capped at net.core.rmem_max, then
+        // doubled for its bookkeeping.
+        let rmemMax = try #require(
+            Int(
+                try String(contentsOfFile: "/proc/sys/net/core/rmem_max", encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)))
+        #expect(metrics["audit_collector_syslog_udp_receive_buffer_bytes"] == Double(2 * min(32 << 20, rmemMax)))
         c.stop(signal: SIGTERM)
         #expect(c.process.terminationStatus == 0)
     }

@@ -22,6 +22,10 @@ public struct CollectorConfig: Sendable, Equatable {
     public var syslogTCPIdleTimeoutSeconds = 300
     /// A gRPC connection without an RPC for this long is closed (GOAWAY); clients reconnect when they next send.
     public var grpcIdleTimeoutSeconds = 300
+    /// SO_RCVBUF of the syslog UDP socket: what the kernel holds while the collector is busy (a burst of 100,000
+    /// lines/s for 50 ms is about 10 MiB of kernel accounting). Linux caps it at net.core.rmem_max (the
+    /// effective size is logged and exported as a metric).
+    public var syslogUDPReceiveBufferBytes = 32 << 20
     public var allowPlaintextRemote = false
     public var fsync = "interval"
     public var fsyncIntervalMs = 50
@@ -84,7 +88,7 @@ public struct CollectorConfig: Sendable, Equatable {
         "data", "receivers.otlp_http.address", "receivers.otlp_http.allow_plaintext_remote",
         "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
         "receivers.syslog.tcp_address", "receivers.syslog.tcp_idle_timeout_seconds",
-        "receivers.otlp_grpc.idle_timeout_seconds", "storage.fsync",
+        "receivers.otlp_grpc.idle_timeout_seconds", "receivers.syslog.udp_receive_buffer_bytes", "storage.fsync",
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
@@ -152,6 +156,7 @@ public struct CollectorConfig: Sendable, Equatable {
         string("receivers.syslog.tcp_address") { c.syslogTCPAddress = $0 }
         int("receivers.syslog.tcp_idle_timeout_seconds") { c.syslogTCPIdleTimeoutSeconds = $0 }
         int("receivers.otlp_grpc.idle_timeout_seconds") { c.grpcIdleTimeoutSeconds = $0 }
+        int("receivers.syslog.udp_receive_buffer_bytes") { c.syslogUDPReceiveBufferBytes = $0 }
         string("storage.fsync") { c.fsync = $0 }
         int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
         int("storage.segment_bytes") { c.segmentBytes = $0 }
@@ -230,6 +235,7 @@ public struct CollectorConfig: Sendable, Equatable {
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
         int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
+        int("AUDIT_COLLECTOR_SYSLOG_UDP_RECEIVE_BUFFER_BYTES") { c.syslogUDPReceiveBufferBytes = $0 }
         guard problems.isEmpty else { throw Problem(messages: problems) }
         return c
     }
@@ -246,6 +252,7 @@ public struct CollectorConfig: Sendable, Equatable {
             ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
             ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
             ("tcp_idle_timeout_seconds", syslogTCPIdleTimeoutSeconds), ("idle_timeout_seconds", grpcIdleTimeoutSeconds),
+            ("udp_receive_buffer_bytes", syslogUDPReceiveBufferBytes),
         ] where v <= 0 {
             p.append("\(name) must be positive, not \(v)")
         }

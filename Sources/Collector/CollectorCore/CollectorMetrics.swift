@@ -61,6 +61,7 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     private let recoveredRecords: CoreMetrics.Counter
     private let truncatedBytes: CoreMetrics.Counter
     private let udpKernelDrops: CoreMetrics.Gauge
+    private let udpReceiveBuffer: CoreMetrics.Gauge
     /// The syslog UDP port whose kernel drops are exposed (0: none).
     public let kernelDropsPort = Atomic<Int>(0)
     /// Counters with labels only known as they happen (reason, status code), made once each.
@@ -106,7 +107,11 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         recoveredRecords = Counter(label: "audit_collector_recovered_records_total", factory: factory)
         truncatedBytes = Counter(label: "audit_collector_recovery_truncated_bytes_total", factory: factory)
         udpKernelDrops = Gauge(label: "audit_collector_syslog_udp_kernel_drops", factory: factory)
+        udpReceiveBuffer = Gauge(label: "audit_collector_syslog_udp_receive_buffer_bytes", factory: factory)
     }
+
+    /// The receive buffer the kernel granted the syslog UDP socket (SO_RCVBUF as read back).
+    public func syslogUDPReceiveBuffer(bytes: Int) { udpReceiveBuffer.record(Int64(bytes)) }
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()

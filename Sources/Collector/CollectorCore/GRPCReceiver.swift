@@ -92,13 +92,13 @@ public enum GRPCReceiver {
     ) async throws(GoogleRPCStatus) -> Request.Response {
         let receiver = sender.receiver
         try checkSize(bytes, ingest: ingest, receiver: receiver)
-        let request: Request
-        do { request = try Request(serializedBytes: bytes) } catch {
+        let imported: OTLPMapping.Imported
+        do throws(OTLPWireError) { imported = try Request.imported(protobuf: bytes) } catch {
             throw invalid(
                 "malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver)
         }
         do {
-            let response = Request.response(try await ingest.store(request, from: sender))
+            let response = Request.response(try await ingest.store(imported, from: sender))
             ingest.metrics.answeredGRPC(receiver.label, code: "ok")
             return response
         } catch {

@@ -145,23 +145,23 @@ public final class IngestService: Sendable {
     func ingestOTLP<Request: OTLPExport>(
         _ body: [UInt8], _ encoding: Encoding, as _: Request.Type, _ context: SenderContext
     ) async -> IngestResponse {
-        let request: Request
+        let imported: OTLPMapping.Imported
         switch encoding {
         case .protobuf:
-            do { request = try Request(serializedBytes: body) } catch {
+            do throws(OTLPWireError) { imported = try Request.imported(protobuf: body) } catch {
                 metrics.rejected(context.receiver.label, reason: .malformed)
                 let what = "malformed \(Request.shortName) protobuf: \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         case .json:
-            do { request = try Request(otlpJSON: body) } catch {
+            do { imported = try Request(otlpJSON: body).imported() } catch {
                 metrics.rejected(context.receiver.label, reason: .malformed)
                 let what = "malformed OTLP/JSON \(Request.signal): \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         }
         do {
-            let outcome = try await store(request, from: context)
+            let outcome = try await store(imported, from: context)
             return encode(Request.response(outcome), status: 200, encoding)
         } catch {
             return answer(error, context.receiver, encoding)
@@ -291,7 +291,12 @@ public final class IngestService: Sendable {
     public func store<Request: OTLPExport>(
         _ request: Request, from sender: SenderContext
     ) async throws(Refusal) -> Stored {
-        var imported = request.imported()
+        try await store(request.imported(), from: sender)
+    }
+
+    /// The same for a request already decoded into events (the protobuf receivers decode straight into them).
+    public func store(_ imported: OTLPMapping.Imported, from sender: SenderContext) async throws(Refusal) -> Stored {
+        var imported = imported
         enforceLimits(&imported, receiver: sender.receiver.label)
         if !imported.events.isEmpty { try await append(imported.events, from: sender) }
         return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))

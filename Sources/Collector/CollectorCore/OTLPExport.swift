@@ -17,6 +17,8 @@ public protocol OTLPExport: SwiftProtobuf.Message, Sendable {
     init(otlpJSON bytes: [UInt8]) throws
     /// The raw events of the request (attributes as sent) and the items rejected one by one.
     func imported() -> OTLPMapping.Imported
+    /// The same straight from protobuf bytes, without building the message (the receivers' path).
+    static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported
     /// The export response for what was stored (partial success when items were rejected).
     static func response(_ stored: IngestService.Stored) -> Response
 }
@@ -27,6 +29,9 @@ extension OTLPTraceRequest: OTLPExport {
     public static var grpcReceiver: Receiver { .otlpGRPCTraces }
     public init(otlpJSON bytes: [UInt8]) throws { self = try OTLPJSON.traceRequest(from: bytes) }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
+    public static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
+        try OTLPWireDecoder.traces(protobuf: bytes)
+    }
     public static func response(
         _ stored: IngestService.Stored
     ) -> Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse {
@@ -40,6 +45,9 @@ extension OTLPLogsRequest: OTLPExport {
     public static var grpcReceiver: Receiver { .otlpGRPCLogs }
     public init(otlpJSON bytes: [UInt8]) throws { self = try OTLPJSON.logsRequest(from: bytes) }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
+    public static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
+        try OTLPWireDecoder.logs(protobuf: bytes)
+    }
     public static func response(
         _ stored: IngestService.Stored
     ) -> Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse {

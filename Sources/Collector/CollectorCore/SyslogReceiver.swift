@@ -24,7 +24,8 @@ public final class SyslogReceiver: Sendable {
     /// Raw datagrams wait here: the event loop only copies bytes, and parsing happens in batches on the
     /// flusher's side, spread over the cores (one UDP socket is served by one event-loop thread).
     private struct Buffer {
-        var datagrams: [(bytes: [UInt8], peer: SocketAddress?)] = []
+        /// A ring, so taking a batch from the front costs that batch only.
+        var datagrams = CircularBuffer<(bytes: [UInt8], peer: SocketAddress?)>()
         var closed = false
     }
     private let buffer = Mutex(Buffer())
@@ -104,11 +105,16 @@ public final class SyslogReceiver: Sendable {
                 }
             }
             for await _ in wakes {
-                let (datagrams, closed) = buffer.withLock { b in
-                    let taken = b.datagrams
-                    b.datagrams.removeAll(keepingCapacity: true)
-                    return (taken, b.closed)
+                // At most `batchEvents` per append: taking the whole buffer at once (up to `maxBufferedEvents`
+                // after a stall) held every one of those lines as parsed events, records and blocks at the same
+                // time, the 500 MiB peak of the UDP flood (BENCHMARKS.md). What is left waits in raw form.
+                let (datagrams, closed, more) = buffer.withLock { b in
+                    var taken: [(bytes: [UInt8], peer: SocketAddress?)] = []
+                    taken.reserveCapacity(min(b.datagrams.count, batchEvents))
+                    while taken.count < batchEvents, let d = b.datagrams.popFirst() { taken.append(d) }
+                    return (taken, b.closed && b.datagrams.isEmpty, !b.datagrams.isEmpty)
                 }
+                if more { wakeFlusher.yield() }
                 let batch = datagrams.isEmpty ? [] : parse(datagrams)
                 if !batch.isEmpty {
                     do throws(IngestService.Refusal) {
@@ -223,17 +229,21 @@ public struct SyslogService: Service {
     public let tls: ReloadableCertificates?
     /// A TCP connection the collector waits on for this long without a byte is closed.
     public let idleTimeout: TimeAmount
+    /// SO_RCVBUF asked for the UDP socket (the kernel may grant less: see `run`).
+    public let udpReceiveBufferBytes: Int
     /// Called with the bound ports ("udp"/"tcp", port).
     let onListening: @Sendable (String, Int) async -> Void
     let logger: Logger
 
     public init(
         receiver: SyslogReceiver, udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?,
-        tls: ReloadableCertificates? = nil, idleTimeout: TimeAmount = .seconds(300), logger: Logger,
+        tls: ReloadableCertificates? = nil, idleTimeout: TimeAmount = .seconds(300),
+        udpReceiveBufferBytes: Int = 32 << 20, logger: Logger,
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) {
         self.tls = tls
         self.idleTimeout = idleTimeout
+        self.udpReceiveBufferBytes = udpReceiveBufferBytes
         self.receiver = receiver
         self.udp = udp
         self.tcp = tcp
@@ -243,8 +253,9 @@ public struct SyslogService: Service {
 
     /// Largest datagram: the whole of the largest UDP payload.
     static let maxDatagram = 65_536
-    /// The UDP socket's receive buffer, for bursts (the kernel caps it at net.core.rmem_max).
-    static let receiveBufferBytes: SocketOptionValue = 16 << 20
+    /// Datagrams taken per recvmmsg(2) call: one system call per batch instead of per line. Each gets a
+    /// whole `maxDatagram` slot of the read buffer (NIO cuts it evenly), so no line is truncated.
+    static let datagramsPerRead = 32
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -252,9 +263,15 @@ public struct SyslogService: Service {
         if let address = udp {
             udpChannel = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxDatagram))
-                .channelOption(.maxMessagesPerRead, value: 64)
+                .channelOption(
+                    .socketOption(.so_rcvbuf), value: SocketOptionValue(clamping: udpReceiveBufferBytes)
+                )
+                .channelOption(.datagramVectorReadMessageCount, value: Self.datagramsPerRead)
+                .channelOption(
+                    .recvAllocator,
+                    value: FixedSizeRecvByteBufferAllocator(capacity: Self.maxDatagram * Self.datagramsPerRead)
+                )
+                .channelOption(.maxMessagesPerRead, value: 4)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
@@ -286,7 +303,16 @@ public struct SyslogService: Service {
         }
         let udpListener = udpChannel
         let tcpListener = tcpChannel
-        if let port = udpChannel?.channel.localAddress?.port {
+        if let channel = udpChannel?.channel, let port = channel.localAddress?.port {
+            // Linux doubles what it grants (bookkeeping) and caps the request at net.core.rmem_max: say what
+            // the socket really has, and warn when that is less than asked.
+            let granted = Int(try await channel.getOption(.socketOption(.so_rcvbuf)))
+            receiver.ingest.metrics.syslogUDPReceiveBuffer(bytes: granted)
+            if granted < udpReceiveBufferBytes {
+                logger.warning(
+                    "the syslog UDP receive buffer is smaller than configured: raise net.core.rmem_max",
+                    metadata: ["asked": "\(udpReceiveBufferBytes)", "granted": "\(granted)"])
+            }
             receiver.ingest.metrics.kernelDropsPort.store(port, ordering: .relaxed)
             await onListening("udp", port)
         }

@@ -256,7 +256,8 @@ struct Collector: AsyncParsableCommand {
                     .init(
                         service: SyslogService(
                             receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls,
-                            idleTimeout: .seconds(Int64(c.syslogTCPIdleTimeoutSeconds)), logger: logger
+                            idleTimeout: .seconds(Int64(c.syslogTCPIdleTimeoutSeconds)),
+                            udpReceiveBufferBytes: c.syslogUDPReceiveBufferBytes, logger: logger
                         ) { transport, bound in
                             let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
                             let note = transport == "udp" ? "" : security

@@ -56,61 +56,147 @@ public enum AccessEventMapping {
         public var message: String
     }
 
-    /// One access-log line (a JSON object) as an event.
+    /// The fields of an access line the mapping reads, by their names in nginx and Envoy/Istio formats.
+    enum Field: Int, CaseIterable {
+        case msec, timeISO8601, startTime, timestamp, requestTime, duration, requestID, xRequestID, traceparent
+        case httpTraceparent, traceID, service, requestMethod, method, requestURI, path, uri, args, status
+        case responseCode, remoteAddr, downstreamRemoteAddress, xForwardedFor, upstreamResponseTime, upstreamCluster
+
+        var name: String {
+            switch self {
+            case .msec: "msec"
+            case .timeISO8601: "time_iso8601"
+            case .startTime: "start_time"
+            case .timestamp: "timestamp"
+            case .requestTime: "request_time"
+            case .duration: "duration"
+            case .requestID: "request_id"
+            case .xRequestID: "x_request_id"
+            case .traceparent: "traceparent"
+            case .httpTraceparent: "http_traceparent"
+            case .traceID: "trace_id"
+            case .service: "service"
+            case .requestMethod: "request_method"
+            case .method: "method"
+            case .requestURI: "request_uri"
+            case .path: "path"
+            case .uri: "uri"
+            case .args: "args"
+            case .status: "status"
+            case .responseCode: "response_code"
+            case .remoteAddr: "remote_addr"
+            case .downstreamRemoteAddress: "downstream_remote_address"
+            case .xForwardedFor: "x_forwarded_for"
+            case .upstreamResponseTime: "upstream_response_time"
+            case .upstreamCluster: "upstream_cluster"
+            }
+        }
+
+        static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
+    }
+
+    /// A line's members as attributes, read in one pass, with where the first occurrence of each known field is
+    /// (and, for a number, its text as written: "0.0050" must not become "0.005").
+    struct ScannedLine {
+        enum Known {
+            case absent
+            case attribute(Int)
+            case number(String)
+        }
+
+        var attributes: [Attribute] = []
+        var known = [Known](repeating: .absent, count: Field.allCases.count)
+
+        mutating func add(_ key: String, _ value: ByteJSONParser.ScannedValue) {
+            let attribute: AttributeValue
+            var number: String?
+            switch value {
+            case .string(let b):
+                attribute = String(validating: b, as: UTF8.self).map(AttributeValue.string) ?? .bytes(Array(b))
+            case .number(let n):
+                attribute = AccessEventMapping.attributeValue(.number(n))
+                number = n
+            case .bool(let b): attribute = .bool(b)
+            case .null: attribute = .empty
+            case .nested(let v): attribute = AccessEventMapping.attributeValue(v)
+            }
+            if let field = Field.byName[key], case .absent = known[field.rawValue] {
+                known[field.rawValue] = number.map(Known.number) ?? .attribute(attributes.count)
+            }
+            attributes.append(Attribute(key, attribute))
+        }
+
+        func has(_ field: Field) -> Bool {
+            if case .absent = known[field.rawValue] { return false }
+            return true
+        }
+
+        /// The text of a field; nil when absent, empty, "-" (nginx and Envoy's "no value"), or not a scalar;
+        /// bytes that are not UTF-8 repaired.
+        func text(_ field: Field) -> String? {
+            let s: String
+            switch known[field.rawValue] {
+            case .absent: return nil
+            case .number(let n): return n
+            case .attribute(let i):
+                switch attributes[i].value {
+                case .string(let v): s = v
+                case .bytes(let b): s = String(decoding: b, as: UTF8.self)
+                case .bool(let b): return b ? "true" : "false"
+                default: return nil
+                }
+            }
+            return s.isEmpty || s == "-" ? nil : s
+        }
+    }
+
+    /// One access-log line (a JSON object) as an event, in one pass: each member becomes an attribute as it is
+    /// read, and the fields the mapping needs are found by where they landed.
     public static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal)
         -> AuditEvent
     {
-        let value: JSONValue
-        do { value = try ByteJSONParser.parse(line) } catch { throw Refusal(message: "not JSON: \(error)") }
-        guard case .object(let members) = value else { throw Refusal(message: "a line must be a JSON object") }
-        return try event(fromObject: members, options: options)
+        var fields = ScannedLine()
+        fields.attributes.reserveCapacity(32)
+        let isObject: Bool
+        do { isObject = try ByteJSONParser.scanObject(line) { fields.add($0, $1) } } catch {
+            throw Refusal(message: "not JSON: \(error)")
+        }
+        guard isObject else {
+            do { _ = try ByteJSONParser.parse(line) } catch { throw Refusal(message: "not JSON: \(error)") }
+            throw Refusal(message: "a line must be a JSON object")
+        }
+        return try event(from: fields, options: options)
     }
 
-    static func event(fromObject members: [(String, JSONValue)], options: AccessEventOptions) throws(Refusal)
-        -> AuditEvent
-    {
-        var fields: [String: JSONValue] = [:]
-        for (k, v) in members where fields[k] == nil { fields[k] = v }
-        /// The text of a field; nil when absent, empty, "-" (nginx and Envoy's "no value"), or not a scalar.
-        func text(_ key: String) -> String? {
-            switch fields[key] {
-            case .string(let b)?:
-                let s = String(decoding: b, as: UTF8.self)
-                return s.isEmpty || s == "-" ? nil : s
-            case .number(let n)?: return n
-            case .bool(let b)?: return b ? "true" : "false"
-            default: return nil
-            }
-        }
-        func first(_ keys: [String]) -> String? { keys.lazy.compactMap(text).first }
-
-        let istio = fields["start_time"] != nil && (fields["response_code"] != nil || fields["upstream_cluster"] != nil)
+    static func event(from fields: ScannedLine, options: AccessEventOptions) throws(Refusal) -> AuditEvent {
+        let text = fields.text
+        let istio = fields.has(.startTime) && (fields.has(.responseCode) || fields.has(.upstreamCluster))
         // Time. nginx's msec and time_iso8601 are when the line was written, at the end of the request, so the
         // request started request_time earlier; Envoy's start_time is the start.
         var start: UInt64
         var loggedAtEnd = true
-        if let msec = text("msec"), let ns = decimalNanos(msec, unit: 1_000_000_000) {
+        if let msec = text(.msec), let ns = decimalNanos(msec, unit: 1_000_000_000) {
             start = ns
-        } else if let iso = text("time_iso8601"), let ns = UnixTime.parseInstant(iso) {
+        } else if let iso = text(.timeISO8601), let ns = UnixTime.parseInstant(iso) {
             start = ns
-        } else if let iso = text("start_time") ?? text("timestamp"), let ns = UnixTime.parseInstant(iso) {
+        } else if let iso = text(.startTime) ?? text(.timestamp), let ns = UnixTime.parseInstant(iso) {
             start = ns
             loggedAtEnd = false
         } else {
             throw Refusal(message: "no readable time: give msec, time_iso8601 or start_time (ISO 8601 with an offset)")
         }
         var duration: UInt64 = 0
-        if let seconds = text("request_time"), let ns = decimalNanos(seconds, unit: 1_000_000_000) {
+        if let seconds = text(.requestTime), let ns = decimalNanos(seconds, unit: 1_000_000_000) {
             duration = ns
             if loggedAtEnd { start -= min(start, ns) }
-        } else if let ms = text("duration"), let ns = decimalNanos(ms, unit: 1_000_000) {
+        } else if let ms = text(.duration), let ns = decimalNanos(ms, unit: 1_000_000) {
             duration = ns
         }
 
         // Trace: what the edge forwarded, else what the client sent, else a trace-id field, else request_id.
-        let requestID = text("request_id") ?? text("x_request_id")
-        let forwarded = text("traceparent").flatMap(TraceParent.init)
-        let incoming = text("http_traceparent").flatMap(TraceParent.init)
+        let requestID = text(.requestID) ?? text(.xRequestID)
+        let forwarded = text(.traceparent).flatMap(TraceParent.init)
+        let incoming = text(.httpTraceparent).flatMap(TraceParent.init)
         var traceID = TraceID.zero
         var spanID = SpanID.zero
         var parent: SpanID? = nil
@@ -126,7 +212,7 @@ public enum AccessEventMapping {
             traceID = incoming.traceID
             parent = incoming.parentID
             flags = UInt32(incoming.flags)
-        } else if let raw = text("trace_id"), raw.utf8.count == 32 || raw.utf8.count == 16, let t = TraceID(hex: raw),
+        } else if let raw = text(.traceID), raw.utf8.count == 32 || raw.utf8.count == 16, let t = TraceID(hex: raw),
             !t.isZero
         {
             // Envoy's %TRACE_ID%: 32 hex digits, or 16 under a 64-bit (Zipkin B3) tracer, padded on the left.
@@ -138,7 +224,8 @@ public enum AccessEventMapping {
             // A deterministic id, so a retried line yields the same event (and deduplicates).
             spanID = SpanID(
                 value: fnv1a(
-                    requestID.map { Array($0.utf8) } ?? Array(members.map(\.0).joined().utf8) + [UInt8(start & 0xff)])
+                    requestID.map { Array($0.utf8) }
+                        ?? Array(fields.attributes.map(\.key).joined().utf8) + [UInt8(start & 0xff)])
                     | 1)
         }
 
@@ -147,34 +234,33 @@ public enum AccessEventMapping {
             spanID: spanID, parentSpanID: parent, flags: flags, spanKind: .server)
         // The audit fields (source, user, HTTP facts, workload) are left to the normalising stage, which reads
         // them from these same fields (`deriveAuditFields`); the record's own name and status are set here.
-        event.service = text("service") ?? (istio ? options.meshService : options.edgeService)
+        event.service = text(.service) ?? (istio ? options.meshService : options.edgeService)
         let fieldsRead = EdgeFields(text)
         let path = fieldsRead.target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }
         event.name = [fieldsRead.method, path].compactMap { $0 }.joined(separator: " ")
         if event.name.isEmpty { event.name = "access" }
         if fieldsRead.status >= 500 { event.statusCode = .error }
-        event.attributes = members.map { Attribute($0.0, attributeValue($0.1)) }
+        event.attributes = fields.attributes
         // nginx lists one upstream time per attempt (", " between retries, " : " between internal redirects).
-        if let list = text("upstream_response_time"), let (attempts, seconds) = upstreamTimes(list), attempts > 1 {
+        if let list = text(.upstreamResponseTime), let (attempts, seconds) = upstreamTimes(list), attempts > 1 {
             event.attributes.append(Attribute("nginx.upstream.attempts", .int(Int64(attempts))))
             event.attributes.append(Attribute("nginx.upstream.response_time_total", .double(seconds)))
         }
         return event
     }
 
-    /// The HTTP facts of an access line, read by field name (`text` as in `event(fromObject:)`).
+    /// The HTTP facts of an access line, read by field (`text` as `ScannedLine.text`).
     struct EdgeFields {
         var method: String?
         var target: String?
         var status: UInt16
         var client: String?
 
-        init(_ text: (String) -> String?) {
-            method = text("request_method") ?? text("method")
-            target =
-                text("request_uri") ?? text("path") ?? text("uri").map { u in text("args").map { u + "?" + $0 } ?? u }
-            status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
-            client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
+        init(_ text: (Field) -> String?) {
+            method = text(.requestMethod) ?? text(.method)
+            target = text(.requestURI) ?? text(.path) ?? text(.uri).map { u in text(.args).map { u + "?" + $0 } ?? u }
+            status = (text(.status) ?? text(.responseCode)).flatMap { UInt16($0) } ?? 0
+            client = text(.remoteAddr) ?? text(.downstreamRemoteAddress) ?? text(.xForwardedFor)
         }
     }
 
@@ -186,7 +272,7 @@ public enum AccessEventMapping {
         var fields: [String: AttributeValue] = [:]
         fields.reserveCapacity(event.attributes.count)
         for a in event.attributes where fields[a.key] == nil { fields[a.key] = a.value }
-        /// As `event(fromObject:)` reads a field: nil when absent, empty, "-", or not a scalar; bytes repaired.
+        /// As `ScannedLine.text` reads a field: nil when absent, empty, "-", or not a scalar; bytes repaired.
         func text(_ key: String) -> String? {
             let s: String
             switch fields[key] {
@@ -210,7 +296,7 @@ public enum AccessEventMapping {
             event.user = UserIdentity(
                 subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
         }
-        let facts = EdgeFields(text)
+        let facts = EdgeFields { text($0.name) }
         event.http = HTTPFacts(
             method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
         event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]

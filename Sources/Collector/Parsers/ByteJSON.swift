@@ -246,3 +246,97 @@ public struct ByteJSONParser {
         }
     }
 }
+
+extension ByteJSONParser {
+    /// A member's value as `scanObject` hands it over: a string's bytes (a slice of the input when it has no
+    /// escapes), a number as written, a literal, or a nested array or object parsed as usual.
+    public enum ScannedValue {
+        case string(ArraySlice<UInt8>)
+        case number(String)
+        case bool(Bool)
+        case null
+        case nested(JSONValue)
+    }
+
+    /// Reads a top-level object member by member, in order and with duplicates, without building its tree:
+    /// the one pass of access lines. Accepts and refuses exactly what `parse` does, with the same errors.
+    /// Returns false, having read nothing, when the input is not an object (`parse` then says what it is).
+    public static func scanObject(
+        _ bytes: [UInt8], _ member: (String, ScannedValue) -> Void
+    ) throws(JSONSyntaxError) -> Bool {
+        var p = ByteJSONParser(bytes: bytes)
+        p.skipSpace()
+        guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "{") else { return false }
+        // As `object(depth: 0)`, with members handed over instead of collected.
+        p.i += 1
+        p.skipSpace()
+        if p.i < bytes.count, bytes[p.i] == UInt8(ascii: "}") {
+            p.i += 1
+        } else {
+            while true {
+                p.skipSpace()
+                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "\"") else {
+                    throw p.fail("expected a member name")
+                }
+                let key = String(decoding: try p.scannedString(), as: UTF8.self)
+                p.skipSpace()
+                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: ":") else {
+                    throw p.fail("expected : after a member name")
+                }
+                p.i += 1
+                p.skipSpace()
+                member(key, try p.scannedValue())
+                p.skipSpace()
+                guard p.i < bytes.count else { throw p.fail("an object is not closed") }
+                if bytes[p.i] == UInt8(ascii: ",") {
+                    p.i += 1
+                    continue
+                }
+                if bytes[p.i] == UInt8(ascii: "}") {
+                    p.i += 1
+                    break
+                }
+                throw p.fail("expected , or } in an object")
+            }
+        }
+        p.skipSpace()
+        guard p.i == bytes.count else { throw p.fail("unexpected bytes after the JSON value") }
+        return true
+    }
+
+    /// As `value(depth: 1)`, scalars without a tree node.
+    private mutating func scannedValue() throws(JSONSyntaxError) -> ScannedValue {
+        guard i < bytes.count else { throw fail("the JSON ends early") }
+        switch bytes[i] {
+        case UInt8(ascii: "\""): return .string(try scannedString())
+        case UInt8(ascii: "{"), UInt8(ascii: "["): return .nested(try value(depth: 1))
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        }
+    }
+
+    /// A string's bytes: a slice of the input up to the closing quote when nothing needs unescaping (most of
+    /// an access line), else `string()`'s unescaped copy and its errors.
+    private mutating func scannedString() throws(JSONSyntaxError) -> ArraySlice<UInt8> {
+        var j = i + 1
+        while j < bytes.count {
+            let c = bytes[j]
+            if c == UInt8(ascii: "\"") {
+                defer { i = j + 1 }
+                return bytes[(i + 1)..<j]
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            j += 1
+        }
+        return ArraySlice(try string())
+    }
+}

@@ -55,10 +55,14 @@ public enum FuzzHarness {
         }
     }
 
+    /// The receivers' decoder (`OTLPWireDecoder`) on the input as traces and as logs, with swift-protobuf + the
+    /// mapping as its oracle: both refuse, or both give the same events and rejected items.
     static func otlpProto(_ bytes: [UInt8]) -> Int {
         var n = 0
-        if let request = try? OTLPTraceRequest(serializedBytes: bytes) {
-            var imported = OTLPMapping.events(from: request)
+        let traces = Result { () throws(OTLPWireError) in try OTLPWireDecoder.traces(protobuf: bytes) }
+        let oldTraces = (try? OTLPTraceRequest(serializedBytes: bytes)).map { OTLPMapping.events(from: $0) }
+        checkSame(traces, oldTraces, "traces")
+        if case .success(var imported) = traces {
             OTLPMapping.deriveAuditFields(&imported.events, identity: IdentityKeys())
             checkRecordRoundTrip(imported.events)
             // What auditq exports must be encodable again.
@@ -66,12 +70,34 @@ public enum FuzzHarness {
             precondition((try? back.serializedBytes() as [UInt8]) != nil, "an imported request does not re-encode")
             n += imported.events.count
         }
-        if let request = try? OTLPLogsRequest(serializedBytes: bytes) {
-            let imported = OTLPMapping.events(from: request)
+        let logs = Result { () throws(OTLPWireError) in try OTLPWireDecoder.logs(protobuf: bytes) }
+        let oldLogs = (try? OTLPLogsRequest(serializedBytes: bytes)).map { OTLPMapping.events(from: $0) }
+        checkSame(logs, oldLogs, "logs")
+        if case .success(let imported) = logs {
             checkRecordRoundTrip(imported.events)
             n += imported.events.count
         }
         return n
+    }
+
+    /// The wire decoder's answer against swift-protobuf's. Events are compared by their record bytes (every
+    /// field), which a NaN attribute does not spoil as `==` would.
+    static func checkSame(
+        _ new: Result<OTLPMapping.Imported, OTLPWireError>, _ old: OTLPMapping.Imported?, _ signal: String
+    ) {
+        switch (new, old) {
+        case (.failure, nil): return
+        case (.success(let new), let old?):
+            precondition(new.rejected == old.rejected, "\(signal): the decoders reject different items")
+            precondition(new.events.count == old.events.count, "\(signal): the decoders give different events")
+            for (a, b) in zip(new.events, old.events) {
+                precondition(
+                    RecordCodec.encode(a) == RecordCodec.encode(b), "\(signal): the decoders give different events")
+            }
+        case (.success, nil): preconditionFailure("\(signal): swift-protobuf refuses what the wire decoder accepts")
+        case (.failure(let e), _?):
+            preconditionFailure("\(signal): the wire decoder refuses what swift-protobuf accepts: \(e)")
+        }
     }
 
     static func otlpJSON(_ bytes: [UInt8]) -> Int {

@@ -1,0 +1,628 @@
+// OTLP protobuf bytes -> AuditEvent in one walk over the wire format, without swift-protobuf message trees: the
+// receivers' hot path (OTLP/HTTP protobuf bodies, OTLP/gRPC messages). The result is exactly
+// `OTLPMapping.events(from: Request(serializedBytes:))`: the same events, the same rejected items and reasons,
+// and the same requests refused. So it follows the wire rules of swift-protobuf's binary decoder, which are
+// protobuf's: a known field with another wire type is an unknown field and skipped; a repeated singular field
+// merges (the last scalar wins, sub-messages merge, a oneof's message merges only into the same case); strings
+// must be UTF-8; a varint has at most 10 bytes, a tag at most 5 (field numbers below 2^29); wire types 6 and 7,
+// field 0 and a stray end-group are malformed; lengths must fit in what is left and below 2^31 - 1; messages and
+// unknown groups nest at most 100 deep, the request itself counting as one.
+// Field numbers are those of the committed opentelemetry-proto files in Sources/Collector/OTLPProto/protos.
+import LogFormat
+
+/// Why a protobuf request could not be decoded, and where.
+public struct OTLPWireError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: Sendable, Hashable {
+        /// Input ended inside a field (a length, fixed-width value or group runs past the end).
+        case truncated
+        /// Bytes that are not protobuf: a bad tag, an over-long varint, a stray end-group.
+        case malformed
+        /// A string field that is not UTF-8.
+        case invalidUTF8
+        /// Messages nested deeper than the limit.
+        case depthLimit
+    }
+
+    public var code: Code
+    /// Offset in the request of the field where decoding stopped.
+    public var offset: Int
+    public var message: String
+
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+public enum OTLPWireDecoder {
+    /// How deep messages (and unknown groups) may nest, the request counting as one: swift-protobuf's default.
+    public static let depthLimit = 100
+
+    /// An `ExportTraceServiceRequest`, decoded and mapped.
+    public static func traces(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
+        try decode(bytes) { (reader, out) throws(OTLPWireError) in try reader.traceRequest(into: &out) }
+    }
+
+    /// An `ExportLogsServiceRequest`, decoded and mapped.
+    public static func logs(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
+        try decode(bytes) { (reader, out) throws(OTLPWireError) in try reader.logsRequest(into: &out) }
+    }
+
+    private static func decode(
+        _ bytes: [UInt8], _ body: (inout WireReader, inout OTLPMapping.Imported) throws(OTLPWireError) -> Void
+    ) throws(OTLPWireError) -> OTLPMapping.Imported {
+        var out = OTLPMapping.Imported()
+        let failure: OTLPWireError? = bytes.withUnsafeBytes { raw in
+            var reader = WireReader(raw, budget: depthLimit - 1)
+            do throws(OTLPWireError) {
+                try body(&reader, &out)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+        return out
+    }
+}
+
+/// Protobuf wire types.
+private enum Wire {
+    static let varint: UInt8 = 0
+    static let fixed64: UInt8 = 1
+    static let lengthDelimited: UInt8 = 2
+    static let startGroup: UInt8 = 3
+    static let endGroup: UInt8 = 4
+    static let fixed32: UInt8 = 5
+}
+
+/// A cursor over one message's bytes (`position..<end` of the request), with the nesting still allowed below it.
+private struct WireReader {
+    let base: UnsafeRawBufferPointer
+    var position: Int
+    let end: Int
+    /// How many more messages may nest inside this one.
+    let budget: Int
+    /// The current field: its number, wire type and where its tag began.
+    var field = 0
+    var wire: UInt8 = 0
+    var fieldStart = 0
+
+    init(_ base: UnsafeRawBufferPointer, budget: Int) {
+        self.base = base
+        self.position = 0
+        self.end = base.count
+        self.budget = budget
+    }
+
+    private init(_ parent: WireReader, _ range: Range<Int>) {
+        base = parent.base
+        position = range.lowerBound
+        end = range.upperBound
+        budget = parent.budget - 1
+        fieldStart = range.lowerBound
+    }
+
+    func error(_ code: OTLPWireError.Code, _ message: String) -> OTLPWireError {
+        OTLPWireError(code: code, offset: fieldStart, message: message)
+    }
+
+    @inline(__always) func byte(_ i: Int) -> UInt8 { base[i] }
+
+    // MARK: Primitives
+
+    /// The next field's tag, or false at the end of the message. A tag is at most 5 bytes, as in swift-protobuf.
+    mutating func next() throws(OTLPWireError) -> Bool {
+        guard position < end else { return false }
+        fieldStart = position
+        let c0 = byte(position)
+        wire = c0 & 7
+        guard wire <= 5 else { throw error(.malformed, "invalid wire type \(wire)") }
+        var number = Int(c0 & 0x7f) >> 3
+        var length = 1
+        if c0 & 0x80 != 0 {
+            var shift = 4
+            while true {
+                guard position + length < end else { throw error(.malformed, "truncated field tag") }
+                let c = byte(position + length)
+                if length == 4 && c > 15 { throw error(.malformed, "field tag longer than 5 bytes") }
+                number |= Int(c & 0x7f) << shift
+                length += 1
+                if c & 0x80 == 0 { break }
+                shift += 7
+            }
+        }
+        position += length
+        field = number
+        guard number != 0 else { throw error(.malformed, "field number 0") }
+        if wire == Wire.endGroup { throw error(.malformed, "end of a group that was not started") }
+        return true
+    }
+
+    mutating func varint() throws(OTLPWireError) -> UInt64 {
+        guard position < end else { throw error(.truncated, "truncated varint") }
+        var c = byte(position)
+        position += 1
+        if c & 0x80 == 0 { return UInt64(c) }
+        var value = UInt64(c & 0x7f)
+        var shift: UInt64 = 7
+        while true {
+            guard position < end else { throw error(.malformed, "truncated varint") }
+            guard shift <= 63 else { throw error(.malformed, "varint longer than 10 bytes") }
+            c = byte(position)
+            position += 1
+            value |= UInt64(c & 0x7f) &<< shift
+            if c & 0x80 == 0 { return value }
+            shift &+= 7
+        }
+    }
+
+    mutating func fixed32() throws(OTLPWireError) -> UInt32 {
+        guard end - position >= 4 else { throw error(.truncated, "truncated fixed32") }
+        defer { position += 4 }
+        return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+    }
+
+    mutating func fixed64() throws(OTLPWireError) -> UInt64 {
+        guard end - position >= 8 else { throw error(.truncated, "truncated fixed64") }
+        defer { position += 8 }
+        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+    }
+
+    /// The body of a length-delimited field.
+    mutating func body() throws(OTLPWireError) -> Range<Int> {
+        let length = try varint()
+        guard length < 0x7fff_ffff else { throw error(.malformed, "length \(length) over 2 GiB") }
+        guard length <= UInt64(end - position) else {
+            throw error(.truncated, "length \(length) runs past the end (\(end - position) bytes left)")
+        }
+        let r = position..<(position + Int(length))
+        position = r.upperBound
+        return r
+    }
+
+    mutating func string() throws(OTLPWireError) -> String {
+        let r = try body()
+        if r.isEmpty { return "" }
+        let bytes = UnsafeBufferPointer(rebasing: base.assumingMemoryBound(to: UInt8.self)[r])
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw error(.invalidUTF8, "string field \(field) is not UTF-8")
+        }
+        return s
+    }
+
+    func bytes(_ r: Range<Int>) -> [UInt8] { Array(base[r]) }
+
+    /// A reader over a sub-message's body, one level deeper.
+    mutating func message() throws(OTLPWireError) -> WireReader {
+        let r = try body()
+        guard budget > 0 else { throw error(.depthLimit, "messages nested deeper than \(OTLPWireDecoder.depthLimit)") }
+        return WireReader(self, r)
+    }
+
+    /// Skips the current field (unknown, or known with another wire type), checking it is well formed.
+    mutating func skip() throws(OTLPWireError) {
+        try skip(wire: wire, field: field, budget: budget)
+    }
+
+    private mutating func skip(wire: UInt8, field: Int, budget: Int) throws(OTLPWireError) {
+        switch wire {
+        case Wire.varint: _ = try varint()
+        case Wire.fixed64: _ = try fixed64()
+        case Wire.fixed32: _ = try fixed32()
+        case Wire.lengthDelimited: _ = try body()
+        case Wire.startGroup:
+            // A group counts as a nested message; its tags are read as full varints, as swift-protobuf does.
+            guard budget > 0 else {
+                throw error(.depthLimit, "groups nested deeper than \(OTLPWireDecoder.depthLimit)")
+            }
+            while true {
+                guard position < end else { throw error(.truncated, "group \(field) is not closed") }
+                let t = try varint()
+                guard t < UInt64(UInt32.max), t & ~7 != 0, t & 7 <= 5 else {
+                    throw error(.malformed, "invalid tag \(t) in group \(field)")
+                }
+                let innerWire = UInt8(t & 7)
+                let innerField = Int(t >> 3)
+                if innerWire == Wire.endGroup {
+                    guard innerField == field else {
+                        throw error(.malformed, "group \(field) closed by end of group \(innerField)")
+                    }
+                    return
+                }
+                try skip(wire: innerWire, field: innerField, budget: budget - 1)
+            }
+        default:
+            throw error(.truncated, "end of a group that was not started")
+        }
+    }
+
+    // MARK: OTLP messages
+
+    mutating func traceRequest(into out: inout OTLPMapping.Imported) throws(OTLPWireError) {
+        var r = 0
+        while try next() {
+            if field == 1 && wire == Wire.lengthDelimited {
+                var m = try message()
+                try m.resourceItems(index: r, into: &out, item: .span)
+                r += 1
+            } else {
+                try skip()
+            }
+        }
+    }
+
+    mutating func logsRequest(into out: inout OTLPMapping.Imported) throws(OTLPWireError) {
+        var r = 0
+        while try next() {
+            if field == 1 && wire == Wire.lengthDelimited {
+                var m = try message()
+                try m.resourceItems(index: r, into: &out, item: .log)
+                r += 1
+            } else {
+                try skip()
+            }
+        }
+    }
+
+    enum Item { case span, log }
+
+    /// Where one scope's items landed in `out.events`, to stamp them once the scope is known.
+    struct ScopeRun {
+        var scope: InstrumentationScope
+        var schemaURL: String
+        var events: Range<Int>
+    }
+
+    /// `ResourceSpans` or `ResourceLogs`: resource 1, scope items 2, schema_url 3. The resource and the scopes may
+    /// come after the items (or twice, merging), so the events are stamped when the message ends.
+    mutating func resourceItems(
+        index r: Int, into out: inout OTLPMapping.Imported, item: Item
+    ) throws(OTLPWireError) {
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var schemaURL = ""
+        var runs: [ScopeRun] = []
+        var s = 0
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited):
+                var m = try message()
+                try m.resource(&attributes, &dropped)
+            case (2, Wire.lengthDelimited):
+                var m = try message()
+                let first = out.events.count
+                var run = ScopeRun(scope: InstrumentationScope(), schemaURL: "", events: first..<first)
+                try m.scopeItems(resource: r, scope: s, into: &out, item: item, run: &run)
+                run.events = first..<out.events.count
+                runs.append(run)
+                s += 1
+            case (3, Wire.lengthDelimited): schemaURL = try string()
+            default: try skip()
+            }
+        }
+        let service = attributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
+        for run in runs {
+            for i in run.events {
+                out.events[i].service = service
+                out.events[i].resourceAttributes = attributes
+                out.events[i].resourceDroppedAttributesCount = dropped
+                out.events[i].resourceSchemaURL = schemaURL
+                out.events[i].scope = run.scope
+                out.events[i].scopeSchemaURL = run.schemaURL
+            }
+        }
+    }
+
+    /// `Resource`: attributes 1, dropped_attributes_count 2.
+    mutating func resource(_ attributes: inout [Attribute], _ dropped: inout UInt32) throws(OTLPWireError) {
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited): attributes.append(try keyValue())
+            case (2, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
+            default: try skip()
+            }
+        }
+    }
+
+    /// `ScopeSpans` or `ScopeLogs`: scope 1, items 2, schema_url 3.
+    mutating func scopeItems(
+        resource r: Int, scope s: Int, into out: inout OTLPMapping.Imported, item: Item, run: inout ScopeRun
+    ) throws(OTLPWireError) {
+        var i = 0
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited):
+                var m = try message()
+                try m.scope(&run.scope)
+            case (2, Wire.lengthDelimited):
+                var m = try message()
+                let result = item == .span ? try m.span() : try m.logRecord()
+                switch result {
+                case .success(let e): out.events.append(e)
+                case .failure(let invalid):
+                    out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: invalid.reason))
+                }
+                i += 1
+            case (3, Wire.lengthDelimited): run.schemaURL = try string()
+            default: try skip()
+            }
+        }
+    }
+
+    /// `InstrumentationScope`: name 1, version 2, attributes 3, dropped_attributes_count 4.
+    mutating func scope(_ scope: inout InstrumentationScope) throws(OTLPWireError) {
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited): scope.name = try string()
+            case (2, Wire.lengthDelimited): scope.version = try string()
+            case (3, Wire.lengthDelimited): scope.attributes.append(try keyValue())
+            case (4, Wire.varint): scope.droppedAttributesCount = UInt32(truncatingIfNeeded: try varint())
+            default: try skip()
+            }
+        }
+    }
+
+    /// A link as read, validated after the span's own ids as the mapping does.
+    struct RawLink {
+        var traceID: Range<Int>? = nil
+        var spanID: Range<Int>? = nil
+        var traceState = ""
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var flags: UInt32 = 0
+    }
+
+    /// `Span` (field numbers in trace.proto). Wire damage throws; a well-formed span that breaks OTLP's rules
+    /// (ids, kind, status) is a failure with the mapping's reason.
+    mutating func span() throws(OTLPWireError) -> Result<AuditEvent, OTLPMapping.Invalid> {
+        var traceID: Range<Int>? = nil
+        var spanID: Range<Int>? = nil
+        var parentID: Range<Int>? = nil
+        var traceState = ""
+        var name = ""
+        var kind = 0
+        var start: UInt64 = 0
+        var end: UInt64 = 0
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var events: [SpanEvent] = []
+        var droppedEvents: UInt32 = 0
+        var links: [RawLink] = []
+        var droppedLinks: UInt32 = 0
+        var statusMessage = ""
+        var statusCode = 0
+        var flags: UInt32 = 0
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited): traceID = try body()
+            case (2, Wire.lengthDelimited): spanID = try body()
+            case (3, Wire.lengthDelimited): traceState = try string()
+            case (4, Wire.lengthDelimited): parentID = try body()
+            case (5, Wire.lengthDelimited): name = try string()
+            case (6, Wire.varint): kind = Self.enumValue(try varint())
+            case (7, Wire.fixed64): start = try fixed64()
+            case (8, Wire.fixed64): end = try fixed64()
+            case (9, Wire.lengthDelimited): attributes.append(try keyValue())
+            case (10, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
+            case (11, Wire.lengthDelimited):
+                var m = try message()
+                events.append(try m.spanEvent())
+            case (12, Wire.varint): droppedEvents = UInt32(truncatingIfNeeded: try varint())
+            case (13, Wire.lengthDelimited):
+                var m = try message()
+                links.append(try m.link())
+            case (14, Wire.varint): droppedLinks = UInt32(truncatingIfNeeded: try varint())
+            case (15, Wire.lengthDelimited):
+                var m = try message()
+                try m.status(&statusMessage, &statusCode)
+            case (16, Wire.fixed32): flags = try fixed32()
+            default: try skip()
+            }
+        }
+        do throws(OTLPMapping.Invalid) {
+            let trace = try id16(traceID, "trace_id", required: true)
+            let span = try id8(spanID, "span_id", required: true)
+            var parent: SpanID? = nil
+            if let parentID, !parentID.isEmpty { parent = try id8(parentID, "parent_span_id", required: true) }
+            guard (0...5).contains(kind), let spanKind = SpanKind(rawValue: UInt8(kind)) else {
+                throw OTLPMapping.Invalid(reason: "unknown span kind \(kind)")
+            }
+            guard (0...2).contains(statusCode), let status = StatusCode(rawValue: UInt8(statusCode)) else {
+                throw OTLPMapping.Invalid(reason: "unknown status code \(statusCode)")
+            }
+            var spanLinks: [SpanLink] = []
+            spanLinks.reserveCapacity(links.count)
+            for l in links {
+                spanLinks.append(
+                    SpanLink(
+                        traceID: try id16(l.traceID, "link trace_id", required: true),
+                        spanID: try id8(l.spanID, "link span_id", required: true), traceState: l.traceState,
+                        attributes: l.attributes, droppedAttributesCount: l.dropped, flags: l.flags))
+            }
+            return .success(
+                AuditEvent(
+                    kind: .span, startTimeUnixNano: start, endTimeUnixNano: end, traceID: trace, spanID: span,
+                    parentSpanID: parent, traceState: traceState, flags: flags, spanKind: spanKind, name: name,
+                    statusCode: status, statusMessage: statusMessage, attributes: attributes,
+                    droppedAttributesCount: dropped, events: events, droppedEventsCount: droppedEvents,
+                    links: spanLinks, droppedLinksCount: droppedLinks))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// An open enum's value as swift-protobuf keeps it: the varint's low 32 bits, signed.
+    static func enumValue(_ v: UInt64) -> Int { Int(Int32(truncatingIfNeeded: v)) }
+
+    /// `Span.Event`: time_unix_nano 1, name 2, attributes 3, dropped_attributes_count 4.
+    mutating func spanEvent() throws(OTLPWireError) -> SpanEvent {
+        var e = SpanEvent(timeUnixNano: 0, name: "")
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.fixed64): e.timeUnixNano = try fixed64()
+            case (2, Wire.lengthDelimited): e.name = try string()
+            case (3, Wire.lengthDelimited): e.attributes.append(try keyValue())
+            case (4, Wire.varint): e.droppedAttributesCount = UInt32(truncatingIfNeeded: try varint())
+            default: try skip()
+            }
+        }
+        return e
+    }
+
+    /// `Span.Link`: trace_id 1, span_id 2, trace_state 3, attributes 4, dropped_attributes_count 5, flags 6.
+    mutating func link() throws(OTLPWireError) -> RawLink {
+        var l = RawLink()
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited): l.traceID = try body()
+            case (2, Wire.lengthDelimited): l.spanID = try body()
+            case (3, Wire.lengthDelimited): l.traceState = try string()
+            case (4, Wire.lengthDelimited): l.attributes.append(try keyValue())
+            case (5, Wire.varint): l.dropped = UInt32(truncatingIfNeeded: try varint())
+            case (6, Wire.fixed32): l.flags = try fixed32()
+            default: try skip()
+            }
+        }
+        return l
+    }
+
+    /// `Status`: message 2, code 3 (field 1 is reserved).
+    mutating func status(_ message: inout String, _ code: inout Int) throws(OTLPWireError) {
+        while try next() {
+            switch (field, wire) {
+            case (2, Wire.lengthDelimited): message = try string()
+            case (3, Wire.varint): code = Self.enumValue(try varint())
+            default: try skip()
+            }
+        }
+    }
+
+    /// `LogRecord` (field numbers in logs.proto).
+    mutating func logRecord() throws(OTLPWireError) -> Result<AuditEvent, OTLPMapping.Invalid> {
+        var time: UInt64 = 0
+        var observed: UInt64 = 0
+        var severity = 0
+        var severityText = ""
+        var body: AttributeValue? = nil
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var flags: UInt32 = 0
+        var traceID: Range<Int>? = nil
+        var spanID: Range<Int>? = nil
+        var eventName = ""
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.fixed64): time = try fixed64()
+            case (11, Wire.fixed64): observed = try fixed64()
+            case (2, Wire.varint): severity = Self.enumValue(try varint())
+            case (3, Wire.lengthDelimited): severityText = try string()
+            case (5, Wire.lengthDelimited):
+                var m = try message()
+                var value = body ?? .empty
+                try m.anyValue(&value)
+                body = value
+            case (6, Wire.lengthDelimited): attributes.append(try keyValue())
+            case (7, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
+            case (8, Wire.fixed32): flags = try fixed32()
+            case (9, Wire.lengthDelimited): traceID = try self.body()
+            case (10, Wire.lengthDelimited): spanID = try self.body()
+            case (12, Wire.lengthDelimited): eventName = try string()
+            default: try skip()
+            }
+        }
+        do throws(OTLPMapping.Invalid) {
+            guard (0...24).contains(severity) else {
+                throw OTLPMapping.Invalid(reason: "severity_number \(severity) is outside 0-24")
+            }
+            // On log records the ids are optional; when present they must have the right length.
+            let trace = try id16(traceID, "trace_id", required: false)
+            let span = try id8(spanID, "span_id", required: false)
+            return .success(
+                AuditEvent(
+                    kind: .log, startTimeUnixNano: time, observedTimeUnixNano: observed, traceID: trace, spanID: span,
+                    flags: flags, severityNumber: UInt8(severity), severityText: severityText, body: body,
+                    eventName: eventName, attributes: attributes, droppedAttributesCount: dropped))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// A `KeyValue` field's message: key 1, value 2 (absent or empty: `.empty`).
+    mutating func keyValue() throws(OTLPWireError) -> Attribute {
+        var m = try message()
+        var key = ""
+        var value = AttributeValue.empty
+        while try m.next() {
+            switch (m.field, m.wire) {
+            case (1, Wire.lengthDelimited): key = try m.string()
+            case (2, Wire.lengthDelimited):
+                var v = try m.message()
+                try v.anyValue(&value)
+            default: try m.skip()
+            }
+        }
+        return Attribute(key, value)
+    }
+
+    /// `AnyValue`, merged into `value` as a repeated field merges: a scalar replaces it, an array or key-value
+    /// list extends one of the same kind and replaces anything else.
+    mutating func anyValue(_ value: inout AttributeValue) throws(OTLPWireError) {
+        while try next() {
+            switch (field, wire) {
+            case (1, Wire.lengthDelimited): value = .string(try string())
+            case (2, Wire.varint): value = .bool(try varint() != 0)
+            case (3, Wire.varint): value = .int(Int64(bitPattern: try varint()))
+            case (4, Wire.fixed64): value = .double(Double(bitPattern: try fixed64()))
+            case (5, Wire.lengthDelimited):
+                var m = try message()
+                var values: [AttributeValue] = []
+                if case .array(let existing) = value { values = existing }
+                while try m.next() {
+                    if m.field == 1 && m.wire == Wire.lengthDelimited {
+                        var element = try m.message()
+                        var v = AttributeValue.empty
+                        try element.anyValue(&v)
+                        values.append(v)
+                    } else {
+                        try m.skip()
+                    }
+                }
+                value = .array(values)
+            case (6, Wire.lengthDelimited):
+                var m = try message()
+                var list: [Attribute] = []
+                if case .keyValueList(let existing) = value { list = existing }
+                while try m.next() {
+                    if m.field == 1 && m.wire == Wire.lengthDelimited {
+                        list.append(try m.keyValue())
+                    } else {
+                        try m.skip()
+                    }
+                }
+                value = .keyValueList(list)
+            case (7, Wire.lengthDelimited): value = .bytes(bytes(try body()))
+            default: try skip()
+            }
+        }
+    }
+
+    // MARK: Ids, with the mapping's rules and reasons
+
+    func id16(_ r: Range<Int>?, _ what: String, required: Bool) throws(OTLPMapping.Invalid) -> TraceID {
+        let count = r?.count ?? 0
+        if count == 0 && !required { return .zero }
+        guard let r, count == 16, let id = TraceID(raw: UnsafeRawBufferPointer(rebasing: base[r])) else {
+            throw OTLPMapping.Invalid(reason: "\(what) must be 16 bytes, got \(count)")
+        }
+        guard !id.isZero || !required else { throw OTLPMapping.Invalid(reason: "\(what) is all zeros") }
+        return id
+    }
+
+    func id8(_ r: Range<Int>?, _ what: String, required: Bool) throws(OTLPMapping.Invalid) -> SpanID {
+        let count = r?.count ?? 0
+        if count == 0 && !required { return .zero }
+        guard let r, count == 8, let id = SpanID(raw: UnsafeRawBufferPointer(rebasing: base[r])) else {
+            throw OTLPMapping.Invalid(reason: "\(what) must be 8 bytes, got \(count)")
+        }
+        guard !id.isZero || !required else { throw OTLPMapping.Invalid(reason: "\(what) is all zeros") }
+        return id
+    }
+}
