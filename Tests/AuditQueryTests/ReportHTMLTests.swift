@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import StoreQuery
-import Testing
 import TestSupport
+import Testing
 
 @testable import AuditQuery
 @testable import LogFormat
@@ -48,7 +48,8 @@ struct ReportHTMLTests {
                 ) -> AuditEvent {
                     AuditEvent(
                         kind: kind, startTimeUnixNano: start + at * ms, endTimeUnixNano: start + (at + d) * ms,
-                        traceID: trace, spanID: SpanID(value: base + id), parentSpanID: parent.map { SpanID(value: base + $0) },
+                        traceID: trace, spanID: SpanID(value: base + id),
+                        parentSpanID: parent.map { SpanID(value: base + $0) },
                         spanKind: .server, name: "\(service) op", service: service, source: source,
                         user: kind == .access ? UserIdentity(subject: user, origin: .edge) : nil,
                         http: HTTPFacts(method: "GET", target: "/r?q=<b>&x=\"1\"", statusCode: status),
@@ -60,7 +61,9 @@ struct ReportHTMLTests {
                     hop(3, parent: 2, Self.hostileService, .app, at: 3, ms: 30, status: n == 1 ? 503 : 200),
                     hop(
                         4, parent: 3, "reports", .app, at: 10, ms: 20,
-                        attributes: [Attribute("db.system.name", .string("mssql")), Attribute("db.namespace", .string("sales"))]),
+                        attributes: [
+                            Attribute("db.system.name", .string("mssql")), Attribute("db.namespace", .string("sales")),
+                        ]),
                 ]
             }
             _ = try writer.append(events)
@@ -72,8 +75,10 @@ struct ReportHTMLTests {
         // Root (as in CI) needs --no-sandbox; a profile of its own keeps runs apart.
         let out = try ChildProcess.run(
             installedChromium!,
-            ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             "--user-data-dir=" + profile] + args, within: 120)
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+                "--user-data-dir=" + profile,
+            ] + args, within: 120)
         #expect(out.succeeded, "chromium failed: \(out.stderr.suffix(2_000))")
         return out
     }
@@ -89,7 +94,9 @@ struct ReportHTMLTests {
         let re = try NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
         let ns = text as NSString
         return re.matches(in: text, range: NSRange(location: 0, length: ns.length)).map { m in
-            (1..<m.numberOfRanges).map { m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0)) }
+            (1..<m.numberOfRanges).map {
+                m.range(at: $0).location == NSNotFound ? "" : ns.substring(with: m.range(at: $0))
+            }
         }
     }
 
@@ -177,8 +184,11 @@ struct ReportHTMLTests {
         #expect(requestRows.map { $0[0] } == ["", " error"])
         let seals = EvidenceBundleTests.lines(try EvidenceBundleTests.read(out, "seals.ndjson"))
         let keyID = try #require(
-            (try JSONSerialization.jsonObject(with: Data(seals[0].utf8)) as? [String: Any])?["signing_key_id"] as? String)
-        #expect(dom.contains("<strong>\(eventAt.count) records proven</strong> against the Merkle roots of 1 sealed segment"))
+            (try JSONSerialization.jsonObject(with: Data(seals[0].utf8)) as? [String: Any])?["signing_key_id"]
+                as? String)
+        #expect(
+            dom.contains(
+                "<strong>\(eventAt.count) records proven</strong> against the Merkle roots of 1 sealed segment"))
         #expect(dom.contains("Ed25519, key \(keyID)"))
 
         // The screenshot: a PNG of the window's size, with the page painted on it.

@@ -25,7 +25,8 @@ public enum HTMLText {
             default:
                 // C0 and C1 controls and the noncharacters (U+FDD0…U+FDEF, U+xFFFE, U+xFFFF) are not allowed as text.
                 let v = c.value
-                let forbidden = v < 0x20 || (0x7F...0x9F).contains(v) || (0xFDD0...0xFDEF).contains(v) || v & 0xFFFE == 0xFFFE
+                let forbidden =
+                    v < 0x20 || (0x7F...0x9F).contains(v) || (0xFDD0...0xFDEF).contains(v) || v & 0xFFFE == 0xFFFE
                 if forbidden { out += "\u{FFFD}" } else { out.unicodeScalars.append(c) }
             }
         }
@@ -112,7 +113,9 @@ enum EvidenceHTML {
         o += "segment\(ordered.count == 1 ? "" : "s"); "
         o += signed.isEmpty ? "no seal is signed" : "\(signed.count) of \(ordered.count) seals signed with Ed25519 "
         o += keys.isEmpty ? "" : "(key \(keys.joined(separator: ", ")))"
-        o += q.unsealedRecordsOmitted == 0 ? "." : "; \(q.unsealedRecordsOmitted) records left out (segment not yet sealed)."
+        o +=
+            q.unsealedRecordsOmitted == 0
+            ? "." : "; \(q.unsealedRecordsOmitted) records left out (segment not yet sealed)."
         o += "</p>\n<p>Every record on this page is in <code>proofs.ndjson</code> with its RFC 6962 inclusion proof "
         o += "against its segment's root, and auditq checked each proof when it wrote the bundle. This page is derived "
         o += "from those records: <code>auditq verify --bundle &lt;this directory&gt; --public-key FILE</code> checks "
@@ -121,7 +124,8 @@ enum EvidenceHTML {
         o += "<th>sealed at</th><th>signature</th></tr></thead>\n<tbody>\n"
         for s in ordered {
             o += "<tr><td class=\"hash\">\(s.nodeID.hex)</td><td>\(s.sequence)</td><td>\(s.recordCount)</td>"
-            o += "<td class=\"hash\">\(s.merkleRoot.hex)</td><td class=\"time\">\(h(UnixTime.format(s.sealedAtUnixNano)))</td>"
+            o +=
+                "<td class=\"hash\">\(s.merkleRoot.hex)</td><td class=\"time\">\(h(UnixTime.format(s.sealedAtUnixNano)))</td>"
             o += "<td>\(s.isSigned ? "Ed25519, key " + Verifier.hexKeyID(s.signingKeyID) : "unsigned")</td></tr>\n"
         }
         return o + "</tbody>\n</table>\n</section>\n"
@@ -137,7 +141,8 @@ enum EvidenceHTML {
             o += "<tr class=\"request\(errors > 0 ? " error" : "")\" data-trace-id=\"\(h(q.traceID))\">"
             o += "<td><a href=\"#request-\(i + 1)\">\(i + 1)</a></td>"
             if let e = q.head {
-                o += "<td class=\"time\">\(h(TimeExpression.format(e.startTimeUnixNano)))</td><td class=\"what\">\(h(Rendering.what(e)))</td>"
+                o +=
+                    "<td class=\"time\">\(h(TimeExpression.format(e.startTimeUnixNano)))</td><td class=\"what\">\(h(Rendering.what(e)))</td>"
                 o += "<td>\(h(Rendering.status(e)))</td><td>\(h(Rendering.duration(e.durationNanos)))</td>"
             } else {
                 o += "<td>?</td><td class=\"what\">?</td><td>?</td><td>?</td>"
@@ -162,9 +167,11 @@ enum EvidenceHTML {
         } else {
             o += "?"
         }
-        o += "</h2>\n<p class=\"summary\">trace <span class=\"hash\">\(h(q.traceID))</span>: \(h(analysis.summary))</p>\n"
+        o +=
+            "</h2>\n<p class=\"summary\">trace <span class=\"hash\">\(h(q.traceID))</span>: \(h(analysis.summary))</p>\n"
         o += "<table class=\"waterfall\">\n<thead><tr><th class=\"label\">hop</th><th class=\"status\">status</th>"
-        o += "<th class=\"duration\">duration</th><th class=\"record\">record</th><th class=\"lane\"><div class=\"axis\">"
+        o +=
+            "<th class=\"duration\">duration</th><th class=\"record\">record</th><th class=\"lane\"><div class=\"axis\">"
         for quarter in 0...4 {
             let at = UInt64(quarter) * (analysis.end - analysis.origin) / 4
             o += "<span style=\"left:\(quarter * 25)%\">\(h(Rendering.duration(Int64(at))))</span>"
@@ -186,13 +193,16 @@ enum EvidenceHTML {
             o += "data-record=\"\(h(location.description))\" data-start-unix-nano=\"\(e.startTimeUnixNano)\" "
             o += "data-end-unix-nano=\"\(e.endTimeUnixNano)\">"
             o += "<td class=\"label\" style=\"padding-left:\(node.depth)em\"><span class=\"service\">\(h(e.service))"
-            o += "</span> <span class=\"kind\">\(hop.rawValue)</span> <span class=\"what\">\(h(Rendering.what(e)))</span>"
+            o +=
+                "</span> <span class=\"kind\">\(hop.rawValue)</span> <span class=\"what\">\(h(Rendering.what(e)))</span>"
             for note in notes { o += "<div class=\"note\">\(h(note))</div>" }
             o += "</td><td>\(h(Rendering.status(e)))</td><td>\(h(Rendering.duration(e.durationNanos)))</td>"
-            o += "<td class=\"record\">\(h(String(location.node.prefix(8))))/\(location.segment)/\(location.ordinal)</td>"
+            o +=
+                "<td class=\"record\">\(h(String(location.node.prefix(8))))/\(location.segment)/\(location.ordinal)</td>"
             // The service name goes inside a wide bar, else beside it on the side with room.
             let side = width >= 3_000 ? "inside" : left + width <= 6_000 ? "after" : "before"
-            o += "<td class=\"lane\"><div class=\"bar \(hop.rawValue)\" style=\"left:\(percent(left));width:\(percent(width))\" "
+            o +=
+                "<td class=\"lane\"><div class=\"bar \(hop.rawValue)\" style=\"left:\(percent(left));width:\(percent(width))\" "
             o += "title=\"\(h(e.service)) (\(hop.rawValue)): \(h(Rendering.duration(e.durationNanos)))\">"
             o += "<span class=\"tag \(side)\">\(h(e.service))</span></div></td></tr>\n"
         }
