@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients edge build release run demo test lint format bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser report-sample build release run demo test lint format bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -79,9 +79,22 @@ edge:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-core; status=$$?; \
 		[ -n "$$added" ] && $(SUDO) rm -f $$policy; exit $$status; }
 
+# Debian's Chromium for the tests that look at report.html as a person would: headless, it renders the page
+# to a screenshot and dumps the DOM it built (DejaVu: the page's fallback font, so text renders the same everywhere).
+browser:
+	@command -v chromium >/dev/null && dpkg -s fonts-dejavu-core >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
+
+# The sample report.html screenshot of the README (docs/images/report-html.png), from a debug build.
+report-sample: browser
+	swift build --product collector
+	swift build --product auditq
+	scripts/report-sample.sh .build/debug docs/images/report-html.png
+
 # Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite
-# (the end-to-end suite runs nginx, the example services and the built collector and auditq).
-test: deps clients edge
+# (the end-to-end suite runs nginx, the example services and the built collector and auditq; the report tests
+# run Chromium).
+test: deps clients edge browser
 	swift build --build-tests
 	swift test --skip-build
 

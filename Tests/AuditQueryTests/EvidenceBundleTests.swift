@@ -53,7 +53,8 @@ import Testing
         }
         try write(
             dir, EvidenceBundle.manifestName,
-            "{\"files\":[\(entries.joined(separator: ","))],\"format\":\"auditq-evidence\",\"version\":1}\n")
+            "{\"files\":[\(entries.joined(separator: ","))],\"format\":\"auditq-evidence\",\"version\":\(EvidenceBundle.formatVersion)}\n"
+        )
     }
 
     static func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
@@ -76,6 +77,7 @@ import Testing
         #expect(query.user == "alice" && query.runBy == "tester" && query.unsealedRecordsOmitted == 1)
         #expect(Self.lines(try Self.read(dir, "events.ndjson")).count == 8)
         #expect(try Self.read(dir, "report.txt").contains("retry copy of"))
+        #expect(try Self.read(dir, "report.html").contains("retry copy of"))
         #expect(Self.lines(try Self.read(dir, "activity.ndjson")).count == 2)
         #expect(try Self.read(dir, "report.txt").contains("orphan: parent \(s.missingParent.hex) not found"))
     }
@@ -86,7 +88,7 @@ import Testing
             swapTwoRecordsAndFixManifest, truncateReport, truncateReportAndFixManifest, editManifestHash,
             manifestNotJSON,
             deleteCSV, addFile, editSealRoot, forgeSignature, editQueryUser, dropRequestAndFixManifest,
-            editEventAndProof
+            editEventAndProof, editReportHTMLAndFixManifest
     }
 
     @Test(arguments: Tamper.allCases)
@@ -154,6 +156,14 @@ import Testing
                 dir, EvidenceBundle.manifestName,
                 text.replacingOccurrences(of: seals, with: String(repeating: "0", count: 64)))
             expectFiles = ["seals.ndjson"]
+        case .editReportHTMLAndFixManifest:
+            // A service renamed in the page only: the page no longer is what the proven records give.
+            try Self.write(
+                dir, "report.html",
+                try Self.read(dir, "report.html").replacingOccurrences(
+                    of: "data-service=\"orders\"", with: "data-service=\"billing\""))
+            try Self.refreshManifest(dir)
+            expectFiles = ["report.html"]
         case .manifestNotJSON:
             let text = try Self.read(dir, EvidenceBundle.manifestName)
             try Self.write(dir, EvidenceBundle.manifestName, String(text.prefix(40)))

@@ -5,7 +5,8 @@
 // 0. audit fields, derived once here: source, user, HTTP facts and workload, by the receiver's rules — the
 //    access-log field map (`AccessEventMapping.deriveAuditFields`, configured by `AccessEventOptions`) for
 //    access events, the well-known OTLP attributes (`OTLPMapping.deriveAuditFields`, configured by
-//    `IdentityKeys`) for spans and logs from OTLP and Zipkin. Only `normalize(_:from:)`, the ingest path,
+//    `IdentityKeys`) for spans and logs from OTLP and Zipkin; an access event that came as an OTLP log record
+//    (`AccessLogRecord`) keeps the fields it carried. Only `normalize(_:from:)`, the ingest path,
 //    takes this step: it knows the receiver. `normalize(_:)` runs steps 1-4 on events whose fields are set;
 // 1. redaction (Redaction.swift) of every string the record stores: attributes at every level (nested lists
 //    and arrays, event, link, scope and resource attributes, keys too), names, status message, trace state,
@@ -79,6 +80,8 @@ public struct Normalizer: Sendable {
         for i in events.indices {
             if Self.usesAccessRules(receiver) {
                 AccessEventMapping.deriveAuditFields(&events[i], options: access)
+            } else if events[i].kind == .access {
+                // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             } else {
                 let e = events[i]
                 let proxy: Bool
@@ -135,7 +138,8 @@ public struct Normalizer: Sendable {
     public func deriveAuditFields(_ e: inout AuditEvent, from receiver: Receiver) {
         if Self.usesAccessRules(receiver) {
             AccessEventMapping.deriveAuditFields(&e, options: access)
-        } else {
+        } else if e.kind != .access {
+            // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             OTLPMapping.deriveAuditFields(&e, keys: identityKeys)
         }
     }

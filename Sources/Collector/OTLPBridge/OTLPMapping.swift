@@ -90,7 +90,8 @@ public enum OTLPMapping {
             for (i, item) in items.enumerated() {
                 do throws(Invalid) {
                     var e = try convert(item)
-                    e.service = service
+                    // An access event from a log record may name its service itself (AccessLogRecord).
+                    if e.service.isEmpty { e.service = service }
                     e.resourceAttributes = resourceAttributes
                     e.resourceDroppedAttributesCount = resource.droppedAttributesCount
                     e.resourceSchemaURL = schemaURL
@@ -173,11 +174,18 @@ public enum OTLPMapping {
         // On log records the ids are optional; when present they must have the right length.
         let trace = try traceID(log.traceID, "trace_id", required: false)
         let span = try spanID(log.spanID, "span_id", required: false)
-        return AuditEvent(
+        var e = AuditEvent(
             kind: .log, startTimeUnixNano: log.timeUnixNano, observedTimeUnixNano: log.observedTimeUnixNano,
             traceID: trace, spanID: span, flags: log.flags, severityNumber: UInt8(severity),
             severityText: log.severityText, body: log.hasBody ? value(log.body) : nil, eventName: log.eventName,
             attributes: log.attributes.map(attribute), droppedAttributesCount: log.droppedAttributesCount)
+        // An access event exported as a log record (AccessLogRecord) comes back as the access event it was.
+        if log.eventName == AccessLogRecord.eventName {
+            do throws(AccessLogRecord.Invalid) { try AccessLogRecord.restore(&e) } catch {
+                throw Invalid(reason: error.reason)
+            }
+        }
+        return e
     }
 
     static func attribute(_ kv: OTLPKeyValue) -> Attribute {
@@ -351,6 +359,48 @@ public enum OTLPMapping {
     }
 
     // MARK: Export
+
+    /// An OTLP logs request carrying the access and log events among `events` (AccessLogRecord), grouped by
+    /// resource and scope as received, like `traceRequest`.
+    public static func logsRequest(from events: [AuditEvent]) -> OTLPLogsRequest {
+        var request = OTLPLogsRequest()
+        var resourceIndex: [ResourceKey: Int] = [:]
+        var scopeIndex: [ScopeKey: Int] = [:]
+        for e in events where e.kind == .access || e.kind == .log {
+            let rk = ResourceKey(
+                attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schema: e.resourceSchemaURL
+            )
+            let r: Int
+            if let existing = resourceIndex[rk] {
+                r = existing
+            } else {
+                var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+                rl.resource.attributes = e.resourceAttributes.map(keyValue)
+                rl.resource.droppedAttributesCount = e.resourceDroppedAttributesCount
+                rl.schemaURL = e.resourceSchemaURL
+                request.resourceLogs.append(rl)
+                r = request.resourceLogs.count - 1
+                resourceIndex[rk] = r
+            }
+            let sk = ScopeKey(resource: r, scope: e.scope, schema: e.scopeSchemaURL)
+            let s: Int
+            if let existing = scopeIndex[sk] {
+                s = existing
+            } else {
+                var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+                sl.scope.name = e.scope.name
+                sl.scope.version = e.scope.version
+                sl.scope.attributes = e.scope.attributes.map(keyValue)
+                sl.scope.droppedAttributesCount = e.scope.droppedAttributesCount
+                sl.schemaURL = e.scopeSchemaURL
+                request.resourceLogs[r].scopeLogs.append(sl)
+                s = request.resourceLogs[r].scopeLogs.count - 1
+                scopeIndex[sk] = s
+            }
+            request.resourceLogs[r].scopeLogs[s].logRecords.append(AccessLogRecord.logRecord(from: e))
+        }
+        return request
+    }
 
     /// An OTLP trace request carrying `events` (spans only), grouped by resource and scope as received.
     public static func traceRequest(from events: [AuditEvent]) -> OTLPTraceRequest {

@@ -76,14 +76,19 @@ public enum BundleVerifier {
         }
         let manifestName = EvidenceBundle.manifestName
         var contents: [String: [UInt8]] = [:]
+        // Without a readable manifest the bundle is taken for one of the current version.
+        var version = EvidenceBundle.formatVersion
         if let bytes = read(manifestName) {
             do {
                 let m = try JSONDecoder().decode(EvidenceBundle.Manifest.self, from: Data(bytes))
-                if m.format != EvidenceBundle.formatName || m.version != EvidenceBundle.formatVersion {
+                if m.format != EvidenceBundle.formatName || !EvidenceBundle.readableVersions.contains(m.version) {
                     problem(
                         .invalidFormat, manifestName,
-                        expected: "\(EvidenceBundle.formatName) version \(EvidenceBundle.formatVersion)",
+                        expected:
+                            "\(EvidenceBundle.formatName) version \(EvidenceBundle.readableVersions.lowerBound) to \(EvidenceBundle.readableVersions.upperBound)",
                         found: "\(m.format) version \(m.version)", "not a bundle this auditq knows")
+                } else {
+                    version = m.version
                 }
                 var listed = Set<String>()
                 for entry in m.files {
@@ -110,7 +115,7 @@ public enum BundleVerifier {
                         v.filesValid += 1
                     }
                 }
-                for name in EvidenceBundle.fileNames where !listed.contains(name) {
+                for name in EvidenceBundle.fileNames(version: version) where !listed.contains(name) {
                     problem(
                         .missingSegment, manifestName, expected: name, found: "nothing",
                         "a file every bundle has is not listed")
@@ -321,8 +326,9 @@ public enum BundleVerifier {
                     .metadataMismatch, "query.json", expected: "\(requests.count) requests, \(listed.count) records",
                     found: "\(query.requests) requests, \(query.records) records", "the counts in the query")
             }
-            let derived = EvidenceBundle.derivedFiles(query: query, requests: requests, events: proven)
-            for name in ["events.ndjson", "events.csv", "report.txt"] {
+            let derived = EvidenceBundle.derivedFiles(
+                query: query, requests: requests, events: proven, seals: Array(seals.values), version: version)
+            for name in ["events.ndjson", "events.csv", "report.txt", "report.html"] where derived[name] != nil {
                 compare(name, expected: derived[name] ?? "", found: contents[name], into: &v)
             }
         }

@@ -14,11 +14,13 @@
 //                     (the `search --format json` line)
 //   events.csv        the same records as CSV (the `--format csv` columns), RFC 4180, CRLF line ends
 //   report.txt        the same, for people: each request with its trace as a tree
+//   report.html       the same for a browser, self-contained: each trace as a waterfall, and the seals
 //   proofs.ndjson     one line per record: {"record": <location>, "leaf_index", "tree_size", "canonical": base64
 //                     of the record's canonical bytes, "leaf_hash", "audit_path": [hex, …]} (RFC 9162 §2.1.3)
 //   seals.ndjson      one line per segment: {"node", "segment", "seal": base64 of the 144 signed seal bytes,
 //                     "signature": base64 (when signed), and the seal's fields spelt out for people}
-//   manifest.json     {"format": "auditq-evidence", "version": 1, "files": [{"path", "bytes", "sha256"}, …]}
+//   manifest.json     {"format": "auditq-evidence", "version": 2, "files": [{"path", "bytes", "sha256"}, …]}
+//                     (version 1 bundles, written before report.html, have no report.html and still verify)
 //
 // A <location> is {"node": 32 hex, "segment": sequence, "ordinal": record number in the segment}.
 import Crypto
@@ -173,13 +175,20 @@ public struct BundleRequest: Codable, Sendable, Hashable {
 
 public enum EvidenceBundle {
     public static let formatName = "auditq-evidence"
-    public static let formatVersion = 1
+    /// 2 added report.html; bundles of version 1 are still read and verified.
+    public static let formatVersion = 2
+    public static let readableVersions = 1...2
     public static let manifestName = "manifest.json"
-    /// Files every bundle has, besides the manifest.
-    public static let fileNames = [
-        "README.txt", "query.json", "activity.ndjson", "events.ndjson", "events.csv", "report.txt", "proofs.ndjson",
-        "seals.ndjson",
-    ]
+    /// Files every bundle of the current version has, besides the manifest.
+    public static let fileNames = fileNames(version: formatVersion)
+
+    /// Files every bundle of `version` has, besides the manifest.
+    public static func fileNames(version: Int) -> [String] {
+        [
+            "README.txt", "query.json", "activity.ndjson", "events.ndjson", "events.csv", "report.txt",
+            "proofs.ndjson", "seals.ndjson",
+        ] + (version >= 2 ? ["report.html"] : [])
+    }
 
     static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
@@ -243,6 +252,7 @@ public enum EvidenceBundle {
         files["README.txt"] = readme
         var proofLines = ""
         var seals: [SegmentKey: BundleSeal] = [:]
+        var sealOf: [SegmentKey: SegmentSeal] = [:]
         for p in proofs.sorted(by: { $0.location < $1.location }) {
             proofLines +=
                 jsonLine(
@@ -253,11 +263,16 @@ public enum EvidenceBundle {
                         auditPath: p.path.map(\.hex))) + "\n"
             seals[SegmentKey(node: p.seal.nodeID, sequence: p.seal.sequence)] = BundleSeal(
                 p.seal, signature: p.signature)
+            sealOf[SegmentKey(node: p.seal.nodeID, sequence: p.seal.sequence)] = p.seal
         }
         files["proofs.ndjson"] = proofLines
         files["seals.ndjson"] = seals.sorted { ($0.key.node, $0.key.sequence) < ($1.key.node, $1.key.sequence) }
             .map { jsonLine($0.value) + "\n" }.joined()
-        for (name, text) in derivedFiles(query: query, requests: requests, events: events) { files[name] = text }
+        for (name, text) in derivedFiles(
+            query: query, requests: requests, events: events, seals: Array(sealOf.values), version: formatVersion)
+        {
+            files[name] = text
+        }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let existing = try FileManager.default.contentsOfDirectory(atPath: out)
@@ -294,10 +309,13 @@ public enum EvidenceBundle {
 
     public static func sha256Hex(_ bytes: [UInt8]) -> String { HexCoding.encode(SHA256.hash(data: bytes)) }
 
-    /// The files derived from the proven records and the query; the verifier rebuilds them and compares.
+    /// The files derived from the proven records, the seals and the query, as a bundle of `version` has them;
+    /// the verifier rebuilds them and compares.
     static func derivedFiles(
-        query: EvidenceQuery, requests: [BundleRequest], events: [BundleLocation: AuditEvent]
+        query: EvidenceQuery, requests: [BundleRequest], events: [BundleLocation: AuditEvent], seals: [SegmentSeal],
+        version: Int
     ) -> [String: String] {
+        var pages: [EvidenceHTML.Request] = []
         var activity = ""
         var ndjson = ""
         var csv = CSVOutput.columns.joined(separator: ",") + "\r\n"
@@ -330,18 +348,22 @@ public enum EvidenceBundle {
                 } ?? "?")
                 + " trace \(q.traceID) (\(q.records.count) records)\n"
             report += Rendering.traceTree(stored) + "\n"
+            pages.append(EvidenceHTML.Request(head: head, traceID: q.traceID, records: stored))
         }
-        return ["activity.ndjson": activity, "events.ndjson": ndjson, "events.csv": csv, "report.txt": report]
+        var files = ["activity.ndjson": activity, "events.ndjson": ndjson, "events.csv": csv, "report.txt": report]
+        if version >= 2 { files["report.html"] = EvidenceHTML.render(query: query, requests: pages, seals: seals) }
+        return files
     }
 
     static let readme = """
-        An auditq evidence bundle (format auditq-evidence, version 1).
+        An auditq evidence bundle (format auditq-evidence, version 2).
 
         query.json       the question answered, who ran it, where, when, and with which auditq version
         activity.ndjson  one line per request the user made, with every record of the trace it started
         events.ndjson    those records as JSON (the auditq search --format json schema), in activity order
         events.csv       the same records as CSV
         report.txt       the same for people: each request and its trace as a tree
+        report.html      the same for a browser (one file, nothing fetched): each trace as a waterfall, the seals
         proofs.ndjson    for every record: its canonical bytes (base64) and its RFC 6962 inclusion proof (leaf
                          hash SHA-256(0x00 || record), audit path leaf side first) against its segment's root
         seals.ndjson     the seals holding those roots: the 144 signed bytes (base64) and the Ed25519 signature
@@ -350,7 +372,7 @@ public enum EvidenceBundle {
         To check it, without the data it came from:
             auditq verify --bundle DIR [--public-key FILE]
         which checks the manifest, every proof against its seal, every signature (with the collector's public
-        key), and that events, CSV, activity and report are exactly what the proven records give.
+        key), and that events, CSV, activity and both reports are exactly what the proven records give.
 
         """
 }

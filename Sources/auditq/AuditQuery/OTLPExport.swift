@@ -2,7 +2,9 @@
 // (or our collector's /v1/traces) can ingest again. The message comes from OTLPBridge's mapping, so ids, times,
 // attributes, events, links, resource and scope are the ones received; the JSON follows the OTLP rules, not
 // plain proto3 JSON: hex trace and span ids, integer enums, 64-bit integers as decimal strings, camelCase keys.
-// Access events and log records are not spans and are left out (the caller says how many).
+// Access events and log records follow as a second line, one OTLP/JSON ExportLogsServiceRequest (for /v1/logs):
+// log records as received, access events as log records by the AccessLogRecord convention, which the
+// collector's OTLP logs receiver takes back as access events (docs/otlp-export.md).
 import Foundation
 import JSONText
 import LogFormat
@@ -14,6 +16,14 @@ public enum OTLPExport {
     public static func json(_ events: [AuditEvent]) -> String {
         var w = OTLPJSONWriter()
         w.request(OTLPMapping.traceRequest(from: events))
+        return w.out
+    }
+
+    /// One line of OTLP/JSON for the access and log events among `events`; nil when there are none.
+    public static func logsJSON(_ events: [AuditEvent]) -> String? {
+        guard events.contains(where: { $0.kind != .span }) else { return nil }
+        var w = OTLPJSONWriter()
+        w.request(OTLPMapping.logsRequest(from: events))
         return w.out
     }
 }
@@ -85,6 +95,98 @@ struct OTLPJSONWriter {
                 w.string(rs.schemaURL)
             }
             w.raw("}")
+        }
+        raw("}")
+    }
+
+    mutating func resource(_ r: Opentelemetry_Proto_Resource_V1_Resource) {
+        raw("{")
+        key("attributes")
+        attributes(r.attributes)
+        if r.droppedAttributesCount != 0 { raw(",\"droppedAttributesCount\":\(r.droppedAttributesCount)") }
+        raw("}")
+    }
+
+    mutating func scope(_ s: Opentelemetry_Proto_Common_V1_InstrumentationScope) {
+        raw("{")
+        key("name")
+        string(s.name)
+        if !s.version.isEmpty {
+            raw(",")
+            key("version")
+            string(s.version)
+        }
+        if !s.attributes.isEmpty {
+            raw(",")
+            key("attributes")
+            attributes(s.attributes)
+        }
+        if s.droppedAttributesCount != 0 { raw(",\"droppedAttributesCount\":\(s.droppedAttributesCount)") }
+        raw("}")
+    }
+
+    mutating func request(_ r: Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest) {
+        raw("{")
+        key("resourceLogs")
+        list(r.resourceLogs) { w, rl in
+            w.raw("{")
+            w.key("resource")
+            w.resource(rl.resource)
+            w.raw(",")
+            w.key("scopeLogs")
+            w.list(rl.scopeLogs) { w, sl in
+                w.raw("{")
+                w.key("scope")
+                w.scope(sl.scope)
+                w.raw(",")
+                w.key("logRecords")
+                w.list(sl.logRecords) { w, l in w.logRecord(l) }
+                if !sl.schemaURL.isEmpty {
+                    w.raw(",")
+                    w.key("schemaUrl")
+                    w.string(sl.schemaURL)
+                }
+                w.raw("}")
+            }
+            if !rl.schemaURL.isEmpty {
+                w.raw(",")
+                w.key("schemaUrl")
+                w.string(rl.schemaURL)
+            }
+            w.raw("}")
+        }
+        raw("}")
+    }
+
+    mutating func logRecord(_ l: Opentelemetry_Proto_Logs_V1_LogRecord) {
+        raw("{\"timeUnixNano\":")
+        decimalString(l.timeUnixNano)
+        raw(",\"observedTimeUnixNano\":")
+        decimalString(l.observedTimeUnixNano)
+        if l.severityNumber.rawValue != 0 { raw(",\"severityNumber\":\(l.severityNumber.rawValue)") }
+        if !l.severityText.isEmpty {
+            raw(",\"severityText\":")
+            string(l.severityText)
+        }
+        if l.hasBody {
+            raw(",\"body\":")
+            value(l.body)
+        }
+        raw(",\"attributes\":")
+        attributes(l.attributes)
+        if l.droppedAttributesCount != 0 { raw(",\"droppedAttributesCount\":\(l.droppedAttributesCount)") }
+        if l.flags != 0 { raw(",\"flags\":\(l.flags)") }
+        if !l.traceID.isEmpty {
+            raw(",\"traceId\":")
+            hex(l.traceID)
+        }
+        if !l.spanID.isEmpty {
+            raw(",\"spanId\":")
+            hex(l.spanID)
+        }
+        if !l.eventName.isEmpty {
+            raw(",\"eventName\":")
+            string(l.eventName)
         }
         raw("}")
     }

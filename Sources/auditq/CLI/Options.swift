@@ -82,7 +82,10 @@ struct TimeOptions: ParsableArguments {
 
 /// --format for commands that print records: table, json, csv or otlp.
 struct FormatOptions: ParsableArguments {
-    @Option(help: "Output: table (default), json (NDJSON), csv, or otlp (OTLP/JSON of the spans).")
+    @Option(
+        help:
+            "Output: table (default), json (NDJSON), csv, or otlp (OTLP/JSON: a line of spans, then one of access and log records)."
+    )
     var format: String = "table"
 
     func validate() throws { _ = try resolved() }

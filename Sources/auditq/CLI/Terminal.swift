@@ -28,10 +28,8 @@ func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, p
     }
 }
 
+/// The spans as one line (for /v1/traces), then the access and log events, if any, as another (for /v1/logs).
 func emitOTLP(_ events: [AuditEvent]) {
-    let spans = events.filter { $0.kind == .span }
-    if spans.count < events.count {
-        note("otlp: \(events.count - spans.count) access or log events are not spans and are left out")
-    }
-    print(OTLPExport.json(spans))
+    print(OTLPExport.json(events))
+    if let logs = OTLPExport.logsJSON(events) { print(logs) }
 }
