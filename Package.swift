@@ -137,11 +137,12 @@ let package = Package(
             path: "Sources/Collector/SyntheticTraffic"
         ),
         // The daemon: receivers, the normalising stage, the ingest pipeline, configuration, TLS and sender
-        // authentication, health and metrics, the retention schedule. The executable is a thin shell over it.
+        // authentication, health and metrics, the retention schedule, shipping sealed segments to object storage.
+        // The executable is a thin shell over it.
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat", "StoreQuery", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CollectorParsers",
+                "LogFormat", "StoreQuery", "ObjectStore", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CollectorParsers",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -167,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "collector",
             dependencies: [
-                "CollectorCore", "LogFormat", "OTLPBridge", "SyntheticTraffic",
+                "CollectorCore", "LogFormat", "ObjectStore", "OTLPBridge", "SyntheticTraffic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -269,7 +270,7 @@ let package = Package(
             name: "CollectorCoreTests",
             dependencies: [
                 "CollectorCore", "CollectorParsers", "LogFormat", "StoreQuery", "SyntheticTraffic",
-                "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport",
+                "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport", "ObjectStore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -6,6 +6,8 @@
 #                                # writes $CEPH_RGW_DIR/s3.env (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)
 #   scripts/ceph-rgw.sh status   # exit 0 when a cluster of ours runs in $CEPH_RGW_DIR
 #   scripts/ceph-rgw.sh stop     # stops exactly those daemons (pid files + our conf on their command line), rm -rf
+#   scripts/ceph-rgw.sh gateway-stop | gateway-start
+#                                # only radosgw: the store is down for clients, the objects stay (tests of outages)
 #
 # Knobs: CEPH_RGW_DIR (/tmp/audit-trail-rgw), RGW_PORT (7480), MON_PORT (16789), MS_PORT_MIN/MAX (16800/16899),
 # MEMSTORE_BYTES (2 GiB), S3_ACCESS_KEY / S3_SECRET_KEY (fixed test keys), SKIP_APT=1, BOOT_TIMEOUT (120 s).
@@ -166,13 +168,7 @@ CONF
         (($(date +%s) < deadline)) || die "osd.0 not up after ${BOOT_TIMEOUT}s"
         sleep 0.5
     done
-    timeout "$BOOT_TIMEOUT" radosgw -c "$CONF" -n "$RGW"
-    log "radosgw pid $(pid_of "$RGW")"
-    deadline=$(($(date +%s) + BOOT_TIMEOUT))
-    until curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/"; do
-        (($(date +%s) < deadline)) || die "radosgw not answering on 127.0.0.1:$RGW_PORT after ${BOOT_TIMEOUT}s"
-        sleep 0.3
-    done
+    gateway_start
     timeout 60 radosgw-admin -c "$CONF" user create --uid=audit --display-name=audit \
         --access-key="$S3_ACCESS_KEY" --secret-key="$S3_SECRET_KEY" >"$DIR/log/user-create.json"
     cat >"$DIR/s3.env" <<ENV
@@ -183,6 +179,29 @@ AWS_REGION=us-east-1
 ENV
     trap - EXIT
     log "S3 ready at http://127.0.0.1:$RGW_PORT; credentials: set -a; . $DIR/s3.env; set +a"
+}
+
+# radosgw alone (the S3 endpoint); the mon and OSD, and so the objects, stay.
+gateway_start() {
+    local deadline
+    rm -f "$DIR/run/$RGW.pid"
+    timeout "$BOOT_TIMEOUT" radosgw -c "$CONF" -n "$RGW"
+    log "radosgw pid $(pid_of "$RGW")"
+    deadline=$(($(date +%s) + BOOT_TIMEOUT))
+    until curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$RGW_PORT/"; do
+        (($(date +%s) < deadline)) || die "radosgw not answering on 127.0.0.1:$RGW_PORT after ${BOOT_TIMEOUT}s"
+        sleep 0.3
+    done
+}
+
+gateway_stop() {
+    local pid i
+    pid=$(cat "$DIR/run/$RGW.pid" 2>/dev/null || true)
+    ours "$pid" || die "no radosgw of ours runs in $DIR"
+    kill -TERM "$pid"
+    for ((i = 0; i < 300; i++)); do ours "$pid" || break; sleep 0.1; done
+    if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    log "radosgw (pid $pid) stopped; mon and osd keep the objects"
 }
 
 # The daemon writes its pid file after forking; radosgw's parent returns before that, so wait for it.
@@ -201,9 +220,18 @@ on_failure() {
     return 0
 }
 
+# The daemons outlive this script: they must not hold descriptors it inherited (a caller waiting for the end of
+# a pipe would wait for them).
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2 && fd < 255)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+
 case ${1:-} in
 start) start ;;
 stop) stop ;;
 status) [[ -n $(alive) ]] && [[ -e $DIR/s3.env ]] ;;
-*) die "usage: $0 start|stop|status" ;;
+gateway-stop) gateway_stop ;;
+gateway-start) gateway_start ;;
+*) die "usage: $0 start|stop|status|gateway-stop|gateway-start" ;;
 esac

@@ -374,7 +374,7 @@ public final class S3Client: Sendable {
             if answer.status >= 300, !bytes.isEmpty {
                 let text = Substring(decoding: bytes, as: UTF8.self)
                 answer.s3Code = XMLScan.first("Code", in: text)
-                answer.s3Message = XMLScan.first("Message", in: text)
+                answer.s3Message = XMLScan.first("Message", in: text).flatMap { $0.isEmpty ? nil : $0 }
             }
             if answer.status >= 300, answer.s3Code == nil {
                 // HEAD answers carry no body; name the usual causes by status.
