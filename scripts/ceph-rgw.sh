@@ -155,13 +155,15 @@ CONF
     monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT]" "$DIR/monmap" >/dev/null
     ceph-mon -c "$CONF" -i a --mkfs --monmap "$DIR/monmap" >"$DIR/log/mon-mkfs.out" 2>&1
     # Each daemon forks and its parent waits for the child to initialise: bound that wait.
-    timeout "$BOOT_TIMEOUT" ceph-mon -c "$CONF" -i a
+    # Daemons get no terminal or pipe of the caller's: they outlive this script, and whoever reads its output
+    # (make, CI) would otherwise wait for them; what they print at launch goes beside their logs.
+    timeout "$BOOT_TIMEOUT" ceph-mon -c "$CONF" -i a </dev/null >"$DIR/log/mon.a.launch" 2>&1
     log "mon.a pid $(pid_of mon.a)"
     osd_uuid=$(cat /proc/sys/kernel/random/uuid)
     osd_id=$("${ceph[@]}" osd new "$osd_uuid")
     [[ $osd_id == 0 ]] || die "expected osd id 0, got '$osd_id'"
     timeout "$BOOT_TIMEOUT" ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >"$DIR/log/osd-mkfs.out" 2>&1
-    timeout "$BOOT_TIMEOUT" ceph-osd -c "$CONF" -i 0
+    timeout "$BOOT_TIMEOUT" ceph-osd -c "$CONF" -i 0 </dev/null >"$DIR/log/osd.0.launch" 2>&1
     log "osd.0 pid $(pid_of osd.0)"
     deadline=$(($(date +%s) + BOOT_TIMEOUT))
     until "${ceph[@]}" osd stat -f json 2>/dev/null | grep -q '"num_up_osds":1'; do
@@ -185,7 +187,7 @@ ENV
 gateway_start() {
     local deadline
     rm -f "$DIR/run/$RGW.pid"
-    timeout "$BOOT_TIMEOUT" radosgw -c "$CONF" -n "$RGW"
+    timeout "$BOOT_TIMEOUT" radosgw -c "$CONF" -n "$RGW" </dev/null >>"$DIR/log/$RGW.launch" 2>&1
     log "radosgw pid $(pid_of "$RGW")"
     deadline=$(($(date +%s) + BOOT_TIMEOUT))
     until curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$RGW_PORT/"; do
@@ -214,7 +216,7 @@ pid_of() {
 on_failure() {
     set +e   # and 'return 0', not a bare 'return', inside a trap handler
     echo "ceph-rgw: start failed; log tails from $DIR/log:" >&2
-    for f in "$DIR"/log/*.log; do [[ -s $f ]] && { echo "== $f" >&2; tail -n 15 "$f" >&2; }; done
+    for f in "$DIR"/log/*.log "$DIR"/log/*.launch; do [[ -s $f ]] && { echo "== $f" >&2; tail -n 15 "$f" >&2; }; done
     KEEP_DIR=1 stop >&2
     echo "ceph-rgw: daemons stopped; $DIR kept for inspection (scripts/ceph-rgw.sh stop removes it)" >&2
     return 0
