@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients edge browser report-sample build release run demo test lint format bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -91,12 +91,34 @@ report-sample: browser
 	swift build --product auditq
 	scripts/report-sample.sh .build/debug docs/images/report-html.png
 
+# The object-store tests' S3: Debian's Ceph (mon, OSD, radosgw), run on loopback by scripts/ceph-rgw.sh.
+CEPH_PACKAGES := radosgw ceph-mon ceph-osd
+CEPH_RGW_DIR ?= /tmp/audit-trail-rgw
+export CEPH_RGW_DIR
+objectstore:
+	@missing=$$(for p in $(CEPH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 # Every test: build everything (the crash test runs the SegmentCrashWriter executable), then run the suite
 # (the end-to-end suite runs nginx, the example services and the built collector and auditq; the report tests
-# run Chromium).
-test: deps clients edge browser
+# run Chromium). An RGW is started for the run unless one already runs in CEPH_RGW_DIR, and stopped after it (by
+# pid) if this run started it; its endpoint and keys reach the tests as AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_REGION.
+test: deps clients edge browser objectstore
 	swift build --build-tests
+	@started=; if ! scripts/ceph-rgw.sh status; then scripts/ceph-rgw.sh start || exit 1; started=1; fi; \
+	trap '[ -n "$$started" ] && scripts/ceph-rgw.sh stop' EXIT; \
+	set -a; . $(CEPH_RGW_DIR)/s3.env; set +a; \
 	swift test --skip-build
+
+# A store to try things on by hand (make s3-start; set -a; . $(CEPH_RGW_DIR)/s3.env; set +a; ...; make s3-stop).
+s3-start: objectstore
+	scripts/ceph-rgw.sh start
+s3-stop:
+	scripts/ceph-rgw.sh stop
 
 # Formatting: swift-format (it ships with the toolchain) with the committed .swift-format (4 spaces, 120 columns).
 # Generated protobuf code is left as protoc writes it. `lint` fails on any finding; CI runs it before the tests.

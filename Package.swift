@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // MARK: Storage layer (Sources/LogFormat)
@@ -68,6 +69,18 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/LogFormat/StoreQuery"
+        ),
+        // An S3 client of our own (SigV4, path-style, create-only PUT, ranged GET, LIST v2, Object Lock) for the
+        // object-store tier; kept out of LogFormat, which knows no network.
+        .target(
+            name: "ObjectStore",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/LogFormat/ObjectStore"
         ),
         // The one JSON string escaper of the package, for everything that writes JSON text.
         .target(name: "JSONText", path: "Sources/LogFormat/JSONText"),
@@ -124,11 +137,12 @@ let package = Package(
             path: "Sources/Collector/SyntheticTraffic"
         ),
         // The daemon: receivers, the normalising stage, the ingest pipeline, configuration, TLS and sender
-        // authentication, health and metrics, the retention schedule. The executable is a thin shell over it.
+        // authentication, health and metrics, the retention schedule, shipping sealed segments to object storage.
+        // The executable is a thin shell over it.
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat", "StoreQuery", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CollectorParsers",
+                "LogFormat", "StoreQuery", "ObjectStore", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CollectorParsers",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -156,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "collector",
             dependencies: [
-                "CollectorCore", "LogFormat", "OTLPBridge", "SyntheticTraffic",
+                "CollectorCore", "LogFormat", "ObjectStore", "OTLPBridge", "SyntheticTraffic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -226,6 +240,12 @@ let package = Package(
             ],
             path: "Tests/LogFormatTests"
         ),
+        // The S3 client: SigV4 against AWS's test suite, requests against a real Ceph RGW on loopback.
+        .testTarget(
+            name: "ObjectStoreTests",
+            dependencies: ["ObjectStore", "TestSupport"],
+            path: "Tests/ObjectStoreTests"
+        ),
         .testTarget(
             name: "StoreQueryTests",
             dependencies: [
@@ -252,7 +272,7 @@ let package = Package(
             name: "CollectorCoreTests",
             dependencies: [
                 "CollectorCore", "CollectorParsers", "LogFormat", "StoreQuery", "SyntheticTraffic",
-                "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport",
+                "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport", "ObjectStore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

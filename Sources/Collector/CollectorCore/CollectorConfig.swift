@@ -74,6 +74,9 @@ public struct CollectorConfig: Sendable, Equatable {
     /// itself (`schedule_interval_seconds`; 0 leaves it to `auditq retention apply` from cron). The section is
     /// parsed by `RetentionPolicy`, which auditq shares.
     public var retention = RetentionPolicy()
+    // MARK: Shipping to object storage (kept apart too)
+    /// The `shipping:` section: the bucket, Object Lock, how long shipped segments stay local, the disk budget.
+    public var shipping = ShippingPolicy()
     // MARK: -
 
     public init() {}
@@ -98,6 +101,8 @@ public struct CollectorConfig: Sendable, Equatable {
         "tls.cert_file", "tls.key_file", "tls.client_ca_file", "auth.senders_file", "storage.signing_key_file",
         // Retention: one key here; RetentionPolicy checks what is inside.
         "retention",
+        // Shipping: one key here; ShippingPolicy checks what is inside.
+        "shipping",
     ]
 
     /// Reads a YAML document over `base` (the defaults). Every problem is reported, not just the first.
@@ -193,6 +198,11 @@ public struct CollectorConfig: Sendable, Equatable {
         string("storage.signing_key_file") { c.signingKeyFile = $0 }
         if flat["retention"] != nil {
             do { c.retention = try RetentionPolicy.parse(yaml: text, source: source) } catch {
+                problems += error.messages
+            }
+        }
+        if flat["shipping"] != nil {
+            do { c.shipping = try ShippingPolicy.parse(yaml: text, source: source) } catch {
                 problems += error.messages
             }
         }

@@ -37,6 +37,8 @@ public final class IngestService: Sendable {
     public let identity: IdentityKeys
     public let access: AccessEventOptions
     public let metrics: CollectorMetrics
+    /// Closed by the shipper while the local disk budget is spent (see Shipping.swift).
+    public let localSpace = LocalSpaceGate()
     /// Audit fields, redaction, identity and workload normalisation, applied to every event before it is queued.
     public let normalizer: Normalizer
     /// Who may send; nil: anyone who reaches a listener (loopback-only unless configured otherwise). SIGHUP
@@ -322,6 +324,10 @@ public final class IngestService: Sendable {
     /// appends and waits until durable. The log's `busy` code is the retryable refusal; other codes as below.
     private func append(_ original: [AuditEvent], from sender: SenderContext) async throws(Refusal) {
         let receiver = sender.receiver.label
+        if let why = localSpace.refusing {
+            metrics.rejected(receiver, reason: .diskFull, items: original.count)
+            throw Refusal(kind: .unavailable, message: why)
+        }
         var events = original
         normalizer.normalize(&events, from: sender.receiver)
         if let jwks = normalizer.options.jwks, jwks.wantsUnknownKeys, await jwks.fetchForUnknownKeys() {

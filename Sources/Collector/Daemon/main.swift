@@ -6,6 +6,7 @@ import Foundation
 import LogFormat
 import Logging
 import OTLPBridge
+import ObjectStore
 import ServiceLifecycle
 import SyntheticTraffic
 
@@ -278,6 +279,18 @@ struct Collector: AsyncParsableCommand {
                     .init(
                         service: RetentionService(directory: DataDirectory(c.data), policy: c.retention, logger: logger)
                     ))
+            }
+            if c.shipping.enabled {
+                let shipper: SegmentShipper
+                do {
+                    let client = try S3Client(
+                        c.shipping.s3Configuration(environment: ProcessInfo.processInfo.environment))
+                    shipper = try SegmentShipper(
+                        directory: DataDirectory(c.data), policy: c.shipping, client: client, gate: ingest.localSpace,
+                        registry: metrics.registry, logger: logger)
+                } catch { throw ValidationError("shipping: \(error.message)") }
+                logger.info("shipping sealed segments", metadata: ["store": "\(shipper.location)"])
+                services.append(.init(service: ShippingService(shipper: shipper)))
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
