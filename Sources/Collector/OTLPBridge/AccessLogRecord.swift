@@ -141,7 +141,9 @@ public enum AccessLogRecord {
         e.eventName = try string(Key.eventName) ?? ""
         if let end = try int(Key.endTime, Int64.min...Int64.max) { e.endTimeUnixNano = UInt64(bitPattern: end) }
         if let p = try string(Key.parentSpanID) {
-            guard let id = SpanID(hex: p), !id.isZero else { throw Invalid(reason: "\(Key.parentSpanID) is not 16 hex") }
+            guard let id = SpanID(hex: p), !id.isZero else {
+                throw Invalid(reason: "\(Key.parentSpanID) is not 16 hex")
+            }
             e.parentSpanID = id
         }
         if let k = try int(Key.spanKind, 0...5) { e.spanKind = SpanKind(rawValue: UInt8(k)) ?? .unspecified }
