@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCProtobuf
 import LogFormat
+import Logging
 import OTLPBridge
 import OTLPProto
 import StoreQuery
@@ -84,6 +85,44 @@ import Testing
     struct SpanKey: Hashable {
         var trace: TraceID
         var span: SpanID
+    }
+
+    /// Retention's archive step on a disk with no room for the archive copy: the step fails and says the disk is
+    /// full, the hot segment stays byte for byte and in the catalog, no half-written copy is left, and the next run
+    /// after space returns archives it.
+    @Test func archiveWithNoRoomLeavesTheHotSegmentIntactAndSaysWhy() throws {
+        let fs = try SmallFilesystem(megabytes: 8)
+        defer { fs.unmount() }
+        let dir = DataDirectory(fs.path + "/data")
+        let start = TrafficGenerator.Configuration.defaultStartUnixNano
+        var g = TrafficGenerator(configuration: .init(seed: 3, startUnixNano: start, days: 1, requestsPerDay: 400))
+        let events = (0..<400).flatMap { _ in g.nextRequest() }
+        do {
+            let writer = try SegmentWriter(directory: dir, logger: Logger(label: "test"))
+            try writer.append(events)
+            try writer.seal()
+        }
+        let hot = dir.segmentsPath + "/" + (try #require(try dir.listSegmentFiles().sealed.first))
+        let before = try Data(contentsOf: URL(fileURLWithPath: hot))
+        // Fill the filesystem, leaving less room than the archive copy needs.
+        let filler = fs.path + "/filler"
+        let room = max(0, fs.freeBytes - before.count / 8)
+        try Data(count: room).write(to: URL(fileURLWithPath: filler))
+        let policy = RetentionPolicy(archiveAfterDays: 1)
+        let now = start + 30 * UnixTime.nanosPerDay
+        let failed = try RetentionJob(directory: dir, policy: policy).apply(now: now)
+        #expect(failed.done.isEmpty)
+        #expect(failed.problems.count == 1)
+        #expect(failed.problems.first?.contains("No space left on device") == true, "\(failed.problems)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: hot)) == before)
+        #expect(try FileIO.listDirectory(dir.archivePath).isEmpty, "no partial archive copy is left")
+        #expect(try dir.loadCatalog().entries.map(\.tier) == [.hot])
+        // Space returns: the next run archives it.
+        try FileManager.default.removeItem(atPath: filler)
+        let done = try RetentionJob(directory: dir, policy: policy).apply(now: now)
+        #expect(done.problems.isEmpty, "\(done.problems)")
+        #expect(try dir.loadCatalog().entries.map(\.tier) == [.archive])
+        #expect(Verifier.verifyDirectory(dir).problems.isEmpty)
     }
 
     @Test func refusesWhileFullKeepsEverythingAcknowledgedAndResumes() async throws {
