@@ -46,6 +46,7 @@ import Testing
         let timeout = 4.0
         var busySent = 0
         var closedEarly: Double?
+        var lateSends = 0
         let events = try await Self.withShortIdle(Int(timeout)) { c in
             let silent = try Raw(port: c.syslogTCPPort, timeoutSeconds: 1)
             // One that sends a frame, then half of another, then stalls: the whole frame is kept.
@@ -65,6 +66,8 @@ import Testing
                     break
                 }
                 busySent += 1
+                // Sent after the connection was idle past its timeout: it may race the close and be lost.
+                if gap >= timeout { lateSends += 1 }
                 last = Date()
                 try await Task.sleep(for: .milliseconds(500))
             }
@@ -82,7 +85,7 @@ import Testing
             }
             #expect(busyStored <= busySent)
         } else {
-            #expect(busyStored == busySent)
+            #expect(busyStored <= busySent && busyStored >= busySent - lateSends)
         }
     }
 
