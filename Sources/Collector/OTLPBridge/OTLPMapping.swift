@@ -375,8 +375,7 @@ public enum OTLPMapping {
                 r = existing
             } else {
                 var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
-                rl.resource.attributes = e.resourceAttributes.map(keyValue)
-                rl.resource.droppedAttributesCount = e.resourceDroppedAttributesCount
+                rl.resource = resource(of: e)
                 rl.schemaURL = e.resourceSchemaURL
                 request.resourceLogs.append(rl)
                 r = request.resourceLogs.count - 1
@@ -388,10 +387,7 @@ public enum OTLPMapping {
                 s = existing
             } else {
                 var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
-                sl.scope.name = e.scope.name
-                sl.scope.version = e.scope.version
-                sl.scope.attributes = e.scope.attributes.map(keyValue)
-                sl.scope.droppedAttributesCount = e.scope.droppedAttributesCount
+                sl.scope = scope(of: e)
                 sl.schemaURL = e.scopeSchemaURL
                 request.resourceLogs[r].scopeLogs.append(sl)
                 s = request.resourceLogs[r].scopeLogs.count - 1
@@ -416,8 +412,7 @@ public enum OTLPMapping {
                 r = existing
             } else {
                 var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
-                rs.resource.attributes = e.resourceAttributes.map(keyValue)
-                rs.resource.droppedAttributesCount = e.resourceDroppedAttributesCount
+                rs.resource = resource(of: e)
                 rs.schemaURL = e.resourceSchemaURL
                 request.resourceSpans.append(rs)
                 r = request.resourceSpans.count - 1
@@ -429,10 +424,7 @@ public enum OTLPMapping {
                 s = existing
             } else {
                 var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
-                ss.scope.name = e.scope.name
-                ss.scope.version = e.scope.version
-                ss.scope.attributes = e.scope.attributes.map(keyValue)
-                ss.scope.droppedAttributesCount = e.scope.droppedAttributesCount
+                ss.scope = scope(of: e)
                 ss.schemaURL = e.scopeSchemaURL
                 request.resourceSpans[r].scopeSpans.append(ss)
                 s = request.resourceSpans[r].scopeSpans.count - 1
@@ -493,6 +485,23 @@ public enum OTLPMapping {
                 Opentelemetry_Proto_Trace_V1_Status.StatusCode(rawValue: Int(e.statusCode.rawValue)) ?? .unset
             s.status.message = e.statusMessage
         }
+        return s
+    }
+
+    /// The OTLP resource and scope an event was received with: shared by the trace and the logs request.
+    static func resource(of e: AuditEvent) -> Opentelemetry_Proto_Resource_V1_Resource {
+        var r = Opentelemetry_Proto_Resource_V1_Resource()
+        r.attributes = e.resourceAttributes.map(keyValue)
+        r.droppedAttributesCount = e.resourceDroppedAttributesCount
+        return r
+    }
+
+    static func scope(of e: AuditEvent) -> Opentelemetry_Proto_Common_V1_InstrumentationScope {
+        var s = Opentelemetry_Proto_Common_V1_InstrumentationScope()
+        s.name = e.scope.name
+        s.version = e.scope.version
+        s.attributes = e.scope.attributes.map(keyValue)
+        s.droppedAttributesCount = e.scope.droppedAttributesCount
         return s
     }
 
