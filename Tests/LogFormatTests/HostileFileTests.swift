@@ -26,6 +26,7 @@ import Testing
     func readAll(_ path: String) -> LogFormatError? {
         do {
             let reader = try SegmentReader(path: path, sealed: true)
+            try reader.checkIndex()
             _ = try reader.scan()
             return nil
         } catch {
@@ -117,10 +118,36 @@ import Testing
         let tmp = TempDir()
         defer { tmp.remove() }
         let (path, footer) = try sealedSegment(tmp)
-        try Damage.flip(path, at: Int(footer.indexOffset) + FormatConstants.blockHeaderSize + 3)
+        // Inside the block table, which the version 2 head checksum covers: the segment does not open.
+        try Damage.flip(path, at: Int(footer.indexOffset) + FormatConstants.blockHeaderSize + 8 + 10)
         let e = try #require(readAll(path))
         #expect(e.code == .checksumMismatch)
-        #expect(e.message.contains("index"))
+        #expect(e.message.contains("index head"))
+    }
+
+    @Test func badIndexSectionIsFoundWhenUsed() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (path, footer) = try sealedSegment(tmp)
+        let payloadStart = Int(footer.indexOffset) + FormatConstants.blockHeaderSize
+        let original = try SegmentReader(path: path, sealed: true)
+        let index = try #require(original.index)
+        #expect(index.version == FormatConstants.indexVersion)
+        let service = try #require(try original.scan().first?.event.service)
+        // The last byte of the index payload lies in its last section (trace ids); damage it.
+        try Damage.flip(path, at: Int(footer.indexOffset + footer.indexLength) - 1)
+        let reader = try SegmentReader(path: path, sealed: true)  // the head is intact: it opens
+        #expect(try !reader.ordinals(.service, key: Array(service.utf8)).isEmpty)
+        do {
+            _ = try reader.ordinals(.traceID, key: try reader.scan()[0].event.traceID.bytes)
+            Issue.record("a damaged trace section was used")
+        } catch {
+            #expect(error.code == .checksumMismatch)
+            #expect(error.message.contains("index section trace"))
+            #expect(error.path == path)
+            #expect((error.offset ?? 0) > payloadStart)
+        }
+        #expect(readAll(path)?.code == .checksumMismatch)
     }
 
     @Test func unknownCodecInAnOtherwiseValidBlockHeader() throws {

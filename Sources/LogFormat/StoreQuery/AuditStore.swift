@@ -290,11 +290,10 @@ public final class AuditStore: Sendable {
 
     /// Intersection of the posting lists of `terms` in one segment, smallest list first.
     public func postings(_ reader: SegmentReader, _ terms: [EventQuery.Term]) throws(LogFormatError) -> [UInt32] {
-        guard let index = reader.index else { return [] }
+        guard reader.index != nil else { return [] }
         var lists: [[UInt32]] = []
         for t in terms {
-            let p: [UInt32]
-            do { p = try index.postings(t.field, t.value) } catch { throw error.at(path: reader.path) }
+            let p = try reader.ordinals(t.field, key: t.value.keyBytes, cache: cache)
             if p.isEmpty { return [] }
             lists.append(p)
         }
@@ -370,11 +369,9 @@ public final class AuditStore: Sendable {
             guard !keys.isEmpty else { continue }
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
-            guard let index = reader.index else { continue }
+            guard reader.index != nil else { continue }
             var ordinals: [UInt32] = []
-            for key in keys {
-                do { ordinals += try index.postings(.traceID, key: key) } catch { throw error.at(path: reader.path) }
-            }
+            for key in keys { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
             guard !ordinals.isEmpty else { continue }
             ordinals.sort()
             found.removeAll(keepingCapacity: true)

@@ -19,8 +19,29 @@ extension ColumnBlock {
         return try d.events()
     }
 
-    /// The block's columns, each checked against its CRC and decompressed.
-    static func columns(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [ColumnID: [UInt8]] {
+    /// The block's trace runs, `(trace id, rows)` in row order, read from that column alone: enough to find a
+    /// trace's rows without decoding the block.
+    package static func traceRuns(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [(TraceID, Int)] {
+        let column = try columns(payload, only: .traceRuns)[.traceRuns] ?? []
+        return try column.withBytes { (b) throws(LogFormatError) -> [(TraceID, Int)] in
+            var r = BinaryReader(b)
+            let count = try r.uvarint(max: r.remaining, "a run count")
+            var out: [(TraceID, Int)] = []
+            out.reserveCapacity(count)
+            for _ in 0..<count {
+                let length = try r.uvarint(max: Int(UInt32.max), "a run length")
+                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
+                out.append((TraceID(high: try r.u64BigEndian(), low: try r.u64BigEndian()), length))
+            }
+            try Decoder.end(r, .traceRuns)
+            return out
+        }
+    }
+
+    /// The block's columns (or only `only`), each checked against its CRC and decompressed.
+    static func columns(_ payload: UnsafeRawBufferPointer, only: ColumnID? = nil) throws(LogFormatError)
+        -> [ColumnID: [UInt8]]
+    {
         var r = BinaryReader(payload)
         let count = Int(try r.u16())
         guard try r.u16() == 0 else { throw LogFormatError(.malformed, "column block: reserved bytes are not zero") }
@@ -50,6 +71,7 @@ extension ColumnBlock {
                 throw LogFormatError(.truncated, "column block: column \(e.id) runs past the block")
             }
             let bytes = try r.rawSlice(e.stored)
+            if let only, e.id != only { continue }
             guard Checksum.crc32(bytes) == e.crc else {
                 throw LogFormatError(.checksumMismatch, "column block: column \(e.id) fails its CRC")
             }
@@ -61,7 +83,7 @@ extension ColumnBlock {
         guard r.remaining == 0 else {
             throw LogFormatError(.malformed, "column block: \(r.remaining) bytes after the last column")
         }
-        for id in ColumnID.allCases where out[id] == nil {
+        for id in ColumnID.allCases where out[id] == nil && (only == nil || only == id) {
             throw LogFormatError(.malformed, "column block: column \(id) is missing")
         }
         return out

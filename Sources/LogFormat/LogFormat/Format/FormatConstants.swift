@@ -52,8 +52,15 @@ public enum FormatConstants {
     public static let footerFlagSigned: UInt16 = 1
 
     // MARK: Index
-    /// Index section format version (first u16 of the index payload).
-    public static let indexVersion: UInt16 = 1
+    /// Index format version (first u16 of the index payload) that this writer produces for version 2 segments:
+    /// sections with their own checksums, postings as runs, trace ids mapped to blocks.
+    public static let indexVersion: UInt16 = 2
+    /// The version 1 index (whole-payload checksum, every posting a delta), written with row segments.
+    public static let indexVersionPostings: UInt16 = 1
+    /// Size of one section-directory entry of a version 2 index.
+    public static let sectionEntrySize = 20
+    /// Size of one term-table entry of a version 2 string section: key offset, postings offset, count (3 × u32).
+    public static let termEntrySizeV2 = 12
     /// Size of one term-table entry: key offset, key length, postings offset, postings count (4 × u32).
     public static let termEntrySize = 16
     /// Size of one block-table entry in the index.

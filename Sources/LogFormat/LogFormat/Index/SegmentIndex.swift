@@ -1,11 +1,9 @@
-// The inverted index of a sealed segment (docs/format/index.md).
-//
-// index payload := version u16 | fieldCount u16 | blockCount u32
-//                  | blockEntry[blockCount]          (40 bytes each)
-//                  | fieldEntry[fieldCount]          (24 bytes each)
-//                  | per field: termEntry[termCount] (16 bytes each) | key bytes | postings
-// Terms are sorted by their key bytes (memcmp order), so a look-up is a binary search over the mapped file.
-// Postings are record ordinals, ascending, delta + LEB128 varint encoded.
+// The inverted index of a sealed segment (docs/format/index.md): the terms and block table a writer gathers, and
+// their serialisation in either version. Version 1 (row segments) checksums the whole payload and lists every
+// ordinal; version 2 (column segments) gives each section its own checksum, so a reader checks only what a
+// query touches, stores postings as runs (sealed order makes a user's or service's records contiguous), and maps
+// trace ids to the blocks holding them (a trace's records are contiguous in sealed order, and its block names
+// them in its trace-run column).
 
 /// A term of the index: a string for most fields, 16 bytes for trace ids.
 public enum IndexTerm: Sendable, Hashable {
@@ -90,6 +88,22 @@ public struct BlockLocation: Sendable, Hashable {
         self.rawLength = rawLength
     }
 
+    func write(into w: inout BinaryWriter) {
+        w.u64(offset)
+        w.u32(firstOrdinal)
+        w.u32(recordCount)
+        w.u64(minTime)
+        w.u64(maxTime)
+        w.u32(storedLength)
+        w.u32(rawLength)
+    }
+
+    static func read(_ r: inout BinaryReader) throws(LogFormatError) -> BlockLocation {
+        BlockLocation(
+            offset: try r.u64(), firstOrdinal: try r.u32(), recordCount: try r.u32(), minTime: try r.u64(),
+            maxTime: try r.u64(), storedLength: try r.u32(), rawLength: try r.u32())
+    }
+
     init(_ header: BlockHeader, offset: UInt64) {
         self.init(
             offset: offset, firstOrdinal: header.firstOrdinal, recordCount: header.recordCount,
@@ -104,8 +118,12 @@ public struct IndexBuilder: Sendable {
     private var strings: [[String: [UInt32]]] = Array(repeating: [:], count: 4)
     private var traces: [TraceID: [UInt32]] = [:]
     public private(set) var blocks: [BlockLocation] = []
+    /// The index version `serialize` writes.
+    public let version: UInt16
 
-    public init() {}
+    public init(version: UInt16 = FormatConstants.indexVersionPostings) {
+        self.version = version
+    }
 
     public mutating func add(_ event: AuditEvent, ordinal: UInt32) {
         add(RecordTerms(event), ordinal: ordinal)
@@ -143,32 +161,100 @@ public struct IndexBuilder: Sendable {
 
     /// The index payload, deterministic for a given sequence of `add` and `addBlock` calls.
     public func serialize() -> [UInt8] {
-        var fields: [(IndexField, [([UInt8], [UInt32])])] = []
-        for field in IndexField.allCases {
-            if field == .traceID {
-                guard !traces.isEmpty else { continue }
-                let sorted = traces.sorted { $0.key < $1.key }.map { ($0.key.bytes, $0.value) }
-                fields.append((field, sorted))
-            } else if case let terms = strings[Int(field.rawValue) - 1], !terms.isEmpty {
-                let sorted = terms.map { (Array($0.key.utf8), $0.value) }.sorted {
-                    $0.0.lexicographicallyPrecedes($1.0)
-                }
-                fields.append((field, sorted))
+        version >= FormatConstants.indexVersion ? serializeSections() : serializePostings()
+    }
+
+    /// The string fields present, each with its terms sorted by key bytes (memcmp order).
+    private func sortedStringFields() -> [(IndexField, [([UInt8], [UInt32])])] {
+        var out: [(IndexField, [([UInt8], [UInt32])])] = []
+        for field in IndexField.allCases where field != .traceID {
+            let terms = strings[Int(field.rawValue) - 1]
+            guard !terms.isEmpty else { continue }
+            let sorted = terms.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+            out.append((field, sorted))
+        }
+        return out
+    }
+
+    /// Version 2: head (counts, block table, section directory, head CRC), then one section per field.
+    private func serializeSections() -> [UInt8] {
+        var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8])] = []
+        for (field, terms) in sortedStringFields() {
+            var entries = BinaryWriter(capacity: terms.count * FormatConstants.termEntrySizeV2)
+            var keys = BinaryWriter(capacity: terms.count * 16)
+            var postings = BinaryWriter(capacity: terms.count * 4)
+            for (key, list) in terms {
+                entries.u32(UInt32(keys.count))
+                entries.u32(UInt32(postings.count))
+                entries.u32(UInt32(list.count))
+                keys.raw(key)
+                PostingRuns.encode(list, into: &postings)
             }
+            var section = BinaryWriter(capacity: 4 + entries.count + keys.count + postings.count)
+            section.u32(UInt32(keys.count))
+            section.raw(entries.bytes)
+            section.raw(keys.bytes)
+            section.raw(postings.bytes)
+            sections.append((field, .terms, terms.count, section.bytes))
+        }
+        if !traces.isEmpty {
+            // One entry per (trace, block holding some of its records), by the id's first four bytes.
+            var pairs: [UInt64] = []
+            pairs.reserveCapacity(traces.count)
+            for (id, ordinals) in traces {
+                let prefix = UInt64(id.high >> 32)
+                var last = -1
+                var b = 0
+                for ordinal in ordinals {
+                    while b < blocks.count && ordinal >= blocks[b].firstOrdinal + blocks[b].recordCount { b += 1 }
+                    guard b < blocks.count, ordinal >= blocks[b].firstOrdinal else { break }
+                    if b != last { pairs.append(prefix << 32 | UInt64(b)) }
+                    last = b
+                }
+            }
+            pairs.sort()
+            let wide = blocks.count > Int(UInt16.max) + 1
+            var section = BinaryWriter(capacity: pairs.count * (wide ? 8 : 6))
+            for p in pairs {
+                section.u32(UInt32(p >> 32))
+                if wide { section.u32(UInt32(truncatingIfNeeded: p)) } else { section.u16(UInt16(truncatingIfNeeded: p)) }
+            }
+            sections.append((.traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes))
+        }
+        let headSize =
+            8 + blocks.count * FormatConstants.blockEntrySize + sections.count * FormatConstants.sectionEntrySize + 4
+        var w = BinaryWriter(capacity: headSize + sections.reduce(0) { $0 + $1.bytes.count })
+        w.u16(version)
+        w.u16(UInt16(sections.count))
+        w.u32(UInt32(blocks.count))
+        for b in blocks { b.write(into: &w) }
+        var offset = headSize
+        for s in sections {
+            w.u8(s.field.rawValue)
+            w.u8(s.layout.rawValue)
+            w.u16(0)
+            w.u32(UInt32(s.termCount))
+            w.u32(UInt32(offset))
+            w.u32(UInt32(s.bytes.count))
+            w.u32(Checksum.crc32(s.bytes))
+            offset += s.bytes.count
+        }
+        w.u32(Checksum.crc32(w.bytes))
+        for s in sections { w.raw(s.bytes) }
+        return w.bytes
+    }
+
+    /// Version 1: one field directory, term tables of 16-byte entries, every ordinal as a delta.
+    private func serializePostings() -> [UInt8] {
+        var fields = sortedStringFields()
+        if !traces.isEmpty {
+            fields.append((.traceID, traces.sorted { $0.key < $1.key }.map { ($0.key.bytes, $0.value) }))
         }
         var w = BinaryWriter(capacity: 64 << 10)
-        w.u16(FormatConstants.indexVersion)
+        w.u16(FormatConstants.indexVersionPostings)
         w.u16(UInt16(fields.count))
         w.u32(UInt32(blocks.count))
-        for b in blocks {
-            w.u64(b.offset)
-            w.u32(b.firstOrdinal)
-            w.u32(b.recordCount)
-            w.u64(b.minTime)
-            w.u64(b.maxTime)
-            w.u32(b.storedLength)
-            w.u32(b.rawLength)
-        }
+        for b in blocks { b.write(into: &w) }
         // Field directory, back-patched once each field's sections are laid out.
         let directoryStart = w.count
         for _ in fields { w.raw([UInt8](repeating: 0, count: 24)) }
@@ -210,177 +296,6 @@ extension Array where Element == UInt32 {
     /// Appends `v` unless it is already the last element (an event may name the same term twice).
     @inlinable mutating func appendIfNew(_ v: UInt32) {
         if last != v { append(v) }
-    }
-}
-
-/// Read-only view of a serialised index, over bytes that must stay valid (a mapped file).
-public struct SegmentIndexView: @unchecked Sendable {
-    // @unchecked: `bytes` points into a MappedFile kept alive by `owner`; the memory is never written.
-    private let bytes: UnsafeRawBufferPointer
-    private let owner: AnyObject?
-    public let blocks: [BlockLocation]
-    private let fields: [IndexField: FieldSection]
-
-    struct FieldSection {
-        var termCount: Int
-        var termTable: Int
-        var keys: Int
-        var postings: Int
-        var postingsLength: Int
-    }
-
-    /// Parses and bounds-checks the index payload. Errors carry offsets relative to the payload.
-    public init(payload: UnsafeRawBufferPointer, owner: AnyObject?) throws(LogFormatError) {
-        bytes = payload
-        self.owner = owner
-        var r = BinaryReader(payload)
-        let version = try r.u16()
-        guard version == FormatConstants.indexVersion else {
-            throw LogFormatError(
-                version > FormatConstants.indexVersion ? .unsupportedVersion : .malformed,
-                "index version \(version); this reader knows version \(FormatConstants.indexVersion)", offset: 0)
-        }
-        let fieldCount = Int(try r.u16())
-        let blockCount = Int(try r.u32())
-        guard blockCount <= r.remaining / FormatConstants.blockEntrySize else {
-            throw LogFormatError(.malformed, "index claims \(blockCount) blocks, more than its size allows", offset: 4)
-        }
-        var blocks = [BlockLocation]()
-        blocks.reserveCapacity(blockCount)
-        for _ in 0..<blockCount {
-            blocks.append(
-                BlockLocation(
-                    offset: try r.u64(), firstOrdinal: try r.u32(), recordCount: try r.u32(), minTime: try r.u64(),
-                    maxTime: try r.u64(), storedLength: try r.u32(), rawLength: try r.u32()))
-        }
-        self.blocks = blocks
-        var fields: [IndexField: FieldSection] = [:]
-        for _ in 0..<fieldCount {
-            let at = r.offset
-            let fieldByte = try r.u8()
-            guard let field = IndexField(rawValue: fieldByte) else {
-                throw LogFormatError(.malformed, "unknown index field \(fieldByte)", offset: at)
-            }
-            _ = try r.u8()
-            _ = try r.u16()
-            let section = FieldSection(
-                termCount: Int(try r.u32()), termTable: Int(try r.u32()), keys: Int(try r.u32()),
-                postings: Int(try r.u32()), postingsLength: Int(try r.u32()))
-            guard section.termTable <= payload.count,
-                section.termCount <= (payload.count - section.termTable) / FormatConstants.termEntrySize,
-                section.termTable + section.termCount * FormatConstants.termEntrySize <= section.keys,
-                section.keys <= section.postings, section.postings + section.postingsLength <= payload.count
-            else {
-                throw LogFormatError(.malformed, "index field \(field) has sections outside the index", offset: at)
-            }
-            fields[field] = section
-        }
-        self.fields = fields
-    }
-
-    public var fieldsPresent: [IndexField] { IndexField.allCases.filter { fields[$0] != nil } }
-
-    public func termCount(_ field: IndexField) -> Int { fields[field]?.termCount ?? 0 }
-
-    private func entry(_ s: FieldSection, _ i: Int) -> (keyOffset: Int, keyLength: Int, postings: Int, count: Int) {
-        let base = s.termTable + i * FormatConstants.termEntrySize
-        func u32(_ o: Int) -> Int {
-            Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: base + o, as: UInt32.self)))
-        }
-        return (u32(0), u32(4), u32(8), u32(12))
-    }
-
-    private func compare(_ s: FieldSection, _ i: Int, _ key: UnsafeRawBufferPointer) -> Int {
-        let e = entry(s, i)
-        let start = s.keys + e.keyOffset
-        guard start + e.keyLength <= s.postings else { return 1 }  // damaged: treat as greater, look-up misses
-        let stored = UnsafeRawBufferPointer(rebasing: bytes[start..<start + e.keyLength])
-        let n = min(stored.count, key.count)
-        if n > 0 {
-            let c = memcmpBytes(stored.baseAddress!, key.baseAddress!, n)
-            if c != 0 { return c }
-        }
-        return stored.count == key.count ? 0 : (stored.count < key.count ? -1 : 1)
-    }
-
-    /// The ascending record ordinals indexed under `term`; empty when absent.
-    public func postings(_ field: IndexField, _ term: IndexTerm) throws(LogFormatError) -> [UInt32] {
-        try postings(field, key: term.keyBytes)
-    }
-
-    /// The postings of the term whose stored key bytes are `key` (saves re-encoding a term looked up often).
-    public func postings(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [UInt32] {
-        guard let s = fields[field], s.termCount > 0 else { return [] }
-        return try key.withBytes { (k) throws(LogFormatError) -> [UInt32] in
-            var lo = 0
-            var hi = s.termCount - 1
-            while lo <= hi {
-                let mid = (lo + hi) / 2
-                let c = compare(s, mid, k)
-                if c == 0 { return try decodePostings(s, entry(s, mid)) }
-                if c < 0 { lo = mid + 1 } else { hi = mid - 1 }
-            }
-            return []
-        }
-    }
-
-    private func decodePostings(
-        _ s: FieldSection, _ e: (keyOffset: Int, keyLength: Int, postings: Int, count: Int)
-    ) throws(LogFormatError) -> [UInt32] {
-        guard e.postings <= s.postingsLength, e.count <= s.postingsLength - e.postings else {
-            throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: s.postings)
-        }
-        var r = BinaryReader(
-            UnsafeRawBufferPointer(rebasing: bytes[s.postings + e.postings..<s.postings + s.postingsLength]))
-        var out = [UInt32]()
-        out.reserveCapacity(e.count)
-        var value: UInt64 = 0
-        for i in 0..<e.count {
-            let d = try r.uvarint()
-            value = i == 0 ? d : value + d
-            guard value <= UInt64(UInt32.max), i == 0 || d > 0 else {
-                throw LogFormatError(
-                    .malformed, "a posting list is not strictly ascending", offset: s.postings + e.postings)
-            }
-            out.append(UInt32(value))
-        }
-        return out
-    }
-
-    /// Every term of `field` with its posting list, in key order (for verification and statistics).
-    public func allTerms(_ field: IndexField) throws(LogFormatError) -> [([UInt8], [UInt32])] {
-        guard let s = fields[field] else { return [] }
-        var out: [([UInt8], [UInt32])] = []
-        out.reserveCapacity(s.termCount)
-        for i in 0..<s.termCount {
-            let e = entry(s, i)
-            let start = s.keys + e.keyOffset
-            guard start + e.keyLength <= s.postings else {
-                throw LogFormatError(
-                    .malformed, "term \(i) of \(field) lies outside the key section", offset: s.termTable)
-            }
-            out.append(
-                (Array(UnsafeRawBufferPointer(rebasing: bytes[start..<start + e.keyLength])), try decodePostings(s, e)))
-        }
-        return out
-    }
-
-    /// Index of the block holding `ordinal`.
-    public func blockIndex(forOrdinal ordinal: UInt32) -> Int? {
-        var lo = 0
-        var hi = blocks.count - 1
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            let b = blocks[mid]
-            if ordinal < b.firstOrdinal {
-                hi = mid - 1
-            } else if ordinal >= b.firstOrdinal + b.recordCount {
-                lo = mid + 1
-            } else {
-                return mid
-            }
-        }
-        return nil
     }
 }
 

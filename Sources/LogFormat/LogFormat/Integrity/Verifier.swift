@@ -271,6 +271,8 @@ public enum Verifier {
     /// is appended to `result.problems`. `decode` decodes whole records, else only the indexed fields.
     static func scan(_ reader: SegmentReader, decode: Bool, result: inout SegmentVerification) -> Pass {
         var pass = Pass()
+        // Rebuilt in the version stored, so the comparison is byte for byte.
+        pass.index = IndexBuilder(version: reader.index?.version ?? FormatConstants.indexVersionPostings)
         pass.leaves.reserveCapacity(Int(reader.recordCount))
         let path = reader.path
         for (b, location) in reader.blocks.enumerated() {

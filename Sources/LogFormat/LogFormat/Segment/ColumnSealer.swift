@@ -132,7 +132,7 @@ enum ColumnSealer {
     struct LaidOut {
         var out = BinaryWriter(capacity: 1 << 20)
         var merkle = MerkleAccumulator()
-        var index = IndexBuilder()
+        var index = IndexBuilder(version: FormatConstants.indexVersion)
         var minTime = UInt64.max
         var maxTime = UInt64.min
         var rowBlocks = 0

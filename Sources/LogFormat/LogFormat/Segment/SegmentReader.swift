@@ -1,4 +1,5 @@
 // Reading segments: sealed ones through their footer and index, open (active) ones by scanning blocks.
+import Synchronization
 
 /// A record read back from a segment, with where it lives.
 public struct StoredRecord: Sendable {
@@ -71,7 +72,16 @@ public final class SegmentReader: Sendable {
                     "the block at the footer's index offset is not an uncompressed index block of the stated length",
                     path: path, offset: indexStart)
             }
-            let payload = try Self.checkedPayload(bytes, blockAt: indexStart, indexHeader, what: "index", path: path)
+            // A version 2 index checks its head and each section itself, on first use: opening a segment does not
+            // read the whole index. Version 1 has only the block's checksum.
+            let payloadStart = indexStart + FormatConstants.blockHeaderSize
+            let sectioned =
+                indexHeader.totalSize >= FormatConstants.blockHeaderSize + 2
+                && UInt16(bytes[payloadStart]) | UInt16(bytes[payloadStart + 1]) << 8 >= FormatConstants.indexVersion
+            let payload =
+                sectioned
+                ? UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<indexStart + indexHeader.totalSize])
+                : try Self.checkedPayload(bytes, blockAt: indexStart, indexHeader, what: "index", path: path)
             let view: SegmentIndexView
             do throws(LogFormatError) { view = try SegmentIndexView(payload: payload, owner: file) } catch {
                 throw error.at(path: path, base: indexStart + FormatConstants.blockHeaderSize)
@@ -116,6 +126,85 @@ public final class SegmentReader: Sendable {
                 offset: start + FormatConstants.blockHeaderSize)
         }
         return payload
+    }
+
+    /// Trace runs of blocks already looked at by `ordinals(.traceID, …)`.
+    private let traceRunCache = Mutex<[Int: [(TraceID, UInt32)]]>([:])
+
+    /// The ascending ordinals of the records indexed under `key` in `field`, exactly (empty for an open segment).
+    /// A version 2 index maps trace ids to blocks: those blocks' trace runs give the records.
+    public func ordinals(_ field: IndexField, key: [UInt8], cache: BlockCache? = nil) throws(LogFormatError)
+        -> [UInt32]
+    {
+        guard let index else { return [] }
+        do throws(LogFormatError) {
+            guard field == .traceID, index.tracesMapToBlocks else { return try index.postings(field, key: key) }
+            guard key.count == 16, let id = TraceID(bytes: key) else { return [] }
+            var out: [UInt32] = []
+            for b in try index.traceBlocks(id).sorted() {
+                for (runID, range) in try traceRuns(b, cache: cache) where runID == id {
+                    out.append(contentsOf: range)
+                }
+            }
+            return out
+        } catch {
+            // The view's offsets are relative to the index payload; block errors already name the file.
+            throw error.path == nil
+                ? error.at(path: path, base: Int(footer!.indexOffset) + FormatConstants.blockHeaderSize) : error
+        }
+    }
+
+    /// The ordinals of each trace run of block `b`, from its trace column (a column block) or its records.
+    private func traceRuns(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [(TraceID, Range<UInt32>)] {
+        let first = blocks[b].firstOrdinal
+        let runs: [(TraceID, UInt32)]
+        if let hit = traceRunCache.withLock({ $0[b] }) {
+            runs = hit
+        } else {
+            var built: [(TraceID, UInt32)] = []
+            if isColumnBlock(b) {
+                let (_, stored) = try checkedBlock(b)
+                do throws(LogFormatError) {
+                    built = try ColumnBlock.traceRuns(stored).map { ($0.0, UInt32($0.1)) }
+                } catch {
+                    throw LogFormatError(
+                        error.code, "column block \(b): \(error.message)", path: path,
+                        offset: Int(blocks[b].offset) + FormatConstants.blockHeaderSize)
+                }
+            } else {
+                for event in try cachedEvents(b, cache: cache) {
+                    if let last = built.last, last.0 == event.traceID {
+                        built[built.count - 1].1 += 1
+                    } else {
+                        built.append((event.traceID, 1))
+                    }
+                }
+            }
+            guard built.reduce(0, { $0 + Int($1.1) }) == Int(blocks[b].recordCount) else {
+                throw LogFormatError(
+                    .malformed, "block \(b)'s trace runs do not add up to its \(blocks[b].recordCount) records",
+                    path: path, offset: Int(blocks[b].offset))
+            }
+            runs = built
+            traceRunCache.withLock { $0[b] = built }
+        }
+        var out: [(TraceID, Range<UInt32>)] = []
+        out.reserveCapacity(runs.count)
+        var at = first
+        for (id, n) in runs {
+            out.append((id, at..<at + n))
+            at += n
+        }
+        return out
+    }
+
+    /// Checks the checksum of every index section (opening checks only the index head; queries check the
+    /// sections they use).
+    public func checkIndex() throws(LogFormatError) {
+        guard let index else { return }
+        do throws(LogFormatError) { try index.checkSections() } catch {
+            throw error.at(path: path, base: Int(footer!.indexOffset) + FormatConstants.blockHeaderSize)
+        }
     }
 
     public var isSealed: Bool { footer != nil }

@@ -1,0 +1,55 @@
+// Posting lists of a version 2 index (docs/format/index.md, "Postings as runs"). Sealed order puts a user's,
+// a service's or a workload's records next to each other, so a list is mostly runs of consecutive ordinals:
+// each run costs two varints instead of one per record.
+//
+// postings = token*      token = uvarint(gap << 1 | isRun) [uvarint(runLength − 2) when isRun]
+// `gap` is the distance from the ordinal after the previous token's last (0 before the first token) to this
+// token's first ordinal. A writer makes a run of every stretch of two or more consecutive ordinals.
+
+enum PostingRuns {
+    static func encode(_ ordinals: [UInt32], into w: inout BinaryWriter) {
+        var next: UInt64 = 0
+        var i = 0
+        while i < ordinals.count {
+            let first = UInt64(ordinals[i])
+            var j = i + 1
+            while j < ordinals.count && UInt64(ordinals[j]) == first + UInt64(j - i) { j += 1 }
+            let length = j - i
+            let gap = first - next
+            if length >= 2 {
+                w.uvarint(gap << 1 | 1)
+                w.uvarint(UInt64(length - 2))
+            } else {
+                w.uvarint(gap << 1)
+            }
+            next = first + UInt64(length)
+            i = j
+        }
+    }
+
+    /// Decodes exactly `count` ordinals from `r`, checking that they ascend strictly and fit in 32 bits.
+    static func decode(_ r: inout BinaryReader, count: Int, into out: inout [UInt32]) throws(LogFormatError) {
+        out.reserveCapacity(out.count + count)
+        var next: UInt64 = 0
+        var decoded = 0
+        while decoded < count {
+            let token = try r.uvarint()
+            let gap = token >> 1
+            var length = 1
+            if token & 1 == 1 {
+                let extra = try r.uvarint()
+                guard extra <= UInt64(count - decoded), extra + 2 <= UInt64(count - decoded) else {
+                    throw LogFormatError(.malformed, "a posting run is longer than its list")
+                }
+                length = Int(extra) + 2
+            }
+            let (first, overflow) = next.addingReportingOverflow(gap)
+            guard !overflow, first + UInt64(length) - 1 <= UInt64(UInt32.max) else {
+                throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
+            }
+            for k in 0..<length { out.append(UInt32(first + UInt64(k))) }
+            next = first + UInt64(length)
+            decoded += length
+        }
+    }
+}

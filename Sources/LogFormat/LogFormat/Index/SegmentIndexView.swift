@@ -1,0 +1,363 @@
+// Reading a serialised index in place (docs/format/index.md). Version 1 is checked whole when the segment is
+// opened (its block CRC); version 2 checks its head when opened and each section the first time a query uses
+// it, so opening a segment costs its block table, not its whole index.
+import Synchronization
+
+/// How a version 2 section is laid out. Written to disk: never renumber.
+enum IndexSectionLayout: UInt8, Sendable {
+    /// Sorted string keys with their postings as runs.
+    case terms = 1
+    /// Trace-id prefixes (first four bytes, big-endian) with the block holding the trace, `u16` block numbers.
+    case traceBlocks16 = 2
+    /// As `traceBlocks16` with `u32` block numbers (segments of more than 65,536 blocks).
+    case traceBlocks32 = 3
+}
+
+/// Read-only view of a serialised index, over bytes that must stay valid (a mapped file).
+public struct SegmentIndexView: @unchecked Sendable {
+    // @unchecked: `bytes` points into a MappedFile kept alive by `owner`; the memory is never written. `checked`
+    // is atomic.
+    private let bytes: UnsafeRawBufferPointer
+    private let owner: AnyObject?
+    public let version: UInt16
+    public let blocks: [BlockLocation]
+    private let fields: [IndexField: FieldSection]
+    private let checked: SectionChecks
+
+    struct FieldSection {
+        var termCount: Int
+        var termTable: Int
+        var keys: Int
+        var postings: Int
+        var postingsLength: Int
+        // Version 2 only: the whole section, its layout, checksum and position in the directory.
+        var layout: IndexSectionLayout = .terms
+        var start = 0
+        var length = 0
+        var crc: UInt32 = 0
+        var slot = 0
+    }
+
+    /// Which version 2 sections have passed their checksum (one bit per directory slot).
+    final class SectionChecks: Sendable {
+        let bits = Atomic<UInt64>(0)
+    }
+
+    /// Parses and bounds-checks the index payload. Errors carry offsets relative to the payload. Version 1 must
+    /// have passed its block CRC; version 2 checks its own head here and its sections on first use.
+    public init(payload: UnsafeRawBufferPointer, owner: AnyObject?) throws(LogFormatError) {
+        bytes = payload
+        self.owner = owner
+        checked = SectionChecks()
+        var r = BinaryReader(payload)
+        let version = try r.u16()
+        guard version == FormatConstants.indexVersion || version == FormatConstants.indexVersionPostings else {
+            throw LogFormatError(
+                version > FormatConstants.indexVersion ? .unsupportedVersion : .malformed,
+                "index version \(version); this reader knows versions 1 and 2", offset: 0)
+        }
+        self.version = version
+        let fieldCount = Int(try r.u16())
+        let blockCount = Int(try r.u32())
+        guard blockCount <= r.remaining / FormatConstants.blockEntrySize else {
+            throw LogFormatError(.malformed, "index claims \(blockCount) blocks, more than its size allows", offset: 4)
+        }
+        if version >= FormatConstants.indexVersion {
+            // The head's checksum before anything in it is believed.
+            let headEnd = 8 + blockCount * FormatConstants.blockEntrySize + fieldCount * FormatConstants.sectionEntrySize
+            guard headEnd <= payload.count - 4 else {
+                throw LogFormatError(.malformed, "index head runs past the index", offset: 2)
+            }
+            let stored = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: headEnd, as: UInt32.self))
+            guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: payload[..<headEnd])) == stored else {
+                throw LogFormatError(.checksumMismatch, "index head checksum does not match", offset: headEnd)
+            }
+        }
+        var blocks = [BlockLocation]()
+        blocks.reserveCapacity(blockCount)
+        for _ in 0..<blockCount { blocks.append(try BlockLocation.read(&r)) }
+        self.blocks = blocks
+        fields =
+            version == FormatConstants.indexVersionPostings
+            ? try Self.fieldDirectory(&r, fieldCount, payload) : try Self.sectionDirectory(&r, fieldCount, payload)
+    }
+
+    /// Version 1: the field directory, each field's term table, keys and postings inside the payload in order.
+    private static func fieldDirectory(_ r: inout BinaryReader, _ fieldCount: Int, _ payload: UnsafeRawBufferPointer)
+        throws(LogFormatError) -> [IndexField: FieldSection]
+    {
+        var fields: [IndexField: FieldSection] = [:]
+        for _ in 0..<fieldCount {
+            let at = r.offset
+            let field = try fieldCode(&r, at)
+            _ = try r.u8()
+            _ = try r.u16()
+            let section = FieldSection(
+                termCount: Int(try r.u32()), termTable: Int(try r.u32()), keys: Int(try r.u32()),
+                postings: Int(try r.u32()), postingsLength: Int(try r.u32()))
+            guard section.termTable <= payload.count,
+                section.termCount <= (payload.count - section.termTable) / FormatConstants.termEntrySize,
+                section.termTable + section.termCount * FormatConstants.termEntrySize <= section.keys,
+                section.keys <= section.postings, section.postings + section.postingsLength <= payload.count
+            else {
+                throw LogFormatError(.malformed, "index field \(field) has sections outside the index", offset: at)
+            }
+            fields[field] = section
+        }
+        return fields
+    }
+
+    /// Version 2: the section directory and the head checksum; each section within the payload after the head.
+    private static func sectionDirectory(
+        _ r: inout BinaryReader, _ sectionCount: Int, _ payload: UnsafeRawBufferPointer
+    ) throws(LogFormatError) -> [IndexField: FieldSection] {
+        guard sectionCount <= 64, sectionCount <= r.remaining / FormatConstants.sectionEntrySize else {
+            throw LogFormatError(.malformed, "index claims \(sectionCount) sections, more than it can hold", offset: 2)
+        }
+        var fields: [IndexField: FieldSection] = [:]
+        var entries: [(at: Int, field: IndexField, section: FieldSection)] = []
+        for slot in 0..<sectionCount {
+            let at = r.offset
+            let field = try fieldCode(&r, at)
+            let rawLayout = try r.u8()
+            guard let layout = IndexSectionLayout(rawValue: rawLayout),
+                (field == .traceID) == (layout != .terms)
+            else {
+                throw LogFormatError(.malformed, "index section \(field) has layout \(rawLayout)", offset: at + 1)
+            }
+            _ = try r.u16()
+            var s = FieldSection(termCount: Int(try r.u32()), termTable: 0, keys: 0, postings: 0, postingsLength: 0)
+            s.layout = layout
+            s.start = Int(try r.u32())
+            s.length = Int(try r.u32())
+            s.crc = try r.u32()
+            s.slot = slot
+            guard fields[field] == nil else {
+                throw LogFormatError(.malformed, "index field \(field) has two sections", offset: at)
+            }
+            fields[field] = s
+            entries.append((at, field, s))
+        }
+        _ = try r.u32()  // the head checksum, checked before the head was read
+        for (at, field, s) in entries {
+            guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
+                throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
+            }
+            let width = s.layout == .traceBlocks16 ? 6 : 8
+            if s.layout != .terms, s.termCount != s.length / width || s.length % width != 0 {
+                throw LogFormatError(
+                    .malformed, "index section \(field) holds \(s.length) bytes for \(s.termCount) entries", offset: at)
+            }
+        }
+        return fields
+    }
+
+    private static func fieldCode(_ r: inout BinaryReader, _ at: Int) throws(LogFormatError) -> IndexField {
+        let fieldByte = try r.u8()
+        guard let field = IndexField(rawValue: fieldByte) else {
+            throw LogFormatError(.malformed, "unknown index field \(fieldByte)", offset: at)
+        }
+        return field
+    }
+
+    public var fieldsPresent: [IndexField] { IndexField.allCases.filter { fields[$0] != nil } }
+
+    public func termCount(_ field: IndexField) -> Int { fields[field]?.termCount ?? 0 }
+
+    /// Whether trace ids map to blocks (version 2) rather than to record ordinals (version 1).
+    public var tracesMapToBlocks: Bool { version >= FormatConstants.indexVersion }
+
+    /// The string section of `field`, its checksum checked once and its term table placed (version 2).
+    private func section(_ field: IndexField) throws(LogFormatError) -> FieldSection? {
+        guard var s = fields[field] else { return nil }
+        guard version >= FormatConstants.indexVersion else { return s }
+        let bit: UInt64 = 1 << UInt64(s.slot)
+        if checked.bits.load(ordering: .acquiring) & bit == 0 {
+            let body = UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.start + s.length])
+            guard Checksum.crc32(body) == s.crc else {
+                throw LogFormatError(.checksumMismatch, "index section \(field) checksum does not match", offset: s.start)
+            }
+            checked.bits.bitwiseOr(bit, ordering: .releasing)
+        }
+        guard s.layout == .terms else { return s }
+        guard s.length >= 4 else {
+            throw LogFormatError(.malformed, "index section \(field) is too short", offset: s.start)
+        }
+        let keysLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: s.start, as: UInt32.self)))
+        s.termTable = s.start + 4
+        guard s.termCount <= (s.length - 4) / FormatConstants.termEntrySizeV2,
+            keysLength <= s.length - 4 - s.termCount * FormatConstants.termEntrySizeV2
+        else {
+            throw LogFormatError(.malformed, "index section \(field) has terms outside it", offset: s.start)
+        }
+        s.keys = s.termTable + s.termCount * FormatConstants.termEntrySizeV2
+        s.postings = s.keys + keysLength
+        s.postingsLength = s.start + s.length - s.postings
+        return s
+    }
+
+    private func u32(_ at: Int) -> Int {
+        Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+    }
+
+    /// Term `i`: its key range (absolute), its postings' start and end (relative to the postings) and count.
+    private func entry(_ s: FieldSection, _ i: Int) throws(LogFormatError) -> (
+        key: Range<Int>, postings: Range<Int>, count: Int
+    ) {
+        if version == FormatConstants.indexVersionPostings {
+            let base = s.termTable + i * FormatConstants.termEntrySize
+            let keyStart = s.keys + u32(base)
+            let keyEnd = keyStart + u32(base + 4)
+            guard keyStart <= keyEnd, keyEnd <= s.postings else {
+                throw LogFormatError(.malformed, "term \(i) lies outside the key section", offset: base)
+            }
+            let p = u32(base + 8)
+            guard p <= s.postingsLength else {
+                throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: base)
+            }
+            return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12))
+        }
+        let base = s.termTable + i * FormatConstants.termEntrySizeV2
+        let last = i == s.termCount - 1
+        let keyStart = s.keys + u32(base)
+        let keyEnd = last ? s.postings : s.keys + u32(base + FormatConstants.termEntrySizeV2)
+        let p = u32(base + 4)
+        let pEnd = last ? s.postingsLength : u32(base + FormatConstants.termEntrySizeV2 + 4)
+        guard keyStart <= keyEnd, keyEnd <= s.postings, p <= pEnd, pEnd <= s.postingsLength else {
+            throw LogFormatError(.malformed, "term \(i) lies outside its section", offset: base)
+        }
+        return (keyStart..<keyEnd, p..<pEnd, u32(base + 8))
+    }
+
+    private func compare(_ key: Range<Int>, _ wanted: UnsafeRawBufferPointer) -> Int {
+        let stored = UnsafeRawBufferPointer(rebasing: bytes[key])
+        let n = min(stored.count, wanted.count)
+        if n > 0 {
+            let c = memcmpBytes(stored.baseAddress!, wanted.baseAddress!, n)
+            if c != 0 { return c }
+        }
+        return stored.count == wanted.count ? 0 : (stored.count < wanted.count ? -1 : 1)
+    }
+
+    /// The ascending record ordinals indexed under `term`; empty when absent. Trace ids of a version 2 index
+    /// map to blocks instead: see `traceBlocks`.
+    public func postings(_ field: IndexField, _ term: IndexTerm) throws(LogFormatError) -> [UInt32] {
+        try postings(field, key: term.keyBytes)
+    }
+
+    /// The postings of the term whose stored key bytes are `key` (saves re-encoding a term looked up often).
+    public func postings(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [UInt32] {
+        guard !(field == .traceID && tracesMapToBlocks) else {
+            throw LogFormatError(.malformed, "a version 2 index maps trace ids to blocks, not to records")
+        }
+        guard let s = try section(field), s.termCount > 0 else { return [] }
+        return try key.withBytes { (k) throws(LogFormatError) -> [UInt32] in
+            var lo = 0
+            var hi = s.termCount - 1
+            while lo <= hi {
+                let mid = (lo + hi) / 2
+                let e = try entry(s, mid)
+                let c = compare(e.key, k)
+                if c == 0 { return try decodePostings(s, e.postings, e.count) }
+                if c < 0 { lo = mid + 1 } else { hi = mid - 1 }
+            }
+            return []
+        }
+    }
+
+    private func decodePostings(_ s: FieldSection, _ range: Range<Int>, _ count: Int) throws(LogFormatError)
+        -> [UInt32]
+    {
+        guard count <= s.postingsLength else {
+            throw LogFormatError(.malformed, "a posting list claims more records than it can hold", offset: s.postings)
+        }
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound]))
+        var out = [UInt32]()
+        do throws(LogFormatError) {
+            if version == FormatConstants.indexVersionPostings {
+                out.reserveCapacity(count)
+                var value: UInt64 = 0
+                for i in 0..<count {
+                    let d = try r.uvarint()
+                    value = i == 0 ? d : value + d
+                    guard value <= UInt64(UInt32.max), i == 0 || d > 0 else {
+                        throw LogFormatError(.malformed, "a posting list is not strictly ascending")
+                    }
+                    out.append(UInt32(value))
+                }
+            } else {
+                try PostingRuns.decode(&r, count: count, into: &out)
+                guard r.remaining == 0 else {
+                    throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal")
+                }
+            }
+        } catch {
+            throw LogFormatError(error.code, error.message, offset: s.postings + range.lowerBound)
+        }
+        return out
+    }
+
+    /// The blocks that may hold records of trace `id` (version 2): those listed under the id's first four
+    /// bytes. Another trace may share the prefix, so the caller reads the blocks' trace runs to be exact.
+    public func traceBlocks(_ id: TraceID) throws(LogFormatError) -> [Int] {
+        guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
+        let width = s.layout == .traceBlocks16 ? 6 : 8
+        let prefix = UInt32(truncatingIfNeeded: id.high >> 32)
+        func prefixAt(_ i: Int) -> UInt32 { UInt32(u32(s.start + i * width)) }
+        var lo = 0
+        var hi = s.termCount
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if prefixAt(mid) < prefix { lo = mid + 1 } else { hi = mid }
+        }
+        var out: [Int] = []
+        var i = lo
+        while i < s.termCount && prefixAt(i) == prefix {
+            let at = s.start + i * width + 4
+            let block =
+                width == 6
+                ? Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self))) : u32(at)
+            guard block < blocks.count else {
+                throw LogFormatError(.malformed, "the trace section names block \(block) of \(blocks.count)", offset: at)
+            }
+            out.append(block)
+            i += 1
+        }
+        return out
+    }
+
+    /// Checks every section's checksum (a reader checks each on first use; verification and a full read check all).
+    public func checkSections() throws(LogFormatError) {
+        for field in fieldsPresent { _ = try section(field) }
+    }
+
+    /// Every term of a string field with its posting list, in key order (for verification and statistics).
+    public func allTerms(_ field: IndexField) throws(LogFormatError) -> [([UInt8], [UInt32])] {
+        guard !(field == .traceID && tracesMapToBlocks), let s = try section(field) else { return [] }
+        var out: [([UInt8], [UInt32])] = []
+        out.reserveCapacity(s.termCount)
+        for i in 0..<s.termCount {
+            let e = try entry(s, i)
+            out.append((Array(UnsafeRawBufferPointer(rebasing: bytes[e.key])), try decodePostings(s, e.postings, e.count)))
+        }
+        return out
+    }
+
+    /// Index of the block holding `ordinal`.
+    public func blockIndex(forOrdinal ordinal: UInt32) -> Int? {
+        var lo = 0
+        var hi = blocks.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let b = blocks[mid]
+            if ordinal < b.firstOrdinal {
+                hi = mid - 1
+            } else if ordinal >= b.firstOrdinal + b.recordCount {
+                lo = mid + 1
+            } else {
+                return mid
+            }
+        }
+        return nil
+    }
+}
