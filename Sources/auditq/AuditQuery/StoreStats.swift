@@ -87,6 +87,29 @@ public struct StoreStats: Sendable {
         return StoreStats(tiers: [hot, archive, open], directories: store.directories.count, expired: expired)
     }
 
+    /// Bytes of the sealed segments by part of the file, summed over the store (`stats --layout`), with each
+    /// part's bytes per event.
+    public static func layout(_ store: AuditStore) throws(LogFormatError) -> (parts: [(String, UInt64)], events: UInt64) {
+        var parts: [String: UInt64] = [:]
+        var events: UInt64 = 0
+        for (directory, entry) in store.sealedSegments {
+            events += entry.seal.recordCount
+            for (name, n) in try store.reader(directory, entry).layoutBytes() { parts[name, default: 0] += UInt64(n) }
+        }
+        return (parts.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }, events)
+    }
+
+    public static func layoutTable(_ layout: (parts: [(String, UInt64)], events: UInt64)) -> String {
+        var rows = [["PART", "BYTES", "BYTES/EVENT"]]
+        let total = layout.parts.reduce(0) { $0 + $1.1 }
+        for (name, n) in layout.parts + [("total", total)] {
+            rows.append([
+                name, String(n), layout.events > 0 ? fixed(Double(n) / Double(layout.events), 2) : "-",
+            ])
+        }
+        return Rendering.align(rows)
+    }
+
     public func table(zone: TimeZoneSpec) -> String {
         var rows = [
             ["TIER", "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]

@@ -22,9 +22,40 @@ func progressDone() {
 func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, palette: Palette) {
     switch format {
     case .table: print(Rendering.table(records, zone: zone, palette: palette))
-    case .json: print(records.map { RecordJSON.line($0) }.joined(separator: "\n"))
+    case .json: writeLines(records) { RecordJSON.line($0, into: &$1) }
     case .csv: FileHandle.standardOutput.write(Data(CSVOutput.table(records).utf8))
     case .otlp: emitOTLP(records.map(\.event))
+    }
+}
+
+/// Writes one line per item to standard output, rendered straight into a buffer that is flushed every megabyte:
+/// a large answer is never held as one string.
+func writeLines<T>(_ items: [T], _ render: (T, inout [UInt8]) -> Void) {
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(1 << 20 + 64 << 10)
+    for item in items {
+        render(item, &buffer)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 20 {
+            writeStdout(buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+    writeStdout(buffer)
+}
+
+/// Writes all of `bytes` to file descriptor 1 (retrying short writes); a closed pipe ends the process quietly.
+func writeStdout(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { b in
+        var offset = 0
+        while offset < b.count {
+            let n = write(1, b.baseAddress! + offset, b.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                exit(errno == EPIPE ? 0 : 1)
+            }
+            offset += n
+        }
     }
 }
 

@@ -38,6 +38,23 @@ extension ColumnBlock {
         }
     }
 
+    /// Stored bytes of each part of a column block: its directory and each column by name (for `stats --layout`).
+    package static func storedSizes(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [(String, Int)] {
+        var r = BinaryReader(payload)
+        let count = Int(try r.u16())
+        _ = try r.u16()
+        var out = [("column directory", 4 + 12 * count)]
+        for _ in 0..<count {
+            let id = try r.u8()
+            _ = try r.u8()
+            _ = try r.u16()
+            let stored = Int(try r.u32())
+            _ = try r.u64()
+            out.append(("column " + (ColumnID(rawValue: id).map { "\($0)" } ?? "\(id)"), stored))
+        }
+        return out
+    }
+
     /// The block's columns (or only `only`), each checked against its CRC and decompressed.
     static func columns(_ payload: UnsafeRawBufferPointer, only: ColumnID? = nil) throws(LogFormatError)
         -> [ColumnID: [UInt8]]

@@ -178,7 +178,7 @@ public struct IndexBuilder: Sendable {
 
     /// Version 2: head (counts, block table, section directory, head CRC), then one section per field.
     private func serializeSections() -> [UInt8] {
-        var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8])] = []
+        var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] = []
         for (field, terms) in sortedStringFields() {
             var entries = BinaryWriter(capacity: terms.count * FormatConstants.termEntrySizeV2)
             var keys = BinaryWriter(capacity: terms.count * 16)
@@ -188,14 +188,18 @@ public struct IndexBuilder: Sendable {
                 entries.u32(UInt32(postings.count))
                 entries.u32(UInt32(list.count))
                 keys.raw(key)
+                let start = postings.count
                 PostingRuns.encode(list, into: &postings)
+                entries.u32(postings.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[start...])) })
             }
             var section = BinaryWriter(capacity: 4 + entries.count + keys.count + postings.count)
             section.u32(UInt32(keys.count))
             section.raw(entries.bytes)
             section.raw(keys.bytes)
             section.raw(postings.bytes)
-            sections.append((field, .terms, terms.count, section.bytes))
+            // The section's checksum covers its table (term entries and keys); each posting list has its own.
+            let tableLength = 4 + entries.count + keys.count
+            sections.append((field, .terms, terms.count, section.bytes, Checksum.crc32(section.bytes[..<tableLength])))
         }
         if !traces.isEmpty {
             // One entry per (trace, block holding some of its records), by the id's first four bytes.
@@ -212,14 +216,30 @@ public struct IndexBuilder: Sendable {
                     last = b
                 }
             }
+            // Traces sharing a prefix and a block make one entry.
             pairs.sort()
+            pairs = pairs.enumerated().filter { $0.offset == 0 || pairs[$0.offset - 1] != $0.element }.map(\.element)
             let wide = blocks.count > Int(UInt16.max) + 1
-            var section = BinaryWriter(capacity: pairs.count * (wide ? 8 : 6))
+            var entries = BinaryWriter(capacity: pairs.count * (wide ? 8 : 6))
             for p in pairs {
-                section.u32(UInt32(p >> 32))
-                if wide { section.u32(UInt32(truncatingIfNeeded: p)) } else { section.u16(UInt16(truncatingIfNeeded: p)) }
+                entries.u32(UInt32(p >> 32))
+                if wide { entries.u32(UInt32(truncatingIfNeeded: p)) } else { entries.u16(UInt16(truncatingIfNeeded: p)) }
             }
-            sections.append((.traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes))
+            // Fences: each chunk's first prefix and checksum, so a look-up checks one chunk, not the section.
+            let chunk = FormatConstants.traceChunkEntries * (wide ? 8 : 6)
+            var section = BinaryWriter(capacity: entries.count + entries.count / chunk * 8 + 8)
+            var at = 0
+            while at < entries.count {
+                let end = min(at + chunk, entries.count)
+                section.u32(UInt32(pairs[at / (wide ? 8 : 6)] >> 32))
+                section.u32(entries.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[at..<end])) })
+                at = end
+            }
+            let fences = section.count
+            section.raw(entries.bytes)
+            sections.append(
+                (.traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes,
+                 Checksum.crc32(section.bytes[..<fences])))
         }
         let headSize =
             8 + blocks.count * FormatConstants.blockEntrySize + sections.count * FormatConstants.sectionEntrySize + 4
@@ -236,7 +256,7 @@ public struct IndexBuilder: Sendable {
             w.u32(UInt32(s.termCount))
             w.u32(UInt32(offset))
             w.u32(UInt32(s.bytes.count))
-            w.u32(Checksum.crc32(s.bytes))
+            w.u32(s.crc)
             offset += s.bytes.count
         }
         w.u32(Checksum.crc32(w.bytes))

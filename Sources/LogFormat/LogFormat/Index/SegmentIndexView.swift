@@ -23,6 +23,8 @@ public struct SegmentIndexView: @unchecked Sendable {
     public let blocks: [BlockLocation]
     private let fields: [IndexField: FieldSection]
     private let checked: SectionChecks
+    /// Records the block table accounts for: no posting list names more.
+    private let recordTotal: Int
 
     struct FieldSection {
         var termCount: Int
@@ -77,6 +79,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         blocks.reserveCapacity(blockCount)
         for _ in 0..<blockCount { blocks.append(try BlockLocation.read(&r)) }
         self.blocks = blocks
+        recordTotal = blocks.reduce(0) { $0 + Int($1.recordCount) }
         fields =
             version == FormatConstants.indexVersionPostings
             ? try Self.fieldDirectory(&r, fieldCount, payload) : try Self.sectionDirectory(&r, fieldCount, payload)
@@ -143,8 +146,8 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
                 throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
             }
-            let width = s.layout == .traceBlocks16 ? 6 : 8
-            if s.layout != .terms, s.termCount != s.length / width || s.length % width != 0 {
+            if s.layout != .terms, s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
+            {
                 throw LogFormatError(
                     .malformed, "index section \(field) holds \(s.length) bytes for \(s.termCount) entries", offset: at)
             }
@@ -167,32 +170,45 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// Whether trace ids map to blocks (version 2) rather than to record ordinals (version 1).
     public var tracesMapToBlocks: Bool { version >= FormatConstants.indexVersion }
 
-    /// The string section of `field`, its checksum checked once and its term table placed (version 2).
+    /// Entry width of a trace section.
+    private static func width(_ s: FieldSection) -> Int { s.layout == .traceBlocks16 ? 6 : 8 }
+
+    /// Bytes of a trace section's fences: (first prefix, CRC) per chunk of entries.
+    private static func fenceBytes(_ s: FieldSection) -> Int {
+        (s.termCount + FormatConstants.traceChunkEntries - 1) / FormatConstants.traceChunkEntries * 8
+    }
+
+    /// The section of `field` with its table placed and checked (version 2): the directory's checksum covers a
+    /// terms section's entries and keys, a trace section's fences; posting lists and trace chunks carry their own.
     private func section(_ field: IndexField) throws(LogFormatError) -> FieldSection? {
         guard var s = fields[field] else { return nil }
         guard version >= FormatConstants.indexVersion else { return s }
+        let tableEnd: Int
+        if s.layout == .terms {
+            guard s.length >= 4 else {
+                throw LogFormatError(.malformed, "index section \(field) is too short", offset: s.start)
+            }
+            let keysLength = u32(s.start)
+            s.termTable = s.start + 4
+            guard s.termCount <= (s.length - 4) / FormatConstants.termEntrySizeV2,
+                keysLength <= s.length - 4 - s.termCount * FormatConstants.termEntrySizeV2
+            else {
+                throw LogFormatError(.malformed, "index section \(field) has terms outside it", offset: s.start)
+            }
+            s.keys = s.termTable + s.termCount * FormatConstants.termEntrySizeV2
+            s.postings = s.keys + keysLength
+            s.postingsLength = s.start + s.length - s.postings
+            tableEnd = s.postings
+        } else {
+            tableEnd = s.start + Self.fenceBytes(s)
+        }
         let bit: UInt64 = 1 << UInt64(s.slot)
         if checked.bits.load(ordering: .acquiring) & bit == 0 {
-            let body = UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.start + s.length])
-            guard Checksum.crc32(body) == s.crc else {
+            guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[s.start..<tableEnd])) == s.crc else {
                 throw LogFormatError(.checksumMismatch, "index section \(field) checksum does not match", offset: s.start)
             }
             checked.bits.bitwiseOr(bit, ordering: .releasing)
         }
-        guard s.layout == .terms else { return s }
-        guard s.length >= 4 else {
-            throw LogFormatError(.malformed, "index section \(field) is too short", offset: s.start)
-        }
-        let keysLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: s.start, as: UInt32.self)))
-        s.termTable = s.start + 4
-        guard s.termCount <= (s.length - 4) / FormatConstants.termEntrySizeV2,
-            keysLength <= s.length - 4 - s.termCount * FormatConstants.termEntrySizeV2
-        else {
-            throw LogFormatError(.malformed, "index section \(field) has terms outside it", offset: s.start)
-        }
-        s.keys = s.termTable + s.termCount * FormatConstants.termEntrySizeV2
-        s.postings = s.keys + keysLength
-        s.postingsLength = s.start + s.length - s.postings
         return s
     }
 
@@ -202,7 +218,7 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// Term `i`: its key range (absolute), its postings' start and end (relative to the postings) and count.
     private func entry(_ s: FieldSection, _ i: Int) throws(LogFormatError) -> (
-        key: Range<Int>, postings: Range<Int>, count: Int
+        key: Range<Int>, postings: Range<Int>, count: Int, crc: UInt32?
     ) {
         if version == FormatConstants.indexVersionPostings {
             let base = s.termTable + i * FormatConstants.termEntrySize
@@ -215,7 +231,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard p <= s.postingsLength else {
                 throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: base)
             }
-            return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12))
+            return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12), nil)
         }
         let base = s.termTable + i * FormatConstants.termEntrySizeV2
         let last = i == s.termCount - 1
@@ -226,7 +242,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         guard keyStart <= keyEnd, keyEnd <= s.postings, p <= pEnd, pEnd <= s.postingsLength else {
             throw LogFormatError(.malformed, "term \(i) lies outside its section", offset: base)
         }
-        return (keyStart..<keyEnd, p..<pEnd, u32(base + 8))
+        return (keyStart..<keyEnd, p..<pEnd, u32(base + 8), UInt32(u32(base + 12)))
     }
 
     private func compare(_ key: Range<Int>, _ wanted: UnsafeRawBufferPointer) -> Int {
@@ -258,20 +274,29 @@ public struct SegmentIndexView: @unchecked Sendable {
                 let mid = (lo + hi) / 2
                 let e = try entry(s, mid)
                 let c = compare(e.key, k)
-                if c == 0 { return try decodePostings(s, e.postings, e.count) }
+                if c == 0 { return try decodePostings(s, e) }
                 if c < 0 { lo = mid + 1 } else { hi = mid - 1 }
             }
             return []
         }
     }
 
-    private func decodePostings(_ s: FieldSection, _ range: Range<Int>, _ count: Int) throws(LogFormatError)
-        -> [UInt32]
-    {
-        guard count <= s.postingsLength else {
+    private func decodePostings(
+        _ s: FieldSection, _ e: (key: Range<Int>, postings: Range<Int>, count: Int, crc: UInt32?)
+    ) throws(LogFormatError) -> [UInt32] {
+        let range = e.postings
+        let count = e.count
+        // Version 1 spends a byte or more per ordinal; a run names any number, but never more than the records.
+        let limit = version == FormatConstants.indexVersionPostings ? s.postingsLength : recordTotal
+        guard count <= limit else {
             throw LogFormatError(.malformed, "a posting list claims more records than it can hold", offset: s.postings)
         }
-        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound]))
+        let list = UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound])
+        if let crc = e.crc, Checksum.crc32(list) != crc {
+            throw LogFormatError(
+                .checksumMismatch, "index posting list checksum does not match", offset: s.postings + range.lowerBound)
+        }
+        var r = BinaryReader(list)
         var out = [UInt32]()
         do throws(LogFormatError) {
             if version == FormatConstants.indexVersionPostings {
@@ -301,19 +326,31 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// bytes. Another trace may share the prefix, so the caller reads the blocks' trace runs to be exact.
     public func traceBlocks(_ id: TraceID) throws(LogFormatError) -> [Int] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
-        let width = s.layout == .traceBlocks16 ? 6 : 8
+        let width = Self.width(s)
         let prefix = UInt32(truncatingIfNeeded: id.high >> 32)
-        func prefixAt(_ i: Int) -> UInt32 { UInt32(u32(s.start + i * width)) }
+        let chunkCount = Self.fenceBytes(s) / 8
+        let entries = s.start + chunkCount * 8
+        // The last chunk whose first prefix is below `prefix` may end with entries of it; start there.
         var lo = 0
-        var hi = s.termCount
+        var hi = chunkCount
         while lo < hi {
             let mid = (lo + hi) / 2
-            if prefixAt(mid) < prefix { lo = mid + 1 } else { hi = mid }
+            if UInt32(u32(s.start + mid * 8)) < prefix { lo = mid + 1 } else { hi = mid }
         }
+        var chunk = max(lo - 1, 0)
+        try checkChunk(s, chunk, entries: entries, width: width)
+        func prefixAt(_ i: Int) -> UInt32 { UInt32(u32(entries + i * width)) }
         var out: [Int] = []
-        var i = lo
+        var i = chunk * FormatConstants.traceChunkEntries
+        while i < s.termCount && prefixAt(i) < prefix {
+            i += 1
+            if i % FormatConstants.traceChunkEntries == 0 && i < s.termCount {
+                chunk += 1
+                try checkChunk(s, chunk, entries: entries, width: width)
+            }
+        }
         while i < s.termCount && prefixAt(i) == prefix {
-            let at = s.start + i * width + 4
+            let at = entries + i * width + 4
             let block =
                 width == 6
                 ? Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self))) : u32(at)
@@ -322,13 +359,56 @@ public struct SegmentIndexView: @unchecked Sendable {
             }
             out.append(block)
             i += 1
+            if i % FormatConstants.traceChunkEntries == 0 && i < s.termCount {
+                chunk += 1
+                try checkChunk(s, chunk, entries: entries, width: width)
+            }
         }
+        return out
+    }
+
+    /// Checks chunk `k` of a trace section against its fence.
+    private func checkChunk(_ s: FieldSection, _ k: Int, entries: Int, width: Int) throws(LogFormatError) {
+        let first = k * FormatConstants.traceChunkEntries
+        let end = min(first + FormatConstants.traceChunkEntries, s.termCount)
+        guard first < end else { return }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[entries + first * width..<entries + end * width])
+        guard Checksum.crc32(body) == UInt32(u32(s.start + k * 8 + 4)) else {
+            throw LogFormatError(
+                .checksumMismatch, "index section trace chunk \(k) checksum does not match", offset: entries + first * width)
+        }
+        guard UInt32(u32(entries + first * width)) == UInt32(u32(s.start + k * 8)) else {
+            throw LogFormatError(.malformed, "index section trace chunk \(k) does not start at its fence", offset: s.start)
+        }
+    }
+
+    /// Bytes of each part of the index: its head, and each field's section (version 2) or terms (version 1).
+    public var partSizes: [(String, Int)] {
+        guard version >= FormatConstants.indexVersion else {
+            var out = [("index", bytes.count)]
+            for field in fieldsPresent {
+                let s = fields[field]!
+                out.append(("index \(field) postings", s.postingsLength))
+            }
+            return out
+        }
+        let sections = fields.sorted { $0.value.start < $1.value.start }
+        var out = [("index head", sections.first?.value.start ?? bytes.count)]
+        for (field, s) in sections { out.append(("index \(field)", s.length)) }
         return out
     }
 
     /// Checks every section's checksum (a reader checks each on first use; verification and a full read check all).
     public func checkSections() throws(LogFormatError) {
-        for field in fieldsPresent { _ = try section(field) }
+        for field in fieldsPresent {
+            guard let s = try section(field), version >= FormatConstants.indexVersion else { continue }
+            if s.layout == .terms {
+                for i in 0..<s.termCount { _ = try decodePostings(s, try entry(s, i)) }
+            } else {
+                let chunks = Self.fenceBytes(s) / 8
+                for k in 0..<chunks { try checkChunk(s, k, entries: s.start + chunks * 8, width: Self.width(s)) }
+            }
+        }
     }
 
     /// Every term of a string field with its posting list, in key order (for verification and statistics).
@@ -338,7 +418,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         out.reserveCapacity(s.termCount)
         for i in 0..<s.termCount {
             let e = try entry(s, i)
-            out.append((Array(UnsafeRawBufferPointer(rebasing: bytes[e.key])), try decodePostings(s, e.postings, e.count)))
+            out.append((Array(UnsafeRawBufferPointer(rebasing: bytes[e.key])), try decodePostings(s, e)))
         }
         return out
     }

@@ -141,7 +141,7 @@ public final class SegmentReader: Sendable {
             guard field == .traceID, index.tracesMapToBlocks else { return try index.postings(field, key: key) }
             guard key.count == 16, let id = TraceID(bytes: key) else { return [] }
             var out: [UInt32] = []
-            for b in try index.traceBlocks(id).sorted() {
+            for b in Set(try index.traceBlocks(id)).sorted() {
                 for (runID, range) in try traceRuns(b, cache: cache) where runID == id {
                     out.append(contentsOf: range)
                 }
@@ -205,6 +205,31 @@ public final class SegmentReader: Sendable {
         do throws(LogFormatError) { try index.checkSections() } catch {
             throw error.at(path: path, base: Int(footer!.indexOffset) + FormatConstants.blockHeaderSize)
         }
+    }
+
+    /// The file's bytes by part (for `auditq stats --layout`): file header, block headers, each column of the
+    /// column blocks, row blocks, the index by section, and the footer. Reads and checks every block.
+    public func layoutBytes() throws(LogFormatError) -> [(String, Int)] {
+        var parts: [String: Int] = ["file header": FormatConstants.fileHeaderSize]
+        for b in blocks.indices {
+            let (header, stored) = try checkedBlock(b)
+            parts["block headers", default: 0] += FormatConstants.blockHeaderSize
+            if header.type == .column {
+                let sizes: [(String, Int)]
+                do throws(LogFormatError) { sizes = try ColumnBlock.storedSizes(stored) } catch {
+                    throw error.at(path: path, base: Int(blocks[b].offset) + FormatConstants.blockHeaderSize)
+                }
+                for (name, n) in sizes { parts[name, default: 0] += n }
+            } else {
+                parts["row blocks", default: 0] += stored.count
+            }
+        }
+        if let index, footer != nil {
+            parts["block headers", default: 0] += FormatConstants.blockHeaderSize
+            for (name, n) in index.partSizes { parts[name, default: 0] += n }
+            parts["footer"] = FormatConstants.footerSize
+        }
+        return parts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     public var isSealed: Bool { footer != nil }

@@ -46,7 +46,7 @@ extension AuditQ {
                 } else {
                     print(Rendering.activityTable(requests, zone: zone, palette: output.palette))
                 }
-            case .json: print(requests.map(RecordJSON.activityLine).joined(separator: "\n"))
+            case .json: writeLines(requests) { RecordJSON.activityLine($0, into: &$1) }
             case .csv:
                 var out = (CSVOutput.columns + ["request"]).joined(separator: ",") + "\r\n"
                 for (n, q) in requests.enumerated() {
