@@ -316,6 +316,9 @@ public struct SegmentIndexView: @unchecked Sendable {
                     throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal")
                 }
             }
+            if let last = out.last, Int(last) >= recordTotal {
+                throw LogFormatError(.malformed, "a posting list names record \(last) of \(recordTotal)")
+            }
         } catch {
             throw LogFormatError(error.code, error.message, offset: s.postings + range.lowerBound)
         }

@@ -369,6 +369,9 @@ public final class DurableLog: Sendable {
                 }
             }
         }
+        // A lay-out that ran on the sealer queue while this sealed the rest has its segment in the catalog but may
+        // not have counted it yet: wait for that queue's last turn, so statistics after close are complete.
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in sealQueue.async { c.resume() } }
     }
 }
 
