@@ -182,11 +182,24 @@ public enum GRPCReceiver {
                             IdleReadCloser(timeout: silence), position: .first)
                     }
                 }
-                // The transport resets the stream of a message over its own limit (the client sees UNAVAILABLE
-                // and may retry), so it gets headroom: messages up to twice the limit reach the handler, which
-                // answers RESOURCE_EXHAUSTED properly; only larger ones meet the transport's reset.
-                config.rpc.maxRequestPayloadSize = max(
-                    ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
+                // The transport closes the stream of a message over its own cap without an answer (a reset: the
+                // client sees UNAVAILABLE and retries), so it gets headroom: messages up to twice the limit reach
+                // the handler, which answers RESOURCE_EXHAUSTED with its reason; larger ones, and compressed ones
+                // inflating past the cap, are answered RESOURCE_EXHAUSTED by GRPCOversizeAnswer before the reset.
+                let cap = max(ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
+                config.rpc.maxRequestPayloadSize = cap
+                // Past the cap the transport would reset the stream; this answers RESOURCE_EXHAUSTED first.
+                let limit = ingest.limits.maxBodyBytes
+                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        let answer = GRPCOversizeAnswer(cap: cap, limit: limit) { path in
+                            let receiver: Receiver = path.contains("LogsService") ? .otlpGRPCLogs : .otlpGRPCTraces
+                            metrics.rejected(receiver.label, reason: .tooLarge)
+                            metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
+                        }
+                        try stream.pipeline.syncOperations.addHandler(answer, position: .first)
+                    }
+                }
             })
         return GRPCServer(transport: transport, services: [OTLPGRPCServices(ingest: ingest)])
     }
