@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
 
-.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-ingest bench-tls proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-ingest bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -161,6 +161,15 @@ bench-tls: deps
 	swift build -c release --product collector
 	scripts/bench-tls.sh $(BENCH_TLS_REQUESTS) 8
 BENCH_TLS_REQUESTS ?= 100000
+
+# Crash soak (not in CI): SOAK_KILLS SIGKILLs of a debug collector under the OpenTelemetry Python SDK's traffic
+# over OTLP/HTTP and OTLP/gRPC and nginx lines over syslog TCP, restarting it each time; then every span an
+# exporter saw acknowledged must be stored, none twice after the duplicate pass, and verify clean. A few minutes.
+SOAK_KILLS ?= 50
+soak-crash: deps clients
+	swift build --product collector
+	swift build --product auditq
+	scripts/soak-crash.sh .build/debug $(SOAK_KILLS)
 
 # Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
 bench: deps

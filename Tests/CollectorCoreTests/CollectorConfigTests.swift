@@ -164,6 +164,43 @@ import Testing
             })
     }
 
+    @Test func clientCertificatesArePerListenerAndOptionalNeedsACABundle() throws {
+        let tls = "tls: {cert_file: /c.pem, key_file: /k.pem, client_ca_file: /ca.pem}\n"
+        let c = try CollectorConfig.parse(
+            yaml: tls + """
+                receivers:
+                  otlp_http: {client_certificates: optional}
+                  syslog: {tcp_client_certificates: optional}
+                """)
+        #expect(c.clientCertificates(.otlpHTTP) == .optional)
+        #expect(c.clientCertificates(.otlpGRPC) == .required)
+        #expect(c.clientCertificates(.zipkin) == .required)
+        #expect(c.clientCertificates(.syslogTCP) == .optional)
+        // The environment (and the flag) name the listeners made optional.
+        let env = try CollectorConfig.parse(yaml: tls).applying(environment: [
+            "AUDIT_COLLECTOR_OPTIONAL_CLIENT_CERTIFICATES": "otlp_grpc, zipkin"
+        ])
+        #expect(
+            ClientCertificateListener.allCases.filter { env.clientCertificates($0) == .optional } == [
+                .otlpGRPC, .zipkin,
+            ])
+        #expect(throws: CollectorConfig.Problem.self) {
+            try CollectorConfig().applying(environment: ["AUDIT_COLLECTOR_OPTIONAL_CLIENT_CERTIFICATES": "otlp"])
+        }
+        let problems = CollectorConfig.parse(
+            yamlProblems: """
+                receivers:
+                  zipkin: {client_certificates: maybe}
+                  otlp_grpc: {client_certificates: optional}
+                """)
+        #expect(problems.contains { $0.contains("receivers.zipkin.client_certificates must be required or optional") })
+        #expect(
+            problems.contains {
+                $0.contains("receivers.otlp_grpc.client_certificates optional needs tls.client_ca_file")
+            })
+        #expect(problems.count == 2)
+    }
+
     @Test func notYAMLIsNamed() {
         #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "data: [unclosed") }
         #expect(throws: CollectorConfig.Problem.self) { try CollectorConfig.parse(yaml: "- a\n- b") }

@@ -196,26 +196,34 @@ import Testing
                 let (_, response) = try await URLSession.shared.data(for: request)
                 #expect((response as? HTTPURLResponse)?.statusCode == 413, "\(path)")
             }
-            // gRPC: a gzip-compressed message of 8 MiB (8 KB on the wire) is refused. The right code is
-            // RESOURCE_EXHAUSTED (do not retry); past the transport's cap (twice the limit) the client sees
-            // UNAVAILABLE instead, which invites retries. A known issue of the gRPC receiver, reported, not fixed
-            // here: this test fails once it is, so the known-issue mark can go.
+            // gRPC: a gzip-compressed message of 8 MiB (8 KB on the wire) inflates past the transport's cap
+            // (twice the limit), and a plain one of 3 MiB declares more: both RESOURCE_EXHAUSTED without
+            // RetryInfo (do not retry), never the transport's bare reset (UNAVAILABLE, which clients retry).
             try await GRPCReceiverTests.withClients(port: c.grpcPort) { traces, _, _ in
                 var spans = Self.spans(seed: 33, 1)
                 spans[0].attributes.append(Attribute("zeros", .string(String(repeating: "0", count: 8 << 20))))
                 let error = await #expect(throws: RPCError.self) {
                     try await traces.export(OTLPMapping.traceRequest(from: spans), options: GRPCReceiverTests.gzip)
                 }
-                #expect(error?.code == .resourceExhausted || error?.code == .unavailable)
-                withKnownIssue(
-                    "a gRPC message past the transport's size cap is answered UNAVAILABLE, not RESOURCE_EXHAUSTED"
-                ) {
-                    #expect(error?.code == .resourceExhausted)
+                #expect(error?.code == .resourceExhausted, "\(String(describing: error))")
+                #expect(error?.message.contains("inflates past the limit of 1048576 bytes") == true)
+                var plain = Self.spans(seed: 35, 1)
+                plain[0].attributes.append(Attribute("zeros", .string(String(repeating: "0", count: 3 << 20))))
+                let declared = await #expect(throws: RPCError.self) {
+                    try await traces.export(OTLPMapping.traceRequest(from: plain))
+                }
+                #expect(declared?.code == .resourceExhausted, "\(String(describing: declared))")
+                #expect(declared?.message.contains("over the limit of 1048576 bytes") == true)
+                for refused in [error, declared] {
+                    #expect((try? refused?.unpackGoogleRPCStatus())??.details.contains { $0.retryInfo != nil } != true)
                 }
                 // The same connection still works.
                 let ok = try await traces.export(OTLPMapping.traceRequest(from: Self.spans(seed: 38, 2)))
                 #expect(!ok.hasPartialSuccess)
             }
+            let m = try await c.metrics()
+            #expect(m["audit_collector_rpcs_total{receiver=\"otlp_grpc_traces\",code=\"resourceExhausted\"}"] == 2)
+            #expect(m["audit_collector_rejected_items_total{receiver=\"otlp_grpc_traces\",reason=\"too_large\"}"] == 2)
             // And then real data is still taken.
             let (status, _) = try await c.post(
                 "/v1/traces", try Self.protobuf(OTLPMapping.traceRequest(from: Self.spans(seed: 34, 3))),

@@ -300,6 +300,185 @@ struct TestPKI {
             ).0 == 202)
     }
 
+    /// The metric label of each TCP listener's failed handshakes.
+    static func handshakeLabel(_ listener: ClientCertificateListener) -> String {
+        switch listener {
+        case .otlpHTTP: "http"
+        case .otlpGRPC: "grpc"
+        case .zipkin: "zipkin"
+        case .syslogTCP: "syslog_tcp"
+        }
+    }
+
+    /// One Zipkin v2 span of trace `trace` (32 hex digits), as a JSON body.
+    static func zipkinSpan(_ trace: String) -> String {
+        #"[{"traceId":"\#(trace)","id":"0020000000000001","name":"get /x","timestamp":1793613600123456,"#
+            + #""duration":25,"localEndpoint":{"serviceName":"mesh-sidecar"}}]"#
+    }
+
+    /// With a CA bundle, one listener at a time makes client certificates optional: there a sender without one
+    /// completes the handshake and names itself with its bearer token (syslog, which has no token, is then
+    /// refused as unauthenticated, after the handshake), while a certificate presented must still be one the CA
+    /// signed; every other listener still refuses the handshake without a certificate. Real clients: the
+    /// OpenTelemetry SDK over HTTPS and gRPC, curl for Zipkin, Python's ssl module for syslog.
+    @Test(arguments: ClientCertificateListener.allCases)
+    func clientCertificatesCanBeOptionalOnOneListener(_ optional: ClientCertificateListener) async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let data = CollectorProcessTests.tempDir()
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let senders = data + "/senders.yaml"
+        try Data(
+            """
+            senders:
+              - name: mesh
+                token_sha256: \(Hex.sha256(Array(Self.meshToken.utf8)))
+                receivers: [otlp_http, otlp_grpc, zipkin]
+              - name: nginx
+                identities: [\(TestPKI.clientSPIFFE)]
+                receivers: [otlp_http, otlp_grpc, zipkin, syslog_tcp]
+            """.utf8
+        ).write(to: URL(fileURLWithPath: senders))
+        chmod(senders, 0o600)
+        let collector = try CollectorProcessTests.Running(
+            data: data + "/store",
+            extra: [
+                "--fsync", "always", "--tls-cert", pki.path("server.pem"), "--tls-key", pki.path("server.key"),
+                "--tls-client-ca", pki.path("ca.pem"), "--senders-file", senders,
+                "--optional-client-certificates", optional.rawValue,
+            ])
+        defer { collector.stop(signal: SIGTERM) }
+        let ca = pki.path("ca.pem")
+        let https = "https://127.0.0.1:\(collector.port)"
+        let grpc = "127.0.0.1:\(collector.grpcPort)"
+        let zipkin = "https://127.0.0.1:\(collector.zipkinPort)/api/v2/spans"
+        let mine = ["--cert", pki.path("client.pem"), "--key", pki.path("client.key")]
+        let token = ["--token", Self.meshToken]
+        func zipkinPost(_ trace: String, _ extra: [String]) throws -> Int {
+            try Self.curl(
+                zipkin, ca: ca,
+                extra: ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", Self.zipkinSpan(trace)]
+                    + extra
+            ).0
+        }
+        func metrics() throws -> [String: Double] {
+            let (status, text) = try Self.curl(
+                https + "/metrics", ca: ca, extra: ["--cert", pki.path("client.pem"), "--key", pki.path("client.key")])
+            #expect(status == 200)
+            return MetricsTests.samples(text)
+        }
+        func handshakeFailures(_ listener: ClientCertificateListener) throws -> Double {
+            try metrics()["audit_collector_tls_handshake_failures_total{listener=\"\(Self.handshakeLabel(listener))\"}"]
+                ?? 0
+        }
+
+        // A certificate the CA signed is taken everywhere, whatever the listener's mode, and names the sender.
+        let certHTTP = try Self.client(["spans", "http", https, ca, "--count", "1"] + mine)
+        #expect(certHTTP["results"] as? [String] == ["SUCCESS"])
+        let certGRPC = try Self.client(["spans", "grpc", grpc, ca, "--count", "1"] + mine)
+        #expect(certGRPC["results"] as? [String] == ["SUCCESS"])
+        let certZipkinTrace = "1000000000000000000000000000000a"
+        #expect(try zipkinPost(certZipkinTrace, mine) == 202)
+        _ = try Self.client(
+            ["syslog", "127.0.0.1", String(collector.syslogTCPPort), ca] + mine + [
+                "<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)"
+            ])
+
+        // Token only, no certificate: in on the optional listener, refused at the handshake everywhere else.
+        let tokenHTTP = try Self.client(["spans", "http", https, ca, "--count", "1"] + token)
+        #expect(tokenHTTP["results"] as? [String] == [optional == .otlpHTTP ? "SUCCESS" : "FAILURE"])
+        let tokenGRPC = try Self.client(["spans", "grpc", grpc, ca, "--count", "1"] + token)
+        #expect(tokenGRPC["results"] as? [String] == [optional == .otlpGRPC ? "SUCCESS" : "FAILURE"])
+        let tokenZipkinTrace = "2000000000000000000000000000000b"
+        let tokenZipkin = try zipkinPost(tokenZipkinTrace, ["-H", "Authorization: Bearer \(Self.meshToken)"])
+        #expect(tokenZipkin == (optional == .zipkin ? 202 : 0))
+        // Syslog has no token: without a certificate the connection is refused, after the handshake where the
+        // certificate is optional (a sender that cannot be named), at it elsewhere.
+        _ = try? Self.client([
+            "syslog", "127.0.0.1", String(collector.syslogTCPPort), ca,
+            "<190>Nov  2 10:00:01 edge-1 nginx: \(SyslogTests.line)",
+        ])
+        if optional == .syslogTCP {
+            try await waitForMetric(
+                "audit_collector_auth_refusals_total{receiver=\"syslog_tcp\",reason=\"missing_credentials\"}", 1
+            ) { try metrics() }
+        }
+        // Neither token nor certificate on the optional listener: past the handshake, then 401.
+        switch optional {
+        case .otlpHTTP:
+            #expect(
+                try Self.curl(
+                    https + "/v1/traces", ca: ca,
+                    extra: ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "{}"]
+                ).0 == 401)
+        case .zipkin: #expect(try zipkinPost("3000000000000000000000000000000c", []) == 401)
+        case .otlpGRPC, .syslogTCP: break
+        }
+        // Each listener that requires certificates refused the token-only client at the handshake; the optional
+        // one refused none so far. There a certificate of another CA is still refused.
+        for listener in ClientCertificateListener.allCases {
+            let failures = try handshakeFailures(listener)
+            if listener == optional {
+                #expect(failures == 0, "\(listener)")
+            } else {
+                #expect(failures >= 1, "\(listener)")
+            }
+        }
+        let rogue = ["--cert", pki.path("rogue-client.pem"), "--key", pki.path("rogue-client.key")]
+        switch optional {
+        case .otlpHTTP:
+            let refused = try Self.client(["spans", "http", https, ca, "--count", "1"] + rogue + token)
+            #expect(refused["results"] as? [String] == ["FAILURE"])
+        case .otlpGRPC:
+            let refused = try Self.client(["spans", "grpc", grpc, ca, "--count", "1"] + rogue + token)
+            #expect(refused["results"] as? [String] == ["FAILURE"])
+        case .zipkin:
+            #expect(
+                try zipkinPost(
+                    "4000000000000000000000000000000d", rogue + ["-H", "Authorization: Bearer \(Self.meshToken)"])
+                    == 0)
+        case .syslogTCP:
+            _ = try? Self.client(
+                ["syslog", "127.0.0.1", String(collector.syslogTCPPort), ca] + rogue + [
+                    "<190>Nov  2 10:00:02 edge-1 nginx: \(SyslogTests.line)"
+                ])
+        }
+        for _ in 0..<100 {
+            if try handshakeFailures(optional) >= 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try handshakeFailures(optional) >= 1)
+
+        // What was stored: the certificate senders under their identity, the token sender under its name alone.
+        let certTraces = Set(
+            ((certHTTP["trace_ids"] as? [String]) ?? []) + ((certGRPC["trace_ids"] as? [String]) ?? [])
+                + [certZipkinTrace])
+        var tokenTraces: Set<String> = []
+        if optional == .otlpHTTP { tokenTraces.formUnion((tokenHTTP["trace_ids"] as? [String]) ?? []) }
+        if optional == .otlpGRPC { tokenTraces.formUnion((tokenGRPC["trace_ids"] as? [String]) ?? []) }
+        if optional == .zipkin { tokenTraces.insert(tokenZipkinTrace) }
+        let expected = certTraces.count + 1 + tokenTraces.count
+        var events: [AuditEvent] = []
+        for _ in 0..<50 {
+            events = try Self.stored(data + "/store")
+            if events.count >= expected { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(events.count == expected)
+        for event in events {
+            let trace = event.traceID.hex
+            if event.kind == .access || certTraces.contains(trace) {
+                #expect(Self.attribute(event, SenderContext.identityKey) == TestPKI.clientSPIFFE, "\(trace)")
+                #expect(Self.attribute(event, SenderContext.nameKey) == "nginx", "\(trace)")
+            } else {
+                #expect(tokenTraces.contains(trace), "\(trace) was not sent by an accepted client")
+                #expect(Self.attribute(event, SenderContext.identityKey) == nil, "\(trace)")
+                #expect(Self.attribute(event, SenderContext.nameKey) == "mesh", "\(trace)")
+            }
+        }
+    }
+
     @Test func sighupReloadsTheCertificateWhileOpenConnectionsKeepTheirs() async throws {
         let pki = try TestPKI()
         defer { pki.remove() }

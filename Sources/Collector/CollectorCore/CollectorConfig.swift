@@ -61,8 +61,13 @@ public struct CollectorConfig: Sendable, Equatable {
     /// TLS on every TCP listener: certificate chain and key (PEM); both or neither.
     public var tlsCertFile = ""
     public var tlsKeyFile = ""
-    /// A PEM CA bundle: with it, every TCP listener requires a client certificate it signed (mTLS).
+    /// A PEM CA bundle: with it, the TCP listeners ask for client certificates it signed (mTLS), and require
+    /// one unless the listener's `client_certificates` is `optional`.
     public var tlsClientCAFile = ""
+    /// Per TCP listener, with the CA bundle: must clients present a certificate (`required`, the default), or may
+    /// they name themselves with a bearer token instead (`optional`: a certificate presented is still checked).
+    public var clientCertificates = [ClientCertificateListener: ClientCertificates](
+        uniqueKeysWithValues: ClientCertificateListener.allCases.map { ($0, .required) })
     /// The senders file (hashed bearer tokens and mTLS identities, with their receivers and sources); empty:
     /// no sender authentication.
     public var sendersFile = ""
@@ -99,6 +104,8 @@ public struct CollectorConfig: Sendable, Equatable {
         "identity.token_leeway_seconds", "identity.token_audiences",
         "redaction.keys", "redaction.query_parameters", "redaction.hmac_secret_file", "log_level",
         "tls.cert_file", "tls.key_file", "tls.client_ca_file", "auth.senders_file", "storage.signing_key_file",
+        "receivers.otlp_http.client_certificates", "receivers.otlp_grpc.client_certificates",
+        "receivers.zipkin.client_certificates", "receivers.syslog.tcp_client_certificates",
         // Retention: one key here; RetentionPolicy checks what is inside.
         "retention",
         // Shipping: one key here; ShippingPolicy checks what is inside.
@@ -195,6 +202,16 @@ public struct CollectorConfig: Sendable, Equatable {
         string("tls.key_file") { c.tlsKeyFile = $0 }
         string("tls.client_ca_file") { c.tlsClientCAFile = $0 }
         string("auth.senders_file") { c.sendersFile = $0 }
+        for listener in ClientCertificateListener.allCases {
+            string(listener.key) { text in
+                if let mode = ClientCertificates(rawValue: text) {
+                    c.clientCertificates[listener] = mode
+                } else {
+                    problems.append(
+                        "\(source): \(listener.key) must be required or optional, not \(text.debugDescription)")
+                }
+            }
+        }
         string("storage.signing_key_file") { c.signingKeyFile = $0 }
         if flat["retention"] != nil {
             do { c.retention = try RetentionPolicy.parse(yaml: text, source: source) } catch {
@@ -241,6 +258,9 @@ public struct CollectorConfig: Sendable, Equatable {
         if let v = env["AUDIT_COLLECTOR_TLS_KEY_FILE"] { c.tlsKeyFile = v }
         if let v = env["AUDIT_COLLECTOR_TLS_CLIENT_CA_FILE"] { c.tlsClientCAFile = v }
         if let v = env["AUDIT_COLLECTOR_SENDERS_FILE"] { c.sendersFile = v }
+        if let v = env["AUDIT_COLLECTOR_OPTIONAL_CLIENT_CERTIFICATES"] {
+            do { try c.makeClientCertificatesOptional(v) } catch { problems += error.messages }
+        }
         if let v = env["AUDIT_COLLECTOR_SIGNING_KEY_FILE"] { c.signingKeyFile = v }
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
@@ -298,6 +318,12 @@ public struct CollectorConfig: Sendable, Equatable {
         if !tlsClientCAFile.isEmpty && tlsCertFile.isEmpty {
             p.append("tls.client_ca_file (mTLS) needs tls.cert_file and tls.key_file")
         }
+        for (listener, mode) in clientCertificates.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where mode == .optional && tlsClientCAFile.isEmpty {
+            p.append(
+                "\(listener.key) optional needs tls.client_ca_file: without a CA bundle no listener asks for certificates"
+            )
+        }
         // (name, address, required, carried over TCP and so under TLS when it is on)
         for (name, text, required, tcp) in [
             ("otlp_http", otlpHTTPAddress, true, true), ("otlp_grpc", otlpGRPCAddress, false, true),
@@ -317,6 +343,27 @@ public struct CollectorConfig: Sendable, Equatable {
             }
         }
         return p
+    }
+
+    /// What `listener` asks of its clients with the CA bundle.
+    public func clientCertificates(_ listener: ClientCertificateListener) -> ClientCertificates {
+        clientCertificates[listener] ?? .required
+    }
+
+    /// Makes certificates optional on the listeners named in a comma-separated list (`otlp_http,syslog_tcp`):
+    /// the flag and environment form of the per-listener `client_certificates` keys.
+    public mutating func makeClientCertificatesOptional(_ list: String) throws(Problem) {
+        var problems: [String] = []
+        for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            if let listener = ClientCertificateListener(rawValue: name) {
+                clientCertificates[listener] = .optional
+            } else {
+                problems.append(
+                    "no TCP listener is called \(name.debugDescription); use \(ClientCertificateListener.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+        }
+        guard problems.isEmpty else { throw Problem(messages: problems) }
     }
 
     /// The TLS settings, nil when TLS is off.
@@ -405,5 +452,23 @@ public struct CollectorConfig: Sendable, Equatable {
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// The TCP listeners, by the names the senders file and the flags use.
+public enum ClientCertificateListener: String, Sendable, CaseIterable, Hashable {
+    case otlpHTTP = "otlp_http"
+    case otlpGRPC = "otlp_grpc"
+    case zipkin
+    case syslogTCP = "syslog_tcp"
+
+    /// Its key in the configuration file.
+    public var key: String {
+        switch self {
+        case .otlpHTTP: "receivers.otlp_http.client_certificates"
+        case .otlpGRPC: "receivers.otlp_grpc.client_certificates"
+        case .zipkin: "receivers.zipkin.client_certificates"
+        case .syslogTCP: "receivers.syslog.tcp_client_certificates"
+        }
     }
 }

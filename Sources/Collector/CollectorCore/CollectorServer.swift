@@ -19,11 +19,13 @@ public enum CollectorServer {
 
     /// An application serving `ingest` on `host:port` (port 0 picks a free one; `onRunning` learns it): the OTLP
     /// and access-event routes with health and metrics, or with `zipkin` the Zipkin v2 route alone (port 9411).
-    /// With `tls`, HTTPS (and with its CA bundle, mutual TLS: the client certificate names the sender).
-    /// `idleTimeout` is `idleTimeoutSeconds` in service; tests on a loaded machine may give more.
+    /// With `tls`, HTTPS (and with its CA bundle, mutual TLS: the client certificate names the sender;
+    /// `clientCertificates` says whether clients must present one). `idleTimeout` is `idleTimeoutSeconds` in
+    /// service; tests on a loaded machine may give more.
     public static func application(
         ingest: IngestService, host: String, port: Int, zipkin: Bool = false, tls: ReloadableCertificates? = nil,
-        idleTimeout: TimeAmount = .seconds(idleTimeoutSeconds), logger: Logger,
+        clientCertificates: ClientCertificates = .required, idleTimeout: TimeAmount = .seconds(idleTimeoutSeconds),
+        logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(TLSSetupError) -> some ApplicationProtocol {
         let router = Router(context: IngestRequestContext.self)
@@ -68,7 +70,7 @@ public enum CollectorServer {
         let server: HTTPServerBuilder
         if let tls {
             let sslContext: NIOSSLContext
-            do { sslContext = try NIOSSLContext(configuration: try tls.serverConfiguration(alpn: ["http/1.1"])) } catch
+            do { sslContext = try tls.serverContext(alpn: ["http/1.1"], clientCertificates: clientCertificates) } catch
             {
                 throw TLSSetupError("the HTTPS listener on \(host):\(port): \(error)")
             }

@@ -9,6 +9,7 @@ import GRPCProtobuf
 import LogFormat
 import Logging
 import NIOCore
+import NIOSSL
 import OTLPBridge
 import OTLPGRPC
 import OTLPProto
@@ -147,13 +148,22 @@ public enum GRPCReceiver {
     /// and the message size limit of the HTTP receivers. A connection without an RPC for `idleTimeout` is
     /// closed (GOAWAY; one that sends nothing for twice as long is cut): clients reconnect when they next
     /// export, and stalled or abandoned ones free their socket.
+    ///
+    /// TLS is ours, not the transport's: its TLS settings cannot make a client certificate optional, nor let
+    /// failed handshakes be counted. The transport runs as if in plain text and each connection gets our TLS
+    /// handler in front of its HTTP/2 pipeline (the transport still reads the client certificate from it).
     public static func server(
         ingest: IngestService, host: String, port: Int, tls: ReloadableCertificates? = nil,
-        idleTimeout: Duration = .seconds(300)
+        clientCertificates: ClientCertificates = .required, idleTimeout: Duration = .seconds(300)
     ) throws(TLSSetupError) -> GRPCServer<HTTP2ServerTransport.Posix> {
+        let sslContext: NIOSSLContext?
+        do {
+            sslContext = try tls?.serverContext(alpn: ["grpc-exp", "h2"], clientCertificates: clientCertificates)
+        } catch { throw TLSSetupError("the gRPC listener's TLS: \(error)") }
+        let metrics = ingest.metrics
         let transport = HTTP2ServerTransport.Posix(
             address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
-            transportSecurity: try tls?.grpcTransportSecurity() ?? .plaintext,
+            transportSecurity: .plaintext,
             config: .defaults { config in
                 config.compression.enabledAlgorithms = [.gzip, .deflate]
                 config.connection.maxIdleTime = idleTimeout
@@ -163,15 +173,33 @@ public enum GRPCReceiver {
                 let silence = TimeAmount(idleTimeout * 2)
                 config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            try HandshakeFailureCounter.addTLS(
+                                to: channel, context: sslContext, listener: "grpc", metrics: metrics, first: true)
+                        }
+                        // In front of TLS: a handshake that never finishes counts as silence too.
                         try channel.pipeline.syncOperations.addHandler(
                             IdleReadCloser(timeout: silence), position: .first)
                     }
                 }
-                // The transport resets the stream of a message over its own limit (the client sees UNAVAILABLE
-                // and may retry), so it gets headroom: messages up to twice the limit reach the handler, which
-                // answers RESOURCE_EXHAUSTED properly; only larger ones meet the transport's reset.
-                config.rpc.maxRequestPayloadSize = max(
-                    ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
+                // The transport closes the stream of a message over its own cap without an answer (a reset: the
+                // client sees UNAVAILABLE and retries), so it gets headroom: messages up to twice the limit reach
+                // the handler, which answers RESOURCE_EXHAUSTED with its reason; larger ones, and compressed ones
+                // inflating past the cap, are answered RESOURCE_EXHAUSTED by GRPCOversizeAnswer before the reset.
+                let cap = max(ingest.limits.maxBodyBytes * 2, ingest.limits.maxBodyBytes + (1 << 20))
+                config.rpc.maxRequestPayloadSize = cap
+                // Past the cap the transport would reset the stream; this answers RESOURCE_EXHAUSTED first.
+                let limit = ingest.limits.maxBodyBytes
+                config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        let answer = GRPCOversizeAnswer(cap: cap, limit: limit) { path in
+                            let receiver: Receiver = path.contains("LogsService") ? .otlpGRPCLogs : .otlpGRPCTraces
+                            metrics.rejected(receiver.label, reason: .tooLarge)
+                            metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
+                        }
+                        try stream.pipeline.syncOperations.addHandler(answer, position: .first)
+                    }
+                }
             })
         return GRPCServer(transport: transport, services: [OTLPGRPCServices(ingest: ingest)])
     }

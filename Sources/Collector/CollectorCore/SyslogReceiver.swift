@@ -227,6 +227,8 @@ public struct SyslogService: Service {
     public let tcp: (host: String, port: Int)?
     /// TLS for the TCP listener (syslog over TLS, RFC 5425 framing is the same octet counting).
     public let tls: ReloadableCertificates?
+    /// With the CA bundle: must a TCP client present a certificate.
+    public let clientCertificates: ClientCertificates
     /// A TCP connection the collector waits on for this long without a byte is closed.
     public let idleTimeout: TimeAmount
     /// SO_RCVBUF asked for the UDP socket (the kernel may grant less: see `run`).
@@ -237,11 +239,13 @@ public struct SyslogService: Service {
 
     public init(
         receiver: SyslogReceiver, udp: (host: String, port: Int)?, tcp: (host: String, port: Int)?,
-        tls: ReloadableCertificates? = nil, idleTimeout: TimeAmount = .seconds(300),
+        tls: ReloadableCertificates? = nil, clientCertificates: ClientCertificates = .required,
+        idleTimeout: TimeAmount = .seconds(300),
         udpReceiveBufferBytes: Int = 32 << 20, logger: Logger,
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) {
         self.tls = tls
+        self.clientCertificates = clientCertificates
         self.idleTimeout = idleTimeout
         self.udpReceiveBufferBytes = udpReceiveBufferBytes
         self.receiver = receiver
@@ -281,7 +285,7 @@ public struct SyslogService: Service {
         }
         var tcpChannel: NIOAsyncChannel<(NIOAsyncChannel<ByteBuffer, ByteBuffer>, TLSPeer?), Never>?
         if let address = tcp {
-            let sslContext = try tls.map { try NIOSSLContext(configuration: try $0.serverConfiguration()) }
+            let sslContext = try tls.map { try $0.serverContext(clientCertificates: clientCertificates) }
             let metrics = receiver.ingest.metrics
             let idleTimeout = self.idleTimeout
             tcpChannel = try await ServerBootstrap(group: group)

@@ -1,9 +1,8 @@
-// TLS for every TCP listener (OTLP/HTTP and access NDJSON, OTLP/gRPC, Zipkin, syslog TCP), optional mTLS
-// against a CA bundle, and the reload of certificate and key on SIGHUP: new connections get the new pair,
+// TLS for every TCP listener (OTLP/HTTP and access NDJSON, OTLP/gRPC, Zipkin, syslog TCP), mTLS against a CA
+// bundle (per listener: client certificates required, or optional for token-only senders), and the reload of certificate and key on SIGHUP: new connections get the new pair,
 // connections already open keep theirs (each keeps the SSL context it was accepted with).
 import Crypto
 import Foundation
-import GRPCNIOTransportHTTP2
 import Logging
 import NIOCertificateReloading
 import NIOConcurrencyHelpers
@@ -27,6 +26,17 @@ public struct TLSSettings: Sendable, Equatable {
     }
 
     public var mutual: Bool { !clientCAFile.isEmpty }
+}
+
+/// With a CA bundle configured, what one TCP listener asks of its clients (`client_certificates` in the
+/// configuration, per listener).
+public enum ClientCertificates: String, Sendable, Equatable, CaseIterable {
+    /// The handshake fails without a certificate the CA bundle signed (mTLS): the default.
+    case required
+    /// A certificate is asked for and, when one is presented, it must be one the CA bundle signed (it then names
+    /// the sender); a client without one completes the handshake and names itself with a bearer token, as the
+    /// senders file says (without a senders file it is not asked to).
+    case optional
 }
 
 public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
@@ -95,8 +105,11 @@ public final class ReloadableCertificates: CertificateReloader {
     }
 
     /// A server configuration whose pair comes from this reloader; with mTLS, clients must present a
-    /// certificate the CA bundle signed (host names are not checked: clients have none to check).
-    public func serverConfiguration(alpn: [String] = []) throws(TLSSetupError) -> TLSConfiguration {
+    /// certificate the CA bundle signed, or with `clientCertificates` `.optional` may present one (host names
+    /// are not checked: clients have none to check).
+    public func serverConfiguration(
+        alpn: [String] = [], clientCertificates: ClientCertificates = .required
+    ) throws(TLSSetupError) -> TLSConfiguration {
         let initial = sslContextConfigurationOverride
         guard let chain = initial.certificateChain, let key = initial.privateKey else {
             throw TLSSetupError("no certificate and key loaded")
@@ -106,10 +119,21 @@ public final class ReloadableCertificates: CertificateReloader {
         config.applicationProtocols = alpn
         if settings.mutual {
             config.trustRoots = .certificates(try Self.caBundle(settings.clientCAFile))
-            config.certificateVerification = .noHostnameVerification
+            config.certificateVerification =
+                clientCertificates == .required ? .noHostnameVerification : .optionalVerification
         }
         config.setCertificateReloader(self)
         return config
+    }
+
+    /// The NIOSSL context of one listener's connections.
+    public func serverContext(
+        alpn: [String] = [], clientCertificates: ClientCertificates = .required
+    ) throws(TLSSetupError) -> NIOSSLContext {
+        let configuration = try serverConfiguration(alpn: alpn, clientCertificates: clientCertificates)
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw TLSSetupError("\(error)")
+        }
     }
 
     static func caBundle(_ path: String) throws(TLSSetupError) -> [NIOSSLCertificate] {
@@ -119,23 +143,6 @@ public final class ReloadableCertificates: CertificateReloader {
         }
         guard !roots.isEmpty else { throw TLSSetupError("\(path): no CA certificate in the bundle") }
         return roots
-    }
-
-    /// The gRPC transport's security: the same pair and reloader, and with mTLS the CA bundle.
-    public func grpcTransportSecurity() throws(TLSSetupError) -> HTTP2ServerTransport.Posix.TransportSecurity {
-        let mutual = settings.mutual
-        let caFile = settings.clientCAFile
-        if mutual { _ = try Self.caBundle(caFile) }
-        do {
-            return try .tls(certificateReloader: self) { config in
-                if mutual {
-                    config.clientCertificateVerification = .noHostnameVerification
-                    config.trustRoots = .certificates([.file(path: caFile, format: .pem)])
-                }
-            }
-        } catch {
-            throw TLSSetupError("the gRPC listener's TLS: \(error)")
-        }
     }
 }
 
@@ -212,13 +219,20 @@ final class HandshakeFailureCounter: ChannelInboundHandler, RemovableChannelHand
         context.fireErrorCaught(error)
     }
 
-    /// Adds TLS and the counter to a fresh connection's pipeline.
+    /// Adds TLS and the counter to a fresh connection's pipeline: at its end, or with `first` in front of what
+    /// is there already (the gRPC transport has laid out its pipeline when it lets us add to it).
     static func addTLS(
         to channel: any Channel, context: NIOSSLContext, listener: String, metrics: CollectorMetrics,
-        peer: TLSPeer? = nil
+        peer: TLSPeer? = nil, first: Bool = false
     ) throws {
-        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-        try channel.pipeline.syncOperations.addHandler(
-            HandshakeFailureCounter(listener: listener, metrics: metrics, peer: peer))
+        let counter = HandshakeFailureCounter(listener: listener, metrics: metrics, peer: peer)
+        let tls = NIOSSLServerHandler(context: context)
+        if first {
+            try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+            try channel.pipeline.syncOperations.addHandler(tls, position: .first)
+        } else {
+            try channel.pipeline.syncOperations.addHandler(tls)
+            try channel.pipeline.syncOperations.addHandler(counter)
+        }
     }
 }

@@ -80,6 +80,13 @@ struct Collector: AsyncParsableCommand {
             name: .customLong("tls-client-ca"), help: "PEM CA bundle: require client certificates it signed (mTLS).")
         var tlsClientCA: String?
         @Option(
+            name: .customLong("optional-client-certificates"),
+            help: """
+                With --tls-client-ca, TCP listeners where a client certificate is optional (senders without one \
+                show a bearer token): a comma-separated list of otlp_http, otlp_grpc, zipkin, syslog_tcp.
+                """)
+        var optionalClientCertificates: String?
+        @Option(
             help: "The senders file: hashed bearer tokens and mTLS identities, each with its receivers and sources.")
         var sendersFile: String?
         @Option(help: "Ed25519 key file (mode 0600) that signs every seal; `collector keygen` makes one.")
@@ -120,6 +127,11 @@ struct Collector: AsyncParsableCommand {
             if let tlsCert { c.tlsCertFile = tlsCert }
             if let tlsKey { c.tlsKeyFile = tlsKey }
             if let tlsClientCA { c.tlsClientCAFile = tlsClientCA }
+            if let optionalClientCertificates {
+                do { try c.makeClientCertificatesOptional(optionalClientCertificates) } catch {
+                    throw ValidationError(error.description)
+                }
+            }
             if let sendersFile { c.sendersFile = sendersFile }
             if let signingKey { c.signingKeyFile = signingKey }
             let problems = c.problems()
@@ -209,22 +221,35 @@ struct Collector: AsyncParsableCommand {
             if let senders {
                 logger.info("sender authentication on", metadata: ["senders": "\(senders.senders.count)"])
             }
-            let security = tls == nil ? "" : tls!.settings.mutual ? " (mtls)" : " (tls)"
+            /// What a listener's line says of its security.
+            @Sendable func security(_ listener: ClientCertificateListener) -> String {
+                guard let tls else { return "" }
+                guard tls.settings.mutual else { return " (tls)" }
+                return c.clientCertificates(listener) == .required ? " (mtls)" : " (mtls, certificate optional)"
+            }
             if let tls {
                 logger.info(
                     "TLS on", metadata: ["certificate": "\(tls.leafFingerprint)", "mutual": "\(tls.settings.mutual)"])
+                let optional = ClientCertificateListener.allCases.filter { c.clientCertificates($0) == .optional }
+                if tls.settings.mutual, !optional.isEmpty, senders == nil {
+                    logger.warning(
+                        "client certificates are optional but there is no senders file: anyone who completes TLS may send",
+                        metadata: ["listeners": "\(optional.map(\.rawValue).joined(separator: ","))"])
+                }
             }
             if tls != nil || senders != nil {
                 Self.reloadOnSIGHUP(
                     tls: tls, sendersFile: senders == nil ? nil : c.sendersFile, ingest: ingest, logger: logger)
             }
             let (host, port) = try c.address()
-            let app = try CollectorServer.application(ingest: ingest, host: host, port: port, tls: tls, logger: logger)
-            { bound in
+            let app = try CollectorServer.application(
+                ingest: ingest, host: host, port: port, tls: tls, clientCertificates: c.clientCertificates(.otlpHTTP),
+                logger: logger
+            ) { bound in
                 // Tests and scripts read this line to learn the port.
                 let scheme = tls == nil ? "http" : "https"
                 FileHandle.standardOutput.write(
-                    Data("listening on \(scheme)://\(host):\(bound) node \(log.nodeID)\(security)\n".utf8))
+                    Data("listening on \(scheme)://\(host):\(bound) node \(log.nodeID)\(security(.otlpHTTP))\n".utf8))
             }
             // Shut down in reverse order: the receivers stop first, then the log drains and seals.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -233,20 +258,22 @@ struct Collector: AsyncParsableCommand {
             if let (grpcHost, grpcPort) = try c.grpcAddress() {
                 let server = try GRPCReceiver.server(
                     ingest: ingest, host: grpcHost, port: grpcPort, tls: tls,
-                    idleTimeout: .seconds(c.grpcIdleTimeoutSeconds))
+                    clientCertificates: c.clientCertificates(.otlpGRPC), idleTimeout: .seconds(c.grpcIdleTimeoutSeconds)
+                )
                 services.append(
                     .init(
                         service: GRPCServerService(server: server) { bound in
                             FileHandle.standardOutput.write(
-                                Data("listening on grpc://\(grpcHost):\(bound)\(security)\n".utf8))
+                                Data("listening on grpc://\(grpcHost):\(bound)\(security(.otlpGRPC))\n".utf8))
                         }))
             }
             if let (zipkinHost, zipkinPort) = try c.zipkinListenAddress() {
                 let zipkinApp = try CollectorServer.application(
-                    ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, tls: tls, logger: logger
+                    ingest: ingest, host: zipkinHost, port: zipkinPort, zipkin: true, tls: tls,
+                    clientCertificates: c.clientCertificates(.zipkin), logger: logger
                 ) { bound in
                     FileHandle.standardOutput.write(
-                        Data("listening on zipkin://\(zipkinHost):\(bound)\(security)\n".utf8))
+                        Data("listening on zipkin://\(zipkinHost):\(bound)\(security(.zipkin))\n".utf8))
                 }
                 services.append(.init(service: zipkinApp))
             }
@@ -257,11 +284,12 @@ struct Collector: AsyncParsableCommand {
                     .init(
                         service: SyslogService(
                             receiver: receiver, udp: syslog.udp, tcp: syslog.tcp, tls: tls,
+                            clientCertificates: c.clientCertificates(.syslogTCP),
                             idleTimeout: .seconds(Int64(c.syslogTCPIdleTimeoutSeconds)),
                             udpReceiveBufferBytes: c.syslogUDPReceiveBufferBytes, logger: logger
                         ) { transport, bound in
                             let host = transport == "udp" ? syslog.udp?.host ?? "" : syslog.tcp?.host ?? ""
-                            let note = transport == "udp" ? "" : security
+                            let note = transport == "udp" ? "" : security(.syslogTCP)
                             FileHandle.standardOutput.write(
                                 Data("listening on syslog-\(transport)://\(host):\(bound)\(note)\n".utf8))
                         }))
