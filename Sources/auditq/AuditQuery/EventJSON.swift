@@ -87,9 +87,16 @@ public enum EventJSON {
 
     /// Appends the JSON object for `event` to `buffer` (no newline), for writers that batch many lines.
     public static func render(_ event: AuditEvent, into buffer: inout [UInt8]) {
+        var memo = EventJSONMemo()
+        render(event, into: &buffer, memo: &memo)
+    }
+
+    /// As `render(_:into:)`, reusing the resource and scope members `memo` holds from the previous event when
+    /// this one shares them.
+    public static func render(_ event: AuditEvent, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
         var w = JSONWriter(buffer: buffer)
         buffer = []  // hand the storage to the writer so appends do not copy it
-        w.event(event)
+        w.event(event, memo: &memo)
         buffer = w.buffer
     }
 
@@ -102,6 +109,46 @@ public enum EventJSON {
             buffer.append(UInt8(ascii: "\n"))
         }
         return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// The rendered `resource` and `scope` members of the last event written, reused for the next event when it has
+/// the same ones. Events decoded from one block share their resource's attribute storage, so "the same" is first
+/// asked of the storage (cheap) and then of the few plain fields; holding the arrays keeps that storage from
+/// being freed and reused while it is compared. A span's resource is often half its JSON.
+public struct EventJSONMemo {
+    var resourceAttributes: [Attribute] = []
+    var resourceSchemaURL = ""
+    var resourceDropped: UInt32 = 0
+    var scope = InstrumentationScope()
+    var scopeSchemaURL = ""
+    var rendered: [UInt8] = []
+    var valid = false
+
+    public init() {}
+
+    func matches(_ e: AuditEvent) -> Bool {
+        valid && Self.same(resourceAttributes, e.resourceAttributes) && Self.same(scope.attributes, e.scope.attributes)
+            && resourceDropped == e.resourceDroppedAttributesCount && resourceSchemaURL == e.resourceSchemaURL
+            && scope.name == e.scope.name && scope.version == e.scope.version
+            && scope.droppedAttributesCount == e.scope.droppedAttributesCount && scopeSchemaURL == e.scopeSchemaURL
+    }
+
+    /// The same storage (so the same contents), or both empty.
+    static func same(_ a: [Attribute], _ b: [Attribute]) -> Bool {
+        if a.isEmpty && b.isEmpty { return true }
+        return a.count == b.count
+            && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+    }
+
+    mutating func remember(_ e: AuditEvent, _ bytes: ArraySlice<UInt8>) {
+        resourceAttributes = e.resourceAttributes
+        resourceSchemaURL = e.resourceSchemaURL
+        resourceDropped = e.resourceDroppedAttributesCount
+        scope = e.scope
+        scopeSchemaURL = e.scopeSchemaURL
+        rendered = Array(bytes)
+        valid = true
     }
 }
 
@@ -118,6 +165,11 @@ struct JSONWriter {
     // MARK: Events
 
     mutating func event(_ e: AuditEvent) {
+        var memo = EventJSONMemo()
+        event(e, memo: &memo)
+    }
+
+    mutating func event(_ e: AuditEvent, memo: inout EventJSONMemo) {
         let isLog = e.kind == .log
         raw("{\"kind\":\"")
         raw(Self.name(e.kind))
@@ -209,6 +261,18 @@ struct JSONWriter {
             raw("]")
         }
         droppedCount(e.droppedLinksCount, key: ",\"dropped_links_count\":")
+        if memo.matches(e) {
+            buffer.append(contentsOf: memo.rendered)
+        } else {
+            let start = buffer.count
+            resourceAndScope(e)
+            memo.remember(e, buffer[start...])
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    /// The `resource` and `scope` members, each omitted when empty.
+    private mutating func resourceAndScope(_ e: AuditEvent) {
         if !e.resourceAttributes.isEmpty || !e.resourceSchemaURL.isEmpty || e.resourceDroppedAttributesCount != 0 {
             raw(",\"resource\":{\"attributes\":")
             attributes(e.resourceAttributes)
@@ -241,7 +305,6 @@ struct JSONWriter {
             }
             byte(UInt8(ascii: "}"))
         }
-        byte(UInt8(ascii: "}"))
     }
 
     private mutating func user(_ u: UserIdentity) {

@@ -46,7 +46,9 @@ extension AuditQ {
                 } else {
                     print(Rendering.activityTable(requests, zone: zone, palette: output.palette))
                 }
-            case .json: writeLines(requests) { RecordJSON.activityLine($0, into: &$1) }
+            case .json:
+                var memo = EventJSONMemo()
+                writeLines(requests) { RecordJSON.activityLine($0, into: &$1, memo: &memo) }
             case .csv:
                 var out = (CSVOutput.columns + ["request"]).joined(separator: ",") + "\r\n"
                 for (n, q) in requests.enumerated() {
@@ -55,6 +57,7 @@ extension AuditQ {
                 FileHandle.standardOutput.write(Data(out.utf8))
             case .otlp: emitOTLP(requests.flatMap { $0.trace.map(\.event) })
             }
+            exitAfterAnswer()
         }
     }
 }

@@ -40,6 +40,7 @@ extension AuditQ {
                     print(Rendering.traceTree(found[id] ?? [], zone: zone, palette: output.palette))
                 }
             }
+            exitAfterAnswer()
         }
     }
 }
