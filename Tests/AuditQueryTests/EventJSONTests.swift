@@ -328,6 +328,21 @@ struct EventJSONTests {
             }
             #expect(reused == alone)
         }
+        // Record lines reuse their segment's prefix: records of three segments of two nodes, interleaved.
+        let nodes = [NodeID.random(), NodeID.random()]
+        let records = decoded.prefix(300).enumerated().map { i, e in
+            StoredRecord(
+                event: e,
+                location: RecordLocation(
+                    nodeID: nodes[i % 3 == 0 ? 1 : 0], segmentSequence: UInt64(i % 2 + 1), ordinal: UInt32(i)))
+        }
+        var memo = EventJSONMemo()
+        var lines: [UInt8] = []
+        for r in records {
+            RecordJSON.line(r, into: &lines, memo: &memo)
+            lines.append(UInt8(ascii: "\n"))
+        }
+        #expect(String(decoding: lines, as: UTF8.self) == records.map { RecordJSON.line($0) + "\n" }.joined())
     }
 }
 

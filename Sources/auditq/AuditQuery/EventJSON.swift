@@ -112,27 +112,38 @@ public enum EventJSON {
     }
 }
 
-/// The rendered `resource` and `scope` members of the last event written, reused for the next event when it has
-/// the same ones. Events decoded from one block share their resource's attribute storage, so "the same" is first
-/// asked of the storage (cheap) and then of the few plain fields; holding the arrays keeps that storage from
-/// being freed and reused while it is compared. A span's resource is often half its JSON.
+/// The rendered `resource` and `scope` members of recent events, reused for an event that has the same ones. Events
+/// decoded from one block share their resource's attribute storage, so "the same" is first asked of the storage
+/// (cheap) and then of the few plain fields; holding the arrays keeps that storage from being freed and reused
+/// while it is compared. A span's resource is often half its JSON; a trace's hops alternate between a few
+/// services, so a few dozen are kept.
 public struct EventJSONMemo {
-    var resourceAttributes: [Attribute] = []
-    var resourceSchemaURL = ""
-    var resourceDropped: UInt32 = 0
-    var scope = InstrumentationScope()
-    var scopeSchemaURL = ""
-    var rendered: [UInt8] = []
-    var valid = false
+    struct Entry {
+        var resourceAttributes: [Attribute]
+        var resourceSchemaURL: String
+        var resourceDropped: UInt32
+        var scope: InstrumentationScope
+        var scopeSchemaURL: String
+        var rendered: [UInt8]
+
+        func matches(_ e: AuditEvent) -> Bool {
+            EventJSONMemo.same(resourceAttributes, e.resourceAttributes)
+                && EventJSONMemo.same(scope.attributes, e.scope.attributes)
+                && resourceDropped == e.resourceDroppedAttributesCount && resourceSchemaURL == e.resourceSchemaURL
+                && scope.name == e.scope.name && scope.version == e.scope.version
+                && scope.droppedAttributesCount == e.scope.droppedAttributesCount && scopeSchemaURL == e.scopeSchemaURL
+        }
+    }
+
+    var entries: [Entry] = []
+    var next = 0
+    /// The `record` object's text up to the ordinal, for the segment of the last record written.
+    var segment: (node: NodeID, sequence: UInt64, prefix: [UInt8])?
+    static let capacity = 32
 
     public init() {}
 
-    func matches(_ e: AuditEvent) -> Bool {
-        valid && Self.same(resourceAttributes, e.resourceAttributes) && Self.same(scope.attributes, e.scope.attributes)
-            && resourceDropped == e.resourceDroppedAttributesCount && resourceSchemaURL == e.resourceSchemaURL
-            && scope.name == e.scope.name && scope.version == e.scope.version
-            && scope.droppedAttributesCount == e.scope.droppedAttributesCount && scopeSchemaURL == e.scopeSchemaURL
-    }
+    func lookup(_ e: AuditEvent) -> Int? { entries.firstIndex { $0.matches(e) } }
 
     /// The same storage (so the same contents), or both empty.
     static func same(_ a: [Attribute], _ b: [Attribute]) -> Bool {
@@ -142,13 +153,16 @@ public struct EventJSONMemo {
     }
 
     mutating func remember(_ e: AuditEvent, _ bytes: ArraySlice<UInt8>) {
-        resourceAttributes = e.resourceAttributes
-        resourceSchemaURL = e.resourceSchemaURL
-        resourceDropped = e.resourceDroppedAttributesCount
-        scope = e.scope
-        scopeSchemaURL = e.scopeSchemaURL
-        rendered = Array(bytes)
-        valid = true
+        let entry = Entry(
+            resourceAttributes: e.resourceAttributes, resourceSchemaURL: e.resourceSchemaURL,
+            resourceDropped: e.resourceDroppedAttributesCount, scope: e.scope, scopeSchemaURL: e.scopeSchemaURL,
+            rendered: Array(bytes))
+        if entries.count < Self.capacity {
+            entries.append(entry)
+        } else {
+            entries[next] = entry
+            next = (next + 1) % Self.capacity
+        }
     }
 }
 
@@ -261,8 +275,8 @@ struct JSONWriter {
             raw("]")
         }
         droppedCount(e.droppedLinksCount, key: ",\"dropped_links_count\":")
-        if memo.matches(e) {
-            buffer.append(contentsOf: memo.rendered)
+        if let hit = memo.lookup(e) {
+            buffer.append(contentsOf: memo.entries[hit].rendered)
         } else {
             let start = buffer.count
             resourceAndScope(e)
@@ -530,6 +544,14 @@ struct JSONWriter {
             }
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]))
         }
+    }
+
+    /// Appends `value` in decimal to `buffer` (for writers outside an event).
+    static func appendDecimal(_ value: UInt64, to buffer: inout [UInt8]) {
+        var w = JSONWriter(buffer: buffer)
+        buffer = []
+        w.decimal(value)
+        buffer = w.buffer
     }
 
     mutating func quotedDecimal(_ value: UInt64) {

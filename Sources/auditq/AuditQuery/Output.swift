@@ -39,8 +39,16 @@ public enum RecordJSON {
     /// Appends `{"record":…,"event":…}` to `buffer` without building strings (large outputs).
     public static func line(_ r: StoredRecord, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
         buffer.append(contentsOf: #"{"record":"#.utf8)
-        buffer.append(contentsOf: location(r.location).utf8)
-        buffer.append(contentsOf: #","event":"#.utf8)
+        let l = r.location
+        if let last = memo.segment, last.node == l.nodeID, last.sequence == l.segmentSequence {
+            buffer.append(contentsOf: last.prefix)
+        } else {
+            let prefix = Array("{\"node\":\"\(l.nodeID.hex)\",\"segment\":\(l.segmentSequence),\"ordinal\":".utf8)
+            memo.segment = (l.nodeID, l.segmentSequence, prefix)
+            buffer.append(contentsOf: prefix)
+        }
+        JSONWriter.appendDecimal(UInt64(l.ordinal), to: &buffer)
+        buffer.append(contentsOf: #"},"event":"#.utf8)
         EventJSON.render(r.event, into: &buffer, memo: &memo)
         buffer.append(UInt8(ascii: "}"))
     }
