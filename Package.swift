@@ -82,6 +82,13 @@ let package = Package(
             ],
             path: "Sources/LogFormat/ObjectStore"
         ),
+        // Sealed segments in an object store as a query reads them: the bucket's key layout, listing, sparse cache
+        // files filled by ranged GETs, verification across local directories and the bucket.
+        .target(
+            name: "RemoteStore",
+            dependencies: ["LogFormat", "StoreQuery", "ObjectStore"],
+            path: "Sources/LogFormat/RemoteStore"
+        ),
         // The one JSON string escaper of the package, for everything that writes JSON text.
         .target(name: "JSONText", path: "Sources/LogFormat/JSONText"),
 
@@ -192,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "auditq",
             dependencies: [
-                "AuditQuery", "LogFormat", "StoreQuery",
+                "AuditQuery", "LogFormat", "StoreQuery", "RemoteStore", "ObjectStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/auditq/CLI"
