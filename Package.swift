@@ -149,7 +149,8 @@ let package = Package(
         .target(
             name: "CollectorCore",
             dependencies: [
-                "LogFormat", "StoreQuery", "ObjectStore", "OTLPProto", "OTLPBridge", "OTLPGRPC", "CollectorParsers",
+                "LogFormat", "StoreQuery", "ObjectStore", "RemoteStore", "OTLPProto", "OTLPBridge", "OTLPGRPC",
+                "CollectorParsers",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -252,6 +253,12 @@ let package = Package(
             name: "ObjectStoreTests",
             dependencies: ["ObjectStore", "TestSupport"],
             path: "Tests/ObjectStoreTests"
+        ),
+        // Queries, the cache and verify over a bucket, against a real Ceph RGW on loopback.
+        .testTarget(
+            name: "RemoteStoreTests",
+            dependencies: ["RemoteStore", "ObjectStore", "StoreQuery", "LogFormat", "TestSupport"],
+            path: "Tests/RemoteStoreTests"
         ),
         .testTarget(
             name: "StoreQueryTests",
