@@ -11,23 +11,29 @@ import Synchronization
 struct StoreOptions: ParsableArguments {
     @Option(
         name: .customLong("store"),
-        help: """
+        help: ArgumentHelp(
+            """
             Shipped segments in an object store, s3://bucket/prefix (repeatable): every node in it, beside the local \
             data directories. Endpoint and keys: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
             AWS_REGION, or --s3-config.
-            """)
+            """, valueName: "s3-url"))
     var stores: [String] = []
     @Option(
         name: .customLong("s3-config"),
-        help: "A file of NAME=value lines in the AWS_* names (overrides the environment). Default: $AUDITQ_S3_CONFIG.")
+        help: ArgumentHelp(
+            "A file of NAME=value lines in the AWS_* names (overrides the environment). Default: $AUDITQ_S3_CONFIG.",
+            valueName: "file"))
     var s3Config: String?
     @Option(
         name: .customLong("cache-dir"),
-        help: "Local cache of fetched ranges. Default: $AUDITQ_CACHE_DIR, else ~/.cache/auditq.")
+        help: ArgumentHelp(
+            "Local cache of fetched ranges. Default: $AUDITQ_CACHE_DIR, else ~/.cache/auditq.", valueName: "dir"))
     var cacheDir: String?
     @Option(
         name: .customLong("cache-mib"),
-        help: "Bound on the local cache, MiB (least recently used objects go). Default: $AUDITQ_CACHE_MIB_S3 or 1024.")
+        help: ArgumentHelp(
+            "Bound on the local cache, MiB (least recently used objects go). Default: $AUDITQ_CACHE_MIB_S3 or 1024.",
+            valueName: "mib"))
     var cacheMiB: Int?
 
     func validate() throws {
