@@ -86,7 +86,10 @@ let package = Package(
         // files filled by ranged GETs, verification across local directories and the bucket.
         .target(
             name: "RemoteStore",
-            dependencies: ["LogFormat", "StoreQuery", "ObjectStore"],
+            dependencies: [
+                "LogFormat", "StoreQuery", "ObjectStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             path: "Sources/LogFormat/RemoteStore"
         ),
         // The one JSON string escaper of the package, for everything that writes JSON text.

@@ -59,12 +59,15 @@ struct ShippedStore {
         return store
     }
 
+    /// The bucket as a query reads it. The test segments are a few KiB, so the tail read at open is cut to 1 KiB
+    /// (the footer and part of the index; the rest of the index in a second round), or it would fetch them whole.
     func bucket(cache: String? = nil, capacity: Int = 64 << 20, timeRange: ClosedRange<UInt64>? = nil) throws
         -> BucketSegments
     {
         BucketSegments(
             client: s3, location: location,
-            cache: try RangeCacheDirectory(root: cache ?? cacheRoot, capacityBytes: capacity), timeRange: timeRange)
+            cache: try RangeCacheDirectory(root: cache ?? cacheRoot, capacityBytes: capacity), timeRange: timeRange,
+            tailBytes: 1 << 10)
     }
 
     var bytesInBucket: Int {
@@ -76,7 +79,9 @@ struct ShippedStore {
 
 /// What a query answers, comparable across stores: each record's location and event.
 func answer(_ records: [StoredRecord]) -> [String] {
-    records.map { "\($0.location.segmentSequence)/\($0.location.ordinal) \($0.event.spanID) \($0.event.startTimeUnixNano)" }
+    records.map {
+        "\($0.location.segmentSequence)/\($0.location.ordinal) \($0.event.spanID) \($0.event.startTimeUnixNano)"
+    }
 }
 
 @Suite(.enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
@@ -180,6 +185,33 @@ struct BucketStoreTests {
                 #expect(answer(try after.search(q)) == answer(try local.search(q)))
             }
         }
+    }
+
+    @Test func aSavedListingIsReusedOnlyWhileYoungEnough() async throws {
+        var shipped = try await ShippedStore.make(count: 600, seed: 15)
+        defer { shipped.tmp.remove() }
+        func bucket(_ maxAge: Int) throws -> BucketSegments {
+            BucketSegments(
+                client: shipped.s3, location: shipped.location,
+                cache: try RangeCacheDirectory(root: shipped.cacheRoot, capacityBytes: 64 << 20),
+                listingMaxAgeSeconds: maxAge)
+        }
+        let first = try bucket(3_600)
+        let before = try await onThread { try first.entries().count }
+        #expect(first.stats.lists == 1)
+        // A segment shipped since: a listing reused within its age does not see it; a fresh one does.
+        let (sequence, key) = shipped.keys.sorted { $0.key < $1.key }.last!
+        let bytes = try await shipped.s3.get(shipped.location, key: key).bytes
+        let newKey = key.replacingOccurrences(
+            of: DataDirectory.fileName(sequence: sequence, sealed: true), with: "9999999999999999.seg")
+        _ = try await shipped.s3.put(shipped.location, key: newKey, body: bytes)
+        shipped.keys[9_999_999_999_999_999] = newKey
+        let reused = try bucket(3_600)
+        #expect(try await onThread { try reused.entries().count } == before)
+        #expect(reused.stats.lists == 0)
+        let fresh = try bucket(0)
+        #expect(try await onThread { try fresh.entries().count } == before + 1)
+        #expect(fresh.stats.lists == 1)
     }
 
     @Test func aReplacedObjectDoesNotInheritTheCachedRanges() async throws {

@@ -75,7 +75,9 @@ struct BucketVerifyTests {
         try FileIO.remove(shipped.directory.segmentsPath + "/" + DataDirectory.fileName(sequence: gone, sealed: true))
         try shipped.directory.saveCatalog(try shipped.directory.rebuildCatalog().catalog)
         let both = try await verify(shipped, local: [shipped.directory])
-        #expect(both.bucket.storeProblems.contains { $0.kind == .missingSegment && $0.file == url }, "\(both.bucket.problems)")
+        #expect(
+            both.bucket.storeProblems.contains { $0.kind == .missingSegment && $0.file == url },
+            "\(both.bucket.problems)")
         #expect(both.chainProblems.contains { $0.kind == .missingSegment })
     }
 
@@ -97,7 +99,9 @@ struct BucketVerifyTests {
         let named = outcome.bucket.problems.filter { $0.file == url }
         #expect(named.contains { $0.detail == "the object differs from what was shipped" }, "\(named)")
         #expect(named.contains { $0.kind != .blockDamaged || $0.detail != "the object differs from what was shipped" })
-        #expect(outcome.bucket.problems.allSatisfy { $0.file == url }, "only the damaged object: \(outcome.bucket.problems)")
+        #expect(
+            outcome.bucket.problems.allSatisfy { $0.file == url }, "only the damaged object: \(outcome.bucket.problems)"
+        )
         #expect(outcome.bucket.validSegmentCount == shipped.keys.count - 1)
     }
 }

@@ -9,8 +9,8 @@ import Foundation
 import LogFormat
 import Logging
 import ObjectStore
-import RemoteStore
 import Prometheus
+import RemoteStore
 import ServiceLifecycle
 import Synchronization
 import Yams

@@ -1,5 +1,6 @@
 // Sealed segments in a bucket, as an `AuditStore` reads them: listed by the key layout, each opened over a sparse
 // local cache file whose ranges are fetched with ranged GETs before the reader touches them.
+import AsyncHTTPClient
 import Foundation
 import LogFormat
 import ObjectStore
@@ -8,14 +9,42 @@ import Synchronization
 
 /// What the store was asked for, for figures (`AUDITQ_FETCH_STATS=1` prints them).
 public final class FetchStats: Sendable {
-    private let state = Mutex((gets: 0, bytes: 0, lists: 0))
+    private let state = Mutex(
+        (gets: 0, bytes: 0, lists: 0, listNanos: UInt64(0), openNanos: UInt64(0), opened: 0, reused: 0))
     public init() {}
-    func got(_ bytes: Int) { state.withLock { $0.gets += 1; $0.bytes += bytes } }
+    func opening(listNanos: UInt64, openNanos: UInt64, segments: Int) {
+        state.withLock {
+            $0.listNanos += listNanos
+            $0.openNanos += openNanos
+            $0.opened += segments
+        }
+    }
+    /// Wall time spent listing, and opening the listed segments (footer, header, index present), in ns.
+    public var listNanos: UInt64 { state.withLock { $0.listNanos } }
+    public var openNanos: UInt64 { state.withLock { $0.openNanos } }
+    func got(_ bytes: Int) {
+        state.withLock {
+            $0.gets += 1
+            $0.bytes += bytes
+        }
+    }
     func listed() { state.withLock { $0.lists += 1 } }
+    func reusedListing() { state.withLock { $0.reused += 1 } }
     public var gets: Int { state.withLock { $0.gets } }
     public var bytes: Int { state.withLock { $0.bytes } }
     public var lists: Int { state.withLock { $0.lists } }
-    public var summary: String { "\(lists) LIST, \(gets) ranged GET, \(bytes) bytes fetched" }
+    public var summary: String {
+        let (listMs, openMs, opened) = state.withLock {
+            (Double($0.listNanos) / 1e6, Double($0.openNanos) / 1e6, $0.opened)
+        }
+        let reused = state.withLock { $0.reused }
+        return
+            "\(lists) LIST\(reused > 0 ? " (a saved listing reused)" : ""), \(gets) ranged GET, \(bytes) bytes fetched; "
+            + "listing \(Self.ms(listMs)) ms, "
+            + "opening \(opened) segments \(Self.ms(openMs)) ms"
+    }
+
+    static func ms(_ v: Double) -> String { String(Int(v)) + "." + String(Int(v * 10) % 10) }
 }
 
 /// Fetches ranges of one object with ranged GETs, several at a time. Errors name the object's URL.
@@ -80,12 +109,21 @@ public final class BucketSegments: RemoteSegments {
     public let stats: FetchStats
     /// Requests in flight at most.
     public let width: Int
+    /// A listing this many seconds old or younger, kept in the cache directory, is used instead of listing again
+    /// (0: always list). Segments shipped since are not seen until it is older; Tempo's queriers work the same way
+    /// with a polled blocklist.
+    public let listingMaxAgeSeconds: Int
+    /// Bytes read from the end of an object when it is opened: the footer, and the index too when it is no longer
+    /// (it then takes one round trip instead of two); the rest of a longer index is fetched after.
+    public let tailBytes: Int
     private let files = Mutex<[String: SparseCacheFile]>([:])
 
     public init(
         client: S3Client, location: S3Location, cache: RangeCacheDirectory, timeRange: ClosedRange<UInt64>? = nil,
-        stats: FetchStats = FetchStats(), width: Int = 16
+        stats: FetchStats = FetchStats(), width: Int = 32, tailBytes: Int = 128 << 10, listingMaxAgeSeconds: Int = 0
     ) {
+        self.listingMaxAgeSeconds = listingMaxAgeSeconds
+        self.tailBytes = tailBytes
         self.client = client
         self.bucket = location
         self.cache = cache
@@ -149,6 +187,46 @@ public final class BucketSegments: RemoteSegments {
     /// range, one listing of the whole prefix (every key must be seen anyway); with one, the nodes, then per node
     /// its span markers and the range's days together, then the earlier days a span marker asks for, if any.
     public func listSegments() async throws -> [ListedSegment] {
+        if listingMaxAgeSeconds > 0, let cached = cachedListing() { return cached }
+        let segments = try await listSegmentsFromStore()
+        if listingMaxAgeSeconds > 0 { saveListing(segments) }
+        return segments
+    }
+
+    /// The file a listing of this location and range is kept in, when `listingMaxAgeSeconds` allows reusing one.
+    var listingPath: String {
+        let range = timeRange.map {
+            "\($0.lowerBound / BucketLayout.nanosPerDay)-\($0.upperBound / BucketLayout.nanosPerDay)"
+        }
+        return cache.root + "/" + cache.baseName(of: "listing \(bucket.bucket)/\(bucket.prefix) \(range ?? "all")")
+            + ".listing"
+    }
+
+    /// A listing saved less than `listingMaxAgeSeconds` ago, if any.
+    func cachedListing() -> [ListedSegment]? {
+        var st = stat()
+        guard stat(listingPath, &st) == 0,
+            Int(Date().timeIntervalSince1970) - st.st_mtim.tv_sec <= listingMaxAgeSeconds,
+            let bytes = try? FileIO.readFile(listingPath)
+        else { return nil }
+        var out: [ListedSegment] = []
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count == 3, let size = Int(f[1]),
+                case .segment(let node, _, let seq)? = BucketLayout.parse(String(f[0]))
+            else { return nil }
+            out.append(ListedSegment(key: String(f[0]), node: node, sequence: seq, size: size, etag: String(f[2])))
+        }
+        stats.reusedListing()
+        return out
+    }
+
+    func saveListing(_ segments: [ListedSegment]) {
+        let text = segments.map { "\($0.key) \($0.size) \($0.etag.isEmpty ? "-" : $0.etag)" }.joined(separator: "\n")
+        try? FileIO.writeAtomically(Array(text.utf8), to: listingPath, directory: cache.root)
+    }
+
+    func listSegmentsFromStore() async throws -> [ListedSegment] {
         let listed: [ListedObject]
         if let range = timeRange {
             let nodes = try await nodes()
@@ -185,12 +263,20 @@ public final class BucketSegments: RemoteSegments {
         return f
     }
 
-    /// Makes the footer, header and index of `s` present (two rounds of ranged GETs at most: the footer, then
-    /// the header and index together) and returns its catalog entry.
+    /// Makes the footer, header and index of `s` present and returns its catalog entry: the header and the last
+    /// `tailBytes` (footer, and the index when it fits) in one round of ranged GETs, the rest of the index in a
+    /// second when it does not fit.
     func prepare(_ s: ListedSegment) async throws -> CatalogEntry {
         let file = try cacheFile(s)
         let fetcher = S3RangeFetcher(client: client, location: bucket, key: s.key, stats: stats, width: width)
         let footerRange = max(0, s.size - FormatConstants.footerSize)..<s.size
+        if !file.missing([footerRange]).isEmpty {
+            let first = file.missing([
+                0..<FormatConstants.fileHeaderSize,
+                max(0, s.size - max(tailBytes, FormatConstants.footerSize))..<s.size,
+            ])
+            try file.fill(Array(zip(first, try await fetcher.fetchAsync(first))))
+        }
         let needFooter = file.missing([footerRange])
         if !needFooter.isEmpty {
             try file.fill(Array(zip(needFooter, try await fetcher.fetchAsync(needFooter))))
@@ -212,8 +298,13 @@ public final class BucketSegments: RemoteSegments {
     public func entries() throws(LogFormatError) -> [CatalogEntry] {
         do {
             return try Blocking.run {
+                let t0 = FileIO.monotonicNanos()
                 let listed = try await self.listSegments()
-                return try await concurrentMap(listed, width: self.width) { try await self.prepare($0) }
+                let t1 = FileIO.monotonicNanos()
+                let entries = try await concurrentMap(listed, width: self.width) { try await self.prepare($0) }
+                self.stats.opening(
+                    listNanos: t1 - t0, openNanos: FileIO.monotonicNanos() - t1, segments: entries.count)
+                return entries
             }
         } catch let e as LogFormatError {
             throw e
@@ -227,6 +318,29 @@ public final class BucketSegments: RemoteSegments {
             throw LogFormatError(.io, "not listed in this store", path: url(entry.relativePath))
         }
         return try SegmentReader(source: file, sealed: true)
+    }
+}
+
+extension S3Client {
+    /// A client for queries: its own connection pool, wider than the shared client's eight connections per host,
+    /// so that `width` ranged GETs are in flight at once. Lives as long as the process.
+    public static func forQueries(_ configuration: S3Configuration, connections: Int = 32) throws -> S3Client {
+        try S3Client(configuration, http: QueryHTTP.client(connections))
+    }
+}
+
+enum QueryHTTP {
+    private static let clients = Mutex<[Int: HTTPClient]>([:])
+    static func client(_ connections: Int) -> HTTPClient {
+        clients.withLock { c in
+            if let h = c[connections] { return h }
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool = .init(
+                idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+            let h = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            c[connections] = h
+            return h
+        }
     }
 }
 

@@ -73,7 +73,8 @@ extension BucketSegments {
                 else {
                     outcome.storeProblems.append(
                         IntegrityProblem(
-                            .tombstoneInvalid, file: path, expected: BucketLayout.tombstoneKey(node: t.seal.nodeID, sequence: t.seal.sequence),
+                            .tombstoneInvalid, file: path,
+                            expected: BucketLayout.tombstoneKey(node: t.seal.nodeID, sequence: t.seal.sequence),
                             found: key, detail: "the tombstone's key does not match the segment it records"))
                     continue
                 }
@@ -111,7 +112,8 @@ extension BucketSegments {
         var localSeals: [(path: String, seal: SegmentSeal)] = []
         var localChainAlone: [DataDirectory: Set<IntegrityProblem>] = [:]
         for (d, o) in local {
-            let seals = o.segments.compactMap { v in v.seal.map { (v.path, $0) } }
+            let seals =
+                o.segments.compactMap { v in v.seal.map { (v.path, $0) } }
                 + o.expired.map { (d.tombstonePath(sequence: $0.seal.sequence), $0.seal) }
             localSeals += seals
             localChainAlone[d] = Set(Verifier.chainProblems(seals))
@@ -121,7 +123,8 @@ extension BucketSegments {
             var sequence: UInt64
         }
         let localIDs = Set(localSeals.map { ID(node: $0.seal.nodeID, sequence: $0.seal.sequence) })
-        let union = localSeals + remoteChain.filter { !localIDs.contains(ID(node: $0.seal.nodeID, sequence: $0.seal.sequence)) }
+        let union =
+            localSeals + remoteChain.filter { !localIDs.contains(ID(node: $0.seal.nodeID, sequence: $0.seal.sequence)) }
         let chain = Verifier.chainProblems(union)
         let adjusted = local.map { (d, o) -> (directory: DataDirectory, outcome: StoreVerification) in
             var o = o

@@ -35,12 +35,20 @@ struct StoreOptions: ParsableArguments {
             "Bound on the local cache, MiB (least recently used objects go). Default: $AUDITQ_CACHE_MIB_S3 or 1024.",
             valueName: "mib"))
     var cacheMiB: Int?
+    @Option(
+        name: .customLong("listing-max-age"),
+        help: ArgumentHelp(
+            "Reuse a listing of the bucket saved in the cache up to this many seconds ago (segments shipped since "
+                + "are not seen). Default: $AUDITQ_LISTING_MAX_AGE or 0: always list.",
+            valueName: "seconds"))
+    var listingMaxAge: Int?
 
     func validate() throws {
         for s in stores {
             do { _ = try S3Location(url: s) } catch { throw ValidationError(error.message) }
         }
         if let cacheMiB, cacheMiB < 1 { throw ValidationError("--cache-mib must be at least 1") }
+        if let listingMaxAge, listingMaxAge < 0 { throw ValidationError("--listing-max-age must be at least 0") }
     }
 
     var isEmpty: Bool { stores.isEmpty }
@@ -65,7 +73,7 @@ struct StoreOptions: ParsableArguments {
         } catch let e as ObjectStoreError {
             throw ValidationError("--store: \(e.message)")
         }
-        let client = try S3Client(configuration)
+        let client = try S3Client.forQueries(configuration)
         let mib = cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
         let cache = try RangeCacheDirectory(root: resolvedCacheDir, capacityBytes: mib << 20)
         cache.trim()
@@ -73,7 +81,8 @@ struct StoreOptions: ParsableArguments {
         return try stores.map {
             BucketSegments(
                 client: client, location: try S3Location(url: $0), cache: cache, timeRange: timeRange,
-                stats: StoreFetchReport.stats)
+                stats: StoreFetchReport.stats,
+                listingMaxAgeSeconds: listingMaxAge ?? Int(Self.environment["AUDITQ_LISTING_MAX_AGE"] ?? "") ?? 0)
         }
     }
 
@@ -109,7 +118,7 @@ enum StoreFetchReport {
             for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
             if ProcessInfo.processInfo.environment["AUDITQ_FETCH_STATS"] == "1" {
                 let ms = Double(FileIO.monotonicNanos() - StoreFetchReport.started) / 1e6
-                note("store: \(StoreFetchReport.stats.summary), \(String(format: "%.1f", ms)) ms since the store opened")
+                note("store: \(StoreFetchReport.stats.summary); \(String(format: "%.1f", ms)) ms from opening to exit")
             }
         }
     }

@@ -48,7 +48,9 @@ public final class SegmentReader: Sendable {
         file = source
         let bytes = file.bytes
         do throws(LogFormatError) {
-            try file.makePresent([0..<FormatConstants.fileHeaderSize, (bytes.count - FormatConstants.footerSize)..<bytes.count])
+            try file.makePresent([
+                0..<FormatConstants.fileHeaderSize, (bytes.count - FormatConstants.footerSize)..<bytes.count,
+            ])
             header = try SegmentFileHeader.parse(bytes)
         } catch {
             throw error.at(path: path)

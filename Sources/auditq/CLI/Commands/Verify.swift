@@ -77,7 +77,8 @@ extension AuditQ {
                 print("\(bucket.location): \(combined.bucket.summary)")
                 for p in combined.chainProblems { print(p) }
                 let nodes = Set(
-                    (combined.bucket.segments.compactMap(\.seal) + combined.local.flatMap { $0.outcome.segments.compactMap(\.seal) })
+                    (combined.bucket.segments.compactMap(\.seal)
+                        + combined.local.flatMap { $0.outcome.segments.compactMap(\.seal) })
                         .map(\.nodeID))
                 print(
                     "chains across \((combined.local.map(\.directory.root) + [bucket.location]).joined(separator: ", ")): "
