@@ -260,7 +260,7 @@ let package = Package(
         // Queries, the cache and verify over a bucket, against a real Ceph RGW on loopback.
         .testTarget(
             name: "RemoteStoreTests",
-            dependencies: ["RemoteStore", "ObjectStore", "StoreQuery", "LogFormat", "TestSupport"],
+            dependencies: ["RemoteStore", "ObjectStore", "StoreQuery", "LogFormat", "TestSupport", "auditq"],
             path: "Tests/RemoteStoreTests"
         ),
         .testTarget(
