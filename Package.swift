@@ -290,6 +290,7 @@ let package = Package(
             dependencies: [
                 "CollectorCore", "CollectorParsers", "LogFormat", "StoreQuery", "SyntheticTraffic",
                 "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport", "ObjectStore",
+                "RemoteStore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
