@@ -12,6 +12,7 @@ extension AuditQ {
                 trace id.
                 """)
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var time: TimeOptions
         @OptionGroup var output: FormatOptions
         @OptionGroup var filters: FilterOptions
@@ -24,9 +25,13 @@ extension AuditQ {
         }
 
         func run() throws {
-            let store = try data.openStore()
             let zone = try time.zone
             guard let range = try time.range(fallback: "today") else { return }
+            // A request's trace is looked up within an hour of it (AuditStore.activity), so list that much more.
+            let hour: UInt64 = 3_600 * 1_000_000_000
+            let lo = range.lowerBound > hour ? range.lowerBound - hour : 0
+            let hi = range.upperBound > UInt64.max - hour ? UInt64.max : range.upperBound + hour
+            let store = try self.store.openStore(data, timeRange: lo...hi)
             progress("reading the requests of \(user) and their traces…")
             let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
             progressDone()

@@ -8,6 +8,7 @@ extension AuditQ {
         static let configuration = CommandConfiguration(
             abstract: "Events matching all the given conditions and the time range.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var time: TimeOptions
         @OptionGroup var output: FormatOptions
         @OptionGroup var filters: FilterOptions
@@ -20,9 +21,9 @@ extension AuditQ {
         }
 
         func run() throws {
-            let store = try data.openStore()
             let zone = try time.zone
             let range = try time.range()
+            let store = try self.store.openStore(data, timeRange: range)
             progress("searching…")
             let query = EventQuery(terms: terms.terms, timeRange: range, limit: limit, filter: try filters.filter())
             let records = try store.search(query)

@@ -6,6 +6,7 @@ extension AuditQ {
         static let configuration = CommandConfiguration(
             abstract: "Segments per tier, events, bytes, compression and time coverage.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var output: ReportFormatOptions
         @OptionGroup var zoneOptions: ZoneOptions
         @Flag(help: "Bytes of the sealed segments by part of the file (each column, each index section), per event.")
@@ -14,7 +15,7 @@ extension AuditQ {
         func run() throws {
             let zone = try zoneOptions.zone
             if layout {
-                let parts = try StoreStats.layout(try data.openStore())
+                let parts = try StoreStats.layout(try store.openStore(data))
                 if output.json {
                     let fields = parts.parts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
                     print("{\"events\":\(parts.events),\"parts\":{\(fields)}}")
@@ -23,7 +24,7 @@ extension AuditQ {
                 }
                 return
             }
-            let stats = try StoreStats.collect(try data.openStore())
+            let stats = try StoreStats.collect(try store.openStore(data))
             print(output.json ? stats.json() : stats.table(zone: zone))
         }
     }

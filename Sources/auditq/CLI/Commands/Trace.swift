@@ -17,6 +17,7 @@ extension AuditQ {
                 the raw difference and appear only on a flagged record.
                 """)
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var output: FormatOptions
         @OptionGroup var zoneOptions: ZoneOptions
         @Argument(help: "Trace id (32 hex digits).") var id: String
@@ -27,7 +28,7 @@ extension AuditQ {
 
         func run() throws {
             let zone = try zoneOptions.zone
-            let records = try data.openStore().trace(TraceID(hex: id)!, includeDuplicates: true)
+            let records = try store.openStore(data).trace(TraceID(hex: id)!, includeDuplicates: true)
             guard !records.isEmpty else {
                 note("no events for trace \(id)")
                 return
