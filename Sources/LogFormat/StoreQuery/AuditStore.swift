@@ -239,13 +239,6 @@ public final class AuditStore: Sendable {
     /// Records matching `query`, ordered by start time (ties by location). With a limit, exactly the first
     /// `limit` of that order (after duplicates are dropped), whatever the catalog order of nodes and directories.
     public func search(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError) -> [StoredRecord] {
-        try search(query, includeOpenSegments: includeOpenSegments, wholeBlocks: false)
-    }
-
-    /// `wholeBlocks`: decode and cache whole blocks, for a caller that reads the same blocks again.
-    func search(_ query: EventQuery, includeOpenSegments: Bool, wholeBlocks: Bool) throws(LogFormatError)
-        -> [StoredRecord]
-    {
         var out: [StoredRecord] = []
         let filter = query.filter
         // Unsealed segments have no catalog time range, so with a limit they are read first, whole: then the
@@ -271,8 +264,7 @@ public final class AuditStore: Sendable {
             } else {
                 let ordinals = try postings(reader, query.terms)
                 if !ordinals.isEmpty {
-                    try reader.records(
-                        at: ordinals, timeRange: query.timeRange, cache: cache, wholeBlocks: wholeBlocks, into: &out)
+                    try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
                 }
                 if !filter.isEmpty {
                     var kept = before
@@ -358,8 +350,7 @@ public final class AuditStore: Sendable {
         let unique = Array(Set(ids))
         let keys = unique.map(\.bytes)
         return try collectTraces(
-            Set(unique), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates,
-            wholeBlocks: unique.count > 16
+            Set(unique), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
         ) {
             handle in near.map(handle.entry.overlaps) ?? true ? keys : []
         }
@@ -376,8 +367,7 @@ public final class AuditStore: Sendable {
         guard !sorted.isEmpty else { return [:] }
         let times = sorted.map(\.time)
         return try collectTraces(
-            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates,
-            wholeBlocks: sorted.count > 16
+            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
         ) { handle in
             let seal = handle.entry.seal
             guard seal.recordCount > 0 else { return [] }
@@ -401,9 +391,8 @@ public final class AuditStore: Sendable {
         }
     }
 
-    /// `wholeBlocks`: many traces are wanted, and their blocks are worth decoding whole once (see `records(at:)`).
     private func collectTraces(
-        _ wanted: Set<TraceID>, includeOpenSegments: Bool, includeDuplicates: Bool, wholeBlocks: Bool,
+        _ wanted: Set<TraceID>, includeOpenSegments: Bool, includeDuplicates: Bool,
         keysFor: (SegmentHandle) -> [[UInt8]]
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
         var out: [TraceID: [StoredRecord]] = [:]
@@ -419,7 +408,7 @@ public final class AuditStore: Sendable {
             guard !ordinals.isEmpty else { continue }
             ordinals.sort()
             found.removeAll(keepingCapacity: true)
-            try reader.records(at: ordinals, cache: cache, wholeBlocks: wholeBlocks, into: &found)
+            try reader.records(at: ordinals, cache: cache, into: &found)
             for record in found { out[record.event.traceID, default: []].append(record) }
         }
         if includeOpenSegments {
@@ -468,8 +457,7 @@ public final class AuditStore: Sendable {
     ) throws(LogFormatError) -> [UserRequest] {
         var query = EventQuery(terms: [.user(user)], timeRange: timeRange)
         query.includeDuplicates = includeDuplicates
-        // The user's traces lie in the blocks of the user's events (sealed order): decode those once, whole.
-        let events = try search(query, includeOpenSegments: true, wholeBlocks: true)
+        let events = try search(query)
         var order: [TraceID] = []
         var byTrace: [TraceID: [StoredRecord]] = [:]
         var requests: [UserRequest] = []

@@ -413,11 +413,9 @@ public final class SegmentReader: Sendable {
     }
 
     /// As `records(at:timeRange:cache:)`, appending to `out` (saves copying results from many segments).
-    /// `wholeBlocks` decodes (and caches) every column block touched whole, for callers that will read the same
-    /// blocks again (a user's events, then their traces, which sealed order keeps in the same blocks).
     public func records(
         at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil,
-        wholeBlocks: Bool = false, into out: inout [StoredRecord]
+        into out: inout [StoredRecord]
     ) throws(LogFormatError) {
         out.reserveCapacity(out.count + ordinals.count)
         if !(file is MappedFile) {
@@ -453,7 +451,7 @@ public final class SegmentReader: Sendable {
                 let events: [AuditEvent]
                 if let hit = cache.flatMap({ isSealed ? $0.getEvents(cacheKey(b)) : nil }) {
                     events = rows.map { hit[$0] }
-                } else if wholeBlocks || rows.count * 4 >= Int(location.recordCount) {
+                } else if rows.count * 4 >= Int(location.recordCount) {
                     let all = try cachedEvents(b, cache: cache)
                     events = rows.map { all[$0] }
                 } else {
