@@ -6,6 +6,7 @@ import StoreQuery
 extension AuditQ {
     struct Activity: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "activity",
             abstract: "What a user did: one entry per request, each with the whole trace it started.",
             discussion: """
                 Without a time option, today (in --tz). Downstream hops need not carry the user: they are found by \

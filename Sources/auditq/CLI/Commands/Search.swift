@@ -6,6 +6,7 @@ import StoreQuery
 extension AuditQ {
     struct Search: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "search",
             abstract: "Events matching all the given conditions and the time range.")
         @OptionGroup var data: DataOptions
         @OptionGroup var store: StoreOptions

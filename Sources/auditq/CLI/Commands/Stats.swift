@@ -4,6 +4,7 @@ import AuditQuery
 extension AuditQ {
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "stats",
             abstract: "Segments per tier, events, bytes, compression and time coverage.")
         @OptionGroup var data: DataOptions
         @OptionGroup var store: StoreOptions

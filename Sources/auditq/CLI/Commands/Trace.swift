@@ -7,6 +7,7 @@ import StoreQuery
 extension AuditQ {
     struct Trace: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "trace",
             abstract: "One trace as a tree across every hop, with timings and a waterfall.",
             discussion: """
                 Every stored copy is shown: retries as copies, orphans and clock skew as notes; times are as stored.

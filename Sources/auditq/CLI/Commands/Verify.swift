@@ -6,6 +6,7 @@ import StoreQuery
 extension AuditQ {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check data directories (checksums, Merkle roots, indexes, signatures, chains, catalog) or an "
                 + "evidence bundle.",
             discussion: "Exit status: 0 when everything verifies, 3 when any problem is found.")
