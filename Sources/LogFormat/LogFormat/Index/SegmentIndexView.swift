@@ -214,22 +214,22 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// Term `i` of a version 1 field: its key range (absolute), its postings' start and end (relative to the
     /// postings) and count.
     private func entry(_ s: FieldSection, _ i: Int) throws(LogFormatError) -> (
-        key: Range<Int>, postings: Range<Int>, count: Int, crc: UInt32?
+        key: Range<Int>, postings: Range<Int>, count: Int
     ) {
-        if version == FormatConstants.indexVersionPostings {
-            let base = s.termTable + i * FormatConstants.termEntrySize
-            let keyStart = s.keys + u32(base)
-            let keyEnd = keyStart + u32(base + 4)
-            guard keyStart <= keyEnd, keyEnd <= s.postings else {
-                throw LogFormatError(.malformed, "term \(i) lies outside the key section", offset: base)
-            }
-            let p = u32(base + 8)
-            guard p <= s.postingsLength else {
-                throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: base)
-            }
-            return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12), nil)
+        guard version == FormatConstants.indexVersionPostings else {
+            throw LogFormatError(.malformed, "version 2 terms are read by group")
         }
-        throw LogFormatError(.malformed, "version 2 terms are read by group")
+        let base = s.termTable + i * FormatConstants.termEntrySize
+        let keyStart = s.keys + u32(base)
+        let keyEnd = keyStart + u32(base + 4)
+        guard keyStart <= keyEnd, keyEnd <= s.postings else {
+            throw LogFormatError(.malformed, "term \(i) lies outside the key section", offset: base)
+        }
+        let p = u32(base + 8)
+        guard p <= s.postingsLength else {
+            throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: base)
+        }
+        return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12))
     }
 
     private func compare(_ key: Range<Int>, _ wanted: UnsafeRawBufferPointer) -> Int {
@@ -392,7 +392,7 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// A version 1 posting list: `count` deltas from its offset within the field's postings.
     private func decodePostings(
-        _ s: FieldSection, _ e: (key: Range<Int>, postings: Range<Int>, count: Int, crc: UInt32?)
+        _ s: FieldSection, _ e: (key: Range<Int>, postings: Range<Int>, count: Int)
     ) throws(LogFormatError) -> [UInt32] {
         let range = e.postings
         let count = e.count
