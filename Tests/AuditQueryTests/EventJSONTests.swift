@@ -1,8 +1,8 @@
 import AuditQuery
 import Foundation
 import SyntheticTraffic
-import Testing
 import TestSupport
+import Testing
 
 @testable import LogFormat
 
@@ -345,4 +345,3 @@ struct EventJSONTests {
         #expect(String(decoding: lines, as: UTF8.self) == records.map { RecordJSON.line($0) + "\n" }.joined())
     }
 }
-

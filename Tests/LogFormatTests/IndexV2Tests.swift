@@ -2,8 +2,8 @@
 // every term exactly, trace ids included when their first four bytes collide across blocks.
 import Foundation
 import PropertyBased
-import Testing
 import TestSupport
+import Testing
 
 @testable import LogFormat
 

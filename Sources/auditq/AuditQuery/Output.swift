@@ -59,7 +59,9 @@ public enum RecordJSON {
         line(request.request, into: &buffer, memo: &memo)
         let id = request.request.event.traceID
         buffer.append(
-            contentsOf: ",\"trace_id\":\"\(id.hex)\",\"hops\":\(request.trace.count),\"user_events\":\(request.userEvents.count),\"trace\":[".utf8)
+            contentsOf:
+                ",\"trace_id\":\"\(id.hex)\",\"hops\":\(request.trace.count),\"user_events\":\(request.userEvents.count),\"trace\":["
+                .utf8)
         for (i, r) in request.trace.enumerated() {
             if i > 0 { buffer.append(UInt8(ascii: ",")) }
             line(r, into: &buffer, memo: &memo)

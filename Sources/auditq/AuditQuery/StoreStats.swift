@@ -98,7 +98,8 @@ public struct StoreStats: Sendable {
 
     /// Bytes of the sealed segments by part of the file, summed over the store (`stats --layout`), with each
     /// part's bytes per event.
-    public static func layout(_ store: AuditStore) throws(LogFormatError) -> (parts: [(String, UInt64)], events: UInt64) {
+    public static func layout(_ store: AuditStore) throws(LogFormatError) -> (parts: [(String, UInt64)], events: UInt64)
+    {
         var parts: [String: UInt64] = [:]
         var events: UInt64 = 0
         for (directory, entry) in store.sealedSegments {

@@ -204,18 +204,21 @@ public enum FuzzHarness {
             // The index is checked lazily, section by section: look up what a query would, hostile bytes or not.
             _ = try? reader.checkIndex()
             var looked = 0
-            for (field, key) in [(IndexField.user, Array("alice".utf8)), (.service, Array("orders".utf8)),
-                (.traceID, [UInt8](repeating: 0, count: 16)), (.group, [])]
-            {
+            for (field, key) in [
+                (IndexField.user, Array("alice".utf8)), (.service, Array("orders".utf8)),
+                (.traceID, [UInt8](repeating: 0, count: 16)), (.group, []),
+            ] {
                 if let ordinals = try? reader.ordinals(field, key: key) {
-                    precondition(ordinals.allSatisfy { $0 < reader.recordCount }, "the index named a record past the end")
+                    precondition(
+                        ordinals.allSatisfy { $0 < reader.recordCount }, "the index named a record past the end")
                     looked += ordinals.count
                 }
             }
             guard let records = try? reader.scan() else { return looked }
             for r in records.prefix(8) {
                 guard let ordinals = try? reader.ordinals(.traceID, key: r.event.traceID.bytes) else { continue }
-                precondition(ordinals.allSatisfy { $0 < reader.recordCount }, "a trace look-up named a record past the end")
+                precondition(
+                    ordinals.allSatisfy { $0 < reader.recordCount }, "a trace look-up named a record past the end")
             }
             return records.count
         case 1:

@@ -178,7 +178,8 @@ public struct IndexBuilder: Sendable {
 
     /// Version 2: head (counts, block table, section directory, head CRC), then one section per field.
     private func serializeSections() -> [UInt8] {
-        var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] = []
+        var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] =
+            []
         for (field, terms) in sortedStringFields() {
             let (bytes, crc) = Self.termGroups(terms)
             sections.append((field, .terms, terms.count, bytes, crc))
@@ -205,7 +206,11 @@ public struct IndexBuilder: Sendable {
             var entries = BinaryWriter(capacity: pairs.count * (wide ? 8 : 6))
             for p in pairs {
                 entries.u32(UInt32(p >> 32))
-                if wide { entries.u32(UInt32(truncatingIfNeeded: p)) } else { entries.u16(UInt16(truncatingIfNeeded: p)) }
+                if wide {
+                    entries.u32(UInt32(truncatingIfNeeded: p))
+                } else {
+                    entries.u16(UInt16(truncatingIfNeeded: p))
+                }
             }
             // Fences: each chunk's first prefix and checksum, so a look-up checks one chunk, not the section.
             let chunk = FormatConstants.traceChunkEntries * (wide ? 8 : 6)
@@ -214,14 +219,17 @@ public struct IndexBuilder: Sendable {
             while at < entries.count {
                 let end = min(at + chunk, entries.count)
                 section.u32(UInt32(pairs[at / (wide ? 8 : 6)] >> 32))
-                section.u32(entries.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[at..<end])) })
+                section.u32(
+                    entries.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[at..<end])) })
                 at = end
             }
             let fences = section.count
             section.raw(entries.bytes)
             sections.append(
-                (.traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes,
-                 Checksum.crc32(section.bytes[..<fences])))
+                (
+                    .traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes,
+                    Checksum.crc32(section.bytes[..<fences])
+                ))
         }
         let headSize =
             8 + blocks.count * FormatConstants.blockEntrySize + sections.count * FormatConstants.sectionEntrySize + 4

@@ -66,7 +66,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
         if version >= FormatConstants.indexVersion {
             // The head's checksum before anything in it is believed.
-            let headEnd = 8 + blockCount * FormatConstants.blockEntrySize + fieldCount * FormatConstants.sectionEntrySize
+            let headEnd =
+                8 + blockCount * FormatConstants.blockEntrySize + fieldCount * FormatConstants.sectionEntrySize
             guard headEnd <= payload.count - 4 else {
                 throw LogFormatError(.malformed, "index head runs past the index", offset: 2)
             }
@@ -146,7 +147,8 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
                 throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
             }
-            if s.layout != .terms, s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
+            if s.layout != .terms,
+                s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
             {
                 throw LogFormatError(
                     .malformed, "index section \(field) holds \(s.length) bytes for \(s.termCount) entries", offset: at)
@@ -200,7 +202,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         let bit: UInt64 = 1 << UInt64(s.slot)
         if checked.bits.load(ordering: .acquiring) & bit == 0 {
             guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[s.start..<tableEnd])) == s.crc else {
-                throw LogFormatError(.checksumMismatch, "index section \(field) checksum does not match", offset: s.start)
+                throw LogFormatError(
+                    .checksumMismatch, "index section \(field) checksum does not match", offset: s.start)
             }
             checked.bits.bitwiseOr(bit, ordering: .releasing)
         }
@@ -275,9 +278,11 @@ public struct SegmentIndexView: @unchecked Sendable {
         let start = s.start + u32(s.termTable + g * 8)
         let end = g + 1 < groups ? s.start + u32(s.termTable + (g + 1) * 8) : s.start + s.length
         guard s.termTable + groups * 8 <= start, start <= end, end <= s.start + s.length else {
-            throw LogFormatError(.malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
+            throw LogFormatError(
+                .malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
         }
-        guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == UInt32(u32(s.termTable + g * 8 + 4))
+        guard
+            Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == UInt32(u32(s.termTable + g * 8 + 4))
         else {
             throw LogFormatError(.checksumMismatch, "index term group \(g) checksum does not match", offset: start)
         }
@@ -288,7 +293,8 @@ public struct SegmentIndexView: @unchecked Sendable {
     private func firstKey(_ s: FieldSection, _ g: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
         let start = s.start + u32(s.termTable + g * 8)
         guard start < s.start + s.length else {
-            throw LogFormatError(.malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
+            throw LogFormatError(
+                .malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
         }
         var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[start..<s.start + s.length]))
         guard try r.uvarint() == 0 else {
@@ -380,7 +386,9 @@ public struct SegmentIndexView: @unchecked Sendable {
                 throw LogFormatError(.malformed, "a posting list claims more records than the segment holds")
             }
             try PostingRuns.decode(&r, count: count, into: &out)
-            guard r.remaining == 0 else { throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal") }
+            guard r.remaining == 0 else {
+                throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal")
+            }
             if let last = out.last, Int(last) >= recordTotal {
                 throw LogFormatError(.malformed, "a posting list names record \(last) of \(recordTotal)")
             }
@@ -399,7 +407,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         guard count <= s.postingsLength else {
             throw LogFormatError(.malformed, "a posting list claims more records than it can hold", offset: s.postings)
         }
-        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound]))
+        var r = BinaryReader(
+            UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound]))
         var out = [UInt32]()
         out.reserveCapacity(count)
         do throws(LogFormatError) {
@@ -454,7 +463,8 @@ public struct SegmentIndexView: @unchecked Sendable {
                 width == 6
                 ? Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self))) : u32(at)
             guard block < blocks.count else {
-                throw LogFormatError(.malformed, "the trace section names block \(block) of \(blocks.count)", offset: at)
+                throw LogFormatError(
+                    .malformed, "the trace section names block \(block) of \(blocks.count)", offset: at)
             }
             out.append(block)
             i += 1
@@ -474,10 +484,12 @@ public struct SegmentIndexView: @unchecked Sendable {
         let body = UnsafeRawBufferPointer(rebasing: bytes[entries + first * width..<entries + end * width])
         guard Checksum.crc32(body) == UInt32(u32(s.start + k * 8 + 4)) else {
             throw LogFormatError(
-                .checksumMismatch, "index section trace chunk \(k) checksum does not match", offset: entries + first * width)
+                .checksumMismatch, "index section trace chunk \(k) checksum does not match",
+                offset: entries + first * width)
         }
         guard UInt32(u32(entries + first * width)) == UInt32(u32(s.start + k * 8)) else {
-            throw LogFormatError(.malformed, "index section trace chunk \(k) does not start at its fence", offset: s.start)
+            throw LogFormatError(
+                .malformed, "index section trace chunk \(k) does not start at its fence", offset: s.start)
         }
     }
 
