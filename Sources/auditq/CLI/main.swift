@@ -23,7 +23,7 @@ enum ExitStatus {
           0  success, also when nothing matches (a note says so on stderr)
           1  a file could not be read or written; retention apply: a segment failed
           2  usage error: bad option or value, no data directory, bad policy
-          3  verify found problems; completeness found a period or segment no ledger vouches for
+          3  verify found problems; completeness found a period it cannot vouch for
           4  damaged data met while answering a query (the file is named)
         """
 }
