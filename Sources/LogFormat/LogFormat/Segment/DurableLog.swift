@@ -372,8 +372,9 @@ public final class DurableLog: Sendable {
                 self.timer = nil
                 self.drain()
                 do throws(LogFormatError) {
+                    // What `writer.close()` would do (it only seals), once: a second final seal would ask the
+                    // trailer again.
                     self.reportSealed(try self.sealAll(final: true))
-                    try self.writer.close()
                     c.resume()
                 } catch {
                     c.resume(throwing: error)
