@@ -94,7 +94,8 @@ import Testing
         bytes[digit] = UInt8(ascii: "8")
         var offset = FormatConstants.fileHeaderSize
         while true {
-            let stored = Int(bytes[offset + 8]) | Int(bytes[offset + 9]) << 8 | Int(bytes[offset + 10]) << 16
+            let stored =
+                Int(bytes[offset + 8]) | Int(bytes[offset + 9]) << 8 | Int(bytes[offset + 10]) << 16
                 | Int(bytes[offset + 11]) << 24
             if digit < offset + 48 + stored {
                 let crc = Checksum.crc32(bytes[(offset + 48)..<(offset + 48 + stored)])
@@ -180,7 +181,8 @@ extension LedgerTests {
             mesh.accepted += 10
         }
         // Malformed protobuf, a content type the route does not take, a body over --max-body-bytes.
-        #expect(try await post(c.base, "/v1/traces", token: meshToken, [1, 2, 3], type: "application/x-protobuf") == 400)
+        #expect(
+            try await post(c.base, "/v1/traces", token: meshToken, [1, 2, 3], type: "application/x-protobuf") == 400)
         #expect(try await post(c.base, "/v1/traces", token: meshToken, [1, 2, 3], type: "text/xml") == 415)
         let big: [UInt8] = try OTLPMapping.traceRequest(from: CollectorProcessTests.spans(seed: seed + 9, 200))
             .serializedBytes()
@@ -190,7 +192,9 @@ extension LedgerTests {
         mesh.rejected = ["malformed": 1, "unsupported_media_type": 1, "too_large": 1]
         // Access lines: four good, two that are not access events.
         let lines = accessLines(4, from: Int(seed % 500)) + "not json\n{\"msec\": [1]}\n"
-        #expect(try await post(c.base, "/v1/access", token: edgeToken, Array(lines.utf8), type: "application/x-ndjson") == 200)
+        #expect(
+            try await post(c.base, "/v1/access", token: edgeToken, Array(lines.utf8), type: "application/x-ndjson")
+                == 200)
         edge.received = 6
         edge.accepted = 4
         edge.rejected = ["invalid_line": 2]
@@ -254,7 +258,8 @@ extension LedgerTests {
             ["search", "--data", store, "--service", LedgerRecord.service, "--include-ledgers", "--format", "json"],
             within: 60)
         #expect(asked.stdout.split(separator: "\n").count == ((summary["ledgers"] as? NSNumber)?.intValue ?? -1))
-        let count = try ChildProcess.run(auditq, ["count", "--data", store, "--by", "service", "--format", "csv"], within: 60)
+        let count = try ChildProcess.run(
+            auditq, ["count", "--data", store, "--by", "service", "--format", "csv"], within: 60)
         #expect(count.status == 0 && !count.stdout.contains(LedgerRecord.service))
 
         // An evidence bundle of alice's requests carries the ledgers of its segments, proven, and verifies.
@@ -285,20 +290,23 @@ extension LedgerTests {
         var proofs = try String(contentsOfFile: proofsPath, encoding: .utf8).split(separator: "\n").map(String.init)
         let firstLedger = try #require(
             try JSONSerialization.jsonObject(with: Data(ledgerLines[0].utf8)) as? [String: Any])
-        let where_ = try #require(firstLedger["record"] as? [String: Any])
+        let ledgerAt = try #require(firstLedger["record"] as? [String: Any])
         let index = try #require(
             proofs.firstIndex {
-                $0.contains(#""ordinal":\#(where_["ordinal"]!)"#) && $0.contains(#""segment":\#(where_["segment"]!)"#)
+                $0.contains(#""ordinal":\#(ledgerAt["ordinal"]!)"#)
+                    && $0.contains(#""segment":\#(ledgerAt["segment"]!)"#)
             })
         var proof = try #require(try JSONSerialization.jsonObject(with: Data(proofs[index].utf8)) as? [String: Any])
         var canonical = [UInt8](try #require(Data(base64Encoded: proof["canonical"] as! String)))
         let needle = Array("completeness ledger: received ".utf8)
         let at = try #require(
             (0...(canonical.count - needle.count)).first { Array(canonical[$0..<($0 + needle.count)]) == needle })
-        canonical[at + needle.count] = canonical[at + needle.count] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+        canonical[at + needle.count] =
+            canonical[at + needle.count] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
         proof["canonical"] = Data(canonical).base64EncodedString()
         proofs[index] = String(
-            decoding: try JSONSerialization.data(withJSONObject: proof, options: [.sortedKeys, .withoutEscapingSlashes]),
+            decoding: try JSONSerialization.data(
+                withJSONObject: proof, options: [.sortedKeys, .withoutEscapingSlashes]),
             as: UTF8.self)
         try Data((proofs.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: proofsPath))
         try Self.mendManifest(bundle)

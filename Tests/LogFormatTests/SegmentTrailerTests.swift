@@ -42,7 +42,9 @@ final class CountingTrailer: SegmentTrailer {
 
     static func trailers(_ path: String) throws -> [Int64] {
         try SegmentReader(path: path, sealed: true).scan().compactMap { r in
-            guard r.event.eventName == "trailer", case .int(let n)? = r.event.attributes.first?.value else { return nil }
+            guard r.event.eventName == "trailer", case .int(let n)? = r.event.attributes.first?.value else {
+                return nil
+            }
             return n
         }
     }
@@ -77,7 +79,9 @@ final class CountingTrailer: SegmentTrailer {
         try await log.close()
         #expect(trailer.state.withLock { $0.written } == [entry.sequence, entry.sequence + 1])
         let last = try #require(
-            try DataDirectory(dir.path).currentCatalog(repair: false).entries.first { $0.sequence == entry.sequence + 1 })
+            try DataDirectory(dir.path).currentCatalog(repair: false).entries.first {
+                $0.sequence == entry.sequence + 1
+            })
         #expect(try CountingTrailer.trailers(DataDirectory(dir.path).path(relative: last.relativePath)) == [0])
     }
 

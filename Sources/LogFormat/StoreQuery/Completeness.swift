@@ -120,7 +120,9 @@ extension AuditStore {
                         report.notes.append(
                             .init(
                                 node: node, sequence: s.entry.sequence, kind: .noLedger,
-                                detail: "\(held) records, no ledger: the period's received and rejected counts are unknown"))
+                                detail:
+                                    "\(held) records, no ledger: the period's received and rejected counts are unknown")
+                        )
                     }
                     continue
                 }
@@ -173,7 +175,8 @@ extension AuditStore {
                     report.ledgers.append(.init(location: location, record: l, segmentRecords: records))
                     for (name, c) in l.receivers { report.receivers[name, default: LedgerCounts()].add(c) }
                     for (name, c) in l.senders { report.senders[name, default: LedgerCounts()].add(c) }
-                    let lost = l.receivers.values.reduce(LedgerCounts()) { var t = $0; t.add($1); return t }
+                    var lost = LedgerCounts()
+                    for c in l.receivers.values { lost.add(c) }
                     if lost.rejectedTotal > 0 || lost.dropped > 0 {
                         var parts: [String] = []
                         if lost.rejectedTotal > 0 {

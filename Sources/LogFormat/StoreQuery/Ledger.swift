@@ -105,7 +105,9 @@ public struct LedgerRecord: Sendable, Hashable {
                         Attribute(
                             "rejected",
                             .keyValueList(
-                                c.rejected.sorted { $0.key < $1.key }.map { Attribute($0.key, .int(Int64(clamping: $0.value))) })),
+                                c.rejected.sorted { $0.key < $1.key }.map {
+                                    Attribute($0.key, .int(Int64(clamping: $0.value)))
+                                })),
                     ]
                     if drops { fields.append(Attribute("dropped", .int(Int64(clamping: c.dropped)))) }
                     return Attribute(name, .keyValueList(fields))
@@ -166,7 +168,9 @@ public struct LedgerRecord: Sendable, Hashable {
                 guard case .keyValueList(let reasons)? = field("rejected") else {
                     throw Malformed(description: "\(key).\(entry.key).rejected is not a key-value list")
                 }
-                for r in reasons { c.rejected[r.key, default: 0] += try int(r.value, "\(key).\(entry.key).rejected.\(r.key)") }
+                for r in reasons {
+                    c.rejected[r.key, default: 0] += try int(r.value, "\(key).\(entry.key).rejected.\(r.key)")
+                }
                 out[entry.key, default: LedgerCounts()].add(c)
             }
             return out

@@ -421,10 +421,13 @@ public enum EvidenceBundle {
             report += Rendering.traceTree(stored) + "\n"
             pages.append(EvidenceHTML.Request(head: head, traceID: q.traceID, records: stored))
         }
-        if version >= 3 { report += ledgerReport(ledgers, segments: Set(requests.flatMap { $0.records.map(\.segmentKey) })) }
+        if version >= 3 {
+            report += ledgerReport(ledgers, segments: Set(requests.flatMap { $0.records.map(\.segmentKey) }))
+        }
         var files = ["activity.ndjson": activity, "events.ndjson": ndjson, "events.csv": csv, "report.txt": report]
         if version >= 3 {
-            files["ledgers.ndjson"] = ledgers.keys.sorted().map { jsonLine(BundleLedger($0, ledgers[$0]!)) + "\n" }.joined()
+            files["ledgers.ndjson"] = ledgers.keys.sorted().map { jsonLine(BundleLedger($0, ledgers[$0]!)) + "\n" }
+                .joined()
         }
         if version >= 2 { files["report.html"] = EvidenceHTML.render(query: query, requests: pages, seals: seals) }
         return files
@@ -432,7 +435,8 @@ public enum EvidenceBundle {
 
     /// The closing section of report.txt (version 3): what the ledgers of the segments drawn on say.
     static func ledgerReport(_ ledgers: [BundleLocation: AuditEvent], segments: Set<String>) -> String {
-        var out = "\ncompleteness: \(ledgers.count) ledger\(ledgers.count == 1 ? "" : "s") for the \(segments.count) segment"
+        var out =
+            "\ncompleteness: \(ledgers.count) ledger\(ledgers.count == 1 ? "" : "s") for the \(segments.count) segment"
         out += segments.count == 1 ? " drawn on" : "s drawn on"
         let without = segments.subtracting(ledgers.keys.map(\.segmentKey)).sorted()
         out += without.isEmpty ? "\n" : "; without a ledger (period unknown): \(without.joined(separator: ", "))\n"

@@ -35,7 +35,8 @@ struct AuditQ: ParsableCommand {
         discussion: ExitStatus.table,
         version: AuditQVersion.current,
         subcommands: [
-            Activity.self, Access.self, Search.self, Count.self, Completeness.self, Trace.self, Stats.self, Evidence.self,
+            Activity.self, Access.self, Search.self, Count.self, Completeness.self, Trace.self, Stats.self,
+            Evidence.self,
             Verify.self, Retention.self,
         ])
 
