@@ -169,7 +169,7 @@ extension LedgerTests {
     /// One round of traffic from both senders, with refused input of each kind; returns what each sent and
     /// what the collector answered, as the ledger must count it.
     static func traffic(_ c: CollectorProcessTests.Running, seed: UInt64) async throws -> (
-        mesh: LedgerCounts, edge: LedgerCounts
+        mesh: LedgerCounts, edge: LedgerCounts, syslog: LedgerCounts
     ) {
         var mesh = LedgerCounts()
         var edge = LedgerCounts()
@@ -198,7 +198,22 @@ extension LedgerTests {
         edge.received = 6
         edge.accepted = 4
         edge.rejected = ["invalid_line": 2]
-        return (mesh, edge)
+        // Syslog over UDP, no sender: two nginx lines and one that is not syslog. Wait until all three are read
+        // and the two stored (acknowledged: a SIGKILL after this loses none of them).
+        func udp(_ what: String) async throws -> Double {
+            try await c.metrics()["audit_collector_\(what)_items_total{receiver=\"syslog_udp\"}"] ?? 0
+        }
+        let before = (try await udp("received"), try await udp("accepted"))
+        let good = Array("<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)".utf8)
+        SyslogTests.udpSend([good, good, Array("garbage".utf8)], port: c.syslogUDPPort)
+        var now = before
+        for _ in 0..<400 where now.0 < before.0 + 3 || now.1 < before.1 + 2 {
+            try await Task.sleep(for: .milliseconds(25))
+            now = (try await udp("received"), try await udp("accepted"))
+        }
+        #expect(now.0 == before.0 + 3 && now.1 == before.1 + 2)
+        let syslog = LedgerCounts(received: 3, accepted: 2, rejected: ["invalid_line": 1])
+        return (mesh, edge, syslog)
     }
 
     @Test func ledgersOfARestartedCollectorAddUpToWhatTheSendersSentAndProveInBundles() async throws {
@@ -210,12 +225,13 @@ extension LedgerTests {
         let args = [
             "--fsync", "always", "--senders-file", senders, "--max-body-bytes", "16384", "--segment-bytes", "2048",
         ]
-        var expected = (mesh: LedgerCounts(), edge: LedgerCounts())
+        var expected = (mesh: LedgerCounts(), edge: LedgerCounts(), syslog: LedgerCounts())
         for round in 0..<2 {
             let c = try CollectorProcessTests.Running(data: store, extra: args)
             let sent = try await Self.traffic(c, seed: UInt64(round * 100 + 1))
             expected.mesh.add(sent.mesh)
             expected.edge.add(sent.edge)
+            expected.syslog.add(sent.syslog)
             c.stop(signal: SIGTERM)
         }
 
@@ -239,6 +255,8 @@ extension LedgerTests {
         #expect(counts("sender/edge") == expected.edge)
         #expect(counts("receiver/otlp_http_traces") == expected.mesh)
         #expect(counts("receiver/access_ndjson") == expected.edge)
+        #expect(counts("receiver/syslog_udp") == expected.syslog)  // nothing dropped by the kernel on loopback
+        #expect(lines.keys.filter { $0.hasPrefix("sender/") }.count == 2, "syslog has no sender")
         let summary = try #require(lines["summary/"])
         #expect(summary["complete"] as? Bool == true)
         #expect(((summary["segments"] as? NSNumber)?.intValue ?? 0) > 2, "small segments: several per run")
@@ -344,7 +362,7 @@ extension LedgerTests {
             // The killed run keeps one segment open (no size roll), so the kill always leaves one to recover.
             let c = try CollectorProcessTests.Running(data: store, extra: round == 1 ? Array(args.prefix(6)) : args)
             let sent = try await Self.traffic(c, seed: UInt64(round * 100 + 7))
-            accepted += sent.mesh.accepted + sent.edge.accepted
+            accepted += sent.mesh.accepted + sent.edge.accepted + sent.syslog.accepted
             c.stop(signal: round == 1 ? SIGKILL : SIGTERM)
         }
         let s = try AuditStore(directories: [DataDirectory(store)])
