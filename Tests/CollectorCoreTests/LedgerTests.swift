@@ -77,6 +77,11 @@ import Testing
         // The rejections are listed against their segment.
         #expect(report.notes.map(\.kind) == [.losses] && report.notes.first?.sequence == first.sequence)
         #expect(report.receivers["access_ndjson"]?.accepted == 3 && report.receivers["otlp_http_traces"]?.accepted == 7)
+        // A range takes the ledgers whose period overlaps it: here only the second's.
+        let second = try #require(b.first)
+        let late = try store.completeness((second.periodStart + 1)...second.periodEnd)
+        #expect(late.ledgers.count == 1 && late.receivers == ["access_ndjson": LedgerCounts(received: 2, accepted: 2)])
+        #expect(late.isComplete && late.notes.isEmpty)
         #expect(try store.search(EventQuery(terms: [])).count == 10)
         #expect(try store.search(EventQuery(terms: [.init(.service, .string(LedgerRecord.service))])).isEmpty)
         var all = EventQuery(terms: [])
