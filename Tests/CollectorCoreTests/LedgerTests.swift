@@ -118,6 +118,29 @@ import Testing
         #expect(!verified.problems.contains { $0.kind == .blockDamaged }, "\(verified.problems)")
     }
 
+    @Test func aSegmentMissingFromTheStoreLeavesItsPeriodUnknown() async throws {
+        let dir = TempDir()
+        let ledger = CompletenessLedger()
+        var options = DurableLog.Options()
+        options.writer.trailer = ledger
+        let log = try DurableLog(directory: DataDirectory(dir.path), options: options, logger: Self.logger)
+        var sealed: [CatalogEntry] = []
+        for k in 0..<3 {
+            _ = try await log.append([Self.event(k)], origin: "access_ndjson")
+            sealed.append(try #require(try await log.sealNow()))
+        }
+        try await log.close()
+        let d = DataDirectory(dir.path)
+        // The middle segment is gone (as if expired, quarantined or never copied), and so is the catalog naming it.
+        try FileManager.default.removeItem(atPath: d.path(relative: sealed[1].relativePath))
+        try FileManager.default.removeItem(atPath: d.catalogPath)
+        let report = try AuditStore(directories: [d]).completeness(nil)
+        #expect(report.ledgers.count == 2 && report.receivers["access_ndjson"]?.accepted == 2)
+        #expect(report.gaps.count == 1 && report.gaps.first?.kind == .unknown, "\(report.gaps)")
+        #expect(report.gaps.first?.detail.contains("not in the store") == true)
+        #expect(!report.isComplete)
+    }
+
     @Test func aSegmentThatFailsToCloseGetsOneLedgerWhenItFinallyDoes() async throws {
         // A refused close (here: nothing to write, then a trailer that is asked twice) must not leave two ledgers.
         let dir = TempDir()

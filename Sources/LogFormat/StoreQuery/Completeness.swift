@@ -108,6 +108,7 @@ extension AuditStore {
         for (node, all) in byNode {
             let segments = all.sorted { $0.entry.sequence < $1.entry.sequence }
             var previous: LedgerRecord?
+            var previousSequence: UInt64 = 0
             var unledgered: [UInt64] = []
             for s in segments {
                 let held = UInt64(s.entry.seal.recordCount) - UInt64(s.ledgers.count + s.malformed.count)
@@ -128,6 +129,7 @@ extension AuditStore {
                 }
                 guard inRange else {
                     previous = s.ledgers.last?.1 ?? previous
+                    previousSequence = s.entry.sequence
                     unledgered.removeAll()
                     continue
                 }
@@ -146,7 +148,7 @@ extension AuditStore {
                 }
                 for (location, l) in s.ledgers.sorted(by: { $0.1.periodStart < $1.1.periodStart }) {
                     if let p = previous, l.periodStart > p.periodEnd {
-                        let gap: CompletenessReport.Gap
+                        var gap: CompletenessReport.Gap
                         if !unledgered.isEmpty {
                             gap = .init(
                                 node: node, from: p.periodEnd, to: l.periodStart, kind: .unknown,
@@ -164,11 +166,21 @@ extension AuditStore {
                                     l.firstPeriod
                                     ? "the collector stopped without a final ledger (a crash)" : "no ledger covers it")
                         }
+                        // Sequences between the two ledgers' segments that the store does not hold (expired by
+                        // retention, quarantined, or not copied here): whatever they said is not known.
+                        let between = s.entry.sequence &- previousSequence &- 1
+                        if previousSequence > 0, between > UInt64(unledgered.count) {
+                            gap.kind = .unknown
+                            gap.detail +=
+                                "; \(between - UInt64(unledgered.count)) segment(s) between \(previousSequence) and "
+                                + "\(s.entry.sequence) are not in the store (expired, quarantined or not copied)"
+                        }
                         if range.map({ gap.to > $0.lowerBound && gap.from <= $0.upperBound }) ?? true {
                             report.gaps.append(gap)
                         }
                     }
                     previous = l
+                    previousSequence = s.entry.sequence
                     unledgered.removeAll()
                     guard overlaps(l) else { continue }
                     let records = held
