@@ -19,8 +19,10 @@
 //                     of the record's canonical bytes, "leaf_hash", "audit_path": [hex, …]} (RFC 9162 §2.1.3)
 //   seals.ndjson      one line per segment: {"node", "segment", "seal": base64 of the 144 signed seal bytes,
 //                     "signature": base64 (when signed), and the seal's fields spelt out for people}
-//   manifest.json     {"format": "auditq-evidence", "version": 2, "files": [{"path", "bytes", "sha256"}, …]}
-//                     (version 1 bundles, written before report.html, have no report.html and still verify)
+//   ledgers.ndjson    one line per completeness ledger of those segments (proven in proofs.ndjson too):
+//                     {"record", "period_start", "period_end", …, "receivers", "senders"} (docs/format/ledger.md)
+//   manifest.json     {"format": "auditq-evidence", "version": 3, "files": [{"path", "bytes", "sha256"}, …]}
+//                     (versions 1 and 2, written before report.html and ledgers.ndjson, lack them and still verify)
 //
 // A <location> is {"node": 32 hex, "segment": sequence, "ordinal": record number in the segment}.
 import Crypto
