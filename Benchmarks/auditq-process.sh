@@ -5,12 +5,15 @@
 #
 #   swift build -c release && Benchmarks/auditq-process.sh
 #   DATA=/tmp/d DAY=2025-03-05 RUNS=7 Benchmarks/auditq-process.sh
+# Answers are written as FORMAT (json, the issue's targets; or table, csv) to /dev/null. Wall time is measured
+# with the shell's microsecond clock, CPU times and peak memory by /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release}
 DATA=${DATA:-/tmp/audit-trail-bench-10000000}
 DAY=${DAY:-2025-03-05}          # the third day of the data set, as in the in-process benchmarks
 RUNS=${RUNS:-5}
+FORMAT=${FORMAT:-json}
 COLLECTOR=${COLLECTOR:-$BIN/collector}   # only used to name the heavy and light users
 heavy=$("$COLLECTOR" ingest-synthetic --print-heavy-user)
 light=$("$COLLECTOR" ingest-synthetic --print-light-user)
@@ -21,21 +24,25 @@ measure() {  # name, then the command
     local times=() out
     out=$(mktemp)
     for _ in $(seq "$RUNS"); do
-        /usr/bin/time -f '%e %U %S %M' -o "$out" "$@" >/dev/null 2>&1 || true
-        times+=("$(tail -1 "$out")")
+        local t0=$EPOCHREALTIME
+        /usr/bin/time -f '%U %S %M' -o "$out" "$@" >/dev/null 2>&1 || true
+        local t1=$EPOCHREALTIME
+        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') $(tail -1 "$out")")
     done
     rm -f "$out"
     printf '%s\n' "${times[@]}" | sort -n | awk -v n="$name" -v r="$RUNS" '
         { w[NR]=$1; u[NR]=$2; s[NR]=$3; m[NR]=$4 }
-        END { k=int((r+1)/2); printf "%-44s wall %6.3f s  user %6.3f s  sys %6.3f s  max RSS %7d KB  (median of %d)\n", n, w[k], u[k], s[k], m[k], r }'
+        END { k=int((r+1)/2); printf "%-44s wall %7.4f s  user %6.3f s  sys %6.3f s  max RSS %7d KB  (median of %d)\n", n, w[k], u[k], s[k], m[k], r }'
 }
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
-measure "activity heavy user ($heavy), one day" "$BIN/auditq" activity --data "$DATA" --user "$heavy" --date "$DAY"
-measure "activity light user ($light), one day" "$BIN/auditq" activity --data "$DATA" --user "$light" --date "$DAY"
-measure "search --user heavy, one day" "$BIN/auditq" search --data "$DATA" --user "$heavy" --date "$DAY"
-measure "trace $trace" "$BIN/auditq" trace --data "$DATA" "$trace"
-measure "search --service orders, one hour" "$BIN/auditq" search --data "$DATA" --service orders --from "${DAY}T10:00:00Z" --to "${DAY}T10:59:59.999999999Z"
+measure "auditq --version (the process floor)" "$BIN/auditq" --version
+measure "activity heavy user ($heavy), one day" "$BIN/auditq" activity --data "$DATA" --user "$heavy" --date "$DAY" --format "$FORMAT"
+measure "activity light user ($light), one day" "$BIN/auditq" activity --data "$DATA" --user "$light" --date "$DAY" --format "$FORMAT"
+measure "search --user heavy, one day" "$BIN/auditq" search --data "$DATA" --user "$heavy" --date "$DAY" --format "$FORMAT"
+measure "search --user light, one day" "$BIN/auditq" search --data "$DATA" --user "$light" --date "$DAY" --format "$FORMAT"
+measure "trace $trace" "$BIN/auditq" trace --data "$DATA" "$trace" --format "$FORMAT"
+measure "search --service orders, one hour" "$BIN/auditq" search --data "$DATA" --service orders --from "${DAY}T10:00:00Z" --to "${DAY}T10:59:59.999999999Z" --format "$FORMAT"
 bytes=$(du -sb "$DATA/segments" | cut -f1)
 out=$(mktemp)
 /usr/bin/time -f '%e %U %S' -o "$out" "$BIN/auditq" verify --data "$DATA" >/dev/null

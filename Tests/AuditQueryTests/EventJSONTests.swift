@@ -2,6 +2,7 @@ import AuditQuery
 import Foundation
 import SyntheticTraffic
 import Testing
+import TestSupport
 
 @testable import LogFormat
 
@@ -291,4 +292,57 @@ struct EventJSONTests {
         print("average NDJSON bytes/event over 5000 events: \(average)")
         #expect(average >= 900 && average <= 1_150, "average \(average) bytes/event")
     }
+    // MARK: Reusing a rendered resource
+
+    /// Rendering a run of events through one memo gives, event for event, the bytes each renders to alone: for
+    /// events decoded from column blocks (which share their resource's storage) and for events that merely have
+    /// equal resources, different scopes or schema URLs, or none.
+    @Test func memoNeverChangesTheBytes() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var generator = TrafficGenerator(seed: 11)
+        var events = generator.nextEvents(3_000)
+        // Same attributes, other schema URL / scope version / dropped count: must not reuse.
+        for i in stride(from: 1, to: events.count, by: 7) {
+            events[i].resourceAttributes = events[i - 1].resourceAttributes
+            events[i].scope = events[i - 1].scope
+            switch i % 3 {
+            case 0: events[i].resourceSchemaURL = "https://opentelemetry.io/schemas/1.9.0"
+            case 1: events[i].scope.version += "-x"
+            default: events[i].resourceDroppedAttributesCount += 1
+            }
+        }
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: WriterOptions(), logger: quietLogger)
+        try writer.append(events)
+        let entry = try #require(try writer.seal())
+        let decoded = try SegmentReader(path: tmp.dataDirectory.path(relative: entry.relativePath), sealed: true)
+            .scan().map(\.event)
+        #expect(decoded.count == events.count)
+        for run in [events, decoded] {
+            var memo = EventJSONMemo()
+            var reused: [UInt8] = []
+            var alone: [UInt8] = []
+            for e in run {
+                EventJSON.render(e, into: &reused, memo: &memo)
+                EventJSON.render(e, into: &alone)
+            }
+            #expect(reused == alone)
+        }
+        // Record lines reuse their segment's prefix: records of three segments of two nodes, interleaved.
+        let nodes = [NodeID.random(), NodeID.random()]
+        let records = decoded.prefix(300).enumerated().map { i, e in
+            StoredRecord(
+                event: e,
+                location: RecordLocation(
+                    nodeID: nodes[i % 3 == 0 ? 1 : 0], segmentSequence: UInt64(i % 2 + 1), ordinal: UInt32(i)))
+        }
+        var memo = EventJSONMemo()
+        var lines: [UInt8] = []
+        for r in records {
+            RecordJSON.line(r, into: &lines, memo: &memo)
+            lines.append(UInt8(ascii: "\n"))
+        }
+        #expect(String(decoding: lines, as: UTF8.self) == records.map { RecordJSON.line($0) + "\n" }.joined())
+    }
 }
+

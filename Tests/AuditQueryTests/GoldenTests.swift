@@ -192,6 +192,11 @@ struct GoldenStore {
         try Self.check("exit-2-bad-zone", ["stats"] + data + ["--tz", "Mars/Olympus"], status: 2, root: store.root)
         try Self.check("exit-2-no-data", ["stats", "--data", "<root>/nope"], status: 2, root: store.root)
         try Self.check(
+            "exit-2-bad-store", ["trace", "--store", "bucket/prefix", Self.trace1], status: 2, root: store.root)
+        // No endpoint in the (fixed) environment: a usage error that says which variable is missing.
+        try Self.check(
+            "exit-2-store-no-endpoint", ["trace", "--store", "s3://b/p", Self.trace1], status: 2, root: store.root)
+        try Self.check(
             "exit-1-unreadable-key", ["verify"] + data + ["--public-key", "<root>/missing.pub"], status: 1,
             root: store.root)
         // One flipped byte inside a data block of the first segment.

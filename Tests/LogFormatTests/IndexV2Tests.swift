@@ -66,6 +66,33 @@ import TestSupport
         }
     }
 
+    @Test func damagedTermGroupIsFoundWhenUsed() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var options = WriterOptions()
+        options.columnBlockRows = 7
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        try writer.append(Self.collidingTraces())
+        let entry = try #require(try writer.seal())
+        let path = tmp.dataDirectory.path(relative: entry.relativePath)
+        let users = try #require(try SegmentReader(path: path, sealed: true).index?.allTerms(.user))
+        // The user section comes first; its last group holds the last keys. Damage a byte of the last key.
+        let file = try Data(contentsOf: URL(fileURLWithPath: path))
+        let lastKey = try #require(users.last?.0)
+        let at = try #require(file.range(of: Data(lastKey.suffix(3)), options: .backwards)?.lowerBound)
+        try Damage.flip(path, at: at)
+        let reader = try SegmentReader(path: path, sealed: true)
+        #expect(try !reader.ordinals(.user, key: users[0].0).isEmpty)  // another group: still answers
+        do {
+            _ = try reader.ordinals(.user, key: lastKey)
+            Issue.record("a damaged term group was used")
+        } catch {
+            #expect(error.code == .checksumMismatch)
+            #expect(error.message.contains("index term group"))
+            #expect(error.path == path)
+        }
+    }
+
     /// Events of traces whose ids share their first four bytes, spread over several blocks.
     static func collidingTraces() -> [AuditEvent] {
         var events: [AuditEvent] = []
@@ -74,7 +101,11 @@ import TestSupport
             for k in 0..<(t % 5 + 1) {
                 var e = RandomEvents.small(seed: UInt64(t * 10 + k))
                 e.traceID = trace
-                e.user = UserIdentity(subject: "user-\(t % 4)", groups: ["g\(t % 2)"])
+                // 25 users, some with an e-mail (its postings equal the subject's, stored once), over several
+                // groups of 16 terms.
+                e.user = UserIdentity(
+                    subject: "user-\(t % 25)", email: t % 25 % 3 == 0 ? "user-\(t % 25)@example.com" : nil,
+                    groups: ["g\(t % 2)"])
                 events.append(e)
             }
         }
@@ -112,6 +143,11 @@ import TestSupport
         #expect(try reader.ordinals(.traceID, key: TraceID(high: 0xABCD_EF01_0000_0000, low: 999).bytes).isEmpty)
         #expect(try reader.ordinals(.user, key: Array("nobody".utf8)).isEmpty)
         try reader.checkIndex()
+        // Every key of the user section is a term of the expected set, and the other way round.
+        let users = try index.allTerms(.user)
+        #expect(users.count == expected[.user]?.count)
+        #expect(users.count > FormatConstants.termsPerGroup)
+        for (key, ordinals) in users { #expect(expected[.user]?[key].map { Array(Set($0)).sorted() } == ordinals) }
         // The verifier rebuilds the same bytes.
         let result = Verifier.verifySegment(path: reader.path)
         #expect(result.problems.isEmpty, "\(result.problems)")

@@ -10,6 +10,7 @@ import LogFormat
 import Logging
 import ObjectStore
 import Prometheus
+import RemoteStore
 import ServiceLifecycle
 import Synchronization
 import Yams
@@ -101,40 +102,8 @@ public struct ShippingPolicy: Sendable, Equatable {
     }
 }
 
-/// Object keys in the bucket. By day, so a query lists only the days its time range needs:
-///
-///     <prefix>/<node>/<yyyy-mm-dd>/<seq>.seg     a sealed segment, under the UTC day of its first record
-///     <prefix>/<node>/tombstones/<seq>.tomb      a tombstone (what is left of a segment expired by policy)
-///     <prefix>/<node>/span/<days>                empty: this node has a segment whose records reach `days` days
-///                                                past the day it is filed under (so a planner looks that far back)
-///
-/// `<node>` is the 32-hex-digit node id, `<seq>` the 16-digit sequence of the local file name.
-public enum ShippingLayout {
-    public static func day(ofUnixNano t: UInt64) -> String {
-        var secs = time_t(t / 1_000_000_000)
-        var tm = tm()
-        gmtime_r(&secs, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))"
-    }
-
-    public static func segmentKey(_ seal: SegmentSeal) -> String {
-        "\(seal.nodeID.hex)/\(day(ofUnixNano: seal.minTime))/"
-            + DataDirectory.fileName(sequence: seal.sequence, sealed: true)
-    }
-
-    public static func tombstoneKey(node: NodeID, sequence: UInt64) -> String {
-        "\(node.hex)/tombstones/\(DataDirectory.fileName(sequence: sequence, sealed: true).dropLast(4))"
-            + DataDirectory.tombstoneSuffix
-    }
-
-    /// Whole days between the day a segment is filed under and the day of its last record.
-    public static func spanDays(_ seal: SegmentSeal) -> Int {
-        Int(seal.maxTime / 86_400_000_000_000) - Int(seal.minTime / 86_400_000_000_000)
-    }
-
-    public static func spanKey(node: NodeID, days: Int) -> String { "\(node.hex)/span/\(days)" }
-}
+/// Object keys in the bucket: the layout `auditq --store` reads (RemoteStore's `BucketLayout`).
+public typealias ShippingLayout = BucketLayout
 
 /// Lets the shipper stop ingest when the local disk budget is spent; IngestService asks it before each write.
 public final class LocalSpaceGate: Sendable {

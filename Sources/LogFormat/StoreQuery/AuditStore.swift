@@ -105,6 +105,8 @@ public struct EventFilter: Sendable, Hashable {
 
 public final class AuditStore: Sendable {
     public let directories: [DataDirectory]
+    /// Sealed segments elsewhere (an object store); a segment also present in a directory is read locally.
+    public let remotes: [any RemoteSegments]
     public let cache: BlockCache
 
     /// A sealed segment known to the store, with its reader opened on first use and then kept (warm).
@@ -112,16 +114,24 @@ public final class AuditStore: Sendable {
         let directory: DataDirectory
         let entry: CatalogEntry
         let path: String
+        /// Where the segment is when it is not in `directory` (whose root is then the remote's location).
+        let remote: (any RemoteSegments)?
         private let opened = Mutex<SegmentReader?>(nil)
 
-        init(directory: DataDirectory, entry: CatalogEntry) {
+        init(directory: DataDirectory, entry: CatalogEntry, remote: (any RemoteSegments)? = nil) {
             self.directory = directory
             self.entry = entry
+            self.remote = remote
             path = directory.path(relative: entry.relativePath)
         }
 
         func reader() throws(LogFormatError) -> SegmentReader {
             if let r = opened.withLock({ $0 }) { return r }
+            if let remote {
+                let r = try remote.open(entry)
+                opened.withLock { $0 = r }
+                return r
+            }
             let r: SegmentReader
             do {
                 r = try SegmentReader(path: path, sealed: true)
@@ -137,15 +147,20 @@ public final class AuditStore: Sendable {
         }
 
         /// True when the segment expired by policy after the catalog was read.
-        var expired: Bool { !FileIO.exists(path) && FileIO.exists(directory.tombstonePath(sequence: entry.sequence)) }
+        var expired: Bool {
+            remote == nil && !FileIO.exists(path) && FileIO.exists(directory.tombstonePath(sequence: entry.sequence))
+        }
     }
 
     private let snapshot = Mutex([SegmentHandle]())
 
     /// Opens the store over `directories`; reads their catalogs (rebuilding in memory any that is missing or
     /// stale, without writing to a directory a collector may own).
-    public init(directories: [DataDirectory], cacheBytes: Int = 256 << 20) throws(LogFormatError) {
+    public init(
+        directories: [DataDirectory], remotes: [any RemoteSegments] = [], cacheBytes: Int = 256 << 20
+    ) throws(LogFormatError) {
         self.directories = directories
+        self.remotes = remotes
         cache = BlockCache(capacityBytes: cacheBytes)
         try refresh()
     }
@@ -164,11 +179,29 @@ public final class AuditStore: Sendable {
                 }
             }
         }
+        var local = Set(handles.map { SegmentID(node: $0.entry.nodeID, sequence: $0.entry.sequence) })
+        for remote in remotes {
+            let root = DataDirectory(remote.location)
+            for entry in try remote.entries()
+            where local.insert(SegmentID(node: entry.nodeID, sequence: entry.sequence)).inserted {
+                let path = root.path(relative: entry.relativePath)
+                if let h = old[path], h.entry == entry {
+                    handles.append(h)
+                } else {
+                    handles.append(SegmentHandle(directory: root, entry: entry, remote: remote))
+                }
+            }
+        }
         let fresh = handles
         snapshot.withLock { $0 = fresh }
     }
 
     var handles: [SegmentHandle] { snapshot.withLock { $0 } }
+
+    struct SegmentID: Hashable {
+        var node: NodeID
+        var sequence: UInt64
+    }
 
     /// Every sealed segment the store knows, with its directory.
     public var sealedSegments: [(directory: DataDirectory, entry: CatalogEntry)] {

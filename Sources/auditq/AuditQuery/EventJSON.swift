@@ -87,9 +87,16 @@ public enum EventJSON {
 
     /// Appends the JSON object for `event` to `buffer` (no newline), for writers that batch many lines.
     public static func render(_ event: AuditEvent, into buffer: inout [UInt8]) {
+        var memo = EventJSONMemo()
+        render(event, into: &buffer, memo: &memo)
+    }
+
+    /// As `render(_:into:)`, reusing the resource and scope members `memo` holds from the previous event when
+    /// this one shares them.
+    public static func render(_ event: AuditEvent, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
         var w = JSONWriter(buffer: buffer)
         buffer = []  // hand the storage to the writer so appends do not copy it
-        w.event(event)
+        w.event(event, memo: &memo)
         buffer = w.buffer
     }
 
@@ -102,6 +109,60 @@ public enum EventJSON {
             buffer.append(UInt8(ascii: "\n"))
         }
         return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// The rendered `resource` and `scope` members of recent events, reused for an event that has the same ones. Events
+/// decoded from one block share their resource's attribute storage, so "the same" is first asked of the storage
+/// (cheap) and then of the few plain fields; holding the arrays keeps that storage from being freed and reused
+/// while it is compared. A span's resource is often half its JSON; a trace's hops alternate between a few
+/// services, so a few dozen are kept.
+public struct EventJSONMemo {
+    struct Entry {
+        var resourceAttributes: [Attribute]
+        var resourceSchemaURL: String
+        var resourceDropped: UInt32
+        var scope: InstrumentationScope
+        var scopeSchemaURL: String
+        var rendered: [UInt8]
+
+        func matches(_ e: AuditEvent) -> Bool {
+            EventJSONMemo.same(resourceAttributes, e.resourceAttributes)
+                && EventJSONMemo.same(scope.attributes, e.scope.attributes)
+                && resourceDropped == e.resourceDroppedAttributesCount && resourceSchemaURL == e.resourceSchemaURL
+                && scope.name == e.scope.name && scope.version == e.scope.version
+                && scope.droppedAttributesCount == e.scope.droppedAttributesCount && scopeSchemaURL == e.scopeSchemaURL
+        }
+    }
+
+    var entries: [Entry] = []
+    var next = 0
+    /// The `record` object's text up to the ordinal, for the segment of the last record written.
+    var segment: (node: NodeID, sequence: UInt64, prefix: [UInt8])?
+    static let capacity = 32
+
+    public init() {}
+
+    func lookup(_ e: AuditEvent) -> Int? { entries.firstIndex { $0.matches(e) } }
+
+    /// The same storage (so the same contents), or both empty.
+    static func same(_ a: [Attribute], _ b: [Attribute]) -> Bool {
+        if a.isEmpty && b.isEmpty { return true }
+        return a.count == b.count
+            && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+    }
+
+    mutating func remember(_ e: AuditEvent, _ bytes: ArraySlice<UInt8>) {
+        let entry = Entry(
+            resourceAttributes: e.resourceAttributes, resourceSchemaURL: e.resourceSchemaURL,
+            resourceDropped: e.resourceDroppedAttributesCount, scope: e.scope, scopeSchemaURL: e.scopeSchemaURL,
+            rendered: Array(bytes))
+        if entries.count < Self.capacity {
+            entries.append(entry)
+        } else {
+            entries[next] = entry
+            next = (next + 1) % Self.capacity
+        }
     }
 }
 
@@ -118,6 +179,11 @@ struct JSONWriter {
     // MARK: Events
 
     mutating func event(_ e: AuditEvent) {
+        var memo = EventJSONMemo()
+        event(e, memo: &memo)
+    }
+
+    mutating func event(_ e: AuditEvent, memo: inout EventJSONMemo) {
         let isLog = e.kind == .log
         raw("{\"kind\":\"")
         raw(Self.name(e.kind))
@@ -209,6 +275,18 @@ struct JSONWriter {
             raw("]")
         }
         droppedCount(e.droppedLinksCount, key: ",\"dropped_links_count\":")
+        if let hit = memo.lookup(e) {
+            buffer.append(contentsOf: memo.entries[hit].rendered)
+        } else {
+            let start = buffer.count
+            resourceAndScope(e)
+            memo.remember(e, buffer[start...])
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    /// The `resource` and `scope` members, each omitted when empty.
+    private mutating func resourceAndScope(_ e: AuditEvent) {
         if !e.resourceAttributes.isEmpty || !e.resourceSchemaURL.isEmpty || e.resourceDroppedAttributesCount != 0 {
             raw(",\"resource\":{\"attributes\":")
             attributes(e.resourceAttributes)
@@ -241,7 +319,6 @@ struct JSONWriter {
             }
             byte(UInt8(ascii: "}"))
         }
-        byte(UInt8(ascii: "}"))
     }
 
     private mutating func user(_ u: UserIdentity) {
@@ -467,6 +544,14 @@ struct JSONWriter {
             }
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]))
         }
+    }
+
+    /// Appends `value` in decimal to `buffer` (for writers outside an event).
+    static func appendDecimal(_ value: UInt64, to buffer: inout [UInt8]) {
+        var w = JSONWriter(buffer: buffer)
+        buffer = []
+        w.decimal(value)
+        buffer = w.buffer
     }
 
     mutating func quotedDecimal(_ value: UInt64) {

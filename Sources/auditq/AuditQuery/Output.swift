@@ -31,29 +31,38 @@ public enum RecordJSON {
 
     public static func activityLine(_ request: UserRequest) -> String {
         var buffer: [UInt8] = []
-        activityLine(request, into: &buffer)
+        var memo = EventJSONMemo()
+        activityLine(request, into: &buffer, memo: &memo)
         return String(decoding: buffer, as: UTF8.self)
     }
 
     /// Appends `{"record":…,"event":…}` to `buffer` without building strings (large outputs).
-    public static func line(_ r: StoredRecord, into buffer: inout [UInt8]) {
+    public static func line(_ r: StoredRecord, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
         buffer.append(contentsOf: #"{"record":"#.utf8)
-        buffer.append(contentsOf: location(r.location).utf8)
-        buffer.append(contentsOf: #","event":"#.utf8)
-        EventJSON.render(r.event, into: &buffer)
+        let l = r.location
+        if let last = memo.segment, last.node == l.nodeID, last.sequence == l.segmentSequence {
+            buffer.append(contentsOf: last.prefix)
+        } else {
+            let prefix = Array("{\"node\":\"\(l.nodeID.hex)\",\"segment\":\(l.segmentSequence),\"ordinal\":".utf8)
+            memo.segment = (l.nodeID, l.segmentSequence, prefix)
+            buffer.append(contentsOf: prefix)
+        }
+        JSONWriter.appendDecimal(UInt64(l.ordinal), to: &buffer)
+        buffer.append(contentsOf: #"},"event":"#.utf8)
+        EventJSON.render(r.event, into: &buffer, memo: &memo)
         buffer.append(UInt8(ascii: "}"))
     }
 
     /// Appends one `activity` line (no newline) to `buffer`.
-    public static func activityLine(_ request: UserRequest, into buffer: inout [UInt8]) {
+    public static func activityLine(_ request: UserRequest, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
         buffer.append(contentsOf: #"{"request":"#.utf8)
-        line(request.request, into: &buffer)
+        line(request.request, into: &buffer, memo: &memo)
         let id = request.request.event.traceID
         buffer.append(
             contentsOf: ",\"trace_id\":\"\(id.hex)\",\"hops\":\(request.trace.count),\"user_events\":\(request.userEvents.count),\"trace\":[".utf8)
         for (i, r) in request.trace.enumerated() {
             if i > 0 { buffer.append(UInt8(ascii: ",")) }
-            line(r, into: &buffer)
+            line(r, into: &buffer, memo: &memo)
         }
         buffer.append(contentsOf: "]}".utf8)
     }

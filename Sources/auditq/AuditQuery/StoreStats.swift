@@ -32,7 +32,7 @@ public struct StoreStats: Sendable {
         public var bytesPerEvent: Double? { events > 0 ? Double(bytesOnDisk) / Double(events) : nil }
     }
 
-    /// hot, archive, unsealed (active segments), and the total.
+    /// hot, archive, remote (in an object store, with --store), unsealed (active segments), and the total.
     public var tiers: [Tier]
     public var directories: Int
     /// Segments expired by policy, from their tombstones (not part of the total: their records are gone;
@@ -57,10 +57,17 @@ public struct StoreStats: Sendable {
         var hot = Tier(name: "hot")
         var archive = Tier(name: "archive")
         var open = Tier(name: "unsealed")
+        // Segments read from an object store (and not also in a local directory).
+        var remote = Tier(name: "remote")
+        let remoteRoots = Set(store.remotes.map(\.location))
         for (directory, entry) in store.sealedSegments {
             let reader = try store.reader(directory, entry)
             let seal = entry.seal
-            if entry.tier == .archive {
+            if remoteRoots.contains(directory.root) {
+                remote.add(
+                    events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime,
+                    max: seal.maxTime)
+            } else if entry.tier == .archive {
                 archive.add(
                     events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime,
                     max: seal.maxTime)
@@ -84,7 +91,9 @@ public struct StoreStats: Sendable {
                     max: t.seal.maxTime)
             }
         }
-        return StoreStats(tiers: [hot, archive, open], directories: store.directories.count, expired: expired)
+        return StoreStats(
+            tiers: [hot, archive] + (store.remotes.isEmpty ? [] : [remote]) + [open],
+            directories: store.directories.count, expired: expired)
     }
 
     /// Bytes of the sealed segments by part of the file, summed over the store (`stats --layout`), with each

@@ -22,7 +22,9 @@ func progressDone() {
 func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, palette: Palette) {
     switch format {
     case .table: print(Rendering.table(records, zone: zone, palette: palette))
-    case .json: writeLines(records) { RecordJSON.line($0, into: &$1) }
+    case .json:
+        var memo = EventJSONMemo()
+        writeLines(records) { RecordJSON.line($0, into: &$1, memo: &memo) }
     case .csv: FileHandle.standardOutput.write(Data(CSVOutput.table(records).utf8))
     case .otlp: emitOTLP(records.map(\.event))
     }
@@ -42,6 +44,12 @@ func writeLines<T>(_ items: [T], _ render: (T, inout [UInt8]) -> Void) {
         }
     }
     writeStdout(buffer)
+}
+
+/// Ends the process once a large answer is written: releasing tens of thousands of events one by one costs more
+/// than a tenth of the query, and the kernel takes the memory back at once. Buffered output is flushed by exit.
+func exitAfterAnswer() -> Never {
+    exit(0)
 }
 
 /// Writes all of `bytes` to file descriptor 1 (retrying short writes); a closed pipe ends the process quietly.

@@ -36,8 +36,7 @@ struct AuditQ: ParsableCommand {
         version: AuditQVersion.current,
         subcommands: [
             Activity.self, Access.self, Search.self, Count.self, Completeness.self, Trace.self, Stats.self,
-            Evidence.self,
-            Verify.self, Retention.self,
+            Evidence.self, Verify.self, Retention.self,
         ])
 
     static func main() {

@@ -59,9 +59,8 @@ public enum FormatConstants {
     public static let indexVersionPostings: UInt16 = 1
     /// Size of one section-directory entry of a version 2 index.
     public static let sectionEntrySize = 20
-    /// Size of one term-table entry of a version 2 terms section: key offset, postings offset, count, postings
-    /// CRC (4 × u32).
-    public static let termEntrySizeV2 = 16
+    /// Terms per checksummed group of a version 2 terms section.
+    public static let termsPerGroup = 16
     /// Entries per checksummed chunk of a version 2 trace section.
     public static let traceChunkEntries = 512
     /// Size of one term-table entry: key offset, key length, postings offset, postings count (4 × u32).

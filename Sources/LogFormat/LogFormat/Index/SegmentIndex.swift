@@ -180,26 +180,8 @@ public struct IndexBuilder: Sendable {
     private func serializeSections() -> [UInt8] {
         var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] = []
         for (field, terms) in sortedStringFields() {
-            var entries = BinaryWriter(capacity: terms.count * FormatConstants.termEntrySizeV2)
-            var keys = BinaryWriter(capacity: terms.count * 16)
-            var postings = BinaryWriter(capacity: terms.count * 4)
-            for (key, list) in terms {
-                entries.u32(UInt32(keys.count))
-                entries.u32(UInt32(postings.count))
-                entries.u32(UInt32(list.count))
-                keys.raw(key)
-                let start = postings.count
-                PostingRuns.encode(list, into: &postings)
-                entries.u32(postings.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[start...])) })
-            }
-            var section = BinaryWriter(capacity: 4 + entries.count + keys.count + postings.count)
-            section.u32(UInt32(keys.count))
-            section.raw(entries.bytes)
-            section.raw(keys.bytes)
-            section.raw(postings.bytes)
-            // The section's checksum covers its table (term entries and keys); each posting list has its own.
-            let tableLength = 4 + entries.count + keys.count
-            sections.append((field, .terms, terms.count, section.bytes, Checksum.crc32(section.bytes[..<tableLength])))
+            let (bytes, crc) = Self.termGroups(terms)
+            sections.append((field, .terms, terms.count, bytes, crc))
         }
         if !traces.isEmpty {
             // One entry per (trace, block holding some of its records), by the id's first four bytes.
@@ -262,6 +244,51 @@ public struct IndexBuilder: Sendable {
         w.u32(Checksum.crc32(w.bytes))
         for s in sections { w.raw(s.bytes) }
         return w.bytes
+    }
+
+    /// A version 2 terms section: groups of 16 sorted terms, each key sharing a prefix with the one before it in
+    /// its group, each posting list after its key (or "the same as the previous term's", as a user's e-mail
+    /// usually is). Returns the bytes and the CRC of the group table, which the section directory holds.
+    static func termGroups(_ terms: [([UInt8], [UInt32])]) -> ([UInt8], UInt32) {
+        let perGroup = FormatConstants.termsPerGroup
+        let groupCount = (terms.count + perGroup - 1) / perGroup
+        var groups = BinaryWriter(capacity: terms.count * 24)
+        var table = BinaryWriter(capacity: 4 + groupCount * 8)
+        table.u32(UInt32(groupCount))
+        var list = BinaryWriter(capacity: 64)
+        for g in 0..<groupCount {
+            let start = groups.count
+            var previous: ([UInt8], [UInt32])? = nil
+            for (key, ordinals) in terms[g * perGroup..<min((g + 1) * perGroup, terms.count)] {
+                var shared = 0
+                if let p = previous?.0 {
+                    while shared < min(p.count, key.count) && p[shared] == key[shared] { shared += 1 }
+                }
+                groups.uvarint(shared)
+                groups.uvarint(key.count - shared)
+                groups.raw(key[shared...])
+                groups.uvarint(ordinals.count)
+                if let p = previous, p.1 == ordinals {
+                    groups.uvarint(0)
+                } else {
+                    list.bytes.removeAll(keepingCapacity: true)
+                    PostingRuns.encode(ordinals, into: &list)
+                    groups.uvarint(list.count)
+                    groups.raw(list.bytes)
+                }
+                previous = (key, ordinals)
+            }
+            table.u32(UInt32(start))  // made relative to the section below
+            table.u32(groups.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[start...])) })
+        }
+        // Group offsets count from the section's start: past the table.
+        for g in 0..<groupCount {
+            let at = 4 + g * 8
+            let relative = table.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
+            table.patchU32(UInt32(littleEndian: relative) + UInt32(table.count), at: at)
+        }
+        let crc = Checksum.crc32(table.bytes)
+        return (table.bytes + groups.bytes, crc)
     }
 
     /// Version 1: one field directory, term tables of 16-byte entries, every ordinal as a delta.

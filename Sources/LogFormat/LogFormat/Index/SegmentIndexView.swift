@@ -179,26 +179,21 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// The section of `field` with its table placed and checked (version 2): the directory's checksum covers a
-    /// terms section's entries and keys, a trace section's fences; posting lists and trace chunks carry their own.
+    /// terms section's group table, a trace section's fences; each group of terms and each chunk of trace entries
+    /// carries its own.
     private func section(_ field: IndexField) throws(LogFormatError) -> FieldSection? {
         guard var s = fields[field] else { return nil }
         guard version >= FormatConstants.indexVersion else { return s }
         let tableEnd: Int
         if s.layout == .terms {
-            guard s.length >= 4 else {
-                throw LogFormatError(.malformed, "index section \(field) is too short", offset: s.start)
+            let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+            guard s.length >= 4 + groups * 8, u32(s.start) == groups else {
+                throw LogFormatError(
+                    .malformed, "index section \(field) does not hold the group table of its \(s.termCount) terms",
+                    offset: s.start)
             }
-            let keysLength = u32(s.start)
             s.termTable = s.start + 4
-            guard s.termCount <= (s.length - 4) / FormatConstants.termEntrySizeV2,
-                keysLength <= s.length - 4 - s.termCount * FormatConstants.termEntrySizeV2
-            else {
-                throw LogFormatError(.malformed, "index section \(field) has terms outside it", offset: s.start)
-            }
-            s.keys = s.termTable + s.termCount * FormatConstants.termEntrySizeV2
-            s.postings = s.keys + keysLength
-            s.postingsLength = s.start + s.length - s.postings
-            tableEnd = s.postings
+            tableEnd = s.termTable + groups * 8
         } else {
             tableEnd = s.start + Self.fenceBytes(s)
         }
@@ -216,33 +211,25 @@ public struct SegmentIndexView: @unchecked Sendable {
         Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
     }
 
-    /// Term `i`: its key range (absolute), its postings' start and end (relative to the postings) and count.
+    /// Term `i` of a version 1 field: its key range (absolute), its postings' start and end (relative to the
+    /// postings) and count.
     private func entry(_ s: FieldSection, _ i: Int) throws(LogFormatError) -> (
-        key: Range<Int>, postings: Range<Int>, count: Int, crc: UInt32?
+        key: Range<Int>, postings: Range<Int>, count: Int
     ) {
-        if version == FormatConstants.indexVersionPostings {
-            let base = s.termTable + i * FormatConstants.termEntrySize
-            let keyStart = s.keys + u32(base)
-            let keyEnd = keyStart + u32(base + 4)
-            guard keyStart <= keyEnd, keyEnd <= s.postings else {
-                throw LogFormatError(.malformed, "term \(i) lies outside the key section", offset: base)
-            }
-            let p = u32(base + 8)
-            guard p <= s.postingsLength else {
-                throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: base)
-            }
-            return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12), nil)
+        guard version == FormatConstants.indexVersionPostings else {
+            throw LogFormatError(.malformed, "version 2 terms are read by group")
         }
-        let base = s.termTable + i * FormatConstants.termEntrySizeV2
-        let last = i == s.termCount - 1
+        let base = s.termTable + i * FormatConstants.termEntrySize
         let keyStart = s.keys + u32(base)
-        let keyEnd = last ? s.postings : s.keys + u32(base + FormatConstants.termEntrySizeV2)
-        let p = u32(base + 4)
-        let pEnd = last ? s.postingsLength : u32(base + FormatConstants.termEntrySizeV2 + 4)
-        guard keyStart <= keyEnd, keyEnd <= s.postings, p <= pEnd, pEnd <= s.postingsLength else {
-            throw LogFormatError(.malformed, "term \(i) lies outside its section", offset: base)
+        let keyEnd = keyStart + u32(base + 4)
+        guard keyStart <= keyEnd, keyEnd <= s.postings else {
+            throw LogFormatError(.malformed, "term \(i) lies outside the key section", offset: base)
         }
-        return (keyStart..<keyEnd, p..<pEnd, u32(base + 8), UInt32(u32(base + 12)))
+        let p = u32(base + 8)
+        guard p <= s.postingsLength else {
+            throw LogFormatError(.malformed, "a posting list lies outside its field's postings", offset: base)
+        }
+        return (keyStart..<keyEnd, p..<s.postingsLength, u32(base + 12))
     }
 
     private func compare(_ key: Range<Int>, _ wanted: UnsafeRawBufferPointer) -> Int {
@@ -267,6 +254,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             throw LogFormatError(.malformed, "a version 2 index maps trace ids to blocks, not to records")
         }
         guard let s = try section(field), s.termCount > 0 else { return [] }
+        if version >= FormatConstants.indexVersion { return try groupedPostings(s, key) }
         return try key.withBytes { (k) throws(LogFormatError) -> [UInt32] in
             var lo = 0
             var hi = s.termCount - 1
@@ -281,40 +269,148 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
     }
 
+    /// Bytes of group `g` of a version 2 terms section, after checking them against the group table.
+    private func group(_ s: FieldSection, _ g: Int) throws(LogFormatError) -> Range<Int> {
+        let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+        let start = s.start + u32(s.termTable + g * 8)
+        let end = g + 1 < groups ? s.start + u32(s.termTable + (g + 1) * 8) : s.start + s.length
+        guard s.termTable + groups * 8 <= start, start <= end, end <= s.start + s.length else {
+            throw LogFormatError(.malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
+        }
+        guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == UInt32(u32(s.termTable + g * 8 + 4))
+        else {
+            throw LogFormatError(.checksumMismatch, "index term group \(g) checksum does not match", offset: start)
+        }
+        return start..<end
+    }
+
+    /// The first key of group `g` (stored whole), without checking the group: for the binary search over groups.
+    private func firstKey(_ s: FieldSection, _ g: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
+        let start = s.start + u32(s.termTable + g * 8)
+        guard start < s.start + s.length else {
+            throw LogFormatError(.malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
+        }
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[start..<s.start + s.length]))
+        guard try r.uvarint() == 0 else {
+            throw LogFormatError(.malformed, "index term group \(g) starts with a shared prefix", offset: start)
+        }
+        let n = try r.uvarint(max: r.remaining, "a key length")
+        return try r.rawSlice(n)
+    }
+
+    /// Calls `body` with each term of group `g`: its key, postings count and the absolute range of its postings
+    /// (a term stored as "same as the previous" gets the previous term's range); `body` returns false to stop.
+    private func forEachTerm(
+        _ s: FieldSection, group g: Int,
+        _ body: ([UInt8], Int, Range<Int>) throws(LogFormatError) -> Bool
+    ) throws(LogFormatError) {
+        let range = try group(s, g)
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[range]))
+        let terms = min(FormatConstants.termsPerGroup, s.termCount - g * FormatConstants.termsPerGroup)
+        var key: [UInt8] = []
+        var previous: Range<Int>? = nil
+        do throws(LogFormatError) {
+            for t in 0..<terms {
+                let shared = try r.uvarint(max: key.count, "a shared key prefix")
+                let suffix = try r.rawSlice(try r.uvarint(max: r.remaining, "a key suffix"))
+                if t == 0 && shared != 0 { throw LogFormatError(.malformed, "a group starts with a shared prefix") }
+                key.removeLast(key.count - shared)
+                key.append(contentsOf: suffix)
+                let count = try r.uvarint(max: recordTotal, "a posting count")
+                let length = try r.uvarint(max: r.remaining, "a posting list length")
+                let list: Range<Int>
+                if length == 0 && count > 0 {
+                    guard let p = previous else {
+                        throw LogFormatError(.malformed, "a group's first term repeats a posting list")
+                    }
+                    list = p
+                } else {
+                    let at = range.lowerBound + r.offset
+                    _ = try r.rawSlice(length)
+                    list = at..<at + length
+                }
+                previous = list
+                if try !body(key, count, list) { return }
+            }
+            guard r.remaining == 0 else { throw LogFormatError(.malformed, "bytes after a group's last term") }
+        } catch {
+            throw LogFormatError(error.code, "index term group \(g): \(error.message)", offset: range.lowerBound)
+        }
+    }
+
+    /// Look-up in a version 2 terms section: binary search over the groups' first keys, then a scan of one group.
+    private func groupedPostings(_ s: FieldSection, _ key: [UInt8]) throws(LogFormatError) -> [UInt32] {
+        let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+        // The last group whose first key is at most `key`.
+        var lo = 0
+        var hi = groups
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let first = try firstKey(s, mid)
+            let precedesOrEqual = try key.withBytes { (k) throws(LogFormatError) -> Bool in
+                Self.compareBytes(first, k) <= 0
+            }
+            if precedesOrEqual { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0 else { return [] }
+        var found: (Int, Range<Int>)? = nil
+        try forEachTerm(s, group: lo - 1) { (k, count, list) throws(LogFormatError) -> Bool in
+            if k == key { found = (count, list) }
+            return found == nil && k.lexicographicallyPrecedes(key)
+        }
+        guard let (count, list) = found else { return [] }
+        return try decodeRuns(list, count: count)
+    }
+
+    private static func compareBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let n = min(a.count, b.count)
+        if n > 0 {
+            let c = memcmpBytes(a.baseAddress!, b.baseAddress!, n)
+            if c != 0 { return c }
+        }
+        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+    }
+
+    /// A version 2 posting list at `list` (absolute), `count` ordinals.
+    private func decodeRuns(_ list: Range<Int>, count: Int) throws(LogFormatError) -> [UInt32] {
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[list]))
+        var out: [UInt32] = []
+        do throws(LogFormatError) {
+            guard count <= recordTotal else {
+                throw LogFormatError(.malformed, "a posting list claims more records than the segment holds")
+            }
+            try PostingRuns.decode(&r, count: count, into: &out)
+            guard r.remaining == 0 else { throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal") }
+            if let last = out.last, Int(last) >= recordTotal {
+                throw LogFormatError(.malformed, "a posting list names record \(last) of \(recordTotal)")
+            }
+        } catch {
+            throw LogFormatError(error.code, error.message, offset: list.lowerBound)
+        }
+        return out
+    }
+
+    /// A version 1 posting list: `count` deltas from its offset within the field's postings.
     private func decodePostings(
-        _ s: FieldSection, _ e: (key: Range<Int>, postings: Range<Int>, count: Int, crc: UInt32?)
+        _ s: FieldSection, _ e: (key: Range<Int>, postings: Range<Int>, count: Int)
     ) throws(LogFormatError) -> [UInt32] {
         let range = e.postings
         let count = e.count
-        // Version 1 spends a byte or more per ordinal; a run names any number, but never more than the records.
-        let limit = version == FormatConstants.indexVersionPostings ? s.postingsLength : recordTotal
-        guard count <= limit else {
+        guard count <= s.postingsLength else {
             throw LogFormatError(.malformed, "a posting list claims more records than it can hold", offset: s.postings)
         }
-        let list = UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound])
-        if let crc = e.crc, Checksum.crc32(list) != crc {
-            throw LogFormatError(
-                .checksumMismatch, "index posting list checksum does not match", offset: s.postings + range.lowerBound)
-        }
-        var r = BinaryReader(list)
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[s.postings + range.lowerBound..<s.postings + range.upperBound]))
         var out = [UInt32]()
+        out.reserveCapacity(count)
         do throws(LogFormatError) {
-            if version == FormatConstants.indexVersionPostings {
-                out.reserveCapacity(count)
-                var value: UInt64 = 0
-                for i in 0..<count {
-                    let d = try r.uvarint()
-                    value = i == 0 ? d : value + d
-                    guard value <= UInt64(UInt32.max), i == 0 || d > 0 else {
-                        throw LogFormatError(.malformed, "a posting list is not strictly ascending")
-                    }
-                    out.append(UInt32(value))
+            var value: UInt64 = 0
+            for i in 0..<count {
+                let d = try r.uvarint()
+                value = i == 0 ? d : value + d
+                guard value <= UInt64(UInt32.max), i == 0 || d > 0 else {
+                    throw LogFormatError(.malformed, "a posting list is not strictly ascending")
                 }
-            } else {
-                try PostingRuns.decode(&r, count: count, into: &out)
-                guard r.remaining == 0 else {
-                    throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal")
-                }
+                out.append(UInt32(value))
             }
             if let last = out.last, Int(last) >= recordTotal {
                 throw LogFormatError(.malformed, "a posting list names record \(last) of \(recordTotal)")
@@ -406,7 +502,13 @@ public struct SegmentIndexView: @unchecked Sendable {
         for field in fieldsPresent {
             guard let s = try section(field), version >= FormatConstants.indexVersion else { continue }
             if s.layout == .terms {
-                for i in 0..<s.termCount { _ = try decodePostings(s, try entry(s, i)) }
+                let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+                for g in 0..<groups {
+                    try forEachTerm(s, group: g) { (_, count, list) throws(LogFormatError) -> Bool in
+                        _ = try decodeRuns(list, count: count)
+                        return true
+                    }
+                }
             } else {
                 let chunks = Self.fenceBytes(s) / 8
                 for k in 0..<chunks { try checkChunk(s, k, entries: s.start + chunks * 8, width: Self.width(s)) }
@@ -419,6 +521,16 @@ public struct SegmentIndexView: @unchecked Sendable {
         guard !(field == .traceID && tracesMapToBlocks), let s = try section(field) else { return [] }
         var out: [([UInt8], [UInt32])] = []
         out.reserveCapacity(s.termCount)
+        if version >= FormatConstants.indexVersion {
+            let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+            for g in 0..<groups {
+                try forEachTerm(s, group: g) { (k, count, list) throws(LogFormatError) -> Bool in
+                    out.append((k, try decodeRuns(list, count: count)))
+                    return true
+                }
+            }
+            return out
+        }
         for i in 0..<s.termCount {
             let e = try entry(s, i)
             out.append((Array(UnsafeRawBufferPointer(rebasing: bytes[e.key])), try decodePostings(s, e)))

@@ -21,10 +21,11 @@ public struct RecordLocation: Sendable, Hashable, Comparable {
 /// An opened segment file, sealed or still being written. Immutable once opened: a reader of an active
 /// segment sees the blocks that were complete when it was opened. A sealed segment is memory-mapped (it never
 /// changes); an open one is read into memory when opened, because the collector may cut it (recovering a
-/// torn tail, rolling back a refused batch) and a cut mapping would raise SIGBUS here.
+/// torn tail, rolling back a refused batch) and a cut mapping would raise SIGBUS here. A sealed segment may also be
+/// read from any `SegmentByteSource` (a cached remote object): the reader asks for each range before it touches it.
 public final class SegmentReader: Sendable {
     public let path: String
-    public let file: MappedFile
+    public let file: any SegmentByteSource
     public let header: SegmentFileHeader
     /// The footer of a sealed segment; nil for an open one.
     public let footer: SegmentFooter?
@@ -37,11 +38,20 @@ public final class SegmentReader: Sendable {
 
     /// Opens a segment. A sealed file must have a valid footer and index; an unsealed one (`sealed: false`)
     /// is scanned up to its last complete block.
-    public init(path: String, sealed: Bool) throws(LogFormatError) {
+    public convenience init(path: String, sealed: Bool) throws(LogFormatError) {
+        try self.init(source: try MappedFile(path: path, snapshot: !sealed), sealed: sealed)
+    }
+
+    /// Opens a segment over `source`; messages name `source.path`.
+    public init(source: any SegmentByteSource, sealed: Bool) throws(LogFormatError) {
+        let path = source.path
         self.path = path
-        file = try MappedFile(path: path, snapshot: !sealed)
+        file = source
         let bytes = file.bytes
         do throws(LogFormatError) {
+            try file.makePresent([
+                0..<FormatConstants.fileHeaderSize, (bytes.count - FormatConstants.footerSize)..<bytes.count,
+            ])
             header = try SegmentFileHeader.parse(bytes)
         } catch {
             throw error.at(path: path)
@@ -60,6 +70,7 @@ public final class SegmentReader: Sendable {
             let indexStart = Int(footer.indexOffset)
             let indexHeader: BlockHeader
             do throws(LogFormatError) {
+                try file.makePresent(indexStart..<(indexStart + Int(footer.indexLength)))
                 indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[indexStart...]))
             } catch {
                 throw error.at(path: path, base: indexStart)
@@ -233,6 +244,18 @@ public final class SegmentReader: Sendable {
     }
 
     public var isSealed: Bool { footer != nil }
+
+    /// The bytes of block `i`, header and stored payload, as the block table places them.
+    public func blockRange(_ i: Int) -> Range<Int> {
+        let start = Int(blocks[i].offset)
+        return start..<(start + FormatConstants.blockHeaderSize + Int(blocks[i].storedLength))
+    }
+
+    /// Makes the blocks `indices` present in the source in one go (a remote source fetches them several at a
+    /// time); a local file has them already.
+    public func prefetchBlocks(_ indices: some Sequence<Int>) throws(LogFormatError) {
+        try file.makePresent(indices.map(blockRange))
+    }
     public var nodeID: NodeID { header.nodeID }
     public var sequence: UInt64 { header.sequence }
 
@@ -240,6 +263,7 @@ public final class SegmentReader: Sendable {
     private func checkedBlock(_ i: Int) throws(LogFormatError) -> (BlockHeader, UnsafeRawBufferPointer) {
         let location = blocks[i]
         let start = Int(location.offset)
+        try file.makePresent(blockRange(i))
         let bytes = file.bytes
         guard start + FormatConstants.blockHeaderSize <= bytes.count else {
             throw LogFormatError(.truncated, "block \(i) starts past the end of the file", path: path, offset: start)
@@ -271,6 +295,8 @@ public final class SegmentReader: Sendable {
     public func isColumnBlock(_ i: Int) -> Bool {
         guard header.version >= FormatConstants.segmentVersionColumns else { return false }
         let start = Int(blocks[i].offset)
+        // Unreadable now: the read of the block that follows reports why.
+        guard (try? file.makePresent(blockRange(i))) != nil else { return false }
         let bytes = file.bytes
         guard start + FormatConstants.blockHeaderSize <= bytes.count else { return false }
         return bytes[start + 4] == FormatConstants.BlockType.column.rawValue
@@ -392,6 +418,18 @@ public final class SegmentReader: Sendable {
         into out: inout [StoredRecord]
     ) throws(LogFormatError) {
         out.reserveCapacity(out.count + ordinals.count)
+        if !(file is MappedFile) {
+            var wanted: [Int] = []
+            for o in ordinals {
+                if let b = blockIndex(forOrdinal: o), wanted.last != b,
+                    timeRange.map({ blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound })
+                        ?? true
+                {
+                    wanted.append(b)
+                }
+            }
+            try prefetchBlocks(wanted)
+        }
         var k = 0
         while k < ordinals.count {
             guard let b = blockIndex(forOrdinal: ordinals[k]) else {
@@ -442,6 +480,12 @@ public final class SegmentReader: Sendable {
         timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil, filter: (AuditEvent) -> Bool = { _ in true }
     ) throws(LogFormatError) -> [StoredRecord] {
         var out: [StoredRecord] = []
+        if !(file is MappedFile) {
+            try prefetchBlocks(
+                blocks.indices.filter { b in
+                    timeRange.map { blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound } ?? true
+                })
+        }
         for (b, location) in blocks.enumerated() {
             if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
                 continue

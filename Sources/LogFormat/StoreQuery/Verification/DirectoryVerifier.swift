@@ -14,6 +14,11 @@ public struct StoreVerification: Sendable {
     /// States an interrupted retention job leaves and the next run finishes (not problems).
     public var retentionPending: [String] = []
 
+    public init(segments: [SegmentVerification], storeProblems: [IntegrityProblem]) {
+        self.segments = segments
+        self.storeProblems = storeProblems
+    }
+
     public var problems: [IntegrityProblem] { segments.flatMap(\.problems) + storeProblems }
     public var isValid: Bool { problems.isEmpty }
     public var validSegmentCount: Int { segments.filter(\.isValid).count }

@@ -6,6 +6,7 @@ import StoreQuery
 extension AuditQ {
     struct Access: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "access",
             abstract: "Who reached a service, workload, route or dataset: every user whose requests got there.",
             discussion: """
                 Without a time option, today (in --tz). The records that reach the target are found in the index \

@@ -6,12 +6,14 @@ import StoreQuery
 extension AuditQ {
     struct Activity: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "activity",
             abstract: "What a user did: one entry per request, each with the whole trace it started.",
             discussion: """
                 Without a time option, today (in --tz). Downstream hops need not carry the user: they are found by \
                 trace id.
                 """)
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var time: TimeOptions
         @OptionGroup var output: FormatOptions
         @OptionGroup var filters: FilterOptions
@@ -24,9 +26,13 @@ extension AuditQ {
         }
 
         func run() throws {
-            let store = try data.openStore()
             let zone = try time.zone
             guard let range = try time.range(fallback: "today") else { return }
+            // A request's trace is looked up within an hour of it (AuditStore.activity), so list that much more.
+            let hour: UInt64 = 3_600 * 1_000_000_000
+            let lo = range.lowerBound > hour ? range.lowerBound - hour : 0
+            let hi = range.upperBound > UInt64.max - hour ? UInt64.max : range.upperBound + hour
+            let store = try self.store.openStore(data, timeRange: lo...hi)
             progress("reading the requests of \(user) and their traces…")
             let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
             progressDone()
@@ -46,7 +52,9 @@ extension AuditQ {
                 } else {
                     print(Rendering.activityTable(requests, zone: zone, palette: output.palette))
                 }
-            case .json: writeLines(requests) { RecordJSON.activityLine($0, into: &$1) }
+            case .json:
+                var memo = EventJSONMemo()
+                writeLines(requests) { RecordJSON.activityLine($0, into: &$1, memo: &memo) }
             case .csv:
                 var out = (CSVOutput.columns + ["request"]).joined(separator: ",") + "\r\n"
                 for (n, q) in requests.enumerated() {
@@ -55,6 +63,7 @@ extension AuditQ {
                 FileHandle.standardOutput.write(Data(out.utf8))
             case .otlp: emitOTLP(requests.flatMap { $0.trace.map(\.event) })
             }
+            exitAfterAnswer()
         }
     }
 }

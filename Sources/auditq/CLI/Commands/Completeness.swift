@@ -6,6 +6,7 @@ import StoreQuery
 extension AuditQ {
     struct Completeness: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "completeness",
             abstract: "Was anything missed: the collectors' ledgers over a time range, per receiver and per sender.",
             discussion: """
                 Every sealed segment ends with its collector's ledger for the segment's period: what each receiver \

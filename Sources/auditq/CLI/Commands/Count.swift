@@ -6,6 +6,7 @@ import StoreQuery
 extension AuditQ {
     struct Count: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "count",
             abstract: "How many events match, grouped by service, user, workload, status class, route or edge status.",
             discussion: """
                 The conditions are those of search; without a time option, all the data. Each event is counted \

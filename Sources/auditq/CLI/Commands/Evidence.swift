@@ -7,6 +7,7 @@ import StoreQuery
 extension AuditQ {
     struct Evidence: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "evidence",
             abstract: "Write a self-contained, offline-verifiable evidence bundle of what a user did.",
             discussion: """
                 Check it with: auditq verify --bundle DIR. Records of segments not yet sealed have no proof and are \

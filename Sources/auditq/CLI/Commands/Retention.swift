@@ -7,6 +7,7 @@ import StoreQuery
 extension AuditQ {
     struct Retention: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "retention",
             abstract: "Archive and expire sealed segments by the retention policy, honouring legal holds.",
             // One paragraph without hard-wrapped indentation: argument-parser reflows it to the terminal.
             discussion: """

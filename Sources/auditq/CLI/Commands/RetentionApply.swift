@@ -5,6 +5,7 @@ import StoreQuery
 extension AuditQ.Retention {
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract:
                 "Archive, expire (leaving tombstones) and finish interrupted work; safe to run again at any time.")
         @OptionGroup var options: PolicyOptions

@@ -5,6 +5,7 @@ import StoreQuery
 extension AuditQ.Retention {
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plan",
             abstract: "Dry run: which segments would be archived, expired or held, with bytes before and after.")
         @OptionGroup var options: PolicyOptions
 

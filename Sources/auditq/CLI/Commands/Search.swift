@@ -6,8 +6,10 @@ import StoreQuery
 extension AuditQ {
     struct Search: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "search",
             abstract: "Events matching all the given conditions and the time range.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var time: TimeOptions
         @OptionGroup var output: FormatOptions
         @OptionGroup var filters: FilterOptions
@@ -20,9 +22,9 @@ extension AuditQ {
         }
 
         func run() throws {
-            let store = try data.openStore()
             let zone = try time.zone
             let range = try time.range()
+            let store = try self.store.openStore(data, timeRange: range)
             progress("searching…")
             let query = EventQuery(terms: terms.terms, timeRange: range, limit: limit, filter: try filters.filter())
             let records = try store.search(query)
@@ -40,6 +42,7 @@ extension AuditQ {
                     print(Rendering.traceTree(found[id] ?? [], zone: zone, palette: output.palette))
                 }
             }
+            exitAfterAnswer()
         }
     }
 }

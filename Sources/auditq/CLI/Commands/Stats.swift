@@ -4,8 +4,10 @@ import AuditQuery
 extension AuditQ {
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "stats",
             abstract: "Segments per tier, events, bytes, compression and time coverage.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var output: ReportFormatOptions
         @OptionGroup var zoneOptions: ZoneOptions
         @Flag(help: "Bytes of the sealed segments by part of the file (each column, each index section), per event.")
@@ -14,7 +16,7 @@ extension AuditQ {
         func run() throws {
             let zone = try zoneOptions.zone
             if layout {
-                let parts = try StoreStats.layout(try data.openStore())
+                let parts = try StoreStats.layout(try store.openStore(data))
                 if output.json {
                     let fields = parts.parts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
                     print("{\"events\":\(parts.events),\"parts\":{\(fields)}}")
@@ -23,7 +25,7 @@ extension AuditQ {
                 }
                 return
             }
-            let stats = try StoreStats.collect(try data.openStore())
+            let stats = try StoreStats.collect(try store.openStore(data))
             print(output.json ? stats.json() : stats.table(zone: zone))
         }
     }

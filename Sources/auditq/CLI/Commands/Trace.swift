@@ -7,6 +7,7 @@ import StoreQuery
 extension AuditQ {
     struct Trace: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "trace",
             abstract: "One trace as a tree across every hop, with timings and a waterfall.",
             discussion: """
                 Every stored copy is shown: retries as copies, orphans and clock skew as notes; times are as stored.
@@ -17,6 +18,7 @@ extension AuditQ {
                 the raw difference and appear only on a flagged record.
                 """)
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var output: FormatOptions
         @OptionGroup var zoneOptions: ZoneOptions
         @Argument(help: "Trace id (32 hex digits).") var id: String
@@ -27,7 +29,7 @@ extension AuditQ {
 
         func run() throws {
             let zone = try zoneOptions.zone
-            let records = try data.openStore().trace(TraceID(hex: id)!, includeDuplicates: true)
+            let records = try store.openStore(data).trace(TraceID(hex: id)!, includeDuplicates: true)
             guard !records.isEmpty else {
                 note("no events for trace \(id)")
                 return

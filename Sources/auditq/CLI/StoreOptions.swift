@@ -1,0 +1,125 @@
+// --store: segments shipped to an object store, read where they lie, beside the local data directories.
+import ArgumentParser
+import Foundation
+import LogFormat
+import ObjectStore
+import RemoteStore
+import StoreQuery
+import Synchronization
+
+/// --store s3://bucket/prefix (repeatable), with where the endpoint and keys come from and the local cache.
+struct StoreOptions: ParsableArguments {
+    @Option(
+        name: .customLong("store"),
+        help: ArgumentHelp(
+            """
+            Shipped segments in an object store, s3://bucket/prefix (repeatable): every node in it, beside the local \
+            data directories. Endpoint and keys: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+            AWS_REGION, or --s3-config.
+            """, valueName: "s3-url"))
+    var stores: [String] = []
+    @Option(
+        name: .customLong("s3-config"),
+        help: ArgumentHelp(
+            "A file of NAME=value lines in the AWS_* names (overrides the environment). Default: $AUDITQ_S3_CONFIG.",
+            valueName: "file"))
+    var s3Config: String?
+    @Option(
+        name: .customLong("cache-dir"),
+        help: ArgumentHelp(
+            "Local cache of fetched ranges. Default: $AUDITQ_CACHE_DIR, else ~/.cache/auditq.", valueName: "dir"))
+    var cacheDir: String?
+    @Option(
+        name: .customLong("cache-mib"),
+        help: ArgumentHelp(
+            "Bound on the local cache, MiB (least recently used objects go). Default: $AUDITQ_CACHE_MIB_S3 or 1024.",
+            valueName: "mib"))
+    var cacheMiB: Int?
+    @Option(
+        name: .customLong("listing-max-age"),
+        help: ArgumentHelp(
+            "Reuse a listing of the bucket saved in the cache up to this many seconds ago (segments shipped since "
+                + "are not seen). Default: $AUDITQ_LISTING_MAX_AGE or 0: always list.",
+            valueName: "seconds"))
+    var listingMaxAge: Int?
+
+    func validate() throws {
+        for s in stores {
+            do { _ = try S3Location(url: s) } catch { throw ValidationError(error.message) }
+        }
+        if let cacheMiB, cacheMiB < 1 { throw ValidationError("--cache-mib must be at least 1") }
+        if let listingMaxAge, listingMaxAge < 0 { throw ValidationError("--listing-max-age must be at least 0") }
+    }
+
+    var isEmpty: Bool { stores.isEmpty }
+
+    static let environment = ProcessInfo.processInfo.environment
+
+    var resolvedCacheDir: String {
+        if let cacheDir { return cacheDir }
+        if let d = Self.environment["AUDITQ_CACHE_DIR"], !d.isEmpty { return d }
+        if let x = Self.environment["XDG_CACHE_HOME"], !x.isEmpty { return x + "/auditq" }
+        if let h = Self.environment["HOME"], !h.isEmpty { return h + "/.cache/auditq" }
+        return "/tmp/auditq-cache-\(getuid())"
+    }
+
+    /// The stores as remote segment sets. With `timeRange`, only the days it needs are listed.
+    func remotes(timeRange: ClosedRange<UInt64>? = nil) throws -> [BucketSegments] {
+        guard !stores.isEmpty else { return [] }
+        let configuration: S3Configuration
+        do {
+            configuration = try BucketConfiguration.load(
+                configFile: s3Config ?? Self.environment["AUDITQ_S3_CONFIG"], environment: Self.environment)
+        } catch let e as ObjectStoreError {
+            throw ValidationError("--store: \(e.message)")
+        }
+        let client = try S3Client.forQueries(configuration)
+        let mib = cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
+        let cache = try RangeCacheDirectory(root: resolvedCacheDir, capacityBytes: mib << 20)
+        cache.trim()
+        StoreFetchReport.register(cache)
+        return try stores.map {
+            BucketSegments(
+                client: client, location: try S3Location(url: $0), cache: cache, timeRange: timeRange,
+                stats: StoreFetchReport.stats,
+                listingMaxAgeSeconds: listingMaxAge ?? Int(Self.environment["AUDITQ_LISTING_MAX_AGE"] ?? "") ?? 0)
+        }
+    }
+
+    /// `data`'s directories, each of which must exist; none when --store is given without --data or $AUDITQ_DATA.
+    func localDirectories(_ data: DataOptions) throws -> [DataDirectory] {
+        if !stores.isEmpty && data.directories.isEmpty && Self.environment["AUDITQ_DATA"] == nil { return [] }
+        return try data.existing()
+    }
+
+    /// The store over `data`'s directories (none by default when --store is given and $AUDITQ_DATA is unset) and
+    /// the object stores.
+    func openStore(_ data: DataOptions, timeRange: ClosedRange<UInt64>? = nil) throws -> AuditStore {
+        let local = try localDirectories(data)
+        let mib = Int(Self.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
+        return try AuditStore(directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20)
+    }
+}
+
+/// At exit: the cache trimmed to its bound, and with AUDITQ_FETCH_STATS=1 what was fetched, on stderr.
+enum StoreFetchReport {
+    static let stats = FetchStats()
+    static let caches = Mutex<[RangeCacheDirectory]>([])
+    static let started = FileIO.monotonicNanos()
+
+    static func register(_ cache: RangeCacheDirectory) {
+        let first = caches.withLock { c in
+            c.append(cache)
+            return c.count == 1
+        }
+        guard first else { return }
+        _ = started
+        atexit {
+            for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
+            if ProcessInfo.processInfo.environment["AUDITQ_FETCH_STATS"] == "1" {
+                let ms = Double(FileIO.monotonicNanos() - StoreFetchReport.started) / 1e6
+                note("store: \(StoreFetchReport.stats.summary); \(String(format: "%.1f", ms)) ms from opening to exit")
+            }
+        }
+    }
+}
