@@ -42,6 +42,42 @@ import Testing
         try text.write(toFile: dir + "/" + name, atomically: false, encoding: .utf8)
     }
 
+    /// Makes a current bundle into one of an older `version`: without ledgers.ndjson and the report's
+    /// completeness section (before 3; the crafted store has no ledger records to prove), and without
+    /// report.html (before 2).
+    static func downgrade(_ dir: String, to version: Int) throws {
+        if version < 3 {
+            try FileManager.default.removeItem(atPath: dir + "/ledgers.ndjson")
+            let report = try read(dir, "report.txt")
+            let cut = try #require(report.range(of: "\ncompleteness: ", options: .backwards))
+            try write(dir, "report.txt", String(report[..<cut.lowerBound]))
+        }
+        if version < 2 { try FileManager.default.removeItem(atPath: dir + "/report.html") }
+        try refreshManifest(dir)
+        let manifest = try read(dir, EvidenceBundle.manifestName)
+        let current = "\"version\":\(EvidenceBundle.formatVersion)"
+        #expect(manifest.contains(current))
+        try write(
+            dir, EvidenceBundle.manifestName, manifest.replacingOccurrences(of: current, with: "\"version\":\(version)")
+        )
+    }
+
+    @Test(arguments: [1, 2]) func olderBundlesStillVerifyAndLackNothingOfTheirVersion(version: Int) throws {
+        let (s, dir, key) = try Self.bundle()
+        _ = s
+        try Self.downgrade(dir, to: version)
+        let older = BundleVerifier.verify(bundle: dir, publicKeys: [key])
+        #expect(older.isValid, "\(older.problems)")
+        // The same files called the current version lack what it has.
+        let manifest = try Self.read(dir, EvidenceBundle.manifestName)
+        try Self.write(
+            dir, EvidenceBundle.manifestName,
+            manifest.replacingOccurrences(
+                of: "\"version\":\(version)", with: "\"version\":\(EvidenceBundle.formatVersion)"))
+        let current = BundleVerifier.verify(bundle: dir, publicKeys: [key])
+        #expect(current.problems.contains { $0.expected == "ledgers.ndjson" }, "\(current.problems)")
+    }
+
     /// What a careful forger does after editing a file: brings the manifest in line with it.
     static func refreshManifest(_ dir: String) throws {
         var entries: [String] = []

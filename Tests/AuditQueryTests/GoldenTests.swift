@@ -121,6 +121,7 @@ struct GoldenStore {
         ("help-access", ["access", "--help"]),
         ("help-search", ["search", "--help"]),
         ("help-count", ["count", "--help"]),
+        ("help-completeness", ["completeness", "--help"]),
         ("help-trace", ["trace", "--help"]),
         ("help-stats", ["stats", "--help"]),
         ("help-evidence", ["evidence", "--help"]),

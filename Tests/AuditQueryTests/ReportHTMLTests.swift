@@ -202,21 +202,4 @@ struct ReportHTMLTests {
         // A blank page compresses to a few kilobytes; text, tables and coloured bars do not.
         #expect(bytes.count > 20_000)
     }
-
-    @Test func aVersion1BundleWithoutTheHTMLReportStillVerifies() throws {
-        let (s, dir, key) = try EvidenceBundleTests.bundle()
-        _ = s
-        try FileManager.default.removeItem(atPath: dir + "/report.html")
-        try EvidenceBundleTests.refreshManifest(dir)
-        let manifest = try EvidenceBundleTests.read(dir, EvidenceBundle.manifestName)
-        #expect(manifest.contains("\"version\":2"))
-        try EvidenceBundleTests.write(
-            dir, EvidenceBundle.manifestName, manifest.replacingOccurrences(of: "\"version\":2", with: "\"version\":1"))
-        let v1 = BundleVerifier.verify(bundle: dir, publicKeys: [key])
-        #expect(v1.isValid, "\(v1.problems)")
-        // The same bundle as version 2 lacks a file every version 2 bundle has.
-        try EvidenceBundleTests.write(dir, EvidenceBundle.manifestName, manifest)
-        let v2 = BundleVerifier.verify(bundle: dir, publicKeys: [key])
-        #expect(v2.problems.contains { $0.expected == "report.html" })
-    }
 }

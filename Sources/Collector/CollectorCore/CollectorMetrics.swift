@@ -29,6 +29,9 @@ public enum RejectionReason: String, Sendable, CaseIterable {
     case diskFull = "disk_full"
     /// Writing failed for another reason.
     case writeError = "write_error"
+
+    /// Reasons that refuse a whole request before its items are decoded (and so before `received` counts them).
+    public var beforeDecoding: Bool { self == .malformed || self == .tooLarge || self == .unsupportedMediaType }
 }
 
 public final class CollectorMetrics: Sendable, DurableLogObserver {
@@ -64,6 +67,9 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     private let udpReceiveBuffer: CoreMetrics.Gauge
     /// The syslog UDP port whose kernel drops are exposed (0: none).
     public let kernelDropsPort = Atomic<Int>(0)
+    /// The same counts per segment period, written into each segment (give it to the log's writer options as
+    /// its `trailer`). Accepted items are counted there as they are written, not by `accepted`.
+    public let ledger: CompletenessLedger
     /// Counters with labels only known as they happen (reason, status code), made once each.
     private let dynamic = Mutex([String: CoreMetrics.Counter]())
 
@@ -75,7 +81,8 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         .seconds(5),
     ]
 
-    public init() {
+    public init(ledger: CompletenessLedger = CompletenessLedger()) {
+        self.ledger = ledger
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultValueHistogramBuckets = Self.sizeBuckets
@@ -126,7 +133,8 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     // MARK: Receivers
 
     /// A request decoded into `items` items (before limits).
-    public func received(_ receiver: String, items: Int) {
+    public func received(_ receiver: String, sender: String? = nil, items: Int) {
+        ledger.received(receiver, sender: sender, items: items)
         guard let r = perReceiver[receiver] else { return }
         r.received.increment(by: Int64(items))
         r.requestItems.record(items)
@@ -140,8 +148,12 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     }
 
     /// `items` items refused for `reason` (a whole request counts its items when known, else 1).
-    public func rejected(_ receiver: String, reason: RejectionReason, items: Int = 1) {
+    public func rejected(_ receiver: String, sender: String? = nil, reason: RejectionReason, items: Int = 1) {
         guard items > 0 else { return }
+        // A request refused before it was decoded was never counted as received: the ledger counts it as one
+        // item received and rejected, so that received = accepted + rejected holds there.
+        if reason.beforeDecoding { ledger.received(receiver, sender: sender, items: items) }
+        ledger.rejected(receiver, sender: sender, reason: reason.rawValue, items: items)
         counter("audit_collector_rejected_items_total", [("receiver", receiver), ("reason", reason.rawValue)])
             .increment(by: Int64(items))
     }

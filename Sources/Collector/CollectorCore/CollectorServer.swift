@@ -54,10 +54,10 @@ public enum CollectorServer {
                         contentEncoding: request.headers[.contentEncoding], body: Array(buffer.readableBytesView),
                         sender: sender)
                 } catch let error as HTTPError where error.status == .contentTooLarge {
-                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType)
+                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType, sender: sender.name)
                 } catch is NIOTooManyBytesError {
                     // What `collect(upTo:)` throws for a body over the limit.
-                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType)
+                    answer = ingest.bodyTooLarge(receiver: receiver, contentType: contentType, sender: sender.name)
                 }
                 return response(answer)
             }

@@ -92,11 +92,12 @@ public enum GRPCReceiver {
         _ bytes: [UInt8], as _: Request.Type, from sender: SenderContext, ingest: IngestService
     ) async throws(GoogleRPCStatus) -> Request.Response {
         let receiver = sender.receiver
-        try checkSize(bytes, ingest: ingest, receiver: receiver)
+        try checkSize(bytes, ingest: ingest, receiver: receiver, sender: sender.name)
         let imported: OTLPMapping.Imported
         do throws(OTLPWireError) { imported = try Request.imported(protobuf: bytes) } catch {
             throw invalid(
-                "malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver)
+                "malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver,
+                sender: sender.name)
         }
         do {
             let response = Request.response(try await ingest.store(imported, from: sender))
@@ -108,9 +109,11 @@ public enum GRPCReceiver {
     }
 
     /// Over the limit (after decompression): RESOURCE_EXHAUSTED without RetryInfo — resending cannot help.
-    static func checkSize(_ bytes: [UInt8], ingest: IngestService, receiver: Receiver) throws(GoogleRPCStatus) {
+    static func checkSize(_ bytes: [UInt8], ingest: IngestService, receiver: Receiver, sender: String? = nil)
+        throws(GoogleRPCStatus)
+    {
         guard bytes.count > ingest.limits.maxBodyBytes else { return }
-        ingest.metrics.rejected(receiver.label, reason: .tooLarge)
+        ingest.metrics.rejected(receiver.label, sender: sender, reason: .tooLarge)
         ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
         throw GoogleRPCStatus(
             code: .resourceExhausted,
@@ -119,8 +122,10 @@ public enum GRPCReceiver {
             details: [])
     }
 
-    static func invalid(_ message: String, ingest: IngestService, receiver: Receiver) -> GoogleRPCStatus {
-        ingest.metrics.rejected(receiver.label, reason: .malformed)
+    static func invalid(_ message: String, ingest: IngestService, receiver: Receiver, sender: String? = nil)
+        -> GoogleRPCStatus
+    {
+        ingest.metrics.rejected(receiver.label, sender: sender, reason: .malformed)
         ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.invalidArgument)")
         return GoogleRPCStatus(code: .invalidArgument, message: message, details: [])
     }

@@ -106,31 +106,32 @@ public final class IngestService: Sendable {
             encoding = .json
         case (.zipkin, "application/json"): encoding = .json
         case (.zipkin, _):
-            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            metrics.rejected(receiver.label, sender: context.name, reason: .unsupportedMediaType)
             return plain(415, "/api/v2/spans takes Zipkin v2 JSON (application/json), not \(named)")
         case (.accessNDJSON, _):
-            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            metrics.rejected(receiver.label, sender: context.name, reason: .unsupportedMediaType)
             return plain(415, "/v1/access takes application/x-ndjson, not \(named)")
         case (_, "application/x-protobuf"): encoding = .protobuf
         case (_, "application/json"): encoding = .json
         default:
-            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            metrics.rejected(receiver.label, sender: context.name, reason: .unsupportedMediaType)
             return plain(415, "\(route) takes application/x-protobuf or application/json, not \(named)")
         }
         // Decompress, capped.
         var payload = body
         switch (contentEncoding ?? "identity").lowercased() {
-        case "identity", "": guard body.count <= limits.maxBodyBytes else { return tooLarge(receiver, encoding) }
+        case "identity", "":
+            guard body.count <= limits.maxBodyBytes else { return tooLarge(receiver, encoding, sender: context.name) }
         case "gzip", "deflate":
             switch BodyInflation.inflate(body, limit: limits.maxBodyBytes) {
             case .success(let bytes): payload = bytes
-            case .failure(.tooLarge): return tooLarge(receiver, encoding)
+            case .failure(.tooLarge): return tooLarge(receiver, encoding, sender: context.name)
             case .failure(.invalid(let why)):
-                metrics.rejected(receiver.label, reason: .malformed)
+                metrics.rejected(receiver.label, sender: context.name, reason: .malformed)
                 return rpcError(400, code: 3, "bad \(contentEncoding ?? "") body: \(why)", receiver, encoding)
             }
         case let other:
-            metrics.rejected(receiver.label, reason: .unsupportedMediaType)
+            metrics.rejected(receiver.label, sender: context.name, reason: .unsupportedMediaType)
             return plain(415, "content encoding \(other) is not supported: use gzip or none")
         }
         switch receiver {
@@ -151,13 +152,13 @@ public final class IngestService: Sendable {
         switch encoding {
         case .protobuf:
             do throws(OTLPWireError) { imported = try Request.imported(protobuf: body) } catch {
-                metrics.rejected(context.receiver.label, reason: .malformed)
+                metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed \(Request.shortName) protobuf: \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         case .json:
             do { imported = try Request(otlpJSON: body).imported() } catch {
-                metrics.rejected(context.receiver.label, reason: .malformed)
+                metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed OTLP/JSON \(Request.signal): \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
@@ -185,11 +186,11 @@ public final class IngestService: Sendable {
             if bad.contains(n) || raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             goodLines.append(n)
         }
-        metrics.received(receiver, items: events.count + errors.count)
-        metrics.rejected(receiver, reason: .invalidLine, items: errors.count)
+        metrics.received(receiver, sender: context.name, items: events.count + errors.count)
+        metrics.rejected(receiver, sender: context.name, reason: .invalidLine, items: errors.count)
         for (i, e) in events.enumerated() {
             if let broken = violation(e) {
-                metrics.rejected(receiver, reason: broken.reason)
+                metrics.rejected(receiver, sender: context.name, reason: broken.reason)
                 lineErrors.append((goodLines[i], broken.message))
             } else {
                 kept.append(e)
@@ -221,13 +222,13 @@ public final class IngestService: Sendable {
         do {
             parsed = try ZipkinMapping.events(fromJSON: body)
         } catch {
-            metrics.rejected(receiver, reason: .malformed)
+            metrics.rejected(receiver, sender: context.name, reason: .malformed)
             return rpcError(400, code: 3, "malformed Zipkin v2 JSON: \(error)", context.receiver, .json)
         }
         var imported = OTLPMapping.Imported(
             events: parsed.events,
             rejected: parsed.rejected.map { RejectedItem(resource: -1, scope: -1, item: $0.index, reason: $0.reason) })
-        enforceLimits(&imported, receiver: receiver)
+        enforceLimits(&imported, receiver: receiver, sender: context.name)
         let rejected = imported.rejected.map { ["span": $0.item, "reason": $0.reason] as [String: Any] }
         let report: ([String: Any]) -> [UInt8] = { obj in
             Array((try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data())
@@ -299,7 +300,7 @@ public final class IngestService: Sendable {
     /// The same for a request already decoded into events (the protobuf receivers decode straight into them).
     public func store(_ imported: OTLPMapping.Imported, from sender: SenderContext) async throws(Refusal) -> Stored {
         var imported = imported
-        enforceLimits(&imported, receiver: sender.receiver.label)
+        enforceLimits(&imported, receiver: sender.receiver.label, sender: sender.name)
         if !imported.events.isEmpty { try await append(imported.events, from: sender) }
         return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))
     }
@@ -311,7 +312,7 @@ public final class IngestService: Sendable {
         kept.reserveCapacity(events.count)
         for e in events {
             if let broken = violation(e) {
-                metrics.rejected(sender.receiver.label, reason: broken.reason)
+                metrics.rejected(sender.receiver.label, sender: sender.name, reason: broken.reason)
             } else {
                 kept.append(e)
             }
@@ -325,7 +326,7 @@ public final class IngestService: Sendable {
     private func append(_ original: [AuditEvent], from sender: SenderContext) async throws(Refusal) {
         let receiver = sender.receiver.label
         if let why = localSpace.refusing {
-            metrics.rejected(receiver, reason: .diskFull, items: original.count)
+            metrics.rejected(receiver, sender: sender.name, reason: .diskFull, items: original.count)
             throw Refusal(kind: .unavailable, message: why)
         }
         var events = original
@@ -339,7 +340,8 @@ public final class IngestService: Sendable {
         Self.stampSender(&events, sender)
         let started = FileIO.monotonicNanos()
         do {
-            _ = try await log.append(events)
+            _ = try await log.append(
+                events, origin: CompletenessLedger.origin(receiver: receiver, sender: sender.name))
             metrics.accepted(receiver, items: events.count, waitedNanos: FileIO.monotonicNanos() - started)
         } catch let error as LogFormatError {
             let reason: RejectionReason =
@@ -349,7 +351,7 @@ public final class IngestService: Sendable {
                 case .io where FileIO.isOutOfSpace(error): .diskFull
                 default: .writeError
                 }
-            metrics.rejected(receiver, reason: reason, items: events.count)
+            metrics.rejected(receiver, sender: sender.name, reason: reason, items: events.count)
             switch error.code {
             case .busy:
                 throw Refusal(kind: .busy, message: "collector busy: \(error.message); retry later")
@@ -369,7 +371,7 @@ public final class IngestService: Sendable {
                 throw Refusal(kind: .unavailable, message: "not stored: \(error.message)")
             }
         } catch {
-            metrics.rejected(receiver, reason: .writeError, items: events.count)
+            metrics.rejected(receiver, sender: sender.name, reason: .writeError, items: events.count)
             throw Refusal(kind: .internalError, message: "not stored: \(error)")
         }
     }
@@ -400,14 +402,14 @@ public final class IngestService: Sendable {
     // MARK: Limits
 
     /// Drops the items that break a limit (naming them in `rejected`) and counts what was received and refused.
-    func enforceLimits(_ imported: inout OTLPMapping.Imported, receiver: String) {
-        metrics.received(receiver, items: imported.events.count + imported.rejected.count)
-        metrics.rejected(receiver, reason: .invalidItem, items: imported.rejected.count)
+    func enforceLimits(_ imported: inout OTLPMapping.Imported, receiver: String, sender: String? = nil) {
+        metrics.received(receiver, sender: sender, items: imported.events.count + imported.rejected.count)
+        metrics.rejected(receiver, sender: sender, reason: .invalidItem, items: imported.rejected.count)
         var kept: [AuditEvent] = []
         kept.reserveCapacity(imported.events.count)
         for (i, e) in imported.events.enumerated() {
             if let broken = violation(e) {
-                metrics.rejected(receiver, reason: broken.reason)
+                metrics.rejected(receiver, sender: sender, reason: broken.reason)
                 imported.rejected.append(RejectedItem(resource: -1, scope: -1, item: i, reason: broken.message))
             } else {
                 kept.append(e)
@@ -527,9 +529,9 @@ public final class IngestService: Sendable {
     // MARK: Answers
 
     /// The 413 answer for a body the HTTP layer refused to read past the limit.
-    public func bodyTooLarge(receiver: Receiver, contentType: String?) -> IngestResponse {
+    public func bodyTooLarge(receiver: Receiver, contentType: String?, sender: String? = nil) -> IngestResponse {
         let protobuf = (contentType ?? "").lowercased().hasPrefix("application/x-protobuf")
-        let answer = tooLarge(receiver, protobuf ? .protobuf : .json)
+        let answer = tooLarge(receiver, protobuf ? .protobuf : .json, sender: sender)
         metrics.answered(receiver.label, status: answer.status)
         return answer
     }
@@ -545,8 +547,8 @@ public final class IngestService: Sendable {
             body: Array((message + "\n").utf8))
     }
 
-    private func tooLarge(_ receiver: Receiver, _ encoding: Encoding) -> IngestResponse {
-        metrics.rejected(receiver.label, reason: .tooLarge)
+    private func tooLarge(_ receiver: Receiver, _ encoding: Encoding, sender: String? = nil) -> IngestResponse {
+        metrics.rejected(receiver.label, sender: sender, reason: .tooLarge)
         let message = "request body exceeds \(limits.maxBodyBytes) bytes after decompression"
         return rpcError(413, code: 8, message, receiver, encoding)
     }

@@ -318,6 +318,7 @@ public struct SyslogService: Service {
                     metadata: ["asked": "\(udpReceiveBufferBytes)", "granted": "\(granted)"])
             }
             receiver.ingest.metrics.kernelDropsPort.store(port, ordering: .relaxed)
+            receiver.ingest.metrics.ledger.kernelDropsPort.store(port, ordering: .relaxed)
             await onListening("udp", port)
         }
         if let port = tcpChannel?.channel.localAddress?.port { await onListening("tcp", port) }

@@ -192,6 +192,8 @@ struct Collector: AsyncParsableCommand {
                 }
             }
             let metrics = CollectorMetrics()
+            // Every segment ends with the completeness ledger of its period (docs/format/ledger.md).
+            options.writer.trailer = metrics.ledger
             let log = try DurableLog(
                 directory: DataDirectory(c.data), options: options, observer: metrics, logger: logger)
             for r in log.recoveries { logger.warning("recovered", metadata: ["report": "\(r)"]) }

@@ -68,6 +68,8 @@ public struct EventFilter: Sendable, Hashable {
     public var pathPrefix: String?
     /// Events lasting at least this long.
     public var minDurationNanos: Int64?
+    /// Also the collector's completeness ledgers (`LedgerRecord`), which queries leave out unless asked.
+    public var includeLedgers = false
 
     public init(status: Status? = nil, method: String? = nil, pathPrefix: String? = nil, minDurationNanos: Int64? = nil)
     {
@@ -80,6 +82,7 @@ public struct EventFilter: Sendable, Hashable {
     public var isEmpty: Bool { status == nil && method == nil && pathPrefix == nil && minDurationNanos == nil }
 
     public func matches(_ e: AuditEvent) -> Bool {
+        if !includeLedgers, LedgerRecord.isLedger(e) { return false }
         if let status {
             let code = e.http?.statusCode ?? 0
             switch status {
@@ -266,7 +269,8 @@ public final class AuditStore: Sendable {
                 if !ordinals.isEmpty {
                     try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
                 }
-                if !filter.isEmpty {
+                // Only a service term can select a ledger record (it has no user, workload, group or trace id).
+                if !filter.isEmpty || (!filter.includeLedgers && query.terms.contains { $0.field == .service }) {
                     var kept = before
                     for i in before..<out.count where filter.matches(out[i].event) {
                         out.swapAt(kept, i)

@@ -317,7 +317,20 @@ public enum BundleVerifier {
             previous = key
         }
         let listed = Set(requests.flatMap(\.records))
+        // Version 3: the collector's ledgers of the segments the records are drawn from are proven too; they are
+        // listed in ledgers.ndjson, not by a request.
+        var ledgers: [BundleLocation: AuditEvent] = [:]
+        let drawn = Set(listed.map(\.segmentKey))
         for l in proven.keys.sorted() where !listed.contains(l) {
+            if version >= 3, let e = proven[l], LedgerRecord.isLedger(e) {
+                ledgers[l] = e
+                if !drawn.contains(l.segmentKey) {
+                    problem(
+                        .unexpectedSegment, "proofs.ndjson", record: l.description,
+                        "a ledger of a segment no request draws on")
+                }
+                continue
+            }
             problem(.unexpectedSegment, "proofs.ndjson", record: l.description, "a proven record no request lists")
         }
         if let query {
@@ -327,8 +340,10 @@ public enum BundleVerifier {
                     found: "\(query.requests) requests, \(query.records) records", "the counts in the query")
             }
             let derived = EvidenceBundle.derivedFiles(
-                query: query, requests: requests, events: proven, seals: Array(seals.values), version: version)
-            for name in ["events.ndjson", "events.csv", "report.txt", "report.html"] where derived[name] != nil {
+                query: query, requests: requests, events: proven, seals: Array(seals.values), ledgers: ledgers,
+                version: version)
+            for name in ["events.ndjson", "events.csv", "report.txt", "report.html", "ledgers.ndjson"]
+            where derived[name] != nil {
                 compare(name, expected: derived[name] ?? "", found: contents[name], into: &v)
             }
         }

@@ -19,8 +19,10 @@
 //                     of the record's canonical bytes, "leaf_hash", "audit_path": [hex, …]} (RFC 9162 §2.1.3)
 //   seals.ndjson      one line per segment: {"node", "segment", "seal": base64 of the 144 signed seal bytes,
 //                     "signature": base64 (when signed), and the seal's fields spelt out for people}
-//   manifest.json     {"format": "auditq-evidence", "version": 2, "files": [{"path", "bytes", "sha256"}, …]}
-//                     (version 1 bundles, written before report.html, have no report.html and still verify)
+//   ledgers.ndjson    one line per completeness ledger of those segments (proven in proofs.ndjson too):
+//                     {"record", "period_start", "period_end", …, "receivers", "senders"} (docs/format/ledger.md)
+//   manifest.json     {"format": "auditq-evidence", "version": 3, "files": [{"path", "bytes", "sha256"}, …]}
+//                     (versions 1 and 2, written before report.html and ledgers.ndjson, lack them and still verify)
 //
 // A <location> is {"node": 32 hex, "segment": sequence, "ordinal": record number in the segment}.
 import Crypto
@@ -103,6 +105,64 @@ public struct BundleLocation: Codable, Sendable, Hashable, Comparable, CustomStr
     }
 }
 
+extension BundleLocation {
+    /// "node/segment".
+    var segmentKey: String { "\(node)/\(segment)" }
+}
+
+/// A line of ledgers.ndjson: a proven ledger record, spelt out.
+public struct BundleLedger: Codable, Sendable, Hashable {
+    public struct Counts: Codable, Sendable, Hashable {
+        public var received: UInt64
+        public var accepted: UInt64
+        public var rejected: [String: UInt64]
+        public var dropped: UInt64
+        init(_ c: LedgerCounts) {
+            received = c.received
+            accepted = c.accepted
+            rejected = c.rejected
+            dropped = c.dropped
+        }
+    }
+    public var record: BundleLocation
+    public var periodStart: String?
+    public var periodStartUnixNano: String?
+    public var periodEnd: String?
+    public var periodEndUnixNano: String?
+    public var firstPeriod: Bool?
+    public var final: Bool?
+    public var receivers: [String: Counts]?
+    public var senders: [String: Counts]?
+    /// Why the record does not read as a ledger (then the other fields are absent).
+    public var error: String?
+
+    init(_ l: BundleLocation, _ e: AuditEvent) {
+        record = l
+        do throws(LedgerRecord.Malformed) {
+            let r = try LedgerRecord(e)
+            periodStart = TimeExpression.format(r.periodStart)
+            periodStartUnixNano = String(r.periodStart)
+            periodEnd = TimeExpression.format(r.periodEnd)
+            periodEndUnixNano = String(r.periodEnd)
+            firstPeriod = r.firstPeriod
+            final = r.final
+            receivers = r.receivers.mapValues(Counts.init)
+            senders = r.senders.mapValues(Counts.init)
+        } catch {
+            self.error = error.description
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case record, receivers, senders, error, final
+        case periodStart = "period_start"
+        case periodStartUnixNano = "period_start_unix_nano"
+        case periodEnd = "period_end"
+        case periodEndUnixNano = "period_end_unix_nano"
+        case firstPeriod = "first_period"
+    }
+}
+
 public struct BundleProof: Codable, Sendable, Hashable {
     public var record: BundleLocation
     public var leafIndex: UInt64
@@ -175,9 +235,10 @@ public struct BundleRequest: Codable, Sendable, Hashable {
 
 public enum EvidenceBundle {
     public static let formatName = "auditq-evidence"
-    /// 2 added report.html; bundles of version 1 are still read and verified.
-    public static let formatVersion = 2
-    public static let readableVersions = 1...2
+    /// 2 added report.html, 3 ledgers.ndjson (and the ledgers' proofs); bundles of versions 1 and 2 are still
+    /// read and verified.
+    public static let formatVersion = 3
+    public static let readableVersions = 1...3
     public static let manifestName = "manifest.json"
     /// Files every bundle of the current version has, besides the manifest.
     public static let fileNames = fileNames(version: formatVersion)
@@ -187,7 +248,7 @@ public enum EvidenceBundle {
         [
             "README.txt", "query.json", "activity.ndjson", "events.ndjson", "events.csv", "report.txt",
             "proofs.ndjson", "seals.ndjson",
-        ] + (version >= 2 ? ["report.html"] : [])
+        ] + (version >= 2 ? ["report.html"] : []) + (version >= 3 ? ["ledgers.ndjson"] : [])
     }
 
     static func encoder() -> JSONEncoder {
@@ -241,7 +302,18 @@ public enum EvidenceBundle {
                     request: BundleLocation(q.request.location), traceID: q.request.event.traceID.hex, records: records)
             )
         }
-        let proofs = try store.proofs(for: locations)
+        // The completeness ledgers of the segments the records are drawn from, proven like the records.
+        var drawn = Set<SegmentKey>()
+        for l in locations { drawn.insert(SegmentKey(node: l.nodeID, sequence: l.segmentSequence)) }
+        var ledgers: [BundleLocation: AuditEvent] = [:]
+        var ledgerLocations: [RecordLocation] = []
+        for key in drawn.sorted(by: { ($0.node, $0.sequence) < ($1.node, $1.sequence) }) {
+            for r in try store.ledgerRecords(node: key.node, sequence: key.sequence) {
+                ledgers[BundleLocation(r.location)] = r.event
+                ledgerLocations.append(r.location)
+            }
+        }
+        let proofs = try store.proofs(for: locations + ledgerLocations)
         var query = query
         query.unsealedRecordsOmitted = omitted
         query.requests = requests.count
@@ -269,7 +341,8 @@ public enum EvidenceBundle {
         files["seals.ndjson"] = seals.sorted { ($0.key.node, $0.key.sequence) < ($1.key.node, $1.key.sequence) }
             .map { jsonLine($0.value) + "\n" }.joined()
         for (name, text) in derivedFiles(
-            query: query, requests: requests, events: events, seals: Array(sealOf.values), version: formatVersion)
+            query: query, requests: requests, events: events, seals: Array(sealOf.values), ledgers: ledgers,
+            version: formatVersion)
         {
             files[name] = text
         }
@@ -313,7 +386,7 @@ public enum EvidenceBundle {
     /// the verifier rebuilds them and compares.
     static func derivedFiles(
         query: EvidenceQuery, requests: [BundleRequest], events: [BundleLocation: AuditEvent], seals: [SegmentSeal],
-        version: Int
+        ledgers: [BundleLocation: AuditEvent] = [:], version: Int
     ) -> [String: String] {
         var pages: [EvidenceHTML.Request] = []
         var activity = ""
@@ -350,13 +423,43 @@ public enum EvidenceBundle {
             report += Rendering.traceTree(stored) + "\n"
             pages.append(EvidenceHTML.Request(head: head, traceID: q.traceID, records: stored))
         }
+        if version >= 3 {
+            report += ledgerReport(ledgers, segments: Set(requests.flatMap { $0.records.map(\.segmentKey) }))
+        }
         var files = ["activity.ndjson": activity, "events.ndjson": ndjson, "events.csv": csv, "report.txt": report]
+        if version >= 3 {
+            files["ledgers.ndjson"] = ledgers.keys.sorted().map { jsonLine(BundleLedger($0, ledgers[$0]!)) + "\n" }
+                .joined()
+        }
         if version >= 2 { files["report.html"] = EvidenceHTML.render(query: query, requests: pages, seals: seals) }
         return files
     }
 
+    /// The closing section of report.txt (version 3): what the ledgers of the segments drawn on say.
+    static func ledgerReport(_ ledgers: [BundleLocation: AuditEvent], segments: Set<String>) -> String {
+        var out =
+            "\ncompleteness: \(ledgers.count) ledger\(ledgers.count == 1 ? "" : "s") for the \(segments.count) segment"
+        out += segments.count == 1 ? " drawn on" : "s drawn on"
+        let without = segments.subtracting(ledgers.keys.map(\.segmentKey)).sorted()
+        out += without.isEmpty ? "\n" : "; without a ledger (period unknown): \(without.joined(separator: ", "))\n"
+        for l in ledgers.keys.sorted() {
+            guard let record = try? LedgerRecord(ledgers[l]!) else {
+                out += "  \(l.segmentKey): a ledger that does not read\n"
+                continue
+            }
+            var total = LedgerCounts()
+            for c in record.receivers.values { total.add(c) }
+            out +=
+                "  \(l.segmentKey) \(TimeExpression.format(record.periodStart)) … \(TimeExpression.format(record.periodEnd)): "
+                + "received \(total.received), accepted \(total.accepted), rejected \(total.rejectedTotal)"
+                + (total.rejected.isEmpty ? "" : " (\(CompletenessOutput.reasons(total)))")
+                + ", dropped \(total.dropped)\n"
+        }
+        return out
+    }
+
     static let readme = """
-        An auditq evidence bundle (format auditq-evidence, version 2).
+        An auditq evidence bundle (format auditq-evidence, version 3).
 
         query.json       the question answered, who ran it, where, when, and with which auditq version
         activity.ndjson  one line per request the user made, with every record of the trace it started
@@ -367,12 +470,14 @@ public enum EvidenceBundle {
         proofs.ndjson    for every record: its canonical bytes (base64) and its RFC 6962 inclusion proof (leaf
                          hash SHA-256(0x00 || record), audit path leaf side first) against its segment's root
         seals.ndjson     the seals holding those roots: the 144 signed bytes (base64) and the Ed25519 signature
+        ledgers.ndjson   the collector's completeness ledger of each of those segments (what each receiver and
+                         sender delivered, what was accepted, rejected and dropped); proven in proofs.ndjson too
         manifest.json    SHA-256 and size of every other file
 
         To check it, without the data it came from:
             auditq verify --bundle DIR [--public-key FILE]
         which checks the manifest, every proof against its seal, every signature (with the collector's public
-        key), and that events, CSV, activity and both reports are exactly what the proven records give.
+        key), and that events, CSV, activity, ledgers and both reports are exactly what the proven records give.
 
         """
 }

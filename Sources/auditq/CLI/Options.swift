@@ -119,11 +119,16 @@ struct FilterOptions: ParsableArguments {
     @Option(help: "HTTP method.") var method: String?
     @Option(name: .customLong("path-prefix"), help: "Prefix of the HTTP target or route.") var pathPrefix: String?
     @Option(name: .customLong("min-duration"), help: "At least this long: 250ms, 1.5s, 2m.") var minDuration: String?
+    @Flag(
+        name: .customLong("include-ledgers"),
+        help: "Also the collectors' completeness ledger records (left out otherwise; see auditq completeness).")
+    var includeLedgers = false
 
     func validate() throws { _ = try filter() }
 
     func filter() throws -> EventFilter {
         var f = EventFilter(method: method, pathPrefix: pathPrefix)
+        f.includeLedgers = includeLedgers
         if let status {
             let usage = ValidationError("--status \(status): use error, ok, 404 or 5xx")
             switch status.lowercased() {

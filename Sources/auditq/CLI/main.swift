@@ -13,7 +13,7 @@ enum ExitStatus {
     static let failure: Int32 = 1
     /// A usage error: an unknown option, a bad value, a missing data directory, an unreadable policy.
     static let usage: Int32 = 2
-    /// `verify` found problems.
+    /// `verify` found problems; `completeness` found time or segments its ledgers cannot vouch for.
     static let problemsFound: Int32 = 3
     /// A query met damaged data (the message names the file).
     static let damagedData: Int32 = 4
@@ -23,7 +23,7 @@ enum ExitStatus {
           0  success, also when nothing matches (a note says so on stderr)
           1  a file could not be read or written; retention apply: a segment failed
           2  usage error: bad option or value, no data directory, bad policy
-          3  verify found problems
+          3  verify found problems; completeness found a period it cannot vouch for
           4  damaged data met while answering a query (the file is named)
         """
 }
@@ -35,8 +35,8 @@ struct AuditQ: ParsableCommand {
         discussion: ExitStatus.table,
         version: AuditQVersion.current,
         subcommands: [
-            Activity.self, Access.self, Search.self, Count.self, Trace.self, Stats.self, Evidence.self, Verify.self,
-            Retention.self,
+            Activity.self, Access.self, Search.self, Count.self, Completeness.self, Trace.self, Stats.self,
+            Evidence.self, Verify.self, Retention.self,
         ])
 
     static func main() {

@@ -63,6 +63,7 @@ public final class DurableLog: Sendable {
 
     private struct Pending {
         var batch: PreparedBatch
+        var origin: String?
         var continuation: CheckedContinuation<AppendReceipt, any Error>
     }
 
@@ -129,7 +130,9 @@ public final class DurableLog: Sendable {
     /// Appends `events` and returns once they are durable under the fsync policy. Throws `.busy`
     /// at once when too much is pending (the caller should answer "retry later"), `.invalidState` after
     /// `close()`, or the write error that prevented durability.
-    public func append(_ events: [AuditEvent]) async throws -> AppendReceipt {
+    /// `origin` labels the batch for the writer's `SegmentTrailer`, which is told, once the batch is part of a
+    /// segment, how many records came under that label.
+    public func append(_ events: [AuditEvent], origin: String? = nil) async throws -> AppendReceipt {
         // Encoding, hashing and term extraction happen here, on the caller's thread, in parallel with other
         // callers; the writer queue then only copies, compresses and writes.
         let batch = try PreparedBatch(events)
@@ -142,7 +145,7 @@ public final class DurableLog: Sendable {
                     return LogFormatError(
                         .busy, "ingest queue full: \(s.stats.pendingEvents) events waiting for the disk")
                 }
-                s.pending.append(Pending(batch: batch, continuation: continuation))
+                s.pending.append(Pending(batch: batch, origin: origin, continuation: continuation))
                 s.stats.pendingEvents += batch.count
                 return nil
             }
@@ -210,6 +213,14 @@ public final class DurableLog: Sendable {
                     if fsyncNanos > 0 { observer.synced(nanos: fsyncNanos) }
                 }
                 for case .failure(let e) in receipts { observer.failed(e) }
+            }
+            // Before any roll below, so the trailer sees this group as part of the segment it went into.
+            if commitError == nil, let trailer = options.writer.trailer {
+                for (item, receipt) in zip(batch, receipts) {
+                    if let origin = item.origin, case .success(let r) = receipt {
+                        trailer.appended(origin: origin, count: r.count)
+                    }
+                }
             }
             state.withLock { s in
                 s.stats.pendingEvents -= count
@@ -361,8 +372,9 @@ public final class DurableLog: Sendable {
                 self.timer = nil
                 self.drain()
                 do throws(LogFormatError) {
-                    self.reportSealed(try self.sealAll())
-                    try self.writer.close()
+                    // What `writer.close()` would do (it only seals), once: a second final seal would ask the
+                    // trailer again.
+                    self.reportSealed(try self.sealAll(final: true))
                     c.resume()
                 } catch {
                     c.resume(throwing: error)
@@ -377,13 +389,13 @@ public final class DurableLog: Sendable {
 
 extension DurableLog {
     /// Runs on `queue`: seals the active segment and every retired log now (waiting for a lay-out in progress).
-    fileprivate func sealAll() throws(LogFormatError) -> [CatalogEntry] {
+    fileprivate func sealAll(final: Bool = false) throws(LogFormatError) -> [CatalogEntry] {
         switch writer.options.sealLayout {
         case .columns:
-            try writer.retire()
+            try writer.retire(final: final)
             return try sealer.layOutRetired()
         case .rows:
-            return try writer.seal().map { [$0] } ?? []
+            return try writer.seal(final: final).map { [$0] } ?? []
         }
     }
 

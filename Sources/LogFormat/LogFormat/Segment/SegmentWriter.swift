@@ -31,6 +31,8 @@ public struct WriterOptions: Sendable {
     public var columnBlockRows: Int = 4096
     /// Signs every seal when set.
     public var signer: SealSigner?
+    /// Supplies the last records of every segment (the collector's completeness ledger); see `SegmentTrailer`.
+    public var trailer: (any SegmentTrailer)?
     /// Tests only: fails chosen writes of segment data (see `WriteFaults`).
     package var writeFaults: (any WriteFaults)?
 
@@ -124,6 +126,8 @@ public final class SegmentWriter {
     private var lastWriteFailed = false
     /// Where a rollback's truncation failed: the file must be cut there before anything else is written.
     private var pendingTruncation: Int?
+    /// True while recovery seals a log a crash left: no trailer is added to it.
+    private var recovering = false
 
     // Counters for metrics.
     public private(set) var recordsAppended: UInt64 = 0
@@ -471,18 +475,26 @@ public final class SegmentWriter {
     /// retired log first, then this one. Returns the entry of the segment sealed last; nil (and the file is
     /// removed) when the active segment holds no records and no log was retired. When sealing fails (a full
     /// disk), the log stays as it is, every block intact, and sealing is tried again later.
+    /// With a `trailer`, its records are appended first (`final`: the writer is being closed, see
+    /// `SegmentTrailer`).
     @discardableResult
-    public func seal() throws(LogFormatError) -> CatalogEntry? {
+    public func seal(final: Bool = false) throws(LogFormatError) -> CatalogEntry? {
         switch options.sealLayout {
         case .columns:
-            try retire()
+            try retire(final: final)
             return try layOutRetired().last
         case .rows:
             try sealTurn.withLock { (_) throws(LogFormatError) in
                 if hasUnpublishedSeals { try publishLocked() }
             }
+            let trailed = try appendTrailer(final: final)
             guard active != nil else { return nil }
-            try flush()
+            do throws(LogFormatError) {
+                try flush()
+            } catch {
+                if let trailed { rollBack(to: trailed) }
+                throw error
+            }
             let a = active!
             if a.recordCount == 0 {
                 FileIO.close(a.fd)
@@ -490,7 +502,14 @@ public final class SegmentWriter {
                 active = nil
                 return nil
             }
-            let sealed = try sealInPlace(a)
+            let sealed: (seal: SegmentSeal, blockCount: UInt32, fileSize: UInt64, log: String?)
+            do throws(LogFormatError) {
+                sealed = try sealInPlace(a)
+            } catch {
+                if let trailed { rollBack(to: trailed) }
+                throw error
+            }
+            if trailed != nil { options.trailer?.trailerWritten(segment: a.header.sequence) }
             // The seal is durable: from here the segment is final and the chain moves on, whatever follows fails.
             FileIO.close(a.fd)
             active = nil
@@ -502,9 +521,15 @@ public final class SegmentWriter {
 
     /// Closes the active segment for appending: its buffered records are written and fsynced, and the log joins
     /// the logs to lay out (`layOutRetired()`). The next append opens a new segment. An empty one is removed.
-    package func retire() throws(LogFormatError) {
+    package func retire(final: Bool = false) throws(LogFormatError) {
+        let trailed = try appendTrailer(final: final)
         guard active != nil else { return }
-        try flush()
+        do throws(LogFormatError) {
+            try flush()
+        } catch {
+            if let trailed { rollBack(to: trailed) }
+            throw error
+        }
         let a = active!
         if a.recordCount == 0 {
             FileIO.close(a.fd)
@@ -513,10 +538,35 @@ public final class SegmentWriter {
             return
         }
         // The lay-out reads the log from the file: make what it reads the durable truth first.
-        try FileIO.fsync(a.fd, path: a.path)
+        do throws(LogFormatError) {
+            try FileIO.fsync(a.fd, path: a.path)
+        } catch {
+            // The trailer is cut off again, so that the next try appends one trailer, not a second.
+            if let trailed { rollBack(to: trailed) }
+            throw error
+        }
+        if trailed != nil { options.trailer?.trailerWritten(segment: a.header.sequence) }
         FileIO.close(a.fd)
         active = nil
         sealing.withLock { $0.retired.append((a.path, a.header.sequence, a.recordCount)) }
+    }
+
+    /// Appends the trailer's records to the active segment (opening one only when `final` and the trailer has
+    /// something to say), and returns the mark before them, to cut them off again if closing fails. A segment
+    /// that took no records gets no trailer: it is removed, and what the trailer counted goes to the next.
+    private func appendTrailer(final: Bool) throws(LogFormatError) -> Mark? {
+        guard !recovering, let trailer = options.trailer else { return nil }
+        if let a = active {
+            guard a.recordCount > 0 || a.bufferedCount > 0 else { return nil }
+        } else if !final {
+            return nil
+        }
+        let records = trailer.trailer(closing: active?.header.sequence, final: final)
+        guard !records.isEmpty else { return nil }
+        if active == nil { try openNewSegment() }
+        let start = mark()
+        try append(records)  // a failing append rolls its batch back itself
+        return start
     }
 
     /// True while retired logs await their lay-out.
@@ -647,7 +697,7 @@ public final class SegmentWriter {
 
     /// Seals the active segment and releases the writer's file.
     public func close() throws(LogFormatError) {
-        try seal()
+        try seal(final: true)
     }
 
     // MARK: Recovery
@@ -808,8 +858,12 @@ public final class SegmentWriter {
             report.action = .removedEmpty
         } else {
             // Seal it with the same sequence number; the chain continues from the last sealed segment.
+            // Without a trailer: the records the owner would add describe its own period, not this log's (which
+            // keeps the trailer it was retired with, if it got that far).
             let saved = active
             active = segment
+            recovering = true
+            defer { recovering = false }
             try seal()
             active = saved
         }
