@@ -107,8 +107,9 @@ import Testing
                         let ok = try await traces.export(request)
                         #expect(!ok.hasPartialSuccess)
                         break
-                    } catch  where attempt < 5 {
-                        try await Task.sleep(for: .milliseconds(500 * attempt))
+                    } catch  where attempt < 12 {
+                        // grpc-swift backs off between connection attempts; give it the whole backoff to come up.
+                        try await Task.sleep(for: .milliseconds(min(500 * attempt, 2_000)))
                     }
                 }
             }

@@ -72,9 +72,10 @@ import Testing
         #expect(archived.map(\.seal) == before.map(\.seal))
         collector.stop(signal: SIGTERM)
         #expect(collector.process.terminationStatus == 0)
-        // The collector's own segment (sealed at shutdown) is hot and chained after the archived ones.
+        // The collector's own segment (sealed at shutdown: 20 spans and its completeness ledger) is hot and
+        // chained after the archived ones.
         let outcome = Verifier.verifyDirectory(DataDirectory(data))
         #expect(outcome.problems.isEmpty, "\(outcome.problems)")
-        #expect(try DataDirectory(data).loadCatalog().entries.contains { $0.tier == .hot && $0.seal.recordCount == 20 })
+        #expect(try DataDirectory(data).loadCatalog().entries.contains { $0.tier == .hot && $0.seal.recordCount == 21 })
     }
 }

@@ -32,7 +32,7 @@ struct AuditqStoreTests {
         let shipped = try await ShippedStore.make(seed: 31)
         defer { shipped.tmp.remove() }
         let store = "s3://\(shipped.location.bucket)/audit"
-        let trace = TraceID(high: 1, low: 42).hex
+        let trace = ShippedStore.trace(42).hex
         let local = try ChildProcess.run(
             Self.auditq, ["trace", "--data", shipped.directory.root, trace, "--format", "json"],
             environment: ["PATH": "/usr/bin:/bin"])

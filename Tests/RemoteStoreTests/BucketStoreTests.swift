@@ -28,13 +28,23 @@ struct ShippedStore {
     var directory: DataDirectory { tmp.dataDirectory }
     var cacheRoot: String { tmp.path + "/cache" }
 
+    /// Trace `low` of the generated events with random leading bytes, as W3C trace ids have: the index maps a
+    /// trace id's first four bytes to blocks, and ids that all shared them would send a look-up to every block.
+    static func trace(_ low: UInt64) -> TraceID {
+        TraceID(high: (low &+ 1) &* 0x9E37_79B9_7F4A_7C15, low: low)
+    }
+
     static func make(count: Int = 1_200, seed: UInt64 = 11) async throws -> ShippedStore {
         let tmp = TempDir("remote")
         var options = WriterOptions()
         options.targetBlockBytes = 2 << 10
         options.maxSegmentBytes = 12 << 10
         options.columnBlockRows = 7
-        let events = (0..<count).map { RandomEvents.small(seed: seed &* 1_000_003 &+ UInt64($0)) }
+        let events = (0..<count).map { i in
+            var e = RandomEvents.small(seed: seed &* 1_000_003 &+ UInt64(i))
+            e.traceID = Self.trace(e.traceID.low)
+            return e
+        }
         let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
         for chunk in stride(from: 0, to: count, by: 25) {
             try writer.append(events[chunk..<min(count, chunk + 25)])
@@ -101,7 +111,7 @@ struct BucketStoreTests {
             let remote = try AuditStore(directories: [], remotes: [cold])
             #expect(remote.sealedSegments.count == local.sealedSegments.count)
             let openBytes = cold.stats.bytes
-            let trace = TraceID(high: 1, low: 17)
+            let trace = ShippedStore.trace(17)
             #expect(answer(try remote.trace(trace)) == answer(try local.trace(trace)))
             #expect(!(try local.trace(trace)).isEmpty)
             #expect(cold.stats.bytes > openBytes, "the trace's blocks were fetched")
@@ -114,7 +124,7 @@ struct BucketStoreTests {
                 #expect(a.map { answer($0.trace) } == b.map { answer($0.trace) }, "\(user)")
             }
             for low in stride(from: UInt64(1), through: 200, by: 13) {
-                let id = TraceID(high: 1, low: low)
+                let id = ShippedStore.trace(low)
                 #expect(answer(try remote.trace(id)) == answer(try local.trace(id)))
             }
 
