@@ -235,7 +235,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "LogFormat", "SyntheticTraffic",
+                "LogFormat", "SyntheticTraffic", "ObjectStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport"

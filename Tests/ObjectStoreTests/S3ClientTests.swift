@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import ObjectStore
+import TestSupport
 import Testing
 
 @Suite(.enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
