@@ -114,7 +114,8 @@ extension ColumnBlock {
         var scopeSchemaURL: String
     }
 
-    struct Shape {
+    /// A class, so that taking a row's shape costs one retain rather than one per string it holds.
+    final class Shape {
         var kind: EventKind
         var spanKind: SpanKind
         var source: EventSource
@@ -145,6 +146,34 @@ extension ColumnBlock {
         var route: String?
         var httpStatus: UInt16 = 0
         var httpParts: UInt8 = 0
+
+        init(
+            kind: EventKind, spanKind: SpanKind, source: EventSource, status: StatusCode, severity: UInt8,
+            parts: UInt8, flags: UInt32, name: String, service: String, traceState: String, statusMessage: String,
+            severityText: String, eventName: String, resource: Int, attributes: [(key: String, tag: UInt8)],
+            droppedAttributes: UInt32, eventCount: Int, droppedEvents: UInt32, linkCount: Int, droppedLinks: UInt32
+        ) {
+            self.kind = kind
+            self.spanKind = spanKind
+            self.source = source
+            self.status = status
+            self.severity = severity
+            self.parts = parts
+            self.flags = flags
+            self.name = name
+            self.service = service
+            self.traceState = traceState
+            self.statusMessage = statusMessage
+            self.severityText = severityText
+            self.eventName = eventName
+            self.resource = resource
+            self.attributes = attributes
+            self.droppedAttributes = droppedAttributes
+            self.eventCount = eventCount
+            self.droppedEvents = droppedEvents
+            self.linkCount = linkCount
+            self.droppedLinks = droppedLinks
+        }
     }
 
     /// Reads the columns into events. Each column is read front to back by its own reader.
@@ -242,7 +271,7 @@ extension ColumnBlock {
                 }
                 attributes.append((key, tag))
             }
-            var s = Shape(
+            let s = Shape(
                 kind: kind, spanKind: spanKind, source: source, status: status, severity: severity, parts: parts,
                 flags: flags, name: name, service: service, traceState: traceState, statusMessage: statusMessage,
                 severityText: severityText, eventName: eventName, resource: resource, attributes: attributes,
@@ -353,7 +382,7 @@ extension ColumnBlock {
                         if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
                             nextWanted += 1
                         } else {
-                            try Self.skipRest(s, &r, d, start: start)
+                            try Self.skipRest(s, &r, strings: d.count)
                             continue
                         }
                     }
@@ -449,35 +478,76 @@ extension ColumnBlock {
             return out
         }
 
-        /// Reads a row's identity, HTTP, value and extra parts without building them (a row not asked for).
-        static func skipRest(_ s: Shape, _ r: inout Readers, _ d: [String], start: UInt64) throws(LogFormatError) {
+        /// Reads a row's identity, HTTP, value and extra parts without building them (a row not asked for): every
+        /// reference is still checked against its table, but no string or value is retained or allocated.
+        static func skipRest(_ s: Shape, _ r: inout Readers, strings n: Int) throws(LogFormatError) {
             if s.parts & Parts.user != 0 {
-                _ = try string(&r.user, d)
-                if s.hasEmail { _ = try string(&r.user, d) }
-                for _ in 0..<s.groupCount { _ = try string(&r.user, d) }
+                try skipString(&r.user, n)
+                if s.hasEmail { try skipString(&r.user, n) }
+                for _ in 0..<s.groupCount { try skipString(&r.user, n) }
                 if s.hasFingerprint {
-                    let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
-                    _ = try r.user.rawSlice(n)
+                    let length = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                    _ = try r.user.rawSlice(length)
                 }
             }
             if s.parts & Parts.http != 0 {
-                if s.httpParts & 1 != 0 { _ = try string(&r.http, d) }
-                if s.httpParts & 2 != 0 { _ = try string(&r.http, d) }
+                if s.httpParts & 1 != 0 { try skipString(&r.http, n) }
+                if s.httpParts & 2 != 0 { try skipString(&r.http, n) }
             }
-            for a in s.attributes { _ = try valueBody(a.tag, &r.value, d, depth: 0) }
-            if s.parts & Parts.body != 0 { _ = try fullValue(&r.extra, d, depth: 0) }
+            for a in s.attributes { try skipValueBody(a.tag, &r.value, n, depth: 0) }
+            if s.parts & Parts.body != 0 { try skipValueBody(try r.extra.u8(), &r.extra, n, depth: 0) }
             for _ in 0..<s.eventCount {
                 _ = try r.extra.svarint()
-                _ = try string(&r.extra, d)
-                _ = try fullAttributes(&r.extra, d, depth: 0)
+                try skipString(&r.extra, n)
+                try skipAttributes(&r.extra, n, depth: 0)
                 _ = try count32(&r.extra)
             }
             for _ in 0..<s.linkCount {
                 _ = try r.extra.rawSlice(24)
-                _ = try string(&r.extra, d)
-                _ = try fullAttributes(&r.extra, d, depth: 0)
+                try skipString(&r.extra, n)
+                try skipAttributes(&r.extra, n, depth: 0)
                 _ = try count32(&r.extra)
                 _ = try count32(&r.extra)
+            }
+        }
+
+        static func skipString(_ r: inout BinaryReader, _ n: Int) throws(LogFormatError) {
+            let i = try r.uvarint()
+            guard i < UInt64(n) else {
+                throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(n)")
+            }
+        }
+
+        /// `valueBody` without building the value: the same checks, in the same order.
+        static func skipValueBody(_ tag: UInt8, _ r: inout BinaryReader, _ n: Int, depth: Int)
+            throws(LogFormatError)
+        {
+            guard depth < RecordCodec.maxValueDepth else {
+                throw LogFormatError(.malformed, "column block: values nested \(depth) deep")
+            }
+            switch tag {
+            case RecordCodec.ValueTag.empty, RecordCodec.ValueTag.boolFalse, RecordCodec.ValueTag.boolTrue: return
+            case RecordCodec.ValueTag.string: try skipString(&r, n)
+            case RecordCodec.ValueTag.int: _ = try r.svarint()
+            case RecordCodec.ValueTag.double: _ = try r.u64()
+            case RecordCodec.ValueTag.bytes:
+                let length = try r.uvarint(max: r.remaining, "a bytes length")
+                _ = try r.rawSlice(length)
+            case RecordCodec.ValueTag.array:
+                let count = try r.uvarint(max: r.remaining, "an array length")
+                for _ in 0..<count { try skipValueBody(try r.u8(), &r, n, depth: depth + 1) }
+            case RecordCodec.ValueTag.keyValueList:
+                try skipAttributes(&r, n, depth: depth + 1)
+            default:
+                throw LogFormatError(.malformed, "column block: unknown value tag \(tag)")
+            }
+        }
+
+        static func skipAttributes(_ r: inout BinaryReader, _ n: Int, depth: Int) throws(LogFormatError) {
+            let count = try r.uvarint(max: r.remaining, "an attribute count")
+            for _ in 0..<count {
+                try skipString(&r, n)
+                try skipValueBody(try r.u8(), &r, n, depth: depth)
             }
         }
 
