@@ -1,11 +1,12 @@
 import Foundation
 import Logging
 import PropertyBased
-import StoreQuery
+import SyntheticTraffic
 import TestSupport
 import Testing
 
 @testable import LogFormat
+@testable import StoreQuery
 
 /// The store's index answers must be identical to a brute-force scan of every record.
 @Suite struct StoreQueryTests {
@@ -52,11 +53,12 @@ import Testing
         .service("svc-5"), .workload("spiffe://td/ns/a/sa/sa1"), .user("nobody"), .trace(TraceID(high: 1, low: 17)),
     ]
 
-    @Test func termAndTimeQueriesEqualBruteForce() async throws {
+    /// With and without decoded blocks kept (auditq keeps none: it decodes only the rows it needs).
+    @Test(arguments: [true, false]) func termAndTimeQueriesEqualBruteForce(cacheDecodedBlocks: Bool) async throws {
         let tmp = TempDir()
         defer { tmp.remove() }
         let events = try populate(tmp.dataDirectory, count: 1_500, seed: 5)
-        let store = try AuditStore(directories: [tmp.dataDirectory])
+        let store = try AuditStore(directories: [tmp.dataDirectory], cacheDecodedBlocks: cacheDecodedBlocks)
         #expect(store.sealedSegments.count > 3)
         #expect(try sealedVersions(tmp.dataDirectory) == [1, 2])
         let base: UInt64 = 1_700_000_000_000_000_000
@@ -76,11 +78,11 @@ import Testing
         }
     }
 
-    @Test func traceLookupsAcrossSegmentsEqualBruteForce() throws {
+    @Test(arguments: [true, false]) func traceLookupsAcrossSegmentsEqualBruteForce(cacheDecodedBlocks: Bool) throws {
         let tmp = TempDir()
         defer { tmp.remove() }
         let events = try populate(tmp.dataDirectory, count: 1_200, seed: 9)
-        let store = try AuditStore(directories: [tmp.dataDirectory])
+        let store = try AuditStore(directories: [tmp.dataDirectory], cacheDecodedBlocks: cacheDecodedBlocks)
         #expect(try sealedVersions(tmp.dataDirectory) == [1, 2])
         for low in UInt64(1)...40 {
             let id = TraceID(high: 1, low: low)
@@ -166,6 +168,30 @@ import Testing
         #expect(shown.allSatisfy { $0.location.segmentSequence == 1 || $0.event == twin })
         let trace = batch[0].traceID
         #expect(try store.trace(trace).count == batch.filter { $0.traceID == trace }.count + 1)
+    }
+}
+
+extension DeduplicationTests {
+    /// In-place deduplication keeps exactly what the definition keeps: the first stored copy of each event, in
+    /// order, over runs of equal start times with copies anywhere in the run.
+    @Test func dropDuplicatesKeepsTheFirstCopyOfEachEvent() async {
+        await propertyCheck(count: 200, input: Gen.int(in: 0...60), Gen.uint64(in: 0...UInt64.max)) { n, seed in
+            var g = SplitMix64(seed: seed)
+            let distinct = (0..<6).map { RandomEvents.small(seed: seed &+ UInt64($0)) }
+            var records: [StoredRecord] = []
+            for i in 0..<n {
+                var e = distinct[Int(g.next() % 6)]
+                e.startTimeUnixNano = g.next() % 3  // few start times: long runs of equal times
+                let location = RecordLocation(nodeID: NodeID(high: 0, low: 1), segmentSequence: 1, ordinal: UInt32(i))
+                records.append(StoredRecord(event: e, location: location))
+            }
+            AuditStore.sortByTime(&records)
+            var expected: [StoredRecord] = []
+            for r in records where !expected.contains(where: { $0.event == r.event }) { expected.append(r) }
+            var got = records
+            AuditStore.dropDuplicates(&got)
+            #expect(got.map(\.location) == expected.map(\.location))
+        }
     }
 }
 

@@ -156,12 +156,15 @@ public final class AuditStore: Sendable {
 
     /// Opens the store over `directories`; reads their catalogs (rebuilding in memory any that is missing or
     /// stale, without writing to a directory a collector may own).
+    /// `cacheDecodedBlocks`: keep decoded column blocks for later questions (a long-lived store); a process that
+    /// asks one question passes false (see `BlockCache.keepsEvents`).
     public init(
-        directories: [DataDirectory], remotes: [any RemoteSegments] = [], cacheBytes: Int = 256 << 20
+        directories: [DataDirectory], remotes: [any RemoteSegments] = [], cacheBytes: Int = 256 << 20,
+        cacheDecodedBlocks: Bool = true
     ) throws(LogFormatError) {
         self.directories = directories
         self.remotes = remotes
-        cache = BlockCache(capacityBytes: cacheBytes)
+        cache = BlockCache(capacityBytes: cacheBytes, keepsEvents: cacheDecodedBlocks)
         try refresh()
     }
 
@@ -284,7 +287,7 @@ public final class AuditStore: Sendable {
             }
         }
         Self.sortByTime(&out)
-        if !query.includeDuplicates { out = Self.droppingDuplicates(out) }
+        if !query.includeDuplicates { Self.dropDuplicates(&out) }
         if let limit = query.limit, out.count > limit { out.removeLast(out.count - limit) }
         return out
     }
@@ -301,7 +304,7 @@ public final class AuditStore: Sendable {
     private func keepEarliest(_ records: inout [StoredRecord], _ limit: Int, _ includeDuplicates: Bool) -> UInt64? {
         guard records.count >= limit else { return nil }
         Self.sortByTime(&records)
-        if !includeDuplicates { records = Self.droppingDuplicates(records) }
+        if !includeDuplicates { Self.dropDuplicates(&records) }
         guard records.count >= limit else { return nil }
         records.removeLast(records.count - limit)
         return records[limit - 1].event.startTimeUnixNano
@@ -312,17 +315,34 @@ public final class AuditStore: Sendable {
     /// commits to what was received, and queries show it once. `records` must be sorted by start time, which
     /// makes duplicates neighbours within a run of equal start times.
     public static func droppingDuplicates(_ records: [StoredRecord]) -> [StoredRecord] {
-        var out: [StoredRecord] = []
-        out.reserveCapacity(records.count)
-        var runStart = 0
-        for r in records {
-            if let last = out.last, last.event.startTimeUnixNano != r.event.startTimeUnixNano { runStart = out.count }
-            let duplicate = out[runStart...].contains {
-                $0.event.spanID == r.event.spanID && $0.event.traceID == r.event.traceID && $0.event == r.event
-            }
-            if !duplicate { out.append(r) }
-        }
+        var out = records
+        dropDuplicates(&out)
         return out
+    }
+
+    /// `droppingDuplicates` in place: records are moved, never copied (a copy retains each of an event's
+    /// references, which a heavy user's thousands of records make a visible cost).
+    public static func dropDuplicates(_ records: inout [StoredRecord]) {
+        var kept = 0
+        var runStart = 0
+        for i in records.indices {
+            if kept > 0, records[kept - 1].event.startTimeUnixNano != records[i].event.startTimeUnixNano {
+                runStart = kept
+            }
+            var duplicate = false
+            for j in runStart..<kept
+            where records[j].event.spanID == records[i].event.spanID
+                && records[j].event.traceID == records[i].event.traceID && records[j].event == records[i].event
+            {
+                duplicate = true
+                break
+            }
+            if !duplicate {
+                if kept != i { records.swapAt(kept, i) }
+                kept += 1
+            }
+        }
+        records.removeLast(records.count - kept)
     }
 
     /// Intersection of the posting lists of `terms` in one segment, smallest list first.
@@ -413,7 +433,8 @@ public final class AuditStore: Sendable {
             ordinals.sort()
             found.removeAll(keepingCapacity: true)
             try reader.records(at: ordinals, cache: cache, into: &found)
-            for record in found { out[record.event.traceID, default: []].append(record) }
+            // Moved, not copied; each trace is sorted below.
+            while let record = found.popLast() { out[record.event.traceID, default: []].append(record) }
         }
         if includeOpenSegments {
             for reader in try openSegmentReaders() {
@@ -422,11 +443,10 @@ public final class AuditStore: Sendable {
                 }
             }
         }
-        for (k, v) in out {
-            let sorted = v.sorted {
-                ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location)
-            }
-            out[k] = includeDuplicates ? sorted : Self.droppingDuplicates(sorted)
+        // In place: the keys first, so that no copy of the dictionary is alive while its values change.
+        for k in Array(out.keys) {
+            out[k]!.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
+            if !includeDuplicates { Self.dropDuplicates(&out[k]!) }
         }
         return out
     }

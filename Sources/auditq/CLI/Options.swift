@@ -31,7 +31,7 @@ struct DataOptions: ParsableArguments {
         let directories = try existing()
         // One query per process: blocks are rarely read twice, and a large cache only costs fresh pages.
         let mib = Int(ProcessInfo.processInfo.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
-        return try AuditStore(directories: directories, cacheBytes: mib << 20)
+        return try AuditStore(directories: directories, cacheBytes: mib << 20, cacheDecodedBlocks: false)
     }
 }
 

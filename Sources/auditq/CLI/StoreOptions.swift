@@ -97,7 +97,9 @@ struct StoreOptions: ParsableArguments {
     func openStore(_ data: DataOptions, timeRange: ClosedRange<UInt64>? = nil) throws -> AuditStore {
         let local = try localDirectories(data)
         let mib = Int(Self.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
-        return try AuditStore(directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20)
+        return try AuditStore(
+            directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20,
+            cacheDecodedBlocks: false)
     }
 }
 

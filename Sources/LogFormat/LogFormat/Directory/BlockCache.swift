@@ -35,11 +35,16 @@ public final class BlockCache: Sendable {
     }
 
     public let capacityBytes: Int
+    /// Whether decoded column blocks are kept. A process that asks one question reads a block about once, and
+    /// copying events out of the cache costs a retain per reference they hold: it decodes only the rows it
+    /// needs instead.
+    public let keepsEvents: Bool
     private let state = Mutex(State())
 
     /// `capacityBytes` bounds the decompressed bytes held; 0 disables caching.
-    public init(capacityBytes: Int) {
+    public init(capacityBytes: Int, keepsEvents: Bool = true) {
         self.capacityBytes = capacityBytes
+        self.keepsEvents = keepsEvents
     }
 
     public func get(_ key: Key) -> [UInt8]? {
@@ -54,7 +59,9 @@ public final class BlockCache: Sendable {
         return e
     }
 
-    public func putEvents(_ key: Key, _ events: [AuditEvent]) { store(key, .events(events)) }
+    public func putEvents(_ key: Key, _ events: [AuditEvent]) {
+        if keepsEvents { store(key, .events(events)) }
+    }
 
     private func lookUp(_ key: Key) -> Entry? {
         state.withLock { s in

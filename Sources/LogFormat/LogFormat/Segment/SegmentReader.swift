@@ -448,17 +448,20 @@ public final class SegmentReader: Sendable {
             }
             if isColumnBlock(b) {
                 let rows = wanted.map { Int($0 - location.firstOrdinal) }
-                let events: [AuditEvent]
+                var events: [AuditEvent]
                 if let hit = cache.flatMap({ isSealed ? $0.getEvents(cacheKey(b)) : nil }) {
                     events = rows.map { hit[$0] }
-                } else if rows.count * 4 >= Int(location.recordCount) {
+                } else if rows.count * 4 >= Int(location.recordCount), cache?.keepsEvents ?? true {
                     let all = try cachedEvents(b, cache: cache)
                     events = rows.map { all[$0] }
                 } else {
                     // A few rows of the block: build only those (not cached: a later query may want others).
                     events = try blockEvents(b, rows: rows)
                 }
-                for (ordinal, event) in zip(wanted, events) {
+                // Moved into the records, not copied (a copy retains each of an event's references).
+                events.reverse()
+                for ordinal in wanted {
+                    let event = events.removeLast()
                     if let timeRange, !timeRange.contains(event.startTimeUnixNano) { continue }
                     out.append(StoredRecord(event: event, location: self.location(ordinal)))
                 }
