@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
-APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl
+APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl libcurl4-openssl-dev
 
 .PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-ingest bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
 
@@ -27,8 +27,13 @@ clients:
 build: deps
 	swift build
 
+# Release builds link the Swift runtime and Foundation statically: every auditq question is a process of its own,
+# and the dynamic loader's relocations were half of a light question's CPU (BENCHMARKS.md, "process floor").
+# Every release build here passes the same flags, so they share one build cache.
+RELEASE_BUILD := swift build -c release --static-swift-stdlib
+
 release: deps
-	swift build -c release
+	$(RELEASE_BUILD)
 
 # The main job: a collector on a local data dir, fed for about a minute with realistic edge + mesh traffic by the
 # project's load generator — the requests' spans (sidecars, services, analytics pool) over OTLP/gRPC and the
@@ -152,13 +157,13 @@ fuzz-smoke: fuzz-build
 # Run alone on a quiet machine. BENCH_REQUESTS synthetic requests (about 6.6 events each).
 BENCH_REQUESTS ?= 300000
 bench-ingest: deps
-	swift build -c release --product collector
-	swift build -c release --product auditq
+	$(RELEASE_BUILD) --product collector
+	$(RELEASE_BUILD) --product auditq
 	scripts/bench-ingest.sh $(BENCH_REQUESTS) 8
 
 # What TLS costs: OTLP/gRPC ingest in plain text and over TLS, same traffic, release build. Run alone.
 bench-tls: deps
-	swift build -c release --product collector
+	$(RELEASE_BUILD) --product collector
 	scripts/bench-tls.sh $(BENCH_TLS_REQUESTS) 8
 BENCH_TLS_REQUESTS ?= 100000
 

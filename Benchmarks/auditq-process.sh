@@ -3,7 +3,7 @@
 # RUNS times against DATA and the median wall, user and system times are printed. The data set is the query
 # benchmarks' (10M events, 100 sealed segments; `make bench` builds it into /tmp/audit-trail-bench-10000000).
 #
-#   swift build -c release && Benchmarks/auditq-process.sh
+#   make release && Benchmarks/auditq-process.sh
 #   DATA=/tmp/d DAY=2025-03-05 RUNS=7 Benchmarks/auditq-process.sh
 # Answers are written as FORMAT (json, the issue's targets; or table, csv) to /dev/null. Wall time is measured
 # with the shell's microsecond clock, CPU times and peak memory by /usr/bin/time.

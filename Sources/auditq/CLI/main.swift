@@ -40,6 +40,7 @@ struct AuditQ: ParsableCommand {
         ])
 
     static func main() {
+        keepFreedMemory()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -66,3 +67,19 @@ struct AuditQ: ParsableCommand {
 }
 
 AuditQ.main()
+
+/// One question per process: freed memory is kept for the next allocation instead of going back to the kernel
+/// (glibc returns large blocks and the heap's top), which would hand out fresh pages, a fault each, for every
+/// block's columns. The process exits soon after its answer, so nothing is held for long. `mallopt` is looked up
+/// by name because Swift's Glibc module does not include <malloc.h>; elsewhere this does nothing.
+private func keepFreedMemory() {
+    #if canImport(Glibc)
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: MallOpt.self)
+        let trimThreshold: Int32 = -1
+        let mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD (<malloc.h>)
+        _ = mallopt(mmapThreshold, 256 << 20)
+        _ = mallopt(trimThreshold, 1 << 30)
+    #endif
+}
