@@ -301,6 +301,17 @@ import Testing
         #expect(old.problems.contains { $0.file == EvidenceBundle.manifestName && $0.found == "kind access in version 3" })
     }
 
+    /// A per-user bundle written by auditq 0.5.0 before access bundles existed (`collector ingest-synthetic
+    /// --requests 300`, then `auditq evidence --user u-001598 --date 2025-03-03`; kept in Bundles/): this auditq
+    /// still verifies it, report.html and report.txt rebuilt byte for byte.
+    @Test func aPerUserBundleWrittenBeforeAccessBundlesStillVerifies() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Bundles/activity-v3-before-access").path
+        let outcome = BundleVerifier.verify(bundle: dir)
+        #expect(outcome.isValid, "\(outcome.problems)")
+        #expect(outcome.filesValid == 10 && outcome.proofsValid == 5)
+    }
+
     @Test(.enabled(if: installedChromium != nil, "Chromium is not installed (`make test` installs Debian's chromium)"))
     func chromiumRendersTheUsersAndEveryTraceOfTheBundle() throws {
         let (s, dir, _, _) = try Self.bundle(ReachTarget(service: "synapse"))
