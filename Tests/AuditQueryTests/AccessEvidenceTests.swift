@@ -70,7 +70,8 @@ import Testing
         // trace has no user. Live, alice has two requests.
         let live = try s.both.reachers(of: ReachTarget(service: "orders"), timeRange: s.day)
         #expect(live.users.map(\.requests) == [2])
-        let query = try JSONDecoder().decode(AccessEvidenceQuery.self, from: Data(try Self.read(dir, "query.json").utf8))
+        let query = try JSONDecoder().decode(
+            AccessEvidenceQuery.self, from: Data(try Self.read(dir, "query.json").utf8))
         #expect(query.unsealedRecordsOmitted == 1)
         #expect(query.users == 1 && query.requests == 3 && query.unattributedTraces == 2)
         #expect(summary.users == 1 && summary.requests == 3)
@@ -142,7 +143,8 @@ import Testing
         }
         func reencode(_ o: [String: Any]) throws -> String {
             String(
-                decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]),
+                decoding: try JSONSerialization.data(
+                    withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]),
                 as: UTF8.self)
         }
         switch tamper {
@@ -211,7 +213,8 @@ import Testing
         case .editQueryTargetAndFixManifest:
             let q = try Self.read(dir, "query.json")
             try Self.write(
-                dir, "query.json", q.replacingOccurrences(of: "\"service\":\"orders\"", with: "\"service\":\"reports\""))
+                dir, "query.json", q.replacingOccurrences(of: "\"service\":\"orders\"", with: "\"service\":\"reports\"")
+            )
             try Self.refreshManifest(dir)
             expectFiles = ["traces.ndjson"]
         case .editQueryCountsAndFixManifest:
@@ -298,7 +301,8 @@ import Testing
         try Self.write(
             access, EvidenceBundle.manifestName, m.replacingOccurrences(of: "\"version\":4", with: "\"version\":3"))
         let old = BundleVerifier.verify(bundle: access, publicKeys: [accessKey])
-        #expect(old.problems.contains { $0.file == EvidenceBundle.manifestName && $0.found == "kind access in version 3" })
+        #expect(
+            old.problems.contains { $0.file == EvidenceBundle.manifestName && $0.found == "kind access in version 3" })
     }
 
     /// A per-user bundle written by auditq 0.5.0 before access bundles existed (`collector ingest-synthetic

@@ -34,7 +34,8 @@ public struct BundleTarget: Codable, Sendable, Hashable, CustomStringConvertible
     }
 
     public var target: ReachTarget {
-        ReachTarget(service: service, workload: workload, pathPrefix: pathPrefix, dbNamespace: dbNamespace, dbTable: table)
+        ReachTarget(
+            service: service, workload: workload, pathPrefix: pathPrefix, dbNamespace: dbNamespace, dbTable: table)
     }
 
     /// "service orders, path prefix /admin", in the order of the options.
@@ -209,7 +210,8 @@ public enum AccessEvidence {
         var csv = CSVOutput.columns.joined(separator: ",") + "\r\n"
         var pages: [EvidenceHTML.Request] = []
         let table =
-            answer.users.isEmpty ? "no user's request reached it in this range\n" : ReachOutput.table(answer.users) + "\n"
+            answer.users.isEmpty
+            ? "no user's request reached it in this range\n" : ReachOutput.table(answer.users) + "\n"
         var report = """
             AUDIT EVIDENCE: who reached \(query.target.description)
             range:        \(query.from) … \(query.to) (end exclusive; day boundaries in \(query.timeZone))
@@ -239,7 +241,9 @@ public enum AccessEvidence {
             let first = q.hops[0].event
             report +=
                 "\nrequest \(n + 1): \(line.user ?? "(no user)"): "
-                + (head.map { "\(TimeExpression.format($0.startTimeUnixNano)) \(Rendering.what($0)) \(Rendering.status($0))" }
+                + (head.map {
+                    "\(TimeExpression.format($0.startTimeUnixNano)) \(Rendering.what($0)) \(Rendering.status($0))"
+                }
                     ?? "?")
                 + " trace \(line.traceID) (\(q.trace.count) records)\n"
                 + "  reached at \(TimeExpression.format(first.startTimeUnixNano)) by \(q.hops.count) record"
@@ -259,8 +263,10 @@ public enum AccessEvidence {
             "events.ndjson": ndjson,
             "events.csv": csv,
             "report.txt": report,
-            "ledgers.ndjson": ledgers.keys.sorted().map { EvidenceBundle.jsonLine(BundleLedger($0, ledgers[$0]!)) + "\n" }
-                .joined(),
+            "ledgers.ndjson": ledgers.keys.sorted().map {
+                EvidenceBundle.jsonLine(BundleLedger($0, ledgers[$0]!)) + "\n"
+            }
+            .joined(),
             "report.html": EvidenceHTML.renderAccess(query: query, answer: answer, requests: pages, seals: seals),
         ]
     }
@@ -369,7 +375,9 @@ public enum AccessEvidence {
             if LedgerRecord.isLedger(e) {
                 ledgers[l] = e
                 if !drawn.contains(l.segmentKey) {
-                    v.add(.unexpectedSegment, "proofs.ndjson", record: l.description, "a ledger of a segment no trace draws on")
+                    v.add(
+                        .unexpectedSegment, "proofs.ndjson", record: l.description,
+                        "a ledger of a segment no trace draws on")
                 }
                 continue
             }
@@ -389,7 +397,9 @@ public enum AccessEvidence {
             "\(answer.users.count) users, \(requests.count) requests, \(unattributed) without a user, \(listed.count) records"
         let found =
             "\(query.users) users, \(query.requests) requests, \(query.unattributedTraces) without a user, \(query.records) records"
-        if expected != found { v.add(.metadataMismatch, "query.json", expected: expected, found: found, "the counts in the query") }
+        if expected != found {
+            v.add(.metadataMismatch, "query.json", expected: expected, found: found, "the counts in the query")
+        }
         let derived = derivedFiles(query: query, requests: requests, seals: seals, ledgers: ledgers)
         for name in [
             "traces.ndjson", "access.ndjson", "access.csv", "events.ndjson", "events.csv", "report.txt", "report.html",
