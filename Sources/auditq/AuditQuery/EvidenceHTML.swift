@@ -310,7 +310,7 @@ enum EvidenceHTML {
 
     /// Added to `style` in access reports only (per-user reports are rebuilt byte for byte by older rules).
     static let accessStyle = """
-        .target{font-family:ui-monospace,"DejaVu Sans Mono",monospace}
+        .target{font-family:ui-monospace,"DejaVu Sans Mono",monospace}td.user{white-space:nowrap}
         tr.user.flagged td.denied,tr.user.flagged td.failed{color:#b3261e;font-weight:600}
         .email{font-size:12px;color:#5b6473}.unattributed{color:#8a5a00}table.users td.hash{min-width:240px}
         tr.reached td.label{box-shadow:inset 3px 0 0 #1d2430;font-weight:600}
