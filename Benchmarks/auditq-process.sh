@@ -43,6 +43,8 @@ measure "search --user heavy, one day" "$BIN/auditq" search --data "$DATA" --use
 measure "search --user light, one day" "$BIN/auditq" search --data "$DATA" --user "$light" --date "$DAY" --format "$FORMAT"
 measure "trace $trace" "$BIN/auditq" trace --data "$DATA" "$trace" --format "$FORMAT"
 measure "search --service orders, one hour" "$BIN/auditq" search --data "$DATA" --service orders --from "${DAY}T10:00:00Z" --to "${DAY}T10:59:59.999999999Z" --format "$FORMAT"
+# The count target of issue 17: one hour of one day's traffic grouped by service, as a whole process.
+measure "count --by service, one hour" "$BIN/auditq" count --data "$DATA" --by service --from "${DAY}T10:00:00Z" --to "${DAY}T10:59:59.999999999Z" --format "$FORMAT"
 bytes=$(du -sb "$DATA/segments" | cut -f1)
 out=$(mktemp)
 /usr/bin/time -f '%e %U %S' -o "$out" "$BIN/auditq" verify --data "$DATA" >/dev/null

@@ -14,12 +14,15 @@ import Testing
 /// Writes `batches` into a fresh data directory under `root`, one sealed segment each, and `tail` into an
 /// unsealed one. The writer is returned so the tail stays open while a store reads it.
 func writeDataDirectory(
-    _ root: String, _ name: String, node: NodeID, batches: [[AuditEvent]], tail: [AuditEvent] = []
+    _ root: String, _ name: String, node: NodeID, batches: [[AuditEvent]], tail: [AuditEvent] = [],
+    signer: SealSigner? = nil
 ) throws -> (DataDirectory, SegmentWriter) {
     let directory = DataDirectory(root + "/" + name)
     try FileManager.default.createDirectory(atPath: directory.root, withIntermediateDirectories: true)
     try (node.hex + "\n").write(toFile: directory.nodeIDPath, atomically: true, encoding: .utf8)
-    let writer = try SegmentWriter(directory: directory, options: WriterOptions(), logger: quietLogger)
+    var options = WriterOptions()
+    options.signer = signer
+    let writer = try SegmentWriter(directory: directory, options: options, logger: quietLogger)
     for batch in batches where !batch.isEmpty {
         _ = try writer.append(batch)
         _ = try writer.seal()
@@ -94,15 +97,20 @@ final class ReachStore: @unchecked Sendable {
         event(alice2, 42, parent: 41, service: "orders", source: .app, startMs: 60_001, status: .error),
     ]
 
-    init() throws {
+    /// Signs the seals of both collectors with `signer`, when given.
+    let signer: SealSigner?
+
+    init(signer: SealSigner? = nil) throws {
+        self.signer = signer
         let tmp = TempDir("auditq-reach")
         root = tmp.path
         let (a, wa) = try writeDataDirectory(
             root, "edge", node: NodeID(high: 1, low: 1), batches: [Array(Self.edge.prefix(2))],
-            tail: [Self.edge[2]])
+            tail: [Self.edge[2]], signer: signer)
         // Records 3, 4 and 21 are stored twice, in both sealed segments (a retried export).
         let (b, wb) = try writeDataDirectory(
-            root, "mesh", node: NodeID(high: 2, low: 2), batches: [Array(Self.mesh.prefix(4)), Array(Self.mesh[1...])])
+            root, "mesh", node: NodeID(high: 2, low: 2), batches: [Array(Self.mesh.prefix(4)), Array(Self.mesh[1...])],
+            signer: signer)
         edgeDirectory = a
         meshDirectory = b
         writers = [wa, wb]

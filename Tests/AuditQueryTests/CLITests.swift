@@ -299,6 +299,42 @@ import Testing
         #expect(bad.stdout.contains("report.txt: hash does not match"))
     }
 
+    /// `auditq evidence --db-namespace` over segments the collector wrote: the bundle's answer is `auditq access`'s
+    /// (every segment is sealed), it verifies offline, and an edited answer is named.
+    @Test func accessEvidenceBundleFromTheCommandLineIsTheAccessAnswerAndVerifiesOffline() throws {
+        let (dir, _, _) = try Self.seeded()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let day = try Self.firstDay()
+        let out = dir + "-access-bundle"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let target = ["--db-namespace", "salesdw"]
+        let access = try Self.run("auditq", ["access", "--data", dir, "--date", day, "--format", "json"] + target)
+        #expect(access.status == 0, "\(access.stderr)")
+        #expect(!access.stdout.isEmpty)
+        let made = try Self.run(
+            "auditq", ["evidence", "--data", dir, "--from", day, "--to", day, "--out", out] + target)
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains(" users, "))
+        let answer = try String(contentsOfFile: out + "/access.ndjson", encoding: .utf8)
+        #expect(answer == access.stdout)
+        let both = try Self.run(
+            "auditq", ["evidence", "--data", dir, "--date", day, "--user", "u", "--out", out + "-x"] + target)
+        #expect(both.status == 2)
+        #expect(both.stderr.contains("give --user, or what was reached"))
+
+        try FileManager.default.moveItem(atPath: dir, toPath: dir + "-away")
+        defer { try? FileManager.default.moveItem(atPath: dir + "-away", toPath: dir) }
+        let ok = try Self.run("auditq", ["verify", "--bundle", out])
+        #expect(ok.status == 0, "\(ok.stdout)")
+        #expect(ok.stdout.contains("0 problems"))
+        try answer.replacingOccurrences(of: "\"denied\":0", with: "\"denied\":1")
+            .write(toFile: out + "/access.ndjson", atomically: false, encoding: .utf8)
+        let bad = try Self.run("auditq", ["verify", "--bundle", out])
+        #expect(bad.status == 3)
+        #expect(bad.stdout.contains("access.ndjson: hash does not match"))
+        #expect(bad.stdout.contains("access.ndjson line 1"))
+    }
+
     /// A running `collector serve` on a free port.
     final class Collector: @unchecked Sendable {
         // @unchecked: set once in init, then read.

@@ -156,17 +156,27 @@ extension AuditStore {
     public func reachers(
         of target: ReachTarget, timeRange: ClosedRange<UInt64>?, traceSlackNanos: UInt64 = 3_600 * 1_000_000_000
     ) throws(LogFormatError) -> Reach {
+        Reach.answer(try reachRequests(of: target, timeRange: timeRange, traceSlackNanos: traceSlackNanos))
+    }
+
+    /// The requests that reached `target` in `timeRange`, each with the records of it that did and its whole
+    /// trace (every stored copy when `includeDuplicates`): what `reachers` counts, and what an evidence bundle of
+    /// the answer holds. Oldest first, by the first record that reached the target.
+    public func reachRequests(
+        of target: ReachTarget, timeRange: ClosedRange<UInt64>?, traceSlackNanos: UInt64 = 3_600 * 1_000_000_000,
+        includeDuplicates: Bool = false
+    ) throws(LogFormatError) -> [Reach.Request] {
         let matched = try records(reaching: target, timeRange: timeRange)
         let traces = try self.traces(
-            around: matched.map { ($0.event.traceID, $0.event.startTimeUnixNano) }, slackNanos: traceSlackNanos)
-        // Requests: one per trace, or one per matched record without a trace id.
+            around: matched.map { ($0.event.traceID, $0.event.startTimeUnixNano) }, slackNanos: traceSlackNanos,
+            includeDuplicates: includeDuplicates)
         var order: [TraceID] = []
         var matchedByTrace: [TraceID: [StoredRecord]] = [:]
-        var requests: [(hops: [StoredRecord], trace: [StoredRecord], id: TraceID?)] = []
+        var requests: [Reach.Request] = []
         for r in matched {
             let id = r.event.traceID
             if id.isZero {
-                requests.append(([r], [r], nil))
+                requests.append(Reach.Request(id: nil, hops: [r], trace: [r]))
                 continue
             }
             if matchedByTrace[id] == nil { order.append(id) }
@@ -174,23 +184,92 @@ extension AuditStore {
         }
         for id in order {
             let hops = matchedByTrace[id]!
-            requests.append((hops, traces[id] ?? hops, id))
+            // Every hop is in its trace; should a lookup miss one, the trace still holds it.
+            var trace = traces[id] ?? []
+            let held = Set(trace.map(\.location))
+            let missing = hops.filter { !held.contains($0.location) }
+            if !missing.isEmpty {
+                trace += missing
+                Self.sortByTime(&trace)
+            }
+            requests.append(Reach.Request(id: id, hops: hops, trace: trace))
         }
+        return Reach.ordered(requests)
+    }
+
+}
+
+extension Reach {
+    /// One request that reached a target: the records of it that did, and every record of its trace.
+    public struct Request: Sendable {
+        /// The trace; nil for a record without a trace id, which is a request of its own.
+        public var id: TraceID?
+        /// The records that reached the target, by (start time, location), each event once.
+        public var hops: [StoredRecord]
+        /// Every record of the trace, the hops included.
+        public var trace: [StoredRecord]
+
+        public init(id: TraceID?, hops: [StoredRecord], trace: [StoredRecord]) {
+            self.id = id
+            self.hops = hops
+            self.trace = trace
+        }
+
+        /// The request of the records `trace` (one trace's, or a single record without a trace id) as far as
+        /// they reach `target` in `timeRange`; nil when none does. What an evidence bundle's verifier recomputes.
+        public init?(trace: [StoredRecord], target: ReachTarget, timeRange: ClosedRange<UInt64>?) {
+            var hops = trace.filter {
+                (timeRange?.contains($0.event.startTimeUnixNano) ?? true) && target.matches($0.event)
+            }
+            guard !hops.isEmpty else { return nil }
+            AuditStore.sortByTime(&hops)
+            hops = AuditStore.droppingDuplicates(hops)
+            let id = hops[0].event.traceID
+            self.init(id: id.isZero ? nil : id, hops: hops, trace: trace)
+        }
+
+        /// The record the user is taken from: of the trace's records that carry a user, by (start time,
+        /// location), the edge's access event, else the earliest.
+        public var userRecord: StoredRecord? {
+            var withUser = trace.filter { $0.event.user != nil }
+            AuditStore.sortByTime(&withUser)
+            return withUser.first { $0.event.source == .edge || $0.event.kind == .access } ?? withUser.first
+        }
+
+        /// Denied: the user's record is the edge's answer 401 or 403.
+        public var denied: Bool {
+            userRecord?.event.http.map { $0.statusCode == 401 || $0.statusCode == 403 } ?? false
+        }
+
+        /// Failed: the user's record or a record reaching the target has an OTLP error or HTTP 5xx.
+        public var failed: Bool {
+            ((userRecord.map { [$0] } ?? []) + hops).contains { Reach.failed($0.event) }
+        }
+    }
+
+    /// `requests` oldest first, by the first record of each that reached the target (then its location).
+    public static func ordered(_ requests: [Request]) -> [Request] {
+        requests.filter { !$0.hops.isEmpty }.sorted {
+            ($0.hops[0].event.startTimeUnixNano, $0.hops[0].location)
+                < ($1.hops[0].event.startTimeUnixNano, $1.hops[0].location)
+        }
+    }
+
+    /// The answer from the requests: per user (of each request's `userRecord`) the requests, first and last
+    /// time a record of theirs reached the target, denied and failed ones, the earliest few trace ids; traces
+    /// without any user apart. A pure function of the records, so a bundle's verifier recomputes it.
+    public static func answer(_ all: [Request]) -> Reach {
         var users: [String: Reacher] = [:]
         var unattributed: [(UInt64, TraceID)] = []
-        for q in requests {
+        var matched = 0
+        for q in ordered(all) {
+            matched += q.hops.count
             let first = q.hops[0].event.startTimeUnixNano
             let last = q.hops[q.hops.count - 1].event.startTimeUnixNano
-            let withUser = q.trace.filter { $0.event.user != nil }
-            guard
-                let request = withUser.first(where: { $0.event.source == .edge || $0.event.kind == .access })
-                    ?? withUser.first, let user = request.event.user
-            else {
+            guard let user = q.userRecord?.event.user else {
                 if let id = q.id { unattributed.append((first, id)) }
                 continue
             }
-            let denied = request.event.http.map { $0.statusCode == 401 || $0.statusCode == 403 } ?? false
-            let failed = ([request] + q.hops).contains { Self.failed($0.event) }
             var u =
                 users[user.subject]
                 ?? Reacher(
@@ -199,26 +278,21 @@ extension AuditStore {
             u.requests += 1
             u.firstTime = min(u.firstTime, first)
             u.lastTime = max(u.lastTime, last)
-            if denied { u.denied += 1 }
-            if failed { u.failed += 1 }
-            if u.email == nil { u.email = withUser.lazy.compactMap { $0.event.user?.email }.first }
+            if q.denied { u.denied += 1 }
+            if q.failed { u.failed += 1 }
+            if u.email == nil {
+                var withUser = q.trace.filter { $0.event.user != nil }
+                AuditStore.sortByTime(&withUser)
+                u.email = withUser.lazy.compactMap { $0.event.user?.email }.first
+            }
             if Reacher.isServiceAccount(user) { u.serviceAccount = true }
-            if let id = q.id { u.exampleTraces.append(id) }
+            // Requests come oldest first, so the first few are the earliest examples.
+            if let id = q.id, u.exampleTraces.count < Reacher.exampleCount { u.exampleTraces.append(id) }
             users[user.subject] = u
         }
-        // Example traces: the earliest few by the time they reached the target (requests are in that order
-        // within each kind, so sort by the first matched time of each).
-        let firstTimes = Dictionary(order.map { ($0, matchedByTrace[$0]![0].event.startTimeUnixNano) }) { a, _ in a }
-        var list = Array(users.values)
-        for i in list.indices {
-            list[i].exampleTraces =
-                Array(
-                    list[i].exampleTraces.sorted { (firstTimes[$0] ?? 0, $0) < (firstTimes[$1] ?? 0, $1) }
-                        .prefix(Reacher.exampleCount))
-        }
-        list.sort { $0.user < $1.user }
         return Reach(
-            users: list, unattributedTraces: unattributed.sorted { $0 < $1 }.map(\.1), matchedRecords: matched.count)
+            users: users.values.sorted { $0.user < $1.user },
+            unattributedTraces: unattributed.sorted { $0 < $1 }.map(\.1), matchedRecords: matched)
     }
 
     /// OTLP error or HTTP 5xx.

@@ -44,6 +44,15 @@ public struct BundleVerification: Sendable {
 
     public var isValid: Bool { problems.isEmpty }
 
+    mutating func add(
+        _ kind: IntegrityProblem.Kind, _ file: String, line: Int? = nil, record: String? = nil, expected: String? = nil,
+        found: String? = nil, _ detail: String
+    ) {
+        problems.append(
+            BundleProblem(
+                kind: kind, file: file, line: line, record: record, expected: expected, found: found, detail: detail))
+    }
+
     public var summary: String {
         "\(filesValid)/\(filesChecked) files valid, \(proofsValid)/\(proofsChecked) record proofs valid, "
             + "\(sealsChecked) seals, \(signaturesValid)/\(signaturesChecked) signatures valid, \(problems.count) problem\(problems.count == 1 ? "" : "s")"
@@ -76,8 +85,17 @@ public enum BundleVerifier {
         }
         let manifestName = EvidenceBundle.manifestName
         var contents: [String: [UInt8]] = [:]
-        // Without a readable manifest the bundle is taken for one of the current version.
+        // Without a readable manifest the bundle is taken for one of the current version, of the kind whose
+        // index it holds.
         var version = EvidenceBundle.formatVersion
+        var kind = EvidenceBundle.Kind.activity
+        func guessKind() {
+            if read("activity.ndjson") == nil && read("traces.ndjson") != nil {
+                kind = .access
+                version = AccessEvidence.formatVersion
+            }
+            for name in EvidenceBundle.fileNames(version: version, kind: kind) { contents[name] = read(name) }
+        }
         if let bytes = read(manifestName) {
             do {
                 let m = try JSONDecoder().decode(EvidenceBundle.Manifest.self, from: Data(bytes))
@@ -89,6 +107,16 @@ public enum BundleVerifier {
                         found: "\(m.format) version \(m.version)", "not a bundle this auditq knows")
                 } else {
                     version = m.version
+                }
+                switch m.kind {
+                case nil: break
+                case let named?
+                where version >= AccessEvidence.formatVersion && EvidenceBundle.Kind(rawValue: named) != nil:
+                    kind = EvidenceBundle.Kind(rawValue: named)!
+                case let named?:
+                    problem(
+                        .invalidFormat, manifestName, expected: "kind activity or access (version 4 on)",
+                        found: "kind \(named) in version \(m.version)", "not a kind of bundle this auditq knows")
                 }
                 var listed = Set<String>()
                 for entry in m.files {
@@ -115,7 +143,7 @@ public enum BundleVerifier {
                         v.filesValid += 1
                     }
                 }
-                for name in EvidenceBundle.fileNames(version: version) where !listed.contains(name) {
+                for name in EvidenceBundle.fileNames(version: version, kind: kind) where !listed.contains(name) {
                     problem(
                         .missingSegment, manifestName, expected: name, found: "nothing",
                         "a file every bundle has is not listed")
@@ -127,11 +155,11 @@ public enum BundleVerifier {
                 }
             } catch {
                 problem(.invalidFormat, manifestName, "cannot read the manifest: \(error)")
-                for name in EvidenceBundle.fileNames { contents[name] = read(name) }
+                guessKind()
             }
         } else {
             problem(.missingSegment, manifestName, "the bundle has no manifest")
-            for name in EvidenceBundle.fileNames { contents[name] = read(name) }
+            guessKind()
         }
 
         // 2. Seals.
@@ -261,7 +289,12 @@ public enum BundleVerifier {
             }
         }
 
-        // 4. The query and the activity index; then everything derived from them must match byte for byte.
+        // 4. The query and the index (of requests or traces); then everything derived from them must match byte
+        // for byte.
+        if kind == .access {
+            AccessEvidence.verify(contents: contents, proven: proven, seals: Array(seals.values), into: &v)
+            return v
+        }
         var query: EvidenceQuery?
         if let q = contents["query.json"] {
             do { query = try JSONDecoder().decode(EvidenceQuery.self, from: Data(q)) } catch {

@@ -236,14 +236,20 @@ public struct BundleRequest: Codable, Sendable, Hashable {
 public enum EvidenceBundle {
     public static let formatName = "auditq-evidence"
     /// 2 added report.html, 3 ledgers.ndjson (and the ledgers' proofs); bundles of versions 1 and 2 are still
-    /// read and verified.
+    /// read and verified. Version 4 added the manifest's `kind` and bundles of an access answer
+    /// (`AccessEvidence`); per-user bundles are still written as version 3, which older auditq verify.
     public static let formatVersion = 3
-    public static let readableVersions = 1...3
+    public static let readableVersions = 1...4
     public static let manifestName = "manifest.json"
     /// Files every bundle of the current version has, besides the manifest.
     public static let fileNames = fileNames(version: formatVersion)
 
-    /// Files every bundle of `version` has, besides the manifest.
+    /// Files every bundle of `kind` and `version` has, besides the manifest.
+    public static func fileNames(version: Int, kind: Kind) -> [String] {
+        kind == .access ? AccessEvidence.fileNames : fileNames(version: min(version, formatVersion))
+    }
+
+    /// Files every per-user bundle of `version` has, besides the manifest.
     public static func fileNames(version: Int) -> [String] {
         [
             "README.txt", "query.json", "activity.ndjson", "events.ndjson", "events.csv", "report.txt",
@@ -268,16 +274,15 @@ public enum EvidenceBundle {
         public var segments: Int
         public var unsealedOmitted: Int
         public var files: [String]
+        /// Users of an access bundle.
+        public var users: Int = 0
     }
 
     /// Builds the bundle for `requests` (from `AuditStore.activity`) into the empty or new directory `out`.
     public static func write(
         requests all: [UserRequest], query: EvidenceQuery, store: AuditStore, to out: String
     ) throws -> Summary {
-        let sealed = Set(store.sealedSegments.map { SegmentKey(node: $0.entry.nodeID, sequence: $0.entry.sequence) })
-        func isSealed(_ l: RecordLocation) -> Bool {
-            sealed.contains(SegmentKey(node: l.nodeID, sequence: l.segmentSequence))
-        }
+        let isSealed = sealedTest(store)
         var omitted = 0
         var requests: [BundleRequest] = []
         var events: [BundleLocation: AuditEvent] = [:]
@@ -302,7 +307,40 @@ public enum EvidenceBundle {
                     request: BundleLocation(q.request.location), traceID: q.request.event.traceID.hex, records: records)
             )
         }
-        // The completeness ledgers of the segments the records are drawn from, proven like the records.
+        let (ledgers, ledgerLocations) = try self.ledgers(drawnOnBy: locations, store: store)
+        let proven = proofFiles(try store.proofs(for: locations + ledgerLocations))
+        var query = query
+        query.unsealedRecordsOmitted = omitted
+        query.requests = requests.count
+        query.records = locations.count
+
+        var files: [String: String] = [:]
+        files["query.json"] = jsonLine(query) + "\n"
+        files["README.txt"] = readme
+        files["proofs.ndjson"] = proven.proofs
+        files["seals.ndjson"] = proven.seals
+        for (name, text) in derivedFiles(
+            query: query, requests: requests, events: events, seals: proven.segmentSeals, ledgers: ledgers,
+            version: formatVersion)
+        {
+            files[name] = text
+        }
+        let written = try writeFiles(files, to: out, version: formatVersion, kind: nil)
+        return Summary(
+            requests: requests.count, records: locations.count, segments: proven.segmentSeals.count,
+            unsealedOmitted: omitted, files: written)
+    }
+
+    /// Whether a record is in a sealed segment of `store` (only those have proofs).
+    static func sealedTest(_ store: AuditStore) -> (RecordLocation) -> Bool {
+        let sealed = Set(store.sealedSegments.map { SegmentKey(node: $0.entry.nodeID, sequence: $0.entry.sequence) })
+        return { sealed.contains(SegmentKey(node: $0.nodeID, sequence: $0.segmentSequence)) }
+    }
+
+    /// The completeness ledgers of the segments `locations` are drawn from, to be proven like the records.
+    static func ledgers(drawnOnBy locations: [RecordLocation], store: AuditStore) throws -> (
+        [BundleLocation: AuditEvent], [RecordLocation]
+    ) {
         var drawn = Set<SegmentKey>()
         for l in locations { drawn.insert(SegmentKey(node: l.nodeID, sequence: l.segmentSequence)) }
         var ledgers: [BundleLocation: AuditEvent] = [:]
@@ -313,15 +351,11 @@ public enum EvidenceBundle {
                 ledgerLocations.append(r.location)
             }
         }
-        let proofs = try store.proofs(for: locations + ledgerLocations)
-        var query = query
-        query.unsealedRecordsOmitted = omitted
-        query.requests = requests.count
-        query.records = locations.count
+        return (ledgers, ledgerLocations)
+    }
 
-        var files: [String: String] = [:]
-        files["query.json"] = jsonLine(query) + "\n"
-        files["README.txt"] = readme
+    /// proofs.ndjson and seals.ndjson of `proofs`, and the seals they rest on.
+    static func proofFiles(_ proofs: [RecordProof]) -> (proofs: String, seals: String, segmentSeals: [SegmentSeal]) {
         var proofLines = ""
         var seals: [SegmentKey: BundleSeal] = [:]
         var sealOf: [SegmentKey: SegmentSeal] = [:]
@@ -337,16 +371,13 @@ public enum EvidenceBundle {
                 p.seal, signature: p.signature)
             sealOf[SegmentKey(node: p.seal.nodeID, sequence: p.seal.sequence)] = p.seal
         }
-        files["proofs.ndjson"] = proofLines
-        files["seals.ndjson"] = seals.sorted { ($0.key.node, $0.key.sequence) < ($1.key.node, $1.key.sequence) }
+        let sealLines = seals.sorted { ($0.key.node, $0.key.sequence) < ($1.key.node, $1.key.sequence) }
             .map { jsonLine($0.value) + "\n" }.joined()
-        for (name, text) in derivedFiles(
-            query: query, requests: requests, events: events, seals: Array(sealOf.values), ledgers: ledgers,
-            version: formatVersion)
-        {
-            files[name] = text
-        }
+        return (proofLines, sealLines, Array(sealOf.values))
+    }
 
+    /// Writes `files` into the empty or new directory `out`, then the manifest; returns the names written.
+    static func writeFiles(_ files: [String: String], to out: String, version: Int, kind: String?) throws -> [String] {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let existing = try FileManager.default.contentsOfDirectory(atPath: out)
         guard existing.isEmpty else { throw EvidenceError("the output directory \(out) is not empty") }
@@ -356,11 +387,9 @@ public enum EvidenceBundle {
             try Data(bytes).write(to: URL(fileURLWithPath: out + "/" + name))
             manifest.append(ManifestEntry(path: name, bytes: bytes.count, sha256: sha256Hex(bytes)))
         }
-        let m = Manifest(format: formatName, version: formatVersion, files: manifest)
+        let m = Manifest(format: formatName, version: version, kind: kind, files: manifest)
         try Data((jsonLine(m) + "\n").utf8).write(to: URL(fileURLWithPath: out + "/" + manifestName))
-        return Summary(
-            requests: requests.count, records: locations.count, segments: seals.count, unsealedOmitted: omitted,
-            files: files.keys.sorted() + [manifestName])
+        return files.keys.sorted() + [manifestName]
     }
 
     struct SegmentKey: Hashable {
@@ -371,7 +400,22 @@ public enum EvidenceBundle {
     public struct Manifest: Codable, Sendable {
         public var format: String
         public var version: Int
+        /// Version 4: what the bundle answers, `activity` (one user's requests) or `access` (who reached a
+        /// target); absent, the bundle is of kind `activity`.
+        public var kind: String?
         public var files: [ManifestEntry]
+
+        public init(format: String, version: Int, kind: String? = nil, files: [ManifestEntry]) {
+            self.format = format
+            self.version = version
+            self.kind = kind
+            self.files = files
+        }
+    }
+
+    /// What a bundle answers.
+    public enum Kind: String, Sendable {
+        case activity, access
     }
 
     public struct ManifestEntry: Codable, Sendable {

@@ -60,6 +60,9 @@ enum EvidenceHTML {
         var head: AuditEvent?
         var traceID: String
         var records: [StoredRecord]
+        /// Access bundles: the user of the request, and the records that reached the target (marked `reached`).
+        var user: String? = nil
+        var reached: Set<RecordLocation> = []
     }
 
     static func render(query: EvidenceQuery, requests: [Request], seals: [SegmentSeal]) -> String {
@@ -78,11 +81,91 @@ enum EvidenceHTML {
 
             """
         o += querySection(query)
-        o += verificationSection(query, requests: requests, seals: seals)
+        o += verificationSection(records: query.records, omitted: query.unsealedRecordsOmitted, seals: seals)
         o += requestsSection(requests)
         for (n, q) in requests.enumerated() { o += traceSection(n + 1, q) }
         o += "</body>\n</html>\n"
         return o
+    }
+
+    /// `report.html` of an access bundle: the query, the verification status, who reached the target (the
+    /// answer), the requests, and each request's trace as a waterfall with the records that reached it marked.
+    static func renderAccess(
+        query: AccessEvidenceQuery, answer: Reach, requests: [Request], seals: [SegmentSeal]
+    ) -> String {
+        let h = HTMLText.escape
+        let target = query.target.description
+        var o = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Audit evidence: who reached \(h(target))</title>
+            <style>\(style)\(accessStyle)</style>
+            </head>
+            <body>
+            <h1>Audit evidence: who reached <span class="target">\(h(target))</span></h1>
+
+            """
+        let rows: [(String, String)] = [
+            ("target", target),
+            ("range", "\(query.from) … \(query.to) (end exclusive; day boundaries in \(query.timeZone))"),
+            ("run by", "\(query.runBy) on \(query.host) at \(query.runAt) with auditq \(query.toolVersion)"),
+            ("command", query.commandLine.joined(separator: " ")),
+            ("data", query.dataDirectories.joined(separator: ", ")),
+            ("answer", AccessEvidence.answerLine(query)),
+        ]
+        o += "<section id=\"query\">\n<h2>Query</h2>\n<dl>\n"
+        for (k, v) in rows {
+            o += "<dt>\(k)</dt><dd class=\"\(k.split(separator: " ").joined(separator: "-"))\">\(h(v))</dd>\n"
+        }
+        o += "</dl>\n</section>\n"
+        o += verificationSection(records: query.records, omitted: query.unsealedRecordsOmitted, seals: seals)
+        var anchors: [String: Int] = [:]
+        for (n, q) in requests.enumerated() where anchors[q.traceID] == nil { anchors[q.traceID] = n + 1 }
+        o += usersSection(answer, anchors: anchors)
+        o += requestsSection(requests, users: true)
+        for (n, q) in requests.enumerated() { o += traceSection(n + 1, q) }
+        o += "</body>\n</html>\n"
+        return o
+    }
+
+    /// The answer: one row per user, with links to the sections of their example traces.
+    static func usersSection(_ answer: Reach, anchors: [String: Int]) -> String {
+        let h = HTMLText.escape
+        func link(_ id: TraceID) -> String {
+            anchors[id.hex].map { "<a href=\"#request-\($0)\">\(id.hex)</a>" } ?? id.hex
+        }
+        var o = "<section id=\"users\">\n<h2>Who reached it</h2>\n"
+        if answer.users.isEmpty {
+            o += "<p class=\"none\">No user's request reached it in this range.</p>\n"
+        } else {
+            o += "<table class=\"users\">\n<thead><tr><th>user</th><th>kind</th><th>requests</th><th>denied</th>"
+            o += "<th>failed</th><th>first</th><th>last</th><th>example traces</th></tr></thead>\n<tbody>\n"
+            for u in answer.users {
+                var classes = "user"
+                if u.serviceAccount { classes += " service-account" }
+                if u.denied > 0 || u.failed > 0 { classes += " flagged" }
+                o += "<tr class=\"\(classes)\" data-user=\"\(h(u.user))\" data-requests=\"\(u.requests)\" "
+                o += "data-denied=\"\(u.denied)\" data-failed=\"\(u.failed)\">"
+                o += "<td class=\"user\">\(h(u.user))"
+                if let email = u.email, email != u.user { o += "<div class=\"email\">\(h(email))</div>" }
+                o += "</td><td>\(u.serviceAccount ? "service account" : "person")</td><td>\(u.requests)</td>"
+                o += "<td class=\"denied\">\(u.denied)</td><td class=\"failed\">\(u.failed)</td>"
+                o += "<td class=\"time\">\(h(TimeExpression.format(u.firstTime)))</td>"
+                o += "<td class=\"time\">\(h(TimeExpression.format(u.lastTime)))</td>"
+                o += "<td class=\"hash\">\(u.exampleTraces.map(link).joined(separator: " "))</td></tr>\n"
+            }
+            o += "</tbody>\n</table>\n"
+        }
+        if !answer.unattributedTraces.isEmpty {
+            o += "<p class=\"unattributed\">\(answer.unattributedTraces.count) trace"
+            o += answer.unattributedTraces.count == 1 ? "" : "s"
+            o += " reached it without any user: <span class=\"hash\">"
+            o += answer.unattributedTraces.map(link).joined(separator: " ") + "</span></p>\n"
+        }
+        return o + "</section>\n"
     }
 
     static func querySection(_ q: EvidenceQuery) -> String {
@@ -102,20 +185,20 @@ enum EvidenceHTML {
         return o + "</dl>\n</section>\n"
     }
 
-    static func verificationSection(_ q: EvidenceQuery, requests: [Request], seals: [SegmentSeal]) -> String {
+    static func verificationSection(records: Int, omitted: Int, seals: [SegmentSeal]) -> String {
         let h = HTMLText.escape
         let ordered = seals.sorted { ($0.nodeID.hex, $0.sequence) < ($1.nodeID.hex, $1.sequence) }
         let signed = ordered.filter(\.isSigned)
         let keys = Set(signed.map { Verifier.hexKeyID($0.signingKeyID) }).sorted()
         var o = "<section id=\"verification\">\n<h2>Verification</h2>\n"
-        o += "<p class=\"verdict \(q.unsealedRecordsOmitted == 0 ? "complete" : "partial")\">"
-        o += "<strong>\(q.records) records proven</strong> against the Merkle roots of \(ordered.count) sealed "
+        o += "<p class=\"verdict \(omitted == 0 ? "complete" : "partial")\">"
+        o += "<strong>\(records) records proven</strong> against the Merkle roots of \(ordered.count) sealed "
         o += "segment\(ordered.count == 1 ? "" : "s"); "
         o += signed.isEmpty ? "no seal is signed" : "\(signed.count) of \(ordered.count) seals signed with Ed25519 "
         o += keys.isEmpty ? "" : "(key \(keys.joined(separator: ", ")))"
         o +=
-            q.unsealedRecordsOmitted == 0
-            ? "." : "; \(q.unsealedRecordsOmitted) records left out (segment not yet sealed)."
+            omitted == 0
+            ? "." : "; \(omitted) records left out (segment not yet sealed)."
         o += "</p>\n<p>Every record on this page is in <code>proofs.ndjson</code> with its RFC 6962 inclusion proof "
         o += "against its segment's root, and auditq checked each proof when it wrote the bundle. This page is derived "
         o += "from those records: <code>auditq verify --bundle &lt;this directory&gt; --public-key FILE</code> checks "
@@ -131,21 +214,24 @@ enum EvidenceHTML {
         return o + "</tbody>\n</table>\n</section>\n"
     }
 
-    static func requestsSection(_ requests: [Request]) -> String {
+    /// The table of requests; with `users` (access bundles) a column of each request's user.
+    static func requestsSection(_ requests: [Request], users: Bool = false) -> String {
         let h = HTMLText.escape
         var o = "<section id=\"requests\">\n<h2>Requests</h2>\n"
-        o += "<table class=\"requests\">\n<thead><tr><th>#</th><th>time</th><th>request</th><th>status</th>"
+        o += "<table class=\"requests\">\n<thead><tr><th>#</th><th>time</th>\(users ? "<th>user</th>" : "")"
+        o += "<th>request</th><th>status</th>"
         o += "<th>duration</th><th>records</th><th>errors</th><th>trace</th></tr></thead>\n<tbody>\n"
         for (i, q) in requests.enumerated() {
             let errors = q.records.filter { Rendering.isError($0.event) }.count
             o += "<tr class=\"request\(errors > 0 ? " error" : "")\" data-trace-id=\"\(h(q.traceID))\">"
             o += "<td><a href=\"#request-\(i + 1)\">\(i + 1)</a></td>"
+            let user = users ? "<td class=\"user\">\(h(q.user ?? "(no user)"))</td>" : ""
             if let e = q.head {
-                o +=
-                    "<td class=\"time\">\(h(TimeExpression.format(e.startTimeUnixNano)))</td><td class=\"what\">\(h(Rendering.what(e)))</td>"
+                o += "<td class=\"time\">\(h(TimeExpression.format(e.startTimeUnixNano)))</td>\(user)"
+                o += "<td class=\"what\">\(h(Rendering.what(e)))</td>"
                 o += "<td>\(h(Rendering.status(e)))</td><td>\(h(Rendering.duration(e.durationNanos)))</td>"
             } else {
-                o += "<td>?</td><td class=\"what\">?</td><td>?</td><td>?</td>"
+                o += "<td>?</td>\(user)<td class=\"what\">?</td><td>?</td><td>?</td>"
             }
             o += "<td>\(q.records.count)</td><td>\(errors)</td><td class=\"hash\">\(h(q.traceID))</td></tr>\n"
         }
@@ -189,6 +275,7 @@ enum EvidenceHTML {
             var classes = "hop \(hop.rawValue)"
             if Rendering.isError(e) { classes += " error" }
             if !notes.isEmpty { classes += " noted" }
+            if q.reached.contains(node.record.location) { classes += " reached" }
             o += "<tr class=\"\(classes)\" data-hop=\"\(hop.rawValue)\" data-service=\"\(h(e.service))\" "
             o += "data-record=\"\(h(location.description))\" data-start-unix-nano=\"\(e.startTimeUnixNano)\" "
             o += "data-end-unix-nano=\"\(e.endTimeUnixNano)\">"
@@ -220,6 +307,15 @@ enum EvidenceHTML {
         let frac = bp % 100
         return "\(bp / 100).\(frac < 10 ? "0" : "")\(frac)%"
     }
+
+    /// Added to `style` in access reports only (per-user reports are rebuilt byte for byte by older rules).
+    static let accessStyle = """
+        .target{font-family:ui-monospace,"DejaVu Sans Mono",monospace}td.user{white-space:nowrap}
+        tr.user.flagged td.denied,tr.user.flagged td.failed{color:#b3261e;font-weight:600}
+        .email{font-size:12px;color:#5b6473}.unattributed{color:#8a5a00}table.users td.hash{min-width:240px}
+        tr.reached td.label{box-shadow:inset 3px 0 0 #1d2430;font-weight:600}
+
+        """
 
     static let style = """
 

@@ -22,24 +22,15 @@ extension AuditQ {
 
                 --format json prints one line per user: {"user", "email" (or null), "service_account", \
                 "requests", "denied", "failed", "first_time", "first_time_unix_nano", "last_time", \
-                "last_time_unix_nano", "example_traces": [32 hex, …]}; --format csv the same columns.
+                "last_time_unix_nano", "example_traces": [32 hex, …]}; --format csv the same columns. An evidence \
+                bundle of the same answer, verifiable offline: auditq evidence with the same options and --out DIR.
                 """)
         @OptionGroup var data: DataOptions
         @OptionGroup var time: TimeOptions
         @Option(help: "Output: table (default), json (NDJSON, one line per user) or csv.") var format: String = "table"
-        @Option(help: "Service name (service.name).") var service: String?
-        @Option(help: "Workload identity (SPIFFE id).") var workload: String?
-        @Option(name: .customLong("path-prefix"), help: "Prefix of the HTTP route or target.") var pathPrefix: String?
-        @Option(
-            name: .customLong("db-namespace"),
-            help: "Database or SQL pool of a client span (db.namespace, or db.name).")
-        var dbNamespace: String?
-        @Option(help: "Table of a client span (db.collection.name, or db.sql.table).") var table: String?
+        @OptionGroup var reached: TargetOptions
 
-        var target: ReachTarget {
-            ReachTarget(
-                service: service, workload: workload, pathPrefix: pathPrefix, dbNamespace: dbNamespace, dbTable: table)
-        }
+        var target: ReachTarget { reached.target }
 
         func validate() throws {
             guard ["table", "json", "csv"].contains(format) else {
@@ -77,5 +68,22 @@ extension AuditQ {
                 print(ReachOutput.table(reach.users, zone: zone, palette: palette))
             }
         }
+    }
+}
+
+/// What was reached: the options `access` and `evidence` share.
+struct TargetOptions: ParsableArguments {
+    @Option(help: "Service name (service.name).") var service: String?
+    @Option(help: "Workload identity (SPIFFE id).") var workload: String?
+    @Option(name: .customLong("path-prefix"), help: "Prefix of the HTTP route or target.") var pathPrefix: String?
+    @Option(
+        name: .customLong("db-namespace"),
+        help: "Database or SQL pool of a client span (db.namespace, or db.name).")
+    var dbNamespace: String?
+    @Option(help: "Table of a client span (db.collection.name, or db.sql.table).") var table: String?
+
+    var target: ReachTarget {
+        ReachTarget(
+            service: service, workload: workload, pathPrefix: pathPrefix, dbNamespace: dbNamespace, dbTable: table)
     }
 }
