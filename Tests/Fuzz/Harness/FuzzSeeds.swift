@@ -67,7 +67,7 @@ public enum FuzzSeeds {
             ("traceparent.txt", Array("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".utf8)),
         ]
 
-        // A small sealed segment, for each codec, with its catalog entry.
+        // A small sealed segment of several blocks and a segment dictionary, for each codec, with its catalog entry.
         var segment: [(name: String, bytes: [UInt8])] = []
         let events = Array(requests.joined())
         for codec in [CompressionCodec.lz4, .zlib] {
@@ -77,6 +77,8 @@ public enum FuzzSeeds {
             var options = WriterOptions()
             options.targetBlockBytes = 2 << 10
             options.codec = codec
+            // Several column blocks, so the seed holds a segment dictionary (block type 4) for the fuzzer to reach.
+            options.columnBlockRows = 8
             let writer = try SegmentWriter(
                 directory: directory, options: options,
                 logger: Logger(label: "seeds", factory: { _ in SwiftLogNoOpLogHandler() }))
