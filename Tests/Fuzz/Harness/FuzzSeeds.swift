@@ -86,8 +86,20 @@ public enum FuzzSeeds {
             guard let entry = try writer.seal() else { continue }
             let file = Array(try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: entry.relativePath))))
             segment.append(("sealed-\(codec).seg", [0] + file))
-            segment.append(("scan-\(codec).seg", [1] + file))
             segment.append(("catalog-\(codec).bin", [3] + Catalog(entries: [entry]).encoded()))
+            // The scanner reads row blocks (write-ahead logs, version 1 files): a segment sealed in place.
+            let rowsRoot = root + "-rows"
+            defer { try? FileManager.default.removeItem(atPath: rowsRoot) }
+            var rowOptions = options
+            rowOptions.sealLayout = .rows
+            let rowWriter = try SegmentWriter(
+                directory: DataDirectory(rowsRoot), options: rowOptions,
+                logger: Logger(label: "seeds", factory: { _ in SwiftLogNoOpLogHandler() }))
+            try rowWriter.append(events)
+            guard let rowEntry = try rowWriter.seal() else { continue }
+            let rows = Array(
+                try Data(contentsOf: URL(fileURLWithPath: DataDirectory(rowsRoot).path(relative: rowEntry.relativePath))))
+            segment.append(("scan-\(codec).seg", [1] + rows))
         }
         for (i, e) in events.prefix(3).enumerated() { segment.append(("record-\(i).bin", [2] + RecordCodec.encode(e))) }
         out[.segment] = segment
