@@ -170,7 +170,8 @@ import Testing
         defer { tmp.remove() }
         let (_, bytes, range) = try fileWithDictionary(tmp)
         for cut in [1, 10, range.count - FormatConstants.blockHeaderSize, range.count - 20] {
-            let e = try #require(try readError(try replacingDictionary(bytes, range, with: Array(bytes[range].dropLast(cut))), tmp))
+            let e = try #require(
+                try readError(try replacingDictionary(bytes, range, with: Array(bytes[range].dropLast(cut))), tmp))
             #expect([.truncated, .badMagic].contains(e.code), "\(cut): \(e)")
         }
     }

@@ -98,7 +98,8 @@ public enum FuzzSeeds {
             try rowWriter.append(events)
             guard let rowEntry = try rowWriter.seal() else { continue }
             let rows = Array(
-                try Data(contentsOf: URL(fileURLWithPath: DataDirectory(rowsRoot).path(relative: rowEntry.relativePath))))
+                try Data(
+                    contentsOf: URL(fileURLWithPath: DataDirectory(rowsRoot).path(relative: rowEntry.relativePath))))
             segment.append(("scan-\(codec).seg", [1] + rows))
         }
         for (i, e) in events.prefix(3).enumerated() { segment.append(("record-\(i).bin", [2] + RecordCodec.encode(e))) }

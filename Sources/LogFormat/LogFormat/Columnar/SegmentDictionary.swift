@@ -111,7 +111,9 @@ package struct SegmentDictionary: Sendable {
             return try raw.withBytes { (b) throws(LogFormatError) in try parse(b) }
         } catch {
             throw LogFormatError(
-                error.code, error.message.hasPrefix("segment dictionary") ? error.message
+                error.code,
+                error.message.hasPrefix("segment dictionary")
+                    ? error.message
                     : "segment dictionary: \(error.message)", offset: FormatConstants.blockHeaderSize)
         }
     }
