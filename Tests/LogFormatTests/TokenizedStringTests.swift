@@ -27,6 +27,7 @@ private func stressString(_ g: inout SplitMix64) -> String {
         "123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000", "123e4567-E89B-12d3-a456-4266",
         "10.0.0.1", "192.168.001.1", "256.1.1.1", "1.2.3", "0.0.0.0", "255.255.255.255", ".", "-", "_", "/", " ",
         "a", "Z", "7", "ümlaut", "日本", "🔐", "?id=", "&x-request-id=", "0", "00", "abcdefABCDEF0123",
+        "12345", "0000123", "u-007049", "9999999999999999999", "18446744073709551615", "100022336",
     ]
     let n = Int(g.next() % 9)
     return (0..<n).map { _ in parts[Int(g.next() % UInt64(parts.count))] }.joined()
@@ -58,6 +59,20 @@ private func stressString(_ g: inout SplitMix64) -> String {
         #expect(encoded("010.0.0.1").count == 2 + 9)
     }
 
+    /// Decimal words of 5 to 19 digits become numbers, leading zeros kept by the length.
+    @Test func decimalsAreStoredAsNumbers() throws {
+        #expect(encoded("100022336").count == 2 + 4)
+        #expect(encoded("u-007049").count == (1 + 2) + (1 + 2))
+        #expect(encoded("/v1/stock/SKU-56872").count == (2 + 14) + (1 + 3))
+        for s in ["00000", "0000000000000000000", "9999999999999999999", "u-007049", "SKU-00001.5"] {
+            #expect(try decoded(encoded(s)) == s)
+        }
+        // Not decimals: four digits, twenty (an even run of 16 or more is hex), glued to a word.
+        #expect(encoded("1234").count == 1 + 4)
+        #expect(encoded("18446744073709551615").count == 2 + 10)
+        #expect(encoded("a12345").count == 1 + 6)
+    }
+
     @Test func roundTripsOnStressStrings() async {
         await propertyCheck(count: 2_000, input: Gen.uint64()) { seed in
             var g = SplitMix64(seed: seed)
@@ -83,6 +98,10 @@ private func stressString(_ g: inout SplitMix64) -> String {
         ([0x16, 0], .malformed),  // a UUID with a length
         ([0x01], .truncated),  // "another piece follows", and none does
         ([0x20, 0xff, 0xfe], .malformed),  // text that is not UTF-8
+        ([0x5C], .truncated),  // a decimal of 5 digits without its value
+        ([0x5C, 0xA0, 0x8D, 0x06], .malformed),  // 100000 does not fit in 5 digits
+        ([0x3C, 1], .malformed),  // a decimal of 3 digits is never written
+        ([0xCC, 0x02, 1], .malformed),  // nor one of 20
     ])
     func damageIsNamed(_ bytes: [UInt8], _ code: LogFormatError.Code) {
         #expect(throws: LogFormatError.self) { try decoded(bytes) }

@@ -67,7 +67,7 @@ public enum FuzzSeeds {
             ("traceparent.txt", Array("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".utf8)),
         ]
 
-        // A small sealed segment, for each codec, with its catalog entry.
+        // A small sealed segment of several blocks and a segment dictionary, for each codec, with its catalog entry.
         var segment: [(name: String, bytes: [UInt8])] = []
         let events = Array(requests.joined())
         for codec in [CompressionCodec.lz4, .zlib] {
@@ -77,6 +77,8 @@ public enum FuzzSeeds {
             var options = WriterOptions()
             options.targetBlockBytes = 2 << 10
             options.codec = codec
+            // Several column blocks, so the seed holds a segment dictionary (block type 4) for the fuzzer to reach.
+            options.columnBlockRows = 8
             let writer = try SegmentWriter(
                 directory: directory, options: options,
                 logger: Logger(label: "seeds", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -84,8 +86,21 @@ public enum FuzzSeeds {
             guard let entry = try writer.seal() else { continue }
             let file = Array(try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: entry.relativePath))))
             segment.append(("sealed-\(codec).seg", [0] + file))
-            segment.append(("scan-\(codec).seg", [1] + file))
             segment.append(("catalog-\(codec).bin", [3] + Catalog(entries: [entry]).encoded()))
+            // The scanner reads row blocks (write-ahead logs, version 1 files): a segment sealed in place.
+            let rowsRoot = root + "-rows"
+            defer { try? FileManager.default.removeItem(atPath: rowsRoot) }
+            var rowOptions = options
+            rowOptions.sealLayout = .rows
+            let rowWriter = try SegmentWriter(
+                directory: DataDirectory(rowsRoot), options: rowOptions,
+                logger: Logger(label: "seeds", factory: { _ in SwiftLogNoOpLogHandler() }))
+            try rowWriter.append(events)
+            guard let rowEntry = try rowWriter.seal() else { continue }
+            let rows = Array(
+                try Data(
+                    contentsOf: URL(fileURLWithPath: DataDirectory(rowsRoot).path(relative: rowEntry.relativePath))))
+            segment.append(("scan-\(codec).seg", [1] + rows))
         }
         for (i, e) in events.prefix(3).enumerated() { segment.append(("record-\(i).bin", [2] + RecordCodec.encode(e))) }
         out[.segment] = segment

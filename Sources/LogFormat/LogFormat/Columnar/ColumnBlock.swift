@@ -42,6 +42,13 @@ package enum ColumnID: UInt8, Sendable, CaseIterable {
     case values = 11
     /// Per row: body (where present), events and links, in full.
     case extras = 12
+    /// `uvarint n`: the block's string ids 0..<n are the segment dictionary's first n strings and its own
+    /// dictionary's strings follow from n (docs/format/dictionary.md). Only in blocks of a segment with a
+    /// dictionary block; a block without it uses no segment strings.
+    case segmentStrings = 13
+
+    /// Columns every block holds.
+    static let required: [ColumnID] = allCases.filter { $0 != .segmentStrings }
 }
 
 package enum ColumnBlock {
@@ -51,20 +58,41 @@ package enum ColumnBlock {
     package static func encode(_ events: [AuditEvent], codec: CompressionCodec, level: Int32 = 6)
         throws(LogFormatError) -> [UInt8]
     {
-        var e = Encoder()
-        for event in events { e.add(event) }
-        return try e.finish(codec: codec, level: level)
+        try encode(events, codec: codec, level: level, shared: [:]).payload
     }
 
-    /// The block's strings, each stored once (tokenized) and named by its index.
+    /// The payload of a column block whose string ids below `shared.count` are those of the segment dictionary
+    /// `shared` (string → id), and the block's own strings in id order.
+    static func encode(
+        _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64]
+    ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
+        var e = Encoder()
+        e.table.shared = shared
+        e.table.base = UInt64(shared.count)
+        for event in events { e.add(event) }
+        let payload = try e.finish(codec: codec, level: level)
+        return (payload, e.table.own)
+    }
+
+    /// The block's strings, each stored once (tokenized) and named by its index; strings of the segment
+    /// dictionary (`shared`) are named by theirs, below `base`.
     struct StringTable {
+        var shared: [String: UInt64] = [:]
+        var base: UInt64 = 0
         var ids: [String: UInt64] = [:]
+        /// The block's own strings in id order (id = base + position).
+        var own: [String] = []
         var bytes = BinaryWriter(capacity: 4096)
 
         mutating func id(_ s: String) -> UInt64 {
             if let id = ids[s] { return id }
-            let id = UInt64(ids.count)
+            if let id = shared[s] {
+                ids[s] = id
+                return id
+            }
+            let id = base + UInt64(own.count)
             ids[s] = id
+            own.append(s)
             TokenizedString.encode(s, into: &bytes)
             return id
         }
@@ -273,7 +301,7 @@ package enum ColumnBlock {
                 traceRuns.u64BigEndian(r.traceID.low)
             }
             var dictionaryColumn = BinaryWriter(capacity: table.bytes.bytes.count + 8)
-            dictionaryColumn.uvarint(table.ids.count)
+            dictionaryColumn.uvarint(table.own.count)
             dictionaryColumn.raw(table.bytes.bytes)
             var resourcesColumn = BinaryWriter(capacity: resources.bytes.count + 8)
             resourcesColumn.uvarint(resourceIndex.count)
@@ -285,13 +313,18 @@ package enum ColumnBlock {
             var timesColumn = BinaryWriter(capacity: times.bytes.count + 10)
             timesColumn.u64(blockStart ?? 0)
             timesColumn.raw(times.bytes)
-            let columns: [(ColumnID, [UInt8])] = [
+            var columns: [(ColumnID, [UInt8])] = [
                 (.dictionary, dictionaryColumn.bytes), (.resources, resourcesColumn.bytes),
                 (.shapes, shapesColumn.bytes), (.rowShapes, rowShapes.bytes), (.traceRuns, traceRuns.bytes),
                 (.spanIDs, spanIDs.bytes), (.parents, parents.bytes), (.times, timesColumn.bytes),
                 (.identities, identities.bytes), (.http, http.bytes), (.values, values.bytes),
                 (.extras, extras.bytes),
             ]
+            if table.base > 0 {
+                var w = BinaryWriter(capacity: 10)
+                w.uvarint(table.base)
+                columns.append((.segmentStrings, w.bytes))
+            }
             var out = BinaryWriter(capacity: 4 + columns.count * 16)
             out.u16(UInt16(columns.count))
             out.u16(0)

@@ -3,18 +3,24 @@
 
 extension ColumnBlock {
     /// The events of a column block, in row order.
-    package static func decode(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [AuditEvent] {
+    package static func decode(_ payload: UnsafeRawBufferPointer, segment: SegmentDictionary? = nil)
+        throws(LogFormatError) -> [AuditEvent]
+    {
         let c = try columns(payload)
         var d = try Decoder(c)
+        d.segment = segment
         return try d.events()
     }
 
     /// The events at `rows` (ascending row numbers within the block) of a column block. Every row is still read
     /// and checked, but only these are built into events: a query that needs a few rows of a block does not pay
     /// for allocating and releasing the rest.
-    package static func decode(_ payload: UnsafeRawBufferPointer, rows: [Int]) throws(LogFormatError) -> [AuditEvent] {
+    package static func decode(_ payload: UnsafeRawBufferPointer, rows: [Int], segment: SegmentDictionary? = nil)
+        throws(LogFormatError) -> [AuditEvent]
+    {
         let c = try columns(payload)
         var d = try Decoder(c)
+        d.segment = segment
         d.wanted = rows
         return try d.events()
     }
@@ -100,7 +106,7 @@ extension ColumnBlock {
         guard r.remaining == 0 else {
             throw LogFormatError(.malformed, "column block: \(r.remaining) bytes after the last column")
         }
-        for id in ColumnID.allCases where out[id] == nil && (only == nil || only == id) {
+        for id in ColumnID.required where out[id] == nil && (only == nil || only == id) {
             throw LogFormatError(.malformed, "column block: column \(id) is missing")
         }
         return out
@@ -184,6 +190,8 @@ extension ColumnBlock {
         var shapes: [Shape] = []
         /// Rows to build, ascending; nil builds every row.
         var wanted: [Int]?
+        /// The segment's dictionary, whose first strings a block with a `segmentStrings` column names.
+        var segment: SegmentDictionary?
 
         init(_ columns: [ColumnID: [UInt8]]) throws(LogFormatError) {
             c = columns
@@ -200,6 +208,9 @@ extension ColumnBlock {
                 for _ in 0..<n { out.append(try TokenizedString.decode(&r)) }
                 try Self.end(r, .dictionary)
                 return out
+            }
+            if let column = c[.segmentStrings] {
+                strings = Array(try Self.segmentStrings(column, segment)) + strings
             }
             let dictionary = strings
             resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
@@ -236,6 +247,25 @@ extension ColumnBlock {
                 return out
             }
             return try rows()
+        }
+
+        /// The first strings of the segment dictionary that a block's `segmentStrings` column names.
+        static func segmentStrings(_ column: [UInt8], _ segment: SegmentDictionary?) throws(LogFormatError)
+            -> ArraySlice<String>
+        {
+            try column.withBytes { (b) throws(LogFormatError) -> ArraySlice<String> in
+                var r = BinaryReader(b)
+                let n = try r.uvarint(max: Int(UInt32.max), "a segment string count")
+                try end(r, .segmentStrings)
+                let have = segment?.strings.count ?? 0
+                guard n <= have else {
+                    throw LogFormatError(
+                        .malformed,
+                        "column block: names \(n) strings of the segment dictionary, the segment has \(segment == nil ? "no dictionary" : "\(have)")"
+                    )
+                }
+                return segment?.strings[0..<n] ?? []
+            }
         }
 
         static func shape(_ r: inout BinaryReader, _ d: [String], resources: Int) throws(LogFormatError) -> Shape {

@@ -9,7 +9,8 @@
 // body      = <length bytes>                  ; kind 0 text (UTF-8 as written), 1 lowercase hex, 2 uppercase hex
 //           | <16 bytes>                      ; kind 3 lowercase UUID, 4 uppercase UUID (length 0)
 //           | <4 bytes>                       ; kind 5 IPv4 dotted quad (length 0)
-// The hex kinds hold length bytes that are written as 2 × length hex digits. Kinds 6 and 7 are reserved.
+//           | uvarint value                   ; kind 6 decimal: `length` digits, zero-padded, value < 10^length
+// The hex kinds hold length bytes that are written as 2 × length hex digits. Kind 7 is reserved.
 
 package enum TokenizedString {
     /// Piece kinds: stored in columns, never renumber.
@@ -20,7 +21,13 @@ package enum TokenizedString {
         case uuidLower = 3
         case uuidUpper = 4
         case ipv4 = 5
+        /// A word of 5…19 decimal digits (ids and numbers in paths, subjects): its value, padded back to its length.
+        case decimal = 6
     }
+
+    /// Shortest and longest runs of decimal digits stored as a number (19 digits always fit in 64 bits).
+    static let minimumDecimalDigits = 5
+    static let maximumDecimalDigits = 19
 
     /// Shortest run of hex digits stored as bytes: shorter runs are mostly words ("cafe", "added") or numbers.
     static let minimumHexDigits = 16
@@ -85,6 +92,11 @@ package enum TokenizedString {
                     }
                 }
                 w.u8(UInt8(value))
+            case .decimal:
+                w.uvarint(UInt64(p.end - p.start) << 4 | kind | more)
+                var value: UInt64 = 0
+                for j in p.start..<p.end { value = value * 10 + UInt64(u[j] - UInt8(ascii: "0")) }
+                w.uvarint(value)
             }
         }
     }
@@ -100,7 +112,7 @@ package enum TokenizedString {
             guard let kind = Kind(rawValue: UInt8(header >> 1 & 7)) else {
                 throw LogFormatError(.malformed, "tokenized string: unknown piece kind \(header >> 1 & 7)")
             }
-            guard length <= UInt64(r.remaining) else {
+            guard length <= UInt64(r.remaining) || kind == .decimal else {
                 throw LogFormatError(.truncated, "tokenized string: a piece of \(length) bytes runs past the column")
             }
             switch kind {
@@ -126,6 +138,21 @@ package enum TokenizedString {
                     if n > 0 { out.append(UInt8(ascii: ".")) }
                     appendDecimal(b, to: &out)
                 }
+            case .decimal:
+                guard length >= UInt64(minimumDecimalDigits), length <= UInt64(maximumDecimalDigits) else {
+                    throw LogFormatError(.malformed, "tokenized string: a decimal of \(length) digits")
+                }
+                var value = try r.uvarint()
+                guard value < powersOfTen[Int(length)] else {
+                    throw LogFormatError(.malformed, "tokenized string: \(value) has more than \(length) digits")
+                }
+                out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: Int(length)))
+                var k = out.count - 1
+                while value > 0 {
+                    out[k] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                    k -= 1
+                }
             }
         }
         guard let s = String(validating: out, as: UTF8.self) else {
@@ -141,7 +168,21 @@ package enum TokenizedString {
         if let kind = uuid(u, at: i) { return (kind, i + 36) }
         if let (kind, end) = hexRun(u, at: i) { return (kind, end) }
         if let end = ipv4(u, at: i) { return (.ipv4, end) }
+        if let end = decimalRun(u, at: i) { return (.decimal, end) }
         return nil
+    }
+
+    /// A whole word of 5…19 decimal digits (leading zeros allowed: the length keeps them).
+    static func decimalRun(_ u: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        var j = i
+        while j < u.count, j - i <= maximumDecimalDigits, u[j] >= UInt8(ascii: "0"), u[j] <= UInt8(ascii: "9") {
+            j += 1
+        }
+        let n = j - i
+        guard n >= minimumDecimalDigits, n <= maximumDecimalDigits, j == u.count || !isWordByte(u[j]) else {
+            return nil
+        }
+        return j
     }
 
     /// 8-4-4-4-12 hex digits of one case, not followed by another word byte.
@@ -216,6 +257,9 @@ package enum TokenizedString {
         default: return nil
         }
     }
+
+    /// 10^n for n ≤ 19 (10^19 < 2^64).
+    static let powersOfTen: [UInt64] = (0...19).map { n in (0..<n).reduce(UInt64(1)) { p, _ in p * 10 } }
 
     static let lowerDigits: [UInt8] = Array("0123456789abcdef".utf8)
     static let upperDigits: [UInt8] = Array("0123456789ABCDEF".utf8)

@@ -33,6 +33,8 @@ public enum FormatConstants {
         case index = 2
         /// A run of records as columns (version 2 segments; docs/format/columns.md).
         case column = 3
+        /// The strings column blocks of the segment share (version 2 segments; docs/format/dictionary.md).
+        case dictionary = 4
     }
 
     // MARK: Footer

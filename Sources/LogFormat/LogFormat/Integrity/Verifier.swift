@@ -143,6 +143,16 @@ public enum Verifier {
             }
             expectedOffset = location.offset + UInt64(FormatConstants.blockHeaderSize) + UInt64(location.storedLength)
         }
+        // Then the segment dictionary, when the segment has one (the block between the last block and the index).
+        if let range = reader.dictionaryRange, UInt64(range.lowerBound) == expectedOffset {
+            do throws(LogFormatError) { _ = try reader.segmentDictionary() } catch {
+                result.problems.append(
+                    IntegrityProblem(
+                        .blockDamaged, file: path, offset: error.offset ?? range.lowerBound,
+                        detail: error.message))
+            }
+            expectedOffset = UInt64(range.upperBound)
+        }
         if expectedOffset != footer.indexOffset {
             result.problems.append(
                 IntegrityProblem(

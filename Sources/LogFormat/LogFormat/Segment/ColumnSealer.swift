@@ -137,12 +137,18 @@ enum ColumnSealer {
         var maxTime = UInt64.min
         var rowBlocks = 0
         var recordCount = 0
+        /// Strings shared by the blocks written so far (docs/format/dictionary.md).
+        var dictionary = SegmentDictionaryBuilder()
+        /// Whether blocks share strings through a segment dictionary (off: the layout of version 2 segments
+        /// written before the dictionary, which readers keep reading).
+        var sharesStrings = true
 
         init(header: SegmentFileHeader) {
             out.raw(header.encoded())
         }
 
-        /// Adds `records` in `order` as blocks of about `blockRows` rows, cut at trace boundaries.
+        /// Adds `records` in `order` as blocks of about `blockRows` rows, cut at trace boundaries, then the segment
+        /// dictionary block when the blocks share strings. Called once: the index follows.
         mutating func add(
             records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
         ) throws(LogFormatError) {
@@ -151,6 +157,9 @@ enum ColumnSealer {
                 let end = blockEnd(records: records, order: order, from: k, rows: blockRows)
                 try addBlock(records: records, order: order[k..<end], codec: codec, level: level)
                 k = end
+            }
+            if dictionary.count > 0 {
+                out.raw(try SegmentDictionary.block(dictionary.payload(), codec: codec, level: level))
             }
         }
 
@@ -175,7 +184,10 @@ enum ColumnSealer {
             }
             let offset = out.count
             let blockHeader: BlockHeader
-            if let payload = try exactColumns(events, records: records, order: order, codec: codec, level: level) {
+            if let (payload, own) = try exactColumns(
+                events, records: records, order: order, codec: codec, level: level, dictionary: dictionary)
+            {
+                if sharesStrings { dictionary.blockWritten(own: own) }
                 // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds), so compression
                 // ratios and decompression limits mean the same for both block types.
                 var rowsLength = 0
@@ -227,18 +239,25 @@ enum ColumnSealer {
 
     /// The column payload of `events`, if decoding it gives back exactly the canonical bytes of the records it
     /// came from; nil otherwise (the caller keeps that block as rows).
+    /// String ids below `dictionary.count` name the segment dictionary's strings. Also returns the block's own
+    /// strings, in id order.
     static func exactColumns(
-        _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32
-    ) throws(LogFormatError) -> [UInt8]? {
+        _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32,
+        dictionary: SegmentDictionaryBuilder
+    ) throws(LogFormatError) -> (payload: [UInt8], own: [String])? {
         let payload: [UInt8]
+        let own: [String]
         do {
-            payload = try ColumnBlock.encode(events, codec: codec, level: level)
+            (payload, own) = try ColumnBlock.encode(events, codec: codec, level: level, shared: dictionary.ids)
         } catch {
             return nil
         }
         let decoded: [AuditEvent]
+        let segment = SegmentDictionary(strings: dictionary.strings)
         do {
-            decoded = try payload.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+            decoded = try payload.withBytes { (b) throws(LogFormatError) in
+                try ColumnBlock.decode(b, segment: segment)
+            }
         } catch {
             return nil
         }
@@ -250,6 +269,6 @@ enum ColumnSealer {
             let same = records.withRecord(i) { r in w.bytes.withUnsafeBytes { $0.elementsEqual(r) } }
             if !same { return nil }
         }
-        return payload
+        return (payload, own)
     }
 }

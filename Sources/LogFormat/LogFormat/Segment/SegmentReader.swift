@@ -115,6 +115,13 @@ public final class SegmentReader: Sendable {
             self.blocks = view.blocks
             self.recordCount = UInt32(footer.seal.recordCount)
             self.tailProblem = nil
+            // The segment dictionary, when there is one, is the block between the last block and the index.
+            if header.version >= FormatConstants.segmentVersionColumns, let last = view.blocks.last {
+                let end = Int(last.offset) + FormatConstants.blockHeaderSize + Int(last.storedLength)
+                self.dictionaryRange = end < indexStart ? end..<indexStart : nil
+            } else {
+                self.dictionaryRange = nil
+            }
         } else {
             let scan = SegmentScanner.scan(bytes, decode: false)
             footer = nil
@@ -122,7 +129,34 @@ public final class SegmentReader: Sendable {
             blocks = scan.blocks
             recordCount = scan.recordCount
             tailProblem = scan.stop?.at(path: path)
+            dictionaryRange = nil
         }
+    }
+
+    /// Where the segment dictionary block lies (header and payload): the bytes between the last block and the
+    /// index of a sealed version 2 segment. Nil when there are none (no dictionary; version 1; open).
+    public let dictionaryRange: Range<Int>?
+    private let dictionaryCache = Mutex<SegmentDictionary?>(nil)
+
+    /// The segment dictionary, read and checked on first use and then kept; nil when the segment has none.
+    package func segmentDictionary() throws(LogFormatError) -> SegmentDictionary? {
+        guard let range = dictionaryRange else { return nil }
+        if let hit = dictionaryCache.withLock({ $0 }) { return hit }
+        try file.makePresent(range)
+        let bytes = file.bytes
+        guard range.upperBound <= bytes.count else {
+            throw LogFormatError(
+                .truncated, "the segment dictionary runs past the end of the file", path: path,
+                offset: range.lowerBound)
+        }
+        let dictionary: SegmentDictionary
+        do throws(LogFormatError) {
+            dictionary = try SegmentDictionary.read(block: UnsafeRawBufferPointer(rebasing: bytes[range]))
+        } catch {
+            throw error.at(path: path, base: range.lowerBound)
+        }
+        dictionaryCache.withLock { $0 = dictionary }
+        return dictionary
     }
 
     /// The stored payload of the block whose header is at `start`, after checking its CRC.
@@ -235,6 +269,11 @@ public final class SegmentReader: Sendable {
                 parts["row blocks", default: 0] += stored.count
             }
         }
+        if let range = dictionaryRange {
+            _ = try segmentDictionary()
+            parts["block headers", default: 0] += FormatConstants.blockHeaderSize
+            parts["segment dictionary"] = range.count - FormatConstants.blockHeaderSize
+        }
         if let index, footer != nil {
             parts["block headers", default: 0] += FormatConstants.blockHeaderSize
             for (name, n) in index.partSizes { parts[name, default: 0] += n }
@@ -252,9 +291,13 @@ public final class SegmentReader: Sendable {
     }
 
     /// Makes the blocks `indices` present in the source in one go (a remote source fetches them several at a
-    /// time); a local file has them already.
+    /// time), with the segment dictionary their columns may name; a local file has them already.
     public func prefetchBlocks(_ indices: some Sequence<Int>) throws(LogFormatError) {
-        try file.makePresent(indices.map(blockRange))
+        var ranges = indices.map(blockRange)
+        if !ranges.isEmpty, let dictionaryRange, dictionaryCache.withLock({ $0 == nil }) {
+            ranges.append(dictionaryRange)
+        }
+        try file.makePresent(ranges)
     }
     public var nodeID: NodeID { header.nodeID }
     public var sequence: UInt64 { header.sequence }
@@ -309,8 +352,9 @@ public final class SegmentReader: Sendable {
             let all = try blockEvents(i, header, stored)
             return rows.map { all[$0] }
         }
+        let segment = try segmentDictionary()
         do throws(LogFormatError) {
-            return try ColumnBlock.decode(stored, rows: rows)
+            return try ColumnBlock.decode(stored, rows: rows, segment: segment)
         } catch {
             throw LogFormatError(
                 error.code, "column block \(i): \(error.message)", path: path,
@@ -335,8 +379,9 @@ public final class SegmentReader: Sendable {
             return out
         }
         let events: [AuditEvent]
+        let segment = try segmentDictionary()
         do throws(LogFormatError) {
-            events = try ColumnBlock.decode(stored)
+            events = try ColumnBlock.decode(stored, segment: segment)
         } catch {
             throw LogFormatError(
                 error.code, "column block \(i): \(error.message)", path: path,

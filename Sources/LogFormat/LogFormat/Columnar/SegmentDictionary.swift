@@ -1,0 +1,135 @@
+// The segment dictionary (docs/format/dictionary.md): strings used by more than one column block of a segment,
+// stored once in a block of their own (type 4) just before the index instead of once in every block's dictionary.
+// It is append-only while a segment is laid out: a block names how many of its strings existed when it was
+// encoded (column `segmentStrings`), and its string ids index that prefix followed by its own dictionary.
+//
+// dictionary-payload (before compression) = uvarint count  tokenized{count}
+
+/// Builds a segment's dictionary while its blocks are encoded, one block after the other.
+struct SegmentDictionaryBuilder {
+    /// Promoted strings and their ids (ids are positions in `strings`).
+    private(set) var ids: [String: UInt64] = [:]
+    private(set) var strings: [String] = []
+    /// The tokenized strings, back to back: the payload after its count.
+    private(set) var bytes = BinaryWriter(capacity: 1 << 16)
+    /// Strings seen in exactly one earlier block's own dictionary.
+    private var seenOnce: Set<String> = []
+    /// Stop promoting past this many bytes of tokenized strings, so the block stays well inside what readers accept.
+    static let maxBytes = 16 << 20
+
+    var count: Int { strings.count }
+
+    /// After block `own` (its own dictionary's strings, in id order) was written: promotes every string that an
+    /// earlier block's own dictionary held too, so the blocks after this one name it from the segment dictionary.
+    /// Order is the blocks' order of first use, so the same log always gives the same bytes.
+    mutating func blockWritten(own: [String]) {
+        for s in own {
+            if seenOnce.remove(s) == nil {
+                seenOnce.insert(s)
+                continue
+            }
+            guard bytes.count < Self.maxBytes else { continue }
+            // Only a string that comes back byte for byte through its tokenized form is shared (the encoder
+            // makes sure of it; checked here because the block's own exactness check does not see these bytes).
+            let start = bytes.count
+            TokenizedString.encode(s, into: &bytes)
+            let back: String? = bytes.bytes.withUnsafeBytes { b in
+                var r = BinaryReader(UnsafeRawBufferPointer(rebasing: b[start...]))
+                guard let d = try? TokenizedString.decode(&r), r.remaining == 0 else { return nil }
+                return d
+            }
+            guard let back, Array(back.utf8) == Array(s.utf8) else {
+                bytes.bytes.removeLast(bytes.count - start)
+                continue
+            }
+            ids[s] = UInt64(strings.count)
+            strings.append(s)
+        }
+    }
+
+    /// The dictionary block's payload before compression.
+    func payload() -> [UInt8] {
+        var w = BinaryWriter(capacity: bytes.count + 10)
+        w.uvarint(strings.count)
+        w.raw(bytes.bytes)
+        return w.bytes
+    }
+}
+
+/// A segment's dictionary as read back: the strings column blocks name by id below their own.
+package struct SegmentDictionary: Sendable {
+    package var strings: [String]
+
+    package init(strings: [String]) { self.strings = strings }
+
+    /// Parses a dictionary block's decompressed payload.
+    package static func parse(_ b: UnsafeRawBufferPointer) throws(LogFormatError) -> SegmentDictionary {
+        var r = BinaryReader(b)
+        let n = try r.uvarint(max: b.count, "a string count")
+        var out: [String] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try TokenizedString.decode(&r)) }
+        guard r.remaining == 0 else {
+            throw LogFormatError(.malformed, "segment dictionary: \(r.remaining) bytes after its \(n) strings")
+        }
+        return SegmentDictionary(strings: out)
+    }
+
+    /// Reads and checks the dictionary block at the start of `bytes` (header and payload, exactly): header
+    /// checks, type 4, payload CRC, decompression to `rawLength`, the strings. Offsets are relative to `bytes`.
+    package static func read(block bytes: UnsafeRawBufferPointer) throws(LogFormatError) -> SegmentDictionary {
+        let header = try BlockHeader.parse(bytes)
+        guard header.type == .dictionary else {
+            throw LogFormatError(
+                .malformed, "the block before the index is a \(header.type) block, not a segment dictionary",
+                offset: 4)
+        }
+        guard header.totalSize == bytes.count else {
+            throw LogFormatError(
+                header.totalSize > bytes.count ? .truncated : .malformed,
+                "segment dictionary: the block claims \(header.totalSize) bytes, \(bytes.count) lie before the index",
+                offset: 8)
+        }
+        guard header.recordCount == 0, header.firstOrdinal == 0, header.minTime == 0, header.maxTime == 0 else {
+            throw LogFormatError(
+                .malformed, "segment dictionary: record count, ordinal and times must be zero", offset: 16)
+        }
+        let stored = UnsafeRawBufferPointer(rebasing: bytes[FormatConstants.blockHeaderSize...])
+        guard Checksum.crc32(stored) == header.payloadCRC else {
+            throw LogFormatError(
+                .checksumMismatch, "segment dictionary: payload checksum does not match",
+                offset: FormatConstants.blockHeaderSize)
+        }
+        var raw: [UInt8] = []
+        do throws(LogFormatError) {
+            try BlockCompression.decompress(stored, codec: header.codec, rawLength: Int(header.rawLength), into: &raw)
+        } catch {
+            throw LogFormatError(
+                error.code, "segment dictionary: \(error.message)", offset: FormatConstants.blockHeaderSize)
+        }
+        do throws(LogFormatError) {
+            return try raw.withBytes { (b) throws(LogFormatError) in try parse(b) }
+        } catch {
+            throw LogFormatError(
+                error.code,
+                error.message.hasPrefix("segment dictionary")
+                    ? error.message
+                    : "segment dictionary: \(error.message)", offset: FormatConstants.blockHeaderSize)
+        }
+    }
+
+    /// The dictionary block (header and compressed payload) for `payload`.
+    static func block(_ payload: [UInt8], codec: CompressionCodec, level: Int32) throws(LogFormatError) -> [UInt8] {
+        var stored: [UInt8] = []
+        try payload.withBytes { (b) throws(LogFormatError) in
+            try BlockCompression.compress(b, codec: codec, level: level, into: &stored)
+        }
+        var w = BinaryWriter(capacity: FormatConstants.blockHeaderSize + stored.count)
+        BlockHeader(
+            type: .dictionary, codec: codec, storedLength: UInt32(stored.count), rawLength: UInt32(payload.count),
+            recordCount: 0, firstOrdinal: 0, minTime: 0, maxTime: 0, payloadCRC: Checksum.crc32(stored)
+        ).write(into: &w)
+        w.raw(stored)
+        return w.bytes
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import PropertyBased
+import SyntheticTraffic
+import TestSupport
+import Testing
+
+@testable import LogFormat
+
+/// The segment dictionary (docs/format/dictionary.md): strings shared by a segment's column blocks, stored once.
+@Suite struct SegmentDictionaryTests {
+    /// Seals `events` as one version 2 segment of blocks of `blockRows` rows; returns the file's path.
+    func seal(
+        _ events: [AuditEvent], _ tmp: TempDir, blockRows: Int = 16, codec: CompressionCodec = .lz4,
+        signer: SealSigner? = nil
+    ) throws -> String {
+        var options = WriterOptions()
+        options.codec = codec
+        options.columnBlockRows = blockRows
+        options.signer = signer
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        try writer.append(events)
+        let entry = try #require(try writer.seal())
+        return tmp.dataDirectory.path(relative: entry.relativePath)
+    }
+
+    /// The canonical bytes of `events` in sealed order.
+    func sealedCanonical(_ events: [AuditEvent]) -> [[UInt8]] {
+        SealOrder.permutation(events.map { SealOrderFields($0) }).map { RecordCodec.encode(events[$0]) }
+    }
+
+    func readCanonical(_ path: String) throws -> [[UInt8]] {
+        let reader = try SegmentReader(path: path, sealed: true)
+        return try reader.scan().map { RecordCodec.encode($0.event) }
+    }
+
+    /// SDK-shaped traffic: blocks share their keys, services and resource values through the dictionary, every
+    /// record comes back with its canonical bytes, and the file is smaller than the same blocks without it.
+    @Test func generatedTrafficRoundTripsThroughTheDictionary() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var g = TrafficGenerator(seed: 21)
+        let events = g.nextEvents(4_000)
+        let path = try seal(events, tmp, blockRows: 512)
+        let reader = try SegmentReader(path: path, sealed: true)
+        let range = try #require(reader.dictionaryRange)
+        let dictionary = try #require(try reader.segmentDictionary())
+        #expect(dictionary.strings.count > 10)
+        #expect(range.upperBound == Int(reader.footer!.indexOffset))
+        #expect(try readCanonical(path) == sealedCanonical(events))
+
+        // The same records without sharing: bigger.
+        let without = try layOut(events, sharesStrings: false)
+        let size = try Data(contentsOf: URL(fileURLWithPath: path)).count
+        #expect(size < without.count, "with the dictionary \(size) B, without \(without.count) B")
+    }
+
+    /// Hostile and random events in any number of small blocks: decode(encode(records)) is exact.
+    @Test func randomEventsRoundTripThroughSegmentsWithADictionary() async {
+        await propertyCheck(count: 12, input: Gen.uint64(), Gen.int(in: 1...120), Gen.int(in: 1...9)) {
+            seed, count, rows in
+            let tmp = TempDir()
+            defer { tmp.remove() }
+            // Half the events repeat strings of the others, so blocks share some.
+            let events = (0..<UInt64(count)).map { i in
+                i % 2 == 0 ? RandomEvents.make(seed: seed &+ i) : RandomEvents.small(seed: (seed &+ i) % 7)
+            }
+            for codec in [CompressionCodec.lz4, .zlib] {
+                let back = try? readCanonical(seal(events, tmp, blockRows: rows, codec: codec))
+                #expect(back == sealedCanonical(events), "seed \(seed), \(count) events, \(rows) rows, \(codec)")
+            }
+        }
+    }
+
+    /// A version 2 segment written before the dictionary (no block 4, no column 13) reads and verifies as before.
+    @Test func segmentsWithoutADictionaryStayReadable() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var g = TrafficGenerator(seed: 4)
+        let events = g.nextEvents(600)
+        let path = tmp.path + "/old.seg"
+        try Data(try layOut(events, sharesStrings: false)).write(to: URL(fileURLWithPath: path))
+        let reader = try SegmentReader(path: path, sealed: true)
+        #expect(reader.dictionaryRange == nil)
+        #expect(try reader.segmentDictionary() == nil)
+        #expect(try readCanonical(path) == sealedCanonical(events))
+        let v = Verifier.verifySegment(path: path)
+        #expect(v.problems.isEmpty, "\(v.problems)")
+    }
+
+    /// A whole sealed file laid out in memory (as `ColumnSealer` does), with or without the dictionary.
+    func layOut(_ events: [AuditEvent], sharesStrings: Bool, blockRows: Int = 512) throws -> [UInt8] {
+        var records = WALRecords()
+        for e in events {
+            records.bytes += RecordCodec.encode(e)
+            records.starts.append(records.bytes.count)
+        }
+        let order = try ColumnSealer.order(of: records)
+        let header = SegmentFileHeader(
+            version: FormatConstants.segmentVersionColumns, nodeID: NodeID(high: 1, low: 2), sequence: 1,
+            createdUnixNano: 1)
+        var body = ColumnSealer.LaidOut(header: header)
+        body.sharesStrings = sharesStrings
+        try body.add(records: records, order: order, codec: .lz4, level: 6, blockRows: blockRows)
+        let trailer = try SealTrailer.build(
+            index: body.index, nodeID: header.nodeID, sequence: 1, recordCount: UInt32(order.count),
+            minTime: body.minTime, maxTime: body.maxTime, root: body.merkle.root, previous: (0, Digest32.zero),
+            signer: nil, indexOffset: body.out.count)
+        body.out.raw(trailer.bytes)
+        return body.out.bytes
+    }
+
+    // MARK: Hostile dictionaries
+
+    /// A sealed file with a dictionary, and where its dictionary block lies.
+    func fileWithDictionary(_ tmp: TempDir) throws -> (path: String, bytes: [UInt8], range: Range<Int>) {
+        var g = TrafficGenerator(seed: 9)
+        let path = try seal(g.nextEvents(300), tmp, blockRows: 32)
+        let reader = try SegmentReader(path: path, sealed: true)
+        let range = try #require(reader.dictionaryRange)
+        return (path, [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), range)
+    }
+
+    /// `bytes` with the dictionary block at `range` replaced by `block` (index and footer moved to follow it).
+    func replacingDictionary(_ bytes: [UInt8], _ range: Range<Int>, with block: [UInt8]) throws -> [UInt8] {
+        let footer = try bytes.withBytes { (b) throws(LogFormatError) in try SegmentFooter.parse(fileBytes: b) }
+        let index = bytes[Int(footer.indexOffset)..<Int(footer.indexOffset + footer.indexLength)]
+        var out = Array(bytes[0..<range.lowerBound]) + block
+        let moved = SegmentFooter(
+            seal: footer.seal, signature: footer.signature, indexOffset: UInt64(out.count),
+            indexLength: footer.indexLength, blockCount: footer.blockCount)
+        out += index
+        out += moved.encoded()
+        return out
+    }
+
+    /// Reads every record; the error, if any.
+    func readError(_ bytes: [UInt8], _ tmp: TempDir) throws -> LogFormatError? {
+        let path = tmp.path + "/hostile.seg"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try SegmentReader(path: path, sealed: true).scan()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func everyFlippedByteOfTheDictionaryIsDetected() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (_, bytes, range) = try fileWithDictionary(tmp)
+        for offset in range {
+            var damaged = bytes
+            damaged[offset] ^= 0x24
+            let e = try readError(damaged, tmp)
+            #expect(e != nil, "a flip at \(offset) went unnoticed")
+            #expect(e?.path?.hasSuffix("hostile.seg") == true)
+        }
+        // A flip in the payload is named as the dictionary's checksum.
+        var damaged = bytes
+        damaged[range.lowerBound + FormatConstants.blockHeaderSize + 3] ^= 1
+        let e = try #require(try readError(damaged, tmp))
+        #expect(e.code == .checksumMismatch)
+        #expect(e.message.contains("segment dictionary"))
+        #expect(e.offset == range.lowerBound + FormatConstants.blockHeaderSize)
+    }
+
+    @Test func truncatedDictionaryBlock() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (_, bytes, range) = try fileWithDictionary(tmp)
+        for cut in [1, 10, range.count - FormatConstants.blockHeaderSize, range.count - 20] {
+            let e = try #require(
+                try readError(try replacingDictionary(bytes, range, with: Array(bytes[range].dropLast(cut))), tmp))
+            #expect([.truncated, .badMagic].contains(e.code), "\(cut): \(e)")
+        }
+    }
+
+    /// A dictionary claiming more than a block may hold (header CRC made good) is refused before allocating.
+    @Test func oversizedDictionaryBlock() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (_, bytes, range) = try fileWithDictionary(tmp)
+        var header = try bytes.withBytes { (b) throws(LogFormatError) in
+            try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[range]))
+        }
+        header.rawLength = UInt32(FormatConstants.maxBlockPayload + 1)
+        var w = BinaryWriter()
+        header.write(into: &w)
+        let block = w.bytes + bytes[(range.lowerBound + FormatConstants.blockHeaderSize)..<range.upperBound]
+        let e = try #require(try readError(try replacingDictionary(bytes, range, with: block), tmp))
+        #expect(e.code == .malformed && e.message.contains("64 MiB"), "\(e)")
+
+        // A count larger than the payload can hold, with good checksums.
+        var payload = BinaryWriter()
+        payload.uvarint(1_000_000)
+        TokenizedString.encode("only one", into: &payload)
+        let lying = try SegmentDictionary.block(payload.bytes, codec: .lz4, level: 6)
+        let e2 = try #require(try readError(try replacingDictionary(bytes, range, with: lying), tmp))
+        #expect(e2.code == .malformed && e2.message.contains("segment dictionary"), "\(e2)")
+    }
+
+    /// Blocks naming more strings than the dictionary holds, or a dictionary the segment does not have.
+    @Test func idsPastTheDictionaryAreErrors() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (_, bytes, range) = try fileWithDictionary(tmp)
+        var payload = BinaryWriter()
+        payload.uvarint(1)
+        TokenizedString.encode("x", into: &payload)
+        let small = try SegmentDictionary.block(payload.bytes, codec: .lz4, level: 6)
+        let e = try #require(try readError(try replacingDictionary(bytes, range, with: small), tmp))
+        #expect(e.code == .malformed)
+        #expect(e.message.contains("strings of the segment dictionary, the segment has 1"), "\(e)")
+
+        let none = try #require(try readError(try replacingDictionary(bytes, range, with: []), tmp))
+        #expect(none.message.contains("the segment has no dictionary"), "\(none)")
+
+        // Something else where the dictionary belongs: a copy of the first block.
+        let reader = try SegmentReader(path: tmp.path + "/hostile.seg", sealed: true)
+        let first = Array(bytes[reader.blockRange(0)])
+        let other = try #require(try readError(try replacingDictionary(bytes, range, with: first), tmp))
+        #expect(other.message.contains("not a segment dictionary"), "\(other)")
+    }
+
+    // MARK: Verification and the archive tier
+
+    @Test func verifierIsCleanAndFindsAFlippedDictionaryByte() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (path, bytes, range) = try fileWithDictionary(tmp)
+        let clean = Verifier.verifySegment(path: path, options: VerifyOptions(decodeAll: true))
+        #expect(clean.problems.isEmpty, "\(clean.problems)")
+        var damaged = bytes
+        damaged[range.upperBound - 2] ^= 0x80
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        let v = Verifier.verifySegment(path: path)
+        #expect(
+            v.problems.contains { $0.kind == .blockDamaged && $0.offset == range.lowerBound + 48 },
+            "\(v.problems)")
+        #expect(!v.problems.isEmpty)
+    }
+
+    /// The archive copy has a dictionary of its own (zlib), the same records, seal and signature, and verifies.
+    @Test func archiveTierKeepsRootAndSignature() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let signer = try SealSigner(rawRepresentation: RFC8032.secret1)
+        var g = TrafficGenerator(seed: 17)
+        let events = g.nextEvents(3_000)
+        let path = try seal(events, tmp, blockRows: 256, signer: signer)
+        let hot = try SegmentReader(path: path, sealed: true)
+        let archived = try SegmentArchiver.archived(hot, blockRows: 1_024)
+        let archivePath = tmp.path + "/archived.seg"
+        try Data(archived).write(to: URL(fileURLWithPath: archivePath))
+        let cold = try SegmentReader(path: archivePath, sealed: true)
+        let range = try #require(cold.dictionaryRange)
+        let header = try archived.withBytes { (b) throws(LogFormatError) in
+            try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: b[range]))
+        }
+        #expect(header.type == .dictionary && header.codec == .zlib)
+        #expect(cold.footer?.seal.encoded() == hot.footer?.seal.encoded())
+        #expect(cold.footer?.signature == hot.footer?.signature)
+        #expect(try readCanonical(archivePath) == sealedCanonical(events))
+        let key = try SealVerifierKey(rawRepresentation: RFC8032.public1)
+        let v = Verifier.verifySegment(
+            path: archivePath, options: VerifyOptions(publicKeys: [key], requireSignatures: true))
+        #expect(v.problems.isEmpty, "\(v.problems)")
+        #expect(v.signatureChecked)
+    }
+}
