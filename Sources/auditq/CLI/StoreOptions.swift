@@ -86,6 +86,15 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
+    /// `range` widened by the hour around a request within which `AuditStore.activity` looks up its trace: what a
+    /// bucket must list for an activity (or evidence) query over `range`.
+    static func withTraceReach(_ range: ClosedRange<UInt64>) -> ClosedRange<UInt64> {
+        let hour: UInt64 = 3_600 * 1_000_000_000
+        let lo = range.lowerBound > hour ? range.lowerBound - hour : 0
+        let hi = range.upperBound > UInt64.max - hour ? UInt64.max : range.upperBound + hour
+        return lo...hi
+    }
+
     /// `data`'s directories, each of which must exist; none when --store is given without --data or $AUDITQ_DATA.
     func localDirectories(_ data: DataOptions) throws -> [DataDirectory] {
         if !stores.isEmpty && data.directories.isEmpty && Self.environment["AUDITQ_DATA"] == nil { return [] }
