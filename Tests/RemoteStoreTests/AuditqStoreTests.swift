@@ -81,7 +81,9 @@ struct AuditqStoreTests {
                 == local.stdout.replacingOccurrences(of: localOut, with: "OUT"))
         #expect(local.stdout.contains("records with inclusion proofs"), "\(local.stdout)")
         #expect(!local.stdout.contains(": 0 requests"), "the user has requests that day: \(local.stdout)")
-        for name in ["activity.ndjson", "events.ndjson", "events.csv", "proofs.ndjson", "seals.ndjson", "ledgers.ndjson"] {
+        for name in [
+            "activity.ndjson", "events.ndjson", "events.csv", "proofs.ndjson", "seals.ndjson", "ledgers.ndjson",
+        ] {
             let a = try FileIO.readFile(localOut + "/" + name)
             let b = try FileIO.readFile(remoteOut + "/" + name)
             #expect(a == b, "\(name) differs")
@@ -94,8 +96,10 @@ struct AuditqStoreTests {
                 Self.auditq, ["verify", "--bundle", dir], environment: ["PATH": "/usr/bin:/bin", "NO_COLOR": "1"])
             #expect(checked.status == 0, "\(dir): \(checked.stdout)\(checked.stderr)")
         }
-        let a = try ChildProcess.run(Self.auditq, ["verify", "--bundle", localOut], environment: ["PATH": "/usr/bin:/bin"])
-        let b = try ChildProcess.run(Self.auditq, ["verify", "--bundle", remoteOut], environment: ["PATH": "/usr/bin:/bin"])
+        let a = try ChildProcess.run(
+            Self.auditq, ["verify", "--bundle", localOut], environment: ["PATH": "/usr/bin:/bin"])
+        let b = try ChildProcess.run(
+            Self.auditq, ["verify", "--bundle", remoteOut], environment: ["PATH": "/usr/bin:/bin"])
         #expect(
             a.stdout.replacingOccurrences(of: localOut, with: "OUT")
                 == b.stdout.replacingOccurrences(of: remoteOut, with: "OUT"))
@@ -131,7 +135,9 @@ struct AuditqStoreTests {
         let bucket = try tier(remote.stdout, "remote")
         #expect((hot["segments"] as? Int) == shipped.keys.count, "\(local.stdout)")
         for field in ["segments", "events", "bytes_on_disk", "raw_bytes", "stored_block_bytes"] {
-            #expect((hot[field] as? Int) != nil && (hot[field] as? Int) == (bucket[field] as? Int), "\(field): \(remote.stdout)")
+            #expect(
+                (hot[field] as? Int) != nil && (hot[field] as? Int) == (bucket[field] as? Int),
+                "\(field): \(remote.stdout)")
         }
     }
 }

@@ -76,7 +76,6 @@ struct StoreOptions: ParsableArguments {
         let client = try S3Client.forQueries(configuration)
         let mib = cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
         let cache = try RangeCacheDirectory(root: resolvedCacheDir, capacityBytes: mib << 20)
-        cache.trim()
         StoreFetchReport.register(cache)
         return try stores.map {
             BucketSegments(
@@ -110,7 +109,7 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// At exit: the cache trimmed to its bound, and with AUDITQ_FETCH_STATS=1 what was fetched, on stderr.
+/// At exit: the cache trimmed to its bound when this process fetched anything, and with AUDITQ_FETCH_STATS=1 what was fetched, on stderr.
 enum StoreFetchReport {
     static let stats = FetchStats()
     static let caches = Mutex<[RangeCacheDirectory]>([])
@@ -124,7 +123,11 @@ enum StoreFetchReport {
         guard first else { return }
         _ = started
         atexit {
-            for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
+            // Only a process that fetched can have grown the cache past its bound (each one that did trims on its
+            // way out), so a warm query, which fetches nothing, does not walk the cache directory.
+            if StoreFetchReport.stats.bytes > 0 || StoreFetchReport.stats.gets > 0 {
+                for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
+            }
             if ProcessInfo.processInfo.environment["AUDITQ_FETCH_STATS"] == "1" {
                 let ms = Double(FileIO.monotonicNanos() - StoreFetchReport.started) / 1e6
                 note("store: \(StoreFetchReport.stats.summary); \(String(format: "%.1f", ms)) ms from opening to exit")
