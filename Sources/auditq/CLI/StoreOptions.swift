@@ -105,8 +105,19 @@ struct StoreOptions: ParsableArguments {
     func openStore(_ data: DataOptions, timeRange: ClosedRange<UInt64>? = nil) throws -> AuditStore {
         let local = try localDirectories(data)
         let mib = Int(Self.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
-        return try AuditStore(directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20)
+        let store = try AuditStore(
+            directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20)
+        ProcessLifetime.keep(store)
+        return store
     }
+}
+
+/// Objects that live until the process exits: an auditq command opens one store and is done when it returns, so
+/// tearing down the store's readers, mappings and caches one by one (2 ms of a 20 ms warm query over a bucket) is
+/// left to the kernel.
+enum ProcessLifetime {
+    private static let kept = Mutex<[AuditStore]>([])
+    static func keep(_ store: AuditStore) { kept.withLock { $0.append(store) } }
 }
 
 /// At exit: the cache trimmed to its bound when this process fetched anything, and with AUDITQ_FETCH_STATS=1 what was fetched, on stderr.
