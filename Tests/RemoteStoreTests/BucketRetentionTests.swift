@@ -94,7 +94,8 @@ struct BucketRetentionTests {
         let planned = try Self.items(plan.stdout)
         #expect(planned == expected, "\(plan.stdout)")
         #expect(planned.filter { $0.action == "held" }.count >= 3, "\(plan.stdout)")
-        #expect(planned.contains { $0.action == "held" && $0.holds.contains("case-u") }, "a user hold read over the bucket")
+        #expect(
+            planned.contains { $0.action == "held" && $0.holds.contains("case-u") }, "a user hold read over the bucket")
         let expiring = Set(planned.filter { $0.action == "expire" }.map(\.sequence))
         #expect(!expiring.isEmpty)
 
