@@ -83,7 +83,8 @@ struct BucketRetentionTests {
         }
 
         // The plan over the bucket is the plan over the same data local, but for the locks.
-        let local = try auditq(["retention", "plan", "--data", tmp.dataDirectory.root, "--format", "json"] + now, s3: false)
+        let local = try auditq(
+            ["retention", "plan", "--data", tmp.dataDirectory.root, "--format", "json"] + now, s3: false)
         #expect(local.status == 0, "\(local.stderr)")
         let plan = try auditq(["retention", "plan", "--store", store, "--format", "json"] + now)
         #expect(plan.status == 0, "\(plan.stderr)")

@@ -25,7 +25,11 @@ extension BucketSegments {
             let keys = try await self.client.listAll(bucket: self.bucket.bucket, prefix: root).map {
                 String($0.key.dropFirst(root.count))
             }
-            return Set(keys.filter { if case .tombstone? = BucketLayout.parse($0) { return true } else { return false } })
+            return Set(
+                keys.filter {
+                    if case .tombstone? = BucketLayout.parse($0) { return true }
+                    return false
+                })
         }
         let day = UnixTime.nanosPerDay
         var items: [RetentionPlan.Item] = []
@@ -66,7 +70,8 @@ extension BucketSegments {
             var item = candidate
             if let head, Self.lockedUntil(head, now: now) != nil {
                 item.holds.append(Self.objectLockHold)
-                item.note = "Object Lock \(head.lockMode ?? "") until \(head.lockRetainUntil ?? "?")"
+                item.note =
+                    "Object Lock \(head.lockMode ?? "") until \(head.lockRetainUntil ?? "?")"
                     + (item.holds.count > 1 ? "; held by " + item.holds.dropLast().joined(separator: ", ") : "")
             } else if !item.holds.isEmpty {
                 item.note = "held by " + item.holds.joined(separator: ", ")
