@@ -51,6 +51,13 @@ for i in $(seq "$RUNS"); do
     run "activity heavy user, warm #$i" "$BIN/auditq" activity --store "$STORE" --user "$heavy" --date "$day"
     run "activity heavy user, local #$i" "$BIN/auditq" activity --data "$DATA" --user "$heavy" --date "$day"
 done
+# Bytes fetched from an empty cache, and warm, for a heavy user's day: search, then activity.
+rm -rf "$CACHE"
+run "search heavy user, one day, cold (empty cache)" "$BIN/auditq" search --store "$STORE" --user "$heavy" --date "$day"
+run "search heavy user, one day, warm" "$BIN/auditq" search --store "$STORE" --user "$heavy" --date "$day"
+run "search heavy user, one day, local" "$BIN/auditq" search --data "$DATA" --user "$heavy" --date "$day"
+rm -rf "$CACHE"
+run "activity heavy user, cold (empty cache)" "$BIN/auditq" activity --store "$STORE" --user "$heavy" --date "$day"
 run "verify, bucket" "$BIN/auditq" verify --store "$STORE"
 run "verify, local" "$BIN/auditq" verify --data "$DATA"
 du -s -B1 "$CACHE" | awk '{print "cache directory after the runs: " $1 " bytes (allocated)"}'

@@ -57,4 +57,87 @@ struct AuditqStoreTests {
         #expect(broken.status == 3, "\(broken.stdout)\(broken.stderr)")
         #expect(broken.stdout.contains("segment \(sequence) of node"), "\(broken.stdout)")
     }
+
+    /// `evidence --store`: the bundle of a user's day drawn from the bucket alone holds exactly what the bundle
+    /// from the same data local holds (records, proofs, seals, ledgers), and verifies offline the same way; only
+    /// where the data came from (query.json, the reports' header) differs.
+    @Test func evidenceFromTheBucketEqualsEvidenceFromLocalData() async throws {
+        let shipped = try await ShippedStore.make(seed: 33)
+        defer { shipped.tmp.remove() }
+        let store = "s3://\(shipped.location.bucket)/audit"
+        let range = ["--from", "2023-11-14", "--to", "2023-11-15", "--user", "user-5"]
+        let localOut = shipped.tmp.path + "/local-bundle"
+        let remoteOut = shipped.tmp.path + "/remote-bundle"
+        let local = try ChildProcess.run(
+            Self.auditq, ["evidence", "--data", shipped.directory.root, "--out", localOut] + range,
+            environment: ["PATH": "/usr/bin:/bin", "NO_COLOR": "1"])
+        #expect(local.status == 0, "\(local.stderr)")
+        let remote = try run(shipped, ["evidence", "--store", store, "--out", remoteOut] + range)
+        #expect(remote.status == 0, "\(remote.stderr)")
+        #expect(remote.stderr.contains("ranged GET"), "\(remote.stderr)")
+        // The same summary line, but for the directory it names.
+        #expect(
+            remote.stdout.replacingOccurrences(of: remoteOut, with: "OUT")
+                == local.stdout.replacingOccurrences(of: localOut, with: "OUT"))
+        #expect(local.stdout.contains("records with inclusion proofs"), "\(local.stdout)")
+        #expect(!local.stdout.contains(": 0 requests"), "the user has requests that day: \(local.stdout)")
+        for name in [
+            "activity.ndjson", "events.ndjson", "events.csv", "proofs.ndjson", "seals.ndjson", "ledgers.ndjson",
+        ] {
+            let a = try FileIO.readFile(localOut + "/" + name)
+            let b = try FileIO.readFile(remoteOut + "/" + name)
+            #expect(a == b, "\(name) differs")
+        }
+        let query = String(decoding: try FileIO.readFile(remoteOut + "/query.json"), as: UTF8.self)
+        #expect(query.contains(store), "the bundle says where its data came from: \(query)")
+
+        for dir in [localOut, remoteOut] {
+            let checked = try ChildProcess.run(
+                Self.auditq, ["verify", "--bundle", dir], environment: ["PATH": "/usr/bin:/bin", "NO_COLOR": "1"])
+            #expect(checked.status == 0, "\(dir): \(checked.stdout)\(checked.stderr)")
+        }
+        let a = try ChildProcess.run(
+            Self.auditq, ["verify", "--bundle", localOut], environment: ["PATH": "/usr/bin:/bin"])
+        let b = try ChildProcess.run(
+            Self.auditq, ["verify", "--bundle", remoteOut], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(
+            a.stdout.replacingOccurrences(of: localOut, with: "OUT")
+                == b.stdout.replacingOccurrences(of: remoteOut, with: "OUT"))
+
+        // A record changed in the bucket's bundle is caught offline, as in any other bundle.
+        let events = remoteOut + "/events.ndjson"
+        var bytes = try FileIO.readFile(events)
+        if let i = bytes.firstIndex(of: UInt8(ascii: "u")) { bytes[i] = UInt8(ascii: "U") }
+        try FileIO.writeAtomically(bytes, to: events, directory: remoteOut)
+        let tampered = try ChildProcess.run(
+            Self.auditq, ["verify", "--bundle", remoteOut], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(tampered.status == 3, "\(tampered.stdout)")
+    }
+
+    /// `stats --store`: the bucket's segments as the remote tier, with the same events and bytes as the same
+    /// segments local.
+    @Test func statsOverTheBucket() async throws {
+        let shipped = try await ShippedStore.make(seed: 34)
+        defer { shipped.tmp.remove() }
+        let store = "s3://\(shipped.location.bucket)/audit"
+        let local = try ChildProcess.run(
+            Self.auditq, ["stats", "--data", shipped.directory.root, "--format", "json"],
+            environment: ["PATH": "/usr/bin:/bin"])
+        #expect(local.status == 0, "\(local.stderr)")
+        let remote = try run(shipped, ["stats", "--store", store, "--format", "json"])
+        #expect(remote.status == 0, "\(remote.stderr)")
+        func tier(_ json: String, _ name: String) throws -> [String: Any] {
+            let o = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            let tiers = o?["tiers"] as? [[String: Any]] ?? []
+            return tiers.first { $0["tier"] as? String == name } ?? [:]
+        }
+        let hot = try tier(local.stdout, "hot")
+        let bucket = try tier(remote.stdout, "remote")
+        #expect((hot["segments"] as? Int) == shipped.keys.count, "\(local.stdout)")
+        for field in ["segments", "events", "bytes_on_disk", "raw_bytes", "stored_block_bytes"] {
+            #expect(
+                (hot[field] as? Int) != nil && (hot[field] as? Int) == (bucket[field] as? Int),
+                "\(field): \(remote.stdout)")
+        }
+    }
 }

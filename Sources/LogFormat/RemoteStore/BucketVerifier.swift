@@ -97,6 +97,13 @@ extension BucketSegments {
                     let key = String(decoding: text, as: UTF8.self).split(separator: "\n").first.map(String.init),
                     key.hasPrefix(bucket.prefix.isEmpty ? "" : bucket.prefix + "/")
                 else { continue }
+                // Expired by policy in the bucket: the tombstone stands for it (its chain link is checked below).
+                let relative = String(key.dropFirst(bucket.prefix.isEmpty ? 0 : bucket.prefix.count + 1))
+                if case .segment(let node, _, let sequence)? = BucketLayout.parse(relative),
+                    listedKeys.contains(bucket.key(BucketLayout.tombstoneKey(node: node, sequence: sequence)))
+                {
+                    continue
+                }
                 if !listedKeys.contains(key) {
                     outcome.storeProblems.append(
                         IntegrityProblem(

@@ -76,7 +76,6 @@ struct StoreOptions: ParsableArguments {
         let client = try S3Client.forQueries(configuration)
         let mib = cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
         let cache = try RangeCacheDirectory(root: resolvedCacheDir, capacityBytes: mib << 20)
-        cache.trim()
         StoreFetchReport.register(cache)
         return try stores.map {
             BucketSegments(
@@ -84,6 +83,15 @@ struct StoreOptions: ParsableArguments {
                 stats: StoreFetchReport.stats,
                 listingMaxAgeSeconds: listingMaxAge ?? Int(Self.environment["AUDITQ_LISTING_MAX_AGE"] ?? "") ?? 0)
         }
+    }
+
+    /// `range` widened by the hour around a request within which `AuditStore.activity` looks up its trace: what a
+    /// bucket must list for an activity (or evidence) query over `range`.
+    static func withTraceReach(_ range: ClosedRange<UInt64>) -> ClosedRange<UInt64> {
+        let hour: UInt64 = 3_600 * 1_000_000_000
+        let lo = range.lowerBound > hour ? range.lowerBound - hour : 0
+        let hi = range.upperBound > UInt64.max - hour ? UInt64.max : range.upperBound + hour
+        return lo...hi
     }
 
     /// `data`'s directories, each of which must exist; none when --store is given without --data or $AUDITQ_DATA.
@@ -97,13 +105,23 @@ struct StoreOptions: ParsableArguments {
     func openStore(_ data: DataOptions, timeRange: ClosedRange<UInt64>? = nil) throws -> AuditStore {
         let local = try localDirectories(data)
         let mib = Int(Self.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
-        return try AuditStore(
+        let store = try AuditStore(
             directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20,
             cacheDecodedBlocks: false)
+        ProcessLifetime.keep(store)
+        return store
     }
 }
 
-/// At exit: the cache trimmed to its bound, and with AUDITQ_FETCH_STATS=1 what was fetched, on stderr.
+/// Objects that live until the process exits: an auditq command opens one store and is done when it returns, so
+/// tearing down the store's readers, mappings and caches one by one (2 ms of a 20 ms warm query over a bucket) is
+/// left to the kernel.
+enum ProcessLifetime {
+    private static let kept = Mutex<[AuditStore]>([])
+    static func keep(_ store: AuditStore) { kept.withLock { $0.append(store) } }
+}
+
+/// At exit: the cache trimmed to its bound when this process fetched anything, and with AUDITQ_FETCH_STATS=1 what was fetched, on stderr.
 enum StoreFetchReport {
     static let stats = FetchStats()
     static let caches = Mutex<[RangeCacheDirectory]>([])
@@ -117,7 +135,11 @@ enum StoreFetchReport {
         guard first else { return }
         _ = started
         atexit {
-            for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
+            // Only a process that fetched can have grown the cache past its bound (each one that did trims on its
+            // way out), so a warm query, which fetches nothing, does not walk the cache directory.
+            if StoreFetchReport.stats.bytes > 0 || StoreFetchReport.stats.gets > 0 {
+                for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
+            }
             if ProcessInfo.processInfo.environment["AUDITQ_FETCH_STATS"] == "1" {
                 let ms = Double(FileIO.monotonicNanos() - StoreFetchReport.started) / 1e6
                 note("store: \(StoreFetchReport.stats.summary); \(String(format: "%.1f", ms)) ms from opening to exit")

@@ -53,6 +53,8 @@ public struct RecordProof: Sendable, Hashable {
 extension SegmentReader {
     /// The canonical bytes of every record, in ordinal order (the Merkle leaves' data).
     public func allRecordBytes() throws(LogFormatError) -> [[UInt8]] {
+        // Every block at once: a segment in an object store fetches them in one batch, not a block at a time.
+        try prefetchBlocks(blocks.indices)
         var out: [[UInt8]] = []
         out.reserveCapacity(Int(recordCount))
         for b in blocks.indices {

@@ -48,6 +48,31 @@ public struct RetentionPlan: Sendable {
         /// Names of the legal holds that cover the segment.
         public var holds: [String]
         public var note: String
+
+        public init(
+            action: Action, relativePath: String, nodeID: NodeID, sequence: UInt64, tier: StorageTier,
+            recordCount: UInt64, minTime: UInt64, maxTime: UInt64, bytesBefore: UInt64, bytesAfter: UInt64,
+            holds: [String], note: String
+        ) {
+            self.action = action
+            self.relativePath = relativePath
+            self.nodeID = nodeID
+            self.sequence = sequence
+            self.tier = tier
+            self.recordCount = recordCount
+            self.minTime = minTime
+            self.maxTime = maxTime
+            self.bytesBefore = bytesBefore
+            self.bytesAfter = bytesAfter
+            self.holds = holds
+            self.note = note
+        }
+    }
+
+    public init(now: UInt64, items: [Item], unchanged: Int) {
+        self.now = now
+        self.items = items
+        self.unchanged = unchanged
     }
 
     public var now: UInt64
@@ -128,6 +153,17 @@ public struct RetentionJob: Sendable {
 
     /// Names of the legal holds that cover a segment.
     func holds(covering entry: CatalogEntry) throws(LogFormatError) -> [String] {
+        try Self.holds(policy, covering: entry) { () throws(LogFormatError) in
+            try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
+        }
+    }
+
+    /// Names of `policy`'s legal holds that cover a segment, opening its reader with `open` only when a hold
+    /// names a user (a segment in a bucket is read the same way as a local one).
+    package static func holds(
+        _ policy: RetentionPolicy, covering entry: CatalogEntry,
+        open: () throws(LogFormatError) -> SegmentReader
+    ) throws(LogFormatError) -> [String] {
         var names: [String] = []
         var reader: SegmentReader?
         for hold in policy.legalHolds {
@@ -137,9 +173,7 @@ public struct RetentionJob: Sendable {
             }
             if let range = hold.timeRange, !entry.overlaps(range) { continue }
             if let user = hold.user {
-                if reader == nil {
-                    reader = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
-                }
+                if reader == nil { reader = try open() }
                 guard let index = reader?.index else { continue }
                 let postings: [UInt32]
                 do { postings = try index.postings(.user, .string(user)) } catch { throw error.at(path: reader?.path) }
@@ -222,6 +256,13 @@ public struct RetentionJob: Sendable {
         public var problems: [String]
         /// True when another retention job held the lock and nothing was done.
         public var busy = false
+
+        public init(plan: RetentionPlan, done: [RetentionPlan.Item], problems: [String], busy: Bool = false) {
+            self.plan = plan
+            self.done = done
+            self.problems = problems
+            self.busy = busy
+        }
     }
 
     /// Applies the policy at `now`. Takes the directory's retention lock (without waiting: when another job

@@ -28,11 +28,7 @@ extension AuditQ {
         func run() throws {
             let zone = try time.zone
             guard let range = try time.range(fallback: "today") else { return }
-            // A request's trace is looked up within an hour of it (AuditStore.activity), so list that much more.
-            let hour: UInt64 = 3_600 * 1_000_000_000
-            let lo = range.lowerBound > hour ? range.lowerBound - hour : 0
-            let hi = range.upperBound > UInt64.max - hour ? UInt64.max : range.upperBound + hour
-            let store = try self.store.openStore(data, timeRange: lo...hi)
+            let store = try self.store.openStore(data, timeRange: StoreOptions.withTraceReach(range))
             progress("reading the requests of \(user) and their traces…")
             let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
             progressDone()

@@ -18,6 +18,7 @@ extension AuditQ {
                 is computed from the records that remain.
                 """)
         @OptionGroup var data: DataOptions
+        @OptionGroup var store: StoreOptions
         @OptionGroup var time: TimeOptions
         @Option(help: "User subject or email.") var user: String?
         @OptionGroup var reached: TargetOptions
@@ -35,9 +36,10 @@ extension AuditQ {
         }
 
         func run() throws {
-            let store = try data.openStore()
             let zone = try time.zone
             guard let range = try time.range() else { return }
+            // Over a bucket, only the days the range and its requests' traces reach are listed.
+            let store = try self.store.openStore(data, timeRange: StoreOptions.withTraceReach(range))
             guard let user else { return try writeAccess(store: store, zone: zone, range: range) }
             progress("finding the requests of \(user)…")
             // Evidence shows every stored copy: a retried export stored twice appears twice, marked in the report.
@@ -48,7 +50,8 @@ extension AuditQ {
                 user: user, fromUnixNano: String(range.lowerBound), toUnixNano: String(range.upperBound &+ 1),
                 from: TimeExpression.format(range.lowerBound, zone: zone),
                 to: range.upperBound == .max ? "(no end)" : TimeExpression.format(range.upperBound + 1, zone: zone),
-                timeZone: zone.description, dataDirectories: data.resolved.map(\.root),
+                timeZone: zone.description,
+                dataDirectories: (try self.store.localDirectories(data)).map(\.root) + self.store.stores,
                 commandLine: CommandLine.arguments, runBy: env["USER"] ?? env["LOGNAME"] ?? "uid \(getuid())",
                 host: ProcessInfo.processInfo.hostName, runAt: TimeExpression.format(now),
                 toolVersion: AuditQVersion.current, unsealedRecordsOmitted: 0, requests: 0, records: 0)

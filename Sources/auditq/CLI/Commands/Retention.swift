@@ -22,6 +22,7 @@ extension AuditQ {
         /// What `plan` and `apply` share: the directories, the policy, the instant, and how to print.
         struct PolicyOptions: ParsableArguments {
             @OptionGroup var data: DataOptions
+            @OptionGroup var store: StoreOptions
             @Option(
                 name: [.customLong("config"), .customLong("policy")],
                 help: "The YAML file with the retention: section.")
@@ -48,6 +49,9 @@ extension AuditQ {
                     throw ValidationError(error.description)
                 }
             }
+
+            /// The data directories: --data (else $AUDITQ_DATA or ./data), none when only --store is given.
+            func directories() throws -> [DataDirectory] { try store.localDirectories(data) }
 
             var instant: UInt64 { now.flatMap { UnixTime.parseInstant($0) ?? UInt64($0) } ?? FileIO.nowUnixNano() }
         }

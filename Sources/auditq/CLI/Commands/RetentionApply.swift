@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditQuery
+import RemoteStore
 import StoreQuery
 
 extension AuditQ.Retention {
@@ -17,7 +18,12 @@ extension AuditQ.Retention {
             let policy = try options.policy()
             let zone = try options.zoneOptions.zone
             var failed = false
-            for d in try options.data.existing() {
+            for bucket in try options.store.remotes() {
+                let report = try bucket.applyRetention(policy: policy, now: options.instant)
+                print(report, at: bucket.location, zone: zone)
+                failed = failed || !report.problems.isEmpty
+            }
+            for d in try options.directories() {
                 var job = RetentionJob(directory: d, policy: policy)
                 job.stepDelayNanos = stepDelayMs * 1_000_000
                 let report = try job.apply(now: options.instant)
@@ -25,22 +31,26 @@ extension AuditQ.Retention {
                     note("auditq: \(d.root): another retention job is running; nothing done")
                     continue
                 }
-                let items = report.done + report.plan.items.filter { $0.action == .held }
-                let unchanged = report.plan.unchanged
-                if options.output.json {
-                    let now = report.plan.now
-                    print(
-                        RetentionOutput.json(
-                            items, now: now, unchanged: unchanged, problems: report.problems, applied: true))
-                } else {
-                    print("\(d.root):")
-                    print(
-                        RetentionOutput.table(
-                            items, unchanged: unchanged, problems: report.problems, applied: true, zone: zone))
-                }
+                print(report, at: d.root, zone: zone)
                 failed = failed || !report.problems.isEmpty
             }
             if failed { throw ExitCode(ExitStatus.failure) }
+        }
+
+        /// What was done where, and what was held (by a legal hold or, in a bucket, by Object Lock).
+        func print(_ report: RetentionJob.Report, at place: String, zone: TimeZoneSpec) {
+            let items = report.done + report.plan.items.filter { $0.action == .held }
+            let unchanged = report.plan.unchanged
+            if options.output.json {
+                Swift.print(
+                    RetentionOutput.json(
+                        items, now: report.plan.now, unchanged: unchanged, problems: report.problems, applied: true))
+            } else {
+                Swift.print("\(place):")
+                Swift.print(
+                    RetentionOutput.table(
+                        items, unchanged: unchanged, problems: report.problems, applied: true, zone: zone))
+            }
         }
     }
 }
