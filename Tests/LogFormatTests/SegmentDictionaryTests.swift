@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import Synchronization
 import SyntheticTraffic
 import TestSupport
 import Testing
@@ -221,6 +222,40 @@ import Testing
         let first = Array(bytes[reader.blockRange(0)])
         let other = try #require(try readError(try replacingDictionary(bytes, range, with: first), tmp))
         #expect(other.message.contains("not a segment dictionary"), "\(other)")
+    }
+
+    // MARK: Remote byte sources
+
+    /// Serves ranges of a local file, as an object store would, and remembers what was asked for.
+    final class FileFetcher: RangeFetcher {
+        let bytes: [UInt8]
+        let asked = Mutex<[Range<Int>]>([])
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        func fetch(_ ranges: [Range<Int>]) throws(LogFormatError) -> [[UInt8]] {
+            asked.withLock { $0 += ranges }
+            return ranges.map { Array(bytes[$0]) }
+        }
+    }
+
+    /// Through a sparse cache (the S3 reader's byte source), the dictionary is fetched before it is read — with
+    /// the first blocks a query asks for — and the records are those of the local file.
+    @Test func readsThroughARemoteByteSource() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (path, bytes, range) = try fileWithDictionary(tmp)
+        let local = try SegmentReader(path: path, sealed: true)
+        let fetcher = FileFetcher(bytes)
+        let cache = try RangeCacheDirectory(root: tmp.path + "/cache", capacityBytes: 1 << 30)
+        let source = try cache.open(
+            object: "seg", identity: "etag-1", size: bytes.count, displayPath: "s3://bucket/seg", fetcher: fetcher)
+        let remote = try SegmentReader(source: source, sealed: true)
+        #expect(remote.dictionaryRange == range)
+        #expect(!fetcher.asked.withLock { $0 }.contains { $0.overlaps(range) })
+        let wanted: [UInt32] = [1, 2, UInt32(local.recordCount) - 1]
+        let got = try remote.records(at: wanted).map { RecordCodec.encode($0.event) }
+        #expect(got == (try local.records(at: wanted)).map { RecordCodec.encode($0.event) })
+        #expect(fetcher.asked.withLock { $0 }.contains { $0.overlaps(range) })
+        #expect(try remote.scan().map { RecordCodec.encode($0.event) } == readCanonical(path))
     }
 
     // MARK: Verification and the archive tier
