@@ -46,6 +46,13 @@ import Testing
         let range = try #require(reader.dictionaryRange)
         let dictionary = try #require(try reader.segmentDictionary())
         #expect(dictionary.strings.count > 10)
+        // Every block says how many segment strings it uses (the first: none yet), so older readers refuse it.
+        let used = try reader.blocks.indices.map { b in
+            let stored = UnsafeRawBufferPointer(rebasing: reader.file.bytes[reader.blockRange(b)].dropFirst(48))
+            return try #require(try ColumnBlock.columns(stored)[.segmentStrings])
+        }
+        #expect(used.first == [0])
+        #expect(used.last != [0])
         #expect(range.upperBound == Int(reader.footer!.indexOffset))
         #expect(try readCanonical(path) == sealedCanonical(events))
 
@@ -83,6 +90,10 @@ import Testing
         let reader = try SegmentReader(path: path, sealed: true)
         #expect(reader.dictionaryRange == nil)
         #expect(try reader.segmentDictionary() == nil)
+        for b in reader.blocks.indices {
+            let stored = UnsafeRawBufferPointer(rebasing: reader.file.bytes[reader.blockRange(b)].dropFirst(48))
+            #expect(try ColumnBlock.columns(stored)[.segmentStrings] == nil)
+        }
         #expect(try readCanonical(path) == sealedCanonical(events))
         let v = Verifier.verifySegment(path: path)
         #expect(v.problems.isEmpty, "\(v.problems)")
