@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import Synchronization
 import SyntheticTraffic
 import TestSupport
 import Testing
@@ -45,6 +46,13 @@ import Testing
         let range = try #require(reader.dictionaryRange)
         let dictionary = try #require(try reader.segmentDictionary())
         #expect(dictionary.strings.count > 10)
+        // Every block says how many segment strings it uses (the first: none yet), so older readers refuse it.
+        let used = try reader.blocks.indices.map { b in
+            let stored = UnsafeRawBufferPointer(rebasing: reader.file.bytes[reader.blockRange(b)].dropFirst(48))
+            return try #require(try ColumnBlock.columns(stored)[.segmentStrings])
+        }
+        #expect(used.first == [0])
+        #expect(used.last != [0])
         #expect(range.upperBound == Int(reader.footer!.indexOffset))
         #expect(try readCanonical(path) == sealedCanonical(events))
 
@@ -82,6 +90,10 @@ import Testing
         let reader = try SegmentReader(path: path, sealed: true)
         #expect(reader.dictionaryRange == nil)
         #expect(try reader.segmentDictionary() == nil)
+        for b in reader.blocks.indices {
+            let stored = UnsafeRawBufferPointer(rebasing: reader.file.bytes[reader.blockRange(b)].dropFirst(48))
+            #expect(try ColumnBlock.columns(stored)[.segmentStrings] == nil)
+        }
         #expect(try readCanonical(path) == sealedCanonical(events))
         let v = Verifier.verifySegment(path: path)
         #expect(v.problems.isEmpty, "\(v.problems)")
@@ -221,6 +233,40 @@ import Testing
         let first = Array(bytes[reader.blockRange(0)])
         let other = try #require(try readError(try replacingDictionary(bytes, range, with: first), tmp))
         #expect(other.message.contains("not a segment dictionary"), "\(other)")
+    }
+
+    // MARK: Remote byte sources
+
+    /// Serves ranges of a local file, as an object store would, and remembers what was asked for.
+    final class FileFetcher: RangeFetcher {
+        let bytes: [UInt8]
+        let asked = Mutex<[Range<Int>]>([])
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        func fetch(_ ranges: [Range<Int>]) throws(LogFormatError) -> [[UInt8]] {
+            asked.withLock { $0 += ranges }
+            return ranges.map { Array(bytes[$0]) }
+        }
+    }
+
+    /// Through a sparse cache (the S3 reader's byte source), the dictionary is fetched before it is read — with
+    /// the first blocks a query asks for — and the records are those of the local file.
+    @Test func readsThroughARemoteByteSource() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let (path, bytes, range) = try fileWithDictionary(tmp)
+        let local = try SegmentReader(path: path, sealed: true)
+        let fetcher = FileFetcher(bytes)
+        let cache = try RangeCacheDirectory(root: tmp.path + "/cache", capacityBytes: 1 << 30)
+        let source = try cache.open(
+            object: "seg", identity: "etag-1", size: bytes.count, displayPath: "s3://bucket/seg", fetcher: fetcher)
+        let remote = try SegmentReader(source: source, sealed: true)
+        #expect(remote.dictionaryRange == range)
+        #expect(!fetcher.asked.withLock { $0 }.contains { $0.overlaps(range) })
+        let wanted: [UInt32] = [1, 2, UInt32(local.recordCount) - 1]
+        let got = try remote.records(at: wanted).map { RecordCodec.encode($0.event) }
+        #expect(got == (try local.records(at: wanted)).map { RecordCodec.encode($0.event) })
+        #expect(fetcher.asked.withLock { $0 }.contains { $0.overlaps(range) })
+        #expect(try remote.scan().map { RecordCodec.encode($0.event) } == readCanonical(path))
     }
 
     // MARK: Verification and the archive tier

@@ -43,8 +43,8 @@ package enum ColumnID: UInt8, Sendable, CaseIterable {
     /// Per row: body (where present), events and links, in full.
     case extras = 12
     /// `uvarint n`: the block's string ids 0..<n are the segment dictionary's first n strings and its own
-    /// dictionary's strings follow from n (docs/format/dictionary.md). Only in blocks of a segment with a
-    /// dictionary block; a block without it uses no segment strings.
+    /// dictionary's strings follow from n (docs/format/dictionary.md). Written in every block since the segment
+    /// dictionary; a block without it (written before) uses no segment strings.
     case segmentStrings = 13
 
     /// Columns every block holds.
@@ -63,10 +63,13 @@ package enum ColumnBlock {
 
     /// The payload of a column block whose string ids below `shared.count` are those of the segment dictionary
     /// `shared` (string → id), and the block's own strings in id order.
+    /// `segmentStringsColumn: false` writes blocks as they were before the segment dictionary (no column 13).
     static func encode(
-        _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64]
+        _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64],
+        segmentStringsColumn: Bool = true
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         var e = Encoder()
+        e.segmentStringsColumn = segmentStringsColumn
         e.table.shared = shared
         e.table.base = UInt64(shared.count)
         for event in events { e.add(event) }
@@ -100,6 +103,7 @@ package enum ColumnBlock {
 
     struct Encoder {
         var table = StringTable()
+        var segmentStringsColumn = true
         var resourceIndex: [[UInt8]: UInt64] = [:]
         var resources = BinaryWriter(capacity: 1024)
         var shapeIndex: [[UInt8]: UInt64] = [:]
@@ -320,10 +324,12 @@ package enum ColumnBlock {
                 (.identities, identities.bytes), (.http, http.bytes), (.values, values.bytes),
                 (.extras, extras.bytes),
             ]
-            if table.base > 0 {
-                var w = BinaryWriter(capacity: 10)
-                w.uvarint(table.base)
-                columns.append((.segmentStrings, w.bytes))
+            // Written in every block, even with n = 0: a reader from before the segment dictionary then says
+            // "unknown column" (unsupported version) instead of meeting newer string pieces as damage.
+            if segmentStringsColumn || table.base > 0 {
+                var segmentStrings = BinaryWriter(capacity: 10)
+                segmentStrings.uvarint(table.base)
+                columns.append((.segmentStrings, segmentStrings.bytes))
             }
             var out = BinaryWriter(capacity: 4 + columns.count * 16)
             out.u16(UInt16(columns.count))

@@ -185,7 +185,8 @@ enum ColumnSealer {
             let offset = out.count
             let blockHeader: BlockHeader
             if let (payload, own) = try exactColumns(
-                events, records: records, order: order, codec: codec, level: level, dictionary: dictionary)
+                events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
+                segmentStringsColumn: sharesStrings)
             {
                 if sharesStrings { dictionary.blockWritten(own: own) }
                 // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds), so compression
@@ -243,12 +244,13 @@ enum ColumnSealer {
     /// strings, in id order.
     static func exactColumns(
         _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32,
-        dictionary: SegmentDictionaryBuilder
+        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String])? {
         let payload: [UInt8]
         let own: [String]
         do {
-            (payload, own) = try ColumnBlock.encode(events, codec: codec, level: level, shared: dictionary.ids)
+            (payload, own) = try ColumnBlock.encode(
+                events, codec: codec, level: level, shared: dictionary.ids, segmentStringsColumn: segmentStringsColumn)
         } catch {
             return nil
         }
