@@ -314,7 +314,7 @@ let package = Package(
             ],
             path: "Tests/AuditQueryTests",
             // Evidence bundles written by earlier auditq versions, read by the tests from the source tree.
-            exclude: ["Bundles"]
+            exclude: ["Bundles", "Golden"]
         ),
     ]
 )

@@ -416,11 +416,12 @@ struct JSONWriter {
 
     mutating func attributes(_ list: [Attribute]) {
         byte(UInt8(ascii: "{"))
-        for (i, attribute) in list.enumerated() {
+        // By index: each attribute is lent, not copied (a copy retains its key and value).
+        for i in list.indices {
             if i > 0 { byte(UInt8(ascii: ",")) }
-            string(attribute.key)
+            string(list[i].key)
             byte(UInt8(ascii: ":"))
-            value(attribute.value)
+            value(list[i].value)
         }
         byte(UInt8(ascii: "}"))
     }
@@ -441,9 +442,9 @@ struct JSONWriter {
             base64(bytes)
         case .array(let items):
             byte(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
+            for i in items.indices {
                 if i > 0 { byte(UInt8(ascii: ",")) }
-                value(item)
+                value(items[i])
             }
             byte(UInt8(ascii: "]"))
         case .keyValueList(let list):

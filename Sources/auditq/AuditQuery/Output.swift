@@ -62,9 +62,9 @@ public enum RecordJSON {
             contentsOf:
                 ",\"trace_id\":\"\(id.hex)\",\"hops\":\(request.trace.count),\"user_events\":\(request.userEvents.count),\"trace\":["
                 .utf8)
-        for (i, r) in request.trace.enumerated() {
+        for i in request.trace.indices {  // by index: each record is lent, not copied
             if i > 0 { buffer.append(UInt8(ascii: ",")) }
-            line(r, into: &buffer, memo: &memo)
+            line(request.trace[i], into: &buffer, memo: &memo)
         }
         buffer.append(contentsOf: "]}".utf8)
     }

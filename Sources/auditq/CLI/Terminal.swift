@@ -35,8 +35,9 @@ func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, p
 func writeLines<T>(_ items: [T], _ render: (T, inout [UInt8]) -> Void) {
     var buffer: [UInt8] = []
     buffer.reserveCapacity(1 << 20 + 64 << 10)
-    for item in items {
-        render(item, &buffer)
+    // By index: the item is lent to `render`, not copied (a copy retains every reference an event holds).
+    for i in items.indices {
+        render(items[i], &buffer)
         buffer.append(UInt8(ascii: "\n"))
         if buffer.count >= 1 << 20 {
             writeStdout(buffer)
