@@ -299,12 +299,14 @@ public enum AccessEventMapping {
         let facts = EdgeFields { text($0.name) }
         event.http = HTTPFacts(
             method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
-        event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
-            .lazy.compactMap(text).first { $0.contains("spiffe://") }
+        event.workload = Self.peerFields.lazy.compactMap(text).first { $0.contains("spiffe://") }
             .map { s in
                 s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s
             }
     }
+
+    /// The TLS peer fields that may name a SPIFFE workload, most specific first.
+    static let peerFields = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
 
     /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt
     /// without a time); nil when the list is not one.
