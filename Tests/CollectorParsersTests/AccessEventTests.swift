@@ -267,9 +267,18 @@ import Testing
         #expect(AccessEventMapping.decimalNanos(text, unit: unit) == expected)
     }
 
-    @Test(arguments: ["", "-1", "1.", "1.x", "abc", "99999999999999999999"])
+    @Test(arguments: [
+        "", "-1", "1.", "1.x", "abc", "99999999999999999999", ".5", "+5", "1.2.3", " 1",
+        // Numerals that Character.isNumber accepts: "½" has no whole-number value and trapped the collector.
+        "1700000000.½", "½", "1.٣", "١٧",
+    ])
     func badDecimalTimesAreNil(text: String) {
         #expect(AccessEventMapping.decimalNanos(text, unit: 1_000_000_000) == nil)
+    }
+
+    @Test func aLineWhoseTimeHasAFractionNumeralIsRefusedNotATrap() {
+        let line = #"{"msec":"1700000000.½","request_method":"GET","request_uri":"/","status":200}"#
+        #expect(throws: AccessEventMapping.Refusal.self) { try AccessEventMapping.event(fromLine: Array(line.utf8)) }
     }
 }
 
