@@ -83,7 +83,10 @@ import Testing
                 rng ^= rng << 17
                 return Int(truncatingIfNeeded: rng >> 1)
             }
-            let bases = [Self.valid, "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02", "01-" + String(repeating: "0", count: 31) + "1-0000000000000001-00"]
+            let bases = [
+                Self.valid, "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02",
+                "01-" + String(repeating: "0", count: 31) + "1-0000000000000001-00",
+            ]
             var bytes = Array(bases[start].utf8)
             for _ in 0..<edits { bytes[next() % bytes.count] = alphabet[next() % alphabet.count] }
             if extend < 0 {

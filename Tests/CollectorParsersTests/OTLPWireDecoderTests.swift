@@ -211,7 +211,8 @@ import Testing
             bytes: request(.traces, item: goodSpan + W.field(9, W.field(1, [0xC0, 0x80]))), code: .invalidUTF8),
         Bad(
             name: "long attribute key not UTF-8 (the key table's path)",
-            bytes: request(.traces, item: goodSpan + W.field(9, W.field(1, Array("http.response.".utf8) + [0xC0, 0x80]))),
+            bytes: request(
+                .traces, item: goodSpan + W.field(9, W.field(1, Array("http.response.".utf8) + [0xC0, 0x80]))),
             code: .invalidUTF8),
         Bad(
             name: "a lone surrogate in a log body",
