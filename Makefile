@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl libcurl4-openssl-dev
 
-.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-ingest bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -179,6 +179,12 @@ soak-crash: deps clients
 # Micro-benchmarks (ordo-one/benchmark) on the realistic traffic; run alone on a quiet machine.
 bench: deps
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+# The committed allocation counts (Benchmarks/Thresholds/, mallocs only): fails when a stage allocates more per event.
+# After a change that lowers them: cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+# thresholds update --target <Target>, and commit the files.
+bench-check: deps
+	cd Benchmarks && swift package benchmark thresholds check --target IngestBenchmarks --target NormalizerBenchmarks
 
 # Regenerates the committed OTLP code from Sources/Collector/OTLPProto/protos (needs protoc; never run by CI).
 proto: deps

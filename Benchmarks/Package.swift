@@ -47,5 +47,17 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "IngestBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "LogFormat", package: "audit-trail"),
+                .product(name: "SyntheticTraffic", package: "audit-trail"),
+                .product(name: "CollectorCore", package: "audit-trail"),
+            ],
+            path: "Benchmarks/IngestBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import LogFormat
+import PropertyBased
 import SyntheticTraffic
 import Testing
 
@@ -39,6 +40,90 @@ import Testing
         #expect(tp.version == 0xcc)
         #expect(!tp.sampled)
         #expect(tp.flags == 2)
+    }
+
+    /// The parser before it worked in place (an array per header and per hex field), kept as the reference.
+    static func reference(_ header: String) -> TraceParent? {
+        let b = Array(header.utf8)
+        guard b.count >= 55, b[2] == UInt8(ascii: "-"), b[35] == UInt8(ascii: "-"), b[52] == UInt8(ascii: "-") else {
+            return nil
+        }
+        func lowerHex(_ r: Range<Int>) -> [UInt8]? {
+            guard b[r].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
+            return HexCoding.decode(b[r])
+        }
+        guard let v = lowerHex(0..<2), let t = lowerHex(3..<35), let p = lowerHex(36..<52), let f = lowerHex(53..<55)
+        else { return nil }
+        guard v[0] != 0xff else { return nil }
+        if v[0] == 0 {
+            guard b.count == 55 else { return nil }
+        } else if b.count > 55 {
+            guard b[55] == UInt8(ascii: "-") else { return nil }
+        }
+        guard let trace = TraceID(bytes: t), !trace.isZero, let parent = SpanID(bytes: p), !parent.isZero else {
+            return nil
+        }
+        var tp = TraceParent(traceID: trace, parentID: parent, flags: f[0])
+        tp.version = v[0]
+        return tp
+    }
+
+    /// Headers near the valid one (bytes replaced by hex of either case, dashes, zeros, other letters and
+    /// non-ASCII; cut or extended) parse exactly as the reference parser does.
+    @Test func mutatedHeadersParseAsTheReferenceDoes() async {
+        let alphabet: [UInt8] = Array("0123456789abcdefABCDEF-g0000 ".utf8) + [0xC3, 0xA9, 0xFF]
+        await propertyCheck(
+            count: 3_000,
+            input: Gen.int(in: 0...2), Gen.int(in: 0...5), Gen.uint64(), Gen.int(in: -3...8)
+        ) { start, edits, seed, extend in
+            var rng = seed | 1
+            func next() -> Int {
+                rng ^= rng << 13
+                rng ^= rng >> 7
+                rng ^= rng << 17
+                return Int(truncatingIfNeeded: rng >> 1)
+            }
+            let bases = [
+                Self.valid, "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02",
+                "01-" + String(repeating: "0", count: 31) + "1-0000000000000001-00",
+            ]
+            var bytes = Array(bases[start].utf8)
+            for _ in 0..<edits { bytes[next() % bytes.count] = alphabet[next() % alphabet.count] }
+            if extend < 0 {
+                bytes.removeLast(-extend)
+            } else {
+                for _ in 0..<extend { bytes.append(alphabet[next() % alphabet.count]) }
+            }
+            let header = String(decoding: bytes, as: UTF8.self)
+            #expect(TraceParent(header) == Self.reference(header), "\(header)")
+        }
+    }
+}
+
+@Suite struct HexIdTests {
+    /// `TraceID(hex:)` and `SpanID(hex:)` read digits in place now; the arrays they built before are the reference.
+    @Test func idsFromHexMatchTheBytesDecoding() async {
+        let alphabet = Array("0123456789abcdefABCDEFxg-".utf8)
+        await propertyCheck(count: 3_000, input: Gen.int(in: 0...34), Gen.uint64()) { length, seed in
+            var rng = seed | 1
+            var bytes: [UInt8] = []
+            for _ in 0..<length {
+                rng ^= rng << 13
+                rng ^= rng >> 7
+                rng ^= rng << 17
+                // Mostly hex digits, so that valid ids are common.
+                let i = Int(rng >> 33) % (rng & 7 == 0 ? alphabet.count : 22)
+                bytes.append(alphabet[i])
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            let decoded = HexCoding.decode(bytes)
+            let expectedTrace: TraceID? =
+                (length == 32 || length == 16)
+                ? decoded.flatMap { TraceID(bytes: [UInt8](repeating: 0, count: 16 - $0.count) + $0) } : nil
+            #expect(TraceID(hex: text) == expectedTrace, "\(text)")
+            let expectedSpan: SpanID? = length == 16 ? decoded.flatMap { SpanID(bytes: $0) } : nil
+            #expect(SpanID(hex: text) == expectedSpan, "\(text)")
+        }
     }
 }
 
@@ -185,9 +270,18 @@ import Testing
         #expect(AccessEventMapping.decimalNanos(text, unit: unit) == expected)
     }
 
-    @Test(arguments: ["", "-1", "1.", "1.x", "abc", "99999999999999999999"])
+    @Test(arguments: [
+        "", "-1", "1.", "1.x", "abc", "99999999999999999999", ".5", "+5", "1.2.3", " 1",
+        // Numerals that Character.isNumber accepts: "½" has no whole-number value and trapped the collector.
+        "1700000000.½", "½", "1.٣", "١٧",
+    ])
     func badDecimalTimesAreNil(text: String) {
         #expect(AccessEventMapping.decimalNanos(text, unit: 1_000_000_000) == nil)
+    }
+
+    @Test func aLineWhoseTimeHasAFractionNumeralIsRefusedNotATrap() {
+        let line = #"{"msec":"1700000000.½","request_method":"GET","request_uri":"/","status":200}"#
+        #expect(throws: AccessEventMapping.Refusal.self) { try AccessEventMapping.event(fromLine: Array(line.utf8)) }
     }
 }
 

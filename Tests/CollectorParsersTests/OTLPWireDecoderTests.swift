@@ -210,6 +210,11 @@ import Testing
             name: "attribute key not UTF-8",
             bytes: request(.traces, item: goodSpan + W.field(9, W.field(1, [0xC0, 0x80]))), code: .invalidUTF8),
         Bad(
+            name: "long attribute key not UTF-8 (the key table's path)",
+            bytes: request(
+                .traces, item: goodSpan + W.field(9, W.field(1, Array("http.response.".utf8) + [0xC0, 0x80]))),
+            code: .invalidUTF8),
+        Bad(
             name: "a lone surrogate in a log body",
             bytes: request(.logs, item: W.field(5, W.field(1, [0xED, 0xA0, 0x80]))), code: .invalidUTF8),
     ]
@@ -522,6 +527,10 @@ struct RandomWire {
             let keys = [
                 "service.name", "user.id", "enduser.id", "user.email", "user.roles", "http.method", "http.target",
                 "http.status_code", "url.path", "client.address", "guid:x-request-id", "peer", "",
+                // Longer than a small string, so they go through the decoder's per-request key table: keys of
+                // one length differing in one byte, and the longest key the table keeps and one past it.
+                "http.response.status_code", "http.response.status_codf", "network.protocol.version",
+                "user_agent.original", String(repeating: "k", count: 128), String(repeating: "k", count: 129),
             ]
             return W.field(number, chance(80) ? Array(keys[below(keys.count)].utf8) : string())
         case .id(let n):

@@ -37,7 +37,7 @@ let benchmarks: @Sendable () -> Void = {
     let normalizer = Normalizer(options: options)
 
     Benchmark(
-        "baseline: copy 100k synthetic events, no normalising",
+        "baseline.copy.100k-events",
         configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxIterations: 30)
     ) { benchmark in
         let events = Traffic.shared.clean
@@ -50,11 +50,13 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark(
-        "normalize: 100k synthetic events, nothing to redact",
+        "normalize.clean.100k-events",
         configuration: .init(
             metrics: [.wallClock, .throughput, .mallocCountTotal], maxIterations: 30,
-            // Measured 2026-11-27: 219k per 100k events (2.2 per event, not yet 0: see BENCHMARKS.md).
-            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 230_000])])
+            // 2026-11-27: 219k per 100k events (2.2 per event); 2026-12-05 (issue 15): 14.9k (0.15 per event; the
+            // OTLP spans of IngestBenchmarks' normalize.otlp-spans allocate none). The count is a static threshold
+            // in Thresholds/, checked by `make bench-check` (BENCHMARKS.md).
+            thresholds: [.mallocCountTotal: .init(relative: [.p90: 2.0])])
     ) { benchmark in
         let events = Traffic.shared.clean
         benchmark.startMeasurement()
@@ -66,7 +68,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark(
-        "normalize: 100k synthetic events, every tenth with a JWT, a code and a legacy key",
+        "normalize.secrets-every-tenth.100k-events",
         configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxIterations: 30)
     ) { benchmark in
         let events = Traffic.shared.withSecrets

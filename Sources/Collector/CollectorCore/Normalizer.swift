@@ -168,17 +168,38 @@ public struct Normalizer: Sendable {
         if !list.isEmpty, redactor.redact(&list, at: { "resource" }, &notes) { e.resourceAttributes = list }
         list = e.scope.attributes
         if !list.isEmpty, redactor.redact(&list, at: { "scope" }, &notes) { e.scope.attributes = list }
-        for i in e.events.indices {
-            if let x = r.redact(e.events[i].name, at: { "events[\(i)].name" }, &notes) { e.events[i].name = x }
-            list = e.events[i].attributes
-            if !list.isEmpty, redactor.redact(&list, at: { "events[\(i)]" }, &notes) { e.events[i].attributes = list }
-        }
-        for i in e.links.indices {
-            if let x = r.redact(e.links[i].traceState, at: { "links[\(i)].trace_state" }, &notes) {
-                e.links[i].traceState = x
+        // The same for span events and links: read from a copy, store the whole list back only when changed.
+        if !e.events.isEmpty {
+            var events = e.events
+            var changed = false
+            for (i, event) in e.events.enumerated() {
+                if let x = r.redact(event.name, at: { "events[\(i)].name" }, &notes) {
+                    events[i].name = x
+                    changed = true
+                }
+                list = event.attributes
+                if !list.isEmpty, redactor.redact(&list, at: { "events[\(i)]" }, &notes) {
+                    events[i].attributes = list
+                    changed = true
+                }
             }
-            list = e.links[i].attributes
-            if !list.isEmpty, redactor.redact(&list, at: { "links[\(i)]" }, &notes) { e.links[i].attributes = list }
+            if changed { e.events = events }
+        }
+        if !e.links.isEmpty {
+            var links = e.links
+            var changed = false
+            for (i, link) in e.links.enumerated() {
+                if let x = r.redact(link.traceState, at: { "links[\(i)].trace_state" }, &notes) {
+                    links[i].traceState = x
+                    changed = true
+                }
+                list = link.attributes
+                if !list.isEmpty, redactor.redact(&list, at: { "links[\(i)]" }, &notes) {
+                    links[i].attributes = list
+                    changed = true
+                }
+            }
+            if changed { e.links = links }
         }
         text(&e.name, "name")
         text(&e.traceState, "trace_state")

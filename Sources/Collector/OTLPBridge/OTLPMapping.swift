@@ -263,7 +263,7 @@ public enum OTLPMapping {
     public static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
         typealias Role = AuditFieldKeys.Role
         // The best (lowest-ranked) non-empty string per role, and the status as a number.
-        var best: [(rank: Int, value: String)?] = Array(repeating: nil, count: 10)
+        var best = BestValues()  // on the stack: an array here was an allocation per span
         func slot(_ role: Role) -> Int {
             switch role {
             case .subject: 0
@@ -330,28 +330,76 @@ public enum OTLPMapping {
         e.source = reportedByProxy || proxyAttribute ? .sidecar : .app
     }
 
+    /// Ten slots of the best (lowest-ranked) value per role, held inline so deriving allocates nothing.
+    struct BestValues {
+        typealias Slot = (rank: Int, value: String)?
+        private var slots: (Slot, Slot, Slot, Slot, Slot, Slot, Slot, Slot, Slot, Slot) = (
+            nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+        )
+
+        subscript(i: Int) -> Slot {
+            get {
+                switch i {
+                case 0: slots.0
+                case 1: slots.1
+                case 2: slots.2
+                case 3: slots.3
+                case 4: slots.4
+                case 5: slots.5
+                case 6: slots.6
+                case 7: slots.7
+                case 8: slots.8
+                default: slots.9
+                }
+            }
+            set {
+                switch i {
+                case 0: slots.0 = newValue
+                case 1: slots.1 = newValue
+                case 2: slots.2 = newValue
+                case 3: slots.3 = newValue
+                case 4: slots.4 = newValue
+                case 5: slots.5 = newValue
+                case 6: slots.6 = newValue
+                case 7: slots.7 = newValue
+                case 8: slots.8 = newValue
+                default: slots.9 = newValue
+                }
+            }
+        }
+    }
+
     /// Whether the reporting process is a mesh proxy (Envoy, Istio, Linkerd), judged from its scope name and
     /// resource attribute keys; computed once per scope, not per span.
     public static func reportedByProxy(_ scopeName: String, _ resourceAttributes: [Attribute]) -> Bool {
-        let markers: [[UInt8]] = [Array("envoy".utf8), Array("istio".utf8), Array("linkerd".utf8)]
-        let scope = Array(scopeName.utf8)
-        if markers.contains(where: { containsIgnoringASCIICase(scope, $0) }) { return true }
+        // In place over the bytes (no arrays): it runs once per scope of every request.
+        let markers: [StaticString] = ["envoy", "istio", "linkerd"]
+        var scope = scopeName
+        let inScope = scope.withUTF8 { s in markers.contains { m in containsIgnoringASCIICase(s, m) } }
+        if inScope { return true }
         return resourceAttributes.contains { a in
-            let key = Array(a.key.utf8.prefix(7))
-            return markers.contains { m in
-                key.count >= m.count && containsIgnoringASCIICase(Array(key.prefix(m.count)), m)
+            var key = a.key
+            return key.withUTF8 { k in
+                // A marker at the start of the key (its first 7 bytes), e.g. `istio.` or `envoy_`.
+                let head = UnsafeBufferPointer(rebasing: k.prefix(7))
+                return markers.contains { m in
+                    m.utf8CodeUnitCount <= head.count
+                        && containsIgnoringASCIICase(UnsafeBufferPointer(rebasing: head.prefix(m.utf8CodeUnitCount)), m)
+                }
             }
         }
     }
 
     /// Whether `needle` (lowercase ASCII) occurs in `haystack`, comparing ASCII letters without case.
-    static func containsIgnoringASCIICase(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard needle.count <= haystack.count else { return false }
-        outer: for start in 0...(haystack.count - needle.count) {
-            for (k, n) in needle.enumerated() {
+    static func containsIgnoringASCIICase(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: StaticString) -> Bool {
+        let n = needle.utf8CodeUnitCount
+        guard n <= haystack.count else { return false }
+        let p = needle.utf8Start
+        outer: for start in 0...(haystack.count - n) {
+            for k in 0..<n {
                 var c = haystack[start + k]
                 if c >= 0x41 && c <= 0x5A { c |= 0x20 }
-                if c != n { continue outer }
+                if c != p[k] { continue outer }
             }
             return true
         }

@@ -49,8 +49,9 @@ public enum OTLPWireDecoder {
         _ bytes: [UInt8], _ body: (inout WireReader, inout OTLPMapping.Imported) throws(OTLPWireError) -> Void
     ) throws(OTLPWireError) -> OTLPMapping.Imported {
         var out = OTLPMapping.Imported()
+        let keys = KeyTable()
         let failure: OTLPWireError? = bytes.withUnsafeBytes { raw in
-            var reader = WireReader(raw, budget: depthLimit - 1)
+            var reader = WireReader(raw, budget: depthLimit - 1, keys: keys)
             do throws(OTLPWireError) {
                 try body(&reader, &out)
                 return nil
@@ -59,7 +60,36 @@ public enum OTLPWireDecoder {
             }
         }
         if let failure { throw failure }
+        withExtendedLifetime(keys) {}
         return out
+    }
+}
+
+/// The attribute keys of one request, each decoded once: SDKs repeat the same keys on every span, and a key
+/// longer than 15 bytes (most semantic-convention keys) is a heap String, so without this every attribute of
+/// every span cost an allocation and a UTF-8 validation for its key. A hit shares the first String's storage.
+private final class KeyTable {
+    static let slots = 256
+    /// The key and its bytes, by a hash of the bytes (a collision replaces the entry: it is only a cache).
+    var strings = [String?](repeating: nil, count: KeyTable.slots)
+    var bytes = [[UInt8]](repeating: [], count: KeyTable.slots)
+
+    /// The key for these bytes, already validated, or nil when not seen (or not worth keeping).
+    @inline(__always)
+    func lookUp(_ b: UnsafeBufferPointer<UInt8>) -> (slot: Int, key: String?) {
+        var h: UInt32 = 0x811c_9dc5
+        for c in b { h = (h ^ UInt32(c)) &* 0x0100_0193 }
+        let slot = Int(h & UInt32(Self.slots - 1))
+        guard let s = strings[slot] else { return (slot, nil) }
+        let same = bytes[slot].withUnsafeBufferPointer { stored in
+            stored.count == b.count && stored.elementsEqual(b)
+        }
+        return (slot, same ? s : nil)
+    }
+
+    func store(_ key: String, _ b: UnsafeBufferPointer<UInt8>, at slot: Int) {
+        strings[slot] = key
+        bytes[slot] = Array(b)
     }
 }
 
@@ -80,20 +110,24 @@ private struct WireReader {
     let end: Int
     /// How many more messages may nest inside this one.
     let budget: Int
+    /// The request's key table; owned by `OTLPWireDecoder.decode`, which outlives every reader.
+    unowned(unsafe) let keys: KeyTable
     /// The current field: its number, wire type and where its tag began.
     var field = 0
     var wire: UInt8 = 0
     var fieldStart = 0
 
-    init(_ base: UnsafeRawBufferPointer, budget: Int) {
+    init(_ base: UnsafeRawBufferPointer, budget: Int, keys: KeyTable) {
         self.base = base
         self.position = 0
         self.end = base.count
         self.budget = budget
+        self.keys = keys
     }
 
     private init(_ parent: WireReader, _ range: Range<Int>) {
         base = parent.base
+        keys = parent.keys
         position = range.lowerBound
         end = range.upperBound
         budget = parent.budget - 1
@@ -180,6 +214,27 @@ private struct WireReader {
 
     mutating func string() throws(OTLPWireError) -> String {
         let r = try body()
+        if r.isEmpty { return "" }
+        let bytes = UnsafeBufferPointer(rebasing: base.assumingMemoryBound(to: UInt8.self)[r])
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw error(.invalidUTF8, "string field \(field) is not UTF-8")
+        }
+        return s
+    }
+
+    /// An attribute key: as `string()`, through the request's key table when longer than a small string.
+    mutating func key() throws(OTLPWireError) -> String {
+        let r = try body()
+        guard r.count > 15, r.count <= 128 else { return try text(r) }
+        let bytes = UnsafeBufferPointer(rebasing: base.assumingMemoryBound(to: UInt8.self)[r])
+        let (slot, found) = keys.lookUp(bytes)
+        if let found { return found }
+        let s = try text(r)
+        keys.store(s, bytes, at: slot)
+        return s
+    }
+
+    func text(_ r: Range<Int>) throws(OTLPWireError) -> String {
         if r.isEmpty { return "" }
         let bytes = UnsafeBufferPointer(rebasing: base.assumingMemoryBound(to: UInt8.self)[r])
         guard let s = String(validating: bytes, as: UTF8.self) else {
@@ -315,7 +370,9 @@ private struct WireReader {
     mutating func resource(_ attributes: inout [Attribute], _ dropped: inout UInt32) throws(OTLPWireError) {
         while try next() {
             switch (field, wire) {
-            case (1, Wire.lengthDelimited): attributes.append(try keyValue())
+            case (1, Wire.lengthDelimited):
+                if attributes.isEmpty { attributes.reserveCapacity(16) }
+                attributes.append(try keyValue())
             case (2, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
             default: try skip()
             }
@@ -400,7 +457,10 @@ private struct WireReader {
             case (6, Wire.varint): kind = Self.enumValue(try varint())
             case (7, Wire.fixed64): start = try fixed64()
             case (8, Wire.fixed64): end = try fixed64()
-            case (9, Wire.lengthDelimited): attributes.append(try keyValue())
+            case (9, Wire.lengthDelimited):
+                // One allocation for a span's usual attributes instead of growing 1, 2, 4, 8, 16.
+                if attributes.isEmpty { attributes.reserveCapacity(16) }
+                attributes.append(try keyValue())
             case (10, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
             case (11, Wire.lengthDelimited):
                 var m = try message()
@@ -552,7 +612,7 @@ private struct WireReader {
         var value = AttributeValue.empty
         while try m.next() {
             switch (m.field, m.wire) {
-            case (1, Wire.lengthDelimited): key = try m.string()
+            case (1, Wire.lengthDelimited): key = try m.key()
             case (2, Wire.lengthDelimited):
                 var v = try m.message()
                 try v.anyValue(&value)

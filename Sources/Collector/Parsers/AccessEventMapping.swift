@@ -299,12 +299,14 @@ public enum AccessEventMapping {
         let facts = EdgeFields { text($0.name) }
         event.http = HTTPFacts(
             method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
-        event.workload = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
-            .lazy.compactMap(text).first { $0.contains("spiffe://") }
+        event.workload = Self.peerFields.lazy.compactMap(text).first { $0.contains("spiffe://") }
             .map { s in
                 s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s
             }
     }
+
+    /// The TLS peer fields that may name a SPIFFE workload, most specific first.
+    static let peerFields = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
 
     /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt
     /// without a time); nil when the list is not one.
@@ -341,24 +343,38 @@ public enum AccessEventMapping {
     }
 
     /// "1700000000.123" in `unit`-nanosecond units (seconds: 1e9, milliseconds: 1e6) without floating point.
+    /// ASCII digits only, read in place: `Character.isNumber` also let through digits of other scripts and
+    /// numerals such as "½", whose missing `wholeNumberValue` trapped on the force-unwrap that followed.
     static func decimalNanos(_ s: String, unit: UInt64) -> UInt64? {
-        let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = UInt64(parts[0]), parts[0].allSatisfy(\.isNumber) else { return nil }
-        var nanos = whole.multipliedReportingOverflow(by: unit)
-        guard !nanos.overflow else { return nil }
-        if parts.count == 2 {
-            let digits = parts[1]
-            guard !digits.isEmpty, digits.allSatisfy(\.isNumber) else { return nil }
-            var fraction: UInt64 = 0
-            var scale = unit
-            for c in digits.prefix(18) {
-                scale /= 10
-                fraction += UInt64(c.wholeNumberValue!) * scale
-                if scale == 0 { break }
+        var text = s
+        return text.withUTF8 { b -> UInt64? in
+            func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+            let dot = b.firstIndex(of: UInt8(ascii: ".")) ?? b.count
+            guard dot > 0 else { return nil }
+            var whole: UInt64 = 0
+            for c in b[0..<dot] {
+                guard isDigit(c) else { return nil }
+                let (times10, o1) = whole.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times10.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
+                guard !o1, !o2 else { return nil }
+                whole = sum
             }
-            nanos.partialValue += fraction
+            var nanos = whole.multipliedReportingOverflow(by: unit)
+            guard !nanos.overflow else { return nil }
+            if dot < b.count {
+                let digits = b[(dot + 1)...]
+                guard !digits.isEmpty, digits.allSatisfy(isDigit) else { return nil }
+                var fraction: UInt64 = 0
+                var scale = unit
+                for c in digits.prefix(18) {
+                    scale /= 10
+                    fraction += UInt64(c - UInt8(ascii: "0")) * scale
+                    if scale == 0 { break }
+                }
+                nanos.partialValue += fraction
+            }
+            return nanos.partialValue
         }
-        return nanos.partialValue
     }
 
     static func fnv1a(_ bytes: [UInt8]) -> UInt64 {

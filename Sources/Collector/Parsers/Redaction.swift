@@ -574,30 +574,39 @@ package struct Redactor: Sendable {
     }
 
     /// Redacts a list of attributes in place; true when anything changed.
+    ///
+    /// Reads go to `original`, a copy that shares the list's storage, and `attributes` is written only when a
+    /// secret was found: a loop that may write through `inout` lets the optimiser make the array unique before
+    /// the loop, which copied every list of every event (an allocation each) even when nothing was redacted.
     @discardableResult
     package func redact(_ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes) -> Bool {
-        var changed = false
-        for i in attributes.indices {
-            if let kind = classifier.classify(attributes[i].key) {
+        let original = attributes
+        var copy: [Attribute]? = nil
+        for i in original.indices {
+            let attribute = original[i]
+            if let kind = classifier.classify(attribute.key) {
                 // The key names a secret: the whole value goes (JWTs inside are kept in memory for identity).
-                var key = attributes[i].key
+                var key = attribute.key
                 if let k = redact(key, at: { location() + ".<key>" }, &notes) { key = k }
                 let path = { location() + "." + key }
-                attributes[i] = Attribute(key, redactWhole(attributes[i].value, kind, at: path, &notes))
-                changed = true
+                if copy == nil { copy = original }
+                copy![i] = Attribute(key, redactWhole(attribute.value, kind, at: path, &notes))
                 continue
             }
-            if let k = redact(attributes[i].key, at: { location() + ".<key>" }, &notes) {
-                attributes[i].key = k
-                changed = true
+            var key = attribute.key
+            if let k = redact(key, at: { location() + ".<key>" }, &notes) {
+                key = k
+                if copy == nil { copy = original }
+                copy![i].key = k
             }
-            let key = attributes[i].key
-            if let v = redact(attributes[i].value, at: { location() + "." + key }, &notes) {
-                attributes[i].value = v
-                changed = true
+            if let v = redact(attribute.value, at: { location() + "." + key }, &notes) {
+                if copy == nil { copy = original }
+                copy![i].value = v
             }
         }
-        return changed
+        guard let copy else { return false }
+        attributes = copy
+        return true
     }
 
     /// The whole of `v` replaced by markers, keeping the shape of arrays and lists and an authorization scheme.

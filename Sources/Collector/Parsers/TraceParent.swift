@@ -13,31 +13,38 @@ public struct TraceParent: Sendable, Hashable {
     /// ids, wrong lengths, or for version 00 anything after the flags). For a higher version only the first
     /// four fields are read, and what follows the flags must start with `-`.
     public init?(_ header: some StringProtocol) {
-        let b = Array(header.utf8)
+        // In place over the header's bytes: it runs for every access line, so it allocates nothing.
+        var text = String(header)
+        guard let parsed = text.withUTF8({ TraceParent(utf8: $0) }) else { return nil }
+        self = parsed
+    }
+
+    init?(utf8 b: UnsafeBufferPointer<UInt8>) {
         guard b.count >= 55, b[2] == UInt8(ascii: "-"), b[35] == UInt8(ascii: "-"), b[52] == UInt8(ascii: "-") else {
             return nil
         }
-        func lowerHex(_ r: Range<Int>) -> [UInt8]? {
-            guard b[r].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
-            return HexCoding.decode(b[r])
+        func lowerHex(_ r: Range<Int>) -> UInt64? {
+            for c in b[r] where !((0x30...0x39).contains(c) || (0x61...0x66).contains(c)) { return nil }
+            return HexCoding.word(UnsafeBufferPointer(rebasing: b[r]))
         }
-        guard let v = lowerHex(0..<2), let t = lowerHex(3..<35), let p = lowerHex(36..<52), let f = lowerHex(53..<55)
+        guard let v = lowerHex(0..<2), let high = lowerHex(3..<19), let low = lowerHex(19..<35),
+            let p = lowerHex(36..<52), let f = lowerHex(53..<55)
         else {
             return nil
         }
-        version = v[0]
+        version = UInt8(v)
         guard version != 0xff else { return nil }
         if version == 0 {
             guard b.count == 55 else { return nil }
         } else if b.count > 55 {
             guard b[55] == UInt8(ascii: "-") else { return nil }
         }
-        guard let trace = TraceID(bytes: t), !trace.isZero, let parent = SpanID(bytes: p), !parent.isZero else {
-            return nil
-        }
+        let trace = TraceID(high: high, low: low)
+        let parent = SpanID(value: p)
+        guard !trace.isZero, !parent.isZero else { return nil }
         traceID = trace
         parentID = parent
-        flags = f[0]
+        flags = UInt8(f)
     }
 
     public init(traceID: TraceID, parentID: SpanID, flags: UInt8 = 1) {

@@ -42,13 +42,24 @@ public struct TraceID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// From 32 hex digits (either case), or 16 hex digits padded on the left with zeros (64-bit Zipkin ids).
     public init?(hex: some StringProtocol) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 32 || utf8.count == 16 else { return nil }
-        guard let value = HexCoding.decode(utf8) else { return nil }
-        if value.count == 8 {
-            self.init(bytes: [UInt8](repeating: 0, count: 8) + value)
+        var text = String(hex)
+        guard let id = text.withUTF8({ TraceID(hexDigits: $0) }) else { return nil }
+        self = id
+    }
+
+    /// From 32 hex digits, or 16 (a 64-bit Zipkin id, zero-padded on the left), in place.
+    @inlinable
+    public init?(hexDigits u: UnsafeBufferPointer<UInt8>) {
+        if u.count == 32 {
+            guard let h = HexCoding.word(UnsafeBufferPointer(rebasing: u[0..<16])),
+                let l = HexCoding.word(UnsafeBufferPointer(rebasing: u[16..<32]))
+            else { return nil }
+            self.init(high: h, low: l)
+        } else if u.count == 16 {
+            guard let l = HexCoding.word(u) else { return nil }
+            self.init(high: 0, low: l)
         } else {
-            self.init(bytes: value)
+            return nil
         }
     }
 
@@ -99,9 +110,9 @@ public struct SpanID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public init?(hex: some StringProtocol) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 16, let value = HexCoding.decode(utf8) else { return nil }
-        self.init(bytes: value)
+        var text = String(hex)
+        guard let v = text.withUTF8({ $0.count == 16 ? HexCoding.word($0) : nil }) else { return nil }
+        self.init(value: v)
     }
 
     public var bytes: [UInt8] {
@@ -127,7 +138,10 @@ public struct Attribute: Sendable, Hashable {
 }
 
 /// OTLP's `AnyValue`: every value type, including an empty value (no field set).
-public indirect enum AttributeValue: Sendable, Hashable {
+///
+/// Not `indirect`: the recursive cases hold arrays, which are references already, so no case needs a box of its
+/// own. (An `indirect` enum allocated one box per value: one malloc and one free per attribute of every event.)
+public enum AttributeValue: Sendable, Hashable {
     case empty
     case string(String)
     case bool(Bool)
@@ -176,20 +190,47 @@ public enum HexCoding {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The value of one hex digit (either case), or nil.
+    @inlinable @inline(__always)
+    public static func digit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
+        default: nil
+        }
+    }
+
+    /// Up to 16 hex digits (either case) as a big-endian word, in place and without allocating; nil on any other
+    /// byte or more than 16 digits. The hot path of ids in text (traceparent headers, access lines, JSON).
+    @inlinable
+    public static func word(_ text: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard text.count <= 16 else { return nil }
+        var v: UInt64 = 0
+        for c in text {
+            guard let d = digit(c) else { return nil }
+            v = v << 4 | UInt64(d)
+        }
+        return v
+    }
+
     /// Decodes an even number of hex digits (either case); nil on any other byte.
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
+        if let done = text.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return done }
+        return decode(contiguous: Array(text))
+    }
+
+    static func decode(contiguous text: [UInt8]) -> [UInt8]? {
+        text.withUnsafeBufferPointer { decode(contiguous: $0) }
+    }
+
+    static func decode(contiguous text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard text.count % 2 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(text.count / 2)
         var high: UInt8? = nil
         for c in text {
-            let v: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
-            default: return nil
-            }
+            guard let v = digit(c) else { return nil }
             if let h = high {
                 out.append(h << 4 | v)
                 high = nil
