@@ -62,9 +62,7 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
     var e = RandomEvents.make(seed: seed)
     func deep(_ n: Int) -> AttributeValue {
         var v = AttributeValue.int(-1)
-        for k in 0..<n {
-            v = k % 2 == 0 ? .array([v, .empty]) : .keyValueList([Attribute("k", v), Attribute("k", .empty)])
-        }
+        for k in 0..<n { v = k % 2 == 0 ? .array([v, .empty]) : .keyValueList([Attribute("k", v), Attribute("k", .empty)]) }
         return v
     }
     let nan = Double(bitPattern: 0x7ff8_0000_dead_beef | (g.next() & 0xffff))
@@ -72,8 +70,7 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
         Attribute("nan", .double(nan)), Attribute("snan", .double(Double(bitPattern: 0x7ff0_0000_0000_0001))),
         Attribute("-0", .double(-0.0)), Attribute("dup", .string("a")), Attribute("dup", .string("")),
         Attribute("", .empty), Attribute("bytes", .bytes([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80])),
-        Attribute("empty bytes", .bytes([])),
-        Attribute("deep", deep(Int(g.next() % UInt64(RecordCodec.maxValueDepth)))),
+        Attribute("empty bytes", .bytes([])), Attribute("deep", deep(Int(g.next() % UInt64(RecordCodec.maxValueDepth)))),
         Attribute("min", .int(.min)), Attribute("max", .int(.max)),
     ]
     extra.shuffle(using: &g)
@@ -86,8 +83,7 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
     }
     if g.next() % 3 == 0 {
         e.user = UserIdentity(
-            subject: "", email: g.next() % 2 == 0 ? "" : nil, groups: ["", "g", "g"],
-            issuer: g.next() % 2 == 0 ? "" : nil,
+            subject: "", email: g.next() % 2 == 0 ? "" : nil, groups: ["", "g", "g"], issuer: g.next() % 2 == 0 ? "" : nil,
             origin: .unknown, tokenFingerprint: g.next() % 2 == 0 ? [] : nil)
     }
     if g.next() % 3 == 0 {
@@ -249,34 +245,5 @@ extension ColumnBlock {
         }
         for id in ids { w.raw(columns[id] ?? []) }
         return w.bytes
-    }
-}
-
-/// The index rebuilt by runs of records with the same terms is the index rebuilt record by record.
-@Suite struct IndexRunTests {
-    @Test func runsOfEqualTermsGiveTheSameIndex() async {
-        await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...60)) { seed, count in
-            var g = SplitMix(seed)
-            // Few distinct events, repeated in runs, as a segment laid out by user and trace holds them.
-            let pool = (0..<UInt64(4)).map { hostile(seed &+ $0) }
-            var events: [AuditEvent] = []
-            while events.count < count {
-                let e = pool[Int(g.next() % UInt64(pool.count))]
-                events += Array(repeating: e, count: Int(1 + g.next() % 5))
-            }
-            for version in [FormatConstants.indexVersionPostings, FormatConstants.indexVersion] {
-                var one = IndexBuilder(version: version)
-                var runs = IndexBuilder(version: version)
-                var first = 0
-                for (i, e) in events.enumerated() {
-                    one.add(RecordTerms(e), ordinal: UInt32(i))
-                    if i + 1 == events.count || events[i + 1] != e {
-                        runs.add(RecordTerms(e), ordinals: UInt32(first)..<UInt32(i + 1))
-                        first = i + 1
-                    }
-                }
-                #expect(one.serialize() == runs.serialize(), "seed \(seed), index version \(version)")
-            }
-        }
     }
 }

@@ -140,21 +140,6 @@ public struct IndexBuilder: Sendable {
         }
     }
 
-    /// `add(terms, ordinal:)` for each of `ordinals` in turn, with one look-up per term rather than one per
-    /// record: consecutive records with the same terms (a version 2 segment is laid out by user and trace) are
-    /// added as one run. The postings come out the same.
-    public mutating func add(_ terms: RecordTerms, ordinals: Range<UInt32>) {
-        guard !ordinals.isEmpty else { return }
-        terms.forEachTerm { field, term in
-            switch term {
-            case .trace(let id):
-                traces[id, default: []].appendRun(ordinals)
-            case .string(let s):
-                strings[Int(field.rawValue) - 1][s, default: []].appendRun(ordinals)
-            }
-        }
-    }
-
     public mutating func addBlock(_ location: BlockLocation) { blocks.append(location) }
 
     /// Forgets every block after the first `blockCount` and every ordinal from `recordCount` on: undoes the
@@ -366,13 +351,6 @@ extension Array where Element == UInt32 {
     /// Appends `v` unless it is already the last element (an event may name the same term twice).
     @inlinable mutating func appendIfNew(_ v: UInt32) {
         if last != v { append(v) }
-    }
-
-    /// `appendIfNew` of each of `run` in turn. Ordinals are added in ascending order, so a list that already
-    /// ends at or past the run's start has it (an event naming the same term twice: two groups alike).
-    @inlinable mutating func appendRun(_ run: Range<UInt32>) {
-        if let last, last >= run.lowerBound { return }
-        append(contentsOf: run)
     }
 }
 

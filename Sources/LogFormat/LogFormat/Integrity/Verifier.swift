@@ -299,8 +299,6 @@ public enum Verifier {
             var blockMax = UInt64.min
             var checked = 0
             var damaged: [IntegrityProblem] = []
-            var run = TermRun()
-            defer { run.flush(into: &pass.index) }
             do throws(LogFormatError) {
                 try reader.forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
                     pass.leaves.append(MerkleTree.leafHash(record))
@@ -311,7 +309,9 @@ public enum Verifier {
                             pass.index.add(event, ordinal: ordinal)
                             start = event.startTimeUnixNano
                         } else {
-                            start = try run.add(record, ordinal: ordinal, to: &pass.index)
+                            let (terms, t) = try indexedFields(record)
+                            pass.index.add(terms, ordinal: ordinal)
+                            start = t
                         }
                         blockMin = min(blockMin, start)
                         blockMax = max(blockMax, start)
@@ -345,85 +345,6 @@ public enum Verifier {
             pass.maxTime = max(pass.maxTime, blockMax)
         }
         return pass
-    }
-
-    /// Consecutive records whose indexed fields are the same bytes (a version 2 segment is laid out by user and
-    /// trace), added to the index as one run: their strings are built and looked up once, not once per record.
-    struct TermRun {
-        var region: [UInt8] = []
-        var traceID = TraceID(high: 0, low: 0)
-        var terms: RecordTerms?
-        var first: UInt32 = 0
-        var end: UInt32 = 0
-
-        /// Adds `record`'s terms (to the run, or flushing it and starting another) and returns its start time.
-        /// Reads and checks what `indexedFields` does; a record it refuses is refused with its error.
-        mutating func add(_ record: UnsafeRawBufferPointer, ordinal: UInt32, to index: inout IndexBuilder)
-            throws(LogFormatError) -> UInt64
-        {
-            let (from, to, traceID, start): (Int, Int, TraceID, UInt64)
-            do throws(LogFormatError) { (from, to, traceID, start) = try Verifier.termBytes(record) } catch {
-                _ = try Verifier.indexedFields(record)
-                throw error
-            }
-            let bytes = UnsafeRawBufferPointer(rebasing: record[from..<to])
-            if terms != nil, ordinal == end, traceID == self.traceID, bytes.elementsEqual(region) {
-                end += 1
-                return start
-            }
-            flush(into: &index)
-            let (t, _) = try Verifier.indexedFields(record)
-            region.removeAll(keepingCapacity: true)
-            region.append(contentsOf: bytes)
-            self.traceID = traceID
-            terms = t
-            first = ordinal
-            end = ordinal + 1
-            return start
-        }
-
-        mutating func flush(into index: inout IndexBuilder) {
-            if let terms { index.add(terms, ordinals: first..<end) }
-            terms = nil
-        }
-    }
-
-    /// Where `indexedFields` finds a record's strings (from the service to the workload, whatever lies between),
-    /// its trace id and start time: the same reads and checks, without building a string.
-    static func termBytes(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> (Int, Int, TraceID, UInt64) {
-        var r = BinaryReader(record)
-        guard try r.u8() == FormatConstants.recordVersion else {
-            throw LogFormatError(.malformed, "record version", offset: 0)
-        }
-        _ = try r.rawSlice(5)
-        let presence = try r.u16()
-        let start = try r.u64()
-        _ = try r.rawSlice(16)
-        let traceID = TraceID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
-        _ = try r.u64BigEndian()
-        if presence & 1 != 0 { _ = try r.u64BigEndian() }
-        _ = try r.uvarint()
-        _ = try r.lengthPrefixedSlice()
-        let from = r.offset
-        for _ in 0..<5 { _ = try r.lengthPrefixedSlice() }  // service, trace state, status, severity, event name
-        func optional(_ r: inout BinaryReader) throws(LogFormatError) {
-            let n = try r.uvarint()
-            if n == 0 { return }
-            guard n - 1 <= UInt64(r.remaining) else { throw LogFormatError(.truncated, "a string") }
-            _ = try r.rawSlice(Int(n - 1))
-        }
-        if presence & 2 != 0 {
-            _ = try r.lengthPrefixedSlice()
-            try optional(&r)
-            let groupCount = try r.uvarint(max: r.remaining, "group count")
-            for _ in 0..<groupCount { _ = try r.lengthPrefixedSlice() }
-            try optional(&r)
-            _ = try r.u8()
-            let fingerprint = try r.uvarint(max: r.remaining + 1, "fingerprint length")
-            if fingerprint > 0 { _ = try r.rawSlice(fingerprint - 1) }
-        }
-        if presence & 4 != 0 { _ = try r.lengthPrefixedSlice() }
-        return (from, r.offset, traceID, start)
     }
 
     /// What the index and the time checks read from a canonical record (its terms: trace id, service, user,
