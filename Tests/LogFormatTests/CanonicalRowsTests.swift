@@ -62,7 +62,9 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
     var e = RandomEvents.make(seed: seed)
     func deep(_ n: Int) -> AttributeValue {
         var v = AttributeValue.int(-1)
-        for k in 0..<n { v = k % 2 == 0 ? .array([v, .empty]) : .keyValueList([Attribute("k", v), Attribute("k", .empty)]) }
+        for k in 0..<n {
+            v = k % 2 == 0 ? .array([v, .empty]) : .keyValueList([Attribute("k", v), Attribute("k", .empty)])
+        }
         return v
     }
     let nan = Double(bitPattern: 0x7ff8_0000_dead_beef | (g.next() & 0xffff))
@@ -70,7 +72,8 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
         Attribute("nan", .double(nan)), Attribute("snan", .double(Double(bitPattern: 0x7ff0_0000_0000_0001))),
         Attribute("-0", .double(-0.0)), Attribute("dup", .string("a")), Attribute("dup", .string("")),
         Attribute("", .empty), Attribute("bytes", .bytes([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80])),
-        Attribute("empty bytes", .bytes([])), Attribute("deep", deep(Int(g.next() % UInt64(RecordCodec.maxValueDepth)))),
+        Attribute("empty bytes", .bytes([])),
+        Attribute("deep", deep(Int(g.next() % UInt64(RecordCodec.maxValueDepth)))),
         Attribute("min", .int(.min)), Attribute("max", .int(.max)),
     ]
     extra.shuffle(using: &g)
@@ -83,7 +86,8 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
     }
     if g.next() % 3 == 0 {
         e.user = UserIdentity(
-            subject: "", email: g.next() % 2 == 0 ? "" : nil, groups: ["", "g", "g"], issuer: g.next() % 2 == 0 ? "" : nil,
+            subject: "", email: g.next() % 2 == 0 ? "" : nil, groups: ["", "g", "g"],
+            issuer: g.next() % 2 == 0 ? "" : nil,
             origin: .unknown, tokenFingerprint: g.next() % 2 == 0 ? [] : nil)
     }
     if g.next() % 3 == 0 {
