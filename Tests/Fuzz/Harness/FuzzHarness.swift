@@ -214,6 +214,20 @@ public enum FuzzHarness {
                     looked += ordinals.count
                 }
             }
+            // Every block's rows straight from its columns (what verify hashes) against decoding and encoding
+            // the events: the same bytes, or the same class of error.
+            for b in reader.blocks.indices {
+                let fast = Result { () throws(LogFormatError) in try reader.blockPayload(b) }
+                let slow = Result { () throws(LogFormatError) in try reader.blockPayloadViaEvents(b) }
+                switch (fast, slow) {
+                case (.success(let x), .success(let y)):
+                    precondition(x == y, "block \(b): the transcoder's rows differ")
+                case (.failure(let x), .failure(let y)):
+                    precondition(
+                        x.code == y.code, "block \(b): the transcoder fails with \(x.code), the decoder \(y.code)")
+                default: preconditionFailure("block \(b): the transcoder and the decoder disagree: \(fast) / \(slow)")
+                }
+            }
             guard let records = try? reader.scan() else { return looked }
             for r in records.prefix(8) {
                 guard let ordinals = try? reader.ordinals(.traceID, key: r.event.traceID.bytes) else { continue }

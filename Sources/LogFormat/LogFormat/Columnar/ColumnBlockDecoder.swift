@@ -200,6 +200,12 @@ extension ColumnBlock {
         func column(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
 
         mutating func events() throws(LogFormatError) -> [AuditEvent] {
+            try tables()
+            return try rows()
+        }
+
+        /// Loads the block's string, resource and shape tables (every reference checked), which the rows name.
+        mutating func tables() throws(LogFormatError) {
             strings = try column(.dictionary).withBytes { (b) throws(LogFormatError) -> [String] in
                 var r = BinaryReader(b)
                 let n = try r.uvarint(max: b.count, "a string count")
@@ -246,7 +252,6 @@ extension ColumnBlock {
                 try Self.end(r, .shapes)
                 return out
             }
-            return try rows()
         }
 
         /// The first strings of the segment dictionary that a block's `segmentStrings` column names.
@@ -327,6 +332,12 @@ extension ColumnBlock {
         }
 
         func rows() throws(LogFormatError) -> [AuditEvent] {
+            let d = strings
+            return try withReaders { (readers) throws(LogFormatError) -> [AuditEvent] in try build(&readers, d) }
+        }
+
+        /// Calls `body` with a reader on each per-row column.
+        func withReaders<R>(_ body: (inout Readers) throws(LogFormatError) -> R) throws(LogFormatError) -> R {
             let rowShapes = column(.rowShapes)
             let traceRuns = column(.traceRuns)
             let spanIDs = column(.spanIDs)
@@ -336,23 +347,22 @@ extension ColumnBlock {
             let http = column(.http)
             let values = column(.values)
             let extras = column(.extras)
-            let d = strings
-            return try rowShapes.withBytes { (bs) throws(LogFormatError) -> [AuditEvent] in
-                try traceRuns.withBytes { (bt) throws(LogFormatError) -> [AuditEvent] in
-                    try spanIDs.withBytes { (bi) throws(LogFormatError) -> [AuditEvent] in
-                        try parents.withBytes { (bp) throws(LogFormatError) -> [AuditEvent] in
-                            try times.withBytes { (bm) throws(LogFormatError) -> [AuditEvent] in
-                                try identities.withBytes { (bu) throws(LogFormatError) -> [AuditEvent] in
-                                    try http.withBytes { (bh) throws(LogFormatError) -> [AuditEvent] in
-                                        try values.withBytes { (bv) throws(LogFormatError) -> [AuditEvent] in
-                                            try extras.withBytes { (bx) throws(LogFormatError) -> [AuditEvent] in
+            return try rowShapes.withBytes { (bs) throws(LogFormatError) -> R in
+                try traceRuns.withBytes { (bt) throws(LogFormatError) -> R in
+                    try spanIDs.withBytes { (bi) throws(LogFormatError) -> R in
+                        try parents.withBytes { (bp) throws(LogFormatError) -> R in
+                            try times.withBytes { (bm) throws(LogFormatError) -> R in
+                                try identities.withBytes { (bu) throws(LogFormatError) -> R in
+                                    try http.withBytes { (bh) throws(LogFormatError) -> R in
+                                        try values.withBytes { (bv) throws(LogFormatError) -> R in
+                                            try extras.withBytes { (bx) throws(LogFormatError) -> R in
                                                 var readers = Readers(
                                                     shape: BinaryReader(bs), runs: BinaryReader(bt),
                                                     span: BinaryReader(bi), parent: BinaryReader(bp),
                                                     time: BinaryReader(bm), user: BinaryReader(bu),
                                                     http: BinaryReader(bh), value: BinaryReader(bv),
                                                     extra: BinaryReader(bx))
-                                                return try build(&readers, d)
+                                                return try body(&readers)
                                             }
                                         }
                                     }

@@ -401,13 +401,22 @@ public final class SegmentReader: Sendable {
     public func blockPayload(_ i: Int) throws(LogFormatError) -> [UInt8] {
         let (header, stored) = try checkedBlock(i)
         if header.type == .column {
+            // Straight from the columns to the canonical bytes (ColumnBlock.canonicalRows): the same bytes and
+            // checks as encoding each decoded event, without building the events.
             var w = BinaryWriter(capacity: Int(header.rawLength))
-            var record = BinaryWriter(capacity: 4096)
-            for event in try blockEvents(i, header, stored) {
-                record.bytes.removeAll(keepingCapacity: true)
-                _ = RecordCodec.encode(event, into: &record)
-                w.uvarint(record.count)
-                w.raw(record.bytes)
+            let segment = try segmentDictionary()
+            let rows: Int
+            do throws(LogFormatError) {
+                rows = try ColumnBlock.canonicalRows(stored, segment: segment, into: &w)
+            } catch {
+                throw LogFormatError(
+                    error.code, "column block \(i): \(error.message)", path: path,
+                    offset: Int(blocks[i].offset) + FormatConstants.blockHeaderSize)
+            }
+            guard rows == Int(header.recordCount) else {
+                throw LogFormatError(
+                    .malformed, "column block \(i) holds \(rows) records, its header says \(header.recordCount)",
+                    path: path, offset: Int(blocks[i].offset))
             }
             guard w.count == Int(header.rawLength) else {
                 throw LogFormatError(
@@ -424,6 +433,28 @@ public final class SegmentReader: Sendable {
             throw error.at(path: path, base: Int(blocks[i].offset) + FormatConstants.blockHeaderSize)
         }
         return out
+    }
+
+    /// `blockPayload(i)` the long way, decoding a column block into events and encoding each: the reference that
+    /// tests and the fuzz harness hold the transcoder to (same bytes, same errors).
+    package func blockPayloadViaEvents(_ i: Int) throws(LogFormatError) -> [UInt8] {
+        let (header, stored) = try checkedBlock(i)
+        guard header.type == .column else { return try blockPayload(i) }
+        var w = BinaryWriter(capacity: Int(header.rawLength))
+        var record = BinaryWriter(capacity: 4096)
+        for event in try blockEvents(i, header, stored) {
+            record.bytes.removeAll(keepingCapacity: true)
+            _ = RecordCodec.encode(event, into: &record)
+            w.uvarint(record.count)
+            w.raw(record.bytes)
+        }
+        guard w.count == Int(header.rawLength) else {
+            throw LogFormatError(
+                .malformed,
+                "column block \(i) rebuilds \(w.count) bytes of records, its header says \(header.rawLength)",
+                path: path, offset: Int(blocks[i].offset))
+        }
+        return w.bytes
     }
 
     /// Calls `body` with each record's ordinal and canonical bytes in block `i`.
