@@ -101,34 +101,39 @@ struct ColumnCounter {
     /// Counts the rows of a column block that pass the query's filter.
     mutating func add(_ block: ColumnCountBlock, reader r: Int, block b: Int) throws(LogFormatError) {
         let filter = query.filter
-        // Per shape: whether its rows can pass, the group when every key is the shape's, and each key's value
-        // when the shape decides it (nil: the row's subject or target decides).
+        // Per shape: whether its rows can pass, whether its route already passes the path prefix, the group when
+        // every key is the shape's, and each key's value when the shape decides it (nil: the row's subject or
+        // target decides).
         var pass: [Bool] = []
-        var shapeGroup: [Int?] = []
+        var routePasses: [Bool] = []
+        var shapeGroup: [Int] = []
         var shapeValues: [[String?]] = []
         for s in block.shapes {
             pass.append(Self.passes(s, filter))
+            routePasses.append(filter.pathPrefix.map { (s.hasHTTP ? s.route ?? "" : "").hasPrefix($0) } ?? true)
             let values = keys.map { Self.value($0, s) }
             shapeValues.append(values)
-            shapeGroup.append(values.contains { $0 == nil } ? nil : group(values.map { $0! }))
+            shapeGroup.append(values.contains { $0 == nil } ? -1 : group(values.map { $0! }))
         }
-        for row in block.rows where pass[row.shape] {
-            let s = block.shapes[row.shape]
+        for row in block.rows where pass[Int(row.shape)] {
+            let shape = Int(row.shape)
             if let min = filter.minDurationNanos, Int64(bitPattern: row.end &- row.start) < min { continue }
-            if let prefix = filter.pathPrefix, !(s.hasHTTP ? s.route ?? "" : "").hasPrefix(prefix),
-                !(row.target ?? "").hasPrefix(prefix)
+            if let prefix = filter.pathPrefix, !routePasses[shape], !(block.string(row.target) ?? "").hasPrefix(prefix)
             {
                 continue
             }
             if !query.includeDuplicates {
-                let place = RowPlace(reader: Int32(r), block: Int32(b), row: Int32(row.row))
+                let place = RowPlace(reader: Int32(r), block: Int32(b), row: row.row)
                 guard try admit(row.traceID, row.spanID, row.start, place, known: nil) else { continue }
             }
-            if let g = shapeGroup[row.shape] {
+            let g = shapeGroup[shape]
+            if g >= 0 {
                 counts[g] += 1
                 continue
             }
-            let values = zip(keys, shapeValues[row.shape]).map { key, v in v ?? Self.rowValue(key, s, row) }
+            let values = zip(keys, shapeValues[shape]).map { key, v in
+                v ?? Self.rowValue(key, block.shapes[shape], row, block)
+            }
             counts[group(values)] += 1
         }
     }
@@ -180,11 +185,13 @@ struct ColumnCounter {
     }
 
     /// `key.value` of a row whose shape leaves it to the row.
-    static func rowValue(_ key: CountKey, _ s: ColumnCountShape, _ row: ColumnCountRow) -> String {
+    static func rowValue(_ key: CountKey, _ s: ColumnCountShape, _ row: ColumnCountRow, _ b: ColumnCountBlock)
+        -> String
+    {
         switch key {
-        case .user: return row.subject ?? "-"
+        case .user: return b.string(row.subject) ?? "-"
         case .route:
-            guard let target = row.target, !target.isEmpty else { return "-" }
+            guard let target = b.string(row.target), !target.isEmpty else { return "-" }
             return String(target.prefix { $0 != "?" })
         default: return value(key, s) ?? "-"
         }
@@ -230,11 +237,15 @@ struct ColumnCounter {
 /// An open-addressing table from (trace id, span id, start) to the number of the first row seen with them.
 /// Span ids are random, so a cheap mix of the key spreads it well.
 struct RowKeyTable {
-    private var highs: [UInt64] = []
-    private var lows: [UInt64] = []
-    private var spans: [UInt64] = []
-    private var starts: [UInt64] = []
-    private var values: [Int32] = []
+    struct Entry {
+        var high: UInt64
+        var low: UInt64
+        var span: UInt64
+        var start: UInt64
+        /// The row's number; -1 for an empty slot.
+        var value: Int32
+    }
+    private var entries: [Entry] = []
     private var count = 0
     private var mask = -1
 
@@ -243,35 +254,30 @@ struct RowKeyTable {
         if (count + 1) * 2 > mask + 1 { grow() }
         var h = (span.value ^ start ^ trace.low ^ trace.high) &* 0x9E37_79B9_7F4A_7C15
         h ^= h >> 29
-        var i = Int(truncatingIfNeeded: h) & mask
-        while values[i] >= 0 {
-            if spans[i] == span.value, starts[i] == start, lows[i] == trace.low, highs[i] == trace.high {
-                return values[i]
+        let m = mask
+        var i = Int(truncatingIfNeeded: h) & m
+        let found = entries.withUnsafeMutableBufferPointer { e -> Int32? in
+            while e[i].value >= 0 {
+                if e[i].span == span.value, e[i].start == start, e[i].low == trace.low, e[i].high == trace.high {
+                    return e[i].value
+                }
+                i = (i + 1) & m
             }
-            i = (i + 1) & mask
+            e[i] = Entry(high: trace.high, low: trace.low, span: span.value, start: start, value: value)
+            return nil
         }
-        highs[i] = trace.high
-        lows[i] = trace.low
-        spans[i] = span.value
-        starts[i] = start
-        values[i] = value
-        count += 1
-        return nil
+        if found == nil { count += 1 }
+        return found
     }
 
     private mutating func grow() {
-        let old = (highs, lows, spans, starts, values)
-        let size = max(1024, (mask + 1) * 2)
-        highs = Array(repeating: 0, count: size)
-        lows = highs
-        spans = highs
-        starts = highs
-        values = Array(repeating: -1, count: size)
+        let old = entries
+        let size = max(1 << 16, (mask + 1) * 2)
+        entries = Array(repeating: Entry(high: 0, low: 0, span: 0, start: 0, value: -1), count: size)
         mask = size - 1
         count = 0
-        for i in old.4.indices where old.4[i] >= 0 {
-            _ = insert(
-                TraceID(high: old.0[i], low: old.1[i]), SpanID(value: old.2[i]), old.3[i], old.4[i])
+        for e in old where e.value >= 0 {
+            _ = insert(TraceID(high: e.high, low: e.low), SpanID(value: e.span), e.start, e.value)
         }
     }
 }

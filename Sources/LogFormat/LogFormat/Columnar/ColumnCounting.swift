@@ -25,26 +25,33 @@ package struct ColumnCountShape: Sendable {
     package var hasTarget: Bool
 }
 
-/// A row of a column block as counting sees it.
+/// A row of a column block as counting sees it: plain numbers, so that walking many rows costs no reference
+/// counting.
 package struct ColumnCountRow: Sendable {
     /// The row's number within the block.
-    package var row: Int
+    package var row: Int32
     /// Its shape: an index into `ColumnCountBlock.shapes`.
-    package var shape: Int
+    package var shape: Int32
+    /// The user's subject, when identities were asked for and the shape has a user: an index into
+    /// `ColumnCountBlock.strings`; else -1.
+    package var subject: Int32
+    /// The HTTP target, when HTTP facts were asked for and the shape has one: an index into
+    /// `ColumnCountBlock.strings`; else -1.
+    package var target: Int32
     package var traceID: TraceID
     package var spanID: SpanID
     package var start: UInt64
     package var end: UInt64
-    /// The user's subject, when identities were asked for and the shape has a user.
-    package var subject: String?
-    /// The HTTP target, when HTTP facts were asked for and the shape has one.
-    package var target: String?
 }
 
-/// The rows of a column block whose start lies in a time range, with the block's shapes.
+/// The rows of a column block whose start lies in a time range, with the block's shapes and strings.
 package struct ColumnCountBlock: Sendable {
     package var shapes: [ColumnCountShape]
+    package var strings: [String]
     package var rows: [ColumnCountRow]
+
+    /// The string a row's `subject` or `target` names; nil for -1.
+    package func string(_ i: Int32) -> String? { i < 0 ? nil : strings[Int(i)] }
 }
 
 extension ColumnBlock {
@@ -60,7 +67,16 @@ extension ColumnBlock {
         ]
         if identities { wanted.insert(.identities) }
         if http { wanted.insert(.http) }
-        let c = try columns(payload, among: wanted)
+        return try countRows(
+            columns: try columns(payload, among: wanted), segment: segment, expectedRows: expectedRows,
+            timeRange: timeRange, identities: identities, http: http)
+    }
+
+    /// `countRows` of a block's columns, decompressed.
+    static func countRows(
+        columns c: [ColumnID: [UInt8]], segment: SegmentDictionary?, expectedRows: Int,
+        timeRange: ClosedRange<UInt64>?, identities: Bool, http: Bool
+    ) throws(LogFormatError) -> ColumnCountBlock {
         var d = try Decoder(c)
         d.segment = segment
         try d.loadTables()
@@ -103,7 +119,7 @@ extension ColumnBlock {
                 }
             }
         }
-        return ColumnCountBlock(shapes: shapes, rows: rows)
+        return ColumnCountBlock(shapes: shapes, strings: strings, rows: rows)
     }
 
     struct CountReaders {
@@ -140,9 +156,9 @@ extension ColumnBlock {
                     throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
                 }
                 let spanID = SpanID(value: try r.span.u64BigEndian())
-                var subject: String?
+                var subject: Int32 = -1
                 if identities, s.parts & Parts.user != 0 {
-                    subject = try Decoder.string(&r.user, d)
+                    subject = Int32(try Decoder.index(&r.user, count: d.count, "a string"))
                     if s.hasEmail { try Decoder.skipString(&r.user, d.count) }
                     for _ in 0..<s.groupCount { try Decoder.skipString(&r.user, d.count) }
                     if s.hasFingerprint {
@@ -150,16 +166,16 @@ extension ColumnBlock {
                         _ = try r.user.rawSlice(n)
                     }
                 }
-                var target: String?
+                var target: Int32 = -1
                 if http, s.parts & Parts.http != 0 {
-                    if s.httpParts & 1 != 0 { target = try Decoder.string(&r.http, d) }
+                    if s.httpParts & 1 != 0 { target = Int32(try Decoder.index(&r.http, count: d.count, "a string")) }
                     if s.httpParts & 2 != 0 { try Decoder.skipString(&r.http, d.count) }
                 }
                 if let timeRange, !timeRange.contains(start) { continue }
                 out.append(
                     ColumnCountRow(
-                        row: blockRow, shape: shapeIndex, traceID: traceID, spanID: spanID, start: start, end: end,
-                        subject: subject, target: target))
+                        row: Int32(blockRow), shape: Int32(shapeIndex), subject: subject, target: target,
+                        traceID: traceID, spanID: spanID, start: start, end: end))
             }
         }
         return (out, blockRow)
