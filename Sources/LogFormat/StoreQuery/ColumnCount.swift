@@ -7,13 +7,12 @@ import LogFormat
 extension AuditStore {
     /// `count` of a query without terms, from the columns of column blocks and by decoding row blocks: see
     /// `count`. Returns the groups and their counts.
-    package func countFromColumns(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [[String]: Int]
-    {
+    package func countFromColumns(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [[String]: Int] {
         var counter = ColumnCounter(query: query, keys: keys)
         for reader in try openSegmentReaders() { try counter.add(reader) }
         for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
             let reader: SegmentReader
-            do { reader = try handle.reader() } catch where handle.expired { continue }
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
             try counter.add(reader)
         }
         return counter.groups()
