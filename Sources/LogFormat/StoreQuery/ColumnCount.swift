@@ -76,6 +76,14 @@ struct ColumnCounter {
                         ?? true
                 })
         }
+        if !query.includeDuplicates {
+            // Room for every row of the blocks in range, so the key table does not grow while rows are added.
+            seen.reserve(
+                reader.blocks.reduce(0) { n, l in
+                    range.map { l.maxTime < $0.lowerBound || l.minTime > $0.upperBound } ?? false
+                        ? n : n + Int(l.recordCount)
+                })
+        }
         for (b, location) in reader.blocks.enumerated() {
             if let range, location.maxTime < range.lowerBound || location.minTime > range.upperBound { continue }
             if reader.isColumnBlock(b) {
@@ -269,9 +277,14 @@ struct RowKeyTable {
         return found
     }
 
+    /// Makes room for `more` keys besides those held, without growing again.
+    mutating func reserve(_ more: Int) {
+        while (count + more) * 2 > mask + 1 { grow() }
+    }
+
     private mutating func grow() {
         let old = entries
-        let size = max(1 << 16, (mask + 1) * 2)
+        let size = max(1 << 12, (mask + 1) * 2)
         entries = Array(repeating: Entry(high: 0, low: 0, span: 0, start: 0, value: -1), count: size)
         mask = size - 1
         count = 0
