@@ -148,6 +148,10 @@ private func tracesOf(_ events: [AuditEvent]) -> [AuditEvent] {
         await propertyCheck(count: 60, input: Gen.uint64(), Gen.int(in: 0...30), Gen.uint64()) { seed, count, cut in
             var events = (0..<UInt64(count)).map { RandomEvents.make(seed: seed &+ $0) }
             for i in events.indices where i % 3 != 0 { events[i].traceID = events[i - i % 3].traceID }
+            // Observed at the start (as the collector's ledgers are): stored as a difference of 0.
+            for i in events.indices where i % 4 == 1 && events[i].startTimeUnixNano != 0 {
+                events[i].observedTimeUnixNano = events[i].startTimeUnixNano
+            }
             guard let block = try? ColumnBlock.encode(tracesOf(events), codec: .lz4) else {
                 Issue.record("encoding failed")
                 return

@@ -152,7 +152,7 @@ extension ColumnBlock {
                     start = runStart &+ delta
                 }
                 let end = start &+ UInt64(bitPattern: try r.time.svarint())
-                if s.parts & Parts.observed != 0, try r.time.svarint() == 0 {
+                if s.parts & Parts.observed != 0, start &+ UInt64(bitPattern: try r.time.svarint()) == 0 {
                     throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
                 }
                 let spanID = SpanID(value: try r.span.u64BigEndian())
