@@ -306,7 +306,7 @@ extension LedgerTests {
         #expect(asked.stdout.split(separator: "\n").count == ((summary["ledgers"] as? NSNumber)?.intValue ?? -1))
         let count = try ChildProcess.run(
             auditq, ["count", "--data", store, "--by", "service", "--format", "csv"], within: 60)
-        #expect(count.status == 0 && !count.stdout.contains(LedgerRecord.service))
+        #expect(count.status == 0 && !count.stdout.contains(LedgerRecord.service), "\(count.stderr)")
 
         // An evidence bundle of alice's requests carries the ledgers of its segments, proven, and verifies.
         let bundle = data + "/bundle"

@@ -141,4 +141,109 @@ private func tracesOf(_ events: [AuditEvent]) -> [AuditEvent] {
             _ = try? d?.events()
         }
     }
+
+    /// The rows counting reads (shape, ids, times, subject, target) are those of a whole decode, for hostile
+    /// events and any time range.
+    @Test func countRowsAreTheRowsOfAWholeDecode() async {
+        await propertyCheck(count: 60, input: Gen.uint64(), Gen.int(in: 0...30), Gen.uint64()) { seed, count, cut in
+            var events = (0..<UInt64(count)).map { RandomEvents.make(seed: seed &+ $0) }
+            for i in events.indices where i % 3 != 0 { events[i].traceID = events[i - i % 3].traceID }
+            // Observed at the start (as the collector's ledgers are): stored as a difference of 0.
+            for i in events.indices where i % 4 == 1 && events[i].startTimeUnixNano != 0 {
+                events[i].observedTimeUnixNano = events[i].startTimeUnixNano
+            }
+            guard let block = try? ColumnBlock.encode(tracesOf(events), codec: .lz4) else {
+                Issue.record("encoding failed")
+                return
+            }
+            let all = (try? block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }) ?? []
+            let starts = all.map(\.startTimeUnixNano).sorted()
+            let ends = starts.isEmpty ? [] : [Int(cut % UInt64(starts.count)), Int((cut >> 8) % UInt64(starts.count))]
+            let range = ends.isEmpty || cut % 5 == 0 ? nil : starts[ends.min()!]...starts[ends.max()!]
+            for (identities, http) in [(false, false), (true, false), (false, true), (true, true)] {
+                let got = try? block.withBytes { (b) throws(LogFormatError) in
+                    try ColumnBlock.countRows(
+                        b, segment: nil, expectedRows: all.count, timeRange: range, identities: identities, http: http)
+                }
+                guard let got else {
+                    Issue.record("countRows failed, seed \(seed)")
+                    return
+                }
+                let want = all.indices.filter { range?.contains(all[$0].startTimeUnixNano) ?? true }
+                #expect(got.rows.map { Int($0.row) } == want, "seed \(seed)")
+                for r in got.rows {
+                    let e = all[Int(r.row)]
+                    let s = got.shapes[Int(r.shape)]
+                    #expect(r.traceID == e.traceID && r.spanID == e.spanID && r.start == e.startTimeUnixNano)
+                    #expect(r.end == e.endTimeUnixNano && s.service == e.service && s.kind == e.kind)
+                    #expect(s.source == e.source && s.status == e.statusCode && s.workload == e.workload)
+                    #expect(s.eventName == e.eventName && s.attributeKeys == e.attributes.map(\.key))
+                    #expect(s.hasUser == (e.user != nil) && s.hasHTTP == (e.http != nil))
+                    #expect(s.method == e.http?.method && s.route == e.http?.route)
+                    #expect(s.httpStatus == (e.http?.statusCode ?? 0) && s.hasTarget == (e.http?.target != nil))
+                    #expect(got.string(r.subject) == (identities ? e.user?.subject : nil), "seed \(seed)")
+                    #expect(got.string(r.target) == (http ? e.http?.target : nil), "seed \(seed)")
+                }
+            }
+        }
+    }
+
+    /// A block whose header gives another row count, and damage to the columns counting reads, are errors.
+    @Test func damagedBlocksAreCountErrorsNotTraps() throws {
+        var g = TrafficGenerator(seed: 5)
+        let events = tracesOf(g.nextEvents(60))
+        let block = try ColumnBlock.encode(events, codec: .lz4)
+        func count(_ bytes: [UInt8], rows: Int = 60) throws(LogFormatError) -> ColumnCountBlock {
+            try bytes.withBytes { (b) throws(LogFormatError) in
+                try ColumnBlock.countRows(
+                    b, segment: nil, expectedRows: rows, timeRange: nil, identities: true, http: true)
+            }
+        }
+        let whole = try count(block)
+        #expect(whole.rows.count == 60)
+        do {
+            _ = try count(block, rows: 61)
+            Issue.record("a block of 60 rows counted as 61")
+        } catch {
+            #expect(error.message.contains("holds 60 rows, its header says 61"))
+        }
+        for n in 0..<block.count {
+            #expect(throws: LogFormatError.self) { try count(Array(block[0..<n])) }
+            var flipped = block
+            flipped[n] ^= 0x5A
+            // A flip in a column counting reads fails its CRC; in one it does not read (parents, values,
+            // extras), the rows are those of the whole block (the reader checks the block's CRC first).
+            if let rows = try? count(flipped) {
+                #expect(rows.rows.map(\.spanID) == whole.rows.map(\.spanID), "flip at \(n)")
+            }
+        }
+    }
+
+    /// Columns that pass their CRCs but lie: counting fails with an error naming what is wrong, or yields rows,
+    /// never traps.
+    @Test func hostileColumnsWithGoodChecksumsWhenCounting() async throws {
+        var g = TrafficGenerator(seed: 9)
+        let events = tracesOf(g.nextEvents(40))
+        let block = try ColumnBlock.encode(events, codec: .none)
+        let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        await propertyCheck(count: 400, input: Gen.uint64()) { seed in
+            var rng = SplitMix(seed)
+            var c = columns
+            let id = ColumnID.allCases[Int(rng.next() % UInt64(ColumnID.allCases.count))]
+            var bytes = c[id] ?? []
+            if !bytes.isEmpty {
+                for _ in 0..<(1 + rng.next() % 3) {
+                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                }
+            }
+            if rng.next() % 4 == 0, !bytes.isEmpty { bytes.removeLast(Int(rng.next() % UInt64(bytes.count))) }
+            c[id] = bytes
+            do throws(LogFormatError) {
+                _ = try ColumnBlock.countRows(
+                    columns: c, segment: nil, expectedRows: 40, timeRange: nil, identities: true, http: true)
+            } catch {
+                #expect(!error.message.isEmpty)
+            }
+        }
+    }
 }

@@ -46,11 +46,22 @@ public struct CountGroup: Sendable, Hashable {
 
 extension AuditStore {
     /// How many events `query` matches, grouped by `keys`; largest group first, then by values. `query.limit` is
-    /// ignored. Each event counts once unless `query.includeDuplicates` (stored retry copies are recognised, as
-    /// search drops them, by trace id, span id, start time and a hash of the whole event). Records are visited,
-    /// not kept: sealed segments through their posting lists when the query has terms, else by a scan with the
-    /// conditions as a filter; unsealed segments by a scan.
+    /// ignored. Each event counts once unless `query.includeDuplicates`: stored retry copies are recognised by
+    /// trace id, span id and start time, and rows sharing those are compared whole.
+    ///
+    /// A query without terms is counted block by block: a column block (version 2 segments) from the columns its
+    /// grouping and conditions need, without building events (`countFromColumns`); a row block (version 1, the
+    /// open segments) by decoding its records. A query with terms takes `countByEvents`.
     public func count(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [CountGroup] {
+        let groups = query.terms.isEmpty ? try countFromColumns(query, by: keys) : try countByEvents(query, by: keys)
+        return groups.map { CountGroup(values: $0.key, count: $0.value) }
+            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.values.lexicographicallyPrecedes($1.values) }
+    }
+
+    /// `count` by decoding every record the query's time range and posting lists reach (sealed segments through
+    /// their posting lists when the query has terms, else by a scan; unsealed segments by a scan), dropping
+    /// retry copies by a fingerprint of the whole event. Records are visited, not kept.
+    package func countByEvents(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [[String]: Int] {
         var groups: [[String]: Int] = [:]
         var seen = Set<EventFingerprint>()
         func add(_ e: AuditEvent) {
@@ -81,8 +92,7 @@ extension AuditStore {
                 }
             }
         }
-        return groups.map { CountGroup(values: $0.key, count: $0.value) }
-            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.values.lexicographicallyPrecedes($1.values) }
+        return groups
     }
 }
 

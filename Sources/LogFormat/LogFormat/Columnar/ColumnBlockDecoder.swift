@@ -61,9 +61,10 @@ extension ColumnBlock {
         return out
     }
 
-    /// The block's columns (or only `only`), each checked against its CRC and decompressed.
-    static func columns(_ payload: UnsafeRawBufferPointer, only: ColumnID? = nil) throws(LogFormatError)
-        -> [ColumnID: [UInt8]]
+    /// The block's columns (or only `only`, or only those `among`), each checked against its CRC and
+    /// decompressed.
+    static func columns(_ payload: UnsafeRawBufferPointer, only: ColumnID? = nil, among: Set<ColumnID>? = nil)
+        throws(LogFormatError) -> [ColumnID: [UInt8]]
     {
         var r = BinaryReader(payload)
         let count = Int(try r.u16())
@@ -95,6 +96,7 @@ extension ColumnBlock {
             }
             let bytes = try r.rawSlice(e.stored)
             if let only, e.id != only { continue }
+            if let among, !among.contains(e.id) { continue }
             guard Checksum.crc32(bytes) == e.crc else {
                 throw LogFormatError(.checksumMismatch, "column block: column \(e.id) fails its CRC")
             }
@@ -106,7 +108,8 @@ extension ColumnBlock {
         guard r.remaining == 0 else {
             throw LogFormatError(.malformed, "column block: \(r.remaining) bytes after the last column")
         }
-        for id in ColumnID.required where out[id] == nil && (only == nil || only == id) {
+        for id in ColumnID.required
+        where out[id] == nil && (only == nil || only == id) && (among?.contains(id) ?? true) {
             throw LogFormatError(.malformed, "column block: column \(id) is missing")
         }
         return out

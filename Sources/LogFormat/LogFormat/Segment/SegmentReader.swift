@@ -362,6 +362,24 @@ public final class SegmentReader: Sendable {
         }
     }
 
+    /// Calls `body` with the stored payload of column block `i` (checked as any read of it is), the segment
+    /// dictionary its columns may name and the row count its header gives; nil, without calling `body`, for a
+    /// row block. Errors from `body` name the block.
+    package func withColumnBlock<R>(
+        _ i: Int, _ body: (UnsafeRawBufferPointer, SegmentDictionary?, Int) throws(LogFormatError) -> R
+    ) throws(LogFormatError) -> R? {
+        let (header, stored) = try checkedBlock(i)
+        guard header.type == .column else { return nil }
+        let segment = try segmentDictionary()
+        do throws(LogFormatError) {
+            return try body(stored, segment, Int(header.recordCount))
+        } catch {
+            throw LogFormatError(
+                error.code, "column block \(i): \(error.message)", path: path,
+                offset: Int(blocks[i].offset) + FormatConstants.blockHeaderSize)
+        }
+    }
+
     /// The events of block `i`, in ordinal order.
     public func blockEvents(_ i: Int) throws(LogFormatError) -> [AuditEvent] {
         let (header, stored) = try checkedBlock(i)

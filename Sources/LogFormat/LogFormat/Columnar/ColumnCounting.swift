@@ -1,0 +1,183 @@
+// Reading a column block for counting: only the columns a grouping and its conditions need (row shapes, trace
+// runs, span ids, times, and identities or HTTP facts when asked), never building events. The block's tables are
+// loaded as the decoder loads them; every reference read is checked the same way, and so is each column read to
+// its end. Columns not asked for (parents, values, extras, and identities or HTTP facts when not needed) are not
+// decompressed or checked: a full decode of the block still checks them.
+
+/// A shape of a column block as counting sees it: the fields shared by every row of the shape.
+package struct ColumnCountShape: Sendable {
+    package var kind: EventKind
+    package var source: EventSource
+    package var status: StatusCode
+    package var service: String
+    package var eventName: String
+    package var attributeKeys: [String]
+    package var workload: String?
+    /// Whether rows of this shape have a user identity (its subject is then in `ColumnCountRow.subject` when
+    /// identities were asked for).
+    package var hasUser: Bool
+    /// Whether rows of this shape have HTTP facts.
+    package var hasHTTP: Bool
+    package var method: String?
+    package var route: String?
+    package var httpStatus: UInt16
+    /// Whether rows of this shape have an HTTP target (then in `ColumnCountRow.target` when asked for).
+    package var hasTarget: Bool
+}
+
+/// A row of a column block as counting sees it: plain numbers, so that walking many rows costs no reference
+/// counting.
+package struct ColumnCountRow: Sendable {
+    /// The row's number within the block.
+    package var row: Int32
+    /// Its shape: an index into `ColumnCountBlock.shapes`.
+    package var shape: Int32
+    /// The user's subject, when identities were asked for and the shape has a user: an index into
+    /// `ColumnCountBlock.strings`; else -1.
+    package var subject: Int32
+    /// The HTTP target, when HTTP facts were asked for and the shape has one: an index into
+    /// `ColumnCountBlock.strings`; else -1.
+    package var target: Int32
+    package var traceID: TraceID
+    package var spanID: SpanID
+    package var start: UInt64
+    package var end: UInt64
+}
+
+/// The rows of a column block whose start lies in a time range, with the block's shapes and strings.
+package struct ColumnCountBlock: Sendable {
+    package var shapes: [ColumnCountShape]
+    package var strings: [String]
+    package var rows: [ColumnCountRow]
+
+    /// The string a row's `subject` or `target` names; nil for -1.
+    package func string(_ i: Int32) -> String? { i < 0 ? nil : strings[Int(i)] }
+}
+
+extension ColumnBlock {
+    /// The rows of a column block whose start lies in `timeRange` (all when nil), read from the row shapes,
+    /// trace runs, span ids and times columns, and the identities (`identities`) and HTTP (`http`) columns when
+    /// asked for. `expectedRows` is the row count the block's header gives; a block holding another is malformed.
+    package static func countRows(
+        _ payload: UnsafeRawBufferPointer, segment: SegmentDictionary?, expectedRows: Int,
+        timeRange: ClosedRange<UInt64>?, identities: Bool, http: Bool
+    ) throws(LogFormatError) -> ColumnCountBlock {
+        var wanted: Set<ColumnID> = [
+            .dictionary, .segmentStrings, .resources, .shapes, .rowShapes, .traceRuns, .spanIDs, .times,
+        ]
+        if identities { wanted.insert(.identities) }
+        if http { wanted.insert(.http) }
+        return try countRows(
+            columns: try columns(payload, among: wanted), segment: segment, expectedRows: expectedRows,
+            timeRange: timeRange, identities: identities, http: http)
+    }
+
+    /// `countRows` of a block's columns, decompressed.
+    static func countRows(
+        columns c: [ColumnID: [UInt8]], segment: SegmentDictionary?, expectedRows: Int,
+        timeRange: ClosedRange<UInt64>?, identities: Bool, http: Bool
+    ) throws(LogFormatError) -> ColumnCountBlock {
+        var d = try Decoder(c)
+        d.segment = segment
+        try d.tables()
+        let shapes = d.shapes.map { s in
+            ColumnCountShape(
+                kind: s.kind, source: s.source, status: s.status, service: s.service, eventName: s.eventName,
+                attributeKeys: s.attributes.map(\.key), workload: s.workload, hasUser: s.parts & Parts.user != 0,
+                hasHTTP: s.parts & Parts.http != 0, method: s.method, route: s.route, httpStatus: s.httpStatus,
+                hasTarget: s.parts & Parts.http != 0 && s.httpParts & 1 != 0)
+        }
+        let strings = d.strings
+        let table = d.shapes
+        func bytes(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
+        let rows = try bytes(.rowShapes).withBytes { (bs) throws(LogFormatError) -> [ColumnCountRow] in
+            try bytes(.traceRuns).withBytes { (bt) throws(LogFormatError) -> [ColumnCountRow] in
+                try bytes(.spanIDs).withBytes { (bi) throws(LogFormatError) -> [ColumnCountRow] in
+                    try bytes(.times).withBytes { (bm) throws(LogFormatError) -> [ColumnCountRow] in
+                        try bytes(.identities).withBytes { (bu) throws(LogFormatError) -> [ColumnCountRow] in
+                            try bytes(.http).withBytes { (bh) throws(LogFormatError) -> [ColumnCountRow] in
+                                var r = CountReaders(
+                                    shape: BinaryReader(bs), runs: BinaryReader(bt), span: BinaryReader(bi),
+                                    time: BinaryReader(bm), user: BinaryReader(bu), http: BinaryReader(bh))
+                                let rows = try walk(
+                                    &r, table, strings, timeRange: timeRange, identities: identities, http: http)
+                                guard rows.total == expectedRows else {
+                                    throw LogFormatError(
+                                        .malformed,
+                                        "column block: holds \(rows.total) rows, its header says \(expectedRows)")
+                                }
+                                try Decoder.end(r.shape, .rowShapes)
+                                try Decoder.end(r.runs, .traceRuns)
+                                try Decoder.end(r.span, .spanIDs)
+                                try Decoder.end(r.time, .times)
+                                if identities { try Decoder.end(r.user, .identities) }
+                                if http { try Decoder.end(r.http, .http) }
+                                return rows.kept
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return ColumnCountBlock(shapes: shapes, strings: strings, rows: rows)
+    }
+
+    struct CountReaders {
+        var shape, runs, span, time, user, http: BinaryReader
+    }
+
+    private static func walk(
+        _ r: inout CountReaders, _ shapes: [Shape], _ d: [String], timeRange: ClosedRange<UInt64>?,
+        identities: Bool, http: Bool
+    ) throws(LogFormatError) -> (kept: [ColumnCountRow], total: Int) {
+        let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
+        let blockStart = try r.time.u64()
+        var out: [ColumnCountRow] = []
+        var blockRow = 0
+        for _ in 0..<runCount {
+            let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
+            guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
+            let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
+            var runStart: UInt64 = 0
+            for row in 0..<length {
+                defer { blockRow += 1 }
+                let shapeIndex = try Decoder.index(&r.shape, count: shapes.count, "a shape")
+                let s = shapes[shapeIndex]
+                let delta = UInt64(bitPattern: try r.time.svarint())
+                let start: UInt64
+                if row == 0 {
+                    start = blockStart &+ delta
+                    runStart = start
+                } else {
+                    start = runStart &+ delta
+                }
+                let end = start &+ UInt64(bitPattern: try r.time.svarint())
+                if s.parts & Parts.observed != 0, start &+ UInt64(bitPattern: try r.time.svarint()) == 0 {
+                    throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
+                }
+                let spanID = SpanID(value: try r.span.u64BigEndian())
+                var subject: Int32 = -1
+                if identities, s.parts & Parts.user != 0 {
+                    subject = Int32(try Decoder.index(&r.user, count: d.count, "a string"))
+                    if s.hasEmail { try Decoder.skipString(&r.user, d.count) }
+                    for _ in 0..<s.groupCount { try Decoder.skipString(&r.user, d.count) }
+                    if s.hasFingerprint {
+                        let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                        _ = try r.user.rawSlice(n)
+                    }
+                }
+                var target: Int32 = -1
+                if http, s.parts & Parts.http != 0 {
+                    if s.httpParts & 1 != 0 { target = Int32(try Decoder.index(&r.http, count: d.count, "a string")) }
+                    if s.httpParts & 2 != 0 { try Decoder.skipString(&r.http, d.count) }
+                }
+                if let timeRange, !timeRange.contains(start) { continue }
+                out.append(
+                    ColumnCountRow(
+                        row: Int32(blockRow), shape: Int32(shapeIndex), subject: subject, target: target,
+                        traceID: traceID, spanID: spanID, start: start, end: end))
+            }
+        }
+        return (out, blockRow)
+    }
+}
