@@ -190,20 +190,8 @@ struct CanonicalRows {
                 for row in 0..<length {
                     defer { blockRow += 1 }
                     let p = pieces[try D.index(&r.shape, count: pieces.count, "a shape")]
-                    let delta = UInt64(bitPattern: try r.time.svarint())
-                    let start: UInt64
-                    if row == 0 {
-                        start = blockStart &+ delta
-                        runStart = start
-                    } else {
-                        start = runStart &+ delta
-                    }
-                    let end = start &+ UInt64(bitPattern: try r.time.svarint())
-                    let observed =
-                        p.parts & Parts.observed != 0 ? start &+ UInt64(bitPattern: try r.time.svarint()) : 0
-                    if p.parts & Parts.observed != 0 && observed == 0 {
-                        throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
-                    }
+                    let (start, end, observed) = try D.rowTimes(
+                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: p.parts)
                     let spanID = try r.span.u64BigEndian()
                     runSpans.append(spanID)
                     var parent: UInt64?

@@ -400,20 +400,8 @@ extension ColumnBlock {
                     defer { blockRow += 1 }
                     let shapeIndex = try Self.index(&r.shape, count: shapes.count, "a shape")
                     let s = shapes[shapeIndex]
-                    let delta = UInt64(bitPattern: try r.time.svarint())
-                    let start: UInt64
-                    if row == 0 {
-                        start = blockStart &+ delta
-                        runStart = start
-                    } else {
-                        start = runStart &+ delta
-                    }
-                    let end = start &+ UInt64(bitPattern: try r.time.svarint())
-                    let observed =
-                        s.parts & Parts.observed != 0 ? start &+ UInt64(bitPattern: try r.time.svarint()) : 0
-                    if s.parts & Parts.observed != 0 && observed == 0 {
-                        throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
-                    }
+                    let (start, end, observed) = try Self.rowTimes(
+                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
                     let spanID = SpanID(value: try r.span.u64BigEndian())
                     runSpans.append(spanID)
                     var parent: SpanID?
@@ -592,6 +580,29 @@ extension ColumnBlock {
                 try skipString(&r, n)
                 try skipValueBody(try r.u8(), &r, n, depth: depth)
             }
+        }
+
+        /// A row's start, end and observed time from the times column (columns.md, column 8): a run's first row
+        /// counts from the block's first start and sets `runStart`, the others count from `runStart`. Every
+        /// reader of rows (events, canonical bytes, counts) reads times through this one function.
+        static func rowTimes(
+            _ r: inout BinaryReader, firstOfRun: Bool, blockStart: UInt64, runStart: inout UInt64, parts: UInt8
+        ) throws(LogFormatError) -> (start: UInt64, end: UInt64, observed: UInt64) {
+            let delta = UInt64(bitPattern: try r.svarint())
+            let start: UInt64
+            if firstOfRun {
+                start = blockStart &+ delta
+                runStart = start
+            } else {
+                start = runStart &+ delta
+            }
+            let end = start &+ UInt64(bitPattern: try r.svarint())
+            guard parts & Parts.observed != 0 else { return (start, end, 0) }
+            let observed = start &+ UInt64(bitPattern: try r.svarint())
+            if observed == 0 {
+                throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
+            }
+            return (start, end, observed)
         }
 
         // MARK: Primitives

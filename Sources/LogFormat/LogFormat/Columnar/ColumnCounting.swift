@@ -143,18 +143,8 @@ extension ColumnBlock {
                 defer { blockRow += 1 }
                 let shapeIndex = try Decoder.index(&r.shape, count: shapes.count, "a shape")
                 let s = shapes[shapeIndex]
-                let delta = UInt64(bitPattern: try r.time.svarint())
-                let start: UInt64
-                if row == 0 {
-                    start = blockStart &+ delta
-                    runStart = start
-                } else {
-                    start = runStart &+ delta
-                }
-                let end = start &+ UInt64(bitPattern: try r.time.svarint())
-                if s.parts & Parts.observed != 0, start &+ UInt64(bitPattern: try r.time.svarint()) == 0 {
-                    throw LogFormatError(.malformed, "column block: an observed time of 0 marked present")
-                }
+                let (start, end, _) = try Decoder.rowTimes(
+                    &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
                 let spanID = SpanID(value: try r.span.u64BigEndian())
                 var subject: Int32 = -1
                 if identities, s.parts & Parts.user != 0 {
