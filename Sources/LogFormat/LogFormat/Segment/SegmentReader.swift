@@ -436,12 +436,7 @@ public final class SegmentReader: Sendable {
                     .malformed, "column block \(i) holds \(rows) records, its header says \(header.recordCount)",
                     path: path, offset: Int(blocks[i].offset))
             }
-            guard w.count == Int(header.rawLength) else {
-                throw LogFormatError(
-                    .malformed,
-                    "column block \(i) rebuilds \(w.count) bytes of records, its header says \(header.rawLength)",
-                    path: path, offset: Int(blocks[i].offset))
-            }
+            try checkRebuiltLength(w.count, block: i, header)
             return w.bytes
         }
         var out: [UInt8] = []
@@ -466,13 +461,17 @@ public final class SegmentReader: Sendable {
             w.uvarint(record.count)
             w.raw(record.bytes)
         }
-        guard w.count == Int(header.rawLength) else {
+        try checkRebuiltLength(w.count, block: i, header)
+        return w.bytes
+    }
+
+    /// A column block's records, rebuilt as rows, must take the raw length its header states.
+    private func checkRebuiltLength(_ count: Int, block i: Int, _ header: BlockHeader) throws(LogFormatError) {
+        guard count == Int(header.rawLength) else {
             throw LogFormatError(
-                .malformed,
-                "column block \(i) rebuilds \(w.count) bytes of records, its header says \(header.rawLength)",
+                .malformed, "column block \(i) rebuilds \(count) bytes of records, its header says \(header.rawLength)",
                 path: path, offset: Int(blocks[i].offset))
         }
-        return w.bytes
     }
 
     /// Calls `body` with each record's ordinal and canonical bytes in block `i`.
