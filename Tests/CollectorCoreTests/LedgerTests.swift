@@ -197,10 +197,9 @@ extension LedgerTests {
     /// One round of traffic from both senders, with refused input of each kind; returns what each sent and
     /// what the collector answered, as the ledger must count it.
     static func traffic(_ c: CollectorProcessTests.Running, seed: UInt64) async throws -> (
-        mesh: LedgerCounts, edge: LedgerCounts, syslog: LedgerCounts
+        mesh: LedgerCounts, edge: LedgerCounts, syslog: LedgerCounts, traces: LedgerCounts
     ) {
         var mesh = LedgerCounts()
-        var edge = LedgerCounts()
         for k in 0..<3 {
             let spans = CollectorProcessTests.spans(seed: seed + UInt64(k), 10)
             let body: [UInt8] = try OTLPMapping.traceRequest(from: spans).serializedBytes()
@@ -218,14 +217,27 @@ extension LedgerTests {
         #expect(try await post(c.base, "/v1/traces", token: meshToken, big, type: "application/x-protobuf") == 413)
         mesh.received += 3
         mesh.rejected = ["malformed": 1, "unsupported_media_type": 1, "too_large": 1]
+        // Refused by sender authentication: a token nobody holds (401, no sender), and the edge's token on a
+        // receiver the edge may not use (403, counted under the edge too).
+        let spans = CollectorProcessTests.spans(seed: seed + 20, 2)
+        let refused: [UInt8] = try OTLPMapping.traceRequest(from: spans).serializedBytes()
+        #expect(
+            try await post(c.base, "/v1/traces", token: "not-a-sender-token", refused, type: "application/x-protobuf")
+                == 401)
+        #expect(try await post(c.base, "/v1/traces", token: edgeToken, refused, type: "application/x-protobuf") == 403)
+        var traces = mesh
+        traces.received += 2
+        traces.rejected["auth_unknown_token"] = 1
+        traces.rejected["auth_receiver_not_allowed"] = 1
+        var edge = LedgerCounts(received: 1, rejected: ["auth_receiver_not_allowed": 1])
         // Access lines: four good, two that are not access events.
         let lines = accessLines(4, from: Int(seed % 500)) + "not json\n{\"msec\": [1]}\n"
         #expect(
             try await post(c.base, "/v1/access", token: edgeToken, Array(lines.utf8), type: "application/x-ndjson")
                 == 200)
-        edge.received = 6
-        edge.accepted = 4
-        edge.rejected = ["invalid_line": 2]
+        edge.received += 6
+        edge.accepted += 4
+        edge.rejected["invalid_line"] = 2
         // Syslog over UDP, no sender: two nginx lines and one that is not syslog. Wait until all three are read
         // and the two stored (acknowledged: a SIGKILL after this loses none of them).
         func udp(_ what: String) async throws -> Double {
@@ -241,7 +253,7 @@ extension LedgerTests {
         }
         #expect(now.0 == before.0 + 3 && now.1 == before.1 + 2)
         let syslog = LedgerCounts(received: 3, accepted: 2, rejected: ["invalid_line": 1])
-        return (mesh, edge, syslog)
+        return (mesh, edge, syslog, traces)
     }
 
     @Test func ledgersOfARestartedCollectorAddUpToWhatTheSendersSentAndProveInBundles() async throws {
@@ -253,13 +265,14 @@ extension LedgerTests {
         let args = [
             "--fsync", "always", "--senders-file", senders, "--max-body-bytes", "16384", "--segment-bytes", "2048",
         ]
-        var expected = (mesh: LedgerCounts(), edge: LedgerCounts(), syslog: LedgerCounts())
+        var expected = (mesh: LedgerCounts(), edge: LedgerCounts(), syslog: LedgerCounts(), traces: LedgerCounts())
         for round in 0..<2 {
             let c = try CollectorProcessTests.Running(data: store, extra: args)
             let sent = try await Self.traffic(c, seed: UInt64(round * 100 + 1))
             expected.mesh.add(sent.mesh)
             expected.edge.add(sent.edge)
             expected.syslog.add(sent.syslog)
+            expected.traces.add(sent.traces)
             c.stop(signal: SIGTERM)
         }
 
@@ -281,8 +294,12 @@ extension LedgerTests {
         }
         #expect(counts("sender/mesh") == expected.mesh)
         #expect(counts("sender/edge") == expected.edge)
-        #expect(counts("receiver/otlp_http_traces") == expected.mesh)
-        #expect(counts("receiver/access_ndjson") == expected.edge)
+        #expect(counts("receiver/otlp_http_traces") == expected.traces)
+        // The edge's refused request went to the traces receiver: the access receiver has the rest of its counts.
+        var access = expected.edge
+        access.received -= access.rejected.removeValue(forKey: "auth_receiver_not_allowed") ?? 0
+        #expect(access.received == 12)
+        #expect(counts("receiver/access_ndjson") == access)
         #expect(counts("receiver/syslog_udp") == expected.syslog)  // nothing dropped by the kernel on loopback
         #expect(lines.keys.filter { $0.hasPrefix("sender/") }.count == 2, "syslog has no sender")
         let summary = try #require(lines["summary/"])

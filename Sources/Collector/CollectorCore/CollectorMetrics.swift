@@ -164,10 +164,14 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     }
 
     /// A request or connection refused by sender authentication (`reason`: missing_credentials, unknown_token,
-    /// unknown_identity, bad_credentials, identity_mismatch, receiver_not_allowed, source_not_allowed).
-    public func authRefused(_ receiver: ReceiverKind, reason: String) {
-        counter("audit_collector_auth_refusals_total", [("receiver", receiver.rawValue), ("reason", reason)])
+    /// unknown_identity, bad_credentials, identity_mismatch, receiver_not_allowed, source_not_allowed), on
+    /// `receiver` (its ledger name); `sender` when the credential named one (a 403). The ledger counts it as one
+    /// item received and rejected as `auth_<reason>`, so an auditor sees refused senders where the evidence is.
+    public func authRefused(_ kind: ReceiverKind, receiver: String, sender: String?, reason: String) {
+        counter("audit_collector_auth_refusals_total", [("receiver", kind.rawValue), ("reason", reason)])
             .increment()
+        ledger.received(receiver, sender: sender, items: 1)
+        ledger.rejected(receiver, sender: sender, reason: "auth_" + reason, items: 1)
     }
 
     /// A TLS handshake that failed on `listener` (http, zipkin, syslog_tcp).

@@ -488,7 +488,8 @@ public final class IngestService: Sendable {
         case .success(let sender):
             return .success(SenderContext(receiver: receiver, name: sender.name, identity: identity, peer: peer))
         case .failure(let refusal):
-            metrics.authRefused(kind, reason: refusal.reason)
+            let sender = refusal.kind == .forbidden ? refusal.sender : nil
+            metrics.authRefused(kind, receiver: receiver.label, sender: sender, reason: refusal.reason)
             logger.warning(
                 "refused a sender",
                 metadata: [
