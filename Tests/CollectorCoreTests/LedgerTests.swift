@@ -378,6 +378,71 @@ extension LedgerTests {
         #expect(bad.stdout.contains("proofs.ndjson") || bad.stderr.contains("proofs.ndjson"))
     }
 
+    /// Real kernel drops: the collector is stopped (SIGSTOP) while syslog datagrams arrive at a socket whose
+    /// receive buffer holds a few of them, so the kernel drops the rest. The ledger must say so, exactly: every
+    /// datagram sent was either read (and stored) or counted as dropped, and the period shows as a loss.
+    @Test func kernelDropsOnSyslogUDPAreCountedInTheLedgerExactly() async throws {
+        let data = CollectorProcessTests.tempDir()
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let config = data + "/collector.yaml"
+        try Data("receivers:\n  syslog:\n    udp_receive_buffer_bytes: 4096\n".utf8)
+            .write(to: URL(fileURLWithPath: config))
+        let store = data + "/store"
+        let c = try CollectorProcessTests.Running(data: store, extra: ["--config", config, "--fsync", "always"])
+        let line = Array("<190>Nov  2 10:00:00 edge-1 nginx: \(SyslogTests.line)".utf8)
+        c.process.signal(SIGSTOP)
+        let sent = Self.udpSendCounted(Array(repeating: line, count: 400), port: c.syslogUDPPort)
+        c.process.signal(SIGCONT)
+        #expect(sent == 400)
+        // Wait until everything the kernel kept has been read: received + kernel drops account for every datagram.
+        func sample(_ name: String) async throws -> UInt64 { UInt64(try await c.metrics()[name] ?? 0) }
+        var read: UInt64 = 0
+        var drops: UInt64 = 0
+        for _ in 0..<400 {
+            read = try await sample(#"audit_collector_received_items_total{receiver="syslog_udp"}"#)
+            drops = try await sample("audit_collector_syslog_udp_kernel_drops")
+            if read + drops >= UInt64(sent) { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(drops > 0, "a 4 KiB receive buffer cannot hold 400 datagrams")
+        #expect(read + drops == UInt64(sent))
+        c.stop(signal: SIGTERM)
+
+        let r = try ChildProcess.run(
+            ChildProcess.product("auditq"), ["completeness", "--data", store, "--format", "json"], within: 60)
+        let objects = try r.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let udp = try #require(objects.first { $0["type"] as? String == "receiver" && $0["name"] as? String == "syslog_udp" })
+        #expect((udp["dropped"] as? NSNumber)?.uint64Value == drops)
+        #expect((udp["received"] as? NSNumber)?.uint64Value == read)
+        #expect((udp["accepted"] as? NSNumber)?.uint64Value == read)
+        #expect(objects.contains { $0["kind"] as? String == "losses" }, "\(r.stdout)")
+    }
+
+    /// Sends each datagram once; the number sendto accepted.
+    static func udpSendCounted(_ datagrams: [[UInt8]], port: Int) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var sent = 0
+        for d in datagrams {
+            let n = d.withUnsafeBytes { b in
+                withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+            if n == d.count { sent += 1 }
+        }
+        return sent
+    }
+
     /// Rewrites manifest.json to match the files as they are now.
     static func mendManifest(_ bundle: String) throws {
         let path = bundle + "/manifest.json"

@@ -22,6 +22,8 @@ public final class CompletenessLedger: SegmentTrailer {
         var dropsRecorded: UInt64 = 0
         /// What the last trailer said, taken away from the counts once it is durable.
         var offered: Offer?
+        /// The socket's drops read as it closed: its counter goes with it, and the last ledger is written after.
+        var dropsAtClose: UInt64?
     }
 
     private let state: Mutex<State>
@@ -84,11 +86,20 @@ public final class CompletenessLedger: SegmentTrailer {
         }
     }
 
+    /// Called as the syslog UDP socket is about to close (shutdown): takes its last drops reading, since the
+    /// kernel forgets the socket's counter with it and the final ledger is written once the listeners are closed.
+    public func udpSocketClosing() {
+        let port = kernelDropsPort.exchange(0, ordering: .relaxed)
+        guard port > 0, let drops = kernelDrops(port) else { return }
+        state.withLock { $0.dropsAtClose = drops }
+    }
+
     public func trailer(closing sequence: UInt64?, final: Bool) -> [AuditEvent] {
         let port = kernelDropsPort.load(ordering: .relaxed)
-        let drops = port > 0 ? kernelDrops(port) : nil
+        let live = port > 0 ? kernelDrops(port) : nil
         let now = clock()
         return state.withLock { s -> [AuditEvent] in
+            let drops = live ?? s.dropsAtClose
             var receivers = s.receivers
             var newDrops = s.dropsRecorded
             if let drops {

@@ -353,6 +353,7 @@ public struct SyslogService: Service {
                 }
             }
         } onGracefulShutdown: {
+            if udpListener != nil { receiver.ingest.metrics.ledger.udpSocketClosing() }
             udpListener?.channel.close(promise: nil)
             tcpListener?.channel.close(promise: nil)
             for channel in receiver.openConnections.withLock({ Array($0.values) }) { channel.close(promise: nil) }
