@@ -414,7 +414,8 @@ extension LedgerTests {
         let objects = try r.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
-        let udp = try #require(objects.first { $0["type"] as? String == "receiver" && $0["name"] as? String == "syslog_udp" })
+        let udp = try #require(
+            objects.first { $0["type"] as? String == "receiver" && $0["name"] as? String == "syslog_udp" })
         #expect((udp["dropped"] as? NSNumber)?.uint64Value == drops)
         #expect((udp["received"] as? NSNumber)?.uint64Value == read)
         #expect((udp["accepted"] as? NSNumber)?.uint64Value == read)
