@@ -165,8 +165,8 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
                     #expect(s.hasUser == (e.user != nil) && s.hasHTTP == (e.http != nil))
                     #expect(s.method == e.http?.method && s.route == e.http?.route)
                     #expect(s.httpStatus == (e.http?.statusCode ?? 0) && s.hasTarget == (e.http?.target != nil))
-                    #expect(got.string(r.subject) == (identities ? e.user?.subject : nil), "seed \(seed)")
-                    #expect(got.string(r.target) == (http ? e.http?.target : nil), "seed \(seed)")
+                    #expect((try? got.string(r.subject)) == (identities ? e.user?.subject : nil), "seed \(seed)")
+                    #expect((try? got.string(r.target)) == (http ? e.http?.target : nil), "seed \(seed)")
                 }
             }
         }

@@ -111,4 +111,60 @@ private func stressString(_ g: inout SplitMix64) -> String {
             #expect(error.code == code, "\(bytes): \(error)")
         }
     }
+
+    /// `check` (which string tables use so that strings are built only when named) says exactly what `decode`
+    /// says of any bytes: the same verdict, the same error, the same bytes consumed. Inputs are valid encodings of
+    /// stress strings, with bytes flipped, cut or spliced together (text pieces that split a character among them).
+    @Test func checkingAgreesWithDecoding() async {
+        await propertyCheck(count: 4_000, input: Gen.uint64(), Gen.int(in: 0...6)) { seed, damage in
+            var g = SplitMix64(seed: seed)
+            var bytes = encoded(stressString(&g)) + encoded(stressString(&g))
+            for _ in 0..<damage where !bytes.isEmpty {
+                switch g.next() % 4 {
+                case 0: bytes[Int(g.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: g.next() | 1)
+                case 1: bytes.removeLast(Int(g.next() % UInt64(bytes.count)))
+                case 2: bytes.insert(UInt8(truncatingIfNeeded: g.next()), at: Int(g.next() % UInt64(bytes.count)))
+                default: bytes = [0x11, 0xC3, 0x10 | UInt8(g.next() % 2), 0xA9] + bytes  // "é" cut in two pieces
+                }
+            }
+            func outcome(_ body: (inout BinaryReader) throws(LogFormatError) -> Void) -> String {
+                bytes.withUnsafeBytes { b in
+                    var r = BinaryReader(b)
+                    do throws(LogFormatError) {
+                        try body(&r)
+                        return "ok \(r.offset)"
+                    } catch {
+                        return "\(error.code) \(error.message)"
+                    }
+                }
+            }
+            var scratch: [UInt8] = []
+            let decodedOutcome = outcome { (r) throws(LogFormatError) in _ = try TokenizedString.decode(&r) }
+            let checkedOutcome = outcome { (r) throws(LogFormatError) in
+                try TokenizedString.check(&r, scratch: &scratch)
+            }
+            #expect(decodedOutcome == checkedOutcome, "\(bytes)")
+        }
+    }
+
+    /// The UTF-8 check the string tables use agrees with the standard library's on random and near-valid bytes.
+    @Test func utf8CheckAgreesWithTheStandardLibrary() async {
+        let seeds: [[UInt8]] = [
+            Array("plain ascii".utf8), Array("ümlaut 日本 🔐".utf8), [0xC0, 0x80], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80],
+            [0xF4, 0x90, 0x80, 0x80], [0xF0, 0x8F, 0xBF, 0xBF], [0xEF, 0xBF, 0xBF], [0xF4, 0x8F, 0xBF, 0xBF], [0xC3],
+        ]
+        await propertyCheck(count: 4_000, input: Gen.uint64(), Gen.int(in: 0...24)) { seed, count in
+            var g = SplitMix64(seed: seed)
+            var bytes = seeds[Int(g.next() % UInt64(seeds.count))]
+            for _ in 0..<count {
+                switch g.next() % 3 {
+                case 0: bytes.append(UInt8(truncatingIfNeeded: g.next()))
+                case 1: bytes.append(0x80 | UInt8(g.next() % 64))
+                default: bytes += seeds[Int(g.next() % UInt64(seeds.count))]
+                }
+            }
+            let expected = String(validating: bytes, as: UTF8.self) != nil
+            #expect(bytes.withUnsafeBufferPointer(UTF8Check.isValid) == expected, "\(bytes)")
+        }
+    }
 }

@@ -76,14 +76,6 @@ struct ColumnCounter {
                         ?? true
                 })
         }
-        if !query.includeDuplicates {
-            // Room for every row of the blocks in range, so the key table does not grow while rows are added.
-            seen.reserve(
-                reader.blocks.reduce(0) { n, l in
-                    range.map { l.maxTime < $0.lowerBound || l.minTime > $0.upperBound } ?? false
-                        ? n : n + Int(l.recordCount)
-                })
-        }
         for (b, location) in reader.blocks.enumerated() {
             if let range, location.maxTime < range.lowerBound || location.minTime > range.upperBound { continue }
             if reader.isColumnBlock(b) {
@@ -108,6 +100,9 @@ struct ColumnCounter {
     /// Counts the rows of a column block that pass the query's filter.
     mutating func add(_ block: ColumnCountBlock, reader r: Int, block b: Int) throws(LogFormatError) {
         let filter = query.filter
+        // Room for the rows in range, not every row of the block: a user-ordered block overlaps most time ranges
+        // but holds few of their rows, and a table sized for all of them costs more in page faults than counting.
+        if !query.includeDuplicates { seen.reserve(block.rows.count) }
         // Per shape: whether its rows can pass, whether its route already passes the path prefix, the group when
         // every key is the shape's, and each key's value when the shape decides it (nil: the row's subject or
         // target decides).
@@ -125,7 +120,8 @@ struct ColumnCounter {
         for row in block.rows where pass[Int(row.shape)] {
             let shape = Int(row.shape)
             if let min = filter.minDurationNanos, Int64(bitPattern: row.end &- row.start) < min { continue }
-            if let prefix = filter.pathPrefix, !routePasses[shape], !(block.string(row.target) ?? "").hasPrefix(prefix)
+            if let prefix = filter.pathPrefix, !routePasses[shape],
+                !((try block.string(row.target)) ?? "").hasPrefix(prefix)
             {
                 continue
             }
@@ -138,8 +134,14 @@ struct ColumnCounter {
                 counts[g] += 1
                 continue
             }
-            let values = zip(keys, shapeValues[shape]).map { key, v in
-                v ?? Self.rowValue(key, block.shapes[shape], row, block)
+            var values: [String] = []
+            values.reserveCapacity(keys.count)
+            for (key, v) in zip(keys, shapeValues[shape]) {
+                if let v {
+                    values.append(v)
+                } else {
+                    values.append(try Self.rowValue(key, block.shapes[shape], row, block))
+                }
             }
             counts[group(values)] += 1
         }
@@ -193,12 +195,12 @@ struct ColumnCounter {
 
     /// `key.value` of a row whose shape leaves it to the row.
     static func rowValue(_ key: CountKey, _ s: ColumnCountShape, _ row: ColumnCountRow, _ b: ColumnCountBlock)
-        -> String
+        throws(LogFormatError) -> String
     {
         switch key {
-        case .user: return b.string(row.subject) ?? "-"
+        case .user: return try b.string(row.subject) ?? "-"
         case .route:
-            guard let target = b.string(row.target), !target.isEmpty else { return "-" }
+            guard let target = try b.string(row.target), !target.isEmpty else { return "-" }
             return String(target.prefix { $0 != "?" })
         default: return value(key, s) ?? "-"
         }
@@ -210,7 +212,7 @@ struct ColumnCounter {
     mutating func admit(
         _ trace: TraceID, _ span: SpanID, _ start: UInt64, _ place: RowPlace, known: AuditEvent?
     ) throws(LogFormatError) -> Bool {
-        guard let first = seen.insert(trace, span, start, Int32(firsts.count)) else {
+        guard let first = seen.insert(trace, span, start) else {
             firsts.append(place)
             return true
         }
@@ -242,54 +244,66 @@ struct ColumnCounter {
 }
 
 /// An open-addressing table from (trace id, span id, start) to the number of the first row seen with them.
-/// Span ids are random, so a cheap mix of the key spreads it well.
+/// The keys are kept in insertion order beside a table of their numbers (4 bytes a slot), so the table stays in
+/// cache and grows cheaply; span ids are random, so a cheap mix of the key spreads it well.
 struct RowKeyTable {
-    struct Entry {
+    struct Key: Equatable {
         var high: UInt64
         var low: UInt64
         var span: UInt64
         var start: UInt64
-        /// The row's number; -1 for an empty slot.
-        var value: Int32
     }
-    private var entries: [Entry] = []
-    private var count = 0
+    /// The keys inserted, by number.
+    private var keys: [Key] = []
+    /// Key numbers; -1 for an empty slot.
+    private var slots: [Int32] = []
     private var mask = -1
 
-    /// Inserts the key with `value` and returns nil; when the key is present already, returns its value.
-    mutating func insert(_ trace: TraceID, _ span: SpanID, _ start: UInt64, _ value: Int32) -> Int32? {
-        if (count + 1) * 2 > mask + 1 { grow() }
-        var h = (span.value ^ start ^ trace.low ^ trace.high) &* 0x9E37_79B9_7F4A_7C15
+    private static func hash(_ k: Key) -> Int {
+        var h = (k.span ^ k.start ^ k.low ^ k.high) &* 0x9E37_79B9_7F4A_7C15
         h ^= h >> 29
+        return Int(truncatingIfNeeded: h)
+    }
+
+    /// Inserts the key as number `count` (the keys held so far) and returns nil; when the key is present
+    /// already, returns its number.
+    mutating func insert(_ trace: TraceID, _ span: SpanID, _ start: UInt64) -> Int32? {
+        if (keys.count + 1) * 2 > mask + 1 { grow() }
+        let key = Key(high: trace.high, low: trace.low, span: span.value, start: start)
         let m = mask
-        var i = Int(truncatingIfNeeded: h) & m
-        let found = entries.withUnsafeMutableBufferPointer { e -> Int32? in
-            while e[i].value >= 0 {
-                if e[i].span == span.value, e[i].start == start, e[i].low == trace.low, e[i].high == trace.high {
-                    return e[i].value
+        var i = Self.hash(key) & m
+        let found = keys.withUnsafeBufferPointer { k in
+            slots.withUnsafeMutableBufferPointer { s -> Int32? in
+                while s[i] >= 0 {
+                    if k[Int(s[i])] == key { return s[i] }
+                    i = (i + 1) & m
                 }
-                i = (i + 1) & m
+                s[i] = Int32(k.count)
+                return nil
             }
-            e[i] = Entry(high: trace.high, low: trace.low, span: span.value, start: start, value: value)
-            return nil
         }
-        if found == nil { count += 1 }
+        if found == nil { keys.append(key) }
         return found
     }
 
     /// Makes room for `more` keys besides those held, without growing again.
     mutating func reserve(_ more: Int) {
-        while (count + more) * 2 > mask + 1 { grow() }
+        while (keys.count + more) * 2 > mask + 1 { grow() }
     }
 
     private mutating func grow() {
-        let old = entries
         let size = max(1 << 12, (mask + 1) * 2)
-        entries = Array(repeating: Entry(high: 0, low: 0, span: 0, start: 0, value: -1), count: size)
+        slots = Array(repeating: -1, count: size)
         mask = size - 1
-        count = 0
-        for e in old where e.value >= 0 {
-            _ = insert(TraceID(high: e.high, low: e.low), SpanID(value: e.span), e.start, e.value)
+        let m = mask
+        keys.withUnsafeBufferPointer { k in
+            slots.withUnsafeMutableBufferPointer { s in
+                for n in k.indices {
+                    var i = Self.hash(k[n]) & m
+                    while s[i] >= 0 { i = (i + 1) & m }
+                    s[i] = Int32(n)
+                }
+            }
         }
     }
 }

@@ -44,11 +44,11 @@ struct CanonicalRows {
         var linkCount: Int
     }
 
-    init(_ d: ColumnBlock.Decoder) {
+    init(_ d: ColumnBlock.Decoder) throws(LogFormatError) {
         text.reserveCapacity(d.strings.count * 16)
         starts.reserveCapacity(d.strings.count + 1)
-        for var s in d.strings {
-            s.withUTF8 { text.append(contentsOf: $0) }
+        for i in 0..<d.strings.count {
+            try d.strings.appendUTF8(i, to: &text)
             starts.append(text.count)
         }
         var w = BinaryWriter(capacity: 256 * max(1, d.shapes.count))

@@ -188,7 +188,7 @@ extension ColumnBlock {
     /// Reads the columns into events. Each column is read front to back by its own reader.
     struct Decoder {
         let c: [ColumnID: [UInt8]]
-        var strings: [String] = []
+        var strings = BlockStrings()
         var resources: [Resource] = []
         var shapes: [Shape] = []
         /// Rows to build, ascending; nil builds every row.
@@ -209,18 +209,12 @@ extension ColumnBlock {
 
         /// Loads the block's string, resource and shape tables (every reference checked), which the rows name.
         mutating func tables() throws(LogFormatError) {
-            strings = try column(.dictionary).withBytes { (b) throws(LogFormatError) -> [String] in
-                var r = BinaryReader(b)
-                let n = try r.uvarint(max: b.count, "a string count")
-                var out: [String] = []
-                out.reserveCapacity(n)
-                for _ in 0..<n { out.append(try TokenizedString.decode(&r)) }
-                try Self.end(r, .dictionary)
-                return out
-            }
-            if let column = c[.segmentStrings] {
-                strings = Array(try Self.segmentStrings(column, segment)) + strings
-            }
+            let own = column(.dictionary)
+            let ownStarts = try BlockStrings.starts(own)
+            var segmentCount = 0
+            if let column = c[.segmentStrings] { segmentCount = try Self.segmentStrings(column, segment) }
+            strings = BlockStrings(
+                column: own, starts: ownStarts, segment: segment?.strings ?? [], segmentCount: segmentCount)
             let dictionary = strings
             resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
                 var r = BinaryReader(b)
@@ -257,11 +251,9 @@ extension ColumnBlock {
             }
         }
 
-        /// The first strings of the segment dictionary that a block's `segmentStrings` column names.
-        static func segmentStrings(_ column: [UInt8], _ segment: SegmentDictionary?) throws(LogFormatError)
-            -> ArraySlice<String>
-        {
-            try column.withBytes { (b) throws(LogFormatError) -> ArraySlice<String> in
+        /// How many of the segment dictionary's first strings a block's `segmentStrings` column names.
+        static func segmentStrings(_ column: [UInt8], _ segment: SegmentDictionary?) throws(LogFormatError) -> Int {
+            try column.withBytes { (b) throws(LogFormatError) -> Int in
                 var r = BinaryReader(b)
                 let n = try r.uvarint(max: Int(UInt32.max), "a segment string count")
                 try end(r, .segmentStrings)
@@ -272,11 +264,11 @@ extension ColumnBlock {
                         "column block: names \(n) strings of the segment dictionary, the segment has \(segment == nil ? "no dictionary" : "\(have)")"
                     )
                 }
-                return segment?.strings[0..<n] ?? []
+                return n
             }
         }
 
-        static func shape(_ r: inout BinaryReader, _ d: [String], resources: Int) throws(LogFormatError) -> Shape {
+        static func shape(_ r: inout BinaryReader, _ d: BlockStrings, resources: Int) throws(LogFormatError) -> Shape {
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
             where T.RawValue == UInt8 {
                 let v = try r.u8()
@@ -381,7 +373,7 @@ extension ColumnBlock {
             var shape, runs, span, parent, time, user, http, value, extra: BinaryReader
         }
 
-        func build(_ r: inout Readers, _ d: [String]) throws(LogFormatError) -> [AuditEvent] {
+        func build(_ r: inout Readers, _ d: BlockStrings) throws(LogFormatError) -> [AuditEvent] {
             let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
             let blockStart = try r.time.u64()
             var out: [AuditEvent] = []
@@ -622,28 +614,28 @@ extension ColumnBlock {
             }
         }
 
-        static func string(_ r: inout BinaryReader, _ d: [String]) throws(LogFormatError) -> String {
+        static func string(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String {
             let i = try r.uvarint()
             guard i < UInt64(d.count) else {
                 throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(d.count)")
             }
-            return d[Int(i)]
+            return try d.string(Int(i))
         }
 
-        static func optionalString(_ r: inout BinaryReader, _ d: [String]) throws(LogFormatError) -> String? {
+        static func optionalString(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String? {
             let i = try r.uvarint()
             guard i > 0 else { return nil }
             guard i - 1 < UInt64(d.count) else {
                 throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(d.count)")
             }
-            return d[Int(i - 1)]
+            return try d.string(Int(i - 1))
         }
 
         static func count32(_ r: inout BinaryReader) throws(LogFormatError) -> UInt32 {
             UInt32(try r.uvarint(max: Int(UInt32.max), "a count"))
         }
 
-        static func valueBody(_ tag: UInt8, _ r: inout BinaryReader, _ d: [String], depth: Int)
+        static func valueBody(_ tag: UInt8, _ r: inout BinaryReader, _ d: BlockStrings, depth: Int)
             throws(LogFormatError) -> AttributeValue
         {
             guard depth < RecordCodec.maxValueDepth else {
@@ -672,13 +664,13 @@ extension ColumnBlock {
             }
         }
 
-        static func fullValue(_ r: inout BinaryReader, _ d: [String], depth: Int) throws(LogFormatError)
+        static func fullValue(_ r: inout BinaryReader, _ d: BlockStrings, depth: Int) throws(LogFormatError)
             -> AttributeValue
         {
             try valueBody(try r.u8(), &r, d, depth: depth)
         }
 
-        static func fullAttributes(_ r: inout BinaryReader, _ d: [String], depth: Int) throws(LogFormatError)
+        static func fullAttributes(_ r: inout BinaryReader, _ d: BlockStrings, depth: Int) throws(LogFormatError)
             -> [Attribute]
         {
             let n = try r.uvarint(max: r.remaining, "an attribute count")

@@ -45,13 +45,13 @@ package struct ColumnCountRow: Sendable {
 }
 
 /// The rows of a column block whose start lies in a time range, with the block's shapes and strings.
-package struct ColumnCountBlock: Sendable {
+package struct ColumnCountBlock {
     package var shapes: [ColumnCountShape]
-    package var strings: [String]
+    package var strings: BlockStrings
     package var rows: [ColumnCountRow]
 
     /// The string a row's `subject` or `target` names; nil for -1.
-    package func string(_ i: Int32) -> String? { i < 0 ? nil : strings[Int(i)] }
+    package func string(_ i: Int32) throws(LogFormatError) -> String? { i < 0 ? nil : try strings.string(Int(i)) }
 }
 
 extension ColumnBlock {
@@ -127,7 +127,7 @@ extension ColumnBlock {
     }
 
     private static func walk(
-        _ r: inout CountReaders, _ shapes: [Shape], _ d: [String], timeRange: ClosedRange<UInt64>?,
+        _ r: inout CountReaders, _ shapes: [Shape], _ d: BlockStrings, timeRange: ClosedRange<UInt64>?,
         identities: Bool, http: Bool
     ) throws(LogFormatError) -> (kept: [ColumnCountRow], total: Int) {
         let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")

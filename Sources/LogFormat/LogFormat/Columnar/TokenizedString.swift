@@ -104,6 +104,63 @@ package enum TokenizedString {
     /// Reads one tokenized string. Damage is an error, never a trap: lengths are checked against what is left.
     package static func decode(_ r: inout BinaryReader) throws(LogFormatError) -> String {
         var out: [UInt8] = []
+        try decode(&r, appendingTo: &out)
+        guard let s = String(validating: out, as: UTF8.self) else {
+            throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
+        }
+        return s
+    }
+
+    /// Steps over one tokenized string, making every check `decode` makes, in the same order and with the same
+    /// errors, without building it: a table of strings is checked whole when it is read and its strings are
+    /// built when rows name them. `scratch` is reused between calls (the text pieces, tokens as one ASCII byte).
+    package static func check(_ r: inout BinaryReader, scratch: inout [UInt8]) throws(LogFormatError) {
+        scratch.removeAll(keepingCapacity: true)
+        var more = true
+        while more {
+            let header = try r.uvarint()
+            more = header & 1 == 1
+            let length = header >> 4
+            guard let kind = Kind(rawValue: UInt8(header >> 1 & 7)) else {
+                throw LogFormatError(.malformed, "tokenized string: unknown piece kind \(header >> 1 & 7)")
+            }
+            guard length <= UInt64(r.remaining) || kind == .decimal else {
+                throw LogFormatError(.truncated, "tokenized string: a piece of \(length) bytes runs past the column")
+            }
+            switch kind {
+            case .text:
+                scratch.append(contentsOf: try r.rawSlice(Int(length)))
+            case .hexLower, .hexUpper:
+                _ = try r.rawSlice(Int(length))
+                if length > 0 { scratch.append(UInt8(ascii: "0")) }
+            case .uuidLower, .uuidUpper:
+                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: a UUID has a length") }
+                _ = try r.rawSlice(16)
+                scratch.append(UInt8(ascii: "0"))
+            case .ipv4:
+                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: an address has a length") }
+                _ = try r.rawSlice(4)
+                scratch.append(UInt8(ascii: "0"))
+            case .decimal:
+                guard length >= UInt64(minimumDecimalDigits), length <= UInt64(maximumDecimalDigits) else {
+                    throw LogFormatError(.malformed, "tokenized string: a decimal of \(length) digits")
+                }
+                let value = try r.uvarint()
+                guard value < powersOfTen[Int(length)] else {
+                    throw LogFormatError(.malformed, "tokenized string: \(value) has more than \(length) digits")
+                }
+                scratch.append(UInt8(ascii: "0"))
+            }
+        }
+        // Tokens spell ASCII, so the text is UTF-8 exactly when the text pieces with an ASCII byte for each token
+        // are: a multi-byte character cut by a token is invalid either way.
+        guard scratch.withUnsafeBufferPointer(UTF8Check.isValid) else {
+            throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
+        }
+    }
+
+    /// Appends the bytes of one tokenized string to `out` (not checked for UTF-8: `decode` and `check` do that).
+    package static func decode(_ r: inout BinaryReader, appendingTo out: inout [UInt8]) throws(LogFormatError) {
         var more = true
         while more {
             let header = try r.uvarint()
@@ -155,10 +212,6 @@ package enum TokenizedString {
                 }
             }
         }
-        guard let s = String(validating: out, as: UTF8.self) else {
-            throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
-        }
-        return s
     }
 
     // MARK: Recognising tokens

@@ -1,0 +1,95 @@
+// A column block's string table (docs/format/columns.md): the first strings of the segment dictionary that its
+// `segmentStrings` column names, then the block's own from its `dictionary` column. The own strings are checked
+// when the table is read — every check decoding them makes, so damage is found as before — and each `String` is
+// built the first time a row names it: a query that asks for some rows of a block names a few of its strings,
+// and building all of them was a fifth of a count and a tenth of a search.
+
+/// The strings rows of one column block name by number. Not shared between threads: one decoder's.
+package final class BlockStrings {
+    /// The segment dictionary's strings (the array shared, not copied); the first `segmentCount` are this table's.
+    private let segment: [String]
+    private let segmentCount: Int
+    /// The `dictionary` column and where each own string starts in it.
+    private let column: [UInt8]
+    private let starts: [Int32]
+    private var built: [String?]
+    /// How many strings rows may name.
+    package let count: Int
+
+    /// An empty table, or one of strings decoded already.
+    package init(strings: [String] = []) {
+        segment = strings
+        segmentCount = strings.count
+        column = []
+        starts = []
+        built = []
+        count = strings.count
+    }
+
+    /// The table of a block whose `dictionary` column is `column`, its strings starting at `starts` (from
+    /// `starts(_:)`, which checks them), naming `segmentCount` strings of `segment` (checked by the caller).
+    init(column: [UInt8], starts: [Int32], segment: [String], segmentCount: Int) {
+        self.column = column
+        self.segment = segment
+        self.segmentCount = segmentCount
+        self.starts = starts
+        built = Array(repeating: nil, count: starts.count)
+        count = segmentCount + starts.count
+    }
+
+    /// Where each string of a `dictionary` column starts, every string checked as `TokenizedString.decode` checks it.
+    static func starts(_ column: [UInt8]) throws(LogFormatError) -> [Int32] {
+        try column.withBytes { (b) throws(LogFormatError) -> [Int32] in
+            var r = BinaryReader(b)
+            let n = try r.uvarint(max: b.count, "a string count")
+            var out: [Int32] = []
+            out.reserveCapacity(n)
+            var scratch: [UInt8] = []
+            for _ in 0..<n {
+                out.append(Int32(r.offset))
+                try TokenizedString.check(&r, scratch: &scratch)
+            }
+            try ColumnBlock.Decoder.end(r, .dictionary)
+            return out
+        }
+    }
+
+    /// String `i` (`i` < `count`, checked by the caller).
+    package func string(_ i: Int) throws(LogFormatError) -> String {
+        if i < segmentCount { return segment[i] }
+        let k = i - segmentCount
+        if let s = built[k] { return s }
+        let s = try column.withBytes { (b) throws(LogFormatError) -> String in
+            var r = BinaryReader(b, offset: Int(starts[k]))
+            return try TokenizedString.decode(&r)
+        }
+        built[k] = s
+        return s
+    }
+
+    /// Appends the UTF-8 bytes of string `i` to `out`, without building a `String` for it.
+    package func appendUTF8(_ i: Int, to out: inout [UInt8]) throws(LogFormatError) {
+        if i < segmentCount {
+            var s = segment[i]
+            s.withUTF8 { out.append(contentsOf: $0) }
+            return
+        }
+        let k = i - segmentCount
+        if var s = built[k] {
+            s.withUTF8 { out.append(contentsOf: $0) }
+            return
+        }
+        try column.withBytes { (b) throws(LogFormatError) in
+            var r = BinaryReader(b, offset: Int(starts[k]))
+            try TokenizedString.decode(&r, appendingTo: &out)
+        }
+    }
+
+    /// Every string, built.
+    package func all() throws(LogFormatError) -> [String] {
+        var out: [String] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append(try string(i)) }
+        return out
+    }
+}
