@@ -6,9 +6,11 @@
 
 /// The strings rows of one column block name by number. Not shared between threads: one decoder's.
 package final class BlockStrings {
-    /// The segment dictionary's strings (the array shared, not copied); the first `segmentCount` are this table's.
-    private let segment: [String]
+    /// The segment's dictionary; its first `segmentCount` strings are this table's first.
+    private let segment: SegmentDictionary
     private let segmentCount: Int
+    /// The segment strings built for this block, made when the first is asked for.
+    private var builtShared: [String?] = []
     /// The `dictionary` column and where each own string starts in it.
     private let column: [UInt8]
     private let starts: [Int32]
@@ -18,7 +20,7 @@ package final class BlockStrings {
 
     /// An empty table, or one of strings decoded already.
     package init(strings: [String] = []) {
-        segment = strings
+        segment = SegmentDictionary(strings: strings)
         segmentCount = strings.count
         column = []
         starts = []
@@ -28,9 +30,9 @@ package final class BlockStrings {
 
     /// The table of a block whose `dictionary` column is `column`, its strings starting at `starts` (from
     /// `starts(_:)`, which checks them), naming `segmentCount` strings of `segment` (checked by the caller).
-    init(column: [UInt8], starts: [Int32], segment: [String], segmentCount: Int) {
+    init(column: [UInt8], starts: [Int32], segment: SegmentDictionary?, segmentCount: Int) {
         self.column = column
-        self.segment = segment
+        self.segment = segment ?? SegmentDictionary(strings: [])
         self.segmentCount = segmentCount
         self.starts = starts
         built = Array(repeating: nil, count: starts.count)
@@ -56,7 +58,13 @@ package final class BlockStrings {
 
     /// String `i` (`i` < `count`, checked by the caller).
     package func string(_ i: Int) throws(LogFormatError) -> String {
-        if i < segmentCount { return segment[i] }
+        if i < segmentCount {
+            if builtShared.isEmpty { builtShared = Array(repeating: nil, count: segmentCount) }
+            if let s = builtShared[i] { return s }
+            let s = try segment.string(i)
+            builtShared[i] = s
+            return s
+        }
         let k = i - segmentCount
         if let s = built[k] { return s }
         let s = try column.withBytes { (b) throws(LogFormatError) -> String in
@@ -70,8 +78,11 @@ package final class BlockStrings {
     /// Appends the UTF-8 bytes of string `i` to `out`, without building a `String` for it.
     package func appendUTF8(_ i: Int, to out: inout [UInt8]) throws(LogFormatError) {
         if i < segmentCount {
-            var s = segment[i]
-            s.withUTF8 { out.append(contentsOf: $0) }
+            if !builtShared.isEmpty, var s = builtShared[i] {
+                s.withUTF8 { out.append(contentsOf: $0) }
+                return
+            }
+            try segment.appendUTF8(i, to: &out)
             return
         }
         let k = i - segmentCount

@@ -214,7 +214,7 @@ extension ColumnBlock {
             var segmentCount = 0
             if let column = c[.segmentStrings] { segmentCount = try Self.segmentStrings(column, segment) }
             strings = BlockStrings(
-                column: own, starts: ownStarts, segment: segment?.strings ?? [], segmentCount: segmentCount)
+                column: own, starts: ownStarts, segment: segment, segmentCount: segmentCount)
             let dictionary = strings
             resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
                 var r = BinaryReader(b)
@@ -257,7 +257,7 @@ extension ColumnBlock {
                 var r = BinaryReader(b)
                 let n = try r.uvarint(max: Int(UInt32.max), "a segment string count")
                 try end(r, .segmentStrings)
-                let have = segment?.strings.count ?? 0
+                let have = segment?.count ?? 0
                 guard n <= have else {
                     throw LogFormatError(
                         .malformed,

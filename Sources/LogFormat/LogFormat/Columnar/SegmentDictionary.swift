@@ -56,23 +56,74 @@ struct SegmentDictionaryBuilder {
     }
 }
 
-/// A segment's dictionary as read back: the strings column blocks name by id below their own.
+/// A segment's dictionary as read back: the strings column blocks name by id below their own. Read once per
+/// segment and checked whole then; a string is built only when a block's rows name it (`BlockStrings` keeps what
+/// it built for its block), since a query that reads a few blocks names a few of the thousands held here.
 package struct SegmentDictionary: Sendable {
-    package var strings: [String]
+    /// The payload's tokenized strings and where each starts; empty when made from strings decoded already.
+    private let payload: [UInt8]
+    private let starts: [Int32]
+    private let decoded: [String]
 
-    package init(strings: [String]) { self.strings = strings }
+    package var count: Int { decoded.isEmpty ? starts.count : decoded.count }
 
-    /// Parses a dictionary block's decompressed payload.
-    package static func parse(_ b: UnsafeRawBufferPointer) throws(LogFormatError) -> SegmentDictionary {
-        var r = BinaryReader(b)
-        let n = try r.uvarint(max: b.count, "a string count")
-        var out: [String] = []
-        out.reserveCapacity(n)
-        for _ in 0..<n { out.append(try TokenizedString.decode(&r)) }
-        guard r.remaining == 0 else {
-            throw LogFormatError(.malformed, "segment dictionary: \(r.remaining) bytes after its \(n) strings")
+    package init(strings: [String]) {
+        payload = []
+        starts = []
+        decoded = strings
+    }
+
+    private init(payload: [UInt8], starts: [Int32]) {
+        self.payload = payload
+        self.starts = starts
+        decoded = []
+    }
+
+    /// Parses a dictionary block's decompressed payload, checking every string as decoding it would.
+    package static func parse(_ payload: [UInt8]) throws(LogFormatError) -> SegmentDictionary {
+        let starts = try payload.withBytes { (b) throws(LogFormatError) -> [Int32] in
+            var r = BinaryReader(b)
+            let n = try r.uvarint(max: b.count, "a string count")
+            var out: [Int32] = []
+            out.reserveCapacity(n)
+            var scratch: [UInt8] = []
+            for _ in 0..<n {
+                out.append(Int32(r.offset))
+                try TokenizedString.check(&r, scratch: &scratch)
+            }
+            guard r.remaining == 0 else {
+                throw LogFormatError(.malformed, "segment dictionary: \(r.remaining) bytes after its \(n) strings")
+            }
+            return out
         }
-        return SegmentDictionary(strings: out)
+        return SegmentDictionary(payload: payload, starts: starts)
+    }
+
+    /// String `i` (`i` < `count`, checked by the caller), built.
+    package func string(_ i: Int) throws(LogFormatError) -> String {
+        if !decoded.isEmpty { return decoded[i] }
+        return try payload.withBytes { (b) throws(LogFormatError) -> String in
+            var r = BinaryReader(b, offset: Int(starts[i]))
+            return try TokenizedString.decode(&r)
+        }
+    }
+
+    /// Appends the UTF-8 bytes of string `i` to `out`, without building it.
+    package func appendUTF8(_ i: Int, to out: inout [UInt8]) throws(LogFormatError) {
+        if !decoded.isEmpty {
+            var s = decoded[i]
+            s.withUTF8 { out.append(contentsOf: $0) }
+            return
+        }
+        try payload.withBytes { (b) throws(LogFormatError) in
+            var r = BinaryReader(b, offset: Int(starts[i]))
+            try TokenizedString.decode(&r, appendingTo: &out)
+        }
+    }
+
+    /// Every string, built.
+    package func all() throws(LogFormatError) -> [String] {
+        try (0..<count).map { (i) throws(LogFormatError) -> String in try string(i) }
     }
 
     /// Reads and checks the dictionary block at the start of `bytes` (header and payload, exactly): header
@@ -108,7 +159,7 @@ package struct SegmentDictionary: Sendable {
                 error.code, "segment dictionary: \(error.message)", offset: FormatConstants.blockHeaderSize)
         }
         do throws(LogFormatError) {
-            return try raw.withBytes { (b) throws(LogFormatError) in try parse(b) }
+            return try parse(raw)
         } catch {
             throw LogFormatError(
                 error.code,
