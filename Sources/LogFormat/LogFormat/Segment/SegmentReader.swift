@@ -183,7 +183,8 @@ public final class SegmentReader: Sendable {
     {
         guard let index else { return [] }
         do throws(LogFormatError) {
-            guard field == .traceID, index.tracesMapToBlocks else { return try index.postings(field, key: key) }
+            guard index.postingsMapToBlocks(field) else { return try index.postings(field, key: key) }
+            guard field == .traceID else { return try termOrdinals(field, key: key, cache: cache) }
             guard key.count == 16, let id = TraceID(bytes: key) else { return [] }
             var out: [UInt32] = []
             for b in Set(try index.traceBlocks(id)).sorted() {
@@ -197,6 +198,30 @@ public final class SegmentReader: Sendable {
             throw error.path == nil
                 ? error.at(path: path, base: Int(footer!.indexOffset) + FormatConstants.blockHeaderSize) : error
         }
+    }
+
+    /// The ordinals indexed under `key` in a string field whose index section lists blocks (services, workloads
+    /// and groups of a version 2 index): the rows of each listed block whose columns (or records) hold the term.
+    private func termOrdinals(_ field: IndexField, key: [UInt8], cache: BlockCache?) throws(LogFormatError)
+        -> [UInt32]
+    {
+        guard let index, let term = String(validating: key, as: UTF8.self) else { return [] }
+        var out: [UInt32] = []
+        for b in try index.termBlocks(field, key: key) {
+            let first = blocks[b].firstOrdinal
+            let rows = try withColumnBlock(b) { (stored, segment, rows) throws(LogFormatError) -> [Int] in
+                try ColumnBlock.rowsIndexed(stored, segment: segment, expectedRows: rows, field: field, key: term)
+            }
+            if let rows {
+                for row in rows { out.append(first + UInt32(row)) }
+                continue
+            }
+            for (row, event) in try cachedEvents(b, cache: cache).enumerated()
+            where IndexTerms.matches(event, field, .string(term)) {
+                out.append(first + UInt32(row))
+            }
+        }
+        return out
     }
 
     /// The ordinals of each trace run of block `b`, from its trace column (a column block) or its records.
