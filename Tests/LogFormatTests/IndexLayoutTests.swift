@@ -61,9 +61,14 @@ import Testing
                             #expect(c.postingsMapToBlocks(field) == (field != .user && !terms.isEmpty))
                             for (key, ordinals) in terms {
                                 if c.postingsMapToBlocks(field) {
-                                    let expected = Array(Set(ordinals.map { o in
-                                        blocks.firstIndex { o >= $0.firstOrdinal && o < $0.firstOrdinal + $0.recordCount }!
-                                    })).sorted()
+                                    let expected = Array(
+                                        Set(
+                                            ordinals.map { o in
+                                                blocks.firstIndex {
+                                                    o >= $0.firstOrdinal && o < $0.firstOrdinal + $0.recordCount
+                                                }!
+                                            })
+                                    ).sorted()
                                     #expect(try c.termBlocks(field, key: key) == expected)
                                 } else {
                                     #expect(try c.postings(field, key: key) == ordinals)
@@ -148,7 +153,9 @@ import Testing
     @Test func unknownLayoutIsUnsupportedNotDamaged() {
         let (bytes, crc) = Self.section([("svc", [0])], .blockTerms)
         for layout: UInt8 in [6, 9, 255] {
-            #expect(Self.code(Self.assemble(blockCount: 2, [(.service, layout, 1, bytes, crc)])) { _ in } == .unsupportedVersion)
+            #expect(
+                Self.code(Self.assemble(blockCount: 2, [(.service, layout, 1, bytes, crc)])) { _ in }
+                    == .unsupportedVersion)
         }
         // Known layouts on the wrong field are damage.
         #expect(Self.code(Self.assemble(blockCount: 2, [(.user, 4, 1, bytes, crc)])) { _ in } == .malformed)

@@ -87,7 +87,9 @@ import Testing
         // rest compressed. Damage a byte of the compressed rest.
         let file = try Data(contentsOf: URL(fileURLWithPath: path))
         let lastKey = try #require(users.last?.0)
-        let groupFirst = users[(users.count - 1) / FormatConstants.termsPerPackedGroup * FormatConstants.termsPerPackedGroup].0
+        let groupFirst = users[
+            (users.count - 1) / FormatConstants.termsPerPackedGroup * FormatConstants.termsPerPackedGroup
+        ].0
         let at = try #require(file.range(of: Data(groupFirst), options: .backwards)?.upperBound)
         try Damage.flip(path, at: at + 3)
         let reader = try SegmentReader(path: path, sealed: true)

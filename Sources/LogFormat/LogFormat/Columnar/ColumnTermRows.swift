@@ -79,9 +79,10 @@ extension ColumnBlock {
         var at: Int
 
         init(_ c: [ColumnID: [UInt8]], segment: SegmentDictionary?) throws(LogFormatError) {
-            shared = try c[.segmentStrings].map { (column) throws(LogFormatError) in
-                try Decoder.segmentStrings(column, segment)
-            } ?? []
+            shared =
+                try c[.segmentStrings].map { (column) throws(LogFormatError) in
+                    try Decoder.segmentStrings(column, segment)
+                } ?? []
             own = c[.dictionary] ?? []
             (ownCount, at) = try own.withBytes { (b) throws(LogFormatError) -> (Int, Int) in
                 var r = BinaryReader(b)
@@ -135,7 +136,8 @@ extension ColumnBlock {
                 try Decoder.skipString(&r, n)
                 _ = try r.u8()
             }
-            for _ in 0..<5 { _ = try Decoder.count32(&r) }  // dropped attributes, events, dropped events, links, dropped links
+            // Dropped attributes, events, dropped events, links, dropped links.
+            for _ in 0..<5 { _ = try Decoder.count32(&r) }
             if parts & Parts.user != 0 {
                 hasUser = true
                 _ = try r.u8()  // origin

@@ -459,7 +459,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
         do throws(LogFormatError) {
             try PostingRuns.decode(&r, count: count, into: &out)
-        } catch where error.code == .truncated {
+        } catch  where error.code == .truncated {
             // The list's bytes lie inside its group: running out of them is a count the list does not hold.
             throw LogFormatError(.malformed, "a posting list ends before its \(count) \(unit)s")
         }
