@@ -22,7 +22,7 @@ import Testing
                 g.next() % 3 == 0
                 ? nil
                 : UserIdentity(
-                    subject: "u-\(u)", email: u % 4 == 0 ? nil : "first.last\(u)@example.com",
+                    subject: u == 0 ? "" : "u-\(u)", email: u % 4 == 0 ? nil : "first.last\(u)@example.com",
                     groups: (0..<Int(g.next() % 3)).map { "group-\(($0 + Int(u)) % 5)" })
             e.workload = g.next() % 2 == 0 ? nil : "wl-\(g.next() % 4)"
             b.add(e, ordinal: UInt32(i))
@@ -102,6 +102,28 @@ import Testing
         #expect(crc == Checksum.crc32(expected[..<12]))
         // Layout 1 keeps the two lists of ordinals: a byte more here, a byte a record on real segments.
         #expect(Self.section([("inventory", [1]), ("orders", [0])], .terms).0.count == 37)
+    }
+
+    /// A packed group that zlib would not shrink is stored as is, `rawLength` 0; the empty key (a user whose
+    /// subject is empty) can be a group's first key either way.
+    @Test func smallPackedGroupsAreStoredAsIs() throws {
+        let (bytes, _) = Self.section([("", [0]), ("a", [1, 2])], .packedTerms)
+        // Table (12), then: shared 0, key length 0, rawLength 0, then the lists and the second term as layout 1.
+        #expect(Array(bytes[12...]) == [0, 0, 0, 1, 1, 0, 0, 1, UInt8(ascii: "a"), 2, 2, 3, 0])
+        // 64 terms in memcmp order (`someone.10@` before `someone.1@`).
+        let many = (0..<64).map { ("someone.\($0)@example.com", [UInt32($0)]) }
+            .sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+        let big = Self.section(many, .packedTerms).0
+        #expect(big[12 + 2 + "someone.0@example.com".utf8.count] != 0)  // compressed: its inflated length
+        for terms in [[("", [UInt32(0)]), ("a", [1, 2])], many] {
+            let (section, crc) = Self.section(terms, .packedTerms)
+            let payload = Self.assemble(blockCount: 10, [(.user, 5, terms.count, section, crc)])
+            try Self.withView(payload) { view in
+                try view.checkSections()
+                for (key, list) in terms { #expect(try view.postings(.user, key: Array(key.utf8)) == list) }
+                #expect(try view.allTerms(.user).map(\.0) == terms.map { Array($0.0.utf8) })
+            }
+        }
     }
 
     // MARK: Hostile payloads

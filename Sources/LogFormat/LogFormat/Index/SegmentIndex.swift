@@ -316,7 +316,6 @@ public struct IndexBuilder: Sendable {
             }
             if packed {
                 swap(&groups, &body)
-                groups.uvarint(body.count)
                 // zlib at level 6 over a few kilobytes: deterministic for the library this was built with, as the
                 // archive tier's columns are; a verifier rebuilding the payload compresses the same way.
                 deflated.removeAll(keepingCapacity: true)
@@ -328,7 +327,14 @@ public struct IndexBuilder: Sendable {
                     // zlib fails only without memory, which a writer cannot go on from.
                     preconditionFailure("deflating a group of index terms failed: \(error)")
                 }
-                groups.raw(deflated)
+                // A few terms do not pay zlib's header and checksum: such a group is stored as is, length 0.
+                if deflated.count < body.count {
+                    groups.uvarint(body.count)
+                    groups.raw(deflated)
+                } else {
+                    groups.uvarint(0)
+                    groups.raw(body.bytes)
+                }
             }
             table.u32(UInt32(start))  // made relative to the section below
             table.u32(groups.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[start...])) })

@@ -360,7 +360,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         do throws(LogFormatError) {
             guard s.layout == .packedTerms else {
                 var r = BinaryReader(stored)
-                try Self.walkTerms(&r, terms: terms, key: [], limit: limit, body)
+                try Self.walkTerms(&r, terms: terms, firstKey: nil, limit: limit, body)
                 return
             }
             // Packed: the first key whole, then the inflated length and the zlib stream of the rest.
@@ -368,26 +368,31 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard try r.uvarint() == 0 else { throw LogFormatError(.malformed, "a group starts with a shared prefix") }
             let first = Array(try r.rawSlice(try r.uvarint(max: r.remaining, "a key length")))
             let rawLength = try r.uvarint(max: FormatConstants.maxPackedGroupBytes, "a packed group length")
+            guard rawLength > 0 else {
+                // Stored as is: compressing would not have made it smaller.
+                try Self.walkTerms(&r, terms: terms, firstKey: first, limit: limit, body)
+                return
+            }
             var inflated: [UInt8] = []
             try BlockCompression.decompress(
                 try r.rawSlice(r.remaining), codec: .zlib, rawLength: rawLength, into: &inflated)
             try inflated.withBytes { (raw) throws(LogFormatError) in
                 var ri = BinaryReader(raw)
-                try Self.walkTerms(&ri, terms: terms, key: first, limit: limit, body)
+                try Self.walkTerms(&ri, terms: terms, firstKey: first, limit: limit, body)
             }
         } catch {
             throw LogFormatError(error.code, "index term group \(g): \(error.message)", offset: range.lowerBound)
         }
     }
 
-    /// The terms of one group from `r`, which must end with them. A non-empty `key` is the first term's key,
-    /// stored apart (a packed group): the first term then holds only its postings.
+    /// The terms of one group from `r`, which must end with them. `firstKey` is the first term's key when stored
+    /// apart (a packed group, where it may be the empty key): the first term then holds only its postings.
     private static func walkTerms(
-        _ r: inout BinaryReader, terms: Int, key first: [UInt8], limit: Int,
+        _ r: inout BinaryReader, terms: Int, firstKey: [UInt8]?, limit: Int,
         _ body: ([UInt8], Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Bool
     ) throws(LogFormatError) {
-        let packed = !first.isEmpty
-        var key = first
+        let packed = firstKey != nil
+        var key = firstKey ?? []
         var previous: UnsafeRawBufferPointer? = nil
         for t in 0..<terms {
             if !(packed && t == 0) {
