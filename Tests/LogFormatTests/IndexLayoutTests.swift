@@ -126,6 +126,38 @@ import Testing
         }
     }
 
+    /// A version 2 segment sealed before the compact layouts (layout 1 for every string field) and one sealed
+    /// now answer every term exactly, and each verifies: the verifier rebuilds the layouts the segment holds.
+    @Test(arguments: [false, true]) func segmentsOfEitherLayoutAnswerAndVerify(compact: Bool) throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var options = WriterOptions()
+        options.columnBlockRows = 7
+        options.compactIndexTerms = compact
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
+        var events = IndexV2Tests.collidingTraces()
+        for i in events.indices where i % 3 == 0 { events[i].workload = "spiffe://td/ns/n/sa/sa\(i % 4)" }
+        try writer.append(events)
+        let entry = try #require(try writer.seal())
+        let reader = try SegmentReader(path: tmp.dataDirectory.path(relative: entry.relativePath), sealed: true)
+        let index = try #require(reader.index)
+        #expect(index.compactTerms == compact)
+        #expect(index.postingsMapToBlocks(.service) == compact)
+        var expected: [IndexField: [[UInt8]: Set<UInt32>]] = [:]
+        for record in try reader.scan() {
+            IndexTerms.forEach(record.event) { field, term in
+                expected[field, default: [:]][term.keyBytes, default: []].insert(record.location.ordinal)
+            }
+        }
+        #expect(expected[.workload] != nil && expected[.group] != nil)
+        for (field, terms) in expected {
+            for (key, ordinals) in terms { #expect(try reader.ordinals(field, key: key) == ordinals.sorted()) }
+            #expect(try reader.ordinals(field, key: Array("absent".utf8)).isEmpty)
+        }
+        let result = Verifier.verifySegment(path: reader.path)
+        #expect(result.problems.isEmpty, "\(result.problems)")
+    }
+
     // MARK: Hostile payloads
 
     /// A version 2 payload of `blocks` blocks of 10 records and the given sections, CRCs right: the shape a
