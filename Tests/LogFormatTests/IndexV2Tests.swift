@@ -72,15 +72,26 @@ import Testing
         var options = WriterOptions()
         options.columnBlockRows = 7
         let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
-        try writer.append(Self.collidingTraces())
+        // Enough users for several packed groups of 64 terms.
+        let many = (0..<150).map { u in
+            var e = RandomEvents.small(seed: UInt64(1_000 + u))
+            e.user = UserIdentity(subject: "many-\(u)", email: "many.\(u)@example.com", groups: [])
+            return e
+        }
+        try writer.append(Self.collidingTraces() + many)
         let entry = try #require(try writer.seal())
         let path = tmp.dataDirectory.path(relative: entry.relativePath)
         let users = try #require(try SegmentReader(path: path, sealed: true).index?.allTerms(.user))
-        // The user section comes first; its last group holds the last keys. Damage a byte of the last key.
+        #expect(users.count > 2 * FormatConstants.termsPerPackedGroup)
+        // The user section comes first; its last group holds the last keys, its first key stored whole and the
+        // rest compressed. Damage a byte of the compressed rest.
         let file = try Data(contentsOf: URL(fileURLWithPath: path))
         let lastKey = try #require(users.last?.0)
-        let at = try #require(file.range(of: Data(lastKey.suffix(3)), options: .backwards)?.lowerBound)
-        try Damage.flip(path, at: at)
+        let groupFirst = users[
+            (users.count - 1) / FormatConstants.termsPerPackedGroup * FormatConstants.termsPerPackedGroup
+        ].0
+        let at = try #require(file.range(of: Data(groupFirst), options: .backwards)?.upperBound)
+        try Damage.flip(path, at: at + 3)
         let reader = try SegmentReader(path: path, sealed: true)
         #expect(try !reader.ordinals(.user, key: users[0].0).isEmpty)  // another group: still answers
         do {

@@ -12,7 +12,8 @@ import Testing
 @Suite struct StoreQueryTests {
     /// Writes `count` small events into several sealed segments plus an unsealed tail; returns them. The first
     /// half is sealed as version 1 (rows, in place), the rest laid out as version 2 in column blocks of a few
-    /// rows (so traces are cut across blocks): every store answer runs over a mixed directory.
+    /// rows (so traces are cut across blocks), its first half with the index layouts of writers before the compact
+    /// term layouts (docs/format/index.md): every store answer runs over a mixed directory.
     func populate(_ dir: DataDirectory, count: Int, seed: UInt64) throws -> [AuditEvent] {
         var options = WriterOptions()
         options.targetBlockBytes = 2 << 10
@@ -31,8 +32,20 @@ import Testing
             }
             try v1.close()
         }
+        let older = half + (count - half) / 50 * 25
+        do {
+            var layoutOne = options
+            layoutOne.compactIndexTerms = false
+            let v2 = try SegmentWriter(directory: dir, options: layoutOne, logger: quietLogger)
+            for chunk in stride(from: half, to: older, by: 25) {
+                try v2.append(events[chunk..<min(older, chunk + 25)])
+                try v2.flush()
+                try v2.rollIfNeeded()
+            }
+            try v2.close()
+        }
         let writer = try SegmentWriter(directory: dir, options: options, logger: quietLogger)
-        for chunk in stride(from: half, to: count, by: 25) {
+        for chunk in stride(from: older, to: count, by: 25) {
             try writer.append(events[chunk..<min(count, chunk + 25)])
             try writer.flush()
             try writer.rollIfNeeded()
@@ -45,6 +58,15 @@ import Testing
         Set(
             try dir.listSegmentFiles().sealed.map {
                 try SegmentReader(path: dir.segmentsPath + "/" + $0, sealed: true).header.version
+            })
+    }
+
+    /// Whether the version 2 sealed segments' indexes use the compact term layouts.
+    func compactIndexes(_ dir: DataDirectory) throws -> Set<Bool> {
+        Set(
+            try dir.listSegmentFiles().sealed.compactMap {
+                let reader = try SegmentReader(path: dir.segmentsPath + "/" + $0, sealed: true)
+                return reader.header.version >= 2 ? reader.index?.compactTerms : nil
             })
     }
 
@@ -61,6 +83,7 @@ import Testing
         let store = try AuditStore(directories: [tmp.dataDirectory], cacheDecodedBlocks: cacheDecodedBlocks)
         #expect(store.sealedSegments.count > 3)
         #expect(try sealedVersions(tmp.dataDirectory) == [1, 2])
+        #expect(try compactIndexes(tmp.dataDirectory) == [false, true])
         let base: UInt64 = 1_700_000_000_000_000_000
         let day: UInt64 = 86_400_000_000_000
         await propertyCheck(

@@ -268,7 +268,7 @@ public final class AuditStore: Sendable {
             if query.terms.isEmpty {
                 out += try reader.scan(timeRange: query.timeRange, cache: cache, filter: filter.matches)
             } else {
-                let ordinals = try postings(reader, query.terms)
+                let ordinals = try postings(reader, query.terms, timeRange: query.timeRange)
                 if !ordinals.isEmpty {
                     try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
                 }
@@ -345,12 +345,15 @@ public final class AuditStore: Sendable {
         records.removeLast(records.count - kept)
     }
 
-    /// Intersection of the posting lists of `terms` in one segment, smallest list first.
-    public func postings(_ reader: SegmentReader, _ terms: [EventQuery.Term]) throws(LogFormatError) -> [UInt32] {
+    /// Intersection of the posting lists of `terms` in one segment, smallest list first. With `timeRange`, records
+    /// of blocks outside it may be left out (the caller keeps only records in the range).
+    public func postings(
+        _ reader: SegmentReader, _ terms: [EventQuery.Term], timeRange: ClosedRange<UInt64>? = nil
+    ) throws(LogFormatError) -> [UInt32] {
         guard reader.index != nil else { return [] }
         var lists: [[UInt32]] = []
         for t in terms {
-            let p = try reader.ordinals(t.field, key: t.value.keyBytes, cache: cache)
+            let p = try reader.ordinals(t.field, key: t.value.keyBytes, cache: cache, timeRange: timeRange)
             if p.isEmpty { return [] }
             lists.append(p)
         }

@@ -84,7 +84,7 @@ extension AuditStore {
                     return false
                 }
             } else {
-                let ordinals = try postings(reader, query.terms)
+                let ordinals = try postings(reader, query.terms, timeRange: query.timeRange)
                 guard !ordinals.isEmpty else { continue }
                 for r in try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache)
                 where filter.matches(r.event) {

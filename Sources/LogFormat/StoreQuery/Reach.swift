@@ -140,7 +140,7 @@ extension AuditStore {
             if terms.isEmpty {
                 out += try reader.scan(timeRange: timeRange, cache: cache, filter: test)
             } else {
-                let ordinals = try postings(reader, terms)
+                let ordinals = try postings(reader, terms, timeRange: timeRange)
                 guard !ordinals.isEmpty else { continue }
                 let found = try reader.records(at: ordinals, timeRange: timeRange, cache: cache)
                 out += found.filter { test($0.event) }

@@ -63,6 +63,10 @@ public enum FormatConstants {
     public static let sectionEntrySize = 20
     /// Terms per checksummed group of a version 2 terms section.
     public static let termsPerGroup = 16
+    /// Terms per group of a packed terms section (layout 5: each group compressed with zlib).
+    public static let termsPerPackedGroup = 64
+    /// The most bytes a packed group of terms may inflate to: a reader refuses a larger claim before inflating.
+    public static let maxPackedGroupBytes = 1 << 20
     /// Entries per checksummed chunk of a version 2 trace section.
     public static let traceChunkEntries = 512
     /// Size of one term-table entry: key offset, key length, postings offset, postings count (4 × u32).

@@ -120,9 +120,13 @@ public struct IndexBuilder: Sendable {
     public private(set) var blocks: [BlockLocation] = []
     /// The index version `serialize` writes.
     public let version: UInt16
+    /// Version 2 only: write the compact term layouts (users in packed groups, services, workloads and groups
+    /// listing blocks) rather than layout 1 for every string field. A verifier rebuilds what the segment holds.
+    public let compactTerms: Bool
 
-    public init(version: UInt16 = FormatConstants.indexVersionPostings) {
+    public init(version: UInt16 = FormatConstants.indexVersionPostings, compactTerms: Bool = true) {
         self.version = version
+        self.compactTerms = compactTerms
     }
 
     public mutating func add(_ event: AuditEvent, ordinal: UInt32) {
@@ -181,8 +185,10 @@ public struct IndexBuilder: Sendable {
         var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] =
             []
         for (field, terms) in sortedStringFields() {
-            let (bytes, crc) = Self.termGroups(terms)
-            sections.append((field, .terms, terms.count, bytes, crc))
+            let layout: IndexSectionLayout = !compactTerms ? .terms : field == .user ? .packedTerms : .blockTerms
+            let units = layout == .blockTerms ? terms.map { ($0.0, blockNumbers($0.1)) } : terms
+            let (bytes, crc) = Self.termGroups(units, layout: layout)
+            sections.append((field, layout, terms.count, bytes, crc))
         }
         if !traces.isEmpty {
             // One entry per (trace, block holding some of its records), by the id's first four bytes.
@@ -254,16 +260,33 @@ public struct IndexBuilder: Sendable {
         return w.bytes
     }
 
-    /// A version 2 terms section: groups of 16 sorted terms, each key sharing a prefix with the one before it in
-    /// its group, each posting list after its key (or "the same as the previous term's", as a user's e-mail
-    /// usually is). Returns the bytes and the CRC of the group table, which the section directory holds.
-    static func termGroups(_ terms: [([UInt8], [UInt32])]) -> ([UInt8], UInt32) {
-        let perGroup = FormatConstants.termsPerGroup
+    /// The ascending numbers of the blocks holding `ordinals` (ascending), each once.
+    private func blockNumbers(_ ordinals: [UInt32]) -> [UInt32] {
+        var out: [UInt32] = []
+        var b = 0
+        for ordinal in ordinals {
+            while b < blocks.count && ordinal >= blocks[b].firstOrdinal + blocks[b].recordCount { b += 1 }
+            guard b < blocks.count, ordinal >= blocks[b].firstOrdinal else { break }
+            if out.last != UInt32(b) { out.append(UInt32(b)) }
+        }
+        return out
+    }
+
+    /// A version 2 terms section: groups of sorted terms (16, or 64 for a packed section), each key sharing a
+    /// prefix with the one before it in its group, each posting list (ordinals, or block numbers for layout 4)
+    /// after its key, or "the same as the previous term's", as a user's e-mail usually is. A packed group keeps
+    /// its first key whole and compresses the rest with zlib. Returns the bytes and the CRC of the group table,
+    /// which the section directory holds.
+    static func termGroups(_ terms: [([UInt8], [UInt32])], layout: IndexSectionLayout = .terms) -> ([UInt8], UInt32) {
+        let packed = layout == .packedTerms
+        let perGroup = layout.termsPerGroup
         let groupCount = (terms.count + perGroup - 1) / perGroup
         var groups = BinaryWriter(capacity: terms.count * 24)
         var table = BinaryWriter(capacity: 4 + groupCount * 8)
         table.u32(UInt32(groupCount))
         var list = BinaryWriter(capacity: 64)
+        var body = BinaryWriter(capacity: packed ? 4096 : 0)
+        var deflated: [UInt8] = []
         for g in 0..<groupCount {
             let start = groups.count
             var previous: ([UInt8], [UInt32])? = nil
@@ -275,6 +298,11 @@ public struct IndexBuilder: Sendable {
                 groups.uvarint(shared)
                 groups.uvarint(key.count - shared)
                 groups.raw(key[shared...])
+                if packed && previous == nil {
+                    // The first key stays readable for the search over groups; the rest is compressed below.
+                    body = BinaryWriter(capacity: 4096)
+                    swap(&groups, &body)
+                }
                 groups.uvarint(ordinals.count)
                 if let p = previous, p.1 == ordinals {
                     groups.uvarint(0)
@@ -285,6 +313,28 @@ public struct IndexBuilder: Sendable {
                     groups.raw(list.bytes)
                 }
                 previous = (key, ordinals)
+            }
+            if packed {
+                swap(&groups, &body)
+                // zlib at level 6 over a few kilobytes: deterministic for the library this was built with, as the
+                // archive tier's columns are; a verifier rebuilding the payload compresses the same way.
+                deflated.removeAll(keepingCapacity: true)
+                do throws(LogFormatError) {
+                    try body.bytes.withBytes { (raw) throws(LogFormatError) in
+                        try BlockCompression.compress(raw, codec: .zlib, level: 6, into: &deflated)
+                    }
+                } catch {
+                    // zlib fails only without memory, which a writer cannot go on from.
+                    preconditionFailure("deflating a group of index terms failed: \(error)")
+                }
+                // A few terms do not pay zlib's header and checksum: such a group is stored as is, length 0.
+                if deflated.count < body.count {
+                    groups.uvarint(body.count)
+                    groups.raw(deflated)
+                } else {
+                    groups.uvarint(0)
+                    groups.raw(body.bytes)
+                }
             }
             table.u32(UInt32(start))  // made relative to the section below
             table.u32(groups.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[start...])) })

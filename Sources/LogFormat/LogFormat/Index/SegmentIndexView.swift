@@ -11,6 +11,19 @@ enum IndexSectionLayout: UInt8, Sendable {
     case traceBlocks16 = 2
     /// As `traceBlocks16` with `u32` block numbers (segments of more than 65,536 blocks).
     case traceBlocks32 = 3
+    /// As `terms`, each posting list naming the blocks that hold the term's records rather than the records
+    /// (services, workloads, groups: scattered over the records of a segment in sealed order).
+    case blockTerms = 4
+    /// As `terms` in groups of 64, each group's first key stored whole and the rest compressed with zlib (users).
+    case packedTerms = 5
+
+    /// Whether the layout holds string terms (every layout but the trace ones).
+    var isTerms: Bool { self == .terms || self == .blockTerms || self == .packedTerms }
+
+    /// Terms per group of a terms layout.
+    var termsPerGroup: Int {
+        self == .packedTerms ? FormatConstants.termsPerPackedGroup : FormatConstants.termsPerGroup
+    }
 }
 
 /// Read-only view of a serialised index, over bytes that must stay valid (a mapped file).
@@ -124,9 +137,12 @@ public struct SegmentIndexView: @unchecked Sendable {
             let at = r.offset
             let field = try fieldCode(&r, at)
             let rawLayout = try r.u8()
-            guard let layout = IndexSectionLayout(rawValue: rawLayout),
-                (field == .traceID) == (layout != .terms)
-            else {
+            guard let layout = IndexSectionLayout(rawValue: rawLayout) else {
+                throw LogFormatError(
+                    .unsupportedVersion, "index section \(field) has layout \(rawLayout), unknown to this reader",
+                    offset: at + 1)
+            }
+            guard (field == .traceID) != layout.isTerms, layout != .blockTerms || field != .user else {
                 throw LogFormatError(.malformed, "index section \(field) has layout \(rawLayout)", offset: at + 1)
             }
             _ = try r.u16()
@@ -147,7 +163,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
                 throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
             }
-            if s.layout != .terms,
+            if !s.layout.isTerms,
                 s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
             {
                 throw LogFormatError(
@@ -187,8 +203,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         guard var s = fields[field] else { return nil }
         guard version >= FormatConstants.indexVersion else { return s }
         let tableEnd: Int
-        if s.layout == .terms {
-            let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+        if s.layout.isTerms {
+            let groups = Self.groupCount(s)
             guard s.length >= 4 + groups * 8, u32(s.start) == groups else {
                 throw LogFormatError(
                     .malformed, "index section \(field) does not hold the group table of its \(s.termCount) terms",
@@ -246,15 +262,25 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// The ascending record ordinals indexed under `term`; empty when absent. Trace ids of a version 2 index
-    /// map to blocks instead: see `traceBlocks`.
+    /// map to blocks instead (see `traceBlocks`), and so may a version 2 string field (see `termBlocks`).
     public func postings(_ field: IndexField, _ term: IndexTerm) throws(LogFormatError) -> [UInt32] {
         try postings(field, key: term.keyBytes)
     }
 
+    /// Whether the posting lists of `field` name blocks rather than records: version 2 trace ids, and the
+    /// services, workloads and groups of a layout 4 section. The records are then found in the blocks' columns.
+    public func postingsMapToBlocks(_ field: IndexField) -> Bool {
+        guard version >= FormatConstants.indexVersion else { return false }
+        return field == .traceID || fields[field]?.layout == .blockTerms
+    }
+
+    /// Whether the string sections use the compact layouts (4 and 5): a verifier rebuilds the index the same way.
+    public var compactTerms: Bool { fields.values.contains { $0.layout == .blockTerms || $0.layout == .packedTerms } }
+
     /// The postings of the term whose stored key bytes are `key` (saves re-encoding a term looked up often).
     public func postings(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [UInt32] {
-        guard !(field == .traceID && tracesMapToBlocks) else {
-            throw LogFormatError(.malformed, "a version 2 index maps trace ids to blocks, not to records")
+        guard !postingsMapToBlocks(field) else {
+            throw LogFormatError(.malformed, "a version 2 index maps \(field) terms to blocks, not to records")
         }
         guard let s = try section(field), s.termCount > 0 else { return [] }
         if version >= FormatConstants.indexVersion { return try groupedPostings(s, key) }
@@ -272,9 +298,25 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
     }
 
+    /// The ascending numbers of the blocks holding records indexed under `key` in a string field whose postings
+    /// name blocks (layout 4); empty when absent. The caller reads those blocks' columns to find the records.
+    public func termBlocks(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [Int] {
+        guard field != .traceID, postingsMapToBlocks(field), let s = try section(field), s.termCount > 0 else {
+            return []
+        }
+        return try groupedPostings(s, key).map { Int($0) }
+    }
+
+    private static func groupCount(_ s: FieldSection) -> Int {
+        (s.termCount + s.layout.termsPerGroup - 1) / s.layout.termsPerGroup
+    }
+
+    /// The most a posting list of `s` may name: records, or blocks for layout 4.
+    private func unitLimit(_ s: FieldSection) -> Int { s.layout == .blockTerms ? blocks.count : recordTotal }
+
     /// Bytes of group `g` of a version 2 terms section, after checking them against the group table.
     private func group(_ s: FieldSection, _ g: Int) throws(LogFormatError) -> Range<Int> {
-        let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+        let groups = Self.groupCount(s)
         let start = s.start + u32(s.termTable + g * 8)
         let end = g + 1 < groups ? s.start + u32(s.termTable + (g + 1) * 8) : s.start + s.length
         guard s.termTable + groups * 8 <= start, start <= end, end <= s.start + s.length else {
@@ -304,49 +346,82 @@ public struct SegmentIndexView: @unchecked Sendable {
         return try r.rawSlice(n)
     }
 
-    /// Calls `body` with each term of group `g`: its key, postings count and the absolute range of its postings
-    /// (a term stored as "same as the previous" gets the previous term's range); `body` returns false to stop.
+    /// Calls `body` with each term of group `g`: its key, postings count and its postings' bytes (a term stored
+    /// as "same as the previous" gets the previous term's bytes), valid during the call; `body` returns false to
+    /// stop. A packed group (layout 5) is inflated first.
     private func forEachTerm(
         _ s: FieldSection, group g: Int,
-        _ body: ([UInt8], Int, Range<Int>) throws(LogFormatError) -> Bool
+        _ body: ([UInt8], Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Bool
     ) throws(LogFormatError) {
         let range = try group(s, g)
-        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[range]))
-        let terms = min(FormatConstants.termsPerGroup, s.termCount - g * FormatConstants.termsPerGroup)
-        var key: [UInt8] = []
-        var previous: Range<Int>? = nil
+        let terms = min(s.layout.termsPerGroup, s.termCount - g * s.layout.termsPerGroup)
+        let limit = unitLimit(s)
+        let stored = UnsafeRawBufferPointer(rebasing: bytes[range])
         do throws(LogFormatError) {
-            for t in 0..<terms {
-                let shared = try r.uvarint(max: key.count, "a shared key prefix")
-                let suffix = try r.rawSlice(try r.uvarint(max: r.remaining, "a key suffix"))
-                if t == 0 && shared != 0 { throw LogFormatError(.malformed, "a group starts with a shared prefix") }
-                key.removeLast(key.count - shared)
-                key.append(contentsOf: suffix)
-                let count = try r.uvarint(max: recordTotal, "a posting count")
-                let length = try r.uvarint(max: r.remaining, "a posting list length")
-                let list: Range<Int>
-                if length == 0 && count > 0 {
-                    guard let p = previous else {
-                        throw LogFormatError(.malformed, "a group's first term repeats a posting list")
-                    }
-                    list = p
-                } else {
-                    let at = range.lowerBound + r.offset
-                    _ = try r.rawSlice(length)
-                    list = at..<at + length
-                }
-                previous = list
-                if try !body(key, count, list) { return }
+            guard s.layout == .packedTerms else {
+                var r = BinaryReader(stored)
+                try Self.walkTerms(&r, terms: terms, firstKey: nil, limit: limit, body)
+                return
             }
-            guard r.remaining == 0 else { throw LogFormatError(.malformed, "bytes after a group's last term") }
+            // Packed: the first key whole, then the inflated length and the zlib stream of the rest.
+            var r = BinaryReader(stored)
+            guard try r.uvarint() == 0 else { throw LogFormatError(.malformed, "a group starts with a shared prefix") }
+            let first = Array(try r.rawSlice(try r.uvarint(max: r.remaining, "a key length")))
+            let rawLength = try r.uvarint(max: FormatConstants.maxPackedGroupBytes, "a packed group length")
+            guard rawLength > 0 else {
+                // Stored as is: compressing would not have made it smaller.
+                try Self.walkTerms(&r, terms: terms, firstKey: first, limit: limit, body)
+                return
+            }
+            var inflated: [UInt8] = []
+            try BlockCompression.decompress(
+                try r.rawSlice(r.remaining), codec: .zlib, rawLength: rawLength, into: &inflated)
+            try inflated.withBytes { (raw) throws(LogFormatError) in
+                var ri = BinaryReader(raw)
+                try Self.walkTerms(&ri, terms: terms, firstKey: first, limit: limit, body)
+            }
         } catch {
             throw LogFormatError(error.code, "index term group \(g): \(error.message)", offset: range.lowerBound)
         }
     }
 
+    /// The terms of one group from `r`, which must end with them. `firstKey` is the first term's key when stored
+    /// apart (a packed group, where it may be the empty key): the first term then holds only its postings.
+    private static func walkTerms(
+        _ r: inout BinaryReader, terms: Int, firstKey: [UInt8]?, limit: Int,
+        _ body: ([UInt8], Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Bool
+    ) throws(LogFormatError) {
+        let packed = firstKey != nil
+        var key = firstKey ?? []
+        var previous: UnsafeRawBufferPointer? = nil
+        for t in 0..<terms {
+            if !(packed && t == 0) {
+                let shared = try r.uvarint(max: key.count, "a shared key prefix")
+                let suffix = try r.rawSlice(try r.uvarint(max: r.remaining, "a key suffix"))
+                if t == 0 && shared != 0 { throw LogFormatError(.malformed, "a group starts with a shared prefix") }
+                key.removeLast(key.count - shared)
+                key.append(contentsOf: suffix)
+            }
+            let count = try r.uvarint(max: limit, "a posting count")
+            let length = try r.uvarint(max: r.remaining, "a posting list length")
+            let list: UnsafeRawBufferPointer
+            if length == 0 && count > 0 {
+                guard let p = previous else {
+                    throw LogFormatError(.malformed, "a group's first term repeats a posting list")
+                }
+                list = p
+            } else {
+                list = try r.rawSlice(length)
+            }
+            previous = list
+            if try !body(key, count, list) { return }
+        }
+        guard r.remaining == 0 else { throw LogFormatError(.malformed, "bytes after a group's last term") }
+    }
+
     /// Look-up in a version 2 terms section: binary search over the groups' first keys, then a scan of one group.
     private func groupedPostings(_ s: FieldSection, _ key: [UInt8]) throws(LogFormatError) -> [UInt32] {
-        let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
+        let groups = Self.groupCount(s)
         // The last group whose first key is at most `key`.
         var lo = 0
         var hi = groups
@@ -359,13 +434,12 @@ public struct SegmentIndexView: @unchecked Sendable {
             if precedesOrEqual { lo = mid + 1 } else { hi = mid }
         }
         guard lo > 0 else { return [] }
-        var found: (Int, Range<Int>)? = nil
+        var found: [UInt32]? = nil
         try forEachTerm(s, group: lo - 1) { (k, count, list) throws(LogFormatError) -> Bool in
-            if k == key { found = (count, list) }
+            if k == key { found = try decodeRuns(list, count: count, limit: unitLimit(s)) }
             return found == nil && k.lexicographicallyPrecedes(key)
         }
-        guard let (count, list) = found else { return [] }
-        return try decodeRuns(list, count: count)
+        return found ?? []
     }
 
     private static func compareBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
@@ -377,27 +451,31 @@ public struct SegmentIndexView: @unchecked Sendable {
         return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
     }
 
-    /// A version 2 posting list at `list` (absolute), `count` ordinals.
-    private func decodeRuns(_ list: Range<Int>, count: Int) throws(LogFormatError) -> [UInt32] {
-        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[list]))
+    /// A version 2 posting list of `count` ordinals (or block numbers), each below `limit`. Errors name the
+    /// group, whose offset the caller adds.
+    private func decodeRuns(_ list: UnsafeRawBufferPointer, count: Int, limit: Int) throws(LogFormatError)
+        -> [UInt32]
+    {
+        var r = BinaryReader(list)
         var out: [UInt32] = []
+        let unit = limit == recordTotal ? "record" : "block"
+        guard count <= limit else {
+            throw LogFormatError(.malformed, "a posting list claims more \(unit)s than the segment holds")
+        }
         do throws(LogFormatError) {
-            guard count <= recordTotal else {
-                throw LogFormatError(.malformed, "a posting list claims more records than the segment holds")
-            }
             try PostingRuns.decode(&r, count: count, into: &out)
-            guard r.remaining == 0 else {
-                throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal")
-            }
-            if let last = out.last, Int(last) >= recordTotal {
-                throw LogFormatError(.malformed, "a posting list names record \(last) of \(recordTotal)")
-            }
-        } catch {
-            throw LogFormatError(error.code, error.message, offset: list.lowerBound)
+        } catch  where error.code == .truncated {
+            // The list's bytes lie inside its group: running out of them is a count the list does not hold.
+            throw LogFormatError(.malformed, "a posting list ends before its \(count) \(unit)s")
+        }
+        guard r.remaining == 0 else {
+            throw LogFormatError(.malformed, "a posting list has bytes after its last ordinal")
+        }
+        if let last = out.last, Int(last) >= limit {
+            throw LogFormatError(.malformed, "a posting list names \(unit) \(last) of \(limit)")
         }
         return out
     }
-
     /// A version 1 posting list: `count` deltas from its offset within the field's postings.
     private func decodePostings(
         _ s: FieldSection, _ e: (key: Range<Int>, postings: Range<Int>, count: Int)
@@ -513,11 +591,10 @@ public struct SegmentIndexView: @unchecked Sendable {
     public func checkSections() throws(LogFormatError) {
         for field in fieldsPresent {
             guard let s = try section(field), version >= FormatConstants.indexVersion else { continue }
-            if s.layout == .terms {
-                let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
-                for g in 0..<groups {
+            if s.layout.isTerms {
+                for g in 0..<Self.groupCount(s) {
                     try forEachTerm(s, group: g) { (_, count, list) throws(LogFormatError) -> Bool in
-                        _ = try decodeRuns(list, count: count)
+                        _ = try decodeRuns(list, count: count, limit: unitLimit(s))
                         return true
                     }
                 }
@@ -528,16 +605,16 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
     }
 
-    /// Every term of a string field with its posting list, in key order (for verification and statistics).
+    /// Every term of a string field with its posting list, in key order (for verification and statistics): record
+    /// ordinals, or block numbers where `postingsMapToBlocks(field)`.
     public func allTerms(_ field: IndexField) throws(LogFormatError) -> [([UInt8], [UInt32])] {
         guard !(field == .traceID && tracesMapToBlocks), let s = try section(field) else { return [] }
         var out: [([UInt8], [UInt32])] = []
         out.reserveCapacity(s.termCount)
         if version >= FormatConstants.indexVersion {
-            let groups = (s.termCount + FormatConstants.termsPerGroup - 1) / FormatConstants.termsPerGroup
-            for g in 0..<groups {
+            for g in 0..<Self.groupCount(s) {
                 try forEachTerm(s, group: g) { (k, count, list) throws(LogFormatError) -> Bool in
-                    out.append((k, try decodeRuns(list, count: count)))
+                    out.append((k, try decodeRuns(list, count: count, limit: unitLimit(s))))
                     return true
                 }
             }
@@ -549,7 +626,6 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
         return out
     }
-
     /// Index of the block holding `ordinal`.
     public func blockIndex(forOrdinal ordinal: UInt32) -> Int? {
         var lo = 0

@@ -81,7 +81,8 @@ enum ColumnSealer {
     /// `targetPath + ".tmp"`. Leaves the write-ahead log alone: the caller removes it once this returns.
     static func seal(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
-        previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?
+        previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
+        compactIndexTerms: Bool = true
     ) throws(LogFormatError) -> ColumnSealResult {
         let (walHeader, records) = try WALRecords.read(path: walPath)
         guard records.count > 0 else {
@@ -94,7 +95,8 @@ enum ColumnSealer {
         do {
             let result = try write(
                 records: records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
-                blockRows: blockRows, previous: previous, signer: signer, faults: faults)
+                blockRows: blockRows, previous: previous, signer: signer, faults: faults,
+                compactIndexTerms: compactIndexTerms)
             try FileIO.fsync(fd, path: tmpPath)
             FileIO.close(fd)
             try FileIO.renameDurably(tmpPath, targetPath, directory: directory)
@@ -109,12 +111,13 @@ enum ColumnSealer {
     private static func write(
         records: WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
         codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
-        faults: (any WriteFaults)?
+        faults: (any WriteFaults)?, compactIndexTerms: Bool
     ) throws(LogFormatError) -> ColumnSealResult {
         let header = SegmentFileHeader(
             version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
             createdUnixNano: walHeader.createdUnixNano)
         var body = LaidOut(header: header)
+        body.index = IndexBuilder(version: FormatConstants.indexVersion, compactTerms: compactIndexTerms)
         try body.add(records: records, order: order, codec: codec, level: 6, blockRows: blockRows)
         let trailer = try SealTrailer.build(
             index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(order.count),

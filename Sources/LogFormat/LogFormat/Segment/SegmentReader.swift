@@ -177,13 +177,18 @@ public final class SegmentReader: Sendable {
     private let traceRunCache = Mutex<[Int: [(TraceID, UInt32)]]>([:])
 
     /// The ascending ordinals of the records indexed under `key` in `field`, exactly (empty for an open segment).
-    /// A version 2 index maps trace ids to blocks: those blocks' trace runs give the records.
-    public func ordinals(_ field: IndexField, key: [UInt8], cache: BlockCache? = nil) throws(LogFormatError)
-        -> [UInt32]
-    {
+    /// A version 2 index maps trace ids to blocks, and may map services, workloads and groups to blocks: those
+    /// blocks' columns give the records. With `timeRange`, the records of a block whose times lie outside it may be
+    /// left out (the caller keeps only records in the range), so such blocks are not read.
+    public func ordinals(
+        _ field: IndexField, key: [UInt8], cache: BlockCache? = nil, timeRange: ClosedRange<UInt64>? = nil
+    ) throws(LogFormatError) -> [UInt32] {
         guard let index else { return [] }
         do throws(LogFormatError) {
-            guard field == .traceID, index.tracesMapToBlocks else { return try index.postings(field, key: key) }
+            guard index.postingsMapToBlocks(field) else { return try index.postings(field, key: key) }
+            guard field == .traceID else {
+                return try termOrdinals(field, key: key, cache: cache, timeRange: timeRange)
+            }
             guard key.count == 16, let id = TraceID(bytes: key) else { return [] }
             var out: [UInt32] = []
             for b in Set(try index.traceBlocks(id)).sorted() {
@@ -197,6 +202,35 @@ public final class SegmentReader: Sendable {
             throw error.path == nil
                 ? error.at(path: path, base: Int(footer!.indexOffset) + FormatConstants.blockHeaderSize) : error
         }
+    }
+
+    /// The ordinals indexed under `key` in a string field whose index section lists blocks (services, workloads
+    /// and groups of a version 2 index): the rows of each listed block whose columns (or records) hold the term.
+    private func termOrdinals(
+        _ field: IndexField, key: [UInt8], cache: BlockCache?, timeRange: ClosedRange<UInt64>?
+    ) throws(LogFormatError) -> [UInt32] {
+        guard let index, let term = String(validating: key, as: UTF8.self) else { return [] }
+        let listed = try index.termBlocks(field, key: key).filter { b in
+            timeRange.map { blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound } ?? true
+        }
+        // A segment in an object store: fetch the listed blocks in one go, as `records(at:)` does.
+        if !(file is MappedFile) { try prefetchBlocks(listed) }
+        var out: [UInt32] = []
+        for b in listed {
+            let first = blocks[b].firstOrdinal
+            let rows = try withColumnBlock(b) { (stored, segment, rows) throws(LogFormatError) -> [Int] in
+                try ColumnBlock.rowsIndexed(stored, segment: segment, expectedRows: rows, field: field, key: term)
+            }
+            if let rows {
+                for row in rows { out.append(first + UInt32(row)) }
+                continue
+            }
+            for (row, event) in try cachedEvents(b, cache: cache).enumerated()
+            where IndexTerms.matches(event, field, .string(term)) {
+                out.append(first + UInt32(row))
+            }
+        }
+        return out
     }
 
     /// The ordinals of each trace run of block `b`, from its trace column (a column block) or its records.

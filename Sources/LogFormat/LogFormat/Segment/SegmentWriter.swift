@@ -35,6 +35,9 @@ public struct WriterOptions: Sendable {
     public var trailer: (any SegmentTrailer)?
     /// Tests only: fails chosen writes of segment data (see `WriteFaults`).
     package var writeFaults: (any WriteFaults)?
+    /// Tests only: false seals version 2 indexes with layout 1 for every string field, as writers did before the
+    /// compact term layouts (docs/format/index.md, "Term layouts"), so that readers of such segments stay tested.
+    package var compactIndexTerms = true
 
     public init() {}
 }
@@ -585,7 +588,8 @@ public final class SegmentWriter {
                 let result = try ColumnSealer.seal(
                     walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
                     directory: directory.segmentsPath, codec: options.codec, blockRows: max(1, options.columnBlockRows),
-                    previous: chainHead, signer: options.signer, faults: options.writeFaults)
+                    previous: chainHead, signer: options.signer, faults: options.writeFaults,
+                    compactIndexTerms: options.compactIndexTerms)
                 if result.rowBlocks > 0 {
                     logger.error(
                         "column blocks did not give back the exact records; kept those blocks as rows",
