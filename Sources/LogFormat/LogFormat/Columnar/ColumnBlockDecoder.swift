@@ -209,12 +209,7 @@ extension ColumnBlock {
 
         /// Loads the block's string, resource and shape tables (every reference checked), which the rows name.
         mutating func tables() throws(LogFormatError) {
-            let own = column(.dictionary)
-            let ownStarts = try BlockStrings.starts(own)
-            var segmentCount = 0
-            if let column = c[.segmentStrings] { segmentCount = try Self.segmentStrings(column, segment) }
-            strings = BlockStrings(
-                column: own, starts: ownStarts, segment: segment, segmentCount: segmentCount)
+            strings = try Self.strings(c, segment: segment)
             let dictionary = strings
             resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
                 var r = BinaryReader(b)
@@ -249,6 +244,17 @@ extension ColumnBlock {
                 try Self.end(r, .shapes)
                 return out
             }
+        }
+
+        /// The string table of a block's columns: its own strings checked, none built yet.
+        static func strings(_ c: [ColumnID: [UInt8]], segment: SegmentDictionary?) throws(LogFormatError)
+            -> BlockStrings
+        {
+            let own = c[.dictionary] ?? []
+            let ownStarts = try BlockStrings.starts(own)
+            var segmentCount = 0
+            if let column = c[.segmentStrings] { segmentCount = try segmentStrings(column, segment) }
+            return BlockStrings(column: own, starts: ownStarts, segment: segment, segmentCount: segmentCount)
         }
 
         /// How many of the segment dictionary's first strings a block's `segmentStrings` column names.

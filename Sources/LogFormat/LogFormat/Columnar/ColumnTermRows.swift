@@ -1,8 +1,7 @@
 // The rows of a column block indexed under a service, workload or group (docs/format/index.md, "Postings by
 // block"): a version 2 index lists the blocks holding such a term, and the block's columns give the rows. Reads
 // only the row shapes, the shapes' string ids and, for a group, the identities column; of the block's strings it
-// decodes only those up to the highest id a matching candidate names (services, workloads and groups are
-// mostly strings of the segment dictionary, already decoded). The rows found are then decoded in full by the
+// builds only those a candidate names (`BlockStrings`). The rows found are then decoded in full by the
 // query, which checks every column it reads as any read of the block does.
 
 extension ColumnBlock {
@@ -18,7 +17,7 @@ extension ColumnBlock {
         var wanted: Set<ColumnID> = [.dictionary, .segmentStrings, .shapes, .rowShapes]
         if field == .group { wanted.insert(.identities) }
         let c = try columns(payload, among: wanted)
-        var strings = try LazyStrings(c, segment: segment)
+        let strings = try Decoder.strings(c, segment: segment)
         // Each shape's service or workload string id (-1: none) and what the user part holds.
         let shapes = try (c[.shapes] ?? []).withBytes { (b) throws(LogFormatError) -> [ShapeIDs] in
             var r = BinaryReader(b)
@@ -33,7 +32,7 @@ extension ColumnBlock {
         shapeMatches.reserveCapacity(shapes.count)
         for s in shapes {
             let id = field == .service ? s.service : field == .workload ? s.workload : -1
-            shapeMatches.append(id >= 0 ? try strings.equals(id, key) : false)
+            shapeMatches.append(id >= 0 ? try strings.string(id) == key : false)
         }
         // For groups: whether each string id is the key, found when first named (0 unknown, 1 no, 2 yes).
         var isKey = [UInt8](repeating: 0, count: field == .group ? strings.count : 0)
@@ -54,7 +53,7 @@ extension ColumnBlock {
                     var found = false
                     for _ in 0..<s.groupCount {
                         let id = try Decoder.index(&ru, count: strings.count, "a string")
-                        if isKey[id] == 0 { isKey[id] = try strings.equals(id, key) ? 2 : 1 }
+                        if isKey[id] == 0 { isKey[id] = try strings.string(id) == key ? 2 : 1 }
                         if isKey[id] == 2 { found = true }
                     }
                     if found { out.append(row) }
@@ -67,48 +66,6 @@ extension ColumnBlock {
                 if field == .group { try Decoder.end(ru, .identities) }
                 return out
             }
-        }
-    }
-
-    /// A block's string table (segment strings, then the block's own), the block's decoded only as far as asked.
-    struct LazyStrings {
-        let shared: ArraySlice<String>
-        let own: [UInt8]
-        let ownCount: Int
-        var decoded: [String] = []
-        var at: Int
-
-        init(_ c: [ColumnID: [UInt8]], segment: SegmentDictionary?) throws(LogFormatError) {
-            shared =
-                try c[.segmentStrings].map { (column) throws(LogFormatError) in
-                    try Decoder.segmentStrings(column, segment)
-                } ?? []
-            own = c[.dictionary] ?? []
-            (ownCount, at) = try own.withBytes { (b) throws(LogFormatError) -> (Int, Int) in
-                var r = BinaryReader(b)
-                return (try r.uvarint(max: b.count, "a string count"), r.offset)
-            }
-        }
-
-        var count: Int { shared.count + ownCount }
-
-        /// Whether string `id` (below `count`) is `key`.
-        mutating func equals(_ id: Int, _ key: String) throws(LogFormatError) -> Bool {
-            if id < shared.count { return shared[shared.startIndex + id] == key }
-            let j = id - shared.count
-            if j >= decoded.count {
-                let start = at
-                let need = j + 1 - decoded.count
-                var more: [String] = []
-                at = try own.withBytes { (b) throws(LogFormatError) -> Int in
-                    var r = BinaryReader(b)
-                    _ = try r.rawSlice(start)
-                    for _ in 0..<need { more.append(try TokenizedString.decode(&r)) }
-                    return r.offset
-                }
-                decoded += more
-            }
-            return decoded[j] == key
         }
     }
 
