@@ -115,46 +115,55 @@ extension ColumnBlock {
         return out
     }
 
-    struct Resource {
-        var attributes: [Attribute]
-        var dropped: UInt32
-        var schemaURL: String
-        var scope: InstrumentationScope
-        var scopeSchemaURL: String
+    package struct Resource {
+        package var attributes: [Attribute]
+        package var dropped: UInt32
+        package var schemaURL: String
+        package var scope: InstrumentationScope
+        package var scopeSchemaURL: String
     }
 
     /// A class, so that taking a row's shape costs one retain rather than one per string it holds.
-    final class Shape {
-        var kind: EventKind
-        var spanKind: SpanKind
-        var source: EventSource
-        var status: StatusCode
-        var severity: UInt8
-        var parts: UInt8
-        var flags: UInt32
-        var name: String
-        var service: String
-        var traceState: String
-        var statusMessage: String
-        var severityText: String
-        var eventName: String
-        var resource: Int
-        var attributes: [(key: String, tag: UInt8)]
-        var droppedAttributes: UInt32
-        var eventCount: Int
-        var droppedEvents: UInt32
-        var linkCount: Int
-        var droppedLinks: UInt32
-        var origin = IdentityOrigin.unknown
-        var issuer: String?
-        var hasEmail = false
-        var groupCount = 0
-        var hasFingerprint = false
-        var workload: String?
-        var method: String?
-        var route: String?
-        var httpStatus: UInt16 = 0
-        var httpParts: UInt8 = 0
+    package final class Shape {
+        package var kind: EventKind
+        package var spanKind: SpanKind
+        package var source: EventSource
+        package var status: StatusCode
+        package var severity: UInt8
+        package var parts: UInt8
+        package var flags: UInt32
+        package var name: String
+        package var service: String
+        package var traceState: String
+        package var statusMessage: String
+        package var severityText: String
+        package var eventName: String
+        package var resource: Int
+        package var attributes: [(key: String, tag: UInt8)]
+        package var droppedAttributes: UInt32
+        package var eventCount: Int
+        package var droppedEvents: UInt32
+        package var linkCount: Int
+        package var droppedLinks: UInt32
+        package var origin = IdentityOrigin.unknown
+        package var issuer: String?
+        package var hasEmail = false
+        package var groupCount = 0
+        package var hasFingerprint = false
+        package var workload: String?
+        package var method: String?
+        package var route: String?
+        package var httpStatus: UInt16 = 0
+        package var httpParts: UInt8 = 0
+
+        package var hasParent: Bool { parts & Parts.parent != 0 }
+        package var hasUser: Bool { parts & Parts.user != 0 }
+        package var hasHTTP: Bool { parts & Parts.http != 0 }
+        package var hasBody: Bool { parts & Parts.body != 0 }
+        /// Rows of this shape have an HTTP target (in the http column).
+        package var hasTarget: Bool { httpParts & 1 != 0 }
+        /// Rows of this shape have an HTTP client address (in the http column, after the target).
+        package var hasClientAddress: Bool { httpParts & 2 != 0 }
 
         init(
             kind: EventKind, spanKind: SpanKind, source: EventSource, status: StatusCode, severity: UInt8,

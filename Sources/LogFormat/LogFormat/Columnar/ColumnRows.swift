@@ -1,0 +1,291 @@
+// A column block's rows for output, without building events: the block's tables (strings, resources, shapes) and
+// its per-row columns, with each asked-for row's fixed fields (times, ids) and where its parts start in the
+// identities, HTTP, values and extras columns. A writer (auditq's JSON) reads a row's parts from there, in the
+// order its format wants them. The storage library knows no output format: this is the row access it gives.
+//
+// Every row of the block is walked and checked as the decoder checks it (ids in range, value nesting, counts,
+// every column read to its end, the row count against the block header) before any row is handed out, so a
+// writer reading a row again meets only bytes that were checked; it still reads them with checked readers
+// (`ColumnRowReader`), so a mistake is an error, never a trap.
+
+/// One row of a column block held for output: the fields a query orders and compares by, and where the row's parts
+/// start in its block's per-row columns.
+package struct ColumnRow: Sendable {
+    /// The row's number within its block.
+    package var row: Int32
+    /// Its shape: an index into `ColumnRows.shapes`.
+    package var shape: Int32
+    package var start: UInt64
+    package var end: UInt64
+    /// 0 when the row has none.
+    package var observed: UInt64
+    package var traceID: TraceID
+    package var spanID: SpanID
+    /// The parent span id, when the shape says the row has one.
+    package var parent: SpanID
+    /// Offsets of the row's parts in the identities, HTTP, values and extras columns.
+    var user: Int32
+    var http: Int32
+    var value: Int32
+    var extra: Int32
+}
+
+/// The asked-for rows of one column block, with the tables and columns they are read from. A class: handles name
+/// it by position, and its columns stay put while rows are read.
+package final class ColumnRows {
+    package let strings: [String]
+    package let resources: [ColumnBlock.Resource]
+    package let shapes: [ColumnBlock.Shape]
+    package let rows: [ColumnRow]
+    /// The decoder over the block's columns, for building a row's event (rarely: comparing retry duplicates).
+    let decoder: ColumnBlock.Decoder
+    private let user: [UInt8]
+    private let http: [UInt8]
+    private let values: [UInt8]
+    private let extras: [UInt8]
+
+    init(decoder: ColumnBlock.Decoder, rows: [ColumnRow]) {
+        self.decoder = decoder
+        strings = decoder.strings
+        resources = decoder.resources
+        shapes = decoder.shapes
+        self.rows = rows
+        user = decoder.column(.identities)
+        http = decoder.column(.http)
+        values = decoder.column(.values)
+        extras = decoder.column(.extras)
+    }
+
+    /// Calls `body` with readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP,
+    /// values and extras columns.
+    package func withReaders<R>(_ i: Int, _ body: (inout ColumnRowReaders) throws(LogFormatError) -> R)
+        throws(LogFormatError) -> R
+    {
+        let row = rows[i]
+        let n = strings.count
+        return try user.withBytes { (bu) throws(LogFormatError) -> R in
+            try http.withBytes { (bh) throws(LogFormatError) -> R in
+                try values.withBytes { (bv) throws(LogFormatError) -> R in
+                    try extras.withBytes { (bx) throws(LogFormatError) -> R in
+                        var r = ColumnRowReaders(
+                            user: ColumnRowReader(BinaryReader(bu, offset: Int(row.user)), strings: n),
+                            http: ColumnRowReader(BinaryReader(bh, offset: Int(row.http)), strings: n),
+                            value: ColumnRowReader(BinaryReader(bv, offset: Int(row.value)), strings: n),
+                            extra: ColumnRowReader(BinaryReader(bx, offset: Int(row.extra)), strings: n))
+                        return try body(&r)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The event of row `i` (an index into `rows`), built by the decoder: the same event the decoder gives.
+    package func event(_ i: Int) throws(LogFormatError) -> AuditEvent {
+        var d = decoder
+        d.wanted = [Int(rows[i].row)]
+        let events = try d.rows()
+        guard events.count == 1 else { throw LogFormatError(.malformed, "column block: a row built twice") }
+        return events[0]
+    }
+}
+
+/// Readers of one row's parts, one per column.
+package struct ColumnRowReaders {
+    package var user: ColumnRowReader
+    package var http: ColumnRowReader
+    package var value: ColumnRowReader
+    package var extra: ColumnRowReader
+}
+
+/// Reads one column of a row with the decoder's checks: string ids against the block's dictionary, counts against
+/// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep.
+package struct ColumnRowReader {
+    var r: BinaryReader
+    let strings: Int
+
+    init(_ r: BinaryReader, strings: Int) {
+        self.r = r
+        self.strings = strings
+    }
+
+    /// A string id, checked against the dictionary.
+    @inline(__always) package mutating func string() throws(LogFormatError) -> Int {
+        let i = try r.uvarint()
+        guard i < UInt64(strings) else {
+            throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(strings)")
+        }
+        return Int(i)
+    }
+
+    @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }
+    @inline(__always) package mutating func svarint() throws(LogFormatError) -> Int64 { try r.svarint() }
+    @inline(__always) package mutating func u64() throws(LogFormatError) -> UInt64 { try r.u64() }
+    @inline(__always) package mutating func u64BigEndian() throws(LogFormatError) -> UInt64 {
+        try r.u64BigEndian()
+    }
+    /// A count of items that follow (each at least one byte): at most what remains.
+    @inline(__always) package mutating func count(_ what: StaticString) throws(LogFormatError) -> Int {
+        try r.uvarint(max: r.remaining, what)
+    }
+    /// A 32-bit count (dropped counts, flags).
+    @inline(__always) package mutating func count32() throws(LogFormatError) -> UInt32 {
+        try ColumnBlock.Decoder.count32(&r)
+    }
+    /// `n` bytes, valid while the row's readers are.
+    @inline(__always) package mutating func bytes(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
+        try r.rawSlice(n)
+    }
+    /// A value's tag, checked to be known.
+    @inline(__always) package mutating func tag() throws(LogFormatError) -> UInt8 {
+        let t = try r.u8()
+        guard t <= RecordCodec.ValueTag.keyValueList else {
+            throw LogFormatError(.malformed, "column block: unknown value tag \(t)")
+        }
+        return t
+    }
+    /// Fails for values nested `depth` deep or more, as the decoder does.
+    @inline(__always) package static func checkDepth(_ depth: Int) throws(LogFormatError) {
+        guard depth < RecordCodec.maxValueDepth else {
+            throw LogFormatError(.malformed, "column block: values nested \(depth) deep")
+        }
+    }
+}
+
+extension ColumnBlock {
+    /// The rows at `rows` (ascending row numbers within the block) whose start lies in `timeRange` (all when nil),
+    /// with the block's tables and columns. Every row of the block is read and checked, as the decoder does, and
+    /// the block must hold `expectedRows` rows (its header's count).
+    package static func rows(
+        _ payload: UnsafeRawBufferPointer, rows wanted: [Int], segment: SegmentDictionary?, expectedRows: Int,
+        timeRange: ClosedRange<UInt64>?
+    ) throws(LogFormatError) -> ColumnRows {
+        var d = try Decoder(try columns(payload))
+        d.segment = segment
+        try d.tables()
+        let shapes = d.shapes
+        let n = d.strings.count
+        let rows = try d.withReaders { (r) throws(LogFormatError) -> [ColumnRow] in
+            let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
+            let blockStart = try r.time.u64()
+            var out: [ColumnRow] = []
+            out.reserveCapacity(wanted.count)
+            var blockRow = 0
+            var nextWanted = 0
+            var runSpans: [SpanID] = []
+            for _ in 0..<runCount {
+                let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
+                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
+                let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
+                runSpans.removeAll(keepingCapacity: true)
+                var runStart: UInt64 = 0
+                for row in 0..<length {
+                    defer { blockRow += 1 }
+                    let shapeIndex = try Decoder.index(&r.shape, count: shapes.count, "a shape")
+                    let s = shapes[shapeIndex]
+                    let (start, end, observed) = try Decoder.rowTimes(
+                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
+                    let spanID = SpanID(value: try r.span.u64BigEndian())
+                    runSpans.append(spanID)
+                    var parent = SpanID(value: 0)
+                    if s.parts & Parts.parent != 0 {
+                        let k = try r.parent.uvarint(max: row, "a parent row")
+                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
+                    }
+                    if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
+                        nextWanted += 1
+                        if timeRange?.contains(start) ?? true {
+                            out.append(
+                                ColumnRow(
+                                    row: Int32(blockRow), shape: Int32(shapeIndex), start: start, end: end,
+                                    observed: observed, traceID: traceID, spanID: spanID, parent: parent,
+                                    user: Int32(r.user.offset), http: Int32(r.http.offset),
+                                    value: Int32(r.value.offset), extra: Int32(r.extra.offset)))
+                        }
+                    }
+                    try Decoder.skipRest(s, &r, strings: n)
+                }
+            }
+            if nextWanted < wanted.count {
+                throw LogFormatError(
+                    .malformed, "column block: row \(wanted[nextWanted]) asked of a block of \(blockRow)")
+            }
+            guard blockRow == expectedRows else {
+                throw LogFormatError(
+                    .malformed, "column block: holds \(blockRow) rows, its header says \(expectedRows)")
+            }
+            try Decoder.end(r.shape, .rowShapes)
+            try Decoder.end(r.runs, .traceRuns)
+            try Decoder.end(r.span, .spanIDs)
+            try Decoder.end(r.parent, .parents)
+            try Decoder.end(r.time, .times)
+            try Decoder.end(r.user, .identities)
+            try Decoder.end(r.http, .http)
+            try Decoder.end(r.value, .values)
+            try Decoder.end(r.extra, .extras)
+            return out
+        }
+        return ColumnRows(decoder: d, rows: rows)
+    }
+}
+
+/// A record an answer holds without its event: what ordering and duplicate checks need, and where to read the rest.
+package struct RecordHandle: Sendable {
+    package var start: UInt64
+    package var location: RecordLocation
+    package var traceID: TraceID
+    package var spanID: SpanID
+    /// An index into `RecordHandles.blocks` (then `item` indexes that block's `rows`), or -1 (then `item` indexes
+    /// `RecordHandles.records`).
+    package var block: Int32
+    package var item: Int32
+}
+
+/// The records of an answer as handles: rows of column blocks, and decoded records for what has no columns (row
+/// blocks, open segments).
+package struct RecordHandles {
+    package var blocks: [ColumnRows] = []
+    package var records: [StoredRecord] = []
+    package var handles: [RecordHandle] = []
+
+    package init() {}
+
+    /// Adds every row of `rows`, which lie in the segment of `node` and `sequence` from ordinal `firstOrdinal`.
+    package mutating func append(_ rows: ColumnRows, node: NodeID, sequence: UInt64, firstOrdinal: UInt32) {
+        guard !rows.rows.isEmpty else { return }
+        let b = Int32(blocks.count)
+        blocks.append(rows)
+        handles.reserveCapacity(handles.count + rows.rows.count)
+        for (i, r) in rows.rows.enumerated() {
+            handles.append(
+                RecordHandle(
+                    start: r.start,
+                    location: RecordLocation(
+                        nodeID: node, segmentSequence: sequence, ordinal: firstOrdinal + UInt32(r.row)),
+                    traceID: r.traceID, spanID: r.spanID, block: b, item: Int32(i)))
+        }
+    }
+
+    package mutating func append(_ record: StoredRecord) {
+        handles.append(
+            RecordHandle(
+                start: record.event.startTimeUnixNano, location: record.location, traceID: record.event.traceID,
+                spanID: record.event.spanID, block: -1, item: Int32(records.count)))
+        records.append(record)
+    }
+
+    /// The event `h` names: decoded records as they are, rows built by the decoder.
+    package func event(_ h: RecordHandle) throws(LogFormatError) -> AuditEvent {
+        h.block < 0 ? records[Int(h.item)].event : try blocks[Int(h.block)].event(Int(h.item))
+    }
+
+    /// Whether `h` is an edge's record or an access event (a request's own record, for `activity`).
+    package func isEdgeOrAccess(_ h: RecordHandle) -> Bool {
+        if h.block < 0 {
+            let e = records[Int(h.item)].event
+            return e.source == .edge || e.kind == .access
+        }
+        let rows = blocks[Int(h.block)]
+        let s = rows.shapes[Int(rows.rows[Int(h.item)].shape)]
+        return s.source == .edge || s.kind == .access
+    }
+}
