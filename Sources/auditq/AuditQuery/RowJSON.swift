@@ -72,13 +72,17 @@ final class BlockJSON {
     typealias Tag = RecordCodec.ValueTag
     let rows: ColumnRows
     /// Quoted, escaped strings back to back; string `i` is `text[start[i]..<end[i]]` once `start[i] >= 0`.
-    var text: [UInt8] = []
-    var start: [Int32]
-    var end: [Int32]
-    var shapes: [ShapeJSON?]
-    var resources: [[UInt8]?]
+    @exclusivity(unchecked) var text: [UInt8] = []
+    @exclusivity(unchecked) var start: [Int32]
+    @exclusivity(unchecked) var end: [Int32]
+    @exclusivity(unchecked) var shapes: [ShapeJSON?]
+    @exclusivity(unchecked) var resources: [[UInt8]?]
     /// A link's attributes, rendered before the link's flags that the JSON puts first.
-    var scratch = JSONWriter(buffer: [])
+    ///
+    /// These tables are unchecked for exclusive access (the checks were a twentieth of the writer's time): one
+    /// thread uses a `BlockJSON`, and no access to one of them overlaps another access to the same one (the
+    /// scratch writer is lent while strings are added to `text`, a different property).
+    @exclusivity(unchecked) var scratch = JSONWriter(buffer: [])
 
     init(_ rows: ColumnRows) {
         self.rows = rows
@@ -90,7 +94,7 @@ final class BlockJSON {
     }
 
     /// The fixed members of a shape's rows, rendered.
-    struct ShapeJSON {
+    final class ShapeJSON {
         /// `[,"trace_state"],"flags","span_kind","name","service","source"`.
         var head: [UInt8]
         /// After a user's groups: `],"issuer"?,"origin"`.
@@ -112,6 +116,25 @@ final class BlockJSON {
         var afterAttributes: [UInt8]
         var droppedEvents: [UInt8]
         var droppedLinks: [UInt8]
+
+        init(
+            head: [UInt8], userTail: [UInt8], workload: [UInt8], method: [UInt8], routeStatus: [UInt8],
+            statusSeverity: [UInt8], hasLogMembers: Bool, eventNameAttributes: [UInt8], keys: [[UInt8]],
+            afterAttributes: [UInt8], droppedEvents: [UInt8], droppedLinks: [UInt8]
+        ) {
+            self.head = head
+            self.userTail = userTail
+            self.workload = workload
+            self.method = method
+            self.routeStatus = routeStatus
+            self.statusSeverity = statusSeverity
+            self.hasLogMembers = hasLogMembers
+            self.eventNameAttributes = eventNameAttributes
+            self.keys = keys
+            self.afterAttributes = afterAttributes
+            self.droppedEvents = droppedEvents
+            self.droppedLinks = droppedLinks
+        }
     }
 
     func shape(_ i: Int) -> ShapeJSON {
@@ -266,7 +289,9 @@ final class BlockJSON {
             w.spanID(row.parent)
         }
         w.buffer.append(contentsOf: sj.head)
-        try rows.withReaders(item) { (r) throws(LogFormatError) in
+        // The readers read memory `rows` owns, which `self` keeps alive.
+        var r = rows.readers(item)
+        do {
             if s.hasUser {
                 w.raw(",\"user\":{\"subject\":")
                 string(try r.user.string(), &w)

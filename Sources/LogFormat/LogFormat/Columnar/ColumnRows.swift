@@ -30,62 +30,71 @@ package struct ColumnRow: Sendable {
     var extra: Int32
 }
 
-/// The asked-for rows of one column block, with the tables and columns they are read from. A class: handles name
-/// it by position, and its columns stay put while rows are read.
+/// The asked-for rows of one column block, with the block's tables and the asked-for rows' parts of its
+/// identities, HTTP, values and extras columns (only theirs: a query that wants one row in seven holds a seventh of
+/// those columns). A class: handles name it by position, and the parts stay put while rows are read.
 package final class ColumnRows {
     package let strings: [String]
     package let resources: [ColumnBlock.Resource]
     package let shapes: [ColumnBlock.Shape]
     package let rows: [ColumnRow]
-    /// The decoder over the block's columns, for building a row's event (rarely: comparing retry duplicates).
-    let decoder: ColumnBlock.Decoder
-    private let user: [UInt8]
-    private let http: [UInt8]
-    private let values: [UInt8]
-    private let extras: [UInt8]
+    /// The rows' parts of the identities, HTTP, values and extras columns, back to back in memory this object owns
+    /// (so readers of them need no closure to pin them).
+    private let storage: UnsafeMutableRawBufferPointer
+    private let user: UnsafeRawBufferPointer
+    private let http: UnsafeRawBufferPointer
+    private let values: UnsafeRawBufferPointer
+    private let extras: UnsafeRawBufferPointer
 
-    init(decoder: ColumnBlock.Decoder, rows: [ColumnRow]) {
-        self.decoder = decoder
-        strings = decoder.strings
-        resources = decoder.resources
-        shapes = decoder.shapes
+    init(_ d: ColumnBlock.Decoder, rows: [ColumnRow], parts columns: [[UInt8]]) {
+        strings = d.strings
+        resources = d.resources
+        shapes = d.shapes
         self.rows = rows
-        user = decoder.column(.identities)
-        http = decoder.column(.http)
-        values = decoder.column(.values)
-        extras = decoder.column(.extras)
+        storage = .allocate(byteCount: max(1, columns.reduce(0) { $0 + $1.count }), alignment: 8)
+        var parts: [UnsafeRawBufferPointer] = []
+        var at = 0
+        for c in columns {
+            let part = UnsafeMutableRawBufferPointer(rebasing: storage[at..<at + c.count])
+            c.withUnsafeBytes { part.copyMemory(from: $0) }
+            parts.append(UnsafeRawBufferPointer(part))
+            at += c.count
+        }
+        user = parts[0]
+        http = parts[1]
+        values = parts[2]
+        extras = parts[3]
     }
 
-    /// Calls `body` with readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP,
-    /// values and extras columns.
-    package func withReaders<R>(_ i: Int, _ body: (inout ColumnRowReaders) throws(LogFormatError) -> R)
-        throws(LogFormatError) -> R
-    {
+    deinit { storage.deallocate() }
+
+    /// Readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP, values and extras
+    /// columns. They read memory this object owns: keep it alive while they are used.
+    package func readers(_ i: Int) -> ColumnRowReaders {
         let row = rows[i]
         let n = strings.count
-        return try user.withBytes { (bu) throws(LogFormatError) -> R in
-            try http.withBytes { (bh) throws(LogFormatError) -> R in
-                try values.withBytes { (bv) throws(LogFormatError) -> R in
-                    try extras.withBytes { (bx) throws(LogFormatError) -> R in
-                        var r = ColumnRowReaders(
-                            user: ColumnRowReader(BinaryReader(bu, offset: Int(row.user)), strings: n),
-                            http: ColumnRowReader(BinaryReader(bh, offset: Int(row.http)), strings: n),
-                            value: ColumnRowReader(BinaryReader(bv, offset: Int(row.value)), strings: n),
-                            extra: ColumnRowReader(BinaryReader(bx, offset: Int(row.extra)), strings: n))
-                        return try body(&r)
-                    }
-                }
-            }
-        }
+        return ColumnRowReaders(
+            user: ColumnRowReader(BinaryReader(user, offset: Int(row.user)), strings: n),
+            http: ColumnRowReader(BinaryReader(http, offset: Int(row.http)), strings: n),
+            value: ColumnRowReader(BinaryReader(values, offset: Int(row.value)), strings: n),
+            extra: ColumnRowReader(BinaryReader(extras, offset: Int(row.extra)), strings: n))
     }
 
-    /// The event of row `i` (an index into `rows`), built by the decoder: the same event the decoder gives.
+    /// The event of row `i` (an index into `rows`), built as the decoder builds it (rarely needed: comparing retry
+    /// duplicates).
     package func event(_ i: Int) throws(LogFormatError) -> AuditEvent {
-        var d = decoder
-        d.wanted = [Int(rows[i].row)]
-        let events = try d.rows()
-        guard events.count == 1 else { throw LogFormatError(.malformed, "column block: a row built twice") }
-        return events[0]
+        let row = rows[i]
+        let s = shapes[Int(row.shape)]
+        let r = readers(i)
+        let none = BinaryReader(UnsafeRawBufferPointer(start: nil, count: 0))
+        var all = ColumnBlock.Decoder.Readers(
+            shape: none, runs: none, span: none, parent: none, time: none, user: r.user.r, http: r.http.r,
+            value: r.value.r, extra: r.extra.r)
+        return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
+            try ColumnBlock.Decoder.buildRow(
+                s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
+                parent: s.hasParent ? row.parent : nil, &all, strings, resources)
+        }
     }
 }
 
@@ -100,7 +109,7 @@ package struct ColumnRowReaders {
 /// Reads one column of a row with the decoder's checks: string ids against the block's dictionary, counts against
 /// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep.
 package struct ColumnRowReader {
-    var r: BinaryReader
+    fileprivate(set) var r: BinaryReader
     let strings: Int
 
     init(_ r: BinaryReader, strings: Int) {
@@ -164,6 +173,8 @@ extension ColumnBlock {
         try d.tables()
         let shapes = d.shapes
         let n = d.strings.count
+        // The asked-for rows' parts of the identities, HTTP, values and extras columns.
+        var parts: [[UInt8]] = [[], [], [], []]
         let rows = try d.withReaders { (r) throws(LogFormatError) -> [ColumnRow] in
             let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
             let blockStart = try r.time.u64()
@@ -191,6 +202,8 @@ extension ColumnBlock {
                         let k = try r.parent.uvarint(max: row, "a parent row")
                         parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
                     }
+                    let before = (r.user.offset, r.http.offset, r.value.offset, r.extra.offset)
+                    try Decoder.skipRest(s, &r, strings: n)
                     if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
                         nextWanted += 1
                         if timeRange?.contains(start) ?? true {
@@ -198,11 +211,14 @@ extension ColumnBlock {
                                 ColumnRow(
                                     row: Int32(blockRow), shape: Int32(shapeIndex), start: start, end: end,
                                     observed: observed, traceID: traceID, spanID: spanID, parent: parent,
-                                    user: Int32(r.user.offset), http: Int32(r.http.offset),
-                                    value: Int32(r.value.offset), extra: Int32(r.extra.offset)))
+                                    user: Int32(parts[0].count), http: Int32(parts[1].count),
+                                    value: Int32(parts[2].count), extra: Int32(parts[3].count)))
+                            parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
+                            parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+                            parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
+                            parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
                         }
                     }
-                    try Decoder.skipRest(s, &r, strings: n)
                 }
             }
             if nextWanted < wanted.count {
@@ -224,7 +240,7 @@ extension ColumnBlock {
             try Decoder.end(r.extra, .extras)
             return out
         }
-        return ColumnRows(decoder: d, rows: rows)
+        return ColumnRows(d, rows: rows, parts: parts)
     }
 }
 
@@ -254,7 +270,6 @@ package struct RecordHandles {
         guard !rows.rows.isEmpty else { return }
         let b = Int32(blocks.count)
         blocks.append(rows)
-        handles.reserveCapacity(handles.count + rows.rows.count)
         for (i, r) in rows.rows.enumerated() {
             handles.append(
                 RecordHandle(
