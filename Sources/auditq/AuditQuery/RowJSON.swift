@@ -71,7 +71,8 @@ package struct RowJSON {
 final class BlockJSON {
     typealias Tag = RecordCodec.ValueTag
     let rows: ColumnRows
-    /// Quoted, escaped strings back to back; string `i` is `text[start[i]..<end[i]]` once `start[i] >= 0`.
+    /// Quoted, escaped strings back to back; the string in slot `i` (`ColumnRows.slot`) is `text[start[i]..<end[i]]`
+    /// once `start[i] >= 0`.
     @exclusivity(unchecked) var text: [UInt8] = []
     @exclusivity(unchecked) var start: [Int32]
     @exclusivity(unchecked) var end: [Int32]
@@ -248,8 +249,9 @@ final class BlockJSON {
         return w.buffer
     }
 
-    /// Dictionary string `i`, quoted and escaped.
-    @inline(__always) func string(_ i: Int, _ w: inout JSONWriter) {
+    /// Dictionary string `id`, quoted and escaped.
+    @inline(__always) func string(_ id: Int, _ w: inout JSONWriter) throws(LogFormatError) {
+        let i = try slot(id)
         if start[i] < 0 {
             start[i] = Int32(text.count)
             JSONString.appendQuoted(rows.strings[i], to: &text)
@@ -260,8 +262,16 @@ final class BlockJSON {
         text.withUnsafeBufferPointer { w.buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[a..<b])) }
     }
 
-    /// Whether dictionary string `i` is empty.
-    func isEmpty(_ i: Int) -> Bool { rows.strings[i].isEmpty }
+    /// Whether dictionary string `id` is empty.
+    func isEmpty(_ id: Int) throws(LogFormatError) -> Bool { rows.strings[try slot(id)].isEmpty }
+
+    /// The place of string `id` in the rows' strings; every string a row names has one (`ColumnBlock.rows` keeps
+    /// them), so a miss is a reader out of step with the walk: an error, not a trap.
+    @inline(__always) func slot(_ id: Int) throws(LogFormatError) -> Int {
+        let i = rows.slot(id)
+        guard i >= 0 else { throw LogFormatError(.malformed, "column block: string \(id) is not one the rows name") }
+        return i
+    }
 
     /// The event object of row `item` (an index into `rows.rows`): `EventJSON.render` of its event.
     func event(_ item: Int, _ w: inout JSONWriter) throws(LogFormatError) {
@@ -294,15 +304,15 @@ final class BlockJSON {
         do {
             if s.hasUser {
                 w.raw(",\"user\":{\"subject\":")
-                string(try r.user.string(), &w)
+                try string(try r.user.string(), &w)
                 if s.hasEmail {
                     w.raw(",\"email\":")
-                    string(try r.user.string(), &w)
+                    try string(try r.user.string(), &w)
                 }
                 w.raw(",\"groups\":[")
                 for g in 0..<s.groupCount {
                     if g > 0 { w.byte(UInt8(ascii: ",")) }
-                    string(try r.user.string(), &w)
+                    try string(try r.user.string(), &w)
                 }
                 w.buffer.append(contentsOf: sj.userTail)
                 if s.hasFingerprint {
@@ -322,13 +332,13 @@ final class BlockJSON {
                 w.buffer.append(contentsOf: sj.method)
                 if s.hasTarget {
                     w.raw("\"target\":")
-                    string(try r.http.string(), &w)
+                    try string(try r.http.string(), &w)
                     w.byte(UInt8(ascii: ","))
                 }
                 w.buffer.append(contentsOf: sj.routeStatus)
                 if s.hasClientAddress {
                     w.raw(",\"client_address\":")
-                    string(try r.http.string(), &w)
+                    try string(try r.http.string(), &w)
                 }
                 w.byte(UInt8(ascii: "}"))
             }
@@ -350,7 +360,7 @@ final class BlockJSON {
                     w.raw("{\"time_unix_nano\":")
                     w.quotedDecimal(row.start &+ UInt64(bitPattern: try r.extra.svarint()))
                     w.raw(",\"name\":")
-                    string(try r.extra.string(), &w)
+                    try string(try r.extra.string(), &w)
                     w.raw(",\"attributes\":")
                     try attributes(&r.extra, &w, depth: 0)
                     w.droppedCount(try r.extra.count32(), key: ",\"dropped_attributes_count\":")
@@ -374,9 +384,9 @@ final class BlockJSON {
                     w.traceID(trace)
                     w.raw(",\"span_id\":")
                     w.spanID(span)
-                    if !isEmpty(state) {
+                    if try !isEmpty(state) {
                         w.raw(",\"trace_state\":")
-                        string(state, &w)
+                        try string(state, &w)
                     }
                     w.raw(",\"flags\":")
                     w.decimal(UInt64(flags))
@@ -398,7 +408,7 @@ final class BlockJSON {
         try ColumnRowReader.checkDepth(depth)
         switch tag {
         case Tag.empty: w.raw("null")
-        case Tag.string: string(try r.string(), &w)
+        case Tag.string: try string(try r.string(), &w)
         case Tag.boolFalse: w.raw("false")
         case Tag.boolTrue: w.raw("true")
         case Tag.int: w.integer(try r.svarint())
@@ -423,7 +433,7 @@ final class BlockJSON {
         w.byte(UInt8(ascii: "{"))
         for i in 0..<n {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            string(try r.string(), &w)
+            try string(try r.string(), &w)
             w.byte(UInt8(ascii: ":"))
             try value(try r.tag(), &r, &w, depth: depth)
         }

@@ -13,7 +13,7 @@
 package struct ColumnRow: Sendable {
     /// The row's number within its block.
     package var row: Int32
-    /// Its shape: an index into `ColumnRows.shapes`.
+    /// Its shape: an index into `ColumnRows.shapes` (which holds only the shapes of the rows asked for).
     package var shape: Int32
     package var start: UInt64
     package var end: UInt64
@@ -34,7 +34,10 @@ package struct ColumnRow: Sendable {
 /// identities, HTTP, values and extras columns (only theirs: a query that wants one row in seven holds a seventh of
 /// those columns). A class: handles name it by position, and the parts stay put while rows are read.
 package final class ColumnRows {
+    /// The strings the rows name, in order of id; `slot(id)` gives a string id's place here.
     package let strings: [String]
+    /// For each string id of the block, its place in `strings`, or -1 when no row asked for names it.
+    private let slots: [Int32]
     package let resources: [ColumnBlock.Resource]
     package let shapes: [ColumnBlock.Shape]
     package let rows: [ColumnRow]
@@ -46,10 +49,38 @@ package final class ColumnRows {
     private let values: UnsafeRawBufferPointer
     private let extras: UnsafeRawBufferPointer
 
-    init(_ d: ColumnBlock.Decoder, rows: [ColumnRow], parts columns: [[UInt8]]) {
-        strings = d.strings
-        resources = d.resources
-        shapes = d.shapes
+    init(_ d: ColumnBlock.Decoder, rows: [ColumnRow], parts columns: [[UInt8]], used: [Bool]) {
+        // Only the strings the rows name are kept: a block's table is mostly the strings of rows not asked for,
+        // and shapes and resources hold their own.
+        var slots = [Int32](repeating: -1, count: d.strings.count)
+        var strings: [String] = []
+        for i in d.strings.indices where used[i] {
+            slots[i] = Int32(strings.count)
+            strings.append(d.strings[i])
+        }
+        self.strings = strings
+        self.slots = slots
+        // Likewise only the shapes the rows have (a block has hundreds) and the resources of those.
+        var index = [Int32](repeating: -1, count: d.shapes.count)
+        var shapes: [ColumnBlock.Shape] = []
+        var rows = rows
+        for i in rows.indices {
+            let old = Int(rows[i].shape)
+            if index[old] < 0 {
+                index[old] = Int32(shapes.count)
+                shapes.append(d.shapes[old])
+            }
+            rows[i].shape = index[old]
+        }
+        var keep = [Bool](repeating: false, count: d.resources.count)
+        for s in shapes { keep[s.resource] = true }
+        var resources = d.resources
+        for i in resources.indices where !keep[i] {
+            resources[i] = ColumnBlock.Resource(
+                attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: "")
+        }
+        self.shapes = shapes
+        self.resources = resources
         self.rows = rows
         storage = .allocate(byteCount: max(1, columns.reduce(0) { $0 + $1.count }), alignment: 8)
         var parts: [UnsafeRawBufferPointer] = []
@@ -70,9 +101,12 @@ package final class ColumnRows {
 
     /// Readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP, values and extras
     /// columns. They read memory this object owns: keep it alive while they are used.
+    /// The place in `strings` of string `id` (one that a row read through `readers` names).
+    @inline(__always) package func slot(_ id: Int) -> Int { Int(slots[id]) }
+
     package func readers(_ i: Int) -> ColumnRowReaders {
         let row = rows[i]
-        let n = strings.count
+        let n = slots.count
         return ColumnRowReaders(
             user: ColumnRowReader(BinaryReader(user, offset: Int(row.user)), strings: n),
             http: ColumnRowReader(BinaryReader(http, offset: Int(row.http)), strings: n),
@@ -90,10 +124,12 @@ package final class ColumnRows {
         var all = ColumnBlock.Decoder.Readers(
             shape: none, runs: none, span: none, parent: none, time: none, user: r.user.r, http: r.http.r,
             value: r.value.r, extra: r.extra.r)
+        var table = [String](repeating: "", count: slots.count)
+        for (id, k) in slots.enumerated() where k >= 0 { table[id] = strings[Int(k)] }
         return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
             try ColumnBlock.Decoder.buildRow(
                 s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
-                parent: s.hasParent ? row.parent : nil, &all, strings, resources)
+                parent: s.hasParent ? row.parent : nil, &all, table, resources)
         }
     }
 }
@@ -240,7 +276,78 @@ extension ColumnBlock {
             try Decoder.end(r.extra, .extras)
             return out
         }
-        return ColumnRows(d, rows: rows, parts: parts)
+        var used = [Bool](repeating: false, count: n)
+        try parts[0].withBytes { (bu) throws(LogFormatError) in
+            try parts[1].withBytes { (bh) throws(LogFormatError) in
+                try parts[2].withBytes { (bv) throws(LogFormatError) in
+                    try parts[3].withBytes { (bx) throws(LogFormatError) in
+                        var r = ColumnRowReaders(
+                            user: ColumnRowReader(BinaryReader(bu), strings: n),
+                            http: ColumnRowReader(BinaryReader(bh), strings: n),
+                            value: ColumnRowReader(BinaryReader(bv), strings: n),
+                            extra: ColumnRowReader(BinaryReader(bx), strings: n))
+                        for row in rows { try markStrings(shapes[Int(row.shape)], &r, &used) }
+                    }
+                }
+            }
+        }
+        return ColumnRows(d, rows: rows, parts: parts, used: used)
+    }
+
+    /// Marks in `used` the strings one row's parts name (read as `Decoder.skipRest` reads them).
+    private static func markStrings(_ s: Shape, _ r: inout ColumnRowReaders, _ used: inout [Bool])
+        throws(LogFormatError)
+    {
+        if s.parts & Parts.user != 0 {
+            used[try r.user.string()] = true
+            if s.hasEmail { used[try r.user.string()] = true }
+            for _ in 0..<s.groupCount { used[try r.user.string()] = true }
+            if s.hasFingerprint { _ = try r.user.bytes(try r.user.count("a fingerprint length")) }
+        }
+        if s.parts & Parts.http != 0 {
+            if s.httpParts & 1 != 0 { used[try r.http.string()] = true }
+            if s.httpParts & 2 != 0 { used[try r.http.string()] = true }
+        }
+        for a in s.attributes { try markValue(a.tag, &r.value, &used, depth: 0) }
+        if s.parts & Parts.body != 0 { try markValue(try r.extra.tag(), &r.extra, &used, depth: 0) }
+        for _ in 0..<s.eventCount {
+            _ = try r.extra.svarint()
+            used[try r.extra.string()] = true
+            try markAttributes(&r.extra, &used, depth: 0)
+            _ = try r.extra.count32()
+        }
+        for _ in 0..<s.linkCount {
+            _ = try r.extra.bytes(24)
+            used[try r.extra.string()] = true
+            try markAttributes(&r.extra, &used, depth: 0)
+            _ = try r.extra.count32()
+            _ = try r.extra.count32()
+        }
+    }
+
+    private static func markValue(_ tag: UInt8, _ r: inout ColumnRowReader, _ used: inout [Bool], depth: Int)
+        throws(LogFormatError)
+    {
+        try ColumnRowReader.checkDepth(depth)
+        switch tag {
+        case RecordCodec.ValueTag.string: used[try r.string()] = true
+        case RecordCodec.ValueTag.int: _ = try r.svarint()
+        case RecordCodec.ValueTag.double: _ = try r.u64()
+        case RecordCodec.ValueTag.bytes: _ = try r.bytes(try r.count("a bytes length"))
+        case RecordCodec.ValueTag.array:
+            for _ in 0..<(try r.count("an array length")) { try markValue(try r.tag(), &r, &used, depth: depth + 1) }
+        case RecordCodec.ValueTag.keyValueList: try markAttributes(&r, &used, depth: depth + 1)
+        default: return
+        }
+    }
+
+    private static func markAttributes(_ r: inout ColumnRowReader, _ used: inout [Bool], depth: Int)
+        throws(LogFormatError)
+    {
+        for _ in 0..<(try r.count("an attribute count")) {
+            used[try r.string()] = true
+            try markValue(try r.tag(), &r, &used, depth: depth)
+        }
     }
 }
 
