@@ -24,7 +24,9 @@ private let escapes = [
 private func hostile(_ seed: UInt64) -> AuditEvent {
     var g = SplitMix(seed)
     var e = RandomEvents.make(seed: seed)
-    func s() -> String { escapes[Int(g.next() % UInt64(escapes.count))] + escapes[Int(g.next() % UInt64(escapes.count))] }
+    func s() -> String {
+        escapes[Int(g.next() % UInt64(escapes.count))] + escapes[Int(g.next() % UInt64(escapes.count))]
+    }
     var extra: [Attribute] = [
         Attribute(s(), .double(.nan)), Attribute("inf", .double(.infinity)), Attribute("-inf", .double(-.infinity)),
         Attribute("-0", .double(-0.0)), Attribute("small", .double(1e-5)), Attribute("big", .double(5e20)),
@@ -196,7 +198,9 @@ private func lines(_ block: [UInt8], rows: [Int], count: Int, first: UInt32 = 7)
             try ColumnBlock.rows(
                 b, rows: Array(0..<events.count), segment: nil, expectedRows: events.count, timeRange: range)
         }
-        #expect(found.rows.map(\.row) == events.indices.filter { range.contains(events[$0].startTimeUnixNano) }.map(Int32.init))
+        #expect(
+            found.rows.map(\.row)
+                == events.indices.filter { range.contains(events[$0].startTimeUnixNano) }.map(Int32.init))
     }
 }
 
@@ -298,8 +302,9 @@ private func tracesInSealedOrder(_ events: [AuditEvent]) -> [AuditEvent] {
             var expectedActivity: [UInt8] = []
             memo = EventJSONMemo()
             for q in requests { RecordJSON.activityLine(q, into: &expectedActivity, memo: &memo) }
-            guard let (all, handles) = try store.activityHandles(
-                user: "u1", timeRange: range, includeDuplicates: includeDuplicates)
+            guard
+                let (all, handles) = try store.activityHandles(
+                    user: "u1", timeRange: range, includeDuplicates: includeDuplicates)
             else {
                 Issue.record("activity without a filter must be answered by handles")
                 return

@@ -56,7 +56,9 @@ private func viaRows(_ block: [UInt8], rows: [Int], expected: Int) -> Outcome {
                     Issue.record("seed \(seed): encoding failed")
                     return
                 }
-                #expect(viaRows(block, rows: some, expected: count) == .rows(some.map { RecordCodec.encode(events[$0]) }), "seed \(seed)")
+                #expect(
+                    viaRows(block, rows: some, expected: count) == .rows(some.map { RecordCodec.encode(events[$0]) }),
+                    "seed \(seed)")
             }
         }
     }

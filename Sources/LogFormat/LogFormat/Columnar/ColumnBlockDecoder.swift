@@ -454,80 +454,80 @@ extension ColumnBlock {
             _ s: Shape, start: UInt64, end: UInt64, observed: UInt64, traceID: TraceID, spanID: SpanID,
             parent: SpanID?, _ r: inout Readers, _ d: [String], _ resources: [Resource]
         ) throws(LogFormatError) -> AuditEvent {
-        var e = AuditEvent(
-            kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
-            observedTimeUnixNano: observed, traceID: traceID, spanID: spanID, parentSpanID: parent,
-            traceState: s.traceState, flags: s.flags, spanKind: s.spanKind, name: s.name,
-            service: s.service)
-        e.source = s.source
-        e.statusCode = s.status
-        e.statusMessage = s.statusMessage
-        e.severityNumber = s.severity
-        e.severityText = s.severityText
-        e.eventName = s.eventName
-        if s.parts & Parts.user != 0 {
-            let subject = try Self.string(&r.user, d)
-            let email = s.hasEmail ? try Self.string(&r.user, d) : nil
-            var groups: [String] = []
-            for _ in 0..<s.groupCount { groups.append(try Self.string(&r.user, d)) }
-            var fingerprint: [UInt8]?
-            if s.hasFingerprint {
-                let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
-                fingerprint = try r.user.bytes(n)
+            var e = AuditEvent(
+                kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
+                observedTimeUnixNano: observed, traceID: traceID, spanID: spanID, parentSpanID: parent,
+                traceState: s.traceState, flags: s.flags, spanKind: s.spanKind, name: s.name,
+                service: s.service)
+            e.source = s.source
+            e.statusCode = s.status
+            e.statusMessage = s.statusMessage
+            e.severityNumber = s.severity
+            e.severityText = s.severityText
+            e.eventName = s.eventName
+            if s.parts & Parts.user != 0 {
+                let subject = try Self.string(&r.user, d)
+                let email = s.hasEmail ? try Self.string(&r.user, d) : nil
+                var groups: [String] = []
+                for _ in 0..<s.groupCount { groups.append(try Self.string(&r.user, d)) }
+                var fingerprint: [UInt8]?
+                if s.hasFingerprint {
+                    let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                    fingerprint = try r.user.bytes(n)
+                }
+                e.user = UserIdentity(
+                    subject: subject, email: email, groups: groups, issuer: s.issuer, origin: s.origin,
+                    tokenFingerprint: fingerprint)
             }
-            e.user = UserIdentity(
-                subject: subject, email: email, groups: groups, issuer: s.issuer, origin: s.origin,
-                tokenFingerprint: fingerprint)
-        }
-        e.workload = s.workload
-        if s.parts & Parts.http != 0 {
-            let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
-            let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
-            e.http = HTTPFacts(
-                method: s.method, target: target, route: s.route, statusCode: s.httpStatus,
-                clientAddress: client)
-        }
-        var attributes: [Attribute] = []
-        attributes.reserveCapacity(s.attributes.count)
-        for a in s.attributes {
-            attributes.append(Attribute(a.key, try Self.valueBody(a.tag, &r.value, d, depth: 0)))
-        }
-        e.attributes = attributes
-        e.droppedAttributesCount = s.droppedAttributes
-        if s.parts & Parts.body != 0 { e.body = try Self.fullValue(&r.extra, d, depth: 0) }
-        var events: [SpanEvent] = []
-        for _ in 0..<s.eventCount {
-            let time = start &+ UInt64(bitPattern: try r.extra.svarint())
-            let name = try Self.string(&r.extra, d)
-            let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
-            events.append(
-                SpanEvent(
-                    timeUnixNano: time, name: name, attributes: attributes,
-                    droppedAttributesCount: try Self.count32(&r.extra)))
-        }
-        e.events = events
-        e.droppedEventsCount = s.droppedEvents
-        var links: [SpanLink] = []
-        for _ in 0..<s.linkCount {
-            let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
-            let span = SpanID(value: try r.extra.u64BigEndian())
-            let state = try Self.string(&r.extra, d)
-            let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
-            let dropped = try Self.count32(&r.extra)
-            links.append(
-                SpanLink(
-                    traceID: trace, spanID: span, traceState: state, attributes: attributes,
-                    droppedAttributesCount: dropped, flags: try Self.count32(&r.extra)))
-        }
-        e.links = links
-        e.droppedLinksCount = s.droppedLinks
-        let resource = resources[s.resource]
-        e.resourceAttributes = resource.attributes
-        e.resourceDroppedAttributesCount = resource.dropped
-        e.resourceSchemaURL = resource.schemaURL
-        e.scope = resource.scope
-        e.scopeSchemaURL = resource.scopeSchemaURL
-        return e
+            e.workload = s.workload
+            if s.parts & Parts.http != 0 {
+                let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
+                let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
+                e.http = HTTPFacts(
+                    method: s.method, target: target, route: s.route, statusCode: s.httpStatus,
+                    clientAddress: client)
+            }
+            var attributes: [Attribute] = []
+            attributes.reserveCapacity(s.attributes.count)
+            for a in s.attributes {
+                attributes.append(Attribute(a.key, try Self.valueBody(a.tag, &r.value, d, depth: 0)))
+            }
+            e.attributes = attributes
+            e.droppedAttributesCount = s.droppedAttributes
+            if s.parts & Parts.body != 0 { e.body = try Self.fullValue(&r.extra, d, depth: 0) }
+            var events: [SpanEvent] = []
+            for _ in 0..<s.eventCount {
+                let time = start &+ UInt64(bitPattern: try r.extra.svarint())
+                let name = try Self.string(&r.extra, d)
+                let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
+                events.append(
+                    SpanEvent(
+                        timeUnixNano: time, name: name, attributes: attributes,
+                        droppedAttributesCount: try Self.count32(&r.extra)))
+            }
+            e.events = events
+            e.droppedEventsCount = s.droppedEvents
+            var links: [SpanLink] = []
+            for _ in 0..<s.linkCount {
+                let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
+                let span = SpanID(value: try r.extra.u64BigEndian())
+                let state = try Self.string(&r.extra, d)
+                let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
+                let dropped = try Self.count32(&r.extra)
+                links.append(
+                    SpanLink(
+                        traceID: trace, spanID: span, traceState: state, attributes: attributes,
+                        droppedAttributesCount: dropped, flags: try Self.count32(&r.extra)))
+            }
+            e.links = links
+            e.droppedLinksCount = s.droppedLinks
+            let resource = resources[s.resource]
+            e.resourceAttributes = resource.attributes
+            e.resourceDroppedAttributesCount = resource.dropped
+            e.resourceSchemaURL = resource.schemaURL
+            e.scope = resource.scope
+            e.scopeSchemaURL = resource.scopeSchemaURL
+            return e
         }
 
         /// Reads a row's identity, HTTP, value and extra parts without building them (a row not asked for): every
