@@ -53,7 +53,7 @@ private func rows(_ events: [AuditEvent]) -> [UInt8] {
 
 /// Values no generator makes by chance: NaN payloads and negative zero, repeated keys, empty against absent,
 /// bytes that are not UTF-8, nesting at the deepest a reader takes, every optional part present or not.
-private func hostile(_ seed: UInt64) -> AuditEvent {
+func hostile(_ seed: UInt64) -> AuditEvent {
     var g = SplitMix(seed)
     var e = RandomEvents.make(seed: seed)
     func deep(_ n: Int) -> AttributeValue {
@@ -106,7 +106,7 @@ private func hostile(_ seed: UInt64) -> AuditEvent {
 }
 
 /// Hostile events sharing trace ids and parents (so runs form and parents are named by position).
-private func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
+func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
     var events = (0..<UInt64(count)).map { $0 % 2 == 0 ? hostile(seed &+ $0) : RandomEvents.make(seed: seed &+ $0) }
     for i in events.indices where i % 3 != 0 {
         events[i].traceID = events[i - i % 3].traceID
@@ -219,7 +219,7 @@ private func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
 
 extension ColumnBlock {
     /// A block of these columns, uncompressed, with good CRCs (what a hostile writer can make).
-    fileprivate static func assemble(_ columns: [ColumnID: [UInt8]]) -> [UInt8] {
+    static func assemble(_ columns: [ColumnID: [UInt8]]) -> [UInt8] {
         let ids = columns.keys.sorted { $0.rawValue < $1.rawValue }
         var w = BinaryWriter()
         w.u16(UInt16(ids.count))

@@ -292,6 +292,68 @@ public final class AuditStore: Sendable {
         return out
     }
 
+    /// `search` as handles, for writers that read each row straight from its column block instead of building
+    /// events: the same records in the same order, duplicates dropped the same way. Nil when the query needs
+    /// decoded events (no index term, a filter, a limit, or a service term, which must leave ledgers out): then
+    /// `search` answers it.
+    package func searchHandles(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError)
+        -> RecordHandles?
+    {
+        let filter = query.filter
+        guard !query.terms.isEmpty, filter.isEmpty, query.limit == nil,
+            filter.includeLedgers || !query.terms.contains(where: { $0.field == .service })
+        else { return nil }
+        var out = RecordHandles()
+        if includeOpenSegments {
+            for reader in try openSegmentReaders() {
+                for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) { out.append(record) }
+            }
+        }
+        let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
+            .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
+        for handle in sealed {
+            let reader: SegmentReader
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
+            let ordinals = try postings(reader, query.terms)
+            if !ordinals.isEmpty {
+                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
+            }
+        }
+        var sorted = out.handles
+        out.handles = []
+        Self.sortByTime(&sorted)
+        if !query.includeDuplicates { try Self.dropDuplicates(&sorted, out) }
+        out.handles = sorted
+        return out
+    }
+
+    static func sortByTime(_ handles: inout [RecordHandle]) {
+        handles.sort { ($0.start, $0.location) < ($1.start, $1.location) }
+    }
+
+    /// `dropDuplicates` over handles into `all`: the same records kept. Events are built only for handles with the
+    /// same start time, trace and span id as one kept before them, which only retries produce.
+    static func dropDuplicates(_ handles: inout [RecordHandle], _ all: RecordHandles) throws(LogFormatError) {
+        var kept = 0
+        var runStart = 0
+        for i in handles.indices {
+            if kept > 0, handles[kept - 1].start != handles[i].start { runStart = kept }
+            var duplicate = false
+            for j in runStart..<kept
+            where handles[j].spanID == handles[i].spanID && handles[j].traceID == handles[i].traceID {
+                if try all.event(handles[j]) == all.event(handles[i]) {
+                    duplicate = true
+                    break
+                }
+            }
+            if !duplicate {
+                if kept != i { handles.swapAt(kept, i) }
+                kept += 1
+            }
+        }
+        handles.removeLast(handles.count - kept)
+    }
+
     static func sortByTime(_ records: inout [StoredRecord]) {
         records.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
     }
@@ -392,10 +454,18 @@ public final class AuditStore: Sendable {
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
         let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
         guard !sorted.isEmpty else { return [:] }
-        let times = sorted.map(\.time)
         return try collectTraces(
-            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
-        ) { handle in
+            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates,
+            keysFor: Self.keys(near: sorted, slackNanos: slackNanos))
+    }
+
+    /// For each segment, the keys of the traces of `sorted` (by time) whose request comes within `slackNanos` of
+    /// the segment's time range.
+    private static func keys(near sorted: [(id: TraceID, time: UInt64)], slackNanos: UInt64)
+        -> (SegmentHandle) -> [[UInt8]]
+    {
+        let times = sorted.map(\.time)
+        return { handle in
             let seal = handle.entry.seal
             guard seal.recordCount > 0 else { return [] }
             let lo = seal.minTime.subtractingClamped(slackNanos)
@@ -416,6 +486,84 @@ public final class AuditStore: Sendable {
             }
             return keys
         }
+    }
+
+    /// `traces(around:slackNanos:)` as handles appended to `all`: every record of each trace, sorted, duplicates
+    /// dropped as `traces` drops them.
+    package func traceHandles(
+        around requests: [(id: TraceID, time: UInt64)], slackNanos: UInt64, includeOpenSegments: Bool = true,
+        includeDuplicates: Bool = false, into all: inout RecordHandles
+    ) throws(LogFormatError) -> [TraceID: [RecordHandle]] {
+        let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
+        guard !sorted.isEmpty else { return [:] }
+        let wanted = Set(sorted.map(\.id))
+        let keysFor = Self.keys(near: sorted, slackNanos: slackNanos)
+        let first = all.handles.count
+        for handle in handles {
+            let keys = keysFor(handle)
+            guard !keys.isEmpty else { continue }
+            let reader: SegmentReader
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
+            guard reader.index != nil else { continue }
+            var ordinals: [UInt32] = []
+            for key in keys { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
+            guard !ordinals.isEmpty else { continue }
+            ordinals.sort()
+            try reader.rowHandles(at: ordinals, cache: cache, into: &all)
+        }
+        if includeOpenSegments {
+            for reader in try openSegmentReaders() {
+                for record in try reader.scan(filter: { wanted.contains($0.traceID) }) { all.append(record) }
+            }
+        }
+        var out: [TraceID: [RecordHandle]] = [:]
+        for h in all.handles[first...] { out[h.traceID, default: []].append(h) }
+        all.handles.removeLast(all.handles.count - first)
+        for k in Array(out.keys) {
+            Self.sortByTime(&out[k]!)
+            if !includeDuplicates { try Self.dropDuplicates(&out[k]!, all) }
+        }
+        return out
+    }
+
+    /// `activity` as handles, for writers that read rows straight from the column blocks: the same requests, each
+    /// with the same records in the same order. Nil when `filter` is set (it needs decoded events): then
+    /// `activity` answers.
+    package func activityHandles(
+        user: String, timeRange: ClosedRange<UInt64>, filter: EventFilter = EventFilter(), limit: Int? = nil,
+        traceSlackNanos: UInt64 = 3_600 * 1_000_000_000, includeDuplicates: Bool = false
+    ) throws(LogFormatError) -> (records: RecordHandles, requests: [RequestHandles])? {
+        guard filter.isEmpty else { return nil }
+        var query = EventQuery(terms: [.user(user)], timeRange: timeRange)
+        query.includeDuplicates = includeDuplicates
+        guard var all = try searchHandles(query) else { return nil }
+        var order: [TraceID] = []
+        var byTrace: [TraceID: [RecordHandle]] = [:]
+        var requests: [RequestHandles] = []
+        for e in all.handles {
+            let id = e.traceID
+            if id.isZero {
+                requests.append(RequestHandles(request: e, userEvents: [e], trace: [e]))
+                continue
+            }
+            if byTrace[id] == nil { order.append(id) }
+            byTrace[id, default: []].append(e)
+        }
+        for id in order {
+            let mine = byTrace[id]!
+            let request = mine.first { all.isEdgeOrAccess($0) } ?? mine[0]
+            requests.append(RequestHandles(request: request, userEvents: mine, trace: []))
+        }
+        requests.sort { ($0.request.start, $0.request.location) < ($1.request.start, $1.request.location) }
+        if let limit, requests.count > limit { requests.removeLast(requests.count - limit) }
+        let wanted = requests.filter { !$0.request.traceID.isZero }
+        let traces = try traceHandles(
+            around: wanted.map { ($0.request.traceID, $0.userEvents[0].start) }, slackNanos: traceSlackNanos,
+            includeDuplicates: includeDuplicates, into: &all)
+        for i in requests.indices where !requests[i].request.traceID.isZero {
+            requests[i].trace = traces[requests[i].request.traceID] ?? requests[i].userEvents
+        }
+        return (all, requests)
     }
 
     private func collectTraces(
@@ -536,6 +684,13 @@ public struct UserRequest: Sendable {
         self.userEvents = userEvents
         self.trace = trace
     }
+}
+
+/// One request of `activityHandles`: `UserRequest` as handles.
+package struct RequestHandles: Sendable {
+    package var request: RecordHandle
+    package var userEvents: [RecordHandle]
+    package var trace: [RecordHandle]
 }
 
 extension UInt64 {

@@ -170,7 +170,7 @@ public struct EventJSONMemo {
 struct JSONWriter {
     var buffer: [UInt8]
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
     private static let base64Alphabet: [UInt8] = Array(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     /// 2^53: the largest magnitude up to which every integer is exact as an IEEE double.
@@ -287,20 +287,29 @@ struct JSONWriter {
 
     /// The `resource` and `scope` members, each omitted when empty.
     private mutating func resourceAndScope(_ e: AuditEvent) {
-        if !e.resourceAttributes.isEmpty || !e.resourceSchemaURL.isEmpty || e.resourceDroppedAttributesCount != 0 {
+        resourceAndScope(
+            attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schemaURL: e.resourceSchemaURL,
+            scope: e.scope, scopeSchemaURL: e.scopeSchemaURL)
+    }
+
+    /// The `resource` and `scope` members of an event with these fields, each omitted when empty.
+    mutating func resourceAndScope(
+        attributes resourceAttributes: [Attribute], dropped: UInt32, schemaURL: String, scope: InstrumentationScope,
+        scopeSchemaURL: String
+    ) {
+        if !resourceAttributes.isEmpty || !schemaURL.isEmpty || dropped != 0 {
             raw(",\"resource\":{\"attributes\":")
-            attributes(e.resourceAttributes)
-            if !e.resourceSchemaURL.isEmpty {
+            attributes(resourceAttributes)
+            if !schemaURL.isEmpty {
                 raw(",\"schema_url\":")
-                string(e.resourceSchemaURL)
+                string(schemaURL)
             }
-            droppedCount(e.resourceDroppedAttributesCount, key: ",\"dropped_attributes_count\":")
+            droppedCount(dropped, key: ",\"dropped_attributes_count\":")
             byte(UInt8(ascii: "}"))
         }
-        let scope = e.scope
         if !scope.name.isEmpty || !scope.version.isEmpty || !scope.attributes.isEmpty
             || scope.droppedAttributesCount != 0
-            || !e.scopeSchemaURL.isEmpty
+            || !scopeSchemaURL.isEmpty
         {
             raw(",\"scope\":{\"name\":")
             string(scope.name)
@@ -313,9 +322,9 @@ struct JSONWriter {
                 attributes(scope.attributes)
             }
             droppedCount(scope.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
-            if !e.scopeSchemaURL.isEmpty {
+            if !scopeSchemaURL.isEmpty {
                 raw(",\"schema_url\":")
-                string(e.scopeSchemaURL)
+                string(scopeSchemaURL)
             }
             byte(UInt8(ascii: "}"))
         }
@@ -406,7 +415,7 @@ struct JSONWriter {
         byte(UInt8(ascii: "}"))
     }
 
-    private mutating func droppedCount(_ count: UInt32, key: StaticString) {
+    mutating func droppedCount(_ count: UInt32, key: StaticString) {
         guard count != 0 else { return }
         raw(key)
         decimal(UInt64(count))
@@ -478,6 +487,10 @@ struct JSONWriter {
     }
 
     mutating func base64(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { base64($0) }
+    }
+
+    mutating func base64(_ bytes: UnsafeRawBufferPointer) {
         byte(UInt8(ascii: "\""))
         let alphabet = Self.base64Alphabet
         var i = 0
@@ -574,7 +587,7 @@ struct JSONWriter {
         byte(UInt8(ascii: "\""))
     }
 
-    private mutating func hex64(_ v: UInt64) {
+    mutating func hex64(_ v: UInt64) {
         var shift: UInt64 = 60
         while true {
             byte(Self.hexDigits[Int(truncatingIfNeeded: (v >> shift) & 0x0f)])

@@ -38,8 +38,14 @@ public enum RecordJSON {
 
     /// Appends `{"record":…,"event":…}` to `buffer` without building strings (large outputs).
     public static func line(_ r: StoredRecord, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
+        recordHead(r.location, into: &buffer, memo: &memo)
+        EventJSON.render(r.event, into: &buffer, memo: &memo)
+        buffer.append(UInt8(ascii: "}"))
+    }
+
+    /// `{"record":<location>,"event":`, the start of a record line.
+    static func recordHead(_ l: RecordLocation, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
         buffer.append(contentsOf: #"{"record":"#.utf8)
-        let l = r.location
         if let last = memo.segment, last.node == l.nodeID, last.sequence == l.segmentSequence {
             buffer.append(contentsOf: last.prefix)
         } else {
@@ -49,8 +55,6 @@ public enum RecordJSON {
         }
         JSONWriter.appendDecimal(UInt64(l.ordinal), to: &buffer)
         buffer.append(contentsOf: #"},"event":"#.utf8)
-        EventJSON.render(r.event, into: &buffer, memo: &memo)
-        buffer.append(UInt8(ascii: "}"))
     }
 
     /// Appends one `activity` line (no newline) to `buffer`.

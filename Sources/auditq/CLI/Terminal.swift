@@ -32,12 +32,12 @@ func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, p
 
 /// Writes one line per item to standard output, rendered straight into a buffer that is flushed every megabyte:
 /// a large answer is never held as one string.
-func writeLines<T>(_ items: [T], _ render: (T, inout [UInt8]) -> Void) {
+func writeLines<T, E: Error>(_ items: [T], _ render: (T, inout [UInt8]) throws(E) -> Void) throws(E) {
     var buffer: [UInt8] = []
     buffer.reserveCapacity(1 << 20 + 64 << 10)
     // By index: the item is lent to `render`, not copied (a copy retains every reference an event holds).
     for i in items.indices {
-        render(items[i], &buffer)
+        try render(items[i], &buffer)
         buffer.append(UInt8(ascii: "\n"))
         if buffer.count >= 1 << 20 {
             writeStdout(buffer)

@@ -115,46 +115,55 @@ extension ColumnBlock {
         return out
     }
 
-    struct Resource {
-        var attributes: [Attribute]
-        var dropped: UInt32
-        var schemaURL: String
-        var scope: InstrumentationScope
-        var scopeSchemaURL: String
+    package struct Resource {
+        package var attributes: [Attribute]
+        package var dropped: UInt32
+        package var schemaURL: String
+        package var scope: InstrumentationScope
+        package var scopeSchemaURL: String
     }
 
     /// A class, so that taking a row's shape costs one retain rather than one per string it holds.
-    final class Shape {
-        var kind: EventKind
-        var spanKind: SpanKind
-        var source: EventSource
-        var status: StatusCode
-        var severity: UInt8
-        var parts: UInt8
-        var flags: UInt32
-        var name: String
-        var service: String
-        var traceState: String
-        var statusMessage: String
-        var severityText: String
-        var eventName: String
-        var resource: Int
-        var attributes: [(key: String, tag: UInt8)]
-        var droppedAttributes: UInt32
-        var eventCount: Int
-        var droppedEvents: UInt32
-        var linkCount: Int
-        var droppedLinks: UInt32
-        var origin = IdentityOrigin.unknown
-        var issuer: String?
-        var hasEmail = false
-        var groupCount = 0
-        var hasFingerprint = false
-        var workload: String?
-        var method: String?
-        var route: String?
-        var httpStatus: UInt16 = 0
-        var httpParts: UInt8 = 0
+    package final class Shape {
+        package var kind: EventKind
+        package var spanKind: SpanKind
+        package var source: EventSource
+        package var status: StatusCode
+        package var severity: UInt8
+        package var parts: UInt8
+        package var flags: UInt32
+        package var name: String
+        package var service: String
+        package var traceState: String
+        package var statusMessage: String
+        package var severityText: String
+        package var eventName: String
+        package var resource: Int
+        package var attributes: [(key: String, tag: UInt8)]
+        package var droppedAttributes: UInt32
+        package var eventCount: Int
+        package var droppedEvents: UInt32
+        package var linkCount: Int
+        package var droppedLinks: UInt32
+        package var origin = IdentityOrigin.unknown
+        package var issuer: String?
+        package var hasEmail = false
+        package var groupCount = 0
+        package var hasFingerprint = false
+        package var workload: String?
+        package var method: String?
+        package var route: String?
+        package var httpStatus: UInt16 = 0
+        package var httpParts: UInt8 = 0
+
+        package var hasParent: Bool { parts & Parts.parent != 0 }
+        package var hasUser: Bool { parts & Parts.user != 0 }
+        package var hasHTTP: Bool { parts & Parts.http != 0 }
+        package var hasBody: Bool { parts & Parts.body != 0 }
+        /// Rows of this shape have an HTTP target (in the http column).
+        package var hasTarget: Bool { httpParts & 1 != 0 }
+        /// Rows of this shape have an HTTP client address (in the http column, after the target).
+        package var hasClientAddress: Bool { httpParts & 2 != 0 }
 
         init(
             kind: EventKind, spanKind: SpanKind, source: EventSource, status: StatusCode, severity: UInt8,
@@ -415,80 +424,10 @@ extension ColumnBlock {
                             continue
                         }
                     }
-                    var e = AuditEvent(
-                        kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
-                        observedTimeUnixNano: observed, traceID: traceID, spanID: spanID, parentSpanID: parent,
-                        traceState: s.traceState, flags: s.flags, spanKind: s.spanKind, name: s.name,
-                        service: s.service)
-                    e.source = s.source
-                    e.statusCode = s.status
-                    e.statusMessage = s.statusMessage
-                    e.severityNumber = s.severity
-                    e.severityText = s.severityText
-                    e.eventName = s.eventName
-                    if s.parts & Parts.user != 0 {
-                        let subject = try Self.string(&r.user, d)
-                        let email = s.hasEmail ? try Self.string(&r.user, d) : nil
-                        var groups: [String] = []
-                        for _ in 0..<s.groupCount { groups.append(try Self.string(&r.user, d)) }
-                        var fingerprint: [UInt8]?
-                        if s.hasFingerprint {
-                            let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
-                            fingerprint = try r.user.bytes(n)
-                        }
-                        e.user = UserIdentity(
-                            subject: subject, email: email, groups: groups, issuer: s.issuer, origin: s.origin,
-                            tokenFingerprint: fingerprint)
-                    }
-                    e.workload = s.workload
-                    if s.parts & Parts.http != 0 {
-                        let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
-                        let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
-                        e.http = HTTPFacts(
-                            method: s.method, target: target, route: s.route, statusCode: s.httpStatus,
-                            clientAddress: client)
-                    }
-                    var attributes: [Attribute] = []
-                    attributes.reserveCapacity(s.attributes.count)
-                    for a in s.attributes {
-                        attributes.append(Attribute(a.key, try Self.valueBody(a.tag, &r.value, d, depth: 0)))
-                    }
-                    e.attributes = attributes
-                    e.droppedAttributesCount = s.droppedAttributes
-                    if s.parts & Parts.body != 0 { e.body = try Self.fullValue(&r.extra, d, depth: 0) }
-                    var events: [SpanEvent] = []
-                    for _ in 0..<s.eventCount {
-                        let time = start &+ UInt64(bitPattern: try r.extra.svarint())
-                        let name = try Self.string(&r.extra, d)
-                        let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
-                        events.append(
-                            SpanEvent(
-                                timeUnixNano: time, name: name, attributes: attributes,
-                                droppedAttributesCount: try Self.count32(&r.extra)))
-                    }
-                    e.events = events
-                    e.droppedEventsCount = s.droppedEvents
-                    var links: [SpanLink] = []
-                    for _ in 0..<s.linkCount {
-                        let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
-                        let span = SpanID(value: try r.extra.u64BigEndian())
-                        let state = try Self.string(&r.extra, d)
-                        let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
-                        let dropped = try Self.count32(&r.extra)
-                        links.append(
-                            SpanLink(
-                                traceID: trace, spanID: span, traceState: state, attributes: attributes,
-                                droppedAttributesCount: dropped, flags: try Self.count32(&r.extra)))
-                    }
-                    e.links = links
-                    e.droppedLinksCount = s.droppedLinks
-                    let resource = resources[s.resource]
-                    e.resourceAttributes = resource.attributes
-                    e.resourceDroppedAttributesCount = resource.dropped
-                    e.resourceSchemaURL = resource.schemaURL
-                    e.scope = resource.scope
-                    e.scopeSchemaURL = resource.scopeSchemaURL
-                    out.append(e)
+                    out.append(
+                        try Self.buildRow(
+                            s, start: start, end: end, observed: observed, traceID: traceID, spanID: spanID,
+                            parent: parent, &r, d, resources))
                 }
             }
             if let wanted, nextWanted < wanted.count {
@@ -505,6 +444,88 @@ extension ColumnBlock {
             try Self.end(r.value, .values)
             try Self.end(r.extra, .extras)
             return out
+        }
+
+        /// The event of one row: its shape, its fixed fields (times and ids) and its parts read from the identities,
+        /// HTTP, values and extras readers of `r`.
+        static func buildRow(
+            _ s: Shape, start: UInt64, end: UInt64, observed: UInt64, traceID: TraceID, spanID: SpanID,
+            parent: SpanID?, _ r: inout Readers, _ d: BlockStrings, _ resources: [Resource]
+        ) throws(LogFormatError) -> AuditEvent {
+            var e = AuditEvent(
+                kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
+                observedTimeUnixNano: observed, traceID: traceID, spanID: spanID, parentSpanID: parent,
+                traceState: s.traceState, flags: s.flags, spanKind: s.spanKind, name: s.name,
+                service: s.service)
+            e.source = s.source
+            e.statusCode = s.status
+            e.statusMessage = s.statusMessage
+            e.severityNumber = s.severity
+            e.severityText = s.severityText
+            e.eventName = s.eventName
+            if s.parts & Parts.user != 0 {
+                let subject = try Self.string(&r.user, d)
+                let email = s.hasEmail ? try Self.string(&r.user, d) : nil
+                var groups: [String] = []
+                for _ in 0..<s.groupCount { groups.append(try Self.string(&r.user, d)) }
+                var fingerprint: [UInt8]?
+                if s.hasFingerprint {
+                    let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                    fingerprint = try r.user.bytes(n)
+                }
+                e.user = UserIdentity(
+                    subject: subject, email: email, groups: groups, issuer: s.issuer, origin: s.origin,
+                    tokenFingerprint: fingerprint)
+            }
+            e.workload = s.workload
+            if s.parts & Parts.http != 0 {
+                let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
+                let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
+                e.http = HTTPFacts(
+                    method: s.method, target: target, route: s.route, statusCode: s.httpStatus,
+                    clientAddress: client)
+            }
+            var attributes: [Attribute] = []
+            attributes.reserveCapacity(s.attributes.count)
+            for a in s.attributes {
+                attributes.append(Attribute(a.key, try Self.valueBody(a.tag, &r.value, d, depth: 0)))
+            }
+            e.attributes = attributes
+            e.droppedAttributesCount = s.droppedAttributes
+            if s.parts & Parts.body != 0 { e.body = try Self.fullValue(&r.extra, d, depth: 0) }
+            var events: [SpanEvent] = []
+            for _ in 0..<s.eventCount {
+                let time = start &+ UInt64(bitPattern: try r.extra.svarint())
+                let name = try Self.string(&r.extra, d)
+                let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
+                events.append(
+                    SpanEvent(
+                        timeUnixNano: time, name: name, attributes: attributes,
+                        droppedAttributesCount: try Self.count32(&r.extra)))
+            }
+            e.events = events
+            e.droppedEventsCount = s.droppedEvents
+            var links: [SpanLink] = []
+            for _ in 0..<s.linkCount {
+                let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
+                let span = SpanID(value: try r.extra.u64BigEndian())
+                let state = try Self.string(&r.extra, d)
+                let attributes = try Self.fullAttributes(&r.extra, d, depth: 0)
+                let dropped = try Self.count32(&r.extra)
+                links.append(
+                    SpanLink(
+                        traceID: trace, spanID: span, traceState: state, attributes: attributes,
+                        droppedAttributesCount: dropped, flags: try Self.count32(&r.extra)))
+            }
+            e.links = links
+            e.droppedLinksCount = s.droppedLinks
+            let resource = resources[s.resource]
+            e.resourceAttributes = resource.attributes
+            e.resourceDroppedAttributesCount = resource.dropped
+            e.resourceSchemaURL = resource.schemaURL
+            e.scope = resource.scope
+            e.scopeSchemaURL = resource.scopeSchemaURL
+            return e
         }
 
         /// Reads a row's identity, HTTP, value and extra parts without building them (a row not asked for): every

@@ -16,16 +16,16 @@ public enum RecordCodec {
     }
 
     /// Attribute value tags. Written to disk: never renumber.
-    enum ValueTag {
-        static let empty: UInt8 = 0
-        static let string: UInt8 = 1
-        static let boolFalse: UInt8 = 2
-        static let boolTrue: UInt8 = 3
-        static let int: UInt8 = 4
-        static let double: UInt8 = 5
-        static let bytes: UInt8 = 6
-        static let array: UInt8 = 7
-        static let keyValueList: UInt8 = 8
+    package enum ValueTag {
+        package static let empty: UInt8 = 0
+        package static let string: UInt8 = 1
+        package static let boolFalse: UInt8 = 2
+        package static let boolTrue: UInt8 = 3
+        package static let int: UInt8 = 4
+        package static let double: UInt8 = 5
+        package static let bytes: UInt8 = 6
+        package static let array: UInt8 = 7
+        package static let keyValueList: UInt8 = 8
     }
 
     /// Byte offsets of the fixed header fields.

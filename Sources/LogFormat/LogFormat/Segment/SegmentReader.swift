@@ -605,6 +605,57 @@ public final class SegmentReader: Sendable {
         }
     }
 
+    /// The records at `ordinals` (ascending) whose start lies in `timeRange`, as handles appended to `out`: rows
+    /// of column blocks read for output without building events (every row of each block still checked), records
+    /// of row blocks decoded as `records(at:)` decodes them.
+    package func rowHandles(
+        at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil,
+        into out: inout RecordHandles
+    ) throws(LogFormatError) {
+        if !(file is MappedFile) {
+            var wanted: [Int] = []
+            for o in ordinals {
+                if let b = blockIndex(forOrdinal: o), wanted.last != b,
+                    timeRange.map({ blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound })
+                        ?? true
+                {
+                    wanted.append(b)
+                }
+            }
+            try prefetchBlocks(wanted)
+        }
+        var k = 0
+        var decoded: [StoredRecord] = []
+        while k < ordinals.count {
+            guard let b = blockIndex(forOrdinal: ordinals[k]) else {
+                throw LogFormatError(
+                    .malformed, "the index names record \(ordinals[k]), which no block holds", path: path)
+            }
+            let location = blocks[b]
+            let end = location.firstOrdinal + location.recordCount
+            var wanted: [UInt32] = []
+            while k < ordinals.count && ordinals[k] < end {
+                wanted.append(ordinals[k])
+                k += 1
+            }
+            if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
+                continue
+            }
+            let rows = wanted.map { Int($0 - location.firstOrdinal) }
+            let read = try withColumnBlock(b) { (payload, segment, count) throws(LogFormatError) -> ColumnRows in
+                try ColumnBlock.rows(
+                    payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange)
+            }
+            if let read {
+                out.append(read, node: header.nodeID, sequence: header.sequence, firstOrdinal: location.firstOrdinal)
+                continue
+            }
+            decoded.removeAll(keepingCapacity: true)
+            try records(at: wanted, timeRange: timeRange, cache: cache, into: &decoded)
+            for record in decoded { out.append(record) }
+        }
+    }
+
     /// Every record whose start lies in `timeRange` (all when nil) and for which `filter` holds.
     public func scan(
         timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil, filter: (AuditEvent) -> Bool = { _ in true }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditQuery
 import Foundation
+import LogFormat
 import StoreQuery
 
 extension AuditQ {
@@ -30,6 +31,25 @@ extension AuditQ {
             guard let range = try time.range(fallback: "today") else { return }
             let store = try self.store.openStore(data, timeRange: StoreOptions.withTraceReach(range))
             progress("reading the requests of \(user) and their traces…")
+            // JSON is written straight from the column blocks when no filter needs decoded events.
+            if try output.resolved() == .json,
+                let (all, requests) = try store.activityHandles(
+                    user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+            {
+                progressDone()
+                guard !requests.isEmpty else {
+                    note("no requests by \(user) in that range")
+                    return
+                }
+                let hops = requests.reduce(0) { $0 + $1.trace.count }
+                note("\(requests.count) requests by \(user), \(hops) records in their traces")
+                var writer = RowJSON(all)
+                try writeLines(requests) { (q, buffer) throws(LogFormatError) in
+                    try writer.activityLine(
+                        request: q.request, userEvents: q.userEvents.count, trace: q.trace, into: &buffer)
+                }
+                exitAfterAnswer()
+            }
             let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
             progressDone()
             guard !requests.isEmpty else {

@@ -27,6 +27,19 @@ extension AuditQ {
             let store = try self.store.openStore(data, timeRange: range)
             progress("searching…")
             let query = EventQuery(terms: terms.terms, timeRange: range, limit: limit, filter: try filters.filter())
+            // JSON is written straight from the column blocks when the query needs no decoded events.
+            if try output.resolved() == .json, let found = try store.searchHandles(query) {
+                progressDone()
+                guard !found.handles.isEmpty else {
+                    note("no matching events")
+                    return
+                }
+                var writer = RowJSON(found)
+                try writeLines(found.handles) { (h, buffer) throws(LogFormatError) in
+                    try writer.line(h, into: &buffer)
+                }
+                exitAfterAnswer()
+            }
             let records = try store.search(query)
             progressDone()
             guard !records.isEmpty else {

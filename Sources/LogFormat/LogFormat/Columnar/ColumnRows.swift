@@ -1,0 +1,413 @@
+// A column block's rows for output, without building events: the block's tables (strings, resources, shapes) and
+// its per-row columns, with each asked-for row's fixed fields (times, ids) and where its parts start in the
+// identities, HTTP, values and extras columns. A writer (auditq's JSON) reads a row's parts from there, in the
+// order its format wants them. The storage library knows no output format: this is the row access it gives.
+//
+// Every row of the block is walked and checked as the decoder checks it (ids in range, value nesting, counts,
+// every column read to its end, the row count against the block header) before any row is handed out, so a
+// writer reading a row again meets only bytes that were checked; it still reads them with checked readers
+// (`ColumnRowReader`), so a mistake is an error, never a trap.
+
+/// One row of a column block held for output: the fields a query orders and compares by, and where the row's parts
+/// start in its block's per-row columns.
+package struct ColumnRow: Sendable {
+    /// The row's number within its block.
+    package var row: Int32
+    /// Its shape: an index into `ColumnRows.shapes` (which holds only the shapes of the rows asked for).
+    package var shape: Int32
+    package var start: UInt64
+    package var end: UInt64
+    /// 0 when the row has none.
+    package var observed: UInt64
+    package var traceID: TraceID
+    package var spanID: SpanID
+    /// The parent span id, when the shape says the row has one.
+    package var parent: SpanID
+    /// Offsets of the row's parts in the identities, HTTP, values and extras columns.
+    var user: Int32
+    var http: Int32
+    var value: Int32
+    var extra: Int32
+}
+
+/// The asked-for rows of one column block, with the block's tables and the asked-for rows' parts of its
+/// identities, HTTP, values and extras columns (only theirs: a query that wants one row in seven holds a seventh of
+/// those columns). A class: handles name it by position, and the parts stay put while rows are read.
+package final class ColumnRows {
+    /// The strings the rows name, in order of id; `slot(id)` gives a string id's place here.
+    package let strings: [String]
+    /// For each string id of the block, its place in `strings`, or -1 when no row asked for names it.
+    private let slots: [Int32]
+    package let resources: [ColumnBlock.Resource]
+    package let shapes: [ColumnBlock.Shape]
+    package let rows: [ColumnRow]
+    /// The rows' parts of the identities, HTTP, values and extras columns, back to back in memory this object owns
+    /// (so readers of them need no closure to pin them).
+    private let storage: UnsafeMutableRawBufferPointer
+    private let user: UnsafeRawBufferPointer
+    private let http: UnsafeRawBufferPointer
+    private let values: UnsafeRawBufferPointer
+    private let extras: UnsafeRawBufferPointer
+
+    init(_ d: ColumnBlock.Decoder, rows: [ColumnRow], parts columns: [[UInt8]], used: [Bool]) throws(LogFormatError) {
+        // Only the strings the rows name are kept: a block's table is mostly the strings of rows not asked for,
+        // and shapes and resources hold their own.
+        var slots = [Int32](repeating: -1, count: d.strings.count)
+        var strings: [String] = []
+        for i in 0..<d.strings.count where used[i] {
+            slots[i] = Int32(strings.count)
+            strings.append(try d.strings.string(i))
+        }
+        self.strings = strings
+        self.slots = slots
+        // Likewise only the shapes the rows have (a block has hundreds) and the resources of those.
+        var index = [Int32](repeating: -1, count: d.shapes.count)
+        var shapes: [ColumnBlock.Shape] = []
+        var rows = rows
+        for i in rows.indices {
+            let old = Int(rows[i].shape)
+            if index[old] < 0 {
+                index[old] = Int32(shapes.count)
+                shapes.append(d.shapes[old])
+            }
+            rows[i].shape = index[old]
+        }
+        var keep = [Bool](repeating: false, count: d.resources.count)
+        for s in shapes { keep[s.resource] = true }
+        var resources = d.resources
+        for i in resources.indices where !keep[i] {
+            resources[i] = ColumnBlock.Resource(
+                attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: "")
+        }
+        self.shapes = shapes
+        self.resources = resources
+        self.rows = rows
+        storage = .allocate(byteCount: max(1, columns.reduce(0) { $0 + $1.count }), alignment: 8)
+        var parts: [UnsafeRawBufferPointer] = []
+        var at = 0
+        for c in columns {
+            let part = UnsafeMutableRawBufferPointer(rebasing: storage[at..<at + c.count])
+            c.withUnsafeBytes { part.copyMemory(from: $0) }
+            parts.append(UnsafeRawBufferPointer(part))
+            at += c.count
+        }
+        user = parts[0]
+        http = parts[1]
+        values = parts[2]
+        extras = parts[3]
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP, values and extras
+    /// columns. They read memory this object owns: keep it alive while they are used.
+    /// The place in `strings` of string `id` (one that a row read through `readers` names).
+    @inline(__always) package func slot(_ id: Int) -> Int { Int(slots[id]) }
+
+    package func readers(_ i: Int) -> ColumnRowReaders {
+        let row = rows[i]
+        let n = slots.count
+        return ColumnRowReaders(
+            user: ColumnRowReader(BinaryReader(user, offset: Int(row.user)), strings: n),
+            http: ColumnRowReader(BinaryReader(http, offset: Int(row.http)), strings: n),
+            value: ColumnRowReader(BinaryReader(values, offset: Int(row.value)), strings: n),
+            extra: ColumnRowReader(BinaryReader(extras, offset: Int(row.extra)), strings: n))
+    }
+
+    /// The event of row `i` (an index into `rows`), built as the decoder builds it (rarely needed: comparing retry
+    /// duplicates).
+    package func event(_ i: Int) throws(LogFormatError) -> AuditEvent {
+        let row = rows[i]
+        let s = shapes[Int(row.shape)]
+        let r = readers(i)
+        let none = BinaryReader(UnsafeRawBufferPointer(start: nil, count: 0))
+        var all = ColumnBlock.Decoder.Readers(
+            shape: none, runs: none, span: none, parent: none, time: none, user: r.user.r, http: r.http.r,
+            value: r.value.r, extra: r.extra.r)
+        var table = [String](repeating: "", count: slots.count)
+        for (id, k) in slots.enumerated() where k >= 0 { table[id] = strings[Int(k)] }
+        return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
+            try ColumnBlock.Decoder.buildRow(
+                s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
+                parent: s.hasParent ? row.parent : nil, &all, BlockStrings(strings: table), resources)
+        }
+    }
+}
+
+/// Readers of one row's parts, one per column.
+package struct ColumnRowReaders {
+    package var user: ColumnRowReader
+    package var http: ColumnRowReader
+    package var value: ColumnRowReader
+    package var extra: ColumnRowReader
+}
+
+/// Reads one column of a row with the decoder's checks: string ids against the block's dictionary, counts against
+/// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep.
+package struct ColumnRowReader {
+    fileprivate(set) var r: BinaryReader
+    let strings: Int
+
+    init(_ r: BinaryReader, strings: Int) {
+        self.r = r
+        self.strings = strings
+    }
+
+    /// A string id, checked against the dictionary.
+    @inline(__always) package mutating func string() throws(LogFormatError) -> Int {
+        let i = try r.uvarint()
+        guard i < UInt64(strings) else {
+            throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(strings)")
+        }
+        return Int(i)
+    }
+
+    @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }
+    @inline(__always) package mutating func svarint() throws(LogFormatError) -> Int64 { try r.svarint() }
+    @inline(__always) package mutating func u64() throws(LogFormatError) -> UInt64 { try r.u64() }
+    @inline(__always) package mutating func u64BigEndian() throws(LogFormatError) -> UInt64 {
+        try r.u64BigEndian()
+    }
+    /// A count of items that follow (each at least one byte): at most what remains.
+    @inline(__always) package mutating func count(_ what: StaticString) throws(LogFormatError) -> Int {
+        try r.uvarint(max: r.remaining, what)
+    }
+    /// A 32-bit count (dropped counts, flags).
+    @inline(__always) package mutating func count32() throws(LogFormatError) -> UInt32 {
+        try ColumnBlock.Decoder.count32(&r)
+    }
+    /// `n` bytes, valid while the row's readers are.
+    @inline(__always) package mutating func bytes(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
+        try r.rawSlice(n)
+    }
+    /// A value's tag, checked to be known.
+    @inline(__always) package mutating func tag() throws(LogFormatError) -> UInt8 {
+        let t = try r.u8()
+        guard t <= RecordCodec.ValueTag.keyValueList else {
+            throw LogFormatError(.malformed, "column block: unknown value tag \(t)")
+        }
+        return t
+    }
+    /// Fails for values nested `depth` deep or more, as the decoder does.
+    @inline(__always) package static func checkDepth(_ depth: Int) throws(LogFormatError) {
+        guard depth < RecordCodec.maxValueDepth else {
+            throw LogFormatError(.malformed, "column block: values nested \(depth) deep")
+        }
+    }
+}
+
+extension ColumnBlock {
+    /// The rows at `rows` (ascending row numbers within the block) whose start lies in `timeRange` (all when nil),
+    /// with the block's tables and columns. Every row of the block is read and checked, as the decoder does, and
+    /// the block must hold `expectedRows` rows (its header's count).
+    package static func rows(
+        _ payload: UnsafeRawBufferPointer, rows wanted: [Int], segment: SegmentDictionary?, expectedRows: Int,
+        timeRange: ClosedRange<UInt64>?
+    ) throws(LogFormatError) -> ColumnRows {
+        var d = try Decoder(try columns(payload))
+        d.segment = segment
+        try d.tables()
+        let shapes = d.shapes
+        let n = d.strings.count
+        // The asked-for rows' parts of the identities, HTTP, values and extras columns.
+        var parts: [[UInt8]] = [[], [], [], []]
+        let rows = try d.withReaders { (r) throws(LogFormatError) -> [ColumnRow] in
+            let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
+            let blockStart = try r.time.u64()
+            var out: [ColumnRow] = []
+            out.reserveCapacity(wanted.count)
+            var blockRow = 0
+            var nextWanted = 0
+            var runSpans: [SpanID] = []
+            for _ in 0..<runCount {
+                let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
+                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
+                let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
+                runSpans.removeAll(keepingCapacity: true)
+                var runStart: UInt64 = 0
+                for row in 0..<length {
+                    defer { blockRow += 1 }
+                    let shapeIndex = try Decoder.index(&r.shape, count: shapes.count, "a shape")
+                    let s = shapes[shapeIndex]
+                    let (start, end, observed) = try Decoder.rowTimes(
+                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
+                    let spanID = SpanID(value: try r.span.u64BigEndian())
+                    runSpans.append(spanID)
+                    var parent = SpanID(value: 0)
+                    if s.parts & Parts.parent != 0 {
+                        let k = try r.parent.uvarint(max: row, "a parent row")
+                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
+                    }
+                    let before = (r.user.offset, r.http.offset, r.value.offset, r.extra.offset)
+                    try Decoder.skipRest(s, &r, strings: n)
+                    if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
+                        nextWanted += 1
+                        if timeRange?.contains(start) ?? true {
+                            out.append(
+                                ColumnRow(
+                                    row: Int32(blockRow), shape: Int32(shapeIndex), start: start, end: end,
+                                    observed: observed, traceID: traceID, spanID: spanID, parent: parent,
+                                    user: Int32(parts[0].count), http: Int32(parts[1].count),
+                                    value: Int32(parts[2].count), extra: Int32(parts[3].count)))
+                            parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
+                            parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+                            parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
+                            parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
+                        }
+                    }
+                }
+            }
+            if nextWanted < wanted.count {
+                throw LogFormatError(
+                    .malformed, "column block: row \(wanted[nextWanted]) asked of a block of \(blockRow)")
+            }
+            guard blockRow == expectedRows else {
+                throw LogFormatError(
+                    .malformed, "column block: holds \(blockRow) rows, its header says \(expectedRows)")
+            }
+            try Decoder.end(r.shape, .rowShapes)
+            try Decoder.end(r.runs, .traceRuns)
+            try Decoder.end(r.span, .spanIDs)
+            try Decoder.end(r.parent, .parents)
+            try Decoder.end(r.time, .times)
+            try Decoder.end(r.user, .identities)
+            try Decoder.end(r.http, .http)
+            try Decoder.end(r.value, .values)
+            try Decoder.end(r.extra, .extras)
+            return out
+        }
+        var used = [Bool](repeating: false, count: n)
+        try parts[0].withBytes { (bu) throws(LogFormatError) in
+            try parts[1].withBytes { (bh) throws(LogFormatError) in
+                try parts[2].withBytes { (bv) throws(LogFormatError) in
+                    try parts[3].withBytes { (bx) throws(LogFormatError) in
+                        var r = ColumnRowReaders(
+                            user: ColumnRowReader(BinaryReader(bu), strings: n),
+                            http: ColumnRowReader(BinaryReader(bh), strings: n),
+                            value: ColumnRowReader(BinaryReader(bv), strings: n),
+                            extra: ColumnRowReader(BinaryReader(bx), strings: n))
+                        for row in rows { try markStrings(shapes[Int(row.shape)], &r, &used) }
+                    }
+                }
+            }
+        }
+        return try ColumnRows(d, rows: rows, parts: parts, used: used)
+    }
+
+    /// Marks in `used` the strings one row's parts name (read as `Decoder.skipRest` reads them).
+    private static func markStrings(_ s: Shape, _ r: inout ColumnRowReaders, _ used: inout [Bool])
+        throws(LogFormatError)
+    {
+        if s.parts & Parts.user != 0 {
+            used[try r.user.string()] = true
+            if s.hasEmail { used[try r.user.string()] = true }
+            for _ in 0..<s.groupCount { used[try r.user.string()] = true }
+            if s.hasFingerprint { _ = try r.user.bytes(try r.user.count("a fingerprint length")) }
+        }
+        if s.parts & Parts.http != 0 {
+            if s.httpParts & 1 != 0 { used[try r.http.string()] = true }
+            if s.httpParts & 2 != 0 { used[try r.http.string()] = true }
+        }
+        for a in s.attributes { try markValue(a.tag, &r.value, &used, depth: 0) }
+        if s.parts & Parts.body != 0 { try markValue(try r.extra.tag(), &r.extra, &used, depth: 0) }
+        for _ in 0..<s.eventCount {
+            _ = try r.extra.svarint()
+            used[try r.extra.string()] = true
+            try markAttributes(&r.extra, &used, depth: 0)
+            _ = try r.extra.count32()
+        }
+        for _ in 0..<s.linkCount {
+            _ = try r.extra.bytes(24)
+            used[try r.extra.string()] = true
+            try markAttributes(&r.extra, &used, depth: 0)
+            _ = try r.extra.count32()
+            _ = try r.extra.count32()
+        }
+    }
+
+    private static func markValue(_ tag: UInt8, _ r: inout ColumnRowReader, _ used: inout [Bool], depth: Int)
+        throws(LogFormatError)
+    {
+        try ColumnRowReader.checkDepth(depth)
+        switch tag {
+        case RecordCodec.ValueTag.string: used[try r.string()] = true
+        case RecordCodec.ValueTag.int: _ = try r.svarint()
+        case RecordCodec.ValueTag.double: _ = try r.u64()
+        case RecordCodec.ValueTag.bytes: _ = try r.bytes(try r.count("a bytes length"))
+        case RecordCodec.ValueTag.array:
+            for _ in 0..<(try r.count("an array length")) { try markValue(try r.tag(), &r, &used, depth: depth + 1) }
+        case RecordCodec.ValueTag.keyValueList: try markAttributes(&r, &used, depth: depth + 1)
+        default: return
+        }
+    }
+
+    private static func markAttributes(_ r: inout ColumnRowReader, _ used: inout [Bool], depth: Int)
+        throws(LogFormatError)
+    {
+        for _ in 0..<(try r.count("an attribute count")) {
+            used[try r.string()] = true
+            try markValue(try r.tag(), &r, &used, depth: depth)
+        }
+    }
+}
+
+/// A record an answer holds without its event: what ordering and duplicate checks need, and where to read the rest.
+package struct RecordHandle: Sendable {
+    package var start: UInt64
+    package var location: RecordLocation
+    package var traceID: TraceID
+    package var spanID: SpanID
+    /// An index into `RecordHandles.blocks` (then `item` indexes that block's `rows`), or -1 (then `item` indexes
+    /// `RecordHandles.records`).
+    package var block: Int32
+    package var item: Int32
+}
+
+/// The records of an answer as handles: rows of column blocks, and decoded records for what has no columns (row
+/// blocks, open segments).
+package struct RecordHandles {
+    package var blocks: [ColumnRows] = []
+    package var records: [StoredRecord] = []
+    package var handles: [RecordHandle] = []
+
+    package init() {}
+
+    /// Adds every row of `rows`, which lie in the segment of `node` and `sequence` from ordinal `firstOrdinal`.
+    package mutating func append(_ rows: ColumnRows, node: NodeID, sequence: UInt64, firstOrdinal: UInt32) {
+        guard !rows.rows.isEmpty else { return }
+        let b = Int32(blocks.count)
+        blocks.append(rows)
+        for (i, r) in rows.rows.enumerated() {
+            handles.append(
+                RecordHandle(
+                    start: r.start,
+                    location: RecordLocation(
+                        nodeID: node, segmentSequence: sequence, ordinal: firstOrdinal + UInt32(r.row)),
+                    traceID: r.traceID, spanID: r.spanID, block: b, item: Int32(i)))
+        }
+    }
+
+    package mutating func append(_ record: StoredRecord) {
+        handles.append(
+            RecordHandle(
+                start: record.event.startTimeUnixNano, location: record.location, traceID: record.event.traceID,
+                spanID: record.event.spanID, block: -1, item: Int32(records.count)))
+        records.append(record)
+    }
+
+    /// The event `h` names: decoded records as they are, rows built by the decoder.
+    package func event(_ h: RecordHandle) throws(LogFormatError) -> AuditEvent {
+        h.block < 0 ? records[Int(h.item)].event : try blocks[Int(h.block)].event(Int(h.item))
+    }
+
+    /// Whether `h` is an edge's record or an access event (a request's own record, for `activity`).
+    package func isEdgeOrAccess(_ h: RecordHandle) -> Bool {
+        if h.block < 0 {
+            let e = records[Int(h.item)].event
+            return e.source == .edge || e.kind == .access
+        }
+        let rows = blocks[Int(h.block)]
+        let s = rows.shapes[Int(rows.rows[Int(h.item)].shape)]
+        return s.source == .edge || s.kind == .access
+    }
+}

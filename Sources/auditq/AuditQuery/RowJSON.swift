@@ -1,0 +1,442 @@
+// Record lines written straight from the column blocks: what `RecordJSON.line` prints for a record's event, byte
+// for byte, without building the event. Per block, each dictionary string is quoted and escaped once (when a row
+// first uses it) and copied for every row after; each shape's fixed members (names, service, status, method, route,
+// attribute keys, dropped counts) and each resource with its scope are rendered once. A row adds its times, ids and
+// what its columns hold (user, HTTP target and client, attribute values, body, span events, links). The
+// differential tests in RowJSONTests hold this to `EventJSON` over the decoded events.
+import JSONText
+import LogFormat
+import StoreQuery
+
+/// Writes the records of `RecordHandles` as JSON lines.
+package struct RowJSON {
+    let all: RecordHandles
+    var memo = EventJSONMemo()
+    var blocks: [BlockJSON?]
+
+    package init(_ handles: RecordHandles) {
+        all = handles
+        blocks = Array(repeating: nil, count: handles.blocks.count)
+    }
+
+    /// Appends `{"record":…,"event":…}` for `h` (no newline): what `RecordJSON.line` appends for its record.
+    package mutating func line(_ h: RecordHandle, into buffer: inout [UInt8]) throws(LogFormatError) {
+        guard h.block >= 0 else {
+            RecordJSON.line(all.records[Int(h.item)], into: &buffer, memo: &memo)
+            return
+        }
+        RecordJSON.recordHead(h.location, into: &buffer, memo: &memo)
+        let b = Int(h.block)
+        let block: BlockJSON
+        if let cached = blocks[b] {
+            block = cached
+        } else {
+            block = BlockJSON(all.blocks[b])
+            blocks[b] = block
+        }
+        var w = JSONWriter(buffer: buffer)
+        buffer = []  // hand the storage to the writer so appends do not copy it
+        defer { buffer = w.buffer }
+        try block.event(Int(h.item), &w)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    /// Appends one `activity` line (no newline): what `RecordJSON.activityLine` appends for the request whose own
+    /// record is `request`, whose trace is `trace` and which has `userEvents` events of the user.
+    package mutating func activityLine(
+        request: RecordHandle, userEvents: Int, trace: [RecordHandle], into buffer: inout [UInt8]
+    ) throws(LogFormatError) {
+        buffer.append(contentsOf: #"{"request":"#.utf8)
+        try line(request, into: &buffer)
+        buffer.append(contentsOf: #","trace_id":""#.utf8)
+        var w = JSONWriter(buffer: buffer)
+        buffer = []
+        w.hex64(request.traceID.high)
+        w.hex64(request.traceID.low)
+        w.raw(#"","hops":"#)
+        w.decimal(UInt64(trace.count))
+        w.raw(#","user_events":"#)
+        w.decimal(UInt64(userEvents))
+        w.raw(#","trace":["#)
+        buffer = w.buffer
+        for i in trace.indices {
+            if i > 0 { buffer.append(UInt8(ascii: ",")) }
+            try line(trace[i], into: &buffer)
+        }
+        buffer.append(contentsOf: "]}".utf8)
+    }
+}
+
+/// One column block's rendering tables, filled as rows use them.
+final class BlockJSON {
+    typealias Tag = RecordCodec.ValueTag
+    let rows: ColumnRows
+    /// Quoted, escaped strings back to back; the string in slot `i` (`ColumnRows.slot`) is `text[start[i]..<end[i]]`
+    /// once `start[i] >= 0`.
+    @exclusivity(unchecked) var text: [UInt8] = []
+    @exclusivity(unchecked) var start: [Int32]
+    @exclusivity(unchecked) var end: [Int32]
+    @exclusivity(unchecked) var shapes: [ShapeJSON?]
+    @exclusivity(unchecked) var resources: [[UInt8]?]
+    /// A link's attributes, rendered before the link's flags that the JSON puts first.
+    ///
+    /// These tables are unchecked for exclusive access (the checks were a twentieth of the writer's time): one
+    /// thread uses a `BlockJSON`, and no access to one of them overlaps another access to the same one (the
+    /// scratch writer is lent while strings are added to `text`, a different property).
+    @exclusivity(unchecked) var scratch = JSONWriter(buffer: [])
+
+    init(_ rows: ColumnRows) {
+        self.rows = rows
+        start = Array(repeating: -1, count: rows.strings.count)
+        end = Array(repeating: 0, count: rows.strings.count)
+        shapes = Array(repeating: nil, count: rows.shapes.count)
+        resources = Array(repeating: nil, count: rows.resources.count)
+        text.reserveCapacity(4096)
+    }
+
+    /// The fixed members of a shape's rows, rendered.
+    final class ShapeJSON {
+        /// `[,"trace_state"],"flags","span_kind","name","service","source"`.
+        var head: [UInt8]
+        /// After a user's groups: `],"issuer"?,"origin"`.
+        var userTail: [UInt8]
+        /// `,"workload"` or nothing.
+        var workload: [UInt8]
+        /// `"method":…,` or nothing.
+        var method: [UInt8]
+        /// `"route":…,` (when there is one) `"status_code":…`.
+        var routeStatus: [UInt8]
+        /// `,"status":{…}` or nothing, then `,"severity_number","severity_text"` when the row has the log members.
+        var statusSeverity: [UInt8]
+        var hasLogMembers: Bool
+        /// `,"event_name":…` (when the row has the log members), then `,"attributes":{`.
+        var eventNameAttributes: [UInt8]
+        /// `"key":` of each attribute, after a comma but the first.
+        var keys: [[UInt8]]
+        /// `}` and `,"dropped_attributes_count"` when not 0.
+        var afterAttributes: [UInt8]
+        var droppedEvents: [UInt8]
+        var droppedLinks: [UInt8]
+
+        init(
+            head: [UInt8], userTail: [UInt8], workload: [UInt8], method: [UInt8], routeStatus: [UInt8],
+            statusSeverity: [UInt8], hasLogMembers: Bool, eventNameAttributes: [UInt8], keys: [[UInt8]],
+            afterAttributes: [UInt8], droppedEvents: [UInt8], droppedLinks: [UInt8]
+        ) {
+            self.head = head
+            self.userTail = userTail
+            self.workload = workload
+            self.method = method
+            self.routeStatus = routeStatus
+            self.statusSeverity = statusSeverity
+            self.hasLogMembers = hasLogMembers
+            self.eventNameAttributes = eventNameAttributes
+            self.keys = keys
+            self.afterAttributes = afterAttributes
+            self.droppedEvents = droppedEvents
+            self.droppedLinks = droppedLinks
+        }
+    }
+
+    func shape(_ i: Int) -> ShapeJSON {
+        if let s = shapes[i] { return s }
+        let s = rows.shapes[i]
+        var w = JSONWriter(buffer: [])
+        func take() -> [UInt8] {
+            defer { w.buffer.removeAll(keepingCapacity: true) }
+            return w.buffer
+        }
+        if !s.traceState.isEmpty {
+            w.raw(",\"trace_state\":")
+            w.string(s.traceState)
+        }
+        w.raw(",\"flags\":")
+        w.decimal(UInt64(s.flags))
+        w.raw(",\"span_kind\":\"")
+        w.raw(JSONWriter.name(s.spanKind))
+        w.raw("\",\"name\":")
+        w.string(s.name)
+        w.raw(",\"service\":")
+        w.string(s.service)
+        w.raw(",\"source\":\"")
+        w.raw(JSONWriter.name(s.source))
+        w.raw("\"")
+        let head = take()
+        w.raw("]")
+        if let issuer = s.issuer {
+            w.raw(",\"issuer\":")
+            w.string(issuer)
+        }
+        w.raw(",\"origin\":\"")
+        w.raw(JSONWriter.name(s.origin))
+        w.raw("\"")
+        let userTail = take()
+        if let workload = s.workload {
+            w.raw(",\"workload\":")
+            w.string(workload)
+        }
+        let workload = take()
+        if let method = s.method {
+            w.raw("\"method\":")
+            w.string(method)
+            w.byte(UInt8(ascii: ","))
+        }
+        let method = take()
+        if let route = s.route {
+            w.raw("\"route\":")
+            w.string(route)
+            w.byte(UInt8(ascii: ","))
+        }
+        w.raw("\"status_code\":")
+        w.decimal(UInt64(s.httpStatus))
+        let routeStatus = take()
+        if s.status != .unset || !s.statusMessage.isEmpty {
+            w.raw(",\"status\":{\"code\":\"")
+            w.raw(JSONWriter.name(s.status))
+            w.raw("\"")
+            if !s.statusMessage.isEmpty {
+                w.raw(",\"message\":")
+                w.string(s.statusMessage)
+            }
+            w.raw("}")
+        }
+        let hasLogMembers =
+            s.kind == .log || s.severity != 0 || !s.severityText.isEmpty || s.hasBody || !s.eventName.isEmpty
+        if hasLogMembers {
+            w.raw(",\"severity_number\":")
+            w.decimal(UInt64(s.severity))
+            w.raw(",\"severity_text\":")
+            w.string(s.severityText)
+        }
+        let statusSeverity = take()
+        if hasLogMembers {
+            w.raw(",\"event_name\":")
+            w.string(s.eventName)
+        }
+        w.raw(",\"attributes\":{")
+        let eventNameAttributes = take()
+        var keys: [[UInt8]] = []
+        for (k, a) in s.attributes.enumerated() {
+            if k > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(a.key)
+            w.byte(UInt8(ascii: ":"))
+            keys.append(take())
+        }
+        w.byte(UInt8(ascii: "}"))
+        w.droppedCount(s.droppedAttributes, key: ",\"dropped_attributes_count\":")
+        let afterAttributes = take()
+        w.droppedCount(s.droppedEvents, key: ",\"dropped_events_count\":")
+        let droppedEvents = take()
+        w.droppedCount(s.droppedLinks, key: ",\"dropped_links_count\":")
+        let droppedLinks = take()
+        let out = ShapeJSON(
+            head: head, userTail: userTail, workload: workload, method: method, routeStatus: routeStatus,
+            statusSeverity: statusSeverity, hasLogMembers: hasLogMembers, eventNameAttributes: eventNameAttributes,
+            keys: keys, afterAttributes: afterAttributes, droppedEvents: droppedEvents, droppedLinks: droppedLinks)
+        shapes[i] = out
+        return out
+    }
+
+    /// The `resource` and `scope` members of resource `i`, rendered.
+    func resource(_ i: Int) -> [UInt8] {
+        if let r = resources[i] { return r }
+        let r = rows.resources[i]
+        var w = JSONWriter(buffer: [])
+        w.resourceAndScope(
+            attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
+            scopeSchemaURL: r.scopeSchemaURL)
+        resources[i] = w.buffer
+        return w.buffer
+    }
+
+    /// Dictionary string `id`, quoted and escaped.
+    @inline(__always) func string(_ id: Int, _ w: inout JSONWriter) throws(LogFormatError) {
+        let i = try slot(id)
+        if start[i] < 0 {
+            start[i] = Int32(text.count)
+            JSONString.appendQuoted(rows.strings[i], to: &text)
+            end[i] = Int32(text.count)
+        }
+        let a = Int(start[i])
+        let b = Int(end[i])
+        text.withUnsafeBufferPointer { w.buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[a..<b])) }
+    }
+
+    /// Whether dictionary string `id` is empty.
+    func isEmpty(_ id: Int) throws(LogFormatError) -> Bool { rows.strings[try slot(id)].isEmpty }
+
+    /// The place of string `id` in the rows' strings; every string a row names has one (`ColumnBlock.rows` keeps
+    /// them), so a miss is a reader out of step with the walk: an error, not a trap.
+    @inline(__always) func slot(_ id: Int) throws(LogFormatError) -> Int {
+        let i = rows.slot(id)
+        guard i >= 0 else { throw LogFormatError(.malformed, "column block: string \(id) is not one the rows name") }
+        return i
+    }
+
+    /// The event object of row `item` (an index into `rows.rows`): `EventJSON.render` of its event.
+    func event(_ item: Int, _ w: inout JSONWriter) throws(LogFormatError) {
+        let row = rows.rows[item]
+        let s = rows.shapes[Int(row.shape)]
+        let sj = shape(Int(row.shape))
+        w.raw("{\"kind\":\"")
+        w.raw(JSONWriter.name(s.kind))
+        w.raw("\",\"start_time_unix_nano\":")
+        w.quotedDecimal(row.start)
+        w.raw(",\"end_time_unix_nano\":")
+        w.quotedDecimal(row.end)
+        if s.kind == .log || row.observed != 0 {
+            w.raw(",\"observed_time_unix_nano\":")
+            w.quotedDecimal(row.observed)
+        }
+        w.raw(",\"duration_ns\":")
+        w.integer(Int64(bitPattern: row.end &- row.start))
+        w.raw(",\"trace_id\":")
+        w.traceID(row.traceID)
+        w.raw(",\"span_id\":")
+        w.spanID(row.spanID)
+        if s.hasParent {
+            w.raw(",\"parent_span_id\":")
+            w.spanID(row.parent)
+        }
+        w.buffer.append(contentsOf: sj.head)
+        // The readers read memory `rows` owns, which `self` keeps alive.
+        var r = rows.readers(item)
+        do {
+            if s.hasUser {
+                w.raw(",\"user\":{\"subject\":")
+                try string(try r.user.string(), &w)
+                if s.hasEmail {
+                    w.raw(",\"email\":")
+                    try string(try r.user.string(), &w)
+                }
+                w.raw(",\"groups\":[")
+                for g in 0..<s.groupCount {
+                    if g > 0 { w.byte(UInt8(ascii: ",")) }
+                    try string(try r.user.string(), &w)
+                }
+                w.buffer.append(contentsOf: sj.userTail)
+                if s.hasFingerprint {
+                    let n = try r.user.count("a fingerprint length")
+                    w.raw(",\"token_fingerprint\":\"")
+                    for b in try r.user.bytes(n) {
+                        w.byte(JSONWriter.hexDigits[Int(b >> 4)])
+                        w.byte(JSONWriter.hexDigits[Int(b & 0x0f)])
+                    }
+                    w.raw("\"")
+                }
+                w.raw("}")
+            }
+            w.buffer.append(contentsOf: sj.workload)
+            if s.hasHTTP {
+                w.raw(",\"http\":{")
+                w.buffer.append(contentsOf: sj.method)
+                if s.hasTarget {
+                    w.raw("\"target\":")
+                    try string(try r.http.string(), &w)
+                    w.byte(UInt8(ascii: ","))
+                }
+                w.buffer.append(contentsOf: sj.routeStatus)
+                if s.hasClientAddress {
+                    w.raw(",\"client_address\":")
+                    try string(try r.http.string(), &w)
+                }
+                w.byte(UInt8(ascii: "}"))
+            }
+            w.buffer.append(contentsOf: sj.statusSeverity)
+            if sj.hasLogMembers && s.hasBody {
+                w.raw(",\"body\":")
+                try value(try r.extra.tag(), &r.extra, &w, depth: 0)
+            }
+            w.buffer.append(contentsOf: sj.eventNameAttributes)
+            for k in s.attributes.indices {
+                w.buffer.append(contentsOf: sj.keys[k])
+                try value(s.attributes[k].tag, &r.value, &w, depth: 0)
+            }
+            w.buffer.append(contentsOf: sj.afterAttributes)
+            if s.eventCount > 0 {
+                w.raw(",\"events\":[")
+                for i in 0..<s.eventCount {
+                    if i > 0 { w.byte(UInt8(ascii: ",")) }
+                    w.raw("{\"time_unix_nano\":")
+                    w.quotedDecimal(row.start &+ UInt64(bitPattern: try r.extra.svarint()))
+                    w.raw(",\"name\":")
+                    try string(try r.extra.string(), &w)
+                    w.raw(",\"attributes\":")
+                    try attributes(&r.extra, &w, depth: 0)
+                    w.droppedCount(try r.extra.count32(), key: ",\"dropped_attributes_count\":")
+                    w.byte(UInt8(ascii: "}"))
+                }
+                w.raw("]")
+            }
+            w.buffer.append(contentsOf: sj.droppedEvents)
+            if s.linkCount > 0 {
+                w.raw(",\"links\":[")
+                for i in 0..<s.linkCount {
+                    if i > 0 { w.byte(UInt8(ascii: ",")) }
+                    let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
+                    let span = SpanID(value: try r.extra.u64BigEndian())
+                    let state = try r.extra.string()
+                    scratch.buffer.removeAll(keepingCapacity: true)
+                    try attributes(&r.extra, &scratch, depth: 0)
+                    let dropped = try r.extra.count32()
+                    let flags = try r.extra.count32()
+                    w.raw("{\"trace_id\":")
+                    w.traceID(trace)
+                    w.raw(",\"span_id\":")
+                    w.spanID(span)
+                    if try !isEmpty(state) {
+                        w.raw(",\"trace_state\":")
+                        try string(state, &w)
+                    }
+                    w.raw(",\"flags\":")
+                    w.decimal(UInt64(flags))
+                    w.raw(",\"attributes\":")
+                    w.buffer.append(contentsOf: scratch.buffer)
+                    w.droppedCount(dropped, key: ",\"dropped_attributes_count\":")
+                    w.byte(UInt8(ascii: "}"))
+                }
+                w.raw("]")
+            }
+            w.buffer.append(contentsOf: sj.droppedLinks)
+        }
+        w.buffer.append(contentsOf: resource(s.resource))
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    /// A value's body after its tag, as `JSONWriter.value` writes the decoded value.
+    func value(_ tag: UInt8, _ r: inout ColumnRowReader, _ w: inout JSONWriter, depth: Int) throws(LogFormatError) {
+        try ColumnRowReader.checkDepth(depth)
+        switch tag {
+        case Tag.empty: w.raw("null")
+        case Tag.string: try string(try r.string(), &w)
+        case Tag.boolFalse: w.raw("false")
+        case Tag.boolTrue: w.raw("true")
+        case Tag.int: w.integer(try r.svarint())
+        case Tag.double: w.double(Double(bitPattern: try r.u64()))
+        case Tag.bytes: w.base64(try r.bytes(try r.count("a bytes length")))
+        case Tag.array:
+            let n = try r.count("an array length")
+            w.byte(UInt8(ascii: "["))
+            for i in 0..<n {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                try value(try r.tag(), &r, &w, depth: depth + 1)
+            }
+            w.byte(UInt8(ascii: "]"))
+        case Tag.keyValueList: try attributes(&r, &w, depth: depth + 1)
+        default: throw LogFormatError(.malformed, "column block: unknown value tag \(tag)")
+        }
+    }
+
+    /// `uvarint count (key, full value){count}` as a JSON object.
+    func attributes(_ r: inout ColumnRowReader, _ w: inout JSONWriter, depth: Int) throws(LogFormatError) {
+        let n = try r.count("an attribute count")
+        w.byte(UInt8(ascii: "{"))
+        for i in 0..<n {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            try string(try r.string(), &w)
+            w.byte(UInt8(ascii: ":"))
+            try value(try r.tag(), &r, &w, depth: depth)
+        }
+        w.byte(UInt8(ascii: "}"))
+    }
+}
