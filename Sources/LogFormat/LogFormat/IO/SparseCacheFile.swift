@@ -187,10 +187,13 @@ public final class SparseCacheFile: SegmentByteSource {
 
     /// What to fetch so that `ranges` are present: the missing parts, those close together joined. Empty when
     /// everything is there. (For callers that fetch themselves, e.g. many objects at once; then `fill`.)
-    public func missing(_ ranges: [Range<Int>]) -> [Range<Int>] {
+    /// `askOthers`: read the range file again first when something is missing (another process may have fetched
+    /// it); false for a caller that only wants to know what this process has.
+    public func missing(_ ranges: [Range<Int>], askOthers: Bool = true) -> [Range<Int>] {
         let wanted = ranges.map { $0.clamped(to: 0..<count) }.filter { !$0.isEmpty }
         var missing = Self.subtract(wanted, present.withLock { $0 })
         guard !missing.isEmpty else { return [] }
+        guard askOthers else { return Self.coalesce(missing, gap: Self.coalesceGap) }
         // Another process may have fetched them since this file was opened.
         if let theirs = Self.readRanges(rangesPath, identity: identity, size: count, inode: inode) {
             present.withLock { $0 = Self.union($0, theirs) }
