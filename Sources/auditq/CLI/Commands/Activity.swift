@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditQuery
 import Foundation
+import LogFormat
 import StoreQuery
 
 extension AuditQ {
@@ -28,9 +29,13 @@ extension AuditQ {
         func run() throws {
             let zone = try time.zone
             guard let range = try time.range(fallback: "today") else { return }
-            let store = try self.store.openStore(data, timeRange: StoreOptions.withTraceReach(range))
+            let store = try self.store.openStore(
+                data, timeRange: StoreOptions.withTraceReach(range), provisional: true)
             progress("reading the requests of \(user) and their traces…")
-            let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+            let (user, filter, limit) = (self.user, try filters.filter(), self.limit)
+            let requests = try store.answer { (s) throws(LogFormatError) -> [UserRequest] in
+                try s.activity(user: user, timeRange: range, filter: filter, limit: limit)
+            }
             progressDone()
             guard !requests.isEmpty else {
                 note("no requests by \(user) in that range")

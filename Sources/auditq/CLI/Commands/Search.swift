@@ -24,10 +24,10 @@ extension AuditQ {
         func run() throws {
             let zone = try time.zone
             let range = try time.range()
-            let store = try self.store.openStore(data, timeRange: range)
+            let store = try self.store.openStore(data, timeRange: range, provisional: true)
             progress("searching…")
             let query = EventQuery(terms: terms.terms, timeRange: range, limit: limit, filter: try filters.filter())
-            let records = try store.search(query)
+            let records = try store.answer { (s) throws(LogFormatError) -> [StoredRecord] in try s.search(query) }
             progressDone()
             guard !records.isEmpty else {
                 note("no matching events")
