@@ -157,6 +157,8 @@ public final class BucketSegments: RemoteSegments {
     /// Readers fetch the ranges they touch (index sections, blocks) when they touch them.
     public var fetchesOnDemand: Bool { true }
 
+    public var requestsMade: Int { stats.gets }
+
     func url(_ key: String) -> String { "s3://\(bucket.bucket)/\(bucket.key(key))" }
 
     private var rootPrefix: String { bucket.prefix.isEmpty ? "" : bucket.prefix + "/" }

@@ -242,11 +242,12 @@ public final class AuditStore: Sendable {
         unsettled.withLock { $0 = anyProvisional }
     }
 
-    /// `work` over the readers of `handles` when some are read from a remote that fetches on demand: those run
-    /// on threads of their own, up to `width` at a time, so that their round trips overlap (the reader code is
-    /// the same; its byte source fetches what it touches). Nil when there is nothing to overlap (local only, or
-    /// one remote segment): the caller then reads in order. A handle that expired, or whose work threw, holds its
-    /// error for the caller to meet in order.
+    /// `work` over the readers of `handles` when some are read from a remote that fetches on demand. They are
+    /// taken in order on this thread while they find everything in the local cache (a warm query starts no
+    /// thread); from the first that had to fetch, the rest run on threads of their own, up to `width` at a time, so
+    /// that their round trips overlap (the reader code is the same; its byte source fetches what it touches). Nil
+    /// when there is nothing to overlap (local only, or one remote segment): the caller then reads in order. A
+    /// handle that expired, or whose work threw, holds its error for the caller to meet in order.
     func overlappingRemote<T: Sendable>(
         _ handles: [SegmentHandle], width: Int = 16,
         _ work: @escaping @Sendable (Int, SegmentReader) throws(LogFormatError) -> T
@@ -254,17 +255,29 @@ public final class AuditStore: Sendable {
         let remote = handles.indices.filter { handles[$0].remote?.fetchesOnDemand ?? false }
         guard remote.count > 1 else { return nil }
         let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: handles.count))
+        @Sendable func run(_ i: Int) {
+            let r = Result { () throws(LogFormatError) -> T in try work(i, try handles[i].reader()) }
+            results.withLock { $0[i] = r }
+        }
+        func requests() -> Int { remotes.reduce(0) { $0 + $1.requestsMade } }
+        let before = requests()
+        var k = 0
+        while k < remote.count {
+            run(remote[k])
+            k += 1
+            if requests() != before { break }
+        }
+        let rest = Array(remote[k...])
+        guard !rest.isEmpty else { return results.withLock { $0 } }
         let next = Atomic<Int>(0)
         let group = DispatchGroup()
-        for w in 0..<min(width, remote.count) {
+        for w in 0..<min(width, rest.count) {
             // A serial queue of its own each: a thread that may block on its fetches without holding up the others.
             DispatchQueue(label: "audit-store.remote.\(w)").async(group: group) {
                 while true {
-                    let k = next.add(1, ordering: .relaxed).oldValue
-                    guard k < remote.count else { return }
-                    let i = remote[k]
-                    let r = Result { () throws(LogFormatError) -> T in try work(i, try handles[i].reader()) }
-                    results.withLock { $0[i] = r }
+                    let n = next.add(1, ordering: .relaxed).oldValue
+                    guard n < rest.count else { return }
+                    run(rest[n])
                 }
             }
         }

@@ -19,10 +19,13 @@ public protocol RemoteSegments: Sendable {
     /// Whether its readers fetch what they read on demand: look-ups over many of its segments then run several at
     /// a time, so that their fetches overlap.
     var fetchesOnDemand: Bool { get }
+    /// Requests made so far (ranged GETs): a look-up that made none found everything in the local cache.
+    var requestsMade: Int { get }
 }
 
 extension RemoteSegments {
     public func provisionalEntries() -> [CatalogEntry]? { nil }
     public func settle() throws(LogFormatError) -> Bool { false }
     public var fetchesOnDemand: Bool { false }
+    public var requestsMade: Int { 0 }
 }
