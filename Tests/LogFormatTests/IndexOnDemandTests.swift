@@ -55,7 +55,9 @@ import Testing
             let sizes = Dictionary(uniqueKeysWithValues: try #require(local.index).partSizes)
             let traceSection = try #require(sizes["index trace"])
             let userSection = try #require(sizes["index user"])
-            #expect(traceSection > SegmentIndexView.wholeSectionBytes && userSection > SegmentIndexView.wholeSectionBytes, "\(sizes)")
+            #expect(
+                traceSection > SegmentIndexView.wholeSectionBytes && userSection > SegmentIndexView.wholeSectionBytes,
+                "\(sizes)")
 
             // Opening: the index's block header and head, nothing of its sections.
             let head = FormatConstants.blockHeaderSize + SegmentReader.indexHeadGuess(footer)

@@ -93,7 +93,8 @@ struct BucketTombstoneTests {
         #expect(report.problems.first?.contains(url) == true, "\(report.problems)")
         #expect(report.problems.first?.contains("another seal") == true, "\(report.problems)")
         #expect(
-            try await shipped.s3.head(shipped.location, key: shipped.keys[target.sequence]!) != nil, "the segment stays")
+            try await shipped.s3.head(shipped.location, key: shipped.keys[target.sequence]!) != nil, "the segment stays"
+        )
         #expect(report.done.count == entries.count - 1)
         for e in entries where e.sequence != target.sequence {
             #expect(try await shipped.s3.head(shipped.location, key: shipped.keys[e.sequence]!) == nil)

@@ -257,10 +257,11 @@ public final class BucketSegments: RemoteSegments {
     /// Waits for the fresh listing when the store was opened on a saved one (`provisionalEntries`), keeps it for
     /// the next `entries()`, and says whether it differs from the saved one (segments added, deleted or replaced).
     public func settle() throws(LogFormatError) -> Bool {
-        guard let provisional = listing.withLock({ l -> [ListedSegment]? in
-            defer { l.provisional = nil }
-            return l.provisional
-        })
+        guard
+            let provisional = listing.withLock({ l -> [ListedSegment]? in
+                defer { l.provisional = nil }
+                return l.provisional
+            })
         else { return false }
         let fresh: [ListedSegment]
         do {

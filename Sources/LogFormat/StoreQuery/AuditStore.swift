@@ -192,10 +192,11 @@ public final class AuditStore: Sendable {
     /// Waits for the fresh listings of remotes opened provisionally; true when one differed and the store was
     /// refreshed to it.
     public func settle() throws(LogFormatError) -> Bool {
-        guard unsettled.withLock({ v in
-            defer { v = false }
-            return v
-        })
+        guard
+            unsettled.withLock({ v in
+                defer { v = false }
+                return v
+            })
         else { return false }
         var changed = false
         for remote in remotes where try remote.settle() { changed = true }
@@ -371,7 +372,11 @@ public final class AuditStore: Sendable {
                 out += try reader.scan(timeRange: query.timeRange, cache: cache, filter: filter.matches)
             } else {
                 let ordinals: [UInt32]
-                if case .success(let o)? = early?[n] { ordinals = o } else { ordinals = try postings(reader, query.terms) }
+                if case .success(let o)? = early?[n] {
+                    ordinals = o
+                } else {
+                    ordinals = try postings(reader, query.terms)
+                }
                 if !ordinals.isEmpty {
                     try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
                 }

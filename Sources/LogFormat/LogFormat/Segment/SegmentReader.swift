@@ -74,7 +74,8 @@ public final class SegmentReader: Sendable {
                 // The block header and the payload's first 8 bytes (version and counts): a version 2 index makes
                 // its head present itself and the rest as look-ups read it; a version 1 index is read whole.
                 try file.makePresent(
-                    indexStart..<min(indexEnd, indexStart + FormatConstants.blockHeaderSize + Self.indexHeadGuess(footer)))
+                    indexStart..<min(
+                        indexEnd, indexStart + FormatConstants.blockHeaderSize + Self.indexHeadGuess(footer)))
                 indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[indexStart...]))
             } catch {
                 throw error.at(path: path, base: indexStart)
