@@ -109,6 +109,33 @@ struct BucketListingTests {
         }
     }
 
+    @Test func anObjectReplacedUnderItsKeyIsReadAfreshNotFromTheLastListingsCache() async throws {
+        let shipped = try await ShippedStore.make(count: 300, seed: 24)
+        defer { shipped.tmp.remove() }
+        let key = shipped.keys.sorted { $0.key < $1.key }.first!.value
+        // The first process reads every block (the cache holds the original bytes) and saves its listing.
+        let q = EventQuery(terms: [], timeRange: nil)
+        try await onThread {
+            _ = try AuditStore(directories: [], remotes: [try Self.bucket(shipped)]).search(q)
+        }
+        // The object is replaced by one with a flipped byte in its first block: same size and seal, new ETag.
+        var damaged = try await shipped.s3.get(shipped.location, key: key).bytes
+        damaged[FormatConstants.fileHeaderSize + 60] ^= 0x40
+        _ = try await shipped.s3.put(shipped.location, key: key, body: damaged, createOnly: false)
+        try await onThread {
+            let b = try Self.bucket(shipped)
+            let store = try AuditStore(directories: [], remotes: [b], provisional: true)
+            #expect(b.stats.provisionalOpenings == 1)
+            do {
+                _ = try store.answer { (s) throws(LogFormatError) in try s.search(q) }
+                Issue.record("the replaced object's damaged block was not read: \(b.stats.summary)")
+            } catch let error as LogFormatError {
+                #expect(error.code == .checksumMismatch, "\(error)")
+                #expect(error.path == "s3://\(shipped.location.bucket)/audit/\(key)", "\(error)")
+            }
+        }
+    }
+
     @Test func aColdLookUpFetchesTheIndexPartsItReadsNotTheIndex() async throws {
         // Segments of about 64 KiB: the header and the footer are further apart than the cache joins ranges.
         let shipped = try await ShippedStore.make(count: 6_000, seed: 22, segmentBytes: 64 << 10)

@@ -174,14 +174,15 @@ public final class AuditStore: Sendable {
     /// Whether a remote was opened on provisional entries not yet settled.
     private let unsettled = Mutex(false)
 
-    /// Re-reads the catalogs, so segments sealed since are seen. Readers of segments still listed are kept.
+    /// Re-reads the catalogs, so segments sealed since are seen. Readers of local segments still listed are kept;
+    /// remote ones are opened again (over the objects' cache files, so nothing is fetched again).
     public func refresh() throws(LogFormatError) { try refresh(provisional: false) }
 
     /// `body`'s answer exactly as over the remotes' fresh listings. A store opened provisionally answers on the
     /// last listing while the fresh one is in flight; then it waits for it, and when it differs (a segment added,
-    /// deleted or replaced) refreshes (readers of segments still listed are kept, new ones opened) and answers
-    /// again. An error met on the provisional listing (an object deleted since) counts only if the fresh one gives
-    /// it again.
+    /// deleted or replaced) refreshes (remote readers opened again over their cache files, new segments fetched)
+    /// and answers again. An error met on the provisional listing (an object deleted since) counts only if the
+    /// fresh one gives it again.
     public func answer<T>(_ body: (AuditStore) throws(LogFormatError) -> T) throws(LogFormatError) -> T {
         let first: Result<T, LogFormatError>
         do throws(LogFormatError) { first = .success(try body(self)) } catch { first = .failure(error) }
@@ -200,7 +201,11 @@ public final class AuditStore: Sendable {
         else { return false }
         var changed = false
         for remote in remotes where try remote.settle() { changed = true }
-        if changed { try refresh(provisional: false) }
+        if changed {
+            // Blocks read on the provisional listing are keyed by node and sequence, which a replaced object keeps.
+            cache.removeAll()
+            try refresh(provisional: false)
+        }
         return changed
     }
 
@@ -230,12 +235,9 @@ public final class AuditStore: Sendable {
             }
             for entry in entries
             where local.insert(SegmentID(node: entry.nodeID, sequence: entry.sequence)).inserted {
-                let path = root.path(relative: entry.relativePath)
-                if let h = old[path], h.entry == entry {
-                    handles.append(h)
-                } else {
-                    handles.append(SegmentHandle(directory: root, entry: entry, remote: remote))
-                }
+                // Opened afresh: an object replaced under its key (another ETag) may carry the same seal, and its
+                // reader must read the new object (the remote opens its cache file by key and ETag).
+                handles.append(SegmentHandle(directory: root, entry: entry, remote: remote))
             }
         }
         let fresh = handles
