@@ -140,4 +140,58 @@ struct AuditqStoreTests {
                 "\(field): \(remote.stdout)")
         }
     }
+
+    @Test func statsPerNodeOverTheBucket() async throws {
+        let shipped = try await ShippedStore.make(count: 600, seed: 36)
+        defer { shipped.tmp.remove() }
+        // A second collector's segments in the same bucket (another writer: another node id).
+        let other = TempDir("second-node")
+        defer { other.remove() }
+        var options = WriterOptions()
+        options.targetBlockBytes = 2 << 10
+        options.maxSegmentBytes = 12 << 10
+        options.columnBlockRows = 7
+        let writer = try SegmentWriter(directory: other.dataDirectory, options: options, logger: quietLogger)
+        for chunk in 0..<12 {
+            try writer.append((0..<25).map { RandomEvents.small(seed: 5_000 + UInt64(chunk * 25 + $0)) })
+            try writer.flush()
+            try writer.rollIfNeeded()
+        }
+        try writer.close()
+        for entry in try other.dataDirectory.currentCatalog(repair: false).entries {
+            let bytes = try FileIO.readFile(other.dataDirectory.path(relative: entry.relativePath))
+            _ = try await shipped.s3.put(shipped.location, key: BucketLayout.segmentKey(entry.seal), body: bytes)
+        }
+        let store = "s3://\(shipped.location.bucket)/audit"
+        func local(_ dir: DataDirectory) throws -> [String: Any] {
+            let out = try ChildProcess.run(
+                Self.auditq, ["stats", "--data", dir.root, "--format", "json"], environment: ["PATH": "/usr/bin:/bin"])
+            #expect(out.status == 0, "\(out.stderr)")
+            let o = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+            return (o?["tiers"] as? [[String: Any]] ?? []).first { $0["tier"] as? String == "hot" } ?? [:]
+        }
+        let remote = try run(shipped, ["stats", "--store", store, "--format", "json"])
+        #expect(remote.status == 0, "\(remote.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(remote.stdout.utf8)) as? [String: Any]
+        let nodes = o?["nodes"] as? [[String: Any]] ?? []
+        let total = o?["total"] as? [String: Any] ?? [:]
+        let first = try shipped.directory.currentCatalog(repair: false).entries[0].nodeID.hex
+        let second = try other.dataDirectory.currentCatalog(repair: false).entries[0].nodeID.hex
+        #expect(Set(nodes.compactMap { $0["node"] as? String }) == [first, second], "\(remote.stdout)")
+        // Each node's row is that node's data counted locally; the rows add up to the total.
+        for (hex, dir) in [(first, shipped.directory), (second, other.dataDirectory)] {
+            let row = nodes.first { $0["node"] as? String == hex } ?? [:]
+            let expected = try local(dir)
+            for field in ["segments", "events", "bytes_on_disk", "raw_bytes", "stored_block_bytes"] {
+                #expect((row[field] as? Int) != nil && (row[field] as? Int) == (expected[field] as? Int), "\(field)")
+            }
+        }
+        for field in ["segments", "events", "bytes_on_disk"] {
+            #expect(nodes.reduce(0) { $0 + ($1[field] as? Int ?? 0) } == total[field] as? Int, "\(field)")
+        }
+        // The table shows a row per node under the tiers.
+        let table = try run(shipped, ["stats", "--store", store])
+        #expect(table.stdout.contains("NODE"), "\(table.stdout)")
+        #expect(table.stdout.contains(first) && table.stdout.contains(second), "\(table.stdout)")
+    }
 }

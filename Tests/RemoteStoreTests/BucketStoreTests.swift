@@ -34,11 +34,11 @@ struct ShippedStore {
         TraceID(high: (low &+ 1) &* 0x9E37_79B9_7F4A_7C15, low: low)
     }
 
-    static func make(count: Int = 1_200, seed: UInt64 = 11) async throws -> ShippedStore {
+    static func make(count: Int = 1_200, seed: UInt64 = 11, segmentBytes: Int = 12 << 10) async throws -> ShippedStore {
         let tmp = TempDir("remote")
         var options = WriterOptions()
         options.targetBlockBytes = 2 << 10
-        options.maxSegmentBytes = 12 << 10
+        options.maxSegmentBytes = segmentBytes
         options.columnBlockRows = 7
         let events = (0..<count).map { i in
             var e = RandomEvents.small(seed: seed &* 1_000_003 &+ UInt64(i))

@@ -279,7 +279,7 @@ public final class S3Client: Sendable {
         let r = try await send("GET", bucket: bucket, key: nil, query: query)
         guard r.status == 200 else { throw r.error("LIST \(bucket)/\(prefix)") }
         let text = Substring(decoding: r.body, as: UTF8.self)
-        guard text.contains("<ListBucketResult") else {
+        guard XMLScan.contains("<ListBucketResult", in: text) else {
             throw ObjectStoreError(.badResponse, "LIST \(bucket)/\(prefix): not a ListBucketResult", status: r.status)
         }
         var objects: [ListedObject] = []

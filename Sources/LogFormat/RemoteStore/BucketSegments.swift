@@ -30,6 +30,10 @@ public final class FetchStats: Sendable {
     }
     func listed() { state.withLock { $0.lists += 1 } }
     func reusedListing() { state.withLock { $0.reused += 1 } }
+    private let provisional = Atomic<Int>(0)
+    func openedProvisionally() { provisional.add(1, ordering: .relaxed) }
+    /// Stores opened on the saved listing while the fresh one was in flight.
+    public var provisionalOpenings: Int { provisional.load(ordering: .relaxed) }
     public var gets: Int { state.withLock { $0.gets } }
     public var bytes: Int { state.withLock { $0.bytes } }
     public var lists: Int { state.withLock { $0.lists } }
@@ -39,7 +43,9 @@ public final class FetchStats: Sendable {
         }
         let reused = state.withLock { $0.reused }
         return
-            "\(lists) LIST\(reused > 0 ? " (a saved listing reused)" : ""), \(gets) ranged GET, \(bytes) bytes fetched; "
+            "\(lists) LIST\(reused > 0 ? " (a saved listing reused)" : "")"
+            + "\(provisionalOpenings > 0 ? " (opened on the last listing meanwhile)" : ""), "
+            + "\(gets) ranged GET, \(bytes) bytes fetched; "
             + "listing \(Self.ms(listMs)) ms, "
             + "opening \(opened) segments \(Self.ms(openMs)) ms"
     }
@@ -113,14 +119,28 @@ public final class BucketSegments: RemoteSegments {
     /// (0: always list). Segments shipped since are not seen until it is older; Tempo's queriers work the same way
     /// with a polled blocklist.
     public let listingMaxAgeSeconds: Int
-    /// Bytes read from the end of an object when it is opened: the footer, and the index too when it is no longer
-    /// (it then takes one round trip instead of two); the rest of a longer index is fetched after.
+    /// Bytes read from the end of an object when it is opened (at least the footer); the index head follows in a
+    /// second round, the sections a query reads when it reads them. The default, 16 KiB, holds the footer and the
+    /// end of the index: its last section, the trace ids', whole when it is that small (sections are written in
+    /// field order, trace ids last), so that a cold trace look-up costs no request for it.
     public let tailBytes: Int
-    private let files = Mutex<[String: SparseCacheFile]>([:])
+    /// Cache files opened by this process, by key, with the ETag they were opened for.
+    private let files = Mutex<[String: (etag: String, file: SparseCacheFile)]>([:])
+    /// The listing in flight, started before it is needed (`startListing`), and what answered it.
+    private let listing = Mutex<ListingState>(ListingState())
+
+    struct ListingState {
+        var pending: Task<[ListedSegment], any Error>?
+        /// The saved listing the store was opened on while the fresh one was in flight (`provisionalEntries`).
+        var provisional: [ListedSegment]?
+        /// The fresh listing `settle` waited for, for the next `entries()`.
+        var settled: [ListedSegment]?
+    }
 
     public init(
         client: S3Client, location: S3Location, cache: RangeCacheDirectory, timeRange: ClosedRange<UInt64>? = nil,
-        stats: FetchStats = FetchStats(), width: Int = 32, tailBytes: Int = 128 << 10, listingMaxAgeSeconds: Int = 0
+        stats: FetchStats = FetchStats(), width: Int = 32, tailBytes: Int = 16 << 10,
+        listingMaxAgeSeconds: Int = 0
     ) {
         self.listingMaxAgeSeconds = listingMaxAgeSeconds
         self.tailBytes = tailBytes
@@ -133,6 +153,11 @@ public final class BucketSegments: RemoteSegments {
     }
 
     public var location: String { bucket.description }
+
+    /// Readers fetch the ranges they touch (index sections, blocks) when they touch them.
+    public var fetchesOnDemand: Bool { true }
+
+    public var requestsMade: Int { stats.gets }
 
     func url(_ key: String) -> String { "s3://\(bucket.bucket)/\(bucket.key(key))" }
 
@@ -188,9 +213,83 @@ public final class BucketSegments: RemoteSegments {
     /// its span markers and the range's days together, then the earlier days a span marker asks for, if any.
     public func listSegments() async throws -> [ListedSegment] {
         if listingMaxAgeSeconds > 0, let cached = cachedListing() { return cached }
-        let segments = try await listSegmentsFromStore()
-        if listingMaxAgeSeconds > 0 { saveListing(segments) }
+        let (settled, pending) = listing.withLock { l in
+            defer { (l.settled, l.pending) = (nil, nil) }
+            return (l.settled, l.pending)
+        }
+        if let settled { return settled }
+        let segments: [ListedSegment]
+        if let pending { segments = try await pending.value } else { segments = try await listSegmentsFromStore() }
+        saveListing(segments, always: listingMaxAgeSeconds > 0)
         return segments
+    }
+
+    /// Starts listing the bucket now, for `entries()` or `settle()` to collect (nothing when a saved listing young
+    /// enough for `listingMaxAgeSeconds` will be used). Idempotent until the listing is collected.
+    public func startListing() {
+        if listingMaxAgeSeconds > 0 && cachedListing(counting: false) != nil { return }
+        listing.withLock { l in
+            guard l.pending == nil && l.settled == nil else { return }
+            l.pending = Task { try await self.listSegmentsFromStore() }
+        }
+    }
+
+    /// The catalog entries of the listing saved by the last process to list this location (any age), when every
+    /// one of its segments has its footer and index head in the cache: nothing is fetched. The fresh listing is
+    /// started first and runs meanwhile; `settle()` waits for it and says whether it differs. Nil when there is no
+    /// saved listing, a segment of it is not in the cache, or a saved listing is reused anyway
+    /// (`listingMaxAgeSeconds`).
+    public func provisionalEntries() -> [CatalogEntry]? {
+        guard listingMaxAgeSeconds == 0 else { return nil }
+        startListing()
+        guard let saved = cachedListing(counting: false, anyAge: true) else { return nil }
+        var out: [CatalogEntry] = []
+        out.reserveCapacity(saved.count)
+        for s in saved {
+            guard let file = try? cacheFile(s), let entry = Self.entryIfPresent(s, file) else { return nil }
+            out.append(entry)
+        }
+        listing.withLock { $0.provisional = saved }
+        stats.openedProvisionally()
+        return out
+    }
+
+    /// Waits for the fresh listing when the store was opened on a saved one (`provisionalEntries`), keeps it for
+    /// the next `entries()`, and says whether it differs from the saved one (segments added, deleted or replaced).
+    public func settle() throws(LogFormatError) -> Bool {
+        guard
+            let provisional = listing.withLock({ l -> [ListedSegment]? in
+                defer { l.provisional = nil }
+                return l.provisional
+            })
+        else { return false }
+        let fresh: [ListedSegment]
+        do {
+            fresh = try Blocking.run {
+                let t0 = FileIO.monotonicNanos()
+                let fresh = try await self.listSegments()
+                self.stats.opening(listNanos: FileIO.monotonicNanos() - t0, openNanos: 0, segments: 0)
+                return fresh
+            }
+        } catch let e as LogFormatError {
+            throw e
+        } catch {
+            throw S3RangeFetcher.logFormatError(error, url: location)
+        }
+        listing.withLock { $0.settled = fresh }
+        return fresh != provisional
+    }
+
+    /// The catalog entry of `s` when its cache file holds its header, footer and index head; nil otherwise.
+    static func entryIfPresent(_ s: ListedSegment, _ file: SparseCacheFile) -> CatalogEntry? {
+        let footerRange = max(0, s.size - FormatConstants.footerSize)..<s.size
+        guard file.missing([footerRange], askOthers: false).isEmpty,
+            let footer = try? SegmentFooter.parse(fileBytes: file.bytes),
+            file.missing(SegmentReader.openingRanges(footer, fileSize: s.size), askOthers: false).isEmpty
+        else { return nil }
+        return CatalogEntry(
+            relativePath: s.key, tier: .hot, seal: footer.seal, blockCount: footer.blockCount,
+            fileSize: UInt64(s.size))
     }
 
     /// The file a listing of this location and range is kept in, when `listingMaxAgeSeconds` allows reusing one.
@@ -202,11 +301,11 @@ public final class BucketSegments: RemoteSegments {
             + ".listing"
     }
 
-    /// A listing saved less than `listingMaxAgeSeconds` ago, if any.
-    func cachedListing() -> [ListedSegment]? {
+    /// A listing saved at most `listingMaxAgeSeconds` ago (`anyAge`: whenever), if any.
+    func cachedListing(counting: Bool = true, anyAge: Bool = false) -> [ListedSegment]? {
         var st = stat()
         guard stat(listingPath, &st) == 0,
-            Int(Date().timeIntervalSince1970) - st.st_mtim.tv_sec <= listingMaxAgeSeconds,
+            anyAge || Int(Date().timeIntervalSince1970) - st.st_mtim.tv_sec <= listingMaxAgeSeconds,
             let bytes = try? FileIO.readFile(listingPath)
         else { return nil }
         var out: [ListedSegment] = []
@@ -217,13 +316,17 @@ public final class BucketSegments: RemoteSegments {
             else { return nil }
             out.append(ListedSegment(key: String(f[0]), node: node, sequence: seq, size: size, etag: String(f[2])))
         }
-        stats.reusedListing()
+        if counting { stats.reusedListing() }
         return out
     }
 
-    func saveListing(_ segments: [ListedSegment]) {
+    /// Saves a fresh listing for the next process: to reuse (`listingMaxAgeSeconds`, `always`: its age matters) or
+    /// to open provisionally while it lists again (written only when it changed).
+    func saveListing(_ segments: [ListedSegment], always: Bool) {
         let text = segments.map { "\($0.key) \($0.size) \($0.etag.isEmpty ? "-" : $0.etag)" }.joined(separator: "\n")
-        try? FileIO.writeAtomically(Array(text.utf8), to: listingPath, directory: cache.root)
+        let bytes = Array(text.utf8)
+        if !always, let old = try? FileIO.readFile(listingPath), old == bytes { return }
+        try? FileIO.writeAtomically(bytes, to: listingPath, directory: cache.root)
     }
 
     func listSegmentsFromStore() async throws -> [ListedSegment] {
@@ -254,18 +357,18 @@ public final class BucketSegments: RemoteSegments {
 
     /// The cache file of a listed segment (opened once per process).
     public func cacheFile(_ s: ListedSegment) throws(LogFormatError) -> SparseCacheFile {
-        if let f = files.withLock({ $0[s.key] }), f.count == s.size { return f }
+        if let f = files.withLock({ $0[s.key] }), f.file.count == s.size, f.etag == s.etag { return f.file }
         let fetcher = S3RangeFetcher(client: client, location: bucket, key: s.key, stats: stats, width: width)
         let f = try cache.open(
             object: bucket.bucket + "/" + bucket.key(s.key), identity: s.etag.isEmpty ? "-" : s.etag, size: s.size,
             displayPath: url(s.key), fetcher: fetcher)
-        files.withLock { $0[s.key] = f }
+        files.withLock { $0[s.key] = (s.etag, f) }
         return f
     }
 
-    /// Makes the footer, header and index of `s` present and returns its catalog entry: the header and the last
-    /// `tailBytes` (footer, and the index when it fits) in one round of ranged GETs, the rest of the index in a
-    /// second when it does not fit.
+    /// Makes what a reader opening `s` reads present (the header, footer and index head; not the index's sections)
+    /// and returns its catalog entry: the header and the last `tailBytes` (the footer) in one round of ranged
+    /// GETs, the index head in a second.
     func prepare(_ s: ListedSegment) async throws -> CatalogEntry {
         let file = try cacheFile(s)
         let fetcher = S3RangeFetcher(client: client, location: bucket, key: s.key, stats: stats, width: width)
@@ -285,10 +388,7 @@ public final class BucketSegments: RemoteSegments {
         do throws(LogFormatError) { footer = try SegmentFooter.parse(fileBytes: file.bytes) } catch {
             throw error.at(path: url(s.key))
         }
-        let indexStart = Int(footer.indexOffset)
-        let rest = file.missing([
-            0..<FormatConstants.fileHeaderSize, indexStart..<(indexStart + Int(footer.indexLength)),
-        ])
+        let rest = file.missing(SegmentReader.openingRanges(footer, fileSize: s.size))
         if !rest.isEmpty { try file.fill(Array(zip(rest, try await fetcher.fetchAsync(rest)))) }
         return CatalogEntry(
             relativePath: s.key, tier: .hot, seal: footer.seal, blockCount: footer.blockCount,
@@ -314,7 +414,7 @@ public final class BucketSegments: RemoteSegments {
     }
 
     public func open(_ entry: CatalogEntry) throws(LogFormatError) -> SegmentReader {
-        guard let file = files.withLock({ $0[entry.relativePath] }) else {
+        guard let file = files.withLock({ $0[entry.relativePath]?.file }) else {
             throw LogFormatError(.io, "not listed in this store", path: url(entry.relativePath))
         }
         return try SegmentReader(source: file, sealed: true)

@@ -1,6 +1,7 @@
 // The store: plans a query over the catalogs of one or more data directories, answers term + time-range
 // queries from the segment indexes, trace-id look-ups across segments, and reads the active (unsealed)
 // segments by scanning, so a query sees what a running collector has acknowledged.
+import Dispatch
 import LogFormat
 import Synchronization
 
@@ -158,18 +159,57 @@ public final class AuditStore: Sendable {
     /// stale, without writing to a directory a collector may own).
     /// `cacheDecodedBlocks`: keep decoded column blocks for later questions (a long-lived store); a process that
     /// asks one question passes false (see `BlockCache.keepsEvents`).
+    /// `provisional`: open the remotes on their last listing when they have one in their cache while a fresh one
+    /// is in flight (`RemoteSegments.provisionalEntries`); ask only through `answer`, which settles it.
     public init(
         directories: [DataDirectory], remotes: [any RemoteSegments] = [], cacheBytes: Int = 256 << 20,
-        cacheDecodedBlocks: Bool = true
+        cacheDecodedBlocks: Bool = true, provisional: Bool = false
     ) throws(LogFormatError) {
         self.directories = directories
         self.remotes = remotes
         cache = BlockCache(capacityBytes: cacheBytes, keepsEvents: cacheDecodedBlocks)
-        try refresh()
+        try refresh(provisional: provisional)
     }
 
-    /// Re-reads the catalogs, so segments sealed since are seen. Readers of segments still listed are kept.
-    public func refresh() throws(LogFormatError) {
+    /// Whether a remote was opened on provisional entries not yet settled.
+    private let unsettled = Mutex(false)
+
+    /// Re-reads the catalogs, so segments sealed since are seen. Readers of local segments still listed are kept;
+    /// remote ones are opened again (over the objects' cache files, so nothing is fetched again).
+    public func refresh() throws(LogFormatError) { try refresh(provisional: false) }
+
+    /// `body`'s answer exactly as over the remotes' fresh listings. A store opened provisionally answers on the
+    /// last listing while the fresh one is in flight; then it waits for it, and when it differs (a segment added,
+    /// deleted or replaced) refreshes (remote readers opened again over their cache files, new segments fetched)
+    /// and answers again. An error met on the provisional listing (an object deleted since) counts only if the
+    /// fresh one gives it again.
+    public func answer<T>(_ body: (AuditStore) throws(LogFormatError) -> T) throws(LogFormatError) -> T {
+        let first: Result<T, LogFormatError>
+        do throws(LogFormatError) { first = .success(try body(self)) } catch { first = .failure(error) }
+        if try settle() { return try body(self) }
+        return try first.get()
+    }
+
+    /// Waits for the fresh listings of remotes opened provisionally; true when one differed and the store was
+    /// refreshed to it.
+    public func settle() throws(LogFormatError) -> Bool {
+        guard
+            unsettled.withLock({ v in
+                defer { v = false }
+                return v
+            })
+        else { return false }
+        var changed = false
+        for remote in remotes where try remote.settle() { changed = true }
+        if changed {
+            // Blocks read on the provisional listing are keyed by node and sequence, which a replaced object keeps.
+            cache.removeAll()
+            try refresh(provisional: false)
+        }
+        return changed
+    }
+
+    private func refresh(provisional: Bool) throws(LogFormatError) {
         let old = Dictionary(snapshot.withLock { $0 }.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var handles: [SegmentHandle] = []
         for d in directories {
@@ -183,20 +223,69 @@ public final class AuditStore: Sendable {
             }
         }
         var local = Set(handles.map { SegmentID(node: $0.entry.nodeID, sequence: $0.entry.sequence) })
+        var anyProvisional = false
         for remote in remotes {
             let root = DataDirectory(remote.location)
-            for entry in try remote.entries()
+            var entries: [CatalogEntry]
+            if provisional, let p = remote.provisionalEntries() {
+                entries = p
+                anyProvisional = true
+            } else {
+                entries = try remote.entries()
+            }
+            for entry in entries
             where local.insert(SegmentID(node: entry.nodeID, sequence: entry.sequence)).inserted {
-                let path = root.path(relative: entry.relativePath)
-                if let h = old[path], h.entry == entry {
-                    handles.append(h)
-                } else {
-                    handles.append(SegmentHandle(directory: root, entry: entry, remote: remote))
-                }
+                // Opened afresh: an object replaced under its key (another ETag) may carry the same seal, and its
+                // reader must read the new object (the remote opens its cache file by key and ETag).
+                handles.append(SegmentHandle(directory: root, entry: entry, remote: remote))
             }
         }
         let fresh = handles
         snapshot.withLock { $0 = fresh }
+        unsettled.withLock { $0 = anyProvisional }
+    }
+
+    /// `work` over the readers of `handles` when some are read from a remote that fetches on demand. They are
+    /// taken in order on this thread while they find everything in the local cache (a warm query starts no
+    /// thread); from the first that had to fetch, the rest run on threads of their own, up to `width` at a time, so
+    /// that their round trips overlap (the reader code is the same; its byte source fetches what it touches). Nil
+    /// when there is nothing to overlap (local only, or one remote segment): the caller then reads in order. A
+    /// handle that expired, or whose work threw, holds its error for the caller to meet in order.
+    func overlappingRemote<T: Sendable>(
+        _ handles: [SegmentHandle], width: Int = 16,
+        _ work: @escaping @Sendable (Int, SegmentReader) throws(LogFormatError) -> T
+    ) -> [Result<T, LogFormatError>?]? {
+        let remote = handles.indices.filter { handles[$0].remote?.fetchesOnDemand ?? false }
+        guard remote.count > 1 else { return nil }
+        let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: handles.count))
+        @Sendable func run(_ i: Int) {
+            let r = Result { () throws(LogFormatError) -> T in try work(i, try handles[i].reader()) }
+            results.withLock { $0[i] = r }
+        }
+        func requests() -> Int { remotes.reduce(0) { $0 + $1.requestsMade } }
+        let before = requests()
+        var k = 0
+        while k < remote.count {
+            run(remote[k])
+            k += 1
+            if requests() != before { break }
+        }
+        let rest = Array(remote[k...])
+        guard !rest.isEmpty else { return results.withLock { $0 } }
+        let next = Atomic<Int>(0)
+        let group = DispatchGroup()
+        for w in 0..<min(width, rest.count) {
+            // A serial queue of its own each: a thread that may block on its fetches without holding up the others.
+            DispatchQueue(label: "audit-store.remote.\(w)").async(group: group) {
+                while true {
+                    let n = next.add(1, ordering: .relaxed).oldValue
+                    guard n < rest.count else { return }
+                    run(rest[n])
+                }
+            }
+        }
+        group.wait()
+        return results.withLock { $0 }
     }
 
     var handles: [SegmentHandle] { snapshot.withLock { $0 } }
@@ -260,7 +349,23 @@ public final class AuditStore: Sendable {
         if let limit = query.limit { cutoff = keepEarliest(&out, limit, query.includeDuplicates) }
         let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
             .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
-        for handle in sealed {
+        // Remote segments are looked up, and their blocks fetched, several at a time first (with a limit only
+        // looked up: the cutoff below may make their blocks unnecessary).
+        let terms = query.terms
+        let timeRange = query.timeRange
+        let fetchBlocks = query.limit == nil
+        let early = overlappingRemote(sealed) { (_, reader) throws(LogFormatError) -> [UInt32] in
+            guard !terms.isEmpty else {
+                if fetchBlocks { try reader.prefetchBlocks(reader.blocks(overlapping: timeRange)) }
+                return []
+            }
+            let ordinals = try self.postings(reader, terms, timeRange: timeRange)
+            if fetchBlocks && !ordinals.isEmpty {
+                try reader.prefetchBlocks(reader.blocks(holding: ordinals, timeRange: timeRange))
+            }
+            return ordinals
+        }
+        for (n, handle) in sealed.enumerated() {
             if let cutoff, handle.entry.seal.minTime > cutoff { break }
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
@@ -268,7 +373,12 @@ public final class AuditStore: Sendable {
             if query.terms.isEmpty {
                 out += try reader.scan(timeRange: query.timeRange, cache: cache, filter: filter.matches)
             } else {
-                let ordinals = try postings(reader, query.terms, timeRange: query.timeRange)
+                let ordinals: [UInt32]
+                if case .success(let o)? = early?[n] {
+                    ordinals = o
+                } else {
+                    ordinals = try postings(reader, query.terms, timeRange: query.timeRange)
+                }
                 if !ordinals.isEmpty {
                     try reader.records(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
                 }
@@ -572,9 +682,24 @@ public final class AuditStore: Sendable {
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
         var out: [TraceID: [StoredRecord]] = [:]
         var found: [StoredRecord] = []
-        for handle in handles {
-            let keys = keysFor(handle)
-            guard !keys.isEmpty else { continue }
+        let asked = handles.map { (handle: $0, keys: keysFor($0)) }.filter { !$0.keys.isEmpty }
+        let cache = self.cache
+        let keysOf = asked.map(\.keys)
+        // Remote segments are looked up and read several at a time first; the loop below takes their records in
+        // order (and meets any error again, in order).
+        let early = overlappingRemote(asked.map(\.handle)) { (i, reader) throws(LogFormatError) -> [StoredRecord] in
+            guard reader.index != nil else { return [] }
+            var ordinals: [UInt32] = []
+            for key in keysOf[i] { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
+            guard !ordinals.isEmpty else { return [] }
+            ordinals.sort()
+            return try reader.records(at: ordinals, cache: cache)
+        }
+        for (n, (handle, keys)) in asked.enumerated() {
+            if case .success(let records)? = early?[n] {
+                for record in records { out[record.event.traceID, default: []].append(record) }
+                continue
+            }
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
             guard reader.index != nil else { continue }

@@ -10,4 +10,22 @@ public protocol RemoteSegments: Sendable {
     func entries() throws(LogFormatError) -> [CatalogEntry]
     /// A reader of one of `entries()`.
     func open(_ entry: CatalogEntry) throws(LogFormatError) -> SegmentReader
+    /// Entries to start answering on before `entries()` can (the last listing, opened from a local cache while a
+    /// fresh one is in flight); nil when there are none. `settle()` then says whether they were right.
+    func provisionalEntries() -> [CatalogEntry]?
+    /// After `provisionalEntries()`: waits for the fresh catalog and says whether it differs from them (then
+    /// `entries()` gives the fresh one). False when nothing was provisional.
+    func settle() throws(LogFormatError) -> Bool
+    /// Whether its readers fetch what they read on demand: look-ups over many of its segments then run several at
+    /// a time, so that their fetches overlap.
+    var fetchesOnDemand: Bool { get }
+    /// Requests made so far (ranged GETs): a look-up that made none found everything in the local cache.
+    var requestsMade: Int { get }
+}
+
+extension RemoteSegments {
+    public func provisionalEntries() -> [CatalogEntry]? { nil }
+    public func settle() throws(LogFormatError) -> Bool { false }
+    public var fetchesOnDemand: Bool { false }
+    public var requestsMade: Int { 0 }
 }

@@ -38,6 +38,10 @@ public struct StoreStats: Sendable {
     /// Segments expired by policy, from their tombstones (not part of the total: their records are gone;
     /// bytes on disk are the tombstones').
     public var expired = Tier(name: "expired")
+    /// The same counts per node (collector) that wrote the segments, every tier together, by node id; shown when
+    /// the store reads a bucket (`--store`: every node in it).
+    public var nodes: [Tier] = []
+    public var showsNodes = false
 
     public var total: Tier {
         var t = Tier(name: "total")
@@ -60,9 +64,13 @@ public struct StoreStats: Sendable {
         // Segments read from an object store (and not also in a local directory).
         var remote = Tier(name: "remote")
         let remoteRoots = Set(store.remotes.map(\.location))
+        var nodes: [NodeID: Tier] = [:]
         for (directory, entry) in store.sealedSegments {
             let reader = try store.reader(directory, entry)
             let seal = entry.seal
+            nodes[entry.nodeID, default: Tier(name: entry.nodeID.hex)].add(
+                events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime,
+                max: seal.maxTime)
             if remoteRoots.contains(directory.root) {
                 remote.add(
                     events: seal.recordCount, file: entry.fileSize, blocks: reader.blocks, min: seal.minTime,
@@ -81,6 +89,9 @@ public struct StoreStats: Sendable {
             open.add(
                 events: UInt64(reader.recordCount), file: UInt64(reader.file.count), blocks: reader.blocks,
                 min: reader.blocks.map(\.minTime).min(), max: reader.blocks.map(\.maxTime).max())
+            nodes[reader.nodeID, default: Tier(name: reader.nodeID.hex)].add(
+                events: UInt64(reader.recordCount), file: UInt64(reader.file.count), blocks: reader.blocks,
+                min: reader.blocks.map(\.minTime).min(), max: reader.blocks.map(\.maxTime).max())
         }
         var expired = Tier(name: "expired")
         for d in store.directories {
@@ -91,9 +102,12 @@ public struct StoreStats: Sendable {
                     max: t.seal.maxTime)
             }
         }
-        return StoreStats(
+        var stats = StoreStats(
             tiers: [hot, archive] + (store.remotes.isEmpty ? [] : [remote]) + [open],
             directories: store.directories.count, expired: expired)
+        stats.nodes = nodes.values.sorted { $0.name < $1.name }
+        stats.showsNodes = !store.remotes.isEmpty
+        return stats
     }
 
     /// Bytes of the sealed segments by part of the file, summed over the store (`stats --layout`), with each
@@ -121,10 +135,16 @@ public struct StoreStats: Sendable {
     }
 
     public func table(zone: TimeZoneSpec) -> String {
+        let tierTable = Self.rows("TIER", tiers + [total] + (expired.segments > 0 ? [expired] : []), zone: zone)
+        guard showsNodes else { return tierTable }
+        return tierTable + "\n\n" + Self.rows("NODE", nodes + [total], zone: zone)
+    }
+
+    private static func rows(_ first: String, _ tiers: [Tier], zone: TimeZoneSpec) -> String {
         var rows = [
-            ["TIER", "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]
+            [first, "SEGMENTS", "EVENTS", "BYTES ON DISK", "BYTES/EVENT", "RAW BYTES", "COMPRESSION", "FROM", "TO"]
         ]
-        for t in tiers + [total] + (expired.segments > 0 ? [expired] : []) {
+        for t in tiers {
             rows.append([
                 t.name, String(t.segments), String(t.events), String(t.bytesOnDisk),
                 t.bytesPerEvent.map { fixed($0, 1) } ?? "-",
@@ -137,18 +157,22 @@ public struct StoreStats: Sendable {
     }
 
     /// One JSON object: {"directories", "tiers": [{"tier", "segments", "events", "bytes_on_disk", "raw_bytes",
-    /// "stored_block_bytes", "compression_ratio", "min_time_unix_nano", "max_time_unix_nano"}], "total": {…}}.
+    /// "stored_block_bytes", "compression_ratio", "min_time_unix_nano", "max_time_unix_nano"}], "total": {…},
+    /// "expired": {…}}, and "nodes": [{"node": id, the same fields}] when nodes are shown.
     public func json() -> String {
-        func tier(_ t: Tier) -> String {
-            "{\"tier\":\"\(t.name)\",\"segments\":\(t.segments),\"events\":\(t.events),\"bytes_on_disk\":\(t.bytesOnDisk),"
+        func tier(_ t: Tier, key: String = "tier") -> String {
+            "{\"\(key)\":\"\(t.name)\",\"segments\":\(t.segments),\"events\":\(t.events),\"bytes_on_disk\":\(t.bytesOnDisk),"
                 + "\"raw_bytes\":\(t.rawBytes),\"stored_block_bytes\":\(t.storedBytes),"
                 + "\"compression_ratio\":\(t.compressionRatio.map { fixed($0, 3) } ?? "null"),"
                 + "\"min_time_unix_nano\":\(t.minTime.map { "\"\($0)\"" } ?? "null"),"
                 + "\"max_time_unix_nano\":\(t.maxTime.map { "\"\($0)\"" } ?? "null")}"
         }
-        return "{\"directories\":\(directories),\"tiers\":[" + tiers.map(tier).joined(separator: ",") + "],\"total\":"
-            + tier(total)
-            + ",\"expired\":" + tier(expired) + "}"
+        var out = "{\"directories\":\(directories),\"tiers\":["
+        out += tiers.map { tier($0) }.joined(separator: ",")
+        out += "],\"total\":" + tier(total)
+        out += ",\"expired\":" + tier(expired)
+        if showsNodes { out += ",\"nodes\":[" + nodes.map { tier($0, key: "node") }.joined(separator: ",") + "]" }
+        return out + "}"
     }
 }
 

@@ -55,7 +55,9 @@ struct StoreOptions: ParsableArguments {
 
     static let environment = ProcessInfo.processInfo.environment
 
-    var resolvedCacheDir: String {
+    var resolvedCacheDir: String { Self.resolvedCacheDir(cacheDir) }
+
+    static func resolvedCacheDir(_ cacheDir: String?) -> String {
         if let cacheDir { return cacheDir }
         if let d = Self.environment["AUDITQ_CACHE_DIR"], !d.isEmpty { return d }
         if let x = Self.environment["XDG_CACHE_HOME"], !x.isEmpty { return x + "/auditq" }
@@ -65,23 +67,42 @@ struct StoreOptions: ParsableArguments {
 
     /// The stores as remote segment sets. With `timeRange`, only the days it needs are listed.
     func remotes(timeRange: ClosedRange<UInt64>? = nil) throws -> [BucketSegments] {
-        guard !stores.isEmpty else { return [] }
+        let options = Plain(
+            stores: stores, s3Config: s3Config, cacheDir: cacheDir, cacheMiB: cacheMiB, listingMaxAge: listingMaxAge)
+        if timeRange == nil, let early = EarlyListing.take(options) { return [early] }
+        return try Self.buckets(options, timeRange: timeRange)
+    }
+
+    /// The options `remotes` reads, as plain values (`EarlyListing` finds them before argument-parser runs).
+    struct Plain: Equatable {
+        var stores: [String]
+        var s3Config: String?
+        var cacheDir: String?
+        var cacheMiB: Int?
+        var listingMaxAge: Int?
+    }
+
+    static func buckets(_ o: Plain, timeRange: ClosedRange<UInt64>?) throws -> [BucketSegments] {
+        guard !o.stores.isEmpty else { return [] }
         let configuration: S3Configuration
         do {
             configuration = try BucketConfiguration.load(
-                configFile: s3Config ?? Self.environment["AUDITQ_S3_CONFIG"], environment: Self.environment)
+                configFile: o.s3Config ?? Self.environment["AUDITQ_S3_CONFIG"], environment: Self.environment)
         } catch let e as ObjectStoreError {
             throw ValidationError("--store: \(e.message)")
         }
         let client = try S3Client.forQueries(configuration)
-        let mib = cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
-        let cache = try RangeCacheDirectory(root: resolvedCacheDir, capacityBytes: mib << 20)
+        let mib = o.cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
+        let cache = try RangeCacheDirectory(root: resolvedCacheDir(o.cacheDir), capacityBytes: mib << 20)
         StoreFetchReport.register(cache)
-        return try stores.map {
-            BucketSegments(
+        return try o.stores.map {
+            let b = BucketSegments(
                 client: client, location: try S3Location(url: $0), cache: cache, timeRange: timeRange,
                 stats: StoreFetchReport.stats,
-                listingMaxAgeSeconds: listingMaxAge ?? Int(Self.environment["AUDITQ_LISTING_MAX_AGE"] ?? "") ?? 0)
+                listingMaxAgeSeconds: o.listingMaxAge ?? Int(Self.environment["AUDITQ_LISTING_MAX_AGE"] ?? "") ?? 0)
+            // The LIST runs while the rest of the store opens.
+            b.startListing()
+            return b
         }
     }
 
@@ -102,14 +123,64 @@ struct StoreOptions: ParsableArguments {
 
     /// The store over `data`'s directories (none by default when --store is given and $AUDITQ_DATA is unset) and
     /// the object stores.
-    func openStore(_ data: DataOptions, timeRange: ClosedRange<UInt64>? = nil) throws -> AuditStore {
+    /// `provisional`: a bucket whose last listing is in the cache is opened on it while the fresh LIST runs; ask
+    /// such a store only through `AuditStore.answer`, which settles it.
+    func openStore(_ data: DataOptions, timeRange: ClosedRange<UInt64>? = nil, provisional: Bool = false) throws
+        -> AuditStore
+    {
         let local = try localDirectories(data)
         let mib = Int(Self.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
         let store = try AuditStore(
             directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20,
-            cacheDecodedBlocks: false)
+            cacheDecodedBlocks: false, provisional: provisional)
         ProcessLifetime.keep(store)
         return store
+    }
+}
+
+/// The listing of `auditq trace --store URL` started before the arguments are parsed: argument-parser's reflection
+/// and the HTTP client's start take a few ms of a warm trace's 20, which the LIST's round trip can overlap. Only
+/// the plain spellings of the options `remotes` reads are recognised (`--store URL` or `--store=URL` once, and
+/// likewise `--s3-config`, `--cache-dir`, `--cache-mib`, `--listing-max-age`); `remotes` uses the listing only when
+/// the parsed options are the same, else it is dropped (a LIST wasted, nothing else).
+enum EarlyListing {
+    private static let started = Mutex<(StoreOptions.Plain, BucketSegments)?>(nil)
+
+    static func start(_ arguments: [String]) {
+        guard arguments.count > 2, arguments[1] == "trace" else { return }
+        let names = ["--store", "--s3-config", "--cache-dir", "--cache-mib", "--listing-max-age"]
+        var values: [String: String] = [:]
+        var i = 2
+        while i < arguments.count, arguments[i] != "--" {
+            let a = arguments[i]
+            for name in names where a == name || a.hasPrefix(name + "=") {
+                guard values[name] == nil else { return }
+                if a == name {
+                    guard i + 1 < arguments.count else { return }
+                    i += 1
+                    values[name] = arguments[i]
+                } else {
+                    values[name] = String(a.dropFirst(name.count + 1))
+                }
+            }
+            i += 1
+        }
+        guard let store = values["--store"] else { return }
+        let options = StoreOptions.Plain(
+            stores: [store], s3Config: values["--s3-config"], cacheDir: values["--cache-dir"],
+            cacheMiB: values["--cache-mib"].flatMap { Int($0) },
+            listingMaxAge: values["--listing-max-age"].flatMap { Int($0) })
+        guard let bucket = try? StoreOptions.buckets(options, timeRange: nil).first else { return }
+        started.withLock { $0 = (options, bucket) }
+    }
+
+    /// The bucket whose listing was started early, when `options` are those it was started for.
+    static func take(_ options: StoreOptions.Plain) -> BucketSegments? {
+        started.withLock { s in
+            defer { s = nil }
+            guard let (o, bucket) = s, o == options else { return nil }
+            return bucket
+        }
     }
 }
 

@@ -41,6 +41,7 @@ struct AuditQ: ParsableCommand {
 
     static func main() {
         keepFreedMemory()
+        EarlyListing.start(CommandLine.arguments)
         do {
             var command = try parseAsRoot()
             try command.run()

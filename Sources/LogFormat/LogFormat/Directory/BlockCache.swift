@@ -47,6 +47,15 @@ public final class BlockCache: Sendable {
         self.keepsEvents = keepsEvents
     }
 
+    /// Drops everything held: the segments read may have changed under their names (an object replaced in a
+    /// bucket keeps its node and sequence, which key this cache).
+    public func removeAll() {
+        state.withLock { s in
+            s.entries.removeAll()
+            s.bytes = 0
+        }
+    }
+
     public func get(_ key: Key) -> [UInt8]? {
         guard case .rows(let p) = lookUp(key) else { return nil }
         return p

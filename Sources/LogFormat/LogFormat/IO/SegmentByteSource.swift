@@ -12,6 +12,9 @@ public protocol SegmentByteSource: AnyObject, Sendable {
     /// Makes every range of `ranges` readable in `bytes`: nothing to do for a local file; a remote one fetches the
     /// missing parts, several at a time. Ranges are clamped to the source.
     func makePresent(_ ranges: [Range<Int>]) throws(LogFormatError)
+    /// One range: the call a reader makes before each part it reads (a source can answer "already there" without
+    /// building an array).
+    func makePresent(_ range: Range<Int>) throws(LogFormatError)
 }
 
 extension SegmentByteSource {
@@ -20,6 +23,7 @@ extension SegmentByteSource {
 
 extension MappedFile: SegmentByteSource {
     public func makePresent(_ ranges: [Range<Int>]) throws(LogFormatError) {}
+    public func makePresent(_ range: Range<Int>) throws(LogFormatError) {}
 }
 
 /// Fetches byte ranges of one immutable object from somewhere else (an object store), for a `SparseCacheFile`.

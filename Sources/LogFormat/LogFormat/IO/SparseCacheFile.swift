@@ -175,7 +175,29 @@ public final class SparseCacheFile: SegmentByteSource {
     /// Bytes of the object present in the cache.
     public var presentBytes: Int { presentRanges.reduce(0) { $0 + $1.count } }
 
+    public func makePresent(_ range: Range<Int>) throws(LogFormatError) {
+        if isPresent(range) { return }
+        try makePresent([range])
+    }
+
+    /// Whether `range` (clamped to the object) is present: a binary search, nothing allocated (the warm path of
+    /// every part a reader reads).
+    func isPresent(_ range: Range<Int>) -> Bool {
+        let r = range.clamped(to: 0..<count)
+        if r.isEmpty { return true }
+        return present.withLock { p in
+            var lo = 0
+            var hi = p.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if p[mid].upperBound <= r.lowerBound { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < p.count && p[lo].lowerBound <= r.lowerBound && r.upperBound <= p[lo].upperBound
+        }
+    }
+
     public func makePresent(_ ranges: [Range<Int>]) throws(LogFormatError) {
+        if ranges.allSatisfy(isPresent) { return }
         let requests = missing(ranges)
         guard !requests.isEmpty else { return }
         let fetched = try fetcher.fetch(requests)
@@ -187,10 +209,13 @@ public final class SparseCacheFile: SegmentByteSource {
 
     /// What to fetch so that `ranges` are present: the missing parts, those close together joined. Empty when
     /// everything is there. (For callers that fetch themselves, e.g. many objects at once; then `fill`.)
-    public func missing(_ ranges: [Range<Int>]) -> [Range<Int>] {
+    /// `askOthers`: read the range file again first when something is missing (another process may have fetched
+    /// it); false for a caller that only wants to know what this process has.
+    public func missing(_ ranges: [Range<Int>], askOthers: Bool = true) -> [Range<Int>] {
         let wanted = ranges.map { $0.clamped(to: 0..<count) }.filter { !$0.isEmpty }
         var missing = Self.subtract(wanted, present.withLock { $0 })
         guard !missing.isEmpty else { return [] }
+        guard askOthers else { return Self.coalesce(missing, gap: Self.coalesceGap) }
         // Another process may have fetched them since this file was opened.
         if let theirs = Self.readRanges(rangesPath, identity: identity, size: count, inode: inode) {
             present.withLock { $0 = Self.union($0, theirs) }

@@ -1,6 +1,8 @@
 // Reading a serialised index in place (docs/format/index.md). Version 1 is checked whole when the segment is
 // opened (its block CRC); version 2 checks its head when opened and each section the first time a query uses
-// it, so opening a segment costs its block table, not its whole index.
+// it, so opening a segment costs its block table, not its whole index. Over a byte source that fetches on demand (a
+// cached remote object), version 2 asks for each range before it touches it: a look-up fetches the head, the
+// section's table and the group or chunk it reads, not the index.
 import Synchronization
 
 /// How a version 2 section is laid out. Written to disk: never renumber.
@@ -32,6 +34,10 @@ public struct SegmentIndexView: @unchecked Sendable {
     // is atomic.
     private let bytes: UnsafeRawBufferPointer
     private let owner: AnyObject?
+    /// Where ranges of a version 2 payload are made present before they are read (nil: all of it is present),
+    /// and the payload's offset in it.
+    private let source: (any SegmentByteSource)?
+    private let base: Int
     public let version: UInt16
     public let blocks: [BlockLocation]
     private let fields: [IndexField: FieldSection]
@@ -61,10 +67,26 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// Parses and bounds-checks the index payload. Errors carry offsets relative to the payload. Version 1 must
     /// have passed its block CRC; version 2 checks its own head here and its sections on first use.
     public init(payload: UnsafeRawBufferPointer, owner: AnyObject?) throws(LogFormatError) {
+        try self.init(payload: payload, owner: owner, source: nil, base: 0)
+    }
+
+    /// As `init(payload:owner:)` over `payload` at offset `base` of `source`, of which only the first 8 bytes need
+    /// be present for version 2: the head is made present here, each section's parts when a look-up reads them.
+    /// Version 1 must be present whole.
+    public init(payload: UnsafeRawBufferPointer, source: any SegmentByteSource, base: Int) throws(LogFormatError) {
+        try self.init(payload: payload, owner: source, source: source, base: base)
+    }
+
+    private init(
+        payload: UnsafeRawBufferPointer, owner: AnyObject?, source: (any SegmentByteSource)?, base: Int
+    ) throws(LogFormatError) {
         bytes = payload
         self.owner = owner
+        // A mapped file has every byte: no need to ask it (and no call per range read).
+        self.source = source is MappedFile ? nil : source
+        self.base = base
         checked = SectionChecks()
-        var r = BinaryReader(payload)
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: payload[..<min(8, payload.count)]))
         let version = try r.u16()
         guard version == FormatConstants.indexVersion || version == FormatConstants.indexVersionPostings else {
             throw LogFormatError(
@@ -74,6 +96,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         self.version = version
         let fieldCount = Int(try r.u16())
         let blockCount = Int(try r.u32())
+        r = BinaryReader(payload, offset: 8)
         guard blockCount <= r.remaining / FormatConstants.blockEntrySize else {
             throw LogFormatError(.malformed, "index claims \(blockCount) blocks, more than its size allows", offset: 4)
         }
@@ -84,6 +107,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard headEnd <= payload.count - 4 else {
                 throw LogFormatError(.malformed, "index head runs past the index", offset: 2)
             }
+            if let source { try source.makePresent(base..<base + headEnd + 4) }
             let stored = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: headEnd, as: UInt32.self))
             guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: payload[..<headEnd])) == stored else {
                 throw LogFormatError(.checksumMismatch, "index head checksum does not match", offset: headEnd)
@@ -202,10 +226,19 @@ public struct SegmentIndexView: @unchecked Sendable {
     private func section(_ field: IndexField) throws(LogFormatError) -> FieldSection? {
         guard var s = fields[field] else { return nil }
         guard version >= FormatConstants.indexVersion else { return s }
+        // A small section is fetched whole with its table: one request instead of the table's and then a group's or
+        // a chunk's (or the several a binary search over groups makes).
+        if s.length <= Self.wholeSectionBytes { try present(s.start..<s.start + s.length) }
         let tableEnd: Int
         if s.layout.isTerms {
             let groups = Self.groupCount(s)
-            guard s.length >= 4 + groups * 8, u32(s.start) == groups else {
+            guard s.length >= 4 + groups * 8 else {
+                throw LogFormatError(
+                    .malformed, "index section \(field) does not hold the group table of its \(s.termCount) terms",
+                    offset: s.start)
+            }
+            try present(s.start..<s.start + 4 + groups * 8)
+            guard u32(s.start) == groups else {
                 throw LogFormatError(
                     .malformed, "index section \(field) does not hold the group table of its \(s.termCount) terms",
                     offset: s.start)
@@ -214,6 +247,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             tableEnd = s.termTable + groups * 8
         } else {
             tableEnd = s.start + Self.fenceBytes(s)
+            try present(s.start..<tableEnd)
         }
         let bit: UInt64 = 1 << UInt64(s.slot)
         if checked.bits.load(ordering: .acquiring) & bit == 0 {
@@ -224,6 +258,21 @@ public struct SegmentIndexView: @unchecked Sendable {
             checked.bits.bitwiseOr(bit, ordering: .releasing)
         }
         return s
+    }
+
+    /// A section up to this long is made present whole when first used (as the cache joins ranges closer than
+    /// this); a longer one by its table, groups and chunks.
+    public static let wholeSectionBytes = 16 << 10
+
+    /// Makes `range` of the payload present in the source (nothing to do over a mapped file).
+    private func present(_ range: Range<Int>) throws(LogFormatError) {
+        guard let source, !range.isEmpty else { return }
+        try source.makePresent(base + range.lowerBound..<base + range.upperBound)
+    }
+
+    /// Makes a whole section present in one request (a reader of every term or chunk).
+    private func presentWhole(_ s: FieldSection) throws(LogFormatError) {
+        if version >= FormatConstants.indexVersion { try present(s.start..<s.start + s.length) }
     }
 
     private func u32(_ at: Int) -> Int {
@@ -323,6 +372,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             throw LogFormatError(
                 .malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
         }
+        try present(start..<end)
         guard
             Checksum.crc32(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) == UInt32(u32(s.termTable + g * 8 + 4))
         else {
@@ -333,11 +383,15 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// The first key of group `g` (stored whole), without checking the group: for the binary search over groups.
     private func firstKey(_ s: FieldSection, _ g: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
+        let groups = Self.groupCount(s)
         let start = s.start + u32(s.termTable + g * 8)
         guard start < s.start + s.length else {
             throw LogFormatError(
                 .malformed, "index term group \(g) lies outside its section", offset: s.termTable + g * 8)
         }
+        // The group's bytes (its first key is at their start); the group's end is checked when it is read.
+        let next = g + 1 < groups ? s.start + u32(s.termTable + (g + 1) * 8) : s.start + s.length
+        try present(start..<min(max(next, start + 1), s.start + s.length))
         var r = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[start..<s.start + s.length]))
         guard try r.uvarint() == 0 else {
             throw LogFormatError(.malformed, "index term group \(g) starts with a shared prefix", offset: start)
@@ -559,6 +613,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         let first = k * FormatConstants.traceChunkEntries
         let end = min(first + FormatConstants.traceChunkEntries, s.termCount)
         guard first < end else { return }
+        try present(entries + first * width..<entries + end * width)
         let body = UnsafeRawBufferPointer(rebasing: bytes[entries + first * width..<entries + end * width])
         guard Checksum.crc32(body) == UInt32(u32(s.start + k * 8 + 4)) else {
             throw LogFormatError(
@@ -591,6 +646,7 @@ public struct SegmentIndexView: @unchecked Sendable {
     public func checkSections() throws(LogFormatError) {
         for field in fieldsPresent {
             guard let s = try section(field), version >= FormatConstants.indexVersion else { continue }
+            try presentWhole(s)
             if s.layout.isTerms {
                 for g in 0..<Self.groupCount(s) {
                     try forEachTerm(s, group: g) { (_, count, list) throws(LogFormatError) -> Bool in
@@ -609,6 +665,7 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// ordinals, or block numbers where `postingsMapToBlocks(field)`.
     public func allTerms(_ field: IndexField) throws(LogFormatError) -> [([UInt8], [UInt32])] {
         guard !(field == .traceID && tracesMapToBlocks), let s = try section(field) else { return [] }
+        try presentWhole(s)
         var out: [([UInt8], [UInt32])] = []
         out.reserveCapacity(s.termCount)
         if version >= FormatConstants.indexVersion {

@@ -68,9 +68,14 @@ public final class SegmentReader: Sendable {
                     path: path, offset: bytes.count - FormatConstants.footerSize)
             }
             let indexStart = Int(footer.indexOffset)
+            let indexEnd = indexStart + Int(footer.indexLength)
             let indexHeader: BlockHeader
             do throws(LogFormatError) {
-                try file.makePresent(indexStart..<(indexStart + Int(footer.indexLength)))
+                // The block header and the payload's first 8 bytes (version and counts): a version 2 index makes
+                // its head present itself and the rest as look-ups read it; a version 1 index is read whole.
+                try file.makePresent(
+                    indexStart..<min(
+                        indexEnd, indexStart + FormatConstants.blockHeaderSize + Self.indexHeadGuess(footer)))
                 indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[indexStart...]))
             } catch {
                 throw error.at(path: path, base: indexStart)
@@ -89,12 +94,19 @@ public final class SegmentReader: Sendable {
             let sectioned =
                 indexHeader.totalSize >= FormatConstants.blockHeaderSize + 2
                 && UInt16(bytes[payloadStart]) | UInt16(bytes[payloadStart + 1]) << 8 >= FormatConstants.indexVersion
+            if !sectioned {
+                do throws(LogFormatError) { try file.makePresent(indexStart..<indexEnd) } catch {
+                    throw error.at(path: path, base: indexStart)
+                }
+            }
             let payload =
                 sectioned
                 ? UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<indexStart + indexHeader.totalSize])
                 : try Self.checkedPayload(bytes, blockAt: indexStart, indexHeader, what: "index", path: path)
             let view: SegmentIndexView
-            do throws(LogFormatError) { view = try SegmentIndexView(payload: payload, owner: file) } catch {
+            do throws(LogFormatError) {
+                view = try SegmentIndexView(payload: payload, source: file, base: payloadStart)
+            } catch {
                 throw error.at(path: path, base: indexStart + FormatConstants.blockHeaderSize)
             }
             guard view.blocks.count == Int(footer.blockCount),
@@ -131,6 +143,28 @@ public final class SegmentReader: Sendable {
             tailProblem = scan.stop?.at(path: path)
             dictionaryRange = nil
         }
+    }
+
+    /// Bytes of a version 2 index payload's head (version, counts, block table, a directory of every field, head
+    /// CRC) for a segment of `footer.blockCount` blocks: what a reader of the index needs first. An index with
+    /// fewer fields has a shorter head (the surplus is the first section's start); one with more (none yet) makes
+    /// the rest present when it is parsed.
+    public static func indexHeadGuess(_ footer: SegmentFooter) -> Int {
+        8 + Int(footer.blockCount) * FormatConstants.blockEntrySize + IndexField.allCases.count
+            * FormatConstants.sectionEntrySize + 4
+    }
+
+    /// The bytes a reader opening a sealed segment reads first: the file header, and from the index's block header
+    /// to the end of the index head (`indexHeadGuess`) and the footer. A remote store fetches these (after the
+    /// footer) in one round.
+    public static func openingRanges(_ footer: SegmentFooter, fileSize: Int) -> [Range<Int>] {
+        let indexStart = Int(footer.indexOffset)
+        let indexEnd = indexStart + Int(footer.indexLength)
+        return [
+            0..<FormatConstants.fileHeaderSize,
+            indexStart..<min(indexEnd, indexStart + FormatConstants.blockHeaderSize + indexHeadGuess(footer)),
+            (fileSize - FormatConstants.footerSize)..<fileSize,
+        ]
     }
 
     /// Where the segment dictionary block lies (header and payload): the bytes between the last block and the
@@ -333,6 +367,26 @@ public final class SegmentReader: Sendable {
         }
         try file.makePresent(ranges)
     }
+    /// The blocks holding `ordinals` (ascending) whose time range meets `timeRange`: what `records(at:)` reads.
+    public func blocks(holding ordinals: [UInt32], timeRange: ClosedRange<UInt64>?) -> [Int] {
+        var wanted: [Int] = []
+        for o in ordinals {
+            if let b = blockIndex(forOrdinal: o), wanted.last != b,
+                timeRange.map({ blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound }) ?? true
+            {
+                wanted.append(b)
+            }
+        }
+        return wanted
+    }
+
+    /// The blocks whose time range meets `timeRange` (all without one): what `scan` reads.
+    public func blocks(overlapping timeRange: ClosedRange<UInt64>?) -> [Int] {
+        blocks.indices.filter { b in
+            timeRange.map { blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound } ?? true
+        }
+    }
+
     public var nodeID: NodeID { header.nodeID }
     public var sequence: UInt64 { header.sequence }
 
@@ -545,18 +599,7 @@ public final class SegmentReader: Sendable {
         into out: inout [StoredRecord]
     ) throws(LogFormatError) {
         out.reserveCapacity(out.count + ordinals.count)
-        if !(file is MappedFile) {
-            var wanted: [Int] = []
-            for o in ordinals {
-                if let b = blockIndex(forOrdinal: o), wanted.last != b,
-                    timeRange.map({ blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound })
-                        ?? true
-                {
-                    wanted.append(b)
-                }
-            }
-            try prefetchBlocks(wanted)
-        }
+        if !(file is MappedFile) { try prefetchBlocks(blocks(holding: ordinals, timeRange: timeRange)) }
         var k = 0
         while k < ordinals.count {
             guard let b = blockIndex(forOrdinal: ordinals[k]) else {
@@ -661,12 +704,7 @@ public final class SegmentReader: Sendable {
         timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil, filter: (AuditEvent) -> Bool = { _ in true }
     ) throws(LogFormatError) -> [StoredRecord] {
         var out: [StoredRecord] = []
-        if !(file is MappedFile) {
-            try prefetchBlocks(
-                blocks.indices.filter { b in
-                    timeRange.map { blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound } ?? true
-                })
-        }
+        if !(file is MappedFile) { try prefetchBlocks(blocks(overlapping: timeRange)) }
         for (b, location) in blocks.enumerated() {
             if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
                 continue

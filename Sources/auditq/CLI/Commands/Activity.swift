@@ -29,12 +29,15 @@ extension AuditQ {
         func run() throws {
             let zone = try time.zone
             guard let range = try time.range(fallback: "today") else { return }
-            let store = try self.store.openStore(data, timeRange: StoreOptions.withTraceReach(range))
+            let store = try self.store.openStore(
+                data, timeRange: StoreOptions.withTraceReach(range), provisional: true)
             progress("reading the requests of \(user) and their traces…")
+            let (user, filter, limit) = (self.user, try filters.filter(), self.limit)
             // JSON is written straight from the column blocks when no filter needs decoded events.
             if try output.resolved() == .json,
-                let (all, requests) = try store.activityHandles(
-                    user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+                let (all, requests) = try store.answer({ (s) throws(LogFormatError) in
+                    try s.activityHandles(user: user, timeRange: range, filter: filter, limit: limit)
+                })
             {
                 progressDone()
                 guard !requests.isEmpty else {
@@ -50,7 +53,9 @@ extension AuditQ {
                 }
                 exitAfterAnswer()
             }
-            let requests = try store.activity(user: user, timeRange: range, filter: try filters.filter(), limit: limit)
+            let requests = try store.answer { (s) throws(LogFormatError) -> [UserRequest] in
+                try s.activity(user: user, timeRange: range, filter: filter, limit: limit)
+            }
             progressDone()
             guard !requests.isEmpty else {
                 note("no requests by \(user) in that range")

@@ -24,11 +24,13 @@ extension AuditQ {
         func run() throws {
             let zone = try time.zone
             let range = try time.range()
-            let store = try self.store.openStore(data, timeRange: range)
+            let store = try self.store.openStore(data, timeRange: range, provisional: true)
             progress("searching…")
             let query = EventQuery(terms: terms.terms, timeRange: range, limit: limit, filter: try filters.filter())
             // JSON is written straight from the column blocks when the query needs no decoded events.
-            if try output.resolved() == .json, let found = try store.searchHandles(query) {
+            if try output.resolved() == .json,
+                let found = try store.answer({ (s) throws(LogFormatError) in try s.searchHandles(query) })
+            {
                 progressDone()
                 guard !found.handles.isEmpty else {
                     note("no matching events")
@@ -40,7 +42,7 @@ extension AuditQ {
                 }
                 exitAfterAnswer()
             }
-            let records = try store.search(query)
+            let records = try store.answer { (s) throws(LogFormatError) -> [StoredRecord] in try s.search(query) }
             progressDone()
             guard !records.isEmpty else {
                 note("no matching events")

@@ -29,7 +29,11 @@ extension AuditQ {
 
         func run() throws {
             let zone = try zoneOptions.zone
-            let records = try store.openStore(data).trace(TraceID(hex: id)!, includeDuplicates: true)
+            let traceID = TraceID(hex: id)!
+            // Opened on the bucket's last listing while the fresh one is fetched; `answer` settles on the fresh one.
+            let records = try store.openStore(data, provisional: true).answer {
+                (s) throws(LogFormatError) -> [StoredRecord] in try s.trace(traceID, includeDuplicates: true)
+            }
             guard !records.isEmpty else {
                 note("no events for trace \(id)")
                 return
