@@ -239,6 +239,40 @@ import Testing
         }
     }
 
+    /// nginx's upstream time lists and group lists, read in place when ASCII, against the split-and-map
+    /// expressions they replaced (by Characters), over random lists of the pieces that matter.
+    @Test func upstreamTimesAndGroupsAreTheSplitExpressions() async {
+        let pieces = [
+            ",", ", ", " : ", ":", "-", " ", "0.003", "1e3", "-1", "nan", "inf", "0x1p3", "", "\t", "é", "\u{301}",
+            "a", "engineering", "x y", "\r\n", "12345678901234567.5",
+        ]
+        await propertyCheck(count: 3_000, input: Gen.uint64()) { seed in
+            var r = RandomLine(seed: seed)
+            let list = (0..<r.below(8)).map { _ in r.pick(pieces) }.joined()
+            var attempts = 0
+            var total = 0.0
+            var valid = true
+            for group in list.split(separator: ":", omittingEmptySubsequences: false) {
+                for entry in group.split(separator: ",", omittingEmptySubsequences: false) {
+                    let t = entry.trimming(" ")
+                    attempts += 1
+                    if t == "-" { continue }
+                    guard let v = Double(t), v >= 0 else {
+                        valid = false
+                        break
+                    }
+                    total += v
+                }
+                if !valid { break }
+            }
+            let got = AccessEventMapping.upstreamTimes(list)
+            #expect(got?.0 == (valid ? attempts : nil), "\(list.debugDescription)")
+            #expect(got?.1 == (valid ? total : nil), "\(list.debugDescription)")
+            let groups = list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            #expect(AccessEventMapping.groups(list) == groups, "\(list.debugDescription)")
+        }
+    }
+
     /// Bytes that are not UTF-8 stay bytes in the attributes, and the first-class fields get repaired text.
     @Test func nonUTF8BytesStayBytes() throws {
         let line: [UInt8] =

@@ -397,9 +397,7 @@ public enum AccessEventMapping {
             event.source = istio ? .sidecar : .edge
             if let subject = firstText(keys.users) {
                 var groups: [String] = []
-                if let g = firstText(keys.groups) {
-                    groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
-                }
+                if let g = firstText(keys.groups) { groups = Self.groups(g) }
                 event.user = UserIdentity(
                     subject: subject, email: firstText(keys.emails), groups: groups, origin: .edge)
             }
@@ -421,12 +419,57 @@ public enum AccessEventMapping {
         }
     }
 
+    /// A comma-separated group list, each trimmed of spaces, empty ones dropped: as
+    /// `list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }`, with one array built
+    /// when the list is ASCII (its Characters are then its bytes).
+    static func groups(_ list: String) -> [String] {
+        guard list.utf8.allSatisfy({ $0 < 0x80 }) else {
+            return list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        }
+        var out: [String] = []
+        let u = list.utf8
+        var start = u.startIndex
+        while start <= u.endIndex {
+            let end = u[start...].firstIndex(of: UInt8(ascii: ",")) ?? u.endIndex
+            var s = start
+            var e = end
+            while s < e, u[s] == 0x20 { s = u.index(after: s) }
+            while e > s, u[u.index(before: e)] == 0x20 { e = u.index(before: e) }
+            if s < e { out.append(String(list[s..<e])) }
+            if end == u.endIndex { break }
+            start = u.index(after: end)
+        }
+        return out
+    }
+
     /// The TLS peer fields that may name a SPIFFE workload, most specific first.
     static let peerFields = ["ssl_client_s_dn", "ssl_client_san", "downstream_peer_uri_san", "upstream_peer_uri_san"]
 
     /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt
     /// without a time); nil when the list is not one.
     static func upstreamTimes(_ list: String) -> (Int, Double)? {
+        // An ASCII list is read in place (its Characters are its bytes); any other by Characters below.
+        var copy = list
+        let ascii = copy.withUTF8 { b -> (read: Bool, times: (Int, Double)?) in
+            guard b.allSatisfy({ $0 < 0x80 }) else { return (false, nil) }
+            var attempts = 0
+            var total = 0.0
+            var start = 0
+            for i in 0...b.count where i == b.count || b[i] == UInt8(ascii: ":") || b[i] == UInt8(ascii: ",") {
+                var s = start
+                var e = i
+                start = i + 1
+                while s < e, b[s] == 0x20 { s += 1 }
+                while e > s, b[e - 1] == 0x20 { e -= 1 }
+                attempts += 1
+                if e - s == 1, b[s] == UInt8(ascii: "-") { continue }
+                guard let v = Double(String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self)), v >= 0
+                else { return (true, nil) }
+                total += v
+            }
+            return (true, (attempts, total))
+        }
+        if ascii.read { return ascii.times }
         var attempts = 0
         var total = 0.0
         for group in list.split(separator: ":", omittingEmptySubsequences: false) {
