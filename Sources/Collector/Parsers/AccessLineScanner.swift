@@ -129,7 +129,9 @@ extension AccessEventMapping {
                     if a == 0 { return nil }
                     let range = slots[fieldCount + f.rawValue]
                     if range != 0 {
-                        return String(decoding: UnsafeBufferPointer(rebasing: b[(range >> 32)..<(range & 0xFFFF_FFFF)]), as: UTF8.self)
+                        return String(
+                            decoding: UnsafeBufferPointer(rebasing: b[(range >> 32)..<(range & 0xFFFF_FFFF)]),
+                            as: UTF8.self)
                     }
                     let s: String
                     switch attributes[a - 1].value {
@@ -193,7 +195,8 @@ extension AccessEventMapping {
                         while j < n, b[j] != UInt8(ascii: "\""), b[j] != UInt8(ascii: "\\"), b[j] >= 0x20 { j += 1 }
                         guard j < n, b[j] == UInt8(ascii: "\"") else { return nil }
                         let bytes = UnsafeBufferPointer(rebasing: b[start..<j])
-                        value = String(validating: bytes, as: UTF8.self).map(AttributeValue.string) ?? .bytes(Array(bytes))
+                        value =
+                            String(validating: bytes, as: UTF8.self).map(AttributeValue.string) ?? .bytes(Array(bytes))
                         i = j + 1
                     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                         // As `ByteJSONParser.number`: -?digits(.digits)?([eE][+-]?digits)?
