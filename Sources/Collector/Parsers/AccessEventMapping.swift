@@ -181,7 +181,8 @@ public enum AccessEventMapping {
     /// One access-log line (a JSON object) as an event, in one pass: each member becomes an attribute as it is
     /// read, and the fields the mapping needs are found by where they landed. Takes every line; the reference
     /// of `LineScanner`, which gives the same event or leaves the line to this.
-    static func event(generalLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal)
+    package static func event(generalLine line: [UInt8], options: AccessEventOptions = AccessEventOptions())
+        throws(Refusal)
         -> AuditEvent
     {
         var fields = ScannedLine()

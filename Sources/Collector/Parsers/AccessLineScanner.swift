@@ -272,3 +272,14 @@ extension AccessEventMapping {
         }
     }
 }
+
+extension AccessEventMapping {
+    /// The fast path alone on one line: nil when it leaves the line to the general scanner
+    /// (`event(generalLine:)`). For the fuzz target, which checks the two agree.
+    package static func fastPathEvent(line: [UInt8], options: AccessEventOptions = AccessEventOptions())
+        throws(Refusal) -> AuditEvent?
+    {
+        var scanner = LineScanner()
+        return try line.withUnsafeBufferPointer { b throws(Refusal) in try scanner.event(b, options: options) }
+    }
+}
