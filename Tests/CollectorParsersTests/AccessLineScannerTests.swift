@@ -1,5 +1,6 @@
 import Foundation
 import LogFormat
+import OTLPBridge
 import PropertyBased
 import Synchronization
 import Testing
@@ -124,6 +125,152 @@ import Testing
     ])
     func edgeCasesMapTheSame(line: String) {
         #expect(Self.expectSame(Array(line.utf8)) != nil)
+    }
+
+    /// The fast path (`LineScanner`) takes every generated nginx line, so the differential tests above test it,
+    /// and leaves lines with escapes, nesting or errors to the general scanner.
+    @Test func theFastPathTakesPlainLinesAndLeavesTheRestToTheGeneralScanner() throws {
+        var g = TrafficGenerator(seed: 9)
+        let lines = g.nextEvents(2_000).filter { $0.kind == .access }.map { Array(NginxAccessLine.render($0).utf8) }
+        #expect(lines.count > 100)
+        var scanner = AccessEventMapping.LineScanner()
+        for line in lines {
+            let fast = try line.withUnsafeBufferPointer { try scanner.event($0, options: AccessEventOptions()) }
+            #expect(fast != nil && fast == (try? Reference.event(fromLine: line)))
+        }
+        for line in [
+            #"{"msec":"1740960009.820","x":"a\"b"}"#, #"{"msec":"1740960009.820","x":[1]}"#, #"{"msec":1,}"#,
+            #"{"msec":"1740960009.820","x":"a"} x"#, "[]", #"{"msec":1.}"#, #"{"msec":"1","x":tru}"#,
+        ] {
+            let fast = try Array(line.utf8).withUnsafeBufferPointer {
+                try scanner.event($0, options: AccessEventOptions())
+            }
+            #expect(fast == nil, "\(line)")
+        }
+    }
+
+    /// Whole NDJSON bodies of random lines (CRLF, blank lines, long keys repeated across lines so that the
+    /// body's key table shares them, lines over the limit) give, line by line, the reference's events and
+    /// refusals.
+    @Test func randomBodiesMapAsTheirLinesDo() async {
+        await propertyCheck(count: 300, input: Gen.uint64()) { seed in
+            var r = RandomLine(seed: seed)
+            var lines: [[UInt8]] = []
+            for _ in 0..<(1 + r.below(12)) {
+                switch r.below(8) {
+                case 0: lines.append(r.below(2) == 0 ? [] : [0x20, 0x09])
+                case 1:
+                    lines.append(
+                        Array(#"{"msec":"1740960009.820","upstream_http_x_user_email":"a@example.com","#.utf8)
+                            + Array(#""a_rather_long_unknown_key":"v","request_uri":"/x?y"}"#.utf8))
+                default: lines.append(r.line())
+                }
+            }
+            let limit = 300
+            var body: [UInt8] = []
+            for (i, l) in lines.enumerated() {
+                if i > 0 { body += r.below(4) == 0 ? [0x0D, 0x0A] : [0x0A] }
+                body += l
+            }
+            let (events, errors) = AccessEventMapping.events(fromNDJSON: body, maxLineBytes: limit)
+            var expected: [AuditEvent] = []
+            var expectedErrors: [AccessEventMapping.LineError] = []
+            for (n, raw) in body.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+                var line = Array(raw)
+                if line.last == 0x0D { line.removeLast() }
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                if line.count > limit {
+                    expectedErrors.append(
+                        .init(line: n + 1, reason: "line of \(line.count) bytes exceeds the \(limit)-byte limit"))
+                    continue
+                }
+                do throws(AccessEventMapping.Refusal) {
+                    expected.append(try Reference.event(fromLine: line))
+                } catch {
+                    expectedErrors.append(.init(line: n + 1, reason: error.message))
+                }
+            }
+            #expect(events == expected, "seed \(seed)")
+            #expect(errors == expectedErrors, "seed \(seed)")
+        }
+    }
+
+    /// The audit fields derived through `FieldKeys` (one look-up per attribute key, no dictionary per event)
+    /// are those of the dictionary it replaced, with the default options and with other field names, on
+    /// generated, corpus and random lines.
+    @Test func derivedAuditFieldsAreTheReferences() async {
+        var custom = AccessEventOptions()
+        custom.userFields = ["x", "remote_user", "user_agent"]
+        custom.emailFields = ["msec", "bytes_sent"]
+        custom.groupFields = ["status", "x"]
+        var g = TrafficGenerator(seed: 21)
+        let generated = g.nextEvents(2_000).filter { $0.kind == .access }.map {
+            Array(NginxAccessLine.render($0).utf8)
+        }
+        func check(_ line: [UInt8]) -> Bool {
+            guard let e = try? AccessEventMapping.event(fromLine: line) else { return false }
+            for options in [AccessEventOptions(), custom] {
+                var old = e
+                var new = e
+                Reference.deriveAuditFields(&old, options: options)
+                AccessEventMapping.deriveAuditFields(&new, keys: AccessEventMapping.FieldKeys(options))
+                #expect(old == new, "\(String(decoding: line, as: UTF8.self))")
+            }
+            // Typed values too: the derivation reads ints, doubles and bytes as the reference did.
+            var typed = e
+            typed.attributes += [
+                Attribute("status", .int(503)), Attribute("remote_user", .double(1.5)),
+                Attribute("ssl_client_s_dn", .bytes(Array("CN=a,spiffe://td/ns/x y".utf8))),
+            ]
+            typed.attributes.reverse()
+            var old = typed
+            var new = typed
+            Reference.deriveAuditFields(&old, options: AccessEventOptions())
+            AccessEventMapping.deriveAuditFields(&new, options: AccessEventOptions())
+            #expect(old == new)
+            return true
+        }
+        var accepted = 0
+        for line in generated + Self.corpus where check(line) { accepted += 1 }
+        #expect(accepted > 100)
+        await propertyCheck(count: 500, input: Gen.uint64()) { seed in
+            var r = RandomLine(seed: seed)
+            _ = check(r.line())
+        }
+    }
+
+    /// nginx's upstream time lists and group lists, read in place when ASCII, against the split-and-map
+    /// expressions they replaced (by Characters), over random lists of the pieces that matter.
+    @Test func upstreamTimesAndGroupsAreTheSplitExpressions() async {
+        let pieces = [
+            ",", ", ", " : ", ":", "-", " ", "0.003", "1e3", "-1", "nan", "inf", "0x1p3", "", "\t", "é", "\u{301}",
+            "a", "engineering", "x y", "\r\n", "12345678901234567.5",
+        ]
+        await propertyCheck(count: 3_000, input: Gen.uint64()) { seed in
+            var r = RandomLine(seed: seed)
+            let list = (0..<r.below(8)).map { _ in r.pick(pieces) }.joined()
+            var attempts = 0
+            var total = 0.0
+            var valid = true
+            for group in list.split(separator: ":", omittingEmptySubsequences: false) {
+                for entry in group.split(separator: ",", omittingEmptySubsequences: false) {
+                    let t = entry.trimming(" ")
+                    attempts += 1
+                    if t == "-" { continue }
+                    guard let v = Double(t), v >= 0 else {
+                        valid = false
+                        break
+                    }
+                    total += v
+                }
+                if !valid { break }
+            }
+            let got = AccessEventMapping.upstreamTimes(list)
+            #expect(got?.0 == (valid ? attempts : nil), "\(list.debugDescription)")
+            #expect(got?.1 == (valid ? total : nil), "\(list.debugDescription)")
+            let groups = list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            #expect(AccessEventMapping.groups(list) == groups, "\(list.debugDescription)")
+        }
     }
 
     /// Bytes that are not UTF-8 stay bytes in the attributes, and the first-class fields get repaired text.
@@ -374,5 +521,41 @@ enum Reference {
         f.status = (text("status") ?? text("response_code")).flatMap { UInt16($0) } ?? 0
         f.client = text("remote_addr") ?? text("downstream_remote_address") ?? text("x_forwarded_for")
         return f
+    }
+
+    /// `AccessEventMapping.deriveAuditFields` before `FieldKeys`: a dictionary of the first value of each key.
+    static func deriveAuditFields(_ event: inout AuditEvent, options: AccessEventOptions) {
+        var fields: [String: AttributeValue] = [:]
+        for a in event.attributes where fields[a.key] == nil { fields[a.key] = a.value }
+        func text(_ key: String) -> String? {
+            let s: String
+            switch fields[key] {
+            case .string(let v)?: s = v
+            case .bytes(let b)?: s = String(decoding: b, as: UTF8.self)
+            case .int(let i)?: return String(i)
+            case .double(let d)?: return String(d)
+            case .bool(let b)?: return b ? "true" : "false"
+            default: return nil
+            }
+            return s.isEmpty || s == "-" ? nil : s
+        }
+        func first(_ keys: [String]) -> String? { keys.lazy.compactMap(text).first }
+        let istio = fields["start_time"] != nil && (fields["response_code"] != nil || fields["upstream_cluster"] != nil)
+        event.source = istio ? .sidecar : .edge
+        if let subject = first(options.userFields) {
+            var groups: [String] = []
+            if let g = first(options.groupFields) {
+                groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            }
+            event.user = UserIdentity(
+                subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
+        }
+        let facts = edgeFields(text)
+        event.http = HTTPFacts(
+            method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
+        event.workload = AccessEventMapping.peerFields.lazy.compactMap(text).first { $0.contains("spiffe://") }
+            .map { s in
+                s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s
+            }
     }
 }

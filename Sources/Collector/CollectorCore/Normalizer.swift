@@ -58,7 +58,10 @@ public struct Normalizer: Sendable {
         didSet { identityKeys = OTLPMapping.AuditFieldKeys(identity) }
     }
     /// The access-log field map (user, email and group fields).
-    public var access: AccessEventOptions
+    public var access: AccessEventOptions {
+        didSet { accessKeys = AccessEventMapping.FieldKeys(access) }
+    }
+    private var accessKeys: AccessEventMapping.FieldKeys
     private var identityKeys: OTLPMapping.AuditFieldKeys
 
     public init(
@@ -69,6 +72,7 @@ public struct Normalizer: Sendable {
         redactor = Redactor(policy: options.redaction)
         self.identity = identity
         self.access = access
+        accessKeys = AccessEventMapping.FieldKeys(access)
         identityKeys = OTLPMapping.AuditFieldKeys(identity)
     }
 
@@ -79,7 +83,7 @@ public struct Normalizer: Sendable {
         var last: (scope: String, resource: [Attribute], proxy: Bool)?
         for i in events.indices {
             if Self.usesAccessRules(receiver) {
-                AccessEventMapping.deriveAuditFields(&events[i], options: access)
+                AccessEventMapping.deriveAuditFields(&events[i], keys: accessKeys)
             } else if events[i].kind == .access {
                 // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             } else {
@@ -137,7 +141,7 @@ public struct Normalizer: Sendable {
     /// Step 0: the audit fields of a raw event, by the rules of the receiver that decoded it.
     public func deriveAuditFields(_ e: inout AuditEvent, from receiver: Receiver) {
         if Self.usesAccessRules(receiver) {
-            AccessEventMapping.deriveAuditFields(&e, options: access)
+            AccessEventMapping.deriveAuditFields(&e, keys: accessKeys)
         } else if e.kind != .access {
             // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             OTLPMapping.deriveAuditFields(&e, keys: identityKeys)

@@ -25,28 +25,45 @@ public enum AccessEventMapping {
         public var description: String { "line \(line): \(reason)" }
     }
 
-    /// Parses an NDJSON body: each non-empty line is one event. Bad lines are reported, good ones kept.
+    /// Parses an NDJSON body: each non-empty line is one event. Bad lines are reported, good ones kept. Lines
+    /// are read in place (`LineScanner`), a line the fast path leaves aside by the general scanner.
     public static func events(
         fromNDJSON body: [UInt8], options: AccessEventOptions = AccessEventOptions(), maxLineBytes: Int = 1 << 20
     ) -> (events: [AuditEvent], errors: [LineError]) {
         var events: [AuditEvent] = []
         var errors: [LineError] = []
-        var lineNumber = 0
-        for raw in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var line = Array(raw)
-            if line.last == 0x0D { line.removeLast() }
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            guard line.count <= maxLineBytes else {
-                errors.append(
-                    LineError(
-                        line: lineNumber, reason: "line of \(line.count) bytes exceeds the \(maxLineBytes)-byte limit"))
-                continue
-            }
-            do {
-                events.append(try event(fromLine: line, options: options))
-            } catch let reason {
-                errors.append(LineError(line: lineNumber, reason: reason.message))
+        var scanner = LineScanner()
+        body.withUnsafeBufferPointer { all in
+            var newlines = 1
+            for c in all where c == 0x0A { newlines += 1 }
+            events.reserveCapacity(newlines)
+            var lineNumber = 0
+            var start = 0
+            while start <= all.count {
+                var end = start
+                while end < all.count, all[end] != 0x0A { end += 1 }
+                lineNumber += 1
+                defer { start = end + 1 }
+                var last = end
+                if last > start, all[last - 1] == 0x0D { last -= 1 }
+                let line = UnsafeBufferPointer(rebasing: all[start..<last])
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                guard line.count <= maxLineBytes else {
+                    errors.append(
+                        LineError(
+                            line: lineNumber,
+                            reason: "line of \(line.count) bytes exceeds the \(maxLineBytes)-byte limit"))
+                    continue
+                }
+                do throws(Refusal) {
+                    if let e = try scanner.event(line, options: options) {
+                        events.append(e)
+                    } else {
+                        events.append(try event(generalLine: Array(line), options: options))
+                    }
+                } catch let reason {
+                    errors.append(LineError(line: lineNumber, reason: reason.message))
+                }
             }
         }
         return (events, errors)
@@ -150,9 +167,22 @@ public enum AccessEventMapping {
         }
     }
 
-    /// One access-log line (a JSON object) as an event, in one pass: each member becomes an attribute as it is
-    /// read, and the fields the mapping needs are found by where they landed.
+    /// One access-log line (a JSON object) as an event: read in place by `LineScanner`, or, when it has what
+    /// the fast path leaves aside (escapes, nested values, errors), by the general scanner.
     public static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal)
+        -> AuditEvent
+    {
+        var scanner = LineScanner()
+        let fast = try line.withUnsafeBufferPointer { b throws(Refusal) in try scanner.event(b, options: options) }
+        if let fast { return fast }
+        return try event(generalLine: line, options: options)
+    }
+
+    /// One access-log line (a JSON object) as an event, in one pass: each member becomes an attribute as it is
+    /// read, and the fields the mapping needs are found by where they landed. Takes every line; the reference
+    /// of `LineScanner`, which gives the same event or leaves the line to this.
+    package static func event(generalLine line: [UInt8], options: AccessEventOptions = AccessEventOptions())
+        throws(Refusal)
         -> AuditEvent
     {
         var fields = ScannedLine()
@@ -169,8 +199,15 @@ public enum AccessEventMapping {
     }
 
     static func event(from fields: ScannedLine, options: AccessEventOptions) throws(Refusal) -> AuditEvent {
-        let text = fields.text
-        let istio = fields.has(.startTime) && (fields.has(.responseCode) || fields.has(.upstreamCluster))
+        try event(text: fields.text, has: fields.has, attributes: fields.attributes, options: options)
+    }
+
+    /// The event of a line's members (`attributes`, in order) given how to read a field's text (as
+    /// `ScannedLine.text`) and whether it is present: one mapping for both scanners.
+    static func event(
+        text: (Field) -> String?, has: (Field) -> Bool, attributes: [Attribute], options: AccessEventOptions
+    ) throws(Refusal) -> AuditEvent {
+        let istio = has(.startTime) && (has(.responseCode) || has(.upstreamCluster))
         // Time. nginx's msec and time_iso8601 are when the line was written, at the end of the request, so the
         // request started request_time earlier; Envoy's start_time is the start.
         var start: UInt64
@@ -221,12 +258,16 @@ public enum AccessEventMapping {
             traceID = t
         }
         if spanID.isZero {
-            // A deterministic id, so a retried line yields the same event (and deduplicates).
-            spanID = SpanID(
-                value: fnv1a(
-                    requestID.map { Array($0.utf8) }
-                        ?? Array(fields.attributes.map(\.key).joined().utf8) + [UInt8(start & 0xff)])
-                    | 1)
+            // A deterministic id, so a retried line yields the same event (and deduplicates): FNV-1a of the
+            // request id, else of the keys in order and the start's low byte.
+            var h = fnvBasis
+            if let requestID {
+                h = fnv1a(requestID.utf8, h)
+            } else {
+                for a in attributes { h = fnv1a(a.key.utf8, h) }
+                h = fnv1a(CollectionOfOne(UInt8(start & 0xff)), h)
+            }
+            spanID = SpanID(value: h | 1)
         }
 
         var event = AuditEvent(
@@ -236,17 +277,37 @@ public enum AccessEventMapping {
         // them from these same fields (`deriveAuditFields`); the record's own name and status are set here.
         event.service = text(.service) ?? (istio ? options.meshService : options.edgeService)
         let fieldsRead = EdgeFields(text)
-        let path = fieldsRead.target.map { $0.split(separator: "?").first.map(String.init) ?? $0 }
-        event.name = [fieldsRead.method, path].compactMap { $0 }.joined(separator: " ")
-        if event.name.isEmpty { event.name = "access" }
+        event.name = requestName(method: fieldsRead.method, target: fieldsRead.target)
         if fieldsRead.status >= 500 { event.statusCode = .error }
-        event.attributes = fields.attributes
+        event.attributes = attributes
         // nginx lists one upstream time per attempt (", " between retries, " : " between internal redirects).
         if let list = text(.upstreamResponseTime), let (attempts, seconds) = upstreamTimes(list), attempts > 1 {
             event.attributes.append(Attribute("nginx.upstream.attempts", .int(Int64(attempts))))
             event.attributes.append(Attribute("nginx.upstream.response_time_total", .double(seconds)))
         }
         return event
+    }
+
+    /// "METHOD path" (the target up to its query), either alone, or "access": as
+    /// `[method, target.split(separator: "?").first ?? target].compactMap { $0 }.joined(separator: " ")` would
+    /// say it, by Characters, with one String built.
+    static func requestName(method: String?, target: String?) -> String {
+        guard let target else { return method ?? "access" }
+        // The first non-empty piece between "?"s, or the whole target when there is none.
+        var start = target.startIndex
+        while start < target.endIndex, target[start] == "?" { start = target.index(after: start) }
+        let path: Substring
+        if start == target.endIndex {
+            path = target[...]
+        } else {
+            path = target[start..<(target[start...].firstIndex(of: "?") ?? target.endIndex)]
+        }
+        guard let method else { return path.isEmpty ? "access" : String(path) }
+        var name = method
+        name.reserveCapacity(method.utf8.count + 1 + path.utf8.count)
+        name += " "
+        name += path
+        return name
     }
 
     /// The HTTP facts of an access line, read by field (`text` as `ScannedLine.text`).
@@ -264,45 +325,122 @@ public enum AccessEventMapping {
         }
     }
 
+    /// The keys `deriveAuditFields` reads, each given a slot: made once per set of options (the normaliser
+    /// keeps one), so deriving an event's fields looks each attribute key up once and builds nothing.
+    public struct FieldKeys: Sendable {
+        let slotOf: [String: Int]
+        let users: [Int]
+        let emails: [Int]
+        let groups: [Int]
+        let peers: [Int]
+        /// Per `Field`, its slot.
+        let fields: [Int]
+
+        public init(_ options: AccessEventOptions) {
+            var slotOf: [String: Int] = [:]
+            func slot(_ key: String) -> Int {
+                if let s = slotOf[key] { return s }
+                slotOf[key] = slotOf.count
+                return slotOf.count - 1
+            }
+            users = options.userFields.map(slot)
+            emails = options.emailFields.map(slot)
+            groups = options.groupFields.map(slot)
+            peers = AccessEventMapping.peerFields.map(slot)
+            fields = Field.allCases.map { slot($0.name) }
+            self.slotOf = slotOf
+        }
+    }
+
     /// The audit fields of a raw access event, from the line's fields as its attributes keep them (the first of
     /// a repeated key, as the decoder reads them): source (edge, or sidecar for Envoy/Istio lines), the user
-    /// the edge verified, the HTTP facts, and a SPIFFE workload from the TLS peer fields. Called by the
-    /// normalising stage only, once per event.
+    /// the edge verified, the HTTP facts, and a SPIFFE workload from the TLS peer fields.
     public static func deriveAuditFields(_ event: inout AuditEvent, options: AccessEventOptions) {
-        var fields: [String: AttributeValue] = [:]
-        fields.reserveCapacity(event.attributes.count)
-        for a in event.attributes where fields[a.key] == nil { fields[a.key] = a.value }
-        /// As `ScannedLine.text` reads a field: nil when absent, empty, "-", or not a scalar; bytes repaired.
-        func text(_ key: String) -> String? {
-            let s: String
-            switch fields[key] {
-            case .string(let v)?: s = v
-            case .bytes(let b)?: s = String(decoding: b, as: UTF8.self)
-            case .int(let i)?: return String(i)
-            case .double(let d)?: return String(d)
-            case .bool(let b)?: return b ? "true" : "false"
-            default: return nil
+        deriveAuditFields(&event, keys: FieldKeys(options))
+    }
+
+    /// As `deriveAuditFields(_:options:)` with the options' keys made once. Called by the normalising stage
+    /// only, once per event.
+    public static func deriveAuditFields(_ event: inout AuditEvent, keys: FieldKeys) {
+        let attributes = event.attributes
+        let slotCount = keys.slotOf.count
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: slotCount) { first in
+            // The index of the first attribute of each slot's key, or -1.
+            first.initialize(repeating: -1)
+            var missing = slotCount
+            for i in attributes.indices {
+                guard let s = keys.slotOf[attributes[i].key], first[s] < 0 else { continue }
+                first[s] = i
+                missing -= 1
+                if missing == 0 { break }
             }
-            return s.isEmpty || s == "-" ? nil : s
+            /// As `ScannedLine.text` reads a field: nil when absent, empty, "-", or not a scalar; bytes repaired.
+            func text(_ slot: Int) -> String? {
+                let i = first[slot]
+                guard i >= 0 else { return nil }
+                let s: String
+                switch attributes[i].value {
+                case .string(let v): s = v
+                case .bytes(let b): s = String(decoding: b, as: UTF8.self)
+                case .int(let i): return String(i)
+                case .double(let d): return String(d)
+                case .bool(let b): return b ? "true" : "false"
+                default: return nil
+                }
+                return s.isEmpty || s == "-" ? nil : s
+            }
+            func firstText(_ slots: [Int]) -> String? {
+                for s in slots { if let t = text(s) { return t } }
+                return nil
+            }
+            func has(_ f: Field) -> Bool { first[keys.fields[f.rawValue]] >= 0 }
+            let istio = has(.startTime) && (has(.responseCode) || has(.upstreamCluster))
+            event.source = istio ? .sidecar : .edge
+            if let subject = firstText(keys.users) {
+                var groups: [String] = []
+                if let g = firstText(keys.groups) { groups = Self.groups(g) }
+                event.user = UserIdentity(
+                    subject: subject, email: firstText(keys.emails), groups: groups, origin: .edge)
+            }
+            let facts = EdgeFields { text(keys.fields[$0.rawValue]) }
+            event.http = HTTPFacts(
+                method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
+            var workload: String?
+            for s in keys.peers {
+                guard let t = text(s) else { continue }
+                if t.contains("spiffe://") {
+                    workload =
+                        t.range(of: "spiffe://").map {
+                            String(t[$0.lowerBound...].prefix { $0 != "," && $0 != " " })
+                        } ?? t
+                    break
+                }
+            }
+            event.workload = workload
         }
-        func first(_ keys: [String]) -> String? { keys.lazy.compactMap(text).first }
-        let istio = fields["start_time"] != nil && (fields["response_code"] != nil || fields["upstream_cluster"] != nil)
-        event.source = istio ? .sidecar : .edge
-        if let subject = first(options.userFields) {
-            var groups: [String] = []
-            if let g = first(options.groupFields) {
-                groups = g.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
-            }
-            event.user = UserIdentity(
-                subject: subject, email: first(options.emailFields), groups: groups, origin: .edge)
+    }
+
+    /// A comma-separated group list, each trimmed of spaces, empty ones dropped: as
+    /// `list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }`, with one array built
+    /// when the list is ASCII (its Characters are then its bytes).
+    static func groups(_ list: String) -> [String] {
+        guard list.utf8.allSatisfy({ $0 < 0x80 }) else {
+            return list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
         }
-        let facts = EdgeFields { text($0.name) }
-        event.http = HTTPFacts(
-            method: facts.method, target: facts.target, statusCode: facts.status, clientAddress: facts.client)
-        event.workload = Self.peerFields.lazy.compactMap(text).first { $0.contains("spiffe://") }
-            .map { s in
-                s.range(of: "spiffe://").map { String(s[$0.lowerBound...].prefix { $0 != "," && $0 != " " }) } ?? s
-            }
+        var out: [String] = []
+        let u = list.utf8
+        var start = u.startIndex
+        while start <= u.endIndex {
+            let end = u[start...].firstIndex(of: UInt8(ascii: ",")) ?? u.endIndex
+            var s = start
+            var e = end
+            while s < e, u[s] == 0x20 { s = u.index(after: s) }
+            while e > s, u[u.index(before: e)] == 0x20 { e = u.index(before: e) }
+            if s < e { out.append(String(list[s..<e])) }
+            if end == u.endIndex { break }
+            start = u.index(after: end)
+        }
+        return out
     }
 
     /// The TLS peer fields that may name a SPIFFE workload, most specific first.
@@ -311,6 +449,28 @@ public enum AccessEventMapping {
     /// The number of attempts in an nginx upstream list and the sum of their times (`-` counts as an attempt
     /// without a time); nil when the list is not one.
     static func upstreamTimes(_ list: String) -> (Int, Double)? {
+        // An ASCII list is read in place (its Characters are its bytes); any other by Characters below.
+        var copy = list
+        let ascii = copy.withUTF8 { b -> (read: Bool, times: (Int, Double)?) in
+            guard b.allSatisfy({ $0 < 0x80 }) else { return (false, nil) }
+            var attempts = 0
+            var total = 0.0
+            var start = 0
+            for i in 0...b.count where i == b.count || b[i] == UInt8(ascii: ":") || b[i] == UInt8(ascii: ",") {
+                var s = start
+                var e = i
+                start = i + 1
+                while s < e, b[s] == 0x20 { s += 1 }
+                while e > s, b[e - 1] == 0x20 { e -= 1 }
+                attempts += 1
+                if e - s == 1, b[s] == UInt8(ascii: "-") { continue }
+                guard let v = Double(String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self)), v >= 0
+                else { return (true, nil) }
+                total += v
+            }
+            return (true, (attempts, total))
+        }
+        if ascii.read { return ascii.times }
         var attempts = 0
         var total = 0.0
         for group in list.split(separator: ":", omittingEmptySubsequences: false) {
@@ -377,8 +537,13 @@ public enum AccessEventMapping {
         }
     }
 
-    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    static let fnvBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    static func fnv1a(_ bytes: [UInt8]) -> UInt64 { fnv1a(bytes, fnvBasis) }
+
+    /// FNV-1a continued over `bytes` from `h`.
+    static func fnv1a(_ bytes: some Sequence<UInt8>, _ start: UInt64) -> UInt64 {
+        var h = start
         for b in bytes {
             h ^= UInt64(b)
             h = h &* 0x0000_0100_0000_01b3

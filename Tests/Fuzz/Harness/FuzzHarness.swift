@@ -126,6 +126,25 @@ public enum FuzzHarness {
         let (events, _) = AccessEventMapping.events(
             fromNDJSON: bytes, options: AccessEventOptions(), maxLineBytes: 1 << 20)
         checkRecordRoundTrip(events)
+        // Differential: where the fast path takes a line, the general scanner gives the same event or refusal.
+        for raw in bytes.split(separator: 0x0A) {
+            var line = Array(raw)
+            if line.last == 0x0D { line.removeLast() }
+            let fast = Result { () throws(AccessEventMapping.Refusal) in
+                try AccessEventMapping.fastPathEvent(line: line)
+            }
+            let general = Result { () throws(AccessEventMapping.Refusal) in
+                try AccessEventMapping.event(generalLine: line)
+            }
+            switch (fast, general) {
+            case (.success(nil), _): continue
+            case (.success(let a?), .success(let b)):
+                precondition(a == b, "the access fast path and the general scanner give different events")
+            case (.failure(let a), .failure(let b)):
+                precondition(a.message == b.message, "the access fast path and the general scanner refuse differently")
+            default: preconditionFailure("the access fast path and the general scanner disagree on a line")
+            }
+        }
         // The load generator's writer of access lines must write what the parser reads back.
         for e in events { _ = try? AccessEventMapping.event(fromLine: Array(NginxAccessLine.render(e).utf8)) }
         return events.count
