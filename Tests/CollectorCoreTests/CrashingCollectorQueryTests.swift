@@ -68,6 +68,9 @@ import Testing
             let c = try CollectorProcessTests.Running(
                 data: data,
                 extra: ["--fsync", "interval", "--fsync-interval-ms", "5", "--segment-bytes", String(256 << 10)])
+            // The kill comes after the round's time and once this round has some acknowledged traffic (a loaded
+            // machine, say the whole suite running in parallel, can spend the round's time starting the process).
+            let acknowledgedThisRound = AcknowledgedCount()
             let sent = await withTaskGroup(of: Set<String>.self) { group in
                 for worker in 0..<4 {
                     group.addTask {
@@ -80,6 +83,7 @@ import Testing
                             else { break }  // the process was killed
                             if status == 200 {
                                 for s in spans { mine.insert("\(s.traceID.hex)/\(s.spanID.hex)") }
+                                acknowledgedThisRound.value.add(spans.count, ordering: .relaxed)
                             }
                         }
                         return mine
@@ -87,6 +91,10 @@ import Testing
                 }
                 group.addTask {
                     try? await Task.sleep(for: .milliseconds(600 + round * 200))
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while acknowledgedThisRound.value.load(ordering: .relaxed) < 200, ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
                     c.stop(signal: SIGKILL)
                     return []
                 }
@@ -120,4 +128,9 @@ import Testing
             #expect(unknown.isEmpty, "answer \(n) holds \(unknown.count) records the final store does not")
         }
     }
+}
+
+/// Spans acknowledged in one round, shared by its writers and its killer.
+private final class AcknowledgedCount: Sendable {
+    let value = Atomic(0)
 }
