@@ -4,7 +4,7 @@ import Testing
 
 @testable import CollectorCore
 
-@Suite struct CollectorConfigTests {
+@Suite(.blocksThreads) struct CollectorConfigTests {
     static let full = """
         data: /var/lib/audit
         receivers:
@@ -247,7 +247,7 @@ import Testing
     }
 }
 
-@Suite struct ExampleConfigTests {
+@Suite(.blocksThreads) struct ExampleConfigTests {
     @Test func theShippedExampleIsValidAndEqualsTheDefaults() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()

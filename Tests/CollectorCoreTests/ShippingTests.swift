@@ -9,7 +9,7 @@ import Testing
 @testable import CollectorCore
 
 /// The `shipping:` section of the collector's file.
-@Suite struct ShippingConfigTests {
+@Suite(.blocksThreads) struct ShippingConfigTests {
     @Test func shippingSectionIsReadAndChecked() throws {
         let c = try CollectorConfig.parse(
             yaml: """
@@ -130,7 +130,9 @@ let s3KeysConfigured =
     && ProcessInfo.processInfo.environment["AWS_SECRET_ACCESS_KEY"] != nil
 
 /// The real `collector serve` shipping to a real RGW.
-@Suite(.serialized, .enabled(if: s3KeysConfigured, "needs AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (make test)"))
+@Suite(
+    .serialized, .blocksThreads,
+    .enabled(if: s3KeysConfigured, "needs AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (make test)"))
 struct ShippingTests {
     static func config(_ data: String, _ body: String) throws -> String {
         let path = data + ".yaml"

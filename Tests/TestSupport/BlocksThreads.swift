@@ -1,0 +1,74 @@
+// Swift's cooperative pool has one thread per core, two on this machine. A test that blocks a thread (a child
+// process waited for, a synchronous sleep, a DispatchGroup) holds one of those two for as long as it waits,
+// and two such tests stall every other test in the process: in-process tests waiting for an event with a
+// deadline then fail on a quiet CPU. Suites that block run their tests on threads of their own instead.
+import Foundation
+import Testing
+
+/// `@Suite(.blocksThreads)`: the suite's tests run on `BlockingExecutor.shared`, whose threads may block
+/// without starving the cooperative pool the other tests run on.
+public struct BlocksThreads: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        try await withTaskExecutorPreference(BlockingExecutor.shared) { try await function() }
+    }
+}
+
+extension Trait where Self == BlocksThreads {
+    /// The suite's tests block threads (child processes, synchronous waits): run them off the cooperative pool.
+    public static var blocksThreads: Self { Self() }
+}
+
+/// A task executor that starts a thread whenever a job arrives and none is idle (up to `maxThreads`), so a
+/// job never waits behind a blocked one. Idle threads stay for the next job.
+public final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: every stored var is guarded by `condition`.
+    public static let shared = BlockingExecutor(maxThreads: 128)
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var head = 0
+    private var threads = 0
+    private var idle = 0
+    private let maxThreads: Int
+
+    init(maxThreads: Int) { self.maxThreads = maxThreads }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        let start = idle == 0 && threads < maxThreads
+        if start { threads += 1 }
+        condition.signal()
+        condition.unlock()
+        if start {
+            let thread = Thread { [self] in work() }
+            thread.name = "blocking-test"
+            thread.start()
+        }
+    }
+
+    private func work() {
+        let executor = asUnownedTaskExecutor()
+        while true {
+            condition.lock()
+            while head == jobs.count {
+                idle += 1
+                condition.wait()
+                idle -= 1
+            }
+            let job = jobs[head]
+            head += 1
+            if head == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            condition.unlock()
+            job.runSynchronously(on: executor)
+        }
+    }
+}
