@@ -12,7 +12,7 @@ import Testing
 
 /// Runs the real executables: collector seeds a data directory, auditq queries and verifies it. Expected
 /// answers come from a brute-force pass over every stored record, never from the code under test.
-@Suite(.serialized, .blocksThreads) struct CLITests {
+@Suite(.serialized, .ownThreads) struct CLITests {
     static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
 
     struct Run {

@@ -77,7 +77,7 @@ struct GoldenStore {
     func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
 
-@Suite(.serialized, .blocksThreads) struct GoldenTests {
+@Suite(.serialized, .ownThreads) struct GoldenTests {
     /// One run of the auditq binary. The one place this suite starts a process: swap it for the shared launcher.
     static func auditq(_ arguments: [String]) throws -> CLITests.Run {
         // A fixed environment: no $AUDITQ_DATA, no $COLUMNS (help wraps at 80), no colour.

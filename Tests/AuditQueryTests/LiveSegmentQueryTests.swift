@@ -9,7 +9,7 @@ import Testing
 
 @testable import LogFormat
 
-@Suite(.blocksThreads) struct LiveSegmentQueryTests {
+@Suite(.ownThreads) struct LiveSegmentQueryTests {
     @Test func auditqQueriesSurviveAnOpenSegmentBeingAppendedAndCut() throws {
         let tmp = TempDir("live-segment")
         defer { tmp.remove() }

@@ -16,7 +16,7 @@ let installedChromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browse
 /// and dumps the DOM it built; the rows and bars must be those of the bundle's own records, placed by their
 /// times, and nothing from the data (hostile service, user and route names) may become markup.
 @Suite(
-    .blocksThreads,
+    .ownThreads,
     .enabled(if: installedChromium != nil, "Chromium is not installed (`make test` installs Debian's chromium)"))
 struct ReportHTMLTests {
     /// A signed store with two requests of a user whose name is markup, through services named like markup.

@@ -8,7 +8,7 @@ import Testing
 @testable import AuditQuery
 @testable import LogFormat
 
-@Suite(.serialized, .blocksThreads) struct RetentionCLITests {
+@Suite(.serialized, .ownThreads) struct RetentionCLITests {
     typealias CLI = CLITests
 
     /// Seven days of synthetic traffic from 2025-03-03 in segments of 1,500 events.

@@ -4,7 +4,7 @@ import Testing
 
 @testable import CollectorCore
 
-@Suite(.blocksThreads) struct CollectorConfigTests {
+@Suite(.ownThreads) struct CollectorConfigTests {
     static let full = """
         data: /var/lib/audit
         receivers:
@@ -247,7 +247,7 @@ import Testing
     }
 }
 
-@Suite(.blocksThreads) struct ExampleConfigTests {
+@Suite(.ownThreads) struct ExampleConfigTests {
     @Test func theShippedExampleIsValidAndEqualsTheDefaults() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()

@@ -14,7 +14,7 @@ import Testing
 #endif
 
 /// The real `collector serve` process over loopback HTTP: answers, graceful SIGTERM, and SIGKILL recovery.
-@Suite(.serialized, .blocksThreads) struct CollectorProcessTests {
+@Suite(.serialized, .ownThreads) struct CollectorProcessTests {
     static let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         .appendingPathComponent("collector")
 

@@ -9,7 +9,7 @@ import Testing
 
 /// Connections that stall or send a bad frame, against the real `collector serve` over loopback sockets: the
 /// idle timeouts of syslog TCP and gRPC, and good syslog frames ahead of a bad one in the same read.
-@Suite(.serialized) struct ConnectionLimitsTests {
+@Suite(.serialized, .ownThreads) struct ConnectionLimitsTests {
     typealias Raw = HostileInputTests.Raw
 
     /// A collector whose syslog TCP and gRPC idle timeouts are `seconds`.

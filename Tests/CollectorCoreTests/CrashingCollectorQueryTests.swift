@@ -13,7 +13,7 @@ import Testing
 
 @testable import CollectorCore
 
-@Suite(.serialized, .blocksThreads) struct CrashingCollectorQueryTests {
+@Suite(.serialized, .ownThreads) struct CrashingCollectorQueryTests {
     /// One answer of `auditq search --format json`: its (trace id, span id) pairs.
     static func records(_ ndjson: String) throws -> Set<String> {
         var keys = Set<String>()

@@ -18,7 +18,7 @@ import Testing
 
 /// A real collector on a real, small filesystem (a tmpfs mounted for the test) that fills up: it refuses with
 /// 503, keeps running, loses nothing it acknowledged, and resumes by itself once space returns.
-@Suite(.serialized, .blocksThreads) struct DiskFullTests {
+@Suite(.serialized, .ownThreads) struct DiskFullTests {
     /// A tmpfs of `megabytes` mounted on a new directory; unmounted on `unmount()`.
     struct SmallFilesystem {
         let path: String

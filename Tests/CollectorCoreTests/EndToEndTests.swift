@@ -22,7 +22,7 @@ let installedNginx: String? = ["/usr/sbin/nginx", "/usr/bin/nginx"].first {
 /// one queries an analytics SQL pool), the real `collector`, then the real `auditq`. Every configuration and
 /// program comes from `examples/` as a user would take it.
 @Suite(
-    .blocksThreads, .serialized,
+    .ownThreads, .serialized,
     .enabled(if: installedNginx != nil, "nginx is not installed (`make test` installs Debian's nginx-core)"))
 struct EndToEndTests {
     static let examples = PythonSDKTests.root.appendingPathComponent("examples")

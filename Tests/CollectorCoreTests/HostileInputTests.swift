@@ -18,7 +18,7 @@ import Testing
 /// oversized requests, compression bombs, deep nesting, a million attributes, bytes that are not text, ids of
 /// the wrong length, timestamps at the edges. Each time: the collector stays up, the answer is the right error,
 /// and afterwards the store verifies (`auditq verify`) and holds what was accepted.
-@Suite(.serialized, .blocksThreads) struct HostileInputTests {
+@Suite(.serialized, .ownThreads) struct HostileInputTests {
     /// A collector on a fresh data dir; `body` runs against it, then it is stopped with SIGTERM (it seals) and
     /// the data dir is verified by the real `auditq verify`. Returns every stored event.
     static func withCollector(

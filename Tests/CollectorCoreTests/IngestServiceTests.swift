@@ -6,12 +6,13 @@ import OTLPBridge
 import OTLPProto
 import StoreQuery
 import SyntheticTraffic
+import TestSupport
 import Testing
 
 @testable import CollectorCore
 
 /// The receivers' logic in process: every answer an OTLP/HTTP or NDJSON client can get, and what is stored.
-@Suite struct IngestServiceTests {
+@Suite(.ownThreads) struct IngestServiceTests {
     final class Fixture: @unchecked Sendable {
         // @unchecked: immutable after init.
         let dir: String

@@ -13,7 +13,7 @@ import Testing
 
 @testable import CollectorCore
 
-@Suite(.serialized, .blocksThreads) struct LedgerTests {
+@Suite(.serialized, .ownThreads) struct LedgerTests {
     static let logger = Logger(label: "ledger-tests")
 
     static func event(_ i: Int, service: String = "orders") -> AuditEvent {

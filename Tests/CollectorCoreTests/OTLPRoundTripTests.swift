@@ -12,7 +12,7 @@ import Testing
 /// `auditq search --format otlp` of one collector's store, posted to a second collector, gives back every
 /// record: spans over /v1/traces, and access events and log records as OTLP log records over /v1/logs (the
 /// AccessLogRecord convention). Both collectors and auditq are the real executables.
-@Suite(.serialized, .blocksThreads) struct OTLPRoundTripTests {
+@Suite(.serialized, .ownThreads) struct OTLPRoundTripTests {
     /// What the first collector noted (`audit.*`) the second was told by a sender: it keeps it as `sender.audit.*`.
     static func asRelayed(_ e: AuditEvent) -> AuditEvent {
         var e = e

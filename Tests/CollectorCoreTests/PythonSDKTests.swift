@@ -9,7 +9,7 @@ import Testing
 /// The OpenTelemetry Python SDK (from PyPI, installed by `make clients`) exports to a real collector process
 /// over loopback, with the protobuf exporter (gzip) and the JSON exporter; the stored events must carry
 /// exactly what the SDK says it sent.
-@Suite(.serialized, .blocksThreads) struct PythonSDKTests {
+@Suite(.serialized, .ownThreads) struct PythonSDKTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 

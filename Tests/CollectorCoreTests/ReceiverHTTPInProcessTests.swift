@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import OTLPBridge
 import OTLPProto
+import TestSupport
 import Testing
 
 @testable import CollectorCore
@@ -14,7 +15,7 @@ import Testing
 /// The HTTP receivers' edge cases, answered by the real router and handlers. Where a case is about the wire
 /// (headers, bodies as a client sees them), the same test body runs in process (`.router`) and over a real
 /// socket (`.live`), as hummingbird's Application+Test does; the precise ones run in process only.
-@Suite struct ReceiverHTTPInProcessTests {
+@Suite(.ownThreads) struct ReceiverHTTPInProcessTests {
     typealias Fixture = IngestServiceTests.Fixture
 
     static func setup(_ mode: String) -> TestingSetup { mode == "live" ? .live : .router }

@@ -4,13 +4,14 @@ import Logging
 import OTLPBridge
 import StoreQuery
 import SyntheticTraffic
+import TestSupport
 import Testing
 
 @testable import CollectorCore
 
 /// The `retention:` section of the collector's file, and the collector running the retention job on its own
 /// schedule (the real `collector serve` process), off the ingest path.
-@Suite(.serialized) struct RetentionScheduleTests {
+@Suite(.serialized, .ownThreads) struct RetentionScheduleTests {
     @Test func retentionSectionIsReadAndCheckedWithTheRest() throws {
         let c = try CollectorConfig.parse(
             yaml: """

@@ -18,7 +18,7 @@ import Testing
 /// A hostile corpus goes through the receivers and the real DurableLog / SegmentWriter (and the real collector
 /// process); then every file of the data directory is read: its raw bytes, every block decompressed, every
 /// record decoded. No secret may appear anywhere.
-@Suite(.serialized, .blocksThreads) struct SecretsNeverReachDiskTests {
+@Suite(.serialized, .ownThreads) struct SecretsNeverReachDiskTests {
     /// The corpus: what is sent, and the secret strings that must not be stored.
     struct Corpus {
         var traces: OTLPTraceRequest

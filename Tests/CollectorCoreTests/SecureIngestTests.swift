@@ -80,7 +80,7 @@ struct TestPKI {
 
 /// TLS, mTLS, sender authentication, the certificate reload and the signing key, against the real collector
 /// with real clients: the OpenTelemetry Python SDK's exporters, Python's ssl module, grpc-swift and curl.
-@Suite(.serialized, .blocksThreads) struct SecureIngestTests {
+@Suite(.serialized, .ownThreads) struct SecureIngestTests {
     static let script = PythonSDKTests.root.appendingPathComponent("Tests/clients/secure_export.py").path
 
     /// Runs the client script; returns its JSON output. requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win

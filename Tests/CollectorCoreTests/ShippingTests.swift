@@ -9,7 +9,7 @@ import Testing
 @testable import CollectorCore
 
 /// The `shipping:` section of the collector's file.
-@Suite(.blocksThreads) struct ShippingConfigTests {
+@Suite(.ownThreads) struct ShippingConfigTests {
     @Test func shippingSectionIsReadAndChecked() throws {
         let c = try CollectorConfig.parse(
             yaml: """
@@ -131,7 +131,7 @@ let s3KeysConfigured =
 
 /// The real `collector serve` shipping to a real RGW.
 @Suite(
-    .serialized, .blocksThreads,
+    .serialized, .ownThreads,
     .enabled(if: s3KeysConfigured, "needs AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (make test)"))
 struct ShippingTests {
     static func config(_ data: String, _ body: String) throws -> String {

@@ -2,6 +2,7 @@ import LogFormat
 import Logging
 import NIOCore
 import NIOEmbedded
+import TestSupport
 import Testing
 
 @testable import CollectorCore
@@ -9,7 +10,7 @@ import Testing
 /// One syslog TCP connection served by the real handler over NIO's `NIOAsyncTestingChannel`: the framing
 /// edge cases a socket cannot produce on demand (a frame split at every byte boundary, frames of both
 /// framings in one read, a length that cannot be honoured) with the exact outcome of each.
-@Suite struct SyslogConnectionInProcessTests {
+@Suite(.ownThreads) struct SyslogConnectionInProcessTests {
     typealias Fixture = IngestServiceTests.Fixture
 
     /// Feeds `chunks` to a connection, one read each, waits (60 s at most, for a loaded machine) until `events` are stored and, with

@@ -11,7 +11,7 @@ import Testing
 
 /// Syslog as nginx, rsyslog and syslog-ng send it: the header grammars, the TCP framings, hostile bytes, and
 /// a real collector fed over UDP and TCP sockets.
-@Suite(.serialized, .blocksThreads) struct SyslogTests {
+@Suite(.serialized, .ownThreads) struct SyslogTests {
     static let line =
         #"{"time_iso8601":"2026-11-02T10:00:00+00:00","request_method":"GET","request_uri":"/api/orders?page=2","status":"200","remote_user":"alice","request_id":"7f3a","http_traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#
 

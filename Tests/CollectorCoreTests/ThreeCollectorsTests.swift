@@ -19,7 +19,7 @@ import Testing
 /// complete traces, nothing an exporter saw acknowledged is missing, verify over the bucket is clean, and a byte
 /// flipped in one stored object is caught and named.
 @Suite(
-    .blocksThreads, .serialized,
+    .ownThreads, .serialized,
     .enabled(if: installedNginx != nil, "nginx is not installed (`make test` installs Debian's nginx-core)"),
     .enabled(
         if: ProcessInfo.processInfo.environment["AWS_ENDPOINT_URL"] != nil && s3KeysConfigured,

@@ -39,7 +39,7 @@ struct RotatingKeys {
 }
 
 /// `exp`, `nbf` (with the leeway) and `aud` of tokens whose signature verified, judged when they arrive.
-@Suite(.blocksThreads) struct TokenValidityTests {
+@Suite(.ownThreads) struct TokenValidityTests {
     let keys: RotatingKeys = {
         var k = RotatingKeys()
         k.add("k1")
@@ -130,7 +130,7 @@ struct RotatingKeys {
 
 /// The JWKS read from a real HTTP server on loopback whose keys rotate: an unknown `kid` makes the collector
 /// read it again (at most once per interval), and it is read again on its period.
-@Suite(.serialized, .blocksThreads) struct JWKSRotationTests {
+@Suite(.serialized, .ownThreads) struct JWKSRotationTests {
     final class Server: @unchecked Sendable {
         // @unchecked: immutable after init; ChildProcess is thread-safe.
         let dir: TempDir

@@ -14,7 +14,7 @@ import Testing
 
 /// Zipkin v2 JSON: the mapping in process, hostile bodies, and the real OpenTelemetry Python SDK's Zipkin JSON
 /// exporter against a real collector.
-@Suite(.serialized, .blocksThreads) struct ZipkinTests {
+@Suite(.serialized, .ownThreads) struct ZipkinTests {
     static let envoySpan = #"""
         [{"traceId":"463ac35c9f6413ad","parentId":"a2fb4a1d1a96d312","id":"0020000000000001","kind":"CLIENT",
           "name":"get /api/orders","timestamp":1793613600123456,"duration":2500,"debug":true,"shared":false,

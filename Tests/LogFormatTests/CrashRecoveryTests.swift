@@ -7,7 +7,7 @@ import Testing
 
 /// Runs the real writer process (SegmentCrashWriter), kills it with SIGKILL at random moments many times, and
 /// checks that every batch it reported durable is readable afterwards and that nothing unreadable remains.
-@Suite(.serialized, .blocksThreads) struct CrashRecoveryTests {
+@Suite(.serialized, .ownThreads) struct CrashRecoveryTests {
     static var writerBinary: URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("SegmentCrashWriter")

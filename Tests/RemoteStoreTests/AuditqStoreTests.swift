@@ -8,7 +8,7 @@ import Testing
 @testable import LogFormat
 
 /// The `auditq` executable with `--store`, against a real RGW: what a user runs.
-@Suite(.blocksThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
+@Suite(.ownThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
 struct AuditqStoreTests {
     static let auditq = ChildProcess.product("auditq")
 

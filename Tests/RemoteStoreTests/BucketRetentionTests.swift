@@ -11,7 +11,7 @@ import Testing
 /// `auditq retention plan|apply --store` against a real RGW bucket with Object Lock: expiry leaves tombstones,
 /// legal holds and COMPLIANCE locks keep segments (a lock is reported as a hold, not an error), the chain verifies
 /// across tombstones, and a held segment deleted behind the job's back is named by verify.
-@Suite(.blocksThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
+@Suite(.ownThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
 struct BucketRetentionTests {
     static let auditq = ChildProcess.product("auditq")
 

@@ -4,7 +4,7 @@ import Testing
 
 /// The launcher every process test uses: it must never hang on a chatty child, and its deadlines must fire
 /// even when the child prints nothing.
-@Suite(.blocksThreads) struct ChildProcessTests {
+@Suite(.ownThreads) struct ChildProcessTests {
     static let mebibyte = 1 << 20
 
     /// 1 MiB on stderr first, then 1 MiB on stdout: a launcher that reads stdout to its end before touching

@@ -1,13 +1,14 @@
-// Swift's cooperative pool has one thread per core, two on this machine. A test that blocks a thread (a child
-// process waited for, a synchronous sleep, a DispatchGroup) holds one of those two for as long as it waits,
-// and two such tests stall every other test in the process: in-process tests waiting for an event with a
-// deadline then fail on a quiet CPU. Suites that block run their tests on threads of their own instead.
+// Swift's cooperative pool has one thread per core, two on this machine, and the test runner queues every test
+// of the run on it at once. A test that blocks a thread (a child process waited for, a synchronous sleep) holds
+// one of the two for as long as it waits; a test that waits for an event with a deadline can have its next
+// step queued behind every CPU-bound test of the run (CI saw 60 s waits run out on an idle test that needed
+// only a turn). Such suites run their tests, and the tasks those tests start, on threads of their own.
 import Foundation
 import Testing
 
-/// `@Suite(.blocksThreads)`: the suite's tests run on `BlockingExecutor.shared`, whose threads may block
-/// without starving the cooperative pool the other tests run on.
-public struct BlocksThreads: SuiteTrait, TestTrait, TestScoping {
+/// `@Suite(.ownThreads)`: the suite's tests (and the tasks they start) run on `BlockingExecutor.shared`, whose
+/// threads may block and never wait behind the cooperative pool's queue.
+public struct OwnThreads: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
     public func provideScope(
@@ -17,9 +18,9 @@ public struct BlocksThreads: SuiteTrait, TestTrait, TestScoping {
     }
 }
 
-extension Trait where Self == BlocksThreads {
-    /// The suite's tests block threads (child processes, synchronous waits): run them off the cooperative pool.
-    public static var blocksThreads: Self { Self() }
+extension Trait where Self == OwnThreads {
+    /// The suite's tests block threads or wait with deadlines: run them off the cooperative pool.
+    public static var ownThreads: Self { Self() }
 }
 
 /// A task executor that starts a thread whenever a job arrives and none is idle (up to `maxThreads`), so a
