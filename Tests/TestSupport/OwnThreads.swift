@@ -1,13 +1,12 @@
 // Swift's cooperative pool has one thread per core, two on this machine, and the test runner queues every test
-// of the run on it at once. A test that blocks a thread (a child process waited for, a synchronous sleep) holds
-// one of the two for as long as it waits; a test that waits for an event with a deadline can have its next
-// step queued behind every CPU-bound test of the run (CI saw 60 s waits run out on an idle test that needed
-// only a turn). Such suites run their tests, and the tasks those tests start, on threads of their own.
+// of the run on it. A test that blocks a thread (a child process waited for, a synchronous sleep) holds one of
+// the two for as long as it waits, and two such tests stall every other test of the process. Suites that block
+// run their tests, and the tasks those tests start, on threads of their own.
 import Foundation
 import Testing
 
 /// `@Suite(.ownThreads)`: the suite's tests (and the tasks they start) run on `BlockingExecutor.shared`, whose
-/// threads may block and never wait behind the cooperative pool's queue.
+/// threads may block without starving the cooperative pool.
 public struct OwnThreads: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
@@ -19,7 +18,7 @@ public struct OwnThreads: SuiteTrait, TestTrait, TestScoping {
 }
 
 extension Trait where Self == OwnThreads {
-    /// The suite's tests block threads or wait with deadlines: run them off the cooperative pool.
+    /// The suite's tests block threads (child processes, synchronous waits): run them off the cooperative pool.
     public static var ownThreads: Self { Self() }
 }
 
@@ -27,7 +26,7 @@ extension Trait where Self == OwnThreads {
 /// job never waits behind a blocked one. Idle threads stay for the next job.
 public final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
     // @unchecked: every stored var is guarded by `condition`.
-    public static let shared = BlockingExecutor(maxThreads: 128)
+    public static let shared = BlockingExecutor(maxThreads: 1_024)
 
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
