@@ -196,7 +196,8 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
             var flipped = block
             flipped[n] ^= 0x5A
             // A flip in a column counting reads fails its CRC; in one it does not read (parents, values,
-            // extras), the rows are those of the whole block (the reader checks the block's CRC first).
+            // extras), the rows are those of the whole block (a count does not check the block's CRC:
+            // docs/format/columns.md, "Reading some columns").
             if let rows = try? count(flipped) {
                 #expect(rows.rows.map(\.spanID) == whole.rows.map(\.spanID), "flip at \(n)")
             }
