@@ -74,6 +74,7 @@ struct ColumnCounter {
                 ?? true
         }
         if !(reader.file is MappedFile) { try reader.prefetchBlocks(inRange) }
+        if !query.includeDuplicates { seen.reserve(Self.expectedRows(reader, inRange, range), keys: true) }
         for b in inRange {
             guard reader.isColumnBlock(b) else {
                 try addRows(reader, r, b)
@@ -89,6 +90,26 @@ struct ColumnCounter {
             }
             if let block { try add(block, reader: r, block: b) }
         }
+    }
+
+    /// About how many rows of `blocks` of `reader` start in `range`: each block's count times the share of its
+    /// time span that the range covers, and an eighth more. Sizing the key table once for them costs fewer fresh
+    /// pages than growing it block by block (each growth copies the keys).
+    static func expectedRows(_ reader: SegmentReader, _ blocks: [Int], _ range: ClosedRange<UInt64>?) -> Int {
+        var rows = 0.0
+        for b in blocks {
+            let location = reader.blocks[b]
+            let count = Double(location.recordCount)
+            guard let range, location.maxTime > location.minTime else {
+                rows += count
+                continue
+            }
+            let low = max(range.lowerBound, location.minTime)
+            let high = min(range.upperBound, location.maxTime)
+            guard high >= low else { continue }
+            rows += count * (Double(high - low) + 1) / (Double(location.maxTime - location.minTime) + 1)
+        }
+        return Int(rows * 1.125)
     }
 
     /// The rows of a row block (decoded) that the query counts.
@@ -291,9 +312,11 @@ struct RowKeyTable {
         return found
     }
 
-    /// Makes room for `more` keys besides those held, without growing again.
-    mutating func reserve(_ more: Int) {
+    /// Makes room for `more` keys besides those held, without growing again; with `keys`, also in the list of
+    /// keys (for an estimate made once: reserving the list again for a few more keys would copy it each time).
+    mutating func reserve(_ more: Int, keys reserveKeys: Bool = false) {
         while (keys.count + more) * 2 > mask + 1 { grow() }
+        if reserveKeys { keys.reserveCapacity(keys.count + more) }
     }
 
     private mutating func grow() {
