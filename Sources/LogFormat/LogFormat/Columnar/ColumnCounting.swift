@@ -171,8 +171,8 @@ extension ColumnBlock {
         try Decoder.skipString(&r, n)  // name
         let service = try Decoder.string(&r, d)
         for _ in 0..<3 { try Decoder.skipString(&r, n) }  // trace state, status message, severity text
-        let eventName: String
-        if kind == .log { eventName = try Decoder.string(&r, d) } else { try Decoder.skipString(&r, n); eventName = "" }
+        var eventName = ""
+        if kind == .log { eventName = try Decoder.string(&r, d) } else { try Decoder.skipString(&r, n) }
         _ = try Decoder.index(&r, count: resources, "a resource")
         let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
         var keys: [String] = []
