@@ -1,8 +1,10 @@
 // Reading a column block for counting: only the columns a grouping and its conditions need (row shapes, trace
-// runs, span ids, times, and identities or HTTP facts when asked), never building events. The block's tables are
-// loaded as the decoder loads them; every reference read is checked the same way, and so is each column read to
-// its end. Columns not asked for (parents, values, extras, and identities or HTTP facts when not needed) are not
-// decompressed or checked: a full decode of the block still checks them.
+// runs, span ids, times, and identities or HTTP facts when asked), never building events. The string table is
+// checked as the decoder checks it; each shape is read with the decoder's checks (`countShape`), building only
+// the strings counting uses; of the resources only their count is read (shapes name one, rows never). Every
+// reference read is checked the same way, and each row column read to its end. Columns not asked for (parents,
+// values, extras, and identities or HTTP facts when not needed) are not decompressed or checked, nor is the
+// block's payload CRC (docs/format/columns.md, "Reading some columns"): a full decode of the block checks them.
 
 /// A shape of a column block as counting sees it: the fields shared by every row of the shape.
 package struct ColumnCountShape: Sendable {
