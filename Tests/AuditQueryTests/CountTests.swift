@@ -111,6 +111,56 @@ import Testing
         }
     }
 
+    /// A count checks the CRC of each column it reads, not the block's payload CRC (docs/format/columns.md,
+    /// "Reading some columns"): a flipped byte in a column it does not read (values) leaves its answer as it was,
+    /// while a search, which decodes whole rows, reports the damage; a flipped byte in a column it reads (times)
+    /// is a checksum mismatch. Retry copies are counted (`includeDuplicates`): comparing two rows with one key
+    /// decodes them whole, which checks the block's CRC as every whole decode does.
+    @Test(arguments: [ColumnID.values, .times])
+    func countChecksTheColumnsItReads(_ column: ColumnID) throws {
+        let tmp = TempDir("auditq-count-crc")
+        defer { tmp.remove() }
+        let (directories, writers, _) = try Self.build(root: tmp.path, seed: 17, layouts: [.columns])
+        var query = EventQuery()
+        query.includeDuplicates = true
+        let before = try AuditStore(directories: directories).countFromColumns(query, by: [.service])
+        let directory = directories[0]
+        let name = try directory.listSegmentFiles().sealed.sorted()[0]
+        let path = directory.segmentsPath + "/" + name
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        // The first block's column entries: u16 count, u16 reserved, then 16 bytes each; the columns follow.
+        let reader = try SegmentReader(path: path, sealed: true)
+        #expect(reader.isColumnBlock(0))
+        let payload = Int(reader.blocks[0].offset) + 48
+        let entries = Int(bytes[payload]) | Int(bytes[payload + 1]) << 8
+        var at = payload + 4 + 16 * entries
+        var flipped = false
+        for e in 0..<entries {
+            let entry = payload + 4 + 16 * e
+            let stored = (0..<4).reduce(0) { $0 | Int(bytes[entry + 4 + $1]) << (8 * $1) }
+            if bytes[entry] == column.rawValue, stored > 0 {
+                bytes[at + stored / 2] ^= 0x5A
+                flipped = true
+            }
+            at += stored
+        }
+        #expect(flipped, "column \(column) not found in the first block")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let store = try AuditStore(directories: directories)
+        if column == .values {
+            #expect(try store.countFromColumns(query, by: [.service]) == before)
+            #expect(throws: LogFormatError.self) { try store.search(query) }
+        } else {
+            do {
+                _ = try store.countFromColumns(query, by: [.service])
+                Issue.record("a count read a damaged times column")
+            } catch {
+                #expect(error.code == .checksumMismatch, "\(error)")
+            }
+        }
+        withExtendedLifetime(writers) {}
+    }
+
     /// Directories of generated traffic, one per layout, each in several sealed segments (and some in an open
     /// one); returns every stored record, retry copies included.
     static func build(root: String, seed: UInt64, layouts: [SealLayout]) throws -> (

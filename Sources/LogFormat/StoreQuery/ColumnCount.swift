@@ -69,31 +69,57 @@ struct ColumnCounter {
         let r = readers.count
         readers.append(reader)
         let range = query.timeRange
-        if !(reader.file is MappedFile) {
-            try reader.prefetchBlocks(
-                reader.blocks.indices.filter { b in
-                    range.map { reader.blocks[b].maxTime >= $0.lowerBound && reader.blocks[b].minTime <= $0.upperBound }
-                        ?? true
-                })
+        let inRange = reader.blocks.indices.filter { b in
+            range.map { reader.blocks[b].maxTime >= $0.lowerBound && reader.blocks[b].minTime <= $0.upperBound }
+                ?? true
         }
-        for (b, location) in reader.blocks.enumerated() {
-            if let range, location.maxTime < range.lowerBound || location.minTime > range.upperBound { continue }
-            if reader.isColumnBlock(b) {
-                let block = try reader.withColumnBlock(b) { (payload, segment, rows) throws(LogFormatError) in
-                    try ColumnBlock.countRows(
-                        payload, segment: segment, expectedRows: rows, timeRange: range, identities: identities,
-                        http: http)
-                }
-                if let block { try add(block, reader: r, block: b) }
+        if !(reader.file is MappedFile) { try reader.prefetchBlocks(inRange) }
+        if !query.includeDuplicates { seen.reserve(Self.expectedRows(reader, inRange, range), keys: true) }
+        for b in inRange {
+            guard reader.isColumnBlock(b) else {
+                try addRows(reader, r, b)
                 continue
             }
-            for (row, e) in try reader.blockEvents(b).enumerated() where query.matches(e) {
-                if !query.includeDuplicates {
-                    let place = RowPlace(reader: Int32(r), block: Int32(b), row: Int32(row))
-                    guard try admit(e.traceID, e.spanID, e.startTimeUnixNano, place, known: e) else { continue }
-                }
-                counts[group(keys.map { $0.value(e) })] += 1
+            // Each column read is checked by its own CRC; the columns a count does not read are not checked
+            // (columns.md, "Reading some columns").
+            let block = try reader.withColumnBlock(b, payloadCRC: false) {
+                (payload, segment, rows) throws(LogFormatError) in
+                try ColumnBlock.countRows(
+                    payload, segment: segment, expectedRows: rows, timeRange: range, identities: identities,
+                    http: http)
             }
+            if let block { try add(block, reader: r, block: b) }
+        }
+    }
+
+    /// About how many rows of `blocks` of `reader` start in `range`: each block's count times the share of its
+    /// time span that the range covers, and an eighth more. Sizing the key table once for them costs fewer fresh
+    /// pages than growing it block by block (each growth copies the keys).
+    static func expectedRows(_ reader: SegmentReader, _ blocks: [Int], _ range: ClosedRange<UInt64>?) -> Int {
+        var rows = 0.0
+        for b in blocks {
+            let location = reader.blocks[b]
+            let count = Double(location.recordCount)
+            guard let range, location.maxTime > location.minTime else {
+                rows += count
+                continue
+            }
+            let low = max(range.lowerBound, location.minTime)
+            let high = min(range.upperBound, location.maxTime)
+            guard high >= low else { continue }
+            rows += count * (Double(high - low) + 1) / (Double(location.maxTime - location.minTime) + 1)
+        }
+        return Int(rows * 1.125)
+    }
+
+    /// The rows of a row block (decoded) that the query counts.
+    mutating func addRows(_ reader: SegmentReader, _ r: Int, _ b: Int) throws(LogFormatError) {
+        for (row, e) in try reader.blockEvents(b).enumerated() where query.matches(e) {
+            if !query.includeDuplicates {
+                let place = RowPlace(reader: Int32(r), block: Int32(b), row: Int32(row))
+                guard try admit(e.traceID, e.spanID, e.startTimeUnixNano, place, known: e) else { continue }
+            }
+            counts[group(keys.map { $0.value(e) })] += 1
         }
     }
 
@@ -286,9 +312,11 @@ struct RowKeyTable {
         return found
     }
 
-    /// Makes room for `more` keys besides those held, without growing again.
-    mutating func reserve(_ more: Int) {
+    /// Makes room for `more` keys besides those held, without growing again; with `keys`, also in the list of
+    /// keys (for an estimate made once: reserving the list again for a few more keys would copy it each time).
+    mutating func reserve(_ more: Int, keys reserveKeys: Bool = false) {
         while (keys.count + more) * 2 > mask + 1 { grow() }
+        if reserveKeys { keys.reserveCapacity(keys.count + more) }
     }
 
     private mutating func grow() {

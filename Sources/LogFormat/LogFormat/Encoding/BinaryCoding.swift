@@ -157,7 +157,22 @@ public struct BinaryReader {
         return UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
+    /// A varint; one of a single byte (most counts, ids and string ids) is read inline, the rest by
+    /// `uvarintSlow`.
+    @inline(__always)
     public mutating func uvarint() throws(LogFormatError) -> UInt64 {
+        if offset < buffer.count {
+            let b = buffer[offset]
+            if b < 0x80 {
+                offset += 1
+                return UInt64(b)
+            }
+        }
+        return try uvarintSlow()
+    }
+
+    @inline(never)
+    private mutating func uvarintSlow() throws(LogFormatError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         let start = offset

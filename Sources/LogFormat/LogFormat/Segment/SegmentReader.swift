@@ -391,7 +391,11 @@ public final class SegmentReader: Sendable {
     public var sequence: UInt64 { header.sequence }
 
     /// Block `i`'s header and stored payload, after checking both against the block table and the checksum.
-    private func checkedBlock(_ i: Int) throws(LogFormatError) -> (BlockHeader, UnsafeRawBufferPointer) {
+    /// Block `i`'s header, checked against the block table, and its stored payload, whose CRC is checked unless
+    /// `payloadCRC` is false (a column block read column by column: each column read is checked by its own CRC).
+    private func checkedBlock(_ i: Int, payloadCRC: Bool = true) throws(LogFormatError) -> (
+        BlockHeader, UnsafeRawBufferPointer
+    ) {
         let location = blocks[i]
         let start = Int(location.offset)
         try file.makePresent(blockRange(i))
@@ -417,6 +421,13 @@ public final class SegmentReader: Sendable {
             throw LogFormatError(
                 .malformed, "block \(i) does not match the block table (type, ordinal, count, lengths or times)",
                 path: path, offset: start)
+        }
+        guard payloadCRC || header.type != .column else {
+            return (
+                header,
+                UnsafeRawBufferPointer(
+                    rebasing: bytes[start + FormatConstants.blockHeaderSize..<start + header.totalSize])
+            )
         }
         let stored = try Self.checkedPayload(bytes, blockAt: start, header, what: "block \(i) payload", path: path)
         return (header, stored)
@@ -452,11 +463,14 @@ public final class SegmentReader: Sendable {
 
     /// Calls `body` with the stored payload of column block `i` (checked as any read of it is), the segment
     /// dictionary its columns may name and the row count its header gives; nil, without calling `body`, for a
-    /// row block. Errors from `body` name the block.
+    /// row block. Errors from `body` name the block. With `payloadCRC` false the payload's CRC is not checked:
+    /// for a `body` that reads only some columns through `ColumnBlock.columns`, which checks each one's own CRC
+    /// (columns.md, "Reading some columns").
     package func withColumnBlock<R>(
-        _ i: Int, _ body: (UnsafeRawBufferPointer, SegmentDictionary?, Int) throws(LogFormatError) -> R
+        _ i: Int, payloadCRC: Bool = true,
+        _ body: (UnsafeRawBufferPointer, SegmentDictionary?, Int) throws(LogFormatError) -> R
     ) throws(LogFormatError) -> R? {
-        let (header, stored) = try checkedBlock(i)
+        let (header, stored) = try checkedBlock(i, payloadCRC: payloadCRC)
         guard header.type == .column else { return nil }
         let segment = try segmentDictionary()
         do throws(LogFormatError) {
