@@ -257,7 +257,9 @@ let package = Package(
         // The S3 client: SigV4 against AWS's test suite, requests against a real Ceph RGW on loopback.
         .testTarget(
             name: "ObjectStoreTests",
-            dependencies: ["ObjectStore", "TestSupport"],
+            dependencies: [
+                "ObjectStore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/ObjectStoreTests"
         ),
         // Queries, the cache and verify over a bucket, against a real Ceph RGW on loopback.
