@@ -9,7 +9,7 @@ import Testing
 
 /// A store opened on the bucket's last listing while a fresh LIST runs, and look-ups that fetch only the index
 /// parts they read, against RGW.
-@Suite(.enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
+@Suite(.ownThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
 struct BucketListingTests {
     /// A bucket whose opening fetches only the footer (and then the index head): the test's segments are a few KiB,
     /// so auditq's 16 KiB tail would fetch them whole.

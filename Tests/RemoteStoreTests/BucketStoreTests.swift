@@ -94,7 +94,7 @@ func answer(_ records: [StoredRecord]) -> [String] {
     }
 }
 
-@Suite(.enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
+@Suite(.ownThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
 struct BucketStoreTests {
     static let users = (0..<12).map { "user-\($0)" }
     static let day = (lo: UInt64(1_700_000_000_000_000_000), hi: UInt64(1_700_086_400_000_000_000))

@@ -10,7 +10,7 @@ import Testing
 /// Retention on the bucket when a tombstone is already under a segment's key, against RGW: written by an
 /// interrupted run or by the collector's own local expiry (same seal: the job finishes, deleting the segment), or
 /// a tombstone of another node's segment under the key (refused and named; the segment stays).
-@Suite(.enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
+@Suite(.ownThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
 struct BucketTombstoneTests {
     static let policy = RetentionPolicy(expireAfterDays: 30)
     /// 2024-06-01T00:00:00Z: every test segment (November 2023) is old enough to expire.

@@ -9,7 +9,7 @@ import Testing
 @testable import LogFormat
 
 /// `verify` over a bucket and the local directories together, against a real RGW.
-@Suite(.enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
+@Suite(.ownThreads, .enabled(if: RGWTestStore.configured, Comment(rawValue: RGWTestStore.why)))
 struct BucketVerifyTests {
     func verify(_ shipped: ShippedStore, local: [DataDirectory]) async throws -> CombinedVerification {
         try await onThread {
