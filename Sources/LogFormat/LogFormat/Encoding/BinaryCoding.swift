@@ -157,7 +157,20 @@ public struct BinaryReader {
         return UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
-    public mutating func uvarint() throws(LogFormatError) -> UInt64 {
+    /// A varint. One byte (most string ids, counts and tags) is read here, inlined into the caller; longer ones
+    /// by `uvarintSlow`, which reports every error.
+    @inlinable public mutating func uvarint() throws(LogFormatError) -> UInt64 {
+        if offset < buffer.count {
+            let b = buffer[offset]
+            if b < 0x80 {
+                offset += 1
+                return UInt64(b)
+            }
+        }
+        return try uvarintSlow()
+    }
+
+    @usableFromInline mutating func uvarintSlow() throws(LogFormatError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         let start = offset
