@@ -81,7 +81,13 @@ final class BlockJSON {
     @exclusivity(unchecked) var start: [Int32]
     @exclusivity(unchecked) var end: [Int32]
     @exclusivity(unchecked) var shapes: [ShapeJSON?]
-    @exclusivity(unchecked) var resources: [[UInt8]?]
+    /// Where each resource's `resource` and `scope` members lie in `fixed`, once rendered.
+    @exclusivity(unchecked) var resources: [Range<Int>?]
+    /// The rendered fixed members of shapes and resources, back to back (plain ranges into one array, so that
+    /// writing a row takes no reference count per member).
+    @exclusivity(unchecked) var fixed: [UInt8] = []
+    /// Each shape's attribute keys, as ranges of `fixed`; shape `s`'s key `k` is `keys[s.keys + k]`.
+    @exclusivity(unchecked) var keys: [Range<Int>] = []
     /// A link's attributes, rendered before the link's flags that the JSON puts first.
     ///
     /// These tables are unchecked for exclusive access (the checks were a twentieth of the writer's time): one
@@ -96,59 +102,50 @@ final class BlockJSON {
         shapes = Array(repeating: nil, count: rows.shapes.count)
         resources = Array(repeating: nil, count: rows.resources.count)
         text.reserveCapacity(4096)
+        fixed.reserveCapacity(4096)
     }
 
-    /// The fixed members of a shape's rows, rendered.
-    final class ShapeJSON {
+    /// The fixed members of a shape's rows, rendered: where each lies in `fixed`.
+    struct ShapeJSON {
         /// `[,"trace_state"],"flags","span_kind","name","service","source"`.
-        var head: [UInt8]
+        var head: Range<Int>
         /// After a user's groups: `],"issuer"?,"origin"`.
-        var userTail: [UInt8]
+        var userTail: Range<Int>
         /// `,"workload"` or nothing.
-        var workload: [UInt8]
+        var workload: Range<Int>
         /// `"method":…,` or nothing.
-        var method: [UInt8]
+        var method: Range<Int>
         /// `"route":…,` (when there is one) `"status_code":…`.
-        var routeStatus: [UInt8]
+        var routeStatus: Range<Int>
         /// `,"status":{…}` or nothing, then `,"severity_number","severity_text"` when the row has the log members.
-        var statusSeverity: [UInt8]
+        var statusSeverity: Range<Int>
         var hasLogMembers: Bool
         /// `,"event_name":…` (when the row has the log members), then `,"attributes":{`.
-        var eventNameAttributes: [UInt8]
-        /// `"key":` of each attribute, after a comma but the first.
-        var keys: [[UInt8]]
+        var eventNameAttributes: Range<Int>
+        /// `"key":` of each attribute, after a comma but the first: from `BlockJSON.keys[keys]` on.
+        var keys: Int
         /// `}` and `,"dropped_attributes_count"` when not 0.
-        var afterAttributes: [UInt8]
-        var droppedEvents: [UInt8]
-        var droppedLinks: [UInt8]
+        var afterAttributes: Range<Int>
+        var droppedEvents: Range<Int>
+        var droppedLinks: Range<Int>
+    }
 
-        init(
-            head: [UInt8], userTail: [UInt8], workload: [UInt8], method: [UInt8], routeStatus: [UInt8],
-            statusSeverity: [UInt8], hasLogMembers: Bool, eventNameAttributes: [UInt8], keys: [[UInt8]],
-            afterAttributes: [UInt8], droppedEvents: [UInt8], droppedLinks: [UInt8]
-        ) {
-            self.head = head
-            self.userTail = userTail
-            self.workload = workload
-            self.method = method
-            self.routeStatus = routeStatus
-            self.statusSeverity = statusSeverity
-            self.hasLogMembers = hasLogMembers
-            self.eventNameAttributes = eventNameAttributes
-            self.keys = keys
-            self.afterAttributes = afterAttributes
-            self.droppedEvents = droppedEvents
-            self.droppedLinks = droppedLinks
-        }
+    /// Appends `fixed[range]`.
+    @inline(__always) func put(_ range: Range<Int>, _ w: inout JSONWriter) {
+        fixed.withUnsafeBufferPointer { w.buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     func shape(_ i: Int) -> ShapeJSON {
         if let s = shapes[i] { return s }
         let s = rows.shapes[i]
+        // Rendered straight into `fixed`, lent to the writer.
         var w = JSONWriter(buffer: [])
-        func take() -> [UInt8] {
-            defer { w.buffer.removeAll(keepingCapacity: true) }
-            return w.buffer
+        swap(&w.buffer, &fixed)
+        defer { swap(&w.buffer, &fixed) }
+        var mark = w.buffer.count
+        func take() -> Range<Int> {
+            defer { mark = w.buffer.count }
+            return mark..<w.buffer.count
         }
         if !s.traceState.isEmpty {
             w.raw(",\"trace_state\":")
@@ -219,7 +216,7 @@ final class BlockJSON {
         }
         w.raw(",\"attributes\":{")
         let eventNameAttributes = take()
-        var keys: [[UInt8]] = []
+        let firstKey = keys.count
         for (k, a) in s.attributes.enumerated() {
             if k > 0 { w.byte(UInt8(ascii: ",")) }
             w.string(a.key)
@@ -236,21 +233,25 @@ final class BlockJSON {
         let out = ShapeJSON(
             head: head, userTail: userTail, workload: workload, method: method, routeStatus: routeStatus,
             statusSeverity: statusSeverity, hasLogMembers: hasLogMembers, eventNameAttributes: eventNameAttributes,
-            keys: keys, afterAttributes: afterAttributes, droppedEvents: droppedEvents, droppedLinks: droppedLinks)
+            keys: firstKey, afterAttributes: afterAttributes, droppedEvents: droppedEvents,
+            droppedLinks: droppedLinks)
         shapes[i] = out
         return out
     }
 
-    /// The `resource` and `scope` members of resource `i`, rendered.
-    func resource(_ i: Int) -> [UInt8] {
+    /// The `resource` and `scope` members of resource `i`, rendered: where they lie in `fixed`.
+    func resource(_ i: Int) -> Range<Int> {
         if let r = resources[i] { return r }
         let r = rows.resources[i]
         var w = JSONWriter(buffer: [])
+        swap(&w.buffer, &fixed)
+        defer { swap(&w.buffer, &fixed) }
+        let from = w.buffer.count
         w.resourceAndScope(
             attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
             scopeSchemaURL: r.scopeSchemaURL)
-        resources[i] = w.buffer
-        return w.buffer
+        resources[i] = from..<w.buffer.count
+        return from..<w.buffer.count
     }
 
     /// Dictionary string `id`, quoted and escaped.
@@ -280,7 +281,9 @@ final class BlockJSON {
     /// The event object of row `item` (an index into `rows.rows`): `EventJSON.render` of its event.
     func event(_ item: Int, _ w: inout JSONWriter) throws(LogFormatError) {
         let row = rows.rows[item]
-        let s = rows.shapes[Int(row.shape)]
+        // The row's layout (plain values) for what varies by shape: taking the shape (a class) per row was a tenth of
+        // the writer's time in reference counting.
+        let s = rows.layouts[Int(row.shape)]
         let sj = shape(Int(row.shape))
         w.raw("{\"kind\":\"")
         w.raw(JSONWriter.name(s.kind))
@@ -302,7 +305,7 @@ final class BlockJSON {
             w.raw(",\"parent_span_id\":")
             w.spanID(row.parent)
         }
-        w.buffer.append(contentsOf: sj.head)
+        put(sj.head, &w)
         // The readers read memory `rows` owns, which `self` keeps alive.
         var r = rows.readers(item)
         do {
@@ -318,7 +321,7 @@ final class BlockJSON {
                     if g > 0 { w.byte(UInt8(ascii: ",")) }
                     try string(try r.user.string(), &w)
                 }
-                w.buffer.append(contentsOf: sj.userTail)
+                put(sj.userTail, &w)
                 if s.hasFingerprint {
                     let n = try r.user.count("a fingerprint length")
                     w.raw(",\"token_fingerprint\":\"")
@@ -330,33 +333,33 @@ final class BlockJSON {
                 }
                 w.raw("}")
             }
-            w.buffer.append(contentsOf: sj.workload)
+            put(sj.workload, &w)
             if s.hasHTTP {
                 w.raw(",\"http\":{")
-                w.buffer.append(contentsOf: sj.method)
+                put(sj.method, &w)
                 if s.hasTarget {
                     w.raw("\"target\":")
                     try string(try r.http.string(), &w)
                     w.byte(UInt8(ascii: ","))
                 }
-                w.buffer.append(contentsOf: sj.routeStatus)
+                put(sj.routeStatus, &w)
                 if s.hasClientAddress {
                     w.raw(",\"client_address\":")
                     try string(try r.http.string(), &w)
                 }
                 w.byte(UInt8(ascii: "}"))
             }
-            w.buffer.append(contentsOf: sj.statusSeverity)
+            put(sj.statusSeverity, &w)
             if sj.hasLogMembers && s.hasBody {
                 w.raw(",\"body\":")
                 try value(try r.extra.tag(), &r.extra, &w, depth: 0)
             }
-            w.buffer.append(contentsOf: sj.eventNameAttributes)
-            for k in s.attributes.indices {
-                w.buffer.append(contentsOf: sj.keys[k])
-                try value(s.attributes[k].tag, &r.value, &w, depth: 0)
+            put(sj.eventNameAttributes, &w)
+            for k in 0..<s.tagCount {
+                put(keys[sj.keys + k], &w)
+                try value(rows.tags[s.tagStart + k], &r.value, &w, depth: 0)
             }
-            w.buffer.append(contentsOf: sj.afterAttributes)
+            put(sj.afterAttributes, &w)
             if s.eventCount > 0 {
                 w.raw(",\"events\":[")
                 for i in 0..<s.eventCount {
@@ -372,7 +375,7 @@ final class BlockJSON {
                 }
                 w.raw("]")
             }
-            w.buffer.append(contentsOf: sj.droppedEvents)
+            put(sj.droppedEvents, &w)
             if s.linkCount > 0 {
                 w.raw(",\"links\":[")
                 for i in 0..<s.linkCount {
@@ -401,9 +404,9 @@ final class BlockJSON {
                 }
                 w.raw("]")
             }
-            w.buffer.append(contentsOf: sj.droppedLinks)
+            put(sj.droppedLinks, &w)
         }
-        w.buffer.append(contentsOf: resource(s.resource))
+        put(resource(s.resource), &w)
         w.byte(UInt8(ascii: "}"))
     }
 
