@@ -77,7 +77,7 @@ final class BlockJSON {
     let rows: ColumnRows
     /// Quoted, escaped strings back to back; the string in slot `i` (`ColumnRows.slot`) is `text[start[i]..<end[i]]`
     /// once `start[i] >= 0`.
-    @exclusivity(unchecked) var text: [UInt8] = []
+    @exclusivity(unchecked) var text = ByteArena()
     @exclusivity(unchecked) var start: [Int32]
     @exclusivity(unchecked) var end: [Int32]
     @exclusivity(unchecked) var shapes: [ShapeJSON?]
@@ -85,7 +85,7 @@ final class BlockJSON {
     @exclusivity(unchecked) var resources: [Range<Int>?]
     /// The rendered fixed members of shapes and resources, back to back (plain ranges into one array, so that
     /// writing a row takes no reference count per member).
-    @exclusivity(unchecked) var fixed: [UInt8] = []
+    @exclusivity(unchecked) var fixed = ByteArena()
     /// Each shape's attribute keys, as ranges of `fixed`; shape `s`'s key `k` is `keys[s.keys + k]`.
     @exclusivity(unchecked) var keys: [Range<Int>] = []
     /// A link's attributes, rendered before the link's flags that the JSON puts first.
@@ -94,6 +94,8 @@ final class BlockJSON {
     /// thread uses a `BlockJSON`, and no access to one of them overlaps another access to the same one (the
     /// scratch writer is lent while strings are added to `text`, a different property).
     @exclusivity(unchecked) var scratch = JSONWriter(buffer: [])
+    /// A string being quoted, before it is added to `text`.
+    @exclusivity(unchecked) var quoted: [UInt8] = []
 
     init(_ rows: ColumnRows) {
         self.rows = rows
@@ -101,8 +103,11 @@ final class BlockJSON {
         end = Array(repeating: 0, count: rows.strings.count)
         shapes = Array(repeating: nil, count: rows.shapes.count)
         resources = Array(repeating: nil, count: rows.resources.count)
-        text.reserveCapacity(4096)
-        fixed.reserveCapacity(4096)
+    }
+
+    deinit {
+        text.deallocate()
+        fixed.deallocate()
     }
 
     /// The fixed members of a shape's rows, rendered: where each lies in `fixed`.
@@ -131,21 +136,19 @@ final class BlockJSON {
     }
 
     /// Appends `fixed[range]`.
-    @inline(__always) func put(_ range: Range<Int>, _ w: inout JSONWriter) {
-        fixed.withUnsafeBufferPointer { w.buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
-    }
+    @inline(__always) func put(_ range: Range<Int>, _ w: inout JSONWriter) { fixed.copy(range, to: &w.buffer) }
 
     func shape(_ i: Int) -> ShapeJSON {
         if let s = shapes[i] { return s }
         let s = rows.shapes[i]
-        // Rendered straight into `fixed`, lent to the writer.
+        // Rendered, then added to `fixed` at `base`.
         var w = JSONWriter(buffer: [])
-        swap(&w.buffer, &fixed)
-        defer { swap(&w.buffer, &fixed) }
-        var mark = w.buffer.count
+        let base = fixed.count
+        defer { fixed.append(w.buffer) }
+        var mark = 0
         func take() -> Range<Int> {
             defer { mark = w.buffer.count }
-            return mark..<w.buffer.count
+            return base + mark..<base + w.buffer.count
         }
         if !s.traceState.isEmpty {
             w.raw(",\"trace_state\":")
@@ -244,27 +247,28 @@ final class BlockJSON {
         if let r = resources[i] { return r }
         let r = rows.resources[i]
         var w = JSONWriter(buffer: [])
-        swap(&w.buffer, &fixed)
-        defer { swap(&w.buffer, &fixed) }
-        let from = w.buffer.count
         w.resourceAndScope(
             attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
             scopeSchemaURL: r.scopeSchemaURL)
-        resources[i] = from..<w.buffer.count
-        return from..<w.buffer.count
+        let range = fixed.count..<fixed.count + w.buffer.count
+        fixed.append(w.buffer)
+        resources[i] = range
+        return range
     }
 
     /// Dictionary string `id`, quoted and escaped.
     @inline(__always) func string(_ id: Int, _ w: inout JSONWriter) throws(LogFormatError) {
         let i = try slot(id)
         if start[i] < 0 {
+            quoted.removeAll(keepingCapacity: true)
+            JSONString.appendQuoted(rows.strings[i], to: &quoted)
             start[i] = Int32(text.count)
-            JSONString.appendQuoted(rows.strings[i], to: &text)
+            text.append(quoted)
             end[i] = Int32(text.count)
         }
         let a = Int(start[i])
         let b = Int(end[i])
-        text.withUnsafeBufferPointer { w.buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[a..<b])) }
+        text.copy(a..<b, to: &w.buffer)
     }
 
     /// Whether dictionary string `id` is empty.
@@ -446,4 +450,38 @@ final class BlockJSON {
         }
         w.byte(UInt8(ascii: "}"))
     }
+}
+
+/// Bytes back to back in memory its owner frees (`deallocate`): copying a range out of it takes no reference count,
+/// as a range of an array held by a class does (the writer copies a dozen ranges per row).
+struct ByteArena {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 4096) {
+        base = .allocate(capacity: capacity)
+        self.capacity = capacity
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        if count + bytes.count > capacity {
+            let grown = max(capacity * 2, count + bytes.count)
+            let new = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+            new.update(from: base, count: count)
+            base.deallocate()
+            base = new
+            capacity = grown
+        }
+        bytes.withUnsafeBufferPointer { (base + count).update(from: $0.baseAddress!, count: $0.count) }
+        count += bytes.count
+    }
+
+    /// Appends the bytes at `range` (within `0..<count`) to `buffer`.
+    @inline(__always) func copy(_ range: Range<Int>, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: UnsafeBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    func deallocate() { base.deallocate() }
 }
