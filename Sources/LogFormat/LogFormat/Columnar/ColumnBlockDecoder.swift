@@ -200,6 +200,8 @@ extension ColumnBlock {
         var strings = BlockStrings()
         var resources: [Resource] = []
         var shapes: [Shape] = []
+        /// Where each shape starts in the shapes column.
+        var shapeStarts: [Int] = []
         /// The shapes' row layouts, index for index: what the walk over the rows reads.
         var layouts = RowLayouts([])
         /// Rows to build, ascending; nil builds every row.
@@ -214,12 +216,15 @@ extension ColumnBlock {
         func column(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
 
         mutating func events() throws(LogFormatError) -> [AuditEvent] {
-            try tables()
+            try tables(buildShapes: true)
             return try rows()
         }
 
         /// Loads the block's string, resource and shape tables (every reference checked), which the rows name.
-        mutating func tables() throws(LogFormatError) {
+        /// Without `buildShapes`, the shapes are read and checked for their layouts only and `shapes` stays empty:
+        /// `shape(_:)` builds one when asked (a reader that keeps a few rows needs few of a block's hundreds of
+        /// shapes, and building one builds each of its strings).
+        mutating func tables(buildShapes: Bool = true) throws(LogFormatError) {
             strings = try Self.strings(c, segment: segment)
             let dictionary = strings
             resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
@@ -247,15 +252,35 @@ extension ColumnBlock {
                 return out
             }
             let resourceCount = resources.count
-            shapes = try column(.shapes).withBytes { (b) throws(LogFormatError) -> [Shape] in
+            let (built, starts) = try column(.shapes).withBytes {
+                (b) throws(LogFormatError) -> ([Shape], [Int]) in
                 var r = BinaryReader(b)
                 let n = try r.uvarint(max: b.count, "a shape count")
                 var out: [Shape] = []
-                for _ in 0..<n { out.append(try Self.shape(&r, dictionary, resources: resourceCount)) }
+                var starts: [Int] = []
+                starts.reserveCapacity(n)
+                for _ in 0..<n {
+                    starts.append(r.offset)
+                    out.append(try Self.shape(&r, dictionary, build: buildShapes, resources: resourceCount))
+                }
                 try Self.end(r, .shapes)
-                return out
+                return (out, starts)
             }
-            layouts = RowLayouts(shapes)
+            layouts = RowLayouts(built)
+            shapeStarts = starts
+            shapes = buildShapes ? built : []
+        }
+
+        /// Shape `i` with its strings (`tables(buildShapes: false)` checked it whole already).
+        func shape(_ i: Int) throws(LogFormatError) -> Shape {
+            if !shapes.isEmpty { return shapes[i] }
+            let start = shapeStarts[i]
+            let d = strings
+            let resourceCount = resources.count
+            return try column(.shapes).withBytes { (b) throws(LogFormatError) -> Shape in
+                var r = BinaryReader(b, offset: start)
+                return try Self.shape(&r, d, resources: resourceCount)
+            }
         }
 
         /// The string table of a block's columns: its own strings checked, none built yet.
@@ -286,7 +311,29 @@ extension ColumnBlock {
             }
         }
 
-        static func shape(_ r: inout BinaryReader, _ d: BlockStrings, resources: Int) throws(LogFormatError) -> Shape {
+        /// One shape read from `r`: with its strings from `d`, or, without `build`, with each string id only
+        /// checked against `d` and the strings left empty (present optional ones as "").
+        static func shape(_ r: inout BinaryReader, _ d: BlockStrings, build: Bool = true, resources: Int)
+            throws(LogFormatError) -> Shape
+        {
+            func string(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String {
+                guard build else {
+                    try Self.skipString(&r, d.count)
+                    return ""
+                }
+                return try Self.string(&r, d)
+            }
+            func optionalString(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String? {
+                guard build else {
+                    let i = try r.uvarint()
+                    guard i > 0 else { return nil }
+                    guard i - 1 < UInt64(d.count) else {
+                        throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(d.count)")
+                    }
+                    return ""
+                }
+                return try Self.optionalString(&r, d)
+            }
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
             where T.RawValue == UInt8 {
                 let v = try r.u8()

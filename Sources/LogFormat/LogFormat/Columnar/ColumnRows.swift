@@ -65,7 +65,7 @@ package final class ColumnRows {
         self.strings = strings
         self.slots = slots
         // Likewise only the shapes the rows have (a block has hundreds) and the resources of those.
-        var index = [Int32](repeating: -1, count: d.shapes.count)
+        var index = [Int32](repeating: -1, count: d.layouts.layouts.count)
         var shapes: [ColumnBlock.Shape] = []
         var layouts: [ColumnBlock.RowLayout] = []
         var rows = rows
@@ -73,7 +73,7 @@ package final class ColumnRows {
             let old = Int(rows[i].shape)
             if index[old] < 0 {
                 index[old] = Int32(shapes.count)
-                shapes.append(d.shapes[old])
+                shapes.append(try d.shape(old))
                 layouts.append(d.layouts.layouts[old])
             }
             rows[i].shape = index[old]
@@ -214,7 +214,7 @@ extension ColumnBlock {
     ) throws(LogFormatError) -> ColumnRows {
         var d = try Decoder(try columns(payload))
         d.segment = segment
-        try d.tables()
+        try d.tables(buildShapes: false)
         var v = OutputRows(wanted: wanted, timeRange: timeRange, tags: d.layouts.tags, strings: d.strings.count)
         let layouts = d.layouts
         try d.withReaders { (r) throws(LogFormatError) in
