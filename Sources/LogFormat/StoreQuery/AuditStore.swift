@@ -444,24 +444,9 @@ public final class AuditStore: Sendable {
     /// `dropDuplicates` over handles into `all`: the same records kept. Events are built only for handles with the
     /// same start time, trace and span id as one kept before them, which only retries produce.
     static func dropDuplicates(_ handles: inout [RecordHandle], _ all: RecordHandles) throws(LogFormatError) {
-        var kept = 0
-        var runStart = 0
-        for i in handles.indices {
-            if kept > 0, handles[kept - 1].start != handles[i].start { runStart = kept }
-            var duplicate = false
-            for j in runStart..<kept
-            where handles[j].spanID == handles[i].spanID && handles[j].traceID == handles[i].traceID {
-                if try all.event(handles[j]) == all.event(handles[i]) {
-                    duplicate = true
-                    break
-                }
-            }
-            if !duplicate {
-                if kept != i { handles.swapAt(kept, i) }
-                kept += 1
-            }
+        try dropDuplicates(&handles, start: \.start, traceID: \.traceID, spanID: \.spanID) {
+            (a, b) throws(LogFormatError) in try all.event(a) == all.event(b)
         }
-        handles.removeLast(handles.count - kept)
     }
 
     static func sortByTime(_ records: inout [StoredRecord]) {
@@ -495,26 +480,36 @@ public final class AuditStore: Sendable {
     /// `droppingDuplicates` in place: records are moved, never copied (a copy retains each of an event's
     /// references, which a heavy user's thousands of records make a visible cost).
     public static func dropDuplicates(_ records: inout [StoredRecord]) {
+        dropDuplicates(
+            &records, start: \.event.startTimeUnixNano, traceID: \.event.traceID, spanID: \.event.spanID,
+            equal: { $0.event == $1.event })
+    }
+
+    /// The one duplicate check of records and of handles: `items` sorted by start time, each compared (`equal`,
+    /// whole events) only with the items kept before it that have its start time, trace id and span id; the
+    /// first of equal items stays. Items are moved, never copied.
+    static func dropDuplicates<T, E: Error>(
+        _ items: inout [T], start: (T) -> UInt64, traceID: (T) -> TraceID, spanID: (T) -> SpanID,
+        equal: (T, T) throws(E) -> Bool
+    ) throws(E) {
         var kept = 0
         var runStart = 0
-        for i in records.indices {
-            if kept > 0, records[kept - 1].event.startTimeUnixNano != records[i].event.startTimeUnixNano {
-                runStart = kept
-            }
+        for i in items.indices {
+            if kept > 0, start(items[kept - 1]) != start(items[i]) { runStart = kept }
             var duplicate = false
             for j in runStart..<kept
-            where records[j].event.spanID == records[i].event.spanID
-                && records[j].event.traceID == records[i].event.traceID && records[j].event == records[i].event
-            {
-                duplicate = true
-                break
+            where spanID(items[j]) == spanID(items[i]) && traceID(items[j]) == traceID(items[i]) {
+                if try equal(items[j], items[i]) {
+                    duplicate = true
+                    break
+                }
             }
             if !duplicate {
-                if kept != i { records.swapAt(kept, i) }
+                if kept != i { items.swapAt(kept, i) }
                 kept += 1
             }
         }
-        records.removeLast(records.count - kept)
+        items.removeLast(items.count - kept)
     }
 
     /// Intersection of the posting lists of `terms` in one segment, smallest list first. With `timeRange`, records

@@ -34,9 +34,11 @@ package struct RowJSON {
             block = BlockJSON(all.blocks[b])
             blocks[b] = block
         }
-        var w = JSONWriter(buffer: buffer)
-        buffer = []  // hand the storage to the writer so appends do not copy it
-        defer { buffer = w.buffer }
+        // The storage is handed to the writer and back by swapping, so that exactly one of them holds it at any
+        // time: an append to an array whose storage another variable still names copies all of it.
+        var w = JSONWriter(buffer: [])
+        swap(&w.buffer, &buffer)
+        defer { swap(&w.buffer, &buffer) }
         try block.event(Int(h.item), &w)
         w.byte(UInt8(ascii: "}"))
     }
@@ -49,8 +51,8 @@ package struct RowJSON {
         buffer.append(contentsOf: #"{"request":"#.utf8)
         try line(request, into: &buffer)
         buffer.append(contentsOf: #","trace_id":""#.utf8)
-        var w = JSONWriter(buffer: buffer)
-        buffer = []
+        var w = JSONWriter(buffer: [])
+        swap(&w.buffer, &buffer)
         w.hex64(request.traceID.high)
         w.hex64(request.traceID.low)
         w.raw(#"","hops":"#)
@@ -58,7 +60,9 @@ package struct RowJSON {
         w.raw(#","user_events":"#)
         w.decimal(UInt64(userEvents))
         w.raw(#","trace":["#)
-        buffer = w.buffer
+        // Not `buffer = w.buffer`: `w` would keep naming the storage, and the next append would copy the whole
+        // buffer (once per request, up to a mebibyte each: a quarter of activity's time).
+        swap(&w.buffer, &buffer)
         for i in trace.indices {
             if i > 0 { buffer.append(UInt8(ascii: ",")) }
             try line(trace[i], into: &buffer)
@@ -73,17 +77,25 @@ final class BlockJSON {
     let rows: ColumnRows
     /// Quoted, escaped strings back to back; the string in slot `i` (`ColumnRows.slot`) is `text[start[i]..<end[i]]`
     /// once `start[i] >= 0`.
-    @exclusivity(unchecked) var text: [UInt8] = []
+    @exclusivity(unchecked) var text = ByteArena()
     @exclusivity(unchecked) var start: [Int32]
     @exclusivity(unchecked) var end: [Int32]
     @exclusivity(unchecked) var shapes: [ShapeJSON?]
-    @exclusivity(unchecked) var resources: [[UInt8]?]
+    /// Where each resource's `resource` and `scope` members lie in `fixed`, once rendered.
+    @exclusivity(unchecked) var resources: [Range<Int>?]
+    /// The rendered fixed members of shapes and resources, back to back (plain ranges into one array, so that
+    /// writing a row takes no reference count per member).
+    @exclusivity(unchecked) var fixed = ByteArena()
+    /// Each shape's attribute keys, as ranges of `fixed`; shape `s`'s key `k` is `keys[s.keys + k]`.
+    @exclusivity(unchecked) var keys: [Range<Int>] = []
     /// A link's attributes, rendered before the link's flags that the JSON puts first.
     ///
     /// These tables are unchecked for exclusive access (the checks were a twentieth of the writer's time): one
     /// thread uses a `BlockJSON`, and no access to one of them overlaps another access to the same one (the
     /// scratch writer is lent while strings are added to `text`, a different property).
     @exclusivity(unchecked) var scratch = JSONWriter(buffer: [])
+    /// A string being quoted, before it is added to `text`.
+    @exclusivity(unchecked) var quoted: [UInt8] = []
 
     init(_ rows: ColumnRows) {
         self.rows = rows
@@ -91,60 +103,52 @@ final class BlockJSON {
         end = Array(repeating: 0, count: rows.strings.count)
         shapes = Array(repeating: nil, count: rows.shapes.count)
         resources = Array(repeating: nil, count: rows.resources.count)
-        text.reserveCapacity(4096)
     }
 
-    /// The fixed members of a shape's rows, rendered.
-    final class ShapeJSON {
+    deinit {
+        text.deallocate()
+        fixed.deallocate()
+    }
+
+    /// The fixed members of a shape's rows, rendered: where each lies in `fixed`.
+    struct ShapeJSON {
         /// `[,"trace_state"],"flags","span_kind","name","service","source"`.
-        var head: [UInt8]
+        var head: Range<Int>
         /// After a user's groups: `],"issuer"?,"origin"`.
-        var userTail: [UInt8]
+        var userTail: Range<Int>
         /// `,"workload"` or nothing.
-        var workload: [UInt8]
+        var workload: Range<Int>
         /// `"method":…,` or nothing.
-        var method: [UInt8]
+        var method: Range<Int>
         /// `"route":…,` (when there is one) `"status_code":…`.
-        var routeStatus: [UInt8]
+        var routeStatus: Range<Int>
         /// `,"status":{…}` or nothing, then `,"severity_number","severity_text"` when the row has the log members.
-        var statusSeverity: [UInt8]
+        var statusSeverity: Range<Int>
         var hasLogMembers: Bool
         /// `,"event_name":…` (when the row has the log members), then `,"attributes":{`.
-        var eventNameAttributes: [UInt8]
-        /// `"key":` of each attribute, after a comma but the first.
-        var keys: [[UInt8]]
+        var eventNameAttributes: Range<Int>
+        /// `"key":` of each attribute, after a comma but the first: from `BlockJSON.keys[keys]` on.
+        var keys: Int
         /// `}` and `,"dropped_attributes_count"` when not 0.
-        var afterAttributes: [UInt8]
-        var droppedEvents: [UInt8]
-        var droppedLinks: [UInt8]
-
-        init(
-            head: [UInt8], userTail: [UInt8], workload: [UInt8], method: [UInt8], routeStatus: [UInt8],
-            statusSeverity: [UInt8], hasLogMembers: Bool, eventNameAttributes: [UInt8], keys: [[UInt8]],
-            afterAttributes: [UInt8], droppedEvents: [UInt8], droppedLinks: [UInt8]
-        ) {
-            self.head = head
-            self.userTail = userTail
-            self.workload = workload
-            self.method = method
-            self.routeStatus = routeStatus
-            self.statusSeverity = statusSeverity
-            self.hasLogMembers = hasLogMembers
-            self.eventNameAttributes = eventNameAttributes
-            self.keys = keys
-            self.afterAttributes = afterAttributes
-            self.droppedEvents = droppedEvents
-            self.droppedLinks = droppedLinks
-        }
+        var afterAttributes: Range<Int>
+        var droppedEvents: Range<Int>
+        var droppedLinks: Range<Int>
     }
+
+    /// Appends `fixed[range]`.
+    @inline(__always) func put(_ range: Range<Int>, _ w: inout JSONWriter) { fixed.copy(range, to: &w.buffer) }
 
     func shape(_ i: Int) -> ShapeJSON {
         if let s = shapes[i] { return s }
         let s = rows.shapes[i]
+        // Rendered, then added to `fixed` at `base`.
         var w = JSONWriter(buffer: [])
-        func take() -> [UInt8] {
-            defer { w.buffer.removeAll(keepingCapacity: true) }
-            return w.buffer
+        let base = fixed.count
+        defer { fixed.append(w.buffer) }
+        var mark = 0
+        func take() -> Range<Int> {
+            defer { mark = w.buffer.count }
+            return base + mark..<base + w.buffer.count
         }
         if !s.traceState.isEmpty {
             w.raw(",\"trace_state\":")
@@ -215,7 +219,7 @@ final class BlockJSON {
         }
         w.raw(",\"attributes\":{")
         let eventNameAttributes = take()
-        var keys: [[UInt8]] = []
+        let firstKey = keys.count
         for (k, a) in s.attributes.enumerated() {
             if k > 0 { w.byte(UInt8(ascii: ",")) }
             w.string(a.key)
@@ -232,34 +236,39 @@ final class BlockJSON {
         let out = ShapeJSON(
             head: head, userTail: userTail, workload: workload, method: method, routeStatus: routeStatus,
             statusSeverity: statusSeverity, hasLogMembers: hasLogMembers, eventNameAttributes: eventNameAttributes,
-            keys: keys, afterAttributes: afterAttributes, droppedEvents: droppedEvents, droppedLinks: droppedLinks)
+            keys: firstKey, afterAttributes: afterAttributes, droppedEvents: droppedEvents,
+            droppedLinks: droppedLinks)
         shapes[i] = out
         return out
     }
 
-    /// The `resource` and `scope` members of resource `i`, rendered.
-    func resource(_ i: Int) -> [UInt8] {
+    /// The `resource` and `scope` members of resource `i`, rendered: where they lie in `fixed`.
+    func resource(_ i: Int) -> Range<Int> {
         if let r = resources[i] { return r }
         let r = rows.resources[i]
         var w = JSONWriter(buffer: [])
         w.resourceAndScope(
             attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
             scopeSchemaURL: r.scopeSchemaURL)
-        resources[i] = w.buffer
-        return w.buffer
+        let range = fixed.count..<fixed.count + w.buffer.count
+        fixed.append(w.buffer)
+        resources[i] = range
+        return range
     }
 
     /// Dictionary string `id`, quoted and escaped.
     @inline(__always) func string(_ id: Int, _ w: inout JSONWriter) throws(LogFormatError) {
         let i = try slot(id)
         if start[i] < 0 {
+            quoted.removeAll(keepingCapacity: true)
+            JSONString.appendQuoted(rows.strings[i], to: &quoted)
             start[i] = Int32(text.count)
-            JSONString.appendQuoted(rows.strings[i], to: &text)
+            text.append(quoted)
             end[i] = Int32(text.count)
         }
         let a = Int(start[i])
         let b = Int(end[i])
-        text.withUnsafeBufferPointer { w.buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[a..<b])) }
+        text.copy(a..<b, to: &w.buffer)
     }
 
     /// Whether dictionary string `id` is empty.
@@ -276,7 +285,9 @@ final class BlockJSON {
     /// The event object of row `item` (an index into `rows.rows`): `EventJSON.render` of its event.
     func event(_ item: Int, _ w: inout JSONWriter) throws(LogFormatError) {
         let row = rows.rows[item]
-        let s = rows.shapes[Int(row.shape)]
+        // The row's layout (plain values) for what varies by shape: taking the shape (a class) per row was a tenth of
+        // the writer's time in reference counting.
+        let s = rows.layouts[Int(row.shape)]
         let sj = shape(Int(row.shape))
         w.raw("{\"kind\":\"")
         w.raw(JSONWriter.name(s.kind))
@@ -298,7 +309,7 @@ final class BlockJSON {
             w.raw(",\"parent_span_id\":")
             w.spanID(row.parent)
         }
-        w.buffer.append(contentsOf: sj.head)
+        put(sj.head, &w)
         // The readers read memory `rows` owns, which `self` keeps alive.
         var r = rows.readers(item)
         do {
@@ -314,7 +325,7 @@ final class BlockJSON {
                     if g > 0 { w.byte(UInt8(ascii: ",")) }
                     try string(try r.user.string(), &w)
                 }
-                w.buffer.append(contentsOf: sj.userTail)
+                put(sj.userTail, &w)
                 if s.hasFingerprint {
                     let n = try r.user.count("a fingerprint length")
                     w.raw(",\"token_fingerprint\":\"")
@@ -326,33 +337,33 @@ final class BlockJSON {
                 }
                 w.raw("}")
             }
-            w.buffer.append(contentsOf: sj.workload)
+            put(sj.workload, &w)
             if s.hasHTTP {
                 w.raw(",\"http\":{")
-                w.buffer.append(contentsOf: sj.method)
+                put(sj.method, &w)
                 if s.hasTarget {
                     w.raw("\"target\":")
                     try string(try r.http.string(), &w)
                     w.byte(UInt8(ascii: ","))
                 }
-                w.buffer.append(contentsOf: sj.routeStatus)
+                put(sj.routeStatus, &w)
                 if s.hasClientAddress {
                     w.raw(",\"client_address\":")
                     try string(try r.http.string(), &w)
                 }
                 w.byte(UInt8(ascii: "}"))
             }
-            w.buffer.append(contentsOf: sj.statusSeverity)
+            put(sj.statusSeverity, &w)
             if sj.hasLogMembers && s.hasBody {
                 w.raw(",\"body\":")
                 try value(try r.extra.tag(), &r.extra, &w, depth: 0)
             }
-            w.buffer.append(contentsOf: sj.eventNameAttributes)
-            for k in s.attributes.indices {
-                w.buffer.append(contentsOf: sj.keys[k])
-                try value(s.attributes[k].tag, &r.value, &w, depth: 0)
+            put(sj.eventNameAttributes, &w)
+            for k in 0..<s.tagCount {
+                put(keys[sj.keys + k], &w)
+                try value(rows.tags[s.tagStart + k], &r.value, &w, depth: 0)
             }
-            w.buffer.append(contentsOf: sj.afterAttributes)
+            put(sj.afterAttributes, &w)
             if s.eventCount > 0 {
                 w.raw(",\"events\":[")
                 for i in 0..<s.eventCount {
@@ -368,7 +379,7 @@ final class BlockJSON {
                 }
                 w.raw("]")
             }
-            w.buffer.append(contentsOf: sj.droppedEvents)
+            put(sj.droppedEvents, &w)
             if s.linkCount > 0 {
                 w.raw(",\"links\":[")
                 for i in 0..<s.linkCount {
@@ -397,9 +408,9 @@ final class BlockJSON {
                 }
                 w.raw("]")
             }
-            w.buffer.append(contentsOf: sj.droppedLinks)
+            put(sj.droppedLinks, &w)
         }
-        w.buffer.append(contentsOf: resource(s.resource))
+        put(resource(s.resource), &w)
         w.byte(UInt8(ascii: "}"))
     }
 
@@ -439,4 +450,38 @@ final class BlockJSON {
         }
         w.byte(UInt8(ascii: "}"))
     }
+}
+
+/// Bytes back to back in memory its owner frees (`deallocate`): copying a range out of it takes no reference count,
+/// as a range of an array held by a class does (the writer copies a dozen ranges per row).
+struct ByteArena {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 4096) {
+        base = .allocate(capacity: capacity)
+        self.capacity = capacity
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        if count + bytes.count > capacity {
+            let grown = max(capacity * 2, count + bytes.count)
+            let new = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+            new.update(from: base, count: count)
+            base.deallocate()
+            base = new
+            capacity = grown
+        }
+        bytes.withUnsafeBufferPointer { (base + count).update(from: $0.baseAddress!, count: $0.count) }
+        count += bytes.count
+    }
+
+    /// Appends the bytes at `range` (within `0..<count`) to `buffer`.
+    @inline(__always) func copy(_ range: Range<Int>, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: UnsafeBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    func deallocate() { base.deallocate() }
 }

@@ -26,23 +26,13 @@ struct CanonicalRows {
     /// UTF-8 of every string of the block's table, back to back; string `i` is `text[starts[i]..<starts[i+1]]`.
     var text: [UInt8] = []
     var starts: [Int] = [0]
-    /// Canonical bytes of the shapes' fixed parts, back to back; shape `i`'s pieces are `pieces[i]`.
+    /// Canonical bytes of the shapes' fixed parts, back to back. Piece `k` of shape `i` is
+    /// `fixed[bounds[first[i] + k]..<bounds[first[i] + k + 1]]`: header, after-ids, [user: groups, issuer+origin],
+    /// workload+method, route+status, attribute count, one per attribute (key + tag), then events head, links
+    /// head, tail (with resource).
     var fixed: [UInt8] = []
-    var pieces: [Piece] = []
-
-    struct Piece {
-        /// Boundaries in `fixed`: header, after-ids, [user: groups, issuer+origin], workload+method, route+status,
-        /// attribute count, one per attribute (key + tag), then events head, links head, tail (with resource).
-        var bounds: [Int]
-        var parts: UInt8
-        var hasEmail: Bool
-        var groupCount: Int
-        var hasFingerprint: Bool
-        var httpParts: UInt8
-        var tags: [UInt8]
-        var eventCount: Int
-        var linkCount: Int
-    }
+    var bounds: [Int] = []
+    var first: [Int] = []
 
     init(_ d: ColumnBlock.Decoder) throws(LogFormatError) {
         text.reserveCapacity(d.strings.count * 16)
@@ -65,9 +55,11 @@ struct CanonicalRows {
             t.string(r.scopeSchemaURL)
             resourceTails.append(t.bytes)
         }
-        pieces.reserveCapacity(d.shapes.count)
+        first.reserveCapacity(d.shapes.count)
+        var bounds: [Int] = []
         for s in d.shapes {
-            var bounds = [w.count]
+            first.append(bounds.count)
+            bounds.append(w.count)
             func mark() { bounds.append(w.count) }
             var presence: UInt16 = 0
             if s.parts & Parts.parent != 0 { presence |= RecordCodec.Presence.parent }
@@ -118,13 +110,9 @@ struct CanonicalRows {
             w.uvarint(UInt64(s.droppedLinks))
             w.raw(resourceTails[s.resource])
             mark()
-            pieces.append(
-                Piece(
-                    bounds: bounds, parts: s.parts, hasEmail: s.hasEmail, groupCount: s.groupCount,
-                    hasFingerprint: s.hasFingerprint, httpParts: s.httpParts, tags: s.attributes.map(\.tag),
-                    eventCount: s.eventCount, linkCount: s.linkCount))
         }
         fixed = w.bytes
+        self.bounds = bounds
     }
 
     /// Writes every row of the block (the decoder's `build`, with bytes for events), then checks every column
@@ -134,9 +122,17 @@ struct CanonicalRows {
             try fixed.withBytes { (f) throws(LogFormatError) -> Int in
                 let result: Result<Int, LogFormatError> = starts.withUnsafeBufferPointer { st in
                     Result { () throws(LogFormatError) -> Int in
-                        let table = Table(text: t, starts: st, fixed: f)
+                        var table = Table(
+                            text: t, starts: st, fixed: f, bounds: bounds, first: first, tags: d.layouts.tags,
+                            out: BinaryWriter(capacity: 0))
+                        // The output is lent to the walk's visitor and taken back, never copied.
+                        swap(&table.out, &out)
+                        defer { swap(&table.out, &out) }
+                        let layouts = d.layouts
                         return try d.withReaders { (r) throws(LogFormatError) -> Int in
-                            try table.rows(&r, pieces, into: &out)
+                            let count = try ColumnBlock.Decoder.walkRows(&r, layouts, &table)
+                            try ColumnBlock.Decoder.end(r)
+                            return count
                         }
                     }
                 }
@@ -145,14 +141,22 @@ struct CanonicalRows {
         }
     }
 
-    struct Table {
+    /// The walk's visitor: each row's canonical bytes, appended to `out`.
+    struct Table: ColumnRowVisitor {
         let text: UnsafeRawBufferPointer
         let starts: UnsafeBufferPointer<Int>
         let fixed: UnsafeRawBufferPointer
+        let bounds: [Int]
+        let first: [Int]
+        let tags: [UInt8]
+        var out: BinaryWriter
+        /// Attribute bytes of a row with a body, which the record puts after the body but the columns before.
+        var held = BinaryWriter(capacity: 0)
         var count: Int { starts.count - 1 }
 
-        @inline(__always) func piece(_ p: Piece, _ k: Int, _ out: inout BinaryWriter) {
-            out.raw(UnsafeRawBufferPointer(rebasing: fixed[p.bounds[k]..<p.bounds[k + 1]]))
+        /// Piece `k` of the shape whose pieces start at `bounds[at]`.
+        @inline(__always) func piece(_ at: Int, _ k: Int, _ out: inout BinaryWriter) {
+            out.raw(UnsafeRawBufferPointer(rebasing: fixed[bounds[at + k]..<bounds[at + k + 1]]))
         }
 
         /// A string id read from `r`, written as `uvarint length | UTF-8` (or `uvarint length + 1 | UTF-8` for an
@@ -170,109 +174,72 @@ struct CanonicalRows {
             out.raw(UnsafeRawBufferPointer(rebasing: text[a..<b]))
         }
 
-        func rows(_ r: inout ColumnBlock.Decoder.Readers, _ pieces: [Piece], into out: inout BinaryWriter)
-            throws(LogFormatError) -> Int
+        mutating func row(_ h: ColumnBlock.RowHead, _ p: ColumnBlock.RowLayout, _ r: inout ColumnBlock.Decoder.Readers)
+            throws(LogFormatError)
         {
             typealias D = ColumnBlock.Decoder
-            let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
-            let blockStart = try r.time.u64()
-            var blockRow = 0
-            var runSpans: [UInt64] = []
-            // Attribute bytes of a row with a body, which the record puts after the body but the columns before.
-            var held = BinaryWriter(capacity: 0)
-            for _ in 0..<runCount {
-                let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
-                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
-                let traceHigh = try r.runs.u64BigEndian()
-                let traceLow = try r.runs.u64BigEndian()
-                runSpans.removeAll(keepingCapacity: true)
-                var runStart: UInt64 = 0
-                for row in 0..<length {
-                    defer { blockRow += 1 }
-                    let p = pieces[try D.index(&r.shape, count: pieces.count, "a shape")]
-                    let (start, end, observed) = try D.rowTimes(
-                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: p.parts)
-                    let spanID = try r.span.u64BigEndian()
-                    runSpans.append(spanID)
-                    var parent: UInt64?
-                    if p.parts & Parts.parent != 0 {
-                        let k = try r.parent.uvarint(max: row, "a parent row")
-                        parent = k == 0 ? try r.parent.u64BigEndian() : runSpans[k - 1]
-                    }
-                    // The record's length is not known until it is written: two bytes are kept for it (most
-                    // records take 128 to 16383 bytes), and moved when it takes one or three or more.
-                    let lengthAt = out.count
-                    out.u16(0)
-                    piece(p, 0, &out)
-                    out.u64(start)
-                    out.u64(end)
-                    out.u64(observed)
-                    out.u64BigEndian(traceHigh)
-                    out.u64BigEndian(traceLow)
-                    out.u64BigEndian(spanID)
-                    if let parent { out.u64BigEndian(parent) }
-                    piece(p, 1, &out)
-                    if p.parts & Parts.user != 0 {
-                        try string(&r.user, &out)
-                        if p.hasEmail { try string(&r.user, &out, optional: true) } else { out.u8(0) }
-                        piece(p, 2, &out)
-                        for _ in 0..<p.groupCount { try string(&r.user, &out) }
-                        piece(p, 3, &out)
-                        if p.hasFingerprint {
-                            let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
-                            out.uvarint(n + 1)
-                            out.raw(try r.user.rawSlice(n))
-                        } else {
-                            out.u8(0)
-                        }
-                    }
-                    piece(p, 4, &out)
-                    if p.parts & Parts.http != 0 {
-                        if p.httpParts & 1 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
-                        piece(p, 5, &out)
-                        if p.httpParts & 2 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
-                    }
-                    let hasBody = p.parts & Parts.body != 0
-                    if hasBody {
-                        held.bytes.removeAll(keepingCapacity: true)
-                        try attributeValues(p, &r.value, &held)
-                        let tag = try r.extra.u8()
-                        out.u8(tag)
-                        try valueBody(tag, &r.extra, &out, depth: 0)
-                        out.raw(held.bytes)
-                    } else {
-                        try attributeValues(p, &r.value, &out)
-                    }
-                    let a = 7 + p.tags.count
-                    piece(p, a, &out)
-                    for _ in 0..<p.eventCount {
-                        out.u64(start &+ UInt64(bitPattern: try r.extra.svarint()))
-                        try string(&r.extra, &out)
-                        try attributes(&r.extra, &out, depth: 0)
-                        out.uvarint(UInt64(try D.count32(&r.extra)))
-                    }
-                    piece(p, a + 1, &out)
-                    for _ in 0..<p.linkCount {
-                        out.raw(try r.extra.rawSlice(24))
-                        try string(&r.extra, &out)
-                        try attributes(&r.extra, &out, depth: 0)
-                        out.uvarint(UInt64(try D.count32(&r.extra)))
-                        out.uvarint(UInt64(try D.count32(&r.extra)))
-                    }
-                    piece(p, a + 2, &out)
-                    Self.patchLength(&out, at: lengthAt)
+            let at = first[h.shape]
+            // The record's length is not known until it is written: two bytes are kept for it (most records take
+            // 128 to 16383 bytes), and moved when it takes one or three or more.
+            let lengthAt = out.count
+            out.u16(0)
+            piece(at, 0, &out)
+            out.u64(h.start)
+            out.u64(h.end)
+            out.u64(h.observed)
+            out.u64BigEndian(h.traceID.high)
+            out.u64BigEndian(h.traceID.low)
+            out.u64BigEndian(h.spanID.value)
+            if p.hasParent { out.u64BigEndian(h.parent.value) }
+            piece(at, 1, &out)
+            if p.parts & Parts.user != 0 {
+                try string(&r.user, &out)
+                if p.hasEmail { try string(&r.user, &out, optional: true) } else { out.u8(0) }
+                piece(at, 2, &out)
+                for _ in 0..<p.groupCount { try string(&r.user, &out) }
+                piece(at, 3, &out)
+                if p.hasFingerprint {
+                    let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                    out.uvarint(n + 1)
+                    out.raw(try r.user.rawSlice(n))
+                } else {
+                    out.u8(0)
                 }
             }
-            try D.end(r.shape, .rowShapes)
-            try D.end(r.runs, .traceRuns)
-            try D.end(r.span, .spanIDs)
-            try D.end(r.parent, .parents)
-            try D.end(r.time, .times)
-            try D.end(r.user, .identities)
-            try D.end(r.http, .http)
-            try D.end(r.value, .values)
-            try D.end(r.extra, .extras)
-            return blockRow
+            piece(at, 4, &out)
+            if p.parts & Parts.http != 0 {
+                if p.httpParts & 1 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
+                piece(at, 5, &out)
+                if p.httpParts & 2 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
+            }
+            if p.parts & Parts.body != 0 {
+                held.bytes.removeAll(keepingCapacity: true)
+                try attributeValues(at, p, &r.value, &held)
+                let tag = try r.extra.u8()
+                out.u8(tag)
+                try valueBody(tag, &r.extra, &out, depth: 0)
+                out.raw(held.bytes)
+            } else {
+                try attributeValues(at, p, &r.value, &out)
+            }
+            let a = 7 + p.tagCount
+            piece(at, a, &out)
+            for _ in 0..<p.eventCount {
+                out.u64(h.start &+ UInt64(bitPattern: try r.extra.svarint()))
+                try string(&r.extra, &out)
+                try attributes(&r.extra, &out, depth: 0)
+                out.uvarint(UInt64(try D.count32(&r.extra)))
+            }
+            piece(at, a + 1, &out)
+            for _ in 0..<p.linkCount {
+                out.raw(try r.extra.rawSlice(24))
+                try string(&r.extra, &out)
+                try attributes(&r.extra, &out, depth: 0)
+                out.uvarint(UInt64(try D.count32(&r.extra)))
+                out.uvarint(UInt64(try D.count32(&r.extra)))
+            }
+            piece(at, a + 2, &out)
+            Self.patchLength(&out, at: lengthAt)
         }
 
         /// Fills in the two bytes kept at `at` with the uvarint length of what follows them.
@@ -289,13 +256,13 @@ struct CanonicalRows {
         }
 
         /// The row's value of each attribute of its shape, after the shape's key and tag.
-        @inline(__always) func attributeValues(_ p: Piece, _ r: inout BinaryReader, _ out: inout BinaryWriter)
-            throws(LogFormatError)
-        {
-            piece(p, 6, &out)
-            for (k, tag) in p.tags.enumerated() {
-                piece(p, 7 + k, &out)
-                try valueBody(tag, &r, &out, depth: 0)
+        @inline(__always) func attributeValues(
+            _ at: Int, _ p: ColumnBlock.RowLayout, _ r: inout BinaryReader, _ out: inout BinaryWriter
+        ) throws(LogFormatError) {
+            piece(at, 6, &out)
+            for k in 0..<p.tagCount {
+                piece(at, 7 + k, &out)
+                try valueBody(tags[p.tagStart + k], &r, &out, depth: 0)
             }
         }
 

@@ -200,6 +200,10 @@ extension ColumnBlock {
         var strings = BlockStrings()
         var resources: [Resource] = []
         var shapes: [Shape] = []
+        /// Where each shape starts in the shapes column.
+        var shapeStarts: [Int] = []
+        /// The shapes' row layouts, index for index: what the walk over the rows reads.
+        var layouts = RowLayouts([])
         /// Rows to build, ascending; nil builds every row.
         var wanted: [Int]?
         /// The segment's dictionary, whose first strings a block with a `segmentStrings` column names.
@@ -212,12 +216,15 @@ extension ColumnBlock {
         func column(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
 
         mutating func events() throws(LogFormatError) -> [AuditEvent] {
-            try tables()
+            try tables(buildShapes: true)
             return try rows()
         }
 
         /// Loads the block's string, resource and shape tables (every reference checked), which the rows name.
-        mutating func tables() throws(LogFormatError) {
+        /// Without `buildShapes`, the shapes are read and checked for their layouts only and `shapes` stays empty:
+        /// `shape(_:)` builds one when asked (a reader that keeps a few rows needs few of a block's hundreds of
+        /// shapes, and building one builds each of its strings).
+        mutating func tables(buildShapes: Bool = true) throws(LogFormatError) {
             strings = try Self.strings(c, segment: segment)
             let dictionary = strings
             resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
@@ -245,13 +252,34 @@ extension ColumnBlock {
                 return out
             }
             let resourceCount = resources.count
-            shapes = try column(.shapes).withBytes { (b) throws(LogFormatError) -> [Shape] in
+            let (built, starts) = try column(.shapes).withBytes {
+                (b) throws(LogFormatError) -> ([Shape], [Int]) in
                 var r = BinaryReader(b)
                 let n = try r.uvarint(max: b.count, "a shape count")
                 var out: [Shape] = []
-                for _ in 0..<n { out.append(try Self.shape(&r, dictionary, resources: resourceCount)) }
+                var starts: [Int] = []
+                starts.reserveCapacity(n)
+                for _ in 0..<n {
+                    starts.append(r.offset)
+                    out.append(try Self.shape(&r, dictionary, build: buildShapes, resources: resourceCount))
+                }
                 try Self.end(r, .shapes)
-                return out
+                return (out, starts)
+            }
+            layouts = RowLayouts(built)
+            shapeStarts = starts
+            shapes = buildShapes ? built : []
+        }
+
+        /// Shape `i` with its strings (`tables(buildShapes: false)` checked it whole already).
+        func shape(_ i: Int) throws(LogFormatError) -> Shape {
+            if !shapes.isEmpty { return shapes[i] }
+            let start = shapeStarts[i]
+            let d = strings
+            let resourceCount = resources.count
+            return try column(.shapes).withBytes { (b) throws(LogFormatError) -> Shape in
+                var r = BinaryReader(b, offset: start)
+                return try Self.shape(&r, d, resources: resourceCount)
             }
         }
 
@@ -283,7 +311,29 @@ extension ColumnBlock {
             }
         }
 
-        static func shape(_ r: inout BinaryReader, _ d: BlockStrings, resources: Int) throws(LogFormatError) -> Shape {
+        /// One shape read from `r`: with its strings from `d`, or, without `build`, with each string id only
+        /// checked against `d` and the strings left empty (present optional ones as "").
+        static func shape(_ r: inout BinaryReader, _ d: BlockStrings, build: Bool = true, resources: Int)
+            throws(LogFormatError) -> Shape
+        {
+            func string(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String {
+                guard build else {
+                    try Self.skipString(&r, d.count)
+                    return ""
+                }
+                return try Self.string(&r, d)
+            }
+            func optionalString(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String? {
+                guard build else {
+                    let i = try r.uvarint()
+                    guard i > 0 else { return nil }
+                    guard i - 1 < UInt64(d.count) else {
+                        throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(d.count)")
+                    }
+                    return ""
+                }
+                return try Self.optionalString(&r, d)
+            }
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
             where T.RawValue == UInt8 {
                 let v = try r.u8()
@@ -389,61 +439,42 @@ extension ColumnBlock {
         }
 
         func build(_ r: inout Readers, _ d: BlockStrings) throws(LogFormatError) -> [AuditEvent] {
-            let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
-            let blockStart = try r.time.u64()
-            var out: [AuditEvent] = []
-            if let wanted { out.reserveCapacity(wanted.count) }
-            var blockRow = 0
-            var nextWanted = 0
-            // Span ids of the current run's rows, for parents named by position.
-            var runSpans: [SpanID] = []
-            for _ in 0..<runCount {
-                let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
-                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
-                let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
-                runSpans.removeAll(keepingCapacity: true)
-                var runStart: UInt64 = 0
-                for row in 0..<length {
-                    defer { blockRow += 1 }
-                    let shapeIndex = try Self.index(&r.shape, count: shapes.count, "a shape")
-                    let s = shapes[shapeIndex]
-                    let (start, end, observed) = try Self.rowTimes(
-                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
-                    let spanID = SpanID(value: try r.span.u64BigEndian())
-                    runSpans.append(spanID)
-                    var parent: SpanID?
-                    if s.parts & Parts.parent != 0 {
-                        let k = try r.parent.uvarint(max: row, "a parent row")
-                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
-                    }
-                    if let wanted {
-                        if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
-                            nextWanted += 1
-                        } else {
-                            try Self.skipRest(s, &r, strings: d.count)
-                            continue
-                        }
-                    }
-                    out.append(
-                        try Self.buildRow(
-                            s, start: start, end: end, observed: observed, traceID: traceID, spanID: spanID,
-                            parent: parent, &r, d, resources))
-                }
-            }
-            if let wanted, nextWanted < wanted.count {
+            var v = EventRows(shapes: shapes, tags: layouts.tags, strings: d, resources: resources, wanted: wanted)
+            if let wanted { v.out.reserveCapacity(wanted.count) }
+            let count = try Self.walkRows(&r, layouts, &v)
+            if let wanted, v.nextWanted < wanted.count {
                 throw LogFormatError(
-                    .malformed, "column block: row \(wanted[nextWanted]) asked of a block of \(blockRow)")
+                    .malformed, "column block: row \(wanted[v.nextWanted]) asked of a block of \(count)")
             }
-            try Self.end(r.shape, .rowShapes)
-            try Self.end(r.runs, .traceRuns)
-            try Self.end(r.span, .spanIDs)
-            try Self.end(r.parent, .parents)
-            try Self.end(r.time, .times)
-            try Self.end(r.user, .identities)
-            try Self.end(r.http, .http)
-            try Self.end(r.value, .values)
-            try Self.end(r.extra, .extras)
-            return out
+            try Self.end(r)
+            return v.out
+        }
+
+        /// The walk's visitor that builds events: every row, or the rows of `wanted`.
+        struct EventRows: ColumnRowVisitor {
+            let shapes: [Shape]
+            let tags: [UInt8]
+            let strings: BlockStrings
+            let resources: [Resource]
+            let wanted: [Int]?
+            var nextWanted = 0
+            var out: [AuditEvent] = []
+
+            mutating func row(_ h: RowHead, _ layout: RowLayout, _ r: inout Readers) throws(LogFormatError) {
+                if let wanted {
+                    guard nextWanted < wanted.count && wanted[nextWanted] == h.row else {
+                        var none = NoStrings()
+                        try skipParts(layout, tags, &r, strings: strings.count, &none)
+                        return
+                    }
+                    nextWanted += 1
+                }
+                let s = shapes[h.shape]
+                out.append(
+                    try buildRow(
+                        s, start: h.start, end: h.end, observed: h.observed, traceID: h.traceID, spanID: h.spanID,
+                        parent: layout.hasParent ? h.parent : nil, &r, strings, resources))
+            }
         }
 
         /// The event of one row: its shape, its fixed fields (times and ids) and its parts read from the identities,
@@ -526,79 +557,6 @@ extension ColumnBlock {
             e.scope = resource.scope
             e.scopeSchemaURL = resource.scopeSchemaURL
             return e
-        }
-
-        /// Reads a row's identity, HTTP, value and extra parts without building them (a row not asked for): every
-        /// reference is still checked against its table, but no string or value is retained or allocated.
-        static func skipRest(_ s: Shape, _ r: inout Readers, strings n: Int) throws(LogFormatError) {
-            if s.parts & Parts.user != 0 {
-                try skipString(&r.user, n)
-                if s.hasEmail { try skipString(&r.user, n) }
-                for _ in 0..<s.groupCount { try skipString(&r.user, n) }
-                if s.hasFingerprint {
-                    let length = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
-                    _ = try r.user.rawSlice(length)
-                }
-            }
-            if s.parts & Parts.http != 0 {
-                if s.httpParts & 1 != 0 { try skipString(&r.http, n) }
-                if s.httpParts & 2 != 0 { try skipString(&r.http, n) }
-            }
-            for a in s.attributes { try skipValueBody(a.tag, &r.value, n, depth: 0) }
-            if s.parts & Parts.body != 0 { try skipValueBody(try r.extra.u8(), &r.extra, n, depth: 0) }
-            for _ in 0..<s.eventCount {
-                _ = try r.extra.svarint()
-                try skipString(&r.extra, n)
-                try skipAttributes(&r.extra, n, depth: 0)
-                _ = try count32(&r.extra)
-            }
-            for _ in 0..<s.linkCount {
-                _ = try r.extra.rawSlice(24)
-                try skipString(&r.extra, n)
-                try skipAttributes(&r.extra, n, depth: 0)
-                _ = try count32(&r.extra)
-                _ = try count32(&r.extra)
-            }
-        }
-
-        static func skipString(_ r: inout BinaryReader, _ n: Int) throws(LogFormatError) {
-            let i = try r.uvarint()
-            guard i < UInt64(n) else {
-                throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(n)")
-            }
-        }
-
-        /// `valueBody` without building the value: the same checks, in the same order.
-        static func skipValueBody(_ tag: UInt8, _ r: inout BinaryReader, _ n: Int, depth: Int)
-            throws(LogFormatError)
-        {
-            guard depth < RecordCodec.maxValueDepth else {
-                throw LogFormatError(.malformed, "column block: values nested \(depth) deep")
-            }
-            switch tag {
-            case RecordCodec.ValueTag.empty, RecordCodec.ValueTag.boolFalse, RecordCodec.ValueTag.boolTrue: return
-            case RecordCodec.ValueTag.string: try skipString(&r, n)
-            case RecordCodec.ValueTag.int: _ = try r.svarint()
-            case RecordCodec.ValueTag.double: _ = try r.u64()
-            case RecordCodec.ValueTag.bytes:
-                let length = try r.uvarint(max: r.remaining, "a bytes length")
-                _ = try r.rawSlice(length)
-            case RecordCodec.ValueTag.array:
-                let count = try r.uvarint(max: r.remaining, "an array length")
-                for _ in 0..<count { try skipValueBody(try r.u8(), &r, n, depth: depth + 1) }
-            case RecordCodec.ValueTag.keyValueList:
-                try skipAttributes(&r, n, depth: depth + 1)
-            default:
-                throw LogFormatError(.malformed, "column block: unknown value tag \(tag)")
-            }
-        }
-
-        static func skipAttributes(_ r: inout BinaryReader, _ n: Int, depth: Int) throws(LogFormatError) {
-            let count = try r.uvarint(max: r.remaining, "an attribute count")
-            for _ in 0..<count {
-                try skipString(&r, n)
-                try skipValueBody(try r.u8(), &r, n, depth: depth)
-            }
         }
 
         /// A row's start, end and observed time from the times column (columns.md, column 8): a run's first row

@@ -88,64 +88,34 @@ extension ColumnBlock {
             return try r.uvarint(max: b.count, "a resource count")
         }
         var shapes: [ColumnCountShape] = []
-        var table: [RowLayout] = []
+        var layouts = RowLayouts([])
         try (c[.shapes] ?? []).withBytes { (b) throws(LogFormatError) in
             var r = BinaryReader(b)
             let n = try r.uvarint(max: b.count, "a shape count")
             shapes.reserveCapacity(n)
-            table.reserveCapacity(n)
+            layouts.layouts.reserveCapacity(n)
             for _ in 0..<n {
                 let (shape, layout) = try countShape(&r, strings, resources: resourceCount)
                 shapes.append(shape)
-                table.append(layout)
+                layouts.layouts.append(layout)
             }
             try Decoder.end(r, .shapes)
         }
-        func bytes(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
-        let rows = try bytes(.rowShapes).withBytes { (bs) throws(LogFormatError) -> [ColumnCountRow] in
-            try bytes(.traceRuns).withBytes { (bt) throws(LogFormatError) -> [ColumnCountRow] in
-                try bytes(.spanIDs).withBytes { (bi) throws(LogFormatError) -> [ColumnCountRow] in
-                    try bytes(.times).withBytes { (bm) throws(LogFormatError) -> [ColumnCountRow] in
-                        try bytes(.identities).withBytes { (bu) throws(LogFormatError) -> [ColumnCountRow] in
-                            try bytes(.http).withBytes { (bh) throws(LogFormatError) -> [ColumnCountRow] in
-                                var r = CountReaders(
-                                    shape: BinaryReader(bs), runs: BinaryReader(bt), span: BinaryReader(bi),
-                                    time: BinaryReader(bm), user: BinaryReader(bu), http: BinaryReader(bh))
-                                let rows = try walk(
-                                    &r, table, strings, timeRange: timeRange, identities: identities, http: http)
-                                guard rows.total == expectedRows else {
-                                    throw LogFormatError(
-                                        .malformed,
-                                        "column block: holds \(rows.total) rows, its header says \(expectedRows)")
-                                }
-                                try Decoder.end(r.shape, .rowShapes)
-                                try Decoder.end(r.runs, .traceRuns)
-                                try Decoder.end(r.span, .spanIDs)
-                                try Decoder.end(r.time, .times)
-                                if identities { try Decoder.end(r.user, .identities) }
-                                if http { try Decoder.end(r.http, .http) }
-                                return rows.kept
-                            }
-                        }
-                    }
-                }
+        var d = try Decoder(c)
+        d.segment = segment
+        var v = CountingRows(timeRange: timeRange, identities: identities, http: http, strings: strings.count)
+        try d.withReaders { (r) throws(LogFormatError) in
+            let total = try Decoder.walkRows(&r, layouts, parents: false, &v)
+            guard total == expectedRows else {
+                throw LogFormatError(.malformed, "column block: holds \(total) rows, its header says \(expectedRows)")
             }
+            var skipping: [ColumnID] = [.parents, .values, .extras]
+            if !identities { skipping.append(.identities) }
+            if !http { skipping.append(.http) }
+            try Decoder.end(r, skipping: skipping)
         }
+        let rows = v.out
         return ColumnCountBlock(shapes: shapes, strings: strings, rows: rows)
-    }
-
-    struct CountReaders {
-        var shape, runs, span, time, user, http: BinaryReader
-    }
-
-    /// What walking a row needs of its shape: plain values, so that reading a row's shape costs no reference
-    /// counting.
-    struct RowLayout {
-        var parts: UInt8
-        var hasEmail = false
-        var hasFingerprint = false
-        var httpParts: UInt8 = 0
-        var groupCount = 0
     }
 
     /// A shape as counting reads it (the grammar of docs/format/columns.md, "shapes"): every field read and
@@ -190,7 +160,7 @@ extension ColumnBlock {
         _ = try Decoder.count32(&r)  // dropped events
         _ = try r.uvarint(max: Int(UInt32.max), "a link count")
         _ = try Decoder.count32(&r)  // dropped links
-        var layout = RowLayout(parts: parts)
+        var layout = RowLayout(counting: kind, source: source, parts: parts)
         if parts & Parts.user != 0 {
             _ = try code(IdentityOrigin.self, "identity origin")
             let issuer = try r.uvarint()  // an optional string: 0 absent, else 1 + its id
@@ -220,51 +190,36 @@ extension ColumnBlock {
         return (shape, layout)
     }
 
-    private static func walk(
-        _ r: inout CountReaders, _ shapes: [RowLayout], _ d: BlockStrings, timeRange: ClosedRange<UInt64>?,
-        identities: Bool, http: Bool
-    ) throws(LogFormatError) -> (kept: [ColumnCountRow], total: Int) {
-        let stringCount = d.count
-        let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
-        let blockStart = try r.time.u64()
+    /// The walk's visitor for counting: reads a row's subject and target when asked, keeps rows in the range.
+    struct CountingRows: ColumnRowVisitor {
+        let timeRange: ClosedRange<UInt64>?
+        let identities: Bool
+        let http: Bool
+        let strings: Int
         var out: [ColumnCountRow] = []
-        var blockRow = 0
-        for _ in 0..<runCount {
-            let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
-            guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
-            let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
-            var runStart: UInt64 = 0
-            for row in 0..<length {
-                defer { blockRow += 1 }
-                let shapeIndex = try Decoder.index(&r.shape, count: shapes.count, "a shape")
-                let s = shapes[shapeIndex]
-                let (start, end, _) = try Decoder.rowTimes(
-                    &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
-                let spanID = SpanID(value: try r.span.u64BigEndian())
-                var subject: Int32 = -1
-                if identities, s.parts & Parts.user != 0 {
-                    subject = Int32(try Decoder.index(&r.user, count: stringCount, "a string"))
-                    if s.hasEmail { try Decoder.skipString(&r.user, stringCount) }
-                    for _ in 0..<s.groupCount { try Decoder.skipString(&r.user, stringCount) }
-                    if s.hasFingerprint {
-                        let n = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
-                        _ = try r.user.rawSlice(n)
-                    }
+
+        mutating func row(_ h: RowHead, _ s: RowLayout, _ r: inout Decoder.Readers) throws(LogFormatError) {
+            let n = strings
+            var subject: Int32 = -1
+            if identities, s.parts & Parts.user != 0 {
+                subject = Int32(try Decoder.index(&r.user, count: n, "a string"))
+                if s.hasEmail { try Decoder.skipString(&r.user, n) }
+                for _ in 0..<s.groupCount { try Decoder.skipString(&r.user, n) }
+                if s.hasFingerprint {
+                    let length = try r.user.uvarint(max: r.user.remaining, "a fingerprint length")
+                    _ = try r.user.rawSlice(length)
                 }
-                var target: Int32 = -1
-                if http, s.parts & Parts.http != 0 {
-                    if s.httpParts & 1 != 0 {
-                        target = Int32(try Decoder.index(&r.http, count: stringCount, "a string"))
-                    }
-                    if s.httpParts & 2 != 0 { try Decoder.skipString(&r.http, stringCount) }
-                }
-                if let timeRange, !timeRange.contains(start) { continue }
-                out.append(
-                    ColumnCountRow(
-                        row: Int32(blockRow), shape: Int32(shapeIndex), subject: subject, target: target,
-                        traceID: traceID, spanID: spanID, start: start, end: end))
             }
+            var target: Int32 = -1
+            if http, s.parts & Parts.http != 0 {
+                if s.httpParts & 1 != 0 { target = Int32(try Decoder.index(&r.http, count: n, "a string")) }
+                if s.httpParts & 2 != 0 { try Decoder.skipString(&r.http, n) }
+            }
+            if let timeRange, !timeRange.contains(h.start) { return }
+            out.append(
+                ColumnCountRow(
+                    row: Int32(h.row), shape: Int32(h.shape), subject: subject, target: target, traceID: h.traceID,
+                    spanID: h.spanID, start: h.start, end: h.end))
         }
-        return (out, blockRow)
     }
 }

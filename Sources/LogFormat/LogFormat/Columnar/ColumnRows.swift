@@ -40,6 +40,10 @@ package final class ColumnRows {
     private let slots: [Int32]
     package let resources: [ColumnBlock.Resource]
     package let shapes: [ColumnBlock.Shape]
+    /// The row layouts of `shapes`, index for index: what a writer asks of every row, without reference counting.
+    package let layouts: [ColumnBlock.RowLayout]
+    /// The attribute value tags the layouts name.
+    package let tags: [UInt8]
     package let rows: [ColumnRow]
     /// The rows' parts of the identities, HTTP, values and extras columns, back to back in memory this object owns
     /// (so readers of them need no closure to pin them).
@@ -61,14 +65,16 @@ package final class ColumnRows {
         self.strings = strings
         self.slots = slots
         // Likewise only the shapes the rows have (a block has hundreds) and the resources of those.
-        var index = [Int32](repeating: -1, count: d.shapes.count)
+        var index = [Int32](repeating: -1, count: d.layouts.layouts.count)
         var shapes: [ColumnBlock.Shape] = []
+        var layouts: [ColumnBlock.RowLayout] = []
         var rows = rows
         for i in rows.indices {
             let old = Int(rows[i].shape)
             if index[old] < 0 {
                 index[old] = Int32(shapes.count)
-                shapes.append(d.shapes[old])
+                shapes.append(try d.shape(old))
+                layouts.append(d.layouts.layouts[old])
             }
             rows[i].shape = index[old]
         }
@@ -80,6 +86,8 @@ package final class ColumnRows {
                 attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: "")
         }
         self.shapes = shapes
+        self.layouts = layouts
+        tags = d.layouts.tags
         self.resources = resources
         self.rows = rows
         storage = .allocate(byteCount: max(1, columns.reduce(0) { $0 + $1.count }), alignment: 8)
@@ -206,148 +214,75 @@ extension ColumnBlock {
     ) throws(LogFormatError) -> ColumnRows {
         var d = try Decoder(try columns(payload))
         d.segment = segment
-        try d.tables()
-        let shapes = d.shapes
-        let n = d.strings.count
-        // The asked-for rows' parts of the identities, HTTP, values and extras columns.
+        try d.tables(buildShapes: false)
+        var v = OutputRows(wanted: wanted, timeRange: timeRange, tags: d.layouts.tags, strings: d.strings.count)
+        let layouts = d.layouts
+        try d.withReaders { (r) throws(LogFormatError) in
+            let count = try Decoder.walkRows(&r, layouts, &v)
+            if v.nextWanted < wanted.count {
+                throw LogFormatError(
+                    .malformed, "column block: row \(wanted[v.nextWanted]) asked of a block of \(count)")
+            }
+            guard count == expectedRows else {
+                throw LogFormatError(.malformed, "column block: holds \(count) rows, its header says \(expectedRows)")
+            }
+            try Decoder.end(r)
+        }
+        return try ColumnRows(d, rows: v.out, parts: v.parts, used: v.used.used)
+    }
+
+    /// The walk's visitor of `rows`: keeps the asked-for rows in the time range with their parts, and marks the
+    /// strings those parts name.
+    struct OutputRows: ColumnRowVisitor {
+        let wanted: [Int]
+        let timeRange: ClosedRange<UInt64>?
+        let tags: [UInt8]
+        let strings: Int
+        var nextWanted = 0
+        var out: [ColumnRow] = []
+        /// The kept rows' parts of the identities, HTTP, values and extras columns.
         var parts: [[UInt8]] = [[], [], [], []]
-        let rows = try d.withReaders { (r) throws(LogFormatError) -> [ColumnRow] in
-            let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
-            let blockStart = try r.time.u64()
-            var out: [ColumnRow] = []
+        var used: UsedStrings
+
+        init(wanted: [Int], timeRange: ClosedRange<UInt64>?, tags: [UInt8], strings: Int) {
+            self.wanted = wanted
+            self.timeRange = timeRange
+            self.tags = tags
+            self.strings = strings
+            used = UsedStrings(used: [Bool](repeating: false, count: strings))
             out.reserveCapacity(wanted.count)
-            var blockRow = 0
-            var nextWanted = 0
-            var runSpans: [SpanID] = []
-            for _ in 0..<runCount {
-                let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
-                guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
-                let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
-                runSpans.removeAll(keepingCapacity: true)
-                var runStart: UInt64 = 0
-                for row in 0..<length {
-                    defer { blockRow += 1 }
-                    let shapeIndex = try Decoder.index(&r.shape, count: shapes.count, "a shape")
-                    let s = shapes[shapeIndex]
-                    let (start, end, observed) = try Decoder.rowTimes(
-                        &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: s.parts)
-                    let spanID = SpanID(value: try r.span.u64BigEndian())
-                    runSpans.append(spanID)
-                    var parent = SpanID(value: 0)
-                    if s.parts & Parts.parent != 0 {
-                        let k = try r.parent.uvarint(max: row, "a parent row")
-                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
-                    }
-                    let before = (r.user.offset, r.http.offset, r.value.offset, r.extra.offset)
-                    try Decoder.skipRest(s, &r, strings: n)
-                    if nextWanted < wanted.count && wanted[nextWanted] == blockRow {
-                        nextWanted += 1
-                        if timeRange?.contains(start) ?? true {
-                            out.append(
-                                ColumnRow(
-                                    row: Int32(blockRow), shape: Int32(shapeIndex), start: start, end: end,
-                                    observed: observed, traceID: traceID, spanID: spanID, parent: parent,
-                                    user: Int32(parts[0].count), http: Int32(parts[1].count),
-                                    value: Int32(parts[2].count), extra: Int32(parts[3].count)))
-                            parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
-                            parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
-                            parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
-                            parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
-                        }
-                    }
-                }
-            }
-            if nextWanted < wanted.count {
-                throw LogFormatError(
-                    .malformed, "column block: row \(wanted[nextWanted]) asked of a block of \(blockRow)")
-            }
-            guard blockRow == expectedRows else {
-                throw LogFormatError(
-                    .malformed, "column block: holds \(blockRow) rows, its header says \(expectedRows)")
-            }
-            try Decoder.end(r.shape, .rowShapes)
-            try Decoder.end(r.runs, .traceRuns)
-            try Decoder.end(r.span, .spanIDs)
-            try Decoder.end(r.parent, .parents)
-            try Decoder.end(r.time, .times)
-            try Decoder.end(r.user, .identities)
-            try Decoder.end(r.http, .http)
-            try Decoder.end(r.value, .values)
-            try Decoder.end(r.extra, .extras)
-            return out
         }
-        var used = [Bool](repeating: false, count: n)
-        try parts[0].withBytes { (bu) throws(LogFormatError) in
-            try parts[1].withBytes { (bh) throws(LogFormatError) in
-                try parts[2].withBytes { (bv) throws(LogFormatError) in
-                    try parts[3].withBytes { (bx) throws(LogFormatError) in
-                        var r = ColumnRowReaders(
-                            user: ColumnRowReader(BinaryReader(bu), strings: n),
-                            http: ColumnRowReader(BinaryReader(bh), strings: n),
-                            value: ColumnRowReader(BinaryReader(bv), strings: n),
-                            extra: ColumnRowReader(BinaryReader(bx), strings: n))
-                        for row in rows { try markStrings(shapes[Int(row.shape)], &r, &used) }
-                    }
-                }
-            }
-        }
-        return try ColumnRows(d, rows: rows, parts: parts, used: used)
-    }
 
-    /// Marks in `used` the strings one row's parts name (read as `Decoder.skipRest` reads them).
-    private static func markStrings(_ s: Shape, _ r: inout ColumnRowReaders, _ used: inout [Bool])
-        throws(LogFormatError)
-    {
-        if s.parts & Parts.user != 0 {
-            used[try r.user.string()] = true
-            if s.hasEmail { used[try r.user.string()] = true }
-            for _ in 0..<s.groupCount { used[try r.user.string()] = true }
-            if s.hasFingerprint { _ = try r.user.bytes(try r.user.count("a fingerprint length")) }
-        }
-        if s.parts & Parts.http != 0 {
-            if s.httpParts & 1 != 0 { used[try r.http.string()] = true }
-            if s.httpParts & 2 != 0 { used[try r.http.string()] = true }
-        }
-        for a in s.attributes { try markValue(a.tag, &r.value, &used, depth: 0) }
-        if s.parts & Parts.body != 0 { try markValue(try r.extra.tag(), &r.extra, &used, depth: 0) }
-        for _ in 0..<s.eventCount {
-            _ = try r.extra.svarint()
-            used[try r.extra.string()] = true
-            try markAttributes(&r.extra, &used, depth: 0)
-            _ = try r.extra.count32()
-        }
-        for _ in 0..<s.linkCount {
-            _ = try r.extra.bytes(24)
-            used[try r.extra.string()] = true
-            try markAttributes(&r.extra, &used, depth: 0)
-            _ = try r.extra.count32()
-            _ = try r.extra.count32()
+        mutating func row(_ h: RowHead, _ layout: RowLayout, _ r: inout Decoder.Readers) throws(LogFormatError) {
+            guard nextWanted < wanted.count && wanted[nextWanted] == h.row else {
+                var none = Decoder.NoStrings()
+                try Decoder.skipParts(layout, tags, &r, strings: strings, &none)
+                return
+            }
+            nextWanted += 1
+            guard timeRange?.contains(h.start) ?? true else {
+                var none = Decoder.NoStrings()
+                try Decoder.skipParts(layout, tags, &r, strings: strings, &none)
+                return
+            }
+            let before = (r.user.offset, r.http.offset, r.value.offset, r.extra.offset)
+            try Decoder.skipParts(layout, tags, &r, strings: strings, &used)
+            out.append(
+                ColumnRow(
+                    row: Int32(h.row), shape: Int32(h.shape), start: h.start, end: h.end, observed: h.observed,
+                    traceID: h.traceID, spanID: h.spanID, parent: h.parent, user: Int32(parts[0].count),
+                    http: Int32(parts[1].count), value: Int32(parts[2].count), extra: Int32(parts[3].count)))
+            parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
+            parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+            parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
+            parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
         }
     }
 
-    private static func markValue(_ tag: UInt8, _ r: inout ColumnRowReader, _ used: inout [Bool], depth: Int)
-        throws(LogFormatError)
-    {
-        try ColumnRowReader.checkDepth(depth)
-        switch tag {
-        case RecordCodec.ValueTag.string: used[try r.string()] = true
-        case RecordCodec.ValueTag.int: _ = try r.svarint()
-        case RecordCodec.ValueTag.double: _ = try r.u64()
-        case RecordCodec.ValueTag.bytes: _ = try r.bytes(try r.count("a bytes length"))
-        case RecordCodec.ValueTag.array:
-            for _ in 0..<(try r.count("an array length")) { try markValue(try r.tag(), &r, &used, depth: depth + 1) }
-        case RecordCodec.ValueTag.keyValueList: try markAttributes(&r, &used, depth: depth + 1)
-        default: return
-        }
-    }
-
-    private static func markAttributes(_ r: inout ColumnRowReader, _ used: inout [Bool], depth: Int)
-        throws(LogFormatError)
-    {
-        for _ in 0..<(try r.count("an attribute count")) {
-            used[try r.string()] = true
-            try markValue(try r.tag(), &r, &used, depth: depth)
-        }
+    /// Marks each string id a kept row names.
+    struct UsedStrings: ColumnStringSink {
+        var used: [Bool]
+        @inline(__always) mutating func use(_ id: Int) { used[id] = true }
     }
 }
 
@@ -407,7 +342,7 @@ package struct RecordHandles {
             return e.source == .edge || e.kind == .access
         }
         let rows = blocks[Int(h.block)]
-        let s = rows.shapes[Int(rows.rows[Int(h.item)].shape)]
+        let s = rows.layouts[Int(rows.rows[Int(h.item)].shape)]
         return s.source == .edge || s.kind == .access
     }
 }

@@ -157,22 +157,28 @@ public struct BinaryReader {
         return UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
-    /// A varint; one of a single byte (most counts, ids and string ids) is read inline, the rest by
-    /// `uvarintSlow`.
-    @inline(__always)
-    public mutating func uvarint() throws(LogFormatError) -> UInt64 {
-        if offset < buffer.count {
+    /// A varint. One or two bytes (string ids, counts and tags) are read here, inlined into the caller; longer
+    /// ones by `uvarintSlow`, which reports every error.
+    @inlinable public mutating func uvarint() throws(LogFormatError) -> UInt64 {
+        if offset + 1 < buffer.count {
             let b = buffer[offset]
             if b < 0x80 {
                 offset += 1
                 return UInt64(b)
             }
+            let c = buffer[offset + 1]
+            if c < 0x80 {
+                offset += 2
+                return UInt64(b & 0x7f) | UInt64(c) << 7
+            }
+        } else if offset < buffer.count, buffer[offset] < 0x80 {
+            offset += 1
+            return UInt64(buffer[offset - 1])
         }
         return try uvarintSlow()
     }
 
-    @inline(never)
-    private mutating func uvarintSlow() throws(LogFormatError) -> UInt64 {
+    @usableFromInline mutating func uvarintSlow() throws(LogFormatError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         let start = offset

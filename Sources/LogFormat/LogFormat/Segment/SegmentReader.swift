@@ -422,7 +422,10 @@ public final class SegmentReader: Sendable {
                 .malformed, "block \(i) does not match the block table (type, ordinal, count, lengths or times)",
                 path: path, offset: start)
         }
-        guard payloadCRC || header.type != .column else {
+        // A sealed file's bytes do not change: a block whose checksum this reader checked once is not hashed again
+        // (activity reads each of the user's blocks up to three times: the user's rows, trace runs, trace rows).
+        let checkedBefore = isSealed && checkedBlocks.withLock { $0.contains(i) }
+        guard !checkedBefore, payloadCRC || header.type != .column else {
             return (
                 header,
                 UnsafeRawBufferPointer(
@@ -430,8 +433,12 @@ public final class SegmentReader: Sendable {
             )
         }
         let stored = try Self.checkedPayload(bytes, blockAt: start, header, what: "block \(i) payload", path: path)
+        if isSealed { checkedBlocks.withLock { _ = $0.insert(i) } }
         return (header, stored)
     }
+
+    /// Blocks of a sealed segment whose payload checksum was checked (`checkedBlock`).
+    private let checkedBlocks = Mutex<Set<Int>>([])
 
     /// Whether block `i` holds columns (else rows), from its header; nil when the header is unreadable.
     public func isColumnBlock(_ i: Int) -> Bool {
