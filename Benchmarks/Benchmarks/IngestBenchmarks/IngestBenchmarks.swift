@@ -58,7 +58,7 @@ final class Bodies: @unchecked Sendable {
         precondition(rawSpans.count == Self.perIteration && rawAccess.count == Self.perIteration)
         precondition(try! ZipkinMapping.events(fromJSON: zipkinJSON).events.count == Self.perIteration)
         precondition(
-            try! OTLPMapping.events(from: OTLPJSON.traceRequest(from: otlpJSON)).events.count == Self.perIteration)
+            try! OTLPJSON.traces(json: otlpJSON).events.count == Self.perIteration)
         var normalized = rawSpans
         Normalizer().normalize(&normalized, from: .otlpHTTPTraces)
         normalizedSpans = normalized
@@ -127,7 +127,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("decode.otlp-json.1000-spans", configuration: configuration) { benchmark in
         let body = Bodies.shared.otlpJSON
         benchmark.startMeasurement()
-        blackHole(OTLPMapping.events(from: try OTLPJSON.traceRequest(from: body)).events.count)
+        blackHole(try OTLPJSON.traces(json: body).events.count)
     }
 
     var options = NormalizerOptions()
