@@ -55,6 +55,11 @@ public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertibl
     public var offset: Int
     public var message: String
     public var description: String { "\(message) at byte \(offset)" }
+
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
 }
 
 public struct ByteJSONParser {

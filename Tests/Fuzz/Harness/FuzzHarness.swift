@@ -143,8 +143,21 @@ public enum FuzzHarness {
         }
     }
 
+    /// The receivers' one-pass Zipkin decoder, with the tree path it replaced (ZipkinTree) as its oracle: the
+    /// same error, or the same events and rejected spans.
     static func zipkin(_ bytes: [UInt8]) -> Int {
-        guard var parsed = try? ZipkinMapping.events(fromJSON: bytes) else { return 0 }
+        let new = Result { () throws(JSONSyntaxError) in try ZipkinMapping.events(fromJSON: bytes) }
+        let old = Result { () throws(JSONSyntaxError) in try ZipkinTree.events(fromJSON: bytes) }
+        switch (new, old) {
+        case (.failure(let a), .failure(let b)): precondition(a == b, "zipkin: the decoders refuse differently")
+        case (.success(let a), .success(let b)):
+            precondition(a.rejected == b.rejected, "zipkin: the decoders reject different spans")
+            precondition(
+                a.events.map(RecordCodec.encode) == b.events.map(RecordCodec.encode),
+                "zipkin: the decoders give different events")
+        default: preconditionFailure("zipkin: one decoder refuses what the other accepts")
+        }
+        guard case .success(var parsed) = new else { return 0 }
         OTLPMapping.deriveAuditFields(&parsed.events, identity: IdentityKeys())
         checkRecordRoundTrip(parsed.events)
         return parsed.events.count
