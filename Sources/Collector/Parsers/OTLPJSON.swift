@@ -337,9 +337,49 @@ struct OTLPJSONScanner {
             }
             if let parsed { return parsed }
         }
+        // Canonical base64 of 16 or 8 bytes (swift-protobuf's JSON and some exporters), in place.
+        if b.count == 24 || b.count == 12, let parsed = b.withUnsafeBufferPointer(Self.base64ID) { return parsed }
         let data = OTLPJSON.idBytes(Self.text(b))
         return data.withUnsafeBytes { raw in
             ID(count: raw.count, trace: TraceID(raw: raw) ?? .zero, span: SpanID(raw: raw) ?? .zero)
+        }
+    }
+
+    /// The id in 24 (16 bytes) or 12 (8 bytes) characters of padded base64 whose unused low bits are zero: what
+    /// any encoder writes, and what Foundation's decoder (the rule for other text) decodes the same way. Nil for
+    /// anything else.
+    static func base64ID(_ u: UnsafeBufferPointer<UInt8>) -> ID? {
+        let count = u.count == 24 ? 16 : 8
+        let chars = count == 16 ? 22 : 11
+        for pad in chars..<u.count where u[pad] != UInt8(ascii: "=") { return nil }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for c in u[0..<(chars - 1)] {
+            guard let v = sextet(c) else { return nil }
+            high = high << 6 | low >> 58
+            low = low << 6 | UInt64(v)
+        }
+        // The last character holds 2 (16 bytes) or 4 (8 bytes) bits of the id, then zeros.
+        guard let last = sextet(u[chars - 1]) else { return nil }
+        if count == 16 {
+            guard last & 0x0F == 0 else { return nil }
+            high = high << 2 | low >> 62
+            low = low << 2 | UInt64(last >> 4)
+            return ID(count: 16, trace: TraceID(high: high, low: low))
+        }
+        guard last & 0x03 == 0 else { return nil }
+        return ID(count: 8, span: SpanID(value: low << 4 | UInt64(last >> 2)))
+    }
+
+    @inline(__always)
+    static func sextet(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "+"): 62
+        case UInt8(ascii: "/"): 63
+        default: nil
         }
     }
 
