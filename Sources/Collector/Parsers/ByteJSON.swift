@@ -201,59 +201,20 @@ public struct ByteJSONParser {
     }
 
     private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        i += 1
         var out: [JSONValue] = []
-        skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
-            i += 1
-            return .array(out)
-        }
-        while true {
-            skipSpace()
-            out.append(try value(depth: depth + 1))
-            skipSpace()
-            guard i < bytes.count else { throw fail("an array is not closed") }
-            if bytes[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if bytes[i] == UInt8(ascii: "]") {
-                i += 1
-                return .array(out)
-            }
-            throw fail("expected , or ] in an array")
-        }
+        guard beginArray() else { return .array(out) }
+        repeat { out.append(try value(depth: depth + 1)) } while try nextElement()
+        return .array(out)
     }
 
     private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        i += 1
         var out: [(String, JSONValue)] = []
-        skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
-            i += 1
-            return .object(out)
-        }
-        while true {
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let key = String(decoding: try string(), as: UTF8.self)
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected : after a member name") }
-            i += 1
-            skipSpace()
+        guard beginObject() else { return .object(out) }
+        repeat {
+            let key = String(decoding: try memberName(), as: UTF8.self)
             out.append((key, try value(depth: depth + 1)))
-            skipSpace()
-            guard i < bytes.count else { throw fail("an object is not closed") }
-            if bytes[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if bytes[i] == UInt8(ascii: "}") {
-                i += 1
-                return .object(out)
-            }
-            throw fail("expected , or } in an object")
-        }
+        } while try nextMember()
+        return .object(out)
     }
 }
 
@@ -278,36 +239,11 @@ extension ByteJSONParser {
         p.skipSpace()
         guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "{") else { return false }
         // As `object(depth: 0)`, with members handed over instead of collected.
-        p.i += 1
-        p.skipSpace()
-        if p.i < bytes.count, bytes[p.i] == UInt8(ascii: "}") {
-            p.i += 1
-        } else {
-            while true {
-                p.skipSpace()
-                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "\"") else {
-                    throw p.fail("expected a member name")
-                }
-                let key = String(decoding: try p.scannedString(), as: UTF8.self)
-                p.skipSpace()
-                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: ":") else {
-                    throw p.fail("expected : after a member name")
-                }
-                p.i += 1
-                p.skipSpace()
+        if p.beginObject() {
+            repeat {
+                let key = String(decoding: try p.memberName(), as: UTF8.self)
                 member(key, try p.scannedValue())
-                p.skipSpace()
-                guard p.i < bytes.count else { throw p.fail("an object is not closed") }
-                if bytes[p.i] == UInt8(ascii: ",") {
-                    p.i += 1
-                    continue
-                }
-                if bytes[p.i] == UInt8(ascii: "}") {
-                    p.i += 1
-                    break
-                }
-                throw p.fail("expected , or } in an object")
-            }
+            } while try p.nextMember()
         }
         p.skipSpace()
         guard p.i == bytes.count else { throw p.fail("unexpected bytes after the JSON value") }
@@ -473,6 +409,18 @@ extension ByteJSONParser {
     mutating func end() throws(JSONSyntaxError) {
         skipSpace()
         guard i == bytes.count else { throw fail("unexpected bytes after the JSON value") }
+    }
+
+    /// 1 to 19 ASCII digits as their value (below 10^19, so no overflow); nil for any other byte. The number
+    /// fields' fast path, before the rule that reads other text.
+    static func digits(_ b: ArraySlice<UInt8>) -> UInt64? {
+        var v: UInt64 = 0
+        for c in b {
+            let d = c &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            v = v &* 10 &+ UInt64(d)
+        }
+        return v
     }
 
     /// Checks a whole document as `parse` does, building nothing: the same first error, or none.

@@ -269,7 +269,7 @@ struct OTLPJSONScanner {
         default: throw .semantic(DecodeError(path: name, message: OTLPJSON.integerExpected))
         }
         // Plain digits (nanosecond times: 19 of them) without making a String; anything else as the rules say.
-        if (1...19).contains(digits.count), let v = Self.digits(digits), v <= max { return v }
+        if (1...19).contains(digits.count), let v = ByteJSONParser.digits(digits), v <= max { return v }
         do throws(DecodeError) { return try OTLPJSON.unsigned(Self.text(digits), name, max: max) } catch {
             throw .semantic(error)
         }
@@ -279,23 +279,14 @@ struct OTLPJSONScanner {
         UInt32(try unsigned(depth, name, max: UInt64(UInt32.max)))
     }
 
-    /// 1 to 19 ASCII digits as their value; nil for any other byte.
-    @inline(__always)
-    static func digits(_ b: ArraySlice<UInt8>) -> UInt64? {
-        var v: UInt64 = 0
-        for c in b {
-            let d = c &- UInt8(ascii: "0")
-            guard d < 10 else { return nil }
-            v = v &* 10 &+ UInt64(d)
-        }
-        return v
-    }
-
     mutating func enumValue(_ depth: Int, _ name: String, names: [String: Int64]) throws(Failure) -> Int {
         let value: Int64?
         switch try token(depth) {
         case .number(let r): value = OTLPJSON.enumValue(number: text(r))
-        case .string(let b): value = OTLPJSON.enumValue(string: Self.text(b), names: names)
+        case .string(let b):
+            // A name (swift-protobuf's default) found by its bytes; other text by the rule.
+            if let named = names.first(where: { b.elementsEqual($0.key.utf8) }) { return Int(named.value) }
+            value = OTLPJSON.enumValue(string: Self.text(b), names: names)
         case .null: return 0
         default: value = nil
         }

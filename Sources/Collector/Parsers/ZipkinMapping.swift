@@ -101,7 +101,7 @@ public enum ZipkinMapping {
             switch self {
             case .absent: return nil
             case .number(let n):
-                if (1...19).contains(n.count), let v = ZipkinMapping.digits(n) { return v }
+                if (1...19).contains(n.count), let v = ByteJSONParser.digits(n) { return v }
                 guard let value = UInt64(ZipkinMapping.string(n)) else {
                     throw Invalid(reason: "\(what) must be a non-negative integer, got \(ZipkinMapping.string(n))")
                 }
@@ -109,17 +109,6 @@ public enum ZipkinMapping {
             case .other: throw Invalid(reason: "\(what) must be a number")
             }
         }
-    }
-
-    /// 1 to 19 ASCII digits as their value; nil for any other byte.
-    static func digits(_ b: ArraySlice<UInt8>) -> UInt64? {
-        var v: UInt64 = 0
-        for c in b {
-            let d = c &- UInt8(ascii: "0")
-            guard d < 10 else { return nil }
-            v = v &* 10 &+ UInt64(d)
-        }
-        return v
     }
 
     /// One span's members as read in its single pass: scalars as written, the nested values already mapped, each
