@@ -1,5 +1,5 @@
-import FuzzHarness
 import Foundation
+import FuzzHarness
 import LogFormat
 import OTLPBridge
 import PropertyBased
@@ -45,10 +45,12 @@ import Testing
             #expect(a == b, "\(what())", sourceLocation: sourceLocation)
             return a == b ? false : nil
         case (.success, .failure(let b)):
-            Issue.record("the scanner accepts what the tree path refuses: \(b) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "the scanner accepts what the tree path refuses: \(b) \(what())", sourceLocation: sourceLocation)
             return nil
         case (.failure(let a), .success):
-            Issue.record("the scanner refuses what the tree path accepts: \(a) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "the scanner refuses what the tree path accepts: \(a) \(what())", sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -68,10 +70,12 @@ import Testing
             #expect(a == b, "\(what())", sourceLocation: sourceLocation)
             return a == b ? false : nil
         case (.success, .failure(let b)):
-            Issue.record("the scanner accepts what the tree path refuses: \(b) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "the scanner accepts what the tree path refuses: \(b) \(what())", sourceLocation: sourceLocation)
             return nil
         case (.failure(let a), .success):
-            Issue.record("the scanner refuses what the tree path accepts: \(a) \(what())", sourceLocation: sourceLocation)
+            Issue.record(
+                "the scanner refuses what the tree path accepts: \(a) \(what())", sourceLocation: sourceLocation)
             return nil
         }
     }
@@ -237,10 +241,14 @@ import Testing
     /// A span's reason is the first in the tree path's order of checks, not the body's order of members.
     @Test func theFirstFaultInCheckOrderIsNamedWhateverTheMemberOrder() throws {
         let otlp = #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":5,"traceId":7}]}]}]}"#
-        #expect(throws: OTLPJSON.DecodeError(path: "resourceSpans[0].scopeSpans[0].spans[0].traceId", message: "expected a string")) {
+        #expect(
+            throws: OTLPJSON.DecodeError(
+                path: "resourceSpans[0].scopeSpans[0].spans[0].traceId", message: "expected a string")
+        ) {
             try OTLPJSON.traces(json: Array(otlp.utf8))
         }
-        let zipkin = #"[{"annotations":5,"kind":"X","traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1}]"#
+        let zipkin =
+            #"[{"annotations":5,"kind":"X","traceId":"463ac35c9f6413ad","id":"0020000000000001","timestamp":1}]"#
         let (_, rejected) = try ZipkinMapping.events(fromJSON: Array(zipkin.utf8))
         #expect(rejected.map(\.reason) == ["kind must be CLIENT, SERVER, PRODUCER or CONSUMER, not X"])
     }
@@ -522,7 +530,12 @@ final class RandomJSON {
     func keyValue(depth: Int = 0) -> [UInt8] {
         or {
             object([
-                ("key", or { chance(0.7) ? quoted(["service.name", "http.route", "user.id", "k"][next(4)]) : stringLiteral() }),
+                (
+                    "key",
+                    or {
+                        chance(0.7) ? quoted(["service.name", "http.route", "user.id", "k"][next(4)]) : stringLiteral()
+                    }
+                ),
                 ("value", or { anyValue(depth: depth) }),
             ])
         }
@@ -533,7 +546,18 @@ final class RandomJSON {
     func resource() -> [UInt8] {
         or {
             object([
-                ("attributes", or { array([keyValue()] + [object([("key", quoted("service.name")), ("value", object([("stringValue", stringLiteral())]))])]) }),
+                (
+                    "attributes",
+                    or {
+                        array(
+                            [keyValue()] + [
+                                object([
+                                    ("key", quoted("service.name")),
+                                    ("value", object([("stringValue", stringLiteral())])),
+                                ])
+                            ])
+                    }
+                ),
                 (name("droppedAttributesCount", "dropped_attributes_count"), u64(max: UInt64(UInt32.max))),
             ])
         }
@@ -614,9 +638,10 @@ final class RandomJSON {
         return or { object(m) }
     }
 
-    func request(_ resources: (String, String), _ scopes: (String, String), _ items: (String, String),
-        _ item: (RandomJSON) -> [UInt8]) -> [UInt8]
-    {
+    func request(
+        _ resources: (String, String), _ scopes: (String, String), _ items: (String, String),
+        _ item: (RandomJSON) -> [UInt8]
+    ) -> [UInt8] {
         let rs = (0..<(1 + next(2))).map { _ in
             or {
                 var m: [(String, [UInt8])] = [
@@ -627,10 +652,15 @@ final class RandomJSON {
                                 (0..<(1 + next(2))).map { _ in
                                     or {
                                         var s: [(String, [UInt8])] = [
-                                            (name(items.0, items.1), or { array((0..<next(5)).map { _ in item(self) }) })
+                                            (
+                                                name(items.0, items.1),
+                                                or { array((0..<next(5)).map { _ in item(self) }) }
+                                            )
                                         ]
                                         if chance(0.7) { s.append(("scope", scope())) }
-                                        if chance(0.2) { s.append((name("schemaUrl", "schema_url"), or { stringLiteral() })) }
+                                        if chance(0.2) {
+                                            s.append((name("schemaUrl", "schema_url"), or { stringLiteral() }))
+                                        }
                                         return object(s)
                                     }
                                 })
@@ -706,7 +736,13 @@ final class RandomJSON {
         if chance(0.5) { m.append(("parentId", zipkinID(16))) }
         if chance(0.7) { m.append(("duration", micros())) }
         if chance(0.6) {
-            m.append(("kind", or { quoted(["CLIENT", "SERVER", "PRODUCER", "CONSUMER", "client", "X"][next(chance(0.9) ? 4 : 6)]) }))
+            m.append(
+                (
+                    "kind",
+                    or {
+                        quoted(["CLIENT", "SERVER", "PRODUCER", "CONSUMER", "client", "X"][next(chance(0.9) ? 4 : 6)])
+                    }
+                ))
         }
         if chance(0.7) {
             let tags = (0..<next(6)).map { _ -> (String, [UInt8]) in

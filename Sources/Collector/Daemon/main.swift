@@ -392,7 +392,8 @@ struct Collector: AsyncParsableCommand {
                 Each synthetic request is one access event plus 3-12 spans; refusals (503) are retried after Retry-After.
                 """)
 
-        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC, syslog UDP or Zipkin port.") var to =
+        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC, syslog UDP or Zipkin port.")
+        var to =
             "http://127.0.0.1:4318"
         @Option(
             help:

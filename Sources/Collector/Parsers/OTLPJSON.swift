@@ -167,12 +167,12 @@ struct OTLPJSONScanner {
 
     // MARK: Structure
 
-    /// Reads the object at `depth` member by member: `rank` names the fields it knows (by their place in the
-    /// check order, below 32), `read` reads the first occurrence of each; others are skipped. A field's error is
+    /// Reads the object at `depth` member by member: `fields` names the fields it knows (camelCase and snake_case,
+    /// in the check order, at most 32), `read` reads the first occurrence of each by its place; others are skipped. A field's error is
     /// held until the object ends and replaced only by one of a lower rank. False, reading nothing, when the
     /// value is not an object.
     mutating func object(
-        _ depth: Int, rank: (ArraySlice<UInt8>) -> Int?, read: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
+        _ depth: Int, fields: [(String, String)], read: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
     ) throws(Failure) -> Bool {
         let start = p.i
         guard case .object = try token(depth) else {
@@ -185,8 +185,9 @@ struct OTLPJSONScanner {
             repeat {
                 let name = try memberName()
                 let valueStart = p.i
-                guard let r = rank(name), seen & (1 << r) == 0, r < held?.rank ?? Int.max else {
-                    if let r = rank(name) { seen |= 1 << r }
+                let field = Self.rank(name, in: fields)
+                guard let r = field, seen & (1 << r) == 0, r < held?.rank ?? Int.max else {
+                    if let r = field { seen |= 1 << r }
                     try skip(depth + 1)
                     continue
                 }
@@ -205,9 +206,9 @@ struct OTLPJSONScanner {
 
     /// A message that must be an object (`null` counts as absent where the field is read, not here).
     mutating func message(
-        _ depth: Int, rank: (ArraySlice<UInt8>) -> Int?, read: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
+        _ depth: Int, fields: [(String, String)], read: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
     ) throws(Failure) {
-        guard try object(depth, rank: rank, read: read) else {
+        guard try object(depth, fields: fields, read: read) else {
             throw .semantic(DecodeError(path: "", message: "expected an object"))
         }
     }
@@ -380,7 +381,7 @@ struct OTLPJSONScanner {
     mutating func request() throws(Failure) {
         p.skipSpace()
         let (camel, snake) = item == .span ? ("resourceSpans", "resource_spans") : ("resourceLogs", "resource_logs")
-        let isObject = try object(0, rank: { $0.elementsEqual(camel.utf8) || $0.elementsEqual(snake.utf8) ? 0 : nil }) {
+        let isObject = try object(0, fields: [(camel, snake)]) {
             (s, _) throws(Failure) in
             try s.list(1, camel) { (s, r) throws(Failure) in try s.resourceItems(2, index: r) }
         }
@@ -398,12 +399,12 @@ struct OTLPJSONScanner {
         var events: Range<Int>
     }
 
-    static func resourceRank(_ k: ArraySlice<UInt8>, _ items: (String, String)) -> Int? {
-        if k.elementsEqual("resource".utf8) { return 0 }
-        if k.elementsEqual("schemaUrl".utf8) || k.elementsEqual("schema_url".utf8) { return 1 }
-        if k.elementsEqual(items.0.utf8) || k.elementsEqual(items.1.utf8) { return 2 }
-        return nil
-    }
+    static let resourceSpansFields = [
+        ("resource", "resource"), ("schemaUrl", "schema_url"), ("scopeSpans", "scope_spans"),
+    ]
+    static let resourceLogsFields = [
+        ("resource", "resource"), ("schemaUrl", "schema_url"), ("scopeLogs", "scope_logs"),
+    ]
 
     /// `ResourceSpans` / `ResourceLogs`: resource, schemaUrl, scopeSpans / scopeLogs. The resource may come
     /// after the items, so events are stamped when the object ends.
@@ -412,8 +413,8 @@ struct OTLPJSONScanner {
         var dropped: UInt32 = 0
         var schemaURL = ""
         var runs: [ScopeRun] = []
-        let scopes = item == .span ? ("scopeSpans", "scope_spans") : ("scopeLogs", "scope_logs")
-        try message(depth, rank: { Self.resourceRank($0, scopes) }) { (s, field) throws(Failure) in
+        let fields = item == .span ? Self.resourceSpansFields : Self.resourceLogsFields
+        try message(depth, fields: fields) { (s, field) throws(Failure) in
             switch field {
             case 0:
                 try s.under("resource") { (s) throws(Failure) in
@@ -421,7 +422,7 @@ struct OTLPJSONScanner {
                 }
             case 1: schemaURL = try s.string(depth + 1, "schemaUrl")
             default:
-                try s.list(depth + 1, scopes.0) { (s, i) throws(Failure) in
+                try s.list(depth + 1, fields[2].0) { (s, i) throws(Failure) in
                     let first = s.out.events.count
                     var run = ScopeRun(events: first..<first)
                     try s.scopeItems(depth + 2, resource: r, scope: i, run: &run)
@@ -447,7 +448,7 @@ struct OTLPJSONScanner {
     /// `Resource`: attributes, droppedAttributesCount (`null`: absent).
     mutating func resource(_ depth: Int, _ attributes: inout [Attribute], _ dropped: inout UInt32) throws(Failure) {
         if case .null = try peek(depth) { return try skip(depth) }
-        try message(depth, rank: Self.attributesRank) { (s, field) throws(Failure) in
+        try message(depth, fields: Self.resourceFields) { (s, field) throws(Failure) in
             if field == 0 {
                 attributes = try s.attributes(depth + 1)
             } else {
@@ -456,14 +457,7 @@ struct OTLPJSONScanner {
         }
     }
 
-    /// attributes (0), droppedAttributesCount (1): `Resource`'s fields.
-    static func attributesRank(_ k: ArraySlice<UInt8>) -> Int? {
-        if k.elementsEqual("attributes".utf8) { return 0 }
-        if k.elementsEqual("droppedAttributesCount".utf8) || k.elementsEqual("dropped_attributes_count".utf8) {
-            return 1
-        }
-        return nil
-    }
+    static let resourceFields = [("attributes", "attributes"), ("droppedAttributesCount", "dropped_attributes_count")]
 
     /// The token at `depth` without reading past it.
     mutating func peek(_ depth: Int) throws(Failure) -> ByteJSONParser.Token {
@@ -476,15 +470,15 @@ struct OTLPJSONScanner {
     mutating func scopeItems(
         _ depth: Int, resource r: Int, scope s: Int, run: inout ScopeRun
     ) throws(Failure) {
-        let items = item == .span ? ("spans", "spans") : ("logRecords", "log_records")
-        try message(depth, rank: { Self.scopeRank($0, items) }) { (sc, field) throws(Failure) in
+        let fields = item == .span ? Self.scopeSpansFields : Self.scopeLogsFields
+        try message(depth, fields: fields) { (sc, field) throws(Failure) in
             switch field {
             case 0:
                 if case .null = try sc.peek(depth + 1) { return try sc.skip(depth + 1) }
                 try sc.under("scope") { (sc) throws(Failure) in run.scope = try sc.scope(depth + 1) }
             case 1: run.schemaURL = try sc.string(depth + 1, "schemaUrl")
             default:
-                try sc.list(depth + 1, items.0) { (sc, i) throws(Failure) in
+                try sc.list(depth + 1, fields[2].0) { (sc, i) throws(Failure) in
                     let result = try sc.item == .span ? sc.span(depth + 2) : sc.logRecord(depth + 2)
                     switch result {
                     case .success(let e): sc.out.events.append(e)
@@ -496,17 +490,13 @@ struct OTLPJSONScanner {
         }
     }
 
-    static func scopeRank(_ k: ArraySlice<UInt8>, _ items: (String, String)) -> Int? {
-        if k.elementsEqual("scope".utf8) { return 0 }
-        if k.elementsEqual("schemaUrl".utf8) || k.elementsEqual("schema_url".utf8) { return 1 }
-        if k.elementsEqual(items.0.utf8) || k.elementsEqual(items.1.utf8) { return 2 }
-        return nil
-    }
+    static let scopeSpansFields = [("scope", "scope"), ("schemaUrl", "schema_url"), ("spans", "spans")]
+    static let scopeLogsFields = [("scope", "scope"), ("schemaUrl", "schema_url"), ("logRecords", "log_records")]
 
     /// `InstrumentationScope`: name, version, attributes, droppedAttributesCount.
     mutating func scope(_ depth: Int) throws(Failure) -> InstrumentationScope {
         var scope = InstrumentationScope()
-        try message(depth, rank: Self.scopeFieldRank) { (s, field) throws(Failure) in
+        try message(depth, fields: Self.scopeFields) { (s, field) throws(Failure) in
             switch field {
             case 0: scope.name = try s.string(depth + 1, "name")
             case 1: scope.version = try s.string(depth + 1, "version")
@@ -517,11 +507,7 @@ struct OTLPJSONScanner {
         return scope
     }
 
-    static func scopeFieldRank(_ k: ArraySlice<UInt8>) -> Int? {
-        if k.elementsEqual("name".utf8) { return 0 }
-        if k.elementsEqual("version".utf8) { return 1 }
-        return attributesRank(k).map { $0 + 2 }
-    }
+    static let scopeFields = [("name", "name"), ("version", "version")] + resourceFields
 
     // MARK: Spans
 
@@ -571,7 +557,7 @@ struct OTLPJSONScanner {
         var statusMessage = ""
         var statusCode = 0
         let d = depth + 1
-        try message(depth, rank: { Self.rank($0, in: Self.spanFields) }) { (s, field) throws(Failure) in
+        try message(depth, fields: Self.spanFields) { (s, field) throws(Failure) in
             switch field {
             case 0: traceID = try s.id(d, "traceId")
             case 1: spanID = try s.id(d, "spanId")
@@ -593,7 +579,7 @@ struct OTLPJSONScanner {
             default:
                 // A status that is not an object says nothing.
                 let statusStart = s.p.i
-                let isObject = try s.object(d, rank: Self.statusRank) { (s, field) throws(Failure) in
+                let isObject = try s.object(d, fields: Self.statusFields) { (s, field) throws(Failure) in
                     if field == 0 {
                         statusMessage = try s.under("status") { (s) throws(Failure) in try s.string(d + 1, "message") }
                     } else {
@@ -636,9 +622,7 @@ struct OTLPJSONScanner {
         }
     }
 
-    static func statusRank(_ k: ArraySlice<UInt8>) -> Int? {
-        k.elementsEqual("message".utf8) ? 0 : k.elementsEqual("code".utf8) ? 1 : nil
-    }
+    static let statusFields = [("message", "message"), ("code", "code")]
 
     static let eventFields: [(String, String)] = [
         ("timeUnixNano", "time_unix_nano"), ("name", "name"), ("attributes", "attributes"),
@@ -648,7 +632,7 @@ struct OTLPJSONScanner {
     /// `Span.Event`: timeUnixNano, name, attributes, droppedAttributesCount.
     mutating func spanEvent(_ depth: Int) throws(Failure) -> SpanEvent {
         var e = SpanEvent(timeUnixNano: 0, name: "")
-        try message(depth, rank: { Self.rank($0, in: Self.eventFields) }) { (s, field) throws(Failure) in
+        try message(depth, fields: Self.eventFields) { (s, field) throws(Failure) in
             switch field {
             case 0: e.timeUnixNano = try s.unsigned(depth + 1, "timeUnixNano")
             case 1: e.name = try s.string(depth + 1, "name")
@@ -667,7 +651,7 @@ struct OTLPJSONScanner {
     /// `Span.Link`: traceId, spanId, traceState, attributes, droppedAttributesCount, flags.
     mutating func link(_ depth: Int) throws(Failure) -> RawLink {
         var l = RawLink()
-        try message(depth, rank: { Self.rank($0, in: Self.linkFields) }) { (s, field) throws(Failure) in
+        try message(depth, fields: Self.linkFields) { (s, field) throws(Failure) in
             switch field {
             case 0: l.traceID = try s.id(depth + 1, "traceId")
             case 1: l.spanID = try s.id(depth + 1, "spanId")
@@ -702,7 +686,7 @@ struct OTLPJSONScanner {
         var spanID = ID()
         var eventName = ""
         let d = depth + 1
-        try message(depth, rank: { Self.rank($0, in: Self.logFields) }) { (s, field) throws(Failure) in
+        try message(depth, fields: Self.logFields) { (s, field) throws(Failure) in
             switch field {
             case 0: time = try s.unsigned(d, "timeUnixNano")
             case 1: observed = try s.unsigned(d, "observedTimeUnixNano")
@@ -754,7 +738,7 @@ struct OTLPJSONScanner {
     mutating func keyValue(_ depth: Int) throws(Failure) -> Attribute {
         var key = ""
         var value = AttributeValue.empty
-        let isObject = try object(depth, rank: Self.keyValueRank) { (s, field) throws(Failure) in
+        let isObject = try object(depth, fields: Self.keyValueFields) { (s, field) throws(Failure) in
             if field == 0 {
                 key = try s.string(depth + 1, "key")
             } else {
@@ -769,9 +753,8 @@ struct OTLPJSONScanner {
         return Attribute(key, value)
     }
 
-    static func keyValueRank(_ k: ArraySlice<UInt8>) -> Int? {
-        k.elementsEqual("key".utf8) ? 0 : k.elementsEqual("value".utf8) ? 1 : nil
-    }
+    static let keyValueFields = [("key", "key"), ("value", "value")]
+    static let valuesFields = [("values", "values")]
 
     /// An `AnyValue` object. Every member counts, in order: the last value field wins, the first error stops.
     mutating func anyValue(_ depth: Int) throws(Failure) -> AttributeValue {
@@ -822,7 +805,7 @@ struct OTLPJSONScanner {
             case 5:
                 var values: [AttributeValue] = []
                 try under("arrayValue") { (s) throws(Failure) in
-                    try s.message(d, rank: { $0.elementsEqual("values".utf8) ? 0 : nil }) { (s, _) throws(Failure) in
+                    try s.message(d, fields: Self.valuesFields) { (s, _) throws(Failure) in
                         try s.list(d + 1, "values") { (s, _) throws(Failure) in values.append(try s.anyValue(d + 2)) }
                     }
                 }
@@ -830,7 +813,7 @@ struct OTLPJSONScanner {
             case 6:
                 var list: [Attribute] = []
                 try under("kvlistValue") { (s) throws(Failure) in
-                    try s.message(d, rank: { $0.elementsEqual("values".utf8) ? 0 : nil }) { (s, _) throws(Failure) in
+                    try s.message(d, fields: Self.valuesFields) { (s, _) throws(Failure) in
                         try s.list(d + 1, "values") { (s, _) throws(Failure) in list.append(try s.keyValue(d + 2)) }
                     }
                 }

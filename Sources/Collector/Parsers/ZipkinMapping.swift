@@ -382,8 +382,12 @@ public enum ZipkinMapping {
             let start = p.i
             let field: UInt8? =
                 key.elementsEqual("serviceName".utf8)
-                ? 0 : key.elementsEqual("ipv4".utf8) ? 1 : key.elementsEqual("ipv6".utf8) ? 2
-                : key.elementsEqual("port".utf8) ? 3 : nil
+                ? 0
+                : key.elementsEqual("ipv4".utf8)
+                    ? 1
+                    : key.elementsEqual("ipv6".utf8)
+                        ? 2
+                        : key.elementsEqual("port".utf8) ? 3 : nil
             if let field, seen & (1 << field) == 0 {
                 seen |= 1 << field
                 let t = try p.token(depth: depth + 1)

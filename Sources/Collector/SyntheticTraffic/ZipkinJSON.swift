@@ -7,7 +7,8 @@ public enum ZipkinJSON {
     /// A Zipkin v2 span with the event's ids, times, kind, endpoint and string tags.
     public static func span(_ e: AuditEvent) -> String {
         func quoted(_ s: String) -> String {
-            let data = (try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed])) ?? Data("\"\"".utf8)
+            let data =
+                (try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed])) ?? Data("\"\"".utf8)
             return String(decoding: data, as: UTF8.self)
         }
         var fields = [
