@@ -89,23 +89,13 @@ public struct ByteJSONParser {
     func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: message) }
 
     private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard depth < Self.maxDepth else { throw fail("JSON nested deeper than \(Self.maxDepth) levels") }
-        guard i < bytes.count else { throw fail("the JSON ends early") }
-        switch bytes[i] {
-        case UInt8(ascii: "{"): return try object(depth: depth)
-        case UInt8(ascii: "["): return try array(depth: depth)
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"):
-            try literal("true")
-            return .bool(true)
-        case UInt8(ascii: "f"):
-            try literal("false")
-            return .bool(false)
-        case UInt8(ascii: "n"):
-            try literal("null")
-            return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        switch try token(depth: depth) {
+        case .object: return try object(depth: depth)
+        case .array: return try array(depth: depth)
+        case .string(let b): return .string(Array(b))
+        case .number(let r): return .number(String(decoding: bytes[r], as: UTF8.self))
+        case .bool(let b): return .bool(b)
+        case .null: return .null
         }
     }
 
@@ -113,10 +103,6 @@ public struct ByteJSONParser {
         let w = Array(word.utf8)
         guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else { throw fail("expected \(word)") }
         i += w.count
-    }
-
-    private mutating func number() throws(JSONSyntaxError) -> String {
-        String(decoding: bytes[try numberRange()], as: UTF8.self)
     }
 
     /// Where the number at `i` is written, read past it.
@@ -252,21 +238,15 @@ extension ByteJSONParser {
 
     /// As `value(depth: 1)`, scalars without a tree node.
     private mutating func scannedValue() throws(JSONSyntaxError) -> ScannedValue {
-        guard i < bytes.count else { throw fail("the JSON ends early") }
-        switch bytes[i] {
-        case UInt8(ascii: "\""): return .string(try scannedString())
-        case UInt8(ascii: "{"), UInt8(ascii: "["): return .nested(try value(depth: 1))
-        case UInt8(ascii: "t"):
-            try literal("true")
-            return .bool(true)
-        case UInt8(ascii: "f"):
-            try literal("false")
-            return .bool(false)
-        case UInt8(ascii: "n"):
-            try literal("null")
-            return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        let start = i
+        switch try token(depth: 1) {
+        case .string(let b): return .string(b)
+        case .object, .array:
+            i = start
+            return .nested(try value(depth: 1))
+        case .number(let r): return .number(String(decoding: bytes[r], as: UTF8.self))
+        case .bool(let b): return .bool(b)
+        case .null: return .null
         }
     }
 
