@@ -4,8 +4,10 @@
 #   1. OTLP/HTTP + NDJSON as fast as acknowledged -> sustained events/s and spans/s, collector peak RSS;
 #   2. the same at half the rate reached          -> acknowledgement latency percentiles;
 #   3. OTLP/gRPC spans as fast as acknowledged    -> spans/s;
-#   4. syslog over UDP at SYSLOG_RATE lines/s     -> lines accepted, dropped by the collector and by the kernel.
+#   4. syslog over UDP at SYSLOG_RATE lines/s     -> lines accepted, dropped by the collector and by the kernel;
+#   5. with JSON=1 only: OTLP/HTTP JSON spans, then Zipkin v2 JSON spans, as fast as acknowledged -> spans/s.
 # Usage: scripts/bench-ingest.sh [REQUESTS] [CONNECTIONS]   (run alone on a quiet machine; `make bench-ingest`)
+# PHASES=5 runs only the JSON phases (with JSON=1), e.g. JSON=1 PHASES=5 scripts/bench-ingest.sh 20000 8.
 set -euo pipefail
 REQUESTS=${1:-300000}
 CONNECTIONS=${2:-8}
@@ -13,12 +15,17 @@ SYSLOG_RATE=${SYSLOG_RATE:-100000}
 PORT=${PORT:-14318}
 GRPC_PORT=$((PORT - 1))
 SYSLOG_PORT=$((PORT + 1))
+ZIPKIN_PORT=$((PORT + 2))
+JSON=${JSON:-0}
+PHASES=${PHASES:-12345}
+ZIPKIN=off
+[ "$JSON" = 1 ] && ZIPKIN=127.0.0.1:$ZIPKIN_PORT
 BIN=${BIN:-.build/release}
 DATA=$(mktemp -d /tmp/audit-bench-ingest.XXXXXX)
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$DATA" "$DATA".*' EXIT
 
 $BIN/collector serve --data "$DATA" --otlp-http 127.0.0.1:$PORT --otlp-grpc 127.0.0.1:$GRPC_PORT \
-    --syslog-udp 127.0.0.1:$SYSLOG_PORT --syslog-tcp off --zipkin off --fsync interval --log-level warning > "$DATA.out" &
+    --syslog-udp 127.0.0.1:$SYSLOG_PORT --syslog-tcp off --zipkin "$ZIPKIN" --fsync interval --log-level warning > "$DATA.out" &
 pid=$!
 until (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; do kill -0 $pid 2>/dev/null || exit 1; sleep 0.1; done
 metric() { curl -s http://127.0.0.1:$PORT/metrics | awk -v k="$1" '$1 == k {print $2}'; }
@@ -48,6 +55,7 @@ peak_file=$DATA.rss; echo 0 > "$peak_file"
     sleep 0.1; done ) &
 sampler=$!
 
+if [[ $PHASES == *1* ]]; then
 echo "== 1. OTLP/HTTP + NDJSON, full rate: $REQUESTS synthetic requests over $CONNECTIONS connections"
 phase_start
 full=$(loadgen --to http://127.0.0.1:$PORT --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 1)
@@ -55,20 +63,26 @@ echo "$full"
 phase_end "$(events_of "$full")"
 rate=$(echo "$full" | sed -n 's/.*: \([0-9]*\) events\/s.*/\1/p')
 echo "collector peak RSS so far: $(( $(cat "$peak_file") / 1024 )) MiB"
+fi
 
+if [[ $PHASES == *2* ]]; then
 half=$(( rate / 2 ))
 echo "== 2. OTLP/HTTP + NDJSON at half that rate: $half events/s"
 phase_start
 halfout=$(loadgen --to http://127.0.0.1:$PORT --requests $(( REQUESTS / 2 )) --connections "$CONNECTIONS" --rate "$half" --seed 2)
 echo "$halfout"
 phase_end "$(events_of "$halfout")"
+fi
 
+if [[ $PHASES == *3* ]]; then
 echo "== 3. OTLP/gRPC spans, full rate"
 phase_start
 grpc=$(loadgen --to http://127.0.0.1:$GRPC_PORT --transport grpc --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 3)
 echo "$grpc"
 phase_end "$(events_of "$grpc")"
+fi
 
+if [[ $PHASES == *4* ]]; then
 echo "== 4. syslog over UDP at $SYSLOG_RATE lines/s (nginx-framed access lines)"
 before=$(metric 'audit_collector_accepted_items_total{receiver="syslog_udp"}')
 phase_start
@@ -83,6 +97,20 @@ dropped=$(metric 'audit_collector_rejected_items_total{receiver="syslog_udp",rea
 kernel=$(metric 'audit_collector_syslog_udp_kernel_drops')
 accepted=$(( ${after%.*} - ${before%.*} ))
 echo "syslog: sent $lines, stored $accepted ($(awk -v a=$accepted -v s=$lines 'BEGIN {printf "%.2f", 100 * (s - a) / s}')% lost); dropped by the collector ${dropped:-0}, by the kernel ${kernel:-0}"
+fi
+
+if [ "$JSON" = 1 ] && [[ $PHASES == *5* ]]; then
+    echo "== 5a. OTLP/HTTP JSON spans, full rate"
+    phase_start
+    otlpjson=$(loadgen --to http://127.0.0.1:$PORT --transport otlp-json --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 5)
+    echo "$otlpjson"
+    phase_end "$(events_of "$otlpjson")"
+    echo "== 5b. Zipkin v2 JSON spans, full rate"
+    phase_start
+    zipkin=$(loadgen --to http://127.0.0.1:$ZIPKIN_PORT --transport zipkin --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 6)
+    echo "$zipkin"
+    phase_end "$(events_of "$zipkin")"
+fi
 
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 echo "== collector peak RSS: $(( $(cat "$peak_file") / 1024 )) MiB sampled, VmHWM $(( hwm / 1024 )) MiB"

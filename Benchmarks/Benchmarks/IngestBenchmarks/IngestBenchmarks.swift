@@ -50,7 +50,7 @@ final class Bodies: @unchecked Sendable {
         let request = OTLPMapping.traceRequest(from: spans)
         otlpProtobuf = try! request.serializedBytes()
         otlpJSON = try! request.jsonUTF8Bytes()
-        zipkinJSON = Array(("[" + spans.map(Self.zipkin).joined(separator: ",") + "]").utf8)
+        zipkinJSON = Array(("[" + spans.map(ZipkinJSON.span).joined(separator: ",") + "]").utf8)
         accessNDJSON = Array(access.map { NginxAccessLine.render($0) + "\n" }.joined().utf8)
 
         rawSpans = try! OTLPWireDecoder.traces(protobuf: otlpProtobuf).events
@@ -58,41 +58,10 @@ final class Bodies: @unchecked Sendable {
         precondition(rawSpans.count == Self.perIteration && rawAccess.count == Self.perIteration)
         precondition(try! ZipkinMapping.events(fromJSON: zipkinJSON).events.count == Self.perIteration)
         precondition(
-            try! OTLPMapping.events(from: OTLPJSON.traceRequest(from: otlpJSON)).events.count == Self.perIteration)
+            try! OTLPJSON.traces(json: otlpJSON).events.count == Self.perIteration)
         var normalized = rawSpans
         Normalizer().normalize(&normalized, from: .otlpHTTPTraces)
         normalizedSpans = normalized
-    }
-
-    /// A Zipkin v2 span with the event's ids, times, kind, endpoint and string tags.
-    static func zipkin(_ e: AuditEvent) -> String {
-        func quoted(_ s: String) -> String {
-            let data = try! JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed])
-            return String(decoding: data, as: UTF8.self)
-        }
-        var fields = [
-            "\"traceId\":\"\(e.traceID.hex)\"", "\"id\":\"\(e.spanID.hex)\"", "\"name\":\(quoted(e.name))",
-            "\"timestamp\":\(e.startTimeUnixNano / 1000)",
-            "\"duration\":\(max(1, (e.endTimeUnixNano &- e.startTimeUnixNano) / 1000))",
-            "\"localEndpoint\":{\"serviceName\":\(quoted(e.service))}",
-        ]
-        if let p = e.parentSpanID, !p.isZero { fields.append("\"parentId\":\"\(p.hex)\"") }
-        switch e.spanKind {
-        case .server: fields.append("\"kind\":\"SERVER\"")
-        case .client: fields.append("\"kind\":\"CLIENT\"")
-        default: break
-        }
-        var tags: [String] = []
-        for a in e.attributes {
-            switch a.value {
-            case .string(let s): tags.append("\(quoted(a.key)):\(quoted(s))")
-            case .int(let i): tags.append("\(quoted(a.key)):\"\(i)\"")
-            case .bool(let b): tags.append("\(quoted(a.key)):\"\(b)\"")
-            default: continue
-            }
-        }
-        fields.append("\"tags\":{\(tags.joined(separator: ","))}")
-        return "{" + fields.joined(separator: ",") + "}"
     }
 }
 
@@ -127,7 +96,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("decode.otlp-json.1000-spans", configuration: configuration) { benchmark in
         let body = Bodies.shared.otlpJSON
         benchmark.startMeasurement()
-        blackHole(OTLPMapping.events(from: try OTLPJSON.traceRequest(from: body)).events.count)
+        blackHole(try OTLPJSON.traces(json: body).events.count)
     }
 
     var options = NormalizerOptions()

@@ -157,7 +157,7 @@ public final class IngestService: Sendable {
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         case .json:
-            do { imported = try Request(otlpJSON: body).imported() } catch {
+            do throws(OTLPJSON.DecodeError) { imported = try Request.imported(json: body) } catch {
                 metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed OTLP/JSON \(Request.signal): \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)

@@ -14,7 +14,8 @@ public protocol OTLPExport: SwiftProtobuf.Message, Sendable {
     static var shortName: String { get }
     /// The receiver of this signal over OTLP/gRPC.
     static var grpcReceiver: Receiver { get }
-    init(otlpJSON bytes: [UInt8]) throws
+    /// The raw events of an OTLP/JSON body and the items rejected one by one, in one pass over the bytes.
+    static func imported(json bytes: [UInt8]) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported
     /// The raw events of the request (attributes as sent) and the items rejected one by one.
     func imported() -> OTLPMapping.Imported
     /// The same straight from protobuf bytes, without building the message (the receivers' path).
@@ -27,7 +28,9 @@ extension OTLPTraceRequest: OTLPExport {
     public static var signal: String { "traces" }
     public static var shortName: String { "ExportTraceServiceRequest" }
     public static var grpcReceiver: Receiver { .otlpGRPCTraces }
-    public init(otlpJSON bytes: [UInt8]) throws { self = try OTLPJSON.traceRequest(from: bytes) }
+    public static func imported(json bytes: [UInt8]) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported {
+        try OTLPJSON.traces(json: bytes)
+    }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
     public static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
         try OTLPWireDecoder.traces(protobuf: bytes)
@@ -43,7 +46,9 @@ extension OTLPLogsRequest: OTLPExport {
     public static var signal: String { "logs" }
     public static var shortName: String { "ExportLogsServiceRequest" }
     public static var grpcReceiver: Receiver { .otlpGRPCLogs }
-    public init(otlpJSON bytes: [UInt8]) throws { self = try OTLPJSON.logsRequest(from: bytes) }
+    public static func imported(json bytes: [UInt8]) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported {
+        try OTLPJSON.logs(json: bytes)
+    }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
     public static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
         try OTLPWireDecoder.logs(protobuf: bytes)

@@ -392,11 +392,12 @@ struct Collector: AsyncParsableCommand {
                 Each synthetic request is one access event plus 3-12 spans; refusals (503) are retried after Retry-After.
                 """)
 
-        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC or syslog UDP port.") var to =
+        @Option(help: "Collector address: http://HOST:PORT of the OTLP/HTTP, OTLP/gRPC, syslog UDP or Zipkin port.")
+        var to =
             "http://127.0.0.1:4318"
         @Option(
             help:
-                "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only) or syslog-udp (nginx access lines only)."
+                "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only), syslog-udp (nginx access lines only), otlp-json (OTLP/HTTP JSON spans only) or zipkin (Zipkin v2 JSON spans only, to the Zipkin port)."
         )
         var transport = "http"
         @Option(name: .customLong("grpc-ca"), help: "With --transport grpc: use TLS, trusting this PEM CA bundle.")
@@ -423,7 +424,7 @@ struct Collector: AsyncParsableCommand {
                 throw ValidationError("--to is an http://host:port URL")
             }
             guard LoadGeneratorConfig.Transport(rawValue: transport) != nil else {
-                throw ValidationError("--transport is http, grpc or syslog-udp")
+                throw ValidationError("--transport is http, grpc, syslog-udp, otlp-json or zipkin")
             }
         }
 

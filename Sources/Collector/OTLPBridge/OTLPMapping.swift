@@ -105,26 +105,62 @@ public enum OTLPMapping {
         }
     }
 
-    struct Invalid: Error {
-        var reason: String
+    /// Why one item (span or log record) is rejected.
+    package struct Invalid: Error {
+        package var reason: String
+        package init(reason: String) { self.reason = reason }
     }
 
     static func traceID(_ bytes: Data, _ what: String, required: Bool) throws(Invalid) -> TraceID {
-        if bytes.isEmpty && !required { return .zero }
-        guard bytes.count == 16, let id = bytes.withUnsafeBytes({ TraceID(raw: $0) }) else {
-            throw Invalid(reason: "\(what) must be 16 bytes, got \(bytes.count)")
-        }
+        try traceID(count: bytes.count, bytes.withUnsafeBytes { TraceID(raw: $0) } ?? .zero, what, required: required)
+    }
+
+    static func spanID(_ bytes: Data, _ what: String, required: Bool) throws(Invalid) -> SpanID {
+        try spanID(count: bytes.count, bytes.withUnsafeBytes { SpanID(raw: $0) } ?? .zero, what, required: required)
+    }
+
+    /// The rule for a trace id field of `count` bytes that read as `id` (when `count` is 16). Shared by every
+    /// decoder, so they give the same reasons.
+    package static func traceID(count: Int, _ id: TraceID, _ what: String, required: Bool) throws(Invalid) -> TraceID {
+        if count == 0 && !required { return .zero }
+        guard count == 16 else { throw Invalid(reason: "\(what) must be 16 bytes, got \(count)") }
         guard !id.isZero || !required else { throw Invalid(reason: "\(what) is all zeros") }
         return id
     }
 
-    static func spanID(_ bytes: Data, _ what: String, required: Bool) throws(Invalid) -> SpanID {
-        if bytes.isEmpty && !required { return .zero }
-        guard bytes.count == 8, let id = bytes.withUnsafeBytes({ SpanID(raw: $0) }) else {
-            throw Invalid(reason: "\(what) must be 8 bytes, got \(bytes.count)")
-        }
+    /// The rule for a span id field of `count` bytes that read as `id` (when `count` is 8).
+    package static func spanID(count: Int, _ id: SpanID, _ what: String, required: Bool) throws(Invalid) -> SpanID {
+        if count == 0 && !required { return .zero }
+        guard count == 8 else { throw Invalid(reason: "\(what) must be 8 bytes, got \(count)") }
         guard !id.isZero || !required else { throw Invalid(reason: "\(what) is all zeros") }
         return id
+    }
+
+    package static func spanKind(_ raw: Int) throws(Invalid) -> SpanKind {
+        guard (0...5).contains(raw), let kind = SpanKind(rawValue: UInt8(raw)) else {
+            throw Invalid(reason: "unknown span kind \(raw)")
+        }
+        return kind
+    }
+
+    package static func statusCode(_ raw: Int) throws(Invalid) -> StatusCode {
+        guard (0...2).contains(raw), let code = StatusCode(rawValue: UInt8(raw)) else {
+            throw Invalid(reason: "unknown status code \(raw)")
+        }
+        return code
+    }
+
+    package static func severity(_ raw: Int) throws(Invalid) -> UInt8 {
+        guard (0...24).contains(raw) else { throw Invalid(reason: "severity_number \(raw) is outside 0-24") }
+        return UInt8(raw)
+    }
+
+    /// An access event exported as a log record (AccessLogRecord) comes back as the access event it was.
+    package static func restoreAccessEvent(_ e: inout AuditEvent) throws(Invalid) {
+        guard e.eventName == AccessLogRecord.eventName else { return }
+        do throws(AccessLogRecord.Invalid) { try AccessLogRecord.restore(&e) } catch {
+            throw Invalid(reason: error.reason)
+        }
     }
 
     static func event(from span: OTLPSpan) throws(Invalid) -> AuditEvent {
@@ -135,17 +171,8 @@ public enum OTLPMapping {
             let p = try self.spanID(span.parentSpanID, "parent_span_id", required: true)
             parent = p
         }
-        guard let kind = SpanKind(rawValue: UInt8(clamping: span.kind.rawValue)), span.kind.rawValue >= 0,
-            span.kind.rawValue <= 5
-        else {
-            throw Invalid(reason: "unknown span kind \(span.kind.rawValue)")
-        }
-        guard let status = StatusCode(rawValue: UInt8(clamping: span.status.code.rawValue)),
-            span.status.code.rawValue >= 0,
-            span.status.code.rawValue <= 2
-        else {
-            throw Invalid(reason: "unknown status code \(span.status.code.rawValue)")
-        }
+        let kind = try spanKind(span.kind.rawValue)
+        let status = try statusCode(span.status.code.rawValue)
         var links: [SpanLink] = []
         for link in span.links {
             links.append(
@@ -169,22 +196,16 @@ public enum OTLPMapping {
     }
 
     static func event(from log: Opentelemetry_Proto_Logs_V1_LogRecord) throws(Invalid) -> AuditEvent {
-        let severity = log.severityNumber.rawValue
-        guard (0...24).contains(severity) else { throw Invalid(reason: "severity_number \(severity) is outside 0-24") }
+        let severity = try self.severity(log.severityNumber.rawValue)
         // On log records the ids are optional; when present they must have the right length.
         let trace = try traceID(log.traceID, "trace_id", required: false)
         let span = try spanID(log.spanID, "span_id", required: false)
         var e = AuditEvent(
             kind: .log, startTimeUnixNano: log.timeUnixNano, observedTimeUnixNano: log.observedTimeUnixNano,
-            traceID: trace, spanID: span, flags: log.flags, severityNumber: UInt8(severity),
+            traceID: trace, spanID: span, flags: log.flags, severityNumber: severity,
             severityText: log.severityText, body: log.hasBody ? value(log.body) : nil, eventName: log.eventName,
             attributes: log.attributes.map(attribute), droppedAttributesCount: log.droppedAttributesCount)
-        // An access event exported as a log record (AccessLogRecord) comes back as the access event it was.
-        if log.eventName == AccessLogRecord.eventName {
-            do throws(AccessLogRecord.Invalid) { try AccessLogRecord.restore(&e) } catch {
-                throw Invalid(reason: error.reason)
-            }
-        }
+        try restoreAccessEvent(&e)
         return e
     }
 

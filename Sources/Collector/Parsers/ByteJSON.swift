@@ -55,14 +55,19 @@ public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertibl
     public var offset: Int
     public var message: String
     public var description: String { "\(message) at byte \(offset)" }
+
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
 }
 
 public struct ByteJSONParser {
     /// Nesting deeper than this is refused (hostile input must not exhaust the stack).
     public static let maxDepth = 64
 
-    private let bytes: [UInt8]
-    private var i = 0
+    let bytes: [UInt8]
+    var i = 0
 
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var p = ByteJSONParser(bytes: bytes)
@@ -75,32 +80,22 @@ public struct ByteJSONParser {
         return v
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8]) { self.bytes = bytes }
 
-    private mutating func skipSpace() {
+    mutating func skipSpace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
     }
 
-    private func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: message) }
+    func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: message) }
 
     private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard depth < Self.maxDepth else { throw fail("JSON nested deeper than \(Self.maxDepth) levels") }
-        guard i < bytes.count else { throw fail("the JSON ends early") }
-        switch bytes[i] {
-        case UInt8(ascii: "{"): return try object(depth: depth)
-        case UInt8(ascii: "["): return try array(depth: depth)
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"):
-            try literal("true")
-            return .bool(true)
-        case UInt8(ascii: "f"):
-            try literal("false")
-            return .bool(false)
-        case UInt8(ascii: "n"):
-            try literal("null")
-            return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        switch try token(depth: depth) {
+        case .object: return try object(depth: depth)
+        case .array: return try array(depth: depth)
+        case .string(let b): return .string(Array(b))
+        case .number(let r): return .number(String(decoding: bytes[r], as: UTF8.self))
+        case .bool(let b): return .bool(b)
+        case .null: return .null
         }
     }
 
@@ -110,7 +105,8 @@ public struct ByteJSONParser {
         i += w.count
     }
 
-    private mutating func number() throws(JSONSyntaxError) -> String {
+    /// Where the number at `i` is written, read past it.
+    mutating func numberRange() throws(JSONSyntaxError) -> Range<Int> {
         let start = i
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
         var digits = 0
@@ -138,7 +134,7 @@ public struct ByteJSONParser {
             }
             guard exp > 0 else { throw fail("an exponent needs digits") }
         }
-        return String(decoding: bytes[start..<i], as: UTF8.self)
+        return start..<i
     }
 
     private mutating func string() throws(JSONSyntaxError) -> [UInt8] {
@@ -191,59 +187,20 @@ public struct ByteJSONParser {
     }
 
     private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        i += 1
         var out: [JSONValue] = []
-        skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
-            i += 1
-            return .array(out)
-        }
-        while true {
-            skipSpace()
-            out.append(try value(depth: depth + 1))
-            skipSpace()
-            guard i < bytes.count else { throw fail("an array is not closed") }
-            if bytes[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if bytes[i] == UInt8(ascii: "]") {
-                i += 1
-                return .array(out)
-            }
-            throw fail("expected , or ] in an array")
-        }
+        guard beginArray() else { return .array(out) }
+        repeat { out.append(try value(depth: depth + 1)) } while try nextElement()
+        return .array(out)
     }
 
     private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        i += 1
         var out: [(String, JSONValue)] = []
-        skipSpace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
-            i += 1
-            return .object(out)
-        }
-        while true {
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let key = String(decoding: try string(), as: UTF8.self)
-            skipSpace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected : after a member name") }
-            i += 1
-            skipSpace()
+        guard beginObject() else { return .object(out) }
+        repeat {
+            let key = String(decoding: try memberName(), as: UTF8.self)
             out.append((key, try value(depth: depth + 1)))
-            skipSpace()
-            guard i < bytes.count else { throw fail("an object is not closed") }
-            if bytes[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if bytes[i] == UInt8(ascii: "}") {
-                i += 1
-                return .object(out)
-            }
-            throw fail("expected , or } in an object")
-        }
+        } while try nextMember()
+        return .object(out)
     }
 }
 
@@ -268,36 +225,11 @@ extension ByteJSONParser {
         p.skipSpace()
         guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "{") else { return false }
         // As `object(depth: 0)`, with members handed over instead of collected.
-        p.i += 1
-        p.skipSpace()
-        if p.i < bytes.count, bytes[p.i] == UInt8(ascii: "}") {
-            p.i += 1
-        } else {
-            while true {
-                p.skipSpace()
-                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "\"") else {
-                    throw p.fail("expected a member name")
-                }
-                let key = String(decoding: try p.scannedString(), as: UTF8.self)
-                p.skipSpace()
-                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: ":") else {
-                    throw p.fail("expected : after a member name")
-                }
-                p.i += 1
-                p.skipSpace()
+        if p.beginObject() {
+            repeat {
+                let key = String(decoding: try p.memberName(), as: UTF8.self)
                 member(key, try p.scannedValue())
-                p.skipSpace()
-                guard p.i < bytes.count else { throw p.fail("an object is not closed") }
-                if bytes[p.i] == UInt8(ascii: ",") {
-                    p.i += 1
-                    continue
-                }
-                if bytes[p.i] == UInt8(ascii: "}") {
-                    p.i += 1
-                    break
-                }
-                throw p.fail("expected , or } in an object")
-            }
+            } while try p.nextMember()
         }
         p.skipSpace()
         guard p.i == bytes.count else { throw p.fail("unexpected bytes after the JSON value") }
@@ -306,27 +238,21 @@ extension ByteJSONParser {
 
     /// As `value(depth: 1)`, scalars without a tree node.
     private mutating func scannedValue() throws(JSONSyntaxError) -> ScannedValue {
-        guard i < bytes.count else { throw fail("the JSON ends early") }
-        switch bytes[i] {
-        case UInt8(ascii: "\""): return .string(try scannedString())
-        case UInt8(ascii: "{"), UInt8(ascii: "["): return .nested(try value(depth: 1))
-        case UInt8(ascii: "t"):
-            try literal("true")
-            return .bool(true)
-        case UInt8(ascii: "f"):
-            try literal("false")
-            return .bool(false)
-        case UInt8(ascii: "n"):
-            try literal("null")
-            return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        let start = i
+        switch try token(depth: 1) {
+        case .string(let b): return .string(b)
+        case .object, .array:
+            i = start
+            return .nested(try value(depth: 1))
+        case .number(let r): return .number(String(decoding: bytes[r], as: UTF8.self))
+        case .bool(let b): return .bool(b)
+        case .null: return .null
         }
     }
 
     /// A string's bytes: a slice of the input up to the closing quote when nothing needs unescaping (most of
     /// an access line), else `string()`'s unescaped copy and its errors.
-    private mutating func scannedString() throws(JSONSyntaxError) -> ArraySlice<UInt8> {
+    mutating func scannedString() throws(JSONSyntaxError) -> ArraySlice<UInt8> {
         var j = i + 1
         while j < bytes.count {
             let c = bytes[j]
@@ -338,5 +264,150 @@ extension ByteJSONParser {
             j += 1
         }
         return ArraySlice(try string())
+    }
+}
+
+// MARK: Pulling a document apart
+
+extension ByteJSONParser {
+    /// The value at `i` as the one-pass decoders (OTLP/JSON, Zipkin) pull it: scalars read past, an object or
+    /// array only recognised (`i` still at its bracket, for `beginObject` / `beginArray` or `skipValue`).
+    enum Token {
+        case string(ArraySlice<UInt8>)
+        case number(Range<Int>)
+        case bool(Bool)
+        case null
+        case object
+        case array
+    }
+
+    /// As `value(depth:)` begins: the same depth limit, errors and dispatch, without building anything.
+    mutating func token(depth: Int) throws(JSONSyntaxError) -> Token {
+        guard depth < Self.maxDepth else { throw fail("JSON nested deeper than \(Self.maxDepth) levels") }
+        guard i < bytes.count else { throw fail("the JSON ends early") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return .object
+        case UInt8(ascii: "["): return .array
+        case UInt8(ascii: "\""): return .string(try scannedString())
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try numberRange())
+        default: throw fail("unexpected byte 0x\(String(bytes[i], radix: 16)) where a JSON value should start")
+        }
+    }
+
+    /// Enters the object at `i` (its `{`); false when it is empty (and read past).
+    mutating func beginObject() -> Bool {
+        i += 1
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            return false
+        }
+        return true
+    }
+
+    /// The next member's name (unescaped bytes), read up to its value, as `object(depth:)` reads it.
+    mutating func memberName() throws(JSONSyntaxError) -> ArraySlice<UInt8> {
+        skipSpace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+        let key = try scannedString()
+        skipSpace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected : after a member name") }
+        i += 1
+        skipSpace()
+        return key
+    }
+
+    /// After a member's value: true when another member follows, false at the closing `}` (read past).
+    mutating func nextMember() throws(JSONSyntaxError) -> Bool {
+        skipSpace()
+        guard i < bytes.count else { throw fail("an object is not closed") }
+        if bytes[i] == UInt8(ascii: ",") {
+            i += 1
+            return true
+        }
+        if bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            return false
+        }
+        throw fail("expected , or } in an object")
+    }
+
+    /// Enters the array at `i` (its `[`); false when it is empty (and read past). Elements start after `skipSpace`.
+    mutating func beginArray() -> Bool {
+        i += 1
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            return false
+        }
+        skipSpace()
+        return true
+    }
+
+    /// After an element: true when another follows (space skipped up to it), false at the closing `]`.
+    mutating func nextElement() throws(JSONSyntaxError) -> Bool {
+        skipSpace()
+        guard i < bytes.count else { throw fail("an array is not closed") }
+        if bytes[i] == UInt8(ascii: ",") {
+            i += 1
+            skipSpace()
+            return true
+        }
+        if bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            return false
+        }
+        throw fail("expected , or ] in an array")
+    }
+
+    /// Reads past the value at `i`, accepting and refusing exactly what `value(depth:)` does.
+    mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
+        switch try token(depth: depth) {
+        case .object:
+            guard beginObject() else { return }
+            repeat {
+                _ = try memberName()
+                try skipValue(depth: depth + 1)
+            } while try nextMember()
+        case .array:
+            guard beginArray() else { return }
+            repeat { try skipValue(depth: depth + 1) } while try nextElement()
+        default: return
+        }
+    }
+
+    /// Reads past space after the top-level value, refusing anything else, as `parse` does.
+    mutating func end() throws(JSONSyntaxError) {
+        skipSpace()
+        guard i == bytes.count else { throw fail("unexpected bytes after the JSON value") }
+    }
+
+    /// 1 to 19 ASCII digits as their value (below 10^19, so no overflow); nil for any other byte. The number
+    /// fields' fast path, before the rule that reads other text.
+    static func digits(_ b: ArraySlice<UInt8>) -> UInt64? {
+        var v: UInt64 = 0
+        for c in b {
+            let d = c &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            v = v &* 10 &+ UInt64(d)
+        }
+        return v
+    }
+
+    /// Checks a whole document as `parse` does, building nothing: the same first error, or none.
+    static func validate(_ bytes: [UInt8]) throws(JSONSyntaxError) {
+        var p = ByteJSONParser(bytes: bytes)
+        p.skipSpace()
+        try p.skipValue(depth: 0)
+        try p.end()
     }
 }

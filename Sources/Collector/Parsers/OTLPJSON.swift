@@ -1,10 +1,25 @@
-// OTLP/JSON requests, which are not plain proto3 JSON: trace and span ids are hex (some exporters send
-// base64: accepted too), enums are integers (names accepted), 64-bit integers are decimal strings (numbers
-// accepted), keys are lowerCamelCase (snake_case accepted), unknown fields are ignored.
+// OTLP/JSON requests -> AuditEvent in one pass over the bytes, without a JSON tree or swift-protobuf messages:
+// the receivers' path for OTLP/HTTP JSON bodies, as OTLPWireDecoder is for protobuf ones. OTLP/JSON is not plain
+// proto3 JSON: trace and span ids are hex (some exporters send base64: accepted too), enums are integers (names
+// accepted), 64-bit integers are decimal strings (numbers accepted), keys are lowerCamelCase (snake_case
+// accepted), unknown fields are ignored.
+//
+// The result is exactly that of the earlier path (a JSON tree, then an `ExportTraceServiceRequest` /
+// `ExportLogsServiceRequest`, then `OTLPMapping.events(from:)`), kept in Tests/Fuzz/Harness/OTLPJSONTree.swift
+// as the reference the property tests and the fuzz target compare against. Its rules, which this file keeps:
+// - The whole body is JSON first: a syntax error anywhere (ByteJSONParser's message and offset) wins over any
+//   other error.
+// - Of a member written twice (under either spelling) the first counts; a first `null` means absent. Inside an
+//   AnyValue every member counts, the last value field winning.
+// - Each message checks its fields in a fixed order (the order of the `rank` tables below), whatever order the
+//   body writes them in; items of a list in order. So the error reported is the first in that order, not in
+//   the body's: a member's error is held until the object ends, and only an earlier-ranked member can replace it.
+// - A list item that is not an object is refused ("expected an object"), except a KeyValue (an empty key with
+//   no value) and a status (ignored).
+// - Strings are decoded leniently: bytes that are not UTF-8 become U+FFFD.
 import Foundation
 import LogFormat
 import OTLPBridge
-import OTLPProto
 
 public enum OTLPJSON {
     public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -12,283 +27,80 @@ public enum OTLPJSON {
         public var path: String
         public var message: String
         public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
+
+        /// The same error seen from the enclosing value, which reached it through `step`.
+        func under(_ step: String) -> DecodeError {
+            DecodeError(path: path.isEmpty ? step : step + "." + path, message: message)
+        }
     }
 
-    public static func traceRequest(from body: [UInt8]) throws(DecodeError) -> OTLPTraceRequest {
-        let root = try parse(body)
-        var request = OTLPTraceRequest()
-        for (r, rs) in try array(root, ["resourceSpans", "resource_spans"], "").enumerated() {
-            let rp = "resourceSpans[\(r)]"
-            var out = Opentelemetry_Proto_Trace_V1_ResourceSpans()
-            if let res = member(rs, ["resource"]) { out.resource = try resource(res, rp + ".resource") }
-            out.schemaURL = try string(rs, ["schemaUrl", "schema_url"], rp)
-            for (s, ss) in try array(rs, ["scopeSpans", "scope_spans"], rp).enumerated() {
-                let sp = rp + ".scopeSpans[\(s)]"
-                var scopeSpans = Opentelemetry_Proto_Trace_V1_ScopeSpans()
-                if let sc = member(ss, ["scope"]) { scopeSpans.scope = try scope(sc, sp + ".scope") }
-                scopeSpans.schemaURL = try string(ss, ["schemaUrl", "schema_url"], sp)
-                for (i, span) in try array(ss, ["spans"], sp).enumerated() {
-                    scopeSpans.spans.append(try self.span(span, sp + ".spans[\(i)]"))
+    /// An `ExportTraceServiceRequest` in OTLP/JSON, decoded and mapped.
+    public static func traces(json body: [UInt8]) throws(DecodeError) -> OTLPMapping.Imported {
+        try decode(body, .span)
+    }
+
+    /// An `ExportLogsServiceRequest` in OTLP/JSON, decoded and mapped.
+    public static func logs(json body: [UInt8]) throws(DecodeError) -> OTLPMapping.Imported {
+        try decode(body, .log)
+    }
+
+    static func decode(_ body: [UInt8], _ item: OTLPJSONScanner.Item) throws(DecodeError) -> OTLPMapping.Imported {
+        var scanner = OTLPJSONScanner(body, item)
+        do throws(OTLPJSONScanner.Failure) {
+            try scanner.request()
+            return scanner.out
+        } catch {
+            switch error {
+            case .syntax(let e): throw DecodeError(path: "", message: "malformed JSON: \(e)")
+            case .semantic(let e):
+                // A syntax error after the member that failed still comes first.
+                do throws(JSONSyntaxError) { try ByteJSONParser.validate(body) } catch {
+                    throw DecodeError(path: "", message: "malformed JSON: \(error)")
                 }
-                out.scopeSpans.append(scopeSpans)
-            }
-            request.resourceSpans.append(out)
-        }
-        return request
-    }
-
-    public static func logsRequest(from body: [UInt8]) throws(DecodeError) -> OTLPLogsRequest {
-        let root = try parse(body)
-        var request = OTLPLogsRequest()
-        for (r, rl) in try array(root, ["resourceLogs", "resource_logs"], "").enumerated() {
-            let rp = "resourceLogs[\(r)]"
-            var out = Opentelemetry_Proto_Logs_V1_ResourceLogs()
-            if let res = member(rl, ["resource"]) { out.resource = try resource(res, rp + ".resource") }
-            out.schemaURL = try string(rl, ["schemaUrl", "schema_url"], rp)
-            for (s, sl) in try array(rl, ["scopeLogs", "scope_logs"], rp).enumerated() {
-                let sp = rp + ".scopeLogs[\(s)]"
-                var scopeLogs = Opentelemetry_Proto_Logs_V1_ScopeLogs()
-                if let sc = member(sl, ["scope"]) { scopeLogs.scope = try scope(sc, sp + ".scope") }
-                scopeLogs.schemaURL = try string(sl, ["schemaUrl", "schema_url"], sp)
-                for (i, log) in try array(sl, ["logRecords", "log_records"], sp).enumerated() {
-                    scopeLogs.logRecords.append(try logRecord(log, sp + ".logRecords[\(i)]"))
-                }
-                out.scopeLogs.append(scopeLogs)
-            }
-            request.resourceLogs.append(out)
-        }
-        return request
-    }
-
-    // MARK: Messages
-
-    static func span(_ v: JSONValue, _ p: String) throws(DecodeError) -> OTLPSpan {
-        var s = OTLPSpan()
-        s.traceID = try id(v, ["traceId", "trace_id"], p)
-        s.spanID = try id(v, ["spanId", "span_id"], p)
-        s.parentSpanID = try id(v, ["parentSpanId", "parent_span_id"], p)
-        s.traceState = try string(v, ["traceState", "trace_state"], p)
-        s.flags = UInt32(truncatingIfNeeded: try integer(v, ["flags"], p, max: UInt64(UInt32.max)))
-        s.name = try string(v, ["name"], p)
-        s.kind = OTLPSpan.SpanKind(rawValue: Int(try enumValue(v, ["kind"], p, names: spanKindNames))) ?? .unspecified
-        s.startTimeUnixNano = try integer(v, ["startTimeUnixNano", "start_time_unix_nano"], p)
-        s.endTimeUnixNano = try integer(v, ["endTimeUnixNano", "end_time_unix_nano"], p)
-        s.attributes = try attributes(v, p)
-        s.droppedAttributesCount = try count(v, ["droppedAttributesCount", "dropped_attributes_count"], p)
-        for (i, e) in try array(v, ["events"], p).enumerated() {
-            let ep = p + ".events[\(i)]"
-            var event = OTLPSpan.Event()
-            event.timeUnixNano = try integer(e, ["timeUnixNano", "time_unix_nano"], ep)
-            event.name = try string(e, ["name"], ep)
-            event.attributes = try attributes(e, ep)
-            event.droppedAttributesCount = try count(e, ["droppedAttributesCount", "dropped_attributes_count"], ep)
-            s.events.append(event)
-        }
-        s.droppedEventsCount = try count(v, ["droppedEventsCount", "dropped_events_count"], p)
-        for (i, l) in try array(v, ["links"], p).enumerated() {
-            let lp = p + ".links[\(i)]"
-            var link = OTLPSpan.Link()
-            link.traceID = try id(l, ["traceId", "trace_id"], lp)
-            link.spanID = try id(l, ["spanId", "span_id"], lp)
-            link.traceState = try string(l, ["traceState", "trace_state"], lp)
-            link.attributes = try attributes(l, lp)
-            link.droppedAttributesCount = try count(l, ["droppedAttributesCount", "dropped_attributes_count"], lp)
-            link.flags = UInt32(truncatingIfNeeded: try integer(l, ["flags"], lp, max: UInt64(UInt32.max)))
-            s.links.append(link)
-        }
-        s.droppedLinksCount = try count(v, ["droppedLinksCount", "dropped_links_count"], p)
-        if let status = member(v, ["status"]) {
-            s.status.message = try string(status, ["message"], p + ".status")
-            s.status.code =
-                Opentelemetry_Proto_Trace_V1_Status.StatusCode(
-                    rawValue: Int(try enumValue(status, ["code"], p + ".status", names: statusNames))) ?? .unset
-        }
-        return s
-    }
-
-    static func logRecord(_ v: JSONValue, _ p: String) throws(DecodeError) -> Opentelemetry_Proto_Logs_V1_LogRecord {
-        var l = Opentelemetry_Proto_Logs_V1_LogRecord()
-        l.timeUnixNano = try integer(v, ["timeUnixNano", "time_unix_nano"], p)
-        l.observedTimeUnixNano = try integer(v, ["observedTimeUnixNano", "observed_time_unix_nano"], p)
-        l.severityNumber =
-            Opentelemetry_Proto_Logs_V1_SeverityNumber(
-                rawValue: Int(try enumValue(v, ["severityNumber", "severity_number"], p, names: [:]))) ?? .unspecified
-        l.severityText = try string(v, ["severityText", "severity_text"], p)
-        if let body = member(v, ["body"]) { l.body = try anyValue(body, p + ".body") }
-        l.attributes = try attributes(v, p)
-        l.droppedAttributesCount = try count(v, ["droppedAttributesCount", "dropped_attributes_count"], p)
-        l.flags = UInt32(truncatingIfNeeded: try integer(v, ["flags"], p, max: UInt64(UInt32.max)))
-        l.traceID = try id(v, ["traceId", "trace_id"], p)
-        l.spanID = try id(v, ["spanId", "span_id"], p)
-        l.eventName = try string(v, ["eventName", "event_name"], p)
-        return l
-    }
-
-    static func resource(_ v: JSONValue, _ p: String) throws(DecodeError) -> Opentelemetry_Proto_Resource_V1_Resource {
-        var r = Opentelemetry_Proto_Resource_V1_Resource()
-        r.attributes = try attributes(v, p)
-        r.droppedAttributesCount = try count(v, ["droppedAttributesCount", "dropped_attributes_count"], p)
-        return r
-    }
-
-    static func scope(_ v: JSONValue, _ p: String) throws(DecodeError)
-        -> Opentelemetry_Proto_Common_V1_InstrumentationScope
-    {
-        var s = Opentelemetry_Proto_Common_V1_InstrumentationScope()
-        s.name = try string(v, ["name"], p)
-        s.version = try string(v, ["version"], p)
-        s.attributes = try attributes(v, p)
-        s.droppedAttributesCount = try count(v, ["droppedAttributesCount", "dropped_attributes_count"], p)
-        return s
-    }
-
-    static func attributes(_ v: JSONValue, _ p: String) throws(DecodeError) -> [OTLPKeyValue] {
-        try keyValues(array(v, ["attributes"], p), p + ".attributes")
-    }
-
-    static func keyValues(_ list: [JSONValue], _ p: String) throws(DecodeError) -> [OTLPKeyValue] {
-        var out: [OTLPKeyValue] = []
-        out.reserveCapacity(list.count)
-        for (i, kv) in list.enumerated() {
-            var o = OTLPKeyValue()
-            o.key = try string(kv, ["key"], p + "[\(i)]")
-            if let value = member(kv, ["value"]) { o.value = try anyValue(value, p + "[\(i)].value") }
-            out.append(o)
-        }
-        return out
-    }
-
-    static func anyValue(_ v: JSONValue, _ p: String, depth: Int = 0) throws(DecodeError) -> OTLPAnyValue {
-        guard depth < 64 else { throw DecodeError(path: p, message: "values nested deeper than 64 levels") }
-        guard case .object(let members) = v else {
-            throw DecodeError(path: p, message: "an AnyValue must be an object")
-        }
-        var o = OTLPAnyValue()
-        for (key, value) in members {
-            switch key {
-            case "stringValue", "string_value":
-                guard case .string(let b) = value else {
-                    throw DecodeError(path: p, message: "stringValue must be a string")
-                }
-                o.stringValue = String(decoding: b, as: UTF8.self)
-            case "boolValue", "bool_value":
-                guard case .bool(let b) = value else {
-                    throw DecodeError(path: p, message: "boolValue must be true or false")
-                }
-                o.boolValue = b
-            case "intValue", "int_value":
-                o.intValue = try signed(value, p + ".intValue")
-            case "doubleValue", "double_value":
-                o.doubleValue = try double(value, p + ".doubleValue")
-            case "bytesValue", "bytes_value":
-                guard case .string(let b) = value, let data = Data(base64Encoded: Data(b)) else {
-                    throw DecodeError(path: p, message: "bytesValue must be base64")
-                }
-                o.bytesValue = data
-            case "arrayValue", "array_value":
-                var a = Opentelemetry_Proto_Common_V1_ArrayValue()
-                for (i, item) in try array(value, ["values"], p + ".arrayValue").enumerated() {
-                    a.values.append(try anyValue(item, p + ".arrayValue.values[\(i)]", depth: depth + 1))
-                }
-                o.arrayValue = a
-            case "kvlistValue", "kvlist_value":
-                var l = Opentelemetry_Proto_Common_V1_KeyValueList()
-                l.values = try keyValues(array(value, ["values"], p + ".kvlistValue"), p + ".kvlistValue.values")
-                o.kvlistValue = l
-            default: continue  // unknown fields are ignored
+                throw e
             }
         }
-        return o
     }
 
-    // MARK: Scalars
+    // MARK: Scalars (text as sent, the rules of every field of a kind)
 
-    static func parse(_ body: [UInt8]) throws(DecodeError) -> JSONValue {
-        do { return try ByteJSONParser.parse(body) } catch {
-            throw DecodeError(path: "", message: "malformed JSON: \(error)")
-        }
-    }
-
-    static func member(_ v: JSONValue, _ keys: [String]) -> JSONValue? {
-        guard case .object(let members) = v else { return nil }
-        for (k, value) in members where keys.contains(k) {
-            if value == .null { return nil }
-            return value
-        }
-        return nil
-    }
-
-    static func array(_ v: JSONValue, _ keys: [String], _ p: String) throws(DecodeError) -> [JSONValue] {
-        guard case .object = v else { throw DecodeError(path: p, message: "expected an object") }
-        guard let m = member(v, keys) else { return [] }
-        guard case .array(let items) = m else {
-            throw DecodeError(path: join(p, keys[0]), message: "expected an array")
-        }
-        return items
-    }
-
-    static func string(_ v: JSONValue, _ keys: [String], _ p: String) throws(DecodeError) -> String {
-        guard let m = member(v, keys) else { return "" }
-        guard case .string(let b) = m else { throw DecodeError(path: join(p, keys[0]), message: "expected a string") }
-        return String(decoding: b, as: UTF8.self)
-    }
-
-    /// Hex (either case) or, leniently, base64; other text is kept as its bytes so the id check names it.
-    static func id(_ v: JSONValue, _ keys: [String], _ p: String) throws(DecodeError) -> Data {
-        let text = try string(v, keys, p)
+    /// Hex (either case) or, leniently, base64; other text is kept as its bytes so the id check names its length.
+    static func idBytes(_ text: String) -> Data {
         if text.isEmpty { return Data() }
         if text.utf8.count == 32 || text.utf8.count == 16, let bytes = HexCoding.decode(text) { return Data(bytes) }
         if let data = Data(base64Encoded: text) { return data }
         return Data(text.utf8)
     }
 
-    static func integer(_ v: JSONValue, _ keys: [String], _ p: String, max: UInt64 = .max) throws(DecodeError) -> UInt64
-    {
-        guard let m = member(v, keys) else { return 0 }
-        let text: String
-        switch m {
-        case .number(let n): text = n
-        case .string(let b): text = String(decoding: b, as: UTF8.self)
-        default: throw DecodeError(path: join(p, keys[0]), message: "expected an integer (number or decimal string)")
-        }
+    static func unsigned(_ text: String, _ name: String, max: UInt64) throws(DecodeError) -> UInt64 {
         guard let value = UInt64(text), value <= max else {
-            throw DecodeError(
-                path: join(p, keys[0]), message: "\(text.debugDescription) is not an unsigned integer up to \(max)")
+            throw DecodeError(path: name, message: "\(text.debugDescription) is not an unsigned integer up to \(max)")
         }
         return value
     }
 
-    static func count(_ v: JSONValue, _ keys: [String], _ p: String) throws(DecodeError) -> UInt32 {
-        UInt32(try integer(v, keys, p, max: UInt64(UInt32.max)))
-    }
-
-    static func signed(_ v: JSONValue, _ p: String) throws(DecodeError) -> Int64 {
-        let text: String
-        switch v {
-        case .number(let n): text = n
-        case .string(let b): text = String(decoding: b, as: UTF8.self)
-        default: throw DecodeError(path: p, message: "expected an integer (number or decimal string)")
-        }
+    static func signed(_ text: String, _ name: String) throws(DecodeError) -> Int64 {
         guard let value = Int64(text) else {
-            throw DecodeError(path: p, message: "\(text.debugDescription) is not a 64-bit integer")
+            throw DecodeError(path: name, message: "\(text.debugDescription) is not a 64-bit integer")
         }
         return value
     }
 
-    static func double(_ v: JSONValue, _ p: String) throws(DecodeError) -> Double {
-        switch v {
-        case .number(let n):
-            if let d = Double(n) { return d }
-        case .string(let b):
-            switch String(decoding: b, as: UTF8.self) {
-            case "NaN": return .nan
-            case "Infinity": return .infinity
-            case "-Infinity": return -.infinity
-            case let s: if let d = Double(s) { return d }
-            }
-        default: break
+    /// A double from a number, or from a string (also "NaN", "Infinity", "-Infinity"); nil otherwise.
+    static func double(number text: String) -> Double? { Double(text) }
+
+    static func double(string text: String) -> Double? {
+        switch text {
+        case "NaN": .nan
+        case "Infinity": .infinity
+        case "-Infinity": -.infinity
+        case let s: Double(s)
         }
-        throw DecodeError(path: p, message: "expected a number")
     }
 
     static let spanKindNames: [String: Int64] = [
@@ -297,22 +109,726 @@ public enum OTLPJSON {
     ]
     static let statusNames: [String: Int64] = ["STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2]
 
-    /// OTLP/JSON enums are integers; names are accepted too. Unknown values pass through for the mapping to
-    /// reject with a reason.
-    static func enumValue(_ v: JSONValue, _ keys: [String], _ p: String, names: [String: Int64]) throws(DecodeError)
-        -> Int64
-    {
-        guard let m = member(v, keys) else { return 0 }
-        switch m {
-        case .number(let n):
-            if let i = Int64(n), (Int64(Int32.min)...Int64(Int32.max)).contains(i) { return i }
-        case .string(let b):
-            let s = String(decoding: b, as: UTF8.self)
-            if let i = names[s] ?? Int64(s) { return i }
-        default: break
-        }
-        throw DecodeError(path: join(p, keys[0]), message: "expected an enum number")
+    /// An enum written as a number (an int32) or a string (a name, or any 64-bit integer); nil otherwise. Unknown
+    /// values pass through for the mapping to reject with a reason.
+    static func enumValue(number text: String) -> Int64? {
+        guard let i = Int64(text), (Int64(Int32.min)...Int64(Int32.max)).contains(i) else { return nil }
+        return i
     }
 
-    static func join(_ p: String, _ key: String) -> String { p.isEmpty ? key : p + "." + key }
+    static func enumValue(string text: String, names: [String: Int64]) -> Int64? { names[text] ?? Int64(text) }
+
+    static let integerExpected = "expected an integer (number or decimal string)"
+}
+
+/// The walk over one request. Every read either returns what it read (the parser past the value) or throws:
+/// syntax errors stop everything; an error in what the JSON says (`semantic`) is held by the enclosing object
+/// as described at the top of the file.
+struct OTLPJSONScanner {
+    enum Item { case span, log }
+
+    enum Failure: Error {
+        case syntax(JSONSyntaxError)
+        case semantic(OTLPJSON.DecodeError)
+    }
+
+    typealias DecodeError = OTLPJSON.DecodeError
+
+    var p: ByteJSONParser
+    var out = OTLPMapping.Imported()
+    let item: Item
+
+    init(_ bytes: [UInt8], _ item: Item) {
+        p = ByteJSONParser(bytes: bytes)
+        self.item = item
+    }
+
+    // MARK: Parser steps, syntax errors wrapped
+
+    mutating func token(_ depth: Int) throws(Failure) -> ByteJSONParser.Token {
+        do throws(JSONSyntaxError) { return try p.token(depth: depth) } catch { throw .syntax(error) }
+    }
+
+    mutating func skip(_ depth: Int) throws(Failure) {
+        do throws(JSONSyntaxError) { try p.skipValue(depth: depth) } catch { throw .syntax(error) }
+    }
+
+    mutating func memberName() throws(Failure) -> ArraySlice<UInt8> {
+        do throws(JSONSyntaxError) { return try p.memberName() } catch { throw .syntax(error) }
+    }
+
+    mutating func nextMember() throws(Failure) -> Bool {
+        do throws(JSONSyntaxError) { return try p.nextMember() } catch { throw .syntax(error) }
+    }
+
+    mutating func nextElement() throws(Failure) -> Bool {
+        do throws(JSONSyntaxError) { return try p.nextElement() } catch { throw .syntax(error) }
+    }
+
+    // MARK: Structure
+
+    /// Reads the object at `depth` member by member: `fields` names the fields it knows (camelCase and snake_case,
+    /// in the check order, at most 32), `read` reads the first occurrence of each by its place; others are skipped. A field's error is
+    /// held until the object ends and replaced only by one of a lower rank. False, reading nothing, when the
+    /// value is not an object.
+    mutating func object(
+        _ depth: Int, fields: [(String, String)], read: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
+    ) throws(Failure) -> Bool {
+        let start = p.i
+        guard case .object = try token(depth) else {
+            p.i = start
+            return false
+        }
+        var seen: UInt32 = 0
+        var held: (rank: Int, error: DecodeError)? = nil
+        if p.beginObject() {
+            repeat {
+                let name = try memberName()
+                let valueStart = p.i
+                let field = Self.rank(name, in: fields)
+                guard let r = field, seen & (1 << r) == 0, r < held?.rank ?? Int.max else {
+                    if let r = field { seen |= 1 << r }
+                    try skip(depth + 1)
+                    continue
+                }
+                seen |= 1 << r
+                do throws(Failure) { try read(&self, r) } catch {
+                    guard case .semantic(let e) = error else { throw error }
+                    held = (r, e)
+                    p.i = valueStart
+                    try skip(depth + 1)
+                }
+            } while try nextMember()
+        }
+        if let held { throw .semantic(held.error) }
+        return true
+    }
+
+    /// A message that must be an object (`null` counts as absent where the field is read, not here).
+    mutating func message(
+        _ depth: Int, fields: [(String, String)], read: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
+    ) throws(Failure) {
+        guard try object(depth, fields: fields, read: read) else {
+            throw .semantic(DecodeError(path: "", message: "expected an object"))
+        }
+    }
+
+    /// A list field named `name`: each element read in order (an element's error names its index); `null` is
+    /// an empty list.
+    mutating func list(
+        _ depth: Int, _ name: String, element: (inout OTLPJSONScanner, Int) throws(Failure) -> Void
+    ) throws(Failure) {
+        switch try token(depth) {
+        case .null: return
+        case .array: break
+        default: throw .semantic(DecodeError(path: name, message: "expected an array"))
+        }
+        guard p.beginArray() else { return }
+        var n = 0
+        repeat {
+            do throws(Failure) { try element(&self, n) } catch {
+                guard case .semantic(let e) = error else { throw error }
+                throw .semantic(e.under("\(name)[\(n)]"))
+            }
+            n += 1
+        } while try nextElement()
+    }
+
+    /// Runs `body`, naming `step` in its errors.
+    mutating func under<T>(
+        _ step: String, _ body: (inout OTLPJSONScanner) throws(Failure) -> T
+    ) throws(Failure) -> T {
+        do throws(Failure) { return try body(&self) } catch {
+            guard case .semantic(let e) = error else { throw error }
+            throw .semantic(e.under(step))
+        }
+    }
+
+    // MARK: Scalar fields (null: the default)
+
+    /// The text of a string token (not necessarily UTF-8, decoded leniently).
+    @inline(__always)
+    static func text(_ b: ArraySlice<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
+
+    func text(_ r: Range<Int>) -> String { String(decoding: p.bytes[r], as: UTF8.self) }
+
+    mutating func string(_ depth: Int, _ name: String) throws(Failure) -> String {
+        switch try token(depth) {
+        case .string(let b): return Self.text(b)
+        case .null: return ""
+        default: throw .semantic(DecodeError(path: name, message: "expected a string"))
+        }
+    }
+
+    /// An unsigned integer up to `max`, as a number or a decimal string.
+    mutating func unsigned(_ depth: Int, _ name: String, max: UInt64 = .max) throws(Failure) -> UInt64 {
+        let digits: ArraySlice<UInt8>
+        switch try token(depth) {
+        case .number(let r): digits = p.bytes[r]
+        case .string(let b): digits = b
+        case .null: return 0
+        default: throw .semantic(DecodeError(path: name, message: OTLPJSON.integerExpected))
+        }
+        // Plain digits (nanosecond times: 19 of them) without making a String; anything else as the rules say.
+        if (1...19).contains(digits.count), let v = ByteJSONParser.digits(digits), v <= max { return v }
+        do throws(DecodeError) { return try OTLPJSON.unsigned(Self.text(digits), name, max: max) } catch {
+            throw .semantic(error)
+        }
+    }
+
+    mutating func count(_ depth: Int, _ name: String) throws(Failure) -> UInt32 {
+        UInt32(try unsigned(depth, name, max: UInt64(UInt32.max)))
+    }
+
+    mutating func enumValue(_ depth: Int, _ name: String, names: [String: Int64]) throws(Failure) -> Int {
+        let value: Int64?
+        switch try token(depth) {
+        case .number(let r): value = OTLPJSON.enumValue(number: text(r))
+        case .string(let b):
+            // A name (swift-protobuf's default) found by its bytes; other text by the rule.
+            if let named = names.first(where: { b.elementsEqual($0.key.utf8) }) { return Int(named.value) }
+            value = OTLPJSON.enumValue(string: Self.text(b), names: names)
+        case .null: return 0
+        default: value = nil
+        }
+        guard let value else { throw .semantic(DecodeError(path: name, message: "expected an enum number")) }
+        return Int(value)
+    }
+
+    /// An id as the bytes it stands for: how many, and as a trace id (16) or span id (8) when that many.
+    struct ID {
+        var count = 0
+        var trace = TraceID.zero
+        var span = SpanID.zero
+
+        func traceID(_ what: String, required: Bool) throws(OTLPMapping.Invalid) -> TraceID {
+            try OTLPMapping.traceID(count: count, trace, what, required: required)
+        }
+
+        func spanID(_ what: String, required: Bool) throws(OTLPMapping.Invalid) -> SpanID {
+            try OTLPMapping.spanID(count: count, span, what, required: required)
+        }
+    }
+
+    mutating func id(_ depth: Int, _ name: String) throws(Failure) -> ID {
+        let b: ArraySlice<UInt8>
+        switch try token(depth) {
+        case .string(let s): b = s
+        case .null: return ID()
+        default: throw .semantic(DecodeError(path: name, message: "expected a string"))
+        }
+        // 32 or 16 hex digits, in place; anything else (base64, or text the check will refuse) as the rules say.
+        if b.count == 32 || b.count == 16 {
+            let parsed = b.withUnsafeBufferPointer { u -> ID? in
+                if u.count == 32 {
+                    guard let t = TraceID(hexDigits: u) else { return nil }
+                    return ID(count: 16, trace: t)
+                }
+                guard let v = HexCoding.word(u) else { return nil }
+                return ID(count: 8, span: SpanID(value: v))
+            }
+            if let parsed { return parsed }
+        }
+        // Canonical base64 of 16 or 8 bytes (swift-protobuf's JSON and some exporters), in place.
+        if b.count == 24 || b.count == 12, let parsed = b.withUnsafeBufferPointer(Self.base64ID) { return parsed }
+        let data = OTLPJSON.idBytes(Self.text(b))
+        return data.withUnsafeBytes { raw in
+            ID(count: raw.count, trace: TraceID(raw: raw) ?? .zero, span: SpanID(raw: raw) ?? .zero)
+        }
+    }
+
+    /// The id in 24 (16 bytes) or 12 (8 bytes) characters of padded base64 whose unused low bits are zero: what
+    /// any encoder writes, and what Foundation's decoder (the rule for other text) decodes the same way. Nil for
+    /// anything else.
+    static func base64ID(_ u: UnsafeBufferPointer<UInt8>) -> ID? {
+        let count = u.count == 24 ? 16 : 8
+        let chars = count == 16 ? 22 : 11
+        for pad in chars..<u.count where u[pad] != UInt8(ascii: "=") { return nil }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for c in u[0..<(chars - 1)] {
+            guard let v = sextet(c) else { return nil }
+            high = high << 6 | low >> 58
+            low = low << 6 | UInt64(v)
+        }
+        // The last character holds 2 (16 bytes) or 4 (8 bytes) bits of the id, then zeros.
+        guard let last = sextet(u[chars - 1]) else { return nil }
+        if count == 16 {
+            guard last & 0x0F == 0 else { return nil }
+            high = high << 2 | low >> 62
+            low = low << 2 | UInt64(last >> 4)
+            return ID(count: 16, trace: TraceID(high: high, low: low))
+        }
+        guard last & 0x03 == 0 else { return nil }
+        return ID(count: 8, span: SpanID(value: low << 4 | UInt64(last >> 2)))
+    }
+
+    @inline(__always)
+    static func sextet(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "+"): 62
+        case UInt8(ascii: "/"): 63
+        default: nil
+        }
+    }
+
+    // MARK: Requests
+
+    /// `{"resourceSpans": [...]}` or `{"resourceLogs": [...]}`, then the end of the body.
+    mutating func request() throws(Failure) {
+        p.skipSpace()
+        let (camel, snake) = item == .span ? ("resourceSpans", "resource_spans") : ("resourceLogs", "resource_logs")
+        let isObject = try object(0, fields: [(camel, snake)]) {
+            (s, _) throws(Failure) in
+            try s.list(1, camel) { (s, r) throws(Failure) in try s.resourceItems(2, index: r) }
+        }
+        if !isObject {
+            try skip(0)
+            throw .semantic(DecodeError(path: "", message: "expected an object"))
+        }
+        do throws(JSONSyntaxError) { try p.end() } catch { throw .syntax(error) }
+    }
+
+    /// Where one scope's items landed in `out.events`, to stamp them once the resource is known.
+    struct ScopeRun {
+        var scope = InstrumentationScope()
+        var schemaURL = ""
+        var events: Range<Int>
+    }
+
+    static let resourceSpansFields = [
+        ("resource", "resource"), ("schemaUrl", "schema_url"), ("scopeSpans", "scope_spans"),
+    ]
+    static let resourceLogsFields = [
+        ("resource", "resource"), ("schemaUrl", "schema_url"), ("scopeLogs", "scope_logs"),
+    ]
+
+    /// `ResourceSpans` / `ResourceLogs`: resource, schemaUrl, scopeSpans / scopeLogs. The resource may come
+    /// after the items, so events are stamped when the object ends.
+    mutating func resourceItems(_ depth: Int, index r: Int) throws(Failure) {
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var schemaURL = ""
+        var runs: [ScopeRun] = []
+        let fields = item == .span ? Self.resourceSpansFields : Self.resourceLogsFields
+        try message(depth, fields: fields) { (s, field) throws(Failure) in
+            switch field {
+            case 0:
+                try s.under("resource") { (s) throws(Failure) in
+                    try s.resource(depth + 1, &attributes, &dropped)
+                }
+            case 1: schemaURL = try s.string(depth + 1, "schemaUrl")
+            default:
+                try s.list(depth + 1, fields[2].0) { (s, i) throws(Failure) in
+                    let first = s.out.events.count
+                    var run = ScopeRun(events: first..<first)
+                    try s.scopeItems(depth + 2, resource: r, scope: i, run: &run)
+                    run.events = first..<s.out.events.count
+                    runs.append(run)
+                }
+            }
+        }
+        let service = attributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
+        for run in runs {
+            for i in run.events {
+                // An access event from a log record may name its service itself (AccessLogRecord).
+                if out.events[i].service.isEmpty { out.events[i].service = service }
+                out.events[i].resourceAttributes = attributes
+                out.events[i].resourceDroppedAttributesCount = dropped
+                out.events[i].resourceSchemaURL = schemaURL
+                out.events[i].scope = run.scope
+                out.events[i].scopeSchemaURL = run.schemaURL
+            }
+        }
+    }
+
+    /// `Resource`: attributes, droppedAttributesCount (`null`: absent).
+    mutating func resource(_ depth: Int, _ attributes: inout [Attribute], _ dropped: inout UInt32) throws(Failure) {
+        if case .null = try peek(depth) { return try skip(depth) }
+        try message(depth, fields: Self.resourceFields) { (s, field) throws(Failure) in
+            if field == 0 {
+                attributes = try s.attributes(depth + 1)
+            } else {
+                dropped = try s.count(depth + 1, "droppedAttributesCount")
+            }
+        }
+    }
+
+    static let resourceFields = [("attributes", "attributes"), ("droppedAttributesCount", "dropped_attributes_count")]
+
+    /// The token at `depth` without reading past it.
+    mutating func peek(_ depth: Int) throws(Failure) -> ByteJSONParser.Token {
+        let start = p.i
+        defer { p.i = start }
+        return try token(depth)
+    }
+
+    /// `ScopeSpans` / `ScopeLogs`: scope, schemaUrl, spans / logRecords.
+    mutating func scopeItems(
+        _ depth: Int, resource r: Int, scope s: Int, run: inout ScopeRun
+    ) throws(Failure) {
+        let fields = item == .span ? Self.scopeSpansFields : Self.scopeLogsFields
+        try message(depth, fields: fields) { (sc, field) throws(Failure) in
+            switch field {
+            case 0:
+                if case .null = try sc.peek(depth + 1) { return try sc.skip(depth + 1) }
+                try sc.under("scope") { (sc) throws(Failure) in run.scope = try sc.scope(depth + 1) }
+            case 1: run.schemaURL = try sc.string(depth + 1, "schemaUrl")
+            default:
+                try sc.list(depth + 1, fields[2].0) { (sc, i) throws(Failure) in
+                    let result = try sc.item == .span ? sc.span(depth + 2) : sc.logRecord(depth + 2)
+                    switch result {
+                    case .success(let e): sc.out.events.append(e)
+                    case .failure(let invalid):
+                        sc.out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: invalid.reason))
+                    }
+                }
+            }
+        }
+    }
+
+    static let scopeSpansFields = [("scope", "scope"), ("schemaUrl", "schema_url"), ("spans", "spans")]
+    static let scopeLogsFields = [("scope", "scope"), ("schemaUrl", "schema_url"), ("logRecords", "log_records")]
+
+    /// `InstrumentationScope`: name, version, attributes, droppedAttributesCount.
+    mutating func scope(_ depth: Int) throws(Failure) -> InstrumentationScope {
+        var scope = InstrumentationScope()
+        try message(depth, fields: Self.scopeFields) { (s, field) throws(Failure) in
+            switch field {
+            case 0: scope.name = try s.string(depth + 1, "name")
+            case 1: scope.version = try s.string(depth + 1, "version")
+            case 2: scope.attributes = try s.attributes(depth + 1)
+            default: scope.droppedAttributesCount = try s.count(depth + 1, "droppedAttributesCount")
+            }
+        }
+        return scope
+    }
+
+    static let scopeFields = [("name", "name"), ("version", "version")] + resourceFields
+
+    // MARK: Spans
+
+    /// Span fields in the order they are checked.
+    static let spanFields: [(String, String)] = [
+        ("traceId", "trace_id"), ("spanId", "span_id"), ("parentSpanId", "parent_span_id"),
+        ("traceState", "trace_state"), ("flags", "flags"), ("name", "name"), ("kind", "kind"),
+        ("startTimeUnixNano", "start_time_unix_nano"), ("endTimeUnixNano", "end_time_unix_nano"),
+        ("attributes", "attributes"), ("droppedAttributesCount", "dropped_attributes_count"), ("events", "events"),
+        ("droppedEventsCount", "dropped_events_count"), ("links", "links"),
+        ("droppedLinksCount", "dropped_links_count"), ("status", "status"),
+    ]
+
+    static func rank(_ k: ArraySlice<UInt8>, in fields: [(String, String)]) -> Int? {
+        for (n, f) in fields.enumerated() where k.elementsEqual(f.0.utf8) || k.elementsEqual(f.1.utf8) {
+            return n
+        }
+        return nil
+    }
+
+    /// A link as read, checked after the span's own ids as the mapping does.
+    struct RawLink {
+        var traceID = ID()
+        var spanID = ID()
+        var traceState = ""
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var flags: UInt32 = 0
+    }
+
+    mutating func span(_ depth: Int) throws(Failure) -> Result<AuditEvent, OTLPMapping.Invalid> {
+        var traceID = ID()
+        var spanID = ID()
+        var parentID = ID()
+        var traceState = ""
+        var flags: UInt32 = 0
+        var name = ""
+        var kind = 0
+        var start: UInt64 = 0
+        var end: UInt64 = 0
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var events: [SpanEvent] = []
+        var droppedEvents: UInt32 = 0
+        var links: [RawLink] = []
+        var droppedLinks: UInt32 = 0
+        var statusMessage = ""
+        var statusCode = 0
+        let d = depth + 1
+        try message(depth, fields: Self.spanFields) { (s, field) throws(Failure) in
+            switch field {
+            case 0: traceID = try s.id(d, "traceId")
+            case 1: spanID = try s.id(d, "spanId")
+            case 2: parentID = try s.id(d, "parentSpanId")
+            case 3: traceState = try s.string(d, "traceState")
+            case 4: flags = UInt32(try s.unsigned(d, "flags", max: UInt64(UInt32.max)))
+            case 5: name = try s.string(d, "name")
+            case 6: kind = try s.enumValue(d, "kind", names: OTLPJSON.spanKindNames)
+            case 7: start = try s.unsigned(d, "startTimeUnixNano")
+            case 8: end = try s.unsigned(d, "endTimeUnixNano")
+            case 9: attributes = try s.attributes(d)
+            case 10: dropped = try s.count(d, "droppedAttributesCount")
+            case 11:
+                try s.list(d, "events") { (s, _) throws(Failure) in events.append(try s.spanEvent(d + 1)) }
+            case 12: droppedEvents = try s.count(d, "droppedEventsCount")
+            case 13:
+                try s.list(d, "links") { (s, _) throws(Failure) in links.append(try s.link(d + 1)) }
+            case 14: droppedLinks = try s.count(d, "droppedLinksCount")
+            default:
+                // A status that is not an object says nothing.
+                let statusStart = s.p.i
+                let isObject = try s.object(d, fields: Self.statusFields) { (s, field) throws(Failure) in
+                    if field == 0 {
+                        statusMessage = try s.under("status") { (s) throws(Failure) in try s.string(d + 1, "message") }
+                    } else {
+                        statusCode = try s.under("status") { (s) throws(Failure) in
+                            try s.enumValue(d + 1, "code", names: OTLPJSON.statusNames)
+                        }
+                    }
+                }
+                if !isObject {
+                    s.p.i = statusStart
+                    try s.skip(d)
+                }
+            }
+        }
+        do throws(OTLPMapping.Invalid) {
+            let trace = try traceID.traceID("trace_id", required: true)
+            let span = try spanID.spanID("span_id", required: true)
+            var parent: SpanID? = nil
+            if parentID.count != 0 { parent = try parentID.spanID("parent_span_id", required: true) }
+            let spanKind = try OTLPMapping.spanKind(kind)
+            let status = try OTLPMapping.statusCode(statusCode)
+            var spanLinks: [SpanLink] = []
+            spanLinks.reserveCapacity(links.count)
+            for l in links {
+                spanLinks.append(
+                    SpanLink(
+                        traceID: try l.traceID.traceID("link trace_id", required: true),
+                        spanID: try l.spanID.spanID("link span_id", required: true), traceState: l.traceState,
+                        attributes: l.attributes, droppedAttributesCount: l.dropped, flags: l.flags))
+            }
+            return .success(
+                AuditEvent(
+                    kind: .span, startTimeUnixNano: start, endTimeUnixNano: end, traceID: trace, spanID: span,
+                    parentSpanID: parent, traceState: traceState, flags: flags, spanKind: spanKind, name: name,
+                    statusCode: status, statusMessage: statusMessage, attributes: attributes,
+                    droppedAttributesCount: dropped, events: events, droppedEventsCount: droppedEvents,
+                    links: spanLinks, droppedLinksCount: droppedLinks))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static let statusFields = [("message", "message"), ("code", "code")]
+
+    static let eventFields: [(String, String)] = [
+        ("timeUnixNano", "time_unix_nano"), ("name", "name"), ("attributes", "attributes"),
+        ("droppedAttributesCount", "dropped_attributes_count"),
+    ]
+
+    /// `Span.Event`: timeUnixNano, name, attributes, droppedAttributesCount.
+    mutating func spanEvent(_ depth: Int) throws(Failure) -> SpanEvent {
+        var e = SpanEvent(timeUnixNano: 0, name: "")
+        try message(depth, fields: Self.eventFields) { (s, field) throws(Failure) in
+            switch field {
+            case 0: e.timeUnixNano = try s.unsigned(depth + 1, "timeUnixNano")
+            case 1: e.name = try s.string(depth + 1, "name")
+            case 2: e.attributes = try s.attributes(depth + 1)
+            default: e.droppedAttributesCount = try s.count(depth + 1, "droppedAttributesCount")
+            }
+        }
+        return e
+    }
+
+    static let linkFields: [(String, String)] = [
+        ("traceId", "trace_id"), ("spanId", "span_id"), ("traceState", "trace_state"), ("attributes", "attributes"),
+        ("droppedAttributesCount", "dropped_attributes_count"), ("flags", "flags"),
+    ]
+
+    /// `Span.Link`: traceId, spanId, traceState, attributes, droppedAttributesCount, flags.
+    mutating func link(_ depth: Int) throws(Failure) -> RawLink {
+        var l = RawLink()
+        try message(depth, fields: Self.linkFields) { (s, field) throws(Failure) in
+            switch field {
+            case 0: l.traceID = try s.id(depth + 1, "traceId")
+            case 1: l.spanID = try s.id(depth + 1, "spanId")
+            case 2: l.traceState = try s.string(depth + 1, "traceState")
+            case 3: l.attributes = try s.attributes(depth + 1)
+            case 4: l.dropped = try s.count(depth + 1, "droppedAttributesCount")
+            default: l.flags = UInt32(try s.unsigned(depth + 1, "flags", max: UInt64(UInt32.max)))
+            }
+        }
+        return l
+    }
+
+    // MARK: Log records
+
+    static let logFields: [(String, String)] = [
+        ("timeUnixNano", "time_unix_nano"), ("observedTimeUnixNano", "observed_time_unix_nano"),
+        ("severityNumber", "severity_number"), ("severityText", "severity_text"), ("body", "body"),
+        ("attributes", "attributes"), ("droppedAttributesCount", "dropped_attributes_count"), ("flags", "flags"),
+        ("traceId", "trace_id"), ("spanId", "span_id"), ("eventName", "event_name"),
+    ]
+
+    mutating func logRecord(_ depth: Int) throws(Failure) -> Result<AuditEvent, OTLPMapping.Invalid> {
+        var time: UInt64 = 0
+        var observed: UInt64 = 0
+        var severity = 0
+        var severityText = ""
+        var body: AttributeValue? = nil
+        var attributes: [Attribute] = []
+        var dropped: UInt32 = 0
+        var flags: UInt32 = 0
+        var traceID = ID()
+        var spanID = ID()
+        var eventName = ""
+        let d = depth + 1
+        try message(depth, fields: Self.logFields) { (s, field) throws(Failure) in
+            switch field {
+            case 0: time = try s.unsigned(d, "timeUnixNano")
+            case 1: observed = try s.unsigned(d, "observedTimeUnixNano")
+            case 2: severity = try s.enumValue(d, "severityNumber", names: [:])
+            case 3: severityText = try s.string(d, "severityText")
+            case 4:
+                if case .null = try s.peek(d) {
+                    try s.skip(d)
+                    return
+                }
+                body = try s.under("body") { (s) throws(Failure) in try s.anyValue(d) }
+            case 5: attributes = try s.attributes(d)
+            case 6: dropped = try s.count(d, "droppedAttributesCount")
+            case 7: flags = UInt32(try s.unsigned(d, "flags", max: UInt64(UInt32.max)))
+            case 8: traceID = try s.id(d, "traceId")
+            case 9: spanID = try s.id(d, "spanId")
+            default: eventName = try s.string(d, "eventName")
+            }
+        }
+        do throws(OTLPMapping.Invalid) {
+            let severityNumber = try OTLPMapping.severity(severity)
+            // On log records the ids are optional; when present they must have the right length.
+            let trace = try traceID.traceID("trace_id", required: false)
+            let span = try spanID.spanID("span_id", required: false)
+            var e = AuditEvent(
+                kind: .log, startTimeUnixNano: time, observedTimeUnixNano: observed, traceID: trace, spanID: span,
+                flags: flags, severityNumber: severityNumber, severityText: severityText, body: body,
+                eventName: eventName, attributes: attributes, droppedAttributesCount: dropped)
+            try OTLPMapping.restoreAccessEvent(&e)
+            return .success(e)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    // MARK: Attributes and values
+
+    /// An `attributes` list of KeyValues.
+    mutating func attributes(_ depth: Int) throws(Failure) -> [Attribute] {
+        var out: [Attribute] = []
+        try list(depth, "attributes") { (s, _) throws(Failure) in
+            if out.isEmpty { out.reserveCapacity(16) }
+            out.append(try s.keyValue(depth + 1))
+        }
+        return out
+    }
+
+    /// A `KeyValue`: key, value. One that is not an object is an empty key without a value.
+    mutating func keyValue(_ depth: Int) throws(Failure) -> Attribute {
+        var key = ""
+        var value = AttributeValue.empty
+        let isObject = try object(depth, fields: Self.keyValueFields) { (s, field) throws(Failure) in
+            if field == 0 {
+                key = try s.string(depth + 1, "key")
+            } else {
+                if case .null = try s.peek(depth + 1) {
+                    try s.skip(depth + 1)
+                    return
+                }
+                value = try s.under("value") { (s) throws(Failure) in try s.anyValue(depth + 1) }
+            }
+        }
+        if !isObject { try skip(depth) }
+        return Attribute(key, value)
+    }
+
+    static let keyValueFields = [("key", "key"), ("value", "value")]
+    static let valuesFields = [("values", "values")]
+
+    /// An `AnyValue` object. Every member counts, in order: the last value field wins, the first error stops.
+    mutating func anyValue(_ depth: Int) throws(Failure) -> AttributeValue {
+        guard case .object = try peek(depth) else {
+            throw .semantic(DecodeError(path: "", message: "an AnyValue must be an object"))
+        }
+        _ = try token(depth)
+        var value = AttributeValue.empty
+        guard p.beginObject() else { return value }
+        let d = depth + 1
+        repeat {
+            let name = try memberName()
+            switch Self.anyValueField(name) {
+            case 0:
+                guard case .string(let b) = try token(d) else {
+                    throw .semantic(DecodeError(path: "", message: "stringValue must be a string"))
+                }
+                value = .string(Self.text(b))
+            case 1:
+                guard case .bool(let b) = try token(d) else {
+                    throw .semantic(DecodeError(path: "", message: "boolValue must be true or false"))
+                }
+                value = .bool(b)
+            case 2:
+                let text: String
+                switch try token(d) {
+                case .number(let r): text = self.text(r)
+                case .string(let b): text = Self.text(b)
+                default: throw .semantic(DecodeError(path: "intValue", message: OTLPJSON.integerExpected))
+                }
+                do throws(DecodeError) { value = .int(try OTLPJSON.signed(text, "intValue")) } catch {
+                    throw .semantic(error)
+                }
+            case 3:
+                let v: Double?
+                switch try token(d) {
+                case .number(let r): v = OTLPJSON.double(number: text(r))
+                case .string(let b): v = OTLPJSON.double(string: Self.text(b))
+                default: v = nil
+                }
+                guard let v else { throw .semantic(DecodeError(path: "doubleValue", message: "expected a number")) }
+                value = .double(v)
+            case 4:
+                guard case .string(let b) = try token(d), let data = Data(base64Encoded: Data(b)) else {
+                    throw .semantic(DecodeError(path: "", message: "bytesValue must be base64"))
+                }
+                value = .bytes(Array(data))
+            case 5:
+                var values: [AttributeValue] = []
+                try under("arrayValue") { (s) throws(Failure) in
+                    try s.message(d, fields: Self.valuesFields) { (s, _) throws(Failure) in
+                        try s.list(d + 1, "values") { (s, _) throws(Failure) in values.append(try s.anyValue(d + 2)) }
+                    }
+                }
+                value = .array(values)
+            case 6:
+                var list: [Attribute] = []
+                try under("kvlistValue") { (s) throws(Failure) in
+                    try s.message(d, fields: Self.valuesFields) { (s, _) throws(Failure) in
+                        try s.list(d + 1, "values") { (s, _) throws(Failure) in list.append(try s.keyValue(d + 2)) }
+                    }
+                }
+                value = .keyValueList(list)
+            default: try skip(d)  // unknown fields are ignored
+            }
+        } while try nextMember()
+        return value
+    }
+
+    static let anyValueFields: [(String, String)] = [
+        ("stringValue", "string_value"), ("boolValue", "bool_value"), ("intValue", "int_value"),
+        ("doubleValue", "double_value"), ("bytesValue", "bytes_value"), ("arrayValue", "array_value"),
+        ("kvlistValue", "kvlist_value"),
+    ]
+
+    static func anyValueField(_ k: ArraySlice<UInt8>) -> Int? { rank(k, in: anyValueFields) }
 }

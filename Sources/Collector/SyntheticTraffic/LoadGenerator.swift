@@ -10,6 +10,7 @@ import GRPCProtobuf
 import LogFormat
 import OTLPBridge
 import OTLPGRPC
+import SwiftProtobuf
 import Synchronization
 
 public struct LoadGeneratorConfig: Sendable {
@@ -22,9 +23,10 @@ public struct LoadGeneratorConfig: Sendable {
     /// Target events per second; 0 sends as fast as the collector acknowledges.
     public var eventsPerSecond = 0
     public var traffic = TrafficGenerator.Configuration()
-    /// How the traffic travels: OTLP/HTTP + NDJSON (everything), OTLP/gRPC (spans only), or syslog over UDP
+    /// How the traffic travels: OTLP/HTTP + NDJSON (everything), OTLP/gRPC (spans only), syslog over UDP
     /// (edge access lines only, nginx-framed, one per datagram; `baseURL` is then `udp://host:port` or
-    /// `http://host:port` naming the syslog port).
+    /// `http://host:port` naming the syslog port), or spans only as OTLP/HTTP JSON or as Zipkin v2 JSON (`baseURL`
+    /// naming the Zipkin port).
     public var transport: Transport = .http
     /// gRPC over TLS, trusting this PEM CA bundle (the collector's `--tls-cert` issuer).
     public var grpcCAFile: String?
@@ -34,6 +36,8 @@ public struct LoadGeneratorConfig: Sendable {
     public enum Transport: String, Sendable, CaseIterable {
         case http, grpc
         case syslogUDP = "syslog-udp"
+        case otlpJSON = "otlp-json"
+        case zipkin
     }
 
     public init(baseURL: String, requests: Int) {
@@ -108,7 +112,11 @@ public enum LoadGenerator {
             var posts: [Post] = []
             let spans = allBatches[i].filter { $0.kind == .span }.map(withSemanticAttributes)
             let access = allBatches[i].filter { $0.kind == .access }
-            if !spans.isEmpty, let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).serializedBytes() {
+            if !spans.isEmpty, let post = jsonPost(spans, config.transport) {
+                posts.append(post)
+            } else if !spans.isEmpty,
+                let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).serializedBytes()
+            {
                 posts.append(
                     Post(
                         path: "/v1/traces", contentType: "application/x-protobuf", body: body, spans: spans.count,
@@ -129,9 +137,10 @@ public enum LoadGenerator {
     public static func run(_ config: LoadGeneratorConfig) async -> LoadReport {
         let posts = prepare(config)
         switch config.transport {
-        case .http:
+        case .http, .otlpJSON, .zipkin:
+            let sent = config.transport == .http ? posts : posts.filter { $0.spans > 0 }
             return await withCheckedContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(returning: send(posts, config)) }
+                Thread.detachNewThread { continuation.resume(returning: send(sent, config)) }
             }
         case .grpc:
             return await sendGRPC(posts.filter { $0.path == "/v1/traces" }, config)
@@ -351,7 +360,7 @@ public enum LoadGenerator {
                     post.path, contentType: post.contentType, body: post.body, headers: headers)
                 if !connection!.isReusable { connection = nil }
                 unreachableInARow = 0
-                if answer.status == 200 {
+                if answer.status == 200 || answer.status == 202 {  // 202: Zipkin's answer
                     report.posts += 1
                     report.latencies.append(DispatchTime.now().uptimeNanoseconds - t0)
                     return true
@@ -375,6 +384,26 @@ public enum LoadGenerator {
         }
         report.failed += 1
         return true
+    }
+
+    /// Spans as the JSON transports send them: OTLP/HTTP JSON (swift-protobuf's proto3 JSON with enums as numbers:
+    /// ids in base64, which OTLP/JSON receivers accept besides hex) or a Zipkin v2 array. Nil for other transports.
+    static func jsonPost(_ spans: [AuditEvent], _ transport: LoadGeneratorConfig.Transport) -> Post? {
+        switch transport {
+        case .otlpJSON:
+            var options = JSONEncodingOptions()
+            options.alwaysPrintEnumsAsInts = true
+            guard let body: [UInt8] = try? OTLPMapping.traceRequest(from: spans).jsonUTF8Bytes(options: options) else {
+                return nil
+            }
+            return Post(
+                path: "/v1/traces", contentType: "application/json", body: body, spans: spans.count, accessEvents: 0)
+        case .zipkin:
+            let body = Array(("[" + spans.map(ZipkinJSON.span).joined(separator: ",") + "]").utf8)
+            return Post(
+                path: "/api/v2/spans", contentType: "application/json", body: body, spans: spans.count, accessEvents: 0)
+        default: return nil
+        }
     }
 
     /// The generator stores HTTP facts as first-class fields only (as the collector does after deriving them);

@@ -83,7 +83,7 @@ public enum FuzzHarness {
     /// The wire decoder's answer against swift-protobuf's. Events are compared by their record bytes (every
     /// field), which a NaN attribute does not spoil as `==` would.
     static func checkSame(
-        _ new: Result<OTLPMapping.Imported, OTLPWireError>, _ old: OTLPMapping.Imported?, _ signal: String
+        _ new: Result<OTLPMapping.Imported, some Error>, _ old: OTLPMapping.Imported?, _ signal: String
     ) {
         switch (new, old) {
         case (.failure, nil): return
@@ -100,23 +100,64 @@ public enum FuzzHarness {
         }
     }
 
+    /// The receivers' one-pass OTLP/JSON decoder on the input as traces and as logs, with the JSON tree +
+    /// swift-protobuf message + mapping it replaced (OTLPJSONTree) as its oracle: the same events and rejected
+    /// items, or the same error.
     static func otlpJSON(_ bytes: [UInt8]) -> Int {
         var n = 0
-        if let request = try? OTLPJSON.traceRequest(from: bytes) {
-            let imported = OTLPMapping.events(from: request)
+        let traces = Result { () throws(OTLPJSON.DecodeError) in try OTLPJSON.traces(json: bytes) }
+        let oldTraces = Result { () throws(OTLPJSON.DecodeError) in
+            OTLPMapping.events(from: try OTLPJSONTree.traceRequest(from: bytes))
+        }
+        checkSame(traces, oldTraces, "OTLP/JSON traces")
+        if case .success(let imported) = traces {
             checkRecordRoundTrip(imported.events)
             n += imported.events.count
         }
-        if let request = try? OTLPJSON.logsRequest(from: bytes) {
-            let imported = OTLPMapping.events(from: request)
+        let logs = Result { () throws(OTLPJSON.DecodeError) in try OTLPJSON.logs(json: bytes) }
+        let oldLogs = Result { () throws(OTLPJSON.DecodeError) in
+            OTLPMapping.events(from: try OTLPJSONTree.logsRequest(from: bytes))
+        }
+        checkSame(logs, oldLogs, "OTLP/JSON logs")
+        if case .success(let imported) = logs {
             checkRecordRoundTrip(imported.events)
             n += imported.events.count
         }
         return n
     }
 
+    /// Two decoders' answers: the same error, or the same events and rejected items.
+    static func checkSame(
+        _ new: Result<OTLPMapping.Imported, OTLPJSON.DecodeError>,
+        _ old: Result<OTLPMapping.Imported, OTLPJSON.DecodeError>, _ signal: String
+    ) {
+        switch (new, old) {
+        case (.failure(let a), .failure(let b)):
+            precondition(a == b, "\(signal): the decoders refuse differently: \(a) / \(b)")
+        case (.success(let a), .failure(let b)):
+            preconditionFailure("\(signal): the reference refuses what the scanner accepts: \(b); \(a.events.count)")
+        case (.failure(let a), .success):
+            preconditionFailure("\(signal): the scanner refuses what the reference accepts: \(a)")
+        case (.success(let a), .success(let b)):
+            checkSame(Result<OTLPMapping.Imported, OTLPJSON.DecodeError>.success(a), b, signal)
+        }
+    }
+
+    /// The receivers' one-pass Zipkin decoder, with the tree path it replaced (ZipkinTree) as its oracle: the
+    /// same error, or the same events and rejected spans.
     static func zipkin(_ bytes: [UInt8]) -> Int {
-        guard var parsed = try? ZipkinMapping.events(fromJSON: bytes) else { return 0 }
+        let new = Result { () throws(JSONSyntaxError) in try ZipkinMapping.events(fromJSON: bytes) }
+        let old = Result { () throws(JSONSyntaxError) in try ZipkinTree.events(fromJSON: bytes) }
+        switch (new, old) {
+        case (.failure(let a), .failure(let b)): precondition(a == b, "zipkin: the decoders refuse differently")
+        case (.success(let a), .success(let b)):
+            precondition(a.rejected == b.rejected, "zipkin: the decoders reject different spans")
+            precondition(
+                a.events.map(RecordCodec.encode) == b.events.map(RecordCodec.encode),
+                "zipkin: the decoders give different events")
+        default: preconditionFailure("zipkin: one decoder refuses what the other accepts")
+        }
+        guard case .success(var parsed) = new else { return 0 }
         OTLPMapping.deriveAuditFields(&parsed.events, identity: IdentityKeys())
         checkRecordRoundTrip(parsed.events)
         return parsed.events.count
