@@ -97,6 +97,28 @@ import Testing
         #expect(try OTLPWireDecoder.traces(protobuf: bytes).events.count == spans.count)
     }
 
+    /// Access events exported as log records (`auditq --format otlp`) come back as the same access events, with the
+    /// service they named, as swift-protobuf's path brings them; a damaged carrier attribute is rejected by both.
+    @Test func accessEventsAsLogRecordsDecodeTheSame() throws {
+        let events = AccessLogRecordTests.accessEvents()
+        let bytes: [UInt8] = try OTLPMapping.logsRequest(from: events).serializedBytes()
+        #expect(Self.expectAgreement(bytes, .logs) == true)
+        let imported = try OTLPWireDecoder.logs(protobuf: bytes)
+        #expect(imported.rejected.isEmpty)
+        #expect(imported.events.count == events.count)
+        #expect(imported.events.allSatisfy { $0.kind == .access })
+        #expect(Set(imported.events.map(\.service)) == Set(events.map(\.service)))
+        var request = OTLPMapping.logsRequest(from: Array(events.prefix(1)))
+        request.resourceLogs[0].scopeLogs[0].logRecords[0].attributes.append(
+            .with {
+                $0.key = "auditq.access.http.status_code"
+                $0.value = .with { $0.stringValue = "200" }
+            })
+        let damaged: [UInt8] = try request.serializedBytes()
+        #expect(Self.expectAgreement(damaged, .logs) == true)
+        #expect(try OTLPWireDecoder.logs(protobuf: damaged).rejected.count == 1)
+    }
+
     /// Every prefix of every corpus payload, and every byte of it replaced by values that change its meaning
     /// (a continuation bit, another wire type, a longer length, zero): the damage lands in tags, lengths,
     /// varints, ids and strings at every depth.

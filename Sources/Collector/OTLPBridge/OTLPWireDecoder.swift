@@ -356,7 +356,8 @@ private struct WireReader {
         let service = attributes.value(forKey: "service.name")?.stringValue ?? "unknown_service"
         for run in runs {
             for i in run.events {
-                out.events[i].service = service
+                // An access event from a log record may name its service itself (AccessLogRecord).
+                if out.events[i].service.isEmpty { out.events[i].service = service }
                 out.events[i].resourceAttributes = attributes
                 out.events[i].resourceDroppedAttributesCount = dropped
                 out.events[i].resourceSchemaURL = schemaURL
@@ -595,11 +596,13 @@ private struct WireReader {
             // On log records the ids are optional; when present they must have the right length.
             let trace = try id16(traceID, "trace_id", required: false)
             let span = try id8(spanID, "span_id", required: false)
-            return .success(
-                AuditEvent(
-                    kind: .log, startTimeUnixNano: time, observedTimeUnixNano: observed, traceID: trace, spanID: span,
-                    flags: flags, severityNumber: UInt8(severity), severityText: severityText, body: body,
-                    eventName: eventName, attributes: attributes, droppedAttributesCount: dropped))
+            var e = AuditEvent(
+                kind: .log, startTimeUnixNano: time, observedTimeUnixNano: observed, traceID: trace, spanID: span,
+                flags: flags, severityNumber: UInt8(severity), severityText: severityText, body: body,
+                eventName: eventName, attributes: attributes, droppedAttributesCount: dropped)
+            // An access event exported as a log record (`auditq --format otlp`) comes back as the access event.
+            try OTLPMapping.restoreAccessEvent(&e)
+            return .success(e)
         } catch {
             return .failure(error)
         }
