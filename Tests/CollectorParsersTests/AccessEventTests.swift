@@ -145,7 +145,8 @@ import Testing
         (#"{"a":1,}"#, "expected a member name"),
         (#"{"a" 1}"#, "expected : after a member name"), (#"{"a":01x}"#, "expected , or } in an object"),
         (#"{"a":"\q"}"#, "unknown escape"), (#"{"a":tru}"#, "expected true"), (#"{"a":1} x"#, "unexpected bytes after"),
-        (#"{"a":"\u12"}"#, "four hex digits"), (#"{"a":-}"#, "a number needs digits"),
+        (#"{"a":"\u12"}"#, "four hex digits"), (#"{"a":"\u+FFF"}"#, "four hex digits"),
+        (#"{"a":"\u-000"}"#, "four hex digits"), (#"{"a":-}"#, "a number needs digits"),
         (#"[1,2"#, "an array is not closed"),
     ])
     func malformedJSONIsNamed(text: String, expected: String) {

@@ -178,9 +178,20 @@ public struct ByteJSONParser {
         }
     }
 
+    /// Four hex digits, exactly (a sign is not a digit, as `UInt32(_:radix:)` would take it).
     private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
-        guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16) else {
-            throw fail("\\u needs four hex digits")
+        guard i + 4 <= bytes.count else { throw fail("\\u needs four hex digits") }
+        var v: UInt32 = 0
+        for k in i..<i + 4 {
+            let b = bytes[k]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: throw fail("\\u needs four hex digits")
+            }
+            v = v << 4 | UInt32(digit)
         }
         i += 4
         return v
