@@ -118,15 +118,8 @@ package enum TokenizedString {
         scratch.removeAll(keepingCapacity: true)
         var more = true
         while more {
-            let header = try r.uvarint()
-            more = header & 1 == 1
-            let length = header >> 4
-            guard let kind = Kind(rawValue: UInt8(header >> 1 & 7)) else {
-                throw LogFormatError(.malformed, "tokenized string: unknown piece kind \(header >> 1 & 7)")
-            }
-            guard length <= UInt64(r.remaining) || kind == .decimal else {
-                throw LogFormatError(.truncated, "tokenized string: a piece of \(length) bytes runs past the column")
-            }
+            let (kind, length, last) = try piece(&r)
+            more = !last
             switch kind {
             case .text:
                 scratch.append(contentsOf: try r.rawSlice(Int(length)))
@@ -142,13 +135,7 @@ package enum TokenizedString {
                 _ = try r.rawSlice(4)
                 scratch.append(UInt8(ascii: "0"))
             case .decimal:
-                guard length >= UInt64(minimumDecimalDigits), length <= UInt64(maximumDecimalDigits) else {
-                    throw LogFormatError(.malformed, "tokenized string: a decimal of \(length) digits")
-                }
-                let value = try r.uvarint()
-                guard value < powersOfTen[Int(length)] else {
-                    throw LogFormatError(.malformed, "tokenized string: \(value) has more than \(length) digits")
-                }
+                _ = try decimal(&r, digits: length)
                 scratch.append(UInt8(ascii: "0"))
             }
         }
@@ -159,19 +146,38 @@ package enum TokenizedString {
         }
     }
 
+    /// The next piece's header: its kind, length, and whether it is the string's last, with the length checked
+    /// against what is left (a decimal's length counts digits, not bytes).
+    private static func piece(_ r: inout BinaryReader) throws(LogFormatError) -> (Kind, UInt64, last: Bool) {
+        let header = try r.uvarint()
+        let length = header >> 4
+        guard let kind = Kind(rawValue: UInt8(header >> 1 & 7)) else {
+            throw LogFormatError(.malformed, "tokenized string: unknown piece kind \(header >> 1 & 7)")
+        }
+        guard length <= UInt64(r.remaining) || kind == .decimal else {
+            throw LogFormatError(.truncated, "tokenized string: a piece of \(length) bytes runs past the column")
+        }
+        return (kind, length, header & 1 == 0)
+    }
+
+    /// A decimal piece's value, checked to fit its `digits` (5…19).
+    private static func decimal(_ r: inout BinaryReader, digits: UInt64) throws(LogFormatError) -> UInt64 {
+        guard digits >= UInt64(minimumDecimalDigits), digits <= UInt64(maximumDecimalDigits) else {
+            throw LogFormatError(.malformed, "tokenized string: a decimal of \(digits) digits")
+        }
+        let value = try r.uvarint()
+        guard value < powersOfTen[Int(digits)] else {
+            throw LogFormatError(.malformed, "tokenized string: \(value) has more than \(digits) digits")
+        }
+        return value
+    }
+
     /// Appends the bytes of one tokenized string to `out` (not checked for UTF-8: `decode` and `check` do that).
     package static func decode(_ r: inout BinaryReader, appendingTo out: inout [UInt8]) throws(LogFormatError) {
         var more = true
         while more {
-            let header = try r.uvarint()
-            more = header & 1 == 1
-            let length = header >> 4
-            guard let kind = Kind(rawValue: UInt8(header >> 1 & 7)) else {
-                throw LogFormatError(.malformed, "tokenized string: unknown piece kind \(header >> 1 & 7)")
-            }
-            guard length <= UInt64(r.remaining) || kind == .decimal else {
-                throw LogFormatError(.truncated, "tokenized string: a piece of \(length) bytes runs past the column")
-            }
+            let (kind, length, last) = try piece(&r)
+            more = !last
             switch kind {
             case .text:
                 out.append(contentsOf: try r.rawSlice(Int(length)))
@@ -196,13 +202,7 @@ package enum TokenizedString {
                     appendDecimal(b, to: &out)
                 }
             case .decimal:
-                guard length >= UInt64(minimumDecimalDigits), length <= UInt64(maximumDecimalDigits) else {
-                    throw LogFormatError(.malformed, "tokenized string: a decimal of \(length) digits")
-                }
-                var value = try r.uvarint()
-                guard value < powersOfTen[Int(length)] else {
-                    throw LogFormatError(.malformed, "tokenized string: \(value) has more than \(length) digits")
-                }
+                var value = try decimal(&r, digits: length)
                 out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: Int(length)))
                 var k = out.count - 1
                 while value > 0 {

@@ -621,22 +621,7 @@ public final class SegmentReader: Sendable {
     ) throws(LogFormatError) {
         out.reserveCapacity(out.count + ordinals.count)
         if !(file is MappedFile) { try prefetchBlocks(blocks(holding: ordinals, timeRange: timeRange)) }
-        var k = 0
-        while k < ordinals.count {
-            guard let b = blockIndex(forOrdinal: ordinals[k]) else {
-                throw LogFormatError(
-                    .malformed, "the index names record \(ordinals[k]), which no block holds", path: path)
-            }
-            let location = blocks[b]
-            let end = location.firstOrdinal + location.recordCount
-            var wanted: [UInt32] = []
-            while k < ordinals.count && ordinals[k] < end {
-                wanted.append(ordinals[k])
-                k += 1
-            }
-            if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
-                continue
-            }
+        try forEachBlock(holding: ordinals, timeRange: timeRange) { (b, location, wanted) throws(LogFormatError) in
             if isColumnBlock(b) {
                 let rows = wanted.map { Int($0 - location.firstOrdinal) }
                 var events: [AuditEvent]
@@ -656,7 +641,7 @@ public final class SegmentReader: Sendable {
                     if let timeRange, !timeRange.contains(event.startTimeUnixNano) { continue }
                     out.append(StoredRecord(event: event, location: self.location(ordinal)))
                 }
-                continue
+                return
             }
             let payload = try cachedPayload(b, cache: cache)
             var w = 0
@@ -676,20 +661,31 @@ public final class SegmentReader: Sendable {
         at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil,
         into out: inout RecordHandles
     ) throws(LogFormatError) {
-        if !(file is MappedFile) {
-            var wanted: [Int] = []
-            for o in ordinals {
-                if let b = blockIndex(forOrdinal: o), wanted.last != b,
-                    timeRange.map({ blocks[b].maxTime >= $0.lowerBound && blocks[b].minTime <= $0.upperBound })
-                        ?? true
-                {
-                    wanted.append(b)
-                }
-            }
-            try prefetchBlocks(wanted)
-        }
-        var k = 0
+        if !(file is MappedFile) { try prefetchBlocks(blocks(holding: ordinals, timeRange: timeRange)) }
         var decoded: [StoredRecord] = []
+        try forEachBlock(holding: ordinals, timeRange: timeRange) { (b, location, wanted) throws(LogFormatError) in
+            let rows = wanted.map { Int($0 - location.firstOrdinal) }
+            let read = try withColumnBlock(b) { (payload, segment, count) throws(LogFormatError) -> ColumnRows in
+                try ColumnBlock.rows(
+                    payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange)
+            }
+            if let read {
+                out.append(read, node: header.nodeID, sequence: header.sequence, firstOrdinal: location.firstOrdinal)
+                return
+            }
+            decoded.removeAll(keepingCapacity: true)
+            try records(at: wanted, timeRange: timeRange, cache: cache, into: &decoded)
+            for record in decoded { out.append(record) }
+        }
+    }
+
+    /// Calls `body` with each block holding some of `ordinals` (ascending), its location and the ordinals it holds,
+    /// skipping blocks outside `timeRange`. An ordinal no block holds is a malformed index.
+    private func forEachBlock(
+        holding ordinals: [UInt32], timeRange: ClosedRange<UInt64>?,
+        _ body: (Int, BlockLocation, [UInt32]) throws(LogFormatError) -> Void
+    ) throws(LogFormatError) {
+        var k = 0
         while k < ordinals.count {
             guard let b = blockIndex(forOrdinal: ordinals[k]) else {
                 throw LogFormatError(
@@ -705,18 +701,7 @@ public final class SegmentReader: Sendable {
             if let timeRange, location.maxTime < timeRange.lowerBound || location.minTime > timeRange.upperBound {
                 continue
             }
-            let rows = wanted.map { Int($0 - location.firstOrdinal) }
-            let read = try withColumnBlock(b) { (payload, segment, count) throws(LogFormatError) -> ColumnRows in
-                try ColumnBlock.rows(
-                    payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange)
-            }
-            if let read {
-                out.append(read, node: header.nodeID, sequence: header.sequence, firstOrdinal: location.firstOrdinal)
-                continue
-            }
-            decoded.removeAll(keepingCapacity: true)
-            try records(at: wanted, timeRange: timeRange, cache: cache, into: &decoded)
-            for record in decoded { out.append(record) }
+            try body(b, location, wanted)
         }
     }
 
