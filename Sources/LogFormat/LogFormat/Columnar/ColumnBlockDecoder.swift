@@ -2,11 +2,11 @@
 // block holds before it is used: a damaged or hostile block is an error naming the column, never a trap.
 
 extension ColumnBlock {
-    /// The events of a column block, in row order.
-    package static func decode(_ payload: UnsafeRawBufferPointer, segment: SegmentDictionary? = nil)
-        throws(LogFormatError) -> [AuditEvent]
-    {
-        let c = try columns(payload)
+    /// The events of a column block, in row order. `payloadChecked`: as for `columns`.
+    package static func decode(
+        _ payload: UnsafeRawBufferPointer, segment: SegmentDictionary? = nil, payloadChecked: Bool = false
+    ) throws(LogFormatError) -> [AuditEvent] {
+        let c = try columns(payload, payloadChecked: payloadChecked)
         var d = try Decoder(c)
         d.segment = segment
         return try d.events()
@@ -15,10 +15,10 @@ extension ColumnBlock {
     /// The events at `rows` (ascending row numbers within the block) of a column block. Every row is still read
     /// and checked, but only these are built into events: a query that needs a few rows of a block does not pay
     /// for allocating and releasing the rest.
-    package static func decode(_ payload: UnsafeRawBufferPointer, rows: [Int], segment: SegmentDictionary? = nil)
-        throws(LogFormatError) -> [AuditEvent]
-    {
-        let c = try columns(payload)
+    package static func decode(
+        _ payload: UnsafeRawBufferPointer, rows: [Int], segment: SegmentDictionary? = nil, payloadChecked: Bool = false
+    ) throws(LogFormatError) -> [AuditEvent] {
+        let c = try columns(payload, payloadChecked: payloadChecked)
         var d = try Decoder(c)
         d.segment = segment
         d.wanted = rows
@@ -27,8 +27,10 @@ extension ColumnBlock {
 
     /// The block's trace runs, `(trace id, rows)` in row order, read from that column alone: enough to find a
     /// trace's rows without decoding the block.
-    package static func traceRuns(_ payload: UnsafeRawBufferPointer) throws(LogFormatError) -> [(TraceID, Int)] {
-        let column = try columns(payload, only: .traceRuns)[.traceRuns] ?? []
+    package static func traceRuns(_ payload: UnsafeRawBufferPointer, payloadChecked: Bool = false)
+        throws(LogFormatError) -> [(TraceID, Int)]
+    {
+        let column = try columns(payload, only: .traceRuns, payloadChecked: payloadChecked)[.traceRuns] ?? []
         return try column.withBytes { (b) throws(LogFormatError) -> [(TraceID, Int)] in
             var r = BinaryReader(b)
             let count = try r.uvarint(max: r.remaining, "a run count")
@@ -62,10 +64,12 @@ extension ColumnBlock {
     }
 
     /// The block's columns (or only `only`, or only those `among`), each checked against its CRC and
-    /// decompressed.
-    static func columns(_ payload: UnsafeRawBufferPointer, only: ColumnID? = nil, among: Set<ColumnID>? = nil)
-        throws(LogFormatError) -> [ColumnID: [UInt8]]
-    {
+    /// decompressed. With `payloadChecked` the caller has checked the block's payload CRC, which covers every
+    /// column's bytes, so the columns' own CRCs are not computed again (columns.md, "Reading some columns").
+    static func columns(
+        _ payload: UnsafeRawBufferPointer, only: ColumnID? = nil, among: Set<ColumnID>? = nil,
+        payloadChecked: Bool = false
+    ) throws(LogFormatError) -> [ColumnID: [UInt8]] {
         var r = BinaryReader(payload)
         let count = Int(try r.u16())
         guard try r.u16() == 0 else { throw LogFormatError(.malformed, "column block: reserved bytes are not zero") }
@@ -97,7 +101,7 @@ extension ColumnBlock {
             let bytes = try r.rawSlice(e.stored)
             if let only, e.id != only { continue }
             if let among, !among.contains(e.id) { continue }
-            guard Checksum.crc32(bytes) == e.crc else {
+            guard payloadChecked || Checksum.crc32(bytes) == e.crc else {
                 throw LogFormatError(.checksumMismatch, "column block: column \(e.id) fails its CRC")
             }
             guard out[e.id] == nil else { throw LogFormatError(.malformed, "column block: column \(e.id) twice") }

@@ -210,9 +210,9 @@ extension ColumnBlock {
     /// the block must hold `expectedRows` rows (its header's count).
     package static func rows(
         _ payload: UnsafeRawBufferPointer, rows wanted: [Int], segment: SegmentDictionary?, expectedRows: Int,
-        timeRange: ClosedRange<UInt64>?
+        timeRange: ClosedRange<UInt64>?, payloadChecked: Bool = false
     ) throws(LogFormatError) -> ColumnRows {
-        var d = try Decoder(try columns(payload))
+        var d = try Decoder(try columns(payload, payloadChecked: payloadChecked))
         d.segment = segment
         try d.tables(buildShapes: false)
         var v = OutputRows(wanted: wanted, timeRange: timeRange, tags: d.layouts.tags, strings: d.strings.count)

@@ -9,14 +9,14 @@ extension ColumnBlock {
     /// workload or group), as `RecordTerms` indexes them. `expectedRows` is the row count of the block's header.
     package static func rowsIndexed(
         _ payload: UnsafeRawBufferPointer, segment: SegmentDictionary?, expectedRows: Int, field: IndexField,
-        key: String
+        key: String, payloadChecked: Bool = false
     ) throws(LogFormatError) -> [Int] {
         guard field == .service || field == .workload || field == .group, !key.isEmpty || field == .group else {
             return []
         }
         var wanted: Set<ColumnID> = [.dictionary, .segmentStrings, .shapes, .rowShapes]
         if field == .group { wanted.insert(.identities) }
-        let c = try columns(payload, among: wanted)
+        let c = try columns(payload, among: wanted, payloadChecked: payloadChecked)
         let strings = try Decoder.strings(c, segment: segment)
         // Each shape's service or workload string id (-1: none) and what the user part holds.
         let shapes = try (c[.shapes] ?? []).withBytes { (b) throws(LogFormatError) -> [ShapeIDs] in

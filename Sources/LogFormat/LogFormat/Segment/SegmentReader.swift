@@ -253,7 +253,8 @@ public final class SegmentReader: Sendable {
         for b in listed {
             let first = blocks[b].firstOrdinal
             let rows = try withColumnBlock(b) { (stored, segment, rows) throws(LogFormatError) -> [Int] in
-                try ColumnBlock.rowsIndexed(stored, segment: segment, expectedRows: rows, field: field, key: term)
+                try ColumnBlock.rowsIndexed(
+                    stored, segment: segment, expectedRows: rows, field: field, key: term, payloadChecked: true)
             }
             if let rows {
                 for row in rows { out.append(first + UInt32(row)) }
@@ -278,7 +279,7 @@ public final class SegmentReader: Sendable {
             if isColumnBlock(b) {
                 let (_, stored) = try checkedBlock(b)
                 do throws(LogFormatError) {
-                    built = try ColumnBlock.traceRuns(stored).map { ($0.0, UInt32($0.1)) }
+                    built = try ColumnBlock.traceRuns(stored, payloadChecked: true).map { ($0.0, UInt32($0.1)) }
                 } catch {
                     throw LogFormatError(
                         error.code, "column block \(b): \(error.message)", path: path,
@@ -460,7 +461,7 @@ public final class SegmentReader: Sendable {
         }
         let segment = try segmentDictionary()
         do throws(LogFormatError) {
-            return try ColumnBlock.decode(stored, rows: rows, segment: segment)
+            return try ColumnBlock.decode(stored, rows: rows, segment: segment, payloadChecked: true)
         } catch {
             throw LogFormatError(
                 error.code, "column block \(i): \(error.message)", path: path,
@@ -508,7 +509,7 @@ public final class SegmentReader: Sendable {
         let events: [AuditEvent]
         let segment = try segmentDictionary()
         do throws(LogFormatError) {
-            events = try ColumnBlock.decode(stored, segment: segment)
+            events = try ColumnBlock.decode(stored, segment: segment, payloadChecked: true)
         } catch {
             throw LogFormatError(
                 error.code, "column block \(i): \(error.message)", path: path,
@@ -534,7 +535,7 @@ public final class SegmentReader: Sendable {
             let segment = try segmentDictionary()
             let rows: Int
             do throws(LogFormatError) {
-                rows = try ColumnBlock.canonicalRows(stored, segment: segment, into: &w)
+                rows = try ColumnBlock.canonicalRows(stored, segment: segment, payloadChecked: true, into: &w)
             } catch {
                 throw LogFormatError(
                     error.code, "column block \(i): \(error.message)", path: path,
@@ -667,7 +668,8 @@ public final class SegmentReader: Sendable {
             let rows = wanted.map { Int($0 - location.firstOrdinal) }
             let read = try withColumnBlock(b) { (payload, segment, count) throws(LogFormatError) -> ColumnRows in
                 try ColumnBlock.rows(
-                    payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange)
+                    payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange,
+                    payloadChecked: true)
             }
             if let read {
                 out.append(read, node: header.nodeID, sequence: header.sequence, firstOrdinal: location.firstOrdinal)
