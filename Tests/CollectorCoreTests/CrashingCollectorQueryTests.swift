@@ -105,6 +105,11 @@ import Testing
         // Once more: recovery of the last kill, under the readers too; then a clean stop.
         let last = try CollectorProcessTests.Running(data: data)
         try await Task.sleep(for: .milliseconds(500))
+        // The readers go on until they have given ten answers: on a loaded machine a round's auditq runs are few.
+        let enough = ContinuousClock.now + .seconds(120)
+        while answers.withLock({ $0.count }) < 10, ContinuousClock.now < enough {
+            try await Task.sleep(for: .milliseconds(200))
+        }
         last.stop(signal: SIGTERM)
         stopReading.store(true, ordering: .releasing)
         reading.wait()
