@@ -128,7 +128,7 @@ extension ColumnBlock {
     }
 
     /// A class, so that taking a row's shape costs one retain rather than one per string it holds.
-    package final class Shape {
+    package final class Shape: ColumnShapeParts {
         package var kind: EventKind
         package var spanKind: SpanKind
         package var source: EventSource
@@ -159,15 +159,6 @@ extension ColumnBlock {
         package var route: String?
         package var httpStatus: UInt16 = 0
         package var httpParts: UInt8 = 0
-
-        package var hasParent: Bool { parts & Parts.parent != 0 }
-        package var hasUser: Bool { parts & Parts.user != 0 }
-        package var hasHTTP: Bool { parts & Parts.http != 0 }
-        package var hasBody: Bool { parts & Parts.body != 0 }
-        /// Rows of this shape have an HTTP target (in the http column).
-        package var hasTarget: Bool { httpParts & 1 != 0 }
-        /// Rows of this shape have an HTTP client address (in the http column, after the target).
-        package var hasClientAddress: Bool { httpParts & 2 != 0 }
 
         init(
             kind: EventKind, spanKind: SpanKind, source: EventSource, status: StatusCode, severity: UInt8,

@@ -8,7 +8,7 @@
 extension ColumnBlock {
     /// What the rows of one shape hold in the per-row columns, and the shape's fields a row's writer asks of
     /// every row, as plain values.
-    package struct RowLayout: Sendable {
+    package struct RowLayout: ColumnShapeParts, Sendable {
         package var kind: EventKind
         package var source: EventSource
         package var parts: UInt8
@@ -23,13 +23,6 @@ extension ColumnBlock {
         /// Where the shape's attribute value tags are in `RowLayouts.tags`.
         package var tagStart: Int
         package var tagCount: Int
-
-        package var hasParent: Bool { parts & Parts.parent != 0 }
-        package var hasUser: Bool { parts & Parts.user != 0 }
-        package var hasHTTP: Bool { parts & Parts.http != 0 }
-        package var hasBody: Bool { parts & Parts.body != 0 }
-        package var hasTarget: Bool { httpParts & 1 != 0 }
-        package var hasClientAddress: Bool { httpParts & 2 != 0 }
 
         /// A layout read for counting, without its shape (`ColumnBlock.countShape` fills in the parts it reads):
         /// no resource, events, links or attribute value tags, which a count does not walk.
@@ -252,4 +245,22 @@ extension ColumnBlock.Decoder {
     @inline(__always) static func skipString(_ r: inout BinaryReader, _ n: Int) throws(LogFormatError) {
         _ = try stringID(&r, n)
     }
+}
+
+/// What a shape's `parts` and `httpParts` bits say (columns.md, "shapes"), for the built `Shape` and the walk's
+/// `RowLayout` alike.
+package protocol ColumnShapeParts {
+    var parts: UInt8 { get }
+    var httpParts: UInt8 { get }
+}
+
+extension ColumnShapeParts {
+    package var hasParent: Bool { parts & ColumnBlock.Parts.parent != 0 }
+    package var hasUser: Bool { parts & ColumnBlock.Parts.user != 0 }
+    package var hasHTTP: Bool { parts & ColumnBlock.Parts.http != 0 }
+    package var hasBody: Bool { parts & ColumnBlock.Parts.body != 0 }
+    /// Rows of this shape have an HTTP target (in the http column).
+    package var hasTarget: Bool { httpParts & 1 != 0 }
+    /// Rows of this shape have an HTTP client address (in the http column, after the target).
+    package var hasClientAddress: Bool { httpParts & 2 != 0 }
 }
