@@ -24,8 +24,10 @@ clients:
 		opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-zipkin-json==1.45.1)
 	@[ -x .venv-otel-json/bin/python ] || (python3 -m venv .venv-otel-json && .venv-otel-json/bin/pip install -q $(OTEL_SDK) opentelemetry-exporter-otlp-json-http==0.66b1)
 
+# The shipped products only: TestSupport (a plain target) imports Testing, which only test builds can see.
 build: deps
-	swift build
+	swift build --product collector
+	swift build --product auditq
 
 # Release builds link the Swift runtime and Foundation statically: every auditq question is a process of its own,
 # and the dynamic loader's relocations were half of a light question's CPU (BENCHMARKS.md, "process floor").
@@ -33,7 +35,8 @@ build: deps
 RELEASE_BUILD := swift build -c release --static-swift-stdlib
 
 release: deps
-	$(RELEASE_BUILD)
+	$(RELEASE_BUILD) --product collector
+	$(RELEASE_BUILD) --product auditq
 
 # The main job: a collector on a local data dir, fed for about a minute with realistic edge + mesh traffic by the
 # project's load generator — the requests' spans (sidecars, services, analytics pool) over OTLP/gRPC and the
