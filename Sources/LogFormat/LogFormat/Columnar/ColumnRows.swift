@@ -310,16 +310,47 @@ package struct RecordHandles {
     /// Adds every row of `rows`, which lie in the segment of `node` and `sequence` from ordinal `firstOrdinal`.
     package mutating func append(_ rows: ColumnRows, node: NodeID, sequence: UInt64, firstOrdinal: UInt32) {
         guard !rows.rows.isEmpty else { return }
-        let b = Int32(blocks.count)
+        let b = append(block: rows)
+        for i in rows.rows.indices { appendRow(i, of: b, node: node, sequence: sequence, firstOrdinal: firstOrdinal) }
+    }
+
+    /// Adds `rows` without handles: its rows are named later (`appendRow`, `appendRows`). Returns its index.
+    package mutating func append(block rows: ColumnRows) -> Int32 {
         blocks.append(rows)
-        for (i, r) in rows.rows.enumerated() {
-            handles.append(
-                RecordHandle(
-                    start: r.start,
-                    location: RecordLocation(
-                        nodeID: node, segmentSequence: sequence, ordinal: firstOrdinal + UInt32(r.row)),
-                    traceID: r.traceID, spanID: r.spanID, block: b, item: Int32(i)))
+        return Int32(blocks.count - 1)
+    }
+
+    /// Adds a handle for item `i` of block `b`, which lies in the segment of `node` and `sequence` from ordinal
+    /// `firstOrdinal`.
+    package mutating func appendRow(_ i: Int, of b: Int32, node: NodeID, sequence: UInt64, firstOrdinal: UInt32) {
+        let r = blocks[Int(b)].rows[i]
+        handles.append(
+            RecordHandle(
+                start: r.start,
+                location: RecordLocation(
+                    nodeID: node, segmentSequence: sequence, ordinal: firstOrdinal + UInt32(r.row)),
+                traceID: r.traceID, spanID: r.spanID, block: b, item: Int32(i)))
+    }
+
+    /// Adds handles for the rows numbered `rows` (ascending) of block `b` whose start lies in `timeRange` (all when
+    /// nil), if block `b` holds every one of them; false, adding nothing, if it lacks any.
+    package mutating func appendRows(
+        _ rows: [Int], of b: Int32, timeRange: ClosedRange<UInt64>?, node: NodeID, sequence: UInt64,
+        firstOrdinal: UInt32
+    ) -> Bool {
+        let held = blocks[Int(b)].rows
+        var items: [Int] = []
+        items.reserveCapacity(rows.count)
+        var i = 0
+        for row in rows {
+            while i < held.count && Int(held[i].row) < row { i += 1 }
+            guard i < held.count && Int(held[i].row) == row else { return false }
+            items.append(i)
         }
+        for i in items where timeRange?.contains(held[i].start) ?? true {
+            appendRow(i, of: b, node: node, sequence: sequence, firstOrdinal: firstOrdinal)
+        }
+        return true
     }
 
     package mutating func append(_ record: StoredRecord) {
