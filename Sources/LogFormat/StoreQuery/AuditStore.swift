@@ -638,8 +638,16 @@ public final class AuditStore: Sendable {
                 for record in try reader.scan(filter: { wanted.contains($0.traceID) }) { all.append(record) }
             }
         }
+        // A trace's rows come in runs (a block holds them together): one look-up per run, not per row.
         var out: [TraceID: [RecordHandle]] = [:]
-        for h in all.handles[first...] { out[h.traceID, default: []].append(h) }
+        var a = first
+        while a < all.handles.count {
+            let id = all.handles[a].traceID
+            var b = a + 1
+            while b < all.handles.count && all.handles[b].traceID == id { b += 1 }
+            out[id, default: []].append(contentsOf: all.handles[a..<b])
+            a = b
+        }
         all.handles.removeLast(all.handles.count - first)
         for k in Array(out.keys) {
             Self.sortByTime(&out[k]!)
