@@ -39,9 +39,9 @@ private final class Counter: Sendable {
     /// One to three directories (a node each), each with two to five sealed segments written one writer at a time,
     /// each writer laying out as columns (blocks of one to three rows, so that traces cross blocks, or one block for
     /// the segment, so that a trace's hops cut off from its request share a block with the user's rows) or sealing
-    /// rows in place (version 1), and sometimes an unsealed tail. Traces of up to twelve hops, the user's (`u1`, `u2`) or
-    /// nobody's, are cut between consecutive segments; some hops carry the user again, some events have no trace
-    /// id, and some are stored again (retry copies).
+    /// rows in place (version 1), and sometimes an unsealed tail. Traces of up to twelve hops, the user's (`u1`,
+    /// `u2`) or nobody's, are cut between consecutive segments; some hops carry the user again, some events have no
+    /// trace id, and some are stored again (retry copies).
     static func build(root: String, seed: UInt64) throws -> ([DataDirectory], [SegmentWriter]) {
         var rng = SplitMix(seed)
         var directories: [DataDirectory] = []
@@ -68,10 +68,7 @@ private final class Counter: Sendable {
             return hops
         }
         for d in 0..<Int.random(in: 1...3, using: &rng) {
-            let directory = DataDirectory(root + "/data\(d)")
-            try FileManager.default.createDirectory(atPath: directory.root, withIntermediateDirectories: true)
-            let node = NodeID(high: rng.next(), low: rng.next())
-            try (node.hex + "\n").write(toFile: directory.nodeIDPath, atomically: true, encoding: .utf8)
+            let directory = try SearchLimitPropertyTests.nodeDirectory(root + "/data\(d)", &rng)
             var carried: [AuditEvent] = []
             let segments = Int.random(in: 2...5, using: &rng)
             for s in 0...segments {
