@@ -83,12 +83,16 @@ package final class ColumnRows {
             }
             rows[i].shape = index[old]
         }
-        var keep = [Bool](repeating: false, count: d.resources.count)
+        var keep = [Bool](repeating: false, count: d.resourceStarts.count)
         for s in shapes { keep[s.resource] = true }
-        var resources = d.resources
-        for i in resources.indices where !keep[i] {
-            resources[i] = ColumnBlock.Resource(
-                attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: "")
+        var resources: [ColumnBlock.Resource] = []
+        resources.reserveCapacity(keep.count)
+        for i in keep.indices {
+            resources.append(
+                keep[i]
+                    ? try d.resource(i)
+                    : ColumnBlock.Resource(
+                        attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: ""))
         }
         self.shapes = shapes
         self.layouts = layouts
