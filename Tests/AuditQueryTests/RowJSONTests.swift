@@ -244,6 +244,49 @@ extension RowJSONTests {
     }
 }
 
+extension RowJSONTests {
+    /// Every byte of the resources column overwritten in turn, with one row asked for: a damaged resource that no
+    /// asked-for row names is refused as the decoder refuses it (the rows' reader checks every resource but builds
+    /// only those its rows name), and otherwise the row's line is the decoder's.
+    @Test func aDamagedResourceNoRowNamesIsRefusedAsTheDecoderRefusesIt() throws {
+        var g = TrafficGenerator(seed: 21)
+        let events = tracesInSealedOrder(g.nextEvents(40))
+        let block = try ColumnBlock.encode(events, codec: .none)
+        let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        let resources = try #require(columns[.resources])
+        #expect(resources.first.map { $0 > 2 } == true)  // several resources: row 0 names one of them
+        var refused = 0
+        for offset in resources.indices {
+            for value: UInt8 in [0x7F, 0xFF] where resources[offset] != value {
+                var c = columns
+                c[.resources]![offset] = value
+                let damaged = assemble(c)
+                let reference = Result { () throws(LogFormatError) in
+                    try damaged.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }.count
+                }
+                let got = Result { () throws(LogFormatError) in
+                    try damaged.withBytes { (b) throws(LogFormatError) in
+                        try ColumnBlock.rows(b, rows: [0], segment: nil, expectedRows: events.count, timeRange: nil)
+                    }.rows.count
+                }
+                switch (reference, got) {
+                case (.success, .success):
+                    let (a, b) = try lines(damaged, rows: [0], count: events.count)
+                    #expect(a == b, "offset \(offset), value \(value)")
+                case (.failure(let x), .failure(let y)):
+                    #expect(x.code == y.code, "offset \(offset), value \(value)")
+                    refused += 1
+                case (.success, .failure(let y)):
+                    Issue.record("offset \(offset), value \(value): refused, \(y.message)")
+                case (.failure(let x), .success):
+                    Issue.record("offset \(offset), value \(value): read, \(x.message)")
+                }
+            }
+        }
+        #expect(refused > 0)
+    }
+}
+
 /// A block of these columns, uncompressed, with good CRCs (what a hostile writer can make).
 private func assemble(_ columns: [ColumnID: [UInt8]]) -> [UInt8] {
     let ids = columns.keys.sorted { $0.rawValue < $1.rawValue }

@@ -41,10 +41,7 @@ import Testing
             return e
         }
         for d in 0..<Int.random(in: 2...4, using: &rng) {
-            let directory = DataDirectory(root + "/data\(d)")
-            try FileManager.default.createDirectory(atPath: directory.root, withIntermediateDirectories: true)
-            let node = NodeID(high: rng.next(), low: rng.next())
-            try (node.hex + "\n").write(toFile: directory.nodeIDPath, atomically: true, encoding: .utf8)
+            let directory = try nodeDirectory(root + "/data\(d)", &rng)
             let writer = try SegmentWriter(directory: directory, options: WriterOptions(), logger: CraftedStore.logger)
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
                 let window = UInt64.random(in: 0...60, using: &rng)
@@ -62,6 +59,15 @@ import Testing
             writers.append(writer)
         }
         return (directories, writers)
+    }
+
+    /// A new data directory at `path` with a node id of its own, drawn from `rng`.
+    static func nodeDirectory(_ path: String, _ rng: inout SplitMix) throws -> DataDirectory {
+        let directory = DataDirectory(path)
+        try FileManager.default.createDirectory(atPath: directory.root, withIntermediateDirectories: true)
+        let node = NodeID(high: rng.next(), low: rng.next())
+        try (node.hex + "\n").write(toFile: directory.nodeIDPath, atomically: true, encoding: .utf8)
+        return directory
     }
 
     /// Every stored record of every segment file, read file by file without the store, each stored copy.

@@ -104,6 +104,50 @@ import Testing
         }
     }
 
+    /// A trace chunk's checksum is checked once per reader when it passes, and on every look-up while it fails: a
+    /// damaged chunk is refused each time it is used, and look-ups into another chunk still answer.
+    @Test func damagedTraceChunkIsRefusedEveryTimeItIsUsed() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        let writer = try SegmentWriter(directory: tmp.dataDirectory, logger: quietLogger)
+        // More traces than one chunk holds; the prefix (the id's first four bytes) of trace i is 0xC0DE0000 + i.
+        let count = FormatConstants.traceChunkEntries + 300
+        let ids = (0..<count).map { TraceID(high: (0xC0DE_0000 + UInt64($0)) << 32 | 7, low: UInt64($0)) }
+        try writer.append(
+            ids.enumerated().map { (i, id) in
+                var e = RandomEvents.small(seed: UInt64(i))
+                e.traceID = id
+                return e
+            })
+        let entry = try #require(try writer.seal())
+        let path = tmp.dataDirectory.path(relative: entry.relativePath)
+        let healthy = try SegmentReader(path: path, sealed: true)
+        let inFirst = try healthy.ordinals(.traceID, key: ids[10].bytes)
+        #expect(inFirst.count == 1)
+        // The entry of a trace in the second chunk: its prefix, little-endian, appears once in the file.
+        let late = count - 5
+        let prefix = withUnsafeBytes(of: UInt32(0xC0DE_0000 + late).littleEndian) { Data($0) }
+        let file = try Data(contentsOf: URL(fileURLWithPath: path))
+        let at = try #require(file.range(of: prefix))
+        #expect(file.range(of: prefix, in: at.upperBound..<file.count) == nil)
+        try Damage.flip(path, at: at.upperBound)  // the entry's block number
+        let reader = try SegmentReader(path: path, sealed: true)
+        for _ in 0..<2 {
+            #expect(try reader.ordinals(.traceID, key: ids[10].bytes) == inFirst)
+            #expect(
+                try reader.traceOrdinals([ids[10], ids[11]])
+                    == (inFirst + healthy.ordinals(.traceID, key: ids[11].bytes)).sorted())
+            do {
+                _ = try reader.traceOrdinals([ids[10], ids[late]])
+                Issue.record("a damaged trace chunk was used")
+            } catch {
+                #expect(error.code == .checksumMismatch)
+                #expect(error.message.contains("trace chunk 1"))
+                #expect(error.path == path)
+            }
+        }
+    }
+
     /// Events of traces whose ids share their first four bytes, spread over several blocks.
     static func collidingTraces() -> [AuditEvent] {
         var events: [AuditEvent] = []

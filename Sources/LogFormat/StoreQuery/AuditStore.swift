@@ -409,6 +409,17 @@ public final class AuditStore: Sendable {
     package func searchHandles(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError)
         -> RecordHandles?
     {
+        var read: [ObjectIdentifier: [Int: Int32]] = [:]
+        return try searchHandles(query, includeOpenSegments: includeOpenSegments, keepingTraceRuns: false, read: &read)
+    }
+
+    /// `searchHandles`; with `keepingTraceRuns`, each column block read also keeps the rows of the records' traces
+    /// (`SegmentReader.rowHandles(withTraceRunsOf:…)`), and `read` gets, per segment handle, the blocks read, for
+    /// `traceHandles(…, reusing:)`.
+    private func searchHandles(
+        _ query: EventQuery, includeOpenSegments: Bool, keepingTraceRuns: Bool,
+        read: inout [ObjectIdentifier: [Int: Int32]]
+    ) throws(LogFormatError) -> RecordHandles? {
         let filter = query.filter
         guard !query.terms.isEmpty, filter.isEmpty, query.limit == nil,
             filter.includeLedgers || !query.terms.contains(where: { $0.field == .service })
@@ -425,7 +436,12 @@ public final class AuditStore: Sendable {
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
             let ordinals = try postings(reader, query.terms)
-            if !ordinals.isEmpty {
+            guard !ordinals.isEmpty else { continue }
+            if keepingTraceRuns {
+                try reader.rowHandles(
+                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &out,
+                    read: &read[ObjectIdentifier(handle), default: [:]])
+            } else {
                 try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
             }
         }
@@ -559,15 +575,16 @@ public final class AuditStore: Sendable {
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
         let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
         guard !sorted.isEmpty else { return [:] }
+        let idsFor = Self.traceIDs(near: sorted, slackNanos: slackNanos)
         return try collectTraces(
-            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates,
-            keysFor: Self.keys(near: sorted, slackNanos: slackNanos))
+            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
+        ) { idsFor($0).map(\.bytes) }
     }
 
-    /// For each segment, the keys of the traces of `sorted` (by time) whose request comes within `slackNanos` of
-    /// the segment's time range.
-    private static func keys(near sorted: [(id: TraceID, time: UInt64)], slackNanos: UInt64)
-        -> (SegmentHandle) -> [[UInt8]]
+    /// For each segment, the traces of `sorted` (by time) whose request comes within `slackNanos` of the segment's
+    /// time range.
+    private static func traceIDs(near sorted: [(id: TraceID, time: UInt64)], slackNanos: UInt64)
+        -> (SegmentHandle) -> [TraceID]
     {
         let times = sorted.map(\.time)
         return { handle in
@@ -583,46 +600,54 @@ public final class AuditStore: Sendable {
                 if times[m] < lo { a = m + 1 } else { b = m }
             }
             var seen = Set<TraceID>()
-            var keys: [[UInt8]] = []
+            var ids: [TraceID] = []
             var i = a
             while i < sorted.count && sorted[i].time <= hi {
-                if seen.insert(sorted[i].id).inserted { keys.append(sorted[i].id.bytes) }
+                if seen.insert(sorted[i].id).inserted { ids.append(sorted[i].id) }
                 i += 1
             }
-            return keys
+            return ids
         }
     }
 
     /// `traces(around:slackNanos:)` as handles appended to `all`: every record of each trace, sorted, duplicates
-    /// dropped as `traces` drops them.
+    /// dropped as `traces` drops them. Blocks in `reusing` (per segment handle, as `searchHandles` kept them in
+    /// `all`) that hold all the rows asked of them are not read again.
     package func traceHandles(
         around requests: [(id: TraceID, time: UInt64)], slackNanos: UInt64, includeOpenSegments: Bool = true,
-        includeDuplicates: Bool = false, into all: inout RecordHandles
+        includeDuplicates: Bool = false, into all: inout RecordHandles,
+        reusing read: [ObjectIdentifier: [Int: Int32]] = [:]
     ) throws(LogFormatError) -> [TraceID: [RecordHandle]] {
         let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
         guard !sorted.isEmpty else { return [:] }
         let wanted = Set(sorted.map(\.id))
-        let keysFor = Self.keys(near: sorted, slackNanos: slackNanos)
+        let idsFor = Self.traceIDs(near: sorted, slackNanos: slackNanos)
         let first = all.handles.count
         for handle in handles {
-            let keys = keysFor(handle)
-            guard !keys.isEmpty else { continue }
+            let ids = idsFor(handle)
+            guard !ids.isEmpty else { continue }
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
-            guard reader.index != nil else { continue }
-            var ordinals: [UInt32] = []
-            for key in keys { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
+            let ordinals = try reader.traceOrdinals(ids, cache: cache)
             guard !ordinals.isEmpty else { continue }
-            ordinals.sort()
-            try reader.rowHandles(at: ordinals, cache: cache, into: &all)
+            try reader.rowHandles(
+                at: ordinals, cache: cache, into: &all, reusing: read[ObjectIdentifier(handle)] ?? [:])
         }
         if includeOpenSegments {
             for reader in try openSegmentReaders() {
                 for record in try reader.scan(filter: { wanted.contains($0.traceID) }) { all.append(record) }
             }
         }
+        // A trace's rows come in runs (a block holds them together): one look-up per run, not per row.
         var out: [TraceID: [RecordHandle]] = [:]
-        for h in all.handles[first...] { out[h.traceID, default: []].append(h) }
+        var a = first
+        while a < all.handles.count {
+            let id = all.handles[a].traceID
+            var b = a + 1
+            while b < all.handles.count && all.handles[b].traceID == id { b += 1 }
+            out[id, default: []].append(contentsOf: all.handles[a..<b])
+            a = b
+        }
         all.handles.removeLast(all.handles.count - first)
         for k in Array(out.keys) {
             Self.sortByTime(&out[k]!)
@@ -641,7 +666,13 @@ public final class AuditStore: Sendable {
         guard filter.isEmpty else { return nil }
         var query = EventQuery(terms: [.user(user)], timeRange: timeRange)
         query.includeDuplicates = includeDuplicates
-        guard var all = try searchHandles(query) else { return nil }
+        // Without a limit every request's trace is read, and most of its rows lie in the blocks of the user's own
+        // (sealing orders traces by the user of their edge event): those blocks are read once for both.
+        var read: [ObjectIdentifier: [Int: Int32]] = [:]
+        guard
+            var all = try searchHandles(
+                query, includeOpenSegments: true, keepingTraceRuns: limit == nil, read: &read)
+        else { return nil }
         var order: [TraceID] = []
         var byTrace: [TraceID: [RecordHandle]] = [:]
         var requests: [RequestHandles] = []
@@ -664,7 +695,7 @@ public final class AuditStore: Sendable {
         let wanted = requests.filter { !$0.request.traceID.isZero }
         let traces = try traceHandles(
             around: wanted.map { ($0.request.traceID, $0.userEvents[0].start) }, slackNanos: traceSlackNanos,
-            includeDuplicates: includeDuplicates, into: &all)
+            includeDuplicates: includeDuplicates, into: &all, reusing: read)
         for i in requests.indices where !requests[i].request.traceID.isZero {
             requests[i].trace = traces[requests[i].request.traceID] ?? requests[i].userEvents
         }

@@ -99,8 +99,8 @@ final class BlockJSON {
 
     init(_ rows: ColumnRows) {
         self.rows = rows
-        start = Array(repeating: -1, count: rows.strings.count)
-        end = Array(repeating: 0, count: rows.strings.count)
+        start = Array(repeating: -1, count: rows.stringCount)
+        end = Array(repeating: 0, count: rows.stringCount)
         shapes = Array(repeating: nil, count: rows.shapes.count)
         resources = Array(repeating: nil, count: rows.resources.count)
     }
@@ -261,7 +261,9 @@ final class BlockJSON {
         let i = try slot(id)
         if start[i] < 0 {
             quoted.removeAll(keepingCapacity: true)
-            JSONString.appendQuoted(rows.strings[i], to: &quoted)
+            quoted.append(UInt8(ascii: "\""))
+            withExtendedLifetime(rows) { JSONString.appendEscaped(rows.utf8(i), to: &quoted) }
+            quoted.append(UInt8(ascii: "\""))
             start[i] = Int32(text.count)
             text.append(quoted)
             end[i] = Int32(text.count)
@@ -272,7 +274,7 @@ final class BlockJSON {
     }
 
     /// Whether dictionary string `id` is empty.
-    func isEmpty(_ id: Int) throws(LogFormatError) -> Bool { rows.strings[try slot(id)].isEmpty }
+    func isEmpty(_ id: Int) throws(LogFormatError) -> Bool { rows.utf8(try slot(id)).isEmpty }
 
     /// The place of string `id` in the rows' strings; every string a row names has one (`ColumnBlock.rows` keeps
     /// them), so a miss is a reader out of step with the walk: an error, not a trap.

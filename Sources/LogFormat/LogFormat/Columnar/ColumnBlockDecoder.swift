@@ -194,6 +194,8 @@ extension ColumnBlock {
         let c: [ColumnID: [UInt8]]
         var strings = BlockStrings()
         var resources: [Resource] = []
+        /// Where each resource starts in the resources column.
+        var resourceStarts: [Int] = []
         var shapes: [Shape] = []
         /// Where each shape starts in the shapes column.
         var shapeStarts: [Int] = []
@@ -216,37 +218,31 @@ extension ColumnBlock {
         }
 
         /// Loads the block's string, resource and shape tables (every reference checked), which the rows name.
-        /// Without `buildShapes`, the shapes are read and checked for their layouts only and `shapes` stays empty:
-        /// `shape(_:)` builds one when asked (a reader that keeps a few rows needs few of a block's hundreds of
-        /// shapes, and building one builds each of its strings).
+        /// Without `buildShapes`, the shapes and resources are read and checked only and `shapes` and `resources`
+        /// stay empty: `shape(_:)` and `resource(_:)` build one when asked (a reader that keeps a few rows needs few
+        /// of a block's hundreds of shapes and dozens of resources, and building one builds each of its strings).
         mutating func tables(buildShapes: Bool = true) throws(LogFormatError) {
             strings = try Self.strings(c, segment: segment)
             let dictionary = strings
-            resources = try column(.resources).withBytes { (b) throws(LogFormatError) -> [Resource] in
+            (resources, resourceStarts) = try column(.resources).withBytes {
+                (b) throws(LogFormatError) -> ([Resource], [Int]) in
                 var r = BinaryReader(b)
                 let n = try r.uvarint(max: b.count, "a resource count")
                 var out: [Resource] = []
+                var starts: [Int] = []
+                starts.reserveCapacity(n)
                 for _ in 0..<n {
-                    let attributes = try Self.fullAttributes(&r, dictionary, depth: 0)
-                    let dropped = try Self.count32(&r)
-                    let schemaURL = try Self.string(&r, dictionary)
-                    let name = try Self.string(&r, dictionary)
-                    let version = try Self.string(&r, dictionary)
-                    let scopeAttributes = try Self.fullAttributes(&r, dictionary, depth: 0)
-                    let scopeDropped = try Self.count32(&r)
-                    let scopeSchemaURL = try Self.string(&r, dictionary)
-                    out.append(
-                        Resource(
-                            attributes: attributes, dropped: dropped, schemaURL: schemaURL,
-                            scope: InstrumentationScope(
-                                name: name, version: version, attributes: scopeAttributes,
-                                droppedAttributesCount: scopeDropped),
-                            scopeSchemaURL: scopeSchemaURL))
+                    starts.append(r.offset)
+                    if buildShapes {
+                        out.append(try Self.resource(&r, dictionary))
+                    } else {
+                        try Self.skipResource(&r, dictionary.count)
+                    }
                 }
                 try Self.end(r, .resources)
-                return out
+                return (out, starts)
             }
-            let resourceCount = resources.count
+            let resourceCount = resourceStarts.count
             let (built, starts) = try column(.shapes).withBytes {
                 (b) throws(LogFormatError) -> ([Shape], [Int]) in
                 var r = BinaryReader(b)
@@ -271,11 +267,50 @@ extension ColumnBlock {
             if !shapes.isEmpty { return shapes[i] }
             let start = shapeStarts[i]
             let d = strings
-            let resourceCount = resources.count
+            let resourceCount = resourceStarts.count
             return try column(.shapes).withBytes { (b) throws(LogFormatError) -> Shape in
                 var r = BinaryReader(b, offset: start)
                 return try Self.shape(&r, d, resources: resourceCount)
             }
+        }
+
+        /// Resource `i` with its strings (`tables(buildShapes: false)` checked it whole already).
+        func resource(_ i: Int) throws(LogFormatError) -> Resource {
+            if !resources.isEmpty { return resources[i] }
+            let start = resourceStarts[i]
+            let d = strings
+            return try column(.resources).withBytes { (b) throws(LogFormatError) -> Resource in
+                var r = BinaryReader(b, offset: start)
+                return try Self.resource(&r, d)
+            }
+        }
+
+        /// One resource with its scope, read from `r`.
+        static func resource(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> Resource {
+            let attributes = try fullAttributes(&r, d, depth: 0)
+            let dropped = try count32(&r)
+            let schemaURL = try string(&r, d)
+            let name = try string(&r, d)
+            let version = try string(&r, d)
+            let scopeAttributes = try fullAttributes(&r, d, depth: 0)
+            let scopeDropped = try count32(&r)
+            let scopeSchemaURL = try string(&r, d)
+            return Resource(
+                attributes: attributes, dropped: dropped, schemaURL: schemaURL,
+                scope: InstrumentationScope(
+                    name: name, version: version, attributes: scopeAttributes, droppedAttributesCount: scopeDropped),
+                scopeSchemaURL: scopeSchemaURL)
+        }
+
+        /// `resource(_:_:)` without building it: the same checks, in the same order, against a table of `n` strings.
+        static func skipResource(_ r: inout BinaryReader, _ n: Int) throws(LogFormatError) {
+            var none = NoStrings()
+            try skipAttributes(&r, n, &none, depth: 0)
+            _ = try count32(&r)
+            for _ in 0..<3 { try skipString(&r, n) }
+            try skipAttributes(&r, n, &none, depth: 0)
+            _ = try count32(&r)
+            try skipString(&r, n)
         }
 
         /// The string table of a block's columns: its own strings checked, none built yet.

@@ -34,9 +34,12 @@ package struct ColumnRow: Sendable {
 /// identities, HTTP, values and extras columns (only theirs: a query that wants one row in seven holds a seventh of
 /// those columns). A class: handles name it by position, and the parts stay put while rows are read.
 package final class ColumnRows {
-    /// The strings the rows name, in order of id; `slot(id)` gives a string id's place here.
-    package let strings: [String]
-    /// For each string id of the block, its place in `strings`, or -1 when no row asked for names it.
+    /// Where each string the rows name lies in `text`, in order of id: the string in slot `k` (`slot(id)`) is
+    /// `text[bounds[k]..<bounds[k + 1]]`. Its UTF-8 bytes only: a writer copies them, and building a `String` of
+    /// each (an allocation that stays until the process ends) cost a heavy search about a tenth of its time.
+    private let bounds: [Int32]
+    private let text: UnsafeBufferPointer<UInt8>
+    /// For each string id of the block, its slot, or -1 when no row asked for names it.
     private let slots: [Int32]
     package let resources: [ColumnBlock.Resource]
     package let shapes: [ColumnBlock.Shape]
@@ -45,8 +48,8 @@ package final class ColumnRows {
     /// The attribute value tags the layouts name.
     package let tags: [UInt8]
     package let rows: [ColumnRow]
-    /// The rows' parts of the identities, HTTP, values and extras columns, back to back in memory this object owns
-    /// (so readers of them need no closure to pin them).
+    /// The rows' parts of the identities, HTTP, values and extras columns and the strings' bytes, back to back in
+    /// memory this object owns (so readers of them need no closure to pin them).
     private let storage: UnsafeMutableRawBufferPointer
     private let user: UnsafeRawBufferPointer
     private let http: UnsafeRawBufferPointer
@@ -57,12 +60,14 @@ package final class ColumnRows {
         // Only the strings the rows name are kept: a block's table is mostly the strings of rows not asked for,
         // and shapes and resources hold their own.
         var slots = [Int32](repeating: -1, count: d.strings.count)
-        var strings: [String] = []
+        var text: [UInt8] = []
+        var bounds: [Int32] = [0]
         for i in 0..<d.strings.count where used[i] {
-            slots[i] = Int32(strings.count)
-            strings.append(try d.strings.string(i))
+            slots[i] = Int32(bounds.count - 1)
+            try d.strings.appendUTF8(i, to: &text)
+            bounds.append(Int32(text.count))
         }
-        self.strings = strings
+        self.bounds = bounds
         self.slots = slots
         // Likewise only the shapes the rows have (a block has hundreds) and the resources of those.
         var index = [Int32](repeating: -1, count: d.layouts.layouts.count)
@@ -78,22 +83,26 @@ package final class ColumnRows {
             }
             rows[i].shape = index[old]
         }
-        var keep = [Bool](repeating: false, count: d.resources.count)
+        var keep = [Bool](repeating: false, count: d.resourceStarts.count)
         for s in shapes { keep[s.resource] = true }
-        var resources = d.resources
-        for i in resources.indices where !keep[i] {
-            resources[i] = ColumnBlock.Resource(
-                attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: "")
+        var resources: [ColumnBlock.Resource] = []
+        resources.reserveCapacity(keep.count)
+        for i in keep.indices {
+            resources.append(
+                keep[i]
+                    ? try d.resource(i)
+                    : ColumnBlock.Resource(
+                        attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: ""))
         }
         self.shapes = shapes
         self.layouts = layouts
         tags = d.layouts.tags
         self.resources = resources
         self.rows = rows
-        storage = .allocate(byteCount: max(1, columns.reduce(0) { $0 + $1.count }), alignment: 8)
+        storage = .allocate(byteCount: max(1, columns.reduce(text.count) { $0 + $1.count }), alignment: 8)
         var parts: [UnsafeRawBufferPointer] = []
         var at = 0
-        for c in columns {
+        for c in columns + [text] {
             let part = UnsafeMutableRawBufferPointer(rebasing: storage[at..<at + c.count])
             c.withUnsafeBytes { part.copyMemory(from: $0) }
             parts.append(UnsafeRawBufferPointer(part))
@@ -103,15 +112,27 @@ package final class ColumnRows {
         http = parts[1]
         values = parts[2]
         extras = parts[3]
+        self.text = parts[4].bindMemory(to: UInt8.self)
     }
 
     deinit { storage.deallocate() }
 
-    /// Readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP, values and extras
-    /// columns. They read memory this object owns: keep it alive while they are used.
-    /// The place in `strings` of string `id` (one that a row read through `readers` names).
+    /// The slot of string `id` (one that a row read through `readers` names), or -1.
     @inline(__always) package func slot(_ id: Int) -> Int { Int(slots[id]) }
 
+    /// How many strings the rows name (slots `0..<stringCount`).
+    package var stringCount: Int { bounds.count - 1 }
+
+    /// The UTF-8 bytes of the string in `slot`, in memory this object owns: keep it alive while they are used.
+    @inline(__always) package func utf8(_ slot: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: text[Int(bounds[slot])..<Int(bounds[slot + 1])])
+    }
+
+    /// The string in `slot`.
+    package func string(_ slot: Int) -> String { String(decoding: utf8(slot), as: UTF8.self) }
+
+    /// Readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP, values and extras
+    /// columns. They read memory this object owns: keep it alive while they are used.
     package func readers(_ i: Int) -> ColumnRowReaders {
         let row = rows[i]
         let n = slots.count
@@ -133,7 +154,7 @@ package final class ColumnRows {
             shape: none, runs: none, span: none, parent: none, time: none, user: r.user.r, http: r.http.r,
             value: r.value.r, extra: r.extra.r)
         var table = [String](repeating: "", count: slots.count)
-        for (id, k) in slots.enumerated() where k >= 0 { table[id] = strings[Int(k)] }
+        for (id, k) in slots.enumerated() where k >= 0 { table[id] = string(Int(k)) }
         return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
             try ColumnBlock.Decoder.buildRow(
                 s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
@@ -310,16 +331,47 @@ package struct RecordHandles {
     /// Adds every row of `rows`, which lie in the segment of `node` and `sequence` from ordinal `firstOrdinal`.
     package mutating func append(_ rows: ColumnRows, node: NodeID, sequence: UInt64, firstOrdinal: UInt32) {
         guard !rows.rows.isEmpty else { return }
-        let b = Int32(blocks.count)
+        let b = append(block: rows)
+        for i in rows.rows.indices { appendRow(i, of: b, node: node, sequence: sequence, firstOrdinal: firstOrdinal) }
+    }
+
+    /// Adds `rows` without handles: its rows are named later (`appendRow`, `appendRows`). Returns its index.
+    package mutating func append(block rows: ColumnRows) -> Int32 {
         blocks.append(rows)
-        for (i, r) in rows.rows.enumerated() {
-            handles.append(
-                RecordHandle(
-                    start: r.start,
-                    location: RecordLocation(
-                        nodeID: node, segmentSequence: sequence, ordinal: firstOrdinal + UInt32(r.row)),
-                    traceID: r.traceID, spanID: r.spanID, block: b, item: Int32(i)))
+        return Int32(blocks.count - 1)
+    }
+
+    /// Adds a handle for item `i` of block `b`, which lies in the segment of `node` and `sequence` from ordinal
+    /// `firstOrdinal`.
+    package mutating func appendRow(_ i: Int, of b: Int32, node: NodeID, sequence: UInt64, firstOrdinal: UInt32) {
+        let r = blocks[Int(b)].rows[i]
+        handles.append(
+            RecordHandle(
+                start: r.start,
+                location: RecordLocation(
+                    nodeID: node, segmentSequence: sequence, ordinal: firstOrdinal + UInt32(r.row)),
+                traceID: r.traceID, spanID: r.spanID, block: b, item: Int32(i)))
+    }
+
+    /// Adds handles for the rows numbered `rows` (ascending) of block `b` whose start lies in `timeRange` (all when
+    /// nil), if block `b` holds every one of them; false, adding nothing, if it lacks any.
+    package mutating func appendRows(
+        _ rows: [Int], of b: Int32, timeRange: ClosedRange<UInt64>?, node: NodeID, sequence: UInt64,
+        firstOrdinal: UInt32
+    ) -> Bool {
+        let held = blocks[Int(b)].rows
+        var items: [Int] = []
+        items.reserveCapacity(rows.count)
+        var i = 0
+        for row in rows {
+            while i < held.count && Int(held[i].row) < row { i += 1 }
+            guard i < held.count && Int(held[i].row) == row else { return false }
+            items.append(i)
         }
+        for i in items where timeRange?.contains(held[i].start) ?? true {
+            appendRow(i, of: b, node: node, sequence: sequence, firstOrdinal: firstOrdinal)
+        }
+        return true
     }
 
     package mutating func append(_ record: StoredRecord) {

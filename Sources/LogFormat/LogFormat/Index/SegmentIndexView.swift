@@ -62,6 +62,9 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// Which version 2 sections have passed their checksum (one bit per directory slot).
     final class SectionChecks: Sendable {
         let bits = Atomic<UInt64>(0)
+        /// Trace chunks that passed their checksum: a look-up per trace id hashed its chunk again each time (a heavy
+        /// user's activity looks up thousands of ids in a few dozen chunks).
+        let traceChunks = Mutex<Set<Int>>([])
     }
 
     /// Parses and bounds-checks the index payload. Errors carry offsets relative to the payload. Version 1 must
@@ -614,6 +617,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         let end = min(first + FormatConstants.traceChunkEntries, s.termCount)
         guard first < end else { return }
         try present(entries + first * width..<entries + end * width)
+        if checked.traceChunks.withLock({ $0.contains(k) }) { return }
         let body = UnsafeRawBufferPointer(rebasing: bytes[entries + first * width..<entries + end * width])
         guard Checksum.crc32(body) == UInt32(u32(s.start + k * 8 + 4)) else {
             throw LogFormatError(
@@ -624,6 +628,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             throw LogFormatError(
                 .malformed, "index section trace chunk \(k) does not start at its fence", offset: s.start)
         }
+        checked.traceChunks.withLock { _ = $0.insert(k) }
     }
 
     /// Bytes of each part of the index: its head, and each field's section (version 2) or terms (version 1).

@@ -269,7 +269,7 @@ public final class SegmentReader: Sendable {
     }
 
     /// The ordinals of each trace run of block `b`, from its trace column (a column block) or its records.
-    private func traceRuns(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [(TraceID, Range<UInt32>)] {
+    func traceRuns(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> [(TraceID, Range<UInt32>)] {
         let first = blocks[b].firstOrdinal
         let runs: [(TraceID, UInt32)]
         if let hit = traceRunCache.withLock({ $0[b] }) {
@@ -657,21 +657,26 @@ public final class SegmentReader: Sendable {
 
     /// The records at `ordinals` (ascending) whose start lies in `timeRange`, as handles appended to `out`: rows
     /// of column blocks read for output without building events (every row of each block still checked), records
-    /// of row blocks decoded as `records(at:)` decodes them.
+    /// of row blocks decoded as `records(at:)` decodes them. A block named in `reusing` (block number → its index in
+    /// `out.blocks`, from `rowHandles(withTraceRunsOf:…)`) that holds all the rows asked of it is not read again.
     package func rowHandles(
         at ordinals: [UInt32], timeRange: ClosedRange<UInt64>? = nil, cache: BlockCache? = nil,
-        into out: inout RecordHandles
+        into out: inout RecordHandles, reusing: [Int: Int32] = [:]
     ) throws(LogFormatError) {
-        if !(file is MappedFile) { try prefetchBlocks(blocks(holding: ordinals, timeRange: timeRange)) }
+        if !(file is MappedFile) {
+            try prefetchBlocks(blocks(holding: ordinals, timeRange: timeRange).filter { reusing[$0] == nil })
+        }
         var decoded: [StoredRecord] = []
         try forEachBlock(holding: ordinals, timeRange: timeRange) { (b, location, wanted) throws(LogFormatError) in
             let rows = wanted.map { Int($0 - location.firstOrdinal) }
-            let read = try withColumnBlock(b) { (payload, segment, count) throws(LogFormatError) -> ColumnRows in
-                try ColumnBlock.rows(
-                    payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange,
-                    payloadChecked: true)
+            if let k = reusing[b],
+                out.appendRows(
+                    rows, of: k, timeRange: timeRange, node: header.nodeID, sequence: header.sequence,
+                    firstOrdinal: location.firstOrdinal)
+            {
+                return
             }
-            if let read {
+            if let read = try columnRows(b, rows, timeRange: timeRange) {
                 out.append(read, node: header.nodeID, sequence: header.sequence, firstOrdinal: location.firstOrdinal)
                 return
             }
@@ -681,9 +686,19 @@ public final class SegmentReader: Sendable {
         }
     }
 
+    /// Rows `rows` (ascending row numbers) of column block `b` whose start lies in `timeRange`, read for output with
+    /// every row of the block checked (`ColumnBlock.rows`); nil for a row block.
+    func columnRows(_ b: Int, _ rows: [Int], timeRange: ClosedRange<UInt64>?) throws(LogFormatError) -> ColumnRows? {
+        try withColumnBlock(b) { (payload, segment, count) throws(LogFormatError) -> ColumnRows in
+            try ColumnBlock.rows(
+                payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange,
+                payloadChecked: true)
+        }
+    }
+
     /// Calls `body` with each block holding some of `ordinals` (ascending), its location and the ordinals it holds,
     /// skipping blocks outside `timeRange`. An ordinal no block holds is a malformed index.
-    private func forEachBlock(
+    func forEachBlock(
         holding ordinals: [UInt32], timeRange: ClosedRange<UInt64>?,
         _ body: (Int, BlockLocation, [UInt32]) throws(LogFormatError) -> Void
     ) throws(LogFormatError) {
