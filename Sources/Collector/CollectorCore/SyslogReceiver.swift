@@ -117,15 +117,17 @@ public final class SyslogReceiver: Sendable {
                 if more { wakeFlusher.yield() }
                 let batch = datagrams.isEmpty ? [] : parse(datagrams)
                 if !batch.isEmpty {
+                    let count = batch.count
                     do throws(IngestService.Refusal) {
                         // Datagrams carry no credentials, and a batch mixes peers: each event keeps its own
                         // in `syslog.peer`.
-                        _ = try await ingest.store(accessEvents: batch, from: SenderContext(receiver: .syslogUDP))
+                        _ = try await ingest.store(
+                            accessEvents: consume batch, from: SenderContext(receiver: .syslogUDP))
                     } catch {
                         // UDP cannot be told to retry: the loss is counted (by reason) and logged at most now and then.
                         logger.warning(
                             "syslog datagrams dropped",
-                            metadata: ["events": "\(batch.count)", "why": "\(error.message)"])
+                            metadata: ["events": "\(count)", "why": "\(error.message)"])
                     }
                 }
                 if closed { break }
