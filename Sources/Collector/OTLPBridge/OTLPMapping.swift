@@ -235,6 +235,17 @@ public enum OTLPMapping {
         }
         /// A key can play several roles (`user.email` names the subject when nothing better does, and the email).
         let roles: [String: [(role: Role, rank: Int)]]
+        /// Per key length below 64, a bit for each first byte (modulo 64) of a key in `roles`: most attribute
+        /// keys are passed over on these two facts, without hashing the key.
+        let firstBytes: [UInt64]
+
+        /// Whether `key` may be in `roles` (false: it is not).
+        @inline(__always) func mayPlayARole(_ key: String) -> Bool {
+            let u = key.utf8
+            let n = u.count
+            guard n < 64, let first = u.first else { return n >= 64 || roles[""] != nil }
+            return firstBytes[n] & (1 &<< UInt64(first & 63)) != 0
+        }
 
         public init(_ identity: IdentityKeys) {
             var r: [String: [(role: Role, rank: Int)]] = [:]
@@ -254,6 +265,11 @@ public enum OTLPMapping {
             add(.route, ["http.route"])
             add(.client, ["client.address", "net.sock.peer.addr", "http.client_ip", "net.peer.ip"])
             roles = r
+            var bits = [UInt64](repeating: 0, count: 64)
+            for key in r.keys where key.utf8.count < 64 {
+                if let first = key.utf8.first { bits[key.utf8.count] |= 1 << UInt64(first & 63) }
+            }
+            firstBytes = bits
         }
     }
 
@@ -282,6 +298,32 @@ public enum OTLPMapping {
     /// `reportedByProxy` is `reportedByProxy(e.scope.name, e.resourceAttributes)`, which a caller working
     /// through a batch computes once per scope.
     public static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
+        deriveAuditFields(&e, keys: keys, reportedByProxy: reportedByProxy) { resourceWorkload($0) }
+    }
+
+    /// The first resource attribute value that starts `spiffe://`: the workload when no span attribute names one.
+    public static func resourceWorkload(_ resourceAttributes: [Attribute]) -> String? {
+        resourceAttributes.lazy.compactMap(\.value.stringValue).first(where: isSPIFFEPrefixed)
+    }
+
+    /// Whether `s` starts `spiffe://`, read in place (a generic `starts(with:)` cost more than the rest of a
+    /// span's audit fields).
+    @inline(__always) static func isSPIFFEPrefixed(_ s: String) -> Bool {
+        let u = s.utf8
+        guard u.count >= 9, u.first == UInt8(ascii: "s") else { return false }
+        var s = s
+        return s.withUTF8 { p in
+            let prefix: StaticString = "spiffe://"
+            return memcmp(p.baseAddress!, prefix.utf8Start, 9) == 0
+        }
+    }
+
+    /// The same, with `resourceWorkload(e.resourceAttributes)` supplied by a caller that works it out once per
+    /// resource (the events of one resource share its list).
+    public static func deriveAuditFields(
+        _ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool,
+        resourceWorkload: ([Attribute]) -> String?
+    ) {
         typealias Role = AuditFieldKeys.Role
         // The best (lowest-ranked) non-empty string per role, and the status as a number.
         var best = BestValues()  // on the stack: an array here was an allocation per span
@@ -304,9 +346,12 @@ public enum OTLPMapping {
         var workload: String?
         var proxyAttribute = false
         for a in e.attributes {
-            if a.key == "guid:x-request-id" || a.key == "upstream_cluster" { proxyAttribute = true }
-            if workload == nil, case .string(let v) = a.value, v.utf8.starts(with: "spiffe://".utf8) { workload = v }
-            guard let roles = keys.roles[a.key] else { continue }
+            let keyLength = a.key.utf8.count
+            if (keyLength == 17 && a.key == "guid:x-request-id") || (keyLength == 16 && a.key == "upstream_cluster") {
+                proxyAttribute = true
+            }
+            if workload == nil, case .string(let v) = a.value, isSPIFFEPrefixed(v) { workload = v }
+            guard keys.mayPlayARole(a.key), let roles = keys.roles[a.key] else { continue }
             for (role, rank) in roles {
                 switch (role, a.value) {
                 case (.status, .int(let i)):
@@ -341,13 +386,7 @@ public enum OTLPMapping {
                 method: method, target: target, route: best[slot(.route)]?.value, statusCode: code,
                 clientAddress: best[slot(.client)]?.value)
         }
-        if e.workload == nil {
-            e.workload =
-                workload
-                ?? e.resourceAttributes.lazy.compactMap(\.value.stringValue).first {
-                    $0.utf8.starts(with: "spiffe://".utf8)
-                }
-        }
+        if e.workload == nil { e.workload = workload ?? resourceWorkload(e.resourceAttributes) }
         e.source = reportedByProxy || proxyAttribute ? .sidecar : .app
     }
 

@@ -247,6 +247,20 @@ public enum WorkloadIdentity {
     /// The workload identity of an event: the calling workload's SPIFFE id from the client keys, then the
     /// peer keys, then any attribute value that is a SPIFFE id, then a resource attribute.
     package static func workload(of e: AuditEvent) -> String? {
+        workload(of: e) { resourceSPIFFEID($0) }
+    }
+
+    /// The first resource attribute value that is a SPIFFE id (the last resort of `workload(of:)`).
+    package static func resourceSPIFFEID(_ resourceAttributes: [Attribute]) -> String? {
+        for a in resourceAttributes {
+            if case .string(let s) = a.value, isSPIFFEID(s) { return s }
+        }
+        return nil
+    }
+
+    /// The same, with `resourceSPIFFEID(e.resourceAttributes)` supplied by a caller that works it out once per
+    /// resource.
+    package static func workload(of e: AuditEvent, resourceSPIFFEID: ([Attribute]) -> String?) -> String? {
         // Cheap pass: only keys that can hold an identity are folded and compared.
         var client: String? = nil
         var clientRank = Int.max
@@ -268,11 +282,7 @@ public enum WorkloadIdentity {
                 peerRank = rank
             }
         }
-        if let found = client ?? peer ?? any { return found }
-        for a in e.resourceAttributes {
-            if case .string(let s) = a.value, isSPIFFEID(s) { return s }
-        }
-        return nil
+        return client ?? peer ?? any ?? resourceSPIFFEID(e.resourceAttributes)
     }
 
     /// Whether a key may be one of the identity keys: contains `peer`, `principal`, `client`, `cert` or `spif`.
