@@ -136,7 +136,8 @@ public enum WorkloadIdentity {
     /// The same test, in place over the bytes (no allocation: it runs for every sidecar event).
     public static func isSPIFFEID(_ s: some StringProtocol) -> Bool {
         let u = s.utf8
-        guard u.count <= 2048, u.count > 9, s.hasPrefix("spiffe://") else { return false }
+        // The first byte before the generic prefix test: this runs on every string value of every event.
+        guard u.count <= 2048, u.count > 9, u.first == UInt8(ascii: "s"), s.hasPrefix("spiffe://") else { return false }
         var i = u.index(u.startIndex, offsetBy: 9)
         var domain = 0
         while i < u.endIndex, u[i] != UInt8(ascii: "/") {
