@@ -204,6 +204,24 @@ import Testing
         #expect(try f.stored().count == 1)
     }
 
+    /// The limit check hands back the array itself when nothing breaks a limit, else the good events in order
+    /// with each refused one named by its index.
+    @Test(arguments: [[], [1], [0], [4], [0, 4], [1, 3], [0, 1, 2, 3, 4]])
+    func withinLimitsKeepsTheGoodEventsInOrder(broken: [Int]) throws {
+        var limits = IngestLimits()
+        limits.maxStringBytes = 100
+        let f = try Fixture(limits: limits)
+        var spans = Self.spans(5)
+        for i in broken { spans[i].name = String(repeating: "n", count: 101) }
+        var refused: [Int] = []
+        let kept = f.service.withinLimits(spans) { i, why in
+            refused.append(i)
+            #expect(why.message == "a string longer than 100 bytes")
+        }
+        #expect(refused == broken)
+        #expect(kept == spans.indices.filter { !broken.contains($0) }.map { spans[$0] })
+    }
+
     @Test(.timeLimit(.minutes(10))) func aFullQueueAnswers503WithRetryAfterAndRetryInfo() async throws {
         var options = DurableLog.Options()
         options.maxPendingEvents = 1

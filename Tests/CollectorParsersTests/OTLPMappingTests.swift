@@ -98,6 +98,25 @@ import Testing
         #expect(e.attributes.count == 8)  // nothing removed
     }
 
+    /// Configured identity keys of any shape are found: the key filter (length and first byte) passes over
+    /// the rest without hashing them, never over one of these.
+    @Test(arguments: [
+        "", "u", "Ümlaut.id", "\u{7F}x", String(repeating: "k", count: 63), String(repeating: "k", count: 64),
+        String(repeating: "user.", count: 30),
+    ])
+    func configuredKeysOfEveryLengthAndFirstByteNameTheUser(key: String) {
+        var identity = IdentityKeys()
+        identity.subject = [key]
+        var e = AuditEvent(
+            kind: .span, startTimeUnixNano: 1, traceID: TraceID(high: 1, low: 2), spanID: SpanID(value: 3),
+            attributes: [
+                Attribute("user.idx", .string("not this")), Attribute(key + "x", .string("nor this")),
+                Attribute(key, .string("carol")),
+            ])
+        OTLPMapping.deriveAuditFields(&e, identity: identity)
+        #expect(e.user?.subject == "carol")
+    }
+
     @Test func logRecordsImportWithOptionalIds() throws {
         var log = Opentelemetry_Proto_Logs_V1_LogRecord()
         log.timeUnixNano = 1_700_000_000_000_000_000

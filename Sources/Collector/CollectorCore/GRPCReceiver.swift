@@ -100,7 +100,7 @@ public enum GRPCReceiver {
                 sender: sender.name)
         }
         do {
-            let response = Request.response(try await ingest.store(imported, from: sender))
+            let response = Request.response(try await ingest.store(consume imported, from: sender))
             ingest.metrics.answeredGRPC(receiver.label, code: "ok")
             return response
         } catch {

@@ -164,7 +164,7 @@ public final class IngestService: Sendable {
             }
         }
         do {
-            let outcome = try await store(imported, from: context)
+            let outcome = try await store(consume imported, from: context)
             return encode(Request.response(outcome), status: 200, encoding)
         } catch {
             return answer(error, context.receiver, encoding)
@@ -175,7 +175,6 @@ public final class IngestService: Sendable {
         let receiver = context.receiver.label
         let (events, errors) = AccessEventMapping.events(
             fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
-        var kept: [AuditEvent] = []
         var lineErrors = errors.map { (line: $0.line, reason: $0.reason) }
         // Line numbers of the good events, to name any that break a limit.
         var goodLines: [Int] = []
@@ -188,13 +187,9 @@ public final class IngestService: Sendable {
         }
         metrics.received(receiver, sender: context.name, items: events.count + errors.count)
         metrics.rejected(receiver, sender: context.name, reason: .invalidLine, items: errors.count)
-        for (i, e) in events.enumerated() {
-            if let broken = violation(e) {
-                metrics.rejected(receiver, sender: context.name, reason: broken.reason)
-                lineErrors.append((goodLines[i], broken.message))
-            } else {
-                kept.append(e)
-            }
+        let kept = withinLimits(consume events) { i, broken in
+            metrics.rejected(receiver, sender: context.name, reason: broken.reason)
+            lineErrors.append((goodLines[i], broken.message))
         }
         lineErrors.sort { $0.line < $1.line }
         let report: ([String: Any]) -> [UInt8] = { obj in
@@ -207,12 +202,13 @@ public final class IngestService: Sendable {
             }
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
+        let accepted = kept.count
         do throws(Refusal) {
-            try await append(kept, from: context)
+            try await append(consume kept, from: context)
         } catch {
             return answer(error, context.receiver, .json)
         }
-        return IngestResponse(status: 200, headers: json, body: report(["accepted": kept.count, "rejected": rejected]))
+        return IngestResponse(status: 200, headers: json, body: report(["accepted": accepted, "rejected": rejected]))
     }
 
     /// Zipkin v2 JSON: 202 once the good spans are durable; a body naming the rejected spans when there are any.
@@ -237,14 +233,16 @@ public final class IngestService: Sendable {
             if rejected.isEmpty { return IngestResponse(status: 202, headers: [:], body: []) }
             return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
         }
+        let events = imported.events
+        imported.events = []
+        let accepted = events.count
         do throws(Refusal) {
-            try await append(imported.events, from: context)
+            try await append(consume events, from: context)
         } catch {
             return answer(error, context.receiver, .json)
         }
         if rejected.isEmpty { return IngestResponse(status: 202, headers: [:], body: []) }
-        return IngestResponse(
-            status: 202, headers: json, body: report(["accepted": imported.events.count, "rejected": rejected]))
+        return IngestResponse(status: 202, headers: json, body: report(["accepted": accepted, "rejected": rejected]))
     }
 
     // MARK: Storing (shared by every protocol binding)
@@ -298,40 +296,44 @@ public final class IngestService: Sendable {
     }
 
     /// The same for a request already decoded into events (the protobuf receivers decode straight into them).
-    public func store(_ imported: OTLPMapping.Imported, from sender: SenderContext) async throws(Refusal) -> Stored {
-        var imported = imported
+    public func store(_ imported: consuming OTLPMapping.Imported, from sender: SenderContext) async throws(Refusal)
+        -> Stored
+    {
         enforceLimits(&imported, receiver: sender.receiver.label, sender: sender.name)
-        if !imported.events.isEmpty { try await append(imported.events, from: sender) }
+        // The events move on alone: a second reference to their array would make the normaliser copy it
+        // (every event's ~20 references retained) at its first write.
+        let events = imported.events
+        imported.events = []
+        if !events.isEmpty { try await append(consume events, from: sender) }
         return Stored(rejected: imported.rejected.count, message: Self.summary(imported.rejected))
     }
 
     /// Stores access events decoded by a receiver of its own (syslog): each is checked against the limits
     /// (refused ones counted), the rest appended and durable on return. Returns how many were stored.
-    public func store(accessEvents events: [AuditEvent], from sender: SenderContext) async throws(Refusal) -> Int {
-        var kept: [AuditEvent] = []
-        kept.reserveCapacity(events.count)
-        for e in events {
-            if let broken = violation(e) {
-                metrics.rejected(sender.receiver.label, sender: sender.name, reason: broken.reason)
-            } else {
-                kept.append(e)
-            }
+    public func store(accessEvents events: consuming [AuditEvent], from sender: SenderContext) async throws(Refusal)
+        -> Int
+    {
+        let kept = withinLimits(consume events) { _, broken in
+            metrics.rejected(sender.receiver.label, sender: sender.name, reason: broken.reason)
         }
-        if !kept.isEmpty { try await append(kept, from: sender) }
-        return kept.count
+        let count = kept.count
+        if count > 0 { try await append(consume kept, from: sender) }
+        return count
     }
 
     /// Normalises (the one call site of that stage: every receiver's events pass here), stamps the sender,
     /// appends and waits until durable. The log's `busy` code is the retryable refusal; other codes as below.
-    private func append(_ original: [AuditEvent], from sender: SenderContext) async throws(Refusal) {
+    private func append(_ events: consuming [AuditEvent], from sender: SenderContext) async throws(Refusal) {
         let receiver = sender.receiver.label
         if let why = localSpace.refusing {
-            metrics.rejected(receiver, sender: sender.name, reason: .diskFull, items: original.count)
+            metrics.rejected(receiver, sender: sender.name, reason: .diskFull, items: events.count)
             throw Refusal(kind: .unavailable, message: why)
         }
-        var events = original
+        // The events as received are kept only when a JWKS that can be read again is configured: normalising
+        // writes into every event, so a kept copy costs a copy of the array and a retain of each event's parts.
+        let original = normalizer.options.jwks?.location != nil ? copy events : nil
         normalizer.normalize(&events, from: sender.receiver)
-        if let jwks = normalizer.options.jwks, jwks.wantsUnknownKeys, await jwks.fetchForUnknownKeys() {
+        if let original, let jwks = normalizer.options.jwks, jwks.wantsUnknownKeys, await jwks.fetchForUnknownKeys() {
             // A token named a key the JWKS has only now (a rotation): judge this request's tokens again with it,
             // from the events as received.
             events = original
@@ -405,17 +407,29 @@ public final class IngestService: Sendable {
     func enforceLimits(_ imported: inout OTLPMapping.Imported, receiver: String, sender: String? = nil) {
         metrics.received(receiver, sender: sender, items: imported.events.count + imported.rejected.count)
         metrics.rejected(receiver, sender: sender, reason: .invalidItem, items: imported.rejected.count)
-        var kept: [AuditEvent] = []
-        kept.reserveCapacity(imported.events.count)
-        for (i, e) in imported.events.enumerated() {
-            if let broken = violation(e) {
-                metrics.rejected(receiver, sender: sender, reason: broken.reason)
-                imported.rejected.append(RejectedItem(resource: -1, scope: -1, item: i, reason: broken.message))
-            } else {
-                kept.append(e)
-            }
+        let events = imported.events
+        imported.events = []
+        var refused: [RejectedItem] = []
+        imported.events = withinLimits(consume events) { i, broken in
+            metrics.rejected(receiver, sender: sender, reason: broken.reason)
+            refused.append(RejectedItem(resource: -1, scope: -1, item: i, reason: broken.message))
         }
-        imported.events = kept
+        imported.rejected += refused
+    }
+
+    /// The events that break no limit, in order; `refused` hears of each other one (its index and why). When
+    /// none breaks a limit, the array itself comes back: no copy, no retain of the events' parts.
+    func withinLimits(
+        _ events: consuming [AuditEvent], refused: (Int, LimitViolation) -> Void
+    ) -> [AuditEvent] {
+        guard let first = events.firstIndex(where: { violation($0) != nil }) else { return events }
+        var kept: [AuditEvent] = []
+        kept.reserveCapacity(events.count - 1)
+        kept.append(contentsOf: events[..<first])
+        for i in first..<events.count {
+            if let broken = violation(events[i]) { refused(i, broken) } else { kept.append(events[i]) }
+        }
+        return kept
     }
 
     struct LimitViolation {
@@ -437,9 +451,9 @@ public final class IngestService: Sendable {
                 reason: .attributeLimit,
                 message: "\(e.events.count) events and \(e.links.count) links, more than the limit of \(maxAttributes)")
         }
-        if let crowded = (e.events.map(\.attributes.count) + e.links.map(\.attributes.count)).first(where: {
-            $0 > maxAttributes
-        }) {
+        if let crowded = e.events.lazy.map(\.attributes.count).first(where: { $0 > maxAttributes })
+            ?? e.links.lazy.map(\.attributes.count).first(where: { $0 > maxAttributes })
+        {
             return LimitViolation(
                 reason: .attributeLimit,
                 message: "a span event or link with \(crowded) attributes, more than the limit of \(maxAttributes)")
@@ -455,9 +469,10 @@ public final class IngestService: Sendable {
             default: return false
             }
         }
-        let attributeSets = [e.attributes] + e.events.map(\.attributes) + e.links.map(\.attributes)
-        if long(e.name) || attributeSets.contains(where: { $0.contains { long($0.key) || bad($0.value) } })
-            || e.body.map(bad) == true
+        // Attribute lists checked where they are (a list of the lists was an allocation per event).
+        func tooLong(_ list: [Attribute]) -> Bool { list.contains { long($0.key) || bad($0.value) } }
+        if long(e.name) || tooLong(e.attributes) || e.events.contains(where: { tooLong($0.attributes) })
+            || e.links.contains(where: { tooLong($0.attributes) }) || e.body.map(bad) == true
         {
             return LimitViolation(reason: .stringLimit, message: "a string longer than \(max) bytes")
         }

@@ -81,23 +81,28 @@ public struct Normalizer: Sendable {
         // Whether a span's reporter is a mesh proxy depends on its scope and resource only, which the events
         // of one scope share (the same arrays, so comparing them is an identity check): judged once per scope.
         var last: (scope: String, resource: [Attribute], proxy: Bool)?
+        var resource = SharedResource([], redactor: redactor)
         for i in events.indices {
+            // Events are read in place (`events[i]`): a copy of one would retain its ~20 references.
+            if resource.attributes != events[i].resourceAttributes {
+                resource = SharedResource(events[i].resourceAttributes, redactor: redactor)
+            }
             if Self.usesAccessRules(receiver) {
                 AccessEventMapping.deriveAuditFields(&events[i], keys: accessKeys)
             } else if events[i].kind == .access {
                 // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             } else {
-                let e = events[i]
                 let proxy: Bool
-                if let last, last.scope == e.scope.name, last.resource == e.resourceAttributes {
+                if let last, last.scope == events[i].scope.name, last.resource == events[i].resourceAttributes {
                     proxy = last.proxy
                 } else {
-                    proxy = OTLPMapping.reportedByProxy(e.scope.name, e.resourceAttributes)
-                    last = (e.scope.name, e.resourceAttributes, proxy)
+                    proxy = OTLPMapping.reportedByProxy(events[i].scope.name, events[i].resourceAttributes)
+                    last = (events[i].scope.name, events[i].resourceAttributes, proxy)
                 }
-                OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy)
+                let guess = resource.spiffePrefixed
+                OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy) { _ in guess }
             }
-            normalize(&events[i])
+            normalize(&events[i], resource: resource)
         }
     }
 
@@ -107,12 +112,24 @@ public struct Normalizer: Sendable {
 
     /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
+        normalize(&e, resource: nil)
+    }
+
+    /// Steps 1-4; `resource`, when it describes the event's resource attributes, saves their redaction and
+    /// SPIFFE look-up.
+    func normalize(_ e: inout AuditEvent, resource: SharedResource?) {
+        // Only a clean list is taken as it is; one that redaction changes is handled event by event, as sent.
+        let clean = resource.map { $0.clean && $0.attributes == e.resourceAttributes } ?? false
         Self.moveReservedKeys(&e.attributes)
-        Self.moveReservedKeys(&e.resourceAttributes)
+        if !clean { Self.moveReservedKeys(&e.resourceAttributes) }
         var notes = Redactor.Notes()
-        redact(&e, &notes)
+        redact(&e, &notes, resourceClean: clean)
         if !notes.tokens.isEmpty { applyTokens(&e, notes.tokens) }
-        if let workload = WorkloadIdentity.workload(of: e) {
+        let spiffeID = clean ? resource?.spiffeID : nil
+        let found = WorkloadIdentity.workload(of: e) { list in
+            clean ? spiffeID : WorkloadIdentity.resourceSPIFFEID(list)
+        }
+        if let workload = found {
             if e.workload != workload { e.workload = workload }
         } else if let w = e.workload, !WorkloadIdentity.isSPIFFEID(w) {
             // The mapping's guess is kept only when it is a well-formed SPIFFE id (a redacted one is not).
@@ -121,6 +138,30 @@ public struct Normalizer: Sendable {
         mapSemanticConventions(&e)
         if !notes.removed.isEmpty {
             e.attributes.append(Attribute(Self.redactedKey, .array(notes.removed.map(AttributeValue.string))))
+        }
+    }
+
+    /// What depends on a resource attribute list alone, worked out once for the events that share it: the
+    /// decoders give every span of a resource the same array, so a batch holds a few lists many times over.
+    /// Used only for a list equal to `attributes` (an identity check first; equal lists get equal answers).
+    struct SharedResource {
+        let attributes: [Attribute]
+        /// No reserved key and nothing to redact: steps 1 and 2 leave the list as sent.
+        let clean: Bool
+        /// `WorkloadIdentity.resourceSPIFFEID` of the list.
+        let spiffeID: String?
+        /// `OTLPMapping.resourceWorkload` of the list.
+        let spiffePrefixed: String?
+
+        init(_ attributes: [Attribute], redactor: Redactor) {
+            self.attributes = attributes
+            var list = attributes
+            var ignored = Redactor.Notes()
+            clean =
+                !attributes.contains { Normalizer.isReserved($0.key) }
+                && !redactor.redact(&list, at: { "resource" }, &ignored)
+            spiffeID = WorkloadIdentity.resourceSPIFFEID(attributes)
+            spiffePrefixed = OTLPMapping.resourceWorkload(attributes)
         }
     }
 
@@ -159,7 +200,7 @@ public struct Normalizer: Sendable {
 
     // MARK: Redaction of every field
 
-    func redact(_ e: inout AuditEvent, _ notes: inout Redactor.Notes) {
+    func redact(_ e: inout AuditEvent, _ notes: inout Redactor.Notes, resourceClean: Bool = false) {
         let r = redactor
         func text(_ s: inout String, _ location: StaticString) {
             if let x = r.redact(s, at: { location.description }, &notes) { s = x }
@@ -168,8 +209,10 @@ public struct Normalizer: Sendable {
         // `e.events[i]` would copy the (shared) events array even when nothing is redacted.
         var list = e.attributes
         if redactor.redact(&list, at: { "attributes" }, &notes) { e.attributes = list }
-        list = e.resourceAttributes
-        if !list.isEmpty, redactor.redact(&list, at: { "resource" }, &notes) { e.resourceAttributes = list }
+        if !resourceClean {
+            list = e.resourceAttributes
+            if !list.isEmpty, redactor.redact(&list, at: { "resource" }, &notes) { e.resourceAttributes = list }
+        }
         list = e.scope.attributes
         if !list.isEmpty, redactor.redact(&list, at: { "scope" }, &notes) { e.scope.attributes = list }
         // The same for span events and links: read from a copy, store the whole list back only when changed.

@@ -95,6 +95,11 @@ public final class SyslogReceiver: Sendable {
         return parts.withLock { $0.flatMap { $0 } }
     }
 
+    /// Batches parsed and stored at the same time. One at a time left a core idle while a batch waited for
+    /// its write, and the datagrams of a burst piled up meanwhile; batches are independent (a datagram has no
+    /// order to keep), so a second one is parsed and normalised while the first is written.
+    static let batchesInFlight = 2
+
     /// Appends buffered datagram events in batches until `stop()`, then appends what is left.
     func runFlusher() async {
         await withTaskGroup(of: Void.self) { group in
@@ -104,6 +109,7 @@ public final class SyslogReceiver: Sendable {
                     wakeFlusher.yield()
                 }
             }
+            var inFlight = 0
             for await _ in wakes {
                 // At most `batchEvents` per append: taking the whole buffer at once (up to `maxBufferedEvents`
                 // after a stall) held every one of those lines as parsed events, records and blocks at the same
@@ -114,23 +120,37 @@ public final class SyslogReceiver: Sendable {
                     while taken.count < batchEvents, let d = b.datagrams.popFirst() { taken.append(d) }
                     return (taken, b.closed && b.datagrams.isEmpty, !b.datagrams.isEmpty)
                 }
-                if more { wakeFlusher.yield() }
-                let batch = datagrams.isEmpty ? [] : parse(datagrams)
-                if !batch.isEmpty {
-                    do throws(IngestService.Refusal) {
-                        // Datagrams carry no credentials, and a batch mixes peers: each event keeps its own
-                        // in `syslog.peer`.
-                        _ = try await ingest.store(accessEvents: batch, from: SenderContext(receiver: .syslogUDP))
-                    } catch {
-                        // UDP cannot be told to retry: the loss is counted (by reason) and logged at most now and then.
-                        logger.warning(
-                            "syslog datagrams dropped",
-                            metadata: ["events": "\(batch.count)", "why": "\(error.message)"])
+                if !datagrams.isEmpty {
+                    if inFlight == Self.batchesInFlight {
+                        // The ticker never ends on its own, so this is a batch finishing.
+                        _ = await group.next()
+                        inFlight -= 1
                     }
+                    inFlight += 1
+                    group.addTask { await self.store(datagrams) }
                 }
+                if more { wakeFlusher.yield() }
                 if closed { break }
             }
+            while inFlight > 0 {
+                _ = await group.next()
+                inFlight -= 1
+            }
             group.cancelAll()
+        }
+    }
+
+    /// Parses a batch of datagrams and appends its events; durable on return, or counted as dropped.
+    private func store(_ datagrams: [(bytes: [UInt8], peer: SocketAddress?)]) async {
+        let batch = parse(datagrams)
+        guard !batch.isEmpty else { return }
+        let count = batch.count
+        do throws(IngestService.Refusal) {
+            // Datagrams carry no credentials, and a batch mixes peers: each event keeps its own in `syslog.peer`.
+            _ = try await ingest.store(accessEvents: consume batch, from: SenderContext(receiver: .syslogUDP))
+        } catch {
+            // UDP cannot be told to retry: the loss is counted (by reason) and logged at most now and then.
+            logger.warning("syslog datagrams dropped", metadata: ["events": "\(count)", "why": "\(error.message)"])
         }
     }
 
@@ -310,7 +330,18 @@ public struct SyslogService: Service {
         if let channel = udpChannel?.channel, let port = channel.localAddress?.port {
             // Linux doubles what it grants (bookkeeping) and caps the request at net.core.rmem_max: say what
             // the socket really has, and warn when that is less than asked.
-            let granted = Int(try await channel.getOption(.socketOption(.so_rcvbuf)))
+            var granted = Int(try await channel.getOption(.socketOption(.so_rcvbuf)))
+            #if os(Linux)
+                if granted < udpReceiveBufferBytes {
+                    // SO_RCVBUFFORCE passes the cap for a process with CAP_NET_ADMIN (as systemd-journald and
+                    // rsyslog do); without it the call fails and the granted size stands.
+                    let force = ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_RCVBUFFORCE))
+                    let asked = SocketOptionValue(clamping: udpReceiveBufferBytes)
+                    if (try? await channel.setOption(force, value: asked).get()) != nil {
+                        granted = Int(try await channel.getOption(.socketOption(.so_rcvbuf)))
+                    }
+                }
+            #endif
             receiver.ingest.metrics.syslogUDPReceiveBuffer(bytes: granted)
             if granted < udpReceiveBufferBytes {
                 logger.warning(

@@ -235,6 +235,17 @@ public enum OTLPMapping {
         }
         /// A key can play several roles (`user.email` names the subject when nothing better does, and the email).
         let roles: [String: [(role: Role, rank: Int)]]
+        /// Per key length below 64, a bit for each first byte (modulo 64) of a key in `roles`: most attribute
+        /// keys are passed over on these two facts, without hashing the key.
+        let firstBytes: [UInt64]
+
+        /// Whether `key` may be in `roles` (false: it is not).
+        @inline(__always) func mayPlayARole(_ key: String) -> Bool {
+            let u = key.utf8
+            let n = u.count
+            guard n < 64, let first = u.first else { return n >= 64 || roles[""] != nil }
+            return firstBytes[n] & (1 &<< UInt64(first & 63)) != 0
+        }
 
         public init(_ identity: IdentityKeys) {
             var r: [String: [(role: Role, rank: Int)]] = [:]
@@ -254,6 +265,11 @@ public enum OTLPMapping {
             add(.route, ["http.route"])
             add(.client, ["client.address", "net.sock.peer.addr", "http.client_ip", "net.peer.ip"])
             roles = r
+            var bits = [UInt64](repeating: 0, count: 64)
+            for key in r.keys where key.utf8.count < 64 {
+                if let first = key.utf8.first { bits[key.utf8.count] |= 1 << UInt64(first & 63) }
+            }
+            firstBytes = bits
         }
     }
 
@@ -282,6 +298,32 @@ public enum OTLPMapping {
     /// `reportedByProxy` is `reportedByProxy(e.scope.name, e.resourceAttributes)`, which a caller working
     /// through a batch computes once per scope.
     public static func deriveAuditFields(_ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool) {
+        deriveAuditFields(&e, keys: keys, reportedByProxy: reportedByProxy) { resourceWorkload($0) }
+    }
+
+    /// The first resource attribute value that starts `spiffe://`: the workload when no span attribute names one.
+    public static func resourceWorkload(_ resourceAttributes: [Attribute]) -> String? {
+        resourceAttributes.lazy.compactMap(\.value.stringValue).first(where: isSPIFFEPrefixed)
+    }
+
+    /// Whether `s` starts `spiffe://`, read in place (a generic `starts(with:)` cost more than the rest of a
+    /// span's audit fields).
+    @inline(__always) static func isSPIFFEPrefixed(_ s: String) -> Bool {
+        let u = s.utf8
+        guard u.count >= 9, u.first == UInt8(ascii: "s") else { return false }
+        var s = s
+        return s.withUTF8 { p in
+            let prefix: StaticString = "spiffe://"
+            return memcmp(p.baseAddress!, prefix.utf8Start, 9) == 0
+        }
+    }
+
+    /// The same, with `resourceWorkload(e.resourceAttributes)` supplied by a caller that works it out once per
+    /// resource (the events of one resource share its list).
+    public static func deriveAuditFields(
+        _ e: inout AuditEvent, keys: AuditFieldKeys, reportedByProxy: Bool,
+        resourceWorkload: ([Attribute]) -> String?
+    ) {
         typealias Role = AuditFieldKeys.Role
         // The best (lowest-ranked) non-empty string per role, and the status as a number.
         var best = BestValues()  // on the stack: an array here was an allocation per span
@@ -304,9 +346,12 @@ public enum OTLPMapping {
         var workload: String?
         var proxyAttribute = false
         for a in e.attributes {
-            if a.key == "guid:x-request-id" || a.key == "upstream_cluster" { proxyAttribute = true }
-            if workload == nil, case .string(let v) = a.value, v.utf8.starts(with: "spiffe://".utf8) { workload = v }
-            guard let roles = keys.roles[a.key] else { continue }
+            let keyLength = a.key.utf8.count
+            if (keyLength == 17 && a.key == "guid:x-request-id") || (keyLength == 16 && a.key == "upstream_cluster") {
+                proxyAttribute = true
+            }
+            if workload == nil, case .string(let v) = a.value, isSPIFFEPrefixed(v) { workload = v }
+            guard keys.mayPlayARole(a.key), let roles = keys.roles[a.key] else { continue }
             for (role, rank) in roles {
                 switch (role, a.value) {
                 case (.status, .int(let i)):
@@ -320,73 +365,62 @@ public enum OTLPMapping {
                     groups.append((rank, values.compactMap(\.stringValue)))
                 case (_, .string(let t)) where !t.isEmpty:
                     let i = slot(role)
-                    if best[i] == nil || rank < best[i]!.rank { best[i] = (rank, t) }
+                    best.offer(t, rank: rank, at: i)
                 default:
                     break
                 }
             }
         }
-        if let subject = best[slot(.subject)]?.value {
+        if let subject = best.value(at: slot(.subject)) {
             let allGroups =
                 groups.count > 1 ? groups.sorted { $0.rank < $1.rank }.flatMap(\.values) : groups.first?.values ?? []
             e.user = UserIdentity(
-                subject: subject, email: best[slot(.email)]?.value, groups: allGroups, origin: .attribute)
+                subject: subject, email: best.value(at: slot(.email)), groups: allGroups, origin: .attribute)
         }
-        let method = best[slot(.method)]?.value
-        let path = best[slot(.urlPath)].map { p in best[slot(.urlQuery)].map { p.value + "?" + $0.value } ?? p.value }
-        let target = path ?? best[slot(.target)]?.value
+        let method = best.value(at: slot(.method))
+        let query = best.value(at: slot(.urlQuery))
+        let path = best.value(at: slot(.urlPath)).map { p in query.map { p + "?" + $0 } ?? p }
+        let target = path ?? best.value(at: slot(.target))
         let code = status?.code ?? 0
         if method != nil || target != nil || code != 0 {
             e.http = HTTPFacts(
-                method: method, target: target, route: best[slot(.route)]?.value, statusCode: code,
-                clientAddress: best[slot(.client)]?.value)
+                method: method, target: target, route: best.value(at: slot(.route)), statusCode: code,
+                clientAddress: best.value(at: slot(.client)))
         }
-        if e.workload == nil {
-            e.workload =
-                workload
-                ?? e.resourceAttributes.lazy.compactMap(\.value.stringValue).first {
-                    $0.utf8.starts(with: "spiffe://".utf8)
-                }
-        }
+        if e.workload == nil { e.workload = workload ?? resourceWorkload(e.resourceAttributes) }
         e.source = reportedByProxy || proxyAttribute ? .sidecar : .app
     }
 
-    /// Ten slots of the best (lowest-ranked) value per role, held inline so deriving allocates nothing.
+    /// Ten slots of the best (lowest-ranked) value per role, held inline so deriving allocates nothing. Ranks and
+    /// values are apart, each a tuple of one type read through a pointer: slots of `(rank, value)?` were copied
+    /// through the runtime's generic tuple witnesses on every read.
     struct BestValues {
-        typealias Slot = (rank: Int, value: String)?
-        private var slots: (Slot, Slot, Slot, Slot, Slot, Slot, Slot, Slot, Slot, Slot) = (
-            nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+        private var ranks: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) = (
+            .max, .max, .max, .max, .max, .max, .max, .max, .max, .max
+        )
+        private var values: (String, String, String, String, String, String, String, String, String, String) = (
+            "", "", "", "", "", "", "", "", "", ""
         )
 
-        subscript(i: Int) -> Slot {
-            get {
-                switch i {
-                case 0: slots.0
-                case 1: slots.1
-                case 2: slots.2
-                case 3: slots.3
-                case 4: slots.4
-                case 5: slots.5
-                case 6: slots.6
-                case 7: slots.7
-                case 8: slots.8
-                default: slots.9
-                }
+        /// The value of slot `i` (0..<10), nil when none was offered. Mutating only to read the values in place
+        /// (`withUnsafeBytes(of:)` on a value would copy all ten strings).
+        mutating func value(at i: Int) -> String? {
+            precondition(i >= 0 && i < 10)
+            let rank = withUnsafeBytes(of: &ranks) { $0.bindMemory(to: Int.self)[i] }
+            guard rank != .max else { return nil }
+            return withUnsafeMutableBytes(of: &values) { $0.bindMemory(to: String.self)[i] }
+        }
+
+        /// Keeps `value` in slot `i` when no value of a lower rank is there.
+        mutating func offer(_ value: String, rank: Int, at i: Int) {
+            precondition(i >= 0 && i < 10 && rank < .max)
+            let better = withUnsafeMutableBytes(of: &ranks) { r in
+                let p = r.bindMemory(to: Int.self)
+                guard rank < p[i] else { return false }
+                p[i] = rank
+                return true
             }
-            set {
-                switch i {
-                case 0: slots.0 = newValue
-                case 1: slots.1 = newValue
-                case 2: slots.2 = newValue
-                case 3: slots.3 = newValue
-                case 4: slots.4 = newValue
-                case 5: slots.5 = newValue
-                case 6: slots.6 = newValue
-                case 7: slots.7 = newValue
-                case 8: slots.8 = newValue
-                default: slots.9 = newValue
-                }
-            }
+            if better { withUnsafeMutableBytes(of: &values) { $0.bindMemory(to: String.self)[i] = value } }
         }
     }
 

@@ -216,7 +216,7 @@ private struct WireReader {
         let r = try body()
         if r.isEmpty { return "" }
         let bytes = UnsafeBufferPointer(rebasing: base.assumingMemoryBound(to: UInt8.self)[r])
-        guard let s = String(validating: bytes, as: UTF8.self) else {
+        guard let s = UTF8Text.string(validating: bytes) else {
             throw error(.invalidUTF8, "string field \(field) is not UTF-8")
         }
         return s
@@ -237,7 +237,7 @@ private struct WireReader {
     func text(_ r: Range<Int>) throws(OTLPWireError) -> String {
         if r.isEmpty { return "" }
         let bytes = UnsafeBufferPointer(rebasing: base.assumingMemoryBound(to: UInt8.self)[r])
-        guard let s = String(validating: bytes, as: UTF8.self) else {
+        guard let s = UTF8Text.string(validating: bytes) else {
             throw error(.invalidUTF8, "string field \(field) is not UTF-8")
         }
         return s

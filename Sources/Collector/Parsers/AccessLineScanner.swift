@@ -196,7 +196,7 @@ extension AccessEventMapping {
                         guard j < n, b[j] == UInt8(ascii: "\"") else { return nil }
                         let bytes = UnsafeBufferPointer(rebasing: b[start..<j])
                         value =
-                            String(validating: bytes, as: UTF8.self).map(AttributeValue.string) ?? .bytes(Array(bytes))
+                            UTF8Text.string(validating: bytes).map(AttributeValue.string) ?? .bytes(Array(bytes))
                         i = j + 1
                     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                         // As `ByteJSONParser.number`: -?digits(.digits)?([eE][+-]?digits)?

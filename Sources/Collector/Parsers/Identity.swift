@@ -136,7 +136,8 @@ public enum WorkloadIdentity {
     /// The same test, in place over the bytes (no allocation: it runs for every sidecar event).
     public static func isSPIFFEID(_ s: some StringProtocol) -> Bool {
         let u = s.utf8
-        guard u.count <= 2048, u.count > 9, s.hasPrefix("spiffe://") else { return false }
+        // The first byte before the generic prefix test: this runs on every string value of every event.
+        guard u.count <= 2048, u.count > 9, u.first == UInt8(ascii: "s"), s.hasPrefix("spiffe://") else { return false }
         var i = u.index(u.startIndex, offsetBy: 9)
         var domain = 0
         while i < u.endIndex, u[i] != UInt8(ascii: "/") {
@@ -247,6 +248,20 @@ public enum WorkloadIdentity {
     /// The workload identity of an event: the calling workload's SPIFFE id from the client keys, then the
     /// peer keys, then any attribute value that is a SPIFFE id, then a resource attribute.
     package static func workload(of e: AuditEvent) -> String? {
+        workload(of: e) { resourceSPIFFEID($0) }
+    }
+
+    /// The first resource attribute value that is a SPIFFE id (the last resort of `workload(of:)`).
+    package static func resourceSPIFFEID(_ resourceAttributes: [Attribute]) -> String? {
+        for a in resourceAttributes {
+            if case .string(let s) = a.value, isSPIFFEID(s) { return s }
+        }
+        return nil
+    }
+
+    /// The same, with `resourceSPIFFEID(e.resourceAttributes)` supplied by a caller that works it out once per
+    /// resource.
+    package static func workload(of e: AuditEvent, resourceSPIFFEID: ([Attribute]) -> String?) -> String? {
         // Cheap pass: only keys that can hold an identity are folded and compared.
         var client: String? = nil
         var clientRank = Int.max
@@ -268,11 +283,7 @@ public enum WorkloadIdentity {
                 peerRank = rank
             }
         }
-        if let found = client ?? peer ?? any { return found }
-        for a in e.resourceAttributes {
-            if case .string(let s) = a.value, isSPIFFEID(s) { return s }
-        }
-        return nil
+        return client ?? peer ?? any ?? resourceSPIFFEID(e.resourceAttributes)
     }
 
     /// Whether a key may be one of the identity keys: contains `peer`, `principal`, `client`, `cert` or `spif`.
