@@ -632,7 +632,9 @@ final class RandomJSON {
         if chance(0.5) { m.append((name("observedTimeUnixNano", "observed_time_unix_nano"), u64())) }
         if chance(0.5) { m.append((name("severityText", "severity_text"), or { stringLiteral() })) }
         if chance(0.5) { m.append((name("traceId", "trace_id"), otlpID(16))) }
-        if chance(0.5) { m.append((name("spanId", "span_id"), otlpID(8))) }
+        // A span id of six bytes now and then: a record refused on its own in a document that is otherwise
+        // accepted, which the generator's other damage (mostly refusing whole documents) made too rare to rely on.
+        if chance(0.5) { m.append((name("spanId", "span_id"), chance(0.2) ? quoted(hex(12)) : otlpID(8))) }
         if chance(0.3) { m.append(("flags", u64(max: UInt64(UInt32.max)))) }
         if chance(0.3) { m.append((name("eventName", "event_name"), or { stringLiteral() })) }
         return or { object(m) }
