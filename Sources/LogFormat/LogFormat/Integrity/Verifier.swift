@@ -208,11 +208,27 @@ public enum Verifier {
                     let firstDiff =
                         zip(stored, rebuilt).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                         ?? min(stored.count, rebuilt.count)
+                    // Which sections differ (e.g. "counts", a changed rollup), when the stored one can be read.
+                    var part = ""
+                    if storedIndex.version >= FormatConstants.indexVersion,
+                        let differ = rebuilt.withUnsafeBytes({ b -> [String]? in
+                            guard let view = try? SegmentIndexView(payload: b, owner: nil) else { return nil }
+                            return IndexField.allCases.filter { f in
+                                switch (storedIndex.sectionBytes(f), view.sectionBytes(f)) {
+                                case (nil, nil): false
+                                case (let x?, let y?): !x.elementsEqual(y)
+                                default: true
+                                }
+                            }.map(\.description)
+                        }), !differ.isEmpty
+                    {
+                        part = "; sections that differ: \(differ.joined(separator: ", "))"
+                    }
                     result.problems.append(
                         IntegrityProblem(
                             .indexMismatch, file: path, offset: indexStart + firstDiff,
                             detail:
-                                "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields)"
+                                "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields\(part))"
                         ))
                 }
             }
@@ -304,17 +320,23 @@ public enum Verifier {
             var damaged: [IntegrityProblem] = []
             do throws(LogFormatError) {
                 try reader.forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
-                    pass.leaves.append(MerkleTree.leafHash(record))
+                    let leaf = MerkleTree.leafHash(record)
+                    pass.leaves.append(leaf)
                     do throws(LogFormatError) {
                         let start: UInt64
                         if decode {
                             let event = try RecordCodec.decode(record)
                             pass.index.add(event, ordinal: ordinal)
                             start = event.startTimeUnixNano
+                            pass.index.addCounts(CountRollupKind(event), start: start, leaf: leaf)
                         } else {
                             let (terms, t) = try indexedFields(record)
                             pass.index.add(terms, ordinal: ordinal)
                             start = t
+                            // The rollup is rebuilt from the records like the terms, so a changed one is found.
+                            if pass.index.rollup != nil {
+                                pass.index.addCounts(try CountRollupKind.of(record: record).0, start: t, leaf: leaf)
+                            }
                         }
                         blockMin = min(blockMin, start)
                         blockMax = max(blockMax, start)
