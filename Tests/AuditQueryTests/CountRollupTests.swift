@@ -27,10 +27,12 @@ import Testing
             defer { tmp.remove() }
             var rng = SplitMix(seed ^ 0xC0FFEE)
             let layouts: [[Layout]] = [[.rollup], [.rollup, .rollup], [.rows, .rollup], [.noRollup, .rollup]]
+            let sealLayouts = layouts[layout].map { $0 == .rows ? SealLayout.rows : .columns }
             let openTail = Int.random(in: 0..<4, using: &rng) == 0
             let withoutTrace = Int.random(in: 0..<3, using: &rng) == 0
-            let (directories, writers, stored) = try Self.build(
-                root: tmp.path, seed: seed, layouts: layouts[layout], openTail: openTail, withoutTrace: withoutTrace)
+            let (directories, writers, stored) = try CountTests.build(
+                root: tmp.path, seed: seed, layouts: sealLayouts, countRollups: layouts[layout].map { $0 == .rollup },
+                openTail: openTail, withoutTrace: withoutTrace)
             let times = stored.map(\.startTimeUnixNano).sorted()
             let t = times[Int.random(in: 0..<times.count, using: &rng)]
             let low = t - t % Self.hour
@@ -142,76 +144,6 @@ import Testing
         try (NodeID(high: node, low: node &* 31).hex + "\n").write(
             toFile: directory.nodeIDPath, atomically: true, encoding: .utf8)
         return directory
-    }
-
-    /// Generated traffic over a few hours with retry copies (some in the same batch, some later, so in another
-    /// segment or directory), events sharing ids and start with another but differing, and optionally events
-    /// without a trace id and an unsealed tail; one directory per layout.
-    static func build(root: String, seed: UInt64, layouts: [Layout], openTail: Bool, withoutTrace: Bool) throws -> (
-        [DataDirectory], [SegmentWriter], [AuditEvent]
-    ) {
-        var g = TrafficGenerator(
-            configuration: .init(
-                seed: seed, userCount: 12, days: 1, requestsPerDay: 120, serviceCount: 5, deniedFraction: 0.1,
-                errorFraction: 0.1, analyticsFraction: 0.3))
-        var events = (0..<40).flatMap { _ in g.nextRequest() }
-        var rng = SplitMix(seed)
-        for e in events where Int.random(in: 0..<30, using: &rng) == 0 {
-            var other = e
-            other.name += " (other)"
-            events.append(other)
-        }
-        if withoutTrace {
-            for e in events where Int.random(in: 0..<20, using: &rng) == 0 {
-                var loose = e
-                loose.traceID = TraceID(high: 0, low: 0)
-                events.append(loose)
-            }
-            // Ledger records (logs without a trace id, left out unless asked) and a log that only looks like one.
-            for e in events.prefix(3) {
-                let ledger = LedgerRecord(
-                    periodStart: e.startTimeUnixNano, periodEnd: e.startTimeUnixNano + 1, firstPeriod: false,
-                    final: false, receivers: [:], senders: [:]
-                ).event
-                var named = ledger
-                named.attributes = []
-                events += [ledger, named]
-            }
-        }
-        var stored: [AuditEvent] = []
-        for e in events {
-            stored.append(e)
-            if Int.random(in: 0..<6, using: &rng) == 0 { stored.append(e) }
-        }
-        stored.shuffle(using: &rng)
-        var directories: [DataDirectory] = []
-        var writers: [SegmentWriter] = []
-        let share = (stored.count + layouts.count - 1) / layouts.count
-        for (d, layout) in layouts.enumerated() {
-            let directory = try Self.directory(root + "/data\(d)", node: rng.next())
-            var options = WriterOptions()
-            options.sealLayout = layout == .rows ? .rows : .columns
-            options.countRollup = layout == .rollup
-            options.columnBlockRows = 16
-            options.targetBlockBytes = 4096
-            let writer = try SegmentWriter(directory: directory, options: options, logger: quietLogger)
-            var part = Array(stored[min(stored.count, d * share)..<min(stored.count, (d + 1) * share)])
-            let tail = openTail && d == 0 ? Array(part.suffix(Int.random(in: 1...30, using: &rng))) : []
-            part.removeLast(tail.count)
-            while !part.isEmpty {
-                let n = min(part.count, Int.random(in: 1...150, using: &rng))
-                _ = try writer.append(Array(part.prefix(n)))
-                _ = try writer.seal()
-                part.removeFirst(n)
-            }
-            if !tail.isEmpty {
-                _ = try writer.append(tail)
-                try writer.flush()
-            }
-            directories.append(directory)
-            writers.append(writer)
-        }
-        return (directories, writers, stored)
     }
 }
 

@@ -56,55 +56,36 @@ public struct CountRollupKind: Sendable, Hashable {
     /// the same fields are read the same way.
     public static func of(record: UnsafeRawBufferPointer) throws(LogFormatError) -> (CountRollupKind, UInt64) {
         var r = BinaryReader(record)
-        guard try r.u8() == FormatConstants.recordVersion else {
-            let e = try RecordCodec.decode(record)  // throws the decoder's own error
-            return (CountRollupKind(e), e.startTimeUnixNano)
+        let head = try Verifier.indexedFields(&r)
+        return (try of(head, rest: &r, record: record), head.start)
+    }
+
+    /// The kind of `record`, whose fields up to its workload are `head` and whose HTTP facts (if any) `r` is at.
+    static func of(
+        _ head: (
+            terms: RecordTerms, start: UInt64, codes: (kind: UInt8, source: UInt8, status: UInt8), presence: UInt16
+        ),
+        rest r: inout BinaryReader, record: UnsafeRawBufferPointer
+    ) throws(LogFormatError) -> CountRollupKind {
+        guard let kind = EventKind(rawValue: head.codes.kind), kind != .log,
+            let source = EventSource(rawValue: head.codes.source), let status = StatusCode(rawValue: head.codes.status)
+        else {
+            // A log (is it a ledger?) or a code this reader refuses: decoded whole, which says why.
+            return CountRollupKind(try RecordCodec.decode(record))
         }
-        let kindByte = try r.u8()
-        guard let kind = EventKind(rawValue: kindByte), kind != .log else {
-            let e = try RecordCodec.decode(record)
-            return (CountRollupKind(e), e.startTimeUnixNano)
-        }
-        _ = try r.u8()  // span kind
-        guard let source = EventSource(rawValue: try r.u8()), let status = StatusCode(rawValue: try r.u8()) else {
-            let e = try RecordCodec.decode(record)
-            return (CountRollupKind(e), e.startTimeUnixNano)
-        }
-        _ = try r.u8()  // severity
-        let presence = try r.u16()
-        let start = try r.u64()
-        _ = try r.rawSlice(16)  // end and observed times
-        let traceZero = try r.u64BigEndian() | r.u64BigEndian() == 0
-        _ = try r.u64BigEndian()  // span id
-        if presence & 1 != 0 { _ = try r.u64BigEndian() }  // parent span id
-        _ = try r.uvarint()  // flags
-        _ = try r.lengthPrefixedSlice()  // name
-        let service = try r.string()
-        for _ in 0..<4 { _ = try r.lengthPrefixedSlice() }  // trace state, status message, severity text, event name
-        if presence & 2 != 0 {
-            _ = try r.lengthPrefixedSlice()  // subject
-            _ = try r.optionalString()  // email
-            let groups = try r.uvarint(max: r.remaining, "group count")
-            for _ in 0..<groups { _ = try r.lengthPrefixedSlice() }
-            _ = try r.optionalString()  // issuer
-            _ = try r.u8()  // origin
-            let fingerprint = try r.uvarint(max: r.remaining + 1, "fingerprint length")
-            if fingerprint > 0 { _ = try r.rawSlice(fingerprint - 1) }
-        }
-        let workload = presence & 4 != 0 ? try r.string() : nil
         var method: String?
         var httpStatus: UInt16 = 0
-        if presence & 8 != 0 {
+        let hasHTTP = head.presence & 8 != 0
+        if hasHTTP {
             method = try r.optionalString()
             _ = try r.optionalString()  // target
             _ = try r.optionalString()  // route
             httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "HTTP status"))
         }
-        let k = CountRollupKind(
-            kind: kind, source: source, status: status, service: service, workload: workload,
-            hasHTTP: presence & 8 != 0, method: method, httpStatus: httpStatus, isLedger: false,
-            hasTraceID: !traceZero)
-        return (k, start)
+        return CountRollupKind(
+            kind: kind, source: source, status: status, service: head.terms.service, workload: head.terms.workload,
+            hasHTTP: hasHTTP, method: method, httpStatus: httpStatus, isLedger: false,
+            hasTraceID: !head.terms.traceID.isZero)
     }
 
     enum Parts {

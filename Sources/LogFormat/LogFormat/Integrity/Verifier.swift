@@ -330,12 +330,14 @@ public enum Verifier {
                             start = event.startTimeUnixNano
                             pass.index.addCounts(CountRollupKind(event), start: start, leaf: leaf)
                         } else {
-                            let (terms, t) = try indexedFields(record)
-                            pass.index.add(terms, ordinal: ordinal)
-                            start = t
+                            var r = BinaryReader(record)
+                            let head = try indexedFields(&r)
+                            pass.index.add(head.terms, ordinal: ordinal)
+                            start = head.start
                             // The rollup is rebuilt from the records like the terms, so a changed one is found.
                             if pass.index.rollup != nil {
-                                pass.index.addCounts(try CountRollupKind.of(record: record).0, start: t, leaf: leaf)
+                                let kind = try CountRollupKind.of(head, rest: &r, record: record)
+                                pass.index.addCounts(kind, start: start, leaf: leaf)
                             }
                         }
                         blockMin = min(blockMin, start)
@@ -378,11 +380,23 @@ public enum Verifier {
     package static func indexedFields(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> (RecordTerms, UInt64)
     {
         var r = BinaryReader(record)
+        let head = try indexedFields(&r)
+        return (head.terms, head.start)
+    }
+
+    /// `indexedFields` from `r`, which is left after the workload (where the HTTP facts begin), with the record's
+    /// kind, source and status codes and presence bits: what the count rollup reads on (`CountRollupKind.of`).
+    package static func indexedFields(_ r: inout BinaryReader) throws(LogFormatError) -> (
+        terms: RecordTerms, start: UInt64, codes: (kind: UInt8, source: UInt8, status: UInt8), presence: UInt16
+    ) {
         let version = try r.u8()
         guard version == FormatConstants.recordVersion else {
             throw LogFormatError(.malformed, "record version \(version)", offset: 0)
         }
-        _ = try r.rawSlice(5)  // kind, span kind, source, status, severity
+        let kind = try r.u8()
+        _ = try r.u8()  // span kind
+        let codes = (kind: kind, source: try r.u8(), status: try r.u8())
+        _ = try r.u8()  // severity
         let presence = try r.u16()
         let start = try r.u64()
         _ = try r.rawSlice(16)  // end and observed times
@@ -408,7 +422,7 @@ public enum Verifier {
             user = UserIdentity(subject: subject, email: email, groups: groups)
         }
         let workload = presence & 4 != 0 ? try r.string() : nil
-        return (RecordTerms(user: user, service: service, workload: workload, traceID: traceID), start)
+        return (RecordTerms(user: user, service: service, workload: workload, traceID: traceID), start, codes, presence)
     }
 
     /// A key id as 16 hex digits.
