@@ -45,17 +45,7 @@ import Testing
                 default: (low + 1)...(t + 1)
                 }
             var query = EventQuery(timeRange: range)
-            switch condition {
-            case 1: query.filter = EventFilter(status: .error)
-            case 2: query.filter = EventFilter(status: .ok)
-            case 3: query.filter = EventFilter(status: .httpClass(4))
-            case 4: query.filter = EventFilter(status: .http(200), method: "get")
-            case 5: query.filter = EventFilter(pathPrefix: "/api")
-            case 6: query.filter = EventFilter(minDurationNanos: 20_000_000)
-            case 7: query.includeDuplicates = true
-            case 8: query.filter.includeLedgers = true
-            default: break
-            }
+            CountTests.apply(condition: condition, to: &query)
             // The verifier rebuilds each rollup from the records, reading only some fields of each (and logs
             // whole), or decoding every record: both equal what sealing counted.
             for directory in directories {

@@ -86,17 +86,7 @@ import Testing
             let a = times[Int.random(in: 0..<times.count, using: &rng)]
             let b = times[Int.random(in: 0..<times.count, using: &rng)]
             var query = EventQuery(timeRange: Int.random(in: 0..<6, using: &rng) == 0 ? nil : min(a, b)...max(a, b))
-            switch condition {
-            case 1: query.filter = EventFilter(status: .error)
-            case 2: query.filter = EventFilter(status: .ok)
-            case 3: query.filter = EventFilter(status: .httpClass(4))
-            case 4: query.filter = EventFilter(status: .http(200), method: "get")
-            case 5: query.filter = EventFilter(pathPrefix: "/api")
-            case 6: query.filter = EventFilter(minDurationNanos: 20_000_000)
-            case 7: query.includeDuplicates = true
-            case 8: query.filter.includeLedgers = true
-            default: break
-            }
+            Self.apply(condition: condition, to: &query)
             let store = try AuditStore(directories: directories)
             for (i, key) in CountKey.allCases.enumerated() {
                 let keys = [key] + (i % 2 == 0 ? [CountKey.allCases[(i + 3) % CountKey.allCases.count]] : [])
@@ -159,6 +149,22 @@ import Testing
             }
         }
         withExtendedLifetime(writers) {}
+    }
+
+    /// Condition `n` of the property tests: 0 none, 1–4 status and method filters, 5 a path prefix, 6 a minimum
+    /// duration, 7 retry copies kept, 8 ledger records kept.
+    static func apply(condition n: Int, to query: inout EventQuery) {
+        switch n {
+        case 1: query.filter = EventFilter(status: .error)
+        case 2: query.filter = EventFilter(status: .ok)
+        case 3: query.filter = EventFilter(status: .httpClass(4))
+        case 4: query.filter = EventFilter(status: .http(200), method: "get")
+        case 5: query.filter = EventFilter(pathPrefix: "/api")
+        case 6: query.filter = EventFilter(minDurationNanos: 20_000_000)
+        case 7: query.includeDuplicates = true
+        case 8: query.filter.includeLedgers = true
+        default: break
+        }
     }
 
     /// Directories of generated traffic, one per layout, each in several sealed segments (and some in an open
