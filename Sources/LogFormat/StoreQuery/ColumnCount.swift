@@ -6,16 +6,24 @@ import LogFormat
 
 extension AuditStore {
     /// `count` of a query without terms, from the columns of column blocks and by decoding row blocks: see
-    /// `count`. Returns the groups and their counts.
-    package func countFromColumns(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [[String]: Int] {
+    /// `count`. Returns the groups and their counts. `unsealed`: the unsealed segments' readers, when opened already.
+    package func countFromColumns(
+        _ query: EventQuery, by keys: [CountKey], unsealed: [SegmentReader]? = nil
+    ) throws(LogFormatError) -> [[String]: Int] {
         var counter = ColumnCounter(query: query, keys: keys)
-        for reader in try openSegmentReaders() { try counter.add(reader) }
+        for reader in try unsealedReaders(unsealed) { try counter.add(reader) }
         for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
             try counter.add(reader)
         }
         return counter.groups()
+    }
+
+    /// `given`, or the unsealed segments' readers opened now.
+    func unsealedReaders(_ given: [SegmentReader]?) throws(LogFormatError) -> [SegmentReader] {
+        if let given { return given }
+        return try openSegmentReaders()
     }
 }
 

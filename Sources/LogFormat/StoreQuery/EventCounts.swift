@@ -57,10 +57,14 @@ extension AuditStore {
         let groups: [[String]: Int]
         if !query.terms.isEmpty {
             groups = try countByEvents(query, by: keys)
-        } else if let summed = try countFromRollups(query, by: keys) {
-            groups = summed
         } else {
-            groups = try countFromColumns(query, by: keys)
+            // Unsealed segments opened once: a rollup cannot answer when one overlaps the range.
+            let unsealed = try openSegmentReaders()
+            if let summed = try countFromRollups(query, by: keys, unsealed: unsealed) {
+                groups = summed
+            } else {
+                groups = try countFromColumns(query, by: keys, unsealed: unsealed)
+            }
         }
         return groups.map { CountGroup(values: $0.key, count: $0.value) }
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.values.lexicographicallyPrecedes($1.values) }

@@ -7,7 +7,10 @@ extension AuditStore {
     /// (a grouping or condition they do not keep, a range that cuts a bucket, a segment without a rollup, an
     /// unsealed segment in range, records without a trace id counted in two segments): the caller then counts from
     /// columns. Equal to `countFromColumns` whenever it answers.
-    package func countFromRollups(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [[String]: Int]? {
+    /// `unsealed`: the unsealed segments' readers, when opened already.
+    package func countFromRollups(
+        _ query: EventQuery, by keys: [CountKey], unsealed: [SegmentReader]? = nil
+    ) throws(LogFormatError) -> [[String]: Int]? {
         let filter = query.filter
         guard query.terms.isEmpty, !query.includeDuplicates, filter.pathPrefix == nil, filter.minDurationNanos == nil,
             keys.allSatisfy({ $0 != .user && $0 != .route })
@@ -16,8 +19,8 @@ extension AuditStore {
         func overlaps(_ low: UInt64, _ high: UInt64) -> Bool {
             range.map { high >= $0.lowerBound && low <= $0.upperBound } ?? true
         }
-        for reader in try openSegmentReaders() where reader.blocks.contains(where: { overlaps($0.minTime, $0.maxTime) })
-        {
+        for reader in try unsealedReaders(unsealed)
+        where reader.blocks.contains(where: { overlaps($0.minTime, $0.maxTime) }) {
             return nil
         }
         var segments: [(reader: SegmentReader, rollup: CountRollup)] = []
