@@ -86,17 +86,7 @@ import Testing
             let a = times[Int.random(in: 0..<times.count, using: &rng)]
             let b = times[Int.random(in: 0..<times.count, using: &rng)]
             var query = EventQuery(timeRange: Int.random(in: 0..<6, using: &rng) == 0 ? nil : min(a, b)...max(a, b))
-            switch condition {
-            case 1: query.filter = EventFilter(status: .error)
-            case 2: query.filter = EventFilter(status: .ok)
-            case 3: query.filter = EventFilter(status: .httpClass(4))
-            case 4: query.filter = EventFilter(status: .http(200), method: "get")
-            case 5: query.filter = EventFilter(pathPrefix: "/api")
-            case 6: query.filter = EventFilter(minDurationNanos: 20_000_000)
-            case 7: query.includeDuplicates = true
-            case 8: query.filter.includeLedgers = true
-            default: break
-            }
+            Self.apply(condition: condition, to: &query)
             let store = try AuditStore(directories: directories)
             for (i, key) in CountKey.allCases.enumerated() {
                 let keys = [key] + (i % 2 == 0 ? [CountKey.allCases[(i + 3) % CountKey.allCases.count]] : [])
@@ -161,11 +151,31 @@ import Testing
         withExtendedLifetime(writers) {}
     }
 
+    /// Condition `n` of the property tests: 0 none, 1–4 status and method filters, 5 a path prefix, 6 a minimum
+    /// duration, 7 retry copies kept, 8 ledger records kept.
+    static func apply(condition n: Int, to query: inout EventQuery) {
+        switch n {
+        case 1: query.filter = EventFilter(status: .error)
+        case 2: query.filter = EventFilter(status: .ok)
+        case 3: query.filter = EventFilter(status: .httpClass(4))
+        case 4: query.filter = EventFilter(status: .http(200), method: "get")
+        case 5: query.filter = EventFilter(pathPrefix: "/api")
+        case 6: query.filter = EventFilter(minDurationNanos: 20_000_000)
+        case 7: query.includeDuplicates = true
+        case 8: query.filter.includeLedgers = true
+        default: break
+        }
+    }
+
     /// Directories of generated traffic, one per layout, each in several sealed segments (and some in an open
-    /// one); returns every stored record, retry copies included.
-    static func build(root: String, seed: UInt64, layouts: [SealLayout]) throws -> (
-        [DataDirectory], [SegmentWriter], [AuditEvent]
-    ) {
+    /// one); returns every stored record, retry copies included. `countRollups`: per directory, whether its version
+    /// 2 segments carry the count rollup (default: all). `openTail`: whether the first directory keeps some
+    /// records unsealed (default: each directory at random). `withoutTrace`: also copies of some events without a
+    /// trace id, ledger records and a log that only looks like one.
+    static func build(
+        root: String, seed: UInt64, layouts: [SealLayout], countRollups: [Bool]? = nil, openTail: Bool? = nil,
+        withoutTrace: Bool = false
+    ) throws -> ([DataDirectory], [SegmentWriter], [AuditEvent]) {
         var g = TrafficGenerator(
             configuration: .init(
                 seed: seed, userCount: 12, days: 1, requestsPerDay: 400, serviceCount: 5, deniedFraction: 0.1,
@@ -177,6 +187,22 @@ import Testing
             var other = e
             other.name += " (other)"
             events.append(other)
+        }
+        if withoutTrace {
+            for e in events where Int.random(in: 0..<20, using: &rng) == 0 {
+                var loose = e
+                loose.traceID = TraceID(high: 0, low: 0)
+                events.append(loose)
+            }
+            for e in events.prefix(3) {
+                let ledger = LedgerRecord(
+                    periodStart: e.startTimeUnixNano, periodEnd: e.startTimeUnixNano + 1, firstPeriod: false,
+                    final: false, receivers: [:], senders: [:]
+                ).event
+                var named = ledger
+                named.attributes = []
+                events += [ledger, named]
+            }
         }
         var stored: [AuditEvent] = []
         for e in events {
@@ -194,11 +220,17 @@ import Testing
                 toFile: directory.nodeIDPath, atomically: true, encoding: .utf8)
             var options = WriterOptions()
             options.sealLayout = layout
+            options.countRollup = countRollups?[d] ?? true
             options.columnBlockRows = 16
             options.targetBlockBytes = 4096
             let writer = try SegmentWriter(directory: directory, options: options, logger: quietLogger)
             var part = Array(stored[min(stored.count, d * share)..<min(stored.count, (d + 1) * share)])
-            let tail = Bool.random(using: &rng) ? Array(part.suffix(Int.random(in: 0...30, using: &rng))) : []
+            let tail: [AuditEvent]
+            if let openTail {
+                tail = openTail && d == 0 ? Array(part.suffix(Int.random(in: 1...30, using: &rng))) : []
+            } else {
+                tail = Bool.random(using: &rng) ? Array(part.suffix(Int.random(in: 0...30, using: &rng))) : []
+            }
             part.removeLast(tail.count)
             while !part.isEmpty {
                 let n = min(part.count, Int.random(in: 1...200, using: &rng))

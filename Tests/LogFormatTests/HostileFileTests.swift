@@ -132,10 +132,15 @@ import Testing
         let payloadStart = Int(footer.indexOffset) + FormatConstants.blockHeaderSize
         let original = try SegmentReader(path: path, sealed: true)
         let index = try #require(original.index)
-        #expect(index.version == FormatConstants.indexVersion)
+        #expect(index.version == FormatConstants.indexVersionRollup)
         let service = try #require(try original.scan().first?.event.service)
-        // The last byte of the index payload lies in its last section (trace ids); damage it.
-        try Damage.flip(path, at: Int(footer.indexOffset + footer.indexLength) - 1)
+        // The last byte of the trace section (the count rollup follows it); damage it.
+        var traceEnd = 0
+        for (name, size) in index.partSizes {
+            traceEnd += size
+            if name == "index trace" { break }
+        }
+        try Damage.flip(path, at: payloadStart + traceEnd - 1)
         let reader = try SegmentReader(path: path, sealed: true)  // the head is intact: it opens
         #expect(try !reader.ordinals(.service, key: Array(service.utf8)).isEmpty)
         do {

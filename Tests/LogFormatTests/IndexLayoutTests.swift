@@ -206,7 +206,7 @@ import Testing
 
     @Test func unknownLayoutIsUnsupportedNotDamaged() {
         let (bytes, crc) = Self.section([("svc", [0])], .blockTerms)
-        for layout: UInt8 in [6, 9, 255] {
+        for layout: UInt8 in [7, 9, 255] {
             #expect(
                 Self.code(Self.assemble(blockCount: 2, [(.service, layout, 1, bytes, crc)])) { _ in }
                     == .unsupportedVersion)

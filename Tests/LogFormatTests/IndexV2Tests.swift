@@ -178,7 +178,7 @@ import Testing
         let entry = try #require(try writer.seal())
         let reader = try SegmentReader(path: tmp.dataDirectory.path(relative: entry.relativePath), sealed: true)
         let index = try #require(reader.index)
-        #expect(index.version == FormatConstants.indexVersion)
+        #expect(index.version == FormatConstants.indexVersionRollup)
         #expect(reader.blocks.count > 5)
         let stored = try reader.scan()
         #expect(stored.count == events.count)

@@ -6,16 +6,24 @@ import LogFormat
 
 extension AuditStore {
     /// `count` of a query without terms, from the columns of column blocks and by decoding row blocks: see
-    /// `count`. Returns the groups and their counts.
-    package func countFromColumns(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [[String]: Int] {
+    /// `count`. Returns the groups and their counts. `unsealed`: the unsealed segments' readers, when opened already.
+    package func countFromColumns(
+        _ query: EventQuery, by keys: [CountKey], unsealed: [SegmentReader]? = nil
+    ) throws(LogFormatError) -> [[String]: Int] {
         var counter = ColumnCounter(query: query, keys: keys)
-        for reader in try openSegmentReaders() { try counter.add(reader) }
+        for reader in try unsealedReaders(unsealed) { try counter.add(reader) }
         for handle in handles where query.timeRange.map(handle.entry.overlaps) ?? true {
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
             try counter.add(reader)
         }
         return counter.groups()
+    }
+
+    /// `given`, or the unsealed segments' readers opened now.
+    func unsealedReaders(_ given: [SegmentReader]?) throws(LogFormatError) -> [SegmentReader] {
+        if let given { return given }
+        return try openSegmentReaders()
     }
 }
 
@@ -37,6 +45,8 @@ struct ColumnCounter {
     var distinct: [Int: [[UInt8]]] = [:]
     /// The last row block decoded to compare a repeated row, kept for the next repeat in it.
     var decoded: (reader: Int, block: Int, events: [AuditEvent])?
+    /// When set, only rows of these traces are counted (the correction of a count from rollups).
+    var onlyTraces: Set<TraceID>?
 
     struct RowPlace {
         var reader: Int32
@@ -80,15 +90,29 @@ struct ColumnCounter {
                 try addRows(reader, r, b)
                 continue
             }
-            // Each column read is checked by its own CRC; the columns a count does not read are not checked
-            // (columns.md, "Reading some columns").
-            let block = try reader.withColumnBlock(b, payloadCRC: false) {
-                (payload, segment, rows) throws(LogFormatError) in
-                try ColumnBlock.countRows(
-                    payload, segment: segment, expectedRows: rows, timeRange: range, identities: identities,
-                    http: http)
-            }
-            if let block { try add(block, reader: r, block: b) }
+            if let block = try countRows(reader, b) { try add(block, reader: r, block: b) }
+        }
+    }
+
+    /// The rows of column block `b` of `reader` as counting reads them; nil when the block holds none in range.
+    func countRows(_ reader: SegmentReader, _ b: Int) throws(LogFormatError) -> ColumnCountBlock? {
+        let range = query.timeRange
+        let identities = identities
+        let http = http
+        // Each column read is checked by its own CRC; the columns a count does not read are not checked
+        // (columns.md, "Reading some columns").
+        return try reader.withColumnBlock(b, payloadCRC: false) { (payload, segment, rows) throws(LogFormatError) in
+            try ColumnBlock.countRows(
+                payload, segment: segment, expectedRows: rows, timeRange: range, identities: identities, http: http)
+        }
+    }
+
+    /// Adds blocks of `reader` already read: a column block as `countRows` gave it, a row block (nil) decoded here.
+    mutating func add(_ reader: SegmentReader, blocks: [(block: Int, rows: ColumnCountBlock?)]) throws(LogFormatError) {
+        let r = readers.count
+        readers.append(reader)
+        for (b, rows) in blocks {
+            if let rows { try add(rows, reader: r, block: b) } else { try addRows(reader, r, b) }
         }
     }
 
@@ -115,6 +139,7 @@ struct ColumnCounter {
     /// The rows of a row block (decoded) that the query counts.
     mutating func addRows(_ reader: SegmentReader, _ r: Int, _ b: Int) throws(LogFormatError) {
         for (row, e) in try reader.blockEvents(b).enumerated() where query.matches(e) {
+            if let only = onlyTraces, !only.contains(e.traceID) { continue }
             if !query.includeDuplicates {
                 let place = RowPlace(reader: Int32(r), block: Int32(b), row: Int32(row))
                 guard try admit(e.traceID, e.spanID, e.startTimeUnixNano, place, known: e) else { continue }
@@ -128,7 +153,7 @@ struct ColumnCounter {
         let filter = query.filter
         // Room for the rows in range, not every row of the block: a user-ordered block overlaps most time ranges
         // but holds few of their rows, and a table sized for all of them costs more in page faults than counting.
-        if !query.includeDuplicates { seen.reserve(block.rows.count) }
+        if !query.includeDuplicates, onlyTraces == nil { seen.reserve(block.rows.count) }
         // Per shape: whether its rows can pass, whether its route already passes the path prefix, the group when
         // every key is the shape's, and each key's value when the shape decides it (nil: the row's subject or
         // target decides).
@@ -144,6 +169,7 @@ struct ColumnCounter {
             shapeGroup.append(values.contains { $0 == nil } ? -1 : group(values.map { $0! }))
         }
         for row in block.rows where pass[Int(row.shape)] {
+            if let only = onlyTraces, !only.contains(row.traceID) { continue }
             let shape = Int(row.shape)
             if let min = filter.minDurationNanos, Int64(bitPattern: row.end &- row.start) < min { continue }
             if let prefix = filter.pathPrefix, !routePasses[shape],

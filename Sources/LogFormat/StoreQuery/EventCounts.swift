@@ -49,11 +49,23 @@ extension AuditStore {
     /// ignored. Each event counts once unless `query.includeDuplicates`: stored retry copies are recognised by
     /// trace id, span id and start time, and rows sharing those are compared whole.
     ///
-    /// A query without terms is counted block by block: a column block (version 2 segments) from the columns its
+    /// A query without terms over whole hours, grouped and filtered by fields the segments' count rollups keep, is
+    /// summed from them (`countFromRollups`). Any other query without terms is counted block by block: a column block (version 2 segments) from the columns its
     /// grouping and conditions need, without building events (`countFromColumns`); a row block (version 1, the
     /// open segments) by decoding its records. A query with terms takes `countByEvents`.
     public func count(_ query: EventQuery, by keys: [CountKey]) throws(LogFormatError) -> [CountGroup] {
-        let groups = query.terms.isEmpty ? try countFromColumns(query, by: keys) : try countByEvents(query, by: keys)
+        let groups: [[String]: Int]
+        if !query.terms.isEmpty {
+            groups = try countByEvents(query, by: keys)
+        } else {
+            // Unsealed segments opened once: a rollup cannot answer when one overlaps the range.
+            let unsealed = try openSegmentReaders()
+            if let summed = try countFromRollups(query, by: keys, unsealed: unsealed) {
+                groups = summed
+            } else {
+                groups = try countFromColumns(query, by: keys, unsealed: unsealed)
+            }
+        }
         return groups.map { CountGroup(values: $0.key, count: $0.value) }
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.values.lexicographicallyPrecedes($1.values) }
     }

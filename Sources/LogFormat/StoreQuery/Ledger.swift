@@ -50,12 +50,12 @@ public struct LedgerRecord: Sendable, Hashable {
     public static let version: Int64 = 1
     /// The service name and event name of every ledger record.
     public static let service = "audit-collector"
-    public static let eventName = "audit.ledger"
+    public static let eventName = CountRollupKind.ledgerEventName  // the count rollup tells ledgers by these too
     public static let scopeName = "audit-collector/ledger"
 
     /// The attribute keys (under `audit.`, which the collector reserves: a sender's `audit.*` keys are renamed).
     public enum Key {
-        public static let version = "audit.ledger.version"
+        public static let version = CountRollupKind.ledgerVersionKey
         public static let periodStart = "audit.ledger.period_start"
         public static let periodEnd = "audit.ledger.period_end"
         public static let firstPeriod = "audit.ledger.first_period"

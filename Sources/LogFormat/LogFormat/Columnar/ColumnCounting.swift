@@ -29,6 +29,18 @@ package struct ColumnCountShape: Sendable {
     package var hasTarget: Bool
 }
 
+extension ColumnCountShape {
+    /// The rows of a count rollup's kind as counting sees them: no user, route or target (a rollup does not
+    /// answer groupings or conditions that need them).
+    package init(_ k: CountRollupKind) {
+        self.init(
+            kind: k.kind, source: k.source, status: k.status, service: k.service,
+            eventName: k.isLedger ? CountRollupKind.ledgerEventName : "",
+            attributeKeys: k.isLedger ? [CountRollupKind.ledgerVersionKey] : [], workload: k.workload, hasUser: false,
+            hasHTTP: k.hasHTTP, method: k.method, route: nil, httpStatus: k.httpStatus, hasTarget: false)
+    }
+}
+
 /// A row of a column block as counting sees it: plain numbers, so that walking many rows costs no reference
 /// counting.
 package struct ColumnCountRow: Sendable {

@@ -57,6 +57,11 @@ public enum FormatConstants {
     /// Index format version (first u16 of the index payload) that this writer produces for version 2 segments:
     /// sections with their own checksums, postings as runs, trace ids mapped to blocks.
     public static let indexVersion: UInt16 = 2
+    /// Version 2 with the count rollup section (field 6): what version 2 segments are sealed and archived with
+    /// since issue 17 (docs/format/index.md, "Count rollup"). Readers of version 2 say "unsupported" of it.
+    public static let indexVersionRollup: UInt16 = 3
+    /// Seconds per bucket of a count rollup.
+    public static let rollupBucketSeconds = 3600
     /// The version 1 index (whole-payload checksum, every posting a delta), written with row segments.
     public static let indexVersionPostings: UInt16 = 1
     /// Size of one section-directory entry of a version 2 index.
@@ -125,6 +130,8 @@ public enum IndexField: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case workload = 4
     /// 16-byte trace ids.
     case traceID = 5
+    /// The count rollup (version 3 indexes): not a field of records, a section of counts.
+    case counts = 6
 
     public var description: String {
         switch self {
@@ -133,6 +140,7 @@ public enum IndexField: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .service: "service"
         case .workload: "workload"
         case .traceID: "trace"
+        case .counts: "counts"
         }
     }
 }

@@ -124,9 +124,18 @@ public struct IndexBuilder: Sendable {
     /// listing blocks) rather than layout 1 for every string field. A verifier rebuilds what the segment holds.
     public let compactTerms: Bool
 
+    /// Version 3: the count rollup, fed by `addCounts`.
+    public private(set) var rollup: CountRollupBuilder?
+
     public init(version: UInt16 = FormatConstants.indexVersionPostings, compactTerms: Bool = true) {
         self.version = version
         self.compactTerms = compactTerms
+        if version >= FormatConstants.indexVersionRollup { rollup = CountRollupBuilder() }
+    }
+
+    /// Counts a record in the rollup (version 3; ignored by earlier versions): its kind, start and Merkle leaf.
+    public mutating func addCounts(_ kind: CountRollupKind, start: UInt64, leaf: Digest32) {
+        rollup?.add(kind, start: start, leaf: leaf)
     }
 
     public mutating func add(_ event: AuditEvent, ordinal: UInt32) {
@@ -171,7 +180,7 @@ public struct IndexBuilder: Sendable {
     /// The string fields present, each with its terms sorted by key bytes (memcmp order).
     private func sortedStringFields() -> [(IndexField, [([UInt8], [UInt32])])] {
         var out: [(IndexField, [([UInt8], [UInt32])])] = []
-        for field in IndexField.allCases where field != .traceID {
+        for field in IndexField.allCases where field != .traceID && field != .counts {
             let terms = strings[Int(field.rawValue) - 1]
             guard !terms.isEmpty else { continue }
             let sorted = terms.map { (Array($0.key.utf8), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
@@ -236,6 +245,10 @@ public struct IndexBuilder: Sendable {
                     .traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes,
                     Checksum.crc32(section.bytes[..<fences])
                 ))
+        }
+        if let rollup, rollup.kindCount > 0 {
+            let bytes = rollup.serialize()
+            sections.append((.counts, .rollup, rollup.kindCount, bytes, Checksum.crc32(bytes)))
         }
         let headSize =
             8 + blocks.count * FormatConstants.blockEntrySize + sections.count * FormatConstants.sectionEntrySize + 4

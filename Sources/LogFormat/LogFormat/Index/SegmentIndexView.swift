@@ -18,9 +18,14 @@ enum IndexSectionLayout: UInt8, Sendable {
     case blockTerms = 4
     /// As `terms` in groups of 64, each group's first key stored whole and the rest compressed with zlib (users).
     case packedTerms = 5
+    /// The count rollup (field 6, version 3 indexes; `CountRollup`).
+    case rollup = 6
 
-    /// Whether the layout holds string terms (every layout but the trace ones).
+    /// Whether the layout holds string terms (every layout but the trace ones and the rollup).
     var isTerms: Bool { self == .terms || self == .blockTerms || self == .packedTerms }
+
+    /// Whether the layout maps trace-id prefixes to blocks.
+    var isTrace: Bool { self == .traceBlocks16 || self == .traceBlocks32 }
 
     /// Terms per group of a terms layout.
     var termsPerGroup: Int {
@@ -91,10 +96,10 @@ public struct SegmentIndexView: @unchecked Sendable {
         checked = SectionChecks()
         var r = BinaryReader(UnsafeRawBufferPointer(rebasing: payload[..<min(8, payload.count)]))
         let version = try r.u16()
-        guard version == FormatConstants.indexVersion || version == FormatConstants.indexVersionPostings else {
+        guard version >= FormatConstants.indexVersionPostings && version <= FormatConstants.indexVersionRollup else {
             throw LogFormatError(
-                version > FormatConstants.indexVersion ? .unsupportedVersion : .malformed,
-                "index version \(version); this reader knows versions 1 and 2", offset: 0)
+                version > FormatConstants.indexVersionRollup ? .unsupportedVersion : .malformed,
+                "index version \(version); this reader knows versions 1, 2 and 3", offset: 0)
         }
         self.version = version
         let fieldCount = Int(try r.u16())
@@ -123,7 +128,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         recordTotal = blocks.reduce(0) { $0 + Int($1.recordCount) }
         fields =
             version == FormatConstants.indexVersionPostings
-            ? try Self.fieldDirectory(&r, fieldCount, payload) : try Self.sectionDirectory(&r, fieldCount, payload)
+            ? try Self.fieldDirectory(&r, fieldCount, payload)
+            : try Self.sectionDirectory(&r, fieldCount, payload, rollup: version >= FormatConstants.indexVersionRollup)
     }
 
     /// Version 1: the field directory, each field's term table, keys and postings inside the payload in order.
@@ -153,7 +159,7 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// Version 2: the section directory and the head checksum; each section within the payload after the head.
     private static func sectionDirectory(
-        _ r: inout BinaryReader, _ sectionCount: Int, _ payload: UnsafeRawBufferPointer
+        _ r: inout BinaryReader, _ sectionCount: Int, _ payload: UnsafeRawBufferPointer, rollup: Bool
     ) throws(LogFormatError) -> [IndexField: FieldSection] {
         guard sectionCount <= 64, sectionCount <= r.remaining / FormatConstants.sectionEntrySize else {
             throw LogFormatError(.malformed, "index claims \(sectionCount) sections, more than it can hold", offset: 2)
@@ -169,7 +175,13 @@ public struct SegmentIndexView: @unchecked Sendable {
                     .unsupportedVersion, "index section \(field) has layout \(rawLayout), unknown to this reader",
                     offset: at + 1)
             }
-            guard (field == .traceID) != layout.isTerms, layout != .blockTerms || field != .user else {
+            let fits =
+                switch field {
+                case .traceID: layout.isTrace
+                case .counts: layout == .rollup && rollup
+                default: layout.isTerms && (layout != .blockTerms || field != .user)
+                }
+            guard fits else {
                 throw LogFormatError(.malformed, "index section \(field) has layout \(rawLayout)", offset: at + 1)
             }
             _ = try r.u16()
@@ -190,7 +202,7 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
                 throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
             }
-            if !s.layout.isTerms,
+            if s.layout.isTrace,
                 s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
             {
                 throw LogFormatError(
@@ -233,7 +245,11 @@ public struct SegmentIndexView: @unchecked Sendable {
         // a chunk's (or the several a binary search over groups makes).
         if s.length <= Self.wholeSectionBytes { try present(s.start..<s.start + s.length) }
         let tableEnd: Int
-        if s.layout.isTerms {
+        if s.layout == .rollup {
+            // No table: the section is read whole, and its checksum covers all of it.
+            tableEnd = s.start + s.length
+            try present(s.start..<tableEnd)
+        } else if s.layout.isTerms {
             let groups = Self.groupCount(s)
             guard s.length >= 4 + groups * 8 else {
                 throw LogFormatError(
@@ -611,6 +627,47 @@ public struct SegmentIndexView: @unchecked Sendable {
         return out
     }
 
+    /// Every (trace-id prefix, block) entry of the trace section (version 2 and later), in ascending order, each
+    /// chunk checked: for finding the traces two segments share.
+    public func allTracePrefixes() throws(LogFormatError) -> [(prefix: UInt32, block: Int)] {
+        guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
+        try presentWhole(s)
+        let width = Self.width(s)
+        let chunkCount = Self.fenceBytes(s) / 8
+        let entries = s.start + chunkCount * 8
+        for k in 0..<chunkCount { try checkChunk(s, k, entries: entries, width: width) }
+        var out: [(prefix: UInt32, block: Int)] = []
+        out.reserveCapacity(s.termCount)
+        for i in 0..<s.termCount {
+            let at = entries + i * width
+            let block =
+                width == 6
+                ? Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at + 4, as: UInt16.self)))
+                : u32(at + 4)
+            guard block < blocks.count else {
+                throw LogFormatError(
+                    .malformed, "the trace section names block \(block) of \(blocks.count)", offset: at)
+            }
+            out.append((UInt32(u32(at)), block))
+        }
+        return out
+    }
+
+    /// The count rollup (version 3), checked and parsed; nil when the index has none.
+    public func countRollup() throws(LogFormatError) -> CountRollup? {
+        guard let s = try section(.counts) else { return nil }
+        let records = recordTotal
+        let low = blocks.map(\.minTime).min() ?? 0
+        let high = blocks.map(\.maxTime).max() ?? 0
+        do throws(LogFormatError) {
+            return try CountRollup(
+                section: UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.start + s.length]), records: records,
+                times: low...max(low, high))
+        } catch {
+            throw LogFormatError(error.code, "index section counts: \(error.message)", offset: s.start)
+        }
+    }
+
     /// Checks chunk `k` of a trace section against its fence.
     private func checkChunk(_ s: FieldSection, _ k: Int, entries: Int, width: Int) throws(LogFormatError) {
         let first = k * FormatConstants.traceChunkEntries
@@ -647,12 +704,20 @@ public struct SegmentIndexView: @unchecked Sendable {
         return out
     }
 
+    /// The payload bytes of `field`'s section (version 2 and later), unchecked; nil when absent.
+    package func sectionBytes(_ field: IndexField) -> UnsafeRawBufferPointer? {
+        guard version >= FormatConstants.indexVersion, let s = fields[field] else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.start + s.length])
+    }
+
     /// Checks every section's checksum (a reader checks each on first use; verification and a full read check all).
     public func checkSections() throws(LogFormatError) {
         for field in fieldsPresent {
             guard let s = try section(field), version >= FormatConstants.indexVersion else { continue }
             try presentWhole(s)
-            if s.layout.isTerms {
+            if s.layout == .rollup {
+                _ = try countRollup()
+            } else if s.layout.isTerms {
                 for g in 0..<Self.groupCount(s) {
                     try forEachTerm(s, group: g) { (_, count, list) throws(LogFormatError) -> Bool in
                         _ = try decodeRuns(list, count: count, limit: unitLimit(s))
@@ -669,7 +734,7 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// Every term of a string field with its posting list, in key order (for verification and statistics): record
     /// ordinals, or block numbers where `postingsMapToBlocks(field)`.
     public func allTerms(_ field: IndexField) throws(LogFormatError) -> [([UInt8], [UInt32])] {
-        guard !(field == .traceID && tracesMapToBlocks), let s = try section(field) else { return [] }
+        guard !(field == .traceID && tracesMapToBlocks), field != .counts, let s = try section(field) else { return [] }
         try presentWhole(s)
         var out: [([UInt8], [UInt32])] = []
         out.reserveCapacity(s.termCount)

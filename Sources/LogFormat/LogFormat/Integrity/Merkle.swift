@@ -110,6 +110,9 @@ public struct Digest32: Sendable, Hashable, CustomStringConvertible {
             && a.storage.3 == b.storage.3
     }
 
+    /// The first 8 bytes as a number: for tables of digests, which are uniformly random already.
+    package var firstWord: UInt64 { storage.0 }
+
     /// Hashes all 32 bytes.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(storage.0)

@@ -208,11 +208,27 @@ public enum Verifier {
                     let firstDiff =
                         zip(stored, rebuilt).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                         ?? min(stored.count, rebuilt.count)
+                    // Which sections differ (e.g. "counts", a changed rollup), when the stored one can be read.
+                    var part = ""
+                    if storedIndex.version >= FormatConstants.indexVersion,
+                        let differ = rebuilt.withUnsafeBytes({ b -> [String]? in
+                            guard let view = try? SegmentIndexView(payload: b, owner: nil) else { return nil }
+                            return IndexField.allCases.filter { f in
+                                switch (storedIndex.sectionBytes(f), view.sectionBytes(f)) {
+                                case (nil, nil): false
+                                case (let x?, let y?): !x.elementsEqual(y)
+                                default: true
+                                }
+                            }.map(\.description)
+                        }), !differ.isEmpty
+                    {
+                        part = "; sections that differ: \(differ.joined(separator: ", "))"
+                    }
                     result.problems.append(
                         IntegrityProblem(
                             .indexMismatch, file: path, offset: indexStart + firstDiff,
                             detail:
-                                "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields)"
+                                "the stored index differs from the one rebuilt from the records (\(storedIndex.fieldsPresent.count) fields\(part))"
                         ))
                 }
             }
@@ -304,17 +320,25 @@ public enum Verifier {
             var damaged: [IntegrityProblem] = []
             do throws(LogFormatError) {
                 try reader.forEachRecord(inBlock: b, payload: payload) { (ordinal, record) throws(LogFormatError) in
-                    pass.leaves.append(MerkleTree.leafHash(record))
+                    let leaf = MerkleTree.leafHash(record)
+                    pass.leaves.append(leaf)
                     do throws(LogFormatError) {
                         let start: UInt64
                         if decode {
                             let event = try RecordCodec.decode(record)
                             pass.index.add(event, ordinal: ordinal)
                             start = event.startTimeUnixNano
+                            pass.index.addCounts(CountRollupKind(event), start: start, leaf: leaf)
                         } else {
-                            let (terms, t) = try indexedFields(record)
-                            pass.index.add(terms, ordinal: ordinal)
-                            start = t
+                            var r = BinaryReader(record)
+                            let head = try indexedFields(&r)
+                            pass.index.add(head.terms, ordinal: ordinal)
+                            start = head.start
+                            // The rollup is rebuilt from the records like the terms, so a changed one is found.
+                            if pass.index.rollup != nil {
+                                let kind = try CountRollupKind.of(head, rest: &r, record: record)
+                                pass.index.addCounts(kind, start: start, leaf: leaf)
+                            }
                         }
                         blockMin = min(blockMin, start)
                         blockMax = max(blockMax, start)
@@ -356,11 +380,23 @@ public enum Verifier {
     package static func indexedFields(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> (RecordTerms, UInt64)
     {
         var r = BinaryReader(record)
+        let head = try indexedFields(&r)
+        return (head.terms, head.start)
+    }
+
+    /// `indexedFields` from `r`, which is left after the workload (where the HTTP facts begin), with the record's
+    /// kind, source and status codes and presence bits: what the count rollup reads on (`CountRollupKind.of`).
+    package static func indexedFields(_ r: inout BinaryReader) throws(LogFormatError) -> (
+        terms: RecordTerms, start: UInt64, codes: (kind: UInt8, source: UInt8, status: UInt8), presence: UInt16
+    ) {
         let version = try r.u8()
         guard version == FormatConstants.recordVersion else {
             throw LogFormatError(.malformed, "record version \(version)", offset: 0)
         }
-        _ = try r.rawSlice(5)  // kind, span kind, source, status, severity
+        let kind = try r.u8()
+        _ = try r.u8()  // span kind
+        let codes = (kind: kind, source: try r.u8(), status: try r.u8())
+        _ = try r.u8()  // severity
         let presence = try r.u16()
         let start = try r.u64()
         _ = try r.rawSlice(16)  // end and observed times
@@ -386,7 +422,7 @@ public enum Verifier {
             user = UserIdentity(subject: subject, email: email, groups: groups)
         }
         let workload = presence & 4 != 0 ? try r.string() : nil
-        return (RecordTerms(user: user, service: service, workload: workload, traceID: traceID), start)
+        return (RecordTerms(user: user, service: service, workload: workload, traceID: traceID), start, codes, presence)
     }
 
     /// A key id as 16 hex digits.

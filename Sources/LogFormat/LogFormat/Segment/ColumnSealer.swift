@@ -95,7 +95,7 @@ enum ColumnSealer {
     static func seal(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool = true
+        compactIndexTerms: Bool = true, countRollup: Bool = true
     ) throws(LogFormatError) -> ColumnSealResult {
         // A lay-out holds the segment's records (up to `maxSegmentRawBytes`) and frees them all at once; glibc
         // keeps what a thread's arena freed resident for reuse, so a long-running collector carried tens of MiB
@@ -103,7 +103,8 @@ enum ColumnSealer {
         defer { releaseFreedMemory() }
         return try layOut(
             walPath: walPath, targetPath: targetPath, directory: directory, codec: codec, blockRows: blockRows,
-            previous: previous, signer: signer, faults: faults, compactIndexTerms: compactIndexTerms)
+            previous: previous, signer: signer, faults: faults, compactIndexTerms: compactIndexTerms,
+            countRollup: countRollup)
     }
 
     /// glibc's `malloc_trim(0)`, looked up by name as Swift's Glibc module does not include <malloc.h> (as
@@ -119,7 +120,7 @@ enum ColumnSealer {
     private static func layOut(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool
+        compactIndexTerms: Bool, countRollup: Bool
     ) throws(LogFormatError) -> ColumnSealResult {
         let (walHeader, records) = try WALRecords.read(path: walPath)
         guard records.count > 0 else {
@@ -133,7 +134,7 @@ enum ColumnSealer {
             let result = try write(
                 records: records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
                 blockRows: blockRows, previous: previous, signer: signer, faults: faults,
-                compactIndexTerms: compactIndexTerms)
+                compactIndexTerms: compactIndexTerms, countRollup: countRollup)
             try FileIO.fsync(fd, path: tmpPath)
             FileIO.close(fd)
             try FileIO.renameDurably(tmpPath, targetPath, directory: directory)
@@ -148,13 +149,15 @@ enum ColumnSealer {
     private static func write(
         records: WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
         codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
-        faults: (any WriteFaults)?, compactIndexTerms: Bool
+        faults: (any WriteFaults)?, compactIndexTerms: Bool, countRollup: Bool
     ) throws(LogFormatError) -> ColumnSealResult {
         let header = SegmentFileHeader(
             version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
             createdUnixNano: walHeader.createdUnixNano)
         var body = LaidOut(header: header)
-        body.index = IndexBuilder(version: FormatConstants.indexVersion, compactTerms: compactIndexTerms)
+        body.index = IndexBuilder(
+            version: countRollup ? FormatConstants.indexVersionRollup : FormatConstants.indexVersion,
+            compactTerms: compactIndexTerms)
         try body.add(records: records, order: order, codec: codec, level: 6, blockRows: blockRows)
         let trailer = try SealTrailer.build(
             index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(order.count),
@@ -172,7 +175,7 @@ enum ColumnSealer {
     struct LaidOut {
         var out = BinaryWriter(capacity: 1 << 20)
         var merkle = MerkleAccumulator()
-        var index = IndexBuilder(version: FormatConstants.indexVersion)
+        var index = IndexBuilder(version: FormatConstants.indexVersionRollup)
         var minTime = UInt64.max
         var maxTime = UInt64.min
         var rowBlocks = 0
@@ -212,11 +215,13 @@ enum ColumnSealer {
             var blockMin = UInt64.max
             var blockMax = UInt64.min
             for i in order {
-                let event = try records.withRecord(i) { (r) throws(LogFormatError) in
-                    merkle.append(MerkleTree.leafHash(r))
-                    return try RecordCodec.decode(r)
+                let (event, leaf) = try records.withRecord(i) { (r) throws(LogFormatError) in
+                    let leaf = MerkleTree.leafHash(r)
+                    merkle.append(leaf)
+                    return (try RecordCodec.decode(r), leaf)
                 }
                 index.add(event, ordinal: UInt32(recordCount))
+                index.addCounts(CountRollupKind(event), start: event.startTimeUnixNano, leaf: leaf)
                 recordCount += 1
                 blockMin = min(blockMin, event.startTimeUnixNano)
                 blockMax = max(blockMax, event.startTimeUnixNano)

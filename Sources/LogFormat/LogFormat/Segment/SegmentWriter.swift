@@ -38,6 +38,9 @@ public struct WriterOptions: Sendable {
     /// Tests only: false seals version 2 indexes with layout 1 for every string field, as writers did before the
     /// compact term layouts (docs/format/index.md, "Term layouts"), so that readers of such segments stay tested.
     package var compactIndexTerms = true
+    /// Tests only: false seals version 2 indexes without the count rollup (index version 2, as writers did before
+    /// it; docs/format/index.md, "Count rollup"), so that counting such segments stays tested.
+    package var countRollup = true
 
     public init() {}
 }
@@ -589,7 +592,7 @@ public final class SegmentWriter {
                     walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
                     directory: directory.segmentsPath, codec: options.codec, blockRows: max(1, options.columnBlockRows),
                     previous: chainHead, signer: options.signer, faults: options.writeFaults,
-                    compactIndexTerms: options.compactIndexTerms)
+                    compactIndexTerms: options.compactIndexTerms, countRollup: options.countRollup)
                 if result.rowBlocks > 0 {
                     logger.error(
                         "column blocks did not give back the exact records; kept those blocks as rows",
