@@ -37,10 +37,20 @@ import Testing
             case .logs: OTLPMapping.events(from: try OTLPJSONTree.logsRequest(from: body))
             }
         }
+        return expectAlike(new, old, same: same, { _, _ in "results differ \(what())" }, what(), sourceLocation)
+    }
+
+    /// The scanner's result `new` against the tree path's `old`: true when both accept alike, false when both
+    /// refuse alike, nil (and an issue) when they differ.
+    static func expectAlike<T, E: Error & Equatable>(
+        _ new: Result<T, E>, _ old: Result<T, E>, same: (T, T) -> Bool, _ differ: (T, T) -> String,
+        _ what: @autoclosure () -> String, _ sourceLocation: SourceLocation
+    ) -> Bool? {
         switch (new, old) {
         case (.success(let a), .success(let b)):
-            #expect(same(a, b), "results differ \(what())", sourceLocation: sourceLocation)
-            return same(a, b) ? true : nil
+            let alike = same(a, b)
+            #expect(alike, "\(differ(a, b))", sourceLocation: sourceLocation)
+            return alike ? true : nil
         case (.failure(let a), .failure(let b)):
             #expect(a == b, "\(what())", sourceLocation: sourceLocation)
             return a == b ? false : nil
@@ -61,23 +71,12 @@ import Testing
     ) -> Bool? {
         let new = Result { () throws(JSONSyntaxError) in try ZipkinMapping.events(fromJSON: body) }
         let old = Result { () throws(JSONSyntaxError) in try ZipkinTree.events(fromJSON: body) }
-        switch (new, old) {
-        case (.success(let a), .success(let b)):
-            let alike = a.rejected == b.rejected && a.events.map(RecordCodec.encode) == b.events.map(RecordCodec.encode)
-            #expect(alike, "results differ \(what()): \(a.rejected) / \(b.rejected)", sourceLocation: sourceLocation)
-            return alike ? true : nil
-        case (.failure(let a), .failure(let b)):
-            #expect(a == b, "\(what())", sourceLocation: sourceLocation)
-            return a == b ? false : nil
-        case (.success, .failure(let b)):
-            Issue.record(
-                "the scanner accepts what the tree path refuses: \(b) \(what())", sourceLocation: sourceLocation)
-            return nil
-        case (.failure(let a), .success):
-            Issue.record(
-                "the scanner refuses what the tree path accepts: \(a) \(what())", sourceLocation: sourceLocation)
-            return nil
-        }
+        return expectAlike(
+            new, old,
+            same: { a, b in
+                a.rejected == b.rejected && a.events.map(RecordCodec.encode) == b.events.map(RecordCodec.encode)
+            },
+            { a, b in "results differ \(what()): \(a.rejected) / \(b.rejected)" }, what(), sourceLocation)
     }
 
     static func corpus(_ target: String) -> [(String, [UInt8])] {
