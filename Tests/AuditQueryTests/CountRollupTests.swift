@@ -199,9 +199,13 @@ import Testing
         try Data(Array(file[..<indexAt]) + header + payload + footer).write(to: URL(fileURLWithPath: path))
     }
 
-    /// Rewrites the rollup section: `transform` gets its body inflated and returns the new body, stored as is
-    /// (`rawLength` 0). `fixCRC` sets the section's directory entry and the head's CRC to match.
-    static func rewriteRollup(_ path: String, fixCRC: Bool = true, _ transform: ([UInt8]) -> [UInt8]) throws {
+    /// Rewrites the rollup section: `transform` gets its body inflated and returns the new body, which `stored`
+    /// makes the section's bytes (by default stored as is, `rawLength` 0). `fixCRC` sets the section's directory
+    /// entry and the head's CRC to match.
+    static func rewriteRollup(
+        _ path: String, fixCRC: Bool = true, stored store: ([UInt8]) throws -> [UInt8] = { [0] + $0 },
+        _ transform: ([UInt8]) -> [UInt8]
+    ) throws {
         try rewriteIndex(path) { payload in
             let sections = Int(payload[2]) | Int(payload[3]) << 8
             let blocks = u32(payload, 4)
@@ -222,7 +226,7 @@ import Testing
                     try BlockCompression.decompress(rest, codec: .zlib, rawLength: raw, into: &body)
                 }
             }
-            let section = [UInt8(0)] + transform(body)
+            let section = try store(transform(body))
             payload = Array(payload[..<start]) + section
             put32(&payload, entry + 12, section.count)
             if fixCRC { put32(&payload, entry + 16, Int(Checksum.crc32(section))) }
@@ -288,6 +292,38 @@ import Testing
         } catch {
             #expect(error.message.contains("counts"), "\(error)")
             #expect([.malformed, .truncated, .checksumMismatch, .limitExceeded].contains(error.code), "\(error)")
+        }
+        #expect(try !store.countFromColumns(EventQuery(), by: [.service]).isEmpty)
+        #expect(!Verifier.verifySegment(path: path).isValid)
+    }
+
+    /// An oversized or lying compressed rollup (checksums set to match): a declared length past the 16 MiB limit is
+    /// refused before anything is inflated, and zlib that inflates to more than it declares is refused while
+    /// inflating; the count names the section, the columns still answer, verify reports the segment.
+    @Test(arguments: [true, false]) func oversizedRollupIsRefused(_ pastTheLimit: Bool) throws {
+        let tmp = TempDir("auditq-rollup-oversized")
+        defer { tmp.remove() }
+        let (directory, path) = try Self.sealed(tmp.path)
+        try Self.rewriteRollup(
+            path,
+            stored: { body in
+                // A megabyte of zeros after the body: the inflated bytes are far more than `body.count`.
+                let bomb = body + [UInt8](repeating: 0, count: 1 << 20)
+                var z: [UInt8] = []
+                try bomb.withBytes { (b) throws(LogFormatError) in
+                    try BlockCompression.compress(b, codec: .zlib, into: &z)
+                }
+                var w = BinaryWriter()
+                w.uvarint(pastTheLimit ? CountRollup.maxRawBytes + 1 : body.count)
+                return w.bytes + z
+            }, { $0 })
+        let store = try AuditStore(directories: [directory])
+        do {
+            let got = try store.count(EventQuery(), by: [.service])
+            Issue.record("an oversized rollup gave \(got)")
+        } catch {
+            #expect(error.message.contains("counts"), "\(error)")
+            #expect([.malformed, .limitExceeded, .compression].contains(error.code), "\(error)")
         }
         #expect(try !store.countFromColumns(EventQuery(), by: [.service]).isEmpty)
         #expect(!Verifier.verifySegment(path: path).isValid)
