@@ -5,7 +5,8 @@
 #   2. the same at half the rate reached          -> acknowledgement latency percentiles;
 #   3. OTLP/gRPC spans as fast as acknowledged    -> spans/s;
 #   4. syslog over UDP at SYSLOG_RATE lines/s     -> lines accepted, dropped by the collector and by the kernel;
-#   5. with JSON=1 only: OTLP/HTTP JSON spans, then Zipkin v2 JSON spans, as fast as acknowledged -> spans/s.
+#   5. with JSON=1 only: OTLP/HTTP JSON spans, then Zipkin v2 JSON spans, as fast as acknowledged -> spans/s;
+#   6. nginx access lines only, as NDJSON posts of ACCESS_POST lines, as fast as acknowledged -> lines/s.
 # Usage: scripts/bench-ingest.sh [REQUESTS] [CONNECTIONS]   (run alone on a quiet machine; `make bench-ingest`)
 # PHASES=5 runs only the JSON phases (with JSON=1), e.g. JSON=1 PHASES=5 scripts/bench-ingest.sh 20000 8.
 set -euo pipefail
@@ -17,7 +18,8 @@ GRPC_PORT=$((PORT - 1))
 SYSLOG_PORT=$((PORT + 1))
 ZIPKIN_PORT=$((PORT + 2))
 JSON=${JSON:-0}
-PHASES=${PHASES:-12345}
+PHASES=${PHASES:-123456}
+ACCESS_POST=${ACCESS_POST:-500}
 ZIPKIN=off
 [ "$JSON" = 1 ] && ZIPKIN=127.0.0.1:$ZIPKIN_PORT
 BIN=${BIN:-.build/release}
@@ -110,6 +112,15 @@ if [ "$JSON" = 1 ] && [[ $PHASES == *5* ]]; then
     zipkin=$(loadgen --to http://127.0.0.1:$ZIPKIN_PORT --transport zipkin --requests "$REQUESTS" --connections "$CONNECTIONS" --seed 6)
     echo "$zipkin"
     phase_end "$(events_of "$zipkin")"
+fi
+
+if [[ $PHASES == *6* ]]; then
+    echo "== 6. nginx access lines only as NDJSON ($ACCESS_POST lines a post), full rate"
+    phase_start
+    ndjson=$(loadgen --to http://127.0.0.1:$PORT --transport access-ndjson --requests "$REQUESTS" \
+        --requests-per-post "$ACCESS_POST" --connections "$CONNECTIONS" --seed 7)
+    echo "$ndjson"
+    phase_end "$(events_of "$ndjson")"
 fi
 
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)

@@ -397,7 +397,7 @@ struct Collector: AsyncParsableCommand {
             "http://127.0.0.1:4318"
         @Option(
             help:
-                "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only), syslog-udp (nginx access lines only), otlp-json (OTLP/HTTP JSON spans only) or zipkin (Zipkin v2 JSON spans only, to the Zipkin port)."
+                "http (OTLP/HTTP spans + NDJSON access events), grpc (OTLP/gRPC spans only), syslog-udp (nginx access lines only), access-ndjson (nginx access lines only, as NDJSON posts to /v1/access), otlp-json (OTLP/HTTP JSON spans only) or zipkin (Zipkin v2 JSON spans only, to the Zipkin port)."
         )
         var transport = "http"
         @Option(name: .customLong("grpc-ca"), help: "With --transport grpc: use TLS, trusting this PEM CA bundle.")
@@ -424,7 +424,7 @@ struct Collector: AsyncParsableCommand {
                 throw ValidationError("--to is an http://host:port URL")
             }
             guard LoadGeneratorConfig.Transport(rawValue: transport) != nil else {
-                throw ValidationError("--transport is http, grpc, syslog-udp, otlp-json or zipkin")
+                throw ValidationError("--transport is http, grpc, syslog-udp, access-ndjson, otlp-json or zipkin")
             }
         }
 

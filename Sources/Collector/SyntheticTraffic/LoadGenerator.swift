@@ -25,8 +25,9 @@ public struct LoadGeneratorConfig: Sendable {
     public var traffic = TrafficGenerator.Configuration()
     /// How the traffic travels: OTLP/HTTP + NDJSON (everything), OTLP/gRPC (spans only), syslog over UDP
     /// (edge access lines only, nginx-framed, one per datagram; `baseURL` is then `udp://host:port` or
-    /// `http://host:port` naming the syslog port), or spans only as OTLP/HTTP JSON or as Zipkin v2 JSON (`baseURL`
-    /// naming the Zipkin port).
+    /// `http://host:port` naming the syslog port), edge access lines only as NDJSON posts (as a log shipper
+    /// forwards nginx's file), or spans only as OTLP/HTTP JSON or as Zipkin v2 JSON (`baseURL` naming the Zipkin
+    /// port).
     public var transport: Transport = .http
     /// gRPC over TLS, trusting this PEM CA bundle (the collector's `--tls-cert` issuer).
     public var grpcCAFile: String?
@@ -36,6 +37,7 @@ public struct LoadGeneratorConfig: Sendable {
     public enum Transport: String, Sendable, CaseIterable {
         case http, grpc
         case syslogUDP = "syslog-udp"
+        case accessNDJSON = "access-ndjson"
         case otlpJSON = "otlp-json"
         case zipkin
     }
@@ -108,9 +110,11 @@ public enum LoadGenerator {
         // Serialising is the slow part and each batch is independent: spread it over the cores.
         let allBatches = batches
         let slots = Mutex([[Post]](repeating: [], count: allBatches.count))
+        // Transports that carry access lines only never send spans: skip serialising them.
+        let accessOnly = config.transport == .syslogUDP || config.transport == .accessNDJSON
         DispatchQueue.concurrentPerform(iterations: allBatches.count) { i in
             var posts: [Post] = []
-            let spans = allBatches[i].filter { $0.kind == .span }.map(withSemanticAttributes)
+            let spans = accessOnly ? [] : allBatches[i].filter { $0.kind == .span }.map(withSemanticAttributes)
             let access = allBatches[i].filter { $0.kind == .access }
             if !spans.isEmpty, let post = jsonPost(spans, config.transport) {
                 posts.append(post)
@@ -139,6 +143,11 @@ public enum LoadGenerator {
         switch config.transport {
         case .http, .otlpJSON, .zipkin:
             let sent = config.transport == .http ? posts : posts.filter { $0.spans > 0 }
+            return await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: send(sent, config)) }
+            }
+        case .accessNDJSON:
+            let sent = posts.filter { $0.accessEvents > 0 }
             return await withCheckedContinuation { continuation in
                 Thread.detachNewThread { continuation.resume(returning: send(sent, config)) }
             }
