@@ -203,4 +203,26 @@ import Testing
         #expect(try store.search(EventQuery()).count == sent)
         #expect(try store.search(EventQuery(terms: [.service("edge-nginx")])).count == 300)
     }
+
+    @Test func loadGeneratorAccessLinesAloneAreAllStored() async throws {
+        let data = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let c = try Running(data: data)
+        let loadgen = try ChildProcess.run(
+            Self.binary.path,
+            [
+                "loadgen", "--to", c.base, "--transport", "access-ndjson", "--requests", "400",
+                "--requests-per-post", "150", "--connections", "2",
+            ])
+        let report = loadgen.stdout
+        #expect(loadgen.status == 0, "\(loadgen.stderr)")
+        // Access lines only: no span is sent, every request's edge line is, in ceil(400 / 150) posts.
+        #expect(report.hasPrefix("400 events (0 spans, 400 access) in 3 posts"), "\(report)")
+        #expect(report.contains("0 failed"))
+        c.stop(signal: SIGTERM)
+        let store = try AuditStore(directories: [DataDirectory(data)])
+        let stored = try store.search(EventQuery())
+        #expect(stored.count == 400)
+        #expect(stored.allSatisfy { $0.event.kind == .access && $0.event.service == "edge-nginx" })
+    }
 }
