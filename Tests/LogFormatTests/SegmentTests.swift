@@ -48,6 +48,27 @@ import Testing
         #expect(records.starts.capacity <= events.count + 1 + 16)
     }
 
+    /// The seal's exactness check: rows rebuilt from a column block must be the records, byte for byte, every
+    /// length and every row, nothing more.
+    @Test func theExactnessCheckFindsAnyDifferenceInTheRebuiltRows() {
+        var records = WALRecords()
+        for r in [[1, 2, 3], [], [4, 5, 6, 7]] as [[UInt8]] {
+            records.bytes += r
+            records.starts.append(records.bytes.count)
+        }
+        let order = [2, 0, 1][...]
+        let rows: [UInt8] = [4, 4, 5, 6, 7, 3, 1, 2, 3, 0]
+        #expect(ColumnSealer.sameRows(rows, records: records, order: order))
+        for i in rows.indices {
+            var flipped = rows
+            flipped[i] ^= 1
+            #expect(!ColumnSealer.sameRows(flipped, records: records, order: order), "flip at \(i)")
+        }
+        #expect(!ColumnSealer.sameRows(rows + [0], records: records, order: order))
+        #expect(!ColumnSealer.sameRows(Array(rows.dropLast()), records: records, order: order))
+        #expect(!ColumnSealer.sameRows(rows, records: records, order: [2, 1, 0][...]))
+    }
+
     @Test(arguments: CompressionCodec.allCases)
     func sealedSegmentReadsBackEveryRecordInTheSealOrder(codec: CompressionCodec) throws {
         let tmp = TempDir()

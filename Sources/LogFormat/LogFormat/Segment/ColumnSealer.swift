@@ -185,6 +185,8 @@ enum ColumnSealer {
         /// Whether blocks share strings through a segment dictionary (off: the layout of version 2 segments
         /// written before the dictionary, which readers keep reading).
         var sharesStrings = true
+        /// The rows rebuilt from the last column block, to compare with its records (reused across blocks).
+        var rebuilt = BinaryWriter(capacity: 1 << 20)
 
         init(header: SegmentFileHeader) {
             out.raw(header.encoded())
@@ -231,18 +233,13 @@ enum ColumnSealer {
             let blockHeader: BlockHeader
             if let (payload, own) = try exactColumns(
                 events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
-                segmentStringsColumn: sharesStrings)
+                segmentStringsColumn: sharesStrings, rebuilt: &rebuilt)
             {
                 if sharesStrings { dictionary.blockWritten(own: own) }
-                // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds), so compression
-                // ratios and decompression limits mean the same for both block types.
-                var rowsLength = 0
-                for i in order {
-                    let n = records.starts[i + 1] - records.starts[i]
-                    rowsLength += BinaryWriter.uvarintSize(UInt64(n)) + n
-                }
+                // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds, and the check
+                // above did), so compression ratios and decompression limits mean the same for both block types.
                 blockHeader = BlockHeader(
-                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(rowsLength),
+                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(rebuilt.count),
                     recordCount: UInt32(order.count), firstOrdinal: first, minTime: blockMin, maxTime: blockMax,
                     payloadCRC: Checksum.crc32(payload))
                 blockHeader.write(into: &out)
@@ -283,13 +280,15 @@ enum ColumnSealer {
         return j
     }
 
-    /// The column payload of `events`, if decoding it gives back exactly the canonical bytes of the records it
-    /// came from; nil otherwise (the caller keeps that block as rows).
+    /// The column payload of `events`, if rebuilding its rows' canonical bytes from the columns
+    /// (`ColumnBlock.canonicalRows`, what verification, proofs and record reads rebuild) gives back exactly the
+    /// bytes of the records it came from; nil otherwise (the caller keeps that block as rows). `rebuilt` is
+    /// scratch space, kept by the caller from one block to the next.
     /// String ids below `dictionary.count` name the segment dictionary's strings. Also returns the block's own
     /// strings, in id order.
     static func exactColumns(
         _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32,
-        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true
+        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true, rebuilt: inout BinaryWriter
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String])? {
         let payload: [UInt8]
         let own: [String]
@@ -299,23 +298,33 @@ enum ColumnSealer {
         } catch {
             return nil
         }
-        let decoded: [AuditEvent]
         let segment = SegmentDictionary(strings: dictionary.strings)
+        rebuilt.bytes.removeAll(keepingCapacity: true)
         do {
-            decoded = try payload.withBytes { (b) throws(LogFormatError) in
-                try ColumnBlock.decode(b, segment: segment)
+            let rows = try payload.withBytes { (b) throws(LogFormatError) in
+                try ColumnBlock.canonicalRows(b, segment: segment, into: &rebuilt)
             }
+            guard rows == order.count else { return nil }
         } catch {
             return nil
         }
-        guard decoded.count == events.count else { return nil }
-        var w = BinaryWriter(capacity: 4096)
-        for (row, i) in order.enumerated() {
-            w.bytes.removeAll(keepingCapacity: true)
-            _ = RecordCodec.encode(decoded[row], into: &w)
-            let same = records.withRecord(i) { r in w.bytes.withUnsafeBytes { $0.elementsEqual(r) } }
-            if !same { return nil }
+        return sameRows(rebuilt.bytes, records: records, order: order) ? (payload, own) : nil
+    }
+
+    /// Whether `rows` (`(uvarint n, <n bytes>)*`) holds exactly the records at `order`, in that order.
+    static func sameRows(_ rows: [UInt8], records: WALRecords, order: ArraySlice<Int>) -> Bool {
+        rows.withUnsafeBytes { rows in
+            records.bytes.withUnsafeBytes { all in
+                var r = BinaryReader(rows)
+                for i in order {
+                    let start = records.starts[i]
+                    let n = records.starts[i + 1] - start
+                    guard let length = try? r.uvarint(), length == UInt64(n), n <= r.remaining else { return false }
+                    if n > 0 && memcmp(rows.baseAddress! + r.offset, all.baseAddress! + start, n) != 0 { return false }
+                    r.offset += n
+                }
+                return r.isAtEnd
+            }
         }
-        return (payload, own)
     }
 }
