@@ -72,7 +72,10 @@ package enum ColumnBlock {
         e.segmentStringsColumn = segmentStringsColumn
         e.table.shared = shared
         e.table.base = UInt64(shared.count)
-        for event in events { e.add(event) }
+        // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
+        events.withUnsafeBufferPointer { b in
+            for i in b.indices { e.add(b[i]) }
+        }
         let payload = try e.finish(codec: codec, level: level)
         return (payload, e.table.own)
     }

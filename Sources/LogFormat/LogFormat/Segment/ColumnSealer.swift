@@ -217,17 +217,20 @@ enum ColumnSealer {
             var blockMin = UInt64.max
             var blockMax = UInt64.min
             for i in order {
-                let (event, leaf) = try records.withRecord(i) { (r) throws(LogFormatError) in
+                // Decoded straight into `events` and read there: an `AuditEvent` copied out of a closure and
+                // into the array costs a retain and release of each of its strings and arrays.
+                let leaf = try records.withRecord(i) { (r) throws(LogFormatError) in
                     let leaf = MerkleTree.leafHash(r)
                     merkle.append(leaf)
-                    return (try RecordCodec.decode(r), leaf)
+                    events.append(try RecordCodec.decode(r))
+                    return leaf
                 }
-                index.add(event, ordinal: UInt32(recordCount))
-                index.addCounts(CountRollupKind(event), start: event.startTimeUnixNano, leaf: leaf)
+                let row = events.count - 1
+                index.add(events[row], ordinal: UInt32(recordCount))
+                index.addCounts(CountRollupKind(events[row]), start: events[row].startTimeUnixNano, leaf: leaf)
                 recordCount += 1
-                blockMin = min(blockMin, event.startTimeUnixNano)
-                blockMax = max(blockMax, event.startTimeUnixNano)
-                events.append(event)
+                blockMin = min(blockMin, events[row].startTimeUnixNano)
+                blockMax = max(blockMax, events[row].startTimeUnixNano)
             }
             let offset = out.count
             let blockHeader: BlockHeader
