@@ -48,6 +48,53 @@ import Testing
         #expect(records.starts.capacity <= events.count + 1 + 16)
     }
 
+    /// Read a block at a time, the log gives the records a scan of the whole file gives, and a damaged log the
+    /// error that scan reports, at the same offset.
+    @Test func theWriteAheadLogReadABlockAtATimeIsTheWholeFileScan() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var options = WriterOptions()
+        options.targetBlockBytes = 4 << 10
+        let events = (0..<600).map { RandomEvents.small(seed: UInt64($0)) }
+        _ = try writeEvents(events, to: tmp.dataDirectory, options: options, seal: false)
+        let name = try #require(try tmp.dataDirectory.listSegmentFiles().open.first)
+        let path = tmp.dataDirectory.segmentsPath + "/" + name
+        func wholeFile() throws -> (records: [[UInt8]], stop: LogFormatError?) {
+            try MappedFile(path: path).withBytes { b in
+                var records: [[UInt8]] = []
+                let scan = SegmentScanner.scan(b, decode: true, visit: { _, _, r in records.append(Array(r)) })
+                return (records, scan.stop)
+            }
+        }
+        let (_, records) = try WALRecords.read(path: path)
+        let whole = try wholeFile()
+        #expect(whole.stop == nil)
+        #expect((0..<records.count).map { i in records.withRecord(i) { Array($0) } } == whole.records)
+        let blocks = try MappedFile(path: path).withBytes { SegmentScanner.scan($0, decode: false).blocks }
+        #expect(blocks.count > 3)
+        let third = Int(blocks[2].offset)
+        for damage in ["payload", "header", "cut"] {
+            let copy = path + ".\(damage)"
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            defer { try? FileManager.default.removeItem(atPath: copy) }
+            switch damage {
+            case "payload": try Damage.flip(copy, at: third + FormatConstants.blockHeaderSize + 5)
+            case "header": try Damage.flip(copy, at: third + 9)
+            default: try Damage.cut(copy, to: third + FormatConstants.blockHeaderSize + 3)
+            }
+            let expected = try #require(
+                try MappedFile(path: copy).withBytes { SegmentScanner.scan($0, decode: true).stop }, "\(damage)")
+            do throws(LogFormatError) {
+                _ = try WALRecords.read(path: copy)
+                Issue.record("\(damage): the damaged log was read")
+            } catch {
+                #expect(error.code == expected.code, "\(damage)")
+                #expect(error.offset == expected.offset, "\(damage)")
+                #expect(error.message == "write-ahead log: \(expected.message)", "\(damage)")
+            }
+        }
+    }
+
     /// The seal's exactness check: rows rebuilt from a column block must be the records, byte for byte, every
     /// length and every row, nothing more.
     @Test func theExactnessCheckFindsAnyDifferenceInTheRebuiltRows() {

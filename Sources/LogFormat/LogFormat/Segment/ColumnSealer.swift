@@ -33,36 +33,67 @@ struct WALRecords {
     }
 
     /// Reads the valid blocks of a write-ahead log (the file must already be cut to its last valid block).
+    /// The file is read a block at a time, so what a seal holds is the records, not the records and the file: the
+    /// collector's memory peaks at seals (BENCHMARKS.md).
     static func read(path: String) throws(LogFormatError) -> (header: SegmentFileHeader, records: WALRecords) {
-        let file = try FileIO.readFile(path)
+        let fd = try FileIO.open(path, flags: O_RDONLY)
+        defer { FileIO.close(fd) }
+        let size = try FileIO.fileSize(fd, path: path)
+        let header = try FileIO.pread(fd, count: min(size, FormatConstants.fileHeaderSize), at: 0, path: path)
+            .withBytes { (b) throws(LogFormatError) in try SegmentFileHeader.parse(b) }
+        // Sized once from the block headers: grown by appending, the bytes of a 128 MiB segment were copied into a
+        // 256 MiB buffer at the last doubling, old and new alive together.
+        let blocks = try blockSpans(fd, size: size, path: path)
         var out = WALRecords()
-        let header = try file.withBytes { (b) throws(LogFormatError) in
-            let header = try SegmentFileHeader.parse(b)
-            // Sized once from the block headers: grown by appending, the bytes of a 128 MiB segment were copied
-            // into a 256 MiB buffer at the last doubling, old and new alive together (the collector's memory
-            // peak at each seal, BENCHMARKS.md).
-            var rawBytes = 0
-            var recordCount = 0
-            _ = SegmentScanner.scan(
-                b, decode: false,
-                visitBlock: { block, _ in
-                    rawBytes += Int(block.rawLength)
-                    recordCount += Int(block.recordCount)
-                })
-            out.bytes.reserveCapacity(rawBytes)
-            out.starts.reserveCapacity(recordCount + 1)
-            let scan = SegmentScanner.scan(
-                b, decode: true,
-                visit: { (_, _, record) throws(LogFormatError) in
-                    out.bytes.append(contentsOf: record)
-                    out.starts.append(out.bytes.count)
-                })
-            if let stop = scan.stop {
-                throw LogFormatError(stop.code, "write-ahead log: \(stop.message)", path: path, offset: stop.offset)
+        out.bytes.reserveCapacity(blocks.rawBytes)
+        out.starts.reserveCapacity(blocks.records + 1)
+        for span in blocks.spans {
+            let block = try FileIO.pread(fd, count: span.count, at: span.lowerBound, path: path)
+            let scan = block.withUnsafeBytes { b in
+                SegmentScanner.scan(
+                    b, from: 0, firstOrdinal: UInt32(out.count), decode: true,
+                    visit: { (_, _, record) throws(LogFormatError) in
+                        out.bytes.append(contentsOf: record)
+                        out.starts.append(out.bytes.count)
+                    })
             }
-            return header
+            if let stop = scan.stop {
+                throw LogFormatError(
+                    stop.code, "write-ahead log: \(stop.message)", path: path,
+                    offset: stop.offset.map { span.lowerBound + $0 })
+            }
+            if scan.reachedIndex { break }
         }
         return (header, out)
+    }
+
+    /// Where each block of the log lies, from its header alone, with the raw bytes and records the headers
+    /// claim. A header that does not parse, or a block cut off, ends the list with the bytes its scan needs to
+    /// say what is wrong.
+    private static func blockSpans(_ fd: Int32, size: Int, path: String) throws(LogFormatError) -> (
+        spans: [Range<Int>], rawBytes: Int, records: Int
+    ) {
+        var spans: [Range<Int>] = []
+        var rawBytes = 0
+        var records = 0
+        var offset = FormatConstants.fileHeaderSize
+        while offset < size {
+            let head = try FileIO.pread(
+                fd, count: min(FormatConstants.blockHeaderSize, size - offset), at: offset, path: path)
+            guard let h = try? head.withBytes({ (b) throws(LogFormatError) in try BlockHeader.parse(b) }) else {
+                spans.append(offset..<(offset + head.count))
+                break
+            }
+            guard h.type != .index, h.totalSize <= size - offset else {
+                spans.append(offset..<(h.type == .index ? offset + head.count : size))
+                break
+            }
+            spans.append(offset..<(offset + h.totalSize))
+            rawBytes += Int(h.rawLength)
+            records += Int(h.recordCount)
+            offset += h.totalSize
+        }
+        return (spans, rawBytes, records)
     }
 }
 
