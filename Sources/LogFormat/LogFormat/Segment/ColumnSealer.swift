@@ -218,6 +218,8 @@ enum ColumnSealer {
         var sharesStrings = true
         /// The rows rebuilt from the last column block, to compare with its records (reused across blocks).
         var rebuilt = BinaryWriter(capacity: 1 << 20)
+        /// The resources of the records decoded so far, shared by the events that have them.
+        var resources = SharedResources()
 
         init(header: SegmentFileHeader) {
             out.raw(header.encoded())
@@ -248,20 +250,19 @@ enum ColumnSealer {
             var blockMin = UInt64.max
             var blockMax = UInt64.min
             for i in order {
-                // Decoded straight into `events` and read there: an `AuditEvent` copied out of a closure and
-                // into the array costs a retain and release of each of its strings and arrays.
-                let leaf = try records.withRecord(i) { (r) throws(LogFormatError) in
+                // All inside the closure, the event moved into `events` last: an `AuditEvent` copied out of the
+                // closure or the array costs a retain and release of each of its strings and arrays.
+                try records.withRecord(i) { (r) throws(LogFormatError) in
                     let leaf = MerkleTree.leafHash(r)
                     merkle.append(leaf)
-                    events.append(try RecordCodec.decode(r))
-                    return leaf
+                    let event = try RecordCodec.decode(r, sharing: &resources)
+                    index.add(event, ordinal: UInt32(recordCount))
+                    index.addCounts(CountRollupKind(event), start: event.startTimeUnixNano, leaf: leaf)
+                    blockMin = min(blockMin, event.startTimeUnixNano)
+                    blockMax = max(blockMax, event.startTimeUnixNano)
+                    events.append(event)
                 }
-                let row = events.count - 1
-                index.add(events[row], ordinal: UInt32(recordCount))
-                index.addCounts(CountRollupKind(events[row]), start: events[row].startTimeUnixNano, leaf: leaf)
                 recordCount += 1
-                blockMin = min(blockMin, events[row].startTimeUnixNano)
-                blockMax = max(blockMax, events[row].startTimeUnixNano)
             }
             let offset = out.count
             let blockHeader: BlockHeader
