@@ -163,7 +163,7 @@ enum ColumnSealer {
         let fd = try FileIO.open(tmpPath, flags: O_RDWR | O_CREAT | O_TRUNC)
         do {
             let result = try write(
-                records: records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
+                records: consume records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
                 blockRows: blockRows, previous: previous, signer: signer, faults: faults,
                 compactIndexTerms: compactIndexTerms, countRollup: countRollup)
             try FileIO.fsync(fd, path: tmpPath)
@@ -178,18 +178,22 @@ enum ColumnSealer {
     }
 
     private static func write(
-        records: WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
+        records: consuming WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
         codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
         faults: (any WriteFaults)?, compactIndexTerms: Bool, countRollup: Bool
     ) throws(LogFormatError) -> ColumnSealResult {
         let header = SegmentFileHeader(
             version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
             createdUnixNano: walHeader.createdUnixNano)
-        var body = LaidOut(header: header)
+        // The sealed file is a few per cent of the records' bytes (about 6 % in generated traffic): with room
+        // for an eighth, it is not copied into a buffer twice its size at the end, old and new alive together.
+        var body = LaidOut(header: header, capacity: max(1 << 20, records.bytes.count / 8))
         body.index = IndexBuilder(
             version: countRollup ? FormatConstants.indexVersionRollup : FormatConstants.indexVersion,
             compactTerms: compactIndexTerms)
         try body.add(records: records, order: order, codec: codec, level: 6, blockRows: blockRows)
+        // The records (up to `maxSegmentRawBytes`) are freed before the index and footer are built.
+        _ = consume records
         let trailer = try SealTrailer.build(
             index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(order.count),
             minTime: body.minTime, maxTime: body.maxTime, root: body.merkle.root, previous: previous, signer: signer,
@@ -204,7 +208,7 @@ enum ColumnSealer {
     /// A version 2 file being built: the header, then column blocks, with the index, Merkle state and times of
     /// what was added. The sealed file is a few bytes per record, so it is built in memory and written once.
     struct LaidOut {
-        var out = BinaryWriter(capacity: 1 << 20)
+        var out: BinaryWriter
         var merkle = MerkleAccumulator()
         var index = IndexBuilder(version: FormatConstants.indexVersionRollup)
         var minTime = UInt64.max
@@ -221,7 +225,8 @@ enum ColumnSealer {
         /// The resources of the records decoded so far, shared by the events that have them.
         var resources = SharedResources()
 
-        init(header: SegmentFileHeader) {
+        init(header: SegmentFileHeader, capacity: Int = 1 << 20) {
+            out = BinaryWriter(capacity: capacity)
             out.raw(header.encoded())
         }
 
