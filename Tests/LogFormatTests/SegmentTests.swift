@@ -95,6 +95,40 @@ import Testing
         }
     }
 
+    /// A log larger than the seal's budget for records in memory is laid out in parts, each read from the log
+    /// again: the file is the one a seal holding every record writes, byte for byte up to the footer's time.
+    @Test(arguments: [1, 40_000, 300_000])
+    func aLogSealedInPartsGivesTheSameFile(budget: Int) throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var options = WriterOptions()
+        options.targetBlockBytes = 8 << 10
+        let events = (0..<4_000).map { i in
+            var e = RandomEvents.small(seed: UInt64(i))
+            e.traceID = TraceID(high: 9, low: UInt64(i / 5))
+            return e
+        }
+        _ = try writeEvents(events, to: tmp.dataDirectory, options: options, seal: false)
+        let name = try #require(try tmp.dataDirectory.listSegmentFiles().open.first)
+        let wal = tmp.dataDirectory.segmentsPath + "/" + name
+        func sealed(_ target: String, recordsInMemory: Int) throws -> (bytes: [UInt8], result: ColumnSealResult) {
+            let result = try ColumnSealer.seal(
+                walPath: wal, targetPath: tmp.path + "/" + target, directory: tmp.path, codec: .lz4, blockRows: 256,
+                previous: (0, .zero), signer: nil, faults: nil, recordsInMemory: recordsInMemory)
+            return (try FileIO.readFile(tmp.path + "/" + target), result)
+        }
+        let whole = try sealed("whole.seg", recordsInMemory: Int.max)
+        let parts = try sealed("parts.seg", recordsInMemory: budget)
+        #expect(whole.result.blockCount > 10)
+        #expect(parts.result.seal.merkleRoot == whole.result.seal.merkleRoot)
+        #expect(parts.result.seal.recordCount == UInt64(events.count))
+        // Everything but the footer, whose seal holds the time of sealing (and the CRC over it).
+        let footer = FormatConstants.footerSize
+        #expect(parts.bytes.count == whole.bytes.count)
+        #expect(parts.bytes.dropLast(footer) == whole.bytes.dropLast(footer))
+        #expect(try SegmentReader(path: tmp.path + "/parts.seg", sealed: true).scan().count == events.count)
+    }
+
     /// The seal's exactness check: rows rebuilt from a column block must be the records, byte for byte, every
     /// length and every row, nothing more.
     @Test func theExactnessCheckFindsAnyDifferenceInTheRebuiltRows() {

@@ -33,38 +33,54 @@ struct WALRecords {
     }
 
     /// Reads the valid blocks of a write-ahead log (the file must already be cut to its last valid block).
-    /// The file is read a block at a time, so what a seal holds is the records, not the records and the file: the
-    /// collector's memory peaks at seals (BENCHMARKS.md).
     static func read(path: String) throws(LogFormatError) -> (header: SegmentFileHeader, records: WALRecords) {
+        var out = WALRecords()
+        // Sized once from the block headers: grown by appending, the bytes of a 128 MiB segment were copied into a
+        // 256 MiB buffer at the last doubling, old and new alive together.
+        let header = try forEachRecord(
+            path: path,
+            sized: { rawBytes, records in
+                out.bytes.reserveCapacity(rawBytes)
+                out.starts.reserveCapacity(records + 1)
+            },
+            { (_, record) throws(LogFormatError) in
+                out.bytes.append(contentsOf: record)
+                out.starts.append(out.bytes.count)
+            })
+        return (header, out)
+    }
+
+    /// Calls `visit` with each record of the log at `path` (its arrival index and bytes), after telling `sized`
+    /// the raw bytes and records its block headers claim. The file is read a block at a time, so a caller holds
+    /// only what it keeps: the collector's memory peaks at seals (BENCHMARKS.md).
+    static func forEachRecord(
+        path: String, sized: (_ rawBytes: Int, _ records: Int) -> Void = { _, _ in },
+        _ visit: (Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Void
+    ) throws(LogFormatError) -> SegmentFileHeader {
         let fd = try FileIO.open(path, flags: O_RDONLY)
         defer { FileIO.close(fd) }
         let size = try FileIO.fileSize(fd, path: path)
         let header = try FileIO.pread(fd, count: min(size, FormatConstants.fileHeaderSize), at: 0, path: path)
             .withBytes { (b) throws(LogFormatError) in try SegmentFileHeader.parse(b) }
-        // Sized once from the block headers: grown by appending, the bytes of a 128 MiB segment were copied into a
-        // 256 MiB buffer at the last doubling, old and new alive together.
         let blocks = try blockSpans(fd, size: size, path: path)
-        var out = WALRecords()
-        out.bytes.reserveCapacity(blocks.rawBytes)
-        out.starts.reserveCapacity(blocks.records + 1)
+        sized(blocks.rawBytes, blocks.records)
+        var next: UInt32 = 0
         for span in blocks.spans {
             let block = try FileIO.pread(fd, count: span.count, at: span.lowerBound, path: path)
             let scan = block.withUnsafeBytes { b in
                 SegmentScanner.scan(
-                    b, from: 0, firstOrdinal: UInt32(out.count), decode: true,
-                    visit: { (_, _, record) throws(LogFormatError) in
-                        out.bytes.append(contentsOf: record)
-                        out.starts.append(out.bytes.count)
-                    })
+                    b, from: 0, firstOrdinal: next, decode: true,
+                    visit: { (_, ordinal, record) throws(LogFormatError) in try visit(ordinal, record) })
             }
             if let stop = scan.stop {
                 throw LogFormatError(
                     stop.code, "write-ahead log: \(stop.message)", path: path,
                     offset: stop.offset.map { span.lowerBound + $0 })
             }
+            next = scan.recordCount
             if scan.reachedIndex { break }
         }
-        return (header, out)
+        return header
     }
 
     /// Where each block of the log lies, from its header alone, with the raw bytes and records the headers
@@ -102,6 +118,11 @@ enum ColumnSealer {
     /// accept. (Rows per block are the writer's `columnBlockRows`; a trace is cut only past four times that.)
     static let maxBlockRawBytes = 8 << 20
 
+    /// A write-ahead log whose records take more bytes than this is laid out in parts of about this many
+    /// (`SealInput`): half a full segment (`WriterOptions.maxSegmentRawBytes`), so a full one is read three
+    /// times instead of once and its seal holds half its records at a time.
+    static let recordsInMemory = 64 << 20
+
     /// The sealed order of `records` and the Merkle root over it, without writing anything: what sealing
     /// would produce, for recovery to compare a sealed file against its write-ahead log.
     static func order(of records: WALRecords) throws(LogFormatError) -> [Int] {
@@ -126,7 +147,7 @@ enum ColumnSealer {
     static func seal(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool = true, countRollup: Bool = true
+        compactIndexTerms: Bool = true, countRollup: Bool = true, recordsInMemory: Int = recordsInMemory
     ) throws(LogFormatError) -> ColumnSealResult {
         // A lay-out holds the segment's records (up to `maxSegmentRawBytes`) and frees them all at once; glibc
         // keeps what a thread's arena freed resident for reuse, so a long-running collector carried tens of MiB
@@ -135,7 +156,7 @@ enum ColumnSealer {
         return try layOut(
             walPath: walPath, targetPath: targetPath, directory: directory, codec: codec, blockRows: blockRows,
             previous: previous, signer: signer, faults: faults, compactIndexTerms: compactIndexTerms,
-            countRollup: countRollup)
+            countRollup: countRollup, recordsInMemory: recordsInMemory)
     }
 
     /// glibc's `malloc_trim(0)`, looked up by name as Swift's Glibc module does not include <malloc.h> (as
@@ -151,19 +172,18 @@ enum ColumnSealer {
     private static func layOut(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool, countRollup: Bool
+        compactIndexTerms: Bool, countRollup: Bool, recordsInMemory: Int
     ) throws(LogFormatError) -> ColumnSealResult {
-        let (walHeader, records) = try WALRecords.read(path: walPath)
-        guard records.count > 0 else {
+        let input = try SealInput.read(path: walPath, budget: recordsInMemory)
+        guard !input.order.isEmpty else {
             throw LogFormatError(.malformed, "write-ahead log holds no records to seal", path: walPath)
         }
-        let order = try order(of: records)
         let tmpPath = targetPath + ".tmp"
         _ = unlink(tmpPath)
         let fd = try FileIO.open(tmpPath, flags: O_RDWR | O_CREAT | O_TRUNC)
         do {
             let result = try write(
-                records: consume records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
+                input, walPath: walPath, recordsInMemory: recordsInMemory, fd: fd, path: tmpPath, codec: codec,
                 blockRows: blockRows, previous: previous, signer: signer, faults: faults,
                 compactIndexTerms: compactIndexTerms, countRollup: countRollup)
             try FileIO.fsync(fd, path: tmpPath)
@@ -178,24 +198,27 @@ enum ColumnSealer {
     }
 
     private static func write(
-        records: consuming WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
+        _ input: consuming SealInput, walPath: String, recordsInMemory: Int, fd: Int32, path: String,
         codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
         faults: (any WriteFaults)?, compactIndexTerms: Bool, countRollup: Bool
     ) throws(LogFormatError) -> ColumnSealResult {
+        let walHeader = input.header
+        let recordCount = input.order.count
         let header = SegmentFileHeader(
             version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
             createdUnixNano: walHeader.createdUnixNano)
         // The sealed file is a few per cent of the records' bytes (about 6 % in generated traffic): with room
         // for an eighth, it is not copied into a buffer twice its size at the end, old and new alive together.
-        var body = LaidOut(header: header, capacity: max(1 << 20, records.bytes.count / 8))
+        var body = LaidOut(header: header, capacity: max(1 << 20, input.rawBytes / 8))
         body.index = IndexBuilder(
             version: countRollup ? FormatConstants.indexVersionRollup : FormatConstants.indexVersion,
             compactTerms: compactIndexTerms)
-        try body.add(records: records, order: order, codec: codec, level: 6, blockRows: blockRows)
-        // The records (up to `maxSegmentRawBytes`) are freed before the index and footer are built.
-        _ = consume records
+        // Consumed: the records (up to `maxSegmentRawBytes`) are freed before the index and footer are built.
+        try input.addBlocks(
+            to: &body, path: walPath, budget: recordsInMemory, codec: codec, level: 6, blockRows: blockRows)
+        try body.addDictionary(codec: codec, level: 6)
         let trailer = try SealTrailer.build(
-            index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(order.count),
+            index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(recordCount),
             minTime: body.minTime, maxTime: body.maxTime, root: body.merkle.root, previous: previous, signer: signer,
             indexOffset: body.out.count)
         body.out.raw(trailer.bytes)
@@ -235,12 +258,25 @@ enum ColumnSealer {
         mutating func add(
             records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
         ) throws(LogFormatError) {
+            try addBlocks(records: records, order: order, codec: codec, level: level, blockRows: blockRows)
+            try addDictionary(codec: codec, level: level)
+        }
+
+        /// Adds `records` in `order` as blocks (see `add`), after the blocks added before: called once per part
+        /// of a segment laid out in parts, each part ending at a block's end.
+        mutating func addBlocks(
+            records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
+        ) throws(LogFormatError) {
             var k = 0
             while k < order.count {
                 let end = blockEnd(records: records, order: order, from: k, rows: blockRows)
                 try addBlock(records: records, order: order[k..<end], codec: codec, level: level)
                 k = end
             }
+        }
+
+        /// Adds the segment dictionary block when the blocks share strings: after the last block.
+        mutating func addDictionary(codec: CompressionCodec, level: Int32) throws(LogFormatError) {
             if dictionary.count > 0 {
                 out.raw(try SegmentDictionary.block(dictionary.payload(), codec: codec, level: level))
             }
@@ -301,13 +337,22 @@ enum ColumnSealer {
     /// Where the block starting at sealed position `start` ends: after `target` rows at the next trace boundary,
     /// or at the hard bounds (four times `target` rows, `maxBlockRawBytes`).
     static func blockEnd(records: WALRecords, order: [Int], from start: Int, rows target: Int) -> Int {
+        blockEnd(
+            order: order, from: start, rows: target, size: { records.starts[$0 + 1] - records.starts[$0] },
+            trace: { i in records.withRecord(i) { SealOrderFields.peekTraceID($0) } })
+    }
+
+    /// `blockEnd(records:order:from:rows:)` from each record's size and trace id (by arrival index).
+    static func blockEnd(
+        order: [Int], from start: Int, rows target: Int, size: (Int) -> Int, trace: (Int) -> TraceID?
+    ) -> Int {
         var j = start
         var raw = 0
         var lastTrace: TraceID? = nil
         while j < order.count {
             let i = order[j]
-            let size = records.starts[i + 1] - records.starts[i]
-            let trace = records.withRecord(i) { SealOrderFields.peekTraceID($0) }
+            let size = size(i)
+            let trace = trace(i)
             let rows = j - start
             if rows > 0 {
                 if rows >= 4 * target || raw + size > maxBlockRawBytes { break }
