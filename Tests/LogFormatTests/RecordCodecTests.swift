@@ -57,6 +57,35 @@ import Testing
         }
     }
 
+    /// Decoding with shared resources gives what decoding alone gives, for records whose resources repeat and
+    /// records whose resource is their own, and the same errors for cut, damaged and overlong records, which
+    /// leave nothing behind to share.
+    @Test func decodingWithSharedResourcesIsDecoding() {
+        var events = (0..<300).map { RandomEvents.make(seed: UInt64($0)) }
+        for i in events.indices where i % 3 != 0 {
+            events[i].resourceAttributes = events[i % 7].resourceAttributes
+            events[i].resourceSchemaURL = events[i % 7].resourceSchemaURL
+            events[i].scope = events[i % 5].scope
+        }
+        var shared = SharedResources()
+        for event in events {
+            let bytes = RecordCodec.encode(event)
+            let decoded = bytes.withUnsafeBytes { try? RecordCodec.decode($0, sharing: &shared) }
+            #expect(decoded == event)
+            for cut in [bytes.count - 1, bytes.count / 2] {
+                let prefix = Array(bytes.prefix(cut))
+                #expect(throws: LogFormatError.self) {
+                    try prefix.withUnsafeBytes { try RecordCodec.decode($0, sharing: &shared) }
+                }
+            }
+            let longer = bytes + [0]
+            #expect(throws: LogFormatError.self) {
+                try longer.withUnsafeBytes { try RecordCodec.decode($0, sharing: &shared) }
+            }
+            #expect(bytes.withUnsafeBytes { try? RecordCodec.decode($0, sharing: &shared) } == event)
+        }
+    }
+
     @Test func newerRecordVersionIsNamed() {
         var bytes = RecordCodec.encode(RandomEvents.make(seed: 3))
         bytes[0] = 2

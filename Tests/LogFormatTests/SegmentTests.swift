@@ -48,6 +48,108 @@ import Testing
         #expect(records.starts.capacity <= events.count + 1 + 16)
     }
 
+    /// Read a block at a time, the log gives the records a scan of the whole file gives, and a damaged log the
+    /// error that scan reports, at the same offset.
+    @Test func theWriteAheadLogReadABlockAtATimeIsTheWholeFileScan() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var options = WriterOptions()
+        options.targetBlockBytes = 4 << 10
+        let events = (0..<600).map { RandomEvents.small(seed: UInt64($0)) }
+        _ = try writeEvents(events, to: tmp.dataDirectory, options: options, seal: false)
+        let name = try #require(try tmp.dataDirectory.listSegmentFiles().open.first)
+        let path = tmp.dataDirectory.segmentsPath + "/" + name
+        func wholeFile() throws -> (records: [[UInt8]], stop: LogFormatError?) {
+            try MappedFile(path: path).withBytes { b in
+                var records: [[UInt8]] = []
+                let scan = SegmentScanner.scan(b, decode: true, visit: { _, _, r in records.append(Array(r)) })
+                return (records, scan.stop)
+            }
+        }
+        let (_, records) = try WALRecords.read(path: path)
+        let whole = try wholeFile()
+        #expect(whole.stop == nil)
+        #expect((0..<records.count).map { i in records.withRecord(i) { Array($0) } } == whole.records)
+        let blocks = try MappedFile(path: path).withBytes { SegmentScanner.scan($0, decode: false).blocks }
+        #expect(blocks.count > 3)
+        let third = Int(blocks[2].offset)
+        for damage in ["payload", "header", "cut"] {
+            let copy = path + ".\(damage)"
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            defer { try? FileManager.default.removeItem(atPath: copy) }
+            switch damage {
+            case "payload": try Damage.flip(copy, at: third + FormatConstants.blockHeaderSize + 5)
+            case "header": try Damage.flip(copy, at: third + 9)
+            default: try Damage.cut(copy, to: third + FormatConstants.blockHeaderSize + 3)
+            }
+            let expected = try #require(
+                try MappedFile(path: copy).withBytes { SegmentScanner.scan($0, decode: true).stop }, "\(damage)")
+            do throws(LogFormatError) {
+                _ = try WALRecords.read(path: copy)
+                Issue.record("\(damage): the damaged log was read")
+            } catch {
+                #expect(error.code == expected.code, "\(damage)")
+                #expect(error.offset == expected.offset, "\(damage)")
+                #expect(error.message == "write-ahead log: \(expected.message)", "\(damage)")
+            }
+        }
+    }
+
+    /// A log larger than the seal's budget for records in memory is laid out in parts, each read from the log
+    /// again: the file is the one a seal holding every record writes, byte for byte up to the footer's time.
+    @Test(arguments: [1, 40_000, 300_000])
+    func aLogSealedInPartsGivesTheSameFile(budget: Int) throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        var options = WriterOptions()
+        options.targetBlockBytes = 8 << 10
+        let events = (0..<4_000).map { i in
+            var e = RandomEvents.small(seed: UInt64(i))
+            e.traceID = TraceID(high: 9, low: UInt64(i / 5))
+            return e
+        }
+        _ = try writeEvents(events, to: tmp.dataDirectory, options: options, seal: false)
+        let name = try #require(try tmp.dataDirectory.listSegmentFiles().open.first)
+        let wal = tmp.dataDirectory.segmentsPath + "/" + name
+        func sealed(_ target: String, recordsInMemory: Int) throws -> (bytes: [UInt8], result: ColumnSealResult) {
+            let result = try ColumnSealer.seal(
+                walPath: wal, targetPath: tmp.path + "/" + target, directory: tmp.path, codec: .lz4, blockRows: 256,
+                previous: (0, .zero), signer: nil, faults: nil, recordsInMemory: recordsInMemory)
+            return (try FileIO.readFile(tmp.path + "/" + target), result)
+        }
+        let whole = try sealed("whole.seg", recordsInMemory: Int.max)
+        let parts = try sealed("parts.seg", recordsInMemory: budget)
+        #expect(whole.result.blockCount > 10)
+        #expect(parts.result.seal.merkleRoot == whole.result.seal.merkleRoot)
+        #expect(parts.result.seal.recordCount == UInt64(events.count))
+        // Everything but the footer, whose seal holds the time of sealing (and the CRC over it).
+        let footer = FormatConstants.footerSize
+        #expect(parts.bytes.count == whole.bytes.count)
+        #expect(parts.bytes.dropLast(footer) == whole.bytes.dropLast(footer))
+        #expect(try SegmentReader(path: tmp.path + "/parts.seg", sealed: true).scan().count == events.count)
+    }
+
+    /// The seal's exactness check: rows rebuilt from a column block must be the records, byte for byte, every
+    /// length and every row, nothing more.
+    @Test func theExactnessCheckFindsAnyDifferenceInTheRebuiltRows() {
+        var records = WALRecords()
+        for r in [[1, 2, 3], [], [4, 5, 6, 7]] as [[UInt8]] {
+            records.bytes += r
+            records.starts.append(records.bytes.count)
+        }
+        let order = [2, 0, 1][...]
+        let rows: [UInt8] = [4, 4, 5, 6, 7, 3, 1, 2, 3, 0]
+        #expect(ColumnSealer.sameRows(rows, records: records, order: order))
+        for i in rows.indices {
+            var flipped = rows
+            flipped[i] ^= 1
+            #expect(!ColumnSealer.sameRows(flipped, records: records, order: order), "flip at \(i)")
+        }
+        #expect(!ColumnSealer.sameRows(rows + [0], records: records, order: order))
+        #expect(!ColumnSealer.sameRows(Array(rows.dropLast()), records: records, order: order))
+        #expect(!ColumnSealer.sameRows(rows, records: records, order: [2, 1, 0][...]))
+    }
+
     @Test(arguments: CompressionCodec.allCases)
     func sealedSegmentReadsBackEveryRecordInTheSealOrder(codec: CompressionCodec) throws {
         let tmp = TempDir()

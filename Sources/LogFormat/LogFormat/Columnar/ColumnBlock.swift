@@ -58,21 +58,34 @@ package enum ColumnBlock {
     package static func encode(_ events: [AuditEvent], codec: CompressionCodec, level: Int32 = 6)
         throws(LogFormatError) -> [UInt8]
     {
-        try encode(events, codec: codec, level: level, shared: [:]).payload
+        try encode(events, codec: codec, level: level, shared: ByteKeyTable()).payload
+    }
+
+    /// `encode(_:codec:level:shared:segmentStringsColumn:)` with the segment dictionary as a `Dictionary`.
+    static func encode(
+        _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64],
+        segmentStringsColumn: Bool = true
+    ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
+        try encode(
+            events, codec: codec, level: level, shared: ByteKeyTable(shared), segmentStringsColumn: segmentStringsColumn
+        )
     }
 
     /// The payload of a column block whose string ids below `shared.count` are those of the segment dictionary
     /// `shared` (string → id), and the block's own strings in id order.
     /// `segmentStringsColumn: false` writes blocks as they were before the segment dictionary (no column 13).
     static func encode(
-        _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64],
+        _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
         segmentStringsColumn: Bool = true
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         var e = Encoder()
         e.segmentStringsColumn = segmentStringsColumn
         e.table.shared = shared
         e.table.base = UInt64(shared.count)
-        for event in events { e.add(event) }
+        // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
+        events.withUnsafeBufferPointer { b in
+            for i in b.indices { e.add(b[i]) }
+        }
         let payload = try e.finish(codec: codec, level: level)
         return (payload, e.table.own)
     }
@@ -80,21 +93,21 @@ package enum ColumnBlock {
     /// The block's strings, each stored once (tokenized) and named by its index; strings of the segment
     /// dictionary (`shared`) are named by theirs, below `base`.
     struct StringTable {
-        var shared: [String: UInt64] = [:]
+        var shared = ByteKeyTable()
         var base: UInt64 = 0
-        var ids: [String: UInt64] = [:]
+        var ids = ByteKeyTable(capacity: 1024)
         /// The block's own strings in id order (id = base + position).
         var own: [String] = []
         var bytes = BinaryWriter(capacity: 4096)
 
         mutating func id(_ s: String) -> UInt64 {
-            if let id = ids[s] { return id }
-            if let id = shared[s] {
-                ids[s] = id
+            if let id = ids.value(s) { return id }
+            if let id = shared.value(s) {
+                ids.insert(s, id)
                 return id
             }
             let id = base + UInt64(own.count)
-            ids[s] = id
+            ids.insert(s, id)
             own.append(s)
             TokenizedString.encode(s, into: &bytes)
             return id
@@ -104,9 +117,9 @@ package enum ColumnBlock {
     struct Encoder {
         var table = StringTable()
         var segmentStringsColumn = true
-        var resourceIndex: [[UInt8]: UInt64] = [:]
+        var resourceIndex = ByteKeyTable()
         var resources = BinaryWriter(capacity: 1024)
-        var shapeIndex: [[UInt8]: UInt64] = [:]
+        var shapeIndex = ByteKeyTable()
         var shapes = BinaryWriter(capacity: 4096)
         var rowShapes = BinaryWriter(capacity: 4096)
         var runs: [(length: Int, traceID: TraceID)] = []
@@ -241,9 +254,9 @@ package enum ColumnBlock {
                 w.uvarint(UInt64(h.statusCode))
                 w.u8((h.target == nil ? 0 : 1) | (h.clientAddress == nil ? 0 : 2))
             }
-            if let i = shapeIndex[w.bytes] { return i }
+            if let i = shapeIndex.value(w.bytes) { return i }
             let i = UInt64(shapeIndex.count)
-            shapeIndex[w.bytes] = i
+            shapeIndex.insert(w.bytes, i)
             shapes.raw(w.bytes)
             return i
         }
@@ -258,9 +271,9 @@ package enum ColumnBlock {
             Self.encodeFullAttributes(event.scope.attributes, &table, into: &w)
             w.uvarint(UInt64(event.scope.droppedAttributesCount))
             w.uvarint(string(event.scopeSchemaURL))
-            if let i = resourceIndex[w.bytes] { return i }
+            if let i = resourceIndex.value(w.bytes) { return i }
             let i = UInt64(resourceIndex.count)
-            resourceIndex[w.bytes] = i
+            resourceIndex.insert(w.bytes, i)
             resources.raw(w.bytes)
             return i
         }

@@ -580,12 +580,7 @@ extension ColumnBlock {
             }
             e.links = links
             e.droppedLinksCount = s.droppedLinks
-            let resource = resources[s.resource]
-            e.resourceAttributes = resource.attributes
-            e.resourceDroppedAttributesCount = resource.dropped
-            e.resourceSchemaURL = resource.schemaURL
-            e.scope = resource.scope
-            e.scopeSchemaURL = resource.scopeSchemaURL
+            resources[s.resource].apply(to: &e)
             return e
         }
 

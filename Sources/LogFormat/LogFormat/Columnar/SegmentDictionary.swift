@@ -8,7 +8,7 @@
 /// Builds a segment's dictionary while its blocks are encoded, one block after the other.
 struct SegmentDictionaryBuilder {
     /// Promoted strings and their ids (ids are positions in `strings`).
-    private(set) var ids: [String: UInt64] = [:]
+    private(set) var ids = ByteKeyTable(capacity: 4096)
     private(set) var strings: [String] = []
     /// The tokenized strings, back to back: the payload after its count.
     private(set) var bytes = BinaryWriter(capacity: 1 << 16)
@@ -42,7 +42,7 @@ struct SegmentDictionaryBuilder {
                 bytes.bytes.removeLast(bytes.count - start)
                 continue
             }
-            ids[s] = UInt64(strings.count)
+            ids.insert(s, UInt64(strings.count))
             strings.append(s)
         }
     }

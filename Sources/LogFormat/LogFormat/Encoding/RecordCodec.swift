@@ -217,6 +217,32 @@ public enum RecordCodec {
     }
 
     static func decode(from r: inout BinaryReader) throws(LogFormatError) -> AuditEvent {
+        var event = try decodeBeforeResource(from: &r)
+        try decodeResource(from: &r, into: &event)
+        return event
+    }
+
+    /// Decodes one record that occupies all of `bytes`, as `decode(_:)`, taking its resource and scope (the end
+    /// of the record) from `resources` when an earlier record ended in the same bytes: the events then share
+    /// those arrays and strings instead of each building its own (a resource is a record's largest group of
+    /// strings, and a segment's records share a few hundred of them).
+    static func decode(_ bytes: UnsafeRawBufferPointer, sharing resources: inout SharedResources)
+        throws(LogFormatError) -> AuditEvent
+    {
+        var r = BinaryReader(bytes)
+        var event = try decodeBeforeResource(from: &r)
+        let tail = UnsafeRawBufferPointer(rebasing: bytes[r.offset...])
+        if resources.take(tail, into: &event) { return event }
+        try decodeResource(from: &r, into: &event)
+        guard r.isAtEnd else {
+            throw LogFormatError(.malformed, "\(r.remaining) unexpected bytes after the record", offset: r.offset)
+        }
+        resources.keep(tail, from: event)
+        return event
+    }
+
+    /// Everything of a record up to its resource.
+    private static func decodeBeforeResource(from r: inout BinaryReader) throws(LogFormatError) -> AuditEvent {
         let version = try r.u8()
         guard version == FormatConstants.recordVersion else {
             throw LogFormatError(
@@ -319,6 +345,13 @@ public enum RecordCodec {
                     droppedAttributesCount: dropped, flags: linkFlags))
         }
         event.droppedLinksCount = try count32(&r)
+        return event
+    }
+
+    /// A record's resource and scope, its last fields.
+    private static func decodeResource(from r: inout BinaryReader, into event: inout AuditEvent)
+        throws(LogFormatError)
+    {
         event.resourceAttributes = try decodeAttributes(from: &r, depth: 0)
         event.resourceDroppedAttributesCount = try count32(&r)
         event.resourceSchemaURL = try r.string()
@@ -329,7 +362,6 @@ public enum RecordCodec {
         event.scope = InstrumentationScope(
             name: scopeName, version: scopeVersion, attributes: scopeAttributes, droppedAttributesCount: scopeDropped)
         event.scopeSchemaURL = try r.string()
-        return event
     }
 
     private static func count32(_ r: inout BinaryReader) throws(LogFormatError) -> UInt32 {
@@ -388,5 +420,44 @@ public enum RecordCodec {
         return TraceID(
             high: UInt64(bigEndian: record.loadUnaligned(fromByteOffset: Offsets.traceID, as: UInt64.self)),
             low: UInt64(bigEndian: record.loadUnaligned(fromByteOffset: Offsets.traceID + 8, as: UInt64.self)))
+    }
+}
+
+/// Resources and scopes decoded by `RecordCodec.decode(_:sharing:)`, by the bytes that end their records. Holds
+/// at most `maxEntries` of them, so records with a resource each cost no more than decoding without it.
+struct SharedResources {
+    static let maxEntries = 4096
+    private var index = ByteKeyTable()
+    private var resources: [ColumnBlock.Resource] = []
+
+    /// Sets `event`'s resource and scope from the record that ended in `tail` before, if any.
+    mutating func take(_ tail: UnsafeRawBufferPointer, into event: inout AuditEvent) -> Bool {
+        guard let i = index.value(tail) else { return false }
+        resources[Int(i)].apply(to: &event)
+        return true
+    }
+
+    mutating func keep(_ tail: UnsafeRawBufferPointer, from event: AuditEvent) {
+        guard resources.count < Self.maxEntries else { return }
+        index.insert(tail, UInt64(resources.count))
+        resources.append(ColumnBlock.Resource(of: event))
+    }
+}
+
+extension ColumnBlock.Resource {
+    /// The resource and scope of `event`.
+    init(of event: borrowing AuditEvent) {
+        self.init(
+            attributes: event.resourceAttributes, dropped: event.resourceDroppedAttributesCount,
+            schemaURL: event.resourceSchemaURL, scope: event.scope, scopeSchemaURL: event.scopeSchemaURL)
+    }
+
+    /// Gives `event` this resource and scope.
+    func apply(to event: inout AuditEvent) {
+        event.resourceAttributes = attributes
+        event.resourceDroppedAttributesCount = dropped
+        event.resourceSchemaURL = schemaURL
+        event.scope = scope
+        event.scopeSchemaURL = scopeSchemaURL
     }
 }

@@ -34,35 +34,82 @@ struct WALRecords {
 
     /// Reads the valid blocks of a write-ahead log (the file must already be cut to its last valid block).
     static func read(path: String) throws(LogFormatError) -> (header: SegmentFileHeader, records: WALRecords) {
-        let file = try FileIO.readFile(path)
         var out = WALRecords()
-        let header = try file.withBytes { (b) throws(LogFormatError) in
-            let header = try SegmentFileHeader.parse(b)
-            // Sized once from the block headers: grown by appending, the bytes of a 128 MiB segment were copied
-            // into a 256 MiB buffer at the last doubling, old and new alive together (the collector's memory
-            // peak at each seal, BENCHMARKS.md).
-            var rawBytes = 0
-            var recordCount = 0
-            _ = SegmentScanner.scan(
-                b, decode: false,
-                visitBlock: { block, _ in
-                    rawBytes += Int(block.rawLength)
-                    recordCount += Int(block.recordCount)
-                })
-            out.bytes.reserveCapacity(rawBytes)
-            out.starts.reserveCapacity(recordCount + 1)
-            let scan = SegmentScanner.scan(
-                b, decode: true,
-                visit: { (_, _, record) throws(LogFormatError) in
-                    out.bytes.append(contentsOf: record)
-                    out.starts.append(out.bytes.count)
-                })
-            if let stop = scan.stop {
-                throw LogFormatError(stop.code, "write-ahead log: \(stop.message)", path: path, offset: stop.offset)
-            }
-            return header
-        }
+        // Sized once from the block headers: grown by appending, the bytes of a 128 MiB segment were copied into a
+        // 256 MiB buffer at the last doubling, old and new alive together.
+        let header = try forEachRecord(
+            path: path,
+            sized: { rawBytes, records in
+                out.bytes.reserveCapacity(rawBytes)
+                out.starts.reserveCapacity(records + 1)
+            },
+            { (_, record) throws(LogFormatError) in
+                out.bytes.append(contentsOf: record)
+                out.starts.append(out.bytes.count)
+            })
         return (header, out)
+    }
+
+    /// Calls `visit` with each record of the log at `path` (its arrival index and bytes), after telling `sized`
+    /// the raw bytes and records its block headers claim. The file is read a block at a time, so a caller holds
+    /// only what it keeps: the collector's memory peaks at seals (BENCHMARKS.md).
+    static func forEachRecord(
+        path: String, sized: (_ rawBytes: Int, _ records: Int) -> Void = { _, _ in },
+        _ visit: (Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Void
+    ) throws(LogFormatError) -> SegmentFileHeader {
+        let fd = try FileIO.open(path, flags: O_RDONLY)
+        defer { FileIO.close(fd) }
+        let size = try FileIO.fileSize(fd, path: path)
+        let header = try FileIO.pread(fd, count: min(size, FormatConstants.fileHeaderSize), at: 0, path: path)
+            .withBytes { (b) throws(LogFormatError) in try SegmentFileHeader.parse(b) }
+        let blocks = try blockSpans(fd, size: size, path: path)
+        sized(blocks.rawBytes, blocks.records)
+        var next: UInt32 = 0
+        for span in blocks.spans {
+            let block = try FileIO.pread(fd, count: span.count, at: span.lowerBound, path: path)
+            let scan = block.withUnsafeBytes { b in
+                SegmentScanner.scan(
+                    b, from: 0, firstOrdinal: next, decode: true,
+                    visit: { (_, ordinal, record) throws(LogFormatError) in try visit(ordinal, record) })
+            }
+            if let stop = scan.stop {
+                throw LogFormatError(
+                    stop.code, "write-ahead log: \(stop.message)", path: path,
+                    offset: stop.offset.map { span.lowerBound + $0 })
+            }
+            next = scan.recordCount
+            if scan.reachedIndex { break }
+        }
+        return header
+    }
+
+    /// Where each block of the log lies, from its header alone, with the raw bytes and records the headers
+    /// claim. A header that does not parse, or a block cut off, ends the list with the bytes its scan needs to
+    /// say what is wrong.
+    private static func blockSpans(_ fd: Int32, size: Int, path: String) throws(LogFormatError) -> (
+        spans: [Range<Int>], rawBytes: Int, records: Int
+    ) {
+        var spans: [Range<Int>] = []
+        var rawBytes = 0
+        var records = 0
+        var offset = FormatConstants.fileHeaderSize
+        while offset < size {
+            let head = try FileIO.pread(
+                fd, count: min(FormatConstants.blockHeaderSize, size - offset), at: offset, path: path)
+            guard let h = try? head.withBytes({ (b) throws(LogFormatError) in try BlockHeader.parse(b) }) else {
+                spans.append(offset..<(offset + head.count))
+                break
+            }
+            guard h.type != .index, h.totalSize <= size - offset else {
+                spans.append(offset..<(h.type == .index ? offset + head.count : size))
+                break
+            }
+            spans.append(offset..<(offset + h.totalSize))
+            rawBytes += Int(h.rawLength)
+            records += Int(h.recordCount)
+            offset += h.totalSize
+        }
+        return (spans, rawBytes, records)
     }
 }
 
@@ -70,6 +117,11 @@ enum ColumnSealer {
     /// A block is cut at this many canonical bytes even inside a trace, so it stays well inside what readers
     /// accept. (Rows per block are the writer's `columnBlockRows`; a trace is cut only past four times that.)
     static let maxBlockRawBytes = 8 << 20
+
+    /// A write-ahead log whose records take more bytes than this is laid out in parts of about this many
+    /// (`SealInput`): half a full segment (`WriterOptions.maxSegmentRawBytes`), so a full one is read three
+    /// times instead of once and its seal holds half its records at a time.
+    static let recordsInMemory = 64 << 20
 
     /// The sealed order of `records` and the Merkle root over it, without writing anything: what sealing
     /// would produce, for recovery to compare a sealed file against its write-ahead log.
@@ -95,7 +147,7 @@ enum ColumnSealer {
     static func seal(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool = true, countRollup: Bool = true
+        compactIndexTerms: Bool = true, countRollup: Bool = true, recordsInMemory: Int = recordsInMemory
     ) throws(LogFormatError) -> ColumnSealResult {
         // A lay-out holds the segment's records (up to `maxSegmentRawBytes`) and frees them all at once; glibc
         // keeps what a thread's arena freed resident for reuse, so a long-running collector carried tens of MiB
@@ -104,7 +156,7 @@ enum ColumnSealer {
         return try layOut(
             walPath: walPath, targetPath: targetPath, directory: directory, codec: codec, blockRows: blockRows,
             previous: previous, signer: signer, faults: faults, compactIndexTerms: compactIndexTerms,
-            countRollup: countRollup)
+            countRollup: countRollup, recordsInMemory: recordsInMemory)
     }
 
     /// glibc's `malloc_trim(0)`, looked up by name as Swift's Glibc module does not include <malloc.h> (as
@@ -120,19 +172,18 @@ enum ColumnSealer {
     private static func layOut(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool, countRollup: Bool
+        compactIndexTerms: Bool, countRollup: Bool, recordsInMemory: Int
     ) throws(LogFormatError) -> ColumnSealResult {
-        let (walHeader, records) = try WALRecords.read(path: walPath)
-        guard records.count > 0 else {
+        let input = try SealInput.read(path: walPath, budget: recordsInMemory)
+        guard !input.order.isEmpty else {
             throw LogFormatError(.malformed, "write-ahead log holds no records to seal", path: walPath)
         }
-        let order = try order(of: records)
         let tmpPath = targetPath + ".tmp"
         _ = unlink(tmpPath)
         let fd = try FileIO.open(tmpPath, flags: O_RDWR | O_CREAT | O_TRUNC)
         do {
             let result = try write(
-                records: records, order: order, walHeader: walHeader, fd: fd, path: tmpPath, codec: codec,
+                input, walPath: walPath, recordsInMemory: recordsInMemory, fd: fd, path: tmpPath, codec: codec,
                 blockRows: blockRows, previous: previous, signer: signer, faults: faults,
                 compactIndexTerms: compactIndexTerms, countRollup: countRollup)
             try FileIO.fsync(fd, path: tmpPath)
@@ -147,20 +198,27 @@ enum ColumnSealer {
     }
 
     private static func write(
-        records: WALRecords, order: [Int], walHeader: SegmentFileHeader, fd: Int32, path: String,
+        _ input: consuming SealInput, walPath: String, recordsInMemory: Int, fd: Int32, path: String,
         codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
         faults: (any WriteFaults)?, compactIndexTerms: Bool, countRollup: Bool
     ) throws(LogFormatError) -> ColumnSealResult {
+        let walHeader = input.header
+        let recordCount = input.order.count
         let header = SegmentFileHeader(
             version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
             createdUnixNano: walHeader.createdUnixNano)
-        var body = LaidOut(header: header)
+        // The sealed file is a few per cent of the records' bytes (about 6 % in generated traffic): with room
+        // for an eighth, it is not copied into a buffer twice its size at the end, old and new alive together.
+        var body = LaidOut(header: header, capacity: max(1 << 20, input.rawBytes / 8))
         body.index = IndexBuilder(
             version: countRollup ? FormatConstants.indexVersionRollup : FormatConstants.indexVersion,
             compactTerms: compactIndexTerms)
-        try body.add(records: records, order: order, codec: codec, level: 6, blockRows: blockRows)
+        // Consumed: the records (up to `maxSegmentRawBytes`) are freed before the index and footer are built.
+        try input.addBlocks(
+            to: &body, path: walPath, budget: recordsInMemory, codec: codec, level: 6, blockRows: blockRows)
+        try body.addDictionary(codec: codec, level: 6)
         let trailer = try SealTrailer.build(
-            index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(order.count),
+            index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(recordCount),
             minTime: body.minTime, maxTime: body.maxTime, root: body.merkle.root, previous: previous, signer: signer,
             indexOffset: body.out.count)
         body.out.raw(trailer.bytes)
@@ -173,7 +231,7 @@ enum ColumnSealer {
     /// A version 2 file being built: the header, then column blocks, with the index, Merkle state and times of
     /// what was added. The sealed file is a few bytes per record, so it is built in memory and written once.
     struct LaidOut {
-        var out = BinaryWriter(capacity: 1 << 20)
+        var out: BinaryWriter
         var merkle = MerkleAccumulator()
         var index = IndexBuilder(version: FormatConstants.indexVersionRollup)
         var minTime = UInt64.max
@@ -185,8 +243,13 @@ enum ColumnSealer {
         /// Whether blocks share strings through a segment dictionary (off: the layout of version 2 segments
         /// written before the dictionary, which readers keep reading).
         var sharesStrings = true
+        /// The rows rebuilt from the last column block, to compare with its records (reused across blocks).
+        var rebuilt = BinaryWriter(capacity: 1 << 20)
+        /// The resources of the records decoded so far, shared by the events that have them.
+        var resources = SharedResources()
 
-        init(header: SegmentFileHeader) {
+        init(header: SegmentFileHeader, capacity: Int = 1 << 20) {
+            out = BinaryWriter(capacity: capacity)
             out.raw(header.encoded())
         }
 
@@ -195,12 +258,25 @@ enum ColumnSealer {
         mutating func add(
             records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
         ) throws(LogFormatError) {
+            try addBlocks(records: records, order: order, codec: codec, level: level, blockRows: blockRows)
+            try addDictionary(codec: codec, level: level)
+        }
+
+        /// Adds `records` in `order` as blocks (see `add`), after the blocks added before: called once per part
+        /// of a segment laid out in parts, each part ending at a block's end.
+        mutating func addBlocks(
+            records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
+        ) throws(LogFormatError) {
             var k = 0
             while k < order.count {
                 let end = blockEnd(records: records, order: order, from: k, rows: blockRows)
                 try addBlock(records: records, order: order[k..<end], codec: codec, level: level)
                 k = end
             }
+        }
+
+        /// Adds the segment dictionary block when the blocks share strings: after the last block.
+        mutating func addDictionary(codec: CompressionCodec, level: Int32) throws(LogFormatError) {
             if dictionary.count > 0 {
                 out.raw(try SegmentDictionary.block(dictionary.payload(), codec: codec, level: level))
             }
@@ -215,34 +291,31 @@ enum ColumnSealer {
             var blockMin = UInt64.max
             var blockMax = UInt64.min
             for i in order {
-                let (event, leaf) = try records.withRecord(i) { (r) throws(LogFormatError) in
+                // All inside the closure, the event moved into `events` last: an `AuditEvent` copied out of the
+                // closure or the array costs a retain and release of each of its strings and arrays.
+                try records.withRecord(i) { (r) throws(LogFormatError) in
                     let leaf = MerkleTree.leafHash(r)
                     merkle.append(leaf)
-                    return (try RecordCodec.decode(r), leaf)
+                    let event = try RecordCodec.decode(r, sharing: &resources)
+                    index.add(event, ordinal: UInt32(recordCount))
+                    index.addCounts(CountRollupKind(event), start: event.startTimeUnixNano, leaf: leaf)
+                    blockMin = min(blockMin, event.startTimeUnixNano)
+                    blockMax = max(blockMax, event.startTimeUnixNano)
+                    events.append(event)
                 }
-                index.add(event, ordinal: UInt32(recordCount))
-                index.addCounts(CountRollupKind(event), start: event.startTimeUnixNano, leaf: leaf)
                 recordCount += 1
-                blockMin = min(blockMin, event.startTimeUnixNano)
-                blockMax = max(blockMax, event.startTimeUnixNano)
-                events.append(event)
             }
             let offset = out.count
             let blockHeader: BlockHeader
             if let (payload, own) = try exactColumns(
                 events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
-                segmentStringsColumn: sharesStrings)
+                segmentStringsColumn: sharesStrings, rebuilt: &rebuilt)
             {
                 if sharesStrings { dictionary.blockWritten(own: own) }
-                // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds), so compression
-                // ratios and decompression limits mean the same for both block types.
-                var rowsLength = 0
-                for i in order {
-                    let n = records.starts[i + 1] - records.starts[i]
-                    rowsLength += BinaryWriter.uvarintSize(UInt64(n)) + n
-                }
+                // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds, and the check
+                // above did), so compression ratios and decompression limits mean the same for both block types.
                 blockHeader = BlockHeader(
-                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(rowsLength),
+                    type: .column, codec: .none, storedLength: UInt32(payload.count), rawLength: UInt32(rebuilt.count),
                     recordCount: UInt32(order.count), firstOrdinal: first, minTime: blockMin, maxTime: blockMax,
                     payloadCRC: Checksum.crc32(payload))
                 blockHeader.write(into: &out)
@@ -264,13 +337,22 @@ enum ColumnSealer {
     /// Where the block starting at sealed position `start` ends: after `target` rows at the next trace boundary,
     /// or at the hard bounds (four times `target` rows, `maxBlockRawBytes`).
     static func blockEnd(records: WALRecords, order: [Int], from start: Int, rows target: Int) -> Int {
+        blockEnd(
+            order: order, from: start, rows: target, size: { records.starts[$0 + 1] - records.starts[$0] },
+            trace: { i in records.withRecord(i) { SealOrderFields.peekTraceID($0) } })
+    }
+
+    /// `blockEnd(records:order:from:rows:)` from each record's size and trace id (by arrival index).
+    static func blockEnd(
+        order: [Int], from start: Int, rows target: Int, size: (Int) -> Int, trace: (Int) -> TraceID?
+    ) -> Int {
         var j = start
         var raw = 0
         var lastTrace: TraceID? = nil
         while j < order.count {
             let i = order[j]
-            let size = records.starts[i + 1] - records.starts[i]
-            let trace = records.withRecord(i) { SealOrderFields.peekTraceID($0) }
+            let size = size(i)
+            let trace = trace(i)
             let rows = j - start
             if rows > 0 {
                 if rows >= 4 * target || raw + size > maxBlockRawBytes { break }
@@ -283,13 +365,15 @@ enum ColumnSealer {
         return j
     }
 
-    /// The column payload of `events`, if decoding it gives back exactly the canonical bytes of the records it
-    /// came from; nil otherwise (the caller keeps that block as rows).
+    /// The column payload of `events`, if rebuilding its rows' canonical bytes from the columns
+    /// (`ColumnBlock.canonicalRows`, what verification, proofs and record reads rebuild) gives back exactly the
+    /// bytes of the records it came from; nil otherwise (the caller keeps that block as rows). `rebuilt` is
+    /// scratch space, kept by the caller from one block to the next.
     /// String ids below `dictionary.count` name the segment dictionary's strings. Also returns the block's own
     /// strings, in id order.
     static func exactColumns(
         _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32,
-        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true
+        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true, rebuilt: inout BinaryWriter
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String])? {
         let payload: [UInt8]
         let own: [String]
@@ -299,23 +383,33 @@ enum ColumnSealer {
         } catch {
             return nil
         }
-        let decoded: [AuditEvent]
         let segment = SegmentDictionary(strings: dictionary.strings)
+        rebuilt.bytes.removeAll(keepingCapacity: true)
         do {
-            decoded = try payload.withBytes { (b) throws(LogFormatError) in
-                try ColumnBlock.decode(b, segment: segment)
+            let rows = try payload.withBytes { (b) throws(LogFormatError) in
+                try ColumnBlock.canonicalRows(b, segment: segment, into: &rebuilt)
             }
+            guard rows == order.count else { return nil }
         } catch {
             return nil
         }
-        guard decoded.count == events.count else { return nil }
-        var w = BinaryWriter(capacity: 4096)
-        for (row, i) in order.enumerated() {
-            w.bytes.removeAll(keepingCapacity: true)
-            _ = RecordCodec.encode(decoded[row], into: &w)
-            let same = records.withRecord(i) { r in w.bytes.withUnsafeBytes { $0.elementsEqual(r) } }
-            if !same { return nil }
+        return sameRows(rebuilt.bytes, records: records, order: order) ? (payload, own) : nil
+    }
+
+    /// Whether `rows` (`(uvarint n, <n bytes>)*`) holds exactly the records at `order`, in that order.
+    static func sameRows(_ rows: [UInt8], records: WALRecords, order: ArraySlice<Int>) -> Bool {
+        rows.withUnsafeBytes { rows in
+            records.bytes.withUnsafeBytes { all in
+                var r = BinaryReader(rows)
+                for i in order {
+                    let start = records.starts[i]
+                    let n = records.starts[i + 1] - start
+                    guard let length = try? r.uvarint(), length == UInt64(n), n <= r.remaining else { return false }
+                    if n > 0 && memcmp(rows.baseAddress! + r.offset, all.baseAddress! + start, n) != 0 { return false }
+                    r.offset += n
+                }
+                return r.isAtEnd
+            }
         }
-        return (payload, own)
     }
 }

@@ -5,6 +5,7 @@ public struct ScanResult: Sendable {
     /// Offset just past the last valid data block.
     public var validEnd: Int
     public var blocks: [BlockLocation]
+    /// Records of the valid blocks, counted from the scan's `firstOrdinal`: the ordinal the next block starts at.
     public var recordCount: UInt32
     /// Why scanning stopped before the end of the bytes: nil when every byte was consumed by valid blocks.
     public var stop: LogFormatError?
@@ -13,19 +14,22 @@ public struct ScanResult: Sendable {
 }
 
 public enum SegmentScanner {
-    /// Walks data blocks from just after the file header. Each block's header checksum and payload checksum
-    /// are checked; with `decode`, the payload is decompressed and each record is passed to `visit` with its
-    /// ordinal. Stops at the first damaged, torn or non-data block, reporting where and why.
+    /// Walks data blocks from just after the file header (or from `start`, the first block's records then
+    /// numbered from `firstOrdinal`: for a reader that hands over a file a block at a time). Each block's header
+    /// checksum and payload checksum are checked; with `decode`, the payload is decompressed and each record is
+    /// passed to `visit` with its ordinal. Stops at the first damaged, torn or non-data block, reporting where
+    /// (relative to `bytes`) and why.
     public static func scan(
-        _ bytes: UnsafeRawBufferPointer, end: Int? = nil, decode: Bool,
+        _ bytes: UnsafeRawBufferPointer, end: Int? = nil, from start: Int = FormatConstants.fileHeaderSize,
+        firstOrdinal: UInt32 = 0, decode: Bool,
         visit: (BlockHeader, Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Void = {
             _, _, _ throws(LogFormatError) in
         },
         visitBlock: (BlockHeader, Int) -> Void = { _, _ in }
     ) -> ScanResult {
         let limit = end ?? bytes.count
-        var offset = FormatConstants.fileHeaderSize
-        var result = ScanResult(validEnd: offset, blocks: [], recordCount: 0, stop: nil, reachedIndex: false)
+        var offset = start
+        var result = ScanResult(validEnd: offset, blocks: [], recordCount: firstOrdinal, stop: nil, reachedIndex: false)
         var scratch: [UInt8] = []
         while offset < limit {
             let remaining = UnsafeRawBufferPointer(rebasing: bytes[offset..<limit])
