@@ -104,32 +104,40 @@ import Testing
             try writer.close()
             let name = try #require(try directory.listSegmentFiles().sealed.first)
             let path = directory.segmentsPath + "/" + name
-            let blocks = try SegmentReader(path: path, sealed: true).blocks
-            let original = try Data(contentsOf: URL(fileURLWithPath: path))
             var refused = 0
-            for b in blocks.indices {
-                let start = Int(blocks[b].offset)
-                let end = b + 1 < blocks.count ? Int(blocks[b + 1].offset) : start + 64
-                for offset in stride(from: start, to: end, by: max(1, (end - start) / 24)) {
-                    try original.write(to: URL(fileURLWithPath: path))
-                    try Damage.flip(path, at: offset, mask: UInt8(1 + offset % 255))
-                    let expected = Result { () throws(LogFormatError) in
-                        try AuditStore(directories: [directory], cacheDecodedBlocks: false).trace(id)
-                    }
-                    let fresh = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
-                    let got = Result { () throws(LogFormatError) in try fresh.traceHandles(id) }
-                    switch (expected, got) {
-                    case (.success(let records), .success(let handles)):
-                        try Self.expectSame(handles, handles.handles, records, "block \(b), offset \(offset)")
-                    case (.failure(let x), .failure(let y)):
-                        #expect(x.code == y.code, "block \(b), offset \(offset): \(x.message) / \(y.message)")
-                        refused += 1
-                    default:
-                        Issue.record("block \(b), offset \(offset): \(expected) against \(got)")
-                    }
+            try flippingSampledBytesOfEachBlock(path) { b, offset in
+                let expected = Result { () throws(LogFormatError) in
+                    try AuditStore(directories: [directory], cacheDecodedBlocks: false).trace(id)
+                }
+                let fresh = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
+                let got = Result { () throws(LogFormatError) in try fresh.traceHandles(id) }
+                switch (expected, got) {
+                case (.success(let records), .success(let handles)):
+                    try Self.expectSame(handles, handles.handles, records, "block \(b), offset \(offset)")
+                case (.failure(let x), .failure(let y)):
+                    #expect(x.code == y.code, "block \(b), offset \(offset): \(x.message) / \(y.message)")
+                    refused += 1
+                default:
+                    Issue.record("block \(b), offset \(offset): \(expected) against \(got)")
                 }
             }
             #expect(refused > 0)
+        }
+    }
+}
+
+/// Calls `body` with each of about 24 offsets of every block of the segment at `path` (and 64 bytes past the last
+/// block's start), the file as sealed but for that one byte flipped.
+func flippingSampledBytesOfEachBlock(_ path: String, _ body: (_ block: Int, _ offset: Int) throws -> Void) throws {
+    let blocks = try SegmentReader(path: path, sealed: true).blocks
+    let original = try Data(contentsOf: URL(fileURLWithPath: path))
+    for b in blocks.indices {
+        let start = Int(blocks[b].offset)
+        let end = b + 1 < blocks.count ? Int(blocks[b + 1].offset) : start + 64
+        for offset in stride(from: start, to: end, by: max(1, (end - start) / 24)) {
+            try original.write(to: URL(fileURLWithPath: path))
+            try Damage.flip(path, at: offset, mask: UInt8(1 + offset % 255))
+            try body(b, offset)
         }
     }
 }
