@@ -68,6 +68,18 @@ import Testing
                         try Self.expectSame(all, q.trace, r.trace, "seed \(seed), trace of a request of \(user)")
                     }
 
+                    // The user's events repeat a trace id when a hop carries the user again; asked once per trace
+                    // (distinct ids, as `activity` asks) the look-up finds the same records.
+                    let pairs = events.map { ($0.event.traceID, $0.event.startTimeUnixNano) }
+                    var first: [TraceID: UInt64] = [:]
+                    for (id, time) in pairs where first[id] == nil { first[id] = time }
+                    let slack: UInt64 = 3_600_000_000_000
+                    let repeated = try store.traces(around: pairs, slackNanos: slack)
+                    let once = try store.traces(around: first.map { ($0.key, $0.value) }, slackNanos: slack)
+                    #expect(
+                        repeated.mapValues { $0.map(\.location) } == once.mapValues { $0.map(\.location) },
+                        "seed \(seed), traces around the events of \(user)")
+
                     for id in Set(events.map(\.event.traceID)) where !id.isZero {
                         let trace = try store.trace(id)
                         let handles = try store.traceHandles(id)

@@ -94,9 +94,11 @@ extension AuditStore {
     ) throws(LogFormatError) -> [TraceID: [RecordHandle]] {
         let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
         guard !sorted.isEmpty else { return [:] }
+        let wanted = Set(sorted.map(\.id))
         return try traceHandles(
-            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates,
-            into: &all, reusing: read, idsFor: Self.traceIDs(near: sorted, slackNanos: slackNanos))
+            wanted, includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates, into: &all,
+            reusing: read,
+            idsFor: Self.traceIDs(near: sorted, slackNanos: slackNanos, distinct: wanted.count == sorted.count))
     }
 
     /// The records of the traces in `wanted`, each segment asked for the ids `idsFor` gives it, appended to `all`'s
