@@ -17,6 +17,7 @@ let package = Package(
         // For the benchmark package only (it depends on the root by path); not a stable API.
         .library(name: "CollectorCore", targets: ["CollectorCore"]),
         .library(name: "SyntheticTraffic", targets: ["SyntheticTraffic"]),
+        .library(name: "AuditQuery", targets: ["AuditQuery"]),
     ],
     dependencies: [
         // jwt-kit 5 needs swift-crypto 4 (so 4.x resolves); the range keeps the old lower bound for readers of 3.

@@ -15,6 +15,7 @@ let package = Package(
             name: "LogFormatBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AuditQuery", package: "audit-trail"),
                 .product(name: "LogFormat", package: "audit-trail"),
                 .product(name: "SyntheticTraffic", package: "audit-trail"),
                 .product(name: "StoreQuery", package: "audit-trail"),

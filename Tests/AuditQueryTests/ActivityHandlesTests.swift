@@ -200,38 +200,29 @@ private final class Counter: Sendable {
             try writer.close()
             let name = try #require(try directory.listSegmentFiles().sealed.first)
             let path = directory.segmentsPath + "/" + name
-            let reader = try SegmentReader(path: path, sealed: true)
-            let blocks = reader.blocks
-            let original = try Data(contentsOf: URL(fileURLWithPath: path))
             var refused = 0
-            for b in blocks.indices {
-                let start = Int(blocks[b].offset)
-                let end = b + 1 < blocks.count ? Int(blocks[b + 1].offset) : start + 64
-                for offset in stride(from: start, to: end, by: max(1, (end - start) / 24)) {
-                    try original.write(to: URL(fileURLWithPath: path))
-                    try Damage.flip(path, at: offset, mask: UInt8(1 + offset % 255))
-                    let store = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
-                    let reference = Result { () throws(LogFormatError) in
-                        try store.activity(user: "u1", timeRange: 0...UInt64.max).count
-                    }
-                    let fresh = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
-                    let got = Result { () throws(LogFormatError) in
-                        try fresh.activityHandles(user: "u1", timeRange: 0...UInt64.max)?.requests.count
-                    }
-                    switch (reference, got) {
-                    case (.success(let a), .success(let c)):
-                        #expect(a == c, "block \(b), offset \(offset)")
-                        let (expected, lines) = try Self.lines(
-                            fresh, user: "u1", range: 0...UInt64.max, limit: nil, includeDuplicates: false)
-                        #expect(
-                            String(decoding: lines, as: UTF8.self) == String(decoding: expected, as: UTF8.self),
-                            "block \(b), offset \(offset)")
-                    case (.failure(let x), .failure(let y)):
-                        #expect(x.code == y.code, "block \(b), offset \(offset): \(x.message) / \(y.message)")
-                        refused += 1
-                    default:
-                        Issue.record("block \(b), offset \(offset): \(reference) against \(got)")
-                    }
+            try flippingSampledBytesOfEachBlock(path) { b, offset in
+                let store = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
+                let reference = Result { () throws(LogFormatError) in
+                    try store.activity(user: "u1", timeRange: 0...UInt64.max).count
+                }
+                let fresh = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
+                let got = Result { () throws(LogFormatError) in
+                    try fresh.activityHandles(user: "u1", timeRange: 0...UInt64.max)?.requests.count
+                }
+                switch (reference, got) {
+                case (.success(let a), .success(let c)):
+                    #expect(a == c, "block \(b), offset \(offset)")
+                    let (expected, lines) = try Self.lines(
+                        fresh, user: "u1", range: 0...UInt64.max, limit: nil, includeDuplicates: false)
+                    #expect(
+                        String(decoding: lines, as: UTF8.self) == String(decoding: expected, as: UTF8.self),
+                        "block \(b), offset \(offset)")
+                case (.failure(let x), .failure(let y)):
+                    #expect(x.code == y.code, "block \(b), offset \(offset): \(x.message) / \(y.message)")
+                    refused += 1
+                default:
+                    Issue.record("block \(b), offset \(offset): \(reference) against \(got)")
                 }
             }
             #expect(refused > 0)

@@ -3,6 +3,7 @@
 // The query benchmarks run over a data set of AUDIT_BENCH_EVENTS events (default 10,000,000) in at least 100
 // sealed segments, built once into AUDIT_BENCH_DATA (default /tmp/audit-trail-bench-<events>) and reused.
 // Queries are warm: the store, its mapped segments and its block cache live across iterations.
+import AuditQuery
 import Benchmark
 import Foundation
 import LogFormat
@@ -92,6 +93,13 @@ final class Fixture: @unchecked Sendable {
         return start...(start + 86_400_000_000_000 - 1)
     }
 
+    /// The store and the question "what did the heavy (or light) user do on the middle day".
+    func userDay(heavy: Bool) throws -> (AuditStore, EventQuery) {
+        let c = configuration
+        let user = heavy ? TrafficGenerator.heavyUser(for: c) : TrafficGenerator.lightUser(for: c)
+        return (try store(), EventQuery(terms: [.user(user)], timeRange: day))
+    }
+
     /// Trace ids of some requests of the middle day, for trace look-ups.
     func sampleTraceIDs() throws -> [TraceID] {
         if let ids = lock.withLock({ _traceIDs.isEmpty ? nil : _traceIDs }) { return ids }
@@ -103,6 +111,76 @@ final class Fixture: @unchecked Sendable {
         lock.withLock { _traceIDs = ids }
         return ids
     }
+}
+
+/// Measures `body` over the sample trace ids, one look-up per iteration.
+func lookUpSampleTraces(_ benchmark: Benchmark, _ body: (AuditStore, TraceID) throws -> Void) throws {
+    let store = try Fixture.shared.store()
+    let ids = try Fixture.shared.sampleTraceIDs()
+    var k = 0
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+        try body(store, ids[k % ids.count])
+        k += 1
+    }
+}
+
+/// Reads the columns of auditq's table (time, kind, source, service, user, what, status, duration, trace) of every
+/// record `found` holds, as a writer of that table would, and returns a sum of them for `blackHole`.
+func tableColumns(_ found: RecordHandles) throws -> Int {
+    var sum = 0
+    for h in found.handles {
+        sum &+= Int(truncatingIfNeeded: h.start) &+ Int(truncatingIfNeeded: found.durationNanos(h))
+        sum &+= Int(found.kind(h).rawValue) &+ Int(found.source(h).rawValue) &+ found.service(h).utf8.count
+        sum &+= try found.userSubject(h)?.utf8.count ?? 0
+        sum &+= try found.httpMethod(h) == nil ? found.name(h).utf8.count : found.httpTarget(h)?.utf8.count ?? 0
+        sum &+= Int(found.httpStatus(h)) &+ Int(found.statusCode(h).rawValue)
+        sum &+= Int(truncatingIfNeeded: h.traceID.low)
+    }
+    return sum
+}
+
+/// The lines `auditq search --format json` writes for `found`, rendered into memory as auditq renders them (a
+/// buffer handed on at 128 KiB and reused, here without the write); their byte count.
+func searchJSON(_ found: RecordHandles) throws -> Int {
+    var writer = RowJSON(found)
+    var out = JSONLines()
+    for h in found.handles {
+        try writer.line(h, into: &out.buffer)
+        out.endLine()
+    }
+    return out.count
+}
+
+/// The lines `auditq activity --format json` writes for `requests` (rows of `all`), rendered as `searchJSON` renders
+/// its lines; their byte count.
+func activityJSON(_ all: RecordHandles, _ requests: [RequestHandles]) throws -> Int {
+    var writer = RowJSON(all)
+    var out = JSONLines()
+    for q in requests {
+        try writer.activityLine(
+            request: q.request, userEvents: q.userEvents.count, trace: q.trace, into: &out.buffer)
+        out.endLine()
+    }
+    return out.count
+}
+
+/// auditq's output buffer: lines appended, the buffer emptied (auditq writes it out) once it holds 128 KiB.
+struct JSONLines {
+    var buffer: [UInt8] = []
+    var written = 0
+
+    init() { buffer.reserveCapacity(128 << 10 + 32 << 10) }
+
+    mutating func endLine() {
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 128 << 10 {
+            written += buffer.count
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    var count: Int { written + buffer.count }
 }
 
 func scratchDirectory() -> String {
@@ -214,13 +292,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("query: trace by id (no time hint, all segments)") { benchmark in
-        let store = try fixture.store()
-        let ids = try fixture.sampleTraceIDs()
-        var k = 0
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            blackHole(try store.traces([ids[k % ids.count]], includeOpenSegments: false))
-            k += 1
+        try lookUpSampleTraces(benchmark) { store, id in
+            blackHole(try store.traces([id], includeOpenSegments: false))
         }
     } setup: {
         _ = try fixture.sampleTraceIDs()
@@ -247,6 +320,85 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try store.search(q, includeOpenSegments: false)) }
     } setup: {
         _ = try fixture.store()
+    }
+
+    // MARK: Queries through record handles (warm, in process): what auditq answers from
+    // CPU time beside wall clock: on a machine others share, it tells the query's work from time spent waiting.
+
+    let handles = Benchmark.Configuration(metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident])
+
+    Benchmark("query (handles): heavy user, one day, table columns", configuration: handles) { benchmark in
+        let (store, q) = try fixture.userDay(heavy: true)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try tableColumns(try store.searchHandles(q)!)) }
+    } setup: {
+        let (store, q) = try fixture.userDay(heavy: true)
+        let n = try store.searchHandles(q)!.handles.count
+        FileHandle.standardError.write(Data("heavy user, one day: \(n) events\n".utf8))
+    }
+
+    Benchmark("query (handles): heavy user, one day, as JSON", configuration: handles) { benchmark in
+        let (store, q) = try fixture.userDay(heavy: true)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try searchJSON(try store.searchHandles(q)!)) }
+    } setup: {
+        _ = try fixture.store()
+    }
+
+    Benchmark("query (handles): light user, one day, table columns", configuration: handles) { benchmark in
+        let (store, q) = try fixture.userDay(heavy: false)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try tableColumns(try store.searchHandles(q)!)) }
+    } setup: {
+        _ = try fixture.store()
+    }
+
+    let activity = Benchmark.Configuration(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident], maxIterations: 200)
+
+    Benchmark("query (handles): heavy user's requests with their traces, one day", configuration: activity) {
+        benchmark in
+        let (store, q) = try fixture.userDay(heavy: true)
+        let user = TrafficGenerator.heavyUser(for: fixture.configuration)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let (all, requests) = try store.activityHandles(user: user, timeRange: q.timeRange!)!
+            // The activity table's columns: each request's own, and each hop's status and service.
+            var sum = 0
+            for q in requests {
+                sum &+= Int(all.httpStatus(q.request)) &+ all.service(q.request).utf8.count
+                for h in q.trace { sum &+= Int(all.httpStatus(h)) &+ Int(all.statusCode(h).rawValue) }
+            }
+            blackHole(sum)
+        }
+    } setup: {
+        let (store, q) = try fixture.userDay(heavy: true)
+        let user = TrafficGenerator.heavyUser(for: fixture.configuration)
+        let (_, requests) = try store.activityHandles(user: user, timeRange: q.timeRange!)!
+        let hops = requests.reduce(0) { $0 + $1.trace.count }
+        let line = "heavy user's activity: \(requests.count) requests, \(hops) records\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    Benchmark("query (handles): heavy user's requests with their traces, one day, as JSON", configuration: activity) {
+        benchmark in
+        let (store, q) = try fixture.userDay(heavy: true)
+        let user = TrafficGenerator.heavyUser(for: fixture.configuration)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let (all, requests) = try store.activityHandles(user: user, timeRange: q.timeRange!)!
+            blackHole(try activityJSON(all, requests))
+        }
+    } setup: {
+        _ = try fixture.store()
+    }
+
+    Benchmark("query (handles): trace by id (no time hint, all segments)", configuration: handles) { benchmark in
+        try lookUpSampleTraces(benchmark) { store, id in
+            blackHole(try tableColumns(try store.traceHandles(id, includeOpenSegments: false)))
+        }
+    } setup: {
+        _ = try fixture.sampleTraceIDs()
     }
 
     // MARK: Verification

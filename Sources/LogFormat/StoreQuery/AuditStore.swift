@@ -402,69 +402,6 @@ public final class AuditStore: Sendable {
         return out
     }
 
-    /// `search` as handles, for writers that read each row straight from its column block instead of building
-    /// events: the same records in the same order, duplicates dropped the same way. Nil when the query needs
-    /// decoded events (no index term, a filter, a limit, or a service term, which must leave ledgers out): then
-    /// `search` answers it.
-    package func searchHandles(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError)
-        -> RecordHandles?
-    {
-        var read: [ObjectIdentifier: [Int: Int32]] = [:]
-        return try searchHandles(query, includeOpenSegments: includeOpenSegments, keepingTraceRuns: false, read: &read)
-    }
-
-    /// `searchHandles`; with `keepingTraceRuns`, each column block read also keeps the rows of the records' traces
-    /// (`SegmentReader.rowHandles(withTraceRunsOf:…)`), and `read` gets, per segment handle, the blocks read, for
-    /// `traceHandles(…, reusing:)`.
-    private func searchHandles(
-        _ query: EventQuery, includeOpenSegments: Bool, keepingTraceRuns: Bool,
-        read: inout [ObjectIdentifier: [Int: Int32]]
-    ) throws(LogFormatError) -> RecordHandles? {
-        let filter = query.filter
-        guard !query.terms.isEmpty, filter.isEmpty, query.limit == nil,
-            filter.includeLedgers || !query.terms.contains(where: { $0.field == .service })
-        else { return nil }
-        var out = RecordHandles()
-        if includeOpenSegments {
-            for reader in try openSegmentReaders() {
-                for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) { out.append(record) }
-            }
-        }
-        let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
-            .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
-        for handle in sealed {
-            let reader: SegmentReader
-            do { reader = try handle.reader() } catch  where handle.expired { continue }
-            let ordinals = try postings(reader, query.terms)
-            guard !ordinals.isEmpty else { continue }
-            if keepingTraceRuns {
-                try reader.rowHandles(
-                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &out,
-                    read: &read[ObjectIdentifier(handle), default: [:]])
-            } else {
-                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
-            }
-        }
-        var sorted = out.handles
-        out.handles = []
-        Self.sortByTime(&sorted)
-        if !query.includeDuplicates { try Self.dropDuplicates(&sorted, out) }
-        out.handles = sorted
-        return out
-    }
-
-    static func sortByTime(_ handles: inout [RecordHandle]) {
-        handles.sort { ($0.start, $0.location) < ($1.start, $1.location) }
-    }
-
-    /// `dropDuplicates` over handles into `all`: the same records kept. Events are built only for handles with the
-    /// same start time, trace and span id as one kept before them, which only retries produce.
-    static func dropDuplicates(_ handles: inout [RecordHandle], _ all: RecordHandles) throws(LogFormatError) {
-        try dropDuplicates(&handles, start: \.start, traceID: \.traceID, spanID: \.spanID) {
-            (a, b) throws(LogFormatError) in try all.event(a) == all.event(b)
-        }
-    }
-
     static func sortByTime(_ records: inout [StoredRecord]) {
         records.sort { ($0.event.startTimeUnixNano, $0.location) < ($1.event.startTimeUnixNano, $1.location) }
     }
@@ -575,15 +512,18 @@ public final class AuditStore: Sendable {
     ) throws(LogFormatError) -> [TraceID: [StoredRecord]] {
         let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
         guard !sorted.isEmpty else { return [:] }
-        let idsFor = Self.traceIDs(near: sorted, slackNanos: slackNanos)
+        let wanted = Set(sorted.map(\.id))
+        let idsFor = Self.traceIDs(near: sorted, slackNanos: slackNanos, distinct: wanted.count == sorted.count)
         return try collectTraces(
-            Set(sorted.map(\.id)), includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
+            wanted, includeOpenSegments: includeOpenSegments, includeDuplicates: includeDuplicates
         ) { idsFor($0).map(\.bytes) }
     }
 
     /// For each segment, the traces of `sorted` (by time) whose request comes within `slackNanos` of the segment's
-    /// time range.
-    private static func traceIDs(near sorted: [(id: TraceID, time: UInt64)], slackNanos: UInt64)
+    /// time range, each once. `distinct`: no id appears twice in `sorted` (one request per trace, as `activity`
+    /// asks), so a segment's ids need no set to drop repeats (hashing trace ids was about an eighth of a heavy
+    /// activity through handles).
+    static func traceIDs(near sorted: [(id: TraceID, time: UInt64)], slackNanos: UInt64, distinct: Bool)
         -> (SegmentHandle) -> [TraceID]
     {
         let times = sorted.map(\.time)
@@ -599,107 +539,14 @@ public final class AuditStore: Sendable {
                 let m = (a + b) / 2
                 if times[m] < lo { a = m + 1 } else { b = m }
             }
+            var end = a
+            while end < sorted.count && sorted[end].time <= hi { end += 1 }
+            if distinct { return sorted[a..<end].map(\.id) }
             var seen = Set<TraceID>()
             var ids: [TraceID] = []
-            var i = a
-            while i < sorted.count && sorted[i].time <= hi {
-                if seen.insert(sorted[i].id).inserted { ids.append(sorted[i].id) }
-                i += 1
-            }
+            for k in a..<end where seen.insert(sorted[k].id).inserted { ids.append(sorted[k].id) }
             return ids
         }
-    }
-
-    /// `traces(around:slackNanos:)` as handles appended to `all`: every record of each trace, sorted, duplicates
-    /// dropped as `traces` drops them. Blocks in `reusing` (per segment handle, as `searchHandles` kept them in
-    /// `all`) that hold all the rows asked of them are not read again.
-    package func traceHandles(
-        around requests: [(id: TraceID, time: UInt64)], slackNanos: UInt64, includeOpenSegments: Bool = true,
-        includeDuplicates: Bool = false, into all: inout RecordHandles,
-        reusing read: [ObjectIdentifier: [Int: Int32]] = [:]
-    ) throws(LogFormatError) -> [TraceID: [RecordHandle]] {
-        let sorted = requests.filter { !$0.id.isZero }.sorted { $0.time < $1.time }
-        guard !sorted.isEmpty else { return [:] }
-        let wanted = Set(sorted.map(\.id))
-        let idsFor = Self.traceIDs(near: sorted, slackNanos: slackNanos)
-        let first = all.handles.count
-        for handle in handles {
-            let ids = idsFor(handle)
-            guard !ids.isEmpty else { continue }
-            let reader: SegmentReader
-            do { reader = try handle.reader() } catch  where handle.expired { continue }
-            let ordinals = try reader.traceOrdinals(ids, cache: cache)
-            guard !ordinals.isEmpty else { continue }
-            try reader.rowHandles(
-                at: ordinals, cache: cache, into: &all, reusing: read[ObjectIdentifier(handle)] ?? [:])
-        }
-        if includeOpenSegments {
-            for reader in try openSegmentReaders() {
-                for record in try reader.scan(filter: { wanted.contains($0.traceID) }) { all.append(record) }
-            }
-        }
-        // A trace's rows come in runs (a block holds them together): one look-up per run, not per row.
-        var out: [TraceID: [RecordHandle]] = [:]
-        var a = first
-        while a < all.handles.count {
-            let id = all.handles[a].traceID
-            var b = a + 1
-            while b < all.handles.count && all.handles[b].traceID == id { b += 1 }
-            out[id, default: []].append(contentsOf: all.handles[a..<b])
-            a = b
-        }
-        all.handles.removeLast(all.handles.count - first)
-        for k in Array(out.keys) {
-            Self.sortByTime(&out[k]!)
-            if !includeDuplicates { try Self.dropDuplicates(&out[k]!, all) }
-        }
-        return out
-    }
-
-    /// `activity` as handles, for writers that read rows straight from the column blocks: the same requests, each
-    /// with the same records in the same order. Nil when `filter` is set (it needs decoded events): then
-    /// `activity` answers.
-    package func activityHandles(
-        user: String, timeRange: ClosedRange<UInt64>, filter: EventFilter = EventFilter(), limit: Int? = nil,
-        traceSlackNanos: UInt64 = 3_600 * 1_000_000_000, includeDuplicates: Bool = false
-    ) throws(LogFormatError) -> (records: RecordHandles, requests: [RequestHandles])? {
-        guard filter.isEmpty else { return nil }
-        var query = EventQuery(terms: [.user(user)], timeRange: timeRange)
-        query.includeDuplicates = includeDuplicates
-        // Without a limit every request's trace is read, and most of its rows lie in the blocks of the user's own
-        // (sealing orders traces by the user of their edge event): those blocks are read once for both.
-        var read: [ObjectIdentifier: [Int: Int32]] = [:]
-        guard
-            var all = try searchHandles(
-                query, includeOpenSegments: true, keepingTraceRuns: limit == nil, read: &read)
-        else { return nil }
-        var order: [TraceID] = []
-        var byTrace: [TraceID: [RecordHandle]] = [:]
-        var requests: [RequestHandles] = []
-        for e in all.handles {
-            let id = e.traceID
-            if id.isZero {
-                requests.append(RequestHandles(request: e, userEvents: [e], trace: [e]))
-                continue
-            }
-            if byTrace[id] == nil { order.append(id) }
-            byTrace[id, default: []].append(e)
-        }
-        for id in order {
-            let mine = byTrace[id]!
-            let request = mine.first { all.isEdgeOrAccess($0) } ?? mine[0]
-            requests.append(RequestHandles(request: request, userEvents: mine, trace: []))
-        }
-        requests.sort { ($0.request.start, $0.request.location) < ($1.request.start, $1.request.location) }
-        if let limit, requests.count > limit { requests.removeLast(requests.count - limit) }
-        let wanted = requests.filter { !$0.request.traceID.isZero }
-        let traces = try traceHandles(
-            around: wanted.map { ($0.request.traceID, $0.userEvents[0].start) }, slackNanos: traceSlackNanos,
-            includeDuplicates: includeDuplicates, into: &all, reusing: read)
-        for i in requests.indices where !requests[i].request.traceID.isZero {
-            requests[i].trace = traces[requests[i].request.traceID] ?? requests[i].userEvents
-        }
-        return (all, requests)
     }
 
     private func collectTraces(
@@ -835,13 +682,6 @@ public struct UserRequest: Sendable {
         self.userEvents = userEvents
         self.trace = trace
     }
-}
-
-/// One request of `activityHandles`: `UserRequest` as handles.
-package struct RequestHandles: Sendable {
-    package var request: RecordHandle
-    package var userEvents: [RecordHandle]
-    package var trace: [RecordHandle]
 }
 
 extension UInt64 {

@@ -8,19 +8,19 @@ import JSONText
 import LogFormat
 import StoreQuery
 
-/// Writes the records of `RecordHandles` as JSON lines.
-package struct RowJSON {
+/// Writes the records of `RecordHandles` as JSON lines: `auditq search` and `activity --format json`, byte for byte.
+public struct RowJSON {
     let all: RecordHandles
     var memo = EventJSONMemo()
     var blocks: [BlockJSON?]
 
-    package init(_ handles: RecordHandles) {
+    public init(_ handles: RecordHandles) {
         all = handles
         blocks = Array(repeating: nil, count: handles.blocks.count)
     }
 
     /// Appends `{"record":…,"event":…}` for `h` (no newline): what `RecordJSON.line` appends for its record.
-    package mutating func line(_ h: RecordHandle, into buffer: inout [UInt8]) throws(LogFormatError) {
+    public mutating func line(_ h: RecordHandle, into buffer: inout [UInt8]) throws(LogFormatError) {
         guard h.block >= 0 else {
             RecordJSON.line(all.records[Int(h.item)], into: &buffer, memo: &memo)
             return
@@ -45,7 +45,7 @@ package struct RowJSON {
 
     /// Appends one `activity` line (no newline): what `RecordJSON.activityLine` appends for the request whose own
     /// record is `request`, whose trace is `trace` and which has `userEvents` events of the user.
-    package mutating func activityLine(
+    public mutating func activityLine(
         request: RecordHandle, userEvents: Int, trace: [RecordHandle], into buffer: inout [UInt8]
     ) throws(LogFormatError) {
         buffer.append(contentsOf: #"{"request":"#.utf8)

@@ -33,7 +33,11 @@ package struct ColumnRow: Sendable {
 /// The asked-for rows of one column block, with the block's tables and the asked-for rows' parts of its
 /// identities, HTTP, values and extras columns (only theirs: a query that wants one row in seven holds a seventh of
 /// those columns). A class: handles name it by position, and the parts stay put while rows are read.
-package final class ColumnRows {
+///
+/// Sendable (a long-lived store's `BlockCache` keeps a block's every row this way for later queries) because it
+/// never changes once built: every stored property is a `let`, the memory `storage` owns is written only in `init`,
+/// and the shapes it holds are built by the decoder for it alone and only read after.
+package final class ColumnRows: @unchecked Sendable {
     /// Where each string the rows name lies in `text`, in order of id: the string in slot `k` (`slot(id)`) is
     /// `text[bounds[k]..<bounds[k + 1]]`. Its UTF-8 bytes only: a writer copies them, and building a `String` of
     /// each (an allocation that stays until the process ends) cost a heavy search about a tenth of its time.
@@ -116,6 +120,12 @@ package final class ColumnRows {
     }
 
     deinit { storage.deallocate() }
+
+    /// Bytes held, for a cache's bound: the parts and strings, the rows, and an estimate for each shape and resource.
+    package var bytesHeld: Int {
+        storage.count + rows.count * MemoryLayout<ColumnRow>.stride + (shapes.count + resources.count) * 512
+            + slots.count * 4
+    }
 
     /// The slot of string `id` (one that a row read through `readers` names), or -1.
     @inline(__always) package func slot(_ id: Int) -> Int { Int(slots[id]) }
@@ -307,12 +317,15 @@ extension ColumnBlock {
     }
 }
 
-/// A record an answer holds without its event: what ordering and duplicate checks need, and where to read the rest.
-package struct RecordHandle: Sendable {
-    package var start: UInt64
-    package var location: RecordLocation
-    package var traceID: TraceID
-    package var spanID: SpanID
+/// A record an answer holds without its event: what ordering and duplicate checks need, and where to read the rest
+/// (its segment, block and row, through the `RecordHandles` that holds it).
+public struct RecordHandle: Sendable {
+    /// The record's start time (Unix nanoseconds).
+    public package(set) var start: UInt64
+    /// Its segment (node and sequence) and ordinal there.
+    public package(set) var location: RecordLocation
+    public package(set) var traceID: TraceID
+    public package(set) var spanID: SpanID
     /// An index into `RecordHandles.blocks` (then `item` indexes that block's `rows`), or -1 (then `item` indexes
     /// `RecordHandles.records`).
     package var block: Int32
@@ -320,11 +333,13 @@ package struct RecordHandle: Sendable {
 }
 
 /// The records of an answer as handles: rows of column blocks, and decoded records for what has no columns (row
-/// blocks, open segments).
-package struct RecordHandles {
+/// blocks, open segments). The handles name rows of the blocks read; each column is decoded only when asked for
+/// (`RecordHandleColumns.swift`), or a writer renders a row straight from its block (auditq's JSON).
+public struct RecordHandles {
     package var blocks: [ColumnRows] = []
     package var records: [StoredRecord] = []
-    package var handles: [RecordHandle] = []
+    /// The answer's records, in the order of the query that made them.
+    public package(set) var handles: [RecordHandle] = []
 
     package init() {}
 
@@ -364,6 +379,8 @@ package struct RecordHandles {
         items.reserveCapacity(rows.count)
         var i = 0
         for row in rows {
+            // A block read whole (a cache's) holds row `k` at item `k`: no walk to it.
+            if i < row && row < held.count && Int(held[row].row) == row { i = row }
             while i < held.count && Int(held[i].row) < row { i += 1 }
             guard i < held.count && Int(held[i].row) == row else { return false }
             items.append(i)
@@ -382,8 +399,9 @@ package struct RecordHandles {
         records.append(record)
     }
 
-    /// The event `h` names: decoded records as they are, rows built by the decoder.
-    package func event(_ h: RecordHandle) throws(LogFormatError) -> AuditEvent {
+    /// The event `h` names: decoded records as they are, rows built by the decoder. (Builds the whole event: a
+    /// reader of a few fields asks for those columns instead.)
+    public func event(_ h: RecordHandle) throws(LogFormatError) -> AuditEvent {
         h.block < 0 ? records[Int(h.item)].event : try blocks[Int(h.block)].event(Int(h.item))
     }
 

@@ -11,23 +11,36 @@ public final class BlockCache: Sendable {
         public var recordCount: UInt32
     }
 
-    /// A block as rows (its decompressed payload) or as decoded events (a column block, which has no row
-    /// payload to keep).
+    /// A block as rows (its decompressed payload), as decoded events (a column block, which has no row payload to
+    /// keep), or as a column block's every row read for output (`ColumnRows`, what queries through handles read).
     private enum Entry {
         case rows([UInt8])
         case events([AuditEvent])
+        case output(ColumnRows)
 
         /// Bytes held, estimated for events from what a decoded span with SDK resources takes.
         var size: Int {
             switch self {
             case .rows(let p): p.count
             case .events(let e): e.count * 1024
+            case .output(let r): r.bytesHeld
             }
         }
+
+        /// Events and rows for output are kept side by side: a process asks both of a block (the event path and
+        /// the handle path), and neither should evict the other.
+        var form: Form { if case .output = self { .output } else { .decoded } }
+    }
+
+    private enum Form { case decoded, output }
+
+    private struct Slot: Hashable {
+        var key: Key
+        var form: Form
     }
 
     private struct State {
-        var entries: [Key: (entry: Entry, tick: UInt64)] = [:]
+        var entries: [Slot: (entry: Entry, tick: UInt64)] = [:]
         var bytes = 0
         var tick: UInt64 = 0
         var hits: UInt64 = 0
@@ -72,16 +85,27 @@ public final class BlockCache: Sendable {
         if keepsEvents { store(key, .events(events)) }
     }
 
-    private func lookUp(_ key: Key) -> Entry? {
+    /// Every row of a column block read for output, kept like decoded events (only when `keepsEvents`).
+    package func getOutputRows(_ key: Key) -> ColumnRows? {
+        guard case .output(let r) = lookUp(key, .output) else { return nil }
+        return r
+    }
+
+    package func putOutputRows(_ key: Key, _ rows: ColumnRows) {
+        if keepsEvents { store(key, .output(rows)) }
+    }
+
+    private func lookUp(_ key: Key, _ form: Form = .decoded) -> Entry? {
         state.withLock { s in
             s.tick += 1
-            guard var e = s.entries[key] else {
+            let slot = Slot(key: key, form: form)
+            guard var e = s.entries[slot] else {
                 s.misses += 1
                 return nil
             }
             s.hits += 1
             e.tick = s.tick
-            s.entries[key] = e
+            s.entries[slot] = e
             return e.entry
         }
     }
@@ -91,8 +115,9 @@ public final class BlockCache: Sendable {
         guard capacityBytes > 0, size <= capacityBytes / 4 else { return }
         state.withLock { s in
             s.tick += 1
-            if let old = s.entries[key] { s.bytes -= old.entry.size }
-            s.entries[key] = (entry, s.tick)
+            let slot = Slot(key: key, form: entry.form)
+            if let old = s.entries[slot] { s.bytes -= old.entry.size }
+            s.entries[slot] = (entry, s.tick)
             s.bytes += size
             if s.bytes > capacityBytes {
                 // Evict the least recently used half of the bound in one pass (amortised O(1) per insert).

@@ -600,13 +600,20 @@ public struct SegmentIndexView: @unchecked Sendable {
         try checkChunk(s, chunk, entries: entries, width: width)
         func prefixAt(_ i: Int) -> UInt32 { UInt32(u32(entries + i * width)) }
         var out: [Int] = []
+        // The chunk's first entry not below `prefix`, by binary search (its entries are sorted): a linear scan of
+        // up to 512 entries was half of a trace look-up's cost per segment. None in this chunk: the next one's
+        // first, which is not below `prefix` (its fence says so).
         var i = chunk * FormatConstants.traceChunkEntries
-        while i < s.termCount && prefixAt(i) < prefix {
-            i += 1
-            if i % FormatConstants.traceChunkEntries == 0 && i < s.termCount {
-                chunk += 1
-                try checkChunk(s, chunk, entries: entries, width: width)
-            }
+        var end = min(i + FormatConstants.traceChunkEntries, s.termCount)
+        while i < end {
+            let mid = (i + end) / 2
+            if prefixAt(mid) < prefix { i = mid + 1 } else { end = mid }
+        }
+        if i % FormatConstants.traceChunkEntries == 0 && i > chunk * FormatConstants.traceChunkEntries
+            && i < s.termCount
+        {
+            chunk += 1
+            try checkChunk(s, chunk, entries: entries, width: width)
         }
         while i < s.termCount && prefixAt(i) == prefix {
             let at = entries + i * width + 4

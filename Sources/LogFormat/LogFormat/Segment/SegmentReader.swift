@@ -676,6 +676,19 @@ public final class SegmentReader: Sendable {
             {
                 return
             }
+            if let whole = try cachedColumnRows(b, cache: cache) {
+                let k = out.append(block: whole)
+                guard
+                    out.appendRows(
+                        rows, of: k, timeRange: timeRange, node: header.nodeID, sequence: header.sequence,
+                        firstOrdinal: location.firstOrdinal)
+                else {
+                    throw LogFormatError(
+                        .malformed, "the index names rows past the end of column block \(b)", path: path,
+                        offset: Int(location.offset))
+                }
+                return
+            }
             if let read = try columnRows(b, rows, timeRange: timeRange) {
                 out.append(read, node: header.nodeID, sequence: header.sequence, firstOrdinal: location.firstOrdinal)
                 return
@@ -694,6 +707,18 @@ public final class SegmentReader: Sendable {
                 payload, rows: rows, segment: segment, expectedRows: count, timeRange: timeRange,
                 payloadChecked: true)
         }
+    }
+
+    /// Every row of column block `b` read for output, through `cache` when it keeps decoded blocks (a long-lived
+    /// store: a later query takes its rows from there without reading the block again); nil without such a cache,
+    /// for an unsealed segment and for a row block.
+    func cachedColumnRows(_ b: Int, cache: BlockCache?) throws(LogFormatError) -> ColumnRows? {
+        guard let cache, cache.keepsEvents, isSealed, isColumnBlock(b) else { return nil }
+        let key = cacheKey(b)
+        if let hit = cache.getOutputRows(key) { return hit }
+        guard let whole = try columnRows(b, Array(0..<Int(blocks[b].recordCount)), timeRange: nil) else { return nil }
+        cache.putOutputRows(key, whole)
+        return whole
     }
 
     /// Calls `body` with each block holding some of `ordinals` (ascending), its location and the ordinals it holds,

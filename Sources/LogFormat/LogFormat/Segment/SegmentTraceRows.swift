@@ -44,7 +44,9 @@ extension SegmentReader {
             for (id, range) in blockRuns where traces.contains(id) {
                 for o in range { rows.append(Int(o - first)) }
             }
-            guard let held = try columnRows(b, rows, timeRange: nil) else { continue }
+            var whole = try cachedColumnRows(b, cache: cache)
+            if whole == nil { whole = try columnRows(b, rows, timeRange: nil) }
+            guard let held = whole else { continue }
             let k = out.append(block: held)
             read[b] = k
             // The asked-for rows among those held (every one is: each lies in a kept run).
