@@ -363,7 +363,11 @@ final class BlockJSON {
             put(sj.eventNameAttributes, &w)
             for k in 0..<s.tagCount {
                 put(keys[sj.keys + k], &w)
-                try value(rows.tags[s.tagStart + k], &r.value, &w, depth: 0)
+                switch rows.tags[s.tagStart + k] {
+                case ColumnBlock.ShapeTag.traceIDString: w.traceID(row.traceID)
+                case ColumnBlock.ShapeTag.decimalDouble: w.double(try r.value.decimalDouble())
+                case let tag: try value(tag, &r.value, &w, depth: 0)
+                }
             }
             put(sj.afterAttributes, &w)
             if s.eventCount > 0 {

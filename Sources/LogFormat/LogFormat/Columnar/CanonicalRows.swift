@@ -99,7 +99,7 @@ struct CanonicalRows {
             mark()  // 7: attribute count
             for a in s.attributes {
                 w.string(a.key)
-                w.u8(a.tag)
+                w.u8(ColumnBlock.ShapeTag.canonical(a.tag))
                 mark()  // 8…: one attribute's key and tag; the row's value follows
             }
             w.uvarint(UInt64(s.droppedAttributes))
@@ -226,13 +226,13 @@ struct CanonicalRows {
             }
             if p.parts & Parts.body != 0 {
                 held.bytes.removeAll(keepingCapacity: true)
-                try attributeValues(at, p, &r.value, &held)
+                try attributeValues(at, p, h.traceID, &r.value, &held)
                 let tag = try r.extra.u8()
                 out.u8(tag)
                 try valueBody(tag, &r.extra, &out, depth: 0)
                 out.raw(held.bytes)
             } else {
-                try attributeValues(at, p, &r.value, &out)
+                try attributeValues(at, p, h.traceID, &r.value, &out)
             }
             let a = 7 + p.tagCount
             piece(at, a, &out)
@@ -267,14 +267,25 @@ struct CanonicalRows {
             }
         }
 
-        /// The row's value of each attribute of its shape, after the shape's key and tag.
+        /// The row's value of each attribute of its shape, after the shape's key and tag (the canonical one, for
+        /// the shape-only tags).
         @inline(__always) func attributeValues(
-            _ at: Int, _ p: ColumnBlock.RowLayout, _ r: inout BinaryReader, _ out: inout BinaryWriter
+            _ at: Int, _ p: ColumnBlock.RowLayout, _ traceID: TraceID, _ r: inout BinaryReader,
+            _ out: inout BinaryWriter
         ) throws(LogFormatError) {
             piece(at, 6, &out)
             for k in 0..<p.tagCount {
                 piece(at, 7 + k, &out)
-                try valueBody(tags[p.tagStart + k], &r, &out, depth: 0)
+                switch tags[p.tagStart + k] {
+                case ColumnBlock.ShapeTag.traceIDString:
+                    out.uvarint(32)
+                    HexCoding.appendDigits(of: traceID.high, to: &out)
+                    HexCoding.appendDigits(of: traceID.low, to: &out)
+                case ColumnBlock.ShapeTag.decimalDouble:
+                    out.u64(try ColumnBlock.Decoder.decimalDouble(&r).bitPattern)
+                default:
+                    try valueBody(tags[p.tagStart + k], &r, &out, depth: 0)
+                }
             }
         }
 

@@ -46,12 +46,49 @@ package enum ColumnID: UInt8, Sendable, CaseIterable {
     /// dictionary's strings follow from n (docs/format/dictionary.md). Written in every block since the segment
     /// dictionary; a block without it (written before) uses no segment strings.
     case segmentStrings = 13
+    /// `uvarint revision`: how the other columns are written (`ColumnBlock.Revision`). Written in every block since
+    /// revision 2; a block without it (written before) is revision 1.
+    case revision = 14
 
     /// Columns every block holds.
-    static let required: [ColumnID] = allCases.filter { $0 != .segmentStrings }
+    static let required: [ColumnID] = allCases.filter { $0 != .segmentStrings && $0 != .revision }
 }
 
 package enum ColumnBlock {
+    /// How a block's columns are written (docs/format/columns.md, "Revisions"). Written to disk: never renumber.
+    package enum Revision {
+        /// Blocks without a revision column.
+        static let first: UInt64 = 1
+        /// Times from the parent row; value tags `traceIDString` and `decimalDouble` in shapes.
+        static let parentTimes: UInt64 = 2
+        /// What the writer writes.
+        package static let current: UInt64 = 2
+    }
+
+    /// Value tags only a shape's attribute list holds in revision 2 (columns.md, "Revisions"), each standing for a
+    /// canonical tag. Written to disk: never renumber.
+    package enum ShapeTag {
+        /// A string equal to the row's trace id in 32 lowercase hex digits; nothing in the row.
+        package static let traceIDString: UInt8 = 0x80
+        /// A double stored as `svarint m, svarint e`: the double nearest to m × 10^e.
+        package static let decimalDouble: UInt8 = 0x81
+
+        /// The canonical tag a shape's tag stands for.
+        @inline(__always) package static func canonical(_ tag: UInt8) -> UInt8 {
+            switch tag {
+            case traceIDString: RecordCodec.ValueTag.string
+            case decimalDouble: RecordCodec.ValueTag.double
+            default: tag
+            }
+        }
+
+        /// Whether a shape of a block of `revision` may hold `tag`.
+        @inline(__always) static func isKnown(_ tag: UInt8, revision: UInt64) -> Bool {
+            tag <= RecordCodec.ValueTag.keyValueList
+                || (revision >= Revision.parentTimes && (tag == traceIDString || tag == decimalDouble))
+        }
+    }
+
     // MARK: Encoding
 
     /// The payload of a column block holding `events` in this order, each column compressed with `codec`.
@@ -64,12 +101,14 @@ package enum ColumnBlock {
     /// The payload of a column block whose string ids below `shared.count` are those of the segment dictionary
     /// `shared` (string → id), and the block's own strings in id order.
     /// `segmentStringsColumn: false` writes blocks as they were before the segment dictionary (no column 13).
+    /// `revision: Revision.first` writes blocks as they were before the revision column (tests of old blocks).
     static func encode(
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64],
-        segmentStringsColumn: Bool = true
+        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         var e = Encoder()
         e.segmentStringsColumn = segmentStringsColumn
+        e.revision = revision
         e.table.shared = shared
         e.table.base = UInt64(shared.count)
         for event in events { e.add(event) }
@@ -104,6 +143,7 @@ package enum ColumnBlock {
     struct Encoder {
         var table = StringTable()
         var segmentStringsColumn = true
+        var revision = Revision.current
         var resourceIndex: [[UInt8]: UInt64] = [:]
         var resources = BinaryWriter(capacity: 1024)
         var shapeIndex: [[UInt8]: UInt64] = [:]
@@ -121,6 +161,10 @@ package enum ColumnBlock {
         var runStart: UInt64 = 0
         /// Span id → 1-based row within the current trace run.
         var runRows: [SpanID: Int] = [:]
+        /// Start and end of the current run's rows, in row order (revision 2 times count from a parent row's).
+        var runTimes: [(start: UInt64, end: UInt64)] = []
+        /// The stored value tag of each attribute of the row being added.
+        var tags: [UInt8] = []
 
         mutating func string(_ s: String) -> UInt64 { table.id(s) }
 
@@ -130,36 +174,50 @@ package enum ColumnBlock {
 
         mutating func add(_ event: AuditEvent) {
             // Trace runs: a row joins the current run when it has the same trace id.
+            let firstOfRun: Bool
             if let last = runs.last, last.traceID == event.traceID {
                 runs[runs.count - 1].length += 1
-                let start = event.startTimeUnixNano
-                times.svarint(Int64(bitPattern: start &- runStart))
+                firstOfRun = false
             } else {
                 runs.append((1, event.traceID))
                 runRows.removeAll(keepingCapacity: true)
-                let first = blockStart ?? event.startTimeUnixNano
-                blockStart = first
+                runTimes.removeAll(keepingCapacity: true)
+                blockStart = blockStart ?? event.startTimeUnixNano
                 runStart = event.startTimeUnixNano
-                // Sealed order puts runs in time order within a user; across users a run may start earlier than
-                // the block's first, so this is a zig-zag delta too.
-                times.svarint(Int64(bitPattern: runStart &- first))
+                firstOfRun = true
             }
             let row = runs[runs.count - 1].length
             if runRows[event.spanID] == nil { runRows[event.spanID] = row }
-            times.svarint(Int64(bitPattern: event.endTimeUnixNano &- event.startTimeUnixNano))
-            if event.observedTimeUnixNano != 0 {
-                times.svarint(Int64(bitPattern: event.observedTimeUnixNano &- event.startTimeUnixNano))
-            }
-            spanIDs.u64BigEndian(event.spanID.value)
+            // The parent's row in the run: only rows already seen can be named (the decoder rebuilds in order).
+            var parentRow = 0
             if let parent = event.parentSpanID {
-                // Only rows already seen can be named (the decoder rebuilds in order).
                 if let k = runRows[parent], k < row {
+                    parentRow = k
                     parents.uvarint(UInt64(k))
                 } else {
                     parents.uvarint(0)
                     parents.u64BigEndian(parent.value)
                 }
             }
+            let start = event.startTimeUnixNano
+            let end = event.endTimeUnixNano
+            runTimes.append((start, end))
+            if revision >= Revision.parentTimes && parentRow > 0 {
+                let p = runTimes[parentRow - 1]
+                times.svarint(Int64(bitPattern: start &- p.start))
+                times.svarint(Int64(bitPattern: end &- p.end))
+            } else {
+                // Sealed order puts runs in time order within a user; across users a run may start earlier than
+                // the block's first, so this is a zig-zag delta too.
+                times.svarint(Int64(bitPattern: start &- (firstOfRun ? blockStart! : runStart)))
+                times.svarint(Int64(bitPattern: end &- start))
+            }
+            if event.observedTimeUnixNano != 0 {
+                times.svarint(Int64(bitPattern: event.observedTimeUnixNano &- start))
+            }
+            spanIDs.u64BigEndian(event.spanID.value)
+            tags.removeAll(keepingCapacity: true)
+            for a in event.attributes { tags.append(storedTag(a.value, traceID: event.traceID)) }
             rowShapes.uvarint(shape(of: event))
             if let user = event.user {
                 identities.uvarint(string(user.subject))
@@ -174,7 +232,17 @@ package enum ColumnBlock {
                 if let t = h.target { http.uvarint(string(t)) }
                 if let c = h.clientAddress { http.uvarint(string(c)) }
             }
-            for a in event.attributes { Self.encodeValueBody(a.value, &table, into: &values) }
+            for (a, tag) in zip(event.attributes, tags) {
+                switch tag {
+                case ShapeTag.traceIDString: break
+                case ShapeTag.decimalDouble:
+                    if case .double(let d) = a.value, let (m, e) = DecimalDouble.split(d) {
+                        values.svarint(m)
+                        values.svarint(e)
+                    }
+                default: Self.encodeValueBody(a.value, &table, into: &values)
+                }
+            }
             if let body = event.body { Self.encodeFullValue(body, &table, into: &extras) }
             for ev in event.events {
                 extras.svarint(Int64(bitPattern: ev.timeUnixNano &- event.startTimeUnixNano))
@@ -218,9 +286,9 @@ package enum ColumnBlock {
             w.uvarint(string(event.eventName))
             w.uvarint(resource(of: event))
             w.uvarint(event.attributes.count)
-            for a in event.attributes {
+            for (a, tag) in zip(event.attributes, tags) {
                 w.uvarint(string(a.key))
-                w.u8(valueTag(a.value))
+                w.u8(tag)
             }
             w.uvarint(UInt64(event.droppedAttributesCount))
             w.uvarint(event.events.count)
@@ -263,6 +331,20 @@ package enum ColumnBlock {
             resourceIndex[w.bytes] = i
             resources.raw(w.bytes)
             return i
+        }
+
+        /// The tag a shape stores for a row's attribute value: in revision 2 a string that is the row's trace id in
+        /// lowercase hex, or a double its shortest decimal form gives back exactly, gets a tag of its own.
+        func storedTag(_ v: AttributeValue, traceID: TraceID) -> UInt8 {
+            guard revision >= Revision.parentTimes else { return valueTag(v) }
+            switch v {
+            case .string(let s) where s.utf8.count == 32 && s == traceID.hex:
+                return ShapeTag.traceIDString
+            case .double(let d) where DecimalDouble.split(d) != nil:
+                return ShapeTag.decimalDouble
+            default:
+                return valueTag(v)
+            }
         }
 
         /// A value's variable part, its tag being in the shape: strings as ids, numbers, bytes; nested values
@@ -330,6 +412,13 @@ package enum ColumnBlock {
                 var segmentStrings = BinaryWriter(capacity: 10)
                 segmentStrings.uvarint(table.base)
                 columns.append((.segmentStrings, segmentStrings.bytes))
+            }
+            // Blocks of revision 1 have no revision column; later ones name theirs, so a reader from before it says
+            // "unknown column" (unsupported version) instead of misreading times.
+            if revision > Revision.first {
+                var r = BinaryWriter(capacity: 10)
+                r.uvarint(revision)
+                columns.append((.revision, r.bytes))
             }
             var out = BinaryWriter(capacity: 4 + columns.count * 16)
             out.u16(UInt16(columns.count))

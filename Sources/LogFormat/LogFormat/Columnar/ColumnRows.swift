@@ -205,6 +205,10 @@ package struct ColumnRowReader {
     @inline(__always) package mutating func count32() throws(LogFormatError) -> UInt32 {
         try ColumnBlock.Decoder.count32(&r)
     }
+    /// A double of shape tag `ColumnBlock.ShapeTag.decimalDouble`.
+    @inline(__always) package mutating func decimalDouble() throws(LogFormatError) -> Double {
+        try ColumnBlock.Decoder.decimalDouble(&r)
+    }
     /// `n` bytes, valid while the row's readers are.
     @inline(__always) package mutating func bytes(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
         try r.rawSlice(n)

@@ -190,6 +190,11 @@ public enum HexCoding {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Appends the 16 lowercase hex digits of `word`, most significant first, without allocating.
+    package static func appendDigits(of word: UInt64, to out: inout BinaryWriter) {
+        for shift in stride(from: 60, through: 0, by: -4) { out.u8(digits[Int(word >> UInt64(shift) & 0x0f)]) }
+    }
+
     /// The value of one hex digit (either case), or nil.
     @inlinable @inline(__always)
     public static func digit(_ c: UInt8) -> UInt8? {
