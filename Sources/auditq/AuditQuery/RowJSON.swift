@@ -224,6 +224,8 @@ final class BlockJSON {
             if k > 0 { w.byte(UInt8(ascii: ",")) }
             w.string(a.key)
             w.byte(UInt8(ascii: ":"))
+            // A value the same in every row of the shape is written here, once.
+            if a.tag == ColumnBlock.ShapeTag.constant { w.value(s.constants[k]) }
             keys.append(take())
         }
         w.byte(UInt8(ascii: "}"))
@@ -365,6 +367,7 @@ final class BlockJSON {
                 put(keys[sj.keys + k], &w)
                 switch rows.tags[s.tagStart + k] {
                 case ColumnBlock.ShapeTag.traceIDString: w.traceID(row.traceID)
+                case ColumnBlock.ShapeTag.constant: break
                 case ColumnBlock.ShapeTag.decimalDouble: w.double(try r.value.decimalDouble())
                 case let tag: try value(tag, &r.value, &w, depth: 0)
                 }

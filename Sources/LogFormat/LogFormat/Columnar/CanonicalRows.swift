@@ -97,10 +97,14 @@ struct CanonicalRows {
             mark()  // 6: route and status; the row's client address, then its body follow
             w.uvarint(s.attributes.count)
             mark()  // 7: attribute count
-            for a in s.attributes {
+            for (k, a) in s.attributes.enumerated() {
                 w.string(a.key)
-                w.u8(ColumnBlock.ShapeTag.canonical(a.tag))
-                mark()  // 8…: one attribute's key and tag; the row's value follows
+                if a.tag == ColumnBlock.ShapeTag.constant {
+                    RecordCodec.encodeValue(s.constants[k], into: &w)
+                } else {
+                    w.u8(ColumnBlock.ShapeTag.canonical(a.tag))
+                }
+                mark()  // 8…: one attribute's key and tag (and a constant value); the row's value follows
             }
             w.uvarint(UInt64(s.droppedAttributes))
             w.uvarint(s.eventCount)
@@ -283,6 +287,7 @@ struct CanonicalRows {
                     HexCoding.appendDigits(of: traceID.low, to: &out)
                 case ColumnBlock.ShapeTag.decimalDouble:
                     out.u64(try ColumnBlock.Decoder.decimalDouble(&r).bitPattern)
+                case ColumnBlock.ShapeTag.constant: break
                 default:
                     try valueBody(tags[p.tagStart + k], &r, &out, depth: 0)
                 }

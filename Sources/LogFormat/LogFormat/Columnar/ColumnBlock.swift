@@ -72,6 +72,9 @@ package enum ColumnBlock {
         package static let traceIDString: UInt8 = 0x80
         /// A double stored as `svarint m, svarint e`: the double nearest to m × 10^e.
         package static let decimalDouble: UInt8 = 0x81
+        /// The same value in every row of the shape: the shape holds it after the tag as a full value (canonical
+        /// tag and variable part); nothing in the row.
+        package static let constant: UInt8 = 0x82
 
         /// The canonical tag a shape's tag stands for.
         @inline(__always) package static func canonical(_ tag: UInt8) -> UInt8 {
@@ -85,7 +88,7 @@ package enum ColumnBlock {
         /// Whether a shape of a block of `revision` may hold `tag`.
         @inline(__always) static func isKnown(_ tag: UInt8, revision: UInt64) -> Bool {
             tag <= RecordCodec.ValueTag.keyValueList
-                || (revision >= Revision.parentTimes && (tag == traceIDString || tag == decimalDouble))
+                || (revision >= Revision.parentTimes && (tag == traceIDString || tag == decimalDouble || tag == constant))
         }
     }
 
@@ -147,7 +150,14 @@ package enum ColumnBlock {
         var resourceIndex: [[UInt8]: UInt64] = [:]
         var resources = BinaryWriter(capacity: 1024)
         var shapeIndex: [[UInt8]: UInt64] = [:]
-        var shapes = BinaryWriter(capacity: 4096)
+        /// Each shape's bytes as first written, and where each of its attributes' tag lies in them.
+        var shapeBytes: [[UInt8]] = []
+        var shapeTags: [[Int]] = []
+        /// For each shape, each attribute's value so far: `constants` (revision 2) finds those the same in every row.
+        var shapeValues: [[SameValue]] = []
+        /// Each row's shape, and where each of its attribute values ends in `values`.
+        var rowShapeList: [Int] = []
+        var valueEnds: [Int] = []
         var rowShapes = BinaryWriter(capacity: 4096)
         var runs: [(length: Int, traceID: TraceID)] = []
         var spanIDs = BinaryWriter(capacity: 8192)
@@ -218,7 +228,9 @@ package enum ColumnBlock {
             spanIDs.u64BigEndian(event.spanID.value)
             tags.removeAll(keepingCapacity: true)
             for a in event.attributes { tags.append(storedTag(a.value, traceID: event.traceID)) }
-            rowShapes.uvarint(shape(of: event))
+            let shapeNumber = Int(shape(of: event))
+            rowShapes.uvarint(shapeNumber)
+            rowShapeList.append(shapeNumber)
             if let user = event.user {
                 identities.uvarint(string(user.subject))
                 if let email = user.email { identities.uvarint(string(email)) }
@@ -232,7 +244,12 @@ package enum ColumnBlock {
                 if let t = h.target { http.uvarint(string(t)) }
                 if let c = h.clientAddress { http.uvarint(string(c)) }
             }
-            for (a, tag) in zip(event.attributes, tags) {
+            for (j, (a, tag)) in zip(event.attributes, tags).enumerated() {
+                let start = values.count
+                defer {
+                    valueEnds.append(values.count)
+                    shapeValues[shapeNumber][j].add(values.bytes, start..<values.count, tag: tag)
+                }
                 switch tag {
                 case ShapeTag.traceIDString: break
                 case ShapeTag.decimalDouble:
@@ -286,8 +303,10 @@ package enum ColumnBlock {
             w.uvarint(string(event.eventName))
             w.uvarint(resource(of: event))
             w.uvarint(event.attributes.count)
+            var tagOffsets: [Int] = []
             for (a, tag) in zip(event.attributes, tags) {
                 w.uvarint(string(a.key))
+                tagOffsets.append(w.count)
                 w.u8(tag)
             }
             w.uvarint(UInt64(event.droppedAttributesCount))
@@ -312,7 +331,9 @@ package enum ColumnBlock {
             if let i = shapeIndex[w.bytes] { return i }
             let i = UInt64(shapeIndex.count)
             shapeIndex[w.bytes] = i
-            shapes.raw(w.bytes)
+            shapeBytes.append(w.bytes)
+            shapeTags.append(tagOffsets)
+            shapeValues.append(Array(repeating: SameValue.none, count: tagOffsets.count))
             return i
         }
 
@@ -378,6 +399,41 @@ package enum ColumnBlock {
             }
         }
 
+        /// Revision 2: an attribute whose value is the same in every row of its shape is stored once, in the shape
+        /// (tag `ShapeTag.constant` and the full value), and taken out of the rows' values.
+        mutating func moveConstantsIntoShapes() {
+            var any = false
+            for s in shapeBytes.indices {
+                guard shapeValues[s].contains(where: \.isConstant) else { continue }
+                any = true
+                var out: [UInt8] = []
+                out.reserveCapacity(shapeBytes[s].count + 16)
+                var at = 0
+                for (j, offset) in shapeTags[s].enumerated() {
+                    guard case .same(let range, let tag) = shapeValues[s][j] else { continue }
+                    out.append(contentsOf: shapeBytes[s][at..<offset])
+                    out.append(ShapeTag.constant)
+                    out.append(tag)
+                    out.append(contentsOf: values.bytes[range])
+                    at = offset + 1
+                }
+                out.append(contentsOf: shapeBytes[s][at...])
+                shapeBytes[s] = out
+            }
+            guard any else { return }
+            var kept = BinaryWriter(capacity: values.count)
+            var at = 0
+            var k = 0
+            for s in rowShapeList {
+                for same in shapeValues[s] {
+                    if !same.isConstant { kept.raw(values.bytes[at..<valueEnds[k]]) }
+                    at = valueEnds[k]
+                    k += 1
+                }
+            }
+            values = kept
+        }
+
         mutating func finish(codec: CompressionCodec, level: Int32) throws(LogFormatError) -> [UInt8] {
             var traceRuns = BinaryWriter(capacity: 16 + runs.count * 18)
             traceRuns.uvarint(runs.count)
@@ -392,9 +448,10 @@ package enum ColumnBlock {
             var resourcesColumn = BinaryWriter(capacity: resources.bytes.count + 8)
             resourcesColumn.uvarint(resourceIndex.count)
             resourcesColumn.raw(resources.bytes)
-            var shapesColumn = BinaryWriter(capacity: shapes.bytes.count + 8)
+            if revision >= Revision.parentTimes { moveConstantsIntoShapes() }
+            var shapesColumn = BinaryWriter(capacity: shapeBytes.reduce(8) { $0 + $1.count })
             shapesColumn.uvarint(shapeIndex.count)
-            shapesColumn.raw(shapes.bytes)
+            for b in shapeBytes { shapesColumn.raw(b) }
             // The block's first start, before the times.
             var timesColumn = BinaryWriter(capacity: times.bytes.count + 10)
             timesColumn.u64(blockStart ?? 0)
@@ -440,6 +497,30 @@ package enum ColumnBlock {
             }
             for s in stored { out.raw(s) }
             return out.bytes
+        }
+    }
+
+    /// An attribute's value across the rows of a shape: not seen yet, the same bytes in every row (where they
+    /// first lie in the values column, and the value's canonical tag), or not the same.
+    enum SameValue {
+        case none
+        case same(Range<Int>, tag: UInt8)
+        case varies
+
+        var isConstant: Bool {
+            if case .same = self { true } else { false }
+        }
+
+        /// Adds a row's value, `bytes[range]` of shape tag `tag`. Values without bytes (empty, booleans, trace ids)
+        /// and decimal doubles stay where they are.
+        mutating func add(_ bytes: [UInt8], _ range: Range<Int>, tag: UInt8) {
+            switch self {
+            case .none:
+                self = range.isEmpty || tag > RecordCodec.ValueTag.keyValueList ? .varies : .same(range, tag: tag)
+            case .same(let first, _):
+                if !bytes[first].elementsEqual(bytes[range]) { self = .varies }
+            case .varies: break
+            }
         }
     }
 

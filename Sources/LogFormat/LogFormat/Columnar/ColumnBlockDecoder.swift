@@ -161,6 +161,9 @@ extension ColumnBlock {
         package var eventName: String
         package var resource: Int
         package var attributes: [(key: String, tag: UInt8)]
+        /// The values of attributes of tag `ShapeTag.constant`, index for index with `attributes` (`.empty` for the
+        /// others); empty when the shape has none.
+        package var constants: [AttributeValue] = []
         package var droppedAttributes: UInt32
         package var eventCount: Int
         package var droppedEvents: UInt32
@@ -412,13 +415,22 @@ extension ColumnBlock {
             let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
             var attributes: [(key: String, tag: UInt8)] = []
             attributes.reserveCapacity(attributeCount)
-            for _ in 0..<attributeCount {
+            var constants: [AttributeValue] = []
+            for i in 0..<attributeCount {
                 let key = try string(&r, d)
                 let tag = try r.u8()
                 guard ShapeTag.isKnown(tag, revision: revision) else {
                     throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
                 }
                 attributes.append((key, tag))
+                if tag == ShapeTag.constant {
+                    if constants.isEmpty { constants = Array(repeating: .empty, count: attributeCount) }
+                    if build {
+                        constants[i] = try fullValue(&r, d, depth: 0)
+                    } else {
+                        try skipConstant(&r, d.count)
+                    }
+                }
             }
             let s = Shape(
                 kind: kind, spanKind: spanKind, source: source, status: status, severity: severity, parts: parts,
@@ -427,6 +439,7 @@ extension ColumnBlock {
                 droppedAttributes: try count32(&r), eventCount: try r.uvarint(max: Int(UInt32.max), "an event count"),
                 droppedEvents: try count32(&r), linkCount: try r.uvarint(max: Int(UInt32.max), "a link count"),
                 droppedLinks: try count32(&r))
+            s.constants = constants
             if parts & Parts.user != 0 {
                 s.origin = try code(IdentityOrigin.self, "identity origin")
                 s.issuer = try optionalString(&r, d)
@@ -575,8 +588,12 @@ extension ColumnBlock {
             }
             var attributes: [Attribute] = []
             attributes.reserveCapacity(s.attributes.count)
-            for a in s.attributes {
-                attributes.append(Attribute(a.key, try Self.rowValue(a.tag, &r.value, d, traceID: traceID)))
+            for (k, a) in s.attributes.enumerated() {
+                attributes.append(
+                    Attribute(
+                        a.key,
+                        a.tag == ShapeTag.constant
+                            ? s.constants[k] : try Self.rowValue(a.tag, &r.value, d, traceID: traceID)))
             }
             e.attributes = attributes
             e.droppedAttributesCount = s.droppedAttributes
@@ -723,6 +740,13 @@ extension ColumnBlock {
             case ShapeTag.decimalDouble: return .double(try decimalDouble(&r))
             default: return try valueBody(tag, &r, d, depth: 0)
             }
+        }
+
+        /// Steps over the full value a shape holds after tag `ShapeTag.constant`, checking it as `fullValue` does
+        /// against a table of `n` strings.
+        static func skipConstant(_ r: inout BinaryReader, _ n: Int) throws(LogFormatError) {
+            var none = NoStrings()
+            try skipValueBody(try r.u8(), &r, n, &none, depth: 0)
         }
 
         /// A double of tag `ShapeTag.decimalDouble`: `svarint m, svarint e`.

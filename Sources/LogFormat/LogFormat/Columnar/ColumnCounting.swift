@@ -169,6 +169,7 @@ extension ColumnBlock {
             guard ShapeTag.isKnown(tag, revision: revision) else {
                 throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
             }
+            if tag == ShapeTag.constant { try Decoder.skipConstant(&r, n) }
         }
         _ = try Decoder.count32(&r)  // dropped attributes
         _ = try r.uvarint(max: Int(UInt32.max), "an event count")

@@ -189,7 +189,7 @@ extension ColumnBlock.Decoder {
         }
         for k in s.tagStart..<s.tagStart + s.tagCount {
             switch tags[k] {
-            case ColumnBlock.ShapeTag.traceIDString: break
+            case ColumnBlock.ShapeTag.traceIDString, ColumnBlock.ShapeTag.constant: break
             case ColumnBlock.ShapeTag.decimalDouble: _ = try decimalDouble(&r.value)
             default: try skipValueBody(tags[k], &r.value, n, &sink, depth: 0)
             }
