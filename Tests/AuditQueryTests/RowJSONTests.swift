@@ -86,6 +86,10 @@ private func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         let ids = [events[i].traceID.hex, events[i - 1].traceID.hex]
         events[i].attributes.append(Attribute("guid:x-request-id", .string(ids[i / 2 % 2])))
     }
+    // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
+    for i in events.indices where i % 3 == 2 && events[i].http != nil {
+        events[i].http?.target = events[i - 1].http?.target ?? events[i - 2].http?.target
+    }
     return SealOrder.permutation(events.map { SealOrderFields($0) }).map { events[$0] }
 }
 

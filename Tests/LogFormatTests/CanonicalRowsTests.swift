@@ -122,6 +122,10 @@ func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         let ids = [hex, hex.uppercased(), events[i - 1].traceID.hex, String(hex.dropLast())]
         events[i].attributes.insert(Attribute("request_id", .string(ids[i / 2 % ids.count])), at: 0)
     }
+    // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
+    for i in events.indices where i % 3 == 2 && events[i].http != nil {
+        events[i].http?.target = events[i - 1].http?.target ?? events[i - 2].http?.target
+    }
     return tracesOf(events)
 }
 

@@ -110,6 +110,7 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         #expect(two[.values]! * 3 < one[.values]! * 2)
         #expect(two[.dictionary]! < one[.dictionary]!)
         #expect(two[.times]! < one[.times]!)
+        #expect(two[.http]! < one[.http]!)
     }
 
     /// A revision this reader does not know is unsupported, however the block is read; a revision column that
@@ -217,7 +218,10 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
             var events = (0..<UInt64(count)).map { RandomEvents.make(seed: seed &+ $0) }
             for i in events.indices where i % 3 != 0 { events[i].traceID = events[i - i % 3].traceID }
             // Parents inside the run (revision 2 counts their times from the parent's), and one outside it.
-            for i in events.indices where i % 3 == 2 { events[i].parentSpanID = events[i - 1 - i % 2].spanID }
+            for i in events.indices where i % 3 == 2 {
+                events[i].parentSpanID = events[i - 1 - i % 2].spanID
+                if events[i].http != nil { events[i].http?.target = events[i - 1].http?.target }
+            }
             // Observed at the start (as the collector's ledgers are): stored as a difference of 0.
             for i in events.indices where i % 4 == 1 && events[i].startTimeUnixNano != 0 {
                 events[i].observedTimeUnixNano = events[i].startTimeUnixNano

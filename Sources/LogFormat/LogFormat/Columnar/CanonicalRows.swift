@@ -173,8 +173,13 @@ struct CanonicalRows {
             guard i < UInt64(count) else {
                 throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(count)")
             }
-            let a = starts[Int(i)]
-            let b = starts[Int(i) + 1]
+            string(Int(i), &out, optional: optional)
+        }
+
+        /// String `i` (checked against the table), written as `string(_:_:optional:)` writes it.
+        @inline(__always) func string(_ i: Int, _ out: inout BinaryWriter, optional: Bool = false) {
+            let a = starts[i]
+            let b = starts[i + 1]
             out.uvarint(b - a + (optional ? 1 : 0))
             out.raw(UnsafeRawBufferPointer(rebasing: text[a..<b]))
         }
@@ -224,7 +229,11 @@ struct CanonicalRows {
             }
             piece(at, 4, &out)
             if p.parts & Parts.http != 0 {
-                if p.httpParts & 1 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
+                if p.httpParts & 1 != 0 {
+                    string(try ColumnBlock.Decoder.target(&r, count), &out, optional: true)
+                } else {
+                    out.u8(0)
+                }
                 piece(at, 5, &out)
                 if p.httpParts & 2 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
             }

@@ -175,6 +175,8 @@ package enum ColumnBlock {
         var runTimes: [(start: UInt64, end: UInt64)] = []
         /// The stored value tag of each attribute of the row being added.
         var tags: [UInt8] = []
+        /// The HTTP target of the current run's last row with one (revision 2 stores a repeat as 0).
+        var runTarget: String?
 
         mutating func string(_ s: String) -> UInt64 { table.id(s) }
 
@@ -192,6 +194,7 @@ package enum ColumnBlock {
                 runs.append((1, event.traceID))
                 runRows.removeAll(keepingCapacity: true)
                 runTimes.removeAll(keepingCapacity: true)
+                runTarget = nil
                 blockStart = blockStart ?? event.startTimeUnixNano
                 runStart = event.startTimeUnixNano
                 firstOfRun = true
@@ -241,7 +244,15 @@ package enum ColumnBlock {
                 }
             }
             if let h = event.http {
-                if let t = h.target { http.uvarint(string(t)) }
+                if let t = h.target {
+                    if revision < Revision.parentTimes {
+                        http.uvarint(string(t))
+                    } else {
+                        // A request's hops mostly carry its target: a repeat within the run is 0, others id + 1.
+                        http.uvarint(t == runTarget ? 0 : string(t) + 1)
+                        runTarget = t
+                    }
+                }
                 if let c = h.clientAddress { http.uvarint(string(c)) }
             }
             for (j, (a, tag)) in zip(event.attributes, tags).enumerated() {

@@ -504,8 +504,31 @@ extension ColumnBlock {
 
         struct Readers {
             var shape, runs, span, parent, time, user, http, value, extra: BinaryReader
-            /// The block's revision, which says how the walk reads times.
+            /// The block's revision, which says how the walk reads times and targets.
             var revision = Revision.first
+            /// The string id of the current run's last HTTP target (revision 2 names a repeat of it as 0), or -1.
+            var runTarget = -1
+        }
+
+        /// A row's HTTP target, as a string id checked against a table of `n` strings: in revision 2, 0 is the
+        /// run's last target and others are id + 1 (columns.md, column 10).
+        @inline(__always) static func target(_ r: inout Readers, _ n: Int) throws(LogFormatError) -> Int {
+            guard r.revision >= Revision.parentTimes else { return try stringID(&r.http, n) }
+            let v = try r.http.uvarint()
+            let id: Int
+            if v == 0 {
+                guard r.runTarget >= 0 else {
+                    throw LogFormatError(.malformed, "column block: a target repeating none before it in its run")
+                }
+                id = r.runTarget
+            } else {
+                guard v - 1 < UInt64(n) else {
+                    throw LogFormatError(.malformed, "column block: string \(v - 1) of a dictionary of \(n)")
+                }
+                id = Int(v - 1)
+            }
+            r.runTarget = id
+            return id
         }
 
         func build(_ r: inout Readers, _ d: BlockStrings) throws(LogFormatError) -> [AuditEvent] {
@@ -580,7 +603,7 @@ extension ColumnBlock {
             }
             e.workload = s.workload
             if s.parts & Parts.http != 0 {
-                let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
+                let target = s.httpParts & 1 != 0 ? try d.string(Self.target(&r, d.count)) : nil
                 let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
                 e.http = HTTPFacts(
                     method: s.method, target: target, route: s.route, statusCode: s.httpStatus,

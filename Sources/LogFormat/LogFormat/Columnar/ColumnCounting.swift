@@ -228,7 +228,7 @@ extension ColumnBlock {
             }
             var target: Int32 = -1
             if http, s.parts & Parts.http != 0 {
-                if s.httpParts & 1 != 0 { target = Int32(try Decoder.index(&r.http, count: n, "a string")) }
+                if s.httpParts & 1 != 0 { target = Int32(try Decoder.target(&r, n)) }
                 if s.httpParts & 2 != 0 { try Decoder.skipString(&r.http, n) }
             }
             if let timeRange, !timeRange.contains(h.start) { return }

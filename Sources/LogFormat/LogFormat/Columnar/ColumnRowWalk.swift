@@ -131,6 +131,7 @@ extension ColumnBlock.Decoder {
             let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
             runSpans.removeAll(keepingCapacity: true)
             runTimes.removeAll(keepingCapacity: true)
+            r.runTarget = -1
             var runStart: UInt64 = 0
             for row in 0..<length {
                 let shape = try index(&r.shape, count: shapes.count, "a shape")
@@ -184,7 +185,7 @@ extension ColumnBlock.Decoder {
             }
         }
         if s.parts & ColumnBlock.Parts.http != 0 {
-            if s.httpParts & 1 != 0 { sink.use(try stringID(&r.http, n)) }
+            if s.httpParts & 1 != 0 { sink.use(try target(&r, n)) }
             if s.httpParts & 2 != 0 { sink.use(try stringID(&r.http, n)) }
         }
         for k in s.tagStart..<s.tagStart + s.tagCount {

@@ -298,7 +298,17 @@ extension ColumnBlock {
                     traceID: h.traceID, spanID: h.spanID, parent: h.parent, user: Int32(parts[0].count),
                     http: Int32(parts[1].count), value: Int32(parts[2].count), extra: Int32(parts[3].count)))
             parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
-            parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+            if layout.hasTarget && r.revision >= Revision.parentTimes {
+                // The held part names its target by id, as revision 1 does: a writer reads it without its run.
+                var stored = BinaryReader(r.http.buffer, offset: before.1)
+                _ = try stored.uvarint()
+                var id = BinaryWriter(capacity: 10)
+                id.uvarint(r.runTarget)
+                parts[1].append(contentsOf: id.bytes)
+                parts[1].append(contentsOf: r.http.buffer[stored.offset..<r.http.offset])
+            } else {
+                parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+            }
             parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
             parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
         }
