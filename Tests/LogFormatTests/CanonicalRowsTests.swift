@@ -124,7 +124,8 @@ func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
     }
     // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
     for i in events.indices where i % 3 == 2 && events[i].http != nil {
-        events[i].http?.target = events[i - 1].http?.target ?? events[i - 2].http?.target
+        let target = events[i - 1].http?.target ?? events[i - 2].http?.target
+        events[i].http?.target = target
     }
     return tracesOf(events)
 }

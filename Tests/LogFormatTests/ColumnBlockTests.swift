@@ -220,7 +220,8 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
             // Parents inside the run (revision 2 counts their times from the parent's), and one outside it.
             for i in events.indices where i % 3 == 2 {
                 events[i].parentSpanID = events[i - 1 - i % 2].spanID
-                if events[i].http != nil { events[i].http?.target = events[i - 1].http?.target }
+                let target = events[i - 1].http?.target
+                if events[i].http != nil { events[i].http?.target = target }
             }
             // Observed at the start (as the collector's ledgers are): stored as a difference of 0.
             for i in events.indices where i % 4 == 1 && events[i].startTimeUnixNano != 0 {

@@ -34,6 +34,15 @@ import Testing
         }
     }
 
+    /// The fast path (m and 10^|e| exact) gives what parsing the decimal's text gives.
+    @Test func theFastPathIsTheParse() async {
+        await propertyCheck(count: 3_000, input: Gen.uint64()) { x in
+            let m = Int64(bitPattern: x) >> 11
+            let e = Int64(x % 45) - 22
+            #expect(DecimalDouble.value(m: m, e: e)?.bitPattern == Double("\(m)e\(e)")?.bitPattern, "\(m)e\(e)")
+        }
+    }
+
     /// Hostile decimals read back as some double or as nothing, never a trap.
     @Test func hostileDecimalsAreDoublesOrNothing() {
         for (m, e) in [(Int64.min, 0), (.max, 400), (1, 401), (1, -401), (-1, .min), (0, .max)] as [(Int64, Int64)] {

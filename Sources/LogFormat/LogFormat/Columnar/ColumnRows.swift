@@ -302,9 +302,12 @@ extension ColumnBlock {
                 // The held part names its target by id, as revision 1 does: a writer reads it without its run.
                 var stored = BinaryReader(r.http.buffer, offset: before.1)
                 _ = try stored.uvarint()
-                var id = BinaryWriter(capacity: 10)
-                id.uvarint(r.runTarget)
-                parts[1].append(contentsOf: id.bytes)
+                var id = UInt64(r.runTarget)
+                while id >= 0x80 {
+                    parts[1].append(UInt8(truncatingIfNeeded: id) | 0x80)
+                    id >>= 7
+                }
+                parts[1].append(UInt8(id))
                 parts[1].append(contentsOf: r.http.buffer[stored.offset..<r.http.offset])
             } else {
                 parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])

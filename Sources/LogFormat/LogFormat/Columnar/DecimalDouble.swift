@@ -57,6 +57,14 @@ package enum DecimalDouble {
     /// outside `exponents`, which no writer stores.
     package static func value(m: Int64, e: Int64) -> Double? {
         guard exponents.contains(e) else { return nil }
+        // Clinger's fast path: m and 10^|e| are exact doubles, so one multiplication or division rounds correctly
+        // (most stored decimals: a duration in milliseconds is m × 10^-3). Parsing the text is the general case.
+        if m.magnitude < 1 << 53 && e.magnitude <= 22 {
+            // 10^k for k ≤ 22 is exact, and so is every product on the way to it.
+            var p = 1.0
+            for _ in 0..<e.magnitude { p *= 10 }
+            return e < 0 ? Double(m) / p : Double(m) * p
+        }
         return Double("\(m)e\(e)")
     }
 }
