@@ -160,6 +160,49 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         #expect(code(c)[0] == .malformed)
     }
 
+    /// What revision 2 adds, lying with good checksums: a target repeating none, a constant naming a string past
+    /// the table, a decimal with an exponent no double needs. Each is malformed, for every reader of rows.
+    @Test func revisionTwoReferencesThatLieAreMalformed() throws {
+        let t = TraceID(high: 5, low: 6)
+        var a = AuditEvent(kind: .span, startTimeUnixNano: 1_000, traceID: t, spanID: SpanID(value: 1))
+        a.http = HTTPFacts(method: "GET", target: "/a", route: nil, statusCode: 200, clientAddress: nil)
+        a.attributes = [Attribute("mesh", .string("m")), Attribute("time", .double(0.021))]
+        var b = a
+        b.spanID = SpanID(value: 2)
+        b.parentSpanID = a.spanID
+        b.attributes[1] = Attribute("time", .double(0.5))
+        let block = try ColumnBlock.encode([a, b], codec: .none)
+        let columns = try block.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.columns(bytes) }
+        // Row a names its target as id + 1, row b repeats it; the decimals are 21e-3 and 5e-1; "m" is in the shape.
+        #expect(columns[.http]?.last == 0)
+        #expect(columns[.values] == [42, 5, 10, 1])
+        func refused(_ c: [ColumnID: [UInt8]]) -> Bool {
+            let payload = ColumnBlock.assemble(c)
+            var w = BinaryWriter()
+            let decode = try? payload.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.decode(bytes) }
+            let rows = try? payload.withBytes { (bytes) throws(LogFormatError) in
+                try ColumnBlock.rows(bytes, rows: [0, 1], segment: nil, expectedRows: 2, timeRange: nil)
+            }
+            let canonical = try? payload.withBytes { (bytes) throws(LogFormatError) in
+                try ColumnBlock.canonicalRows(bytes, into: &w)
+            }
+            return decode == nil && rows == nil && canonical == nil
+        }
+        #expect(!refused(columns))
+        var c = columns
+        c[.http] = [0, 0]
+        #expect(refused(c), "a target repeating none")
+        c = columns
+        c[.values] = [42, 0xA0, 0x1F, 10, 1]
+        #expect(refused(c), "an exponent of 1000")
+        c = columns
+        var shapes = try #require(c[.shapes])
+        let at = try #require(shapes.firstIndex(of: ColumnBlock.ShapeTag.constant))
+        shapes[at + 2] = 0x7f
+        c[.shapes] = shapes
+        #expect(refused(c), "a constant naming string 127 of a table of \(columns[.dictionary]?.first ?? 0)")
+    }
+
     @Test func anEmptyBlockRoundTrips() throws {
         #expect(try roundTrip([]).isEmpty)
     }
