@@ -370,12 +370,27 @@ package enum ColumnBlock {
         func storedTag(_ v: AttributeValue, traceID: TraceID) -> UInt8 {
             guard revision >= Revision.parentTimes else { return valueTag(v) }
             switch v {
-            case .string(let s) where s.utf8.count == 32 && s == traceID.hex:
+            case .string(let s) where s.utf8.count == 32 && Self.isLowercaseHex(s, of: traceID):
                 return ShapeTag.traceIDString
             case .double(let d) where DecimalDouble.split(d) != nil:
                 return ShapeTag.decimalDouble
             default:
                 return valueTag(v)
+            }
+        }
+
+        /// Whether `s` is the 32 lowercase hex digits of `id` (compared in place: most strings of 32 bytes are not).
+        static func isLowercaseHex(_ s: String, of id: TraceID) -> Bool {
+            var s = s
+            return s.withUTF8 { u in
+                for (i, c) in u.enumerated() {
+                    let word = i < 16 ? id.high : id.low
+                    let digit = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (i % 16))) & 0x0f
+                    guard c == (digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10) else {
+                        return false
+                    }
+                }
+                return true
             }
         }
 
