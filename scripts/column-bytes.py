@@ -56,6 +56,15 @@ for es in sorted(traces.values(), key=trace_key):
 n = len(rows)
 print(f"{n} events, {len(traces)} traces ({n / len(traces):.2f} events/trace), blocks of {BLOCK} rows")
 
+def shape_of(e):
+    h, u = e.get("http") or {}, e.get("user") or {}
+    return (e["kind"], e["service"], e["name"], e["source"], e.get("span_kind"), e.get("flags"), e.get("workload"),
+            h.get("method"), h.get("route"), h.get("status_code"), "target" in h, "client_address" in h,
+            tuple((k, type(v).__name__) for k, v in e.get("attributes", {}).items()),
+            json.dumps(e.get("resource"), sort_keys=True), json.dumps(e.get("scope"), sort_keys=True),
+            u.get("issuer"), len(u.get("groups", [])))
+
+
 # Per block, per candidate: a dict of column name -> bytearray.
 totals = collections.defaultdict(lambda: [0, 0])
 for b0 in range(0, n, BLOCK):
@@ -70,10 +79,16 @@ for b0 in range(0, n, BLOCK):
 
     hexstrings = set()
     prev_trace = None
+    # Per shape (approximated by what the shape holds but values), the keys whose value is the same in every row.
+    seen = collections.defaultdict(dict)
+    for e in block:
+        for k, v in e.get("attributes", {}).items():
+            seen[shape_of(e)].setdefault(k, set()).add(json.dumps(v))
+    constant = {s: {k for k, vs in keys.items() if len(vs) == 1} for s, keys in seen.items()}
     for e in block:
         t = e["trace_id"]
         if t != prev_trace:
-            run, prev_trace, by_span = [], t, {}
+            run, prev_trace, by_span, run_target = [], t, {}, None
             t0 = int(e["start_time_unix_nano"])
         s, en = int(e["start_time_unix_nano"]), int(e["end_time_unix_nano"])
         p = by_span.get(e.get("parent_span_id"))
@@ -91,7 +106,7 @@ for b0 in range(0, n, BLOCK):
             sv(en - s, cols["times.parent"])
         by_span[e["span_id"]] = (s, en, e)
         run.append(e)
-        # values (string attributes only: ids) and the dictionary entries they add
+        # values (string attributes only: ids; trace-id strings kept in the shape) and the dictionary entries
         for k, v in e.get("attributes", {}).items():
             if isinstance(v, str):
                 uv(sid(v), cols["values.now"])
@@ -99,15 +114,20 @@ for b0 in range(0, n, BLOCK):
                     uv(sid(v), cols["values.traceid"])
                 if v == t:
                     hexstrings.add(v)
-        # http targets: today (string id), or 0 = the parent row's target, else id + 1
+        # string and int values the same in every row of their shape (in this block) kept in the shape instead
+        for k, v in e.get("attributes", {}).items():
+            if isinstance(v, float) or isinstance(v, bool) or v == t or k in constant.get(shape_of(e), ()):
+                continue
+            (uv(sid(v), cols["values.constants"]) if isinstance(v, str) else sv(v, cols["values.constants"]))
+        # http targets: today (string id), or 0 = the run's previous target, else id + 1
         h = e.get("http") or {}
         if "target" in h:
             uv(sid(h["target"]), cols["http.now"])
-            pt = (p[2].get("http") or {}).get("target") if p else None
-            uv(0 if pt == h["target"] else sid(h["target"]) + 1, cols["http.parent"])
+            uv(0 if run_target == h["target"] else sid(h["target"]) + 1, cols["http.repeat"])
+            run_target = h["target"]
         if "client_address" in h:
             uv(sid(h["client_address"]), cols["http.now"])
-            uv(sid(h["client_address"]), cols["http.parent"])
+            uv(sid(h["client_address"]), cols["http.repeat"])
     # trace-id-valued strings: each is a dictionary entry of 1 + 16 bytes today
     d = bytearray()
     for _ in hexstrings:
