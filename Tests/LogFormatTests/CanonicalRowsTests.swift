@@ -72,7 +72,8 @@ func hostile(_ seed: UInt64) -> AuditEvent {
         Attribute("deep", deep(Int(g.next() % UInt64(RecordCodec.maxValueDepth)))),
         Attribute("min", .int(.min)), Attribute("max", .int(.max)),
         // Doubles a revision 2 shape stores as decimals, and ones at the edges of that.
-        Attribute("decimal", .double(0.021)), Attribute("tiny", .double(.leastNonzeroMagnitude)), Attribute("one", .double(1)),
+        Attribute("decimal", .double(0.021)), Attribute("tiny", .double(.leastNonzeroMagnitude)),
+        Attribute("one", .double(1)),
         Attribute("huge", .double(.greatestFiniteMagnitude)), Attribute("17 digits", .double(0.1 + 0.2)),
         Attribute("inf", .double(-.infinity)),
     ]

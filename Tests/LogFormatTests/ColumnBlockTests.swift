@@ -106,7 +106,9 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         }
         let one = try sizes(ColumnBlock.Revision.first)
         let two = try sizes(ColumnBlock.Revision.current)
-        print("revision 1 → 2, raw bytes per column: \(ColumnID.allCases.map { "\($0) \(one[$0] ?? 0) → \(two[$0] ?? 0)" })")
+        print(
+            "revision 1 → 2, raw bytes per column: \(ColumnID.allCases.map { "\($0) \(one[$0] ?? 0) → \(two[$0] ?? 0)" })"
+        )
         #expect(two[.values]! * 3 < one[.values]! * 2)
         #expect(two[.dictionary]! < one[.dictionary]!)
         #expect(two[.times]! < one[.times]!)

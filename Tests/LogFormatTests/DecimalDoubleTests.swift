@@ -6,11 +6,12 @@ import Testing
 /// Doubles stored as decimals (docs/format/columns.md, "Revisions", tag 0x81) come back bit for bit, and only
 /// those that do are stored so.
 @Suite struct DecimalDoubleTests {
-    @Test(arguments: [
-        (0.021, 21, -3), (12920, 1292, 1), (1e-5, 1, -5), (5e20, 5, 20), (-1.5, -15, -1), (0, 0, 0), (1, 1, 0),
-        (0.1 + 0.2, 30_000_000_000_000_004, -17), (.leastNonzeroMagnitude, 5, -324),
-        (1.7976931348623157e308, 17_976_931_348_623_157, 292),
-    ] as [(Double, Int64, Int64)])
+    @Test(
+        arguments: [
+            (0.021, 21, -3), (12920, 1292, 1), (1e-5, 1, -5), (5e20, 5, 20), (-1.5, -15, -1), (0, 0, 0), (1, 1, 0),
+            (0.1 + 0.2, 30_000_000_000_000_004, -17), (.leastNonzeroMagnitude, 5, -324),
+            (1.7976931348623157e308, 17_976_931_348_623_157, 292),
+        ] as [(Double, Int64, Int64)])
     func decimalsSplitAndComeBack(d: Double, m: Int64, e: Int64) throws {
         let split = try #require(DecimalDouble.split(d))
         #expect(split.m == m && split.e == e)

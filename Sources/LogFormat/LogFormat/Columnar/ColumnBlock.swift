@@ -88,7 +88,8 @@ package enum ColumnBlock {
         /// Whether a shape of a block of `revision` may hold `tag`.
         @inline(__always) static func isKnown(_ tag: UInt8, revision: UInt64) -> Bool {
             tag <= RecordCodec.ValueTag.keyValueList
-                || (revision >= Revision.parentTimes && (tag == traceIDString || tag == decimalDouble || tag == constant))
+                || (revision >= Revision.parentTimes
+                    && (tag == traceIDString || tag == decimalDouble || tag == constant))
         }
     }
 
