@@ -81,6 +81,16 @@ private func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         events[i].traceID = events[i - i % 3].traceID
         events[i].parentSpanID = events[i - 1].spanID
     }
+    // Request ids that are the trace id (a revision 2 block keeps them in the shape) or another trace's.
+    for i in events.indices where i % 2 == 1 {
+        let ids = [events[i].traceID.hex, events[i - 1].traceID.hex]
+        events[i].attributes.append(Attribute("guid:x-request-id", .string(ids[i / 2 % 2])))
+    }
+    // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
+    for i in events.indices where i % 3 == 2 && events[i].http != nil {
+        let target = events[i - 1].http?.target ?? events[i - 2].http?.target
+        events[i].http?.target = target
+    }
     return SealOrder.permutation(events.map { SealOrderFields($0) }).map { events[$0] }
 }
 

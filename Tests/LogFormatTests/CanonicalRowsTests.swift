@@ -71,6 +71,11 @@ func hostile(_ seed: UInt64) -> AuditEvent {
         Attribute("empty bytes", .bytes([])),
         Attribute("deep", deep(Int(g.next() % UInt64(RecordCodec.maxValueDepth)))),
         Attribute("min", .int(.min)), Attribute("max", .int(.max)),
+        // Doubles a revision 2 shape stores as decimals, and ones at the edges of that.
+        Attribute("decimal", .double(0.021)), Attribute("tiny", .double(.leastNonzeroMagnitude)),
+        Attribute("one", .double(1)),
+        Attribute("huge", .double(.greatestFiniteMagnitude)), Attribute("17 digits", .double(0.1 + 0.2)),
+        Attribute("inf", .double(-.infinity)),
     ]
     extra.shuffle(using: &g)
     e.attributes += extra.prefix(Int(g.next() % UInt64(extra.count + 1)))
@@ -111,6 +116,17 @@ func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
     for i in events.indices where i % 3 != 0 {
         events[i].traceID = events[i - i % 3].traceID
         events[i].parentSpanID = events[i - 1].spanID
+    }
+    // Request ids that are the trace id (revision 2 keeps them in the shape), in another case, or another trace's.
+    for i in events.indices where i % 2 == 1 {
+        let hex = events[i].traceID.hex
+        let ids = [hex, hex.uppercased(), events[i - 1].traceID.hex, String(hex.dropLast())]
+        events[i].attributes.insert(Attribute("request_id", .string(ids[i / 2 % ids.count])), at: 0)
+    }
+    // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
+    for i in events.indices where i % 3 == 2 && events[i].http != nil {
+        let target = events[i - 1].http?.target ?? events[i - 2].http?.target
+        events[i].http?.target = target
     }
     return tracesOf(events)
 }

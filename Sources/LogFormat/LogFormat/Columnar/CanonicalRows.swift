@@ -97,10 +97,14 @@ struct CanonicalRows {
             mark()  // 6: route and status; the row's client address, then its body follow
             w.uvarint(s.attributes.count)
             mark()  // 7: attribute count
-            for a in s.attributes {
+            for (k, a) in s.attributes.enumerated() {
                 w.string(a.key)
-                w.u8(a.tag)
-                mark()  // 8…: one attribute's key and tag; the row's value follows
+                if a.tag == ColumnBlock.ShapeTag.constant {
+                    RecordCodec.encodeValue(s.constants[k], into: &w)
+                } else {
+                    w.u8(ColumnBlock.ShapeTag.canonical(a.tag))
+                }
+                mark()  // 8…: one attribute's key and tag (and a constant value); the row's value follows
             }
             w.uvarint(UInt64(s.droppedAttributes))
             w.uvarint(s.eventCount)
@@ -169,8 +173,13 @@ struct CanonicalRows {
             guard i < UInt64(count) else {
                 throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(count)")
             }
-            let a = starts[Int(i)]
-            let b = starts[Int(i) + 1]
+            string(Int(i), &out, optional: optional)
+        }
+
+        /// String `i` (checked against the table), written as `string(_:_:optional:)` writes it.
+        @inline(__always) func string(_ i: Int, _ out: inout BinaryWriter, optional: Bool = false) {
+            let a = starts[i]
+            let b = starts[i + 1]
             out.uvarint(b - a + (optional ? 1 : 0))
             out.raw(UnsafeRawBufferPointer(rebasing: text[a..<b]))
         }
@@ -220,19 +229,23 @@ struct CanonicalRows {
             }
             piece(at, 4, &out)
             if p.parts & Parts.http != 0 {
-                if p.httpParts & 1 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
+                if p.httpParts & 1 != 0 {
+                    string(try ColumnBlock.Decoder.target(&r, count), &out, optional: true)
+                } else {
+                    out.u8(0)
+                }
                 piece(at, 5, &out)
                 if p.httpParts & 2 != 0 { try string(&r.http, &out, optional: true) } else { out.u8(0) }
             }
             if p.parts & Parts.body != 0 {
                 held.bytes.removeAll(keepingCapacity: true)
-                try attributeValues(at, p, &r.value, &held)
+                try attributeValues(at, p, h.traceID, &r.value, &held)
                 let tag = try r.extra.u8()
                 out.u8(tag)
                 try valueBody(tag, &r.extra, &out, depth: 0)
                 out.raw(held.bytes)
             } else {
-                try attributeValues(at, p, &r.value, &out)
+                try attributeValues(at, p, h.traceID, &r.value, &out)
             }
             let a = 7 + p.tagCount
             piece(at, a, &out)
@@ -267,14 +280,26 @@ struct CanonicalRows {
             }
         }
 
-        /// The row's value of each attribute of its shape, after the shape's key and tag.
+        /// The row's value of each attribute of its shape, after the shape's key and tag (the canonical one, for
+        /// the shape-only tags).
         @inline(__always) func attributeValues(
-            _ at: Int, _ p: ColumnBlock.RowLayout, _ r: inout BinaryReader, _ out: inout BinaryWriter
+            _ at: Int, _ p: ColumnBlock.RowLayout, _ traceID: TraceID, _ r: inout BinaryReader,
+            _ out: inout BinaryWriter
         ) throws(LogFormatError) {
             piece(at, 6, &out)
             for k in 0..<p.tagCount {
                 piece(at, 7 + k, &out)
-                try valueBody(tags[p.tagStart + k], &r, &out, depth: 0)
+                switch tags[p.tagStart + k] {
+                case ColumnBlock.ShapeTag.traceIDString:
+                    out.uvarint(32)
+                    HexCoding.appendDigits(of: traceID.high, to: &out)
+                    HexCoding.appendDigits(of: traceID.low, to: &out)
+                case ColumnBlock.ShapeTag.decimalDouble:
+                    out.u64(try ColumnBlock.Decoder.decimalDouble(&r).bitPattern)
+                case ColumnBlock.ShapeTag.constant: break
+                default:
+                    try valueBody(tags[p.tagStart + k], &r, &out, depth: 0)
+                }
             }
         }
 

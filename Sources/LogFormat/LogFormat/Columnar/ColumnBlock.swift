@@ -46,12 +46,53 @@ package enum ColumnID: UInt8, Sendable, CaseIterable {
     /// dictionary's strings follow from n (docs/format/dictionary.md). Written in every block since the segment
     /// dictionary; a block without it (written before) uses no segment strings.
     case segmentStrings = 13
+    /// `uvarint revision`: how the other columns are written (`ColumnBlock.Revision`). Written in every block since
+    /// revision 2; a block without it (written before) is revision 1.
+    case revision = 14
 
     /// Columns every block holds.
-    static let required: [ColumnID] = allCases.filter { $0 != .segmentStrings }
+    static let required: [ColumnID] = allCases.filter { $0 != .segmentStrings && $0 != .revision }
 }
 
 package enum ColumnBlock {
+    /// How a block's columns are written (docs/format/columns.md, "Revisions"). Written to disk: never renumber.
+    package enum Revision {
+        /// Blocks without a revision column.
+        static let first: UInt64 = 1
+        /// Times from the parent row; value tags `traceIDString` and `decimalDouble` in shapes.
+        static let parentTimes: UInt64 = 2
+        /// What the writer writes.
+        package static let current: UInt64 = 2
+    }
+
+    /// Value tags only a shape's attribute list holds in revision 2 (columns.md, "Revisions"), each standing for a
+    /// canonical tag. Written to disk: never renumber.
+    package enum ShapeTag {
+        /// A string equal to the row's trace id in 32 lowercase hex digits; nothing in the row.
+        package static let traceIDString: UInt8 = 0x80
+        /// A double stored as `svarint m, svarint e`: the double nearest to m × 10^e.
+        package static let decimalDouble: UInt8 = 0x81
+        /// The same value in every row of the shape: the shape holds it after the tag as a full value (canonical
+        /// tag and variable part); nothing in the row.
+        package static let constant: UInt8 = 0x82
+
+        /// The canonical tag a shape's tag stands for.
+        @inline(__always) package static func canonical(_ tag: UInt8) -> UInt8 {
+            switch tag {
+            case traceIDString: RecordCodec.ValueTag.string
+            case decimalDouble: RecordCodec.ValueTag.double
+            default: tag
+            }
+        }
+
+        /// Whether a shape of a block of `revision` may hold `tag`.
+        @inline(__always) static func isKnown(_ tag: UInt8, revision: UInt64) -> Bool {
+            tag <= RecordCodec.ValueTag.keyValueList
+                || (revision >= Revision.parentTimes
+                    && (tag == traceIDString || tag == decimalDouble || tag == constant))
+        }
+    }
+
     // MARK: Encoding
 
     /// The payload of a column block holding `events` in this order, each column compressed with `codec`.
@@ -61,25 +102,27 @@ package enum ColumnBlock {
         try encode(events, codec: codec, level: level, shared: ByteKeyTable()).payload
     }
 
-    /// `encode(_:codec:level:shared:segmentStringsColumn:)` with the segment dictionary as a `Dictionary`.
+    /// `encode(_:codec:level:shared:segmentStringsColumn:revision:)` with the segment dictionary as a `Dictionary`.
     static func encode(
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: [String: UInt64],
-        segmentStringsColumn: Bool = true
+        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         try encode(
-            events, codec: codec, level: level, shared: ByteKeyTable(shared), segmentStringsColumn: segmentStringsColumn
-        )
+            events, codec: codec, level: level, shared: ByteKeyTable(shared),
+            segmentStringsColumn: segmentStringsColumn, revision: revision)
     }
 
     /// The payload of a column block whose string ids below `shared.count` are those of the segment dictionary
     /// `shared` (string → id), and the block's own strings in id order.
     /// `segmentStringsColumn: false` writes blocks as they were before the segment dictionary (no column 13).
+    /// `revision: Revision.first` writes blocks as they were before the revision column (tests of old blocks).
     static func encode(
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
-        segmentStringsColumn: Bool = true
+        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         var e = Encoder()
         e.segmentStringsColumn = segmentStringsColumn
+        e.revision = revision
         e.table.shared = shared
         e.table.base = UInt64(shared.count)
         // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
@@ -117,10 +160,18 @@ package enum ColumnBlock {
     struct Encoder {
         var table = StringTable()
         var segmentStringsColumn = true
+        var revision = Revision.current
         var resourceIndex = ByteKeyTable()
         var resources = BinaryWriter(capacity: 1024)
         var shapeIndex = ByteKeyTable()
-        var shapes = BinaryWriter(capacity: 4096)
+        /// Each shape's bytes as first written, and where each of its attributes' tag lies in them.
+        var shapeBytes: [[UInt8]] = []
+        var shapeTags: [[Int]] = []
+        /// For each shape, each attribute's value so far: `constants` (revision 2) finds those the same in every row.
+        var shapeValues: [[SameValue]] = []
+        /// Each row's shape, and where each of its attribute values ends in `values`.
+        var rowShapeList: [Int] = []
+        var valueEnds: [Int] = []
         var rowShapes = BinaryWriter(capacity: 4096)
         var runs: [(length: Int, traceID: TraceID)] = []
         var spanIDs = BinaryWriter(capacity: 8192)
@@ -134,6 +185,12 @@ package enum ColumnBlock {
         var runStart: UInt64 = 0
         /// Span id → 1-based row within the current trace run.
         var runRows: [SpanID: Int] = [:]
+        /// Start and end of the current run's rows, in row order (revision 2 times count from a parent row's).
+        var runTimes: [(start: UInt64, end: UInt64)] = []
+        /// The stored value tag of each attribute of the row being added.
+        var tags: [UInt8] = []
+        /// The HTTP target of the current run's last row with one (revision 2 stores a repeat as 0).
+        var runTarget: String?
 
         mutating func string(_ s: String) -> UInt64 { table.id(s) }
 
@@ -143,37 +200,54 @@ package enum ColumnBlock {
 
         mutating func add(_ event: AuditEvent) {
             // Trace runs: a row joins the current run when it has the same trace id.
+            let firstOfRun: Bool
             if let last = runs.last, last.traceID == event.traceID {
                 runs[runs.count - 1].length += 1
-                let start = event.startTimeUnixNano
-                times.svarint(Int64(bitPattern: start &- runStart))
+                firstOfRun = false
             } else {
                 runs.append((1, event.traceID))
                 runRows.removeAll(keepingCapacity: true)
-                let first = blockStart ?? event.startTimeUnixNano
-                blockStart = first
+                runTimes.removeAll(keepingCapacity: true)
+                runTarget = nil
+                blockStart = blockStart ?? event.startTimeUnixNano
                 runStart = event.startTimeUnixNano
-                // Sealed order puts runs in time order within a user; across users a run may start earlier than
-                // the block's first, so this is a zig-zag delta too.
-                times.svarint(Int64(bitPattern: runStart &- first))
+                firstOfRun = true
             }
             let row = runs[runs.count - 1].length
             if runRows[event.spanID] == nil { runRows[event.spanID] = row }
-            times.svarint(Int64(bitPattern: event.endTimeUnixNano &- event.startTimeUnixNano))
-            if event.observedTimeUnixNano != 0 {
-                times.svarint(Int64(bitPattern: event.observedTimeUnixNano &- event.startTimeUnixNano))
-            }
-            spanIDs.u64BigEndian(event.spanID.value)
+            // The parent's row in the run: only rows already seen can be named (the decoder rebuilds in order).
+            var parentRow = 0
             if let parent = event.parentSpanID {
-                // Only rows already seen can be named (the decoder rebuilds in order).
                 if let k = runRows[parent], k < row {
+                    parentRow = k
                     parents.uvarint(UInt64(k))
                 } else {
                     parents.uvarint(0)
                     parents.u64BigEndian(parent.value)
                 }
             }
-            rowShapes.uvarint(shape(of: event))
+            let start = event.startTimeUnixNano
+            let end = event.endTimeUnixNano
+            runTimes.append((start, end))
+            if revision >= Revision.parentTimes && parentRow > 0 {
+                let p = runTimes[parentRow - 1]
+                times.svarint(Int64(bitPattern: start &- p.start))
+                times.svarint(Int64(bitPattern: end &- p.end))
+            } else {
+                // Sealed order puts runs in time order within a user; across users a run may start earlier than
+                // the block's first, so this is a zig-zag delta too.
+                times.svarint(Int64(bitPattern: start &- (firstOfRun ? blockStart! : runStart)))
+                times.svarint(Int64(bitPattern: end &- start))
+            }
+            if event.observedTimeUnixNano != 0 {
+                times.svarint(Int64(bitPattern: event.observedTimeUnixNano &- start))
+            }
+            spanIDs.u64BigEndian(event.spanID.value)
+            tags.removeAll(keepingCapacity: true)
+            for a in event.attributes { tags.append(storedTag(a.value, traceID: event.traceID)) }
+            let shapeNumber = Int(shape(of: event))
+            rowShapes.uvarint(shapeNumber)
+            rowShapeList.append(shapeNumber)
             if let user = event.user {
                 identities.uvarint(string(user.subject))
                 if let email = user.email { identities.uvarint(string(email)) }
@@ -184,10 +258,33 @@ package enum ColumnBlock {
                 }
             }
             if let h = event.http {
-                if let t = h.target { http.uvarint(string(t)) }
+                if let t = h.target {
+                    if revision < Revision.parentTimes {
+                        http.uvarint(string(t))
+                    } else {
+                        // A request's hops mostly carry its target: a repeat within the run is 0, others id + 1.
+                        http.uvarint(t == runTarget ? 0 : string(t) + 1)
+                        runTarget = t
+                    }
+                }
                 if let c = h.clientAddress { http.uvarint(string(c)) }
             }
-            for a in event.attributes { Self.encodeValueBody(a.value, &table, into: &values) }
+            for (j, (a, tag)) in zip(event.attributes, tags).enumerated() {
+                let start = values.count
+                defer {
+                    valueEnds.append(values.count)
+                    shapeValues[shapeNumber][j].add(values.bytes, start..<values.count, tag: tag)
+                }
+                switch tag {
+                case ShapeTag.traceIDString: break
+                case ShapeTag.decimalDouble:
+                    if case .double(let d) = a.value, let (m, e) = DecimalDouble.split(d) {
+                        values.svarint(m)
+                        values.svarint(e)
+                    }
+                default: Self.encodeValueBody(a.value, &table, into: &values)
+                }
+            }
             if let body = event.body { Self.encodeFullValue(body, &table, into: &extras) }
             for ev in event.events {
                 extras.svarint(Int64(bitPattern: ev.timeUnixNano &- event.startTimeUnixNano))
@@ -231,9 +328,11 @@ package enum ColumnBlock {
             w.uvarint(string(event.eventName))
             w.uvarint(resource(of: event))
             w.uvarint(event.attributes.count)
-            for a in event.attributes {
+            var tagOffsets: [Int] = []
+            for (a, tag) in zip(event.attributes, tags) {
                 w.uvarint(string(a.key))
-                w.u8(valueTag(a.value))
+                tagOffsets.append(w.count)
+                w.u8(tag)
             }
             w.uvarint(UInt64(event.droppedAttributesCount))
             w.uvarint(event.events.count)
@@ -257,7 +356,9 @@ package enum ColumnBlock {
             if let i = shapeIndex.value(w.bytes) { return i }
             let i = UInt64(shapeIndex.count)
             shapeIndex.insert(w.bytes, i)
-            shapes.raw(w.bytes)
+            shapeBytes.append(w.bytes)
+            shapeTags.append(tagOffsets)
+            shapeValues.append(Array(repeating: SameValue.none, count: tagOffsets.count))
             return i
         }
 
@@ -276,6 +377,35 @@ package enum ColumnBlock {
             resourceIndex.insert(w.bytes, i)
             resources.raw(w.bytes)
             return i
+        }
+
+        /// The tag a shape stores for a row's attribute value: in revision 2 a string that is the row's trace id in
+        /// lowercase hex, or a double its shortest decimal form gives back exactly, gets a tag of its own.
+        func storedTag(_ v: AttributeValue, traceID: TraceID) -> UInt8 {
+            guard revision >= Revision.parentTimes else { return valueTag(v) }
+            switch v {
+            case .string(let s) where s.utf8.count == 32 && Self.isLowercaseHex(s, of: traceID):
+                return ShapeTag.traceIDString
+            case .double(let d) where DecimalDouble.split(d) != nil:
+                return ShapeTag.decimalDouble
+            default:
+                return valueTag(v)
+            }
+        }
+
+        /// Whether `s` is the 32 lowercase hex digits of `id` (compared in place: most strings of 32 bytes are not).
+        static func isLowercaseHex(_ s: String, of id: TraceID) -> Bool {
+            var s = s
+            return s.withUTF8 { u in
+                for (i, c) in u.enumerated() {
+                    let word = i < 16 ? id.high : id.low
+                    let digit = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (i % 16))) & 0x0f
+                    guard c == (digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10) else {
+                        return false
+                    }
+                }
+                return true
+            }
         }
 
         /// A value's variable part, its tag being in the shape: strings as ids, numbers, bytes; nested values
@@ -309,6 +439,41 @@ package enum ColumnBlock {
             }
         }
 
+        /// Revision 2: an attribute whose value is the same in every row of its shape is stored once, in the shape
+        /// (tag `ShapeTag.constant` and the full value), and taken out of the rows' values.
+        mutating func moveConstantsIntoShapes() {
+            var any = false
+            for s in shapeBytes.indices {
+                guard shapeValues[s].contains(where: \.isConstant) else { continue }
+                any = true
+                var out: [UInt8] = []
+                out.reserveCapacity(shapeBytes[s].count + 16)
+                var at = 0
+                for (j, offset) in shapeTags[s].enumerated() {
+                    guard case .same(let range, let tag) = shapeValues[s][j] else { continue }
+                    out.append(contentsOf: shapeBytes[s][at..<offset])
+                    out.append(ShapeTag.constant)
+                    out.append(tag)
+                    out.append(contentsOf: values.bytes[range])
+                    at = offset + 1
+                }
+                out.append(contentsOf: shapeBytes[s][at...])
+                shapeBytes[s] = out
+            }
+            guard any else { return }
+            var kept = BinaryWriter(capacity: values.count)
+            var at = 0
+            var k = 0
+            for s in rowShapeList {
+                for same in shapeValues[s] {
+                    if !same.isConstant { kept.raw(values.bytes[at..<valueEnds[k]]) }
+                    at = valueEnds[k]
+                    k += 1
+                }
+            }
+            values = kept
+        }
+
         mutating func finish(codec: CompressionCodec, level: Int32) throws(LogFormatError) -> [UInt8] {
             var traceRuns = BinaryWriter(capacity: 16 + runs.count * 18)
             traceRuns.uvarint(runs.count)
@@ -323,9 +488,10 @@ package enum ColumnBlock {
             var resourcesColumn = BinaryWriter(capacity: resources.bytes.count + 8)
             resourcesColumn.uvarint(resourceIndex.count)
             resourcesColumn.raw(resources.bytes)
-            var shapesColumn = BinaryWriter(capacity: shapes.bytes.count + 8)
+            if revision >= Revision.parentTimes { moveConstantsIntoShapes() }
+            var shapesColumn = BinaryWriter(capacity: shapeBytes.reduce(8) { $0 + $1.count })
             shapesColumn.uvarint(shapeIndex.count)
-            shapesColumn.raw(shapes.bytes)
+            for b in shapeBytes { shapesColumn.raw(b) }
             // The block's first start, before the times.
             var timesColumn = BinaryWriter(capacity: times.bytes.count + 10)
             timesColumn.u64(blockStart ?? 0)
@@ -343,6 +509,13 @@ package enum ColumnBlock {
                 var segmentStrings = BinaryWriter(capacity: 10)
                 segmentStrings.uvarint(table.base)
                 columns.append((.segmentStrings, segmentStrings.bytes))
+            }
+            // Blocks of revision 1 have no revision column; later ones name theirs, so a reader from before it says
+            // "unknown column" (unsupported version) instead of misreading times.
+            if revision > Revision.first {
+                var r = BinaryWriter(capacity: 10)
+                r.uvarint(revision)
+                columns.append((.revision, r.bytes))
             }
             var out = BinaryWriter(capacity: 4 + columns.count * 16)
             out.u16(UInt16(columns.count))
@@ -364,6 +537,30 @@ package enum ColumnBlock {
             }
             for s in stored { out.raw(s) }
             return out.bytes
+        }
+    }
+
+    /// An attribute's value across the rows of a shape: not seen yet, the same bytes in every row (where they
+    /// first lie in the values column, and the value's canonical tag), or not the same.
+    enum SameValue {
+        case none
+        case same(Range<Int>, tag: UInt8)
+        case varies
+
+        var isConstant: Bool {
+            if case .same = self { true } else { false }
+        }
+
+        /// Adds a row's value, `bytes[range]` of shape tag `tag`. Values without bytes (empty, booleans, trace ids)
+        /// and decimal doubles stay where they are.
+        mutating func add(_ bytes: [UInt8], _ range: Range<Int>, tag: UInt8) {
+            switch self {
+            case .none:
+                self = range.isEmpty || tag > RecordCodec.ValueTag.keyValueList ? .varies : .same(range, tag: tag)
+            case .same(let first, _):
+                if !bytes[first].elementsEqual(bytes[range]) { self = .varies }
+            case .varies: break
+            }
         }
     }
 

@@ -99,8 +99,9 @@ extension ColumnBlock {
                 throw LogFormatError(.truncated, "column block: column \(e.id) runs past the block")
             }
             let bytes = try r.rawSlice(e.stored)
-            if let only, e.id != only { continue }
-            if let among, !among.contains(e.id) { continue }
+            // The revision is read by every reader: it says how the other columns are written.
+            if let only, e.id != only && e.id != .revision { continue }
+            if let among, !among.contains(e.id) && e.id != .revision { continue }
             guard payloadChecked || Checksum.crc32(bytes) == e.crc else {
                 throw LogFormatError(.checksumMismatch, "column block: column \(e.id) fails its CRC")
             }
@@ -112,11 +113,27 @@ extension ColumnBlock {
         guard r.remaining == 0 else {
             throw LogFormatError(.malformed, "column block: \(r.remaining) bytes after the last column")
         }
+        _ = try revision(out)
         for id in ColumnID.required
         where out[id] == nil && (only == nil || only == id) && (among?.contains(id) ?? true) {
             throw LogFormatError(.malformed, "column block: column \(id) is missing")
         }
         return out
+    }
+
+    /// The block's revision (docs/format/columns.md, "Revisions"): 1 without a revision column; a revision this
+    /// reader does not know is unsupported.
+    static func revision(_ c: [ColumnID: [UInt8]]) throws(LogFormatError) -> UInt64 {
+        guard let column = c[.revision] else { return Revision.first }
+        return try column.withBytes { (b) throws(LogFormatError) -> UInt64 in
+            var r = BinaryReader(b)
+            let v = try r.uvarint()
+            try Decoder.end(r, .revision)
+            guard v >= Revision.parentTimes && v <= Revision.current else {
+                throw LogFormatError(.unsupportedVersion, "column block: revision \(v)")
+            }
+            return v
+        }
     }
 
     package struct Resource {
@@ -144,6 +161,9 @@ extension ColumnBlock {
         package var eventName: String
         package var resource: Int
         package var attributes: [(key: String, tag: UInt8)]
+        /// The values of attributes of tag `ShapeTag.constant`, index for index with `attributes` (`.empty` for the
+        /// others); empty when the shape has none.
+        package var constants: [AttributeValue] = []
         package var droppedAttributes: UInt32
         package var eventCount: Int
         package var droppedEvents: UInt32
@@ -205,9 +225,12 @@ extension ColumnBlock {
         var wanted: [Int]?
         /// The segment's dictionary, whose first strings a block with a `segmentStrings` column names.
         var segment: SegmentDictionary?
+        /// How the columns are written (`ColumnBlock.Revision`).
+        let revision: UInt64
 
         init(_ columns: [ColumnID: [UInt8]]) throws(LogFormatError) {
             c = columns
+            revision = try ColumnBlock.revision(columns)
         }
 
         func column(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
@@ -243,6 +266,7 @@ extension ColumnBlock {
                 return (out, starts)
             }
             let resourceCount = resourceStarts.count
+            let revision = revision
             let (built, starts) = try column(.shapes).withBytes {
                 (b) throws(LogFormatError) -> ([Shape], [Int]) in
                 var r = BinaryReader(b)
@@ -252,7 +276,9 @@ extension ColumnBlock {
                 starts.reserveCapacity(n)
                 for _ in 0..<n {
                     starts.append(r.offset)
-                    out.append(try Self.shape(&r, dictionary, build: buildShapes, resources: resourceCount))
+                    out.append(
+                        try Self.shape(
+                            &r, dictionary, build: buildShapes, resources: resourceCount, revision: revision))
                 }
                 try Self.end(r, .shapes)
                 return (out, starts)
@@ -268,9 +294,10 @@ extension ColumnBlock {
             let start = shapeStarts[i]
             let d = strings
             let resourceCount = resourceStarts.count
+            let revision = revision
             return try column(.shapes).withBytes { (b) throws(LogFormatError) -> Shape in
                 var r = BinaryReader(b, offset: start)
-                return try Self.shape(&r, d, resources: resourceCount)
+                return try Self.shape(&r, d, resources: resourceCount, revision: revision)
             }
         }
 
@@ -343,9 +370,9 @@ extension ColumnBlock {
 
         /// One shape read from `r`: with its strings from `d`, or, without `build`, with each string id only
         /// checked against `d` and the strings left empty (present optional ones as "").
-        static func shape(_ r: inout BinaryReader, _ d: BlockStrings, build: Bool = true, resources: Int)
-            throws(LogFormatError) -> Shape
-        {
+        static func shape(
+            _ r: inout BinaryReader, _ d: BlockStrings, build: Bool = true, resources: Int, revision: UInt64
+        ) throws(LogFormatError) -> Shape {
             func string(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String {
                 guard build else {
                     try Self.skipString(&r, d.count)
@@ -388,13 +415,22 @@ extension ColumnBlock {
             let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
             var attributes: [(key: String, tag: UInt8)] = []
             attributes.reserveCapacity(attributeCount)
-            for _ in 0..<attributeCount {
+            var constants: [AttributeValue] = []
+            for i in 0..<attributeCount {
                 let key = try string(&r, d)
                 let tag = try r.u8()
-                guard tag <= RecordCodec.ValueTag.keyValueList else {
+                guard ShapeTag.isKnown(tag, revision: revision) else {
                     throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
                 }
                 attributes.append((key, tag))
+                if tag == ShapeTag.constant {
+                    if constants.isEmpty { constants = Array(repeating: .empty, count: attributeCount) }
+                    if build {
+                        constants[i] = try fullValue(&r, d, depth: 0)
+                    } else {
+                        try skipConstant(&r, d.count)
+                    }
+                }
             }
             let s = Shape(
                 kind: kind, spanKind: spanKind, source: source, status: status, severity: severity, parts: parts,
@@ -403,6 +439,7 @@ extension ColumnBlock {
                 droppedAttributes: try count32(&r), eventCount: try r.uvarint(max: Int(UInt32.max), "an event count"),
                 droppedEvents: try count32(&r), linkCount: try r.uvarint(max: Int(UInt32.max), "a link count"),
                 droppedLinks: try count32(&r))
+            s.constants = constants
             if parts & Parts.user != 0 {
                 s.origin = try code(IdentityOrigin.self, "identity origin")
                 s.issuer = try optionalString(&r, d)
@@ -437,6 +474,7 @@ extension ColumnBlock {
             let http = column(.http)
             let values = column(.values)
             let extras = column(.extras)
+            let revision = revision
             return try rowShapes.withBytes { (bs) throws(LogFormatError) -> R in
                 try traceRuns.withBytes { (bt) throws(LogFormatError) -> R in
                     try spanIDs.withBytes { (bi) throws(LogFormatError) -> R in
@@ -451,7 +489,7 @@ extension ColumnBlock {
                                                     span: BinaryReader(bi), parent: BinaryReader(bp),
                                                     time: BinaryReader(bm), user: BinaryReader(bu),
                                                     http: BinaryReader(bh), value: BinaryReader(bv),
-                                                    extra: BinaryReader(bx))
+                                                    extra: BinaryReader(bx), revision: revision)
                                                 return try body(&readers)
                                             }
                                         }
@@ -466,6 +504,31 @@ extension ColumnBlock {
 
         struct Readers {
             var shape, runs, span, parent, time, user, http, value, extra: BinaryReader
+            /// The block's revision, which says how the walk reads times and targets.
+            var revision = Revision.first
+            /// The string id of the current run's last HTTP target (revision 2 names a repeat of it as 0), or -1.
+            var runTarget = -1
+        }
+
+        /// A row's HTTP target, as a string id checked against a table of `n` strings: in revision 2, 0 is the
+        /// run's last target and others are id + 1 (columns.md, column 10).
+        @inline(__always) static func target(_ r: inout Readers, _ n: Int) throws(LogFormatError) -> Int {
+            guard r.revision >= Revision.parentTimes else { return try stringID(&r.http, n) }
+            let v = try r.http.uvarint()
+            let id: Int
+            if v == 0 {
+                guard r.runTarget >= 0 else {
+                    throw LogFormatError(.malformed, "column block: a target repeating none before it in its run")
+                }
+                id = r.runTarget
+            } else {
+                guard v - 1 < UInt64(n) else {
+                    throw LogFormatError(.malformed, "column block: string \(v - 1) of a dictionary of \(n)")
+                }
+                id = Int(v - 1)
+            }
+            r.runTarget = id
+            return id
         }
 
         func build(_ r: inout Readers, _ d: BlockStrings) throws(LogFormatError) -> [AuditEvent] {
@@ -540,7 +603,7 @@ extension ColumnBlock {
             }
             e.workload = s.workload
             if s.parts & Parts.http != 0 {
-                let target = s.httpParts & 1 != 0 ? try Self.string(&r.http, d) : nil
+                let target = s.httpParts & 1 != 0 ? try d.string(Self.target(&r, d.count)) : nil
                 let client = s.httpParts & 2 != 0 ? try Self.string(&r.http, d) : nil
                 e.http = HTTPFacts(
                     method: s.method, target: target, route: s.route, statusCode: s.httpStatus,
@@ -548,8 +611,12 @@ extension ColumnBlock {
             }
             var attributes: [Attribute] = []
             attributes.reserveCapacity(s.attributes.count)
-            for a in s.attributes {
-                attributes.append(Attribute(a.key, try Self.valueBody(a.tag, &r.value, d, depth: 0)))
+            for (k, a) in s.attributes.enumerated() {
+                attributes.append(
+                    Attribute(
+                        a.key,
+                        a.tag == ShapeTag.constant
+                            ? s.constants[k] : try Self.rowValue(a.tag, &r.value, d, traceID: traceID)))
             }
             e.attributes = attributes
             e.droppedAttributesCount = s.droppedAttributes
@@ -585,20 +652,28 @@ extension ColumnBlock {
         }
 
         /// A row's start, end and observed time from the times column (columns.md, column 8): a run's first row
-        /// counts from the block's first start and sets `runStart`, the others count from `runStart`. Every
-        /// reader of rows (events, canonical bytes, counts) reads times through this one function.
+        /// counts from the block's first start and sets `runStart`, the others count from `runStart`; in revision
+        /// 2 a row with a parent row in its run (`parent`, that row's start and end) counts from the parent's start
+        /// and end. Every reader of rows (events, canonical bytes, counts) reads times through this one function.
         static func rowTimes(
-            _ r: inout BinaryReader, firstOfRun: Bool, blockStart: UInt64, runStart: inout UInt64, parts: UInt8
+            _ r: inout BinaryReader, firstOfRun: Bool, blockStart: UInt64, runStart: inout UInt64,
+            parent: (start: UInt64, end: UInt64)? = nil, parts: UInt8
         ) throws(LogFormatError) -> (start: UInt64, end: UInt64, observed: UInt64) {
             let delta = UInt64(bitPattern: try r.svarint())
             let start: UInt64
-            if firstOfRun {
-                start = blockStart &+ delta
-                runStart = start
+            let end: UInt64
+            if let parent {
+                start = parent.start &+ delta
+                end = parent.end &+ UInt64(bitPattern: try r.svarint())
             } else {
-                start = runStart &+ delta
+                if firstOfRun {
+                    start = blockStart &+ delta
+                    runStart = start
+                } else {
+                    start = runStart &+ delta
+                }
+                end = start &+ UInt64(bitPattern: try r.svarint())
             }
-            let end = start &+ UInt64(bitPattern: try r.svarint())
             guard parts & Parts.observed != 0 else { return (start, end, 0) }
             let observed = start &+ UInt64(bitPattern: try r.svarint())
             if observed == 0 {
@@ -672,6 +747,34 @@ extension ColumnBlock {
             default:
                 throw LogFormatError(.malformed, "column block: unknown value tag \(tag)")
             }
+        }
+
+        /// The value of a row's attribute whose shape tag is `tag`: the shape-only tags (`ShapeTag`) or a value body.
+        static func rowValue(_ tag: UInt8, _ r: inout BinaryReader, _ d: BlockStrings, traceID: TraceID)
+            throws(LogFormatError) -> AttributeValue
+        {
+            switch tag {
+            case ShapeTag.traceIDString: return .string(traceID.hex)
+            case ShapeTag.decimalDouble: return .double(try decimalDouble(&r))
+            default: return try valueBody(tag, &r, d, depth: 0)
+            }
+        }
+
+        /// Steps over the full value a shape holds after tag `ShapeTag.constant`, checking it as `fullValue` does
+        /// against a table of `n` strings.
+        static func skipConstant(_ r: inout BinaryReader, _ n: Int) throws(LogFormatError) {
+            var none = NoStrings()
+            try skipValueBody(try r.u8(), &r, n, &none, depth: 0)
+        }
+
+        /// A double of tag `ShapeTag.decimalDouble`: `svarint m, svarint e`.
+        static func decimalDouble(_ r: inout BinaryReader) throws(LogFormatError) -> Double {
+            let m = try r.svarint()
+            let e = try r.svarint()
+            guard let d = DecimalDouble.value(m: m, e: e) else {
+                throw LogFormatError(.malformed, "column block: a decimal double with exponent \(e)")
+            }
+            return d
         }
 
         static func fullValue(_ r: inout BinaryReader, _ d: BlockStrings, depth: Int) throws(LogFormatError)

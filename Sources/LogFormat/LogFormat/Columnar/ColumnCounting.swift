@@ -80,6 +80,8 @@ extension ColumnBlock {
     ) throws(LogFormatError) -> ColumnCountBlock {
         var wanted: Set<ColumnID> = [
             .dictionary, .segmentStrings, .resources, .shapes, .rowShapes, .traceRuns, .spanIDs, .times,
+            // Revision 2 times count from the parent row's.
+            .parents,
         ]
         if identities { wanted.insert(.identities) }
         if http { wanted.insert(.http) }
@@ -94,6 +96,7 @@ extension ColumnBlock {
         timeRange: ClosedRange<UInt64>?, identities: Bool, http: Bool
     ) throws(LogFormatError) -> ColumnCountBlock {
         let strings = try Decoder.strings(c, segment: segment)
+        let revision = try revision(c)
         // Only the resource count: a shape names its resource, which counting does not read.
         let resourceCount = try (c[.resources] ?? []).withBytes { (b) throws(LogFormatError) -> Int in
             var r = BinaryReader(b)
@@ -107,7 +110,7 @@ extension ColumnBlock {
             shapes.reserveCapacity(n)
             layouts.layouts.reserveCapacity(n)
             for _ in 0..<n {
-                let (shape, layout) = try countShape(&r, strings, resources: resourceCount)
+                let (shape, layout) = try countShape(&r, strings, resources: resourceCount, revision: revision)
                 shapes.append(shape)
                 layouts.layouts.append(layout)
             }
@@ -134,9 +137,9 @@ extension ColumnBlock {
     /// checked as `Decoder.shape` checks it — codes, string ids against the string table, the resource against
     /// the resource count, value tags, HTTP parts — but of its strings only those counting uses built (service,
     /// workload, method, route; a log's event name and attribute keys), and no `Shape` made.
-    static func countShape(_ r: inout BinaryReader, _ d: BlockStrings, resources: Int) throws(LogFormatError) -> (
-        ColumnCountShape, RowLayout
-    ) {
+    static func countShape(
+        _ r: inout BinaryReader, _ d: BlockStrings, resources: Int, revision: UInt64
+    ) throws(LogFormatError) -> (ColumnCountShape, RowLayout) {
         func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
         where T.RawValue == UInt8 {
             let v = try r.u8()
@@ -163,9 +166,10 @@ extension ColumnBlock {
         for _ in 0..<attributeCount {
             if kind == .log { keys.append(try Decoder.string(&r, d)) } else { try Decoder.skipString(&r, n) }
             let tag = try r.u8()
-            guard tag <= RecordCodec.ValueTag.keyValueList else {
+            guard ShapeTag.isKnown(tag, revision: revision) else {
                 throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
             }
+            if tag == ShapeTag.constant { try Decoder.skipConstant(&r, n) }
         }
         _ = try Decoder.count32(&r)  // dropped attributes
         _ = try r.uvarint(max: Int(UInt32.max), "an event count")
@@ -224,7 +228,7 @@ extension ColumnBlock {
             }
             var target: Int32 = -1
             if http, s.parts & Parts.http != 0 {
-                if s.httpParts & 1 != 0 { target = Int32(try Decoder.index(&r.http, count: n, "a string")) }
+                if s.httpParts & 1 != 0 { target = Int32(try Decoder.target(&r, n)) }
                 if s.httpParts & 2 != 0 { try Decoder.skipString(&r.http, n) }
             }
             if let timeRange, !timeRange.contains(h.start) { return }

@@ -110,7 +110,8 @@ extension ColumnBlock.Decoder {
 
     /// Walks every row of the block, calling `visitor` for each, and returns how many there are. Trace runs,
     /// shapes, times and span ids are read and checked for every row; parents too unless `parents` is false (a
-    /// reader that does not ask for them: counting). The caller checks the columns' ends (`end(_:skipping:)`).
+    /// reader that does not ask for them: counting) and the block's revision does not need them for times. The
+    /// caller checks the columns' ends (`end(_:skipping:)`).
     static func walkRows<V: ColumnRowVisitor>(
         _ r: inout Readers, _ layouts: ColumnBlock.RowLayouts, parents: Bool = true, _ visitor: inout V
     ) throws(LogFormatError) -> Int {
@@ -118,27 +119,36 @@ extension ColumnBlock.Decoder {
         let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
         let blockStart = try r.time.u64()
         var blockRow = 0
-        // Span ids of the current run's rows, for parents named by position.
+        // Revision 2 times count from the parent row's: the parents column is read before the times.
+        let parentTimes = r.revision >= ColumnBlock.Revision.parentTimes
+        let parents = parents || parentTimes
+        // Span ids and times of the current run's rows, for parents named by position.
         var runSpans: [SpanID] = []
+        var runTimes: [(start: UInt64, end: UInt64)] = []
         for _ in 0..<runCount {
             let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
             guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
             let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
             runSpans.removeAll(keepingCapacity: true)
+            runTimes.removeAll(keepingCapacity: true)
+            r.runTarget = -1
             var runStart: UInt64 = 0
             for row in 0..<length {
                 let shape = try index(&r.shape, count: shapes.count, "a shape")
                 let layout = shapes[shape]
-                let (start, end, observed) = try rowTimes(
-                    &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart, parts: layout.parts)
-                let spanID = SpanID(value: try r.span.u64BigEndian())
                 var parent = SpanID(value: 0)
+                var parentRow = 0
+                if parents && layout.parts & ColumnBlock.Parts.parent != 0 {
+                    parentRow = try r.parent.uvarint(max: row, "a parent row")
+                    parent = parentRow == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[parentRow - 1]
+                }
+                let (start, end, observed) = try rowTimes(
+                    &r.time, firstOfRun: row == 0, blockStart: blockStart, runStart: &runStart,
+                    parent: parentTimes && parentRow > 0 ? runTimes[parentRow - 1] : nil, parts: layout.parts)
+                let spanID = SpanID(value: try r.span.u64BigEndian())
                 if parents {
                     runSpans.append(spanID)
-                    if layout.parts & ColumnBlock.Parts.parent != 0 {
-                        let k = try r.parent.uvarint(max: row, "a parent row")
-                        parent = k == 0 ? SpanID(value: try r.parent.u64BigEndian()) : runSpans[k - 1]
-                    }
+                    if parentTimes { runTimes.append((start, end)) }
                 }
                 try visitor.row(
                     ColumnBlock.RowHead(
@@ -175,10 +185,16 @@ extension ColumnBlock.Decoder {
             }
         }
         if s.parts & ColumnBlock.Parts.http != 0 {
-            if s.httpParts & 1 != 0 { sink.use(try stringID(&r.http, n)) }
+            if s.httpParts & 1 != 0 { sink.use(try target(&r, n)) }
             if s.httpParts & 2 != 0 { sink.use(try stringID(&r.http, n)) }
         }
-        for k in s.tagStart..<s.tagStart + s.tagCount { try skipValueBody(tags[k], &r.value, n, &sink, depth: 0) }
+        for k in s.tagStart..<s.tagStart + s.tagCount {
+            switch tags[k] {
+            case ColumnBlock.ShapeTag.traceIDString, ColumnBlock.ShapeTag.constant: break
+            case ColumnBlock.ShapeTag.decimalDouble: _ = try decimalDouble(&r.value)
+            default: try skipValueBody(tags[k], &r.value, n, &sink, depth: 0)
+            }
+        }
         if s.parts & ColumnBlock.Parts.body != 0 { try skipValueBody(try r.extra.u8(), &r.extra, n, &sink, depth: 0) }
         for _ in 0..<s.eventCount {
             _ = try r.extra.svarint()

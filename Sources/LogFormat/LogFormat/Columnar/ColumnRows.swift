@@ -215,6 +215,10 @@ package struct ColumnRowReader {
     @inline(__always) package mutating func count32() throws(LogFormatError) -> UInt32 {
         try ColumnBlock.Decoder.count32(&r)
     }
+    /// A double of shape tag `ColumnBlock.ShapeTag.decimalDouble`.
+    @inline(__always) package mutating func decimalDouble() throws(LogFormatError) -> Double {
+        try ColumnBlock.Decoder.decimalDouble(&r)
+    }
     /// `n` bytes, valid while the row's readers are.
     @inline(__always) package mutating func bytes(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
         try r.rawSlice(n)
@@ -304,7 +308,20 @@ extension ColumnBlock {
                     traceID: h.traceID, spanID: h.spanID, parent: h.parent, user: Int32(parts[0].count),
                     http: Int32(parts[1].count), value: Int32(parts[2].count), extra: Int32(parts[3].count)))
             parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
-            parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+            if layout.hasTarget && r.revision >= Revision.parentTimes {
+                // The held part names its target by id, as revision 1 does: a writer reads it without its run.
+                var stored = BinaryReader(r.http.buffer, offset: before.1)
+                _ = try stored.uvarint()
+                var id = UInt64(r.runTarget)
+                while id >= 0x80 {
+                    parts[1].append(UInt8(truncatingIfNeeded: id) | 0x80)
+                    id >>= 7
+                }
+                parts[1].append(UInt8(id))
+                parts[1].append(contentsOf: r.http.buffer[stored.offset..<r.http.offset])
+            } else {
+                parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+            }
             parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
             parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
         }

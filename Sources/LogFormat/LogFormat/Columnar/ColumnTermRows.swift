@@ -91,7 +91,7 @@ extension ColumnBlock {
             let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
             for _ in 0..<attributeCount {
                 try Decoder.skipString(&r, n)
-                _ = try r.u8()
+                if try r.u8() == ShapeTag.constant { try Decoder.skipConstant(&r, n) }
             }
             // Dropped attributes, events, dropped events, links, dropped links.
             for _ in 0..<5 { _ = try Decoder.count32(&r) }

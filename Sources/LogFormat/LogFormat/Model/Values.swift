@@ -190,6 +190,19 @@ public enum HexCoding {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Appends the 16 lowercase hex digits of `word`, most significant first, without allocating.
+    package static func appendDigits(of word: UInt64, to out: inout BinaryWriter) {
+        // Sixteen digits into a buffer and one append: a byte at a time was most of writing a trace id (verify
+        // writes one per request id that is its trace id).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { b in
+            for i in 0..<16 {
+                let d = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * i)) & 0x0f
+                b[i] = d < 10 ? UInt8(ascii: "0") &+ d : UInt8(ascii: "a") &+ d &- 10
+            }
+            out.raw(UnsafeRawBufferPointer(b))
+        }
+    }
+
     /// The value of one hex digit (either case), or nil.
     @inlinable @inline(__always)
     public static func digit(_ c: UInt8) -> UInt8? {
