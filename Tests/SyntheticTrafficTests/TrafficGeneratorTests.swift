@@ -77,6 +77,24 @@ struct TrafficGeneratorTests {
         #expect(Array(pieces.prefix(stream.count)) == stream)
     }
 
+    @Test func independentRequestIDsAreSharedByTheHopsButAreNotTheTraceID() throws {
+        var configuration = TrafficGenerator.Configuration()
+        configuration.independentRequestIDs = true
+        var ids = Set<String>()
+        for request in requests(500, configuration) {
+            let edge = try #require(request.first)
+            let id = try #require(edge.attributes.value(forKey: "request_id")?.stringValue)
+            #expect(id.utf8.count == 32 && id != edge.traceID.hex)
+            ids.insert(id)
+            for span in request.dropFirst() {
+                if let forwarded = span.attributes.value(forKey: "guid:x-request-id")?.stringValue {
+                    #expect(forwarded == id, "the sidecars pass on the edge's request id")
+                }
+            }
+        }
+        #expect(ids.count == 500)
+    }
+
     @Test func requestsAreWellFormedTraces() throws {
         for request in requests(3_000) {
             let edge = try #require(request.first)

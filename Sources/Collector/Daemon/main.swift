@@ -472,6 +472,10 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Distinct users.") var users = 50_000
         @Option(help: "fsync policy per batch: always, interval or never.") var fsync = "interval"
         @Option(help: "Seal a segment after this many events.") var segmentEvents = 1_000_000
+        @Flag(
+            name: .customLong("independent-request-ids"),
+            help: "Request ids drawn on their own, not the trace id (as at an edge that does not reuse it).")
+        var independentRequestIDs = false
         @Flag(help: "Print the heaviest user's subject and exit.") var printHeavyUser = false
         @Flag(help: "Print a light user's subject (Zipf rank users/2) and exit.") var printLightUser = false
         @Flag(help: "Print the first day of the traffic (YYYY-MM-DD) and exit.") var printFirstDay = false
@@ -492,6 +496,7 @@ struct Collector: AsyncParsableCommand {
             var c = TrafficGenerator.Configuration()
             c.seed = seed
             c.userCount = users
+            c.independentRequestIDs = independentRequestIDs
             c.days = days
             c.requestsPerDay = max(1, requests / days)
             if let start, let ns = Self.day(start) { c.startUnixNano = ns }

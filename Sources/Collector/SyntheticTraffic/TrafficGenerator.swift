@@ -38,7 +38,8 @@ import LogFormat
 ///   no spans; about `errorFraction` fail with a 5xx somewhere along the call chain, with an `exception`
 ///   event on the span where it started and error status on every span above it.
 /// - Spans downstream of the edge never carry the user, as in real traffic: the user → trace join is the
-///   trace id (which is also nginx's `request_id` and Envoy's `guid:x-request-id`).
+///   trace id (which is also nginx's `request_id` and Envoy's `guid:x-request-id`, unless
+///   `independentRequestIDs`).
 /// - Some leaf services (inventory, pricing, notifications) run without an OpenTelemetry SDK: only their
 ///   sidecars report them, and, as such apps do not propagate trace context, they are always leaves.
 /// - Events look as the collector stores them after normalization: keys it lifts into first-class fields
@@ -76,6 +77,9 @@ public struct TrafficGenerator: Sendable {
         public var errorFraction: Double
         /// Share of requests that end in a query to the analytics SQL pool.
         public var analyticsFraction: Double
+        /// nginx's `request_id` (passed on as `x-request-id`) drawn on its own instead of being the trace id, as
+        /// at an edge whose request ids are not its trace ids: their bytes are then random, not a repeat.
+        public var independentRequestIDs = false
 
         /// 2025-03-03T00:00:00Z.
         public static let defaultStartUnixNano: UInt64 = 1_740_960_000_000_000_000
@@ -261,7 +265,10 @@ public struct TrafficGenerator: Sendable {
         let start = startTime(ofRequest: index)
         let traceID = TraceID(high: Self.nonZero(rng.next()), low: rng.next())
         let edgeSpan = SpanID(value: Self.nonZero(rng.next()))
-        let requestID = SyntheticText.hex(traceID)
+        // Drawn only when asked for, so the default stream of random numbers (and every event) stays the same.
+        let requestID =
+            c.independentRequestIDs
+            ? SyntheticText.hex(TraceID(high: rng.next(), low: rng.next())) : SyntheticText.hex(traceID)
         let traceState = rng.chance(0.03) ? model.traceStates[rng.below(model.traceStates.count)] : ""
 
         // Outcome: denied at the edge, or let in (then maybe analytics, maybe failing).
