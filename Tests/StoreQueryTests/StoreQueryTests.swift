@@ -117,6 +117,32 @@ import Testing
         #expect(all.values.reduce(0) { $0 + $1.count } == events.count)
     }
 
+    /// A trace look-up over several damaged segments names the first of them in the store's order, every time.
+    @Test func aTraceLookupOverDamagedSegmentsNamesTheFirstInOrder() throws {
+        let tmp = TempDir()
+        defer { tmp.remove() }
+        _ = try populate(tmp.dataDirectory, count: 1_200, seed: 9)
+        let sealed = try AuditStore(directories: [tmp.dataDirectory]).sealedSegments
+        #expect(sealed.count >= 5)
+        // The footer's magic of two segments, one early and one late in the order, overwritten.
+        let paths = [sealed[3], sealed[sealed.count - 2]].map { $0.directory.path(relative: $0.entry.relativePath) }
+        for path in paths {
+            let handle = try #require(FileHandle(forUpdatingAtPath: path))
+            try handle.seek(toOffset: try handle.seekToEnd() - 8)
+            try handle.write(contentsOf: Data("NOTSEALD".utf8))
+            try handle.close()
+        }
+        let store = try AuditStore(directories: [tmp.dataDirectory])
+        for _ in 0..<5 {
+            do {
+                _ = try store.trace(TraceID(high: 1, low: 7))
+                Issue.record("a damaged segment was not refused")
+            } catch {
+                #expect(error.code == .badMagic && error.path == paths[0], "\(error)")
+            }
+        }
+    }
+
     @Test func userToTracesJoinReturnsWholeTraces() throws {
         let tmp = TempDir()
         defer { tmp.remove() }

@@ -561,12 +561,8 @@ public final class AuditStore: Sendable {
         // Remote segments are looked up and read several at a time first; the loop below takes their records in
         // order (and meets any error again, in order).
         let early = overlappingRemote(asked.map(\.handle)) { (i, reader) throws(LogFormatError) -> [StoredRecord] in
-            guard reader.index != nil else { return [] }
-            var ordinals: [UInt32] = []
-            for key in keysOf[i] { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
-            guard !ordinals.isEmpty else { return [] }
-            ordinals.sort()
-            return try reader.records(at: ordinals, cache: cache)
+            let ordinals = try Self.traceOrdinals(reader, keys: keysOf[i], cache: cache)
+            return ordinals.isEmpty ? [] : try reader.records(at: ordinals, cache: cache)
         }
         for (n, (handle, keys)) in asked.enumerated() {
             if case .success(let records)? = early?[n] {
@@ -575,11 +571,8 @@ public final class AuditStore: Sendable {
             }
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
-            guard reader.index != nil else { continue }
-            var ordinals: [UInt32] = []
-            for key in keys { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
+            let ordinals = try Self.traceOrdinals(reader, keys: keys, cache: cache)
             guard !ordinals.isEmpty else { continue }
-            ordinals.sort()
             found.removeAll(keepingCapacity: true)
             try reader.records(at: ordinals, cache: cache, into: &found)
             // Moved, not copied; each trace is sorted below.
@@ -598,6 +591,17 @@ public final class AuditStore: Sendable {
             if !includeDuplicates { Self.dropDuplicates(&out[k]!) }
         }
         return out
+    }
+
+    /// The ordinals, ascending, of the records whose trace id key is one of `keys` (none without an index).
+    static func traceOrdinals(_ reader: SegmentReader, keys: [[UInt8]], cache: BlockCache) throws(LogFormatError)
+        -> [UInt32]
+    {
+        guard reader.index != nil else { return [] }
+        var ordinals: [UInt32] = []
+        for key in keys { ordinals += try reader.ordinals(.traceID, key: key, cache: cache) }
+        ordinals.sort()
+        return ordinals
     }
 
     /// Every record of one trace.
