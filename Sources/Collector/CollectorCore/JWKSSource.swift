@@ -6,16 +6,14 @@
 // at most once per `unknownKeyInterval`, so a sender cannot make the collector hammer the identity provider
 // with made-up `kid`s. The request that met the unknown `kid` waits for that one fetch (see
 // `IngestService.append`), so the first token signed with a new key is judged with it.
+import AsyncHTTPClient
 import CollectorParsers
 import Foundation
 import LogFormat
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// The claims checks on a token whose signature verified: `exp` and `nbf` against the collector's clock with a
 /// leeway, and `aud` against the configured audiences.
@@ -164,20 +162,24 @@ public final class JWKSSource: Sendable {
             guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? "") else {
                 throw JWKSError(code: .unreadable, message: "\(text) is not an http or https URL")
             }
-            var request = URLRequest(url: url)
-            request.timeoutInterval = 10
-            request.setValue("application/json", forHTTPHeaderField: "Accept")
-            let body: Data
-            let response: URLResponse
-            do { (body, response) = try await URLSession.shared.data(for: request) } catch {
-                throw JWKSError(
-                    code: .unreadable, message: "cannot fetch the JWKS from \(text): \(error.localizedDescription)")
+            // AsyncHTTPClient, not URLSession: cancelling a task inside FoundationNetworking's async `data(for:)`
+            // could deadlock on Linux (the refresher is cancelled at shutdown), and its body has no size cap.
+            var request = HTTPClientRequest(url: text)
+            request.headers.add(name: "Accept", value: "application/json")
+            let body: [UInt8]
+            let status: UInt
+            do {
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                status = response.status.code
+                // A JWKS is a few kB; the file reader's cap holds here too.
+                body = Array(buffer: try await response.body.collect(upTo: 1 << 20))
+            } catch {
+                throw JWKSError(code: .unreadable, message: "cannot fetch the JWKS from \(text): \(error)")
             }
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
             guard status == 200 else {
                 throw JWKSError(code: .unreadable, message: "cannot fetch the JWKS from \(text): HTTP \(status)")
             }
-            return try await JWKSKeySet.parse(Array(body), source: text)
+            return try await JWKSKeySet.parse(body, source: text)
         }
     }
 
