@@ -210,19 +210,19 @@ private final class Counter: Sendable {
                 let got = Result { () throws(LogFormatError) in
                     try fresh.activityHandles(user: "u1", timeRange: 0...UInt64.max)?.requests.count
                 }
-                switch (reference, got) {
-                case (.success(let a), .success(let c)):
-                    #expect(a == c, "block \(b), offset \(offset)")
-                    let (expected, lines) = try Self.lines(
-                        fresh, user: "u1", range: 0...UInt64.max, limit: nil, includeDuplicates: false)
-                    #expect(
-                        String(decoding: lines, as: UTF8.self) == String(decoding: expected, as: UTF8.self),
-                        "block \(b), offset \(offset)")
-                case (.failure(let x), .failure(let y)):
-                    #expect(x.code == y.code, "block \(b), offset \(offset): \(x.message) / \(y.message)")
+                let place = "block \(b), offset \(offset)"
+                if try expectSameOutcome(
+                    reference, got, place,
+                    same: { a, c in
+                        #expect(a == c, "\(place)")
+                        let (expected, lines) = try Self.lines(
+                            fresh, user: "u1", range: 0...UInt64.max, limit: nil, includeDuplicates: false)
+                        #expect(
+                            String(decoding: lines, as: UTF8.self) == String(decoding: expected, as: UTF8.self),
+                            "\(place)")
+                    })
+                {
                     refused += 1
-                default:
-                    Issue.record("block \(b), offset \(offset): \(reference) against \(got)")
                 }
             }
             #expect(refused > 0)

@@ -123,18 +123,36 @@ import Testing
                 }
                 let fresh = try AuditStore(directories: [directory], cacheDecodedBlocks: false)
                 let got = Result { () throws(LogFormatError) in try fresh.traceHandles(id) }
-                switch (expected, got) {
-                case (.success(let records), .success(let handles)):
-                    try Self.expectSame(handles, handles.handles, records, "block \(b), offset \(offset)")
-                case (.failure(let x), .failure(let y)):
-                    #expect(x.code == y.code, "block \(b), offset \(offset): \(x.message) / \(y.message)")
+                if try expectSameOutcome(
+                    expected, got, "block \(b), offset \(offset)",
+                    same: { records, handles in
+                        try Self.expectSame(handles, handles.handles, records, "block \(b), offset \(offset)")
+                    })
+                {
                     refused += 1
-                default:
-                    Issue.record("block \(b), offset \(offset): \(expected) against \(got)")
                 }
             }
             #expect(refused > 0)
         }
+    }
+}
+
+/// Checks that two paths made the same of one (perhaps damaged) input: both answered, and `same` compares the
+/// answers, or both refused it with the same error code. True when both refused.
+func expectSameOutcome<A, B>(
+    _ reference: Result<A, LogFormatError>, _ got: Result<B, LogFormatError>, _ place: String,
+    same: (A, B) throws -> Void
+) rethrows -> Bool {
+    switch (reference, got) {
+    case (.success(let a), .success(let b)):
+        try same(a, b)
+        return false
+    case (.failure(let x), .failure(let y)):
+        #expect(x.code == y.code, "\(place): \(x.message) / \(y.message)")
+        return true
+    default:
+        Issue.record("\(place): \(reference) against \(got)")
+        return false
     }
 }
 
