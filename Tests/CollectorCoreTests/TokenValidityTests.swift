@@ -269,6 +269,24 @@ struct RotatingKeys {
         #expect(try await server.served() >= 3)
     }
 
+    @Test func aSetPastAMebibyteIsRefusedAndTheKeysThereWereStay() async throws {
+        var keys = RotatingKeys()
+        keys.add("k1")
+        let padded = #"{"keys":[],"pad":""# + String(repeating: "x", count: 1 << 20) + #""}"#
+        let server = try Server(padded)
+        await #expect {
+            _ = try await JWKSSource.load(.url(server.url), logger: Self.logger)
+        } throws: { error in
+            guard let error = error as? JWKSError else { return false }
+            return error.code == .unreadable && error.message.contains("cannot fetch the JWKS from \(server.url)")
+        }
+        try server.serve(keys.jwks(["k1"]))
+        let source = try await JWKSSource.load(.url(server.url), logger: Self.logger)
+        try server.serve(padded)
+        #expect(await source.refresh(reason: "test") == nil)
+        #expect(source.keys.keyIDs == ["k1"])
+    }
+
     @Test func theSetIsReadAgainOnItsPeriodAndARetiredKeyStopsVerifying() async throws {
         var keys = RotatingKeys()
         keys.add("k1")
