@@ -72,18 +72,9 @@ public enum FileIO {
     /// Reads exactly `count` bytes at `offset` (fewer only at end of file).
     public static func pread(_ fd: Int32, count: Int, at offset: Int, path: String) throws(LogFormatError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes {
-                Glibc.pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ioError("read at offset \(offset + done)", path: path)
-            }
-            if n == 0 { break }
-            done += n
-        }
+        let done = try out.withUnsafeMutableBytes { (b) -> Result<Int, LogFormatError> in
+            Result { () throws(LogFormatError) in try pread(fd, into: b, at: offset, path: path) }
+        }.get()
         out.removeLast(count - done)
         return out
     }
@@ -97,6 +88,25 @@ public enum FileIO {
     }
 
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    /// Reads into all of `buffer` from `offset`, retrying short reads and EINTR; fewer bytes only at the end of
+    /// the file. Returns how many were read.
+    public static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String)
+        throws(LogFormatError) -> Int
+    {
+        guard let base = buffer.baseAddress else { return 0 }
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, base + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read at offset \(offset + done)", path: path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
 
     public static func fileSize(_ fd: Int32, path: String) throws(LogFormatError) -> Int {
         var st = stat()
@@ -206,25 +216,25 @@ public final class MappedFile: Sendable {
     /// True when the bytes are a copy (read with `pread`), not a mapping.
     public let isSnapshot: Bool
 
-    public init(path: String, snapshot: Bool = false) throws(LogFormatError) {
-        self.path = path
-        isSnapshot = snapshot
+    public convenience init(path: String, snapshot: Bool = false) throws(LogFormatError) {
         let fd = try FileIO.open(path, flags: O_RDONLY)
         defer { FileIO.close(fd) }
-        let size = try FileIO.fileSize(fd, path: path)
+        try self.init(fd: fd, size: try FileIO.fileSize(fd, path: path), path: path, snapshot: snapshot)
+    }
+
+    /// Maps (or, `snapshot`, reads) the `size` bytes of the open file `fd`; the caller closes `fd`.
+    public init(fd: Int32, size: Int, path: String, snapshot: Bool = false) throws(LogFormatError) {
+        self.path = path
+        isSnapshot = snapshot
         if snapshot {
             // The file may shrink or grow while it is read: keep what a single pass of reads returned.
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
-            var done = 0
-            while done < size {
-                let n = Glibc.pread(fd, buffer + done, size - done, off_t(done))
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 {
-                    buffer.deallocate()
-                    throw FileIO.ioError("read at offset \(done)", path: path)
-                }
-                if n == 0 { break }
-                done += n
+            let done: Int
+            do throws(LogFormatError) {
+                done = try FileIO.pread(fd, into: UnsafeMutableRawBufferPointer(start: buffer, count: size), at: 0, path: path)
+            } catch {
+                buffer.deallocate()
+                throw error
             }
             base = buffer
             count = done

@@ -81,12 +81,17 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// As `init(payload:owner:)` over `payload` at offset `base` of `source`, of which only the first 8 bytes need
     /// be present for version 2: the head is made present here, each section's parts when a look-up reads them.
     /// Version 1 must be present whole.
-    public init(payload: UnsafeRawBufferPointer, source: any SegmentByteSource, base: Int) throws(LogFormatError) {
-        try self.init(payload: payload, owner: source, source: source, base: base)
+    /// `head`, when given, is a copy of the payload's first bytes read on its own (`SegmentOpeningBytes`): the head
+    /// is parsed from it when it holds all of it, and only sections are read from `payload`.
+    public init(
+        payload: UnsafeRawBufferPointer, source: any SegmentByteSource, base: Int, head: UnsafeRawBufferPointer? = nil
+    ) throws(LogFormatError) {
+        try self.init(payload: payload, owner: source, source: source, base: base, head: head)
     }
 
     private init(
-        payload: UnsafeRawBufferPointer, owner: AnyObject?, source: (any SegmentByteSource)?, base: Int
+        payload: UnsafeRawBufferPointer, owner: AnyObject?, source: (any SegmentByteSource)?, base: Int,
+        head: UnsafeRawBufferPointer? = nil
     ) throws(LogFormatError) {
         bytes = payload
         self.owner = owner
@@ -94,7 +99,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         self.source = source is MappedFile ? nil : source
         self.base = base
         checked = SectionChecks()
-        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: payload[..<min(8, payload.count)]))
+        let counts = head.flatMap { $0.count >= min(8, payload.count) ? $0 : nil } ?? payload
+        var r = BinaryReader(UnsafeRawBufferPointer(rebasing: counts[..<min(8, payload.count)]))
         let version = try r.u16()
         guard version >= FormatConstants.indexVersionPostings && version <= FormatConstants.indexVersionRollup else {
             throw LogFormatError(
@@ -104,10 +110,11 @@ public struct SegmentIndexView: @unchecked Sendable {
         self.version = version
         let fieldCount = Int(try r.u16())
         let blockCount = Int(try r.u32())
-        r = BinaryReader(payload, offset: 8)
-        guard blockCount <= r.remaining / FormatConstants.blockEntrySize else {
+        guard blockCount <= (payload.count - 8) / FormatConstants.blockEntrySize else {
             throw LogFormatError(.malformed, "index claims \(blockCount) blocks, more than its size allows", offset: 4)
         }
+        // Where the head is read from: the copy when it holds all of it.
+        var headBytes = payload
         if version >= FormatConstants.indexVersion {
             // The head's checksum before anything in it is believed.
             let headEnd =
@@ -115,12 +122,17 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard headEnd <= payload.count - 4 else {
                 throw LogFormatError(.malformed, "index head runs past the index", offset: 2)
             }
-            if let source { try source.makePresent(base..<base + headEnd + 4) }
-            let stored = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: headEnd, as: UInt32.self))
-            guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: payload[..<headEnd])) == stored else {
+            if let head, head.count >= headEnd + 4 {
+                headBytes = head
+            } else if let source {
+                try source.makePresent(base..<base + headEnd + 4)
+            }
+            let stored = UInt32(littleEndian: headBytes.loadUnaligned(fromByteOffset: headEnd, as: UInt32.self))
+            guard Checksum.crc32(UnsafeRawBufferPointer(rebasing: headBytes[..<headEnd])) == stored else {
                 throw LogFormatError(.checksumMismatch, "index head checksum does not match", offset: headEnd)
             }
         }
+        r = BinaryReader(headBytes, offset: 8)
         var blocks = [BlockLocation]()
         blocks.reserveCapacity(blockCount)
         for _ in 0..<blockCount { blocks.append(try BlockLocation.read(&r)) }

@@ -215,16 +215,21 @@ public struct SegmentFooter: Sendable, Hashable {
 
     /// Parses the footer from the last `footerSize` bytes of `bytes`; offsets in errors are relative to `bytes`.
     public static func parse(fileBytes bytes: UnsafeRawBufferPointer) throws(LogFormatError) -> SegmentFooter {
+        try parse(last: UnsafeRawBufferPointer(rebasing: bytes.suffix(FormatConstants.footerSize)), fileSize: bytes.count)
+    }
+
+    /// `parse(fileBytes:)` from the file's last `footerSize` bytes (all of it when shorter), read on their own.
+    public static func parse(last: UnsafeRawBufferPointer, fileSize: Int) throws(LogFormatError) -> SegmentFooter {
         let size = FormatConstants.footerSize
-        guard bytes.count >= FormatConstants.fileHeaderSize + size else {
-            throw LogFormatError(.truncated, "file of \(bytes.count) bytes is too short to hold a footer", offset: 0)
+        guard fileSize >= FormatConstants.fileHeaderSize + size, last.count == size else {
+            throw LogFormatError(.truncated, "file of \(fileSize) bytes is too short to hold a footer", offset: 0)
         }
-        let start = bytes.count - size
-        let footer = UnsafeRawBufferPointer(rebasing: bytes[start...])
+        let start = fileSize - size
+        let footer = last
         guard footer.suffix(8).elementsEqual(FormatConstants.footerMagic) else {
             throw LogFormatError(
                 .badMagic, "no footer: the file does not end with AQSEALED (unsealed or truncated)",
-                offset: bytes.count - 8)
+                offset: fileSize - 8)
         }
         let crcOffset =
             FormatConstants.footerSignedSize + FormatConstants.signatureSize + FormatConstants.footerPhysicalSize

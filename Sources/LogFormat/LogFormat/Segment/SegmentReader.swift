@@ -1,4 +1,9 @@
 // Reading segments: sealed ones through their footer and index, open (active) ones by scanning blocks.
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import Synchronization
 
 /// A record read back from a segment, with where it lives.
@@ -39,11 +44,25 @@ public final class SegmentReader: Sendable {
     /// Opens a segment. A sealed file must have a valid footer and index; an unsealed one (`sealed: false`)
     /// is scanned up to its last complete block.
     public convenience init(path: String, sealed: Bool) throws(LogFormatError) {
-        try self.init(source: try MappedFile(path: path, snapshot: !sealed), sealed: sealed)
+        guard sealed else {
+            try self.init(source: try MappedFile(path: path, snapshot: true), sealed: false)
+            return
+        }
+        let fd = try FileIO.open(path, flags: O_RDONLY)
+        defer { FileIO.close(fd) }
+        let size = try FileIO.fileSize(fd, path: path)
+        let opening = try SegmentOpeningBytes(fd: fd, size: size, path: path)
+        try self.init(source: try MappedFile(fd: fd, size: size, path: path), sealed: true, opening: opening)
     }
 
     /// Opens a segment over `source`; messages name `source.path`.
-    public init(source: any SegmentByteSource, sealed: Bool) throws(LogFormatError) {
+    public convenience init(source: any SegmentByteSource, sealed: Bool) throws(LogFormatError) {
+        try self.init(source: source, sealed: sealed, opening: nil)
+    }
+
+    /// `opening`: the file header, footer and index head of a sealed local file, read on their own; they are read
+    /// from the copies instead of `source`.
+    private init(source: any SegmentByteSource, sealed: Bool, opening: SegmentOpeningBytes?) throws(LogFormatError) {
         let path = source.path
         self.path = path
         file = source
@@ -52,13 +71,19 @@ public final class SegmentReader: Sendable {
             try file.makePresent([
                 0..<FormatConstants.fileHeaderSize, (bytes.count - FormatConstants.footerSize)..<bytes.count,
             ])
-            header = try SegmentFileHeader.parse(bytes)
+            header = try SegmentFileHeader.parse(opening?.header ?? bytes)
         } catch {
             throw error.at(path: path)
         }
         if sealed {
             let footer: SegmentFooter
-            do throws(LogFormatError) { footer = try SegmentFooter.parse(fileBytes: bytes) } catch {
+            do throws(LogFormatError) {
+                if let opening {
+                    footer = try SegmentFooter.parse(last: opening.footer, fileSize: opening.fileSize)
+                } else {
+                    footer = try SegmentFooter.parse(fileBytes: bytes)
+                }
+            } catch {
                 throw error.at(path: path)
             }
             guard footer.seal.nodeID == header.nodeID, footer.seal.sequence == header.sequence else {
@@ -76,7 +101,8 @@ public final class SegmentReader: Sendable {
                 try file.makePresent(
                     indexStart..<min(
                         indexEnd, indexStart + FormatConstants.blockHeaderSize + Self.indexHeadGuess(footer)))
-                indexHeader = try BlockHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[indexStart...]))
+                indexHeader = try BlockHeader.parse(
+                    opening?.indexBytes(from: indexStart) ?? UnsafeRawBufferPointer(rebasing: bytes[indexStart...]))
             } catch {
                 throw error.at(path: path, base: indexStart)
             }
@@ -91,9 +117,11 @@ public final class SegmentReader: Sendable {
             // A version 2 index checks its head and each section itself, on first use: opening a segment does not
             // read the whole index. Version 1 has only the block's checksum.
             let payloadStart = indexStart + FormatConstants.blockHeaderSize
+            let head = opening?.indexBytes(from: payloadStart)
+            let front = head.flatMap { $0.count >= 2 ? $0 : nil } ?? UnsafeRawBufferPointer(rebasing: bytes[payloadStart...])
             let sectioned =
                 indexHeader.totalSize >= FormatConstants.blockHeaderSize + 2
-                && UInt16(bytes[payloadStart]) | UInt16(bytes[payloadStart + 1]) << 8 >= FormatConstants.indexVersion
+                && UInt16(front[0]) | UInt16(front[1]) << 8 >= FormatConstants.indexVersion
             if !sectioned {
                 do throws(LogFormatError) { try file.makePresent(indexStart..<indexEnd) } catch {
                     throw error.at(path: path, base: indexStart)
@@ -105,7 +133,8 @@ public final class SegmentReader: Sendable {
                 : try Self.checkedPayload(bytes, blockAt: indexStart, indexHeader, what: "index", path: path)
             let view: SegmentIndexView
             do throws(LogFormatError) {
-                view = try SegmentIndexView(payload: payload, source: file, base: payloadStart)
+                view = try SegmentIndexView(
+                    payload: payload, source: file, base: payloadStart, head: sectioned ? head : nil)
             } catch {
                 throw error.at(path: path, base: indexStart + FormatConstants.blockHeaderSize)
             }
