@@ -107,7 +107,8 @@ public struct DataDirectory: Sendable, Hashable {
 
     /// The sequence number in a segment file name, if it is one.
     public static func sequence(ofFileName name: String) -> UInt64? {
-        guard let dot = name.firstIndex(of: ".") else { return nil }
+        // By UTF-8 bytes, not Characters: every query lists every segment's name.
+        guard let dot = name.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
         return UInt64(name[..<dot])
     }
 
@@ -197,10 +198,8 @@ public struct DataDirectory: Sendable, Hashable {
         let archived = Set(archive)
         let tombstoned = excludingTombstoned ? Set(try listTombstoneFiles().compactMap(Self.sequence(ofFileName:))) : []
         let hot = try listSegmentFiles().sealed.filter { !archived.contains($0) }
-        return (hot.map { "segments/" + $0 } + archive.map { "archive/" + $0 }).filter {
-            guard let seq = Self.sequence(ofFileName: String($0.split(separator: "/").last ?? "")) else { return false }
-            return !tombstoned.contains(seq)
-        }
+        let live = { (name: String) in Self.sequence(ofFileName: name).map { !tombstoned.contains($0) } ?? false }
+        return hot.filter(live).map { "segments/" + $0 } + archive.filter(live).map { "archive/" + $0 }
     }
 
     /// The catalog, rebuilt (and saved when `repair`) if it is missing, damaged or disagrees with the files.
