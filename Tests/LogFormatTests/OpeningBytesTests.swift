@@ -94,10 +94,13 @@ import Testing
         }
         let headRange = SegmentReader.openingRanges(footer, fileSize: original.count)[1]
         // Offsets in the header, the index block header and head, and the footer.
-        let places = Array(0..<FormatConstants.fileHeaderSize) + Array(headRange)
+        let places =
+            Array(0..<FormatConstants.fileHeaderSize) + Array(headRange)
             + Array((original.count - FormatConstants.footerSize)..<original.count)
         let seen = Mutex<Set<LogFormatError.Code>>([])
-        await propertyCheck(count: 300, input: Gen.int(in: 0...(places.count - 1)), Gen.int(in: 0...7), Gen.int(in: 0...3)) {
+        await propertyCheck(
+            count: 300, input: Gen.int(in: 0...(places.count - 1)), Gen.int(in: 0...7), Gen.int(in: 0...3)
+        ) {
             pick, bit, kind in
             var damaged = original
             let offset = places[pick]
@@ -112,6 +115,7 @@ import Testing
             }
         }
         // The damage reached each kind of check the copies feed.
-        #expect(seen.withLock { $0.isSuperset(of: [.badMagic, .checksumMismatch, .truncated]) }, "\(seen.withLock { $0 })")
+        #expect(
+            seen.withLock { $0.isSuperset(of: [.badMagic, .checksumMismatch, .truncated]) }, "\(seen.withLock { $0 })")
     }
 }

@@ -231,7 +231,8 @@ public final class MappedFile: Sendable {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
             let done: Int
             do throws(LogFormatError) {
-                done = try FileIO.pread(fd, into: UnsafeMutableRawBufferPointer(start: buffer, count: size), at: 0, path: path)
+                done = try FileIO.pread(
+                    fd, into: UnsafeMutableRawBufferPointer(start: buffer, count: size), at: 0, path: path)
             } catch {
                 buffer.deallocate()
                 throw error

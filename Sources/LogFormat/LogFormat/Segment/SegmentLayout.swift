@@ -215,7 +215,8 @@ public struct SegmentFooter: Sendable, Hashable {
 
     /// Parses the footer from the last `footerSize` bytes of `bytes`; offsets in errors are relative to `bytes`.
     public static func parse(fileBytes bytes: UnsafeRawBufferPointer) throws(LogFormatError) -> SegmentFooter {
-        try parse(last: UnsafeRawBufferPointer(rebasing: bytes.suffix(FormatConstants.footerSize)), fileSize: bytes.count)
+        try parse(
+            last: UnsafeRawBufferPointer(rebasing: bytes.suffix(FormatConstants.footerSize)), fileSize: bytes.count)
     }
 
     /// `parse(fileBytes:)` from the file's last `footerSize` bytes (all of it when shorter), read on their own.

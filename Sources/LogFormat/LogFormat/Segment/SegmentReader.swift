@@ -1,9 +1,5 @@
 // Reading segments: sealed ones through their footer and index, open (active) ones by scanning blocks.
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 import Synchronization
 
 /// A record read back from a segment, with where it lives.
@@ -118,7 +114,8 @@ public final class SegmentReader: Sendable {
             // read the whole index. Version 1 has only the block's checksum.
             let payloadStart = indexStart + FormatConstants.blockHeaderSize
             let head = opening?.indexBytes(from: payloadStart)
-            let front = head.flatMap { $0.count >= 2 ? $0 : nil } ?? UnsafeRawBufferPointer(rebasing: bytes[payloadStart...])
+            let front =
+                head.flatMap { $0.count >= 2 ? $0 : nil } ?? UnsafeRawBufferPointer(rebasing: bytes[payloadStart...])
             let sectioned =
                 indexHeader.totalSize >= FormatConstants.blockHeaderSize + 2
                 && UInt16(front[0]) | UInt16(front[1]) << 8 >= FormatConstants.indexVersion
