@@ -6,6 +6,12 @@ import Foundation
 import LogFormat
 import StoreQuery
 
+/// The environment variable `name`, read with getenv: Foundation's `ProcessInfo.environment` copies the whole
+/// environment into a dictionary first, a tenth of a millisecond of every query.
+func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
 /// Where the data is: --data, repeatable, else $AUDITQ_DATA, else ./data.
 struct DataOptions: ParsableArguments {
     @Option(
@@ -15,13 +21,13 @@ struct DataOptions: ParsableArguments {
 
     var resolved: [DataDirectory] {
         if !directories.isEmpty { return directories.map(DataDirectory.init) }
-        let env = ProcessInfo.processInfo.environment["AUDITQ_DATA"] ?? "./data"
+        let env = environmentValue("AUDITQ_DATA") ?? "./data"
         return env.split(separator: ":").map { DataDirectory(String($0)) }
     }
 
     /// The directories, each of which must exist (a usage error otherwise).
     func existing() throws -> [DataDirectory] {
-        for d in resolved where !FileManager.default.fileExists(atPath: d.root) {
+        for d in resolved where !FileIO.exists(d.root) {
             throw ValidationError("no data directory at \(d.root)")
         }
         return resolved
@@ -30,7 +36,7 @@ struct DataOptions: ParsableArguments {
     func openStore() throws -> AuditStore {
         let directories = try existing()
         // One query per process: blocks are rarely read twice, and a large cache only costs fresh pages.
-        let mib = Int(ProcessInfo.processInfo.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
+        let mib = Int(environmentValue("AUDITQ_CACHE_MIB") ?? "") ?? 32
         return try AuditStore(directories: directories, cacheBytes: mib << 20, cacheDecodedBlocks: false)
     }
 }
@@ -98,7 +104,7 @@ struct FormatOptions: ParsableArguments {
     }
 
     var palette: Palette {
-        Palette(enabled: stdoutIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+        Palette(enabled: stdoutIsTerminal && environmentValue("NO_COLOR") == nil)
     }
 }
 

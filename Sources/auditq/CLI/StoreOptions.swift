@@ -59,9 +59,9 @@ struct StoreOptions: ParsableArguments {
 
     static func resolvedCacheDir(_ cacheDir: String?) -> String {
         if let cacheDir { return cacheDir }
-        if let d = Self.environment["AUDITQ_CACHE_DIR"], !d.isEmpty { return d }
-        if let x = Self.environment["XDG_CACHE_HOME"], !x.isEmpty { return x + "/auditq" }
-        if let h = Self.environment["HOME"], !h.isEmpty { return h + "/.cache/auditq" }
+        if let d = environmentValue("AUDITQ_CACHE_DIR"), !d.isEmpty { return d }
+        if let x = environmentValue("XDG_CACHE_HOME"), !x.isEmpty { return x + "/auditq" }
+        if let h = environmentValue("HOME"), !h.isEmpty { return h + "/.cache/auditq" }
         return "/tmp/auditq-cache-\(getuid())"
     }
 
@@ -87,19 +87,19 @@ struct StoreOptions: ParsableArguments {
         let configuration: S3Configuration
         do {
             configuration = try BucketConfiguration.load(
-                configFile: o.s3Config ?? Self.environment["AUDITQ_S3_CONFIG"], environment: Self.environment)
+                configFile: o.s3Config ?? environmentValue("AUDITQ_S3_CONFIG"), environment: Self.environment)
         } catch let e as ObjectStoreError {
             throw ValidationError("--store: \(e.message)")
         }
         let client = try S3Client.forQueries(configuration)
-        let mib = o.cacheMiB ?? Int(Self.environment["AUDITQ_CACHE_MIB_S3"] ?? "") ?? 1024
+        let mib = o.cacheMiB ?? Int(environmentValue("AUDITQ_CACHE_MIB_S3") ?? "") ?? 1024
         let cache = try RangeCacheDirectory(root: resolvedCacheDir(o.cacheDir), capacityBytes: mib << 20)
         StoreFetchReport.register(cache)
         return try o.stores.map {
             let b = BucketSegments(
                 client: client, location: try S3Location(url: $0), cache: cache, timeRange: timeRange,
                 stats: StoreFetchReport.stats,
-                listingMaxAgeSeconds: o.listingMaxAge ?? Int(Self.environment["AUDITQ_LISTING_MAX_AGE"] ?? "") ?? 0)
+                listingMaxAgeSeconds: o.listingMaxAge ?? Int(environmentValue("AUDITQ_LISTING_MAX_AGE") ?? "") ?? 0)
             // The LIST runs while the rest of the store opens.
             b.startListing()
             return b
@@ -117,7 +117,7 @@ struct StoreOptions: ParsableArguments {
 
     /// `data`'s directories, each of which must exist; none when --store is given without --data or $AUDITQ_DATA.
     func localDirectories(_ data: DataOptions) throws -> [DataDirectory] {
-        if !stores.isEmpty && data.directories.isEmpty && Self.environment["AUDITQ_DATA"] == nil { return [] }
+        if !stores.isEmpty && data.directories.isEmpty && environmentValue("AUDITQ_DATA") == nil { return [] }
         return try data.existing()
     }
 
@@ -129,7 +129,7 @@ struct StoreOptions: ParsableArguments {
         -> AuditStore
     {
         let local = try localDirectories(data)
-        let mib = Int(Self.environment["AUDITQ_CACHE_MIB"] ?? "") ?? 32
+        let mib = Int(environmentValue("AUDITQ_CACHE_MIB") ?? "") ?? 32
         let store = try AuditStore(
             directories: local, remotes: try remotes(timeRange: timeRange), cacheBytes: mib << 20,
             cacheDecodedBlocks: false, provisional: provisional)
@@ -211,7 +211,7 @@ enum StoreFetchReport {
             if StoreFetchReport.stats.bytes > 0 || StoreFetchReport.stats.gets > 0 {
                 for c in StoreFetchReport.caches.withLock({ $0 }) { c.trim() }
             }
-            if ProcessInfo.processInfo.environment["AUDITQ_FETCH_STATS"] == "1" {
+            if environmentValue("AUDITQ_FETCH_STATS") == "1" {
                 let ms = Double(FileIO.monotonicNanos() - StoreFetchReport.started) / 1e6
                 note("store: \(StoreFetchReport.stats.summary); \(String(format: "%.1f", ms)) ms from opening to exit")
             }

@@ -64,7 +64,7 @@ extension AuditQ {
             case "csv": FileHandle.standardOutput.write(Data(ReachOutput.csv(reach.users).utf8))
             default:
                 let palette = Palette(
-                    enabled: stdoutIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+                    enabled: stdoutIsTerminal && environmentValue("NO_COLOR") == nil)
                 print(ReachOutput.table(reach.users, zone: zone, palette: palette))
             }
         }
