@@ -3,7 +3,24 @@ import AuditQuery
 import Foundation
 import LogFormat
 
-func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+func note(_ s: String) { writeStderr(s + "\n") }
+
+/// Writes `text` to standard error with write(2): Foundation's `FileHandle` and a `Data` copy cost more than the
+/// write in a light query. A failure is ignored (a note must not end the answer).
+func writeStderr(_ text: String) {
+    var text = text
+    text.withUTF8 { b in
+        var offset = 0
+        while offset < b.count {
+            let n = write(2, b.baseAddress! + offset, b.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+    }
+}
 
 let stderrIsTerminal = isatty(2) == 1
 let stdoutIsTerminal = isatty(1) == 1
@@ -11,12 +28,12 @@ let stdoutIsTerminal = isatty(1) == 1
 /// Progress on stderr, only when it is a terminal.
 func progress(_ s: String) {
     guard stderrIsTerminal else { return }
-    FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+    writeStderr("\r\u{1B}[K" + s)
 }
 
 func progressDone() {
     guard stderrIsTerminal else { return }
-    FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    writeStderr("\r\u{1B}[K")
 }
 
 func emit(_ records: [StoredRecord], format: OutputFormat, zone: TimeZoneSpec, palette: Palette) {
