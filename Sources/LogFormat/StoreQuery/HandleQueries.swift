@@ -2,7 +2,9 @@
 // answer needs once and hold its rows (segment, block, row) instead of building an `AuditEvent` per record. A caller
 // reads only the columns it shows (`RecordHandles` column accessors) or renders rows straight from their blocks
 // (auditq's JSON); either way the answer is the event path's, record for record (HandleQueryTests).
+import Dispatch
 import LogFormat
+import Synchronization
 
 extension AuditStore {
     /// `search` as handles: the same records in the same order, duplicates dropped the same way, each a row of a
@@ -36,18 +38,29 @@ extension AuditStore {
         }
         let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
             .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
-        for handle in sealed {
+        // Segments are independent: their blocks are read on every core, then taken in segment order.
+        let found = Self.onEveryCore(sealed.count) { (i) throws(LogFormatError) -> SegmentRows? in
+            let handle = sealed[i]
             let reader: SegmentReader
-            do { reader = try handle.reader() } catch  where handle.expired { continue }
+            do throws(LogFormatError) { reader = try handle.reader() } catch where handle.expired { return nil }
             let ordinals = try postings(reader, query.terms)
-            guard !ordinals.isEmpty else { continue }
+            guard !ordinals.isEmpty else { return nil }
+            var rows = SegmentRows()
             if keepingTraceRuns {
                 try reader.rowHandles(
-                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &out,
-                    read: &read[ObjectIdentifier(handle), default: [:]])
+                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &rows.handles,
+                    read: &rows.read)
             } else {
-                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
+                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &rows.handles)
             }
+            return rows
+        }
+        out.handles.reserveCapacity(
+            out.handles.count + found.reduce(0) { $0 + ((try? $1.get())??.handles.handles.count ?? 0) })
+        for (handle, result) in zip(sealed, found) {
+            guard let rows = try result.get() else { continue }
+            let offset = out.append(contentsOf: rows.handles)
+            if keepingTraceRuns { read[ObjectIdentifier(handle)] = rows.read.mapValues { $0 + offset } }
         }
         var sorted = out.handles
         out.handles = []
@@ -55,6 +68,28 @@ extension AuditStore {
         if !query.includeDuplicates { try Self.dropDuplicates(&sorted, out) }
         out.handles = sorted
         return out
+    }
+
+    /// What one segment gave `searchHandles`: its rows, and the blocks read (block number → index in
+    /// `handles.blocks`).
+    struct SegmentRows: Sendable {
+        var handles = RecordHandles()
+        var read: [Int: Int32] = [:]
+    }
+
+    /// `work(i)` for each `i` in `0..<count`, on every core (`DispatchQueue.concurrentPerform` takes them in order,
+    /// each core the next one free), the results by index. Errors are results too: the caller meets the first in
+    /// index order, as a loop would have.
+    static func onEveryCore<T: Sendable>(
+        _ count: Int, _ work: @Sendable (Int) throws(LogFormatError) -> T
+    ) -> [Result<T, LogFormatError>] {
+        guard count > 1 else { return (0..<count).map { i in Result { () throws(LogFormatError) in try work(i) } } }
+        let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: count))
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let r = Result { () throws(LogFormatError) in try work(i) }
+            results.withLock { $0[i] = r }
+        }
+        return results.withLock { $0.map { $0! } }
     }
 
     static func sortByTime(_ handles: inout [RecordHandle]) {
