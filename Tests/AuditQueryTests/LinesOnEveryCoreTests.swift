@@ -82,10 +82,11 @@ import Testing
             let lengths = (0..<5).map { _ in Int.random(in: 0...300, using: &rng) }
             let first = Int.random(in: 0..<count, using: &rng)
             // Sometimes a second failure later on: the first one's error is what the caller meets.
-            let failing: Set<Int> = Bool.random(using: &rng) ? [first, Int.random(in: first..<count, using: &rng)] : [first]
+            let second = Int.random(in: first..<count, using: &rng)
+            let failing: Set<Int> = Bool.random(using: &rng) ? [first, second] : [first]
+            let flush = Int.random(in: 1...2048, using: &rng)
             let (sink, error) = Self.run(
-                count, run: run, keys: keys, lengths: lengths, cores: cores, flush: Int.random(in: 1...2048, using: &rng),
-                failing: failing)
+                count, run: run, keys: keys, lengths: lengths, cores: cores, flush: flush, failing: failing)
             #expect(error == Failed(item: first))
             let written = sink.state.withLock { $0.bytes }
             let before = Self.serial(0..<first, lengths)

@@ -42,7 +42,7 @@ extension AuditStore {
         let found = Self.onEveryCore(sealed.count) { (i) throws(LogFormatError) -> SegmentRows? in
             let handle = sealed[i]
             let reader: SegmentReader
-            do throws(LogFormatError) { reader = try handle.reader() } catch where handle.expired { return nil }
+            do throws(LogFormatError) { reader = try handle.reader() } catch  where handle.expired { return nil }
             let ordinals = try postings(reader, query.terms)
             guard !ordinals.isEmpty else { return nil }
             var rows = SegmentRows()

@@ -76,8 +76,9 @@ func emitOTLP(_ events: [AuditEvent]) {
 }
 
 /// `writeLines` with the rendering on every core (`writeLinesOnEveryCore`): the same bytes on standard output.
+/// `renderer` is evaluated once per core.
 func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
-    _ items: [T], run: Int, key: (T) -> Int32, renderer: @Sendable () -> R,
+    _ items: [T], run: Int, key: (T) -> Int32, renderer: @autoclosure @escaping @Sendable () -> R,
     _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void
 ) throws(E) {
     try AuditQuery.writeLinesOnEveryCore(items, run: run, key: key, renderer: renderer, render, write: writeStdout)

@@ -36,7 +36,7 @@ extension AuditQ {
                     note("no matching events")
                     return
                 }
-                try writeLinesOnEveryCore(found.handles, run: 256, key: \.block, renderer: { RowJSON(found) }) {
+                try writeLinesOnEveryCore(found.handles, run: 256, key: \.block, renderer: RowJSON(found)) {
                     (writer, h, buffer) throws(LogFormatError) in try writer.line(h, into: &buffer)
                 }
                 exitAfterAnswer()
