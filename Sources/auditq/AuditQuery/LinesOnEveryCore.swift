@@ -11,9 +11,9 @@ import Synchronization
 /// into runs of about `run` items, each continued to where `key` changes (up to twice `run`), so that a run's items
 /// mostly share what a renderer keeps per key (a block's rendered strings and shapes). Each core makes its own
 /// renderer with `renderer`. The run whose turn it is streams out as it is rendered; a run rendered ahead of its turn
-/// is held until then. When rendering throws, what came before the failing item is written (all of it, or up to its
-/// last piece) and nothing after it, and the error is thrown. `cores`: at most this many threads (one renders on
-/// the caller's).
+/// is held until then, with at most two runs per core taken and not yet written. When rendering throws, what came
+/// before the failing item is written (all of it, or up to its last piece) and nothing after it, and the error is
+/// thrown. `cores`: at most this many threads (one renders on the caller's).
 public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     _ items: [T], run: Int, key: (T) -> Int32, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
     flushBytes: Int = 128 << 10, renderer: @Sendable () -> R,
@@ -23,12 +23,21 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     let runs = Runs.cut(items, run: run, key: key)
     let state = Mutex(Runs.State<E>())
     let next = Atomic<Int>(0)
-    DispatchQueue.concurrentPerform(iterations: max(1, min(cores, runs.count))) { _ in
+    let workers = max(1, min(cores, runs.count))
+    // At most this many runs taken and not yet written: when the reader of the output is slower than the cores, runs
+    // rendered ahead would otherwise be held without bound (a whole activity's 165 MB behind a slow pipe).
+    let ahead = DispatchSemaphore(value: 2 * workers)
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
         var r = renderer()
         var buffer = Runs.buffer()
         while true {
+            ahead.wait()
             let k = next.add(1, ordering: .relaxed).oldValue
-            guard k < runs.count else { return }
+            // After a failure nothing more is written, so nothing frees a place: pass the place on to whoever waits.
+            guard k < runs.count, state.withLock({ $0.failure == nil }) else {
+                ahead.signal()
+                return
+            }
             // A run held whole has its buffer's pages reused for a later run: fresh pages are a fault each.
             var streaming = false
             var failure: E?
@@ -54,6 +63,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
                 write(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
+            if streaming || failure != nil { ahead.signal() }
             var turn = state.withLock { s in
                 if let failure { s.failed(k, failure) }
                 if streaming {
@@ -68,6 +78,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
             while var out = turn {
                 turn = nil  // `out` alone holds the buffer, so emptying it keeps its storage rather than copying
                 write(out)
+                ahead.signal()
                 out.removeAll(keepingCapacity: true)
                 turn = state.withLock { s in
                     s.spare.append(out)
