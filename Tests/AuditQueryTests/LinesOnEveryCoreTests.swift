@@ -1,5 +1,6 @@
 // `writeLinesOnEveryCore` must write exactly what rendering the items one after another writes, whatever the runs,
 // keys, cores and flush sizes; and when an item fails, only what came before it, and its error.
+import Foundation
 import PropertyBased
 import Synchronization
 import TestSupport
@@ -92,6 +93,28 @@ import Testing
             let before = Self.serial(0..<first, lengths)
             #expect(written.count <= before.count && Array(before.prefix(written.count)) == written)
         }
+    }
+
+    @Test func aSlowWriterHoldsBackTheRendering() {
+        // Lines rendered and not yet written, at their most: at most two runs per core are taken and not written.
+        let counts = Mutex((rendered: 0, written: 0, mostAhead: 0))
+        let (run, cores) = (5, 2)
+        writeLinesOnEveryCore(
+            Array(0..<400), run: run, key: { _ in 0 }, cores: cores, flushBytes: 1, renderer: { 0 },
+            { (_: inout Int, i: Int, buffer: inout [UInt8]) in
+                counts.withLock { c in
+                    c.rendered += 1
+                    c.mostAhead = max(c.mostAhead, c.rendered - c.written)
+                }
+                buffer += Array("\(i)".utf8)
+            },
+            write: { bytes in
+                usleep(200)
+                counts.withLock { $0.written += bytes.count { $0 == UInt8(ascii: "\n") } }
+            })
+        let c = counts.withLock { $0 }
+        #expect(c.written == 400)
+        #expect(c.mostAhead <= 2 * cores * 2 * run)
     }
 
     @Test func theRunsAreCutWhereTheKeyChangesUpToTwiceTheirLength() {

@@ -27,15 +27,26 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     // At most this many runs taken and not yet written: when the reader of the output is slower than the cores, runs
     // rendered ahead would otherwise be held without bound (a whole activity's 165 MB behind a slow pipe).
     let ahead = DispatchSemaphore(value: 2 * workers)
+    // Places taken and not given back: a failure leaves some (runs never written), and libdispatch traps when a
+    // semaphore below its starting value is freed, so they are given back at the end.
+    let held = Atomic<Int>(0)
+    @Sendable func take() {
+        ahead.wait()
+        held.add(1, ordering: .relaxed)
+    }
+    @Sendable func give() {
+        held.subtract(1, ordering: .relaxed)
+        ahead.signal()
+    }
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         var r = renderer()
         var buffer = Runs.buffer()
         while true {
-            ahead.wait()
+            take()
             let k = next.add(1, ordering: .relaxed).oldValue
             // After a failure nothing more is written, so nothing frees a place: pass the place on to whoever waits.
             guard k < runs.count, state.withLock({ $0.failure == nil }) else {
-                ahead.signal()
+                give()
                 return
             }
             // A run held whole has its buffer's pages reused for a later run: fresh pages are a fault each.
@@ -63,7 +74,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
                 write(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
-            if streaming || failure != nil { ahead.signal() }
+            if streaming || failure != nil { give() }
             var turn = state.withLock { s in
                 if let failure { s.failed(k, failure) }
                 if streaming {
@@ -78,7 +89,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
             while var out = turn {
                 turn = nil  // `out` alone holds the buffer, so emptying it keeps its storage rather than copying
                 write(out)
-                ahead.signal()
+                give()
                 out.removeAll(keepingCapacity: true)
                 turn = state.withLock { s in
                     s.spare.append(out)
@@ -89,6 +100,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
             if failure != nil { return }
         }
     }
+    for _ in 0..<held.load(ordering: .relaxed) { ahead.signal() }
     if let (_, error) = state.withLock({ $0.failure }) { throw error }
 }
 
