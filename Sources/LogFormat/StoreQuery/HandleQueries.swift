@@ -38,13 +38,21 @@ extension AuditStore {
         }
         let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
             .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
-        // Segments are independent: their blocks are read on every core, then taken in segment order.
-        let found = Self.onEveryCore(sealed.count) { (i) throws(LogFormatError) -> SegmentRows? in
-            let handle = sealed[i]
+        // The index look-ups on this thread (a light question ends about there); then the blocks of the segments
+        // that hold rows, on every core when there are enough rows to share (segments are independent), taken in
+        // segment order.
+        var asked: [(handle: SegmentHandle, reader: SegmentReader, ordinals: [UInt32])] = []
+        for handle in sealed {
             let reader: SegmentReader
-            do throws(LogFormatError) { reader = try handle.reader() } catch  where handle.expired { return nil }
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
             let ordinals = try postings(reader, query.terms)
-            guard !ordinals.isEmpty else { return nil }
+            if !ordinals.isEmpty { asked.append((handle, reader, ordinals)) }
+        }
+        let rowsAsked = asked.reduce(0) { $0 + $1.ordinals.count }
+        let segments = asked.map { ($0.reader, $0.ordinals) }
+        let found = Self.onEveryCore(asked.count, if: rowsAsked >= Self.rowsWorthSharing) {
+            (i) throws(LogFormatError) -> SegmentRows in
+            let (reader, ordinals) = segments[i]
             var rows = SegmentRows()
             if keepingTraceRuns {
                 try reader.rowHandles(
@@ -55,12 +63,11 @@ extension AuditStore {
             }
             return rows
         }
-        out.handles.reserveCapacity(
-            out.handles.count + found.reduce(0) { $0 + ((try? $1.get())??.handles.handles.count ?? 0) })
-        for (handle, result) in zip(sealed, found) {
-            guard let rows = try result.get() else { continue }
+        out.handles.reserveCapacity(out.handles.count + rowsAsked)
+        for (a, result) in zip(asked, found) {
+            let rows = try result.get()
             let offset = out.append(contentsOf: rows.handles)
-            if keepingTraceRuns { read[ObjectIdentifier(handle)] = rows.read.mapValues { $0 + offset } }
+            if keepingTraceRuns { read[ObjectIdentifier(a.handle)] = rows.read.mapValues { $0 + offset } }
         }
         var sorted = out.handles
         out.handles = []
@@ -77,13 +84,19 @@ extension AuditStore {
         var read: [Int: Int32] = [:]
     }
 
-    /// `work(i)` for each `i` in `0..<count`, on every core (`DispatchQueue.concurrentPerform` takes them in order,
-    /// each core the next one free), the results by index. Errors are results too: the caller meets the first in
-    /// index order, as a loop would have.
+    /// Rows asked of the blocks of several segments from which reading them on every core pays: below it, starting
+    /// the threads costs more than they save (a light user's day is a few rows in a few blocks, about 0.6 ms each).
+    static let rowsWorthSharing = 1_000
+
+    /// `work(i)` for each `i` in `0..<count`, on every core when `shared` (`DispatchQueue.concurrentPerform` takes
+    /// them in order, each core the next one free), else in order on this thread; the results by index. Errors are
+    /// results too: the caller meets the first in index order, as a loop would have.
     static func onEveryCore<T: Sendable>(
-        _ count: Int, _ work: @Sendable (Int) throws(LogFormatError) -> T
+        _ count: Int, if shared: Bool, _ work: @Sendable (Int) throws(LogFormatError) -> T
     ) -> [Result<T, LogFormatError>] {
-        guard count > 1 else { return (0..<count).map { i in Result { () throws(LogFormatError) in try work(i) } } }
+        guard count > 1, shared else {
+            return (0..<count).map { i in Result { () throws(LogFormatError) in try work(i) } }
+        }
         let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: count))
         DispatchQueue.concurrentPerform(iterations: count) { i in
             let r = Result { () throws(LogFormatError) in try work(i) }
