@@ -50,7 +50,7 @@ extension AuditStore {
         }
         let rowsAsked = asked.reduce(0) { $0 + $1.ordinals.count }
         let segments = asked.map { ($0.reader, $0.ordinals) }
-        let found = Self.onEveryCore(asked.count, if: rowsAsked >= Self.rowsWorthSharing) {
+        let found = Self.onEveryCore(asked.count, if: rowsAsked >= rowsWorthSharing.load(ordering: .relaxed)) {
             (i) throws(LogFormatError) -> SegmentRows in
             let (reader, ordinals) = segments[i]
             var rows = SegmentRows()
@@ -83,10 +83,6 @@ extension AuditStore {
         var handles = RecordHandles()
         var read: [Int: Int32] = [:]
     }
-
-    /// Rows asked of the blocks of several segments from which reading them on every core pays: below it, starting
-    /// the threads costs more than they save (a light user's day is a few rows in a few blocks, about 0.6 ms each).
-    static let rowsWorthSharing = 1_000
 
     /// `work(i)` for each `i` in `0..<count`, on every core when `shared` (`DispatchQueue.concurrentPerform` takes
     /// them in order, each core the next one free), else in order on this thread; the results by index. Errors are
