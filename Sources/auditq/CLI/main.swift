@@ -79,12 +79,8 @@ private func keepFreedMemory() {
         guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: MallOpt.self)
         let trimThreshold: Int32 = -1
-        let mmapThreshold: Int32 = -3
-        let arenaMax: Int32 = -8  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX (<malloc.h>)
+        let mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD (<malloc.h>)
         _ = mallopt(mmapThreshold, 256 << 20)
         _ = mallopt(trimThreshold, 1 << 30)
-        // One heap for every thread: what one core frees the other reuses (a heap per thread started empty and
-        // faulted in pages of its own: a thousand more faults in a heavy search read on both cores).
-        _ = mallopt(arenaMax, 1)
     #endif
 }
