@@ -6,6 +6,7 @@
 import Foundation
 import PropertyBased
 import StoreQuery
+import Synchronization
 import TestSupport
 import Testing
 
@@ -44,15 +45,17 @@ import Testing
 
     /// With `cached`, the store keeps decoded blocks (a long-lived store: the handle path keeps each column block's
     /// every row, `BlockCache.getOutputRows`), and every question is asked twice, the second time from the cache.
+    /// With `shared`, the segments' blocks are read on every core however few rows are asked.
     @Test func handlesAndTheirColumnsEqualTheEventPath() async {
-        await propertyCheck(count: 40, input: Gen.uint64(in: 0...UInt64.max), Gen.bool, Gen.bool) {
-            seed, timed, cached in
+        await propertyCheck(count: 40, input: Gen.uint64(in: 0...UInt64.max), Gen.bool, Gen.bool, Gen.bool) {
+            seed, timed, cached, shared in
             try TempDir.with("store-handle-queries") { root in
                 let (directories, tails) = try ActivityHandlesTests.build(root: root.path, seed: seed)
                 let base = ActivityHandlesTests.base
                 let ms = ActivityHandlesTests.ms
                 let range = timed ? (base + 20 * ms)...(base + 50 * ms) : 0...UInt64.max
                 let store = try AuditStore(directories: directories, cacheDecodedBlocks: cached)
+                if shared { store.rowsWorthSharing.store(0, ordering: .relaxed) }
                 for user in cached ? ["u1", "u2", "u1", "u2"] : ["u1", "u2"] {
                     let query = EventQuery(terms: [.user(user)], timeRange: range)
                     let events = try store.search(query)

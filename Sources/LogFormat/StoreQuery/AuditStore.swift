@@ -109,6 +109,10 @@ public final class AuditStore: Sendable {
     /// Sealed segments elsewhere (an object store); a segment also present in a directory is read locally.
     public let remotes: [any RemoteSegments]
     public let cache: BlockCache
+    /// Rows asked of the blocks of several segments from which `searchHandles` reads them on every core: below it,
+    /// starting the threads costs more than they save (a light user's day is a few rows in a few blocks, about 0.6 ms
+    /// each). Tests lower it to take the shared path over small stores.
+    package let rowsWorthSharing = Atomic<Int>(1_000)
 
     /// A sealed segment known to the store, with its reader opened on first use and then kept (warm).
     final class SegmentHandle: Sendable {

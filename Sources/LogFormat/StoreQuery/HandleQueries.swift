@@ -2,7 +2,9 @@
 // answer needs once and hold its rows (segment, block, row) instead of building an `AuditEvent` per record. A caller
 // reads only the columns it shows (`RecordHandles` column accessors) or renders rows straight from their blocks
 // (auditq's JSON); either way the answer is the event path's, record for record (HandleQueryTests).
+import Dispatch
 import LogFormat
+import Synchronization
 
 extension AuditStore {
     /// `search` as handles: the same records in the same order, duplicates dropped the same way, each a row of a
@@ -36,18 +38,36 @@ extension AuditStore {
         }
         let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
             .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
+        // The index look-ups on this thread (a light question ends about there); then the blocks of the segments
+        // that hold rows, on every core when there are enough rows to share (segments are independent), taken in
+        // segment order.
+        var asked: [(handle: SegmentHandle, reader: SegmentReader, ordinals: [UInt32])] = []
         for handle in sealed {
             let reader: SegmentReader
             do { reader = try handle.reader() } catch  where handle.expired { continue }
             let ordinals = try postings(reader, query.terms)
-            guard !ordinals.isEmpty else { continue }
+            if !ordinals.isEmpty { asked.append((handle, reader, ordinals)) }
+        }
+        let rowsAsked = asked.reduce(0) { $0 + $1.ordinals.count }
+        let segments = asked.map { ($0.reader, $0.ordinals) }
+        let found = Self.onEveryCore(asked.count, if: rowsAsked >= rowsWorthSharing.load(ordering: .relaxed)) {
+            (i) throws(LogFormatError) -> SegmentRows in
+            let (reader, ordinals) = segments[i]
+            var rows = SegmentRows()
             if keepingTraceRuns {
                 try reader.rowHandles(
-                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &out,
-                    read: &read[ObjectIdentifier(handle), default: [:]])
+                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &rows.handles,
+                    read: &rows.read)
             } else {
-                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &out)
+                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &rows.handles)
             }
+            return rows
+        }
+        out.handles.reserveCapacity(out.handles.count + rowsAsked)
+        for (a, result) in zip(asked, found) {
+            let rows = try result.get()
+            let offset = out.append(contentsOf: rows.handles)
+            if keepingTraceRuns { read[ObjectIdentifier(a.handle)] = rows.read.mapValues { $0 + offset } }
         }
         var sorted = out.handles
         out.handles = []
@@ -55,6 +75,30 @@ extension AuditStore {
         if !query.includeDuplicates { try Self.dropDuplicates(&sorted, out) }
         out.handles = sorted
         return out
+    }
+
+    /// What one segment gave `searchHandles`: its rows, and the blocks read (block number → index in
+    /// `handles.blocks`).
+    struct SegmentRows: Sendable {
+        var handles = RecordHandles()
+        var read: [Int: Int32] = [:]
+    }
+
+    /// `work(i)` for each `i` in `0..<count`, on every core when `shared` (`DispatchQueue.concurrentPerform` takes
+    /// them in order, each core the next one free), else in order on this thread; the results by index. Errors are
+    /// results too: the caller meets the first in index order, as a loop would have.
+    static func onEveryCore<T: Sendable>(
+        _ count: Int, if shared: Bool, _ work: @Sendable (Int) throws(LogFormatError) -> T
+    ) -> [Result<T, LogFormatError>] {
+        guard count > 1, shared else {
+            return (0..<count).map { i in Result { () throws(LogFormatError) in try work(i) } }
+        }
+        let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: count))
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let r = Result { () throws(LogFormatError) in try work(i) }
+            results.withLock { $0[i] = r }
+        }
+        return results.withLock { $0.map { $0! } }
     }
 
     static func sortByTime(_ handles: inout [RecordHandle]) {

@@ -91,3 +91,12 @@ func emitOTLP(_ events: [AuditEvent]) {
     print(OTLPExport.json(events))
     if let logs = OTLPExport.logsJSON(events) { print(logs) }
 }
+
+/// `writeLines` with the rendering on every core (`writeLinesOnEveryCore`): the same bytes on standard output.
+/// `renderer` is evaluated once per core.
+func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
+    _ items: [T], run: Int, key: (T) -> Int32, renderer: @autoclosure @escaping @Sendable () -> R,
+    _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void
+) throws(E) {
+    try AuditQuery.writeLinesOnEveryCore(items, run: run, key: key, renderer: renderer, render, write: writeStdout)
+}

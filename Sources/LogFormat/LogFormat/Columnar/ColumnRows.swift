@@ -352,7 +352,7 @@ public struct RecordHandle: Sendable {
 /// The records of an answer as handles: rows of column blocks, and decoded records for what has no columns (row
 /// blocks, open segments). The handles name rows of the blocks read; each column is decoded only when asked for
 /// (`RecordHandleColumns.swift`), or a writer renders a row straight from its block (auditq's JSON).
-public struct RecordHandles {
+public struct RecordHandles: Sendable {
     package var blocks: [ColumnRows] = []
     package var records: [StoredRecord] = []
     /// The answer's records, in the order of the query that made them.
@@ -406,6 +406,22 @@ public struct RecordHandles {
             appendRow(i, of: b, node: node, sequence: sequence, firstOrdinal: firstOrdinal)
         }
         return true
+    }
+
+    /// Adds all of `other`'s blocks, records and handles (its handles renumbered to name them here); returns the
+    /// index here of `other`'s first block.
+    @discardableResult
+    package mutating func append(contentsOf other: RecordHandles) -> Int32 {
+        let blockOffset = Int32(blocks.count)
+        let recordOffset = Int32(records.count)
+        blocks += other.blocks
+        records += other.records
+        handles.reserveCapacity(handles.count + other.handles.count)
+        for var h in other.handles {
+            if h.block >= 0 { h.block += blockOffset } else { h.item += recordOffset }
+            handles.append(h)
+        }
+        return blockOffset
     }
 
     package mutating func append(_ record: StoredRecord) {

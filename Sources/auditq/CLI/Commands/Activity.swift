@@ -46,8 +46,8 @@ extension AuditQ {
                 }
                 let hops = requests.reduce(0) { $0 + $1.trace.count }
                 note("\(requests.count) requests by \(user), \(hops) records in their traces")
-                var writer = RowJSON(all)
-                try writeLines(requests) { (q, buffer) throws(LogFormatError) in
+                try writeLinesOnEveryCore(requests, run: 128, key: \.request.block, renderer: RowJSON(all)) {
+                    (writer, q, buffer) throws(LogFormatError) in
                     try writer.activityLine(
                         request: q.request, userEvents: q.userEvents.count, trace: q.trace, into: &buffer)
                 }

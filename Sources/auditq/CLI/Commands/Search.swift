@@ -36,9 +36,8 @@ extension AuditQ {
                     note("no matching events")
                     return
                 }
-                var writer = RowJSON(found)
-                try writeLines(found.handles) { (h, buffer) throws(LogFormatError) in
-                    try writer.line(h, into: &buffer)
+                try writeLinesOnEveryCore(found.handles, run: 256, key: \.block, renderer: RowJSON(found)) {
+                    (writer, h, buffer) throws(LogFormatError) in try writer.line(h, into: &buffer)
                 }
                 exitAfterAnswer()
             }
