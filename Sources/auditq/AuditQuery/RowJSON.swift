@@ -367,6 +367,8 @@ final class BlockJSON {
                 try value(try r.extra.tag(), &r.extra, &w, depth: 0)
             }
             put(sj.eventNameAttributes, &w)
+            // A held row's first use of its run's request id holds the bytes (ColumnBlock.rows).
+            var requestID: RunRequestID?
             for k in 0..<s.tagCount {
                 put(keys[sj.keys + k], &w)
                 switch rows.tags[s.tagStart + k] {
@@ -379,6 +381,12 @@ final class BlockJSON {
                     }
                     w.buffer.append(contentsOf: lastTraceText)
                 case ColumnBlock.ShapeTag.constant: break
+                case let tag where ColumnBlock.ShapeTag.isRunRequestID(tag):
+                    if requestID == nil { requestID = try r.value.runRequestID() }
+                    guard let id = requestID else { break }
+                    w.byte(UInt8(ascii: "\""))
+                    id.withText(tag) { w.buffer.append(contentsOf: $0) }
+                    w.byte(UInt8(ascii: "\""))
                 case ColumnBlock.ShapeTag.decimalDouble: w.double(try r.value.decimalDouble())
                 case let tag: try value(tag, &r.value, &w, depth: 0)
                 }
