@@ -12,6 +12,21 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
     return try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
 }
 
+/// Whether a two-row block of columns `c` is refused by every reader of rows: the decoder, held rows and canonical
+/// rows.
+private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
+    let payload = ColumnBlock.assemble(c)
+    var w = BinaryWriter()
+    let decode = try? payload.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.decode(bytes) }
+    let rows = try? payload.withBytes { (bytes) throws(LogFormatError) in
+        try ColumnBlock.rows(bytes, rows: [0, 1], segment: nil, expectedRows: 2, timeRange: nil)
+    }
+    let canonical = try? payload.withBytes { (bytes) throws(LogFormatError) in
+        try ColumnBlock.canonicalRows(bytes, into: &w)
+    }
+    return decode == nil && rows == nil && canonical == nil
+}
+
 @Suite struct ColumnBlockTests {
     /// Every field of every kind of event comes back with the same canonical bytes: hostile values included
     /// (huge and non-ASCII strings, NaN payloads, nested values, end before start, repeated keys).
@@ -217,28 +232,16 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         let columns = try block.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.columns(bytes) }
         // Row a holds the 16 bytes; row b nothing (each int is its one-row shape's constant).
         #expect(columns[.values]?.count == 16)
-        func refused(_ c: [ColumnID: [UInt8]]) -> Bool {
-            let payload = ColumnBlock.assemble(c)
-            var w = BinaryWriter()
-            let decode = try? payload.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.decode(bytes) }
-            let rows = try? payload.withBytes { (bytes) throws(LogFormatError) in
-                try ColumnBlock.rows(bytes, rows: [0, 1], segment: nil, expectedRows: 2, timeRange: nil)
-            }
-            let canonical = try? payload.withBytes { (bytes) throws(LogFormatError) in
-                try ColumnBlock.canonicalRows(bytes, into: &w)
-            }
-            return decode == nil && rows == nil && canonical == nil
-        }
-        #expect(!refused(columns))
+        #expect(!refusedByEveryRowReader(columns))
         var c = columns
         c[.revision] = [2]
-        #expect(refused(c), "revision 3's tags in a revision 2 block")
+        #expect(refusedByEveryRowReader(c), "revision 3's tags in a revision 2 block")
         c = columns
         c[.values] = Array(columns[.values]![0..<15])
-        #expect(refused(c), "a first use with 15 bytes")
+        #expect(refusedByEveryRowReader(c), "a first use with 15 bytes")
         c = columns
         c[.values] = Array(columns[.values]![16...])
-        #expect(refused(c), "a first use without its bytes")
+        #expect(refusedByEveryRowReader(c), "a first use without its bytes")
     }
 
     /// What revision 2 adds, lying with good checksums: a target repeating none, a constant naming a string past
@@ -257,31 +260,21 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         // Row a names its target as id + 1, row b repeats it; the decimals are 21e-3 and 5e-1; "m" is in the shape.
         #expect(columns[.http]?.last == 0)
         #expect(columns[.values] == [42, 5, 10, 1])
-        func refused(_ c: [ColumnID: [UInt8]]) -> Bool {
-            let payload = ColumnBlock.assemble(c)
-            var w = BinaryWriter()
-            let decode = try? payload.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.decode(bytes) }
-            let rows = try? payload.withBytes { (bytes) throws(LogFormatError) in
-                try ColumnBlock.rows(bytes, rows: [0, 1], segment: nil, expectedRows: 2, timeRange: nil)
-            }
-            let canonical = try? payload.withBytes { (bytes) throws(LogFormatError) in
-                try ColumnBlock.canonicalRows(bytes, into: &w)
-            }
-            return decode == nil && rows == nil && canonical == nil
-        }
-        #expect(!refused(columns))
+        #expect(!refusedByEveryRowReader(columns))
         var c = columns
         c[.http] = [0, 0]
-        #expect(refused(c), "a target repeating none")
+        #expect(refusedByEveryRowReader(c), "a target repeating none")
         c = columns
         c[.values] = [42, 0xA0, 0x1F, 10, 1]
-        #expect(refused(c), "an exponent of 1000")
+        #expect(refusedByEveryRowReader(c), "an exponent of 1000")
         c = columns
         var shapes = try #require(c[.shapes])
         let at = try #require(shapes.firstIndex(of: ColumnBlock.ShapeTag.constant))
         shapes[at + 2] = 0x7f
         c[.shapes] = shapes
-        #expect(refused(c), "a constant naming string 127 of a table of \(columns[.dictionary]?.first ?? 0)")
+        #expect(
+            refusedByEveryRowReader(c), "a constant naming string 127 of a table of \(columns[.dictionary]?.first ?? 0)"
+        )
     }
 
     @Test func anEmptyBlockRoundTrips() throws {
