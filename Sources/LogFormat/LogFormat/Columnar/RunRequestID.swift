@@ -7,6 +7,11 @@ package struct RunRequestID: Equatable, Sendable {
     package var high: UInt64
     package var low: UInt64
 
+    package init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
     /// The id `s` spells and the shape tag of that spelling: 32 lowercase hex digits (0x83) or a lowercase UUID
     /// (0x84); nil for anything else (the tags must give back `s` byte for byte).
     static func parse(_ s: String) -> (RunRequestID, tag: UInt8)? {
@@ -57,13 +62,15 @@ package struct RunRequestID: Equatable, Sendable {
         let uuid = tag == ColumnBlock.ShapeTag.runRequestIDUUID
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 36) { b in
             var at = 0
+            var word = high
             for i in 0..<32 {
+                if i == 16 { word = low }
                 if uuid && (i == 8 || i == 12 || i == 16 || i == 20) {
                     b[at] = UInt8(ascii: "-")
                     at += 1
                 }
-                let word = i < 16 ? high : low
-                let d = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (i % 16))) & 0x0f
+                let d = UInt8(truncatingIfNeeded: word >> 60)
+                word <<= 4
                 b[at] = d < 10 ? UInt8(ascii: "0") &+ d : UInt8(ascii: "a") &+ d &- 10
                 at += 1
             }
