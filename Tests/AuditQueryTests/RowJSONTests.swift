@@ -81,10 +81,13 @@ private func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         events[i].traceID = events[i - i % 3].traceID
         events[i].parentSpanID = events[i - 1].spanID
     }
-    // Request ids that are the trace id (a revision 2 block keeps them in the shape) or another trace's.
+    // Request ids that are the trace id (a revision 2 block keeps them in the shape) or another trace's, and ids of
+    // the trace's own as hex or a UUID (revision 3 keeps a run's once, and a row read alone holds it), twice in a row.
     for i in events.indices where i % 2 == 1 {
-        let ids = [events[i].traceID.hex, events[i - 1].traceID.hex]
-        events[i].attributes.append(Attribute("guid:x-request-id", .string(ids[i / 2 % 2])))
+        let own = OwnRequestID.hex(events[i].traceID)
+        let ids = [events[i].traceID.hex, events[i - 1].traceID.hex, own, OwnRequestID.uuid(own)]
+        events[i].attributes.append(Attribute("guid:x-request-id", .string(ids[i / 2 % 4])))
+        if i % 4 == 3 { events[i].attributes.insert(Attribute("request_id", .string(own)), at: 0) }
     }
     // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
     for i in events.indices where i % 3 == 2 && events[i].http != nil {

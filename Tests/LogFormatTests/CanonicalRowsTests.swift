@@ -117,11 +117,19 @@ func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         events[i].traceID = events[i - i % 3].traceID
         events[i].parentSpanID = events[i - 1].spanID
     }
-    // Request ids that are the trace id (revision 2 keeps them in the shape), in another case, or another trace's.
+    // Request ids that are the trace id (revision 2 keeps them in the shape), in another case, or another trace's;
+    // and ids of their own (revision 3 keeps a run's once): as hex and as a UUID, in several rows of a run, twice
+    // in a row, a second id in a run, and spellings that are not the id (upper case, one digit short).
     for i in events.indices where i % 2 == 1 {
         let hex = events[i].traceID.hex
-        let ids = [hex, hex.uppercased(), events[i - 1].traceID.hex, String(hex.dropLast())]
+        let own = OwnRequestID.hex(events[i].traceID)
+        let ids = [
+            hex, own, hex.uppercased(), OwnRequestID.uuid(own), events[i - 1].traceID.hex, own.uppercased(),
+            String(hex.dropLast()), OwnRequestID.hex(events[i - 1].traceID), String(own.dropLast()),
+            OwnRequestID.uuid(own).uppercased(),
+        ]
         events[i].attributes.insert(Attribute("request_id", .string(ids[i / 2 % ids.count])), at: 0)
+        if i % 4 == 3 { events[i].attributes.append(Attribute("guid:x-request-id", .string(OwnRequestID.uuid(own)))) }
     }
     // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
     for i in events.indices where i % 3 == 2 && events[i].http != nil {

@@ -12,6 +12,21 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
     return try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
 }
 
+/// Whether a two-row block of columns `c` is refused by every reader of rows: the decoder, held rows and canonical
+/// rows.
+private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
+    let payload = ColumnBlock.assemble(c)
+    var w = BinaryWriter()
+    let decode = try? payload.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.decode(bytes) }
+    let rows = try? payload.withBytes { (bytes) throws(LogFormatError) in
+        try ColumnBlock.rows(bytes, rows: [0, 1], segment: nil, expectedRows: 2, timeRange: nil)
+    }
+    let canonical = try? payload.withBytes { (bytes) throws(LogFormatError) in
+        try ColumnBlock.canonicalRows(bytes, into: &w)
+    }
+    return decode == nil && rows == nil && canonical == nil
+}
+
 @Suite struct ColumnBlockTests {
     /// Every field of every kind of event comes back with the same canonical bytes: hostile values included
     /// (huge and non-ASCII strings, NaN payloads, nested values, end before start, repeated keys).
@@ -75,12 +90,14 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         #expect(columns.count * 2 < rows.count, "columns \(columns.count) B, rows \(rows.count) B")
     }
 
-    /// Blocks of both revisions (docs/format/columns.md, "Revisions") give back the same canonical bytes: revision
-    /// 1, which blocks written before the revision column are, stays readable.
+    /// Blocks of every revision (docs/format/columns.md, "Revisions") give back the same canonical bytes: revision
+    /// 1, which blocks written before the revision column are, and revision 2 stay readable.
     @Test func bothRevisionsRoundTrip() async {
         await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 0...24)) { seed, count in
             let events = hostileTraces(seed, count)
-            for revision in [ColumnBlock.Revision.first, ColumnBlock.Revision.current] {
+            for revision in [
+                ColumnBlock.Revision.first, ColumnBlock.Revision.parentTimes, ColumnBlock.Revision.current,
+            ] {
                 for codec in [CompressionCodec.lz4, .zlib] {
                     let back = try? ColumnBlock.encode(
                         events, codec: codec, level: 6, shared: [:], revision: revision
@@ -105,7 +122,7 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
             return columns.mapValues(\.count)
         }
         let one = try sizes(ColumnBlock.Revision.first)
-        let two = try sizes(ColumnBlock.Revision.current)
+        let two = try sizes(ColumnBlock.Revision.parentTimes)
         print(
             "revision 1 → 2, raw bytes per column: \(ColumnID.allCases.map { "\($0) \(one[$0] ?? 0) → \(two[$0] ?? 0)" })"
         )
@@ -113,6 +130,44 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         #expect(two[.dictionary]! < one[.dictionary]!)
         #expect(two[.times]! < one[.times]!)
         #expect(two[.http]! < one[.http]!)
+        // Request ids here are the trace id: revision 3 writes these events as revision 2 does.
+        let three = try sizes(ColumnBlock.Revision.current)
+        #expect(three.filter { $0.key != .revision } == two.filter { $0.key != .revision })
+    }
+
+    /// Revision 3 keeps a request id that is not the trace id once per trace run (columns.md, tags 0x83 and 0x84):
+    /// traffic whose edge draws its request ids takes no dictionary entry and no string id per row for them, the
+    /// values column holds 16 bytes per trace, and the events come back the same.
+    @Test func revisionThreeStoresARunsRequestIDOnce() throws {
+        var c = TrafficGenerator.Configuration(seed: 14)
+        c.independentRequestIDs = true
+        var g = TrafficGenerator(configuration: c)
+        let events = tracesOf(g.nextEvents(4_000))
+        let traces = Set(events.map(\.traceID)).count
+        func sizes(_ revision: UInt64) throws -> [ColumnID: Int] {
+            let block = try ColumnBlock.encode(events, codec: .none, level: 6, shared: [:], revision: revision).payload
+            let back = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+            #expect(canonical(back) == canonical(events))
+            var w = BinaryWriter()
+            _ = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.canonicalRows(b, into: &w) }
+            #expect(
+                w.bytes
+                    == canonical(events).flatMap { c in
+                        var n = BinaryWriter()
+                        n.uvarint(c.count)
+                        return n.bytes + c
+                    })
+            return try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }.mapValues(\.count)
+        }
+        let two = try sizes(ColumnBlock.Revision.parentTimes)
+        let three = try sizes(ColumnBlock.Revision.current)
+        print(
+            "revision 2 → 3 with drawn request ids, \(events.count) events, \(traces) traces: dictionary \(two[.dictionary]!) → \(three[.dictionary]!), values \(two[.values]!) → \(three[.values]!)"
+        )
+        // Each trace's id was a 17-byte dictionary entry and an id in each row that carries it.
+        #expect(two[.dictionary]! - three[.dictionary]! >= 17 * traces * 9 / 10)
+        #expect(three[.values]! - two[.values]! <= 16 * traces - traces)
+        #expect(three[.dictionary]! + three[.values]! + 2 * traces < two[.dictionary]! + two[.values]!)
     }
 
     /// A revision this reader does not know is unsupported, however the block is read; a revision column that
@@ -146,7 +201,7 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
             ]
         }
         #expect(code(columns) == [nil, nil, nil, nil])
-        for revision: [UInt8] in [[0], [1], [3], [0xff, 0x01]] {
+        for revision: [UInt8] in [[0], [1], [4], [0xff, 0x01]] {
             var c = columns
             c[.revision] = revision
             #expect(code(c) == Array(repeating: .unsupportedVersion, count: 4), "revision \(revision)")
@@ -160,6 +215,33 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         var c = columns
         c[.revision] = nil
         #expect(code(c)[0] == .malformed)
+    }
+
+    /// Revision 3's request id tags (0x83, 0x84) in a block of an earlier revision are malformed; a run's first use
+    /// without its 16 bytes is truncated or malformed; for every reader of rows.
+    @Test func runRequestIDsThatLieAreMalformed() throws {
+        let t = TraceID(high: 5, low: 6)
+        let own = OwnRequestID.hex(t)
+        var a = AuditEvent(kind: .span, startTimeUnixNano: 1_000, traceID: t, spanID: SpanID(value: 1))
+        a.attributes = [Attribute("request_id", .string(own)), Attribute("n", .int(7))]
+        var b = a
+        b.spanID = SpanID(value: 2)
+        b.parentSpanID = a.spanID
+        b.attributes = [Attribute("x-request-id", .string(OwnRequestID.uuid(own))), Attribute("n", .int(8))]
+        let block = try ColumnBlock.encode([a, b], codec: .none)
+        let columns = try block.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.columns(bytes) }
+        // Row a holds the 16 bytes; row b nothing (each int is its one-row shape's constant).
+        #expect(columns[.values]?.count == 16)
+        #expect(!refusedByEveryRowReader(columns))
+        var c = columns
+        c[.revision] = [2]
+        #expect(refusedByEveryRowReader(c), "revision 3's tags in a revision 2 block")
+        c = columns
+        c[.values] = Array(columns[.values]![0..<15])
+        #expect(refusedByEveryRowReader(c), "a first use with 15 bytes")
+        c = columns
+        c[.values] = Array(columns[.values]![16...])
+        #expect(refusedByEveryRowReader(c), "a first use without its bytes")
     }
 
     /// What revision 2 adds, lying with good checksums: a target repeating none, a constant naming a string past
@@ -178,31 +260,21 @@ private func roundTrip(_ events: [AuditEvent], codec: CompressionCodec = .lz4) t
         // Row a names its target as id + 1, row b repeats it; the decimals are 21e-3 and 5e-1; "m" is in the shape.
         #expect(columns[.http]?.last == 0)
         #expect(columns[.values] == [42, 5, 10, 1])
-        func refused(_ c: [ColumnID: [UInt8]]) -> Bool {
-            let payload = ColumnBlock.assemble(c)
-            var w = BinaryWriter()
-            let decode = try? payload.withBytes { (bytes) throws(LogFormatError) in try ColumnBlock.decode(bytes) }
-            let rows = try? payload.withBytes { (bytes) throws(LogFormatError) in
-                try ColumnBlock.rows(bytes, rows: [0, 1], segment: nil, expectedRows: 2, timeRange: nil)
-            }
-            let canonical = try? payload.withBytes { (bytes) throws(LogFormatError) in
-                try ColumnBlock.canonicalRows(bytes, into: &w)
-            }
-            return decode == nil && rows == nil && canonical == nil
-        }
-        #expect(!refused(columns))
+        #expect(!refusedByEveryRowReader(columns))
         var c = columns
         c[.http] = [0, 0]
-        #expect(refused(c), "a target repeating none")
+        #expect(refusedByEveryRowReader(c), "a target repeating none")
         c = columns
         c[.values] = [42, 0xA0, 0x1F, 10, 1]
-        #expect(refused(c), "an exponent of 1000")
+        #expect(refusedByEveryRowReader(c), "an exponent of 1000")
         c = columns
         var shapes = try #require(c[.shapes])
         let at = try #require(shapes.firstIndex(of: ColumnBlock.ShapeTag.constant))
         shapes[at + 2] = 0x7f
         c[.shapes] = shapes
-        #expect(refused(c), "a constant naming string 127 of a table of \(columns[.dictionary]?.first ?? 0)")
+        #expect(
+            refusedByEveryRowReader(c), "a constant naming string 127 of a table of \(columns[.dictionary]?.first ?? 0)"
+        )
     }
 
     @Test func anEmptyBlockRoundTrips() throws {

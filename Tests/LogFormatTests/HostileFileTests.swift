@@ -7,13 +7,20 @@ import Testing
 /// Damaged, truncated, zero-filled and newer-version files: each gives a clear error naming the file and
 /// offset, never a crash or a silent wrong answer.
 @Suite struct HostileFileTests {
-    /// A sealed segment of 120 events in several blocks; returns its path and footer.
+    /// A sealed segment of 120 events in several blocks, in traces of three that carry a request id of their own
+    /// (as hex, and as a UUID: column blocks keep a trace run's once); returns its path and footer.
     func sealedSegment(_ tmp: TempDir, codec: CompressionCodec = .lz4) throws -> (String, SegmentFooter) {
         var options = WriterOptions()
         options.targetBlockBytes = 4 << 10
         options.codec = codec
         let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
-        try writer.append((0..<120).map { RandomEvents.small(seed: UInt64($0)) })
+        var events = (0..<120).map { RandomEvents.small(seed: UInt64($0)) }
+        for i in events.indices {
+            events[i].traceID = events[i - i % 3].traceID
+            let id = OwnRequestID.hex(events[i].traceID)
+            events[i].attributes.append(Attribute("x-request-id", .string(i % 3 == 2 ? OwnRequestID.uuid(id) : id)))
+        }
+        try writer.append(events)
         let entry = try #require(try writer.seal())
         let path = tmp.dataDirectory.path(relative: entry.relativePath)
         let footer = try MappedFile(path: path).withBytes { (b) throws(LogFormatError) in

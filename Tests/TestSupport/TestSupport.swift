@@ -132,3 +132,16 @@ extension AuditEvent {
         RecordCodec.encode(self) == RecordCodec.encode(other) && self == other
     }
 }
+
+/// Request ids of a trace's own (not its trace id), as an edge that draws them makes them: the same for every row of
+/// the trace, as 32 lowercase hex digits or spelled as a UUID.
+public enum OwnRequestID {
+    /// 32 lowercase hex digits, a function of the trace id.
+    public static func hex(_ t: TraceID) -> String { TraceID(high: ~t.high, low: t.low &* 0x9E37_79B9_7F4A_7C15).hex }
+
+    /// 32 hex digits spelled 8-4-4-4-12.
+    public static func uuid(_ hex: String) -> String {
+        let u = Array(hex)
+        return [u[0..<8], u[8..<12], u[12..<16], u[16..<20], u[20..<32]].map { String($0) }.joined(separator: "-")
+    }
+}

@@ -100,6 +100,11 @@ final class BlockJSON {
     /// each other, and encoding the hex again for each was a twentieth of a heavy user's activity.
     @exclusivity(unchecked) var lastTraceID = TraceID(high: 0, low: 0)
     @exclusivity(unchecked) var lastTraceText: [UInt8] = []
+    /// The last run's request id (shape tags 0x83, 0x84) with the tag it was spelled by, quoted: likewise repeated by
+    /// the rows of a trace.
+    @exclusivity(unchecked) var lastRequestID = RunRequestID(high: 0, low: 0)
+    @exclusivity(unchecked) var lastRequestTag: UInt8 = 0
+    @exclusivity(unchecked) var lastRequestText: [UInt8] = []
 
     init(_ rows: ColumnRows) {
         self.rows = rows
@@ -367,6 +372,8 @@ final class BlockJSON {
                 try value(try r.extra.tag(), &r.extra, &w, depth: 0)
             }
             put(sj.eventNameAttributes, &w)
+            // A held row's first use of its run's request id holds the bytes (ColumnBlock.rows).
+            var requestID: RunRequestID?
             for k in 0..<s.tagCount {
                 put(keys[sj.keys + k], &w)
                 switch rows.tags[s.tagStart + k] {
@@ -379,6 +386,17 @@ final class BlockJSON {
                     }
                     w.buffer.append(contentsOf: lastTraceText)
                 case ColumnBlock.ShapeTag.constant: break
+                case let tag where ColumnBlock.ShapeTag.isRunRequestID(tag):
+                    if requestID == nil { requestID = try r.value.runRequestID() }
+                    guard let id = requestID else { break }
+                    if lastRequestText.isEmpty || lastRequestID != id || lastRequestTag != tag {
+                        lastRequestText = [UInt8(ascii: "\"")]
+                        id.withText(tag) { lastRequestText.append(contentsOf: $0) }
+                        lastRequestText.append(UInt8(ascii: "\""))
+                        lastRequestID = id
+                        lastRequestTag = tag
+                    }
+                    w.buffer.append(contentsOf: lastRequestText)
                 case ColumnBlock.ShapeTag.decimalDouble: w.double(try r.value.decimalDouble())
                 case let tag: try value(tag, &r.value, &w, depth: 0)
                 }

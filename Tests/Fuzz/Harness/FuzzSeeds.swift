@@ -70,6 +70,11 @@ public enum FuzzSeeds {
         // A small sealed segment of several blocks and a segment dictionary, for each codec, with its catalog entry.
         var segment: [(name: String, bytes: [UInt8])] = []
         let events = Array(requests.joined())
+        // And one of requests whose ids are their own, not the trace id (column blocks keep a run's id once).
+        var drawn = TrafficGenerator.Configuration(seed: 8)
+        drawn.independentRequestIDs = true
+        var drawnGenerator = TrafficGenerator(configuration: drawn)
+        let drawnEvents = (0..<3).flatMap { _ in drawnGenerator.nextRequest() }
         for codec in [CompressionCodec.lz4, .zlib] {
             let root = NSTemporaryDirectory() + "/auditfuzz-seeds-\(getpid())-\(codec)"
             defer { try? FileManager.default.removeItem(atPath: root) }
@@ -87,6 +92,11 @@ public enum FuzzSeeds {
             let file = Array(try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: entry.relativePath))))
             segment.append(("sealed-\(codec).seg", [0] + file))
             segment.append(("catalog-\(codec).bin", [3] + Catalog(entries: [entry]).encoded()))
+            try writer.append(drawnEvents)
+            guard let drawnEntry = try writer.seal() else { continue }
+            let drawnFile = Array(
+                try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: drawnEntry.relativePath))))
+            segment.append(("sealed-\(codec)-request-ids.seg", [0] + drawnFile))
             // The scanner reads row blocks (write-ahead logs, version 1 files): a segment sealed in place.
             let rowsRoot = root + "-rows"
             defer { try? FileManager.default.removeItem(atPath: rowsRoot) }

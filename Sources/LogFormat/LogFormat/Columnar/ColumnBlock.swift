@@ -61,12 +61,14 @@ package enum ColumnBlock {
         static let first: UInt64 = 1
         /// Times from the parent row; value tags `traceIDString` and `decimalDouble` in shapes.
         static let parentTimes: UInt64 = 2
+        /// Value tags `runRequestIDHex` and `runRequestIDUUID`: a request id's bytes once per trace run.
+        static let runRequestIDs: UInt64 = 3
         /// What the writer writes.
-        package static let current: UInt64 = 2
+        package static let current: UInt64 = 3
     }
 
-    /// Value tags only a shape's attribute list holds in revision 2 (columns.md, "Revisions"), each standing for a
-    /// canonical tag. Written to disk: never renumber.
+    /// Value tags only a shape's attribute list holds, from revision 2 (columns.md, "Revisions"), each standing for
+    /// a canonical tag. Written to disk: never renumber.
     package enum ShapeTag {
         /// A string equal to the row's trace id in 32 lowercase hex digits; nothing in the row.
         package static let traceIDString: UInt8 = 0x80
@@ -75,11 +77,21 @@ package enum ColumnBlock {
         /// The same value in every row of the shape: the shape holds it after the tag as a full value (canonical
         /// tag and variable part); nothing in the row.
         package static let constant: UInt8 = 0x82
+        /// Revision 3: a string spelling the trace run's request id (`RunRequestID`) as 32 lowercase hex digits; the
+        /// run's first use of it (this tag or `runRequestIDUUID`) holds its 16 bytes in the row, later ones nothing.
+        package static let runRequestIDHex: UInt8 = 0x83
+        /// Revision 3: the same as `runRequestIDHex`, spelled as a lowercase UUID.
+        package static let runRequestIDUUID: UInt8 = 0x84
+
+        /// Whether `tag` names the run's request id.
+        @inline(__always) package static func isRunRequestID(_ tag: UInt8) -> Bool {
+            tag == runRequestIDHex || tag == runRequestIDUUID
+        }
 
         /// The canonical tag a shape's tag stands for.
         @inline(__always) package static func canonical(_ tag: UInt8) -> UInt8 {
             switch tag {
-            case traceIDString: RecordCodec.ValueTag.string
+            case traceIDString, runRequestIDHex, runRequestIDUUID: RecordCodec.ValueTag.string
             case decimalDouble: RecordCodec.ValueTag.double
             default: tag
             }
@@ -90,6 +102,7 @@ package enum ColumnBlock {
             tag <= RecordCodec.ValueTag.keyValueList
                 || (revision >= Revision.parentTimes
                     && (tag == traceIDString || tag == decimalDouble || tag == constant))
+                || (revision >= Revision.runRequestIDs && isRunRequestID(tag))
         }
     }
 
@@ -191,6 +204,11 @@ package enum ColumnBlock {
         var tags: [UInt8] = []
         /// The HTTP target of the current run's last row with one (revision 2 stores a repeat as 0).
         var runTarget: String?
+        /// The current run's request id, once a row of it has named one (revision 3).
+        var runRequestID: RunRequestID?
+        /// The attribute of the row being added whose value stores the run's request id's bytes (the run's first
+        /// use of it), or -1.
+        var requestIDBytesAt = -1
 
         mutating func string(_ s: String) -> UInt64 { table.id(s) }
 
@@ -209,6 +227,7 @@ package enum ColumnBlock {
                 runRows.removeAll(keepingCapacity: true)
                 runTimes.removeAll(keepingCapacity: true)
                 runTarget = nil
+                runRequestID = nil
                 blockStart = blockStart ?? event.startTimeUnixNano
                 runStart = event.startTimeUnixNano
                 firstOfRun = true
@@ -244,7 +263,10 @@ package enum ColumnBlock {
             }
             spanIDs.u64BigEndian(event.spanID.value)
             tags.removeAll(keepingCapacity: true)
-            for a in event.attributes { tags.append(storedTag(a.value, traceID: event.traceID)) }
+            requestIDBytesAt = -1
+            for (j, a) in event.attributes.enumerated() {
+                tags.append(storedTag(a.value, traceID: event.traceID, attribute: j))
+            }
             let shapeNumber = Int(shape(of: event))
             rowShapes.uvarint(shapeNumber)
             rowShapeList.append(shapeNumber)
@@ -277,6 +299,8 @@ package enum ColumnBlock {
                 }
                 switch tag {
                 case ShapeTag.traceIDString: break
+                case ShapeTag.runRequestIDHex, ShapeTag.runRequestIDUUID:
+                    if j == requestIDBytesAt { runRequestID?.write(to: &values) }
                 case ShapeTag.decimalDouble:
                     if case .double(let d) = a.value, let (m, e) = DecimalDouble.split(d) {
                         values.svarint(m)
@@ -379,13 +403,21 @@ package enum ColumnBlock {
             return i
         }
 
-        /// The tag a shape stores for a row's attribute value: in revision 2 a string that is the row's trace id in
-        /// lowercase hex, or a double its shortest decimal form gives back exactly, gets a tag of its own.
-        func storedTag(_ v: AttributeValue, traceID: TraceID) -> UInt8 {
+        /// The tag a shape stores for attribute `attribute` of the row being added: in revision 2 a string that is
+        /// the row's trace id in lowercase hex, or a double its shortest decimal form gives back exactly, gets a tag
+        /// of its own; in revision 3 so does a string spelling the run's request id (the first such string of the
+        /// run becomes it).
+        mutating func storedTag(_ v: AttributeValue, traceID: TraceID, attribute: Int) -> UInt8 {
             guard revision >= Revision.parentTimes else { return valueTag(v) }
             switch v {
             case .string(let s) where s.utf8.count == 32 && Self.isLowercaseHex(s, of: traceID):
                 return ShapeTag.traceIDString
+            case .string(let s) where revision >= Revision.runRequestIDs:
+                guard let (id, tag) = RunRequestID.parse(s) else { return valueTag(v) }
+                if let run = runRequestID { return run == id ? tag : valueTag(v) }
+                runRequestID = id
+                requestIDBytesAt = attribute
+                return tag
             case .double(let d) where DecimalDouble.split(d) != nil:
                 return ShapeTag.decimalDouble
             default:

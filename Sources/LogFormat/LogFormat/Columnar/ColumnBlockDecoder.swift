@@ -508,6 +508,21 @@ extension ColumnBlock {
             var revision = Revision.first
             /// The string id of the current run's last HTTP target (revision 2 names a repeat of it as 0), or -1.
             var runTarget = -1
+            /// The current run's request id once a row of it has read it (revision 3, `runRequestID`).
+            var runRequestID: RunRequestID?
+            /// Where in the values column the row being read met the run's request id (its bytes, or where they
+            /// would be had the row been its run's first), or -1: a reader that sets -1 before a row learns it.
+            var requestIDAt = -1
+        }
+
+        /// The trace run's request id for a value of tag 0x83 or 0x84: read from the values column at the run's first
+        /// use of it, kept for the rest of the run (columns.md, "Revisions").
+        @inline(__always) static func runRequestID(_ r: inout Readers) throws(LogFormatError) -> RunRequestID {
+            if r.requestIDAt < 0 { r.requestIDAt = r.value.offset }
+            if let id = r.runRequestID { return id }
+            let id = try RunRequestID.read(&r.value)
+            r.runRequestID = id
+            return id
         }
 
         /// A row's HTTP target, as a string id checked against a table of `n` strings: in revision 2, 0 is the
@@ -616,7 +631,7 @@ extension ColumnBlock {
                     Attribute(
                         a.key,
                         a.tag == ShapeTag.constant
-                            ? s.constants[k] : try Self.rowValue(a.tag, &r.value, d, traceID: traceID)))
+                            ? s.constants[k] : try Self.rowValue(a.tag, &r, d, traceID: traceID)))
             }
             e.attributes = attributes
             e.droppedAttributesCount = s.droppedAttributes
@@ -750,13 +765,14 @@ extension ColumnBlock {
         }
 
         /// The value of a row's attribute whose shape tag is `tag`: the shape-only tags (`ShapeTag`) or a value body.
-        static func rowValue(_ tag: UInt8, _ r: inout BinaryReader, _ d: BlockStrings, traceID: TraceID)
+        static func rowValue(_ tag: UInt8, _ r: inout Readers, _ d: BlockStrings, traceID: TraceID)
             throws(LogFormatError) -> AttributeValue
         {
             switch tag {
             case ShapeTag.traceIDString: return .string(traceID.hex)
-            case ShapeTag.decimalDouble: return .double(try decimalDouble(&r))
-            default: return try valueBody(tag, &r, d, depth: 0)
+            case ShapeTag.runRequestIDHex, ShapeTag.runRequestIDUUID: return .string(try runRequestID(&r).text(tag))
+            case ShapeTag.decimalDouble: return .double(try decimalDouble(&r.value))
+            default: return try valueBody(tag, &r.value, d, depth: 0)
             }
         }
 

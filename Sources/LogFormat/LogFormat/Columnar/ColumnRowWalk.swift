@@ -132,6 +132,7 @@ extension ColumnBlock.Decoder {
             runSpans.removeAll(keepingCapacity: true)
             runTimes.removeAll(keepingCapacity: true)
             r.runTarget = -1
+            r.runRequestID = nil
             var runStart: UInt64 = 0
             for row in 0..<length {
                 let shape = try index(&r.shape, count: shapes.count, "a shape")
@@ -192,6 +193,7 @@ extension ColumnBlock.Decoder {
             switch tags[k] {
             case ColumnBlock.ShapeTag.traceIDString, ColumnBlock.ShapeTag.constant: break
             case ColumnBlock.ShapeTag.decimalDouble: _ = try decimalDouble(&r.value)
+            case ColumnBlock.ShapeTag.runRequestIDHex, ColumnBlock.ShapeTag.runRequestIDUUID: _ = try runRequestID(&r)
             default: try skipValueBody(tags[k], &r.value, n, &sink, depth: 0)
             }
         }

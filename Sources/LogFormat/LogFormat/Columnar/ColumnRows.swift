@@ -219,6 +219,10 @@ package struct ColumnRowReader {
     @inline(__always) package mutating func decimalDouble() throws(LogFormatError) -> Double {
         try ColumnBlock.Decoder.decimalDouble(&r)
     }
+    /// The 16 bytes of a run's request id (shape tags 0x83 and 0x84), which a held row holds at its first use.
+    @inline(__always) package mutating func runRequestID() throws(LogFormatError) -> RunRequestID {
+        try RunRequestID.read(&r)
+    }
     /// `n` bytes, valid while the row's readers are.
     @inline(__always) package mutating func bytes(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
         try r.rawSlice(n)
@@ -301,6 +305,8 @@ extension ColumnBlock {
                 return
             }
             let before = (r.user.offset, r.http.offset, r.value.offset, r.extra.offset)
+            let requestIDRead = r.runRequestID != nil
+            r.requestIDAt = -1
             try Decoder.skipParts(layout, tags, &r, strings: strings, &used)
             out.append(
                 ColumnRow(
@@ -322,7 +328,14 @@ extension ColumnBlock {
             } else {
                 parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
             }
-            parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
+            if r.requestIDAt >= 0 && requestIDRead, let id = r.runRequestID {
+                // Held as if the row were its run's first: its first use of the run's request id holds the bytes.
+                parts[2].append(contentsOf: r.value.buffer[before.2..<r.requestIDAt])
+                id.append(to: &parts[2])
+                parts[2].append(contentsOf: r.value.buffer[r.requestIDAt..<r.value.offset])
+            } else {
+                parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
+            }
             parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
         }
     }
