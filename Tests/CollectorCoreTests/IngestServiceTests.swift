@@ -109,6 +109,31 @@ import Testing
         #expect(try f.stored().map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.access, .log])
     }
 
+    /// An NDJSON line that breaks a limit is named by its line number among blank and malformed lines (worked
+    /// out only when a line breaks one), and the answer to a post with nothing rejected, written directly, is
+    /// what `JSONSerialization` writes.
+    @Test func accessLinesBreakingALimitAreNamedByLine() async throws {
+        var limits = IngestLimits()
+        limits.maxStringBytes = 100
+        let f = try Fixture(limits: limits)
+        func line(_ uri: String) -> String { #"{"msec":"1700000000.5","request_uri":"\#(uri)","status":"200"}"# }
+        let long = "/" + String(repeating: "x", count: 120)
+        let body = [line("/a"), "", "not json", line(long), " \r", line("/b"), line(long)].joined(separator: "\n")
+        let r = await f.service.handle(
+            method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil,
+            body: Array(body.utf8))
+        #expect(r.status == 200)
+        let report = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        #expect(report?["accepted"] as? Int == 2)
+        let rejected = (report?["rejected"] as? [[String: Any]])?.map { $0["line"] as? Int }
+        #expect(rejected == [3, 4, 7])
+        for accepted in [0, 1, 9, 10, 500, 123_456_789] {
+            let obj: [String: Any] = ["accepted": accepted, "rejected": [Any]()]
+            let reference = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            #expect(IngestService.accessReport(accepted: accepted, rejected: []) == Array(reference))
+        }
+    }
+
     @Test func wrongRoutesMethodsTypesAndEncodingsAreNamed() async throws {
         let f = try Fixture()
         let s = f.service
