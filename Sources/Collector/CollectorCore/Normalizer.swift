@@ -108,12 +108,13 @@ public struct Normalizer: Sendable {
     }
 
     public func normalize(_ events: inout [AuditEvent]) {
-        for i in events.indices { normalize(&events[i]) }
+        var cleanKeys = Redactor.CleanKeys()
+        for i in events.indices { normalize(&events[i], resource: nil, cleanKeys: &cleanKeys) }
     }
 
     /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
-        var cleanKeys = Redactor.CleanKeys()
+        var cleanKeys = Redactor.CleanKeys(enabled: false)
         normalize(&e, resource: nil, cleanKeys: &cleanKeys)
     }
 

@@ -585,8 +585,12 @@ package struct Redactor: Sendable {
     /// before needs neither the key classification nor the key scan (both read only the key's bytes).
     package struct CleanKeys {
         var keys: [String?] = []
+        /// False: nothing is noted (an event normalised alone has no event before it, and noting would allocate).
+        let enabled: Bool
 
-        package init() {}
+        package init(enabled: Bool = true) {
+            self.enabled = enabled
+        }
 
         /// True when `key` has the bytes of the clean key at `position`.
         @inline(__always) func contains(_ key: String, at position: Int) -> Bool {
@@ -596,7 +600,9 @@ package struct Redactor: Sendable {
 
         mutating func note(_ key: String, at position: Int) {
             // Lists longer than this are rare and gain little.
-            guard position < 256 else { return }
+            guard enabled, position < 256 else { return }
+            // Room for a usual list at once, rather than growing 1, 2, 4, … for the first event.
+            if keys.capacity == 0 { keys.reserveCapacity(32) }
             while keys.count <= position { keys.append(nil) }
             keys[position] = key
         }
@@ -622,7 +628,7 @@ package struct Redactor: Sendable {
     /// the loop, which copied every list of every event (an allocation each) even when nothing was redacted.
     @discardableResult
     package func redact(_ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes) -> Bool {
-        var cleanKeys = CleanKeys()
+        var cleanKeys = CleanKeys(enabled: false)
         return redact(&attributes, at: location, &notes, cleanKeys: &cleanKeys)
     }
 
@@ -641,10 +647,13 @@ package struct Redactor: Sendable {
             if !cleanKeys.contains(key, at: i) {
                 if let kind = classifier.classify(key) {
                     // The key names a secret: the whole value goes (JWTs inside are kept in memory for identity).
-                    if let k = redact(key, at: { location() + ".<key>" }, &notes) { key = k }
-                    let path = { location() + "." + key }
+                    // A variable of this branch: one that the closure in `path` captures is boxed on the heap, and
+                    // boxing `key` cost an allocation for every attribute of every event.
+                    var secretKey = key
+                    if let k = redact(secretKey, at: { location() + ".<key>" }, &notes) { secretKey = k }
+                    let path = { location() + "." + secretKey }
                     if copy == nil { copy = original }
-                    copy![i] = Attribute(key, redactWhole(attribute.value, kind, at: path, &notes))
+                    copy![i] = Attribute(secretKey, redactWhole(attribute.value, kind, at: path, &notes))
                     continue
                 }
                 if let k = redact(key, at: { location() + ".<key>" }, &notes) {
