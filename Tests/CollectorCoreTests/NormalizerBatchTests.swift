@@ -25,6 +25,22 @@ import Testing
         ]
     }
 
+    /// Records an issue for each event of `batch` that the batch path normalises otherwise than alone.
+    static func expectNormalisedAsOneByOne(
+        _ events: [AuditEvent], by n: Normalizer, from receiver: Receiver, seed: UInt64
+    ) {
+        var batch = events
+        var expected = events
+        for i in expected.indices {
+            n.deriveAuditFields(&expected[i], from: receiver)
+            n.normalize(&expected[i])
+        }
+        n.normalize(&batch, from: receiver)
+        for i in batch.indices where batch[i] != expected[i] {
+            Issue.record("seed \(seed): event \(i) of \(batch.count) differs from the same event normalised alone")
+        }
+    }
+
     @Test func aBatchIsNormalisedAsItsEventsAreOneByOne() async {
         let n = testNormalizer()
         await propertyCheck(count: 200, input: Gen.uint64()) { seed in
@@ -49,15 +65,7 @@ import Testing
                     batch.append(e)
                 }
             }
-            var expected = batch
-            for i in expected.indices {
-                n.deriveAuditFields(&expected[i], from: .otlpGRPCTraces)
-                n.normalize(&expected[i])
-            }
-            n.normalize(&batch, from: .otlpGRPCTraces)
-            for i in batch.indices where batch[i] != expected[i] {
-                Issue.record("seed \(seed): event \(i) of \(batch.count) differs from the same event normalised alone")
-            }
+            Self.expectNormalisedAsOneByOne(batch, by: n, from: .otlpGRPCTraces, seed: seed)
         }
     }
 
@@ -88,15 +96,7 @@ import Testing
                 e.attributes = line.map { Attribute($0, .string(values[Int(rng.next() % UInt64(values.count))])) }
                 batch.append(e)
             }
-            var expected = batch
-            for i in expected.indices {
-                n.deriveAuditFields(&expected[i], from: .accessNDJSON)
-                n.normalize(&expected[i])
-            }
-            n.normalize(&batch, from: .accessNDJSON)
-            for i in batch.indices where batch[i] != expected[i] {
-                Issue.record("seed \(seed): line \(i) of \(batch.count) differs from the same line normalised alone")
-            }
+            Self.expectNormalisedAsOneByOne(batch, by: n, from: .accessNDJSON, seed: seed)
         }
     }
 }
