@@ -45,8 +45,10 @@ public final class DurableLog: Sendable {
         /// Events waiting for the writer beyond which `append` refuses with `.busy` (backpressure).
         public var maxPendingEvents = 200_000
         /// Added to the nice value of the thread that lays out sealed segments (Linux), so that receivers and
-        /// the writer come first while a seal runs; 0: the process's priority.
-        public var sealNiceIncrement: Int32 = 10
+        /// the writer come first while a seal runs; 0: the process's priority. Off by default: at +10 ingest at
+        /// full rate went faster (the seal waited for idle cores), but the acknowledgement stall a running seal
+        /// causes lasted as long as the seal, 3-7 s instead of about 1.5 (BENCHMARKS.md, branch lines).
+        public var sealNiceIncrement: Int32 = 0
         public init() {}
     }
 
@@ -87,8 +89,8 @@ public final class DurableLog: Sendable {
     private let writerOnQueue: QueueBound<SegmentWriter>
     private let timerOnQueue: QueueBound<DispatchSourceTimer?>
     private var writer: SegmentWriter { writerOnQueue.value }
-    /// Lays out retired logs on a thread of its own, at a lower priority, so appends go on while a segment is
-    /// sealed and take the cores first.
+    /// Lays out retired logs on a thread of its own (at a lower priority when `sealNiceIncrement` says so), so
+    /// appends go on while a segment is sealed.
     private let sealQueue: LowPriorityWorker
     private let sealer: Sealer
     private var timer: DispatchSourceTimer? {

@@ -1,12 +1,13 @@
 import Foundation
 import Synchronization
 
-// A serial worker on a thread of its own at a lower scheduling priority (a higher nice value), for the lay-out
-// of sealed segments. Sealing runs after the acknowledgements (a segment's records are durable in its
-// write-ahead log before it is laid out), so it can wait while receivers have work: on a machine whose cores
-// the receivers fill, a seal at the same priority took a core from them for the seconds it ran and ingest fell
-// while it did. libdispatch on Linux gives its queues no thread priority, and a worker thread of its pool
-// cannot be given one back once lowered (raising priority again needs CAP_SYS_NICE), so this owns its thread.
+// A serial worker on a thread of its own, optionally at a lower scheduling priority (a higher nice value), for the
+// lay-out of sealed segments. Sealing runs after the acknowledgements (a segment's records are durable in its
+// write-ahead log before it is laid out), so it can wait while receivers have work: on a machine whose cores the
+// receivers fill, a seal at the same priority took a core from them for the seconds it ran. libdispatch on Linux
+// gives its queues no thread priority, and a worker thread of its pool cannot be given one back once lowered
+// (raising priority again needs CAP_SYS_NICE), so this owns its thread. DurableLog leaves the increment at 0 for
+// now: at +10 the stall that a running seal causes lasted as long as the slower seal (BENCHMARKS.md).
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
