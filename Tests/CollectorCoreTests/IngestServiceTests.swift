@@ -98,15 +98,44 @@ import Testing
             body: Array(logs.utf8))
         #expect(a.status == 200)
         let lines = #"{"msec":"1700000000.5","request_uri":"/x","status":"200","remote_user":"alice"}"# + "\nnot json\n"
-        let b = await f.service.handle(
-            method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil,
-            body: Array(lines.utf8))
+        let b = try await Self.postAccess(lines, to: f)
         #expect(b.status == 200)
-        let report = try JSONSerialization.jsonObject(with: Data(b.body)) as? [String: Any]
-        #expect(report?["accepted"] as? Int == 1)
-        let rejected = report?["rejected"] as? [[String: Any]]
-        #expect(rejected?.first?["line"] as? Int == 2)
+        #expect(b.accepted == 1)
+        #expect(b.rejectedLines.first == 2)
         #expect(try f.stored().map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.access, .log])
+    }
+
+    /// Posts `ndjson` to /v1/access: the status, and the accepted count and rejected line numbers of the report.
+    static func postAccess(_ ndjson: String, to f: Fixture) async throws -> (
+        status: Int, accepted: Int?, rejectedLines: [Int?]
+    ) {
+        let r = await f.service.handle(
+            method: "POST", path: "/v1/access", contentType: "application/x-ndjson", contentEncoding: nil,
+            body: Array(ndjson.utf8))
+        let report = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        let rejected = (report?["rejected"] as? [[String: Any]] ?? []).map { $0["line"] as? Int }
+        return (r.status, report?["accepted"] as? Int, rejected)
+    }
+
+    /// An NDJSON line that breaks a limit is named by its line number among blank and malformed lines (worked
+    /// out only when a line breaks one), and the answer to a post with nothing rejected, written directly, is
+    /// what `JSONSerialization` writes.
+    @Test func accessLinesBreakingALimitAreNamedByLine() async throws {
+        var limits = IngestLimits()
+        limits.maxStringBytes = 100
+        let f = try Fixture(limits: limits)
+        func line(_ uri: String) -> String { #"{"msec":"1700000000.5","request_uri":"\#(uri)","status":"200"}"# }
+        let long = "/" + String(repeating: "x", count: 120)
+        let body = [line("/a"), "", "not json", line(long), " \r", line("/b"), line(long)].joined(separator: "\n")
+        let r = try await Self.postAccess(body, to: f)
+        #expect(r.status == 200)
+        #expect(r.accepted == 2)
+        #expect(r.rejectedLines == [3, 4, 7])
+        for accepted in [0, 1, 9, 10, 500, 123_456_789] {
+            let obj: [String: Any] = ["accepted": accepted, "rejected": [Any]()]
+            let reference = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            #expect(IngestService.accessReport(accepted: accepted, rejected: []) == Array(reference))
+        }
     }
 
     @Test func wrongRoutesMethodsTypesAndEncodingsAreNamed() async throws {

@@ -239,6 +239,43 @@ import Testing
         }
     }
 
+    /// The event name read from an ASCII target's bytes is the one read by Characters, over random targets of
+    /// the pieces that matter ("?" runs, "\r\n", empty pieces, a combining mark after "?"), with and without a
+    /// method.
+    @Test func requestNamesByBytesAreTheNamesByCharacters() async {
+        let pieces = ["?", "??", "/a", "/api/v1/orders", "x=1", "&", "\r\n", "\r", "\n", " ", "é", "?\u{301}", "-", ""]
+        await propertyCheck(count: 2_000, input: Gen.uint64()) { seed in
+            var rng = SplitMix64(seed: seed)
+            let target = (0..<(rng.next() % 7)).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            for method in [nil, "GET", "", "PÖST"] as [String?] {
+                let byBytes = AccessEventMapping.requestName(method: method, target: target)
+                let byCharacters = AccessEventMapping.requestNameByCharacters(method: method, target: target)
+                #expect(Array(byBytes.utf8) == Array(byCharacters.utf8), "\(String(reflecting: target))")
+            }
+        }
+    }
+
+    /// `FieldKeys` finds ASCII keys by their bytes; keys that are equal `String`s with other bytes (canonically
+    /// equivalent: U+212A KELVIN SIGN is "K", a decomposed "é" is the precomposed one) still name the field, as
+    /// they did through the dictionary, whether the configured name or the line's key is the ASCII one.
+    @Test(arguments: [
+        ("Kid", "\u{212A}id"), ("\u{212A}id", "Kid"), ("caf\u{E9}", "cafe\u{301}"), ("cafe\u{301}", "caf\u{E9}"),
+        ("remote_user", "remote_user"), ("remote_user", "remote_usr"), ("remote_user", "remote_user\u{301}"),
+    ])
+    func fieldKeysMatchAsStringsDo(configured: String, sent: String) {
+        var options = AccessEventOptions()
+        options.userFields = [configured]
+        options.groupFields = [sent]
+        var e = AuditEvent(kind: .access, startTimeUnixNano: 1)
+        e.attributes = [Attribute(sent, .string("u-1")), Attribute("status", .string("200"))]
+        var old = e
+        var new = e
+        Reference.deriveAuditFields(&old, options: options)
+        AccessEventMapping.deriveAuditFields(&new, keys: AccessEventMapping.FieldKeys(options))
+        #expect(old == new)
+        #expect((new.user?.subject == "u-1") == (configured == sent))
+    }
+
     /// nginx's upstream time lists and group lists, read in place when ASCII, against the split-and-map
     /// expressions they replaced (by Characters), over random lists of the pieces that matter.
     @Test func upstreamTimesAndGroupsAreTheSplitExpressions() async {

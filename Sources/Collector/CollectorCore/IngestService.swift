@@ -176,31 +176,23 @@ public final class IngestService: Sendable {
         let (events, errors) = AccessEventMapping.events(
             fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
         var lineErrors = errors.map { (line: $0.line, reason: $0.reason) }
-        // Line numbers of the good events, to name any that break a limit.
-        var goodLines: [Int] = []
-        var n = 0
-        let bad = Set(errors.map(\.line))
-        for raw in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
-            n += 1
-            if bad.contains(n) || raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            goodLines.append(n)
-        }
         metrics.received(receiver, sender: context.name, items: events.count + errors.count)
         metrics.rejected(receiver, sender: context.name, reason: .invalidLine, items: errors.count)
+        // Line numbers of the good events, to name any that break a limit: worked out only when one does (it
+        // splits the whole body again).
+        var goodLines: [Int]? = nil
         let kept = withinLimits(consume events) { i, broken in
             metrics.rejected(receiver, sender: context.name, reason: broken.reason)
-            lineErrors.append((goodLines[i], broken.message))
+            if goodLines == nil { goodLines = Self.goodLineNumbers(body, bad: Set(errors.map(\.line))) }
+            lineErrors.append((goodLines![i], broken.message))
         }
         lineErrors.sort { $0.line < $1.line }
-        let report: ([String: Any]) -> [UInt8] = { obj in
-            Array((try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data())
-        }
         let rejected = lineErrors.map { ["line": $0.line, "reason": $0.reason] as [String: Any] }
         if kept.isEmpty {
             if lineErrors.isEmpty {
-                return IngestResponse(status: 200, headers: json, body: report(["accepted": 0, "rejected": []]))
+                return IngestResponse(status: 200, headers: json, body: Self.accessReport(accepted: 0, rejected: []))
             }
-            return IngestResponse(status: 400, headers: json, body: report(["accepted": 0, "rejected": rejected]))
+            return IngestResponse(status: 400, headers: json, body: Self.accessReport(accepted: 0, rejected: rejected))
         }
         let accepted = kept.count
         do throws(Refusal) {
@@ -208,7 +200,28 @@ public final class IngestService: Sendable {
         } catch {
             return answer(error, context.receiver, .json)
         }
-        return IngestResponse(status: 200, headers: json, body: report(["accepted": accepted, "rejected": rejected]))
+        return IngestResponse(
+            status: 200, headers: json, body: Self.accessReport(accepted: accepted, rejected: rejected))
+    }
+
+    /// The numbers of the lines of `body` that hold an event: not blank and not among `bad`.
+    static func goodLineNumbers(_ body: [UInt8], bad: Set<Int>) -> [Int] {
+        var goodLines: [Int] = []
+        var n = 0
+        for raw in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            n += 1
+            if bad.contains(n) || raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            goodLines.append(n)
+        }
+        return goodLines
+    }
+
+    /// The answer to an NDJSON post: `{"accepted":N,"rejected":[…]}` as `JSONSerialization` writes it with
+    /// sorted keys; when nothing was rejected, written directly, as it is for almost every post.
+    static func accessReport(accepted: Int, rejected: [[String: Any]]) -> [UInt8] {
+        if rejected.isEmpty { return Array("{\"accepted\":\(accepted),\"rejected\":[]}".utf8) }
+        let obj: [String: Any] = ["accepted": accepted, "rejected": rejected]
+        return Array((try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data())
     }
 
     /// Zipkin v2 JSON: 202 once the good spans are durable; a body naming the rejected spans when there are any.

@@ -82,6 +82,7 @@ public struct Normalizer: Sendable {
         // of one scope share (the same arrays, so comparing them is an identity check): judged once per scope.
         var last: (scope: String, resource: [Attribute], proxy: Bool)?
         var resource = SharedResource([], redactor: redactor)
+        var cleanKeys = Redactor.CleanKeys()
         for i in events.indices {
             // Events are read in place (`events[i]`): a copy of one would retain its ~20 references.
             if resource.attributes != events[i].resourceAttributes {
@@ -102,28 +103,31 @@ public struct Normalizer: Sendable {
                 let guess = resource.spiffePrefixed
                 OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy) { _ in guess }
             }
-            normalize(&events[i], resource: resource)
+            normalize(&events[i], resource: resource, cleanKeys: &cleanKeys)
         }
     }
 
     public func normalize(_ events: inout [AuditEvent]) {
-        for i in events.indices { normalize(&events[i]) }
+        var cleanKeys = Redactor.CleanKeys()
+        for i in events.indices { normalize(&events[i], resource: nil, cleanKeys: &cleanKeys) }
     }
 
     /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
-        normalize(&e, resource: nil)
+        var cleanKeys = Redactor.CleanKeys(enabled: false)
+        normalize(&e, resource: nil, cleanKeys: &cleanKeys)
     }
 
     /// Steps 1-4; `resource`, when it describes the event's resource attributes, saves their redaction and
-    /// SPIFFE look-up.
-    func normalize(_ e: inout AuditEvent, resource: SharedResource?) {
+    /// SPIFFE look-up; `cleanKeys`, kept from event to event, the classification and scan of attribute keys
+    /// seen clean at the same position in the event before.
+    func normalize(_ e: inout AuditEvent, resource: SharedResource?, cleanKeys: inout Redactor.CleanKeys) {
         // Only a clean list is taken as it is; one that redaction changes is handled event by event, as sent.
         let clean = resource.map { $0.clean && $0.attributes == e.resourceAttributes } ?? false
         Self.moveReservedKeys(&e.attributes)
         if !clean { Self.moveReservedKeys(&e.resourceAttributes) }
         var notes = Redactor.Notes()
-        redact(&e, &notes, resourceClean: clean)
+        redact(&e, &notes, resourceClean: clean, cleanKeys: &cleanKeys)
         if !notes.tokens.isEmpty { applyTokens(&e, notes.tokens) }
         let spiffeID = clean ? resource?.spiffeID : nil
         let found = WorkloadIdentity.workload(of: e) { list in
@@ -200,7 +204,10 @@ public struct Normalizer: Sendable {
 
     // MARK: Redaction of every field
 
-    func redact(_ e: inout AuditEvent, _ notes: inout Redactor.Notes, resourceClean: Bool = false) {
+    func redact(
+        _ e: inout AuditEvent, _ notes: inout Redactor.Notes, resourceClean: Bool = false,
+        cleanKeys: inout Redactor.CleanKeys
+    ) {
         let r = redactor
         func text(_ s: inout String, _ location: StaticString) {
             if let x = r.redact(s, at: { location.description }, &notes) { s = x }
@@ -208,7 +215,7 @@ public struct Normalizer: Sendable {
         // Lists are redacted in local copies and stored back only when changed: a mutable access to
         // `e.events[i]` would copy the (shared) events array even when nothing is redacted.
         var list = e.attributes
-        if redactor.redact(&list, at: { "attributes" }, &notes) { e.attributes = list }
+        if redactor.redact(&list, at: { "attributes" }, &notes, cleanKeys: &cleanKeys) { e.attributes = list }
         if !resourceClean {
             list = e.resourceAttributes
             if !list.isEmpty, redactor.redact(&list, at: { "resource" }, &notes) { e.resourceAttributes = list }
@@ -260,41 +267,26 @@ public struct Normalizer: Sendable {
         text(&e.scope.version, "scope.version")
         if let body = e.body, let x = r.redact(body, at: { "body" }, &notes) { e.body = x }
         if let w = e.workload, let x = r.redact(w, at: { "workload" }, &notes) { e.workload = x }
-        if var http = e.http {
-            var changed = false
-            func field(_ v: inout String?, _ location: StaticString) {
-                if let s = v, let x = r.redact(s, at: { location.description }, &notes) {
-                    v = x
-                    changed = true
-                }
+        // The HTTP facts and the user are read where they lie, field by field, and written field by field: a copy
+        // of either (`if var user = e.user`) retained and released every reference it holds, for every event.
+        if e.http != nil {
+            func field(_ v: String?, _ location: StaticString, _ set: (inout HTTPFacts, String) -> Void) {
+                if let s = v, let x = r.redact(s, at: { location.description }, &notes) { set(&e.http!, x) }
             }
-            field(&http.target, "http.target")
-            field(&http.method, "http.method")
-            field(&http.route, "http.route")
-            field(&http.clientAddress, "http.client_address")
-            if changed { e.http = http }
+            field(e.http!.target, "http.target") { $0.target = $1 }
+            field(e.http!.method, "http.method") { $0.method = $1 }
+            field(e.http!.route, "http.route") { $0.route = $1 }
+            field(e.http!.clientAddress, "http.client_address") { $0.clientAddress = $1 }
         }
-        if var user = e.user {
-            var changed = false
-            if let x = r.redact(user.subject, at: { "user.subject" }, &notes) {
-                user.subject = x
-                changed = true
+        if e.user != nil {
+            if let x = r.redact(e.user!.subject, at: { "user.subject" }, &notes) { e.user!.subject = x }
+            if let email = e.user!.email, let x = r.redact(email, at: { "user.email" }, &notes) { e.user!.email = x }
+            if let issuer = e.user!.issuer, let x = r.redact(issuer, at: { "user.issuer" }, &notes) {
+                e.user!.issuer = x
             }
-            if let email = user.email, let x = r.redact(email, at: { "user.email" }, &notes) {
-                user.email = x
-                changed = true
+            for i in e.user!.groups.indices {
+                if let x = r.redact(e.user!.groups[i], at: { "user.groups[\(i)]" }, &notes) { e.user!.groups[i] = x }
             }
-            if let issuer = user.issuer, let x = r.redact(issuer, at: { "user.issuer" }, &notes) {
-                user.issuer = x
-                changed = true
-            }
-            for i in user.groups.indices {
-                if let x = r.redact(user.groups[i], at: { "user.groups[\(i)]" }, &notes) {
-                    user.groups[i] = x
-                    changed = true
-                }
-            }
-            if changed { e.user = user }
         }
     }
 

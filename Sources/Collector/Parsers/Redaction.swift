@@ -14,6 +14,12 @@
 import Crypto
 import LogFormat
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// What the redactor removes, beyond what it always removes (the four credential headers and JWTs).
 public struct RedactionPolicy: Sendable, Hashable {
     /// Extra attribute keys or header names whose whole value is a secret. Matched case-insensitively with
@@ -573,6 +579,48 @@ package struct Redactor: Sendable {
         }
     }
 
+    /// The keys of the last attribute list, by position, that were neither a secret's name nor held one: the
+    /// lists of a batch from one sender (every line of an NDJSON post, every span of a service) repeat the same
+    /// keys in the same order, often the same `String`s, so a key with the same bytes as the one at its position
+    /// before needs neither the key classification nor the key scan (both read only the key's bytes).
+    package struct CleanKeys {
+        var keys: [String?] = []
+        /// False: nothing is noted (an event normalised alone has no event before it, and noting would allocate).
+        let enabled: Bool
+
+        package init(enabled: Bool = true) {
+            self.enabled = enabled
+        }
+
+        /// True when `key` has the bytes of the clean key at `position`.
+        @inline(__always) func contains(_ key: String, at position: Int) -> Bool {
+            guard position < keys.count, let clean = keys[position] else { return false }
+            return Self.sameBytes(clean, key)
+        }
+
+        mutating func note(_ key: String, at position: Int) {
+            // Lists longer than this are rare and gain little.
+            guard enabled, position < 256 else { return }
+            // Room for a usual list at once, rather than growing 1, 2, 4, … for the first event.
+            if keys.capacity == 0 { keys.reserveCapacity(32) }
+            while keys.count <= position { keys.append(nil) }
+            keys[position] = key
+        }
+
+        /// Byte equality, not `==`: canonically equivalent keys with other bytes classify apart.
+        static func sameBytes(_ a: String, _ b: String) -> Bool {
+            var a = a
+            var b = b
+            return a.withUTF8 { x in
+                b.withUTF8 { y in
+                    guard x.count == y.count else { return false }
+                    guard x.count > 0, let p = x.baseAddress, let q = y.baseAddress else { return true }
+                    return p == q || memcmp(p, q, x.count) == 0
+                }
+            }
+        }
+    }
+
     /// Redacts a list of attributes in place; true when anything changed.
     ///
     /// Reads go to `original`, a copy that shares the list's storage, and `attributes` is written only when a
@@ -580,24 +628,41 @@ package struct Redactor: Sendable {
     /// the loop, which copied every list of every event (an allocation each) even when nothing was redacted.
     @discardableResult
     package func redact(_ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes) -> Bool {
+        var cleanKeys = CleanKeys(enabled: false)
+        return redact(&attributes, at: location, &notes, cleanKeys: &cleanKeys)
+    }
+
+    /// The same, with the clean keys of the lists redacted before (the caller's, kept from list to list).
+    @discardableResult
+    package func redact(
+        _ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes,
+        cleanKeys: inout CleanKeys
+    ) -> Bool {
         let original = attributes
         var copy: [Attribute]? = nil
         for i in original.indices {
             let attribute = original[i]
-            if let kind = classifier.classify(attribute.key) {
-                // The key names a secret: the whole value goes (JWTs inside are kept in memory for identity).
-                var key = attribute.key
-                if let k = redact(key, at: { location() + ".<key>" }, &notes) { key = k }
-                let path = { location() + "." + key }
-                if copy == nil { copy = original }
-                copy![i] = Attribute(key, redactWhole(attribute.value, kind, at: path, &notes))
-                continue
-            }
             var key = attribute.key
-            if let k = redact(key, at: { location() + ".<key>" }, &notes) {
-                key = k
-                if copy == nil { copy = original }
-                copy![i].key = k
+            // A key seen clean at this position in the list before is neither classified nor scanned again.
+            if !cleanKeys.contains(key, at: i) {
+                if let kind = classifier.classify(key) {
+                    // The key names a secret: the whole value goes (JWTs inside are kept in memory for identity).
+                    // A variable of this branch: one that the closure in `path` captures is boxed on the heap, and
+                    // boxing `key` cost an allocation for every attribute of every event.
+                    var secretKey = key
+                    if let k = redact(secretKey, at: { location() + ".<key>" }, &notes) { secretKey = k }
+                    let path = { location() + "." + secretKey }
+                    if copy == nil { copy = original }
+                    copy![i] = Attribute(secretKey, redactWhole(attribute.value, kind, at: path, &notes))
+                    continue
+                }
+                if let k = redact(key, at: { location() + ".<key>" }, &notes) {
+                    key = k
+                    if copy == nil { copy = original }
+                    copy![i].key = k
+                } else {
+                    cleanKeys.note(key, at: i)
+                }
             }
             if let v = redact(attribute.value, at: { location() + "." + key }, &notes) {
                 if copy == nil { copy = original }

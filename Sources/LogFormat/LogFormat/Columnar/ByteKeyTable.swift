@@ -1,6 +1,6 @@
 // A map from byte strings to ids for the column encoder's tables (strings, shapes, resources), which look up
-// every string, shape and resource of every row a seal lays out, and for the resources a seal's record decoding
-// shares (`SharedResources`). Swift's `Dictionary` hashes each key with SipHash
+// every string, shape and resource of every row a seal lays out, for the resources a seal's record decoding
+// shares (`SharedResources`), and for the collector's look-up of access-line keys (`AccessEventMapping.FieldKeys`). Swift's `Dictionary` hashes each key with SipHash
 // through `Hasher` (a `[UInt8]` key byte by byte) and compares `String`s by canonical equivalence; here a key is
 // its bytes, hashed a word at a time, and compared with `memcmp` (in a seal's profile, `StringTable.id` alone
 // was 14 % and `Hasher`'s functions 12 % of the samples). Keys are compared as bytes, so two strings that are canonically equivalent but spelled differently
@@ -10,7 +10,7 @@
 #endif
 
 /// Byte strings → `UInt64`, open addressing with linear probing; keys are copied into one buffer.
-struct ByteKeyTable {
+package struct ByteKeyTable: Sendable {
     /// Per slot: 0 empty, else 1 + the entry's index. The slot count is a power of two.
     private var slots: [Int32]
     private var hashes: [UInt64] = []
@@ -23,15 +23,15 @@ struct ByteKeyTable {
     /// Drawn once per process, as `Hasher`'s seed is, so that no input can be made to collide in every collector.
     private static let processSeed = UInt64.random(in: .min ... .max)
 
-    var count: Int { values.count }
+    package var count: Int { values.count }
 
-    init(capacity: Int = 64) {
+    package init(capacity: Int = 64) {
         var n = 16
         while n < capacity * 2 { n <<= 1 }
         slots = Array(repeating: 0, count: n)
     }
 
-    init(_ dictionary: [String: UInt64]) {
+    package init(_ dictionary: [String: UInt64]) {
         self.init(capacity: dictionary.count)
         for (key, value) in dictionary { insert(key, value) }
     }
@@ -40,26 +40,26 @@ struct ByteKeyTable {
     // non-mutating calls from the encoder's mutating methods, the optimizer copied the table for each look-up (a
     // retain and release of each of its arrays), which took longer than the look-up.
 
-    mutating func value(_ key: String) -> UInt64? {
+    package mutating func value(_ key: String) -> UInt64? {
         if let found = key.utf8.withContiguousStorageIfAvailable({ find(UnsafeRawBufferPointer($0)) }) { return found }
         var native = key
         return native.withUTF8 { find(UnsafeRawBufferPointer($0)) }
     }
 
-    mutating func value(_ key: [UInt8]) -> UInt64? { key.withUnsafeBytes { find($0) } }
+    package mutating func value(_ key: [UInt8]) -> UInt64? { key.withUnsafeBytes { find($0) } }
 
-    mutating func value(_ key: UnsafeRawBufferPointer) -> UInt64? { find(key) }
+    package mutating func value(_ key: UnsafeRawBufferPointer) -> UInt64? { find(key) }
 
     /// Adds `key`, which the table does not hold yet.
-    mutating func insert(_ key: String, _ value: UInt64) {
+    package mutating func insert(_ key: String, _ value: UInt64) {
         if key.utf8.withContiguousStorageIfAvailable({ add(UnsafeRawBufferPointer($0), value) }) != nil { return }
         var native = key
         native.withUTF8 { add(UnsafeRawBufferPointer($0), value) }
     }
 
-    mutating func insert(_ key: [UInt8], _ value: UInt64) { key.withUnsafeBytes { add($0, value) } }
+    package mutating func insert(_ key: [UInt8], _ value: UInt64) { key.withUnsafeBytes { add($0, value) } }
 
-    mutating func insert(_ key: UnsafeRawBufferPointer, _ value: UInt64) { add(key, value) }
+    package mutating func insert(_ key: UnsafeRawBufferPointer, _ value: UInt64) { add(key, value) }
 
     private mutating func find(_ key: UnsafeRawBufferPointer) -> UInt64? {
         let h = Self.hash(key, seed: seed)

@@ -44,6 +44,11 @@ public final class DurableLog: Sendable {
         public var fsync: FsyncPolicy = .interval(milliseconds: 50)
         /// Events waiting for the writer beyond which `append` refuses with `.busy` (backpressure).
         public var maxPendingEvents = 200_000
+        /// Added to the nice value of the thread that lays out sealed segments (Linux), so that receivers and
+        /// the writer come first while a seal runs; 0: the process's priority. Off by default: at +10 ingest at
+        /// full rate went faster (the seal waited for idle cores), but the acknowledgement stall a running seal
+        /// causes lasted as long as the seal, 3-7 s instead of about 1.5 (BENCHMARKS.md, branch lines).
+        public var sealNiceIncrement: Int32 = 0
         public init() {}
     }
 
@@ -84,8 +89,9 @@ public final class DurableLog: Sendable {
     private let writerOnQueue: QueueBound<SegmentWriter>
     private let timerOnQueue: QueueBound<DispatchSourceTimer?>
     private var writer: SegmentWriter { writerOnQueue.value }
-    /// Lays out retired logs on a queue of its own, so appends go on while a segment is sealed.
-    private let sealQueue = DispatchQueue(label: "audit.segment-sealer")
+    /// Lays out retired logs on a thread of its own (at a lower priority when `sealNiceIncrement` says so), so
+    /// appends go on while a segment is sealed.
+    private let sealQueue: LowPriorityWorker
     private let sealer: Sealer
     private var timer: DispatchSourceTimer? {
         get { timerOnQueue.value }
@@ -106,6 +112,7 @@ public final class DurableLog: Sendable {
         recoveries = writer.recoveries
         writerOnQueue = QueueBound(writer, queue: queue)
         sealer = Sealer(writer)
+        sealQueue = LowPriorityWorker(niceIncrement: options.sealNiceIncrement)
         let tickMillis: Int
         switch options.fsync {
         case .interval(let ms): tickMillis = max(1, ms)
