@@ -236,7 +236,8 @@ extension ColumnBlock {
         func column(_ id: ColumnID) -> [UInt8] { c[id] ?? [] }
 
         mutating func events() throws(LogFormatError) -> [AuditEvent] {
-            try tables(buildShapes: true)
+            // A few rows asked (a trace's records in a block of thousands) need few of the block's shapes.
+            try tables(buildShapes: wanted == nil)
             return try rows()
         }
 
@@ -547,7 +548,7 @@ extension ColumnBlock {
         }
 
         func build(_ r: inout Readers, _ d: BlockStrings) throws(LogFormatError) -> [AuditEvent] {
-            var v = EventRows(shapes: shapes, tags: layouts.tags, strings: d, resources: resources, wanted: wanted)
+            var v = EventRows(decoder: self, tags: layouts.tags, strings: d, wanted: wanted)
             if let wanted { v.out.reserveCapacity(wanted.count) }
             let count = try Self.walkRows(&r, layouts, &v)
             if let wanted, v.nextWanted < wanted.count {
@@ -560,13 +561,39 @@ extension ColumnBlock {
 
         /// The walk's visitor that builds events: every row, or the rows of `wanted`.
         struct EventRows: ColumnRowVisitor {
-            let shapes: [Shape]
+            /// Whose shapes and resources the rows name: built already (every row wanted) or built here when first
+            /// named (`tables(buildShapes: false)`).
+            let decoder: Decoder
             let tags: [UInt8]
             let strings: BlockStrings
-            let resources: [Resource]
             let wanted: [Int]?
             var nextWanted = 0
             var out: [AuditEvent] = []
+            private var shapes: [Int: Shape] = [:]
+            private var resources: [Int: Resource] = [:]
+
+            init(decoder: Decoder, tags: [UInt8], strings: BlockStrings, wanted: [Int]?) {
+                self.decoder = decoder
+                self.tags = tags
+                self.strings = strings
+                self.wanted = wanted
+            }
+
+            private mutating func shape(_ i: Int) throws(LogFormatError) -> Shape {
+                if !decoder.shapes.isEmpty { return decoder.shapes[i] }
+                if let s = shapes[i] { return s }
+                let s = try decoder.shape(i)
+                shapes[i] = s
+                return s
+            }
+
+            private mutating func resource(_ i: Int) throws(LogFormatError) -> Resource {
+                if !decoder.resources.isEmpty { return decoder.resources[i] }
+                if let r = resources[i] { return r }
+                let r = try decoder.resource(i)
+                resources[i] = r
+                return r
+            }
 
             mutating func row(_ h: RowHead, _ layout: RowLayout, _ r: inout Readers) throws(LogFormatError) {
                 if let wanted {
@@ -577,11 +604,12 @@ extension ColumnBlock {
                     }
                     nextWanted += 1
                 }
-                let s = shapes[h.shape]
+                let s = try shape(h.shape)
+                let resource = try resource(s.resource)
                 out.append(
                     try buildRow(
                         s, start: h.start, end: h.end, observed: h.observed, traceID: h.traceID, spanID: h.spanID,
-                        parent: layout.hasParent ? h.parent : nil, &r, strings, resources))
+                        parent: layout.hasParent ? h.parent : nil, &r, strings, resource))
             }
         }
 
@@ -589,7 +617,7 @@ extension ColumnBlock {
         /// HTTP, values and extras readers of `r`.
         static func buildRow(
             _ s: Shape, start: UInt64, end: UInt64, observed: UInt64, traceID: TraceID, spanID: SpanID,
-            parent: SpanID?, _ r: inout Readers, _ d: BlockStrings, _ resources: [Resource]
+            parent: SpanID?, _ r: inout Readers, _ d: BlockStrings, _ resource: Resource
         ) throws(LogFormatError) -> AuditEvent {
             var e = AuditEvent(
                 kind: s.kind, startTimeUnixNano: start, endTimeUnixNano: end,
@@ -662,7 +690,7 @@ extension ColumnBlock {
             }
             e.links = links
             e.droppedLinksCount = s.droppedLinks
-            resources[s.resource].apply(to: &e)
+            resource.apply(to: &e)
             return e
         }
 

@@ -168,7 +168,7 @@ package final class ColumnRows: @unchecked Sendable {
         return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
             try ColumnBlock.Decoder.buildRow(
                 s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
-                parent: s.hasParent ? row.parent : nil, &all, BlockStrings(strings: table), resources)
+                parent: s.hasParent ? row.parent : nil, &all, BlockStrings(strings: table), resources[s.resource])
         }
     }
 }
