@@ -26,12 +26,7 @@ package struct RunRequestID: Equatable, Sendable {
                     guard c == UInt8(ascii: "-") else { return nil }
                     continue
                 }
-                let d: UInt8
-                switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c &- UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c &- UInt8(ascii: "a") &+ 10
-                default: return nil
-                }
+                guard let d = HexCoding.lowercaseDigit(c) else { return nil }
                 if digits < 16 { words.0 = words.0 << 4 | UInt64(d) } else { words.1 = words.1 << 4 | UInt64(d) }
                 digits += 1
             }

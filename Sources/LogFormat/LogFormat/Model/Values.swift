@@ -206,10 +206,17 @@ public enum HexCoding {
     /// The value of one hex digit (either case), or nil.
     @inlinable @inline(__always)
     public static func digit(_ c: UInt8) -> UInt8? {
+        if let d = lowercaseDigit(c) { return d }
+        guard c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F") else { return nil }
+        return c &- UInt8(ascii: "A") &+ 10
+    }
+
+    /// The value of one lowercase hex digit, or nil (an uppercase one too: text that must be spelt back exactly).
+    @inlinable @inline(__always)
+    public static func lowercaseDigit(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
         default: nil
         }
     }
