@@ -9,17 +9,21 @@ func note(_ s: String) { writeStderr(s + "\n") }
 /// write in a light query. A failure is ignored (a note must not end the answer).
 func writeStderr(_ text: String) {
     var text = text
-    text.withUTF8 { b in
-        var offset = 0
-        while offset < b.count {
-            let n = write(2, b.baseAddress! + offset, b.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
+    text.withUTF8 { _ = writeAll(2, UnsafeRawBufferPointer($0)) }
+}
+
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR; false when a write fails (`errno` says why).
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return false
         }
+        offset += n
     }
+    return true
 }
 
 let stderrIsTerminal = isatty(2) == 1
@@ -74,15 +78,7 @@ func exitAfterAnswer() -> Never {
 /// Writes all of `bytes` to file descriptor 1 (retrying short writes); a closed pipe ends the process quietly.
 func writeStdout(_ bytes: [UInt8]) {
     bytes.withUnsafeBytes { b in
-        var offset = 0
-        while offset < b.count {
-            let n = write(1, b.baseAddress! + offset, b.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                exit(errno == EPIPE ? 0 : 1)
-            }
-            offset += n
-        }
+        if !writeAll(1, b) { exit(errno == EPIPE ? 0 : 1) }
     }
 }
 
