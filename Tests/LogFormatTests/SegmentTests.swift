@@ -489,6 +489,60 @@ import Testing
         }
     }
 
+    /// An append never waits for a lay-out. Here the sealer's publish of a laid-out segment waits for the catalog
+    /// lock, which the test holds as a retention job would; appends must still be acknowledged meanwhile. (The
+    /// writer queue used to try publishing as well, wait for the lay-out's turn, and hold every acknowledgement
+    /// behind it: the seconds-long acknowledgement stalls of BENCHMARKS.md while a seal ran.)
+    @Test func appendsAreAcknowledgedWhileALayOutWaits() async throws {
+        try await TempDir.with { tmp in
+            var options = DurableLog.Options()
+            options.fsync = .interval(milliseconds: 2)
+            options.writer.maxSegmentRecords = 100
+            let dir = tmp.dataDirectory
+            let log = try DurableLog(directory: dir, options: options, logger: quietLogger)
+            let events = (0..<200).map { RandomEvents.small(seed: UInt64($0)) }
+            let lock = try #require(try DataDirectory.tryLock(dir.catalogLockPath))
+            _ = try await log.append(Array(events[0..<150]))  // past 100 records: the segment is retired
+            // Its sealed file appears, then the publish waits for the catalog lock with the lay-out's turn held.
+            var waited = 0
+            while try dir.listSegmentFiles().sealed.isEmpty && waited < 600 {
+                try await Task.sleep(for: .milliseconds(50))
+                waited += 1
+            }
+            #expect(try dir.listSegmentFiles().sealed.count == 1)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try dir.loadCatalog().entries.isEmpty)  // still unpublished: the lock is held
+            let outcome = await withTaskGroup(of: String.self) { group in
+                group.addTask {
+                    do {
+                        _ = try await log.append(Array(events[150...]))
+                        return "acknowledged"
+                    } catch {
+                        return "refused: \(error)"
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(30))
+                    return "timed out"
+                }
+                let first = await group.next() ?? "none"
+                group.cancelAll()
+                // A stuck append would keep the group waiting: let the lay-out go on so the test ends either way.
+                FileIO.close(lock)
+                await group.waitForAll()
+                return first
+            }
+            #expect(outcome == "acknowledged")
+            try await log.close()
+            #expect(try dir.loadCatalog().entries.count == 2)
+            var q = EventQuery()
+            q.includeDuplicates = true
+            let stored = try AuditStore(directories: [dir]).search(q, includeOpenSegments: false)
+            #expect(stored.map(\.event.spanID).sorted() == events.map(\.spanID).sorted())
+            #expect(Verifier.verifyDirectory(dir).problems.isEmpty)
+        }
+    }
+
     @Test func fullQueueRefusesInsteadOfBuffering() async throws {
         let tmp = TempDir()
         defer { tmp.remove() }

@@ -328,7 +328,7 @@ public final class SegmentWriter {
     /// so only copying, compression and the file write remain on the writer's).
     @discardableResult
     public func append(_ batch: PreparedBatch) throws(LogFormatError) -> AppendReceipt {
-        if hasUnpublishedSeals { try? publishSealed() }
+        if hasUnpublishedSeals { try? publishSealedUnlessLayingOut() }
         if active == nil { try openNewSegment() }
         guard UInt64(active!.recordCount) + UInt64(active!.bufferedCount) + UInt64(batch.count) <= UInt64(UInt32.max)
         else {
@@ -666,6 +666,13 @@ public final class SegmentWriter {
     /// segments; keeps what fails for the next try.
     public func publishSealed() throws(LogFormatError) {
         try sealTurn.withLock { (_) throws(LogFormatError) in try publishLocked() }
+    }
+
+    /// `publishSealed`, unless a lay-out holds the turn: that one publishes when it is done, and it can take
+    /// seconds (a seal, or a catalog lock held by a retention job), so an append must not wait for it: every
+    /// acknowledgement would wait behind it.
+    private func publishSealedUnlessLayingOut() throws(LogFormatError) {
+        try sealTurn.withLockIfAvailable { (_) throws(LogFormatError) in try publishLocked() }
     }
 
     /// `publishSealed` with `sealTurn` held.
