@@ -18,6 +18,7 @@ import Testing
           fsync_interval_ms: 20
           segment_bytes: 1048576
           segment_age_seconds: 60
+          seal_nice: 5
         limits:
           max_body_bytes: 2048
           max_pending_events: 10
@@ -44,6 +45,7 @@ import Testing
         #expect(c.fsyncIntervalMs == 20)
         #expect(c.segmentBytes == 1_048_576)
         #expect(c.segmentAgeSeconds == 60)
+        #expect(c.sealNice == 5)
         #expect(c.maxBodyBytes == 2048)
         #expect(c.maxPendingEvents == 10)
         #expect(c.maxAttributesPerRecord == 64)
@@ -114,6 +116,7 @@ import Testing
             storage:
               fsync: sometimes
               segment_bytes: -1
+              seal_nice: 20
             limits:
               max_body_byte: 10
             receivers:
@@ -127,6 +130,7 @@ import Testing
                 && text.contains("unknown key limits.max_body_byte")
                 && text.contains("fsync must be always, interval or never")
                 && text.contains("segment_bytes must be positive") && text.contains("0.0.0.0 is not a loopback address")
+                && text.contains("seal_nice must be 0 to 19, not 20")
         }
     }
 
@@ -210,7 +214,9 @@ import Testing
         let c = try CollectorConfig.parse(yaml: Self.full).applying(environment: [
             "AUDIT_COLLECTOR_DATA": "/tmp/x", "AUDIT_COLLECTOR_FSYNC": "never",
             "AUDIT_COLLECTOR_MAX_PENDING_EVENTS": "99", "AUDIT_COLLECTOR_SYSLOG_UDP_RECEIVE_BUFFER_BYTES": "1048576",
+            "AUDIT_COLLECTOR_SEAL_NICE": "10",
         ])
+        #expect(c.sealNice == 10)
         #expect(c.syslogUDPReceiveBufferBytes == 1 << 20)
         #expect(c.data == "/tmp/x")
         #expect(c.fsync == "never")

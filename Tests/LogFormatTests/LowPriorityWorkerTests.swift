@@ -52,5 +52,31 @@ import Testing
             // The caller's own thread is left as it was.
             #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == base)
         }
+
+        /// When the work falls behind (`lowerWhile` turns false), the jobs after the current one run at the
+        /// process's priority, in order; once it catches up, they run lowered again.
+        @Test func jobsGoOnAtTheProcessPriorityWhenBehind() async {
+            let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            let behind = Mutex(false)
+            let worker = LowPriorityWorker(niceIncrement: 7) { !behind.withLock { $0 } }
+            let seen = Mutex([(job: Int, nice: Int32)]())
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                for i in 0..<4 {
+                    worker.async {
+                        if i == 1 { behind.withLock { $0 = true } }
+                        seen.withLock { $0.append((i, getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))) }
+                    }
+                }
+                worker.async { done.resume() }
+            }
+            let behindRun = seen.withLock { $0 }
+            #expect(behindRun.map(\.job) == [0, 1, 2, 3])
+            #expect(behindRun.map(\.nice) == [min(base + 7, 19), min(base + 7, 19), base, base])
+            behind.withLock { $0 = false }
+            let nice = await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
+                worker.async { c.resume(returning: getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) }
+            }
+            #expect(nice == min(base + 7, 19))
+        }
     #endif
 }

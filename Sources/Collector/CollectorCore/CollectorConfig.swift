@@ -31,6 +31,10 @@ public struct CollectorConfig: Sendable, Equatable {
     public var fsyncIntervalMs = 50
     public var segmentBytes = 256 << 20
     public var segmentAgeSeconds = 3_600
+    /// How much lower than the receivers a seal's lay-out runs (nice increment, 0–19): a seal is CPU the receivers
+    /// could use, and the segment is durable in its log before it is laid out, so it can wait for idle moments
+    /// (when more than two logs await their lay-out, it runs at the collector's priority).
+    public var sealNice = 10
     public var maxBodyBytes = 64 << 20
     public var maxPendingEvents = 200_000
     public var maxAttributesPerRecord = 1_024
@@ -97,7 +101,8 @@ public struct CollectorConfig: Sendable, Equatable {
         "receivers.otlp_grpc.address", "receivers.zipkin.address", "receivers.syslog.udp_address",
         "receivers.syslog.tcp_address", "receivers.syslog.tcp_idle_timeout_seconds",
         "receivers.otlp_grpc.idle_timeout_seconds", "receivers.syslog.udp_receive_buffer_bytes", "storage.fsync",
-        "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "limits.max_body_bytes",
+        "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "storage.seal_nice",
+        "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
         "identity.jwks_url", "identity.jwks_refresh_seconds", "identity.jwks_unknown_kid_min_seconds",
@@ -173,6 +178,7 @@ public struct CollectorConfig: Sendable, Equatable {
         int("storage.fsync_interval_ms") { c.fsyncIntervalMs = $0 }
         int("storage.segment_bytes") { c.segmentBytes = $0 }
         int("storage.segment_age_seconds") { c.segmentAgeSeconds = $0 }
+        int("storage.seal_nice") { c.sealNice = $0 }
         int("limits.max_body_bytes") { c.maxBodyBytes = $0 }
         int("limits.max_pending_events") { c.maxPendingEvents = $0 }
         int("limits.max_attributes_per_record") { c.maxAttributesPerRecord = $0 }
@@ -263,6 +269,7 @@ public struct CollectorConfig: Sendable, Equatable {
         }
         if let v = env["AUDIT_COLLECTOR_SIGNING_KEY_FILE"] { c.signingKeyFile = v }
         int("AUDIT_COLLECTOR_FSYNC_INTERVAL_MS") { c.fsyncIntervalMs = $0 }
+        int("AUDIT_COLLECTOR_SEAL_NICE") { c.sealNice = $0 }
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
         int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
         int("AUDIT_COLLECTOR_SYSLOG_UDP_RECEIVE_BUFFER_BYTES") { c.syslogUDPReceiveBufferBytes = $0 }
@@ -292,6 +299,7 @@ public struct CollectorConfig: Sendable, Equatable {
         ] where v < 0 {
             p.append("\(name) must not be negative, not \(v)")
         }
+        if !(0...19).contains(sealNice) { p.append("seal_nice must be 0 to 19, not \(sealNice)") }
         if !jwksFile.isEmpty && !jwksURL.isEmpty {
             p.append("give the JWKS once: identity.jwks_file or identity.jwks_url, not both")
         }

@@ -173,6 +173,7 @@ struct Collector: AsyncParsableCommand {
             options.maxPendingEvents = c.maxPendingEvents
             options.writer.maxSegmentBytes = c.segmentBytes
             options.writer.maxSegmentAgeNanos = UInt64(c.segmentAgeSeconds) * 1_000_000_000
+            options.sealNiceIncrement = Int32(c.sealNice)
             if !c.signingKeyFile.isEmpty {
                 // Refuses a key that group or others can read, with the file and the chmod to run.
                 do { options.writer.signer = try SealSigner.load(from: c.signingKeyFile) } catch {

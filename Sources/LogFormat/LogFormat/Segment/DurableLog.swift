@@ -45,10 +45,12 @@ public final class DurableLog: Sendable {
         /// Events waiting for the writer beyond which `append` refuses with `.busy` (backpressure).
         public var maxPendingEvents = 200_000
         /// Added to the nice value of the thread that lays out sealed segments (Linux), so that receivers and
-        /// the writer come first while a seal runs; 0: the process's priority. Off by default: at +10 ingest at
-        /// full rate went faster (the seal waited for idle cores), but the acknowledgement stall a running seal
-        /// causes lasted as long as the seal, 3-7 s instead of about 1.5 (BENCHMARKS.md, branch lines).
-        public var sealNiceIncrement: Int32 = 0
+        /// the writer come first while a seal runs (a segment is durable in its log before it is laid out);
+        /// 0: the process's priority. When more than `lowPriorityBacklog` logs await their lay-out, the seal
+        /// goes on at the process's priority, so a collector at full load cannot fall behind for ever.
+        public var sealNiceIncrement: Int32 = 10
+        /// Retired logs (the one being laid out included) up to which the lay-out runs at the lower priority.
+        public var lowPriorityBacklog = 2
         public init() {}
     }
 
@@ -111,8 +113,12 @@ public final class DurableLog: Sendable {
         nodeID = writer.nodeID
         recoveries = writer.recoveries
         writerOnQueue = QueueBound(writer, queue: queue)
-        sealer = Sealer(writer)
-        sealQueue = LowPriorityWorker(niceIncrement: options.sealNiceIncrement)
+        let sealer = Sealer(writer)
+        self.sealer = sealer
+        let backlog = options.lowPriorityBacklog
+        sealQueue = LowPriorityWorker(niceIncrement: options.sealNiceIncrement) { [sealer] in
+            sealer.retiredLogCount <= backlog
+        }
         let tickMillis: Int
         switch options.fsync {
         case .interval(let ms): tickMillis = max(1, ms)
@@ -280,23 +286,25 @@ public final class DurableLog: Sendable {
             return !s.layOutScheduled
         }
         guard start else { return }
-        sealQueue.async {
-            while true {
-                do throws(LogFormatError) {
-                    self.reportSealed(try self.sealer.layOutRetired())
-                } catch {
-                    self.logger.error(
-                        "laying out a sealed segment failed; will retry", metadata: ["error": "\(error)"])
-                }
-                // A log retired while this ran is laid out now; after a failure the next tick tries again.
-                let again = self.state.withLock { s in
-                    let more = self.sealer.hasRetiredLogs && !s.closed
-                    if !more { s.layOutScheduled = false }
-                    return more
-                }
-                if !again { return }
-            }
+        sealQueue.async { self.layOutNext() }
+    }
+
+    /// One log per job, so that the worker can change its priority between two (see `lowPriorityBacklog`).
+    private func layOutNext() {
+        var failed = false
+        do throws(LogFormatError) {
+            reportSealed(try sealer.layOutRetired(limit: 1))
+        } catch {
+            failed = true
+            logger.error("laying out a sealed segment failed; will retry", metadata: ["error": "\(error)"])
         }
+        // A log retired while this ran is laid out next; after a failure the next tick tries again.
+        let again = state.withLock { s in
+            let more = !failed && sealer.hasRetiredLogs && !s.closed
+            if !more { s.layOutScheduled = false }
+            return more
+        }
+        if again { sealQueue.async { self.layOutNext() } }
     }
 
     /// Periodic work on `queue`: noticing that writes work again after a failure (refused batches were
@@ -412,8 +420,11 @@ extension DurableLog {
     fileprivate final class Sealer: @unchecked Sendable {
         private let writer: SegmentWriter
         init(_ writer: SegmentWriter) { self.writer = writer }
-        func layOutRetired() throws(LogFormatError) -> [CatalogEntry] { try writer.layOutRetired() }
+        func layOutRetired(limit: Int = .max) throws(LogFormatError) -> [CatalogEntry] {
+            try writer.layOutRetired(limit: limit)
+        }
         var hasRetiredLogs: Bool { writer.hasRetiredLogs }
+        var retiredLogCount: Int { writer.retiredLogCount }
         var hasUnpublishedSeals: Bool { writer.hasUnpublishedSeals }
     }
 }

@@ -6,8 +6,9 @@ import Synchronization
 // write-ahead log before it is laid out), so it can wait while receivers have work: on a machine whose cores the
 // receivers fill, a seal at the same priority took a core from them for the seconds it ran. libdispatch on Linux
 // gives its queues no thread priority, and a worker thread of its pool cannot be given one back once lowered
-// (raising priority again needs CAP_SYS_NICE), so this owns its thread. DurableLog leaves the increment at 0 for
-// now: at +10 the stall that a running seal causes lasted as long as the slower seal (BENCHMARKS.md).
+// (raising priority again needs CAP_SYS_NICE), so this owns its thread. A seal must not wait for ever, though: when
+// `lowerWhile` says the work is falling behind, the lowered thread hands the jobs to a fresh one at the process's
+// priority, and ends.
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -23,9 +24,12 @@ final class LowPriorityWorker: Sendable {
     private let state = Mutex(State())
     /// Added to the nice value of the worker's thread; 0 runs it at the priority of the process.
     let niceIncrement: Int32
+    /// Asked before each job: false means the work is falling behind, so the jobs go on at the process's priority.
+    private let lowerWhile: @Sendable () -> Bool
 
-    init(niceIncrement: Int32) {
+    init(niceIncrement: Int32, lowerWhile: @escaping @Sendable () -> Bool = { true }) {
         self.niceIncrement = niceIncrement
+        self.lowerWhile = lowerWhile
     }
 
     /// Runs `job` after the jobs given before it, one at a time, on the worker's thread. The thread is started
@@ -37,9 +41,23 @@ final class LowPriorityWorker: Sendable {
             return !s.running
         }
         guard start else { return }
-        Thread.detachNewThread { [self] in
-            lowerPriority()
-            while let next = take() { next() }
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    /// Each job runs at the priority `lowerWhile` asks for just before it.
+    private func run() {
+        var lowered = false
+        while true {
+            let low = lowerWhile()
+            if lowered && !low {
+                // This thread cannot be raised again: the jobs go on on a new one, at the process's priority. A thread
+                // inherits its creator's nice value, so a thread of the dispatch pool (never lowered) starts it.
+                DispatchQueue.global().async { Thread.detachNewThread { [self] in run() } }
+                return
+            }
+            if low && !lowered { lowered = lowerPriority() }
+            guard let next = take() else { return }
+            next()
         }
     }
 
@@ -54,14 +72,16 @@ final class LowPriorityWorker: Sendable {
     }
 
     /// On Linux the nice value belongs to the thread: `setpriority(PRIO_PROCESS, 0, …)` sets the calling
-    /// thread's. A refusal only leaves the thread at the process's priority.
-    private func lowerPriority() {
+    /// thread's. A refusal only leaves the thread at the process's priority. True when the thread was lowered.
+    private func lowerPriority() -> Bool {
         #if os(Linux)
-            guard niceIncrement > 0 else { return }
+            guard niceIncrement > 0 else { return false }
             errno = 0
             let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-            guard errno == 0 else { return }
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, current + niceIncrement)
+            guard errno == 0 else { return false }
+            return setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, current + niceIncrement) == 0
+        #else
+            return false
         #endif
     }
 }

@@ -578,15 +578,18 @@ public final class SegmentWriter {
     /// True while retired logs await their lay-out.
     public var hasRetiredLogs: Bool { sealing.withLock { !$0.retired.isEmpty } }
 
-    /// Lays out and seals every retired log, oldest first, and publishes them. Safe to call from another thread
-    /// than the one appending (DurableLog runs it on a queue of its own, so appends go on meanwhile); calls are
-    /// serialised. A failure leaves that log and the ones after it retired, for a later call.
+    /// Retired logs awaiting their lay-out, the one being laid out included.
+    public var retiredLogCount: Int { sealing.withLock { $0.retired.count } }
+
+    /// Lays out and seals the retired logs, oldest first, up to `limit` of them, and publishes them. Safe to call
+    /// from another thread than the one appending (DurableLog runs it on a queue of its own, so appends go on
+    /// meanwhile); calls are serialised. A failure leaves that log and the ones after it retired, for a later call.
     @discardableResult
-    public func layOutRetired() throws(LogFormatError) -> [CatalogEntry] {
+    public func layOutRetired(limit: Int = .max) throws(LogFormatError) -> [CatalogEntry] {
         try sealTurn.withLock { (_) throws(LogFormatError) -> [CatalogEntry] in
             if hasUnpublishedSeals { try publishLocked() }
             var out: [CatalogEntry] = []
-            while let next = sealing.withLock({ $0.retired.first }) {
+            while out.count < limit, let next = sealing.withLock({ $0.retired.first }) {
                 let name = DataDirectory.fileName(sequence: next.sequence, sealed: true)
                 let result = try ColumnSealer.seal(
                     walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
