@@ -106,8 +106,9 @@ public final class SegmentWriter {
         var retired: [(path: String, sequence: UInt64, records: UInt32)] = []
         /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
         /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every
-        /// append and seal. Readers see them meanwhile as unsealed files, and recovery at start-up re-seals a
-        /// file left unrenamed with the same records and the same chain link.
+        /// seal, and before every append that finds no lay-out running. Readers see them meanwhile as unsealed
+        /// files, and recovery at start-up re-seals a file left unrenamed with the same records and the same
+        /// chain link.
         var unpublished: [(from: String, entry: CatalogEntry)] = []
         var catalogNeedsSave = false
         /// Write-ahead logs of segments laid out and sealed, removed once the catalog names the sealed files.
