@@ -106,3 +106,65 @@ private func viaRows(_ block: [UInt8], rows: [Int], expected: Int) -> Outcome {
         }
     }
 }
+
+/// The row layouts read straight from a block's shapes column (`Decoder.rowLayout`, what `ColumnBlock.rows` reads)
+/// against those taken from the built shapes, and a lying shapes column refused alike.
+@Suite struct RowLayoutTests {
+    private static func layouts(_ block: [UInt8], build: Bool) -> Result<ColumnBlock.RowLayouts, LogFormatError> {
+        Result { () throws(LogFormatError) in
+            try block.withBytes { (b) throws(LogFormatError) in
+                var d = try ColumnBlock.Decoder(try ColumnBlock.columns(b))
+                try d.tables(buildShapes: build)
+                return d.layouts
+            }
+        }
+    }
+
+    private static func same(_ a: ColumnBlock.RowLayouts, _ b: ColumnBlock.RowLayouts) -> Bool {
+        a.tags == b.tags && a.layouts.count == b.layouts.count
+            && zip(a.layouts, b.layouts).allSatisfy { x, y in
+                x.kind == y.kind && x.source == y.source && x.parts == y.parts && x.httpParts == y.httpParts
+                    && x.hasEmail == y.hasEmail && x.hasFingerprint == y.hasFingerprint && x.groupCount == y.groupCount
+                    && x.eventCount == y.eventCount && x.linkCount == y.linkCount && x.resource == y.resource
+                    && x.tagStart == y.tagStart && x.tagCount == y.tagCount
+            }
+    }
+
+    @Test func layoutsAreTheBuiltShapes() async {
+        await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...30)) { seed, count in
+            var g = TrafficGenerator(seed: seed)
+            let events = tracesOf(g.nextEvents(count)) + hostileTraces(seed, count)
+            guard let block = try? ColumnBlock.encode(events, codec: .lz4) else {
+                Issue.record("seed \(seed): encoding failed")
+                return
+            }
+            switch (Self.layouts(block, build: false), Self.layouts(block, build: true)) {
+            case (.success(let read), .success(let built)): #expect(Self.same(read, built), "seed \(seed)")
+            default: Issue.record("seed \(seed): a block as written is refused")
+            }
+        }
+    }
+
+    @Test func lyingShapesAreRefusedAlike() async throws {
+        var g = TrafficGenerator(seed: 21)
+        let events = tracesOf(g.nextEvents(40)) + hostileTraces(7, 12)
+        let block = try ColumnBlock.encode(events, codec: .none)
+        let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        await propertyCheck(count: 500, input: Gen.uint64()) { seed in
+            var c = columns
+            var rng = SplitMix(seed)
+            var shapes = c[.shapes] ?? []
+            for _ in 0..<(1 + rng.next() % 3) {
+                shapes[Int(rng.next() % UInt64(shapes.count))] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            if rng.next() % 4 == 0 { shapes.removeLast(Int(rng.next() % UInt64(shapes.count))) }
+            c[.shapes] = shapes
+            let damaged = ColumnBlock.assemble(c)
+            switch (Self.layouts(damaged, build: false), Self.layouts(damaged, build: true)) {
+            case (.success(let read), .success(let built)): #expect(Self.same(read, built), "seed \(seed)")
+            case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "seed \(seed): \(a) against \(b)")
+            case (let a, let b): Issue.record("seed \(seed): \(a) against the built shapes' \(b)")
+            }
+        }
+    }
+}

@@ -24,8 +24,9 @@ extension ColumnBlock {
         package var tagStart: Int
         package var tagCount: Int
 
-        /// A layout read for counting, without its shape (`ColumnBlock.countShape` fills in the parts it reads):
-        /// no resource, events, links or attribute value tags, which a count does not walk.
+        /// A layout read without its shape, the rest filled in by its reader: `ColumnBlock.countShape` fills in
+        /// the parts it reads (no resource, events, links or attribute value tags, which a count does not walk),
+        /// `Decoder.rowLayout` all of it.
         init(counting kind: EventKind, source: EventSource, parts: UInt8) {
             self.kind = kind
             self.source = source
