@@ -3,10 +3,15 @@
 // identities, HTTP, values and extras columns. A writer (auditq's JSON) reads a row's parts from there, in the
 // order its format wants them. The storage library knows no output format: this is the row access it gives.
 //
-// Every row of the block is walked and checked as the decoder checks it (ids in range, value nesting, counts,
-// every column read to its end, the row count against the block header) before any row is handed out, so a
-// writer reading a row again meets only bytes that were checked; it still reads them with checked readers
-// (`ColumnRowReader`), so a mistake is an error, never a trap.
+// Every row up to the last one asked for is walked and checked as the decoder checks it (ids in range, value
+// nesting, counts) before any row is handed out, so a writer reading a row again meets only bytes that were
+// checked; it still reads them with checked readers (`ColumnRowReader`), so a mistake is an error, never a trap.
+// The rows after the last asked for are counted against the block header, their shapes and trace runs checked and
+// their span ids stepped over, and no more: their parents, times and parts are never read, so neither are those
+// columns' ends. Damage there is still refused, by the checksums every column's bytes pass before any is read (the
+// block's payload CRC, or each column's); what only a whole walk would refuse is a block whose CRCs were made to
+// match bytes that lie after the rows read, and that block could as well have been made to lie consistently
+// (integrity against a deliberate rewrite is the Merkle root's, which `verify` checks).
 
 /// One row of a column block held for output: the fields a query orders and compares by, and where the row's parts
 /// start in its block's per-row columns.
@@ -245,8 +250,9 @@ package struct ColumnRowReader {
 
 extension ColumnBlock {
     /// The rows at `rows` (ascending row numbers within the block) whose start lies in `timeRange` (all when nil),
-    /// with the block's tables and columns. Every row of the block is read and checked, as the decoder does, and
-    /// the block must hold `expectedRows` rows (its header's count).
+    /// with the block's tables and columns. Every row up to the last asked for is read and checked as the decoder
+    /// does, the rest only counted (the file's head says how), and the block must hold `expectedRows` rows (its
+    /// header's count).
     package static func rows(
         _ payload: UnsafeRawBufferPointer, rows wanted: [Int], segment: SegmentDictionary?, expectedRows: Int,
         timeRange: ClosedRange<UInt64>?, payloadChecked: Bool = false
@@ -255,9 +261,17 @@ extension ColumnBlock {
         d.segment = segment
         try d.tables(buildShapes: false)
         var v = OutputRows(wanted: wanted, timeRange: timeRange, tags: d.layouts.tags, strings: d.strings.count)
+        // Room for the kept rows' parts at the block's size per row and a quarter more: grown from nothing, the
+        // parts were copied a dozen times over for a block of which most rows are kept.
+        for (k, id) in [ColumnID.identities, .http, .values, .extras].enumerated() {
+            let size = d.column(id).count
+            v.parts[k].reserveCapacity(min(size, size * wanted.count / max(1, expectedRows)) * 5 / 4 + 64)
+        }
         let layouts = d.layouts
+        // The rows after the last asked for are not read for their parts (`walkRows(through:)`).
+        let last = wanted.last ?? -1
         try d.withReaders { (r) throws(LogFormatError) in
-            let count = try Decoder.walkRows(&r, layouts, &v)
+            let count = try Decoder.walkRows(&r, layouts, through: last, &v)
             if v.nextWanted < wanted.count {
                 throw LogFormatError(
                     .malformed, "column block: row \(wanted[v.nextWanted]) asked of a block of \(count)")
@@ -265,10 +279,13 @@ extension ColumnBlock {
             guard count == expectedRows else {
                 throw LogFormatError(.malformed, "column block: holds \(count) rows, its header says \(expectedRows)")
             }
-            try Decoder.end(r)
+            try Decoder.end(r, skipping: last + 1 < count ? Self.columnsAfterTheLastRowRead : [])
         }
         return try ColumnRows(d, rows: v.out, parts: v.parts, used: v.used.used)
     }
+
+    /// The per-row columns `rows` leaves unread after the last row asked for, whose ends it does not check then.
+    static let columnsAfterTheLastRowRead: [ColumnID] = [.parents, .times, .identities, .http, .values, .extras]
 
     /// The walk's visitor of `rows`: keeps the asked-for rows in the time range with their parts, and marks the
     /// strings those parts name.
