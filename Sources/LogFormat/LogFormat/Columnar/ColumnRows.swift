@@ -135,6 +135,10 @@ package final class ColumnRows: @unchecked Sendable {
     /// The slot of string `id` (one that a row read through `readers` names), or -1.
     @inline(__always) package func slot(_ id: Int) -> Int { Int(slots[id]) }
 
+    /// `slot(id)` of every string id of the block, index for index (a writer in another module keeps them, so
+    /// that looking a string up costs no call).
+    package var slotTable: [Int32] { slots }
+
     /// How many strings the rows name (slots `0..<stringCount`).
     package var stringCount: Int { bounds.count - 1 }
 
@@ -187,10 +191,11 @@ package struct ColumnRowReaders {
 }
 
 /// Reads one column of a row with the decoder's checks: string ids against the block's dictionary, counts against
-/// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep.
+/// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep. The readers a writer calls
+/// per value are inlinable (a writer lives in another module), so reading a string id costs no call.
 package struct ColumnRowReader {
-    fileprivate(set) var r: BinaryReader
-    let strings: Int
+    @usableFromInline package var r: BinaryReader
+    @usableFromInline let strings: Int
 
     init(_ r: BinaryReader, strings: Int) {
         self.r = r
@@ -198,7 +203,7 @@ package struct ColumnRowReader {
     }
 
     /// A string id, checked against the dictionary.
-    @inline(__always) package mutating func string() throws(LogFormatError) -> Int {
+    @inlinable @inline(__always) package mutating func string() throws(LogFormatError) -> Int {
         let i = try r.uvarint()
         guard i < UInt64(strings) else {
             throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(strings)")
@@ -206,8 +211,10 @@ package struct ColumnRowReader {
         return Int(i)
     }
 
-    @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }
-    @inline(__always) package mutating func svarint() throws(LogFormatError) -> Int64 { try r.svarint() }
+    @inlinable @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }
+    @inlinable @inline(__always) package mutating func svarint() throws(LogFormatError) -> Int64 {
+        try r.svarint()
+    }
     @inline(__always) package mutating func u64() throws(LogFormatError) -> UInt64 { try r.u64() }
     @inline(__always) package mutating func u64BigEndian() throws(LogFormatError) -> UInt64 {
         try r.u64BigEndian()
@@ -233,7 +240,7 @@ package struct ColumnRowReader {
         try r.rawSlice(n)
     }
     /// A value's tag, checked to be known.
-    @inline(__always) package mutating func tag() throws(LogFormatError) -> UInt8 {
+    @inlinable @inline(__always) package mutating func tag() throws(LogFormatError) -> UInt8 {
         let t = try r.u8()
         guard t <= RecordCodec.ValueTag.keyValueList else {
             throw LogFormatError(.malformed, "column block: unknown value tag \(t)")
