@@ -1,5 +1,6 @@
 import AuditQuery
 import Foundation
+import PropertyBased
 import SyntheticTraffic
 import TestSupport
 import Testing
@@ -255,6 +256,30 @@ struct EventJSONTests {
         #expect(EventJSON.render(event).contains(#""duration_ns":-5,"#))
         event.endTimeUnixNano = event.startTimeUnixNano + (1 << 60)
         #expect(EventJSON.render(event).contains(#""duration_ns":"1152921504606846976","#))
+    }
+
+    /// Ids and times are each written in one append, their hex and decimal digits built in machine words: every
+    /// digit against the standard library's, at the edges (0, 9, 10, 15, 16, the largest) and for random values.
+    @Test func idsAndTimesAgainstTheStandardLibrary() async {
+        func hex(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        func check(_ a: UInt64, _ b: UInt64) {
+            var event = span(parent: SpanID(value: b))
+            event.traceID = TraceID(high: a, low: b)
+            event.spanID = SpanID(value: a ^ b)
+            event.startTimeUnixNano = a
+            event.endTimeUnixNano = b
+            let json = EventJSON.render(event)
+            #expect(json.contains(#""trace_id":"\#(hex(a))\#(hex(b))","#), "\(a) \(b)")
+            #expect(json.contains(#""span_id":"\#(hex(a ^ b))","#), "\(a) \(b)")
+            #expect(json.contains(#""parent_span_id":"\#(hex(b))","#), "\(a) \(b)")
+            #expect(json.contains(#""start_time_unix_nano":"\#(a)","end_time_unix_nano":"\#(b)","#), "\(a) \(b)")
+        }
+        let edges: [UInt64] = [0, 1, 9, 10, 15, 16, 99, 100, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, .max]
+        for a in edges { for b in edges { check(a, b) } }
+        await propertyCheck(count: 500, input: Gen.uint64(), Gen.uint64()) { a, b in check(a, b) }
     }
 
     @Test func repeatedKeysAreKeptInOrder() {
