@@ -1,5 +1,7 @@
 import AuditQuery
 import Foundation
+import JSONText
+import PropertyBased
 import SyntheticTraffic
 import TestSupport
 import Testing
@@ -255,6 +257,74 @@ struct EventJSONTests {
         #expect(EventJSON.render(event).contains(#""duration_ns":-5,"#))
         event.endTimeUnixNano = event.startTimeUnixNano + (1 << 60)
         #expect(EventJSON.render(event).contains(#""duration_ns":"1152921504606846976","#))
+    }
+
+    /// Ids and times are each written in one append, their hex and decimal digits built in machine words: every
+    /// digit against the standard library's, at the edges (0, 9, 10, 15, 16, the largest) and for random values.
+    @Test func idsAndTimesAgainstTheStandardLibrary() async {
+        func hex(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        func check(_ a: UInt64, _ b: UInt64) {
+            var event = span(parent: SpanID(value: b))
+            event.traceID = TraceID(high: a, low: b)
+            event.spanID = SpanID(value: a ^ b)
+            event.startTimeUnixNano = a
+            event.endTimeUnixNano = b
+            let json = EventJSON.render(event)
+            #expect(json.contains(#""trace_id":"\#(hex(a))\#(hex(b))","#), "\(a) \(b)")
+            #expect(json.contains(#""span_id":"\#(hex(a ^ b))","#), "\(a) \(b)")
+            #expect(json.contains(#""parent_span_id":"\#(hex(b))","#), "\(a) \(b)")
+            #expect(json.contains(#""start_time_unix_nano":"\#(a)","end_time_unix_nano":"\#(b)","#), "\(a) \(b)")
+        }
+        let edges: [UInt64] = [0, 1, 9, 10, 15, 16, 99, 100, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, .max]
+        for a in edges { for b in edges { check(a, b) } }
+        await propertyCheck(count: 500, input: Gen.uint64(), Gen.uint64()) { a, b in check(a, b) }
+    }
+
+    /// The escaper skips plain text eight bytes at a time: against an escaper of one byte at a time, for random
+    /// bytes drawn mostly from those it looks at (quotes, backslashes, control bytes, U+2028/U+2029 and their
+    /// near misses) at every offset and length.
+    @Test func escapingAgainstOneByteAtATime() async {
+        func reference(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                switch b {
+                case 0x22: out += Array(#"\""#.utf8)
+                case 0x5C: out += Array(#"\\"#.utf8)
+                case 0x08: out += Array(#"\b"#.utf8)
+                case 0x09: out += Array(#"\t"#.utf8)
+                case 0x0A: out += Array(#"\n"#.utf8)
+                case 0x0C: out += Array(#"\f"#.utf8)
+                case 0x0D: out += Array(#"\r"#.utf8)
+                case 0x00..<0x20: out += Array(#"\u00"#.utf8) + Array(String(format: "%02x", b).utf8)
+                case 0xE2
+                where i + 2 < bytes.count && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9):
+                    out += Array((bytes[i + 2] == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8)
+                    i += 2
+                default: out.append(b)
+                }
+                i += 1
+            }
+            return out
+        }
+        let alphabet: [UInt8] = [
+            0x22, 0x5C, 0x00, 0x08, 0x0A, 0x1F, 0x20, 0x21, 0x41, 0x7F, 0x80, 0xA8, 0xA9, 0xE2, 0xFF,
+        ]
+        await propertyCheck(count: 2_000, input: Gen.uint64(), Gen.int(in: 0...40)) { seed, length in
+            var g = SplitMix64(seed: seed)
+            let bytes = (0..<length).map { _ -> UInt8 in
+                let r = g.next()
+                return r % 3 == 0
+                    ? alphabet[Int((r >> 8) % UInt64(alphabet.count))] : UInt8(truncatingIfNeeded: r >> 16)
+            }
+            var out: [UInt8] = []
+            bytes.withUnsafeBufferPointer { JSONString.appendEscaped($0, to: &out) }
+            #expect(out == reference(bytes), "\(bytes)")
+        }
     }
 
     @Test func repeatedKeysAreKeptInOrder() {

@@ -1,4 +1,5 @@
 import PropertyBased
+import Synchronization
 import SyntheticTraffic
 import TestSupport
 import Testing
@@ -89,20 +90,115 @@ private func viaRows(_ block: [UInt8], rows: [Int], expected: Int) -> Outcome {
         }
     }
 
-    /// Columns that pass their CRCs but lie: the rows are the decoder's events or its class of error, for every
-    /// column damaged; every row is checked although only some are asked for.
+    /// Columns that pass their CRCs but lie: when the last row is asked for (so every row is read), the rows are
+    /// the decoder's events or its class of error, for every column damaged. With fewer rows asked, the rows after
+    /// the last asked for are only counted: the answer is the decoder's, or its class of error, or rows where the
+    /// decoder fails only because of what lies after them (asking for the last row as well then fails as it does).
     @Test func hostileColumnsWithGoodChecksumsAreReadOrRefusedAlike() async throws {
         var g = TrafficGenerator(seed: 8)
         let events = tracesOf(g.nextEvents(40)) + hostileTraces(99, 12)
         let block = try ColumnBlock.encode(events, codec: .none)
         let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        let last = events.count - 1
+        let readBeforeTheEnd = Mutex(0)
         await propertyCheck(count: 1_000, input: Gen.uint64()) { seed in
             let (c, id) = lyingColumns(columns, seed: seed)
             let damaged = ColumnBlock.assemble(c)
-            let rows = [Int(seed % UInt64(events.count))]
-            #expect(
-                viaRows(damaged, rows: rows, expected: events.count)
-                    == viaDecoder(damaged, rows: rows, expected: events.count), "seed \(seed), column \(id)")
+            let row = Int(seed % UInt64(events.count))
+            let whole = row == last ? [row] : [row, last]
+            let decoded = viaDecoder(damaged, rows: whole, expected: events.count)
+            #expect(viaRows(damaged, rows: whole, expected: events.count) == decoded, "seed \(seed), column \(id)")
+            let one = viaRows(damaged, rows: [row], expected: events.count)
+            switch (one, decoded) {
+            case (.rows(let got), .rows(let all)): #expect(got == [all[0]], "seed \(seed), column \(id)")
+            case (.error(let a), .error(let b)) where a == b: break
+            case (.rows, .error):
+                #expect(row < last, "seed \(seed), column \(id)")
+                readBeforeTheEnd.withLock { $0 += 1 }
+            default: Issue.record("seed \(seed), column \(id): \(one) against the decoder's \(decoded)")
+            }
+        }
+        // The property met damage that lies after the rows read, or it says nothing about them.
+        #expect(readBeforeTheEnd.withLock { $0 } > 0)
+    }
+
+    /// A block whose rows after the last asked for lie (a values column cut short) gives the rows asked for, which
+    /// are the block's, and is refused as the decoder refuses it once its last row is asked for.
+    @Test func rowsAfterTheLastAskedAreNotRead() throws {
+        var g = TrafficGenerator(seed: 12)
+        let events = tracesOf(g.nextEvents(60))
+        let block = try ColumnBlock.encode(events, codec: .none)
+        var columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        columns[.values]?.removeLast()
+        let damaged = ColumnBlock.assemble(columns)
+        let n = events.count
+        #expect(viaDecoder(damaged, rows: [0], expected: n) == .error(.truncated))
+        #expect(viaRows(damaged, rows: [0, 1], expected: n) == .rows([0, 1].map { RecordCodec.encode(events[$0]) }))
+        #expect(viaRows(damaged, rows: [0, n - 1], expected: n) == .error(.truncated))
+        // The row count is still checked against the header.
+        #expect(viaRows(damaged, rows: [0], expected: n - 1) == .error(.malformed))
+        #expect(viaRows(damaged, rows: [0], expected: n + 1) == .error(.malformed))
+    }
+}
+
+/// The row layouts read straight from a block's shapes column (`Decoder.rowLayout`, what `ColumnBlock.rows` reads)
+/// against those taken from the built shapes, and a lying shapes column refused alike.
+@Suite struct RowLayoutTests {
+    private static func layouts(_ block: [UInt8], build: Bool) -> Result<ColumnBlock.RowLayouts, LogFormatError> {
+        Result { () throws(LogFormatError) in
+            try block.withBytes { (b) throws(LogFormatError) in
+                var d = try ColumnBlock.Decoder(try ColumnBlock.columns(b))
+                try d.tables(buildShapes: build)
+                return d.layouts
+            }
+        }
+    }
+
+    private static func same(_ a: ColumnBlock.RowLayouts, _ b: ColumnBlock.RowLayouts) -> Bool {
+        a.tags == b.tags && a.layouts.count == b.layouts.count
+            && zip(a.layouts, b.layouts).allSatisfy { x, y in
+                x.kind == y.kind && x.source == y.source && x.parts == y.parts && x.httpParts == y.httpParts
+                    && x.hasEmail == y.hasEmail && x.hasFingerprint == y.hasFingerprint && x.groupCount == y.groupCount
+                    && x.eventCount == y.eventCount && x.linkCount == y.linkCount && x.resource == y.resource
+                    && x.tagStart == y.tagStart && x.tagCount == y.tagCount
+            }
+    }
+
+    @Test func layoutsAreTheBuiltShapes() async {
+        await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...30)) { seed, count in
+            var g = TrafficGenerator(seed: seed)
+            let events = tracesOf(g.nextEvents(count)) + hostileTraces(seed, count)
+            guard let block = try? ColumnBlock.encode(events, codec: .lz4) else {
+                Issue.record("seed \(seed): encoding failed")
+                return
+            }
+            switch (Self.layouts(block, build: false), Self.layouts(block, build: true)) {
+            case (.success(let read), .success(let built)): #expect(Self.same(read, built), "seed \(seed)")
+            default: Issue.record("seed \(seed): a block as written is refused")
+            }
+        }
+    }
+
+    @Test func lyingShapesAreRefusedAlike() async throws {
+        var g = TrafficGenerator(seed: 21)
+        let events = tracesOf(g.nextEvents(40)) + hostileTraces(7, 12)
+        let block = try ColumnBlock.encode(events, codec: .none)
+        let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        await propertyCheck(count: 500, input: Gen.uint64()) { seed in
+            var c = columns
+            var rng = SplitMix(seed)
+            var shapes = c[.shapes] ?? []
+            for _ in 0..<(1 + rng.next() % 3) {
+                shapes[Int(rng.next() % UInt64(shapes.count))] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            if rng.next() % 4 == 0 { shapes.removeLast(Int(rng.next() % UInt64(shapes.count))) }
+            c[.shapes] = shapes
+            let damaged = ColumnBlock.assemble(c)
+            switch (Self.layouts(damaged, build: false), Self.layouts(damaged, build: true)) {
+            case (.success(let read), .success(let built)): #expect(Self.same(read, built), "seed \(seed)")
+            case (.failure(let a), .failure(let b)): #expect(a.code == b.code, "seed \(seed): \(a) against \(b)")
+            case (let a, let b): Issue.record("seed \(seed): \(a) against the built shapes' \(b)")
+            }
         }
     }
 }

@@ -23,12 +23,18 @@ public enum JSONString {
     }
 
     /// Appends the escaped form of the UTF-8 bytes `utf8` (no quotes) to `buffer`. Runs that need no escape
-    /// are copied whole.
+    /// are copied whole; they are found eight bytes at a time.
     public static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
         var runStart = 0
         var i = 0
         let count = utf8.count
         while i < count {
+            while i + 8 <= count,
+                !mayNeedEscape(UnsafeRawPointer(utf8.baseAddress! + i).loadUnaligned(as: UInt64.self))
+            {
+                i += 8
+            }
+            guard i < count else { break }
             let b = utf8[i]
             let escape: StaticString?
             var skip = 1
@@ -67,4 +73,15 @@ public enum JSONString {
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Whether any of the eight bytes of `v` is one the escaper looks at: below 0x20, `"`, `\\`, or 0xE2 (the lead
+    /// byte of U+2028 and U+2029). Each test is exact for the word as a whole (a byte below 0x20, or equal to the
+    /// value: the high bit of some byte of the result is set exactly then), which is all this needs.
+    @inline(__always) static func mayNeedEscape(_ v: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func anyZero(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & high }
+        let control = (v &- ones &* 0x20) & ~v & high
+        return control | anyZero(v ^ (ones &* 0x22)) | anyZero(v ^ (ones &* 0x5C)) | anyZero(v ^ (ones &* 0xE2)) != 0
+    }
 }

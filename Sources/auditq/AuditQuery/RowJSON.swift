@@ -105,9 +105,13 @@ final class BlockJSON {
     @exclusivity(unchecked) var lastRequestID = RunRequestID(high: 0, low: 0)
     @exclusivity(unchecked) var lastRequestTag: UInt8 = 0
     @exclusivity(unchecked) var lastRequestText: [UInt8] = []
+    /// `rows.slot` of each string id, kept here: a call into the storage library per string was a fiftieth of a
+    /// heavy search.
+    let slots: [Int32]
 
     init(_ rows: ColumnRows) {
         self.rows = rows
+        slots = rows.slotTable
         start = Array(repeating: -1, count: rows.stringCount)
         end = Array(repeating: 0, count: rows.stringCount)
         shapes = Array(repeating: nil, count: rows.shapes.count)
@@ -144,14 +148,19 @@ final class BlockJSON {
         var droppedLinks: Range<Int>
     }
 
+    /// Room a shape's or resource's members are rendered into (most are a few hundred bytes).
+    static let renderingCapacity = 2048
+
     /// Appends `fixed[range]`.
     @inline(__always) func put(_ range: Range<Int>, _ w: inout JSONWriter) { fixed.copy(range, to: &w.buffer) }
 
     func shape(_ i: Int) -> ShapeJSON {
         if let s = shapes[i] { return s }
         let s = rows.shapes[i]
-        // Rendered, then added to `fixed` at `base`.
+        // Rendered, then added to `fixed` at `base`. Into room for the whole of it: grown from nothing, the buffer
+        // was copied half a dozen times per shape.
         var w = JSONWriter(buffer: [])
+        w.buffer.reserveCapacity(Self.renderingCapacity)
         let base = fixed.count
         defer { fixed.append(w.buffer) }
         var mark = 0
@@ -258,6 +267,7 @@ final class BlockJSON {
         if let r = resources[i] { return r }
         let r = rows.resources[i]
         var w = JSONWriter(buffer: [])
+        w.buffer.reserveCapacity(Self.renderingCapacity)
         w.resourceAndScope(
             attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
             scopeSchemaURL: r.scopeSchemaURL)
@@ -290,7 +300,7 @@ final class BlockJSON {
     /// The place of string `id` in the rows' strings; every string a row names has one (`ColumnBlock.rows` keeps
     /// them), so a miss is a reader out of step with the walk: an error, not a trap.
     @inline(__always) func slot(_ id: Int) throws(LogFormatError) -> Int {
-        let i = rows.slot(id)
+        let i = Int(slots[id])
         guard i >= 0 else { throw LogFormatError(.malformed, "column block: string \(id) is not one the rows name") }
         return i
     }

@@ -268,6 +268,30 @@ extension ColumnBlock {
             }
             let resourceCount = resourceStarts.count
             let revision = revision
+            guard buildShapes else {
+                // Only each shape's row layout, read straight from its bytes: building a `Shape` (a class) for
+                // every one of a block's hundreds of shapes to take its layout was a twentieth of a heavy search.
+                (layouts, shapeStarts) = try column(.shapes).withBytes {
+                    (b) throws(LogFormatError) -> (RowLayouts, [Int]) in
+                    var r = BinaryReader(b)
+                    let n = try r.uvarint(max: b.count, "a shape count")
+                    var layouts = RowLayouts([])
+                    layouts.layouts.reserveCapacity(n)
+                    var starts: [Int] = []
+                    starts.reserveCapacity(n)
+                    for _ in 0..<n {
+                        starts.append(r.offset)
+                        layouts.layouts.append(
+                            try Self.rowLayout(
+                                &r, strings: dictionary.count, resources: resourceCount, revision: revision,
+                                tags: &layouts.tags))
+                    }
+                    try Self.end(r, .shapes)
+                    return (layouts, starts)
+                }
+                shapes = []
+                return
+            }
             let (built, starts) = try column(.shapes).withBytes {
                 (b) throws(LogFormatError) -> ([Shape], [Int]) in
                 var r = BinaryReader(b)
@@ -277,16 +301,14 @@ extension ColumnBlock {
                 starts.reserveCapacity(n)
                 for _ in 0..<n {
                     starts.append(r.offset)
-                    out.append(
-                        try Self.shape(
-                            &r, dictionary, build: buildShapes, resources: resourceCount, revision: revision))
+                    out.append(try Self.shape(&r, dictionary, resources: resourceCount, revision: revision))
                 }
                 try Self.end(r, .shapes)
                 return (out, starts)
             }
             layouts = RowLayouts(built)
             shapeStarts = starts
-            shapes = buildShapes ? built : []
+            shapes = built
         }
 
         /// Shape `i` with its strings (`tables(buildShapes: false)` checked it whole already).
@@ -369,29 +391,10 @@ extension ColumnBlock {
             }
         }
 
-        /// One shape read from `r`: with its strings from `d`, or, without `build`, with each string id only
-        /// checked against `d` and the strings left empty (present optional ones as "").
+        /// One shape read from `r`, with its strings from `d`.
         static func shape(
-            _ r: inout BinaryReader, _ d: BlockStrings, build: Bool = true, resources: Int, revision: UInt64
+            _ r: inout BinaryReader, _ d: BlockStrings, resources: Int, revision: UInt64
         ) throws(LogFormatError) -> Shape {
-            func string(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String {
-                guard build else {
-                    try Self.skipString(&r, d.count)
-                    return ""
-                }
-                return try Self.string(&r, d)
-            }
-            func optionalString(_ r: inout BinaryReader, _ d: BlockStrings) throws(LogFormatError) -> String? {
-                guard build else {
-                    let i = try r.uvarint()
-                    guard i > 0 else { return nil }
-                    guard i - 1 < UInt64(d.count) else {
-                        throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(d.count)")
-                    }
-                    return ""
-                }
-                return try Self.optionalString(&r, d)
-            }
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
             where T.RawValue == UInt8 {
                 let v = try r.u8()
@@ -426,11 +429,7 @@ extension ColumnBlock {
                 attributes.append((key, tag))
                 if tag == ShapeTag.constant {
                     if constants.isEmpty { constants = Array(repeating: .empty, count: attributeCount) }
-                    if build {
-                        constants[i] = try fullValue(&r, d, depth: 0)
-                    } else {
-                        try skipConstant(&r, d.count)
-                    }
+                    constants[i] = try fullValue(&r, d, depth: 0)
                 }
             }
             let s = Shape(
@@ -457,6 +456,71 @@ extension ColumnBlock {
                 guard s.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
             }
             return s
+        }
+
+        /// One shape's row layout read from `r`, its attribute value tags appended to `tags`: `shape` without
+        /// building the shape or any of its strings, with the same checks in the same order (every string id against a table of
+        /// `n` strings, every code known, the resource against `resources`).
+        static func rowLayout(
+            _ r: inout BinaryReader, strings n: Int, resources: Int, revision: UInt64, tags: inout [UInt8]
+        ) throws(LogFormatError) -> RowLayout {
+            func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
+            where T.RawValue == UInt8 {
+                let v = try r.u8()
+                guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
+                return x
+            }
+            func optionalString(_ r: inout BinaryReader) throws(LogFormatError) {
+                let i = try r.uvarint()
+                guard i == 0 || i - 1 < UInt64(n) else {
+                    throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(n)")
+                }
+            }
+            let kind = try code(EventKind.self, "kind")
+            _ = try code(SpanKind.self, "span kind")
+            let source = try code(EventSource.self, "source")
+            _ = try code(StatusCode.self, "status")
+            _ = try r.u8()  // severity
+            let parts = try r.u8()
+            guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
+            _ = try count32(&r)  // flags
+            // Name, service, trace state, status message, severity text, event name.
+            for _ in 0..<6 { try skipString(&r, n) }
+            var layout = RowLayout(counting: kind, source: source, parts: parts)
+            layout.resource = try index(&r, count: resources, "a resource")
+            let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
+            layout.tagStart = tags.count
+            layout.tagCount = attributeCount
+            for _ in 0..<attributeCount {
+                try skipString(&r, n)
+                let tag = try r.u8()
+                guard ShapeTag.isKnown(tag, revision: revision) else {
+                    throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
+                }
+                tags.append(tag)
+                if tag == ShapeTag.constant { try skipConstant(&r, n) }
+            }
+            _ = try count32(&r)  // dropped attributes
+            layout.eventCount = try r.uvarint(max: Int(UInt32.max), "an event count")
+            _ = try count32(&r)  // dropped events
+            layout.linkCount = try r.uvarint(max: Int(UInt32.max), "a link count")
+            _ = try count32(&r)  // dropped links
+            if parts & Parts.user != 0 {
+                _ = try code(IdentityOrigin.self, "identity origin")
+                try optionalString(&r)  // issuer
+                layout.hasEmail = try r.u8() != 0
+                layout.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
+                layout.hasFingerprint = try r.u8() != 0
+            }
+            if parts & Parts.workload != 0 { try skipString(&r, n) }
+            if parts & Parts.http != 0 {
+                try optionalString(&r)  // method
+                try optionalString(&r)  // route
+                _ = try r.uvarint(max: Int(UInt16.max), "an HTTP status")
+                layout.httpParts = try r.u8()
+                guard layout.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
+            }
+            return layout
         }
 
         func rows() throws(LogFormatError) -> [AuditEvent] {

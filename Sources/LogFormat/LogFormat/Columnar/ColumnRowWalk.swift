@@ -24,8 +24,9 @@ extension ColumnBlock {
         package var tagStart: Int
         package var tagCount: Int
 
-        /// A layout read for counting, without its shape (`ColumnBlock.countShape` fills in the parts it reads):
-        /// no resource, events, links or attribute value tags, which a count does not walk.
+        /// A layout read without its shape, the rest filled in by its reader: `ColumnBlock.countShape` fills in
+        /// the parts it reads (no resource, events, links or attribute value tags, which a count does not walk),
+        /// `Decoder.rowLayout` all of it.
         init(counting kind: EventKind, source: EventSource, parts: UInt8) {
             self.kind = kind
             self.source = source
@@ -112,8 +113,14 @@ extension ColumnBlock.Decoder {
     /// shapes, times and span ids are read and checked for every row; parents too unless `parents` is false (a
     /// reader that does not ask for them: counting) and the block's revision does not need them for times. The
     /// caller checks the columns' ends (`end(_:skipping:)`).
+    ///
+    /// With `through`, the rows after row `through` are not visited: of them only the trace runs and shapes are
+    /// read and checked and their span ids stepped over (so those three columns still end where the rows do); their
+    /// parents, times and parts are left unread, and the caller checks the ends of those columns only when no row
+    /// was left (`through` at or past the last row).
     static func walkRows<V: ColumnRowVisitor>(
-        _ r: inout Readers, _ layouts: ColumnBlock.RowLayouts, parents: Bool = true, _ visitor: inout V
+        _ r: inout Readers, _ layouts: ColumnBlock.RowLayouts, parents: Bool = true, through last: Int = .max,
+        _ visitor: inout V
     ) throws(LogFormatError) -> Int {
         let shapes = layouts.layouts
         let runCount = try r.runs.uvarint(max: r.runs.remaining, "a run count")
@@ -125,16 +132,19 @@ extension ColumnBlock.Decoder {
         // Span ids and times of the current run's rows, for parents named by position.
         var runSpans: [SpanID] = []
         var runTimes: [(start: UInt64, end: UInt64)] = []
+        var left = 0
         for _ in 0..<runCount {
             let length = try r.runs.uvarint(max: r.shape.remaining, "a run length")
             guard length > 0 else { throw LogFormatError(.malformed, "column block: an empty trace run") }
             let traceID = TraceID(high: try r.runs.u64BigEndian(), low: try r.runs.u64BigEndian())
+            // The run's rows up to the last asked for are visited; the rest are counted and their shapes checked.
+            let visit = last - blockRow >= length - 1 ? length : max(0, last - blockRow + 1)
             runSpans.removeAll(keepingCapacity: true)
             runTimes.removeAll(keepingCapacity: true)
             r.runTarget = -1
             r.runRequestID = nil
             var runStart: UInt64 = 0
-            for row in 0..<length {
+            for row in 0..<visit {
                 let shape = try index(&r.shape, count: shapes.count, "a shape")
                 let layout = shapes[shape]
                 var parent = SpanID(value: 0)
@@ -158,7 +168,11 @@ extension ColumnBlock.Decoder {
                     layout, &r)
                 blockRow += 1
             }
+            for _ in visit..<length { _ = try index(&r.shape, count: shapes.count, "a shape") }
+            left += length - visit
+            blockRow += length - visit
         }
+        if left > 0 { _ = try r.span.rawSlice(8 * left) }
         return blockRow
     }
 

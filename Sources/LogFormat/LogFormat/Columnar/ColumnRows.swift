@@ -3,10 +3,15 @@
 // identities, HTTP, values and extras columns. A writer (auditq's JSON) reads a row's parts from there, in the
 // order its format wants them. The storage library knows no output format: this is the row access it gives.
 //
-// Every row of the block is walked and checked as the decoder checks it (ids in range, value nesting, counts,
-// every column read to its end, the row count against the block header) before any row is handed out, so a
-// writer reading a row again meets only bytes that were checked; it still reads them with checked readers
-// (`ColumnRowReader`), so a mistake is an error, never a trap.
+// Every row up to the last one asked for is walked and checked as the decoder checks it (ids in range, value
+// nesting, counts) before any row is handed out, so a writer reading a row again meets only bytes that were
+// checked; it still reads them with checked readers (`ColumnRowReader`), so a mistake is an error, never a trap.
+// The rows after the last asked for are counted against the block header, their shapes and trace runs checked and
+// their span ids stepped over, and no more: their parents, times and parts are never read, so neither are those
+// columns' ends. Damage there is still refused, by the checksums every column's bytes pass before any is read (the
+// block's payload CRC, or each column's); what only a whole walk would refuse is a block whose CRCs were made to
+// match bytes that lie after the rows read, and that block could as well have been made to lie consistently
+// (integrity against a deliberate rewrite is the Merkle root's, which `verify` checks).
 
 /// One row of a column block held for output: the fields a query orders and compares by, and where the row's parts
 /// start in its block's per-row columns.
@@ -130,6 +135,10 @@ package final class ColumnRows: @unchecked Sendable {
     /// The slot of string `id` (one that a row read through `readers` names), or -1.
     @inline(__always) package func slot(_ id: Int) -> Int { Int(slots[id]) }
 
+    /// `slot(id)` of every string id of the block, index for index (a writer in another module keeps them, so
+    /// that looking a string up costs no call).
+    package var slotTable: [Int32] { slots }
+
     /// How many strings the rows name (slots `0..<stringCount`).
     package var stringCount: Int { bounds.count - 1 }
 
@@ -182,10 +191,11 @@ package struct ColumnRowReaders {
 }
 
 /// Reads one column of a row with the decoder's checks: string ids against the block's dictionary, counts against
-/// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep.
+/// what remains, value tags known and nested at most `RecordCodec.maxValueDepth` deep. The readers a writer calls
+/// per value are inlinable (a writer lives in another module), so reading a string id costs no call.
 package struct ColumnRowReader {
-    fileprivate(set) var r: BinaryReader
-    let strings: Int
+    @usableFromInline package var r: BinaryReader
+    @usableFromInline let strings: Int
 
     init(_ r: BinaryReader, strings: Int) {
         self.r = r
@@ -193,7 +203,7 @@ package struct ColumnRowReader {
     }
 
     /// A string id, checked against the dictionary.
-    @inline(__always) package mutating func string() throws(LogFormatError) -> Int {
+    @inlinable @inline(__always) package mutating func string() throws(LogFormatError) -> Int {
         let i = try r.uvarint()
         guard i < UInt64(strings) else {
             throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(strings)")
@@ -201,8 +211,10 @@ package struct ColumnRowReader {
         return Int(i)
     }
 
-    @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }
-    @inline(__always) package mutating func svarint() throws(LogFormatError) -> Int64 { try r.svarint() }
+    @inlinable @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }
+    @inlinable @inline(__always) package mutating func svarint() throws(LogFormatError) -> Int64 {
+        try r.svarint()
+    }
     @inline(__always) package mutating func u64() throws(LogFormatError) -> UInt64 { try r.u64() }
     @inline(__always) package mutating func u64BigEndian() throws(LogFormatError) -> UInt64 {
         try r.u64BigEndian()
@@ -228,7 +240,7 @@ package struct ColumnRowReader {
         try r.rawSlice(n)
     }
     /// A value's tag, checked to be known.
-    @inline(__always) package mutating func tag() throws(LogFormatError) -> UInt8 {
+    @inlinable @inline(__always) package mutating func tag() throws(LogFormatError) -> UInt8 {
         let t = try r.u8()
         guard t <= RecordCodec.ValueTag.keyValueList else {
             throw LogFormatError(.malformed, "column block: unknown value tag \(t)")
@@ -245,8 +257,9 @@ package struct ColumnRowReader {
 
 extension ColumnBlock {
     /// The rows at `rows` (ascending row numbers within the block) whose start lies in `timeRange` (all when nil),
-    /// with the block's tables and columns. Every row of the block is read and checked, as the decoder does, and
-    /// the block must hold `expectedRows` rows (its header's count).
+    /// with the block's tables and columns. Every row up to the last asked for is read and checked as the decoder
+    /// does, the rest only counted (the file's head says how), and the block must hold `expectedRows` rows (its
+    /// header's count).
     package static func rows(
         _ payload: UnsafeRawBufferPointer, rows wanted: [Int], segment: SegmentDictionary?, expectedRows: Int,
         timeRange: ClosedRange<UInt64>?, payloadChecked: Bool = false
@@ -255,9 +268,17 @@ extension ColumnBlock {
         d.segment = segment
         try d.tables(buildShapes: false)
         var v = OutputRows(wanted: wanted, timeRange: timeRange, tags: d.layouts.tags, strings: d.strings.count)
+        // Room for the kept rows' parts at the block's size per row and a quarter more: grown from nothing, the
+        // parts were copied a dozen times over for a block of which most rows are kept.
+        for (k, id) in [ColumnID.identities, .http, .values, .extras].enumerated() {
+            let size = d.column(id).count
+            v.parts[k].reserveCapacity(min(size, size * wanted.count / max(1, expectedRows)) * 5 / 4 + 64)
+        }
         let layouts = d.layouts
+        // The rows after the last asked for are not read for their parts (`walkRows(through:)`).
+        let last = wanted.last ?? -1
         try d.withReaders { (r) throws(LogFormatError) in
-            let count = try Decoder.walkRows(&r, layouts, &v)
+            let count = try Decoder.walkRows(&r, layouts, through: last, &v)
             if v.nextWanted < wanted.count {
                 throw LogFormatError(
                     .malformed, "column block: row \(wanted[v.nextWanted]) asked of a block of \(count)")
@@ -265,10 +286,13 @@ extension ColumnBlock {
             guard count == expectedRows else {
                 throw LogFormatError(.malformed, "column block: holds \(count) rows, its header says \(expectedRows)")
             }
-            try Decoder.end(r)
+            try Decoder.end(r, skipping: last + 1 < count ? Self.columnsAfterTheLastRowRead : [])
         }
         return try ColumnRows(d, rows: v.out, parts: v.parts, used: v.used.used)
     }
+
+    /// The per-row columns `rows` leaves unread after the last row asked for, whose ends it does not check then.
+    static let columnsAfterTheLastRowRead: [ColumnID] = [.parents, .times, .identities, .http, .values, .extras]
 
     /// The walk's visitor of `rows`: keeps the asked-for rows in the time range with their parts, and marks the
     /// strings those parts name.

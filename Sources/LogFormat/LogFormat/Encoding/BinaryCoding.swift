@@ -159,7 +159,7 @@ public struct BinaryReader {
 
     /// A varint. One or two bytes (string ids, counts and tags) are read here, inlined into the caller; longer
     /// ones by `uvarintSlow`, which reports every error.
-    @inlinable public mutating func uvarint() throws(LogFormatError) -> UInt64 {
+    @inlinable @inline(__always) public mutating func uvarint() throws(LogFormatError) -> UInt64 {
         if offset + 1 < buffer.count {
             let b = buffer[offset]
             if b < 0x80 {
@@ -208,7 +208,7 @@ public struct BinaryReader {
         return Int(v)
     }
 
-    public mutating func svarint() throws(LogFormatError) -> Int64 {
+    @inlinable @inline(__always) public mutating func svarint() throws(LogFormatError) -> Int64 {
         let u = try uvarint()
         return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
     }
