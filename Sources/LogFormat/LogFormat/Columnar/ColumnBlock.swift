@@ -129,9 +129,11 @@ package enum ColumnBlock {
     /// `shared` (string → id), and the block's own strings in id order.
     /// `segmentStringsColumn: false` writes blocks as they were before the segment dictionary (no column 13).
     /// `revision: Revision.first` writes blocks as they were before the revision column (tests of old blocks).
+    /// `resourceKeys`, when given, has one entry per event: events with the same key ≥ 0 have the same resource and
+    /// scope (`SharedResources.lastEntry`), which is then encoded once (the payload is the same without keys).
     static func encode(
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
-        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current
+        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current, resourceKeys: [Int]? = nil
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         var e = Encoder()
         e.segmentStringsColumn = segmentStringsColumn
@@ -140,7 +142,10 @@ package enum ColumnBlock {
         e.table.base = UInt64(shared.count)
         // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
         events.withUnsafeBufferPointer { b in
-            for i in b.indices { e.add(b[i]) }
+            for i in b.indices {
+                e.resourceKey = resourceKeys?[i] ?? -1
+                e.add(b[i])
+            }
         }
         let payload = try e.finish(codec: codec, level: level)
         return (payload, e.table.own)
@@ -176,6 +181,10 @@ package enum ColumnBlock {
         var revision = Revision.current
         var resourceIndex = ByteKeyTable()
         var resources = BinaryWriter(capacity: 1024)
+        /// The row being added has the resource and scope of every earlier row with this key, when it is ≥ 0.
+        var resourceKey = -1
+        /// The resource number of each key met in this block.
+        var resourceOfKey: [Int: UInt64] = [:]
         var shapeIndex = ByteKeyTable()
         /// Each shape's bytes as first written, and where each of its attributes' tag lies in them.
         var shapeBytes: [[UInt8]] = []
@@ -350,7 +359,7 @@ package enum ColumnBlock {
             w.uvarint(string(event.statusMessage))
             w.uvarint(string(event.severityText))
             w.uvarint(string(event.eventName))
-            w.uvarint(resource(of: event))
+            w.uvarint(resourceNumber(of: event))
             w.uvarint(event.attributes.count)
             var tagOffsets: [Int] = []
             for (a, tag) in zip(event.attributes, tags) {
@@ -383,6 +392,16 @@ package enum ColumnBlock {
             shapeBytes.append(w.bytes)
             shapeTags.append(tagOffsets)
             shapeValues.append(Array(repeating: SameValue.none, count: tagOffsets.count))
+            return i
+        }
+
+        /// `resource(of:)`, looked up by `resourceKey` when a row before had the same: encoding it again would give
+        /// the same bytes, its strings having their ids already.
+        mutating func resourceNumber(of event: AuditEvent) -> UInt64 {
+            guard resourceKey >= 0 else { return resource(of: event) }
+            if let i = resourceOfKey[resourceKey] { return i }
+            let i = resource(of: event)
+            resourceOfKey[resourceKey] = i
             return i
         }
 

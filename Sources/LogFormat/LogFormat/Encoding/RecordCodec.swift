@@ -429,16 +429,24 @@ struct SharedResources {
     static let maxEntries = 4096
     private var index = ByteKeyTable()
     private var resources: [ColumnBlock.Resource] = []
+    /// The entry holding the resource and scope of the record decoded last, or -1 when none holds them: records
+    /// with the same entry end in the same bytes, so the column encoder encodes their resource once per block.
+    private(set) var lastEntry = -1
 
     /// Sets `event`'s resource and scope from the record that ended in `tail` before, if any.
     mutating func take(_ tail: UnsafeRawBufferPointer, into event: inout AuditEvent) -> Bool {
-        guard let i = index.value(tail) else { return false }
+        guard let i = index.value(tail) else {
+            lastEntry = -1
+            return false
+        }
         resources[Int(i)].apply(to: &event)
+        lastEntry = Int(i)
         return true
     }
 
     mutating func keep(_ tail: UnsafeRawBufferPointer, from event: AuditEvent) {
         guard resources.count < Self.maxEntries else { return }
+        lastEntry = resources.count
         index.insert(tail, UInt64(resources.count))
         resources.append(ColumnBlock.Resource(of: event))
     }

@@ -217,31 +217,35 @@ public struct CountRollupBuilder: Sendable {
 /// `Set<Digest32>`, whose hashing of 32 bytes per record was a tenth of `verify`'s time.
 struct LeafSet: Sendable {
     private var leaves: [Digest32] = []
-    /// Leaf numbers; -1 for an empty slot.
-    private var slots: [Int32] = []
+    /// Per slot: the leaf's number plus one (0: an empty slot) and the high half of its first word, so a probe
+    /// reads the leaves array only for a likely match (a seal inserts every leaf of a segment, nearly all new).
+    private var slots: [(number: UInt32, tag: UInt32)] = []
     private var mask = -1
 
     /// Inserts `leaf`; false when it was present.
     mutating func insert(_ leaf: Digest32) -> Bool {
         if (leaves.count + 1) * 2 > mask + 1 { grow() }
-        var i = Int(truncatingIfNeeded: leaf.firstWord) & mask
-        while slots[i] >= 0 {
-            if leaves[Int(slots[i])] == leaf { return false }
+        let word = leaf.firstWord
+        let tag = UInt32(truncatingIfNeeded: word >> 32)
+        var i = Int(truncatingIfNeeded: word) & mask
+        while slots[i].number != 0 {
+            if slots[i].tag == tag && leaves[Int(slots[i].number) - 1] == leaf { return false }
             i = (i + 1) & mask
         }
-        slots[i] = Int32(leaves.count)
         leaves.append(leaf)
+        slots[i] = (UInt32(leaves.count), tag)
         return true
     }
 
     private mutating func grow() {
         let size = max(1 << 10, (mask + 1) * 2)
-        slots = Array(repeating: -1, count: size)
+        slots = Array(repeating: (0, 0), count: size)
         mask = size - 1
         for (n, leaf) in leaves.enumerated() {
-            var i = Int(truncatingIfNeeded: leaf.firstWord) & mask
-            while slots[i] >= 0 { i = (i + 1) & mask }
-            slots[i] = Int32(n)
+            let word = leaf.firstWord
+            var i = Int(truncatingIfNeeded: word) & mask
+            while slots[i].number != 0 { i = (i + 1) & mask }
+            slots[i] = (UInt32(n + 1), UInt32(truncatingIfNeeded: word >> 32))
         }
     }
 }

@@ -50,6 +50,15 @@ struct WALRecords {
         return (header, out)
     }
 
+    /// The file header of the log at `path`.
+    static func header(path: String) throws(LogFormatError) -> SegmentFileHeader {
+        let fd = try FileIO.open(path, flags: O_RDONLY)
+        defer { FileIO.close(fd) }
+        let size = try FileIO.fileSize(fd, path: path)
+        return try FileIO.pread(fd, count: min(size, FormatConstants.fileHeaderSize), at: 0, path: path)
+            .withBytes { (b) throws(LogFormatError) in try SegmentFileHeader.parse(b) }
+    }
+
     /// Calls `visit` with each record of the log at `path` (its arrival index and bytes), after telling `sized`
     /// the raw bytes and records its block headers claim. The file is read a block at a time, so a caller holds
     /// only what it keeps: the collector's memory peaks at seals (BENCHMARKS.md).
@@ -144,10 +153,14 @@ enum ColumnSealer {
 
     /// Lays out the write-ahead log at `walPath` as a sealed version 2 segment at `targetPath`, through
     /// `targetPath + ".tmp"`. Leaves the write-ahead log alone: the caller removes it once this returns.
+    /// `hints`: what the writer kept of the log's records (`SealHints`), so they are neither hashed nor read for
+    /// their order again; the file is the same without them. Throws `.integrity` when the log does not hold the
+    /// records the hints describe.
     static func seal(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool = true, countRollup: Bool = true, recordsInMemory: Int = recordsInMemory
+        compactIndexTerms: Bool = true, countRollup: Bool = true, recordsInMemory: Int = recordsInMemory,
+        hints: consuming SealHints? = nil
     ) throws(LogFormatError) -> ColumnSealResult {
         // A lay-out holds the segment's records (up to `maxSegmentRawBytes`) and frees them all at once; glibc
         // keeps what a thread's arena freed resident for reuse, so a long-running collector carried tens of MiB
@@ -156,7 +169,7 @@ enum ColumnSealer {
         return try layOut(
             walPath: walPath, targetPath: targetPath, directory: directory, codec: codec, blockRows: blockRows,
             previous: previous, signer: signer, faults: faults, compactIndexTerms: compactIndexTerms,
-            countRollup: countRollup, recordsInMemory: recordsInMemory)
+            countRollup: countRollup, recordsInMemory: recordsInMemory, hints: hints)
     }
 
     /// glibc's `malloc_trim(0)`, looked up by name as Swift's Glibc module does not include <malloc.h> (as
@@ -172,9 +185,9 @@ enum ColumnSealer {
     private static func layOut(
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool, countRollup: Bool, recordsInMemory: Int
+        compactIndexTerms: Bool, countRollup: Bool, recordsInMemory: Int, hints: consuming SealHints?
     ) throws(LogFormatError) -> ColumnSealResult {
-        let input = try SealInput.read(path: walPath, budget: recordsInMemory)
+        let input = try SealInput.read(path: walPath, budget: recordsInMemory, hints: hints)
         guard !input.order.isEmpty else {
             throw LogFormatError(.malformed, "write-ahead log holds no records to seal", path: walPath)
         }
@@ -264,13 +277,15 @@ enum ColumnSealer {
 
         /// Adds `records` in `order` as blocks (see `add`), after the blocks added before: called once per part
         /// of a segment laid out in parts, each part ending at a block's end.
+        /// `leaves`: each record's Merkle leaf, indexed as `records`, when known; nil: hashed here.
         mutating func addBlocks(
-            records: WALRecords, order: [Int], codec: CompressionCodec, level: Int32, blockRows: Int
+            records: WALRecords, order: [Int], leaves: [Digest32]? = nil, codec: CompressionCodec, level: Int32,
+            blockRows: Int
         ) throws(LogFormatError) {
             var k = 0
             while k < order.count {
                 let end = blockEnd(records: records, order: order, from: k, rows: blockRows)
-                try addBlock(records: records, order: order[k..<end], codec: codec, level: level)
+                try addBlock(records: records, order: order[k..<end], leaves: leaves, codec: codec, level: level)
                 k = end
             }
         }
@@ -283,25 +298,28 @@ enum ColumnSealer {
         }
 
         private mutating func addBlock(
-            records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32
+            records: WALRecords, order: ArraySlice<Int>, leaves: [Digest32]?, codec: CompressionCodec, level: Int32
         ) throws(LogFormatError) {
             let first = UInt32(recordCount)
             var events: [AuditEvent] = []
             events.reserveCapacity(order.count)
+            var resourceKeys: [Int] = []
+            resourceKeys.reserveCapacity(order.count)
             var blockMin = UInt64.max
             var blockMax = UInt64.min
             for i in order {
                 // All inside the closure, the event moved into `events` last: an `AuditEvent` copied out of the
                 // closure or the array costs a retain and release of each of its strings and arrays.
                 try records.withRecord(i) { (r) throws(LogFormatError) in
-                    let leaf = MerkleTree.leafHash(r)
+                    let leaf = leaves?[i] ?? MerkleTree.leafHash(r)
                     merkle.append(leaf)
                     let event = try RecordCodec.decode(r, sharing: &resources)
+                    resourceKeys.append(resources.lastEntry)
                     index.add(event, ordinal: UInt32(recordCount))
                     index.addCounts(CountRollupKind(event), start: event.startTimeUnixNano, leaf: leaf)
                     blockMin = min(blockMin, event.startTimeUnixNano)
                     blockMax = max(blockMax, event.startTimeUnixNano)
-                    events.append(event)
+                    events.append(consume event)
                 }
                 recordCount += 1
             }
@@ -309,7 +327,7 @@ enum ColumnSealer {
             let blockHeader: BlockHeader
             if let (payload, own) = try exactColumns(
                 events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
-                segmentStringsColumn: sharesStrings, rebuilt: &rebuilt)
+                segmentStringsColumn: sharesStrings, resourceKeys: resourceKeys, rebuilt: &rebuilt)
             {
                 if sharesStrings { dictionary.blockWritten(own: own) }
                 // rawLength: the block's size as rows (what `SegmentReader.blockPayload` rebuilds, and the check
@@ -373,13 +391,15 @@ enum ColumnSealer {
     /// strings, in id order.
     static func exactColumns(
         _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32,
-        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true, rebuilt: inout BinaryWriter
+        dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true, resourceKeys: [Int]? = nil,
+        rebuilt: inout BinaryWriter
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String])? {
         let payload: [UInt8]
         let own: [String]
         do {
             (payload, own) = try ColumnBlock.encode(
-                events, codec: codec, level: level, shared: dictionary.ids, segmentStringsColumn: segmentStringsColumn)
+                events, codec: codec, level: level, shared: dictionary.ids, segmentStringsColumn: segmentStringsColumn,
+                resourceKeys: resourceKeys)
         } catch {
             return nil
         }

@@ -15,6 +15,35 @@ struct SealInput {
     /// By arrival index, when read in parts: each record's size and trace id (what cuts blocks).
     var sizes: [Int] = []
     var traces: [TraceID?] = []
+    /// By arrival index, each record's Merkle leaf, when the writer kept them (`SealHints`); nil: hashed here.
+    var leaves: [Digest32]? = nil
+
+    /// Reads the log at `path` for sealing: with `hints` (what the writer kept of its records, `SealHints`), only
+    /// its records, and those only when they fit `budget`; without, as `read(path:budget:)`. Throws `.integrity`
+    /// when the log does not hold the records the hints describe.
+    static func read(path: String, budget: Int, hints: consuming SealHints?) throws(LogFormatError) -> SealInput {
+        guard let hints else { return try read(path: path, budget: budget) }
+        let order = SealOrder.permutation(hints.orderFields)
+        let leaves = hints.records.map(\.leaf)
+        let sizes = hints.records.map { Int($0.size) }
+        let rawBytes = sizes.reduce(0, +)
+        if rawBytes > budget {
+            // Read in parts (`addBlocks`), each pass checking every record's size against `sizes`.
+            return SealInput(
+                header: try WALRecords.header(path: path), order: order, rawBytes: rawBytes, records: nil,
+                sizes: sizes, traces: hints.records.map { $0.traceID }, leaves: leaves)
+        }
+        let (header, records) = try WALRecords.read(path: path)
+        guard records.count == sizes.count,
+            sizes.indices.allSatisfy({ records.starts[$0 + 1] - records.starts[$0] == sizes[$0] })
+        else {
+            throw LogFormatError(
+                .integrity,
+                "write-ahead log: \(records.count) records (\(records.bytes.count) bytes), the writer kept \(sizes.count) (\(rawBytes) bytes)",
+                path: path)
+        }
+        return SealInput(header: header, order: order, rawBytes: rawBytes, records: records, leaves: leaves)
+    }
 
     /// Reads the log at `path`, keeping its records when their bytes are at most `budget`.
     static func read(path: String, budget: Int) throws(LogFormatError) -> SealInput {
@@ -61,7 +90,8 @@ struct SealInput {
         blockRows: Int
     ) throws(LogFormatError) {
         if let records {
-            try body.addBlocks(records: records, order: order, codec: codec, level: level, blockRows: blockRows)
+            try body.addBlocks(
+                records: records, order: order, leaves: leaves, codec: codec, level: level, blockRows: blockRows)
             return
         }
         // Where the part holding each record puts it (by arrival index), -1 when in another part.
@@ -111,7 +141,8 @@ struct SealInput {
                     path: path)
             }
             try body.addBlocks(
-                records: part, order: Array(0..<(end - k)), codec: codec, level: level, blockRows: blockRows)
+                records: part, order: Array(0..<(end - k)), leaves: leaves.map { l in (k..<end).map { l[order[$0]] } },
+                codec: codec, level: level, blockRows: blockRows)
             for p in k..<end { slot[order[p]] = -1 }
             k = end
         }

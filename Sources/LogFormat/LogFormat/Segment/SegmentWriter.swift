@@ -103,7 +103,8 @@ public final class SegmentWriter {
         var catalog: Catalog
         var chainHead: (sequence: UInt64, root: Digest32)
         /// Write-ahead logs closed for appending, oldest first, to be laid out and sealed in this order.
-        var retired: [(path: String, sequence: UInt64, records: UInt32)] = []
+        /// `hints`: what the writer kept of its records for the seal (nil for a log recovery found).
+        var retired: [(path: String, sequence: UInt64, records: UInt32, hints: SealHints?)] = []
         /// Sealed segments not yet renamed to `.seg` or not yet in the saved catalog (a rename or the catalog
         /// write failed, e.g. on a full disk). Their seals are durable; publishing is retried before every
         /// seal, and before every append that finds no lay-out running. Readers see them meanwhile as unsealed
@@ -159,6 +160,9 @@ public final class SegmentWriter {
         /// O(log n) subtree roots, not every leaf hash: proofs are computed later from the sealed records.
         var merkle = MerkleAccumulator()
         var index = IndexBuilder()
+        /// What the seal needs of each record in written blocks, kept as they are written (`SealHints`); nil for
+        /// a segment recovery rebuilt from its file, which the seal then reads for it.
+        var sealHints: SealHints? = SealHints()
         /// Records waiting in a block, one builder per stream (see `Stream`).
         var streams: [PendingStream]
         var dirty = false
@@ -172,6 +176,7 @@ public final class SegmentWriter {
         var block: BlockBuilder
         var leafHashes: [Digest32] = []
         var terms: [RecordTerms] = []
+        var hints: [SealHints.Record] = []
     }
 
     /// Records are kept in two streams of blocks: events that carry a user identity or come from the edge,
@@ -311,6 +316,7 @@ public final class SegmentWriter {
         a.maxTime = mark.maxTime
         a.merkle = mark.merkle
         a.streams = mark.streams
+        a.sealHints?.truncate(to: Int(mark.recordCount))
         active = a
     }
 
@@ -355,6 +361,11 @@ public final class SegmentWriter {
                 active!.streams[stream].leafHashes.append(batch.leafHashes[i])
                 active!.streams[stream].block.add(record: record, startTime: time)
                 active!.streams[stream].terms.append(batch.terms[i])
+                if active!.sealHints != nil {
+                    let hint = active!.sealHints!.hint(
+                        record, leaf: batch.leafHashes[i], terms: batch.terms[i], start: time)
+                    active!.streams[stream].hints.append(hint)
+                }
                 active!.minTime = min(active!.minTime, time)
                 active!.maxTime = max(active!.maxTime, time)
                 if active!.streams[stream].block.rawSize >= options.targetBlockBytes { try writeBlock(stream: stream) }
@@ -444,7 +455,11 @@ public final class SegmentWriter {
         let pending = active!.streams[stream]
         active!.streams[stream] = PendingStream(block: block)
         for leaf in pending.leafHashes { active!.merkle.append(leaf) }
-        for (k, terms) in pending.terms.enumerated() { active!.index.add(terms, ordinal: first + UInt32(k)) }
+        active!.sealHints?.records.append(contentsOf: pending.hints)
+        // Only a seal in place (version 1) writes these postings; a lay-out builds its index in the sealed order.
+        if options.sealLayout == .rows {
+            for (k, terms) in pending.terms.enumerated() { active!.index.add(terms, ordinal: first + UInt32(k)) }
+        }
         active!.recordCount += header.recordCount
         active!.rawBytes += Int(header.rawLength)
         lastWriteFailed = false
@@ -555,7 +570,9 @@ public final class SegmentWriter {
         if trailed != nil { options.trailer?.trailerWritten(segment: a.header.sequence) }
         FileIO.close(a.fd)
         active = nil
-        sealing.withLock { $0.retired.append((a.path, a.header.sequence, a.recordCount)) }
+        // Hints that do not cover exactly the records written are dropped: the seal then reads the log for them.
+        let hints = a.sealHints.flatMap { $0.count == Int(a.recordCount) ? $0 : nil }
+        sealing.withLock { $0.retired.append((a.path, a.header.sequence, a.recordCount, hints)) }
     }
 
     /// Appends the trailer's records to the active segment (opening one only when `final` and the trailer has
@@ -592,11 +609,24 @@ public final class SegmentWriter {
             var out: [CatalogEntry] = []
             while out.count < limit, let next = sealing.withLock({ $0.retired.first }) {
                 let name = DataDirectory.fileName(sequence: next.sequence, sealed: true)
-                let result = try ColumnSealer.seal(
-                    walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
-                    directory: directory.segmentsPath, codec: options.codec, blockRows: max(1, options.columnBlockRows),
-                    previous: chainHead, signer: options.signer, faults: options.writeFaults,
-                    compactIndexTerms: options.compactIndexTerms, countRollup: options.countRollup)
+                let result: ColumnSealResult
+                do throws(LogFormatError) {
+                    result = try ColumnSealer.seal(
+                        walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
+                        directory: directory.segmentsPath, codec: options.codec,
+                        blockRows: max(1, options.columnBlockRows), previous: chainHead, signer: options.signer,
+                        faults: options.writeFaults, compactIndexTerms: options.compactIndexTerms,
+                        countRollup: options.countRollup, hints: next.hints)
+                } catch {
+                    // The log does not hold the records its hints describe (never expected): seal it from the log
+                    // alone, as recovery would.
+                    guard next.hints != nil, error.code == .integrity else { throw error }
+                    logger.error(
+                        "the write-ahead log disagrees with what the writer kept of it; sealing from the log alone",
+                        metadata: ["segment": "\(name)", "error": "\(error)"])
+                    sealing.withLock { $0.retired[0].hints = nil }
+                    continue
+                }
                 if result.rowBlocks > 0 {
                     logger.error(
                         "column blocks did not give back the exact records; kept those blocks as rows",
@@ -826,7 +856,7 @@ public final class SegmentWriter {
         }
         var segment = ActiveSegment(
             path: path, fd: fd, header: header, openedMonotonic: FileIO.monotonicNanos(),
-            fileOffset: FormatConstants.fileHeaderSize, streams: emptyStreams())
+            fileOffset: FormatConstants.fileHeaderSize, sealHints: nil, streams: emptyStreams())
         // Pass 1: find the longest prefix of whole, checksummed blocks whose records all decode.
         let scan = bytes.withUnsafeBytes { b in
             SegmentScanner.scan(
