@@ -184,11 +184,13 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
             let back = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
             #expect(canonical(back) == canonical(events), "\(codec)")
             let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
-            // Shapes: read each one's bytes back by decoding a block of them in the writer's order.
-            let rowShapes = try #require(columns[.rowShapes])
-            var r = BinaryReader(rowShapes)
-            var uses: [Int: Int] = [:]
-            while r.remaining > 0 { uses[Int(try r.uvarint()), default: 0] += 1 }
+            // Rows per shape number.
+            let uses = try #require(columns[.rowShapes]).withBytes { (b) throws(LogFormatError) -> [Int: Int] in
+                var r = BinaryReader(b)
+                var uses: [Int: Int] = [:]
+                while r.remaining > 0 { uses[Int(try r.uvarint()), default: 0] += 1 }
+                return uses
+            }
             let shapeCount = uses.keys.max()! + 1
             #expect(shapeCount > 127)
             // Every shape numbered from 127 on is used by no more rows than any of the first 127.
@@ -198,8 +200,9 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
             // Own strings: memcmp order in a zlib block, first use otherwise.
             let strings = try #require(columns[.dictionary]).withBytes { (b) throws(LogFormatError) -> [[UInt8]] in
                 var r = BinaryReader(b)
-                let n = try r.uvarint()
-                return try (0..<n).map { _ in Array(try TokenizedString.decode(&r).utf8) }
+                var out: [[UInt8]] = []
+                for _ in 0..<Int(try r.uvarint()) { out.append(Array(try TokenizedString.decode(&r).utf8)) }
+                return out
             }
             let sorted = strings.sorted { $0.lexicographicallyPrecedes($1) }
             if codec == .zlib { #expect(strings == sorted) } else { #expect(strings != sorted) }
@@ -207,12 +210,13 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
         // LZ4: every column but span ids, times and trace runs through the HC encoder.
         let lz4 = try ColumnBlock.encode(events, codec: .lz4)
         let raw = try ColumnBlock.encode(events, codec: .none)
-        let fast = try raw.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }.mapValues { column in
+        var fast: [ColumnID: Int] = [:]
+        for (id, column) in try raw.withBytes({ (b) throws(LogFormatError) in try ColumnBlock.columns(b) }) {
             var out: [UInt8] = []
-            try? column.withBytes { (b) throws(LogFormatError) in
+            try column.withBytes { (b) throws(LogFormatError) in
                 try BlockCompression.compress(b, codec: .lz4, into: &out)
             }
-            return column.isEmpty ? 0 : out.count
+            fast[id] = column.isEmpty ? 0 : out.count
         }
         let stored = try lz4.withBytes { (b) throws(LogFormatError) in try ColumnBlock.storedSizes(b) }
         let shapes = try #require(stored.first { $0.0 == "column shapes" }?.1)
