@@ -170,6 +170,60 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
         #expect(three[.dictionary]! + three[.values]! + 2 * traces < two[.dictionary]! + two[.values]!)
     }
 
+    /// The writer's choices (columns.md, "How the writer orders and compresses"): the most used shapes have one-byte
+    /// numbers and each part of the shapes column is in byte order; a zlib block's own strings are in memcmp order;
+    /// every codec gives back the same rows, and LZ4 blocks (HC for the structured columns) are smaller than
+    /// the fast encoder alone would make them.
+    @Test func writerOrdersShapesAndZlibStrings() throws {
+        var c = TrafficGenerator.Configuration(seed: 15)
+        c.independentRequestIDs = true
+        var g = TrafficGenerator(configuration: c)
+        let events = tracesOf(g.nextEvents(4_000))
+        for codec in [CompressionCodec.none, .lz4, .zlib] {
+            let block = try ColumnBlock.encode(events, codec: codec)
+            let back = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+            #expect(canonical(back) == canonical(events), "\(codec)")
+            let columns = try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+            // Rows per shape number.
+            let uses = try #require(columns[.rowShapes]).withBytes { (b) throws(LogFormatError) -> [Int: Int] in
+                var r = BinaryReader(b)
+                var uses: [Int: Int] = [:]
+                while r.remaining > 0 { uses[Int(try r.uvarint()), default: 0] += 1 }
+                return uses
+            }
+            let shapeCount = uses.keys.max()! + 1
+            #expect(shapeCount > 127)
+            // Every shape numbered from 127 on is used by no more rows than any of the first 127.
+            let leastOfFirst = (0..<127).map { uses[$0] ?? 0 }.min()!
+            let mostOfRest = (127..<shapeCount).map { uses[$0] ?? 0 }.max()!
+            #expect(leastOfFirst >= mostOfRest, "\(codec)")
+            // Own strings: memcmp order in a zlib block, first use otherwise.
+            let strings = try #require(columns[.dictionary]).withBytes { (b) throws(LogFormatError) -> [[UInt8]] in
+                var r = BinaryReader(b)
+                var out: [[UInt8]] = []
+                for _ in 0..<Int(try r.uvarint()) { out.append(Array(try TokenizedString.decode(&r).utf8)) }
+                return out
+            }
+            let sorted = strings.sorted { $0.lexicographicallyPrecedes($1) }
+            if codec == .zlib { #expect(strings == sorted) } else { #expect(strings != sorted) }
+        }
+        // LZ4: every column but span ids, times and trace runs through the HC encoder.
+        let lz4 = try ColumnBlock.encode(events, codec: .lz4)
+        let raw = try ColumnBlock.encode(events, codec: .none)
+        var fast: [ColumnID: Int] = [:]
+        for (id, column) in try raw.withBytes({ (b) throws(LogFormatError) in try ColumnBlock.columns(b) }) {
+            var out: [UInt8] = []
+            try column.withBytes { (b) throws(LogFormatError) in
+                try BlockCompression.compress(b, codec: .lz4, into: &out)
+            }
+            fast[id] = column.isEmpty ? 0 : out.count
+        }
+        let stored = try lz4.withBytes { (b) throws(LogFormatError) in try ColumnBlock.storedSizes(b) }
+        let shapes = try #require(stored.first { $0.0 == "column shapes" }?.1)
+        #expect(shapes < fast[.shapes]! * 9 / 10)
+        #expect(stored.first { $0.0 == "column spanIDs" }?.1 == fast[.spanIDs])
+    }
+
     /// A revision this reader does not know is unsupported, however the block is read; a revision column that
     /// is damaged is malformed; the shape-only value tags in a revision 1 block are malformed.
     @Test func unknownRevisionsAreUnsupported() throws {

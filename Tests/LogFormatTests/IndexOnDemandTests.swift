@@ -32,8 +32,9 @@ import Testing
             var options = WriterOptions()
             options.maxSegmentBytes = 64 << 20
             let writer = try SegmentWriter(directory: tmp.dataDirectory, options: options, logger: quietLogger)
-            // 4,000 traces and 3,000 users: sections well past the size fetched whole (16 KiB).
-            let events = (0..<12_000).map { i in
+            // 8,000 traces (packed, about 3 bytes each) and 3,000 users: sections well past the size fetched whole
+            // (16 KiB).
+            let events = (0..<24_000).map { i in
                 var e = RandomEvents.small(seed: UInt64(i))
                 e.traceID = Self.trace(i / 3)
                 e.user = UserIdentity(subject: "u-\(i % 3_000)")
@@ -63,12 +64,12 @@ import Testing
             let head = FormatConstants.blockHeaderSize + SegmentReader.indexHeadGuess(footer)
             #expect(fetcher.fetched(within: index) <= head)
 
-            // A trace: its section's fences and one or two chunks of 512 entries (6 bytes each).
+            // A trace: its section's fences and one or two chunks of 512 packed entries (at most 6 bytes each).
             let id = Self.trace(1_234)
             #expect(try reader.ordinals(.traceID, key: id.bytes) == (try local.ordinals(.traceID, key: id.bytes)))
             #expect(!(try local.ordinals(.traceID, key: id.bytes)).isEmpty)
             let afterTrace = fetcher.fetched(within: index)
-            let fences = (4_000 + 511) / 512 * 8
+            let fences = (8_000 + 511) / 512 * PackedTraceSection.fenceSize
             #expect(afterTrace > head)
             #expect(afterTrace <= head + fences + 2 * 512 * 6, "\(afterTrace) of an index of \(index.count)")
 

@@ -124,13 +124,20 @@ import Testing
         let healthy = try SegmentReader(path: path, sealed: true)
         let inFirst = try healthy.ordinals(.traceID, key: ids[10].bytes)
         #expect(inFirst.count == 1)
-        // The entry of a trace in the second chunk: its prefix, little-endian, appears once in the file.
+        // A trace in the second chunk of the packed section (layout 7): the chunk's fence holds its first prefix
+        // (little-endian, once in the file), then its offset from the section's start; damage the chunk's last byte.
         let late = count - 5
-        let prefix = withUnsafeBytes(of: UInt32(0xC0DE_0000 + late).littleEndian) { Data($0) }
+        let fence = withUnsafeBytes(of: UInt32(0xC0DE_0000 + FormatConstants.traceChunkEntries).littleEndian) {
+            Data($0)
+        }
         let file = try Data(contentsOf: URL(fileURLWithPath: path))
-        let at = try #require(file.range(of: prefix))
-        #expect(file.range(of: prefix, in: at.upperBound..<file.count) == nil)
-        try Damage.flip(path, at: at.upperBound)  // the entry's block number
+        let at = try #require(file.range(of: fence))
+        #expect(file.range(of: fence, in: at.upperBound..<file.count) == nil)
+        let offset = file[at.upperBound..<at.upperBound + 4].withUnsafeBytes { Int($0.loadUnaligned(as: UInt32.self)) }
+        let sectionStart = at.lowerBound - PackedTraceSection.fenceSize
+        // The trace section is the last before the rollup; the chunk ends where the rollup section begins, so
+        // damage a byte inside the chunk: its header's block width.
+        try Damage.flip(path, at: sectionStart + offset + 1)
         let reader = try SegmentReader(path: path, sealed: true)
         for _ in 0..<2 {
             #expect(try reader.ordinals(.traceID, key: ids[10].bytes) == inFirst)

@@ -135,17 +135,29 @@ package enum ColumnBlock {
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
         segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current, resourceKeys: [Int]? = nil
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
-        var e = Encoder()
-        e.segmentStringsColumn = segmentStringsColumn
-        e.revision = revision
-        e.table.shared = shared
-        e.table.base = UInt64(shared.count)
-        // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
-        events.withUnsafeBufferPointer { b in
-            for i in b.indices {
-                e.resourceKey = resourceKeys?[i] ?? -1
-                e.add(b[i])
+        func encoder(ownStrings: [String]) -> Encoder {
+            var e = Encoder()
+            e.segmentStringsColumn = segmentStringsColumn
+            e.revision = revision
+            e.table.shared = shared
+            e.table.base = UInt64(shared.count)
+            for s in ownStrings { _ = e.table.id(s) }
+            // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
+            events.withUnsafeBufferPointer { b in
+                for i in b.indices {
+                    e.resourceKey = resourceKeys?[i] ?? -1
+                    e.add(b[i])
+                }
             }
+            return e
+        }
+        var e = encoder(ownStrings: [])
+        if codec == .zlib && e.table.own.count > 1 {
+            // zlib blocks (the archive tier, written once and rarely) hold their own strings in memcmp order, where
+            // zlib finds more of their shared prefixes (routes and targets): the rows are encoded again with the
+            // strings numbered so (docs/format/columns.md, "How the writer orders and compresses").
+            let sorted = e.table.own.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            e = encoder(ownStrings: sorted)
         }
         let payload = try e.finish(codec: codec, level: level)
         return (payload, e.table.own)
@@ -194,7 +206,6 @@ package enum ColumnBlock {
         /// Each row's shape, and where each of its attribute values ends in `values`.
         var rowShapeList: [Int] = []
         var valueEnds: [Int] = []
-        var rowShapes = BinaryWriter(capacity: 4096)
         var runs: [(length: Int, traceID: TraceID)] = []
         var spanIDs = BinaryWriter(capacity: 8192)
         var parents = BinaryWriter(capacity: 4096)
@@ -277,7 +288,6 @@ package enum ColumnBlock {
                 tags.append(storedTag(a.value, traceID: event.traceID, attribute: j))
             }
             let shapeNumber = Int(shape(of: event))
-            rowShapes.uvarint(shapeNumber)
             rowShapeList.append(shapeNumber)
             if let user = event.user {
                 identities.uvarint(string(user.subject))
@@ -525,6 +535,25 @@ package enum ColumnBlock {
             values = kept
         }
 
+        /// The order the shapes column holds the shapes in (old numbers, first-use order, by new number): the 127 most
+        /// used (by rows, ties by first use) first, then the rest, each part in memcmp order of their bytes.
+        static func shapeOrder(_ shapes: [[UInt8]], uses rows: [Int]) -> [Int] {
+            guard shapes.count > 1 else { return Array(shapes.indices) }
+            var uses = [Int](repeating: 0, count: shapes.count)
+            for s in rows { uses[s] += 1 }
+            let oneByte = 127
+            var byUse = Array(shapes.indices)
+            if shapes.count > oneByte {
+                byUse.sort { uses[$0] != uses[$1] ? uses[$0] > uses[$1] : $0 < $1 }
+            }
+            let bytesOrder: (Int, Int) -> Bool = { a, b in
+                shapes[a].lexicographicallyPrecedes(shapes[b]) || (shapes[a] == shapes[b] && a < b)
+            }
+            let head = byUse.prefix(oneByte).sorted(by: bytesOrder)
+            let tail = byUse.dropFirst(oneByte).sorted(by: bytesOrder)
+            return head + tail
+        }
+
         mutating func finish(codec: CompressionCodec, level: Int32) throws(LogFormatError) -> [UInt8] {
             var traceRuns = BinaryWriter(capacity: 16 + runs.count * 18)
             traceRuns.uvarint(runs.count)
@@ -540,9 +569,17 @@ package enum ColumnBlock {
             resourcesColumn.uvarint(resourceIndex.count)
             resourcesColumn.raw(resources.bytes)
             if revision >= Revision.parentTimes { moveConstantsIntoShapes() }
+            // Shapes in an order that compresses: the most used first (their row ids take one byte), each part in
+            // byte order, so that shapes alike lie side by side for LZ4 and zlib to find (docs/format/columns.md,
+            // "How the writer orders a block's tables").
+            let order = Self.shapeOrder(shapeBytes, uses: rowShapeList)
+            var number = [Int](repeating: 0, count: order.count)
+            for (new, old) in order.enumerated() { number[old] = new }
             var shapesColumn = BinaryWriter(capacity: shapeBytes.reduce(8) { $0 + $1.count })
             shapesColumn.uvarint(shapeIndex.count)
-            for b in shapeBytes { shapesColumn.raw(b) }
+            for old in order { shapesColumn.raw(shapeBytes[old]) }
+            var rowShapes = BinaryWriter(capacity: rowShapeList.count + 16)
+            for s in rowShapeList { rowShapes.uvarint(number[s]) }
             // The block's first start, before the times.
             var timesColumn = BinaryWriter(capacity: times.bytes.count + 10)
             timesColumn.u64(blockStart ?? 0)
@@ -576,7 +613,11 @@ package enum ColumnBlock {
             for (id, raw) in columns {
                 let use: CompressionCodec = raw.isEmpty ? .none : codec
                 try raw.withBytes { (b) throws(LogFormatError) in
-                    try BlockCompression.compress(b, codec: use, level: level, into: &scratch)
+                    if use == .lz4 && ColumnBlock.denseLZ4(id) {
+                        try BlockCompression.compressLZ4HC(b, level: ColumnBlock.lz4HCLevel, into: &scratch)
+                    } else {
+                        try BlockCompression.compress(b, codec: use, level: level, into: &scratch)
+                    }
                 }
                 out.u8(id.rawValue)
                 out.u8(use.rawValue)
@@ -612,6 +653,18 @@ package enum ColumnBlock {
                 if !bytes[first].elementsEqual(bytes[range]) { self = .varies }
             case .varies: break
             }
+        }
+    }
+
+    /// The LZ4 HC level of a column block's structured columns (`denseLZ4`) in the hot tier.
+    static let lz4HCLevel: Int32 = 9
+
+    /// Whether a column is written with LZ4's high-compression encoder when the block is LZ4: every column but the
+    /// span ids, times and trace runs, which are random bytes that no LZ4 encoder shrinks further.
+    static func denseLZ4(_ id: ColumnID) -> Bool {
+        switch id {
+        case .spanIDs, .times, .traceRuns: false
+        default: true
         }
     }
 

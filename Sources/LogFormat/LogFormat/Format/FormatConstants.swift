@@ -70,6 +70,8 @@ public enum FormatConstants {
     public static let termsPerGroup = 16
     /// Terms per group of a packed terms section (layout 5: each group compressed with zlib).
     public static let termsPerPackedGroup = 64
+    /// Terms per group of a wide packed terms section (layout 8: archive copies' users).
+    public static let termsPerWidePackedGroup = 256
     /// The most bytes a packed group of terms may inflate to: a reader refuses a larger claim before inflating.
     public static let maxPackedGroupBytes = 1 << 20
     /// Entries per checksummed chunk of a version 2 trace section.

@@ -127,9 +127,21 @@ public struct IndexBuilder: Sendable {
     /// Version 3: the count rollup, fed by `addCounts`.
     public private(set) var rollup: CountRollupBuilder?
 
-    public init(version: UInt16 = FormatConstants.indexVersionPostings, compactTerms: Bool = true) {
+    /// Version 2 and later: write the trace section packed (layout 7) rather than with fixed-width entries (layouts
+    /// 2 and 3, as written before it). A verifier rebuilds what the segment holds.
+    public let packedTraces: Bool
+    /// Version 2 and later with compact terms: pack the user section in groups of 256 terms (layout 8) rather than 64
+    /// (layout 5): what archive copies are written with.
+    public let widePackedUsers: Bool
+
+    public init(
+        version: UInt16 = FormatConstants.indexVersionPostings, compactTerms: Bool = true, packedTraces: Bool = true,
+        widePackedUsers: Bool = false
+    ) {
         self.version = version
         self.compactTerms = compactTerms
+        self.packedTraces = packedTraces
+        self.widePackedUsers = widePackedUsers
         if version >= FormatConstants.indexVersionRollup { rollup = CountRollupBuilder() }
     }
 
@@ -194,7 +206,8 @@ public struct IndexBuilder: Sendable {
         var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] =
             []
         for (field, terms) in sortedStringFields() {
-            let layout: IndexSectionLayout = !compactTerms ? .terms : field == .user ? .packedTerms : .blockTerms
+            let users: IndexSectionLayout = widePackedUsers ? .widePackedTerms : .packedTerms
+            let layout: IndexSectionLayout = !compactTerms ? .terms : field == .user ? users : .blockTerms
             let units = layout == .blockTerms ? terms.map { ($0.0, blockNumbers($0.1)) } : terms
             let (bytes, crc) = Self.termGroups(units, layout: layout)
             sections.append((field, layout, terms.count, bytes, crc))
@@ -217,39 +230,58 @@ public struct IndexBuilder: Sendable {
             // Traces sharing a prefix and a block make one entry.
             pairs.sort()
             pairs = pairs.enumerated().filter { $0.offset == 0 || pairs[$0.offset - 1] != $0.element }.map(\.element)
-            let wide = blocks.count > Int(UInt16.max) + 1
-            var entries = BinaryWriter(capacity: pairs.count * (wide ? 8 : 6))
-            for p in pairs {
-                entries.u32(UInt32(p >> 32))
-                if wide {
-                    entries.u32(UInt32(truncatingIfNeeded: p))
-                } else {
-                    entries.u16(UInt16(truncatingIfNeeded: p))
-                }
+            if packedTraces {
+                let (bytes, crc) = PackedTraceSection.encode(pairs)
+                sections.append((.traceID, .tracePacked, pairs.count, bytes, crc))
+            } else {
+                sections.append(Self.fixedTraceSection(pairs, blockCount: blocks.count))
             }
-            // Fences: each chunk's first prefix and checksum, so a look-up checks one chunk, not the section.
-            let chunk = FormatConstants.traceChunkEntries * (wide ? 8 : 6)
-            var section = BinaryWriter(capacity: entries.count + entries.count / chunk * 8 + 8)
-            var at = 0
-            while at < entries.count {
-                let end = min(at + chunk, entries.count)
-                section.u32(UInt32(pairs[at / (wide ? 8 : 6)] >> 32))
-                section.u32(
-                    entries.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[at..<end])) })
-                at = end
-            }
-            let fences = section.count
-            section.raw(entries.bytes)
-            sections.append(
-                (
-                    .traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes,
-                    Checksum.crc32(section.bytes[..<fences])
-                ))
         }
         if let rollup, rollup.kindCount > 0 {
             let bytes = rollup.serialize()
             sections.append((.counts, .rollup, rollup.kindCount, bytes, Checksum.crc32(bytes)))
         }
+        return Self.assemble(version: version, blocks: blocks, sections: sections)
+    }
+
+    /// A trace section of layout 2 or 3 (fixed-width entries), as written before layout 7.
+    private static func fixedTraceSection(_ pairs: [UInt64], blockCount: Int) -> (
+        field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32
+    ) {
+        let wide = blockCount > Int(UInt16.max) + 1
+        var entries = BinaryWriter(capacity: pairs.count * (wide ? 8 : 6))
+        for p in pairs {
+            entries.u32(UInt32(p >> 32))
+            if wide {
+                entries.u32(UInt32(truncatingIfNeeded: p))
+            } else {
+                entries.u16(UInt16(truncatingIfNeeded: p))
+            }
+        }
+        // Fences: each chunk's first prefix and checksum, so a look-up checks one chunk, not the section.
+        let chunk = FormatConstants.traceChunkEntries * (wide ? 8 : 6)
+        var section = BinaryWriter(capacity: entries.count + entries.count / chunk * 8 + 8)
+        var at = 0
+        while at < entries.count {
+            let end = min(at + chunk, entries.count)
+            section.u32(UInt32(pairs[at / (wide ? 8 : 6)] >> 32))
+            section.u32(
+                entries.bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[at..<end])) })
+            at = end
+        }
+        let fences = section.count
+        section.raw(entries.bytes)
+        return (
+            .traceID, wide ? .traceBlocks32 : .traceBlocks16, pairs.count, section.bytes,
+            Checksum.crc32(section.bytes[..<fences])
+        )
+    }
+
+    /// The version 2 payload: head (counts, block table, section directory, head CRC), then the sections.
+    private static func assemble(
+        version: UInt16, blocks: [BlockLocation],
+        sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)]
+    ) -> [UInt8] {
         let headSize =
             8 + blocks.count * FormatConstants.blockEntrySize + sections.count * FormatConstants.sectionEntrySize + 4
         var w = BinaryWriter(capacity: headSize + sections.reduce(0) { $0 + $1.bytes.count })
@@ -291,7 +323,7 @@ public struct IndexBuilder: Sendable {
     /// its first key whole and compresses the rest with zlib. Returns the bytes and the CRC of the group table,
     /// which the section directory holds.
     static func termGroups(_ terms: [([UInt8], [UInt32])], layout: IndexSectionLayout = .terms) -> ([UInt8], UInt32) {
-        let packed = layout == .packedTerms
+        let packed = layout.isPacked
         let perGroup = layout.termsPerGroup
         let groupCount = (terms.count + perGroup - 1) / perGroup
         var groups = BinaryWriter(capacity: terms.count * 24)

@@ -20,16 +20,29 @@ enum IndexSectionLayout: UInt8, Sendable {
     case packedTerms = 5
     /// The count rollup (field 6, version 3 indexes; `CountRollup`).
     case rollup = 6
+    /// The entries of `traceBlocks16` in chunks of Rice-coded prefix gaps and narrow block numbers
+    /// (`PackedTraceSection`), each chunk behind a fence holding its offset.
+    case tracePacked = 7
+    /// As `packedTerms` in groups of 256 terms: the archive tier's users, where zlib gains from longer groups and
+    /// look-ups are rare.
+    case widePackedTerms = 8
 
     /// Whether the layout holds string terms (every layout but the trace ones and the rollup).
-    var isTerms: Bool { self == .terms || self == .blockTerms || self == .packedTerms }
+    var isTerms: Bool { self == .terms || self == .blockTerms || isPacked }
+
+    /// Whether the layout's groups are compressed with zlib (layouts 5 and 8).
+    var isPacked: Bool { self == .packedTerms || self == .widePackedTerms }
 
     /// Whether the layout maps trace-id prefixes to blocks.
-    var isTrace: Bool { self == .traceBlocks16 || self == .traceBlocks32 }
+    var isTrace: Bool { self == .traceBlocks16 || self == .traceBlocks32 || self == .tracePacked }
 
     /// Terms per group of a terms layout.
     var termsPerGroup: Int {
-        self == .packedTerms ? FormatConstants.termsPerPackedGroup : FormatConstants.termsPerGroup
+        switch self {
+        case .packedTerms: FormatConstants.termsPerPackedGroup
+        case .widePackedTerms: FormatConstants.termsPerWidePackedGroup
+        default: FormatConstants.termsPerGroup
+        }
     }
 }
 
@@ -70,6 +83,12 @@ public struct SegmentIndexView: @unchecked Sendable {
         /// Trace chunks that passed their checksum: a look-up per trace id hashed its chunk again each time (a heavy
         /// user's activity looks up thousands of ids in a few dozen chunks).
         let traceChunks = Mutex<Set<Int>>([])
+        /// Chunks of a packed trace section (layout 7) that passed their checksum, decoded: a look-up binary-searches
+        /// them instead of decoding a chunk again.
+        let packedChunks = Mutex<[Int: [UInt64]]>([:])
+        /// Chunks of a packed trace section read once, up to a look-up's prefix: a second look-up decodes the chunk
+        /// whole and keeps it (one look-up per segment, as a trace by id makes, decodes half a chunk on average).
+        let packedChunksRead = Mutex<Set<Int>>([])
     }
 
     /// Parses and bounds-checks the index payload. Errors carry offsets relative to the payload. Version 1 must
@@ -214,7 +233,13 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
                 throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
             }
-            if s.layout.isTrace,
+            if s.layout == .tracePacked,
+                s.length < Self.fenceBytes(s) || s.termCount > s.length * 8
+            {
+                throw LogFormatError(
+                    .malformed, "index section \(field) holds \(s.length) bytes for \(s.termCount) entries", offset: at)
+            }
+            if s.layout.isTrace, s.layout != .tracePacked,
                 s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
             {
                 throw LogFormatError(
@@ -244,8 +269,12 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// Bytes of a trace section's fences: (first prefix, CRC) per chunk of entries.
     private static func fenceBytes(_ s: FieldSection) -> Int {
-        (s.termCount + FormatConstants.traceChunkEntries - 1) / FormatConstants.traceChunkEntries * 8
+        (s.termCount + FormatConstants.traceChunkEntries - 1) / FormatConstants.traceChunkEntries
+            * (s.layout == .tracePacked ? PackedTraceSection.fenceSize : 8)
     }
+
+    /// Whether the trace section is packed (layout 7), as every index written since it is; true without one.
+    public var packedTraces: Bool { fields[.traceID].map { $0.layout == .tracePacked } ?? true }
 
     /// The section of `field` with its table placed and checked (version 2): the directory's checksum covers a
     /// terms section's group table, a trace section's fences; each group of terms and each chunk of trace entries
@@ -355,7 +384,10 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// Whether the string sections use the compact layouts (4 and 5): a verifier rebuilds the index the same way.
-    public var compactTerms: Bool { fields.values.contains { $0.layout == .blockTerms || $0.layout == .packedTerms } }
+    public var compactTerms: Bool { fields.values.contains { $0.layout == .blockTerms || $0.layout.isPacked } }
+
+    /// Whether the user section is packed in groups of 256 terms (layout 8, archive copies since it).
+    public var widePackedUsers: Bool { fields[.user]?.layout == .widePackedTerms }
 
     /// The postings of the term whose stored key bytes are `key` (saves re-encoding a term looked up often).
     public func postings(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [UInt32] {
@@ -443,7 +475,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         let limit = unitLimit(s)
         let stored = UnsafeRawBufferPointer(rebasing: bytes[range])
         do throws(LogFormatError) {
-            guard s.layout == .packedTerms else {
+            guard s.layout.isPacked else {
                 var r = BinaryReader(stored)
                 try Self.walkTerms(&r, terms: terms, firstKey: nil, limit: limit, body)
                 return
@@ -597,8 +629,9 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// bytes. Another trace may share the prefix, so the caller reads the blocks' trace runs to be exact.
     public func traceBlocks(_ id: TraceID) throws(LogFormatError) -> [Int] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
-        let width = Self.width(s)
         let prefix = UInt32(truncatingIfNeeded: id.high >> 32)
+        if s.layout == .tracePacked { return try packedTraceBlocks(s, prefix) }
+        let width = Self.width(s)
         let chunkCount = Self.fenceBytes(s) / 8
         let entries = s.start + chunkCount * 8
         // The last chunk whose first prefix is below `prefix` may end with entries of it; start there.
@@ -646,11 +679,85 @@ public struct SegmentIndexView: @unchecked Sendable {
         return out
     }
 
+    /// `traceBlocks` in a packed section (layout 7): the chunks that may hold `prefix`, each decoded once.
+    private func packedTraceBlocks(_ s: FieldSection, _ prefix: UInt32) throws(LogFormatError) -> [Int] {
+        let chunks = PackedTraceSection.chunkCount(s.termCount)
+        func fencePrefix(_ k: Int) -> UInt32 { UInt32(u32(s.start + k * PackedTraceSection.fenceSize)) }
+        var lo = 0
+        var hi = chunks
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if fencePrefix(mid) < prefix { lo = mid + 1 } else { hi = mid }
+        }
+        // The last chunk starting below `prefix` may end with entries of it; later ones starting at it may hold more.
+        let first = max(lo - 1, 0)
+        var out: [Int] = []
+        var k = first
+        while k < chunks {
+            if k > first && fencePrefix(k) > prefix { break }
+            let entries = try packedChunk(s, k, upTo: prefix)
+            let key = UInt64(prefix) << 32
+            var i = 0
+            var end = entries.count
+            while i < end {
+                let mid = (i + end) / 2
+                if entries[mid] < key { i = mid + 1 } else { end = mid }
+            }
+            while i < entries.count && entries[i] >> 32 == UInt64(prefix) {
+                out.append(Int(entries[i] & 0xffff_ffff))
+                i += 1
+            }
+            if i < entries.count { break }
+            k += 1
+        }
+        return out
+    }
+
+    /// Chunk `k` of a packed trace section, checked against its fence and decoded: whole (kept for the view's later
+    /// look-ups), or, the first time a look-up reads it, only up to the first entry past `upTo`.
+    private func packedChunk(_ s: FieldSection, _ k: Int, upTo: UInt32? = nil) throws(LogFormatError) -> [UInt64] {
+        if let hit = checked.packedChunks.withLock({ $0[k] }) { return hit }
+        let partial = upTo != nil && checked.packedChunksRead.withLock { $0.insert(k).inserted }
+        let chunks = PackedTraceSection.chunkCount(s.termCount)
+        let fence = s.start + k * PackedTraceSection.fenceSize
+        let start = s.start + u32(fence + 4)
+        let end = k + 1 < chunks ? s.start + u32(fence + PackedTraceSection.fenceSize + 4) : s.start + s.length
+        guard s.start + Self.fenceBytes(s) <= start, start <= end, end <= s.start + s.length else {
+            throw LogFormatError(.malformed, "index section trace chunk \(k) lies outside its section", offset: fence)
+        }
+        try present(start..<end)
+        let body = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        guard Checksum.crc32(body) == UInt32(u32(fence + 8)) else {
+            throw LogFormatError(
+                .checksumMismatch, "index section trace chunk \(k) checksum does not match", offset: start)
+        }
+        let count = min(FormatConstants.traceChunkEntries, s.termCount - k * FormatConstants.traceChunkEntries)
+        let entries: [UInt64]
+        do throws(LogFormatError) {
+            entries = try PackedTraceSection.decodeChunk(
+                body, first: UInt32(u32(fence)), count: count, blockCount: blocks.count,
+                stopAbove: partial ? upTo : nil)
+        } catch {
+            checked.packedChunksRead.withLock { _ = $0.remove(k) }
+            throw LogFormatError(error.code, "index section trace chunk \(k): \(error.message)", offset: start)
+        }
+        if !partial { checked.packedChunks.withLock { $0[k] = entries } }
+        return entries
+    }
+
     /// Every (trace-id prefix, block) entry of the trace section (version 2 and later), in ascending order, each
     /// chunk checked: for finding the traces two segments share.
     public func allTracePrefixes() throws(LogFormatError) -> [(prefix: UInt32, block: Int)] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
         try presentWhole(s)
+        if s.layout == .tracePacked {
+            var out: [(prefix: UInt32, block: Int)] = []
+            out.reserveCapacity(s.termCount)
+            for k in 0..<PackedTraceSection.chunkCount(s.termCount) {
+                for e in try packedChunk(s, k) { out.append((UInt32(e >> 32), Int(e & 0xffff_ffff))) }
+            }
+            return out
+        }
         let width = Self.width(s)
         let chunkCount = Self.fenceBytes(s) / 8
         let entries = s.start + chunkCount * 8
@@ -743,6 +850,8 @@ public struct SegmentIndexView: @unchecked Sendable {
                         return true
                     }
                 }
+            } else if s.layout == .tracePacked {
+                for k in 0..<PackedTraceSection.chunkCount(s.termCount) { _ = try packedChunk(s, k) }
             } else {
                 let chunks = Self.fenceBytes(s) / 8
                 for k in 0..<chunks { try checkChunk(s, k, entries: s.start + chunks * 8, width: Self.width(s)) }

@@ -297,11 +297,12 @@ public enum Verifier {
     /// is appended to `result.problems`. `decode` decodes whole records, else only the indexed fields.
     static func scan(_ reader: SegmentReader, decode: Bool, result: inout SegmentVerification) -> Pass {
         var pass = Pass()
-        // Rebuilt in the version and term layouts stored, so the comparison is byte for byte (a version 2 index
+        // Rebuilt in the version, term and trace layouts stored, so the comparison is byte for byte (a version 2 index
         // written before the compact layouts keeps layout 1 for every string field).
         pass.index = IndexBuilder(
             version: reader.index?.version ?? FormatConstants.indexVersionPostings,
-            compactTerms: reader.index?.compactTerms ?? true)
+            compactTerms: reader.index?.compactTerms ?? true, packedTraces: reader.index?.packedTraces ?? true,
+            widePackedUsers: reader.index?.widePackedUsers ?? false)
         pass.leaves.reserveCapacity(Int(reader.recordCount))
         let path = reader.path
         for (b, location) in reader.blocks.enumerated() {

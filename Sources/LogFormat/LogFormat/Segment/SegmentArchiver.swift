@@ -22,6 +22,8 @@ public enum SegmentArchiver {
             version: FormatConstants.segmentVersionColumns, nodeID: reader.header.nodeID,
             sequence: reader.header.sequence, createdUnixNano: reader.header.createdUnixNano)
         var body = ColumnSealer.LaidOut(header: header)
+        // Users in groups of 256 terms: an archive copy is read rarely, and zlib gains from the longer groups.
+        body.index = IndexBuilder(version: FormatConstants.indexVersionRollup, widePackedUsers: true)
         try body.add(
             records: records, order: Array(0..<records.count), codec: .zlib, level: level, blockRows: max(1, blockRows))
         guard UInt64(body.recordCount) == footer.seal.recordCount, body.merkle.root == footer.seal.merkleRoot else {
