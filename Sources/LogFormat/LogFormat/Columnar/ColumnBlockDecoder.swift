@@ -391,16 +391,21 @@ extension ColumnBlock {
             }
         }
 
+        /// A shape's one-byte code of `type`, refused when unknown (`shape` and `rowLayout` check it the same way).
+        static func shapeCode<T: RawRepresentable>(
+            _ type: T.Type, _ what: StaticString, _ r: inout BinaryReader
+        ) throws(LogFormatError) -> T where T.RawValue == UInt8 {
+            let v = try r.u8()
+            guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
+            return x
+        }
+
         /// One shape read from `r`, with its strings from `d`.
         static func shape(
             _ r: inout BinaryReader, _ d: BlockStrings, resources: Int, revision: UInt64
         ) throws(LogFormatError) -> Shape {
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
-            where T.RawValue == UInt8 {
-                let v = try r.u8()
-                guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
-                return x
-            }
+            where T.RawValue == UInt8 { try shapeCode(type, what, &r) }
             let kind = try code(EventKind.self, "kind")
             let spanKind = try code(SpanKind.self, "span kind")
             let source = try code(EventSource.self, "source")
@@ -465,11 +470,7 @@ extension ColumnBlock {
             _ r: inout BinaryReader, strings n: Int, resources: Int, revision: UInt64, tags: inout [UInt8]
         ) throws(LogFormatError) -> RowLayout {
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
-            where T.RawValue == UInt8 {
-                let v = try r.u8()
-                guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
-                return x
-            }
+            where T.RawValue == UInt8 { try shapeCode(type, what, &r) }
             func optionalString(_ r: inout BinaryReader) throws(LogFormatError) {
                 let i = try r.uvarint()
                 guard i == 0 || i - 1 < UInt64(n) else {

@@ -32,12 +32,15 @@ package struct SealOrderFields: Sendable, Hashable {
     /// The fields of a canonical record, read without decoding its attributes, events and links.
     package static func peek(_ record: UnsafeRawBufferPointer) throws(LogFormatError) -> SealOrderFields {
         let (terms, start) = try Verifier.indexedFields(record)
-        // Bytes 1 and 3 of a record are its kind and source (docs/format/segment.md, "Records").
-        let kind = EventKind(rawValue: record[1])
-        let source = EventSource(rawValue: record[3])
         return SealOrderFields(
             traceID: terms.traceID, startTimeUnixNano: start, user: terms.user?.subject, service: terms.service,
-            isEdgeAccess: kind == .access || source == .edge)
+            isEdgeAccess: isEdgeAccess(record))
+    }
+
+    /// Whether a canonical record is the edge's access event: bytes 1 and 3 of a record are its kind and source
+    /// (docs/format/segment.md, "Records").
+    static func isEdgeAccess(_ record: UnsafeRawBufferPointer) -> Bool {
+        EventKind(rawValue: record[1]) == .access || EventSource(rawValue: record[3]) == .edge
     }
 
     /// The trace id of a canonical record (nil for a record too short to hold one).

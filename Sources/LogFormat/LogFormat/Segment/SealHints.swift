@@ -30,14 +30,10 @@ struct SealHints: Sendable {
     mutating func hint(
         _ record: UnsafeRawBufferPointer, leaf: Digest32, terms: borrowing RecordTerms, start: UInt64
     ) -> Record {
-        // Bytes 1 and 3 of a record are its kind and source (docs/format/segment.md, "Records"), as
-        // `SealOrderFields.peek` reads them.
-        let kind = EventKind(rawValue: record[1])
-        let source = EventSource(rawValue: record[3])
-        return Record(
+        Record(
             leaf: leaf, traceID: terms.traceID, start: start, size: UInt32(record.count),
             user: terms.user.map { number($0.subject) + 1 } ?? 0, service: number(terms.service),
-            isEdgeAccess: kind == .access || source == .edge)
+            isEdgeAccess: SealOrderFields.isEdgeAccess(record))
     }
 
     private mutating func number(_ s: String) -> UInt32 {
