@@ -90,4 +90,25 @@ import Testing
         #expect(stored.isEmpty)
         try await f.log.close()
     }
+
+    /// UDP datagrams arrive a socket read at a time: a read that finds the receiver's buffer short of room keeps
+    /// what fits and counts the rest as refused (`queue_full`), and what was kept is stored once the flusher runs.
+    @Test func aSocketReadBeyondTheBufferKeepsWhatFitsAndCountsTheRest() async throws {
+        let f = try Fixture()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let receiver = SyslogReceiver(ingest: f.service, maxBufferedEvents: 10, batchEvents: 4, logger: logger)
+        let peer = try SocketAddress(ipAddress: "10.0.0.7", port: 514)
+        receiver.datagrams(Array(repeating: (Self.message, peer), count: 6))
+        receiver.datagrams(Array(repeating: (Self.message, peer), count: 7))
+        receiver.datagrams([(Self.message, peer)])
+        let samples = MetricsTests.samples(String(decoding: f.service.metrics.exposition(log: f.log), as: UTF8.self))
+        #expect(samples[#"audit_collector_rejected_items_total{receiver="syslog_udp",reason="queue_full"}"#] == 4)
+        let flushing = Task { await receiver.runFlusher() }
+        receiver.stop()
+        await flushing.value
+        let stored = try f.stored()
+        #expect(stored.count == 10)
+        #expect(stored.allSatisfy { $0.attributes.value(forKey: "syslog.peer") == .string("10.0.0.7") })
+        try await f.log.close()
+    }
 }

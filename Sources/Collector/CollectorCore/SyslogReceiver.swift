@@ -63,16 +63,18 @@ public final class SyslogReceiver: Sendable {
         }
     }
 
-    /// A datagram: buffered as it is for the flusher, or dropped (counted) when the buffer is full.
-    func datagram(_ bytes: [UInt8], peer: SocketAddress?) {
-        let (kept, full) = buffer.withLock { b -> (Bool, Bool) in
-            guard !b.closed, b.datagrams.count < maxBufferedEvents else { return (false, false) }
-            b.datagrams.append((bytes, peer))
-            return (true, b.datagrams.count >= batchEvents)
+    /// Datagrams of one socket read: buffered as they are for the flusher, or dropped (counted) when the
+    /// buffer is full.
+    func datagrams(_ read: [(bytes: [UInt8], peer: SocketAddress?)]) {
+        let (kept, full) = buffer.withLock { b -> (Int, Bool) in
+            guard !b.closed else { return (0, false) }
+            let room = max(0, min(read.count, maxBufferedEvents - b.datagrams.count))
+            b.datagrams.append(contentsOf: read.prefix(room))
+            return (room, b.datagrams.count >= batchEvents)
         }
-        if !kept {
-            ingest.metrics.received(Self.udp, items: 1)
-            ingest.metrics.rejected(Self.udp, reason: .queueFull)
+        if kept < read.count {
+            ingest.metrics.received(Self.udp, items: read.count - kept)
+            ingest.metrics.rejected(Self.udp, reason: .queueFull, items: read.count - kept)
         }
         if full { wakeFlusher.yield() }
     }
@@ -283,8 +285,9 @@ public struct SyslogService: Service {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        var udpChannel: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>?
+        var udpChannel: (any Channel)?
         if let address = udp {
+            let receiver = self.receiver
             udpChannel = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(
@@ -298,8 +301,8 @@ public struct SyslogService: Service {
                 .channelOption(.maxMessagesPerRead, value: 4)
                 .bind(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-                            wrappingChannelSynchronously: channel)
+                        try channel.pipeline.syncOperations.addHandler(DatagramReader(receiver))
+                        return channel
                     }
                 }
         }
@@ -327,7 +330,7 @@ public struct SyslogService: Service {
         }
         let udpListener = udpChannel
         let tcpListener = tcpChannel
-        if let channel = udpChannel?.channel, let port = channel.localAddress?.port {
+        if let channel = udpChannel, let port = channel.localAddress?.port {
             // Linux doubles what it grants (bookkeeping) and caps the request at net.core.rmem_max: say what
             // the socket really has, and warn when that is less than asked.
             var granted = Int(try await channel.getOption(.socketOption(.so_rcvbuf)))
@@ -361,11 +364,7 @@ public struct SyslogService: Service {
                     tasks.addTask { await receiver.runFlusher() }
                     tasks.addTask {
                         defer { receiver.stop() }
-                        try await udpChannel.executeThenClose { inbound, _ in
-                            for try await envelope in inbound {
-                                receiver.datagram(Array(envelope.data.readableBytesView), peer: envelope.remoteAddress)
-                            }
-                        }
+                        try await udpChannel.closeFuture.get()
                     }
                 }
                 if let tcpChannel = tcpListener {
@@ -385,9 +384,34 @@ public struct SyslogService: Service {
             }
         } onGracefulShutdown: {
             if udpListener != nil { receiver.ingest.metrics.ledger.udpSocketClosing() }
-            udpListener?.channel.close(promise: nil)
+            udpListener?.close(promise: nil)
             tcpListener?.channel.close(promise: nil)
             for channel in receiver.openConnections.withLock({ Array($0.values) }) { channel.close(promise: nil) }
         }
     }
+}
+
+/// Takes datagrams on the event loop that read them, a socket read's worth at a time. A task reading them
+/// waited for a thread of the cooperative pool, which parsing and appending keep busy at full load, and the
+/// socket was read no further meanwhile, so a burst overflowed the kernel's buffer instead of the receiver's.
+private final class DatagramReader: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let receiver: SyslogReceiver
+    private var read: [(bytes: [UInt8], peer: SocketAddress?)] = []
+
+    init(_ receiver: SyslogReceiver) { self.receiver = receiver }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        read.append((Array(envelope.data.readableBytesView), envelope.remoteAddress))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard !read.isEmpty else { return }
+        receiver.datagrams(read)
+        read.removeAll(keepingCapacity: true)
+    }
+
+    /// A failed receive concerns one datagram (none is lost that the socket had): keep reading.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {}
 }
