@@ -13,20 +13,7 @@ public enum BlockCompression {
         case .none:
             output.append(contentsOf: input)
         case .lz4:
-            guard input.count <= Int(LZ4_MAX_INPUT_SIZE) else {
-                throw LogFormatError(.limitExceeded, "block of \(input.count) bytes is too large for LZ4")
-            }
-            let bound = Int(LZ4_compressBound(Int32(input.count)))
-            output = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
-                let n = LZ4_compress_default(
-                    input.baseAddress?.assumingMemoryBound(to: CChar.self),
-                    UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
-                    Int32(input.count), Int32(bound))
-                initialized = Int(max(n, 0))
-            }
-            if output.isEmpty && !input.isEmpty {
-                throw LogFormatError(.compression, "LZ4 compression of \(input.count) bytes failed")
-            }
+            try lz4Block(input, into: &output, encoder: "LZ4") { LZ4_compress_default($0, $1, $2, $3) }
         case .zlib:
             try zlibDeflate(input, level: level, into: &output)
         }
@@ -39,19 +26,28 @@ public enum BlockCompression {
         _ input: UnsafeRawBufferPointer, level: Int32, into output: inout [UInt8]
     ) throws(LogFormatError) {
         output.removeAll(keepingCapacity: true)
+        try lz4Block(input, into: &output, encoder: "LZ4 HC") { LZ4_compress_HC($0, $1, $2, $3, level) }
+    }
+
+    /// One LZ4 block of `input` by `encoder` (source, destination, source size, destination capacity; returns
+    /// the bytes written, 0 on failure), into `output` sized to LZ4's bound.
+    private static func lz4Block(
+        _ input: UnsafeRawBufferPointer, into output: inout [UInt8], encoder name: String,
+        _ encoder: (UnsafePointer<CChar>?, UnsafeMutablePointer<CChar>, Int32, Int32) -> Int32
+    ) throws(LogFormatError) {
         guard input.count <= Int(LZ4_MAX_INPUT_SIZE) else {
             throw LogFormatError(.limitExceeded, "block of \(input.count) bytes is too large for LZ4")
         }
         let bound = Int(LZ4_compressBound(Int32(input.count)))
         output = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
-            let n = LZ4_compress_HC(
+            let n = encoder(
                 input.baseAddress?.assumingMemoryBound(to: CChar.self),
                 UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
-                Int32(input.count), Int32(bound), level)
+                Int32(input.count), Int32(bound))
             initialized = Int(max(n, 0))
         }
         if output.isEmpty && !input.isEmpty {
-            throw LogFormatError(.compression, "LZ4 HC compression of \(input.count) bytes failed")
+            throw LogFormatError(.compression, "\(name) compression of \(input.count) bytes failed")
         }
     }
 
