@@ -467,36 +467,19 @@ public enum OTLPMapping {
     /// resource and scope as received, like `traceRequest`.
     public static func logsRequest(from events: [AuditEvent]) -> OTLPLogsRequest {
         var request = OTLPLogsRequest()
-        var resourceIndex: [ResourceKey: Int] = [:]
-        var scopeIndex: [ScopeKey: Int] = [:]
-        for e in events where e.kind == .access || e.kind == .log {
-            let rk = ResourceKey(
-                attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schema: e.resourceSchemaURL
-            )
-            let r: Int
-            if let existing = resourceIndex[rk] {
-                r = existing
-            } else {
-                var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
-                rl.resource = resource(of: e)
-                rl.schemaURL = e.resourceSchemaURL
-                request.resourceLogs.append(rl)
-                r = request.resourceLogs.count - 1
-                resourceIndex[rk] = r
-            }
-            let sk = ScopeKey(resource: r, scope: e.scope, schema: e.scopeSchemaURL)
-            let s: Int
-            if let existing = scopeIndex[sk] {
-                s = existing
-            } else {
+        let groups = groupedByResourceAndScope(events) { $0.kind == .access || $0.kind == .log }
+        request.resourceLogs = groups.map { scopes in
+            var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+            rl.resource = resource(of: scopes[0][0])
+            rl.schemaURL = scopes[0][0].resourceSchemaURL
+            rl.scopeLogs = scopes.map { group in
                 var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
-                sl.scope = scope(of: e)
-                sl.schemaURL = e.scopeSchemaURL
-                request.resourceLogs[r].scopeLogs.append(sl)
-                s = request.resourceLogs[r].scopeLogs.count - 1
-                scopeIndex[sk] = s
+                sl.scope = scope(of: group[0])
+                sl.schemaURL = group[0].scopeSchemaURL
+                sl.logRecords = group.map(AccessLogRecord.logRecord(from:))
+                return sl
             }
-            request.resourceLogs[r].scopeLogs[s].logRecords.append(AccessLogRecord.logRecord(from: e))
+            return rl
         }
         return request
     }
@@ -504,9 +487,31 @@ public enum OTLPMapping {
     /// An OTLP trace request carrying `events` (spans only), grouped by resource and scope as received.
     public static func traceRequest(from events: [AuditEvent]) -> OTLPTraceRequest {
         var request = OTLPTraceRequest()
+        request.resourceSpans = groupedByResourceAndScope(events) { $0.kind == .span }.map { scopes in
+            var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+            rs.resource = resource(of: scopes[0][0])
+            rs.schemaURL = scopes[0][0].resourceSchemaURL
+            rs.scopeSpans = scopes.map { group in
+                var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+                ss.scope = scope(of: group[0])
+                ss.schemaURL = group[0].scopeSchemaURL
+                ss.spans = group.map(span(from:))
+                return ss
+            }
+            return rs
+        }
+        return request
+    }
+
+    /// The events `keep` accepts, by resource and then by scope within it, each in order of first appearance:
+    /// the nesting of both OTLP requests. Every group holds at least one event.
+    private static func groupedByResourceAndScope(
+        _ events: [AuditEvent], where keep: (AuditEvent) -> Bool
+    ) -> [[[AuditEvent]]] {
+        var resources: [[[AuditEvent]]] = []
         var resourceIndex: [ResourceKey: Int] = [:]
         var scopeIndex: [ScopeKey: Int] = [:]
-        for e in events where e.kind == .span {
+        for e in events where keep(e) {
             let rk = ResourceKey(
                 attributes: e.resourceAttributes, dropped: e.resourceDroppedAttributesCount, schema: e.resourceSchemaURL
             )
@@ -514,28 +519,19 @@ public enum OTLPMapping {
             if let existing = resourceIndex[rk] {
                 r = existing
             } else {
-                var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
-                rs.resource = resource(of: e)
-                rs.schemaURL = e.resourceSchemaURL
-                request.resourceSpans.append(rs)
-                r = request.resourceSpans.count - 1
+                resources.append([])
+                r = resources.count - 1
                 resourceIndex[rk] = r
             }
             let sk = ScopeKey(resource: r, scope: e.scope, schema: e.scopeSchemaURL)
-            let s: Int
-            if let existing = scopeIndex[sk] {
-                s = existing
+            if let s = scopeIndex[sk] {
+                resources[r][s].append(e)
             } else {
-                var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
-                ss.scope = scope(of: e)
-                ss.schemaURL = e.scopeSchemaURL
-                request.resourceSpans[r].scopeSpans.append(ss)
-                s = request.resourceSpans[r].scopeSpans.count - 1
-                scopeIndex[sk] = s
+                scopeIndex[sk] = resources[r].count
+                resources[r].append([e])
             }
-            request.resourceSpans[r].scopeSpans[s].spans.append(span(from: e))
         }
-        return request
+        return resources
     }
 
     struct ResourceKey: Hashable {
