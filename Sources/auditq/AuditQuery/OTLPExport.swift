@@ -52,51 +52,31 @@ struct OTLPJSONWriter {
         list(r.resourceSpans) { w, rs in
             w.raw("{")
             w.key("resource")
-            w.raw("{")
-            w.key("attributes")
-            w.attributes(rs.resource.attributes)
-            if rs.resource.droppedAttributesCount != 0 {
-                w.raw(",\"droppedAttributesCount\":\(rs.resource.droppedAttributesCount)")
-            }
-            w.raw("},")
+            w.resource(rs.resource)
+            w.raw(",")
             w.key("scopeSpans")
             w.list(rs.scopeSpans) { w, ss in
                 w.raw("{")
                 w.key("scope")
-                w.raw("{")
-                w.key("name")
-                w.string(ss.scope.name)
-                if !ss.scope.version.isEmpty {
-                    w.raw(",")
-                    w.key("version")
-                    w.string(ss.scope.version)
-                }
-                if !ss.scope.attributes.isEmpty {
-                    w.raw(",")
-                    w.key("attributes")
-                    w.attributes(ss.scope.attributes)
-                }
-                if ss.scope.droppedAttributesCount != 0 {
-                    w.raw(",\"droppedAttributesCount\":\(ss.scope.droppedAttributesCount)")
-                }
-                w.raw("},")
+                w.scope(ss.scope)
+                w.raw(",")
                 w.key("spans")
                 w.list(ss.spans) { w, s in w.span(s) }
-                if !ss.schemaURL.isEmpty {
-                    w.raw(",")
-                    w.key("schemaUrl")
-                    w.string(ss.schemaURL)
-                }
+                w.schemaURL(ss.schemaURL)
                 w.raw("}")
             }
-            if !rs.schemaURL.isEmpty {
-                w.raw(",")
-                w.key("schemaUrl")
-                w.string(rs.schemaURL)
-            }
+            w.schemaURL(rs.schemaURL)
             w.raw("}")
         }
         raw("}")
+    }
+
+    /// `,"schemaUrl":…` when there is one.
+    mutating func schemaURL(_ url: String) {
+        guard !url.isEmpty else { return }
+        raw(",")
+        key("schemaUrl")
+        string(url)
     }
 
     mutating func resource(_ r: Opentelemetry_Proto_Resource_V1_Resource) {
@@ -141,18 +121,10 @@ struct OTLPJSONWriter {
                 w.raw(",")
                 w.key("logRecords")
                 w.list(sl.logRecords) { w, l in w.logRecord(l) }
-                if !sl.schemaURL.isEmpty {
-                    w.raw(",")
-                    w.key("schemaUrl")
-                    w.string(sl.schemaURL)
-                }
+                w.schemaURL(sl.schemaURL)
                 w.raw("}")
             }
-            if !rl.schemaURL.isEmpty {
-                w.raw(",")
-                w.key("schemaUrl")
-                w.string(rl.schemaURL)
-            }
+            w.schemaURL(rl.schemaURL)
             w.raw("}")
         }
         raw("}")
