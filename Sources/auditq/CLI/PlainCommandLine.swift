@@ -130,117 +130,117 @@ struct PlainWords {
 
 // Each type is filled whole, every property set, as argument-parser's decoding leaves it; then its validate().
 
-extension DataOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        directories = w.all("--data")
-        try validate()
+extension ParsableArguments {
+    /// A value whose every property `fill` sets, checked by its `validate()` as argument-parser checks one.
+    static func plain(_ fill: (inout Self) throws -> Void) throws -> Self {
+        var value = Self()
+        try fill(&value)
+        try value.validate()
+        return value
     }
 }
 
-extension StoreOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        stores = w.all("--store")
-        s3Config = w.value("--s3-config")
-        cacheDir = w.value("--cache-dir")
-        cacheMiB = try w.int("--cache-mib")
-        listingMaxAge = try w.int("--listing-max-age")
-        try validate()
-    }
-}
+extension PlainWords {
+    var data: DataOptions { get throws { try .plain { $0.directories = all("--data") } } }
 
-extension ZoneOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        tz = w.value("--tz") ?? Self.defaultZone
-        try validate()
+    var store: StoreOptions {
+        get throws {
+            try .plain {
+                $0.stores = all("--store")
+                $0.s3Config = value("--s3-config")
+                $0.cacheDir = value("--cache-dir")
+                $0.cacheMiB = try int("--cache-mib")
+                $0.listingMaxAge = try int("--listing-max-age")
+            }
+        }
     }
-}
 
-extension TimeOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        date = w.value("--date")
-        from = w.value("--from")
-        to = w.value("--to")
-        zoneOptions = try ZoneOptions(plain: w)
-        try validate()
+    var zone: ZoneOptions { get throws { try .plain { $0.tz = value("--tz") ?? ZoneOptions.defaultZone } } }
+
+    var time: TimeOptions {
+        get throws {
+            let zone = try self.zone
+            return try .plain {
+                $0.date = value("--date")
+                $0.from = value("--from")
+                $0.to = value("--to")
+                $0.zoneOptions = zone
+            }
+        }
     }
-}
 
-extension FormatOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        format = w.value("--format") ?? Self.defaultFormat
-        try validate()
+    var format: FormatOptions {
+        get throws { try .plain { $0.format = value("--format") ?? FormatOptions.defaultFormat } }
     }
-}
 
-extension FilterOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        status = w.value("--status")
-        method = w.value("--method")
-        pathPrefix = w.value("--path-prefix")
-        minDuration = w.value("--min-duration")
-        includeLedgers = w.flag("--include-ledgers")
-        try validate()
+    var filters: FilterOptions {
+        get throws {
+            try .plain {
+                $0.status = value("--status")
+                $0.method = value("--method")
+                $0.pathPrefix = value("--path-prefix")
+                $0.minDuration = value("--min-duration")
+                $0.includeLedgers = flag("--include-ledgers")
+            }
+        }
     }
-}
 
-extension TermOptions {
-    init(plain w: PlainWords) throws {
-        self.init()
-        user = w.value("--user")
-        group = w.value("--group")
-        service = w.value("--service")
-        workload = w.value("--workload")
-        trace = w.value("--trace")
-        try validate()
+    var terms: TermOptions {
+        get throws {
+            try .plain {
+                $0.user = value("--user")
+                $0.group = value("--group")
+                $0.service = value("--service")
+                $0.workload = value("--workload")
+                $0.trace = value("--trace")
+            }
+        }
     }
 }
 
 extension AuditQ.Search {
     init(plain w: PlainWords) throws {
-        self.init()
-        data = try DataOptions(plain: w)
-        store = try StoreOptions(plain: w)
-        time = try TimeOptions(plain: w)
-        output = try FormatOptions(plain: w)
-        filters = try FilterOptions(plain: w)
-        terms = try TermOptions(plain: w)
-        limit = try w.int("--limit")
-        traces = w.flag("--traces")
-        try validate()
+        let (data, store, time, format, filters, terms) = try (w.data, w.store, w.time, w.format, w.filters, w.terms)
+        self = try .plain {
+            $0.data = data
+            $0.store = store
+            $0.time = time
+            $0.output = format
+            $0.filters = filters
+            $0.terms = terms
+            $0.limit = try w.int("--limit")
+            $0.traces = w.flag("--traces")
+        }
     }
 }
 
 extension AuditQ.Activity {
     init(plain w: PlainWords) throws {
-        self.init()
-        data = try DataOptions(plain: w)
-        store = try StoreOptions(plain: w)
-        time = try TimeOptions(plain: w)
-        output = try FormatOptions(plain: w)
-        filters = try FilterOptions(plain: w)
         guard let user = w.value("--user") else { throw PlainWords.Refused() }
-        self.user = user
-        limit = try w.int("--limit")
-        tree = w.flag("--tree")
-        try validate()
+        let (data, store, time, format, filters) = try (w.data, w.store, w.time, w.format, w.filters)
+        self = try .plain {
+            $0.data = data
+            $0.store = store
+            $0.time = time
+            $0.output = format
+            $0.filters = filters
+            $0.user = user
+            $0.limit = try w.int("--limit")
+            $0.tree = w.flag("--tree")
+        }
     }
 }
 
 extension AuditQ.Trace {
     init(plain w: PlainWords) throws {
-        self.init()
-        data = try DataOptions(plain: w)
-        store = try StoreOptions(plain: w)
-        output = try FormatOptions(plain: w)
-        zoneOptions = try ZoneOptions(plain: w)
         guard w.positionals.count == 1 else { throw PlainWords.Refused() }
-        id = w.positionals[0]
-        try validate()
+        let (data, store, format, zone) = try (w.data, w.store, w.format, w.zone)
+        self = try .plain {
+            $0.data = data
+            $0.store = store
+            $0.output = format
+            $0.zoneOptions = zone
+            $0.id = w.positionals[0]
+        }
     }
 }
