@@ -323,11 +323,18 @@ let package = Package(
     ]
 )
 
-// The same settings for every target of ours: Swift 6 mode, warnings are errors.
+// The same settings for every target of ours: Swift 6 mode, warnings are errors; in release builds, a concrete
+// generic type's metadata (`Set<String>`, `[IndexField: …]`, `OptionGroup<DataOptions>`) through its accessor,
+// which is handed the conformances it needs, instead of by mangled name, which looks each one up at run time: a
+// first look-up scans all of the binary's ~10,000 conformance records, a tenth of a millisecond or more of every
+// short auditq process (BENCHMARKS.md, "Plain command lines").
 for target in package.targets where target.type != .system {
     target.swiftSettings =
         (target.swiftSettings ?? []) + [
             .swiftLanguageMode(.v6),
             .treatAllWarnings(as: .error),
+            .unsafeFlags(
+                ["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"],
+                .when(configuration: .release)),
         ]
 }

@@ -482,7 +482,7 @@ struct JSONWriter {
         } else {
             // Swift's description is the shortest representation that round-trips ("1.0", "1e-05", "5e+20"),
             // and every finite form it produces is a valid JSON number.
-            raw(d.description)
+            text(d.description)
         }
     }
 
@@ -537,7 +537,9 @@ struct JSONWriter {
         buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    mutating func raw(_ s: String) {
+    /// A `String`'s bytes as they are. Not an overload of `raw`: a literal would take it over `StaticString`'s (a
+    /// literal's default type wins), and every fixed piece of a row went through a call and `withUTF8`'s checks.
+    mutating func text(_ s: String) {
         var s = s
         s.withUTF8 { buffer.append(contentsOf: $0) }
     }

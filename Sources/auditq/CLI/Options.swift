@@ -45,7 +45,9 @@ struct DataOptions: ParsableArguments {
 struct ZoneOptions: ParsableArguments {
     @Option(
         help: "Time zone for printed times and day boundaries: UTC, +02:00, or a name like Europe/Berlin.")
-    var tz: String = "UTC"
+    var tz: String = Self.defaultZone
+
+    static let defaultZone = "UTC"
 
     func validate() throws { _ = try zone }
 
@@ -92,7 +94,9 @@ struct FormatOptions: ParsableArguments {
         help:
             "Output: table (default), json (NDJSON), csv, or otlp (OTLP/JSON: a line of spans, then one of access and log records)."
     )
-    var format: String = "table"
+    var format: String = Self.defaultFormat
+
+    static let defaultFormat = "table"
 
     func validate() throws { _ = try resolved() }
 

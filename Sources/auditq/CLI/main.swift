@@ -43,7 +43,8 @@ struct AuditQ: ParsableCommand {
         keepFreedMemory()
         EarlyListing.start(CommandLine.arguments)
         do {
-            var command = try parseAsRoot()
+            // The plain lines of the query commands without argument-parser's reflection (PlainCommandLine).
+            var command = try PlainCommandLine.command(Array(CommandLine.arguments.dropFirst())) ?? parseAsRoot()
             try command.run()
         } catch let error as LogFormatError {
             let damaged: Set<LogFormatError.Code> = [
