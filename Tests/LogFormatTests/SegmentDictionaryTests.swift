@@ -313,5 +313,31 @@ import Testing
             path: archivePath, options: VerifyOptions(publicKeys: [key], requireSignatures: true))
         #expect(v.problems.isEmpty, "\(v.problems)")
         #expect(v.signatureChecked)
+        // With the archive's own block size (65,536 rows, 32 MiB of records) the 3,000 records are one block,
+        // smaller than three, with the same records, and verified.
+        let whole = try SegmentArchiver.archived(hot)
+        let wholePath = tmp.path + "/whole.seg"
+        try Data(whole).write(to: URL(fileURLWithPath: wholePath))
+        #expect(try SegmentReader(path: wholePath, sealed: true).blocks.count == 1)
+        #expect(whole.count < archived.count)
+        #expect(try readCanonical(wholePath) == sealedCanonical(events))
+        let w = Verifier.verifySegment(
+            path: wholePath, options: VerifyOptions(publicKeys: [key], requireSignatures: true))
+        #expect(w.problems.isEmpty, "\(w.problems)")
+    }
+
+    /// A block is cut at a trace boundary after its rows, or inside a trace at four times the rows or at the raw
+    /// bytes given (the archive's are larger than sealing's).
+    @Test func blocksAreCutAtTheRawBytesGiven() {
+        let order = Array(0..<100)
+        let trace: (Int) -> TraceID? = { TraceID(high: 1, low: UInt64($0 / 10)) }
+        let size: (Int) -> Int = { _ in 1_000 }
+        #expect(ColumnSealer.blockEnd(order: order, from: 0, rows: 15, size: size, trace: trace) == 20)
+        #expect(
+            ColumnSealer.blockEnd(order: order, from: 0, rows: 15, maxRawBytes: 12_000, size: size, trace: trace)
+                == 12)
+        #expect(ColumnSealer.blockEnd(order: order, from: 0, rows: 2, size: size, trace: trace) == 8)
+        #expect(ColumnSealer.maxArchiveBlockRawBytes > ColumnSealer.maxBlockRawBytes)
+        #expect(ColumnSealer.maxArchiveBlockRawBytes <= FormatConstants.maxBlockPayload / 2)
     }
 }

@@ -91,6 +91,11 @@ public enum FuzzSeeds {
             guard let entry = try writer.seal() else { continue }
             let file = Array(try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: entry.relativePath))))
             segment.append(("sealed-\(codec).seg", [0] + file))
+            if codec == .lz4 {
+                // Its archive copy: one block of every record, zlib columns, span ids stored as is.
+                let hot = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
+                segment.append(("sealed-archive.seg", [0] + (try SegmentArchiver.archived(hot))))
+            }
             segment.append(("catalog-\(codec).bin", [3] + Catalog(entries: [entry]).encoded()))
             try writer.append(drawnEvents)
             guard let drawnEntry = try writer.seal() else { continue }

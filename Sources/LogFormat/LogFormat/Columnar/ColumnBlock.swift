@@ -611,12 +611,19 @@ package enum ColumnBlock {
             var stored: [[UInt8]] = []
             var scratch: [UInt8] = []
             for (id, raw) in columns {
-                let use: CompressionCodec = raw.isEmpty ? .none : codec
+                var use: CompressionCodec = raw.isEmpty ? .none : codec
                 try raw.withBytes { (b) throws(LogFormatError) in
                     if use == .lz4 && ColumnBlock.denseLZ4(id) {
                         try BlockCompression.compressLZ4HC(b, level: ColumnBlock.lz4HCLevel, into: &scratch)
                     } else {
                         try BlockCompression.compress(b, codec: use, level: level, into: &scratch)
+                    }
+                    // A column its codec does not shrink (span ids: random bytes) is stored as is: fewer bytes,
+                    // and a reader copies it instead of decompressing it.
+                    if use != .none && scratch.count >= b.count {
+                        use = .none
+                        scratch.removeAll(keepingCapacity: true)
+                        scratch.append(contentsOf: b)
                     }
                 }
                 out.u8(id.rawValue)

@@ -127,6 +127,10 @@ enum ColumnSealer {
     /// accept. (Rows per block are the writer's `columnBlockRows`; a trace is cut only past four times that.)
     static let maxBlockRawBytes = 8 << 20
 
+    /// `maxBlockRawBytes` of the archive tier's blocks (`SegmentArchiver`): larger blocks hold a string, shape or
+    /// resource that their rows share once where smaller ones each held it; half of what readers accept.
+    static let maxArchiveBlockRawBytes = 32 << 20
+
     /// A write-ahead log whose records take more bytes than this is laid out in parts of about this many
     /// (`SealInput`): half a full segment (`WriterOptions.maxSegmentRawBytes`), so a full one is read three
     /// times instead of once and its seal holds half its records at a time.
@@ -256,6 +260,8 @@ enum ColumnSealer {
         /// Whether blocks share strings through a segment dictionary (off: the layout of version 2 segments
         /// written before the dictionary, which readers keep reading).
         var sharesStrings = true
+        /// A block is cut at this many canonical bytes even inside a trace.
+        var maxBlockRaw = ColumnSealer.maxBlockRawBytes
         /// The rows rebuilt from the last column block, to compare with its records (reused across blocks).
         var rebuilt = BinaryWriter(capacity: 1 << 20)
         /// The resources of the records decoded so far, shared by the events that have them.
@@ -284,7 +290,7 @@ enum ColumnSealer {
         ) throws(LogFormatError) {
             var k = 0
             while k < order.count {
-                let end = blockEnd(records: records, order: order, from: k, rows: blockRows)
+                let end = blockEnd(records: records, order: order, from: k, rows: blockRows, maxRawBytes: maxBlockRaw)
                 try addBlock(records: records, order: order[k..<end], leaves: leaves, codec: codec, level: level)
                 k = end
             }
@@ -353,16 +359,20 @@ enum ColumnSealer {
     }
 
     /// Where the block starting at sealed position `start` ends: after `target` rows at the next trace boundary,
-    /// or at the hard bounds (four times `target` rows, `maxBlockRawBytes`).
-    static func blockEnd(records: WALRecords, order: [Int], from start: Int, rows target: Int) -> Int {
+    /// or at the hard bounds (four times `target` rows, `maxRawBytes` of records).
+    static func blockEnd(
+        records: WALRecords, order: [Int], from start: Int, rows target: Int, maxRawBytes: Int = maxBlockRawBytes
+    ) -> Int {
         blockEnd(
-            order: order, from: start, rows: target, size: { records.starts[$0 + 1] - records.starts[$0] },
+            order: order, from: start, rows: target, maxRawBytes: maxRawBytes,
+            size: { records.starts[$0 + 1] - records.starts[$0] },
             trace: { i in records.withRecord(i) { SealOrderFields.peekTraceID($0) } })
     }
 
     /// `blockEnd(records:order:from:rows:)` from each record's size and trace id (by arrival index).
     static func blockEnd(
-        order: [Int], from start: Int, rows target: Int, size: (Int) -> Int, trace: (Int) -> TraceID?
+        order: [Int], from start: Int, rows target: Int, maxRawBytes: Int = maxBlockRawBytes, size: (Int) -> Int,
+        trace: (Int) -> TraceID?
     ) -> Int {
         var j = start
         var raw = 0
@@ -373,7 +383,7 @@ enum ColumnSealer {
             let trace = trace(i)
             let rows = j - start
             if rows > 0 {
-                if rows >= 4 * target || raw + size > maxBlockRawBytes { break }
+                if rows >= 4 * target || raw + size > maxRawBytes { break }
                 if rows >= target && (trace != lastTrace || trace == nil || trace!.isZero) { break }
             }
             raw += size

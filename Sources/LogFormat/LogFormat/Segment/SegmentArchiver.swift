@@ -7,9 +7,11 @@
 /// the new block table; the footer's physical fields updated. The seal and the signature are kept byte for byte,
 /// after checking that the records still give the seal's root.
 public enum SegmentArchiver {
-    /// Rows per archive block: more than the hot tier's, since zlib gains from longer columns and archived
-    /// segments are read rarely.
-    public static let defaultBlockRows = 16384
+    /// Rows per archive block: more than the hot tier's, since an archive block holds each string, shape and
+    /// resource its rows share once, and archived segments are read rarely. Blocks are also cut at
+    /// `ColumnSealer.maxArchiveBlockRawBytes` of records (about 55,000 of the synthetic traffic's): a trace or a
+    /// user's rows read from the archive tier inflate columns of that many rows.
+    public static let defaultBlockRows = 65536
 
     public static func archived(
         _ reader: SegmentReader, level: Int32 = 9, blockRows: Int = defaultBlockRows
@@ -24,6 +26,7 @@ public enum SegmentArchiver {
         var body = ColumnSealer.LaidOut(header: header)
         // Users in groups of 256 terms: an archive copy is read rarely, and zlib gains from the longer groups.
         body.index = IndexBuilder(version: FormatConstants.indexVersionRollup, widePackedUsers: true)
+        body.maxBlockRaw = ColumnSealer.maxArchiveBlockRawBytes
         try body.add(
             records: records, order: Array(0..<records.count), codec: .zlib, level: level, blockRows: max(1, blockRows))
         guard UInt64(body.recordCount) == footer.seal.recordCount, body.merkle.root == footer.seal.merkleRoot else {
@@ -62,6 +65,7 @@ public enum SegmentArchiver {
     ) throws(LogFormatError) -> (records: Int, bytes: Int) {
         let records = try canonicalRecords(reader, blocks: blocks)
         var body = ColumnSealer.LaidOut(header: reader.header)
+        body.maxBlockRaw = ColumnSealer.maxArchiveBlockRawBytes
         try body.add(
             records: records, order: Array(0..<records.count), codec: .zlib, level: level, blockRows: max(1, blockRows))
         return (records.count, body.out.count - FormatConstants.fileHeaderSize)
