@@ -45,7 +45,8 @@ import Testing
 
     /// With `cached`, the store keeps decoded blocks (a long-lived store: the handle path keeps each column block's
     /// every row, `BlockCache.getOutputRows`), and every question is asked twice, the second time from the cache.
-    /// With `shared`, the segments' blocks are read on every core however few rows are asked.
+    /// With `shared`, the segments' blocks are read on every core however few rows are asked, and trace look-ups
+    /// open and read segments on every core however few there are.
     @Test func handlesAndTheirColumnsEqualTheEventPath() async {
         await propertyCheck(count: 40, input: Gen.uint64(in: 0...UInt64.max), Gen.bool, Gen.bool, Gen.bool) {
             seed, timed, cached, shared in
@@ -55,7 +56,10 @@ import Testing
                 let ms = ActivityHandlesTests.ms
                 let range = timed ? (base + 20 * ms)...(base + 50 * ms) : 0...UInt64.max
                 let store = try AuditStore(directories: directories, cacheDecodedBlocks: cached)
-                if shared { store.rowsWorthSharing.store(0, ordering: .relaxed) }
+                if shared {
+                    store.rowsWorthSharing.store(0, ordering: .relaxed)
+                    store.segmentsWorthSharing.store(0, ordering: .relaxed)
+                }
                 for user in cached ? ["u1", "u2", "u1", "u2"] : ["u1", "u2"] {
                     let query = EventQuery(terms: [.user(user)], timeRange: range)
                     let events = try store.search(query)

@@ -113,6 +113,10 @@ public final class AuditStore: Sendable {
     /// starting the threads costs more than they save (a light user's day is a few rows in a few blocks, about 0.6 ms
     /// each). Tests lower it to take the shared path over small stores.
     package let rowsWorthSharing = Atomic<Int>(1_000)
+    /// Segments a look-up of trace ids must open (not yet opened) before it opens them and reads their traces on
+    /// every core: opening one is about 15 µs, starting the threads about 100. A trace by id over a cold store opens
+    /// every segment. Tests lower it to take the shared path over small stores.
+    package let segmentsWorthSharing = Atomic<Int>(16)
 
     /// A sealed segment known to the store, with its reader opened on first use and then kept (warm).
     final class SegmentHandle: Sendable {
@@ -150,6 +154,9 @@ public final class AuditStore: Sendable {
             opened.withLock { $0 = r }
             return r
         }
+
+        /// Whether `reader()` has opened the segment already.
+        var isOpen: Bool { opened.withLock { $0 != nil } }
 
         /// True when the segment expired by policy after the catalog was read.
         var expired: Bool {
@@ -562,12 +569,21 @@ public final class AuditStore: Sendable {
         let asked = handles.map { (handle: $0, keys: keysFor($0)) }.filter { !$0.keys.isEmpty }
         let cache = self.cache
         let keysOf = asked.map(\.keys)
-        // Remote segments are looked up and read several at a time first; the loop below takes their records in
-        // order (and meets any error again, in order).
-        let early = overlappingRemote(asked.map(\.handle)) { (i, reader) throws(LogFormatError) -> [StoredRecord] in
+        let handlesAsked = asked.map(\.handle)
+        @Sendable func lookUp(_ i: Int, _ reader: SegmentReader) throws(LogFormatError) -> [StoredRecord] {
             let ordinals = try Self.traceOrdinals(reader, keys: keysOf[i], cache: cache)
             return ordinals.isEmpty ? [] : try reader.records(at: ordinals, cache: cache)
         }
+        // Remote segments are looked up and read several at a time first; local ones that must be opened on every
+        // core when there are enough of them. The loop below takes their records in order (and meets any error
+        // again, in order).
+        let unopened = handlesAsked.count { !$0.isOpen }
+        let early =
+            overlappingRemote(handlesAsked, lookUp)
+            ?? (unopened >= segmentsWorthSharing.load(ordering: .relaxed)
+                ? Self.onEveryCore(handlesAsked.count, if: true) { (i) throws(LogFormatError) in
+                    try lookUp(i, try handlesAsked[i].reader())
+                }.map { Optional($0) } : nil)
         for (n, (handle, keys)) in asked.enumerated() {
             if case .success(let records)? = early?[n] {
                 for record in records { out[record.event.traceID, default: []].append(record) }
