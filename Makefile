@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl libcurl4-openssl-dev
 
-.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-queries bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -165,6 +165,16 @@ bench-ingest: deps
 	$(RELEASE_BUILD) --product collector
 	$(RELEASE_BUILD) --product auditq
 	scripts/bench-ingest.sh $(BENCH_REQUESTS) 8
+
+# Issue 14's questions as whole auditq processes on the 10M-event set (made once in $(BENCH_QUERIES_DATA), about
+# 4 minutes): the process floor, a trace, a light and a heavy user's day and activity; wall and CPU from hyperfine.
+# Compare builds with scripts/bench-queries.sh OLD/auditq NEW/auditq. Run alone on a quiet machine.
+BENCH_QUERIES_DATA ?= /tmp/audit-bench-10m
+bench-queries: deps
+	@command -v hyperfine >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq hyperfine)
+	$(RELEASE_BUILD) --product collector
+	$(RELEASE_BUILD) --product auditq
+	DATA=$(BENCH_QUERIES_DATA) scripts/bench-queries.sh .build/release/auditq
 
 # What TLS costs: OTLP/gRPC ingest in plain text and over TLS, same traffic, release build. Run alone.
 bench-tls: deps
