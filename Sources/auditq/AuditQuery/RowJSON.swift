@@ -13,6 +13,12 @@ public struct RowJSON {
     let all: RecordHandles
     var memo = EventJSONMemo()
     var blocks: [BlockJSON?]
+    /// The blocks in `blocks`, oldest first: at most `blocksKept` are kept, so that a block's tables are freed and
+    /// their memory reused for a later block's (fresh pages are a fault each; a heavy day reads 19 blocks on each
+    /// core). The lines of a search come block after block, an activity's trace records from the blocks near their
+    /// request's; a block dropped and asked again is rendered again, to the same bytes.
+    var kept: [Int] = []
+    static let blocksKept = 4
     /// Where a row's event is written before it is appended to the caller's buffer in one piece.
     let line = LineArena()
 
@@ -34,6 +40,8 @@ public struct RowJSON {
         } else {
             block = BlockJSON(all.blocks[b])
             blocks[b] = block
+            kept.append(b)
+            if kept.count > Self.blocksKept { blocks[kept.removeFirst()] = nil }
         }
         // Written into memory of its own with a capacity check per piece, then appended in one piece: appending
         // each of a row's few dozen pieces to the array was a tenth of a heavy search.
