@@ -292,44 +292,6 @@ struct JSONWriter: JSONSink {
             scope: e.scope, scopeSchemaURL: e.scopeSchemaURL)
     }
 
-    /// The `resource` and `scope` members of an event with these fields, each omitted when empty.
-    mutating func resourceAndScope(
-        attributes resourceAttributes: [Attribute], dropped: UInt32, schemaURL: String, scope: InstrumentationScope,
-        scopeSchemaURL: String
-    ) {
-        if !resourceAttributes.isEmpty || !schemaURL.isEmpty || dropped != 0 {
-            raw(",\"resource\":{\"attributes\":")
-            attributes(resourceAttributes)
-            if !schemaURL.isEmpty {
-                raw(",\"schema_url\":")
-                string(schemaURL)
-            }
-            droppedCount(dropped, key: ",\"dropped_attributes_count\":")
-            byte(UInt8(ascii: "}"))
-        }
-        if !scope.name.isEmpty || !scope.version.isEmpty || !scope.attributes.isEmpty
-            || scope.droppedAttributesCount != 0
-            || !scopeSchemaURL.isEmpty
-        {
-            raw(",\"scope\":{\"name\":")
-            string(scope.name)
-            if !scope.version.isEmpty {
-                raw(",\"version\":")
-                string(scope.version)
-            }
-            if !scope.attributes.isEmpty {
-                raw(",\"attributes\":")
-                attributes(scope.attributes)
-            }
-            droppedCount(scope.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
-            if !scopeSchemaURL.isEmpty {
-                raw(",\"schema_url\":")
-                string(scopeSchemaURL)
-            }
-            byte(UInt8(ascii: "}"))
-        }
-    }
-
     private mutating func user(_ u: UserIdentity) {
         raw("{\"subject\":")
         string(u.subject)
@@ -413,46 +375,6 @@ struct JSONWriter: JSONSink {
         attributes(l.attributes)
         droppedCount(l.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
         byte(UInt8(ascii: "}"))
-    }
-
-    // MARK: Values
-
-    mutating func attributes(_ list: [Attribute]) {
-        byte(UInt8(ascii: "{"))
-        // By index: each attribute is lent, not copied (a copy retains its key and value).
-        for i in list.indices {
-            if i > 0 { byte(UInt8(ascii: ",")) }
-            string(list[i].key)
-            byte(UInt8(ascii: ":"))
-            value(list[i].value)
-        }
-        byte(UInt8(ascii: "}"))
-    }
-
-    mutating func value(_ v: AttributeValue) {
-        switch v {
-        case .empty:
-            raw("null")
-        case .string(let s):
-            string(s)
-        case .bool(let b):
-            raw(b ? "true" : "false")
-        case .int(let i):
-            integer(i)
-        case .double(let d):
-            double(d)
-        case .bytes(let bytes):
-            base64(bytes)
-        case .array(let items):
-            byte(UInt8(ascii: "["))
-            for i in items.indices {
-                if i > 0 { byte(UInt8(ascii: ",")) }
-                value(items[i])
-            }
-            byte(UInt8(ascii: "]"))
-        case .keyValueList(let list):
-            attributes(list)
-        }
     }
 
     // MARK: Strings

@@ -4,6 +4,7 @@
 // capacity check and a copy and no more. An array's append was a call, a uniqueness check and a capacity check per
 // piece, about a tenth of a heavy search's CPU, for the few dozen pieces of every row.
 
+import JSONText
 import LogFormat
 
 /// Where JSON text goes: bytes appended at the end.
@@ -11,9 +12,30 @@ protocol JSONSink {
     /// Appends the `count` bytes at `bytes`.
     mutating func append(_ bytes: UnsafeRawPointer, count: Int)
     mutating func byte(_ b: UInt8)
+    /// A quoted, escaped JSON string.
+    mutating func string(_ s: String)
 }
 
 extension JSONSink {
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { quoted($0) }
+    }
+
+    /// The UTF-8 bytes `utf8` as a quoted, escaped JSON string: copied as they are when nothing in them needs an
+    /// escape (`JSONString.isPlain`, most strings), else escaped by `JSONString`, the one escaper.
+    mutating func quoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+        byte(UInt8(ascii: "\""))
+        if JSONString.isPlain(utf8) {
+            if let p = utf8.baseAddress { append(p, count: utf8.count) }
+        } else {
+            var escaped: [UInt8] = []
+            JSONString.appendEscaped(utf8, to: &escaped)
+            escaped.withUnsafeBufferPointer { append($0.baseAddress!, count: $0.count) }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
     @inline(__always)
     mutating func raw(_ s: StaticString) { append(s.utf8Start, count: s.utf8CodeUnitCount) }
 
@@ -22,6 +44,82 @@ extension JSONSink {
     mutating func text(_ s: String) {
         var s = s
         s.withUTF8 { if let p = $0.baseAddress { append(p, count: $0.count) } }
+    }
+
+    /// The `resource` and `scope` members of an event with these fields, each omitted when empty.
+    mutating func resourceAndScope(
+        attributes resourceAttributes: [Attribute], dropped: UInt32, schemaURL: String, scope: InstrumentationScope,
+        scopeSchemaURL: String
+    ) {
+        if !resourceAttributes.isEmpty || !schemaURL.isEmpty || dropped != 0 {
+            raw(",\"resource\":{\"attributes\":")
+            attributes(resourceAttributes)
+            if !schemaURL.isEmpty {
+                raw(",\"schema_url\":")
+                string(schemaURL)
+            }
+            droppedCount(dropped, key: ",\"dropped_attributes_count\":")
+            byte(UInt8(ascii: "}"))
+        }
+        if !scope.name.isEmpty || !scope.version.isEmpty || !scope.attributes.isEmpty
+            || scope.droppedAttributesCount != 0
+            || !scopeSchemaURL.isEmpty
+        {
+            raw(",\"scope\":{\"name\":")
+            string(scope.name)
+            if !scope.version.isEmpty {
+                raw(",\"version\":")
+                string(scope.version)
+            }
+            if !scope.attributes.isEmpty {
+                raw(",\"attributes\":")
+                attributes(scope.attributes)
+            }
+            droppedCount(scope.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
+            if !scopeSchemaURL.isEmpty {
+                raw(",\"schema_url\":")
+                string(scopeSchemaURL)
+            }
+            byte(UInt8(ascii: "}"))
+        }
+    }
+
+    mutating func attributes(_ list: [Attribute]) {
+        byte(UInt8(ascii: "{"))
+        // By index: each attribute is lent, not copied (a copy retains its key and value).
+        for i in list.indices {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            string(list[i].key)
+            byte(UInt8(ascii: ":"))
+            value(list[i].value)
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    mutating func value(_ v: AttributeValue) {
+        switch v {
+        case .empty:
+            raw("null")
+        case .string(let s):
+            string(s)
+        case .bool(let b):
+            raw(b ? "true" : "false")
+        case .int(let i):
+            integer(i)
+        case .double(let d):
+            double(d)
+        case .bytes(let bytes):
+            base64(bytes)
+        case .array(let items):
+            byte(UInt8(ascii: "["))
+            for i in items.indices {
+                if i > 0 { byte(UInt8(ascii: ",")) }
+                value(items[i])
+            }
+            byte(UInt8(ascii: "]"))
+        case .keyValueList(let list):
+            attributes(list)
+        }
     }
 
     mutating func droppedCount(_ count: UInt32, key: StaticString) {

@@ -4,7 +4,6 @@
 // attribute keys, dropped counts) and each resource with its scope are rendered once. A row adds its times, ids and
 // what its columns hold (user, HTTP target and client, attribute values, body, span events, links). The
 // differential tests in RowJSONTests hold this to `EventJSON` over the decoded events.
-import JSONText
 import LogFormat
 import StoreQuery
 
@@ -111,8 +110,6 @@ final class BlockJSON {
     /// thread uses a `BlockJSON`, and no access to one of them overlaps another access to the same one (the
     /// scratch writer is lent while strings are added to `text`, a different property).
     @exclusivity(unchecked) var scratch = ByteArena(capacity: 1024)
-    /// A string being quoted, before it is added to `text`.
-    @exclusivity(unchecked) var quoted: [UInt8] = []
     /// The last trace id a request id repeated (shape tag `traceIDString`), quoted: the rows of one trace follow
     /// each other, and encoding the hex again for each was a twentieth of a heavy user's activity.
     @exclusivity(unchecked) var lastTraceID = TraceID(high: 0, low: 0)
@@ -166,25 +163,19 @@ final class BlockJSON {
         var droppedLinks: Range<Int>
     }
 
-    /// Room a shape's or resource's members are rendered into (most are a few hundred bytes).
-    static let renderingCapacity = 2048
-
     /// Appends `fixed[range]`.
     @inline(__always) func put(_ range: Range<Int>, _ w: inout ByteArena) { w.append(fixed.slice(range)) }
 
     func shape(_ i: Int) -> ShapeJSON {
         if let s = shapes[i] { return s }
         let s = rows.shapes[i]
-        // Rendered, then added to `fixed` at `base`. Into room for the whole of it: grown from nothing, the buffer
-        // was copied half a dozen times per shape.
-        var w = JSONWriter(buffer: [])
-        w.buffer.reserveCapacity(Self.renderingCapacity)
-        let base = fixed.count
-        defer { fixed.append(w.buffer) }
-        var mark = 0
+        // Rendered straight into `fixed` (not into an array first, then copied).
+        var w = fixed
+        defer { fixed = w }
+        var mark = w.count
         func take() -> Range<Int> {
-            defer { mark = w.buffer.count }
-            return base + mark..<base + w.buffer.count
+            defer { mark = w.count }
+            return mark..<w.count
         }
         if !s.traceState.isEmpty {
             w.raw(",\"trace_state\":")
@@ -284,13 +275,13 @@ final class BlockJSON {
     func resource(_ i: Int) -> Range<Int> {
         if let r = resources[i] { return r }
         let r = rows.resources[i]
-        var w = JSONWriter(buffer: [])
-        w.buffer.reserveCapacity(Self.renderingCapacity)
+        var w = fixed
+        defer { fixed = w }
+        let start = w.count
         w.resourceAndScope(
             attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
             scopeSchemaURL: r.scopeSchemaURL)
-        let range = fixed.count..<fixed.count + w.buffer.count
-        fixed.append(w.buffer)
+        let range = start..<w.count
         resources[i] = range
         return range
     }
@@ -299,12 +290,8 @@ final class BlockJSON {
     @inline(__always) func string(_ id: Int, _ w: inout ByteArena) throws(LogFormatError) {
         let i = try slot(id)
         if start[i] < 0 {
-            quoted.removeAll(keepingCapacity: true)
-            quoted.append(UInt8(ascii: "\""))
-            withExtendedLifetime(rows) { JSONString.appendEscaped(rows.utf8(i), to: &quoted) }
-            quoted.append(UInt8(ascii: "\""))
             start[i] = Int32(text.count)
-            text.append(quoted)
+            withExtendedLifetime(rows) { text.quoted(rows.utf8(i)) }
             end[i] = Int32(text.count)
         }
         w.append(text.slice(Int(start[i])..<Int(end[i])))
