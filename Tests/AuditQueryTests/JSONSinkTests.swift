@@ -1,8 +1,10 @@
 // The pieces of JSON text (`JSONSink`) written into an arena of raw memory (`ByteArena`, the rows of `RowJSON`)
 // against the same pieces appended to an array (`JSONWriter`, every other writer) and against the standard library's
 // decimal and hex text: numbers at every digit count, ids, base64, doubles, and an arena that starts too small and
-// grows between and inside pieces.
+// grows between and inside pieces; strings copied whole when `JSONString.isPlain` says nothing in them needs an
+// escape, against the escaper.
 import Foundation
+import JSONText
 import PropertyBased
 import SyntheticTraffic
 import TestSupport
@@ -128,5 +130,44 @@ struct JSONSinkTests {
         arena.integer(.min)
         arena.integer(-(1 << 53))
         #expect(String(decoding: arena.bytes, as: UTF8.self) == "\"\(UInt64.max)\"\"\(Int64.min)\"-\(1 << 53)")
+    }
+
+    /// A string is plain exactly when none of its bytes is one the escaper looks at, and escaping a plain string
+    /// changes nothing; quoted into an arena, any string is the escaper's text in quotes. Random bytes drawn mostly from those the escaper looks at (and their neighbours), invalid
+    /// UTF-8 included, at every length up to 40 and so at every offset of the eight-byte words.
+    @Test func plainStringsAreThoseTheEscaperLeavesAlone() async {
+        let alphabet: [UInt8] = [
+            0x22, 0x5C, 0x00, 0x08, 0x0A, 0x1F, 0x20, 0x21, 0x41, 0x7F, 0x80, 0xA8, 0xA9, 0xE1, 0xE2, 0xE3, 0xFF,
+        ]
+        await propertyCheck(count: 3_000, input: Gen.uint64(), Gen.int(in: 0...40)) { seed, length in
+            var g = SplitMix64(seed: seed)
+            let plainOnly = g.next() % 2 == 0
+            let bytes = (0..<length).map { _ -> UInt8 in
+                let r = g.next()
+                let b =
+                    r % 3 == 0
+                    ? alphabet[Int((r >> 8) % UInt64(alphabet.count))] : UInt8(truncatingIfNeeded: r >> 16)
+                // Half the strings have none of the escaper's bytes, so both answers are common.
+                return plainOnly && (b < 0x20 || b == 0x22 || b == 0x5C || b == 0xE2) ? 0x41 : b
+            }
+            var escaped: [UInt8] = []
+            var arena = ByteArena(capacity: 1)
+            defer { arena.deallocate() }
+            bytes.withUnsafeBufferPointer { p in
+                JSONString.appendEscaped(p, to: &escaped)
+                let looked = bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }
+                #expect(JSONString.isPlain(p) == !looked, "\(bytes)")
+                if JSONString.isPlain(p) { #expect(escaped == bytes, "\(bytes)") }
+                arena.quoted(p)
+            }
+            #expect(Array(arena.bytes) == [0x22] + escaped + [0x22], "\(bytes)")
+            let s = String(decoding: bytes, as: UTF8.self)
+            var writer = JSONWriter(buffer: [])
+            var fromString = ByteArena(capacity: 1)
+            defer { fromString.deallocate() }
+            writer.string(s)
+            fromString.string(s)
+            #expect(Array(fromString.bytes) == writer.buffer, "\(bytes)")
+        }
     }
 }
