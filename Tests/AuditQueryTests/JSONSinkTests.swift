@@ -170,4 +170,40 @@ struct JSONSinkTests {
             #expect(Array(fromString.bytes) == writer.buffer, "\(bytes)")
         }
     }
+
+    /// Decimals written from their digits are the description of their double: every digit count up to 16 at every
+    /// exponent from 10^-25 to 10^20 (so on both sides of each edge of the short form), non-canonical mantissas
+    /// (trailing zeros), negatives, and the decimal forms of random doubles of every magnitude.
+    @Test func shortDecimalsAreTheDescriptionOfTheirDouble() async {
+        var written = 0
+        let mantissas: [Int64] = [
+            1, 5, 9, 10, 12, 21, 99, 100, 101, 125, 1292, 12_345_678, 100_000_000_000_000, 123_456_789_012_345,
+            999_999_999_999_999, 1_000_000_000_000_000, 1_234_567_890_123_456, .max, .min,
+        ]
+        for m in mantissas {
+            for e in Int64(-25)...20 {
+                for (m, e) in [(m, e), (0 &- m, e), (m &* 10, e - 1)] where shortDecimalMatches(m, e) { written += 1 }
+            }
+        }
+        #expect(written > 500)
+        await propertyCheck(count: 3_000, input: Gen.uint64(), Gen.int(in: -30...30)) { seed, shift in
+            let d = Double(bitPattern: seed >> 12 | 0x3FF0_0000_0000_0000) * pow(10, Double(shift))
+            if let (m, e) = DecimalDouble.split(d) { _ = shortDecimalMatches(m, e) }
+            _ = shortDecimalMatches(Int64(bitPattern: seed) >> (seed % 64), Int64(shift))
+        }
+    }
+}
+
+/// Whether the arena wrote m × 10^e from its digits, expecting then the description of its double and otherwise
+/// nothing written.
+private func shortDecimalMatches(_ m: Int64, _ e: Int64) -> Bool {
+    guard let d = DecimalDouble.value(m: m, e: e) else { return false }
+    var arena = ByteArena(capacity: 1)
+    defer { arena.deallocate() }
+    guard arena.shortDecimal(m, e) else {
+        #expect(arena.count == 0)
+        return false
+    }
+    #expect(String(decoding: arena.bytes, as: UTF8.self) == d.description, "\(m) \(e)")
+    return true
 }

@@ -153,6 +153,58 @@ extension JSONSink {
         }
     }
 
+    /// The text `double` writes for the double nearest to m × 10^e, written from the digits of m without the double,
+    /// when that text is those digits with a point: m has at most 15 significant digits and the double lies between
+    /// 0.0001 and 10^15. Then no shorter decimal comes back to the same double (every decimal of 15 digits or fewer
+    /// comes back from its double to itself, so two of them never share one), and Swift's description (the
+    /// shortest form that comes back) is m's digits: "0.0001", "0.021", "12.5", "12920.0"; below 0.0001 and from
+    /// 2^53 on it is exponential ("1e-05"), which is left to `double`. Returns false, having written nothing,
+    /// otherwise.
+    mutating func shortDecimal(_ m: Int64, _ e: Int64) -> Bool {
+        guard m != 0, e >= -40, e <= 40 else { return false }
+        var digits = m.magnitude
+        var e = Int(e)
+        while digits % 10 == 0 {
+            digits /= 10
+            e += 1
+        }
+        guard digits < 1_000_000_000_000_000 else { return false }
+        var count = 1
+        var power: UInt64 = 10
+        while power <= digits {
+            count += 1
+            power &*= 10
+        }
+        // The exponent of the first digit: -4 is 0.000d…, 14 is a 15-digit integer part.
+        let first = e + count - 1
+        guard first >= -4, first <= 14 else { return false }
+        var scratch: (UInt64, UInt64) = (0, 0)  // 15 digits at most
+        withUnsafeMutableBytes(of: &scratch) { buffer in
+            let out = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var v = digits
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+            let zeros = zeroDigits.utf8Start
+            if m < 0 { byte(UInt8(ascii: "-")) }
+            if first < 0 {
+                raw("0.")
+                append(zeros, count: -first - 1)
+                append(out, count: count)
+            } else if first + 1 < count {
+                append(out, count: first + 1)
+                byte(UInt8(ascii: "."))
+                append(out + first + 1, count: count - first - 1)
+            } else {
+                append(out, count: count)
+                append(zeros, count: first + 1 - count)
+                raw(".0")
+            }
+        }
+        return true
+    }
+
     mutating func base64(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { base64($0) }
     }
@@ -269,6 +321,9 @@ private var decimalPairs: StaticString {
     8081828384858687888990919293949596979899
     """
 }
+
+/// Zeros enough for `shortDecimal`.
+private var zeroDigits: StaticString { "00000000000000000000" }
 
 /// Bytes back to back in memory its owner frees (`deallocate`), a `JSONSink`. Copying a range out of it takes no
 /// reference count, as a range of an array held by a class does (the writer copies a dozen ranges per row), and

@@ -410,7 +410,10 @@ final class BlockJSON {
                         lastRequestTag = tag
                     }
                     w.append(lastRequestText)
-                case ColumnBlock.ShapeTag.decimalDouble: w.double(try r.value.decimalDouble())
+                case ColumnBlock.ShapeTag.decimalDouble:
+                    // Most are written from their digits; the others through the double, as before.
+                    let (m, e) = try r.value.decimalParts()
+                    if !w.shortDecimal(m, e) { w.double(try ColumnRowReader.decimalDouble(m: m, e: e)) }
                 case let tag: try value(tag, &r.value, &w, depth: 0)
                 }
             }
