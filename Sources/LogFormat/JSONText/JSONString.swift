@@ -72,6 +72,23 @@ public enum JSONString {
         if runStart < count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count])) }
     }
 
+    /// Whether `utf8` escaped is `utf8` itself: none of its bytes is one the escaper looks at (below 0x20, `"`, `\\`,
+    /// or 0xE2, the lead byte of U+2028 and U+2029). A writer copies such a string as it is; the others it escapes.
+    public static func isPlain(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = utf8.count
+        var i = 0
+        while i + 8 <= count {
+            if mayNeedEscape(UnsafeRawPointer(utf8.baseAddress! + i).loadUnaligned(as: UInt64.self)) { return false }
+            i += 8
+        }
+        while i < count {
+            let b = utf8[i]
+            if b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b == 0xE2 { return false }
+            i += 1
+        }
+        return true
+    }
+
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Whether any of the eight bytes of `v` is one the escaper looks at: below 0x20, `"`, `\\`, or 0xE2 (the lead

@@ -166,15 +166,15 @@ public struct EventJSONMemo {
     }
 }
 
-/// Appends JSON tokens to a byte buffer.
-struct JSONWriter {
+/// Appends JSON tokens to a byte buffer: an event's members here, the pieces (`raw`, numbers, ids) from `JSONSink`.
+struct JSONWriter: JSONSink {
     var buffer: [UInt8]
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-    private static let base64Alphabet: [UInt8] = Array(
+    static let base64Alphabet: [UInt8] = Array(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     /// 2^53: the largest magnitude up to which every integer is exact as an IEEE double.
-    private static let exactIntegerLimit: UInt64 = 1 << 53
+    static let exactIntegerLimit: UInt64 = 1 << 53
 
     // MARK: Events
 
@@ -292,44 +292,6 @@ struct JSONWriter {
             scope: e.scope, scopeSchemaURL: e.scopeSchemaURL)
     }
 
-    /// The `resource` and `scope` members of an event with these fields, each omitted when empty.
-    mutating func resourceAndScope(
-        attributes resourceAttributes: [Attribute], dropped: UInt32, schemaURL: String, scope: InstrumentationScope,
-        scopeSchemaURL: String
-    ) {
-        if !resourceAttributes.isEmpty || !schemaURL.isEmpty || dropped != 0 {
-            raw(",\"resource\":{\"attributes\":")
-            attributes(resourceAttributes)
-            if !schemaURL.isEmpty {
-                raw(",\"schema_url\":")
-                string(schemaURL)
-            }
-            droppedCount(dropped, key: ",\"dropped_attributes_count\":")
-            byte(UInt8(ascii: "}"))
-        }
-        if !scope.name.isEmpty || !scope.version.isEmpty || !scope.attributes.isEmpty
-            || scope.droppedAttributesCount != 0
-            || !scopeSchemaURL.isEmpty
-        {
-            raw(",\"scope\":{\"name\":")
-            string(scope.name)
-            if !scope.version.isEmpty {
-                raw(",\"version\":")
-                string(scope.version)
-            }
-            if !scope.attributes.isEmpty {
-                raw(",\"attributes\":")
-                attributes(scope.attributes)
-            }
-            droppedCount(scope.droppedAttributesCount, key: ",\"dropped_attributes_count\":")
-            if !scopeSchemaURL.isEmpty {
-                raw(",\"schema_url\":")
-                string(scopeSchemaURL)
-            }
-            byte(UInt8(ascii: "}"))
-        }
-    }
-
     private mutating func user(_ u: UserIdentity) {
         raw("{\"subject\":")
         string(u.subject)
@@ -415,111 +377,6 @@ struct JSONWriter {
         byte(UInt8(ascii: "}"))
     }
 
-    mutating func droppedCount(_ count: UInt32, key: StaticString) {
-        guard count != 0 else { return }
-        raw(key)
-        decimal(UInt64(count))
-    }
-
-    // MARK: Values
-
-    mutating func attributes(_ list: [Attribute]) {
-        byte(UInt8(ascii: "{"))
-        // By index: each attribute is lent, not copied (a copy retains its key and value).
-        for i in list.indices {
-            if i > 0 { byte(UInt8(ascii: ",")) }
-            string(list[i].key)
-            byte(UInt8(ascii: ":"))
-            value(list[i].value)
-        }
-        byte(UInt8(ascii: "}"))
-    }
-
-    mutating func value(_ v: AttributeValue) {
-        switch v {
-        case .empty:
-            raw("null")
-        case .string(let s):
-            string(s)
-        case .bool(let b):
-            raw(b ? "true" : "false")
-        case .int(let i):
-            integer(i)
-        case .double(let d):
-            double(d)
-        case .bytes(let bytes):
-            base64(bytes)
-        case .array(let items):
-            byte(UInt8(ascii: "["))
-            for i in items.indices {
-                if i > 0 { byte(UInt8(ascii: ",")) }
-                value(items[i])
-            }
-            byte(UInt8(ascii: "]"))
-        case .keyValueList(let list):
-            attributes(list)
-        }
-    }
-
-    /// An integer as a JSON number when exact in a double, else as a quoted decimal.
-    mutating func integer(_ i: Int64) {
-        if i.magnitude <= Self.exactIntegerLimit {
-            if i < 0 { byte(UInt8(ascii: "-")) }
-            decimal(i.magnitude)
-        } else {
-            byte(UInt8(ascii: "\""))
-            if i < 0 { byte(UInt8(ascii: "-")) }
-            decimal(i.magnitude)
-            byte(UInt8(ascii: "\""))
-        }
-    }
-
-    mutating func double(_ d: Double) {
-        if d.isNaN {
-            raw("\"NaN\"")
-        } else if d.isInfinite {
-            raw(d < 0 ? "\"-Infinity\"" : "\"Infinity\"")
-        } else {
-            // Swift's description is the shortest representation that round-trips ("1.0", "1e-05", "5e+20"),
-            // and every finite form it produces is a valid JSON number.
-            text(d.description)
-        }
-    }
-
-    mutating func base64(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { base64($0) }
-    }
-
-    mutating func base64(_ bytes: UnsafeRawBufferPointer) {
-        byte(UInt8(ascii: "\""))
-        let alphabet = Self.base64Alphabet
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            byte(alphabet[Int(n >> 18 & 0x3f)])
-            byte(alphabet[Int(n >> 12 & 0x3f)])
-            byte(alphabet[Int(n >> 6 & 0x3f)])
-            byte(alphabet[Int(n & 0x3f)])
-            i += 3
-        }
-        switch bytes.count - i {
-        case 1:
-            let n = UInt32(bytes[i]) << 16
-            byte(alphabet[Int(n >> 18 & 0x3f)])
-            byte(alphabet[Int(n >> 12 & 0x3f)])
-            raw("==")
-        case 2:
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            byte(alphabet[Int(n >> 18 & 0x3f)])
-            byte(alphabet[Int(n >> 12 & 0x3f)])
-            byte(alphabet[Int(n >> 6 & 0x3f)])
-            byte(UInt8(ascii: "="))
-        default:
-            break
-        }
-        byte(UInt8(ascii: "\""))
-    }
-
     // MARK: Strings
 
     /// A quoted, escaped JSON string.
@@ -527,52 +384,14 @@ struct JSONWriter {
         JSONString.appendQuoted(s, to: &buffer)
     }
 
-    // MARK: Primitives
+    // MARK: The sink (the pieces themselves: `JSONSink`)
 
     @inline(__always)
     mutating func byte(_ b: UInt8) { buffer.append(b) }
 
     @inline(__always)
-    mutating func raw(_ s: StaticString) {
-        buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
-    }
-
-    /// A `String`'s bytes as they are. Not an overload of `raw`: a literal would take it over `StaticString`'s (a
-    /// literal's default type wins), and every fixed piece of a row went through a call and `withUTF8`'s checks.
-    mutating func text(_ s: String) {
-        var s = s
-        s.withUTF8 { buffer.append(contentsOf: $0) }
-    }
-
-    mutating func decimal(_ value: UInt64) {
-        if value < 10 {
-            byte(UInt8(ascii: "0") + UInt8(value))
-            return
-        }
-        digits(value, quoted: false)
-    }
-
-    /// `value` in decimal, in quotes when `quoted`, in one append.
-    @inline(__always) private mutating func digits(_ value: UInt64, quoted: Bool) {
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits, and 2 quotes
-        withUnsafeMutableBytes(of: &scratch) { digits in
-            var v = value
-            var start = digits.count
-            if quoted {
-                start -= 1
-                digits[start] = UInt8(ascii: "\"")
-            }
-            repeat {
-                start -= 1
-                digits[start] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-            } while v > 0
-            if quoted {
-                start -= 1
-                digits[start] = UInt8(ascii: "\"")
-            }
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]))
-        }
+    mutating func append(_ bytes: UnsafeRawPointer, count: Int) {
+        buffer.append(contentsOf: UnsafeRawBufferPointer(start: bytes, count: count))
     }
 
     /// Appends `value` in decimal to `buffer` (for writers outside an event).
@@ -581,33 +400,6 @@ struct JSONWriter {
         buffer = []
         w.decimal(value)
         buffer = w.buffer
-    }
-
-    mutating func quotedDecimal(_ value: UInt64) { digits(value, quoted: true) }
-
-    /// The id in hex, quoted, in one append (a byte at a time, the ids were about 70 appends of a row's JSON).
-    mutating func traceID(_ id: TraceID) {
-        let quote = UInt64(UInt8(ascii: "\""))
-        // The opening quote is the last byte of the first word, the closing one the first byte of the last.
-        var text = (
-            (quote << 56).littleEndian, Self.hexDigits(id.high >> 32), Self.hexDigits(id.high),
-            Self.hexDigits(id.low >> 32), Self.hexDigits(id.low), quote.littleEndian
-        )
-        withUnsafeBytes(of: &text) { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[7..<41])) }
-    }
-
-    mutating func spanID(_ id: SpanID) {
-        let quote = UInt64(UInt8(ascii: "\""))
-        var text = (
-            (quote << 56).littleEndian, Self.hexDigits(id.value >> 32), Self.hexDigits(id.value), quote.littleEndian
-        )
-        withUnsafeBytes(of: &text) { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[7..<25])) }
-    }
-
-    /// The 16 lowercase hex digits of `v`, most significant first, in one append.
-    mutating func hex64(_ v: UInt64) {
-        var text = (Self.hexDigits(v >> 32), Self.hexDigits(v))
-        withUnsafeBytes(of: &text) { buffer.append(contentsOf: $0) }
     }
 
     /// The 8 lowercase hex digits of the low 32 bits of `x`, most significant first, as the bytes of a `UInt64` in

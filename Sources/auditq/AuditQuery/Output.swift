@@ -38,23 +38,24 @@ public enum RecordJSON {
 
     /// Appends `{"record":…,"event":…}` to `buffer` without building strings (large outputs).
     public static func line(_ r: StoredRecord, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
-        recordHead(r.location, into: &buffer, memo: &memo)
-        EventJSON.render(r.event, into: &buffer, memo: &memo)
-        buffer.append(UInt8(ascii: "}"))
+        var w = JSONWriter(buffer: buffer)
+        buffer = []  // hand the storage to the writer so appends do not copy it
+        recordHead(r.location, into: &w, memo: &memo)
+        w.event(r.event, memo: &memo)
+        w.byte(UInt8(ascii: "}"))
+        buffer = w.buffer
     }
 
     /// `{"record":<location>,"event":`, the start of a record line.
-    static func recordHead(_ l: RecordLocation, into buffer: inout [UInt8], memo: inout EventJSONMemo) {
-        buffer.append(contentsOf: #"{"record":"#.utf8)
-        if let last = memo.segment, last.node == l.nodeID, last.sequence == l.segmentSequence {
-            buffer.append(contentsOf: last.prefix)
-        } else {
+    static func recordHead<S: JSONSink>(_ l: RecordLocation, into w: inout S, memo: inout EventJSONMemo) {
+        w.raw(#"{"record":"#)
+        if memo.segment?.node != l.nodeID || memo.segment?.sequence != l.segmentSequence {
             let prefix = Array("{\"node\":\"\(l.nodeID.hex)\",\"segment\":\(l.segmentSequence),\"ordinal\":".utf8)
             memo.segment = (l.nodeID, l.segmentSequence, prefix)
-            buffer.append(contentsOf: prefix)
         }
-        JSONWriter.appendDecimal(UInt64(l.ordinal), to: &buffer)
-        buffer.append(contentsOf: #"},"event":"#.utf8)
+        memo.segment!.prefix.withUnsafeBufferPointer { w.append($0.baseAddress!, count: $0.count) }
+        w.decimal(UInt64(l.ordinal))
+        w.raw(#"},"event":"#)
     }
 
     /// Appends one `activity` line (no newline) to `buffer`.

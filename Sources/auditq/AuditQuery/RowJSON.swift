@@ -4,7 +4,6 @@
 // attribute keys, dropped counts) and each resource with its scope are rendered once. A row adds its times, ids and
 // what its columns hold (user, HTTP target and client, attribute values, body, span events, links). The
 // differential tests in RowJSONTests hold this to `EventJSON` over the decoded events.
-import JSONText
 import LogFormat
 import StoreQuery
 
@@ -13,6 +12,14 @@ public struct RowJSON {
     let all: RecordHandles
     var memo = EventJSONMemo()
     var blocks: [BlockJSON?]
+    /// The blocks in `blocks`, oldest first: at most `blocksKept` are kept, so that a block's tables are freed and
+    /// their memory reused for a later block's (fresh pages are a fault each; a heavy day reads 19 blocks on each
+    /// core). The lines of a search come block after block, an activity's trace records from the blocks near their
+    /// request's; a block dropped and asked again is rendered again, to the same bytes.
+    var kept: [Int] = []
+    static let blocksKept = 4
+    /// Where a row's event is written before it is appended to the caller's buffer in one piece.
+    let line = LineArena()
 
     public init(_ handles: RecordHandles) {
         all = handles
@@ -25,7 +32,6 @@ public struct RowJSON {
             RecordJSON.line(all.records[Int(h.item)], into: &buffer, memo: &memo)
             return
         }
-        RecordJSON.recordHead(h.location, into: &buffer, memo: &memo)
         let b = Int(h.block)
         let block: BlockJSON
         if let cached = blocks[b] {
@@ -33,14 +39,18 @@ public struct RowJSON {
         } else {
             block = BlockJSON(all.blocks[b])
             blocks[b] = block
+            kept.append(b)
+            if kept.count > Self.blocksKept { blocks[kept.removeFirst()] = nil }
         }
-        // The storage is handed to the writer and back by swapping, so that exactly one of them holds it at any
-        // time: an append to an array whose storage another variable still names copies all of it.
-        var w = JSONWriter(buffer: [])
-        swap(&w.buffer, &buffer)
-        defer { swap(&w.buffer, &buffer) }
+        // Written into memory of its own with a capacity check per piece, then appended in one piece: appending
+        // each of a row's few dozen pieces to the array was a tenth of a heavy search.
+        var w = line.arena
+        defer { line.arena = w }
+        w.removeAll()
+        RecordJSON.recordHead(h.location, into: &w, memo: &memo)
         try block.event(Int(h.item), &w)
         w.byte(UInt8(ascii: "}"))
+        buffer.append(contentsOf: w.bytes)
     }
 
     /// Appends one `activity` line (no newline): what `RecordJSON.activityLine` appends for the request whose own
@@ -71,6 +81,12 @@ public struct RowJSON {
     }
 }
 
+/// The memory a `RowJSON` writes a row into, freed with it.
+final class LineArena {
+    var arena = ByteArena(capacity: 16 << 10)
+    deinit { arena.deallocate() }
+}
+
 /// One column block's rendering tables, filled as rows use them.
 final class BlockJSON {
     typealias Tag = RecordCodec.ValueTag
@@ -93,9 +109,7 @@ final class BlockJSON {
     /// These tables are unchecked for exclusive access (the checks were a twentieth of the writer's time): one
     /// thread uses a `BlockJSON`, and no access to one of them overlaps another access to the same one (the
     /// scratch writer is lent while strings are added to `text`, a different property).
-    @exclusivity(unchecked) var scratch = JSONWriter(buffer: [])
-    /// A string being quoted, before it is added to `text`.
-    @exclusivity(unchecked) var quoted: [UInt8] = []
+    @exclusivity(unchecked) var scratch = ByteArena(capacity: 1024)
     /// The last trace id a request id repeated (shape tag `traceIDString`), quoted: the rows of one trace follow
     /// each other, and encoding the hex again for each was a twentieth of a heavy user's activity.
     @exclusivity(unchecked) var lastTraceID = TraceID(high: 0, low: 0)
@@ -121,6 +135,7 @@ final class BlockJSON {
     deinit {
         text.deallocate()
         fixed.deallocate()
+        scratch.deallocate()
     }
 
     /// The fixed members of a shape's rows, rendered: where each lies in `fixed`.
@@ -148,25 +163,19 @@ final class BlockJSON {
         var droppedLinks: Range<Int>
     }
 
-    /// Room a shape's or resource's members are rendered into (most are a few hundred bytes).
-    static let renderingCapacity = 2048
-
     /// Appends `fixed[range]`.
-    @inline(__always) func put(_ range: Range<Int>, _ w: inout JSONWriter) { fixed.copy(range, to: &w.buffer) }
+    @inline(__always) func put(_ range: Range<Int>, _ w: inout ByteArena) { w.append(fixed.slice(range)) }
 
     func shape(_ i: Int) -> ShapeJSON {
         if let s = shapes[i] { return s }
         let s = rows.shapes[i]
-        // Rendered, then added to `fixed` at `base`. Into room for the whole of it: grown from nothing, the buffer
-        // was copied half a dozen times per shape.
-        var w = JSONWriter(buffer: [])
-        w.buffer.reserveCapacity(Self.renderingCapacity)
-        let base = fixed.count
-        defer { fixed.append(w.buffer) }
-        var mark = 0
+        // Rendered straight into `fixed` (not into an array first, then copied).
+        var w = fixed
+        defer { fixed = w }
+        var mark = w.count
         func take() -> Range<Int> {
-            defer { mark = w.buffer.count }
-            return base + mark..<base + w.buffer.count
+            defer { mark = w.count }
+            return mark..<w.count
         }
         if !s.traceState.isEmpty {
             w.raw(",\"trace_state\":")
@@ -266,32 +275,26 @@ final class BlockJSON {
     func resource(_ i: Int) -> Range<Int> {
         if let r = resources[i] { return r }
         let r = rows.resources[i]
-        var w = JSONWriter(buffer: [])
-        w.buffer.reserveCapacity(Self.renderingCapacity)
+        var w = fixed
+        defer { fixed = w }
+        let start = w.count
         w.resourceAndScope(
             attributes: r.attributes, dropped: r.dropped, schemaURL: r.schemaURL, scope: r.scope,
             scopeSchemaURL: r.scopeSchemaURL)
-        let range = fixed.count..<fixed.count + w.buffer.count
-        fixed.append(w.buffer)
+        let range = start..<w.count
         resources[i] = range
         return range
     }
 
     /// Dictionary string `id`, quoted and escaped.
-    @inline(__always) func string(_ id: Int, _ w: inout JSONWriter) throws(LogFormatError) {
+    @inline(__always) func string(_ id: Int, _ w: inout ByteArena) throws(LogFormatError) {
         let i = try slot(id)
         if start[i] < 0 {
-            quoted.removeAll(keepingCapacity: true)
-            quoted.append(UInt8(ascii: "\""))
-            withExtendedLifetime(rows) { JSONString.appendEscaped(rows.utf8(i), to: &quoted) }
-            quoted.append(UInt8(ascii: "\""))
             start[i] = Int32(text.count)
-            text.append(quoted)
+            withExtendedLifetime(rows) { text.quoted(rows.utf8(i)) }
             end[i] = Int32(text.count)
         }
-        let a = Int(start[i])
-        let b = Int(end[i])
-        text.copy(a..<b, to: &w.buffer)
+        w.append(text.slice(Int(start[i])..<Int(end[i])))
     }
 
     /// Whether dictionary string `id` is empty.
@@ -306,7 +309,7 @@ final class BlockJSON {
     }
 
     /// The event object of row `item` (an index into `rows.rows`): `EventJSON.render` of its event.
-    func event(_ item: Int, _ w: inout JSONWriter) throws(LogFormatError) {
+    func event(_ item: Int, _ w: inout ByteArena) throws(LogFormatError) {
         let row = rows.rows[item]
         // The row's layout (plain values) for what varies by shape: taking the shape (a class) per row was a tenth of
         // the writer's time in reference counting.
@@ -394,7 +397,7 @@ final class BlockJSON {
                         lastTraceText = t.buffer
                         lastTraceID = row.traceID
                     }
-                    w.buffer.append(contentsOf: lastTraceText)
+                    w.append(lastTraceText)
                 case ColumnBlock.ShapeTag.constant: break
                 case let tag where ColumnBlock.ShapeTag.isRunRequestID(tag):
                     if requestID == nil { requestID = try r.value.runRequestID() }
@@ -406,8 +409,11 @@ final class BlockJSON {
                         lastRequestID = id
                         lastRequestTag = tag
                     }
-                    w.buffer.append(contentsOf: lastRequestText)
-                case ColumnBlock.ShapeTag.decimalDouble: w.double(try r.value.decimalDouble())
+                    w.append(lastRequestText)
+                case ColumnBlock.ShapeTag.decimalDouble:
+                    // Most are written from their digits; the others through the double, as before.
+                    let (m, e) = try r.value.decimalParts()
+                    if !w.shortDecimal(m, e) { w.double(try ColumnRowReader.decimalDouble(m: m, e: e)) }
                 case let tag: try value(tag, &r.value, &w, depth: 0)
                 }
             }
@@ -435,7 +441,7 @@ final class BlockJSON {
                     let trace = TraceID(high: try r.extra.u64BigEndian(), low: try r.extra.u64BigEndian())
                     let span = SpanID(value: try r.extra.u64BigEndian())
                     let state = try r.extra.string()
-                    scratch.buffer.removeAll(keepingCapacity: true)
+                    scratch.removeAll()
                     try attributes(&r.extra, &scratch, depth: 0)
                     let dropped = try r.extra.count32()
                     let flags = try r.extra.count32()
@@ -450,7 +456,7 @@ final class BlockJSON {
                     w.raw(",\"flags\":")
                     w.decimal(UInt64(flags))
                     w.raw(",\"attributes\":")
-                    w.buffer.append(contentsOf: scratch.buffer)
+                    w.append(scratch.bytes)
                     w.droppedCount(dropped, key: ",\"dropped_attributes_count\":")
                     w.byte(UInt8(ascii: "}"))
                 }
@@ -463,7 +469,7 @@ final class BlockJSON {
     }
 
     /// A value's body after its tag, as `JSONWriter.value` writes the decoded value.
-    func value(_ tag: UInt8, _ r: inout ColumnRowReader, _ w: inout JSONWriter, depth: Int) throws(LogFormatError) {
+    func value(_ tag: UInt8, _ r: inout ColumnRowReader, _ w: inout ByteArena, depth: Int) throws(LogFormatError) {
         try ColumnRowReader.checkDepth(depth)
         switch tag {
         case Tag.empty: w.raw("null")
@@ -487,7 +493,7 @@ final class BlockJSON {
     }
 
     /// `uvarint count (key, full value){count}` as a JSON object.
-    func attributes(_ r: inout ColumnRowReader, _ w: inout JSONWriter, depth: Int) throws(LogFormatError) {
+    func attributes(_ r: inout ColumnRowReader, _ w: inout ByteArena, depth: Int) throws(LogFormatError) {
         let n = try r.count("an attribute count")
         w.byte(UInt8(ascii: "{"))
         for i in 0..<n {
@@ -498,38 +504,4 @@ final class BlockJSON {
         }
         w.byte(UInt8(ascii: "}"))
     }
-}
-
-/// Bytes back to back in memory its owner frees (`deallocate`): copying a range out of it takes no reference count,
-/// as a range of an array held by a class does (the writer copies a dozen ranges per row).
-struct ByteArena {
-    private(set) var base: UnsafeMutablePointer<UInt8>
-    private(set) var count = 0
-    private var capacity: Int
-
-    init(capacity: Int = 4096) {
-        base = .allocate(capacity: capacity)
-        self.capacity = capacity
-    }
-
-    mutating func append(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        if count + bytes.count > capacity {
-            let grown = max(capacity * 2, count + bytes.count)
-            let new = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
-            new.update(from: base, count: count)
-            base.deallocate()
-            base = new
-            capacity = grown
-        }
-        bytes.withUnsafeBufferPointer { (base + count).update(from: $0.baseAddress!, count: $0.count) }
-        count += bytes.count
-    }
-
-    /// Appends the bytes at `range` (within `0..<count`) to `buffer`.
-    @inline(__always) func copy(_ range: Range<Int>, to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: UnsafeBufferPointer(start: base + range.lowerBound, count: range.count))
-    }
-
-    func deallocate() { base.deallocate() }
 }

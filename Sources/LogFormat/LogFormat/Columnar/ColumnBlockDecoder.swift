@@ -879,7 +879,12 @@ extension ColumnBlock {
         /// A double of tag `ShapeTag.decimalDouble`: `svarint m, svarint e`.
         static func decimalDouble(_ r: inout BinaryReader) throws(LogFormatError) -> Double {
             let m = try r.svarint()
-            let e = try r.svarint()
+            return try decimalDouble(m: m, e: try r.svarint())
+        }
+
+        /// The double nearest to m × 10^e of a `decimalDouble` value read as its two numbers, or the decoder's error
+        /// for an exponent no writer stores.
+        static func decimalDouble(m: Int64, e: Int64) throws(LogFormatError) -> Double {
             guard let d = DecimalDouble.value(m: m, e: e) else {
                 throw LogFormatError(.malformed, "column block: a decimal double with exponent \(e)")
             }

@@ -231,6 +231,16 @@ package struct ColumnRowReader {
     @inline(__always) package mutating func decimalDouble() throws(LogFormatError) -> Double {
         try ColumnBlock.Decoder.decimalDouble(&r)
     }
+    /// A double of shape tag `ColumnBlock.ShapeTag.decimalDouble` as stored, mantissa and exponent, unchecked:
+    /// `decimalDouble(m:e:)` makes the double of them, or refuses them as the decoder does.
+    @inline(__always) package mutating func decimalParts() throws(LogFormatError) -> (m: Int64, e: Int64) {
+        let m = try r.svarint()
+        return (m, try r.svarint())
+    }
+    /// The double of `decimalParts`, as `decimalDouble()` reads it (the same error for an exponent no writer stores).
+    package static func decimalDouble(m: Int64, e: Int64) throws(LogFormatError) -> Double {
+        try ColumnBlock.Decoder.decimalDouble(m: m, e: e)
+    }
     /// The 16 bytes of a run's request id (shape tags 0x83 and 0x84), which a held row holds at its first use.
     @inline(__always) package mutating func runRequestID() throws(LogFormatError) -> RunRequestID {
         try RunRequestID.read(&r)
