@@ -57,7 +57,13 @@ for q in "${questions[@]}"; do
     runs=$RUNS
     [[ $name == "heavy user's activity" ]] && runs=$(( (RUNS + 3) / 4 ))
     for round in $(seq "$ROUNDS"); do
-        for b in "${BINS[@]}"; do
+        # Every other round in reverse order: the first build after a change of question should not always be one.
+        order=("${BINS[@]}")
+        if (( round % 2 == 0 )); then
+            order=()
+            for (( i = ${#BINS[@]} - 1; i >= 0; i-- )); do order+=("${BINS[$i]}"); done
+        fi
+        for b in "${order[@]}"; do
             hyperfine -N --warmup 3 --runs "$runs" --export-json "$json" "$b $args" > /dev/null 2>&1
             python3 - "$json" "$name" "$b" "$round" << 'EOF'
 import json, sys
