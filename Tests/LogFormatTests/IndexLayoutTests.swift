@@ -206,13 +206,15 @@ import Testing
 
     @Test func unknownLayoutIsUnsupportedNotDamaged() {
         let (bytes, crc) = Self.section([("svc", [0])], .blockTerms)
-        for layout: UInt8 in [9, 255] {
+        for layout: UInt8 in [11, 255] {
             #expect(
                 Self.code(Self.assemble(blockCount: 2, [(.service, layout, 1, bytes, crc)])) { _ in }
                     == .unsupportedVersion)
         }
         // Known layouts on the wrong field are damage (7: packed trace entries, 8: wide packed terms).
         #expect(Self.code(Self.assemble(blockCount: 2, [(.service, 7, 1, bytes, crc)])) { _ in } == .malformed)
+        #expect(Self.code(Self.assemble(blockCount: 2, [(.service, 10, 1, bytes, crc)])) { _ in } == .malformed)
+        #expect(Self.code(Self.assemble(blockCount: 2, [(.traceID, 9, 1, bytes, crc)])) { _ in } == .malformed)
         #expect(Self.code(Self.assemble(blockCount: 2, [(.user, 4, 1, bytes, crc)])) { _ in } == .malformed)
         #expect(Self.code(Self.assemble(blockCount: 2, [(.traceID, 5, 1, bytes, crc)])) { _ in } == .malformed)
         #expect(Self.code(Self.assemble(blockCount: 2, [(.service, 4, 1, bytes, crc)])) { _ in } == nil)

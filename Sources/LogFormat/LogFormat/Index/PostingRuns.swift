@@ -5,6 +5,9 @@
 // postings = token*      token = uvarint(gap << 1 | isRun) [uvarint(runLength − 2) when isRun]
 // `gap` is the distance from the ordinal after the previous token's last (0 before the first token) to this
 // token's first ordinal. A writer makes a run of every stretch of two or more consecutive ordinals.
+//
+// Layout 9 (archive users): a list's first token counts from `base`, the end of the previous term's list in its
+// group, with a signed gap: uvarint(zigzag(first − base) << 1 | isRun); the later tokens are as above.
 
 enum PostingRuns {
     static func encode(_ ordinals: [UInt32], into w: inout BinaryWriter) {
@@ -25,6 +28,80 @@ enum PostingRuns {
             next = first + UInt64(length)
             i = j
         }
+    }
+
+    /// Layout 9: `ordinals` with the first token a signed gap from `base` (the end of the previous term's list).
+    static func encode(_ ordinals: [UInt32], from base: UInt64, into w: inout BinaryWriter) {
+        var next = base
+        var i = 0
+        while i < ordinals.count {
+            let first = UInt64(ordinals[i])
+            var j = i + 1
+            while j < ordinals.count && UInt64(ordinals[j]) == first + UInt64(j - i) { j += 1 }
+            let length = j - i
+            let gap = i == 0 ? zigzag(Int64(first) - Int64(next)) : first - next
+            w.uvarint(gap << 1 | (length >= 2 ? 1 : 0))
+            if length >= 2 { w.uvarint(UInt64(length - 2)) }
+            next = first + UInt64(length)
+            i = j
+        }
+    }
+
+    @inline(__always) static func zigzag(_ d: Int64) -> UInt64 {
+        d >= 0 ? UInt64(d) << 1 : (UInt64(-(d + 1)) << 1) | 1
+    }
+
+    /// Layout 9: exactly `count` ordinals whose first token is a signed gap from `base`, checked as `decode` checks;
+    /// returns the list's end (its last ordinal + 1; `base` for an empty list), the next list's base.
+    @discardableResult
+    static func decode(_ r: inout BinaryReader, count: Int, from base: UInt64, into out: inout [UInt32]?)
+        throws(LogFormatError) -> UInt64
+    {
+        let have = out?.count ?? 0
+        out?.reserveCapacity(have + count)
+        var next = base
+        var decoded = 0
+        while decoded < count {
+            let token = try r.uvarint()
+            var length = 1
+            if token & 1 == 1 {
+                let extra = try r.uvarint()
+                guard extra <= UInt64(count - decoded), extra + 2 <= UInt64(count - decoded) else {
+                    throw LogFormatError(.malformed, "a posting run is longer than its list")
+                }
+                length = Int(extra) + 2
+            }
+            let first: UInt64
+            if decoded == 0 {
+                let z = token >> 1
+                if z & 1 == 0 {
+                    let (sum, overflow) = next.addingReportingOverflow(z >> 1)
+                    guard !overflow else {
+                        throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
+                    }
+                    first = sum
+                } else {
+                    let back = (z >> 1) + 1
+                    guard back <= next else {
+                        throw LogFormatError(.malformed, "a posting list starts before record 0")
+                    }
+                    first = next - back
+                }
+            } else {
+                let (sum, overflow) = next.addingReportingOverflow(token >> 1)
+                guard !overflow else {
+                    throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
+                }
+                first = sum
+            }
+            guard first + UInt64(length) - 1 <= UInt64(UInt32.max) else {
+                throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
+            }
+            if out != nil { for k in 0..<length { out!.append(UInt32(first + UInt64(k))) } }
+            next = first + UInt64(length)
+            decoded += length
+        }
+        return next
     }
 
     /// Decodes exactly `count` ordinals from `r`, checking that they ascend strictly and fit in 32 bits.
