@@ -311,15 +311,6 @@ import Testing
             #expect(v.relativeUserLists && v.shortTracePrefixes)
             try v.checkSections()
         }
-        for cut in stride(from: 0, to: payload.count, by: 5) {
-            #expect(IndexLayoutTests.code(Array(payload[..<cut])) { try $0.checkSections() } != nil, "cut at \(cut)")
-        }
-        var rng = SplitMix(8)
-        for _ in 0..<400 {
-            var damaged = payload
-            let at = Int(rng.next() % UInt64(payload.count))
-            damaged[at] ^= UInt8(1 + rng.next() % 255)
-            #expect(IndexLayoutTests.code(damaged) { try $0.checkSections() } != nil, "flip at \(at)")
-        }
+        IndexLayoutTests.expectEveryCutAndFlipCaught(payload, step: 5, seed: 8)
     }
 }

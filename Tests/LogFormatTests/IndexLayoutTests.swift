@@ -301,11 +301,16 @@ import Testing
     }
 
     @Test func everyCutAndFlipOfACompactIndexIsCaught() throws {
-        let payload = Self.builder(seed: 11, count: 400, perBlock: 40, compact: true).serialize()
-        for cut in stride(from: 0, to: payload.count, by: 7) {
+        Self.expectEveryCutAndFlipCaught(
+            Self.builder(seed: 11, count: 400, perBlock: 40, compact: true).serialize(), step: 7, seed: 5)
+    }
+
+    /// Cuts of `payload` every `step` bytes and 400 random byte flips: each is refused by a full check.
+    static func expectEveryCutAndFlipCaught(_ payload: [UInt8], step: Int, seed: UInt64) {
+        for cut in stride(from: 0, to: payload.count, by: step) {
             #expect(Self.code(Array(payload[..<cut])) { try $0.checkSections() } != nil, "cut at \(cut)")
         }
-        var rng = SplitMix(5)
+        var rng = SplitMix(seed)
         for _ in 0..<400 {
             var damaged = payload
             let at = Int(rng.next() % UInt64(payload.count))

@@ -62,46 +62,42 @@ enum PostingRuns {
         var next = base
         var decoded = 0
         while decoded < count {
-            let token = try r.uvarint()
-            var length = 1
-            if token & 1 == 1 {
-                let extra = try r.uvarint()
-                guard extra <= UInt64(count - decoded), extra + 2 <= UInt64(count - decoded) else {
-                    throw LogFormatError(.malformed, "a posting run is longer than its list")
-                }
-                length = Int(extra) + 2
-            }
-            let first: UInt64
-            if decoded == 0 {
-                let z = token >> 1
-                if z & 1 == 0 {
-                    let (sum, overflow) = next.addingReportingOverflow(z >> 1)
-                    guard !overflow else {
-                        throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
-                    }
-                    first = sum
-                } else {
-                    let back = (z >> 1) + 1
-                    guard back <= next else {
-                        throw LogFormatError(.malformed, "a posting list starts before record 0")
-                    }
-                    first = next - back
-                }
+            let (gap, length) = try token(&r, left: count - decoded)
+            var first: UInt64
+            if decoded == 0 && gap & 1 == 1 {
+                // zigzag: odd is a step back from the previous list's end.
+                let back = (gap >> 1) + 1
+                guard back <= next else { throw LogFormatError(.malformed, "a posting list starts before record 0") }
+                first = next - back
             } else {
-                let (sum, overflow) = next.addingReportingOverflow(token >> 1)
-                guard !overflow else {
-                    throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
-                }
-                first = sum
+                first = next + (decoded == 0 ? gap >> 1 : gap)  // gaps are below 2^63, `next` below 2^33
             }
-            guard first + UInt64(length) - 1 <= UInt64(UInt32.max) else {
-                throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
-            }
+            try check(first, length)
             if out != nil { for k in 0..<length { out!.append(UInt32(first + UInt64(k))) } }
             next = first + UInt64(length)
             decoded += length
         }
         return next
+    }
+
+    /// One token: its gap field (`token >> 1`) and how many ordinals it covers, a run no longer than `left`.
+    @inline(__always) private static func token(_ r: inout BinaryReader, left: Int) throws(LogFormatError) -> (
+        gap: UInt64, length: Int
+    ) {
+        let token = try r.uvarint()
+        guard token & 1 == 1 else { return (token >> 1, 1) }
+        let extra = try r.uvarint()
+        guard extra <= UInt64(left), extra + 2 <= UInt64(left) else {
+            throw LogFormatError(.malformed, "a posting run is longer than its list")
+        }
+        return (token >> 1, Int(extra) + 2)
+    }
+
+    /// Every ordinal of a token fits in 32 bits.
+    @inline(__always) private static func check(_ first: UInt64, _ length: Int) throws(LogFormatError) {
+        guard first <= UInt64(UInt32.max), first + UInt64(length) - 1 <= UInt64(UInt32.max) else {
+            throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
+        }
     }
 
     /// Decodes exactly `count` ordinals from `r`, checking that they ascend strictly and fit in 32 bits.
@@ -110,20 +106,9 @@ enum PostingRuns {
         var next: UInt64 = 0
         var decoded = 0
         while decoded < count {
-            let token = try r.uvarint()
-            let gap = token >> 1
-            var length = 1
-            if token & 1 == 1 {
-                let extra = try r.uvarint()
-                guard extra <= UInt64(count - decoded), extra + 2 <= UInt64(count - decoded) else {
-                    throw LogFormatError(.malformed, "a posting run is longer than its list")
-                }
-                length = Int(extra) + 2
-            }
-            let (first, overflow) = next.addingReportingOverflow(gap)
-            guard !overflow, first + UInt64(length) - 1 <= UInt64(UInt32.max) else {
-                throw LogFormatError(.malformed, "a posting list names an ordinal above 2^32 − 1")
-            }
+            let (gap, length) = try token(&r, left: count - decoded)
+            let first = next + gap  // the gap below 2^63, `next` below 2^33
+            try check(first, length)
             for k in 0..<length { out.append(UInt32(first + UInt64(k))) }
             next = first + UInt64(length)
             decoded += length
