@@ -802,7 +802,8 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// Every (trace-id prefix, block) entry of the trace section (version 2 and later), in ascending order, each
-    /// chunk checked: for finding the traces two segments share.
+    /// chunk checked: for finding the traces two segments share. Prefixes are `tracePrefixBits` wide (three bytes in
+    /// layout 10).
     public func allTracePrefixes() throws(LogFormatError) -> [(prefix: UInt32, block: Int)] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
         try presentWhole(s)
