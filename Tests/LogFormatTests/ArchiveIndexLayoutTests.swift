@@ -99,15 +99,7 @@ import Testing
                     groups: [])
             b.add(e, ordinal: UInt32(i))
         }
-        var first = 0
-        while first < count {
-            let n = min(100, count - first)
-            b.addBlock(
-                BlockLocation(
-                    offset: UInt64(first), firstOrdinal: UInt32(first), recordCount: UInt32(n), minTime: 0, maxTime: 0,
-                    storedLength: 0, rawLength: 0))
-            first += n
-        }
+        IndexLayoutTests.addBlocks(&b, count: count, perBlock: 100)
         return b
     }
 

@@ -27,6 +27,12 @@ import Testing
             e.workload = g.next() % 2 == 0 ? nil : "wl-\(g.next() % 4)"
             b.add(e, ordinal: UInt32(i))
         }
+        addBlocks(&b, count: count, perBlock: perBlock)
+        return b
+    }
+
+    /// Blocks of `perBlock` records over `count` records, in order.
+    static func addBlocks(_ b: inout IndexBuilder, count: Int, perBlock: Int) {
         var first = 0
         while first < count {
             let n = min(perBlock, count - first)
@@ -36,7 +42,6 @@ import Testing
                     storedLength: 0, rawLength: 0))
             first += n
         }
-        return b
     }
 
     static func withView<R>(_ payload: [UInt8], _ body: (SegmentIndexView) throws -> R) throws -> R {

@@ -10,36 +10,19 @@
 // group, with a signed gap: uvarint(zigzag(first − base) << 1 | isRun); the later tokens are as above.
 
 enum PostingRuns {
-    static func encode(_ ordinals: [UInt32], into w: inout BinaryWriter) {
-        var next: UInt64 = 0
-        var i = 0
-        while i < ordinals.count {
-            let first = UInt64(ordinals[i])
-            var j = i + 1
-            while j < ordinals.count && UInt64(ordinals[j]) == first + UInt64(j - i) { j += 1 }
-            let length = j - i
-            let gap = first - next
-            if length >= 2 {
-                w.uvarint(gap << 1 | 1)
-                w.uvarint(UInt64(length - 2))
-            } else {
-                w.uvarint(gap << 1)
-            }
-            next = first + UInt64(length)
-            i = j
-        }
-    }
+    static func encode(_ ordinals: [UInt32], into w: inout BinaryWriter) { encode(ordinals, from: nil, into: &w) }
 
-    /// Layout 9: `ordinals` with the first token a signed gap from `base` (the end of the previous term's list).
-    static func encode(_ ordinals: [UInt32], from base: UInt64, into w: inout BinaryWriter) {
-        var next = base
+    /// `ordinals` as tokens; with a `base` (layout 9) the first token is a signed gap from it (the end of the previous
+    /// term's list), without one an unsigned gap from 0.
+    static func encode(_ ordinals: [UInt32], from base: UInt64?, into w: inout BinaryWriter) {
+        var next = base ?? 0
         var i = 0
         while i < ordinals.count {
             let first = UInt64(ordinals[i])
             var j = i + 1
             while j < ordinals.count && UInt64(ordinals[j]) == first + UInt64(j - i) { j += 1 }
             let length = j - i
-            let gap = i == 0 ? zigzag(Int64(first) - Int64(next)) : first - next
+            let gap = i == 0 && base != nil ? zigzag(Int64(first) - Int64(next)) : first - next
             w.uvarint(gap << 1 | (length >= 2 ? 1 : 0))
             if length >= 2 { w.uvarint(UInt64(length - 2)) }
             next = first + UInt64(length)
