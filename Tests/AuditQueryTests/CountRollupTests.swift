@@ -88,8 +88,9 @@ import Testing
     }
 
     /// A copy stored in two segments is in both rollups; the sum is corrected by the traces the segments share,
-    /// and only then equals the distinct count.
-    @Test func copiesInTwoSegmentsCountOnce() throws {
+    /// and only then equals the distinct count. With the first segment an archive copy (trace prefixes of three
+    /// bytes, index layout 10) beside a hot one (four), the prefixes compare at three bytes and the correction holds.
+    @Test(arguments: [false, true]) func copiesInTwoSegmentsCountOnce(archiveFirst: Bool) throws {
         let tmp = TempDir("auditq-count-rollup-copies")
         defer { tmp.remove() }
         var g = TrafficGenerator(
@@ -103,10 +104,16 @@ import Testing
         _ = try writer.append(request + next)  // a client's retry of the whole batch, and more
         _ = try writer.seal()
         let store = try AuditStore(directories: [directory])
-        let readers = try directory.listSegmentFiles().sealed.sorted().map {
+        var readers = try directory.listSegmentFiles().sealed.sorted().map {
             try SegmentReader(path: directory.segmentsPath + "/" + $0, sealed: true)
         }
         #expect(readers.count == 2)
+        if archiveFirst {
+            let path = tmp.path + "/archived.seg"
+            try Data(try SegmentArchiver.archived(readers[0])).write(to: URL(fileURLWithPath: path))
+            readers[0] = try SegmentReader(path: path, sealed: true)
+            #expect(readers[0].index?.tracePrefixBits == 24 && readers[1].index?.tracePrefixBits == 32)
+        }
         let correction = try store.sharedTraceCorrection(readers, query: EventQuery(), keys: [.service])
         let corrected: Int = correction.values.reduce(0, +)
         #expect(corrected == -Set(request).count)

@@ -27,6 +27,12 @@ import Testing
             e.workload = g.next() % 2 == 0 ? nil : "wl-\(g.next() % 4)"
             b.add(e, ordinal: UInt32(i))
         }
+        addBlocks(&b, count: count, perBlock: perBlock)
+        return b
+    }
+
+    /// Blocks of `perBlock` records over `count` records, in order.
+    static func addBlocks(_ b: inout IndexBuilder, count: Int, perBlock: Int) {
         var first = 0
         while first < count {
             let n = min(perBlock, count - first)
@@ -36,7 +42,6 @@ import Testing
                     storedLength: 0, rawLength: 0))
             first += n
         }
-        return b
     }
 
     static func withView<R>(_ payload: [UInt8], _ body: (SegmentIndexView) throws -> R) throws -> R {
@@ -206,13 +211,15 @@ import Testing
 
     @Test func unknownLayoutIsUnsupportedNotDamaged() {
         let (bytes, crc) = Self.section([("svc", [0])], .blockTerms)
-        for layout: UInt8 in [9, 255] {
+        for layout: UInt8 in [11, 255] {
             #expect(
                 Self.code(Self.assemble(blockCount: 2, [(.service, layout, 1, bytes, crc)])) { _ in }
                     == .unsupportedVersion)
         }
         // Known layouts on the wrong field are damage (7: packed trace entries, 8: wide packed terms).
         #expect(Self.code(Self.assemble(blockCount: 2, [(.service, 7, 1, bytes, crc)])) { _ in } == .malformed)
+        #expect(Self.code(Self.assemble(blockCount: 2, [(.service, 10, 1, bytes, crc)])) { _ in } == .malformed)
+        #expect(Self.code(Self.assemble(blockCount: 2, [(.traceID, 9, 1, bytes, crc)])) { _ in } == .malformed)
         #expect(Self.code(Self.assemble(blockCount: 2, [(.user, 4, 1, bytes, crc)])) { _ in } == .malformed)
         #expect(Self.code(Self.assemble(blockCount: 2, [(.traceID, 5, 1, bytes, crc)])) { _ in } == .malformed)
         #expect(Self.code(Self.assemble(blockCount: 2, [(.service, 4, 1, bytes, crc)])) { _ in } == nil)
@@ -299,11 +306,16 @@ import Testing
     }
 
     @Test func everyCutAndFlipOfACompactIndexIsCaught() throws {
-        let payload = Self.builder(seed: 11, count: 400, perBlock: 40, compact: true).serialize()
-        for cut in stride(from: 0, to: payload.count, by: 7) {
+        Self.expectEveryCutAndFlipCaught(
+            Self.builder(seed: 11, count: 400, perBlock: 40, compact: true).serialize(), step: 7, seed: 5)
+    }
+
+    /// Cuts of `payload` every `step` bytes and 400 random byte flips: each is refused by a full check.
+    static func expectEveryCutAndFlipCaught(_ payload: [UInt8], step: Int, seed: UInt64) {
+        for cut in stride(from: 0, to: payload.count, by: step) {
             #expect(Self.code(Array(payload[..<cut])) { try $0.checkSections() } != nil, "cut at \(cut)")
         }
-        var rng = SplitMix(5)
+        var rng = SplitMix(seed)
         for _ in 0..<400 {
             var damaged = payload
             let at = Int(rng.next() % UInt64(payload.count))

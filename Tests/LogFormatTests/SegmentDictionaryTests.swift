@@ -313,6 +313,23 @@ import Testing
             path: archivePath, options: VerifyOptions(publicKeys: [key], requireSignatures: true))
         #expect(v.problems.isEmpty, "\(v.problems)")
         #expect(v.signatureChecked)
+        // The index in the archive's layouts (users' lists from the previous term's end, three-byte trace prefixes)
+        // answers what the hot one does: the same users' records, every trace's blocks among those it names.
+        let hotIndex = try #require(hot.index)
+        let coldIndex = try #require(cold.index)
+        #expect(coldIndex.relativeUserLists && coldIndex.shortTracePrefixes && coldIndex.widePackedUsers)
+        #expect(!hotIndex.relativeUserLists && !hotIndex.shortTracePrefixes)
+        let users = try hotIndex.allTerms(.user)
+        #expect(!users.isEmpty)
+        #expect(try coldIndex.allTerms(.user).map(\.0) == users.map(\.0))
+        for (key, ordinals) in users { #expect(try coldIndex.postings(.user, key: key) == ordinals) }
+        var holding: [TraceID: Set<Int>] = [:]
+        for record in try cold.scan() where !record.event.traceID.isZero {
+            holding[record.event.traceID, default: []].insert(
+                coldIndex.blockIndex(forOrdinal: record.location.ordinal)!)
+        }
+        #expect(holding.count > 100)
+        for (trace, blocks) in holding { #expect(blocks.isSubset(of: Set(try coldIndex.traceBlocks(trace)))) }
         // With the archive's own block size (65,536 rows, 32 MiB of records) the 3,000 records are one block,
         // smaller than three, with the same records, and verified.
         let whole = try SegmentArchiver.archived(hot)

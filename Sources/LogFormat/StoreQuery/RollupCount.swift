@@ -79,16 +79,20 @@ extension AuditStore {
 
     /// What to add to the sum of `readers`' rollups so that a record stored in two of them counts once: over the
     /// traces two or more of them hold, the count across all (copies dropped) minus the count of each alone (what
-    /// its rollup holds). Traces are found by their trace-id sections (first four bytes), then by the full ids in
-    /// those blocks' rows.
+    /// its rollup holds). Traces are found by their trace-id sections (first four bytes, or three where any of the
+    /// segments has layout 10: prefixes compare at the narrowest width), then by the full ids in those blocks' rows.
     func sharedTraceCorrection(_ readers: [SegmentReader], query: EventQuery, keys: [CountKey])
         throws(LogFormatError) -> [[String]: Int]
     {
         let range = query.timeRange
         var entries: [[(prefix: UInt32, block: Int)]] = []
         var prefixes: [[UInt32]] = []
+        let bits = readers.map { $0.index?.tracePrefixBits ?? 32 }.min() ?? 32
         for reader in readers {
-            let all = try reader.index?.allTracePrefixes() ?? []
+            let narrow = UInt32((reader.index?.tracePrefixBits ?? 32) - bits)
+            let all = (try reader.index?.allTracePrefixes() ?? []).map {
+                (prefix: $0.prefix >> narrow, block: $0.block)
+            }
             let e = all.filter { entry in
                 let b = reader.blocks[entry.block]
                 return range.map { b.maxTime >= $0.lowerBound && b.minTime <= $0.upperBound } ?? true
@@ -118,7 +122,8 @@ extension AuditStore {
             for b in numbers {
                 if reader.isColumnBlock(b) {
                     guard let rows = try reading.countRows(reader, b) else { continue }
-                    for row in rows.rows where shared.contains(UInt32(truncatingIfNeeded: row.traceID.high >> 32)) {
+                    for row in rows.rows
+                    where shared.contains(UInt32(truncatingIfNeeded: row.traceID.high >> UInt64(64 - bits))) {
                         ids.insert(row.traceID)
                     }
                     read.append((b, rows))

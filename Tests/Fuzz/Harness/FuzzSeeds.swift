@@ -95,6 +95,9 @@ public enum FuzzSeeds {
                 // Its archive copy: one block of every record, zlib columns, span ids stored as is.
                 let hot = try SegmentReader(path: directory.path(relative: entry.relativePath), sealed: true)
                 segment.append(("sealed-archive.seg", [0] + (try SegmentArchiver.archived(hot))))
+                // And as archived before 2026-12-06 (users in index layout 8, trace ids in layout 7).
+                segment.append(
+                    ("sealed-archive-layout8.seg", [0] + (try SegmentArchiver.archived(hot, compactIndex: false))))
             }
             segment.append(("catalog-\(codec).bin", [3] + Catalog(entries: [entry]).encoded()))
             try writer.append(drawnEvents)

@@ -1,5 +1,5 @@
-// The trace section of layout 7 (docs/format/index.md, "Packed trace entries"): the (trace-id prefix, block)
-// entries of layouts 2 and 3, sorted the same way, in chunks of 512 whose prefixes are stored as Rice-coded gaps and
+// The trace section of layouts 7 and 10 (docs/format/index.md, "Packed trace entries"): the (trace-id prefix, block)
+// entries of layouts 2 and 3 (layout 10: prefixes of three bytes, not four), sorted the same way, in chunks of 512 whose prefixes are stored as Rice-coded gaps and
 // blocks in as few bits as the chunk's largest needs: about 3.1 bytes an entry instead of 6.
 //
 // section = fence{chunks} chunk{chunks}
@@ -81,12 +81,17 @@ enum PackedTraceSection {
 
     /// The entries of a chunk (`prefix << 32 | block`), `count` of them starting at prefix `first` (its fence's),
     /// checked: a known Rice parameter and block width, blocks below `blockCount`, entries strictly ascending,
-    /// prefixes within 32 bits, and the bits ending in the chunk's last byte with zero padding. With `stopAbove`, the
+    /// prefixes within `prefixBits` bits (32, or 24 in layout 10; the fence's too), and the bits ending in the chunk's last byte with zero padding. With `stopAbove`, the
     /// decoding stops at the first entry whose prefix is above it (a single look-up needs no more; the entries read
     /// are checked as above, the rest and the padding are not).
     static func decodeChunk(
-        _ b: UnsafeRawBufferPointer, first: UInt32, count: Int, blockCount: Int, stopAbove: UInt32? = nil
+        _ b: UnsafeRawBufferPointer, first: UInt32, count: Int, blockCount: Int, prefixBits: Int = 32,
+        stopAbove: UInt32? = nil
     ) throws(LogFormatError) -> [UInt64] {
+        let limit: UInt64 = (1 << UInt64(prefixBits)) - 1
+        guard UInt64(first) <= limit else {
+            throw LogFormatError(.malformed, "a trace chunk's first prefix is wider than \(prefixBits) bits")
+        }
         guard b.count >= 2 else { throw LogFormatError(.malformed, "a trace chunk shorter than its header") }
         let k = Int(b[0])
         let blockBits = Int(b[1])
@@ -102,7 +107,6 @@ enum PackedTraceSection {
             throw LogFormatError(.malformed, "the trace section names block \(block) of \(blockCount)")
         }
         out.append(prefix << 32 | block)
-        let limit = UInt64(UInt32.max)
         let stop = stopAbove.map(UInt64.init) ?? limit
         var i = 1
         while i < count && prefix <= stop {

@@ -133,15 +133,23 @@ public struct IndexBuilder: Sendable {
     /// Version 2 and later with compact terms: pack the user section in groups of 256 terms (layout 8) rather than 64
     /// (layout 5): what archive copies are written with.
     public let widePackedUsers: Bool
+    /// With wide packed users: each user's posting list counting from the previous term's end (layout 9 rather than
+    /// 8): what archive copies are written with since it.
+    public let relativeUserLists: Bool
+    /// With packed traces: prefixes of the trace ids' first three bytes (layout 10 rather than 7): what archive copies
+    /// are written with since it.
+    public let shortTracePrefixes: Bool
 
     public init(
         version: UInt16 = FormatConstants.indexVersionPostings, compactTerms: Bool = true, packedTraces: Bool = true,
-        widePackedUsers: Bool = false
+        widePackedUsers: Bool = false, relativeUserLists: Bool = false, shortTracePrefixes: Bool = false
     ) {
         self.version = version
         self.compactTerms = compactTerms
         self.packedTraces = packedTraces
         self.widePackedUsers = widePackedUsers
+        self.relativeUserLists = relativeUserLists
+        self.shortTracePrefixes = shortTracePrefixes
         if version >= FormatConstants.indexVersionRollup { rollup = CountRollupBuilder() }
     }
 
@@ -206,18 +214,21 @@ public struct IndexBuilder: Sendable {
         var sections: [(field: IndexField, layout: IndexSectionLayout, termCount: Int, bytes: [UInt8], crc: UInt32)] =
             []
         for (field, terms) in sortedStringFields() {
-            let users: IndexSectionLayout = widePackedUsers ? .widePackedTerms : .packedTerms
+            let users: IndexSectionLayout =
+                !widePackedUsers ? .packedTerms : relativeUserLists ? .relativeWidePackedTerms : .widePackedTerms
             let layout: IndexSectionLayout = !compactTerms ? .terms : field == .user ? users : .blockTerms
             let units = layout == .blockTerms ? terms.map { ($0.0, blockNumbers($0.1)) } : terms
             let (bytes, crc) = Self.termGroups(units, layout: layout)
             sections.append((field, layout, terms.count, bytes, crc))
         }
         if !traces.isEmpty {
-            // One entry per (trace, block holding some of its records), by the id's first four bytes.
+            // One entry per (trace, block holding some of its records), by the id's first four bytes (three in
+            // layout 10).
+            let short = packedTraces && shortTracePrefixes
             var pairs: [UInt64] = []
             pairs.reserveCapacity(traces.count)
             for (id, ordinals) in traces {
-                let prefix = UInt64(id.high >> 32)
+                let prefix = UInt64(id.high >> (short ? 40 : 32))
                 var last = -1
                 var b = 0
                 for ordinal in ordinals {
@@ -232,7 +243,7 @@ public struct IndexBuilder: Sendable {
             pairs = pairs.enumerated().filter { $0.offset == 0 || pairs[$0.offset - 1] != $0.element }.map(\.element)
             if packedTraces {
                 let (bytes, crc) = PackedTraceSection.encode(pairs)
-                sections.append((.traceID, .tracePacked, pairs.count, bytes, crc))
+                sections.append((.traceID, short ? .tracePacked24 : .tracePacked, pairs.count, bytes, crc))
             } else {
                 sections.append(Self.fixedTraceSection(pairs, blockCount: blocks.count))
             }
@@ -335,6 +346,8 @@ public struct IndexBuilder: Sendable {
         for g in 0..<groupCount {
             let start = groups.count
             var previous: ([UInt8], [UInt32])? = nil
+            // Layout 9: where the previous term's list ends, which the next list's first token counts from.
+            var end: UInt64 = 0
             for (key, ordinals) in terms[g * perGroup..<min((g + 1) * perGroup, terms.count)] {
                 var shared = 0
                 if let p = previous?.0 {
@@ -353,7 +366,12 @@ public struct IndexBuilder: Sendable {
                     groups.uvarint(0)
                 } else {
                     list.bytes.removeAll(keepingCapacity: true)
-                    PostingRuns.encode(ordinals, into: &list)
+                    if layout.hasRelativeLists {
+                        PostingRuns.encode(ordinals, from: end, into: &list)
+                        if let last = ordinals.last { end = UInt64(last) + 1 }
+                    } else {
+                        PostingRuns.encode(ordinals, into: &list)
+                    }
                     groups.uvarint(list.count)
                     groups.raw(list.bytes)
                 }

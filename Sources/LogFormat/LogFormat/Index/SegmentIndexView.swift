@@ -26,21 +26,36 @@ enum IndexSectionLayout: UInt8, Sendable {
     /// As `packedTerms` in groups of 256 terms: the archive tier's users, where zlib gains from longer groups and
     /// look-ups are rare.
     case widePackedTerms = 8
+    /// As `widePackedTerms`, each posting list's first token a signed gap from the end of the previous term's list
+    /// in the group: the archive tier's users since 2026-12-06 (subjects in key order name ascending records).
+    case relativeWidePackedTerms = 9
+    /// As `tracePacked`, with prefixes of the trace id's first three bytes: the archive tier's trace ids since
+    /// 2026-12-06 (a byte less per entry, a look-up's false hits about entries / 2^24).
+    case tracePacked24 = 10
 
     /// Whether the layout holds string terms (every layout but the trace ones and the rollup).
     var isTerms: Bool { self == .terms || self == .blockTerms || isPacked }
 
-    /// Whether the layout's groups are compressed with zlib (layouts 5 and 8).
-    var isPacked: Bool { self == .packedTerms || self == .widePackedTerms }
+    /// Whether the layout's groups are compressed with zlib (layouts 5, 8 and 9).
+    var isPacked: Bool { self == .packedTerms || self == .widePackedTerms || self == .relativeWidePackedTerms }
+
+    /// Whether each posting list's first token counts from the previous term's end (layout 9).
+    var hasRelativeLists: Bool { self == .relativeWidePackedTerms }
 
     /// Whether the layout maps trace-id prefixes to blocks.
-    var isTrace: Bool { self == .traceBlocks16 || self == .traceBlocks32 || self == .tracePacked }
+    var isTrace: Bool { self == .traceBlocks16 || self == .traceBlocks32 || isPackedTrace }
+
+    /// Whether the trace entries are bit-packed in chunks (layouts 7 and 10).
+    var isPackedTrace: Bool { self == .tracePacked || self == .tracePacked24 }
+
+    /// Bits of a trace layout's prefixes: the first three bytes of the id in layout 10, else four.
+    var tracePrefixBits: Int { self == .tracePacked24 ? 24 : 32 }
 
     /// Terms per group of a terms layout.
     var termsPerGroup: Int {
         switch self {
         case .packedTerms: FormatConstants.termsPerPackedGroup
-        case .widePackedTerms: FormatConstants.termsPerWidePackedGroup
+        case .widePackedTerms, .relativeWidePackedTerms: FormatConstants.termsPerWidePackedGroup
         default: FormatConstants.termsPerGroup
         }
     }
@@ -233,13 +248,13 @@ public struct SegmentIndexView: @unchecked Sendable {
             guard s.start >= r.offset, s.start <= payload.count, s.length <= payload.count - s.start else {
                 throw LogFormatError(.malformed, "index section \(field) lies outside the index", offset: at)
             }
-            if s.layout == .tracePacked,
+            if s.layout.isPackedTrace,
                 s.length < Self.fenceBytes(s) || s.termCount > s.length * 8
             {
                 throw LogFormatError(
                     .malformed, "index section \(field) holds \(s.length) bytes for \(s.termCount) entries", offset: at)
             }
-            if s.layout.isTrace, s.layout != .tracePacked,
+            if s.layout.isTrace, !s.layout.isPackedTrace,
                 s.termCount > s.length || s.length != Self.fenceBytes(s) + s.termCount * Self.width(s)
             {
                 throw LogFormatError(
@@ -270,11 +285,19 @@ public struct SegmentIndexView: @unchecked Sendable {
     /// Bytes of a trace section's fences: (first prefix, CRC) per chunk of entries.
     private static func fenceBytes(_ s: FieldSection) -> Int {
         (s.termCount + FormatConstants.traceChunkEntries - 1) / FormatConstants.traceChunkEntries
-            * (s.layout == .tracePacked ? PackedTraceSection.fenceSize : 8)
+            * (s.layout.isPackedTrace ? PackedTraceSection.fenceSize : 8)
     }
 
-    /// Whether the trace section is packed (layout 7), as every index written since it is; true without one.
-    public var packedTraces: Bool { fields[.traceID].map { $0.layout == .tracePacked } ?? true }
+    /// Whether the trace section is packed (layout 7 or 10), as every index written since layout 7 is; true without
+    /// one.
+    public var packedTraces: Bool { fields[.traceID].map { $0.layout.isPackedTrace } ?? true }
+
+    /// Whether the trace section's prefixes are the ids' first three bytes (layout 10, archive copies since it).
+    public var shortTracePrefixes: Bool { fields[.traceID]?.layout == .tracePacked24 }
+
+    /// Bits of the trace section's prefixes: 24 (layout 10) or 32 (every other trace layout, and without one). Two
+    /// segments' prefixes compare at the narrower of their widths.
+    public var tracePrefixBits: Int { fields[.traceID]?.layout.tracePrefixBits ?? 32 }
 
     /// The section of `field` with its table placed and checked (version 2): the directory's checksum covers a
     /// terms section's group table, a trace section's fences; each group of terms and each chunk of trace entries
@@ -387,7 +410,13 @@ public struct SegmentIndexView: @unchecked Sendable {
     public var compactTerms: Bool { fields.values.contains { $0.layout == .blockTerms || $0.layout.isPacked } }
 
     /// Whether the user section is packed in groups of 256 terms (layout 8, archive copies since it).
-    public var widePackedUsers: Bool { fields[.user]?.layout == .widePackedTerms }
+    public var widePackedUsers: Bool {
+        fields[.user]?.layout == .widePackedTerms || fields[.user]?.layout == .relativeWidePackedTerms
+    }
+
+    /// Whether the user section's posting lists count from the previous term's end (layout 9, archive copies since
+    /// it).
+    public var relativeUserLists: Bool { fields[.user]?.layout == .relativeWidePackedTerms }
 
     /// The postings of the term whose stored key bytes are `key` (saves re-encoding a term looked up often).
     public func postings(_ field: IndexField, key: [UInt8]) throws(LogFormatError) -> [UInt32] {
@@ -463,12 +492,13 @@ public struct SegmentIndexView: @unchecked Sendable {
         return try r.rawSlice(n)
     }
 
-    /// Calls `body` with each term of group `g`: its key, postings count and its postings' bytes (a term stored
-    /// as "same as the previous" gets the previous term's bytes), valid during the call; `body` returns false to
-    /// stop. A packed group (layout 5) is inflated first.
+    /// Calls `body` with each term of group `g`: its key, postings count, its postings' bytes (a term stored
+    /// as "same as the previous" gets the previous term's bytes), valid during the call, and the base its first
+    /// token counts from (layout 9; nil for the others); `body` returns false to stop. A packed group (layouts 5, 8
+    /// and 9) is inflated first.
     private func forEachTerm(
         _ s: FieldSection, group g: Int,
-        _ body: ([UInt8], Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Bool
+        _ body: ([UInt8], Int, UnsafeRawBufferPointer, UInt64?) throws(LogFormatError) -> Bool
     ) throws(LogFormatError) {
         let range = try group(s, g)
         let terms = min(s.layout.termsPerGroup, s.termCount - g * s.layout.termsPerGroup)
@@ -477,7 +507,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         do throws(LogFormatError) {
             guard s.layout.isPacked else {
                 var r = BinaryReader(stored)
-                try Self.walkTerms(&r, terms: terms, firstKey: nil, limit: limit, body)
+                try Self.walkTerms(&r, terms: terms, firstKey: nil, limit: limit, relative: false, body)
                 return
             }
             // Packed: the first key whole, then the inflated length and the zlib stream of the rest.
@@ -487,7 +517,8 @@ public struct SegmentIndexView: @unchecked Sendable {
             let rawLength = try r.uvarint(max: FormatConstants.maxPackedGroupBytes, "a packed group length")
             guard rawLength > 0 else {
                 // Stored as is: compressing would not have made it smaller.
-                try Self.walkTerms(&r, terms: terms, firstKey: first, limit: limit, body)
+                try Self.walkTerms(
+                    &r, terms: terms, firstKey: first, limit: limit, relative: s.layout.hasRelativeLists, body)
                 return
             }
             var inflated: [UInt8] = []
@@ -495,7 +526,8 @@ public struct SegmentIndexView: @unchecked Sendable {
                 try r.rawSlice(r.remaining), codec: .zlib, rawLength: rawLength, into: &inflated)
             try inflated.withBytes { (raw) throws(LogFormatError) in
                 var ri = BinaryReader(raw)
-                try Self.walkTerms(&ri, terms: terms, firstKey: first, limit: limit, body)
+                try Self.walkTerms(
+                    &ri, terms: terms, firstKey: first, limit: limit, relative: s.layout.hasRelativeLists, body)
             }
         } catch {
             throw LogFormatError(error.code, "index term group \(g): \(error.message)", offset: range.lowerBound)
@@ -504,13 +536,19 @@ public struct SegmentIndexView: @unchecked Sendable {
 
     /// The terms of one group from `r`, which must end with them. `firstKey` is the first term's key when stored
     /// apart (a packed group, where it may be the empty key): the first term then holds only its postings.
+    /// `relative` (layout 9): each list's first token counts from the previous list's end, so each list is walked to
+    /// find where the next one counts from.
     private static func walkTerms(
-        _ r: inout BinaryReader, terms: Int, firstKey: [UInt8]?, limit: Int,
-        _ body: ([UInt8], Int, UnsafeRawBufferPointer) throws(LogFormatError) -> Bool
+        _ r: inout BinaryReader, terms: Int, firstKey: [UInt8]?, limit: Int, relative: Bool,
+        _ body: ([UInt8], Int, UnsafeRawBufferPointer, UInt64?) throws(LogFormatError) -> Bool
     ) throws(LogFormatError) {
         let packed = firstKey != nil
         var key = firstKey ?? []
         var previous: UnsafeRawBufferPointer? = nil
+        // Layout 9: the end of the previous term's list, and the base that list was read from (a list that refers
+        // back is that list, read from that base).
+        var end: UInt64 = 0
+        var previousBase: UInt64 = 0
         for t in 0..<terms {
             if !(packed && t == 0) {
                 let shared = try r.uvarint(max: key.count, "a shared key prefix")
@@ -522,16 +560,28 @@ public struct SegmentIndexView: @unchecked Sendable {
             let count = try r.uvarint(max: limit, "a posting count")
             let length = try r.uvarint(max: r.remaining, "a posting list length")
             let list: UnsafeRawBufferPointer
+            var base = end
             if length == 0 && count > 0 {
                 guard let p = previous else {
                     throw LogFormatError(.malformed, "a group's first term repeats a posting list")
                 }
                 list = p
+                base = previousBase
             } else {
                 list = try r.rawSlice(length)
+                if relative {
+                    var lr = BinaryReader(list)
+                    var none: [UInt32]? = nil
+                    do throws(LogFormatError) {
+                        end = try PostingRuns.decode(&lr, count: count, from: base, into: &none)
+                    } catch  where error.code == .truncated {
+                        throw LogFormatError(.malformed, "a posting list ends before its \(count) records")
+                    }
+                }
             }
             previous = list
-            if try !body(key, count, list) { return }
+            previousBase = base
+            if try !body(key, count, list, relative ? base : nil) { return }
         }
         guard r.remaining == 0 else { throw LogFormatError(.malformed, "bytes after a group's last term") }
     }
@@ -552,8 +602,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         }
         guard lo > 0 else { return [] }
         var found: [UInt32]? = nil
-        try forEachTerm(s, group: lo - 1) { (k, count, list) throws(LogFormatError) -> Bool in
-            if k == key { found = try decodeRuns(list, count: count, limit: unitLimit(s)) }
+        try forEachTerm(s, group: lo - 1) { (k, count, list, base) throws(LogFormatError) -> Bool in
+            if k == key { found = try decodeRuns(list, count: count, limit: unitLimit(s), from: base) }
             return found == nil && k.lexicographicallyPrecedes(key)
         }
         return found ?? []
@@ -568,10 +618,10 @@ public struct SegmentIndexView: @unchecked Sendable {
         return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
     }
 
-    /// A version 2 posting list of `count` ordinals (or block numbers), each below `limit`. Errors name the
-    /// group, whose offset the caller adds.
-    private func decodeRuns(_ list: UnsafeRawBufferPointer, count: Int, limit: Int) throws(LogFormatError)
-        -> [UInt32]
+    /// A version 2 posting list of `count` ordinals (or block numbers), each below `limit`, its first token counting
+    /// from `base` in layout 9 (nil: from 0, unsigned). Errors name the group, whose offset the caller adds.
+    private func decodeRuns(_ list: UnsafeRawBufferPointer, count: Int, limit: Int, from base: UInt64? = nil)
+        throws(LogFormatError) -> [UInt32]
     {
         var r = BinaryReader(list)
         var out: [UInt32] = []
@@ -580,7 +630,13 @@ public struct SegmentIndexView: @unchecked Sendable {
             throw LogFormatError(.malformed, "a posting list claims more \(unit)s than the segment holds")
         }
         do throws(LogFormatError) {
-            try PostingRuns.decode(&r, count: count, into: &out)
+            if let base {
+                var decoded: [UInt32]? = []
+                try PostingRuns.decode(&r, count: count, from: base, into: &decoded)
+                out = decoded ?? []
+            } else {
+                try PostingRuns.decode(&r, count: count, into: &out)
+            }
         } catch  where error.code == .truncated {
             // The list's bytes lie inside its group: running out of them is a count the list does not hold.
             throw LogFormatError(.malformed, "a posting list ends before its \(count) \(unit)s")
@@ -626,11 +682,11 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// The blocks that may hold records of trace `id` (version 2): those listed under the id's first four
-    /// bytes. Another trace may share the prefix, so the caller reads the blocks' trace runs to be exact.
+    /// bytes (three in layout 10). Another trace may share the prefix, so the caller reads the blocks' trace runs to be exact.
     public func traceBlocks(_ id: TraceID) throws(LogFormatError) -> [Int] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
-        let prefix = UInt32(truncatingIfNeeded: id.high >> 32)
-        if s.layout == .tracePacked { return try packedTraceBlocks(s, prefix) }
+        let prefix = UInt32(truncatingIfNeeded: id.high >> UInt64(64 - s.layout.tracePrefixBits))
+        if s.layout.isPackedTrace { return try packedTraceBlocks(s, prefix) }
         let width = Self.width(s)
         let chunkCount = Self.fenceBytes(s) / 8
         let entries = s.start + chunkCount * 8
@@ -736,7 +792,7 @@ public struct SegmentIndexView: @unchecked Sendable {
         do throws(LogFormatError) {
             entries = try PackedTraceSection.decodeChunk(
                 body, first: UInt32(u32(fence)), count: count, blockCount: blocks.count,
-                stopAbove: partial ? upTo : nil)
+                prefixBits: s.layout.tracePrefixBits, stopAbove: partial ? upTo : nil)
         } catch {
             checked.packedChunksRead.withLock { _ = $0.remove(k) }
             throw LogFormatError(error.code, "index section trace chunk \(k): \(error.message)", offset: start)
@@ -746,11 +802,12 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// Every (trace-id prefix, block) entry of the trace section (version 2 and later), in ascending order, each
-    /// chunk checked: for finding the traces two segments share.
+    /// chunk checked: for finding the traces two segments share. Prefixes are `tracePrefixBits` wide (three bytes in
+    /// layout 10).
     public func allTracePrefixes() throws(LogFormatError) -> [(prefix: UInt32, block: Int)] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
         try presentWhole(s)
-        if s.layout == .tracePacked {
+        if s.layout.isPackedTrace {
             var out: [(prefix: UInt32, block: Int)] = []
             out.reserveCapacity(s.termCount)
             for k in 0..<PackedTraceSection.chunkCount(s.termCount) {
@@ -845,12 +902,12 @@ public struct SegmentIndexView: @unchecked Sendable {
                 _ = try countRollup()
             } else if s.layout.isTerms {
                 for g in 0..<Self.groupCount(s) {
-                    try forEachTerm(s, group: g) { (_, count, list) throws(LogFormatError) -> Bool in
-                        _ = try decodeRuns(list, count: count, limit: unitLimit(s))
+                    try forEachTerm(s, group: g) { (_, count, list, base) throws(LogFormatError) -> Bool in
+                        _ = try decodeRuns(list, count: count, limit: unitLimit(s), from: base)
                         return true
                     }
                 }
-            } else if s.layout == .tracePacked {
+            } else if s.layout.isPackedTrace {
                 for k in 0..<PackedTraceSection.chunkCount(s.termCount) { _ = try packedChunk(s, k) }
             } else {
                 let chunks = Self.fenceBytes(s) / 8
@@ -868,8 +925,8 @@ public struct SegmentIndexView: @unchecked Sendable {
         out.reserveCapacity(s.termCount)
         if version >= FormatConstants.indexVersion {
             for g in 0..<Self.groupCount(s) {
-                try forEachTerm(s, group: g) { (k, count, list) throws(LogFormatError) -> Bool in
-                    out.append((k, try decodeRuns(list, count: count, limit: unitLimit(s))))
+                try forEachTerm(s, group: g) { (k, count, list, base) throws(LogFormatError) -> Bool in
+                    out.append((k, try decodeRuns(list, count: count, limit: unitLimit(s), from: base)))
                     return true
                 }
             }

@@ -302,7 +302,9 @@ public enum Verifier {
         pass.index = IndexBuilder(
             version: reader.index?.version ?? FormatConstants.indexVersionPostings,
             compactTerms: reader.index?.compactTerms ?? true, packedTraces: reader.index?.packedTraces ?? true,
-            widePackedUsers: reader.index?.widePackedUsers ?? false)
+            widePackedUsers: reader.index?.widePackedUsers ?? false,
+            relativeUserLists: reader.index?.relativeUserLists ?? false,
+            shortTracePrefixes: reader.index?.shortTracePrefixes ?? false)
         pass.leaves.reserveCapacity(Int(reader.recordCount))
         let path = reader.path
         for (b, location) in reader.blocks.enumerated() {

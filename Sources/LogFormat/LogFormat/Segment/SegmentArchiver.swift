@@ -13,8 +13,10 @@ public enum SegmentArchiver {
     /// user's rows read from the archive tier inflate columns of that many rows.
     public static let defaultBlockRows = 65536
 
+    /// `compactIndex` false writes the index layouts of archive copies made before 2026-12-06 (users in layout 8,
+    /// trace ids in layout 7), which readers and the verifier still take: for tests and fuzz seeds of such copies.
     public static func archived(
-        _ reader: SegmentReader, level: Int32 = 9, blockRows: Int = defaultBlockRows
+        _ reader: SegmentReader, level: Int32 = 9, blockRows: Int = defaultBlockRows, compactIndex: Bool = true
     ) throws(LogFormatError) -> [UInt8] {
         guard let footer = reader.footer else {
             throw LogFormatError(.invalidState, "only a sealed segment can be archived", path: reader.path)
@@ -24,8 +26,11 @@ public enum SegmentArchiver {
             version: FormatConstants.segmentVersionColumns, nodeID: reader.header.nodeID,
             sequence: reader.header.sequence, createdUnixNano: reader.header.createdUnixNano)
         var body = ColumnSealer.LaidOut(header: header)
-        // Users in groups of 256 terms: an archive copy is read rarely, and zlib gains from the longer groups.
-        body.index = IndexBuilder(version: FormatConstants.indexVersionRollup, widePackedUsers: true)
+        // Users in groups of 256 terms, each list counting from the previous one's end (layout 9), trace ids by their
+        // first three bytes (layout 10): an archive copy is read rarely, and its index is a tenth of its bytes.
+        body.index = IndexBuilder(
+            version: FormatConstants.indexVersionRollup, widePackedUsers: true, relativeUserLists: compactIndex,
+            shortTracePrefixes: compactIndex)
         body.maxBlockRaw = ColumnSealer.maxArchiveBlockRawBytes
         try body.add(
             records: records, order: Array(0..<records.count), codec: .zlib, level: level, blockRows: max(1, blockRows))
