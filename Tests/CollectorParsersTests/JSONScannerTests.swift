@@ -158,15 +158,9 @@ import Testing
         @Sendable func document(_ seed: UInt64) -> (body: [UInt8], features: [String]) {
             let g = RandomJSON(seed: seed)
             let body = signal == .traces ? g.traceRequest() : g.logsRequest()
-            var found = Array(g.features)
-            if let r = try? (signal == .traces ? OTLPJSON.traces(json: body) : OTLPJSON.logs(json: body)) {
-                found.append("accepted")
-                if !r.rejected.isEmpty { found.append("items rejected") }
-                if !r.events.isEmpty { found.append("events") }
-            } else {
-                found.append("refused")
-            }
-            return (body, found)
+            let r = try? (signal == .traces ? OTLPJSON.traces(json: body) : OTLPJSON.logs(json: body))
+            let decoded = r.map { (rejected: !$0.rejected.isEmpty, events: !$0.events.isEmpty) }
+            return (body, Self.features(of: g, decoded: decoded, rejected: "items rejected"))
         }
         @Sendable func check(_ seed: UInt64) {
             let (body, found) = document(seed)
@@ -184,6 +178,16 @@ import Testing
         await propertyCheck(count: 600, input: Gen.uint64()) { seed in check(seed) }
         Self.topUp(coverage, features, featuresOf: { document($0).features }, check: { check($0) })
         for feature in features { #expect(coverage[feature] > 0, "no generated document had: \(feature)") }
+    }
+
+    /// The features of a generated document: the generator's, and what the decoder made of it (refused, or accepted,
+    /// with events, with items rejected, named `rejected`).
+    static func features(of g: RandomJSON, decoded: (rejected: Bool, events: Bool)?, rejected: String) -> [String] {
+        guard let decoded else { return Array(g.features) + ["refused"] }
+        var found = Array(g.features) + ["accepted"]
+        if decoded.rejected { found.append(rejected) }
+        if decoded.events { found.append("events") }
+        return found
     }
 
     /// Checks, from seed 0 on, documents that have a feature the random seeds did not reach (a rare one, such as a
@@ -215,15 +219,10 @@ import Testing
         @Sendable func body(_ seed: UInt64) -> (body: [UInt8], features: [String]) {
             let g = RandomJSON(seed: seed)
             let body = g.zipkinBody()
-            var found = Array(g.features)
-            if let r = try? ZipkinMapping.events(fromJSON: body) {
-                found.append("accepted")
-                if !r.rejected.isEmpty { found.append("spans rejected") }
-                if !r.events.isEmpty { found.append("events") }
-            } else {
-                found.append("refused")
+            let decoded = (try? ZipkinMapping.events(fromJSON: body)).map {
+                (rejected: !$0.rejected.isEmpty, events: !$0.events.isEmpty)
             }
-            return (body, found)
+            return (body, Self.features(of: g, decoded: decoded, rejected: "spans rejected"))
         }
         @Sendable func check(_ seed: UInt64) {
             let (body, found) = body(seed)
