@@ -1,6 +1,7 @@
 // The trace section of layouts 7 and 10 (docs/format/index.md, "Packed trace entries"): the (trace-id prefix, block)
-// entries of layouts 2 and 3 (layout 10: prefixes of three bytes, not four), sorted the same way, in chunks of 512 whose prefixes are stored as Rice-coded gaps and
-// blocks in as few bits as the chunk's largest needs: about 3.1 bytes an entry instead of 6.
+// entries of layouts 2 and 3 (layout 10: prefixes of three bytes, not four), sorted the same way, in chunks of 512
+// whose prefixes are stored as Rice-coded gaps and blocks in as few bits as the chunk's largest needs: about 3.1
+// bytes an entry instead of 6.
 //
 // section = fence{chunks} chunk{chunks}
 // fence   = u32 first prefix  u32 offset (of the chunk, from the section's start)  u32 crc32 (of the chunk's bytes)
@@ -81,9 +82,10 @@ enum PackedTraceSection {
 
     /// The entries of a chunk (`prefix << 32 | block`), `count` of them starting at prefix `first` (its fence's),
     /// checked: a known Rice parameter and block width, blocks below `blockCount`, entries strictly ascending,
-    /// prefixes within `prefixBits` bits (32, or 24 in layout 10; the fence's too), and the bits ending in the chunk's last byte with zero padding. With `stopAbove`, the
-    /// decoding stops at the first entry whose prefix is above it (a single look-up needs no more; the entries read
-    /// are checked as above, the rest and the padding are not).
+    /// prefixes within `prefixBits` bits (32, or 24 in layout 10; the fence's too), and the bits ending in the
+    /// chunk's last byte with zero padding. With `stopAbove`, the decoding stops at the first entry whose prefix is
+    /// above it (a single look-up needs no more; the entries read are checked as above, the rest and the padding are
+    /// not).
     static func decodeChunk(
         _ b: UnsafeRawBufferPointer, first: UInt32, count: Int, blockCount: Int, prefixBits: Int = 32,
         stopAbove: UInt32? = nil

@@ -682,7 +682,8 @@ public struct SegmentIndexView: @unchecked Sendable {
     }
 
     /// The blocks that may hold records of trace `id` (version 2): those listed under the id's first four
-    /// bytes (three in layout 10). Another trace may share the prefix, so the caller reads the blocks' trace runs to be exact.
+    /// bytes (three in layout 10). Another trace may share the prefix, so the caller reads the blocks' trace runs
+    /// to be exact.
     public func traceBlocks(_ id: TraceID) throws(LogFormatError) -> [Int] {
         guard tracesMapToBlocks, let s = try section(.traceID), s.termCount > 0 else { return [] }
         let prefix = UInt32(truncatingIfNeeded: id.high >> UInt64(64 - s.layout.tracePrefixBits))
