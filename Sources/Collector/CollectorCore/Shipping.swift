@@ -157,7 +157,8 @@ public final class SegmentShipper: Sendable {
         localBytes = makeGauge("local_segment", "bytes", "Bytes of segment files in the data directory")
         shippedObjects = makeCounter("shipped_objects", "total", "Objects uploaded and verified in the store")
         shippedBytes = makeCounter("shipped_bytes", "total", "Bytes uploaded and verified in the store")
-        failures = makeCounter("ship_failures", "total", "Upload or check attempts that failed (retried)")
+        failures = makeCounter(
+            "ship_failures", "total", "Upload or check attempts, or reads of the data directory, that failed (retried)")
         conflicts = makeCounter(
             "ship_conflicts", "total",
             "Keys already taken in the store by a different segment (kept local, never overwritten)")
@@ -192,7 +193,10 @@ public final class SegmentShipper: Sendable {
         var pass = Pass()
         let items: [Item]
         do { items = try pending() } catch {
+            // Said and counted like a store failure: a pass that cannot read the directory ships nothing.
+            failures.increment()
             pass.failure = "reading \(directory.root): \(error)"
+            logger.warning("shipping: cannot read the data directory; segments wait", metadata: ["error": "\(error)"])
             return pass
         }
         var left = items.count
