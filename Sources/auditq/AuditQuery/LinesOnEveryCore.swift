@@ -13,9 +13,11 @@ import Synchronization
 /// renderer with `renderer`. The run whose turn it is streams out as it is rendered; a run rendered ahead of its turn
 /// is held until then, with at most two runs per core taken and not yet written. When rendering throws, what came
 /// before the failing item is written (all of it, or up to its last piece) and nothing after it, and the error is
-/// thrown. `cores`: at most this many threads (one renders on the caller's).
+/// thrown. `cores`: at most this many threads (one renders on the caller's); by default the active processors, asked
+/// only when there is more than one run (Foundation reads the cgroup's CPU quota for it: about 0.3 ms of a light
+/// question's process).
 public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
-    _ items: [T], run: Int, key: (T) -> Int32, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+    _ items: [T], run: Int, key: (T) -> Int32, cores: Int? = nil,
     flushBytes: Int = 128 << 10, renderer: @Sendable () -> R,
     _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void,
     write: @Sendable ([UInt8]) -> Void
@@ -23,7 +25,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     let runs = Runs.cut(items, run: run, key: key)
     let state = Mutex(Runs.State<E>())
     let next = Atomic<Int>(0)
-    let workers = max(1, min(cores, runs.count))
+    let workers = runs.count <= 1 ? 1 : max(1, min(cores ?? ProcessInfo.processInfo.activeProcessorCount, runs.count))
     // At most this many runs taken and not yet written: when the reader of the output is slower than the cores, runs
     // rendered ahead would otherwise be held without bound (a whole activity's 165 MB behind a slow pipe).
     let ahead = DispatchSemaphore(value: 2 * workers)
