@@ -36,7 +36,7 @@ import Testing
         for i in 0..<records.count {
             try records.withRecord(i) { (r) throws(LogFormatError) in
                 let (terms, start) = try Verifier.indexedFields(r)
-                hints.records.append(hints.hint(r, leaf: MerkleTree.leafHash(r), terms: terms, start: start))
+                hints.append(hints.hint(r, leaf: MerkleTree.leafHash(r), terms: terms, start: start))
             }
         }
         return hints
@@ -143,11 +143,11 @@ import Testing
                 + (try #require(try tmp.dataDirectory.listSegmentFiles().open.first))
             let good = try Self.hints(of: wal)
             var fewer = good
-            fewer.records.removeLast()
+            fewer.truncate(to: fewer.count - 1)
             var more = good
-            more.records.append(good.records[0])
+            more.append(good[0])
             var resized = good
-            resized.records[250].size += 1
+            resized[250].size += 1
             for (name, hints) in [("fewer", fewer), ("more", more), ("resized", resized)] {
                 do throws(LogFormatError) {
                     _ = try ColumnSealer.seal(
@@ -161,5 +161,56 @@ import Testing
                 #expect(!FileManager.default.fileExists(atPath: tmp.path + "/x.seg"), "\(name)")
             }
         }
+    }
+}
+
+/// The hints' chunked storage against a plain array: appends across chunk boundaries, rolled-back batches of every
+/// size (to a chunk's end, into the middle of one, to nothing) and changes in place read back alike.
+@Suite struct SealHintsStorageTests {
+    static func record(_ n: Int) -> SealHints.Record {
+        SealHints.Record(
+            leaf: .zero, traceID: TraceID(high: 1, low: UInt64(n)), start: UInt64(n), size: UInt32(n & 0xFFFF),
+            user: UInt32(n % 7), service: UInt32(n % 3), isEdgeAccess: n % 5 == 0)
+    }
+
+    @Test(arguments: [0, 1, 2, 3])
+    func chunksReadAsOneArray(seed: UInt64) {
+        var rng = Xoshiro256StarStar(seed: seed)
+        var hints = SealHints()
+        var model: [SealHints.Record] = []
+        var n = 0
+        var most = 0
+        for _ in 0..<60 {
+            switch rng.next() % 8 {
+            case 0...4:
+                let batch = (0..<Int(rng.next() % 4000)).map { _ in
+                    n += 1
+                    return Self.record(n)
+                }
+                hints.append(contentsOf: batch)
+                model += batch
+            case 5:
+                // Back to a chunk boundary, into a chunk, or to nothing.
+                let boundary = model.count / SealHints.chunkSize * SealHints.chunkSize
+                let to = [0, boundary, Int(rng.next() % UInt64(model.count + 1))][Int(rng.next() % 3)]
+                hints.truncate(to: to)
+                model.removeLast(model.count - min(to, model.count))
+            default:
+                guard !model.isEmpty else { continue }
+                let i = Int(rng.next() % UInt64(model.count))
+                hints[i].size += 1
+                model[i].size += 1
+            }
+            #expect(hints.count == model.count)
+            #expect(
+                (0..<50).allSatisfy { _ in
+                    model.isEmpty
+                        || { i in hints[i].traceID == model[i].traceID }(Int(rng.next() % UInt64(model.count)))
+                })
+            most = max(most, model.count)
+        }
+        #expect(most > 2 * SealHints.chunkSize, "the storage must be tested across chunks")
+        #expect(
+            (0..<model.count).allSatisfy { hints[$0].traceID == model[$0].traceID && hints[$0].size == model[$0].size })
     }
 }

@@ -47,6 +47,33 @@ package struct SealOrderFields: Sendable, Hashable {
     static func peekTraceID(_ record: UnsafeRawBufferPointer) -> TraceID? { RecordCodec.peekTraceID(record) }
 }
 
+/// The records a seal orders, read by arrival index: what `SealOrder.permutation` needs of each, with the names of
+/// users and services as whatever the source keeps them as (strings, or numbers into a table of them).
+package protocol SealOrderRecords {
+    associatedtype Name: Hashable
+    var count: Int { get }
+    func traceID(_ i: Int) -> TraceID
+    func start(_ i: Int) -> UInt64
+    func isEdgeAccess(_ i: Int) -> Bool
+    /// The user's subject, when record `i` carries a user.
+    func user(_ i: Int) -> Name?
+    func service(_ i: Int) -> Name
+    /// Whether name `a` sorts before `b`: by the UTF-8 bytes of the strings they stand for.
+    func precedes(_ a: Name, _ b: Name) -> Bool
+}
+
+extension Array: SealOrderRecords where Element == SealOrderFields {
+    package func traceID(_ i: Int) -> TraceID { self[i].traceID }
+    package func start(_ i: Int) -> UInt64 { self[i].startTimeUnixNano }
+    package func isEdgeAccess(_ i: Int) -> Bool { self[i].isEdgeAccess }
+    package func user(_ i: Int) -> String? { self[i].user }
+    package func service(_ i: Int) -> String { self[i].service }
+}
+
+extension SealOrderRecords where Name == String {
+    package func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+}
+
 package enum SealOrder {
     /// The sealed order of `records` (given in arrival order): `result[k]` is the arrival index of the record
     /// that gets ordinal `k`. Deterministic: the same records in the same arrival order give the same result.
@@ -55,50 +82,49 @@ package enum SealOrder {
     /// one, else (no user at all) by the service of its earliest record. Traces sort by (has a user first, that
     /// name, the trace's earliest start, the trace id); records within a trace by (start, arrival). A record
     /// without a trace id is a trace of its own.
-    package static func permutation(_ records: [SealOrderFields]) -> [Int] {
-        guard !records.isEmpty else { return [] }
+    package static func permutation<R: SealOrderRecords>(_ records: R) -> [Int] {
+        guard records.count > 0 else { return [] }
         // Group by trace id; records without one are groups of one.
-        var groupOf = [Int](repeating: 0, count: records.count)
         var groups: [[Int]] = []
         var groupByTrace: [TraceID: Int] = [:]
         groupByTrace.reserveCapacity(records.count / 4)
-        for (i, r) in records.enumerated() {
-            if r.traceID.isZero {
-                groupOf[i] = groups.count
+        for i in 0..<records.count {
+            let trace = records.traceID(i)
+            if trace.isZero {
                 groups.append([i])
-            } else if let g = groupByTrace[r.traceID] {
-                groupOf[i] = g
+            } else if let g = groupByTrace[trace] {
                 groups[g].append(i)
             } else {
-                groupByTrace[r.traceID] = groups.count
-                groupOf[i] = groups.count
+                groupByTrace[trace] = groups.count
                 groups.append([i])
             }
         }
+        groupByTrace = [:]
         // Within a group: by start, then arrival (the arrays are already in arrival order).
         for g in groups.indices where groups[g].count > 1 {
-            groups[g].sort { (records[$0].startTimeUnixNano, $0) < (records[$1].startTimeUnixNano, $1) }
+            groups[g].sort { (records.start($0), $0) < (records.start($1), $1) }
         }
         // Each group's name, compared as a rank so the sort below compares integers, not strings.
-        var names: [(hasUser: Bool, name: String)] = []
+        var names: [NameKey<R.Name>] = []
         names.reserveCapacity(groups.count)
         for members in groups {
-            let edge = members.first { records[$0].isEdgeAccess && records[$0].user != nil }
-            let named = edge ?? members.first { records[$0].user != nil }
-            if let named, let user = records[named].user {
-                names.append((true, user))
+            let edge = members.first { records.isEdgeAccess($0) && records.user($0) != nil }
+            let named = edge ?? members.first { records.user($0) != nil }
+            if let named, let user = records.user(named) {
+                names.append(NameKey(hasUser: true, name: user))
             } else {
-                names.append((false, records[members[0]].service))
+                names.append(NameKey(hasUser: false, name: records.service(members[0])))
             }
         }
-        let rank = ranks(of: names)
+        let rank = ranks(of: names, records)
+        names = []
         var order = Array(groups.indices)
         order.sort { a, b in
-            let ka = (rank[a], records[groups[a][0]].startTimeUnixNano)
-            let kb = (rank[b], records[groups[b][0]].startTimeUnixNano)
+            let ka = (rank[a], records.start(groups[a][0]))
+            let kb = (rank[b], records.start(groups[b][0]))
             if ka != kb { return ka < kb }
-            let ta = records[groups[a][0]].traceID
-            let tb = records[groups[b][0]].traceID
+            let ta = records.traceID(groups[a][0])
+            let tb = records.traceID(groups[b][0])
             if ta != tb { return ta < tb }
             return groups[a][0] < groups[b][0]
         }
@@ -109,22 +135,20 @@ package enum SealOrder {
     }
 
     /// Dense ranks of the group names: users before services, each by UTF-8 bytes.
-    static func ranks(of names: [(hasUser: Bool, name: String)]) -> [Int] {
-        var distinct = Array(Set(names.map { NameKey(hasUser: $0.hasUser, name: $0.name) }))
-        distinct.sort()
-        var rankOf: [NameKey: Int] = [:]
+    static func ranks<R: SealOrderRecords>(of names: [NameKey<R.Name>], _ records: R) -> [Int] {
+        var distinct = Array(Set(names))
+        distinct.sort { a, b in
+            if a.hasUser != b.hasUser { return a.hasUser }
+            return records.precedes(a.name, b.name)
+        }
+        var rankOf: [NameKey<R.Name>: Int] = [:]
         rankOf.reserveCapacity(distinct.count)
         for (i, k) in distinct.enumerated() { rankOf[k] = i }
-        return names.map { rankOf[NameKey(hasUser: $0.hasUser, name: $0.name)]! }
+        return names.map { rankOf[$0]! }
     }
 
-    struct NameKey: Hashable, Comparable {
+    struct NameKey<Name: Hashable>: Hashable {
         var hasUser: Bool
-        var name: String
-
-        static func < (a: NameKey, b: NameKey) -> Bool {
-            if a.hasUser != b.hasUser { return a.hasUser }
-            return a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
-        }
+        var name: Name
     }
 }

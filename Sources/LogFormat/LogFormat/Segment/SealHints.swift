@@ -18,13 +18,34 @@ struct SealHints: Sendable {
         var isEdgeAccess: Bool
     }
 
-    /// By arrival index, for the records in written blocks.
-    var records: [Record] = []
+    /// By arrival index, for the records in written blocks, in chunks of `chunkSize`: one array grown by doubling
+    /// would hold up to twice a full segment's hints (both copies while it grows), and the hints of every retired
+    /// log wait for its seal beside those of the open one.
+    private var chunks: [[Record]] = []
+    private(set) var count = 0
+    static let chunkShift = 13
+    static let chunkSize = 1 << chunkShift
     /// The users and services named, each once (by bytes).
     var names: [String] = []
     private var nameNumbers = ByteKeyTable(capacity: 1024)
 
-    var count: Int { records.count }
+    subscript(i: Int) -> Record {
+        get { chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)] }
+        set { chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)] = newValue }
+    }
+
+    mutating func append(_ record: Record) {
+        if count & (Self.chunkSize - 1) == 0 {
+            chunks.append([])
+            chunks[chunks.count - 1].reserveCapacity(Self.chunkSize)
+        }
+        chunks[chunks.count - 1].append(record)
+        count += 1
+    }
+
+    mutating func append(contentsOf records: [Record]) {
+        for r in records { append(r) }
+    }
 
     /// The hint of `record`, whose leaf and index terms ingest computed (`PreparedBatch`), naming its strings here.
     mutating func hint(
@@ -46,15 +67,24 @@ struct SealHints: Sendable {
 
     /// Forgets the records from `count` on (a batch rolled back).
     mutating func truncate(to count: Int) {
-        if records.count > count { records.removeLast(records.count - count) }
+        guard self.count > count else { return }
+        let kept = (count + Self.chunkSize - 1) >> Self.chunkShift
+        chunks.removeLast(chunks.count - kept)
+        let inLast = count & (Self.chunkSize - 1)
+        if inLast > 0 { chunks[kept - 1].removeLast(chunks[kept - 1].count - inLast) }
+        self.count = count
     }
+}
 
-    /// What the seal order reads of each record, as `SealOrderFields.peek` reads it from the record.
-    var orderFields: [SealOrderFields] {
-        records.map { r in
-            SealOrderFields(
-                traceID: r.traceID, startTimeUnixNano: r.start, user: r.user == 0 ? nil : names[Int(r.user) - 1],
-                service: names[Int(r.service)], isEdgeAccess: r.isEdgeAccess)
-        }
+/// The seal order reads the hints where they lie, the names as the strings they stand for (as `SealOrderFields`
+/// read from the log have them), so a seal from hints and one from the log alone order alike.
+extension SealHints: SealOrderRecords {
+    func traceID(_ i: Int) -> TraceID { self[i].traceID }
+    func start(_ i: Int) -> UInt64 { self[i].start }
+    func isEdgeAccess(_ i: Int) -> Bool { self[i].isEdgeAccess }
+    func user(_ i: Int) -> String? {
+        let u = self[i].user
+        return u == 0 ? nil : names[Int(u) - 1]
     }
+    func service(_ i: Int) -> String { names[Int(self[i].service)] }
 }

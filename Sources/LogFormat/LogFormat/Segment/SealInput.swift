@@ -12,37 +12,42 @@ struct SealInput {
     var rawBytes: Int
     /// Every record, when they fit the budget; nil when they are read again a part at a time.
     var records: WALRecords?
-    /// By arrival index, when read in parts: each record's size and trace id (what cuts blocks).
+    /// By arrival index, when read in parts without hints: each record's size and trace id (what cuts blocks).
     var sizes: [Int] = []
     var traces: [TraceID?] = []
-    /// By arrival index, each record's Merkle leaf, when the writer kept them (`SealHints`); nil: hashed here.
-    var leaves: [Digest32]? = nil
+    /// What the writer kept of each record (`SealHints`): sizes, trace ids and Merkle leaves read where they lie,
+    /// not copied into arrays of their own. Nil: the log alone, its leaves hashed here.
+    var hints: SealHints? = nil
+
+    func size(_ i: Int) -> Int { hints != nil ? Int(hints![i].size) : sizes[i] }
+    func trace(_ i: Int) -> TraceID? { hints != nil ? hints![i].traceID : traces[i] }
+    /// The Merkle leaves of `arrivals`, in that order, when the hints hold them.
+    func leaves<C: Collection<Int>>(of arrivals: C) -> [Digest32]? { hints.map { h in arrivals.map { h[$0].leaf } } }
 
     /// Reads the log at `path` for sealing: with `hints` (what the writer kept of its records, `SealHints`), only
     /// its records, and those only when they fit `budget`; without, as `read(path:budget:)`. Throws `.integrity`
     /// when the log does not hold the records the hints describe.
     static func read(path: String, budget: Int, hints: consuming SealHints?) throws(LogFormatError) -> SealInput {
         guard let hints else { return try read(path: path, budget: budget) }
-        let order = SealOrder.permutation(hints.orderFields)
-        let leaves = hints.records.map(\.leaf)
-        let sizes = hints.records.map { Int($0.size) }
-        let rawBytes = sizes.reduce(0, +)
+        let order = SealOrder.permutation(hints)
+        var rawBytes = 0
+        for i in 0..<hints.count { rawBytes += Int(hints[i].size) }
         if rawBytes > budget {
-            // Read in parts (`addBlocks`), each pass checking every record's size against `sizes`.
+            // Read in parts (`addBlocks`), each pass checking every record's size against the hints.
             return SealInput(
                 header: try WALRecords.header(path: path), order: order, rawBytes: rawBytes, records: nil,
-                sizes: sizes, traces: hints.records.map { $0.traceID }, leaves: leaves)
+                hints: hints)
         }
         let (header, records) = try WALRecords.read(path: path)
-        guard records.count == sizes.count,
-            sizes.indices.allSatisfy({ records.starts[$0 + 1] - records.starts[$0] == sizes[$0] })
+        guard records.count == hints.count,
+            (0..<hints.count).allSatisfy({ records.starts[$0 + 1] - records.starts[$0] == Int(hints[$0].size) })
         else {
             throw LogFormatError(
                 .integrity,
-                "write-ahead log: \(records.count) records (\(records.bytes.count) bytes), the writer kept \(sizes.count) (\(rawBytes) bytes)",
+                "write-ahead log: \(records.count) records (\(records.bytes.count) bytes), the writer kept \(hints.count) (\(rawBytes) bytes)",
                 path: path)
         }
-        return SealInput(header: header, order: order, rawBytes: rawBytes, records: records, leaves: leaves)
+        return SealInput(header: header, order: order, rawBytes: rawBytes, records: records, hints: hints)
     }
 
     /// Reads the log at `path`, keeping its records when their bytes are at most `budget`.
@@ -91,7 +96,8 @@ struct SealInput {
     ) throws(LogFormatError) {
         if let records {
             try body.addBlocks(
-                records: records, order: order, leaves: leaves, codec: codec, level: level, blockRows: blockRows)
+                records: records, order: order, leaves: leaves(of: 0..<order.count), codec: codec, level: level,
+                blockRows: blockRows)
             return
         }
         // Where the part holding each record puts it (by arrival index), -1 when in another part.
@@ -102,8 +108,8 @@ struct SealInput {
             var bytes = 0
             while end < order.count {
                 let next = ColumnSealer.blockEnd(
-                    order: order, from: end, rows: blockRows, size: { sizes[$0] }, trace: { traces[$0] })
-                let blockBytes = order[end..<next].reduce(0) { $0 + sizes[$1] }
+                    order: order, from: end, rows: blockRows, size: size, trace: trace)
+                let blockBytes = order[end..<next].reduce(0) { $0 + size($1) }
                 if end > k && bytes + blockBytes > budget { break }
                 bytes += blockBytes
                 end = next
@@ -112,7 +118,7 @@ struct SealInput {
             part.starts.reserveCapacity(end - k + 1)
             for p in k..<end {
                 slot[order[p]] = p - k
-                part.starts.append(part.starts[p - k] + sizes[order[p]])
+                part.starts.append(part.starts[p - k] + size(order[p]))
             }
             part.bytes = [UInt8](repeating: 0, count: bytes)
             var found = 0
@@ -123,10 +129,10 @@ struct SealInput {
                 }
                 let p = slot[i]
                 guard p >= 0 else { return }
-                guard record.count == sizes[i] else {
+                guard record.count == size(i) else {
                     throw LogFormatError(
                         .integrity,
-                        "write-ahead log: record \(i) is \(record.count) bytes, \(sizes[i]) when first read",
+                        "write-ahead log: record \(i) is \(record.count) bytes, \(size(i)) when first read",
                         path: path)
                 }
                 part.bytes.withUnsafeMutableBytes { b in
@@ -141,7 +147,7 @@ struct SealInput {
                     path: path)
             }
             try body.addBlocks(
-                records: part, order: Array(0..<(end - k)), leaves: leaves.map { l in (k..<end).map { l[order[$0]] } },
+                records: part, order: Array(0..<(end - k)), leaves: leaves(of: order[k..<end]),
                 codec: codec, level: level, blockRows: blockRows)
             for p in k..<end { slot[order[p]] = -1 }
             k = end

@@ -455,7 +455,7 @@ public final class SegmentWriter {
         let pending = active!.streams[stream]
         active!.streams[stream] = PendingStream(block: block)
         for leaf in pending.leafHashes { active!.merkle.append(leaf) }
-        active!.sealHints?.records.append(contentsOf: pending.hints)
+        active!.sealHints?.append(contentsOf: pending.hints)
         // Only a seal in place (version 1) writes these postings; a lay-out builds its index in the sealed order.
         if options.sealLayout == .rows {
             for (k, terms) in pending.terms.enumerated() { active!.index.add(terms, ordinal: first + UInt32(k)) }
