@@ -144,32 +144,6 @@ import Testing
         #expect(expected.count == 43)
     }
 
-    /// A set of leaves sized ahead (`reserve`, as a seal does before its first record, or part way) answers every
-    /// insert as one that grew by doubling does, over leaves that repeat and share first words (one probe chain,
-    /// equal tags): a rehash that lost or misplaced a leaf would call a repeat new.
-    @Test(arguments: [0, 1, 700, 3000]) func aReservedLeafSetAnswersAsOneThatGrew(reserveAfter: Int) throws {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return state >> 17
-        }
-        var grown = LeafSet()
-        var reserved = LeafSet()
-        var answers = (new: 0, repeats: 0)
-        for i in 0..<6000 {
-            if i == reserveAfter { reserved.reserve(6000) }
-            let v = next() % 4000
-            var bytes = [UInt8](repeating: 0, count: 32)
-            withUnsafeBytes(of: (v % 48).littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
-            withUnsafeBytes(of: v.littleEndian) { bytes.replaceSubrange(8..<16, with: $0) }
-            let leaf = try #require(Digest32(bytes: bytes))
-            let isNew = grown.insert(leaf)
-            #expect(reserved.insert(leaf) == isNew, "leaf \(v), insert \(i)")
-            if isNew { answers.new += 1 } else { answers.repeats += 1 }
-        }
-        #expect(answers.new > 2500 && answers.repeats > 1000)
-    }
-
     enum Layout: CustomStringConvertible {
         case rows, noRollup, rollup
         var description: String {

@@ -142,11 +142,11 @@ package enum ColumnBlock {
             e.table.shared = shared
             e.table.base = UInt64(shared.count)
             for s in ownStrings { _ = e.table.id(s) }
-            // Read in place, through a pointer: a `for in` loop, or an element passed as a value, copies each event.
+            // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
             events.withUnsafeBufferPointer { b in
                 for i in b.indices {
                     e.resourceKey = resourceKeys?[i] ?? -1
-                    e.add(b.baseAddress! + i)
+                    e.add(b[i])
                 }
             }
             return e
@@ -222,9 +222,6 @@ package enum ColumnBlock {
         var runTimes: [(start: UInt64, end: UInt64)] = []
         /// The stored value tag of each attribute of the row being added.
         var tags: [UInt8] = []
-        /// `shape(of:)`'s scratch: the shape's bytes and where its attributes' tags lie in them.
-        var shapeScratch = BinaryWriter(capacity: 128)
-        var tagOffsetScratch: [Int] = []
         /// The HTTP target of the current run's last row with one (revision 2 stores a repeat as 0).
         var runTarget: String?
         /// The current run's request id, once a row of it has named one (revision 3).
@@ -239,30 +236,27 @@ package enum ColumnBlock {
             if let s { w.uvarint(string(s) + 1) } else { w.uvarint(0) }
         }
 
-        /// Adds the row at `event`. Read through the pointer, not passed as a value: the caller reads an array the
-        /// encoder could write for all the compiler knows, so an `AuditEvent` argument was copied first (a retain
-        /// and release of each of its ~20 strings and arrays per row, 5 % of a seal's samples).
-        mutating func add(_ event: UnsafePointer<AuditEvent>) {
+        mutating func add(_ event: AuditEvent) {
             // Trace runs: a row joins the current run when it has the same trace id.
             let firstOfRun: Bool
-            if let last = runs.last, last.traceID == event.pointee.traceID {
+            if let last = runs.last, last.traceID == event.traceID {
                 runs[runs.count - 1].length += 1
                 firstOfRun = false
             } else {
-                runs.append((1, event.pointee.traceID))
+                runs.append((1, event.traceID))
                 runRows.removeAll(keepingCapacity: true)
                 runTimes.removeAll(keepingCapacity: true)
                 runTarget = nil
                 runRequestID = nil
-                blockStart = blockStart ?? event.pointee.startTimeUnixNano
-                runStart = event.pointee.startTimeUnixNano
+                blockStart = blockStart ?? event.startTimeUnixNano
+                runStart = event.startTimeUnixNano
                 firstOfRun = true
             }
             let row = runs[runs.count - 1].length
-            if runRows[event.pointee.spanID] == nil { runRows[event.pointee.spanID] = row }
+            if runRows[event.spanID] == nil { runRows[event.spanID] = row }
             // The parent's row in the run: only rows already seen can be named (the decoder rebuilds in order).
             var parentRow = 0
-            if let parent = event.pointee.parentSpanID {
+            if let parent = event.parentSpanID {
                 if let k = runRows[parent], k < row {
                     parentRow = k
                     parents.uvarint(UInt64(k))
@@ -271,8 +265,8 @@ package enum ColumnBlock {
                     parents.u64BigEndian(parent.value)
                 }
             }
-            let start = event.pointee.startTimeUnixNano
-            let end = event.pointee.endTimeUnixNano
+            let start = event.startTimeUnixNano
+            let end = event.endTimeUnixNano
             runTimes.append((start, end))
             if revision >= Revision.parentTimes && parentRow > 0 {
                 let p = runTimes[parentRow - 1]
@@ -284,18 +278,18 @@ package enum ColumnBlock {
                 times.svarint(Int64(bitPattern: start &- (firstOfRun ? blockStart! : runStart)))
                 times.svarint(Int64(bitPattern: end &- start))
             }
-            if event.pointee.observedTimeUnixNano != 0 {
-                times.svarint(Int64(bitPattern: event.pointee.observedTimeUnixNano &- start))
+            if event.observedTimeUnixNano != 0 {
+                times.svarint(Int64(bitPattern: event.observedTimeUnixNano &- start))
             }
-            spanIDs.u64BigEndian(event.pointee.spanID.value)
+            spanIDs.u64BigEndian(event.spanID.value)
             tags.removeAll(keepingCapacity: true)
             requestIDBytesAt = -1
-            for (j, a) in event.pointee.attributes.enumerated() {
-                tags.append(storedTag(a.value, traceID: event.pointee.traceID, attribute: j))
+            for (j, a) in event.attributes.enumerated() {
+                tags.append(storedTag(a.value, traceID: event.traceID, attribute: j))
             }
-            let shapeNumber = Int(shape(of: event.pointee))
+            let shapeNumber = Int(shape(of: event))
             rowShapeList.append(shapeNumber)
-            if let user = event.pointee.user {
+            if let user = event.user {
                 identities.uvarint(string(user.subject))
                 if let email = user.email { identities.uvarint(string(email)) }
                 for g in user.groups { identities.uvarint(string(g)) }
@@ -304,7 +298,7 @@ package enum ColumnBlock {
                     identities.raw(f)
                 }
             }
-            if let h = event.pointee.http {
+            if let h = event.http {
                 if let t = h.target {
                     if revision < Revision.parentTimes {
                         http.uvarint(string(t))
@@ -316,7 +310,7 @@ package enum ColumnBlock {
                 }
                 if let c = h.clientAddress { http.uvarint(string(c)) }
             }
-            for (j, (a, tag)) in zip(event.pointee.attributes, tags).enumerated() {
+            for (j, (a, tag)) in zip(event.attributes, tags).enumerated() {
                 let start = values.count
                 defer {
                     valueEnds.append(values.count)
@@ -334,14 +328,14 @@ package enum ColumnBlock {
                 default: Self.encodeValueBody(a.value, &table, into: &values)
                 }
             }
-            if let body = event.pointee.body { Self.encodeFullValue(body, &table, into: &extras) }
-            for ev in event.pointee.events {
-                extras.svarint(Int64(bitPattern: ev.timeUnixNano &- event.pointee.startTimeUnixNano))
+            if let body = event.body { Self.encodeFullValue(body, &table, into: &extras) }
+            for ev in event.events {
+                extras.svarint(Int64(bitPattern: ev.timeUnixNano &- event.startTimeUnixNano))
                 extras.uvarint(string(ev.name))
                 Self.encodeFullAttributes(ev.attributes, &table, into: &extras)
                 extras.uvarint(UInt64(ev.droppedAttributesCount))
             }
-            for l in event.pointee.links {
+            for l in event.links {
                 extras.u64BigEndian(l.traceID.high)
                 extras.u64BigEndian(l.traceID.low)
                 extras.u64BigEndian(l.spanID.value)
@@ -354,18 +348,7 @@ package enum ColumnBlock {
 
         /// The index of `event`'s shape, added to the table when new.
         mutating func shape(of event: AuditEvent) -> UInt64 {
-            // Built in scratch kept from row to row (a writer and an array allocated per row were 2 of a seal's
-            // mallocs per record); copied out only for a new shape.
-            var w = shapeScratch
-            shapeScratch = BinaryWriter(capacity: 0)
-            w.bytes.removeAll(keepingCapacity: true)
-            var tagOffsets = tagOffsetScratch
-            tagOffsetScratch = []
-            tagOffsets.removeAll(keepingCapacity: true)
-            defer {
-                shapeScratch = w
-                tagOffsetScratch = tagOffsets
-            }
+            var w = BinaryWriter(capacity: 128)
             w.u8(event.kind.rawValue)
             w.u8(event.spanKind.rawValue)
             w.u8(event.source.rawValue)
@@ -388,6 +371,7 @@ package enum ColumnBlock {
             w.uvarint(string(event.eventName))
             w.uvarint(resourceNumber(of: event))
             w.uvarint(event.attributes.count)
+            var tagOffsets: [Int] = []
             for (a, tag) in zip(event.attributes, tags) {
                 w.uvarint(string(a.key))
                 tagOffsets.append(w.count)

@@ -141,9 +141,6 @@ public struct CountRollupBuilder: Sendable {
 
     public var kindCount: Int { kinds.count }
 
-    /// Makes room for `records` leaves, so that adding them does not rehash the set of those seen as it grows.
-    public mutating func reserve(records: Int) { seen.reserve(records) }
-
     /// The section's bytes: deterministic for the records added, whatever their order.
     public func serialize() -> [UInt8] {
         var strings = Set<String>()
@@ -240,17 +237,8 @@ struct LeafSet: Sendable {
         return true
     }
 
-    /// Sizes the table for `n` leaves (rehashing those present), as `insert` would have grown it by then.
-    mutating func reserve(_ n: Int) {
-        leaves.reserveCapacity(n)
-        var size = max(1 << 10, mask + 1)
-        while n * 2 > size { size *= 2 }
-        if size > mask + 1 { grow(to: size) }
-    }
-
-    private mutating func grow() { grow(to: max(1 << 10, (mask + 1) * 2)) }
-
-    private mutating func grow(to size: Int) {
+    private mutating func grow() {
+        let size = max(1 << 10, (mask + 1) * 2)
         slots = Array(repeating: (0, 0), count: size)
         mask = size - 1
         for (n, leaf) in leaves.enumerated() {

@@ -158,9 +158,6 @@ public struct IndexBuilder: Sendable {
         rollup?.add(kind, start: start, leaf: leaf)
     }
 
-    /// Makes room for a segment of `records` records in the rollup's set of leaves.
-    public mutating func reserve(records: Int) { rollup?.reserve(records: records) }
-
     public mutating func add(_ event: AuditEvent, ordinal: UInt32) {
         add(RecordTerms(event), ordinal: ordinal)
     }

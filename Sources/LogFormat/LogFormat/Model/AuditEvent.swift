@@ -206,10 +206,6 @@ public struct AuditEvent: Sendable, Hashable {
     public var scope: InstrumentationScope
     public var scopeSchemaURL: String
 
-    // Not inlined: inlined into a caller that sets fields after it (`RecordCodec`'s decoder), the optimizer built the
-    // event in a temporary and copied it whole into the variable (a retain and release of every reference field,
-    // 2.5 % of a seal's samples); called, it writes the caller's variable in place.
-    @inline(never)
     public init(
         kind: EventKind,
         startTimeUnixNano: UInt64,

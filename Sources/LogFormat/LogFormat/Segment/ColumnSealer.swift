@@ -230,7 +230,6 @@ enum ColumnSealer {
         body.index = IndexBuilder(
             version: countRollup ? FormatConstants.indexVersionRollup : FormatConstants.indexVersion,
             compactTerms: compactIndexTerms)
-        body.index.reserve(records: recordCount)
         // Consumed: the records (up to `maxSegmentRawBytes`) are freed before the index and footer are built.
         try input.addBlocks(
             to: &body, path: walPath, budget: recordsInMemory, codec: codec, level: 6, blockRows: blockRows)

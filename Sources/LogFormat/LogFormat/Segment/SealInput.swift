@@ -96,11 +96,6 @@ struct SealInput {
         }
         // Where the part holding each record puts it (by arrival index), -1 when in another part.
         var slot = [Int](repeating: -1, count: order.count)
-        // The parts' bytes, kept from one part to the next (the first is the largest but for the last block's
-        // rounding): fresh 64 MiB, zeroed and then written over, was 4 % of a seal's samples in page faults and
-        // memset. Never zeroed: every byte of a part's records is written from the log (`found` counts them), and
-        // the bytes after them are never read.
-        var buffer: [UInt8] = []
         var k = 0
         while k < order.count {
             var end = k
@@ -119,12 +114,7 @@ struct SealInput {
                 slot[order[p]] = p - k
                 part.starts.append(part.starts[p - k] + sizes[order[p]])
             }
-            if buffer.count < bytes {
-                buffer = []
-                buffer = [UInt8](unsafeUninitializedCapacity: bytes) { _, count in count = bytes }
-            }
-            part.bytes = buffer
-            buffer = []
+            part.bytes = [UInt8](repeating: 0, count: bytes)
             var found = 0
             _ = try WALRecords.forEachRecord(path: path) { (i, record) throws(LogFormatError) in
                 guard i < slot.count else {
@@ -153,8 +143,6 @@ struct SealInput {
             try body.addBlocks(
                 records: part, order: Array(0..<(end - k)), leaves: leaves.map { l in (k..<end).map { l[order[$0]] } },
                 codec: codec, level: level, blockRows: blockRows)
-            buffer = part.bytes
-            part.bytes = []
             for p in k..<end { slot[order[p]] = -1 }
             k = end
         }
