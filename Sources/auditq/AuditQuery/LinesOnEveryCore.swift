@@ -15,7 +15,7 @@ import Synchronization
 /// before the failing item is written (all of it, or up to its last piece) and nothing after it, and the error is
 /// thrown. `cores`: at most this many threads (one renders on the caller's).
 public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
-    _ items: [T], run: Int, key: (T) -> Int32, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+    _ items: [T], run: Int, key: (T) -> Int32, cores: Int = onlineCores,
     flushBytes: Int = 128 << 10, renderer: @Sendable () -> R,
     _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void,
     write: @Sendable ([UInt8]) -> Void
@@ -103,6 +103,12 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     for _ in 0..<held.load(ordering: .relaxed) { ahead.signal() }
     if let (_, error) = state.withLock({ $0.failure }) { throw error }
 }
+
+/// The processors online, as libdispatch counts the threads `concurrentPerform` runs on. Not
+/// `ProcessInfo.activeProcessorCount`: that reads the cgroup's CPU quota from files through Foundation's URL and
+/// makes the Swift runtime scan the binary's protocol conformances, on the one thread, between a heavy question's
+/// reading and its writing (about a fifth of a millisecond), for a bound the dispatch threads would not keep anyway.
+public let onlineCores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
 /// How `writeLinesOnEveryCore` cuts its items and hands the runs from core to core.
 enum Runs {
