@@ -1,4 +1,5 @@
 import PropertyBased
+import SyntheticTraffic
 import TestSupport
 import Testing
 
