@@ -13,11 +13,9 @@ import Synchronization
 /// renderer with `renderer`. The run whose turn it is streams out as it is rendered; a run rendered ahead of its turn
 /// is held until then, with at most two runs per core taken and not yet written. When rendering throws, what came
 /// before the failing item is written (all of it, or up to its last piece) and nothing after it, and the error is
-/// thrown. `cores`: at most this many threads (one renders on the caller's); by default the active processors, asked
-/// only when there is more than one run (Foundation reads the cgroup's CPU quota for it: about 0.3 ms of a light
-/// question's process).
+/// thrown. `cores`: at most this many threads (one renders on the caller's).
 public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
-    _ items: [T], run: Int, key: (T) -> Int32, cores: Int? = nil,
+    _ items: [T], run: Int, key: (T) -> Int32, cores: Int = onlineCores,
     flushBytes: Int = 128 << 10, renderer: @Sendable () -> R,
     _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void,
     write: @Sendable ([UInt8]) -> Void
@@ -25,7 +23,7 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     let runs = Runs.cut(items, run: run, key: key)
     let state = Mutex(Runs.State<E>())
     let next = Atomic<Int>(0)
-    let workers = runs.count <= 1 ? 1 : max(1, min(cores ?? ProcessInfo.processInfo.activeProcessorCount, runs.count))
+    let workers = max(1, min(cores, runs.count))
     // At most this many runs taken and not yet written: when the reader of the output is slower than the cores, runs
     // rendered ahead would otherwise be held without bound (a whole activity's 165 MB behind a slow pipe).
     let ahead = DispatchSemaphore(value: 2 * workers)
@@ -105,6 +103,12 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     for _ in 0..<held.load(ordering: .relaxed) { ahead.signal() }
     if let (_, error) = state.withLock({ $0.failure }) { throw error }
 }
+
+/// The processors online, as libdispatch counts the threads `concurrentPerform` runs on. Not
+/// `ProcessInfo.activeProcessorCount`: that reads the cgroup's CPU quota from files through Foundation's URL and
+/// makes the Swift runtime scan the binary's protocol conformances, on the one thread, between a heavy question's
+/// reading and its writing (about a fifth of a millisecond), for a bound the dispatch threads would not keep anyway.
+public let onlineCores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
 /// How `writeLinesOnEveryCore` cuts its items and hands the runs from core to core.
 enum Runs {

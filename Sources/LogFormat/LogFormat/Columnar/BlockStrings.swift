@@ -9,12 +9,18 @@ package final class BlockStrings {
     /// The segment's dictionary; its first `segmentCount` strings are this table's first.
     private let segment: SegmentDictionary
     private let segmentCount: Int
-    /// The segment strings built for this block, made when the first is asked for.
-    private var builtShared: [String?] = []
+    /// The strings built for this block, in the order built: segment string `i` is `built[sharedPlace[i]]`, own
+    /// string `k` is `built[ownPlace[k]]` (-1 until built); each table of places is made when its first string is
+    /// asked for. Places of four bytes rather than a `String?` of sixteen for each of the segment's thousands of
+    /// strings: that array, made for every block read, was a fifteenth of a heavy search's page faults.
+    private var sharedPlace: [Int32] = []
+    private var ownPlace: [Int32] = []
+    private var built: [String] = []
+    /// A string's bytes, gathered before it is built (one buffer for all, not an array for each).
+    private var scratch: [UInt8] = []
     /// The `dictionary` column and where each own string starts in it.
     private let column: [UInt8]
     private let starts: [Int32]
-    private var built: [String?]
     /// How many strings rows may name.
     package let count: Int
 
@@ -24,7 +30,6 @@ package final class BlockStrings {
         segmentCount = strings.count
         column = []
         starts = []
-        built = []
         count = strings.count
     }
 
@@ -35,7 +40,6 @@ package final class BlockStrings {
         self.segment = segment ?? SegmentDictionary(strings: [])
         self.segmentCount = segmentCount
         self.starts = starts
-        built = Array(repeating: nil, count: starts.count)
         count = segmentCount + starts.count
     }
 
@@ -59,26 +63,36 @@ package final class BlockStrings {
     /// String `i` (`i` < `count`, checked by the caller).
     package func string(_ i: Int) throws(LogFormatError) -> String {
         if i < segmentCount {
-            if builtShared.isEmpty { builtShared = Array(repeating: nil, count: segmentCount) }
-            if let s = builtShared[i] { return s }
-            let s = try segment.string(i)
-            builtShared[i] = s
+            if sharedPlace.isEmpty { sharedPlace = Array(repeating: -1, count: segmentCount) }
+            let place = Int(sharedPlace[i])
+            if place >= 0 { return built[place] }
+            scratch.removeAll(keepingCapacity: true)
+            try segment.appendUTF8(i, to: &scratch)
+            let s = try TokenizedString.string(scratch)
+            sharedPlace[i] = Int32(built.count)
+            built.append(s)
             return s
         }
         let k = i - segmentCount
-        if let s = built[k] { return s }
-        let s = try column.withBytes { (b) throws(LogFormatError) -> String in
+        if ownPlace.isEmpty { ownPlace = Array(repeating: -1, count: starts.count) }
+        let place = Int(ownPlace[k])
+        if place >= 0 { return built[place] }
+        scratch.removeAll(keepingCapacity: true)
+        try column.withBytes { (b) throws(LogFormatError) in
             var r = BinaryReader(b, offset: Int(starts[k]))
-            return try TokenizedString.decode(&r)
+            try TokenizedString.decode(&r, appendingTo: &scratch)
         }
-        built[k] = s
+        let s = try TokenizedString.string(scratch)
+        ownPlace[k] = Int32(built.count)
+        built.append(s)
         return s
     }
 
     /// Appends the UTF-8 bytes of string `i` to `out`, without building a `String` for it.
     package func appendUTF8(_ i: Int, to out: inout [UInt8]) throws(LogFormatError) {
         if i < segmentCount {
-            if !builtShared.isEmpty, var s = builtShared[i] {
+            if !sharedPlace.isEmpty, sharedPlace[i] >= 0 {
+                var s = built[Int(sharedPlace[i])]
                 s.withUTF8 { out.append(contentsOf: $0) }
                 return
             }
@@ -86,7 +100,8 @@ package final class BlockStrings {
             return
         }
         let k = i - segmentCount
-        if var s = built[k] {
+        if !ownPlace.isEmpty, ownPlace[k] >= 0 {
+            var s = built[Int(ownPlace[k])]
             s.withUTF8 { out.append(contentsOf: $0) }
             return
         }

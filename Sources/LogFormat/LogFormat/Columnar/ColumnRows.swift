@@ -280,10 +280,14 @@ extension ColumnBlock {
         var v = OutputRows(wanted: wanted, timeRange: timeRange, tags: d.layouts.tags, strings: d.strings.count)
         // Room for the kept rows' parts at the block's size per row and a quarter more: grown from nothing, the
         // parts were copied a dozen times over for a block of which most rows are kept.
-        for (k, id) in [ColumnID.identities, .http, .values, .extras].enumerated() {
+        func room(_ id: ColumnID) -> Int {
             let size = d.column(id).count
-            v.parts[k].reserveCapacity(min(size, size * wanted.count / max(1, expectedRows)) * 5 / 4 + 64)
+            return min(size, size * wanted.count / max(1, expectedRows)) * 5 / 4 + 64
         }
+        v.user.reserveCapacity(room(.identities))
+        v.http.reserveCapacity(room(.http))
+        v.value.reserveCapacity(room(.values))
+        v.extra.reserveCapacity(room(.extras))
         let layouts = d.layouts
         // The rows after the last asked for are not read for their parts (`walkRows(through:)`).
         let last = wanted.last ?? -1
@@ -298,7 +302,10 @@ extension ColumnBlock {
             }
             try Decoder.end(r, skipping: last + 1 < count ? Self.columnsAfterTheLastRowRead : [])
         }
-        return try ColumnRows(d, rows: v.out, parts: v.parts, used: v.used.used)
+        // Handed over, not shared: the initializer renumbers the rows' shapes, which would copy a shared array.
+        let rows = v.out
+        v.out = []
+        return try ColumnRows(d, rows: consume rows, parts: [v.user, v.http, v.value, v.extra], used: v.used.used)
     }
 
     /// The per-row columns `rows` leaves unread after the last row asked for, whose ends it does not check then.
@@ -313,8 +320,12 @@ extension ColumnBlock {
         let strings: Int
         var nextWanted = 0
         var out: [ColumnRow] = []
-        /// The kept rows' parts of the identities, HTTP, values and extras columns.
-        var parts: [[UInt8]] = [[], [], [], []]
+        /// The kept rows' parts of the identities, HTTP, values and extras columns (four arrays, not an array of
+        /// them: appending to an element of an array checks both for sharing).
+        var user: [UInt8] = []
+        var http: [UInt8] = []
+        var value: [UInt8] = []
+        var extra: [UInt8] = []
         var used: UsedStrings
 
         init(wanted: [Int], timeRange: ClosedRange<UInt64>?, tags: [UInt8], strings: Int) {
@@ -345,32 +356,32 @@ extension ColumnBlock {
             out.append(
                 ColumnRow(
                     row: Int32(h.row), shape: Int32(h.shape), start: h.start, end: h.end, observed: h.observed,
-                    traceID: h.traceID, spanID: h.spanID, parent: h.parent, user: Int32(parts[0].count),
-                    http: Int32(parts[1].count), value: Int32(parts[2].count), extra: Int32(parts[3].count)))
-            parts[0].append(contentsOf: r.user.buffer[before.0..<r.user.offset])
+                    traceID: h.traceID, spanID: h.spanID, parent: h.parent, user: Int32(user.count),
+                    http: Int32(http.count), value: Int32(value.count), extra: Int32(extra.count)))
+            user.append(contentsOf: r.user.buffer[before.0..<r.user.offset])
             if layout.hasTarget && r.revision >= Revision.parentTimes {
                 // The held part names its target by id, as revision 1 does: a writer reads it without its run.
                 var stored = BinaryReader(r.http.buffer, offset: before.1)
                 _ = try stored.uvarint()
                 var id = UInt64(r.runTarget)
                 while id >= 0x80 {
-                    parts[1].append(UInt8(truncatingIfNeeded: id) | 0x80)
+                    http.append(UInt8(truncatingIfNeeded: id) | 0x80)
                     id >>= 7
                 }
-                parts[1].append(UInt8(id))
-                parts[1].append(contentsOf: r.http.buffer[stored.offset..<r.http.offset])
+                http.append(UInt8(id))
+                http.append(contentsOf: r.http.buffer[stored.offset..<r.http.offset])
             } else {
-                parts[1].append(contentsOf: r.http.buffer[before.1..<r.http.offset])
+                http.append(contentsOf: r.http.buffer[before.1..<r.http.offset])
             }
             if r.requestIDAt >= 0 && requestIDRead, let id = r.runRequestID {
                 // Held as if the row were its run's first: its first use of the run's request id holds the bytes.
-                parts[2].append(contentsOf: r.value.buffer[before.2..<r.requestIDAt])
-                id.append(to: &parts[2])
-                parts[2].append(contentsOf: r.value.buffer[r.requestIDAt..<r.value.offset])
+                value.append(contentsOf: r.value.buffer[before.2..<r.requestIDAt])
+                id.append(to: &value)
+                value.append(contentsOf: r.value.buffer[r.requestIDAt..<r.value.offset])
             } else {
-                parts[2].append(contentsOf: r.value.buffer[before.2..<r.value.offset])
+                value.append(contentsOf: r.value.buffer[before.2..<r.value.offset])
             }
-            parts[3].append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
+            extra.append(contentsOf: r.extra.buffer[before.3..<r.extra.offset])
         }
     }
 
@@ -463,10 +474,15 @@ public struct RecordHandles: Sendable {
         let recordOffset = Int32(records.count)
         blocks += other.blocks
         records += other.records
-        handles.reserveCapacity(handles.count + other.handles.count)
-        for var h in other.handles {
-            if h.block >= 0 { h.block += blockOffset } else { h.item += recordOffset }
-            handles.append(h)
+        // Copied in one piece, then renumbered in place: appending handle by handle was a third of the time a heavy
+        // search spends on one thread between reading its blocks and writing its lines.
+        let first = handles.count
+        handles.append(contentsOf: other.handles)
+        guard blockOffset != 0 || recordOffset != 0 else { return blockOffset }
+        handles.withUnsafeMutableBufferPointer { added in
+            for i in first..<added.count {
+                if added[i].block >= 0 { added[i].block += blockOffset } else { added[i].item += recordOffset }
+            }
         }
         return blockOffset
     }

@@ -105,7 +105,12 @@ package enum TokenizedString {
     package static func decode(_ r: inout BinaryReader) throws(LogFormatError) -> String {
         var out: [UInt8] = []
         try decode(&r, appendingTo: &out)
-        guard let s = String(validating: out, as: UTF8.self) else {
+        return try string(out)
+    }
+
+    /// The decoded bytes of a tokenized string as a `String`, refused when they are not UTF-8.
+    package static func string(_ bytes: [UInt8]) throws(LogFormatError) -> String {
+        guard let s = String(validating: bytes, as: UTF8.self) else {
             throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
         }
         return s
@@ -115,35 +120,74 @@ package enum TokenizedString {
     /// errors, without building it: a table of strings is checked whole when it is read and its strings are
     /// built when rows name them. `scratch` is reused between calls (the text pieces, tokens as one ASCII byte).
     package static func check(_ r: inout BinaryReader, scratch: inout [UInt8]) throws(LogFormatError) {
+        // Most strings' text is ASCII, and tokens spell ASCII: then the text is UTF-8, and its bytes need not be
+        // gathered first. Only a string with a byte of 0x80 or more in a text piece is stepped over again with its
+        // text gathered (a block's table of strings is checked whole each time the block is read).
+        let start = r.offset
+        var ascii = true
+        try stepPieces(&r) { text in
+            if ascii { ascii = isASCII(text) }
+        } token: {
+        }
+        if ascii { return }
+        r.offset = start
         scratch.removeAll(keepingCapacity: true)
-        var more = true
-        while more {
-            let (kind, length, last) = try piece(&r)
-            more = !last
-            switch kind {
-            case .text:
-                scratch.append(contentsOf: try r.rawSlice(Int(length)))
-            case .hexLower, .hexUpper:
-                _ = try r.rawSlice(Int(length))
-                if length > 0 { scratch.append(UInt8(ascii: "0")) }
-            case .uuidLower, .uuidUpper:
-                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: a UUID has a length") }
-                _ = try r.rawSlice(16)
-                scratch.append(UInt8(ascii: "0"))
-            case .ipv4:
-                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: an address has a length") }
-                _ = try r.rawSlice(4)
-                scratch.append(UInt8(ascii: "0"))
-            case .decimal:
-                _ = try decimal(&r, digits: length)
-                scratch.append(UInt8(ascii: "0"))
-            }
+        try stepPieces(&r) {
+            scratch.append(contentsOf: $0)
+        } token: {
+            scratch.append(UInt8(ascii: "0"))
         }
         // Tokens spell ASCII, so the text is UTF-8 exactly when the text pieces with an ASCII byte for each token
         // are: a multi-byte character cut by a token is invalid either way.
         guard scratch.withUnsafeBufferPointer(UTF8Check.isValid) else {
             throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
         }
+    }
+
+    /// Steps over one tokenized string's pieces with every check `decode` makes of them, in the same order and with
+    /// the same errors: each text piece's bytes go to `text`, and `token` is called for each token that spells
+    /// something.
+    @inline(__always) private static func stepPieces(
+        _ r: inout BinaryReader, text: (UnsafeRawBufferPointer) -> Void, token: () -> Void
+    ) throws(LogFormatError) {
+        var more = true
+        while more {
+            let (kind, length, last) = try piece(&r)
+            more = !last
+            switch kind {
+            case .text:
+                text(try r.rawSlice(Int(length)))
+            case .hexLower, .hexUpper:
+                _ = try r.rawSlice(Int(length))
+                if length > 0 { token() }
+            case .uuidLower, .uuidUpper:
+                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: a UUID has a length") }
+                _ = try r.rawSlice(16)
+                token()
+            case .ipv4:
+                guard length == 0 else { throw LogFormatError(.malformed, "tokenized string: an address has a length") }
+                _ = try r.rawSlice(4)
+                token()
+            case .decimal:
+                _ = try decimal(&r, digits: length)
+                token()
+            }
+        }
+    }
+
+    /// Whether every byte is below 0x80, read eight at a time.
+    private static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        var seen: UInt64 = 0
+        var i = 0
+        while i + 8 <= b.count {
+            seen |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < b.count {
+            seen |= UInt64(b[i])
+            i += 1
+        }
+        return seen & 0x8080_8080_8080_8080 == 0
     }
 
     /// The next piece's header: its kind, length, and whether it is the string's last, with the length checked

@@ -151,7 +151,7 @@ public struct BinaryReader {
 
     public mutating func i64() throws(LogFormatError) -> Int64 { Int64(bitPattern: try u64()) }
 
-    public mutating func u64BigEndian() throws(LogFormatError) -> UInt64 {
+    @inline(__always) public mutating func u64BigEndian() throws(LogFormatError) -> UInt64 {
         try need(8, "an 8-byte id")
         defer { offset += 8 }
         return UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
@@ -179,6 +179,22 @@ public struct BinaryReader {
     }
 
     @usableFromInline mutating func uvarintSlow() throws(LogFormatError) -> UInt64 {
+        // Three to nine bytes (times and durations in nanoseconds) with at least nine left: read without a bounds
+        // check per byte, and nine bytes hold at most 63 bits, so none can overflow. A longer or damaged varint, or
+        // one near the end, is read below with every check.
+        if buffer.count - offset >= 9 {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            for i in 0..<9 {
+                let b = buffer.load(fromByteOffset: offset + i, as: UInt8.self)
+                result |= UInt64(b & 0x7f) << shift
+                if b < 0x80 {
+                    offset += i + 1
+                    return result
+                }
+                shift += 7
+            }
+        }
         var result: UInt64 = 0
         var shift: UInt64 = 0
         let start = offset
@@ -198,14 +214,21 @@ public struct BinaryReader {
         }
     }
 
-    /// A varint that must fit `limit` (a count or a length); larger values are reported as damage.
-    public mutating func uvarint(max limit: Int, _ what: StaticString) throws(LogFormatError) -> Int {
+    /// A varint that must fit `limit` (a count or a length); larger values are reported as damage. Inlined (the
+    /// walk over a block's rows reads one per row and several per row's parts), its error made out of line.
+    @inlinable @inline(__always) public mutating func uvarint(max limit: Int, _ what: StaticString)
+        throws(LogFormatError) -> Int
+    {
         let start = offset
         let v = try uvarint()
-        guard v <= UInt64(limit) else {
-            throw LogFormatError(.malformed, "\(what) \(v) exceeds the limit \(limit)", offset: start)
-        }
+        guard v <= UInt64(limit) else { throw Self.exceeds(v, limit, what, at: start) }
         return Int(v)
+    }
+
+    @usableFromInline static func exceeds(_ v: UInt64, _ limit: Int, _ what: StaticString, at start: Int)
+        -> LogFormatError
+    {
+        LogFormatError(.malformed, "\(what) \(v) exceeds the limit \(limit)", offset: start)
     }
 
     @inlinable @inline(__always) public mutating func svarint() throws(LogFormatError) -> Int64 {
@@ -214,7 +237,7 @@ public struct BinaryReader {
     }
 
     /// `n` raw bytes as a slice of the underlying buffer (no copy).
-    public mutating func rawSlice(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
+    @inline(__always) public mutating func rawSlice(_ n: Int) throws(LogFormatError) -> UnsafeRawBufferPointer {
         try need(n, "a byte string")
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
