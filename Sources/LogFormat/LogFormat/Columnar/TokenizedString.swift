@@ -110,7 +110,7 @@ package enum TokenizedString {
 
     /// The decoded bytes of a tokenized string as a `String`, refused when they are not UTF-8.
     package static func string(_ bytes: [UInt8]) throws(LogFormatError) -> String {
-        guard let s = String(validating: bytes, as: UTF8.self) else {
+        guard let s = bytes.withUnsafeBufferPointer(UTF8Text.string(validating:)) else {
             throw LogFormatError(.malformed, "tokenized string: the text is not UTF-8")
         }
         return s
@@ -126,7 +126,7 @@ package enum TokenizedString {
         let start = r.offset
         var ascii = true
         try stepPieces(&r) { text in
-            if ascii { ascii = isASCII(text) }
+            if ascii { ascii = UTF8Text.isASCII(text.assumingMemoryBound(to: UInt8.self)) }
         } token: {
         }
         if ascii { return }
@@ -173,21 +173,6 @@ package enum TokenizedString {
                 token()
             }
         }
-    }
-
-    /// Whether every byte is below 0x80, read eight at a time.
-    private static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
-        var seen: UInt64 = 0
-        var i = 0
-        while i + 8 <= b.count {
-            seen |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            i += 8
-        }
-        while i < b.count {
-            seen |= UInt64(b[i])
-            i += 1
-        }
-        return seen & 0x8080_8080_8080_8080 == 0
     }
 
     /// The next piece's header: its kind, length, and whether it is the string's last, with the length checked
