@@ -298,6 +298,7 @@ let package = Package(
                 "CollectorCore", "CollectorParsers", "LogFormat", "StoreQuery", "SyntheticTraffic",
                 "OTLPProto", "OTLPBridge", "OTLPGRPC", "CZlib", "collector", "auditq", "TestSupport", "ObjectStore",
                 "RemoteStore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -2,6 +2,7 @@ import LogFormat
 import Logging
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 @testable import CollectorCore
@@ -91,23 +92,28 @@ import Testing
         try await f.log.close()
     }
 
-    /// UDP datagrams arrive a socket read at a time: a read that finds the receiver's buffer short of room keeps
-    /// what fits and counts the rest as refused (`queue_full`), and what was kept is stored once the flusher runs.
-    @Test func aSocketReadBeyondTheBufferKeepsWhatFitsAndCountsTheRest() async throws {
+    /// UDP datagrams arrive a socket read at a time: the read that fills the receiver's buffer is kept whole, and
+    /// the receiver answers that it has no room (its reader then holds the socket's reads, counted as a pause);
+    /// once the flusher has stored half, it asks the reader to read again. Nothing read is refused.
+    @Test func aFullBufferPausesReadingKeepsWhatWasReadAndResumesAtHalf() async throws {
         let f = try Fixture()
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let receiver = SyslogReceiver(ingest: f.service, maxBufferedEvents: 10, batchEvents: 4, logger: logger)
+        let resumed = Mutex(0)
+        receiver.onResumeReading { resumed.withLock { $0 += 1 } }
         let peer = try SocketAddress(ipAddress: "10.0.0.7", port: 514)
-        receiver.datagrams(Array(repeating: (Self.message, peer), count: 6))
-        receiver.datagrams(Array(repeating: (Self.message, peer), count: 7))
-        receiver.datagrams([(Self.message, peer)])
+        let datagram = ByteBuffer(bytes: Self.message)
+        let room = (0..<13).map { _ in receiver.datagram(datagram.readableBytesView, from: peer) }
+        #expect(room == Array(repeating: true, count: 9) + Array(repeating: false, count: 4))
         let samples = MetricsTests.samples(String(decoding: f.service.metrics.exposition(log: f.log), as: UTF8.self))
-        #expect(samples[#"audit_collector_rejected_items_total{receiver="syslog_udp",reason="queue_full"}"#] == 4)
+        #expect(samples["audit_collector_syslog_udp_read_pauses_total"] == 1)
+        #expect(samples[#"audit_collector_rejected_items_total{receiver="syslog_udp",reason="queue_full"}"#] == nil)
         let flushing = Task { await receiver.runFlusher() }
         receiver.stop()
         await flushing.value
+        #expect(resumed.withLock { $0 } == 1)
         let stored = try f.stored()
-        #expect(stored.count == 10)
+        #expect(stored.count == 13)
         #expect(stored.allSatisfy { $0.attributes.value(forKey: "syslog.peer") == .string("10.0.0.7") })
         try await f.log.close()
     }

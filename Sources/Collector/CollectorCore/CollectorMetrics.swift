@@ -65,6 +65,7 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
     private let truncatedBytes: CoreMetrics.Counter
     private let udpKernelDrops: CoreMetrics.Gauge
     private let udpReceiveBuffer: CoreMetrics.Gauge
+    private let udpReadPauses: CoreMetrics.Counter
     /// The syslog UDP port whose kernel drops are exposed (0: none).
     public let kernelDropsPort = Atomic<Int>(0)
     /// The same counts per segment period, written into each segment (give it to the log's writer options as
@@ -115,10 +116,14 @@ public final class CollectorMetrics: Sendable, DurableLogObserver {
         truncatedBytes = Counter(label: "audit_collector_recovery_truncated_bytes_total", factory: factory)
         udpKernelDrops = Gauge(label: "audit_collector_syslog_udp_kernel_drops", factory: factory)
         udpReceiveBuffer = Gauge(label: "audit_collector_syslog_udp_receive_buffer_bytes", factory: factory)
+        udpReadPauses = Counter(label: "audit_collector_syslog_udp_read_pauses_total", factory: factory)
     }
 
     /// The receive buffer the kernel granted the syslog UDP socket (SO_RCVBUF as read back).
     public func syslogUDPReceiveBuffer(bytes: Int) { udpReceiveBuffer.record(Int64(bytes)) }
+
+    /// The syslog UDP receiver's buffer filled, so the socket is read no further until it has room.
+    func syslogUDPReadPaused() { udpReadPauses.increment() }
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()

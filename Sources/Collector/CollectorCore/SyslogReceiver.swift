@@ -1,7 +1,8 @@
 // Syslog listeners (UDP and TCP) for nginx access lines, on SwiftNIO. UDP has no acknowledgement, so the
-// receiver batches datagrams into appends and, under overload, drops (counted) rather than buffer without
-// bound; the kernel's own drops on the socket are read from /proc/net/udp and exposed too. TCP pushes back:
-// a connection is not read further while its batch waits for the disk, and a refused batch is retried.
+// receiver batches datagrams into appends and, under overload, stops reading the socket until it has room: the
+// kernel's receive buffer (sized for bursts) holds the rest, and its drops are read from /proc/net/udp and
+// exposed. TCP pushes back: a connection is not read further while its batch waits for the disk, and a refused
+// batch is retried.
 import Dispatch
 import Foundation
 import LogFormat
@@ -14,8 +15,10 @@ import Synchronization
 
 public final class SyslogReceiver: Sendable {
     public let ingest: IngestService
-    /// Events parsed from datagrams and waiting to be appended; beyond this, datagrams are dropped (counted).
+    /// Datagrams waiting to be parsed: at this many, or at `maxBufferedBytes` of them, the socket is read no
+    /// further until the flusher has taken half of them (what one read brought beyond is kept).
     public let maxBufferedEvents: Int
+    public let maxBufferedBytes: Int
     /// A batch is appended when it holds this many events, or after `flushInterval`.
     public let batchEvents: Int
     public let flushInterval: Duration
@@ -24,23 +27,28 @@ public final class SyslogReceiver: Sendable {
     /// Raw datagrams wait here: the event loop only copies bytes, and parsing happens in batches on the
     /// flusher's side, spread over the cores (one UDP socket is served by one event-loop thread).
     private struct Buffer {
-        /// A ring, so taking a batch from the front costs that batch only.
-        var datagrams = CircularBuffer<(bytes: [UInt8], peer: SocketAddress?)>()
+        var queue: DatagramQueue
         var closed = false
+        /// The socket's reader holds its reads (`DatagramReader`) until the flusher makes room.
+        var readingPaused = false
+        /// Asks the socket's reader to read again (set by the reader when it joins its channel).
+        var resumeReading: (@Sendable () -> Void)?
     }
-    private let buffer = Mutex(Buffer())
+    private let buffer: Mutex<Buffer>
     /// Open TCP connections, closed on shutdown so their tasks end.
     let openConnections = Mutex([ObjectIdentifier: any Channel]())
     private let wakeFlusher: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
     public init(
-        ingest: IngestService, maxBufferedEvents: Int = 100_000, batchEvents: Int = 2_000,
-        flushInterval: Duration = .milliseconds(10), logger: Logger
+        ingest: IngestService, maxBufferedEvents: Int = 100_000, maxBufferedBytes: Int = 32 << 20,
+        batchEvents: Int = 2_000, flushInterval: Duration = .milliseconds(10), logger: Logger
     ) {
         self.ingest = ingest
         self.maxBufferedEvents = maxBufferedEvents
+        self.maxBufferedBytes = maxBufferedBytes
         self.batchEvents = batchEvents
+        buffer = Mutex(Buffer(queue: DatagramQueue(batchDatagrams: batchEvents)))
         self.flushInterval = flushInterval
         self.logger = logger
         (wakes, wakeFlusher) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -63,24 +71,34 @@ public final class SyslogReceiver: Sendable {
         }
     }
 
-    /// Datagrams of one socket read: buffered as they are for the flusher, or dropped (counted) when the
-    /// buffer is full.
-    func datagrams(_ read: [(bytes: [UInt8], peer: SocketAddress?)]) {
-        let (kept, full) = buffer.withLock { b -> (Int, Bool) in
-            guard !b.closed else { return (0, false) }
-            let room = max(0, min(read.count, maxBufferedEvents - b.datagrams.count))
-            b.datagrams.append(contentsOf: read.prefix(room))
-            return (room, b.datagrams.count >= batchEvents)
+    /// One datagram read from the socket, kept for the flusher. Returns false when the buffer is full: the
+    /// caller then reads the socket no further until `resumeReading` is called. A datagram after the socket was
+    /// closed is not kept.
+    func datagram(_ bytes: ByteBufferView, from peer: SocketAddress?) -> Bool {
+        let (room, batchClosed, pausedNow) = buffer.withLock { b -> (Bool, Bool, Bool) in
+            guard !b.closed else { return (true, false, false) }
+            let ready = b.queue.batchesReady
+            b.queue.append(bytes, from: peer)
+            var paused = false
+            if !b.readingPaused, b.queue.datagrams >= maxBufferedEvents || b.queue.footprint >= maxBufferedBytes {
+                b.readingPaused = true
+                paused = true
+            }
+            // The flusher is woken once per batch closed (and by its ticker), not per datagram.
+            return (!b.readingPaused, b.queue.batchesReady > ready, paused)
         }
-        if kept < read.count {
-            ingest.metrics.received(Self.udp, items: read.count - kept)
-            ingest.metrics.rejected(Self.udp, reason: .queueFull, items: read.count - kept)
-        }
-        if full { wakeFlusher.yield() }
+        if pausedNow { ingest.metrics.syslogUDPReadPaused() }
+        if batchClosed { wakeFlusher.yield() }
+        return room
+    }
+
+    /// Called by the socket's reader with the closure that makes it read again.
+    func onResumeReading(_ resume: (@Sendable () -> Void)?) {
+        buffer.withLock { $0.resumeReading = resume }
     }
 
     /// Parses a batch of datagrams on every core (order within the batch is kept).
-    func parse(_ datagrams: [(bytes: [UInt8], peer: SocketAddress?)]) -> [AuditEvent] {
+    func parse(_ datagrams: DatagramBatch) -> [AuditEvent] {
         let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, datagrams.count / 256))
         let chunk = (datagrams.count + workers - 1) / workers
         let parts = Mutex([[AuditEvent]](repeating: [], count: workers))
@@ -88,9 +106,8 @@ public final class SyslogReceiver: Sendable {
             var mine: [AuditEvent] = []
             mine.reserveCapacity(chunk)
             for i in (w * chunk)..<min(datagrams.count, (w + 1) * chunk) {
-                if let e = event(datagrams[i].bytes, peer: datagrams[i].peer?.ipAddress, receiver: Self.udp) {
-                    mine.append(e)
-                }
+                let (bytes, peer) = datagrams[i]
+                if let e = event(Array(bytes), peer: peer, receiver: Self.udp) { mine.append(e) }
             }
             parts.withLock { $0[w] = mine }
         }
@@ -116,13 +133,20 @@ public final class SyslogReceiver: Sendable {
                 // At most `batchEvents` per append: taking the whole buffer at once (up to `maxBufferedEvents`
                 // after a stall) held every one of those lines as parsed events, records and blocks at the same
                 // time, the 500 MiB peak of the UDP flood (BENCHMARKS.md). What is left waits in raw form.
-                let (datagrams, closed, more) = buffer.withLock { b in
-                    var taken: [(bytes: [UInt8], peer: SocketAddress?)] = []
-                    taken.reserveCapacity(min(b.datagrams.count, batchEvents))
-                    while taken.count < batchEvents, let d = b.datagrams.popFirst() { taken.append(d) }
-                    return (taken, b.closed && b.datagrams.isEmpty, !b.datagrams.isEmpty)
+                let (taken, closed, more, resume) = buffer.withLock { b in
+                    let taken = b.queue.takeBatch()
+                    // Reading resumes at half the bounds, so a full buffer is not paused and resumed per batch.
+                    var resume: (@Sendable () -> Void)?
+                    if b.readingPaused, b.queue.datagrams <= maxBufferedEvents / 2,
+                        b.queue.footprint <= maxBufferedBytes / 2
+                    {
+                        b.readingPaused = false
+                        resume = b.resumeReading
+                    }
+                    return (taken, b.closed && b.queue.isEmpty, !b.queue.isEmpty, resume)
                 }
-                if !datagrams.isEmpty {
+                resume?()
+                if let datagrams = taken, !datagrams.isEmpty {
                     if inFlight == Self.batchesInFlight {
                         // The ticker never ends on its own, so this is a batch finishing.
                         _ = await group.next()
@@ -143,7 +167,7 @@ public final class SyslogReceiver: Sendable {
     }
 
     /// Parses a batch of datagrams and appends its events; durable on return, or counted as dropped.
-    private func store(_ datagrams: [(bytes: [UInt8], peer: SocketAddress?)]) async {
+    private func store(_ datagrams: DatagramBatch) async {
         let batch = parse(datagrams)
         guard !batch.isEmpty else { return }
         let count = batch.count
@@ -391,25 +415,49 @@ public struct SyslogService: Service {
     }
 }
 
-/// Takes datagrams on the event loop that read them, a socket read's worth at a time. A task reading them
-/// waited for a thread of the cooperative pool, which parsing and appending keep busy at full load, and the
-/// socket was read no further meanwhile, so a burst overflowed the kernel's buffer instead of the receiver's.
-private final class DatagramReader: ChannelInboundHandler {
+/// Takes datagrams on the event loop that read them. A task reading them waited for a thread of the cooperative
+/// pool, which parsing and appending keep busy at full load, and the socket was read no further meanwhile, so a
+/// burst overflowed the kernel's buffer instead of the receiver's. When the receiver's buffer is full, the reads
+/// NIO asks for are held until the receiver has room: the datagrams wait in the kernel's receive buffer, where a
+/// burst costs no heap and an overflow is counted as the socket's drops.
+private final class DatagramReader: ChannelDuplexHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundIn = AddressedEnvelope<ByteBuffer>
     private let receiver: SyslogReceiver
-    private var read: [(bytes: [UInt8], peer: SocketAddress?)] = []
+    private var paused = false
+    private var readHeld = false
 
     init(_ receiver: SyslogReceiver) { self.receiver = receiver }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        read.append((Array(envelope.data.readableBytesView), envelope.remoteAddress))
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        receiver.onResumeReading { loop.execute { bound.value.handler.resume(bound.value.context) } }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        guard !read.isEmpty else { return }
-        receiver.datagrams(read)
-        read.removeAll(keepingCapacity: true)
+    func handlerRemoved(context: ChannelHandlerContext) {
+        receiver.onResumeReading(nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if !receiver.datagram(envelope.data.readableBytesView, from: envelope.remoteAddress) { paused = true }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if paused {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resume(_ context: ChannelHandlerContext) {
+        paused = false
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
     }
 
     /// A failed receive concerns one datagram (none is lost that the socket had): keep reading.
