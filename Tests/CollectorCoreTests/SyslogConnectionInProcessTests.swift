@@ -94,8 +94,8 @@ import Testing
 
     /// UDP datagrams arrive a socket read at a time: the read that fills the receiver's buffer is kept whole, and
     /// the receiver answers that it has no room (its reader then holds the socket's reads, counted as a pause);
-    /// once the flusher has stored half, it asks the reader to read again. Nothing read is refused.
-    @Test func aFullBufferPausesReadingKeepsWhatWasReadAndResumesAtHalf() async throws {
+    /// once the flusher has taken a batch, it asks the reader to read again. Nothing read is refused.
+    @Test func aFullBufferPausesReadingKeepsWhatWasReadAndResumesWithRoom() async throws {
         let f = try Fixture()
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let receiver = SyslogReceiver(ingest: f.service, maxBufferedEvents: 10, batchEvents: 4, logger: logger)

@@ -16,7 +16,7 @@ import Synchronization
 public final class SyslogReceiver: Sendable {
     public let ingest: IngestService
     /// Datagrams waiting to be parsed: at this many, or at `maxBufferedBytes` of them, the socket is read no
-    /// further until the flusher has taken half of them (what one read brought beyond is kept).
+    /// further until the flusher has taken a batch (what one read brought beyond is kept).
     public let maxBufferedEvents: Int
     public let maxBufferedBytes: Int
     /// A batch is appended when it holds this many events, or after `flushInterval`.
@@ -41,7 +41,7 @@ public final class SyslogReceiver: Sendable {
     private let wakes: AsyncStream<Void>
 
     public init(
-        ingest: IngestService, maxBufferedEvents: Int = 100_000, maxBufferedBytes: Int = 32 << 20,
+        ingest: IngestService, maxBufferedEvents: Int = 100_000, maxBufferedBytes: Int = 64 << 20,
         batchEvents: Int = 2_000, flushInterval: Duration = .milliseconds(10), logger: Logger
     ) {
         self.ingest = ingest
@@ -135,11 +135,11 @@ public final class SyslogReceiver: Sendable {
                 // time, the 500 MiB peak of the UDP flood (BENCHMARKS.md). What is left waits in raw form.
                 let (taken, closed, more, resume) = buffer.withLock { b in
                     let taken = b.queue.takeBatch()
-                    // Reading resumes at half the bounds, so a full buffer is not paused and resumed per batch.
+                    // Reading resumes as soon as there is room again: while it is paused the socket's buffer takes
+                    // the whole arrival rate, not only what the flusher cannot keep up with, so waiting for more room
+                    // (half the buffer, at first) overflowed it sooner and lost more of a burst (BENCHMARKS.md).
                     var resume: (@Sendable () -> Void)?
-                    if b.readingPaused, b.queue.datagrams <= maxBufferedEvents / 2,
-                        b.queue.footprint <= maxBufferedBytes / 2
-                    {
+                    if b.readingPaused, b.queue.datagrams < maxBufferedEvents, b.queue.footprint < maxBufferedBytes {
                         b.readingPaused = false
                         resume = b.resumeReading
                     }
