@@ -229,6 +229,10 @@ package enum ColumnBlock {
         /// The attribute of the row being added whose value stores the run's request id's bytes (the run's first
         /// use of it), or -1.
         var requestIDBytesAt = -1
+        /// `shape(of:)`'s bytes and tag offsets for the row being added, kept from row to row (a writer and an
+        /// offsets array grown attribute by attribute were several allocations per row; few rows have a new shape).
+        var shapeScratch = BinaryWriter(capacity: 256)
+        var tagOffsetScratch: [Int] = []
 
         mutating func string(_ s: String) -> UInt64 { table.id(s) }
 
@@ -348,7 +352,16 @@ package enum ColumnBlock {
 
         /// The index of `event`'s shape, added to the table when new.
         mutating func shape(of event: AuditEvent) -> UInt64 {
-            var w = BinaryWriter(capacity: 128)
+            var w = BinaryWriter(capacity: 0)
+            var tagOffsets: [Int] = []
+            swap(&w, &shapeScratch)
+            swap(&tagOffsets, &tagOffsetScratch)
+            defer {
+                w.bytes.removeAll(keepingCapacity: true)
+                tagOffsets.removeAll(keepingCapacity: true)
+                swap(&w, &shapeScratch)
+                swap(&tagOffsets, &tagOffsetScratch)
+            }
             w.u8(event.kind.rawValue)
             w.u8(event.spanKind.rawValue)
             w.u8(event.source.rawValue)
@@ -371,7 +384,6 @@ package enum ColumnBlock {
             w.uvarint(string(event.eventName))
             w.uvarint(resourceNumber(of: event))
             w.uvarint(event.attributes.count)
-            var tagOffsets: [Int] = []
             for (a, tag) in zip(event.attributes, tags) {
                 w.uvarint(string(a.key))
                 tagOffsets.append(w.count)
