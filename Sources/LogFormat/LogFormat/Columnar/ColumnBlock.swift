@@ -135,6 +135,18 @@ package enum ColumnBlock {
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
         segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current, resourceKeys: [Int]? = nil
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
+        var events = events
+        return try encode(
+            lending: &events, codec: codec, level: level, shared: shared, segmentStringsColumn: segmentStringsColumn,
+            revision: revision, resourceKeys: resourceKeys)
+    }
+
+    /// `encode(_:codec:level:shared:segmentStringsColumn:revision:resourceKeys:)` of events the caller owns alone
+    /// (the seal's): `events` comes back as it was given.
+    static func encode(
+        lending events: inout [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
+        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current, resourceKeys: [Int]? = nil
+    ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         func encoder(ownStrings: [String]) -> Encoder {
             var e = Encoder()
             e.segmentStringsColumn = segmentStringsColumn
@@ -142,11 +154,16 @@ package enum ColumnBlock {
             e.table.shared = shared
             e.table.base = UInt64(shared.count)
             for s in ownStrings { _ = e.table.id(s) }
-            // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
-            events.withUnsafeBufferPointer { b in
+            // Each event is moved out of the array for its `add` and back: passed from the array or its buffer, it was
+            // copied before every call (a retain and release of each of its strings and arrays), the compiler unable
+            // to prove that the mutating `add` leaves that memory alone. A moved-out value is the caller's own.
+            events.withUnsafeMutableBufferPointer { b in
                 for i in b.indices {
                     e.resourceKey = resourceKeys?[i] ?? -1
-                    e.add(b[i])
+                    let slot = b.baseAddress! + i
+                    let event = slot.move()
+                    e.add(event)
+                    slot.initialize(to: consume event)
                 }
             }
             return e
