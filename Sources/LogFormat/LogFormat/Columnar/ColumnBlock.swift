@@ -135,6 +135,18 @@ package enum ColumnBlock {
         _ events: [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
         segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current, resourceKeys: [Int]? = nil
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
+        var events = events
+        return try encode(
+            lending: &events, codec: codec, level: level, shared: shared, segmentStringsColumn: segmentStringsColumn,
+            revision: revision, resourceKeys: resourceKeys)
+    }
+
+    /// `encode(_:codec:level:shared:segmentStringsColumn:revision:resourceKeys:)` of events the caller owns alone
+    /// (the seal's): `events` comes back as it was given.
+    static func encode(
+        lending events: inout [AuditEvent], codec: CompressionCodec, level: Int32, shared: ByteKeyTable,
+        segmentStringsColumn: Bool = true, revision: UInt64 = Revision.current, resourceKeys: [Int]? = nil
+    ) throws(LogFormatError) -> (payload: [UInt8], own: [String]) {
         func encoder(ownStrings: [String]) -> Encoder {
             var e = Encoder()
             e.segmentStringsColumn = segmentStringsColumn
@@ -142,11 +154,16 @@ package enum ColumnBlock {
             e.table.shared = shared
             e.table.base = UInt64(shared.count)
             for s in ownStrings { _ = e.table.id(s) }
-            // Read in place (the buffer's addressor): a `for in` loop copies each event, retaining every field.
-            events.withUnsafeBufferPointer { b in
+            // Each event is moved out of the array for its `add` and back: passed from the array or its buffer, it was
+            // copied before every call (a retain and release of each of its strings and arrays), the compiler unable
+            // to prove that the mutating `add` leaves that memory alone. A moved-out value is the caller's own.
+            events.withUnsafeMutableBufferPointer { b in
                 for i in b.indices {
                     e.resourceKey = resourceKeys?[i] ?? -1
-                    e.add(b[i])
+                    let slot = b.baseAddress! + i
+                    let event = slot.move()
+                    e.add(event)
+                    slot.initialize(to: consume event)
                 }
             }
             return e
@@ -229,6 +246,10 @@ package enum ColumnBlock {
         /// The attribute of the row being added whose value stores the run's request id's bytes (the run's first
         /// use of it), or -1.
         var requestIDBytesAt = -1
+        /// `shape(of:)`'s bytes and tag offsets for the row being added, kept from row to row (a writer and an
+        /// offsets array grown attribute by attribute were several allocations per row; few rows have a new shape).
+        var shapeScratch = BinaryWriter(capacity: 256)
+        var tagOffsetScratch: [Int] = []
 
         mutating func string(_ s: String) -> UInt64 { table.id(s) }
 
@@ -348,7 +369,16 @@ package enum ColumnBlock {
 
         /// The index of `event`'s shape, added to the table when new.
         mutating func shape(of event: AuditEvent) -> UInt64 {
-            var w = BinaryWriter(capacity: 128)
+            var w = BinaryWriter(capacity: 0)
+            var tagOffsets: [Int] = []
+            swap(&w, &shapeScratch)
+            swap(&tagOffsets, &tagOffsetScratch)
+            defer {
+                w.bytes.removeAll(keepingCapacity: true)
+                tagOffsets.removeAll(keepingCapacity: true)
+                swap(&w, &shapeScratch)
+                swap(&tagOffsets, &tagOffsetScratch)
+            }
             w.u8(event.kind.rawValue)
             w.u8(event.spanKind.rawValue)
             w.u8(event.source.rawValue)
@@ -371,7 +401,6 @@ package enum ColumnBlock {
             w.uvarint(string(event.eventName))
             w.uvarint(resourceNumber(of: event))
             w.uvarint(event.attributes.count)
-            var tagOffsets: [Int] = []
             for (a, tag) in zip(event.attributes, tags) {
                 w.uvarint(string(a.key))
                 tagOffsets.append(w.count)

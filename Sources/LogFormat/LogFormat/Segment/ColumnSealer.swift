@@ -332,7 +332,7 @@ enum ColumnSealer {
             let offset = out.count
             let blockHeader: BlockHeader
             if let (payload, own) = try exactColumns(
-                events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
+                &events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
                 segmentStringsColumn: sharesStrings, resourceKeys: resourceKeys, rebuilt: &rebuilt)
             {
                 if sharesStrings { dictionary.blockWritten(own: own) }
@@ -400,7 +400,8 @@ enum ColumnSealer {
     /// String ids below `dictionary.count` name the segment dictionary's strings. Also returns the block's own
     /// strings, in id order.
     static func exactColumns(
-        _ events: [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec, level: Int32,
+        _ events: inout [AuditEvent], records: WALRecords, order: ArraySlice<Int>, codec: CompressionCodec,
+        level: Int32,
         dictionary: SegmentDictionaryBuilder, segmentStringsColumn: Bool = true, resourceKeys: [Int]? = nil,
         rebuilt: inout BinaryWriter
     ) throws(LogFormatError) -> (payload: [UInt8], own: [String])? {
@@ -408,7 +409,8 @@ enum ColumnSealer {
         let own: [String]
         do {
             (payload, own) = try ColumnBlock.encode(
-                events, codec: codec, level: level, shared: dictionary.ids, segmentStringsColumn: segmentStringsColumn,
+                lending: &events, codec: codec, level: level, shared: dictionary.ids,
+                segmentStringsColumn: segmentStringsColumn,
                 resourceKeys: resourceKeys)
         } catch {
             return nil
