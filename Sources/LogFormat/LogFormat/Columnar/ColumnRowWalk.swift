@@ -289,6 +289,7 @@ package protocol ColumnShapeParts {
 extension ColumnShapeParts {
     package var hasParent: Bool { parts & ColumnBlock.Parts.parent != 0 }
     package var hasUser: Bool { parts & ColumnBlock.Parts.user != 0 }
+    package var hasWorkload: Bool { parts & ColumnBlock.Parts.workload != 0 }
     package var hasHTTP: Bool { parts & ColumnBlock.Parts.http != 0 }
     package var hasBody: Bool { parts & ColumnBlock.Parts.body != 0 }
     /// Rows of this shape have an HTTP target (in the http column).

@@ -22,30 +22,30 @@ extension RecordHandles {
     }
 
     /// `service.name`.
-    public func service(_ h: RecordHandle) -> String {
-        h.block < 0 ? records[Int(h.item)].event.service : shape(h).service
+    public func service(_ h: RecordHandle) throws(LogFormatError) -> String {
+        h.block < 0 ? records[Int(h.item)].event.service : try shape(h).service
     }
 
     /// The span or event name.
-    public func name(_ h: RecordHandle) -> String {
-        h.block < 0 ? records[Int(h.item)].event.name : shape(h).name
+    public func name(_ h: RecordHandle) throws(LogFormatError) -> String {
+        h.block < 0 ? records[Int(h.item)].event.name : try shape(h).name
     }
 
     /// The OTLP status code.
-    public func statusCode(_ h: RecordHandle) -> StatusCode {
-        h.block < 0 ? records[Int(h.item)].event.statusCode : shape(h).status
+    public func statusCode(_ h: RecordHandle) throws(LogFormatError) -> StatusCode {
+        h.block < 0 ? records[Int(h.item)].event.statusCode : try shape(h).status
     }
 
     /// The HTTP status, 0 when the record has none.
-    public func httpStatus(_ h: RecordHandle) -> UInt16 {
+    public func httpStatus(_ h: RecordHandle) throws(LogFormatError) -> UInt16 {
         guard h.block >= 0 else { return records[Int(h.item)].event.http?.statusCode ?? 0 }
-        return layout(h).hasHTTP ? shape(h).httpStatus : 0
+        return layout(h).hasHTTP ? try shape(h).httpStatus : 0
     }
 
     /// The HTTP method, nil when the record has none.
-    public func httpMethod(_ h: RecordHandle) -> String? {
+    public func httpMethod(_ h: RecordHandle) throws(LogFormatError) -> String? {
         guard h.block >= 0 else { return records[Int(h.item)].event.http?.method }
-        return layout(h).hasHTTP ? shape(h).method : nil
+        return layout(h).hasHTTP ? try shape(h).method : nil
     }
 
     /// The HTTP target (path and query), nil when the record has none: the first string of the row's HTTP part.
@@ -72,9 +72,10 @@ extension RecordHandles {
         return rows.layouts[Int(rows.rows[Int(h.item)].shape)]
     }
 
-    private func shape(_ h: RecordHandle) -> ColumnBlock.Shape {
+    /// The record's shape, built from its bytes (a `ColumnRows` keeps them, not built shapes).
+    private func shape(_ h: RecordHandle) throws(LogFormatError) -> ColumnBlock.Shape {
         let rows = blocks[Int(h.block)]
-        return rows.shapes[Int(rows.rows[Int(h.item)].shape)]
+        return try rows.shape(Int(rows.rows[Int(h.item)].shape))
     }
 
     /// The slot of string `id` among the strings the rows name; a miss is a reader out of step with the walk that
