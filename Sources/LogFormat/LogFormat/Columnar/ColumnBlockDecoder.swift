@@ -474,24 +474,33 @@ extension ColumnBlock {
         ) throws(LogFormatError) -> RowLayout {
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
             where T.RawValue == UInt8 { try shapeCode(type, what, &r) }
-            func optionalString(_ r: inout BinaryReader, _ sink: inout S) throws(LogFormatError) {
+            func optionalString(_ r: inout BinaryReader, _ sink: inout S) throws(LogFormatError) -> Int {
                 let i = try r.uvarint()
                 guard i == 0 || i - 1 < UInt64(n) else {
                     throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(n)")
                 }
-                if i > 0 { sink.use(Int(i - 1)) }
+                guard i > 0 else { return -1 }
+                sink.use(Int(i - 1))
+                return Int(i - 1)
             }
             let kind = try code(EventKind.self, "kind")
             _ = try code(SpanKind.self, "span kind")
             let source = try code(EventSource.self, "source")
-            _ = try code(StatusCode.self, "status")
+            let status = try code(StatusCode.self, "status")
             _ = try r.u8()  // severity
             let parts = try r.u8()
             guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
             _ = try count32(&r)  // flags
-            // Name, service, trace state, status message, severity text, event name.
-            for _ in 0..<6 { sink.use(try stringID(&r, n)) }
+            let name = try stringID(&r, n)
+            let service = try stringID(&r, n)
+            sink.use(name)
+            sink.use(service)
+            // Trace state, status message, severity text, event name.
+            for _ in 0..<4 { sink.use(try stringID(&r, n)) }
             var layout = RowLayout(counting: kind, source: source, parts: parts)
+            layout.status = status
+            layout.name = name
+            layout.service = service
             layout.resource = try index(&r, count: resources, "a resource")
             let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
             layout.tagStart = tags.count
@@ -512,16 +521,16 @@ extension ColumnBlock {
             _ = try count32(&r)  // dropped links
             if parts & Parts.user != 0 {
                 _ = try code(IdentityOrigin.self, "identity origin")
-                try optionalString(&r, &sink)  // issuer
+                _ = try optionalString(&r, &sink)  // issuer
                 layout.hasEmail = try r.u8() != 0
                 layout.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
                 layout.hasFingerprint = try r.u8() != 0
             }
             if parts & Parts.workload != 0 { sink.use(try stringID(&r, n)) }
             if parts & Parts.http != 0 {
-                try optionalString(&r, &sink)  // method
-                try optionalString(&r, &sink)  // route
-                _ = try r.uvarint(max: Int(UInt16.max), "an HTTP status")
+                layout.method = try optionalString(&r, &sink)
+                _ = try optionalString(&r, &sink)  // route
+                layout.httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "an HTTP status"))
                 layout.httpParts = try r.u8()
                 guard layout.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
             }
