@@ -50,12 +50,15 @@ let package = Package(
             name: "CZlib", path: "Sources/LogFormat/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(
             name: "CLZ4", path: "Sources/LogFormat/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // CRC-32 with the carry-less multiply: zlib's checksum (the one the format names), about three times as fast
+        // on x86-64 with PCLMULQDQ; elsewhere it takes nothing and zlib does it all.
+        .target(name: "CCRC32", path: "Sources/LogFormat/CCRC32"),
         // Data at rest and nothing else: model, canonical records, codecs, blocks, segments, index, integrity,
         // data-directory layout, catalog and tombstone files. No network, no YAML, no demo traffic.
         .target(
             name: "LogFormat",
             dependencies: [
-                "CZlib", "CLZ4",
+                "CZlib", "CLZ4", "CCRC32",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -251,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "LogFormatTests",
             dependencies: [
-                "LogFormat", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter", "TestSupport",
+                "LogFormat", "CCRC32", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/LogFormatTests"

@@ -36,7 +36,7 @@ private func viaRows(_ block: [UInt8], rows: [Int], expected: Int) -> Outcome {
             let e = try found.event(i)
             #expect(row.start == e.startTimeUnixNano && row.end == e.endTimeUnixNano)
             #expect(row.observed == e.observedTimeUnixNano && row.traceID == e.traceID && row.spanID == e.spanID)
-            #expect(found.shapes[Int(row.shape)].hasParent ? row.parent == e.parentSpanID : e.parentSpanID == nil)
+            #expect(found.layouts[Int(row.shape)].hasParent ? row.parent == e.parentSpanID : e.parentSpanID == nil)
             events.append(RecordCodec.encode(e))
         }
         #expect(found.rows.map { Int($0.row) } == rows)

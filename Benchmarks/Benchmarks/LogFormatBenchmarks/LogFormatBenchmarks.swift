@@ -131,7 +131,7 @@ func tableColumns(_ found: RecordHandles) throws -> Int {
     var sum = 0
     for h in found.handles {
         sum &+= Int(truncatingIfNeeded: h.start) &+ Int(truncatingIfNeeded: found.durationNanos(h))
-        sum &+= Int(found.kind(h).rawValue) &+ Int(found.source(h).rawValue) &+ found.service(h).utf8.count
+        sum &+= try Int(found.kind(h).rawValue) &+ Int(found.source(h).rawValue) &+ found.service(h).utf8.count
         sum &+= try found.userSubject(h)?.utf8.count ?? 0
         sum &+= try found.httpMethod(h) == nil ? found.name(h).utf8.count : found.httpTarget(h)?.utf8.count ?? 0
         sum &+= Int(found.httpStatus(h)) &+ Int(found.statusCode(h).rawValue)
@@ -366,7 +366,7 @@ let benchmarks: @Sendable () -> Void = {
             // The activity table's columns: each request's own, and each hop's status and service.
             var sum = 0
             for q in requests {
-                sum &+= Int(all.httpStatus(q.request)) &+ all.service(q.request).utf8.count
+                sum &+= try Int(all.httpStatus(q.request)) &+ all.service(q.request).utf8.count
                 for h in q.trace { sum &+= Int(all.httpStatus(h)) &+ Int(all.statusCode(h).rawValue) }
             }
             blackHole(sum)

@@ -128,7 +128,7 @@ final class BlockJSON {
         slots = rows.slotTable
         start = Array(repeating: -1, count: rows.stringCount)
         end = Array(repeating: 0, count: rows.stringCount)
-        shapes = Array(repeating: nil, count: rows.shapes.count)
+        shapes = Array(repeating: nil, count: rows.layouts.count)
         resources = Array(repeating: nil, count: rows.resources.count)
     }
 
@@ -166,109 +166,161 @@ final class BlockJSON {
     /// Appends `fixed[range]`.
     @inline(__always) func put(_ range: Range<Int>, _ w: inout ByteArena) { w.append(fixed.slice(range)) }
 
-    func shape(_ i: Int) -> ShapeJSON {
+    /// Shape `i`'s fixed members, rendered from its stored bytes (`ColumnRows.shapeReader`: columns.md, "shapes")
+    /// with the block's quoted strings, which its rows share, in the JSON's order rather than the bytes'.
+    func shape(_ i: Int) throws(LogFormatError) -> ShapeJSON {
         if let s = shapes[i] { return s }
-        let s = rows.shapes[i]
-        // Rendered straight into `fixed` (not into an array first, then copied).
+        let layout = rows.layouts[i]
+        // Rendered straight into `fixed` (not into an array first, then copied); each member's place is a range, so
+        // the attribute keys, which come first in the bytes, are rendered first. No nested functions: a local one
+        // captures is checked for exclusive access at run time (a fifth of this function's time).
         var w = fixed
         defer { fixed = w }
+        // Reads memory `rows` owns, which `self` keeps alive.
+        var r = rows.shapeReader(i)
+        let kind = try Self.code(EventKind.self, &r)
+        let spanKind = try Self.code(SpanKind.self, &r)
+        let source = try Self.code(EventSource.self, &r)
+        let status = try Self.code(StatusCode.self, &r)
+        let severity = try r.u8()
+        _ = try r.u8()  // parts: the layout's
+        let flags = try r.count32()
+        let name = try r.string()
+        let service = try r.string()
+        let traceState = try r.string()
+        let statusMessage = try r.string()
+        let severityText = try r.string()
+        let eventName = try r.string()
+        _ = try r.count32()  // the resource: the layout's
         var mark = w.count
-        func take() -> Range<Int> {
-            defer { mark = w.count }
-            return mark..<w.count
+        let firstKey = keys.count
+        for k in 0..<(try r.count("an attribute count")) {
+            if k > 0 { w.byte(UInt8(ascii: ",")) }
+            try string(try r.string(), &w)
+            w.byte(UInt8(ascii: ":"))
+            // A value the same in every row of the shape is written here, once.
+            if try r.u8() == ColumnBlock.ShapeTag.constant { try value(try r.tag(), &r, &w, depth: 0) }
+            keys.append(Self.take(&mark, w))
         }
-        if !s.traceState.isEmpty {
-            w.raw(",\"trace_state\":")
-            w.string(s.traceState)
+        let droppedAttributes = try r.count32()
+        _ = try r.count32()  // events: the layout's
+        let droppedEvents = try r.count32()
+        _ = try r.count32()  // links: the layout's
+        let droppedLinks = try r.count32()
+        var origin = IdentityOrigin.unknown
+        var issuer: Int?
+        if layout.hasUser {
+            origin = try Self.code(IdentityOrigin.self, &r)
+            issuer = try r.optionalString()
+            _ = try r.u8()  // email, groups, fingerprint: the layout's
+            _ = try r.count32()
+            _ = try r.u8()
         }
-        w.raw(",\"flags\":")
-        w.decimal(UInt64(s.flags))
+        let workload = layout.hasWorkload ? try r.string() : nil
+        var method: Int?
+        var route: Int?
+        var httpStatus: UInt32 = 0
+        if layout.hasHTTP {
+            method = try r.optionalString()
+            route = try r.optionalString()
+            httpStatus = try r.count32()
+        }
+
+        try traceStateAndFlags(traceState, flags, &w)
         w.raw(",\"span_kind\":\"")
-        w.raw(JSONWriter.name(s.spanKind))
+        w.raw(JSONWriter.name(spanKind))
         w.raw("\",\"name\":")
-        w.string(s.name)
+        try string(name, &w)
         w.raw(",\"service\":")
-        w.string(s.service)
+        try string(service, &w)
         w.raw(",\"source\":\"")
-        w.raw(JSONWriter.name(s.source))
+        w.raw(JSONWriter.name(source))
         w.raw("\"")
-        let head = take()
+        let head = Self.take(&mark, w)
         w.raw("]")
-        if let issuer = s.issuer {
+        if let issuer {
             w.raw(",\"issuer\":")
-            w.string(issuer)
+            try string(issuer, &w)
         }
         w.raw(",\"origin\":\"")
-        w.raw(JSONWriter.name(s.origin))
+        w.raw(JSONWriter.name(origin))
         w.raw("\"")
-        let userTail = take()
-        if let workload = s.workload {
+        let userTail = Self.take(&mark, w)
+        if let workload {
             w.raw(",\"workload\":")
-            w.string(workload)
+            try string(workload, &w)
         }
-        let workload = take()
-        if let method = s.method {
+        let workloadRange = Self.take(&mark, w)
+        if let method {
             w.raw("\"method\":")
-            w.string(method)
+            try string(method, &w)
             w.byte(UInt8(ascii: ","))
         }
-        let method = take()
-        if let route = s.route {
+        let methodRange = Self.take(&mark, w)
+        if let route {
             w.raw("\"route\":")
-            w.string(route)
+            try string(route, &w)
             w.byte(UInt8(ascii: ","))
         }
         w.raw("\"status_code\":")
-        w.decimal(UInt64(s.httpStatus))
-        let routeStatus = take()
-        if s.status != .unset || !s.statusMessage.isEmpty {
+        w.decimal(UInt64(httpStatus))
+        let routeStatus = Self.take(&mark, w)
+        let hasMessage = try !isEmpty(statusMessage)
+        if status != .unset || hasMessage {
             w.raw(",\"status\":{\"code\":\"")
-            w.raw(JSONWriter.name(s.status))
+            w.raw(JSONWriter.name(status))
             w.raw("\"")
-            if !s.statusMessage.isEmpty {
+            if hasMessage {
                 w.raw(",\"message\":")
-                w.string(s.statusMessage)
+                try string(statusMessage, &w)
             }
             w.raw("}")
         }
-        let hasLogMembers =
-            s.kind == .log || s.severity != 0 || !s.severityText.isEmpty || s.hasBody || !s.eventName.isEmpty
+        // Both strings looked at first: `||` takes its right side as a closure, whose errors are untyped.
+        let hasSeverityText = try !isEmpty(severityText)
+        let hasEventName = try !isEmpty(eventName)
+        let hasLogMembers = kind == .log || severity != 0 || hasSeverityText || layout.hasBody || hasEventName
         if hasLogMembers {
             w.raw(",\"severity_number\":")
-            w.decimal(UInt64(s.severity))
+            w.decimal(UInt64(severity))
             w.raw(",\"severity_text\":")
-            w.string(s.severityText)
+            try string(severityText, &w)
         }
-        let statusSeverity = take()
+        let statusSeverity = Self.take(&mark, w)
         if hasLogMembers {
             w.raw(",\"event_name\":")
-            w.string(s.eventName)
+            try string(eventName, &w)
         }
         w.raw(",\"attributes\":{")
-        let eventNameAttributes = take()
-        let firstKey = keys.count
-        for (k, a) in s.attributes.enumerated() {
-            if k > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(a.key)
-            w.byte(UInt8(ascii: ":"))
-            // A value the same in every row of the shape is written here, once.
-            if a.tag == ColumnBlock.ShapeTag.constant { w.value(s.constants[k]) }
-            keys.append(take())
-        }
+        let eventNameAttributes = Self.take(&mark, w)
         w.byte(UInt8(ascii: "}"))
-        w.droppedCount(s.droppedAttributes, key: ",\"dropped_attributes_count\":")
-        let afterAttributes = take()
-        w.droppedCount(s.droppedEvents, key: ",\"dropped_events_count\":")
-        let droppedEvents = take()
-        w.droppedCount(s.droppedLinks, key: ",\"dropped_links_count\":")
-        let droppedLinks = take()
+        w.droppedCount(droppedAttributes, key: ",\"dropped_attributes_count\":")
+        let afterAttributes = Self.take(&mark, w)
+        w.droppedCount(droppedEvents, key: ",\"dropped_events_count\":")
+        let droppedEventsRange = Self.take(&mark, w)
+        w.droppedCount(droppedLinks, key: ",\"dropped_links_count\":")
+        let droppedLinksRange = Self.take(&mark, w)
         let out = ShapeJSON(
-            head: head, userTail: userTail, workload: workload, method: method, routeStatus: routeStatus,
-            statusSeverity: statusSeverity, hasLogMembers: hasLogMembers, eventNameAttributes: eventNameAttributes,
-            keys: firstKey, afterAttributes: afterAttributes, droppedEvents: droppedEvents,
-            droppedLinks: droppedLinks)
+            head: head, userTail: userTail, workload: workloadRange, method: methodRange,
+            routeStatus: routeStatus, statusSeverity: statusSeverity, hasLogMembers: hasLogMembers,
+            eventNameAttributes: eventNameAttributes, keys: firstKey, afterAttributes: afterAttributes,
+            droppedEvents: droppedEventsRange, droppedLinks: droppedLinksRange)
         shapes[i] = out
         return out
+    }
+
+    /// A shape's one-byte code of `type`.
+    private static func code<T: RawRepresentable>(_: T.Type, _ r: inout ColumnRowReader) throws(LogFormatError) -> T
+    where T.RawValue == UInt8 {
+        let v = try r.u8()
+        guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown code \(v)") }
+        return x
+    }
+
+    /// What was written to `w` since `mark`, which moves to its end.
+    @inline(__always) private static func take(_ mark: inout Int, _ w: ByteArena) -> Range<Int> {
+        defer { mark = w.count }
+        return mark..<w.count
     }
 
     /// The `resource` and `scope` members of resource `i`, rendered: where they lie in `fixed`.
@@ -297,6 +349,16 @@ final class BlockJSON {
         w.append(text.slice(Int(start[i])..<Int(end[i])))
     }
 
+    /// `,"trace_state":…` when string `state` is not empty, then `,"flags":…`: as a span and a link write them.
+    func traceStateAndFlags(_ state: Int, _ flags: UInt32, _ w: inout ByteArena) throws(LogFormatError) {
+        if try !isEmpty(state) {
+            w.raw(",\"trace_state\":")
+            try string(state, &w)
+        }
+        w.raw(",\"flags\":")
+        w.decimal(UInt64(flags))
+    }
+
     /// Whether dictionary string `id` is empty.
     func isEmpty(_ id: Int) throws(LogFormatError) -> Bool { rows.utf8(try slot(id)).isEmpty }
 
@@ -314,7 +376,7 @@ final class BlockJSON {
         // The row's layout (plain values) for what varies by shape: taking the shape (a class) per row was a tenth of
         // the writer's time in reference counting.
         let s = rows.layouts[Int(row.shape)]
-        let sj = shape(Int(row.shape))
+        let sj = try shape(Int(row.shape))
         w.raw("{\"kind\":\"")
         w.raw(JSONWriter.name(s.kind))
         w.raw("\",\"start_time_unix_nano\":")
@@ -449,12 +511,7 @@ final class BlockJSON {
                     w.traceID(trace)
                     w.raw(",\"span_id\":")
                     w.spanID(span)
-                    if try !isEmpty(state) {
-                        w.raw(",\"trace_state\":")
-                        try string(state, &w)
-                    }
-                    w.raw(",\"flags\":")
-                    w.decimal(UInt64(flags))
+                    try traceStateAndFlags(state, flags, &w)
                     w.raw(",\"attributes\":")
                     w.append(scratch.bytes)
                     w.droppedCount(dropped, key: ",\"dropped_attributes_count\":")

@@ -281,10 +281,11 @@ extension ColumnBlock {
                     starts.reserveCapacity(n)
                     for _ in 0..<n {
                         starts.append(r.offset)
+                        var none = NoStrings()
                         layouts.layouts.append(
                             try Self.rowLayout(
                                 &r, strings: dictionary.count, resources: resourceCount, revision: revision,
-                                tags: &layouts.tags))
+                                tags: &layouts.tags, &none))
                     }
                     try Self.end(r, .shapes)
                     return (layouts, starts)
@@ -463,43 +464,55 @@ extension ColumnBlock {
             return s
         }
 
-        /// One shape's row layout read from `r`, its attribute value tags appended to `tags`: `shape` without
-        /// building the shape or any of its strings, with the same checks in the same order (every string id against a table of
-        /// `n` strings, every code known, the resource against `resources`).
-        static func rowLayout(
-            _ r: inout BinaryReader, strings n: Int, resources: Int, revision: UInt64, tags: inout [UInt8]
+        /// One shape's row layout read from `r`, its attribute value tags appended to `tags` and each string id it
+        /// names handed to `sink`: `shape` without building the shape or any of its strings, with the same checks in
+        /// the same order (every string id against a table of `n` strings, every code known, the resource against
+        /// `resources`).
+        static func rowLayout<S: ColumnStringSink>(
+            _ r: inout BinaryReader, strings n: Int, resources: Int, revision: UInt64, tags: inout [UInt8],
+            _ sink: inout S
         ) throws(LogFormatError) -> RowLayout {
             func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
             where T.RawValue == UInt8 { try shapeCode(type, what, &r) }
-            func optionalString(_ r: inout BinaryReader) throws(LogFormatError) {
+            func optionalString(_ r: inout BinaryReader, _ sink: inout S) throws(LogFormatError) -> Int {
                 let i = try r.uvarint()
                 guard i == 0 || i - 1 < UInt64(n) else {
                     throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(n)")
                 }
+                guard i > 0 else { return -1 }
+                sink.use(Int(i - 1))
+                return Int(i - 1)
             }
             let kind = try code(EventKind.self, "kind")
             _ = try code(SpanKind.self, "span kind")
             let source = try code(EventSource.self, "source")
-            _ = try code(StatusCode.self, "status")
+            let status = try code(StatusCode.self, "status")
             _ = try r.u8()  // severity
             let parts = try r.u8()
             guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
             _ = try count32(&r)  // flags
-            // Name, service, trace state, status message, severity text, event name.
-            for _ in 0..<6 { try skipString(&r, n) }
+            let name = try stringID(&r, n)
+            let service = try stringID(&r, n)
+            sink.use(name)
+            sink.use(service)
+            // Trace state, status message, severity text, event name.
+            for _ in 0..<4 { sink.use(try stringID(&r, n)) }
             var layout = RowLayout(counting: kind, source: source, parts: parts)
+            layout.status = status
+            layout.name = name
+            layout.service = service
             layout.resource = try index(&r, count: resources, "a resource")
             let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
             layout.tagStart = tags.count
             layout.tagCount = attributeCount
             for _ in 0..<attributeCount {
-                try skipString(&r, n)
+                sink.use(try stringID(&r, n))
                 let tag = try r.u8()
                 guard ShapeTag.isKnown(tag, revision: revision) else {
                     throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
                 }
                 tags.append(tag)
-                if tag == ShapeTag.constant { try skipConstant(&r, n) }
+                if tag == ShapeTag.constant { try skipValueBody(try r.u8(), &r, n, &sink, depth: 0) }
             }
             _ = try count32(&r)  // dropped attributes
             layout.eventCount = try r.uvarint(max: Int(UInt32.max), "an event count")
@@ -508,16 +521,16 @@ extension ColumnBlock {
             _ = try count32(&r)  // dropped links
             if parts & Parts.user != 0 {
                 _ = try code(IdentityOrigin.self, "identity origin")
-                try optionalString(&r)  // issuer
+                _ = try optionalString(&r, &sink)  // issuer
                 layout.hasEmail = try r.u8() != 0
                 layout.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
                 layout.hasFingerprint = try r.u8() != 0
             }
-            if parts & Parts.workload != 0 { try skipString(&r, n) }
+            if parts & Parts.workload != 0 { sink.use(try stringID(&r, n)) }
             if parts & Parts.http != 0 {
-                try optionalString(&r)  // method
-                try optionalString(&r)  // route
-                _ = try r.uvarint(max: Int(UInt16.max), "an HTTP status")
+                layout.method = try optionalString(&r, &sink)
+                _ = try optionalString(&r, &sink)  // route
+                layout.httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "an HTTP status"))
                 layout.httpParts = try r.u8()
                 guard layout.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
             }

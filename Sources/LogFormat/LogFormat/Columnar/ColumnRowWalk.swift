@@ -23,6 +23,14 @@ extension ColumnBlock {
         /// Where the shape's attribute value tags are in `RowLayouts.tags`.
         package var tagStart: Int
         package var tagCount: Int
+        /// What a table shows of every row: the shape's status code and HTTP status, and its name, service and HTTP
+        /// method as string ids of the block (-1: none). `Decoder.rowLayout` reads them; a layout made from a built
+        /// `Shape` (the decoder's own) leaves the ids at -1.
+        package var status = StatusCode.unset
+        package var httpStatus: UInt16 = 0
+        package var name = -1
+        package var service = -1
+        package var method = -1
 
         /// A layout read without its shape, the rest filled in by its reader: `ColumnBlock.countShape` fills in
         /// the parts it reads (no resource, events, links or attribute value tags, which a count does not walk),
@@ -55,6 +63,8 @@ extension ColumnBlock {
             resource = s.resource
             self.tagStart = tagStart
             tagCount = s.attributes.count
+            status = s.status
+            httpStatus = s.httpStatus
         }
     }
 
@@ -289,6 +299,7 @@ package protocol ColumnShapeParts {
 extension ColumnShapeParts {
     package var hasParent: Bool { parts & ColumnBlock.Parts.parent != 0 }
     package var hasUser: Bool { parts & ColumnBlock.Parts.user != 0 }
+    package var hasWorkload: Bool { parts & ColumnBlock.Parts.workload != 0 }
     package var hasHTTP: Bool { parts & ColumnBlock.Parts.http != 0 }
     package var hasBody: Bool { parts & ColumnBlock.Parts.body != 0 }
     /// Rows of this shape have an HTTP target (in the http column).

@@ -18,7 +18,7 @@
 package struct ColumnRow: Sendable {
     /// The row's number within its block.
     package var row: Int32
-    /// Its shape: an index into `ColumnRows.shapes` (which holds only the shapes of the rows asked for).
+    /// Its shape: an index into `ColumnRows.layouts` (which holds only the shapes of the rows asked for).
     package var shape: Int32
     package var start: UInt64
     package var end: UInt64
@@ -51,9 +51,16 @@ package final class ColumnRows: @unchecked Sendable {
     /// For each string id of the block, its slot, or -1 when no row asked for names it.
     private let slots: [Int32]
     package let resources: [ColumnBlock.Resource]
-    package let shapes: [ColumnBlock.Shape]
-    /// The row layouts of `shapes`, index for index: what a writer asks of every row, without reference counting.
+    /// The stored bytes of the shapes the rows have (columns.md, "shapes"), back to back: shape `i`'s are
+    /// `shapeBytes[shapeBounds[i]..<shapeBounds[i + 1]]`. Their strings are among the rows' (`slot`), so a writer
+    /// renders a shape from them without building it (`shapeReader`); `shape(_:)` builds one.
+    private let shapeBounds: [Int32]
+    private let shapeBytes: UnsafeRawBufferPointer
+    /// The row layouts of the rows' shapes (`ColumnRow.shape` indexes them): what a writer asks of every row,
+    /// without reference counting.
     package let layouts: [ColumnBlock.RowLayout]
+    /// The block's format revision, which a shape's bytes are read by.
+    private let revision: UInt64
     /// The attribute value tags the layouts name.
     package let tags: [UInt8]
     package let rows: [ColumnRow]
@@ -66,8 +73,49 @@ package final class ColumnRows: @unchecked Sendable {
     private let extras: UnsafeRawBufferPointer
 
     init(_ d: ColumnBlock.Decoder, rows: [ColumnRow], parts columns: [[UInt8]], used: [Bool]) throws(LogFormatError) {
-        // Only the strings the rows name are kept: a block's table is mostly the strings of rows not asked for,
-        // and shapes and resources hold their own.
+        // Only the shapes the rows have (a block has hundreds), kept as their bytes, and the resources of those.
+        // Building each as a `Shape` (a class of a dozen `String`s) and rendering its strings again from those was
+        // about a tenth of a heavy search; their strings join the rows' instead, and a writer quotes each once.
+        var index = [Int32](repeating: -1, count: d.layouts.layouts.count)
+        var layouts: [ColumnBlock.RowLayout] = []
+        var shapeBytes: [UInt8] = []
+        var shapeBounds: [Int32] = [0]
+        var rows = rows
+        var strings = ColumnBlock.UsedStrings(used: used)
+        let shapesColumn = d.column(.shapes)
+        var shapeTags: [UInt8] = []  // the layouts have them already
+        for i in rows.indices {
+            let old = Int(rows[i].shape)
+            if index[old] < 0 {
+                index[old] = Int32(layouts.count)
+                layouts.append(d.layouts.layouts[old])
+                // Read again to mark its strings (`tables` checked it whole already).
+                let start = d.shapeStarts[old]
+                try shapesColumn.withBytes { (b) throws(LogFormatError) in
+                    var r = BinaryReader(b, offset: start)
+                    _ = try ColumnBlock.Decoder.rowLayout(
+                        &r, strings: d.strings.count, resources: d.resourceStarts.count, revision: d.revision,
+                        tags: &shapeTags, &strings)
+                    shapeBytes.append(contentsOf: b[start..<r.offset])
+                }
+                shapeBounds.append(Int32(shapeBytes.count))
+            }
+            rows[i].shape = index[old]
+        }
+        var keep = [Bool](repeating: false, count: d.resourceStarts.count)
+        for l in layouts { keep[l.resource] = true }
+        var resources: [ColumnBlock.Resource] = []
+        resources.reserveCapacity(keep.count)
+        for i in keep.indices {
+            resources.append(
+                keep[i]
+                    ? try d.resource(i)
+                    : ColumnBlock.Resource(
+                        attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: ""))
+        }
+        // Only the strings the rows and their shapes name are kept: a block's table is mostly the strings of rows
+        // not asked for, and resources hold their own.
+        let used = strings.used
         var slots = [Int32](repeating: -1, count: d.strings.count)
         var text: [UInt8] = []
         var bounds: [Int32] = [0]
@@ -78,40 +126,17 @@ package final class ColumnRows: @unchecked Sendable {
         }
         self.bounds = bounds
         self.slots = slots
-        // Likewise only the shapes the rows have (a block has hundreds) and the resources of those.
-        var index = [Int32](repeating: -1, count: d.layouts.layouts.count)
-        var shapes: [ColumnBlock.Shape] = []
-        var layouts: [ColumnBlock.RowLayout] = []
-        var rows = rows
-        for i in rows.indices {
-            let old = Int(rows[i].shape)
-            if index[old] < 0 {
-                index[old] = Int32(shapes.count)
-                shapes.append(try d.shape(old))
-                layouts.append(d.layouts.layouts[old])
-            }
-            rows[i].shape = index[old]
-        }
-        var keep = [Bool](repeating: false, count: d.resourceStarts.count)
-        for s in shapes { keep[s.resource] = true }
-        var resources: [ColumnBlock.Resource] = []
-        resources.reserveCapacity(keep.count)
-        for i in keep.indices {
-            resources.append(
-                keep[i]
-                    ? try d.resource(i)
-                    : ColumnBlock.Resource(
-                        attributes: [], dropped: 0, schemaURL: "", scope: InstrumentationScope(), scopeSchemaURL: ""))
-        }
-        self.shapes = shapes
+        self.shapeBounds = shapeBounds
         self.layouts = layouts
+        revision = d.revision
         tags = d.layouts.tags
         self.resources = resources
         self.rows = rows
-        storage = .allocate(byteCount: max(1, columns.reduce(text.count) { $0 + $1.count }), alignment: 8)
+        let held = columns + [text, shapeBytes]
+        storage = .allocate(byteCount: max(1, held.reduce(0) { $0 + $1.count }), alignment: 8)
         var parts: [UnsafeRawBufferPointer] = []
         var at = 0
-        for c in columns + [text] {
+        for c in held {
             let part = UnsafeMutableRawBufferPointer(rebasing: storage[at..<at + c.count])
             c.withUnsafeBytes { part.copyMemory(from: $0) }
             parts.append(UnsafeRawBufferPointer(part))
@@ -122,14 +147,16 @@ package final class ColumnRows: @unchecked Sendable {
         values = parts[2]
         extras = parts[3]
         self.text = parts[4].bindMemory(to: UInt8.self)
+        self.shapeBytes = parts[5]
     }
 
     deinit { storage.deallocate() }
 
-    /// Bytes held, for a cache's bound: the parts and strings, the rows, and an estimate for each shape and resource.
+    /// Bytes held, for a cache's bound: the parts, strings and shapes, the rows and layouts, and an estimate for
+    /// each resource.
     package var bytesHeld: Int {
-        storage.count + rows.count * MemoryLayout<ColumnRow>.stride + (shapes.count + resources.count) * 512
-            + slots.count * 4
+        storage.count + rows.count * MemoryLayout<ColumnRow>.stride
+            + layouts.count * (MemoryLayout<ColumnBlock.RowLayout>.stride + 4) + resources.count * 512 + slots.count * 4
     }
 
     /// The slot of string `id` (one that a row read through `readers` names), or -1.
@@ -150,6 +177,35 @@ package final class ColumnRows: @unchecked Sendable {
     /// The string in `slot`.
     package func string(_ slot: Int) -> String { String(decoding: utf8(slot), as: UTF8.self) }
 
+    /// A reader of shape `i`'s stored bytes (`ColumnRow.shape` numbers them; columns.md, "shapes"), whose string
+    /// ids are among the rows' (`slot`). It reads memory this object owns: keep it alive while it is used.
+    package func shapeReader(_ i: Int) -> ColumnRowReader {
+        ColumnRowReader(
+            BinaryReader(
+                UnsafeRawBufferPointer(
+                    rebasing: shapeBytes[Int(shapeBounds[i])..<Int(shapeBounds[i + 1])])),
+            strings: slots.count)
+    }
+
+    /// Shape `i` (`ColumnRow.shape` numbers them), built from its bytes: for readers of a few fields (a writer
+    /// renders it from `shapeReader` instead).
+    package func shape(_ i: Int) throws(LogFormatError) -> ColumnBlock.Shape {
+        let strings = stringTable()
+        let resources = resources.count
+        let revision = revision
+        return try withExtendedLifetime(self) { () throws(LogFormatError) -> ColumnBlock.Shape in
+            var r = shapeReader(i).r
+            return try ColumnBlock.Decoder.shape(&r, strings, resources: resources, revision: revision)
+        }
+    }
+
+    /// The block's strings as a table for the decoder: the ones the rows and their shapes name, the others empty.
+    private func stringTable() -> BlockStrings {
+        var table = [String](repeating: "", count: slots.count)
+        for (id, k) in slots.enumerated() where k >= 0 { table[id] = string(Int(k)) }
+        return BlockStrings(strings: table)
+    }
+
     /// Readers at the start of row `i`'s (an index into `rows`) parts in the identities, HTTP, values and extras
     /// columns. They read memory this object owns: keep it alive while they are used.
     package func readers(_ i: Int) -> ColumnRowReaders {
@@ -166,18 +222,17 @@ package final class ColumnRows: @unchecked Sendable {
     /// duplicates).
     package func event(_ i: Int) throws(LogFormatError) -> AuditEvent {
         let row = rows[i]
-        let s = shapes[Int(row.shape)]
+        let s = try shape(Int(row.shape))
         let r = readers(i)
         let none = BinaryReader(UnsafeRawBufferPointer(start: nil, count: 0))
         var all = ColumnBlock.Decoder.Readers(
             shape: none, runs: none, span: none, parent: none, time: none, user: r.user.r, http: r.http.r,
             value: r.value.r, extra: r.extra.r)
-        var table = [String](repeating: "", count: slots.count)
-        for (id, k) in slots.enumerated() where k >= 0 { table[id] = string(Int(k)) }
+        let table = stringTable()
         return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
             try ColumnBlock.Decoder.buildRow(
                 s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
-                parent: s.hasParent ? row.parent : nil, &all, BlockStrings(strings: table), resources[s.resource])
+                parent: s.hasParent ? row.parent : nil, &all, table, resources[s.resource])
         }
     }
 }
@@ -209,6 +264,16 @@ package struct ColumnRowReader {
             throw LogFormatError(.malformed, "column block: string \(i) of a dictionary of \(strings)")
         }
         return Int(i)
+    }
+
+    /// An optional string id (0 for none, else the id plus one), checked against the dictionary.
+    @inline(__always) package mutating func optionalString() throws(LogFormatError) -> Int? {
+        let i = try r.uvarint()
+        guard i > 0 else { return nil }
+        guard i - 1 < UInt64(strings) else {
+            throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(strings)")
+        }
+        return Int(i - 1)
     }
 
     @inlinable @inline(__always) package mutating func u8() throws(LogFormatError) -> UInt8 { try r.u8() }

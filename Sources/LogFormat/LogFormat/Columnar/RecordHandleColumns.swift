@@ -22,30 +22,32 @@ extension RecordHandles {
     }
 
     /// `service.name`.
-    public func service(_ h: RecordHandle) -> String {
-        h.block < 0 ? records[Int(h.item)].event.service : shape(h).service
+    public func service(_ h: RecordHandle) throws(LogFormatError) -> String {
+        h.block < 0 ? records[Int(h.item)].event.service : try string(layout(h).service, h)
     }
 
     /// The span or event name.
-    public func name(_ h: RecordHandle) -> String {
-        h.block < 0 ? records[Int(h.item)].event.name : shape(h).name
+    public func name(_ h: RecordHandle) throws(LogFormatError) -> String {
+        h.block < 0 ? records[Int(h.item)].event.name : try string(layout(h).name, h)
     }
 
     /// The OTLP status code.
     public func statusCode(_ h: RecordHandle) -> StatusCode {
-        h.block < 0 ? records[Int(h.item)].event.statusCode : shape(h).status
+        h.block < 0 ? records[Int(h.item)].event.statusCode : layout(h).status
     }
 
     /// The HTTP status, 0 when the record has none.
     public func httpStatus(_ h: RecordHandle) -> UInt16 {
         guard h.block >= 0 else { return records[Int(h.item)].event.http?.statusCode ?? 0 }
-        return layout(h).hasHTTP ? shape(h).httpStatus : 0
+        let l = layout(h)
+        return l.hasHTTP ? l.httpStatus : 0
     }
 
     /// The HTTP method, nil when the record has none.
-    public func httpMethod(_ h: RecordHandle) -> String? {
+    public func httpMethod(_ h: RecordHandle) throws(LogFormatError) -> String? {
         guard h.block >= 0 else { return records[Int(h.item)].event.http?.method }
-        return layout(h).hasHTTP ? shape(h).method : nil
+        let l = layout(h)
+        return l.hasHTTP && l.method >= 0 ? try string(l.method, h) : nil
     }
 
     /// The HTTP target (path and query), nil when the record has none: the first string of the row's HTTP part.
@@ -72,9 +74,11 @@ extension RecordHandles {
         return rows.layouts[Int(rows.rows[Int(h.item)].shape)]
     }
 
-    private func shape(_ h: RecordHandle) -> ColumnBlock.Shape {
+    /// String `id` of `h`'s block (one its shape names, which the rows keep).
+    private func string(_ id: Int, _ h: RecordHandle) throws(LogFormatError) -> String {
         let rows = blocks[Int(h.block)]
-        return rows.shapes[Int(rows.rows[Int(h.item)].shape)]
+        guard id >= 0 else { throw LogFormatError(.malformed, "column block: a shape without its string") }
+        return rows.string(try slot(id, rows))
     }
 
     /// The slot of string `id` among the strings the rows name; a miss is a reader out of step with the walk that

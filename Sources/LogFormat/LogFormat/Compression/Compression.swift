@@ -1,5 +1,6 @@
 // Block compression (LZ4 for the hot tier, zlib for the archive tier) and the CRC-32 used by every
 // checksummed structure. Thin wrappers over the system libraries.
+import CCRC32
 import CLZ4
 import CZlib
 
@@ -141,8 +142,15 @@ public enum BlockCompression {
 
 /// CRC-32 (ISO-HDLC polynomial, as zlib's `crc32`).
 public enum Checksum {
-    @inlinable public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        UInt32(CZlib.crc32(0, bytes.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
+    /// Whole 16-byte blocks from 64 bytes on are folded with the carry-less multiply where the processor has it
+    /// (`ccrc32_fold`, about three times zlib's speed: block payloads and index sections are checked on every read),
+    /// the rest by zlib; the same checksum either way.
+    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress else { return 0 }
+        var crc: UInt32 = 0
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        let done = ccrc32_fold(&crc, p, bytes.count)
+        return UInt32(CZlib.crc32(uLong(crc), p + done, uInt(bytes.count - done)))
     }
 
     public static func crc32(_ bytes: [UInt8]) -> UInt32 {
