@@ -23,6 +23,11 @@ ACCESS_POST=${ACCESS_POST:-500}
 ZIPKIN=off
 [ "$JSON" = 1 ] && ZIPKIN=127.0.0.1:$ZIPKIN_PORT
 BIN=${BIN:-.build/release}
+# Another collector on these ports (a second run of this script) would answer the readiness probe below and take
+# this run's load: refuse to start instead (PORT=… picks other ports).
+for p in $PORT $GRPC_PORT; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use: set PORT to another" >&2; exit 1; fi
+done
 DATA=$(mktemp -d /tmp/audit-bench-ingest.XXXXXX)
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$DATA" "$DATA".*' EXIT
 
