@@ -1,6 +1,7 @@
 // Syslog datagrams waiting to be parsed, kept end to end in byte arrays of one batch each. A burst of 100,000
 // datagrams held as an array and a socket address apiece cost about 600 bytes each in the heap (BENCHMARKS.md,
-// "The collector's memory at the syslog burst"); here a datagram costs its bytes and 6 bytes of index.
+// "the collector's memory peak, the syslog buffer and malloc_trim after a seal"); here a datagram costs its bytes
+// and 6 bytes of index.
 import NIOCore
 
 /// One batch of datagrams: their bytes back to back, where each ends, and who sent each.

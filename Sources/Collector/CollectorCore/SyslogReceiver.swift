@@ -35,6 +35,8 @@ public final class SyslogReceiver: Sendable {
         var resumeReading: (@Sendable () -> Void)?
     }
     private let buffer: Mutex<Buffer>
+    /// Cores to parse a batch on, asked once: Foundation reads the cgroup's CPU quota from files for it.
+    private let cores = ProcessInfo.processInfo.activeProcessorCount
     /// Open TCP connections, closed on shutdown so their tasks end.
     let openConnections = Mutex([ObjectIdentifier: any Channel]())
     private let wakeFlusher: AsyncStream<Void>.Continuation
@@ -99,7 +101,7 @@ public final class SyslogReceiver: Sendable {
 
     /// Parses a batch of datagrams on every core (order within the batch is kept).
     func parse(_ datagrams: DatagramBatch) -> [AuditEvent] {
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, datagrams.count / 256))
+        let workers = min(cores, max(1, datagrams.count / 256))
         let chunk = (datagrams.count + workers - 1) / workers
         let parts = Mutex([[AuditEvent]](repeating: [], count: workers))
         DispatchQueue.concurrentPerform(iterations: workers) { w in

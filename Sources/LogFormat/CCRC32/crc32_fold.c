@@ -67,9 +67,13 @@ static uint32_t ccrc32_fold_blocks(uint32_t state, const uint8_t *p, size_t n) {
 
 size_t ccrc32_fold(uint32_t *crc, const uint8_t *bytes, size_t count) {
     if (count < 64) return 0;
-    // A race here only computes the same answer twice.
-    if (ccrc32_supported < 0) ccrc32_supported = ccrc32_check();
-    if (!ccrc32_supported) return 0;
+    // Threads that race here compute the same answer; the atomics keep the race defined.
+    int supported = __atomic_load_n(&ccrc32_supported, __ATOMIC_RELAXED);
+    if (supported < 0) {
+        supported = ccrc32_check();
+        __atomic_store_n(&ccrc32_supported, supported, __ATOMIC_RELAXED);
+    }
+    if (!supported) return 0;
     size_t n = count & ~(size_t)15;
     *crc = ~ccrc32_fold_blocks(~*crc, bytes, n);
     return n;

@@ -190,7 +190,10 @@ package final class ColumnRows: @unchecked Sendable {
     /// Shape `i` (`ColumnRow.shape` numbers them), built from its bytes: for readers of a few fields (a writer
     /// renders it from `shapeReader` instead).
     package func shape(_ i: Int) throws(LogFormatError) -> ColumnBlock.Shape {
-        let strings = stringTable()
+        try shape(i, stringTable())
+    }
+
+    private func shape(_ i: Int, _ strings: BlockStrings) throws(LogFormatError) -> ColumnBlock.Shape {
         let resources = resources.count
         let revision = revision
         return try withExtendedLifetime(self) { () throws(LogFormatError) -> ColumnBlock.Shape in
@@ -222,13 +225,13 @@ package final class ColumnRows: @unchecked Sendable {
     /// duplicates).
     package func event(_ i: Int) throws(LogFormatError) -> AuditEvent {
         let row = rows[i]
-        let s = try shape(Int(row.shape))
+        let table = stringTable()
+        let s = try shape(Int(row.shape), table)
         let r = readers(i)
         let none = BinaryReader(UnsafeRawBufferPointer(start: nil, count: 0))
         var all = ColumnBlock.Decoder.Readers(
             shape: none, runs: none, span: none, parent: none, time: none, user: r.user.r, http: r.http.r,
             value: r.value.r, extra: r.extra.r)
-        let table = stringTable()
         return try withExtendedLifetime(self) { () throws(LogFormatError) -> AuditEvent in
             try ColumnBlock.Decoder.buildRow(
                 s, start: row.start, end: row.end, observed: row.observed, traceID: row.traceID, spanID: row.spanID,
