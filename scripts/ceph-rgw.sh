@@ -245,11 +245,17 @@ on_failure() {
     return 0
 }
 
-# The daemons outlive this script: they must not hold descriptors it inherited (a caller waiting for the end of
-# a pipe would wait for them).
+# The daemons outlive this script: they must not hold descriptors it inherited. A caller waiting for the end of
+# a pipe would wait for them, and Foundation's Process learns of its child's exit when the last holder of a socket
+# it passed down closes it. That socket's number can be above 255 in a busy test process (a CI run's gateway-start
+# "hung" for 180 s after the script had finished), so every descriptor above 2 goes but the one bash reads this
+# script from.
+self=$(readlink -f "${BASH_SOURCE[0]}")
 for fd in /proc/$$/fd/*; do
     fd=${fd##*/}
-    if ((fd > 2 && fd < 255)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    if ((fd > 2)) && [[ $(readlink "/proc/$$/fd/$fd" 2>/dev/null) != "$self" ]]; then
+        eval "exec $fd>&-" 2>/dev/null || true
+    fi
 done
 
 case ${1:-} in
