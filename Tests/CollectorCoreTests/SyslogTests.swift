@@ -117,6 +117,43 @@ import Testing
         }
     }
 
+    /// A datagram is parsed where it lies in its batch's bytes: a slice that starts and ends inside larger bytes
+    /// parses exactly as a copy of it does, for whole messages and every cut of them.
+    @Test func aMessageInsideLargerBytesParsesAsItsCopy() async {
+        let messages = [
+            "<190>Nov  2 10:00:00 edge-1 nginx: \(Self.line)",
+            "<134>Nov 27 17:28:08 edge-2 nginx[4711]: \(Self.line)",
+            "<165>1 2026-11-02T10:00:00.123Z edge-1 nginx 4711 access [a@1 b=\"c \\] d\"] \u{FEFF}\(Self.line)",
+        ].map { Array($0.utf8) }
+        func outcome(_ r: () throws(SyslogError) -> SyslogMessage) -> String {
+            do {
+                let m = try r()
+                return "\(m.format) \(m.facility) \(m.severity) \(m.timestamp ?? "-") \(m.hostname ?? "-") "
+                    + "\(m.appName ?? "-") \(m.procID ?? "-") \(m.msgID ?? "-") \(m.structuredData ?? "-") "
+                    + String(decoding: m.body, as: UTF8.self)
+            } catch { return "error: \(error)" }
+        }
+        await propertyCheck(count: 30, input: Gen.uint64(in: 0...UInt64.max)) { seed in
+            var rng = SplitMix(seed)
+            for message in messages {
+                for cut in 0...message.count {
+                    let alone = Array(message[..<cut])
+                    let before = (0..<Int.random(in: 1...40, using: &rng)).map { _ in
+                        UInt8.random(in: 0...255, using: &rng)
+                    }
+                    let after = (0..<Int.random(in: 0...40, using: &rng)).map { _ in
+                        UInt8.random(in: 0...255, using: &rng)
+                    }
+                    let bytes = before + alone + after
+                    let inside = bytes[before.count..<(before.count + alone.count)]
+                    #expect(
+                        outcome { () throws(SyslogError) in try Syslog.parse(inside) }
+                            == outcome { () throws(SyslogError) in try Syslog.parse(alone) })
+                }
+            }
+        }
+    }
+
     @Test func hostileFramesAreFatalNotAHang() {
         var long = SyslogFramer(maxFrameBytes: 100)
         long.append(Array("99999999999 <14>x".utf8))

@@ -62,7 +62,7 @@ public final class SyslogReceiver: Sendable {
     // MARK: Messages
 
     /// Parses one message into an access event, counting what was received and refused.
-    func event(_ bytes: [UInt8], peer: String?, receiver: String) -> AuditEvent? {
+    func event(_ bytes: ArraySlice<UInt8>, peer: String?, receiver: String) -> AuditEvent? {
         ingest.metrics.received(receiver, items: 1)
         do {
             let message = try Syslog.parse(bytes)
@@ -109,7 +109,7 @@ public final class SyslogReceiver: Sendable {
             mine.reserveCapacity(chunk)
             for i in (w * chunk)..<min(datagrams.count, (w + 1) * chunk) {
                 let (bytes, peer) = datagrams[i]
-                if let e = event(Array(bytes), peer: peer, receiver: Self.udp) { mine.append(e) }
+                if let e = event(bytes, peer: peer, receiver: Self.udp) { mine.append(e) }
             }
             parts.withLock { $0[w] = mine }
         }
@@ -214,7 +214,7 @@ public final class SyslogReceiver: Sendable {
                     while let output = framer.next() {
                         switch output {
                         case .frame(let bytes):
-                            if let e = event(bytes, peer: peer, receiver: Self.tcp) { events.append(e) }
+                            if let e = event(bytes[...], peer: peer, receiver: Self.tcp) { events.append(e) }
                         case .fatal(let why):
                             ingest.metrics.received(Self.tcp, items: 1)
                             ingest.metrics.rejected(Self.tcp, reason: .invalidLine)

@@ -172,10 +172,18 @@ public enum AccessEventMapping {
     public static func event(fromLine line: [UInt8], options: AccessEventOptions = AccessEventOptions()) throws(Refusal)
         -> AuditEvent
     {
+        try event(fromLine: line[...], options: options)
+    }
+
+    /// The same for a line inside larger bytes (a syslog message's body): only a line the fast path leaves aside
+    /// is copied, for the general scanner.
+    public static func event(fromLine line: ArraySlice<UInt8>, options: AccessEventOptions = AccessEventOptions())
+        throws(Refusal) -> AuditEvent
+    {
         var scanner = LineScanner()
         let fast = try line.withUnsafeBufferPointer { b throws(Refusal) in try scanner.event(b, options: options) }
         if let fast { return fast }
-        return try event(generalLine: line, options: options)
+        return try event(generalLine: Array(line), options: options)
     }
 
     /// One access-log line (a JSON object) as an event, in one pass: each member becomes an attribute as it is

@@ -17,8 +17,9 @@ public struct SyslogMessage: Sendable, Hashable {
     public var procID: String?
     public var msgID: String?
     public var structuredData: String?
-    /// The message itself (for nginx, the JSON access line), as raw bytes.
-    public var body: [UInt8]
+    /// The message itself (for nginx, the JSON access line), as raw bytes: a slice of the bytes parsed, so that a
+    /// datagram is not copied on its way to the line scanner.
+    public var body: ArraySlice<UInt8>
 }
 
 public struct SyslogError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -28,26 +29,28 @@ public struct SyslogError: Error, Sendable, Hashable, CustomStringConvertible {
 
 public enum Syslog {
     /// Parses one syslog message (a UDP datagram or a TCP frame).
-    public static func parse(_ bytes: [UInt8]) throws(SyslogError) -> SyslogMessage {
-        var i = 0
+    public static func parse(_ bytes: [UInt8]) throws(SyslogError) -> SyslogMessage { try parse(bytes[...]) }
+
+    /// Parses one syslog message held in a slice (a datagram in its batch's bytes); indices are the slice's own.
+    public static func parse(_ bytes: ArraySlice<UInt8>) throws(SyslogError) -> SyslogMessage {
         // <PRI>: 1-3 digits, at most 191.
         guard bytes.first == UInt8(ascii: "<") else {
             throw SyslogError(message: "no <PRI> at the start of the message")
         }
-        i = 1
+        var i = bytes.startIndex + 1
         var pri = 0
         var digits = 0
-        while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39, digits < 3 {
+        while i < bytes.endIndex, bytes[i] >= 0x30, bytes[i] <= 0x39, digits < 3 {
             pri = pri * 10 + Int(bytes[i] - 0x30)
             i += 1
             digits += 1
         }
-        guard digits > 0, i < bytes.count, bytes[i] == UInt8(ascii: ">"), pri <= 191 else {
+        guard digits > 0, i < bytes.endIndex, bytes[i] == UInt8(ascii: ">"), pri <= 191 else {
             throw SyslogError(message: "bad <PRI>: it must be 1-3 digits up to 191 followed by >")
         }
         i += 1
         // RFC 5424: VERSION "1" then a space.
-        if i + 1 < bytes.count, bytes[i] == UInt8(ascii: "1"), bytes[i + 1] == 0x20 {
+        if i + 1 < bytes.endIndex, bytes[i] == UInt8(ascii: "1"), bytes[i + 1] == 0x20 {
             return try parse5424(bytes, from: i + 2, pri: pri)
         }
         return try parse3164(bytes, from: i, pri: pri)
@@ -55,11 +58,11 @@ public enum Syslog {
 
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    static func parse3164(_ b: [UInt8], from start: Int, pri: Int) throws(SyslogError) -> SyslogMessage {
+    static func parse3164(_ b: ArraySlice<UInt8>, from start: Int, pri: Int) throws(SyslogError) -> SyslogMessage {
         var m = SyslogMessage(format: .rfc3164, facility: UInt8(pri / 8), severity: UInt8(pri % 8), body: [])
         var i = start
         // TIMESTAMP "Mmm dd hh:mm:ss" (day space-padded), optional in practice: keep it when present.
-        if b.count >= i + 16, months.contains(String(decoding: b[i..<i + 3], as: UTF8.self)), b[i + 3] == 0x20,
+        if b.endIndex >= i + 16, months.contains(String(decoding: b[i..<i + 3], as: UTF8.self)), b[i + 3] == 0x20,
             b[i + 15] == 0x20, b[i + 9] == UInt8(ascii: ":"), b[i + 12] == UInt8(ascii: ":")
         {
             m.timestamp = String(decoding: b[i..<i + 15], as: UTF8.self)
@@ -68,11 +71,11 @@ public enum Syslog {
         // [HOSTNAME SP] TAG ":" — a first word ending in ':' (or '[pid]:') is the tag; otherwise it is the host.
         func word(_ at: Int) -> Range<Int> {
             var e = at
-            while e < b.count, b[e] != 0x20 { e += 1 }
+            while e < b.endIndex, b[e] != 0x20 { e += 1 }
             return at..<e
         }
         let first = word(i)
-        if !isTag(b[first]), first.upperBound < b.count {
+        if !isTag(b[first]), first.upperBound < b.endIndex {
             m.hostname = String(decoding: b[first], as: UTF8.self)
             i = first.upperBound + 1
         }
@@ -84,25 +87,25 @@ public enum Syslog {
                 tag = tag[..<open]
             }
             m.appName = String(decoding: tag, as: UTF8.self)
-            i = min(b.count, tagWord.upperBound + 1)
+            i = min(b.endIndex, tagWord.upperBound + 1)
         }
-        m.body = Array(b[i...])
+        m.body = b[i...]
         return m
     }
 
     static func isTag(_ w: ArraySlice<UInt8>) -> Bool { w.count >= 2 && w.last == UInt8(ascii: ":") }
 
-    static func parse5424(_ b: [UInt8], from start: Int, pri: Int) throws(SyslogError) -> SyslogMessage {
+    static func parse5424(_ b: ArraySlice<UInt8>, from start: Int, pri: Int) throws(SyslogError) -> SyslogMessage {
         var m = SyslogMessage(format: .rfc5424, facility: UInt8(pri / 8), severity: UInt8(pri % 8), body: [])
         var i = start
         func field(_ name: String) throws(SyslogError) -> String? {
             var e = i
-            while e < b.count, b[e] != 0x20 { e += 1 }
-            guard e > i, e < b.count || name == "MSGID" else {
+            while e < b.endIndex, b[e] != 0x20 { e += 1 }
+            guard e > i, e < b.endIndex || name == "MSGID" else {
                 throw SyslogError(message: "RFC 5424 header ends before \(name)")
             }
             let value = String(decoding: b[i..<e], as: UTF8.self)
-            i = min(b.count, e + 1)
+            i = min(b.endIndex, e + 1)
             return value == "-" ? nil : value
         }
         m.timestamp = try field("TIMESTAMP")
@@ -111,14 +114,14 @@ public enum Syslog {
         m.procID = try field("PROCID")
         m.msgID = try field("MSGID")
         // STRUCTURED-DATA: "-" or one or more [ … ] elements (']' inside values is escaped as \]).
-        guard i < b.count else { return m }
+        guard i < b.endIndex else { return m }
         if b[i] == UInt8(ascii: "-") {
             i += 1
         } else if b[i] == UInt8(ascii: "[") {
             let sdStart = i
             var inElement = false
             var escaped = false
-            while i < b.count {
+            while i < b.endIndex {
                 let c = b[i]
                 if inElement {
                     if escaped {
@@ -140,10 +143,10 @@ public enum Syslog {
         } else {
             throw SyslogError(message: "RFC 5424 structured data must be - or [...]")
         }
-        if i < b.count, b[i] == 0x20 { i += 1 }
+        if i < b.endIndex, b[i] == 0x20 { i += 1 }
         // An optional UTF-8 byte-order mark before the message.
-        if b.count >= i + 3, b[i] == 0xEF, b[i + 1] == 0xBB, b[i + 2] == 0xBF { i += 3 }
-        m.body = Array(b[i...])
+        if b.endIndex >= i + 3, b[i] == 0xEF, b[i + 1] == 0xBB, b[i + 2] == 0xBF { i += 3 }
+        m.body = b[i...]
         return m
     }
 
@@ -159,7 +162,7 @@ public enum Syslog {
             throw AccessEventMapping.Refusal(
                 message: "the syslog message is not a JSON access-log line (log_format … escape=json)")
         }
-        var e = try AccessEventMapping.event(fromLine: Array(body), options: options)
+        var e = try AccessEventMapping.event(fromLine: body, options: options)
         e.attributes.append(Attribute("syslog.format", .string(message.format.rawValue)))
         e.attributes.append(Attribute("syslog.facility", .int(Int64(message.facility))))
         e.attributes.append(Attribute("syslog.severity", .int(Int64(message.severity))))
