@@ -178,127 +178,93 @@ final class BlockJSON {
         defer { fixed = w }
         // Reads memory `rows` owns, which `self` keeps alive.
         var r = rows.shapeReader(i)
-        let kind = try Self.code(EventKind.self, &r)
-        let spanKind = try Self.code(SpanKind.self, &r)
-        let source = try Self.code(EventSource.self, &r)
-        let status = try Self.code(StatusCode.self, &r)
-        let severity = try r.u8()
-        _ = try r.u8()  // parts: the layout's
-        let flags = try r.count32()
-        let name = try r.string()
-        let service = try r.string()
-        let traceState = try r.string()
-        let statusMessage = try r.string()
-        let severityText = try r.string()
-        let eventName = try r.string()
-        _ = try r.count32()  // the resource: the layout's
+        let h = try r.shapeHead(resources: rows.resources.count)
         var mark = w.count
         let firstKey = keys.count
-        for k in 0..<(try r.count("an attribute count")) {
+        for k in 0..<h.attributeCount {
             if k > 0 { w.byte(UInt8(ascii: ",")) }
-            try string(try r.string(), &w)
+            let (key, tag) = try r.shapeAttribute(revision: rows.revision)
+            try string(key, &w)
             w.byte(UInt8(ascii: ":"))
             // A value the same in every row of the shape is written here, once.
-            if try r.u8() == ColumnBlock.ShapeTag.constant { try value(try r.tag(), &r, &w, depth: 0) }
+            if tag == ColumnBlock.ShapeTag.constant { try value(try r.tag(), &r, &w, depth: 0) }
             keys.append(Self.take(&mark, w))
         }
-        let droppedAttributes = try r.count32()
-        _ = try r.count32()  // events: the layout's
-        let droppedEvents = try r.count32()
-        _ = try r.count32()  // links: the layout's
-        let droppedLinks = try r.count32()
-        var origin = IdentityOrigin.unknown
-        var issuer: Int?
-        if layout.hasUser {
-            origin = try Self.code(IdentityOrigin.self, &r)
-            issuer = try r.optionalString()
-            _ = try r.u8()  // email, groups, fingerprint: the layout's
-            _ = try r.count32()
-            _ = try r.u8()
-        }
-        let workload = layout.hasWorkload ? try r.string() : nil
-        var method: Int?
-        var route: Int?
-        var httpStatus: UInt32 = 0
-        if layout.hasHTTP {
-            method = try r.optionalString()
-            route = try r.optionalString()
-            httpStatus = try r.count32()
-        }
+        let t = try r.shapeTail(parts: h.parts)
 
-        try traceStateAndFlags(traceState, flags, &w)
+        try traceStateAndFlags(h.traceState, h.flags, &w)
         w.raw(",\"span_kind\":\"")
-        w.raw(JSONWriter.name(spanKind))
+        w.raw(JSONWriter.name(h.spanKind))
         w.raw("\",\"name\":")
-        try string(name, &w)
+        try string(h.name, &w)
         w.raw(",\"service\":")
-        try string(service, &w)
+        try string(h.service, &w)
         w.raw(",\"source\":\"")
-        w.raw(JSONWriter.name(source))
+        w.raw(JSONWriter.name(h.source))
         w.raw("\"")
         let head = Self.take(&mark, w)
         w.raw("]")
-        if let issuer {
+        if t.issuer >= 0 {
             w.raw(",\"issuer\":")
-            try string(issuer, &w)
+            try string(t.issuer, &w)
         }
         w.raw(",\"origin\":\"")
-        w.raw(JSONWriter.name(origin))
+        w.raw(JSONWriter.name(t.origin))
         w.raw("\"")
         let userTail = Self.take(&mark, w)
-        if let workload {
+        if t.workload >= 0 {
             w.raw(",\"workload\":")
-            try string(workload, &w)
+            try string(t.workload, &w)
         }
         let workloadRange = Self.take(&mark, w)
-        if let method {
+        if t.method >= 0 {
             w.raw("\"method\":")
-            try string(method, &w)
+            try string(t.method, &w)
             w.byte(UInt8(ascii: ","))
         }
         let methodRange = Self.take(&mark, w)
-        if let route {
+        if t.route >= 0 {
             w.raw("\"route\":")
-            try string(route, &w)
+            try string(t.route, &w)
             w.byte(UInt8(ascii: ","))
         }
         w.raw("\"status_code\":")
-        w.decimal(UInt64(httpStatus))
+        w.decimal(UInt64(t.httpStatus))
         let routeStatus = Self.take(&mark, w)
-        let hasMessage = try !isEmpty(statusMessage)
-        if status != .unset || hasMessage {
+        let hasMessage = try !isEmpty(h.statusMessage)
+        if h.status != .unset || hasMessage {
             w.raw(",\"status\":{\"code\":\"")
-            w.raw(JSONWriter.name(status))
+            w.raw(JSONWriter.name(h.status))
             w.raw("\"")
             if hasMessage {
                 w.raw(",\"message\":")
-                try string(statusMessage, &w)
+                try string(h.statusMessage, &w)
             }
             w.raw("}")
         }
         // Both strings looked at first: `||` takes its right side as a closure, whose errors are untyped.
-        let hasSeverityText = try !isEmpty(severityText)
-        let hasEventName = try !isEmpty(eventName)
-        let hasLogMembers = kind == .log || severity != 0 || hasSeverityText || layout.hasBody || hasEventName
+        let hasSeverityText = try !isEmpty(h.severityText)
+        let hasEventName = try !isEmpty(h.eventName)
+        let hasLogMembers = h.kind == .log || h.severity != 0 || hasSeverityText || layout.hasBody || hasEventName
         if hasLogMembers {
             w.raw(",\"severity_number\":")
-            w.decimal(UInt64(severity))
+            w.decimal(UInt64(h.severity))
             w.raw(",\"severity_text\":")
-            try string(severityText, &w)
+            try string(h.severityText, &w)
         }
         let statusSeverity = Self.take(&mark, w)
         if hasLogMembers {
             w.raw(",\"event_name\":")
-            try string(eventName, &w)
+            try string(h.eventName, &w)
         }
         w.raw(",\"attributes\":{")
         let eventNameAttributes = Self.take(&mark, w)
         w.byte(UInt8(ascii: "}"))
-        w.droppedCount(droppedAttributes, key: ",\"dropped_attributes_count\":")
+        w.droppedCount(t.droppedAttributes, key: ",\"dropped_attributes_count\":")
         let afterAttributes = Self.take(&mark, w)
-        w.droppedCount(droppedEvents, key: ",\"dropped_events_count\":")
+        w.droppedCount(t.droppedEvents, key: ",\"dropped_events_count\":")
         let droppedEventsRange = Self.take(&mark, w)
-        w.droppedCount(droppedLinks, key: ",\"dropped_links_count\":")
+        w.droppedCount(t.droppedLinks, key: ",\"dropped_links_count\":")
         let droppedLinksRange = Self.take(&mark, w)
         let out = ShapeJSON(
             head: head, userTail: userTail, workload: workloadRange, method: methodRange,
@@ -307,14 +273,6 @@ final class BlockJSON {
             droppedEvents: droppedEventsRange, droppedLinks: droppedLinksRange)
         shapes[i] = out
         return out
-    }
-
-    /// A shape's one-byte code of `type`.
-    private static func code<T: RawRepresentable>(_: T.Type, _ r: inout ColumnRowReader) throws(LogFormatError) -> T
-    where T.RawValue == UInt8 {
-        let v = try r.u8()
-        guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown code \(v)") }
-        return x
     }
 
     /// What was written to `w` since `mark`, which moves to its end.

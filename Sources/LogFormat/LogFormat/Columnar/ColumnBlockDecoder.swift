@@ -392,148 +392,81 @@ extension ColumnBlock {
             }
         }
 
-        /// A shape's one-byte code of `type`, refused when unknown (`shape` and `rowLayout` check it the same way).
-        static func shapeCode<T: RawRepresentable>(
-            _ type: T.Type, _ what: StaticString, _ r: inout BinaryReader
-        ) throws(LogFormatError) -> T where T.RawValue == UInt8 {
-            let v = try r.u8()
-            guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
-            return x
-        }
-
         /// One shape read from `r`, with its strings from `d`.
         static func shape(
             _ r: inout BinaryReader, _ d: BlockStrings, resources: Int, revision: UInt64
         ) throws(LogFormatError) -> Shape {
-            func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
-            where T.RawValue == UInt8 { try shapeCode(type, what, &r) }
-            let kind = try code(EventKind.self, "kind")
-            let spanKind = try code(SpanKind.self, "span kind")
-            let source = try code(EventSource.self, "source")
-            let status = try code(StatusCode.self, "status")
-            let severity = try r.u8()
-            let parts = try r.u8()
-            guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
-            let flags = try count32(&r)
-            let name = try string(&r, d)
-            let service = try string(&r, d)
-            let traceState = try string(&r, d)
-            let statusMessage = try string(&r, d)
-            let severityText = try string(&r, d)
-            let eventName = try string(&r, d)
-            let resource = try index(&r, count: resources, "a resource")
-            let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
+            var none = NoStrings()
+            let n = d.count
+            let h = try shapeHead(&r, strings: n, resources: resources, &none)
             var attributes: [(key: String, tag: UInt8)] = []
-            attributes.reserveCapacity(attributeCount)
+            attributes.reserveCapacity(h.attributeCount)
             var constants: [AttributeValue] = []
-            for i in 0..<attributeCount {
-                let key = try string(&r, d)
-                let tag = try r.u8()
-                guard ShapeTag.isKnown(tag, revision: revision) else {
-                    throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
-                }
-                attributes.append((key, tag))
+            for i in 0..<h.attributeCount {
+                let (key, tag) = try shapeAttribute(&r, strings: n, revision: revision, &none)
+                attributes.append((try d.string(key), tag))
                 if tag == ShapeTag.constant {
-                    if constants.isEmpty { constants = Array(repeating: .empty, count: attributeCount) }
+                    if constants.isEmpty { constants = Array(repeating: .empty, count: h.attributeCount) }
                     constants[i] = try fullValue(&r, d, depth: 0)
                 }
             }
+            let t = try shapeTail(&r, strings: n, parts: h.parts, &none)
+            func optional(_ id: Int) throws(LogFormatError) -> String? { id < 0 ? nil : try d.string(id) }
             let s = Shape(
-                kind: kind, spanKind: spanKind, source: source, status: status, severity: severity, parts: parts,
-                flags: flags, name: name, service: service, traceState: traceState, statusMessage: statusMessage,
-                severityText: severityText, eventName: eventName, resource: resource, attributes: attributes,
-                droppedAttributes: try count32(&r), eventCount: try r.uvarint(max: Int(UInt32.max), "an event count"),
-                droppedEvents: try count32(&r), linkCount: try r.uvarint(max: Int(UInt32.max), "a link count"),
-                droppedLinks: try count32(&r))
+                kind: h.kind, spanKind: h.spanKind, source: h.source, status: h.status, severity: h.severity,
+                parts: h.parts, flags: h.flags, name: try d.string(h.name), service: try d.string(h.service),
+                traceState: try d.string(h.traceState), statusMessage: try d.string(h.statusMessage),
+                severityText: try d.string(h.severityText), eventName: try d.string(h.eventName),
+                resource: h.resource, attributes: attributes, droppedAttributes: t.droppedAttributes,
+                eventCount: t.eventCount, droppedEvents: t.droppedEvents, linkCount: t.linkCount,
+                droppedLinks: t.droppedLinks)
             s.constants = constants
-            if parts & Parts.user != 0 {
-                s.origin = try code(IdentityOrigin.self, "identity origin")
-                s.issuer = try optionalString(&r, d)
-                s.hasEmail = try r.u8() != 0
-                s.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
-                s.hasFingerprint = try r.u8() != 0
+            if h.parts & Parts.user != 0 {
+                s.origin = t.origin
+                s.issuer = try optional(t.issuer)
+                s.hasEmail = t.hasEmail
+                s.groupCount = t.groupCount
+                s.hasFingerprint = t.hasFingerprint
             }
-            if parts & Parts.workload != 0 { s.workload = try string(&r, d) }
-            if parts & Parts.http != 0 {
-                s.method = try optionalString(&r, d)
-                s.route = try optionalString(&r, d)
-                s.httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "an HTTP status"))
-                s.httpParts = try r.u8()
-                guard s.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
+            if h.parts & Parts.workload != 0 { s.workload = try d.string(t.workload) }
+            if h.parts & Parts.http != 0 {
+                s.method = try optional(t.method)
+                s.route = try optional(t.route)
+                s.httpStatus = t.httpStatus
+                s.httpParts = t.httpParts
             }
             return s
         }
 
         /// One shape's row layout read from `r`, its attribute value tags appended to `tags` and each string id it
-        /// names handed to `sink`: `shape` without building the shape or any of its strings, with the same checks in
-        /// the same order (every string id against a table of `n` strings, every code known, the resource against
-        /// `resources`).
+        /// names handed to `sink`: `shape` without building the shape or any of its strings (the same reader, so the
+        /// same checks in the same order).
         static func rowLayout<S: ColumnStringSink>(
             _ r: inout BinaryReader, strings n: Int, resources: Int, revision: UInt64, tags: inout [UInt8],
             _ sink: inout S
         ) throws(LogFormatError) -> RowLayout {
-            func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
-            where T.RawValue == UInt8 { try shapeCode(type, what, &r) }
-            func optionalString(_ r: inout BinaryReader, _ sink: inout S) throws(LogFormatError) -> Int {
-                let i = try r.uvarint()
-                guard i == 0 || i - 1 < UInt64(n) else {
-                    throw LogFormatError(.malformed, "column block: string \(i - 1) of a dictionary of \(n)")
-                }
-                guard i > 0 else { return -1 }
-                sink.use(Int(i - 1))
-                return Int(i - 1)
-            }
-            let kind = try code(EventKind.self, "kind")
-            _ = try code(SpanKind.self, "span kind")
-            let source = try code(EventSource.self, "source")
-            let status = try code(StatusCode.self, "status")
-            _ = try r.u8()  // severity
-            let parts = try r.u8()
-            guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
-            _ = try count32(&r)  // flags
-            let name = try stringID(&r, n)
-            let service = try stringID(&r, n)
-            sink.use(name)
-            sink.use(service)
-            // Trace state, status message, severity text, event name.
-            for _ in 0..<4 { sink.use(try stringID(&r, n)) }
-            var layout = RowLayout(counting: kind, source: source, parts: parts)
-            layout.status = status
-            layout.name = name
-            layout.service = service
-            layout.resource = try index(&r, count: resources, "a resource")
-            let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
+            let h = try shapeHead(&r, strings: n, resources: resources, &sink)
+            var layout = RowLayout(counting: h.kind, source: h.source, parts: h.parts)
+            layout.status = h.status
+            layout.name = h.name
+            layout.service = h.service
+            layout.resource = h.resource
             layout.tagStart = tags.count
-            layout.tagCount = attributeCount
-            for _ in 0..<attributeCount {
-                sink.use(try stringID(&r, n))
-                let tag = try r.u8()
-                guard ShapeTag.isKnown(tag, revision: revision) else {
-                    throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
-                }
+            layout.tagCount = h.attributeCount
+            for _ in 0..<h.attributeCount {
+                let tag = try shapeAttribute(&r, strings: n, revision: revision, &sink).tag
                 tags.append(tag)
                 if tag == ShapeTag.constant { try skipValueBody(try r.u8(), &r, n, &sink, depth: 0) }
             }
-            _ = try count32(&r)  // dropped attributes
-            layout.eventCount = try r.uvarint(max: Int(UInt32.max), "an event count")
-            _ = try count32(&r)  // dropped events
-            layout.linkCount = try r.uvarint(max: Int(UInt32.max), "a link count")
-            _ = try count32(&r)  // dropped links
-            if parts & Parts.user != 0 {
-                _ = try code(IdentityOrigin.self, "identity origin")
-                _ = try optionalString(&r, &sink)  // issuer
-                layout.hasEmail = try r.u8() != 0
-                layout.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
-                layout.hasFingerprint = try r.u8() != 0
-            }
-            if parts & Parts.workload != 0 { sink.use(try stringID(&r, n)) }
-            if parts & Parts.http != 0 {
-                layout.method = try optionalString(&r, &sink)
-                _ = try optionalString(&r, &sink)  // route
-                layout.httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "an HTTP status"))
-                layout.httpParts = try r.u8()
-                guard layout.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
-            }
+            let t = try shapeTail(&r, strings: n, parts: h.parts, &sink)
+            layout.eventCount = t.eventCount
+            layout.linkCount = t.linkCount
+            layout.hasEmail = t.hasEmail
+            layout.groupCount = t.groupCount
+            layout.hasFingerprint = t.hasFingerprint
+            layout.method = t.method
+            layout.httpStatus = t.httpStatus
+            layout.httpParts = t.httpParts
             return layout
         }
 

@@ -133,76 +133,34 @@ extension ColumnBlock {
         return ColumnCountBlock(shapes: shapes, strings: strings, rows: rows)
     }
 
-    /// A shape as counting reads it (the grammar of docs/format/columns.md, "shapes"): every field read and
-    /// checked as `Decoder.shape` checks it — codes, string ids against the string table, the resource against
-    /// the resource count, value tags, HTTP parts — but of its strings only those counting uses built (service,
-    /// workload, method, route; a log's event name and attribute keys), and no `Shape` made.
+    /// A shape as counting reads it: read and checked by the shape reader `Decoder.shape` uses, but of its strings
+    /// only those counting uses built (service, workload, method, route; a log's event name and attribute keys),
+    /// and no `Shape` made.
     static func countShape(
         _ r: inout BinaryReader, _ d: BlockStrings, resources: Int, revision: UInt64
     ) throws(LogFormatError) -> (ColumnCountShape, RowLayout) {
-        func code<T: RawRepresentable>(_ type: T.Type, _ what: StaticString) throws(LogFormatError) -> T
-        where T.RawValue == UInt8 {
-            let v = try r.u8()
-            guard let x = T(rawValue: v) else { throw LogFormatError(.malformed, "shape: unknown \(what) \(v)") }
-            return x
-        }
         let n = d.count
-        let kind = try code(EventKind.self, "kind")
-        _ = try code(SpanKind.self, "span kind")
-        let source = try code(EventSource.self, "source")
-        let status = try code(StatusCode.self, "status")
-        _ = try r.u8()  // severity
-        let parts = try r.u8()
-        guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
-        _ = try Decoder.count32(&r)  // flags
-        try Decoder.skipString(&r, n)  // name
-        let service = try Decoder.string(&r, d)
-        for _ in 0..<3 { try Decoder.skipString(&r, n) }  // trace state, status message, severity text
-        var eventName = ""
-        if kind == .log { eventName = try Decoder.string(&r, d) } else { try Decoder.skipString(&r, n) }
-        _ = try Decoder.index(&r, count: resources, "a resource")
-        let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
+        var none = Decoder.NoStrings()
+        let h = try Decoder.shapeHead(&r, strings: n, resources: resources, &none)
         var keys: [String] = []
-        for _ in 0..<attributeCount {
-            if kind == .log { keys.append(try Decoder.string(&r, d)) } else { try Decoder.skipString(&r, n) }
-            let tag = try r.u8()
-            guard ShapeTag.isKnown(tag, revision: revision) else {
-                throw LogFormatError(.malformed, "shape: unknown value tag \(tag)")
-            }
+        for _ in 0..<h.attributeCount {
+            let (key, tag) = try Decoder.shapeAttribute(&r, strings: n, revision: revision, &none)
+            if h.kind == .log { keys.append(try d.string(key)) }
             if tag == ShapeTag.constant { try Decoder.skipConstant(&r, n) }
         }
-        _ = try Decoder.count32(&r)  // dropped attributes
-        _ = try r.uvarint(max: Int(UInt32.max), "an event count")
-        _ = try Decoder.count32(&r)  // dropped events
-        _ = try r.uvarint(max: Int(UInt32.max), "a link count")
-        _ = try Decoder.count32(&r)  // dropped links
-        var layout = RowLayout(counting: kind, source: source, parts: parts)
-        if parts & Parts.user != 0 {
-            _ = try code(IdentityOrigin.self, "identity origin")
-            let issuer = try r.uvarint()  // an optional string: 0 absent, else 1 + its id
-            guard issuer == 0 || issuer - 1 < UInt64(n) else {
-                throw LogFormatError(.malformed, "column block: string \(issuer - 1) of a dictionary of \(n)")
-            }
-            layout.hasEmail = try r.u8() != 0
-            layout.groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
-            layout.hasFingerprint = try r.u8() != 0
-        }
-        var workload: String?
-        if parts & Parts.workload != 0 { workload = try Decoder.string(&r, d) }
-        var method: String?
-        var route: String?
-        var httpStatus: UInt16 = 0
-        if parts & Parts.http != 0 {
-            method = try Decoder.optionalString(&r, d)
-            route = try Decoder.optionalString(&r, d)
-            httpStatus = UInt16(try r.uvarint(max: Int(UInt16.max), "an HTTP status"))
-            layout.httpParts = try r.u8()
-            guard layout.httpParts & ~3 == 0 else { throw LogFormatError(.malformed, "shape: unknown HTTP parts") }
-        }
+        let t = try Decoder.shapeTail(&r, strings: n, parts: h.parts, &none)
+        var layout = RowLayout(counting: h.kind, source: h.source, parts: h.parts)
+        layout.hasEmail = t.hasEmail
+        layout.groupCount = t.groupCount
+        layout.hasFingerprint = t.hasFingerprint
+        layout.httpParts = t.httpParts
+        func optional(_ id: Int) throws(LogFormatError) -> String? { id < 0 ? nil : try d.string(id) }
         let shape = ColumnCountShape(
-            kind: kind, source: source, status: status, service: service, eventName: eventName, attributeKeys: keys,
-            workload: workload, hasUser: parts & Parts.user != 0, hasHTTP: parts & Parts.http != 0, method: method,
-            route: route, httpStatus: httpStatus, hasTarget: parts & Parts.http != 0 && layout.httpParts & 1 != 0)
+            kind: h.kind, source: h.source, status: h.status, service: try d.string(h.service),
+            eventName: h.kind == .log ? try d.string(h.eventName) : "", attributeKeys: keys,
+            workload: try optional(t.workload), hasUser: h.parts & Parts.user != 0, hasHTTP: h.parts & Parts.http != 0,
+            method: try optional(t.method), route: try optional(t.route), httpStatus: t.httpStatus,
+            hasTarget: h.parts & Parts.http != 0 && t.httpParts & 1 != 0)
         return (shape, layout)
     }
 

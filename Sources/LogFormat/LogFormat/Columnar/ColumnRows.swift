@@ -60,7 +60,7 @@ package final class ColumnRows: @unchecked Sendable {
     /// without reference counting.
     package let layouts: [ColumnBlock.RowLayout]
     /// The block's format revision, which a shape's bytes are read by.
-    private let revision: UInt64
+    package let revision: UInt64
     /// The attribute value tags the layouts name.
     package let tags: [UInt8]
     package let rows: [ColumnRow]

@@ -18,13 +18,14 @@ extension ColumnBlock {
         if field == .group { wanted.insert(.identities) }
         let c = try columns(payload, among: wanted, payloadChecked: payloadChecked)
         let strings = try Decoder.strings(c, segment: segment)
+        let revision = try ColumnBlock.revision(c)
         // Each shape's service or workload string id (-1: none) and what the user part holds.
         let shapes = try (c[.shapes] ?? []).withBytes { (b) throws(LogFormatError) -> [ShapeIDs] in
             var r = BinaryReader(b)
             let n = try r.uvarint(max: b.count, "a shape count")
             var out: [ShapeIDs] = []
             out.reserveCapacity(n)
-            for _ in 0..<n { out.append(try ShapeIDs(&r, strings: strings.count)) }
+            for _ in 0..<n { out.append(try ShapeIDs(&r, strings: strings.count, revision: revision)) }
             try Decoder.end(r, .shapes)
             return out
         }
@@ -69,8 +70,9 @@ extension ColumnBlock {
         }
     }
 
-    /// The string ids of a shape that index terms name, read past everything else (the grammar of
-    /// docs/format/columns.md, "shapes"); ids are checked against the string count, nothing is decoded.
+    /// The string ids of a shape that index terms name and what its user part holds, read by the shape reader;
+    /// only its resource is not checked (against a count in the resources column, which term rows do not read: the
+    /// query decodes the rows found in full, and checks it then).
     struct ShapeIDs {
         var service = -1
         var workload = -1
@@ -79,36 +81,20 @@ extension ColumnBlock {
         var groupCount = 0
         var hasFingerprint = false
 
-        init(_ r: inout BinaryReader, strings n: Int) throws(LogFormatError) {
-            _ = try r.rawSlice(5)  // kind, span kind, source, status, severity
-            let parts = try r.u8()
-            guard parts & ~Parts.known == 0 else { throw LogFormatError(.malformed, "shape: unknown parts \(parts)") }
-            _ = try Decoder.count32(&r)  // flags
-            try Decoder.skipString(&r, n)  // name
-            service = try Decoder.index(&r, count: n, "a string")
-            for _ in 0..<4 { try Decoder.skipString(&r, n) }  // trace state, status message, severity text, event name
-            _ = try r.uvarint()  // resource
-            let attributeCount = try r.uvarint(max: r.remaining, "an attribute count")
-            for _ in 0..<attributeCount {
-                try Decoder.skipString(&r, n)
-                if try r.u8() == ShapeTag.constant { try Decoder.skipConstant(&r, n) }
+        init(_ r: inout BinaryReader, strings n: Int, revision: UInt64) throws(LogFormatError) {
+            var none = Decoder.NoStrings()
+            let h = try Decoder.shapeHead(&r, strings: n, resources: Int.max, &none)
+            for _ in 0..<h.attributeCount {
+                let tag = try Decoder.shapeAttribute(&r, strings: n, revision: revision, &none).tag
+                if tag == ShapeTag.constant { try Decoder.skipConstant(&r, n) }
             }
-            // Dropped attributes, events, dropped events, links, dropped links.
-            for _ in 0..<5 { _ = try Decoder.count32(&r) }
-            if parts & Parts.user != 0 {
-                hasUser = true
-                _ = try r.u8()  // origin
-                _ = try r.uvarint()  // issuer (an optional string)
-                hasEmail = try r.u8() != 0
-                groupCount = try r.uvarint(max: Int(UInt32.max), "a group count")
-                hasFingerprint = try r.u8() != 0
-            }
-            if parts & Parts.workload != 0 { workload = try Decoder.index(&r, count: n, "a string") }
-            if parts & Parts.http != 0 {
-                for _ in 0..<2 { _ = try r.uvarint() }  // method, route (optional strings)
-                _ = try r.uvarint(max: Int(UInt16.max), "an HTTP status")
-                _ = try r.u8()
-            }
+            let t = try Decoder.shapeTail(&r, strings: n, parts: h.parts, &none)
+            service = h.service
+            workload = t.workload
+            hasUser = h.parts & Parts.user != 0
+            hasEmail = t.hasEmail
+            groupCount = t.groupCount
+            hasFingerprint = t.hasFingerprint
         }
     }
 }
