@@ -68,7 +68,9 @@ final class Fixture: @unchecked Sendable {
                         format: "%.1f bytes/event, written at %.0f events/s\n", perEvent,
                         Double(s.events) / (Double(s.writeNanos) / 1e9))
                 FileHandle.standardError.write(Data(summary.utf8))
-                FileManager.default.createFile(atPath: marker, contents: Data(summary.utf8))
+                precondition(
+                    FileManager.default.createFile(atPath: marker, contents: Data(summary.utf8)),
+                    "cannot write \(marker)")
             }
             let s = try AuditStore(directories: [dir], cacheBytes: 512 << 20)
             _store = s

@@ -63,7 +63,7 @@ final class RetentionFixture: @unchecked Sendable {
                 let report = try RetentionJob(directory: Self.archive, policy: RetentionPolicy(archiveAfterDays: 0))
                     .apply()
                 precondition(report.problems.isEmpty, "\(report.problems)")
-                FileManager.default.createFile(atPath: marker, contents: Data())
+                precondition(FileManager.default.createFile(atPath: marker, contents: Data()), "cannot write \(marker)")
             }
             let hotBytes = try Self.hot.loadCatalog().entries.reduce(0) { $0 + $1.fileSize }
             let archiveBytes = try Self.archive.loadCatalog().entries.reduce(0) { $0 + $1.fileSize }
