@@ -166,31 +166,6 @@ enum ColumnSealer {
         compactIndexTerms: Bool = true, countRollup: Bool = true, recordsInMemory: Int = recordsInMemory,
         hints: consuming SealHints? = nil
     ) throws(LogFormatError) -> ColumnSealResult {
-        // A lay-out holds the segment's records (up to `maxSegmentRawBytes`) and frees them all at once; glibc
-        // keeps what a thread's arena freed resident for reuse, so a long-running collector carried tens of MiB
-        // from one seal into the next peak. Handing free pages back costs a few milliseconds per seal.
-        defer { releaseFreedMemory() }
-        return try layOut(
-            walPath: walPath, targetPath: targetPath, directory: directory, codec: codec, blockRows: blockRows,
-            previous: previous, signer: signer, faults: faults, compactIndexTerms: compactIndexTerms,
-            countRollup: countRollup, recordsInMemory: recordsInMemory, hints: hints)
-    }
-
-    /// glibc's `malloc_trim(0)`, looked up by name as Swift's Glibc module does not include <malloc.h> (as
-    /// auditq's `mallopt`); elsewhere nothing.
-    static func releaseFreedMemory() {
-        #if canImport(Glibc)
-            typealias MallocTrim = @convention(c) (Int) -> Int32
-            guard let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "malloc_trim") else { return }
-            _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
-        #endif
-    }
-
-    private static func layOut(
-        walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
-        previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
-        compactIndexTerms: Bool, countRollup: Bool, recordsInMemory: Int, hints: consuming SealHints?
-    ) throws(LogFormatError) -> ColumnSealResult {
         let input = try SealInput.read(path: walPath, budget: recordsInMemory, hints: hints)
         guard !input.order.isEmpty else {
             throw LogFormatError(.malformed, "write-ahead log holds no records to seal", path: walPath)
