@@ -140,7 +140,9 @@ extension AuditStore {
             return (0..<count).map { i in Result { () throws(LogFormatError) in try work(i) } }
         }
         let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: count))
+        let core = CallerCore()
         DispatchQueue.concurrentPerform(iterations: count) { i in
+            core.step()
             let r = Result { () throws(LogFormatError) in try work(i) }
             results.withLock { $0[i] = r }
         }

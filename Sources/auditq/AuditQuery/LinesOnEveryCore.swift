@@ -4,6 +4,7 @@
 // the bytes are those of rendering the items one after another.
 import Dispatch
 import Foundation
+import LogFormat
 import Synchronization
 
 /// Renders one line per item (each followed by a newline) on every core and hands the bytes to `write` in item order,
@@ -40,11 +41,13 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
         held.subtract(1, ordering: .relaxed)
         ahead.signal()
     }
+    let core = CallerCore()
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         var r = renderer()
         var buffer = Runs.buffer()
         while true {
             take()
+            core.step()
             let k = next.add(1, ordering: .relaxed).oldValue
             // After a failure nothing more is written, so nothing frees a place: pass the place on to whoever waits.
             guard k < runs.count, state.withLock({ $0.failure == nil }) else {
