@@ -43,11 +43,16 @@ import Testing
             try writeLinesOnEveryCore(
                 items, run: run, key: { keys[$0 % keys.count] }, cores: cores, flushBytes: flush,
                 renderer: { 0 },
-                { (calls: inout Int, i: Int, buffer: inout [UInt8]) throws(Failed) in
+                { (calls: inout Int, i: Int, buffer: LineArena) throws(Failed) in
                     calls += 1
-                    if failing.contains(i) { throw Failed(item: i) }
-                    buffer += line(i, lengths)
-                }, write: sink.write)
+                    // A failing item leaves part of its line behind, as a writer in place does: none of it may be
+                    // written.
+                    if failing.contains(i) {
+                        buffer.arena.append(Array(line(i, lengths).prefix(3)) + Array("!".utf8))
+                        throw Failed(item: i)
+                    }
+                    buffer.arena.append(line(i, lengths))
+                }, write: { sink.write(Array($0)) })
         } catch {
             return (sink, error)
         }
@@ -101,12 +106,12 @@ import Testing
         let (run, cores) = (5, 2)
         writeLinesOnEveryCore(
             Array(0..<400), run: run, key: { _ in 0 }, cores: cores, flushBytes: 1, renderer: { 0 },
-            { (_: inout Int, i: Int, buffer: inout [UInt8]) in
+            { (_: inout Int, i: Int, buffer: LineArena) in
                 counts.withLock { c in
                     c.rendered += 1
                     c.mostAhead = max(c.mostAhead, c.rendered - c.written)
                 }
-                buffer += Array("\(i)".utf8)
+                buffer.arena.append(Array("\(i)".utf8))
             },
             write: { bytes in
                 usleep(200)

@@ -49,25 +49,42 @@ extension AuditStore {
             if !ordinals.isEmpty { asked.append((handle, reader, ordinals)) }
         }
         let rowsAsked = asked.reduce(0) { $0 + $1.ordinals.count }
-        let segments = asked.map { ($0.reader, $0.ordinals) }
-        let found = Self.onEveryCore(asked.count, if: rowsAsked >= rowsWorthSharing.load(ordering: .relaxed)) {
-            (i) throws(LogFormatError) -> SegmentRows in
-            let (reader, ordinals) = segments[i]
+        let shared = rowsAsked >= rowsWorthSharing.load(ordering: .relaxed)
+        // Shared, a search reads each segment's rows in two parts split at a block: the first parts of every
+        // segment, then the second ones. A heavy day's 15 segments of about equal size left one core idle for the
+        // time of the last one; halves taken last even the cores out, and a second part finds its segment's
+        // dictionary read by the first. (Not when trace runs are kept: `read` names a segment's blocks.)
+        let parts = shared && !keepingTraceRuns ? Self.halves(asked.map { ($0.reader, $0.ordinals) }) : []
+        let tasks = parts.isEmpty ? asked.indices.map { ($0, asked[$0].ordinals[...]) } : parts
+        let readers = asked.map(\.reader)
+        let found = Self.onEveryCore(tasks.count, if: shared) { (i) throws(LogFormatError) -> SegmentRows in
+            let (k, ordinals) = tasks[i]
+            let reader = readers[k]
             var rows = SegmentRows()
             if keepingTraceRuns {
                 try reader.rowHandles(
-                    withTraceRunsOf: ordinals, timeRange: query.timeRange, cache: cache, into: &rows.handles,
+                    withTraceRunsOf: Array(ordinals), timeRange: query.timeRange, cache: cache, into: &rows.handles,
                     read: &rows.read)
             } else {
-                try reader.rowHandles(at: ordinals, timeRange: query.timeRange, cache: cache, into: &rows.handles)
+                try reader.rowHandles(
+                    at: Array(ordinals), timeRange: query.timeRange, cache: cache, into: &rows.handles)
             }
             return rows
         }
         out.handles.reserveCapacity(out.handles.count + rowsAsked)
-        for (a, result) in zip(asked, found) {
-            let rows = try result.get()
+        // In segment order, each segment's first part before its second (tasks are in that order when not split).
+        let order =
+            parts.isEmpty
+            ? Array(tasks.indices)
+            : tasks.indices.sorted {
+                (tasks[$0].0, $0) < (tasks[$1].0, $1)
+            }
+        for i in order {
+            let rows = try found[i].get()
             let offset = out.append(contentsOf: rows.handles)
-            if keepingTraceRuns { read[ObjectIdentifier(a.handle)] = rows.read.mapValues { $0 + offset } }
+            if keepingTraceRuns {
+                read[ObjectIdentifier(asked[tasks[i].0].handle)] = rows.read.mapValues { $0 + offset }
+            }
         }
         var sorted = out.handles
         out.handles = []
@@ -75,6 +92,35 @@ extension AuditStore {
         if !query.includeDuplicates { try Self.dropDuplicates(&sorted, out) }
         out.handles = sorted
         return out
+    }
+
+    /// Each segment's ordinals (ascending) cut in two at a block near their middle, as (segment, ordinals): the
+    /// first parts of every segment in segment order, then the second parts of those that have one (a segment
+    /// whose rows lie in one block is not cut).
+    static func halves(_ segments: [(SegmentReader, [UInt32])]) -> [(Int, ArraySlice<UInt32>)] {
+        var first: [(Int, ArraySlice<UInt32>)] = []
+        var second: [(Int, ArraySlice<UInt32>)] = []
+        for (k, (reader, ordinals)) in segments.enumerated() {
+            let cut = ordinals.count < 2 ? 0 : blockCut(reader, ordinals)
+            guard cut > 0 && cut < ordinals.count else {
+                first.append((k, ordinals[...]))
+                continue
+            }
+            first.append((k, ordinals[..<cut]))
+            second.append((k, ordinals[cut...]))
+        }
+        return first + second
+    }
+
+    /// Where to cut `ordinals` (ascending, at least two) so that no block's rows are on both sides: at the start of
+    /// the middle ordinal's block, or when that is the first, at the end of it; 0 or `ordinals.count` for no cut.
+    static func blockCut(_ reader: SegmentReader, _ ordinals: [UInt32]) -> Int {
+        let mid = ordinals.count / 2
+        guard let b = reader.blockIndex(forOrdinal: ordinals[mid]) else { return 0 }
+        let block = reader.blocks[b]
+        let start = ordinals.firstIndex { $0 >= block.firstOrdinal } ?? ordinals.count
+        if start > 0 { return start }
+        return ordinals.firstIndex { $0 >= block.firstOrdinal + block.recordCount } ?? ordinals.count
     }
 
     /// What one segment gave `searchHandles`: its rows, and the blocks read (block number → index in
@@ -94,7 +140,9 @@ extension AuditStore {
             return (0..<count).map { i in Result { () throws(LogFormatError) in try work(i) } }
         }
         let results = Mutex([Result<T, LogFormatError>?](repeating: nil, count: count))
+        let core = CallerCore()
         DispatchQueue.concurrentPerform(iterations: count) { i in
+            core.step()
             let r = Result { () throws(LogFormatError) in try work(i) }
             results.withLock { $0[i] = r }
         }

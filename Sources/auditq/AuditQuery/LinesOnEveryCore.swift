@@ -4,10 +4,13 @@
 // the bytes are those of rendering the items one after another.
 import Dispatch
 import Foundation
+import LogFormat
 import Synchronization
 
 /// Renders one line per item (each followed by a newline) on every core and hands the bytes to `write` in item order,
-/// in pieces of about `flushBytes` or a run at a time; `write` is called by one core at a time. The items are cut
+/// in pieces of about `flushBytes` or a run at a time; `write` is called by one core at a time, with bytes valid
+/// for the call. `render` appends an item's line to the run's buffer, raw memory (`LineArena`): rendered there
+/// rather than into a row's own memory and copied into an array, a heavy day's 25 MB are written once. The items are cut
 /// into runs of about `run` items, each continued to where `key` changes (up to twice `run`), so that a run's items
 /// mostly share what a renderer keeps per key (a block's rendered strings and shapes). Each core makes its own
 /// renderer with `renderer`. The run whose turn it is streams out as it is rendered; a run rendered ahead of its turn
@@ -17,8 +20,8 @@ import Synchronization
 public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     _ items: [T], run: Int, key: (T) -> Int32, cores: Int = onlineCores,
     flushBytes: Int = 128 << 10, renderer: @Sendable () -> R,
-    _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void,
-    write: @Sendable ([UInt8]) -> Void
+    _ render: @Sendable (inout R, T, LineArena) throws(E) -> Void,
+    write: @Sendable (UnsafeBufferPointer<UInt8>) -> Void
 ) throws(E) {
     let runs = Runs.cut(items, run: run, key: key)
     let state = Mutex(Runs.State<E>())
@@ -38,11 +41,13 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
         held.subtract(1, ordering: .relaxed)
         ahead.signal()
     }
+    let core = CallerCore()
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
         var r = renderer()
         var buffer = Runs.buffer()
         while true {
             take()
+            core.step()
             let k = next.add(1, ordering: .relaxed).oldValue
             // After a failure nothing more is written, so nothing frees a place: pass the place on to whoever waits.
             guard k < runs.count, state.withLock({ $0.failure == nil }) else {
@@ -56,23 +61,23 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
             var ask = flushBytes
             do throws(E) {
                 for i in runs[k] {
-                    try render(&r, items[i], &buffer)
-                    buffer.append(UInt8(ascii: "\n"))
-                    guard buffer.count >= ask else { continue }
+                    try render(&r, items[i], buffer)
+                    buffer.arena.byte(UInt8(ascii: "\n"))
+                    guard buffer.arena.count >= ask else { continue }
                     if !streaming { streaming = state.withLock { $0.startStreaming(k) } }
                     if streaming {
-                        write(buffer)
-                        buffer.removeAll(keepingCapacity: true)
+                        write(buffer.arena.bytes)
+                        buffer.arena.removeAll()
                     } else {
-                        ask = buffer.count + flushBytes
+                        ask = buffer.arena.count + flushBytes
                     }
                 }
             } catch {
                 failure = error
             }
             if streaming && failure == nil {
-                write(buffer)
-                buffer.removeAll(keepingCapacity: true)
+                write(buffer.arena.bytes)
+                buffer.arena.removeAll()
             }
             if streaming || failure != nil { give() }
             var turn = state.withLock { s in
@@ -86,11 +91,11 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
                 return s.takeTurn()
             }
             // This core writes while the next run in order is ready and no other core is writing.
-            while var out = turn {
-                turn = nil  // `out` alone holds the buffer, so emptying it keeps its storage rather than copying
-                write(out)
+            while let out = turn {
+                turn = nil
+                write(out.arena.bytes)
                 give()
-                out.removeAll(keepingCapacity: true)
+                out.arena.removeAll()
                 turn = state.withLock { s in
                     s.spare.append(out)
                     s.writing = false
@@ -113,11 +118,7 @@ public let onlineCores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 /// How `writeLinesOnEveryCore` cuts its items and hands the runs from core to core.
 enum Runs {
     /// A new buffer for a run, sized to take one without growing (each growth copies it).
-    static func buffer() -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(1 << 20)
-        return b
-    }
+    static func buffer() -> LineArena { LineArena(capacity: 1 << 20) }
 
     /// `items`' indices cut into runs of at least `run` items (the last may be shorter), each continued while `key`
     /// stays the same, up to twice `run`.
@@ -135,13 +136,13 @@ enum Runs {
 
     /// The runs rendered and not yet written, whose turn it is, and the first failure.
     struct State<E: Error>: ~Copyable {
-        var ready: [Int: [UInt8]] = [:]
+        var ready: [Int: LineArena] = [:]
         /// The next run to write.
         var next = 0
         /// A core is writing (at most one, so runs go out in order).
         var writing = false
         /// Buffers already written, to render into again.
-        var spare: [[UInt8]] = []
+        var spare: [LineArena] = []
         /// The first run that failed and its error: it and the runs after it are never written.
         var failure: (Int, E)?
 
@@ -151,7 +152,7 @@ enum Runs {
 
         /// The next run's bytes, when they are ready, nobody is writing and no earlier run failed; the caller then
         /// writes them and hands the buffer back.
-        mutating func takeTurn() -> [UInt8]? {
+        mutating func takeTurn() -> LineArena? {
             guard !writing, failure.map({ next < $0.0 }) ?? true, let bytes = ready.removeValue(forKey: next) else {
                 return nil
             }

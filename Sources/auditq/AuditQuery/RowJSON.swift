@@ -28,8 +28,28 @@ public struct RowJSON {
 
     /// Appends `{"record":…,"event":…}` for `h` (no newline): what `RecordJSON.line` appends for its record.
     public mutating func line(_ h: RecordHandle, into buffer: inout [UInt8]) throws(LogFormatError) {
+        // Written into memory of its own with a capacity check per piece, then appended in one piece: appending
+        // each of a row's few dozen pieces to the array was a tenth of a heavy search.
+        var w = line.arena
+        defer { line.arena = w }
+        w.removeAll()
+        try line(h, into: &w)
+        buffer.append(contentsOf: w.bytes)
+    }
+
+    /// `line(_:into:)` appended to `out` in place (a run's buffer of `writeLinesOnEveryCore`). When it throws, `out`
+    /// may end in part of the line.
+    public mutating func line(_ h: RecordHandle, into out: LineArena) throws(LogFormatError) {
+        var w = out.arena
+        defer { out.arena = w }
+        try line(h, into: &w)
+    }
+
+    mutating func line(_ h: RecordHandle, into w: inout ByteArena) throws(LogFormatError) {
         guard h.block >= 0 else {
-            RecordJSON.line(all.records[Int(h.item)], into: &buffer, memo: &memo)
+            var bytes: [UInt8] = []
+            RecordJSON.line(all.records[Int(h.item)], into: &bytes, memo: &memo)
+            w.append(bytes)
             return
         }
         let b = Int(h.block)
@@ -42,15 +62,9 @@ public struct RowJSON {
             kept.append(b)
             if kept.count > Self.blocksKept { blocks[kept.removeFirst()] = nil }
         }
-        // Written into memory of its own with a capacity check per piece, then appended in one piece: appending
-        // each of a row's few dozen pieces to the array was a tenth of a heavy search.
-        var w = line.arena
-        defer { line.arena = w }
-        w.removeAll()
         RecordJSON.recordHead(h.location, into: &w, memo: &memo)
         try block.event(Int(h.item), &w)
         w.byte(UInt8(ascii: "}"))
-        buffer.append(contentsOf: w.bytes)
     }
 
     /// Appends one `activity` line (no newline): what `RecordJSON.activityLine` appends for the request whose own
@@ -58,11 +72,29 @@ public struct RowJSON {
     public mutating func activityLine(
         request: RecordHandle, userEvents: Int, trace: [RecordHandle], into buffer: inout [UInt8]
     ) throws(LogFormatError) {
-        buffer.append(contentsOf: #"{"request":"#.utf8)
-        try line(request, into: &buffer)
-        buffer.append(contentsOf: #","trace_id":""#.utf8)
-        var w = JSONWriter(buffer: [])
-        swap(&w.buffer, &buffer)
+        var w = line.arena
+        defer { line.arena = w }
+        w.removeAll()
+        try activityLine(request: request, userEvents: userEvents, trace: trace, into: &w)
+        buffer.append(contentsOf: w.bytes)
+    }
+
+    /// `activityLine(request:userEvents:trace:into:)` appended to `out` in place (a run's buffer of
+    /// `writeLinesOnEveryCore`). When it throws, `out` may end in part of the line.
+    public mutating func activityLine(
+        request: RecordHandle, userEvents: Int, trace: [RecordHandle], into out: LineArena
+    ) throws(LogFormatError) {
+        var w = out.arena
+        defer { out.arena = w }
+        try activityLine(request: request, userEvents: userEvents, trace: trace, into: &w)
+    }
+
+    mutating func activityLine(
+        request: RecordHandle, userEvents: Int, trace: [RecordHandle], into w: inout ByteArena
+    ) throws(LogFormatError) {
+        w.raw(#"{"request":"#)
+        try line(request, into: &w)
+        w.raw(#","trace_id":""#)
         w.hex64(request.traceID.high)
         w.hex64(request.traceID.low)
         w.raw(#"","hops":"#)
@@ -70,20 +102,22 @@ public struct RowJSON {
         w.raw(#","user_events":"#)
         w.decimal(UInt64(userEvents))
         w.raw(#","trace":["#)
-        // Not `buffer = w.buffer`: `w` would keep naming the storage, and the next append would copy the whole
-        // buffer (once per request, up to a mebibyte each: a quarter of activity's time).
-        swap(&w.buffer, &buffer)
         for i in trace.indices {
-            if i > 0 { buffer.append(UInt8(ascii: ",")) }
-            try line(trace[i], into: &buffer)
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            try line(trace[i], into: &w)
         }
-        buffer.append(contentsOf: "]}".utf8)
+        w.raw("]}")
     }
 }
 
-/// The memory a `RowJSON` writes a row into, freed with it.
-final class LineArena {
-    var arena = ByteArena(capacity: 16 << 10)
+/// Raw memory that lines are written into, freed with it: a `RowJSON`'s own for a row, and the runs' buffers of
+/// `writeLinesOnEveryCore`. Sendable because one thread at a time uses it: a run's buffer is handed from core to
+/// core under a lock.
+public final class LineArena: @unchecked Sendable {
+    @exclusivity(unchecked) var arena: ByteArena
+
+    init(capacity: Int = 16 << 10) { arena = ByteArena(capacity: capacity) }
+
     deinit { arena.deallocate() }
 }
 

@@ -77,9 +77,12 @@ func exitAfterAnswer() -> Never {
 
 /// Writes all of `bytes` to file descriptor 1 (retrying short writes); a closed pipe ends the process quietly.
 func writeStdout(_ bytes: [UInt8]) {
-    bytes.withUnsafeBytes { b in
-        if !writeAll(1, b) { exit(errno == EPIPE ? 0 : 1) }
-    }
+    bytes.withUnsafeBytes { writeStdout($0) }
+}
+
+/// `writeStdout` of bytes in memory the caller holds.
+func writeStdout(_ bytes: UnsafeRawBufferPointer) {
+    if !writeAll(1, bytes) { exit(errno == EPIPE ? 0 : 1) }
 }
 
 /// The spans as one line (for /v1/traces), then the access and log events, if any, as another (for /v1/logs).
@@ -92,7 +95,9 @@ func emitOTLP(_ events: [AuditEvent]) {
 /// `renderer` is evaluated once per core.
 func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     _ items: [T], run: Int, key: (T) -> Int32, renderer: @autoclosure @escaping @Sendable () -> R,
-    _ render: @Sendable (inout R, T, inout [UInt8]) throws(E) -> Void
+    _ render: @Sendable (inout R, T, LineArena) throws(E) -> Void
 ) throws(E) {
-    try AuditQuery.writeLinesOnEveryCore(items, run: run, key: key, renderer: renderer, render, write: writeStdout)
+    try AuditQuery.writeLinesOnEveryCore(items, run: run, key: key, renderer: renderer, render) {
+        writeStdout(UnsafeRawBufferPointer($0))
+    }
 }

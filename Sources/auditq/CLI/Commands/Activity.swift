@@ -49,7 +49,7 @@ extension AuditQ {
                 try writeLinesOnEveryCore(requests, run: 128, key: \.request.block, renderer: RowJSON(all)) {
                     (writer, q, buffer) throws(LogFormatError) in
                     try writer.activityLine(
-                        request: q.request, userEvents: q.userEvents.count, trace: q.trace, into: &buffer)
+                        request: q.request, userEvents: q.userEvents.count, trace: q.trace, into: buffer)
                 }
                 exitAfterAnswer()
             }

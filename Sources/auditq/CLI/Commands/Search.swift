@@ -37,7 +37,7 @@ extension AuditQ {
                     return
                 }
                 try writeLinesOnEveryCore(found.handles, run: 256, key: \.block, renderer: RowJSON(found)) {
-                    (writer, h, buffer) throws(LogFormatError) in try writer.line(h, into: &buffer)
+                    (writer, h, buffer) throws(LogFormatError) in try writer.line(h, into: buffer)
                 }
                 exitAfterAnswer()
             }
