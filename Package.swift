@@ -53,14 +53,14 @@ let package = Package(
         // CRC-32 with the carry-less multiply: zlib's checksum (the one the format names), about three times as fast
         // on x86-64 with PCLMULQDQ; elsewhere it takes nothing and zlib does it all.
         .target(name: "CCRC32", path: "Sources/LogFormat/CCRC32"),
-        // glibc's malloc_trim: the writer gives back what a seal freed, which malloc's arenas otherwise keep.
-        .target(name: "CMemory", path: "Sources/LogFormat/CMemory"),
+        // What LogFormat asks of the C library directly: malloc_trim after a seal, the processor a thread runs on.
+        .target(name: "CPlatform", path: "Sources/LogFormat/CPlatform"),
         // Data at rest and nothing else: model, canonical records, codecs, blocks, segments, index, integrity,
         // data-directory layout, catalog and tombstone files. No network, no YAML, no demo traffic.
         .target(
             name: "LogFormat",
             dependencies: [
-                "CZlib", "CLZ4", "CCRC32", "CMemory",
+                "CZlib", "CLZ4", "CCRC32", "CPlatform",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

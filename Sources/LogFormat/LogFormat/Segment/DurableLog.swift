@@ -1,7 +1,7 @@
 // Group commit over a SegmentWriter: many callers append concurrently; one writer queue takes everything
 // pending, writes it as blocks, fsyncs once under the policy, and then tells every caller its batch is
 // durable. Acknowledged means durable (../shared/DESIGN.md, "Collector").
-import CMemory
+import CPlatform
 import Dispatch
 import Logging
 import Synchronization
@@ -302,7 +302,7 @@ public final class DurableLog: Sendable {
         // A lay-out frees about 100 MB at once (a part of records, its decoded events, the file's buffer), which
         // malloc's arenas kept resident: the next burst of ingest then raised the collector's peak on top of it
         // (bench-ingest's syslog phase, beside a seal: 324-340 MiB without this, 295-299 with; BENCHMARKS.md).
-        _ = cmemory_release_free_pages()
+        _ = cplatform_release_free_pages()
         // A log retired while this ran is laid out next; after a failure the next tick tries again.
         let again = state.withLock { s in
             let more = !failed && sealer.hasRetiredLogs && !s.closed

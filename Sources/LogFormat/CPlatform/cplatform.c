@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "cmemory.h"
+#include "cplatform.h"
 
 #if defined(__linux__)
 #include <sched.h>
@@ -9,7 +9,7 @@
 #include <malloc.h>
 #endif
 
-int cmemory_release_free_pages(void) {
+int cplatform_release_free_pages(void) {
 #if defined(__GLIBC__)
     return malloc_trim(0);
 #else
@@ -17,7 +17,7 @@ int cmemory_release_free_pages(void) {
 #endif
 }
 
-int cmemory_current_cpu(void) {
+int cplatform_current_cpu(void) {
 #if defined(__linux__)
     return sched_getcpu();
 #else
@@ -25,7 +25,7 @@ int cmemory_current_cpu(void) {
 #endif
 }
 
-int cmemory_leave_cpu(int cpu) {
+int cplatform_leave_cpu(int cpu) {
 #if defined(__linux__)
     if (cpu < 0 || sched_getcpu() != cpu) return 0;
     cpu_set_t allowed, others;

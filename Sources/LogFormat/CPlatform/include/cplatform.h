@@ -2,18 +2,18 @@
 // — its part of records, the decoded events, the sealed file's buffer — is given back to the system rather than kept
 // by malloc's arenas, where it raised the collector's resident memory for the rest of its life), and the processor a
 // thread runs on, for work shared among the cores (`CallerCore`).
-#ifndef AUDIT_CMEMORY_H
-#define AUDIT_CMEMORY_H
+#ifndef AUDIT_CPLATFORM_H
+#define AUDIT_CPLATFORM_H
 
 /// Returns the free pages of every malloc arena to the system: 1 when some were, 0 when none were or the C
 /// library is not glibc.
-int cmemory_release_free_pages(void);
+int cplatform_release_free_pages(void);
 
 /// The processor the calling thread runs on, or -1 where that cannot be known.
-int cmemory_current_cpu(void);
+int cplatform_current_cpu(void);
 
 /// When the calling thread runs on processor `cpu` and may run on another, moves it to one of the others (its
 /// affinity narrowed, then widened again to what it was, so that it is not pinned): 1 when it was moved, else 0.
-int cmemory_leave_cpu(int cpu);
+int cplatform_leave_cpu(int cpu);
 
 #endif

@@ -3,7 +3,7 @@
 // stayed there for the first 10–16 ms of a heavy question, the two threads taking turns of 4 ms on one core while the
 // other idled (a `sched_switch` trace of the process). `CallerCore` moves a helper found on the caller's processor
 // to another once, without pinning it.
-import CMemory
+import CPlatform
 import Synchronization
 
 #if canImport(Glibc)
@@ -18,7 +18,7 @@ package final class CallerCore: Sendable {
 
     /// Made on the caller's thread.
     package init() {
-        cpu = Atomic(cmemory_current_cpu())
+        cpu = Atomic(cplatform_current_cpu())
         caller = pthread_self()
     }
 
@@ -26,9 +26,9 @@ package final class CallerCore: Sendable {
     /// on the caller's (its affinity narrowed and widened again: not pinned).
     package func step() {
         if pthread_equal(pthread_self(), caller) != 0 {
-            cpu.store(cmemory_current_cpu(), ordering: .relaxed)
+            cpu.store(cplatform_current_cpu(), ordering: .relaxed)
         } else {
-            _ = cmemory_leave_cpu(cpu.load(ordering: .relaxed))
+            _ = cplatform_leave_cpu(cpu.load(ordering: .relaxed))
         }
     }
 }
