@@ -256,7 +256,8 @@ let package = Package(
         .testTarget(
             name: "LogFormatTests",
             dependencies: [
-                "LogFormat", "CCRC32", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter", "TestSupport",
+                "LogFormat", "CCRC32", "CPlatform", "StoreQuery", "SyntheticTraffic", "SegmentCrashWriter",
+                "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/LogFormatTests"
