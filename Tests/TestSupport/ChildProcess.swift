@@ -3,6 +3,12 @@
 // launchers read stdout to the end before stderr and hung once a child wrote more than 64 KiB to stderr), and
 // every wait has a deadline that does not depend on a read returning: when it passes, the child is killed
 // with SIGKILL and the wait throws, naming the program, the deadline and the tail of what it printed.
+//
+// The exit is also seen without Foundation: on Linux, `Process` learns of it when the last holder of a socket it
+// hands the child closes it (swift-corelibs-foundation issue 4795), and a process another test starts at that
+// moment can inherit that socket, or this child's pipes, and hold them long after this child died. So every wait
+// polls `waitid(WNOWAIT)`, which sees the exit without reaping it, and once the child has exited, waits for the end
+// of its output only for `outputGrace`: whatever it wrote is in the pipes by then and read at once.
 import Foundation
 
 /// Why a child process did not give the test what it waited for.
@@ -34,6 +40,13 @@ public final class ChildProcess: @unchecked Sendable {
     private var err = Data()
     private var openStreams = 2
     private var exited = false
+    /// The exit status (or signal) once seen, from Foundation's handler or `waitid`.
+    private var exitStatus: (status: Int32, signalled: Bool) = (-1, false)
+    /// When the exit was first seen: output still open `outputGrace` later is held by another process.
+    private var exitedAt: Date?
+    private static let outputGrace: TimeInterval = 2
+    /// How often a wait looks for an exit Foundation has not reported.
+    private static let pollInterval: TimeInterval = 0.05
     private let stdinPipe: Pipe?
     /// The program's file name, for messages.
     public let name: String
@@ -53,10 +66,14 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardError = errPipe
         stdinPipe = stdin ? Pipe() : nil
         process.standardInput = stdinPipe ?? FileHandle.nullDevice
-        process.terminationHandler = { [weak self] _ in
+        process.terminationHandler = { [weak self] p in
             guard let self else { return }
             condition.lock()
-            exited = true
+            if !exited {
+                exited = true
+                exitedAt = Date()
+                exitStatus = (p.terminationStatus, p.terminationReason == .uncaughtSignal)
+            }
             condition.broadcast()
             condition.unlock()
         }
@@ -101,7 +118,34 @@ public final class ChildProcess: @unchecked Sendable {
     public var isRunning: Bool {
         condition.lock()
         defer { condition.unlock() }
+        pollExit()
         return !exited
+    }
+
+    /// Records the child's exit when it has exited and Foundation has not said so yet. Called with the lock held.
+    private func pollExit() {
+        guard !exited else { return }
+        var info = siginfo_t()
+        let pid = process.processIdentifier
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid
+        else { return }
+        let code = Int32(info.si_code)
+        exited = true
+        exitedAt = Date()
+        exitStatus = (info._sifields._sigchld.si_status, code == CLD_KILLED || code == CLD_DUMPED)
+    }
+
+    /// Whether the child has exited and its output has ended, or stayed open past the grace (held by another
+    /// process). Called with the lock held.
+    private var finished: Bool {
+        pollExit()
+        guard exited else { return false }
+        return openStreams == 0 || Date() >= exitedAt!.addingTimeInterval(Self.outputGrace)
+    }
+
+    /// Waits on the condition until `deadline`, at most one poll interval. Called with the lock held.
+    private func waitSlice(until deadline: Date) {
+        _ = condition.wait(until: min(deadline, Date().addingTimeInterval(Self.pollInterval)))
     }
 
     /// The exit status once the child has exited (the signal number when a signal ended it), else -1.
@@ -142,8 +186,8 @@ public final class ChildProcess: @unchecked Sendable {
                 condition.unlock()
                 return text
             }
-            if exited && openStreams == 0 { break }
-            if !condition.wait(until: deadline) && Date() >= deadline { break }
+            if finished || Date() >= deadline { break }
+            waitSlice(until: deadline)
         }
         let exitedFirst = exited
         condition.unlock()
@@ -168,12 +212,13 @@ public final class ChildProcess: @unchecked Sendable {
     public func wait(within seconds: Double = 120) throws -> ChildOutput {
         let deadline = Date().addingTimeInterval(seconds)
         condition.lock()
-        while !(exited && openStreams == 0) {
-            if !condition.wait(until: deadline) && Date() >= deadline {
+        while !finished {
+            if Date() >= deadline {
                 condition.unlock()
                 let reason = "did not finish within \(seconds) s and was killed"
                 throw ChildProcessFailure(describe(reason, kill(reason)))
             }
+            waitSlice(until: deadline)
         }
         condition.unlock()
         return result()
@@ -196,16 +241,16 @@ public final class ChildProcess: @unchecked Sendable {
         if isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         let deadline = Date().addingTimeInterval(10)
         condition.lock()
-        while !(exited && openStreams == 0), condition.wait(until: deadline) {}
+        while !finished && Date() < deadline { waitSlice(until: deadline) }
         condition.unlock()
         return result()
     }
 
     private func result() -> ChildOutput {
         locked {
-            let signalled = exited && process.terminationReason == .uncaughtSignal
+            pollExit()
             return ChildOutput(
-                status: exited ? process.terminationStatus : -1, signalled: signalled, stdoutData: out, stderrData: err)
+                status: exitStatus.status, signalled: exitStatus.signalled, stdoutData: out, stderrData: err)
         }
     }
 

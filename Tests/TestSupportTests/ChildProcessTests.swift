@@ -67,4 +67,28 @@ import Testing
         #expect(output.succeeded)
         #expect(output.stdout == "up\nbye\n")
     }
+
+    /// A process that outlives the child and holds what it inherited (its output pipes, and the socket through which
+    /// Foundation learns of the exit) must not hide the exit: the wait ends soon after the child's own exit, with its
+    /// status and output. Before the launcher polled `waitid`, this waited for the grandchild's 20 s.
+    @Test func anExitIsSeenWhileAnotherProcessHoldsTheChildsDescriptors() throws {
+        let started = Date()
+        let script = "sleep 20 & echo $! >&2; echo done; exit 7"
+        let output = try ChildProcess.run("/bin/sh", ["-c", script], within: 15)
+        defer {
+            if let pid = Int32(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
+        }
+        #expect(Date().timeIntervalSince(started) < 10, "the wait outlasted the child by the grandchild's sleep")
+        #expect(output.status == 7 && !output.signalled)
+        #expect(output.stdout == "done\n")
+    }
+
+    /// The signal that ended a child is reported as such, also when the exit is seen through `waitid`.
+    @Test func aChildKilledBySIGKILLReportsTheSignal() throws {
+        let child = try ChildProcess("/bin/sh", ["-c", "sleep 20 & echo up; exec sleep 60"])
+        try child.waitForStdout("up", within: 30) { $0.contains("up\n") }
+        let (output, graceful) = child.stop(signal: SIGKILL, within: 10)
+        #expect(graceful)
+        #expect(output.signalled && output.status == SIGKILL)
+    }
 }
