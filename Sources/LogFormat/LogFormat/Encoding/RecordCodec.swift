@@ -217,8 +217,9 @@ public enum RecordCodec {
     }
 
     static func decode(from r: inout BinaryReader) throws(LogFormatError) -> AuditEvent {
-        var event = try decodeBeforeResource(from: &r)
-        try decodeResource(from: &r, into: &event)
+        var strings = FreshStrings()
+        var event = try decodeBeforeResource(from: &r, strings: &strings)
+        try decodeResource(from: &r, into: &event, strings: &strings)
         return event
     }
 
@@ -230,10 +231,10 @@ public enum RecordCodec {
         throws(LogFormatError) -> AuditEvent
     {
         var r = BinaryReader(bytes)
-        var event = try decodeBeforeResource(from: &r)
+        var event = try decodeBeforeResource(from: &r, strings: &resources.strings)
         let tail = UnsafeRawBufferPointer(rebasing: bytes[r.offset...])
         if resources.take(tail, into: &event) { return event }
-        try decodeResource(from: &r, into: &event)
+        try decodeResource(from: &r, into: &event, strings: &resources.strings)
         guard r.isAtEnd else {
             throw LogFormatError(.malformed, "\(r.remaining) unexpected bytes after the record", offset: r.offset)
         }
@@ -242,7 +243,9 @@ public enum RecordCodec {
     }
 
     /// Everything of a record up to its resource.
-    private static func decodeBeforeResource(from r: inout BinaryReader) throws(LogFormatError) -> AuditEvent {
+    private static func decodeBeforeResource<S: RecordStrings>(from r: inout BinaryReader, strings: inout S)
+        throws(LogFormatError) -> AuditEvent
+    {
         let version = try r.u8()
         guard version == FormatConstants.recordVersion else {
             throw LogFormatError(
@@ -282,20 +285,20 @@ public enum RecordCodec {
             kind: kind, startTimeUnixNano: start, endTimeUnixNano: end, observedTimeUnixNano: observed,
             traceID: traceID, spanID: spanID, parentSpanID: parent, flags: UInt32(flags), spanKind: spanKind,
             source: source, statusCode: statusCode, severityNumber: severity)
-        event.name = try r.string()
-        event.service = try r.string()
-        event.traceState = try r.string()
-        event.statusMessage = try r.string()
-        event.severityText = try r.string()
-        event.eventName = try r.string()
+        event.name = try strings.string(&r)
+        event.service = try strings.string(&r)
+        event.traceState = try strings.string(&r)
+        event.statusMessage = try strings.string(&r)
+        event.severityText = try strings.string(&r)
+        event.eventName = try strings.string(&r)
         if presence & Presence.user != 0 {
-            let subject = try r.string()
-            let email = try r.optionalString()
+            let subject = try strings.string(&r)
+            let email = try strings.optionalString(&r)
             let groupCount = try r.uvarint(max: r.remaining, "group count")
             var groups = [String]()
             groups.reserveCapacity(groupCount)
-            for _ in 0..<groupCount { groups.append(try r.string()) }
-            let issuer = try r.optionalString()
+            for _ in 0..<groupCount { groups.append(try strings.string(&r)) }
+            let issuer = try strings.optionalString(&r)
             let originByte = try r.u8()
             guard let origin = IdentityOrigin(rawValue: originByte) else {
                 throw LogFormatError(.malformed, "unknown identity origin \(originByte)", offset: r.offset - 1)
@@ -306,25 +309,25 @@ public enum RecordCodec {
                 subject: subject, email: email, groups: groups, issuer: issuer, origin: origin,
                 tokenFingerprint: fingerprint)
         }
-        if presence & Presence.workload != 0 { event.workload = try r.string() }
+        if presence & Presence.workload != 0 { event.workload = try strings.string(&r) }
         if presence & Presence.http != 0 {
-            let method = try r.optionalString()
-            let target = try r.optionalString()
-            let route = try r.optionalString()
+            let method = try strings.optionalString(&r)
+            let target = try strings.optionalString(&r)
+            let route = try strings.optionalString(&r)
             let status = try r.uvarint(max: Int(UInt16.max), "HTTP status")
-            let client = try r.optionalString()
+            let client = try strings.optionalString(&r)
             event.http = HTTPFacts(
                 method: method, target: target, route: route, statusCode: UInt16(status), clientAddress: client)
         }
-        if presence & Presence.body != 0 { event.body = try decodeValue(from: &r, depth: 0) }
-        event.attributes = try decodeAttributes(from: &r, depth: 0)
+        if presence & Presence.body != 0 { event.body = try decodeValue(from: &r, depth: 0, strings: &strings) }
+        event.attributes = try decodeAttributes(from: &r, depth: 0, strings: &strings)
         event.droppedAttributesCount = try count32(&r)
         let eventCount = try r.uvarint(max: r.remaining, "span event count")
         event.events.reserveCapacity(eventCount)
         for _ in 0..<eventCount {
             let time = try r.u64()
-            let name = try r.string()
-            let attributes = try decodeAttributes(from: &r, depth: 0)
+            let name = try strings.string(&r)
+            let attributes = try decodeAttributes(from: &r, depth: 0, strings: &strings)
             let dropped = try count32(&r)
             event.events.append(
                 SpanEvent(timeUnixNano: time, name: name, attributes: attributes, droppedAttributesCount: dropped))
@@ -335,8 +338,8 @@ public enum RecordCodec {
         for _ in 0..<linkCount {
             let linkTrace = TraceID(high: try r.u64BigEndian(), low: try r.u64BigEndian())
             let linkSpan = SpanID(value: try r.u64BigEndian())
-            let state = try r.string()
-            let attributes = try decodeAttributes(from: &r, depth: 0)
+            let state = try strings.string(&r)
+            let attributes = try decodeAttributes(from: &r, depth: 0, strings: &strings)
             let dropped = try count32(&r)
             let linkFlags = try count32(&r)
             event.links.append(
@@ -349,45 +352,49 @@ public enum RecordCodec {
     }
 
     /// A record's resource and scope, its last fields.
-    private static func decodeResource(from r: inout BinaryReader, into event: inout AuditEvent)
-        throws(LogFormatError)
-    {
-        event.resourceAttributes = try decodeAttributes(from: &r, depth: 0)
+    private static func decodeResource<S: RecordStrings>(
+        from r: inout BinaryReader, into event: inout AuditEvent, strings: inout S
+    ) throws(LogFormatError) {
+        event.resourceAttributes = try decodeAttributes(from: &r, depth: 0, strings: &strings)
         event.resourceDroppedAttributesCount = try count32(&r)
-        event.resourceSchemaURL = try r.string()
-        let scopeName = try r.string()
-        let scopeVersion = try r.string()
-        let scopeAttributes = try decodeAttributes(from: &r, depth: 0)
+        event.resourceSchemaURL = try strings.string(&r)
+        let scopeName = try strings.string(&r)
+        let scopeVersion = try strings.string(&r)
+        let scopeAttributes = try decodeAttributes(from: &r, depth: 0, strings: &strings)
         let scopeDropped = try count32(&r)
         event.scope = InstrumentationScope(
             name: scopeName, version: scopeVersion, attributes: scopeAttributes, droppedAttributesCount: scopeDropped)
-        event.scopeSchemaURL = try r.string()
+        event.scopeSchemaURL = try strings.string(&r)
     }
 
     private static func count32(_ r: inout BinaryReader) throws(LogFormatError) -> UInt32 {
         UInt32(try r.uvarint(max: Int(UInt32.max), "a 32-bit count"))
     }
 
-    static func decodeAttributes(from r: inout BinaryReader, depth: Int) throws(LogFormatError) -> [Attribute] {
+    static func decodeAttributes<S: RecordStrings>(from r: inout BinaryReader, depth: Int, strings: inout S)
+        throws(LogFormatError) -> [Attribute]
+    {
         // Each attribute takes at least 2 bytes (empty key, tag), which bounds the allocation.
         let count = try r.uvarint(max: r.remaining / 2, "attribute count")
         var out = [Attribute]()
         out.reserveCapacity(count)
         for _ in 0..<count {
-            let key = try r.string()
-            out.append(Attribute(key, try decodeValue(from: &r, depth: depth)))
+            let key = try strings.string(&r)
+            out.append(Attribute(key, try decodeValue(from: &r, depth: depth, strings: &strings)))
         }
         return out
     }
 
-    static func decodeValue(from r: inout BinaryReader, depth: Int) throws(LogFormatError) -> AttributeValue {
+    static func decodeValue<S: RecordStrings>(from r: inout BinaryReader, depth: Int, strings: inout S)
+        throws(LogFormatError) -> AttributeValue
+    {
         guard depth < maxValueDepth else {
             throw LogFormatError(.malformed, "values nested deeper than \(maxValueDepth)", offset: r.offset)
         }
         let tag = try r.u8()
         switch tag {
         case ValueTag.empty: return .empty
-        case ValueTag.string: return .string(try r.string())
+        case ValueTag.string: return .string(try strings.string(&r))
         case ValueTag.boolFalse: return .bool(false)
         case ValueTag.boolTrue: return .bool(true)
         case ValueTag.int: return .int(try r.svarint())
@@ -397,10 +404,10 @@ public enum RecordCodec {
             let count = try r.uvarint(max: r.remaining, "array length")
             var values = [AttributeValue]()
             values.reserveCapacity(count)
-            for _ in 0..<count { values.append(try decodeValue(from: &r, depth: depth + 1)) }
+            for _ in 0..<count { values.append(try decodeValue(from: &r, depth: depth + 1, strings: &strings)) }
             return .array(values)
         case ValueTag.keyValueList:
-            return .keyValueList(try decodeAttributes(from: &r, depth: depth + 1))
+            return .keyValueList(try decodeAttributes(from: &r, depth: depth + 1, strings: &strings))
         default:
             throw LogFormatError(.malformed, "unknown attribute value tag \(tag)", offset: r.offset - 1)
         }
@@ -427,6 +434,8 @@ public enum RecordCodec {
 /// at most `maxEntries` of them, so records with a resource each cost no more than decoding without it.
 struct SharedResources {
     static let maxEntries = 4096
+    /// The records' longer strings, each once.
+    var strings = SharedStrings()
     private var index = ByteKeyTable()
     private var resources: [ColumnBlock.Resource] = []
     /// The entry holding the resource and scope of the record decoded last, or -1 when none holds them: records
