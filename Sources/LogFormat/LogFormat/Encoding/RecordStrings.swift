@@ -1,8 +1,11 @@
 // Where a record decoder's strings come from. Decoding a record builds a `String` for each of its strings: for one
 // of 16 bytes or more that is an allocation, a UTF-8 check and a copy, and freeing the event later a release and a
 // free. A seal decodes every record of a segment, whose longer strings (attribute keys, names, routes, user agents,
-// users) mostly repeat, so its decoder takes them from `SharedStrings` instead: one `String` per distinct bytes,
-// shared by every event that holds it.
+// users) mostly repeat, so its decoder takes them from `SharedStrings` instead: the events holding the same bytes
+// share one `String`.
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The strings of the records a decoder reads.
 protocol RecordStrings {
@@ -35,27 +38,31 @@ struct FreshStrings: RecordStrings {
     }
 }
 
-/// One `String` per distinct bytes of 16 or more (shorter ones are stored inside the `String` value, without an
-/// allocation). Holds at most `maxEntries` strings and starts afresh when full: unique strings (request ids, targets
-/// with ids in them) would otherwise fill it for the rest of the seal, and keep a few MiB alive at the collector's
-/// memory peak; the strings that repeat are back in it after a few rows.
+/// The `String`s of recent bytes of 16 or more (shorter ones are stored inside the `String` value, without an
+/// allocation): a direct-mapped cache of `slotCount` slots by hash, each holding the last string that fell in it.
+/// Bounded by construction, so unique strings (request ids, targets with ids in them) only displace others, and a
+/// hit costs a hash, one slot and a comparison.
 struct SharedStrings: RecordStrings {
-    static let maxEntries = 1 << 14
+    static let slotCount = 1 << 13
     /// Below this many bytes a `String` is stored in place.
     static let minLength = 16
-    private var index = ByteKeyTable(capacity: 4096)
-    private var strings: [String] = []
+    private var slots = [(hash: UInt64, string: String)](repeating: (0, ""), count: slotCount)
+    private static let seed = UInt64.random(in: .min ... .max)
 
     mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
         guard bytes.count >= Self.minLength else { return String(decoding: bytes, as: UTF8.self) }
-        if let i = index.value(bytes) { return strings[Int(i)] }
-        let s = String(decoding: bytes, as: UTF8.self)
-        if strings.count == Self.maxEntries {
-            index = ByteKeyTable(capacity: 4096)
-            strings.removeAll(keepingCapacity: true)
+        let h = ByteKeyTable.hash(bytes, seed: Self.seed)
+        let slot = Int(truncatingIfNeeded: h) & (Self.slotCount - 1)
+        return slots.withUnsafeMutableBufferPointer { slots in
+            if slots[slot].hash == h, Self.equal(&slots[slot].string, bytes) { return slots[slot].string }
+            let s = String(decoding: bytes, as: UTF8.self)
+            slots[slot] = (h, s)
+            return s
         }
-        index.insert(bytes, UInt64(strings.count))
-        strings.append(s)
-        return s
+    }
+
+    /// Whether `s` is spelled by exactly `bytes` (a string made from repaired bytes is not, and is made again).
+    private static func equal(_ s: inout String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        s.withUTF8 { u in u.count == bytes.count && memcmp(u.baseAddress!, bytes.baseAddress!, u.count) == 0 }
     }
 }
