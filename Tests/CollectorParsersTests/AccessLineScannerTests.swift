@@ -3,6 +3,7 @@ import LogFormat
 import OTLPBridge
 import PropertyBased
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import CollectorParsers
@@ -84,6 +85,26 @@ import Testing
         let counts = Mutex<[String: Int]>([:])
         func note(_ what: String) { counts.withLock { $0[what, default: 0] += 1 } }
         subscript(what: String) -> Int { counts.withLock { $0[what] ?? 0 } }
+    }
+
+    /// The eight-bytes-at-a-time search for a plain string's end finds what a byte-at-a-time search finds: the first
+    /// quote, backslash or control byte from any start, wherever it falls in a word, beside bytes of 0x80 and above.
+    @Test func aPlainStringEndsWhereTheByteLoopSays() async {
+        await propertyCheck(count: 2_000, input: Gen.uint64()) { seed in
+            var g = SplitMix(seed)
+            let n = Int(g.next() % 40)
+            let alphabet: [UInt8] = [
+                0x22, 0x5C, 0x00, 0x1F, 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xA2, 0xDC, 0xFF, 0x61,
+            ]
+            let line = (0..<n).map { _ in
+                g.next() % 6 == 0 ? alphabet[Int(g.next() % UInt64(alphabet.count))] : UInt8(0x61 + g.next() % 26)
+            }
+            let start = n == 0 ? 0 : Int(g.next() % UInt64(n + 1))
+            var expected = start
+            while expected < n, line[expected] != 0x22, line[expected] != 0x5C, line[expected] >= 0x20 { expected += 1 }
+            let found = line.withUnsafeBufferPointer { AccessEventMapping.LineScanner.plainEnd($0, from: start) }
+            #expect(found == expected, "\(line) from \(start)")
+        }
     }
 
     @Test func randomHostileLinesMapTheSame() async {

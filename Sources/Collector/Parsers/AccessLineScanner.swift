@@ -101,6 +101,8 @@ extension AccessEventMapping {
     struct LineScanner {
         /// Keys of 16 bytes and more not in `KeyTable.known`, so that each body builds each such String once.
         var seen = KeyTable(capacity: 64)
+        /// The members of the last line read, to size the next line's attributes (a body's lines are alike).
+        var lastMembers = 24
 
         /// The key of `b` as `String(decoding:as:)` makes it, and the field it names (or -1).
         mutating func key(_ b: UnsafeBufferPointer<UInt8>) -> (String, Int) {
@@ -161,12 +163,11 @@ extension AccessEventMapping {
             while i < n, isSpace(b[i]) { i += 1 }
             guard i < n, b[i] == UInt8(ascii: "{") else { return nil }
             i += 1
-            // Every member has a colon after its key: their count bounds the members (two more for the
-            // upstream attempts the mapping may add).
-            var colons = 2
-            for c in b[i...] where c == UInt8(ascii: ":") { colons += 1 }
+            // Sized from the body's last line (two more for the upstream attempts the mapping may add): counting the
+            // line's colons first was a pass over every byte of it.
             var attributes: [Attribute] = []
-            attributes.reserveCapacity(colons)
+            attributes.reserveCapacity(lastMembers + 2)
+            defer { lastMembers = attributes.count }
             while i < n, isSpace(b[i]) { i += 1 }
             if i < n, b[i] == UInt8(ascii: "}") {
                 i += 1
@@ -176,8 +177,7 @@ extension AccessEventMapping {
                     // The key: a string without escapes or control bytes.
                     guard i < n, b[i] == UInt8(ascii: "\"") else { return nil }
                     let keyStart = i + 1
-                    var j = keyStart
-                    while j < n, b[j] != UInt8(ascii: "\""), b[j] != UInt8(ascii: "\\"), b[j] >= 0x20 { j += 1 }
+                    var j = Self.plainEnd(b, from: keyStart)
                     guard j < n, b[j] == UInt8(ascii: "\"") else { return nil }
                     let (key, field) = self.key(UnsafeBufferPointer(rebasing: b[keyStart..<j]))
                     i = j + 1
@@ -191,8 +191,7 @@ extension AccessEventMapping {
                     switch b[i] {
                     case UInt8(ascii: "\""):
                         let start = i + 1
-                        j = start
-                        while j < n, b[j] != UInt8(ascii: "\""), b[j] != UInt8(ascii: "\\"), b[j] >= 0x20 { j += 1 }
+                        j = Self.plainEnd(b, from: start)
                         guard j < n, b[j] == UInt8(ascii: "\"") else { return nil }
                         let bytes = UnsafeBufferPointer(rebasing: b[start..<j])
                         value =
@@ -261,6 +260,27 @@ extension AccessEventMapping {
             }
             while i < n, isSpace(b[i]) { i += 1 }
             return i == n ? attributes : nil
+        }
+
+        /// The index of the first byte from `start` that ends a plain JSON string's contents (a quote), or that the
+        /// fast path leaves to the general one (a backslash, a control byte); `b.count` when there is none. Eight bytes
+        /// at a time: user agents, targets and referrers are most of a line's bytes.
+        static func plainEnd(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            /// High bit of each byte of `v` that is below `n` (n ≤ 128; exact for the lowest such byte).
+            func below(_ v: UInt64, _ n: UInt64) -> UInt64 { (v &- ones &* n) & ~v & highs }
+            var j = start
+            let base = UnsafeRawPointer(b.baseAddress!)
+            while j + 8 <= b.count {
+                let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+                let hit =
+                    below(v ^ (ones &* 0x22), 1) | below(v ^ (ones &* 0x5C), 1) | below(v, 0x20)
+                if hit != 0 { return j + hit.trailingZeroBitCount >> 3 }
+                j += 8
+            }
+            while j < b.count, b[j] != UInt8(ascii: "\""), b[j] != UInt8(ascii: "\\"), b[j] >= 0x20 { j += 1 }
+            return j
         }
 
         private func literal(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, _ word: StaticString) -> Bool {
