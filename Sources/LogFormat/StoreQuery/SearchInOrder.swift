@@ -9,7 +9,7 @@ extension AuditStore {
     /// `searchHandles(query)` as pieces of reading and a merge of what they read into batches: `read(i)` for each
     /// piece (on any thread, in any order), `Merge.add` for each piece read (one at a time), which gives the
     /// batches that became final, in order. The batches' handles, one after another, are `searchHandles`' handles,
-    /// record for record (duplicates dropped the same way); each batch holds only the blocks its handles name. Nil
+    /// record for record (duplicates dropped the same way); a batch holds no block that only earlier ones name. Nil
     /// when `searchHandles` is nil (the query needs decoded events). The index look-ups and the unsealed segments'
     /// records are read here, on this thread.
     public func searchInOrder(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError)
@@ -127,7 +127,12 @@ public struct SearchInOrder: Sendable {
                         + "the first time of its block")
             }
             read[i] = true
-            pending.append(contentsOf: rows)
+            // Taken whole when nothing is pending (a heavy day's pieces mostly come out whole): no copy.
+            if pending.handles.isEmpty && pending.blocks.isEmpty && pending.records.isEmpty {
+                pending = rows
+            } else {
+                pending.append(contentsOf: rows)
+            }
             while unread < read.count && read[unread] { unread += 1 }
             return try batches()
         }
@@ -147,13 +152,16 @@ public struct SearchInOrder: Sendable {
                 pending.handles = handles
                 return []
             }
-            var head = Array(handles[..<n])
+            // The records after the cut stay pending, with only the blocks and records they name; the batch keeps
+            // the pending blocks as they are, no copy (those it does not name are the pending records', or of
+            // records dropped or outside the time range, and go with it).
+            let rest = n == handles.count ? RecordHandles() : Self.taking(handles[n...], of: pending)
+            handles.removeLast(handles.count - n)
             // Duplicates have the same start time: a record's copies are all in the batch or all pending.
-            if !includeDuplicates { try AuditStore.dropDuplicates(&head, pending) }
-            // Only the blocks the batch's records name (not those of records pending or dropped, nor a cached
-            // block's whose rows lie outside the time range), so that they go with it.
-            let batch = Self.taking(head[...], of: pending)
-            pending = n == handles.count ? RecordHandles() : Self.taking(handles[n...], of: pending)
+            if !includeDuplicates { try AuditStore.dropDuplicates(&handles, pending) }
+            var batch = pending
+            batch.handles = handles
+            pending = rest
             return [batch]
         }
 
