@@ -182,15 +182,15 @@ import Testing
 
     @Test func aSlowWriterHoldsBackTheReading() {
         // 300 pieces of one item each, a batch each: behind a writer slower than the cores, the batches held at
-        // once are those of fewer than two runs per core waiting to be taken, of the reads ended after one that has
-        // not (up to two per core) and of each core's renderer, not the 300 that reading on would hold.
+        // once are those of fewer than eight runs per core waiting to be taken, of the reads ended after one that
+        // has not (up to four per core) and of each core's renderer, not the 300 that reading on would hold.
         for cores in [1, 2, 4] {
             let out = Self.run(
                 300, pieces: 300, first: 0, batch: 1, run: 1, cores: cores, flush: 1, seed: UInt64(cores),
                 evenPieces: true, slowWriter: true)
             #expect(out.error == nil)
             #expect(out.bytes == Self.expected(0..<300, seed: UInt64(cores)))
-            #expect(out.mostAlive <= 5 * cores, "\(cores) cores: \(out.mostAlive) batches held at once")
+            #expect(out.mostAlive <= 13 * cores, "\(cores) cores: \(out.mostAlive) batches held at once")
             #expect(out.aliveAfter == 0)
         }
     }

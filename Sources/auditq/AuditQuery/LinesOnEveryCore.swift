@@ -124,8 +124,8 @@ public struct LineBatch<C: Sendable, T: Sendable>: Sendable {
 /// `0..<reads` (taken in order, on any core), and `merge(i, piece)` (one at a time, in the order reads end) gives
 /// the batches that became final, whose lines go out after `first`'s and earlier batches'. A core renders the next
 /// run of items when one is there and fewer than two runs per core are taken and not written, and reads otherwise
-/// (while fewer than two runs per core wait to be taken, and no more than that many past the first read not ended: a
-/// slow writer or a slow read holds back the reading too);
+/// (while fewer than eight runs per core wait to be taken, and no more than four per core past the first read not
+/// ended: a slow writer or a slow read holds back the reading too);
 /// a batch's context goes once its last run is taken and the renderers made of it (`renderer`, one per core and
 /// batch) have moved on, so that later reading reuses its memory (fresh pages are a fault each). Runs are cut as
 /// `writeLinesOnEveryCore` cuts them, within a batch.
@@ -147,6 +147,7 @@ public func writeLinesInOrder<P: Sendable, C: Sendable, T: Sendable, R, E: Error
     }
     let workers = max(1, min(cores, reads + state.withLock { $0.runs.count }))
     let limit = 2 * workers
+    let merging = Mutex(())
     // Cores with nothing to take wait here; whoever changes what there is to take wakes them.
     let wake = DispatchSemaphore(value: 0)
     @Sendable func wakeIdle(_ n: Int) { for _ in 0..<n { wake.signal() } }
@@ -164,7 +165,17 @@ public func writeLinesInOrder<P: Sendable, C: Sendable, T: Sendable, R, E: Error
             case .read(let i):
                 core.step()
                 let piece = Result { () throws(E) in try read(i) }
-                wakeIdle(state.withLock { $0.ended(i, piece, merge: merge, run: run, key: key) })
+                // Merged under a lock of their own, one at a time, each adding its batches before the next: the
+                // cores' lock is held for no more than a few assignments (a core preempted while holding it would
+                // stop the other).
+                wakeIdle(
+                    merging.withLock { _ in
+                        var made = Result<[LineBatch<C, T>], E>.success([])
+                        if case .success(let p) = piece, !state.withLock({ $0.readFailure != nil }) {
+                            made = Result { () throws(E) in try merge(i, p) }
+                        }
+                        return state.withLock { $0.ended(i, piece, made, run: run, key: key) }
+                    })
             case .render(let k, let b, let context, let items, let range):
                 core.step()
                 if b != rendering {
@@ -276,7 +287,8 @@ struct Pipeline<C: Sendable, T: Sendable, E: Error>: ~Copyable {
     }
 
     /// What a core takes next: a run while fewer than `limit` are taken and not written, else a read while fewer
-    /// than `limit` runs wait to be taken and it is fewer than `limit` past the first read not ended, else it waits (for a read to end or a run to be written) or, when
+    /// than `4 * limit` runs wait to be taken and it is fewer than `2 * limit` past the first read not ended, else
+    /// it waits (for a read to end or a run to be written) or, when
     /// everything is taken or something failed, ends.
     mutating func next(reads: Int, limit: Int) -> Job {
         if readFailure != nil || writes.failure != nil { return .exit }
@@ -290,10 +302,12 @@ struct Pipeline<C: Sendable, T: Sendable, E: Error>: ~Copyable {
             if untaken[b] == 0 { batches[b] = nil }
             return .render(k, b, batch.context, batch.items, range)
         }
-        // Not while `limit` runs wait to be taken: a writer slower than the cores would have every piece read and
-        // held (a heavy day's blocks behind a slow pipe); nor `limit` reads past the first not ended, which holds
-        // back the batches of those after it.
-        if nextRead < reads && runs.count - nextRun < limit && nextRead < unended + limit {
+        // Not while `4 * limit` runs wait to be taken: a writer slower than the cores would have every piece read
+        // and held (a heavy day's blocks behind a slow pipe); nor `2 * limit` reads past the first not ended, which
+        // holds back the batches of those after it. (Wider bounds than the rendering's: a core whose partner was
+        // preempted keeps reading meanwhile, as it would before any line is written; on a quiet machine the runs
+        // are taken as they come and neither bound is met.)
+        if nextRead < reads && runs.count - nextRun < 4 * limit && nextRead < unended + 2 * limit {
             nextRead += 1
             return .read(nextRead - 1)
         }
@@ -302,22 +316,21 @@ struct Pipeline<C: Sendable, T: Sendable, E: Error>: ~Copyable {
         return .wait
     }
 
-    /// Read `i` ended with `piece`: merged, its batches' runs added. Returns how many cores to wake.
+    /// Read `i` ended with `piece`, which merged into `made` (not merged after a failure): its batches' runs
+    /// added. Returns how many cores to wake.
     mutating func ended<P>(
-        _ i: Int, _ piece: Result<P, E>, merge: (Int, P) throws(E) -> [LineBatch<C, T>], run: Int,
-        key: (T) -> Int32
+        _ i: Int, _ piece: Result<P, E>, _ made: Result<[LineBatch<C, T>], E>, run: Int, key: (T) -> Int32
     ) -> Int {
         readsEnded += 1
         ended[i] = true
         while unended < ended.count && ended[unended] { unended += 1 }
-        if readFailure == nil {
-            do throws(E) {
-                for b in try merge(i, try piece.get()) { add(b, run: run, key: key) }
-            } catch {
-                readFailure = (i, error)
+        if case .failure(let error) = piece {
+            if readFailure.map({ i < $0.0 }) ?? true { readFailure = (i, error) }
+        } else if readFailure == nil {
+            switch made {
+            case .success(let batches): for b in batches { add(b, run: run, key: key) }
+            case .failure(let error): readFailure = (i, error)
             }
-        } else if case .failure(let error) = piece, i < readFailure!.0 {
-            readFailure = (i, error)
         }
         return takeIdle()
     }
