@@ -26,16 +26,8 @@ extension AuditStore {
         _ query: EventQuery, includeOpenSegments: Bool, keepingTraceRuns: Bool,
         read: inout [ObjectIdentifier: [Int: Int32]]
     ) throws(LogFormatError) -> RecordHandles? {
-        let filter = query.filter
-        guard !query.terms.isEmpty, filter.isEmpty, query.limit == nil,
-            filter.includeLedgers || !query.terms.contains(where: { $0.field == .service })
-        else { return nil }
-        var out = RecordHandles()
-        if includeOpenSegments {
-            for reader in try openSegmentReaders() {
-                for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) { out.append(record) }
-            }
-        }
+        guard Self.answersAsHandles(query) else { return nil }
+        var out = try unsealedHandles(query, includeOpenSegments)
         // The index look-ups on this thread (a light question ends about there); then the blocks of the segments
         // that hold rows, on every core when there are enough rows to share (segments are independent), taken in
         // segment order.
@@ -83,6 +75,24 @@ extension AuditStore {
         Self.sortByTime(&sorted)
         if !query.includeDuplicates { try Self.dropDuplicates(&sorted, out) }
         out.handles = sorted
+        return out
+    }
+
+    /// Whether `query` can be answered as handles: it names an index term and needs no decoded events (no filter,
+    /// no limit, no service term, which must leave ledgers out).
+    static func answersAsHandles(_ query: EventQuery) -> Bool {
+        let filter = query.filter
+        return !query.terms.isEmpty && filter.isEmpty && query.limit == nil
+            && (filter.includeLedgers || !query.terms.contains(where: { $0.field == .service }))
+    }
+
+    /// The unsealed segments' records `query` asks for, as handles (none unless `include`).
+    func unsealedHandles(_ query: EventQuery, _ include: Bool) throws(LogFormatError) -> RecordHandles {
+        var out = RecordHandles()
+        guard include else { return out }
+        for reader in try openSegmentReaders() {
+            for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) { out.append(record) }
+        }
         return out
     }
 

@@ -15,18 +15,8 @@ extension AuditStore {
     public func searchInOrder(_ query: EventQuery, includeOpenSegments: Bool = true) throws(LogFormatError)
         -> SearchInOrder?
     {
-        let filter = query.filter
-        guard !query.terms.isEmpty, filter.isEmpty, query.limit == nil,
-            filter.includeLedgers || !query.terms.contains(where: { $0.field == .service })
-        else { return nil }
-        var unsealed = RecordHandles()
-        if includeOpenSegments {
-            for reader in try openSegmentReaders() {
-                for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) {
-                    unsealed.append(record)
-                }
-            }
-        }
+        guard Self.answersAsHandles(query) else { return nil }
+        let unsealed = try unsealedHandles(query, includeOpenSegments)
         let asked = try askedSegments(query)
         let rowsAsked = asked.reduce(0) { $0 + $1.ordinals.count }
         let shared = rowsAsked >= rowsWorthSharing.load(ordering: .relaxed)

@@ -55,30 +55,9 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
                 return
             }
             // A run held whole has its buffer's pages reused for a later run: fresh pages are a fault each.
-            var streaming = false
-            var failure: E?
-            // Asked again only once another `flushBytes` is held: the lock is the other cores' too.
-            var ask = flushBytes
-            do throws(E) {
-                for i in runs[k] {
-                    try render(&r, items[i], buffer)
-                    buffer.arena.byte(UInt8(ascii: "\n"))
-                    guard buffer.arena.count >= ask else { continue }
-                    if !streaming { streaming = state.withLock { $0.startStreaming(k) } }
-                    if streaming {
-                        write(buffer.arena.bytes)
-                        buffer.arena.removeAll()
-                    } else {
-                        ask = buffer.arena.count + flushBytes
-                    }
-                }
-            } catch {
-                failure = error
-            }
-            if streaming && failure == nil {
-                write(buffer.arena.bytes)
-                buffer.arena.removeAll()
-            }
+            let (streaming, failure) = Runs.render(
+                runs[k], of: items, &r, into: buffer, flushBytes: flushBytes, render,
+                startStreaming: { state.withLock { $0.startStreaming(k) } }, write: write)
             if streaming || failure != nil { give() }
             var turn = state.withLock { s in
                 if let failure { s.failed(k, failure) }
@@ -183,29 +162,9 @@ public func writeLinesInOrder<P: Sendable, C: Sendable, T: Sendable, R, E: Error
                     r = renderer(context)
                     rendering = b
                 }
-                var streaming = false
-                var failure: E?
-                var ask = flushBytes
-                do throws(E) {
-                    for i in range {
-                        try render(&r!, items[i], buffer)
-                        buffer.arena.byte(UInt8(ascii: "\n"))
-                        guard buffer.arena.count >= ask else { continue }
-                        if !streaming { streaming = state.withLock { $0.writes.startStreaming(k) } }
-                        if streaming {
-                            write(buffer.arena.bytes)
-                            buffer.arena.removeAll()
-                        } else {
-                            ask = buffer.arena.count + flushBytes
-                        }
-                    }
-                } catch {
-                    failure = error
-                }
-                if streaming && failure == nil {
-                    write(buffer.arena.bytes)
-                    buffer.arena.removeAll()
-                }
+                let (streaming, failure) = Runs.render(
+                    range, of: items, &r!, into: buffer, flushBytes: flushBytes, render,
+                    startStreaming: { state.withLock { $0.writes.startStreaming(k) } }, write: write)
                 var (turn, woken) = state.withLock { s in
                     if let failure { s.writes.failed(k, failure) }
                     if streaming || failure != nil { s.taken -= 1 }
@@ -352,6 +311,41 @@ public let onlineCores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 enum Runs {
     /// A new buffer for a run, sized to take one without growing (each growth copies it).
     static func buffer() -> LineArena { LineArena(capacity: 1 << 20) }
+
+    /// Renders the lines of `items[range]` into `buffer`, each followed by a newline. Once `flushBytes` are held,
+    /// asks `startStreaming` whether the run may go out now (it is next, nobody is writing); then writes what it
+    /// holds and streams the rest, the last of it included. Otherwise the whole run stays in `buffer`. Returns
+    /// whether it streamed, and the failure that ended it (after which nothing more of it is written).
+    static func render<T, R, E: Error>(
+        _ range: Range<Int>, of items: [T], _ r: inout R, into buffer: LineArena, flushBytes: Int,
+        _ render: (inout R, T, LineArena) throws(E) -> Void, startStreaming: () -> Bool,
+        write: (UnsafeBufferPointer<UInt8>) -> Void
+    ) -> (streaming: Bool, failure: E?) {
+        var streaming = false
+        // Asked again only once another `flushBytes` is held: the lock is the other cores' too.
+        var ask = flushBytes
+        do throws(E) {
+            for i in range {
+                try render(&r, items[i], buffer)
+                buffer.arena.byte(UInt8(ascii: "\n"))
+                guard buffer.arena.count >= ask else { continue }
+                if !streaming { streaming = startStreaming() }
+                if streaming {
+                    write(buffer.arena.bytes)
+                    buffer.arena.removeAll()
+                } else {
+                    ask = buffer.arena.count + flushBytes
+                }
+            }
+        } catch {
+            return (streaming, error)
+        }
+        if streaming {
+            write(buffer.arena.bytes)
+            buffer.arena.removeAll()
+        }
+        return (streaming, nil)
+    }
 
     /// `items`' indices cut into runs of at least `run` items (the last may be shorter), each continued while `key`
     /// stays the same, up to twice `run`.
