@@ -44,7 +44,7 @@ extension AuditQ {
                     merge: { (i, rows) throws(LogFormatError) in
                         try merging.withLock { (m) throws(LogFormatError) in try m.add(i, rows) }
                             .map { LineBatch($0, $0.handles) }
-                    }, run: 256, key: \.block, cores: search.shared ? onlineCores : 1, renderer: { RowJSON($0) },
+                    }, run: 128, key: \.block, cores: search.shared ? onlineCores : 1, renderer: { RowJSON($0) },
                     { (writer, h, buffer) throws(LogFormatError) in try writer.line(h, into: buffer) },
                     write: { writeStdout(UnsafeRawBufferPointer($0)) })
                 guard written > 0 else {
