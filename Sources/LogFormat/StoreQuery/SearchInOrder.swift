@@ -117,7 +117,7 @@ public struct SearchInOrder: Sendable {
                         + "the first time of its block")
             }
             read[i] = true
-            // Taken whole when nothing is pending (a heavy day's pieces mostly come out whole): no copy.
+            // Taken as it is when nothing is pending (after a batch that took all): no copy.
             if pending.handles.isEmpty && pending.blocks.isEmpty && pending.records.isEmpty {
                 pending = rows
             } else {
