@@ -26,28 +26,12 @@ extension AuditStore {
         _ query: EventQuery, includeOpenSegments: Bool, keepingTraceRuns: Bool,
         read: inout [ObjectIdentifier: [Int: Int32]]
     ) throws(LogFormatError) -> RecordHandles? {
-        let filter = query.filter
-        guard !query.terms.isEmpty, filter.isEmpty, query.limit == nil,
-            filter.includeLedgers || !query.terms.contains(where: { $0.field == .service })
-        else { return nil }
-        var out = RecordHandles()
-        if includeOpenSegments {
-            for reader in try openSegmentReaders() {
-                for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) { out.append(record) }
-            }
-        }
-        let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
-            .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
+        guard Self.answersAsHandles(query) else { return nil }
+        var out = try unsealedHandles(query, includeOpenSegments)
         // The index look-ups on this thread (a light question ends about there); then the blocks of the segments
         // that hold rows, on every core when there are enough rows to share (segments are independent), taken in
         // segment order.
-        var asked: [(handle: SegmentHandle, reader: SegmentReader, ordinals: [UInt32])] = []
-        for handle in sealed {
-            let reader: SegmentReader
-            do { reader = try handle.reader() } catch  where handle.expired { continue }
-            let ordinals = try postings(reader, query.terms)
-            if !ordinals.isEmpty { asked.append((handle, reader, ordinals)) }
-        }
+        let asked = try askedSegments(query)
         let rowsAsked = asked.reduce(0) { $0 + $1.ordinals.count }
         let shared = rowsAsked >= rowsWorthSharing.load(ordering: .relaxed)
         // Shared, a search reads each segment's rows in two parts split at a block: the first parts of every
@@ -94,10 +78,45 @@ extension AuditStore {
         return out
     }
 
+    /// Whether `query` can be answered as handles: it names an index term and needs no decoded events (no filter,
+    /// no limit, no service term, which must leave ledgers out).
+    static func answersAsHandles(_ query: EventQuery) -> Bool {
+        let filter = query.filter
+        return !query.terms.isEmpty && filter.isEmpty && query.limit == nil
+            && (filter.includeLedgers || !query.terms.contains(where: { $0.field == .service }))
+    }
+
+    /// The unsealed segments' records `query` asks for, as handles (none unless `include`).
+    func unsealedHandles(_ query: EventQuery, _ include: Bool) throws(LogFormatError) -> RecordHandles {
+        var out = RecordHandles()
+        guard include else { return out }
+        for reader in try openSegmentReaders() {
+            for record in try reader.scan(timeRange: query.timeRange, filter: query.matches) { out.append(record) }
+        }
+        return out
+    }
+
+    /// The sealed segments `query`'s time range meets, by their first time, with the ordinals of their records
+    /// that its terms name (ascending; segments without any left out): the index look-ups, on this thread.
+    func askedSegments(_ query: EventQuery) throws(LogFormatError) -> [(
+        handle: SegmentHandle, reader: SegmentReader, ordinals: [UInt32]
+    )] {
+        let sealed = handles.filter { query.timeRange.map($0.entry.overlaps) ?? true }
+            .sorted { ($0.entry.seal.minTime, $0.path) < ($1.entry.seal.minTime, $1.path) }
+        var asked: [(handle: SegmentHandle, reader: SegmentReader, ordinals: [UInt32])] = []
+        for handle in sealed {
+            let reader: SegmentReader
+            do { reader = try handle.reader() } catch  where handle.expired { continue }
+            let ordinals = try postings(reader, query.terms)
+            if !ordinals.isEmpty { asked.append((handle, reader, ordinals)) }
+        }
+        return asked
+    }
+
     /// Each segment's ordinals (ascending) cut in two at a block near their middle, as (segment, ordinals): the
     /// first parts of every segment in segment order, then the second parts of those that have one (a segment
-    /// whose rows lie in one block is not cut).
-    static func halves(_ segments: [(SegmentReader, [UInt32])]) -> [(Int, ArraySlice<UInt32>)] {
+    /// whose rows lie in one block is not cut); with `adjacent`, each segment's second part right after its first.
+    static func halves(_ segments: [(SegmentReader, [UInt32])], adjacent: Bool = false) -> [(Int, ArraySlice<UInt32>)] {
         var first: [(Int, ArraySlice<UInt32>)] = []
         var second: [(Int, ArraySlice<UInt32>)] = []
         for (k, (reader, ordinals)) in segments.enumerated() {
@@ -107,7 +126,7 @@ extension AuditStore {
                 continue
             }
             first.append((k, ordinals[..<cut]))
-            second.append((k, ordinals[cut...]))
+            if adjacent { first.append((k, ordinals[cut...])) } else { second.append((k, ordinals[cut...])) }
         }
         return first + second
     }

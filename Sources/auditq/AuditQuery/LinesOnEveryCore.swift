@@ -55,30 +55,9 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
                 return
             }
             // A run held whole has its buffer's pages reused for a later run: fresh pages are a fault each.
-            var streaming = false
-            var failure: E?
-            // Asked again only once another `flushBytes` is held: the lock is the other cores' too.
-            var ask = flushBytes
-            do throws(E) {
-                for i in runs[k] {
-                    try render(&r, items[i], buffer)
-                    buffer.arena.byte(UInt8(ascii: "\n"))
-                    guard buffer.arena.count >= ask else { continue }
-                    if !streaming { streaming = state.withLock { $0.startStreaming(k) } }
-                    if streaming {
-                        write(buffer.arena.bytes)
-                        buffer.arena.removeAll()
-                    } else {
-                        ask = buffer.arena.count + flushBytes
-                    }
-                }
-            } catch {
-                failure = error
-            }
-            if streaming && failure == nil {
-                write(buffer.arena.bytes)
-                buffer.arena.removeAll()
-            }
+            let (streaming, failure) = Runs.render(
+                runs[k], of: items, &r, into: buffer, flushBytes: flushBytes, render,
+                startStreaming: { state.withLock { $0.startStreaming(k) } }, write: write)
             if streaming || failure != nil { give() }
             var turn = state.withLock { s in
                 if let failure { s.failed(k, failure) }
@@ -109,6 +88,219 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
     if let (_, error) = state.withLock({ $0.failure }) { throw error }
 }
 
+/// Items whose lines `writeLinesInOrder` writes one after another, with what a renderer of them is made from.
+public struct LineBatch<C: Sendable, T: Sendable>: Sendable {
+    public var context: C
+    public var items: [T]
+
+    public init(_ context: C, _ items: [T]) {
+        self.context = context
+        self.items = items
+    }
+}
+
+/// `writeLinesOnEveryCore` of items that are read on the same cores as they are rendered: `read(i)` for each `i` in
+/// `0..<reads` (taken in order, on any core), and `merge(i, piece)` (one at a time, in the order reads end) gives
+/// the batches that became final, whose lines go out after `first`'s and earlier batches'. A core renders the next
+/// run of items when one is there and fewer than two runs per core are taken and not written, and reads otherwise
+/// (while fewer than eight runs per core wait to be taken, and no more than four per core past the first read not
+/// ended: a slow writer or a slow read holds back the reading too);
+/// a batch's context goes once its last run is taken and the renderers made of it (`renderer`, one per core and
+/// batch) have moved on, so that later reading reuses its memory (fresh pages are a fault each). Runs are cut as
+/// `writeLinesOnEveryCore` cuts them, within a batch.
+///
+/// A failure stops the taking of reads and runs: the lines of runs taken before it may be written (those before a
+/// failing item only, as `writeLinesOnEveryCore` writes them), nothing after it; the error thrown is the first read
+/// failure in read order if there is one, else the merge's failure, else the first rendering failure. Returns how
+/// many items the batches held.
+public func writeLinesInOrder<P: Sendable, C: Sendable, T: Sendable, R, E: Error>(
+    first: [LineBatch<C, T>], reads: Int, read: @Sendable (Int) throws(E) -> P,
+    merge: @Sendable (Int, P) throws(E) -> [LineBatch<C, T>], run: Int, key: @Sendable (T) -> Int32,
+    cores: Int = onlineCores, flushBytes: Int = 128 << 10, renderer: @Sendable (C) -> R,
+    _ render: @Sendable (inout R, T, LineArena) throws(E) -> Void,
+    write: @Sendable (UnsafeBufferPointer<UInt8>) -> Void
+) throws(E) -> Int {
+    let state = Mutex(Pipeline<C, T, E>(reads: reads))
+    state.withLock { s in
+        for b in first { s.add(b, run: run, key: key) }
+    }
+    let workers = max(1, min(cores, reads + state.withLock { $0.runs.count }))
+    let limit = 2 * workers
+    let merging = Mutex(())
+    // Cores with nothing to take wait here; whoever changes what there is to take wakes them.
+    let wake = DispatchSemaphore(value: 0)
+    @Sendable func wakeIdle(_ n: Int) { for _ in 0..<n { wake.signal() } }
+    let core = CallerCore()
+    @Sendable func work(_: Int) {
+        var r: R?
+        var rendering = -1
+        var buffer = Runs.buffer()
+        while true {
+            switch state.withLock({ $0.next(reads: reads, limit: limit) }) {
+            case .exit:
+                return
+            case .wait:
+                wake.wait()
+            case .read(let i):
+                core.step()
+                let piece = Result { () throws(E) in try read(i) }
+                // Merged under a lock of their own, one at a time, each adding its batches before the next: the
+                // cores' lock is held for no more than a few assignments (a core preempted while holding it would
+                // stop the other).
+                wakeIdle(
+                    merging.withLock { _ in
+                        var made = Result<[LineBatch<C, T>], E>.success([])
+                        if case .success(let p) = piece, !state.withLock({ $0.readFailure != nil }) {
+                            made = Result { () throws(E) in try merge(i, p) }
+                        }
+                        return state.withLock { $0.ended(i, piece, made, run: run, key: key) }
+                    })
+            case .render(let k, let b, let context, let items, let range):
+                core.step()
+                if b != rendering {
+                    r = nil
+                    r = renderer(context)
+                    rendering = b
+                }
+                let (streaming, failure) = Runs.render(
+                    range, of: items, &r!, into: buffer, flushBytes: flushBytes, render,
+                    startStreaming: { state.withLock { $0.writes.startStreaming(k) } }, write: write)
+                var (turn, woken) = state.withLock { s in
+                    if let failure { s.writes.failed(k, failure) }
+                    if streaming || failure != nil { s.taken -= 1 }
+                    if streaming {
+                        s.writes.writing = false
+                    } else if failure == nil {
+                        s.writes.ready[k] = buffer
+                        buffer = s.writes.spare.popLast() ?? Runs.buffer()
+                    }
+                    return (s.writes.takeTurn(), s.takeIdle())
+                }
+                wakeIdle(woken)
+                while let out = turn {
+                    turn = nil
+                    write(out.arena.bytes)
+                    out.arena.removeAll()
+                    (turn, woken) = state.withLock { s in
+                        s.taken -= 1
+                        s.writes.spare.append(out)
+                        s.writes.writing = false
+                        return (s.writes.takeTurn(), s.takeIdle())
+                    }
+                    wakeIdle(woken)
+                }
+            }
+        }
+    }
+    if workers == 1 {
+        work(0)
+    } else {
+        DispatchQueue.concurrentPerform(iterations: workers) { work($0) }
+    }
+    return try state.withLock { s throws(E) -> Int in
+        if let (_, error) = s.readFailure { throw error }
+        if let (_, error) = s.writes.failure { throw error }
+        return s.items
+    }
+}
+
+/// What `writeLinesInOrder`'s cores share: the batches and their runs, what is taken, what waits to be written.
+struct Pipeline<C: Sendable, T: Sendable, E: Error>: ~Copyable {
+    var writes = Runs.State<E>()
+    /// The batches whose runs are not all taken (nil after).
+    var batches: [LineBatch<C, T>?] = []
+    /// Per batch, its runs not yet taken.
+    var untaken: [Int] = []
+    var runs: [(batch: Int, items: Range<Int>)] = []
+    var nextRun = 0
+    /// Runs taken and neither written nor failed.
+    var taken = 0
+    var nextRead = 0
+    var readsEnded = 0
+    /// Which reads have ended, and the first that has not.
+    var ended: [Bool]
+    var unended = 0
+    /// The first read that failed, in read order, or the merge that failed, and its error.
+    var readFailure: (Int, E)?
+    /// Cores waiting for something to take.
+    var idle = 0
+    var items = 0
+
+    init(reads: Int) { ended = [Bool](repeating: false, count: reads) }
+
+    enum Job {
+        case read(Int)
+        /// Run `k`, of batch `b` (its context and items), its items `range`.
+        case render(Int, Int, C, [T], Range<Int>)
+        case wait
+        case exit
+    }
+
+    mutating func add(_ batch: LineBatch<C, T>, run: Int, key: (T) -> Int32) {
+        let cut = Runs.cut(batch.items, run: run, key: key)
+        guard !cut.isEmpty else { return }
+        items += batch.items.count
+        untaken.append(cut.count)
+        batches.append(batch)
+        for r in cut { runs.append((batches.count - 1, r)) }
+    }
+
+    /// What a core takes next: a run while fewer than `limit` are taken and not written, else a read while fewer
+    /// than `4 * limit` runs wait to be taken and it is fewer than `2 * limit` past the first read not ended, else
+    /// it waits (for a read to end or a run to be written) or, when
+    /// everything is taken or something failed, ends.
+    mutating func next(reads: Int, limit: Int) -> Job {
+        if readFailure != nil || writes.failure != nil { return .exit }
+        if nextRun < runs.count && taken < limit {
+            let k = nextRun
+            nextRun += 1
+            taken += 1
+            let (b, range) = runs[k]
+            let batch = batches[b]!
+            untaken[b] -= 1
+            if untaken[b] == 0 { batches[b] = nil }
+            return .render(k, b, batch.context, batch.items, range)
+        }
+        // Not while `4 * limit` runs wait to be taken: a writer slower than the cores would have every piece read
+        // and held (a heavy day's blocks behind a slow pipe); nor `2 * limit` reads past the first not ended, which
+        // holds back the batches of those after it. (Wider bounds than the rendering's: a core whose partner was
+        // preempted keeps reading meanwhile, as it would before any line is written; on a quiet machine the runs
+        // are taken as they come and neither bound is met.)
+        if nextRead < reads && runs.count - nextRun < 4 * limit && nextRead < unended + 2 * limit {
+            nextRead += 1
+            return .read(nextRead - 1)
+        }
+        if readsEnded == reads && nextRun == runs.count { return .exit }
+        idle += 1
+        return .wait
+    }
+
+    /// Read `i` ended with `piece`, which merged into `made` (not merged after a failure): its batches' runs
+    /// added. Returns how many cores to wake.
+    mutating func ended<P>(
+        _ i: Int, _ piece: Result<P, E>, _ made: Result<[LineBatch<C, T>], E>, run: Int, key: (T) -> Int32
+    ) -> Int {
+        readsEnded += 1
+        ended[i] = true
+        while unended < ended.count && ended[unended] { unended += 1 }
+        if case .failure(let error) = piece {
+            if readFailure.map({ i < $0.0 }) ?? true { readFailure = (i, error) }
+        } else if readFailure == nil {
+            switch made {
+            case .success(let batches): for b in batches { add(b, run: run, key: key) }
+            case .failure(let error): readFailure = (i, error)
+            }
+        }
+        return takeIdle()
+    }
+
+    /// The cores waiting, which the caller wakes.
+    mutating func takeIdle() -> Int {
+        defer { idle = 0 }
+        return idle
+    }
+}
+
 /// The processors online, as libdispatch counts the threads `concurrentPerform` runs on. Not
 /// `ProcessInfo.activeProcessorCount`: that reads the cgroup's CPU quota from files through Foundation's URL and
 /// makes the Swift runtime scan the binary's protocol conformances, on the one thread, between a heavy question's
@@ -119,6 +311,41 @@ public let onlineCores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 enum Runs {
     /// A new buffer for a run, sized to take one without growing (each growth copies it).
     static func buffer() -> LineArena { LineArena(capacity: 1 << 20) }
+
+    /// Renders the lines of `items[range]` into `buffer`, each followed by a newline. Once `flushBytes` are held,
+    /// asks `startStreaming` whether the run may go out now (it is next, nobody is writing); then writes what it
+    /// holds and streams the rest, the last of it included. Otherwise the whole run stays in `buffer`. Returns
+    /// whether it streamed, and the failure that ended it (after which nothing more of it is written).
+    static func render<T, R, E: Error>(
+        _ range: Range<Int>, of items: [T], _ r: inout R, into buffer: LineArena, flushBytes: Int,
+        _ render: (inout R, T, LineArena) throws(E) -> Void, startStreaming: () -> Bool,
+        write: (UnsafeBufferPointer<UInt8>) -> Void
+    ) -> (streaming: Bool, failure: E?) {
+        var streaming = false
+        // Asked again only once another `flushBytes` is held: the lock is the other cores' too.
+        var ask = flushBytes
+        do throws(E) {
+            for i in range {
+                try render(&r, items[i], buffer)
+                buffer.arena.byte(UInt8(ascii: "\n"))
+                guard buffer.arena.count >= ask else { continue }
+                if !streaming { streaming = startStreaming() }
+                if streaming {
+                    write(buffer.arena.bytes)
+                    buffer.arena.removeAll()
+                } else {
+                    ask = buffer.arena.count + flushBytes
+                }
+            }
+        } catch {
+            return (streaming, error)
+        }
+        if streaming {
+            write(buffer.arena.bytes)
+            buffer.arena.removeAll()
+        }
+        return (streaming, nil)
+    }
 
     /// `items`' indices cut into runs of at least `run` items (the last may be shorter), each continued while `key`
     /// stays the same, up to twice `run`.

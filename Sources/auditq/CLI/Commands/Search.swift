@@ -2,6 +2,7 @@ import ArgumentParser
 import AuditQuery
 import LogFormat
 import StoreQuery
+import Synchronization
 
 extension AuditQ {
     struct Search: ParsableCommand {
@@ -27,7 +28,31 @@ extension AuditQ {
             let store = try self.store.openStore(data, timeRange: range, provisional: true)
             progress("searching…")
             let query = EventQuery(terms: terms.terms, timeRange: range, limit: limit, filter: try filters.filter())
-            // JSON is written straight from the column blocks when the query needs no decoded events.
+            // JSON is written straight from the column blocks when the query needs no decoded events, each
+            // segment's lines as soon as the segments that could hold earlier ones are read, so that the blocks of
+            // the lines written are freed for later ones (over a bucket, as one answer: `answer` may ask again).
+            if try output.resolved() == .json, store.remotes.isEmpty,
+                let search = try store.searchInOrder(query)
+            {
+                var merge = search.merge()
+                let first = try merge.start()
+                let merging = Mutex(merge)
+                progressDone()
+                let written = try writeLinesInOrder(
+                    first: first.map { LineBatch($0, $0.handles) }, reads: search.count,
+                    read: { (i) throws(LogFormatError) in try search.read(i) },
+                    merge: { (i, rows) throws(LogFormatError) in
+                        try merging.withLock { (m) throws(LogFormatError) in try m.add(i, rows) }
+                            .map { LineBatch($0, $0.handles) }
+                    }, run: 128, key: \.block, cores: search.shared ? onlineCores : 1, renderer: { RowJSON($0) },
+                    { (writer, h, buffer) throws(LogFormatError) in try writer.line(h, into: buffer) },
+                    write: { writeStdout(UnsafeRawBufferPointer($0)) })
+                guard written > 0 else {
+                    note("no matching events")
+                    return
+                }
+                exitAfterAnswer()
+            }
             if try output.resolved() == .json,
                 let found = try store.answer({ (s) throws(LogFormatError) in try s.searchHandles(query) })
             {
