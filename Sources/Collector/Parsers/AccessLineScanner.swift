@@ -266,21 +266,10 @@ extension AccessEventMapping {
         /// fast path leaves to the general one (a backslash, a control byte); `b.count` when there is none. Eight bytes
         /// at a time: user agents, targets and referrers are most of a line's bytes.
         static func plainEnd(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
-            /// High bit of each byte of `v` that is below `n` (n ≤ 128; exact for the lowest such byte).
-            func below(_ v: UInt64, _ n: UInt64) -> UInt64 { (v &- ones &* n) & ~v & highs }
-            var j = start
-            let base = UnsafeRawPointer(b.baseAddress!)
-            while j + 8 <= b.count {
-                let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: j, as: UInt64.self))
-                let hit =
-                    below(v ^ (ones &* 0x22), 1) | below(v ^ (ones &* 0x5C), 1) | below(v, 0x20)
-                if hit != 0 { return j + hit.trailingZeroBitCount >> 3 }
-                j += 8
-            }
-            while j < b.count, b[j] != UInt8(ascii: "\""), b[j] != UInt8(ascii: "\\"), b[j] >= 0x20 { j += 1 }
-            return j
+            ByteWord.firstIndex(
+                in: b, from: start,
+                word: { ByteWord.equal($0, 0x22) | ByteWord.equal($0, 0x5C) | ByteWord.below($0, 0x20) },
+                byte: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 })
         }
 
         private func literal(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, _ word: StaticString) -> Bool {

@@ -26,25 +26,14 @@ enum ByteClass {
     /// the values redaction scans (targets, user agents, names) start nothing, and a table look-up per byte was
     /// most of the scan.
     @inline(__always) static func nextTrigger(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        /// High bit of each zero byte of `v` (exact for the lowest one).
-        @inline(__always) func zeros(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
-        var j = start
-        if let base = p.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            while j + 8 <= p.count {
-                let v = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: j, as: UInt64.self))
-                // `b` and `B` differ only in 0x20.
-                let hit =
-                    zeros(v ^ (ones &* 0x65)) | zeros(v ^ (ones &* 0x3D)) | zeros(v ^ (ones &* 0x3A))
-                    | zeros(v ^ (ones &* 0x22)) | zeros((v | (ones &* 0x20)) ^ (ones &* 0x62))
-                if hit != 0 { return j + hit.trailingZeroBitCount >> 3 }
-                j += 8
-            }
-        }
-        while j < p.count, table[Int(p[j])] & trigger == 0 { j += 1 }
-        return j
+        ByteWord.firstIndex(
+            in: p, from: start,
+            // `b` and `B` differ only in 0x20.
+            word: { v in
+                ByteWord.equal(v, 0x65) | ByteWord.equal(v, 0x3D) | ByteWord.equal(v, 0x3A) | ByteWord.equal(v, 0x22)
+                    | ByteWord.equal(v | ByteWord.splat(0x20), 0x62)
+            },
+            byte: { table[Int($0)] & trigger != 0 })
     }
 
     /// The second character of a base64url JSON object: `{` is 011110|11, so the next sextet starts 11.
