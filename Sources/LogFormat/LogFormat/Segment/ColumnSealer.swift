@@ -164,7 +164,7 @@ enum ColumnSealer {
         walPath: String, targetPath: String, directory: String, codec: CompressionCodec, blockRows: Int,
         previous: (sequence: UInt64, root: Digest32), signer: SealSigner?, faults: (any WriteFaults)?,
         compactIndexTerms: Bool = true, countRollup: Bool = true, recordsInMemory: Int = recordsInMemory,
-        hints: consuming SealHints? = nil
+        hints: consuming SealHints? = nil, flushBytes: Int = LaidOut.flushBytes
     ) throws(LogFormatError) -> ColumnSealResult {
         let input = try SealInput.read(path: walPath, budget: recordsInMemory, hints: hints)
         guard !input.order.isEmpty else {
@@ -177,7 +177,7 @@ enum ColumnSealer {
             let result = try write(
                 input, walPath: walPath, recordsInMemory: recordsInMemory, fd: fd, path: tmpPath, codec: codec,
                 blockRows: blockRows, previous: previous, signer: signer, faults: faults,
-                compactIndexTerms: compactIndexTerms, countRollup: countRollup)
+                compactIndexTerms: compactIndexTerms, countRollup: countRollup, flushBytes: flushBytes)
             try FileIO.fsync(fd, path: tmpPath)
             FileIO.close(fd)
             try FileIO.renameDurably(tmpPath, targetPath, directory: directory)
@@ -192,16 +192,17 @@ enum ColumnSealer {
     private static func write(
         _ input: consuming SealInput, walPath: String, recordsInMemory: Int, fd: Int32, path: String,
         codec: CompressionCodec, blockRows: Int, previous: (sequence: UInt64, root: Digest32), signer: SealSigner?,
-        faults: (any WriteFaults)?, compactIndexTerms: Bool, countRollup: Bool
+        faults: (any WriteFaults)?, compactIndexTerms: Bool, countRollup: Bool, flushBytes: Int
     ) throws(LogFormatError) -> ColumnSealResult {
         let walHeader = input.header
         let recordCount = input.order.count
         let header = SegmentFileHeader(
             version: FormatConstants.segmentVersionColumns, nodeID: walHeader.nodeID, sequence: walHeader.sequence,
             createdUnixNano: walHeader.createdUnixNano)
-        // The sealed file is a few per cent of the records' bytes (about 6 % in generated traffic): with room
-        // for an eighth, it is not copied into a buffer twice its size at the end, old and new alive together.
-        var body = LaidOut(header: header, capacity: max(1 << 20, input.rawBytes / 8))
+        // Blocks go to the file as they are made, so the seal does not hold its whole output beside a part of
+        // records (17 MB of a full segment, at the collector's memory peak: BENCHMARKS.md).
+        var body = LaidOut(header: header, capacity: min(flushBytes, LaidOut.flushBytes) + (1 << 20))
+        body.file = LaidOut.File(fd: fd, path: path, faults: faults, flushBytes: flushBytes)
         body.index = IndexBuilder(
             version: countRollup ? FormatConstants.indexVersionRollup : FormatConstants.indexVersion,
             compactTerms: compactIndexTerms)
@@ -212,18 +213,32 @@ enum ColumnSealer {
         let trailer = try SealTrailer.build(
             index: body.index, nodeID: header.nodeID, sequence: header.sequence, recordCount: UInt32(recordCount),
             minTime: body.minTime, maxTime: body.maxTime, root: body.merkle.root, previous: previous, signer: signer,
-            indexOffset: body.out.count)
+            indexOffset: body.position)
         body.out.raw(trailer.bytes)
-        try FileIO.pwriteAll(fd, body.out.bytes, at: 0, path: path, faults: faults)
+        try body.flush()
         return ColumnSealResult(
-            seal: trailer.seal, blockCount: UInt32(body.index.blocks.count), fileSize: UInt64(body.out.count),
+            seal: trailer.seal, blockCount: UInt32(body.index.blocks.count), fileSize: UInt64(body.position),
             rowBlocks: body.rowBlocks)
     }
 
     /// A version 2 file being built: the header, then column blocks, with the index, Merkle state and times of
-    /// what was added. The sealed file is a few bytes per record, so it is built in memory and written once.
+    /// what was added. Built in memory (`out`) and, when `file` is set, written to it a few blocks at a time.
     struct LaidOut {
+        /// Where the bytes go once `out` holds `flushBytes`: nil keeps the whole file in `out`.
+        struct File {
+            var fd: Int32
+            var path: String
+            var faults: (any WriteFaults)?
+            var flushBytes = LaidOut.flushBytes
+        }
+        static let flushBytes = 4 << 20
+
         var out: BinaryWriter
+        var file: File? = nil
+        /// Bytes of the file already written to `file` (and gone from `out`).
+        private(set) var flushed = 0
+        /// The file's size so far: where the next byte added to `out` lands.
+        var position: Int { flushed + out.count }
         var merkle = MerkleAccumulator()
         var index = IndexBuilder(version: FormatConstants.indexVersionRollup)
         var minTime = UInt64.max
@@ -267,6 +282,7 @@ enum ColumnSealer {
             while k < order.count {
                 let end = blockEnd(records: records, order: order, from: k, rows: blockRows, maxRawBytes: maxBlockRaw)
                 try addBlock(records: records, order: order[k..<end], leaves: leaves, codec: codec, level: level)
+                if let file, out.count >= file.flushBytes { try flush() }
                 k = end
             }
         }
@@ -276,6 +292,14 @@ enum ColumnSealer {
             if dictionary.count > 0 {
                 out.raw(try SegmentDictionary.block(dictionary.payload(), codec: codec, level: level))
             }
+        }
+
+        /// Writes what `out` holds to `file` (if any) and empties it.
+        mutating func flush() throws(LogFormatError) {
+            guard let file, !out.bytes.isEmpty else { return }
+            try FileIO.pwriteAll(file.fd, out.bytes, at: flushed, path: file.path, faults: file.faults)
+            flushed += out.count
+            out.bytes.removeAll(keepingCapacity: true)
         }
 
         private mutating func addBlock(
@@ -304,7 +328,7 @@ enum ColumnSealer {
                 }
                 recordCount += 1
             }
-            let offset = out.count
+            let offset = position
             let blockHeader: BlockHeader
             if let (payload, own) = try exactColumns(
                 &events, records: records, order: order, codec: codec, level: level, dictionary: dictionary,
