@@ -29,6 +29,19 @@ import Testing
         return dir.path(relative: entries[0].relativePath)
     }
 
+    /// Writer options for many small blocks.
+    static var smallBlocks: WriterOptions {
+        var options = WriterOptions()
+        options.targetBlockBytes = 4 << 10
+        options.columnBlockRows = 64
+        return options
+    }
+
+    /// A data directory for the writer and one for a copy of it.
+    static func twoDirectories(_ tmp: TempDir) -> (DataDirectory, DataDirectory) {
+        (DataDirectory(tmp.path + "/a"), DataDirectory(tmp.path + "/b"))
+    }
+
     /// What the writer would keep of the log at `path`, read back from it.
     static func hints(of path: String) throws -> SealHints {
         var hints = SealHints()
@@ -46,11 +59,8 @@ import Testing
     /// rolled back) and recovery's seal of a copy of the same log (without them) write the same file.
     @Test func theWritersSealIsRecoverysSeal() throws {
         try TempDir.with { tmp in
-            let a = DataDirectory(tmp.path + "/a")
-            let b = DataDirectory(tmp.path + "/b")
-            var options = WriterOptions()
-            options.targetBlockBytes = 4 << 10
-            options.columnBlockRows = 64
+            let (a, b) = Self.twoDirectories(tmp)
+            var options = Self.smallBlocks
             let faults = FailingWrites(failing: 2, allowed: 100)
             options.writeFaults = faults
             let writer = try SegmentWriter(directory: a, options: options, logger: quietLogger)

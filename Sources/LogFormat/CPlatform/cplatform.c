@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
 #include "cplatform.h"
 
+#include <errno.h>
+#include <fcntl.h>
+
 #if defined(__linux__)
 #include <sched.h>
 #endif
@@ -39,5 +42,14 @@ int cplatform_leave_cpu(int cpu) {
 #else
     (void)cpu;
     return 0;
+#endif
+}
+
+int cplatform_open_unnamed_file(const char *directory) {
+#if defined(O_TMPFILE)
+    return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
 #endif
 }

@@ -3,6 +3,7 @@
 // (`SealOrderFields`). A seal given these neither hashes the records again nor reads the log once more for their
 // order. Recovery after a crash has no such memory and reads both from the log (`SealInput.read`); either way the
 // sealed file is the same, as both come from the same canonical bytes.
+import CPlatform
 
 /// What the writer kept of the records of one write-ahead log, in the log's record order (arrival index).
 struct SealHints: Sendable {
@@ -23,6 +24,8 @@ struct SealHints: Sendable {
     /// log wait for its seal beside those of the open one.
     private var chunks: [[Record]] = []
     private(set) var count = 0
+    /// The chunks, moved to an unnamed file while the log waits behind another log's seal (`spill`).
+    private var spilled: SpilledChunks? = nil
     static let chunkShift = 13
     static let chunkSize = 1 << chunkShift
     /// The users and services named, each once (by bytes).
@@ -65,6 +68,64 @@ struct SealHints: Sendable {
         return n
     }
 
+    /// Whether the chunks are in a file (`spill`), to be read back by `loaded()` before the hints are read.
+    var isSpilled: Bool { spilled != nil }
+
+    /// Moves the chunks to an unnamed temporary file in `directory` (`O_TMPFILE`: it has no name to leave behind,
+    /// and its blocks are freed when it is closed, after a crash too), so that a log waiting for its seal holds
+    /// no memory but its names: with the seals behind a burst, the hints of the logs waiting were a fifth of the
+    /// collector's peak (BENCHMARKS.md). Keeps them in memory when the file cannot be made or written.
+    mutating func spill(in directory: String) {
+        guard spilled == nil, count > 0 else { return }
+        let fd = cplatform_open_unnamed_file(directory)
+        guard fd >= 0 else { return }
+        let file = SpilledChunks(fd: fd)
+        var offset = 0
+        for chunk in chunks {
+            let written = chunk.withUnsafeBytes { raw in
+                (try? FileIO.pwriteAll(fd, raw, at: offset, path: directory)) != nil
+            }
+            guard written else { return }
+            offset += Self.byteCount(chunk.count)
+        }
+        chunks = []
+        spilled = file
+    }
+
+    /// These hints with their chunks in memory: read back from the file `spill` wrote, if it did.
+    func loaded() throws(LogFormatError) -> SealHints {
+        guard let spilled else { return self }
+        var copy = self
+        copy.spilled = nil
+        copy.chunks.reserveCapacity((count + Self.chunkSize - 1) >> Self.chunkShift)
+        var first = 0
+        while first < count {
+            let n = min(Self.chunkSize, count - first)
+            let offset = Self.byteCount(first)
+            var failure: LogFormatError? = nil
+            let chunk = [Record](unsafeUninitializedCapacity: Self.chunkSize) { buffer, initialized in
+                let raw = UnsafeMutableRawBufferPointer(start: buffer.baseAddress, count: Self.byteCount(n))
+                do throws(LogFormatError) {
+                    let read = try FileIO.pread(spilled.fd, into: raw, at: offset, path: "seal hints")
+                    guard read == raw.count else {
+                        throw LogFormatError(.io, "seal hints: \(read) of \(raw.count) bytes read back")
+                    }
+                    initialized = n
+                } catch {
+                    failure = error
+                    initialized = 0
+                }
+            }
+            if let failure { throw failure }
+            copy.chunks.append(chunk)
+            first += n
+        }
+        return copy
+    }
+
+    /// The bytes that `records` hints take in a file.
+    private static func byteCount(_ records: Int) -> Int { records * MemoryLayout<Record>.stride }
+
     /// Forgets the records from `count` on (a batch rolled back).
     mutating func truncate(to count: Int) {
         guard self.count > count else { return }
@@ -87,4 +148,11 @@ extension SealHints: SealOrderRecords {
         return u == 0 ? nil : names[Int(u) - 1]
     }
     func service(_ i: Int) -> String { names[Int(self[i].service)] }
+}
+
+/// The unnamed file holding spilled hints, closed (and so freed) with the last hints that name it.
+final class SpilledChunks: Sendable {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { FileIO.close(fd) }
 }

@@ -571,7 +571,9 @@ public final class SegmentWriter {
         FileIO.close(a.fd)
         active = nil
         // Hints that do not cover exactly the records written are dropped: the seal then reads the log for them.
-        let hints = a.sealHints.flatMap { $0.count == Int(a.recordCount) ? $0 : nil }
+        var hints = a.sealHints.flatMap { $0.count == Int(a.recordCount) ? $0 : nil }
+        // Behind another log's seal, this one's hints would wait in memory: they wait in a file instead.
+        if sealing.withLock({ !$0.retired.isEmpty }) { hints?.spill(in: directory.segmentsPath) }
         sealing.withLock { $0.retired.append((a.path, a.header.sequence, a.recordCount, hints)) }
     }
 
@@ -610,13 +612,25 @@ public final class SegmentWriter {
             while out.count < limit, let next = sealing.withLock({ $0.retired.first }) {
                 let name = DataDirectory.fileName(sequence: next.sequence, sealed: true)
                 let result: ColumnSealResult
+                var hints = next.hints
+                if let spilled = hints, spilled.isSpilled {
+                    do throws(LogFormatError) {
+                        hints = try spilled.loaded()
+                    } catch {
+                        // Only a cost: the seal reads the log for what the hints held.
+                        logger.warning(
+                            "the seal hints kept in a file could not be read back; sealing from the log alone",
+                            metadata: ["segment": "\(name)", "error": "\(error)"])
+                        hints = nil
+                    }
+                }
                 do throws(LogFormatError) {
                     result = try ColumnSealer.seal(
                         walPath: next.path, targetPath: directory.segmentsPath + "/" + name,
                         directory: directory.segmentsPath, codec: options.codec,
                         blockRows: max(1, options.columnBlockRows), previous: chainHead, signer: options.signer,
                         faults: options.writeFaults, compactIndexTerms: options.compactIndexTerms,
-                        countRollup: options.countRollup, hints: next.hints)
+                        countRollup: options.countRollup, hints: hints)
                 } catch {
                     // The log does not hold the records its hints describe (never expected): seal it from the log
                     // alone, as recovery would.
