@@ -201,6 +201,7 @@ enum ColumnSealer {
             createdUnixNano: walHeader.createdUnixNano)
         // Blocks go to the file as they are made, so the seal does not hold its whole output beside a part of
         // records (17 MB of a full segment, at the collector's memory peak: BENCHMARKS.md).
+        // Room for a flush's worth and the block that passes it (tests flush never, or after every block).
         var body = LaidOut(header: header, capacity: min(flushBytes, LaidOut.flushBytes) + (1 << 20))
         body.file = LaidOut.File(fd: fd, path: path, faults: faults, flushBytes: flushBytes)
         body.index = IndexBuilder(
@@ -229,7 +230,7 @@ enum ColumnSealer {
             var fd: Int32
             var path: String
             var faults: (any WriteFaults)?
-            var flushBytes = LaidOut.flushBytes
+            var flushBytes: Int
         }
         static let flushBytes = 4 << 20
 

@@ -612,17 +612,14 @@ public final class SegmentWriter {
             while out.count < limit, let next = sealing.withLock({ $0.retired.first }) {
                 let name = DataDirectory.fileName(sequence: next.sequence, sealed: true)
                 let result: ColumnSealResult
-                var hints = next.hints
-                if let spilled = hints, spilled.isSpilled {
-                    do throws(LogFormatError) {
-                        hints = try spilled.loaded()
-                    } catch {
-                        // Only a cost: the seal reads the log for what the hints held.
-                        logger.warning(
-                            "the seal hints kept in a file could not be read back; sealing from the log alone",
-                            metadata: ["segment": "\(name)", "error": "\(error)"])
-                        hints = nil
-                    }
+                var hints: SealHints? = nil
+                do throws(LogFormatError) {
+                    hints = try next.hints?.loaded()
+                } catch {
+                    // Only a cost: the seal reads the log for what the hints held.
+                    logger.warning(
+                        "the seal hints kept in a file could not be read back; sealing from the log alone",
+                        metadata: ["segment": "\(name)", "error": "\(error)"])
                 }
                 do throws(LogFormatError) {
                     result = try ColumnSealer.seal(
