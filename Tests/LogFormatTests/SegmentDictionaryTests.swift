@@ -357,4 +357,61 @@ import Testing
         #expect(ColumnSealer.maxArchiveBlockRawBytes > ColumnSealer.maxBlockRawBytes)
         #expect(ColumnSealer.maxArchiveBlockRawBytes <= FormatConstants.maxBlockPayload / 2)
     }
+
+    /// The second block to hold a string promotes it, in the order the blocks name them; a string one block holds
+    /// stays in that block. Against a model on random blocks drawn from a small pool (so strings come back often),
+    /// with equal strings as different objects, an empty string and non-ASCII ones.
+    @Test func theSecondBlockToHoldAStringPromotesIt() async {
+        var b = SegmentDictionaryBuilder()
+        b.blockWritten(own: ["a-long-string-one", "only-once", "x"])
+        #expect(b.strings.isEmpty)
+        b.blockWritten(own: ["x", "a-long-string-one", "other"])
+        #expect(b.strings == ["x", "a-long-string-one"])
+        b.blockWritten(own: ["other", "third"])
+        #expect(b.strings == ["x", "a-long-string-one", "other"])
+
+        let pool = ["", "a", "é", "e\u{301}", "user-0001", "service.namespace", "日本語のテキスト"] + (0..<40).map { "s\($0)" }
+        await propertyCheck(count: 100, input: Gen.uint64()) { seed in
+            var rng = Xoshiro256StarStar(seed: seed)
+            var builder = SegmentDictionaryBuilder()
+            var held: Set<[UInt8]> = []
+            var promoted: [String] = []
+            for _ in 0..<Int(rng.next() % 12) {
+                // A block's own strings are distinct (by bytes) and never one promoted already.
+                var own: [String] = []
+                var inBlock: Set<[UInt8]> = []
+                for _ in 0..<Int(rng.next() % 10) {
+                    let s = String(decoding: Array(pool[Int(rng.next() % UInt64(pool.count))].utf8), as: UTF8.self)
+                    let bytes = Array(s.utf8)
+                    guard !promoted.contains(where: { Array($0.utf8) == bytes }), inBlock.insert(bytes).inserted
+                    else { continue }
+                    own.append(s)
+                }
+                builder.blockWritten(own: own)
+                for s in own {
+                    if held.remove(Array(s.utf8)) == nil { held.insert(Array(s.utf8)) } else { promoted.append(s) }
+                }
+            }
+            #expect(builder.strings.map { Array($0.utf8) } == promoted.map { Array($0.utf8) }, "seed \(seed)")
+        }
+    }
+
+    /// `ByteKeyTable.addOne` counts each key by its bytes, through the table's growth, as a dictionary does.
+    @Test func byteKeyTableCountsKeys() async {
+        await propertyCheck(count: 50, input: Gen.uint64()) { seed in
+            var rng = Xoshiro256StarStar(seed: seed)
+            var table = ByteKeyTable(capacity: 4)
+            var model: [[UInt8]: UInt64] = [:]
+            for _ in 0..<3_000 {
+                let n = rng.next() % 700
+                // Lengths 0 to 20 bytes, so the word-at-a-time hash meets tails of every size.
+                let key = String(repeating: "k", count: Int(n % 21)) + (n % 3 == 0 ? "ä\(n)" : "\(n)")
+                let count = table.addOne(to: key)
+                model[Array(key.utf8), default: 0] += 1
+                #expect(count == model[Array(key.utf8)], "seed \(seed), key \(key)")
+            }
+            #expect(table.count == model.count)
+            for (key, count) in model { #expect(table.value(key) == count) }
+        }
+    }
 }

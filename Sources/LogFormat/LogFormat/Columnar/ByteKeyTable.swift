@@ -61,8 +61,30 @@ package struct ByteKeyTable: Sendable {
 
     package mutating func insert(_ key: UnsafeRawBufferPointer, _ value: UInt64) { add(key, value) }
 
-    private mutating func find(_ key: UnsafeRawBufferPointer) -> UInt64? {
+    /// Adds one to the value of `key` (a key not held yet is added with 0 first) and returns the sum: a count of
+    /// occurrences in one look-up.
+    package mutating func addOne(to key: String) -> UInt64 {
+        if let n = key.utf8.withContiguousStorageIfAvailable({ addOne(UnsafeRawBufferPointer($0)) }) { return n }
+        var native = key
+        return native.withUTF8 { addOne(UnsafeRawBufferPointer($0)) }
+    }
+
+    private mutating func addOne(_ key: UnsafeRawBufferPointer) -> UInt64 {
         let h = Self.hash(key, seed: seed)
+        if let e = entry(key, hash: h) {
+            values[e] += 1
+            return values[e]
+        }
+        add(key, 1, hash: h)
+        return 1
+    }
+
+    private mutating func find(_ key: UnsafeRawBufferPointer) -> UInt64? {
+        entry(key, hash: Self.hash(key, seed: seed)).map { values[$0] }
+    }
+
+    /// The index of `key`'s entry, or nil.
+    private mutating func entry(_ key: UnsafeRawBufferPointer, hash h: UInt64) -> Int? {
         let mask = slots.count - 1
         var s = Int(truncatingIfNeeded: h) & mask
         while true {
@@ -74,7 +96,7 @@ package struct ByteKeyTable: Sendable {
                 if n == key.count
                     && (n == 0 || keys.withUnsafeBytes { memcmp($0.baseAddress! + start, key.baseAddress!, n) == 0 })
                 {
-                    return values[e]
+                    return e
                 }
             }
             s = (s + 1) & mask
@@ -82,8 +104,11 @@ package struct ByteKeyTable: Sendable {
     }
 
     private mutating func add(_ key: UnsafeRawBufferPointer, _ value: UInt64) {
+        add(key, value, hash: Self.hash(key, seed: seed))
+    }
+
+    private mutating func add(_ key: UnsafeRawBufferPointer, _ value: UInt64, hash h: UInt64) {
         if (values.count + 1) * 2 > slots.count { grow() }
-        let h = Self.hash(key, seed: seed)
         hashes.append(h)
         values.append(value)
         keys.append(contentsOf: key)

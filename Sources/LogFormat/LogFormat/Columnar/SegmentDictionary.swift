@@ -12,8 +12,9 @@ struct SegmentDictionaryBuilder {
     private(set) var strings: [String] = []
     /// The tokenized strings, back to back: the payload after its count.
     private(set) var bytes = BinaryWriter(capacity: 1 << 16)
-    /// Strings seen in exactly one earlier block's own dictionary.
-    private var seenOnce: Set<String> = []
+    /// How many blocks' own dictionaries held each string so far (by bytes, hashed a word at a time: a `Set` of
+    /// `String`s spent most of this step in SipHash).
+    private var blocksHolding = ByteKeyTable(capacity: 4096)
     /// Stop promoting past this many bytes of tokenized strings, so the block stays well inside what readers accept.
     static let maxBytes = 16 << 20
 
@@ -24,10 +25,9 @@ struct SegmentDictionaryBuilder {
     /// Order is the blocks' order of first use, so the same log always gives the same bytes.
     mutating func blockWritten(own: [String]) {
         for s in own {
-            if seenOnce.remove(s) == nil {
-                seenOnce.insert(s)
-                continue
-            }
+            // The second block to hold a string promotes it (a string not promoted, past `maxBytes`, is tried
+            // again at its fourth, sixth, … block).
+            guard blocksHolding.addOne(to: s) % 2 == 0 else { continue }
             guard bytes.count < Self.maxBytes else { continue }
             // Only a string that comes back byte for byte through its tokenized form is shared (the encoder
             // makes sure of it; checked here because the block's own exactness check does not see these bytes).
