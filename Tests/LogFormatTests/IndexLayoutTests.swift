@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    /// Undoing a failed batch (`truncate`) leaves the index that the records before the cut build alone: terms
+    /// only the cut records named are gone, the others keep their ordinals before the cut.
+    @Test func aTruncatedBuilderIsOneOfTheRecordsBeforeTheCut() async {
+        await propertyCheck(count: 25, input: Gen.uint64(), Gen.int(in: 0...600), Gen.int(in: 1...50)) {
+            seed, count, perBlock in
+            // The writer cuts where a batch began, after a whole block.
+            let cut = min(count, perBlock * Int(seed % UInt64(count / perBlock + 1)))
+            for compact in [false, true] {
+                var truncated = Self.builder(seed: seed, count: count, perBlock: perBlock, compact: compact)
+                truncated.truncate(blocks: (cut + perBlock - 1) / perBlock, records: UInt32(cut))
+                let expected = Self.builder(seed: seed, count: cut, perBlock: perBlock, compact: compact)
+                #expect(truncated.termCount == expected.termCount, "seed \(seed), cut \(cut) of \(count)")
+                #expect(truncated.serialize() == expected.serialize(), "seed \(seed), cut \(cut) of \(count)")
+            }
+        }
+    }
+
     static func withView<R>(_ payload: [UInt8], _ body: (SegmentIndexView) throws -> R) throws -> R {
         try payload.withUnsafeBytes { try body(try SegmentIndexView(payload: $0, owner: nil)) }
     }

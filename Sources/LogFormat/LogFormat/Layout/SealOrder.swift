@@ -83,68 +83,114 @@ package enum SealOrder {
     /// name, the trace's earliest start, the trace id); records within a trace by (start, arrival). A record
     /// without a trace id is a trace of its own.
     package static func permutation<R: SealOrderRecords>(_ records: R) -> [Int] {
-        guard records.count > 0 else { return [] }
-        // Group by trace id; records without one are groups of one.
-        var groups: [[Int]] = []
+        let n = records.count
+        guard n > 0 else { return [] }
+        // Each record's group: its trace, numbered by first arrival; a record without a trace id is a group of
+        // its own. Flat arrays, not an array per group: a segment of access lines is a group per record.
+        var groupOf = [Int](repeating: 0, count: n)
+        var groupCount = 0
         var groupByTrace: [TraceID: Int] = [:]
-        groupByTrace.reserveCapacity(records.count / 4)
-        for i in 0..<records.count {
+        groupByTrace.reserveCapacity(n / 4)
+        for i in 0..<n {
             let trace = records.traceID(i)
             if trace.isZero {
-                groups.append([i])
+                groupOf[i] = groupCount
+                groupCount += 1
             } else if let g = groupByTrace[trace] {
-                groups[g].append(i)
+                groupOf[i] = g
             } else {
-                groupByTrace[trace] = groups.count
-                groups.append([i])
+                groupByTrace[trace] = groupCount
+                groupOf[i] = groupCount
+                groupCount += 1
             }
         }
         groupByTrace = [:]
-        // Within a group: by start, then arrival (the arrays are already in arrival order).
-        for g in groups.indices where groups[g].count > 1 {
-            groups[g].sort { (records.start($0), $0) < (records.start($1), $1) }
+        // The members of group g are members[starts[g]..<starts[g + 1]], in arrival order (a counting sort).
+        var starts = [Int](repeating: 0, count: groupCount + 1)
+        for g in groupOf { starts[g + 1] += 1 }
+        for g in 0..<groupCount { starts[g + 1] += starts[g] }
+        var members = [Int](repeating: 0, count: n)
+        var next = starts
+        for i in 0..<n {
+            members[next[groupOf[i]]] = i
+            next[groupOf[i]] += 1
         }
-        // Each group's name, compared as a rank so the sort below compares integers, not strings.
-        var names: [NameKey<R.Name>] = []
-        names.reserveCapacity(groups.count)
-        for members in groups {
-            let edge = members.first { records.isEdgeAccess($0) && records.user($0) != nil }
-            let named = edge ?? members.first { records.user($0) != nil }
-            if let named, let user = records.user(named) {
-                names.append(NameKey(hasUser: true, name: user))
-            } else {
-                names.append(NameKey(hasUser: false, name: records.service(members[0])))
-            }
+        next = []
+        groupOf = []
+        // Within a group: by start, then arrival.
+        for g in 0..<groupCount where starts[g + 1] - starts[g] > 1 {
+            members[starts[g]..<starts[g + 1]].sort { (records.start($0), $0) < (records.start($1), $1) }
         }
-        let rank = ranks(of: names, records)
-        names = []
-        var order = Array(groups.indices)
-        order.sort { a, b in
-            let ka = (rank[a], records.start(groups[a][0]))
-            let kb = (rank[b], records.start(groups[b][0]))
-            if ka != kb { return ka < kb }
-            let ta = records.traceID(groups[a][0])
-            let tb = records.traceID(groups[b][0])
-            if ta != tb { return ta < tb }
-            return groups[a][0] < groups[b][0]
+        // Each group's name, as a rank so the sort below compares integers, not strings.
+        let rank = ranks(groupCount) { g in
+            let group = members[starts[g]..<starts[g + 1]]
+            let edge = group.first { records.isEdgeAccess($0) && records.user($0) != nil }
+            let named = edge ?? group.first { records.user($0) != nil }
+            if let named, let user = records.user(named) { return NameKey(hasUser: true, name: user) }
+            return NameKey(hasUser: false, name: records.service(group.first!))
+        } precedes: {
+            records.precedes($0, $1)
         }
+        // Traces by (name, earliest start, trace id, arrival of that earliest record), read from one array.
+        var keys: [GroupKey] = []
+        keys.reserveCapacity(groupCount)
+        for g in 0..<groupCount {
+            let first = members[starts[g]]
+            keys.append(
+                GroupKey(
+                    rank: rank[g], start: records.start(first), traceID: records.traceID(first), first: first,
+                    group: g))
+        }
+        keys.sort()
         var out: [Int] = []
-        out.reserveCapacity(records.count)
-        for g in order { out += groups[g] }
+        out.reserveCapacity(n)
+        for k in keys { out += members[starts[k.group]..<starts[k.group + 1]] }
         return out
     }
 
-    /// Dense ranks of the group names: users before services, each by UTF-8 bytes.
-    static func ranks<R: SealOrderRecords>(of names: [NameKey<R.Name>], _ records: R) -> [Int] {
-        var distinct = Array(Set(names))
-        distinct.sort { a, b in
-            if a.hasUser != b.hasUser { return a.hasUser }
-            return records.precedes(a.name, b.name)
+    /// What orders one group among the others; `first` (an arrival index) is unique, so no two keys are equal.
+    struct GroupKey: Comparable {
+        var rank: Int
+        var start: UInt64
+        var traceID: TraceID
+        var first: Int
+        var group: Int
+
+        static func < (a: GroupKey, b: GroupKey) -> Bool {
+            if a.rank != b.rank { return a.rank < b.rank }
+            if a.start != b.start { return a.start < b.start }
+            if a.traceID != b.traceID { return a.traceID < b.traceID }
+            return a.first < b.first
         }
-        var rankOf: [NameKey<R.Name>: Int] = [:]
-        rankOf.reserveCapacity(distinct.count)
-        for (i, k) in distinct.enumerated() { rankOf[k] = i }
-        return names.map { rankOf[$0]! }
+    }
+
+    /// Dense ranks of the names of `count` groups: users before services, each by UTF-8 bytes. Each name is
+    /// hashed once: a group keeps the index of its distinct name, and the distinct names are sorted.
+    static func ranks<Name: Hashable>(
+        _ count: Int, name: (Int) -> NameKey<Name>, precedes: (Name, Name) -> Bool
+    ) -> [Int] {
+        var distinctIndex: [NameKey<Name>: Int] = [:]
+        var distinct: [NameKey<Name>] = []
+        var nameOf = [Int](repeating: 0, count: count)
+        for g in 0..<count {
+            let key = name(g)
+            if let d = distinctIndex[key] {
+                nameOf[g] = d
+            } else {
+                distinctIndex[key] = distinct.count
+                nameOf[g] = distinct.count
+                distinct.append(key)
+            }
+        }
+        distinctIndex = [:]
+        var byName = Array(distinct.indices)
+        byName.sort { a, b in
+            if distinct[a].hasUser != distinct[b].hasUser { return distinct[a].hasUser }
+            return precedes(distinct[a].name, distinct[b].name)
+        }
+        var rankOfDistinct = [Int](repeating: 0, count: distinct.count)
+        for (r, d) in byName.enumerated() { rankOfDistinct[d] = r }
+        return nameOf.map { rankOfDistinct[$0] }
     }
 
     struct NameKey<Name: Hashable>: Hashable {
