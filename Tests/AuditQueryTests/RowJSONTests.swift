@@ -89,6 +89,12 @@ private func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         events[i].attributes.append(Attribute("guid:x-request-id", .string(ids[i / 2 % 4])))
         if i % 4 == 3 { events[i].attributes.insert(Attribute("request_id", .string(own)), at: 0) }
     }
+    // The row's own traceparent (revision 4 keeps its flags byte) and one that is not (another span's).
+    for i in events.indices where i % 3 == 1 {
+        let flags = HexCoding.encode([UInt8(truncatingIfNeeded: seed &+ UInt64(i) &* 29)])
+        let span = (i % 2 == 0 ? events[i] : events[i - 1]).spanID.hex
+        events[i].attributes.append(Attribute("traceparent", .string("00-\(events[i].traceID.hex)-\(span)-\(flags)")))
+    }
     // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
     for i in events.indices where i % 3 == 2 && events[i].http != nil {
         let target = events[i - 1].http?.target ?? events[i - 2].http?.target

@@ -131,6 +131,17 @@ func hostileTraces(_ seed: UInt64, _ count: Int) -> [AuditEvent] {
         events[i].attributes.insert(Attribute("request_id", .string(ids[i / 2 % ids.count])), at: 0)
         if i % 4 == 3 { events[i].attributes.append(Attribute("guid:x-request-id", .string(OwnRequestID.uuid(own)))) }
     }
+    // The row's own traceparent (revision 4 keeps only its flags byte), with flags of every kind, and spellings
+    // that are not the row's: upper case, version 01, a digit short, a space after, another span's ids.
+    for i in events.indices where i % 3 == 1 {
+        let flags = UInt8(truncatingIfNeeded: seed &+ UInt64(i) &* 37)
+        let own = "00-\(events[i].traceID.hex)-\(events[i].spanID.hex)-" + HexCoding.encode([flags])
+        let variants = [
+            own, own.uppercased(), "01" + own.dropFirst(2), String(own.dropLast()), own + " ",
+            "00-\(events[i].traceID.hex)-\(events[i - 1].spanID.hex)-01", own,
+        ]
+        events[i].attributes.append(Attribute("traceparent", .string(variants[i / 3 % variants.count])))
+    }
     // A request's hops carry its target (revision 2 stores a repeat within the run as 0).
     for i in events.indices where i % 3 == 2 && events[i].http != nil {
         let target = events[i - 1].http?.target ?? events[i - 2].http?.target

@@ -119,7 +119,8 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
         await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 0...24)) { seed, count in
             let events = hostileTraces(seed, count)
             for revision in [
-                ColumnBlock.Revision.first, ColumnBlock.Revision.parentTimes, ColumnBlock.Revision.current,
+                ColumnBlock.Revision.first, ColumnBlock.Revision.parentTimes, ColumnBlock.Revision.runRequestIDs,
+                ColumnBlock.Revision.current,
             ] {
                 for codec in [CompressionCodec.lz4, .zlib] {
                     let back = try? ColumnBlock.encode(
@@ -153,8 +154,12 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
         #expect(two[.dictionary]! < one[.dictionary]!)
         #expect(two[.times]! < one[.times]!)
         #expect(two[.http]! < one[.http]!)
-        // Request ids here are the trace id: revision 3 writes these events as revision 2 does.
-        let three = try sizes(ColumnBlock.Revision.current)
+        // Request ids here are the trace id and no event holds a traceparent: revisions 3 and 4 write these events
+        // as revision 2 does.
+        let three = try sizes(ColumnBlock.Revision.runRequestIDs)
+        #expect(three.filter { $0.key != .revision } == two.filter { $0.key != .revision })
+        let four = try sizes(ColumnBlock.Revision.current)
+        #expect(four.filter { $0.key != .revision } == two.filter { $0.key != .revision })
         #expect(three.filter { $0.key != .revision } == two.filter { $0.key != .revision })
     }
 
@@ -183,7 +188,7 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
             return try block.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }.mapValues(\.count)
         }
         let two = try sizes(ColumnBlock.Revision.parentTimes)
-        let three = try sizes(ColumnBlock.Revision.current)
+        let three = try sizes(ColumnBlock.Revision.runRequestIDs)
         print(
             "revision 2 → 3 with drawn request ids, \(events.count) events, \(traces) traces: dictionary \(two[.dictionary]!) → \(three[.dictionary]!), values \(two[.values]!) → \(three[.values]!)"
         )
@@ -303,7 +308,7 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
             ]
         }
         #expect(code(columns) == [nil, nil, nil, nil])
-        for revision: [UInt8] in [[0], [1], [4], [0xff, 0x01]] {
+        for revision: [UInt8] in [[0], [1], [5], [0xff, 0x01]] {
             var c = columns
             c[.revision] = revision
             #expect(code(c) == Array(repeating: .unsupportedVersion, count: 4), "revision \(revision)")
@@ -344,6 +349,53 @@ private func refusedByEveryRowReader(_ c: [ColumnID: [UInt8]]) -> Bool {
         c = columns
         c[.values] = Array(columns[.values]![16...])
         #expect(refusedByEveryRowReader(c), "a first use without its bytes")
+    }
+
+    /// Revision 4 keeps a row's own traceparent as its flags byte (columns.md, tag 0x85): access lines that log it
+    /// beside the ids it names take a byte for it, not a dictionary entry and an id, and come back the same. The tag
+    /// in a block of an earlier revision is malformed, and a row without its byte truncated or malformed, for every
+    /// reader of rows.
+    @Test func revisionFourKeepsARowsTraceParentAsItsFlags() throws {
+        var events: [AuditEvent] = []
+        for i in 0..<40 {
+            var e = AuditEvent(
+                kind: .access, startTimeUnixNano: 1_000 + UInt64(i), traceID: TraceID(high: 5, low: UInt64(i)),
+                spanID: SpanID(value: 0x1234_5678_9abc_def0 &+ UInt64(i)))
+            let flags = i % 4 == 0 ? "00" : "01"
+            e.attributes = [
+                Attribute("traceparent", .string("00-\(e.traceID.hex)-\(e.spanID.hex)-\(flags)")),
+                Attribute("n", .int(Int64(i))),
+            ]
+            events.append(e)
+        }
+        func columns(_ revision: UInt64) throws -> [ColumnID: [UInt8]] {
+            let block = try ColumnBlock.encode(events, codec: .none, level: 6, shared: [:], revision: revision)
+            return try block.payload.withBytes { (b) throws(LogFormatError) in try ColumnBlock.columns(b) }
+        }
+        let three = try columns(ColumnBlock.Revision.runRequestIDs)
+        let four = try columns(ColumnBlock.Revision.current)
+        let back = try ColumnBlock.assemble(four).withBytes { (b) throws(LogFormatError) in try ColumnBlock.decode(b) }
+        #expect(canonical(back) == canonical(events))
+        print(
+            "revision 3 → 4, 40 rows with their traceparent: dictionary \(three[.dictionary]!.count) → \(four[.dictionary]!.count), values \(three[.values]!.count) → \(four[.values]!.count)"
+        )
+        // Forty 55-byte strings were dictionary entries, each named by an id in its row; now a byte a row.
+        #expect(three[.dictionary]!.count - four[.dictionary]!.count >= 40 * 25)
+        #expect(four[.values]!.count <= three[.values]!.count)
+        // Two rows of one shape, for the readers of rows: each holds its flags byte and nothing else.
+        var two = Array(events[0..<2])
+        for i in two.indices { two[i].attributes.removeLast() }
+        let pair = try ColumnBlock.encode(two, codec: .none).withBytes {
+            (b) throws(LogFormatError) in try ColumnBlock.columns(b)
+        }
+        #expect(pair[.values] == [0, 1])
+        #expect(!refusedByEveryRowReader(pair))
+        var c = pair
+        c[.revision] = [3]
+        #expect(refusedByEveryRowReader(c), "revision 4's tag in a revision 3 block")
+        c = pair
+        c[.values] = [0]
+        #expect(refusedByEveryRowReader(c), "the second row without its flags byte")
     }
 
     /// What revision 2 adds, lying with good checksums: a target repeating none, a constant naming a string past

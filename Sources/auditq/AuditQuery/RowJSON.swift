@@ -453,6 +453,12 @@ final class BlockJSON {
                     }
                     w.append(lastTraceText)
                 case ColumnBlock.ShapeTag.constant: break
+                case ColumnBlock.ShapeTag.traceParent:
+                    var text = BinaryWriter(capacity: RowTraceParent.length + 2)
+                    text.u8(UInt8(ascii: "\""))
+                    RowTraceParent.append(traceID: row.traceID, spanID: row.spanID, flags: try r.value.u8(), to: &text)
+                    text.u8(UInt8(ascii: "\""))
+                    w.append(text.bytes)
                 case let tag where ColumnBlock.ShapeTag.isRunRequestID(tag):
                     if requestID == nil { requestID = try r.value.runRequestID() }
                     guard let id = requestID else { break }

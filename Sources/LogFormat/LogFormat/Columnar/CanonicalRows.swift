@@ -239,13 +239,13 @@ struct CanonicalRows {
             }
             if p.parts & Parts.body != 0 {
                 held.bytes.removeAll(keepingCapacity: true)
-                try attributeValues(at, p, h.traceID, &r, &held)
+                try attributeValues(at, p, h.traceID, h.spanID, &r, &held)
                 let tag = try r.extra.u8()
                 out.u8(tag)
                 try valueBody(tag, &r.extra, &out, depth: 0)
                 out.raw(held.bytes)
             } else {
-                try attributeValues(at, p, h.traceID, &r, &out)
+                try attributeValues(at, p, h.traceID, h.spanID, &r, &out)
             }
             let a = 7 + p.tagCount
             piece(at, a, &out)
@@ -283,7 +283,8 @@ struct CanonicalRows {
         /// The row's value of each attribute of its shape, after the shape's key and tag (the canonical one, for
         /// the shape-only tags).
         @inline(__always) func attributeValues(
-            _ at: Int, _ p: ColumnBlock.RowLayout, _ traceID: TraceID, _ r: inout ColumnBlock.Decoder.Readers,
+            _ at: Int, _ p: ColumnBlock.RowLayout, _ traceID: TraceID, _ spanID: SpanID,
+            _ r: inout ColumnBlock.Decoder.Readers,
             _ out: inout BinaryWriter
         ) throws(LogFormatError) {
             piece(at, 6, &out)
@@ -294,6 +295,9 @@ struct CanonicalRows {
                     out.uvarint(32)
                     HexCoding.appendDigits(of: traceID.high, to: &out)
                     HexCoding.appendDigits(of: traceID.low, to: &out)
+                case ColumnBlock.ShapeTag.traceParent:
+                    out.uvarint(RowTraceParent.length)
+                    RowTraceParent.append(traceID: traceID, spanID: spanID, flags: try r.value.u8(), to: &out)
                 case ColumnBlock.ShapeTag.runRequestIDHex, ColumnBlock.ShapeTag.runRequestIDUUID:
                     try ColumnBlock.Decoder.runRequestID(&r).withText(tags[p.tagStart + k]) { text in
                         out.uvarint(text.count)

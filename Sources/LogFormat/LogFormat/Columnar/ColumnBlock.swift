@@ -63,8 +63,10 @@ package enum ColumnBlock {
         static let parentTimes: UInt64 = 2
         /// Value tags `runRequestIDHex` and `runRequestIDUUID`: a request id's bytes once per trace run.
         static let runRequestIDs: UInt64 = 3
+        /// Value tag `traceParent`: the row's own traceparent as its flags byte.
+        static let traceParents: UInt64 = 4
         /// What the writer writes.
-        package static let current: UInt64 = 3
+        package static let current: UInt64 = 4
     }
 
     /// Value tags only a shape's attribute list holds, from revision 2 (columns.md, "Revisions"), each standing for
@@ -82,6 +84,9 @@ package enum ColumnBlock {
         package static let runRequestIDHex: UInt8 = 0x83
         /// Revision 3: the same as `runRequestIDHex`, spelled as a lowercase UUID.
         package static let runRequestIDUUID: UInt8 = 0x84
+        /// Revision 4: a string `00-<trace id>-<span id>-<flags>` spelling the row's own ids in lowercase hex
+        /// (`RowTraceParent`); the row holds the flags byte (`u8`).
+        package static let traceParent: UInt8 = 0x85
 
         /// Whether `tag` names the run's request id.
         @inline(__always) package static func isRunRequestID(_ tag: UInt8) -> Bool {
@@ -91,7 +96,7 @@ package enum ColumnBlock {
         /// The canonical tag a shape's tag stands for.
         @inline(__always) package static func canonical(_ tag: UInt8) -> UInt8 {
             switch tag {
-            case traceIDString, runRequestIDHex, runRequestIDUUID: RecordCodec.ValueTag.string
+            case traceIDString, runRequestIDHex, runRequestIDUUID, traceParent: RecordCodec.ValueTag.string
             case decimalDouble: RecordCodec.ValueTag.double
             default: tag
             }
@@ -103,6 +108,7 @@ package enum ColumnBlock {
                 || (revision >= Revision.parentTimes
                     && (tag == traceIDString || tag == decimalDouble || tag == constant))
                 || (revision >= Revision.runRequestIDs && isRunRequestID(tag))
+                || (revision >= Revision.traceParents && tag == traceParent)
         }
     }
 
@@ -306,7 +312,7 @@ package enum ColumnBlock {
             tags.removeAll(keepingCapacity: true)
             requestIDBytesAt = -1
             for (j, a) in event.attributes.enumerated() {
-                tags.append(storedTag(a.value, traceID: event.traceID, attribute: j))
+                tags.append(storedTag(a.value, traceID: event.traceID, spanID: event.spanID, attribute: j))
             }
             let shapeNumber = Int(shape(of: event))
             rowShapeList.append(shapeNumber)
@@ -341,6 +347,12 @@ package enum ColumnBlock {
                 case ShapeTag.traceIDString: break
                 case ShapeTag.runRequestIDHex, ShapeTag.runRequestIDUUID:
                     if j == requestIDBytesAt { runRequestID?.write(to: &values) }
+                case ShapeTag.traceParent:
+                    if case .string(let s) = a.value,
+                        let flags = RowTraceParent.flags(s, traceID: event.traceID, spanID: event.spanID)
+                    {
+                        values.u8(flags)
+                    }
                 case ShapeTag.decimalDouble:
                     if case .double(let d) = a.value, let (m, e) = DecimalDouble.split(d) {
                         values.svarint(m)
@@ -464,12 +476,16 @@ package enum ColumnBlock {
         /// The tag a shape stores for attribute `attribute` of the row being added: in revision 2 a string that is
         /// the row's trace id in lowercase hex, or a double its shortest decimal form gives back exactly, gets a tag
         /// of its own; in revision 3 so does a string spelling the run's request id (the first such string of the
-        /// run becomes it).
-        mutating func storedTag(_ v: AttributeValue, traceID: TraceID, attribute: Int) -> UInt8 {
+        /// run becomes it); in revision 4 so does the row's own traceparent.
+        mutating func storedTag(_ v: AttributeValue, traceID: TraceID, spanID: SpanID, attribute: Int) -> UInt8 {
             guard revision >= Revision.parentTimes else { return valueTag(v) }
             switch v {
             case .string(let s) where s.utf8.count == 32 && Self.isLowercaseHex(s, of: traceID):
                 return ShapeTag.traceIDString
+            case .string(let s)
+            where revision >= Revision.traceParents && s.utf8.count == RowTraceParent.length
+                && RowTraceParent.flags(s, traceID: traceID, spanID: spanID) != nil:
+                return ShapeTag.traceParent
             case .string(let s) where revision >= Revision.runRequestIDs:
                 guard let (id, tag) = RunRequestID.parse(s) else { return valueTag(v) }
                 if let run = runRequestID { return run == id ? tag : valueTag(v) }

@@ -670,7 +670,7 @@ extension ColumnBlock {
                     Attribute(
                         a.key,
                         a.tag == ShapeTag.constant
-                            ? s.constants[k] : try Self.rowValue(a.tag, &r, d, traceID: traceID)))
+                            ? s.constants[k] : try Self.rowValue(a.tag, &r, d, traceID: traceID, spanID: e.spanID)))
             }
             e.attributes = attributes
             e.droppedAttributesCount = s.droppedAttributes
@@ -804,11 +804,13 @@ extension ColumnBlock {
         }
 
         /// The value of a row's attribute whose shape tag is `tag`: the shape-only tags (`ShapeTag`) or a value body.
-        static func rowValue(_ tag: UInt8, _ r: inout Readers, _ d: BlockStrings, traceID: TraceID)
+        static func rowValue(_ tag: UInt8, _ r: inout Readers, _ d: BlockStrings, traceID: TraceID, spanID: SpanID)
             throws(LogFormatError) -> AttributeValue
         {
             switch tag {
             case ShapeTag.traceIDString: return .string(traceID.hex)
+            case ShapeTag.traceParent:
+                return .string(RowTraceParent.text(traceID: traceID, spanID: spanID, flags: try r.value.u8()))
             case ShapeTag.runRequestIDHex, ShapeTag.runRequestIDUUID: return .string(try runRequestID(&r).text(tag))
             case ShapeTag.decimalDouble: return .double(try decimalDouble(&r.value))
             default: return try valueBody(tag, &r.value, d, depth: 0)

@@ -217,6 +217,7 @@ extension ColumnBlock.Decoder {
             switch tags[k] {
             case ColumnBlock.ShapeTag.traceIDString, ColumnBlock.ShapeTag.constant: break
             case ColumnBlock.ShapeTag.decimalDouble: _ = try decimalDouble(&r.value)
+            case ColumnBlock.ShapeTag.traceParent: _ = try r.value.u8()
             case ColumnBlock.ShapeTag.runRequestIDHex, ColumnBlock.ShapeTag.runRequestIDUUID: _ = try runRequestID(&r)
             default: try skipValueBody(tags[k], &r.value, n, &sink, depth: 0)
             }
