@@ -454,11 +454,17 @@ final class BlockJSON {
                     w.append(lastTraceText)
                 case ColumnBlock.ShapeTag.constant: break
                 case ColumnBlock.ShapeTag.traceParent:
-                    var text = BinaryWriter(capacity: RowTraceParent.length + 2)
-                    text.u8(UInt8(ascii: "\""))
-                    RowTraceParent.append(traceID: row.traceID, spanID: row.spanID, flags: try r.value.u8(), to: &text)
-                    text.u8(UInt8(ascii: "\""))
-                    w.append(text.bytes)
+                    // RowTraceParent's text, written in place (no buffer per row).
+                    let flags = try r.value.u8()
+                    w.raw("\"00-")
+                    w.hex64(row.traceID.high)
+                    w.hex64(row.traceID.low)
+                    w.byte(UInt8(ascii: "-"))
+                    w.hex64(row.spanID.value)
+                    w.byte(UInt8(ascii: "-"))
+                    w.byte(HexCoding.digitCharacter(flags >> 4))
+                    w.byte(HexCoding.digitCharacter(flags & 0x0f))
+                    w.byte(UInt8(ascii: "\""))
                 case let tag where ColumnBlock.ShapeTag.isRunRequestID(tag):
                     if requestID == nil { requestID = try r.value.runRequestID() }
                     guard let id = requestID else { break }

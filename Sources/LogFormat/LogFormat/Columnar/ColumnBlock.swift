@@ -348,11 +348,8 @@ package enum ColumnBlock {
                 case ShapeTag.runRequestIDHex, ShapeTag.runRequestIDUUID:
                     if j == requestIDBytesAt { runRequestID?.write(to: &values) }
                 case ShapeTag.traceParent:
-                    if case .string(let s) = a.value,
-                        let flags = RowTraceParent.flags(s, traceID: event.traceID, spanID: event.spanID)
-                    {
-                        values.u8(flags)
-                    }
+                    // `storedTag` checked the text against the row's ids.
+                    if case .string(let s) = a.value { values.u8(RowTraceParent.acceptedFlags(s)) }
                 case ShapeTag.decimalDouble:
                     if case .double(let d) = a.value, let (m, e) = DecimalDouble.split(d) {
                         values.svarint(m)
@@ -483,8 +480,7 @@ package enum ColumnBlock {
             case .string(let s) where s.utf8.count == 32 && Self.isLowercaseHex(s, of: traceID):
                 return ShapeTag.traceIDString
             case .string(let s)
-            where revision >= Revision.traceParents && s.utf8.count == RowTraceParent.length
-                && RowTraceParent.flags(s, traceID: traceID, spanID: spanID) != nil:
+            where revision >= Revision.traceParents && RowTraceParent.flags(s, traceID: traceID, spanID: spanID) != nil:
                 return ShapeTag.traceParent
             case .string(let s) where revision >= Revision.runRequestIDs:
                 guard let (id, tag) = RunRequestID.parse(s) else { return valueTag(v) }

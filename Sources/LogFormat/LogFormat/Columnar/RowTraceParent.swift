@@ -12,23 +12,23 @@ package enum RowTraceParent {
         guard s.utf8.count == length else { return nil }
         var s = s
         return s.withUTF8 { u -> UInt8? in
+            func word(at i: Int) -> UInt64? {
+                HexCoding.word(UnsafeBufferPointer(rebasing: u[i..<i + 16]), lowercaseOnly: true)
+            }
             guard u[0] == UInt8(ascii: "0"), u[1] == UInt8(ascii: "0"), u[2] == UInt8(ascii: "-"),
                 u[35] == UInt8(ascii: "-"), u[52] == UInt8(ascii: "-"),
-                word(u, at: 3) == traceID.high, word(u, at: 19) == traceID.low, word(u, at: 36) == spanID.value,
+                word(at: 3) == traceID.high, word(at: 19) == traceID.low, word(at: 36) == spanID.value,
                 let high = HexCoding.lowercaseDigit(u[53]), let low = HexCoding.lowercaseDigit(u[54])
             else { return nil }
             return high << 4 | low
         }
     }
 
-    /// The 16 lowercase hex digits at `at` as a word; nil when any is not one.
-    private static func word(_ u: UnsafeBufferPointer<UInt8>, at: Int) -> UInt64? {
-        var w: UInt64 = 0
-        for i in at..<at + 16 {
-            guard let d = HexCoding.lowercaseDigit(u[i]) else { return nil }
-            w = w << 4 | UInt64(d)
-        }
-        return w
+    /// The flags byte of a string `flags(_:traceID:spanID:)` accepted already: its last two digits.
+    package static func acceptedFlags(_ s: String) -> UInt8 {
+        let u = s.utf8
+        let high = HexCoding.lowercaseDigit(u[u.index(u.endIndex, offsetBy: -2)]) ?? 0
+        return high << 4 | (HexCoding.lowercaseDigit(u[u.index(before: u.endIndex)]) ?? 0)
     }
 
     /// Appends the text for a row's ids and a flags byte.
@@ -39,8 +39,8 @@ package enum RowTraceParent {
         out.u8(UInt8(ascii: "-"))
         HexCoding.appendDigits(of: spanID.value, to: &out)
         out.u8(UInt8(ascii: "-"))
-        out.u8(digit(flags >> 4))
-        out.u8(digit(flags & 0x0f))
+        out.u8(HexCoding.digitCharacter(flags >> 4))
+        out.u8(HexCoding.digitCharacter(flags & 0x0f))
     }
 
     /// The text as a `String`.
@@ -49,6 +49,4 @@ package enum RowTraceParent {
         append(traceID: traceID, spanID: spanID, flags: flags, to: &w)
         return String(decoding: w.bytes, as: UTF8.self)
     }
-
-    private static func digit(_ d: UInt8) -> UInt8 { d < 10 ? UInt8(ascii: "0") + d : UInt8(ascii: "a") + d - 10 }
 }

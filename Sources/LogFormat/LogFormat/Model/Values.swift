@@ -195,12 +195,14 @@ public enum HexCoding {
         // Sixteen digits into a buffer and one append: a byte at a time was most of writing a trace id (verify
         // writes one per request id that is its trace id).
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { b in
-            for i in 0..<16 {
-                let d = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * i)) & 0x0f
-                b[i] = d < 10 ? UInt8(ascii: "0") &+ d : UInt8(ascii: "a") &+ d &- 10
-            }
+            for i in 0..<16 { b[i] = digitCharacter(UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * i)) & 0x0f) }
             out.raw(UnsafeRawBufferPointer(b))
         }
+    }
+
+    /// The lowercase hex digit of `d` (0…15).
+    @inline(__always) package static func digitCharacter(_ d: UInt8) -> UInt8 {
+        d < 10 ? UInt8(ascii: "0") &+ d : UInt8(ascii: "a") &+ d &- 10
     }
 
     /// The value of one hex digit (either case), or nil.
@@ -221,14 +223,15 @@ public enum HexCoding {
         }
     }
 
-    /// Up to 16 hex digits (either case) as a big-endian word, in place and without allocating; nil on any other
-    /// byte or more than 16 digits. The hot path of ids in text (traceparent headers, access lines, JSON).
+    /// Up to 16 hex digits (either case, or lowercase only) as a big-endian word, in place and without allocating;
+    /// nil on any other byte or more than 16 digits. The hot path of ids in text (traceparent headers, access lines,
+    /// JSON).
     @inlinable
-    public static func word(_ text: UnsafeBufferPointer<UInt8>) -> UInt64? {
+    public static func word(_ text: UnsafeBufferPointer<UInt8>, lowercaseOnly: Bool = false) -> UInt64? {
         guard text.count <= 16 else { return nil }
         var v: UInt64 = 0
         for c in text {
-            guard let d = digit(c) else { return nil }
+            guard let d = lowercaseOnly ? lowercaseDigit(c) : digit(c) else { return nil }
             v = v << 4 | UInt64(d)
         }
         return v
