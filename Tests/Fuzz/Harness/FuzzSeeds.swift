@@ -105,6 +105,18 @@ public enum FuzzSeeds {
             let drawnFile = Array(
                 try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: drawnEntry.relativePath))))
             segment.append(("sealed-\(codec)-request-ids.seg", [0] + drawnFile))
+            // And one whose edge events carry their own traceparent, as nginx logs it (revision 4's tag 0x85).
+            let withTraceParents = events.map { e -> AuditEvent in
+                guard e.kind == .access else { return e }
+                var e = e
+                e.attributes.append(Attribute("traceparent", .string("00-\(e.traceID.hex)-\(e.spanID.hex)-01")))
+                return e
+            }
+            try writer.append(withTraceParents)
+            guard let traceParentEntry = try writer.seal() else { continue }
+            let traceParentFile = Array(
+                try Data(contentsOf: URL(fileURLWithPath: directory.path(relative: traceParentEntry.relativePath))))
+            segment.append(("sealed-\(codec)-traceparents.seg", [0] + traceParentFile))
             // The scanner reads row blocks (write-ahead logs, version 1 files): a segment sealed in place.
             let rowsRoot = root + "-rows"
             defer { try? FileManager.default.removeItem(atPath: rowsRoot) }
