@@ -15,6 +15,14 @@ enum ByteWord {
     /// The high bit of each byte of `v` equal to `b` (exact for the lowest, as `below`).
     @inline(__always) static func equal(_ v: UInt64, _ b: UInt8) -> UInt64 { below(v ^ splat(b), 1) }
 
+    /// The high bit of each byte of `v` strictly between `low` and `high` (low < 128, high ≤ 128), exact for every
+    /// byte: the seven low bits are compared with no borrow or carry between bytes, and bytes of 128 and more are
+    /// never flagged. For masks that are negated, where a false flag would hide a match.
+    @inline(__always) static func between(_ v: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
+        let seven = v & splat(0x7F)
+        return (splat(127 &+ high) &- seven) & ~v & (seven &+ splat(127 &- low)) & highs
+    }
+
     /// The first index at or after `start` whose byte matches, or `p.count`: whole words through `word` (a byte's
     /// high bit set where it matches, exact for the lowest), the last few bytes through `byte`.
     @inline(__always) static func firstIndex(

@@ -6,7 +6,7 @@
 /// Byte classes for the scanners, one table look-up per byte.
 enum ByteClass {
     static let base64URL: UInt8 = 1  // A-Z a-z 0-9 - _
-    static let trigger: UInt8 = 2  // bytes that may start a detection: e = : " b B
+    static let trigger: UInt8 = 2  // bytes that may start a detection: e = : b B
     static let paramName: UInt8 = 4  // characters of a parameter name: base64URL plus . ~ %
     static let tokenChar: UInt8 = 8  // characters of an opaque credential: base64URL plus . ~ + / =
 
@@ -18,20 +18,29 @@ enum ByteClass {
         for c in "-_" { t[Int(c.asciiValue!)] |= base64URL | paramName | tokenChar }
         for c in ".~%" { t[Int(c.asciiValue!)] |= paramName }
         for c in ".~+/=" { t[Int(c.asciiValue!)] |= tokenChar }
-        for c in "e=:\"bB" { t[Int(c.asciiValue!)] |= trigger }
+        for c in "e=:bB" { t[Int(c.asciiValue!)] |= trigger }
         return t
     }()
 
-    /// The index of the first trigger byte at or after `start`, or `p.count`. Eight bytes at a time: most bytes of
-    /// the values redaction scans (targets, user agents, names) start nothing, and a table look-up per byte was
-    /// most of the scan.
+    /// The index of the first byte at or after `start` where the scanner may find something, or `p.count`: `=` or
+    /// `:`, or `e`, `b` or `B` after a byte that is not base64url (a JWT and an authorization scheme start a word;
+    /// the scanner checks that again). Eight bytes at a time: most bytes of the values redaction scans (targets,
+    /// user agents, e-mail addresses, hex ids) start nothing, and most of their `e`s and `b`s are inside words,
+    /// where leaving the word loop for each was most of the scan. It may stop early (the first byte of each word is
+    /// taken to follow a boundary, the last few bytes are tested alone), never late.
     @inline(__always) static func nextTrigger(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         ByteWord.firstIndex(
             in: p, from: start,
-            // `b` and `B` differ only in 0x20.
             word: { v in
-                ByteWord.equal(v, 0x65) | ByteWord.equal(v, 0x3D) | ByteWord.equal(v, 0x3A) | ByteWord.equal(v, 0x22)
-                    | ByteWord.equal(v | ByteWord.splat(0x20), 0x62)
+                // `b` and `B` differ only in 0x20; so do the two cases of each letter.
+                let folded = v | ByteWord.splat(0x20)
+                // Exact per byte, as it is negated below: letters, digits, `-`, `_`.
+                let base64URL =
+                    ByteWord.between(folded, 0x60, 0x7B) | ByteWord.between(v, 0x2F, 0x3A)
+                    | ByteWord.between(v, 0x2C, 0x2E) | ByteWord.between(v, 0x5E, 0x60)
+                let afterBoundary = ~(base64URL << 8) & ByteWord.highs
+                return (ByteWord.equal(v, 0x65) | ByteWord.equal(folded, 0x62)) & afterBoundary
+                    | ByteWord.equal(v, 0x3D) | ByteWord.equal(v, 0x3A)
             },
             byte: { table[Int($0)] & trigger != 0 })
     }
