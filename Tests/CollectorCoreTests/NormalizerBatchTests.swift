@@ -99,4 +99,40 @@ import Testing
             Self.expectNormalisedAsOneByOne(batch, by: n, from: .accessNDJSON, seed: seed)
         }
     }
+
+    /// The batch path takes the field map's slot of a key from the event before when the key at the same position
+    /// had the same bytes. The field map's keys moving between positions, repeated (the first one counts), missing,
+    /// look-alikes one byte off, a key that is an equal `String` with other bytes (`u\u{0301}ser_id` against
+    /// `úser_id`), and values that count as absent ("-", empty) must give every event the user, HTTP facts, source
+    /// and workload it gets alone.
+    @Test func accessLinesWithTheFieldMapsKeysMovingAreNormalisedAsOneByOne() async {
+        let n = testNormalizer()
+        let keys = [
+            "request_method", "request_uri", "status", "remote_addr", "upstream_http_x_user_id", "remote_user",
+            "upstream_http_x_user_email", "upstream_http_x_user_groups", "http_x_user_groups", "ssl_client_san",
+            "start_time", "response_code", "upstream_cluster", "method", "path", "request_methoD", "statuz",
+            "remote_user ", "\u{FA}ser_id", "u\u{301}ser_id", "user_id", "msec", "http_user_agent",
+        ]
+        let values = [
+            "GET", "/a?b=c", "200", "u-7", "-", "", "spiffe://td/ns/a/sa/b", "a@example.com", "g1, g2", "404",
+            "2026-12-06T10:00:00Z",
+        ]
+        await propertyCheck(count: 300, input: Gen.uint64()) { seed in
+            var rng = SplitMix64(seed: seed)
+            var line = (0..<(1 + Int(rng.next() % 10))).map { _ in keys[Int(rng.next() % UInt64(keys.count))] }
+            var batch: [AuditEvent] = []
+            for _ in 0..<(2 + rng.next() % 12) {
+                switch rng.next() % 4 {
+                case 0: line[Int(rng.next() % UInt64(line.count))] = keys[Int(rng.next() % UInt64(keys.count))]
+                case 1: line.swapAt(Int(rng.next() % UInt64(line.count)), Int(rng.next() % UInt64(line.count)))
+                case 2 where line.count > 1: line.remove(at: Int(rng.next() % UInt64(line.count)))
+                default: line.append(keys[Int(rng.next() % UInt64(keys.count))])
+                }
+                var e = AuditEvent(kind: .access, startTimeUnixNano: 1)
+                e.attributes = line.map { Attribute($0, .string(values[Int(rng.next() % UInt64(values.count))])) }
+                batch.append(e)
+            }
+            Self.expectNormalisedAsOneByOne(batch, by: n, from: .accessNDJSON, seed: seed)
+        }
+    }
 }

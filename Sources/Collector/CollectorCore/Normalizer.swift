@@ -83,13 +83,14 @@ public struct Normalizer: Sendable {
         var last: (scope: String, resource: [Attribute], proxy: Bool)?
         var resource = SharedResource([], redactor: redactor)
         var cleanKeys = Redactor.CleanKeys()
+        var slotMemo = AccessEventMapping.SlotMemo()
         for i in events.indices {
             // Events are read in place (`events[i]`): a copy of one would retain its ~20 references.
             if resource.attributes != events[i].resourceAttributes {
                 resource = SharedResource(events[i].resourceAttributes, redactor: redactor)
             }
             if Self.usesAccessRules(receiver) {
-                AccessEventMapping.deriveAuditFields(&events[i], keys: accessKeys)
+                AccessEventMapping.deriveAuditFields(&events[i], keys: accessKeys, memo: &slotMemo)
             } else if events[i].kind == .access {
                 // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             } else {

@@ -423,18 +423,67 @@ public enum AccessEventMapping {
         deriveAuditFields(&event, keys: FieldKeys(options))
     }
 
+    /// The slots of the keys of the events read before, by position: the lines of one body repeat the same keys in
+    /// the same order (most of them the same `String`s, as the line scanner shares them), so a key with the bytes
+    /// of the one at its position before has its slot without a look-up. Kept by the caller from event to event.
+    public struct SlotMemo {
+        private var keys: [String?] = []
+        /// Per position, the slot of `keys[position]`, or -1 for none.
+        private var slots: [Int] = []
+        /// The caller's copy of `FieldKeys.asciiSlots`, made at the first look-up rather than for every event.
+        private var table: ByteKeyTable? = nil
+        private var tableCopied = false
+        /// False: nothing is noted (one event alone has no event before it, and noting would allocate).
+        private let enabled: Bool
+
+        public init(enabled: Bool = true) {
+            self.enabled = enabled
+        }
+
+        /// `fieldKeys.slot(of: key)`, from the memo when the key at `position` before had the same bytes.
+        mutating func slot(of key: String, at position: Int, in fieldKeys: FieldKeys) -> Int? {
+            if position < keys.count, let known = keys[position], Redactor.CleanKeys.sameBytes(known, key) {
+                let s = slots[position]
+                return s < 0 ? nil : s
+            }
+            if !tableCopied {
+                table = fieldKeys.asciiSlots
+                tableCopied = true
+            }
+            let s = fieldKeys.slot(of: key, &table)
+            // Lists longer than this are rare and gain little.
+            guard enabled, position < 256 else { return s }
+            if keys.capacity == 0 {
+                keys.reserveCapacity(32)
+                slots.reserveCapacity(32)
+            }
+            while keys.count <= position {
+                keys.append(nil)
+                slots.append(-1)
+            }
+            keys[position] = key
+            slots[position] = s ?? -1
+            return s
+        }
+    }
+
     /// As `deriveAuditFields(_:options:)` with the options' keys made once. Called by the normalising stage
     /// only, once per event.
     public static func deriveAuditFields(_ event: inout AuditEvent, keys: FieldKeys) {
+        var memo = SlotMemo(enabled: false)
+        deriveAuditFields(&event, keys: keys, memo: &memo)
+    }
+
+    /// The same, with the slots of the keys of the events before (the caller's memo, kept from event to event).
+    public static func deriveAuditFields(_ event: inout AuditEvent, keys: FieldKeys, memo: inout SlotMemo) {
         let attributes = event.attributes
         let slotCount = keys.slotOf.count
-        var table = keys.asciiSlots
         withUnsafeTemporaryAllocation(of: Int.self, capacity: slotCount) { first in
             // The index of the first attribute of each slot's key, or -1.
             first.initialize(repeating: -1)
             var missing = slotCount
             for i in attributes.indices {
-                guard let s = keys.slot(of: attributes[i].key, &table), first[s] < 0 else { continue }
+                guard let s = memo.slot(of: attributes[i].key, at: i, in: keys), first[s] < 0 else { continue }
                 first[s] = i
                 missing -= 1
                 if missing == 0 { break }
