@@ -16,6 +16,16 @@ import Testing
         }
     }
 
+    /// The canonical bytes are what every Merkle leaf, root and seal is over: the encoder may change how it writes
+    /// them, never what it writes. These are the bytes of 400 generated events (every field and value kind, strings
+    /// up to 70,000 bytes, so varints of one to three bytes) as the first encoder wrote them, pinned by digest.
+    @Test func theCanonicalBytesOfGeneratedEventsAreThoseOfTheFirstEncoder() {
+        var all: [UInt8] = []
+        for seed in UInt64(1)...400 { all += RecordCodec.encode(RandomEvents.make(seed: seed)) }
+        #expect(all.count > 1_000_000)
+        #expect(MerkleTree.leafHash(all).description == "2e412103fb9f9937af837cafddc6f191a24dc32ebd766c272f035d16acd387f0")
+    }
+
     @Test func minimalEventRoundTrips() throws {
         let e = AuditEvent(kind: .log, startTimeUnixNano: 0)
         let bytes = RecordCodec.encode(e)
