@@ -23,7 +23,8 @@ import Testing
         var all: [UInt8] = []
         for seed in UInt64(1)...400 { all += RecordCodec.encode(RandomEvents.make(seed: seed)) }
         #expect(all.count > 1_000_000)
-        #expect(MerkleTree.leafHash(all).description == "2e412103fb9f9937af837cafddc6f191a24dc32ebd766c272f035d16acd387f0")
+        let pinned = "2e412103fb9f9937af837cafddc6f191a24dc32ebd766c272f035d16acd387f0"
+        #expect(MerkleTree.leafHash(all).description == pinned)
     }
 
     @Test func minimalEventRoundTrips() throws {
