@@ -1,0 +1,111 @@
+// Where the record encoder's primitives go (`RecordCodec.write`): one description of the canonical layout, run
+// once to count a record's bytes (`ByteCounter`) and once to store them into space of that size
+// (`RawByteSink`), with no capacity or uniqueness check per primitive. `BinaryWriter` takes them as well, for
+// the column code that writes attribute values into its own buffers.
+
+/// The primitives of docs/format/README.md ("Primitives") that records are made of.
+protocol RecordByteSink {
+    mutating func u8(_ v: UInt8)
+    mutating func u16(_ v: UInt16)
+    mutating func u64(_ v: UInt64)
+    mutating func u64BigEndian(_ v: UInt64)
+    mutating func uvarint(_ value: UInt64)
+    mutating func uvarint(_ value: Int)
+    mutating func svarint(_ value: Int64)
+    mutating func string(_ s: String)
+    mutating func optionalString(_ s: String?)
+    mutating func lengthPrefixed(_ data: [UInt8])
+    mutating func raw(_ data: UnsafeRawBufferPointer)
+}
+
+extension BinaryWriter: RecordByteSink {}
+
+/// Counts the bytes the primitives would take.
+struct ByteCounter: RecordByteSink {
+    private(set) var count = 0
+
+    @inline(__always) mutating func u8(_ v: UInt8) { count += 1 }
+    @inline(__always) mutating func u16(_ v: UInt16) { count += 2 }
+    @inline(__always) mutating func u64(_ v: UInt64) { count += 8 }
+    @inline(__always) mutating func u64BigEndian(_ v: UInt64) { count += 8 }
+    @inline(__always) mutating func uvarint(_ value: UInt64) { count += BinaryWriter.uvarintSize(value) }
+    @inline(__always) mutating func uvarint(_ value: Int) { uvarint(UInt64(value)) }
+    @inline(__always) mutating func svarint(_ value: Int64) {
+        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+    // `utf8.count` of a native string is stored, not counted: no walk over its bytes.
+    @inline(__always) mutating func string(_ s: String) {
+        uvarint(s.utf8.count)
+        count += s.utf8.count
+    }
+    @inline(__always) mutating func optionalString(_ s: String?) {
+        guard let s else { return count += 1 }
+        uvarint(s.utf8.count + 1)
+        count += s.utf8.count
+    }
+    @inline(__always) mutating func lengthPrefixed(_ data: [UInt8]) {
+        uvarint(data.count)
+        count += data.count
+    }
+    @inline(__always) mutating func raw(_ data: UnsafeRawBufferPointer) { count += data.count }
+}
+
+/// Stores the primitives from `base` on; the caller has made room for every byte (`ByteCounter`'s count).
+struct RawByteSink: RecordByteSink {
+    private let base: UnsafeMutableRawPointer
+    private(set) var offset = 0
+
+    init(_ base: UnsafeMutableRawPointer) { self.base = base }
+
+    @inline(__always) mutating func u8(_ v: UInt8) {
+        base.storeBytes(of: v, toByteOffset: offset, as: UInt8.self)
+        offset += 1
+    }
+    @inline(__always) mutating func u16(_ v: UInt16) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
+        offset += 2
+    }
+    @inline(__always) mutating func u64(_ v: UInt64) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt64.self)
+        offset += 8
+    }
+    @inline(__always) mutating func u64BigEndian(_ v: UInt64) {
+        base.storeBytes(of: v.bigEndian, toByteOffset: offset, as: UInt64.self)
+        offset += 8
+    }
+    @inline(__always) mutating func uvarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            u8(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        u8(UInt8(truncatingIfNeeded: v))
+    }
+    @inline(__always) mutating func uvarint(_ value: Int) { uvarint(UInt64(value)) }
+    @inline(__always) mutating func svarint(_ value: Int64) {
+        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+    @inline(__always) mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            uvarint(utf8.count)
+            raw(UnsafeRawBufferPointer(utf8))
+        }
+    }
+    @inline(__always) mutating func optionalString(_ s: String?) {
+        guard var s else { return u8(0) }
+        s.withUTF8 { utf8 in
+            uvarint(utf8.count + 1)
+            raw(UnsafeRawBufferPointer(utf8))
+        }
+    }
+    @inline(__always) mutating func lengthPrefixed(_ data: [UInt8]) {
+        uvarint(data.count)
+        data.withUnsafeBytes { raw($0) }
+    }
+    @inline(__always) mutating func raw(_ data: UnsafeRawBufferPointer) {
+        guard let from = data.baseAddress, data.count > 0 else { return }
+        (base + offset).copyMemory(from: from, byteCount: data.count)
+        offset += data.count
+    }
+}
