@@ -39,7 +39,10 @@ struct ByteCounter: RecordByteSink {
         count += s.utf8.count
     }
     @inline(__always) mutating func optionalString(_ s: String?) {
-        guard let s else { return count += 1 }
+        guard let s else {
+            count += 1
+            return
+        }
         uvarint(s.utf8.count + 1)
         count += s.utf8.count
     }
