@@ -535,26 +535,28 @@ public enum AccessEventMapping {
     }
 
     /// A comma-separated group list, each trimmed of spaces, empty ones dropped: as
-    /// `list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }`, with one array built
-    /// when the list is ASCII (its Characters are then its bytes).
+    /// `list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }`, read as bytes when
+    /// the list is ASCII (its Characters are then its bytes), each group made from its bytes.
     static func groups(_ list: String) -> [String] {
-        guard list.utf8.allSatisfy({ $0 < 0x80 }) else {
-            return list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+        var text = list
+        return text.withUTF8 { u -> [String] in
+            guard u.allSatisfy({ $0 < 0x80 }) else {
+                return list.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            }
+            var out: [String] = []
+            var start = 0
+            while start <= u.count {
+                var end = start
+                while end < u.count, u[end] != UInt8(ascii: ",") { end += 1 }
+                var s = start
+                var e = end
+                while s < e, u[s] == 0x20 { s += 1 }
+                while e > s, u[e - 1] == 0x20 { e -= 1 }
+                if s < e { out.append(String(decoding: UnsafeBufferPointer(rebasing: u[s..<e]), as: UTF8.self)) }
+                start = end + 1
+            }
+            return out
         }
-        var out: [String] = []
-        let u = list.utf8
-        var start = u.startIndex
-        while start <= u.endIndex {
-            let end = u[start...].firstIndex(of: UInt8(ascii: ",")) ?? u.endIndex
-            var s = start
-            var e = end
-            while s < e, u[s] == 0x20 { s = u.index(after: s) }
-            while e > s, u[u.index(before: e)] == 0x20 { e = u.index(before: e) }
-            if s < e { out.append(String(list[s..<e])) }
-            if end == u.endIndex { break }
-            start = u.index(after: end)
-        }
-        return out
     }
 
     /// The TLS peer fields that may name a SPIFFE workload, most specific first.

@@ -959,9 +959,13 @@ public struct PreparedBatch: Sendable {
         streams = []
         streams.reserveCapacity(events.count)
         var index = 0
-        for event in events {
+        // Each event read where it lies (`events[position]` at each use): bound by `for event in events`, each was
+        // copied and destroyed again, a retain and a release of each of its ~20 references.
+        var position = events.startIndex
+        while position != events.endIndex {
+            defer { events.formIndex(after: &position) }
             let start = w.count
-            let depth = RecordCodec.encode(event, into: &w)
+            let depth = RecordCodec.encode(events[position], into: &w)
             guard w.count - start <= FormatConstants.maxRecordBytes else {
                 throw LogFormatError(
                     .limitExceeded,
@@ -975,9 +979,9 @@ public struct PreparedBatch: Sendable {
                 )
             }
             offsets.append(w.count)
-            times.append(event.startTimeUnixNano)
-            terms.append(RecordTerms(event))
-            streams.append(UInt8(SegmentWriter.Stream.of(event)))
+            times.append(events[position].startTimeUnixNano)
+            terms.append(RecordTerms(events[position]))
+            streams.append(UInt8(SegmentWriter.Stream.of(events[position])))
             index += 1
         }
         var hashes: [Digest32] = []
