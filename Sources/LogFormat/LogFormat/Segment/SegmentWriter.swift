@@ -959,13 +959,9 @@ public struct PreparedBatch: Sendable {
         streams = []
         streams.reserveCapacity(events.count)
         var index = 0
-        // Each event read where it lies (`events[position]` at each use): bound by `for event in events`, each was
-        // copied and destroyed again, a retain and a release of each of its ~20 references.
-        var position = events.startIndex
-        while position != events.endIndex {
-            defer { events.formIndex(after: &position) }
+        for event in events {
             let start = w.count
-            let depth = RecordCodec.encode(events[position], into: &w)
+            let depth = RecordCodec.encode(event, into: &w)
             guard w.count - start <= FormatConstants.maxRecordBytes else {
                 throw LogFormatError(
                     .limitExceeded,
@@ -979,9 +975,9 @@ public struct PreparedBatch: Sendable {
                 )
             }
             offsets.append(w.count)
-            times.append(events[position].startTimeUnixNano)
-            terms.append(RecordTerms(events[position]))
-            streams.append(UInt8(SegmentWriter.Stream.of(events[position])))
+            times.append(event.startTimeUnixNano)
+            terms.append(RecordTerms(event))
+            streams.append(UInt8(SegmentWriter.Stream.of(event)))
             index += 1
         }
         var hashes: [Digest32] = []
