@@ -104,7 +104,8 @@ import Testing
     /// had the same bytes. The field map's keys moving between positions, repeated (the first one counts), missing,
     /// look-alikes one byte off, a key that is an equal `String` with other bytes (`u\u{0301}ser_id` against
     /// `úser_id`), and values that count as absent ("-", empty) must give every event the user, HTTP facts, source
-    /// and workload it gets alone.
+    /// and workload it gets alone. So must keys that may name a workload (XFCC, principals, peer SANs), which the
+    /// workload step also remembers by position.
     @Test func accessLinesWithTheFieldMapsKeysMovingAreNormalisedAsOneByOne() async {
         let n = testNormalizer()
         let keys = [
@@ -112,10 +113,11 @@ import Testing
             "upstream_http_x_user_email", "upstream_http_x_user_groups", "http_x_user_groups", "ssl_client_san",
             "start_time", "response_code", "upstream_cluster", "method", "path", "request_methoD", "statuz",
             "remote_user ", "\u{FA}ser_id", "u\u{301}ser_id", "user_id", "msec", "http_user_agent",
+            "http_x_forwarded_client_cert", "source.principal", "peer_san", "xx_ssl_client_san", "cert",
         ]
         let values = [
             "GET", "/a?b=c", "200", "u-7", "-", "", "spiffe://td/ns/a/sa/b", "a@example.com", "g1, g2", "404",
-            "2026-12-06T10:00:00Z",
+            "2026-12-06T10:00:00Z", "By=spiffe://td/ns/p/sa/q;URI=spiffe://td/ns/c/sa/d", "spiffe://td/ns/e/sa/f",
         ]
         await propertyCheck(count: 300, input: Gen.uint64()) { seed in
             var rng = SplitMix64(seed: seed)

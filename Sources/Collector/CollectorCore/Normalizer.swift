@@ -84,6 +84,7 @@ public struct Normalizer: Sendable {
         var resource = SharedResource([], redactor: redactor)
         var cleanKeys = Redactor.CleanKeys()
         var slotMemo = AccessEventMapping.SlotMemo()
+        var workloadKeys = WorkloadIdentity.KeyMemo()
         for i in events.indices {
             // Events are read in place (`events[i]`): a copy of one would retain its ~20 references.
             if resource.attributes != events[i].resourceAttributes {
@@ -104,25 +105,32 @@ public struct Normalizer: Sendable {
                 let guess = resource.spiffePrefixed
                 OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy) { _ in guess }
             }
-            normalize(&events[i], resource: resource, cleanKeys: &cleanKeys)
+            normalize(&events[i], resource: resource, cleanKeys: &cleanKeys, workloadKeys: &workloadKeys)
         }
     }
 
     public func normalize(_ events: inout [AuditEvent]) {
         var cleanKeys = Redactor.CleanKeys()
-        for i in events.indices { normalize(&events[i], resource: nil, cleanKeys: &cleanKeys) }
+        var workloadKeys = WorkloadIdentity.KeyMemo()
+        for i in events.indices {
+            normalize(&events[i], resource: nil, cleanKeys: &cleanKeys, workloadKeys: &workloadKeys)
+        }
     }
 
     /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
         var cleanKeys = Redactor.CleanKeys(enabled: false)
-        normalize(&e, resource: nil, cleanKeys: &cleanKeys)
+        var workloadKeys = WorkloadIdentity.KeyMemo(enabled: false)
+        normalize(&e, resource: nil, cleanKeys: &cleanKeys, workloadKeys: &workloadKeys)
     }
 
     /// Steps 1-4; `resource`, when it describes the event's resource attributes, saves their redaction and
-    /// SPIFFE look-up; `cleanKeys`, kept from event to event, the classification and scan of attribute keys
-    /// seen clean at the same position in the event before.
-    func normalize(_ e: inout AuditEvent, resource: SharedResource?, cleanKeys: inout Redactor.CleanKeys) {
+    /// SPIFFE look-up; `cleanKeys` and `workloadKeys`, kept from event to event, the classification and scan of
+    /// attribute keys seen clean, and the look for identity keys, at the same position in the event before.
+    func normalize(
+        _ e: inout AuditEvent, resource: SharedResource?, cleanKeys: inout Redactor.CleanKeys,
+        workloadKeys: inout WorkloadIdentity.KeyMemo
+    ) {
         // Only a clean list is taken as it is; one that redaction changes is handled event by event, as sent.
         let clean = resource.map { $0.clean && $0.attributes == e.resourceAttributes } ?? false
         Self.moveReservedKeys(&e.attributes)
@@ -131,7 +139,7 @@ public struct Normalizer: Sendable {
         redact(&e, &notes, resourceClean: clean, cleanKeys: &cleanKeys)
         if !notes.tokens.isEmpty { applyTokens(&e, notes.tokens) }
         let spiffeID = clean ? resource?.spiffeID : nil
-        let found = WorkloadIdentity.workload(of: e) { list in
+        let found = WorkloadIdentity.workload(of: e, keys: &workloadKeys) { list in
             clean ? spiffeID : WorkloadIdentity.resourceSPIFFEID(list)
         }
         if let workload = found {

@@ -262,15 +262,57 @@ public enum WorkloadIdentity {
     /// The same, with `resourceSPIFFEID(e.resourceAttributes)` supplied by a caller that works it out once per
     /// resource.
     package static func workload(of e: AuditEvent, resourceSPIFFEID: ([Attribute]) -> String?) -> String? {
+        var keys = KeyMemo(enabled: false)
+        return workload(of: e, keys: &keys, resourceSPIFFEID: resourceSPIFFEID)
+    }
+
+    /// Whether each key of the events before may hold an identity, by position: the lines of one body repeat the
+    /// same keys in the same order, and a key with the bytes of the one at its position before needs no new look
+    /// at its bytes (`mayHoldIdentity` reads each of them). Kept by the caller from event to event.
+    package struct KeyMemo {
+        private var keys: [String?] = []
+        private var mayHold: [Bool] = []
+        /// False: nothing is noted (one event alone has no event before it, and noting would allocate).
+        private let enabled: Bool
+
+        package init(enabled: Bool = true) {
+            self.enabled = enabled
+        }
+
+        mutating func mayHoldIdentity(_ key: String, at position: Int) -> Bool {
+            if position < keys.count, let known = keys[position], Redactor.CleanKeys.sameBytes(known, key) {
+                return mayHold[position]
+            }
+            let answer = WorkloadIdentity.mayHoldIdentity(key)
+            // Lists longer than this are rare and gain little.
+            guard enabled, position < 256 else { return answer }
+            if keys.capacity == 0 {
+                keys.reserveCapacity(32)
+                mayHold.reserveCapacity(32)
+            }
+            while keys.count <= position {
+                keys.append(nil)
+                mayHold.append(false)
+            }
+            keys[position] = key
+            mayHold[position] = answer
+            return answer
+        }
+    }
+
+    /// The same, with the caller's memo of the keys of the events before.
+    package static func workload(
+        of e: AuditEvent, keys: inout KeyMemo, resourceSPIFFEID: ([Attribute]) -> String?
+    ) -> String? {
         // Cheap pass: only keys that can hold an identity are folded and compared.
         var client: String? = nil
         var clientRank = Int.max
         var peer: String? = nil
         var peerRank = Int.max
         var any: String? = nil
-        for a in e.attributes {
+        for (position, a) in e.attributes.enumerated() {
             if any == nil, case .string(let s) = a.value, isSPIFFEID(s) { any = s }
-            guard mayHoldIdentity(a.key) else { continue }
+            guard keys.mayHoldIdentity(a.key, at: position) else { continue }
             if let rank = index(of: a.key, in: foldedClientKeys), rank < clientRank,
                 let id = extract(a.value, xfcc: clientKeys[rank].hasSuffix("forwarded-client-cert"))
             {
