@@ -171,8 +171,8 @@ import Testing
     }
 
     /// Whole NDJSON bodies of random lines (CRLF, blank lines, long keys repeated across lines so that the
-    /// body's key table shares them, lines over the limit) give, line by line, the reference's events and
-    /// refusals.
+    /// body's key table shares them, lines that repeat the line before but for a byte, lines over the limit)
+    /// give, line by line, the reference's events and refusals.
     @Test func randomBodiesMapAsTheirLinesDo() async {
         await propertyCheck(count: 300, input: Gen.uint64()) { seed in
             var r = RandomLine(seed: seed)
@@ -184,6 +184,13 @@ import Testing
                     lines.append(
                         Array(#"{"msec":"1740960009.820","upstream_http_x_user_email":"a@example.com","#.utf8)
                             + Array(#""a_rather_long_unknown_key":"v","request_uri":"/x?y"}"#.utf8))
+                case 2 where !lines.isEmpty, 3 where !lines.isEmpty:
+                    // The line before again with one byte changed, as a sender's lines are: the scanner takes a key
+                    // with the bytes of the one at its position before from that line, and a key a byte off (or
+                    // no longer UTF-8) must not pass for it.
+                    var l = lines[lines.count - 1]
+                    if !l.isEmpty { l[r.below(l.count)] = r.pick([0x61, 0x5F, 0xFF, 0xC3, 0x22, 0x7A, 0x2C]) }
+                    lines.append(l)
                 default: lines.append(r.line())
                 }
             }

@@ -7,6 +7,12 @@
 // path decides and words every refusal. `AccessLineScannerTests` proves the two give the same events.
 import LogFormat
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 extension AccessEventMapping {
     /// Keys by their bytes: an open-addressing table over FNV-1a hashes, compared with `memcmp` semantics.
     struct KeyTable {
@@ -62,13 +68,8 @@ extension AccessEventMapping {
         static func equal(_ key: String, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
             var k = key
             return k.withUTF8 { u in
-                u.count == b.count && (u.count == 0 || memcmpEqual(u.baseAddress!, b.baseAddress!, u.count))
+                u.count == b.count && (u.count == 0 || memcmp(u.baseAddress!, b.baseAddress!, u.count) == 0)
             }
-        }
-
-        static func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-            for i in 0..<n where a[i] != b[i] { return false }
-            return true
         }
 
         /// The field map's names, the default user, e-mail, group and TLS peer fields, and the variables of
@@ -97,12 +98,29 @@ extension AccessEventMapping {
         }()
     }
 
-    /// What the fast path keeps across the lines of one body: the long keys it has seen.
+    /// What the fast path keeps across the lines of one body: the long keys it has seen, and the last line's keys.
     struct LineScanner {
         /// Keys of 16 bytes and more not in `KeyTable.known`, so that each body builds each such String once.
         var seen = KeyTable(capacity: 64)
+        /// The keys of the last line read, by member position, with their fields: a body's lines repeat the same
+        /// keys in the same order, so a key with the bytes of the one at its position before is that key, without
+        /// hashing it (a byte at a time) and looking it up.
+        var lastKeys: [(key: String, field: Int)] = []
         /// The members of the last line read, to size the next line's attributes (a body's lines are alike).
         var lastMembers = 24
+
+        /// `key(b)`, from the last line's key at `position` when it has the same bytes.
+        mutating func key(_ b: UnsafeBufferPointer<UInt8>, at position: Int) -> (String, Int) {
+            if position < lastKeys.count, KeyTable.equal(lastKeys[position].key, b) { return lastKeys[position] }
+            let found = key(b)
+            // Lines of more members than this are rare and gain little.
+            if position < lastKeys.count {
+                lastKeys[position] = found
+            } else if position == lastKeys.count, position < 64 {
+                lastKeys.append(found)
+            }
+            return found
+        }
 
         /// The key of `b` as `String(decoding:as:)` makes it, and the field it names (or -1).
         mutating func key(_ b: UnsafeBufferPointer<UInt8>) -> (String, Int) {
@@ -179,7 +197,7 @@ extension AccessEventMapping {
                     let keyStart = i + 1
                     var j = Self.plainEnd(b, from: keyStart)
                     guard j < n, b[j] == UInt8(ascii: "\"") else { return nil }
-                    let (key, field) = self.key(UnsafeBufferPointer(rebasing: b[keyStart..<j]))
+                    let (key, field) = self.key(UnsafeBufferPointer(rebasing: b[keyStart..<j]), at: attributes.count)
                     i = j + 1
                     while i < n, isSpace(b[i]) { i += 1 }
                     guard i < n, b[i] == UInt8(ascii: ":") else { return nil }
