@@ -35,6 +35,8 @@ final class Bodies: @unchecked Sendable {
     let rawAccess: [AuditEvent]
     /// The spans after normalising, as the writer takes them.
     let normalizedSpans: [AuditEvent]
+    /// The access lines after normalising, as the writer takes them.
+    let normalizedAccess: [AuditEvent]
 
     init() {
         var g = TrafficGenerator(seed: 15)
@@ -62,6 +64,9 @@ final class Bodies: @unchecked Sendable {
         var normalized = rawSpans
         Normalizer().normalize(&normalized, from: .otlpHTTPTraces)
         normalizedSpans = normalized
+        var lines = rawAccess
+        Normalizer().normalize(&lines, from: .accessNDJSON)
+        normalizedAccess = lines
     }
 }
 
@@ -124,6 +129,14 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("write-prep.encode-sha256-terms.1000-spans", configuration: configuration) {
         benchmark in
         let events = Bodies.shared.normalizedSpans
+        benchmark.startMeasurement()
+        let batch = try PreparedBatch(events)
+        blackHole(batch.count)
+    }
+
+    Benchmark("write-prep.encode-sha256-terms.1000-access-lines", configuration: configuration) {
+        benchmark in
+        let events = Bodies.shared.normalizedAccess
         benchmark.startMeasurement()
         let batch = try PreparedBatch(events)
         blackHole(batch.count)

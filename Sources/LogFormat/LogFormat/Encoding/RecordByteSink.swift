@@ -60,6 +60,23 @@ struct RawByteSink: RecordByteSink {
 
     init(_ base: UnsafeMutableRawPointer) { self.base = base }
 
+    /// Zeros to make room with, a page at a time.
+    private static let zeros = [UInt8](repeating: 0, count: 4096)
+
+    /// Appends `count` bytes to `bytes` for a sink to overwrite: copied from a buffer of zeros, which is a copy in
+    /// any build (appending `repeatElement(0, count:)` went a byte at a time in debug builds, and a temporary
+    /// buffer copied afterwards was a heap allocation for every record over a kilobyte).
+    static func makeRoom(_ count: Int, in bytes: inout [UInt8]) {
+        var left = count
+        zeros.withUnsafeBytes { z in
+            while left > 0 {
+                let n = Swift.min(left, z.count)
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: z[0..<n]))
+                left -= n
+            }
+        }
+    }
+
     @inline(__always) mutating func u8(_ v: UInt8) {
         base.storeBytes(of: v, toByteOffset: offset, as: UInt8.self)
         offset += 1

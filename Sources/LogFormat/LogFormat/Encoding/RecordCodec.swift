@@ -45,20 +45,21 @@ public enum RecordCodec {
     /// (as `valueDepth(of:)`), so a writer can refuse what a reader would not decode without a second walk.
     ///
     /// Written in two walks of one description (`write(_:into:)`): the first counts the bytes, the second stores
-    /// them into space of that size, which is then appended whole. Appended primitive by primitive, each of a
-    /// record's ~70 appends checked the array's capacity and uniqueness, which made the encoder a tenth of the
-    /// collector's CPU per access line.
+    /// them in place into room of that size at the end of `w`. Appended primitive by primitive, each of a record's
+    /// ~70 appends checked the array's capacity and uniqueness, which made the encoder a tenth of the collector's
+    /// CPU per access line.
     @discardableResult
     public static func encode(_ event: AuditEvent, into w: inout BinaryWriter) -> Int {
         var counter = ByteCounter()
         write(event, into: &counter)
+        let start = w.bytes.count
         let size = counter.count
-        return withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { space in
-            var out = RawByteSink(space.baseAddress!)
+        RawByteSink.makeRoom(size, in: &w.bytes)
+        return w.bytes.withUnsafeMutableBytes { all in
+            var out = RawByteSink(all.baseAddress! + start)
             let depth = write(event, into: &out)
             // The two walks read the same event through the same description; a difference would be a bug here.
             precondition(out.offset == size, "record encoder: \(out.offset) bytes written of \(size) counted")
-            w.raw(UnsafeRawBufferPointer(space))
             return depth
         }
     }
