@@ -427,42 +427,26 @@ public enum AccessEventMapping {
     /// the same order (most of them the same `String`s, as the line scanner shares them), so a key with the bytes
     /// of the one at its position before has its slot without a look-up. Kept by the caller from event to event.
     public struct SlotMemo {
-        private var keys: [String?] = []
-        /// Per position, the slot of `keys[position]`, or -1 for none.
-        private var slots: [Int] = []
+        /// Per position, the slot of the key last seen there, or -1 for none.
+        private var slots: KeyFacts<Int>
         /// The caller's copy of `FieldKeys.asciiSlots`, made at the first look-up rather than for every event.
         private var table: ByteKeyTable? = nil
         private var tableCopied = false
-        /// False: nothing is noted (one event alone has no event before it, and noting would allocate).
-        private let enabled: Bool
 
+        /// `enabled` false: nothing is noted (one event alone has no event before it, and noting would allocate).
         public init(enabled: Bool = true) {
-            self.enabled = enabled
+            slots = KeyFacts(enabled: enabled)
         }
 
         /// `fieldKeys.slot(of: key)`, from the memo when the key at `position` before had the same bytes.
         mutating func slot(of key: String, at position: Int, in fieldKeys: FieldKeys) -> Int? {
-            if position < keys.count, let known = keys[position], Redactor.CleanKeys.sameBytes(known, key) {
-                let s = slots[position]
-                return s < 0 ? nil : s
-            }
+            if let s = slots.fact(for: key, at: position) { return s < 0 ? nil : s }
             if !tableCopied {
                 table = fieldKeys.asciiSlots
                 tableCopied = true
             }
             let s = fieldKeys.slot(of: key, &table)
-            // Lists longer than this are rare and gain little.
-            guard enabled, position < 256 else { return s }
-            if keys.capacity == 0 {
-                keys.reserveCapacity(32)
-                slots.reserveCapacity(32)
-            }
-            while keys.count <= position {
-                keys.append(nil)
-                slots.append(-1)
-            }
-            keys[position] = key
-            slots[position] = s ?? -1
+            slots.note(s ?? -1, for: key, at: position)
             return s
         }
     }

@@ -270,32 +270,17 @@ public enum WorkloadIdentity {
     /// same keys in the same order, and a key with the bytes of the one at its position before needs no new look
     /// at its bytes (`mayHoldIdentity` reads each of them). Kept by the caller from event to event.
     package struct KeyMemo {
-        private var keys: [String?] = []
-        private var mayHold: [Bool] = []
-        /// False: nothing is noted (one event alone has no event before it, and noting would allocate).
-        private let enabled: Bool
+        private var answers: KeyFacts<Bool>
 
+        /// `enabled` false: nothing is noted (one event alone has no event before it, and noting would allocate).
         package init(enabled: Bool = true) {
-            self.enabled = enabled
+            answers = KeyFacts(enabled: enabled)
         }
 
         mutating func mayHoldIdentity(_ key: String, at position: Int) -> Bool {
-            if position < keys.count, let known = keys[position], Redactor.CleanKeys.sameBytes(known, key) {
-                return mayHold[position]
-            }
+            if let known = answers.fact(for: key, at: position) { return known }
             let answer = WorkloadIdentity.mayHoldIdentity(key)
-            // Lists longer than this are rare and gain little.
-            guard enabled, position < 256 else { return answer }
-            if keys.capacity == 0 {
-                keys.reserveCapacity(32)
-                mayHold.reserveCapacity(32)
-            }
-            while keys.count <= position {
-                keys.append(nil)
-                mayHold.append(false)
-            }
-            keys[position] = key
-            mayHold[position] = answer
+            answers.note(answer, for: key, at: position)
             return answer
         }
     }

@@ -14,12 +14,6 @@
 import Crypto
 import LogFormat
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Keyed fingerprints and markers.
 struct Fingerprinter: Sendable {
     let key: SymmetricKey?
@@ -133,46 +127,22 @@ package struct Redactor: Sendable {
         }
     }
 
-    /// The keys of the last attribute list, by position, that were neither a secret's name nor held one: the
-    /// lists of a batch from one sender (every line of an NDJSON post, every span of a service) repeat the same
-    /// keys in the same order, often the same `String`s, so a key with the same bytes as the one at its position
-    /// before needs neither the key classification nor the key scan (both read only the key's bytes).
+    /// The keys of the last attribute list, by position, that were neither a secret's name nor held one: a key
+    /// with the bytes of the one at its position before needs neither the key classification nor the key scan
+    /// (both read only the key's bytes). See `KeyFacts`.
     package struct CleanKeys {
-        var keys: [String?] = []
-        /// False: nothing is noted (an event normalised alone has no event before it, and noting would allocate).
-        let enabled: Bool
+        var facts: KeyFacts<Bool>
 
         package init(enabled: Bool = true) {
-            self.enabled = enabled
+            facts = KeyFacts(enabled: enabled)
         }
 
         /// True when `key` has the bytes of the clean key at `position`.
         @inline(__always) func contains(_ key: String, at position: Int) -> Bool {
-            guard position < keys.count, let clean = keys[position] else { return false }
-            return Self.sameBytes(clean, key)
+            facts.fact(for: key, at: position) != nil
         }
 
-        mutating func note(_ key: String, at position: Int) {
-            // Lists longer than this are rare and gain little.
-            guard enabled, position < 256 else { return }
-            // Room for a usual list at once, rather than growing 1, 2, 4, … for the first event.
-            if keys.capacity == 0 { keys.reserveCapacity(32) }
-            while keys.count <= position { keys.append(nil) }
-            keys[position] = key
-        }
-
-        /// Byte equality, not `==`: canonically equivalent keys with other bytes classify apart.
-        static func sameBytes(_ a: String, _ b: String) -> Bool {
-            var a = a
-            var b = b
-            return a.withUTF8 { x in
-                b.withUTF8 { y in
-                    guard x.count == y.count else { return false }
-                    guard x.count > 0, let p = x.baseAddress, let q = y.baseAddress else { return true }
-                    return p == q || memcmp(p, q, x.count) == 0
-                }
-            }
-        }
+        mutating func note(_ key: String, at position: Int) { facts.note(true, for: key, at: position) }
     }
 
     /// Redacts a list of attributes in place; true when anything changed.
