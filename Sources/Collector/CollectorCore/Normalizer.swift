@@ -82,16 +82,14 @@ public struct Normalizer: Sendable {
         // of one scope share (the same arrays, so comparing them is an identity check): judged once per scope.
         var last: (scope: String, resource: [Attribute], proxy: Bool)?
         var resource = SharedResource([], redactor: redactor)
-        var cleanKeys = Redactor.CleanKeys()
-        var slotMemo = AccessEventMapping.SlotMemo()
-        var workloadKeys = WorkloadIdentity.KeyMemo()
+        var keys = KeyNotes()
         for i in events.indices {
             // Events are read in place (`events[i]`): a copy of one would retain its ~20 references.
             if resource.attributes != events[i].resourceAttributes {
                 resource = SharedResource(events[i].resourceAttributes, redactor: redactor)
             }
             if Self.usesAccessRules(receiver) {
-                AccessEventMapping.deriveAuditFields(&events[i], keys: accessKeys, memo: &slotMemo)
+                AccessEventMapping.deriveAuditFields(&events[i], keys: accessKeys, notes: &keys)
             } else if events[i].kind == .access {
                 // An access event from OTLP logs (AccessLogRecord) arrives with its fields set by its edge.
             } else {
@@ -105,41 +103,34 @@ public struct Normalizer: Sendable {
                 let guess = resource.spiffePrefixed
                 OTLPMapping.deriveAuditFields(&events[i], keys: identityKeys, reportedByProxy: proxy) { _ in guess }
             }
-            normalize(&events[i], resource: resource, cleanKeys: &cleanKeys, workloadKeys: &workloadKeys)
+            normalize(&events[i], resource: resource, keys: &keys)
         }
     }
 
     public func normalize(_ events: inout [AuditEvent]) {
-        var cleanKeys = Redactor.CleanKeys()
-        var workloadKeys = WorkloadIdentity.KeyMemo()
-        for i in events.indices {
-            normalize(&events[i], resource: nil, cleanKeys: &cleanKeys, workloadKeys: &workloadKeys)
-        }
+        var keys = KeyNotes()
+        for i in events.indices { normalize(&events[i], resource: nil, keys: &keys) }
     }
 
     /// Steps 1-4, for an event whose audit fields are already set.
     public func normalize(_ e: inout AuditEvent) {
-        var cleanKeys = Redactor.CleanKeys(enabled: false)
-        var workloadKeys = WorkloadIdentity.KeyMemo(enabled: false)
-        normalize(&e, resource: nil, cleanKeys: &cleanKeys, workloadKeys: &workloadKeys)
+        var keys = KeyNotes(enabled: false)
+        normalize(&e, resource: nil, keys: &keys)
     }
 
     /// Steps 1-4; `resource`, when it describes the event's resource attributes, saves their redaction and
-    /// SPIFFE look-up; `cleanKeys` and `workloadKeys`, kept from event to event, the classification and scan of
-    /// attribute keys seen clean, and the look for identity keys, at the same position in the event before.
-    func normalize(
-        _ e: inout AuditEvent, resource: SharedResource?, cleanKeys: inout Redactor.CleanKeys,
-        workloadKeys: inout WorkloadIdentity.KeyMemo
-    ) {
+    /// SPIFFE look-up; `keys`, kept from event to event, what was worked out about the attribute keys at the
+    /// same positions in the event before (`KeyNotes`: clean for redaction, whether they may name a workload).
+    func normalize(_ e: inout AuditEvent, resource: SharedResource?, keys: inout KeyNotes) {
         // Only a clean list is taken as it is; one that redaction changes is handled event by event, as sent.
         let clean = resource.map { $0.clean && $0.attributes == e.resourceAttributes } ?? false
         Self.moveReservedKeys(&e.attributes)
         if !clean { Self.moveReservedKeys(&e.resourceAttributes) }
         var notes = Redactor.Notes()
-        redact(&e, &notes, resourceClean: clean, cleanKeys: &cleanKeys)
+        redact(&e, &notes, resourceClean: clean, keys: &keys)
         if !notes.tokens.isEmpty { applyTokens(&e, notes.tokens) }
         let spiffeID = clean ? resource?.spiffeID : nil
-        let found = WorkloadIdentity.workload(of: e, keys: &workloadKeys) { list in
+        let found = WorkloadIdentity.workload(of: e, notes: &keys) { list in
             clean ? spiffeID : WorkloadIdentity.resourceSPIFFEID(list)
         }
         if let workload = found {
@@ -214,8 +205,7 @@ public struct Normalizer: Sendable {
     // MARK: Redaction of every field
 
     func redact(
-        _ e: inout AuditEvent, _ notes: inout Redactor.Notes, resourceClean: Bool = false,
-        cleanKeys: inout Redactor.CleanKeys
+        _ e: inout AuditEvent, _ notes: inout Redactor.Notes, resourceClean: Bool = false, keys: inout KeyNotes
     ) {
         let r = redactor
         func text(_ s: inout String, _ location: StaticString) {
@@ -224,7 +214,7 @@ public struct Normalizer: Sendable {
         // Lists are redacted in local copies and stored back only when changed: a mutable access to
         // `e.events[i]` would copy the (shared) events array even when nothing is redacted.
         var list = e.attributes
-        if redactor.redact(&list, at: { "attributes" }, &notes, cleanKeys: &cleanKeys) { e.attributes = list }
+        if redactor.redact(&list, at: { "attributes" }, &notes, keys: &keys) { e.attributes = list }
         if !resourceClean {
             list = e.resourceAttributes
             if !list.isEmpty, redactor.redact(&list, at: { "resource" }, &notes) { e.resourceAttributes = list }

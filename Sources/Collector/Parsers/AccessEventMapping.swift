@@ -423,51 +423,37 @@ public enum AccessEventMapping {
         deriveAuditFields(&event, keys: FieldKeys(options))
     }
 
-    /// The slots of the keys of the events read before, by position: the lines of one body repeat the same keys in
-    /// the same order (most of them the same `String`s, as the line scanner shares them), so a key with the bytes
-    /// of the one at its position before has its slot without a look-up. Kept by the caller from event to event.
-    public struct SlotMemo {
-        /// Per position, the slot of the key last seen there, or -1 for none.
-        private var slots: KeyFacts<Int>
-        /// The caller's copy of `FieldKeys.asciiSlots`, made at the first look-up rather than for every event.
-        private var table: ByteKeyTable? = nil
-        private var tableCopied = false
-
-        /// `enabled` false: nothing is noted (one event alone has no event before it, and noting would allocate).
-        public init(enabled: Bool = true) {
-            slots = KeyFacts(enabled: enabled)
-        }
-
-        /// `fieldKeys.slot(of: key)`, from the memo when the key at `position` before had the same bytes.
-        mutating func slot(of key: String, at position: Int, in fieldKeys: FieldKeys) -> Int? {
-            if let s = slots.fact(for: key, at: position) { return s < 0 ? nil : s }
-            if !tableCopied {
-                table = fieldKeys.asciiSlots
-                tableCopied = true
-            }
-            let s = fieldKeys.slot(of: key, &table)
-            slots.note(s ?? -1, for: key, at: position)
-            return s
-        }
-    }
-
     /// As `deriveAuditFields(_:options:)` with the options' keys made once. Called by the normalising stage
     /// only, once per event.
     public static func deriveAuditFields(_ event: inout AuditEvent, keys: FieldKeys) {
-        var memo = SlotMemo(enabled: false)
-        deriveAuditFields(&event, keys: keys, memo: &memo)
+        var notes = KeyNotes(enabled: false)
+        deriveAuditFields(&event, keys: keys, notes: &notes)
     }
 
-    /// The same, with the slots of the keys of the events before (the caller's memo, kept from event to event).
-    public static func deriveAuditFields(_ event: inout AuditEvent, keys: FieldKeys, memo: inout SlotMemo) {
+    /// The same, with the caller's notes on the keys of the events before, kept from event to event: a key with
+    /// the bytes of the one at its position before has its slot without a look-up (`KeyNotes`).
+    package static func deriveAuditFields(_ event: inout AuditEvent, keys: FieldKeys, notes: inout KeyNotes) {
         let attributes = event.attributes
         let slotCount = keys.slotOf.count
+        // The caller's copy of the byte table, made at the first key not in the notes rather than for every event.
+        var table: ByteKeyTable? = nil
+        var tableCopied = false
+        func slot(_ key: String, at position: Int) -> Int? {
+            if let known = notes.slot(of: key, at: position) { return known }
+            if !tableCopied {
+                table = keys.asciiSlots
+                tableCopied = true
+            }
+            let s = keys.slot(of: key, &table)
+            notes.noteSlot(s, of: key, at: position)
+            return s
+        }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: slotCount) { first in
             // The index of the first attribute of each slot's key, or -1.
             first.initialize(repeating: -1)
             var missing = slotCount
             for i in attributes.indices {
-                guard let s = memo.slot(of: attributes[i].key, at: i, in: keys), first[s] < 0 else { continue }
+                guard let s = slot(attributes[i].key, at: i), first[s] < 0 else { continue }
                 first[s] = i
                 missing -= 1
                 if missing == 0 { break }

@@ -262,32 +262,14 @@ public enum WorkloadIdentity {
     /// The same, with `resourceSPIFFEID(e.resourceAttributes)` supplied by a caller that works it out once per
     /// resource.
     package static func workload(of e: AuditEvent, resourceSPIFFEID: ([Attribute]) -> String?) -> String? {
-        var keys = KeyMemo(enabled: false)
-        return workload(of: e, keys: &keys, resourceSPIFFEID: resourceSPIFFEID)
+        var notes = KeyNotes(enabled: false)
+        return workload(of: e, notes: &notes, resourceSPIFFEID: resourceSPIFFEID)
     }
 
-    /// Whether each key of the events before may hold an identity, by position: the lines of one body repeat the
-    /// same keys in the same order, and a key with the bytes of the one at its position before needs no new look
-    /// at its bytes (`mayHoldIdentity` reads each of them). Kept by the caller from event to event.
-    package struct KeyMemo {
-        private var answers: KeyFacts<Bool>
-
-        /// `enabled` false: nothing is noted (one event alone has no event before it, and noting would allocate).
-        package init(enabled: Bool = true) {
-            answers = KeyFacts(enabled: enabled)
-        }
-
-        mutating func mayHoldIdentity(_ key: String, at position: Int) -> Bool {
-            if let known = answers.fact(for: key, at: position) { return known }
-            let answer = WorkloadIdentity.mayHoldIdentity(key)
-            answers.note(answer, for: key, at: position)
-            return answer
-        }
-    }
-
-    /// The same, with the caller's memo of the keys of the events before.
+    /// The same, with the caller's notes on the keys of the events before, kept from event to event: whether a
+    /// key with the bytes of the one at its position before may name a workload is not worked out again.
     package static func workload(
-        of e: AuditEvent, keys: inout KeyMemo, resourceSPIFFEID: ([Attribute]) -> String?
+        of e: AuditEvent, notes: inout KeyNotes, resourceSPIFFEID: ([Attribute]) -> String?
     ) -> String? {
         // Cheap pass: only keys that can hold an identity are folded and compared.
         var client: String? = nil
@@ -297,7 +279,14 @@ public enum WorkloadIdentity {
         var any: String? = nil
         for (position, a) in e.attributes.enumerated() {
             if any == nil, case .string(let s) = a.value, isSPIFFEID(s) { any = s }
-            guard keys.mayHoldIdentity(a.key, at: position) else { continue }
+            let may: Bool
+            if let known = notes.mayHoldIdentity(a.key, at: position) {
+                may = known
+            } else {
+                may = mayHoldIdentity(a.key)
+                notes.noteIdentity(may, of: a.key, at: position)
+            }
+            guard may else { continue }
             if let rank = index(of: a.key, in: foldedClientKeys), rank < clientRank,
                 let id = extract(a.value, xfcc: clientKeys[rank].hasSuffix("forwarded-client-cert"))
             {

@@ -127,24 +127,6 @@ package struct Redactor: Sendable {
         }
     }
 
-    /// The keys of the last attribute list, by position, that were neither a secret's name nor held one: a key
-    /// with the bytes of the one at its position before needs neither the key classification nor the key scan
-    /// (both read only the key's bytes). See `KeyFacts`.
-    package struct CleanKeys {
-        var facts: KeyFacts<Bool>
-
-        package init(enabled: Bool = true) {
-            facts = KeyFacts(enabled: enabled)
-        }
-
-        /// True when `key` has the bytes of the clean key at `position`.
-        @inline(__always) func contains(_ key: String, at position: Int) -> Bool {
-            facts.fact(for: key, at: position) != nil
-        }
-
-        mutating func note(_ key: String, at position: Int) { facts.note(true, for: key, at: position) }
-    }
-
     /// Redacts a list of attributes in place; true when anything changed.
     ///
     /// Reads go to `original`, a copy that shares the list's storage, and `attributes` is written only when a
@@ -152,15 +134,15 @@ package struct Redactor: Sendable {
     /// the loop, which copied every list of every event (an allocation each) even when nothing was redacted.
     @discardableResult
     package func redact(_ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes) -> Bool {
-        var cleanKeys = CleanKeys(enabled: false)
-        return redact(&attributes, at: location, &notes, cleanKeys: &cleanKeys)
+        var keys = KeyNotes(enabled: false)
+        return redact(&attributes, at: location, &notes, keys: &keys)
     }
 
-    /// The same, with the clean keys of the lists redacted before (the caller's, kept from list to list).
+    /// The same, with the caller's notes on the keys of the lists redacted before, kept from list to list: a key
+    /// seen clean at its position before (`KeyNotes`) is neither classified nor scanned again.
     @discardableResult
     package func redact(
-        _ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes,
-        cleanKeys: inout CleanKeys
+        _ attributes: inout [Attribute], at location: () -> String, _ notes: inout Notes, keys: inout KeyNotes
     ) -> Bool {
         let original = attributes
         var copy: [Attribute]? = nil
@@ -168,7 +150,7 @@ package struct Redactor: Sendable {
             let attribute = original[i]
             var key = attribute.key
             // A key seen clean at this position in the list before is neither classified nor scanned again.
-            if !cleanKeys.contains(key, at: i) {
+            if !keys.isClean(key, at: i) {
                 if let kind = classifier.classify(key) {
                     // The key names a secret: the whole value goes (JWTs inside are kept in memory for identity).
                     // A variable of this branch: one that the closure in `path` captures is boxed on the heap, and
@@ -185,7 +167,7 @@ package struct Redactor: Sendable {
                     if copy == nil { copy = original }
                     copy![i].key = k
                 } else {
-                    cleanKeys.note(key, at: i)
+                    keys.noteClean(key, at: i)
                 }
             }
             if let v = redact(attribute.value, at: { location() + "." + key }, &notes) {
