@@ -3,19 +3,50 @@
 // (`RawByteSink`), with no capacity or uniqueness check per primitive. `BinaryWriter` takes them as well, for
 // the column code that writes attribute values into its own buffers.
 
-/// The primitives of docs/format/README.md ("Primitives") that records are made of.
+/// The primitives of docs/format/README.md ("Primitives") that records are made of. The composite ones are written
+/// once, below, on top of these.
 protocol RecordByteSink {
     mutating func u8(_ v: UInt8)
     mutating func u16(_ v: UInt16)
     mutating func u64(_ v: UInt64)
     mutating func u64BigEndian(_ v: UInt64)
     mutating func uvarint(_ value: UInt64)
-    mutating func uvarint(_ value: Int)
-    mutating func svarint(_ value: Int64)
-    mutating func string(_ s: String)
-    mutating func optionalString(_ s: String?)
-    mutating func lengthPrefixed(_ data: [UInt8])
     mutating func raw(_ data: UnsafeRawBufferPointer)
+    /// `uvarint length | UTF-8 bytes` (a requirement so that `ByteCounter` can count without reading the bytes).
+    mutating func string(_ s: String)
+    /// `uvarint 0` for nil, else `uvarint (length + 1) | UTF-8 bytes`.
+    mutating func optionalString(_ s: String?)
+}
+
+extension RecordByteSink {
+    @inline(__always) mutating func uvarint(_ value: Int) { uvarint(UInt64(value)) }
+
+    /// Zig-zag signed varint.
+    @inline(__always) mutating func svarint(_ value: Int64) {
+        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    /// `uvarint length | bytes`.
+    @inline(__always) mutating func lengthPrefixed(_ data: [UInt8]) {
+        uvarint(data.count)
+        data.withUnsafeBytes { raw($0) }
+    }
+
+    @inline(__always) mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            uvarint(utf8.count)
+            raw(UnsafeRawBufferPointer(utf8))
+        }
+    }
+
+    @inline(__always) mutating func optionalString(_ s: String?) {
+        guard var s else { return u8(0) }
+        s.withUTF8 { utf8 in
+            uvarint(utf8.count + 1)
+            raw(UnsafeRawBufferPointer(utf8))
+        }
+    }
 }
 
 extension BinaryWriter: RecordByteSink {}
@@ -29,10 +60,6 @@ struct ByteCounter: RecordByteSink {
     @inline(__always) mutating func u64(_ v: UInt64) { count += 8 }
     @inline(__always) mutating func u64BigEndian(_ v: UInt64) { count += 8 }
     @inline(__always) mutating func uvarint(_ value: UInt64) { count += BinaryWriter.uvarintSize(value) }
-    @inline(__always) mutating func uvarint(_ value: Int) { uvarint(UInt64(value)) }
-    @inline(__always) mutating func svarint(_ value: Int64) {
-        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
-    }
     // `utf8.count` of a native string is stored, not counted: no walk over its bytes.
     @inline(__always) mutating func string(_ s: String) {
         uvarint(s.utf8.count)
@@ -45,10 +72,6 @@ struct ByteCounter: RecordByteSink {
         }
         uvarint(s.utf8.count + 1)
         count += s.utf8.count
-    }
-    @inline(__always) mutating func lengthPrefixed(_ data: [UInt8]) {
-        uvarint(data.count)
-        count += data.count
     }
     @inline(__always) mutating func raw(_ data: UnsafeRawBufferPointer) { count += data.count }
 }
@@ -100,28 +123,6 @@ struct RawByteSink: RecordByteSink {
             v >>= 7
         }
         u8(UInt8(truncatingIfNeeded: v))
-    }
-    @inline(__always) mutating func uvarint(_ value: Int) { uvarint(UInt64(value)) }
-    @inline(__always) mutating func svarint(_ value: Int64) {
-        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
-    }
-    @inline(__always) mutating func string(_ s: String) {
-        var s = s
-        s.withUTF8 { utf8 in
-            uvarint(utf8.count)
-            raw(UnsafeRawBufferPointer(utf8))
-        }
-    }
-    @inline(__always) mutating func optionalString(_ s: String?) {
-        guard var s else { return u8(0) }
-        s.withUTF8 { utf8 in
-            uvarint(utf8.count + 1)
-            raw(UnsafeRawBufferPointer(utf8))
-        }
-    }
-    @inline(__always) mutating func lengthPrefixed(_ data: [UInt8]) {
-        uvarint(data.count)
-        data.withUnsafeBytes { raw($0) }
     }
     @inline(__always) mutating func raw(_ data: UnsafeRawBufferPointer) {
         guard let from = data.baseAddress, data.count > 0 else { return }
