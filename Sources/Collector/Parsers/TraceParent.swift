@@ -23,23 +23,9 @@ public struct TraceParent: Sendable, Hashable {
         guard b.count >= 55, b[2] == UInt8(ascii: "-"), b[35] == UInt8(ascii: "-"), b[52] == UInt8(ascii: "-") else {
             return nil
         }
-        // Checked and read in one pass (the ranges are at most 16 digits): a check, then `HexCoding.word`, read
-        // each of the 55 bytes of every access line's traceparent twice.
+        // Lowercase only, checked and read in one pass per field (each is at most 16 digits).
         func lowerHex(_ r: Range<Int>) -> UInt64? {
-            var v: UInt64 = 0
-            for i in r {
-                let c = b[i]
-                let d: UInt8
-                if c &- 0x30 < 10 {
-                    d = c &- 0x30
-                } else if c &- 0x61 < 6 {
-                    d = c &- 0x61 &+ 10
-                } else {
-                    return nil
-                }
-                v = v << 4 | UInt64(d)
-            }
-            return v
+            HexCoding.word(UnsafeBufferPointer(rebasing: b[r]), lowercaseOnly: true)
         }
         guard let v = lowerHex(0..<2), let high = lowerHex(3..<19), let low = lowerHex(19..<35),
             let p = lowerHex(36..<52), let f = lowerHex(53..<55)
