@@ -126,19 +126,13 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(events.count)
     }
 
-    Benchmark("write-prep.encode-sha256-terms.1000-spans", configuration: configuration) {
-        benchmark in
-        let events = Bodies.shared.normalizedSpans
-        benchmark.startMeasurement()
-        let batch = try PreparedBatch(events)
-        blackHole(batch.count)
-    }
-
-    Benchmark("write-prep.encode-sha256-terms.1000-access-lines", configuration: configuration) {
-        benchmark in
-        let events = Bodies.shared.normalizedAccess
-        benchmark.startMeasurement()
-        let batch = try PreparedBatch(events)
-        blackHole(batch.count)
+    for (name, events) in [
+        ("spans", Bodies.shared.normalizedSpans), ("access-lines", Bodies.shared.normalizedAccess),
+    ] {
+        Benchmark("write-prep.encode-sha256-terms.1000-\(name)", configuration: configuration) { benchmark in
+            benchmark.startMeasurement()
+            let batch = try PreparedBatch(events)
+            blackHole(batch.count)
+        }
     }
 }
