@@ -22,8 +22,8 @@ extension Trait where Self == OwnThreads {
     public static var ownThreads: Self { Self() }
 }
 
-/// A task executor that starts a thread whenever a job arrives and none is idle (up to `maxThreads`), so a
-/// job never waits behind a blocked one. Idle threads stay for the next job.
+/// A task executor that starts a thread whenever a job arrives and no idle thread is left for it (up to
+/// `maxThreads`), so a job never waits behind a blocked one. Idle threads stay for the next job.
 public final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
     // @unchecked: every stored var is guarded by `condition`.
     public static let shared = BlockingExecutor(maxThreads: 1_024)
@@ -41,7 +41,9 @@ public final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
         let job = UnownedJob(job)
         condition.lock()
         jobs.append(job)
-        let start = idle == 0 && threads < maxThreads
+        // More jobs waiting than idle threads: a woken thread counts as idle until it takes the lock again, so
+        // two jobs queued in that moment would otherwise share it, the second behind the first.
+        let start = jobs.count - head > idle && threads < maxThreads
         if start { threads += 1 }
         condition.signal()
         condition.unlock()
