@@ -4,11 +4,14 @@
 // every wait has a deadline that does not depend on a read returning: when it passes, the child is killed
 // with SIGKILL and the wait throws, naming the program, the deadline and the tail of what it printed.
 //
-// The exit is also seen without Foundation: on Linux, `Process` learns of it when the last holder of a socket it
-// hands the child closes it (swift-corelibs-foundation issue 4795), and a process another test starts at that
-// moment can inherit that socket, or this child's pipes, and hold them long after this child died. So every wait
-// polls `waitid(WNOWAIT)`, which sees the exit without reaping it, and once the child has exited, waits for the end
-// of its output only for `outputGrace`: whatever it wrote is in the pipes by then and read at once.
+// Children are started with `posix_spawn`, not Foundation's `Process`: on Linux, `Process` learns of an exit when
+// the last holder of a socket it hands the child closes it (swift-corelibs-foundation issue 4795), on a run-loop
+// thread of its own that then blocks in `waitpid`, and its pipes are inheritable, so a process another test
+// started at that moment could hold them, or that socket, long after this child died. Here the pipes are
+// close-on-exec and every descriptor above stderr is closed in the child, so a child holds its own three and
+// nothing else; the exit is found by polling `waitid`, which reaps it. Once the child has exited, the wait for
+// the end of its output is bounded by `outputGrace` (a grandchild may still hold it): whatever the child wrote is
+// in the pipes by then and read at once.
 import Foundation
 
 /// Why a child process did not give the test what it waited for.
@@ -33,64 +36,97 @@ public struct ChildOutput: Sendable {
 /// A child process started by a test: its output is collected as it comes, and every wait has a deadline.
 /// `ChildProcess.run` is the form for a command that finishes; `init` and `stop` are the form for a server.
 public final class ChildProcess: @unchecked Sendable {
-    // @unchecked: `process` and `name` are set in init; everything else is guarded by `condition`.
-    private let process = Process()
+    // @unchecked: `pid`, `arguments`, `stdinHandle` and `name` are set in init; everything else is guarded by
+    // `condition`.
+    private let pid: pid_t
+    private let arguments: [String]
     private let condition = NSCondition()
     private var out = Data()
     private var err = Data()
     private var openStreams = 2
     private var exited = false
-    /// The exit status (or signal) once seen, from Foundation's handler or `waitid`.
+    /// The exit status (or signal) once `waitid` has reaped the child.
     private var exitStatus: (status: Int32, signalled: Bool) = (-1, false)
     /// When the exit was first seen: output still open `outputGrace` later is held by another process.
     private var exitedAt: Date?
     private static let outputGrace: TimeInterval = 2
-    /// How often a wait looks for an exit Foundation has not reported.
+    /// How often a wait looks for the exit.
     private static let pollInterval: TimeInterval = 0.05
-    private let stdinPipe: Pipe?
+    /// The write end of the child's stdin, when started with `stdin: true`.
+    private let stdinHandle: FileHandle?
     /// The program's file name, for messages.
     public let name: String
 
-    /// Starts `executable` with `arguments`. The child's stdin is /dev/null unless `stdin` is true (then
-    /// `write(_:)` feeds it). `environment` replaces the test process's environment when given.
+    /// Starts `executable` (a path) with `arguments`. The child's stdin is /dev/null unless `stdin` is true (then
+    /// `write(_:)` feeds it). `environment` replaces the test process's environment when given. The child gets a
+    /// process group of its own, as Foundation's `Process` gave it, and the test process's signal dispositions.
     public init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Bool = false
     ) throws {
         name = URL(fileURLWithPath: executable).lastPathComponent
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        stdinPipe = stdin ? Pipe() : nil
-        process.standardInput = stdinPipe ?? FileHandle.nullDevice
-        process.terminationHandler = { [weak self] p in
-            guard let self else { return }
-            condition.lock()
-            if !exited {
-                exited = true
-                exitedAt = Date()
-                exitStatus = (p.terminationStatus, p.terminationReason == .uncaughtSignal)
-            }
-            condition.broadcast()
-            condition.unlock()
+        self.arguments = arguments
+        let output = try Self.pipe()
+        let errors = try Self.pipe()
+        let input: (read: Int32, write: Int32)
+        if stdin {
+            input = try Self.pipe()
+        } else {
+            input = (open("/dev/null", O_RDONLY | O_CLOEXEC), -1)
         }
-        try process.run()
-        // The parent's copies of the write ends must go, or the readers never see end-of-file.
-        try? outPipe.fileHandleForWriting.close()
-        try? errPipe.fileHandleForWriting.close()
-        try? stdinPipe?.fileHandleForReading.close()
-        drain(outPipe.fileHandleForReading, stdout: true)
-        drain(errPipe.fileHandleForReading, stdout: false)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+        Self.closeAbove(2, &actions)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") }
+        defer { (argv + envp).forEach { free($0) } }
+        var child = pid_t()
+        let status = posix_spawn(&child, executable, &actions, &attributes, argv + [nil], envp + [nil])
+        // The parent's copies of the child's ends must go, or the readers never see end-of-file.
+        for fd in [input.read, output.write, errors.write] where fd >= 0 { close(fd) }
+        guard status == 0 else {
+            for fd in [input.write, output.read, errors.read] where fd >= 0 { close(fd) }
+            throw ChildProcessFailure("\(name): cannot start \(executable): \(String(cString: strerror(status)))")
+        }
+        pid = child
+        stdinHandle = input.write >= 0 ? FileHandle(fileDescriptor: input.write, closeOnDealloc: true) : nil
+        drain(output.read, stdout: true)
+        drain(errors.read, stdout: false)
     }
 
-    /// Reads `handle` to its end on a thread of its own. The thread owns a duplicate of the descriptor and
-    /// closes it; the handle is closed at once, so no descriptor is closed twice.
-    private func drain(_ handle: FileHandle, stdout: Bool) {
-        let fd = dup(handle.fileDescriptor)
-        try? handle.close()
+    /// A close-on-exec pipe: (read end, write end). `pipe2` is not imported; a child that another thread starts here
+    /// between `pipe` and `fcntl` still closes the pair, with every descriptor above stderr.
+    private static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard Glibc.pipe(&fds) == 0 else {
+            throw ChildProcessFailure("pipe failed: \(String(cString: strerror(errno)))")
+        }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Has the child close every descriptor above `fd` before it runs (glibc 2.34's `closefrom` action, found
+    /// at run time: Swift does not import it). Without it, close-on-exec still keeps this file's pipes to their
+    /// own child.
+    private static func closeAbove(_ fd: Int32, _ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        else { return }
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, fd + 1)
+    }
+
+    /// Reads `fd` to its end on a thread of its own, which closes it.
+    private func drain(_ fd: Int32, stdout: Bool) {
         let thread = Thread { [self] in
             var chunk = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -113,7 +149,7 @@ public final class ChildProcess: @unchecked Sendable {
         thread.start()
     }
 
-    public var processIdentifier: Int32 { process.processIdentifier }
+    public var processIdentifier: Int32 { pid }
 
     public var isRunning: Bool {
         condition.lock()
@@ -122,12 +158,11 @@ public final class ChildProcess: @unchecked Sendable {
         return !exited
     }
 
-    /// Records the child's exit when it has exited and Foundation has not said so yet. Called with the lock held.
+    /// Reaps the child when it has exited and records how. Called with the lock held.
     private func pollExit() {
         guard !exited else { return }
         var info = siginfo_t()
-        let pid = process.processIdentifier
-        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG) == 0, info._sifields._sigchld.si_pid == pid
         else { return }
         let code = Int32(info.si_code)
         exited = true
@@ -163,12 +198,12 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Sends `signal` to the child (nothing when it has exited).
     public func signal(_ signal: Int32) {
-        if isRunning { Glibc.kill(process.processIdentifier, signal) }
+        if isRunning { Glibc.kill(pid, signal) }
     }
 
     /// Writes to the child's stdin (started with `stdin: true`).
     public func write(_ text: String) {
-        stdinPipe?.fileHandleForWriting.write(Data(text.utf8))
+        stdinHandle?.write(Data(text.utf8))
     }
 
     /// Waits until `done` holds for the stdout printed so far and returns that text. When the deadline passes
@@ -238,7 +273,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// SIGKILL, then a bounded wait for the exit (output a grandchild holds open is not waited for).
     private func kill(_ reason: String) -> ChildOutput {
-        if isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        if isRunning { Glibc.kill(pid, SIGKILL) }
         let deadline = Date().addingTimeInterval(10)
         condition.lock()
         while !finished && Date() < deadline { waitSlice(until: deadline) }
@@ -256,7 +291,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     private func describe(_ reason: String, _ output: ChildOutput) -> String {
         func tail(_ text: String) -> String { text.count > 2_000 ? "…" + String(text.suffix(2_000)) : text }
-        return "\(name) \(process.arguments?.joined(separator: " ") ?? ""): \(reason)\n"
+        return "\(name) \(arguments.joined(separator: " ")): \(reason)\n"
             + "stdout: \(tail(output.stdout))\nstderr: \(tail(output.stderr))"
     }
 

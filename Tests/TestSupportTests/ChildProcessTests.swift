@@ -68,9 +68,9 @@ import Testing
         #expect(output.stdout == "up\nbye\n")
     }
 
-    /// A process that outlives the child and holds what it inherited (its output pipes, and the socket through which
-    /// Foundation learns of the exit) must not hide the exit: the wait ends soon after the child's own exit, with its
-    /// status and output. Before the launcher polled `waitid`, this waited for the grandchild's 20 s.
+    /// A process that outlives the child and holds what it inherited (its output pipes) must not hide the exit: the
+    /// wait ends soon after the child's own exit, with its status and output. Before the launcher polled `waitid`,
+    /// this waited for the grandchild's 20 s.
     @Test func anExitIsSeenWhileAnotherProcessHoldsTheChildsDescriptors() throws {
         let started = Date()
         let script = "sleep 20 & echo $! >&2; echo done; exit 7"
@@ -81,6 +81,22 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 10, "the wait outlasted the child by the grandchild's sleep")
         #expect(output.status == 7 && !output.signalled)
         #expect(output.stdout == "done\n")
+    }
+
+    /// A child holds its own stdin, stdout and stderr and nothing else: not the pipes of a child started before it
+    /// and still running (which would keep that child's output open past its exit), nor a descriptor the test
+    /// process opened without close-on-exec. (Foundation's `Process` left it a socket of its own as well.)
+    @Test func aChildHoldsOnlyItsOwnThreeDescriptors() throws {
+        let first = try ChildProcess("/bin/sh", ["-c", "echo up; exec sleep 30"])
+        defer { first.stop(signal: SIGKILL, within: 10) }
+        try first.waitForStdout("up", within: 30) { $0.contains("up\n") }
+        let inheritable = open("/dev/null", O_RDONLY)
+        defer { close(inheritable) }
+        let second = try ChildProcess("/bin/sleep", ["30"])
+        defer { second.stop(signal: SIGKILL, within: 10) }
+        // posix_spawn returns once the child has run exec: its descriptors are final.
+        let held = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(second.processIdentifier)/fd")
+        #expect(held.sorted() == ["0", "1", "2"])
     }
 
     /// The signal that ended a child is reported as such, also when the exit is seen through `waitid`.
