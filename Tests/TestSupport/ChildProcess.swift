@@ -89,7 +89,7 @@ public final class ChildProcess: @unchecked Sendable {
         let argv = ([executable] + arguments).map { strdup($0) }
         let environment = environment ?? ProcessInfo.processInfo.environment
         let envp = environment.map { strdup("\($0.key)=\($0.value)") }
-        defer { (argv + envp).forEach { free($0) } }
+        defer { for string in argv + envp { free(string) } }
         var child = pid_t()
         let status = posix_spawn(&child, executable, &actions, &attributes, argv + [nil], envp + [nil])
         // The parent's copies of the child's ends must go, or the readers never see end-of-file.
