@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl libcurl4-openssl-dev
 
-.PHONY: deps clients edge browser report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-queries bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser debugger report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-queries bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -117,12 +117,25 @@ objectstore:
 # run Chromium). An RGW is started for the run unless one already runs in CEPH_RGW_DIR, and stopped after it (by
 # pid) if this run started it; its endpoint and keys reach the tests as AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY, AWS_REGION.
-test: deps clients edge browser objectstore
+#
+# The suite runs under scripts/test-watchdog.py: a test that hangs would otherwise run into CI's limit and leave no
+# trace (`swift test` passes output on in 4 KiB blocks, so CI's tail lags). It follows the test process's event
+# stream; after TEST_SILENCE seconds in which no test starts or ends, or TEST_LIMIT seconds in all, it prints the
+# tests still running and every thread's stack (gdb), and fails the run.
+TEST_SILENCE ?= 600
+TEST_LIMIT ?= 2400
+test: deps clients edge browser objectstore debugger
 	swift build --build-tests
 	@started=; if ! scripts/ceph-rgw.sh status; then scripts/ceph-rgw.sh start || exit 1; started=1; fi; \
 	trap '[ -n "$$started" ] && scripts/ceph-rgw.sh stop' EXIT; \
 	set -a; . $(CEPH_RGW_DIR)/s3.env; set +a; \
-	swift test --skip-build
+	scripts/test-watchdog.py --silence $(TEST_SILENCE) --limit $(TEST_LIMIT) --report .build/test-watchdog.txt \
+		--events .build/test-events.jsonl -- swift test --skip-build \
+		--experimental-event-stream-output .build/test-events.jsonl --experimental-event-stream-version 0
+
+# gdb, for the watchdog's stacks of a hung test run.
+debugger:
+	@command -v gdb >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq gdb)
 
 # A store to try things on by hand (make s3-start; set -a; . $(CEPH_RGW_DIR)/s3.env; set +a; ...; make s3-stop).
 s3-start: objectstore
