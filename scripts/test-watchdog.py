@@ -3,11 +3,12 @@
 
 CI gives the whole run 90 minutes and, past them, shows only the tail of what was printed, and `swift test` passes
 the test process's output on in blocks of 4 KiB, so that tail lags behind the run: a test that never returns
-leaves no trace of itself. This passes the command's output through, follows the test process's own event stream
-(exact, unbuffered) when given one, and when nothing has happened for --silence seconds or the command has run
-for --limit seconds, prints the tests started and not finished, the process tree, and every thread's stack of the
-test processes (gdb, demangled, identical stacks merged), then kills every process of the run and exits 124. The
-summary comes last, so it is in the tail.
+leaves no trace of itself. This passes the command's output through and follows the test process's own event
+stream (exact, unbuffered) when given one. When nothing has happened for --silence seconds, the command has run
+for --limit seconds, or the test run has ended and its processes have not exited --exit-grace seconds later, it
+prints the tests started and not finished, the process tree, and every thread's stack of the test processes (gdb,
+demangled, identical stacks merged), then kills every process of the run and exits 124. The summary comes last,
+so it is in the tail.
 
     scripts/test-watchdog.py [--silence S] [--limit S] [--report FILE] [--events FILE] -- swift test --skip-build \\
         [--experimental-event-stream-output FILE --experimental-event-stream-version 0]
@@ -203,8 +204,6 @@ def report(progress, sid, why, path):
         say(f"  {int(now - started)}s {name}" + (f" [{case}]" if case else ""))
     if not running:
         say("  none")
-    if progress.run_ended_at is not None:
-        say(f"The test run itself ended {int(now - progress.run_ended_at)} s ago; its processes have not exited.")
     if summary:
         say("threads in this project's code (innermost first):")
         out.extend(summary[:20])
@@ -219,6 +218,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--silence", type=float, default=600)
     parser.add_argument("--limit", type=float, default=2700)
+    parser.add_argument("--exit-grace", type=float, default=120, help="seconds from the run's end to the exit")
     parser.add_argument("--report", default="")
     parser.add_argument("--events", default="", help="the event stream the command writes (swift-testing JSON)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -249,7 +249,10 @@ def main():
         now = time.monotonic()
         with progress.lock:
             silent = now - progress.last_activity
-        if silent >= args.silence:
+            ended = progress.run_ended_at
+        if ended is not None and now - ended >= args.exit_grace:
+            why = f"the test run ended {int(now - ended)} s ago and its processes have not exited"
+        elif silent >= args.silence:
             why = f"no test started or ended, and nothing printed, for {int(silent)} s"
         elif now - started >= args.limit:
             why = f"still running after {int(now - started)} s"
