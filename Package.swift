@@ -238,11 +238,12 @@ let package = Package(
         // is a replayer that runs files through a fuzz target and writes the seed corpus.
         .executableTarget(name: "AuditFuzz", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/AuditFuzz"),
         // Shared by the test targets: temporary directories with an explicit lifetime, byte damage, seeded
-        // random events, and the one child-process launcher (concurrent stdout/stderr, enforced deadlines).
+        // random events, the one child-process launcher (concurrent stdout/stderr, enforced deadlines), and
+        // retention runs that wait out a lock a child being started still holds.
         .target(
             name: "TestSupport",
             dependencies: [
-                "LogFormat", "SyntheticTraffic", "ObjectStore",
+                "LogFormat", "StoreQuery", "SyntheticTraffic", "ObjectStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport"

@@ -143,8 +143,10 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
                 #expect(try SegmentReader(path: dir.path(relative: e.relativePath), sealed: true).header.version == 1)
             }
             let before = try storeRecords(dir)
-            let report = try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1))
-                .apply(now: retentionBase + 30 * day)
+            let report = try applyWhenLockFree { () throws(LogFormatError) in
+                try RetentionJob(directory: dir, policy: RetentionPolicy(archiveAfterDays: 1))
+                    .apply(now: retentionBase + 30 * day)
+            }
             #expect(report.problems.isEmpty)
             let catalog = try dir.loadCatalog()
             #expect(catalog.entries.map(\.seal) == entries.map(\.seal))
@@ -180,7 +182,9 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         #expect(plan.bytesAfter < plan.bytesBefore)
         #expect(try FileIO.listDirectory(dir.archivePath).isEmpty, "plan is a dry run")
 
-        let report = try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 30 * day)
+        let report = try applyWhenLockFree { () throws(LogFormatError) in
+            try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 30 * day)
+        }
         #expect(report.problems.isEmpty)
         #expect(report.done.count == 4)
         let catalog = try dir.loadCatalog()
@@ -216,7 +220,9 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         #expect(proofs.count == 20)
         for p in proofs { #expect(p.problems(publicKey: signer.publicKey).isEmpty) }
         // Idempotent: nothing left to do.
-        let again = try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 30 * day)
+        let again = try applyWhenLockFree { () throws(LogFormatError) in
+            try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 30 * day)
+        }
         #expect(again.done.isEmpty && again.plan.items.isEmpty)
     }
 
@@ -286,7 +292,9 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
             (0..<5).map { trafficEvents(dayOffset: $0 * 10, seed: UInt64($0) + 20) }, to: dir, signer: signer)
         let policy = RetentionPolicy(archiveAfterDays: 5, expireAfterDays: 25)
         // At day 45: segments of days 0, 10, 20 expire (newest record ≥ 25 days old); 30 and 40 archive.
-        let report = try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 45 * day + 1)
+        let report = try applyWhenLockFree { () throws(LogFormatError) in
+            try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 45 * day + 1)
+        }
         #expect(report.problems.isEmpty)
         #expect(report.done.filter { $0.action == .expire }.map(\.sequence) == [1, 2])
         #expect(report.done.filter { $0.action == .archive }.map(\.sequence) == [3, 4])
@@ -362,7 +370,9 @@ func problemsOf(_ dir: DataDirectory, _ options: VerifyOptions = VerifyOptions()
         #expect(held[userSegment] == ["case-user"] || held[userSegment]?.contains("case-user") == true)
         #expect(held[rangeDay]?.contains("case-range") == true)
         #expect(held[6] == ["case-seg"])
-        let report = try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 30 * day)
+        let report = try applyWhenLockFree { () throws(LogFormatError) in
+            try RetentionJob(directory: dir, policy: policy).apply(now: retentionBase + 30 * day)
+        }
         let kept = Set(try dir.loadCatalog().entries.map(\.sequence))
         #expect(kept == Set(held.keys))
         #expect(Set(report.done.map(\.sequence)) == Set<UInt64>(1...6).subtracting(held.keys))
@@ -577,7 +587,9 @@ final class CrashAt: Sendable {
                 var job = RetentionJob(directory: dir, policy: policy)
                 job.crashHook = { p throws(LogFormatError) in try crash.check(p) }
                 steps.append("apply killed at \(point)#\(crash.hit)")
-                let outcome = Result { () throws(LogFormatError) -> RetentionJob.Report in try job.apply(now: now) }
+                let outcome = Result { () throws(LogFormatError) -> RetentionJob.Report in
+                    try applyWhenLockFree { () throws(LogFormatError) in try job.apply(now: now) }
+                }
                 if case .failure(let error) = outcome, error.code != RetentionJob.crashCode { throw error }
                 if case .success(let report) = outcome {
                     #expect(report.problems.isEmpty, "\(report.problems)")
@@ -586,7 +598,9 @@ final class CrashAt: Sendable {
                     continue
                 }
             default:
-                let r = try RetentionJob(directory: dir, policy: policy).apply(now: now)
+                let r = try applyWhenLockFree { () throws(LogFormatError) in
+                    try RetentionJob(directory: dir, policy: policy).apply(now: now)
+                }
                 #expect(r.problems.isEmpty, "seed \(seed): \(r.problems)")
                 expiredByApply.formUnion(r.done.filter { $0.action == .expire }.map(\.sequence))
                 steps.append("apply")
@@ -598,7 +612,9 @@ final class CrashAt: Sendable {
         // Restart and a complete run finish whatever a crash left.
         try sealNow()
         writer = nil
-        let r = try RetentionJob(directory: dir, policy: policy).apply(now: now)
+        let r = try applyWhenLockFree { () throws(LogFormatError) in
+            try RetentionJob(directory: dir, policy: policy).apply(now: now)
+        }
         #expect(r.problems.isEmpty)
         steps.append("final apply")
         try check(afterCompleteApply: true)
