@@ -100,6 +100,28 @@ import Testing
         }
     }
 
+    /// A core whose run fails gives back its place only once the failure is recorded: a core woken by that place
+    /// before then rendered a run that is never written, then waited for a place nobody gave (a whole-suite run
+    /// hung so in the property test above). Many runs of one item, failing early, on two cores: each must end.
+    @Test func aCoreWokenByAFailingCoresPlaceSeesTheFailure() {
+        for round in 0..<3_000 {
+            let failing = 1 + round % 6
+            let finished = DispatchSemaphore(value: 0)
+            let outcome = Mutex<Failed?>(nil)
+            Thread {
+                let (_, error) = Self.run(
+                    48, run: 1, keys: [0], lengths: [2], cores: 2, flush: 1 << 20, failing: [failing])
+                outcome.withLock { $0 = error }
+                finished.signal()
+            }.start()
+            guard finished.wait(timeout: .now() + 30) == .success else {
+                Issue.record("round \(round): the cores never finished (one waits for a place nobody gives)")
+                return
+            }
+            #expect(outcome.withLock { $0 } == Failed(item: failing))
+        }
+    }
+
     @Test func aSlowWriterHoldsBackTheRendering() {
         // Lines rendered and not yet written, at their most: at most two runs per core are taken and not written.
         let counts = Mutex((rendered: 0, written: 0, mostAhead: 0))

@@ -58,7 +58,6 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
             let (streaming, failure) = Runs.render(
                 runs[k], of: items, &r, into: buffer, flushBytes: flushBytes, render,
                 startStreaming: { state.withLock { $0.startStreaming(k) } }, write: write)
-            if streaming || failure != nil { give() }
             var turn = state.withLock { s in
                 if let failure { s.failed(k, failure) }
                 if streaming {
@@ -69,6 +68,9 @@ public func writeLinesOnEveryCore<T: Sendable, R, E: Error>(
                 }
                 return s.takeTurn()
             }
+            // Only once a failure is recorded: a core this place wakes must see it, or it renders a run that is never
+            // written and then waits for a place that nobody gives back.
+            if streaming || failure != nil { give() }
             // This core writes while the next run in order is ready and no other core is writing.
             while let out = turn {
                 turn = nil
