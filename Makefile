@@ -120,8 +120,8 @@ objectstore:
 #
 # The suite runs under scripts/test-watchdog.py: a test that hangs would otherwise run into CI's limit and leave no
 # trace (`swift test` passes output on in 4 KiB blocks, so CI's tail lags). It follows the test process's event
-# stream; after TEST_SILENCE seconds in which no test starts or ends, or TEST_LIMIT seconds in all, it prints the
-# tests still running and every thread's stack (gdb), and fails the run.
+# stream; after TEST_SILENCE seconds in which no test starts or ends, TEST_LIMIT seconds in all, or 120 s between the
+# run's end and its processes' exit, it prints the tests still running and every thread's stack (gdb), and fails.
 TEST_SILENCE ?= 600
 TEST_LIMIT ?= 2400
 test: deps clients edge browser objectstore debugger
