@@ -250,6 +250,25 @@ import Testing
         #expect(error.offset >= 0 && error.offset < bad.bytes.count)
     }
 
+    /// The events' array is sized once from the request's framing (grown by doubling, 600 spans would leave room
+    /// for 1,024), across resources and scopes and past fields of other numbers; a count of items that will all
+    /// be refused reserves no more than the limit.
+    @Test func theEventsAreSizedOnceFromTheCountOfItems() throws {
+        let spans = [UInt8](repeating: 0, count: 200).flatMap { _ in W.field(2, Self.goodSpan) }
+        let scope = W.field(1, W.field(1, Array("lib".utf8))) + spans
+        let resource = W.field(2, scope) + W.field(2, scope) + W.field(3, Array("https://schema".utf8))
+        let bytes = W.field(1, resource) + W.field(9, [1, 2, 3]) + W.field(1, W.field(2, scope))
+        #expect(Self.expectAgreement(bytes, .traces) == true)
+        let imported = try OTLPWireDecoder.traces(protobuf: bytes)
+        #expect(imported.events.count == 600)
+        #expect(imported.events.capacity < 700, "capacity \(imported.events.capacity)")
+
+        let empties = W.field(1, W.field(2, (0..<100_000).reduce(into: [UInt8]()) { s, _ in s += [0x12, 0x00] }))
+        let all = try OTLPWireDecoder.traces(protobuf: empties)
+        #expect(all.events.isEmpty && all.rejected.count == 100_000)
+        #expect(all.events.capacity < OTLPWireDecoder.reservedEventsLimit * 2, "capacity \(all.events.capacity)")
+    }
+
     /// Arrays nested `depth` times in one attribute value: both decoders allow the same depth and no more.
     @Test func nestingIsBoundedAtTheSameDepthAsSwiftProtobuf() throws {
         func nested(_ depth: Int) -> [UInt8] {

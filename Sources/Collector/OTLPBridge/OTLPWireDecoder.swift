@@ -35,6 +35,10 @@ public enum OTLPWireDecoder {
     /// How deep messages (and unknown groups) may nest, the request counting as one: swift-protobuf's default.
     public static let depthLimit = 100
 
+    /// At most this many events are reserved from the count of a request's items; a larger request grows its
+    /// array as it decodes.
+    static let reservedEventsLimit = 16_384
+
     /// An `ExportTraceServiceRequest`, decoded and mapped.
     public static func traces(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
         try decode(bytes) { (reader, out) throws(OTLPWireError) in try reader.traceRequest(into: &out) }
@@ -52,6 +56,10 @@ public enum OTLPWireDecoder {
         let keys = KeyTable()
         let failure: OTLPWireError? = bytes.withUnsafeBytes { raw in
             var reader = WireReader(raw, budget: depthLimit - 1, keys: keys)
+            // Sized once: grown by doubling, the array of a post of 500 spans was reallocated nine times, each
+            // time moving its events (several hundred bytes each). Capped: the count includes refused items.
+            var counter = reader
+            out.events.reserveCapacity(min(counter.itemCount(), OTLPWireDecoder.reservedEventsLimit))
             do throws(OTLPWireError) {
                 try body(&reader, &out)
                 return nil
@@ -319,6 +327,33 @@ private struct WireReader {
 
     enum Item { case span, log }
 
+    /// How many spans or log records the request holds (request field 1, then field 2 of each resource and of
+    /// each scope), from the framing alone. Damage ends the count early: the decoding pass says what is wrong.
+    mutating func itemCount() -> Int {
+        var n = 0
+        do throws(OTLPWireError) {
+            while try next() {
+                guard field == 1, wire == Wire.lengthDelimited else {
+                    try skip()
+                    continue
+                }
+                var resource = try message()
+                while try resource.next() {
+                    guard resource.field == 2, resource.wire == Wire.lengthDelimited else {
+                        try resource.skip()
+                        continue
+                    }
+                    var scope = try resource.message()
+                    while try scope.next() {
+                        if scope.field == 2 && scope.wire == Wire.lengthDelimited { n += 1 }
+                        try scope.skip()
+                    }
+                }
+            }
+        } catch {}
+        return n
+    }
+
     /// Where one scope's items landed in `out.events`, to stamp them once the scope is known.
     struct ScopeRun {
         var scope: InstrumentationScope
@@ -392,10 +427,9 @@ private struct WireReader {
                 try m.scope(&run.scope)
             case (2, Wire.lengthDelimited):
                 var m = try message()
-                let result = item == .span ? try m.span() : try m.logRecord()
-                switch result {
-                case .success(let e): out.events.append(e)
-                case .failure(let invalid):
+                // Appended where they are made: an event passed back in a `Result` was copied on its way.
+                let invalid = item == .span ? try m.span(into: &out.events) : try m.logRecord(into: &out.events)
+                if let invalid {
                     out.rejected.append(RejectedItem(resource: r, scope: s, item: i, reason: invalid.reason))
                 }
                 i += 1
@@ -428,9 +462,9 @@ private struct WireReader {
         var flags: UInt32 = 0
     }
 
-    /// `Span` (field numbers in trace.proto). Wire damage throws; a well-formed span that breaks OTLP's rules
-    /// (ids, kind, status) is a failure with the mapping's reason.
-    mutating func span() throws(OTLPWireError) -> Result<AuditEvent, OTLPMapping.Invalid> {
+    /// `Span` (field numbers in trace.proto), appended to `events`. Wire damage throws; a well-formed span that
+    /// breaks OTLP's rules (ids, kind, status) is not appended, and its reason is returned.
+    mutating func span(into events: inout [AuditEvent]) throws(OTLPWireError) -> OTLPMapping.Invalid? {
         var traceID: Range<Int>? = nil
         var spanID: Range<Int>? = nil
         var parentID: Range<Int>? = nil
@@ -441,7 +475,7 @@ private struct WireReader {
         var end: UInt64 = 0
         var attributes: [Attribute] = []
         var dropped: UInt32 = 0
-        var events: [SpanEvent] = []
+        var spanEvents: [SpanEvent] = []
         var droppedEvents: UInt32 = 0
         var links: [RawLink] = []
         var droppedLinks: UInt32 = 0
@@ -465,7 +499,7 @@ private struct WireReader {
             case (10, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
             case (11, Wire.lengthDelimited):
                 var m = try message()
-                events.append(try m.spanEvent())
+                spanEvents.append(try m.spanEvent())
             case (12, Wire.varint): droppedEvents = UInt32(truncatingIfNeeded: try varint())
             case (13, Wire.lengthDelimited):
                 var m = try message()
@@ -498,15 +532,16 @@ private struct WireReader {
                         spanID: try id8(l.spanID, "link span_id", required: true), traceState: l.traceState,
                         attributes: l.attributes, droppedAttributesCount: l.dropped, flags: l.flags))
             }
-            return .success(
+            events.append(
                 AuditEvent(
                     kind: .span, startTimeUnixNano: start, endTimeUnixNano: end, traceID: trace, spanID: span,
                     parentSpanID: parent, traceState: traceState, flags: flags, spanKind: spanKind, name: name,
                     statusCode: status, statusMessage: statusMessage, attributes: attributes,
-                    droppedAttributesCount: dropped, events: events, droppedEventsCount: droppedEvents,
+                    droppedAttributesCount: dropped, events: spanEvents, droppedEventsCount: droppedEvents,
                     links: spanLinks, droppedLinksCount: droppedLinks))
+            return nil
         } catch {
-            return .failure(error)
+            return error
         }
     }
 
@@ -556,8 +591,8 @@ private struct WireReader {
         }
     }
 
-    /// `LogRecord` (field numbers in logs.proto).
-    mutating func logRecord() throws(OTLPWireError) -> Result<AuditEvent, OTLPMapping.Invalid> {
+    /// `LogRecord` (field numbers in logs.proto), appended to `events` as `span(into:)` does.
+    mutating func logRecord(into events: inout [AuditEvent]) throws(OTLPWireError) -> OTLPMapping.Invalid? {
         var time: UInt64 = 0
         var observed: UInt64 = 0
         var severity = 0
@@ -602,9 +637,10 @@ private struct WireReader {
                 eventName: eventName, attributes: attributes, droppedAttributesCount: dropped)
             // An access event exported as a log record (`auditq --format otlp`) comes back as the access event.
             try OTLPMapping.restoreAccessEvent(&e)
-            return .success(e)
+            events.append(consume e)
+            return nil
         } catch {
-            return .failure(error)
+            return error
         }
     }
 
