@@ -233,6 +233,86 @@ import Testing
         #expect(events.count == 3 + 2)
     }
 
+    // MARK: Item bombs
+
+    /// Bodies of many tiny items (an empty log record is two bytes of protobuf, `{}` three of JSON, and each
+    /// became an event of several hundred bytes: a 2 KB gzip body held a million), against a limit of 1,000
+    /// items per request, on every route that takes many items: 413 (gRPC: RESOURCE_EXHAUSTED) before they
+    /// become events, nothing of them stored; a request at the limit is taken whole.
+    @Test func requestsOfMoreItemsThanTheLimitAre413OnEveryRoute() async throws {
+        // A length-delimited protobuf field.
+        func field(_ number: UInt8, _ body: [UInt8]) -> [UInt8] {
+            var out = [number << 3 | 2]
+            var n = body.count
+            while n >= 0x80 {
+                out.append(UInt8(n & 0x7F) | 0x80)
+                n >>= 7
+            }
+            return out + [UInt8(n)] + body
+        }
+        // ResourceLogs { ScopeLogs { n empty LogRecords (field 2) } }.
+        func logs(_ n: Int) -> [UInt8] {
+            field(1, field(2, [UInt8](repeating: 0, count: n).flatMap { _ in [0x12, 0x00] }))
+        }
+        // The same with a time of its own in each record (field 1, fixed64), so none is a repeat of another.
+        func timedLogs(_ n: Int) -> [UInt8] {
+            let records = (1...n).flatMap { i in
+                field(2, [0x09] + withUnsafeBytes(of: UInt64(i).littleEndian, Array.init))
+            }
+            return field(1, field(2, records))
+        }
+        let million = IngestServiceTests.gzip(logs(1_000_000))
+        #expect(million.count < 20_000)
+        let events = try await Self.withCollector(extra: ["--max-items-per-request", "1000"]) { c in
+            let zipkin = "http://127.0.0.1:\(c.zipkinPort)"
+            let jsonLogs =
+                #"{"resourceLogs":[{"scopeLogs":[{"logRecords":["#
+                + Array(repeating: "{}", count: 1001)
+                .joined(separator: ",") + "]}]}]}"
+            for (base, path, type, gzip, body, says) in [
+                (c.base, "/v1/logs", "application/x-protobuf", true, million, "1000000 items"),
+                (c.base, "/v1/logs", "application/x-protobuf", false, logs(1001), "1001 items"),
+                (c.base, "/v1/logs", "application/json", false, Array(jsonLogs.utf8), "more than 1000 items"),
+                (
+                    c.base, "/v1/access", "application/x-ndjson", false,
+                    Array(String(repeating: #"{"status":"200"}"# + "\n\n", count: 1001).utf8), "1001 lines"
+                ),
+                (
+                    zipkin, "/api/v2/spans", "application/json", false,
+                    Array(("[" + Array(repeating: "{}", count: 1001).joined(separator: ",") + "]").utf8),
+                    "more than 1000 spans"
+                ),
+            ] {
+                var request = URLRequest(url: URL(string: base + path)!)
+                request.httpMethod = "POST"
+                request.setValue(type, forHTTPHeaderField: "Content-Type")
+                if gzip { request.setValue("gzip", forHTTPHeaderField: "Content-Encoding") }
+                request.httpBody = Data(body)
+                let (data, response) = try await URLSession.shared.data(for: request)
+                let text = String(decoding: data, as: UTF8.self)
+                #expect((response as? HTTPURLResponse)?.statusCode == 413, "\(path) \(type): \(text)")
+                #expect(text.contains(says) && text.contains("smaller requests"), "\(path) \(type): \(text)")
+            }
+            try await GRPCReceiverTests.withClients(port: c.grpcPort) { _, logsClient, _ in
+                let refused = await #expect(throws: RPCError.self) {
+                    try await logsClient.export(try OTLPLogsRequest(serializedBytes: logs(1001)))
+                }
+                #expect(refused?.code == .resourceExhausted, "\(String(describing: refused))")
+                #expect(refused?.message.contains("1001 items, more than the limit of 1000") == true)
+            }
+            let m = try await c.metrics()
+            #expect(m["audit_collector_rejected_items_total{receiver=\"otlp_http_logs\",reason=\"too_large\"}"] == 3)
+            #expect(m["audit_collector_rejected_items_total{receiver=\"access_ndjson\",reason=\"too_large\"}"] == 1)
+            #expect(m["audit_collector_rejected_items_total{receiver=\"zipkin_json\",reason=\"too_large\"}"] == 1)
+            #expect(m["audit_collector_rejected_items_total{receiver=\"otlp_grpc_logs\",reason=\"too_large\"}"] == 1)
+            // At the limit, the request is taken.
+            let (status, _) = try await c.post("/v1/logs", timedLogs(1000), type: "application/x-protobuf")
+            #expect(status == 200)
+        }
+        #expect(events.count == 1000, "\(events.count) events stored")
+        #expect(events.allSatisfy { $0.kind == .log })
+    }
+
     // MARK: Deep nesting and a million attributes
 
     /// JSON nested 100,000 deep on every JSON route: a 400 that names the depth, no stack overflow.

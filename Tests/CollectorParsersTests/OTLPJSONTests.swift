@@ -24,6 +24,46 @@ import Testing
              "status":{"code":2,"message":"boom"}}]}]}]}
         """#
 
+    /// `maxItems` on OTLP/JSON: a body of exactly that many spans or log records (rejected ones count) decodes;
+    /// one more is refused as too many, not as malformed.
+    @Test func moreOTLPJSONItemsThanTheLimitAreRefused() throws {
+        let items = Array(repeating: "{}", count: 5).joined(separator: ",")
+        let logs = Array(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[\#(items)]},{"logRecords":[{}]}]}]}"#.utf8)
+        #expect(try OTLPJSON.logs(json: logs, maxItems: 6).events.count == 6)
+        let refused = #expect(throws: OTLPJSON.DecodeError.self) { try OTLPJSON.logs(json: logs, maxItems: 5) }
+        #expect(refused?.itemLimit == 5 && refused?.message.contains("more than 5 items") == true)
+        let spans = Array(#"{"resourceSpans":[{"scopeSpans":[{"spans":[\#(items)]}]}]}"#.utf8)
+        let rejected = try OTLPJSON.traces(json: spans, maxItems: 5)
+        #expect(rejected.events.isEmpty && rejected.rejected.count == 5)
+        #expect(throws: OTLPJSON.DecodeError.self) { try OTLPJSON.traces(json: spans, maxItems: 4) }
+        let malformed = #expect(throws: OTLPJSON.DecodeError.self) {
+            try OTLPJSON.logs(json: Array(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{}"#.utf8), maxItems: 5)
+        }
+        #expect(malformed?.itemLimit == nil)
+    }
+
+    /// The counts that bound NDJSON and Zipkin requests before decoding: exact past the limit, blank lines not
+    /// counted, nil at or under it and for bodies too short to hold more.
+    @Test func accessLinesAndZipkinSpansAreCountedPastTheLimit() {
+        func lines(_ text: String, _ limit: Int) -> Int? {
+            AccessEventMapping.linesOverLimit(Array(text.utf8), limit: limit)
+        }
+        #expect(lines("a\n\n \t\r\nb\r\nc", 2) == 3)
+        #expect(lines("a\n\n \t\r\nb\r\nc", 3) == nil)
+        #expect(lines("a\nb\nc\n", 2) == 3)
+        #expect(lines("\n\n\n\n\n\n", 1) == nil)
+        #expect(lines("ab", 1) == nil)
+        func spans(_ text: String, _ limit: Int) -> Int? {
+            ZipkinMapping.spansOverLimit(Array(text.utf8), limit: limit)
+        }
+        #expect(spans("[{},{},{\"a\":[1,2]}]", 2) == 3)
+        #expect(spans("[{},{},{\"a\":[1,2]}]", 3) == nil)
+        #expect(spans("[{}, {} ,{}]", 2) == 3)
+        #expect(spans("{\"a\":[{},{},{},{}]}", 1) == nil)
+        #expect(spans("[{},{},{}", 2) == 3)
+        #expect(spans("[{},{}", 1) == 2)
+    }
+
     @Test func decodesTheOTLPJSONRules() throws {
         let imported = try OTLPJSON.traces(json: Array(Self.sample.utf8))
         let span = try #require(imported.events.first)

@@ -269,6 +269,25 @@ import Testing
         #expect(all.events.capacity < OTLPWireDecoder.reservedEventsLimit * 2, "capacity \(all.events.capacity)")
     }
 
+    /// `maxItems`: a request of exactly that many spans or log records (counted over resources and scopes)
+    /// decodes; one more is refused as too many, naming the count; damage before the limit is still malformed.
+    @Test(arguments: Signal.allCases)
+    func moreItemsThanTheLimitAreRefusedBeforeDecoding(signal: Signal) throws {
+        let scope = (0..<3).flatMap { _ in W.field(2, signal == .traces ? Self.goodSpan : []) }
+        let bytes = W.field(1, W.field(2, scope) + W.field(2, scope)) + W.field(1, W.field(2, scope))
+        func decode(_ bytes: [UInt8], _ limit: Int) throws(OTLPWireError) -> OTLPMapping.Imported {
+            signal == .traces
+                ? try OTLPWireDecoder.traces(protobuf: bytes, maxItems: limit)
+                : try OTLPWireDecoder.logs(protobuf: bytes, maxItems: limit)
+        }
+        #expect(try decode(bytes, 9).events.count == 9)
+        let error = #expect(throws: OTLPWireError.self) { try decode(bytes, 8) }
+        #expect(error?.code == .tooManyItems)
+        #expect(error?.message == "the request holds 9 items, more than the limit of 8 per request")
+        let damaged = W.field(1, W.field(2, [0x0F] + W.field(2, [])))
+        #expect((#expect(throws: OTLPWireError.self) { try decode(damaged, 0) })?.code == .malformed)
+    }
+
     /// Arrays nested `depth` times in one attribute value: both decoders allow the same depth and no more.
     @Test func nestingIsBoundedAtTheSameDepthAsSwiftProtobuf() throws {
         func nested(_ depth: Int) -> [UInt8] {

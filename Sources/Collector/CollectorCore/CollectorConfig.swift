@@ -38,6 +38,7 @@ public struct CollectorConfig: Sendable, Equatable {
     public var maxBodyBytes = 64 << 20
     public var maxPendingEvents = 200_000
     public var maxAttributesPerRecord = 1_024
+    public var maxItemsPerRequest = IngestLimits().maxItemsPerRequest
     public var maxStringBytes = 256 << 10
     public var userAttributes = IdentityKeys().subject
     public var emailAttributes = IdentityKeys().email
@@ -104,6 +105,7 @@ public struct CollectorConfig: Sendable, Equatable {
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "storage.seal_nice",
         "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
+        "limits.max_items_per_request",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
         "identity.jwks_url", "identity.jwks_refresh_seconds", "identity.jwks_unknown_kid_min_seconds",
         "identity.token_leeway_seconds", "identity.token_audiences",
@@ -183,6 +185,7 @@ public struct CollectorConfig: Sendable, Equatable {
         int("limits.max_pending_events") { c.maxPendingEvents = $0 }
         int("limits.max_attributes_per_record") { c.maxAttributesPerRecord = $0 }
         int("limits.max_string_bytes") { c.maxStringBytes = $0 }
+        int("limits.max_items_per_request") { c.maxItemsPerRequest = $0 }
         func list(_ k: String, _ set: ([String]) -> Void) {
             guard let v = flat[k] else { return }
             if let list = v as? [Any], list.allSatisfy({ $0 is String }) {
@@ -272,6 +275,7 @@ public struct CollectorConfig: Sendable, Equatable {
         int("AUDIT_COLLECTOR_SEAL_NICE") { c.sealNice = $0 }
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
         int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
+        int("AUDIT_COLLECTOR_MAX_ITEMS_PER_REQUEST") { c.maxItemsPerRequest = $0 }
         int("AUDIT_COLLECTOR_SYSLOG_UDP_RECEIVE_BUFFER_BYTES") { c.syslogUDPReceiveBufferBytes = $0 }
         guard problems.isEmpty else { throw Problem(messages: problems) }
         return c
@@ -288,6 +292,7 @@ public struct CollectorConfig: Sendable, Equatable {
             ("segment_age_seconds", segmentAgeSeconds),
             ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
             ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
+            ("max_items_per_request", maxItemsPerRequest),
             ("tcp_idle_timeout_seconds", syslogTCPIdleTimeoutSeconds), ("idle_timeout_seconds", grpcIdleTimeoutSeconds),
             ("udp_receive_buffer_bytes", syslogUDPReceiveBufferBytes),
         ] where v <= 0 {

@@ -19,7 +19,7 @@ public enum RejectionReason: String, Sendable, CaseIterable {
     case invalidLine = "invalid_line"
     /// A body that does not decode as the declared content.
     case malformed
-    /// A body larger than the limit after decompression.
+    /// A body larger than the limit after decompression, or holding more items than the limit.
     case tooLarge = "too_large"
     /// A content type or encoding the route does not take.
     case unsupportedMediaType = "unsupported_media_type"

@@ -94,7 +94,16 @@ public enum GRPCReceiver {
         let receiver = sender.receiver
         try checkSize(bytes, ingest: ingest, receiver: receiver, sender: sender.name)
         let imported: OTLPMapping.Imported
-        do throws(OTLPWireError) { imported = try Request.imported(protobuf: bytes) } catch {
+        do throws(OTLPWireError) {
+            imported = try Request.imported(protobuf: bytes, maxItems: ingest.limits.maxItemsPerRequest)
+        } catch {
+            if error.code == .tooManyItems {
+                // As for a message over the size limit: RESOURCE_EXHAUSTED without RetryInfo.
+                ingest.metrics.rejected(receiver.label, sender: sender.name, reason: .tooLarge)
+                ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
+                throw GoogleRPCStatus(
+                    code: .resourceExhausted, message: IngestService.tooManyItemsMessage(error.message), details: [])
+            }
             throw invalid(
                 "malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver,
                 sender: sender.name)

@@ -19,6 +19,9 @@ public struct IngestLimits: Sendable, Hashable {
     public var maxStringBytes = 256 << 10
     /// Longest NDJSON line in bytes.
     public var maxAccessLineBytes = 1 << 20
+    /// Most items (spans, log records, access lines) one request may hold; more gets 413. An item can be two bytes
+    /// and its event several hundred, so the body limit alone does not bound a request's memory.
+    public var maxItemsPerRequest = 100_000
     /// Seconds a client is told to wait when the collector is saturated.
     public var retryAfterSeconds = 1
     public init() {}
@@ -151,13 +154,19 @@ public final class IngestService: Sendable {
         let imported: OTLPMapping.Imported
         switch encoding {
         case .protobuf:
-            do throws(OTLPWireError) { imported = try Request.imported(protobuf: body) } catch {
+            do throws(OTLPWireError) {
+                imported = try Request.imported(protobuf: body, maxItems: limits.maxItemsPerRequest)
+            } catch {
+                if error.code == .tooManyItems { return tooManyItems(error.message, context, encoding) }
                 metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed \(Request.shortName) protobuf: \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         case .json:
-            do throws(OTLPJSON.DecodeError) { imported = try Request.imported(json: body) } catch {
+            do throws(OTLPJSON.DecodeError) {
+                imported = try Request.imported(json: body, maxItems: limits.maxItemsPerRequest)
+            } catch {
+                if error.itemLimit != nil { return tooManyItems(error.message, context, encoding) }
                 metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed OTLP/JSON \(Request.signal): \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
@@ -173,6 +182,11 @@ public final class IngestService: Sendable {
 
     func ingestAccess(_ body: [UInt8], _ context: SenderContext) async -> IngestResponse {
         let receiver = context.receiver.label
+        let limit = limits.maxItemsPerRequest
+        if let lines = AccessEventMapping.linesOverLimit(body, limit: limit) {
+            let what = "the request holds \(lines) lines, more than the limit of \(limit) per request"
+            return tooManyItems(what, context, .json)
+        }
         let (events, errors) = AccessEventMapping.events(
             fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
         var lineErrors = errors.map { (line: $0.line, reason: $0.reason) }
@@ -228,6 +242,10 @@ public final class IngestService: Sendable {
     func ingestZipkin(_ body: [UInt8], _ context: SenderContext) async -> IngestResponse {
         let receiver = context.receiver.label
         let parsed: (events: [AuditEvent], rejected: [ZipkinMapping.Rejected])
+        if ZipkinMapping.spansOverLimit(body, limit: limits.maxItemsPerRequest) != nil {
+            let what = "the request holds more than \(limits.maxItemsPerRequest) spans, the limit per request"
+            return tooManyItems(what, context, .json)
+        }
         do {
             parsed = try ZipkinMapping.events(fromJSON: body)
         } catch {
@@ -581,6 +599,14 @@ public final class IngestService: Sendable {
         let message = "request body exceeds \(limits.maxBodyBytes) bytes after decompression"
         return rpcError(413, code: 8, message, receiver, encoding)
     }
+
+    /// A request of more items than `maxItemsPerRequest`: 413, as for a body over its limit (resending cannot help).
+    private func tooManyItems(_ what: String, _ context: SenderContext, _ encoding: Encoding) -> IngestResponse {
+        metrics.rejected(context.receiver.label, sender: context.name, reason: .tooLarge)
+        return rpcError(413, code: 8, Self.tooManyItemsMessage(what), context.receiver, encoding)
+    }
+
+    static func tooManyItemsMessage(_ what: String) -> String { "\(what); send them in smaller requests" }
 
     /// A `google.rpc.Status` body in the request's encoding (access routes answer in JSON).
     func rpcError(

@@ -14,12 +14,14 @@ public protocol OTLPExport: SwiftProtobuf.Message, Sendable {
     static var shortName: String { get }
     /// The receiver of this signal over OTLP/gRPC.
     static var grpcReceiver: Receiver { get }
-    /// The raw events of an OTLP/JSON body and the items rejected one by one, in one pass over the bytes.
-    static func imported(json bytes: [UInt8]) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported
+    /// The raw events of an OTLP/JSON body and the items rejected one by one, in one pass over the bytes; a body
+    /// of more than `maxItems` items is refused when the next one starts.
+    static func imported(json bytes: [UInt8], maxItems: Int) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported
     /// The raw events of the request (attributes as sent) and the items rejected one by one.
     func imported() -> OTLPMapping.Imported
-    /// The same straight from protobuf bytes, without building the message (the receivers' path).
-    static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported
+    /// The same straight from protobuf bytes, without building the message (the receivers' path); a request of
+    /// more than `maxItems` items is refused before any is decoded.
+    static func imported(protobuf bytes: [UInt8], maxItems: Int) throws(OTLPWireError) -> OTLPMapping.Imported
     /// The export response for what was stored (partial success when items were rejected).
     static func response(_ stored: IngestService.Stored) -> Response
 }
@@ -28,12 +30,16 @@ extension OTLPTraceRequest: OTLPExport {
     public static var signal: String { "traces" }
     public static var shortName: String { "ExportTraceServiceRequest" }
     public static var grpcReceiver: Receiver { .otlpGRPCTraces }
-    public static func imported(json bytes: [UInt8]) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported {
-        try OTLPJSON.traces(json: bytes)
+    public static func imported(json bytes: [UInt8], maxItems: Int) throws(OTLPJSON.DecodeError)
+        -> OTLPMapping.Imported
+    {
+        try OTLPJSON.traces(json: bytes, maxItems: maxItems)
     }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
-    public static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
-        try OTLPWireDecoder.traces(protobuf: bytes)
+    public static func imported(protobuf bytes: [UInt8], maxItems: Int) throws(OTLPWireError)
+        -> OTLPMapping.Imported
+    {
+        try OTLPWireDecoder.traces(protobuf: bytes, maxItems: maxItems)
     }
     public static func response(
         _ stored: IngestService.Stored
@@ -46,12 +52,16 @@ extension OTLPLogsRequest: OTLPExport {
     public static var signal: String { "logs" }
     public static var shortName: String { "ExportLogsServiceRequest" }
     public static var grpcReceiver: Receiver { .otlpGRPCLogs }
-    public static func imported(json bytes: [UInt8]) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported {
-        try OTLPJSON.logs(json: bytes)
+    public static func imported(json bytes: [UInt8], maxItems: Int) throws(OTLPJSON.DecodeError)
+        -> OTLPMapping.Imported
+    {
+        try OTLPJSON.logs(json: bytes, maxItems: maxItems)
     }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
-    public static func imported(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
-        try OTLPWireDecoder.logs(protobuf: bytes)
+    public static func imported(protobuf bytes: [UInt8], maxItems: Int) throws(OTLPWireError)
+        -> OTLPMapping.Imported
+    {
+        try OTLPWireDecoder.logs(protobuf: bytes, maxItems: maxItems)
     }
     public static func response(
         _ stored: IngestService.Stored

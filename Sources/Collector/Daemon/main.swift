@@ -60,6 +60,8 @@ struct Collector: AsyncParsableCommand {
         @Option(help: "Largest request body after decompression, bytes (default 64 MiB).") var maxBodyBytes: Int?
         @Option(help: "Events waiting for the disk beyond which requests get 503 (default 200000).")
         var maxPendingEvents: Int?
+        @Option(help: "Spans, log records or access lines one request may hold; more get 413 (default 100000).")
+        var maxItemsPerRequest: Int?
         @Option(help: "Seal a segment at this size, bytes (default 256 MiB).") var segmentBytes: Int?
         @Option(help: "Seal a segment at this age, seconds (default 3600).") var segmentAgeSeconds: Int?
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel:
@@ -118,6 +120,7 @@ struct Collector: AsyncParsableCommand {
             if let fsyncIntervalMs { c.fsyncIntervalMs = fsyncIntervalMs }
             if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
             if let maxPendingEvents { c.maxPendingEvents = maxPendingEvents }
+            if let maxItemsPerRequest { c.maxItemsPerRequest = maxItemsPerRequest }
             if let segmentBytes { c.segmentBytes = segmentBytes }
             if let segmentAgeSeconds { c.segmentAgeSeconds = segmentAgeSeconds }
             if let logLevel { c.logLevel = logLevel }
@@ -203,6 +206,7 @@ struct Collector: AsyncParsableCommand {
             limits.maxBodyBytes = c.maxBodyBytes
             limits.maxAttributesPerRecord = c.maxAttributesPerRecord
             limits.maxStringBytes = c.maxStringBytes
+            limits.maxItemsPerRequest = c.maxItemsPerRequest
             let normalization: NormalizerOptions
             do { normalization = try await c.normalizerOptions(logger: logger) } catch {
                 throw ValidationError(error.description)

@@ -21,6 +21,8 @@ public struct OTLPWireError: Error, Sendable, Hashable, CustomStringConvertible 
         case invalidUTF8
         /// Messages nested deeper than the limit.
         case depthLimit
+        /// More spans or log records than the caller's limit (counted before any is decoded).
+        case tooManyItems
     }
 
     public var code: Code
@@ -39,27 +41,41 @@ public enum OTLPWireDecoder {
     /// array as it decodes.
     static let reservedEventsLimit = 16_384
 
-    /// An `ExportTraceServiceRequest`, decoded and mapped.
-    public static func traces(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
-        try decode(bytes) { (reader, out) throws(OTLPWireError) in try reader.traceRequest(into: &out) }
+    /// An `ExportTraceServiceRequest`, decoded and mapped. A request of more than `maxItems` spans is refused
+    /// (`.tooManyItems`) before any is decoded.
+    public static func traces(protobuf bytes: [UInt8], maxItems: Int = .max) throws(OTLPWireError)
+        -> OTLPMapping.Imported
+    {
+        try decode(bytes, maxItems) { (reader, out) throws(OTLPWireError) in try reader.traceRequest(into: &out) }
     }
 
-    /// An `ExportLogsServiceRequest`, decoded and mapped.
-    public static func logs(protobuf bytes: [UInt8]) throws(OTLPWireError) -> OTLPMapping.Imported {
-        try decode(bytes) { (reader, out) throws(OTLPWireError) in try reader.logsRequest(into: &out) }
+    /// An `ExportLogsServiceRequest`, decoded and mapped; `maxItems` as for traces.
+    public static func logs(protobuf bytes: [UInt8], maxItems: Int = .max) throws(OTLPWireError)
+        -> OTLPMapping.Imported
+    {
+        try decode(bytes, maxItems) { (reader, out) throws(OTLPWireError) in try reader.logsRequest(into: &out) }
     }
 
     private static func decode(
-        _ bytes: [UInt8], _ body: (inout WireReader, inout OTLPMapping.Imported) throws(OTLPWireError) -> Void
+        _ bytes: [UInt8], _ maxItems: Int,
+        _ body: (inout WireReader, inout OTLPMapping.Imported) throws(OTLPWireError) -> Void
     ) throws(OTLPWireError) -> OTLPMapping.Imported {
         var out = OTLPMapping.Imported()
         let keys = KeyTable()
         let failure: OTLPWireError? = bytes.withUnsafeBytes { raw in
             var reader = WireReader(raw, budget: depthLimit - 1, keys: keys)
+            // An item can take two bytes (an empty log record is valid) and become an event of several hundred:
+            // a limit on the bytes alone let one small gzip body grow into gigabytes of events.
+            var counter = reader
+            let items = counter.itemCount()
+            guard items <= maxItems else {
+                return OTLPWireError(
+                    code: .tooManyItems, offset: 0,
+                    message: "the request holds \(items) items, more than the limit of \(maxItems) per request")
+            }
             // Sized once: grown by doubling, the array of a post of 500 spans was reallocated nine times, each
             // time moving its events (several hundred bytes each). Capped: the count includes refused items.
-            var counter = reader
-            out.events.reserveCapacity(min(counter.itemCount(), OTLPWireDecoder.reservedEventsLimit))
+            out.events.reserveCapacity(min(items, OTLPWireDecoder.reservedEventsLimit))
             do throws(OTLPWireError) {
                 try body(&reader, &out)
                 return nil

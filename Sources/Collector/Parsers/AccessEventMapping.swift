@@ -69,6 +69,25 @@ public enum AccessEventMapping {
         return (events, errors)
     }
 
+    /// How many lines an NDJSON body holds that are not blank, when that is more than `limit`; nil otherwise. A
+    /// line can be two bytes and its event several hundred, so a request's lines are bounded before they are
+    /// decoded. Counted only when the body is long enough to hold more than `limit` lines.
+    public static func linesOverLimit(_ body: [UInt8], limit: Int) -> Int? {
+        guard (body.count + 1) / 2 > limit else { return nil }
+        var lines = 0
+        var blank = true
+        for c in body {
+            if c == 0x0A {
+                if !blank { lines += 1 }
+                blank = true
+            } else if c != 0x20 && c != 0x09 && c != 0x0D {
+                blank = false
+            }
+        }
+        if !blank { lines += 1 }
+        return lines > limit ? lines : nil
+    }
+
     public struct Refusal: Error, Sendable, Hashable {
         public var message: String
     }

@@ -26,36 +26,46 @@ public enum OTLPJSON {
         /// Where in the document, e.g. `resourceSpans[0].scopeSpans[1].spans[3].startTimeUnixNano`.
         public var path: String
         public var message: String
+        /// Set when the body held more items than this limit (not malformed: too large).
+        public var itemLimit: Int? = nil
         public var description: String { path.isEmpty ? message : "\(path): \(message)" }
 
-        public init(path: String, message: String) {
+        public init(path: String, message: String, itemLimit: Int? = nil) {
             self.path = path
             self.message = message
+            self.itemLimit = itemLimit
         }
 
         /// The same error seen from the enclosing value, which reached it through `step`.
         func under(_ step: String) -> DecodeError {
-            DecodeError(path: path.isEmpty ? step : step + "." + path, message: message)
+            DecodeError(path: path.isEmpty ? step : step + "." + path, message: message, itemLimit: itemLimit)
         }
     }
 
-    /// An `ExportTraceServiceRequest` in OTLP/JSON, decoded and mapped.
-    public static func traces(json body: [UInt8]) throws(DecodeError) -> OTLPMapping.Imported {
-        try decode(body, .span)
+    /// An `ExportTraceServiceRequest` in OTLP/JSON, decoded and mapped. A body of more than `maxItems` spans is
+    /// refused (`itemLimit` set) when the next one starts.
+    public static func traces(json body: [UInt8], maxItems: Int = .max) throws(DecodeError) -> OTLPMapping.Imported {
+        try decode(body, .span, maxItems)
     }
 
-    /// An `ExportLogsServiceRequest` in OTLP/JSON, decoded and mapped.
-    public static func logs(json body: [UInt8]) throws(DecodeError) -> OTLPMapping.Imported {
-        try decode(body, .log)
+    /// An `ExportLogsServiceRequest` in OTLP/JSON, decoded and mapped; `maxItems` as for traces.
+    public static func logs(json body: [UInt8], maxItems: Int = .max) throws(DecodeError) -> OTLPMapping.Imported {
+        try decode(body, .log, maxItems)
     }
 
-    static func decode(_ body: [UInt8], _ item: OTLPJSONScanner.Item) throws(DecodeError) -> OTLPMapping.Imported {
-        var scanner = OTLPJSONScanner(body, item)
+    static func decode(
+        _ body: [UInt8], _ item: OTLPJSONScanner.Item, _ maxItems: Int = .max
+    ) throws(DecodeError) -> OTLPMapping.Imported {
+        var scanner = OTLPJSONScanner(body, item, maxItems: maxItems)
         do throws(OTLPJSONScanner.Failure) {
             try scanner.request()
             return scanner.out
         } catch {
             switch error {
+            case .tooManyItems:
+                throw DecodeError(
+                    path: "", message: "the request holds more than \(maxItems) items, the limit per request",
+                    itemLimit: maxItems)
             case .syntax(let e): throw DecodeError(path: "", message: "malformed JSON: \(e)")
             case .semantic(let e):
                 // A syntax error after the member that failed still comes first.
@@ -130,6 +140,8 @@ struct OTLPJSONScanner {
     enum Failure: Error {
         case syntax(JSONSyntaxError)
         case semantic(OTLPJSON.DecodeError)
+        /// One item more than `maxItems` began.
+        case tooManyItems
     }
 
     typealias DecodeError = OTLPJSON.DecodeError
@@ -137,10 +149,14 @@ struct OTLPJSONScanner {
     var p: ByteJSONParser
     var out = OTLPMapping.Imported()
     let item: Item
+    /// Items (events and rejected ones) a body may hold: an empty log record (`{}`) is three bytes and an event
+    /// of several hundred.
+    let maxItems: Int
 
-    init(_ bytes: [UInt8], _ item: Item) {
+    init(_ bytes: [UInt8], _ item: Item, maxItems: Int = .max) {
         p = ByteJSONParser(bytes: bytes)
         self.item = item
+        self.maxItems = maxItems
     }
 
     // MARK: Parser steps, syntax errors wrapped
@@ -479,6 +495,7 @@ struct OTLPJSONScanner {
             case 1: run.schemaURL = try sc.string(depth + 1, "schemaUrl")
             default:
                 try sc.list(depth + 1, fields[2].0) { (sc, i) throws(Failure) in
+                    guard sc.out.events.count + sc.out.rejected.count < sc.maxItems else { throw .tooManyItems }
                     let result = try sc.item == .span ? sc.span(depth + 2) : sc.logRecord(depth + 2)
                     switch result {
                     case .success(let e): sc.out.events.append(e)

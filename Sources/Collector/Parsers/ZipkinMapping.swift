@@ -70,6 +70,24 @@ public enum ZipkinMapping {
         return (events, rejected)
     }
 
+    /// More than `limit` when a body's array holds more elements than that (counted up to `limit + 1`), nil
+    /// otherwise or when the body is not an array (decoding says why). A span can be three bytes (`{},`) and its
+    /// event or rejection far more, so a request's spans are bounded before they are decoded. Counted only when the
+    /// body is long enough to hold more than `limit`.
+    public static func spansOverLimit(_ body: [UInt8], limit: Int) -> Int? {
+        guard (body.count + 1) / 3 > limit else { return nil }
+        var p = ByteJSONParser(bytes: body)
+        p.skipSpace()
+        guard case .array? = try? p.token(depth: 0), p.beginArray() else { return nil }
+        var spans = 0
+        repeat {
+            guard (try? p.skipValue(depth: 1)) != nil else { return nil }
+            spans += 1
+            if spans > limit { return spans }
+        } while (try? p.nextElement()) == true
+        return nil
+    }
+
     /// The text of a scalar as Zipkin reads it: a string's bytes, a number as written, a boolean's name; nil for
     /// null, arrays and objects.
     static func text(_ t: ByteJSONParser.Token, _ p: ByteJSONParser) -> ArraySlice<UInt8>? {
