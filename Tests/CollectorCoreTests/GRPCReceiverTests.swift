@@ -85,6 +85,35 @@ import Testing
         #expect(c.process.terminationStatus == 0)
     }
 
+    /// The server's first SETTINGS frame, read off a raw socket after the HTTP/2 preface: it lets a client send
+    /// an export of a few hundred KB in one frame without waiting on window updates.
+    @Test func theServerOffersLargeFramesAndAWideWindow() async throws {
+        let data = CollectorProcessTests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let c = try CollectorProcessTests.Running(data: data)
+        defer { if c.process.isRunning { c.stop(signal: SIGKILL) } }
+        let raw = try HostileInputTests.Raw(port: c.grpcPort, timeoutSeconds: 2)
+        raw.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
+        let bytes = raw.readToEnd().bytes
+        // A frame: 24-bit length, type, flags, stream; SETTINGS (type 4) holds 16-bit ids and 32-bit values.
+        func be(_ b: ArraySlice<UInt8>) -> Int { b.reduce(0) { $0 << 8 | Int($1) } }
+        var settings: [Int: Int] = [:]
+        var at = 0
+        while at + 9 <= bytes.count {
+            let length = be(bytes[at..<at + 3])
+            guard at + 9 + length <= bytes.count else { break }
+            if bytes[at + 3] == 4 && bytes[at + 4] & 1 == 0 {
+                for e in stride(from: at + 9, to: at + 9 + length, by: 6) {
+                    settings[be(bytes[e..<e + 2])] = be(bytes[e + 2..<e + 6])
+                }
+                break
+            }
+            at += 9 + length
+        }
+        #expect(settings[5] == GRPCReceiver.maxFrameSize, "SETTINGS_MAX_FRAME_SIZE in \(settings)")
+        #expect(settings[4] == GRPCReceiver.targetWindowSize, "SETTINGS_INITIAL_WINDOW_SIZE in \(settings)")
+    }
+
     @Test func garbageIsInvalidArgumentAndOversizeIsResourceExhaustedWithoutRetryInfo() async throws {
         let data = CollectorProcessTests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: data) }

@@ -55,6 +55,10 @@ public struct OTLPGRPCServices: RegistrableRPCService {
 }
 
 public enum GRPCReceiver {
+    /// The largest HTTP/2 frame a client may send (SETTINGS_MAX_FRAME_SIZE; HTTP/2's default and floor is 16 KB).
+    static let maxFrameSize = 1 << 20
+    /// The flow-control window the server keeps open, per stream and for the connection.
+    static let targetWindowSize = 8 << 20
     /// The call's sender (bearer token in the `authorization` metadata and/or the client certificate), or
     /// UNAUTHENTICATED / PERMISSION_DENIED.
     static func authorize(
@@ -181,6 +185,10 @@ public enum GRPCReceiver {
             config: .defaults { config in
                 config.compression.enabledAlgorithms = [.gzip, .deflate]
                 config.connection.maxIdleTime = idleTimeout
+                // An export is a message of a few hundred KB: with HTTP/2's 16 KB frames and a 64 KB window it
+                // came in a dozen frames, the client waiting on window updates between them.
+                config.http2.maxFrameSize = GRPCReceiver.maxFrameSize
+                config.http2.targetWindowSize = GRPCReceiver.targetWindowSize
                 // The idle GOAWAY closes only once the client acknowledges a PING, which a stalled or vanished
                 // client never does (nor does the transport's keepalive cut it): a connection that sends not
                 // a byte for twice the idle time is closed outright.
