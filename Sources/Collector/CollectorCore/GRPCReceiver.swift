@@ -102,11 +102,9 @@ public enum GRPCReceiver {
             imported = try Request.imported(protobuf: bytes, maxItems: ingest.limits.maxItemsPerRequest)
         } catch {
             if error.code == .tooManyItems {
-                // As for a message over the size limit: RESOURCE_EXHAUSTED without RetryInfo.
-                ingest.metrics.rejected(receiver.label, sender: sender.name, reason: .tooLarge)
-                ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
-                throw GoogleRPCStatus(
-                    code: .resourceExhausted, message: IngestService.tooManyItemsMessage(error.message), details: [])
+                throw tooLarge(
+                    IngestService.tooManyItemsMessage(error.message), ingest: ingest, receiver: receiver,
+                    sender: sender.name)
             }
             throw invalid(
                 "malformed \(Request.protoMessageName) protobuf: \(error)", ingest: ingest, receiver: receiver,
@@ -126,13 +124,19 @@ public enum GRPCReceiver {
         throws(GoogleRPCStatus)
     {
         guard bytes.count > ingest.limits.maxBodyBytes else { return }
+        throw tooLarge(
+            "request message of \(bytes.count) bytes exceeds the limit of \(ingest.limits.maxBodyBytes) bytes after decompression",
+            ingest: ingest, receiver: receiver, sender: sender)
+    }
+
+    /// RESOURCE_EXHAUSTED without RetryInfo, counted as `too_large`: a message over the size limit, or one of
+    /// more items than the limit.
+    static func tooLarge(_ message: String, ingest: IngestService, receiver: Receiver, sender: String? = nil)
+        -> GoogleRPCStatus
+    {
         ingest.metrics.rejected(receiver.label, sender: sender, reason: .tooLarge)
         ingest.metrics.answeredGRPC(receiver.label, code: "\(RPCError.Code.resourceExhausted)")
-        throw GoogleRPCStatus(
-            code: .resourceExhausted,
-            message:
-                "request message of \(bytes.count) bytes exceeds the limit of \(ingest.limits.maxBodyBytes) bytes after decompression",
-            details: [])
+        return GoogleRPCStatus(code: .resourceExhausted, message: message, details: [])
     }
 
     static func invalid(_ message: String, ingest: IngestService, receiver: Receiver, sender: String? = nil)

@@ -594,16 +594,18 @@ public final class IngestService: Sendable {
             body: Array((message + "\n").utf8))
     }
 
-    private func tooLarge(_ receiver: Receiver, _ encoding: Encoding, sender: String? = nil) -> IngestResponse {
+    /// 413 for a body over its size limit, or (with `message`) a request of more items than the limit: resending
+    /// cannot help.
+    private func tooLarge(
+        _ receiver: Receiver, _ encoding: Encoding, sender: String? = nil, message: String? = nil
+    ) -> IngestResponse {
         metrics.rejected(receiver.label, sender: sender, reason: .tooLarge)
-        let message = "request body exceeds \(limits.maxBodyBytes) bytes after decompression"
+        let message = message ?? "request body exceeds \(limits.maxBodyBytes) bytes after decompression"
         return rpcError(413, code: 8, message, receiver, encoding)
     }
 
-    /// A request of more items than `maxItemsPerRequest`: 413, as for a body over its limit (resending cannot help).
     private func tooManyItems(_ what: String, _ context: SenderContext, _ encoding: Encoding) -> IngestResponse {
-        metrics.rejected(context.receiver.label, sender: context.name, reason: .tooLarge)
-        return rpcError(413, code: 8, Self.tooManyItemsMessage(what), context.receiver, encoding)
+        tooLarge(context.receiver, encoding, sender: context.name, message: Self.tooManyItemsMessage(what))
     }
 
     static func tooManyItemsMessage(_ what: String) -> String { "\(what); send them in smaller requests" }
