@@ -240,28 +240,29 @@ import Testing
     /// items per request, on every route that takes many items: 413 (gRPC: RESOURCE_EXHAUSTED) before they
     /// become events, nothing of them stored; a request at the limit is taken whole.
     @Test func requestsOfMoreItemsThanTheLimitAre413OnEveryRoute() async throws {
-        // A length-delimited protobuf field.
-        func field(_ number: UInt8, _ body: [UInt8]) -> [UInt8] {
-            var out = [number << 3 | 2]
-            var n = body.count
-            while n >= 0x80 {
-                out.append(UInt8(n & 0x7F) | 0x80)
-                n >>= 7
+        // A request of `records` in one scope (empty ones: two bytes each on the wire).
+        func logsRequest(_ records: [Opentelemetry_Proto_Logs_V1_LogRecord]) -> OTLPLogsRequest {
+            var scope = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+            scope.logRecords = records
+            var resource = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+            resource.scopeLogs = [scope]
+            var request = OTLPLogsRequest()
+            request.resourceLogs = [resource]
+            return request
+        }
+        func logs(_ n: Int) throws -> [UInt8] {
+            try logsRequest(Array(repeating: Opentelemetry_Proto_Logs_V1_LogRecord(), count: n)).serializedBytes()
+        }
+        // Each with a time of its own, so none is a repeat of another.
+        func timedLogs(_ n: Int) throws -> [UInt8] {
+            let records = (1...n).map { i in
+                var record = Opentelemetry_Proto_Logs_V1_LogRecord()
+                record.timeUnixNano = UInt64(i)
+                return record
             }
-            return out + [UInt8(n)] + body
+            return try logsRequest(records).serializedBytes()
         }
-        // ResourceLogs { ScopeLogs { n empty LogRecords (field 2) } }.
-        func logs(_ n: Int) -> [UInt8] {
-            field(1, field(2, [UInt8](repeating: 0, count: n).flatMap { _ in [0x12, 0x00] }))
-        }
-        // The same with a time of its own in each record (field 1, fixed64), so none is a repeat of another.
-        func timedLogs(_ n: Int) -> [UInt8] {
-            let records = (1...n).flatMap { i in
-                field(2, [0x09] + withUnsafeBytes(of: UInt64(i).littleEndian, Array.init))
-            }
-            return field(1, field(2, records))
-        }
-        let million = IngestServiceTests.gzip(logs(1_000_000))
+        let million = IngestServiceTests.gzip(try logs(1_000_000))
         #expect(million.count < 20_000)
         let events = try await Self.withCollector(extra: ["--max-items-per-request", "1000"]) { c in
             let zipkin = "http://127.0.0.1:\(c.zipkinPort)"
@@ -271,7 +272,7 @@ import Testing
                 .joined(separator: ",") + "]}]}]}"
             for (base, path, type, gzip, body, says) in [
                 (c.base, "/v1/logs", "application/x-protobuf", true, million, "1000000 items"),
-                (c.base, "/v1/logs", "application/x-protobuf", false, logs(1001), "1001 items"),
+                (c.base, "/v1/logs", "application/x-protobuf", false, try logs(1001), "1001 items"),
                 (c.base, "/v1/logs", "application/json", false, Array(jsonLogs.utf8), "more than 1000 items"),
                 (
                     c.base, "/v1/access", "application/x-ndjson", false,
@@ -295,7 +296,7 @@ import Testing
             }
             try await GRPCReceiverTests.withClients(port: c.grpcPort) { _, logsClient, _ in
                 let refused = await #expect(throws: RPCError.self) {
-                    try await logsClient.export(try OTLPLogsRequest(serializedBytes: logs(1001)))
+                    try await logsClient.export(logsRequest(Array(repeating: .init(), count: 1001)))
                 }
                 #expect(refused?.code == .resourceExhausted, "\(String(describing: refused))")
                 #expect(refused?.message.contains("1001 items, more than the limit of 1000") == true)
@@ -306,7 +307,7 @@ import Testing
             #expect(m["audit_collector_rejected_items_total{receiver=\"zipkin_json\",reason=\"too_large\"}"] == 1)
             #expect(m["audit_collector_rejected_items_total{receiver=\"otlp_grpc_logs\",reason=\"too_large\"}"] == 1)
             // At the limit, the request is taken.
-            let (status, _) = try await c.post("/v1/logs", timedLogs(1000), type: "application/x-protobuf")
+            let (status, _) = try await c.post("/v1/logs", try timedLogs(1000), type: "application/x-protobuf")
             #expect(status == 200)
         }
         #expect(events.count == 1000, "\(events.count) events stored")
