@@ -26,7 +26,7 @@ import time
 
 STARTED = re.compile(r"◇ Test (\w+\(.*?\)) started\.")
 CASE_STARTED = re.compile(r"◇ Test case passing (.*) to (\w+\(.*?\)) started\.")
-ENDED = re.compile(r"[✔✘↳􀟈] Test (\w+\(.*?\)) (?:with \d+ test cases? )?(?:passed|failed|skipped)")
+ENDED = re.compile(r"[✔✘􀟈] Test (\w+\(.*?\)) (?:with \d+ test cases? )?(?:passed|failed|skipped)")
 # Frames of this project's code (module names as they appear demangled), for the summary.
 OURS = re.compile(r"\b(LogFormat|Collector\w*|AuditQuery|auditq|TestSupport|\w+Tests)\.")
 NOISE = re.compile(r"(partial apply|thunk|reabstraction|\$s)")
@@ -83,10 +83,11 @@ class Progress:
                 self.run_ended_at = now
 
 
-def follow(path, progress, stop):
-    """Feeds each record of the event stream at `path` to `progress` as it is written."""
+def follow(path, progress):
+    """Feeds each record of the event stream at `path` to `progress` as it is written (a daemon thread: it ends
+    with the script)."""
     handle, partial = None, b""
-    while not stop.is_set():
+    while True:
         if handle is None:
             try:
                 handle = open(path, "rb")
@@ -225,13 +226,12 @@ def main():
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     progress = Progress()
-    stop = threading.Event()
     if args.events:
         try:
             os.remove(args.events)
         except FileNotFoundError:
             pass
-        threading.Thread(target=follow, args=(args.events, progress, stop), daemon=True).start()
+        threading.Thread(target=follow, args=(args.events, progress), daemon=True).start()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
     def pump():
