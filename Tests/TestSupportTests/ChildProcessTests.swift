@@ -100,6 +100,14 @@ import Testing
     }
 
     /// The signal that ended a child is reported as such, also when the exit is seen through `waitid`.
+    /// Each child leads a process group of its own, so stopping it reaches what it started.
+    @Test func aChildLeadsAProcessGroupOfItsOwn() throws {
+        let r = try ChildProcess.run("/bin/sh", ["-c", "echo $$ $(ps -o pgid= -p $$)"])
+        let ids = r.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(ids.count == 2 && ids[0] == ids[1], "pid and process group: \(r.stdout)")
+        #expect(ids.first.map { Int32($0) != getpgrp() } == true)
+    }
+
     @Test func aChildKilledBySIGKILLReportsTheSignal() throws {
         let child = try ChildProcess("/bin/sh", ["-c", "sleep 20 & echo up; exec sleep 60"])
         try child.waitForStdout("up", within: 30) { $0.contains("up\n") }
