@@ -53,6 +53,19 @@ import Testing
         #expect(lines("a\nb\nc\n", 2) == 3)
         #expect(lines("\n\n\n\n\n\n", 1) == nil)
         #expect(lines("ab", 1) == nil)
+        // A CR is dropped only just before the newline, as the decoder does: these lines are not blank.
+        #expect(lines(" \r \n\r\r\nx\r", 2) == 3)
+        #expect(lines(" \r\n\t\r\n\r", 0) == nil)
+        // The count is the decoder's: its events and refused lines, over bodies of blanks, CRs and text.
+        var random = SplitMix64(seed: 15)
+        for _ in 0..<2_000 {
+            let body = (0..<Int.random(in: 1...24, using: &random)).map { _ in
+                [UInt8(0x20), 0x09, 0x0D, 0x0A, 0x0A, 0x78].randomElement(using: &random)!
+            }
+            let decoded = AccessEventMapping.events(fromNDJSON: body)
+            let count = decoded.events.count + decoded.errors.count
+            #expect(AccessEventMapping.linesOverLimit(body, limit: 0) == (count > 0 ? count : nil), "\(body)")
+        }
         func spans(_ text: String, _ limit: Int) -> Int? {
             ZipkinMapping.spansOverLimit(Array(text.utf8), limit: limit)
         }

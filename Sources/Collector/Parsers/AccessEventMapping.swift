@@ -74,17 +74,27 @@ public enum AccessEventMapping {
     /// decoded. Counted only when the body is long enough to hold more than `limit` lines.
     public static func linesOverLimit(_ body: [UInt8], limit: Int) -> Int? {
         guard (body.count + 1) / 2 > limit else { return nil }
+        // Blank as `events(fromNDJSON:)` judges it: spaces and tabs only, once one CR before the newline is dropped.
         var lines = 0
         var blank = true
+        var blankThenCR = false
         for c in body {
-            if c == 0x0A {
-                if !blank { lines += 1 }
+            switch c {
+            case 0x0A:
+                if !blank && !blankThenCR { lines += 1 }
                 blank = true
-            } else if c != 0x20 && c != 0x09 && c != 0x0D {
+                blankThenCR = false
+            case 0x0D:
+                blankThenCR = blank
                 blank = false
+            case 0x20, 0x09:
+                blankThenCR = false
+            default:
+                blank = false
+                blankThenCR = false
             }
         }
-        if !blank { lines += 1 }
+        if !blank && !blankThenCR { lines += 1 }
         return lines > limit ? lines : nil
     }
 
