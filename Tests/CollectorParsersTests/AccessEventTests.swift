@@ -236,11 +236,11 @@ import Testing
         #expect(a.traceID.isZero)
     }
 
-    @Test func badLinesAreNamedAndGoodLinesKept() {
+    @Test func badLinesAreNamedAndGoodLinesKept() throws {
         let body = Array(
             (Self.nginxLine + "\n" + "not json\n" + "\n" + #"["an","array"]"# + "\r\n" + #"{"status":"200"}"# + "\n"
                 + Self.istioLine + "\n").utf8)
-        let (events, errors) = AccessEventMapping.events(fromNDJSON: body)
+        let (events, errors) = try AccessEventMapping.events(fromNDJSON: body)
         #expect(events.count == 2)
         #expect(errors.map(\.line) == [2, 4, 5])
         #expect(errors[0].reason.hasPrefix("not JSON:"))
@@ -248,9 +248,9 @@ import Testing
         #expect(errors[2].reason.hasPrefix("no readable time"))
     }
 
-    @Test func oversizedLinesAreRefused() {
+    @Test func oversizedLinesAreRefused() throws {
         let body = Array((#"{"msec":"1","pad":""# + String(repeating: "x", count: 2_000) + "\"}\n").utf8)
-        let (events, errors) = AccessEventMapping.events(fromNDJSON: body, maxLineBytes: 1_000)
+        let (events, errors) = try AccessEventMapping.events(fromNDJSON: body, maxLineBytes: 1_000)
         #expect(events.isEmpty)
         #expect(errors.first?.reason.contains("exceeds the 1000-byte limit") == true)
     }

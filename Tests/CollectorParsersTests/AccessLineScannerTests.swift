@@ -200,7 +200,7 @@ import Testing
                 if i > 0 { body += r.below(4) == 0 ? [0x0D, 0x0A] : [0x0A] }
                 body += l
             }
-            let (events, errors) = AccessEventMapping.events(fromNDJSON: body, maxLineBytes: limit)
+            let (events, errors) = try AccessEventMapping.events(fromNDJSON: body, maxLineBytes: limit)
             var expected: [AuditEvent] = []
             var expectedErrors: [AccessEventMapping.LineError] = []
             for (n, raw) in body.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {

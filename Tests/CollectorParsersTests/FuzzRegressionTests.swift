@@ -55,13 +55,13 @@ import Testing
 
     /// access-ndjson, found in the first campaign: `"start_time":"3456-11-02T10:00:00.123Z"` trapped on an
     /// overflow of 64-bit nanoseconds. Now the line is refused with a reason, and the others are kept.
-    @Test func anAccessLineFromTheYear3456IsRefusedNotACrash() {
+    @Test func anAccessLineFromTheYear3456IsRefusedNotACrash() throws {
         let body = Array(
             #"""
             {"start_time":"3456-11-02T10:00:00.123Z","method":"GET","path":"/x","response_code":200}
             {"start_time":"2026-11-02T10:00:00.123Z","method":"GET","path":"/y","response_code":200}
             """#.utf8)
-        let (events, errors) = AccessEventMapping.events(fromNDJSON: body)
+        let (events, errors) = try AccessEventMapping.events(fromNDJSON: body)
         #expect(events.count == 1)
         #expect(errors.map(\.line) == [1])
         #expect(errors.first?.reason.contains("no readable time") == true)

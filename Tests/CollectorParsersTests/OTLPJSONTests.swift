@@ -31,7 +31,7 @@ import Testing
         let logs = Array(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[\#(items)]},{"logRecords":[{}]}]}]}"#.utf8)
         #expect(try OTLPJSON.logs(json: logs, maxItems: 6).events.count == 6)
         let refused = #expect(throws: OTLPJSON.DecodeError.self) { try OTLPJSON.logs(json: logs, maxItems: 5) }
-        #expect(refused?.itemLimit == 5 && refused?.message.contains("more than 5 items") == true)
+        #expect(refused?.requestLimit == 5 && refused?.message.contains("more than 5 items") == true)
         let spans = Array(#"{"resourceSpans":[{"scopeSpans":[{"spans":[\#(items)]}]}]}"#.utf8)
         let rejected = try OTLPJSON.traces(json: spans, maxItems: 5)
         #expect(rejected.events.isEmpty && rejected.rejected.count == 5)
@@ -39,12 +39,63 @@ import Testing
         let malformed = #expect(throws: OTLPJSON.DecodeError.self) {
             try OTLPJSON.logs(json: Array(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{}"#.utf8), maxItems: 5)
         }
-        #expect(malformed?.itemLimit == nil)
+        #expect(malformed?.requestLimit == nil)
+    }
+
+    /// `maxValues` on the JSON routes: a body holding exactly that many attributes, array and list values, span
+    /// events and links (Zipkin: tags and annotations; NDJSON: the attributes its lines make and the values nested
+    /// in them) decodes as without the limit; one fewer allowed refuses it as over the limit, not as malformed.
+    @Test func moreValuesThanTheLimitAreRefusedOnTheJSONRoutes() throws {
+        // The sample: one resource attribute; seven span attributes, two array elements and one list entry; one
+        // span event; one link.
+        let spans = Array(Self.sample.utf8)
+        // Compared as records: the sample holds a NaN, never equal to itself.
+        let bounded = try OTLPJSON.traces(json: spans, maxValues: 13)
+        #expect(
+            bounded.events.map(RecordCodec.encode) == (try OTLPJSON.traces(json: spans)).events.map(RecordCodec.encode))
+        #expect(bounded.events.count == 1)
+        let refused = #expect(throws: OTLPJSON.DecodeError.self) { try OTLPJSON.traces(json: spans, maxValues: 12) }
+        #expect(refused?.requestLimit == 12 && refused?.message.contains("more than 12 attributes") == true)
+        // A log body's array elements count; the body itself does not.
+        let logs = Array(
+            #"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"arrayValue":{"values":[{},{}]}},"attributes":[{"key":"a","value":{"kvlistValue":{"values":[{"key":"b"}]}}}]}]}]}]}"#
+                .utf8)
+        #expect(try OTLPJSON.logs(json: logs, maxValues: 4).events.count == 1)
+        #expect(throws: OTLPJSON.DecodeError.self) { try OTLPJSON.logs(json: logs, maxValues: 3) }
+
+        // Zipkin: three tags and two annotations over two spans (one of them rejected: its values still count).
+        let zipkin = Array(
+            #"""
+            [{"traceId":"0101010101010101","id":"0202020202020202","timestamp":1700000000000000,
+              "tags":{"a":"1","b":"2"},"annotations":[{"timestamp":1700000000000001,"value":"x"}]},
+             {"traceId":"bad","tags":{"c":"3"},"annotations":[{"timestamp":1,"value":"y"}]}]
+            """#.utf8)
+        var left = 5
+        let taken = try ZipkinMapping.events(fromJSON: zipkin, valuesLeft: &left)
+        #expect(left == 0 && taken.events.count == 1 && taken.rejected.count == 1)
+        left = 4
+        _ = try ZipkinMapping.events(fromJSON: zipkin, valuesLeft: &left)
+        #expect(left < 0)
+
+        // NDJSON: each line's attributes and what is nested in them, as `ValueCount` counts them.
+        let ndjson = Array(
+            #"""
+            {"msec":"1700000000.123","status":"200","list":[1,[2,3]],"map":{"k":"v"}}
+            {"msec":"1700000000.124","status":"404"}
+            """#.utf8)
+        let (events, _) = try AccessEventMapping.events(fromNDJSON: ndjson)
+        let values = events.reduce(0) { $0 + ValueCount.of($1.attributes) }
+        #expect(values >= 2 + 4 + 1)
+        #expect(try AccessEventMapping.events(fromNDJSON: ndjson, maxValues: values).events == events)
+        let over = #expect(throws: RequestLimitExceeded.self) {
+            try AccessEventMapping.events(fromNDJSON: ndjson, maxValues: values - 1)
+        }
+        #expect(over?.limit == values - 1)
     }
 
     /// The counts that bound NDJSON and Zipkin requests before decoding: exact past the limit, blank lines not
     /// counted, nil at or under it and for bodies too short to hold more.
-    @Test func accessLinesAndZipkinSpansAreCountedPastTheLimit() {
+    @Test func accessLinesAndZipkinSpansAreCountedPastTheLimit() throws {
         func lines(_ text: String, _ limit: Int) -> Int? {
             AccessEventMapping.linesOverLimit(Array(text.utf8), limit: limit)
         }
@@ -62,7 +113,7 @@ import Testing
             let body = (0..<Int.random(in: 1...24, using: &random)).map { _ in
                 [UInt8(0x20), 0x09, 0x0D, 0x0A, 0x0A, 0x78].randomElement(using: &random)!
             }
-            let decoded = AccessEventMapping.events(fromNDJSON: body)
+            let decoded = try AccessEventMapping.events(fromNDJSON: body)
             let count = decoded.events.count + decoded.errors.count
             #expect(AccessEventMapping.linesOverLimit(body, limit: 0) == (count > 0 ? count : nil), "\(body)")
         }

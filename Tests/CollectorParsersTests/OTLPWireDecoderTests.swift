@@ -288,6 +288,163 @@ import Testing
         #expect((#expect(throws: OTLPWireError.self) { try decode(damaged, 0) })?.code == .malformed)
     }
 
+    // MARK: The value limit
+
+    typealias KeyValue = Opentelemetry_Proto_Common_V1_KeyValue
+    typealias AnyValue = Opentelemetry_Proto_Common_V1_AnyValue
+
+    /// What `maxValues` counts, from swift-protobuf's tree of the request: attributes at every level, the
+    /// elements of array and key-value list values inside them and in log bodies, span events and links.
+    static func values(_ kvs: [KeyValue]) -> Int { kvs.count + kvs.reduce(0) { $0 + values($1.value) } }
+    static func values(_ v: AnyValue) -> Int {
+        switch v.value {
+        case .arrayValue(let a)?: a.values.count + a.values.reduce(0) { $0 + values($1) }
+        case .kvlistValue(let l)?: values(l.values)
+        default: 0
+        }
+    }
+    static func values(_ bytes: [UInt8], _ signal: Signal) -> Int? {
+        switch signal {
+        case .traces:
+            guard let r = try? OTLPTraceRequest(serializedBytes: bytes) else { return nil }
+            return r.resourceSpans.reduce(0) { n, rs in
+                n + values(rs.resource.attributes)
+                    + rs.scopeSpans.reduce(0) { n, ss in
+                        n + values(ss.scope.attributes)
+                            + ss.spans.reduce(0) { n, s in
+                                n + values(s.attributes) + s.events.count + s.links.count
+                                    + s.events.reduce(0) { $0 + values($1.attributes) }
+                                    + s.links.reduce(0) { $0 + values($1.attributes) }
+                            }
+                    }
+            }
+        case .logs:
+            guard let r = try? OTLPLogsRequest(serializedBytes: bytes) else { return nil }
+            return r.resourceLogs.reduce(0) { n, rl in
+                n + values(rl.resource.attributes)
+                    + rl.scopeLogs.reduce(0) { n, sl in
+                        n + values(sl.scope.attributes)
+                            + sl.logRecords.reduce(0) { $0 + values($1.attributes) + values($1.body) }
+                    }
+            }
+        }
+    }
+
+    static func decode(_ bytes: [UInt8], _ signal: Signal, maxValues: Int) throws(OTLPWireError)
+        -> OTLPMapping.Imported
+    {
+        signal == .traces
+            ? try OTLPWireDecoder.traces(protobuf: bytes, maxValues: maxValues)
+            : try OTLPWireDecoder.logs(protobuf: bytes, maxValues: maxValues)
+    }
+
+    /// A request with a value of every kind the limit counts, at every level.
+    static func everyKindOfValue(_ signal: Signal) throws -> [UInt8] {
+        func kv(_ key: String, _ value: AnyValue = AnyValue()) -> KeyValue {
+            var a = KeyValue()
+            a.key = key
+            a.value = value
+            return a
+        }
+        func string(_ s: String) -> AnyValue {
+            var v = AnyValue()
+            v.stringValue = s
+            return v
+        }
+        var list = AnyValue()
+        list.kvlistValue.values = [kv("a", string("1")), kv("b")]
+        var array = AnyValue()
+        array.arrayValue.values = [string("x"), AnyValue(), list, string("y")]
+        var resource = Opentelemetry_Proto_Resource_V1_Resource()
+        resource.attributes = [kv("service.name", string("checkout")), kv("host", array)]
+        var scope = Opentelemetry_Proto_Common_V1_InstrumentationScope()
+        scope.attributes = [kv("scope.key", list)]
+        switch signal {
+        case .traces:
+            var span = Opentelemetry_Proto_Trace_V1_Span()
+            span.traceID = Data(repeating: 1, count: 16)
+            span.spanID = Data(repeating: 2, count: 8)
+            span.attributes = [kv("k1", string("v")), kv("k2", array), kv("k3")]
+            var event = Opentelemetry_Proto_Trace_V1_Span.Event()
+            event.attributes = [kv("e", list)]
+            var link = Opentelemetry_Proto_Trace_V1_Span.Link()
+            link.traceID = Data(repeating: 3, count: 16)
+            link.spanID = Data(repeating: 4, count: 8)
+            link.attributes = [kv("l1"), kv("l2", array)]
+            span.events = [event, Opentelemetry_Proto_Trace_V1_Span.Event()]
+            span.links = [link]
+            var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+            ss.scope = scope
+            ss.spans = [span, span]
+            var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+            rs.resource = resource
+            rs.scopeSpans = [ss]
+            var request = OTLPTraceRequest()
+            request.resourceSpans = [rs]
+            return try request.serializedBytes()
+        case .logs:
+            var record = Opentelemetry_Proto_Logs_V1_LogRecord()
+            record.body = array
+            record.attributes = [kv("k1", list), kv("k2")]
+            var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+            sl.scope = scope
+            sl.logRecords = [record, record]
+            var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+            rl.resource = resource
+            rl.scopeLogs = [sl]
+            var request = OTLPLogsRequest()
+            request.resourceLogs = [rl]
+            return try request.serializedBytes()
+        }
+    }
+
+    /// `maxValues`: a request holding exactly that many values decodes as without the limit; one fewer allowed
+    /// refuses it as too many, naming the limit, wherever the value over it lies.
+    @Test(arguments: Signal.allCases)
+    func moreValuesThanTheLimitAreRefused(signal: Signal) throws {
+        let bytes = try Self.everyKindOfValue(signal)
+        let count = try #require(Self.values(bytes, signal))
+        #expect(count == (signal == .traces ? 8 + 3 + 2 * 23 : 8 + 3 + 2 * 10))
+        let unbounded = try Self.decode(bytes, signal, maxValues: .max)
+        let atLimit = try Self.decode(bytes, signal, maxValues: count)
+        #expect(atLimit.events == unbounded.events && atLimit.rejected == unbounded.rejected)
+        for limit in [0, 1, count / 2, count - 1] {
+            let error = #expect(throws: OTLPWireError.self) { try Self.decode(bytes, signal, maxValues: limit) }
+            #expect(error?.code == .tooManyValues && error?.isOverRequestLimit == true)
+            #expect(error?.message.contains("more than \(limit) attributes, array and list values") == true)
+        }
+    }
+
+    /// The count is swift-protobuf's tree's wherever a value is not replaced by a later one of its field: random
+    /// wire messages (unknown fields, merges, every value kind) are refused one value under it, and taken at it
+    /// when they hold no value a later one replaces.
+    @Test(arguments: Signal.allCases)
+    func randomWireMessagesAreCountedAsTheirTreeHolds(signal: Signal) async {
+        await propertyCheck(count: 300, input: Gen.uint64()) { seed in
+            var w = RandomWire(seed: seed)
+            let bytes = w.request(signal == .traces ? .traceRequest : .logsRequest)
+            guard let count = Self.values(bytes, signal), count > 0 else { return }
+            let under = Result { () throws(OTLPWireError) in try Self.decode(bytes, signal, maxValues: count - 1) }
+            guard case .failure(let error) = under else {
+                Issue.record("seed \(seed): taken with \(count) values and a limit of \(count - 1)")
+                return
+            }
+            // Malformed input is refused for its damage, wherever that lies before the value over the limit.
+            #expect(error.code == .tooManyValues || Self.reference(bytes, signal) == nil, "seed \(seed): \(error)")
+        }
+    }
+
+    /// Realistic traffic is counted exactly: taken at its count, refused one under it.
+    @Test func generatedTrafficIsCountedExactly() throws {
+        var g = TrafficGenerator(seed: 12)
+        let spans = g.nextEvents(2_000).filter { $0.kind == .span }
+        let bytes: [UInt8] = try OTLPMapping.traceRequest(from: spans).serializedBytes()
+        let count = try #require(Self.values(bytes, .traces))
+        #expect(count > spans.count * 2)
+        #expect(try Self.decode(bytes, .traces, maxValues: count).events.count == spans.count)
+        #expect(throws: OTLPWireError.self) { try Self.decode(bytes, .traces, maxValues: count - 1) }
+    }
+
     /// Arrays nested `depth` times in one attribute value: both decoders allow the same depth and no more.
     @Test func nestingIsBoundedAtTheSameDepthAsSwiftProtobuf() throws {
         func nested(_ depth: Int) -> [UInt8] {

@@ -39,6 +39,7 @@ public struct CollectorConfig: Sendable, Equatable {
     public var maxPendingEvents = 200_000
     public var maxAttributesPerRecord = 1_024
     public var maxItemsPerRequest = IngestLimits().maxItemsPerRequest
+    public var maxValuesPerRequest = IngestLimits().maxValuesPerRequest
     public var maxStringBytes = 256 << 10
     public var userAttributes = IdentityKeys().subject
     public var emailAttributes = IdentityKeys().email
@@ -105,7 +106,7 @@ public struct CollectorConfig: Sendable, Equatable {
         "storage.fsync_interval_ms", "storage.segment_bytes", "storage.segment_age_seconds", "storage.seal_nice",
         "limits.max_body_bytes",
         "limits.max_pending_events", "limits.max_attributes_per_record", "limits.max_string_bytes",
-        "limits.max_items_per_request",
+        "limits.max_items_per_request", "limits.max_values_per_request",
         "identity.user_attributes", "identity.email_attributes", "identity.group_attributes", "identity.jwks_file",
         "identity.jwks_url", "identity.jwks_refresh_seconds", "identity.jwks_unknown_kid_min_seconds",
         "identity.token_leeway_seconds", "identity.token_audiences",
@@ -186,6 +187,7 @@ public struct CollectorConfig: Sendable, Equatable {
         int("limits.max_attributes_per_record") { c.maxAttributesPerRecord = $0 }
         int("limits.max_string_bytes") { c.maxStringBytes = $0 }
         int("limits.max_items_per_request") { c.maxItemsPerRequest = $0 }
+        int("limits.max_values_per_request") { c.maxValuesPerRequest = $0 }
         func list(_ k: String, _ set: ([String]) -> Void) {
             guard let v = flat[k] else { return }
             if let list = v as? [Any], list.allSatisfy({ $0 is String }) {
@@ -276,6 +278,7 @@ public struct CollectorConfig: Sendable, Equatable {
         int("AUDIT_COLLECTOR_MAX_BODY_BYTES") { c.maxBodyBytes = $0 }
         int("AUDIT_COLLECTOR_MAX_PENDING_EVENTS") { c.maxPendingEvents = $0 }
         int("AUDIT_COLLECTOR_MAX_ITEMS_PER_REQUEST") { c.maxItemsPerRequest = $0 }
+        int("AUDIT_COLLECTOR_MAX_VALUES_PER_REQUEST") { c.maxValuesPerRequest = $0 }
         int("AUDIT_COLLECTOR_SYSLOG_UDP_RECEIVE_BUFFER_BYTES") { c.syslogUDPReceiveBufferBytes = $0 }
         guard problems.isEmpty else { throw Problem(messages: problems) }
         return c
@@ -292,7 +295,7 @@ public struct CollectorConfig: Sendable, Equatable {
             ("segment_age_seconds", segmentAgeSeconds),
             ("max_body_bytes", maxBodyBytes), ("max_pending_events", maxPendingEvents),
             ("max_attributes_per_record", maxAttributesPerRecord), ("max_string_bytes", maxStringBytes),
-            ("max_items_per_request", maxItemsPerRequest),
+            ("max_items_per_request", maxItemsPerRequest), ("max_values_per_request", maxValuesPerRequest),
             ("tcp_idle_timeout_seconds", syslogTCPIdleTimeoutSeconds), ("idle_timeout_seconds", grpcIdleTimeoutSeconds),
             ("udp_receive_buffer_bytes", syslogUDPReceiveBufferBytes),
         ] where v <= 0 {

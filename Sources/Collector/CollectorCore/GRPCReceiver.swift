@@ -99,11 +99,13 @@ public enum GRPCReceiver {
         try checkSize(bytes, ingest: ingest, receiver: receiver, sender: sender.name)
         let imported: OTLPMapping.Imported
         do throws(OTLPWireError) {
-            imported = try Request.imported(protobuf: bytes, maxItems: ingest.limits.maxItemsPerRequest)
+            imported = try Request.imported(
+                protobuf: bytes, maxItems: ingest.limits.maxItemsPerRequest,
+                maxValues: ingest.limits.maxValuesPerRequest)
         } catch {
-            if error.code == .tooManyItems {
+            if error.isOverRequestLimit {
                 throw tooLarge(
-                    IngestService.tooManyItemsMessage(error.message), ingest: ingest, receiver: receiver,
+                    IngestService.overRequestLimitMessage(error.message), ingest: ingest, receiver: receiver,
                     sender: sender.name)
             }
             throw invalid(

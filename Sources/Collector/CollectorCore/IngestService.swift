@@ -22,6 +22,9 @@ public struct IngestLimits: Sendable, Hashable {
     /// Most items (spans, log records, access lines) one request may hold; more gets 413. An item can be two bytes
     /// and its event several hundred, so the body limit alone does not bound a request's memory.
     public var maxItemsPerRequest = 100_000
+    /// Most attributes, array and list values, span events and links (Zipkin: tags and annotations) one request
+    /// may hold, at every level; more gets 413. Each can be two bytes and tens of bytes once decoded.
+    public var maxValuesPerRequest = 2_000_000
     /// Seconds a client is told to wait when the collector is saturated.
     public var retryAfterSeconds = 1
     public init() {}
@@ -155,18 +158,20 @@ public final class IngestService: Sendable {
         switch encoding {
         case .protobuf:
             do throws(OTLPWireError) {
-                imported = try Request.imported(protobuf: body, maxItems: limits.maxItemsPerRequest)
+                imported = try Request.imported(
+                    protobuf: body, maxItems: limits.maxItemsPerRequest, maxValues: limits.maxValuesPerRequest)
             } catch {
-                if error.code == .tooManyItems { return tooManyItems(error.message, context, encoding) }
+                if error.isOverRequestLimit { return overRequestLimit(error.message, context, encoding) }
                 metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed \(Request.shortName) protobuf: \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
             }
         case .json:
             do throws(OTLPJSON.DecodeError) {
-                imported = try Request.imported(json: body, maxItems: limits.maxItemsPerRequest)
+                imported = try Request.imported(
+                    json: body, maxItems: limits.maxItemsPerRequest, maxValues: limits.maxValuesPerRequest)
             } catch {
-                if error.itemLimit != nil { return tooManyItems(error.message, context, encoding) }
+                if error.isOverRequestLimit { return overRequestLimit(error.message, context, encoding) }
                 metrics.rejected(context.receiver.label, sender: context.name, reason: .malformed)
                 let what = "malformed OTLP/JSON \(Request.signal): \(error)"
                 return rpcError(400, code: 3, what, context.receiver, encoding)
@@ -185,10 +190,17 @@ public final class IngestService: Sendable {
         let limit = limits.maxItemsPerRequest
         if let lines = AccessEventMapping.linesOverLimit(body, limit: limit) {
             let what = "the request holds \(lines) lines, more than the limit of \(limit) per request"
-            return tooManyItems(what, context, .json)
+            return overRequestLimit(what, context, .json)
         }
-        let (events, errors) = AccessEventMapping.events(
-            fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes)
+        let events: [AuditEvent]
+        let errors: [AccessEventMapping.LineError]
+        do throws(RequestLimitExceeded) {
+            (events, errors) = try AccessEventMapping.events(
+                fromNDJSON: body, options: access, maxLineBytes: limits.maxAccessLineBytes,
+                maxValues: limits.maxValuesPerRequest)
+        } catch {
+            return overRequestLimit(error.message, context, .json)
+        }
         var lineErrors = errors.map { (line: $0.line, reason: $0.reason) }
         metrics.received(receiver, sender: context.name, items: events.count + errors.count)
         metrics.rejected(receiver, sender: context.name, reason: .invalidLine, items: errors.count)
@@ -244,14 +256,16 @@ public final class IngestService: Sendable {
         let parsed: (events: [AuditEvent], rejected: [ZipkinMapping.Rejected])
         if ZipkinMapping.spansOverLimit(body, limit: limits.maxItemsPerRequest) != nil {
             let what = "the request holds more than \(limits.maxItemsPerRequest) spans, the limit per request"
-            return tooManyItems(what, context, .json)
+            return overRequestLimit(what, context, .json)
         }
+        var valuesLeft = limits.maxValuesPerRequest
         do {
-            parsed = try ZipkinMapping.events(fromJSON: body)
+            parsed = try ZipkinMapping.events(fromJSON: body, valuesLeft: &valuesLeft)
         } catch {
             metrics.rejected(receiver, sender: context.name, reason: .malformed)
             return rpcError(400, code: 3, "malformed Zipkin v2 JSON: \(error)", context.receiver, .json)
         }
+        if valuesLeft < 0 { return overRequestLimit(ValueCount.overLimit(limits.maxValuesPerRequest), context, .json) }
         var imported = OTLPMapping.Imported(
             events: parsed.events,
             rejected: parsed.rejected.map { RejectedItem(resource: -1, scope: -1, item: $0.index, reason: $0.reason) })
@@ -594,8 +608,8 @@ public final class IngestService: Sendable {
             body: Array((message + "\n").utf8))
     }
 
-    /// 413 for a body over its size limit, or (with `message`) a request of more items than the limit: resending
-    /// cannot help.
+    /// 413 for a body over its size limit, or (with `message`) a request of more items or values than the limit:
+    /// resending cannot help.
     private func tooLarge(
         _ receiver: Receiver, _ encoding: Encoding, sender: String? = nil, message: String? = nil
     ) -> IngestResponse {
@@ -604,11 +618,13 @@ public final class IngestService: Sendable {
         return rpcError(413, code: 8, message, receiver, encoding)
     }
 
-    private func tooManyItems(_ what: String, _ context: SenderContext, _ encoding: Encoding) -> IngestResponse {
-        tooLarge(context.receiver, encoding, sender: context.name, message: Self.tooManyItemsMessage(what))
+    /// A request of more items or values than `maxItemsPerRequest` or `maxValuesPerRequest`: 413, as for a body over
+    /// its limit (resending it cannot help).
+    private func overRequestLimit(_ what: String, _ context: SenderContext, _ encoding: Encoding) -> IngestResponse {
+        tooLarge(context.receiver, encoding, sender: context.name, message: Self.overRequestLimitMessage(what))
     }
 
-    static func tooManyItemsMessage(_ what: String) -> String { "\(what); send them in smaller requests" }
+    static func overRequestLimitMessage(_ what: String) -> String { "\(what); send them in smaller requests" }
 
     /// A `google.rpc.Status` body in the request's encoding (access routes answer in JSON).
     func rpcError(

@@ -15,13 +15,17 @@ public protocol OTLPExport: SwiftProtobuf.Message, Sendable {
     /// The receiver of this signal over OTLP/gRPC.
     static var grpcReceiver: Receiver { get }
     /// The raw events of an OTLP/JSON body and the items rejected one by one, in one pass over the bytes; a body
-    /// of more than `maxItems` items is refused when the next one starts.
-    static func imported(json bytes: [UInt8], maxItems: Int) throws(OTLPJSON.DecodeError) -> OTLPMapping.Imported
+    /// of more than `maxItems` items, or `maxValues` attributes, values, span events and links, is refused when
+    /// the next one starts.
+    static func imported(json bytes: [UInt8], maxItems: Int, maxValues: Int) throws(OTLPJSON.DecodeError)
+        -> OTLPMapping.Imported
     /// The raw events of the request (attributes as sent) and the items rejected one by one.
     func imported() -> OTLPMapping.Imported
     /// The same straight from protobuf bytes, without building the message (the receivers' path); a request of
-    /// more than `maxItems` items is refused before any is decoded.
-    static func imported(protobuf bytes: [UInt8], maxItems: Int) throws(OTLPWireError) -> OTLPMapping.Imported
+    /// more than `maxItems` items is refused before any is decoded, one of more than `maxValues` values when the
+    /// next one is met.
+    static func imported(protobuf bytes: [UInt8], maxItems: Int, maxValues: Int) throws(OTLPWireError)
+        -> OTLPMapping.Imported
     /// The export response for what was stored (partial success when items were rejected).
     static func response(_ stored: IngestService.Stored) -> Response
 }
@@ -30,16 +34,16 @@ extension OTLPTraceRequest: OTLPExport {
     public static var signal: String { "traces" }
     public static var shortName: String { "ExportTraceServiceRequest" }
     public static var grpcReceiver: Receiver { .otlpGRPCTraces }
-    public static func imported(json bytes: [UInt8], maxItems: Int) throws(OTLPJSON.DecodeError)
+    public static func imported(json bytes: [UInt8], maxItems: Int, maxValues: Int) throws(OTLPJSON.DecodeError)
         -> OTLPMapping.Imported
     {
-        try OTLPJSON.traces(json: bytes, maxItems: maxItems)
+        try OTLPJSON.traces(json: bytes, maxItems: maxItems, maxValues: maxValues)
     }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
-    public static func imported(protobuf bytes: [UInt8], maxItems: Int) throws(OTLPWireError)
+    public static func imported(protobuf bytes: [UInt8], maxItems: Int, maxValues: Int) throws(OTLPWireError)
         -> OTLPMapping.Imported
     {
-        try OTLPWireDecoder.traces(protobuf: bytes, maxItems: maxItems)
+        try OTLPWireDecoder.traces(protobuf: bytes, maxItems: maxItems, maxValues: maxValues)
     }
     public static func response(
         _ stored: IngestService.Stored
@@ -52,16 +56,16 @@ extension OTLPLogsRequest: OTLPExport {
     public static var signal: String { "logs" }
     public static var shortName: String { "ExportLogsServiceRequest" }
     public static var grpcReceiver: Receiver { .otlpGRPCLogs }
-    public static func imported(json bytes: [UInt8], maxItems: Int) throws(OTLPJSON.DecodeError)
+    public static func imported(json bytes: [UInt8], maxItems: Int, maxValues: Int) throws(OTLPJSON.DecodeError)
         -> OTLPMapping.Imported
     {
-        try OTLPJSON.logs(json: bytes, maxItems: maxItems)
+        try OTLPJSON.logs(json: bytes, maxItems: maxItems, maxValues: maxValues)
     }
     public func imported() -> OTLPMapping.Imported { OTLPMapping.events(from: self) }
-    public static func imported(protobuf bytes: [UInt8], maxItems: Int) throws(OTLPWireError)
+    public static func imported(protobuf bytes: [UInt8], maxItems: Int, maxValues: Int) throws(OTLPWireError)
         -> OTLPMapping.Imported
     {
-        try OTLPWireDecoder.logs(protobuf: bytes, maxItems: maxItems)
+        try OTLPWireDecoder.logs(protobuf: bytes, maxItems: maxItems, maxValues: maxValues)
     }
     public static func response(
         _ stored: IngestService.Stored

@@ -62,6 +62,11 @@ struct Collector: AsyncParsableCommand {
         var maxPendingEvents: Int?
         @Option(help: "Spans, log records or access lines one request may hold; more get 413 (default 100000).")
         var maxItemsPerRequest: Int?
+        @Option(
+            help:
+                "Attributes, array and list values, span events and links one request may hold; more get 413 (default 2000000)."
+        )
+        var maxValuesPerRequest: Int?
         @Option(help: "Seal a segment at this size, bytes (default 256 MiB).") var segmentBytes: Int?
         @Option(help: "Seal a segment at this age, seconds (default 3600).") var segmentAgeSeconds: Int?
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).") var logLevel:
@@ -121,6 +126,7 @@ struct Collector: AsyncParsableCommand {
             if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
             if let maxPendingEvents { c.maxPendingEvents = maxPendingEvents }
             if let maxItemsPerRequest { c.maxItemsPerRequest = maxItemsPerRequest }
+            if let maxValuesPerRequest { c.maxValuesPerRequest = maxValuesPerRequest }
             if let segmentBytes { c.segmentBytes = segmentBytes }
             if let segmentAgeSeconds { c.segmentAgeSeconds = segmentAgeSeconds }
             if let logLevel { c.logLevel = logLevel }
@@ -207,6 +213,7 @@ struct Collector: AsyncParsableCommand {
             limits.maxAttributesPerRecord = c.maxAttributesPerRecord
             limits.maxStringBytes = c.maxStringBytes
             limits.maxItemsPerRequest = c.maxItemsPerRequest
+            limits.maxValuesPerRequest = c.maxValuesPerRequest
             let normalization: NormalizerOptions
             do { normalization = try await c.normalizerOptions(logger: logger) } catch {
                 throw ValidationError(error.description)

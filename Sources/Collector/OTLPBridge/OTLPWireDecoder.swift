@@ -23,7 +23,13 @@ public struct OTLPWireError: Error, Sendable, Hashable, CustomStringConvertible 
         case depthLimit
         /// More spans or log records than the caller's limit (counted before any is decoded).
         case tooManyItems
+        /// More attributes, array and list values, span events and links than the caller's limit (counted as they
+        /// are decoded, and decoding stops at the first one over).
+        case tooManyValues
     }
+
+    /// A request over one of the caller's limits on what it may hold: well formed, but too large.
+    public var isOverRequestLimit: Bool { code == .tooManyItems || code == .tooManyValues }
 
     public var code: Code
     /// Offset in the request of the field where decoding stopped.
@@ -42,45 +48,55 @@ public enum OTLPWireDecoder {
     static let reservedEventsLimit = 16_384
 
     /// An `ExportTraceServiceRequest`, decoded and mapped. A request of more than `maxItems` spans is refused
-    /// (`.tooManyItems`) before any is decoded.
-    public static func traces(protobuf bytes: [UInt8], maxItems: Int = .max) throws(OTLPWireError)
-        -> OTLPMapping.Imported
+    /// (`.tooManyItems`) before any is decoded; one of more than `maxValues` attributes, array and list values,
+    /// span events and links (`.tooManyValues`) when the next one is met.
+    public static func traces(protobuf bytes: [UInt8], maxItems: Int = .max, maxValues: Int = .max)
+        throws(OTLPWireError) -> OTLPMapping.Imported
     {
-        try decode(bytes, maxItems) { (reader, out) throws(OTLPWireError) in try reader.traceRequest(into: &out) }
+        try decode(bytes, maxItems, maxValues) { (reader, out) throws(OTLPWireError) in
+            try reader.traceRequest(into: &out)
+        }
     }
 
-    /// An `ExportLogsServiceRequest`, decoded and mapped; `maxItems` as for traces.
-    public static func logs(protobuf bytes: [UInt8], maxItems: Int = .max) throws(OTLPWireError)
-        -> OTLPMapping.Imported
+    /// An `ExportLogsServiceRequest`, decoded and mapped; `maxItems` and `maxValues` as for traces.
+    public static func logs(protobuf bytes: [UInt8], maxItems: Int = .max, maxValues: Int = .max)
+        throws(OTLPWireError) -> OTLPMapping.Imported
     {
-        try decode(bytes, maxItems) { (reader, out) throws(OTLPWireError) in try reader.logsRequest(into: &out) }
+        try decode(bytes, maxItems, maxValues) { (reader, out) throws(OTLPWireError) in
+            try reader.logsRequest(into: &out)
+        }
     }
 
     private static func decode(
-        _ bytes: [UInt8], _ maxItems: Int,
+        _ bytes: [UInt8], _ maxItems: Int, _ maxValues: Int,
         _ body: (inout WireReader, inout OTLPMapping.Imported) throws(OTLPWireError) -> Void
     ) throws(OTLPWireError) -> OTLPMapping.Imported {
         var out = OTLPMapping.Imported()
         let keys = KeyTable()
-        let failure: OTLPWireError? = bytes.withUnsafeBytes { raw in
-            var reader = WireReader(raw, budget: depthLimit - 1, keys: keys)
-            // An item can take two bytes (an empty log record is valid) and become an event of several hundred:
-            // a limit on the bytes alone let one small gzip body grow into gigabytes of events.
-            var counter = reader
-            let items = counter.itemCount()
-            guard items <= maxItems else {
-                return OTLPWireError(
-                    code: .tooManyItems, offset: 0,
-                    message: "the request holds \(items) items, more than the limit of \(maxItems) per request")
-            }
-            // Sized once: grown by doubling, the array of a post of 500 spans was reallocated nine times, each
-            // time moving its events (several hundred bytes each). Capped: the count includes refused items.
-            out.events.reserveCapacity(min(items, OTLPWireDecoder.reservedEventsLimit))
-            do throws(OTLPWireError) {
-                try body(&reader, &out)
-                return nil
-            } catch {
-                return error
+        // On the stack, reached through a pointer: no allocation, and no run-time exclusivity check per value (as a
+        // class's stored property would have).
+        var values = ValueBudget(limit: maxValues)
+        let failure: OTLPWireError? = withUnsafeMutablePointer(to: &values) { values in
+            bytes.withUnsafeBytes { raw in
+                var reader = WireReader(raw, budget: depthLimit - 1, keys: keys, values: values)
+                // An item can take two bytes (an empty log record is valid) and become an event of several hundred:
+                // a limit on the bytes alone let one small gzip body grow into gigabytes of events.
+                var counter = reader
+                let items = counter.itemCount()
+                guard items <= maxItems else {
+                    return OTLPWireError(
+                        code: .tooManyItems, offset: 0,
+                        message: "the request holds \(items) items, more than the limit of \(maxItems) per request")
+                }
+                // Sized once: grown by doubling, the array of a post of 500 spans was reallocated nine times, each
+                // time moving its events (several hundred bytes each). Capped: the count includes refused items.
+                out.events.reserveCapacity(min(items, OTLPWireDecoder.reservedEventsLimit))
+                do throws(OTLPWireError) {
+                    try body(&reader, &out)
+                    return nil
+                } catch {
+                    return error
+                }
             }
         }
         if let failure { throw failure }
@@ -117,6 +133,18 @@ private final class KeyTable {
     }
 }
 
+/// How many more attributes, array and list values, span events and links a request may hold. Each is two bytes
+/// of protobuf at least and tens of bytes once decoded (a 60 MB span of empty attributes took 1.4 GB), so the
+/// body limit alone does not bound a request's memory.
+private struct ValueBudget {
+    let limit: Int
+    var left: Int
+    init(limit: Int) {
+        self.limit = limit
+        left = limit
+    }
+}
+
 /// Protobuf wire types.
 private enum Wire {
     static let varint: UInt8 = 0
@@ -136,22 +164,26 @@ private struct WireReader {
     let budget: Int
     /// The request's key table; owned by `OTLPWireDecoder.decode`, which outlives every reader.
     unowned(unsafe) let keys: KeyTable
+    /// The request's value budget, on `OTLPWireDecoder.decode`'s stack for as long as any reader.
+    let values: UnsafeMutablePointer<ValueBudget>
     /// The current field: its number, wire type and where its tag began.
     var field = 0
     var wire: UInt8 = 0
     var fieldStart = 0
 
-    init(_ base: UnsafeRawBufferPointer, budget: Int, keys: KeyTable) {
+    init(_ base: UnsafeRawBufferPointer, budget: Int, keys: KeyTable, values: UnsafeMutablePointer<ValueBudget>) {
         self.base = base
         self.position = 0
         self.end = base.count
         self.budget = budget
         self.keys = keys
+        self.values = values
     }
 
     private init(_ parent: WireReader, _ range: Range<Int>) {
         base = parent.base
         keys = parent.keys
+        values = parent.values
         position = range.lowerBound
         end = range.upperBound
         budget = parent.budget - 1
@@ -163,6 +195,14 @@ private struct WireReader {
     }
 
     @inline(__always) func byte(_ i: Int) -> UInt8 { base[i] }
+
+    /// Takes one attribute, array or list value, span event or link from the request's budget.
+    @inline(__always) func countValue() throws(OTLPWireError) {
+        values.pointee.left -= 1
+        guard values.pointee.left >= 0 else {
+            throw error(.tooManyValues, ValueCount.overLimit(values.pointee.limit))
+        }
+    }
 
     // MARK: Primitives
 
@@ -514,10 +554,12 @@ private struct WireReader {
                 attributes.append(try keyValue())
             case (10, Wire.varint): dropped = UInt32(truncatingIfNeeded: try varint())
             case (11, Wire.lengthDelimited):
+                try countValue()
                 var m = try message()
                 spanEvents.append(try m.spanEvent())
             case (12, Wire.varint): droppedEvents = UInt32(truncatingIfNeeded: try varint())
             case (13, Wire.lengthDelimited):
+                try countValue()
                 var m = try message()
                 links.append(try m.link())
             case (14, Wire.varint): droppedLinks = UInt32(truncatingIfNeeded: try varint())
@@ -662,6 +704,7 @@ private struct WireReader {
 
     /// A `KeyValue` field's message: key 1, value 2 (absent or empty: `.empty`).
     mutating func keyValue() throws(OTLPWireError) -> Attribute {
+        try countValue()
         var m = try message()
         var key = ""
         var value = AttributeValue.empty
@@ -692,6 +735,7 @@ private struct WireReader {
                 if case .array(let existing) = value { values = existing }
                 while try m.next() {
                     if m.field == 1 && m.wire == Wire.lengthDelimited {
+                        try m.countValue()
                         var element = try m.message()
                         var v = AttributeValue.empty
                         try element.anyValue(&v)

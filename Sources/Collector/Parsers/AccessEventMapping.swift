@@ -26,13 +26,18 @@ public enum AccessEventMapping {
     }
 
     /// Parses an NDJSON body: each non-empty line is one event. Bad lines are reported, good ones kept. Lines
-    /// are read in place (`LineScanner`), a line the fast path leaves aside by the general scanner.
+    /// are read in place (`LineScanner`), a line the fast path leaves aside by the general scanner. A body whose
+    /// events hold more than `maxValues` attributes and nested values (`ValueCount`) is refused at the line that
+    /// goes over: a line is bounded by `maxLineBytes`, but a body of lines of two-byte array elements became
+    /// fifteen times its size in events.
     public static func events(
-        fromNDJSON body: [UInt8], options: AccessEventOptions = AccessEventOptions(), maxLineBytes: Int = 1 << 20
-    ) -> (events: [AuditEvent], errors: [LineError]) {
+        fromNDJSON body: [UInt8], options: AccessEventOptions = AccessEventOptions(), maxLineBytes: Int = 1 << 20,
+        maxValues: Int = .max
+    ) throws(RequestLimitExceeded) -> (events: [AuditEvent], errors: [LineError]) {
         var events: [AuditEvent] = []
         var errors: [LineError] = []
         var scanner = LineScanner()
+        var valuesLeft = maxValues
         body.withUnsafeBufferPointer { all in
             var newlines = 1
             for c in all where c == 0x0A { newlines += 1 }
@@ -63,9 +68,13 @@ public enum AccessEventMapping {
                     }
                 } catch let reason {
                     errors.append(LineError(line: lineNumber, reason: reason.message))
+                    continue
                 }
+                valuesLeft -= ValueCount.of(events[events.count - 1].attributes)
+                if valuesLeft < 0 { return }
             }
         }
+        if valuesLeft < 0 { throw RequestLimitExceeded(values: maxValues) }
         return (events, errors)
     }
 

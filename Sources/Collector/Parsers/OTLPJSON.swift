@@ -26,37 +26,44 @@ public enum OTLPJSON {
         /// Where in the document, e.g. `resourceSpans[0].scopeSpans[1].spans[3].startTimeUnixNano`.
         public var path: String
         public var message: String
-        /// Set when the body held more items than this limit (not malformed: too large).
-        public var itemLimit: Int? = nil
+        /// Set when the body held more items or values than this limit of the caller's (not malformed: too large).
+        public var requestLimit: Int? = nil
         public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+        public var isOverRequestLimit: Bool { requestLimit != nil }
 
-        public init(path: String, message: String, itemLimit: Int? = nil) {
+        public init(path: String, message: String, requestLimit: Int? = nil) {
             self.path = path
             self.message = message
-            self.itemLimit = itemLimit
+            self.requestLimit = requestLimit
         }
 
         /// The same error seen from the enclosing value, which reached it through `step`.
         func under(_ step: String) -> DecodeError {
-            DecodeError(path: path.isEmpty ? step : step + "." + path, message: message, itemLimit: itemLimit)
+            DecodeError(
+                path: path.isEmpty ? step : step + "." + path, message: message, requestLimit: requestLimit)
         }
     }
 
-    /// An `ExportTraceServiceRequest` in OTLP/JSON, decoded and mapped. A body of more than `maxItems` spans is
-    /// refused (`itemLimit` set) when the next one starts.
-    public static func traces(json body: [UInt8], maxItems: Int = .max) throws(DecodeError) -> OTLPMapping.Imported {
-        try decode(body, .span, maxItems)
+    /// An `ExportTraceServiceRequest` in OTLP/JSON, decoded and mapped. A body of more than `maxItems` spans, or
+    /// of more than `maxValues` attributes, array and list values, span events and links, is refused
+    /// (`requestLimit` set) when the next one starts.
+    public static func traces(json body: [UInt8], maxItems: Int = .max, maxValues: Int = .max) throws(DecodeError)
+        -> OTLPMapping.Imported
+    {
+        try decode(body, .span, maxItems, maxValues)
     }
 
-    /// An `ExportLogsServiceRequest` in OTLP/JSON, decoded and mapped; `maxItems` as for traces.
-    public static func logs(json body: [UInt8], maxItems: Int = .max) throws(DecodeError) -> OTLPMapping.Imported {
-        try decode(body, .log, maxItems)
+    /// An `ExportLogsServiceRequest` in OTLP/JSON, decoded and mapped; `maxItems` and `maxValues` as for traces.
+    public static func logs(json body: [UInt8], maxItems: Int = .max, maxValues: Int = .max) throws(DecodeError)
+        -> OTLPMapping.Imported
+    {
+        try decode(body, .log, maxItems, maxValues)
     }
 
     static func decode(
-        _ body: [UInt8], _ item: OTLPJSONScanner.Item, _ maxItems: Int = .max
+        _ body: [UInt8], _ item: OTLPJSONScanner.Item, _ maxItems: Int = .max, _ maxValues: Int = .max
     ) throws(DecodeError) -> OTLPMapping.Imported {
-        var scanner = OTLPJSONScanner(body, item, maxItems: maxItems)
+        var scanner = OTLPJSONScanner(body, item, maxItems: maxItems, maxValues: maxValues)
         do throws(OTLPJSONScanner.Failure) {
             try scanner.request()
             return scanner.out
@@ -65,7 +72,9 @@ public enum OTLPJSON {
             case .tooManyItems:
                 throw DecodeError(
                     path: "", message: "the request holds more than \(maxItems) items, the limit per request",
-                    itemLimit: maxItems)
+                    requestLimit: maxItems)
+            case .tooManyValues:
+                throw DecodeError(path: "", message: ValueCount.overLimit(maxValues), requestLimit: maxValues)
             case .syntax(let e): throw DecodeError(path: "", message: "malformed JSON: \(e)")
             case .semantic(let e):
                 // A syntax error after the member that failed still comes first.
@@ -142,6 +151,8 @@ struct OTLPJSONScanner {
         case semantic(OTLPJSON.DecodeError)
         /// One item more than `maxItems` began.
         case tooManyItems
+        /// One attribute, array or list value, span event or link more than `maxValues` began.
+        case tooManyValues
     }
 
     typealias DecodeError = OTLPJSON.DecodeError
@@ -152,11 +163,21 @@ struct OTLPJSONScanner {
     /// Items (events and rejected ones) a body may hold: an empty log record (`{}`) is three bytes and an event
     /// of several hundred.
     let maxItems: Int
+    /// Attributes, array and list values, span events and links the body may still hold: `{}` is three bytes and
+    /// an attribute tens.
+    var valuesLeft: Int
 
-    init(_ bytes: [UInt8], _ item: Item, maxItems: Int = .max) {
+    init(_ bytes: [UInt8], _ item: Item, maxItems: Int = .max, maxValues: Int = .max) {
         p = ByteJSONParser(bytes: bytes)
         self.item = item
         self.maxItems = maxItems
+        valuesLeft = maxValues
+    }
+
+    /// Takes one attribute, array or list value, span event or link from the body's budget.
+    @inline(__always) mutating func countValue() throws(Failure) {
+        valuesLeft -= 1
+        if valuesLeft < 0 { throw .tooManyValues }
     }
 
     // MARK: Parser steps, syntax errors wrapped
@@ -588,10 +609,16 @@ struct OTLPJSONScanner {
             case 9: attributes = try s.attributes(d)
             case 10: dropped = try s.count(d, "droppedAttributesCount")
             case 11:
-                try s.list(d, "events") { (s, _) throws(Failure) in events.append(try s.spanEvent(d + 1)) }
+                try s.list(d, "events") { (s, _) throws(Failure) in
+                    try s.countValue()
+                    events.append(try s.spanEvent(d + 1))
+                }
             case 12: droppedEvents = try s.count(d, "droppedEventsCount")
             case 13:
-                try s.list(d, "links") { (s, _) throws(Failure) in links.append(try s.link(d + 1)) }
+                try s.list(d, "links") { (s, _) throws(Failure) in
+                    try s.countValue()
+                    links.append(try s.link(d + 1))
+                }
             case 14: droppedLinks = try s.count(d, "droppedLinksCount")
             default:
                 // A status that is not an object says nothing.
@@ -753,6 +780,7 @@ struct OTLPJSONScanner {
 
     /// A `KeyValue`: key, value. One that is not an object is an empty key without a value.
     mutating func keyValue(_ depth: Int) throws(Failure) -> Attribute {
+        try countValue()
         var key = ""
         var value = AttributeValue.empty
         let isObject = try object(depth, fields: Self.keyValueFields) { (s, field) throws(Failure) in
@@ -823,7 +851,10 @@ struct OTLPJSONScanner {
                 var values: [AttributeValue] = []
                 try under("arrayValue") { (s) throws(Failure) in
                     try s.message(d, fields: Self.valuesFields) { (s, _) throws(Failure) in
-                        try s.list(d + 1, "values") { (s, _) throws(Failure) in values.append(try s.anyValue(d + 2)) }
+                        try s.list(d + 1, "values") { (s, _) throws(Failure) in
+                            try s.countValue()
+                            values.append(try s.anyValue(d + 2))
+                        }
                     }
                 }
                 value = .array(values)

@@ -46,6 +46,16 @@ public enum ZipkinMapping {
     public static func events(fromJSON body: [UInt8]) throws(JSONSyntaxError) -> (
         events: [AuditEvent], rejected: [Rejected]
     ) {
+        var unbounded = Int.max
+        return try events(fromJSON: body, valuesLeft: &unbounded)
+    }
+
+    /// `events(fromJSON:)`, taking each tag and annotation read from `valuesLeft`: when it falls below zero,
+    /// reading stops and the result is partial (the caller refuses the body). A tag can be five bytes (`"":0,`)
+    /// and an attribute tens of bytes, so a body's values are bounded as they are read.
+    public static func events(fromJSON body: [UInt8], valuesLeft: inout Int) throws(JSONSyntaxError) -> (
+        events: [AuditEvent], rejected: [Rejected]
+    ) {
         var p = ByteJSONParser(bytes: body)
         p.skipSpace()
         guard case .array = try p.token(depth: 0) else {
@@ -57,7 +67,8 @@ public enum ZipkinMapping {
         if p.beginArray() {
             var i = 0
             repeat {
-                let fields = try SpanFields(&p, depth: 1)
+                let fields = try SpanFields(&p, depth: 1, valuesLeft: &valuesLeft)
+                guard valuesLeft >= 0 else { return (events, rejected) }
                 do throws(Invalid) {
                     events.append(try event(fields))
                 } catch {
@@ -152,8 +163,9 @@ public enum ZipkinMapping {
             "remoteEndpoint", "debug", "shared", "annotations",
         ]
 
-        /// Reads the span at `depth` (anything else is read past and refused).
-        init(_ p: inout ByteJSONParser, depth: Int) throws(JSONSyntaxError) {
+        /// Reads the span at `depth` (anything else is read past and refused), taking its tags and annotations from
+        /// `valuesLeft` (those past zero are read past, not kept).
+        init(_ p: inout ByteJSONParser, depth: Int, valuesLeft: inout Int) throws(JSONSyntaxError) {
             let start = p.i
             guard case .object = try p.token(depth: depth) else {
                 p.i = start
@@ -181,12 +193,12 @@ public enum ZipkinMapping {
                 case 4: name = text(try p.token(depth: d), p)
                 case 5: timestamp = NumberField(try p.token(depth: d), p)
                 case 6: duration = NumberField(try p.token(depth: d), p)
-                case 7: tags = try Self.tags(&p, depth: d)
+                case 7: tags = try Self.tags(&p, depth: d, valuesLeft: &valuesLeft)
                 case 8: local = try endpoint(&p, depth: d, "localEndpoint")
                 case 9: remote = try endpoint(&p, depth: d, "remoteEndpoint")
                 case 10: debug = try Self.flag(&p, depth: d, "debug")
                 case 11: shared = try Self.flag(&p, depth: d, "shared")
-                default: annotations = try Self.annotations(&p, depth: d)
+                default: annotations = try Self.annotations(&p, depth: d, valuesLeft: &valuesLeft)
                 }
                 // A nested value the field did not take (an array where text was expected) is read past here.
                 if p.i == vs { try p.skipValue(depth: d) }
@@ -195,7 +207,7 @@ public enum ZipkinMapping {
 
         /// `tags`: every member in order, each a string (or number or boolean); "error" sets the status.
         static func tags(
-            _ p: inout ByteJSONParser, depth: Int
+            _ p: inout ByteJSONParser, depth: Int, valuesLeft: inout Int
         ) throws(JSONSyntaxError) -> Result<(attributes: [Attribute], error: String?), Invalid> {
             switch try p.token(depth: depth) {
             case .null: return .success(([], nil))
@@ -208,6 +220,12 @@ public enum ZipkinMapping {
             guard p.beginObject() else { return .success((attributes, error)) }
             attributes.reserveCapacity(16)
             repeat {
+                valuesLeft -= 1
+                guard valuesLeft >= 0 else {
+                    _ = try p.memberName()
+                    try p.skipValue(depth: depth + 1)
+                    continue
+                }
                 let key = string(try p.memberName())
                 let start = p.i
                 let value = text(try p.token(depth: depth + 1), p)
@@ -242,7 +260,7 @@ public enum ZipkinMapping {
 
         /// `annotations`: each an object with a timestamp and a value, checked in order.
         static func annotations(
-            _ p: inout ByteJSONParser, depth: Int
+            _ p: inout ByteJSONParser, depth: Int, valuesLeft: inout Int
         ) throws(JSONSyntaxError) -> Result<[SpanEvent], Invalid> {
             switch try p.token(depth: depth) {
             case .null: return .success([])
@@ -254,6 +272,11 @@ public enum ZipkinMapping {
             guard p.beginArray() else { return .success(events) }
             repeat {
                 let start = p.i
+                valuesLeft -= 1
+                guard valuesLeft >= 0 else {
+                    try p.skipValue(depth: depth + 1)
+                    continue
+                }
                 guard refused == nil, case .object = try p.token(depth: depth + 1) else {
                     if refused == nil { refused = Invalid(reason: "an annotation must be an object") }
                     p.i = start

@@ -164,9 +164,23 @@ public enum FuzzHarness {
     }
 
     static func accessNDJSON(_ bytes: [UInt8]) -> Int {
-        let (events, _) = AccessEventMapping.events(
-            fromNDJSON: bytes, options: AccessEventOptions(), maxLineBytes: 1 << 20)
+        guard let (events, errors) = try? AccessEventMapping.events(fromNDJSON: bytes, maxLineBytes: 1 << 20) else {
+            preconditionFailure("ndjson: refused for its values with no limit on them")
+        }
         checkRecordRoundTrip(events)
+        // The value limit: refused exactly when the events' attributes and nested values are more; otherwise the
+        // same result.
+        let limit = 64
+        let values = events.reduce(0) { $0 + ValueCount.of($1.attributes) }
+        switch Result(catching: { () throws(RequestLimitExceeded) in
+            try AccessEventMapping.events(fromNDJSON: bytes, maxLineBytes: 1 << 20, maxValues: limit)
+        }) {
+        case .success(let bounded):
+            precondition(values <= limit, "ndjson: \(values) values taken with a limit of \(limit)")
+            precondition(bounded.events == events && bounded.errors == errors, "ndjson: the limit changed the result")
+        case .failure:
+            precondition(values > limit, "ndjson: refused for its values at \(values) of \(limit)")
+        }
         // Differential: where the fast path takes a line, the general scanner gives the same event or refusal.
         for raw in bytes.split(separator: 0x0A) {
             var line = Array(raw)
