@@ -56,7 +56,7 @@ final class Bodies: @unchecked Sendable {
         accessNDJSON = Array(access.map { NginxAccessLine.render($0) + "\n" }.joined().utf8)
 
         rawSpans = try! OTLPWireDecoder.traces(protobuf: otlpProtobuf).events
-        rawAccess = AccessEventMapping.events(fromNDJSON: accessNDJSON).events
+        rawAccess = try! AccessEventMapping.events(fromNDJSON: accessNDJSON).events
         precondition(rawSpans.count == Self.perIteration && rawAccess.count == Self.perIteration)
         precondition(try! ZipkinMapping.events(fromJSON: zipkinJSON).events.count == Self.perIteration)
         precondition(
@@ -78,30 +78,37 @@ let benchmarks: @Sendable () -> Void = {
     let configuration = Benchmark.Configuration(
         metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 200,
         thresholds: [.mallocCountTotal: .init(relative: [.p90: 2.0])])
+    // The decoders as the receivers call them: with the collector's default limits on a request's items and values.
+    let limits = IngestLimits()
 
     Benchmark("decode.otlp-protobuf.1000-spans", configuration: configuration) { benchmark in
         let body = Bodies.shared.otlpProtobuf
         benchmark.startMeasurement()
-        let imported = try OTLPWireDecoder.traces(protobuf: body)
+        let imported = try OTLPWireDecoder.traces(
+            protobuf: body, maxItems: limits.maxItemsPerRequest, maxValues: limits.maxValuesPerRequest)
         blackHole(imported.events.count)
     }
 
     Benchmark("decode.access-ndjson.1000-lines", configuration: configuration) { benchmark in
         let body = Bodies.shared.accessNDJSON
         benchmark.startMeasurement()
-        blackHole(AccessEventMapping.events(fromNDJSON: body).events.count)
+        blackHole(try AccessEventMapping.events(fromNDJSON: body, maxValues: limits.maxValuesPerRequest).events.count)
     }
 
     Benchmark("decode.zipkin-json.1000-spans", configuration: configuration) { benchmark in
         let body = Bodies.shared.zipkinJSON
         benchmark.startMeasurement()
-        blackHole(try ZipkinMapping.events(fromJSON: body).events.count)
+        var valuesLeft = limits.maxValuesPerRequest
+        blackHole(try ZipkinMapping.events(fromJSON: body, valuesLeft: &valuesLeft).events.count)
     }
 
     Benchmark("decode.otlp-json.1000-spans", configuration: configuration) { benchmark in
         let body = Bodies.shared.otlpJSON
         benchmark.startMeasurement()
-        blackHole(try OTLPJSON.traces(json: body).events.count)
+        blackHole(
+            try OTLPJSON.traces(
+                json: body, maxItems: limits.maxItemsPerRequest, maxValues: limits.maxValuesPerRequest
+            ).events.count)
     }
 
     var options = NormalizerOptions()
