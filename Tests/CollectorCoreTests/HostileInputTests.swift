@@ -101,6 +101,17 @@ import Testing
 
     static func spans(seed: UInt64, _ n: Int) -> [AuditEvent] { CollectorProcessTests.spans(seed: seed, n) }
 
+    /// Posts `body` to `url` (gzip-encoded when `gzip` says it is): the status and the answer's text.
+    static func post(_ url: String, type: String, gzip: Bool = false, _ body: [UInt8]) async throws -> (Int?, String) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.setValue(type, forHTTPHeaderField: "Content-Type")
+        if gzip { request.setValue("gzip", forHTTPHeaderField: "Content-Encoding") }
+        request.httpBody = Data(body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
     static func protobuf(_ request: OTLPTraceRequest) throws -> [UInt8] { try request.serializedBytes() }
 
     // MARK: Slow and oversized requests
@@ -284,14 +295,8 @@ import Testing
                     "more than 1000 spans"
                 ),
             ] {
-                var request = URLRequest(url: URL(string: base + path)!)
-                request.httpMethod = "POST"
-                request.setValue(type, forHTTPHeaderField: "Content-Type")
-                if gzip { request.setValue("gzip", forHTTPHeaderField: "Content-Encoding") }
-                request.httpBody = Data(body)
-                let (data, response) = try await URLSession.shared.data(for: request)
-                let text = String(decoding: data, as: UTF8.self)
-                #expect((response as? HTTPURLResponse)?.statusCode == 413, "\(path) \(type): \(text)")
+                let (status, text) = try await Self.post(base + path, type: type, gzip: gzip, body)
+                #expect(status == 413, "\(path) \(type): \(text)")
                 #expect(text.contains(says) && text.contains("smaller requests"), "\(path) \(type): \(text)")
             }
             try await GRPCReceiverTests.withClients(port: c.grpcPort) { _, logsClient, _ in
@@ -379,14 +384,8 @@ import Testing
                 (c.base, "/v1/access", "application/x-ndjson", false, Array(ndjson.utf8)),
                 (zipkin, "/api/v2/spans", "application/json", false, Array(zipkinBody.utf8)),
             ] {
-                var request = URLRequest(url: URL(string: base + path)!)
-                request.httpMethod = "POST"
-                request.setValue(type, forHTTPHeaderField: "Content-Type")
-                if gzip { request.setValue("gzip", forHTTPHeaderField: "Content-Encoding") }
-                request.httpBody = Data(body)
-                let (data, response) = try await URLSession.shared.data(for: request)
-                let text = String(decoding: data, as: UTF8.self)
-                #expect((response as? HTTPURLResponse)?.statusCode == 413, "\(path) \(type): \(text)")
+                let (status, text) = try await Self.post(base + path, type: type, gzip: gzip, body)
+                #expect(status == 413, "\(path) \(type): \(text)")
                 #expect(
                     text.contains("more than 1000 attributes, array and list values, span events and links")
                         && text.contains("smaller requests"), "\(path) \(type): \(text)")
