@@ -4,7 +4,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ./data
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config openssl curl libcurl4-openssl-dev
 
-.PHONY: deps clients edge browser debugger report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-queries bench-tls soak-crash proto clean fuzz fuzz-smoke fuzz-build
+.PHONY: deps clients edge browser debugger report-sample objectstore s3-start s3-stop build release run demo test lint format bench bench-check bench-ingest bench-queries bench-tls bench-request-limits soak-crash proto clean fuzz fuzz-smoke fuzz-build
 
 # System libraries the package links (zlib, LZ4) and pkg-config to find them.
 deps:
@@ -194,6 +194,12 @@ bench-tls: deps
 	$(RELEASE_BUILD) --product collector
 	scripts/bench-tls.sh $(BENCH_TLS_REQUESTS) 8
 BENCH_TLS_REQUESTS ?= 100000
+
+# What one hostile request costs the collector's memory (bodies of empty values and items, about 60 MB each, one
+# fresh release collector per body): answer and peak RSS per body. About a minute; run alone.
+bench-request-limits: deps
+	$(RELEASE_BUILD) --product collector
+	scripts/bench-request-limits.sh
 
 # Crash soak (not in CI): SOAK_KILLS SIGKILLs of a debug collector under the OpenTelemetry Python SDK's traffic
 # over OTLP/HTTP and OTLP/gRPC and nginx lines over syslog TCP, restarting it each time; then every span an
